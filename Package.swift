@@ -1,0 +1,118 @@
+// swift-tools-version: 6.0
+import PackageDescription
+
+// One list for every target: `any` spelled out for existentials keeps dynamic dispatch visible.
+let settings: [SwiftSetting] = [
+    .enableUpcomingFeature("ExistentialAny")
+]
+
+let package = Package(
+    name: "usero",
+    platforms: [.macOS(.v15)],
+    products: [
+        .executable(name: "usero", targets: ["usero"])
+    ],
+    dependencies: [
+        .package(url: "https://github.com/hummingbird-project/hummingbird.git", from: "2.28.1"),
+        .package(url: "https://github.com/groue/GRDB.swift.git", from: "7.10.0"),
+        .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),
+        .package(url: "https://github.com/apple/swift-log.git", from: "1.16.2"),
+        .package(url: "https://github.com/apple/swift-metrics.git", from: "2.13.0"),
+        .package(url: "https://github.com/swift-server/swift-prometheus.git", from: "2.4.1"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.13.0"),
+        .package(url: "https://github.com/vapor/multipart-kit.git", from: "4.7.1"),
+        .package(url: "https://github.com/apple/swift-http-types.git", from: "1.8.0"),
+    ],
+    targets: [
+        // libcrypto from the system (Debian's libssl-dev): AES-256-GCM, HMAC-SHA256, SHA-256, RAND.
+        .systemLibrary(
+            name: "COpenSSL",
+            pkgConfig: "openssl",
+            providers: [.apt(["libssl-dev"])]
+        ),
+        // The folder is Sources/Crypto; the module is UseroCrypto because swift-crypto (in Hummingbird's graph)
+        // already owns the target name "Crypto", and SwiftPM wants target names unique across the graph.
+        .target(
+            name: "UseroCrypto",
+            dependencies: ["COpenSSL"],
+            path: "Sources/Crypto",
+            swiftSettings: settings
+        ),
+        .target(
+            name: "Feedback",
+            dependencies: [
+                "UseroCrypto",
+                .product(name: "GRDB", package: "GRDB.swift"),
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "HTTPTypes", package: "swift-http-types"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "MultipartKit", package: "multipart-kit"),
+            ],
+            swiftSettings: settings
+        ),
+        .target(
+            name: "SlackGateway",
+            dependencies: [
+                "UseroCrypto",
+                "Feedback",
+                .product(name: "GRDB", package: "GRDB.swift"),
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            swiftSettings: settings
+        ),
+        .target(
+            name: "Retention",
+            dependencies: [
+                "Feedback",
+                .product(name: "GRDB", package: "GRDB.swift"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            swiftSettings: settings
+        ),
+        .executableTarget(
+            name: "usero",
+            dependencies: [
+                "UseroCrypto", "Feedback", "SlackGateway", "Retention",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            swiftSettings: settings
+        ),
+        .testTarget(name: "CryptoTests", dependencies: ["UseroCrypto"], swiftSettings: settings),
+        .testTarget(
+            name: "FeedbackTests",
+            dependencies: ["Feedback", .product(name: "GRDB", package: "GRDB.swift")],
+            swiftSettings: settings
+        ),
+        .testTarget(
+            name: "SlackGatewayTests",
+            dependencies: ["SlackGateway", "Feedback", "UseroCrypto"],
+            swiftSettings: settings
+        ),
+        .testTarget(
+            name: "RetentionTests",
+            dependencies: ["Retention", "Feedback", .product(name: "GRDB", package: "GRDB.swift")],
+            swiftSettings: settings
+        ),
+        .testTarget(
+            name: "AppTests",
+            dependencies: [
+                "usero", "Feedback", "SlackGateway", "Retention", "UseroCrypto",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "HummingbirdTesting", package: "hummingbird"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            resources: [.copy("Fixtures")],
+            swiftSettings: settings
+        ),
+    ]
+)

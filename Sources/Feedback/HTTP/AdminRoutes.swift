@@ -1,0 +1,86 @@
+import Foundation
+import Hummingbird
+
+/// The admin API for the customer's team: list, read and delete their feedback.
+public struct AdminRoutes<Context: RequestContext>: Sendable {
+    /// Resolves the admin key.
+    public let auth: AdminAuth
+    /// The store.
+    public let store: any FeedbackStore
+
+    /// Default and largest page sizes.
+    public static var defaultLimit: Int { 50 }
+    public static var maxLimit: Int { 200 }
+
+    /// Creates the routes.
+    public init(auth: AdminAuth, store: any FeedbackStore) {
+        self.auth = auth
+        self.store = store
+    }
+
+    /// Adds the routes under `api`.
+    public func register(on group: RouterGroup<Context>) {
+        group.get("feedback", use: list)
+        group.get("feedback/:id", use: show)
+        group.delete("feedback/:id", use: remove)
+    }
+
+    @Sendable func list(_ request: Request, context: Context) async throws -> Response {
+        let client = try await auth.client(for: request)
+        let query = request.uri.queryParameters
+        var filter = FeedbackFilter()
+        if let source = query["source"].map(String.init), !source.isEmpty {
+            guard let value = FeedbackSource(rawValue: source) else {
+                throw FeedbackError.badQuery("source must be one of api, widget, slack")
+            }
+            filter.source = value
+        }
+        if let environment = query["environment"].map(String.init) {
+            // Present but empty: the default environment (stored as absent).
+            filter.environment = .some(environment.isEmpty ? nil : environment)
+        }
+        var limit = Self.defaultLimit
+        if let text = query["limit"].map(String.init), !text.isEmpty {
+            guard let value = Int(text), (1...Self.maxLimit).contains(value) else {
+                throw FeedbackError.badQuery("limit must be an integer from 1 to \(Self.maxLimit)")
+            }
+            limit = value
+        }
+        var cursor: FeedbackCursor?
+        if let token = query["cursor"].map(String.init), !token.isEmpty {
+            guard let value = FeedbackCursor(token: token) else { throw FeedbackError.badQuery("cursor is not valid") }
+            cursor = value
+        }
+        let page = try await store.listFeedback(clientID: client.id, filter: filter, limit: limit, after: cursor)
+        return JSONResponse.make(ItemList(items: page.items, nextCursor: page.next?.token))
+    }
+
+    @Sendable func show(_ request: Request, context: Context) async throws -> Response {
+        let client = try await auth.client(for: request)
+        guard let id = context.parameters.get("id"),
+            let item = try await store.feedback(id: id, clientID: client.id)
+        else { throw FeedbackError.notFound }
+        return JSONResponse.make(item)
+    }
+
+    @Sendable func remove(_ request: Request, context: Context) async throws -> Response {
+        let client = try await auth.client(for: request)
+        guard let id = context.parameters.get("id"), try await store.deleteFeedback(id: id, clientID: client.id) else {
+            throw FeedbackError.notFound
+        }
+        return Response(status: .noContent)
+    }
+}
+
+struct ItemList: Encodable {
+    var items: [FeedbackItem]
+    var nextCursor: String?
+
+    enum Keys: String, CodingKey { case items, nextCursor }
+
+    func encode(to encoder: any Encoder) throws {
+        var container = encoder.container(keyedBy: Keys.self)
+        try container.encode(items, forKey: .items)
+        try container.encode(nextCursor, forKey: .nextCursor)
+    }
+}

@@ -1,0 +1,44 @@
+import Foundation
+import HTTPTypes
+import Hummingbird
+
+/// The one error body shape of the API: `{"error": …}` plus `issues` on validation errors.
+public struct ErrorBody: Encodable, Sendable {
+    /// The message.
+    public var error: String
+    /// Field name to messages.
+    public var issues: [String: [String]]?
+
+    /// Creates an error body.
+    public init(_ error: String, issues: [String: [String]]? = nil) {
+        self.error = error
+        self.issues = issues
+    }
+}
+
+/// JSON responses with a fixed encoder.
+public enum JSONResponse {
+    /// Encodes `value` as the body of a response with `status`.
+    public static func make(_ value: some Encodable, status: HTTPResponse.Status = .ok,
+                            headers: HTTPFields = [:]) -> Response {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.withoutEscapingSlashes]
+        let data = (try? encoder.encode(value)) ?? Data(#"{"error":"Internal server error"}"#.utf8)
+        var fields = headers
+        fields[.contentType] = "application/json; charset=utf-8"
+        return Response(status: status, headers: fields, body: ResponseBody(byteBuffer: ByteBuffer(bytes: data)))
+    }
+}
+
+extension Request {
+    /// The body, refusing more than `limit` bytes (413).
+    public func collectBody(limit: Int) async throws -> [UInt8] {
+        var buffer = try await body.collect(upTo: limit)
+        return buffer.readBytes(length: buffer.readableBytes) ?? []
+    }
+
+    /// A header by name.
+    public func header(_ name: String) -> String? {
+        HTTPField.Name(name).flatMap { headers[$0] }
+    }
+}

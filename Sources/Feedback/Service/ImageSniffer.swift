@@ -1,0 +1,92 @@
+/// Recognises an image by its bytes (never by the declared type) and reads its dimensions.
+public struct ImageInfo: Sendable, Equatable {
+    /// The MIME type the bytes prove.
+    public var mimeType: String
+    /// The file extension the store uses.
+    public var fileExtension: String
+    /// Width in pixels, when the header states it.
+    public var width: Int64?
+    /// Height in pixels, when the header states it.
+    public var height: Int64?
+
+    /// Sniffs PNG, JPEG, GIF and WebP; nil for anything else (including SVG, which could carry script).
+    public static func sniff(_ bytes: [UInt8]) -> ImageInfo? {
+        if bytes.starts(with: [0x89, 0x50, 0x4E, 0x47, 0x0D, 0x0A, 0x1A, 0x0A]) { return png(bytes) }
+        if bytes.starts(with: [0xFF, 0xD8, 0xFF]) { return jpeg(bytes) }
+        if bytes.starts(with: Array("GIF87a".utf8)) || bytes.starts(with: Array("GIF89a".utf8)) { return gif(bytes) }
+        if bytes.count >= 12, bytes.starts(with: Array("RIFF".utf8)), Array(bytes[8..<12]) == Array("WEBP".utf8) {
+            return webp(bytes)
+        }
+        return nil
+    }
+
+    private static func png(_ b: [UInt8]) -> ImageInfo {
+        // Signature, then the IHDR chunk: length, "IHDR", width, height (big-endian).
+        var info = ImageInfo(mimeType: "image/png", fileExtension: "png")
+        if b.count >= 24, Array(b[12..<16]) == Array("IHDR".utf8) {
+            info.width = Int64(bigEndian32(b, 16))
+            info.height = Int64(bigEndian32(b, 20))
+        }
+        return info
+    }
+
+    private static func gif(_ b: [UInt8]) -> ImageInfo {
+        var info = ImageInfo(mimeType: "image/gif", fileExtension: "gif")
+        if b.count >= 10 {
+            info.width = Int64(UInt16(b[6]) | UInt16(b[7]) << 8)
+            info.height = Int64(UInt16(b[8]) | UInt16(b[9]) << 8)
+        }
+        return info
+    }
+
+    private static func jpeg(_ b: [UInt8]) -> ImageInfo {
+        var info = ImageInfo(mimeType: "image/jpeg", fileExtension: "jpg")
+        var i = 2
+        // Walk the marker segments to the first start-of-frame (SOF0…SOF15 but DHT, JPG and DAC).
+        while i + 9 < b.count {
+            guard b[i] == 0xFF else { break }
+            let marker = b[i + 1]
+            if marker == 0xFF { i += 1; continue }
+            if marker == 0xD8 || marker == 0x01 || (0xD0...0xD7).contains(marker) { i += 2; continue }
+            let length = Int(b[i + 2]) << 8 | Int(b[i + 3])
+            if (0xC0...0xCF).contains(marker) && ![0xC4, 0xC8, 0xCC].contains(marker) {
+                info.height = Int64(Int(b[i + 5]) << 8 | Int(b[i + 6]))
+                info.width = Int64(Int(b[i + 7]) << 8 | Int(b[i + 8]))
+                break
+            }
+            if marker == 0xDA || length < 2 { break }
+            i += 2 + length
+        }
+        return info
+    }
+
+    private static func webp(_ b: [UInt8]) -> ImageInfo {
+        var info = ImageInfo(mimeType: "image/webp", fileExtension: "webp")
+        guard b.count >= 30 else { return info }
+        switch String(decoding: b[12..<16], as: UTF8.self) {
+        case "VP8 ":
+            // Frame tag (3 bytes), start code (3), then 14-bit width and height.
+            info.width = Int64(Int(b[26]) | (Int(b[27]) & 0x3F) << 8)
+            info.height = Int64(Int(b[28]) | (Int(b[29]) & 0x3F) << 8)
+        case "VP8L":
+            let bits = UInt32(b[21]) | UInt32(b[22]) << 8 | UInt32(b[23]) << 16 | UInt32(b[24]) << 24
+            info.width = Int64(bits & 0x3FFF) + 1
+            info.height = Int64((bits >> 14) & 0x3FFF) + 1
+        case "VP8X":
+            info.width = Int64(Int(b[24]) | Int(b[25]) << 8 | Int(b[26]) << 16) + 1
+            info.height = Int64(Int(b[27]) | Int(b[28]) << 8 | Int(b[29]) << 16) + 1
+        default:
+            break
+        }
+        return info
+    }
+
+    private static func bigEndian32(_ b: [UInt8], _ at: Int) -> UInt32 {
+        UInt32(b[at]) << 24 | UInt32(b[at + 1]) << 16 | UInt32(b[at + 2]) << 8 | UInt32(b[at + 3])
+    }
+
+    private init(mimeType: String, fileExtension: String) {
+        self.mimeType = mimeType
+        self.fileExtension = fileExtension
+    }
+}

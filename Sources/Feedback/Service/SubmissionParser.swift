@@ -1,0 +1,180 @@
+import Foundation
+
+/// Turns a `POST /api/feedback` body into a draft, applying every documented rule, and names each failing field.
+public struct SubmissionParser: Sendable {
+    /// Largest serialized `metadata`, in bytes (10 KB).
+    public static let maxMetadataBytes = 10 * 1024
+    /// Most screenshots one item may carry.
+    public static let maxScreenshots = 10
+
+    static let knownFields: Set<String> = [
+        "clientId", "rating", "comment", "userEmail", "pageUrl", "pageTitle", "referrer", "environment",
+        "screenshots", "metadata", "sessionReplayId", "replayOffsetMs", "userId",
+    ]
+
+    /// What the HTTP layer knows besides the body.
+    public struct Context: Sendable {
+        public var isWidget: Bool
+        public var referer: String?
+        /// Creates the request context.
+        public init(isWidget: Bool, referer: String?) {
+            self.isWidget = isWidget
+            self.referer = referer
+        }
+    }
+
+    /// Creates a parser.
+    public init() {}
+
+    /// Parses and validates; throws `FeedbackError.malformedJSON`, `.invalid(issues:)` or `.metadataTooLarge`.
+    public func parse(_ body: some Collection<UInt8>, context: Context) throws(FeedbackError) -> FeedbackDraft {
+        guard let value = JSONValue.parse(body) else { throw .malformedJSON }
+        guard case .object(let fields) = value else {
+            throw .invalid(issues: ["body": ["Expected a JSON object"]])
+        }
+        var issues = Issues()
+        for key in fields.keys where !Self.knownFields.contains(key) {
+            issues.add(key, "Unknown field")
+        }
+        let clientId = issues.string(fields, "clientId", required: true, maxLength: 128)
+        let rating = issues.integer(fields, "rating")
+        if let rating, !(1...4).contains(rating) { issues.add("rating", "Rating must be an integer from 1 to 4") }
+        let comment = issues.string(fields, "comment")
+        var userEmail = issues.string(fields, "userEmail", maxLength: 254)
+        if userEmail == "" { userEmail = nil }
+        if let email = userEmail, !Self.isValidEmail(email) { issues.add("userEmail", "Invalid email address") }
+        let pageUrl = issues.string(fields, "pageUrl", maxLength: 8192)
+        let pageTitle = issues.string(fields, "pageTitle", maxLength: 8192)
+        let referrer = issues.string(fields, "referrer", maxLength: 8192)
+        var environment = issues.string(fields, "environment", maxLength: 128)
+        if environment == "" { environment = nil }
+        let sessionReplayId = issues.string(fields, "sessionReplayId", maxLength: 128)
+        if sessionReplayId == "" { issues.add("sessionReplayId", "Must be 1 to 128 characters") }
+        let replayOffsetMs = issues.integer(fields, "replayOffsetMs")
+        if let offset = replayOffsetMs, offset < 0 { issues.add("replayOffsetMs", "Must be a non-negative integer") }
+        let userId = issues.string(fields, "userId", maxLength: 128)
+        if userId == "" { issues.add("userId", "Must be 1 to 128 characters") }
+        let screenshots = parseScreenshots(fields["screenshots"], issues: &issues)
+        var metadata: JSONValue?
+        switch fields["metadata"] {
+        case nil, .null?: metadata = nil
+        case .object?: metadata = fields["metadata"]
+        default: issues.add("metadata", "Expected an object")
+        }
+        let hasComment = !(comment ?? "").trimmingCharacters(in: .whitespacesAndNewlines).isEmpty
+        if rating == nil && !hasComment && issues.isEmpty {
+            issues.add("rating", "Either a rating (1 to 4) or a non-empty comment is required")
+        }
+        guard issues.isEmpty else { throw .invalid(issues: issues.byField) }
+        if let metadata, metadata.jsonText.utf8.count > Self.maxMetadataBytes { throw .metadataTooLarge }
+        return FeedbackDraft(
+            clientId: clientId ?? "", source: context.isWidget ? .widget : .api, rating: rating.map(Int.init),
+            comment: comment, userEmail: userEmail, pageUrl: pageUrl ?? Self.nonEmpty(context.referer),
+            pageTitle: pageTitle, referrer: referrer, environment: environment, metadata: metadata,
+            screenshots: screenshots, sessionReplayId: sessionReplayId, replayOffsetMs: replayOffsetMs,
+            userId: userId)
+    }
+
+    private func parseScreenshots(_ value: JSONValue?, issues: inout Issues) -> [ScreenshotRef] {
+        switch value {
+        case nil, .null?: return []
+        case .array(let items)?:
+            if items.count > Self.maxScreenshots {
+                issues.add("screenshots", "At most \(Self.maxScreenshots) screenshots")
+                return []
+            }
+            var result: [ScreenshotRef] = []
+            for (index, item) in items.enumerated() {
+                let path = "screenshots.\(index)"
+                guard case .object(let fields) = item else {
+                    issues.add(path, "Expected a screenshot object")
+                    continue
+                }
+                var local = Issues()
+                for key in fields.keys where !["fileName", "url", "fileSize", "mimeType", "width", "height"].contains(key) {
+                    local.add(key, "Unknown field")
+                }
+                let fileName = local.string(fields, "fileName", required: true, maxLength: 512)
+                let url = local.string(fields, "url", required: true, maxLength: 2048)
+                let size = local.integer(fields, "fileSize", required: true)
+                let mime = local.string(fields, "mimeType", required: true, maxLength: 128)
+                let width = local.integer(fields, "width")
+                let height = local.integer(fields, "height")
+                if let size, size < 0 { local.add("fileSize", "Must be a non-negative integer") }
+                if let mime, !mime.lowercased().hasPrefix("image/") { local.add("mimeType", "Must be an image type") }
+                if let width, width < 0 { local.add("width", "Must be a non-negative integer") }
+                if let height, height < 0 { local.add("height", "Must be a non-negative integer") }
+                for (field, messages) in local.byField {
+                    for message in messages { issues.add("\(path).\(field)", message) }
+                }
+                if local.isEmpty, let fileName, let url, let size, let mime {
+                    result.append(ScreenshotRef(
+                        fileName: fileName, url: url, fileSize: size, mimeType: mime, width: width, height: height))
+                }
+            }
+            return result
+        default:
+            issues.add("screenshots", "Expected an array")
+            return []
+        }
+    }
+
+    /// A pragmatic address check: one `@`, a non-empty local part, a dotted domain, no spaces.
+    public static func isValidEmail(_ email: String) -> Bool {
+        guard email.count <= 254, !email.contains(where: { $0.isWhitespace || $0.isNewline }) else { return false }
+        let parts = email.split(separator: "@", omittingEmptySubsequences: false)
+        guard parts.count == 2, !parts[0].isEmpty, parts[0].count <= 64 else { return false }
+        let labels = parts[1].split(separator: ".", omittingEmptySubsequences: false)
+        return labels.count >= 2 && labels.allSatisfy { !$0.isEmpty && !$0.hasPrefix("-") && !$0.hasSuffix("-") }
+    }
+
+    private static func nonEmpty(_ value: String?) -> String? {
+        guard let value, !value.isEmpty else { return nil }
+        return value
+    }
+}
+
+/// Accumulates validation messages per field.
+struct Issues {
+    private(set) var byField: [String: [String]] = [:]
+    var isEmpty: Bool { byField.isEmpty }
+
+    mutating func add(_ field: String, _ message: String) {
+        byField[field, default: []].append(message)
+    }
+
+    /// A string field; `null` counts as absent.
+    mutating func string(_ fields: [String: JSONValue], _ name: String, required: Bool = false,
+                         maxLength: Int? = nil) -> String? {
+        switch fields[name] {
+        case nil, .null?:
+            if required { add(name, "Required") }
+            return nil
+        case .string(let value)?:
+            if let maxLength, value.count > maxLength {
+                add(name, "Must be at most \(maxLength) characters")
+                return nil
+            }
+            if required && value.isEmpty { add(name, "Required") }
+            return value
+        default:
+            add(name, "Expected a string")
+            return nil
+        }
+    }
+
+    /// An integer field; `null` counts as absent.
+    mutating func integer(_ fields: [String: JSONValue], _ name: String, required: Bool = false) -> Int64? {
+        switch fields[name] {
+        case nil, .null?:
+            if required { add(name, "Required") }
+            return nil
+        case let value?:
+            guard let int = value.integerValue else {
+                add(name, "Expected an integer")
+                return nil
+            }
+            return int
+        }
+    }
+}

@@ -1,0 +1,48 @@
+import Foundation
+import GRDB
+
+/// The one SQLite database of the process: a WAL-mode pool, its migrations, and the group-commit writer.
+///
+/// Every module writes through `write(_:)`, so concurrent requests share one `synchronous=FULL` commit (accepted
+/// means durable) instead of paying one fsync each.
+public final class AppDatabase: Sendable {
+    /// The GRDB pool; readers run concurrently with the writer.
+    public let pool: DatabasePool
+    private let committer: GroupCommitWriter
+
+    /// Opens (creating if needed) the database at `path` and migrates it.
+    public init(path: String) throws {
+        let directory = URL(fileURLWithPath: path).deletingLastPathComponent().path
+        if !directory.isEmpty {
+            try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        }
+        var configuration = Configuration()
+        configuration.foreignKeysEnabled = true
+        // Keep comments and emails out of SQL error messages.
+        configuration.publicStatementArguments = false
+        configuration.busyMode = .timeout(10)
+        configuration.prepareDatabase { db in
+            try db.execute(sql: "PRAGMA synchronous = FULL")
+        }
+        pool = try DatabasePool(path: path, configuration: configuration)
+        try Self.migrator.migrate(pool)
+        committer = GroupCommitWriter(pool: pool)
+    }
+
+    /// Runs `body` in a transaction shared with whatever other writes are waiting, and returns once it is committed.
+    ///
+    /// A failing `body` rolls back only its own changes (a savepoint), never its neighbours'.
+    public func write<T: Sendable>(_ body: @escaping @Sendable (Database) throws -> T) async throws -> T {
+        try await committer.write(body)
+    }
+
+    /// Reads a consistent snapshot.
+    public func read<T: Sendable>(_ body: @escaping @Sendable (Database) throws -> T) async throws -> T {
+        try await pool.read(body)
+    }
+
+    /// Whether the database answers a trivial query.
+    public func isHealthy() async -> Bool {
+        (try? await pool.read { db in try Int.fetchOne(db, sql: "SELECT 1") }) == 1
+    }
+}

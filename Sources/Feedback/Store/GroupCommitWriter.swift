@@ -1,0 +1,100 @@
+import Dispatch
+import GRDB
+import Synchronization
+
+/// Batches concurrent writes into one transaction: one fsync for many requests (group commit).
+///
+/// Writers enqueue work and wait; a single drain loop on a dedicated queue takes everything pending, runs each piece
+/// in its own savepoint inside one IMMEDIATE transaction, commits, and only then resumes the waiters. Nothing is
+/// acknowledged before its commit returned.
+final class GroupCommitWriter: Sendable {
+    private struct Pending {
+        let work: @Sendable (Database) throws -> Void
+        let finish: @Sendable ((any Error)?) -> Void
+    }
+
+    private struct State {
+        var pending: [Pending] = []
+        var draining = false
+    }
+
+    /// Upper bound on the work one transaction takes, so one commit never grows without limit.
+    private static let maxBatch = 1024
+
+    private let pool: DatabasePool
+    private let state = Mutex(State())
+    private let queue = DispatchQueue(label: "usero.group-commit")
+
+    init(pool: DatabasePool) {
+        self.pool = pool
+    }
+
+    func write<T: Sendable>(_ body: @escaping @Sendable (Database) throws -> T) async throws -> T {
+        let box = ResultBox<T>()
+        try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Void, any Error>) in
+            let pending = Pending(
+                work: { db in box.set(try body(db)) },
+                finish: { error in
+                    if let error { continuation.resume(throwing: error) } else { continuation.resume() }
+                }
+            )
+            let startDrain = state.withLock { state -> Bool in
+                state.pending.append(pending)
+                if state.draining { return false }
+                state.draining = true
+                return true
+            }
+            if startDrain { queue.async { self.drain() } }
+        }
+        return box.take()
+    }
+
+    private func drain() {
+        while true {
+            let batch = state.withLock { state -> [Pending] in
+                if state.pending.isEmpty {
+                    state.draining = false
+                    return []
+                }
+                let count = min(state.pending.count, Self.maxBatch)
+                let batch = Array(state.pending.prefix(count))
+                state.pending.removeFirst(count)
+                return batch
+            }
+            if batch.isEmpty { return }
+            commit(batch)
+        }
+    }
+
+    private func commit(_ batch: [Pending]) {
+        var errors = [(any Error)?](repeating: nil, count: batch.count)
+        do {
+            try pool.writeWithoutTransaction { db in
+                try db.inTransaction(.immediate) {
+                    for (index, item) in batch.enumerated() {
+                        do {
+                            try db.inSavepoint {
+                                try item.work(db)
+                                return .commit
+                            }
+                        } catch {
+                            errors[index] = error
+                        }
+                    }
+                    return .commit
+                }
+            }
+        } catch {
+            errors = Array(repeating: error, count: batch.count)
+        }
+        for (index, item) in batch.enumerated() { item.finish(errors[index]) }
+    }
+}
+
+/// Carries a value out of the writer's closure. Written on the writer queue before the commit, read by the waiter
+/// after the commit resumed it: the continuation orders the two, so no lock is needed.
+private final class ResultBox<T: Sendable>: @unchecked Sendable {
+    private var value: T?
+    func set(_ newValue: T) { value = newValue }
+    func take() -> T { value! }
+}

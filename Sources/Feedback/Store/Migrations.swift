@@ -1,0 +1,157 @@
+import GRDB
+
+extension AppDatabase {
+    /// Every schema change, in order. Shipped migrations are never edited; a change is a new one.
+    static var migrator: DatabaseMigrator {
+        var migrator = DatabaseMigrator()
+        migrator.registerMigration("v1-feedback") { db in
+            try db.execute(
+                sql: """
+                    CREATE TABLE client (
+                        id TEXT PRIMARY KEY NOT NULL,
+                        name TEXT NOT NULL,
+                        plan TEXT NOT NULL CHECK (plan IN ('free', 'paid')),
+                        admin_key_hash BLOB NOT NULL UNIQUE,
+                        allowed_origins TEXT NOT NULL DEFAULT '[]',
+                        created_at INTEGER NOT NULL
+                    );
+                    CREATE TABLE feedback (
+                        id TEXT PRIMARY KEY NOT NULL,
+                        client_id TEXT NOT NULL REFERENCES client(id) ON DELETE CASCADE,
+                        source TEXT NOT NULL CHECK (source IN ('api', 'widget', 'slack')),
+                        created_at INTEGER NOT NULL,
+                        rating INTEGER CHECK (rating BETWEEN 1 AND 4),
+                        comment TEXT,
+                        user_email TEXT,
+                        page_url TEXT,
+                        page_title TEXT,
+                        referrer TEXT,
+                        environment TEXT,
+                        metadata TEXT,
+                        screenshots TEXT NOT NULL DEFAULT '[]',
+                        session_replay_id TEXT,
+                        replay_offset_ms INTEGER CHECK (replay_offset_ms >= 0),
+                        user_id TEXT,
+                        slack_team_id TEXT,
+                        slack_channel_id TEXT,
+                        slack_message_ts TEXT,
+                        slack_thread_ts TEXT,
+                        slack_author_id TEXT,
+                        slack_forwarded_by TEXT,
+                        slack_captured_via TEXT,
+                        slack_permalink TEXT
+                    );
+                    CREATE INDEX feedback_by_client_time ON feedback(client_id, created_at DESC, id DESC);
+                    CREATE INDEX feedback_by_time ON feedback(created_at);
+                    CREATE INDEX feedback_by_user ON feedback(client_id, user_id) WHERE user_id IS NOT NULL;
+                    CREATE INDEX feedback_by_email ON feedback(client_id, user_email) WHERE user_email IS NOT NULL;
+                    CREATE INDEX feedback_by_slack_team ON feedback(slack_team_id) WHERE slack_team_id IS NOT NULL;
+                    -- One Slack message is one row, however often and however it is forwarded.
+                    CREATE UNIQUE INDEX feedback_slack_message
+                        ON feedback(client_id, slack_team_id, slack_channel_id, slack_message_ts)
+                        WHERE slack_message_ts IS NOT NULL;
+                    CREATE TABLE screenshot (
+                        file_name TEXT PRIMARY KEY NOT NULL,
+                        client_id TEXT NOT NULL REFERENCES client(id) ON DELETE CASCADE,
+                        feedback_id TEXT REFERENCES feedback(id) ON DELETE SET NULL,
+                        mime_type TEXT NOT NULL,
+                        file_size INTEGER NOT NULL,
+                        width INTEGER,
+                        height INTEGER,
+                        created_at INTEGER NOT NULL
+                    );
+                    CREATE INDEX screenshot_by_feedback ON screenshot(feedback_id);
+                    CREATE INDEX screenshot_by_client_time ON screenshot(client_id, created_at);
+                    -- Files whose rows are gone but whose bytes may still be on disk: removed after commit, and
+                    -- again at startup or the next sweep if the process died in between.
+                    CREATE TABLE file_deletion (
+                        file_name TEXT PRIMARY KEY NOT NULL,
+                        queued_at INTEGER NOT NULL
+                    );
+                    """)
+        }
+        migrator.registerMigration("v1-slack") { db in
+            try db.execute(
+                sql: """
+                    CREATE TABLE slack_installation (
+                        team_id TEXT PRIMARY KEY NOT NULL,
+                        client_id TEXT NOT NULL REFERENCES client(id) ON DELETE CASCADE,
+                        enterprise_id TEXT,
+                        team_name TEXT,
+                        bot_user_id TEXT,
+                        bot_id TEXT,
+                        app_id TEXT,
+                        scopes TEXT NOT NULL DEFAULT '',
+                        installer_user_id TEXT,
+                        token_envelope BLOB,
+                        token_key_id TEXT,
+                        installed_at INTEGER NOT NULL
+                    );
+                    CREATE INDEX slack_installation_by_client ON slack_installation(client_id);
+                    -- A workspace that uninstalled: nothing from it is captured until it installs again.
+                    CREATE TABLE slack_tombstone (
+                        team_id TEXT PRIMARY KEY NOT NULL,
+                        client_id TEXT,
+                        uninstalled_at INTEGER NOT NULL
+                    );
+                    CREATE TABLE slack_event_seen (
+                        event_id TEXT PRIMARY KEY NOT NULL,
+                        seen_at INTEGER NOT NULL
+                    );
+                    CREATE INDEX slack_event_seen_by_time ON slack_event_seen(seen_at);
+                    CREATE TABLE oauth_state (
+                        nonce TEXT PRIMARY KEY NOT NULL,
+                        client_id TEXT NOT NULL REFERENCES client(id) ON DELETE CASCADE,
+                        expires_at INTEGER NOT NULL
+                    );
+                    -- Durable queue: slow work after Slack has been answered. Payloads hold ids, never message text.
+                    CREATE TABLE job (
+                        id INTEGER PRIMARY KEY AUTOINCREMENT,
+                        kind TEXT NOT NULL,
+                        client_id TEXT REFERENCES client(id) ON DELETE CASCADE,
+                        team_id TEXT,
+                        payload TEXT NOT NULL DEFAULT '{}',
+                        run_at INTEGER NOT NULL,
+                        attempts INTEGER NOT NULL DEFAULT 0,
+                        deadline_at INTEGER,
+                        created_at INTEGER NOT NULL,
+                        last_error TEXT
+                    );
+                    CREATE INDEX job_by_run_at ON job(run_at);
+                    """)
+        }
+        migrator.registerMigration("v1-retention") { db in
+            try db.execute(
+                sql: """
+                    CREATE TABLE end_user (
+                        client_id TEXT NOT NULL REFERENCES client(id) ON DELETE CASCADE,
+                        user_id TEXT NOT NULL,
+                        email TEXT,
+                        name TEXT,
+                        traits TEXT,
+                        created_at INTEGER NOT NULL,
+                        updated_at INTEGER NOT NULL,
+                        PRIMARY KEY (client_id, user_id)
+                    );
+                    CREATE INDEX end_user_by_email ON end_user(client_id, email) WHERE email IS NOT NULL;
+                    -- Deletion audit: kinds, instants and counts, never content. No foreign key: entries outlive
+                    -- the client they describe.
+                    CREATE TABLE audit_entry (
+                        id INTEGER PRIMARY KEY AUTOINCREMENT,
+                        client_id TEXT,
+                        kind TEXT NOT NULL,
+                        due_at INTEGER,
+                        finished_at INTEGER NOT NULL,
+                        counts TEXT NOT NULL DEFAULT '{}'
+                    );
+                    CREATE INDEX audit_entry_by_client ON audit_entry(client_id, finished_at);
+                    -- Account closures in progress: survives a crash half-way, finished at the next start.
+                    CREATE TABLE account_deletion (
+                        client_id TEXT PRIMARY KEY NOT NULL,
+                        requested_at INTEGER NOT NULL
+                    );
+                    """)
+        }
+        return migrator
+    }
+}

@@ -1,0 +1,23 @@
+/// What can go wrong in the feedback domain. Cases carry field names and counts, never content.
+public enum FeedbackError: Error, Equatable, Sendable {
+    /// The body is not JSON.
+    case malformedJSON
+    /// Validation failed; field name to messages.
+    case invalid(issues: [String: [String]])
+    /// `metadata` serialized to more than 10 KB.
+    case metadataTooLarge
+    /// No client has this id.
+    case unknownClient
+    /// The client has an allowlist and the request's origin is not on it.
+    case originNotAllowed
+    /// Missing or wrong admin key.
+    case unauthorized
+    /// No such item for this client.
+    case notFound
+    /// A query parameter has a value we cannot use.
+    case badQuery(String)
+    /// Screenshot upload problems, with the documented messages.
+    case screenshotMissing, clientIDMissing, notAnImage, fileTooLarge
+    /// A multipart body we cannot read.
+    case malformedMultipart
+}

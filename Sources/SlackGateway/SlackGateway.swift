@@ -1,0 +1,1 @@
+// SlackGateway (see issue 3).

@@ -1,0 +1,28 @@
+import Feedback
+import Hummingbird
+
+/// Domain errors to statuses and bodies. Messages are the documented ones where the docs show one.
+enum ErrorMapping {
+    static func reply(for error: any Error) -> (HTTPResponse.Status, ErrorBody)? {
+        if let error = error as? FeedbackError { return feedback(error) }
+        return slack(error) ?? retention(error)
+    }
+
+    static func feedback(_ error: FeedbackError) -> (HTTPResponse.Status, ErrorBody) {
+        switch error {
+        case .malformedJSON: (.badRequest, ErrorBody("Invalid JSON body"))
+        case .invalid(let issues): (.badRequest, ErrorBody("Invalid data provided", issues: issues))
+        case .metadataTooLarge: (.badRequest, ErrorBody("Metadata too large (max 10KB)"))
+        case .unknownClient: (.notFound, ErrorBody("Invalid client ID"))
+        case .originNotAllowed: (.forbidden, ErrorBody("Domain not allowed"))
+        case .unauthorized: (.unauthorized, ErrorBody("Missing or invalid admin key"))
+        case .notFound: (.notFound, ErrorBody("Not found"))
+        case .badQuery(let message): (.badRequest, ErrorBody(message))
+        case .screenshotMissing: (.badRequest, ErrorBody("Screenshot file is required"))
+        case .clientIDMissing: (.badRequest, ErrorBody("Client ID is required"))
+        case .notAnImage: (.badRequest, ErrorBody("File must be an image"))
+        case .fileTooLarge: (.badRequest, ErrorBody("File too large (max 10MB)"))
+        case .malformedMultipart: (.badRequest, ErrorBody("Expected a multipart/form-data body"))
+        }
+    }
+}

@@ -1,0 +1,23 @@
+import Feedback
+import Hummingbird
+import Prometheus
+
+/// `/healthz` and `/metrics`.
+struct OperationsRoutes<Context: RequestContext>: Sendable {
+    let database: AppDatabase
+    let registry: PrometheusCollectorRegistry
+
+    func register(on router: Router<Context>) {
+        router.get("healthz") { _, _ -> Response in
+            if await database.isHealthy() {
+                return JSONResponse.make(["status": "ok"])
+            }
+            return JSONResponse.make(["status": "unavailable"], status: .serviceUnavailable)
+        }
+        router.get("metrics") { _, _ -> Response in
+            var headers = HTTPFields()
+            headers[.contentType] = "text/plain; version=0.0.4; charset=utf-8"
+            return Response(status: .ok, headers: headers, body: .init(byteBuffer: ByteBuffer(bytes: registry.emitToBuffer())))
+        }
+    }
+}

@@ -1,0 +1,31 @@
+import Hummingbird
+
+/// `Access-Control-Allow-Origin: *` on every public response, errors included, and the preflight answer.
+struct PublicCORSMiddleware<Context: RequestContext>: RouterMiddleware {
+    func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws
+        -> Response
+    {
+        if request.method == .options {
+            var response = Response(status: .noContent)
+            Self.addHeaders(to: &response, preflight: true)
+            return response
+        }
+        var response: Response
+        do {
+            response = try await next(request, context)
+        } catch {
+            response = ErrorMiddleware<Context>.response(for: error, request: request, logger: context.logger)
+        }
+        Self.addHeaders(to: &response, preflight: false)
+        return response
+    }
+
+    static func addHeaders(to response: inout Response, preflight: Bool) {
+        response.headers[.accessControlAllowOrigin] = "*"
+        if preflight {
+            response.headers[.accessControlAllowMethods] = "GET, POST, OPTIONS"
+            response.headers[.accessControlAllowHeaders] = "Content-Type, X-Usero-Widget"
+            response.headers[.accessControlMaxAge] = "86400"
+        }
+    }
+}

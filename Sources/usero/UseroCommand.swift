@@ -1,0 +1,129 @@
+import ArgumentParser
+import Feedback
+import Foundation
+import Hummingbird
+import Logging
+import Metrics
+import Prometheus
+
+/// `usero`: the feedback service and its administration commands.
+@main
+struct UseroCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "usero",
+        abstract: "Self-hostable service that turns user feedback into work.",
+        subcommands: [Serve.self, Clients.self, RetentionCommand.self])
+}
+
+/// Logs go to stderr, at `LOG_LEVEL` (default info).
+func makeLogger(label: String = "usero") -> Logger {
+    var logger = Logger(label: label) { StreamLogHandler.standardError(label: $0) }
+    let level = ProcessInfo.processInfo.environment["LOG_LEVEL"].flatMap { Logger.Level(rawValue: $0.lowercased()) }
+    logger.logLevel = level ?? .info
+    return logger
+}
+
+/// Prints one JSON value on stdout.
+func printJSON(_ value: some Encodable) throws {
+    let encoder = JSONEncoder()
+    encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+    print(String(decoding: try encoder.encode(value), as: UTF8.self))
+}
+
+/// The store named by `USERO_DATABASE`, for the administration commands.
+func openStore() throws -> (AppDatabase, SQLiteFeedbackStore) {
+    let environment = ProcessInfo.processInfo.environment
+    let path = environment["USERO_DATABASE"].flatMap { $0.isEmpty ? nil : $0 } ?? "data/usero.sqlite"
+    let dataDirectory = environment["USERO_DATA_DIR"].flatMap { $0.isEmpty ? nil : $0 } ?? "data"
+    if path.hasPrefix("postgres://") || path.hasPrefix("postgresql://") {
+        throw ValidationError("USERO_DATABASE: the PostgreSQL backend is not available yet; use a SQLite file path")
+    }
+    let database = try AppDatabase(path: path)
+    return (database, SQLiteFeedbackStore(database: database, files: ScreenshotFiles(dataDirectory: dataDirectory)))
+}
+
+struct Serve: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Run the HTTP service until SIGINT or SIGTERM.")
+
+    @Option(help: "Address to listen on (USERO_HOST, default 127.0.0.1).") var host: String?
+    @Option(help: "Port to listen on (USERO_PORT, default 8080).") var port: Int?
+
+    func run() async throws {
+        let logger = makeLogger()
+        let config: AppConfig
+        do {
+            config = try AppConfig.load(host: host, port: port, environment: ProcessInfo.processInfo.environment)
+        } catch let error as AppConfig.Invalid {
+            FileHandle.standardError.write(Data("usero: \(error.description)\n".utf8))
+            throw ExitCode(78)
+        }
+        let (app, parts) = try await buildApplication(config: config, logger: logger)
+        MetricsSystem.bootstrap(PrometheusMetricsFactory(registry: parts.registry))
+        logger.info("usero listening", metadata: ["host": "\(config.host)", "port": "\(config.port)"])
+        try await app.runService()
+        logger.info("usero stopped")
+    }
+}
+
+struct Clients: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Manage clients (projects).", subcommands: [Create.self, Update.self])
+
+    struct Create: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Create a client and print {\"clientId\",\"adminKey\"} as JSON.")
+
+        @Option(help: "Project name.") var name: String
+        @Option(help: "Retention plan: free or paid.") var plan: Plan = .free
+        @Option(name: .customLong("allowed-origin"), help: "Origin allowed to submit (repeatable).")
+        var allowedOrigins: [String] = []
+
+        func validate() throws {
+            guard !name.trimmingCharacters(in: .whitespaces).isEmpty else { throw ValidationError("--name is empty") }
+            for origin in allowedOrigins where !OriginPattern.isValid(origin) {
+                throw ValidationError("--allowed-origin \(origin) is not an origin (https://app.example.com) or host")
+            }
+        }
+
+        func run() async throws {
+            let (_, store) = try openStore()
+            let (client, key) = try await store.createClient(
+                name: name, plan: plan, allowedOrigins: allowedOrigins.map(OriginPattern.normalize), at: Date())
+            try printJSON(["clientId": client.id, "adminKey": key])
+        }
+    }
+
+    struct Update: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Change a client's plan; prints the client.")
+
+        @Argument(help: "The client id.") var clientID: String
+        @Option(help: "Retention plan: free or paid.") var plan: Plan
+
+        func run() async throws {
+            let (_, store) = try openStore()
+            guard let client = try await store.updatePlan(clientID: clientID, plan: plan) else {
+                throw ValidationError("no client \(clientID)")
+            }
+            try printJSON(ClientJSON(client))
+        }
+    }
+}
+
+/// A client as the CLI prints it: never the admin key.
+struct ClientJSON: Encodable {
+    var clientId: String
+    var name: String
+    var plan: String
+    var allowedOrigins: [String]
+    var createdAt: String
+
+    init(_ client: Client) {
+        clientId = client.id
+        name = client.name
+        plan = client.plan.rawValue
+        allowedOrigins = client.allowedOrigins
+        createdAt = iso8601(client.createdAt)
+    }
+}
+
+extension Plan: ExpressibleByArgument {}

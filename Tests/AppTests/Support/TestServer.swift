@@ -1,0 +1,159 @@
+import Feedback
+import Foundation
+import Hummingbird
+import Logging
+import ServiceLifecycle
+@testable import usero
+
+#if canImport(FoundationNetworking)
+import FoundationNetworking
+#endif
+
+/// A real `usero` server on an ephemeral loopback port with a temporary SQLite file and data folder.
+///
+/// `TestServer.run { server in … }` starts it, hands it to the test, and shuts it down gracefully. The folder (and
+/// so the database) can be handed to a second run to test a restart.
+struct TestServer: Sendable {
+    let baseURL: String
+    let port: Int
+    let parts: AppParts
+    let logs: CapturedLogs
+    let folder: URL
+
+    /// A fresh temporary folder for one test.
+    static func makeFolder() -> URL {
+        let url = FileManager.default.temporaryDirectory.appendingPathComponent("usero-test-\(UUID().uuidString)")
+        try? FileManager.default.createDirectory(at: url, withIntermediateDirectories: true)
+        return url
+    }
+
+    /// The configuration a test server starts with, before `configure` adjusts it.
+    static func config(folder: URL) -> AppConfig {
+        var config = AppConfig()
+        config.host = "127.0.0.1"
+        config.port = 0
+        config.databasePath = folder.appendingPathComponent("usero.sqlite").path
+        config.dataDirectory = folder.appendingPathComponent("data").path
+        config.publicURL = "http://127.0.0.1:0"
+        return config
+    }
+
+    /// Runs `body` against a started server; shuts it down afterwards, whatever `body` does.
+    static func run<T: Sendable>(
+        folder: URL = makeFolder(), logs: CapturedLogs = CapturedLogs(), clock: any WallClock = SystemClock(),
+        configure: @Sendable (inout AppConfig) -> Void = { _ in },
+        _ body: @Sendable (TestServer) async throws -> T
+    ) async throws -> T {
+        var config = config(folder: folder)
+        configure(&config)
+        let finalConfig = config
+        let (ports, continuation) = AsyncStream.makeStream(of: Int.self)
+        let (app, parts) = try await buildApplication(
+            config: finalConfig, logger: logs.logger(), clock: clock,
+            onServerRunning: { port in continuation.yield(port) })
+        let group = ServiceGroup(configuration: .init(services: [app], logger: logs.logger(label: "service-group")))
+        return try await withThrowingTaskGroup(of: Void.self) { tasks in
+            tasks.addTask { try await group.run() }
+            var iterator = ports.makeAsyncIterator()
+            guard let port = await iterator.next() else { throw CancellationError() }
+            let server = TestServer(
+                baseURL: "http://127.0.0.1:\(port)", port: port, parts: parts, logs: logs, folder: folder)
+            do {
+                let result = try await body(server)
+                await group.triggerGracefulShutdown()
+                try await tasks.waitForAll()
+                return result
+            } catch {
+                await group.triggerGracefulShutdown()
+                try? await tasks.waitForAll()
+                throw error
+            }
+        }
+    }
+
+    /// Creates a client in the store; returns its id and admin key.
+    func createClient(plan: Plan = .free, allowedOrigins: [String] = []) async throws -> (id: String, key: String) {
+        let (client, key) = try await parts.store.createClient(
+            name: "Test", plan: plan, allowedOrigins: allowedOrigins, at: Date())
+        return (client.id, key)
+    }
+
+    /// Sends one HTTP request and returns the status, headers and body.
+    func request(
+        _ method: String, _ path: String, headers: [String: String] = [:], body: Data? = nil
+    ) async throws -> HTTPResult {
+        try await HTTPResult.send(method, baseURL + path, headers: headers, body: body)
+    }
+
+    /// Sends JSON.
+    func postJSON(_ path: String, _ json: String, headers: [String: String] = [:]) async throws -> HTTPResult {
+        var all = headers
+        all["Content-Type"] = all["Content-Type"] ?? "application/json"
+        return try await request("POST", path, headers: all, body: Data(json.utf8))
+    }
+
+    /// Counts rows of a table (or matching a condition) straight from the SQLite file.
+    func count(_ table: String, where condition: String = "1") async throws -> Int {
+        try await parts.database.read { db in
+            try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM \(table) WHERE \(condition)") ?? 0
+        }
+    }
+
+    /// Every byte of the database file and its WAL, for searching secrets and canaries.
+    func databaseBytes() throws -> Data {
+        var data = Data()
+        for suffix in ["", "-wal", "-shm"] {
+            if let bytes = FileManager.default.contents(atPath: parts.config.databasePath + suffix) { data.append(bytes) }
+        }
+        return data
+    }
+}
+
+/// What came back from a request.
+struct HTTPResult: Sendable {
+    let status: Int
+    let headers: [String: String]
+    let body: Data
+
+    var text: String { String(decoding: body, as: UTF8.self) }
+
+    /// The body parsed as a JSON object (empty when it is not one).
+    var json: [String: Any] { (try? JSONSerialization.jsonObject(with: body)) as? [String: Any] ?? [:] }
+
+    /// A response header, by case-insensitive name.
+    func header(_ name: String) -> String? {
+        headers.first { $0.key.lowercased() == name.lowercased() }?.value
+    }
+
+    private static let session: URLSession = {
+        let configuration = URLSessionConfiguration.ephemeral
+        configuration.timeoutIntervalForRequest = 30
+        configuration.httpMaximumConnectionsPerHost = 64
+        return URLSession(configuration: configuration)
+    }()
+
+    /// Sends a request with URLSession (libcurl underneath), following no redirects.
+    static func send(_ method: String, _ url: String, headers: [String: String] = [:], body: Data? = nil) async throws
+        -> HTTPResult
+    {
+        var request = URLRequest(url: URL(string: url)!)
+        request.httpMethod = method
+        for (name, value) in headers { request.setValue(value, forHTTPHeaderField: name) }
+        request.httpBody = body
+        let (data, response) = try await session.data(for: request, delegate: NoRedirects())
+        let http = response as! HTTPURLResponse
+        var fields: [String: String] = [:]
+        for (key, value) in http.allHeaderFields { fields["\(key)"] = "\(value)" }
+        return HTTPResult(status: http.statusCode, headers: fields, body: data)
+    }
+}
+
+/// Leaves redirects to the test to inspect.
+private final class NoRedirects: NSObject, URLSessionTaskDelegate, Sendable {
+    func urlSession(
+        _ session: URLSession, task: URLSessionTask, willPerformHTTPRedirection response: HTTPURLResponse,
+        newRequest request: URLRequest, completionHandler: @escaping (URLRequest?) -> Void
+    ) {
+        completionHandler(nil)
+    }
+}

@@ -1,0 +1,24 @@
+import Testing
+import UseroCrypto
+
+@Suite struct SecretBytesTests {
+    @Test func copiesTheBytesItIsGiven() {
+        let secret = SecretBytes(copying: "xoxb-1".utf8)
+        #expect(secret.count == 6)
+        #expect(secret.bytesForTesting == Array("xoxb-1".utf8))
+        #expect(SecretBytes(copying: [UInt8]()).count == 0)
+    }
+
+    @Test func randomSecretsHaveTheRequestedSizeAndDiffer() throws {
+        let first = try SecretBytes.random(count: 32)
+        let second = try SecretBytes.random(count: 32)
+        #expect(first.count == 32)
+        #expect(first.bytesForTesting != second.bytesForTesting)
+        #expect(try SecretBytes.random(count: 0).count == 0)
+    }
+
+    @Test func secureRandomBytesHaveTheRequestedSizeAndDiffer() throws {
+        #expect(try SecureRandom.bytes(count: 0).isEmpty)
+        #expect(try SecureRandom.bytes(count: 16) != SecureRandom.bytes(count: 16))
+    }
+}
