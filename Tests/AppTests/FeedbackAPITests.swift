@@ -1,8 +1,10 @@
+import Feedback
 import Foundation
 import Testing
 
 @testable import usero
 
+/// `POST /api/feedback` as the developer docs describe it.
 @Suite struct FeedbackAPITests {
     @Test func quickstartPostIsStoredAndListed() async throws {
         try await TestServer.run { server in
@@ -22,6 +24,244 @@ import Testing
             #expect(items.first?["id"] as? String == id)
             #expect(items.first?["source"] as? String == "api")
             #expect(items.first?["rating"] as? Int == 4)
+        }
+    }
+
+    @Test func fullFieldExampleComesBackWithEveryFieldAsSent() async throws {
+        try await TestServer.run { server in
+            let client = try await server.createClient()
+            let body = """
+                { "clientId": "\(client.id)", "rating": 2, "comment": "Export to CSV times out on large projects",
+                  "userEmail": "jamie@example.com", "pageUrl": "https://yourapp.com/projects/42/export",
+                  "pageTitle": "Export project", "referrer": "https://yourapp.com/projects/42",
+                  "environment": "staging", "metadata": { "appVersion": "2.4.1", "os": "macOS 15.2", "build": 1842 },
+                  "sessionReplayId": "replay-123", "replayOffsetMs": 4200, "userId": "user-7",
+                  "screenshots": [ { "fileName": "client_abc/1717740000000-x7k2p.png",
+                    "url": "https://usero.io/api/screenshots/client_abc/1717740000000-x7k2p.png", "fileSize": 48211,
+                    "width": 1280, "height": 800, "mimeType": "image/png" } ] }
+                """
+            let posted = try await server.postJSON("/api/feedback", body)
+            #expect(posted.status == 200)
+            let id = try #require(posted.json["feedbackId"] as? String)
+            let item = try await server.request("GET", "/api/feedback/\(id)", headers: ["Authorization": "Bearer \(client.key)"]).json
+            #expect(item["rating"] as? Int == 2)
+            #expect(item["comment"] as? String == "Export to CSV times out on large projects")
+            #expect(item["userEmail"] as? String == "jamie@example.com")
+            #expect(item["pageUrl"] as? String == "https://yourapp.com/projects/42/export")
+            #expect(item["pageTitle"] as? String == "Export project")
+            #expect(item["referrer"] as? String == "https://yourapp.com/projects/42")
+            #expect(item["environment"] as? String == "staging")
+            #expect(item["sessionReplayId"] as? String == "replay-123")
+            #expect(item["replayOffsetMs"] as? Int == 4200)
+            #expect(item["userId"] as? String == "user-7")
+            #expect(item["source"] as? String == "api")
+            #expect(item["slack"] is NSNull)
+            let metadata = try #require(item["metadata"] as? [String: Any])
+            #expect(metadata["appVersion"] as? String == "2.4.1")
+            #expect(metadata["os"] as? String == "macOS 15.2")
+            #expect(metadata["build"] as? Int == 1842)
+            let shots = try #require(item["screenshots"] as? [[String: Any]])
+            #expect(shots.count == 1)
+            #expect(shots.first?["fileName"] as? String == "client_abc/1717740000000-x7k2p.png")
+            #expect(shots.first?["fileSize"] as? Int == 48211)
+            #expect(shots.first?["width"] as? Int == 1280)
+            #expect(shots.first?["mimeType"] as? String == "image/png")
+            let created = try #require(item["createdAt"] as? String)
+            #expect(parseISO8601(created) != nil)
+        }
+    }
+
+    @Test func minimalSubmissionLeavesOptionalFieldsNull() async throws {
+        try await TestServer.run { server in
+            let client = try await server.createClient()
+            let posted = try await server.postJSON("/api/feedback", #"{"clientId":"\#(client.id)","rating":3}"#)
+            let id = try #require(posted.json["feedbackId"] as? String)
+            let item = try await server.request("GET", "/api/feedback/\(id)", headers: ["Authorization": "Bearer \(client.key)"]).json
+            for field in ["comment", "userEmail", "pageUrl", "pageTitle", "referrer", "environment", "metadata",
+                          "sessionReplayId", "replayOffsetMs", "userId", "slack"] {
+                #expect(item[field] is NSNull, "\(field) should be null")
+            }
+            #expect((item["screenshots"] as? [Any])?.isEmpty == true)
+        }
+    }
+
+    @Test func widgetHeaderMarksTheSourceAndRefererFillsPageUrl() async throws {
+        try await TestServer.run { server in
+            let client = try await server.createClient()
+            let posted = try await server.postJSON(
+                "/api/feedback", #"{"clientId":"\#(client.id)","comment":"From the widget","userEmail":""}"#,
+                headers: ["X-Usero-Widget": "1", "Referer": "https://app.example.com/settings"])
+            let id = try #require(posted.json["feedbackId"] as? String)
+            let item = try await server.request("GET", "/api/feedback/\(id)", headers: ["Authorization": "Bearer \(client.key)"]).json
+            #expect(item["source"] as? String == "widget")
+            #expect(item["pageUrl"] as? String == "https://app.example.com/settings")
+            #expect(item["userEmail"] is NSNull)
+        }
+    }
+
+    /// Each documented validation failure: 400 with the docs' body shape and the failing field named; nothing stored.
+    @Test(arguments: [
+        (#"{"clientId":"CID"}"#, "rating"),
+        (#"{"clientId":"CID","comment":"   "}"#, "rating"),
+        (#"{"clientId":"CID","rating":5}"#, "rating"),
+        (#"{"clientId":"CID","rating":0,"comment":"x"}"#, "rating"),
+        (#"{"clientId":"CID","rating":2.5}"#, "rating"),
+        (#"{"clientId":"CID","rating":"3"}"#, "rating"),
+        (#"{"clientId":"CID","rating":true}"#, "rating"),
+        (#"{"clientId":"CID","rating":3,"userEmail":"not-an-email"}"#, "userEmail"),
+        (#"{"clientId":"CID","rating":3,"comment":42}"#, "comment"),
+        (#"{"clientId":"CID","rating":3,"metadata":[1,2]}"#, "metadata"),
+        (#"{"clientId":"CID","rating":3,"sessionReplayId":""}"#, "sessionReplayId"),
+        (#"{"clientId":"CID","rating":3,"replayOffsetMs":-1}"#, "replayOffsetMs"),
+        (#"{"clientId":"CID","rating":3,"screenshots":"nope"}"#, "screenshots"),
+        (#"{"clientId":"CID","rating":3,"screenshots":[{"url":"x"}]}"#, "screenshots.0.fileName"),
+        (#"{"clientId":"CID","rating":3,"colour":"blue"}"#, "colour"),
+        (#"{"rating":3}"#, "clientId"),
+        (#"{"clientId":7,"rating":3}"#, "clientId"),
+    ])
+    func invalidSubmissionsNameTheFieldAndStoreNothing(body: String, field: String) async throws {
+        try await TestServer.run { server in
+            let client = try await server.createClient()
+            let result = try await server.postJSON("/api/feedback", body.replacingOccurrences(of: "CID", with: client.id))
+            #expect(result.status == 400)
+            #expect(result.json["error"] as? String == "Invalid data provided")
+            let issues = try #require(result.json["issues"] as? [String: [String]])
+            #expect(issues[field]?.isEmpty == false, "issues: \(issues)")
+            #expect(result.header("Access-Control-Allow-Origin") == "*")
+            #expect(try await server.count("feedback") == 0)
+        }
+    }
+
+    @Test func sessionReplayIdOf129CharactersIsRefused() async throws {
+        try await TestServer.run { server in
+            let client = try await server.createClient()
+            let long = String(repeating: "r", count: 129)
+            let refused = try await server.postJSON(
+                "/api/feedback", #"{"clientId":"\#(client.id)","rating":3,"sessionReplayId":"\#(long)"}"#)
+            #expect(refused.status == 400)
+            let accepted = try await server.postJSON(
+                "/api/feedback", #"{"clientId":"\#(client.id)","rating":3,"sessionReplayId":"\#(long.dropLast())"}"#)
+            #expect(accepted.status == 200)
+        }
+    }
+
+    @Test func metadataOver10KBIsRefusedWithTheDocumentedMessage() async throws {
+        try await TestServer.run { server in
+            let client = try await server.createClient()
+            let big = String(repeating: "x", count: 10 * 1024)
+            let result = try await server.postJSON(
+                "/api/feedback", #"{"clientId":"\#(client.id)","rating":3,"metadata":{"blob":"\#(big)"}}"#)
+            #expect(result.status == 400)
+            #expect(result.json["error"] as? String == "Metadata too large (max 10KB)")
+            #expect(try await server.count("feedback") == 0)
+            let fits = String(repeating: "x", count: 9 * 1024)
+            let ok = try await server.postJSON(
+                "/api/feedback", #"{"clientId":"\#(client.id)","rating":3,"metadata":{"blob":"\#(fits)"}}"#)
+            #expect(ok.status == 200)
+        }
+    }
+
+    @Test(arguments: ["", "{", "[1,2]", "null", "\"text\"", "{\"clientId\":", "\u{FF}\u{FE}garbage", "{'a':1}"])
+    func malformedBodiesAre400WithAJSONError(body: String) async throws {
+        try await TestServer.run { server in
+            let result = try await server.postJSON("/api/feedback", body)
+            #expect(result.status == 400)
+            #expect(result.json["error"] is String)
+            #expect(try await server.count("feedback") == 0)
+        }
+    }
+
+    @Test func oversizedBodyIs413WithAJSONErrorAndNoRow() async throws {
+        try await TestServer.run { server in
+            let client = try await server.createClient()
+            let comment = String(repeating: "a", count: 1_100_000)
+            let result = try await server.postJSON("/api/feedback", #"{"clientId":"\#(client.id)","comment":"\#(comment)"}"#)
+            #expect(result.status == 413)
+            #expect(result.json["error"] is String)
+            #expect(try await server.count("feedback") == 0)
+        }
+    }
+
+    @Test func unknownClientIs404InvalidClientID() async throws {
+        try await TestServer.run { server in
+            let result = try await server.postJSON("/api/feedback", #"{"clientId":"client_doesnotexist","rating":3}"#)
+            #expect(result.status == 404)
+            #expect(result.text == #"{"error":"Invalid client ID"}"#)
+            #expect(result.header("Access-Control-Allow-Origin") == "*")
+        }
+    }
+
+    @Test func allowlistRefusesOtherOriginsWith403() async throws {
+        try await TestServer.run { server in
+            let client = try await server.createClient(allowedOrigins: ["https://app.example.com"])
+            let body = #"{"clientId":"\#(client.id)","rating":3}"#
+            let refused = try await server.postJSON("/api/feedback", body, headers: ["Origin": "https://evil.example"])
+            #expect(refused.status == 403)
+            #expect(refused.text == #"{"error":"Domain not allowed"}"#)
+            #expect(try await server.count("feedback") == 0)
+            let allowed = try await server.postJSON("/api/feedback", body, headers: ["Origin": "https://app.example.com"])
+            #expect(allowed.status == 200)
+            let server2server = try await server.postJSON("/api/feedback", body)
+            #expect(server2server.status == 200)
+        }
+    }
+
+    @Test func sqlLookingAndOddUnicodeTextIsStoredVerbatim() async throws {
+        try await TestServer.run { server in
+            let client = try await server.createClient()
+            let tricky = "Robert'); DROP TABLE feedback;-- \u{7} 👩‍💻 مرحبا \u{202E}abc\u{200D} \"quoted\" \\ back"
+            let payload = try JSONSerialization.data(withJSONObject: [
+                "clientId": client.id, "comment": tricky, "environment": "'; DELETE FROM client; --",
+            ])
+            let posted = try await server.request(
+                "POST", "/api/feedback", headers: ["Content-Type": "application/json"], body: payload)
+            #expect(posted.status == 200)
+            let id = try #require(posted.json["feedbackId"] as? String)
+            let item = try await server.request("GET", "/api/feedback/\(id)", headers: ["Authorization": "Bearer \(client.key)"]).json
+            #expect(item["comment"] as? String == tricky)
+            #expect(item["environment"] as? String == "'; DELETE FROM client; --")
+            #expect(try await server.count("client") == 1)
+        }
+    }
+
+    @Test func aNULCharacterIsRefusedRatherThanTruncated() async throws {
+        try await TestServer.run { server in
+            let client = try await server.createClient()
+            let result = try await server.postJSON("/api/feedback", #"{"clientId":"\#(client.id)","comment":"a\u0000b"}"#)
+            #expect(result.status == 400)
+            #expect((result.json["issues"] as? [String: [String]])?["comment"] != nil)
+            #expect(try await server.count("feedback") == 0)
+        }
+    }
+
+    @Test func preflightAnswers204WithCORSHeaders() async throws {
+        try await TestServer.run { server in
+            for path in ["/api/feedback", "/api/screenshots"] {
+                let result = try await server.request(
+                    "OPTIONS", path,
+                    headers: ["Origin": "https://app.example.com", "Access-Control-Request-Method": "POST"])
+                #expect(result.status == 204)
+                #expect(result.header("Access-Control-Allow-Origin") == "*")
+                #expect(result.header("Access-Control-Allow-Methods")?.contains("POST") == true)
+                #expect(result.header("Access-Control-Allow-Headers")?.contains("Content-Type") == true)
+            }
+        }
+    }
+
+    @Test func concurrentSubmissionsAreAllStored() async throws {
+        try await TestServer.run { server in
+            let client = try await server.createClient()
+            try await withThrowingTaskGroup(of: Int.self) { group in
+                for index in 0..<200 {
+                    group.addTask {
+                        try await server.postJSON(
+                            "/api/feedback", #"{"clientId":"\#(client.id)","rating":\#(index % 4 + 1)}"#
+                        ).status
+                    }
+                }
+                for try await status in group { #expect(status == 200) }
+            }
+            #expect(try await server.count("feedback") == 200)
         }
     }
 }

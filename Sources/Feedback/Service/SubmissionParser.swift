@@ -151,6 +151,11 @@ struct Issues {
             if required { add(name, "Required") }
             return nil
         case .string(let value)?:
+            // SQLite's C API ends text at NUL; refuse it rather than store a shortened value.
+            if value.utf8.contains(0) {
+                add(name, "Must not contain NUL characters")
+                return nil
+            }
             if let maxLength, value.count > maxLength {
                 add(name, "Must be at most \(maxLength) characters")
                 return nil

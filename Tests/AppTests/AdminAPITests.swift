@@ -1,0 +1,116 @@
+import Feedback
+import Foundation
+import Testing
+
+@testable import usero
+
+/// The admin API: Bearer admin keys, newest-first paging, filters, and no client seeing another's rows.
+@Suite struct AdminAPITests {
+    @Test(arguments: [nil, "Bearer wrong", "Bearer ", "Basic abc", "uak_nothing"])
+    func requestsWithoutAValidKeyAre401(authorization: String?) async throws {
+        try await TestServer.run { server in
+            _ = try await server.createClient()
+            var headers: [String: String] = [:]
+            if let authorization { headers["Authorization"] = authorization }
+            let result = try await server.request("GET", "/api/feedback", headers: headers)
+            #expect(result.status == 401)
+            #expect(result.json["error"] is String)
+        }
+    }
+
+    @Test func pagesWalkNewestFirstWithoutRepeats() async throws {
+        try await TestServer.run { server in
+            let client = try await server.createClient()
+            var posted: [String] = []
+            for index in 1...5 {
+                let result = try await server.postJSON("/api/feedback", #"{"clientId":"\#(client.id)","comment":"n\#(index)"}"#)
+                posted.append(try #require(result.json["feedbackId"] as? String))
+            }
+            var seen: [String] = []
+            var cursor: String?
+            repeat {
+                let query = "/api/feedback?limit=2" + (cursor.map { "&cursor=\($0)" } ?? "")
+                let page = try await server.request("GET", query, headers: ["Authorization": "Bearer \(client.key)"])
+                #expect(page.status == 200)
+                let items = try #require(page.json["items"] as? [[String: Any]])
+                #expect(items.count <= 2)
+                seen += items.compactMap { $0["id"] as? String }
+                cursor = page.json["nextCursor"] as? String
+            } while cursor != nil
+            #expect(seen == Array(posted.reversed()))
+        }
+    }
+
+    @Test func filtersBySourceAndEnvironment() async throws {
+        try await TestServer.run { server in
+            let client = try await server.createClient()
+            _ = try await server.postJSON("/api/feedback", #"{"clientId":"\#(client.id)","rating":1}"#)
+            _ = try await server.postJSON("/api/feedback", #"{"clientId":"\#(client.id)","rating":2,"environment":"staging"}"#)
+            _ = try await server.postJSON(
+                "/api/feedback", #"{"clientId":"\#(client.id)","rating":3}"#, headers: ["X-Usero-Widget": "1"])
+            let auth = ["Authorization": "Bearer \(client.key)"]
+            func ratings(_ query: String) async throws -> [Int] {
+                let page = try await server.request("GET", "/api/feedback\(query)", headers: auth)
+                return (page.json["items"] as? [[String: Any]] ?? []).compactMap { $0["rating"] as? Int }.sorted()
+            }
+            #expect(try await ratings("") == [1, 2, 3])
+            #expect(try await ratings("?source=widget") == [3])
+            #expect(try await ratings("?source=api") == [1, 2])
+            #expect(try await ratings("?environment=staging") == [2])
+            #expect(try await ratings("?environment=") == [1, 3])
+            #expect(try await ratings("?source=api&environment=") == [1])
+        }
+    }
+
+    @Test(arguments: ["?limit=0", "?limit=201", "?limit=ten", "?source=email", "?cursor=%%%", "?cursor=bm90LWEtY3Vyc29y"])
+    func badQueriesAre400(query: String) async throws {
+        try await TestServer.run { server in
+            let client = try await server.createClient()
+            let result = try await server.request("GET", "/api/feedback\(query)", headers: ["Authorization": "Bearer \(client.key)"])
+            #expect(result.status == 400)
+            #expect(result.json["error"] is String)
+        }
+    }
+
+    @Test func oneClientCannotSeeOrDeleteAnothersFeedback() async throws {
+        try await TestServer.run { server in
+            let alice = try await server.createClient()
+            let bob = try await server.createClient()
+            let posted = try await server.postJSON("/api/feedback", #"{"clientId":"\#(alice.id)","comment":"private"}"#)
+            let id = try #require(posted.json["feedbackId"] as? String)
+            let asBob = ["Authorization": "Bearer \(bob.key)"]
+            #expect(try await server.request("GET", "/api/feedback/\(id)", headers: asBob).status == 404)
+            #expect(try await server.request("DELETE", "/api/feedback/\(id)", headers: asBob).status == 404)
+            let list = try await server.request("GET", "/api/feedback", headers: asBob)
+            #expect((list.json["items"] as? [Any])?.isEmpty == true)
+            #expect(try await server.count("feedback") == 1)
+        }
+    }
+
+    @Test func deleteRemovesTheItemAndItsScreenshotFile() async throws {
+        try await TestServer.run { server in
+            let client = try await server.createClient()
+            var form = MultipartBody()
+            form.field("clientId", client.id)
+            form.file("screenshot", fileName: "bug.png", type: "image/png", Images.png())
+            let upload = try await server.request(
+                "POST", "/api/screenshots", headers: ["Content-Type": form.contentType], body: form.finished())
+            #expect(upload.status == 200)
+            let shot = try #require(upload.json["screenshot"] as? [String: Any])
+            let shotJSON = String(decoding: try JSONSerialization.data(withJSONObject: shot), as: UTF8.self)
+            let posted = try await server.postJSON(
+                "/api/feedback", #"{"clientId":"\#(client.id)","comment":"see image","screenshots":[\#(shotJSON)]}"#)
+            let id = try #require(posted.json["feedbackId"] as? String)
+            let fileName = try #require(shot["fileName"] as? String)
+            let path = try #require(server.parts.files.url(for: fileName)).path
+            #expect(FileManager.default.fileExists(atPath: path))
+
+            let deleted = try await server.request("DELETE", "/api/feedback/\(id)", headers: ["Authorization": "Bearer \(client.key)"])
+            #expect(deleted.status == 204)
+            #expect(try await server.request("GET", "/api/feedback/\(id)", headers: ["Authorization": "Bearer \(client.key)"]).status == 404)
+            #expect(!FileManager.default.fileExists(atPath: path))
+            #expect(try await server.request("GET", "/api/screenshots/\(fileName)").status == 404)
+            #expect(try await server.count("file_deletion") == 0)
+        }
+    }
+}

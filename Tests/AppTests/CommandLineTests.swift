@@ -1,0 +1,84 @@
+import Foundation
+import Testing
+
+#if canImport(FoundationNetworking)
+import FoundationNetworking
+#endif
+
+/// The `usero` program itself: the contract's commands, startup checks and graceful shutdown.
+@Suite(.serialized) struct CommandLineTests {
+    let folder = TestServer.makeFolder()
+    var environment: [String: String] {
+        ["USERO_DATABASE": folder.appendingPathComponent("usero.sqlite").path,
+         "USERO_DATA_DIR": folder.appendingPathComponent("data").path]
+    }
+
+    @Test func clientsCreatePrintsIdAndKeyAndUpdateNeverPrintsTheKey() throws {
+        let created = try UseroBinary.run(
+            ["clients", "create", "--name", "Acme", "--plan", "paid", "--allowed-origin", "https://app.example.com"],
+            environment: environment)
+        #expect(created.status == 0)
+        let json = try #require(try JSONSerialization.jsonObject(with: Data(created.stdout.utf8)) as? [String: String])
+        let id = try #require(json["clientId"])
+        let key = try #require(json["adminKey"])
+        #expect(id.hasPrefix("client_"))
+        #expect(key.count >= 32)
+
+        let updated = try UseroBinary.run(["clients", "update", id, "--plan", "free"], environment: environment)
+        #expect(updated.status == 0)
+        let client = try #require(try JSONSerialization.jsonObject(with: Data(updated.stdout.utf8)) as? [String: Any])
+        #expect(client["plan"] as? String == "free")
+        #expect(client["clientId"] as? String == id)
+        #expect(!updated.stdout.contains(key))
+        #expect(!updated.stdout.contains("adminKey"))
+    }
+
+    @Test func badPlanOrOriginIsRefusedWithAClearMessage() throws {
+        let badPlan = try UseroBinary.run(["clients", "create", "--name", "A", "--plan", "gold"], environment: environment)
+        #expect(badPlan.status != 0)
+        #expect(badPlan.stderr.contains("plan"))
+        let badOrigin = try UseroBinary.run(
+            ["clients", "create", "--name", "A", "--allowed-origin", "not an origin"], environment: environment)
+        #expect(badOrigin.status != 0)
+        #expect(badOrigin.stderr.contains("--allowed-origin"))
+    }
+
+    @Test(arguments: [
+        ("USERO_TOKEN_KEY", "c2hvcnQ="),
+        ("USERO_TOKEN_KEY", "!!!not base64!!!"),
+        ("USERO_PORT", "eighty"),
+        ("USERO_PUBLIC_URL", "ftp://example.com"),
+        ("SLACK_API_URL", "not a url"),
+    ])
+    func badConfigurationStopsServeWithOneLineNamingTheVariable(variable: String, value: String) throws {
+        var settings = environment
+        settings["USERO_PORT"] = "0"
+        settings[variable] = value
+        let outcome = try UseroBinary.run(["serve"], environment: settings)
+        #expect(outcome.status != 0)
+        let lines = outcome.stderr.split(separator: "\n").filter { $0.contains(variable) }
+        #expect(lines.count == 1, "stderr: \(outcome.stderr)")
+        if variable == "USERO_TOKEN_KEY" { #expect(!outcome.stderr.contains(value)) }
+    }
+
+    @Test func serveAnswersAndExitsZeroOnSIGTERM() async throws {
+        let port = Int.random(in: 20000...40000)
+        let process = Process()
+        process.executableURL = try UseroBinary.url()
+        process.arguments = ["serve", "--port", "\(port)"]
+        process.environment = ["PATH": "/usr/bin:/bin"].merging(environment) { $1 }
+        process.standardOutput = FileHandle.nullDevice
+        process.standardError = FileHandle.nullDevice
+        try process.run()
+        var healthy = false
+        for _ in 0..<100 where !healthy {
+            try await Task.sleep(for: .milliseconds(100))
+            healthy = (try? await HTTPResult.send("GET", "http://127.0.0.1:\(port)/healthz").status) == 200
+        }
+        #expect(healthy)
+        process.terminate()
+        process.waitUntilExit()
+        #expect(process.terminationReason == .exit)
+        #expect(process.terminationStatus == 0)
+    }
+}

@@ -1,0 +1,41 @@
+import Foundation
+import Testing
+
+@testable import usero
+
+@Suite struct OperationsTests {
+    @Test func healthzAnswersOkWhenTheStoreAnswers() async throws {
+        try await TestServer.run { server in
+            let result = try await server.request("GET", "/healthz")
+            #expect(result.status == 200)
+            #expect(result.text == #"{"status":"ok"}"#)
+        }
+    }
+
+    @Test func metricsSpeakPrometheusText() async throws {
+        try await TestServer.run { server in
+            let result = try await server.request("GET", "/metrics")
+            #expect(result.status == 200)
+            #expect(result.header("Content-Type")?.hasPrefix("text/plain") == true)
+            #expect(result.text.contains("# TYPE usero_up gauge"))
+        }
+    }
+
+    @Test func unknownRoutesAnswer404WithAJSONError() async throws {
+        try await TestServer.run { server in
+            let result = try await server.request("GET", "/nope")
+            #expect(result.status == 404)
+            #expect(result.json["error"] is String)
+        }
+    }
+
+    @Test func slackRoutesAnswer503WhenSlackIsNotConfigured() async throws {
+        try await TestServer.run { server in
+            for path in ["/slack/events", "/slack/commands", "/slack/interactivity"] {
+                let result = try await server.postJSON(path, "{}")
+                #expect(result.status == 503)
+                #expect(result.text == #"{"error":"Slack is not configured"}"#)
+            }
+        }
+    }
+}

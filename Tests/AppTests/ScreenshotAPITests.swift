@@ -1,0 +1,116 @@
+import Feedback
+import Foundation
+import Testing
+
+@testable import usero
+
+/// `POST /api/screenshots` and `GET /api/screenshots/{clientId}/{file}` as the docs describe them.
+@Suite struct ScreenshotAPITests {
+    func upload(_ server: TestServer, clientId: String?, file: Data?, type: String = "image/png") async throws
+        -> HTTPResult
+    {
+        var form = MultipartBody()
+        if let clientId { form.field("clientId", clientId) }
+        if let file { form.file("screenshot", fileName: "shot", type: type, file) }
+        return try await server.request(
+            "POST", "/api/screenshots", headers: ["Content-Type": form.contentType], body: form.finished())
+    }
+
+    @Test(arguments: [
+        (Images.png(width: 1280, height: 800), "image/png", 1280, 800),
+        (Images.jpeg(width: 640, height: 480), "image/jpeg", 640, 480),
+        (Images.gif(width: 32, height: 16), "image/gif", 32, 16),
+        (Images.webp(width: 300, height: 200), "image/webp", 300, 200),
+    ])
+    func imagesAreStoredWithTheirDimensionsAndServedBack(image: Data, mime: String, width: Int, height: Int)
+        async throws
+    {
+        try await TestServer.run { server in
+            let client = try await server.createClient()
+            let result = try await upload(server, clientId: client.id, file: image, type: mime)
+            #expect(result.status == 200)
+            #expect(result.json["success"] as? Bool == true)
+            #expect(result.header("Access-Control-Allow-Origin") == "*")
+            let shot = try #require(result.json["screenshot"] as? [String: Any])
+            #expect(shot["mimeType"] as? String == mime)
+            #expect(shot["width"] as? Int == width)
+            #expect(shot["height"] as? Int == height)
+            #expect(shot["fileSize"] as? Int == image.count)
+            let fileName = try #require(shot["fileName"] as? String)
+            #expect(fileName.hasPrefix("\(client.id)/"))
+            #expect((shot["url"] as? String)?.hasSuffix("/api/screenshots/\(fileName)") == true)
+            let served = try await server.request("GET", "/api/screenshots/\(fileName)")
+            #expect(served.status == 200)
+            #expect(served.header("Content-Type") == mime)
+            #expect(served.body == image)
+        }
+    }
+
+    @Test func documentedErrorsForMissingOrBadParts() async throws {
+        try await TestServer.run { server in
+            let client = try await server.createClient()
+            let noFile = try await upload(server, clientId: client.id, file: nil)
+            #expect(noFile.status == 400)
+            #expect(noFile.text == #"{"error":"Screenshot file is required"}"#)
+            let noClient = try await upload(server, clientId: nil, file: Images.png())
+            #expect(noClient.status == 400)
+            #expect(noClient.text == #"{"error":"Client ID is required"}"#)
+            let notImage = try await upload(server, clientId: client.id, file: Data("hello".utf8), type: "text/plain")
+            #expect(notImage.status == 400)
+            #expect(notImage.text == #"{"error":"File must be an image"}"#)
+            let unknown = try await upload(server, clientId: "client_nobody", file: Images.png())
+            #expect(unknown.status == 404)
+            #expect(unknown.text == #"{"error":"Invalid client ID"}"#)
+            #expect(try await server.count("screenshot") == 0)
+        }
+    }
+
+    @Test func declaredImageTypeDoesNotMakeTextAnImage() async throws {
+        try await TestServer.run { server in
+            let client = try await server.createClient()
+            let svg = Data(#"<svg xmlns="http://www.w3.org/2000/svg"><script>alert(1)</script></svg>"#.utf8)
+            for (bytes, type) in [(Data("plain text".utf8), "image/png"), (svg, "image/svg+xml")] {
+                let result = try await upload(server, clientId: client.id, file: bytes, type: type)
+                #expect(result.status == 400)
+                #expect(result.json["error"] as? String == "File must be an image")
+            }
+            #expect(try await server.count("screenshot") == 0)
+        }
+    }
+
+    @Test func fileOver10MBIsRefusedAndAHugeBodyIs413() async throws {
+        try await TestServer.run { server in
+            let client = try await server.createClient()
+            var big = Images.png()
+            big.append(Data(count: 10 * 1024 * 1024))
+            let tooLarge = try await upload(server, clientId: client.id, file: big)
+            #expect(tooLarge.status == 400)
+            #expect(tooLarge.text == #"{"error":"File too large (max 10MB)"}"#)
+            var huge = Images.png()
+            huge.append(Data(count: 12 * 1024 * 1024))
+            let hugeBody = try await upload(server, clientId: client.id, file: huge)
+            #expect(hugeBody.status == 413)
+            #expect(hugeBody.json["error"] is String)
+            #expect(try await server.count("screenshot") == 0)
+        }
+    }
+
+    @Test(arguments: [
+        "/api/screenshots/client_abc/..%2F..%2Fusero.sqlite", "/api/screenshots/client_abc/123-abc.png",
+        "/api/screenshots/..%2F..%2F/usero.sqlite", "/api/screenshots/client_abc/%2e%2e",
+    ])
+    func nothingOutsideTheStoreIsServed(path: String) async throws {
+        try await TestServer.run { server in
+            let result = try await server.request("GET", path)
+            #expect(result.status == 404)
+        }
+    }
+
+    @Test func notAMultipartBodyIs400() async throws {
+        try await TestServer.run { server in
+            let result = try await server.postJSON("/api/screenshots", #"{"clientId":"x"}"#)
+            #expect(result.status == 400)
+            #expect(result.json["error"] is String)
+        }
+    }
+}

@@ -1,0 +1,27 @@
+import Feedback
+import Testing
+
+@Suite struct ImageInfoTests {
+    @Test func readsPNGDimensionsFromIHDR() throws {
+        var bytes: [UInt8] = [0x89, 0x50, 0x4E, 0x47, 0x0D, 0x0A, 0x1A, 0x0A, 0, 0, 0, 13]
+        bytes += Array("IHDR".utf8) + [0, 0, 5, 0, 0, 0, 3, 32] + [8, 6, 0, 0, 0]
+        let info = try #require(ImageInfo.sniff(bytes))
+        #expect(info.mimeType == "image/png")
+        #expect(info.width == 1280)
+        #expect(info.height == 800)
+    }
+
+    @Test func walksJPEGSegmentsToTheFrameHeader() throws {
+        let bytes: [UInt8] = [0xFF, 0xD8, 0xFF, 0xE1, 0x00, 0x04, 0x00, 0x00,  // APP1, 2 bytes of payload
+                              0xFF, 0xC2, 0x00, 0x11, 0x08, 0x01, 0xE0, 0x02, 0x80, 0x03]  // progressive SOF2 480x640
+        let info = try #require(ImageInfo.sniff(bytes))
+        #expect(info.mimeType == "image/jpeg")
+        #expect(info.width == 640)
+        #expect(info.height == 480)
+    }
+
+    @Test(arguments: [Array("hello".utf8), Array("<svg></svg>".utf8), [], Array("RIFF0000WAVE".utf8)])
+    func refusesWhatIsNotARasterImage(bytes: [UInt8]) {
+        #expect(ImageInfo.sniff(bytes) == nil)
+    }
+}

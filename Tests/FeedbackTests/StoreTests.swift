@@ -1,0 +1,77 @@
+import Feedback
+import Foundation
+import GRDB
+import Testing
+
+/// The store on a fresh SQLite file per test.
+@Suite struct StoreTests {
+    let folder: URL = {
+        let url = FileManager.default.temporaryDirectory.appendingPathComponent("usero-store-\(UUID().uuidString)")
+        try? FileManager.default.createDirectory(at: url, withIntermediateDirectories: true)
+        return url
+    }()
+
+    func makeStore() throws -> SQLiteFeedbackStore {
+        let database = try AppDatabase(path: folder.appendingPathComponent("usero.sqlite").path)
+        return SQLiteFeedbackStore(database: database, files: ScreenshotFiles(dataDirectory: folder.path))
+    }
+
+    @Test func databaseIsInWALModeWithFullSync() async throws {
+        let store = try makeStore()
+        let (mode, sync) = try await store.database.read { db in
+            (try String.fetchOne(db, sql: "PRAGMA journal_mode"), try Int.fetchOne(db, sql: "PRAGMA synchronous"))
+        }
+        #expect(mode == "wal")
+        #expect(sync == 2)  // FULL
+    }
+
+    @Test func adminKeysAreStoredOnlyAsHashes() async throws {
+        let store = try makeStore()
+        let (client, key) = try await store.createClient(name: "A", plan: .free, allowedOrigins: [], at: Date())
+        #expect(try await store.client(adminKey: key)?.id == client.id)
+        #expect(try await store.client(adminKey: key + "x") == nil)
+        let raw = try await store.database.read { db in try Data.fetchOne(db, sql: "SELECT admin_key_hash FROM client") }
+        #expect(raw?.count == 32)
+        let fileBytes = try Data(contentsOf: folder.appendingPathComponent("usero.sqlite-wal"))
+        #expect(fileBytes.range(of: Data(key.utf8)) == nil)
+    }
+
+    @Test func aFailingWriteDoesNotTakeItsNeighboursDown() async throws {
+        let store = try makeStore()
+        let (client, _) = try await store.createClient(name: "A", plan: .free, allowedOrigins: [], at: Date())
+        let outcomes = await withTaskGroup(of: Bool.self) { group -> [Bool] in
+            for index in 0..<100 {
+                group.addTask {
+                    do {
+                        try await store.database.write { db in
+                            if index % 10 == 0 {
+                                try db.execute(sql: "INSERT INTO no_such_table VALUES (1)")
+                            }
+                            try db.execute(
+                                sql: "INSERT INTO feedback (id, client_id, source, created_at, rating) VALUES (?, ?, 'api', 0, 1)",
+                                arguments: ["fb_\(index)", client.id])
+                        }
+                        return true
+                    } catch {
+                        return false
+                    }
+                }
+            }
+            return await group.reduce(into: []) { $0.append($1) }
+        }
+        #expect(outcomes.filter { $0 }.count == 90)
+        let stored = try await store.database.read { db in try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM feedback") }
+        #expect(stored == 90)
+    }
+
+    @Test func oneSlackMessageCanOnlyBeOneRow() async throws {
+        let store = try makeStore()
+        let (client, _) = try await store.createClient(name: "A", plan: .free, allowedOrigins: [], at: Date())
+        let capture = SlackCapture(
+            teamId: "T0001", channelId: "C0001", messageTs: "1700000000.000100", threadTs: nil, authorId: "U0002",
+            forwardedBy: "U0001", capturedVia: .reactionWrench, permalink: nil)
+        let draft = FeedbackDraft(clientId: client.id, source: .slack, comment: "text", slack: capture)
+        _ = try await store.insert(draft, at: Date())
+        await #expect(throws: DatabaseError.self) { _ = try await store.insert(draft, at: Date()) }
+    }
+}

@@ -1,0 +1,69 @@
+import Feedback
+import Testing
+
+@Suite struct SubmissionParserTests {
+    let parser = SubmissionParser()
+    let context = SubmissionParser.Context(isWidget: false, referer: nil)
+
+    func parse(_ json: String, context: SubmissionParser.Context? = nil) throws(FeedbackError) -> FeedbackDraft {
+        try parser.parse(Array(json.utf8), context: context ?? self.context)
+    }
+
+    @Test func ratingAloneOrCommentAloneIsEnough() throws {
+        #expect(try parse(#"{"clientId":"client_a","rating":1}"#).rating == 1)
+        #expect(try parse(#"{"clientId":"client_a","comment":"hi"}"#).comment == "hi")
+    }
+
+    @Test func aWholeNumberWrittenAsAFloatCountsAsAnInteger() throws {
+        #expect(try parse(#"{"clientId":"client_a","rating":3.0}"#).rating == 3)
+    }
+
+    @Test func nullMeansAbsent() throws {
+        let draft = try parse(#"{"clientId":"client_a","rating":2,"comment":null,"metadata":null,"environment":null}"#)
+        #expect(draft.comment == nil)
+        #expect(draft.metadata == nil)
+        #expect(draft.environment == nil)
+    }
+
+    @Test func emptyEnvironmentAndEmailAreAbsent() throws {
+        let draft = try parse(#"{"clientId":"client_a","rating":2,"environment":"","userEmail":""}"#)
+        #expect(draft.environment == nil)
+        #expect(draft.userEmail == nil)
+    }
+
+    @Test func refererFillsPageUrlOnlyWhenItIsMissing() throws {
+        let withReferer = SubmissionParser.Context(isWidget: true, referer: "https://a.example/x")
+        #expect(try parse(#"{"clientId":"client_a","rating":2}"#, context: withReferer).pageUrl == "https://a.example/x")
+        #expect(try parse(#"{"clientId":"client_a","rating":2,"pageUrl":"https://b.example"}"#, context: withReferer).pageUrl
+            == "https://b.example")
+        #expect(try parse(#"{"clientId":"client_a","rating":2}"#, context: withReferer).source == .widget)
+    }
+
+    @Test func metadataJustUnder10KBPassesAndJustOverFails() throws {
+        // {"k":"…"} is 8 bytes of framing.
+        let fits = String(repeating: "x", count: SubmissionParser.maxMetadataBytes - 8)
+        #expect(try parse(#"{"clientId":"client_a","rating":2,"metadata":{"k":"\#(fits)"}}"#).metadata != nil)
+        #expect(throws: FeedbackError.metadataTooLarge) {
+            try parse(#"{"clientId":"client_a","rating":2,"metadata":{"k":"\#(fits)x"}}"#)
+        }
+    }
+
+    @Test(arguments: ["a@b.co", "jamie@example.com", "first.last+tag@sub.example.org"])
+    func acceptsOrdinaryEmails(email: String) {
+        #expect(SubmissionParser.isValidEmail(email))
+    }
+
+    @Test(arguments: ["plain", "@example.com", "a@", "a@b", "a b@example.com", "a@@example.com", "a@example..com"])
+    func rejectsMalformedEmails(email: String) {
+        #expect(!SubmissionParser.isValidEmail(email))
+    }
+
+    @Test func everyProblemIsReportedAtOnce() {
+        #expect {
+            try parse(#"{"clientId":"client_a","rating":9,"userEmail":"nope","extra":1}"#)
+        } throws: { error in
+            guard case .invalid(let issues) = error as? FeedbackError else { return false }
+            return Set(issues.keys) == ["rating", "userEmail", "extra"]
+        }
+    }
+}
