@@ -78,6 +78,7 @@ let package = Package(
             dependencies: [
                 "UseroCrypto", "Feedback", "SlackGateway", "Retention",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Metrics", package: "swift-metrics"),
