@@ -148,7 +148,7 @@ import UseroCrypto
                 #expect(try await server.count("slack_installation") == 1)
             }
             // A new key arrives; the old one moves to USERO_PREVIOUS_TOKEN_KEYS
-            let newKey = Data((0..<32).map { UInt8($0 &* 13 &+ 1) }).base64EncodedString()
+            let newKey = Data((0..<32).map { UInt8(truncatingIfNeeded: $0 &* 13 &+ 1) }).base64EncodedString()
             var config = TestServer.config(folder: folder)
             SlackTestSettings.configure(&config, fakeURL: api)
             config.tokenKeyBase64 = newKey
