@@ -32,6 +32,21 @@ public struct OAuthAccess: Sendable {
     public var teamName: String?
     public var enterpriseId: String?
     public var installerUserId: String?
+
+    /// Creates an answer (tests build their own).
+    public init(
+        accessToken: Redacted<String>, scope: String, botUserId: String?, appId: String?, teamId: String?,
+        teamName: String?, enterpriseId: String?, installerUserId: String?
+    ) {
+        self.accessToken = accessToken
+        self.scope = scope
+        self.botUserId = botUserId
+        self.appId = appId
+        self.teamId = teamId
+        self.teamName = teamName
+        self.enterpriseId = enterpriseId
+        self.installerUserId = installerUserId
+    }
 }
 
 /// What `auth.test` returns that usero keeps.
@@ -39,10 +54,23 @@ public struct AuthIdentity: Sendable {
     public var userId: String?
     public var botId: String?
     public var teamId: String?
+
+    /// Creates an identity.
+    public init(userId: String?, botId: String?, teamId: String?) {
+        self.userId = userId
+        self.botId = botId
+        self.teamId = teamId
+    }
 }
 
 /// One page of messages.
 public struct MessagePage: Sendable {
     public var messages: [Message]
     public var nextCursor: String?
+
+    /// Creates a page.
+    public init(messages: [Message], nextCursor: String?) {
+        self.messages = messages
+        self.nextCursor = nextCursor
+    }
 }
