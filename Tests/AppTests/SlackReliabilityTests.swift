@@ -75,6 +75,27 @@ import Testing
         }
     }
 
+    @Test func concurrentForwardsOfOneMessageFetchItOnceAndStoreOneRow() async throws {
+        try await SlackCaptureTests.withInstalledServer { server, fake, client in
+            // Five members react at the same moment
+            try await withThrowingTaskGroup(of: Int.self) { group in
+                for n in 1...5 {
+                    group.addTask {
+                        try await server.sendEvent(
+                            "event_reaction_added_wrench.json",
+                            replacing: [(#""user": "U0001""#, #""user": "U010\#(n)""#), ("Ev0001", "Ev030\(n)")]
+                        ).status
+                    }
+                }
+                for try await status in group { #expect(status == 200) }
+            }
+            let confirmations = try await fake.waitForCalls("chat.postEphemeral", count: 5)
+            #expect(confirmations.filter { $0.form["text"]?.contains("Sent to usero") == true }.count == 1)
+            #expect(try await server.items(client).count == 1)
+            #expect(await fake.calls("conversations.replies").count == 1)
+        }
+    }
+
     @Test func rateLimitsAndServerErrorsAreRetriedUntilTheyLand() async throws {
         try await SlackCaptureTests.withInstalledServer { server, fake, client in
             await fake.script("conversations.replies", .rateLimited, .serverError)
