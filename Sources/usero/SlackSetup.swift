@@ -4,6 +4,7 @@ import Hummingbird
 import Logging
 import ServiceLifecycle
 import SlackGateway
+import UseroCrypto
 
 /// Wires the Slack gateway, or answers 503 on every `/slack/*` route when Slack is not configured.
 enum SlackSetup {
@@ -30,18 +31,10 @@ enum SlackSetup {
             router.get("api/slack/installation", use: adminUnconfigured)
             return []
         }
-        let (keyRing, tokenKey) = try SlackKeys.load(config: config, createIfMissing: true, logger: logger)
-        guard let apiURL = URL(string: config.slackAPIURL) else {
-            throw AppConfig.Invalid(description: "SLACK_API_URL must be an http or https URL")
-        }
-        let api = HTTPSlackWebAPI(baseURL: apiURL)
+        let (keyRing, oauth, api) = try installFlow(parts: parts, clock: clock, logger: logger)
         let wakeup = JobWakeup()
         let slackLogger = logger
         let ingest = SlackIngest(database: parts.database, clock: clock, wakeup: wakeup, logger: slackLogger)
-        let oauth = SlackOAuth(
-            database: parts.database, api: api, keyRing: keyRing, stateKey: SlackKeys.stateKey(from: tokenKey),
-            clientID: config.slackClientID, clientSecret: config.slackClientSecret.map(Redacted.init),
-            authorizeURL: config.slackAuthorizeURL, publicURL: config.publicURL, clock: clock, logger: slackLogger)
         if config.slackClientID == nil || config.slackClientSecret == nil {
             logger.notice("Slack install links are off (SLACK_CLIENT_ID or SLACK_CLIENT_SECRET unset)")
         }
@@ -57,5 +50,23 @@ enum SlackSetup {
                 runner: runner, database: parts.database, clock: clock, pollInterval: config.slackJobPollInterval,
                 wakeup: wakeup, logger: slackLogger)
         ]
+    }
+
+    /// The OAuth install flow over this service's store and keys: what the inbox calls for install links
+    /// (`makeInstallLink(clientID:)`) and the installation summary (`installation(clientID:)`).
+    static func installFlow(parts: AppParts, clock: any WallClock, logger: Logger) throws
+        -> (KeyRing, SlackOAuth, HTTPSlackWebAPI)
+    {
+        let config = parts.config
+        let (keyRing, tokenKey) = try SlackKeys.load(config: config, createIfMissing: true, logger: logger)
+        guard let apiURL = URL(string: config.slackAPIURL) else {
+            throw AppConfig.Invalid(description: "SLACK_API_URL must be an http or https URL")
+        }
+        let api = HTTPSlackWebAPI(baseURL: apiURL)
+        let oauth = SlackOAuth(
+            database: parts.database, api: api, keyRing: keyRing, stateKey: SlackKeys.stateKey(from: tokenKey),
+            clientID: config.slackClientID, clientSecret: config.slackClientSecret.map(Redacted.init),
+            authorizeURL: config.slackAuthorizeURL, publicURL: config.publicURL, clock: clock, logger: logger)
+        return (keyRing, oauth, api)
     }
 }

@@ -50,6 +50,9 @@ import Testing
             #expect(fetch.query["ts"] == Self.messageTs)
             #expect(fetch.authorization == "Bearer \(FakeSlack.botToken)")
             #expect(try await server.count("job") == 0)
+            // The token travelled only in the Authorization header: not in the store, its WAL, or the logs
+            #expect(try server.databaseBytes().range(of: Data(FakeSlack.botToken.utf8)) == nil)
+            #expect(!server.logs.text.contains("AbCdEfGhIjKlMnOpQrStUvWx"))
         }
     }
 
