@@ -120,6 +120,7 @@ public struct SlackIngest: Sendable {
                 sql: "DELETE FROM job WHERE team_id = ? AND kind IN (?, ?, ?)",
                 arguments: [team, SlackJob.Kind.captureReaction.rawValue, SlackJob.Kind.notify.rawValue,
                             SlackJob.Kind.respond.rawValue])
+            // No client_id on the job: closing the account (which cascades to its jobs) must not cancel the scrub.
             try JobQueue.enqueue(
                 .uninstall, clientId: nil, teamId: team, payload: clientId.map { ["clientId": $0] } ?? [:],
                 runAt: now, deadlineAt: happened + Self.scrubDeadline, in: db)

@@ -75,8 +75,8 @@ import Testing
                 let data = Data(body.utf8)
                 var cases: [[String: String]] = []
                 cases.append(SlackTestSettings.headers(for: data, secret: "usero-test-signing-secret-9999", contentType: type))
-                cases.append(SlackTestSettings.headers(for: data, timestamp: now - 301, contentType: type))
-                cases.append(SlackTestSettings.headers(for: data, timestamp: now + 301, contentType: type))
+                cases.append(SlackTestSettings.headers(for: data, timestamp: now - 400, contentType: type))
+                cases.append(SlackTestSettings.headers(for: data, timestamp: now + 400, contentType: type))
                 cases.append(["Content-Type": type])
                 var uppercase = SlackTestSettings.headers(for: data, contentType: type)
                 uppercase["X-Slack-Signature"] = uppercase["X-Slack-Signature"]?.uppercased()
