@@ -17,6 +17,8 @@ struct AppConfig: Sendable {
     var slackClientSecret: String?
     var slackAPIURL = "https://slack.com/api/"
     var slackAuthorizeURL = "https://slack.com/oauth/v2/authorize"
+    /// Longest the Slack job worker sleeps when nothing wakes it (enqueues wake it at once).
+    var slackJobPollInterval: Duration = .seconds(5)
     /// How often the retention sweep runs.
     var retentionInterval: Duration = .seconds(3600)
 

@@ -1,7 +1,10 @@
 import Feedback
+import Foundation
 import Hummingbird
 import Logging
 import ServiceLifecycle
+import SlackGateway
+import UseroCrypto
 
 /// Wires the Slack gateway, or answers 503 on every `/slack/*` route when Slack is not configured.
 enum SlackSetup {
@@ -9,7 +12,9 @@ enum SlackSetup {
     static func register(
         on router: Router<AppRequestContext>, parts: AppParts, clock: any WallClock, logger: Logger
     ) throws -> [any Service] {
-        guard parts.config.slackSigningSecret != nil else {
+        let config = parts.config
+        let auth = AdminAuth(store: parts.store)
+        guard let signingSecret = config.slackSigningSecret else {
             logger.notice("Slack is not configured (SLACK_SIGNING_SECRET unset): /slack/* answers 503")
             let unconfigured: @Sendable (Request, AppRequestContext) async throws -> Response = { _, _ in
                 JSONResponse.make(ErrorBody("Slack is not configured"), status: .serviceUnavailable)
@@ -18,8 +23,50 @@ enum SlackSetup {
                 router.post(RouterPath(path), use: unconfigured)
             }
             router.get("slack/oauth/callback", use: unconfigured)
+            let adminUnconfigured: @Sendable (Request, AppRequestContext) async throws -> Response = { request, _ in
+                _ = try await auth.client(for: request)
+                throw SlackGatewayError.notConfigured
+            }
+            router.post("api/slack/install-link", use: adminUnconfigured)
+            router.get("api/slack/installation", use: adminUnconfigured)
             return []
         }
-        return []
+        let (keyRing, oauth, api) = try installFlow(parts: parts, clock: clock, logger: logger)
+        let wakeup = JobWakeup()
+        let slackLogger = logger
+        let ingest = SlackIngest(database: parts.database, clock: clock, wakeup: wakeup, logger: slackLogger)
+        if config.slackClientID == nil || config.slackClientSecret == nil {
+            logger.notice("Slack install links are off (SLACK_CLIENT_ID or SLACK_CLIENT_SECRET unset)")
+        }
+        SlackRoutes<AppRequestContext>(
+            verifier: SignatureVerifier(signingSecret: Redacted(signingSecret)), ingest: ingest, oauth: oauth,
+            clock: clock
+        ).register(on: router)
+        SlackAdminRoutes<AppRequestContext>(auth: auth, oauth: oauth).register(on: router.group("api"))
+        let runner = SlackJobRunner(
+            database: parts.database, api: api, keyRing: keyRing, clock: clock, logger: slackLogger, wakeup: wakeup)
+        return [
+            SlackJobWorker(
+                runner: runner, database: parts.database, clock: clock, pollInterval: config.slackJobPollInterval,
+                wakeup: wakeup, logger: slackLogger)
+        ]
+    }
+
+    /// The OAuth install flow over this service's store and keys: what the inbox calls for install links
+    /// (`makeInstallLink(clientID:)`) and the installation summary (`installation(clientID:)`).
+    static func installFlow(parts: AppParts, clock: any WallClock, logger: Logger) throws
+        -> (KeyRing, SlackOAuth, HTTPSlackWebAPI)
+    {
+        let config = parts.config
+        let (keyRing, tokenKey) = try SlackKeys.load(config: config, createIfMissing: true, logger: logger)
+        guard let apiURL = URL(string: config.slackAPIURL) else {
+            throw AppConfig.Invalid(description: "SLACK_API_URL must be an http or https URL")
+        }
+        let api = HTTPSlackWebAPI(baseURL: apiURL)
+        let oauth = SlackOAuth(
+            database: parts.database, api: api, keyRing: keyRing, stateKey: SlackKeys.stateKey(from: tokenKey),
+            clientID: config.slackClientID, clientSecret: config.slackClientSecret.map(Redacted.init),
+            authorizeURL: config.slackAuthorizeURL, publicURL: config.publicURL, clock: clock, logger: logger)
+        return (keyRing, oauth, api)
     }
 }

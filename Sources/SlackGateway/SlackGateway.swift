@@ -1,1 +1,0 @@
-// SlackGateway (see issue 3).

@@ -1,0 +1,154 @@
+import Feedback
+import Foundation
+import GRDB
+import Logging
+import UseroCrypto
+
+/// OAuth v2 install: one-time links with a signed, expiring, single-use `state`, and the callback that exchanges
+/// the code and stores the installation with its bot token sealed.
+public struct SlackOAuth: Sendable {
+    /// The bot scopes usero asks for, and no more (see manifests/slack-app.yaml).
+    public static let scopes = "commands,reactions:read,channels:history,groups:history,chat:write"
+    /// How long an install link works.
+    public static let stateLifetime: Int64 = 600_000
+
+    let database: AppDatabase
+    let api: any SlackWebAPI
+    let keyRing: KeyRing
+    let stateKey: SecretBytes
+    let clientID: String?
+    let clientSecret: Redacted<String>?
+    let authorizeURL: String
+    let publicURL: String
+    let clock: any WallClock
+    let logger: Logger
+
+    /// Creates the flow. `stateKey` signs states and must survive restarts (derive it from the token key).
+    public init(
+        database: AppDatabase, api: any SlackWebAPI, keyRing: KeyRing, stateKey: SecretBytes, clientID: String?,
+        clientSecret: Redacted<String>?, authorizeURL: String, publicURL: String, clock: any WallClock, logger: Logger
+    ) {
+        self.database = database
+        self.api = api
+        self.keyRing = keyRing
+        self.stateKey = stateKey
+        self.clientID = clientID
+        self.clientSecret = clientSecret
+        self.authorizeURL = authorizeURL
+        self.publicURL = publicURL
+        self.clock = clock
+        self.logger = logger
+    }
+
+    /// Where Slack sends the admin back.
+    public var redirectURI: String { publicURL + "/slack/oauth/callback" }
+
+    // MARK: Links
+
+    /// A one-time link to Slack's authorize page for `clientID`'s inbox, valid for 10 minutes.
+    public func makeInstallLink(clientID client: String) async throws -> String {
+        guard let clientID, clientSecret != nil else { throw SlackGatewayError.oauthNotConfigured }
+        let nonce = Identifiers.random(24)
+        let expires = epochMillis(clock.now()) + Self.stateLifetime
+        try await database.write { db in
+            try db.execute(
+                sql: "DELETE FROM oauth_state WHERE expires_at < ?", arguments: [expires - 2 * Self.stateLifetime])
+            try db.execute(
+                sql: "INSERT INTO oauth_state (nonce, client_id, expires_at) VALUES (?, ?, ?)",
+                arguments: [nonce, client, expires])
+        }
+        let state = sign("\(client).\(nonce).\(expires)")
+        let query = FormBody.encode([
+            ("client_id", clientID), ("scope", Self.scopes), ("redirect_uri", redirectURI), ("state", state),
+        ])
+        return authorizeURL + (authorizeURL.contains("?") ? "&" : "?") + query
+    }
+
+    /// The client's installation as the admin API shows it, or nil.
+    public func installation(clientID: String) async throws -> InstallationSummary? {
+        try await database.read { db in try InstallationRecords.installation(client: clientID, in: db)?.summary }
+    }
+
+    private func sign(_ payload: String) -> String {
+        payload + "." + Hex.encode(HMACSHA256.authenticationCode(for: Array(payload.utf8), key: stateKey))
+    }
+
+    /// The client and nonce of a state this service signed, if it is intact; expiry is checked separately.
+    func verify(state: String) -> (client: String, nonce: String, expires: Int64)? {
+        let parts = state.split(separator: ".", omittingEmptySubsequences: false).map(String.init)
+        guard parts.count == 4, let expires = Int64(parts[2]) else { return nil }
+        let payload = parts[0...2].joined(separator: ".")
+        let expected = HMACSHA256.authenticationCode(for: Array(payload.utf8), key: stateKey)
+        guard let given = Hex.decode(parts[3]), constantTimeEquals(expected, given) else { return nil }
+        return (parts[0], parts[1], expires)
+    }
+
+    // MARK: Callback
+
+    /// How the callback ended: what the admin's browser is shown.
+    public enum CallbackResult: Sendable, Equatable {
+        case installed(teamName: String)
+        case failed(status: Int, reason: String)
+    }
+
+    /// Checks the state (signed, unexpired, unused: it is consumed here), exchanges the code, asks `auth.test`
+    /// who the bot is, and stores the installation. Nothing is stored on any failure.
+    public func complete(code: String?, state: String?, error: String?) async -> CallbackResult {
+        guard let state, let parsed = verify(state: state) else {
+            return .failed(status: 400, reason: "This install link is not valid. Ask for a new link from usero.")
+        }
+        let now = epochMillis(clock.now())
+        let consumed: Bool
+        do {
+            consumed = try await database.write { db in
+                try db.execute(
+                    sql: "DELETE FROM oauth_state WHERE nonce = ? AND client_id = ? AND expires_at >= ?",
+                    arguments: [parsed.nonce, parsed.client, now])
+                return db.changesCount == 1
+            }
+        } catch {
+            return .failed(status: 503, reason: "usero could not record the installation. Please try again.")
+        }
+        guard consumed, parsed.expires >= now else {
+            return .failed(status: 400, reason: "This install link has expired or was already used. Ask for a new one.")
+        }
+        if let error {
+            logger.debug("Slack install declined", metadata: ["slack.oauth_error": "\(SlackIngest.loggable(error))"])
+            return .failed(status: 400, reason: "The installation was cancelled in Slack. Nothing was changed.")
+        }
+        guard let code, !code.isEmpty, let clientID, let clientSecret else {
+            return .failed(status: 400, reason: "Slack did not send an authorization code.")
+        }
+        do {
+            let access = try await api.exchangeCode(
+                code, redirectURI: redirectURI, clientID: clientID, clientSecret: clientSecret)
+            guard let team = access.teamId else {
+                return .failed(status: 400, reason: "Org-wide (Enterprise Grid) installs are not supported yet.")
+            }
+            let identity = try await api.authTest(token: access.accessToken)
+            let envelope = try keyRing.seal(Array(access.accessToken.value.utf8), associatedData: Array(team.utf8))
+            let installation = Installation(
+                teamId: team, clientId: parsed.client, enterpriseId: access.enterpriseId, teamName: access.teamName,
+                botUserId: access.botUserId ?? identity.userId, botId: identity.botId, appId: access.appId,
+                scopes: access.scope, installerUserId: access.installerUserId, tokenEnvelope: envelope,
+                tokenKeyId: keyRing.currentKeyID, installedAt: epochMillis(clock.now()))
+            let stored = try await database.write { db -> Bool in
+                guard try Bool.fetchOne(
+                    db, sql: "SELECT 1 FROM client WHERE id = ? AND id NOT IN (SELECT client_id FROM account_deletion)",
+                    arguments: [parsed.client]) ?? false
+                else { return false }
+                try InstallationRecords.save(installation, in: db)
+                return true
+            }
+            guard stored else { return .failed(status: 400, reason: "The usero project for this link no longer exists.") }
+            logger.info("Slack installed", metadata: ["slack.team_id": "\(team)", "usero.client_id": "\(parsed.client)"])
+            return .installed(teamName: access.teamName ?? team)
+        } catch SlackAPIError.slack(let code) {
+            logger.debug("Slack install refused", metadata: ["slack.error": "\(SlackIngest.loggable(code))"])
+            return .failed(status: 400, reason: "Slack refused the installation (\(SlackIngest.loggable(code))). Try again from a new link.")
+        } catch {
+            logger.warning("Slack install failed", metadata: ["error.type": "\(type(of: error))"])
+            return .failed(status: 502, reason: "usero could not reach Slack to finish the installation. Try again.")
+        }
+    }
+}

@@ -1,0 +1,102 @@
+import Foundation
+
+/// The outer object of every `/slack/events` body. Every field but `type` is optional; unknown keys are ignored.
+public struct EventEnvelope: Decodable, Sendable {
+    public var type: String
+    public var challenge: String?
+    public var teamId: String?
+    public var eventId: String?
+    public var eventTime: Int64?
+    public var event: InnerEvent?
+    public var authorizations: [Authorization]?
+
+    /// The one installation Slack says can see the event.
+    public struct Authorization: Decodable, Sendable {
+        public var teamId: String?
+        enum CodingKeys: String, CodingKey { case teamId = "team_id" }
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case type, challenge, event, authorizations
+        case teamId = "team_id", eventId = "event_id", eventTime = "event_time"
+    }
+
+    /// The workspace that owns the event: the authorization's team first (Slack Connect), then the envelope's.
+    public var workspace: String? { authorizations?.first?.teamId ?? teamId }
+}
+
+/// The inner `event`: only the fields usero reads. Message text is deliberately not decoded.
+public struct InnerEvent: Decodable, Sendable {
+    public var type: String?
+    public var user: String?
+    public var botId: String?
+    public var reaction: String?
+    public var item: Item?
+    public var itemUser: String?
+    public var tokens: Tokens?
+
+    /// What a reaction was added to.
+    public struct Item: Decodable, Sendable {
+        public var type: String?
+        public var channel: String?
+        public var ts: String?
+    }
+
+    /// `tokens_revoked`: user ids (not tokens) whose tokens died.
+    public struct Tokens: Decodable, Sendable {
+        public var oauth: [String]?
+        public var bot: [String]?
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case type, user, reaction, item, tokens
+        case botId = "bot_id", itemUser = "item_user"
+    }
+}
+
+/// The JSON inside a shortcut's `payload=` field.
+public struct ShortcutPayload: Decodable, Sendable {
+    public var type: String
+    public var callbackId: String?
+    public var responseURL: String?
+    public var team: Team?
+    public var user: User?
+    public var channel: Channel?
+    public var message: Message?
+
+    public struct Team: Decodable, Sendable { public var id: String? }
+    public struct User: Decodable, Sendable {
+        public var id: String?
+        public var teamId: String?
+        enum CodingKeys: String, CodingKey { case id, teamId = "team_id" }
+    }
+    public struct Channel: Decodable, Sendable { public var id: String? }
+
+    enum CodingKeys: String, CodingKey {
+        case type, team, user, channel, message
+        case callbackId = "callback_id", responseURL = "response_url"
+    }
+
+    /// The workspace: `team.id`, or the user's team for org-wide installs where `team` is null.
+    public var workspace: String? { team?.id ?? user?.teamId }
+}
+
+/// A Slack message as the Web API and shortcut payloads carry it.
+public struct Message: Decodable, Sendable {
+    public var ts: String?
+    public var threadTs: String?
+    public var user: String?
+    public var botId: String?
+    public var text: String?
+
+    enum CodingKeys: String, CodingKey {
+        case ts, user, text
+        case threadTs = "thread_ts", botId = "bot_id"
+    }
+
+    /// The thread parent's ts when this message is a reply; nil for top-level messages and thread parents.
+    public var parentTs: String? {
+        guard let threadTs, threadTs != ts else { return nil }
+        return threadTs
+    }
+}

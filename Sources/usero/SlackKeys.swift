@@ -1,0 +1,64 @@
+import Foundation
+import Logging
+import UseroCrypto
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// The token key ring: `USERO_TOKEN_KEY` (or `DATA_DIR/token.key`, generated once) seals, and
+/// `USERO_PREVIOUS_TOKEN_KEYS` still open envelopes sealed before a rotation.
+enum SlackKeys {
+    /// The ring and the current key's bytes (from which the OAuth state key is derived).
+    static func load(config: AppConfig, createIfMissing: Bool, logger: Logger?) throws -> (KeyRing, SecretBytes) {
+        let current: SecretBytes
+        if let base64 = config.tokenKeyBase64 {
+            current = try AppConfig.decodeKey(base64, variable: "USERO_TOKEN_KEY")
+        } else {
+            current = try keyFile(in: config.dataDirectory, create: createIfMissing, logger: logger)
+        }
+        let previous = try config.previousTokenKeysBase64.map {
+            try TokenKey(try AppConfig.decodeKey($0, variable: "USERO_PREVIOUS_TOKEN_KEYS"))
+        }
+        return (KeyRing(current: try TokenKey(current), previous: previous), current)
+    }
+
+    /// A key for signing OAuth states, derived from the token key with its own label: stable across restarts,
+    /// useless for opening tokens.
+    static func stateKey(from tokenKey: SecretBytes) -> SecretBytes {
+        SecretBytes(copying: HMACSHA256.authenticationCode(for: Array("usero-oauth-state-v1".utf8), key: tokenKey))
+    }
+
+    /// Reads `DATA_DIR/token.key`, creating it (mode 0600, 32 random bytes, base64) when asked and absent.
+    static func keyFile(in dataDirectory: String, create: Bool, logger: Logger?) throws -> SecretBytes {
+        let path = URL(fileURLWithPath: dataDirectory).appendingPathComponent("token.key").path
+        if !FileManager.default.fileExists(atPath: path) {
+            guard create else {
+                throw AppConfig.Invalid(description: "USERO_TOKEN_KEY is unset and \(path) does not exist")
+            }
+            try FileManager.default.createDirectory(atPath: dataDirectory, withIntermediateDirectories: true)
+            let key = try SecureRandom.bytes(count: 32)
+            let text = Data(key).base64EncodedString() + "\n"
+            let fd = open(path, O_WRONLY | O_CREAT | O_EXCL, 0o600)
+            if fd >= 0 {
+                let written = text.utf8CString.withUnsafeBufferPointer { write(fd, $0.baseAddress, $0.count - 1) }
+                close(fd)
+                guard written == text.utf8.count else {
+                    throw AppConfig.Invalid(description: "USERO_TOKEN_KEY is unset and \(path) could not be written")
+                }
+                logger?.warning(
+                    "USERO_TOKEN_KEY is unset: generated a token key file; back it up or set USERO_TOKEN_KEY",
+                    metadata: ["path": "\(path)"])
+            }
+        }
+        guard let contents = FileManager.default.contents(atPath: path) else {
+            throw AppConfig.Invalid(description: "USERO_TOKEN_KEY is unset and \(path) cannot be read")
+        }
+        let text = String(decoding: contents, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
+        do {
+            return try AppConfig.decodeKey(text, variable: path)
+        } catch {
+            throw AppConfig.Invalid(description: "\(path) must hold base64 of exactly 32 random bytes")
+        }
+    }
+}

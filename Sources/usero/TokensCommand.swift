@@ -1,0 +1,31 @@
+import ArgumentParser
+import Feedback
+import Foundation
+import SlackGateway
+import UseroCrypto
+
+/// `usero tokens reseal`: after introducing a new `USERO_TOKEN_KEY` (old one in `USERO_PREVIOUS_TOKEN_KEYS`),
+/// seals every stored bot token again under the new key, so the old key can be retired.
+struct TokensCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "tokens", abstract: "Slack bot tokens at rest.", subcommands: [Reseal.self])
+
+    struct Reseal: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Re-seal every stored Slack token under the current key; prints counts as JSON.")
+
+        func run() async throws {
+            let config: AppConfig
+            do {
+                config = try AppConfig.load(host: nil, port: nil, environment: ProcessInfo.processInfo.environment)
+            } catch let error as AppConfig.Invalid {
+                throw ValidationError(error.description)
+            }
+            let (keyRing, _) = try SlackKeys.load(config: config, createIfMissing: false, logger: nil)
+            let database = try AppDatabase(path: config.databasePath)
+            let summary = try await TokenResealer(database: database, keyRing: keyRing).resealAll()
+            try printJSON(summary)
+            if summary.failed > 0 { throw ExitCode(1) }
+        }
+    }
+}

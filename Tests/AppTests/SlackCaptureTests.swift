@@ -1,0 +1,190 @@
+import Feedback
+import Foundation
+import SlackGateway
+import Testing
+
+@testable import usero
+
+/// The three capture paths, on channel messages and thread replies, against the fake Slack.
+@Suite struct SlackCaptureTests {
+    static let messageTs = "1700000000.000100"
+    static let replyTs = "1700000450.000400"
+    static let parentTs = "1700000400.000300"
+
+    /// Runs `body` with a server installed for one client against a fresh fake.
+    static func withInstalledServer(
+        _ body: @Sendable (TestServer, FakeSlack, (id: String, key: String)) async throws -> Void
+    ) async throws {
+        try await withFakeSlack { fake, api in
+            try await TestServer.run(configure: { SlackTestSettings.configure(&$0, fakeURL: api) }) { server in
+                let client = try await server.installSlack()
+                try await body(server, fake, client)
+            }
+        }
+    }
+
+    @Test func wrenchOnAChannelMessageIsFetchedStoredAndConfirmed() async throws {
+        try await Self.withInstalledServer { server, fake, client in
+            let ack = try await server.sendEvent("event_reaction_added_wrench.json")
+            #expect(ack.status == 200)
+            let confirmation = try #require(try await fake.waitForCalls("chat.postEphemeral").first)
+            #expect(confirmation.form["user"] == "U0001")
+            #expect(confirmation.form["channel"] == "C0001")
+            #expect(confirmation.form["text"]?.contains("Sent to usero") == true)
+            #expect(confirmation.authorization == "Bearer \(FakeSlack.botToken)")
+
+            let item = try #require(try await server.items(client).first)
+            #expect(item["source"] as? String == "slack")
+            #expect(item["comment"] as? String == "Export to CSV times out")
+            let slack = try #require(item["slack"] as? [String: Any])
+            #expect(slack["teamId"] as? String == "T0001")
+            #expect(slack["channelId"] as? String == "C0001")
+            #expect(slack["messageTs"] as? String == Self.messageTs)
+            #expect(slack["threadTs"] is NSNull)
+            #expect(slack["authorId"] as? String == "U0002")
+            #expect(slack["forwardedBy"] as? String == "U0001")
+            #expect(slack["capturedVia"] as? String == "reaction:wrench")
+            #expect(slack["permalink"] as? String == "https://acme-product.slack.com/archives/C0001/p1700000000000100")
+            let fetch = try #require(await fake.calls("conversations.replies").first)
+            #expect(fetch.query["channel"] == "C0001")
+            #expect(fetch.query["ts"] == Self.messageTs)
+            #expect(fetch.authorization == "Bearer \(FakeSlack.botToken)")
+            #expect(try await server.count("job") == 0)
+            // The token travelled only in the Authorization header: not in the store, its WAL, or the logs
+            #expect(try server.databaseBytes().range(of: Data(FakeSlack.botToken.utf8)) == nil)
+            #expect(!server.logs.text.contains("AbCdEfGhIjKlMnOpQrStUvWx"))
+        }
+    }
+
+    @Test func pushpinOnAThreadReplyKeepsItsThread() async throws {
+        try await Self.withInstalledServer { server, fake, client in
+            #expect(try await server.sendEvent("event_reaction_added_pushpin_thread_reply.json").status == 200)
+            let confirmation = try #require(try await fake.waitForCalls("chat.postEphemeral").first)
+            #expect(confirmation.form["thread_ts"] == Self.parentTs)
+            let item = try #require(try await server.items(client).first)
+            #expect(item["comment"] as? String == "Same here: the filter panel resets after every save")
+            let slack = try #require(item["slack"] as? [String: Any])
+            #expect(slack["messageTs"] as? String == Self.replyTs)
+            #expect(slack["threadTs"] as? String == Self.parentTs)
+            #expect(slack["authorId"] as? String == "U0002")
+            #expect(slack["capturedVia"] as? String == "reaction:pushpin")
+            #expect((slack["permalink"] as? String)?.contains("thread_ts=\(Self.parentTs)") == true)
+        }
+    }
+
+    @Test func historyIsTheFallbackWhenRepliesFindsNoThread() async throws {
+        try await Self.withInstalledServer { server, fake, client in
+            await fake.script("conversations.replies", .error("thread_not_found"))
+            #expect(try await server.sendEvent("event_reaction_added_wrench.json").status == 200)
+            _ = try await fake.waitForCalls("chat.postEphemeral")
+            let history = try #require(await fake.calls("conversations.history").first)
+            #expect(history.query["latest"] == Self.messageTs)
+            #expect(history.query["inclusive"] == "true")
+            #expect(try await server.items(client).count == 1)
+        }
+    }
+
+    @Test func theShortcutStoresItsMessageAndAnswersThroughResponseURL() async throws {
+        try await Self.withInstalledServer { server, fake, client in
+            let responsePath = "/hooks/app/T0001/1234567890125/QwErTyUiOpAsDfGhJkLzXcVb"
+            let fakeRoot = server.parts.config.slackAPIURL.replacingOccurrences(of: "/api/", with: "")
+            let body = Fixtures.text(
+                "shortcut_message_action.body.txt",
+                replacing: [("https%3A%2F%2Fhooks.slack.com%2Fapp%2F", Self.formEscape(fakeRoot + "/hooks/app/"))])
+            let ack = try await server.postSlack(
+                "/slack/interactivity", body, contentType: "application/x-www-form-urlencoded")
+            #expect(ack.status == 200)
+            #expect(ack.body.isEmpty)
+            let answer = try #require(try await fake.waitForCalls("response_url").first)
+            #expect(answer.path == responsePath)
+            #expect(answer.authorization == nil)
+            #expect(answer.body.contains("Sent to usero"))
+            let item = try #require(try await server.items(client).first)
+            #expect(item["comment"] as? String == "Export to CSV times out")
+            let slack = try #require(item["slack"] as? [String: Any])
+            #expect(slack["capturedVia"] as? String == "shortcut")
+            #expect(slack["authorId"] as? String == "U0002")
+            #expect(slack["forwardedBy"] as? String == "U0001")
+            #expect(slack["messageTs"] as? String == Self.messageTs)
+            #expect(await fake.calls("conversations.replies").isEmpty)
+            try await server.eventually { (try await server.items(client).first?["slack"] as? [String: Any])?["permalink"] is String }
+        }
+    }
+
+    @Test func theShortcutOnAThreadReplyKeepsItsThread() async throws {
+        try await Self.withInstalledServer { server, fake, client in
+            // The shortcut payload, with the reply from conversations_replies_ok.json as its message.
+            var payload = try #require(
+                try JSONSerialization.jsonObject(with: Fixtures.data("shortcut_message_action.json")) as? [String: Any])
+            let replies = try #require(
+                try JSONSerialization.jsonObject(with: Fixtures.data("conversations_replies_ok.json")) as? [String: Any])
+            let reply = try #require((replies["messages"] as? [[String: Any]])?.first)
+            payload["message"] = reply
+            payload["message_ts"] = Self.replyTs
+            payload["response_url"] = server.parts.config.slackAPIURL.replacingOccurrences(of: "/api/", with: "/hooks/r1")
+            let json = String(decoding: try JSONSerialization.data(withJSONObject: payload), as: UTF8.self)
+            let ack = try await server.postSlack(
+                "/slack/interactivity", "payload=" + Self.formEscape(json), contentType: "application/x-www-form-urlencoded")
+            #expect(ack.status == 200)
+            _ = try await fake.waitForCalls("response_url")
+            let slack = try #require(try await server.items(client).first?["slack"] as? [String: Any])
+            #expect(slack["messageTs"] as? String == Self.replyTs)
+            #expect(slack["threadTs"] as? String == Self.parentTs)
+            #expect(slack["capturedVia"] as? String == "shortcut")
+        }
+    }
+
+    @Test func theSlashCommandStoresItsTextAndAnswersAtOnce() async throws {
+        try await Self.withInstalledServer { server, _, client in
+            let reply = try await server.sendCommand(Fixtures.text("slash_command_usero.txt"))
+            #expect(reply.status == 200)
+            #expect(reply.header("Content-Type")?.hasPrefix("application/json") == true)
+            #expect(reply.json["response_type"] as? String == "ephemeral")
+            #expect((reply.json["text"] as? String)?.contains("Sent to usero") == true)
+            let item = try #require(try await server.items(client).first)
+            #expect(item["comment"] as? String == "Export to CSV is greyed out for viewers (50% of our team) – please fix")
+            let slack = try #require(item["slack"] as? [String: Any])
+            #expect(slack["capturedVia"] as? String == "command")
+            #expect(slack["channelId"] as? String == "C0001")
+            #expect(slack["messageTs"] is NSNull)
+            #expect(slack["authorId"] as? String == "U0001")
+        }
+    }
+
+    @Test(arguments: ["", "help", "  HELP  "])
+    func theSlashCommandWithoutTextAnswersWithUsageAndStoresNothing(text: String) async throws {
+        try await Self.withInstalledServer { server, _, _ in
+            let body = Fixtures.text("slash_command_usero_empty.txt", replacing: [("&text=&", "&text=\(text.replacingOccurrences(of: " ", with: "+"))&")])
+            let reply = try await server.sendCommand(body)
+            #expect(reply.status == 200)
+            #expect((reply.json["text"] as? String)?.contains("/usero") == true)
+            #expect(try await server.count("feedback") == 0)
+            #expect(try await server.count("job") == 0)
+        }
+    }
+
+    @Test func sslCheckGetsAnEmpty200AndDoesNothing() async throws {
+        try await Self.withInstalledServer { server, _, _ in
+            let reply = try await server.request(
+                "POST", "/slack/commands", headers: ["Content-Type": "application/x-www-form-urlencoded"],
+                body: Data("ssl_check=1&token=abc".utf8))
+            #expect(reply.status == 200)
+            #expect(reply.body.isEmpty)
+            #expect(try await server.count("feedback") == 0)
+        }
+    }
+
+    @Test func urlVerificationEchoesTheChallenge() async throws {
+        try await Self.withInstalledServer { server, _, _ in
+            let reply = try await server.sendEvent("url_verification.json")
+            #expect(reply.status == 200)
+            #expect(reply.json["challenge"] as? String == "3eZbrw1aBm2rZgRNFdxV2595E9CY3gmdALWMmHkvFXO7tYXAYM8P")
+        }
+    }
+
+    /// Form-encodes a value the way Slack does (space as `+`).
+    static func formEscape(_ text: String) -> String {
+        let allowed = CharacterSet(charactersIn: "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-._~")
+        return text.addingPercentEncoding(withAllowedCharacters: allowed) ?? text
+    }
+}

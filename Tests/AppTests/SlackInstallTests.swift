@@ -1,0 +1,177 @@
+import Foundation
+import Feedback
+import SlackGateway
+import Testing
+import UseroCrypto
+
+@testable import usero
+
+@Suite struct SlackInstallTests {
+    @Test func installFlowStoresTheTokenSealedAndShowsTheInstallation() async throws {
+        try await withFakeSlack { fake, api in
+            try await TestServer.run(configure: { SlackTestSettings.configure(&$0, fakeURL: api) }) { server in
+                // Given a client asking for an install link
+                let client = try await server.createClient()
+                let link = try await server.request(
+                    "POST", "/api/slack/install-link", headers: ["Authorization": "Bearer \(client.key)"])
+                #expect(link.status == 200)
+                let linkURL = try #require(link.json["url"] as? String)
+                let url = try #require(URLComponents(string: linkURL))
+                let query = Dictionary(uniqueKeysWithValues: (url.queryItems ?? []).map { ($0.name, $0.value ?? "") })
+                #expect(url.path == "/oauth/v2/authorize")
+                #expect(query["client_id"] == SlackTestSettings.clientID)
+                #expect(query["scope"] == "commands,reactions:read,channels:history,groups:history,chat:write")
+                #expect(query["redirect_uri"] == "http://127.0.0.1:0/slack/oauth/callback")
+                let state = try #require(query["state"])
+
+                // When Slack sends the admin back with a code
+                let done = try await server.request("GET", "/slack/oauth/callback?code=good-code&state=\(state)")
+
+                // Then the page says it worked, and the installation is stored without its token showing
+                #expect(done.status == 200)
+                #expect(done.header("Content-Type")?.hasPrefix("text/html") == true)
+                #expect(done.text.contains("Acme Product"))
+                let access = try #require(await fake.calls("oauth.v2.access").first)
+                #expect(access.form["code"] == "good-code")
+                #expect(access.form["redirect_uri"] == "http://127.0.0.1:0/slack/oauth/callback")
+                let basic = Data("\(SlackTestSettings.clientID):\(SlackTestSettings.clientSecret)".utf8)
+                #expect(access.authorization == "Basic \(basic.base64EncodedString())")
+                #expect(await fake.calls("auth.test").first?.authorization == "Bearer \(FakeSlack.botToken)")
+                let shown = try await server.request(
+                    "GET", "/api/slack/installation", headers: ["Authorization": "Bearer \(client.key)"])
+                #expect(shown.status == 200)
+                #expect(shown.json["teamId"] as? String == "T0001")
+                #expect(shown.json["teamName"] as? String == "Acme Product")
+                #expect((shown.json["scopes"] as? [String])?.contains("chat:write") == true)
+                #expect(shown.json["installedAt"] is String)
+                #expect(!shown.text.contains("xox"))
+                let stored = try #require(try await server.parts.database.read { db in
+                    try InstallationRecords.installation(team: "T0001", in: db)
+                })
+                #expect(stored.botId == "B0001")
+                #expect(stored.botUserId == "U0009")
+                #expect(stored.clientId == client.id)
+                #expect((stored.tokenEnvelope?.count ?? 0) > FakeSlack.botToken.utf8.count)
+
+                // And the token is in neither the SQLite file, its WAL, nor the logs
+                let bytes = try server.databaseBytes()
+                #expect(bytes.range(of: Data(FakeSlack.botToken.utf8)) == nil)
+                #expect(bytes.range(of: Data("AbCdEfGhIjKlMnOpQrStUvWx".utf8)) == nil)
+                #expect(!server.logs.text.contains("AbCdEfGhIjKlMnOpQrStUvWx"))
+                #expect(!server.logs.text.contains(SlackTestSettings.clientSecret))
+
+                // And the link was single-use
+                let again = try await server.request("GET", "/slack/oauth/callback?code=good-code&state=\(state)")
+                #expect(again.status == 400)
+                #expect(again.header("Content-Type")?.hasPrefix("text/html") == true)
+            }
+        }
+    }
+
+    @Test func callbackRefusesDeniedExpiredForgedAndInvalidCodesAndStoresNothing() async throws {
+        let clock = TestClock()
+        try await withFakeSlack { fake, api in
+            try await TestServer.run(clock: clock, configure: { SlackTestSettings.configure(&$0, fakeURL: api) }) {
+                server in
+                let client = try await server.createClient()
+                func newState() async throws -> String {
+                    let link = try await server.request(
+                        "POST", "/api/slack/install-link", headers: ["Authorization": "Bearer \(client.key)"])
+                    let linkURL = try #require(link.json["url"] as? String)
+                let url = try #require(URLComponents(string: linkURL))
+                    return try #require(url.queryItems?.first { $0.name == "state" }?.value)
+                }
+                // The admin cancels in Slack
+                let denied = try await server.request(
+                    "GET", "/slack/oauth/callback?error=access_denied&state=\(try await newState())")
+                #expect(denied.status == 400)
+                // Slack refuses the code
+                await fake.script("oauth.v2.access", .fixture("oauth_v2_access_invalid_code.json"))
+                let invalid = try await server.request(
+                    "GET", "/slack/oauth/callback?code=bad&state=\(try await newState())")
+                #expect(invalid.status == 400)
+                // A forged state (signature changed)
+                var forged = try await newState()
+                forged.removeLast()
+                forged.append(forged.last == "0" ? "1" : "0")
+                #expect(try await server.request("GET", "/slack/oauth/callback?code=x&state=\(forged)").status == 400)
+                // No state at all
+                #expect(try await server.request("GET", "/slack/oauth/callback?code=x").status == 400)
+                // An expired link (11 minutes later)
+                let old = try await newState()
+                clock.advance(by: 660)
+                #expect(try await server.request("GET", "/slack/oauth/callback?code=x&state=\(old)").status == 400)
+
+                #expect(try await server.count("slack_installation") == 0)
+                #expect(await fake.calls("oauth.v2.access").count == 1)
+            }
+        }
+    }
+
+    @Test func installLinkNeedsAnAdminKeyAndClientCredentials() async throws {
+        try await withFakeSlack { _, api in
+            try await TestServer.run(configure: {
+                SlackTestSettings.configure(&$0, fakeURL: api)
+                $0.slackClientSecret = nil
+            }) { server in
+                let client = try await server.createClient()
+                #expect(try await server.request("POST", "/api/slack/install-link").status == 401)
+                let link = try await server.request(
+                    "POST", "/api/slack/install-link", headers: ["Authorization": "Bearer \(client.key)"])
+                #expect(link.status == 503)
+                #expect((link.json["error"] as? String)?.contains("SLACK_CLIENT_ID") == true)
+                let none = try await server.request(
+                    "GET", "/api/slack/installation", headers: ["Authorization": "Bearer \(client.key)"])
+                #expect(none.status == 404)
+            }
+        }
+    }
+
+    @Test func withoutASigningSecretEverySlackRouteAnswers503() async throws {
+        try await TestServer.run { server in
+            for path in ["/slack/events", "/slack/interactivity", "/slack/commands"] {
+                let reply = try await server.postJSON(path, "{}")
+                #expect(reply.status == 503)
+                #expect(reply.json["error"] as? String == "Slack is not configured")
+            }
+            #expect(try await server.request("GET", "/slack/oauth/callback?code=x&state=y").status == 503)
+        }
+    }
+
+    @Test func asecondInstallReplacesTheFirstAndTokensResealUnderANewKey() async throws {
+        try await withFakeSlack { _, api in
+            let folder = TestServer.makeFolder()
+            try await TestServer.run(folder: folder, configure: { SlackTestSettings.configure(&$0, fakeURL: api) }) {
+                server in
+                let client = try await server.installSlack()
+                try await server.installSlack(for: client)
+                #expect(try await server.count("slack_installation") == 1)
+            }
+            // A new key arrives; the old one moves to USERO_PREVIOUS_TOKEN_KEYS
+            let newKey = Data((0..<32).map { UInt8(truncatingIfNeeded: $0 &* 13 &+ 1) }).base64EncodedString()
+            var config = TestServer.config(folder: folder)
+            SlackTestSettings.configure(&config, fakeURL: api)
+            config.tokenKeyBase64 = newKey
+            config.previousTokenKeysBase64 = [SlackTestSettings.tokenKey]
+            let (ring, _) = try SlackKeys.load(config: config, createIfMissing: false, logger: nil)
+            let database = try AppDatabase(path: config.databasePath)
+            let first = try await TokenResealer(database: database, keyRing: ring).resealAll()
+            #expect(first == .init(resealed: 1, alreadyCurrent: 0, failed: 0))
+            let second = try await TokenResealer(database: database, keyRing: ring).resealAll()
+            #expect(second == .init(resealed: 0, alreadyCurrent: 1, failed: 0))
+            // The new key alone opens it
+            config.previousTokenKeysBase64 = []
+            let (newOnly, _) = try SlackKeys.load(config: config, createIfMissing: false, logger: nil)
+            let installation = try #require(try await database.read { db in
+                try InstallationRecords.installation(team: "T0001", in: db)
+            })
+            #expect(installation.tokenKeyId == newOnly.currentKeyID)
+            let opened = try newOnly.open(try #require(installation.tokenEnvelope), associatedData: Array("T0001".utf8))
+            #expect(opened.withUnsafeBytes { String(decoding: $0, as: UTF8.self) } == FakeSlack.botToken)
+            // …and only for its own team
+            #expect(throws: CryptoError.self) {
+                try newOnly.open(try #require(installation.tokenEnvelope), associatedData: Array("T0002".utf8))
+            }
+        }
+    }
+}

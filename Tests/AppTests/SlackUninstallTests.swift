@@ -1,0 +1,76 @@
+import Feedback
+import Foundation
+import SlackGateway
+import Testing
+
+@testable import usero
+
+/// Uninstall and token revocation: the privacy promises.
+@Suite struct SlackUninstallTests {
+    @Test func uninstallDeletesTheTokenAtOnceAndScrubsIdsWithinTheDeadline() async throws {
+        try await SlackCaptureTests.withInstalledServer { server, fake, client in
+            // Given rows captured by reaction and by command
+            #expect(try await server.sendEvent("event_reaction_added_wrench.json").status == 200)
+            #expect(try await server.sendCommand(Fixtures.text("slash_command_usero.txt")).status == 200)
+            _ = try await fake.waitForCalls("chat.postEphemeral")
+            try await server.eventually { try await server.count("feedback", where: "slack_author_id IS NOT NULL") == 2 }
+
+            // When the workspace uninstalls
+            let eventTime = Int(Date().timeIntervalSince1970)
+            let ack = try await server.sendEvent(
+                "event_app_uninstalled.json", replacing: [("1700001000", "\(eventTime)")])
+            #expect(ack.status == 200)
+
+            // Then the token is gone with the acknowledgement, and the ids within 60 s of the event
+            #expect(try await server.count("slack_installation") == 0)
+            try await server.eventually { try await server.count("audit_entry", where: "kind = 'slack_uninstall_scrub'") == 1 }
+            #expect(try await server.count("feedback", where: "slack_author_id IS NOT NULL OR slack_forwarded_by IS NOT NULL") == 0)
+            let items = try await server.items(client)
+            #expect(items.count == 2)
+            #expect(Set(items.compactMap { $0["comment"] as? String }).count == 2)
+            let (auditClient, due, finished, counts) = try await server.parts.database.read { db in
+                (
+                    try String.fetchOne(db, sql: "SELECT client_id FROM audit_entry"),
+                    try Int64.fetchOne(db, sql: "SELECT due_at FROM audit_entry"),
+                    try Int64.fetchOne(db, sql: "SELECT finished_at FROM audit_entry"),
+                    try String.fetchOne(db, sql: "SELECT counts FROM audit_entry")
+                )
+            }
+            #expect(auditClient == client.id)
+            #expect(due == Int64(eventTime) * 1000 + 60_000)
+            #expect((finished ?? .max) <= (due ?? 0))
+            #expect(counts == #"{"rows":2}"#)
+            #expect(try server.databaseBytes().range(of: Data(FakeSlack.botToken.utf8)) == nil)
+
+            // And nothing from that workspace is captured any more, not even a late retry
+            #expect(try await server.sendEvent(
+                "event_reaction_added_wrench.json", replacing: [("Ev0001", "Ev0201")]).status == 200)
+            let refused = try await server.sendCommand(Fixtures.text("slash_command_usero.txt"))
+            #expect((refused.json["text"] as? String)?.contains("isn't installed") == true)
+            #expect(try await server.sendEvent(
+                "event_app_uninstalled.json", replacing: [("1700001000", "\(eventTime)")]).status == 200)
+            #expect(try await server.count("feedback") == 2)
+            #expect(try await server.count("feedback", where: "slack_author_id IS NOT NULL") == 0)
+
+            // Until the app is installed again
+            try await server.installSlack(for: client)
+            #expect(try await server.sendCommand(Fixtures.text("slash_command_usero.txt")).status == 200)
+            #expect(try await server.count("feedback", where: "slack_author_id = 'U0001'") == 1)
+        }
+    }
+
+    @Test func revokedBotTokensAreDeletedAndLaterForwardsRefusedCleanly() async throws {
+        try await SlackCaptureTests.withInstalledServer { server, fake, client in
+            #expect(try await server.sendEvent("event_tokens_revoked.json").status == 200)
+            #expect(try await server.count("slack_installation", where: "token_envelope IS NULL") == 1)
+            let reply = try await server.sendCommand(Fixtures.text("slash_command_usero.txt"))
+            #expect(reply.status == 200)
+            #expect((reply.json["text"] as? String)?.contains("revoked") == true)
+            #expect(try await server.sendEvent("event_reaction_added_wrench.json").status == 200)
+            #expect(try await server.count("feedback") == 0)
+            #expect(try await server.count("job") == 0)
+            #expect(await fake.calls("conversations.replies").isEmpty)
+            #expect(try await server.items(client).isEmpty)
+        }
+    }
+}

@@ -1,0 +1,151 @@
+import Foundation
+import Hummingbird
+import Logging
+import ServiceLifecycle
+import SlackGateway
+import Testing
+
+/// A fake of Slack's Web API (and of `response_url`s): a real Hummingbird app on a loopback port that records every
+/// call and answers from a per-method script, falling back to the fixtures' happy answers. The real client code
+/// (URLSession, headers, status handling) runs against it.
+actor FakeSlack {
+    /// One request the service made.
+    struct Call: Sendable {
+        var method: String
+        var path: String
+        var query: [String: String]
+        var form: [String: String]
+        var authorization: String?
+        var body: String
+    }
+
+    /// A scripted answer.
+    struct Reply: Sendable {
+        var status: Int = 200
+        var headers: [String: String] = [:]
+        var body: String
+
+        static func fixture(_ name: String, status: Int = 200, headers: [String: String] = [:]) -> Reply {
+            Reply(status: status, headers: headers, body: Fixtures.text(name))
+        }
+        static let rateLimited = Reply.fixture("ratelimited.json", status: 429, headers: ["Retry-After": "1"])
+        static let serverError = Reply(status: 503, body: "upstream unavailable")
+        static func error(_ code: String) -> Reply { Reply(body: #"{"ok":false,"error":"\#(code)"}"#) }
+    }
+
+    private(set) var calls: [Call] = []
+    private var scripts: [String: [Reply]] = [:]
+
+    /// Queues one-shot answers for `method` (e.g. `conversations.replies`), used before the defaults.
+    func script(_ method: String, _ replies: Reply...) {
+        scripts[method, default: []].append(contentsOf: replies)
+    }
+
+    /// Calls of one method so far.
+    func calls(_ method: String) -> [Call] { calls.filter { $0.method == method } }
+
+    /// Waits (polling briefly) until at least `count` calls of `method` arrived; returns them.
+    func waitForCalls(_ method: String, count: Int = 1, timeout: Duration = .seconds(20)) async throws -> [Call] {
+        let start = ContinuousClock.now
+        while ContinuousClock.now - start < timeout {
+            let found = calls(method)
+            if found.count >= count { return found }
+            try await Task.sleep(for: .milliseconds(25))
+        }
+        Issue.record("timed out waiting for \(count) call(s) of \(method); got \(calls(method).count)")
+        return calls(method)
+    }
+
+    fileprivate func handle(_ call: Call) -> Reply {
+        calls.append(call)
+        if var queue = scripts[call.method], !queue.isEmpty {
+            let reply = queue.removeFirst()
+            scripts[call.method] = queue
+            return reply
+        }
+        return Self.defaultReply(call)
+    }
+
+    static let botToken = "xoxb-0001-0009-AbCdEfGhIjKlMnOpQrStUvWx"
+
+    private static func defaultReply(_ call: Call) -> Reply {
+        let ts = call.query["ts"] ?? call.query["message_ts"] ?? call.form["ts"] ?? ""
+        switch call.method {
+        case "oauth.v2.access": return .fixture("oauth_v2_access_ok.json")
+        case "auth.test":
+            return Reply(body: #"{"ok":true,"url":"https://acme-product.slack.com/","team":"Acme Product","user":"usero","team_id":"T0001","user_id":"U0009","bot_id":"B0001"}"#)
+        case "auth.revoke": return .fixture("auth_revoke_ok.json")
+        case "conversations.replies":
+            // A reply's ts: just that reply (bolt-python#783); a top-level ts: that message (parent first).
+            return ts == "1700000450.000400"
+                ? .fixture("conversations_replies_ok.json") : .fixture("conversations_history_ok.json")
+        case "conversations.history":
+            return ts == "1700000000.000100" || call.query["latest"] == "1700000000.000100"
+                ? .fixture("conversations_history_ok.json") : .fixture("conversations_history_empty.json")
+        case "chat.getPermalink":
+            return call.query["message_ts"] == "1700000450.000400"
+                ? .fixture("chat_getPermalink_thread_reply_ok.json") : .fixture("chat_getPermalink_ok.json")
+        case "chat.postEphemeral": return .fixture("chat_postEphemeral_ok.json")
+        default: return Reply(body: "ok")
+        }
+    }
+
+    /// Answers any path: `/api/<method>` for the Web API, anything else as a `response_url`.
+    nonisolated func router() -> Router<BasicRequestContext> {
+        let router = Router(context: BasicRequestContext.self)
+        let handler: @Sendable (Request, BasicRequestContext) async throws -> Response = { request, _ in
+            var buffer = try await request.body.collect(upTo: 1 << 20)
+            let body = buffer.readString(length: buffer.readableBytes) ?? ""
+            var query: [String: String] = [:]
+            for (key, value) in request.uri.queryParameters { query[String(key)] = String(value) }
+            var form: [String: String] = [:]
+            if request.headers[.contentType]?.hasPrefix("application/x-www-form-urlencoded") == true,
+                let parsed = FormBody(Array(body.utf8))
+            {
+                for field in parsed.fields { form[field.name] = field.value }
+            }
+            let path = request.uri.path
+            let method = path.hasPrefix("/api/") ? String(path.dropFirst(5)) : "response_url"
+            let call = Call(
+                method: method, path: path, query: query, form: form, authorization: request.headers[.authorization],
+                body: body)
+            let reply = await self.handle(call)
+            var headers = HTTPFields()
+            headers[.contentType] = "application/json; charset=utf-8"
+            if let retryAfter = reply.headers["Retry-After"] { headers[.retryAfter] = retryAfter }
+            return Response(
+                status: .init(code: reply.status), headers: headers,
+                body: .init(byteBuffer: ByteBuffer(string: reply.body)))
+        }
+        router.get("**", use: handler)
+        router.post("**", use: handler)
+        return router
+    }
+}
+
+/// Runs `body` with a fake Slack listening on loopback; passes the fake and its API base URL (`…/api/`).
+func withFakeSlack<T: Sendable>(_ body: @Sendable (FakeSlack, String) async throws -> T) async throws -> T {
+    let fake = FakeSlack()
+    let (ports, continuation) = AsyncStream.makeStream(of: Int.self)
+    var logger = Logger(label: "fake-slack")
+    logger.logLevel = .critical
+    let app = Application(
+        router: fake.router(), configuration: .init(address: .hostname("127.0.0.1", port: 0)),
+        onServerRunning: { continuation.yield($0.localAddress?.port ?? 0) }, logger: logger)
+    let group = ServiceGroup(configuration: .init(services: [app], logger: logger))
+    return try await withThrowingTaskGroup(of: Void.self) { tasks in
+        tasks.addTask { try await group.run() }
+        var iterator = ports.makeAsyncIterator()
+        guard let port = await iterator.next() else { throw CancellationError() }
+        do {
+            let result = try await body(fake, "http://127.0.0.1:\(port)/api/")
+            await group.triggerGracefulShutdown()
+            try await tasks.waitForAll()
+            return result
+        } catch {
+            await group.triggerGracefulShutdown()
+            try? await tasks.waitForAll()
+            throw error
+        }
+    }
+}

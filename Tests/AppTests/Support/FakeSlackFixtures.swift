@@ -1,0 +1,131 @@
+import Feedback
+import Foundation
+import Synchronization
+import Testing
+import UseroCrypto
+
+@testable import usero
+
+/// The Slack fixtures copied from shared/fixtures/slack (exact bytes; see Fixtures/slack/README.md there).
+enum Fixtures {
+    static func url(_ name: String) -> URL {
+        Bundle.module.url(forResource: "Fixtures", withExtension: nil)!.appendingPathComponent("slack/\(name)")
+    }
+
+    static func data(_ name: String) -> Data {
+        guard let data = FileManager.default.contents(atPath: url(name).path) else {
+            fatalError("missing fixture \(name)")
+        }
+        return data
+    }
+
+    static func text(_ name: String) -> String { String(decoding: data(name), as: UTF8.self) }
+
+    /// A fixture with some substrings replaced (a fresh event id, the fake's response_url, a canary).
+    static func text(_ name: String, replacing pairs: [(String, String)]) -> String {
+        var text = text(name)
+        for (old, new) in pairs {
+            precondition(text.contains(old), "fixture \(name) has no \(old)")
+            text = text.replacingOccurrences(of: old, with: new)
+        }
+        return text
+    }
+}
+
+/// Settings every Slack test server shares.
+enum SlackTestSettings {
+    static let signingSecret = "usero-test-signing-secret-0001"
+    static let clientID = "1234567890.0987654321"
+    static let clientSecret = "client-secret-never-logged-0001"
+    /// 32 fixed bytes, base64.
+    static let tokenKey = Data((0..<32).map { UInt8($0 &* 7 &+ 3) }).base64EncodedString()
+
+    static func configure(_ config: inout AppConfig, fakeURL: String) {
+        config.slackSigningSecret = signingSecret
+        config.slackClientID = clientID
+        config.slackClientSecret = clientSecret
+        config.slackAPIURL = fakeURL
+        config.slackAuthorizeURL = fakeURL.replacingOccurrences(of: "/api/", with: "/oauth/v2/authorize")
+        config.tokenKeyBase64 = tokenKey
+        config.slackJobPollInterval = .milliseconds(200)
+    }
+
+    /// `X-Slack-*` headers signing `body` at `timestamp` (default: now) with `secret`.
+    static func headers(
+        for body: Data, secret: String = signingSecret, timestamp: Int = Int(Date().timeIntervalSince1970),
+        contentType: String = "application/json"
+    ) -> [String: String] {
+        let key = SecretBytes(copying: Array(secret.utf8))
+        let base = Array("v0:\(timestamp):".utf8) + Array(body)
+        let signature = "v0=" + Hex.encode(HMACSHA256.authenticationCode(for: base, key: key))
+        return [
+            "X-Slack-Request-Timestamp": "\(timestamp)", "X-Slack-Signature": signature, "Content-Type": contentType,
+        ]
+    }
+}
+
+/// A clock tests move by hand.
+final class TestClock: WallClock {
+    private let instant: Mutex<Date>
+    init(_ start: Date = Date()) { instant = Mutex(start) }
+    func now() -> Date { instant.withLock { $0 } }
+    func advance(by seconds: TimeInterval) { instant.withLock { $0 = $0.addingTimeInterval(seconds) } }
+}
+
+extension TestServer {
+    /// POSTs a correctly signed Slack request.
+    func postSlack(_ path: String, _ body: String, contentType: String = "application/json", extraHeaders: [String: String] = [:])
+        async throws -> HTTPResult
+    {
+        let data = Data(body.utf8)
+        var headers = SlackTestSettings.headers(for: data, contentType: contentType)
+        headers.merge(extraHeaders) { $1 }
+        return try await request("POST", path, headers: headers, body: data)
+    }
+
+    /// An Events API delivery of fixture `name` (with optional replacements).
+    func sendEvent(_ name: String, replacing pairs: [(String, String)] = [], headers: [String: String] = [:])
+        async throws -> HTTPResult
+    {
+        try await postSlack("/slack/events", Fixtures.text(name, replacing: pairs), extraHeaders: headers)
+    }
+
+    /// A `/usero` command with the given raw form body.
+    func sendCommand(_ body: String) async throws -> HTTPResult {
+        try await postSlack("/slack/commands", body, contentType: "application/x-www-form-urlencoded")
+    }
+
+    /// Creates a client and installs the app for it through the whole OAuth flow against the fake.
+    func installSlack() async throws -> (id: String, key: String) {
+        let client = try await createClient()
+        try await installSlack(for: client)
+        return client
+    }
+
+    /// Runs the OAuth flow for an existing client.
+    func installSlack(for client: (id: String, key: String)) async throws {
+        let link = try await request("POST", "/api/slack/install-link", headers: ["Authorization": "Bearer \(client.key)"])
+        #expect(link.status == 200)
+        let linkURL = try #require(link.json["url"] as? String)
+                let url = try #require(URLComponents(string: linkURL))
+        let state = try #require(url.queryItems?.first { $0.name == "state" }?.value)
+        let done = try await request("GET", "/slack/oauth/callback?code=good-code&state=\(state)")
+        #expect(done.status == 200)
+    }
+
+    /// Polls (every 25 ms, up to `timeout`) until `condition` holds.
+    func eventually(timeout: Duration = .seconds(20), _ condition: @Sendable () async throws -> Bool) async throws {
+        let start = ContinuousClock.now
+        while ContinuousClock.now - start < timeout {
+            if try await condition() { return }
+            try await Task.sleep(for: .milliseconds(25))
+        }
+        Issue.record("condition not met within \(timeout)")
+    }
+
+    /// The client's feedback items as the admin API lists them.
+    func items(_ client: (id: String, key: String)) async throws -> [[String: Any]] {
+        let listed = try await request("GET", "/api/feedback", headers: ["Authorization": "Bearer \(client.key)"])
+        return listed.json["items"] as? [[String: Any]] ?? []
+    }
+}

@@ -1,0 +1,92 @@
+import Feedback
+import Foundation
+@testable import SlackGateway
+import Testing
+import UseroCrypto
+
+@Suite struct SlackJobRunnerTests {
+    static func message(_ json: String) throws -> Message {
+        try JSONDecoder().decode(Message.self, from: Data(json.utf8))
+    }
+
+    static func runner(_ api: FakeSlackWebAPI) throws -> SlackJobRunner {
+        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("usero-runner-\(UUID().uuidString)")
+        let database = try AppDatabase(path: folder.appendingPathComponent("t.sqlite").path)
+        return SlackJobRunner(
+            database: database, api: api, keyRing: KeyRing(current: try TokenKey(try SecretBytes.random(count: 32))),
+            clock: SystemClock(), logger: .init(label: "test"), wakeup: JobWakeup())
+    }
+
+    @Test func fetchPicksTheExactTsAndFollowsTheCursor() async throws {
+        // Given a thread whose first page doesn't hold the reacted-to reply
+        let api = FakeSlackWebAPI(pages: [
+            nil: MessagePage(
+                messages: [try Self.message(#"{"ts":"1.0","thread_ts":"1.0","text":"parent"}"#)], nextCursor: "page2"),
+            "page2": MessagePage(
+                messages: [
+                    try Self.message(#"{"ts":"1.1","thread_ts":"1.0","text":"neighbour"}"#),
+                    try Self.message(#"{"ts":"1.2","thread_ts":"1.0","user":"U2","text":"the one"}"#),
+                ], nextCursor: nil),
+        ])
+        // When the runner fetches ts 1.2
+        let found = try await Self.runner(api).fetchMessage(channel: "C1", ts: "1.2", token: Redacted("xoxb-test"))
+        // Then it followed the cursor and picked exactly that message
+        #expect(found?.text == "the one")
+        #expect(found?.parentTs == "1.0")
+        #expect(api.cursors == [nil, "page2"])
+        #expect(api.historyCalls == 0)
+    }
+
+    @Test func aMissingMessageIsNotReplacedByANeighbour() async throws {
+        let api = FakeSlackWebAPI(pages: [nil: MessagePage(messages: [try Self.message(#"{"ts":"9.9"}"#)], nextCursor: nil)])
+        let found = try await Self.runner(api).fetchMessage(channel: "C1", ts: "1.2", token: Redacted("xoxb-test"))
+        #expect(found == nil)
+    }
+
+    @Test func historyIsAskedWhenRepliesFindsNoThread() async throws {
+        let api = FakeSlackWebAPI(
+            repliesError: .slack(code: "thread_not_found"),
+            history: MessagePage(messages: [try Self.message(#"{"ts":"1.2","text":"top"}"#)], nextCursor: nil))
+        let found = try await Self.runner(api).fetchMessage(channel: "C1", ts: "1.2", token: Redacted("xoxb-test"))
+        #expect(found?.text == "top")
+        #expect(found?.parentTs == nil)
+        #expect(api.historyCalls == 1)
+    }
+
+    @Test func rateLimitsAndServerErrorsAreRetryableAndDeadTokensMeanTheInstallationIsGone() {
+        #expect(SlackAPIError.rateLimited(retryAfter: 1).isRetryable)
+        #expect(SlackAPIError.server(status: 503).isRetryable)
+        #expect(SlackAPIError.unreachable.isRetryable)
+        #expect(!SlackAPIError.slack(code: "not_in_channel").isRetryable)
+        #expect(SlackAPIError.slack(code: "token_revoked").meansInstallationGone)
+        #expect(SlackAPIError.slack(code: "account_inactive").meansInstallationGone)
+    }
+}
+
+@Suite struct JobWakeupTests {
+    @Test func aSignalBeforeTheWaitIsNotLost() async {
+        let wakeup = JobWakeup()
+        wakeup.signal()
+        let start = ContinuousClock.now
+        await wakeup.wait(upTo: .seconds(30))
+        #expect(ContinuousClock.now - start < .seconds(10))
+    }
+
+    @Test func aSignalWakesAWaiter() async {
+        let wakeup = JobWakeup()
+        let start = ContinuousClock.now
+        await withTaskGroup(of: Void.self) { group in
+            group.addTask { await wakeup.wait(upTo: .seconds(30)) }
+            group.addTask {
+                try? await Task.sleep(for: .milliseconds(50))
+                wakeup.signal()
+            }
+            await group.waitForAll()
+        }
+        #expect(ContinuousClock.now - start < .seconds(10))
+    }
+
+    @Test func withoutASignalTheWaitEndsAfterItsBound() async {
+        await JobWakeup().wait(upTo: .milliseconds(20))
+    }
+}
