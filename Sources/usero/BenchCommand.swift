@@ -24,7 +24,7 @@ struct BenchCommitBaseline: AsyncParsableCommand {
                 id: Identifiers.newFeedbackID(), clientId: client.id, createdAt: Date(),
                 draft: FeedbackDraft(clientId: client.id, source: .api, rating: 3, comment: "baseline row"))
             // pool.write commits each row in its own transaction: one fsync per row.
-            try db.pool.write { db in try SQLiteFeedbackStore.insert(item, into: db) }
+            try await db.pool.write { db in try SQLiteFeedbackStore.insert(item, into: db) }
             rows += 1
         }
         let elapsed = Date().timeIntervalSince(start)
