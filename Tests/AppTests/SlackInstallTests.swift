@@ -92,8 +92,8 @@ import UseroCrypto
                 #expect(invalid.status == 400)
                 // A forged state (signature changed)
                 var forged = try await newState()
-                forged.removeLast()
-                forged.append(forged.last == "0" ? "1" : "0")
+                let last = forged.removeLast()
+                forged.append(last == "0" ? "1" : "0")
                 #expect(try await server.request("GET", "/slack/oauth/callback?code=x&state=\(forged)").status == 400)
                 // No state at all
                 #expect(try await server.request("GET", "/slack/oauth/callback?code=x").status == 400)
