@@ -16,9 +16,10 @@ import Testing
         return SQLiteFeedbackStore(database: database, files: ScreenshotFiles(dataDirectory: folder.path))
     }
 
-    @Test func databaseIsInWALModeWithFullSync() async throws {
+    @Test func theWriterIsInWALModeWithFullSync() async throws {
         let store = try makeStore()
-        let (mode, sync) = try await store.database.read { db in
+        // The writer is the connection that commits, so its setting is the one that makes a 200 durable.
+        let (mode, sync) = try await store.database.write { db in
             (try String.fetchOne(db, sql: "PRAGMA journal_mode"), try Int.fetchOne(db, sql: "PRAGMA synchronous"))
         }
         #expect(mode == "wal")
@@ -71,7 +72,23 @@ import Testing
             teamId: "T0001", channelId: "C0001", messageTs: "1700000000.000100", threadTs: nil, authorId: "U0002",
             forwardedBy: "U0001", capturedVia: .reactionWrench, permalink: nil)
         let draft = FeedbackDraft(clientId: client.id, source: .slack, comment: "text", slack: capture)
-        _ = try await store.insert(draft, at: Date())
-        await #expect(throws: DatabaseError.self) { _ = try await store.insert(draft, at: Date()) }
+        _ = try await store.insert(draft, at: Date(), origin: nil)
+        await #expect(throws: DatabaseError.self) { _ = try await store.insert(draft, at: Date(), origin: nil) }
+    }
+
+    @Test func insertChecksTheClientAndItsAllowlistInTheSameTransaction() async throws {
+        let store = try makeStore()
+        let (client, _) = try await store.createClient(
+            name: "A", plan: .free, allowedOrigins: ["https://app.example.com"], at: Date())
+        let draft = FeedbackDraft(clientId: client.id, source: .api, rating: 3)
+        await #expect(throws: FeedbackError.originNotAllowed) {
+            _ = try await store.insert(draft, at: Date(), origin: "https://evil.example")
+        }
+        var unknown = draft
+        unknown.clientId = "client_missing"
+        await #expect(throws: FeedbackError.unknownClient) { _ = try await store.insert(unknown, at: Date(), origin: nil) }
+        _ = try await store.insert(draft, at: Date(), origin: "https://app.example.com")
+        let count = try await store.database.read { db in try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM feedback") }
+        #expect(count == 1)
     }
 }

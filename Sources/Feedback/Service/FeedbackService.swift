@@ -29,10 +29,7 @@ public struct FeedbackService: Sendable {
         -> FeedbackItem
     {
         let draft = try parser.parse(body, context: context)
-        let client = try await requireClient(draft.clientId, origin: origin)
-        var stored = draft
-        stored.clientId = client.id
-        return try await store.insert(stored, at: clock.now())
+        return try await store.insert(draft, at: clock.now(), origin: origin)
     }
 
     /// The client a public request names, checked against its allowlist.

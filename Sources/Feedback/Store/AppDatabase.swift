@@ -21,10 +21,11 @@ public final class AppDatabase: Sendable {
         // Keep comments and emails out of SQL error messages.
         configuration.publicStatementArguments = false
         configuration.busyMode = .timeout(10)
-        configuration.prepareDatabase { db in
-            try db.execute(sql: "PRAGMA synchronous = FULL")
-        }
         pool = try DatabasePool(path: path, configuration: configuration)
+        // GRDB switches a pool's writer to synchronous=NORMAL when it enables WAL (after `prepareDatabase` runs), and
+        // in WAL mode NORMAL skips the fsync at commit: a crash could lose acknowledged rows. FULL syncs the WAL at
+        // every commit; the group-commit writer is what keeps that affordable.
+        try pool.writeWithoutTransaction { db in try db.execute(sql: "PRAGMA synchronous = FULL") }
         try Self.migrator.migrate(pool)
         committer = GroupCommitWriter(pool: pool)
     }
@@ -34,6 +35,12 @@ public final class AppDatabase: Sendable {
     /// A failing `body` rolls back only its own changes (a savepoint), never its neighbours'.
     public func write<T: Sendable>(_ body: @escaping @Sendable (Database) throws -> T) async throws -> T {
         try await committer.write(body)
+    }
+
+    /// Group-commit transactions so far and the writes they carried (their ratio is the mean batch size).
+    public var commitStatistics: (commits: Int, writes: Int) {
+        let stats = committer.statistics
+        return (stats.commits, stats.items)
     }
 
     /// Reads a consistent snapshot.

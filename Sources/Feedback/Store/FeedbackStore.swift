@@ -11,8 +11,11 @@ public protocol FeedbackStore: Sendable {
     func client(adminKey: String) async throws -> Client?
     /// Changes a client's plan; nil when the client is unknown.
     func updatePlan(clientID: String, plan: Plan) async throws -> Client?
-    /// Stores a validated item, committed durably before it returns.
-    func insert(_ draft: FeedbackDraft, at: Date) async throws -> FeedbackItem
+    /// Stores a validated item for the client it names, committed durably before it returns.
+    ///
+    /// In the same transaction it checks that the client exists (else `FeedbackError.unknownClient`) and that its
+    /// allowlist admits `origin` (else `.originNotAllowed`), so nothing is written for a client being deleted.
+    func insert(_ draft: FeedbackDraft, at: Date, origin: String?) async throws -> FeedbackItem
     /// One item of this client.
     func feedback(id: String, clientID: String) async throws -> FeedbackItem?
     /// A page of this client's items, newest first.

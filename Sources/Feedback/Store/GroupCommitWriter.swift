@@ -16,7 +16,12 @@ final class GroupCommitWriter: Sendable {
     private struct State {
         var pending: [Pending] = []
         var draining = false
+        var commits = 0
+        var items = 0
     }
+
+    /// Transactions committed and pieces of work they carried, since start.
+    var statistics: (commits: Int, items: Int) { state.withLock { ($0.commits, $0.items) } }
 
     /// Upper bound on the work one transaction takes, so one commit never grows without limit.
     private static let maxBatch = 1024
@@ -59,6 +64,8 @@ final class GroupCommitWriter: Sendable {
                 let count = min(state.pending.count, Self.maxBatch)
                 let batch = Array(state.pending.prefix(count))
                 state.pending.removeFirst(count)
+                state.commits += 1
+                state.items += count
                 return batch
             }
             if batch.isEmpty { return }

@@ -83,9 +83,15 @@ public struct SQLiteFeedbackStore: FeedbackStore {
 
     // MARK: Feedback
 
-    public func insert(_ draft: FeedbackDraft, at date: Date) async throws -> FeedbackItem {
+    public func insert(_ draft: FeedbackDraft, at date: Date, origin: String?) async throws -> FeedbackItem {
         let item = FeedbackItem(id: Identifiers.newFeedbackID(), clientId: draft.clientId, createdAt: date, draft: draft)
-        try await database.write { db in try Self.insert(item, into: db) }
+        // The client check rides in the write: one hop to the writer instead of a read hop and then a write hop.
+        try await database.write { db in
+            let row = try Row.fetchOne(db.cachedStatement(sql: "\(Self.clientSelect) AND c.id = ?"), arguments: [item.clientId])
+            guard let client = row.flatMap(Self.client(from:)) else { throw FeedbackError.unknownClient }
+            guard client.allows(origin: origin) else { throw FeedbackError.originNotAllowed }
+            try Self.insert(item, into: db)
+        }
         return item
     }
 

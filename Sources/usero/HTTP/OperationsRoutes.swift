@@ -17,7 +17,16 @@ struct OperationsRoutes<Context: RequestContext>: Sendable {
         router.get("metrics") { _, _ -> Response in
             var headers = HTTPFields()
             headers[.contentType] = "text/plain; version=0.0.4; charset=utf-8"
-            return Response(status: .ok, headers: headers, body: .init(byteBuffer: ByteBuffer(bytes: registry.emitToBuffer())))
+            var text = registry.emitToBuffer()
+            let stats = database.commitStatistics
+            text += Array("""
+                # TYPE usero_store_commits_total counter
+                usero_store_commits_total \(stats.commits)
+                # TYPE usero_store_writes_total counter
+                usero_store_writes_total \(stats.writes)
+
+                """.utf8)
+            return Response(status: .ok, headers: headers, body: .init(byteBuffer: ByteBuffer(bytes: text)))
         }
     }
 }
