@@ -85,29 +85,42 @@ import Testing
         }
     }
 
-    @Test func closureInterruptedByACrashCompletesAfterRestart() async throws {
-        let folder = TestServer.makeFolder()
-        // Given a closure that stopped after its first step and one batch (the process "died" there)
-        let seeded = try await TestServer.run(folder: folder) { server in
-            let seeded = try await Self.seed(server, rows: 5)
-            var policy = RetentionPolicy.standard
-            policy.batchSize = 2
-            let closer = AccountCloser(
-                database: server.parts.database, files: server.parts.files, clock: SystemClock(), policy: policy)
+    @Test func aClientBeingClosedAnswersLikeAnUnknownOneFromTheFirstStep() async throws {
+        try await TestServer.run { server in
+            let seeded = try await Self.seed(server)
+            let closer = AccountCloser(database: server.parts.database, files: server.parts.files, clock: SystemClock())
             #expect(try await closer.begin(clientID: seeded.id))
-            #expect(try await closer.finish(clientID: seeded.id, maxBatches: 1) == nil)
-            // Half-way, the client is already invisible to every route, and rows remain to delete.
             let auth = ["Authorization": "Bearer \(seeded.key)"]
             #expect(try await server.request("GET", "/api/feedback", headers: auth).status == 401)
+            #expect(try await server.request("GET", "/api/end-users/u1", headers: auth).status == 401)
             #expect(try await server.postJSON("/api/feedback", #"{"clientId":"\#(seeded.id)","rating":1}"#).status == 404)
+            #expect(try await server.postJSON("/api/identify", #"{"clientId":"\#(seeded.id)","userId":"u"}"#).status == 404)
             #expect(try await server.request("GET", seeded.shotPath).status == 404)
-            #expect(try await server.count("feedback", where: "client_id = '\(seeded.id)'") == 3)
-            return seeded
+            #expect(try await server.count("slack_installation", where: "client_id = '\(seeded.id)'") == 0)
         }
+    }
+
+    @Test func closureInterruptedByACrashCompletesAfterRestart() async throws {
+        // Given a client with data, seeded through a first server
+        let folder = TestServer.makeFolder()
+        let seeded = try await TestServer.run(folder: folder) { server in try await Self.seed(server, rows: 5) }
+
+        // And a process that began closing it and died after its first step and one batch
+        let database = try AppDatabase(path: TestServer.config(folder: folder).databasePath)
+        let files = ScreenshotFiles(dataDirectory: TestServer.config(folder: folder).dataDirectory)
+        var policy = RetentionPolicy.standard
+        policy.batchSize = 2
+        let crashing = AccountCloser(database: database, files: files, clock: SystemClock(), policy: policy)
+        #expect(try await crashing.begin(clientID: seeded.id))
+        #expect(try await crashing.finish(clientID: seeded.id, maxBatches: 1) == nil)
+        let remaining = try await database.read { db in
+            try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM feedback WHERE client_id = ?", arguments: [seeded.id])
+        }
+        #expect(remaining == 3)
 
         // When a new server starts on the same folder
         try await TestServer.run(folder: folder) { server in
-            // Then the closure completes (the retention service finishes it at startup)
+            // Then the closure completes (the retention service finishes pending closures at startup)
             var done = false
             for _ in 0..<400 where !done {
                 done = try await server.count("client", where: "id = '\(seeded.id)'") == 0
@@ -116,12 +129,14 @@ import Testing
             #expect(done)
             try await Self.expectGone(server, id: seeded.id, key: seeded.key, shotPath: seeded.shotPath)
             let counts = try await server.parts.database.read { db in
-                try String.fetchOne(db, sql: "SELECT counts FROM audit_entry WHERE kind = 'account_closure' AND client_id = ?",
-                                    arguments: [seeded.id])
+                try String.fetchOne(
+                    db, sql: "SELECT counts FROM audit_entry WHERE kind = 'account_closure' AND client_id = ?",
+                    arguments: [seeded.id])
             }
             let parsed = DeletionCounts(jsonText: try #require(counts))
             #expect(parsed["feedback"] == 5)
             #expect(parsed["endUsers"] == 1)
+            #expect(parsed["slackInstallations"] == 1)
         }
     }
 }

@@ -16,7 +16,7 @@ import Testing
         DataSubjectService(database: t.database, files: t.files, clock: TestClock(), publicURL: "https://usero.test/")
     }
 
-    @Test func subjectNeedsExactlyOneKey() {
+    @Test func subjectNeedsExactlyOneKey() throws {
         #expect(throws: RetentionError.subjectRequired) { try DataSubject(keys: [:]) }
         #expect(throws: RetentionError.subjectRequired) { try DataSubject(keys: ["email": "a@b.co", "userId": "u"]) }
         #expect(throws: RetentionError.subjectRequired) { try DataSubject(keys: ["email": ""]) }
