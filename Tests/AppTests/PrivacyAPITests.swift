@@ -104,6 +104,26 @@ import Testing
         }
     }
 
+    @Test func deletingOneItemRemovesItAndItsScreenshotFile() async throws {
+        try await TestServer.run { server in
+            let client = try await server.createClient()
+            let shot = try await AccountClosureTests.upload(server, clientID: client.id)
+            let fileName = try #require(shot["fileName"] as? String)
+            let shotJSON = String(decoding: try JSONSerialization.data(withJSONObject: shot), as: UTF8.self)
+            let posted = try await server.postJSON(
+                "/api/feedback", #"{"clientId":"\#(client.id)","rating":1,"screenshots":[\#(shotJSON)]}"#)
+            let id = try #require(posted.json["feedbackId"] as? String)
+            let auth = ["Authorization": "Bearer \(client.key)"]
+
+            #expect(try await server.request("DELETE", "/api/feedback/\(id)", headers: auth).status == 204)
+
+            #expect(try await server.request("GET", "/api/feedback/\(id)", headers: auth).status == 404)
+            #expect(try await server.request("GET", "/api/screenshots/\(fileName)").status == 404)
+            let path = server.parts.files.root.appendingPathComponent(fileName).path
+            #expect(FileManager.default.fileExists(atPath: path) == false)
+        }
+    }
+
     @Test func privacyRequestsNeedTheAdminKeyAndExactlyOneKey() async throws {
         try await TestServer.run { server in
             let client = try await server.createClient()

@@ -45,6 +45,20 @@ import Testing
         #expect(try await t.exists(feedback: old) == false)
     }
 
+    @Test func forwardedSlackRowsFollowTheSameRetention() async throws {
+        let t = try TestStore()
+        let now = Date()
+        let client = try await t.createClient(plan: .free)
+        let capture = SlackCapture(
+            teamId: "T1", channelId: "C1", messageTs: "1.1", threadTs: nil, authorId: "U1", forwardedBy: "U2",
+            capturedVia: .shortcut, permalink: nil)
+        let old = try await t.insertFeedback(clientID: client, at: now.addingTimeInterval(-31 * day), slack: capture)
+
+        _ = try await RetentionSweeper(database: t.database, files: t.files, clock: TestClock(now)).sweep(asOf: now)
+
+        #expect(try await t.exists(feedback: old) == false)
+    }
+
     @Test func expiredRowsTakeTheirScreenshotFilesWithThem() async throws {
         let t = try TestStore()
         let now = Date()
