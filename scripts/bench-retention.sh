@@ -66,10 +66,11 @@ load_end=$(date +%s.%N)
 
 echo "waiting for the sweep to finish" >&2
 for _ in $(seq 1 1200); do
-  grep -q "Retention sweep.*retention.feedback=$ROWS" "$WORK/serve.log" && break
+  # StreamLogHandler prints the metadata before the message.
+  grep "Retention sweep" "$WORK/serve.log" | grep -q "retention.feedback=$ROWS" && break
   sleep 0.5
 done
-sweep_line=$(grep "Retention sweep.*retention.feedback=" "$WORK/serve.log" | tail -1 || true)
+sweep_line=$(grep "Retention sweep" "$WORK/serve.log" | grep "retention.feedback=" | tail -1 || true)
 sweep_ms=$(sed -n 's/.*retention.duration_ms=\([0-9]*\).*/\1/p' <<<"$sweep_line")
 swept=$(sed -n 's/.*retention.feedback=\([0-9]*\).*/\1/p' <<<"$sweep_line")
 

@@ -9,12 +9,14 @@ public struct RetentionPolicy: Sendable {
     public var orphanUploadRetention: TimeInterval
     /// Rows deleted per write: small enough that a request sharing the commit barely waits.
     public var batchSize: Int
-    /// Pause between two batches, so waiting requests get the writer to themselves in between.
+    /// Shortest pause between two batches, so waiting requests get the writer to themselves in between. The sweep
+    /// also pauses at least as long as its last batch took, so it never holds the writer more than half the time,
+    /// whatever the machine.
     public var pauseBetweenBatches: Duration
 
     /// The policy the service promises: 30 days on free, nothing expires on paid, stray uploads go after a day.
     public static let standard = RetentionPolicy(
-        freeRetention: 30 * 86_400, orphanUploadRetention: 86_400, batchSize: 1_000, pauseBetweenBatches: .milliseconds(5))
+        freeRetention: 30 * 86_400, orphanUploadRetention: 86_400, batchSize: 500, pauseBetweenBatches: .milliseconds(2))
 
     /// Creates a policy.
     public init(

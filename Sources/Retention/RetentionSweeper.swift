@@ -96,6 +96,7 @@ public struct RetentionSweeper: Sendable {
             let window = Int64(retention * 1000)
             while true {
                 try spend(&budget)
+                let started = ContinuousClock.now
                 let batch = try await batchWrite(&audit) { db, now in
                     let batch = try db.deleteFeedbackBatch(
                         where: "client_id = ? AND created_at < ?", arguments: [clientID, cutoff],
@@ -104,20 +105,21 @@ public struct RetentionSweeper: Sendable {
                     return (counts, batch.oldestCreatedAt.map { $0 + window }, batch.feedback)
                 }
                 if batch < policy.batchSize { break }
-                try await pause()
+                try await pause(after: ContinuousClock.now - started)
             }
         }
         let orphanCutoff = epochMillis(asOf.addingTimeInterval(-policy.orphanUploadRetention))
         let orphanWindow = Int64(policy.orphanUploadRetention * 1000)
         while true {
             try spend(&budget)
+            let started = ContinuousClock.now
             let count = try await batchWrite(&audit) { db, now in
                 let (count, oldest) = try db.deleteUnattachedScreenshotBatch(
                     clientID: clientID, uploadedBefore: orphanCutoff, limit: policy.batchSize, at: now)
                 return (DeletionCounts(["orphanScreenshots": count]), oldest.map { $0 + orphanWindow }, count)
             }
             if count < policy.batchSize { break }
-            try await pause()
+            try await pause(after: ContinuousClock.now - started)
         }
         return audit.counts
     }
@@ -147,8 +149,10 @@ public struct RetentionSweeper: Sendable {
         budget -= 1
     }
 
-    private func pause() async throws {
-        if policy.pauseBetweenBatches > .zero { try await Task.sleep(for: policy.pauseBetweenBatches) }
+    /// Sleeps as long as the last batch took (its write and its commit), at least `pauseBetweenBatches`.
+    private func pause(after batch: Duration) async throws {
+        let pause = max(batch, policy.pauseBetweenBatches)
+        if pause > .zero { try await Task.sleep(for: pause) }
     }
 }
 
