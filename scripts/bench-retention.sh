@@ -6,7 +6,8 @@
 # 1-second retention interval, measure POST /api/feedback (wrk) for DURATION seconds: the baseline, with the
 # scheduler running but nothing to delete. Then move the client to *free* (`usero clients update`): the next
 # scheduled sweep (within a second) deletes the rows in the server process, the production path, while wrk measures
-# again for DURATION seconds. The sweep's duration comes from the server's log line.
+# again for DURATION seconds. The sweep's duration comes from the server's log line. A third phase after the sweep
+# (no sweep again) shows how noisy the machine is.
 #
 # Usage: scripts/bench-retention.sh            (env: ROWS, DURATION, CONNECTIONS, THREADS, PORT, SKIP_BUILD=1)
 # Needs: wrk (Debian: apt-get install -y wrk), python3, curl.
@@ -71,6 +72,8 @@ for _ in $(seq 1 1200); do
   sleep 0.5
 done
 sweep_line=$(grep "Retention sweep" "$WORK/serve.log" | grep "retention.feedback=" | tail -1 || true)
+echo "after the sweep: POST /api/feedback without a sweep again ($DURATION s), to show the machine's noise" >&2
+wrk -t"$THREADS" -c"$CONNECTIONS" -d"${DURATION}s" -s "$LUA" "$URL" -- "$CLIENT" >"$WORK/after.txt"
 sweep_ms=$(sed -n 's/.*retention.duration_ms=\([0-9]*\).*/\1/p' <<<"$sweep_line")
 swept=$(sed -n 's/.*retention.feedback=\([0-9]*\).*/\1/p' <<<"$sweep_line")
 
@@ -78,12 +81,15 @@ base_p99=$(result_field p99_us "$WORK/base.txt"); during_p99=$(result_field p99_
 base_p50=$(result_field p50_us "$WORK/base.txt"); during_p50=$(result_field p50_us "$WORK/during.txt")
 base_req=$(result_field requests "$WORK/base.txt"); during_req=$(result_field requests "$WORK/during.txt")
 base_err=$(result_field non2xx "$WORK/base.txt"); during_err=$(result_field non2xx "$WORK/during.txt")
+after_p50=$(result_field p50_us "$WORK/after.txt"); after_p99=$(result_field p99_us "$WORK/after.txt")
+after_req=$(result_field requests "$WORK/after.txt"); after_err=$(result_field non2xx "$WORK/after.txt")
 
 python3 - "$ROWS" "$DURATION" "$CONNECTIONS" "$seed_start" "$seed_end" "$switched" "$load_end" "${sweep_ms:-0}" \
-  "${swept:-0}" "$base_p50" "$base_p99" "$base_req" "$base_err" "$during_p50" "$during_p99" "$during_req" "$during_err" <<'PY'
+  "${swept:-0}" "$base_p50" "$base_p99" "$base_req" "$base_err" "$during_p50" "$during_p99" "$during_req" "$during_err" \
+  "$after_p50" "$after_p99" "$after_req" "$after_err" <<'PY'
 import sys
 (rows, duration, conns, seed_start, seed_end, switched, load_end, sweep_ms, swept,
- b50, b99, breq, berr, d50, d99, dreq, derr) = sys.argv[1:]
+ b50, b99, breq, berr, d50, d99, dreq, derr, a50, a99, areq, aerr) = sys.argv[1:]
 duration = float(duration); sweep_s = int(sweep_ms) / 1000
 b99, d99 = int(b99), int(d99)
 print(f"rows seeded:                 {int(rows):,} in {float(seed_end) - float(seed_start):.1f} s (one transaction)")
@@ -94,8 +100,12 @@ print(f"baseline (no sweep):         p50 {int(b50)/1000:.2f} ms  p99 {b99/1000:.
       f"{int(breq)/duration:,.0f} req/s  non-2xx {berr}")
 print(f"during the sweep:            p50 {int(d50)/1000:.2f} ms  p99 {d99/1000:.2f} ms  "
       f"{int(dreq)/duration:,.0f} req/s  non-2xx {derr}")
+print(f"after the sweep (no sweep):  p50 {int(a50)/1000:.2f} ms  p99 {int(a99)/1000:.2f} ms  "
+      f"{int(areq)/duration:,.0f} req/s  non-2xx {aerr}")
 ratio = d99 / b99 if b99 else float('inf')
 print(f"p99 ratio during/baseline:   {ratio:.2f}x  (target <= 2.00x: {'met' if ratio <= 2 else 'NOT met'})")
+print(f"p99 ratio during/after:      {d99 / int(a99) if int(a99) else float('inf'):.2f}x  (noise check)")
+print(f"throughput during/baseline:  {int(dreq) / int(breq) if int(breq) else 0:.2f}x")
 covered = sweep_s >= duration + 1  # the sweep starts within a second of the switch
 print(f"sweep covered the whole measured window: {'yes' if covered else 'no (sweep shorter than the window)'}")
 PY

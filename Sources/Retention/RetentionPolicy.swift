@@ -10,13 +10,13 @@ public struct RetentionPolicy: Sendable {
     /// Rows deleted per write: small enough that a request sharing the commit barely waits.
     public var batchSize: Int
     /// Shortest pause between two batches, so waiting requests get the writer to themselves in between. The sweep
-    /// also pauses at least as long as its last batch took, so it never holds the writer more than half the time,
-    /// whatever the machine.
+    /// also pauses at least twice as long as its last batch took, so it never holds the writer more than a third of
+    /// the time, whatever the machine.
     public var pauseBetweenBatches: Duration
 
     /// The policy the service promises: 30 days on free, nothing expires on paid, stray uploads go after a day.
     public static let standard = RetentionPolicy(
-        freeRetention: 30 * 86_400, orphanUploadRetention: 86_400, batchSize: 500, pauseBetweenBatches: .milliseconds(2))
+        freeRetention: 30 * 86_400, orphanUploadRetention: 86_400, batchSize: 250, pauseBetweenBatches: .milliseconds(2))
 
     /// Creates a policy.
     public init(

@@ -149,9 +149,9 @@ public struct RetentionSweeper: Sendable {
         budget -= 1
     }
 
-    /// Sleeps as long as the last batch took (its write and its commit), at least `pauseBetweenBatches`.
+    /// Sleeps twice as long as the last batch took (its write and its commit), at least `pauseBetweenBatches`.
     private func pause(after batch: Duration) async throws {
-        let pause = max(batch, policy.pauseBetweenBatches)
+        let pause = max(batch * 2, policy.pauseBetweenBatches)
         if pause > .zero { try await Task.sleep(for: pause) }
     }
 }
