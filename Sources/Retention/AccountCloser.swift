@@ -22,7 +22,9 @@ public struct AccountCloser: Sendable {
     public let policy: RetentionPolicy
 
     /// Creates the closer.
-    public init(database: AppDatabase, files: ScreenshotFiles, clock: any WallClock, policy: RetentionPolicy = .standard) {
+    public init(
+        database: AppDatabase, files: ScreenshotFiles, clock: any WallClock, policy: RetentionPolicy = .standard
+    ) {
         self.database = database
         self.files = files
         self.clock = clock
@@ -128,8 +130,10 @@ public struct AccountCloser: Sendable {
     private func completeWrite(clientID: String) async throws -> DeletionCounts? {
         let clock = self.clock
         return try await database.write { db in
-            guard let row = try Row.fetchOne(
-                db, sql: "SELECT requested_at, counts FROM account_deletion WHERE client_id = ?", arguments: [clientID])
+            guard
+                let row = try Row.fetchOne(
+                    db, sql: "SELECT requested_at, counts FROM account_deletion WHERE client_id = ?",
+                    arguments: [clientID])
             else { return nil }
             let now = epochMillis(clock.now())
             var counts = DeletionCounts(jsonText: row[1])
@@ -168,7 +172,8 @@ public struct AccountCloser: Sendable {
     /// it; the Slack worker deletes it whatever Slack answers), then deletes the installations. Returns how many.
     static func handOverSlackTokens(clientID: String, at now: Int64, in db: Database) throws -> Int {
         let installations = try Row.fetchAll(
-            db, sql: "SELECT team_id, token_envelope FROM slack_installation WHERE client_id = ?", arguments: [clientID])
+            db, sql: "SELECT team_id, token_envelope FROM slack_installation WHERE client_id = ?", arguments: [clientID]
+        )
         for installation in installations {
             guard let envelope = installation[1] as Data? else { continue }
             let payload = JSONValue.object(["tokenEnvelope": .string(envelope.base64EncodedString())]).jsonText

@@ -16,7 +16,8 @@ public struct RetentionPolicy: Sendable {
 
     /// The policy the service promises: 30 days on free, nothing expires on paid, stray uploads go after a day.
     public static let standard = RetentionPolicy(
-        freeRetention: 30 * 86_400, orphanUploadRetention: 86_400, batchSize: 250, pauseBetweenBatches: .milliseconds(2))
+        freeRetention: 30 * 86_400, orphanUploadRetention: 86_400, batchSize: 250, pauseBetweenBatches: .milliseconds(2)
+    )
 
     /// Creates a policy.
     public init(

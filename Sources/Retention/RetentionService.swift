@@ -19,7 +19,9 @@ public struct RetentionService: Service {
     public let logger: Logger
 
     /// Creates the service.
-    public init(sweeper: RetentionSweeper, closer: AccountCloser, clock: any WallClock, interval: Duration, logger: Logger) {
+    public init(
+        sweeper: RetentionSweeper, closer: AccountCloser, clock: any WallClock, interval: Duration, logger: Logger
+    ) {
         self.sweeper = sweeper
         self.closer = closer
         self.clock = clock
@@ -40,7 +42,9 @@ public struct RetentionService: Service {
     func runOnce() async {
         do {
             let closed = try await closer.finishPending()
-            if closed > 0 { logger.info("Finished pending account closures", metadata: ["retention.closures": "\(closed)"]) }
+            if closed > 0 {
+                logger.info("Finished pending account closures", metadata: ["retention.closures": "\(closed)"])
+            }
             let start = ContinuousClock.now
             let summary = try await sweeper.sweep(asOf: clock.now())
             let elapsed = ContinuousClock.now - start
@@ -48,7 +52,8 @@ public struct RetentionService: Service {
                 "retention.clients": "\(summary.clients)", "retention.feedback": "\(summary.feedback)",
                 "retention.screenshots": "\(summary.screenshots)",
                 "retention.orphan_screenshots": "\(summary.orphanScreenshots)",
-                "retention.duration_ms": "\(elapsed.components.seconds * 1000 + elapsed.components.attoseconds / 1_000_000_000_000_000)",
+                "retention.duration_ms":
+                    "\(elapsed.components.seconds * 1000 + elapsed.components.attoseconds / 1_000_000_000_000_000)",
             ]
             if summary.total > 0 {
                 logger.info("Retention sweep", metadata: metadata)

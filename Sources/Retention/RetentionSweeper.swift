@@ -53,7 +53,9 @@ public struct RetentionSweeper: Sendable {
     public let policy: RetentionPolicy
 
     /// Creates a sweeper.
-    public init(database: AppDatabase, files: ScreenshotFiles, clock: any WallClock, policy: RetentionPolicy = .standard) {
+    public init(
+        database: AppDatabase, files: ScreenshotFiles, clock: any WallClock, policy: RetentionPolicy = .standard
+    ) {
         self.database = database
         self.files = files
         self.clock = clock
@@ -187,7 +189,8 @@ struct AuditProgress: Sendable {
 extension ScreenshotFiles {
     /// Unlinks every queued file, however many there are (`purgeQueued` takes them in chunks).
     func purgeAllQueued(in database: AppDatabase) async throws {
-        while try await database.read({ db in try Bool.fetchOne(db, sql: "SELECT EXISTS (SELECT 1 FROM file_deletion)") })
+        while try await database.read({ db in try Bool.fetchOne(db, sql: "SELECT EXISTS (SELECT 1 FROM file_deletion)")
+            })
             == true
         {
             try await purgeQueued(in: database)

@@ -17,7 +17,9 @@ struct RetentionCommand: AsyncParsableCommand {
         func run() async throws {
             var instant = Date()
             if let asOf {
-                guard let parsed = parseISO8601(asOf) else { throw ValidationError("--as-of must be an ISO 8601 instant") }
+                guard let parsed = parseISO8601(asOf) else {
+                    throw ValidationError("--as-of must be an ISO 8601 instant")
+                }
                 instant = parsed
             }
             let (database, store) = try openStore()

@@ -27,7 +27,8 @@ enum RetentionSetup {
         let sweeper = RetentionSweeper(database: parts.database, files: parts.files, clock: clock)
         return [
             RetentionService(
-                sweeper: sweeper, closer: closer, clock: clock, interval: parts.config.retentionInterval, logger: logger)
+                sweeper: sweeper, closer: closer, clock: clock, interval: parts.config.retentionInterval, logger: logger
+            )
         ]
     }
 }

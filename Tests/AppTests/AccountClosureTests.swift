@@ -7,15 +7,18 @@ import Testing
 
 @Suite struct AccountClosureTests {
     /// A 1x1 PNG.
-    static let png = Data(base64Encoded:
-        "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mP8z8BQDwAEhQGAhKmMIQAAAABJRU5ErkJggg==")!
+    static let png = Data(
+        base64Encoded:
+            "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mP8z8BQDwAEhQGAhKmMIQAAAABJRU5ErkJggg==")!
 
     /// Uploads a screenshot over HTTP and returns its JSON object.
     static func upload(_ server: TestServer, clientID: String) async throws -> [String: Any] {
         let boundary = "usero-test-boundary"
         var body = Data()
-        body.append(Data("--\(boundary)\r\nContent-Disposition: form-data; name=\"clientId\"\r\n\r\n\(clientID)\r\n".utf8))
-        body.append(Data("--\(boundary)\r\nContent-Disposition: form-data; name=\"screenshot\"; filename=\"s.png\"\r\n".utf8))
+        body.append(
+            Data("--\(boundary)\r\nContent-Disposition: form-data; name=\"clientId\"\r\n\r\n\(clientID)\r\n".utf8))
+        body.append(
+            Data("--\(boundary)\r\nContent-Disposition: form-data; name=\"screenshot\"; filename=\"s.png\"\r\n".utf8))
         body.append(Data("Content-Type: image/png\r\n\r\n".utf8))
         body.append(png)
         body.append(Data("\r\n--\(boundary)--\r\n".utf8))
@@ -33,12 +36,18 @@ import Testing
         let shotJSON = try JSONSerialization.data(withJSONObject: shot)
         let posted = try await server.postJSON(
             "/api/feedback",
-            #"{"clientId":"\#(client.id)","rating":4,"userId":"u1","screenshots":[\#(String(decoding: shotJSON, as: UTF8.self))]}"#)
+            #"{"clientId":"\#(client.id)","rating":4,"userId":"u1","screenshots":[\#(String(decoding: shotJSON, as: UTF8.self))]}"#
+        )
         #expect(posted.status == 200)
         for i in 1..<rows {
-            #expect(try await server.postJSON("/api/feedback", #"{"clientId":"\#(client.id)","rating":\#(i % 4 + 1)}"#).status == 200)
+            #expect(
+                try await server.postJSON("/api/feedback", #"{"clientId":"\#(client.id)","rating":\#(i % 4 + 1)}"#)
+                    .status == 200)
         }
-        #expect(try await server.postJSON("/api/identify", #"{"clientId":"\#(client.id)","userId":"u1","email":"u1@example.com"}"#).status == 200)
+        #expect(
+            try await server.postJSON(
+                "/api/identify", #"{"clientId":"\#(client.id)","userId":"u1","email":"u1@example.com"}"#
+            ).status == 200)
         try await server.parts.database.write { db in
             try db.execute(
                 sql: """
@@ -73,7 +82,9 @@ import Testing
         try await TestServer.run { server in
             let seeded = try await Self.seed(server)
             let bystander = try await server.createClient()
-            #expect(try await server.postJSON("/api/feedback", #"{"clientId":"\#(bystander.id)","rating":1}"#).status == 200)
+            #expect(
+                try await server.postJSON("/api/feedback", #"{"clientId":"\#(bystander.id)","rating":1}"#).status == 200
+            )
 
             let closed = try await server.request(
                 "DELETE", "/api/account", headers: ["Authorization": "Bearer \(seeded.key)"])
@@ -93,8 +104,10 @@ import Testing
             let auth = ["Authorization": "Bearer \(seeded.key)"]
             #expect(try await server.request("GET", "/api/feedback", headers: auth).status == 401)
             #expect(try await server.request("GET", "/api/end-users/u1", headers: auth).status == 401)
-            #expect(try await server.postJSON("/api/feedback", #"{"clientId":"\#(seeded.id)","rating":1}"#).status == 404)
-            #expect(try await server.postJSON("/api/identify", #"{"clientId":"\#(seeded.id)","userId":"u"}"#).status == 404)
+            #expect(
+                try await server.postJSON("/api/feedback", #"{"clientId":"\#(seeded.id)","rating":1}"#).status == 404)
+            #expect(
+                try await server.postJSON("/api/identify", #"{"clientId":"\#(seeded.id)","userId":"u"}"#).status == 404)
             #expect(try await server.request("GET", seeded.shotPath).status == 404)
             #expect(try await server.count("slack_installation", where: "client_id = '\(seeded.id)'") == 0)
         }

@@ -18,7 +18,8 @@ import Testing
 
     /// The ids of the items an export returned.
     static func exportedIDs(_ server: TestServer, key: String, query: String) async throws -> Set<String> {
-        let export = try await server.request("GET", "/api/privacy/export?\(query)", headers: ["Authorization": "Bearer \(key)"])
+        let export = try await server.request(
+            "GET", "/api/privacy/export?\(query)", headers: ["Authorization": "Bearer \(key)"])
         #expect(export.status == 200)
         return Set((export.json["feedback"] as? [[String: Any]] ?? []).compactMap { $0["id"] as? String })
     }
@@ -37,11 +38,14 @@ import Testing
             let id = try #require(mine.json["feedbackId"] as? String)
             let theirs = try await server.postJSON(
                 "/api/feedback", #"{"clientId":"\#(client.id)","comment":"Theirs","userEmail":"bob@example.com"}"#)
-            #expect(try await server.postJSON(
-                "/api/identify", #"{"clientId":"\#(client.id)","userId":"ada","email":"ada+x@example.com"}"#).status == 200)
+            #expect(
+                try await server.postJSON(
+                    "/api/identify", #"{"clientId":"\#(client.id)","userId":"ada","email":"ada+x@example.com"}"#
+                ).status == 200)
 
             let export = try await server.request(
-                "GET", "/api/privacy/export?email=ada%2Bx%40example.com", headers: ["Authorization": "Bearer \(client.key)"])
+                "GET", "/api/privacy/export?email=ada%2Bx%40example.com",
+                headers: ["Authorization": "Bearer \(client.key)"])
             #expect(export.status == 200)
             #expect((export.json["subject"] as? [String: String]) == ["email": "ada+x@example.com"])
             #expect((export.json["endUsers"] as? [[String: Any]])?.first?["userId"] as? String == "ada")
@@ -54,8 +58,10 @@ import Testing
             #expect(counts["feedback"] == 1)
             #expect(counts["endUsers"] == 1)
             #expect(try await Self.exportedIDs(server, key: client.key, query: "email=ada%2Bx%40example.com").isEmpty)
-            #expect(try await server.count("feedback", where: "id = '\(theirs.json["feedbackId"] as? String ?? "")'") == 1)
-            let audit = try await server.request("GET", "/api/audit", headers: ["Authorization": "Bearer \(client.key)"])
+            #expect(
+                try await server.count("feedback", where: "id = '\(theirs.json["feedbackId"] as? String ?? "")'") == 1)
+            let audit = try await server.request(
+                "GET", "/api/audit", headers: ["Authorization": "Bearer \(client.key)"])
             #expect((audit.json["items"] as? [[String: Any]])?.first?["kind"] as? String == "privacy_erasure")
         }
     }
@@ -63,12 +69,16 @@ import Testing
     @Test func exportAndEraseByUserId() async throws {
         try await TestServer.run { server in
             let client = try await server.createClient()
-            #expect(try await server.postJSON(
-                "/api/identify", #"{"clientId":"\#(client.id)","userId":"u-9","email":"nine@example.com"}"#).status == 200)
-            let linked = try await server.postJSON("/api/feedback", #"{"clientId":"\#(client.id)","rating":1,"userId":"u-9"}"#)
+            #expect(
+                try await server.postJSON(
+                    "/api/identify", #"{"clientId":"\#(client.id)","userId":"u-9","email":"nine@example.com"}"#
+                ).status == 200)
+            let linked = try await server.postJSON(
+                "/api/feedback", #"{"clientId":"\#(client.id)","rating":1,"userId":"u-9"}"#)
             let byEmail = try await server.postJSON(
                 "/api/feedback", #"{"clientId":"\#(client.id)","rating":2,"userEmail":"nine@example.com"}"#)
-            let other = try await server.postJSON("/api/feedback", #"{"clientId":"\#(client.id)","rating":3,"userId":"u-1"}"#)
+            let other = try await server.postJSON(
+                "/api/feedback", #"{"clientId":"\#(client.id)","rating":3,"userId":"u-1"}"#)
             let expected: Set<String> = [
                 try #require(linked.json["feedbackId"] as? String), try #require(byEmail.json["feedbackId"] as? String),
             ]
@@ -77,20 +87,27 @@ import Testing
             let counts = try await Self.erase(server, key: client.key, #"{"userId":"u-9"}"#)
             #expect(counts["feedback"] == 2)
             #expect(counts["endUsers"] == 1)
-            #expect(try await server.request(
-                "GET", "/api/end-users/u-9", headers: ["Authorization": "Bearer \(client.key)"]).status == 404)
+            #expect(
+                try await server.request(
+                    "GET", "/api/end-users/u-9", headers: ["Authorization": "Bearer \(client.key)"]
+                ).status == 404)
             #expect(try await Self.exportedIDs(server, key: client.key, query: "userId=u-9").isEmpty)
-            #expect(try await server.count("feedback", where: "id = '\(other.json["feedbackId"] as? String ?? "")'") == 1)
+            #expect(
+                try await server.count("feedback", where: "id = '\(other.json["feedbackId"] as? String ?? "")'") == 1)
         }
     }
 
     @Test func exportAndEraseBySlackUserId() async throws {
         try await TestServer.run { server in
             let client = try await server.createClient()
-            let wrote = try await Self.slackRow(server, clientID: client.id, author: "U0002", forwarder: "U0001", ts: "1.1")
-            let forwarded = try await Self.slackRow(server, clientID: client.id, author: "U0003", forwarder: "U0002", ts: "1.2")
-            let unrelated = try await Self.slackRow(server, clientID: client.id, author: "U0003", forwarder: "U0001", ts: "1.3")
-            #expect(try await Self.exportedIDs(server, key: client.key, query: "slackUserId=U0002") == [wrote, forwarded])
+            let wrote = try await Self.slackRow(
+                server, clientID: client.id, author: "U0002", forwarder: "U0001", ts: "1.1")
+            let forwarded = try await Self.slackRow(
+                server, clientID: client.id, author: "U0003", forwarder: "U0002", ts: "1.2")
+            let unrelated = try await Self.slackRow(
+                server, clientID: client.id, author: "U0003", forwarder: "U0001", ts: "1.3")
+            #expect(
+                try await Self.exportedIDs(server, key: client.key, query: "slackUserId=U0002") == [wrote, forwarded])
 
             let counts = try await Self.erase(server, key: client.key, #"{"slackUserId":"U0002"}"#)
             #expect(counts["feedback"] == 1)

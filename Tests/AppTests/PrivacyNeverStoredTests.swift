@@ -25,11 +25,13 @@ import Testing
                 "/api/identify", #"{"clientId":"\#(client.id)","userId":"u1","traits":{"note":"\#(canary)"}}"#,
                 headers: headers)
             #expect(identify.status == 200)
-            let rejected = try await server.postJSON("/api/feedback", #"{"clientId":"\#(client.id)"}"#, headers: headers)
+            let rejected = try await server.postJSON(
+                "/api/feedback", #"{"clientId":"\#(client.id)"}"#, headers: headers)
             #expect(rejected.status == 400)
             let shot = try await AccountClosureTests.upload(server, clientID: client.id)
             #expect(shot["fileName"] != nil)
-            _ = try await server.request("GET", "/api/feedback", headers: headers.merging(["Authorization": "Bearer \(client.key)"]) { $1 })
+            _ = try await server.request(
+                "GET", "/api/feedback", headers: headers.merging(["Authorization": "Bearer \(client.key)"]) { $1 })
 
             // The SQLite file, its WAL and shared memory, as they are on disk now.
             let bytes = try server.databaseBytes()

@@ -37,7 +37,10 @@ import Testing
             let asOf = Date().addingTimeInterval(400 * day)
             let old = try await server.parts.store.insert(
                 FeedbackDraft(clientId: client.id, source: .api, comment: "From last year"), at: Date())
-            let run = { try await RetentionCommand.runOnce(database: server.parts.database, files: server.parts.files, asOf: asOf) }
+            let run = {
+                try await RetentionCommand.runOnce(
+                    database: server.parts.database, files: server.parts.files, asOf: asOf)
+            }
 
             #expect(try await run().feedback == 0)
             #expect(try await server.count("feedback", where: "id = '\(old.id)'") == 1)
@@ -55,9 +58,11 @@ import Testing
             _ = try await server.parts.store.insert(
                 FeedbackDraft(clientId: client.id, source: .api, comment: "canary-audit-comment", userEmail: "c@x.io"),
                 at: Date())
-            _ = try await RetentionCommand.runOnce(database: server.parts.database, files: server.parts.files, asOf: asOf)
+            _ = try await RetentionCommand.runOnce(
+                database: server.parts.database, files: server.parts.files, asOf: asOf)
 
-            let audit = try await server.request("GET", "/api/audit", headers: ["Authorization": "Bearer \(client.key)"])
+            let audit = try await server.request(
+                "GET", "/api/audit", headers: ["Authorization": "Bearer \(client.key)"])
             #expect(audit.status == 200)
             let items = try #require(audit.json["items"] as? [[String: Any]])
             #expect(items.count == 1)

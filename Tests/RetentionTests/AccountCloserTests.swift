@@ -28,7 +28,8 @@ import Testing
         try await t.database.write { db in
             let millis = epochMillis(now)
             try db.execute(
-                sql: "INSERT INTO end_user (client_id, user_id, email, created_at, updated_at) VALUES (?, 'u1', 'a@b.co', ?, ?)",
+                sql:
+                    "INSERT INTO end_user (client_id, user_id, email, created_at, updated_at) VALUES (?, 'u1', 'a@b.co', ?, ?)",
                 arguments: [client, millis, millis])
             try db.execute(
                 sql: """
@@ -37,7 +38,8 @@ import Testing
                     """,
                 arguments: [client, Data([1, 2, 3, 4]), millis])
             try db.execute(
-                sql: "INSERT INTO job (kind, client_id, team_id, payload, run_at, created_at) VALUES ('slack.fetch', ?, 'T0001', '{}', ?, ?)",
+                sql:
+                    "INSERT INTO job (kind, client_id, team_id, payload, run_at, created_at) VALUES ('slack.fetch', ?, 'T0001', '{}', ?, ?)",
                 arguments: [client, millis, millis])
             try db.execute(
                 sql: "INSERT INTO oauth_state (nonce, client_id, expires_at) VALUES ('n1', ?, ?)",
@@ -57,7 +59,9 @@ import Testing
         #expect(try await t.count("feedback", where: "client_id = ?", [s.bystander]) == 1)
         // The token goes to Slack's auth.revoke through a job that is nobody's, so it survives the client.
         let payload = try await t.database.read { db in
-            try String.fetchOne(db, sql: "SELECT payload FROM job WHERE kind = 'slack.revoke' AND team_id = 'T0001' AND client_id IS NULL")
+            try String.fetchOne(
+                db,
+                sql: "SELECT payload FROM job WHERE kind = 'slack.revoke' AND team_id = 'T0001' AND client_id IS NULL")
         }
         #expect(payload == #"{"tokenEnvelope":"AQIDBA=="}"#)
     }
@@ -65,7 +69,8 @@ import Testing
     @Test func closingAnAccountDeletesEverythingItOwnsAndRevokesItsSlackToken() async throws {
         let s = try await seed()
         let t = s.store
-        let counts = try await AccountCloser(database: t.database, files: t.files, clock: TestClock()).close(clientID: s.client)
+        let counts = try await AccountCloser(database: t.database, files: t.files, clock: TestClock()).close(
+            clientID: s.client)
 
         try await expectEverythingGone(s, in: t)
         #expect(counts["feedback"] == 3)

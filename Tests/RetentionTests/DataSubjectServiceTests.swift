@@ -29,11 +29,13 @@ import Testing
         let other = try await t.createClient()
         try await t.database.write { db in
             try db.execute(
-                sql: "INSERT INTO end_user (client_id, user_id, email, created_at, updated_at) VALUES (?, 'u1', 'Ada@Example.com', 1, 1)",
+                sql:
+                    "INSERT INTO end_user (client_id, user_id, email, created_at, updated_at) VALUES (?, 'u1', 'Ada@Example.com', 1, 1)",
                 arguments: [client])
         }
         let shot = try await t.uploadScreenshot(clientID: client, at: Date())
-        let byEmail = try await t.insertFeedback(clientID: client, at: Date(), userEmail: "ada@example.com", screenshots: [shot])
+        let byEmail = try await t.insertFeedback(
+            clientID: client, at: Date(), userEmail: "ada@example.com", screenshots: [shot])
         let byUser = try await t.insertFeedback(clientID: client, at: Date(), userId: "u1")
         let someoneElse = try await t.insertFeedback(clientID: client, at: Date(), userEmail: "bob@example.com")
         let otherClient = try await t.insertFeedback(clientID: other, at: Date(), userEmail: "ada@example.com")

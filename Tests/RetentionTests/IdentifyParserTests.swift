@@ -19,15 +19,21 @@ import Testing
     }
 
     @Test func acceptsAFullIdentification() throws {
-        let parsed = try parser.parse(Array(#"""
-            {"clientId":"client_a","userId":"u-1","email":"ada@example.com","name":"Ada",
-             "traits":{"plan":"pro","seats":3,"beta":true,"ratio":0.5,"churned":null}}
-            """#.utf8))
+        let parsed = try parser.parse(
+            Array(
+                #"""
+                {"clientId":"client_a","userId":"u-1","email":"ada@example.com","name":"Ada",
+                 "traits":{"plan":"pro","seats":3,"beta":true,"ratio":0.5,"churned":null}}
+                """#.utf8))
         #expect(parsed.userId == "u-1")
         #expect(parsed.email == .set("ada@example.com"))
         #expect(parsed.name == .set("Ada"))
-        #expect(parsed.traits == .set(["plan": .string("pro"), "seats": .int(3), "beta": .bool(true),
-                                       "ratio": .double(0.5), "churned": .null]))
+        #expect(
+            parsed.traits
+                == .set([
+                    "plan": .string("pro"), "seats": .int(3), "beta": .bool(true),
+                    "ratio": .double(0.5), "churned": .null,
+                ]))
     }
 
     @Test func absentFieldsAreKeptAndNullClearsThem() throws {
@@ -56,8 +62,9 @@ import Testing
         let fits = String(repeating: "x", count: 2000)
         let tooBig = String(repeating: "x", count: 2100)
         #expect(issues(#"{"clientId":"c","userId":"u","traits":{"bio":"\#(fits)"}}"#).isEmpty)
-        #expect(issues(#"{"clientId":"c","userId":"u","traits":{"bio":"\#(tooBig)"}}"#)["traits"]
-            == ["Must be at most 2048 bytes (2 KB) as JSON"])
+        #expect(
+            issues(#"{"clientId":"c","userId":"u","traits":{"bio":"\#(tooBig)"}}"#)["traits"]
+                == ["Must be at most 2048 bytes (2 KB) as JSON"])
     }
 
     @Test func traitsMustBeAFlatObject() {

@@ -58,7 +58,8 @@ import Testing
         let t = try TestStore()
         let client = try await t.createClient()
         try await t.insertFeedback(clientID: client, at: Date())
-        #expect(try await AccountCloser(database: t.database, files: t.files, clock: TestClock()).begin(clientID: client))
+        #expect(
+            try await AccountCloser(database: t.database, files: t.files, clock: TestClock()).begin(clientID: client))
         try await withRunning(makeService(t, clock: TestClock(), interval: .seconds(3600))) {
             var done = false
             for _ in 0..<500 where !done {

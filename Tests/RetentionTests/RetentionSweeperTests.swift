@@ -100,7 +100,9 @@ import Testing
         let now = Date()
         let first = try await t.createClient()
         let second = try await t.createClient()
-        for i in 0..<25 { try await t.insertFeedback(clientID: first, at: now.addingTimeInterval(-31 * day - Double(i))) }
+        for i in 0..<25 {
+            try await t.insertFeedback(clientID: first, at: now.addingTimeInterval(-31 * day - Double(i)))
+        }
         try await t.insertFeedback(clientID: second, at: now.addingTimeInterval(-45 * day))
         var policy = RetentionPolicy.standard
         policy.batchSize = 10
@@ -128,7 +130,9 @@ import Testing
         let t = try TestStore()
         let now = Date()
         let client = try await t.createClient()
-        for i in 0..<30 { try await t.insertFeedback(clientID: client, at: now.addingTimeInterval(-40 * day - Double(i))) }
+        for i in 0..<30 {
+            try await t.insertFeedback(clientID: client, at: now.addingTimeInterval(-40 * day - Double(i)))
+        }
         var policy = RetentionPolicy.standard
         policy.batchSize = 10
         var budget = 2
