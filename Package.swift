@@ -68,6 +68,7 @@ let package = Package(
             dependencies: [
                 "Feedback",
                 .product(name: "GRDB", package: "GRDB.swift"),
+                .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ],
@@ -110,7 +111,11 @@ let package = Package(
         ),
         .testTarget(
             name: "RetentionTests",
-            dependencies: ["Retention", "Feedback", .product(name: "GRDB", package: "GRDB.swift")],
+            dependencies: [
+                "Retention", "Feedback", .product(name: "GRDB", package: "GRDB.swift"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
             swiftSettings: settings
         ),
         .testTarget(

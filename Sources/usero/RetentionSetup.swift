@@ -1,14 +1,34 @@
 import Feedback
 import Hummingbird
 import Logging
+import Retention
 import ServiceLifecycle
 
-/// Wires retention: its admin routes and the scheduled sweep.
+/// Wires retention: `POST /api/identify`, its admin routes and the scheduled sweep.
 enum RetentionSetup {
-    /// Adds the retention routes; returns the services to run beside the server (the sweep schedule).
+    /// Adds the retention routes; returns the services to run beside the server: the sweep schedule, which also
+    /// finishes at startup any account closure a previous process left half-way.
     static func register(
         on router: Router<AppRequestContext>, parts: AppParts, clock: any WallClock, logger: Logger
     ) throws -> [any Service] {
-        []
+        let endUsers = EndUserService(store: parts.store, database: parts.database, clock: clock)
+        let publicAPI = router.group("api").add(middleware: PublicCORSMiddleware())
+        IdentifyRoutes<AppRequestContext>(service: endUsers).register(on: publicAPI)
+        publicAPI.on("identify", method: .options) { _, _ in Response(status: .noContent) }
+
+        let closer = AccountCloser(database: parts.database, files: parts.files, clock: clock)
+        let privacy = DataSubjectService(
+            database: parts.database, files: parts.files, clock: clock, publicURL: parts.config.publicURL)
+        RetentionAdminRoutes<AppRequestContext>(
+            auth: AdminAuth(store: parts.store), closer: closer, endUsers: endUsers, privacy: privacy,
+            audit: AuditLog(database: parts.database)
+        ).register(on: router.group("api"))
+
+        let sweeper = RetentionSweeper(database: parts.database, files: parts.files, clock: clock)
+        return [
+            RetentionService(
+                sweeper: sweeper, closer: closer, clock: clock, interval: parts.config.retentionInterval, logger: logger
+            )
+        ]
     }
 }

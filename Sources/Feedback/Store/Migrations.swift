@@ -152,6 +152,11 @@ extension AppDatabase {
                     );
                     """)
         }
+        migrator.registerMigration("v2-retention-closure-progress") { db in
+            // What an account closure has deleted so far, so its audit entry counts everything even when the
+            // closure is finished by a later process.
+            try db.execute(sql: "ALTER TABLE account_deletion ADD COLUMN counts TEXT NOT NULL DEFAULT '{}'")
+        }
         return migrator
     }
 }

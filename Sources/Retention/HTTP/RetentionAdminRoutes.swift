@@ -1,0 +1,92 @@
+import Feedback
+import Foundation
+import Hummingbird
+
+/// The admin routes of retention and privacy: account closure, end users, data-subject requests, the audit trail.
+public struct RetentionAdminRoutes<Context: RequestContext>: Sendable {
+    /// Resolves the admin key.
+    public let auth: AdminAuth
+    /// Account closure.
+    public let closer: AccountCloser
+    /// End-user lookups.
+    public let endUsers: EndUserService
+    /// Export and erasure.
+    public let privacy: DataSubjectService
+    /// The audit trail.
+    public let audit: AuditLog
+
+    /// Creates the routes.
+    public init(
+        auth: AdminAuth, closer: AccountCloser, endUsers: EndUserService, privacy: DataSubjectService, audit: AuditLog
+    ) {
+        self.auth = auth
+        self.closer = closer
+        self.endUsers = endUsers
+        self.privacy = privacy
+        self.audit = audit
+    }
+
+    /// Adds the routes to a group at `api`.
+    public func register(on group: RouterGroup<Context>) {
+        group.delete("account", use: closeAccount)
+        group.get("end-users/:userId", use: endUser)
+        group.get("privacy/export", use: export)
+        group.post("privacy/erase", use: erase)
+        group.get("audit", use: auditTrail)
+    }
+
+    /// Deletes everything synchronously and answers 204 once the last write committed. Should the process die
+    /// half-way, the account is already invisible and the closure finishes at the next start.
+    @Sendable func closeAccount(_ request: Request, context: Context) async throws -> Response {
+        let client = try await auth.client(for: request)
+        try await closer.close(clientID: client.id)
+        return Response(status: .noContent)
+    }
+
+    @Sendable func endUser(_ request: Request, context: Context) async throws -> Response {
+        let client = try await auth.client(for: request)
+        guard let userID = context.parameters.get("userId"),
+            let user = try await endUsers.endUser(clientID: client.id, userID: userID)
+        else { throw FeedbackError.notFound }
+        return JSONResponse.make(user)
+    }
+
+    @Sendable func export(_ request: Request, context: Context) async throws -> Response {
+        let client = try await auth.client(for: request)
+        var keys: [String: String] = [:]
+        for (key, value) in request.uri.queryParameters { keys[String(key)] = String(value) }
+        let subject = try DataSubject(keys: keys)
+        return JSONResponse.make(try await privacy.export(clientID: client.id, subject: subject))
+    }
+
+    @Sendable func erase(_ request: Request, context: Context) async throws -> Response {
+        let client = try await auth.client(for: request)
+        let body = try await request.collectBody(limit: 1024 * 1024)
+        guard let value = JSONValue.parse(body) else { throw FeedbackError.malformedJSON }
+        guard case .object(let fields) = value else { throw RetentionError.subjectRequired }
+        var keys: [String: String] = [:]
+        for (key, field) in fields {
+            guard case .string(let text) = field else { throw RetentionError.subjectRequired }
+            keys[key] = text
+        }
+        let subject = try DataSubject(keys: keys)
+        let counts = try await privacy.erase(clientID: client.id, subject: subject)
+        var reported: [String: Int] = [:]
+        for kind in ["feedback", "screenshots", "endUsers", "slackForwardsScrubbed"] { reported[kind] = counts[kind] }
+        return JSONResponse.make(Erased(success: true, counts: reported))
+    }
+
+    @Sendable func auditTrail(_ request: Request, context: Context) async throws -> Response {
+        let client = try await auth.client(for: request)
+        return JSONResponse.make(AuditList(items: try await audit.entries(clientID: client.id)))
+    }
+}
+
+struct Erased: Encodable {
+    var success: Bool
+    var counts: [String: Int]
+}
+
+struct AuditList: Encodable {
+    var items: [AuditEntry]
+}

@@ -1,0 +1,69 @@
+import Feedback
+import Foundation
+import Logging
+import ServiceLifecycle
+
+/// Runs beside the server: finishes account closures a previous process left half-way, then sweeps now and every
+/// `interval`, judging ages by the injected clock. Graceful shutdown cuts a sleep or a sweep short; a sweep cut
+/// short finishes at the next run.
+public struct RetentionService: Service {
+    /// The sweep.
+    public let sweeper: RetentionSweeper
+    /// Pending account closures.
+    public let closer: AccountCloser
+    /// What "now" is for each sweep.
+    public let clock: any WallClock
+    /// Time between the end of one sweep and the start of the next.
+    public let interval: Duration
+    /// Logs counts, durations and error types only.
+    public let logger: Logger
+
+    /// Creates the service.
+    public init(
+        sweeper: RetentionSweeper, closer: AccountCloser, clock: any WallClock, interval: Duration, logger: Logger
+    ) {
+        self.sweeper = sweeper
+        self.closer = closer
+        self.clock = clock
+        self.interval = interval
+        self.logger = logger
+    }
+
+    public func run() async {
+        await cancelWhenGracefulShutdown {
+            while !Task.isCancelled {
+                await runOnce()
+                try? await Task.sleep(for: interval)
+            }
+        }
+    }
+
+    /// Pending closures first (they are promised to finish), then one sweep as of the clock's now.
+    func runOnce() async {
+        do {
+            let closed = try await closer.finishPending()
+            if closed > 0 {
+                logger.info("Finished pending account closures", metadata: ["retention.closures": "\(closed)"])
+            }
+            let start = ContinuousClock.now
+            let summary = try await sweeper.sweep(asOf: clock.now())
+            let elapsed = ContinuousClock.now - start
+            let metadata: Logger.Metadata = [
+                "retention.clients": "\(summary.clients)", "retention.feedback": "\(summary.feedback)",
+                "retention.screenshots": "\(summary.screenshots)",
+                "retention.orphan_screenshots": "\(summary.orphanScreenshots)",
+                "retention.duration_ms":
+                    "\(elapsed.components.seconds * 1000 + elapsed.components.attoseconds / 1_000_000_000_000_000)",
+            ]
+            if summary.total > 0 {
+                logger.info("Retention sweep", metadata: metadata)
+            } else {
+                logger.debug("Retention sweep", metadata: metadata)
+            }
+        } catch is CancellationError {
+            logger.debug("Retention sweep interrupted by shutdown")
+        } catch {
+            logger.error("Retention sweep failed", metadata: ["error.type": "\(type(of: error))"])
+        }
+    }
+}

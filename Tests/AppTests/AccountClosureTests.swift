@@ -1,0 +1,155 @@
+import Feedback
+import Foundation
+import Retention
+import Testing
+
+@testable import usero
+
+@Suite struct AccountClosureTests {
+    /// A 1x1 PNG.
+    static let png = Data(
+        base64Encoded:
+            "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mP8z8BQDwAEhQGAhKmMIQAAAABJRU5ErkJggg==")!
+
+    /// Uploads a screenshot over HTTP and returns its JSON object.
+    static func upload(_ server: TestServer, clientID: String) async throws -> [String: Any] {
+        let boundary = "usero-test-boundary"
+        var body = Data()
+        body.append(
+            Data("--\(boundary)\r\nContent-Disposition: form-data; name=\"clientId\"\r\n\r\n\(clientID)\r\n".utf8))
+        body.append(
+            Data("--\(boundary)\r\nContent-Disposition: form-data; name=\"screenshot\"; filename=\"s.png\"\r\n".utf8))
+        body.append(Data("Content-Type: image/png\r\n\r\n".utf8))
+        body.append(png)
+        body.append(Data("\r\n--\(boundary)--\r\n".utf8))
+        let result = try await server.request(
+            "POST", "/api/screenshots", headers: ["Content-Type": "multipart/form-data; boundary=\(boundary)"],
+            body: body)
+        #expect(result.status == 200)
+        return try #require(result.json["screenshot"] as? [String: Any])
+    }
+
+    /// Feedback with a screenshot, an end user and a Slack installation, all over the public API where one exists.
+    static func seed(_ server: TestServer, rows: Int = 3) async throws -> (id: String, key: String, shotPath: String) {
+        let client = try await server.createClient(plan: .paid)
+        let shot = try await upload(server, clientID: client.id)
+        let shotJSON = try JSONSerialization.data(withJSONObject: shot)
+        let posted = try await server.postJSON(
+            "/api/feedback",
+            #"{"clientId":"\#(client.id)","rating":4,"userId":"u1","screenshots":[\#(String(decoding: shotJSON, as: UTF8.self))]}"#
+        )
+        #expect(posted.status == 200)
+        for i in 1..<rows {
+            #expect(
+                try await server.postJSON("/api/feedback", #"{"clientId":"\#(client.id)","rating":\#(i % 4 + 1)}"#)
+                    .status == 200)
+        }
+        #expect(
+            try await server.postJSON(
+                "/api/identify", #"{"clientId":"\#(client.id)","userId":"u1","email":"u1@example.com"}"#
+            ).status == 200)
+        try await server.parts.database.write { db in
+            try db.execute(
+                sql: """
+                    INSERT INTO slack_installation (team_id, client_id, scopes, token_envelope, installed_at)
+                    VALUES ('T0009', ?, 'chat:write', x'0102', 0)
+                    """,
+                arguments: [client.id])
+        }
+        let path = "/api/screenshots/\(try #require(shot["fileName"] as? String))"
+        #expect(try await server.request("GET", path).status == 200)
+        return (client.id, client.key, path)
+    }
+
+    static func expectGone(_ server: TestServer, id: String, key: String, shotPath: String) async throws {
+        let auth = ["Authorization": "Bearer \(key)"]
+        #expect(try await server.request("GET", "/api/feedback", headers: auth).status == 401)
+        #expect(try await server.request("GET", "/api/end-users/u1", headers: auth).status == 401)
+        #expect(try await server.postJSON("/api/feedback", #"{"clientId":"\#(id)","rating":1}"#).status == 404)
+        #expect(try await server.postJSON("/api/identify", #"{"clientId":"\#(id)","userId":"u2"}"#).status == 404)
+        #expect(try await server.request("GET", shotPath).status == 404)
+        for table in ["feedback", "screenshot", "end_user", "slack_installation", "job"] {
+            #expect(try await server.count(table, where: "client_id = '\(id)'") == 0, "\(table)")
+        }
+        #expect(try await server.count("client", where: "id = '\(id)'") == 0)
+        #expect(try await server.count("job", where: "kind = 'slack.revoke' AND team_id = 'T0009'") == 1)
+        let files = try FileManager.default.subpathsOfDirectory(
+            atPath: server.parts.files.root.appendingPathComponent(id).path)
+        #expect(files.isEmpty)
+    }
+
+    @Test func deleteAccountRemovesEverythingAndTheClientAnswers404Everywhere() async throws {
+        try await TestServer.run { server in
+            let seeded = try await Self.seed(server)
+            let bystander = try await server.createClient()
+            #expect(
+                try await server.postJSON("/api/feedback", #"{"clientId":"\#(bystander.id)","rating":1}"#).status == 200
+            )
+
+            let closed = try await server.request(
+                "DELETE", "/api/account", headers: ["Authorization": "Bearer \(seeded.key)"])
+            #expect(closed.status == 204)
+
+            try await Self.expectGone(server, id: seeded.id, key: seeded.key, shotPath: seeded.shotPath)
+            #expect(try await server.count("feedback", where: "client_id = '\(bystander.id)'") == 1)
+            #expect(try await server.request("DELETE", "/api/account").status == 401)
+        }
+    }
+
+    @Test func aClientBeingClosedAnswersLikeAnUnknownOneFromTheFirstStep() async throws {
+        try await TestServer.run { server in
+            let seeded = try await Self.seed(server)
+            let closer = AccountCloser(database: server.parts.database, files: server.parts.files, clock: SystemClock())
+            #expect(try await closer.begin(clientID: seeded.id))
+            let auth = ["Authorization": "Bearer \(seeded.key)"]
+            #expect(try await server.request("GET", "/api/feedback", headers: auth).status == 401)
+            #expect(try await server.request("GET", "/api/end-users/u1", headers: auth).status == 401)
+            #expect(
+                try await server.postJSON("/api/feedback", #"{"clientId":"\#(seeded.id)","rating":1}"#).status == 404)
+            #expect(
+                try await server.postJSON("/api/identify", #"{"clientId":"\#(seeded.id)","userId":"u"}"#).status == 404)
+            #expect(try await server.request("GET", seeded.shotPath).status == 404)
+            #expect(try await server.count("slack_installation", where: "client_id = '\(seeded.id)'") == 0)
+        }
+    }
+
+    @Test func closureInterruptedByACrashCompletesAfterRestart() async throws {
+        // Given a client with data, seeded through a first server
+        let folder = TestServer.makeFolder()
+        let seeded = try await TestServer.run(folder: folder) { server in try await Self.seed(server, rows: 5) }
+
+        // And a process that began closing it and died after its first step and one batch
+        let database = try AppDatabase(path: TestServer.config(folder: folder).databasePath)
+        let files = ScreenshotFiles(dataDirectory: TestServer.config(folder: folder).dataDirectory)
+        var policy = RetentionPolicy.standard
+        policy.batchSize = 2
+        let crashing = AccountCloser(database: database, files: files, clock: SystemClock(), policy: policy)
+        #expect(try await crashing.begin(clientID: seeded.id))
+        #expect(try await crashing.finish(clientID: seeded.id, maxBatches: 1) == nil)
+        let remaining = try await database.read { db in
+            try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM feedback WHERE client_id = ?", arguments: [seeded.id])
+        }
+        #expect(remaining == 3)
+
+        // When a new server starts on the same folder
+        try await TestServer.run(folder: folder) { server in
+            // Then the closure completes (the retention service finishes pending closures at startup)
+            var done = false
+            for _ in 0..<400 where !done {
+                done = try await server.count("client", where: "id = '\(seeded.id)'") == 0
+                if !done { try await Task.sleep(for: .milliseconds(25)) }
+            }
+            #expect(done)
+            try await Self.expectGone(server, id: seeded.id, key: seeded.key, shotPath: seeded.shotPath)
+            let counts = try await server.parts.database.read { db in
+                try String.fetchOne(
+                    db, sql: "SELECT counts FROM audit_entry WHERE kind = 'account_closure' AND client_id = ?",
+                    arguments: [seeded.id])
+            }
+            let parsed = DeletionCounts(jsonText: try #require(counts))
+            #expect(parsed["feedback"] == 5)
+            #expect(parsed["endUsers"] == 1)
+            #expect(parsed["slackInstallations"] == 1)
+        }
+    }
+}

@@ -1,0 +1,161 @@
+import Feedback
+import Foundation
+import Testing
+
+@testable import usero
+
+@Suite struct PrivacyAPITests {
+    static func slackRow(_ server: TestServer, clientID: String, author: String, forwarder: String, ts: String)
+        async throws -> String
+    {
+        let capture = SlackCapture(
+            teamId: "T1", channelId: "C1", messageTs: ts, threadTs: nil, authorId: author, forwardedBy: forwarder,
+            capturedVia: .reactionPushpin, permalink: nil)
+        return try await server.parts.store.insert(
+            FeedbackDraft(clientId: clientID, source: .slack, comment: "Slack says \(ts)", slack: capture), at: Date()
+        ).id
+    }
+
+    /// The ids of the items an export returned.
+    static func exportedIDs(_ server: TestServer, key: String, query: String) async throws -> Set<String> {
+        let export = try await server.request(
+            "GET", "/api/privacy/export?\(query)", headers: ["Authorization": "Bearer \(key)"])
+        #expect(export.status == 200)
+        return Set((export.json["feedback"] as? [[String: Any]] ?? []).compactMap { $0["id"] as? String })
+    }
+
+    static func erase(_ server: TestServer, key: String, _ body: String) async throws -> [String: Int] {
+        let erased = try await server.postJSON("/api/privacy/erase", body, headers: ["Authorization": "Bearer \(key)"])
+        #expect(erased.status == 200)
+        return erased.json["counts"] as? [String: Int] ?? [:]
+    }
+
+    @Test func exportAndEraseByEmail() async throws {
+        try await TestServer.run { server in
+            let client = try await server.createClient()
+            let mine = try await server.postJSON(
+                "/api/feedback", #"{"clientId":"\#(client.id)","comment":"Mine","userEmail":"ada+x@example.com"}"#)
+            let id = try #require(mine.json["feedbackId"] as? String)
+            let theirs = try await server.postJSON(
+                "/api/feedback", #"{"clientId":"\#(client.id)","comment":"Theirs","userEmail":"bob@example.com"}"#)
+            #expect(
+                try await server.postJSON(
+                    "/api/identify", #"{"clientId":"\#(client.id)","userId":"ada","email":"ada+x@example.com"}"#
+                ).status == 200)
+
+            let export = try await server.request(
+                "GET", "/api/privacy/export?email=ada%2Bx%40example.com",
+                headers: ["Authorization": "Bearer \(client.key)"])
+            #expect(export.status == 200)
+            #expect((export.json["subject"] as? [String: String]) == ["email": "ada+x@example.com"])
+            #expect((export.json["endUsers"] as? [[String: Any]])?.first?["userId"] as? String == "ada")
+            let items = try #require(export.json["feedback"] as? [[String: Any]])
+            #expect(items.map { $0["id"] as? String } == [id])
+            #expect(items.first?["comment"] as? String == "Mine")
+            #expect(export.json["screenshots"] is [Any])
+
+            let counts = try await Self.erase(server, key: client.key, #"{"email":"ada+x@example.com"}"#)
+            #expect(counts["feedback"] == 1)
+            #expect(counts["endUsers"] == 1)
+            #expect(try await Self.exportedIDs(server, key: client.key, query: "email=ada%2Bx%40example.com").isEmpty)
+            #expect(
+                try await server.count("feedback", where: "id = '\(theirs.json["feedbackId"] as? String ?? "")'") == 1)
+            let audit = try await server.request(
+                "GET", "/api/audit", headers: ["Authorization": "Bearer \(client.key)"])
+            #expect((audit.json["items"] as? [[String: Any]])?.first?["kind"] as? String == "privacy_erasure")
+        }
+    }
+
+    @Test func exportAndEraseByUserId() async throws {
+        try await TestServer.run { server in
+            let client = try await server.createClient()
+            #expect(
+                try await server.postJSON(
+                    "/api/identify", #"{"clientId":"\#(client.id)","userId":"u-9","email":"nine@example.com"}"#
+                ).status == 200)
+            let linked = try await server.postJSON(
+                "/api/feedback", #"{"clientId":"\#(client.id)","rating":1,"userId":"u-9"}"#)
+            let byEmail = try await server.postJSON(
+                "/api/feedback", #"{"clientId":"\#(client.id)","rating":2,"userEmail":"nine@example.com"}"#)
+            let other = try await server.postJSON(
+                "/api/feedback", #"{"clientId":"\#(client.id)","rating":3,"userId":"u-1"}"#)
+            let expected: Set<String> = [
+                try #require(linked.json["feedbackId"] as? String), try #require(byEmail.json["feedbackId"] as? String),
+            ]
+            #expect(try await Self.exportedIDs(server, key: client.key, query: "userId=u-9") == expected)
+
+            let counts = try await Self.erase(server, key: client.key, #"{"userId":"u-9"}"#)
+            #expect(counts["feedback"] == 2)
+            #expect(counts["endUsers"] == 1)
+            #expect(
+                try await server.request(
+                    "GET", "/api/end-users/u-9", headers: ["Authorization": "Bearer \(client.key)"]
+                ).status == 404)
+            #expect(try await Self.exportedIDs(server, key: client.key, query: "userId=u-9").isEmpty)
+            #expect(
+                try await server.count("feedback", where: "id = '\(other.json["feedbackId"] as? String ?? "")'") == 1)
+        }
+    }
+
+    @Test func exportAndEraseBySlackUserId() async throws {
+        try await TestServer.run { server in
+            let client = try await server.createClient()
+            let wrote = try await Self.slackRow(
+                server, clientID: client.id, author: "U0002", forwarder: "U0001", ts: "1.1")
+            let forwarded = try await Self.slackRow(
+                server, clientID: client.id, author: "U0003", forwarder: "U0002", ts: "1.2")
+            let unrelated = try await Self.slackRow(
+                server, clientID: client.id, author: "U0003", forwarder: "U0001", ts: "1.3")
+            #expect(
+                try await Self.exportedIDs(server, key: client.key, query: "slackUserId=U0002") == [wrote, forwarded])
+
+            let counts = try await Self.erase(server, key: client.key, #"{"slackUserId":"U0002"}"#)
+            #expect(counts["feedback"] == 1)
+            #expect(counts["slackForwardsScrubbed"] == 1)
+            #expect(try await Self.exportedIDs(server, key: client.key, query: "slackUserId=U0002").isEmpty)
+            let kept = try await server.request(
+                "GET", "/api/feedback/\(forwarded)", headers: ["Authorization": "Bearer \(client.key)"])
+            #expect((kept.json["slack"] as? [String: Any])?["forwardedBy"] is NSNull)
+            #expect((kept.json["slack"] as? [String: Any])?["authorId"] as? String == "U0003")
+            #expect(try await server.count("feedback", where: "id = '\(unrelated)'") == 1)
+        }
+    }
+
+    @Test func deletingOneItemRemovesItAndItsScreenshotFile() async throws {
+        try await TestServer.run { server in
+            let client = try await server.createClient()
+            let shot = try await AccountClosureTests.upload(server, clientID: client.id)
+            let fileName = try #require(shot["fileName"] as? String)
+            let shotJSON = String(decoding: try JSONSerialization.data(withJSONObject: shot), as: UTF8.self)
+            let posted = try await server.postJSON(
+                "/api/feedback", #"{"clientId":"\#(client.id)","rating":1,"screenshots":[\#(shotJSON)]}"#)
+            let id = try #require(posted.json["feedbackId"] as? String)
+            let auth = ["Authorization": "Bearer \(client.key)"]
+
+            #expect(try await server.request("DELETE", "/api/feedback/\(id)", headers: auth).status == 204)
+
+            #expect(try await server.request("GET", "/api/feedback/\(id)", headers: auth).status == 404)
+            #expect(try await server.request("GET", "/api/screenshots/\(fileName)").status == 404)
+            let path = server.parts.files.root.appendingPathComponent(fileName).path
+            #expect(FileManager.default.fileExists(atPath: path) == false)
+        }
+    }
+
+    @Test func privacyRequestsNeedTheAdminKeyAndExactlyOneKey() async throws {
+        try await TestServer.run { server in
+            let client = try await server.createClient()
+            let auth = ["Authorization": "Bearer \(client.key)"]
+            #expect(try await server.request("GET", "/api/privacy/export?email=a@b.co").status == 401)
+            #expect(try await server.postJSON("/api/privacy/erase", #"{"email":"a@b.co"}"#).status == 401)
+            for query in ["", "?email=a@b.co&userId=u", "?foo=bar"] {
+                let result = try await server.request("GET", "/api/privacy/export\(query)", headers: auth)
+                #expect(result.status == 400)
+                #expect(result.json["error"] as? String == "Give exactly one of email, userId, slackUserId")
+            }
+            for body in ["{}", #"{"email":"a@b.co","slackUserId":"U1"}"#, #"{"userId":7}"#, "[]"] {
+                #expect(try await server.postJSON("/api/privacy/erase", body, headers: auth).status == 400)
+            }
+            #expect(try await server.postJSON("/api/privacy/erase", "{oops", headers: auth).status == 400)
+        }
+    }
+}

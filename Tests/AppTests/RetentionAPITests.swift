@@ -1,0 +1,78 @@
+import Feedback
+import Foundation
+import Retention
+import Testing
+
+@testable import usero
+
+@Suite struct RetentionAPITests {
+    let day: TimeInterval = 86_400
+
+    @Test func retentionRunAsOfDeletesAFreeClients31DayOldRowAndKeepsTheOther() async throws {
+        try await TestServer.run { server in
+            // Given a free client with rows 31 and 29 days older than the sweep instant
+            let client = try await server.createClient(plan: .free)
+            let asOf = Date().addingTimeInterval(100 * day)
+            let old = try await server.parts.store.insert(
+                FeedbackDraft(clientId: client.id, source: .api, rating: 2), at: asOf.addingTimeInterval(-31 * day))
+            let recent = try await server.parts.store.insert(
+                FeedbackDraft(clientId: client.id, source: .api, rating: 3), at: asOf.addingTimeInterval(-29 * day))
+
+            // When `usero retention run --as-of` runs
+            let report = try await RetentionCommand.runOnce(
+                database: server.parts.database, files: server.parts.files, asOf: asOf)
+
+            // Then it reports the one deletion, and the admin API agrees
+            #expect(report.feedback == 1)
+            #expect(report.asOf == iso8601(asOf))
+            let auth = ["Authorization": "Bearer \(client.key)"]
+            #expect(try await server.request("GET", "/api/feedback/\(old.id)", headers: auth).status == 404)
+            #expect(try await server.request("GET", "/api/feedback/\(recent.id)", headers: auth).status == 200)
+        }
+    }
+
+    @Test func paidClientsOldRowsStayThenGoAfterAMoveToFree() async throws {
+        try await TestServer.run { server in
+            let client = try await server.createClient(plan: .paid)
+            let asOf = Date().addingTimeInterval(400 * day)
+            let old = try await server.parts.store.insert(
+                FeedbackDraft(clientId: client.id, source: .api, comment: "From last year"), at: Date())
+            let run = {
+                try await RetentionCommand.runOnce(
+                    database: server.parts.database, files: server.parts.files, asOf: asOf)
+            }
+
+            #expect(try await run().feedback == 0)
+            #expect(try await server.count("feedback", where: "id = '\(old.id)'") == 1)
+
+            _ = try await server.parts.store.updatePlan(clientID: client.id, plan: .free)
+            #expect(try await run().feedback == 1)
+            #expect(try await server.count("feedback", where: "id = '\(old.id)'") == 0)
+        }
+    }
+
+    @Test func auditListsTheClientsDeletionsWithCountsAndNoContent() async throws {
+        try await TestServer.run { server in
+            let client = try await server.createClient(plan: .free)
+            let asOf = Date().addingTimeInterval(60 * day)
+            _ = try await server.parts.store.insert(
+                FeedbackDraft(clientId: client.id, source: .api, comment: "canary-audit-comment", userEmail: "c@x.io"),
+                at: Date())
+            _ = try await RetentionCommand.runOnce(
+                database: server.parts.database, files: server.parts.files, asOf: asOf)
+
+            let audit = try await server.request(
+                "GET", "/api/audit", headers: ["Authorization": "Bearer \(client.key)"])
+            #expect(audit.status == 200)
+            let items = try #require(audit.json["items"] as? [[String: Any]])
+            #expect(items.count == 1)
+            #expect(items.first?["kind"] as? String == "retention_sweep")
+            #expect(items.first?["dueAt"] is String)
+            #expect(items.first?["finishedAt"] is String)
+            #expect((items.first?["counts"] as? [String: Int])?["feedback"] == 1)
+            #expect(!audit.text.contains("canary-audit-comment"))
+            #expect(!audit.text.contains("c@x.io"))
+            #expect(try await server.request("GET", "/api/audit").status == 401)
+        }
+    }
+}

@@ -1,0 +1,91 @@
+import Feedback
+import Foundation
+import GRDB
+import Testing
+
+@testable import Retention
+
+@Suite struct DataSubjectServiceTests {
+    func slack(author: String?, forwarder: String?, ts: String) -> SlackCapture {
+        SlackCapture(
+            teamId: "T1", channelId: "C1", messageTs: ts, threadTs: nil, authorId: author, forwardedBy: forwarder,
+            capturedVia: .reactionWrench, permalink: nil)
+    }
+
+    func service(_ t: TestStore) -> DataSubjectService {
+        DataSubjectService(database: t.database, files: t.files, clock: TestClock(), publicURL: "https://usero.test/")
+    }
+
+    @Test func subjectNeedsExactlyOneKey() throws {
+        #expect(throws: RetentionError.subjectRequired) { try DataSubject(keys: [:]) }
+        #expect(throws: RetentionError.subjectRequired) { try DataSubject(keys: ["email": "a@b.co", "userId": "u"]) }
+        #expect(throws: RetentionError.subjectRequired) { try DataSubject(keys: ["email": ""]) }
+        #expect(try DataSubject(keys: ["slackUserId": "U1"]) == .slackUser("U1"))
+    }
+
+    @Test func emailReachesTheEndUserIdentifiedWithItAndTheirItems() async throws {
+        let t = try TestStore()
+        let client = try await t.createClient()
+        let other = try await t.createClient()
+        try await t.database.write { db in
+            try db.execute(
+                sql:
+                    "INSERT INTO end_user (client_id, user_id, email, created_at, updated_at) VALUES (?, 'u1', 'Ada@Example.com', 1, 1)",
+                arguments: [client])
+        }
+        let shot = try await t.uploadScreenshot(clientID: client, at: Date())
+        let byEmail = try await t.insertFeedback(
+            clientID: client, at: Date(), userEmail: "ada@example.com", screenshots: [shot])
+        let byUser = try await t.insertFeedback(clientID: client, at: Date(), userId: "u1")
+        let someoneElse = try await t.insertFeedback(clientID: client, at: Date(), userEmail: "bob@example.com")
+        let otherClient = try await t.insertFeedback(clientID: other, at: Date(), userEmail: "ada@example.com")
+
+        let export = try await service(t).export(clientID: client, subject: .email("ada@example.com"))
+        #expect(Set(export.feedback.map(\.id)) == [byEmail, byUser])
+        #expect(export.endUsers.map(\.userId) == ["u1"])
+        #expect(export.screenshots.map(\.url) == ["https://usero.test/api/screenshots/\(shot.fileName)"])
+
+        let counts = try await service(t).erase(clientID: client, subject: .userID("u1"))
+        #expect(counts["feedback"] == 2)
+        #expect(counts["screenshots"] == 1)
+        #expect(counts["endUsers"] == 1)
+        #expect(t.fileExists(shot) == false)
+        #expect(try await t.exists(feedback: someoneElse))
+        #expect(try await t.exists(feedback: otherClient))
+        let entry = try #require(try await AuditLog(database: t.database).entries(clientID: client).first)
+        #expect(entry.kind == "privacy_erasure")
+        #expect(entry.counts == counts)
+    }
+
+    @Test func slackMemberLosesWhatTheyWroteAndOnlyTheirIdWhereTheyForwarded() async throws {
+        let t = try TestStore()
+        let client = try await t.createClient()
+        let wrote = try await t.insertFeedback(
+            clientID: client, at: Date(), slack: slack(author: "U1", forwarder: "U2", ts: "1.1"))
+        let forwarded = try await t.insertFeedback(
+            clientID: client, at: Date(), slack: slack(author: "U3", forwarder: "U1", ts: "1.2"))
+        let unrelated = try await t.insertFeedback(
+            clientID: client, at: Date(), slack: slack(author: "U3", forwarder: "U3", ts: "1.3"))
+
+        let export = try await service(t).export(clientID: client, subject: .slackUser("U1"))
+        #expect(Set(export.feedback.map(\.id)) == [wrote, forwarded])
+
+        let counts = try await service(t).erase(clientID: client, subject: .slackUser("U1"))
+        #expect(counts["feedback"] == 1)
+        #expect(counts["slackForwardsScrubbed"] == 1)
+        #expect(try await t.exists(feedback: wrote) == false)
+        let kept = try #require(try await t.store.feedback(id: forwarded, clientID: client))
+        #expect(kept.draft.slack?.forwardedBy == nil)
+        #expect(kept.draft.slack?.authorId == "U3")
+        #expect(try await t.exists(feedback: unrelated))
+        #expect(try await service(t).export(clientID: client, subject: .slackUser("U1")).feedback.isEmpty)
+    }
+
+    @Test func erasingSomeoneWeHoldNothingAboutIsStillOnRecord() async throws {
+        let t = try TestStore()
+        let client = try await t.createClient()
+        let counts = try await service(t).erase(clientID: client, subject: .email("nobody@example.com"))
+        #expect(counts.isEmpty)
+        #expect(try await AuditLog(database: t.database).entries(clientID: client).map(\.kind) == ["privacy_erasure"])
+    }
+}

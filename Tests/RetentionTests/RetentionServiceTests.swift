@@ -1,0 +1,72 @@
+import Feedback
+import Foundation
+import Logging
+import ServiceLifecycle
+import Testing
+
+@testable import Retention
+
+@Suite struct RetentionServiceTests {
+    func makeService(_ t: TestStore, clock: TestClock, interval: Duration) -> RetentionService {
+        RetentionService(
+            sweeper: RetentionSweeper(database: t.database, files: t.files, clock: clock),
+            closer: AccountCloser(database: t.database, files: t.files, clock: clock), clock: clock,
+            interval: interval, logger: Logger(label: "test") { _ in SwiftLogNoOpLogHandler() })
+    }
+
+    /// Runs `service` in a group, hands control to `body`, then shuts the group down and waits for it to return.
+    func withRunning(_ service: RetentionService, _ body: () async throws -> Void) async throws {
+        let group = ServiceGroup(
+            configuration: .init(services: [service], logger: Logger(label: "test") { _ in SwiftLogNoOpLogHandler() }))
+        try await withThrowingTaskGroup(of: Void.self) { tasks in
+            tasks.addTask { try await group.run() }
+            do { try await body() } catch {
+                await group.triggerGracefulShutdown()
+                throw error
+            }
+            await group.triggerGracefulShutdown()
+            try await tasks.waitForAll()
+        }
+    }
+
+    @Test func runReturnsOnGracefulShutdownEvenMidSleep() async throws {
+        let t = try TestStore()
+        // An hour-long interval: returning promptly means shutdown cut the sleep short.
+        try await withRunning(makeService(t, clock: TestClock(), interval: .seconds(3600))) {}
+    }
+
+    @Test func serviceSweepsOnItsScheduleByTheInjectedClock() async throws {
+        // Given a free client with a row that is recent by the real clock
+        let t = try TestStore()
+        let client = try await t.createClient()
+        let row = try await t.insertFeedback(clientID: client, at: Date())
+        let clock = TestClock(Date())
+        try await withRunning(makeService(t, clock: clock, interval: .milliseconds(20))) {
+            // When the injected clock moves 31 days ahead
+            clock.set(Date().addingTimeInterval(31 * TestStore.day))
+            // Then a scheduled sweep deletes the row
+            var gone = false
+            for _ in 0..<500 where !gone {
+                gone = try await !t.exists(feedback: row)
+                if !gone { try await Task.sleep(for: .milliseconds(20)) }
+            }
+            #expect(gone)
+        }
+    }
+
+    @Test func serviceFinishesPendingClosuresWhenItStarts() async throws {
+        let t = try TestStore()
+        let client = try await t.createClient()
+        try await t.insertFeedback(clientID: client, at: Date())
+        #expect(
+            try await AccountCloser(database: t.database, files: t.files, clock: TestClock()).begin(clientID: client))
+        try await withRunning(makeService(t, clock: TestClock(), interval: .seconds(3600))) {
+            var done = false
+            for _ in 0..<500 where !done {
+                done = try await t.count("client", where: "id = ?", [client]) == 0
+                if !done { try await Task.sleep(for: .milliseconds(20)) }
+            }
+            #expect(done)
+        }
+    }
+}

@@ -1,0 +1,172 @@
+import Feedback
+import Foundation
+import GRDB
+import Testing
+
+@testable import Retention
+
+@Suite struct RetentionSweeperTests {
+    let day = TestStore.day
+
+    @Test func freeClientLosesA31DayOldRowAndKeepsA29DayOldOne() async throws {
+        // Given a free client with one row 31 days old and one 29 days old
+        let t = try TestStore()
+        let now = Date()
+        let client = try await t.createClient(plan: .free)
+        let old = try await t.insertFeedback(clientID: client, at: now.addingTimeInterval(-31 * day))
+        let recent = try await t.insertFeedback(clientID: client, at: now.addingTimeInterval(-29 * day))
+
+        // When a sweep runs
+        let summary = try await RetentionSweeper(database: t.database, files: t.files, clock: TestClock(now))
+            .sweep(asOf: now)
+
+        // Then only the old row is gone
+        #expect(try await t.exists(feedback: old) == false)
+        #expect(try await t.exists(feedback: recent))
+        #expect(summary.feedback == 1)
+        #expect(summary.clients == 1)
+    }
+
+    @Test func paidClientKeepsOldRowsUntilItMovesToFree() async throws {
+        // Given a paid client with a year-old row
+        let t = try TestStore()
+        let now = Date()
+        let client = try await t.createClient(plan: .paid)
+        let old = try await t.insertFeedback(clientID: client, at: now.addingTimeInterval(-365 * day))
+        let sweeper = RetentionSweeper(database: t.database, files: t.files, clock: TestClock(now))
+
+        // When sweeps run while the plan is paid, the row stays
+        #expect(try await sweeper.sweep(asOf: now).total == 0)
+        #expect(try await t.exists(feedback: old))
+
+        // Then after a move to free, the next sweep deletes it
+        _ = try await t.store.updatePlan(clientID: client, plan: .free)
+        #expect(try await sweeper.sweep(asOf: now).feedback == 1)
+        #expect(try await t.exists(feedback: old) == false)
+    }
+
+    @Test func forwardedSlackRowsFollowTheSameRetention() async throws {
+        let t = try TestStore()
+        let now = Date()
+        let client = try await t.createClient(plan: .free)
+        let capture = SlackCapture(
+            teamId: "T1", channelId: "C1", messageTs: "1.1", threadTs: nil, authorId: "U1", forwardedBy: "U2",
+            capturedVia: .shortcut, permalink: nil)
+        let old = try await t.insertFeedback(clientID: client, at: now.addingTimeInterval(-31 * day), slack: capture)
+
+        _ = try await RetentionSweeper(database: t.database, files: t.files, clock: TestClock(now)).sweep(asOf: now)
+
+        #expect(try await t.exists(feedback: old) == false)
+    }
+
+    @Test func expiredRowsTakeTheirScreenshotFilesWithThem() async throws {
+        let t = try TestStore()
+        let now = Date()
+        let client = try await t.createClient()
+        let shot = try await t.uploadScreenshot(clientID: client, at: now.addingTimeInterval(-40 * day))
+        try await t.insertFeedback(clientID: client, at: now.addingTimeInterval(-40 * day), screenshots: [shot])
+        #expect(t.fileExists(shot))
+
+        let summary = try await RetentionSweeper(database: t.database, files: t.files, clock: TestClock(now))
+            .sweep(asOf: now)
+
+        #expect(summary.screenshots == 1)
+        #expect(t.fileExists(shot) == false)
+        #expect(try await t.count("screenshot") == 0)
+        #expect(try await t.count("file_deletion") == 0)
+    }
+
+    @Test func uploadsNeverAttachedGoAfterADayOnEveryPlan() async throws {
+        let t = try TestStore()
+        let now = Date()
+        let client = try await t.createClient(plan: .paid)
+        let stray = try await t.uploadScreenshot(clientID: client, at: now.addingTimeInterval(-2 * day))
+        let fresh = try await t.uploadScreenshot(clientID: client, at: now.addingTimeInterval(-3600))
+        let attached = try await t.uploadScreenshot(clientID: client, at: now.addingTimeInterval(-90 * day))
+        try await t.insertFeedback(clientID: client, at: now.addingTimeInterval(-90 * day), screenshots: [attached])
+
+        let summary = try await RetentionSweeper(database: t.database, files: t.files, clock: TestClock(now))
+            .sweep(asOf: now)
+
+        #expect(summary.orphanScreenshots == 1)
+        #expect(t.fileExists(stray) == false)
+        #expect(t.fileExists(fresh))
+        #expect(t.fileExists(attached))
+    }
+
+    @Test func sweepDeletesInBatchesAndWritesOneAuditEntryPerClient() async throws {
+        // Given two free clients with expired rows, more than one batch's worth for the first
+        let t = try TestStore()
+        let now = Date()
+        let first = try await t.createClient()
+        let second = try await t.createClient()
+        for i in 0..<25 {
+            try await t.insertFeedback(clientID: first, at: now.addingTimeInterval(-31 * day - Double(i)))
+        }
+        try await t.insertFeedback(clientID: second, at: now.addingTimeInterval(-45 * day))
+        var policy = RetentionPolicy.standard
+        policy.batchSize = 10
+        let sweeper = RetentionSweeper(database: t.database, files: t.files, clock: TestClock(now), policy: policy)
+
+        // When swept twice
+        let summary = try await sweeper.sweep(asOf: now)
+        let again = try await sweeper.sweep(asOf: now)
+
+        // Then everything expired went once, and each client has one entry with its counts and no content
+        #expect(summary.feedback == 26)
+        #expect(again.total == 0)
+        let entries = try await AuditLog(database: t.database).entries(clientID: first)
+        #expect(entries.count == 1)
+        #expect(entries.first?.kind == "retention_sweep")
+        #expect(entries.first?.counts["feedback"] == 25)
+        let due = try #require(entries.first?.dueAt)
+        // Due when the oldest deleted row turned 30 days old.
+        #expect(abs(due.timeIntervalSince(now.addingTimeInterval(-day - 24))) < 1)
+        #expect(try await AuditLog(database: t.database).entries(clientID: second).first?.counts["feedback"] == 1)
+    }
+
+    @Test func sweepCutShortByACrashFinishesAtTheNextRun() async throws {
+        // Given 30 expired rows and a sweep that "crashes" after two batches of 10
+        let t = try TestStore()
+        let now = Date()
+        let client = try await t.createClient()
+        for i in 0..<30 {
+            try await t.insertFeedback(clientID: client, at: now.addingTimeInterval(-40 * day - Double(i)))
+        }
+        var policy = RetentionPolicy.standard
+        policy.batchSize = 10
+        var budget = 2
+        await #expect(throws: SweepInterrupted.self) {
+            _ = try await RetentionSweeper(database: t.database, files: t.files, clock: TestClock(now), policy: policy)
+                .sweep(asOf: now, batchBudget: &budget)
+        }
+        #expect(try await t.count("feedback") == 10)
+        // What went before the crash is on record already.
+        #expect(try await AuditLog(database: t.database).entries(clientID: client).first?.counts["feedback"] == 20)
+
+        // When a restarted process sweeps
+        let restarted = try t.reopened()
+        let summary = try await RetentionSweeper(
+            database: restarted.database, files: restarted.files, clock: TestClock(now), policy: policy
+        ).sweep(asOf: now)
+
+        // Then the rest goes, and the two entries add up to everything
+        #expect(summary.feedback == 10)
+        #expect(try await restarted.count("feedback") == 0)
+        let entries = try await AuditLog(database: restarted.database).entries(clientID: client)
+        #expect(entries.map { $0.counts["feedback"] }.reduce(0, +) == 30)
+    }
+
+    @Test func endUsersAreNotSweptTheyLiveAsLongAsTheAccount() async throws {
+        let t = try TestStore()
+        let now = Date()
+        let client = try await t.createClient()
+        try await t.database.write { db in
+            try db.execute(
+                sql: "INSERT INTO end_user (client_id, user_id, created_at, updated_at) VALUES (?, 'u1', ?, ?)",
+                arguments: [client, epochMillis(now) - 400 * 86_400_000, epochMillis(now) - 400 * 86_400_000])
+        }
+        _ = try await RetentionSweeper(database: t.database, files: t.files, clock: TestClock(now)).sweep(asOf: now)
+        #expect(try await t.count("end_user") == 1)
+    }
+}
