@@ -12,8 +12,7 @@ import Testing
             teamId: "T1", channelId: "C1", messageTs: ts, threadTs: nil, authorId: author, forwardedBy: forwarder,
             capturedVia: .reactionPushpin, permalink: nil)
         return try await server.parts.store.insert(
-            FeedbackDraft(clientId: clientID, source: .slack, comment: "Slack says \(ts)", slack: capture), at: Date()
-        ).id
+            FeedbackDraft(clientId: clientID, source: .slack, comment: "Slack says \(ts)", slack: capture), at: Date(), origin: nil).id
     }
 
     /// The ids of the items an export returned.

@@ -14,9 +14,9 @@ import Testing
             let client = try await server.createClient(plan: .free)
             let asOf = Date().addingTimeInterval(100 * day)
             let old = try await server.parts.store.insert(
-                FeedbackDraft(clientId: client.id, source: .api, rating: 2), at: asOf.addingTimeInterval(-31 * day))
+                FeedbackDraft(clientId: client.id, source: .api, rating: 2), at: asOf.addingTimeInterval(-31 * day), origin: nil)
             let recent = try await server.parts.store.insert(
-                FeedbackDraft(clientId: client.id, source: .api, rating: 3), at: asOf.addingTimeInterval(-29 * day))
+                FeedbackDraft(clientId: client.id, source: .api, rating: 3), at: asOf.addingTimeInterval(-29 * day), origin: nil)
 
             // When `usero retention run --as-of` runs
             let report = try await RetentionCommand.runOnce(
@@ -36,7 +36,7 @@ import Testing
             let client = try await server.createClient(plan: .paid)
             let asOf = Date().addingTimeInterval(400 * day)
             let old = try await server.parts.store.insert(
-                FeedbackDraft(clientId: client.id, source: .api, comment: "From last year"), at: Date())
+                FeedbackDraft(clientId: client.id, source: .api, comment: "From last year"), at: Date(), origin: nil)
             let run = {
                 try await RetentionCommand.runOnce(
                     database: server.parts.database, files: server.parts.files, asOf: asOf)
@@ -57,7 +57,7 @@ import Testing
             let asOf = Date().addingTimeInterval(60 * day)
             _ = try await server.parts.store.insert(
                 FeedbackDraft(clientId: client.id, source: .api, comment: "canary-audit-comment", userEmail: "c@x.io"),
-                at: Date())
+                at: Date(), origin: nil)
             _ = try await RetentionCommand.runOnce(
                 database: server.parts.database, files: server.parts.files, asOf: asOf)
 

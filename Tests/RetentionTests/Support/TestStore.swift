@@ -51,7 +51,7 @@ struct TestStore: Sendable {
         let draft = FeedbackDraft(
             clientId: clientID, source: slack == nil ? .api : .slack, comment: comment, userEmail: userEmail,
             screenshots: screenshots, userId: userId, slack: slack)
-        return try await store.insert(draft, at: date).id
+        return try await store.insert(draft, at: date, origin: nil).id
     }
 
     /// Writes a screenshot file and its row (unattached), as `POST /api/screenshots` does.
