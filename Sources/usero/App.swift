@@ -53,6 +53,11 @@ func buildApplication(
     let adminAPI = router.group("api")
     AdminRoutes<AppRequestContext>(auth: AdminAuth(store: store), store: store).register(on: adminAPI)
 
+    try InboxSetup.register(
+        on: router, parts: parts, clock: clock, logger: logger,
+        slack: InboxSlack(database: database, makeInstallLink: { _ in nil }))
+    WidgetRoutes().register(on: router)
+
     var services: [any Service] = []
     services += try SlackSetup.register(on: router, parts: parts, clock: clock, logger: logger)
     services += try RetentionSetup.register(on: router, parts: parts, clock: clock, logger: logger)
