@@ -82,6 +82,13 @@ def test_widget_resists_host_css_and_works_with_the_keyboard(driver, host_page):
 
 
 def test_widget_submits_rating_comment_email_and_screenshot(driver, host_page, usero, tmp_path, screenshot_dir):
+    # Older items from the API first, so the inbox has some company for the widget's item.
+    post_feedback(usero, rating=2, comment="Export to CSV times out on large projects",
+                  userEmail="sam@example.com", pageUrl="https://app.acme.test/projects/42/export",
+                  pageTitle="Export project", metadata={"appVersion": "2.4.1"})
+    post_feedback(usero, rating=3, comment="Love the new dashboard, but dark mode would be nice.",
+                  pageUrl="https://app.acme.test/dashboard", sessionReplayId="replay_7f3a9c", replayOffsetMs=21400)
+    post_feedback(usero, comment="Staging build shows the old logo", environment="staging")
     driver.get(host_page)
     root = wait(driver, lambda: widget_root(driver))
     root.find_element(By.CSS_SELECTOR, ".launcher").click()
@@ -142,19 +149,13 @@ def test_widget_shows_an_error_when_the_server_refuses(driver, host_page):
 
 
 def test_inbox_sign_in_finds_the_widget_item(driver, usero, screenshot_dir):
-    post_feedback(usero, rating=2, comment="Export to CSV times out on large projects",
-                  userEmail="sam@example.com", pageUrl="https://app.acme.test/projects/42/export",
-                  pageTitle="Export project", metadata={"appVersion": "2.4.1"})
-    post_feedback(usero, rating=3, comment="Love the new dashboard, but dark mode would be nice.",
-                  pageUrl="https://app.acme.test/dashboard", sessionReplayId="replay_7f3a9c", replayOffsetMs=21400)
-    post_feedback(usero, comment="Staging build shows the old logo", environment="staging")
-
     driver.get(usero["base"] + "/inbox")
     assert driver.current_url.endswith("/inbox/login")
     # A wrong key is refused on the page.
     driver.find_element(By.ID, "adminKey").send_keys("uak_wrong")
     driver.find_element(By.CSS_SELECTOR, "button[type=submit]").click()
-    assert "That admin key is not valid." in driver.find_element(By.CSS_SELECTOR, "[role=alert]").text
+    alert = wait(driver, lambda: driver.find_elements(By.CSS_SELECTOR, "[role=alert]"))
+    assert "That admin key is not valid." in alert[0].text
 
     sign_in(driver, usero)
     item = item_for(driver, COMMENT)
@@ -171,10 +172,14 @@ def test_inbox_sign_in_finds_the_widget_item(driver, usero, screenshot_dir):
     assert requests.get(link, timeout=10).headers["Content-Type"] == "image/png"
     # The newest item is first, the session replay id is labelled, and the staging item waits behind its filter.
     first = driver.find_elements(By.CSS_SELECTOR, "li.item .comment")[0].text
-    assert first == "Love the new dashboard, but dark mode would be nice."
+    assert first == COMMENT
     assert "Session replay" in driver.page_source and "replay_7f3a9c" in driver.page_source
     assert item_for(driver, "Staging build shows the old logo") is None
-    driver.save_screenshot(str(screenshot_dir / "inbox.png"))
+    driver.set_window_size(1280, 1120)
+    try:
+        driver.save_screenshot(str(screenshot_dir / "inbox.png"))
+    finally:
+        driver.set_window_size(1280, 860)
 
 
 def test_inbox_is_readable_on_a_phone(driver, usero):
@@ -224,10 +229,12 @@ def test_delete_asks_for_confirmation_then_removes_the_item(driver, usero):
     assert COMMENT in driver.page_source
     # Cancel keeps it.
     driver.find_element(By.LINK_TEXT, "Cancel").click()
-    wait(driver, lambda: item_for(driver, COMMENT) is not None)
+    wait(driver, lambda: "/delete" not in driver.current_url)
+    assert item_for(driver, COMMENT) is not None
 
     item_for(driver, COMMENT).find_element(By.CSS_SELECTOR, "a.danger-link").click()
-    driver.find_element(By.XPATH, "//button[normalize-space()='Delete feedback']").click()
+    confirm = wait(driver, lambda: driver.find_elements(By.XPATH, "//button[normalize-space()='Delete feedback']"))
+    confirm[0].click()
     wait(driver, lambda: "Feedback deleted." in driver.page_source)
     assert item_for(driver, COMMENT) is None
     assert admin_get(usero, "/api/feedback/" + shared["feedback_id"]).status_code == 404

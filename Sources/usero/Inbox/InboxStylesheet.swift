@@ -58,7 +58,7 @@ enum InboxStylesheet {
         font-weight:600;letter-spacing:.01em}
         .source-slack{background:#4a154b;color:#fff}.source-widget{background:var(--accent);color:var(--accent-text)}
         .comment{white-space:pre-wrap;overflow-wrap:anywhere;margin:.6rem 0;font-size:1.02rem}
-        .facts{display:grid;grid-template-columns:max-content 1fr;gap:.2rem .9rem;margin:.5rem 0 0;font-size:.92rem}
+        .facts{display:grid;grid-template-columns:8.5rem 1fr;gap:.2rem .9rem;margin:.5rem 0 0;font-size:.92rem}
         .facts dt{color:var(--muted)}.facts dd{margin:0;overflow-wrap:anywhere}
         .shots{list-style:none;display:flex;flex-wrap:wrap;gap:.5rem;padding:0;margin:.75rem 0 0}
         .shots img{display:block;width:160px;height:100px;object-fit:cover;border-radius:6px;border:1px solid var(--line)}

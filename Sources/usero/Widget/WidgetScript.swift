@@ -11,7 +11,13 @@ enum WidgetScript {
   // The origin this file was served from is the default API host (read now: currentScript is gone later).
   var served = '';
   try { served = new URL(document.currentScript.src, location.href).origin; } catch (e) { served = ''; }
-  var RATINGS = [[1, 'Terrible', '\u{1F61E}'], [2, 'Bad', '\u{1F615}'], [3, 'Good', '\u{1F642}'], [4, 'Amazing', '\u{1F929}']];
+  // Ratings with the mouth of their face icon (inline SVG: no emoji font needed on the visitor's machine).
+  var RATINGS = [[1, 'Terrible', 'M8 17q4-4 8 0'], [2, 'Bad', 'M8.5 16q3.5-2 7 0'], [3, 'Good', 'M8.5 14.5q3.5 2.5 7 0'],
+    [4, 'Amazing', 'M7.5 13.5q4.5 5 9 0']];
+  function svg(size, body) {
+    return '<svg viewBox="0 0 24 24" width="' + size + '" height="' + size + '" aria-hidden="true" fill="none" ' +
+      'stroke="currentColor" stroke-width="1.8" stroke-linecap="round" stroke-linejoin="round">' + body + '</svg>';
+  }
   var MAX_FILES = 3, MAX_BYTES = 10 * 1024 * 1024;
   var DARK = { primary: '#7c93ff', primaryText: '#0b1020', background: '#1d2129', surface: '#272c36', text: '#eef1f6',
     muted: '#a3acb9', border: '#3a4150', error: '#ff8787', success: '#69db7c' };
@@ -38,7 +44,8 @@ enum WidgetScript {
     '.rates{display:grid;grid-template-columns:repeat(4,1fr);gap:6px}',
     '.rate{display:flex;flex-direction:column;align-items:center;gap:2px;padding:8px 2px;border:1px solid var(--b);',
     'border-radius:10px;background:var(--s);cursor:pointer;font-size:12px}',
-    '.rate span{font-size:22px}.rate[aria-pressed=true]{border-color:var(--p);box-shadow:0 0 0 2px var(--p) inset}',
+    '.rate svg{color:var(--m)}.rate[aria-pressed=true]{border-color:var(--p);box-shadow:0 0 0 1px var(--p) inset}',
+    '.rate[aria-pressed=true] svg{color:var(--p)}',
     'textarea,input[type=email]{width:100%;border:1px solid var(--b);border-radius:10px;background:var(--s);padding:10px;',
     'font-size:14px}textarea{min-height:96px;resize:vertical}',
     '.row{margin-top:10px}.check{display:flex;gap:8px;align-items:center;cursor:pointer;color:var(--t)}',
@@ -51,21 +58,23 @@ enum WidgetScript {
     '.err{color:var(--e);margin:10px 0 0}',
     '.send{width:100%;margin-top:14px;padding:11px;border:0;border-radius:10px;background:var(--p);color:var(--pt);',
     'font-weight:600;font-size:15px;cursor:pointer}.send:disabled{opacity:.6;cursor:progress}',
-    '.done{text-align:center;padding:18px 0 6px}.done p{margin:0 0 14px;font-size:15px}.done b{color:var(--ok);font-size:32px;display:block}',
+    '.done{text-align:center;padding:18px 0 6px}.done p{margin:0 0 14px;font-size:15px}.done svg{color:var(--ok);display:block;margin:0 auto 10px}',
     '.done button{padding:9px 18px;border:1px solid var(--b);border-radius:10px;background:var(--s);cursor:pointer}'
   ].join('');
   var HTML = '<button type="button" class="launcher" aria-haspopup="dialog" aria-expanded="false">' +
-    '<span aria-hidden="true">\u{1F4AC}</span>Feedback</button>' +
+    svg(18, '<path d="M4 5h16v11H10l-5 4v-4H4z"/>') + 'Feedback</button>' +
     '<div class="panel" role="dialog" aria-labelledby="uw-t" hidden>' +
     '<div class="head"><h2 id="uw-t"></h2><button type="button" class="x" aria-label="Close">\u00D7</button></div>' +
     '<form novalidate><fieldset><legend>How was your experience?</legend><div class="rates"></div></fieldset>' +
     '<label class="sr" for="uw-c">Comment</label><textarea id="uw-c" maxlength="10000"></textarea>' +
     '<div class="row emailopt"><label class="check"><input type="checkbox"> Share my email so we can reply</label>' +
     '<label class="sr" for="uw-e">Email</label><input id="uw-e" class="email" type="email" autocomplete="email" placeholder="you@example.com" hidden></div>' +
-    '<div class="row shotopt"><label class="file"><span aria-hidden="true">\u{1F4CE}</span>Attach a screenshot' +
+    '<div class="row shotopt"><label class="file">' +
+    svg(18, '<rect x="3" y="5" width="18" height="14" rx="2"/><path d="m3 16 5-5 4 4 3-3 6 6"/>') + 'Attach a screenshot' +
     '<input class="sr" type="file" accept="image/*" multiple></label><ul aria-label="Screenshots"></ul></div>' +
     '<p class="err" role="alert" hidden></p><button type="submit" class="send">Send feedback</button></form>' +
-    '<div class="done" role="status" hidden><b aria-hidden="true">\u2713</b><p>Thank you! Your feedback was sent.</p>' +
+    '<div class="done" role="status" hidden>' + svg(40, '<circle cx="12" cy="12" r="10"/><path d="m7.5 12.5 3 3 6-6"/>') +
+    '<p>Thank you! Your feedback was sent.</p>' +
     '<button type="button">Close</button></div></div>';
   var current = null;
 
@@ -130,7 +139,8 @@ enum WidgetScript {
       b.className = 'rate';
       b.setAttribute('aria-pressed', 'false');
       b.setAttribute('data-rating', r[0]);
-      b.innerHTML = '<span aria-hidden="true">' + r[2] + '</span>';
+      b.innerHTML = svg(26, '<circle cx="12" cy="12" r="10"/><path d="M9 10h.01M15 10h.01" stroke-width="2.6"/>' +
+        '<path d="' + r[2] + '"/>');
       b.appendChild(document.createTextNode(r[1]));
       b.addEventListener('click', function () {
         rating = rating === r[0] ? null : r[0];
