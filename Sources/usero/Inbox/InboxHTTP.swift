@@ -121,7 +121,8 @@ struct InboxPageMiddleware<Context: RequestContext>: RouterMiddleware {
                 case .internalServerError: "Something went wrong on our side. Please try again."
                 default: status.reasonPhrase
                 }
-            response = renderer.message(status == .notFound ? "Not found" : "Something went wrong", text, status: status)
+            let heading = status == .notFound ? "Not found" : "Something went wrong"
+            response = renderer.message(heading, text, status: status)
         }
         renderer.addSecurityHeaders(to: &response)
         return response

@@ -25,7 +25,8 @@ struct InboxRoutes: Sendable {
         let csrfToken: String
 
         var chrome: Chrome {
-            Chrome(documentTitle: "", signedIn: true, clientID: client.id, clientName: client.name, csrfToken: csrfToken)
+            Chrome(
+                documentTitle: "", signedIn: true, clientID: client.id, clientName: client.name, csrfToken: csrfToken)
         }
     }
 
@@ -109,7 +110,8 @@ struct InboxRoutes: Sendable {
         guard let expected = InboxCookies.value(InboxCookies.login, in: request), let given = form.loginToken,
             constantTimeEquals(Array(given.utf8), Array(expected.utf8))
         else {
-            return try loginPage(error: "The sign-in form expired. Please enter your admin key again.", status: .forbidden)
+            return try loginPage(
+                error: "The sign-in form expired. Please enter your admin key again.", status: .forbidden)
         }
         let key = (form.adminKey ?? "").trimmingCharacters(in: .whitespacesAndNewlines)
         guard !key.isEmpty, key.count <= 256, let client = try await store.client(adminKey: key) else {
@@ -193,7 +195,8 @@ struct InboxRoutes: Sendable {
         }
         guard let id = context.parameters.get("id"), try await store.deleteFeedback(id: id, clientID: visitor.client.id)
         else { return notFound(visitor) }
-        context.logger.info("Inbox deleted feedback", metadata: ["client.id": "\(visitor.client.id)", "feedback.id": "\(id)"])
+        context.logger.info(
+            "Inbox deleted feedback", metadata: ["client.id": "\(visitor.client.id)", "feedback.id": "\(id)"])
         let filter = InboxFilter(source: form.source, env: form.env)
         return InboxRenderer.redirect(to: filter.href(notice: "deleted"))
     }

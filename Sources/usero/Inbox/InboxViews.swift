@@ -147,7 +147,9 @@ struct ItemView: Sendable {
         referrer = d.referrer.map { InboxFormat.shorten($0, to: 160) }
         userEmail = d.userEmail
         endUserID = d.userId
-        replay = d.sessionReplayId.map { ReplayView(replayID: $0, offsetText: d.replayOffsetMs.map(InboxFormat.offsetText)) }
+        replay = d.sessionReplayId.map {
+            ReplayView(replayID: $0, offsetText: d.replayOffsetMs.map(InboxFormat.offsetText))
+        }
         slackCapture = d.slack.map { slack in
             SlackCaptureView(
                 channel: slack.channelId, method: Self.captureLabels[slack.capturedVia] ?? slack.capturedVia.rawValue,
@@ -156,7 +158,8 @@ struct ItemView: Sendable {
         screenshots = d.screenshots.enumerated().map { index, shot in
             var alt = "Screenshot \(index + 1)"
             if let width = shot.width, let height = shot.height { alt += " (\(width)×\(height))" }
-            return ScreenshotView(fullHref: InboxFormat.screenshotPath(shot.fileName, clientID: item.clientId), alt: alt)
+            let path = InboxFormat.screenshotPath(shot.fileName, clientID: item.clientId)
+            return ScreenshotView(fullHref: path, alt: alt)
         }
         hasScreenshots = !screenshots.isEmpty
         metadataJSON = d.metadata.map(\.jsonText)

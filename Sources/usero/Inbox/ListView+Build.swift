@@ -6,7 +6,8 @@ extension ListView {
     static let notices = [
         "deleted": "Feedback deleted.",
         "slack-unconfigured":
-            "Slack is not configured on this server: set SLACK_SIGNING_SECRET, SLACK_CLIENT_ID and SLACK_CLIENT_SECRET.",
+            "Slack is not configured on this server: set SLACK_SIGNING_SECRET, SLACK_CLIENT_ID and "
+            + "SLACK_CLIENT_SECRET.",
     ]
 
     init(
@@ -29,7 +30,9 @@ extension ListView {
         if case .named(let name) = filter.environment, !names.contains(name) { names.append(name) }
         environmentOptions =
             [
-                OptionView(value: "default", label: "Default environment", isSelected: filter.environment == .defaultEnvironment),
+                OptionView(
+                    value: "default", label: "Default environment",
+                    isSelected: filter.environment == .defaultEnvironment),
                 OptionView(value: "all", label: "All environments", isSelected: filter.environment == .all),
             ]
             + names.map { OptionView(value: "env:" + $0, label: $0, isSelected: filter.environment == .named($0)) }
