@@ -1,15 +1,18 @@
 #!/usr/bin/env bash
 # Inbox page latency with 10,000 items: wrk against /inbox (signed in) and, as a same-run baseline, /healthz.
 #
-#   scripts/bench-inbox.sh            # release build, 10,000 items, 20 s per target, 8 connections
-#   ITEMS=20000 DURATION=30 CONNECTIONS=16 CONFIG=debug scripts/bench-inbox.sh
+#   scripts/bench-inbox.sh            # release build, 10,000 items, 15 s per target, 1 and 8 connections
+#   ITEMS=20000 DURATION=30 LEVELS="1 4 16" CONFIG=debug scripts/bench-inbox.sh
 #
-# Prints p50/p99 and requests/s per target and the ratio of each p99 to /healthz's. Target: /inbox p99 < 50 ms.
+# Each target runs at every concurrency level in LEVELS: 1 connection is one person's latency, 8 saturates the
+# machine (latency is then mostly queueing). Baselines in the same run: /healthz, and the admin JSON API returning
+# the same 50 items as /inbox. Prints p50/p99, requests/s, and each p99 over /healthz's and over the JSON API's at
+# the same level. Target: /inbox p99 < 50 ms.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ITEMS="${ITEMS:-10000}"
-DURATION="${DURATION:-20}"
-CONNECTIONS="${CONNECTIONS:-8}"
+DURATION="${DURATION:-15}"
+LEVELS="${LEVELS:-1 8}"
 CONFIG="${CONFIG:-release}"
 
 command -v wrk >/dev/null 2>&1 || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk >/dev/null; }
@@ -62,44 +65,52 @@ PY
 )"
 echo "seeded $ITEMS items; signed in" >&2
 
-run() {  # name, path, [cookie]
+run() {  # name, connections, path, [header]
     local out
-    if [ -n "${3:-}" ]; then
-        out="$(wrk -t2 -c"$CONNECTIONS" -d"${DURATION}s" --latency -H "Cookie: usero_session=$3" "$BASE$2")"
-    else
-        out="$(wrk -t2 -c"$CONNECTIONS" -d"${DURATION}s" --latency "$BASE$2")"
-    fi
-    python3 - "$1" "$out" <<'PY'
+    out="$(wrk -t"$(( $2 < 2 ? 1 : 2 ))" -c"$2" -d"${DURATION}s" --latency ${4:+-H "$4"} "$BASE$3")"
+    python3 - "$1" "$2" "$out" <<'PY'
 import re, sys
-name, text = sys.argv[1], sys.argv[2]
+name, connections, text = sys.argv[1], sys.argv[2], sys.argv[3]
 def ms(label):
     m = re.search(r"^\s*%s\s+([\d.]+)(us|ms|s)\s*$" % re.escape(label), text, re.M)
     value, unit = float(m.group(1)), m.group(2)
     return value / 1000 if unit == "us" else value * 1000 if unit == "s" else value
 rps = float(re.search(r"Requests/sec:\s+([\d.]+)", text).group(1))
 errors = re.search(r"Non-2xx or 3xx responses: (\d+)", text)
-print("%s %.2f %.2f %.0f %s" % (name, ms("50%"), ms("99%"), rps, errors.group(1) if errors else "0"))
+print("%s %s %.2f %.2f %.0f %s" % (name, connections, ms("50%"), ms("99%"), rps, errors.group(1) if errors else "0"))
 PY
 }
 
 # The page must really be the signed-in list, not the sign-in redirect.
 curl -fsS -H "Cookie: usero_session=$SESSION" "$BASE/inbox" | grep -q 'class="item"'
 
+COOKIE="Cookie: usero_session=$SESSION"
+ADMIN_KEY="$(python3 -c 'import json, sys; print(json.loads(sys.argv[1])["adminKey"])' "$CLIENT")"
+CURSOR="$(curl -fsS -H "$COOKIE" "$BASE/inbox" | sed -n 's/.*cursor=\([A-Za-z0-9_-]*\)" rel="next".*/\1/p')"
 RESULTS="$(
-    run healthz /healthz
-    run inbox /inbox "$SESSION"
-    run inbox-page2 "/inbox?cursor=$(curl -fsS -H "Cookie: usero_session=$SESSION" "$BASE/inbox" | sed -n 's/.*cursor=\([A-Za-z0-9_-]*\)" rel="next".*/\1/p')" "$SESSION"
-    run inbox-staging "/inbox?env=env%3Astaging" "$SESSION"
-    run inbox-widget-all "/inbox?source=widget&env=all" "$SESSION"
+    for level in $LEVELS; do
+        run healthz "$level" /healthz
+        run api-json "$level" "/api/feedback?environment=&limit=50" "Authorization: Bearer $ADMIN_KEY"
+        run inbox "$level" /inbox "$COOKIE"
+        run inbox-page2 "$level" "/inbox?cursor=$CURSOR" "$COOKIE"
+        run inbox-staging "$level" "/inbox?env=env%3Astaging" "$COOKIE"
+        run inbox-widget-all "$level" "/inbox?source=widget&env=all" "$COOKIE"
+    done
 )"
-python3 - "$RESULTS" "$ITEMS" "$CONNECTIONS" "$DURATION" "$CONFIG" <<'PY'
+python3 - "$RESULTS" "$ITEMS" "$DURATION" "$CONFIG" <<'PY'
 import sys
 rows = [line.split() for line in sys.argv[1].strip().splitlines()]
-base = float(rows[0][2])
-print("inbox benchmark: %s items, %s connections, %s s per target, %s build" % tuple(sys.argv[2:6]))
-print("%-18s %9s %9s %9s %10s %8s" % ("target", "p50 ms", "p99 ms", "req/s", "p99/healthz", "non-2xx"))
-for name, p50, p99, rps, errors in rows:
-    print("%-18s %9s %9s %9s %10.1fx %8s" % (name, p50, p99, rps, float(p99) / base, errors))
-worst = max(float(r[2]) for r in rows if r[0].startswith("inbox"))
-print("inbox p99 worst: %.2f ms (target < 50 ms): %s" % (worst, "PASS" if worst < 50 else "FAIL"))
+print("inbox benchmark: %s items, %s s per target, %s build, 2 wrk threads" % tuple(sys.argv[2:5]))
+print("%-17s %5s %8s %8s %8s %12s %13s %8s" % ("target", "conns", "p50 ms", "p99 ms", "req/s", "p99/healthz",
+                                             "p99/api-json", "non-2xx"))
+base = {}
+for name, conns, p50, p99, rps, errors in rows:
+    base.setdefault(conns, {})[name] = float(p99)
+for name, conns, p50, p99, rps, errors in rows:
+    print("%-17s %5s %8s %8s %8s %11.1fx %12.1fx %8s" % (
+        name, conns, p50, p99, rps, float(p99) / base[conns]["healthz"], float(p99) / base[conns]["api-json"], errors))
+for conns in base:
+    worst = max(v for k, v in base[conns].items() if k.startswith("inbox"))
+    print("inbox p99 worst at %s connection(s): %.2f ms (target < 50 ms): %s" % (
+        conns, worst, "PASS" if worst < 50 else "FAIL"))
 PY

@@ -50,4 +50,14 @@ import Testing
         let library = try InboxTemplates.library()
         for (name, _) in InboxTemplates.sources { #expect(library.getTemplate(named: name) != nil) }
     }
+
+    @Test(arguments: ["", "plain text", "<script>alert('x')</script>", "a & b \"c\" > d", "naïve 日本 <é>", "&amp;"])
+    func inboxEscapingMatchesTheLibrarys(_ text: String) throws {
+        InboxHTMLContentType.register()
+        // The library's own HTML escaping, through a template without the pragma…
+        let reference = try MustacheTemplate(string: "{{value}}").render(["value": text])
+        // …and ours, through one with it.
+        let ours = try MustacheTemplate(string: "{{% CONTENT_TYPE: INBOX_HTML}}{{value}}").render(["value": text])
+        #expect(ours == reference)
+    }
 }

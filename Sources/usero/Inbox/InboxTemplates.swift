@@ -8,8 +8,11 @@ import Mustache
 enum InboxTemplates {
     /// The compiled library; a template that fails to parse is a programming error caught by the tests.
     static func library() throws -> MustacheLibrary {
+        InboxHTMLContentType.register()
         var library = MustacheLibrary()
-        for (name, text) in sources { try library.register(text, named: name) }
+        for (name, text) in sources {
+            try library.register("{{% CONTENT_TYPE: \(InboxHTMLContentType.name)}}" + text, named: name)
+        }
         return library
     }
 
