@@ -3,7 +3,8 @@
 #
 # Installs what is missing (chromium + chromium-driver from apt, selenium from PyPI), builds usero, starts it on a
 # free loopback port with a throwaway database, creates a client, runs `pytest Tests/browser`, and stops the server.
-# Exits with pytest's status. Screenshots go to docs/screenshots (USERO_SCREENSHOT_DIR to change).
+# Exits with pytest's status. The tests' screenshots go to a temporary folder; to refresh the README's pictures:
+#   USERO_SCREENSHOT_DIR=docs/screenshots scripts/browser-tests.sh
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -26,6 +27,12 @@ PORT="$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0))
 export USERO_DATABASE="$WORK/usero.sqlite" USERO_DATA_DIR="$WORK/data" USERO_PUBLIC_URL="http://127.0.0.1:$PORT"
 export USERO_HOST=127.0.0.1 USERO_PORT="$PORT"
 unset SLACK_SIGNING_SECRET SLACK_CLIENT_ID SLACK_CLIENT_SECRET
+
+if [ -n "${USERO_SCREENSHOT_DIR:-}" ]; then
+    mkdir -p "$USERO_SCREENSHOT_DIR"
+    USERO_SCREENSHOT_DIR="$(cd "$USERO_SCREENSHOT_DIR" && pwd)"
+    export USERO_SCREENSHOT_DIR
+fi
 
 "$BIN" serve >"$WORK/server.log" 2>&1 &
 SERVER=$!

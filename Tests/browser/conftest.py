@@ -16,9 +16,6 @@ import requests
 from selenium import webdriver
 from selenium.webdriver.chrome.service import Service
 
-REPO = pathlib.Path(__file__).resolve().parents[2]
-
-
 @pytest.fixture(scope="session")
 def usero():
     """Where the server is and which client the tests use."""
@@ -104,8 +101,11 @@ def driver():
 
 
 @pytest.fixture(scope="session")
-def screenshot_dir():
-    path = pathlib.Path(os.environ.get("USERO_SCREENSHOT_DIR", REPO / "docs" / "screenshots"))
+def screenshot_dir(tmp_path_factory):
+    """Where the tests save inbox.png and widget.png: a temporary folder, unless USERO_SCREENSHOT_DIR names one
+    (`USERO_SCREENSHOT_DIR=docs/screenshots scripts/browser-tests.sh` refreshes the README's pictures)."""
+    configured = os.environ.get("USERO_SCREENSHOT_DIR")
+    path = pathlib.Path(configured) if configured else tmp_path_factory.mktemp("screenshots")
     path.mkdir(parents=True, exist_ok=True)
     return path
 
