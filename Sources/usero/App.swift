@@ -4,6 +4,7 @@ import Hummingbird
 import Logging
 import Prometheus
 import ServiceLifecycle
+import SlackGateway
 
 /// The request context of every route.
 struct AppRequestContext: RequestContext {
@@ -54,8 +55,24 @@ func buildApplication(
     AdminRoutes<AppRequestContext>(auth: AdminAuth(store: store), store: store).register(on: adminAPI)
 
     var services: [any Service] = []
-    services += try SlackSetup.register(on: router, parts: parts, clock: clock, logger: logger)
+    let slack = try SlackSetup.register(on: router, parts: parts, clock: clock, logger: logger)
+    services += slack.services
     services += try RetentionSetup.register(on: router, parts: parts, clock: clock, logger: logger)
+
+    // "Connect Slack" in the inbox: a one-time install link, or nil (the page says so) when Slack is not set up.
+    let installFlow = slack.installFlow
+    let makeInstallLink: @Sendable (String) async throws -> String? = { clientID in
+        guard let installFlow else { return nil }
+        do {
+            return try await installFlow.makeInstallLink(clientID: clientID)
+        } catch SlackGatewayError.oauthNotConfigured {
+            return nil
+        }
+    }
+    try InboxSetup.register(
+        on: router, parts: parts, clock: clock, logger: logger,
+        slack: InboxSlack(database: database, makeInstallLink: makeInstallLink))
+    WidgetRoutes().register(on: router)
 
     var app = Application(
         router: router,

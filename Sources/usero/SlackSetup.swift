@@ -8,10 +8,11 @@ import UseroCrypto
 
 /// Wires the Slack gateway, or answers 503 on every `/slack/*` route when Slack is not configured.
 enum SlackSetup {
-    /// Adds the Slack routes; returns the services to run beside the server (the job worker).
+    /// Adds the Slack routes; returns the services to run beside the server (the job worker) and the install flow
+    /// (nil when Slack is not configured), which the inbox's "Connect Slack" button uses.
     static func register(
         on router: Router<AppRequestContext>, parts: AppParts, clock: any WallClock, logger: Logger
-    ) throws -> [any Service] {
+    ) throws -> (services: [any Service], installFlow: SlackOAuth?) {
         let config = parts.config
         let auth = AdminAuth(store: parts.store)
         guard let signingSecret = config.slackSigningSecret else {
@@ -29,7 +30,7 @@ enum SlackSetup {
             }
             router.post("api/slack/install-link", use: adminUnconfigured)
             router.get("api/slack/installation", use: adminUnconfigured)
-            return []
+            return ([], nil)
         }
         let (keyRing, oauth, api) = try installFlow(parts: parts, clock: clock, logger: logger)
         let wakeup = JobWakeup()
@@ -45,11 +46,10 @@ enum SlackSetup {
         SlackAdminRoutes<AppRequestContext>(auth: auth, oauth: oauth).register(on: router.group("api"))
         let runner = SlackJobRunner(
             database: parts.database, api: api, keyRing: keyRing, clock: clock, logger: slackLogger, wakeup: wakeup)
-        return [
-            SlackJobWorker(
-                runner: runner, database: parts.database, clock: clock, pollInterval: config.slackJobPollInterval,
-                wakeup: wakeup, logger: slackLogger)
-        ]
+        let worker = SlackJobWorker(
+            runner: runner, database: parts.database, clock: clock, pollInterval: config.slackJobPollInterval,
+            wakeup: wakeup, logger: slackLogger)
+        return ([worker], oauth)
     }
 
     /// The OAuth install flow over this service's store and keys: what the inbox calls for install links

@@ -157,6 +157,17 @@ extension AppDatabase {
             // closure is finished by a later process.
             try db.execute(sql: "ALTER TABLE account_deletion ADD COLUMN counts TEXT NOT NULL DEFAULT '{}'")
         }
+        migrator.registerMigration("v2-inbox-indexes") { db in
+            // The inbox filters by environment (the default one, stored as NULL, unless asked otherwise) and by
+            // source, newest first; these keep each filtered page one index range, and let the environment
+            // list be read by a skip-scan instead of a pass over every item.
+            try db.execute(
+                sql: """
+                    CREATE INDEX feedback_by_client_environment
+                        ON feedback(client_id, environment, created_at DESC, id DESC);
+                    CREATE INDEX feedback_by_client_source ON feedback(client_id, source, created_at DESC, id DESC);
+                    """)
+        }
         return migrator
     }
 }

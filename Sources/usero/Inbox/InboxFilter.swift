@@ -1,0 +1,72 @@
+import Feedback
+import Foundation
+
+/// The list's filters as they travel in the query string: `source`, `env` and `cursor`.
+///
+/// `env` is `default` (the default environment, stored as absent; the docs make it the inbox's default view),
+/// `all`, or `env:NAME` for a named one, so no environment name can be mistaken for either choice.
+struct InboxFilter: Sendable, Equatable {
+    enum Environment: Sendable, Equatable {
+        case defaultEnvironment
+        case all
+        case named(String)
+    }
+
+    var source: FeedbackSource?
+    var environment: Environment = .defaultEnvironment
+    var cursor: FeedbackCursor?
+
+    /// Reads the filters; unknown values fall back to the defaults rather than failing the page.
+    init(source: String?, env: String?, cursor: String? = nil) {
+        self.source = source.flatMap { FeedbackSource(rawValue: $0) }
+        self.environment = Self.environment(from: env)
+        self.cursor = cursor.flatMap { $0.isEmpty ? nil : FeedbackCursor(token: $0) }
+    }
+
+    static func environment(from value: String?) -> Environment {
+        switch value {
+        case "all": .all
+        case let value? where value.hasPrefix("env:") && value.count > 4: .named(String(value.dropFirst(4)))
+        default: .defaultEnvironment
+        }
+    }
+
+    /// The store's filter.
+    var storeFilter: FeedbackFilter {
+        switch environment {
+        case .defaultEnvironment: FeedbackFilter(source: source, environment: .some(nil))
+        case .all: FeedbackFilter(source: source, environment: nil)
+        case .named(let name): FeedbackFilter(source: source, environment: .some(name))
+        }
+    }
+
+    var sourceValue: String { source?.rawValue ?? "" }
+
+    var environmentValue: String {
+        switch environment {
+        case .defaultEnvironment: "default"
+        case .all: "all"
+        case .named(let name): "env:" + name
+        }
+    }
+
+    var isFiltered: Bool { source != nil || environment != .defaultEnvironment }
+
+    /// `/inbox?…` for these filters and an optional cursor; defaults are left out.
+    func href(cursor: FeedbackCursor? = nil, notice: String? = nil) -> String {
+        var pairs: [(String, String)] = []
+        if let source { pairs.append(("source", source.rawValue)) }
+        if environment != .defaultEnvironment { pairs.append(("env", environmentValue)) }
+        if let cursor { pairs.append(("cursor", cursor.token)) }
+        if let notice { pairs.append(("notice", notice)) }
+        guard !pairs.isEmpty else { return "/inbox" }
+        return "/inbox?" + pairs.map { "\($0.0)=\(Self.encode($0.1))" }.joined(separator: "&")
+    }
+
+    private static let unreserved = CharacterSet(
+        charactersIn: "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-._~")
+
+    static func encode(_ value: String) -> String {
+        value.addingPercentEncoding(withAllowedCharacters: unreserved) ?? ""
+    }
+}

@@ -1,0 +1,330 @@
+/// The drop-in widget served at `/widget.js`: `initUseroFeedbackWidget({...})` with the options of the developer docs.
+///
+/// Kept in the binary (not a resource file) so a copied `usero` executable is the whole install. The script builds
+/// its DOM from fixed markup and sets every configurable or user-supplied text with `textContent` or attributes.
+enum WidgetScript {
+    static let source = #"""
+/* usero feedback widget: initUseroFeedbackWidget({ clientId, ... }). Self-contained, no dependencies. */
+(function () {
+  'use strict';
+  if (window.initUseroFeedbackWidget) return;
+  // The origin this file was served from is the default API host (read now: currentScript is gone later).
+  var served = '';
+  try { served = new URL(document.currentScript.src, location.href).origin; } catch (e) { served = ''; }
+  // Ratings with the mouth of their face icon (inline SVG: no emoji font needed on the visitor's machine).
+  var RATINGS = [[1, 'Terrible', 'M8 17q4-4 8 0'], [2, 'Bad', 'M8.5 16q3.5-2 7 0'], [3, 'Good', 'M8.5 14.5q3.5 2.5 7 0'],
+    [4, 'Amazing', 'M7.5 13.5q4.5 5 9 0']];
+  function svg(size, body) {
+    return '<svg viewBox="0 0 24 24" width="' + size + '" height="' + size + '" aria-hidden="true" fill="none" ' +
+      'stroke="currentColor" stroke-width="1.8" stroke-linecap="round" stroke-linejoin="round">' + body + '</svg>';
+  }
+  var MAX_FILES = 3, MAX_BYTES = 10 * 1024 * 1024;
+  var DARK = { primary: '#7c93ff', primaryText: '#0b1020', background: '#1d2129', surface: '#272c36', text: '#eef1f6',
+    muted: '#a3acb9', border: '#3a4150', error: '#ff8787', success: '#69db7c' };
+  var LIGHT = { primary: '#3b5bdb', primaryText: '#ffffff', background: '#ffffff', surface: '#f3f5f8', text: '#1c2230',
+    muted: '#5f6b7d', border: '#d5dae2', error: '#c92a2a', success: '#2b8a3e' };
+  var CSS = [
+    ':host{all:initial}',
+    '*{box-sizing:border-box;font-family:system-ui,-apple-system,"Segoe UI",Roboto,Arial,sans-serif}',
+    '[hidden]{display:none!important}',
+    '.sr{position:absolute;width:1px;height:1px;overflow:hidden;clip:rect(0 0 0 0);white-space:nowrap}',
+    'button,input,textarea{font:inherit;color:inherit;margin:0}',
+    ':focus-visible{outline:3px solid var(--p);outline-offset:2px}',
+    '.launcher{position:fixed;bottom:20px;SIDE:20px;z-index:1;display:flex;align-items:center;gap:8px;padding:11px 18px;',
+    'border:0;border-radius:999px;background:var(--p);color:var(--pt);font-size:15px;font-weight:600;cursor:pointer;',
+    'box-shadow:0 6px 24px rgba(0,0,0,.25)}',
+    '.panel{position:fixed;bottom:80px;SIDE:20px;width:360px;max-width:calc(100vw - 24px);max-height:calc(100vh - 100px);',
+    'overflow:auto;background:var(--bg);color:var(--t);border:1px solid var(--b);border-radius:14px;padding:18px;',
+    'box-shadow:0 12px 40px rgba(0,0,0,.35);font-size:14px;line-height:1.45}',
+    '@media (max-width:420px){.panel{SIDE:12px;bottom:76px}}',
+    '.head{display:flex;justify-content:space-between;align-items:center;margin-bottom:12px}',
+    'h2{margin:0;font-size:17px;font-weight:700}',
+    '.x{border:0;background:none;font-size:22px;line-height:1;cursor:pointer;color:var(--m);padding:2px 6px;border-radius:6px}',
+    'fieldset{border:0;padding:0;margin:0 0 12px}legend{color:var(--m);font-size:13px;margin-bottom:8px}',
+    '.rates{display:grid;grid-template-columns:repeat(4,1fr);gap:6px}',
+    '.rate{display:flex;flex-direction:column;align-items:center;gap:2px;padding:8px 2px;border:1px solid var(--b);',
+    'border-radius:10px;background:var(--s);cursor:pointer;font-size:12px}',
+    '.rate svg{color:var(--m)}.rate[aria-pressed=true]{border-color:var(--p);box-shadow:0 0 0 1px var(--p) inset}',
+    '.rate[aria-pressed=true] svg{color:var(--p)}',
+    'textarea,input[type=email]{width:100%;border:1px solid var(--b);border-radius:10px;background:var(--s);padding:10px;',
+    'font-size:14px}textarea{min-height:96px;resize:vertical}',
+    '.row{margin-top:10px}.check{display:flex;gap:8px;align-items:center;cursor:pointer;color:var(--t)}',
+    '.email{margin-top:8px}.file{display:inline-flex;gap:6px;align-items:center;cursor:pointer;color:var(--p);font-weight:600}',
+    '.file:focus-within{outline:3px solid var(--p);outline-offset:2px;border-radius:6px}',
+    'ul{list-style:none;margin:6px 0 0;padding:0;display:flex;flex-direction:column;gap:4px}',
+    'li{display:flex;justify-content:space-between;gap:8px;background:var(--s);border-radius:8px;padding:4px 8px;font-size:13px}',
+    'li span{overflow:hidden;text-overflow:ellipsis;white-space:nowrap}',
+    'li button{border:0;background:none;cursor:pointer;color:var(--m)}',
+    '.err{color:var(--e);margin:10px 0 0}',
+    '.send{width:100%;margin-top:14px;padding:11px;border:0;border-radius:10px;background:var(--p);color:var(--pt);',
+    'font-weight:600;font-size:15px;cursor:pointer}.send:disabled{opacity:.6;cursor:progress}',
+    '.done{text-align:center;padding:18px 0 6px}.done p{margin:0 0 14px;font-size:15px}.done svg{color:var(--ok);display:block;margin:0 auto 10px}',
+    '.done button{padding:9px 18px;border:1px solid var(--b);border-radius:10px;background:var(--s);cursor:pointer}'
+  ].join('');
+  var HTML = '<button type="button" class="launcher" aria-haspopup="dialog" aria-expanded="false">' +
+    svg(18, '<path d="M4 5h16v11H10l-5 4v-4H4z"/>') + 'Feedback</button>' +
+    '<div class="panel" role="dialog" aria-labelledby="uw-t" hidden>' +
+    '<div class="head"><h2 id="uw-t"></h2><button type="button" class="x" aria-label="Close">\u00D7</button></div>' +
+    '<form novalidate><fieldset><legend>How was your experience?</legend><div class="rates"></div></fieldset>' +
+    '<label class="sr" for="uw-c">Comment</label><textarea id="uw-c" maxlength="10000"></textarea>' +
+    '<div class="row emailopt"><label class="check"><input type="checkbox"> Share my email so we can reply</label>' +
+    '<label class="sr" for="uw-e">Email</label><input id="uw-e" class="email" type="email" autocomplete="email" placeholder="you@example.com" hidden></div>' +
+    '<div class="row shotopt"><label class="file">' +
+    svg(18, '<rect x="3" y="5" width="18" height="14" rx="2"/><path d="m3 16 5-5 4 4 3-3 6 6"/>') + 'Attach a screenshot' +
+    '<input class="sr" type="file" accept="image/*" multiple></label><ul aria-label="Screenshots"></ul></div>' +
+    '<p class="err" role="alert" hidden></p><button type="submit" class="send">Send feedback</button></form>' +
+    '<div class="done" role="status" hidden>' + svg(40, '<circle cx="12" cy="12" r="10"/><path d="m7.5 12.5 3 3 6-6"/>') +
+    '<p>Thank you! Your feedback was sent.</p>' +
+    '<button type="button">Close</button></div></div>';
+  var current = null;
+
+  function call(fn, arg) {
+    if (typeof fn !== 'function') return;
+    try { fn(arg); } catch (e) { if (window.console) console.error(e); }
+  }
+
+  function init(options) {
+    var opts = options || {};
+    if (!opts.clientId || typeof opts.clientId !== 'string') {
+      var err = new Error('initUseroFeedbackWidget: clientId is required');
+      call(opts.onError, err);
+      if (window.console) console.error(err);
+      return null;
+    }
+    if (current) current.destroy();
+    if (!document.body) {
+      var pending = { destroy: function () { document.removeEventListener('DOMContentLoaded', go); } };
+      var go = function () { if (current === pending) current = build(opts); };
+      document.addEventListener('DOMContentLoaded', go);
+      current = pending;
+      return pending;
+    }
+    current = build(opts);
+    return current;
+  }
+
+  function build(opts) {
+    var base = String(opts.baseUrl || served || location.origin).replace(/\/+$/, '');
+    var side = opts.position === 'left' ? 'left' : 'right';
+    var host = document.createElement('usero-feedback-widget');
+    // Inline !important beats any author rule aimed at the host element itself.
+    host.setAttribute('style', 'all:initial!important;display:block!important;position:fixed!important;' +
+      'z-index:2147483000!important;width:0!important;height:0!important;bottom:0!important;' + side + ':0!important');
+    var root = host.attachShadow({ mode: 'open' });
+    var css = CSS.replace(/SIDE/g, side);
+    try {
+      var sheet = new CSSStyleSheet();
+      sheet.replaceSync(css);
+      root.adoptedStyleSheets = [sheet];
+    } catch (e) {
+      var style = document.createElement('style');
+      style.textContent = css;
+      root.appendChild(style);
+    }
+    var box = document.createElement('div');
+    box.innerHTML = HTML;
+    root.appendChild(box);
+    function $(sel) { return root.querySelector(sel); }
+    var launcher = $('.launcher'), panel = $('.panel'), form = $('form'), comment = $('textarea'),
+      errBox = $('.err'), send = $('.send'), done = $('.done'), check = $('.check input'), email = $('#uw-e'),
+      fileInput = $('input[type=file]'), list = $('ul'), rates = $('.rates');
+    $('h2').textContent = opts.title || 'Share Feedback';
+    comment.placeholder = opts.placeholder || 'Tell us what you think... (optional)';
+    if (opts.showEmailOption === false) $('.emailopt').hidden = true;
+    if (opts.showScreenshotOption === false) $('.shotopt').hidden = true;
+    var rating = null, files = [], busy = false, isOpen = false;
+    RATINGS.forEach(function (r) {
+      var b = document.createElement('button');
+      b.type = 'button';
+      b.className = 'rate';
+      b.setAttribute('aria-pressed', 'false');
+      b.setAttribute('data-rating', r[0]);
+      b.innerHTML = svg(26, '<circle cx="12" cy="12" r="10"/><path d="M9 10h.01M15 10h.01" stroke-width="2.6"/>' +
+        '<path d="' + r[2] + '"/>');
+      b.appendChild(document.createTextNode(r[1]));
+      b.addEventListener('click', function () {
+        rating = rating === r[0] ? null : r[0];
+        rates.querySelectorAll('.rate').forEach(function (o) {
+          o.setAttribute('aria-pressed', String(Number(o.getAttribute('data-rating')) === rating));
+        });
+        hideError();
+      });
+      rates.appendChild(b);
+    });
+
+    // Theme: the OS scheme (dark when unknown), with explicit values on top.
+    var media = window.matchMedia ? window.matchMedia('(prefers-color-scheme: light)') : null;
+    function applyTheme() {
+      var t = {}, baseTheme = media && media.matches ? LIGHT : DARK, over = opts.theme || {}, k;
+      for (k in baseTheme) t[k] = over[k] || baseTheme[k];
+      var vars = { '--p': t.primary, '--pt': t.primaryText, '--bg': t.background, '--s': t.surface, '--t': t.text,
+        '--m': t.muted, '--b': t.border, '--e': t.error, '--ok': t.success };
+      for (k in vars) host.style.setProperty(k, vars[k]);
+      panel.style.color = t.text;
+    }
+    applyTheme();
+    if (media && media.addEventListener) media.addEventListener('change', applyTheme);
+
+    function user() {
+      if (typeof opts.getUser !== 'function') return null;
+      try {
+        var u = opts.getUser();
+        return u && typeof u === 'object' ? u : null;
+      } catch (e) { call(opts.onError, e); return null; }
+    }
+    var sessionUser = user();
+    if (sessionUser && sessionUser.email) email.value = sessionUser.email;
+
+    function open() {
+      if (isOpen) return;
+      isOpen = true;
+      if (!done.hidden) reset();
+      panel.hidden = false;
+      launcher.setAttribute('aria-expanded', 'true');
+      rates.querySelector('.rate').focus();
+      call(opts.onOpen);
+    }
+    function close() {
+      if (!isOpen) return;
+      isOpen = false;
+      panel.hidden = true;
+      launcher.setAttribute('aria-expanded', 'false');
+      launcher.focus();
+      call(opts.onClose);
+    }
+    function reset() {
+      form.reset();
+      rating = null;
+      files = [];
+      renderFiles();
+      rates.querySelectorAll('.rate').forEach(function (o) { o.setAttribute('aria-pressed', 'false'); });
+      email.hidden = true;
+      if (sessionUser && sessionUser.email) email.value = sessionUser.email;
+      form.hidden = false;
+      done.hidden = true;
+      hideError();
+    }
+    function showError(text) { errBox.textContent = text; errBox.hidden = false; }
+    function hideError() { errBox.hidden = true; }
+    function renderFiles() {
+      list.textContent = '';
+      files.forEach(function (f, i) {
+        var li = document.createElement('li'), name = document.createElement('span'), rm = document.createElement('button');
+        name.textContent = f.name;
+        rm.type = 'button';
+        rm.textContent = '\u00D7';
+        rm.setAttribute('aria-label', 'Remove ' + f.name);
+        rm.addEventListener('click', function () { files.splice(i, 1); renderFiles(); fileInput.focus(); });
+        li.appendChild(name);
+        li.appendChild(rm);
+        list.appendChild(li);
+      });
+    }
+
+    launcher.addEventListener('click', function () { isOpen ? close() : open(); });
+    $('.x').addEventListener('click', close);
+    done.querySelector('button').addEventListener('click', close);
+    root.addEventListener('keydown', function (e) { if (e.key === 'Escape') close(); });
+    check.addEventListener('change', function () {
+      email.hidden = !check.checked;
+      if (check.checked) email.focus();
+    });
+    comment.addEventListener('input', hideError);
+    fileInput.addEventListener('change', function () {
+      var picked = Array.prototype.slice.call(fileInput.files || []);
+      fileInput.value = '';
+      hideError();
+      for (var i = 0; i < picked.length; i++) {
+        var f = picked[i];
+        if (files.length >= MAX_FILES) { showError('You can attach up to ' + MAX_FILES + ' screenshots.'); break; }
+        if (!/^image\//.test(f.type)) { showError(f.name + ' is not an image.'); continue; }
+        if (f.size > MAX_BYTES) { showError(f.name + ' is larger than 10 MB.'); continue; }
+        files.push(f);
+      }
+      renderFiles();
+    });
+
+    function request(path, init) {
+      init.method = 'POST';
+      init.credentials = 'omit';
+      init.headers = init.headers || {};
+      init.headers['X-Usero-Widget'] = '1';
+      return fetch(base + path, init).then(function (res) {
+        return res.json().catch(function () { return {}; }).then(function (body) {
+          if (!res.ok) {
+            var e = new Error(body.error || 'Request failed (' + res.status + ')');
+            e.status = res.status;
+            throw e;
+          }
+          return body;
+        });
+      });
+    }
+    function upload(file) {
+      var data = new FormData();
+      data.append('clientId', opts.clientId);
+      data.append('screenshot', file, file.name);
+      return request('/api/screenshots', { body: data }).then(function (body) { return body.screenshot; });
+    }
+
+    form.addEventListener('submit', function (e) {
+      e.preventDefault();
+      if (busy) return;
+      var text = comment.value.trim(), u = user() || sessionUser, address = '';
+      if (!rating && !text) { showError('Choose a rating or write a comment.'); return; }
+      if (opts.showEmailOption === false) address = (u && u.email) || '';
+      else if (check.checked) address = email.value.trim();
+      if (address && !/^[^\s@]+@[^\s@]+\.[^\s@]+$/.test(address)) { showError('Please enter a valid email address.'); return; }
+      var payload = { clientId: opts.clientId, pageUrl: location.href };
+      if (rating) payload.rating = rating;
+      if (text) payload.comment = text;
+      if (address) payload.userEmail = address;
+      if (document.title) payload.pageTitle = document.title;
+      if (document.referrer) payload.referrer = document.referrer;
+      if (typeof opts.environment === 'string' && opts.environment) payload.environment = opts.environment;
+      if (opts.metadata && typeof opts.metadata === 'object') payload.metadata = opts.metadata;
+      var id = u && (u.id || u.userId);
+      if (id) payload.userId = String(id);
+      busy = true;
+      send.disabled = true;
+      send.textContent = files.length ? 'Uploading\u2026' : 'Sending\u2026';
+      hideError();
+      var shots = [];
+      files.reduce(function (chain, f) {
+        return chain.then(function () { return upload(f).then(function (s) { shots.push(s); }); });
+      }, Promise.resolve()).then(function () {
+        if (shots.length) payload.screenshots = shots;
+        send.textContent = 'Sending\u2026';
+        return request('/api/feedback', { headers: { 'Content-Type': 'application/json' }, body: JSON.stringify(payload) });
+      }).then(function (body) {
+        form.hidden = true;
+        done.hidden = false;
+        done.querySelector('button').focus();
+        payload.feedbackId = body.feedbackId;
+        call(opts.onSubmit, payload);
+      }, function (err) {
+        showError('Sorry, your feedback could not be sent: ' + err.message);
+        call(opts.onError, err);
+      }).then(function () {
+        busy = false;
+        send.disabled = false;
+        send.textContent = 'Send feedback';
+      });
+    });
+
+    document.body.appendChild(host);
+    return {
+      open: open,
+      close: close,
+      destroy: function () {
+        if (media && media.removeEventListener) media.removeEventListener('change', applyTheme);
+        if (host.parentNode) host.parentNode.removeChild(host);
+        if (current && current.destroy === this.destroy) current = null;
+      }
+    };
+  }
+
+  window.initUseroFeedbackWidget = init;
+})();
+"""#
+}

@@ -1,0 +1,320 @@
+import Feedback
+import Foundation
+import Testing
+
+@testable import usero
+
+@Suite struct InboxTests {
+    // MARK: Sign-in and sessions
+
+    @Test func signInWithAWrongKeyIsRefused() async throws {
+        try await TestServer.run { server in
+            _ = try await server.createClient()
+            let browser = InboxTestBrowser(baseURL: server.baseURL)
+
+            // Given no session, the inbox sends the visitor to the sign-in form.
+            let anonymous = try await browser.get("/inbox")
+            #expect(anonymous.status == 303)
+            #expect(anonymous.header("Location") == "/inbox/login")
+
+            // When the form is posted with a key that is not a client's…
+            let refused = try await browser.signIn(adminKey: "uak_" + String(repeating: "0", count: 64))
+
+            // …then it is refused, no session is set, and the inbox stays closed.
+            #expect(refused.status == 401)
+            #expect(refused.text.contains("That admin key is not valid."))
+            #expect(browser.cookies[InboxCookies.session] == nil)
+            #expect(try await browser.get("/inbox").status == 303)
+        }
+    }
+
+    @Test func signInWithoutTheLoginTokenIsRefused() async throws {
+        try await TestServer.run { server in
+            let client = try await server.createClient()
+            let browser = InboxTestBrowser(baseURL: server.baseURL)
+            let response = try await browser.post("/inbox/login", [("adminKey", client.key)])
+            #expect(response.status == 403)
+            #expect(browser.cookies[InboxCookies.session] == nil)
+        }
+    }
+
+    @Test func sessionCookieIsHttpOnlyStrictAndScopedToTheInbox() async throws {
+        try await TestServer.run { server in
+            let client = try await server.createClient()
+            let browser = InboxTestBrowser(baseURL: server.baseURL)
+            let signedIn = try await browser.signIn(adminKey: client.key)
+            #expect(signedIn.status == 303)
+            #expect(signedIn.header("Location") == "/inbox")
+
+            let header = try #require(browser.setCookieHeaders.first { $0.hasPrefix(InboxCookies.session + "=") })
+            #expect(header.contains("HttpOnly"))
+            #expect(header.contains("SameSite=Strict"))
+            #expect(header.contains("Path=/inbox"))
+            #expect(!header.contains("Secure"))  // served over plain http here
+            let id = try #require(browser.cookies[InboxCookies.session])
+            #expect(id.count == 64)
+
+            let page = try await browser.get("/inbox")
+            #expect(page.status == 200)
+            #expect(page.text.contains("No feedback here yet"))
+            // Neither the admin key nor the session id reaches a log line.
+            #expect(!server.logs.text.contains(client.key))
+            #expect(!server.logs.text.contains(id))
+        }
+    }
+
+    @Test func sessionCookieIsSecureWhenThePublicURLIsHTTPS() async throws {
+        try await TestServer.run(configure: { $0.publicURL = "https://feedback.example.com" }) { server in
+            let client = try await server.createClient()
+            let browser = InboxTestBrowser(baseURL: server.baseURL)
+            try await browser.signIn(adminKey: client.key)
+            let header = try #require(browser.setCookieHeaders.first { $0.hasPrefix(InboxCookies.session + "=") })
+            #expect(header.contains("; Secure"))
+        }
+    }
+
+    @Test func signingOutEndsTheSession() async throws {
+        try await TestServer.run { server in
+            let client = try await server.createClient()
+            let browser = InboxTestBrowser(baseURL: server.baseURL)
+            try await browser.signIn(adminKey: client.key)
+            let oldSession = try #require(browser.cookies[InboxCookies.session])
+            let csrf = try await browser.csrfToken()
+
+            let out = try await browser.post("/inbox/logout", [("csrf", csrf)])
+            #expect(out.status == 303)
+            #expect(out.header("Location") == "/inbox/login")
+            #expect(browser.cookies[InboxCookies.session] == nil)
+
+            // The old cookie, replayed, no longer opens the inbox.
+            browser.cookies[InboxCookies.session] = oldSession
+            #expect(try await browser.get("/inbox").status == 303)
+        }
+    }
+
+    // MARK: CSRF
+
+    @Test func changesWithoutTheSessionOrTheCSRFTokenAreRefused() async throws {
+        try await TestServer.run { server in
+            let client = try await server.createClient()
+            let item = try await server.parts.store.insert(
+                FeedbackDraft(clientId: client.id, source: .api, rating: 3, comment: "Keep me"), at: Date(), origin: nil)
+            let browser = InboxTestBrowser(baseURL: server.baseURL)
+            try await browser.signIn(adminKey: client.key)
+            let csrf = try await browser.csrfToken()
+            let path = "/inbox/items/\(item.id)/delete"
+
+            // Without the token, with a wrong one, and with the token but no session: 403, nothing deleted.
+            #expect(try await browser.post(path, []).status == 403)
+            #expect(try await browser.post(path, [("csrf", String(repeating: "a", count: 64))]).status == 403)
+            let stranger = InboxTestBrowser(baseURL: server.baseURL)
+            #expect(try await stranger.post(path, [("csrf", csrf)]).status == 403)
+            #expect(try await stranger.post("/inbox/slack/connect", [("csrf", csrf)]).status == 403)
+            #expect(try await browser.post("/inbox/logout", []).status == 403)
+            #expect(try await server.count("feedback") == 1)
+
+            // With both, the item goes.
+            let deleted = try await browser.post(path, [("csrf", csrf)])
+            #expect(deleted.status == 303)
+            #expect(deleted.header("Location") == "/inbox?notice=deleted")
+            #expect(try await server.count("feedback") == 0)
+            #expect(try await browser.get("/inbox?notice=deleted").text.contains("Feedback deleted."))
+        }
+    }
+
+    @Test func deleteAsksForConfirmationFirst() async throws {
+        try await TestServer.run { server in
+            let client = try await server.createClient()
+            let item = try await server.parts.store.insert(
+                FeedbackDraft(clientId: client.id, source: .widget, rating: 1, comment: "Broken"), at: Date(), origin: nil)
+            let browser = InboxTestBrowser(baseURL: server.baseURL)
+            try await browser.signIn(adminKey: client.key)
+
+            let confirm = try await browser.get("/inbox/items/\(item.id)/delete?source=widget")
+            #expect(confirm.status == 200)
+            #expect(confirm.text.contains("Delete this feedback?"))
+            #expect(confirm.text.contains("action=\"/inbox/items/\(item.id)/delete\""))
+            #expect(confirm.text.contains("name=\"source\" value=\"widget\""))
+            #expect(try await server.count("feedback") == 1)
+
+            let other = try await browser.get("/inbox/items/fb_doesnotexist/delete")
+            #expect(other.status == 404)
+        }
+    }
+
+    // MARK: Rendering
+
+    @Test func markupInACommentRendersAsText() async throws {
+        try await TestServer.run { server in
+            let client = try await server.createClient()
+            let posted = try await server.postJSON(
+                "/api/feedback",
+                #"{"clientId":"\#(client.id)","comment":"<script>alert('x')</script><b>bold</b>","#
+                    + #""pageUrl":"javascript:alert(1)","pageTitle":"\"><img src=x onerror=alert(1)>"}"#)
+            #expect(posted.status == 200)
+            let browser = InboxTestBrowser(baseURL: server.baseURL)
+            try await browser.signIn(adminKey: client.key)
+
+            let page = try await browser.get("/inbox")
+            #expect(page.status == 200)
+            #expect(page.text.contains("&lt;script&gt;alert(&#39;x&#39;)&lt;/script&gt;&lt;b&gt;bold&lt;/b&gt;"))
+            #expect(!page.text.contains("<script"))
+            #expect(!page.text.contains("<b>bold"))
+            #expect(!page.text.contains("<img src=x"))
+            #expect(!page.text.contains("href=\"javascript:"))
+            // Security headers on the page.
+            let csp = try #require(page.header("Content-Security-Policy"))
+            #expect(csp.contains("default-src 'none'"))
+            #expect(!csp.contains("unsafe-inline"))
+            #expect(page.header("X-Content-Type-Options") == "nosniff")
+            #expect(page.header("X-Frame-Options") == "DENY")
+            #expect(page.header("Referrer-Policy") == "same-origin")
+            #expect(page.header("Cache-Control") == "no-store")
+        }
+    }
+
+    @Test func listShowsEveryFieldOfAnItem() async throws {
+        try await TestServer.run { server in
+            // Paid: these items are dated 2023, and the retention sweep that runs at startup keeps paid items.
+            let client = try await server.createClient(plan: .paid)
+            let shot = ScreenshotRef(
+                fileName: "\(client.id)/1700000000000-abc12.png", url: "https://elsewhere.example/x.png", fileSize: 10,
+                mimeType: "image/png", width: 640, height: 400)
+            _ = try await server.parts.store.insert(
+                FeedbackDraft(
+                    clientId: client.id, source: .widget, rating: 2, comment: "Export is slow",
+                    userEmail: "jamie@example.com", pageUrl: "https://app.example.com/export", pageTitle: "Export",
+                    referrer: "https://app.example.com/", metadata: .object(["build": .int(1842)]),
+                    screenshots: [shot], sessionReplayId: "replay_123", replayOffsetMs: 12_345, userId: "user-9"),
+                at: Date(timeIntervalSince1970: 1_700_000_000), origin: nil)
+            _ = try await server.parts.store.insert(
+                FeedbackDraft(
+                    clientId: client.id, source: .slack, comment: "Export to CSV times out",
+                    slack: SlackCapture(
+                        teamId: "T0001", channelId: "C0001", messageTs: "1700000000.000100", threadTs: nil,
+                        authorId: "U0002", forwardedBy: "U0001", capturedVia: .reactionWrench,
+                        permalink: "https://acme.slack.com/archives/C0001/p1700000000000100")),
+                at: Date(timeIntervalSince1970: 1_700_000_100), origin: nil)
+            let browser = InboxTestBrowser(baseURL: server.baseURL)
+            try await browser.signIn(adminKey: client.key)
+            let html = try await browser.get("/inbox").text
+
+            // Newest first: the Slack item comes before the widget item.
+            let slackAt = try #require(html.range(of: "Export to CSV times out")).lowerBound
+            let widgetAt = try #require(html.range(of: "Export is slow")).lowerBound
+            #expect(slackAt < widgetAt)
+            for expected in [
+                "Bad · 2/4", "No rating", ">Widget<", ">Slack<", "jamie@example.com", "https://app.example.com/export",
+                "(Export)", "user-9", "Session replay", "replay_123", "at 12.3 s", "channel <code>C0001</code>",
+                "reaction :wrench:", "href=\"https://acme.slack.com/archives/C0001/p1700000000000100\"",
+                "Open in Slack", "&quot;build&quot;:1842", "14 Nov 2023, 22:13 UTC",
+                // The thumbnail comes from this server, never from the submitted URL.
+                "<img src=\"/api/screenshots/\(client.id)/1700000000000-abc12.png\"",
+                "alt=\"Screenshot 1 (640×400)\"",
+            ] {
+                #expect(html.contains(expected), "missing \(expected)")
+            }
+            #expect(!html.contains("elsewhere.example"))
+        }
+    }
+
+    @Test func filtersBySourceAndEnvironmentWithTheDefaultEnvironmentFirst() async throws {
+        try await TestServer.run { server in
+            let client = try await server.createClient()
+            let store = server.parts.store
+            _ = try await store.insert(FeedbackDraft(clientId: client.id, source: .api, comment: "default api"), at: Date(), origin: nil)
+            _ = try await store.insert(
+                FeedbackDraft(clientId: client.id, source: .widget, comment: "default widget"), at: Date(), origin: nil)
+            _ = try await store.insert(
+                FeedbackDraft(clientId: client.id, source: .widget, comment: "staging widget", environment: "staging"),
+                at: Date(), origin: nil)
+            let browser = InboxTestBrowser(baseURL: server.baseURL)
+            try await browser.signIn(adminKey: client.key)
+
+            // The default view is the default environment, offered first.
+            let first = try await browser.get("/inbox").text
+            #expect(first.contains("default api") && first.contains("default widget"))
+            #expect(!first.contains("staging widget"))
+            let defaultOption = try #require(first.range(of: "<option value=\"default\" selected>Default environment"))
+            let stagingOption = try #require(first.range(of: "<option value=\"env:staging\">staging</option>"))
+            #expect(defaultOption.lowerBound < stagingOption.lowerBound)
+
+            let staging = try await browser.get("/inbox?env=env%3Astaging").text
+            #expect(staging.contains("staging widget") && !staging.contains("default api"))
+
+            let widgets = try await browser.get("/inbox?source=widget&env=all").text
+            #expect(widgets.contains("default widget") && widgets.contains("staging widget"))
+            #expect(!widgets.contains("default api"))
+        }
+    }
+
+    @Test func pagesThroughFiftyItemsAtATime() async throws {
+        try await TestServer.run { server in
+            let client = try await server.createClient(plan: .paid)
+            let start = Date(timeIntervalSince1970: 1_700_000_000)
+            for index in 0..<55 {
+                _ = try await server.parts.store.insert(
+                    FeedbackDraft(clientId: client.id, source: .api, comment: "item number \(index)."),
+                    at: start.addingTimeInterval(Double(index)), origin: nil)
+            }
+            let browser = InboxTestBrowser(baseURL: server.baseURL)
+            try await browser.signIn(adminKey: client.key)
+
+            let first = try await browser.get("/inbox").text
+            #expect(first.components(separatedBy: "<li class=\"item\"").count - 1 == 50)
+            #expect(first.contains("item number 54.") && !first.contains("item number 4."))
+            let older = try #require(InboxTestBrowser.attribute("href", before: "rel=\"next\"", in: first))
+            let second = try await browser.get(older.replacingOccurrences(of: "&amp;", with: "&")).text
+            #expect(second.components(separatedBy: "<li class=\"item\"").count - 1 == 5)
+            #expect(second.contains("item number 4.") && second.contains("item number 0."))
+            #expect(second.contains("« Newest"))
+        }
+    }
+
+    // MARK: Slack
+
+    @Test func connectSlackSaysWhenSlackIsNotConfigured() async throws {
+        try await TestServer.run { server in
+            let client = try await server.createClient()
+            let browser = InboxTestBrowser(baseURL: server.baseURL)
+            try await browser.signIn(adminKey: client.key)
+            #expect(try await browser.get("/inbox").text.contains("Slack: not connected"))
+
+            let response = try await browser.post("/inbox/slack/connect", [("csrf", try await browser.csrfToken())])
+            #expect(response.status == 303)
+            let location = try #require(response.header("Location"))
+            #expect(try await browser.get(location).text.contains("Slack is not configured on this server"))
+        }
+    }
+
+    @Test func showsTheSlackInstallationWithoutItsToken() async throws {
+        try await TestServer.run { server in
+            let client = try await server.createClient()
+            try await server.parts.database.write { db in
+                try db.execute(
+                    sql: """
+                        INSERT INTO slack_installation (team_id, client_id, team_name, token_envelope, installed_at)
+                        VALUES ('T0001', ?, 'Acme <Corp>', x'00', 1700000000000)
+                        """,
+                    arguments: [client.id])
+            }
+            let browser = InboxTestBrowser(baseURL: server.baseURL)
+            try await browser.signIn(adminKey: client.key)
+            let html = try await browser.get("/inbox").text
+            #expect(html.contains("connected to <strong>Acme &lt;Corp&gt;</strong>"))
+            #expect(html.contains("Reconnect Slack"))
+        }
+    }
+}
+
+extension InboxTestBrowser {
+    /// The value of `name="…"` in the tag that also holds `marker`.
+    static func attribute(_ name: String, before marker: String, in html: String) -> String? {
+        guard let markerRange = html.range(of: marker) else { return nil }
+        let head = html[..<markerRange.lowerBound]
+        guard let start = head.range(of: "\(name)=\"", options: .backwards) else { return nil }
+        let rest = html[start.upperBound...]
+        guard let end = rest.firstIndex(of: "\"") else { return nil }
+        return String(rest[..<end])
+    }
+}

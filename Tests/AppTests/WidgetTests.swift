@@ -1,0 +1,74 @@
+import Foundation
+import Testing
+
+@testable import usero
+
+@Suite struct WidgetTests {
+    @Test func widgetIsServedAsJavaScriptToAnyOrigin() async throws {
+        try await TestServer.run { server in
+            let response = try await server.request("GET", "/widget.js", headers: ["Origin": "https://shop.example"])
+            #expect(response.status == 200)
+            #expect(response.header("Content-Type")?.hasPrefix("application/javascript") == true)
+            #expect(response.header("Access-Control-Allow-Origin") == "*")
+            #expect(response.header("Cache-Control")?.contains("max-age=") == true)
+            #expect(response.text.contains("initUseroFeedbackWidget"))
+
+            // Revalidation by ETag answers 304 without the body.
+            let etag = try #require(response.header("ETag"))
+            let again = try await server.request("GET", "/widget.js", headers: ["If-None-Match": etag])
+            #expect(again.status == 304)
+            #expect(again.body.isEmpty)
+        }
+    }
+
+    @Test func widgetIsUnder15KBGzipped() throws {
+        // Given the script exactly as served, when compressed as `gzip -9 | wc -c` would…
+        let gzip = Process()
+        gzip.executableURL = URL(fileURLWithPath: "/bin/sh")
+        gzip.arguments = ["-c", "gzip -9 | wc -c"]
+        let input = Pipe()
+        let output = Pipe()
+        gzip.standardInput = input
+        gzip.standardOutput = output
+        try gzip.run()
+        input.fileHandleForWriting.write(Data(WidgetRoutes.script))
+        try input.fileHandleForWriting.close()
+        let text = String(decoding: output.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        gzip.waitUntilExit()
+        // …then it is under 15 KB.
+        let bytes = try #require(Int(text.trimmingCharacters(in: .whitespacesAndNewlines)))
+        #expect(bytes > 0)
+        #expect(bytes < 15 * 1024, "widget.js is \(bytes) bytes gzipped")
+    }
+
+    @Test(arguments: [
+        "clientId", "position", "theme", "title", "placeholder", "showEmailOption", "showScreenshotOption",
+        "environment", "metadata", "baseUrl", "getUser", "onSubmit", "onError", "onOpen", "onClose",
+    ])
+    func widgetReadsEveryDocumentedOption(_ option: String) {
+        #expect(WidgetScript.source.contains("opts.\(option)"))
+    }
+
+    @Test func widgetMarksItsSubmissionsAndFillsThePageFields() {
+        let source = WidgetScript.source
+        for expected in [
+            "'X-Usero-Widget'", "pageUrl: location.href", "payload.pageTitle", "payload.referrer", "'/api/screenshots'",
+            "'/api/feedback'", "attachShadow", "prefers-color-scheme", "document.currentScript",
+        ] {
+            #expect(source.contains(expected), "missing \(expected)")
+        }
+        // Nothing configurable is ever parsed as HTML.
+        #expect(!source.contains("innerHTML = opts"))
+    }
+
+    @Test func demoPageLoadsTheWidget() async throws {
+        try await TestServer.run { server in
+            let page = try await server.request("GET", "/widget/demo?clientId=client_abc")
+            #expect(page.status == 200)
+            #expect(page.header("Content-Type")?.hasPrefix("text/html") == true)
+            #expect(page.text.contains("<script src=\"/widget.js\"></script>"))
+            let script = try await server.request("GET", "/widget/demo.js")
+            #expect(script.text.contains("initUseroFeedbackWidget({ clientId: clientId"))
+        }
+    }
+}

@@ -1,0 +1,274 @@
+"""The widget and the inbox in a real headless Chromium, against a real `usero serve`.
+
+The tests run in order and share one browser: the widget submission made first is the item the inbox tests find,
+filter and delete.
+"""
+
+import re
+import time
+import uuid
+
+import pytest
+import requests
+from selenium.webdriver.common.by import By
+from selenium.webdriver.common.keys import Keys
+from selenium.webdriver.support.ui import Select, WebDriverWait
+
+from conftest import make_png
+
+RUN = uuid.uuid4().hex[:8]
+COMMENT = "The coupon field rejects valid codes (run %s)" % RUN
+EMAIL = "jamie.%s@example.com" % RUN
+shared = {}
+
+
+def wait(driver, condition, timeout=15):
+    return WebDriverWait(driver, timeout, poll_frequency=0.1).until(lambda _: condition())
+
+
+def widget_root(driver):
+    return driver.find_element(By.CSS_SELECTOR, "usero-feedback-widget").shadow_root
+
+
+def admin_get(usero, path):
+    return requests.get(usero["base"] + path, headers={"Authorization": "Bearer " + usero["admin_key"]}, timeout=10)
+
+
+def post_feedback(usero, **fields):
+    response = requests.post(usero["base"] + "/api/feedback", json={"clientId": usero["client_id"], **fields}, timeout=10)
+    assert response.status_code == 200, response.text
+    return response.json()["feedbackId"]
+
+
+def sign_in(driver, usero):
+    driver.get(usero["base"] + "/inbox/login")
+    driver.find_element(By.ID, "adminKey").send_keys(usero["admin_key"])
+    driver.find_element(By.CSS_SELECTOR, "button[type=submit]").click()
+    wait(driver, lambda: driver.current_url.rstrip("/").endswith("/inbox"))
+
+
+def item_for(driver, text):
+    items = driver.find_elements(By.XPATH, "//li[@class='item'][.//p[@class='comment'][contains(., %s)]]" % xpath_quote(text))
+    return items[0] if items else None
+
+
+def xpath_quote(text):
+    return "'%s'" % text if "'" not in text else 'concat("%s")' % '", "'.join(text.split('"'))
+
+
+# MARK: The widget
+
+
+def test_widget_resists_host_css_and_works_with_the_keyboard(driver, host_page):
+    driver.get(host_page)
+    root = wait(driver, lambda: widget_root(driver))
+    launcher = root.find_element(By.CSS_SELECTOR, ".launcher")
+    # The host page hides every button and sets 40px lime text everywhere; the widget's button is untouched.
+    assert launcher.is_displayed()
+    assert launcher.value_of_css_property("font-size") == "15px"
+    assert "0, 255, 0" not in launcher.value_of_css_property("color")
+
+    driver.execute_script("arguments[0].focus()", launcher)
+    launcher.send_keys(Keys.ENTER)
+    panel = root.find_element(By.CSS_SELECTOR, ".panel")
+    wait(driver, panel.is_displayed)
+    assert root.find_element(By.CSS_SELECTOR, "h2").text == "Tell Acme what you think"
+    # Focus moved into the panel (the first rating); Escape closes it and gives focus back to the button.
+    focused = driver.execute_script("return arguments[0].activeElement.textContent", root)
+    assert "Terrible" in focused
+    driver.switch_to.active_element.send_keys(Keys.ESCAPE)
+    wait(driver, lambda: not panel.is_displayed())
+    assert driver.execute_script("return window.__events") == ["open", "close"]
+
+
+def test_widget_submits_rating_comment_email_and_screenshot(driver, host_page, usero, tmp_path, screenshot_dir):
+    # Older items from the API first, so the inbox has some company for the widget's item.
+    post_feedback(usero, rating=2, comment="Export to CSV times out on large projects",
+                  userEmail="sam@example.com", pageUrl="https://app.acme.test/projects/42/export",
+                  pageTitle="Export project", metadata={"appVersion": "2.4.1"})
+    post_feedback(usero, rating=3, comment="Love the new dashboard, but dark mode would be nice.",
+                  pageUrl="https://app.acme.test/dashboard", sessionReplayId="replay_7f3a9c", replayOffsetMs=21400)
+    post_feedback(usero, comment="Staging build shows the old logo", environment="staging")
+    driver.get(host_page)
+    root = wait(driver, lambda: widget_root(driver))
+    root.find_element(By.CSS_SELECTOR, ".launcher").click()
+    wait(driver, root.find_element(By.CSS_SELECTOR, ".panel").is_displayed)
+
+    root.find_element(By.CSS_SELECTOR, ".rate[data-rating='4']").click()
+    root.find_element(By.CSS_SELECTOR, "textarea").send_keys(COMMENT)
+    root.find_element(By.CSS_SELECTOR, ".check input").click()
+    root.find_element(By.CSS_SELECTOR, "#uw-e").send_keys(EMAIL)
+    png = make_png(tmp_path / "coupon-error.png")
+    root.find_element(By.CSS_SELECTOR, "input[type=file]").send_keys(str(png))
+    wait(driver, lambda: "coupon-error.png" in root.find_element(By.CSS_SELECTOR, "ul").text)
+    driver.save_screenshot(str(screenshot_dir / "widget.png"))
+
+    root.find_element(By.CSS_SELECTOR, ".send").click()
+    done = root.find_element(By.CSS_SELECTOR, ".done")
+    wait(driver, done.is_displayed)
+    assert "Thank you" in done.text
+    events = driver.execute_script("return window.__events")
+    submitted = [event for event in events if event.startswith("submit:")]
+    assert submitted, events
+    feedback_id = submitted[0].split(":", 1)[1]
+    shared["feedback_id"] = feedback_id
+
+    # Stored as a widget item with every field the widget fills.
+    item = admin_get(usero, "/api/feedback/" + feedback_id).json()
+    assert item["source"] == "widget"
+    assert item["rating"] == 4
+    assert item["comment"] == COMMENT
+    assert item["userEmail"] == EMAIL
+    assert item["userId"] == "user-42"
+    assert item["pageUrl"] == host_page
+    assert item["pageTitle"] == "Acme Checkout"
+    assert item["metadata"] == {"plan": "pro", "build": 1842}
+    assert item["environment"] is None
+    assert len(item["screenshots"]) == 1
+    assert item["screenshots"][0]["width"] == 96 and item["screenshots"][0]["height"] == 64
+
+
+def test_widget_shows_an_error_when_the_server_refuses(driver, host_page):
+    driver.get(host_page)
+    root = wait(driver, lambda: widget_root(driver))
+    # Re-initialise with a client that does not exist: the submission fails with the server's reason.
+    driver.execute_script(
+        "initUseroFeedbackWidget({clientId: 'client_doesnotexist', onError: function (e) {"
+        " window.__events.push('error:' + e.message); }})")
+    root = widget_root(driver)
+    root.find_element(By.CSS_SELECTOR, ".launcher").click()
+    root.find_element(By.CSS_SELECTOR, ".rate[data-rating='2']").click()
+    root.find_element(By.CSS_SELECTOR, ".send").click()
+    error = root.find_element(By.CSS_SELECTOR, ".err")
+    wait(driver, error.is_displayed)
+    assert "Invalid client ID" in error.text
+    assert "error:Invalid client ID" in driver.execute_script("return window.__events")
+
+
+# MARK: The inbox
+
+
+def test_inbox_sign_in_finds_the_widget_item(driver, usero, screenshot_dir):
+    driver.get(usero["base"] + "/inbox")
+    assert driver.current_url.endswith("/inbox/login")
+    # A wrong key is refused on the page.
+    driver.find_element(By.ID, "adminKey").send_keys("uak_wrong")
+    driver.find_element(By.CSS_SELECTOR, "button[type=submit]").click()
+    alert = wait(driver, lambda: driver.find_elements(By.CSS_SELECTOR, "[role=alert]"))
+    assert "That admin key is not valid." in alert[0].text
+
+    sign_in(driver, usero)
+    item = item_for(driver, COMMENT)
+    assert item is not None
+    text = item.text
+    assert "Amazing · 4/4" in text
+    assert "Widget" in text
+    assert EMAIL in text
+    assert "/checkout" in text
+    thumbnail = item.find_element(By.CSS_SELECTOR, ".shots img")
+    wait(driver, lambda: driver.execute_script("return arguments[0].complete && arguments[0].naturalWidth", thumbnail))
+    assert driver.execute_script("return arguments[0].naturalWidth", thumbnail) == 96
+    link = item.find_element(By.CSS_SELECTOR, ".shots a").get_attribute("href")
+    assert requests.get(link, timeout=10).headers["Content-Type"] == "image/png"
+    # The newest item is first, the session replay id is labelled, and the staging item waits behind its filter.
+    first = driver.find_elements(By.CSS_SELECTOR, "li.item .comment")[0].text
+    assert first == COMMENT
+    assert "Session replay" in driver.page_source and "replay_7f3a9c" in driver.page_source
+    assert item_for(driver, "Staging build shows the old logo") is None
+    driver.set_window_size(1280, 1120)
+    try:
+        driver.save_screenshot(str(screenshot_dir / "inbox.png"))
+    finally:
+        driver.set_window_size(1280, 860)
+
+
+def test_inbox_is_readable_on_a_phone(driver, usero):
+    driver.set_window_size(390, 844)
+    try:
+        driver.get(usero["base"] + "/inbox")
+        overflow = driver.execute_script("return document.documentElement.scrollWidth - window.innerWidth")
+        assert overflow <= 0
+    finally:
+        driver.set_window_size(1280, 860)
+
+
+def test_inbox_filters_by_source_and_environment(driver, usero):
+    driver.get(usero["base"] + "/inbox")
+    Select(driver.find_element(By.ID, "source")).select_by_visible_text("Widget")
+    driver.find_element(By.XPATH, "//button[normalize-space()='Apply filters']").click()
+    wait(driver, lambda: "source=widget" in driver.current_url)
+    assert item_for(driver, COMMENT) is not None
+    assert item_for(driver, "Export to CSV times out") is None
+
+    Select(driver.find_element(By.ID, "source")).select_by_visible_text("All sources")
+    options = [option.text for option in Select(driver.find_element(By.ID, "env")).options]
+    assert options[0] == "Default environment" and "staging" in options
+    Select(driver.find_element(By.ID, "env")).select_by_visible_text("staging")
+    driver.find_element(By.XPATH, "//button[normalize-space()='Apply filters']").click()
+    wait(driver, lambda: "env=env%3Astaging" in driver.current_url)
+    assert item_for(driver, "Staging build shows the old logo") is not None
+    assert item_for(driver, COMMENT) is None
+
+
+def test_a_script_in_a_comment_renders_as_text(driver, usero):
+    payload = "<script>window.__pwned = 1</script><img src=x onerror=\"window.__pwned = 2\"> (run %s)" % RUN
+    post_feedback(usero, comment=payload)
+    driver.get(usero["base"] + "/inbox")
+    item = item_for(driver, "window.__pwned = 1")
+    comments = [element.text for element in driver.find_elements(By.CSS_SELECTOR, "li.item .comment")]
+    assert payload in comments
+    assert driver.execute_script("return window.__pwned === undefined")
+    assert item is not None
+
+
+def test_delete_asks_for_confirmation_then_removes_the_item(driver, usero):
+    driver.get(usero["base"] + "/inbox")
+    item = item_for(driver, COMMENT)
+    item.find_element(By.CSS_SELECTOR, "a.danger-link").click()
+    wait(driver, lambda: "Delete this feedback?" in driver.page_source)
+    assert COMMENT in driver.page_source
+    # Cancel keeps it.
+    driver.find_element(By.LINK_TEXT, "Cancel").click()
+    wait(driver, lambda: "/delete" not in driver.current_url)
+    assert item_for(driver, COMMENT) is not None
+
+    item_for(driver, COMMENT).find_element(By.CSS_SELECTOR, "a.danger-link").click()
+    confirm = wait(driver, lambda: driver.find_elements(By.XPATH, "//button[normalize-space()='Delete feedback']"))
+    confirm[0].click()
+    wait(driver, lambda: "Feedback deleted." in driver.page_source)
+    assert item_for(driver, COMMENT) is None
+    assert admin_get(usero, "/api/feedback/" + shared["feedback_id"]).status_code == 404
+
+
+def test_changes_without_the_session_or_the_csrf_token_are_refused(driver, usero):
+    target = post_feedback(usero, rating=1, comment="Do not delete me (run %s)" % RUN)
+    url = usero["base"] + "/inbox/items/%s/delete" % target
+    driver.get(usero["base"] + "/inbox")
+    csrf = driver.find_element(By.CSS_SELECTOR, "input[name=csrf]").get_attribute("value")
+    session = driver.get_cookie("usero_session")["value"]
+    assert re.fullmatch(r"[0-9a-f]{64}", session)
+
+    no_session = requests.post(url, data={"csrf": csrf}, allow_redirects=False, timeout=10)
+    no_token = requests.post(url, data={}, cookies={"usero_session": session}, allow_redirects=False, timeout=10)
+    wrong_token = requests.post(url, data={"csrf": "0" * 64}, cookies={"usero_session": session},
+                                allow_redirects=False, timeout=10)
+    sign_out_without_token = requests.post(usero["base"] + "/inbox/logout", cookies={"usero_session": session},
+                                           allow_redirects=False, timeout=10)
+    assert [no_session.status_code, no_token.status_code, wrong_token.status_code,
+            sign_out_without_token.status_code] == [403, 403, 403, 403]
+    assert requests.get(usero["base"] + "/inbox", allow_redirects=False, timeout=10).status_code == 303
+    assert admin_get(usero, "/api/feedback/" + target).status_code == 200
+
+    # With both, the same request works.
+    allowed = requests.post(url, data={"csrf": csrf}, cookies={"usero_session": session}, allow_redirects=False,
+                            timeout=10)
+    assert allowed.status_code == 303
+    assert admin_get(usero, "/api/feedback/" + target).status_code == 404
+
+
+def test_sign_out(driver, usero):
+    driver.get(usero["base"] + "/inbox")
+    driver.find_element(By.XPATH, "//button[normalize-space()='Sign out']").click()
+    wait(driver, lambda: driver.current_url.endswith("/inbox/login"))
+    driver.get(usero["base"] + "/inbox")
+    assert driver.current_url.endswith("/inbox/login")
