@@ -19,3 +19,5 @@ test:
 bench: deps
 	scripts/bench-feedback.sh
 	scripts/bench-slack.sh
+	scripts/bench-retention.sh
+	scripts/bench-inbox.sh

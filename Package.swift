@@ -91,15 +91,6 @@ let package = Package(
             swiftSettings: settings
         ),
         // scripts/bench-slack.sh: times the uninstall scrub over 1,000,000 seeded rows.
-        .executableTarget(
-            name: "usero-bench-slack",
-            dependencies: [
-                "SlackGateway", "Feedback", "UseroCrypto",
-                .product(name: "GRDB", package: "GRDB.swift"),
-                .product(name: "Logging", package: "swift-log"),
-            ],
-            swiftSettings: settings
-        ),
         .testTarget(name: "CryptoTests", dependencies: ["UseroCrypto"], swiftSettings: settings),
         .testTarget(
             name: "FeedbackTests",

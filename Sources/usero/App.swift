@@ -37,7 +37,9 @@ func buildApplication(
     try await files.purgeQueued(in: database)
     let store = SQLiteFeedbackStore(database: database, files: files)
     let registry = PrometheusCollectorRegistry()
-    registry.makeGauge(name: "usero_up", help: "1 while the service runs").set(to: 1.0)
+    registry.makeGauge(
+        descriptor: MetricNameDescriptor(metricName: "usero_up", unitName: "", helpText: "1 while the service runs")
+    ).set(to: 1.0)
     let parts = AppParts(config: config, database: database, store: store, files: files, registry: registry)
 
     let router = Router(context: AppRequestContext.self)

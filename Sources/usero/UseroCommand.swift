@@ -12,7 +12,10 @@ struct UseroCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "usero",
         abstract: "Self-hostable service that turns user feedback into work.",
-        subcommands: [Serve.self, Clients.self, RetentionCommand.self, TokensCommand.self, BenchCommitBaseline.self])
+        subcommands: [
+            Serve.self, Clients.self, RetentionCommand.self, TokensCommand.self, BenchCommitBaseline.self,
+            BenchUninstallScrub.self,
+        ])
 }
 
 /// Logs go to stderr, at `LOG_LEVEL` (default info).

@@ -197,7 +197,9 @@ public struct SQLiteFeedbackStore: FeedbackStore {
     public static func item(from row: Row) -> FeedbackItem {
         let metadataText: String? = row[11]
         let screenshotsText: String = row[12]
-        let screenshots = (try? JSONDecoder().decode([ScreenshotRef].self, from: Data(screenshotsText.utf8))) ?? []
+        let screenshots =
+            screenshotsText == "[]"
+            ? [] : (try? JSONDecoder().decode([ScreenshotRef].self, from: Data(screenshotsText.utf8))) ?? []
         var slack: SlackCapture?
         if let team: String = row[16] {
             slack = SlackCapture(

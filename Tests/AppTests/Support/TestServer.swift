@@ -125,11 +125,12 @@ struct HTTPResult: Sendable {
         headers.first { $0.key.lowercased() == name.lowercased() }?.value
     }
 
+    /// The redirect delegate is the session's: swift-corelibs-foundation ignores per-task delegates for redirects.
     private static let session: URLSession = {
         let configuration = URLSessionConfiguration.ephemeral
         configuration.timeoutIntervalForRequest = 30
         configuration.httpMaximumConnectionsPerHost = 64
-        return URLSession(configuration: configuration)
+        return URLSession(configuration: configuration, delegate: NoRedirects(), delegateQueue: nil)
     }()
 
     /// Sends a request with URLSession (libcurl underneath), following no redirects.
@@ -140,7 +141,7 @@ struct HTTPResult: Sendable {
         request.httpMethod = method
         for (name, value) in headers { request.setValue(value, forHTTPHeaderField: name) }
         request.httpBody = body
-        let (data, response) = try await session.data(for: request, delegate: NoRedirects())
+        let (data, response) = try await session.data(for: request)
         let http = response as! HTTPURLResponse
         var fields: [String: String] = [:]
         for (key, value) in http.allHeaderFields { fields["\(key)"] = "\(value)" }
