@@ -116,7 +116,6 @@ let package = Package(
             dependencies: [
                 "usero", "Feedback", "SlackGateway", "Retention", "UseroCrypto",
                 .product(name: "Hummingbird", package: "hummingbird"),
-                .product(name: "HummingbirdTesting", package: "hummingbird"),
                 .product(name: "Mustache", package: "swift-mustache"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),

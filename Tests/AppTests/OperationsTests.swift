@@ -38,4 +38,17 @@ import Testing
             }
         }
     }
+
+    @Test func requestLogsNameTheRouteNeverThePathOrQuery() async throws {
+        try await TestServer.run { server in
+            let client = try await server.createClient()
+            let auth = ["Authorization": "Bearer \(client.key)"]
+            _ = try await server.request("GET", "/api/end-users/jamie.private@example.com", headers: auth)
+            _ = try await server.request("GET", "/api/privacy/export?email=jamie.private@example.com", headers: auth)
+            let logs = server.logs.text
+            #expect(logs.contains("http.route="))
+            #expect(!logs.contains("jamie.private"))
+            #expect(!logs.contains(client.key))
+        }
+    }
 }

@@ -1,27 +1,31 @@
 import Hummingbird
 import Logging
 
-/// One log line per request: method, path (never the query, which can hold an email), status and duration.
-/// Headers and bodies are never logged.
+/// One log line per request: method, the matched route's template (`/api/end-users/{userId}`, never the concrete
+/// path, whose ids can be an end user's email, nor the query), status and duration. Headers and bodies are never
+/// logged.
 struct RequestLogMiddleware<Context: RequestContext>: RouterMiddleware {
     func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws
         -> Response
     {
         let start = ContinuousClock.now
-        let response = try await next(request, context)
-        let elapsed = ContinuousClock.now - start
+        do {
+            let response = try await next(request, context)
+            log(request, context: context, status: "\(response.status.code)", since: start)
+            return response
+        } catch {
+            // The error middleware (outside this one) turns it into the answer; note its type only.
+            log(request, context: context, status: "error:\(type(of: error))", since: start)
+            throw error
+        }
+    }
+
+    private func log(_ request: Request, context: Context, status: String, since start: ContinuousClock.Instant) {
         context.logger.debug(
             "Request",
             metadata: [
-                "http.method": "\(request.method)", "http.path": "\(Self.loggablePath(request.uri.path))",
-                "http.status": "\(response.status.code)",
-                "http.duration": "\(elapsed)",
+                "http.method": "\(request.method)", "http.route": "\(context.endpointPath ?? "unmatched")",
+                "http.status": "\(status)", "http.duration": "\(ContinuousClock.now - start)",
             ])
-        return response
-    }
-
-    /// Paths are ids and file names only; still, cap their length.
-    static func loggablePath(_ path: String) -> String {
-        path.count > 200 ? String(path.prefix(200)) + "…" : path
     }
 }
