@@ -16,6 +16,9 @@ enum SlackSetup {
         let config = parts.config
         let auth = AdminAuth(store: parts.store)
         guard let signingSecret = config.slackSigningSecret else {
+            // The token key exists from the first start (generated into DATA_DIR/token.key when unset), so a later
+            // Slack set-up finds it and a bad key file is reported now, not at the first install.
+            _ = try SlackKeys.load(config: config, createIfMissing: true, logger: logger)
             logger.notice("Slack is not configured (SLACK_SIGNING_SECRET unset): /slack/* answers 503")
             let unconfigured: @Sendable (Request, AppRequestContext) async throws -> Response = { _, _ in
                 JSONResponse.make(ErrorBody("Slack is not configured"), status: .serviceUnavailable)

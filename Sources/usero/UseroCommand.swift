@@ -54,13 +54,16 @@ struct Serve: AsyncParsableCommand {
     func run() async throws {
         let logger = makeLogger()
         let config: AppConfig
+        let app: Application<RouterResponder<AppRequestContext>>
+        let parts: AppParts
         do {
             config = try AppConfig.load(host: host, port: port, environment: ProcessInfo.processInfo.environment)
+            (app, parts) = try await buildApplication(config: config, logger: logger)
         } catch let error as AppConfig.Invalid {
+            // A configuration mistake: one line naming the variable or file, never its value; EX_CONFIG.
             FileHandle.standardError.write(Data("usero: \(error.description)\n".utf8))
             throw ExitCode(78)
         }
-        let (app, parts) = try await buildApplication(config: config, logger: logger)
         MetricsSystem.bootstrap(PrometheusMetricsFactory(registry: parts.registry))
         logger.info("usero listening", metadata: ["host": "\(config.host)", "port": "\(config.port)"])
         try await app.runService()

@@ -62,7 +62,7 @@ import FoundationNetworking
     }
 
     @Test func serveAnswersAndExitsZeroOnSIGTERM() async throws {
-        let port = Int.random(in: 20000...40000)
+        let port = UseroBinary.freePort()
         let process = Process()
         process.executableURL = try UseroBinary.url()
         process.arguments = ["serve", "--port", "\(port)"]
@@ -80,5 +80,37 @@ import FoundationNetworking
         process.waitUntilExit()
         #expect(process.terminationReason == .exit)
         #expect(process.terminationStatus == 0)
+    }
+
+    @Test func serveCreatesAPrivateTokenKeyOnceAndRefusesABadOne() async throws {
+        let port = UseroBinary.freePort()
+        var settings = environment
+        settings["USERO_PORT"] = "\(port)"
+        let process = Process()
+        process.executableURL = try UseroBinary.url()
+        process.arguments = ["serve"]
+        process.environment = ["PATH": "/usr/bin:/bin"].merging(settings) { $1 }
+        process.standardOutput = FileHandle.nullDevice
+        process.standardError = FileHandle.nullDevice
+        try process.run()
+        var healthy = false
+        for _ in 0..<100 where !healthy {
+            try await Task.sleep(for: .milliseconds(100))
+            healthy = (try? await HTTPResult.send("GET", "http://127.0.0.1:\(port)/healthz").status) == 200
+        }
+        process.terminate()
+        process.waitUntilExit()
+        #expect(healthy)
+        let keyPath = folder.appendingPathComponent("data/token.key").path
+        let attributes = try FileManager.default.attributesOfItem(atPath: keyPath)
+        #expect((attributes[.posixPermissions] as? Int) == 0o600)
+        let key = try #require(FileManager.default.contents(atPath: keyPath))
+        #expect(Data(base64Encoded: String(decoding: key, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines))?.count == 32)
+
+        try Data("not a key\n".utf8).write(to: URL(fileURLWithPath: keyPath))
+        settings["USERO_PORT"] = "0"
+        let refused = try UseroBinary.run(["serve"], environment: settings)
+        #expect(refused.status == 78)
+        #expect(refused.stderr.contains("token.key"))
     }
 }

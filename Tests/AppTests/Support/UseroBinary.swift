@@ -1,4 +1,7 @@
 import Foundation
+#if canImport(Glibc)
+import Glibc
+#endif
 import Testing
 
 /// The built `usero` executable, run as a user would run it.
@@ -11,6 +14,28 @@ enum UseroBinary {
         }
         return try #require(candidates.first { FileManager.default.isExecutableFile(atPath: $0.path) },
                             "build the usero executable first (swift build)")
+    }
+
+    /// A loopback port that was free a moment ago, below Linux's ephemeral range (32768+) so the other suites'
+    /// servers and clients, which take ephemeral ports, cannot be handed it meanwhile.
+    static func freePort() -> Int {
+        for _ in 0..<200 {
+            let port = Int.random(in: 20000..<32000)
+            let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+            guard fd >= 0 else { continue }
+            defer { close(fd) }
+            var address = sockaddr_in()
+            address.sin_family = sa_family_t(AF_INET)
+            address.sin_port = in_port_t(UInt16(port).bigEndian)
+            address.sin_addr.s_addr = inet_addr("127.0.0.1")
+            let bound = withUnsafePointer(to: &address) {
+                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                    bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size))
+                }
+            }
+            if bound == 0 { return port }
+        }
+        return Int.random(in: 20000..<32000)
     }
 
     struct Outcome {
