@@ -135,6 +135,11 @@ import UseroCrypto
                 #expect(reply.json["error"] as? String == "Slack is not configured")
             }
             #expect(try await server.request("GET", "/slack/oauth/callback?code=x&state=y").status == 503)
+            let client = try await server.createClient()
+            let auth = ["Authorization": "Bearer \(client.key)"]
+            #expect(try await server.request("POST", "/api/slack/install-link", headers: auth).status == 503)
+            #expect(try await server.request("GET", "/api/slack/installation", headers: auth).status == 404)
+            #expect(try await server.request("GET", "/api/slack/installation").status == 401)
         }
     }
 
