@@ -62,19 +62,7 @@ import FoundationNetworking
     }
 
     @Test func serveAnswersAndExitsZeroOnSIGTERM() async throws {
-        let port = UseroBinary.freePort()
-        let process = Process()
-        process.executableURL = try UseroBinary.url()
-        process.arguments = ["serve", "--port", "\(port)"]
-        process.environment = ["PATH": "/usr/bin:/bin"].merging(environment) { $1 }
-        process.standardOutput = FileHandle.nullDevice
-        process.standardError = FileHandle.nullDevice
-        try process.run()
-        var healthy = false
-        for _ in 0..<100 where !healthy {
-            try await Task.sleep(for: .milliseconds(100))
-            healthy = (try? await HTTPResult.send("GET", "http://127.0.0.1:\(port)/healthz").status) == 200
-        }
+        let (process, healthy) = try await UseroBinary.startServe(port: UseroBinary.freePort(), environment: environment)
         #expect(healthy)
         process.terminate()
         process.waitUntilExit()
@@ -83,21 +71,7 @@ import FoundationNetworking
     }
 
     @Test func serveCreatesAPrivateTokenKeyOnceAndRefusesABadOne() async throws {
-        let port = UseroBinary.freePort()
-        var settings = environment
-        settings["USERO_PORT"] = "\(port)"
-        let process = Process()
-        process.executableURL = try UseroBinary.url()
-        process.arguments = ["serve"]
-        process.environment = ["PATH": "/usr/bin:/bin"].merging(settings) { $1 }
-        process.standardOutput = FileHandle.nullDevice
-        process.standardError = FileHandle.nullDevice
-        try process.run()
-        var healthy = false
-        for _ in 0..<100 where !healthy {
-            try await Task.sleep(for: .milliseconds(100))
-            healthy = (try? await HTTPResult.send("GET", "http://127.0.0.1:\(port)/healthz").status) == 200
-        }
+        let (process, healthy) = try await UseroBinary.startServe(port: UseroBinary.freePort(), environment: environment)
         process.terminate()
         process.waitUntilExit()
         #expect(healthy)
@@ -108,6 +82,7 @@ import FoundationNetworking
         #expect(Data(base64Encoded: String(decoding: key, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines))?.count == 32)
 
         try Data("not a key\n".utf8).write(to: URL(fileURLWithPath: keyPath))
+        var settings = environment
         settings["USERO_PORT"] = "0"
         let refused = try UseroBinary.run(["serve"], environment: settings)
         #expect(refused.status == 78)

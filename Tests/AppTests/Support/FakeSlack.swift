@@ -132,20 +132,7 @@ func withFakeSlack<T: Sendable>(_ body: @Sendable (FakeSlack, String) async thro
     let app = Application(
         router: fake.router(), configuration: .init(address: .hostname("127.0.0.1", port: 0)),
         onServerRunning: { continuation.yield($0.localAddress?.port ?? 0) }, logger: logger)
-    let group = ServiceGroup(configuration: .init(services: [app], logger: logger))
-    return try await withThrowingTaskGroup(of: Void.self) { tasks in
-        tasks.addTask { try await group.run() }
-        var iterator = ports.makeAsyncIterator()
-        guard let port = await iterator.next() else { throw CancellationError() }
-        do {
-            let result = try await body(fake, "http://127.0.0.1:\(port)/api/")
-            await group.triggerGracefulShutdown()
-            try await tasks.waitForAll()
-            return result
-        } catch {
-            await group.triggerGracefulShutdown()
-            try? await tasks.waitForAll()
-            throw error
-        }
+    return try await withRunningService(app, ports: ports, logger: logger) { port in
+        try await body(fake, "http://127.0.0.1:\(port)/api/")
     }
 }

@@ -51,23 +51,9 @@ struct TestServer: Sendable {
         let (app, parts) = try await buildApplication(
             config: finalConfig, logger: logs.logger(), clock: clock,
             onServerRunning: { port in continuation.yield(port) })
-        let group = ServiceGroup(configuration: .init(services: [app], logger: logs.logger(label: "service-group")))
-        return try await withThrowingTaskGroup(of: Void.self) { tasks in
-            tasks.addTask { try await group.run() }
-            var iterator = ports.makeAsyncIterator()
-            guard let port = await iterator.next() else { throw CancellationError() }
-            let server = TestServer(
-                baseURL: "http://127.0.0.1:\(port)", port: port, parts: parts, logs: logs, folder: folder)
-            do {
-                let result = try await body(server)
-                await group.triggerGracefulShutdown()
-                try await tasks.waitForAll()
-                return result
-            } catch {
-                await group.triggerGracefulShutdown()
-                try? await tasks.waitForAll()
-                throw error
-            }
+        return try await withRunningService(app, ports: ports, logger: logs.logger(label: "service-group")) { port in
+            try await body(
+                TestServer(baseURL: "http://127.0.0.1:\(port)", port: port, parts: parts, logs: logs, folder: folder))
         }
     }
 

@@ -38,6 +38,24 @@ enum UseroBinary {
         return Int.random(in: 20000..<32000)
     }
 
+    /// Starts `usero serve` on `port` and waits (up to 10 s) until `/healthz` answers; nil if it never did.
+    static func startServe(port: Int, environment: [String: String]) async throws -> (Process, isHealthy: Bool) {
+        let process = Process()
+        process.executableURL = try url()
+        process.arguments = ["serve", "--port", "\(port)"]
+        process.environment = ["PATH": "/usr/bin:/bin"].merging(environment) { $1 }
+        process.standardOutput = FileHandle.nullDevice
+        process.standardError = FileHandle.nullDevice
+        try process.run()
+        for _ in 0..<100 {
+            try await Task.sleep(for: .milliseconds(100))
+            if (try? await HTTPResult.send("GET", "http://127.0.0.1:\(port)/healthz").status) == 200 {
+                return (process, true)
+            }
+        }
+        return (process, false)
+    }
+
     struct Outcome {
         var status: Int32
         var stdout: String
