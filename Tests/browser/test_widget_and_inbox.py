@@ -127,6 +127,10 @@ def test_widget_submits_rating_comment_email_and_screenshot(driver, host_page, u
     assert len(item["screenshots"]) == 1
     assert item["screenshots"][0]["width"] == 96 and item["screenshots"][0]["height"] == 64
 
+    # getUser's user was identified when the widget started (POST /api/identify).
+    wait(driver, lambda: admin_get(usero, "/api/end-users/user-42").status_code == 200)
+    assert admin_get(usero, "/api/end-users/user-42").json()["userId"] == "user-42"
+
 
 def test_widget_shows_an_error_when_the_server_refuses(driver, host_page):
     driver.get(host_page)

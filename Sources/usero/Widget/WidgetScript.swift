@@ -174,6 +174,15 @@ enum WidgetScript {
     }
     var sessionUser = user();
     if (sessionUser && sessionUser.email) email.value = sessionUser.email;
+    // Identify the signed-in user once per session, so the team sees who sent what (POST /api/identify).
+    var sessionUserId = sessionUser && (sessionUser.id || sessionUser.userId);
+    if (sessionUserId) {
+      var who = { clientId: opts.clientId, userId: String(sessionUserId) };
+      if (sessionUser.email) who.email = String(sessionUser.email);
+      if (sessionUser.name) who.name = String(sessionUser.name);
+      request('/api/identify', { headers: { 'Content-Type': 'application/json' }, body: JSON.stringify(who) })
+        .then(null, function (err) { call(opts.onError, err); });
+    }
 
     function open() {
       if (isOpen) return;
