@@ -32,12 +32,6 @@ public struct FeedbackService: Sendable {
         return try await store.insert(draft, at: clock.now(), origin: origin)
     }
 
-    /// The client a public request names, checked against its allowlist.
-    public func requireClient(_ id: String, origin: String?) async throws -> Client {
-        guard let client = try await store.client(id: id) else { throw FeedbackError.unknownClient }
-        guard client.allows(origin: origin) else { throw FeedbackError.originNotAllowed }
-        return client
-    }
 
     /// Stores an uploaded image after checking it by its bytes; returns the screenshot object to attach.
     public func uploadScreenshot(clientId: String?, declaredType: String?, bytes: [UInt8]?, origin: String?)
@@ -48,7 +42,7 @@ public struct FeedbackService: Sendable {
         guard bytes.count <= Self.maxScreenshotBytes else { throw FeedbackError.fileTooLarge }
         if let declaredType, !declaredType.lowercased().hasPrefix("image/") { throw FeedbackError.notAnImage }
         guard let info = ImageInfo.sniff(bytes) else { throw FeedbackError.notAnImage }
-        let client = try await requireClient(clientId, origin: origin)
+        let client = try await store.requireClient(clientId, origin: origin)
         let now = clock.now()
         let fileName = "\(client.id)/\(epochMillis(now))-\(Identifiers.random(8)).\(info.fileExtension)"
         try files.writeDurably(bytes, fileName: fileName)

@@ -29,6 +29,16 @@ public protocol FeedbackStore: Sendable {
     func screenshot(fileName: String) async throws -> StoredScreenshot?
 }
 
+extension FeedbackStore {
+    /// The client a public request names, checked against its allowlist: `FeedbackError.unknownClient` or
+    /// `.originNotAllowed` otherwise. The one rule every public route (feedback, screenshots, identify) applies.
+    public func requireClient(_ id: String, origin: String?) async throws -> Client {
+        guard let client = try await client(id: id) else { throw FeedbackError.unknownClient }
+        guard client.allows(origin: origin) else { throw FeedbackError.originNotAllowed }
+        return client
+    }
+}
+
 /// Filters of the admin list.
 public struct FeedbackFilter: Sendable, Equatable {
     /// Only this source.

@@ -23,10 +23,7 @@ public struct EndUserService: Sendable {
     /// end user in one write.
     public func identify(body: some Collection<UInt8>, origin: String?) async throws {
         let identification = try parser.parse(body)
-        guard let client = try await store.client(id: identification.clientId) else {
-            throw FeedbackError.unknownClient
-        }
-        guard client.allows(origin: origin) else { throw FeedbackError.originNotAllowed }
+        let client = try await store.requireClient(identification.clientId, origin: origin)
         try await upsert(identification, clientID: client.id)
     }
 

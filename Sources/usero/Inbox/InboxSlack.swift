@@ -1,6 +1,7 @@
 import Feedback
 import Foundation
 import GRDB
+import SlackGateway
 
 /// What the inbox needs from the Slack gateway, injected so the inbox does not depend on how Slack is wired.
 struct InboxSlack: Sendable {
@@ -27,21 +28,10 @@ struct InboxSlack: Sendable {
         makeInstallLink: @escaping @Sendable (_ clientID: String) async throws -> String?
     ) {
         self.init(makeInstallLink: makeInstallLink) { clientID in
-            try await database.read { db -> InstallationRow? in
-                try Row.fetchOne(
-                    db,
-                    sql: """
-                        SELECT team_name, installed_at FROM slack_installation
-                        WHERE client_id = ? ORDER BY installed_at DESC LIMIT 1
-                        """,
-                    arguments: [clientID]
-                ).map { InstallationRow(teamName: $0[0], installedAtMillis: $0[1]) }
-            }.map { (teamName: $0.teamName, installedAt: dateFromEpochMillis($0.installedAtMillis)) }
+            // The gateway's own record reader; only the name and the instant leave it, never the token.
+            try await database.read { db in
+                try InstallationRecords.installation(client: clientID, in: db).map { ($0.teamName, $0.installedAt) }
+            }.map { (teamName: $0.0, installedAt: dateFromEpochMillis($0.1)) }
         }
-    }
-
-    private struct InstallationRow: Sendable {
-        var teamName: String?
-        var installedAtMillis: Int64
     }
 }
