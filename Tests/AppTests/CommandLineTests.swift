@@ -1,3 +1,4 @@
+import Feedback
 import Foundation
 import Testing
 
@@ -87,5 +88,36 @@ import FoundationNetworking
         let refused = try UseroBinary.run(["serve"], environment: settings)
         #expect(refused.status == 78)
         #expect(refused.stderr.contains("token.key"))
+    }
+
+    @Test func everyAcknowledgedItemSurvivesAKill() async throws {
+        let created = try UseroBinary.run(["clients", "create", "--name", "Durable"], environment: environment)
+        let client = try #require(
+            try JSONSerialization.jsonObject(with: Data(created.stdout.utf8)) as? [String: String])["clientId"]
+        let port = UseroBinary.freePort()
+        let (process, healthy) = try await UseroBinary.startServe(port: port, environment: environment)
+        #expect(healthy)
+        // Given 100 submissions answered 200
+        let acknowledged = try await withThrowingTaskGroup(of: String?.self) { group in
+            for index in 0..<100 {
+                group.addTask {
+                    let body = Data(#"{"clientId":"\#(client ?? "")","comment":"durable \#(index)"}"#.utf8)
+                    let reply = try await HTTPResult.send(
+                        "POST", "http://127.0.0.1:\(port)/api/feedback", headers: ["Content-Type": "application/json"],
+                        body: body)
+                    return reply.status == 200 ? reply.json["feedbackId"] as? String : nil
+                }
+            }
+            return try await group.reduce(into: [String]()) { if let id = $1 { $0.append(id) } }
+        }
+        #expect(acknowledged.count == 100)
+        // When the process is killed outright, with no chance to flush anything
+        kill(process.processIdentifier, SIGKILL)
+        process.waitUntilExit()
+        #expect(process.terminationReason == .uncaughtSignal)
+        // Then every acknowledged item is in the file
+        let database = try AppDatabase(path: environment["USERO_DATABASE"]!)
+        let stored = try await database.read { db in try String.fetchAll(db, sql: "SELECT id FROM feedback") }
+        #expect(Set(acknowledged).isSubset(of: Set(stored)))
     }
 }

@@ -91,4 +91,25 @@ import Testing
         let count = try await store.database.read { db in try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM feedback") }
         #expect(count == 1)
     }
+
+    @Test func concurrentWritesShareCommits() async throws {
+        let store = try makeStore()
+        let (client, _) = try await store.createClient(name: "A", plan: .free, allowedOrigins: [], at: Date())
+        let before = store.database.commitStatistics
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            for _ in 0..<400 {
+                group.addTask {
+                    _ = try await store.insert(
+                        FeedbackDraft(clientId: client.id, source: .api, rating: 2), at: Date(), origin: nil)
+                }
+            }
+            try await group.waitForAll()
+        }
+        let after = store.database.commitStatistics
+        #expect(after.writes - before.writes == 400)
+        // Group commit: waiting writes ride along in one transaction, so there are fewer commits than writes.
+        #expect(after.commits - before.commits < 400)
+        let stored = try await store.database.read { db in try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM feedback") }
+        #expect(stored == 400)
+    }
 }
