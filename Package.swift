@@ -1,9 +1,13 @@
 // swift-tools-version: 6.0
 import PackageDescription
 
-// One list for every target: `any` spelled out for existentials keeps dynamic dispatch visible.
+// One list for every target: `any` spelled out for existentials keeps dynamic dispatch visible; a file uses only
+// the modules it imports itself; imports are internal unless a public declaration needs the module (which keeps
+// OpenSSL's and GRDB's types out of the modules' public faces unless they are meant to be there).
 let settings: [SwiftSetting] = [
-    .enableUpcomingFeature("ExistentialAny")
+    .enableUpcomingFeature("ExistentialAny"),
+    .enableUpcomingFeature("MemberImportVisibility"),
+    .enableUpcomingFeature("InternalImportsByDefault"),
 ]
 
 let package = Package(
@@ -99,7 +103,9 @@ let package = Package(
         ),
         .testTarget(
             name: "SlackGatewayTests",
-            dependencies: ["SlackGateway", "Feedback", "UseroCrypto"],
+            dependencies: [
+                "SlackGateway", "Feedback", "UseroCrypto", .product(name: "Logging", package: "swift-log"),
+            ],
             swiftSettings: settings
         ),
         .testTarget(
@@ -115,6 +121,7 @@ let package = Package(
             name: "AppTests",
             dependencies: [
                 "usero", "Feedback", "SlackGateway", "Retention", "UseroCrypto",
+                .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "Mustache", package: "swift-mustache"),
                 .product(name: "Logging", package: "swift-log"),

@@ -1,4 +1,4 @@
-import Feedback
+public import Feedback
 import Foundation
 import GRDB
 import Logging

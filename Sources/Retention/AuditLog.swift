@@ -1,5 +1,5 @@
-import Feedback
-import Foundation
+public import Feedback
+public import Foundation
 import GRDB
 
 /// What kind of deletion an audit entry records.

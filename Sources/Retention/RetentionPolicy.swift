@@ -1,5 +1,5 @@
-import Feedback
-import Foundation
+public import Feedback
+public import Foundation
 
 /// How long things live, and how big each deletion step is.
 public struct RetentionPolicy: Sendable {

@@ -1,7 +1,7 @@
-import Feedback
+public import Feedback
 import Foundation
-import Logging
-import ServiceLifecycle
+public import Logging
+public import ServiceLifecycle
 
 /// Runs beside the server: finishes account closures a previous process left half-way, then sweeps now and every
 /// `interval`, judging ages by the injected clock. Graceful shutdown cuts a sleep or a sweep short; a sweep cut

@@ -1,6 +1,6 @@
 import Feedback
 import Foundation
-import GRDB
+public import GRDB
 
 /// A workspace's installation as stored; the bot token only as a sealed envelope.
 public struct Installation: Sendable {

@@ -1,4 +1,4 @@
-import Foundation
+public import Foundation
 import UseroCrypto
 
 /// Checks Slack's `X-Slack-Signature` (v0, HMAC-SHA256 over `v0:{timestamp}:{raw body}`) and freshness.

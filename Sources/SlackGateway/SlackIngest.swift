@@ -1,7 +1,7 @@
-import Feedback
+public import Feedback
 import Foundation
 import GRDB
-import Logging
+public import Logging
 
 /// The rules for verified Slack requests: decide quickly, store what must be stored and enqueue slow work in one
 /// transaction, then answer. Knows nothing of HTTP.

@@ -1,5 +1,5 @@
 import Foundation
-import GRDB
+public import GRDB
 
 /// One row of the durable `job` table. Payloads hold ids and outcome codes only, never message text.
 public struct SlackJob: Sendable, Equatable {

@@ -1,8 +1,8 @@
-import Feedback
+public import Feedback
 import Foundation
 import GRDB
-import Logging
-import UseroCrypto
+public import Logging
+public import UseroCrypto
 
 /// Does one job: the slow half of every Slack request. Decides retry, reschedule or give-up from the error.
 public struct SlackJobRunner: Sendable {

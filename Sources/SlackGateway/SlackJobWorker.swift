@@ -1,8 +1,8 @@
-import Feedback
+public import Feedback
 import Foundation
 import GRDB
-import Logging
-import ServiceLifecycle
+public import Logging
+public import ServiceLifecycle
 
 /// Runs due jobs beside the server: one at a time per workspace (Slack's limits are per workspace), workspaces in
 /// parallel. Wakes when a job is enqueued or the next one falls due; on SIGTERM it finishes the jobs in hand and

@@ -1,8 +1,8 @@
-import Feedback
+public import Feedback
 import Foundation
 import GRDB
-import Logging
-import UseroCrypto
+public import Logging
+public import UseroCrypto
 
 /// OAuth v2 install: one-time links with a signed, expiring, single-use `state`, and the callback that exchanges
 /// the code and stores the installation with its bot token sealed.

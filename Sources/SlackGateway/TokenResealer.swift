@@ -1,7 +1,7 @@
-import Feedback
+public import Feedback
 import Foundation
 import GRDB
-import UseroCrypto
+public import UseroCrypto
 
 /// Re-seals installation tokens and the envelopes waiting in `slack.revoke` jobs, one short write each.
 public struct TokenResealer: Sendable {

@@ -1,6 +1,7 @@
 import ArgumentParser
 import Feedback
 import Foundation
+import GRDB
 import Retention
 
 struct RetentionCommand: AsyncParsableCommand {

@@ -1,4 +1,4 @@
-import ArgumentParser
+public import ArgumentParser
 import Feedback
 import Foundation
 import Hummingbird

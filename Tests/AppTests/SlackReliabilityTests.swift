@@ -1,3 +1,5 @@
+import UseroCrypto
+import GRDB
 import Feedback
 import Foundation
 import SlackGateway

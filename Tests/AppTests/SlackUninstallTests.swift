@@ -1,3 +1,4 @@
+import GRDB
 import Feedback
 import Foundation
 import SlackGateway

@@ -1,3 +1,4 @@
+import Logging
 import Feedback
 import Foundation
 @testable import SlackGateway

@@ -1,5 +1,5 @@
 import Foundation
-import Hummingbird
+public import Hummingbird
 
 /// Resolves `Authorization: Bearer ADMIN_KEY` to the client it belongs to.
 public struct AdminAuth: Sendable {

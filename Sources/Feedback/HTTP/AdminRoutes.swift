@@ -1,5 +1,5 @@
 import Foundation
-import Hummingbird
+public import Hummingbird
 
 /// The admin API for the customer's team: list, read and delete their feedback.
 public struct AdminRoutes<Context: RequestContext>: Sendable {

@@ -1,6 +1,6 @@
 import Foundation
-import HTTPTypes
-import Hummingbird
+public import HTTPTypes
+public import Hummingbird
 
 /// The one error body shape of the API: `{"error": …}` plus `issues` on validation errors.
 public struct ErrorBody: Encodable, Sendable {

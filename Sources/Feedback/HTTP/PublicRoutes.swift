@@ -1,6 +1,6 @@
 import Foundation
 import HTTPTypes
-import Hummingbird
+public import Hummingbird
 
 /// The public routes browsers, apps and servers call: no auth but the `clientId`.
 public struct PublicRoutes<Context: RequestContext>: Sendable {

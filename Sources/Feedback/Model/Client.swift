@@ -1,4 +1,4 @@
-import Foundation
+public import Foundation
 
 /// A customer's project: owns feedback, screenshots, a Slack installation and end users.
 public struct Client: Sendable, Equatable {

@@ -1,4 +1,4 @@
-import Foundation
+public import Foundation
 
 /// Where an item came from.
 public enum FeedbackSource: String, Sendable, Codable, CaseIterable {

@@ -1,4 +1,4 @@
-import Foundation
+public import Foundation
 import Logging
 
 /// The rules of the feedback API, with no HTTP in sight.

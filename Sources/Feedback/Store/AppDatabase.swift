@@ -1,5 +1,5 @@
 import Foundation
-import GRDB
+public import GRDB
 
 /// The one SQLite database of the process: a WAL-mode pool, its migrations, and the group-commit writer.
 ///

@@ -1,4 +1,4 @@
-import Foundation
+public import Foundation
 
 /// The store the feedback API talks to. `SQLiteFeedbackStore` is the embedded backend; another backend (PostgreSQL)
 /// implements the same protocol without touching the handlers.

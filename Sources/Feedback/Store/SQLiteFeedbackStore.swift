@@ -1,5 +1,5 @@
-import Foundation
-import GRDB
+public import Foundation
+public import GRDB
 
 /// The embedded backend: one SQLite file through `AppDatabase`.
 public struct SQLiteFeedbackStore: FeedbackStore {

@@ -1,4 +1,4 @@
-import Foundation
+public import Foundation
 
 /// The time source every rule reads, so tests and `--as-of` can move it.
 public protocol WallClock: Sendable {

@@ -1,5 +1,5 @@
-import Feedback
-import Foundation
+public import Feedback
+public import Foundation
 import GRDB
 
 /// A person the customer identified through `POST /api/identify`. Lives as long as the account.

@@ -1,4 +1,4 @@
-import Feedback
+public import Feedback
 import Foundation
 
 /// How an identify call changes one stored field: absent keeps it, `null` clears it, a value replaces it.

@@ -1,5 +1,5 @@
 import Feedback
-import Hummingbird
+public import Hummingbird
 
 /// `POST /api/identify`: public like `/api/feedback` (CORS and preflight come from the group it is added to).
 public struct IdentifyRoutes<Context: RequestContext>: Sendable {

@@ -1,6 +1,6 @@
-import Feedback
+public import Feedback
 import Foundation
-import Hummingbird
+public import Hummingbird
 
 /// The admin routes of retention and privacy: account closure, end users, data-subject requests, the audit trail.
 public struct RetentionAdminRoutes<Context: RequestContext>: Sendable {

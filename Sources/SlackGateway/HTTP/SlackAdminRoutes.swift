@@ -1,6 +1,6 @@
-import Feedback
+public import Feedback
 import Foundation
-import Hummingbird
+public import Hummingbird
 
 /// The admin side of Slack: install links and the installation summary (never the token).
 public struct SlackAdminRoutes<Context: RequestContext>: Sendable {

@@ -1,6 +1,6 @@
-import Feedback
+public import Feedback
 import Foundation
-import Hummingbird
+public import Hummingbird
 
 /// `/slack/*`: every body is verified against its signature before anything reads it.
 public struct SlackRoutes<Context: RequestContext>: Sendable {
