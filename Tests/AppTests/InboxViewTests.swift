@@ -22,20 +22,21 @@ import Testing
         let item = ItemView(
             FeedbackItem(id: "fb_1", clientId: "client_a", createdAt: Date(), draft: draft),
             filter: InboxFilter(source: nil, env: nil))
+        let chrome = Chrome(documentTitle: "d", signedIn: true, clientID: "c", clientName: "n", csrfToken: "t")
         let views: [any MustacheParent] = [
             item, try #require(item.pageLink), try #require(item.replay), try #require(item.slackCapture),
             try #require(item.screenshots.first),
-            Chrome(documentTitle: "d", signedIn: true, clientID: "c", clientName: "n", csrfToken: "t"),
+            chrome,
             LoginView(loginToken: "l", errorText: "e"), OptionView(value: "v", label: "l", isSelected: true),
             SlackInstallView(workspace: "w", installedAtISO: "i", installedAtText: "t"),
-            MessageView(documentTitle: "d", signedIn: true, heading: "h", text: "t", backHref: "b", backLabel: "l"),
+            MessageView(chrome: chrome, heading: "h", text: "t", backHref: "b", backLabel: "l"),
             ListView(
-                documentTitle: "d", clientID: "c", clientName: "n", csrfToken: "t", noticeText: "n",
+                chrome: chrome, noticeText: "n",
                 sourceOptions: [], environmentOptions: [], filterSummary: "f", isFiltered: false,
                 slackInstall: SlackInstallView(workspace: "w", installedAtISO: "i", installedAtText: "t"),
                 slackButtonLabel: "s", items: [item], hasItems: true, newerHref: "/inbox", olderHref: "/inbox?cursor=x"),
             ConfirmView(
-                clientID: "c", clientName: "n", csrfToken: "t", item: item, deleteID: "d", returnSource: "s",
+                chrome: chrome, item: item, deleteID: "d", returnSource: "s",
                 returnEnvironment: "e", cancelHref: "h"),
         ]
         for view in views {

@@ -39,14 +39,10 @@ struct InboxRenderer: Sendable {
         _ heading: String, _ text: String, status: HTTPResponse.Status, signedIn: Chrome? = nil,
         backHref: String = "/inbox", backLabel: String = "Back to the inbox"
     ) -> Response {
-        var view = MessageView(
-            documentTitle: heading, signedIn: signedIn != nil, heading: heading, text: text, backHref: backHref,
-            backLabel: backLabel)
-        if let chrome = signedIn {
-            view.clientID = chrome.clientID
-            view.clientName = chrome.clientName
-            view.csrfToken = chrome.csrfToken
-        }
+        var chrome = signedIn
+            ?? Chrome(documentTitle: heading, signedIn: false, clientID: "", clientName: "", csrfToken: "")
+        chrome.documentTitle = heading
+        let view = MessageView(chrome: chrome, heading: heading, text: text, backHref: backHref, backLabel: backLabel)
         return (try? page("message", view, status: status))
             ?? Response(status: status, headers: [.contentType: "text/plain; charset=utf-8"])
     }

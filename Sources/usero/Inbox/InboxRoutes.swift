@@ -24,9 +24,11 @@ struct InboxRoutes: Sendable {
         let sessionID: String
         let csrfToken: String
 
-        var chrome: Chrome {
+        /// The signed-in frame of a page titled `title`.
+        func chrome(title: String = "") -> Chrome {
             Chrome(
-                documentTitle: "", signedIn: true, clientID: client.id, clientName: client.name, csrfToken: csrfToken)
+                documentTitle: title, signedIn: true, clientID: client.id, clientName: client.name,
+                csrfToken: csrfToken)
         }
     }
 
@@ -79,7 +81,7 @@ struct InboxRoutes: Sendable {
             return .refused(
                 renderer.message(
                     "Request refused", "This form has expired. Go back, reload the page and try again.",
-                    status: .forbidden, signedIn: visitor.chrome))
+                    status: .forbidden, signedIn: visitor.chrome()))
         }
         return .allowed(visitor)
     }
@@ -173,7 +175,7 @@ struct InboxRoutes: Sendable {
             let item = try await store.feedback(id: id, clientID: visitor.client.id)
         else { return notFound(visitor) }
         let view = ConfirmView(
-            clientID: visitor.client.id, clientName: visitor.client.name, csrfToken: visitor.csrfToken,
+            chrome: visitor.chrome(title: "Delete feedback"),
             item: ItemView(item, filter: filter, showActions: false), deleteID: item.id,
             returnSource: filter.sourceValue, returnEnvironment: filter.environmentValue,
             cancelHref: filter.href() + "#item-" + item.id)
@@ -204,7 +206,7 @@ struct InboxRoutes: Sendable {
     func notFound(_ visitor: Visitor) -> Response {
         renderer.message(
             "Not found", "That feedback does not exist, or it was already deleted.", status: .notFound,
-            signedIn: visitor.chrome)
+            signedIn: visitor.chrome())
     }
 
     // MARK: Slack
@@ -223,7 +225,7 @@ struct InboxRoutes: Sendable {
             context.logger.error("Slack install link failed", metadata: ["error.type": "\(type(of: error))"])
             return renderer.message(
                 "Slack is unavailable", "The Slack install link could not be created. Please try again.",
-                status: .badGateway, signedIn: visitor.chrome)
+                status: .badGateway, signedIn: visitor.chrome())
         }
         guard let link else { return InboxRenderer.redirect(to: "/inbox?notice=slack-unconfigured") }
         guard InboxFormat.isWebURL(link) else { throw InboxError.badInstallLink }

@@ -4,6 +4,7 @@ import Foundation
 // MARK: Page-level views (rendered by InboxTemplates; every string is escaped by `{{…}}`)
 
 /// What every signed-in page shows in its header.
+/// What every page's frame shows: its title and, when signed in, the client and the CSRF token for its forms.
 struct Chrome: Sendable {
     var documentTitle: String
     var signedIn: Bool
@@ -32,11 +33,7 @@ struct SlackInstallView: Sendable {
 }
 
 struct ListView: Sendable {
-    var documentTitle: String
-    var signedIn = true
-    var clientID: String
-    var clientName: String
-    var csrfToken: String
+    var chrome: Chrome
     var noticeText: String?
     var sourceOptions: [OptionView]
     var environmentOptions: [OptionView]
@@ -51,11 +48,7 @@ struct ListView: Sendable {
 }
 
 struct ConfirmView: Sendable {
-    var documentTitle = "Delete feedback"
-    var signedIn = true
-    var clientID: String
-    var clientName: String
-    var csrfToken: String
+    var chrome: Chrome
     var item: ItemView
     var deleteID: String
     var returnSource: String
@@ -64,11 +57,7 @@ struct ConfirmView: Sendable {
 }
 
 struct MessageView: Sendable {
-    var documentTitle: String
-    var signedIn: Bool
-    var clientID = ""
-    var clientName = ""
-    var csrfToken = ""
+    var chrome: Chrome
     var heading: String
     var text: String
     var backHref: String

@@ -14,10 +14,7 @@ extension ListView {
         visitor: InboxRoutes.Visitor, filter: InboxFilter, page: FeedbackPage, environments: [String],
         installation: InboxSlack.Installation?, notice: String?
     ) {
-        documentTitle = "Inbox"
-        clientID = visitor.client.id
-        clientName = visitor.client.name
-        csrfToken = visitor.csrfToken
+        chrome = visitor.chrome(title: "Inbox")
         noticeText = notice.flatMap { Self.notices[$0] }
         sourceOptions =
             [OptionView(value: "", label: "All sources", isSelected: filter.source == nil)]
