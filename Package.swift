@@ -27,6 +27,9 @@ let package = Package(
         .package(url: "https://github.com/vapor/multipart-kit.git", from: "4.7.1"),
         .package(url: "https://github.com/apple/swift-http-types.git", from: "1.8.0"),
         .package(url: "https://github.com/hummingbird-project/swift-mustache.git", from: "2.1.1"),
+        .package(url: "https://github.com/vapor/postgres-nio.git", from: "1.33.2"),
+        // NIOSSL only for the TLS settings of `sslmode=prefer|require` (postgres-nio already depends on it).
+        .package(url: "https://github.com/apple/swift-nio-ssl.git", from: "2.25.0"),
     ],
     targets: [
         // libcrypto from the system (Debian's libssl-dev): AES-256-GCM, HMAC-SHA256, SHA-256, RAND.
@@ -79,6 +82,28 @@ let package = Package(
             ],
             swiftSettings: settings
         ),
+        // The PostgreSQL adapter (USERO_DATABASE=postgres://...): connection settings, migrations under an advisory
+        // lock, and the group-commit writer. A sibling of the SQLite adapter; postgres-nio's pool, no ORM.
+        .target(
+            name: "StorePostgres",
+            dependencies: [
+                .product(name: "PostgresNIO", package: "postgres-nio"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: settings
+        ),
+        // scripts/bench-postgres-writer.sh: the PostgreSQL group-commit writer against pgbench on the same cluster.
+        .executableTarget(
+            name: "usero-bench-postgres",
+            dependencies: [
+                "StorePostgres",
+                .product(name: "PostgresNIO", package: "postgres-nio"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            path: "Sources/PostgresBench",
+            swiftSettings: settings
+        ),
         .executableTarget(
             name: "usero",
             dependencies: [
@@ -114,6 +139,16 @@ let package = Package(
                 "Retention", "Feedback", .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            swiftSettings: settings
+        ),
+        // Needs a PostgreSQL server: USERO_TEST_POSTGRES_URL (scripts/test.sh starts one with scripts/pg-cluster.sh).
+        .testTarget(
+            name: "StorePostgresTests",
+            dependencies: [
+                "StorePostgres", "Feedback", .product(name: "GRDB", package: "GRDB.swift"),
+                .product(name: "PostgresNIO", package: "postgres-nio"),
+                .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: settings
         ),
