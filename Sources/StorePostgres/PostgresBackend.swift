@@ -94,6 +94,7 @@ public final class PostgresBackend: Sendable {
                 try await connection.query("COMMIT", logger: logger)
                 return value
             } catch {
+                try PostgresGroupCommitWriter.rethrowIfConnectionLost(error, connection)
                 _ = try? await connection.query("ROLLBACK", logger: logger)
                 throw error
             }

@@ -135,12 +135,15 @@ public final class PostgresGroupCommitWriter: Sendable {
             try await client.withConnection { connection in
                 let transaction = PostgresTransaction(connection: connection, logger: logger)
                 attempts: while !remaining.isEmpty {
+                    // A pooled connection that died while idle: never write to it (see rethrowIfConnectionLost).
+                    if connection.isClosed { throw PostgresWriterError.connectionLost }
                     try await connection.query("BEGIN", logger: logger)
                     if optimisticFailuresLeft > 0 {
                         for (position, index) in remaining.enumerated() {
                             do {
                                 try await batch[index].work(transaction)
                             } catch {
+                                try Self.rethrowIfConnectionLost(error, connection)
                                 try await connection.query("ROLLBACK", logger: logger)
                                 errors[index] = error
                                 remaining.remove(at: position)
@@ -156,6 +159,7 @@ public final class PostgresGroupCommitWriter: Sendable {
                                 try await batch[index].work(transaction)
                                 try await connection.query("RELEASE SAVEPOINT piece", logger: logger)
                             } catch {
+                                try Self.rethrowIfConnectionLost(error, connection)
                                 errors[index] = error
                                 try await connection.query("ROLLBACK TO SAVEPOINT piece", logger: logger)
                                 try await connection.query("RELEASE SAVEPOINT piece", logger: logger)
@@ -188,6 +192,16 @@ public final class PostgresGroupCommitWriter: Sendable {
     }
 }
 
+extension PostgresGroupCommitWriter {
+    /// A piece failed: if the connection is gone (anything but an error the server answered with), nothing more may
+    /// be sent on it. postgres-nio drops a query written to a closed channel without failing it, so a ROLLBACK sent
+    /// there would wait for ever; the batch fails with the original error instead.
+    static func rethrowIfConnectionLost(_ error: any Error, _ connection: PostgresConnection) throws {
+        if connection.isClosed { throw error }
+        if let error = error as? PSQLError, error.code != .server { throw error }
+    }
+}
+
 /// What the writer has done since it started.
 public struct PostgresWriterStatistics: Sendable, Equatable {
     /// Transactions committed.
@@ -205,9 +219,14 @@ public struct PostgresWriterStatistics: Sendable, Equatable {
 public enum PostgresWriterError: Error, CustomStringConvertible {
     /// A piece caught a server error and carried on; the transaction could not commit.
     case transactionAborted
+    /// The connection closed before the transaction could start.
+    case connectionLost
 
     public var description: String {
-        "a write swallowed a PostgreSQL error; its transaction was rolled back"
+        switch self {
+        case .transactionAborted: "a write swallowed a PostgreSQL error; its transaction was rolled back"
+        case .connectionLost: "the connection to PostgreSQL was lost"
+        }
     }
 }
 

@@ -41,7 +41,7 @@ public struct PostgresMigrator: Sendable {
             return applied
         } catch {
             // Best effort: if the session is broken, ending it releases the lock anyway.
-            _ = try? await connection.query("SELECT pg_advisory_unlock(\(Self.lockKey))", logger: logger)
+            if !connection.isClosed { _ = try? await connection.query("SELECT pg_advisory_unlock(\(Self.lockKey))", logger: logger) }
             throw error
         }
     }
@@ -75,7 +75,7 @@ public struct PostgresMigrator: Sendable {
                     """, logger: logger)
                 try await connection.query("COMMIT", logger: logger)
             } catch {
-                _ = try? await connection.query("ROLLBACK", logger: logger)
+                if !connection.isClosed { _ = try? await connection.query("ROLLBACK", logger: logger) }
                 throw PostgresMigrationError(migration: migration.id, underlying: error)
             }
             logger.info("applied PostgreSQL migration", metadata: ["migration": "\(migration.id)"])
