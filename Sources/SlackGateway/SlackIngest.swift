@@ -1,6 +1,5 @@
 public import Feedback
 import Foundation
-import GRDB
 public import Logging
 
 /// The rules for verified Slack requests: decide quickly, store what must be stored and enqueue slow work in one
@@ -19,14 +18,14 @@ public struct SlackIngest: Sendable {
     /// How long an `app_uninstalled` scrub may take, from the event.
     public static let scrubDeadline: Int64 = 60_000
 
-    let database: AppDatabase
+    let store: any SlackStore
     let clock: any WallClock
     let wakeup: JobWakeup
     let logger: Logger
 
-    /// Creates the ingest rules over the shared store.
-    public init(database: AppDatabase, clock: any WallClock, wakeup: JobWakeup, logger: Logger) {
-        self.database = database
+    /// Creates the ingest rules over the store.
+    public init(store: any SlackStore, clock: any WallClock, wakeup: JobWakeup, logger: Logger) {
+        self.store = store
         self.clock = clock
         self.wakeup = wakeup
         self.logger = logger
@@ -73,71 +72,26 @@ public struct SlackIngest: Sendable {
         guard let emoji = event.reaction, let via = Self.captureReactions[emoji], event.item?.type == "message",
             let channel = event.item?.channel, let ts = event.item?.ts, let user = event.user, let eventId
         else { return }
-        let now = epochMillis(clock.now())
-        let enqueued = try await database.write { db -> Bool in
-            guard try !InstallationRecords.isTombstoned(team: team, in: db),
-                let installation = try InstallationRecords.installation(team: team, in: db),
-                user != installation.botUserId, event.botId == nil || event.botId != installation.botId,
-                try InstallationRecords.recordEvent(eventId, at: now, in: db),
-                installation.tokenEnvelope != nil
-            else { return false }
-            if try InstallationRecords.capturedRow(
-                client: installation.clientId, team: team, channel: channel, ts: ts, in: db) != nil
-            {
-                // Already in the inbox: no need to spend a rate-limited fetch, just tell this member.
-                try JobQueue.enqueue(
-                    .notify, clientId: installation.clientId, teamId: team,
-                    payload: ["channel": channel, "user": user, "outcome": ForwardOutcome.alreadyCaptured.rawValue],
-                    runAt: now, in: db)
-            } else {
-                try JobQueue.enqueue(
-                    .captureReaction, clientId: installation.clientId, teamId: team,
-                    payload: ["channel": channel, "ts": ts, "user": user, "via": via.rawValue], runAt: now, in: db)
-            }
-            return true
-        }
-        if enqueued { wakeup.signal() }
+        let reaction = ReactionForward(
+            team: team, channel: channel, ts: ts, user: user, botId: event.botId, eventId: eventId, via: via)
+        if try await store.acceptReaction(reaction, at: epochMillis(clock.now())) { wakeup.signal() }
     }
 
     private func appUninstalled(team: String, eventId: String?, eventTime: Int64?) async throws {
         let now = epochMillis(clock.now())
-        let happened = eventTime.map { min($0 * 1000, now) } ?? now
-        try await database.write { db in
-            if let eventId { guard try InstallationRecords.recordEvent(eventId, at: now, in: db) else { return } }
-            let installation = try InstallationRecords.installation(team: team, in: db)
-            let previous = try String.fetchOne(
-                db, sql: "SELECT client_id FROM slack_tombstone WHERE team_id = ?", arguments: [team])
-            let clientId = installation?.clientId ?? previous
-            try db.execute(
-                sql: """
-                    INSERT INTO slack_tombstone (team_id, client_id, uninstalled_at) VALUES (?, ?, ?)
-                    ON CONFLICT(team_id) DO UPDATE SET client_id = coalesce(excluded.client_id, client_id)
-                    """,
-                arguments: [team, clientId, now])
-            // The token goes in this very transaction; the id scrub follows in the job, within the deadline.
-            try db.execute(sql: "DELETE FROM slack_installation WHERE team_id = ?", arguments: [team])
-            try db.execute(
-                sql: "DELETE FROM job WHERE team_id = ? AND kind IN (?, ?, ?)",
-                arguments: [team, SlackJob.Kind.captureReaction.rawValue, SlackJob.Kind.notify.rawValue,
-                            SlackJob.Kind.respond.rawValue])
-            // No client_id on the job: closing the account (which cascades to its jobs) must not cancel the scrub.
-            try JobQueue.enqueue(
-                .uninstall, clientId: nil, teamId: team, payload: clientId.map { ["clientId": $0] } ?? [:],
-                runAt: now, deadlineAt: happened + Self.scrubDeadline, in: db)
+        // `event_time` is Slack's word, in seconds: bounded before it meets arithmetic, and never later than now.
+        let happened = eventTime.map { $0 > 0 && $0 <= now / 1000 ? $0 * 1000 : now } ?? now
+        if try await store.acceptUninstall(
+            team: team, eventId: eventId, at: now, deadline: happened + Self.scrubDeadline)
+        {
+            wakeup.signal()
         }
-        wakeup.signal()
     }
 
     private func tokensRevoked(_ event: InnerEvent, team: String, eventId: String?) async throws {
         let bots = event.tokens?.bot ?? []
         guard !bots.isEmpty else { return }
-        let now = epochMillis(clock.now())
-        try await database.write { db in
-            if let eventId { guard try InstallationRecords.recordEvent(eventId, at: now, in: db) else { return } }
-            guard let installation = try InstallationRecords.installation(team: team, in: db) else { return }
-            if let bot = installation.botUserId, !bots.contains(bot) { return }
-            try InstallationRecords.dropToken(team: team, in: db)
-        }
+        try await store.acceptTokensRevoked(team: team, eventId: eventId, botUserIds: bots, at: epochMillis(clock.now()))
     }
 
     // MARK: Shortcut
@@ -152,23 +106,11 @@ public struct SlackIngest: Sendable {
             let message = payload.message, let ts = message.ts, let user = payload.user?.id
         else { return }
         logger.debug("Slack shortcut", metadata: ["slack.team_id": "\(team)"])
-        let now = clock.now()
-        let responseURL = payload.responseURL
-        try await database.write { db in
-            let (outcome, installation, id) = try Self.capture(
-                team: team, now: now, in: db
-            ) { clientId in
-                CapturedMessage(
-                    clientId: clientId, teamId: team, channelId: channel, messageTs: ts, threadTs: message.parentTs,
-                    authorId: message.user, forwardedBy: user, via: .shortcut, permalink: nil, text: message.text)
-            }
-            guard let responseURL else { return }
-            var job = ["responseURL": responseURL, "outcome": outcome.rawValue, "channel": channel, "ts": ts]
-            if let id { job["feedbackId"] = id }
-            try JobQueue.enqueue(
-                .respond, clientId: installation?.clientId, teamId: team, payload: job, runAt: epochMillis(now), in: db)
-        }
-        wakeup.signal()
+        let captured = CapturedMessage(
+            teamId: team, channelId: channel, messageTs: ts, threadTs: message.parentTs, authorId: message.user,
+            forwardedBy: user, via: .shortcut, permalink: nil, text: message.text)
+        _ = try await store.captureForward(captured, at: clock.now(), responseURL: payload.responseURL)
+        if payload.responseURL != nil { wakeup.signal() }
     }
 
     // MARK: Slash command
@@ -189,27 +131,11 @@ public struct SlackIngest: Sendable {
             throw SlackGatewayError.malformedPayload
         }
         logger.debug("Slack command", metadata: ["slack.team_id": "\(team)"])
-        let now = clock.now()
-        let outcome = try await database.write { db in
-            try Self.capture(team: team, now: now, in: db) { clientId in
-                CapturedMessage(
-                    clientId: clientId, teamId: team, channelId: channel, messageTs: nil, threadTs: nil,
-                    authorId: user, forwardedBy: user, via: .command, permalink: nil, text: text)
-            }.0
-        }
+        let captured = CapturedMessage(
+            teamId: team, channelId: channel, messageTs: nil, threadTs: nil, authorId: user, forwardedBy: user,
+            via: .command, permalink: nil, text: text)
+        let outcome = try await store.captureForward(captured, at: clock.now(), responseURL: nil).outcome
         return outcome == .captured ? "Sent to usero :white_check_mark: Thanks for the feedback." : outcome.text
-    }
-
-    /// Stores a forward for the team's client, unless the team uninstalled, never installed or lost its token.
-    static func capture(
-        team: String, now: Date, in db: Database, _ message: (String) -> CapturedMessage
-    ) throws -> (ForwardOutcome, Installation?, String?) {
-        guard try !InstallationRecords.isTombstoned(team: team, in: db),
-            let installation = try InstallationRecords.installation(team: team, in: db)
-        else { return (.notInstalled, nil, nil) }
-        guard installation.tokenEnvelope != nil else { return (.tokenRevoked, installation, nil) }
-        let (id, isNew) = try message(installation.clientId).store(at: now, in: db)
-        return (isNew ? .captured : .alreadyCaptured, installation, id)
     }
 
     /// Event type names are Slack's identifiers; cap them anyway so a log line stays a line.

@@ -1,6 +1,7 @@
 import Feedback
 import Foundation
 import Hummingbird
+import Inbox
 import Logging
 import Prometheus
 import ServiceLifecycle
@@ -21,10 +22,11 @@ struct AppRequestContext: RequestContext {
 /// What a running service is made of; tests reach in to check the store.
 struct AppParts: Sendable {
     let config: AppConfig
-    let database: AppDatabase
-    let store: SQLiteFeedbackStore
-    let files: ScreenshotFiles
+    let backend: Backend
     let registry: PrometheusCollectorRegistry
+
+    /// The feedback store every module resolves clients through.
+    var store: any FeedbackStore { backend.feedback }
 }
 
 /// Opens the store and builds the application: used by `usero serve` and by the integration tests.
@@ -32,23 +34,21 @@ func buildApplication(
     config: AppConfig, logger: Logger, clock: any WallClock = SystemClock(),
     onServerRunning: @escaping @Sendable (Int) async -> Void = { _ in }
 ) async throws -> (Application<RouterResponder<AppRequestContext>>, AppParts) {
-    let database = try AppDatabase(path: config.databasePath)
-    let files = ScreenshotFiles(dataDirectory: config.dataDirectory)
-    try await files.purgeQueued(in: database)
-    let store = SQLiteFeedbackStore(database: database, files: files)
+    let backend = try await Backend.open(config)
+    let store = backend.feedback
     let registry = PrometheusCollectorRegistry()
     registry.makeGauge(
         descriptor: MetricNameDescriptor(metricName: "usero_up", unitName: "", helpText: "1 while the service runs")
     ).set(to: 1.0)
-    let parts = AppParts(config: config, database: database, store: store, files: files, registry: registry)
+    let parts = AppParts(config: config, backend: backend, registry: registry)
 
     let router = Router(context: AppRequestContext.self)
     router.add(middleware: ErrorMiddleware())
     router.add(middleware: RequestLogMiddleware())
     router.add(middleware: MetricsMiddleware())
-    OperationsRoutes(database: database, registry: registry).register(on: router)
+    OperationsRoutes(health: backend.health, registry: registry).register(on: router)
 
-    let service = FeedbackService(store: store, files: files, clock: clock, publicURL: config.publicURL)
+    let service = FeedbackService(store: store, clock: clock, publicURL: config.publicURL)
     let publicAPI = router.group("api").add(middleware: PublicCORSMiddleware())
     PublicRoutes<AppRequestContext>(service: service).register(on: publicAPI)
     publicAPI.on("feedback", method: .options) { _, _ in Response(status: .noContent) }
@@ -59,7 +59,8 @@ func buildApplication(
     var services: [any Service] = []
     let slack = try SlackSetup.register(on: router, parts: parts, clock: clock, logger: logger)
     services += slack.services
-    services += try RetentionSetup.register(on: router, parts: parts, clock: clock, logger: logger)
+    services += try RetentionSetup.register(
+        on: router, parts: parts, accountOwners: slack.accountOwners, clock: clock, logger: logger)
 
     // "Connect Slack" in the inbox: a one-time install link, or nil (the page says so) when Slack is not set up.
     let installFlow = slack.installFlow
@@ -71,10 +72,17 @@ func buildApplication(
             return nil
         }
     }
+    let slackStore = backend.slack
+    let inboxSlack = InboxSlack(makeInstallLink: makeInstallLink) { clientID in
+        // Only the name and the instant leave the gateway's store, never the token.
+        try await slackStore.installation(client: clientID).map {
+            (teamName: $0.teamName, installedAt: dateFromEpochMillis($0.installedAt))
+        }
+    }
     try InboxSetup.register(
-        on: router, parts: parts, clock: clock, logger: logger,
-        slack: InboxSlack(database: database, makeInstallLink: makeInstallLink))
-    WidgetRoutes().register(on: router)
+        on: router, store: store, slack: inboxSlack, clock: clock, slackAuthorizeURL: config.slackAuthorizeURL,
+        publicURL: config.publicURL, errorStatus: { ErrorMiddleware<AppRequestContext>.reply(for: $0).0 })
+    WidgetRoutes<AppRequestContext>().register(on: router)
 
     var app = Application(
         router: router,

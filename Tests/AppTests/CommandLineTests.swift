@@ -1,10 +1,15 @@
 import GRDB
 import Feedback
 import Foundation
+@testable import StoreSQLite
 import Testing
 
 #if canImport(FoundationNetworking)
 import FoundationNetworking
+@testable import Inbox
+import SlackGateway
+import Retention
+import UseroTestSupport
 #endif
 
 /// The `usero` program itself: the contract's commands, startup checks and graceful shutdown.

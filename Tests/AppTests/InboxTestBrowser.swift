@@ -3,6 +3,11 @@ import Testing
 
 #if canImport(FoundationNetworking)
 import FoundationNetworking
+@testable import Inbox
+@testable import StoreSQLite
+import SlackGateway
+import Retention
+import UseroTestSupport
 #endif
 
 /// A tiny browser for inbox tests: its own cookie jar (so no cookie leaks between tests or servers on 127.0.0.1),

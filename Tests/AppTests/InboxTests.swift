@@ -4,6 +4,11 @@ import Foundation
 import Testing
 
 @testable import usero
+@testable import Inbox
+@testable import StoreSQLite
+import SlackGateway
+import Retention
+import UseroTestSupport
 
 @Suite struct InboxTests {
     // MARK: Sign-in and sessions

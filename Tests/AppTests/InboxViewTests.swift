@@ -4,6 +4,11 @@ import Mustache
 import Testing
 
 @testable import usero
+@testable import Inbox
+@testable import StoreSQLite
+import SlackGateway
+import Retention
+import UseroTestSupport
 
 @Suite struct InboxViewTests {
     /// Every stored property is reachable through `child(named:)`, so the switch cannot drift from the struct.

@@ -6,6 +6,10 @@ import SlackGateway
 import Testing
 
 @testable import usero
+@testable import Inbox
+@testable import StoreSQLite
+import Retention
+import UseroTestSupport
 
 /// Dropping what isn't a forward, deduplicating, retrying, and surviving restarts.
 @Suite struct SlackReliabilityTests {

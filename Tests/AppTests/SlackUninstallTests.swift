@@ -5,6 +5,10 @@ import SlackGateway
 import Testing
 
 @testable import usero
+@testable import Inbox
+@testable import StoreSQLite
+import Retention
+import UseroTestSupport
 
 /// Uninstall and token revocation: the privacy promises.
 @Suite struct SlackUninstallTests {

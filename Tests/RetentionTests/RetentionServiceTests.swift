@@ -3,6 +3,7 @@ import Feedback
 import Foundation
 import Logging
 import ServiceLifecycle
+@testable import StoreSQLite
 import Testing
 
 @testable import Retention
@@ -10,8 +11,8 @@ import Testing
 @Suite struct RetentionServiceTests {
     func makeService(_ t: TestStore, clock: TestClock, interval: Duration) -> RetentionService {
         RetentionService(
-            sweeper: RetentionSweeper(database: t.database, files: t.files, clock: clock),
-            closer: AccountCloser(database: t.database, files: t.files, clock: clock), clock: clock,
+            sweeper: RetentionSweeper(store: t.store, feedback: t.store, clock: clock),
+            closer: AccountCloser(store: t.store, feedback: t.store, owners: t.owners, clock: clock), clock: clock,
             interval: interval, logger: Logger(label: "test") { _ in SwiftLogNoOpLogHandler() })
     }
 
@@ -31,14 +32,14 @@ import Testing
     }
 
     @Test func runReturnsOnGracefulShutdownEvenMidSleep() async throws {
-        let t = try TestStore()
+        let t = try await TestStore()
         // An hour-long interval: returning promptly means shutdown cut the sleep short.
         try await withRunning(makeService(t, clock: TestClock(), interval: .seconds(3600))) {}
     }
 
     @Test func serviceSweepsOnItsScheduleByTheInjectedClock() async throws {
         // Given a free client with a row that is recent by the real clock
-        let t = try TestStore()
+        let t = try await TestStore()
         let client = try await t.createClient()
         let row = try await t.insertFeedback(clientID: client, at: Date())
         let clock = TestClock(Date())
@@ -56,11 +57,11 @@ import Testing
     }
 
     @Test func serviceFinishesPendingClosuresWhenItStarts() async throws {
-        let t = try TestStore()
+        let t = try await TestStore()
         let client = try await t.createClient()
         try await t.insertFeedback(clientID: client, at: Date())
         #expect(
-            try await AccountCloser(database: t.database, files: t.files, clock: TestClock()).begin(clientID: client))
+            try await AccountCloser(store: t.store, feedback: t.store, owners: t.owners, clock: TestClock()).begin(clientID: client))
         try await withRunning(makeService(t, clock: TestClock(), interval: .seconds(3600))) {
             var done = false
             for _ in 0..<500 where !done {

@@ -3,6 +3,7 @@ import Feedback
 import Foundation
 @testable import SlackGateway
 import Testing
+import UseroTestSupport
 import UseroCrypto
 
 @Suite struct SlackJobRunnerTests {
@@ -11,10 +12,9 @@ import UseroCrypto
     }
 
     static func runner(_ api: FakeSlackWebAPI) throws -> SlackJobRunner {
-        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("usero-runner-\(UUID().uuidString)")
-        let database = try AppDatabase(path: folder.appendingPathComponent("t.sqlite").path)
+        let store = InMemoryStore()
         return SlackJobRunner(
-            database: database, api: api, keyRing: KeyRing(current: try TokenKey(try SecretBytes.random(count: 32))),
+            store: store, auditor: store, api: api, keyRing: KeyRing(current: try TokenKey(try SecretBytes.random(count: 32))),
             clock: SystemClock(), logger: .init(label: "test"), wakeup: JobWakeup())
     }
 

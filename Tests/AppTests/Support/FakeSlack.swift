@@ -4,6 +4,10 @@ import Logging
 import ServiceLifecycle
 import SlackGateway
 import Testing
+@testable import Inbox
+@testable import StoreSQLite
+import Retention
+import UseroTestSupport
 
 /// A fake of Slack's Web API (and of `response_url`s): a real Hummingbird app on a loopback port that records every
 /// call and answers from a per-method script, falling back to the fixtures' happy answers. The real client code

@@ -5,6 +5,11 @@ import Testing
 import UseroCrypto
 
 @testable import usero
+@testable import Inbox
+@testable import StoreSQLite
+import SlackGateway
+import Retention
+import UseroTestSupport
 
 /// The Slack fixtures copied from shared/fixtures/slack (exact bytes; see Fixtures/slack/README.md there).
 enum Fixtures {
@@ -41,12 +46,12 @@ enum SlackTestSettings {
     static let tokenKey = Data((0..<32).map { UInt8($0 &* 7 &+ 3) }).base64EncodedString()
 
     static func configure(_ config: inout AppConfig, fakeURL: String) {
-        config.slackSigningSecret = signingSecret
+        config.slackSigningSecret = Redacted(signingSecret)
         config.slackClientID = clientID
-        config.slackClientSecret = clientSecret
+        config.slackClientSecret = Redacted(clientSecret)
         config.slackAPIURL = fakeURL
         config.slackAuthorizeURL = fakeURL.replacingOccurrences(of: "/api/", with: "/oauth/v2/authorize")
-        config.tokenKeyBase64 = tokenKey
+        config.tokenKeyBase64 = Redacted(tokenKey)
         config.slackJobPollInterval = .milliseconds(200)
     }
 
@@ -62,14 +67,6 @@ enum SlackTestSettings {
             "X-Slack-Request-Timestamp": "\(timestamp)", "X-Slack-Signature": signature, "Content-Type": contentType,
         ]
     }
-}
-
-/// A clock tests move by hand.
-final class TestClock: WallClock {
-    private let instant: Mutex<Date>
-    init(_ start: Date = Date()) { instant = Mutex(start) }
-    func now() -> Date { instant.withLock { $0 } }
-    func advance(by seconds: TimeInterval) { instant.withLock { $0 = $0.addingTimeInterval(seconds) } }
 }
 
 extension TestServer {

@@ -8,6 +8,11 @@ import ServiceLifecycle
 
 #if canImport(FoundationNetworking)
 import FoundationNetworking
+@testable import Inbox
+@testable import StoreSQLite
+import SlackGateway
+import Retention
+import UseroTestSupport
 #endif
 
 /// A real `usero` server on an ephemeral loopback port with a temporary SQLite file and data folder.

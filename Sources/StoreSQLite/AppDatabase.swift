@@ -1,17 +1,18 @@
+import Feedback
 import Foundation
-public import GRDB
+import GRDB
 
 /// The one SQLite database of the process: a WAL-mode pool, its migrations, and the group-commit writer.
 ///
-/// Every module writes through `write(_:)`, so concurrent requests share one `synchronous=FULL` commit (accepted
+/// Only this adapter sees it: every write goes through `write(_:)`, so concurrent requests share one `synchronous=FULL` commit (accepted
 /// means durable) instead of paying one fsync each.
-public final class AppDatabase: Sendable {
-    /// The GRDB pool; readers run concurrently with the writer.
-    public let pool: DatabasePool
+final class AppDatabase: Sendable {
+    /// The GRDB pool; readers run concurrently with the writer. Internal: tests reach it with `@testable`.
+    let pool: DatabasePool
     private let committer: GroupCommitWriter
 
     /// Opens (creating if needed) the database at `path` and migrates it.
-    public init(path: String) throws {
+    init(path: String) throws {
         let directory = URL(fileURLWithPath: path).deletingLastPathComponent().path
         if !directory.isEmpty {
             try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
@@ -33,23 +34,23 @@ public final class AppDatabase: Sendable {
     /// Runs `body` in a transaction shared with whatever other writes are waiting, and returns once it is committed.
     ///
     /// A failing `body` rolls back only its own changes (a savepoint), never its neighbours'.
-    public func write<T: Sendable>(_ body: @escaping @Sendable (Database) throws -> T) async throws -> T {
+    func write<T: Sendable>(_ body: @escaping @Sendable (Database) throws -> T) async throws -> T {
         try await committer.write(body)
     }
 
     /// Group-commit transactions so far and the writes they carried (their ratio is the mean batch size).
-    public var commitStatistics: (commits: Int, writes: Int) {
+    var commitStatistics: (commits: Int, writes: Int) {
         let stats = committer.statistics
         return (stats.commits, stats.items)
     }
 
     /// Reads a consistent snapshot.
-    public func read<T: Sendable>(_ body: @escaping @Sendable (Database) throws -> T) async throws -> T {
+    func read<T: Sendable>(_ body: @escaping @Sendable (Database) throws -> T) async throws -> T {
         try await pool.read(body)
     }
 
     /// Whether the database answers a trivial query.
-    public func isHealthy() async -> Bool {
+    func isHealthy() async -> Bool {
         (try? await pool.read { db in try Int.fetchOne(db, sql: "SELECT 1") }) == 1
     }
 }

@@ -1,39 +1,46 @@
 import Foundation
 import HTTPTypes
-import Hummingbird
+public import Hummingbird
 import UseroCrypto
 
 /// `GET /widget.js` (the drop-in widget, for any origin) and `GET /widget/demo` (a host page to try it on).
-struct WidgetRoutes: Sendable {
-    /// The script's bytes and their strong validator, computed once.
+/// The widget script's bytes and their strong validator, computed once.
+enum WidgetAsset {
     static let script = Array(WidgetScript.source.utf8)
     static let etag = "\"" + Hex.encode(SHA256.hash(script).prefix(16)) + "\""
+}
 
-    func register(on router: Router<AppRequestContext>) {
+public struct WidgetRoutes<Context: RequestContext>: Sendable {
+
+    /// Creates the routes.
+    public init() {}
+
+    /// Adds `/widget.js` and the demo page.
+    public func register(on router: Router<Context>) {
         router.get("widget.js", use: Self.widget)
         router.get("widget/demo", use: Self.demoPage)
         router.get("widget/demo.js", use: Self.demoScript)
     }
 
     /// The script, cacheable for five minutes and revalidated by ETag, so an upgrade reaches pages quickly.
-    @Sendable static func widget(_ request: Request, context: AppRequestContext) async throws -> Response {
+    @Sendable static func widget(_ request: Request, context: Context) async throws -> Response {
         var headers: HTTPFields = [
             .contentType: "application/javascript; charset=utf-8",
             .accessControlAllowOrigin: "*",
             .cacheControl: "public, max-age=300",
-            .eTag: etag,
+            .eTag: WidgetAsset.etag,
             .xContentTypeOptions: "nosniff",
         ]
         headers[HTTPField.Name("Cross-Origin-Resource-Policy")!] = "cross-origin"
         if let match = request.headers[.ifNoneMatch], match.split(separator: ",").contains(where: {
-            $0.trimmingCharacters(in: .whitespaces) == etag
+            $0.trimmingCharacters(in: .whitespaces) == WidgetAsset.etag
         }) {
             return Response(status: .notModified, headers: headers)
         }
-        return Response(status: .ok, headers: headers, body: ResponseBody(byteBuffer: ByteBuffer(bytes: script)))
+        return Response(status: .ok, headers: headers, body: ResponseBody(byteBuffer: ByteBuffer(bytes: WidgetAsset.script)))
     }
 
-    @Sendable static func demoPage(_ request: Request, context: AppRequestContext) async throws -> Response {
+    @Sendable static func demoPage(_ request: Request, context: Context) async throws -> Response {
         Response(
             status: .ok,
             headers: [
@@ -43,7 +50,7 @@ struct WidgetRoutes: Sendable {
             body: ResponseBody(byteBuffer: ByteBuffer(string: WidgetDemo.html)))
     }
 
-    @Sendable static func demoScript(_ request: Request, context: AppRequestContext) async throws -> Response {
+    @Sendable static func demoScript(_ request: Request, context: Context) async throws -> Response {
         Response(
             status: .ok,
             headers: [.contentType: "application/javascript; charset=utf-8", .cacheControl: "no-cache"],

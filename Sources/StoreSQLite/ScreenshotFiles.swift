@@ -1,5 +1,5 @@
+import Feedback
 public import Foundation
-public import GRDB
 
 #if canImport(Glibc)
 import Glibc
@@ -10,19 +10,6 @@ public struct ScreenshotFiles: Sendable {
     /// The folder holding one sub-folder per client.
     public let root: URL
 
-    /// Files in the store are `client_<alnum>/<digits>-<alnum>.<ext>`; nothing else is ever opened.
-    static func isStoredName(_ name: String) -> Bool {
-        let parts = name.split(separator: "/", omittingEmptySubsequences: false)
-        guard parts.count == 2, parts[0].hasPrefix("client_"), parts[0].count <= 71 else { return false }
-        let lowerAlnum: (Character) -> Bool = { ("a"..."z").contains($0) || ("0"..."9").contains($0) }
-        guard parts[0].dropFirst(7).allSatisfy(lowerAlnum), parts[0].count > 7 else { return false }
-        let file = parts[1].split(separator: ".", omittingEmptySubsequences: false)
-        guard file.count == 2, ["png", "jpg", "gif", "webp"].contains(file[1]) else { return false }
-        let stem = file[0].split(separator: "-", omittingEmptySubsequences: false)
-        guard stem.count == 2, (1...20).contains(stem[0].count), (1...32).contains(stem[1].count) else { return false }
-        return stem[0].allSatisfy { ("0"..."9").contains($0) } && stem[1].allSatisfy(lowerAlnum)
-    }
-
     /// Creates the store at `dataDirectory/screenshots`.
     public init(dataDirectory: String) {
         root = URL(fileURLWithPath: dataDirectory).appendingPathComponent("screenshots", isDirectory: true)
@@ -30,7 +17,7 @@ public struct ScreenshotFiles: Sendable {
 
     /// The file for a stored name, or nil for any name that is not one of ours (so no path can leave the store).
     public func url(for fileName: String) -> URL? {
-        guard Self.isStoredName(fileName) else { return nil }
+        guard ScreenshotName.isValid(fileName) else { return nil }
         return root.appendingPathComponent(fileName)
     }
 
@@ -60,21 +47,6 @@ public struct ScreenshotFiles: Sendable {
         unlink(url.path)
     }
 
-    /// Deletes the files whose rows are gone (queued in `file_deletion`), then forgets them.
-    ///
-    /// Called after every commit that queues files and at startup, so a crash between the commit and the unlink
-    /// leaves no file behind for long.
-    public func purgeQueued(in database: AppDatabase) async throws {
-        let names = try await database.read { db in
-            try String.fetchAll(db, sql: "SELECT file_name FROM file_deletion LIMIT 10000")
-        }
-        guard !names.isEmpty else { return }
-        for name in names { remove(name) }
-        try await database.write { db in
-            for name in names { try db.execute(sql: "DELETE FROM file_deletion WHERE file_name = ?", arguments: [name]) }
-        }
-    }
-
     private static func writeAndSync(_ bytes: [UInt8], path: String) throws {
         let fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0o644)
         guard fd >= 0 else { throw CocoaError(.fileWriteUnknown) }
@@ -95,23 +67,5 @@ public struct ScreenshotFiles: Sendable {
         guard fd >= 0 else { return }
         fsync(fd)
         close(fd)
-    }
-}
-
-extension Database {
-    /// Queues the screenshot files of the rows about to be deleted by `whereSQL` on `feedback`, then deletes the
-    /// screenshot rows, in the caller's transaction.
-    public func queueScreenshotFiles(ofFeedbackWhere whereSQL: String, arguments: StatementArguments, at millis: Int64)
-        throws
-    {
-        try execute(
-            sql: """
-                INSERT OR IGNORE INTO file_deletion (file_name, queued_at)
-                SELECT s.file_name, ? FROM screenshot s JOIN feedback f ON f.id = s.feedback_id WHERE \(whereSQL)
-                """,
-            arguments: [millis] + arguments)
-        try execute(
-            sql: "DELETE FROM screenshot WHERE feedback_id IN (SELECT f.id FROM feedback f WHERE \(whereSQL))",
-            arguments: arguments)
     }
 }

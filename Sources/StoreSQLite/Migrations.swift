@@ -168,6 +168,11 @@ extension AppDatabase {
                     CREATE INDEX feedback_by_client_source ON feedback(client_id, source, created_at DESC, id DESC);
                     """)
         }
+        migrator.registerMigration("v3-job-lease") { db in
+            // A claimed job is leased: no other claim takes it until the lease ends or the job is rescheduled.
+            try db.execute(sql: "ALTER TABLE job ADD COLUMN lease_until INTEGER")
+            try db.execute(sql: "CREATE INDEX job_by_team ON job(team_id, kind)")
+        }
         return migrator
     }
 }

@@ -98,6 +98,7 @@ enum InboxError: Error {
 /// Turns anything a route throws into an HTML page and puts the security headers on every inbox response.
 struct InboxPageMiddleware<Context: RequestContext>: RouterMiddleware {
     let renderer: InboxRenderer
+    let errorStatus: @Sendable (any Error) -> HTTPResponse.Status
 
     func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws
         -> Response
@@ -106,7 +107,7 @@ struct InboxPageMiddleware<Context: RequestContext>: RouterMiddleware {
         do {
             response = try await next(request, context)
         } catch {
-            let (status, _) = ErrorMiddleware<Context>.reply(for: error)
+            let status = errorStatus(error)
             if status == .internalServerError {
                 context.logger.error("Inbox error", metadata: ["error.type": "\(type(of: error))"])
             }

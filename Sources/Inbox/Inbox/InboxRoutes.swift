@@ -7,33 +7,41 @@ import UseroCrypto
 /// The inbox for the customer's team: sign in with the admin key, read, filter and delete feedback, connect Slack.
 ///
 /// Pages are rendered on the server; every change is a POST carrying the session's CSRF token.
-struct InboxRoutes: Sendable {
-    let store: SQLiteFeedbackStore
-    let queries: InboxQueries
+/// The inbox's fixed sizes (outside the generic routes type, which cannot hold stored statics).
+enum InboxLimits {
+    /// Most environments offered in the filter.
+    static let environmentLimit = 100
+
+    /// Items per page.
+    static let pageSize = 50
+}
+
+/// A signed-in request: who, and the session's CSRF token.
+struct InboxVisitor: Sendable {
+    let client: Client
+    let sessionID: String
+    let csrfToken: String
+
+    /// The signed-in frame of a page titled `title`.
+    func chrome(title: String = "") -> Chrome {
+        Chrome(
+            documentTitle: title, signedIn: true, clientID: client.id, clientName: client.name,
+            csrfToken: csrfToken)
+    }
+}
+
+struct InboxRoutes<Context: RequestContext>: Sendable {
+    let store: any FeedbackStore
     let sessions: InboxSessions
     let slack: InboxSlack
     let renderer: InboxRenderer
     let cookies: InboxCookies
 
-    /// Items per page.
-    static let pageSize = 50
+    /// Turns an error a route threw into its HTTP status (the service's one error mapping).
+    let errorStatus: @Sendable (any Error) -> HTTPResponse.Status
 
-    /// A signed-in request: who, and the session's CSRF token.
-    struct Visitor: Sendable {
-        let client: Client
-        let sessionID: String
-        let csrfToken: String
-
-        /// The signed-in frame of a page titled `title`.
-        func chrome(title: String = "") -> Chrome {
-            Chrome(
-                documentTitle: title, signedIn: true, clientID: client.id, clientName: client.name,
-                csrfToken: csrfToken)
-        }
-    }
-
-    func register(on router: Router<AppRequestContext>) {
-        let group = router.group("inbox").add(middleware: InboxPageMiddleware(renderer: renderer))
+    func register(on router: Router<Context>) {
+        let group = router.group("inbox").add(middleware: InboxPageMiddleware(renderer: renderer, errorStatus: errorStatus))
         group.get(use: list)
         group.get("login", use: loginForm)
         group.post("login", use: login)
@@ -52,7 +60,7 @@ struct InboxRoutes: Sendable {
     // MARK: Session
 
     /// The signed-in visitor, or nil (no cookie, unknown or expired session, or a client that is gone).
-    func visitor(_ request: Request) async throws -> Visitor? {
+    func visitor(_ request: Request) async throws -> InboxVisitor? {
         guard let id = InboxCookies.value(InboxCookies.session, in: request),
             let session = await sessions.session(id: id)
         else { return nil }
@@ -60,12 +68,12 @@ struct InboxRoutes: Sendable {
             await sessions.end(id: id)
             return nil
         }
-        return Visitor(client: client, sessionID: id, csrfToken: session.csrfToken)
+        return InboxVisitor(client: client, sessionID: id, csrfToken: session.csrfToken)
     }
 
     /// A POST's visitor, or the 403 page that refuses it.
     enum Checked {
-        case allowed(Visitor)
+        case allowed(InboxVisitor)
         case refused(Response)
     }
 
@@ -93,7 +101,7 @@ struct InboxRoutes: Sendable {
         var loginToken: String?
     }
 
-    @Sendable func loginForm(_ request: Request, context: AppRequestContext) async throws -> Response {
+    @Sendable func loginForm(_ request: Request, context: Context) async throws -> Response {
         if try await visitor(request) != nil { return InboxRenderer.redirect(to: "/inbox") }
         return try loginPage(error: nil, status: .ok)
     }
@@ -107,7 +115,7 @@ struct InboxRoutes: Sendable {
         return response
     }
 
-    @Sendable func login(_ request: Request, context: AppRequestContext) async throws -> Response {
+    @Sendable func login(_ request: Request, context: Context) async throws -> Response {
         let form = try await request.inboxForm(LoginForm.self)
         guard let expected = InboxCookies.value(InboxCookies.login, in: request), let given = form.loginToken,
             constantTimeEquals(Array(given.utf8), Array(expected.utf8))
@@ -133,9 +141,9 @@ struct InboxRoutes: Sendable {
         var csrf: String?
     }
 
-    @Sendable func logout(_ request: Request, context: AppRequestContext) async throws -> Response {
+    @Sendable func logout(_ request: Request, context: Context) async throws -> Response {
         let form = try await request.inboxForm(CSRFForm.self)
-        let visitor: Visitor
+        let visitor: InboxVisitor
         switch try await checkedVisitor(request, csrf: form.csrf) {
         case .allowed(let value): visitor = value
         case .refused(let refusal): return refusal
@@ -148,7 +156,7 @@ struct InboxRoutes: Sendable {
 
     // MARK: The list
 
-    @Sendable func list(_ request: Request, context: AppRequestContext) async throws -> Response {
+    @Sendable func list(_ request: Request, context: Context) async throws -> Response {
         guard let visitor = try await visitor(request) else { return InboxRenderer.redirect(to: "/inbox/login") }
         let query = request.uri.queryParameters
         let filter = InboxFilter(
@@ -156,8 +164,8 @@ struct InboxRoutes: Sendable {
             cursor: query["cursor"].map(String.init))
         let clientID = visitor.client.id
         async let page = store.listFeedback(
-            clientID: clientID, filter: filter.storeFilter, limit: Self.pageSize, after: filter.cursor)
-        async let environments = queries.environments(clientID: clientID)
+            clientID: clientID, filter: filter.storeFilter, limit: InboxLimits.pageSize, after: filter.cursor)
+        async let environments = store.environments(clientID: clientID, limit: InboxLimits.environmentLimit)
         async let installation = slack.installationStatus(clientID)
         let view = try await ListView(
             visitor: visitor, filter: filter, page: page, environments: environments, installation: installation,
@@ -167,7 +175,7 @@ struct InboxRoutes: Sendable {
 
     // MARK: Delete
 
-    @Sendable func confirmDelete(_ request: Request, context: AppRequestContext) async throws -> Response {
+    @Sendable func confirmDelete(_ request: Request, context: Context) async throws -> Response {
         guard let visitor = try await visitor(request) else { return InboxRenderer.redirect(to: "/inbox/login") }
         let query = request.uri.queryParameters
         let filter = InboxFilter(source: query["source"].map(String.init), env: query["env"].map(String.init))
@@ -188,9 +196,9 @@ struct InboxRoutes: Sendable {
         var env: String?
     }
 
-    @Sendable func delete(_ request: Request, context: AppRequestContext) async throws -> Response {
+    @Sendable func delete(_ request: Request, context: Context) async throws -> Response {
         let form = try await request.inboxForm(DeleteForm.self)
-        let visitor: Visitor
+        let visitor: InboxVisitor
         switch try await checkedVisitor(request, csrf: form.csrf) {
         case .allowed(let value): visitor = value
         case .refused(let refusal): return refusal
@@ -203,7 +211,7 @@ struct InboxRoutes: Sendable {
         return InboxRenderer.redirect(to: filter.href(notice: "deleted"))
     }
 
-    func notFound(_ visitor: Visitor) -> Response {
+    func notFound(_ visitor: InboxVisitor) -> Response {
         renderer.message(
             "Not found", "That feedback does not exist, or it was already deleted.", status: .notFound,
             signedIn: visitor.chrome())
@@ -211,9 +219,9 @@ struct InboxRoutes: Sendable {
 
     // MARK: Slack
 
-    @Sendable func connectSlack(_ request: Request, context: AppRequestContext) async throws -> Response {
+    @Sendable func connectSlack(_ request: Request, context: Context) async throws -> Response {
         let form = try await request.inboxForm(CSRFForm.self)
-        let visitor: Visitor
+        let visitor: InboxVisitor
         switch try await checkedVisitor(request, csrf: form.csrf) {
         case .allowed(let value): visitor = value
         case .refused(let refusal): return refusal

@@ -11,7 +11,7 @@ extension ListView {
     ]
 
     init(
-        visitor: InboxRoutes.Visitor, filter: InboxFilter, page: FeedbackPage, environments: [String],
+        visitor: InboxVisitor, filter: InboxFilter, page: FeedbackPage, environments: [String],
         installation: InboxSlack.Installation?, notice: String?
     ) {
         chrome = visitor.chrome(title: "Inbox")

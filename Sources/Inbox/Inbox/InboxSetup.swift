@@ -1,0 +1,19 @@
+public import Feedback
+public import HTTPTypes
+public import Hummingbird
+
+/// Wires the inbox (`/inbox`) into a router.
+public enum InboxSetup {
+    /// Adds the inbox routes over `store`; `slack` is what the Slack gateway lends the page (install links and the
+    /// installation's status). Sessions live in memory for the life of the process.
+    public static func register<Context: RequestContext>(
+        on router: Router<Context>, store: any FeedbackStore, slack: InboxSlack, clock: any WallClock,
+        slackAuthorizeURL: String, publicURL: String, errorStatus: @escaping @Sendable (any Error) -> HTTPResponse.Status
+    ) throws {
+        let routes = InboxRoutes<Context>(
+            store: store, sessions: InboxSessions(clock: clock), slack: slack,
+            renderer: try InboxRenderer(slackAuthorizeURL: slackAuthorizeURL),
+            cookies: InboxCookies(isSecure: publicURL.lowercased().hasPrefix("https://")), errorStatus: errorStatus)
+        routes.register(on: router)
+    }
+}
