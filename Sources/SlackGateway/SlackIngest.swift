@@ -94,6 +94,16 @@ public struct SlackIngest: Sendable {
         try await store.acceptTokensRevoked(team: team, eventId: eventId, botUserIds: bots, at: epochMillis(clock.now()))
     }
 
+    // MARK: Replays
+
+    /// Whether this signed request is new: a shortcut or command replayed with the same timestamp and signature
+    /// (within the 5-minute window the signature check allows) is answered but never stored twice. Kept in the
+    /// store, so it holds across instances and restarts.
+    public func isFirstDelivery(signature: String?) async throws -> Bool {
+        guard let signature, !signature.isEmpty else { return true }
+        return try await store.recordDelivery("sig:" + signature.prefix(128), at: epochMillis(clock.now()))
+    }
+
     // MARK: Shortcut
 
     /// Handles a verified interactivity body (`payload=` JSON). Slack wants an empty 200.
@@ -120,6 +130,9 @@ public struct SlackIngest: Sendable {
         Send feedback to your team's usero inbox: `/usero Export to CSV times out`. \
         You can also react to any message with :wrench: or :pushpin:, or use the message menu → *Send to usero*.
         """
+
+    /// What a replayed `/usero` request is answered.
+    public static let replayed = "This request was already received; nothing more was sent to usero."
 
     /// Handles a verified `/slack/commands` body; returns the ephemeral text for the response body.
     public func receiveCommand(_ body: [UInt8]) async throws -> String {

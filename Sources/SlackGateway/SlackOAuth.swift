@@ -121,7 +121,18 @@ public struct SlackOAuth: Sendable {
                 botUserId: access.botUserId ?? identity.userId, botId: identity.botId, appId: access.appId,
                 scopes: access.scope, installerUserId: access.installerUserId, tokenEnvelope: envelope,
                 tokenKeyId: keyRing.currentKeyID, installedAt: epochMillis(clock.now()))
-            guard try await store.saveInstallation(installation) == .saved else { return .failed(status: 400, reason: "The usero project for this link no longer exists.") }
+            switch try await store.saveInstallation(installation) {
+            case .saved:
+                break
+            case .clientGone:
+                return .failed(status: 400, reason: "The usero project for this link no longer exists.")
+            case .ownedByAnotherClient:
+                logger.notice("Slack install refused: workspace belongs to another client", metadata: ["slack.team_id": "\(team)"])
+                return .failed(
+                    status: 409,
+                    reason: "This Slack workspace is already connected to another usero project. Nothing was changed. "
+                        + "To move it, uninstall usero from the workspace first, then install it from this project.")
+            }
             logger.info("Slack installed", metadata: ["slack.team_id": "\(team)", "usero.client_id": "\(parsed.client)"])
             return .installed(teamName: access.teamName ?? team)
         } catch SlackAPIError.slack(let code) {

@@ -17,8 +17,9 @@ public protocol SlackStore: Sendable {
     func installation(client: String) async throws -> Installation?
     /// Every installation that still holds a sealed token.
     func sealedInstallations() async throws -> [Installation]
-    /// Stores an installation (replacing the workspace's previous one) and lifts the workspace's tombstone, unless
-    /// its client is unknown or being deleted.
+    /// Stores an installation (replacing the workspace's previous one of the same client) and lifts the
+    /// workspace's tombstone, unless its client is unknown or being deleted, or the workspace is installed for
+    /// another live client (a workspace belongs to one client until it uninstalls).
     func saveInstallation(_ installation: Installation) async throws -> InstallationSaveResult
     /// Swaps a workspace's sealed token for a re-sealed one, only while it still holds `expected` (a reinstall in
     /// between wins); returns whether it swapped.
@@ -86,7 +87,9 @@ public protocol SlackStore: Sendable {
     func pendingRevokeJobs() async throws -> [SlackJob]
     /// Swaps the envelope of a revoke job while it still holds `expected`; returns whether it swapped.
     func replaceRevokeEnvelope(jobID: Int64, expected: RevokeJob, with replacement: RevokeJob) async throws -> Bool
-    /// Forgets event ids seen before `cutoff` (epoch ms).
+    /// Records a signed request's delivery key (its signature); false when it was seen before (a replay).
+    func recordDelivery(_ key: String, at now: Int64) async throws -> Bool
+    /// Forgets event ids and delivery keys seen before `cutoff` (epoch ms).
     func pruneSeenEvents(before cutoff: Int64) async throws
 
     // MARK: Account closure
@@ -104,6 +107,8 @@ public enum InstallationSaveResult: Sendable, Equatable {
     case saved
     /// The client of the install link is unknown or being deleted.
     case clientGone
+    /// The workspace is installed for another client; nothing changed.
+    case ownedByAnotherClient
 }
 
 /// A trigger reaction as ingest hands it to the store.

@@ -167,10 +167,12 @@ extension SQLiteStore: FeedbackStore {
     // MARK: Screenshots
 
     public func saveScreenshot(_ s: StoredScreenshot, bytes: [UInt8]) async throws {
-        // Bytes first, durably; the row makes them visible. A failed insert takes the file back.
+        // Bytes first, durably; the row makes them visible. A failed insert (or a client whose closure began
+        // since the request checked it) takes the file back.
         try files.writeDurably(bytes, fileName: s.fileName)
         do {
             try await database.write { db in
+                guard try Self.liveClient(id: s.clientId, in: db) != nil else { throw FeedbackError.unknownClient }
                 try db.execute(
                     sql: """
                         INSERT INTO screenshot (file_name, client_id, mime_type, file_size, width, height, created_at)
@@ -183,6 +185,17 @@ extension SQLiteStore: FeedbackStore {
         } catch {
             files.remove(s.fileName)
             throw error
+        }
+    }
+
+    public func rotateAdminKey(clientID: String) async throws -> String? {
+        let key = Identifiers.newAdminKey()
+        let hash = Data(Identifiers.adminKeyHash(key))
+        return try await database.write { db in
+            try db.execute(
+                sql: "UPDATE client SET admin_key_hash = ? WHERE id = ? AND \(liveClientCondition)",
+                arguments: [hash, clientID])
+            return db.changesCount > 0 ? key : nil
         }
     }
 

@@ -185,6 +185,10 @@ extension SQLiteStore: RetentionStore {
                     arguments: [clientID])
             else { return nil }
             let counts = DeletionCounts(jsonText: try row.value("counts"))
+            // Files of any upload that raced the closure go with their rows.
+            try db.execute(
+                sql: "INSERT OR IGNORE INTO file_deletion (file_name, queued_at) SELECT file_name, ? FROM screenshot WHERE client_id = ?",
+                arguments: [now, clientID])
             // The client row's foreign keys take anything a race left behind.
             try db.execute(sql: "DELETE FROM client WHERE id = ?", arguments: [clientID])
             try db.execute(sql: "DELETE FROM account_deletion WHERE client_id = ?", arguments: [clientID])

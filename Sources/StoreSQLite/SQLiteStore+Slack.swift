@@ -29,6 +29,11 @@ extension SQLiteStore: SlackStore {
     public func saveInstallation(_ i: Installation) async throws -> InstallationSaveResult {
         try await database.write { db in
             guard try Self.liveClient(id: i.clientId, in: db) != nil else { return .clientGone }
+            if let existing = try Self.installation(team: i.teamId, in: db), existing.clientId != i.clientId,
+                try !Self.isTombstoned(team: i.teamId, in: db), try Self.liveClient(id: existing.clientId, in: db) != nil
+            {
+                return .ownedByAnotherClient
+            }
             try db.execute(
                 sql: """
                     INSERT INTO slack_installation (\(InstallationRecord.columns))
@@ -427,6 +432,10 @@ extension SQLiteStore: SlackStore {
             try db.execute(sql: "UPDATE job SET payload = ? WHERE id = ? AND payload = ?", arguments: [new, jobID, old])
             return db.changesCount > 0
         }
+    }
+
+    public func recordDelivery(_ key: String, at now: Int64) async throws -> Bool {
+        try await database.write { db in try Self.recordEvent(key, at: now, in: db) }
     }
 
     public func pruneSeenEvents(before cutoff: Int64) async throws {

@@ -72,7 +72,7 @@ struct Serve: AsyncParsableCommand {
 
 struct Clients: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Manage clients (projects).", subcommands: [Create.self, Update.self])
+        abstract: "Manage clients (projects).", subcommands: [Create.self, Update.self, RotateKey.self])
 
     struct Create: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
@@ -110,6 +110,24 @@ struct Clients: AsyncParsableCommand {
                 throw ValidationError("no client \(clientID)")
             }
             try printJSON(ClientJSON(client))
+        }
+    }
+}
+
+extension Clients {
+    struct RotateKey: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            commandName: "rotate-key",
+            abstract: "Replace a client's admin key; prints {\"clientId\",\"adminKey\"} once. The old key stops working.")
+
+        @Argument(help: "The client id.") var clientID: String
+
+        func run() async throws {
+            let (_, backend) = try await openBackend()
+            guard let key = try await backend.feedback.rotateAdminKey(clientID: clientID) else {
+                throw ValidationError("no client \(clientID)")
+            }
+            try printJSON(["clientId": clientID, "adminKey": key])
         }
     }
 }

@@ -1,13 +1,13 @@
 import Foundation
 import Testing
 
-#if canImport(FoundationNetworking)
-import FoundationNetworking
 @testable import Inbox
 @testable import StoreSQLite
 import SlackGateway
 import Retention
 import UseroTestSupport
+#if canImport(FoundationNetworking)
+import FoundationNetworking
 #endif
 
 /// A tiny browser for inbox tests: its own cookie jar (so no cookie leaks between tests or servers on 127.0.0.1),

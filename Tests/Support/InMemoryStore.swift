@@ -86,6 +86,15 @@ extension InMemoryStore: FeedbackStore, StoreHealth {
         }
     }
 
+    public func rotateAdminKey(clientID: String) async throws -> String? {
+        let key = Identifiers.newAdminKey()
+        return write { state in
+            guard Self.isLive(clientID, in: state) else { return nil }
+            state.clients[clientID]?.keyHash = Identifiers.adminKeyHash(key)
+            return key
+        }
+    }
+
     public func updatePlan(clientID: String, plan: Plan) async throws -> Client? {
         write { state in
             guard Self.isLive(clientID, in: state) else { return nil }
@@ -162,7 +171,10 @@ extension InMemoryStore: FeedbackStore, StoreHealth {
     }
 
     public func saveScreenshot(_ screenshot: StoredScreenshot, bytes: [UInt8]) async throws {
-        write { $0.screenshots[screenshot.fileName] = (screenshot, nil, bytes) }
+        try write { state in
+            guard Self.isLive(screenshot.clientId, in: state) else { throw FeedbackError.unknownClient }
+            state.screenshots[screenshot.fileName] = (screenshot, nil, bytes)
+        }
     }
 
     public func screenshot(fileName: String) async throws -> StoredScreenshot? {
@@ -243,6 +255,11 @@ extension InMemoryStore: SlackStore {
     public func saveInstallation(_ installation: Installation) async throws -> InstallationSaveResult {
         write { state in
             guard Self.isLive(installation.clientId, in: state) else { return .clientGone }
+            if let existing = state.installations[installation.teamId], existing.clientId != installation.clientId,
+                state.tombstones[installation.teamId] == nil, Self.isLive(existing.clientId, in: state)
+            {
+                return .ownedByAnotherClient
+            }
             state.installations[installation.teamId] = installation
             state.tombstones[installation.teamId] = nil
             return .saved
@@ -472,6 +489,10 @@ extension InMemoryStore: SlackStore {
             state.jobs[jobID]?.job.work = .revoke(replacement)
             return true
         }
+    }
+
+    public func recordDelivery(_ key: String, at now: Int64) async throws -> Bool {
+        write { Self.recordEvent(key, at: now, in: &$0) }
     }
 
     public func pruneSeenEvents(before cutoff: Int64) async throws {

@@ -11,6 +11,9 @@ public protocol FeedbackStore: Sendable {
     func client(id: String) async throws -> Client?
     /// The client whose admin key this is (unless it is being deleted).
     func client(adminKey: String) async throws -> Client?
+    /// Replaces a client's admin key (the old one stops working at once) and returns the new one, shown this once;
+    /// nil when the client is unknown or being deleted.
+    func rotateAdminKey(clientID: String) async throws -> String?
     /// Changes a client's plan; nil when the client is unknown or being deleted.
     func updatePlan(clientID: String, plan: Plan) async throws -> Client?
     /// Stores a validated item for the client it names, committed durably before it returns.

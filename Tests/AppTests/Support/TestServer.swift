@@ -6,13 +6,13 @@ import Logging
 import ServiceLifecycle
 @testable import usero
 
-#if canImport(FoundationNetworking)
-import FoundationNetworking
 @testable import Inbox
 @testable import StoreSQLite
 import SlackGateway
 import Retention
 import UseroTestSupport
+#if canImport(FoundationNetworking)
+import FoundationNetworking
 #endif
 
 /// A real `usero` server on an ephemeral loopback port with a temporary SQLite file and data folder.
