@@ -57,8 +57,10 @@ import Testing
         try await SlackCaptureTests.withInstalledServer { server, _, client in
             let body = Data(Fixtures.text("shortcut_message_action.body.txt").utf8)
             let headers = SlackTestSettings.headers(for: body, contentType: "application/x-www-form-urlencoded")
-            #expect(try await server.request("POST", "/slack/interactivity", headers: headers, body: body).status == 200)
-            #expect(try await server.request("POST", "/slack/interactivity", headers: headers, body: body).status == 200)
+            let first = try await server.request("POST", "/slack/interactivity", headers: headers, body: body)
+            let replay = try await server.request("POST", "/slack/interactivity", headers: headers, body: body)
+            #expect(first.status == 200)
+            #expect(replay.status == 200)
             #expect(try await server.items(client).count == 1)
             // The replay was recognised by its signature and added nothing to the store.
             #expect(try await server.count("slack_event_seen", where: "event_id LIKE 'sig:%'") == 1)
