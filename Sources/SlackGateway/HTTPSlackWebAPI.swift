@@ -79,6 +79,11 @@ public final class HTTPSlackWebAPI: SlackWebAPI {
         let _: Empty = try await call("chat.postEphemeral", form: FormBody.encode(fields), authorization: bearer(token))
     }
 
+    public func postMessage(channel: String, text: String, token: Redacted<String>) async throws {
+        let fields = [("channel", channel), ("text", text)]
+        let _: Empty = try await call("chat.postMessage", form: FormBody.encode(fields), authorization: bearer(token))
+    }
+
     public func respond(to responseURL: String, text: String) async throws {
         guard let url = URL(string: responseURL), ["http", "https"].contains(url.scheme ?? "") else {
             throw SlackAPIError.malformedResponse

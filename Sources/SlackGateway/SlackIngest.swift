@@ -101,7 +101,7 @@ public struct SlackIngest: Sendable {
     /// store, so it holds across instances and restarts.
     public func isFirstDelivery(signature: String?) async throws -> Bool {
         guard let signature, !signature.isEmpty else { return true }
-        return try await store.recordDelivery("sig:" + signature.prefix(128), at: epochMillis(clock.now()))
+        return try await store.recordDelivery(String(signature.prefix(128)), at: epochMillis(clock.now()))
     }
 
     // MARK: Shortcut

@@ -213,9 +213,15 @@ public struct SlackJobRunner: Sendable {
 
     private func notify(_ job: SlackJob, _ payload: NotifyJob) async throws {
         if let outcome = ForwardOutcome(rawValue: payload.outcome), case let (_, token)? = try await token(team: job.teamId) {
-            try await api.postEphemeral(
-                channel: payload.channel, user: payload.user, text: outcome.text, threadTs: payload.threadTs,
-                token: token)
+            do {
+                try await api.postEphemeral(
+                    channel: payload.channel, user: payload.user, text: outcome.text, threadTs: payload.threadTs,
+                    token: token)
+            } catch let error as SlackAPIError where error.meansChannelUnreachable {
+                // Slack refuses an ephemeral in a channel the bot is not in (the very case being explained): the
+                // member hears it in a direct message from the app instead.
+                try await api.postMessage(channel: payload.user, text: outcome.text, token: token)
+            }
         }
         try await store.finishJob(job.id, then: nil)
     }

@@ -18,6 +18,9 @@ public protocol SlackWebAPI: Sendable {
     /// `chat.postEphemeral` to `user` in `channel`.
     func postEphemeral(channel: String, user: String, text: String, threadTs: String?, token: Redacted<String>)
         async throws
+    /// `chat.postMessage`: a message in `channel`; a member's user id as `channel` is a direct message from the
+    /// app, which reaches the member where an ephemeral in a channel the bot is not in cannot.
+    func postMessage(channel: String, text: String, token: Redacted<String>) async throws
     /// POSTs an ephemeral reply to an interaction's `response_url` (no token).
     func respond(to responseURL: String, text: String) async throws
 }

@@ -173,6 +173,18 @@ extension AppDatabase {
             try db.execute(sql: "ALTER TABLE job ADD COLUMN lease_until INTEGER")
             try db.execute(sql: "CREATE INDEX job_by_team ON job(team_id, kind)")
         }
+        migrator.registerMigration("v4-slack-request-seen") { db in
+            // Signatures of signed shortcut and command requests, so a replay within Slack's 5-minute window is
+            // recognised (events have their own ids in slack_event_seen).
+            try db.execute(
+                sql: """
+                    CREATE TABLE slack_request_seen (
+                        signature TEXT PRIMARY KEY NOT NULL,
+                        seen_at INTEGER NOT NULL
+                    );
+                    CREATE INDEX slack_request_seen_by_time ON slack_request_seen(seen_at);
+                    """)
+        }
         return migrator
     }
 }

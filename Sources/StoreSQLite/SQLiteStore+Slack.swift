@@ -435,12 +435,18 @@ extension SQLiteStore: SlackStore {
     }
 
     public func recordDelivery(_ key: String, at now: Int64) async throws -> Bool {
-        try await database.write { db in try Self.recordEvent(key, at: now, in: db) }
+        try await database.write { db in
+            try db.execute(
+                sql: "INSERT INTO slack_request_seen (signature, seen_at) VALUES (?, ?) ON CONFLICT DO NOTHING",
+                arguments: [key, now])
+            return db.changesCount > 0
+        }
     }
 
     public func pruneSeenEvents(before cutoff: Int64) async throws {
         try await database.write { db in
             try db.execute(sql: "DELETE FROM slack_event_seen WHERE seen_at < ?", arguments: [cutoff])
+            try db.execute(sql: "DELETE FROM slack_request_seen WHERE seen_at < ?", arguments: [cutoff])
         }
     }
 

@@ -101,5 +101,9 @@ public final class FakeSlackWebAPI: SlackWebAPI {
         try record("chat.postEphemeral", channel: channel, user: user, text: text)
     }
 
+    public func postMessage(channel: String, text: String, token: Redacted<String>) async throws {
+        try record("chat.postMessage", channel: channel, text: text)
+    }
+
     public func respond(to responseURL: String, text: String) async throws { try record("response_url", text: text) }
 }

@@ -492,7 +492,7 @@ extension InMemoryStore: SlackStore {
     }
 
     public func recordDelivery(_ key: String, at now: Int64) async throws -> Bool {
-        write { Self.recordEvent(key, at: now, in: &$0) }
+        write { Self.recordEvent("request:" + key, at: now, in: &$0) }
     }
 
     public func pruneSeenEvents(before cutoff: Int64) async throws {

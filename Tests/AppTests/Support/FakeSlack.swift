@@ -90,6 +90,7 @@ actor FakeSlack {
             return call.query["message_ts"] == "1700000450.000400"
                 ? .fixture("chat_getPermalink_thread_reply_ok.json") : .fixture("chat_getPermalink_ok.json")
         case "chat.postEphemeral": return .fixture("chat_postEphemeral_ok.json")
+        case "chat.postMessage": return Reply(body: #"{"ok":true,"channel":"D0001","ts":"1700000999.000100"}"#)
         default: return Reply(body: "ok")
         }
     }
