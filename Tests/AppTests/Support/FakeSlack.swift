@@ -35,6 +35,23 @@ actor FakeSlack {
         static let rateLimited = Reply.fixture("ratelimited.json", status: 429, headers: ["Retry-After": "1"])
         static let serverError = Reply(status: 503, body: "upstream unavailable")
         static func error(_ code: String) -> Reply { Reply(body: #"{"ok":false,"error":"\#(code)"}"#) }
+        /// Accepts the request and answers nothing until the test calls `releaseHung()` (or the fake stops).
+        static let hang = Reply(status: -1, body: "")
+    }
+
+    private var hung: [CheckedContinuation<Void, Never>] = []
+    private var released = false
+
+    /// Lets every hung request finish (with a 503), e.g. before the test's servers stop.
+    func releaseHung() {
+        released = true
+        for waiter in hung { waiter.resume() }
+        hung = []
+    }
+
+    fileprivate func waitUntilReleased() async {
+        if released { return }
+        await withCheckedContinuation { hung.append($0) }
     }
 
     private(set) var calls: [Call] = []
@@ -114,7 +131,11 @@ actor FakeSlack {
             let call = Call(
                 method: method, path: path, query: query, form: form, authorization: request.headers[.authorization],
                 body: body)
-            let reply = await self.handle(call)
+            var reply = await self.handle(call)
+            if reply.status == -1 {
+                await self.waitUntilReleased()
+                reply = .serverError
+            }
             var headers = HTTPFields()
             headers[.contentType] = "application/json; charset=utf-8"
             if let retryAfter = reply.headers["Retry-After"] { headers[.retryAfter] = retryAfter }

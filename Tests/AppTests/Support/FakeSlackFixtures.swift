@@ -87,9 +87,13 @@ extension TestServer {
         try await postSlack("/slack/events", Fixtures.text(name, replacing: pairs), extraHeaders: headers)
     }
 
-    /// A `/usero` command with the given raw form body.
+    /// A `/usero` command with the given raw form body, as a new invocation: Slack gives every invocation its own
+    /// `trigger_id`, so two sends in the same second are two commands, not a replay.
     func sendCommand(_ body: String) async throws -> HTTPResult {
-        try await postSlack("/slack/commands", body, contentType: "application/x-www-form-urlencoded")
+        let fresh = body.replacingOccurrences(
+            of: "trigger_id=1234567890123.1234567890.abcdef0123456789abcdef0123456789",
+            with: "trigger_id=\(UInt64.random(in: 1...UInt64.max)).1234567890.abcdef0123456789abcdef0123456789")
+        return try await postSlack("/slack/commands", fresh, contentType: "application/x-www-form-urlencoded")
     }
 
     /// Creates a client and installs the app for it through the whole OAuth flow against the fake.
