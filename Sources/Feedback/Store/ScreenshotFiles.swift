@@ -38,7 +38,8 @@ public struct ScreenshotFiles: Sendable {
     public func writeDurably(_ bytes: [UInt8], fileName: String) throws {
         guard let url = url(for: fileName) else { throw CocoaError(.fileWriteInvalidFileName) }
         let folder = url.deletingLastPathComponent()
-        try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+        try FileManager.default.createDirectory(
+            at: folder, withIntermediateDirectories: true)
         let temporary = folder.appendingPathComponent(".\(url.lastPathComponent).tmp")
         try Self.writeAndSync(bytes, path: temporary.path)
         guard rename(temporary.path, url.path) == 0 else {
@@ -84,10 +85,14 @@ public struct ScreenshotFiles: Sendable {
             let written = bytes.withUnsafeBytes { buffer in
                 write(fd, buffer.baseAddress! + offset, buffer.count - offset)
             }
-            guard written > 0 else { throw CocoaError(.fileWriteUnknown) }
+            guard written > 0 else {
+                throw CocoaError(errno == ENOSPC || errno == EDQUOT ? .fileWriteOutOfSpace : .fileWriteUnknown)
+            }
             offset += written
         }
-        guard fsync(fd) == 0 else { throw CocoaError(.fileWriteUnknown) }
+        guard fsync(fd) == 0 else {
+            throw CocoaError(errno == ENOSPC || errno == EDQUOT ? .fileWriteOutOfSpace : .fileWriteUnknown)
+        }
     }
 
     private static func syncDirectory(_ path: String) {
