@@ -1,6 +1,10 @@
 import Foundation
 public import GRDB
 
+#if canImport(Glibc)
+import Glibc
+#endif
+
 /// The one SQLite database of the process: a WAL-mode pool, its migrations, and the group-commit writer.
 ///
 /// Every module writes through `write(_:)`, so concurrent requests share one `synchronous=FULL` commit (accepted
@@ -14,8 +18,11 @@ public final class AppDatabase: Sendable {
     public init(path: String) throws {
         let directory = URL(fileURLWithPath: path).deletingLastPathComponent().path
         if !directory.isEmpty {
-            try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+            try FileManager.default.createDirectory(
+                atPath: directory, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
         }
+        // Owner-only from the first byte: SQLite gives the -wal and -shm files the database file's mode.
+        if path != ":memory:" { close(open(path, O_RDONLY | O_CREAT, 0o600)) }
         var configuration = Configuration()
         configuration.foreignKeysEnabled = true
         // Keep comments and emails out of SQL error messages.

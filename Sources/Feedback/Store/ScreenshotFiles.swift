@@ -39,7 +39,7 @@ public struct ScreenshotFiles: Sendable {
         guard let url = url(for: fileName) else { throw CocoaError(.fileWriteInvalidFileName) }
         let folder = url.deletingLastPathComponent()
         try FileManager.default.createDirectory(
-            at: folder, withIntermediateDirectories: true)
+            at: folder, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
         let temporary = folder.appendingPathComponent(".\(url.lastPathComponent).tmp")
         try Self.writeAndSync(bytes, path: temporary.path)
         guard rename(temporary.path, url.path) == 0 else {
@@ -77,7 +77,7 @@ public struct ScreenshotFiles: Sendable {
     }
 
     private static func writeAndSync(_ bytes: [UInt8], path: String) throws {
-        let fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0o644)
+        let fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0o600)
         guard fd >= 0 else { throw CocoaError(.fileWriteUnknown) }
         defer { close(fd) }
         var offset = 0
