@@ -144,7 +144,9 @@ let package = Package(
             dependencies: [
                 "SlackGateway", "Feedback", "UseroCrypto", "UseroTestSupport",
                 .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ],
+            resources: [.copy("Fixtures")],
             swiftSettings: settings
         ),
         .testTarget(
