@@ -159,6 +159,16 @@ let package = Package(
             ],
             swiftSettings: settings
         ),
+        // One suite of the store protocols' contracts, run against every backend (SQLite, the in-memory fake, and
+        // the backends still to come): a backend joins by adding its factory to `StoreFactories.all`.
+        .testTarget(
+            name: "StoreConformanceTests",
+            dependencies: [
+                "Feedback", "SlackGateway", "Retention", "StoreSQLite", "UseroTestSupport",
+                .product(name: "GRDB", package: "GRDB.swift"),
+            ],
+            swiftSettings: settings
+        ),
         .testTarget(
             name: "AppTests",
             dependencies: [
