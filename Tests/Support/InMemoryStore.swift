@@ -445,9 +445,13 @@ extension InMemoryStore: SlackStore {
 
     public func nextJobDueAt(now: Int64, kinds: Set<SlackJob.Kind>) async throws -> Int64? {
         withState { state in
-            state.jobs.values.filter { kinds.contains($0.job.kind) }.map { stored in
-                (stored.leaseUntil ?? .min) > now ? stored.leaseUntil! : stored.job.runAt
-            }.min()
+            let jobs = state.jobs.values.filter { kinds.contains($0.job.kind) }
+            let leased = jobs.filter { ($0.leaseUntil ?? .min) > now }
+            // A job waiting behind another job of its workspace that is under a live lease can run no earlier
+            // than that lease's end, which is counted already.
+            let busy = Set(leased.compactMap(\.job.teamId))
+            let waiting = jobs.filter { ($0.leaseUntil ?? .min) <= now && !($0.job.teamId.map(busy.contains) ?? false) }
+            return (leased.compactMap(\.leaseUntil) + waiting.map(\.job.runAt)).min()
         }
     }
 
