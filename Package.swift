@@ -94,7 +94,7 @@ let package = Package(
         .target(
             name: "StoreSQLite",
             dependencies: [
-                "Feedback", "SlackGateway", "Retention",
+                "Feedback", "SlackGateway", "Retention", "Inbox",
                 .product(name: "GRDB", package: "GRDB.swift"),
             ],
             swiftSettings: settings
@@ -127,7 +127,7 @@ let package = Package(
         .target(
             name: "UseroTestSupport",
             dependencies: [
-                "Feedback", "SlackGateway", "Retention", "UseroCrypto",
+                "Feedback", "SlackGateway", "Retention", "Inbox", "UseroCrypto",
                 .product(name: "Logging", package: "swift-log"),
             ],
             path: "Tests/Support",

@@ -185,6 +185,21 @@ extension AppDatabase {
                     CREATE INDEX slack_request_seen_by_time ON slack_request_seen(seen_at);
                     """)
         }
+        migrator.registerMigration("v5-inbox-session") { db in
+            // Inbox sign-ins, keyed by the SHA-256 of the cookie value: they survive restarts and work on every
+            // instance that shares the store.
+            try db.execute(
+                sql: """
+                    CREATE TABLE inbox_session (
+                        key TEXT PRIMARY KEY NOT NULL,
+                        client_id TEXT NOT NULL REFERENCES client(id) ON DELETE CASCADE,
+                        csrf_token TEXT NOT NULL,
+                        created_at INTEGER NOT NULL,
+                        last_seen_at INTEGER NOT NULL
+                    );
+                    CREATE INDEX inbox_session_by_client ON inbox_session(client_id, last_seen_at);
+                    """)
+        }
         return migrator
     }
 }

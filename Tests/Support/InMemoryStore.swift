@@ -1,5 +1,6 @@
 public import Feedback
 public import Foundation
+public import Inbox
 public import Retention
 public import SlackGateway
 import Synchronization
@@ -34,6 +35,7 @@ public final class InMemoryStore: Sendable {
         public var endUserClients: [String: String] = [:]
         public var audit: [(id: Int64, entry: AuditEntry)] = []
         public var writes = 0
+        public var inboxSessions: [String: StoredInboxSession] = [:]
     }
 
     private let state = Mutex(State())
@@ -814,5 +816,37 @@ extension InMemoryStore: DeletionAuditor {
         try await recordAudit(
             kind: kind, clientID: clientID, dueAt: dueAt.map(epochMillis), finishedAt: epochMillis(finishedAt),
             counts: counts)
+    }
+}
+
+extension InMemoryStore: InboxSessionStore {
+    public func startInboxSession(_ session: StoredInboxSession, perClient: Int) async throws {
+        write { state in
+            let mine = state.inboxSessions.values.filter { $0.clientID == session.clientID }
+                .sorted { $0.lastSeenAt > $1.lastSeenAt }
+            for stale in mine.dropFirst(max(perClient - 1, 0)) { state.inboxSessions[stale.key] = nil }
+            state.inboxSessions[session.key] = session
+        }
+    }
+
+    public func inboxSession(key: String, now: Int64, idleSince: Int64, createdSince: Int64, refreshBefore: Int64)
+        async throws -> StoredInboxSession?
+    {
+        write { state in
+            guard var session = state.inboxSessions[key] else { return nil }
+            guard session.lastSeenAt >= idleSince, session.createdAt >= createdSince else {
+                state.inboxSessions[key] = nil
+                return nil
+            }
+            if session.lastSeenAt < refreshBefore {
+                session.lastSeenAt = now
+                state.inboxSessions[key] = session
+            }
+            return session
+        }
+    }
+
+    public func endInboxSession(key: String) async throws {
+        write { $0.inboxSessions[key] = nil }
     }
 }
