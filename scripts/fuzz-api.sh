@@ -89,6 +89,8 @@ curl -fsS -H "Content-Type: application/json" "$BASE/api/feedback" -d '{"clientI
 
 echo "fuzz-api: schemathesis against http://127.0.0.1:$PORT/openapi.json (max $MAX_EXAMPLES examples per operation, ${MAX_TIME}s)" >&2
 status=0
+# From the temporary folder: schemathesis and hypothesis leave their caches in the working directory.
+cd "$WORK"
 "$VENV/bin/schemathesis" run "http://127.0.0.1:$PORT/openapi.json" \
     --checks not_a_server_error,status_code_conformance,content_type_conformance,response_headers_conformance,response_schema_conformance \
     --header "Authorization: Bearer $ADMIN_KEY" \
@@ -100,8 +102,9 @@ status=0
     || status=$?
 
 if ! kill -0 "$SERVER" 2>/dev/null; then
-    echo "fuzz-api: the service died during the run; its log follows" >&2
-    tail -n 50 "$WORK/server.log" >&2 || true
+    echo "fuzz-api: the service died during the run; the crash from its log:" >&2
+    grep -m 3 -E "Fatal error|Program crashed" "$WORK/server.log" >&2 || tail -n 20 "$WORK/server.log" >&2
+    grep -A 14 " crashed:" "$WORK/server.log" >&2 || true
     exit 1
 fi
 if grep -q "Unhandled error" "$WORK/server.log"; then
