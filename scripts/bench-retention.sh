@@ -26,7 +26,7 @@ if [[ "${SKIP_BUILD:-0}" != 1 ]]; then swift build -c release --product usero >&
 BIN="$ROOT/.build/release/usero"
 
 WORK=$(mktemp -d /tmp/usero-bench-retention.XXXXXX)
-export USERO_DATABASE="$WORK/usero.sqlite" USERO_DATA_DIR="$WORK/data"
+export USERO_DATABASE="$WORK/usero.sqlite" USERO_DATA_DIR="$WORK/data" USERO_PUBLIC_RATE_LIMIT=0
 SERVER_PID=""
 cleanup() {
   if [[ -n "$SERVER_PID" ]] && kill -0 "$SERVER_PID" 2>/dev/null; then kill -TERM "$SERVER_PID"; wait "$SERVER_PID" || true; fi

@@ -2,6 +2,10 @@ import Feedback
 import Foundation
 import GRDB
 
+#if canImport(Glibc)
+import Glibc
+#endif
+
 /// The one SQLite database of the process: a WAL-mode pool, its migrations, and the group-commit writer.
 ///
 /// Only this adapter sees it: every write goes through `write(_:)`, so concurrent requests share one `synchronous=FULL` commit (accepted
@@ -15,8 +19,11 @@ final class AppDatabase: Sendable {
     init(path: String) throws {
         let directory = URL(fileURLWithPath: path).deletingLastPathComponent().path
         if !directory.isEmpty {
-            try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+            try FileManager.default.createDirectory(
+                atPath: directory, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
         }
+        // Owner-only from the first byte: SQLite gives the -wal and -shm files the database file's mode.
+        if path != ":memory:" { close(open(path, O_RDONLY | O_CREAT, 0o600)) }
         var configuration = Configuration()
         configuration.foreignKeysEnabled = true
         // Keep comments and emails out of SQL error messages.

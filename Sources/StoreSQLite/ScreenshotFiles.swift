@@ -25,7 +25,8 @@ public struct ScreenshotFiles: Sendable {
     public func writeDurably(_ bytes: [UInt8], fileName: String) throws {
         guard let url = url(for: fileName) else { throw CocoaError(.fileWriteInvalidFileName) }
         let folder = url.deletingLastPathComponent()
-        try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+        try FileManager.default.createDirectory(
+            at: folder, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
         let temporary = folder.appendingPathComponent(".\(url.lastPathComponent).tmp")
         try Self.writeAndSync(bytes, path: temporary.path)
         guard rename(temporary.path, url.path) == 0 else {
@@ -48,7 +49,7 @@ public struct ScreenshotFiles: Sendable {
     }
 
     private static func writeAndSync(_ bytes: [UInt8], path: String) throws {
-        let fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0o644)
+        let fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0o600)
         guard fd >= 0 else { throw CocoaError(.fileWriteUnknown) }
         defer { close(fd) }
         var offset = 0
@@ -56,10 +57,14 @@ public struct ScreenshotFiles: Sendable {
             let written = bytes.withUnsafeBytes { buffer in
                 write(fd, buffer.baseAddress! + offset, buffer.count - offset)
             }
-            guard written > 0 else { throw CocoaError(.fileWriteUnknown) }
+            guard written > 0 else {
+                throw CocoaError(errno == ENOSPC || errno == EDQUOT ? .fileWriteOutOfSpace : .fileWriteUnknown)
+            }
             offset += written
         }
-        guard fsync(fd) == 0 else { throw CocoaError(.fileWriteUnknown) }
+        guard fsync(fd) == 0 else {
+            throw CocoaError(errno == ENOSPC || errno == EDQUOT ? .fileWriteOutOfSpace : .fileWriteUnknown)
+        }
     }
 
     private static func syncDirectory(_ path: String) {

@@ -1,18 +1,23 @@
 import Feedback
 import Foundation
 import Hummingbird
+import HummingbirdCore
 import Inbox
 import Logging
+import NIOCore
 import Prometheus
 import ServiceLifecycle
 import SlackGateway
 
 /// The request context of every route.
-struct AppRequestContext: RequestContext {
+struct AppRequestContext: RequestContext, RemoteAddressRequestContext {
     var coreContext: CoreRequestContextStorage
+    /// The TCP peer, for the per-address rate limit only; never stored or logged.
+    let remoteAddress: SocketAddress?
 
     init(source: Source) {
         coreContext = .init(source: source)
+        remoteAddress = source.channel.remoteAddress
     }
 
     /// Routes collect their own bodies with their own limits; this is the ceiling for anything else.
@@ -43,9 +48,17 @@ func buildApplication(
     let parts = AppParts(config: config, backend: backend, registry: registry)
 
     let router = Router(context: AppRequestContext.self)
-    router.add(middleware: ErrorMiddleware())
     router.add(middleware: RequestLogMiddleware())
     router.add(middleware: MetricsMiddleware())
+    // Inside the log and the metrics, so both see the status each error became (a 401 is not counted as a 500).
+    router.add(middleware: ErrorMiddleware())
+    if let limit = PublicRateLimitMiddleware(perMinute: config.publicRateLimit) { router.add(middleware: limit) }
+    if let watermark = FreeDiskWatermarkMiddleware(
+        minimumFreeBytes: config.minFreeDiskBytes,
+        folders: [URL(fileURLWithPath: config.databasePath).deletingLastPathComponent().path, config.dataDirectory])
+    {
+        router.add(middleware: watermark)
+    }
     OperationsRoutes(health: backend.health, registry: registry).register(on: router)
 
     let service = FeedbackService(store: store, clock: clock, publicURL: config.publicURL)
@@ -113,9 +126,16 @@ func buildApplication(
         publicURL: config.publicURL, errorStatus: { ErrorMiddleware<AppRequestContext>.reply(for: $0).0 })
     WidgetRoutes<AppRequestContext>().register(on: router)
 
+    let requestTimeout = TimeAmount(config.requestTimeout)
     var app = Application(
         router: router,
-        configuration: .init(address: .hostname(config.host, port: config.port), serverName: "usero"),
+        server: .http1(
+            configuration: .init(
+                additionalChannelHandlers: [RequestDeadlineHandler(timeout: requestTimeout)],
+                idleTimeout: TimeAmount(config.idleTimeout))),
+        configuration: .init(
+            address: .hostname(config.host, port: config.port), serverName: "usero",
+            availableConnectionsDelegate: MaximumAvailableConnections(config.maxConnections)),
         onServerRunning: { channel in await onServerRunning(channel.localAddress?.port ?? config.port) },
         logger: logger)
     app.addServices(services)

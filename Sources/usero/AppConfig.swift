@@ -27,6 +27,22 @@ struct AppConfig: Sendable {
     var slackRecoveryStepInterval: Int64 = 1_200
     /// How often the retention sweep runs.
     var retentionInterval: Duration = .seconds(3600)
+    /// Requests per minute per client id and per source address on the public write routes; 0: no limit.
+    var publicRateLimit = AppConfig.defaultPublicRateLimit
+    /// Below this many free bytes on the store's filesystems, public writes answer 503; 0: no check.
+    var minFreeDiskBytes: Int64 = AppConfig.defaultMinFreeDiskMB * 1024 * 1024
+    /// A connection with nothing to do, or whose request stops arriving, is closed after this long.
+    var idleTimeout: Duration = .seconds(AppConfig.defaultIdleTimeoutSeconds)
+    /// A request's head and body must arrive whole within this long of its first byte being parsed.
+    var requestTimeout: Duration = .seconds(AppConfig.defaultRequestTimeoutSeconds)
+    /// Connections served at once; further ones wait in the listen backlog until one closes.
+    var maxConnections = AppConfig.defaultMaxConnections
+
+    static let defaultPublicRateLimit = 600
+    static let defaultMinFreeDiskMB: Int64 = 100
+    static let defaultIdleTimeoutSeconds = 30
+    static let defaultRequestTimeoutSeconds = 120
+    static let defaultMaxConnections = 512
 
     /// A configuration mistake: one line naming the variable and what is wrong, never its value.
     struct Invalid: Error, CustomStringConvertible {
@@ -87,7 +103,34 @@ struct AppConfig: Sendable {
             }
             config.retentionInterval = .seconds(seconds)
         }
+        try config.loadLimits(value)
         return config
+    }
+
+    /// The limits that protect the service from its callers (README "Configuration", contract "Limits").
+    private mutating func loadLimits(_ value: (String) -> String?) throws {
+        func whole(_ name: String, in range: ClosedRange<Int>, what: String) throws -> Int? {
+            guard let text = value(name) else { return nil }
+            guard let number = Int(text), range.contains(number) else {
+                throw Invalid(description: "\(name) must be \(what) from \(range.lowerBound) to \(range.upperBound)")
+            }
+            return number
+        }
+        if let limit = try whole("USERO_PUBLIC_RATE_LIMIT", in: 0...1_000_000, what: "requests per minute (0: off)") {
+            publicRateLimit = limit
+        }
+        if let megabytes = try whole("USERO_MIN_FREE_DISK_MB", in: 0...1_000_000_000, what: "megabytes (0: off)") {
+            minFreeDiskBytes = Int64(megabytes) * 1024 * 1024
+        }
+        if let seconds = try whole("USERO_IDLE_TIMEOUT_SECONDS", in: 1...3600, what: "a whole number of seconds") {
+            idleTimeout = .seconds(seconds)
+        }
+        if let seconds = try whole("USERO_REQUEST_TIMEOUT_SECONDS", in: 1...3600, what: "a whole number of seconds") {
+            requestTimeout = .seconds(seconds)
+        }
+        if let count = try whole("USERO_MAX_CONNECTIONS", in: 1...1_000_000, what: "a number of connections") {
+            maxConnections = count
+        }
     }
 
     /// Decodes a base64 key of exactly 32 bytes; the error names the variable, never the value.

@@ -37,7 +37,8 @@ enum SlackKeys {
             guard create else {
                 throw AppConfig.Invalid(description: "USERO_TOKEN_KEY is unset and \(path) does not exist")
             }
-            try FileManager.default.createDirectory(atPath: dataDirectory, withIntermediateDirectories: true)
+            try FileManager.default.createDirectory(
+                atPath: dataDirectory, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
             let key = try SecureRandom.bytes(count: 32)
             let text = Data(key).base64EncodedString() + "\n"
             let fd = open(path, O_WRONLY | O_CREAT | O_EXCL, 0o600)
@@ -52,6 +53,7 @@ enum SlackKeys {
                     metadata: ["path": "\(path)"])
             }
         }
+        try refuseLoosePermissions(path)
         guard let contents = FileManager.default.contents(atPath: path) else {
             throw AppConfig.Invalid(description: "USERO_TOKEN_KEY is unset and \(path) cannot be read")
         }
@@ -60,6 +62,19 @@ enum SlackKeys {
             return try AppConfig.decodeKey(text, variable: path)
         } catch {
             throw AppConfig.Invalid(description: "\(path) must hold base64 of exactly 32 random bytes")
+        }
+    }
+
+    /// A key file that group or others may read (or write) is refused: it opens every stored bot token. The file name
+    /// and its mode are said, never its content.
+    static func refuseLoosePermissions(_ path: String) throws {
+        var info = stat()
+        guard stat(path, &info) == 0 else { return }
+        let mode = info.st_mode & 0o777
+        if mode & 0o077 != 0 {
+            throw AppConfig.Invalid(
+                description: "\(path) has mode \(String(mode, radix: 8)); it must be readable by its owner only "
+                    + "(chmod 600 \(path))")
         }
     }
 }

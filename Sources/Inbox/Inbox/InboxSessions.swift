@@ -21,6 +21,9 @@ actor InboxSessions {
     static let absoluteTimeout: TimeInterval = 12 * 3600
     /// Oldest sessions are dropped beyond this many, so a flood of sign-ins cannot grow memory without bound.
     static let capacity = 10_000
+    /// Sessions one client may hold at once; signing in again beyond that ends that client's least recently used
+    /// session, never another client's, so no tenant can sign everyone else out by signing in many times.
+    static let perClientCapacity = 50
 
     private let clock: any WallClock
     private var sessions: [String: Session] = [:]
@@ -32,6 +35,11 @@ actor InboxSessions {
     /// Starts a session for a client; returns the session id (for the cookie) and its CSRF token.
     func start(clientID: String) -> (id: String, csrfToken: String) {
         let now = clock.now()
+        let mine = sessions.filter { $0.value.clientID == clientID }
+        if mine.count >= Self.perClientCapacity {
+            let stalest = mine.sorted { $0.value.lastSeenAt < $1.value.lastSeenAt }.prefix(mine.count - Self.perClientCapacity + 1)
+            for (key, _) in stalest { sessions[key] = nil }
+        }
         if sessions.count >= Self.capacity { evict(now: now) }
         let id = Self.randomToken()
         let csrf = Self.randomToken()

@@ -1,5 +1,6 @@
 public import Feedback
 import Foundation
+import HTTPTypes
 public import Hummingbird
 
 /// `/slack/*`: every body is verified against its signature before anything reads it.
@@ -101,6 +102,12 @@ enum HTMLPage {
         var headers = HTTPFields()
         headers[.contentType] = "text/html; charset=utf-8"
         headers[.cacheControl] = "no-store"
+        // Nothing but the inline style may load or run, the page may not be framed, and its type is not guessed.
+        headers[.contentSecurityPolicy] =
+            "default-src 'none'; style-src 'unsafe-inline'; frame-ancestors 'none'; base-uri 'none'; form-action 'none'"
+        headers[.xContentTypeOptions] = "nosniff"
+        headers[HTTPField.Name("X-Frame-Options")!] = "DENY"
+        headers[HTTPField.Name("Referrer-Policy")!] = "no-referrer"
         return Response(status: status, headers: headers, body: .init(byteBuffer: ByteBuffer(string: html)))
     }
 
