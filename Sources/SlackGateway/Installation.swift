@@ -22,13 +22,16 @@ public struct Installation: Sendable {
     public var notifyProblem: NotifyProblem?
     /// When an event from this workspace last arrived (epoch ms, recorded at most once a minute).
     public var lastEventAt: Int64?
+    /// The workspace's next post to its notify channel may not leave before this instant (epoch ms): the pace
+    /// (and any 429 or backoff) of posts already sent, which posts enqueued later must respect too.
+    public var postNotBefore: Int64?
 
     /// Creates an installation value.
     public init(
         teamId: String, clientId: String, enterpriseId: String?, teamName: String?, botUserId: String?, botId: String?,
         appId: String?, scopes: String, installerUserId: String?, tokenEnvelope: [UInt8]?, tokenKeyId: String?,
         installedAt: Int64, settings: SlackSettings = SlackSettings(), notifyProblem: NotifyProblem? = nil,
-        lastEventAt: Int64? = nil
+        lastEventAt: Int64? = nil, postNotBefore: Int64? = nil
     ) {
         self.teamId = teamId
         self.clientId = clientId
@@ -45,6 +48,7 @@ public struct Installation: Sendable {
         self.settings = settings
         self.notifyProblem = notifyProblem
         self.lastEventAt = lastEventAt
+        self.postNotBefore = postNotBefore
     }
 
     /// Whether a reaction by `user` (or by the bot `botId`) is the app's own, which never captures.

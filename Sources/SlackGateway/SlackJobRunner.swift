@@ -101,6 +101,10 @@ public struct SlackJobRunner: Sendable {
             // Slack's word, so it is clamped before it meets arithmetic.
             let wait = Int64(min(max(seconds, 1), Self.maxRetryAfterSeconds)) * 1000
             _ = try? await store.postponeJobs(team: team, kind: job.kind, until: now + wait)
+            if job.kind == .postFeedback {
+                // Posts enqueued while this one waits queue behind it.
+                _ = try? await store.holdJobs(team: team, kind: .postFeedback, notBefore: now + wait)
+            }
             logger.debug("Slack rate limit", metadata: metadata)
             return .rateLimited
         }

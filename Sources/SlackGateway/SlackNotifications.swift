@@ -5,7 +5,8 @@ import Foundation
 /// transaction that inserts the item, so an accepted item's post is as durable as the item.
 public enum SlackNotificationRules {
     /// The post jobs a newly accepted item needs: one for each of its client's installations that has a notify
-    /// channel and a token. Slack items are never echoed back to Slack.
+    /// channel and a token. Slack items are never echoed back to Slack. A post is due no earlier than the
+    /// workspace's `postNotBefore`, so it queues behind the posts already waiting (in order) and keeps Slack's pace.
     public static func jobs(for item: FeedbackItem, installations: [Installation]) -> [NewSlackJob] {
         guard item.draft.source == .api || item.draft.source == .widget else { return [] }
         return installations.filter {
@@ -13,7 +14,7 @@ public enum SlackNotificationRules {
         }.map {
             NewSlackJob(
                 clientId: item.clientId, teamId: $0.teamId, work: .postFeedback(PostFeedbackJob(feedbackId: item.id)),
-                runAt: epochMillis(item.createdAt))
+                runAt: max(epochMillis(item.createdAt), $0.postNotBefore ?? 0))
         }
     }
 }

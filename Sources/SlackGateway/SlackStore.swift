@@ -109,7 +109,8 @@ public protocol SlackStore: Sendable {
     /// One item of this client (what a notification posts), or nil when it is gone.
     func feedbackItem(id: String, client: String) async throws -> FeedbackItem?
     /// Makes the workspace's waiting jobs of `kind` due no earlier than `notBefore` (epoch ms), keeping their order:
-    /// the pace of posting to a channel.
+    /// the pace of posting to a channel. For `.postFeedback` the installation keeps the instant too
+    /// (`Installation.postNotBefore`), so posts enqueued later wait behind (never move back).
     func holdJobs(team: String, kind: SlackJob.Kind, notBefore: Int64) async throws
     /// The end of one recovery step, in one transaction: deletes the step's job; unless the workspace uninstalled or
     /// moved to another client meanwhile, stores each of `messages` this client does not hold yet (flagged

@@ -538,6 +538,14 @@ extension SQLiteStore: SlackStore {
             try db.execute(
                 sql: "UPDATE job SET run_at = max(run_at, ?) WHERE team_id = ? AND kind = ? AND run_at < ?",
                 arguments: [notBefore, team, kind.rawValue, notBefore])
+            if kind == .postFeedback {
+                try db.execute(
+                    sql: """
+                        UPDATE slack_installation SET post_not_before = max(coalesce(post_not_before, 0), ?)
+                        WHERE team_id = ?
+                        """,
+                    arguments: [notBefore, team])
+            }
         }
     }
 
@@ -661,7 +669,8 @@ struct InstallationRecord: FetchableRecord {
         token_envelope, token_key_id, installed_at
         """
     static let select = """
-        SELECT \(columns), trigger_emoji, notify_channel, notify_error, notify_error_at, last_event_at
+        SELECT \(columns), trigger_emoji, notify_channel, notify_error, notify_error_at, last_event_at,
+            post_not_before
         FROM slack_installation
         """
 
@@ -688,7 +697,8 @@ struct InstallationRecord: FetchableRecord {
             scopes: try row.value("scopes"), installerUserId: try row.value("installer_user_id"),
             tokenEnvelope: (try row.value("token_envelope", as: Data?.self)).map { [UInt8]($0) },
             tokenKeyId: try row.value("token_key_id"), installedAt: try row.value("installed_at"), settings: settings,
-            notifyProblem: problem, lastEventAt: try row.value("last_event_at"))
+            notifyProblem: problem, lastEventAt: try row.value("last_event_at"),
+            postNotBefore: try row.value("post_not_before"))
     }
 }
 

@@ -275,6 +275,32 @@ import UseroTestSupport
         #expect(took >= 498 && took <= 520)
     }
 
+    @Test func anItemArrivingDuringABurstQueuesBehindItAndKeepsThePace() async throws {
+        let clock = TestClock(Date(timeIntervalSince1970: 1_800_000_000))
+        let api = FakeSlackWebAPI(postRateLimit: .init(clock: clock, interval: 1.0))
+        let world = try await World(api: api, clock: clock, settings: SlackSettings(notifyChannel: "C0777"))
+        var ids: [String] = []
+        for n in 0..<3 { ids.append(try await world.submit("early \(n)").id) }
+        await world.worker.runDueJobs()
+        #expect(world.api.calls("chat.postMessage").count == 1)
+        // A moment after the first post, a new item arrives: it neither jumps the queue nor rushes Slack
+        clock.advance(by: 0.3)
+        ids.append(try await world.submit("late").id)
+        await world.worker.runDueJobs()
+        #expect(world.api.calls("chat.postMessage").count == 1)
+        try await world.drain()
+        #expect(Self.order(of: world.api.calls("chat.postMessage"), ids) == [0, 1, 2, 3])
+        #expect(api.rateLimitedPosts == 0)
+        // After the burst, a lone item still waits out the pace of the last post
+        _ = try await world.submit("alone")
+        await world.worker.runDueJobs()
+        #expect(world.api.calls("chat.postMessage").count == 4)
+        clock.advance(by: 1)
+        await world.worker.runDueJobs()
+        #expect(world.api.calls("chat.postMessage").count == 5)
+        #expect(api.rateLimitedPosts == 0)
+    }
+
     @Test func postsRefusedWithA429WaitItOutAndKeepTheirOrder() async throws {
         let clock = TestClock(Date(timeIntervalSince1970: 1_800_000_000))
         // Slack is stricter than our pace here: one post every 2.5 s

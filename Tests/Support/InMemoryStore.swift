@@ -557,6 +557,9 @@ extension InMemoryStore: SlackStore {
             for (id, stored) in state.jobs where stored.job.teamId == team && stored.job.kind == kind {
                 state.jobs[id]?.job.runAt = max(stored.job.runAt, notBefore)
             }
+            if kind == .postFeedback, let installation = state.installations[team] {
+                state.installations[team]?.postNotBefore = max(installation.postNotBefore ?? 0, notBefore)
+            }
         }
     }
 
