@@ -151,12 +151,18 @@ public struct SlackIngest: Sendable {
 
     // MARK: Slash command
 
-    /// What `/usero` answers at once, ephemerally.
-    public static let usage = """
-        Send feedback to your team's usero inbox: `/usero Export to CSV times out`. \
-        You can also react to any message with your workspace's trigger emoji (:wrench: or :pushpin: unless your \
-        admin chose others; the usero Home tab lists them), or use the message menu → *Send to usero*.
-        """
+    /// What `/usero` answers at once, ephemerally, in a workspace with the default trigger emoji.
+    public static let usage = usage(triggerEmoji: SlackSettings.defaultTriggerEmoji)
+
+    /// The usage text naming the workspace's own trigger emoji.
+    public static func usage(triggerEmoji: [String]) -> String {
+        let emoji = triggerEmoji.map { ":\($0):" }
+        let named = emoji.count <= 1 ? emoji.joined() : emoji.dropLast().joined(separator: ", ") + " or " + emoji.last!
+        return """
+            Send feedback to your team's usero inbox: `/usero Export to CSV times out`. \
+            You can also react to any message with \(named), or use the message menu → *Send to usero*.
+            """
+    }
 
     /// What a replayed `/usero` request is answered.
     public static let replayed = "This request was already received; nothing more was sent to usero."
@@ -166,7 +172,13 @@ public struct SlackIngest: Sendable {
         guard let form = FormBody(body) else { throw SlackGatewayError.malformedPayload }
         guard let command = form["command"], Self.handledCommands.contains(command) else { return Self.usage }
         let text = (form["text"] ?? "").trimmingCharacters(in: .whitespacesAndNewlines)
-        guard !text.isEmpty, text.lowercased() != "help" else { return Self.usage }
+        guard !text.isEmpty, text.lowercased() != "help" else {
+            // The workspace's own trigger emoji, when it is installed.
+            guard let team = form["team_id"], let installation = try await store.activeInstallation(team: team) else {
+                return Self.usage
+            }
+            return Self.usage(triggerEmoji: installation.settings.triggerEmoji)
+        }
         guard let team = form["team_id"], let user = form["user_id"], let channel = form["channel_id"] else {
             throw SlackGatewayError.malformedPayload
         }

@@ -96,7 +96,8 @@ func buildApplication(
         return InboxSlack.Settings(
             triggerEmoji: installation.settings.triggerEmoji, notifyChannel: installation.settings.notifyChannel,
             notifyProblem: installation.notifyProblem?.explanation,
-            notifyProblemAt: installation.notifyProblem.map { dateFromEpochMillis($0.at) })
+            notifyProblemAt: installation.notifyProblem.map { dateFromEpochMillis($0.at) },
+            missingScopes: SlackOAuth.scopes.split(separator: ",").map(String.init).filter { !installation.grants($0) })
     }
     let saveSettings: @Sendable (String, [String], String?) async throws -> InboxSlack.SettingsSave = {
         clientID, emoji, channel in

@@ -78,6 +78,12 @@ struct ShiftedClock: WallClock {
                 #expect(slack["recovered"] as? Bool == false)
                 #expect(items.first?["recovered"] as? Bool == false)
                 #expect(await fake.calls("conversations.replies").count == 1)
+                // `/usero help` names the workspace's own emoji
+                let help = try await server.sendCommand(
+                    Fixtures.text("slash_command_usero_empty.txt", replacing: [("&text=&", "&text=help&")]))
+                let usage = try #require(help.json["text"] as? String)
+                #expect(usage.contains(":bug:"))
+                #expect(!usage.contains(":wrench:"))
                 return client
             }
             try await TestServer.run(folder: folder, configure: configure) { server in
@@ -151,6 +157,8 @@ struct ShiftedClock: WallClock {
             #expect(inbox.text.contains("Invite @usero"))
             #expect(inbox.text.contains(#"value="wrench, pushpin""#))
             #expect(inbox.text.contains(#"value="C0888""#))
+            // The fake granted the scopes of before issue 12: the inbox says how to get recovery's permissions
+            #expect(inbox.text.contains("lacks the Slack permissions channels:read, groups:read"))
 
             // The form beside "Connect Slack" saves both settings (colons people type are taken off)
             let csrf = try await browser.csrfToken()

@@ -13,13 +13,20 @@ public struct InboxSlack: Sendable {
         /// What went wrong posting to `notifyChannel` (the admin must fix it), and when.
         public var notifyProblem: String?
         public var notifyProblemAt: Date?
+        /// Scopes usero asks for that this installation was not granted (it was installed before they were asked
+        /// for): reconnecting grants them.
+        public var missingScopes: [String]
 
         /// Creates settings.
-        public init(triggerEmoji: [String], notifyChannel: String?, notifyProblem: String?, notifyProblemAt: Date?) {
+        public init(
+            triggerEmoji: [String], notifyChannel: String?, notifyProblem: String?, notifyProblemAt: Date?,
+            missingScopes: [String] = []
+        ) {
             self.triggerEmoji = triggerEmoji
             self.notifyChannel = notifyChannel
             self.notifyProblem = notifyProblem
             self.notifyProblemAt = notifyProblemAt
+            self.missingScopes = missingScopes
         }
     }
 

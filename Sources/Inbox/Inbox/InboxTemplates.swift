@@ -105,6 +105,7 @@ enum InboxTemplates {
             </form>
             {{#slackSettings}}
             {{#notifyProblemText}}<p class="alert error" role="alert">{{notifyProblemText}}</p>{{/notifyProblemText}}
+            {{#missingScopesText}}<p class="alert notice" role="status">{{missingScopesText}}</p>{{/missingScopesText}}
             <form method="post" action="/inbox/slack/settings" class="slack-settings stack" aria-label="Slack settings">
               <input type="hidden" name="csrf" value="{{csrfToken}}">
               <label for="triggerEmoji">Trigger emoji <span class="muted">(1 to 10 names, no colons)</span></label>

@@ -57,6 +57,7 @@ extension SlackSettingsView: MustacheParent {
         case "triggerEmojiText": triggerEmojiText
         case "notifyChannelText": notifyChannelText
         case "notifyProblemText": notifyProblemText
+        case "missingScopesText": missingScopesText
         default: nil
         }
     }

@@ -36,6 +36,7 @@ struct SlackSettingsView: Sendable {
     var triggerEmojiText: String
     var notifyChannelText: String
     var notifyProblemText: String?
+    var missingScopesText: String?
 }
 
 struct ListView: Sendable {

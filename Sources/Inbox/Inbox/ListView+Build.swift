@@ -23,7 +23,12 @@ extension ListView {
                 notifyChannelText: found.notifyChannel ?? "",
                 notifyProblemText: found.notifyProblem.map { text in
                     found.notifyProblemAt.map { text + " (last failure: " + InboxFormat.dateText($0) + ")" } ?? text
-                })
+                },
+                missingScopesText: found.missingScopes.isEmpty
+                    ? nil
+                    : "This installation lacks the Slack permissions " + found.missingScopes.joined(separator: ", ")
+                        + ", which usero needs to recover reactions missed while it was down. Press Reconnect Slack "
+                        + "to grant them; the settings stay.")
         }
         sourceOptions =
             [OptionView(value: "", label: "All sources", isSelected: filter.source == nil)]
