@@ -94,7 +94,7 @@ let package = Package(
         .target(
             name: "StoreSQLite",
             dependencies: [
-                "Feedback", "SlackGateway", "Retention",
+                "Feedback", "SlackGateway", "Retention", "Inbox",
                 .product(name: "GRDB", package: "GRDB.swift"),
             ],
             swiftSettings: settings
@@ -127,7 +127,7 @@ let package = Package(
         .target(
             name: "UseroTestSupport",
             dependencies: [
-                "Feedback", "SlackGateway", "Retention", "UseroCrypto",
+                "Feedback", "SlackGateway", "Retention", "Inbox", "UseroCrypto",
                 .product(name: "Logging", package: "swift-log"),
             ],
             path: "Tests/Support",
@@ -144,7 +144,9 @@ let package = Package(
             dependencies: [
                 "SlackGateway", "Feedback", "Retention", "UseroCrypto", "UseroTestSupport",
                 .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ],
+            resources: [.copy("Fixtures")],
             swiftSettings: settings
         ),
         .testTarget(
@@ -154,6 +156,16 @@ let package = Package(
                 .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            swiftSettings: settings
+        ),
+        // One suite of the store protocols' contracts, run against every backend (SQLite, the in-memory fake, and
+        // the backends still to come): a backend joins by adding its factory to `StoreFactories.all`.
+        .testTarget(
+            name: "StoreConformanceTests",
+            dependencies: [
+                "Feedback", "SlackGateway", "Retention", "StoreSQLite", "UseroTestSupport",
+                .product(name: "GRDB", package: "GRDB.swift"),
             ],
             swiftSettings: settings
         ),

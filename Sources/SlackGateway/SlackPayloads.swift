@@ -21,6 +21,19 @@ public struct EventEnvelope: Decodable, Sendable {
         case teamId = "team_id", eventId = "event_id", eventTime = "event_time"
     }
 
+    public init(from decoder: any Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        type = try c.decode(String.self, forKey: .type)
+        challenge = try c.decodeIfPresent(String.self, forKey: .challenge)
+        teamId = try c.decodeIfPresent(String.self, forKey: .teamId)
+        eventId = try c.decodeIfPresent(String.self, forKey: .eventId)
+        // Slack's word, used only as a hint (the uninstall deadline falls back to now): a value that is no Int64
+        // (a fraction, 1e30, a string) is ignored rather than turning the whole event, an uninstall among them, away.
+        eventTime = (try? c.decodeIfPresent(Int64.self, forKey: .eventTime)) ?? nil
+        event = try c.decodeIfPresent(InnerEvent.self, forKey: .event)
+        authorizations = try c.decodeIfPresent([Authorization].self, forKey: .authorizations)
+    }
+
     /// The workspace that owns the event: the authorization's team first (Slack Connect), then the envelope's.
     public var workspace: String? { authorizations?.first?.teamId ?? teamId }
 }

@@ -185,7 +185,22 @@ extension AppDatabase {
                     CREATE INDEX slack_request_seen_by_time ON slack_request_seen(seen_at);
                     """)
         }
-        migrator.registerMigration("v5-slack-both-ways") { db in
+        migrator.registerMigration("v5-inbox-session") { db in
+            // Inbox sign-ins, keyed by the SHA-256 of the cookie value: they survive restarts and work on every
+            // instance that shares the store.
+            try db.execute(
+                sql: """
+                    CREATE TABLE inbox_session (
+                        key TEXT PRIMARY KEY NOT NULL,
+                        client_id TEXT NOT NULL REFERENCES client(id) ON DELETE CASCADE,
+                        csrf_token TEXT NOT NULL,
+                        created_at INTEGER NOT NULL,
+                        last_seen_at INTEGER NOT NULL
+                    );
+                    CREATE INDEX inbox_session_by_client ON inbox_session(client_id, last_seen_at);
+                    """)
+        }
+        migrator.registerMigration("v6-slack-both-ways") { db in
             // Issue 12. Settings live on the installation row, so an uninstall (which deletes the row) clears them:
             // trigger emoji (comma-separated names; NULL = the defaults), the channel new feedback is posted to, the
             // last error posting there (a code, e.g. not_in_channel, never a message), and the last instant an

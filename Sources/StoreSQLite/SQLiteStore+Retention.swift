@@ -185,11 +185,14 @@ extension SQLiteStore: RetentionStore {
                     arguments: [clientID])
             else { return nil }
             let counts = DeletionCounts(jsonText: try row.value("counts"))
-            // Files of any upload that raced the closure go with their rows.
+            // The client row's foreign keys take any row a race left behind; the files of its screenshots are
+            // queued first, or they would outlive their rows with nothing left to name them.
             try db.execute(
-                sql: "INSERT OR IGNORE INTO file_deletion (file_name, queued_at) SELECT file_name, ? FROM screenshot WHERE client_id = ?",
+                sql: """
+                    INSERT OR IGNORE INTO file_deletion (file_name, queued_at)
+                    SELECT file_name, ? FROM screenshot WHERE client_id = ?
+                    """,
                 arguments: [now, clientID])
-            // The client row's foreign keys take anything a race left behind.
             try db.execute(sql: "DELETE FROM client WHERE id = ?", arguments: [clientID])
             try db.execute(sql: "DELETE FROM account_deletion WHERE client_id = ?", arguments: [clientID])
             _ = try Self.insertAudit(

@@ -353,15 +353,19 @@ extension SQLiteStore: SlackStore {
                 let id: Int64 = try row.value("id")
                 let team: String? = try row.value("team_id")
                 // One job per workspace per claim: its next one waits for this one's lease to end.
-                if let team, !teams.insert(team).inserted { continue }
+                if let team, teams.contains(team) { continue }
+                let job: SlackJob
                 do {
-                    jobs.append(try JobRecord(row: row).job)
+                    job = try JobRecord(row: row).job
                 } catch {
+                    // Parked, and it does not take its workspace's turn: the next job of the workspace runs now.
                     try db.execute(
                         sql: "UPDATE job SET run_at = ?, last_error = 'undecodable_payload' WHERE id = ?",
                         arguments: [Int64.max, id])
                     continue
                 }
+                if let team { teams.insert(team) }
+                jobs.append(job)
                 try db.execute(sql: "UPDATE job SET lease_until = ? WHERE id = ?", arguments: [now + lease, id])
             }
             return jobs

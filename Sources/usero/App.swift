@@ -123,7 +123,7 @@ func buildApplication(
         }
     }
     try InboxSetup.register(
-        on: router, store: store, slack: inboxSlack, clock: clock, slackAuthorizeURL: config.slackAuthorizeURL,
+        on: router, store: store, sessions: backend.inboxSessions, slack: inboxSlack, clock: clock, slackAuthorizeURL: config.slackAuthorizeURL,
         publicURL: config.publicURL, errorStatus: { ErrorMiddleware<AppRequestContext>.reply(for: $0).0 })
     WidgetRoutes<AppRequestContext>().register(on: router)
 

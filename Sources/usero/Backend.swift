@@ -1,4 +1,5 @@
 import Feedback
+import Inbox
 import Retention
 import SlackGateway
 import StoreSQLite
@@ -12,6 +13,7 @@ struct Backend: Sendable {
     let slack: any SlackStore
     let retention: any RetentionStore
     let health: any StoreHealth
+    let inboxSessions: any InboxSessionStore
     /// The embedded store, when that is the backend (tests inspect its file).
     let sqlite: SQLiteStore?
 
@@ -21,6 +23,7 @@ struct Backend: Sendable {
         let store = try await SQLiteStore(
             path: config.databasePath, dataDirectory: config.dataDirectory,
             postsNewFeedbackToSlack: config.slackSigningSecret != nil)
-        return Backend(feedback: store, slack: store, retention: store, health: store, sqlite: store)
+        return Backend(
+            feedback: store, slack: store, retention: store, health: store, inboxSessions: store, sqlite: store)
     }
 }

@@ -143,12 +143,8 @@ import UseroTestSupport
         // When a new server starts on the same folder
         try await TestServer.run(folder: folder) { server in
             // Then the closure completes (the retention service finishes pending closures at startup)
-            var done = false
-            for _ in 0..<400 where !done {
-                done = try await server.count("client", where: "id = '\(seeded.id)'") == 0
-                if !done { try await Task.sleep(for: .milliseconds(25)) }
-            }
-            #expect(done)
+            try await server.eventually { try await server.count("client", where: "id = '\(seeded.id)'") == 0 }
+            #expect(try await server.count("client", where: "id = '\(seeded.id)'") == 0)
             try await Self.expectGone(server, id: seeded.id, key: seeded.key, shotPath: seeded.shotPath)
             let counts = try await server.parts.database.read { db in
                 try String.fetchOne(

@@ -8,7 +8,7 @@ import Testing
 
 @testable import Retention
 
-@Suite struct RetentionServiceTests {
+@Suite(.timeLimit(.minutes(1))) struct RetentionServiceTests {
     func makeService(_ t: TestStore, clock: TestClock, interval: Duration) -> RetentionService {
         RetentionService(
             sweeper: RetentionSweeper(store: t.store, feedback: t.store, clock: clock),
@@ -46,13 +46,11 @@ import Testing
         try await withRunning(makeService(t, clock: clock, interval: .milliseconds(20))) {
             // When the injected clock moves 31 days ahead
             clock.set(Date().addingTimeInterval(31 * TestStore.day))
-            // Then a scheduled sweep deletes the row
-            var gone = false
-            for _ in 0..<500 where !gone {
-                gone = try await !t.exists(feedback: row)
-                if !gone { try await Task.sleep(for: .milliseconds(20)) }
+            // Then a scheduled sweep deletes the row (awaited as the commit that deletes it)
+            try await t.waitUntil { db in
+                try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM feedback WHERE id = ?", arguments: [row]) == 0
             }
-            #expect(gone)
+            #expect(try await !t.exists(feedback: row))
         }
     }
 
@@ -63,12 +61,11 @@ import Testing
         #expect(
             try await AccountCloser(store: t.store, feedback: t.store, owners: t.owners, clock: TestClock()).begin(clientID: client))
         try await withRunning(makeService(t, clock: TestClock(), interval: .seconds(3600))) {
-            var done = false
-            for _ in 0..<500 where !done {
-                done = try await t.count("client", where: "id = ?", [client]) == 0
-                if !done { try await Task.sleep(for: .milliseconds(20)) }
+            try await t.waitUntil { db in
+                try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM client WHERE id = ?", arguments: [client]) == 0
             }
-            #expect(done)
+            #expect(try await t.count("client", where: "id = ?", [client]) == 0)
+            #expect(try await AuditLog(store: t.store).entries(clientID: client).map(\.kind) == ["account_closure"])
         }
     }
 }

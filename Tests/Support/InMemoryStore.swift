@@ -1,5 +1,6 @@
 public import Feedback
 public import Foundation
+public import Inbox
 public import Retention
 public import SlackGateway
 import Synchronization
@@ -35,6 +36,7 @@ public final class InMemoryStore: Sendable {
         public var audit: [(id: Int64, entry: AuditEntry)] = []
         public var writes = 0
         public var heartbeat: Int64?
+        public var inboxSessions: [String: StoredInboxSession] = [:]
     }
 
     private let state = Mutex(State())
@@ -462,9 +464,13 @@ extension InMemoryStore: SlackStore {
 
     public func nextJobDueAt(now: Int64, kinds: Set<SlackJob.Kind>) async throws -> Int64? {
         withState { state in
-            state.jobs.values.filter { kinds.contains($0.job.kind) }.map { stored in
-                (stored.leaseUntil ?? .min) > now ? stored.leaseUntil! : stored.job.runAt
-            }.min()
+            let jobs = state.jobs.values.filter { kinds.contains($0.job.kind) }
+            let leased = jobs.filter { ($0.leaseUntil ?? .min) > now }
+            // A job waiting behind another job of its workspace that is under a live lease can run no earlier
+            // than that lease's end, which is counted already.
+            let busy = Set(leased.compactMap(\.job.teamId))
+            let waiting = jobs.filter { ($0.leaseUntil ?? .min) <= now && !($0.job.teamId.map(busy.contains) ?? false) }
+            return (leased.compactMap(\.leaseUntil) + waiting.map(\.job.runAt)).min()
         }
     }
 
@@ -938,5 +944,37 @@ extension InMemoryStore: DeletionAuditor {
         try await recordAudit(
             kind: kind, clientID: clientID, dueAt: dueAt.map(epochMillis), finishedAt: epochMillis(finishedAt),
             counts: counts)
+    }
+}
+
+extension InMemoryStore: InboxSessionStore {
+    public func startInboxSession(_ session: StoredInboxSession, perClient: Int) async throws {
+        write { state in
+            let mine = state.inboxSessions.values.filter { $0.clientID == session.clientID }
+                .sorted { $0.lastSeenAt > $1.lastSeenAt }
+            for stale in mine.dropFirst(max(perClient - 1, 0)) { state.inboxSessions[stale.key] = nil }
+            state.inboxSessions[session.key] = session
+        }
+    }
+
+    public func inboxSession(key: String, now: Int64, idleSince: Int64, createdSince: Int64, refreshBefore: Int64)
+        async throws -> StoredInboxSession?
+    {
+        write { state in
+            guard var session = state.inboxSessions[key] else { return nil }
+            guard session.lastSeenAt >= idleSince, session.createdAt >= createdSince else {
+                state.inboxSessions[key] = nil
+                return nil
+            }
+            if session.lastSeenAt < refreshBefore {
+                session.lastSeenAt = now
+                state.inboxSessions[key] = session
+            }
+            return session
+        }
+    }
+
+    public func endInboxSession(key: String) async throws {
+        write { $0.inboxSessions[key] = nil }
     }
 }

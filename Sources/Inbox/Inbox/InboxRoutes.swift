@@ -64,10 +64,10 @@ struct InboxRoutes<Context: RequestContext>: Sendable {
     /// The signed-in visitor, or nil (no cookie, unknown or expired session, or a client that is gone).
     func visitor(_ request: Request) async throws -> InboxVisitor? {
         guard let id = InboxCookies.value(InboxCookies.session, in: request),
-            let session = await sessions.session(id: id)
+            let session = try await sessions.session(id: id)
         else { return nil }
         guard let client = try await store.client(id: session.clientID) else {
-            await sessions.end(id: id)
+            try await sessions.end(id: id)
             return nil
         }
         return InboxVisitor(client: client, sessionID: id, csrfToken: session.csrfToken)
@@ -130,8 +130,8 @@ struct InboxRoutes<Context: RequestContext>: Sendable {
             context.logger.info("Inbox sign-in refused")
             return try loginPage(error: "That admin key is not valid.", status: .unauthorized)
         }
-        if let old = InboxCookies.value(InboxCookies.session, in: request) { await sessions.end(id: old) }
-        let session = await sessions.start(clientID: client.id)
+        if let old = InboxCookies.value(InboxCookies.session, in: request) { try await sessions.end(id: old) }
+        let session = try await sessions.start(clientID: client.id)
         context.logger.info("Inbox sign-in", metadata: ["client.id": "\(client.id)"])
         var response = InboxRenderer.redirect(to: "/inbox")
         response.addCookie(cookies.set(InboxCookies.session, session.id, maxAge: Int(InboxSessions.absoluteTimeout)))
@@ -150,7 +150,7 @@ struct InboxRoutes<Context: RequestContext>: Sendable {
         case .allowed(let value): visitor = value
         case .refused(let refusal): return refusal
         }
-        await sessions.end(id: visitor.sessionID)
+        try await sessions.end(id: visitor.sessionID)
         var response = InboxRenderer.redirect(to: "/inbox/login")
         response.addCookie(cookies.clear(InboxCookies.session))
         return response

@@ -65,20 +65,50 @@ actor FakeSlack {
     /// Calls of one method so far.
     func calls(_ method: String) -> [Call] { calls.filter { $0.method == method } }
 
-    /// Waits (polling briefly) until at least `count` calls of `method` arrived; returns them.
+    /// Tests waiting for calls, resumed by `handle` as the calls arrive.
+    private var waiters: [UUID: (method: String, count: Int, continuation: CheckedContinuation<Void, Never>)] = [:]
+
+    /// Waits until at least `count` calls of `method` arrived (woken by their arrival, not by polling); returns them.
+    /// `timeout` only bounds a test whose calls never come.
     func waitForCalls(_ method: String, count: Int = 1, timeout: Duration = .seconds(20)) async throws -> [Call] {
-        let start = ContinuousClock.now
-        while ContinuousClock.now - start < timeout {
-            let found = calls(method)
-            if found.count >= count { return found }
-            try await Task.sleep(for: .milliseconds(25))
+        let arrived = await withTaskGroup(of: Bool.self) { group in
+            group.addTask { await self.arrival(of: method, count: count) }
+            group.addTask {
+                try? await Task.sleep(for: timeout)
+                return false
+            }
+            let first = await group.next() ?? false
+            group.cancelAll()
+            return first
         }
-        Issue.record("timed out waiting for \(count) call(s) of \(method); got \(calls(method).count)")
+        if !arrived { Issue.record("timed out waiting for \(count) call(s) of \(method); got \(calls(method).count)") }
         return calls(method)
+    }
+
+    /// Returns true once `count` calls of `method` arrived; false when cancelled first.
+    private func arrival(of method: String, count: Int) async -> Bool {
+        let id = UUID()
+        await withTaskCancellationHandler {
+            await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
+                if calls(method).count >= count || Task.isCancelled {
+                    continuation.resume()
+                } else {
+                    waiters[id] = (method, count, continuation)
+                }
+            }
+        } onCancel: {
+            Task { await self.resumeWaiter(id) }
+        }
+        return calls(method).count >= count
+    }
+
+    private func resumeWaiter(_ id: UUID) {
+        waiters.removeValue(forKey: id)?.continuation.resume()
     }
 
     fileprivate func handle(_ call: Call) -> Reply {
         calls.append(call)
+        for (id, waiter) in waiters where calls(waiter.method).count >= waiter.count { resumeWaiter(id) }
         if var queue = scripts[call.method], !queue.isEmpty {
             let reply = queue.removeFirst()
             scripts[call.method] = queue

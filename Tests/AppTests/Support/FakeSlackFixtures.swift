@@ -1,5 +1,6 @@
 import Feedback
 import Foundation
+import GRDB
 import Synchronization
 import Testing
 import UseroCrypto
@@ -116,14 +117,31 @@ extension TestServer {
         #expect(done.status == 200)
     }
 
-    /// Polls (every 25 ms, up to `timeout`) until `condition` holds.
+    /// Returns once `condition` holds. The conditions read what the server stores, so it is checked now and again
+    /// after each commit to the server's database (GRDB's observation), never by polling; `timeout` only bounds a
+    /// test whose condition never comes true.
     func eventually(timeout: Duration = .seconds(20), _ condition: @Sendable () async throws -> Bool) async throws {
-        let start = ContinuousClock.now
-        while ContinuousClock.now - start < timeout {
-            if try await condition() { return }
-            try await Task.sleep(for: .milliseconds(25))
+        let pool = parts.database.pool
+        let met = try await withoutActuallyEscaping(condition) { condition in
+            try await withThrowingTaskGroup(of: Bool.self) { group in
+                group.addTask {
+                    // One value now and one after every commit that changes any table.
+                    let commits = ValueObservation.tracking(region: DatabaseRegion.fullDatabase) { db in
+                        try db.execute(sql: "SELECT 1")
+                    }
+                    for try await _ in commits.values(in: pool) where try await condition() { return true }
+                    return false
+                }
+                group.addTask {
+                    try? await Task.sleep(for: timeout)
+                    return false
+                }
+                let first = try await group.next() ?? false
+                group.cancelAll()
+                return first
+            }
         }
-        Issue.record("condition not met within \(timeout)")
+        if !met { Issue.record("condition not met within \(timeout)") }
     }
 
     /// The client's feedback items as the admin API lists them.

@@ -74,6 +74,12 @@ struct TestStore: Sendable {
         }
     }
 
+    /// Returns once `condition` holds: it is read now and again after every commit that touches the tables it
+    /// reads (GRDB's observation of the file), so a test awaits the write instead of polling with sleeps.
+    func waitUntil(_ condition: @escaping @Sendable (Database) throws -> Bool) async throws {
+        for try await holds in ValueObservation.tracking(condition).values(in: database.pool) where holds { return }
+    }
+
     func exists(feedback id: String) async throws -> Bool {
         try await count("feedback", where: "id = ?", [id]) == 1
     }
