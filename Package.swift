@@ -142,7 +142,7 @@ let package = Package(
         .testTarget(
             name: "SlackGatewayTests",
             dependencies: [
-                "SlackGateway", "Feedback", "UseroCrypto", "UseroTestSupport",
+                "SlackGateway", "Feedback", "Retention", "UseroCrypto", "UseroTestSupport",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ],

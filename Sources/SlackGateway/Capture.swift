@@ -51,11 +51,13 @@ public struct CapturedMessage: Sendable, Equatable {
     public var via: SlackCaptureMethod
     public var permalink: String?
     public var text: String?
+    /// Found by a recovery sweep rather than a live event.
+    public var recovered: Bool
 
     /// Creates a forwarded message.
     public init(
         teamId: String, channelId: String, messageTs: String?, threadTs: String?, authorId: String?,
-        forwardedBy: String?, via: SlackCaptureMethod, permalink: String?, text: String?
+        forwardedBy: String?, via: SlackCaptureMethod, permalink: String?, text: String?, recovered: Bool = false
     ) {
         self.teamId = teamId
         self.channelId = channelId
@@ -66,6 +68,7 @@ public struct CapturedMessage: Sendable, Equatable {
         self.via = via
         self.permalink = permalink
         self.text = text
+        self.recovered = recovered
     }
 
     /// The row to insert for `clientId`.
@@ -74,7 +77,7 @@ public struct CapturedMessage: Sendable, Equatable {
             clientId: clientId, source: .slack, comment: text,
             slack: SlackCapture(
                 teamId: teamId, channelId: channelId, messageTs: messageTs, threadTs: threadTs, authorId: authorId,
-                forwardedBy: forwardedBy, capturedVia: via, permalink: permalink))
+                forwardedBy: forwardedBy, capturedVia: via, permalink: permalink, recovered: recovered))
     }
 }
 

@@ -16,12 +16,22 @@ public struct Installation: Sendable {
     public var tokenEnvelope: [UInt8]?
     public var tokenKeyId: String?
     public var installedAt: Int64
+    /// The workspace's trigger emoji and notify channel; they belong to this installation.
+    public var settings: SlackSettings
+    /// The last failure posting to the notify channel that the admin must fix, until a post succeeds again.
+    public var notifyProblem: NotifyProblem?
+    /// When an event from this workspace last arrived (epoch ms, recorded at most once a minute).
+    public var lastEventAt: Int64?
+    /// The workspace's next post to its notify channel may not leave before this instant (epoch ms): the pace
+    /// (and any 429 or backoff) of posts already sent, which posts enqueued later must respect too.
+    public var postNotBefore: Int64?
 
     /// Creates an installation value.
     public init(
         teamId: String, clientId: String, enterpriseId: String?, teamName: String?, botUserId: String?, botId: String?,
         appId: String?, scopes: String, installerUserId: String?, tokenEnvelope: [UInt8]?, tokenKeyId: String?,
-        installedAt: Int64
+        installedAt: Int64, settings: SlackSettings = SlackSettings(), notifyProblem: NotifyProblem? = nil,
+        lastEventAt: Int64? = nil, postNotBefore: Int64? = nil
     ) {
         self.teamId = teamId
         self.clientId = clientId
@@ -35,11 +45,20 @@ public struct Installation: Sendable {
         self.tokenEnvelope = tokenEnvelope
         self.tokenKeyId = tokenKeyId
         self.installedAt = installedAt
+        self.settings = settings
+        self.notifyProblem = notifyProblem
+        self.lastEventAt = lastEventAt
+        self.postNotBefore = postNotBefore
     }
 
     /// Whether a reaction by `user` (or by the bot `botId`) is the app's own, which never captures.
     public func isOwnBot(user: String, botId: String?) -> Bool {
         user == botUserId || (botId != nil && botId == self.botId)
+    }
+
+    /// Whether the installation grants `scope` (its granted scopes are comma-separated).
+    public func grants(_ scope: String) -> Bool {
+        scopes.split(separator: ",").contains { $0.trimmingCharacters(in: .whitespaces) == scope }
     }
 
     /// What the admin API shows: never the token.

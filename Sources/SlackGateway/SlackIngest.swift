@@ -1,20 +1,19 @@
 public import Feedback
 import Foundation
 public import Logging
+import Synchronization
 
 /// The rules for verified Slack requests: decide quickly, store what must be stored and enqueue slow work in one
 /// transaction, then answer. Knows nothing of HTTP.
 public struct SlackIngest: Sendable {
     /// The bot events usero subscribes to and handles; every other event is acknowledged and dropped.
-    public static let handledEvents: Set<String> = ["reaction_added", "app_uninstalled", "tokens_revoked"]
+    public static let handledEvents: Set<String> = [
+        "reaction_added", "app_uninstalled", "tokens_revoked", "app_home_opened",
+    ]
     /// The slash commands usero answers.
     public static let handledCommands: Set<String> = ["/usero"]
     /// The message shortcuts usero answers, by `callback_id`.
     public static let handledShortcuts: Set<String> = ["send_to_usero"]
-    /// Reactions that forward a message, and how they are recorded.
-    static let captureReactions: [String: SlackCaptureMethod] = [
-        "wrench": .reactionWrench, "pushpin": .reactionPushpin,
-    ]
     /// How long an `app_uninstalled` scrub may take, from the event.
     public static let scrubDeadline: Int64 = 60_000
 
@@ -22,6 +21,7 @@ public struct SlackIngest: Sendable {
     let clock: any WallClock
     let wakeup: JobWakeup
     let logger: Logger
+    let lastEvents = LastEventTracker()
 
     /// Creates the ingest rules over the store.
     public init(store: any SlackStore, clock: any WallClock, wakeup: JobWakeup, logger: Logger) {
@@ -54,8 +54,10 @@ public struct SlackIngest: Sendable {
                 return .acknowledged
             }
             logger.debug("Slack event", metadata: ["slack.event_type": "\(Self.loggable(type))", "slack.team_id": "\(team)"])
+            try await noteEvent(team: team)
             switch type {
             case "reaction_added": try await reactionAdded(event, team: team, eventId: envelope.eventId)
+            case "app_home_opened": try await homeOpened(event, team: team, eventId: envelope.eventId)
             case "app_uninstalled": try await appUninstalled(team: team, eventId: envelope.eventId, eventTime: envelope.eventTime)
             case "tokens_revoked": try await tokensRevoked(event, team: team, eventId: envelope.eventId)
             default: break  // message events above all: dropped at ingestion, nothing stored or queued
@@ -69,12 +71,36 @@ public struct SlackIngest: Sendable {
     }
 
     private func reactionAdded(_ event: InnerEvent, team: String, eventId: String?) async throws {
-        guard let emoji = event.reaction, let via = Self.captureReactions[emoji], event.item?.type == "message",
+        guard let emoji = event.reaction, SlackCaptureMethod.isEmojiName(emoji), event.item?.type == "message",
             let channel = event.item?.channel, let ts = event.item?.ts, let user = event.user, let eventId
         else { return }
+        // Most reactions are not the workspace's trigger emoji: a read drops them without a write. The store checks
+        // again inside its transaction, since the settings may change in between.
+        guard let installation = try await store.activeInstallation(team: team),
+            installation.settings.triggers(emoji)
+        else { return }
         let reaction = ReactionForward(
-            team: team, channel: channel, ts: ts, user: user, botId: event.botId, eventId: eventId, via: via)
+            team: team, channel: channel, ts: ts, user: user, botId: event.botId, eventId: eventId,
+            via: .reaction(emoji))
         if try await store.acceptReaction(reaction, at: epochMillis(clock.now())) { wakeup.signal() }
+    }
+
+    /// The Home tab was opened: its view is published by a job (Slack wants the event answered at once).
+    private func homeOpened(_ event: InnerEvent, team: String, eventId: String?) async throws {
+        guard event.tab == nil || event.tab == "home", let user = event.user, !user.isEmpty, user.utf8.count <= 64,
+            let eventId
+        else { return }
+        if try await store.acceptHomeOpened(team: team, user: user, eventId: eventId, at: epochMillis(clock.now())) {
+            wakeup.signal()
+        }
+    }
+
+    /// Records, at most once a minute per workspace and process, that the workspace's events arrive: the default
+    /// start of `POST /api/slack/recover`.
+    private func noteEvent(team: String) async throws {
+        let now = epochMillis(clock.now())
+        guard lastEvents.shouldRecord(team: team, at: now) else { return }
+        try await store.recordEventSeen(team: team, at: now)
     }
 
     private func appUninstalled(team: String, eventId: String?, eventTime: Int64?) async throws {
@@ -125,11 +151,18 @@ public struct SlackIngest: Sendable {
 
     // MARK: Slash command
 
-    /// What `/usero` answers at once, ephemerally.
-    public static let usage = """
-        Send feedback to your team's usero inbox: `/usero Export to CSV times out`. \
-        You can also react to any message with :wrench: or :pushpin:, or use the message menu → *Send to usero*.
-        """
+    /// What `/usero` answers at once, ephemerally, in a workspace with the default trigger emoji.
+    public static let usage = usage(triggerEmoji: SlackSettings.defaultTriggerEmoji)
+
+    /// The usage text naming the workspace's own trigger emoji.
+    public static func usage(triggerEmoji: [String]) -> String {
+        let emoji = triggerEmoji.map { ":\($0):" }
+        let named = emoji.count <= 1 ? emoji.joined() : emoji.dropLast().joined(separator: ", ") + " or " + emoji.last!
+        return """
+            Send feedback to your team's usero inbox: `/usero Export to CSV times out`. \
+            You can also react to any message with \(named), or use the message menu → *Send to usero*.
+            """
+    }
 
     /// What a replayed `/usero` request is answered.
     public static let replayed = "This request was already received; nothing more was sent to usero."
@@ -139,7 +172,13 @@ public struct SlackIngest: Sendable {
         guard let form = FormBody(body) else { throw SlackGatewayError.malformedPayload }
         guard let command = form["command"], Self.handledCommands.contains(command) else { return Self.usage }
         let text = (form["text"] ?? "").trimmingCharacters(in: .whitespacesAndNewlines)
-        guard !text.isEmpty, text.lowercased() != "help" else { return Self.usage }
+        guard !text.isEmpty, text.lowercased() != "help" else {
+            // The workspace's own trigger emoji, when it is installed.
+            guard let team = form["team_id"], let installation = try await store.activeInstallation(team: team) else {
+                return Self.usage
+            }
+            return Self.usage(triggerEmoji: installation.settings.triggerEmoji)
+        }
         guard let team = form["team_id"], let user = form["user_id"], let channel = form["channel_id"] else {
             throw SlackGatewayError.malformedPayload
         }
@@ -154,5 +193,22 @@ public struct SlackIngest: Sendable {
     /// Event type names are Slack's identifiers; cap them anyway so a log line stays a line.
     static func loggable(_ type: String) -> String {
         String(type.prefix(64).filter { $0.isLetter || $0.isNumber || $0 == "_" || $0 == "." })
+    }
+}
+
+/// When each workspace's arrival of events was last recorded, in this process: the record is written at most once a
+/// minute per workspace, so a busy workspace's events cost no extra write each.
+final class LastEventTracker: Sendable {
+    private let recorded = Mutex<[String: Int64]>([:])
+    /// How often the record is refreshed.
+    static let interval: Int64 = 60_000
+
+    func shouldRecord(team: String, at now: Int64) -> Bool {
+        recorded.withLock { seen in
+            if let last = seen[team], now - last < Self.interval, now >= last { return false }
+            if seen.count > 10_000 { seen.removeAll() }
+            seen[team] = now
+            return true
+        }
     }
 }

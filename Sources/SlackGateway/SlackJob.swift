@@ -15,6 +15,18 @@ public struct SlackJob: Sendable, Equatable {
         case uninstall = "slack.uninstall"
         /// Revoke a token of a closed account.
         case revoke = "slack.revoke"
+        /// Post a new `api`/`widget` item to the workspace's notify channel.
+        case postFeedback = "slack.post"
+        /// One step of a recovery sweep over the channels' recent history (re-enqueued with its progress).
+        case recover = "slack.recover"
+        /// Publish a member's App Home tab.
+        case publishHome = "slack.home"
+
+        /// Jobs an uninstall cancels: everything that would call Slack for the workspace with its (now deleted)
+        /// token. The scrub and closed accounts' revocations stay.
+        public static let cancelledByUninstall: [Kind] = [
+            .captureReaction, .notify, .respond, .postFeedback, .recover, .publishHome,
+        ]
     }
 
     /// The work and its typed payload.
@@ -24,6 +36,9 @@ public struct SlackJob: Sendable, Equatable {
         case respond(RespondJob)
         case uninstall(UninstallJob)
         case revoke(RevokeJob)
+        case postFeedback(PostFeedbackJob)
+        case recover(RecoverJob)
+        case publishHome(PublishHomeJob)
 
         /// The stored kind.
         public var kind: Kind {
@@ -33,6 +48,9 @@ public struct SlackJob: Sendable, Equatable {
             case .respond: .respond
             case .uninstall: .uninstall
             case .revoke: .revoke
+            case .postFeedback: .postFeedback
+            case .recover: .recover
+            case .publishHome: .publishHome
             }
         }
 
@@ -46,6 +64,9 @@ public struct SlackJob: Sendable, Equatable {
             case .respond(let payload): return try encoder.encode(payload)
             case .uninstall(let payload): return try encoder.encode(payload)
             case .revoke(let payload): return try encoder.encode(payload)
+            case .postFeedback(let payload): return try encoder.encode(payload)
+            case .recover(let payload): return try encoder.encode(payload)
+            case .publishHome(let payload): return try encoder.encode(payload)
             }
         }
 
@@ -61,6 +82,9 @@ public struct SlackJob: Sendable, Equatable {
                 case .respond: self = .respond(try decoder.decode(RespondJob.self, from: payload))
                 case .uninstall: self = .uninstall(try decoder.decode(UninstallJob.self, from: payload))
                 case .revoke: self = .revoke(try decoder.decode(RevokeJob.self, from: payload))
+                case .postFeedback: self = .postFeedback(try decoder.decode(PostFeedbackJob.self, from: payload))
+                case .recover: self = .recover(try decoder.decode(RecoverJob.self, from: payload))
+                case .publishHome: self = .publishHome(try decoder.decode(PublishHomeJob.self, from: payload))
                 }
             } catch {
                 throw SlackJobDecodingError.payloadMismatch(kind: kind)
@@ -199,4 +223,77 @@ public struct RevokeJob: Sendable, Equatable, Codable {
 
     /// The sealed envelope, or nil when the stored text is not base64.
     public var envelope: [UInt8]? { Data(base64Encoded: tokenEnvelope).map { [UInt8]($0) } }
+}
+
+/// `slack.post`: post the item `feedbackId` to the workspace's notify channel (read when the job runs, so a changed
+/// or cleared channel applies to posts still waiting). Holds the id only, never the comment.
+public struct PostFeedbackJob: Sendable, Equatable, Codable {
+    public var feedbackId: String
+
+    /// Creates the payload.
+    public init(feedbackId: String) {
+        self.feedbackId = feedbackId
+    }
+}
+
+/// `slack.home`: publish the App Home tab for `user`.
+public struct PublishHomeJob: Sendable, Equatable, Codable {
+    public var user: String
+
+    /// Creates the payload.
+    public init(user: String) {
+        self.user = user
+    }
+}
+
+/// `slack.recover`: one step of a recovery sweep, carrying everything done so far, so a crash, a restart or a 429
+/// resumes where it stopped. Holds channel ids, Slack cursors and counts, never message text.
+public struct RecoverJob: Sendable, Equatable, Codable {
+    /// Why it runs: `manual` (`POST /api/slack/recover`) or `startup` (the service was down).
+    public var trigger: String
+    /// The window: messages posted from `since` to `until` (epoch ms).
+    public var since: Int64
+    public var until: Int64
+    /// Whether the list of the bot's channels is complete; `listCursor` continues it while it is not.
+    public var listed: Bool
+    public var listCursor: String?
+    /// Channels still to read; the first is the one being read.
+    public var channels: [String]
+    /// The next `conversations.history` page of the current channel.
+    public var historyCursor: String?
+    /// Whether every history page of the current channel was read (its threads may still be pending).
+    public var historyDone: Bool
+    /// Thread parents (ts) of the current channel whose replies are still to read; the first is being read.
+    public var threads: [String]
+    /// The next `conversations.replies` page of the current thread.
+    public var threadCursor: String?
+    /// Progress, for the audit entry.
+    public var channelsRead: Int
+    public var channelsSkipped: Int
+    public var pagesRead: Int
+    public var captured: Int
+    /// Channels beyond the per-sweep limit that were not read.
+    public var channelsOmitted: Int
+    /// Why the sweep stopped before the end (`missing_scope`, …), if it did.
+    public var stoppedBy: String?
+
+    /// A sweep that has not started yet.
+    public init(trigger: String, since: Int64, until: Int64) {
+        self.trigger = trigger
+        self.since = since
+        self.until = until
+        listed = false
+        listCursor = nil
+        channels = []
+        historyCursor = nil
+        historyDone = false
+        threads = []
+        threadCursor = nil
+        channelsRead = 0
+        channelsSkipped = 0
+        pagesRead = 0
+        captured = 0
+        channelsOmitted = 0
+        stoppedBy = nil
+    }
 }

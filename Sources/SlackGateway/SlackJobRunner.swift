@@ -19,6 +19,25 @@ public struct SlackJobRunner: Sendable {
     /// The longest a Slack `Retry-After` may postpone a workspace's jobs (an hour); longer answers are clamped.
     public static let maxRetryAfterSeconds = 3_600
 
+    /// What the outbound jobs (issue 12) need beyond the store and Slack.
+    public struct Options: Sendable {
+        /// The service's external base URL: links to the inbox in posts and the Home tab.
+        public var publicURL: String
+        /// Least time between two posts to a workspace's notify channel (Slack allows about one message a second
+        /// per channel), epoch ms.
+        public var postInterval: Int64
+        /// Time between two steps of a recovery sweep, ms: each step is one `users.conversations`,
+        /// `conversations.history` or `conversations.replies` call, and Tier 3 allows about 50 a minute.
+        public var recoveryStepInterval: Int64
+
+        /// Creates options.
+        public init(publicURL: String = "http://127.0.0.1:8080", postInterval: Int64 = 1_000, recoveryStepInterval: Int64 = 1_200) {
+            self.publicURL = publicURL
+            self.postInterval = postInterval
+            self.recoveryStepInterval = recoveryStepInterval
+        }
+    }
+
     let store: any SlackStore
     let auditor: any DeletionAuditor
     let api: any SlackWebAPI
@@ -26,11 +45,12 @@ public struct SlackJobRunner: Sendable {
     let clock: any WallClock
     let logger: Logger
     let wakeup: JobWakeup
+    let options: Options
 
     /// Creates a runner.
     public init(
         store: any SlackStore, auditor: any DeletionAuditor, api: any SlackWebAPI, keyRing: KeyRing,
-        clock: any WallClock, logger: Logger, wakeup: JobWakeup
+        clock: any WallClock, logger: Logger, wakeup: JobWakeup, options: Options = Options()
     ) {
         self.store = store
         self.auditor = auditor
@@ -39,6 +59,7 @@ public struct SlackJobRunner: Sendable {
         self.clock = clock
         self.logger = logger
         self.wakeup = wakeup
+        self.options = options
     }
 
     var now: Int64 { epochMillis(clock.now()) }
@@ -54,6 +75,9 @@ public struct SlackJobRunner: Sendable {
             case .respond(let payload): try await respond(job, payload)
             case .uninstall(let payload): try await scrub(job, payload)
             case .revoke(let payload): try await revoke(job, payload)
+            case .postFeedback(let payload): try await postFeedback(job, payload)
+            case .recover(let payload): try await recover(job, payload)
+            case .publishHome(let payload): try await publishHome(job, payload)
             }
             logger.debug("Slack job done", metadata: metadata)
             return .finished
@@ -77,6 +101,10 @@ public struct SlackJobRunner: Sendable {
             // Slack's word, so it is clamped before it meets arithmetic.
             let wait = Int64(min(max(seconds, 1), Self.maxRetryAfterSeconds)) * 1000
             _ = try? await store.postponeJobs(team: team, kind: job.kind, until: now + wait)
+            if job.kind == .postFeedback {
+                // Posts enqueued while this one waits queue behind it.
+                _ = try? await store.holdJobs(team: team, kind: .postFeedback, notBefore: now + wait)
+            }
             logger.debug("Slack rate limit", metadata: metadata)
             return .rateLimited
         }
@@ -94,6 +122,10 @@ public struct SlackJobRunner: Sendable {
         }
         let delay = Self.backoff(attempt: job.attempts)
         _ = try? await store.rescheduleJob(job.id, runAt: now + delay, countAttempt: true, error: code)
+        if job.kind == .postFeedback, let team = job.teamId {
+            // Posts arrive in order: the ones behind this one wait with it.
+            _ = try? await store.holdJobs(team: team, kind: .postFeedback, notBefore: now + delay)
+        }
         return .retryLater
     }
 
@@ -108,6 +140,11 @@ public struct SlackJobRunner: Sendable {
                 work: .notify(NotifyJob(channel: payload.channel, user: payload.user, outcome: outcome.rawValue)),
                 runAt: now)
         }
+        if case .recover(var sweep) = job.work {
+            // A sweep that cannot go on still says in the audit what it covered.
+            sweep.stoppedBy = SlackJobRunner.code(error)
+            await recordRecovery(job, sweep)
+        }
         _ = try? await store.finishJob(job.id, then: notice)
         if notice != nil { wakeup.signal() }
     }
@@ -116,7 +153,10 @@ public struct SlackJobRunner: Sendable {
     static func maxAttempts(_ kind: SlackJob.Kind) -> Int {
         switch kind {
         case .captureReaction: 8
-        case .notify, .respond, .revoke: 5
+        case .notify, .respond, .revoke, .publishHome: 5
+        case .recover: 8
+        // A post waits out a Slack outage of about a quarter of an hour before it is dropped.
+        case .postFeedback: 12
         case .uninstall: Int.max
         }
     }

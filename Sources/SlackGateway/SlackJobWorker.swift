@@ -11,10 +11,18 @@ public import ServiceLifecycle
 /// worker stops claiming, lets the jobs in hand finish (each is bounded by the Slack client's timeouts) and returns;
 /// whatever is left resumes at the next start.
 public struct SlackJobWorker: Service {
-    /// Kinds that call Slack and run one at a time per workspace.
+    /// Kinds that call Slack and run one at a time per workspace: the captures and what answers them.
     static let slackKinds: Set<SlackJob.Kind> = [.captureReaction, .notify, .respond, .revoke]
     /// Local work with a deadline: never behind Slack calls.
     static let localKinds: Set<SlackJob.Kind> = [.uninstall]
+    /// What the service sends on its own initiative: posts to the notify channel (paced, in order) and Home tabs.
+    /// Their own lane, so a burst of posts never delays a capture or an uninstall.
+    static let outboundKinds: Set<SlackJob.Kind> = [.postFeedback, .publishHome]
+    /// Recovery sweeps: their own lane, so a sweep waiting out `conversations.history`'s limits never holds a live
+    /// capture back.
+    static let recoveryKinds: Set<SlackJob.Kind> = [.recover]
+    /// Every lane, in claim order: each runs at most one job per workspace at a time.
+    static let lanes = [localKinds, slackKinds, outboundKinds, recoveryKinds]
     /// How long a claimed job is held before another worker may take it over.
     public static let lease: Int64 = 300_000
     /// Most jobs started per claim.
@@ -44,7 +52,13 @@ public struct SlackJobWorker: Service {
         await withGracefulShutdownHandler {
             await withDiscardingTaskGroup { group in
                 var lastPrune = ContinuousClock.now - .seconds(3600)
+                var lastBeat = ContinuousClock.now - .seconds(3600)
                 while !Task.isShuttingDownGracefully && !Task.isCancelled {
+                    if ContinuousClock.now - lastBeat >= SlackRecoveryRules.heartbeatInterval {
+                        // The first beat after a downtime queues the recovery sweeps of the missed window.
+                        await heartbeat()
+                        lastBeat = .now
+                    }
                     let jobs = await claim()
                     for job in jobs {
                         group.addTask {
@@ -81,15 +95,28 @@ public struct SlackJobWorker: Service {
         }
     }
 
-    /// Claims the scrubs first, then one Slack job per free workspace.
+    /// Records that the service is alive; after a downtime this queues the recovery sweeps.
+    func heartbeat() async {
+        do {
+            let sweeps = try await store.heartbeat(at: epochMillis(clock.now()))
+            if sweeps > 0 {
+                logger.info("Slack recovery queued after downtime", metadata: ["slack.sweeps": "\(sweeps)"])
+                wakeup.signal()
+            }
+        } catch {
+            logger.error("Slack heartbeat failed", metadata: ["error.type": "\(type(of: error))"])
+        }
+    }
+
+    /// Claims the scrubs first, then one job per free workspace in each lane.
     private func claim() async -> [SlackJob] {
         let now = epochMillis(clock.now())
         do {
-            let local = try await store.claimDueJobs(
-                now: now, limit: Self.claimLimit, lease: Self.lease, kinds: Self.localKinds)
-            let slack = try await store.claimDueJobs(
-                now: now, limit: Self.claimLimit, lease: Self.lease, kinds: Self.slackKinds)
-            return local + slack
+            var jobs: [SlackJob] = []
+            for lane in Self.lanes {
+                jobs += try await store.claimDueJobs(now: now, limit: Self.claimLimit, lease: Self.lease, kinds: lane)
+            }
+            return jobs
         } catch {
             logger.error("Slack job queue unreadable", metadata: ["error.type": "\(type(of: error))"])
             return []
@@ -98,7 +125,7 @@ public struct SlackJobWorker: Service {
 
     private func nextWait() async -> Duration {
         let now = epochMillis(clock.now())
-        let all = Self.localKinds.union(Self.slackKinds)
+        let all = Self.lanes.reduce(into: Set<SlackJob.Kind>()) { $0.formUnion($1) }
         guard let next = try? await store.nextJobDueAt(now: now, kinds: all) else { return pollInterval }
         let wait = next - now
         return wait <= 0 ? .milliseconds(10) : min(pollInterval, .milliseconds(wait))

@@ -7,7 +7,8 @@ public import UseroCrypto
 /// the code and stores the installation with its bot token sealed.
 public struct SlackOAuth: Sendable {
     /// The bot scopes usero asks for, and no more (see manifests/slack-app.yaml).
-    public static let scopes = "commands,reactions:read,channels:history,groups:history,chat:write"
+    public static let scopes =
+        "commands,reactions:read,channels:history,groups:history,chat:write,channels:read,groups:read"
     /// How long an install link works.
     public static let stateLifetime: Int64 = 600_000
 

@@ -92,6 +92,43 @@ public protocol SlackStore: Sendable {
     /// Forgets event ids and delivery keys seen before `cutoff` (epoch ms).
     func pruneSeenEvents(before cutoff: Int64) async throws
 
+    // MARK: Settings (issue 12)
+
+    /// Applies `change` to the settings of the client's installation (its newest) in one transaction; choosing
+    /// another notify channel forgets the problem recorded for the old one. Returns the installation as changed, or
+    /// nil when the client has none (or the workspace uninstalled).
+    func updateSettings(client: String, _ change: SlackSettingsChange) async throws -> Installation?
+    /// Records the last failure (`code`) posting to `channel`, or clears it (`code` nil); only while `channel` is
+    /// still the workspace's notify channel.
+    func recordNotifyProblem(team: String, channel: String, code: String?, at now: Int64) async throws
+    /// Records that an event from `team` arrived at `now` (the value never moves back).
+    func recordEventSeen(team: String, at now: Int64) async throws
+
+    // MARK: Notifications, recovery, App Home (issue 12)
+
+    /// One item of this client (what a notification posts), or nil when it is gone.
+    func feedbackItem(id: String, client: String) async throws -> FeedbackItem?
+    /// Makes the workspace's waiting jobs of `kind` due no earlier than `notBefore` (epoch ms), keeping their order:
+    /// the pace of posting to a channel. For `.postFeedback` the installation keeps the instant too
+    /// (`Installation.postNotBefore`), so posts enqueued later wait behind (never move back).
+    func holdJobs(team: String, kind: SlackJob.Kind, notBefore: Int64) async throws
+    /// The end of one recovery step, in one transaction: deletes the step's job; unless the workspace uninstalled or
+    /// moved to another client meanwhile, stores each of `messages` this client does not hold yet (flagged
+    /// recovered) and enqueues `next` (the sweep with its progress). Returns how many rows were new, or nil when
+    /// nothing was stored.
+    func completeRecoveryStep(jobID: Int64, clientID: String, messages: [CapturedMessage], next: NewSlackJob?,
+                              at now: Date) async throws -> Int?
+    /// Records that the service is alive at `now`. When the previous record says it was down
+    /// (`SlackRecoveryRules.afterDowntime`), enqueues a recovery sweep of that window for every workspace that is
+    /// installed with a token, in the same transaction, so instances starting together enqueue it once. Returns how
+    /// many sweeps were enqueued.
+    func heartbeat(at now: Int64) async throws -> Int
+    /// `app_home_opened`: unless the workspace is uninstalled, its token revoked, or the event id seen before,
+    /// enqueues the Home tab for `user`. Returns whether a job was enqueued.
+    func acceptHomeOpened(team: String, user: String, eventId: String, at now: Int64) async throws -> Bool
+    /// How many Slack messages from `team` the client captured since `since` (epoch ms).
+    func captureCount(client: String, team: String, since: Int64) async throws -> Int
+
     // MARK: Account closure
 
     /// Hands every sealed token of the client to a `slack.revoke` job (not the client's, so it outlives it) and
@@ -137,6 +174,12 @@ public struct ReactionForward: Sendable, Equatable {
         self.via = via
     }
 
+    /// The emoji of the reaction (`reaction:NAME`), nil for other methods.
+    public var emoji: String? {
+        if case .reaction(let name) = via { return name }
+        return nil
+    }
+
     /// The job to enqueue for `installation`: the capture, or just the notice when the message is in the inbox.
     public func job(for installation: Installation, alreadyCaptured: Bool, at now: Int64) -> NewSlackJob {
         let work: SlackJob.Work =
@@ -144,6 +187,16 @@ public struct ReactionForward: Sendable, Equatable {
             ? .notify(NotifyJob(channel: channel, user: user, outcome: ForwardOutcome.alreadyCaptured.rawValue))
             : .captureReaction(CaptureReactionJob(channel: channel, ts: ts, user: user, via: via.rawValue))
         return NewSlackJob(clientId: installation.clientId, teamId: team, work: work, runAt: now)
+    }
+}
+
+extension Installation {
+    /// Whether `reaction` forwards a message in this workspace: the token is alive, the reaction is not the app's
+    /// own, and its emoji is one of the workspace's trigger emoji.
+    public func captures(_ reaction: ReactionForward) -> Bool {
+        guard tokenEnvelope != nil, !isOwnBot(user: reaction.user, botId: reaction.botId), let emoji = reaction.emoji
+        else { return false }
+        return settings.triggers(emoji)
     }
 }
 

@@ -200,6 +200,28 @@ extension AppDatabase {
                     CREATE INDEX inbox_session_by_client ON inbox_session(client_id, last_seen_at);
                     """)
         }
+        migrator.registerMigration("v6-slack-both-ways") { db in
+            // Issue 12. Settings live on the installation row, so an uninstall (which deletes the row) clears them:
+            // trigger emoji (comma-separated names; NULL = the defaults), the channel new feedback is posted to, the
+            // last error posting there (a code, e.g. not_in_channel, never a message), and the last instant an
+            // event from the workspace arrived (the default start of a recovery), and the instant its next post to the
+            // channel may leave (the pace, kept for posts enqueued later). Recovered rows are flagged; the
+            // heartbeat row says until when the service was last alive, so a start knows how long it was down.
+            try db.execute(
+                sql: """
+                    ALTER TABLE slack_installation ADD COLUMN trigger_emoji TEXT;
+                    ALTER TABLE slack_installation ADD COLUMN notify_channel TEXT;
+                    ALTER TABLE slack_installation ADD COLUMN notify_error TEXT;
+                    ALTER TABLE slack_installation ADD COLUMN notify_error_at INTEGER;
+                    ALTER TABLE slack_installation ADD COLUMN last_event_at INTEGER;
+                    ALTER TABLE slack_installation ADD COLUMN post_not_before INTEGER;
+                    ALTER TABLE feedback ADD COLUMN slack_recovered INTEGER NOT NULL DEFAULT 0;
+                    CREATE TABLE slack_heartbeat (
+                        id INTEGER PRIMARY KEY CHECK (id = 1),
+                        alive_at INTEGER NOT NULL
+                    );
+                    """)
+        }
         return migrator
     }
 }

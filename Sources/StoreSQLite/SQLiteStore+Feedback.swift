@@ -54,10 +54,13 @@ extension SQLiteStore: FeedbackStore {
     public func insert(_ draft: FeedbackDraft, at date: Date, origin: String?) async throws -> FeedbackItem {
         let item = FeedbackItem(id: Identifiers.newFeedbackID(), clientId: draft.clientId, createdAt: date, draft: draft)
         // The client check rides in the write: one hop to the writer instead of a read hop and then a write hop.
+        let notifies = postsNewFeedbackToSlack
         try await database.write { db in
             guard let client = try Self.liveClient(id: item.clientId, in: db) else { throw FeedbackError.unknownClient }
             guard client.allows(origin: origin) else { throw FeedbackError.originNotAllowed }
             try Self.insert(item, into: db)
+            // Accepted means durable for the Slack post too: it commits with the item, or neither does.
+            if notifies { try Self.enqueueNotifications(for: item, in: db) }
         }
         return item
     }
@@ -74,16 +77,16 @@ extension SQLiteStore: FeedbackStore {
         ]
         arguments += [
             d.slack?.teamId, d.slack?.channelId, d.slack?.messageTs, d.slack?.threadTs, d.slack?.authorId,
-            d.slack?.forwardedBy, d.slack?.capturedVia.rawValue, d.slack?.permalink,
+            d.slack?.forwardedBy, d.slack?.capturedVia.rawValue, d.slack?.permalink, d.slack?.recovered ?? false,
         ]
-        // A cached statement: preparing this 24-column insert on every request costs more than running it.
+        // A cached statement: preparing this 25-column insert on every request costs more than running it.
         try db.cachedStatement(
             sql: """
                 INSERT INTO feedback (id, client_id, source, created_at, rating, comment, user_email, page_url,
                     page_title, referrer, environment, metadata, screenshots, session_replay_id, replay_offset_ms,
                     user_id, slack_team_id, slack_channel_id, slack_message_ts, slack_thread_ts, slack_author_id,
-                    slack_forwarded_by, slack_captured_via, slack_permalink)
-                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                    slack_forwarded_by, slack_captured_via, slack_permalink, slack_recovered)
+                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
                 """
         ).execute(arguments: arguments)
         for shot in d.screenshots {
@@ -286,7 +289,7 @@ struct FeedbackRecord: FetchableRecord {
         SELECT id, client_id, source, created_at, rating, comment, user_email, page_url, page_title, referrer,
             environment, metadata, screenshots, session_replay_id, replay_offset_ms, user_id, slack_team_id,
             slack_channel_id, slack_message_ts, slack_thread_ts, slack_author_id, slack_forwarded_by,
-            slack_captured_via, slack_permalink
+            slack_captured_via, slack_permalink, slack_recovered
         FROM feedback
         """
 
@@ -318,7 +321,7 @@ struct FeedbackRecord: FetchableRecord {
                 messageTs: try row.value("slack_message_ts"), threadTs: try row.value("slack_thread_ts"),
                 authorId: try row.value("slack_author_id"), forwardedBy: try row.value("slack_forwarded_by"),
                 capturedVia: try row.enumValue("slack_captured_via", table: "feedback"),
-                permalink: try row.value("slack_permalink"))
+                permalink: try row.value("slack_permalink"), recovered: try row.value("slack_recovered"))
         }
         let clientId: String = try row.value("client_id")
         let draft = FeedbackDraft(

@@ -38,7 +38,13 @@ extension SQLiteStore: SlackStore {
                 sql: """
                     INSERT INTO slack_installation (\(InstallationRecord.columns))
                     VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-                    ON CONFLICT (team_id) DO UPDATE SET client_id = excluded.client_id,
+                    ON CONFLICT (team_id) DO UPDATE SET
+                        -- Settings stay through a reinstall by the same client, never pass to another one.
+                        trigger_emoji = CASE WHEN client_id = excluded.client_id THEN trigger_emoji END,
+                        notify_channel = CASE WHEN client_id = excluded.client_id THEN notify_channel END,
+                        notify_error = CASE WHEN client_id = excluded.client_id THEN notify_error END,
+                        notify_error_at = CASE WHEN client_id = excluded.client_id THEN notify_error_at END,
+                        client_id = excluded.client_id,
                         enterprise_id = excluded.enterprise_id, team_name = excluded.team_name,
                         bot_user_id = excluded.bot_user_id, bot_id = excluded.bot_id, app_id = excluded.app_id,
                         scopes = excluded.scopes, installer_user_id = excluded.installer_user_id,
@@ -117,8 +123,7 @@ extension SQLiteStore: SlackStore {
     public func acceptReaction(_ reaction: ReactionForward, at now: Int64) async throws -> Bool {
         try await database.write { db in
             guard let installation = try Self.activeInstallation(team: reaction.team, in: db),
-                installation.tokenEnvelope != nil,
-                !installation.isOwnBot(user: reaction.user, botId: reaction.botId),
+                installation.captures(reaction),
                 try Self.recordEvent(reaction.eventId, at: now, in: db)
             else { return false }
             let captured = try Self.capturedFeedbackID(
@@ -143,12 +148,13 @@ extension SQLiteStore: SlackStore {
                 arguments: [team, clientId, now])
             // The token goes in this very transaction; the id scrub follows in the job, within the deadline.
             try db.execute(sql: "DELETE FROM slack_installation WHERE team_id = ?", arguments: [team])
+            let cancelled = SlackJob.Kind.cancelledByUninstall.map(\.rawValue)
             try db.execute(
-                sql: "DELETE FROM job WHERE team_id = ? AND kind IN (?, ?, ?)",
-                arguments: [
-                    team, SlackJob.Kind.captureReaction.rawValue, SlackJob.Kind.notify.rawValue,
-                    SlackJob.Kind.respond.rawValue,
-                ])
+                sql: """
+                    DELETE FROM job WHERE team_id = ?
+                    AND kind IN (\(Array(repeating: "?", count: cancelled.count).joined(separator: ", ")))
+                    """,
+                arguments: StatementArguments([team]) + StatementArguments(cancelled))
             // No client on the job: closing the account (which deletes its jobs) must not cancel the scrub.
             try Self.enqueue(
                 NewSlackJob(
@@ -454,6 +460,178 @@ extension SQLiteStore: SlackStore {
         }
     }
 
+    // MARK: Settings (issue 12)
+
+    public func updateSettings(client: String, _ change: SlackSettingsChange) async throws -> Installation? {
+        try await database.write { db in
+            guard
+                let current = try InstallationRecord.fetchOne(
+                    db,
+                    sql: """
+                        \(InstallationRecord.select) WHERE client_id = ?
+                        AND team_id NOT IN (SELECT team_id FROM slack_tombstone) ORDER BY installed_at DESC LIMIT 1
+                        """,
+                    arguments: [client])?.installation
+            else { return nil }
+            var settings = current.settings
+            if let emoji = change.triggerEmoji { settings.triggerEmoji = emoji }
+            if let channel = change.notifyChannel { settings.notifyChannel = channel }
+            let emojiText =
+                settings.triggerEmoji == SlackSettings.defaultTriggerEmoji
+                ? nil : settings.triggerEmoji.joined(separator: ",")
+            let channelChanged = settings.notifyChannel != current.settings.notifyChannel
+            try db.execute(
+                sql: """
+                    UPDATE slack_installation SET trigger_emoji = ?, notify_channel = ?,
+                        notify_error = CASE WHEN ? THEN NULL ELSE notify_error END,
+                        notify_error_at = CASE WHEN ? THEN NULL ELSE notify_error_at END
+                    WHERE team_id = ?
+                    """,
+                arguments: [emojiText, settings.notifyChannel, channelChanged, channelChanged, current.teamId])
+            return try Self.installation(team: current.teamId, in: db)
+        }
+    }
+
+    public func recordNotifyProblem(team: String, channel: String, code: String?, at now: Int64) async throws {
+        try await database.write { db in
+            try db.execute(
+                sql: """
+                    UPDATE slack_installation SET notify_error = ?, notify_error_at = ?
+                    WHERE team_id = ? AND notify_channel = ?
+                    """,
+                arguments: [code, code == nil ? nil : now, team, channel])
+        }
+    }
+
+    public func recordEventSeen(team: String, at now: Int64) async throws {
+        try await database.write { db in
+            try db.execute(
+                sql: """
+                    UPDATE slack_installation SET last_event_at = ?
+                    WHERE team_id = ? AND (last_event_at IS NULL OR last_event_at < ?)
+                    """,
+                arguments: [now, team, now])
+        }
+    }
+
+    /// The post jobs a new item needs (`SlackNotificationRules`), enqueued in the caller's transaction: the
+    /// insert's, so the post is as durable as the item. One indexed read when the client has no installation.
+    static func enqueueNotifications(for item: FeedbackItem, in db: Database) throws {
+        guard item.draft.source != .slack else { return }
+        let installations = try InstallationRecord.fetchAll(
+            db.cachedStatement(
+                sql: """
+                    \(InstallationRecord.select) WHERE client_id = ? AND notify_channel IS NOT NULL
+                    AND token_envelope IS NOT NULL AND team_id NOT IN (SELECT team_id FROM slack_tombstone)
+                    """),
+            arguments: [item.clientId]
+        ).map(\.installation)
+        for job in SlackNotificationRules.jobs(for: item, installations: installations) {
+            try enqueue(job, in: db)
+        }
+    }
+
+    // MARK: Notifications, recovery, App Home (issue 12)
+
+    public func feedbackItem(id: String, client: String) async throws -> FeedbackItem? {
+        try await feedback(id: id, clientID: client)
+    }
+
+    public func holdJobs(team: String, kind: SlackJob.Kind, notBefore: Int64) async throws {
+        try await database.write { db in
+            try db.execute(
+                sql: "UPDATE job SET run_at = max(run_at, ?) WHERE team_id = ? AND kind = ? AND run_at < ?",
+                arguments: [notBefore, team, kind.rawValue, notBefore])
+            if kind == .postFeedback {
+                try db.execute(
+                    sql: """
+                        UPDATE slack_installation SET post_not_before = max(coalesce(post_not_before, 0), ?)
+                        WHERE team_id = ?
+                        """,
+                    arguments: [notBefore, team])
+            }
+        }
+    }
+
+    public func completeRecoveryStep(
+        jobID: Int64, clientID: String, messages: [CapturedMessage], next: NewSlackJob?, at now: Date
+    ) async throws -> Int? {
+        try await database.write { db in
+            try Self.deleteJob(jobID, in: db)
+            let team = next?.teamId ?? messages.first?.teamId
+            if let team {
+                let installation = try Self.installation(team: team, in: db)
+                let tombstoned = try Self.isTombstoned(team: team, in: db)
+                guard
+                    SlackCaptureRules.mayComplete(
+                        installation: installation, isTombstoned: tombstoned, jobClient: clientID)
+                else { return nil }
+            }
+            var stored = 0
+            for message in messages where message.teamId == team {
+                if try Self.store(message, clientId: clientID, at: now, in: db).isNew { stored += 1 }
+            }
+            if let next { try Self.enqueue(next, in: db) }
+            return stored
+        }
+    }
+
+    public func heartbeat(at now: Int64) async throws -> Int {
+        try await database.write { db in
+            let previous = try Int64.fetchOne(db, sql: "SELECT alive_at FROM slack_heartbeat WHERE id = 1")
+            try db.execute(
+                sql: """
+                    INSERT INTO slack_heartbeat (id, alive_at) VALUES (1, ?)
+                    ON CONFLICT (id) DO UPDATE SET alive_at = max(alive_at, excluded.alive_at)
+                    """,
+                arguments: [now])
+            guard let sweep = SlackRecoveryRules.afterDowntime(lastAlive: previous, now: now) else { return 0 }
+            let installations = try InstallationRecord.fetchAll(
+                db,
+                sql: """
+                    \(InstallationRecord.select) WHERE token_envelope IS NOT NULL
+                    AND team_id NOT IN (SELECT team_id FROM slack_tombstone)
+                    """
+            ).map(\.installation)
+            for installation in installations {
+                try Self.enqueue(
+                    NewSlackJob(
+                        clientId: installation.clientId, teamId: installation.teamId, work: .recover(sweep),
+                        runAt: now),
+                    in: db)
+            }
+            return installations.count
+        }
+    }
+
+    public func acceptHomeOpened(team: String, user: String, eventId: String, at now: Int64) async throws -> Bool {
+        try await database.write { db in
+            guard let installation = try Self.activeInstallation(team: team, in: db),
+                installation.tokenEnvelope != nil, !installation.isOwnBot(user: user, botId: nil),
+                try Self.recordEvent(eventId, at: now, in: db)
+            else { return false }
+            try Self.enqueue(
+                NewSlackJob(
+                    clientId: installation.clientId, teamId: team, work: .publishHome(PublishHomeJob(user: user)),
+                    runAt: now),
+                in: db)
+            return true
+        }
+    }
+
+    public func captureCount(client: String, team: String, since: Int64) async throws -> Int {
+        // The (client, source, created_at) index: one range, however many rows other sources hold.
+        try await database.read { db in
+            try Int.fetchOne(
+                db,
+                sql: """
+                    SELECT count(*) FROM feedback INDEXED BY feedback_by_client_source
+                    WHERE client_id = ? AND source = 'slack' AND created_at >= ? AND slack_team_id = ?
+                    """,
+                arguments: [client, since, team]) ?? 0
+        }
+    }
+
     // MARK: Account closure
 
     public func handOverTokens(clientID: String, at now: Int64) async throws -> Int {
@@ -489,22 +667,42 @@ extension SQLiteStore: SlackStore {
 
 /// A `slack_installation` row, decoded by column name.
 struct InstallationRecord: FetchableRecord {
+    /// The columns an install writes.
     static let columns = """
         team_id, client_id, enterprise_id, team_name, bot_user_id, bot_id, app_id, scopes, installer_user_id,
         token_envelope, token_key_id, installed_at
         """
-    static let select = "SELECT \(columns) FROM slack_installation"
+    static let select = """
+        SELECT \(columns), trigger_emoji, notify_channel, notify_error, notify_error_at, last_event_at,
+            post_not_before
+        FROM slack_installation
+        """
 
     var installation: Installation
 
     init(row: Row) throws {
+        var settings = SlackSettings()
+        if let emoji: String = try row.value("trigger_emoji") {
+            let names = emoji.split(separator: ",").map(String.init)
+            guard SlackSettings.problem(triggerEmoji: names) == nil else {
+                throw StoreDecodingError(table: "slack_installation", column: "trigger_emoji")
+            }
+            settings.triggerEmoji = names
+        }
+        settings.notifyChannel = try row.value("notify_channel")
+        var problem: NotifyProblem?
+        if let channel = settings.notifyChannel, let code: String = try row.value("notify_error") {
+            problem = NotifyProblem(channel: channel, code: code, at: try row.value("notify_error_at") ?? 0)
+        }
         installation = Installation(
             teamId: try row.value("team_id"), clientId: try row.value("client_id"),
             enterpriseId: try row.value("enterprise_id"), teamName: try row.value("team_name"),
             botUserId: try row.value("bot_user_id"), botId: try row.value("bot_id"), appId: try row.value("app_id"),
             scopes: try row.value("scopes"), installerUserId: try row.value("installer_user_id"),
             tokenEnvelope: (try row.value("token_envelope", as: Data?.self)).map { [UInt8]($0) },
-            tokenKeyId: try row.value("token_key_id"), installedAt: try row.value("installed_at"))
+            tokenKeyId: try row.value("token_key_id"), installedAt: try row.value("installed_at"), settings: settings,
+            notifyProblem: problem, lastEventAt: try row.value("last_event_at"),
+            postNotBefore: try row.value("post_not_before"))
     }
 }
 

@@ -11,12 +11,17 @@ import GRDB
 public final class SQLiteStore: Sendable {
     let database: AppDatabase
     let files: ScreenshotFiles
+    /// Whether accepting an `api`/`widget` item also enqueues its Slack post (`SlackNotificationRules`), in the
+    /// item's own transaction. The executable turns it on when Slack is configured.
+    let postsNewFeedbackToSlack: Bool
 
     /// Opens (creating if needed) the database at `path`, migrates it, and finishes deleting screenshot files a
-    /// previous process left queued.
-    public init(path: String, dataDirectory: String) async throws {
+    /// previous process left queued. With `postsNewFeedbackToSlack`, every accepted item commits together with the
+    /// jobs that post it to its workspaces' notify channels.
+    public init(path: String, dataDirectory: String, postsNewFeedbackToSlack: Bool = false) async throws {
         database = try AppDatabase(path: path)
         files = ScreenshotFiles(dataDirectory: dataDirectory)
+        self.postsNewFeedbackToSlack = postsNewFeedbackToSlack
         try await database.write { db in try db.execute(sql: "UPDATE job SET lease_until = NULL WHERE lease_until IS NOT NULL") }
         try await purgeDeletedScreenshots()
     }

@@ -90,7 +90,37 @@ func buildApplication(
         }
     }
     let slackStore = backend.slack
-    let inboxSlack = InboxSlack(makeInstallLink: makeInstallLink) { clientID in
+    let workspace = slack.workspace
+    // The workspace's settings beside "Connect Slack": read and saved by the gateway's rules; only codes and
+    // names cross, never the token.
+    let settings: @Sendable (String) async throws -> InboxSlack.Settings? = { clientID in
+        guard let workspace, let installation = try? await workspace.installation(clientID: clientID) else {
+            return nil
+        }
+        return InboxSlack.Settings(
+            triggerEmoji: installation.settings.triggerEmoji, notifyChannel: installation.settings.notifyChannel,
+            notifyProblem: installation.notifyProblem?.explanation,
+            notifyProblemAt: installation.notifyProblem.map { dateFromEpochMillis($0.at) },
+            missingScopes: SlackOAuth.scopes.split(separator: ",").map(String.init).filter { !installation.grants($0) })
+    }
+    let saveSettings: @Sendable (String, [String], String?) async throws -> InboxSlack.SettingsSave = {
+        clientID, emoji, channel in
+        guard let workspace else { return .notInstalled }
+        var issues: [String: [String]] = [:]
+        if let problem = SlackSettings.problem(triggerEmoji: emoji) { issues["triggerEmoji"] = [problem] }
+        if let channel, let problem = SlackSettings.problem(notifyChannel: channel) { issues["notifyChannel"] = [problem] }
+        guard issues.isEmpty else { return .invalid(issues) }
+        do {
+            try await workspace.update(
+                clientID: clientID,
+                SlackSettingsChange(triggerEmoji: SlackSettings.normalized(emoji), notifyChannel: .some(channel)))
+            return .saved
+        } catch SlackGatewayError.notInstalled {
+            return .notInstalled
+        }
+    }
+    let inboxSlack = InboxSlack(makeInstallLink: makeInstallLink, settings: settings, saveSettings: saveSettings) {
+        clientID in
         // Only the name and the instant leave the gateway's store, never the token.
         try await slackStore.installation(client: clientID).map {
             (teamName: $0.teamName, installedAt: dateFromEpochMillis($0.installedAt))

@@ -21,6 +21,10 @@ struct AppConfig: Sendable {
     var slackAuthorizeURL = "https://slack.com/oauth/v2/authorize"
     /// Longest the Slack job worker sleeps when nothing wakes it (enqueues wake it at once).
     var slackJobPollInterval: Duration = .seconds(5)
+    /// Least time between two posts to a workspace's notify channel, ms (Slack: about one a second per channel).
+    var slackPostInterval: Int64 = 1_000
+    /// Time between two steps (Slack calls) of a recovery sweep, ms.
+    var slackRecoveryStepInterval: Int64 = 1_200
     /// How often the retention sweep runs.
     var retentionInterval: Duration = .seconds(3600)
     /// Requests per minute per client id and per source address on the public write routes; 0: no limit.

@@ -19,7 +19,10 @@ struct Backend: Sendable {
 
     /// Opens (and migrates) the configured store.
     static func open(_ config: AppConfig) async throws -> Backend {
-        let store = try await SQLiteStore(path: config.databasePath, dataDirectory: config.dataDirectory)
+        // With Slack configured, an accepted api/widget item commits together with its Slack post job.
+        let store = try await SQLiteStore(
+            path: config.databasePath, dataDirectory: config.dataDirectory,
+            postsNewFeedbackToSlack: config.slackSigningSecret != nil)
         return Backend(
             feedback: store, slack: store, retention: store, health: store, inboxSessions: store, sqlite: store)
     }

@@ -13,7 +13,10 @@ enum SlackSetup {
     /// (nil when Slack is not configured), which the inbox's "Connect Slack" button uses.
     static func register(
         on router: Router<AppRequestContext>, parts: AppParts, clock: any WallClock, logger: Logger
-    ) throws -> (services: [any Service], installFlow: SlackOAuth?, accountOwners: [any AccountDataOwner]) {
+    ) throws -> (
+        services: [any Service], installFlow: SlackOAuth?, accountOwners: [any AccountDataOwner],
+        workspace: SlackWorkspace?
+    ) {
         let config = parts.config
         let auth = AdminAuth(store: parts.store)
         guard let signingSecret = config.slackSigningSecret else {
@@ -34,12 +37,16 @@ enum SlackSetup {
             }
             router.post("api/slack/install-link", use: adminUnconfigured)
             // Without Slack there is nothing installed: the contract's 404, after the admin key is checked.
-            router.get("api/slack/installation") { request, _ -> Response in
+            let notInstalled: @Sendable (Request, AppRequestContext) async throws -> Response = { request, _ in
                 _ = try await auth.client(for: request)
                 throw SlackGatewayError.notInstalled
             }
+            router.get("api/slack/installation", use: notInstalled)
+            router.get("api/slack/settings", use: notInstalled)
+            router.put("api/slack/settings", use: notInstalled)
+            router.post("api/slack/recover", use: notInstalled)
             // No worker runs to revoke them, but a closed account's installations and records still go.
-            return ([], nil, [SlackAccountData(store: parts.backend.slack, wakeup: nil)])
+            return ([], nil, [SlackAccountData(store: parts.backend.slack, wakeup: nil)], nil)
         }
         let (keyRing, oauth, api) = try installFlow(parts: parts, clock: clock, logger: logger)
         let wakeup = JobWakeup()
@@ -53,14 +60,19 @@ enum SlackSetup {
             verifier: SignatureVerifier(signingSecret: signingSecret), ingest: ingest, oauth: oauth,
             clock: clock
         ).register(on: router)
-        SlackAdminRoutes<AppRequestContext>(auth: auth, oauth: oauth).register(on: router.group("api"))
+        let workspace = SlackWorkspace(store: store, clock: clock, wakeup: wakeup)
+        SlackAdminRoutes<AppRequestContext>(auth: auth, oauth: oauth, workspace: workspace)
+            .register(on: router.group("api"))
         let runner = SlackJobRunner(
             store: store, auditor: AuditLog(store: parts.backend.retention), api: api, keyRing: keyRing, clock: clock,
-            logger: slackLogger, wakeup: wakeup)
+            logger: slackLogger, wakeup: wakeup,
+            options: .init(
+                publicURL: config.publicURL, postInterval: config.slackPostInterval,
+                recoveryStepInterval: config.slackRecoveryStepInterval))
         let worker = SlackJobWorker(
             runner: runner, store: store, clock: clock, pollInterval: config.slackJobPollInterval, wakeup: wakeup,
             logger: slackLogger)
-        return ([worker], oauth, [SlackAccountData(store: store, wakeup: wakeup)])
+        return ([worker], oauth, [SlackAccountData(store: store, wakeup: wakeup)], workspace)
     }
 
     /// The OAuth install flow over this service's store and keys: what the inbox calls for install links

@@ -35,8 +35,13 @@ import UseroTestSupport
             LoginView(loginToken: "l", errorText: "e"), OptionView(value: "v", label: "l", isSelected: true),
             SlackInstallView(workspace: "w", installedAtISO: "i", installedAtText: "t"),
             MessageView(chrome: chrome, heading: "h", text: "t", backHref: "b", backLabel: "l"),
+            SlackSettingsView(
+                triggerEmojiText: "bug", notifyChannelText: "C1", notifyProblemText: "p", missingScopesText: "m"),
+            SingleItemView(chrome: chrome, item: item),
             ListView(
                 chrome: chrome, noticeText: "n",
+                slackSettings: SlackSettingsView(
+                    triggerEmojiText: "bug", notifyChannelText: "C1", notifyProblemText: "p", missingScopesText: "m"),
                 sourceOptions: [], environmentOptions: [], filterSummary: "f", isFiltered: false,
                 slackInstall: SlackInstallView(workspace: "w", installedAtISO: "i", installedAtText: "t"),
                 slackButtonLabel: "s", items: [item], hasItems: true, newerHref: "/inbox", olderHref: "/inbox?cursor=x"),

@@ -24,7 +24,9 @@ import UseroTestSupport
                 let query = Dictionary(uniqueKeysWithValues: (url.queryItems ?? []).map { ($0.name, $0.value ?? "") })
                 #expect(url.path == "/oauth/v2/authorize")
                 #expect(query["client_id"] == SlackTestSettings.clientID)
-                #expect(query["scope"] == "commands,reactions:read,channels:history,groups:history,chat:write")
+                #expect(
+                    query["scope"]
+                        == "commands,reactions:read,channels:history,groups:history,chat:write,channels:read,groups:read")
                 #expect(query["redirect_uri"] == "http://127.0.0.1:0/slack/oauth/callback")
                 let state = try #require(query["state"])
 

@@ -35,13 +35,19 @@ public final class InMemoryStore: Sendable {
         public var endUserClients: [String: String] = [:]
         public var audit: [(id: Int64, entry: AuditEntry)] = []
         public var writes = 0
+        public var heartbeat: Int64?
         public var inboxSessions: [String: StoredInboxSession] = [:]
     }
 
     private let state = Mutex(State())
+    /// Whether accepting an api/widget item also enqueues its Slack posts, in the same write (as the executable
+    /// turns it on for the real backends when Slack is configured).
+    let postsNewFeedbackToSlack: Bool
 
     /// An empty store.
-    public init() {}
+    public init(postsNewFeedbackToSlack: Bool = false) {
+        self.postsNewFeedbackToSlack = postsNewFeedbackToSlack
+    }
 
     /// Reads or changes the state directly (tests arrange and inspect through it).
     public func withState<T>(_ body: (inout State) throws -> T) rethrows -> T {
@@ -113,6 +119,12 @@ extension InMemoryStore: FeedbackStore, StoreHealth {
             guard client.allows(origin: origin) else { throw FeedbackError.originNotAllowed }
             let item = FeedbackItem(id: Identifiers.newFeedbackID(), clientId: draft.clientId, createdAt: at, draft: draft)
             try Self.insert(item, into: &state)
+            if postsNewFeedbackToSlack {
+                let installations = state.installations.values.filter { Self.active(team: $0.teamId, in: state) != nil }
+                for job in SlackNotificationRules.jobs(for: item, installations: Array(installations)) {
+                    Self.enqueue(job, into: &state)
+                }
+            }
             return item
         }
     }
@@ -262,7 +274,13 @@ extension InMemoryStore: SlackStore {
             {
                 return .ownedByAnotherClient
             }
-            state.installations[installation.teamId] = installation
+            var saved = installation
+            if let existing = state.installations[installation.teamId], existing.clientId == installation.clientId {
+                // Settings stay through a reinstall by the same client.
+                saved.settings = existing.settings
+                saved.notifyProblem = existing.notifyProblem
+            }
+            state.installations[installation.teamId] = saved
             state.tombstones[installation.teamId] = nil
             return .saved
         }
@@ -298,8 +316,7 @@ extension InMemoryStore: SlackStore {
 
     public func acceptReaction(_ reaction: ReactionForward, at now: Int64) async throws -> Bool {
         write { state in
-            guard let installation = Self.active(team: reaction.team, in: state), installation.tokenEnvelope != nil,
-                !installation.isOwnBot(user: reaction.user, botId: reaction.botId),
+            guard let installation = Self.active(team: reaction.team, in: state), installation.captures(reaction),
                 Self.recordEvent(reaction.eventId, at: now, in: &state)
             else { return false }
             let captured = Self.capturedID(
@@ -317,7 +334,7 @@ extension InMemoryStore: SlackStore {
             state.tombstones[team] = .some(clientId)
             state.installations[team] = nil
             state.jobs = state.jobs.filter { _, stored in
-                !(stored.job.teamId == team && [.captureReaction, .notify, .respond].contains(stored.job.kind))
+                !(stored.job.teamId == team && SlackJob.Kind.cancelledByUninstall.contains(stored.job.kind))
             }
             Self.enqueue(
                 NewSlackJob(
@@ -503,6 +520,117 @@ extension InMemoryStore: SlackStore {
 
     public func pruneSeenEvents(before cutoff: Int64) async throws {
         write { state in state.seenEvents = state.seenEvents.filter { $0.value >= cutoff } }
+    }
+
+    // MARK: Issue 12
+
+    public func updateSettings(client: String, _ change: SlackSettingsChange) async throws -> Installation? {
+        write { state in
+            guard
+                let current = state.installations.values.filter({
+                    $0.clientId == client && state.tombstones[$0.teamId] == nil
+                }).max(by: { $0.installedAt < $1.installedAt })
+            else { return nil }
+            var changed = current
+            if let emoji = change.triggerEmoji { changed.settings.triggerEmoji = emoji }
+            if let channel = change.notifyChannel { changed.settings.notifyChannel = channel }
+            if changed.settings.notifyChannel != current.settings.notifyChannel { changed.notifyProblem = nil }
+            state.installations[current.teamId] = changed
+            return changed
+        }
+    }
+
+    public func recordNotifyProblem(team: String, channel: String, code: String?, at now: Int64) async throws {
+        write { state in
+            guard state.installations[team]?.settings.notifyChannel == channel else { return }
+            state.installations[team]?.notifyProblem = code.map { NotifyProblem(channel: channel, code: $0, at: now) }
+        }
+    }
+
+    public func recordEventSeen(team: String, at now: Int64) async throws {
+        write { state in
+            if let last = state.installations[team]?.lastEventAt, last >= now { return }
+            state.installations[team]?.lastEventAt = now
+        }
+    }
+
+    public func feedbackItem(id: String, client: String) async throws -> FeedbackItem? {
+        try await feedback(id: id, clientID: client)
+    }
+
+    public func holdJobs(team: String, kind: SlackJob.Kind, notBefore: Int64) async throws {
+        write { state in
+            for (id, stored) in state.jobs where stored.job.teamId == team && stored.job.kind == kind {
+                state.jobs[id]?.job.runAt = max(stored.job.runAt, notBefore)
+            }
+            if kind == .postFeedback, let installation = state.installations[team] {
+                state.installations[team]?.postNotBefore = max(installation.postNotBefore ?? 0, notBefore)
+            }
+        }
+    }
+
+    public func completeRecoveryStep(
+        jobID: Int64, clientID: String, messages: [CapturedMessage], next: NewSlackJob?, at now: Date
+    ) async throws -> Int? {
+        write { state in
+            state.jobs[jobID] = nil
+            let team = next?.teamId ?? messages.first?.teamId
+            if let team {
+                guard
+                    SlackCaptureRules.mayComplete(
+                        installation: state.installations[team], isTombstoned: state.tombstones[team] != nil,
+                        jobClient: clientID)
+                else { return nil }
+            }
+            var stored = 0
+            for message in messages where message.teamId == team {
+                if Self.store(message, clientId: clientID, at: now, in: &state).isNew { stored += 1 }
+            }
+            if let next { Self.enqueue(next, into: &state) }
+            return stored
+        }
+    }
+
+    public func heartbeat(at now: Int64) async throws -> Int {
+        write { state in
+            let previous = state.heartbeat
+            state.heartbeat = max(previous ?? now, now)
+            guard let sweep = SlackRecoveryRules.afterDowntime(lastAlive: previous, now: now) else { return 0 }
+            let installations = state.installations.values.filter {
+                $0.tokenEnvelope != nil && state.tombstones[$0.teamId] == nil
+            }.sorted { $0.teamId < $1.teamId }
+            for installation in installations {
+                Self.enqueue(
+                    NewSlackJob(
+                        clientId: installation.clientId, teamId: installation.teamId, work: .recover(sweep),
+                        runAt: now),
+                    into: &state)
+            }
+            return installations.count
+        }
+    }
+
+    public func acceptHomeOpened(team: String, user: String, eventId: String, at now: Int64) async throws -> Bool {
+        write { state in
+            guard let installation = Self.active(team: team, in: state), installation.tokenEnvelope != nil,
+                !installation.isOwnBot(user: user, botId: nil), Self.recordEvent(eventId, at: now, in: &state)
+            else { return false }
+            Self.enqueue(
+                NewSlackJob(
+                    clientId: installation.clientId, teamId: team, work: .publishHome(PublishHomeJob(user: user)),
+                    runAt: now),
+                into: &state)
+            return true
+        }
+    }
+
+    public func captureCount(client: String, team: String, since: Int64) async throws -> Int {
+        withState { state in
+            state.feedback.values.filter {
+                $0.clientId == client && $0.draft.source == .slack && $0.draft.slack?.teamId == team
+                    && epochMillis($0.createdAt) >= since
+            }.count
+        }
     }
 
     public func handOverTokens(clientID: String, at now: Int64) async throws -> Int {

@@ -46,9 +46,11 @@ struct InboxRoutes<Context: RequestContext>: Sendable {
         group.get("login", use: loginForm)
         group.post("login", use: login)
         group.post("logout", use: logout)
+        group.get("items/:id", use: showItem)
         group.get("items/:id/delete", use: confirmDelete)
         group.post("items/:id/delete", use: delete)
         group.post("slack/connect", use: connectSlack)
+        group.post("slack/settings", use: saveSlackSettings)
         group.get("assets/inbox.css") { _, _ in
             Response(
                 status: .ok,
@@ -167,10 +169,23 @@ struct InboxRoutes<Context: RequestContext>: Sendable {
             clientID: clientID, filter: filter.storeFilter, limit: InboxLimits.pageSize, after: filter.cursor)
         async let environments = store.environments(clientID: clientID, limit: InboxLimits.environmentLimit)
         async let installation = slack.installationStatus(clientID)
+        async let settings = slack.settings(clientID)
         let view = try await ListView(
             visitor: visitor, filter: filter, page: page, environments: environments, installation: installation,
-            notice: query["notice"].map(String.init))
+            notice: query["notice"].map(String.init), settings: settings)
         return try renderer.page("list", view)
+    }
+
+    // MARK: One item (the link a Slack notification carries)
+
+    @Sendable func showItem(_ request: Request, context: Context) async throws -> Response {
+        guard let visitor = try await visitor(request) else { return InboxRenderer.redirect(to: "/inbox/login") }
+        guard let id = context.parameters.get("id"),
+            let item = try await store.feedback(id: id, clientID: visitor.client.id)
+        else { return notFound(visitor) }
+        let view = SingleItemView(
+            chrome: visitor.chrome(title: "Feedback"), item: ItemView(item, filter: InboxFilter(source: nil, env: "all")))
+        return try renderer.page("single", view)
     }
 
     // MARK: Delete
@@ -238,5 +253,49 @@ struct InboxRoutes<Context: RequestContext>: Sendable {
         guard let link else { return InboxRenderer.redirect(to: "/inbox?notice=slack-unconfigured") }
         guard InboxFormat.isWebURL(link) else { throw InboxError.badInstallLink }
         return InboxRenderer.redirect(to: link)
+    }
+
+    struct SlackSettingsForm: Decodable {
+        var csrf: String?
+        var triggerEmoji: String?
+        var notifyChannel: String?
+    }
+
+    @Sendable func saveSlackSettings(_ request: Request, context: Context) async throws -> Response {
+        let form = try await request.inboxForm(SlackSettingsForm.self)
+        let visitor: InboxVisitor
+        switch try await checkedVisitor(request, csrf: form.csrf) {
+        case .allowed(let value): visitor = value
+        case .refused(let refusal): return refusal
+        }
+        let emoji = Self.emojiNames(form.triggerEmoji ?? "")
+        let channel = (form.notifyChannel ?? "").trimmingCharacters(in: .whitespacesAndNewlines)
+        switch try await slack.saveSettings(visitor.client.id, emoji, channel.isEmpty ? nil : channel) {
+        case .saved:
+            context.logger.info("Inbox saved Slack settings", metadata: ["client.id": "\(visitor.client.id)"])
+            return InboxRenderer.redirect(to: "/inbox?notice=slack-settings-saved")
+        case .invalid(let issues):
+            let labels = ["triggerEmoji": "Trigger emoji", "notifyChannel": "Channel"]
+            let text = issues.sorted { $0.key < $1.key }.map { field, messages in
+                "\(labels[field] ?? field): " + messages.joined(separator: "; ")
+            }.joined(separator: " ")
+            return renderer.message(
+                "Slack settings not saved", text, status: .badRequest, signedIn: visitor.chrome(),
+                backHref: "/inbox", backLabel: "Back to the inbox")
+        case .notInstalled:
+            return renderer.message(
+                "Slack is not connected", "Connect Slack first; the settings belong to the installation.",
+                status: .notFound, signedIn: visitor.chrome(), backHref: "/inbox", backLabel: "Back to the inbox")
+        }
+    }
+
+    /// The names typed into the form: separated by commas or spaces, with the colons people type around emoji
+    /// (`:bug:`) taken off; the gateway's rules judge the rest.
+    static func emojiNames(_ text: String) -> [String] {
+        text.split { $0 == "," || $0.isWhitespace }.map { part in
+            var name = Substring(part)
+            if name.hasPrefix(":") && name.hasSuffix(":") && name.count > 2 { name = name.dropFirst().dropLast() }
+            return String(name)
+        }.filter { !$0.isEmpty }
     }
 }

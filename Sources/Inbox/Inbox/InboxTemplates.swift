@@ -18,7 +18,7 @@ enum InboxTemplates {
 
     static let sources: [(String, String)] = [
         ("head", head), ("foot", foot), ("login", login), ("list", list), ("item", item), ("confirm", confirm),
-        ("message", message),
+        ("message", message), ("single", single),
     ]
 
     static let head = #"""
@@ -103,6 +103,20 @@ enum InboxTemplates {
               <input type="hidden" name="csrf" value="{{csrfToken}}">
               <button type="submit" class="slack-button">{{slackButtonLabel}}</button>
             </form>
+            {{#slackSettings}}
+            {{#notifyProblemText}}<p class="alert error" role="alert">{{notifyProblemText}}</p>{{/notifyProblemText}}
+            {{#missingScopesText}}<p class="alert notice" role="status">{{missingScopesText}}</p>{{/missingScopesText}}
+            <form method="post" action="/inbox/slack/settings" class="slack-settings stack" aria-label="Slack settings">
+              <input type="hidden" name="csrf" value="{{csrfToken}}">
+              <label for="triggerEmoji">Trigger emoji <span class="muted">(1 to 10 names, no colons)</span></label>
+              <input id="triggerEmoji" name="triggerEmoji" value="{{triggerEmojiText}}" required spellcheck="false"
+                     autocapitalize="off">
+              <label for="notifyChannel">Post new feedback to channel <span class="muted">(channel id, empty: none)</span></label>
+              <input id="notifyChannel" name="notifyChannel" value="{{notifyChannelText}}" placeholder="C0123456789"
+                     spellcheck="false" autocapitalize="off">
+              <button type="submit">Save Slack settings</button>
+            </form>
+            {{/slackSettings}}
           </div>
         </section>
         <h1 class="list-title">Feedback <span class="muted">· {{filterSummary}}</span></h1>
@@ -166,6 +180,13 @@ enum InboxTemplates {
             <a class="button" href="{{cancelHref}}">Cancel</a>
           </form>
         </section>
+        {{> foot}}
+        """#
+
+    static let single = #"""
+        {{> head}}
+        <p><a href="/inbox">« All feedback</a></p>
+        <ol class="items single">{{#item}}{{> item}}{{/item}}</ol>
         {{> foot}}
         """#
 

@@ -51,11 +51,34 @@ extension SlackInstallView: MustacheParent {
     }
 }
 
+extension SlackSettingsView: MustacheParent {
+    func child(named name: String) -> Any? {
+        switch name {
+        case "triggerEmojiText": triggerEmojiText
+        case "notifyChannelText": notifyChannelText
+        case "notifyProblemText": notifyProblemText
+        case "missingScopesText": missingScopesText
+        default: nil
+        }
+    }
+}
+
+extension SingleItemView: MustacheParent {
+    func child(named name: String) -> Any? {
+        switch name {
+        case "chrome": chrome
+        case "item": item
+        default: chrome.child(named: name)
+        }
+    }
+}
+
 extension ListView: MustacheParent {
     func child(named name: String) -> Any? {
         switch name {
         case "chrome": chrome
         case "noticeText": noticeText
+        case "slackSettings": slackSettings
         case "sourceOptions": sourceOptions
         case "environmentOptions": environmentOptions
         case "filterSummary": filterSummary

@@ -32,9 +32,17 @@ struct SlackInstallView: Sendable {
     var installedAtText: String
 }
 
+struct SlackSettingsView: Sendable {
+    var triggerEmojiText: String
+    var notifyChannelText: String
+    var notifyProblemText: String?
+    var missingScopesText: String?
+}
+
 struct ListView: Sendable {
     var chrome: Chrome
     var noticeText: String?
+    var slackSettings: SlackSettingsView?
     var sourceOptions: [OptionView]
     var environmentOptions: [OptionView]
     var filterSummary: String
@@ -54,6 +62,11 @@ struct ConfirmView: Sendable {
     var returnSource: String
     var returnEnvironment: String
     var cancelHref: String
+}
+
+struct SingleItemView: Sendable {
+    var chrome: Chrome
+    var item: ItemView
 }
 
 struct MessageView: Sendable {
@@ -141,7 +154,7 @@ struct ItemView: Sendable {
         }
         slackCapture = d.slack.map { slack in
             SlackCaptureView(
-                channel: slack.channelId, method: Self.captureLabels[slack.capturedVia] ?? slack.capturedVia.rawValue,
+                channel: slack.channelId, method: Self.captureLabel(slack.capturedVia, recovered: slack.recovered),
                 permalink: slack.permalink.flatMap { InboxFormat.isWebURL($0) ? $0 : nil })
         }
         screenshots = d.screenshots.enumerated().map { index, shot in
@@ -159,10 +172,16 @@ struct ItemView: Sendable {
 
     static let ratingLabels = [1: "Terrible", 2: "Bad", 3: "Good", 4: "Amazing"]
     static let sourceLabels: [FeedbackSource: String] = [.api: "API", .widget: "Widget", .slack: "Slack"]
-    static let captureLabels: [SlackCaptureMethod: String] = [
-        .reactionWrench: "reaction :wrench:", .reactionPushpin: "reaction :pushpin:",
-        .shortcut: "message shortcut", .command: "/usero command",
-    ]
+    /// `reaction :bug:`, `message shortcut`, `/usero command`; recovered rows say so.
+    static func captureLabel(_ method: SlackCaptureMethod, recovered: Bool) -> String {
+        let label =
+            switch method {
+            case .reaction(let name): "reaction :\(name):"
+            case .shortcut: "message shortcut"
+            case .command: "/usero command"
+            }
+        return recovered ? label + " (recovered after downtime)" : label
+    }
 }
 
 // MARK: Formatting

@@ -8,14 +8,28 @@ extension ListView {
         "slack-unconfigured":
             "Slack is not configured on this server: set SLACK_SIGNING_SECRET, SLACK_CLIENT_ID and "
             + "SLACK_CLIENT_SECRET.",
+        "slack-settings-saved": "Slack settings saved.",
     ]
 
     init(
         visitor: InboxVisitor, filter: InboxFilter, page: FeedbackPage, environments: [String],
-        installation: InboxSlack.Installation?, notice: String?
+        installation: InboxSlack.Installation?, notice: String?, settings: InboxSlack.Settings? = nil
     ) {
         chrome = visitor.chrome(title: "Inbox")
         noticeText = notice.flatMap { Self.notices[$0] }
+        slackSettings = settings.map { found in
+            SlackSettingsView(
+                triggerEmojiText: found.triggerEmoji.joined(separator: ", "),
+                notifyChannelText: found.notifyChannel ?? "",
+                notifyProblemText: found.notifyProblem.map { text in
+                    found.notifyProblemAt.map { text + " (last failure: " + InboxFormat.dateText($0) + ")" } ?? text
+                },
+                missingScopesText: found.missingScopes.isEmpty
+                    ? nil
+                    : "This installation lacks the Slack permissions " + found.missingScopes.joined(separator: ", ")
+                        + ", which usero needs to recover reactions missed while it was down. Press Reconnect Slack "
+                        + "to grant them; the settings stay.")
+        }
         sourceOptions =
             [OptionView(value: "", label: "All sources", isSelected: filter.source == nil)]
             + FeedbackSource.allCases.map { source in

@@ -138,6 +138,9 @@ actor FakeSlack {
                 ? .fixture("chat_getPermalink_thread_reply_ok.json") : .fixture("chat_getPermalink_ok.json")
         case "chat.postEphemeral": return .fixture("chat_postEphemeral_ok.json")
         case "chat.postMessage": return Reply(body: #"{"ok":true,"channel":"D0001","ts":"1700000999.000100"}"#)
+        case "users.conversations":
+            return Reply(body: #"{"ok":true,"channels":[],"response_metadata":{"next_cursor":""}}"#)
+        case "views.publish": return Reply(body: #"{"ok":true,"view":{"id":"V0001"}}"#)
         default: return Reply(body: "ok")
         }
     }

@@ -54,6 +54,8 @@ enum SlackTestSettings {
         config.slackAuthorizeURL = fakeURL.replacingOccurrences(of: "/api/", with: "/oauth/v2/authorize")
         config.tokenKeyBase64 = Redacted(tokenKey)
         config.slackJobPollInterval = .milliseconds(200)
+        // Recovery sweeps step quickly against the fake (Slack itself gets one call every 1.2 s).
+        config.slackRecoveryStepInterval = 20
     }
 
     /// `X-Slack-*` headers signing `body` at `timestamp` (default: now) with `secret`.

@@ -80,6 +80,17 @@ final class GatedSlackWebAPI: SlackWebAPI {
         throw SlackAPIError.slack(code: "message_not_found")
     }
     func respond(to responseURL: String, text: String) async throws {}
+    func postMessage(channel: String, text: String, blocks: String, token: Redacted<String>) async throws {}
+    func memberChannels(cursor: String?, token: Redacted<String>) async throws -> ChannelPage {
+        ChannelPage(channels: [], nextCursor: nil)
+    }
+    func history(channel: String, oldest: String, latest: String, cursor: String?, token: Redacted<String>)
+        async throws -> MessagePage
+    { MessagePage(messages: [], nextCursor: nil) }
+    func replies(channel: String, ts: String, oldest: String, cursor: String?, token: Redacted<String>) async throws
+        -> MessagePage
+    { MessagePage(messages: [], nextCursor: nil) }
+    func publishHome(user: String, view: String, token: Redacted<String>) async throws {}
 }
 
 /// A `DeletionAuditor` that records each entry in the store and reports it on `entries` as it lands.
