@@ -208,11 +208,66 @@ public enum PostgresSchema {
                 "CREATE INDEX feedback_by_client_environment ON feedback(client_id, environment, created_at DESC, id DESC)",
                 "CREATE INDEX feedback_by_client_source ON feedback(client_id, source, created_at DESC, id DESC)",
             ]),
+        PostgresMigration(
+            "v3-job-lease",
+            [
+                // A claimed job is leased: no other claim takes it until the lease ends or the job is rescheduled.
+                "ALTER TABLE job ADD COLUMN lease_until BIGINT",
+                "CREATE INDEX job_by_team ON job(team_id, kind)",
+            ]),
+        PostgresMigration(
+            "v4-slack-request-seen",
+            [
+                // Signatures of signed shortcut and command requests, so a replay within Slack's 5-minute window is
+                // recognised (events have their own ids in slack_event_seen).
+                """
+                CREATE TABLE slack_request_seen (
+                    signature \(key) PRIMARY KEY,
+                    seen_at BIGINT NOT NULL
+                )
+                """,
+                "CREATE INDEX slack_request_seen_by_time ON slack_request_seen(seen_at)",
+            ]),
+        PostgresMigration(
+            "v5-inbox-session",
+            [
+                // Inbox sign-ins, keyed by the SHA-256 of the cookie value: shared by every instance.
+                """
+                CREATE TABLE inbox_session (
+                    key \(key) PRIMARY KEY,
+                    client_id \(key) NOT NULL REFERENCES client(id) ON DELETE CASCADE,
+                    csrf_token TEXT NOT NULL,
+                    created_at BIGINT NOT NULL,
+                    last_seen_at BIGINT NOT NULL
+                )
+                """,
+                "CREATE INDEX inbox_session_by_client ON inbox_session(client_id, last_seen_at)",
+            ]),
+        PostgresMigration(
+            "v6-slack-both-ways",
+            [
+                // Settings on the installation row (an uninstall deletes them with it), recovered-row flag, and the
+                // heartbeat row (see the SQLite migration of the same id).
+                "ALTER TABLE slack_installation ADD COLUMN trigger_emoji TEXT",
+                "ALTER TABLE slack_installation ADD COLUMN notify_channel \(key)",
+                "ALTER TABLE slack_installation ADD COLUMN notify_error TEXT",
+                "ALTER TABLE slack_installation ADD COLUMN notify_error_at BIGINT",
+                "ALTER TABLE slack_installation ADD COLUMN last_event_at BIGINT",
+                "ALTER TABLE slack_installation ADD COLUMN post_not_before BIGINT",
+                "ALTER TABLE feedback ADD COLUMN slack_recovered INTEGER NOT NULL DEFAULT 0",
+                """
+                CREATE TABLE slack_heartbeat (
+                    id INTEGER PRIMARY KEY CHECK (id = 1),
+                    alive_at BIGINT NOT NULL
+                )
+                """,
+            ]),
     ]
 
     /// Every table the migrations create, for tests that compare the schema with the SQLite one.
     public static let tables = [
         "client", "feedback", "screenshot", "screenshot_data", "file_deletion", "slack_installation",
         "slack_tombstone", "slack_event_seen", "oauth_state", "job", "end_user", "audit_entry", "account_deletion",
+        "slack_request_seen", "inbox_session", "slack_heartbeat",
     ]
 }

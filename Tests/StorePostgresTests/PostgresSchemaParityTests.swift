@@ -1,8 +1,8 @@
-import Feedback
 import Foundation
 import GRDB
 import PostgresNIO
 import StorePostgres
+import StoreSQLite
 import Testing
 
 /// The PostgreSQL schema has every table and column of the SQLite one, with the same NOT NULLs: a column added to
@@ -15,12 +15,13 @@ struct PostgresSchemaParityTests {
         var description: String { "\(table).\(name)" }
     }
 
-    func sqliteSchema() throws -> (columns: Set<Column>, notNull: Set<Column>) {
+    func sqliteSchema() async throws -> (columns: Set<Column>, notNull: Set<Column>) {
         let folder = FileManager.default.temporaryDirectory.appendingPathComponent("usero-parity-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(at: folder) }
-        let database = try AppDatabase(path: folder.appendingPathComponent("usero.sqlite").path)
-        return try database.pool.read { db in
+        let path = folder.appendingPathComponent("usero.sqlite").path
+        _ = try await SQLiteStore(path: path, dataDirectory: folder.path)
+        return try await DatabaseQueue(path: path).read { db in
             var columns: Set<Column> = []
             var notNull: Set<Column> = []
             let tables = try String.fetchAll(
@@ -41,7 +42,7 @@ struct PostgresSchemaParityTests {
     }
 
     @Test func everySQLiteColumnExistsOnPostgreSQLWithTheSameNotNull() async throws {
-        let sqlite = try sqliteSchema()
+        let sqlite = try await sqliteSchema()
         try await TestPostgres.withFreshDatabase { settings in
             let database = try await PostgresBackend.open(settings, logger: TestPostgres.logger)
             let rows = try await database.withConnection { connection in
