@@ -7,25 +7,23 @@ import Synchronization
 /// Work must only touch the database through it, and may run more than once (see `PostgresGroupCommitWriter`):
 /// everything it returns is computed again on a retry.
 public struct PostgresTransaction: Sendable {
-    /// The transaction's connection. Never COMMIT, ROLLBACK or leave it in a failed state and carry on: a server
-    /// error must be thrown (the writer rolls back only that piece).
+    /// The transaction's connection. Use `query`/`execute` rather than querying it directly: they fail when the
+    /// connection dies mid-statement, where a direct query may wait for ever. Never COMMIT, ROLLBACK or swallow a
+    /// server error and carry on: it must be thrown (the writer rolls back only that piece).
     public let connection: PostgresConnection
     public let logger: Logger
+    let watch: ConnectionWatch
 
-    /// Runs a statement and returns its rows.
+    /// Runs a statement and returns its rows (all of them, in memory: for the small results writes read back).
     @discardableResult
-    public func query(_ query: PostgresQuery, file: String = #fileID, line: Int = #line) async throws
-        -> PostgresRowSequence
-    {
-        try await connection.query(query, logger: logger, file: file, line: line)
+    public func query(_ query: PostgresQuery) async throws -> PostgresQueryResult {
+        try await watch.run(query, on: connection, logger: logger)
     }
 
     /// Runs a statement and returns how many rows it inserted, updated or deleted.
     @discardableResult
-    public func execute(_ query: PostgresQuery, file: String = #fileID, line: Int = #line) async throws -> Int {
-        let result: PostgresQueryResult = try await connection.query(query, logger: logger, file: file, line: line)
-            .get()
-        return result.metadata.rows ?? 0
+    public func execute(_ query: PostgresQuery) async throws -> Int {
+        try await watch.run(query, on: connection, logger: logger).metadata.rows ?? 0
     }
 }
 
@@ -64,6 +62,7 @@ public final class PostgresGroupCommitWriter: Sendable {
     private let logger: Logger
     private let maxLanes: Int
     private let state = Mutex(State())
+    private let watch = ConnectionWatch()
 
     /// - Parameter lanes: transactions filled and committed at once, each on its own connection of `client`.
     public init(client: PostgresClient, lanes: Int = 4, logger: Logger) {
@@ -133,18 +132,18 @@ public final class PostgresGroupCommitWriter: Sendable {
         var committed = false
         do {
             try await client.withConnection { connection in
-                let transaction = PostgresTransaction(connection: connection, logger: logger)
+                let transaction = PostgresTransaction(connection: connection, logger: logger, watch: watch)
                 attempts: while !remaining.isEmpty {
                     // A pooled connection that died while idle: never write to it (see rethrowIfConnectionLost).
                     if connection.isClosed { throw PostgresWriterError.connectionLost }
-                    try await connection.query("BEGIN", logger: logger)
+                    try await transaction.query("BEGIN")
                     if optimisticFailuresLeft > 0 {
                         for (position, index) in remaining.enumerated() {
                             do {
                                 try await batch[index].work(transaction)
                             } catch {
                                 try Self.rethrowIfConnectionLost(error, connection)
-                                try await connection.query("ROLLBACK", logger: logger)
+                                try await transaction.query("ROLLBACK")
                                 errors[index] = error
                                 remaining.remove(at: position)
                                 optimisticFailuresLeft -= 1
@@ -154,20 +153,20 @@ public final class PostgresGroupCommitWriter: Sendable {
                         }
                     } else {
                         for index in remaining {
-                            try await connection.query("SAVEPOINT piece", logger: logger)
+                            try await transaction.query("SAVEPOINT piece")
                             do {
                                 try await batch[index].work(transaction)
-                                try await connection.query("RELEASE SAVEPOINT piece", logger: logger)
+                                try await transaction.query("RELEASE SAVEPOINT piece")
                             } catch {
                                 try Self.rethrowIfConnectionLost(error, connection)
                                 errors[index] = error
-                                try await connection.query("ROLLBACK TO SAVEPOINT piece", logger: logger)
-                                try await connection.query("RELEASE SAVEPOINT piece", logger: logger)
+                                try await transaction.query("ROLLBACK TO SAVEPOINT piece")
+                                try await transaction.query("RELEASE SAVEPOINT piece")
                             }
                         }
                     }
                     // COMMIT of a transaction that a swallowed error left aborted answers ROLLBACK, not an error.
-                    let result: PostgresQueryResult = try await connection.query("COMMIT", logger: logger).get()
+                    let result = try await transaction.query("COMMIT")
                     guard result.metadata.command == "COMMIT" else { throw PostgresWriterError.transactionAborted }
                     committed = true
                     return
@@ -193,11 +192,11 @@ public final class PostgresGroupCommitWriter: Sendable {
 }
 
 extension PostgresGroupCommitWriter {
-    /// A piece failed: if the connection is gone (anything but an error the server answered with), nothing more may
-    /// be sent on it. postgres-nio drops a query written to a closed channel without failing it, so a ROLLBACK sent
-    /// there would wait for ever; the batch fails with the original error instead.
+    /// A piece failed: if the connection is gone (anything but an error the server answered with), nothing more is
+    /// sent on it; the batch fails with the original error.
     static func rethrowIfConnectionLost(_ error: any Error, _ connection: PostgresConnection) throws {
         if connection.isClosed { throw error }
+        if case PostgresWriterError.connectionLost = error { throw error }
         if let error = error as? PSQLError, error.code != .server { throw error }
     }
 }
