@@ -29,6 +29,8 @@ struct AppParts: Sendable {
     let config: AppConfig
     let backend: Backend
     let registry: PrometheusCollectorRegistry
+    /// Every route the router serves, as `METHOD /path/{param}` (the OpenAPI test compares them).
+    var routes: [String] = []
 
     /// The feedback store every module resolves clients through.
     var store: any FeedbackStore { backend.feedback }
@@ -45,20 +47,22 @@ func buildApplication(
     registry.makeGauge(
         descriptor: MetricNameDescriptor(metricName: "usero_up", unitName: "", helpText: "1 while the service runs")
     ).set(to: 1.0)
-    let parts = AppParts(config: config, backend: backend, registry: registry)
+    var parts = AppParts(config: config, backend: backend, registry: registry)
 
     let router = Router(context: AppRequestContext.self)
     router.add(middleware: RequestLogMiddleware())
     router.add(middleware: MetricsMiddleware())
     // Inside the log and the metrics, so both see the status each error became (a 401 is not counted as a 500).
     router.add(middleware: ErrorMiddleware())
-    if let limit = PublicRateLimitMiddleware(perMinute: config.publicRateLimit) { router.add(middleware: limit) }
+    // Both before any body is read (the rate limit reads one only to learn its client id, after the address check).
     if let watermark = FreeDiskWatermarkMiddleware(
         minimumFreeBytes: config.minFreeDiskBytes,
         folders: [URL(fileURLWithPath: config.databasePath).deletingLastPathComponent().path, config.dataDirectory])
     {
         router.add(middleware: watermark)
     }
+    if let limit = PublicRateLimitMiddleware(perMinute: config.publicRateLimit) { router.add(middleware: limit) }
+    OpenAPIRoutes().register(on: router)
     OperationsRoutes(health: backend.health, registry: registry).register(on: router)
 
     let service = FeedbackService(store: store, clock: clock, publicURL: config.publicURL)
@@ -127,6 +131,7 @@ func buildApplication(
         publicURL: config.publicURL, errorStatus: { ErrorMiddleware<AppRequestContext>.reply(for: $0).0 })
     WidgetRoutes<AppRequestContext>().register(on: router)
 
+    parts.routes = router.routes.map { "\($0.method) \($0.path)" }
     let requestTimeout = TimeAmount(config.requestTimeout)
     var app = Application(
         router: router,

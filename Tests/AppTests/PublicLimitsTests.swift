@@ -110,6 +110,36 @@ import Testing
         }
     }
 
+    /// `serve` itself: the variable is read, refusals are counted in /metrics by which limit refused them.
+    @Test func serveReadsTheLimitAndCountsRefusalsInMetrics() async throws {
+        let folder = TestServer.makeFolder()
+        var environment = [
+            "USERO_DATABASE": folder.appendingPathComponent("usero.sqlite").path,
+            "USERO_DATA_DIR": folder.appendingPathComponent("data").path,
+        ]
+        let created = try UseroBinary.run(["clients", "create", "--name", "Limited"], environment: environment)
+        let json = try #require(try JSONSerialization.jsonObject(with: Data(created.stdout.utf8)) as? [String: String])
+        let clientID = try #require(json["clientId"])
+        environment["USERO_PUBLIC_RATE_LIMIT"] = "2"
+        let port = UseroBinary.freePort()
+        let (process, healthy) = try await UseroBinary.startServe(port: port, environment: environment)
+        defer {
+            process.terminate()
+            process.waitUntilExit()
+        }
+        #expect(healthy)
+        var statuses: [Int] = []
+        for _ in 0..<3 {
+            let reply = try await HTTPResult.send(
+                "POST", "http://127.0.0.1:\(port)/api/feedback", headers: ["Content-Type": "application/json"],
+                body: Data(#"{"clientId":"\#(clientID)","rating":3}"#.utf8))
+            statuses.append(reply.status)
+        }
+        #expect(statuses == [200, 200, 429])
+        let metrics = try await HTTPResult.send("GET", "http://127.0.0.1:\(port)/metrics").text
+        #expect(metrics.contains(#"usero_public_rate_limited_total{by="address"} 1"#), "\(metrics)")
+    }
+
     @Test func theMultipartPeekFindsTheClientIdWithoutTheFile() {
         let boundary = "b0undary"
         var body = ByteBuffer()

@@ -8,7 +8,9 @@ public enum FormFieldPeek {
     /// The field's value, if the body is a form that has it within its first `maxBytes` bytes; nil otherwise
     /// (the route then answers whatever is wrong with the body).
     public static func value(of field: String, contentType: String?, body: ByteBuffer, maxBytes: Int = 256) -> String? {
-        guard let contentType, let boundary = MultipartForm.boundary(of: contentType) else { return nil }
+        guard let contentType, let boundary = MultipartForm.boundary(of: contentType),
+            body.withUnsafeReadableBytes({ MultipartForm.headersAreASCII($0, boundary: boundary) })
+        else { return nil }
         let parser = MultipartParser(boundary: boundary)
         var inField = false
         var tooLong = false

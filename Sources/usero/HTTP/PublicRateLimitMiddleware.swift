@@ -27,8 +27,10 @@ struct PublicRateLimitMiddleware: RouterMiddleware {
 
     let clients: RateLimiter
     let addresses: RateLimiter
-    private let limitedByClient = Counter(label: "usero_public_rate_limited_total", dimensions: [("by", "client")])
-    private let limitedByAddress = Counter(label: "usero_public_rate_limited_total", dimensions: [("by", "address")])
+    /// Refusals, by which limit; looked up when counted, since `serve` bootstraps metrics after building the app.
+    static func countRefusal(by limit: String) {
+        Counter(label: "usero_public_rate_limited_total", dimensions: [("by", limit)]).increment()
+    }
 
     /// nil when the limit is off (`0`).
     init?(perMinute: Int) {
@@ -44,7 +46,7 @@ struct PublicRateLimitMiddleware: RouterMiddleware {
             return try await next(request, context)
         }
         if let key = Self.addressKey(context.remoteAddress), let wait = addresses.admit(key) {
-            limitedByAddress.increment()
+            Self.countRefusal(by: "address")
             context.logger.debug("Rate limited", metadata: ["rate.limit": "address"])
             return Self.tooManyRequests(retryAfter: wait)
         }
@@ -60,8 +62,9 @@ struct PublicRateLimitMiddleware: RouterMiddleware {
         if let clientID = Self.clientID(in: body, contentType: request.headers[.contentType], path: path),
             let wait = clients.admit(clientID)
         {
-            limitedByClient.increment()
-            context.logger.debug("Rate limited", metadata: ["rate.limit": "client", "client.id": "\(clientID.prefix(64))"])
+            Self.countRefusal(by: "client")
+            // Not the id itself: it is whatever the caller sent.
+            context.logger.debug("Rate limited", metadata: ["rate.limit": "client"])
             return Self.tooManyRequests(retryAfter: wait)
         }
         return try await next(request, context)
