@@ -2514,6 +2514,355 @@ enum OpenAPIDocument {
      }
     }
    }
+  },
+  "/api/slack/settings": {
+   "get": {
+    "summary": "The workspace's Slack settings",
+    "tags": [
+     "admin"
+    ],
+    "security": [
+     {
+      "adminKey": []
+     }
+    ],
+    "responses": {
+     "200": {
+      "description": "settings",
+      "content": {
+       "application/json": {
+        "schema": {
+         "type": "object",
+         "properties": {
+          "triggerEmoji": {
+           "type": "array",
+           "items": {
+            "type": "string"
+           }
+          },
+          "notifyChannel": {
+           "type": [
+            "string",
+            "null"
+           ]
+          }
+         }
+        }
+       }
+      }
+     },
+     "401": {
+      "description": "missing or invalid admin key",
+      "content": {
+       "application/json": {
+        "schema": {
+         "$ref": "#/components/schemas/Error"
+        }
+       }
+      }
+     },
+     "404": {
+      "description": "no installation (or Slack not configured)",
+      "content": {
+       "application/json": {
+        "schema": {
+         "$ref": "#/components/schemas/Error"
+        }
+       }
+      }
+     },
+     "503": {
+      "description": "Slack is not configured",
+      "content": {
+       "application/json": {
+        "schema": {
+         "$ref": "#/components/schemas/Error"
+        }
+       }
+      }
+     }
+    }
+   },
+   "put": {
+    "summary": "Change the trigger emoji and/or the notification channel",
+    "tags": [
+     "admin"
+    ],
+    "security": [
+     {
+      "adminKey": []
+     }
+    ],
+    "requestBody": {
+     "required": true,
+     "content": {
+      "application/json": {
+       "schema": {
+        "type": "object",
+        "properties": {
+         "triggerEmoji": {
+          "type": "array",
+          "items": {
+           "type": "string"
+          }
+         },
+         "notifyChannel": {
+          "type": [
+           "string",
+           "null"
+          ]
+         }
+        }
+       }
+      }
+     }
+    },
+    "responses": {
+     "200": {
+      "description": "settings",
+      "content": {
+       "application/json": {
+        "schema": {
+         "type": "object",
+         "properties": {
+          "triggerEmoji": {
+           "type": "array",
+           "items": {
+            "type": "string"
+           }
+          },
+          "notifyChannel": {
+           "type": [
+            "string",
+            "null"
+           ]
+          }
+         }
+        }
+       }
+      }
+     },
+     "400": {
+      "description": "invalid field, named in issues",
+      "content": {
+       "application/json": {
+        "schema": {
+         "$ref": "#/components/schemas/Error"
+        }
+       }
+      }
+     },
+     "401": {
+      "description": "missing or invalid admin key",
+      "content": {
+       "application/json": {
+        "schema": {
+         "$ref": "#/components/schemas/Error"
+        }
+       }
+      }
+     },
+     "404": {
+      "description": "no installation (or Slack not configured)",
+      "content": {
+       "application/json": {
+        "schema": {
+         "$ref": "#/components/schemas/Error"
+        }
+       }
+      }
+     },
+     "413": {
+      "description": "body too large",
+      "content": {
+       "application/json": {
+        "schema": {
+         "$ref": "#/components/schemas/Error"
+        }
+       }
+      }
+     },
+     "503": {
+      "description": "Slack is not configured",
+      "content": {
+       "application/json": {
+        "schema": {
+         "$ref": "#/components/schemas/Error"
+        }
+       }
+      }
+     }
+    }
+   }
+  },
+  "/api/slack/recover": {
+   "post": {
+    "summary": "Recover missed trigger-emoji reactions since an instant (at most 7 days back)",
+    "tags": [
+     "admin"
+    ],
+    "security": [
+     {
+      "adminKey": []
+     }
+    ],
+    "parameters": [
+     {
+      "name": "since",
+      "in": "query",
+      "required": false,
+      "schema": {
+       "type": "string",
+       "format": "date-time"
+      }
+     }
+    ],
+    "responses": {
+     "202": {
+      "description": "queued",
+      "content": {
+       "application/json": {
+        "schema": {
+         "type": "object",
+         "properties": {
+          "queued": {
+           "type": "boolean"
+          }
+         }
+        }
+       }
+      }
+     },
+     "400": {
+      "description": "bad since",
+      "content": {
+       "application/json": {
+        "schema": {
+         "$ref": "#/components/schemas/Error"
+        }
+       }
+      }
+     },
+     "401": {
+      "description": "missing or invalid admin key",
+      "content": {
+       "application/json": {
+        "schema": {
+         "$ref": "#/components/schemas/Error"
+        }
+       }
+      }
+     },
+     "404": {
+      "description": "no installation (or Slack not configured)",
+      "content": {
+       "application/json": {
+        "schema": {
+         "$ref": "#/components/schemas/Error"
+        }
+       }
+      }
+     },
+     "503": {
+      "description": "Slack is not configured",
+      "content": {
+       "application/json": {
+        "schema": {
+         "$ref": "#/components/schemas/Error"
+        }
+       }
+      }
+     }
+    }
+   }
+  },
+  "/inbox/items/{id}": {
+   "parameters": [
+    {
+     "name": "id",
+     "in": "path",
+     "required": true,
+     "schema": {
+      "type": "string"
+     }
+    }
+   ],
+   "get": {
+    "summary": "One item in the inbox",
+    "tags": [
+     "inbox"
+    ],
+    "security": [],
+    "responses": {
+     "200": {
+      "description": "the item page",
+      "content": {
+       "text/html": {
+        "schema": {
+         "type": "string"
+        }
+       }
+      }
+     },
+     "303": {
+      "description": "redirect to sign-in"
+     },
+     "404": {
+      "description": "not found",
+      "content": {
+       "text/html": {
+        "schema": {
+         "type": "string"
+        }
+       }
+      }
+     }
+    }
+   }
+  },
+  "/inbox/slack/settings": {
+   "post": {
+    "summary": "Change the Slack settings from the inbox",
+    "tags": [
+     "inbox"
+    ],
+    "security": [],
+    "responses": {
+     "303": {
+      "description": "redirect (sign-in, or back to the inbox)"
+     },
+     "400": {
+      "description": "not a form or an invalid field",
+      "content": {
+       "text/html": {
+        "schema": {
+         "type": "string"
+        }
+       }
+      }
+     },
+     "403": {
+      "description": "missing CSRF token",
+      "content": {
+       "text/html": {
+        "schema": {
+         "type": "string"
+        }
+       }
+      }
+     },
+     "413": {
+      "description": "form too large",
+      "content": {
+       "text/html": {
+        "schema": {
+         "type": "string"
+        }
+       }
+      }
+     }
+    }
+   }
   }
  },
  "components": {
