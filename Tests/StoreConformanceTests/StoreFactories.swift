@@ -81,9 +81,11 @@ extension StoreFactory {
     static let sqlite = StoreFactory(name: "SQLite", unavailable: { nil }, storesRawJobPayloads: true) {
         let folder = FileManager.default.temporaryDirectory.appendingPathComponent("usero-conformance-\(UUID())")
         try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+        // Posting new feedback to Slack on, as `serve` has it with Slack configured: the insert's follow-up is part
+        // of the contract (it enqueues nothing until an installation has a notify channel).
         let store = try await SQLiteStore(
             path: folder.appendingPathComponent("usero.sqlite").path,
-            dataDirectory: folder.appendingPathComponent("data").path)
+            dataDirectory: folder.appendingPathComponent("data").path, postsNewFeedbackToSlack: true)
         let jobs = UndecodableJobs(
             insert: { team, runAt in
                 try await store.database.write { db in
@@ -112,7 +114,7 @@ extension StoreFactory {
 
     /// The fake the unit tests use: it must keep the same contracts, or unit tests test the fake.
     static let inMemory = StoreFactory(name: "in-memory", unavailable: { nil }, storesRawJobPayloads: false) {
-        let store = InMemoryStore()
+        let store = InMemoryStore(postsNewFeedbackToSlack: true)
         return StoreUnderTest(feedback: store, slack: store, retention: store, auditor: store, undecodableJobs: nil)
     }
 }
