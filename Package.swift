@@ -86,6 +86,7 @@ let package = Package(
         .target(
             name: "StorePostgres",
             dependencies: [
+                "Feedback", "SlackGateway", "Retention", "Inbox",
                 .product(name: "PostgresNIO", package: "postgres-nio"),
                 .product(name: "NIOSSL", package: "swift-nio-ssl"),
                 .product(name: "Logging", package: "swift-log"),
@@ -127,7 +128,7 @@ let package = Package(
         .executableTarget(
             name: "usero",
             dependencies: [
-                "UseroCrypto", "Feedback", "SlackGateway", "Retention", "Inbox", "StoreSQLite",
+                "UseroCrypto", "Feedback", "SlackGateway", "Retention", "Inbox", "StoreSQLite", "StorePostgres",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "Logging", package: "swift-log"),
@@ -199,7 +200,9 @@ let package = Package(
         .testTarget(
             name: "StoreConformanceTests",
             dependencies: [
-                "Feedback", "SlackGateway", "Retention", "StoreSQLite", "UseroTestSupport",
+                "Feedback", "SlackGateway", "Retention", "StoreSQLite", "StorePostgres", "UseroTestSupport",
+                .product(name: "PostgresNIO", package: "postgres-nio"),
+                .product(name: "Logging", package: "swift-log"),
                 .product(name: "GRDB", package: "GRDB.swift"),
             ],
             swiftSettings: settings
@@ -208,8 +211,9 @@ let package = Package(
             name: "AppTests",
             dependencies: [
                 "usero", "Feedback", "SlackGateway", "Retention", "UseroCrypto", "Inbox", "StoreSQLite",
-                "UseroTestSupport",
+                "StorePostgres", "UseroTestSupport",
                 .product(name: "GRDB", package: "GRDB.swift"),
+                .product(name: "PostgresNIO", package: "postgres-nio"),
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "Mustache", package: "swift-mustache"),
                 .product(name: "Logging", package: "swift-log"),

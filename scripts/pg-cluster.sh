@@ -84,7 +84,7 @@ start)
 port = $port
 listen_addresses = '127.0.0.1'
 unix_socket_directories = '$dir'
-max_connections = 300
+max_connections = 1000
 fsync = on
 synchronous_commit = on
 full_page_writes = on

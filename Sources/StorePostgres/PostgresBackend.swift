@@ -9,6 +9,8 @@ public final class PostgresBackend: Sendable {
         public var maximumConnections = 16
         /// Transactions the writer fills and commits at once.
         public var writerLanes = 4
+        /// How long an idle pooled session stays open.
+        public var idleTimeout: Duration = .seconds(60)
         /// How long to wait for the server at open.
         public var connectTimeout: Duration = .seconds(10)
         /// The migrations to apply at open.
@@ -62,7 +64,8 @@ public final class PostgresBackend: Sendable {
         try? await connection.close()
 
         let client = PostgresClient(
-            configuration: settings.clientConfiguration(maximumConnections: options.maximumConnections),
+            configuration: settings.clientConfiguration(
+                maximumConnections: options.maximumConnections, idleTimeout: options.idleTimeout),
             backgroundLogger: logger)
         let writer = PostgresGroupCommitWriter(client: client, lanes: options.writerLanes, logger: logger)
         return PostgresBackend(settings: settings, client: client, writer: writer, logger: logger)

@@ -262,6 +262,17 @@ public enum PostgresSchema {
                 )
                 """,
             ]),
+        PostgresMigration(
+            "v7-pg-scrub-index",
+            [
+                // PostgreSQL only: the rows of a workspace that still carry a Slack id, so that each batch of an
+                // uninstall scrub finds its rows without walking past the ones earlier batches scrubbed (SQLite
+                // walks its rowid instead). A scrubbed row leaves this index.
+                """
+                CREATE INDEX feedback_slack_unscrubbed ON feedback(slack_team_id)
+                    WHERE slack_author_id IS NOT NULL OR slack_forwarded_by IS NOT NULL
+                """,
+            ]),
     ]
 
     /// Every table the migrations create, for tests that compare the schema with the SQLite one.

@@ -11,7 +11,9 @@ extension PostgresSettings {
     ]
 
     /// The pool's configuration: at most `maximumConnections` sessions.
-    public func clientConfiguration(maximumConnections: Int = 20) -> PostgresClient.Configuration {
+    public func clientConfiguration(maximumConnections: Int = 20, idleTimeout: Duration = .seconds(60))
+        -> PostgresClient.Configuration
+    {
         var configuration: PostgresClient.Configuration
         switch endpoint {
         case .tcp(let host, let port):
@@ -24,6 +26,7 @@ extension PostgresSettings {
         configuration.options.connectTimeout = .seconds(10)
         configuration.options.maximumConnections = max(1, maximumConnections)
         configuration.options.minimumConnections = 0
+        configuration.options.connectionIdleTimeout = idleTimeout
         return configuration
     }
 

@@ -8,6 +8,7 @@ import NIOCore
 import Prometheus
 import ServiceLifecycle
 import SlackGateway
+import StorePostgres
 
 /// The request context of every route.
 struct AppRequestContext: RequestContext, RemoteAddressRequestContext {
@@ -57,7 +58,7 @@ func buildApplication(
     // Both before any body is read (the rate limit reads one only to learn its client id, after the address check).
     if let watermark = FreeDiskWatermarkMiddleware(
         minimumFreeBytes: config.minFreeDiskBytes,
-        folders: [URL(fileURLWithPath: config.databasePath).deletingLastPathComponent().path, config.dataDirectory])
+        folders: Backend.localFolders(config))
     {
         router.add(middleware: watermark)
     }
@@ -74,6 +75,8 @@ func buildApplication(
     AdminRoutes<AppRequestContext>(auth: AdminAuth(store: store), store: store).register(on: adminAPI)
 
     var services: [any Service] = []
+    // First in the list, so stopped last: the pool closes once the server and the workers have finished with it.
+    if let postgres = backend.postgres { services.append(StoreCloser { await postgres.backend.close() }) }
     let slack = try SlackSetup.register(on: router, parts: parts, clock: clock, logger: logger)
     services += slack.services
     services += try RetentionSetup.register(
@@ -146,4 +149,14 @@ func buildApplication(
         logger: logger)
     app.addServices(services)
     return (app, parts)
+}
+
+/// Closes the store's connections when the service group shuts down (after every service listed after it).
+struct StoreCloser: Service {
+    let close: @Sendable () async -> Void
+
+    func run() async throws {
+        try? await gracefulShutdown()
+        await close()
+    }
 }

@@ -1,5 +1,6 @@
 import Foundation
 import SlackGateway
+import StorePostgres
 import UseroCrypto
 
 /// Everything `serve` and the administration commands need, read once from flags and the environment and checked
@@ -8,6 +9,8 @@ struct AppConfig: Sendable {
     var host = "127.0.0.1"
     var port = 8080
     var databasePath = "data/usero.sqlite"
+    /// Set when `USERO_DATABASE` is a `postgres://` URL: the PostgreSQL backend (`databasePath` is then unused).
+    var postgres: PostgresSettings?
     var dataDirectory = "data"
     var publicURL = "http://127.0.0.1:8080"
     /// Base64 of the AES-256 key for Slack tokens; nil: generated in `DATA_DIR/token.key`.
@@ -69,8 +72,14 @@ struct AppConfig: Sendable {
             throw Invalid(description: "--port must be a port number from 0 to 65535")
         }
         config.databasePath = value("USERO_DATABASE") ?? config.databasePath
-        if config.databasePath.hasPrefix("postgres://") || config.databasePath.hasPrefix("postgresql://") {
-            throw Invalid(description: "USERO_DATABASE: the PostgreSQL backend is not available yet; use a SQLite file path")
+        if PostgresSettings.isPostgresURL(config.databasePath) {
+            do {
+                config.postgres = try PostgresSettings(url: config.databasePath, variable: "USERO_DATABASE")
+            } catch {
+                throw Invalid(description: error.description)
+            }
+            // The URL may hold a password: it is kept only inside the settings, which never print it.
+            config.databasePath = "postgres"
         }
         config.dataDirectory = value("USERO_DATA_DIR") ?? config.dataDirectory
         config.publicURL = value("USERO_PUBLIC_URL") ?? "http://\(config.host):\(config.port)"
@@ -89,6 +98,14 @@ struct AppConfig: Sendable {
         config.slackSigningSecret = value("SLACK_SIGNING_SECRET").map(Redacted.init)
         config.slackClientID = value("SLACK_CLIENT_ID")
         config.slackClientSecret = value("SLACK_CLIENT_SECRET").map(Redacted.init)
+        if config.postgres != nil, config.slackSigningSecret != nil, config.tokenKeyBase64 == nil {
+            // A generated DATA_DIR/token.key belongs to one instance; on a shared database every instance must open
+            // the tokens any other one sealed.
+            throw Invalid(
+                description:
+                    "USERO_TOKEN_KEY must be set when USERO_DATABASE is PostgreSQL and Slack is configured (every instance seals and opens Slack tokens with it)"
+            )
+        }
         config.slackAPIURL = value("SLACK_API_URL") ?? config.slackAPIURL
         if !config.slackAPIURL.hasSuffix("/") { config.slackAPIURL += "/" }
         guard let api = URL(string: config.slackAPIURL), ["http", "https"].contains(api.scheme ?? "") else {

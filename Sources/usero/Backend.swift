@@ -1,7 +1,10 @@
 import Feedback
+import Foundation
 import Inbox
 import Retention
 import SlackGateway
+import Logging
+import StorePostgres
 import StoreSQLite
 
 /// The stores every module talks to, opened from `USERO_DATABASE`: the one place that knows which backends exist.
@@ -16,14 +19,38 @@ struct Backend: Sendable {
     let inboxSessions: any InboxSessionStore
     /// The embedded store, when that is the backend (tests inspect its file).
     let sqlite: SQLiteStore?
+    /// The PostgreSQL store, when that is the backend.
+    let postgres: PostgresStore?
 
-    /// Opens (and migrates) the configured store.
-    static func open(_ config: AppConfig) async throws -> Backend {
+    /// Opens (and migrates) the configured store: PostgreSQL for a `postgres://` `USERO_DATABASE`, else SQLite.
+    ///
+    /// A PostgreSQL server that cannot be reached, refuses the credentials or fails a migration is an
+    /// `AppConfig.Invalid`: one line naming `USERO_DATABASE`, never the password (`serve` exits 78).
+    static func open(_ config: AppConfig, logger: Logger = makeLogger(label: "usero.store")) async throws -> Backend {
         // With Slack configured, an accepted api/widget item commits together with its Slack post job.
+        let postsToSlack = config.slackSigningSecret != nil
+        if let settings = config.postgres {
+            let database: PostgresBackend
+            do {
+                database = try await PostgresBackend.open(settings, logger: logger)
+            } catch {
+                throw AppConfig.Invalid(description: error.description)
+            }
+            let store = PostgresStore(backend: database, postsNewFeedbackToSlack: postsToSlack, logger: logger)
+            return Backend(
+                feedback: store, slack: store, retention: store, health: store, inboxSessions: store, sqlite: nil,
+                postgres: store)
+        }
         let store = try await SQLiteStore(
-            path: config.databasePath, dataDirectory: config.dataDirectory,
-            postsNewFeedbackToSlack: config.slackSigningSecret != nil)
+            path: config.databasePath, dataDirectory: config.dataDirectory, postsNewFeedbackToSlack: postsToSlack)
         return Backend(
-            feedback: store, slack: store, retention: store, health: store, inboxSessions: store, sqlite: store)
+            feedback: store, slack: store, retention: store, health: store, inboxSessions: store, sqlite: store,
+            postgres: nil)
+    }
+
+    /// The folders whose free space the disk watermark watches: the data folder, and the SQLite file's.
+    static func localFolders(_ config: AppConfig) -> [String] {
+        guard config.postgres == nil else { return [config.dataDirectory] }
+        return [URL(fileURLWithPath: config.databasePath).deletingLastPathComponent().path, config.dataDirectory]
     }
 }

@@ -35,13 +35,12 @@ func printJSON(_ value: some Encodable) throws {
 /// The configuration and the store, for the administration commands: the same reading of the environment as
 /// `serve`, so a command and the service never disagree about where the data is.
 func openBackend() async throws -> (AppConfig, Backend) {
-    let config: AppConfig
     do {
-        config = try AppConfig.load(host: nil, port: nil, environment: ProcessInfo.processInfo.environment)
+        let config = try AppConfig.load(host: nil, port: nil, environment: ProcessInfo.processInfo.environment)
+        return (config, try await Backend.open(config))
     } catch let error as AppConfig.Invalid {
         throw ValidationError(error.description)
     }
-    return (config, try await Backend.open(config))
 }
 
 struct Serve: AsyncParsableCommand {

@@ -92,7 +92,7 @@ import UseroTestSupport
         }
     }
 
-    @Test func deleteRemovesTheItemAndItsScreenshotFile() async throws {
+    @Test(.enabled(if: !TestBackend.usesPostgres, TestBackend.sqliteOnly)) func deleteRemovesTheItemAndItsScreenshotFile() async throws {
         try await TestServer.run { server in
             let client = try await server.createClient()
             var form = MultipartBody()

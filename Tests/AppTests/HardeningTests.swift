@@ -65,7 +65,8 @@ import Glibc
         (try? FileManager.default.attributesOfItem(atPath: path))?[.posixPermissions] as? Int
     }
 
-    @Test func theDatabaseScreenshotsAndTheirFoldersAreOwnerOnly() async throws {
+    @Test(.enabled(if: !TestBackend.usesPostgres, TestBackend.sqliteOnly))
+    func theDatabaseScreenshotsAndTheirFoldersAreOwnerOnly() async throws {
         let folder = TestServer.makeFolder()
         try await TestServer.run(folder: folder, configure: {
             // Folders the service creates itself, below one that exists.

@@ -293,7 +293,7 @@ import UseroTestSupport
         }
     }
 
-    @Test func showsTheSlackInstallationWithoutItsToken() async throws {
+    @Test(.enabled(if: !TestBackend.usesPostgres, TestBackend.sqliteOnly)) func showsTheSlackInstallationWithoutItsToken() async throws {
         try await TestServer.run { server in
             let client = try await server.createClient()
             try await server.parts.database.write { db in

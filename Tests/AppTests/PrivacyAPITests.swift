@@ -125,7 +125,7 @@ import UseroTestSupport
         }
     }
 
-    @Test func deletingOneItemRemovesItAndItsScreenshotFile() async throws {
+    @Test(.enabled(if: !TestBackend.usesPostgres, TestBackend.sqliteOnly)) func deletingOneItemRemovesItAndItsScreenshotFile() async throws {
         try await TestServer.run { server in
             let client = try await server.createClient()
             let shot = try await AccountClosureTests.upload(server, clientID: client.id)

@@ -39,7 +39,7 @@ import UseroTestSupport
                 "GET", "/api/feedback", headers: headers.merging(["Authorization": "Bearer \(client.key)"]) { $1 })
 
             // The SQLite file, its WAL and shared memory, as they are on disk now.
-            let bytes = try server.databaseBytes()
+            let bytes = try await server.databaseBytes()
             // The canary proves the search reaches stored content.
             #expect(bytes.range(of: Data(canary.utf8)) != nil)
             #expect(bytes.range(of: Data(Self.ip.utf8)) == nil)

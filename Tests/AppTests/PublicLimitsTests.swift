@@ -227,7 +227,7 @@ import Testing
                 _ = await connection.response(timeout: .seconds(10))
             }
             #expect(!server.logs.text.contains("127.0.0.9"))
-            #expect(try server.databaseBytes().range(of: Data("127.0.0.9".utf8)) == nil)
+            #expect(try await server.databaseBytes().range(of: Data("127.0.0.9".utf8)) == nil)
         }
     }
 

@@ -256,7 +256,7 @@ struct ShiftedClock: WallClock {
                 #expect(Set(items.compactMap { $0["comment"] as? String })
                     == ["Export to CSV times out", "Dark mode please", "Filter panel resets"])
                 // The message without a trigger emoji was read and dropped: not stored, not logged
-                #expect(try server.databaseBytes().range(of: Data("canary-not-forwarded-0001".utf8)) == nil)
+                #expect(try await server.databaseBytes().range(of: Data("canary-not-forwarded-0001".utf8)) == nil)
                 #expect(!logs.text.contains("canary-not-forwarded-0001"))
                 // The audit says what the sweep covered
                 try await server.eventually {

@@ -56,7 +56,7 @@ import UseroTestSupport
             // The job row goes once the confirmation call has returned, a moment after the fake saw it.
             try await server.eventually { try await server.count("job") == 0 }
             // The token travelled only in the Authorization header: not in the store, its WAL, or the logs
-            #expect(try server.databaseBytes().range(of: Data(FakeSlack.botToken.utf8)) == nil)
+            #expect(try await server.databaseBytes().range(of: Data(FakeSlack.botToken.utf8)) == nil)
             #expect(!server.logs.text.contains("AbCdEfGhIjKlMnOpQrStUvWx"))
         }
     }

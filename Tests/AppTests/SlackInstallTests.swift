@@ -58,7 +58,7 @@ import UseroTestSupport
                 #expect((stored.tokenEnvelope?.count ?? 0) > FakeSlack.botToken.utf8.count)
 
                 // And the token is in neither the SQLite file, its WAL, nor the logs
-                let bytes = try server.databaseBytes()
+                let bytes = try await server.databaseBytes()
                 #expect(bytes.range(of: Data(FakeSlack.botToken.utf8)) == nil)
                 #expect(bytes.range(of: Data("AbCdEfGhIjKlMnOpQrStUvWx".utf8)) == nil)
                 #expect(!server.logs.text.contains("AbCdEfGhIjKlMnOpQrStUvWx"))
@@ -162,6 +162,7 @@ import UseroTestSupport
             SlackTestSettings.configure(&config, fakeURL: api)
             config.tokenKeyBase64 = Redacted(newKey)
             config.previousTokenKeysBase64 = [Redacted(SlackTestSettings.tokenKey)]
+            try await TestServer.onTestBackend(&config, folder: folder)
             let (ring, _) = try SlackKeys.load(config: config, createIfMissing: false, logger: nil)
             let backend = try await Backend.open(config)
             let first = try await TokenResealer(store: backend.slack, keyRing: ring).resealAll()

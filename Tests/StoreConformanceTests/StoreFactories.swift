@@ -7,7 +7,7 @@ import SlackGateway
 import Testing
 import UseroTestSupport
 
-// The backends every conformance test runs against. To add one (PostgreSQL is next), write a `StoreFactory` that
+// The backends every conformance test runs against. To add one, write a `StoreFactory` that
 // returns a fresh, empty store per call and add it to `StoreFactories.all`; nothing else in this target changes.
 
 /// Every store protocol of one backend, on a fresh, empty store.
@@ -53,8 +53,7 @@ enum StoreFactories {
     static let all: [StoreFactory] = [
         .sqlite,
         .inMemory,
-        // ▶ PostgreSQL goes here: `.postgreSQL`, a factory that starts (or reaches) a server, creates a fresh
-        //   database per call, and sets `unavailable` to say what is missing (for example no initdb here).
+        .postgreSQL,
     ]
 
     /// The backends that can run on this machine: every conformance test runs once per backend in this list.

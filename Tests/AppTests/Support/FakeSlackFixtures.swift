@@ -121,6 +121,17 @@ extension TestServer {
     /// after each commit to the server's database (GRDB's observation), never by polling; `timeout` only bounds a
     /// test whose condition never comes true.
     func eventually(timeout: Duration = .seconds(20), _ condition: @Sendable () async throws -> Bool) async throws {
+        if parts.backend.postgres != nil {
+            // No commit observation across processes here: checked every 20 ms until it holds or time is up.
+            let clock = ContinuousClock()
+            let deadline = clock.now.advanced(by: timeout)
+            while clock.now < deadline {
+                if try await condition() { return }
+                try await Task.sleep(for: .milliseconds(20))
+            }
+            Issue.record("condition not met within \(timeout)")
+            return
+        }
         let pool = parts.database.pool
         let met = try await withoutActuallyEscaping(condition) { condition in
             try await withThrowingTaskGroup(of: Bool.self) { group in

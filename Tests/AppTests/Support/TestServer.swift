@@ -46,6 +46,15 @@ struct TestServer: Sendable {
         return config
     }
 
+    /// The PostgreSQL pass (USERO_TEST_BACKEND=postgres): the folder's own database instead of its SQLite file;
+    /// the same folder is the same database, so a restart finds its data.
+    static func onTestBackend(_ config: inout AppConfig, folder: URL) async throws {
+        if TestBackend.usesPostgres, config.postgres == nil, config.databasePath.hasSuffix("usero.sqlite") {
+            config.postgres = try await TestBackend.database(for: folder)
+            config.databasePath = "postgres"
+        }
+    }
+
     /// Runs `body` against a started server; shuts it down afterwards, whatever `body` does.
     static func run<T: Sendable>(
         folder: URL = makeFolder(), logs: CapturedLogs = CapturedLogs(), clock: any WallClock = SystemClock(),
@@ -54,6 +63,7 @@ struct TestServer: Sendable {
     ) async throws -> T {
         var config = config(folder: folder)
         configure(&config)
+        try await onTestBackend(&config, folder: folder)
         let finalConfig = config
         let (ports, continuation) = AsyncStream.makeStream(of: Int.self)
         let (app, parts) = try await buildApplication(
@@ -86,15 +96,35 @@ struct TestServer: Sendable {
         return try await request("POST", path, headers: all, body: Data(json.utf8))
     }
 
-    /// Counts rows of a table (or matching a condition) straight from the SQLite file.
+    /// Counts rows of a table (or matching a condition) straight from the database.
     func count(_ table: String, where condition: String = "1") async throws -> Int {
-        try await parts.database.read { db in
+        if let postgres = parts.backend.postgres {
+            let sql = "SELECT COUNT(*) FROM \(table) WHERE \(condition == "1" ? "true" : condition)"
+            return try await TestBackend.count(sql, in: postgres)
+        }
+        return try await parts.database.read { db in
             try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM \(table) WHERE \(condition)") ?? 0
         }
     }
 
-    /// Every byte of the database file and its WAL, for searching secrets and canaries.
-    func databaseBytes() throws -> Data {
+    /// Runs one statement with literal values (tests arranging rows below the API), on either backend.
+    func execute(_ sql: String) async throws {
+        if let postgres = parts.backend.postgres {
+            try await TestBackend.execute(sql, in: postgres)
+        } else {
+            try await parts.database.write { db in try db.execute(sql: sql) }
+        }
+    }
+
+    /// A blob literal in the backend's dialect.
+    func bytesLiteral(hex: String) -> String {
+        parts.backend.postgres != nil ? "'\\x\(hex)'::bytea" : "x'\(hex)'"
+    }
+
+    /// Every byte of the database file and its WAL, for searching secrets and canaries; on PostgreSQL, the text of
+    /// every row of every table.
+    func databaseBytes() async throws -> Data {
+        if let postgres = parts.backend.postgres { return try await TestBackend.everyRow(in: postgres) }
         var data = Data()
         for suffix in ["", "-wal", "-shm"] {
             if let bytes = FileManager.default.contents(atPath: parts.config.databasePath + suffix) { data.append(bytes) }

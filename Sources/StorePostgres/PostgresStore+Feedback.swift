@@ -1,0 +1,298 @@
+public import Feedback
+public import Foundation
+import PostgresNIO
+
+extension PostgresStore: FeedbackStore {
+    // MARK: Clients
+
+    public func createClient(name: String, plan: Plan, allowedOrigins: [String], at date: Date) async throws
+        -> (Client, String)
+    {
+        let client = Client(
+            id: Identifiers.newClientID(), name: name, plan: plan, allowedOrigins: allowedOrigins, createdAt: date)
+        let key = Identifiers.newAdminKey()
+        let hash = Data(Identifiers.adminKeyHash(key))
+        let origins = JSONValue.array(allowedOrigins.map(JSONValue.string)).jsonText
+        let millis = epochMillis(date)
+        try await write { tx in
+            try await tx.execute(
+                """
+                INSERT INTO client (id, name, plan, admin_key_hash, allowed_origins, created_at)
+                VALUES (\(client.id), \(name), \(plan.rawValue), \(hash), \(origins), \(millis))
+                """)
+        }
+        return (client, key)
+    }
+
+    public func client(id: String) async throws -> Client? {
+        try await row(PGClientRecord.byID(id)).map { try PGClientRecord.client($0) }
+    }
+
+    public func client(adminKey: String) async throws -> Client? {
+        let hash = Data(Identifiers.adminKeyHash(adminKey))
+        var sql = SQLBuilder(PGClientRecord.select)
+        sql.append(" AND admin_key_hash = \(try sql.bind(bytes: hash))")
+        return try await row(sql.query).map { try PGClientRecord.client($0) }
+    }
+
+    public func updatePlan(clientID: String, plan: Plan) async throws -> Client? {
+        try await write { tx in
+            let changed = try await tx.execute(
+                """
+                UPDATE client SET plan = \(plan.rawValue) WHERE id = \(clientID)
+                AND id NOT IN (SELECT client_id FROM account_deletion)
+                """)
+            guard changed > 0 else { return nil }
+            return try await Self.liveClient(id: clientID, in: tx)
+        }
+    }
+
+    public func rotateAdminKey(clientID: String) async throws -> String? {
+        let key = Identifiers.newAdminKey()
+        let hash = Data(Identifiers.adminKeyHash(key))
+        return try await write { tx in
+            let changed = try await tx.execute(
+                """
+                UPDATE client SET admin_key_hash = \(hash) WHERE id = \(clientID)
+                AND id NOT IN (SELECT client_id FROM account_deletion)
+                """)
+            return changed > 0 ? key : nil
+        }
+    }
+
+    static func liveClient(id: String, in tx: PostgresTransaction) async throws -> Client? {
+        try await tx.row(PGClientRecord.byID(id)).map { try PGClientRecord.client($0) }
+    }
+
+    // MARK: Feedback
+
+    public func insert(_ draft: FeedbackDraft, at date: Date, origin: String?) async throws -> FeedbackItem {
+        let item = FeedbackItem(id: Identifiers.newFeedbackID(), clientId: draft.clientId, createdAt: date, draft: draft)
+        let notifies = postsNewFeedbackToSlack
+        try await write { tx in
+            guard let client = try await Self.liveClient(id: item.clientId, in: tx) else {
+                throw FeedbackError.unknownClient
+            }
+            guard client.allows(origin: origin) else { throw FeedbackError.originNotAllowed }
+            // The same Slack message twice for one client is refused, as the unique index has it.
+            guard try await Self.insert(item, in: tx) else { throw PostgresStoreConflict() }
+            // Accepted means durable for the Slack post too: it commits with the item, or neither does.
+            if notifies { try await Self.enqueueNotifications(for: item, in: tx) }
+        }
+        return item
+    }
+
+    /// Inserts an item and links the uploaded screenshots it names, in the caller's transaction. False when a row
+    /// with the same Slack message (or id) exists already: nothing was written.
+    static func insert(_ item: FeedbackItem, in tx: PostgresTransaction) async throws -> Bool {
+        let d = item.draft
+        let screenshots =
+            d.screenshots.isEmpty ? "[]" : String(decoding: try JSONEncoder().encode(d.screenshots), as: UTF8.self)
+        let recovered = (d.slack?.recovered ?? false) ? 1 : 0
+        let inserted = try await tx.execute(
+            """
+            INSERT INTO feedback (id, client_id, source, created_at, rating, comment, user_email, page_url,
+                page_title, referrer, environment, metadata, screenshots, session_replay_id, replay_offset_ms,
+                user_id, slack_team_id, slack_channel_id, slack_message_ts, slack_thread_ts, slack_author_id,
+                slack_forwarded_by, slack_captured_via, slack_permalink, slack_recovered)
+            VALUES (\(item.id), \(item.clientId), \(d.source.rawValue), \(epochMillis(item.createdAt)), \(d.rating),
+                \(d.comment), \(d.userEmail), \(d.pageUrl), \(d.pageTitle), \(d.referrer), \(d.environment),
+                \(d.metadata?.jsonText), \(screenshots), \(d.sessionReplayId), \(d.replayOffsetMs), \(d.userId),
+                \(d.slack?.teamId), \(d.slack?.channelId), \(d.slack?.messageTs), \(d.slack?.threadTs),
+                \(d.slack?.authorId), \(d.slack?.forwardedBy), \(d.slack?.capturedVia.rawValue),
+                \(d.slack?.permalink), \(recovered))
+            ON CONFLICT DO NOTHING
+            """)
+        guard inserted > 0 else { return false }
+        if !d.screenshots.isEmpty {
+            let names = d.screenshots.map(\.fileName)
+            try await tx.execute(
+                """
+                UPDATE screenshot SET feedback_id = \(item.id)
+                WHERE file_name = ANY(\(names)) AND client_id = \(item.clientId) AND feedback_id IS NULL
+                """)
+        }
+        return true
+    }
+
+    public func feedback(id: String, clientID: String) async throws -> FeedbackItem? {
+        var sql = SQLBuilder(PGFeedbackRecord.select)
+        sql.append(" WHERE client_id = \(sql.bind(clientID)) AND id = \(sql.bind(id))")
+        return try await row(sql.query).map { try PGFeedbackRecord.item($0) }
+    }
+
+    public func listFeedback(clientID: String, filter: FeedbackFilter, limit: Int, after cursor: FeedbackCursor?)
+        async throws -> FeedbackPage
+    {
+        var sql = SQLBuilder(PGFeedbackRecord.select)
+        sql.append(" WHERE client_id = \(sql.bind(clientID))")
+        if let source = filter.source { sql.append(" AND source = \(sql.bind(source.rawValue))") }
+        switch filter.environment {
+        case .some(.some(let environment)): sql.append(" AND environment = \(sql.bind(environment))")
+        case .some(.none): sql.append(" AND environment IS NULL")
+        case .none: break
+        }
+        if let cursor {
+            let at = sql.bind(cursor.createdAtMillis)
+            sql.append(" AND (created_at < \(at) OR (created_at = \(at) AND id < \(sql.bind(cursor.id))))")
+        }
+        sql.append(" ORDER BY created_at DESC, id DESC LIMIT \(sql.bind(Int64(limit) + 1))")
+        let items = try await rows(sql.query).map { try PGFeedbackRecord.item($0) }
+        return FeedbackPage(fetched: items, limit: limit)
+    }
+
+    public func environments(clientID: String, limit: Int) async throws -> [String] {
+        // A skip-scan over the `(client_id, environment, …)` index: one index seek per distinct name.
+        try await rows(
+            """
+            WITH RECURSIVE env(name) AS (
+                SELECT MIN(environment) FROM feedback WHERE client_id = \(clientID) AND environment IS NOT NULL
+                UNION ALL
+                SELECT (SELECT MIN(environment) FROM feedback WHERE client_id = \(clientID)
+                    AND environment > env.name)
+                FROM env WHERE env.name IS NOT NULL
+            )
+            SELECT name FROM env WHERE name IS NOT NULL LIMIT \(Int64(limit))
+            """
+        ).map { try $0.value("name", as: String.self) }
+    }
+
+    public func deleteFeedback(id: String, clientID: String) async throws -> Bool {
+        // Screenshot rows (and their bytes, by cascade) go with the item.
+        try await write { tx in
+            try await tx.execute(
+                """
+                DELETE FROM screenshot WHERE feedback_id = \(id)
+                AND feedback_id IN (SELECT id FROM feedback WHERE client_id = \(clientID))
+                """)
+            return try await tx.execute("DELETE FROM feedback WHERE client_id = \(clientID) AND id = \(id)") > 0
+        }
+    }
+
+    // MARK: Screenshots
+
+    public func saveScreenshot(_ s: StoredScreenshot, bytes: [UInt8]) async throws {
+        // Row and bytes in one transaction: every instance can serve the file once the upload is acknowledged.
+        let data = Data(bytes)
+        try await write { tx in
+            guard try await Self.liveClient(id: s.clientId, in: tx) != nil else { throw FeedbackError.unknownClient }
+            try await tx.execute(
+                """
+                INSERT INTO screenshot (file_name, client_id, mime_type, file_size, width, height, created_at)
+                VALUES (\(s.fileName), \(s.clientId), \(s.mimeType), \(s.fileSize), \(s.width), \(s.height),
+                    \(epochMillis(s.createdAt)))
+                """)
+            try await tx.execute("INSERT INTO screenshot_data (file_name, bytes) VALUES (\(s.fileName), \(data))")
+        }
+    }
+
+    public func screenshot(fileName: String) async throws -> StoredScreenshot? {
+        try await row(
+            """
+            SELECT file_name, client_id, mime_type, file_size, width, height, created_at FROM screenshot
+            WHERE file_name = \(fileName)
+            AND client_id NOT IN (SELECT client_id FROM account_deletion)
+            """
+        ).map { row in
+            StoredScreenshot(
+                fileName: try row.value("file_name"), clientId: try row.value("client_id"),
+                mimeType: try row.value("mime_type"), fileSize: try row.value("file_size"),
+                width: try row.value("width"), height: try row.value("height"),
+                createdAt: dateFromEpochMillis(try row.value("created_at")))
+        }
+    }
+
+    public func screenshotBytes(fileName: String) async throws -> Data? {
+        try await scalar("SELECT bytes FROM screenshot_data WHERE file_name = \(fileName)", as: Data.self)
+    }
+
+    /// The bytes are rows that go with their screenshot (a cascade): nothing is left to remove outside the
+    /// database. Clears the queue table kept for parity with SQLite.
+    public func purgeDeletedScreenshots() async throws {
+        try await write { tx in try await tx.execute("DELETE FROM file_deletion") }
+    }
+}
+
+/// `client` rows.
+enum PGClientRecord {
+    /// Clients being closed are invisible everywhere.
+    static let select = """
+        SELECT id, name, plan, allowed_origins, created_at FROM client WHERE \(pgLiveClientCondition)
+        """
+
+    static func byID(_ id: String) -> PostgresQuery {
+        var sql = SQLBuilder(select)
+        sql.append(" AND id = \(sql.bind(id))")
+        return sql.query
+    }
+
+    static func client(_ row: PostgresRandomAccessRow) throws -> Client {
+        let originsText: String = try row.value("allowed_origins")
+        guard case .array(let values)? = JSONValue.parse(Array(originsText.utf8)) else {
+            throw PostgresStoreDecodingError(table: "client", column: "allowed_origins")
+        }
+        let origins = try values.map { value -> String in
+            guard case .string(let origin) = value else {
+                throw PostgresStoreDecodingError(table: "client", column: "allowed_origins")
+            }
+            return origin
+        }
+        return Client(
+            id: try row.value("id"), name: try row.value("name"), plan: try row.enumValue("plan", table: "client"),
+            allowedOrigins: origins, createdAt: dateFromEpochMillis(try row.value("created_at")))
+    }
+}
+
+/// `feedback` rows.
+enum PGFeedbackRecord {
+    /// Every column of an item.
+    static let columns = """
+        id, client_id, source, created_at, rating, comment, user_email, page_url, page_title, referrer,
+            environment, metadata, screenshots, session_replay_id, replay_offset_ms, user_id, slack_team_id,
+            slack_channel_id, slack_message_ts, slack_thread_ts, slack_author_id, slack_forwarded_by,
+            slack_captured_via, slack_permalink, slack_recovered
+        """
+    static let select = "SELECT \(columns) FROM feedback"
+
+    static func item(_ row: PostgresRandomAccessRow) throws -> FeedbackItem {
+        let screenshotsText: String = try row.value("screenshots")
+        let screenshots: [ScreenshotRef]
+        if screenshotsText == "[]" {
+            screenshots = []
+        } else {
+            do {
+                screenshots = try JSONDecoder().decode([ScreenshotRef].self, from: Data(screenshotsText.utf8))
+            } catch {
+                throw PostgresStoreDecodingError(table: "feedback", column: "screenshots")
+            }
+        }
+        var metadata: JSONValue?
+        if let text: String = try row.value("metadata") {
+            guard let parsed = JSONValue.parse(Array(text.utf8)) else {
+                throw PostgresStoreDecodingError(table: "feedback", column: "metadata")
+            }
+            metadata = parsed
+        }
+        var slack: SlackCapture?
+        if let team: String = try row.value("slack_team_id") {
+            slack = SlackCapture(
+                teamId: team, channelId: try row.value("slack_channel_id"),
+                messageTs: try row.value("slack_message_ts"), threadTs: try row.value("slack_thread_ts"),
+                authorId: try row.value("slack_author_id"), forwardedBy: try row.value("slack_forwarded_by"),
+                capturedVia: try row.enumValue("slack_captured_via", table: "feedback"),
+                permalink: try row.value("slack_permalink"),
+                recovered: try row.value("slack_recovered", as: Int.self) != 0)
+        }
+        let clientId: String = try row.value("client_id")
+        let draft = FeedbackDraft(
+            clientId: clientId, source: try row.enumValue("source", table: "feedback"), rating: try row.value("rating"),
+            comment: try row.value("comment"), userEmail: try row.value("user_email"),
+            pageUrl: try row.value("page_url"), pageTitle: try row.value("page_title"),
+            referrer: try row.value("referrer"), environment: try row.value("environment"), metadata: metadata,
+            screenshots: screenshots, sessionReplayId: try row.value("session_replay_id"),
+            replayOffsetMs: try row.value("replay_offset_ms"), userId: try row.value("user_id"), slack: slack)
+        return FeedbackItem(
+            id: try row.value("id"), clientId: clientId, createdAt: dateFromEpochMillis(try row.value("created_at")),
+            draft: draft)
+    }
+}

@@ -1,0 +1,416 @@
+public import Feedback
+import Foundation
+import PostgresNIO
+public import Retention
+
+extension PostgresStore: RetentionStore {
+    // MARK: Sweeps
+
+    public func clientPlans() async throws -> [ClientPlan] {
+        try await rows(PostgresQuery(unsafeSQL: "SELECT id, plan FROM client WHERE \(pgLiveClientCondition) ORDER BY id"))
+            .map { row in
+                ClientPlan(clientID: try row.value("id"), plan: try row.enumValue("plan", table: "client"))
+            }
+    }
+
+    /// Each batch is one bounded transaction of its own (never a long one holding locks): writers go on between
+    /// batches.
+    public func deleteFeedbackBatch(_ selection: FeedbackSelection, limit: Int, at now: Int64, record: BatchRecord)
+        async throws -> (batch: DeletionBatch, audit: AuditProgress?)?
+    {
+        let limit = Int64(max(0, limit))
+        return try await write { tx in
+            guard try await Self.mayRecord(record, in: tx) else { return nil }
+            var sql = SQLBuilder()
+            guard let condition = Self.condition(for: selection, in: &sql) else {
+                return (DeletionBatch(), try await Self.record(DeletionBatch(), as: record, at: now, in: tx))
+            }
+            // One statement: the batch's rows go, with their screenshots (and their bytes, by cascade).
+            sql.append(
+                """
+                WITH doomed AS (
+                    SELECT id, created_at FROM feedback WHERE \(condition) LIMIT \(sql.bind(limit)) FOR UPDATE
+                ), shots AS (
+                    DELETE FROM screenshot WHERE feedback_id IN (SELECT id FROM doomed) RETURNING 1
+                ), gone AS (
+                    DELETE FROM feedback WHERE id IN (SELECT id FROM doomed) RETURNING created_at
+                )
+                SELECT (SELECT count(*) FROM gone) AS rows, (SELECT count(*) FROM shots) AS screenshots,
+                    (SELECT min(created_at) FROM gone) AS oldest
+                """)
+            guard let row = try await tx.row(sql.query) else {
+                return (DeletionBatch(), try await Self.record(DeletionBatch(), as: record, at: now, in: tx))
+            }
+            let deleted = Int(try row.value("rows", as: Int64.self))
+            let batch = DeletionBatch(
+                rows: deleted, screenshots: Int(try row.value("screenshots", as: Int64.self)),
+                oldestCreatedAt: try row.value("oldest", as: Int64?.self))
+            return (batch, try await Self.record(batch, as: record, at: now, in: tx))
+        }
+    }
+
+    public func deleteUnattachedUploadBatch(
+        clientID: String, uploadedBefore cutoff: Int64?, limit: Int, at now: Int64, record: BatchRecord
+    ) async throws -> (batch: DeletionBatch, audit: AuditProgress?)? {
+        let cutoff = cutoff ?? Int64.max
+        let limit = Int64(max(0, limit))
+        return try await write { tx in
+            guard try await Self.mayRecord(record, in: tx) else { return nil }
+            let row = try await tx.row(
+                """
+                WITH gone AS (
+                    DELETE FROM screenshot WHERE file_name IN (
+                        SELECT file_name FROM screenshot
+                        WHERE client_id = \(clientID) AND feedback_id IS NULL AND created_at < \(cutoff)
+                        LIMIT \(limit) FOR UPDATE)
+                    RETURNING created_at
+                )
+                SELECT count(*) AS rows, min(created_at) AS oldest FROM gone
+                """)
+            let batch = DeletionBatch(
+                rows: Int(try row?.value("rows", as: Int64.self) ?? 0),
+                oldestCreatedAt: try row?.value("oldest", as: Int64?.self) ?? nil)
+            return (batch, try await Self.record(batch, as: record, at: now, in: tx))
+        }
+    }
+
+    /// The `WHERE` of a selection, its values bound in `sql`; nil when it can select nothing.
+    static func condition(for selection: FeedbackSelection, in sql: inout SQLBuilder) -> String? {
+        switch selection {
+        case .createdBefore(let clientID, let cutoff):
+            return "client_id = \(sql.bind(clientID)) AND created_at < \(sql.bind(cutoff))"
+        case .client(let clientID):
+            return "client_id = \(sql.bind(clientID))"
+        case .subject(let scope):
+            if let member = scope.slackMember {
+                return "client_id = \(sql.bind(scope.clientID)) AND slack_author_id = \(sql.bind(member))"
+            }
+            let client = sql.bind(scope.clientID)
+            var alternatives: [String] = []
+            if !scope.emails.isEmpty {
+                let emails = scope.emails.map { $0.lowercased() }
+                alternatives.append("lower(user_email) = ANY(\(sql.bind(emails)))")
+            }
+            if !scope.userIDs.isEmpty {
+                alternatives.append("user_id = ANY(\(sql.bind(scope.userIDs)))")
+            }
+            if alternatives.isEmpty { return nil }
+            return "client_id = \(client) AND (\(alternatives.joined(separator: " OR ")))"
+        }
+    }
+
+    /// A closure record needs its closure still pending.
+    static func mayRecord(_ record: BatchRecord, in tx: PostgresTransaction) async throws -> Bool {
+        guard case .closure(let clientID, _) = record else { return true }
+        return try await isClosing(clientID, in: tx)
+    }
+
+    /// Records a batch as asked, in the batch's transaction; returns the audit progress after it.
+    static func record(_ batch: DeletionBatch, as record: BatchRecord, at now: Int64, in tx: PostgresTransaction)
+        async throws -> AuditProgress?
+    {
+        switch record {
+        case .none:
+            return nil
+        case .closure(let clientID, let counts):
+            try await addProgress(counts(batch), clientID: clientID, in: tx)
+            return nil
+        case .audit(var progress, let counts, let dueAt):
+            let batchCounts = counts(batch)
+            guard !batchCounts.isEmpty else { return progress }
+            progress.counts.add(batchCounts)
+            let due = dueAt(batch)
+            if let entryID = progress.entryID {
+                try await tx.execute(
+                    """
+                    UPDATE audit_entry SET due_at = COALESCE(LEAST(due_at, \(due)), due_at, \(due)),
+                        finished_at = \(now), counts = \(progress.counts.jsonText)
+                    WHERE id = \(entryID)
+                    """)
+            } else {
+                progress.entryID = try await insertAudit(
+                    kind: progress.kind.rawValue, clientID: progress.clientID, dueAt: due, finishedAt: now,
+                    counts: progress.counts, in: tx)
+            }
+            return progress
+        }
+    }
+
+    // MARK: Account closure
+
+    public func beginAccountClosure(clientID: String, at now: Int64) async throws -> Bool {
+        try await write { tx in
+            try await tx.execute(
+                """
+                INSERT INTO account_deletion (client_id, requested_at)
+                SELECT id, \(now) FROM client WHERE id = \(clientID) ON CONFLICT DO NOTHING
+                """) > 0
+        }
+    }
+
+    public func pendingAccountClosures() async throws -> [String] {
+        try await rows("SELECT client_id FROM account_deletion ORDER BY requested_at").map {
+            try $0.value("client_id", as: String.self)
+        }
+    }
+
+    public func addClosureProgress(clientID: String, counts: DeletionCounts) async throws -> Bool {
+        try await write { tx in
+            guard try await Self.isClosing(clientID, in: tx) else { return false }
+            try await Self.addProgress(counts, clientID: clientID, in: tx)
+            return true
+        }
+    }
+
+    public func deleteEndUserBatch(clientID: String, limit: Int) async throws -> Int? {
+        let limit = Int64(max(0, limit))
+        return try await write { tx in
+            guard try await Self.isClosing(clientID, in: tx) else { return nil }
+            let deleted = try await tx.execute(
+                """
+                DELETE FROM end_user WHERE client_id = \(clientID) AND user_id IN (
+                    SELECT user_id FROM end_user WHERE client_id = \(clientID) LIMIT \(limit))
+                """)
+            try await Self.addProgress(DeletionCounts(["endUsers": deleted]), clientID: clientID, in: tx)
+            return deleted
+        }
+    }
+
+    public func completeAccountClosure(clientID: String, at now: Int64) async throws -> DeletionCounts? {
+        try await write { tx in
+            guard
+                let row = try await tx.row(
+                    "SELECT requested_at, counts FROM account_deletion WHERE client_id = \(clientID) FOR UPDATE")
+            else { return nil }
+            let counts = DeletionCounts(jsonText: try row.value("counts"))
+            // The client row's foreign keys take any row a race left behind, screenshot bytes included.
+            try await tx.execute("DELETE FROM client WHERE id = \(clientID)")
+            try await tx.execute("DELETE FROM account_deletion WHERE client_id = \(clientID)")
+            _ = try await Self.insertAudit(
+                kind: AuditKind.accountClosure.rawValue, clientID: clientID, dueAt: try row.value("requested_at"),
+                finishedAt: now, counts: counts, in: tx)
+            return counts
+        }
+    }
+
+    static func isClosing(_ clientID: String, in tx: PostgresTransaction) async throws -> Bool {
+        try await tx.scalar(
+            "SELECT EXISTS (SELECT 1 FROM account_deletion WHERE client_id = \(clientID))", as: Bool.self) ?? false
+    }
+
+    static func addProgress(_ counts: DeletionCounts, clientID: String, in tx: PostgresTransaction) async throws {
+        guard !counts.isEmpty else { return }
+        let stored = try await tx.scalar(
+            "SELECT counts FROM account_deletion WHERE client_id = \(clientID) FOR UPDATE", as: String.self)
+        var total = DeletionCounts(jsonText: stored ?? "{}")
+        total.add(counts)
+        try await tx.execute("UPDATE account_deletion SET counts = \(total.jsonText) WHERE client_id = \(clientID)")
+    }
+
+    // MARK: End users
+
+    public func upsertEndUser(clientID: String, _ identification: Identification, at now: Int64) async throws {
+        func value<T>(_ update: FieldUpdate<T>) -> (isSet: Bool, value: T?) {
+            switch update {
+            case .keep: (false, nil)
+            case .clear: (true, nil)
+            case .set(let value): (true, value)
+            }
+        }
+        let email = value(identification.email)
+        let name = value(identification.name)
+        let traits = value(identification.traits)
+        let traitsText = traits.value.map { JSONValue.object($0).jsonText }
+        let userID = identification.userId
+        try await write { tx in
+            // A closure that began after the client lookup wins: nothing is added to an account being deleted.
+            guard try await !Self.isClosing(clientID, in: tx) else { throw FeedbackError.unknownClient }
+            try await tx.execute(
+                """
+                INSERT INTO end_user (client_id, user_id, email, name, traits, created_at, updated_at)
+                VALUES (\(clientID), \(userID), \(email.value), \(name.value), \(traitsText), \(now), \(now))
+                ON CONFLICT (client_id, user_id) DO UPDATE SET
+                    email = CASE WHEN \(email.isSet) THEN excluded.email ELSE end_user.email END,
+                    name = CASE WHEN \(name.isSet) THEN excluded.name ELSE end_user.name END,
+                    traits = CASE WHEN \(traits.isSet) THEN excluded.traits ELSE end_user.traits END,
+                    updated_at = excluded.updated_at
+                """)
+        }
+    }
+
+    public func endUser(clientID: String, userID: String) async throws -> EndUser? {
+        var sql = SQLBuilder(PGEndUserRecord.select)
+        sql.append(" WHERE client_id = \(sql.bind(clientID)) AND user_id = \(sql.bind(userID))")
+        return try await row(sql.query).map { try PGEndUserRecord.endUser($0) }
+    }
+
+    // MARK: Data subjects
+
+    public func resolve(_ subject: DataSubject, clientID: String) async throws -> SubjectScope {
+        switch subject {
+        case .email(let email):
+            let userIDs = try await rows(
+                "SELECT user_id FROM end_user WHERE client_id = \(clientID) AND lower(email) = lower(\(email))"
+            ).map { try $0.value("user_id", as: String.self) }
+            return SubjectScope(clientID: clientID, emails: [email], userIDs: userIDs, endUserEmail: email)
+        case .userID(let userID):
+            let emails = try await rows(
+                """
+                SELECT email FROM end_user WHERE client_id = \(clientID) AND user_id = \(userID) AND email IS NOT NULL
+                """
+            ).map { try $0.value("email", as: String.self) }
+            return SubjectScope(clientID: clientID, emails: emails, userIDs: [userID], endUserID: userID)
+        case .slackUser(let member):
+            return SubjectScope(clientID: clientID, slackMember: member)
+        }
+    }
+
+    public func export(_ scope: SubjectScope) async throws -> (
+        endUsers: [EndUser], feedback: [FeedbackItem], screenshots: [StoredScreenshotLink]
+    ) {
+        // One snapshot: the three lists agree with each other.
+        try await backend.read { connection in
+            func fetch(_ sql: SQLBuilder) async throws -> [PostgresRandomAccessRow] {
+                var rows: [PostgresRandomAccessRow] = []
+                for try await row in try await connection.query(sql.query, logger: self.logger) {
+                    rows.append(row.makeRandomAccess())
+                }
+                return rows
+            }
+            var endUsers: [EndUser] = []
+            var users = SQLBuilder(PGEndUserRecord.select)
+            if let condition = Self.endUserCondition(scope, in: &users) {
+                users.append(" WHERE \(condition) ORDER BY user_id")
+                endUsers = try await fetch(users).map { try PGEndUserRecord.endUser($0) }
+            }
+            func subjectCondition(_ sql: inout SQLBuilder) -> String? {
+                var conditions: [String] = []
+                if let condition = Self.condition(for: .subject(scope), in: &sql) { conditions.append("(\(condition))") }
+                if let condition = Self.forwardedCondition(scope, in: &sql) { conditions.append("(\(condition))") }
+                return conditions.isEmpty ? nil : conditions.joined(separator: " OR ")
+            }
+            var items = SQLBuilder(PGFeedbackRecord.select)
+            guard let itemCondition = subjectCondition(&items) else { return (endUsers, [], []) }
+            items.append(" WHERE \(itemCondition) ORDER BY created_at DESC, id DESC")
+            let feedback = try await fetch(items).map { try PGFeedbackRecord.item($0) }
+            var shots = SQLBuilder(
+                "SELECT feedback_id, file_name, mime_type, file_size, created_at FROM screenshot WHERE feedback_id IN ")
+            let shotCondition = subjectCondition(&shots) ?? "false"
+            shots.append("(SELECT id FROM feedback WHERE \(shotCondition)) ORDER BY created_at, file_name")
+            let screenshots = try await fetch(shots).map { row in
+                StoredScreenshotLink(
+                    feedbackId: try row.value("feedback_id"), fileName: try row.value("file_name"),
+                    mimeType: try row.value("mime_type"), fileSize: try row.value("file_size"),
+                    createdAt: try row.value("created_at"))
+            }
+            return (endUsers, feedback, screenshots)
+        }
+    }
+
+    public func finishErasure(_ scope: SubjectScope, audit: AuditProgress, dueAt: Int64, at now: Int64) async throws
+        -> DeletionCounts
+    {
+        try await write { tx in
+            var last = DeletionCounts()
+            var users = SQLBuilder("DELETE FROM end_user WHERE ")
+            if let condition = Self.endUserCondition(scope, in: &users) {
+                users.append(condition)
+                last["endUsers"] = try await tx.execute(users.query)
+            }
+            var forwards = SQLBuilder("UPDATE feedback SET slack_forwarded_by = NULL WHERE ")
+            if let condition = Self.forwardedCondition(scope, in: &forwards) {
+                forwards.append(condition)
+                last["slackForwardsScrubbed"] = try await tx.execute(forwards.query)
+            }
+            let counted = last
+            let progress =
+                try await Self.record(
+                    DeletionBatch(), as: .audit(audit, counts: { _ in counted }, dueAt: { _ in dueAt }), at: now, in: tx)
+                ?? audit
+            if progress.entryID == nil {
+                // Nothing was held: the request is still on record.
+                _ = try await Self.insertAudit(
+                    kind: AuditKind.privacyErasure.rawValue, clientID: scope.clientID, dueAt: dueAt, finishedAt: now,
+                    counts: progress.counts, in: tx)
+            }
+            return progress.counts
+        }
+    }
+
+    /// End users of the subject.
+    static func endUserCondition(_ scope: SubjectScope, in sql: inout SQLBuilder) -> String? {
+        if let email = scope.endUserEmail {
+            return "client_id = \(sql.bind(scope.clientID)) AND lower(email) = lower(\(sql.bind(email)))"
+        }
+        if let userID = scope.endUserID {
+            return "client_id = \(sql.bind(scope.clientID)) AND user_id = \(sql.bind(userID))"
+        }
+        return nil
+    }
+
+    /// Rows the Slack member only forwarded (someone else wrote them).
+    static func forwardedCondition(_ scope: SubjectScope, in sql: inout SQLBuilder) -> String? {
+        guard let member = scope.slackMember else { return nil }
+        let bound = sql.bind(member)
+        return """
+            client_id = \(sql.bind(scope.clientID)) AND slack_forwarded_by = \(bound)
+            AND (slack_author_id IS NULL OR slack_author_id <> \(bound))
+            """
+    }
+
+    // MARK: Audit trail
+
+    public func recordAudit(kind: String, clientID: String?, dueAt: Int64?, finishedAt: Int64, counts: DeletionCounts)
+        async throws
+    {
+        try await write { tx in
+            _ = try await Self.insertAudit(
+                kind: kind, clientID: clientID, dueAt: dueAt, finishedAt: finishedAt, counts: counts, in: tx)
+        }
+    }
+
+    public func auditEntries(clientID: String, limit: Int) async throws -> [AuditEntry] {
+        try await rows(
+            """
+            SELECT kind, client_id, due_at, finished_at, counts FROM audit_entry WHERE client_id = \(clientID)
+            ORDER BY finished_at DESC, id DESC LIMIT \(Int64(max(0, limit)))
+            """
+        ).map { row in
+            AuditEntry(
+                kind: try row.value("kind"), clientId: try row.value("client_id"),
+                dueAt: (try row.value("due_at", as: Int64?.self)).map(dateFromEpochMillis),
+                finishedAt: dateFromEpochMillis(try row.value("finished_at")),
+                counts: DeletionCounts(jsonText: try row.value("counts")))
+        }
+    }
+
+    static func insertAudit(
+        kind: String, clientID: String?, dueAt: Int64?, finishedAt: Int64, counts: DeletionCounts,
+        in tx: PostgresTransaction
+    ) async throws -> Int64 {
+        try await tx.scalar(
+            """
+            INSERT INTO audit_entry (client_id, kind, due_at, finished_at, counts)
+            VALUES (\(clientID), \(kind), \(dueAt), \(finishedAt), \(counts.jsonText)) RETURNING id
+            """, as: Int64.self) ?? 0
+    }
+}
+
+/// `end_user` rows.
+enum PGEndUserRecord {
+    static let select = "SELECT user_id, email, name, traits, created_at, updated_at FROM end_user"
+
+    static func endUser(_ row: PostgresRandomAccessRow) throws -> EndUser {
+        var traits: [String: JSONValue]?
+        if let text: String = try row.value("traits") {
+            guard case .object(let object)? = JSONValue.parse(Array(text.utf8)) else {
+                throw PostgresStoreDecodingError(table: "end_user", column: "traits")
+            }
+            traits = object
+        }
+        return EndUser(
+            userId: try row.value("user_id"), email: try row.value("email"), name: try row.value("name"),
+            traits: traits, createdAt: dateFromEpochMillis(try row.value("created_at")),
+            updatedAt: dateFromEpochMillis(try row.value("updated_at")))
+    }
+}

@@ -1,0 +1,697 @@
+public import Feedback
+public import Foundation
+import PostgresNIO
+public import SlackGateway
+
+/// Transaction-level advisory lock keys: "usero:jc" (job claims) and "usero:hb" (heartbeat) in ASCII.
+enum PostgresLocks {
+    /// Serialises claims across instances, so "one job per workspace at a time" holds for all of them together.
+    static let jobClaim: Int64 = 0x7573_6572_6f3a_6a63
+    /// Serialises heartbeats, so one instance (not each) enqueues the sweep after a downtime.
+    static let heartbeat: Int64 = 0x7573_6572_6f3a_6862
+}
+
+extension PostgresStore: SlackStore {
+    // MARK: Installations
+
+    public func activeInstallation(team: String) async throws -> Installation? {
+        var sql = SQLBuilder(PGInstallationRecord.select)
+        let team = sql.bind(team)
+        sql.append(" WHERE team_id = \(team) AND team_id NOT IN (SELECT team_id FROM slack_tombstone)")
+        return try await row(sql.query).map { try PGInstallationRecord.installation($0) }
+    }
+
+    public func installation(client: String) async throws -> Installation? {
+        var sql = SQLBuilder(PGInstallationRecord.select)
+        sql.append(" WHERE client_id = \(sql.bind(client)) ORDER BY installed_at DESC LIMIT 1")
+        return try await row(sql.query).map { try PGInstallationRecord.installation($0) }
+    }
+
+    public func sealedInstallations() async throws -> [Installation] {
+        try await rows(PostgresQuery(unsafeSQL: "\(PGInstallationRecord.select) WHERE token_envelope IS NOT NULL"))
+            .map { try PGInstallationRecord.installation($0) }
+    }
+
+    public func saveInstallation(_ i: Installation) async throws -> InstallationSaveResult {
+        let envelope = i.tokenEnvelope.map { Data($0) }
+        return try await write { tx in
+            guard try await Self.liveClient(id: i.clientId, in: tx) != nil else { return .clientGone }
+            // Locks the workspace's row (when there is one) so that two installs racing decide one after the other.
+            if let existing = try await Self.installation(team: i.teamId, forUpdate: true, in: tx),
+                existing.clientId != i.clientId, try await !Self.isTombstoned(team: i.teamId, in: tx),
+                try await Self.liveClient(id: existing.clientId, in: tx) != nil
+            {
+                return .ownedByAnotherClient
+            }
+            try await tx.execute(
+                """
+                INSERT INTO slack_installation (team_id, client_id, enterprise_id, team_name, bot_user_id, bot_id,
+                    app_id, scopes, installer_user_id, token_envelope, token_key_id, installed_at)
+                VALUES (\(i.teamId), \(i.clientId), \(i.enterpriseId), \(i.teamName), \(i.botUserId), \(i.botId),
+                    \(i.appId), \(i.scopes), \(i.installerUserId), \(envelope), \(i.tokenKeyId), \(i.installedAt))
+                ON CONFLICT (team_id) DO UPDATE SET
+                    trigger_emoji = CASE WHEN slack_installation.client_id = excluded.client_id
+                        THEN slack_installation.trigger_emoji END,
+                    notify_channel = CASE WHEN slack_installation.client_id = excluded.client_id
+                        THEN slack_installation.notify_channel END,
+                    notify_error = CASE WHEN slack_installation.client_id = excluded.client_id
+                        THEN slack_installation.notify_error END,
+                    notify_error_at = CASE WHEN slack_installation.client_id = excluded.client_id
+                        THEN slack_installation.notify_error_at END,
+                    client_id = excluded.client_id,
+                    enterprise_id = excluded.enterprise_id, team_name = excluded.team_name,
+                    bot_user_id = excluded.bot_user_id, bot_id = excluded.bot_id, app_id = excluded.app_id,
+                    scopes = excluded.scopes, installer_user_id = excluded.installer_user_id,
+                    token_envelope = excluded.token_envelope, token_key_id = excluded.token_key_id,
+                    installed_at = excluded.installed_at
+                """)
+            try await tx.execute("DELETE FROM slack_tombstone WHERE team_id = \(i.teamId)")
+            return .saved
+        }
+    }
+
+    public func replaceTokenEnvelope(team: String, expected: [UInt8], with envelope: [UInt8], keyId: String)
+        async throws -> Bool
+    {
+        let old = Data(expected)
+        let new = Data(envelope)
+        return try await write { tx in
+            try await tx.execute(
+                """
+                UPDATE slack_installation SET token_envelope = \(new), token_key_id = \(keyId)
+                WHERE team_id = \(team) AND token_envelope = \(old)
+                """) > 0
+        }
+    }
+
+    static func activeInstallation(team: String, in tx: PostgresTransaction) async throws -> Installation? {
+        guard try await !isTombstoned(team: team, in: tx) else { return nil }
+        return try await installation(team: team, in: tx)
+    }
+
+    static func installation(team: String, forUpdate: Bool = false, in tx: PostgresTransaction) async throws
+        -> Installation?
+    {
+        var sql = SQLBuilder(PGInstallationRecord.select)
+        sql.append(" WHERE team_id = \(sql.bind(team))")
+        if forUpdate { sql.append(" FOR UPDATE") }
+        return try await tx.row(sql.query).map { try PGInstallationRecord.installation($0) }
+    }
+
+    static func isTombstoned(team: String, in tx: PostgresTransaction) async throws -> Bool {
+        try await tx.scalar("SELECT EXISTS (SELECT 1 FROM slack_tombstone WHERE team_id = \(team))", as: Bool.self)
+            ?? false
+    }
+
+    /// Records an event id; false when it was seen before (a retry, or the same delivery on another instance:
+    /// the primary key decides, and a concurrent insert waits for the other's commit).
+    static func recordEvent(_ eventId: String, at now: Int64, in tx: PostgresTransaction) async throws -> Bool {
+        try await tx.execute(
+            "INSERT INTO slack_event_seen (event_id, seen_at) VALUES (\(eventId), \(now)) ON CONFLICT DO NOTHING") > 0
+    }
+
+    // MARK: OAuth states
+
+    public func saveOAuthState(nonce: String, clientID: String, expiresAt: Int64, pruneBefore: Int64) async throws {
+        try await write { tx in
+            try await tx.execute("DELETE FROM oauth_state WHERE expires_at < \(pruneBefore)")
+            try await tx.execute(
+                "INSERT INTO oauth_state (nonce, client_id, expires_at) VALUES (\(nonce), \(clientID), \(expiresAt))")
+        }
+    }
+
+    public func consumeOAuthState(nonce: String, clientID: String, now: Int64) async throws -> Bool {
+        try await write { tx in
+            try await tx.execute(
+                """
+                DELETE FROM oauth_state WHERE nonce = \(nonce) AND client_id = \(clientID) AND expires_at >= \(now)
+                """) == 1
+        }
+    }
+
+    // MARK: Ingest
+
+    public func acceptReaction(_ reaction: ReactionForward, at now: Int64) async throws -> Bool {
+        try await write { tx in
+            guard let installation = try await Self.activeInstallation(team: reaction.team, in: tx),
+                installation.captures(reaction),
+                try await Self.recordEvent(reaction.eventId, at: now, in: tx)
+            else { return false }
+            let captured = try await Self.capturedFeedbackID(
+                client: installation.clientId, team: reaction.team, channel: reaction.channel, ts: reaction.ts, in: tx)
+            try await Self.enqueue(reaction.job(for: installation, alreadyCaptured: captured != nil, at: now), in: tx)
+            return true
+        }
+    }
+
+    public func acceptUninstall(team: String, eventId: String?, at now: Int64, deadline: Int64) async throws -> Bool {
+        let cancelled = SlackJob.Kind.cancelledByUninstall.map(\.rawValue)
+        return try await write { tx in
+            if let eventId { guard try await Self.recordEvent(eventId, at: now, in: tx) else { return false } }
+            let installation = try await Self.installation(team: team, forUpdate: true, in: tx)
+            let previous = try await tx.scalar(
+                "SELECT client_id FROM slack_tombstone WHERE team_id = \(team)", as: String?.self) ?? nil
+            let clientId = installation?.clientId ?? previous
+            try await tx.execute(
+                """
+                INSERT INTO slack_tombstone (team_id, client_id, uninstalled_at) VALUES (\(team), \(clientId), \(now))
+                ON CONFLICT (team_id) DO UPDATE
+                SET client_id = coalesce(excluded.client_id, slack_tombstone.client_id)
+                """)
+            // The token goes in this very transaction; the id scrub follows in the job, within the deadline.
+            try await tx.execute("DELETE FROM slack_installation WHERE team_id = \(team)")
+            try await tx.execute("DELETE FROM job WHERE team_id = \(team) AND kind = ANY(\(cancelled))")
+            // No client on the job: closing the account (which deletes its jobs) must not cancel the scrub.
+            try await Self.enqueue(
+                NewSlackJob(
+                    clientId: nil, teamId: team, work: .uninstall(UninstallJob(clientId: clientId)), runAt: now,
+                    deadlineAt: deadline),
+                in: tx)
+            return true
+        }
+    }
+
+    public func acceptTokensRevoked(team: String, eventId: String?, botUserIds: [String], at now: Int64) async throws {
+        try await write { tx in
+            if let eventId { guard try await Self.recordEvent(eventId, at: now, in: tx) else { return } }
+            guard let installation = try await Self.installation(team: team, in: tx) else { return }
+            if let bot = installation.botUserId, !botUserIds.contains(bot) { return }
+            try await tx.execute(
+                "UPDATE slack_installation SET token_envelope = NULL, token_key_id = NULL WHERE team_id = \(team)")
+        }
+    }
+
+    public func captureForward(_ message: CapturedMessage, at now: Date, responseURL: String?) async throws
+        -> CaptureResult
+    {
+        try await write { tx in
+            let installation = try await Self.installation(team: message.teamId, in: tx)
+            let tombstoned = try await Self.isTombstoned(team: message.teamId, in: tx)
+            let result: CaptureResult
+            if let refusal = SlackCaptureRules.refusal(installation: installation, isTombstoned: tombstoned) {
+                result = CaptureResult(
+                    outcome: refusal, clientId: tombstoned ? nil : installation?.clientId, feedbackId: nil)
+            } else if let installation {
+                let (id, isNew) = try await Self.store(message, clientId: installation.clientId, at: now, in: tx)
+                result = CaptureResult(
+                    outcome: SlackCaptureRules.outcome(isNew: isNew), clientId: installation.clientId, feedbackId: id)
+            } else {
+                result = CaptureResult(outcome: .notInstalled, clientId: nil, feedbackId: nil)
+            }
+            if let responseURL {
+                let answer = SlackCaptureRules.response(
+                    url: responseURL, outcome: result.outcome, feedbackId: result.feedbackId, message: message)
+                try await Self.enqueue(
+                    NewSlackJob(
+                        clientId: result.clientId, teamId: message.teamId, work: .respond(answer),
+                        runAt: epochMillis(now)),
+                    in: tx)
+            }
+            return result
+        }
+    }
+
+    // MARK: Captured rows
+
+    public func capturedFeedbackID(client: String, team: String, channel: String, ts: String) async throws -> String? {
+        try await scalar(Self.capturedQuery(client: client, team: team, channel: channel, ts: ts), as: String.self)
+    }
+
+    static func capturedQuery(client: String, team: String, channel: String, ts: String) -> PostgresQuery {
+        """
+        SELECT id FROM feedback WHERE client_id = \(client) AND slack_team_id = \(team)
+        AND slack_channel_id = \(channel) AND slack_message_ts = \(ts)
+        """
+    }
+
+    static func capturedFeedbackID(client: String, team: String, channel: String, ts: String, in tx: PostgresTransaction)
+        async throws -> String?
+    {
+        try await tx.scalar(capturedQuery(client: client, team: team, channel: channel, ts: ts), as: String.self)
+    }
+
+    public func completeCapture(jobID: Int64, clientID: String, message: CapturedMessage, at now: Date,
+                                notice: NotifyJob) async throws -> Bool?
+    {
+        try await write { tx in
+            try await Self.deleteJob(jobID, in: tx)
+            let installation = try await Self.installation(team: message.teamId, in: tx)
+            let tombstoned = try await Self.isTombstoned(team: message.teamId, in: tx)
+            guard SlackCaptureRules.mayComplete(installation: installation, isTombstoned: tombstoned, jobClient: clientID)
+            else { return nil }
+            let (_, isNew) = try await Self.store(message, clientId: clientID, at: now, in: tx)
+            var notice = notice
+            notice.outcome = SlackCaptureRules.outcome(isNew: isNew).rawValue
+            try await Self.enqueue(
+                NewSlackJob(clientId: clientID, teamId: message.teamId, work: .notify(notice), runAt: epochMillis(now)),
+                in: tx)
+            return isNew
+        }
+    }
+
+    /// Stores the message unless this client already holds it; returns the row id and whether it was new.
+    ///
+    /// The unique index on (client, team, channel, ts) is the real guard: a concurrent forward that inserted the
+    /// same message first makes this insert do nothing (after waiting for its commit), and the row it wrote is
+    /// read back.
+    static func store(_ message: CapturedMessage, clientId: String, at now: Date, in tx: PostgresTransaction)
+        async throws -> (id: String, isNew: Bool)
+    {
+        if let ts = message.messageTs,
+            let id = try await capturedFeedbackID(
+                client: clientId, team: message.teamId, channel: message.channelId, ts: ts, in: tx)
+        {
+            return (id, false)
+        }
+        let item = FeedbackItem(
+            id: Identifiers.newFeedbackID(), clientId: clientId, createdAt: now, draft: message.draft(clientId: clientId))
+        if try await insert(item, in: tx) { return (item.id, true) }
+        if let ts = message.messageTs,
+            let id = try await capturedFeedbackID(
+                client: clientId, team: message.teamId, channel: message.channelId, ts: ts, in: tx)
+        {
+            return (id, false)
+        }
+        throw PostgresStoreConflict()
+    }
+
+    public func fillPermalink(feedbackID: String, permalink: String) async throws {
+        try await write { tx in
+            try await tx.execute(
+                """
+                UPDATE feedback SET slack_permalink = \(permalink) WHERE id = \(feedbackID) AND slack_permalink IS NULL
+                """)
+        }
+    }
+
+    /// Up to `limit` of the workspace's rows that still carry an id, found through a partial index of exactly
+    /// those rows (so each batch costs what it changes, not what earlier batches already scrubbed). The cursor is
+    /// only a count of batches here: a scrubbed row leaves the index, so each batch starts from the front.
+    public func scrubAuthors(team: String, after cursor: Int64, limit: Int) async throws -> (changed: Int, next: Int64?) {
+        let limit = Int64(max(1, limit))
+        let changed = try await write { tx in
+            try await tx.execute(
+                """
+                UPDATE feedback SET slack_author_id = NULL, slack_forwarded_by = NULL
+                WHERE ctid = ANY(ARRAY(
+                    SELECT ctid FROM feedback WHERE slack_team_id = \(team)
+                    AND (slack_author_id IS NOT NULL OR slack_forwarded_by IS NOT NULL)
+                    LIMIT \(limit)))
+                """)
+        }
+        return (changed, Int64(changed) < limit ? nil : cursor &+ 1)
+    }
+
+    // MARK: Job queue
+
+    public func enqueue(_ job: NewSlackJob) async throws {
+        try await write { tx in try await Self.enqueue(job, in: tx) }
+    }
+
+    static func enqueue(_ job: NewSlackJob, in tx: PostgresTransaction) async throws {
+        let payload = String(decoding: try job.work.encodedPayload(), as: UTF8.self)
+        try await tx.execute(
+            """
+            INSERT INTO job (kind, client_id, team_id, payload, run_at, attempts, deadline_at, created_at)
+            VALUES (\(job.work.kind.rawValue), \(job.clientId), \(job.teamId), \(payload), \(job.runAt), 0,
+                \(job.deadlineAt), \(job.runAt))
+            """)
+    }
+
+    static func deleteJob(_ id: Int64, in tx: PostgresTransaction) async throws {
+        try await tx.execute("DELETE FROM job WHERE id = \(id)")
+    }
+
+    public func claimDueJobs(now: Int64, limit: Int, lease: Int64, kinds: Set<SlackJob.Kind>) async throws
+        -> [SlackJob]
+    {
+        let kindList = kinds.map(\.rawValue).sorted()
+        let limit = Int64(max(0, limit))
+        let leaseUntil = now.addingReportingOverflow(max(0, lease)).overflow ? Int64.max : now + max(0, lease)
+        return try await write { tx in
+            // Claims from every instance take turns: a workspace with a job under a live lease (taken by any
+            // instance) gets no second one, and two instances never take two jobs of one workspace at once.
+            try await tx.execute("SELECT pg_advisory_xact_lock(\(PostgresLocks.jobClaim))")
+            let rows = try await tx.rows(
+                """
+                SELECT id, kind, client_id, team_id, payload, run_at, attempts, deadline_at FROM job j
+                WHERE run_at <= \(now) AND kind = ANY(\(kindList)) AND (lease_until IS NULL OR lease_until <= \(now))
+                AND (team_id IS NULL OR NOT EXISTS (
+                    SELECT 1 FROM job k WHERE k.team_id = j.team_id AND k.kind = ANY(\(kindList))
+                    AND k.lease_until > \(now)))
+                ORDER BY run_at, id LIMIT \(limit)
+                FOR UPDATE SKIP LOCKED
+                """)
+            var teams = Set<String>()
+            var jobs: [SlackJob] = []
+            var parked: [Int64] = []
+            for row in rows {
+                let id: Int64 = try row.value("id")
+                let team: String? = try row.value("team_id")
+                // One job per workspace per claim: its next one waits for this one's lease to end.
+                if let team, teams.contains(team) { continue }
+                guard let job = try? PGJobRecord.job(row) else {
+                    // Parked, and it does not take its workspace's turn: the next job of the workspace runs now.
+                    parked.append(id)
+                    continue
+                }
+                if let team { teams.insert(team) }
+                jobs.append(job)
+            }
+            if !parked.isEmpty {
+                try await tx.execute(
+                    """
+                    UPDATE job SET run_at = \(Int64.max), last_error = 'undecodable_payload' WHERE id = ANY(\(parked))
+                    """)
+            }
+            if !jobs.isEmpty {
+                let ids = jobs.map(\.id)
+                try await tx.execute("UPDATE job SET lease_until = \(leaseUntil) WHERE id = ANY(\(ids))")
+            }
+            return jobs
+        }
+    }
+
+    public func nextJobDueAt(now: Int64, kinds: Set<SlackJob.Kind>) async throws -> Int64? {
+        let kindList = kinds.map(\.rawValue).sorted()
+        return try await scalar(
+            """
+            SELECT MIN(CASE WHEN lease_until > \(now) THEN lease_until ELSE run_at END) FROM job j
+            WHERE kind = ANY(\(kindList)) AND run_at < \(Int64.max) AND (team_id IS NULL OR NOT EXISTS (
+                SELECT 1 FROM job k WHERE k.team_id = j.team_id AND k.id <> j.id AND k.kind = ANY(\(kindList))
+                AND k.lease_until > \(now)))
+            """, as: Int64?.self) ?? nil
+    }
+
+    public func finishJob(_ id: Int64, then next: NewSlackJob?) async throws {
+        try await write { tx in
+            try await Self.deleteJob(id, in: tx)
+            if let next { try await Self.enqueue(next, in: tx) }
+        }
+    }
+
+    public func rescheduleJob(_ id: Int64, runAt: Int64, countAttempt: Bool, error: String) async throws {
+        let increment = countAttempt ? 1 : 0
+        try await write { tx in
+            try await tx.execute(
+                """
+                UPDATE job SET run_at = \(runAt), attempts = attempts + \(increment), last_error = \(error),
+                    lease_until = NULL
+                WHERE id = \(id)
+                """)
+        }
+    }
+
+    public func postponeJobs(team: String, kind: SlackJob.Kind, until: Int64) async throws {
+        try await write { tx in
+            try await tx.execute(
+                """
+                UPDATE job SET run_at = GREATEST(run_at, \(until)), last_error = 'ratelimited', lease_until = NULL
+                WHERE team_id = \(team) AND kind = \(kind.rawValue)
+                """)
+        }
+    }
+
+    public func pendingRevokeJobs() async throws -> [SlackJob] {
+        var sql = SQLBuilder(PGJobRecord.select)
+        sql.append(" WHERE kind = \(sql.bind(SlackJob.Kind.revoke.rawValue))")
+        return try await rows(sql.query).map { try PGJobRecord.job($0) }
+    }
+
+    public func replaceRevokeEnvelope(jobID: Int64, expected: RevokeJob, with replacement: RevokeJob) async throws
+        -> Bool
+    {
+        let old = String(decoding: try SlackJob.Work.revoke(expected).encodedPayload(), as: UTF8.self)
+        let new = String(decoding: try SlackJob.Work.revoke(replacement).encodedPayload(), as: UTF8.self)
+        return try await write { tx in
+            try await tx.execute("UPDATE job SET payload = \(new) WHERE id = \(jobID) AND payload = \(old)") > 0
+        }
+    }
+
+    public func recordDelivery(_ key: String, at now: Int64) async throws -> Bool {
+        try await write { tx in
+            try await tx.execute(
+                """
+                INSERT INTO slack_request_seen (signature, seen_at) VALUES (\(key), \(now)) ON CONFLICT DO NOTHING
+                """) > 0
+        }
+    }
+
+    public func pruneSeenEvents(before cutoff: Int64) async throws {
+        try await write { tx in
+            try await tx.execute("DELETE FROM slack_event_seen WHERE seen_at < \(cutoff)")
+            try await tx.execute("DELETE FROM slack_request_seen WHERE seen_at < \(cutoff)")
+        }
+    }
+
+    // MARK: Settings
+
+    public func updateSettings(client: String, _ change: SlackSettingsChange) async throws -> Installation? {
+        try await write { tx in
+            var sql = SQLBuilder(PGInstallationRecord.select)
+            sql.append(
+                """
+                 WHERE client_id = \(sql.bind(client))
+                AND team_id NOT IN (SELECT team_id FROM slack_tombstone) ORDER BY installed_at DESC LIMIT 1 FOR UPDATE
+                """)
+            guard let current = try await tx.row(sql.query).map({ try PGInstallationRecord.installation($0) }) else {
+                return nil
+            }
+            var settings = current.settings
+            if let emoji = change.triggerEmoji { settings.triggerEmoji = emoji }
+            if let channel = change.notifyChannel { settings.notifyChannel = channel }
+            let emojiText =
+                settings.triggerEmoji == SlackSettings.defaultTriggerEmoji
+                ? nil : settings.triggerEmoji.joined(separator: ",")
+            let channelChanged = settings.notifyChannel != current.settings.notifyChannel
+            try await tx.execute(
+                """
+                UPDATE slack_installation SET trigger_emoji = \(emojiText), notify_channel = \(settings.notifyChannel),
+                    notify_error = CASE WHEN \(channelChanged) THEN NULL ELSE notify_error END,
+                    notify_error_at = CASE WHEN \(channelChanged) THEN NULL ELSE notify_error_at END
+                WHERE team_id = \(current.teamId)
+                """)
+            return try await Self.installation(team: current.teamId, in: tx)
+        }
+    }
+
+    public func recordNotifyProblem(team: String, channel: String, code: String?, at now: Int64) async throws {
+        let at: Int64? = code == nil ? nil : now
+        try await write { tx in
+            try await tx.execute(
+                """
+                UPDATE slack_installation SET notify_error = \(code), notify_error_at = \(at)
+                WHERE team_id = \(team) AND notify_channel = \(channel)
+                """)
+        }
+    }
+
+    public func recordEventSeen(team: String, at now: Int64) async throws {
+        try await write { tx in
+            try await tx.execute(
+                """
+                UPDATE slack_installation SET last_event_at = \(now)
+                WHERE team_id = \(team) AND (last_event_at IS NULL OR last_event_at < \(now))
+                """)
+        }
+    }
+
+    /// The post jobs a new item needs (`SlackNotificationRules`), enqueued in the insert's transaction.
+    static func enqueueNotifications(for item: FeedbackItem, in tx: PostgresTransaction) async throws {
+        guard item.draft.source != .slack else { return }
+        var sql = SQLBuilder(PGInstallationRecord.select)
+        sql.append(
+            """
+             WHERE client_id = \(sql.bind(item.clientId)) AND notify_channel IS NOT NULL
+            AND token_envelope IS NOT NULL AND team_id NOT IN (SELECT team_id FROM slack_tombstone)
+            """)
+        let installations = try await tx.rows(sql.query).map { try PGInstallationRecord.installation($0) }
+        for job in SlackNotificationRules.jobs(for: item, installations: installations) {
+            try await enqueue(job, in: tx)
+        }
+    }
+
+    // MARK: Notifications, recovery, App Home
+
+    public func feedbackItem(id: String, client: String) async throws -> FeedbackItem? {
+        try await feedback(id: id, clientID: client)
+    }
+
+    public func holdJobs(team: String, kind: SlackJob.Kind, notBefore: Int64) async throws {
+        try await write { tx in
+            try await tx.execute(
+                """
+                UPDATE job SET run_at = GREATEST(run_at, \(notBefore))
+                WHERE team_id = \(team) AND kind = \(kind.rawValue) AND run_at < \(notBefore)
+                """)
+            if kind == .postFeedback {
+                try await tx.execute(
+                    """
+                    UPDATE slack_installation SET post_not_before = GREATEST(coalesce(post_not_before, 0), \(notBefore))
+                    WHERE team_id = \(team)
+                    """)
+            }
+        }
+    }
+
+    public func completeRecoveryStep(
+        jobID: Int64, clientID: String, messages: [CapturedMessage], next: NewSlackJob?, at now: Date
+    ) async throws -> Int? {
+        try await write { tx in
+            try await Self.deleteJob(jobID, in: tx)
+            let team = next?.teamId ?? messages.first?.teamId
+            if let team {
+                let installation = try await Self.installation(team: team, in: tx)
+                let tombstoned = try await Self.isTombstoned(team: team, in: tx)
+                guard
+                    SlackCaptureRules.mayComplete(
+                        installation: installation, isTombstoned: tombstoned, jobClient: clientID)
+                else { return nil }
+            }
+            var stored = 0
+            for message in messages where message.teamId == team {
+                if try await Self.store(message, clientId: clientID, at: now, in: tx).isNew { stored += 1 }
+            }
+            if let next { try await Self.enqueue(next, in: tx) }
+            return stored
+        }
+    }
+
+    public func heartbeat(at now: Int64) async throws -> Int {
+        try await write { tx in
+            // One instance at a time: after a downtime of every instance, the first to beat enqueues the sweep and
+            // the others find the heartbeat fresh.
+            try await tx.execute("SELECT pg_advisory_xact_lock(\(PostgresLocks.heartbeat))")
+            let previous = try await tx.scalar("SELECT alive_at FROM slack_heartbeat WHERE id = 1", as: Int64.self)
+            try await tx.execute(
+                """
+                INSERT INTO slack_heartbeat (id, alive_at) VALUES (1, \(now))
+                ON CONFLICT (id) DO UPDATE SET alive_at = GREATEST(slack_heartbeat.alive_at, excluded.alive_at)
+                """)
+            guard let sweep = SlackRecoveryRules.afterDowntime(lastAlive: previous, now: now) else { return 0 }
+            let installations = try await tx.rows(
+                PostgresQuery(
+                    unsafeSQL: """
+                        \(PGInstallationRecord.select) WHERE token_envelope IS NOT NULL
+                        AND team_id NOT IN (SELECT team_id FROM slack_tombstone)
+                        """)
+            ).map { try PGInstallationRecord.installation($0) }
+            for installation in installations {
+                try await Self.enqueue(
+                    NewSlackJob(
+                        clientId: installation.clientId, teamId: installation.teamId, work: .recover(sweep),
+                        runAt: now),
+                    in: tx)
+            }
+            return installations.count
+        }
+    }
+
+    public func acceptHomeOpened(team: String, user: String, eventId: String, at now: Int64) async throws -> Bool {
+        try await write { tx in
+            guard let installation = try await Self.activeInstallation(team: team, in: tx),
+                installation.tokenEnvelope != nil, !installation.isOwnBot(user: user, botId: nil),
+                try await Self.recordEvent(eventId, at: now, in: tx)
+            else { return false }
+            try await Self.enqueue(
+                NewSlackJob(
+                    clientId: installation.clientId, teamId: team, work: .publishHome(PublishHomeJob(user: user)),
+                    runAt: now),
+                in: tx)
+            return true
+        }
+    }
+
+    public func captureCount(client: String, team: String, since: Int64) async throws -> Int {
+        let count = try await scalar(
+            """
+            SELECT count(*) FROM feedback
+            WHERE client_id = \(client) AND source = 'slack' AND created_at >= \(since) AND slack_team_id = \(team)
+            """, as: Int64.self) ?? 0
+        return Int(count)
+    }
+
+    // MARK: Account closure
+
+    public func handOverTokens(clientID: String, at now: Int64) async throws -> Int {
+        try await write { tx in
+            var sql = SQLBuilder(PGInstallationRecord.select)
+            sql.append(" WHERE client_id = \(sql.bind(clientID)) FOR UPDATE")
+            let installations = try await tx.rows(sql.query).map { try PGInstallationRecord.installation($0) }
+            for installation in installations {
+                guard let envelope = installation.tokenEnvelope else { continue }
+                try await Self.enqueue(
+                    NewSlackJob(
+                        clientId: nil, teamId: installation.teamId, work: .revoke(RevokeJob(envelope: envelope)),
+                        runAt: now),
+                    in: tx)
+            }
+            return try await tx.execute("DELETE FROM slack_installation WHERE client_id = \(clientID)")
+        }
+    }
+
+    public func eraseClientRecords(clientID: String) async throws -> DeletionCounts {
+        try await write { tx in
+            var counts = DeletionCounts()
+            counts["jobs"] = try await tx.execute("DELETE FROM job WHERE client_id = \(clientID)")
+            counts["oauthStates"] = try await tx.execute("DELETE FROM oauth_state WHERE client_id = \(clientID)")
+            counts["slackTombstones"] = try await tx.execute(
+                "DELETE FROM slack_tombstone WHERE client_id = \(clientID)")
+            return counts
+        }
+    }
+}
+
+/// An insert collided with a row that holds the same Slack message (or id), and nothing was written.
+struct PostgresStoreConflict: Error, CustomStringConvertible {
+    var description: String { "the row collides with one already stored (same Slack message)" }
+}
+
+/// `slack_installation` rows.
+enum PGInstallationRecord {
+    static let select = """
+        SELECT team_id, client_id, enterprise_id, team_name, bot_user_id, bot_id, app_id, scopes, installer_user_id,
+            token_envelope, token_key_id, installed_at, trigger_emoji, notify_channel, notify_error, notify_error_at,
+            last_event_at, post_not_before
+        FROM slack_installation
+        """
+
+    static func installation(_ row: PostgresRandomAccessRow) throws -> Installation {
+        var settings = SlackSettings()
+        if let emoji: String = try row.value("trigger_emoji") {
+            let names = emoji.split(separator: ",").map(String.init)
+            guard SlackSettings.problem(triggerEmoji: names) == nil else {
+                throw PostgresStoreDecodingError(table: "slack_installation", column: "trigger_emoji")
+            }
+            settings.triggerEmoji = names
+        }
+        settings.notifyChannel = try row.value("notify_channel")
+        var problem: NotifyProblem?
+        if let channel = settings.notifyChannel, let code: String = try row.value("notify_error") {
+            problem = NotifyProblem(channel: channel, code: code, at: try row.value("notify_error_at") ?? 0)
+        }
+        return Installation(
+            teamId: try row.value("team_id"), clientId: try row.value("client_id"),
+            enterpriseId: try row.value("enterprise_id"), teamName: try row.value("team_name"),
+            botUserId: try row.value("bot_user_id"), botId: try row.value("bot_id"), appId: try row.value("app_id"),
+            scopes: try row.value("scopes"), installerUserId: try row.value("installer_user_id"),
+            tokenEnvelope: (try row.value("token_envelope", as: Data?.self)).map { [UInt8]($0) },
+            tokenKeyId: try row.value("token_key_id"), installedAt: try row.value("installed_at"), settings: settings,
+            notifyProblem: problem, lastEventAt: try row.value("last_event_at"),
+            postNotBefore: try row.value("post_not_before"))
+    }
+}
+
+/// `job` rows; an unknown kind or a payload that does not fit it is an error.
+enum PGJobRecord {
+    static let select = "SELECT id, kind, client_id, team_id, payload, run_at, attempts, deadline_at FROM job"
+
+    static func job(_ row: PostgresRandomAccessRow) throws -> SlackJob {
+        let payload: String = try row.value("payload")
+        return SlackJob(
+            id: try row.value("id"), clientId: try row.value("client_id"), teamId: try row.value("team_id"),
+            work: try SlackJob.Work(kind: try row.value("kind"), payload: Data(payload.utf8)),
+            runAt: try row.value("run_at"), attempts: try row.value("attempts"),
+            deadlineAt: try row.value("deadline_at"))
+    }
+}

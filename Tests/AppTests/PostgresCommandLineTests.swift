@@ -1,0 +1,120 @@
+import Foundation
+#if canImport(Glibc)
+import Glibc
+#endif
+import StorePostgres
+import Testing
+#if canImport(FoundationNetworking)
+import FoundationNetworking
+#endif
+
+/// The `usero` program on PostgreSQL, as a user runs it: only `USERO_DATABASE` changes. Needs the test cluster
+/// (`USERO_TEST_POSTGRES_URL`, set by scripts/test.sh); these run in every pass, not only the PostgreSQL one.
+@Suite(.serialized, .enabled(if: TestBackend.postgresURL != nil, "USERO_TEST_POSTGRES_URL is not set"))
+struct PostgresCommandLineTests {
+    let folder = TestServer.makeFolder()
+
+    /// The URL of this test's own database (same server and credentials as the test cluster's URL).
+    func databaseURL() async throws -> String {
+        let settings = try await TestBackend.database(for: folder)
+        let base = try #require(TestBackend.postgresURL)
+        let query = base.firstIndex(of: "?") ?? base.endIndex
+        let slash = try #require(base[..<query].lastIndex(of: "/"))
+        return String(base[..<slash]) + "/" + settings.database + String(base[query...])
+    }
+
+    func environment() async throws -> [String: String] {
+        ["USERO_DATABASE": try await databaseURL(), "USERO_DATA_DIR": folder.appendingPathComponent("data").path]
+    }
+
+    @Test func theCommandsAndServeWorkAndEveryAcknowledgedItemSurvivesAKill() async throws {
+        let environment = try await environment()
+        // Given a client made by the command, on PostgreSQL
+        let created = try UseroBinary.run(["clients", "create", "--name", "Durable", "--plan", "paid"], environment: environment)
+        #expect(created.status == 0, "\(created.stderr)")
+        let json = try #require(try JSONSerialization.jsonObject(with: Data(created.stdout.utf8)) as? [String: String])
+        let client = try #require(json["clientId"])
+        let key = try #require(json["adminKey"])
+        let updated = try UseroBinary.run(["clients", "update", client, "--plan", "free"], environment: environment)
+        #expect(updated.status == 0)
+        #expect(updated.stdout.contains(#""plan":"free""#))
+
+        let port = UseroBinary.freePort()
+        let (process, healthy) = try await UseroBinary.startServe(port: port, environment: environment)
+        #expect(healthy)
+        // And 200 submissions answered 200 while they arrive together
+        let acknowledged = try await withThrowingTaskGroup(of: String?.self) { group in
+            for index in 0..<200 {
+                group.addTask {
+                    let body = Data(#"{"clientId":"\#(client)","comment":"durable \#(index)"}"#.utf8)
+                    let reply = try await HTTPResult.send(
+                        "POST", "http://127.0.0.1:\(port)/api/feedback", headers: ["Content-Type": "application/json"],
+                        body: body)
+                    return reply.status == 200 ? reply.json["feedbackId"] as? String : nil
+                }
+            }
+            return try await group.reduce(into: [String]()) { if let id = $1 { $0.append(id) } }
+        }
+        #expect(acknowledged.count == 200)
+        // When the process is killed outright
+        kill(process.processIdentifier, SIGKILL)
+        process.waitUntilExit()
+        #expect(process.terminationReason == .uncaughtSignal)
+
+        // Then a new process (another data folder, as another machine would have) lists every acknowledged item
+        var second = environment
+        second["USERO_DATA_DIR"] = folder.appendingPathComponent("data-2").path
+        let secondPort = UseroBinary.freePort()
+        let (restarted, healthyAgain) = try await UseroBinary.startServe(port: secondPort, environment: second)
+        defer {
+            restarted.terminate()
+            restarted.waitUntilExit()
+        }
+        #expect(healthyAgain)
+        var listed: Set<String> = []
+        var cursor: String?
+        repeat {
+            let path = "/api/feedback?limit=100" + (cursor.map { "&cursor=\($0)" } ?? "")
+            let page = try await HTTPResult.send(
+                "GET", "http://127.0.0.1:\(secondPort)\(path)", headers: ["Authorization": "Bearer \(key)"])
+            #expect(page.status == 200)
+            for item in page.json["items"] as? [[String: Any]] ?? [] { if let id = item["id"] as? String { listed.insert(id) } }
+            cursor = page.json["nextCursor"] as? String
+        } while cursor != nil
+        #expect(Set(acknowledged).isSubset(of: listed), "lost \(Set(acknowledged).subtracting(listed).count)")
+
+        // And the retention command runs against the same database
+        let swept = try UseroBinary.run(["retention", "run"], environment: environment)
+        #expect(swept.status == 0, "\(swept.stderr)")
+    }
+
+    @Test func aWrongPasswordOrNoServerStopsServeWithOneLineNamingTheVariable() async throws {
+        let url = try await databaseURL()
+        let password = try #require(url.split(separator: "@").first?.split(separator: ":").last.map(String.init))
+        let cases = [
+            url.replacingOccurrences(of: ":\(password)@", with: ":not-the-password@"),
+            "postgres://usero:secret-pw@127.0.0.1:\(UseroBinary.freePort())/usero?sslmode=disable",
+            "postgres://usero@/usero?sslmode=bogus",
+        ]
+        for database in cases {
+            let outcome = try UseroBinary.run(
+                ["serve"], environment: ["USERO_DATABASE": database, "USERO_PORT": "0",
+                                         "USERO_DATA_DIR": folder.appendingPathComponent("data").path])
+            #expect(outcome.status == 78, "\(outcome.stderr)")
+            let lines = outcome.stderr.split(separator: "\n").filter { $0.contains("USERO_DATABASE") }
+            #expect(lines.count == 1, "stderr: \(outcome.stderr)")
+            #expect(!outcome.stderr.contains("not-the-password"))
+            #expect(!outcome.stderr.contains("secret-pw"))
+            #expect(!outcome.stderr.contains(password))
+        }
+    }
+
+    @Test func slackOnPostgreSQLNeedsTheSharedTokenKey() async throws {
+        var environment = try await environment()
+        environment["USERO_PORT"] = "0"
+        environment["SLACK_SIGNING_SECRET"] = "8f742231b10e8888abcd99yyyzzz85a5"
+        let outcome = try UseroBinary.run(["serve"], environment: environment)
+        #expect(outcome.status == 78)
+        #expect(outcome.stderr.split(separator: "\n").filter { $0.contains("USERO_TOKEN_KEY") }.count == 1)
+    }
+}

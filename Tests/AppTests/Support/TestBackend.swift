@@ -1,0 +1,91 @@
+import Foundation
+import Logging
+import PostgresNIO
+import StorePostgres
+import Testing
+
+/// Which backend the integration tests run on. scripts/test.sh runs the suites once on SQLite (the default) and
+/// once more with `USERO_TEST_BACKEND=postgres` on the throwaway cluster of `USERO_TEST_POSTGRES_URL`.
+enum TestBackend {
+    static let environment = ProcessInfo.processInfo.environment
+
+    static var postgresURL: String? {
+        environment["USERO_TEST_POSTGRES_URL"].flatMap { $0.isEmpty ? nil : $0 }
+    }
+
+    /// Whether this run's test servers use PostgreSQL.
+    static var usesPostgres: Bool { environment["USERO_TEST_BACKEND"] == "postgres" && postgresURL != nil }
+
+    /// For tests that read the SQLite file or the screenshot folder themselves: why they do not run on PostgreSQL.
+    static let sqliteOnly = Comment(
+        rawValue: "reads the SQLite file or the screenshot folder directly; PostgreSQL keeps both in the database")
+
+    static let logger = Logger(label: "usero.test.postgres", factory: { _ in SwiftLogNoOpLogHandler() })
+
+    /// The settings of the database that belongs to `folder` (created empty the first time).
+    static func database(for folder: URL) async throws -> PostgresSettings {
+        let admin = try settings()
+        let name = "usero_it_" + folder.lastPathComponent.lowercased().filter { $0.isLetter || $0.isNumber }.prefix(40)
+        do {
+            try await run("CREATE DATABASE \(name)", on: admin)
+        } catch let error as PSQLError where error.serverInfo?[.sqlState] == "42P04" {
+            // It exists: a restart of the same folder.
+        }
+        return admin.database(String(name))
+    }
+
+    /// The server's settings, for tests that talk to it directly.
+    static func settings() throws -> PostgresSettings {
+        guard let url = postgresURL else { throw MissingServer() }
+        return try PostgresSettings(url: url, variable: "USERO_TEST_POSTGRES_URL")
+    }
+
+    static func run(_ sql: String, on settings: PostgresSettings) async throws {
+        let connection = try await PostgresConnection.connect(
+            configuration: settings.connectionConfiguration(), id: 1, logger: logger)
+        do {
+            try await connection.query(PostgresQuery(unsafeSQL: sql), logger: logger)
+            try await connection.close()
+        } catch {
+            try? await connection.close()
+            throw error
+        }
+    }
+
+    /// The first column of the first row of a count.
+    static func count(_ sql: String, in store: PostgresStore) async throws -> Int {
+        try await store.backend.withConnection { connection in
+            let rows = try await connection.query(PostgresQuery(unsafeSQL: sql), logger: logger)
+            for try await value in rows.decode(Int64.self) { return Int(value) }
+            return 0
+        }
+    }
+
+    /// Runs one statement.
+    static func execute(_ sql: String, in store: PostgresStore) async throws {
+        try await store.backend.withConnection { connection in
+            try await connection.query(PostgresQuery(unsafeSQL: sql), logger: logger)
+        }
+    }
+
+    /// The text of every row of every table (bytea as hex), for searching canaries and secrets.
+    static func everyRow(in store: PostgresStore) async throws -> Data {
+        try await store.backend.withConnection { connection in
+            var tables: [String] = []
+            let names = try await connection.query(
+                "SELECT tablename::text FROM pg_tables WHERE schemaname = 'public'", logger: logger)
+            for try await name in names.decode(String.self) { tables.append(name) }
+            var data = Data()
+            for table in tables {
+                let rows = try await connection.query(
+                    PostgresQuery(unsafeSQL: "SELECT t::text FROM \"\(table)\" t"), logger: logger)
+                for try await text in rows.decode(String.self) { data.append(contentsOf: Array(text.utf8)) }
+            }
+            return data
+        }
+    }
+
+    struct MissingServer: Error, CustomStringConvertible {
+        var description: String { "USERO_TEST_POSTGRES_URL is not set" }
+    }
+}
