@@ -13,6 +13,11 @@ trap 'scripts/pg-cluster.sh stop "$USERO_PG_CLUSTER"' EXIT
 # Here a missing server is a failure, not a skip.
 export USERO_REQUIRE_POSTGRES_TESTS=1
 swift test --skip-build
+# The integration suites once more with every test server on PostgreSQL (a fresh database per server). Suites that
+# do not touch the store (protocol limits, signatures, the OpenAPI document, page rendering, fuzzing) or that run
+# on PostgreSQL anyway are not repeated.
+USERO_TEST_BACKEND=postgres swift test --skip-build --filter AppTests \
+    --skip 'ConnectionLimitsTests|OpenAPITests|InboxViewTests|SlackFuzzTests|SlackSignatureTests|CommandLineTests|FuzzFindingsTests'
 USERO_BIN="$(swift build --show-bin-path)/usero" scripts/fuzz-api.sh
 if [ -x scripts/browser-tests.sh ]; then
     scripts/browser-tests.sh
