@@ -97,7 +97,7 @@ let package = Package(
         .executableTarget(
             name: "usero-bench-postgres",
             dependencies: [
-                "StorePostgres",
+                "StorePostgres", "SlackGateway", "Feedback",
                 .product(name: "PostgresNIO", package: "postgres-nio"),
                 .product(name: "Logging", package: "swift-log"),
             ],

@@ -1,21 +1,33 @@
-// usero-bench-postgres: drives the PostgreSQL group-commit writer for scripts/bench-postgres-writer.sh.
+// usero-bench-postgres: drives the PostgreSQL store for the benchmark scripts.
 //
 //   usero-bench-postgres writer URL SECONDS CONCURRENCY LANES
 //
 // CONCURRENCY tasks each insert one row per durable write (synchronous_commit=on) into bench_row, for SECONDS;
 // prints rows per second, commits, and the mean batch. The script compares it with pgbench on the same table.
+//
+//   usero-bench-postgres scrub URL ROWS
+//
+// Migrates the (empty) database at URL, seeds ROWS captured Slack rows of one workspace, then scrubs their author
+// and forwarder ids exactly as the uninstall job does (`SlackJobRunner.scrubBatch` rows per durable batch); prints
+// the time it took and checks that no id is left.
 import Foundation
 import Logging
 import PostgresNIO
+import SlackGateway
 import StorePostgres
 import Synchronization
 
 let arguments = CommandLine.arguments
+if arguments.count == 4, arguments[1] == "scrub", let rows = Int(arguments[3]), (1...50_000_000).contains(rows) {
+    await scrubBenchmark(url: arguments[2], rows: rows)
+    exit(0)
+}
 guard arguments.count == 6, arguments[1] == "writer", let seconds = Int(arguments[3]), (1...600).contains(seconds),
     let concurrency = Int(arguments[4]), (1...4096).contains(concurrency), let lanes = Int(arguments[5]),
     (1...64).contains(lanes)
 else {
     print("usage: usero-bench-postgres writer URL SECONDS(1-600) CONCURRENCY(1-4096) LANES(1-64)")
+    print("       usero-bench-postgres scrub URL ROWS(1-50000000)")
     exit(64)
 }
 

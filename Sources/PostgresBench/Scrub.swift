@@ -1,0 +1,55 @@
+import Foundation
+import Logging
+import PostgresNIO
+import SlackGateway
+import StorePostgres
+
+/// Seeds `rows` captured rows of workspace T0BENCH and times the uninstall scrub through `PostgresStore`.
+func scrubBenchmark(url: String, rows: Int) async {
+    let logger = Logger(label: "usero.bench.postgres", factory: { _ in SwiftLogNoOpLogHandler() })
+    do {
+        let settings = try PostgresSettings(url: url, variable: "URL")
+        let backend = try await PostgresBackend.open(settings, logger: logger)
+        let store = PostgresStore(backend: backend, logger: logger)
+        let (client, _) = try await store.createClient(name: "bench", plan: .paid, allowedOrigins: [], at: Date())
+        let count = Int64(rows)
+        try await backend.withConnection { connection in
+            try await connection.query(
+                """
+                INSERT INTO feedback (id, client_id, source, created_at, comment, screenshots, slack_team_id,
+                    slack_channel_id, slack_message_ts, slack_author_id, slack_forwarded_by, slack_captured_via)
+                SELECT 'fb_scrub_' || i, \(client.id), 'slack', 1700000000000 + i, 'Captured message ' || i, '[]',
+                    'T0BENCH', 'C0001', (1700000000 + i) || '.000100', 'U' || (i % 5000), 'U0001', 'reaction:wrench'
+                FROM generate_series(1, \(count)) AS i
+                """, logger: logger)
+            try await connection.query("VACUUM ANALYZE feedback", logger: logger)
+        }
+        let clock = ContinuousClock()
+        let started = clock.now
+        var total = 0
+        var cursor: Int64 = 0
+        while true {
+            let (changed, next) = try await store.scrubAuthors(
+                team: "T0BENCH", after: cursor, limit: SlackJobRunner.scrubBatch)
+            total += changed
+            guard let next else { break }
+            cursor = next
+        }
+        let elapsed = started.duration(to: clock.now)
+        let seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
+        let left = try await backend.withConnection { connection -> Int64 in
+            let result = try await connection.query(
+                """
+                SELECT count(*) FROM feedback WHERE slack_team_id = 'T0BENCH'
+                AND (slack_author_id IS NOT NULL OR slack_forwarded_by IS NOT NULL)
+                """, logger: logger)
+            for try await value in result.decode(Int64.self) { return value }
+            return -1
+        }
+        await backend.close()
+        print("scrub_seconds=\(String(format: "%.2f", seconds)) rows=\(total) left=\(left) batch=\(SlackJobRunner.scrubBatch)")
+    } catch {
+        print("scrub failed: \(error)")
+        exit(1)
+    }
+}
