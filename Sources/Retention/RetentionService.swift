@@ -17,6 +17,8 @@ public struct RetentionService: Service {
     public let interval: Duration
     /// Logs counts, durations and error types only.
     public let logger: Logger
+    /// The sweep's name in the store's record of scheduled runs.
+    public static let sweepTask = "retention.sweep"
 
     /// Creates the service.
     public init(
@@ -45,8 +47,16 @@ public struct RetentionService: Service {
             if closed > 0 {
                 logger.info("Finished pending account closures", metadata: ["retention.closures": "\(closed)"])
             }
+            // Once per period across every process sharing the store: the others skip this round.
+            let now = clock.now()
+            let period = Int64(interval.components.seconds) * 1000 - 1000
+            guard try await sweeper.store.claimScheduledRun(task: Self.sweepTask, now: epochMillis(now), period: period)
+            else {
+                logger.debug("Retention sweep left to the process that started it this period")
+                return
+            }
             let start = ContinuousClock.now
-            let summary = try await sweeper.sweep(asOf: clock.now())
+            let summary = try await sweeper.sweep(asOf: now)
             let elapsed = ContinuousClock.now - start
             let metadata: Logger.Metadata = [
                 "retention.clients": "\(summary.clients)", "retention.feedback": "\(summary.feedback)",

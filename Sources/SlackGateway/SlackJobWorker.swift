@@ -25,6 +25,13 @@ public struct SlackJobWorker: Service {
     static let lanes = [localKinds, slackKinds, outboundKinds, recoveryKinds]
     /// How long a claimed job is held before another worker may take it over.
     public static let lease: Int64 = 300_000
+    /// The lease of the local lane (uninstall scrubs): short, so that when the instance holding one dies, another
+    /// instance takes the scrub over well within the 60-second promise (a scrub takes seconds; running one twice
+    /// changes nothing).
+    public static let localLease: Int64 = 15_000
+
+    /// The lease of a lane's jobs.
+    static func lease(for lane: Set<SlackJob.Kind>) -> Int64 { lane == localKinds ? localLease : lease }
     /// Most jobs started per claim.
     static let claimLimit = 64
 
@@ -114,7 +121,8 @@ public struct SlackJobWorker: Service {
         do {
             var jobs: [SlackJob] = []
             for lane in Self.lanes {
-                jobs += try await store.claimDueJobs(now: now, limit: Self.claimLimit, lease: Self.lease, kinds: lane)
+                jobs += try await store.claimDueJobs(
+                    now: now, limit: Self.claimLimit, lease: Self.lease(for: lane), kinds: lane)
             }
             return jobs
         } catch {

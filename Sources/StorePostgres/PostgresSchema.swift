@@ -273,12 +273,23 @@ public enum PostgresSchema {
                     WHERE slack_author_id IS NOT NULL OR slack_forwarded_by IS NOT NULL
                 """,
             ]),
+        PostgresMigration(
+            "v7-scheduled-run",
+            [
+                // When each scheduled task last started, so that one instance runs it per period.
+                """
+                CREATE TABLE scheduled_run (
+                    task \(key) PRIMARY KEY,
+                    started_at BIGINT NOT NULL
+                )
+                """,
+            ]),
     ]
 
     /// Every table the migrations create, for tests that compare the schema with the SQLite one.
     public static let tables = [
         "client", "feedback", "screenshot", "screenshot_data", "file_deletion", "slack_installation",
         "slack_tombstone", "slack_event_seen", "oauth_state", "job", "end_user", "audit_entry", "account_deletion",
-        "slack_request_seen", "inbox_session", "slack_heartbeat",
+        "slack_request_seen", "inbox_session", "slack_heartbeat", "scheduled_run",
     ]
 }

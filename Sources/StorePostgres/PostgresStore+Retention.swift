@@ -384,6 +384,21 @@ extension PostgresStore: RetentionStore {
         }
     }
 
+    // MARK: Scheduled work
+
+    public func claimScheduledRun(task: String, now: Int64, period: Int64) async throws -> Bool {
+        let due = now.subtractingReportingOverflow(max(0, period)).overflow ? Int64.min : now - max(0, period)
+        return try await write { tx in
+            // A second instance's upsert waits for the first one's row lock, then finds the start too recent.
+            try await tx.execute(
+                """
+                INSERT INTO scheduled_run (task, started_at) VALUES (\(task), \(now))
+                ON CONFLICT (task) DO UPDATE SET started_at = excluded.started_at
+                WHERE scheduled_run.started_at <= \(due)
+                """) > 0
+        }
+    }
+
     static func insertAudit(
         kind: String, clientID: String?, dueAt: Int64?, finishedAt: Int64, counts: DeletionCounts,
         in tx: PostgresTransaction

@@ -222,6 +222,17 @@ extension AppDatabase {
                     );
                     """)
         }
+        migrator.registerMigration("v7-scheduled-run") { db in
+            // Issue 10: when each scheduled task (the retention sweep) last started, so that of several processes
+            // sharing a store one runs it per period.
+            try db.execute(
+                sql: """
+                    CREATE TABLE scheduled_run (
+                        task TEXT PRIMARY KEY,
+                        started_at INTEGER NOT NULL
+                    );
+                    """)
+        }
         return migrator
     }
 }

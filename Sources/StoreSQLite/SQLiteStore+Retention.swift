@@ -399,6 +399,22 @@ extension SQLiteStore: RetentionStore {
         }
     }
 
+    // MARK: Scheduled work
+
+    public func claimScheduledRun(task: String, now: Int64, period: Int64) async throws -> Bool {
+        let due = now.subtractingReportingOverflow(max(0, period)).overflow ? Int64.min : now - max(0, period)
+        return try await database.write { db in
+            try db.execute(
+                sql: """
+                    INSERT INTO scheduled_run (task, started_at) VALUES (?, ?)
+                    ON CONFLICT (task) DO UPDATE SET started_at = excluded.started_at
+                    WHERE scheduled_run.started_at <= ?
+                    """,
+                arguments: [task, now, due])
+            return db.changesCount > 0
+        }
+    }
+
     static func insertAudit(
         kind: String, clientID: String?, dueAt: Int64?, finishedAt: Int64, counts: DeletionCounts, in db: Database
     ) throws -> Int64 {

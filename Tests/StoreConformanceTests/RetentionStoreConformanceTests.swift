@@ -350,3 +350,34 @@ import Testing
         #expect(try await s.retention.auditEntries(clientID: client, limit: 2).map(\.kind) == ["slack_uninstall_scrub", "first_at_t0_plus_5"])
     }
 }
+
+/// Scheduled work runs once per period across every process sharing the store.
+@Suite struct ScheduledRunConformanceTests {
+    @Test(arguments: StoreFactories.available)
+    func aTaskIsClaimedOncePerPeriod(_ factory: StoreFactory) async throws {
+        let s = try await factory.store()
+        let t0 = StoreUnderTest.t0Millis
+        #expect(try await s.retention.claimScheduledRun(task: "sweep", now: t0, period: 60_000))
+        #expect(try await !s.retention.claimScheduledRun(task: "sweep", now: t0, period: 60_000))
+        #expect(try await !s.retention.claimScheduledRun(task: "sweep", now: t0 + 59_999, period: 60_000))
+        // Another task has its own period.
+        #expect(try await s.retention.claimScheduledRun(task: "prune", now: t0 + 1, period: 60_000))
+        #expect(try await s.retention.claimScheduledRun(task: "sweep", now: t0 + 60_000, period: 60_000))
+        #expect(try await !s.retention.claimScheduledRun(task: "sweep", now: t0 + 60_001, period: 60_000))
+    }
+
+    @Test(arguments: StoreFactories.available)
+    func ofManyProcessesAskingAtOnceOneRunsIt(_ factory: StoreFactory) async throws {
+        let s = try await factory.store()
+        let claims = try await withThrowingTaskGroup(of: Bool.self) { group in
+            for _ in 0..<8 {
+                group.addTask {
+                    try await s.retention.claimScheduledRun(
+                        task: "sweep", now: StoreUnderTest.t0Millis, period: 3_600_000)
+                }
+            }
+            return try await group.reduce(into: [Bool]()) { $0.append($1) }
+        }
+        #expect(claims.filter { $0 }.count == 1)
+    }
+}

@@ -37,6 +37,7 @@ public final class InMemoryStore: Sendable {
         public var writes = 0
         public var heartbeat: Int64?
         public var inboxSessions: [String: StoredInboxSession] = [:]
+        public var scheduledRuns: [String: Int64] = [:]
     }
 
     private let state = Mutex(State())
@@ -933,6 +934,16 @@ extension InMemoryStore: RetentionStore {
         withState { state in
             Array(state.audit.filter { $0.entry.clientId == clientID }
                 .sorted { ($0.entry.finishedAt, $0.id) > ($1.entry.finishedAt, $1.id) }.prefix(limit).map(\.entry))
+        }
+    }
+}
+
+extension InMemoryStore {
+    public func claimScheduledRun(task: String, now: Int64, period: Int64) async throws -> Bool {
+        write { state in
+            if let last = state.scheduledRuns[task], last > now &- max(0, period) { return false }
+            state.scheduledRuns[task] = now
+            return true
         }
     }
 }

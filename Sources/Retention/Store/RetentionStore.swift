@@ -67,6 +67,13 @@ public protocol RetentionStore: Sendable {
         async throws
     /// A client's entries, newest first.
     func auditEntries(clientID: String, limit: Int) async throws -> [AuditEntry]
+
+    // MARK: Scheduled work
+
+    /// Whether this process should run the scheduled `task` now: true when no process (of all those sharing the
+    /// store) started it within the last `period` ms, and then `now` is recorded as its start. Of several
+    /// processes asking in one period, one gets true; when it dies half-way, the next period's run starts over.
+    func claimScheduledRun(task: String, now: Int64, period: Int64) async throws -> Bool
 }
 
 /// A client as a sweep sees it.

@@ -1,0 +1,77 @@
+import Foundation
+import Testing
+@testable import usero
+
+/// manifests/kubernetes agrees with the code: the port `serve` listens on, the health path, the variables it reads
+/// and the Secret keys the Deployment refers to.
+@Suite struct KubernetesManifestTests {
+    static let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+        .deletingLastPathComponent()
+
+    static func text(_ path: String) throws -> String {
+        try String(contentsOf: root.appendingPathComponent(path), encoding: .utf8)
+    }
+
+    /// `key: value` pairs of a block-YAML file in order, keyed by their indentation-free key (comments dropped).
+    static func pairs(_ text: String) -> [(key: String, value: String)] {
+        text.split(separator: "\n").compactMap { raw -> (String, String)? in
+            guard !raw.trimmingCharacters(in: .whitespaces).hasPrefix("#") else { return nil }
+            var line = raw.trimmingCharacters(in: .whitespaces)
+            if line.hasPrefix("- ") { line.removeFirst(2) }
+            guard let colon = line.firstIndex(of: ":") else { return nil }
+            let key = String(line[..<colon])
+            let value = line[line.index(after: colon)...].trimmingCharacters(in: .whitespaces)
+                .trimmingCharacters(in: CharacterSet(charactersIn: "\""))
+            return (key, value)
+        }
+    }
+
+    /// Every variable name `AppConfig.load` reads, found in its source.
+    static func variablesTheCodeReads() throws -> Set<String> {
+        let source = try text("Sources/usero/AppConfig.swift")
+        let pattern = try NSRegularExpression(pattern: #"(?:value|whole)\("([A-Z][A-Z0-9_]+)""#)
+        let range = NSRange(source.startIndex..., in: source)
+        return Set(pattern.matches(in: source, range: range).compactMap { match in
+            Range(match.range(at: 1), in: source).map { String(source[$0]) }
+        }).union(["LOG_LEVEL"])
+    }
+
+    @Test func theDeploymentRunsThreeReplicasOnThePortAndHealthPathOfTheCode() throws {
+        let pairs = Self.pairs(try Self.text("manifests/kubernetes/usero.yaml"))
+        func values(_ key: String) -> [String] { pairs.filter { $0.key == key }.map(\.value) }
+        #expect(values("replicas") == ["3"])
+        let port = String(AppConfig().port)
+        #expect(values("containerPort") == [port])
+        #expect(values("targetPort") == [port])
+        // Readiness and liveness ask the route the service answers.
+        #expect(values("path") == ["/healthz", "/healthz"])
+        #expect(try Self.text("Sources/usero/HTTP/OperationsRoutes.swift").contains(#"router.get("healthz")"#))
+        #expect(values("port").filter { $0 != "80" }.allSatisfy { $0 == port })
+        // The USERO_PORT given equals the containerPort.
+        let portIndex = try #require(pairs.firstIndex { $0.key == "name" && $0.value == "USERO_PORT" })
+        #expect(pairs[portIndex + 1] == (key: "value", value: port))
+        // Graceful termination: time to drain.
+        let grace = try #require(Int(values("terminationGracePeriodSeconds").first ?? ""))
+        #expect(grace >= 20)
+    }
+
+    @Test func everyVariableIsOneTheCodeReadsAndEverySecretKeyExists() throws {
+        let deployment = Self.pairs(try Self.text("manifests/kubernetes/usero.yaml"))
+        let secret = Self.pairs(try Self.text("manifests/kubernetes/usero-secret.example.yaml"))
+        let read = try Self.variablesTheCodeReads()
+        #expect(read.contains("USERO_DATABASE") && read.contains("USERO_TOKEN_KEY"))
+        let names = Set(deployment.filter { $0.key == "name" && $0.value.uppercased() == $0.value }.map(\.value))
+        #expect(!names.isEmpty)
+        #expect(names.subtracting(read).isEmpty, "not read by usero: \(names.subtracting(read).sorted())")
+        // What several instances must share is given to every pod.
+        #expect(names.isSuperset(of: ["USERO_DATABASE", "USERO_TOKEN_KEY", "SLACK_SIGNING_SECRET", "USERO_DATA_DIR"]))
+        // Each secretKeyRef names a key of the Secret template, and the template holds nothing the pods ignore.
+        let referenced = Set(deployment.filter { $0.key == "key" }.map(\.value))
+        let stringData = secret.drop { $0.key != "stringData" }.dropFirst()
+        let provided = Set(stringData.map(\.key))
+        #expect(referenced == provided)
+        #expect(provided.subtracting(read).isEmpty)
+        #expect(secret.contains { $0.key == "name" && $0.value == "usero" })
+        #expect(deployment.filter { $0.key == "name" && $0.value == "usero" }.count >= 3)
+    }
+}

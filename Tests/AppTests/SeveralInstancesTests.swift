@@ -1,0 +1,254 @@
+import Foundation
+#if canImport(Glibc)
+import Glibc
+#endif
+import Logging
+import PostgresNIO
+import StorePostgres
+import Testing
+#if canImport(FoundationNetworking)
+import FoundationNetworking
+#endif
+
+/// Three `usero serve` processes on one PostgreSQL, each with its own data folder, as on three machines behind a
+/// load balancer: whatever one instance starts, another finishes; the database decides, not a process's memory.
+/// Requests are sent to a chosen instance (what a round-robin front does, made deterministic).
+@Suite(.serialized, .enabled(if: TestBackend.postgresURL != nil, "USERO_TEST_POSTGRES_URL is not set"))
+struct SeveralInstancesTests {
+    /// One `usero serve` process; its log goes to a file the test can read.
+    final class Instance: @unchecked Sendable {
+        let port = UseroBinary.freePort()
+        let environment: [String: String]
+        let log: URL
+        var process: Process?
+        var base: String { "http://127.0.0.1:\(port)" }
+
+        init(_ shared: [String: String], folder: URL, name: String) {
+            log = folder.appendingPathComponent("\(name).log")
+            environment = shared.merging(["USERO_DATA_DIR": folder.appendingPathComponent("data-\(name)").path]) { $1 }
+        }
+
+        func start() async throws {
+            FileManager.default.createFile(atPath: log.path, contents: nil)
+            let process = Process()
+            process.executableURL = try UseroBinary.url()
+            process.arguments = ["serve", "--port", "\(port)"]
+            process.environment = UseroBinary.defaultEnvironment.merging(environment) { $1 }
+            process.standardOutput = FileHandle.nullDevice
+            process.standardError = try FileHandle(forWritingTo: log)
+            try process.run()
+            self.process = process
+            for _ in 0..<150 {
+                if (try? await HTTPResult.send("GET", base + "/healthz").status) == 200 { return }
+                try await Task.sleep(for: .milliseconds(100))
+            }
+            Issue.record("instance on port \(port) never became healthy")
+        }
+
+        func kill() {
+            guard let process, process.isRunning else { return }
+            Glibc.kill(process.processIdentifier, SIGKILL)
+            process.waitUntilExit()
+        }
+
+        func stop() {
+            guard let process, process.isRunning else { return }
+            process.terminate()
+            let deadline = Date().addingTimeInterval(15)
+            while process.isRunning && Date() < deadline { usleep(50_000) }
+            if process.isRunning { Glibc.kill(process.processIdentifier, SIGKILL) }
+            process.waitUntilExit()
+        }
+
+        var logText: String { (try? String(contentsOf: log, encoding: .utf8)) ?? "" }
+
+        func send(_ method: String, _ path: String, headers: [String: String] = [:], body: Data? = nil)
+            async throws -> HTTPResult
+        {
+            try await HTTPResult.send(method, base + path, headers: headers, body: body)
+        }
+
+        /// A signed Slack request.
+        func slack(_ path: String, _ body: String, contentType: String = "application/json") async throws -> HTTPResult {
+            let data = Data(body.utf8)
+            return try await send(
+                "POST", path, headers: SlackTestSettings.headers(for: data, contentType: contentType), body: data)
+        }
+    }
+
+    /// The shared database's URL (same server and credentials as the test cluster's).
+    static func databaseURL(for folder: URL) async throws -> (url: String, settings: PostgresSettings) {
+        let settings = try await TestBackend.database(for: folder)
+        let base = try #require(TestBackend.postgresURL)
+        let query = base.firstIndex(of: "?") ?? base.endIndex
+        let slash = try #require(base[..<query].lastIndex(of: "/"))
+        return (String(base[..<slash]) + "/" + settings.database + String(base[query...]), settings)
+    }
+
+    /// One number from the shared database.
+    static func scalar(_ sql: String, on settings: PostgresSettings) async throws -> Int64 {
+        let connection = try await PostgresConnection.connect(
+            configuration: settings.connectionConfiguration(), id: 9, logger: TestBackend.logger)
+        defer { Task { try? await connection.close() } }
+        let rows = try await connection.query(PostgresQuery(unsafeSQL: sql), logger: TestBackend.logger)
+        for try await value in rows.decode(Int64?.self) { return value ?? -1 }
+        return -1
+    }
+
+    /// Starts three instances on one fresh database against `api` (the fake Slack); stops them after `body`.
+    static func withThreeInstances(
+        api: String, _ body: ([Instance], PostgresSettings) async throws -> Void
+    ) async throws {
+        let folder = TestServer.makeFolder()
+        let (url, settings) = try await databaseURL(for: folder)
+        let shared = [
+            "USERO_DATABASE": url,
+            "USERO_PUBLIC_URL": "http://usero.test",
+            "USERO_TOKEN_KEY": SlackTestSettings.tokenKey,
+            "SLACK_SIGNING_SECRET": SlackTestSettings.signingSecret,
+            "SLACK_CLIENT_ID": SlackTestSettings.clientID,
+            "SLACK_CLIENT_SECRET": SlackTestSettings.clientSecret,
+            "SLACK_API_URL": api,
+            "SLACK_AUTHORIZE_URL": api.replacingOccurrences(of: "/api/", with: "/oauth/v2/authorize"),
+            "LOG_LEVEL": "debug",
+            "SWIFT_BACKTRACE": "enable=no",
+        ]
+        let instances = ["a", "b", "c"].map { Instance(shared, folder: folder, name: $0) }
+        defer { for instance in instances { instance.stop() } }
+        // All three at once on an empty database: the migrations run once, under their lock.
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            for instance in instances { group.addTask { try await instance.start() } }
+            try await group.waitForAll()
+        }
+        try await body(instances, settings)
+    }
+
+    /// Makes a client with the command and installs Slack for it: the link made on `linkOn`, the callback on
+    /// `callbackOn`.
+    static func installedClient(linkOn: Instance, callbackOn: Instance) async throws -> (id: String, key: String) {
+        let created = try UseroBinary.run(["clients", "create", "--name", "Multi"], environment: linkOn.environment)
+        let json = try #require(try JSONSerialization.jsonObject(with: Data(created.stdout.utf8)) as? [String: String])
+        let id = try #require(json["clientId"])
+        let key = try #require(json["adminKey"])
+        let client = (id: id, key: key)
+        let link = try await linkOn.send("POST", "/api/slack/install-link", headers: ["Authorization": "Bearer \(client.key)"])
+        #expect(link.status == 200)
+        let linkURL = try #require(link.json["url"] as? String)
+        let url = try #require(URLComponents(string: linkURL))
+        let state = try #require(url.queryItems?.first { $0.name == "state" }?.value)
+        let done = try await callbackOn.send("GET", "/slack/oauth/callback?code=good-code&state=\(state)")
+        #expect(done.status == 200, "the callback on another instance must find the state made on the first")
+        return client
+    }
+
+    @Test func anyInstanceAnswersAnyRequestAndTheDatabaseDecides() async throws {
+        try await withFakeSlack { fake, api in
+            try await Self.withThreeInstances(api: api) { instances, settings in
+                let (a, b, c) = (instances[0], instances[1], instances[2])
+                let auth = { (key: String) in ["Authorization": "Bearer \(key)"] }
+
+                // An install link made on A is completed on B; C sees the installation.
+                let client = try await Self.installedClient(linkOn: a, callbackOn: b)
+                let installation = try await c.send("GET", "/api/slack/installation", headers: auth(client.key))
+                #expect(installation.status == 200)
+                #expect(installation.json["teamId"] as? String == "T0001")
+
+                // A screenshot uploaded to A is served, the same bytes, by each instance.
+                let png = Images.png(width: 2, height: 2)
+                let boundary = "usero-multi-boundary"
+                var form = Data("--\(boundary)\r\nContent-Disposition: form-data; name=\"clientId\"\r\n\r\n\(client.id)\r\n".utf8)
+                form.append(Data("--\(boundary)\r\nContent-Disposition: form-data; name=\"screenshot\"; filename=\"s.png\"\r\nContent-Type: image/png\r\n\r\n".utf8))
+                form.append(png)
+                form.append(Data("\r\n--\(boundary)--\r\n".utf8))
+                let uploaded = try await a.send(
+                    "POST", "/api/screenshots", headers: ["Content-Type": "multipart/form-data; boundary=\(boundary)"],
+                    body: form)
+                #expect(uploaded.status == 200, "\(String(decoding: uploaded.body, as: UTF8.self))")
+                let shot = try #require(uploaded.json["screenshot"] as? [String: Any])
+                let fileName = try #require(shot["fileName"] as? String)
+                for instance in instances {
+                    let fetched = try await instance.send("GET", "/api/screenshots/\(fileName)")
+                    #expect(fetched.status == 200)
+                    #expect(fetched.body == png)
+                }
+
+                // The same signed reaction delivered to A and B at once makes one row, fetched from Slack once.
+                let event = Fixtures.text("event_reaction_added_wrench.json")
+                async let first = a.slack("/slack/events", event)
+                async let second = b.slack("/slack/events", event)
+                #expect(try await first.status == 200)
+                #expect(try await second.status == 200)
+                _ = try await fake.waitForCalls("chat.postEphemeral")
+                var items: [[String: Any]] = []
+                for _ in 0..<100 {
+                    let listed = try await c.send("GET", "/api/feedback?source=slack", headers: auth(client.key))
+                    items = listed.json["items"] as? [[String: Any]] ?? []
+                    if !items.isEmpty { break }
+                    try await Task.sleep(for: .milliseconds(50))
+                }
+                #expect(items.count == 1)
+                #expect(await fake.calls("conversations.replies").count == 1)
+
+                // Inbox: signed in on A, an item deleted on B with the CSRF token of A's page.
+                let browserA = InboxTestBrowser(baseURL: a.base)
+                #expect(try await browserA.signIn(adminKey: client.key).status == 303)
+                let csrf = try await browserA.csrfToken()
+                let itemID = try #require(items.first?["id"] as? String)
+                let browserB = InboxTestBrowser(baseURL: b.base)
+                browserB.cookies = browserA.cookies
+                let deleted = try await browserB.post("/inbox/items/\(itemID)/delete", [("csrf", csrf)])
+                #expect(deleted.status == 303, "\(deleted.status) \(deleted.text.prefix(200))")
+                #expect(try await c.send("GET", "/api/feedback/\(itemID)", headers: auth(client.key)).status == 404)
+
+                // The retention sweep ran once at start, on one of the three.
+                func lines(_ instance: Instance, endingWith message: String) -> Int {
+                    instance.logText.split(separator: "\n").filter { $0.hasSuffix("] \(message)") }.count
+                }
+                let sweeps = instances.map { lines($0, endingWith: "Retention sweep") }
+                let skipped = instances.map {
+                    lines($0, endingWith: "Retention sweep left to the process that started it this period")
+                }
+                #expect(sweeps.reduce(0, +) == 1, "sweeps \(sweeps), skipped \(skipped)")
+                #expect(skipped.reduce(0, +) == 2)
+                #expect(try await Self.scalar("SELECT count(*) FROM scheduled_run", on: settings) == 1)
+            }
+        }
+    }
+
+    @Test func anUninstallIsScrubbedWithinTheDeadlineWhenItsInstanceIsKilledRightAfterTheAnswer() async throws {
+        try await withFakeSlack { fake, api in
+            try await Self.withThreeInstances(api: api) { instances, settings in
+                let (a, b, c) = (instances[0], instances[1], instances[2])
+                _ = try await Self.installedClient(linkOn: a, callbackOn: a)
+                // Given a captured row that carries the author's and the forwarder's ids
+                #expect(try await a.slack("/slack/events", Fixtures.text("event_reaction_added_wrench.json")).status == 200)
+                _ = try await fake.waitForCalls("chat.postEphemeral")
+                let carrying = "SELECT count(*) FROM feedback WHERE slack_author_id IS NOT NULL OR slack_forwarded_by IS NOT NULL"
+                for _ in 0..<100 where try await Self.scalar(carrying, on: settings) == 0 {
+                    try await Task.sleep(for: .milliseconds(50))
+                }
+                #expect(try await Self.scalar(carrying, on: settings) == 1)
+
+                // When C acknowledges the uninstall and is killed at once
+                let eventTime = Int(Date().timeIntervalSince1970)
+                let uninstall = Fixtures.text("event_app_uninstalled.json", replacing: [("1700001000", "\(eventTime)")])
+                let ack = try await c.slack("/slack/events", uninstall)
+                c.kill()
+                #expect(ack.status == 200)
+
+                // Then the token is gone with the answer, and A or B scrubs the ids within 60 s of the event
+                #expect(try await Self.scalar("SELECT count(*) FROM slack_installation", on: settings) == 0)
+                let deadline = Date(timeIntervalSince1970: TimeInterval(eventTime + 60))
+                while Date() < deadline, try await Self.scalar(carrying, on: settings) > 0 {
+                    try await Task.sleep(for: .milliseconds(200))
+                }
+                #expect(try await Self.scalar(carrying, on: settings) == 0)
+                let finished = try await Self.scalar(
+                    "SELECT max(finished_at) FROM audit_entry WHERE kind = 'slack_uninstall_scrub'", on: settings)
+                #expect(finished > 0 && finished <= Int64(eventTime) * 1000 + 60_000)
+                #expect(try await Self.scalar("SELECT count(*) FROM feedback", on: settings) == 1)
+                _ = b
+            }
+        }
+    }
+}
