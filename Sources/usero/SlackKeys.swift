@@ -67,9 +67,9 @@ enum SlackKeys {
     /// A key file that group or others may read (or write) is refused: it opens every stored bot token. The file name
     /// and its mode are said, never its content.
     static func refuseLoosePermissions(_ path: String) throws {
-        var info = stat()
-        guard stat(path, &info) == 0 else { return }
-        let mode = info.st_mode & 0o777
+        guard let mode = (try? FileManager.default.attributesOfItem(atPath: path))?[.posixPermissions] as? Int else {
+            return
+        }
         if mode & 0o077 != 0 {
             throw AppConfig.Invalid(
                 description: "\(path) has mode \(String(mode, radix: 8)); it must be readable by its owner only "

@@ -59,9 +59,8 @@ import Glibc
 
     // MARK: files
 
-    static func mode(_ path: String) -> mode_t? {
-        var info = stat()
-        return stat(path, &info) == 0 ? info.st_mode & 0o777 : nil
+    static func mode(_ path: String) -> Int? {
+        (try? FileManager.default.attributesOfItem(atPath: path))?[.posixPermissions] as? Int
     }
 
     @Test func theDatabaseScreenshotsAndTheirFoldersAreOwnerOnly() async throws {
