@@ -1,7 +1,9 @@
 import Foundation
+import SlackGateway
 import UseroCrypto
 
-/// Everything `serve` needs, read once from flags and the environment and checked before the server binds.
+/// Everything `serve` and the administration commands need, read once from flags and the environment and checked
+/// before anything opens. Secrets are `Redacted`: they print as `<redacted>`, never their value.
 struct AppConfig: Sendable {
     var host = "127.0.0.1"
     var port = 8080
@@ -9,16 +11,20 @@ struct AppConfig: Sendable {
     var dataDirectory = "data"
     var publicURL = "http://127.0.0.1:8080"
     /// Base64 of the AES-256 key for Slack tokens; nil: generated in `DATA_DIR/token.key`.
-    var tokenKeyBase64: String?
+    var tokenKeyBase64: Redacted<String>?
     /// Previous token keys (base64, comma-separated), still able to open old tokens until they are re-sealed.
-    var previousTokenKeysBase64: [String] = []
-    var slackSigningSecret: String?
+    var previousTokenKeysBase64: [Redacted<String>] = []
+    var slackSigningSecret: Redacted<String>?
     var slackClientID: String?
-    var slackClientSecret: String?
+    var slackClientSecret: Redacted<String>?
     var slackAPIURL = "https://slack.com/api/"
     var slackAuthorizeURL = "https://slack.com/oauth/v2/authorize"
     /// Longest the Slack job worker sleeps when nothing wakes it (enqueues wake it at once).
     var slackJobPollInterval: Duration = .seconds(5)
+    /// Least time between two posts to a workspace's notify channel, ms (Slack: about one a second per channel).
+    var slackPostInterval: Int64 = 1_000
+    /// Time between two steps (Slack calls) of a recovery sweep, ms.
+    var slackRecoveryStepInterval: Int64 = 1_200
     /// How often the retention sweep runs.
     var retentionInterval: Duration = .seconds(3600)
     /// Requests per minute per client id and per source address on the public write routes; 0: no limit.
@@ -73,15 +79,16 @@ struct AppConfig: Sendable {
         while config.publicURL.hasSuffix("/") { config.publicURL.removeLast() }
         if let key = value("USERO_TOKEN_KEY") {
             _ = try decodeKey(key, variable: "USERO_TOKEN_KEY")
-            config.tokenKeyBase64 = key
+            config.tokenKeyBase64 = Redacted(key)
         }
         if let previous = value("USERO_PREVIOUS_TOKEN_KEYS") {
-            config.previousTokenKeysBase64 = previous.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }
-            for key in config.previousTokenKeysBase64 { _ = try decodeKey(key, variable: "USERO_PREVIOUS_TOKEN_KEYS") }
+            let keys = previous.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }
+            for key in keys { _ = try decodeKey(key, variable: "USERO_PREVIOUS_TOKEN_KEYS") }
+            config.previousTokenKeysBase64 = keys.map(Redacted.init)
         }
-        config.slackSigningSecret = value("SLACK_SIGNING_SECRET")
+        config.slackSigningSecret = value("SLACK_SIGNING_SECRET").map(Redacted.init)
         config.slackClientID = value("SLACK_CLIENT_ID")
-        config.slackClientSecret = value("SLACK_CLIENT_SECRET")
+        config.slackClientSecret = value("SLACK_CLIENT_SECRET").map(Redacted.init)
         config.slackAPIURL = value("SLACK_API_URL") ?? config.slackAPIURL
         if !config.slackAPIURL.hasSuffix("/") { config.slackAPIURL += "/" }
         guard let api = URL(string: config.slackAPIURL), ["http", "https"].contains(api.scheme ?? "") else {

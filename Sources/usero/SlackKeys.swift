@@ -1,5 +1,6 @@
 import Foundation
 import Logging
+import SlackGateway
 import UseroCrypto
 
 #if canImport(Glibc)
@@ -13,12 +14,12 @@ enum SlackKeys {
     static func load(config: AppConfig, createIfMissing: Bool, logger: Logger?) throws -> (KeyRing, SecretBytes) {
         let current: SecretBytes
         if let base64 = config.tokenKeyBase64 {
-            current = try AppConfig.decodeKey(base64, variable: "USERO_TOKEN_KEY")
+            current = try AppConfig.decodeKey(base64.value, variable: "USERO_TOKEN_KEY")
         } else {
             current = try keyFile(in: config.dataDirectory, create: createIfMissing, logger: logger)
         }
         let previous = try config.previousTokenKeysBase64.map {
-            try TokenKey(try AppConfig.decodeKey($0, variable: "USERO_PREVIOUS_TOKEN_KEYS"))
+            try TokenKey(try AppConfig.decodeKey($0.value, variable: "USERO_PREVIOUS_TOKEN_KEYS"))
         }
         return (KeyRing(current: try TokenKey(current), previous: previous), current)
     }

@@ -42,6 +42,23 @@ import Testing
         }
     }
 
+    /// No path or schema is described twice: JSON parsers keep one of two equal keys silently, so a merge that
+    /// appends a second description of a route would otherwise go unnoticed.
+    @Test func noPathOrSchemaIsDescribedTwice() {
+        // The document is indented one space per level: paths are the keys at depth 2 that start with `/`, schemas
+        // the keys at depth 3 below `components.schemas`.
+        let lines = OpenAPIDocument.json.split(separator: "\n").map(String.init)
+        let schemasStart = lines.firstIndex(of: "  \"schemas\": {") ?? lines.endIndex
+        let paths = lines.filter { $0.hasPrefix("  \"/") && $0.hasSuffix("\": {") }
+        let schemas = lines[schemasStart...].filter { $0.hasPrefix("   \"") && $0.hasSuffix("\": {") }
+        #expect(paths.count > 30)
+        #expect(schemas.count > 10)
+        for (keys, what) in [(paths, "paths"), (Array(schemas), "schemas")] {
+            let repeated = Dictionary(grouping: keys, by: { $0 }).filter { $0.value.count > 1 }.keys.sorted()
+            #expect(repeated == [], "\(what) described twice")
+        }
+    }
+
     /// Every `$ref` points at a schema that exists, and every operation says what it answers.
     @Test func everyReferenceResolvesAndEveryOperationHasResponses() throws {
         let document = try #require(

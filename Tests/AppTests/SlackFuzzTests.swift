@@ -21,16 +21,6 @@ import Glibc
         var description: String { "\(path) \(name)" }
     }
 
-    /// Mutations known to crash the service today, in code being rewritten elsewhere; `knownCrashes` below runs them
-    /// as a known issue, so it fails (and asks to be folded back) once they are fixed.
-    ///
-    /// - `app_uninstalled` with a huge `event_time`: `SlackIngest.appUninstalled` computes `eventTime * 1000`, which
-    ///   traps on overflow (issue 11, item 2). Left to the storage refactor of SlackIngest.
-    static func isKnownCrash(_ mutation: Mutation) -> Bool {
-        ["event_app_uninstalled.json event_time=huge", "event_app_uninstalled.json event_time=huge-negative"]
-            .contains(mutation.name)
-    }
-
     // MARK: The mutations
 
     static let eventSeeds = [
@@ -308,7 +298,7 @@ import Glibc
     }
 
     @Test func signedMutatedPayloadsNeverGetA5xxOrCrashTheService() async throws {
-        let mutations = Self.allMutations().filter { !Self.isKnownCrash($0) }
+        let mutations = Self.allMutations()
         #expect(mutations.count > 1_000, "\(mutations.count) mutations")
         try await withFakeSlack { _, api in
             let service = Service(fakeURL: api)
@@ -326,22 +316,4 @@ import Glibc
         }
     }
 
-    /// KNOWN CRASH (issue 11, item 2), in SlackIngest, which the storage refactor is rewriting: a signed
-    /// `app_uninstalled` whose `event_time` is 9e18 (or Int64.min) overflows `eventTime * 1000` and kills the
-    /// process. When the
-    /// arithmetic saturates, `withKnownIssue` reports that the issue no longer occurs: then delete `isKnownCrash`
-    /// and this test, and the main fuzz test covers the case.
-    @Test func knownCrashes() async throws {
-        let crashing = Self.allMutations().filter(Self.isKnownCrash)
-        #expect(!crashing.isEmpty)
-        try await withFakeSlack { _, api in
-            let service = Service(fakeURL: api)
-            try await service.start()
-            defer { service.stop() }
-            try await service.install()
-            await withKnownIssue("SlackIngest.appUninstalled: eventTime * 1000 overflows (issue 11, item 2)") {
-                try await Self.fuzz(crashing, service: service, concurrency: 1)
-            }
-        }
-    }
 }

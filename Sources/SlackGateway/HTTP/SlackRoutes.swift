@@ -48,6 +48,10 @@ public struct SlackRoutes<Context: RequestContext>: Sendable {
 
     @Sendable func interactivity(_ request: Request, context: Context) async throws -> Response {
         let body = try await verifiedBody(request)
+        // A replay (same timestamp and signature) is acknowledged and does nothing.
+        guard try await ingest.isFirstDelivery(signature: request.header("X-Slack-Signature")) else {
+            return Response(status: .ok)
+        }
         try await ingest.receiveInteraction(body)
         return Response(status: .ok)
     }
@@ -60,6 +64,9 @@ public struct SlackRoutes<Context: RequestContext>: Sendable {
         try verifier.verify(
             body: body, timestamp: request.header("X-Slack-Request-Timestamp"),
             signature: request.header("X-Slack-Signature"), now: clock.now())
+        guard try await ingest.isFirstDelivery(signature: request.header("X-Slack-Signature")) else {
+            return JSONResponse.make(["response_type": "ephemeral", "text": SlackIngest.replayed])
+        }
         let text = try await ingest.receiveCommand(body)
         return JSONResponse.make(["response_type": "ephemeral", "text": text])
     }

@@ -1212,6 +1212,212 @@ enum OpenAPIDocument {
     }
    }
   },
+  "/api/slack/settings": {
+   "get": {
+    "summary": "The workspace's Slack settings: trigger emoji and the channel new feedback is posted to",
+    "tags": [
+     "admin"
+    ],
+    "security": [
+     {
+      "adminKey": []
+     }
+    ],
+    "responses": {
+     "200": {
+      "description": "—",
+      "content": {
+       "application/json": {
+        "schema": {
+         "$ref": "#/components/schemas/SlackSettings"
+        }
+       }
+      }
+     },
+     "401": {
+      "description": "missing or invalid admin key",
+      "content": {
+       "application/json": {
+        "schema": {
+         "$ref": "#/components/schemas/Error"
+        }
+       }
+      }
+     },
+     "404": {
+      "description": "no Slack installation",
+      "content": {
+       "application/json": {
+        "schema": {
+         "$ref": "#/components/schemas/Error"
+        }
+       }
+      }
+     }
+    }
+   },
+   "put": {
+    "summary": "Change the workspace's Slack settings (either field); validation errors name the field",
+    "tags": [
+     "admin"
+    ],
+    "security": [
+     {
+      "adminKey": []
+     }
+    ],
+    "requestBody": {
+     "required": true,
+     "content": {
+      "application/json": {
+       "schema": {
+        "type": "object",
+        "additionalProperties": false,
+        "properties": {
+         "triggerEmoji": {
+          "$ref": "#/components/schemas/TriggerEmoji"
+         },
+         "notifyChannel": {
+          "type": [
+           "string",
+           "null"
+          ],
+          "pattern": "^[CGD][A-Z0-9]{2,31}$"
+         }
+        }
+       }
+      }
+     }
+    },
+    "responses": {
+     "200": {
+      "description": "the settings after the change",
+      "content": {
+       "application/json": {
+        "schema": {
+         "$ref": "#/components/schemas/SlackSettings"
+        }
+       }
+      }
+     },
+     "400": {
+      "description": "invalid JSON or a bad or unknown field (named in issues)",
+      "content": {
+       "application/json": {
+        "schema": {
+         "$ref": "#/components/schemas/Error"
+        }
+       }
+      }
+     },
+     "401": {
+      "description": "missing or invalid admin key",
+      "content": {
+       "application/json": {
+        "schema": {
+         "$ref": "#/components/schemas/Error"
+        }
+       }
+      }
+     },
+     "404": {
+      "description": "no Slack installation",
+      "content": {
+       "application/json": {
+        "schema": {
+         "$ref": "#/components/schemas/Error"
+        }
+       }
+      }
+     },
+     "413": {
+      "description": "body too large",
+      "content": {
+       "application/json": {
+        "schema": {
+         "$ref": "#/components/schemas/Error"
+        }
+       }
+      }
+     }
+    }
+   }
+  },
+  "/api/slack/recover": {
+   "post": {
+    "summary": "Recover reactions the service missed: sweep the bot's channels from since (at most 7 days back; default: the last event seen)",
+    "tags": [
+     "admin"
+    ],
+    "security": [
+     {
+      "adminKey": []
+     }
+    ],
+    "parameters": [
+     {
+      "name": "since",
+      "in": "query",
+      "schema": {
+       "type": "string",
+       "format": "date-time"
+      },
+      "description": "ISO 8601 instant; not in the future"
+     }
+    ],
+    "responses": {
+     "202": {
+      "description": "queued",
+      "content": {
+       "application/json": {
+        "schema": {
+         "type": "object",
+         "required": [
+          "queued"
+         ],
+         "properties": {
+          "queued": {
+           "type": "boolean",
+           "const": true
+          }
+         }
+        }
+       }
+      }
+     },
+     "400": {
+      "description": "since is not an ISO 8601 instant, or in the future",
+      "content": {
+       "application/json": {
+        "schema": {
+         "$ref": "#/components/schemas/Error"
+        }
+       }
+      }
+     },
+     "401": {
+      "description": "missing or invalid admin key",
+      "content": {
+       "application/json": {
+        "schema": {
+         "$ref": "#/components/schemas/Error"
+        }
+       }
+      }
+     },
+     "404": {
+      "description": "no Slack installation",
+      "content": {
+       "application/json": {
+        "schema": {
+         "$ref": "#/components/schemas/Error"
+        }
+       }
+      }
+     }
+    }
+   }
+  },
   "/slack/events": {
    "post": {
     "summary": "Events API: url_verification, event_callback, app_rate_limited",
@@ -1779,6 +1985,57 @@ enum OpenAPIDocument {
     }
    }
   },
+  "/inbox/items/{id}": {
+   "parameters": [
+    {
+     "name": "id",
+     "in": "path",
+     "required": true,
+     "schema": {
+      "type": "string"
+     }
+    }
+   ],
+   "get": {
+    "summary": "One item (the link Slack posts of new feedback carry)",
+    "tags": [
+     "inbox"
+    ],
+    "security": [],
+    "responses": {
+     "200": {
+      "description": "page",
+      "content": {
+       "text/html": {
+        "schema": {
+         "type": "string"
+        }
+       }
+      }
+     },
+     "303": {
+      "description": "redirect (sign-in, or back to the inbox)",
+      "headers": {
+       "Location": {
+        "schema": {
+         "type": "string"
+        }
+       }
+      }
+     },
+     "404": {
+      "description": "no such item",
+      "content": {
+       "text/html": {
+        "schema": {
+         "type": "string"
+        }
+       }
+      }
+     }
+    }
+   }
+  },
   "/inbox/items/{id}/delete": {
    "parameters": [
     {
@@ -1972,6 +2229,90 @@ enum OpenAPIDocument {
         "properties": {
          "csrf": {
           "type": "string"
+         }
+        }
+       }
+      }
+     }
+    }
+   }
+  },
+  "/inbox/slack/settings": {
+   "post": {
+    "summary": "Save the workspace's Slack settings from the inbox",
+    "tags": [
+     "inbox"
+    ],
+    "security": [],
+    "responses": {
+     "303": {
+      "description": "redirect (sign-in, or back to the inbox)",
+      "headers": {
+       "Location": {
+        "schema": {
+         "type": "string"
+        }
+       }
+      }
+     },
+     "400": {
+      "description": "not a form, or a bad field (named on the page)",
+      "content": {
+       "text/html": {
+        "schema": {
+         "type": "string"
+        }
+       }
+      }
+     },
+     "403": {
+      "description": "missing or wrong CSRF token",
+      "content": {
+       "text/html": {
+        "schema": {
+         "type": "string"
+        }
+       }
+      }
+     },
+     "404": {
+      "description": "Slack is not connected",
+      "content": {
+       "text/html": {
+        "schema": {
+         "type": "string"
+        }
+       }
+      }
+     },
+     "413": {
+      "description": "form too large",
+      "content": {
+       "text/html": {
+        "schema": {
+         "type": "string"
+        }
+       }
+      }
+     }
+    },
+    "requestBody": {
+     "required": true,
+     "content": {
+      "application/x-www-form-urlencoded": {
+       "schema": {
+        "type": "object",
+        "properties": {
+         "csrf": {
+          "type": "string"
+         },
+         "triggerEmoji": {
+          "type": "string",
+          "description": "emoji names separated by commas or spaces"
+         },
+         "notifyChannel": {
+          "type": "string",
+          "description": "a channel id; empty: none"
          }
         }
        }
@@ -2433,7 +2774,9 @@ enum OpenAPIDocument {
       ]
      },
      "capturedVia": {
-      "type": "string"
+      "type": "string",
+      "pattern": "^(reaction:[a-z0-9_+'-]{1,100}|shortcut|command)$",
+      "description": "reaction:NAME (the trigger emoji used), shortcut or command"
      },
      "permalink": {
       "type": [
@@ -2442,7 +2785,8 @@ enum OpenAPIDocument {
       ]
      },
      "recovered": {
-      "type": "boolean"
+      "type": "boolean",
+      "description": "captured by a recovery sweep"
      }
     }
    },
@@ -2551,6 +2895,10 @@ enum OpenAPIDocument {
         "$ref": "#/components/schemas/SlackCapture"
        }
       ]
+     },
+     "recovered": {
+      "type": "boolean",
+      "description": "captured by a recovery sweep (also in slack)"
      }
     }
    },
@@ -2751,6 +3099,33 @@ enum OpenAPIDocument {
       "items": {
        "type": "string"
       }
+     }
+    }
+   },
+   "TriggerEmoji": {
+    "type": "array",
+    "minItems": 1,
+    "maxItems": 10,
+    "items": {
+     "type": "string",
+     "pattern": "^[a-z0-9_+'-]{1,100}$"
+    }
+   },
+   "SlackSettings": {
+    "type": "object",
+    "required": [
+     "triggerEmoji",
+     "notifyChannel"
+    ],
+    "properties": {
+     "triggerEmoji": {
+      "$ref": "#/components/schemas/TriggerEmoji"
+     },
+     "notifyChannel": {
+      "type": [
+       "string",
+       "null"
+      ]
      }
     }
    }

@@ -4,12 +4,12 @@ import Prometheus
 
 /// `/healthz` and `/metrics`.
 struct OperationsRoutes<Context: RequestContext>: Sendable {
-    let database: AppDatabase
+    let health: any StoreHealth
     let registry: PrometheusCollectorRegistry
 
     func register(on router: Router<Context>) {
         router.get("healthz") { _, _ -> Response in
-            if await database.isHealthy() {
+            if await health.isHealthy() {
                 return JSONResponse.make(["status": "ok"])
             }
             return JSONResponse.make(["status": "unavailable"], status: .serviceUnavailable)
@@ -18,7 +18,7 @@ struct OperationsRoutes<Context: RequestContext>: Sendable {
             var headers = HTTPFields()
             headers[.contentType] = "text/plain; version=0.0.4; charset=utf-8"
             var text = registry.emitToBuffer()
-            let stats = database.commitStatistics
+            let stats = health.commitStatistics
             text += Array("""
                 # TYPE usero_store_commits_total counter
                 usero_store_commits_total \(stats.commits)

@@ -6,6 +6,11 @@ import Logging
 import ServiceLifecycle
 @testable import usero
 
+@testable import Inbox
+@testable import StoreSQLite
+import SlackGateway
+import Retention
+import UseroTestSupport
 #if canImport(FoundationNetworking)
 import FoundationNetworking
 #endif

@@ -3,6 +3,11 @@ import Foundation
 import Glibc
 #endif
 import Testing
+@testable import Inbox
+@testable import StoreSQLite
+import SlackGateway
+import Retention
+import UseroTestSupport
 
 /// The built `usero` executable, run as a user would run it.
 enum UseroBinary {

@@ -1,0 +1,120 @@
+public import Logging
+public import PostgresNIO
+
+/// The PostgreSQL database of the process: a postgres-nio connection pool, migrated at open, and the group-commit
+/// writer every durable write goes through.
+public final class PostgresBackend: Sendable {
+    public struct Options: Sendable {
+        /// Sessions the pool may open (readers and writer lanes together).
+        public var maximumConnections = 16
+        /// Transactions the writer fills and commits at once.
+        public var writerLanes = 4
+        /// How long to wait for the server at open.
+        public var connectTimeout: Duration = .seconds(10)
+        /// The migrations to apply at open.
+        public var migrations: [PostgresMigration] = PostgresSchema.migrations
+
+        public init() {}
+    }
+
+    public let settings: PostgresSettings
+    /// The pool. Reads use it directly; writes go through `write(_:)`.
+    public let client: PostgresClient
+    private let writer: PostgresGroupCommitWriter
+    private let runner: Task<Void, Never>
+    private let logger: Logger
+
+    private init(settings: PostgresSettings, client: PostgresClient, writer: PostgresGroupCommitWriter, logger: Logger)
+    {
+        self.settings = settings
+        self.client = client
+        self.writer = writer
+        self.logger = logger
+        runner = Task { await client.run() }
+    }
+
+    /// Connects, checks the credentials, applies pending migrations (under the migration lock) and starts the pool.
+    ///
+    /// Any failure is one line naming `variable` (the server unreachable, the password wrong, the database missing,
+    /// a migration failing) and never shows the password.
+    public static func open(
+        _ settings: PostgresSettings, options: Options = Options(), logger: Logger,
+        variable: String = "USERO_DATABASE"
+    ) async throws(PostgresStartupError) -> PostgresBackend {
+        // One plain connection first: its errors say exactly what is wrong, where the pool would retry for ever.
+        let connection: PostgresConnection
+        do {
+            connection = try await PostgresConnection.connect(
+                configuration: settings.connectionConfiguration(connectTimeout: options.connectTimeout),
+                id: 0, logger: logger)
+        } catch {
+            throw PostgresErrorText.startupFailure(error, settings: settings, variable: variable)
+        }
+        do {
+            try await PostgresMigrator(options.migrations).migrate(on: connection, logger: logger)
+        } catch {
+            try? await connection.close()
+            let text =
+                (error as? PostgresMigrationError)?.description
+                ?? "PostgreSQL migrations failed: \(PostgresErrorText.describe(error))"
+            throw PostgresStartupError(description: "\(variable): \(text)")
+        }
+        try? await connection.close()
+
+        let client = PostgresClient(
+            configuration: settings.clientConfiguration(maximumConnections: options.maximumConnections),
+            backgroundLogger: logger)
+        let writer = PostgresGroupCommitWriter(client: client, lanes: options.writerLanes, logger: logger)
+        return PostgresBackend(settings: settings, client: client, writer: writer, logger: logger)
+    }
+
+    /// Runs `body` in a transaction shared with whatever other writes are waiting; returns once it is committed
+    /// (`synchronous_commit=on`). A failing `body` fails alone. `body` may run more than once.
+    @discardableResult
+    public func write<T: Sendable>(_ body: @escaping @Sendable (PostgresTransaction) async throws -> T)
+        async throws -> T
+    {
+        try await writer.write(body)
+    }
+
+    /// Writer transactions and pieces so far.
+    public var commitStatistics: PostgresWriterStatistics { writer.statistics }
+
+    /// Runs `body` on a pooled connection (autocommit: each statement sees the latest commits).
+    public func withConnection<T: Sendable>(_ body: (PostgresConnection) async throws -> T) async throws -> T {
+        try await client.withConnection { connection in try await body(connection) }
+    }
+
+    /// Runs `body` in one REPEATABLE READ, READ ONLY transaction: every statement sees the same snapshot.
+    public func read<T: Sendable>(_ body: (PostgresConnection) async throws -> T) async throws -> T {
+        try await client.withConnection { connection in
+            try await connection.query("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY", logger: logger)
+            do {
+                let value = try await body(connection)
+                try await connection.query("COMMIT", logger: logger)
+                return value
+            } catch {
+                try PostgresGroupCommitWriter.rethrowIfConnectionLost(error, connection)
+                _ = try? await connection.query("ROLLBACK", logger: logger)
+                throw error
+            }
+        }
+    }
+
+    /// Whether the server answers a trivial query.
+    public func isHealthy() async -> Bool {
+        do {
+            let rows = try await client.query("SELECT 1", logger: logger)
+            for try await value in rows.decode(Int.self) { return value == 1 }
+            return false
+        } catch {
+            return false
+        }
+    }
+
+    /// Closes the pool; queries after this fail.
+    public func close() async {
+        runner.cancel()
+        await runner.value
+    }
+}

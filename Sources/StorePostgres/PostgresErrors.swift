@@ -1,0 +1,78 @@
+import PostgresNIO
+
+/// `serve` could not start on PostgreSQL: one line naming the variable, what is wrong and where (user, host, port,
+/// database), never the password. `serve` prints it and exits 78.
+public struct PostgresStartupError: Error, Sendable, CustomStringConvertible {
+    public var description: String
+}
+
+/// Short, safe descriptions of postgres-nio errors: SQLSTATE, the server's message and constraint, no query text and
+/// no bound values (PSQLError's own description hides everything; its debug description shows everything).
+public enum PostgresErrorText {
+    /// The SQLSTATE of a server error (`23505` for a unique violation, ...).
+    public static func sqlState(of error: any Error) -> String? {
+        (error as? PSQLError)?.serverInfo?[.sqlState]
+    }
+
+    public static func describe(_ error: any Error) -> String {
+        guard let error = error as? PSQLError else { return String(describing: error) }
+        if error.code == .server, let info = error.serverInfo {
+            var text = "\(info[.sqlState] ?? "?????") \(info[.message] ?? "server error")"
+            if let constraint = info[.constraintName] { text += " (constraint \(constraint))" }
+            return text
+        }
+        return networkReason(error)
+    }
+
+    /// Why a connection could not be made or was lost, in a few words.
+    static func networkReason(_ error: PSQLError) -> String {
+        let underlying = error.underlying.map { String(describing: $0).lowercased() } ?? ""
+        switch error.code {
+        case .sslUnsupported: return "the server does not offer TLS (sslmode=require)"
+        case .serverClosedConnection, .uncleanShutdown: return "the server closed the connection"
+        case .clientClosedConnection, .poolClosed: return "the connection was closed"
+        case .unsupportedAuthMechanism: return "the server asks for an authentication method usero does not support"
+        case .authMechanismRequiresPassword: return "the server asks for a password and the URL gives none"
+        case .saslError: return "SCRAM authentication failed"
+        case .queryCancelled: return "the query was cancelled"
+        default: break
+        }
+        if underlying.contains("refused") { return "connection refused" }
+        if underlying.contains("timeout") || underlying.contains("timed out") { return "connection timed out" }
+        if underlying.contains("no such file") || underlying.contains("enoent") { return "no socket at that path" }
+        if underlying.contains("unreachable") { return "network unreachable" }
+        if underlying.contains("resolve") || underlying.contains("dns") || underlying.contains("getaddrinfo")
+            || underlying.contains("unknown host") || underlying.contains("name or service")
+        {
+            return "host name not found"
+        }
+        if underlying.contains("tls") || underlying.contains("ssl") || underlying.contains("handshake") {
+            return "TLS handshake failed"
+        }
+        return "network error (\(error.code))"
+    }
+
+    /// The startup failure for `error`, naming `variable` and where it tried.
+    static func startupFailure(_ error: any Error, settings: PostgresSettings, variable: String)
+        -> PostgresStartupError
+    {
+        let place = "\(settings.user)@\(settings.location)/\(settings.database)"
+        guard let psql = error as? PSQLError else {
+            return PostgresStartupError(description: "\(variable): cannot connect to PostgreSQL at \(place): \(error)")
+        }
+        if psql.code == .server, let state = psql.serverInfo?[.sqlState] {
+            let problem: String
+            switch state {
+            case "28P01": problem = "PostgreSQL rejected the password for user \(settings.user)"
+            case "28000": problem = "PostgreSQL does not let user \(settings.user) connect (role or pg_hba.conf)"
+            case "3D000": problem = "database \(settings.database) does not exist"
+            case "57P03": problem = "PostgreSQL is starting up or shutting down"
+            case "53300": problem = "PostgreSQL has no connection slots left"
+            default: problem = "PostgreSQL refused the connection: \(describe(psql))"
+            }
+            return PostgresStartupError(description: "\(variable): \(problem) (\(place))")
+        }
+        return PostgresStartupError(
+            description: "\(variable): cannot connect to PostgreSQL at \(place): \(networkReason(psql))")
+    }
+}

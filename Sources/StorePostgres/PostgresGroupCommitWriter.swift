@@ -1,0 +1,238 @@
+public import Logging
+public import PostgresNIO
+import Synchronization
+
+/// What one piece of write work sees: the connection of the transaction it shares with its neighbours.
+///
+/// Work must only touch the database through it, and may run more than once (see `PostgresGroupCommitWriter`):
+/// everything it returns is computed again on a retry.
+public struct PostgresTransaction: Sendable {
+    /// The transaction's connection. Use `query`/`execute` rather than querying it directly: they fail when the
+    /// connection dies mid-statement, where a direct query may wait for ever. Never COMMIT, ROLLBACK or swallow a
+    /// server error and carry on: it must be thrown (the writer rolls back only that piece).
+    public let connection: PostgresConnection
+    public let logger: Logger
+    let watch: ConnectionWatch
+
+    /// Runs a statement and returns its rows (all of them, in memory: for the small results writes read back).
+    @discardableResult
+    public func query(_ query: PostgresQuery) async throws -> PostgresQueryResult {
+        try await watch.run(query, on: connection, logger: logger)
+    }
+
+    /// Runs a statement and returns how many rows it inserted, updated or deleted.
+    @discardableResult
+    public func execute(_ query: PostgresQuery) async throws -> Int {
+        try await watch.run(query, on: connection, logger: logger).metadata.rows ?? 0
+    }
+}
+
+/// Batches concurrent writes into shared transactions, committed with `synchronous_commit=on`: many requests per
+/// WAL flush (group commit), and nothing acknowledged before its commit returned. The PostgreSQL counterpart of
+/// the SQLite `GroupCommitWriter`, with the same promise: a failing piece fails alone, never its neighbours.
+///
+/// Waiting pieces are drained by up to `lanes` concurrent loops, each on its own pooled connection: while one lane
+/// waits for its commit to reach disk, another fills its next transaction, and PostgreSQL flushes the commits that
+/// arrive together once. Under light load a piece rides alone (no added latency); under load, batches grow up to
+/// `maxBatch`.
+///
+/// A batch first runs optimistically: BEGIN, every piece, COMMIT, one round trip per statement and nothing more.
+/// When a piece fails, the transaction is rolled back (a server error aborts the whole transaction in PostgreSQL),
+/// that piece gets its error, and the others run again: optimistically once more, then, after a second failure in
+/// the same batch, each in its own savepoint. Savepoints cost two round trips a piece, so they are only paid when
+/// failures are frequent; and `maxBatch` stays within PostgreSQL's 64 cached subtransactions per transaction, past
+/// which every concurrent snapshot has to look subtransactions up on disk.
+public final class PostgresGroupCommitWriter: Sendable {
+    private struct Pending: Sendable {
+        let work: @Sendable (PostgresTransaction) async throws -> Void
+        let finish: @Sendable ((any Error)?) -> Void
+    }
+
+    private struct State {
+        var pending: [Pending] = []
+        var head = 0
+        var lanes = 0
+        var statistics = PostgresWriterStatistics()
+    }
+
+    /// At most this many pieces in one transaction.
+    public static let maxBatch = 64
+
+    private let client: PostgresClient
+    private let logger: Logger
+    private let maxLanes: Int
+    private let state = Mutex(State())
+    private let watch = ConnectionWatch()
+
+    /// - Parameter lanes: transactions filled and committed at once, each on its own connection of `client`.
+    public init(client: PostgresClient, lanes: Int = 4, logger: Logger) {
+        self.client = client
+        self.maxLanes = max(1, lanes)
+        self.logger = logger
+    }
+
+    /// Transactions, pieces and retries since start.
+    public var statistics: PostgresWriterStatistics { state.withLock { $0.statistics } }
+
+    /// Runs `body` in a transaction shared with whatever other writes are waiting, and returns once that transaction
+    /// committed. `body` may run more than once; only its last run's changes are committed.
+    @discardableResult
+    public func write<T: Sendable>(_ body: @escaping @Sendable (PostgresTransaction) async throws -> T)
+        async throws -> T
+    {
+        let box = ResultBox<T>()
+        try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Void, any Error>) in
+            let pending = Pending(
+                work: { transaction in box.set(try await body(transaction)) },
+                finish: { error in
+                    if let error { continuation.resume(throwing: error) } else { continuation.resume() }
+                }
+            )
+            let startLane = state.withLock { state -> Bool in
+                state.pending.append(pending)
+                guard state.lanes < maxLanes else { return false }
+                state.lanes += 1
+                return true
+            }
+            if startLane { Task { await self.lane() } }
+        }
+        return box.take()
+    }
+
+    private func lane() async {
+        while true {
+            let batch = state.withLock { state -> [Pending] in
+                let available = state.pending.count - state.head
+                guard available > 0 else {
+                    state.lanes -= 1
+                    state.pending.removeAll(keepingCapacity: true)
+                    state.head = 0
+                    return []
+                }
+                let count = min(available, Self.maxBatch)
+                let batch = Array(state.pending[state.head..<state.head + count])
+                state.head += count
+                // Compact now and then so that the queue does not grow without bound under steady load.
+                if state.head >= 4096 {
+                    state.pending.removeFirst(state.head)
+                    state.head = 0
+                }
+                return batch
+            }
+            if batch.isEmpty { return }
+            await commit(batch)
+        }
+    }
+
+    private func commit(_ batch: [Pending]) async {
+        var errors = [(any Error)?](repeating: nil, count: batch.count)
+        var remaining = Array(batch.indices)
+        var optimisticFailuresLeft = 2
+        var retries = 0
+        var committed = false
+        do {
+            try await client.withConnection { connection in
+                let transaction = PostgresTransaction(connection: connection, logger: logger, watch: watch)
+                attempts: while !remaining.isEmpty {
+                    // A pooled connection that died while idle: never write to it (see rethrowIfConnectionLost).
+                    if connection.isClosed { throw PostgresWriterError.connectionLost }
+                    try await transaction.query("BEGIN")
+                    if optimisticFailuresLeft > 0 {
+                        for (position, index) in remaining.enumerated() {
+                            do {
+                                try await batch[index].work(transaction)
+                            } catch {
+                                try Self.rethrowIfConnectionLost(error, connection)
+                                try await transaction.query("ROLLBACK")
+                                errors[index] = error
+                                remaining.remove(at: position)
+                                optimisticFailuresLeft -= 1
+                                retries += 1
+                                continue attempts
+                            }
+                        }
+                    } else {
+                        for index in remaining {
+                            try await transaction.query("SAVEPOINT piece")
+                            do {
+                                try await batch[index].work(transaction)
+                                try await transaction.query("RELEASE SAVEPOINT piece")
+                            } catch {
+                                try Self.rethrowIfConnectionLost(error, connection)
+                                errors[index] = error
+                                try await transaction.query("ROLLBACK TO SAVEPOINT piece")
+                                try await transaction.query("RELEASE SAVEPOINT piece")
+                            }
+                        }
+                    }
+                    // COMMIT of a transaction that a swallowed error left aborted answers ROLLBACK, not an error.
+                    let result = try await transaction.query("COMMIT")
+                    guard result.metadata.command == "COMMIT" else { throw PostgresWriterError.transactionAborted }
+                    committed = true
+                    return
+                }
+            }
+        } catch {
+            // The connection failed, or COMMIT did: nothing of this batch is known to be durable.
+            for index in remaining where errors[index] == nil { errors[index] = error }
+            committed = false
+            logger.warning(
+                "PostgreSQL group commit failed", metadata: ["error": "\(PostgresErrorText.describe(error))"])
+        }
+        let acknowledged = committed ? remaining.count : 0
+        state.withLock { state in
+            if committed { state.statistics.commits += 1 }
+            state.statistics.writes += acknowledged
+            state.statistics.failedWrites += batch.count - acknowledged
+            state.statistics.retries += retries
+            state.statistics.largestBatch = max(state.statistics.largestBatch, batch.count)
+        }
+        for (index, item) in batch.enumerated() { item.finish(errors[index]) }
+    }
+}
+
+extension PostgresGroupCommitWriter {
+    /// A piece failed: if the connection is gone (anything but an error the server answered with), nothing more is
+    /// sent on it; the batch fails with the original error.
+    static func rethrowIfConnectionLost(_ error: any Error, _ connection: PostgresConnection) throws {
+        if connection.isClosed { throw error }
+        if case PostgresWriterError.connectionLost = error { throw error }
+        if let error = error as? PSQLError, error.code != .server { throw error }
+    }
+}
+
+/// What the writer has done since it started.
+public struct PostgresWriterStatistics: Sendable, Equatable {
+    /// Transactions committed.
+    public var commits = 0
+    /// Pieces acknowledged (committed).
+    public var writes = 0
+    /// Pieces that got an error.
+    public var failedWrites = 0
+    /// Batches run again because a piece failed.
+    public var retries = 0
+    /// The most pieces one batch carried.
+    public var largestBatch = 0
+}
+
+public enum PostgresWriterError: Error, CustomStringConvertible {
+    /// A piece caught a server error and carried on; the transaction could not commit.
+    case transactionAborted
+    /// The connection closed before the transaction could start.
+    case connectionLost
+
+    public var description: String {
+        switch self {
+        case .transactionAborted: "a write swallowed a PostgreSQL error; its transaction was rolled back"
+        case .connectionLost: "the connection to PostgreSQL was lost"
+        }
+    }
+}
+
+/// Carries a value out of the writer's closure. Written by the lane before the commit, read by the waiter after the
+/// commit resumed it: the continuation orders the two.
+private final class ResultBox<T: Sendable>: @unchecked Sendable {
+    private var value: T?
+    func set(_ newValue: T) { value = newValue }
+    func take() -> T { value! }
+}

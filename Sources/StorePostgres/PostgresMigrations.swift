@@ -1,0 +1,96 @@
+public import Logging
+public import PostgresNIO
+
+/// One schema change: an id recorded in `schema_migrations` once applied, and its statements, run in one transaction.
+///
+/// Shipped migrations are never edited; a change is a new migration appended to the list. The ids follow the SQLite
+/// migrations' (Sources/Feedback/Store/Migrations.swift) so the two schemas can be compared step by step.
+public struct PostgresMigration: Sendable {
+    public let id: String
+    /// Separate statements: the extended query protocol takes one statement per query.
+    public let statements: [String]
+
+    public init(_ id: String, _ statements: [String]) {
+        self.id = id
+        self.statements = statements
+    }
+}
+
+/// Applies migrations under a session-level advisory lock, so that any number of processes starting at once on an
+/// empty database apply each migration exactly once: the first one migrates, the others wait for the lock, then find
+/// nothing left to do. The lock is tied to the session, so a process that dies half-way releases it; its migration's
+/// transaction is rolled back with it, and the next process starts that migration again.
+public struct PostgresMigrator: Sendable {
+    /// `pg_advisory_lock` key: "usero:mg" in ASCII, unlikely to collide with another application's keys.
+    public static let lockKey: Int64 = 0x7573_6572_6f3a_6d67
+
+    public let migrations: [PostgresMigration]
+
+    public init(_ migrations: [PostgresMigration] = PostgresSchema.migrations) {
+        precondition(Set(migrations.map(\.id)).count == migrations.count, "migration ids must be unique")
+        self.migrations = migrations
+    }
+
+    /// Applies every migration not yet recorded, in order, and returns the ids it applied.
+    @discardableResult
+    public func migrate(on connection: PostgresConnection, logger: Logger) async throws -> [String] {
+        try await connection.query("SELECT pg_advisory_lock(\(Self.lockKey))", logger: logger)
+        do {
+            let applied = try await applyPending(on: connection, logger: logger)
+            try await connection.query("SELECT pg_advisory_unlock(\(Self.lockKey))", logger: logger)
+            return applied
+        } catch {
+            // Best effort: if the session is broken, ending it releases the lock anyway.
+            if !connection.isClosed { _ = try? await connection.query("SELECT pg_advisory_unlock(\(Self.lockKey))", logger: logger) }
+            throw error
+        }
+    }
+
+    private func applyPending(on connection: PostgresConnection, logger: Logger) async throws -> [String] {
+        // Created under the lock: CREATE TABLE IF NOT EXISTS itself is not safe to race.
+        try await connection.query(
+            """
+            CREATE TABLE IF NOT EXISTS schema_migrations (
+                id TEXT COLLATE "C" PRIMARY KEY,
+                applied_at BIGINT NOT NULL
+            )
+            """, logger: logger)
+        var done: Set<String> = []
+        for try await id in try await connection.query("SELECT id FROM schema_migrations", logger: logger)
+            .decode(String.self)
+        {
+            done.insert(id)
+        }
+        var applied: [String] = []
+        for migration in migrations where !done.contains(migration.id) {
+            try await connection.query("BEGIN", logger: logger)
+            do {
+                for statement in migration.statements {
+                    try await connection.query(PostgresQuery(unsafeSQL: statement), logger: logger)
+                }
+                try await connection.query(
+                    """
+                    INSERT INTO schema_migrations (id, applied_at)
+                    VALUES (\(migration.id), (extract(epoch FROM clock_timestamp()) * 1000)::bigint)
+                    """, logger: logger)
+                try await connection.query("COMMIT", logger: logger)
+            } catch {
+                if !connection.isClosed { _ = try? await connection.query("ROLLBACK", logger: logger) }
+                throw PostgresMigrationError(migration: migration.id, underlying: error)
+            }
+            logger.info("applied PostgreSQL migration", metadata: ["migration": "\(migration.id)"])
+            applied.append(migration.id)
+        }
+        return applied
+    }
+}
+
+/// A migration that failed; its transaction was rolled back.
+public struct PostgresMigrationError: Error, CustomStringConvertible {
+    public let migration: String
+    public let underlying: any Error
+
+    public var description: String {
+        "PostgreSQL migration \(migration) failed: \(PostgresErrorText.describe(underlying))"
+    }
+}

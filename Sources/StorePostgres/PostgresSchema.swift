@@ -1,0 +1,273 @@
+/// The PostgreSQL schema, step for step the SQLite one (Sources/Feedback/Store/Migrations.swift), with these
+/// translations:
+/// - instants stay epoch milliseconds, `BIGINT` (SQLite's INTEGER is 64-bit; PostgreSQL's is not);
+/// - blobs are `BYTEA` (admin key hashes, sealed Slack tokens: AES-GCM ciphertext, never plaintext);
+/// - `INTEGER PRIMARY KEY AUTOINCREMENT` is an identity column;
+/// - keys and the text columns that are sorted or compared are `COLLATE "C"`: byte order, as SQLite's BINARY, so
+///   cursors and orderings are the same on both backends whatever the database's default collation;
+/// - screenshot bytes live in `screenshot_data` (one row per file, deleted with its screenshot row), so that every
+///   instance can serve every screenshot.
+///
+/// To extend: append a `PostgresMigration` with a new id (and the matching SQLite migration). Never edit one that
+/// has shipped.
+public enum PostgresSchema {
+    /// A text column in byte order.
+    static let key = #"TEXT COLLATE "C""#
+
+    public static let migrations: [PostgresMigration] = [
+        PostgresMigration(
+            "v1-feedback",
+            [
+                """
+                CREATE TABLE client (
+                    id \(key) PRIMARY KEY,
+                    name TEXT NOT NULL,
+                    plan \(key) NOT NULL CHECK (plan IN ('free', 'paid')),
+                    admin_key_hash BYTEA NOT NULL UNIQUE,
+                    allowed_origins TEXT NOT NULL DEFAULT '[]',
+                    created_at BIGINT NOT NULL
+                )
+                """,
+                """
+                CREATE TABLE feedback (
+                    id \(key) PRIMARY KEY,
+                    client_id \(key) NOT NULL REFERENCES client(id) ON DELETE CASCADE,
+                    source \(key) NOT NULL CHECK (source IN ('api', 'widget', 'slack')),
+                    created_at BIGINT NOT NULL,
+                    rating INTEGER CHECK (rating BETWEEN 1 AND 4),
+                    comment TEXT,
+                    user_email \(key),
+                    page_url TEXT,
+                    page_title TEXT,
+                    referrer TEXT,
+                    environment \(key),
+                    metadata TEXT,
+                    screenshots TEXT NOT NULL DEFAULT '[]',
+                    session_replay_id TEXT,
+                    replay_offset_ms BIGINT CHECK (replay_offset_ms >= 0),
+                    user_id \(key),
+                    slack_team_id \(key),
+                    slack_channel_id \(key),
+                    slack_message_ts \(key),
+                    slack_thread_ts \(key),
+                    slack_author_id \(key),
+                    slack_forwarded_by \(key),
+                    slack_captured_via \(key),
+                    slack_permalink TEXT
+                )
+                """,
+                "CREATE INDEX feedback_by_client_time ON feedback(client_id, created_at DESC, id DESC)",
+                "CREATE INDEX feedback_by_time ON feedback(created_at)",
+                "CREATE INDEX feedback_by_user ON feedback(client_id, user_id) WHERE user_id IS NOT NULL",
+                "CREATE INDEX feedback_by_email ON feedback(client_id, user_email) WHERE user_email IS NOT NULL",
+                "CREATE INDEX feedback_by_slack_team ON feedback(slack_team_id) WHERE slack_team_id IS NOT NULL",
+                // One Slack message is one row, however often and however it is forwarded.
+                """
+                CREATE UNIQUE INDEX feedback_slack_message
+                    ON feedback(client_id, slack_team_id, slack_channel_id, slack_message_ts)
+                    WHERE slack_message_ts IS NOT NULL
+                """,
+                """
+                CREATE TABLE screenshot (
+                    file_name \(key) PRIMARY KEY,
+                    client_id \(key) NOT NULL REFERENCES client(id) ON DELETE CASCADE,
+                    feedback_id \(key) REFERENCES feedback(id) ON DELETE SET NULL,
+                    mime_type TEXT NOT NULL,
+                    file_size BIGINT NOT NULL,
+                    width INTEGER,
+                    height INTEGER,
+                    created_at BIGINT NOT NULL
+                )
+                """,
+                "CREATE INDEX screenshot_by_feedback ON screenshot(feedback_id)",
+                "CREATE INDEX screenshot_by_client_time ON screenshot(client_id, created_at)",
+                // The bytes, apart from the metadata so that listing screenshots never reads them. Stored as is
+                // (images are already compressed).
+                """
+                CREATE TABLE screenshot_data (
+                    file_name \(key) PRIMARY KEY REFERENCES screenshot(file_name) ON DELETE CASCADE,
+                    bytes BYTEA NOT NULL
+                )
+                """,
+                "ALTER TABLE screenshot_data ALTER COLUMN bytes SET STORAGE EXTERNAL",
+                // Kept for parity with SQLite, where files outlive their rows until removed after commit; here it
+                // serves deployments that keep the bytes outside the database.
+                """
+                CREATE TABLE file_deletion (
+                    file_name \(key) PRIMARY KEY,
+                    queued_at BIGINT NOT NULL
+                )
+                """,
+            ]),
+        PostgresMigration(
+            "v1-slack",
+            [
+                """
+                CREATE TABLE slack_installation (
+                    team_id \(key) PRIMARY KEY,
+                    client_id \(key) NOT NULL REFERENCES client(id) ON DELETE CASCADE,
+                    enterprise_id \(key),
+                    team_name TEXT,
+                    bot_user_id \(key),
+                    bot_id \(key),
+                    app_id \(key),
+                    scopes TEXT NOT NULL DEFAULT '',
+                    installer_user_id \(key),
+                    token_envelope BYTEA,
+                    token_key_id \(key),
+                    installed_at BIGINT NOT NULL
+                )
+                """,
+                "CREATE INDEX slack_installation_by_client ON slack_installation(client_id)",
+                // A workspace that uninstalled: nothing from it is captured until it installs again.
+                """
+                CREATE TABLE slack_tombstone (
+                    team_id \(key) PRIMARY KEY,
+                    client_id \(key),
+                    uninstalled_at BIGINT NOT NULL
+                )
+                """,
+                """
+                CREATE TABLE slack_event_seen (
+                    event_id \(key) PRIMARY KEY,
+                    seen_at BIGINT NOT NULL
+                )
+                """,
+                "CREATE INDEX slack_event_seen_by_time ON slack_event_seen(seen_at)",
+                """
+                CREATE TABLE oauth_state (
+                    nonce \(key) PRIMARY KEY,
+                    client_id \(key) NOT NULL REFERENCES client(id) ON DELETE CASCADE,
+                    expires_at BIGINT NOT NULL
+                )
+                """,
+                // Durable queue: slow work after Slack has been answered. Payloads hold ids, never message text.
+                """
+                CREATE TABLE job (
+                    id BIGINT GENERATED BY DEFAULT AS IDENTITY PRIMARY KEY,
+                    kind \(key) NOT NULL,
+                    client_id \(key) REFERENCES client(id) ON DELETE CASCADE,
+                    team_id \(key),
+                    payload TEXT NOT NULL DEFAULT '{}',
+                    run_at BIGINT NOT NULL,
+                    attempts INTEGER NOT NULL DEFAULT 0,
+                    deadline_at BIGINT,
+                    created_at BIGINT NOT NULL,
+                    last_error TEXT
+                )
+                """,
+                "CREATE INDEX job_by_run_at ON job(run_at)",
+            ]),
+        PostgresMigration(
+            "v1-retention",
+            [
+                """
+                CREATE TABLE end_user (
+                    client_id \(key) NOT NULL REFERENCES client(id) ON DELETE CASCADE,
+                    user_id \(key) NOT NULL,
+                    email \(key),
+                    name TEXT,
+                    traits TEXT,
+                    created_at BIGINT NOT NULL,
+                    updated_at BIGINT NOT NULL,
+                    PRIMARY KEY (client_id, user_id)
+                )
+                """,
+                "CREATE INDEX end_user_by_email ON end_user(client_id, email) WHERE email IS NOT NULL",
+                // Deletion audit: kinds, instants and counts, never content. No foreign key: entries outlive the
+                // client they describe.
+                """
+                CREATE TABLE audit_entry (
+                    id BIGINT GENERATED BY DEFAULT AS IDENTITY PRIMARY KEY,
+                    client_id \(key),
+                    kind \(key) NOT NULL,
+                    due_at BIGINT,
+                    finished_at BIGINT NOT NULL,
+                    counts TEXT NOT NULL DEFAULT '{}'
+                )
+                """,
+                "CREATE INDEX audit_entry_by_client ON audit_entry(client_id, finished_at)",
+                // Account closures in progress: survives a crash half-way, finished at the next start.
+                """
+                CREATE TABLE account_deletion (
+                    client_id \(key) PRIMARY KEY,
+                    requested_at BIGINT NOT NULL
+                )
+                """,
+            ]),
+        PostgresMigration(
+            "v2-retention-closure-progress",
+            [
+                // What an account closure has deleted so far, so its audit entry counts everything even when the
+                // closure is finished by a later process.
+                "ALTER TABLE account_deletion ADD COLUMN counts TEXT NOT NULL DEFAULT '{}'"
+            ]),
+        PostgresMigration(
+            "v2-inbox-indexes",
+            [
+                "CREATE INDEX feedback_by_client_environment ON feedback(client_id, environment, created_at DESC, id DESC)",
+                "CREATE INDEX feedback_by_client_source ON feedback(client_id, source, created_at DESC, id DESC)",
+            ]),
+        PostgresMigration(
+            "v3-job-lease",
+            [
+                // A claimed job is leased: no other claim takes it until the lease ends or the job is rescheduled.
+                "ALTER TABLE job ADD COLUMN lease_until BIGINT",
+                "CREATE INDEX job_by_team ON job(team_id, kind)",
+            ]),
+        PostgresMigration(
+            "v4-slack-request-seen",
+            [
+                // Signatures of signed shortcut and command requests, so a replay within Slack's 5-minute window is
+                // recognised (events have their own ids in slack_event_seen).
+                """
+                CREATE TABLE slack_request_seen (
+                    signature \(key) PRIMARY KEY,
+                    seen_at BIGINT NOT NULL
+                )
+                """,
+                "CREATE INDEX slack_request_seen_by_time ON slack_request_seen(seen_at)",
+            ]),
+        PostgresMigration(
+            "v5-inbox-session",
+            [
+                // Inbox sign-ins, keyed by the SHA-256 of the cookie value: shared by every instance.
+                """
+                CREATE TABLE inbox_session (
+                    key \(key) PRIMARY KEY,
+                    client_id \(key) NOT NULL REFERENCES client(id) ON DELETE CASCADE,
+                    csrf_token TEXT NOT NULL,
+                    created_at BIGINT NOT NULL,
+                    last_seen_at BIGINT NOT NULL
+                )
+                """,
+                "CREATE INDEX inbox_session_by_client ON inbox_session(client_id, last_seen_at)",
+            ]),
+        PostgresMigration(
+            "v6-slack-both-ways",
+            [
+                // Settings on the installation row (an uninstall deletes them with it), recovered-row flag, and the
+                // heartbeat row (see the SQLite migration of the same id).
+                "ALTER TABLE slack_installation ADD COLUMN trigger_emoji TEXT",
+                "ALTER TABLE slack_installation ADD COLUMN notify_channel \(key)",
+                "ALTER TABLE slack_installation ADD COLUMN notify_error TEXT",
+                "ALTER TABLE slack_installation ADD COLUMN notify_error_at BIGINT",
+                "ALTER TABLE slack_installation ADD COLUMN last_event_at BIGINT",
+                "ALTER TABLE slack_installation ADD COLUMN post_not_before BIGINT",
+                "ALTER TABLE feedback ADD COLUMN slack_recovered INTEGER NOT NULL DEFAULT 0",
+                """
+                CREATE TABLE slack_heartbeat (
+                    id INTEGER PRIMARY KEY CHECK (id = 1),
+                    alive_at BIGINT NOT NULL
+                )
+                """,
+            ]),
+    ]
+
+    /// Every table the migrations create, for tests that compare the schema with the SQLite one.
+    public static let tables = [
+        "client", "feedback", "screenshot", "screenshot_data", "file_deletion", "slack_installation",
+        "slack_tombstone", "slack_event_seen", "oauth_state", "job", "end_user", "audit_entry", "account_deletion",
+        "slack_request_seen", "inbox_session", "slack_heartbeat",
+    ]
+}

@@ -1,0 +1,74 @@
+import NIOSSL
+public import PostgresNIO
+
+extension PostgresSettings {
+    /// Every session usero opens says who it is and commits durably, whatever the server's default: a 200 is sent
+    /// only after the commit reached the server's disk (`synchronous_commit=on`).
+    static let sessionParameters: [(String, String)] = [
+        ("application_name", "usero"),
+        ("synchronous_commit", "on"),
+        ("TimeZone", "UTC"),
+    ]
+
+    /// The pool's configuration: at most `maximumConnections` sessions.
+    public func clientConfiguration(maximumConnections: Int = 20) -> PostgresClient.Configuration {
+        var configuration: PostgresClient.Configuration
+        switch endpoint {
+        case .tcp(let host, let port):
+            configuration = .init(
+                host: host, port: port, username: user, password: password, database: database, tls: clientTLS)
+        case .unixSocket(let path):
+            configuration = .init(unixSocketPath: path, username: user, password: password, database: database)
+        }
+        configuration.options.additionalStartupParameters = Self.sessionParameters
+        configuration.options.connectTimeout = .seconds(10)
+        configuration.options.maximumConnections = max(1, maximumConnections)
+        configuration.options.minimumConnections = 0
+        return configuration
+    }
+
+    /// The configuration of a single connection (the startup check, the migration lock holder).
+    public func connectionConfiguration(connectTimeout: Duration = .seconds(10)) throws -> PostgresConnection.Configuration {
+        var configuration: PostgresConnection.Configuration
+        switch endpoint {
+        case .tcp(let host, let port):
+            configuration = .init(
+                host: host, port: port, username: user, password: password, database: database, tls: try connectionTLS())
+        case .unixSocket(let path):
+            configuration = .init(unixSocketPath: path, username: user, password: password, database: database)
+        }
+        configuration.options.additionalStartupParameters = Self.sessionParameters
+        configuration.options.connectTimeout = TimeAmount(connectTimeout)
+        return configuration
+    }
+
+    /// The same server and credentials, another database.
+    public func database(_ name: String) -> PostgresSettings {
+        var copy = self
+        copy.database = name
+        return copy
+    }
+
+    /// libpq's `prefer` and `require` encrypt without checking the certificate; so do these.
+    private var tlsConfiguration: TLSConfiguration {
+        var tls = TLSConfiguration.makeClientConfiguration()
+        tls.certificateVerification = .none
+        return tls
+    }
+
+    private var clientTLS: PostgresClient.Configuration.TLS {
+        switch tlsMode {
+        case .disable: .disable
+        case .prefer: .prefer(tlsConfiguration)
+        case .require: .require(tlsConfiguration)
+        }
+    }
+
+    private func connectionTLS() throws -> PostgresConnection.Configuration.TLS {
+        switch tlsMode {
+        case .disable: .disable
+        case .prefer: .prefer(try NIOSSLContext(configuration: tlsConfiguration))
+        case .require: .require(try NIOSSLContext(configuration: tlsConfiguration))
+        }
+    }
+}

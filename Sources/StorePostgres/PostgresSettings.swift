@@ -1,0 +1,246 @@
+/// Where and how to reach PostgreSQL, read from a `postgres://` URL (the value of `USERO_DATABASE`).
+///
+///     postgres://USER[:PASSWORD]@HOST[:PORT]/DBNAME[?sslmode=disable|prefer|require]
+///
+/// `postgresql://` is accepted too. USER, PASSWORD, HOST and DBNAME may be percent-encoded (a password holding `@`,
+/// `:` or `/` must be). HOST may be an IPv6 address in brackets (`[::1]`). A Unix socket is chosen by a HOST that
+/// decodes to an absolute folder (`%2Fvar%2Frun%2Fpostgresql`) or by `?host=/var/run/postgresql` with the HOST left
+/// empty; the socket file is `FOLDER/.s.PGSQL.PORT`, as libpq names it. `sslmode` defaults to `prefer` on TCP, as
+/// with libpq; like libpq's, `prefer` and `require` encrypt without checking the server's certificate.
+///
+/// The password is kept out of every description: `description` and the errors never contain it.
+public struct PostgresSettings: Sendable, Equatable, CustomStringConvertible, CustomReflectable {
+    public enum Endpoint: Sendable, Equatable {
+        case tcp(host: String, port: Int)
+        /// The full path of the socket file.
+        case unixSocket(path: String)
+    }
+
+    public enum TLSMode: String, Sendable, Equatable, CaseIterable {
+        case disable, prefer, require
+    }
+
+    public var endpoint: Endpoint
+    public var user: String
+    public var database: String
+    public var tlsMode: TLSMode
+    /// Held privately so that it is never printed; `clientConfiguration` hands it to postgres-nio.
+    let password: String?
+
+    /// Whether the URL carried a password (possibly empty).
+    public var hasPassword: Bool { password != nil }
+
+    /// Whether `value` is meant as a PostgreSQL URL rather than a SQLite path.
+    public static func isPostgresURL(_ value: String) -> Bool {
+        let lowered = value.lowercased()
+        return lowered.hasPrefix("postgres://") || lowered.hasPrefix("postgresql://")
+    }
+
+    /// Parses `url`; errors name `variable` and what is wrong, never the password.
+    public init(url: String, variable: String = "USERO_DATABASE") throws(PostgresSettingsError) {
+        func fail(_ problem: String) -> PostgresSettingsError {
+            PostgresSettingsError(description: "\(variable): \(problem)")
+        }
+        // Bounded before anything else looks at it: a URL is a few hundred bytes; megabytes are a mistake.
+        guard url.utf8.count <= 4096 else { throw fail("the PostgreSQL URL is longer than 4096 bytes") }
+        let lowered = url.lowercased()
+        let rest: Substring
+        if lowered.hasPrefix("postgres://") {
+            rest = url.dropFirst("postgres://".count)
+        } else if lowered.hasPrefix("postgresql://") {
+            rest = url.dropFirst("postgresql://".count)
+        } else {
+            throw fail("a PostgreSQL URL starts with postgres:// or postgresql://")
+        }
+        if rest.contains("#") { throw fail("a PostgreSQL URL has no #fragment") }
+        if rest.contains(where: { $0.isWhitespace }) {
+            throw fail("the PostgreSQL URL contains white space (percent-encode it)")
+        }
+        let beforeQuery = rest.prefix { $0 != "?" }
+        let query = rest.dropFirst(beforeQuery.count).dropFirst()
+        guard let slash = beforeQuery.firstIndex(of: "/") else {
+            throw fail("the PostgreSQL URL names no database (postgres://USER@HOST/DBNAME)")
+        }
+        let authority = beforeQuery[..<slash]
+        let path = beforeQuery[beforeQuery.index(after: slash)...]
+
+        // USER[:PASSWORD]@HOSTPORT; the last @ separates them (an unencoded @ in a password is a common slip).
+        guard let at = authority.lastIndex(of: "@") else {
+            throw fail("the PostgreSQL URL names no user (postgres://USER[:PASSWORD]@HOST/DBNAME)")
+        }
+        let userInfo = authority[..<at]
+        let hostPort = authority[authority.index(after: at)...]
+        let rawUser = userInfo.prefix { $0 != ":" }
+        let rawPassword: Substring? =
+            rawUser.count < userInfo.count ? userInfo[userInfo.index(after: rawUser.endIndex)...] : nil
+        guard let user = Self.percentDecoded(rawUser) else { throw fail("the user name has a bad percent-encoding") }
+        guard !user.isEmpty else {
+            throw fail("the PostgreSQL URL names no user (postgres://USER[:PASSWORD]@HOST/DBNAME)")
+        }
+        var password: String?
+        if let rawPassword {
+            guard let decoded = Self.percentDecoded(rawPassword) else {
+                throw fail("the password has a bad percent-encoding")
+            }
+            password = decoded
+        }
+
+        // HOST[:PORT], HOST possibly [IPv6].
+        var host: String
+        var portText: Substring?
+        if hostPort.hasPrefix("[") {
+            guard let close = hostPort.firstIndex(of: "]") else { throw fail("an IPv6 host lacks its closing ]") }
+            host = String(hostPort[hostPort.index(after: hostPort.startIndex)..<close])
+            let after = hostPort[hostPort.index(after: close)...]
+            if !after.isEmpty {
+                guard after.hasPrefix(":") else { throw fail("unexpected text after the IPv6 host") }
+                portText = after.dropFirst()
+            }
+            guard !host.isEmpty, host.allSatisfy({ $0.isHexDigit || $0 == ":" || $0 == "." }), host.contains(":")
+            else { throw fail("the host in brackets is not an IPv6 address") }
+        } else {
+            let rawHost = hostPort.prefix { $0 != ":" }
+            if rawHost.count < hostPort.count { portText = hostPort.dropFirst(rawHost.count + 1) }
+            guard let decoded = Self.percentDecoded(rawHost) else { throw fail("the host has a bad percent-encoding") }
+            host = decoded
+        }
+        var port = 5432
+        if let portText {
+            guard !portText.isEmpty, portText.count <= 5, portText.allSatisfy(\.isASCII), portText.allSatisfy(\.isNumber),
+                let number = Int(portText), (1...65535).contains(number)
+            else { throw fail("the port must be a number from 1 to 65535") }
+            port = number
+        }
+
+        guard let database = Self.percentDecoded(path), !database.isEmpty else {
+            throw fail("the PostgreSQL URL names no database (postgres://USER@HOST/DBNAME)")
+        }
+        guard !database.contains("/") else { throw fail("the database name must not contain /") }
+
+        var tlsMode: TLSMode?
+        var socketFolder: String?
+        var seen: Set<String> = []
+        for pair in query.split(separator: "&", omittingEmptySubsequences: true) {
+            let key = String(pair.prefix { $0 != "=" })
+            guard pair.count > key.count, let value = Self.percentDecoded(pair.dropFirst(key.count + 1)) else {
+                throw fail("the URL parameter \(key.isEmpty ? "?" : key) needs a value (name=value)")
+            }
+            guard seen.insert(key).inserted else { throw fail("the URL parameter \(key) is given twice") }
+            switch key {
+            case "sslmode":
+                guard let mode = TLSMode(rawValue: value) else {
+                    throw fail("sslmode must be disable, prefer or require")
+                }
+                tlsMode = mode
+            case "host":
+                guard value.hasPrefix("/") else {
+                    throw fail("the host parameter must be the absolute path of a Unix socket folder")
+                }
+                guard host.isEmpty else { throw fail("give the host either before the database name or as ?host=, not both") }
+                socketFolder = value
+            default:
+                throw fail("unknown URL parameter \(key.count <= 40 ? key : String(key.prefix(40)) + "…") (only sslmode and host)")
+            }
+        }
+        if host.hasPrefix("/") {
+            socketFolder = host
+            host = ""
+        }
+        if let socketFolder {
+            var folder = socketFolder
+            while folder.count > 1 && folder.hasSuffix("/") { folder.removeLast() }
+            if tlsMode == .require { throw fail("sslmode=require does not apply to a Unix socket") }
+            self.endpoint = .unixSocket(path: "\(folder)/.s.PGSQL.\(port)")
+            self.tlsMode = .disable
+        } else {
+            guard !host.isEmpty else { throw fail("the PostgreSQL URL names no host") }
+            guard host.utf8.count <= 253 else { throw fail("the host name is longer than 253 bytes") }
+            self.endpoint = .tcp(host: host, port: port)
+            self.tlsMode = tlsMode ?? .prefer
+        }
+        self.user = user
+        self.password = password
+        self.database = database
+    }
+
+    /// Where the server is, for messages: `host:port`, `[v6]:port` or the socket path.
+    public var location: String {
+        switch endpoint {
+        case .tcp(let host, let port): host.contains(":") ? "[\(host)]:\(port)" : "\(host):\(port)"
+        case .unixSocket(let path): path
+        }
+    }
+
+    /// The URL without its password.
+    public var description: String {
+        let shownUser = user.addingPercentEncodingForURL
+        let credentials = hasPassword ? "\(shownUser):<redacted>" : shownUser
+        switch endpoint {
+        case .tcp:
+            return "postgres://\(credentials)@\(location)/\(database.addingPercentEncodingForURL)?sslmode=\(tlsMode.rawValue)"
+        case .unixSocket(let path):
+            return "postgres://\(credentials)@/\(database.addingPercentEncodingForURL)?host=\(path)"
+        }
+    }
+
+    public var customMirror: Mirror {
+        Mirror(self, children: ["description": description])
+    }
+
+    public static func == (lhs: Self, rhs: Self) -> Bool {
+        lhs.endpoint == rhs.endpoint && lhs.user == rhs.user && lhs.database == rhs.database
+            && lhs.tlsMode == rhs.tlsMode && lhs.password == rhs.password
+    }
+
+    /// Decodes %XX escapes; nil for a malformed escape or bytes that are not UTF-8.
+    static func percentDecoded(_ text: Substring) -> String? {
+        guard text.contains("%") else { return String(text) }
+        var bytes: [UInt8] = []
+        bytes.reserveCapacity(text.utf8.count)
+        var iterator = text.utf8.makeIterator()
+        while let byte = iterator.next() {
+            if byte == UInt8(ascii: "%") {
+                guard let high = iterator.next().flatMap(Self.hexValue), let low = iterator.next().flatMap(Self.hexValue)
+                else { return nil }
+                bytes.append(high << 4 | low)
+            } else {
+                bytes.append(byte)
+            }
+        }
+        return String(validating: bytes, as: UTF8.self)
+    }
+
+    private static func hexValue(_ byte: UInt8) -> UInt8? {
+        switch byte {
+        case UInt8(ascii: "0")...UInt8(ascii: "9"): byte - UInt8(ascii: "0")
+        case UInt8(ascii: "a")...UInt8(ascii: "f"): byte - UInt8(ascii: "a") + 10
+        case UInt8(ascii: "A")...UInt8(ascii: "F"): byte - UInt8(ascii: "A") + 10
+        default: nil
+        }
+    }
+}
+
+/// A `USERO_DATABASE` value that is not a usable PostgreSQL URL. The description is one line naming the variable.
+public struct PostgresSettingsError: Error, Sendable, Equatable, CustomStringConvertible {
+    public var description: String
+}
+
+extension String {
+    /// Percent-encodes everything but unreserved characters, for showing a user or database name in a URL.
+    fileprivate var addingPercentEncodingForURL: String {
+        var result = ""
+        for byte in utf8 {
+            switch byte {
+            case UInt8(ascii: "a")...UInt8(ascii: "z"), UInt8(ascii: "A")...UInt8(ascii: "Z"),
+                UInt8(ascii: "0")...UInt8(ascii: "9"), UInt8(ascii: "-"), UInt8(ascii: "."), UInt8(ascii: "_"),
+                UInt8(ascii: "~"):
+                result.unicodeScalars.append(Unicode.Scalar(byte))
+            default:
+                result += "%" + String(byte, radix: 16, uppercase: true).leftPadded
+            }
+        }
+        return result
+    }
+
+    fileprivate var leftPadded: String { count == 1 ? "0" + self : self }
+}

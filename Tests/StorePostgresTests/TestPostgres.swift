@@ -1,0 +1,193 @@
+import Foundation
+#if canImport(Glibc)
+import Glibc
+#endif
+import Logging
+import PostgresNIO
+import StorePostgres
+import Testing
+
+/// The PostgreSQL server the tests use: `USERO_TEST_POSTGRES_URL`, which scripts/test.sh sets after starting a
+/// throwaway cluster (scripts/pg-cluster.sh). Each test gets a database of its own, dropped afterwards.
+enum TestPostgres {
+    static let variable = "USERO_TEST_POSTGRES_URL"
+
+    static var url: String? {
+        ProcessInfo.processInfo.environment[variable].flatMap { $0.isEmpty ? nil : $0 }
+    }
+
+    static var isAvailable: Bool { url != nil }
+
+    /// Why a PostgreSQL test did not run; Swift Testing prints it beside the skipped test.
+    static let skipReason: Comment = """
+        USERO_TEST_POSTGRES_URL is not set, so this PostgreSQL test did not run: run scripts/test.sh, or first \
+        eval "$(scripts/pg-cluster.sh start)" and then swift test
+        """
+
+    static let logger = Logger(label: "usero.test.postgres", factory: { _ in SwiftLogNoOpLogHandler() })
+
+    static func settings() throws -> PostgresSettings {
+        guard let url else { throw MissingServer() }
+        return try PostgresSettings(url: url, variable: variable)
+    }
+
+    /// Runs `body` with the settings of a new, empty database on the test server, then drops it.
+    static func withFreshDatabase<T>(_ body: (PostgresSettings) async throws -> T) async throws -> T {
+        let admin = try settings()
+        let name = "usero_test_" + UUID().uuidString.lowercased().replacingOccurrences(of: "-", with: "")
+        try await run("CREATE DATABASE \(name)", on: admin)
+        do {
+            let value = try await body(admin.database(name))
+            try await run("DROP DATABASE \(name) WITH (FORCE)", on: admin)
+            return value
+        } catch {
+            try? await run("DROP DATABASE \(name) WITH (FORCE)", on: admin)
+            throw error
+        }
+    }
+
+    /// One statement on a connection of its own (for what cannot run in a transaction, like CREATE DATABASE).
+    static func run(_ sql: String, on settings: PostgresSettings) async throws {
+        try await withConnection(to: settings) { connection in
+            let _: PostgresRowSequence = try await connection.query(PostgresQuery(unsafeSQL: sql), logger: logger)
+        }
+    }
+
+    static func withConnection<T>(to settings: PostgresSettings, _ body: (PostgresConnection) async throws -> T)
+        async throws -> T
+    {
+        let connection = try await PostgresConnection.connect(
+            configuration: settings.connectionConfiguration(), id: 1, logger: logger)
+        do {
+            let value = try await body(connection)
+            try await connection.close()
+            return value
+        } catch {
+            try? await connection.close()
+            throw error
+        }
+    }
+
+    /// The first column of the first row of `query`, as `T`.
+    static func scalar<T: PostgresDecodable & Sendable>(
+        _ query: PostgresQuery, as: T.Type, on connection: PostgresConnection
+    ) async throws -> T? {
+        let rows: PostgresRowSequence = try await connection.query(query, logger: logger)
+        for try await value in rows.decode(T.self) { return value }
+        return nil
+    }
+
+    /// Every row of `query`, decoded as a column type or a tuple of them.
+    static func all<each C: PostgresDecodable & Sendable>(
+        _ query: PostgresQuery, as: (repeat each C).Type, on connection: PostgresConnection
+    ) async throws -> [(repeat each C)] {
+        let rows: PostgresRowSequence = try await connection.query(query, logger: logger)
+        var result: [(repeat each C)] = []
+        for try await row in rows.decode((repeat each C).self) { result.append(row) }
+        return result
+    }
+
+    struct MissingServer: Error, CustomStringConvertible {
+        var description: String { "USERO_TEST_POSTGRES_URL is not set" }
+    }
+}
+
+/// A cluster of the test's own, for tests that stop the server: scripts/pg-cluster.sh, run from the repository.
+final class PrivateCluster: Sendable {
+    let folder: String
+    let settings: PostgresSettings
+
+    static let script = URL(fileURLWithPath: #filePath)
+        .deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+        .appendingPathComponent("scripts/pg-cluster.sh").path
+
+    private init(folder: String, settings: PostgresSettings) {
+        self.folder = folder
+        self.settings = settings
+    }
+
+    static func start() throws -> PrivateCluster {
+        let output = try Self.run(["start"])
+        var values: [String: String] = [:]
+        for line in output.split(separator: "\n") where line.hasPrefix("export ") {
+            let assignment = line.dropFirst("export ".count)
+            guard let equals = assignment.firstIndex(of: "=") else { continue }
+            values[String(assignment[..<equals])] = String(assignment[assignment.index(after: equals)...])
+                .trimmingCharacters(in: CharacterSet(charactersIn: "'"))
+        }
+        guard let folder = values["USERO_PG_CLUSTER"], let url = values["USERO_TEST_POSTGRES_URL"] else {
+            throw ScriptFailed(description: "pg-cluster.sh start printed no cluster")
+        }
+        return PrivateCluster(folder: folder, settings: try PostgresSettings(url: url))
+    }
+
+    /// Immediate-mode stop: the server exits without a checkpoint, as at a power cut.
+    func crash() throws { _ = try Self.run(["crash", folder]) }
+    func restart() throws { _ = try Self.run(["restart", folder]) }
+    func stop() { _ = try? Self.run(["stop", folder]) }
+
+    /// Runs the script with posix_spawn and waitpid (Foundation's Process has been seen to hang in waitUntilExit
+    /// here, with its child already exited); standard output goes through a temporary file.
+    @discardableResult
+    private static func run(_ arguments: [String]) throws -> String {
+        let outputPath = FileManager.default.temporaryDirectory.appendingPathComponent("pg-cluster-\(UUID().uuidString).out").path
+        defer { unlink(outputPath) }
+        var actions = posix_spawn_file_actions_t()
+        posix_spawn_file_actions_init(&actions)
+        defer { posix_spawn_file_actions_destroy(&actions) }
+        posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
+        posix_spawn_file_actions_addopen(&actions, 1, outputPath, O_WRONLY | O_CREAT | O_TRUNC, 0o600)
+        let argv = ["/bin/bash", script] + arguments
+        var cArguments = argv.map { strdup($0) } + [nil]
+        defer { for pointer in cArguments { free(pointer) } }
+        var pid: pid_t = 0
+        let spawned = posix_spawn(&pid, "/bin/bash", &actions, nil, &cArguments, environ)
+        guard spawned == 0 else { throw ScriptFailed(description: "pg-cluster.sh could not start (\(spawned))") }
+        var status: Int32 = 0
+        while waitpid(pid, &status, 0) == -1 && errno == EINTR {}
+        let exited = status & 0x7f == 0
+        let code = (status >> 8) & 0xff
+        guard exited && code == 0 else {
+            throw ScriptFailed(description: "pg-cluster.sh \(arguments.first ?? "") failed (status \(status))")
+        }
+        return (try? String(contentsOfFile: outputPath, encoding: .utf8)) ?? ""
+    }
+
+    struct ScriptFailed: Error, CustomStringConvertible {
+        var description: String
+    }
+}
+
+/// scripts/test.sh (and so CI) always starts a server and sets USERO_REQUIRE_POSTGRES_TESTS: there a missing server is
+/// a broken setup, not a reason to skip.
+@Suite struct PostgresAvailabilityTests {
+    @Test func theTestScriptAlwaysProvidesAPostgreSQLServer() {
+        let environment = ProcessInfo.processInfo.environment
+        if environment["USERO_REQUIRE_POSTGRES_TESTS"] == "1" || environment["CI"] != nil {
+            #expect(
+                TestPostgres.isAvailable,
+                "the PostgreSQL tests must run here: scripts/test.sh sets \(TestPostgres.variable)")
+        }
+    }
+}
+
+/// A loopback TCP port nothing listens on right now.
+func freeLoopbackPort() throws -> Int {
+    let descriptor = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+    guard descriptor >= 0 else { throw PrivateCluster.ScriptFailed(description: "socket() failed") }
+    defer { close(descriptor) }
+    var address = sockaddr_in()
+    address.sin_family = sa_family_t(AF_INET)
+    address.sin_addr.s_addr = inet_addr("127.0.0.1")
+    address.sin_port = 0
+    var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+    let bound = withUnsafePointer(to: &address) {
+        $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(descriptor, $0, length) }
+    }
+    guard bound == 0 else { throw PrivateCluster.ScriptFailed(description: "bind() failed") }
+    let named = withUnsafeMutablePointer(to: &address) {
+        $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(descriptor, $0, &length) }
+    }
+    guard named == 0 else { throw PrivateCluster.ScriptFailed(description: "getsockname() failed") }
+    return Int(UInt16(bigEndian: address.sin_port))
+}

@@ -1,0 +1,133 @@
+#!/usr/bin/env bash
+# A throwaway PostgreSQL cluster on loopback, for the tests, the benchmarks and trying usero on PostgreSQL.
+#
+#   eval "$(scripts/pg-cluster.sh start)"   creates and starts one; prints `export` lines for
+#                                            USERO_PG_CLUSTER (its folder) and USERO_TEST_POSTGRES_URL (its URL)
+#   scripts/pg-cluster.sh stop [DIR]         stops it and deletes its folder (DIR defaults to $USERO_PG_CLUSTER)
+#   scripts/pg-cluster.sh crash [DIR]        stops it in immediate mode: no shutdown checkpoint, like a power cut
+#   scripts/pg-cluster.sh restart [DIR]      starts a stopped or crashed cluster again, same port, same data
+#   scripts/pg-cluster.sh url [DIR]          prints its URL
+#
+# Debian's postgresql is installed when missing (non-interactively; no standard input needed). initdb refuses to run
+# as root, so as root the cluster belongs to the `postgres` user, in a temporary folder it owns. fsync and
+# synchronous_commit stay on: durability tests and benchmarks measure the real thing. The superuser `usero` has a
+# random password (scram-sha-256, also on the Unix socket in the cluster's folder), so wrong credentials fail as they
+# would on a real server.
+set -euo pipefail
+here="$(cd "$(dirname "$0")" && pwd)"
+
+log() { echo "pg-cluster: $*" >&2; }
+
+find_bin() {
+    if [ -n "${PG_BIN:-}" ]; then
+        echo "$PG_BIN"
+        return
+    fi
+    ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n 1
+}
+
+ensure_installed() {
+    local bin
+    bin=$(find_bin)
+    if [ -z "$bin" ] || [ ! -x "$bin/initdb" ]; then
+        log "installing Debian's postgresql"
+        "$here/install-deps.sh" postgresql >&2
+        bin=$(find_bin)
+    fi
+    [ -n "$bin" ] && [ -x "$bin/initdb" ] || { log "no initdb found under /usr/lib/postgresql"; exit 1; }
+    echo "$bin"
+}
+
+# Runs a command as the cluster's owner: `postgres` when we are root, ourselves otherwise.
+as_owner() {
+    if [ "$(id -u)" -eq 0 ]; then
+        runuser -u postgres -- "$@"
+    else
+        "$@"
+    fi
+}
+
+free_port() {
+    python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
+}
+
+cluster_dir() {
+    local dir=${1:-${USERO_PG_CLUSTER:-}}
+    [ -n "$dir" ] && [ -f "$dir/url" ] || { log "no cluster folder given (argument or USERO_PG_CLUSTER)"; exit 2; }
+    echo "$dir"
+}
+
+start_server() {
+    local dir=$1 bin
+    bin=$(cat "$dir/bin")
+    as_owner "$bin/pg_ctl" -D "$dir/data" -l "$dir/server.log" -w -t 60 start >/dev/null
+}
+
+case "${1:-}" in
+start)
+    bin=$(ensure_installed)
+    dir=$(mktemp -d "${TMPDIR:-/tmp}/usero-pg.XXXXXX")
+    chmod 0755 "$dir"
+    password=$(head -c 18 /dev/urandom | od -An -tx1 | tr -d ' \n')
+    printf '%s\n' "$password" >"$dir/pwfile"
+    echo "$bin" >"$dir/bin"
+    [ "$(id -u)" -eq 0 ] && chown -R postgres: "$dir"
+    as_owner "$bin/initdb" -D "$dir/data" -U usero --pwfile="$dir/pwfile" --auth=scram-sha-256 \
+        --encoding=UTF8 --locale=C.UTF-8 >"$dir/initdb.log" 2>&1 \
+        || { cat "$dir/initdb.log" >&2; exit 1; }
+    rm -f "$dir/pwfile"
+    # A port picked now may be taken before the server binds it: try a few.
+    started=""
+    for _ in 1 2 3 4 5; do
+        port=$(free_port)
+        cat >"$dir/data/postgresql.auto.conf" <<CONF
+port = $port
+listen_addresses = '127.0.0.1'
+unix_socket_directories = '$dir'
+max_connections = 300
+fsync = on
+synchronous_commit = on
+full_page_writes = on
+CONF
+        [ "$(id -u)" -eq 0 ] && chown postgres: "$dir/data/postgresql.auto.conf"
+        if start_server "$dir" 2>>"$dir/start.log"; then
+            started=yes
+            break
+        fi
+    done
+    [ -n "$started" ] || { cat "$dir/server.log" >&2; exit 1; }
+    PGPASSWORD=$password "$bin/psql" -qAt -h 127.0.0.1 -p "$port" -U usero -d postgres \
+        -c "CREATE DATABASE usero" >/dev/null
+    url="postgres://usero:$password@127.0.0.1:$port/usero?sslmode=disable"
+    echo "$url" >"$dir/url"
+    echo "$port" >"$dir/port"
+    [ "$(id -u)" -eq 0 ] && chown postgres: "$dir/url" "$dir/port"
+    chmod 0644 "$dir/url"
+    log "PostgreSQL $("$bin/postgres" --version | awk '{print $3}') on 127.0.0.1:$port, data in $dir/data"
+    echo "export USERO_PG_CLUSTER='$dir'"
+    echo "export USERO_TEST_POSTGRES_URL='$url'"
+    ;;
+stop)
+    dir=$(cluster_dir "${2:-}")
+    bin=$(cat "$dir/bin")
+    as_owner "$bin/pg_ctl" -D "$dir/data" -m fast -w stop >/dev/null 2>&1 || true
+    rm -rf "$dir"
+    ;;
+crash)
+    dir=$(cluster_dir "${2:-}")
+    bin=$(cat "$dir/bin")
+    as_owner "$bin/pg_ctl" -D "$dir/data" -m immediate -w stop >/dev/null
+    ;;
+restart)
+    dir=$(cluster_dir "${2:-}")
+    start_server "$dir"
+    ;;
+url)
+    dir=$(cluster_dir "${2:-}")
+    cat "$dir/url"
+    ;;
+*)
+    echo "usage: $0 start | stop [DIR] | crash [DIR] | restart [DIR] | url [DIR]" >&2
+    exit 2
+    ;;
+esac
