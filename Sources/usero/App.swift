@@ -61,6 +61,8 @@ func buildApplication(
     {
         router.add(middleware: watermark)
     }
+    // Before the rate limit, which reads an upload's body: a refused upload is never read.
+    if let uploads = UploadConcurrencyMiddleware(limit: config.maxConcurrentUploads) { router.add(middleware: uploads) }
     if let limit = PublicRateLimitMiddleware(perMinute: config.publicRateLimit) { router.add(middleware: limit) }
     OpenAPIRoutes().register(on: router)
     OperationsRoutes(health: backend.health, registry: registry).register(on: router)

@@ -1,3 +1,4 @@
+import NIOCore
 import Feedback
 import Foundation
 import Retention
@@ -216,6 +217,32 @@ import Testing
         #expect(try await s.feedback.screenshotBytes(fileName: record.fileName) == Data(bytes))
         #expect(try await s.feedback.screenshot(fileName: "\(client)/1700000000000-other.png") == nil)
         #expect(try await s.feedback.screenshotBytes(fileName: "\(client)/1700000000000-other.png") == nil)
+    }
+
+    @Test(arguments: StoreFactories.available)
+    func aScreenshotSavedFromABufferSliceRoundTripsAndItsFileHoldsExactlyItsBytes(_ factory: StoreFactory)
+        async throws
+    {
+        let s = try await factory.store()
+        let client = try await s.client()
+        let bytes = (0..<70_000).map { UInt8(truncatingIfNeeded: $0 &* 13) }
+        // A slice in the middle of a larger buffer, as an upload's part is.
+        var whole = ByteBuffer(string: "before")
+        whole.writeBytes(bytes)
+        whole.writeString("after")
+        let slice = whole.getSlice(at: 6, length: bytes.count)!
+        let record = StoredScreenshot(
+            fileName: "\(client)/1700000000000-slice1.png", clientId: client, mimeType: "image/png",
+            fileSize: Int64(bytes.count), width: nil, height: nil, createdAt: S.t0)
+
+        try await s.feedback.saveScreenshot(record, contents: slice)
+
+        #expect(try await s.feedback.screenshot(fileName: record.fileName) == record)
+        #expect(try await s.feedback.screenshotBytes(fileName: record.fileName) == Data(bytes))
+        if let path = try await s.feedback.screenshotFilePath(fileName: record.fileName) {
+            #expect(FileManager.default.contents(atPath: path) == Data(bytes))
+        }
+        #expect(try await s.feedback.screenshotFilePath(fileName: "\(client)/1700000000000-other.png") == nil)
     }
 
     @Test(arguments: StoreFactories.available)

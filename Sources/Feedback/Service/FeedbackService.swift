@@ -1,5 +1,6 @@
 public import Foundation
 import Logging
+public import NIOCore
 
 /// The rules of the feedback API, with no HTTP in sight.
 public struct FeedbackService: Sendable {
@@ -34,30 +35,58 @@ public struct FeedbackService: Sendable {
     public func uploadScreenshot(clientId: String?, declaredType: String?, bytes: [UInt8]?, origin: String?)
         async throws -> ScreenshotRef
     {
-        guard let bytes else { throw FeedbackError.screenshotMissing }
+        try await uploadScreenshot(
+            clientId: clientId, declaredType: declaredType, buffer: bytes.map { ByteBuffer(bytes: $0) }, origin: origin)
+    }
+
+    /// Stores an uploaded image after checking it by its bytes, which stay where they are (a slice of the request's
+    /// body) until the store writes them; returns the screenshot object to attach.
+    public func uploadScreenshot(clientId: String?, declaredType: String?, buffer: ByteBuffer?, origin: String?)
+        async throws -> ScreenshotRef
+    {
+        guard let bytes = buffer else { throw FeedbackError.screenshotMissing }
         guard let clientId, !clientId.isEmpty else { throw FeedbackError.clientIDMissing }
-        guard bytes.count <= Self.maxScreenshotBytes else { throw FeedbackError.fileTooLarge }
+        guard bytes.readableBytes <= Self.maxScreenshotBytes else { throw FeedbackError.fileTooLarge }
         if let declaredType, !declaredType.lowercased().hasPrefix("image/") { throw FeedbackError.notAnImage }
-        guard let info = ImageInfo.sniff(bytes) else { throw FeedbackError.notAnImage }
+        guard let info = bytes.withUnsafeReadableBytes({ ImageInfo.sniff($0) }) else { throw FeedbackError.notAnImage }
         let client = try await store.requireClient(clientId, origin: origin)
         let now = clock.now()
         let fileName = "\(client.id)/\(epochMillis(now))-\(Identifiers.random(8)).\(info.fileExtension)"
         let stored = StoredScreenshot(
-            fileName: fileName, clientId: client.id, mimeType: info.mimeType, fileSize: Int64(bytes.count),
+            fileName: fileName, clientId: client.id, mimeType: info.mimeType, fileSize: Int64(bytes.readableBytes),
             width: info.width, height: info.height, createdAt: now)
-        try await store.saveScreenshot(stored, bytes: bytes)
+        try await store.saveScreenshot(stored, contents: bytes)
         return ScreenshotRef(
             fileName: fileName, url: "\(publicURL)/api/screenshots/\(fileName)", fileSize: stored.fileSize,
             mimeType: info.mimeType, width: info.width, height: info.height)
     }
 
-    /// The bytes and type of a stored screenshot, or nil for anything that is not one.
-    public func screenshotFile(clientId: String, file: String) async throws -> (bytes: Data, mimeType: String)? {
+    /// Where a stored screenshot's bytes are: a file to stream from, or the bytes themselves.
+    public enum ScreenshotContents: Sendable {
+        case file(path: String, size: Int64)
+        case bytes(Data)
+
+        /// The bytes themselves (read whole from the file: for tests and small tools, not the download route).
+        public func data() throws -> Data {
+            switch self {
+            case .file(let path, _): try Data(contentsOf: URL(fileURLWithPath: path))
+            case .bytes(let data): data
+            }
+        }
+    }
+
+    /// The bytes (or the file holding them) and type of a stored screenshot, or nil for anything that is not one.
+    public func screenshotFile(clientId: String, file: String) async throws
+        -> (contents: ScreenshotContents, mimeType: String)?
+    {
         let fileName = "\(clientId)/\(file)"
         guard ScreenshotName.isValid(fileName),
-            let stored = try await store.screenshot(fileName: fileName), stored.clientId == clientId,
-            let bytes = try await store.screenshotBytes(fileName: fileName)
+            let stored = try await store.screenshot(fileName: fileName), stored.clientId == clientId
         else { return nil }
-        return (bytes, stored.mimeType)
+        if let path = try await store.screenshotFilePath(fileName: fileName) {
+            return (.file(path: path, size: stored.fileSize), stored.mimeType)
+        }
+        guard let bytes = try await store.screenshotBytes(fileName: fileName) else { return nil }
+        return (.bytes(bytes), stored.mimeType)
     }
 }

@@ -53,7 +53,7 @@ struct PublicRateLimitMiddleware: RouterMiddleware {
         var request = request
         let body: ByteBuffer
         do {
-            body = try await request.collectBody(upTo: bodyLimit)
+            body = try await request.collectWholeBody(upTo: bodyLimit)
         } catch {
             var response = ErrorMiddleware<Context>.response(for: error, request: request, logger: context.logger)
             PublicCORSMiddleware<Context>.addHeaders(to: &response, preflight: false)
