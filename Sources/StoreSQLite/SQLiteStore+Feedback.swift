@@ -181,6 +181,14 @@ extension SQLiteStore: FeedbackStore {
         try await insertScreenshotRecord(s)
     }
 
+    public func unattachedScreenshotBytes(clientID: String) async throws -> Int64 {
+        try await database.read { db in
+            try Int64.fetchOne(
+                db, sql: "SELECT COALESCE(SUM(file_size), 0) FROM screenshot WHERE client_id = ? AND feedback_id IS NULL",
+                arguments: [clientID]) ?? 0
+        }
+    }
+
     public func screenshotFilePath(fileName: String) async throws -> String? {
         files.existingPath(fileName)
     }

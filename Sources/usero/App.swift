@@ -67,7 +67,8 @@ func buildApplication(
     OpenAPIRoutes().register(on: router)
     OperationsRoutes(health: backend.health, registry: registry).register(on: router)
 
-    let service = FeedbackService(store: store, clock: clock, publicURL: config.publicURL)
+    let service = FeedbackService(
+        store: store, clock: clock, publicURL: config.publicURL, uploadQuotaBytes: config.uploadQuotaBytes)
     let publicAPI = router.group("api").add(middleware: PublicCORSMiddleware())
     PublicRoutes<AppRequestContext>(service: service).register(on: publicAPI)
     publicAPI.on("feedback", method: .options) { _, _ in Response(status: .noContent) }

@@ -263,4 +263,24 @@ import Testing
         #expect(mineLeft?.batch.rows == 0)
         #expect(theirsLeft?.batch.rows == 1)
     }
+
+    @Test(arguments: StoreFactories.available)
+    func unattachedScreenshotBytesCountsOnlyThisClientsUnclaimedUploads(_ factory: StoreFactory) async throws {
+        let s = try await factory.store()
+        let client = try await s.client()
+        let other = try await s.client()
+        #expect(try await s.feedback.unattachedScreenshotBytes(clientID: client) == 0)
+        #expect(try await s.feedback.unattachedScreenshotBytes(clientID: "client_nobody") == 0)
+        let first = try await s.upload(client, bytes: [UInt8](repeating: 1, count: 1000))
+        _ = try await s.upload(client, bytes: [UInt8](repeating: 2, count: 300))
+        _ = try await s.upload(other, bytes: [UInt8](repeating: 3, count: 7))
+        #expect(try await s.feedback.unattachedScreenshotBytes(clientID: client) == 1300)
+        #expect(try await s.feedback.unattachedScreenshotBytes(clientID: other) == 7)
+
+        // Claimed by an item, an upload no longer counts; deleting the item deletes it, so it never counts again.
+        let item = try await s.item(client, screenshots: [first])
+        #expect(try await s.feedback.unattachedScreenshotBytes(clientID: client) == 300)
+        #expect(try await s.feedback.deleteFeedback(id: item.id, clientID: client))
+        #expect(try await s.feedback.unattachedScreenshotBytes(clientID: client) == 300)
+    }
 }

@@ -1,5 +1,6 @@
 public import Foundation
 import Logging
+import Synchronization
 public import NIOCore
 
 /// The rules of the feedback API, with no HTTP in sight.
@@ -10,13 +11,19 @@ public struct FeedbackService: Sendable {
     public let clock: any WallClock
     /// External base URL, for screenshot URLs.
     public let publicURL: String
+    /// Most bytes of screenshots a client may hold that no feedback item has claimed yet; 0: no quota.
+    public let uploadQuotaBytes: Int64
+    /// Bytes of uploads being written now, by client: counted against the quota until their row is committed, so
+    /// concurrent uploads of one client cannot pass it together (within this process).
+    private let reserved = UploadReservations()
     private let parser = SubmissionParser()
 
     /// Largest screenshot file (10 MB).
     public static let maxScreenshotBytes = 10 * 1024 * 1024
 
     /// Creates the service.
-    public init(store: any FeedbackStore, clock: any WallClock, publicURL: String) {
+    public init(store: any FeedbackStore, clock: any WallClock, publicURL: String, uploadQuotaBytes: Int64 = 0) {
+        self.uploadQuotaBytes = uploadQuotaBytes
         self.store = store
         self.clock = clock
         self.publicURL = publicURL.hasSuffix("/") ? String(publicURL.dropLast()) : publicURL
@@ -55,7 +62,22 @@ public struct FeedbackService: Sendable {
         let stored = StoredScreenshot(
             fileName: fileName, clientId: client.id, mimeType: info.mimeType, fileSize: Int64(bytes.readableBytes),
             width: info.width, height: info.height, createdAt: now)
-        try await store.saveScreenshot(stored, contents: bytes)
+        if uploadQuotaBytes > 0 {
+            guard reserved.reserve(stored.fileSize, for: client.id, within: uploadQuotaBytes) else {
+                throw FeedbackError.uploadQuotaExceeded(megabytes: uploadQuotaBytes / (1024 * 1024))
+            }
+            defer { reserved.release(stored.fileSize, for: client.id) }
+            // In-flight bytes taken before the stored ones are read: an upload that commits in between is counted
+            // twice (the safe side), never not at all.
+            let inFlight = reserved.total(for: client.id)
+            let held = try await store.unattachedScreenshotBytes(clientID: client.id)
+            guard held.addingReportingOverflow(inFlight).partialValue <= uploadQuotaBytes else {
+                throw FeedbackError.uploadQuotaExceeded(megabytes: uploadQuotaBytes / (1024 * 1024))
+            }
+            try await store.saveScreenshot(stored, contents: bytes)
+        } else {
+            try await store.saveScreenshot(stored, contents: bytes)
+        }
         return ScreenshotRef(
             fileName: fileName, url: "\(publicURL)/api/screenshots/\(fileName)", fileSize: stored.fileSize,
             mimeType: info.mimeType, width: info.width, height: info.height)
@@ -88,5 +110,30 @@ public struct FeedbackService: Sendable {
         }
         guard let bytes = try await store.screenshotBytes(fileName: fileName) else { return nil }
         return (.bytes(bytes), stored.mimeType)
+    }
+}
+
+/// Bytes of uploads in progress, by client (in memory).
+final class UploadReservations: Sendable {
+    private let table = Mutex<[String: Int64]>([:])
+
+    /// Adds `bytes` for `client` unless what is already reserved plus `bytes` passes `quota`.
+    func reserve(_ bytes: Int64, for client: String, within quota: Int64) -> Bool {
+        table.withLock { table in
+            let now = table[client, default: 0]
+            guard now + bytes <= quota else { return false }
+            table[client] = now + bytes
+            return true
+        }
+    }
+
+    /// What `client` has reserved now.
+    func total(for client: String) -> Int64 { table.withLock { $0[client, default: 0] } }
+
+    func release(_ bytes: Int64, for client: String) {
+        table.withLock { table in
+            let left = table[client, default: 0] - bytes
+            table[client] = left > 0 ? left : nil
+        }
     }
 }

@@ -41,6 +41,9 @@ public protocol FeedbackStore: Sendable {
     /// Removes the bytes of screenshots whose records are already gone (deletions interrupted by a crash, or
     /// batched deletions that left the unlinking for later). Nothing to do where bytes live in the database.
     func purgeDeletedScreenshots() async throws
+    /// The total `fileSize` of this client's screenshots that no feedback item has claimed yet (0 for an unknown
+    /// client): what the per-client upload quota counts. Added by issue 11; it has no default.
+    func unattachedScreenshotBytes(clientID: String) async throws -> Int64
     /// Stores an uploaded screenshot from its request buffer; see the default in the extension below.
     func saveScreenshot(_ screenshot: StoredScreenshot, contents: ByteBuffer) async throws
     /// A local file holding a stored screenshot's bytes, to stream from; see the default in the extension below.
