@@ -16,7 +16,8 @@ bin=$(swift build -c release --show-bin-path)/usero
 
 work=$(mktemp -d "${TMPDIR:-/tmp}/usero-drill.XXXXXX")
 trap 'kill $server 2>/dev/null || true; rm -rf "$work"' EXIT
-export USERO_DATABASE="$work/usero.sqlite" USERO_DATA_DIR="$work/data" LOG_LEVEL=warning USERO_PUBLIC_RATE_LIMIT=0
+export USERO_DATABASE="$work/usero.sqlite" USERO_DATA_DIR="$work/data" LOG_LEVEL=warning USERO_PUBLIC_RATE_LIMIT=0 \
+    USERO_UPLOAD_QUOTA_MB=0
 client=$("$bin" clients create --name drill | python3 -c 'import json,sys; print(json.load(sys.stdin)["clientId"])')
 port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
 "$bin" serve --port "$port" &
