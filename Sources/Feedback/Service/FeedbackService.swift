@@ -68,7 +68,7 @@ public struct FeedbackService: Sendable {
             }
             defer { reserved.release(stored.fileSize, for: client.id) }
             // In-flight bytes taken before the stored ones are read: an upload that commits in between is counted
-            // twice (the safe side), never not at all.
+            // twice (the safe side: near the quota, a concurrent upload may be refused early), never not at all.
             let inFlight = reserved.total(for: client.id)
             let held = try await store.unattachedScreenshotBytes(clientID: client.id)
             guard held.addingReportingOverflow(inFlight).partialValue <= uploadQuotaBytes else {
