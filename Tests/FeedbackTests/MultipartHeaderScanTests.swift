@@ -54,7 +54,7 @@ import Testing
         ]
         var disagreements = 0
         var refusals = 0
-        for _ in 0..<20_000 {
+        for _ in 0..<3_000 {
             var body: [UInt8] = []
             for _ in 0..<Int.random(in: 0...24, using: &rng) { body += pieces.randomElement(using: &rng)! }
             let boundary = Bool.random(using: &rng) ? "b" : "bb"
@@ -65,12 +65,12 @@ import Testing
         }
         #expect(disagreements == 0)
         // Both answers occur often enough for the comparison to mean something.
-        #expect(refusals > 1_000 && refusals < 19_000)
+        #expect(refusals > 150 && refusals < 2_850)
     }
 
     @Test func aHeaderNameByteOfOrAbove0x80IsFoundAfterMegabytesOfPartBody() {
         var body = Array("--b\r\nContent-Disposition: form-data; name=\"f\"\r\n\r\n".utf8)
-        body += [UInt8](repeating: 0x2D, count: 3 * 1024 * 1024)  // dashes: the worst case for a naive search
+        body += [UInt8](repeating: 0x2D, count: 1024 * 1024)  // dashes: the worst case for a naive search
         body += Array("\r\n--b\r\nX\u{e9}: 1\r\n\r\nv\r\n--b--\r\n".utf8)
         #expect(body.withUnsafeBytes { MultipartForm.headersAreASCII($0, boundary: "b") } == false)
         var fine = body
@@ -82,7 +82,9 @@ import Testing
     @Test func manyOpeningsWithoutABlankLineAreEachCheckedOnce() {
         // Each opening's block runs to the end of the body: scanned again for each, this took quadratic time.
         var body = [UInt8]()
-        for _ in 0..<200_000 { body += Array("--b\r\nA: 1\r\n".utf8) }
+        body.reserveCapacity(50_000 * 11)
+        let opening = Array("--b\r\nA: 1\r\n".utf8)
+        for _ in 0..<50_000 { body.append(contentsOf: opening) }
         #expect(body.withUnsafeBytes { MultipartForm.headersAreASCII($0, boundary: "b") } == true)
         body += Array("--b\r\n\u{e9}: 1\r\n".utf8)
         #expect(body.withUnsafeBytes { MultipartForm.headersAreASCII($0, boundary: "b") } == false)
