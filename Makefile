@@ -2,7 +2,7 @@
 #   make run    installs missing Debian packages, builds (release) and starts `usero serve` on data/usero.sqlite
 #   make test   installs missing Debian packages and runs every test
 SHELL := /bin/bash
-.PHONY: run test build deps bench
+.PHONY: run test build deps bench drills
 
 deps:
 	@scripts/install-deps.sh
@@ -21,3 +21,13 @@ bench: deps
 	scripts/bench-slack.sh
 	scripts/bench-retention.sh
 	scripts/bench-inbox.sh
+
+# The fault drills of RELIABILITY.md (the disk drill needs root for its tmpfs; the soak runs 10 minutes).
+drills: deps
+	scripts/drill-kill9.sh
+	scripts/drill-slack-faults.sh hang
+	scripts/drill-slack-faults.sh 429
+	scripts/drill-slack-faults.sh 500
+	scripts/drill-disk-full.sh
+	scripts/drill-upload-rss.sh
+	scripts/drill-soak.sh 600 200

@@ -8,8 +8,10 @@ public import ServiceLifecycle
 /// soon as one job ends: a workspace whose Slack hangs holds only its own lane.
 ///
 /// Jobs are claimed with a lease, so a job runs once even when several workers share the queue. On SIGTERM the
-/// worker stops claiming, lets the jobs in hand finish (each is bounded by the Slack client's timeouts) and returns;
-/// whatever is left resumes at the next start.
+/// worker stops claiming and lets the jobs in hand finish, for at most `drainTimeout` (10 s by default: a worker
+/// with many lanes each waiting on a slow Slack was seen to hold a shutdown for 45 s). Then the jobs still running
+/// are cancelled and handed back (their lease released, due at once, no attempt counted), so the next start (or
+/// another instance) takes them over without waiting out the lease.
 public struct SlackJobWorker: Service {
     /// Kinds that call Slack and run one at a time per workspace: the captures and what answers them.
     static let slackKinds: Set<SlackJob.Kind> = [.captureReaction, .notify, .respond, .revoke]
@@ -41,12 +43,15 @@ public struct SlackJobWorker: Service {
     let pollInterval: Duration
     let wakeup: JobWakeup
     let logger: Logger
+    /// Longest a graceful shutdown waits for the jobs in hand.
+    let drainTimeout: Duration
 
     /// Creates the worker; `pollInterval` bounds how long it sleeps when nothing wakes it.
     public init(
         runner: SlackJobRunner, store: any SlackStore, clock: any WallClock, pollInterval: Duration,
-        wakeup: JobWakeup, logger: Logger
+        wakeup: JobWakeup, logger: Logger, drainTimeout: Duration = .seconds(10)
     ) {
+        self.drainTimeout = drainTimeout
         self.runner = runner
         self.store = store
         self.clock = clock
@@ -56,6 +61,26 @@ public struct SlackJobWorker: Service {
     }
 
     public func run() async {
+        await withTaskGroup(of: Void.self) { top in
+            top.addTask { await runLoop() }
+            // The drain bound: from the shutdown signal, `drainTimeout`; then the loop and its jobs are cancelled.
+            top.addTask {
+                do {
+                    try await gracefulShutdown()
+                    try await Task.sleep(for: drainTimeout)
+                } catch {
+                    return  // cancelled: the loop ended first
+                }
+                logger.warning(
+                    "Slack jobs still running at the drain bound: cancelled and handed back",
+                    metadata: ["slack.drain_seconds": "\(drainTimeout.components.seconds)"])
+            }
+            await top.next()
+            top.cancelAll()
+        }
+    }
+
+    private func runLoop() async {
         await withGracefulShutdownHandler {
             await withDiscardingTaskGroup { group in
                 var lastPrune = ContinuousClock.now - .seconds(3600)
@@ -69,7 +94,8 @@ public struct SlackJobWorker: Service {
                     let jobs = await claim()
                     for job in jobs {
                         group.addTask {
-                            _ = await runner.run(job)
+                            let result = await runner.run(job)
+                            if Task.isCancelled && result == .retryLater { await handBack(job) }
                             // The workspace's lane is free again: refill it now, not at the next poll.
                             wakeup.signal()
                         }
@@ -100,6 +126,19 @@ public struct SlackJobWorker: Service {
                 for job in jobs { group.addTask { _ = await runner.run(job) } }
             }
         }
+    }
+
+    /// Releases a job cut short by the drain bound, so it is due again at once instead of after its lease. Run
+    /// outside the cancelled task (a store call in a cancelled task may refuse to start).
+    private func handBack(_ job: SlackJob) async {
+        let store = store
+        let now = epochMillis(clock.now())
+        let released = await Task.detached {
+            (try? await store.rescheduleJob(job.id, runAt: now, countAttempt: false, error: "shutdown")) != nil
+        }.value
+        logger.info(
+            "Slack job handed back at shutdown",
+            metadata: ["slack.job_id": "\(job.id)", "slack.job_kind": "\(job.kind.rawValue)", "released": "\(released)"])
     }
 
     /// Records that the service is alive; after a downtime this queues the recovery sweeps.

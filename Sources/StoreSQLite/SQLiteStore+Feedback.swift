@@ -1,6 +1,7 @@
 public import Feedback
 public import Foundation
 import GRDB
+public import NIOCore
 
 extension SQLiteStore: FeedbackStore {
     // MARK: Clients
@@ -170,9 +171,31 @@ extension SQLiteStore: FeedbackStore {
     // MARK: Screenshots
 
     public func saveScreenshot(_ s: StoredScreenshot, bytes: [UInt8]) async throws {
-        // Bytes first, durably; the row makes them visible. A failed insert (or a client whose closure began
-        // since the request checked it) takes the file back.
-        try files.writeDurably(bytes, fileName: s.fileName)
+        try bytes.withUnsafeBytes { try files.writeDurably($0, fileName: s.fileName) }
+        try await insertScreenshotRecord(s)
+    }
+
+    /// Writes the file straight from the request's buffer: no copy of an upload is made on its way to disk.
+    public func saveScreenshot(_ s: StoredScreenshot, contents: ByteBuffer) async throws {
+        try contents.withUnsafeReadableBytes { try files.writeDurably($0, fileName: s.fileName) }
+        try await insertScreenshotRecord(s)
+    }
+
+    public func unattachedScreenshotBytes(clientID: String) async throws -> Int64 {
+        try await database.read { db in
+            try Int64.fetchOne(
+                db, sql: "SELECT COALESCE(SUM(file_size), 0) FROM screenshot WHERE client_id = ? AND feedback_id IS NULL",
+                arguments: [clientID]) ?? 0
+        }
+    }
+
+    public func screenshotFilePath(fileName: String) async throws -> String? {
+        files.existingPath(fileName)
+    }
+
+    /// The row that makes an already durable file visible. A failed insert (or a client whose closure began since
+    /// the request checked it) takes the file back.
+    private func insertScreenshotRecord(_ s: StoredScreenshot) async throws {
         do {
             try await database.write { db in
                 guard try Self.liveClient(id: s.clientId, in: db) != nil else { throw FeedbackError.unknownClient }

@@ -23,6 +23,11 @@ public struct ScreenshotFiles: Sendable {
 
     /// Writes bytes to a temporary file, fsyncs it, renames it into place and fsyncs the folder.
     public func writeDurably(_ bytes: [UInt8], fileName: String) throws {
+        try bytes.withUnsafeBytes { try writeDurably($0, fileName: fileName) }
+    }
+
+    /// Writes bytes where they lie (a request buffer's slice) as `writeDurably(_:fileName:)` does.
+    public func writeDurably(_ bytes: UnsafeRawBufferPointer, fileName: String) throws {
         guard let url = url(for: fileName) else { throw CocoaError(.fileWriteInvalidFileName) }
         let folder = url.deletingLastPathComponent()
         try FileManager.default.createDirectory(
@@ -42,21 +47,25 @@ public struct ScreenshotFiles: Sendable {
         return FileManager.default.contents(atPath: url.path)
     }
 
+    /// The path of a stored file, if it exists.
+    public func existingPath(_ fileName: String) -> String? {
+        guard let url = url(for: fileName), access(url.path, F_OK) == 0 else { return nil }
+        return url.path
+    }
+
     /// Removes a stored file; a missing file is not an error.
     public func remove(_ fileName: String) {
         guard let url = url(for: fileName) else { return }
         unlink(url.path)
     }
 
-    private static func writeAndSync(_ bytes: [UInt8], path: String) throws {
+    private static func writeAndSync(_ bytes: UnsafeRawBufferPointer, path: String) throws {
         let fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0o600)
         guard fd >= 0 else { throw CocoaError(.fileWriteUnknown) }
         defer { close(fd) }
         var offset = 0
         while offset < bytes.count {
-            let written = bytes.withUnsafeBytes { buffer in
-                write(fd, buffer.baseAddress! + offset, buffer.count - offset)
-            }
+            let written = write(fd, bytes.baseAddress! + offset, bytes.count - offset)
             guard written > 0 else {
                 throw CocoaError(errno == ENOSPC || errno == EDQUOT ? .fileWriteOutOfSpace : .fileWriteUnknown)
             }

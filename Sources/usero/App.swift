@@ -62,11 +62,14 @@ func buildApplication(
     {
         router.add(middleware: watermark)
     }
+    // Before the rate limit, which reads an upload's body: a refused upload is never read.
+    if let uploads = UploadConcurrencyMiddleware(limit: config.maxConcurrentUploads) { router.add(middleware: uploads) }
     if let limit = PublicRateLimitMiddleware(perMinute: config.publicRateLimit) { router.add(middleware: limit) }
     OpenAPIRoutes().register(on: router)
     OperationsRoutes(health: backend.health, registry: registry).register(on: router)
 
-    let service = FeedbackService(store: store, clock: clock, publicURL: config.publicURL)
+    let service = FeedbackService(
+        store: store, clock: clock, publicURL: config.publicURL, uploadQuotaBytes: config.uploadQuotaBytes)
     let publicAPI = router.group("api").add(middleware: PublicCORSMiddleware())
     PublicRoutes<AppRequestContext>(service: service).register(on: publicAPI)
     publicAPI.on("feedback", method: .options) { _, _ in Response(status: .noContent) }

@@ -40,12 +40,18 @@ struct AppConfig: Sendable {
     var requestTimeout: Duration = .seconds(AppConfig.defaultRequestTimeoutSeconds)
     /// Connections served at once; further ones wait in the listen backlog until one closes.
     var maxConnections = AppConfig.defaultMaxConnections
+    /// Screenshot uploads in progress at once (each holds its body in memory); more answer 503; 0: no limit.
+    var maxConcurrentUploads = AppConfig.defaultMaxConcurrentUploads
+    /// Most bytes of screenshots a client may hold that are not attached to feedback yet; 0: no quota.
+    var uploadQuotaBytes: Int64 = AppConfig.defaultUploadQuotaMB * 1024 * 1024
 
     static let defaultPublicRateLimit = 600
     static let defaultMinFreeDiskMB: Int64 = 100
     static let defaultIdleTimeoutSeconds = 30
     static let defaultRequestTimeoutSeconds = 120
     static let defaultMaxConnections = 512
+    static let defaultMaxConcurrentUploads = 4
+    static let defaultUploadQuotaMB: Int64 = 100
 
     /// A configuration mistake: one line naming the variable and what is wrong, never its value.
     struct Invalid: Error, CustomStringConvertible {
@@ -147,6 +153,12 @@ struct AppConfig: Sendable {
         }
         if let count = try whole("USERO_MAX_CONNECTIONS", in: 1...1_000_000, what: "a number of connections") {
             maxConnections = count
+        }
+        if let count = try whole("USERO_MAX_CONCURRENT_UPLOADS", in: 0...100_000, what: "a number of uploads (0: no limit)") {
+            maxConcurrentUploads = count
+        }
+        if let megabytes = try whole("USERO_UPLOAD_QUOTA_MB", in: 0...1_000_000, what: "megabytes (0: no quota)") {
+            uploadQuotaBytes = Int64(megabytes) * 1024 * 1024
         }
     }
 

@@ -263,6 +263,19 @@ import Testing
         }
     }
 
+    @Test func bodiesAdmittedSinceTheLastMeasurementCountAgainstTheWatermark() throws {
+        // One measurement for the whole test: without `spend`, every request in it saw the same free space.
+        let space = FreeDiskSpace(folders: [NSTemporaryDirectory()], maxAge: .seconds(3600))
+        let now = ContinuousClock.now
+        let free = try #require(space.available(now: now))
+        space.spend(10 * 1024 * 1024)
+        #expect(space.available(now: now) == max(0, free - 10 * 1024 * 1024))
+        space.spend(free)
+        #expect(space.available(now: now) == 0)
+        // A fresh measurement starts again from the disk.
+        #expect(try #require(space.available(now: now + .seconds(3601))) > 0)
+    }
+
     @Test func aFullDiskMetBySQLiteIsA503NotA500() {
         let (status, body) = ErrorMiddleware<AppRequestContext>.reply(for: CocoaError(.fileWriteOutOfSpace))
         #expect(status.code == 503)

@@ -70,6 +70,30 @@ import UseroTestSupport
         #expect(releasedA1 < enteredA2)
     }
 
+    @Test func aShutdownWaitsForHangingSlackCallsOnlyUpToTheDrainBoundAndHandsTheirJobsBack() async throws {
+        // Given a Slack that accepts a call of each workspace and never answers
+        let api = GatedSlackWebAPI(honoursCancellation: true)
+        let (world, other) = try await Self.twoWorkspaces(api)
+        try await world.store.enqueue(world.newJob(Self.notice("A1")))
+        try await world.store.enqueue(world.newJob(Self.notice("B1"), team: "T0002", clientID: other))
+        var events = api.events.makeAsyncIterator()
+        let worker = SlackJobWorker(
+            runner: world.runner(auditor: nil), store: world.store, clock: world.clock, pollInterval: .seconds(3600),
+            wakeup: world.wakeup, logger: world.logger, drainTimeout: .milliseconds(200))
+
+        // When the service is told to stop while both calls hang, the worker returns (before the bound it
+        // waited for ever: the suite's time limit would fail this test)
+        try await Self.withRunning(worker) {
+            let entered = [await events.next(), await events.next()]
+            #expect(Set(entered) == [.entered("A1"), .entered("B1")])
+        }
+
+        // Then both jobs are handed back: due again at once, not held by their five-minute lease
+        let claimable = try await world.claim()
+        #expect(Set(claimable.compactMap(\.teamId)) == ["T0001", "T0002"])
+        #expect(api.log.allSatisfy { if case .entered = $0 { true } else { false } })
+    }
+
     @Test(arguments: ["T0002", "T0001"])
     func anUninstallScrubIsNeverHeldBehindASlackCallThatHangs(uninstalled team: String) async throws {
         // Given a Slack call for T0001 that hangs, and captured rows of the workspace about to uninstall

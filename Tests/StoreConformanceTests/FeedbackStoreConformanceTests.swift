@@ -1,3 +1,4 @@
+import NIOCore
 import Feedback
 import Foundation
 import Retention
@@ -219,6 +220,32 @@ import Testing
     }
 
     @Test(arguments: StoreFactories.available)
+    func aScreenshotSavedFromABufferSliceRoundTripsAndItsFileHoldsExactlyItsBytes(_ factory: StoreFactory)
+        async throws
+    {
+        let s = try await factory.store()
+        let client = try await s.client()
+        let bytes = (0..<70_000).map { UInt8(truncatingIfNeeded: $0 &* 13) }
+        // A slice in the middle of a larger buffer, as an upload's part is.
+        var whole = ByteBuffer(string: "before")
+        whole.writeBytes(bytes)
+        whole.writeString("after")
+        let slice = whole.getSlice(at: 6, length: bytes.count)!
+        let record = StoredScreenshot(
+            fileName: "\(client)/1700000000000-slice1.png", clientId: client, mimeType: "image/png",
+            fileSize: Int64(bytes.count), width: nil, height: nil, createdAt: S.t0)
+
+        try await s.feedback.saveScreenshot(record, contents: slice)
+
+        #expect(try await s.feedback.screenshot(fileName: record.fileName) == record)
+        #expect(try await s.feedback.screenshotBytes(fileName: record.fileName) == Data(bytes))
+        if let path = try await s.feedback.screenshotFilePath(fileName: record.fileName) {
+            #expect(FileManager.default.contents(atPath: path) == Data(bytes))
+        }
+        #expect(try await s.feedback.screenshotFilePath(fileName: "\(client)/1700000000000-other.png") == nil)
+    }
+
+    @Test(arguments: StoreFactories.available)
     func anItemClaimsOnlyItsOwnClientsUploads(_ factory: StoreFactory) async throws {
         let s = try await factory.store()
         let client = try await s.client()
@@ -235,5 +262,25 @@ import Testing
             clientID: other, uploadedBefore: nil, limit: 10, at: S.t0Millis, record: .none)
         #expect(mineLeft?.batch.rows == 0)
         #expect(theirsLeft?.batch.rows == 1)
+    }
+
+    @Test(arguments: StoreFactories.available)
+    func unattachedScreenshotBytesCountsOnlyThisClientsUnclaimedUploads(_ factory: StoreFactory) async throws {
+        let s = try await factory.store()
+        let client = try await s.client()
+        let other = try await s.client()
+        #expect(try await s.feedback.unattachedScreenshotBytes(clientID: client) == 0)
+        #expect(try await s.feedback.unattachedScreenshotBytes(clientID: "client_nobody") == 0)
+        let first = try await s.upload(client, bytes: [UInt8](repeating: 1, count: 1000))
+        _ = try await s.upload(client, bytes: [UInt8](repeating: 2, count: 300))
+        _ = try await s.upload(other, bytes: [UInt8](repeating: 3, count: 7))
+        #expect(try await s.feedback.unattachedScreenshotBytes(clientID: client) == 1300)
+        #expect(try await s.feedback.unattachedScreenshotBytes(clientID: other) == 7)
+
+        // Claimed by an item, an upload no longer counts; deleting the item deletes it, so it never counts again.
+        let item = try await s.item(client, screenshots: [first])
+        #expect(try await s.feedback.unattachedScreenshotBytes(clientID: client) == 300)
+        #expect(try await s.feedback.deleteFeedback(id: item.id, clientID: client))
+        #expect(try await s.feedback.unattachedScreenshotBytes(clientID: client) == 300)
     }
 }

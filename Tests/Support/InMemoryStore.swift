@@ -204,6 +204,13 @@ extension InMemoryStore: FeedbackStore, StoreHealth {
 
     public func purgeDeletedScreenshots() async throws {}
 
+    public func unattachedScreenshotBytes(clientID: String) async throws -> Int64 {
+        withState { state in
+            state.screenshots.values.filter { $0.record.clientId == clientID && $0.feedbackID == nil }
+                .reduce(0) { $0 + $1.record.fileSize }
+        }
+    }
+
     public func isHealthy() async -> Bool { true }
 
     public var commitStatistics: (commits: Int, writes: Int) { withState { ($0.writes, $0.writes) } }

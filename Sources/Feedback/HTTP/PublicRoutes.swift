@@ -35,13 +35,16 @@ public struct PublicRoutes<Context: RequestContext>: Sendable {
     }
 
     @Sendable func upload(_ request: Request, context: Context) async throws -> Response {
-        let body = try await request.collectBody(limit: Self.uploadLimit)
+        // One buffer for the whole body (the rate limit may have collected it already: then it is that buffer);
+        // the file part is a slice of it, and the store writes it from there.
+        var request = request
+        let body = try await request.collectWholeBody(upTo: Self.uploadLimit)
         let form = try MultipartForm(contentType: request.headers[.contentType], body: body)
         let file = form.part(named: "screenshot")
-        let clientId = form.part(named: "clientId").map { String(decoding: $0.bytes, as: UTF8.self) }
+        let clientId = form.part(named: "clientId")?.text
         let screenshot = try await service.uploadScreenshot(
             clientId: clientId?.trimmingCharacters(in: .whitespacesAndNewlines), declaredType: file?.contentType,
-            bytes: file?.bytes, origin: request.headers[.origin])
+            buffer: file?.bytes, origin: request.headers[.origin])
         return JSONResponse.make(Uploaded(success: true, screenshot: screenshot))
     }
 
@@ -56,7 +59,14 @@ public struct PublicRoutes<Context: RequestContext>: Sendable {
         headers[.cacheControl] = "private, max-age=86400"
         headers[HTTPField.Name("X-Content-Type-Options")!] = "nosniff"
         headers[.contentSecurityPolicy] = "default-src 'none'"
-        return Response(status: .ok, headers: headers, body: ResponseBody(byteBuffer: ByteBuffer(bytes: found.bytes)))
+        switch found.contents {
+        case .file(let path, _):
+            // Streamed from disk in 128 KB chunks: a download holds one chunk in memory, not the whole file.
+            let body = try await FileIO().loadFile(path: path, context: context)
+            return Response(status: .ok, headers: headers, body: body)
+        case .bytes(let bytes):
+            return Response(status: .ok, headers: headers, body: ResponseBody(byteBuffer: ByteBuffer(bytes: bytes)))
+        }
     }
 }
 

@@ -1,5 +1,7 @@
 public import Foundation
 import Logging
+import Synchronization
+public import NIOCore
 
 /// The rules of the feedback API, with no HTTP in sight.
 public struct FeedbackService: Sendable {
@@ -9,13 +11,19 @@ public struct FeedbackService: Sendable {
     public let clock: any WallClock
     /// External base URL, for screenshot URLs.
     public let publicURL: String
+    /// Most bytes of screenshots a client may hold that no feedback item has claimed yet; 0: no quota.
+    public let uploadQuotaBytes: Int64
+    /// Bytes of uploads being written now, by client: counted against the quota until their row is committed, so
+    /// concurrent uploads of one client cannot pass it together (within this process).
+    private let reserved = UploadReservations()
     private let parser = SubmissionParser()
 
     /// Largest screenshot file (10 MB).
     public static let maxScreenshotBytes = 10 * 1024 * 1024
 
     /// Creates the service.
-    public init(store: any FeedbackStore, clock: any WallClock, publicURL: String) {
+    public init(store: any FeedbackStore, clock: any WallClock, publicURL: String, uploadQuotaBytes: Int64 = 0) {
+        self.uploadQuotaBytes = uploadQuotaBytes
         self.store = store
         self.clock = clock
         self.publicURL = publicURL.hasSuffix("/") ? String(publicURL.dropLast()) : publicURL
@@ -34,30 +42,98 @@ public struct FeedbackService: Sendable {
     public func uploadScreenshot(clientId: String?, declaredType: String?, bytes: [UInt8]?, origin: String?)
         async throws -> ScreenshotRef
     {
-        guard let bytes else { throw FeedbackError.screenshotMissing }
+        try await uploadScreenshot(
+            clientId: clientId, declaredType: declaredType, buffer: bytes.map { ByteBuffer(bytes: $0) }, origin: origin)
+    }
+
+    /// Stores an uploaded image after checking it by its bytes, which stay where they are (a slice of the request's
+    /// body) until the store writes them; returns the screenshot object to attach.
+    public func uploadScreenshot(clientId: String?, declaredType: String?, buffer: ByteBuffer?, origin: String?)
+        async throws -> ScreenshotRef
+    {
+        guard let bytes = buffer else { throw FeedbackError.screenshotMissing }
         guard let clientId, !clientId.isEmpty else { throw FeedbackError.clientIDMissing }
-        guard bytes.count <= Self.maxScreenshotBytes else { throw FeedbackError.fileTooLarge }
+        guard bytes.readableBytes <= Self.maxScreenshotBytes else { throw FeedbackError.fileTooLarge }
         if let declaredType, !declaredType.lowercased().hasPrefix("image/") { throw FeedbackError.notAnImage }
-        guard let info = ImageInfo.sniff(bytes) else { throw FeedbackError.notAnImage }
+        guard let info = bytes.withUnsafeReadableBytes({ ImageInfo.sniff($0) }) else { throw FeedbackError.notAnImage }
         let client = try await store.requireClient(clientId, origin: origin)
         let now = clock.now()
         let fileName = "\(client.id)/\(epochMillis(now))-\(Identifiers.random(8)).\(info.fileExtension)"
         let stored = StoredScreenshot(
-            fileName: fileName, clientId: client.id, mimeType: info.mimeType, fileSize: Int64(bytes.count),
+            fileName: fileName, clientId: client.id, mimeType: info.mimeType, fileSize: Int64(bytes.readableBytes),
             width: info.width, height: info.height, createdAt: now)
-        try await store.saveScreenshot(stored, bytes: bytes)
+        if uploadQuotaBytes > 0 {
+            guard reserved.reserve(stored.fileSize, for: client.id, within: uploadQuotaBytes) else {
+                throw FeedbackError.uploadQuotaExceeded(megabytes: uploadQuotaBytes / (1024 * 1024))
+            }
+            defer { reserved.release(stored.fileSize, for: client.id) }
+            // In-flight bytes taken before the stored ones are read: an upload that commits in between is counted
+            // twice (the safe side: near the quota, a concurrent upload may be refused early), never not at all.
+            let inFlight = reserved.total(for: client.id)
+            let held = try await store.unattachedScreenshotBytes(clientID: client.id)
+            guard held.addingReportingOverflow(inFlight).partialValue <= uploadQuotaBytes else {
+                throw FeedbackError.uploadQuotaExceeded(megabytes: uploadQuotaBytes / (1024 * 1024))
+            }
+            try await store.saveScreenshot(stored, contents: bytes)
+        } else {
+            try await store.saveScreenshot(stored, contents: bytes)
+        }
         return ScreenshotRef(
             fileName: fileName, url: "\(publicURL)/api/screenshots/\(fileName)", fileSize: stored.fileSize,
             mimeType: info.mimeType, width: info.width, height: info.height)
     }
 
-    /// The bytes and type of a stored screenshot, or nil for anything that is not one.
-    public func screenshotFile(clientId: String, file: String) async throws -> (bytes: Data, mimeType: String)? {
+    /// Where a stored screenshot's bytes are: a file to stream from, or the bytes themselves.
+    public enum ScreenshotContents: Sendable {
+        case file(path: String, size: Int64)
+        case bytes(Data)
+
+        /// The bytes themselves (read whole from the file: for tests and small tools, not the download route).
+        public func data() throws -> Data {
+            switch self {
+            case .file(let path, _): try Data(contentsOf: URL(fileURLWithPath: path))
+            case .bytes(let data): data
+            }
+        }
+    }
+
+    /// The bytes (or the file holding them) and type of a stored screenshot, or nil for anything that is not one.
+    public func screenshotFile(clientId: String, file: String) async throws
+        -> (contents: ScreenshotContents, mimeType: String)?
+    {
         let fileName = "\(clientId)/\(file)"
         guard ScreenshotName.isValid(fileName),
-            let stored = try await store.screenshot(fileName: fileName), stored.clientId == clientId,
-            let bytes = try await store.screenshotBytes(fileName: fileName)
+            let stored = try await store.screenshot(fileName: fileName), stored.clientId == clientId
         else { return nil }
-        return (bytes, stored.mimeType)
+        if let path = try await store.screenshotFilePath(fileName: fileName) {
+            return (.file(path: path, size: stored.fileSize), stored.mimeType)
+        }
+        guard let bytes = try await store.screenshotBytes(fileName: fileName) else { return nil }
+        return (.bytes(bytes), stored.mimeType)
+    }
+}
+
+/// Bytes of uploads in progress, by client (in memory).
+final class UploadReservations: Sendable {
+    private let table = Mutex<[String: Int64]>([:])
+
+    /// Adds `bytes` for `client` unless what is already reserved plus `bytes` passes `quota`.
+    func reserve(_ bytes: Int64, for client: String, within quota: Int64) -> Bool {
+        table.withLock { table in
+            let now = table[client, default: 0]
+            guard now + bytes <= quota else { return false }
+            table[client] = now + bytes
+            return true
+        }
+    }
+
+    /// What `client` has reserved now.
+    func total(for client: String) -> Int64 { table.withLock { $0[client, default: 0] } }
+
+    func release(_ bytes: Int64, for client: String) {
+        table.withLock { table in
+            let left = table[client, default: 0] - bytes
+            table[client] = left > 0 ? left : nil
+        }
     }
 }

@@ -11,6 +11,11 @@ public struct ImageInfo: Sendable, Equatable {
 
     /// Sniffs PNG, JPEG, GIF and WebP; nil for anything else (including SVG, which could carry script).
     public static func sniff(_ bytes: [UInt8]) -> ImageInfo? {
+        bytes.withUnsafeBytes { sniff($0) }
+    }
+
+    /// Sniffs bytes where they lie (an upload's part in its request buffer), without copying them.
+    public static func sniff(_ bytes: UnsafeRawBufferPointer) -> ImageInfo? {
         if bytes.starts(with: [0x89, 0x50, 0x4E, 0x47, 0x0D, 0x0A, 0x1A, 0x0A]) { return png(bytes) }
         if bytes.starts(with: [0xFF, 0xD8, 0xFF]) { return jpeg(bytes) }
         if bytes.starts(with: Array("GIF87a".utf8)) || bytes.starts(with: Array("GIF89a".utf8)) { return gif(bytes) }
@@ -20,7 +25,7 @@ public struct ImageInfo: Sendable, Equatable {
         return nil
     }
 
-    private static func png(_ b: [UInt8]) -> ImageInfo {
+    private static func png(_ b: UnsafeRawBufferPointer) -> ImageInfo {
         // Signature, then the IHDR chunk: length, "IHDR", width, height (big-endian).
         var info = ImageInfo(mimeType: "image/png", fileExtension: "png")
         if b.count >= 24, Array(b[12..<16]) == Array("IHDR".utf8) {
@@ -30,7 +35,7 @@ public struct ImageInfo: Sendable, Equatable {
         return info
     }
 
-    private static func gif(_ b: [UInt8]) -> ImageInfo {
+    private static func gif(_ b: UnsafeRawBufferPointer) -> ImageInfo {
         var info = ImageInfo(mimeType: "image/gif", fileExtension: "gif")
         if b.count >= 10 {
             info.width = Int64(UInt16(b[6]) | UInt16(b[7]) << 8)
@@ -39,7 +44,7 @@ public struct ImageInfo: Sendable, Equatable {
         return info
     }
 
-    private static func jpeg(_ b: [UInt8]) -> ImageInfo {
+    private static func jpeg(_ b: UnsafeRawBufferPointer) -> ImageInfo {
         var info = ImageInfo(mimeType: "image/jpeg", fileExtension: "jpg")
         var i = 2
         // Walk the marker segments to the first start-of-frame (SOF0…SOF15 but DHT, JPG and DAC).
@@ -60,7 +65,7 @@ public struct ImageInfo: Sendable, Equatable {
         return info
     }
 
-    private static func webp(_ b: [UInt8]) -> ImageInfo {
+    private static func webp(_ b: UnsafeRawBufferPointer) -> ImageInfo {
         var info = ImageInfo(mimeType: "image/webp", fileExtension: "webp")
         guard b.count >= 30 else { return info }
         switch String(decoding: b[12..<16], as: UTF8.self) {
@@ -81,7 +86,7 @@ public struct ImageInfo: Sendable, Equatable {
         return info
     }
 
-    private static func bigEndian32(_ b: [UInt8], _ at: Int) -> UInt32 {
+    private static func bigEndian32(_ b: UnsafeRawBufferPointer, _ at: Int) -> UInt32 {
         UInt32(b[at]) << 24 | UInt32(b[at + 1]) << 16 | UInt32(b[at + 2]) << 8 | UInt32(b[at + 3])
     }
 

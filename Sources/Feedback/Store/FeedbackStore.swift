@@ -1,4 +1,5 @@
 public import Foundation
+public import NIOCore
 
 /// What the feedback API needs stored: clients, feedback items and screenshots (records and bytes).
 ///
@@ -40,9 +41,27 @@ public protocol FeedbackStore: Sendable {
     /// Removes the bytes of screenshots whose records are already gone (deletions interrupted by a crash, or
     /// batched deletions that left the unlinking for later). Nothing to do where bytes live in the database.
     func purgeDeletedScreenshots() async throws
+    /// The total `fileSize` of this client's screenshots that no feedback item has claimed yet (0 for an unknown
+    /// client): what the per-client upload quota counts. Added by issue 11; it has no default.
+    func unattachedScreenshotBytes(clientID: String) async throws -> Int64
+    /// Stores an uploaded screenshot from its request buffer; see the default in the extension below.
+    func saveScreenshot(_ screenshot: StoredScreenshot, contents: ByteBuffer) async throws
+    /// A local file holding a stored screenshot's bytes, to stream from; see the default in the extension below.
+    func screenshotFilePath(fileName: String) async throws -> String?
 }
 
 extension FeedbackStore {
+    /// Stores an uploaded screenshot from the buffer it arrived in (a slice of the request body): as
+    /// `saveScreenshot(_:bytes:)`. A backend that can write straight from the buffer overrides this; the default
+    /// copies the bytes once into an array and calls `saveScreenshot(_:bytes:)`.
+    public func saveScreenshot(_ screenshot: StoredScreenshot, contents: ByteBuffer) async throws {
+        try await saveScreenshot(screenshot, bytes: Array(contents.readableBytesView))
+    }
+
+    /// The path of a local file holding exactly a stored screenshot's bytes, for the download to stream from; nil
+    /// when the backend keeps no such file (the default), and then the download reads `screenshotBytes(fileName:)`.
+    public func screenshotFilePath(fileName: String) async throws -> String? { nil }
+
     /// The client a public request names, checked against its allowlist: `FeedbackError.unknownClient` or
     /// `.originNotAllowed` otherwise. The one rule every public route (feedback, screenshots, identify) applies.
     public func requireClient(_ id: String, origin: String?) async throws -> Client {

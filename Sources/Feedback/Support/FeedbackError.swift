@@ -20,4 +20,6 @@ public enum FeedbackError: Error, Equatable, Sendable {
     case screenshotMissing, clientIDMissing, notAnImage, fileTooLarge
     /// A multipart body we cannot read.
     case malformedMultipart
+    /// The client's screenshots not yet attached to feedback would pass the per-client upload quota.
+    case uploadQuotaExceeded(megabytes: Int64)
 }

@@ -9,14 +9,16 @@ import Glibc
 #endif
 
 /// The free space on the filesystems that hold the store (the database's folder and `DATA_DIR`), from `statvfs`,
-/// asked at most once a second.
+/// asked at most once a second. Bodies admitted since the last measurement are taken off it (`spend`), so a burst
+/// of uploads within that second cannot pass the watermark together (the disk-full drill saw 40 MB of 1 MB uploads
+/// go past an 8 MB watermark, filling the disk, when the cached figure was used as it was).
 final class FreeDiskSpace: Sendable {
     /// Folders whose filesystems are watched (the nearest existing ancestor of each is asked).
     let folders: [String]
     /// How long one answer is reused.
     let maxAge: Duration
 
-    private let cached = Mutex<(at: ContinuousClock.Instant, bytes: Int64)?>(nil)
+    private let cached = Mutex<(at: ContinuousClock.Instant, bytes: Int64, spent: Int64)?>(nil)
     private let lastWarning = Mutex<ContinuousClock.Instant?>(nil)
 
     init(folders: [String], maxAge: Duration = .seconds(1)) {
@@ -26,10 +28,17 @@ final class FreeDiskSpace: Sendable {
 
     /// The smallest free space (bytes available to this user) of the watched filesystems; nil when none answers.
     func available(now: ContinuousClock.Instant = .now) -> Int64? {
-        if let hit = cached.withLock({ $0 }), now - hit.at < maxAge { return hit.bytes }
+        if let hit = cached.withLock({ $0 }), now - hit.at < maxAge { return max(0, hit.bytes - hit.spent) }
         let measured = folders.compactMap(Self.available(at:)).min()
-        if let measured { cached.withLock { $0 = (now, measured) } }
+        if let measured { cached.withLock { $0 = (now, measured, 0) } }
         return measured
+    }
+
+    /// Counts `bytes` as written until the next measurement (which sees them on disk).
+    func spend(_ bytes: Int64) {
+        cached.withLock { hit in
+            if let current = hit { hit = (current.at, current.bytes, current.spent.addingReportingOverflow(bytes).partialValue) }
+        }
     }
 
     /// True at most once a minute: a full disk is worth one log line a minute, not one per refused request.
@@ -97,6 +106,7 @@ struct FreeDiskWatermarkMiddleware: RouterMiddleware {
             PublicCORSMiddleware<Context>.addHeaders(to: &response, preflight: false)
             return response
         }
+        space.spend(declared)
         return try await next(request, context)
     }
 }

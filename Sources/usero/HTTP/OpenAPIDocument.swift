@@ -516,7 +516,7 @@ enum OpenAPIDocument {
       }
      },
      "413": {
-      "description": "body over the limit",
+      "description": "body over the limit, or `Upload quota exceeded: …` (USERO_UPLOAD_QUOTA_MB)",
       "content": {
        "application/json": {
         "schema": {
@@ -562,7 +562,7 @@ enum OpenAPIDocument {
       }
      },
      "503": {
-      "description": "`Storage is nearly full` (USERO_MIN_FREE_DISK_MB)",
+      "description": "`Storage is nearly full` (USERO_MIN_FREE_DISK_MB), or `Too many uploads in progress` (USERO_MAX_CONCURRENT_UPLOADS)",
       "content": {
        "application/json": {
         "schema": {

@@ -53,15 +53,14 @@ struct PublicRateLimitMiddleware: RouterMiddleware {
         var request = request
         let body: ByteBuffer
         do {
-            body = try await request.collectBody(upTo: bodyLimit)
+            body = try await request.collectWholeBody(upTo: bodyLimit)
         } catch {
             var response = ErrorMiddleware<Context>.response(for: error, request: request, logger: context.logger)
             PublicCORSMiddleware<Context>.addHeaders(to: &response, preflight: false)
             return response
         }
-        if let clientID = Self.clientID(in: body, contentType: request.headers[.contentType], path: path),
-            let wait = clients.admit(clientID)
-        {
+        let ids = Self.clientIDs(in: body, contentType: request.headers[.contentType], path: path)
+        if let wait = ids.compactMap({ clients.admit($0) }).max() {
             Self.countRefusal(by: "client")
             // Not the id itself: it is whatever the caller sent.
             context.logger.debug("Rate limited", metadata: ["rate.limit": "client"])
@@ -77,17 +76,18 @@ struct PublicRateLimitMiddleware: RouterMiddleware {
         return response
     }
 
-    /// The `clientId` the body names (the JSON object's field, or the multipart form's field), if any.
-    static func clientID(in body: ByteBuffer, contentType: String?, path: String) -> String? {
+    /// The `clientId` the body names (the JSON object's field, or the multipart form's field), if any. A JSON body
+    /// that names more than one (a repeated key) gives them all, so the one the route keeps is always counted.
+    static func clientIDs(in body: ByteBuffer, contentType: String?, path: String) -> [String] {
         if path == "/api/screenshots" {
-            return FormFieldPeek.value(of: "clientId", contentType: contentType, body: body)?
-                .trimmingCharacters(in: .whitespacesAndNewlines)
+            let id = FormFieldPeek.value(of: "clientId", contentType: contentType, body: body)
+            return id.map { [$0.trimmingCharacters(in: .whitespacesAndNewlines)] } ?? []
         }
+        if let found = ClientIDScanner.scan(body.readableBytesView) { return Array(Set(found)) }
+        // Not plain UTF-8 JSON the scanner is sure of: ask the route's own parser.
         guard case .object(let fields)? = JSONValue.parse(body.readableBytesView), case .string(let id)? = fields["clientId"]
-        else {
-            return nil
-        }
-        return id
+        else { return [] }
+        return [id]
     }
 
     /// The key an address is counted under: IPv4 by address, IPv6 by its /64 (IPv4-mapped IPv6 as IPv4).

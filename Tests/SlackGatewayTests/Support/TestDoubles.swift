@@ -24,7 +24,12 @@ final class GatedSlackWebAPI: SlackWebAPI {
     let events: AsyncStream<Event>
     private let continuation: AsyncStream<Event>.Continuation
 
-    init() {
+    /// Whether a held call returns (throwing `CancellationError`) when its task is cancelled, as the real HTTP
+    /// client's do; by default a held call ignores cancellation.
+    let honoursCancellation: Bool
+
+    init(honoursCancellation: Bool = false) {
+        self.honoursCancellation = honoursCancellation
         (events, continuation) = AsyncStream.makeStream(of: Event.self)
     }
 
@@ -54,15 +59,25 @@ final class GatedSlackWebAPI: SlackWebAPI {
     func postEphemeral(channel: String, user: String, text: String, threadTs: String?, token: Redacted<String>)
         async throws
     {
-        await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
-            let resumeNow = state.withLock { state -> Bool in
-                emit(.entered(user), in: &state)
-                if state.early.remove(user) != nil { return true }
-                state.held[user] = continuation
-                return false
+        let hold = {
+            await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
+                let resumeNow = self.state.withLock { state -> Bool in
+                    self.emit(.entered(user), in: &state)
+                    if state.early.remove(user) != nil { return true }
+                    state.held[user] = continuation
+                    return false
+                }
+                if resumeNow { continuation.resume() }
             }
-            if resumeNow { continuation.resume() }
         }
+        guard honoursCancellation else { return await hold() }
+        await withTaskCancellationHandler {
+            await hold()
+        } onCancel: {
+            let waiter = state.withLock { $0.held.removeValue(forKey: user) }
+            waiter?.resume()
+        }
+        try Task.checkCancellation()
     }
 
     func exchangeCode(_ code: String, redirectURI: String, clientID: String, clientSecret: Redacted<String>)

@@ -1,0 +1,58 @@
+import Feedback
+import Hummingbird
+import Logging
+import Synchronization
+
+/// `USERO_MAX_CONCURRENT_UPLOADS`: at most so many `POST /api/screenshots` are in progress at once (each holds its
+/// body, up to about 10 MB, in memory while it is checked and written); one more answers 503
+/// `{"error":"Too many uploads in progress"}` with `Retry-After: 1` before its body is read.
+///
+/// With the default of 4, twenty 10 MB uploads at once hold at most about 40 MB of bodies; the rest are told to
+/// come back a second later (the widget and `curl --retry` do). Counted in memory, per process.
+struct UploadConcurrencyMiddleware: RouterMiddleware {
+    typealias Context = AppRequestContext
+
+    static let path = "/api/screenshots"
+
+    let limit: Int
+    let inProgress = Counter()
+
+    /// The uploads in progress, shared by every request through this middleware.
+    final class Counter: Sendable {
+        private let value = Mutex(0)
+
+        /// Takes a slot if fewer than `limit` are taken.
+        func acquire(limit: Int) -> Bool {
+            value.withLock { count in
+                guard count < limit else { return false }
+                count += 1
+                return true
+            }
+        }
+
+        func release() { value.withLock { $0 -= 1 } }
+
+        var current: Int { value.withLock { $0 } }
+    }
+
+    /// nil when there is no limit (`0`).
+    init?(limit: Int) {
+        guard limit > 0 else { return nil }
+        self.limit = limit
+    }
+
+    func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws
+        -> Response
+    {
+        guard request.method == .post, context.endpointPath == Self.path else { return try await next(request, context) }
+        guard inProgress.acquire(limit: limit) else {
+            context.logger.debug("Upload refused: too many in progress", metadata: ["uploads.limit": "\(limit)"])
+            var response = JSONResponse.make(ErrorBody("Too many uploads in progress"), status: .serviceUnavailable)
+            response.headers[.retryAfter] = "1"
+            PublicCORSMiddleware<Context>.addHeaders(to: &response, preflight: false)
+            return response
+        }
+        defer { inProgress.release() }
+        return try await next(request, context)
+    }
+}
