@@ -202,6 +202,14 @@ extension PostgresStore: FeedbackStore {
         }
     }
 
+    public func unattachedScreenshotBytes(clientID: String) async throws -> Int64 {
+        try await scalar(
+            """
+            SELECT COALESCE(SUM(file_size), 0)::bigint FROM screenshot
+            WHERE client_id = \(clientID) AND feedback_id IS NULL
+            """, as: Int64.self) ?? 0
+    }
+
     public func screenshotBytes(fileName: String) async throws -> Data? {
         try await scalar("SELECT bytes FROM screenshot_data WHERE file_name = \(fileName)", as: Data.self)
     }
