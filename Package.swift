@@ -14,7 +14,11 @@ let package = Package(
     name: "usero",
     platforms: [.macOS(.v15)],
     products: [
-        .executable(name: "usero", targets: ["usero"])
+        .executable(name: "usero", targets: ["usero"]),
+        // The benchmarks' floor: a bare Hummingbird app with usero's server configuration (scripts/bench-floor.sh).
+        .executable(name: "usero-floor", targets: ["UseroFloor"]),
+        // Outbound Slack call latency, the live client beside URLSession (scripts/bench-slack-latency.sh).
+        .executable(name: "usero-bench-slack-client", targets: ["UseroSlackClientBench"]),
     ],
     dependencies: [
         .package(url: "https://github.com/hummingbird-project/hummingbird.git", from: "2.28.1"),
@@ -27,6 +31,8 @@ let package = Package(
         .package(url: "https://github.com/vapor/multipart-kit.git", from: "4.7.1"),
         .package(url: "https://github.com/apple/swift-http-types.git", from: "1.8.0"),
         .package(url: "https://github.com/hummingbird-project/swift-mustache.git", from: "2.1.1"),
+        .package(url: "https://github.com/swift-server/async-http-client.git", from: "1.37.0"),
+        .package(url: "https://github.com/apple/swift-nio.git", from: "2.81.0"),
     ],
     targets: [
         // libcrypto from the system (Debian's libssl-dev): AES-256-GCM, HMAC-SHA256, SHA-256, RAND.
@@ -65,6 +71,10 @@ let package = Package(
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                // Outbound Slack calls (see HTTPSlackWebAPI and BENCHMARKS.md for why not URLSession).
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
             ],
             swiftSettings: settings
         ),
@@ -92,6 +102,20 @@ let package = Package(
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "Mustache", package: "swift-mustache"),
             ],
+            swiftSettings: settings
+        ),
+        .executableTarget(
+            name: "UseroFloor",
+            dependencies: [
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: settings
+        ),
+        // Kept apart from `usero` so the service never links FoundationNetworking (libcurl and its dependencies).
+        .executableTarget(
+            name: "UseroSlackClientBench",
+            dependencies: ["SlackGateway"],
             swiftSettings: settings
         ),
         // scripts/bench-slack.sh: times the uninstall scrub over 1,000,000 seeded rows.
