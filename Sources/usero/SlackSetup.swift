@@ -69,7 +69,7 @@ enum SlackSetup {
         guard let apiURL = URL(string: config.slackAPIURL) else {
             throw AppConfig.Invalid(description: "SLACK_API_URL must be an http or https URL")
         }
-        let api = HTTPSlackWebAPI(baseURL: apiURL)
+        let api = HTTPSlackWebAPI(baseURL: apiURL, responseURLPrefixes: config.slackResponseURLPrefixes)
         let oauth = SlackOAuth(
             database: parts.database, api: api, keyRing: keyRing, stateKey: SlackKeys.stateKey(from: tokenKey),
             clientID: config.slackClientID, clientSecret: config.slackClientSecret.map(Redacted.init),

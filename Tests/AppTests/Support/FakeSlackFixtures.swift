@@ -45,6 +45,7 @@ enum SlackTestSettings {
         config.slackClientID = clientID
         config.slackClientSecret = clientSecret
         config.slackAPIURL = fakeURL
+        config.slackResponseURLPrefixes = [fakeURL.replacingOccurrences(of: "/api/", with: "/hooks/")]
         config.slackAuthorizeURL = fakeURL.replacingOccurrences(of: "/api/", with: "/oauth/v2/authorize")
         config.tokenKeyBase64 = tokenKey
         config.slackJobPollInterval = .milliseconds(200)
