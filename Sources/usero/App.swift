@@ -43,9 +43,7 @@ func buildApplication(
     let parts = AppParts(config: config, database: database, store: store, files: files, registry: registry)
 
     let router = Router(context: AppRequestContext.self)
-    router.add(middleware: ErrorMiddleware())
-    router.add(middleware: RequestLogMiddleware())
-    router.add(middleware: MetricsMiddleware())
+    router.add(middleware: RequestObservationMiddleware())
     OperationsRoutes(database: database, registry: registry).register(on: router)
 
     let service = FeedbackService(store: store, files: files, clock: clock, publicURL: config.publicURL)
