@@ -1,0 +1,87 @@
+import Feedback
+import Foundation
+import Logging
+import Testing
+
+@testable import SlackGateway
+
+/// The one-pass peek that lets `/slack/events` drop message events without decoding them: it must never call a body
+/// well-formed that a JSON parser refuses, and never disagree with one about the two strings it reads.
+@Suite struct EventPeekTests {
+    static let message = #"""
+        {"token":"vErIfIcAtIoNtOkEnXyZ0001","team_id":"T0001","api_app_id":"A0001","event":{"type":"message","channel":"C0001","user":"U0002","text":"Export to CSV times out \u2013 \"again\" \\ é 😀","ts":"1700000000.000100","blocks":[{"type":"rich_text","elements":[]}],"n":-1.5e+3,"z":0,"t":true,"f":false,"x":null,"e":{}},"type":"event_callback","event_id":"Ev0002","event_time":1700000000,"authorizations":[{"enterprise_id":null,"team_id":"T0001","is_bot":true}],"is_ext_shared_channel":false}
+        """#
+
+    static func peek(_ text: String) -> EventPeek? { EventPeek(Array(text.utf8)) }
+
+    @Test func readsTheEnvelopeTypeAndTheEventType() {
+        #expect(Self.peek(Self.message) == EventPeek(type: "event_callback", eventType: "message"))
+        #expect(Self.peek(#" { "type" : "url_verification" , "challenge" : "abc" } "#)
+            == EventPeek(type: "url_verification", eventType: nil))
+        #expect(Self.peek(#"{"type":"app_rate_limited","minute_rate_limited":1518467820}"#)
+            == EventPeek(type: "app_rate_limited", eventType: nil))
+        #expect(Self.peek(#"{"event":{"item":{"type":"message"},"type":"reaction_added"},"type":"event_callback"}"#)
+            == EventPeek(type: "event_callback", eventType: "reaction_added"))
+        #expect(Self.peek(#"{"type":"event_callback","event":{"type":7}}"#)
+            == EventPeek(type: "event_callback", eventType: nil))
+    }
+
+    @Test func isUnsureOfAnythingOdd() {
+        for text in [
+            "", "   ", "[]", #""type""#, "{", #"{"type":"event_callback""#, #"{"type":"a"}x"#, #"{"type":"a",}"#,
+            #"{"type":1}"#, #"{"type":"event_\u0063allback"}"#, #"{"type":"a","type":"b"}"#,
+            #"{"type":"a","event":{"type":"message"},"event":{}}"#, #"{"type":"a","event":{"type":"x","type":"y"}}"#,
+            #"{"type":"a","n":01}"#, #"{"type":"a","n":1.}"#, #"{"type":"a","n":-}"#, #"{"type":"a","n":1e}"#,
+            #"{"type":"a","s":"\x"}"#, #"{"type":"a","s":"\u12"}"#, "{\"type\":\"a\",\"s\":\"\u{01}\"}",
+            #"{"type":"a","v":tru}"#, #"{"type":"a","v":nul}"#, #"{"type":"a" "b":1}"#, #"{"type":"a",1:2}"#,
+            #"{"type":"a","l":[1,]}"#, #"{"type":"a","l":[1 2]}"#, #"{'type':'a'}"#,
+            #"{"type":"a","deep":"# + String(repeating: "[", count: 100) + String(repeating: "]", count: 100) + "}",
+        ] {
+            #expect(Self.peek(text) == nil, "\(text.prefix(60))")
+        }
+        // Not UTF-8: a lone continuation byte, an overlong slash, a surrogate
+        for bad: [UInt8] in [[0x80], [0xC0, 0xAF], [0xED, 0xA0, 0x80]] {
+            let body = Array(#"{"type":"a","s":""#.utf8) + bad + Array(#""}"#.utf8)
+            #expect(EventPeek(body) == nil)
+        }
+    }
+
+    /// Every prefix of a real body and every single-byte change of it: when the peek answers, JSONSerialization
+    /// accepts the same bytes and reads the same two strings.
+    @Test func neverAcceptsWhatAJSONParserRefuses() throws {
+        let body = Array(Self.message.utf8)
+        var variants: [[UInt8]] = (0...body.count).map { Array(body.prefix($0)) }
+        for index in stride(from: 0, to: body.count, by: 3) {
+            for replacement: UInt8 in [UInt8(ascii: "\""), UInt8(ascii: "}"), UInt8(ascii: ","), 0x00, 0xFF, 0x20] {
+                var changed = body
+                changed[index] = replacement
+                variants.append(changed)
+            }
+        }
+        var answered = 0
+        for variant in variants {
+            guard let peek = EventPeek(variant) else { continue }
+            answered += 1
+            let parsed = try JSONSerialization.jsonObject(with: Data(variant)) as? [String: Any]
+            #expect(parsed?["type"] as? String == peek.type)
+            #expect((parsed?["event"] as? [String: Any])?["type"] as? String == peek.eventType)
+        }
+        #expect(answered > 0)
+    }
+
+    @Test func ignoredEventsAreDroppedAtInfoWithNothingQueued() async throws {
+        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("usero-peek-\(UUID().uuidString)")
+        let database = try AppDatabase(path: folder.appendingPathComponent("t.sqlite").path)
+        var logger = Logger(label: "test")
+        logger.logLevel = .info
+        let ingest = SlackIngest(database: database, clock: SystemClock(), wakeup: JobWakeup(), logger: logger)
+        #expect(try await ingest.receiveEvent(Array(Self.message.utf8)) == .acknowledged)
+        #expect(try await ingest.receiveEvent(Array(#"{"type":"url_verification","challenge":"c1"}"#.utf8))
+            == .challenge("c1"))
+        await #expect(throws: SlackGatewayError.malformedPayload) {
+            _ = try await ingest.receiveEvent(Array(#"{"type":"event_callback","event":{"type":"message"}"#.utf8))
+        }
+        let jobs = try await database.read { db in try JobQueue.due(at: .max, limit: 10, in: db) }
+        #expect(jobs.isEmpty)
+    }
+}
