@@ -8,9 +8,11 @@
 # Starts `usero-floor` (a bare Hummingbird app with usero's server configuration answering GET /healthz with a
 # constant) and `usero serve` (temporary SQLite file, Slack signing on) side by side on loopback, then drives each
 # with `wrk -t1 -cCONNECTIONS` for SECONDS (after a 2 s warm-up each):
-#   floor GET /healthz · usero GET /healthz · signed, ignored Slack `message` events · durable POST /api/feedback
-# and prints every rate with its ratio to the floor measured in the same run (the floor is measured before and
-# after the usero runs; the ratio uses their mean). ROUNDS > 1 repeats the whole sequence and prints each round.
+#   floor GET /healthz · usero GET /healthz · signed, ignored Slack `message` events · floor POST /ingest with the
+#   same event body · durable POST /api/feedback
+# and prints every rate with its ratio to the floor's /healthz measured in the same run (the floor is measured
+# before and after the usero runs; the ratio uses their mean), and the POST routes' ratio to the floor's POST too.
+# Then the disk's own rate of one committed transaction per row, for the durable figure. ROUNDS > 1 repeats the whole sequence and prints each round.
 # The durable rate counts rows actually committed in the SQLite file. Memory: usero's RSS idle (after start-up and
 # a few requests), at the end of the write load, and its peak (VmHWM); the floor's idle RSS for comparison.
 # Loopback only; every step is bounded by SECONDS.
@@ -97,6 +99,7 @@ run() {
     bad=$(grep -Eo 'Non-2xx or 3xx responses: [0-9]+' "$WORK/wrk.txt" | grep -Eo '[0-9]+$' || echo 0)
     echo "$rate $p50 $p99 $bad"
 }
+commits() { curl -fs "http://127.0.0.1:$USERO_PORT/metrics" | awk '$1=="usero_store_commits_total" {print $2}'; }
 rows() { python3 -c 'import sqlite3,sys; print(sqlite3.connect(sys.argv[1]).execute("select count(*) from feedback").fetchone()[0])' "$USERO_DATABASE"; }
 
 echo "== usero vs the floor: wrk -t1 -c$CONNECTIONS, ${DURATION}s per figure, $(nproc) cores shared with wrk; load: $(cut -d' ' -f1-3 /proc/loadavg)"
@@ -105,24 +108,28 @@ for round in $(seq 1 "$ROUNDS"); do
     FLOOR_A=$(run "http://127.0.0.1:$FLOOR_PORT/healthz")
     HEALTH=$(run "http://127.0.0.1:$USERO_PORT/healthz")
     EVENTS=$(run "http://127.0.0.1:$USERO_PORT/slack/events" "$WORK/event.lua")
+    FLOOR_POST=$(run "http://127.0.0.1:$FLOOR_PORT/ingest" "$WORK/event.lua")
     BEFORE=$(rows)
     # The warm-up's rows are counted out: only the measured window's commits count.
     wrk -t1 -c"$CONNECTIONS" -d2s -s "$WORK/post.lua" "http://127.0.0.1:$USERO_PORT/api/feedback" >/dev/null
     BEFORE=$(rows)
+    COMMITS_BEFORE=$(commits)
     wrk -t1 -c"$CONNECTIONS" -d"${DURATION}s" --latency -s "$WORK/post.lua" "http://127.0.0.1:$USERO_PORT/api/feedback" >"$WORK/wrk.txt"
     LOAD_RSS=$(rss_kb "$SERVER_PID")
     AFTER=$(rows)
+    COMMITS_AFTER=$(commits)
     POST_P50=$(awk '$1=="50%" {print $2}' "$WORK/wrk.txt")
     POST_P99=$(awk '$1=="99%" {print $2}' "$WORK/wrk.txt")
     POST_BAD=$(grep -Eo 'Non-2xx or 3xx responses: [0-9]+' "$WORK/wrk.txt" | grep -Eo '[0-9]+$' || echo 0)
     FLOOR_B=$(run "http://127.0.0.1:$FLOOR_PORT/healthz")
     PEAK_RSS=$(hwm_kb "$SERVER_PID")
     python3 - "$round" "$FLOOR_A" "$FLOOR_B" "$HEALTH" "$EVENTS" "$BEFORE" "$AFTER" "$DURATION" "$POST_P50" \
-        "$POST_P99" "$POST_BAD" "$IDLE_RSS" "$LOAD_RSS" "$PEAK_RSS" "$FLOOR_RSS" <<'PY'
+        "$POST_P99" "$POST_BAD" "$IDLE_RSS" "$LOAD_RSS" "$PEAK_RSS" "$FLOOR_RSS" "$COMMITS_BEFORE" "$COMMITS_AFTER" \
+        "$FLOOR_POST" <<'PY'
 import sys
 (round_, floor_a, floor_b, health, events, before, after, duration, p50, p99, bad,
- idle, load, peak, floor_rss) = sys.argv[1:]
-fa, fb, h, e = (s.split() for s in (floor_a, floor_b, health, events))
+ idle, load, peak, floor_rss, commits_before, commits_after, floor_post) = sys.argv[1:]
+fa, fb, h, e, fp = (s.split() for s in (floor_a, floor_b, health, events, floor_post))
 floor = (float(fa[0]) + float(fb[0])) / 2
 rows = (int(after) - int(before)) / float(duration)
 def ms(text):
@@ -136,8 +143,14 @@ line("floor GET /healthz (usero-floor)", floor, fb[2], fb[3], None)
 line("usero GET /healthz", float(h[0]), h[2], h[3], 85)
 line("usero signed ignored message events", float(e[0]), e[2], e[3], 75)
 line("usero durable POST /api/feedback (rows)", rows, p99, bad, 45)
+line("floor POST /ingest (the same event body)", float(fp[0]), fp[2], fp[3], None)
+print("%-44s events %.1f %%, durable POST %.1f %% of the floor's POST with a body" % (
+    "ratios to the floor's POST /ingest", float(e[0]) / float(fp[0]) * 100, rows / float(fp[0]) * 100))
 print("%-44s p50 %.2f ms, p99 %.2f ms (target p99 < 25 ms: %s)" % (
     "durable POST latency", ms(p50), ms(p99), "met" if ms(p99) < 25 else "NOT met"))
+commits = (float(commits_after) - float(commits_before)) / float(duration)
+print("%-44s %.0f commits/s, %.1f rows per commit" % ("group commit under the write load", commits,
+                                                     rows / commits if commits else 0))
 mb = lambda kb: int(kb) / 1024
 print("%-44s idle %.1f MB (target < 30: %s), end of write load %.1f MB, peak %.1f MB (target < 80: %s); floor idle %.1f MB" % (
     "usero RSS", mb(idle), "met" if mb(idle) < 30 else "NOT met", mb(load), mb(peak),
@@ -146,3 +159,5 @@ print("RESULT round=%s floor=%.0f healthz=%.0f events=%.0f post_rows=%.0f post_p
     round_, floor, float(h[0]), float(e[0]), rows, ms(p99), mb(idle), mb(peak)))
 PY
 done
+# The disk, in the same run: one committed synchronous=FULL transaction per row (no batching) for 3 s.
+echo "-- the disk: $("$USERO_BIN" bench-commit-baseline --database "$WORK/baseline.sqlite" --seconds 3)"

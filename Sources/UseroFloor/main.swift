@@ -5,6 +5,7 @@ import Logging
 // usero-floor: the benchmarks' floor. A bare Hummingbird application with usero's server configuration (HTTP/1.1,
 // loopback, the same server name) answering `GET /healthz` with a constant, so every benchmark can print its figure
 // as a ratio to what the framework itself does on the same machine in the same run. No middleware, no store.
+// `POST /ingest` reads a body and answers 200: the framework's floor for requests that carry one.
 //
 //     usero-floor [--port N]        (or USERO_PORT; default 8081)
 
@@ -26,6 +27,12 @@ let constantHeaders = headers
 
 let router = Router()
 router.get("healthz") { _, _ in Response(status: .ok, headers: constantHeaders, body: .init(byteBuffer: body)) }
+// The framework's own cost of a request that carries a body: read it whole (up to 1 MB, usero's limit for JSON and
+// Slack bodies), answer 200 with nothing. The benchmarks compare usero's POST routes with this too.
+router.post("ingest") { request, _ in
+    _ = try await request.body.collect(upTo: 1 << 20)
+    return Response(status: .ok)
+}
 
 let app = Application(
     router: router,
