@@ -205,7 +205,7 @@ def main():
 
         template = json.loads(fixture("event_reaction_added_wrench.json"))
         poll = Conn(port)
-        totals, timelines = [], []
+        totals, timelines, polls = [], [], []
         for i in range(count):
             event = json.loads(json.dumps(template))
             ts = "1700100000.%06d" % i
@@ -220,7 +220,9 @@ def main():
             visible = None
             give_up = t0 + 10
             while time.monotonic() < give_up:
+                asked = time.monotonic()
                 status, listed = poll.request("GET", "/api/feedback?limit=1", headers=admin)
+                polls.append((time.monotonic() - asked) * 1000)
                 if status == 200 and b'"messageTs":"%s"' % ts.encode() in listed:
                     visible = time.monotonic()
                     break
@@ -250,6 +252,8 @@ def main():
         values = [t[step] for t in timelines if step in t]
         if values:
             print("  %-24s %7.1f ms   (p90 %.1f)" % (step, statistics.median(values), pct(values, 90)))
+    print("  (one poll of GET /api/feedback?limit=1 takes %.1f ms at the median, p90 %.1f: a row is seen up to that "
+          "long after it is committed)" % (statistics.median(polls), pct(polls, 90)))
     first = timelines[len(timelines) // 2]
     print("one reaction (#%d): %s" % (len(timelines) // 2, ", ".join("%s +%.1f" % kv for kv in first.items())))
     print("RESULT reaction_to_row_p50_ms=%.1f reaction_to_row_p90_ms=%.1f" % (pct(totals, 50), pct(totals, 90)))
