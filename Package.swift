@@ -19,6 +19,7 @@ let package = Package(
         .executable(name: "usero-floor", targets: ["UseroFloor"]),
         // Outbound Slack call latency, the live client beside URLSession (scripts/bench-slack-latency.sh).
         .executable(name: "usero-bench-slack-client", targets: ["UseroSlackClientBench"]),
+        .executable(name: "usero-bench", targets: ["UseroBench"]),
     ],
     dependencies: [
         .package(url: "https://github.com/hummingbird-project/hummingbird.git", from: "2.28.1"),
@@ -49,11 +50,11 @@ let package = Package(
             path: "Sources/Crypto",
             swiftSettings: settings
         ),
+        // The modules: each declares, as protocols, what it needs stored; none of them sees a table.
         .target(
             name: "Feedback",
             dependencies: [
                 "UseroCrypto",
-                .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HTTPTypes", package: "swift-http-types"),
                 .product(name: "Logging", package: "swift-log"),
@@ -67,7 +68,6 @@ let package = Package(
             dependencies: [
                 "UseroCrypto",
                 "Feedback",
-                .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -82,25 +82,43 @@ let package = Package(
             name: "Retention",
             dependencies: [
                 "Feedback",
-                .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ],
             swiftSettings: settings
         ),
+        // The inbox and the widget: pages for people, over the Feedback store and what the executable injects.
+        .target(
+            name: "Inbox",
+            dependencies: [
+                "Feedback", "UseroCrypto",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "HTTPTypes", package: "swift-http-types"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Mustache", package: "swift-mustache"),
+            ],
+            swiftSettings: settings
+        ),
+        // The embedded backend: every module's store protocol over one SQLite file; all of its SQL lives here.
+        .target(
+            name: "StoreSQLite",
+            dependencies: [
+                "Feedback", "SlackGateway", "Retention", "Inbox",
+                .product(name: "GRDB", package: "GRDB.swift"),
+            ],
+            swiftSettings: settings
+        ),
         .executableTarget(
             name: "usero",
             dependencies: [
-                "UseroCrypto", "Feedback", "SlackGateway", "Retention",
+                "UseroCrypto", "Feedback", "SlackGateway", "Retention", "Inbox", "StoreSQLite",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
-                .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Metrics", package: "swift-metrics"),
                 .product(name: "Prometheus", package: "swift-prometheus"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
-                .product(name: "Mustache", package: "swift-mustache"),
             ],
             swiftSettings: settings
         ),
@@ -118,33 +136,68 @@ let package = Package(
             dependencies: ["SlackGateway"],
             swiftSettings: settings
         ),
-        // scripts/bench-slack.sh: times the uninstall scrub over 1,000,000 seeded rows.
+        // Benchmark commands, kept out of the `usero` product: the durable-commit baseline, the uninstall scrub
+        // timing, and seeding for the retention benchmark.
+        .executableTarget(
+            name: "UseroBench",
+            dependencies: [
+                "Feedback", "SlackGateway", "Retention", "StoreSQLite", "UseroCrypto",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: settings
+        ),
+        // One test clock, one in-memory fake of every store protocol, one fake Slack Web API: shared by the suites.
+        .target(
+            name: "UseroTestSupport",
+            dependencies: [
+                "Feedback", "SlackGateway", "Retention", "Inbox", "UseroCrypto",
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            path: "Tests/Support",
+            swiftSettings: settings
+        ),
         .testTarget(name: "CryptoTests", dependencies: ["UseroCrypto"], swiftSettings: settings),
         .testTarget(
             name: "FeedbackTests",
-            dependencies: ["Feedback", .product(name: "GRDB", package: "GRDB.swift")],
+            dependencies: ["Feedback", "StoreSQLite", "UseroTestSupport", .product(name: "GRDB", package: "GRDB.swift")],
             swiftSettings: settings
         ),
         .testTarget(
             name: "SlackGatewayTests",
             dependencies: [
-                "SlackGateway", "Feedback", "UseroCrypto", .product(name: "Logging", package: "swift-log"),
+                "SlackGateway", "Feedback", "Retention", "UseroCrypto", "UseroTestSupport",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ],
+            resources: [.copy("Fixtures")],
             swiftSettings: settings
         ),
         .testTarget(
             name: "RetentionTests",
             dependencies: [
-                "Retention", "Feedback", .product(name: "GRDB", package: "GRDB.swift"),
+                "Retention", "Feedback", "SlackGateway", "StoreSQLite", "UseroTestSupport",
+                .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            swiftSettings: settings
+        ),
+        // One suite of the store protocols' contracts, run against every backend (SQLite, the in-memory fake, and
+        // the backends still to come): a backend joins by adding its factory to `StoreFactories.all`.
+        .testTarget(
+            name: "StoreConformanceTests",
+            dependencies: [
+                "Feedback", "SlackGateway", "Retention", "StoreSQLite", "UseroTestSupport",
+                .product(name: "GRDB", package: "GRDB.swift"),
             ],
             swiftSettings: settings
         ),
         .testTarget(
             name: "AppTests",
             dependencies: [
-                "usero", "Feedback", "SlackGateway", "Retention", "UseroCrypto",
+                "usero", "Feedback", "SlackGateway", "Retention", "UseroCrypto", "Inbox", "StoreSQLite",
+                "UseroTestSupport",
                 .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "Mustache", package: "swift-mustache"),

@@ -12,11 +12,12 @@ duration=${1:-10}
 connections=${2:-64}
 command -v wrk >/dev/null || { echo "installing wrk"; apt-get install -y -qq wrk >/dev/null; }
 swift build -c release --product usero >/dev/null
+swift build -c release --product usero-bench >/dev/null
 bin=$(swift build -c release --show-bin-path)/usero
 
 work=$(mktemp -d "${TMPDIR:-/tmp}/usero-bench.XXXXXX")
 trap 'kill $server 2>/dev/null || true; rm -rf "$work"' EXIT
-export USERO_DATABASE="$work/usero.sqlite" USERO_DATA_DIR="$work/data" LOG_LEVEL=warning
+export USERO_DATABASE="$work/usero.sqlite" USERO_DATA_DIR="$work/data" LOG_LEVEL=warning USERO_PUBLIC_RATE_LIMIT=0
 client=$("$bin" clients create --name bench | python3 -c 'import json,sys; print(json.load(sys.stdin)["clientId"])')
 port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
 "$bin" serve --port "$port" &
@@ -38,7 +39,7 @@ p99=$(awk '$1=="99%"{print $2}' "$work/wrk.txt")
 rate=$(python3 -c "print(f'{$rows/$duration:.0f}')")
 
 echo "== baseline: one committed synchronous=FULL transaction per row, same disk"
-baseline=$("$bin" bench-commit-baseline --database "$work/baseline.sqlite" --seconds 5)
+baseline=$("$bin-bench" commit-baseline --database "$work/baseline.sqlite" --seconds 5)
 echo "$baseline"
 base_rate=$(echo "$baseline" | grep -Eo 'baseline_rows_per_second=[0-9.]+' | cut -d= -f2)
 ratio=$(python3 -c "print(f'{$rate/$base_rate:.1f}')")

@@ -22,11 +22,11 @@ ROOT=$(cd "$(dirname "$0")/.." && pwd)
 cd "$ROOT"
 
 command -v wrk >/dev/null || { echo "wrk is required (apt-get install -y wrk)" >&2; exit 1; }
-if [[ "${SKIP_BUILD:-0}" != 1 ]]; then swift build -c release --product usero >&2; fi
+if [[ "${SKIP_BUILD:-0}" != 1 ]]; then swift build -c release --product usero >&2; swift build -c release --product usero-bench >&2; fi
 BIN="$ROOT/.build/release/usero"
 
 WORK=$(mktemp -d /tmp/usero-bench-retention.XXXXXX)
-export USERO_DATABASE="$WORK/usero.sqlite" USERO_DATA_DIR="$WORK/data"
+export USERO_DATABASE="$WORK/usero.sqlite" USERO_DATA_DIR="$WORK/data" USERO_PUBLIC_RATE_LIMIT=0
 SERVER_PID=""
 cleanup() {
   if [[ -n "$SERVER_PID" ]] && kill -0 "$SERVER_PID" 2>/dev/null; then kill -TERM "$SERVER_PID"; wait "$SERVER_PID" || true; fi
@@ -40,7 +40,7 @@ result_field() { sed -n "s/.*RESULT.* $1=\([0-9.]*\).*/\1/p" "$2"; }
 CLIENT=$("$BIN" clients create --name bench --plan paid | json_field clientId)
 echo "seeding $ROWS expired rows for $CLIENT (paid plan: nothing expires yet)" >&2
 seed_start=$(date +%s.%N)
-"$BIN" retention seed-bench --client "$CLIENT" --rows "$ROWS" --age-days 31 >/dev/null
+"$BIN-bench" seed-retention --client "$CLIENT" --rows "$ROWS" --age-days 31 >/dev/null
 seed_end=$(date +%s.%N)
 
 USERO_HOST=127.0.0.1 USERO_PORT=$PORT USERO_RETENTION_INTERVAL_SECONDS=1 LOG_LEVEL=info \

@@ -14,6 +14,7 @@ PORT=${PORT:-18181}
 SECRET="bench-signing-secret-$$"
 
 swift build -c release --product usero >/dev/null 2>&1
+swift build -c release --product usero-bench >/dev/null 2>&1
 BIN=$(swift build -c release --show-bin-path)
 
 WORK=$(mktemp -d)
@@ -72,6 +73,6 @@ printf 'POST /slack/events     %10.0f req/s   p99 %s   non-2xx %s   rows+jobs+ev
 python3 -c 'import sys; r=float(sys.argv[1])/float(sys.argv[2]); v="PASS" if r >= 0.70 else "FAIL"; print(f"ratio events/healthz   {r*100:9.1f} %   (target >= 70 %): {v}")' "$EVENTS" "$HEALTH"
 
 echo "== uninstall scrub of $ROWS captured rows (plus $((ROWS / 10)) rows of another workspace, untouched)"
-SCRUB=$("$BIN/usero" bench-uninstall-scrub --rows "$ROWS")
+SCRUB=$("$BIN/usero-bench" uninstall-scrub --rows "$ROWS")
 echo "$SCRUB"
 python3 -c 'import json,sys; s=json.loads(sys.argv[1])["scrubSeconds"]; v="PASS" if s < 5 else "FAIL"; print(f"scrub {s:.2f} s = {s/60*100:.1f} % of the 60 s promise (target < 5 s): {v}")' "$SCRUB"

@@ -1,6 +1,5 @@
 public import Feedback
 public import Foundation
-import GRDB
 
 /// What kind of deletion an audit entry records.
 public enum AuditKind: String, Sendable, Codable, CaseIterable {
@@ -26,6 +25,15 @@ public struct AuditEntry: Sendable, Equatable, Encodable {
     /// What went, by kind.
     public var counts: DeletionCounts
 
+    /// Creates an entry value.
+    public init(kind: String, clientId: String?, dueAt: Date?, finishedAt: Date, counts: DeletionCounts) {
+        self.kind = kind
+        self.clientId = clientId
+        self.dueAt = dueAt
+        self.finishedAt = finishedAt
+        self.counts = counts
+    }
+
     enum Keys: String, CodingKey { case kind, dueAt, finishedAt, counts }
 
     public func encode(to encoder: any Encoder) throws {
@@ -37,34 +45,29 @@ public struct AuditEntry: Sendable, Equatable, Encodable {
     }
 }
 
-/// Reads the audit trail.
-public struct AuditLog: Sendable {
-    /// The shared database.
-    public let database: AppDatabase
+/// The audit trail: read by the admin API, written by retention and, through `DeletionAuditor`, by other modules.
+public struct AuditLog: DeletionAuditor {
+    /// Where the trail lives.
+    public let store: any RetentionStore
 
     /// Most entries one listing returns.
     public static let maxEntries = 1_000
 
-    /// Creates the reader.
-    public init(database: AppDatabase) {
-        self.database = database
+    /// Creates the trail over its store.
+    public init(store: any RetentionStore) {
+        self.store = store
     }
 
     /// A client's entries, newest first.
     public func entries(clientID: String, limit: Int = maxEntries) async throws -> [AuditEntry] {
-        try await database.read { db in
-            try Row.fetchAll(
-                db,
-                sql: """
-                    SELECT kind, client_id, due_at, finished_at, counts FROM audit_entry WHERE client_id = ?
-                    ORDER BY finished_at DESC, id DESC LIMIT ?
-                    """,
-                arguments: [clientID, limit]
-            ).map { row in
-                AuditEntry(
-                    kind: row[0], clientId: row[1], dueAt: (row[2] as Int64?).map(dateFromEpochMillis),
-                    finishedAt: dateFromEpochMillis(row[3]), counts: DeletionCounts(jsonText: row[4]))
-            }
-        }
+        try await store.auditEntries(clientID: clientID, limit: limit)
+    }
+
+    public func recordDeletion(
+        kind: String, clientID: String?, dueAt: Date?, finishedAt: Date, counts: DeletionCounts
+    ) async throws {
+        try await store.recordAudit(
+            kind: kind, clientID: clientID, dueAt: dueAt.map(epochMillis), finishedAt: epochMillis(finishedAt),
+            counts: counts)
     }
 }

@@ -1,6 +1,5 @@
 public import Feedback
 public import Foundation
-import GRDB
 
 /// What one sweep deleted, in counts only.
 public struct SweepSummary: Sendable, Equatable, Encodable {
@@ -43,10 +42,10 @@ public struct SweepSummary: Sendable, Equatable, Encodable {
 /// with it; every batch updates the client's audit entry in the same transaction, so a sweep cut short by a crash
 /// has recorded exactly what it deleted, and the next sweep deletes the rest.
 public struct RetentionSweeper: Sendable {
-    /// The shared database.
-    public let database: AppDatabase
-    /// Screenshot files.
-    public let files: ScreenshotFiles
+    /// Batched deletions with their audit records.
+    public let store: any RetentionStore
+    /// Screenshot bytes of deleted rows.
+    public let feedback: any FeedbackStore
     /// The time source for `finished_at`.
     public let clock: any WallClock
     /// Windows and batch sizes.
@@ -54,10 +53,11 @@ public struct RetentionSweeper: Sendable {
 
     /// Creates a sweeper.
     public init(
-        database: AppDatabase, files: ScreenshotFiles, clock: any WallClock, policy: RetentionPolicy = .standard
+        store: any RetentionStore, feedback: any FeedbackStore, clock: any WallClock,
+        policy: RetentionPolicy = .standard
     ) {
-        self.database = database
-        self.files = files
+        self.store = store
+        self.feedback = feedback
         self.clock = clock
         self.policy = policy
     }
@@ -73,20 +73,16 @@ public struct RetentionSweeper: Sendable {
     /// for a crash half-way.
     func sweep(asOf: Date, batchBudget: inout Int) async throws -> SweepSummary {
         var summary = SweepSummary(asOf: asOf)
-        let clients = try await database.read { db in
-            try Row.fetchAll(
-                db, sql: "SELECT id, plan FROM client WHERE id NOT IN (SELECT client_id FROM account_deletion)"
-            ).map { row in (id: row[0] as String, plan: Plan(rawValue: row[1]) ?? .free) }
-        }
-        for client in clients {
-            let counts = try await sweep(clientID: client.id, plan: client.plan, asOf: asOf, budget: &batchBudget)
+        for client in try await store.clientPlans() {
+            let counts = try await sweep(
+                clientID: client.clientID, plan: client.plan, asOf: asOf, budget: &batchBudget)
             guard !counts.isEmpty else { continue }
             summary.clients += 1
             summary.feedback += counts["feedback"]
             summary.screenshots += counts["screenshots"]
             summary.orphanScreenshots += counts["orphanScreenshots"]
         }
-        try await files.purgeAllQueued(in: database)
+        try await feedback.purgeDeletedScreenshots()
         return summary
     }
 
@@ -99,14 +95,16 @@ public struct RetentionSweeper: Sendable {
             while true {
                 try spend(&budget)
                 let started = ContinuousClock.now
-                let batch = try await batchWrite(&audit) { db, now in
-                    let batch = try db.deleteFeedbackBatch(
-                        where: "client_id = ? AND created_at < ?", arguments: [clientID, cutoff],
-                        limit: policy.batchSize, at: now)
-                    let counts = DeletionCounts(["feedback": batch.feedback, "screenshots": batch.screenshots])
-                    return (counts, batch.oldestCreatedAt.map { $0 + window }, batch.feedback)
+                let deleted = try await batch(&audit) { record in
+                    try await store.deleteFeedbackBatch(
+                        .createdBefore(clientID: clientID, cutoff: cutoff), limit: policy.batchSize,
+                        at: epochMillis(clock.now()), record: record)
+                } counts: {
+                    DeletionCounts(["feedback": $0.rows, "screenshots": $0.screenshots])
+                } dueAt: {
+                    $0.oldestCreatedAt.map { $0 + window }
                 }
-                if batch < policy.batchSize { break }
+                if deleted < policy.batchSize { break }
                 try await pause(after: ContinuousClock.now - started)
             }
         }
@@ -115,33 +113,31 @@ public struct RetentionSweeper: Sendable {
         while true {
             try spend(&budget)
             let started = ContinuousClock.now
-            let count = try await batchWrite(&audit) { db, now in
-                let (count, oldest) = try db.deleteUnattachedScreenshotBatch(
-                    clientID: clientID, uploadedBefore: orphanCutoff, limit: policy.batchSize, at: now)
-                return (DeletionCounts(["orphanScreenshots": count]), oldest.map { $0 + orphanWindow }, count)
+            let deleted = try await batch(&audit) { record in
+                try await store.deleteUnattachedUploadBatch(
+                    clientID: clientID, uploadedBefore: orphanCutoff, limit: policy.batchSize,
+                    at: epochMillis(clock.now()), record: record)
+            } counts: {
+                DeletionCounts(["orphanScreenshots": $0.rows])
+            } dueAt: {
+                $0.oldestCreatedAt.map { $0 + orphanWindow }
             }
-            if count < policy.batchSize { break }
+            if deleted < policy.batchSize { break }
             try await pause(after: ContinuousClock.now - started)
         }
         return audit.counts
     }
 
-    /// Runs one deletion batch and, in the same transaction, records it in the audit entry.
-    private func batchWrite(
+    /// Runs one deletion batch that records itself in the audit entry in the same transaction.
+    private func batch(
         _ audit: inout AuditProgress,
-        _ body: @escaping @Sendable (Database, Int64) throws -> (DeletionCounts, Int64?, Int)
+        _ delete: (BatchRecord) async throws -> (batch: DeletionBatch, audit: AuditProgress?)?,
+        counts: @escaping @Sendable (DeletionBatch) -> DeletionCounts,
+        dueAt: @escaping @Sendable (DeletionBatch) -> Int64?
     ) async throws -> Int {
-        let progress = audit
-        let clock = self.clock
-        let (updated, deleted) = try await database.write { db in
-            let now = epochMillis(clock.now())
-            let (counts, dueAt, deleted) = try body(db, now)
-            var next = progress
-            try next.record(counts, dueAt: dueAt, at: now, in: db)
-            return (next, deleted)
-        }
-        audit = updated
-        return deleted
+        guard let (batch, updated) = try await delete(.audit(audit, counts: counts, dueAt: dueAt)) else { return 0 }
+        if let updated { audit = updated }
+        return batch.rows
     }
 
     /// Takes one write from the budget; checks for cancellation (graceful shutdown) between batches.
@@ -161,39 +157,3 @@ public struct RetentionSweeper: Sendable {
 /// A sweep stopped by its batch budget (a stand-in for a crash in tests).
 struct SweepInterrupted: Error {}
 
-/// An audit entry being written batch by batch: created with the first batch that deletes something.
-struct AuditProgress: Sendable {
-    let kind: AuditKind
-    let clientID: String?
-    var entryID: Int64?
-    var counts = DeletionCounts()
-
-    init(kind: AuditKind, clientID: String?) {
-        self.kind = kind
-        self.clientID = clientID
-    }
-
-    /// Adds a batch's counts to the entry, inside the batch's transaction.
-    mutating func record(_ batch: DeletionCounts, dueAt: Int64?, at now: Int64, in db: Database) throws {
-        guard !batch.isEmpty else { return }
-        counts.add(batch)
-        if let entryID {
-            try db.updateAuditEntry(id: entryID, dueAt: dueAt, finishedAt: now, counts: counts)
-        } else {
-            entryID = try db.insertAuditEntry(
-                kind: kind, clientID: clientID, dueAt: dueAt, finishedAt: now, counts: counts)
-        }
-    }
-}
-
-extension ScreenshotFiles {
-    /// Unlinks every queued file, however many there are (`purgeQueued` takes them in chunks).
-    func purgeAllQueued(in database: AppDatabase) async throws {
-        while try await database.read({ db in try Bool.fetchOne(db, sql: "SELECT EXISTS (SELECT 1 FROM file_deletion)")
-            })
-            == true
-        {
-            try await purgeQueued(in: database)
-        }
-    }
-}

@@ -1,6 +1,5 @@
-import Feedback
+public import Feedback
 import Foundation
-import GRDB
 
 /// How a forward ended, as stored in job payloads and turned into the words the member sees.
 public enum ForwardOutcome: String, Sendable {
@@ -30,7 +29,7 @@ public enum ForwardOutcome: String, Sendable {
     }
 
     /// The outcome for a permanent Web API error code, if it is one usero explains.
-    static func forPermanentError(_ code: String) -> ForwardOutcome {
+    public static func forPermanentError(_ code: String) -> ForwardOutcome {
         switch code {
         case "not_in_channel": .notInChannel
         case "channel_not_found", "is_archived": .channelNotFound
@@ -41,46 +40,71 @@ public enum ForwardOutcome: String, Sendable {
     }
 }
 
-/// One forwarded message, ready to store.
-struct CapturedMessage: Sendable {
-    var clientId: String
-    var teamId: String
-    var channelId: String
-    var messageTs: String?
-    var threadTs: String?
-    var authorId: String?
-    var forwardedBy: String?
-    var via: SlackCaptureMethod
-    var permalink: String?
-    var text: String?
+/// One forwarded message, ready to store for whichever client installed the workspace.
+public struct CapturedMessage: Sendable, Equatable {
+    public var teamId: String
+    public var channelId: String
+    public var messageTs: String?
+    public var threadTs: String?
+    public var authorId: String?
+    public var forwardedBy: String?
+    public var via: SlackCaptureMethod
+    public var permalink: String?
+    public var text: String?
+    /// Found by a recovery sweep rather than a live event.
+    public var recovered: Bool
 
-    /// Stores the message unless this client already holds it; returns the row id and whether it was new.
-    ///
-    /// The unique index on (client, team, channel, ts) is the real guard: losing a race to a concurrent forward
-    /// surfaces as a UNIQUE violation, which means "already captured".
-    func store(at now: Date, in db: Database) throws -> (id: String, isNew: Bool) {
-        if let ts = messageTs,
-            let id = try InstallationRecords.capturedRow(client: clientId, team: teamId, channel: channelId, ts: ts, in: db)
-        {
-            return (id, false)
-        }
-        let draft = FeedbackDraft(
+    /// Creates a forwarded message.
+    public init(
+        teamId: String, channelId: String, messageTs: String?, threadTs: String?, authorId: String?,
+        forwardedBy: String?, via: SlackCaptureMethod, permalink: String?, text: String?, recovered: Bool = false
+    ) {
+        self.teamId = teamId
+        self.channelId = channelId
+        self.messageTs = messageTs
+        self.threadTs = threadTs
+        self.authorId = authorId
+        self.forwardedBy = forwardedBy
+        self.via = via
+        self.permalink = permalink
+        self.text = text
+        self.recovered = recovered
+    }
+
+    /// The row to insert for `clientId`.
+    public func draft(clientId: String) -> FeedbackDraft {
+        FeedbackDraft(
             clientId: clientId, source: .slack, comment: text,
             slack: SlackCapture(
                 teamId: teamId, channelId: channelId, messageTs: messageTs, threadTs: threadTs, authorId: authorId,
-                forwardedBy: forwardedBy, capturedVia: via, permalink: permalink))
-        let item = FeedbackItem(id: Identifiers.newFeedbackID(), clientId: clientId, createdAt: now, draft: draft)
-        do {
-            try SQLiteFeedbackStore.insert(item, into: db)
-            return (item.id, true)
-        } catch let error as DatabaseError where error.resultCode == .SQLITE_CONSTRAINT {
-            if let ts = messageTs,
-                let id = try InstallationRecords.capturedRow(
-                    client: clientId, team: teamId, channel: channelId, ts: ts, in: db)
-            {
-                return (id, false)
-            }
-            throw error
-        }
+                forwardedBy: forwardedBy, capturedVia: via, permalink: permalink, recovered: recovered))
+    }
+}
+
+/// The rules every capture path applies before anything is stored; stores call them inside their transaction.
+public enum SlackCaptureRules {
+    /// Why a forward to this workspace can't be stored, or nil when it can: an uninstalled (tombstoned) or unknown
+    /// workspace captures nothing, and one whose token Slack revoked is told so.
+    public static func refusal(installation: Installation?, isTombstoned: Bool) -> ForwardOutcome? {
+        guard !isTombstoned, let installation else { return .notInstalled }
+        return installation.tokenEnvelope == nil ? .tokenRevoked : nil
+    }
+
+    /// The answer to post through a shortcut's `response_url`.
+    public static func response(
+        url: String, outcome: ForwardOutcome, feedbackId: String?, message: CapturedMessage
+    ) -> RespondJob {
+        RespondJob(
+            responseURL: url, outcome: outcome.rawValue, feedbackId: feedbackId, channel: message.channelId,
+            ts: message.messageTs)
+    }
+
+    /// What a member is told after their forward was stored: new, or already there.
+    public static func outcome(isNew: Bool) -> ForwardOutcome { isNew ? .captured : .alreadyCaptured }
+
+    /// Whether a capture job's result may be stored: the workspace did not uninstall or move to another client
+    /// while the message was being fetched (else no author id would come back after a scrub).
+    public static func mayComplete(installation: Installation?, isTombstoned: Bool, jobClient: String?) -> Bool {
+        !isTombstoned && installation != nil && installation?.clientId == jobClient
     }
 }

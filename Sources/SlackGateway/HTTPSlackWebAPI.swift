@@ -112,6 +112,11 @@ public final class HTTPSlackWebAPI: SlackWebAPI {
         let _: Empty = try await call("chat.postEphemeral", form: FormBody.encode(fields), authorization: bearer(token))
     }
 
+    public func postMessage(channel: String, text: String, token: Redacted<String>) async throws {
+        let fields = [("channel", channel), ("text", text)]
+        let _: Empty = try await call("chat.postMessage", form: FormBody.encode(fields), authorization: bearer(token))
+    }
+
     /// POSTs to `responseURL` only when it starts with an allowed prefix (and has that prefix's scheme, host and
     /// port); anything else is refused without a connection: `SlackAPIError.slack(code: "response_url_not_allowed")`.
     public func respond(to responseURL: String, text: String) async throws {
@@ -296,5 +301,61 @@ private final class QuickAck: ChannelInboundHandler, RemovableChannelHandler {
             ChannelOptions.Types.SocketOption(level: .tcp, name: NIOBSDSocket.Option(rawValue: 12)), value: 1)
         #endif
         context.fireChannelRead(data)
+    }
+}
+
+// MARK: Issue 12: posting new feedback, recovery, App Home
+
+extension HTTPSlackWebAPI {
+    public func postMessage(channel: String, text: String, blocks: String, token: Redacted<String>) async throws {
+        let fields = [
+            ("channel", channel), ("text", text), ("blocks", blocks), ("unfurl_links", "false"),
+            ("unfurl_media", "false"),
+        ]
+        let _: Empty = try await call("chat.postMessage", form: FormBody.encode(fields), authorization: bearer(token))
+    }
+
+    public func memberChannels(cursor: String?, token: Redacted<String>) async throws -> ChannelPage {
+        var query = [
+            ("types", "public_channel,private_channel"), ("exclude_archived", "true"), ("limit", "200"),
+        ]
+        if let cursor { query.append(("cursor", cursor)) }
+        let reply: ChannelsReply = try await call("users.conversations", query: query, authorization: bearer(token))
+        return ChannelPage(channels: (reply.channels ?? []).compactMap(\.id), nextCursor: reply.nextCursor)
+    }
+
+    public func history(channel: String, oldest: String, latest: String, cursor: String?, token: Redacted<String>)
+        async throws -> MessagePage
+    {
+        var query = [("channel", channel), ("oldest", oldest), ("latest", latest), ("inclusive", "true"), ("limit", "100")]
+        if let cursor { query.append(("cursor", cursor)) }
+        let reply: PageReply = try await call("conversations.history", query: query, authorization: bearer(token))
+        return MessagePage(messages: reply.messages ?? [], nextCursor: reply.nextCursor)
+    }
+
+    public func replies(channel: String, ts: String, oldest: String, cursor: String?, token: Redacted<String>)
+        async throws -> MessagePage
+    {
+        var query = [("channel", channel), ("ts", ts), ("oldest", oldest), ("limit", "100")]
+        if let cursor { query.append(("cursor", cursor)) }
+        let reply: PageReply = try await call("conversations.replies", query: query, authorization: bearer(token))
+        return MessagePage(messages: reply.messages ?? [], nextCursor: reply.nextCursor)
+    }
+
+    public func publishHome(user: String, view: String, token: Redacted<String>) async throws {
+        let fields = [("user_id", user), ("view", view)]
+        let _: Empty = try await call("views.publish", form: FormBody.encode(fields), authorization: bearer(token))
+    }
+
+    private struct ChannelsReply: Decodable {
+        struct Channel: Decodable { var id: String? }
+        struct Metadata: Decodable {
+            var nextCursor: String?
+            enum CodingKeys: String, CodingKey { case nextCursor = "next_cursor" }
+        }
+        var channels: [Channel]?
+        var responseMetadata: Metadata?
+        enum CodingKeys: String, CodingKey { case channels, responseMetadata = "response_metadata" }
+        var nextCursor: String? { responseMetadata?.nextCursor.flatMap { $0.isEmpty ? nil : $0 } }
     }
 }

@@ -1,6 +1,5 @@
 import Feedback
 import Foundation
-public import GRDB
 
 /// A workspace's installation as stored; the bot token only as a sealed envelope.
 public struct Installation: Sendable {
@@ -17,6 +16,50 @@ public struct Installation: Sendable {
     public var tokenEnvelope: [UInt8]?
     public var tokenKeyId: String?
     public var installedAt: Int64
+    /// The workspace's trigger emoji and notify channel; they belong to this installation.
+    public var settings: SlackSettings
+    /// The last failure posting to the notify channel that the admin must fix, until a post succeeds again.
+    public var notifyProblem: NotifyProblem?
+    /// When an event from this workspace last arrived (epoch ms, recorded at most once a minute).
+    public var lastEventAt: Int64?
+    /// The workspace's next post to its notify channel may not leave before this instant (epoch ms): the pace
+    /// (and any 429 or backoff) of posts already sent, which posts enqueued later must respect too.
+    public var postNotBefore: Int64?
+
+    /// Creates an installation value.
+    public init(
+        teamId: String, clientId: String, enterpriseId: String?, teamName: String?, botUserId: String?, botId: String?,
+        appId: String?, scopes: String, installerUserId: String?, tokenEnvelope: [UInt8]?, tokenKeyId: String?,
+        installedAt: Int64, settings: SlackSettings = SlackSettings(), notifyProblem: NotifyProblem? = nil,
+        lastEventAt: Int64? = nil, postNotBefore: Int64? = nil
+    ) {
+        self.teamId = teamId
+        self.clientId = clientId
+        self.enterpriseId = enterpriseId
+        self.teamName = teamName
+        self.botUserId = botUserId
+        self.botId = botId
+        self.appId = appId
+        self.scopes = scopes
+        self.installerUserId = installerUserId
+        self.tokenEnvelope = tokenEnvelope
+        self.tokenKeyId = tokenKeyId
+        self.installedAt = installedAt
+        self.settings = settings
+        self.notifyProblem = notifyProblem
+        self.lastEventAt = lastEventAt
+        self.postNotBefore = postNotBefore
+    }
+
+    /// Whether a reaction by `user` (or by the bot `botId`) is the app's own, which never captures.
+    public func isOwnBot(user: String, botId: String?) -> Bool {
+        user == botUserId || (botId != nil && botId == self.botId)
+    }
+
+    /// Whether the installation grants `scope` (its granted scopes are comma-separated).
+    public func grants(_ scope: String) -> Bool {
+        scopes.split(separator: ",").contains { $0.trimmingCharacters(in: .whitespaces) == scope }
+    }
 
     /// What the admin API shows: never the token.
     public var summary: InstallationSummary {
@@ -39,95 +82,6 @@ public struct InstallationSummary: Sendable, Codable, Equatable {
         try c.encode(teamName, forKey: .teamName)
         try c.encode(installedAt, forKey: .installedAt)
         try c.encode(scopes, forKey: .scopes)
-    }
-}
-
-/// The SQL of installations, tombstones and event ids, for use inside a caller's `write` or `read`.
-public enum InstallationRecords {
-    static let columns = """
-        team_id, client_id, enterprise_id, team_name, bot_user_id, bot_id, app_id, scopes, installer_user_id,
-        token_envelope, token_key_id, installed_at
-        """
-
-    /// The installation of `teamId`, if any.
-    public static func installation(team teamId: String, in db: Database) throws -> Installation? {
-        try Row.fetchOne(db, sql: "SELECT \(columns) FROM slack_installation WHERE team_id = ?", arguments: [teamId])
-            .map(installation(from:))
-    }
-
-    /// The client's newest installation, if any.
-    public static func installation(client clientId: String, in db: Database) throws -> Installation? {
-        try Row.fetchOne(
-            db,
-            sql: "SELECT \(columns) FROM slack_installation WHERE client_id = ? ORDER BY installed_at DESC LIMIT 1",
-            arguments: [clientId]
-        ).map(installation(from:))
-    }
-
-    /// Every installation that still holds a token.
-    public static func sealedInstallations(in db: Database) throws -> [Installation] {
-        try Row.fetchAll(
-            db, sql: "SELECT \(columns) FROM slack_installation WHERE token_envelope IS NOT NULL"
-        ).map(installation(from:))
-    }
-
-    /// Stores `installation`, replacing a previous one for the same team, and lifts the team's tombstone.
-    public static func save(_ i: Installation, in db: Database) throws {
-        try db.execute(
-            sql: "INSERT OR REPLACE INTO slack_installation (\(columns)) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            arguments: [
-                i.teamId, i.clientId, i.enterpriseId, i.teamName, i.botUserId, i.botId, i.appId, i.scopes,
-                i.installerUserId, i.tokenEnvelope.map { Data($0) }, i.tokenKeyId, i.installedAt,
-            ])
-        try db.execute(sql: "DELETE FROM slack_tombstone WHERE team_id = ?", arguments: [i.teamId])
-    }
-
-    /// Replaces a team's sealed token (re-sealing under a new key).
-    public static func updateEnvelope(team: String, envelope: [UInt8], keyId: String, in db: Database) throws {
-        try db.execute(
-            sql: "UPDATE slack_installation SET token_envelope = ?, token_key_id = ? WHERE team_id = ?",
-            arguments: [Data(envelope), keyId, team])
-    }
-
-    /// Forgets a team's token but keeps the installation (tokens_revoked).
-    static func dropToken(team: String, in db: Database) throws {
-        try db.execute(
-            sql: "UPDATE slack_installation SET token_envelope = NULL, token_key_id = NULL WHERE team_id = ?",
-            arguments: [team])
-    }
-
-    /// Whether the team uninstalled and has not installed again.
-    static func isTombstoned(team: String, in db: Database) throws -> Bool {
-        try Bool.fetchOne(db, sql: "SELECT 1 FROM slack_tombstone WHERE team_id = ?", arguments: [team]) ?? false
-    }
-
-    /// Records an event id; false when it was seen before (a retry).
-    static func recordEvent(_ eventId: String, at now: Int64, in db: Database) throws -> Bool {
-        try db.execute(
-            sql: "INSERT OR IGNORE INTO slack_event_seen (event_id, seen_at) VALUES (?, ?)", arguments: [eventId, now])
-        return db.changesCount > 0
-    }
-
-    /// The id of the row already holding this message for this client, if any.
-    static func capturedRow(client: String, team: String, channel: String, ts: String, in db: Database) throws
-        -> String?
-    {
-        try String.fetchOne(
-            db,
-            sql: """
-                SELECT id FROM feedback WHERE client_id = ? AND slack_team_id = ? AND slack_channel_id = ?
-                AND slack_message_ts = ?
-                """,
-            arguments: [client, team, channel, ts])
-    }
-
-    private static func installation(from row: Row) -> Installation {
-        Installation(
-            teamId: row["team_id"], clientId: row["client_id"], enterpriseId: row["enterprise_id"],
-            teamName: row["team_name"], botUserId: row["bot_user_id"], botId: row["bot_id"], appId: row["app_id"],
-            scopes: row["scopes"], installerUserId: row["installer_user_id"],
-            tokenEnvelope: (row["token_envelope"] as Data?).map { [UInt8]($0) }, tokenKeyId: row["token_key_id"],
-            installedAt: row["installed_at"])
     }
 }
 

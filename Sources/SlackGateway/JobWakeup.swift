@@ -25,6 +25,12 @@ public final class JobWakeup: Sendable {
         waiter?.resume()
     }
 
+    /// Whether a signal is waiting for the next waiter (tests check that an enqueue woke the worker).
+    var hasPendingSignal: Bool { state.withLock { $0.isSignalled } }
+
+    /// Whether a task is suspended in `wait(upTo:)` right now (tests signal only once it is).
+    var hasWaiter: Bool { state.withLock { $0.waiter != nil } }
+
     /// Returns after `duration`, on a signal, or on cancellation, whichever comes first.
     public func wait(upTo duration: Duration) async {
         await withTaskGroup(of: Void.self) { group in

@@ -44,6 +44,12 @@ public enum SlackAPIError: Error, Equatable, Sendable {
         return false
     }
 
+    /// Slack will not let the bot post in that conversation (not a member, gone, archived).
+    public var meansChannelUnreachable: Bool {
+        if case .slack(let code) = self { return ["not_in_channel", "channel_not_found", "is_archived"].contains(code) }
+        return false
+    }
+
     static let retryableCodes: Set<String> = [
         "ratelimited", "fatal_error", "internal_error", "service_unavailable", "request_timeout",
     ]

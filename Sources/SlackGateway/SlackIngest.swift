@@ -1,32 +1,31 @@
 public import Feedback
 import Foundation
-import GRDB
 public import Logging
+import Synchronization
 
 /// The rules for verified Slack requests: decide quickly, store what must be stored and enqueue slow work in one
 /// transaction, then answer. Knows nothing of HTTP.
 public struct SlackIngest: Sendable {
     /// The bot events usero subscribes to and handles; every other event is acknowledged and dropped.
-    public static let handledEvents: Set<String> = ["reaction_added", "app_uninstalled", "tokens_revoked"]
+    public static let handledEvents: Set<String> = [
+        "reaction_added", "app_uninstalled", "tokens_revoked", "app_home_opened",
+    ]
     /// The slash commands usero answers.
     public static let handledCommands: Set<String> = ["/usero"]
     /// The message shortcuts usero answers, by `callback_id`.
     public static let handledShortcuts: Set<String> = ["send_to_usero"]
-    /// Reactions that forward a message, and how they are recorded.
-    static let captureReactions: [String: SlackCaptureMethod] = [
-        "wrench": .reactionWrench, "pushpin": .reactionPushpin,
-    ]
     /// How long an `app_uninstalled` scrub may take, from the event.
     public static let scrubDeadline: Int64 = 60_000
 
-    let database: AppDatabase
+    let store: any SlackStore
     let clock: any WallClock
     let wakeup: JobWakeup
     let logger: Logger
+    let lastEvents = LastEventTracker()
 
-    /// Creates the ingest rules over the shared store.
-    public init(database: AppDatabase, clock: any WallClock, wakeup: JobWakeup, logger: Logger) {
-        self.database = database
+    /// Creates the ingest rules over the store.
+    public init(store: any SlackStore, clock: any WallClock, wakeup: JobWakeup, logger: Logger) {
+        self.store = store
         self.clock = clock
         self.wakeup = wakeup
         self.logger = logger
@@ -63,8 +62,10 @@ public struct SlackIngest: Sendable {
                 return .acknowledged
             }
             logger.debug("Slack event", metadata: ["slack.event_type": "\(Self.loggable(type))", "slack.team_id": "\(team)"])
+            try await noteEvent(team: team)
             switch type {
             case "reaction_added": try await reactionAdded(event, team: team, eventId: envelope.eventId)
+            case "app_home_opened": try await homeOpened(event, team: team, eventId: envelope.eventId)
             case "app_uninstalled": try await appUninstalled(team: team, eventId: envelope.eventId, eventTime: envelope.eventTime)
             case "tokens_revoked": try await tokensRevoked(event, team: team, eventId: envelope.eventId)
             default: break  // message events above all: dropped at ingestion, nothing stored or queued
@@ -78,74 +79,63 @@ public struct SlackIngest: Sendable {
     }
 
     private func reactionAdded(_ event: InnerEvent, team: String, eventId: String?) async throws {
-        guard let emoji = event.reaction, let via = Self.captureReactions[emoji], event.item?.type == "message",
+        guard let emoji = event.reaction, SlackCaptureMethod.isEmojiName(emoji), event.item?.type == "message",
             let channel = event.item?.channel, let ts = event.item?.ts, let user = event.user, let eventId
         else { return }
-        let now = epochMillis(clock.now())
-        let enqueued = try await database.write { db -> Bool in
-            guard try !InstallationRecords.isTombstoned(team: team, in: db),
-                let installation = try InstallationRecords.installation(team: team, in: db),
-                user != installation.botUserId, event.botId == nil || event.botId != installation.botId,
-                try InstallationRecords.recordEvent(eventId, at: now, in: db),
-                installation.tokenEnvelope != nil
-            else { return false }
-            if try InstallationRecords.capturedRow(
-                client: installation.clientId, team: team, channel: channel, ts: ts, in: db) != nil
-            {
-                // Already in the inbox: no need to spend a rate-limited fetch, just tell this member.
-                try JobQueue.enqueue(
-                    .notify, clientId: installation.clientId, teamId: team,
-                    payload: ["channel": channel, "user": user, "outcome": ForwardOutcome.alreadyCaptured.rawValue],
-                    runAt: now, in: db)
-            } else {
-                try JobQueue.enqueue(
-                    .captureReaction, clientId: installation.clientId, teamId: team,
-                    payload: ["channel": channel, "ts": ts, "user": user, "via": via.rawValue], runAt: now, in: db)
-            }
-            return true
+        // Most reactions are not the workspace's trigger emoji: a read drops them without a write. The store checks
+        // again inside its transaction, since the settings may change in between.
+        guard let installation = try await store.activeInstallation(team: team),
+            installation.settings.triggers(emoji)
+        else { return }
+        let reaction = ReactionForward(
+            team: team, channel: channel, ts: ts, user: user, botId: event.botId, eventId: eventId,
+            via: .reaction(emoji))
+        if try await store.acceptReaction(reaction, at: epochMillis(clock.now())) { wakeup.signal() }
+    }
+
+    /// The Home tab was opened: its view is published by a job (Slack wants the event answered at once).
+    private func homeOpened(_ event: InnerEvent, team: String, eventId: String?) async throws {
+        guard event.tab == nil || event.tab == "home", let user = event.user, !user.isEmpty, user.utf8.count <= 64,
+            let eventId
+        else { return }
+        if try await store.acceptHomeOpened(team: team, user: user, eventId: eventId, at: epochMillis(clock.now())) {
+            wakeup.signal()
         }
-        if enqueued { wakeup.signal() }
+    }
+
+    /// Records, at most once a minute per workspace and process, that the workspace's events arrive: the default
+    /// start of `POST /api/slack/recover`.
+    private func noteEvent(team: String) async throws {
+        let now = epochMillis(clock.now())
+        guard lastEvents.shouldRecord(team: team, at: now) else { return }
+        try await store.recordEventSeen(team: team, at: now)
     }
 
     private func appUninstalled(team: String, eventId: String?, eventTime: Int64?) async throws {
         let now = epochMillis(clock.now())
-        let happened = eventTime.map { min($0 * 1000, now) } ?? now
-        try await database.write { db in
-            if let eventId { guard try InstallationRecords.recordEvent(eventId, at: now, in: db) else { return } }
-            let installation = try InstallationRecords.installation(team: team, in: db)
-            let previous = try String.fetchOne(
-                db, sql: "SELECT client_id FROM slack_tombstone WHERE team_id = ?", arguments: [team])
-            let clientId = installation?.clientId ?? previous
-            try db.execute(
-                sql: """
-                    INSERT INTO slack_tombstone (team_id, client_id, uninstalled_at) VALUES (?, ?, ?)
-                    ON CONFLICT(team_id) DO UPDATE SET client_id = coalesce(excluded.client_id, client_id)
-                    """,
-                arguments: [team, clientId, now])
-            // The token goes in this very transaction; the id scrub follows in the job, within the deadline.
-            try db.execute(sql: "DELETE FROM slack_installation WHERE team_id = ?", arguments: [team])
-            try db.execute(
-                sql: "DELETE FROM job WHERE team_id = ? AND kind IN (?, ?, ?)",
-                arguments: [team, SlackJob.Kind.captureReaction.rawValue, SlackJob.Kind.notify.rawValue,
-                            SlackJob.Kind.respond.rawValue])
-            // No client_id on the job: closing the account (which cascades to its jobs) must not cancel the scrub.
-            try JobQueue.enqueue(
-                .uninstall, clientId: nil, teamId: team, payload: clientId.map { ["clientId": $0] } ?? [:],
-                runAt: now, deadlineAt: happened + Self.scrubDeadline, in: db)
+        // `event_time` is Slack's word, in seconds: bounded before it meets arithmetic, and never later than now.
+        let happened = eventTime.map { $0 > 0 && $0 <= now / 1000 ? $0 * 1000 : now } ?? now
+        if try await store.acceptUninstall(
+            team: team, eventId: eventId, at: now, deadline: happened + Self.scrubDeadline)
+        {
+            wakeup.signal()
         }
-        wakeup.signal()
     }
 
     private func tokensRevoked(_ event: InnerEvent, team: String, eventId: String?) async throws {
         let bots = event.tokens?.bot ?? []
         guard !bots.isEmpty else { return }
-        let now = epochMillis(clock.now())
-        try await database.write { db in
-            if let eventId { guard try InstallationRecords.recordEvent(eventId, at: now, in: db) else { return } }
-            guard let installation = try InstallationRecords.installation(team: team, in: db) else { return }
-            if let bot = installation.botUserId, !bots.contains(bot) { return }
-            try InstallationRecords.dropToken(team: team, in: db)
-        }
+        try await store.acceptTokensRevoked(team: team, eventId: eventId, botUserIds: bots, at: epochMillis(clock.now()))
+    }
+
+    // MARK: Replays
+
+    /// Whether this signed request is new: a shortcut or command replayed with the same timestamp and signature
+    /// (within the 5-minute window the signature check allows) is answered but never stored twice. Kept in the
+    /// store, so it holds across instances and restarts.
+    public func isFirstDelivery(signature: String?) async throws -> Bool {
+        guard let signature, !signature.isEmpty else { return true }
+        return try await store.recordDelivery(String(signature.prefix(128)), at: epochMillis(clock.now()))
     }
 
     // MARK: Shortcut
@@ -160,68 +150,73 @@ public struct SlackIngest: Sendable {
             let message = payload.message, let ts = message.ts, let user = payload.user?.id
         else { return }
         logger.debug("Slack shortcut", metadata: ["slack.team_id": "\(team)"])
-        let now = clock.now()
-        let responseURL = payload.responseURL
-        try await database.write { db in
-            let (outcome, installation, id) = try Self.capture(
-                team: team, now: now, in: db
-            ) { clientId in
-                CapturedMessage(
-                    clientId: clientId, teamId: team, channelId: channel, messageTs: ts, threadTs: message.parentTs,
-                    authorId: message.user, forwardedBy: user, via: .shortcut, permalink: nil, text: message.text)
-            }
-            guard let responseURL else { return }
-            var job = ["responseURL": responseURL, "outcome": outcome.rawValue, "channel": channel, "ts": ts]
-            if let id { job["feedbackId"] = id }
-            try JobQueue.enqueue(
-                .respond, clientId: installation?.clientId, teamId: team, payload: job, runAt: epochMillis(now), in: db)
-        }
-        wakeup.signal()
+        let captured = CapturedMessage(
+            teamId: team, channelId: channel, messageTs: ts, threadTs: message.parentTs, authorId: message.user,
+            forwardedBy: user, via: .shortcut, permalink: nil, text: message.text)
+        _ = try await store.captureForward(captured, at: clock.now(), responseURL: payload.responseURL)
+        if payload.responseURL != nil { wakeup.signal() }
     }
 
     // MARK: Slash command
 
-    /// What `/usero` answers at once, ephemerally.
-    public static let usage = """
-        Send feedback to your team's usero inbox: `/usero Export to CSV times out`. \
-        You can also react to any message with :wrench: or :pushpin:, or use the message menu → *Send to usero*.
-        """
+    /// What `/usero` answers at once, ephemerally, in a workspace with the default trigger emoji.
+    public static let usage = usage(triggerEmoji: SlackSettings.defaultTriggerEmoji)
+
+    /// The usage text naming the workspace's own trigger emoji.
+    public static func usage(triggerEmoji: [String]) -> String {
+        let emoji = triggerEmoji.map { ":\($0):" }
+        let named = emoji.count <= 1 ? emoji.joined() : emoji.dropLast().joined(separator: ", ") + " or " + emoji.last!
+        return """
+            Send feedback to your team's usero inbox: `/usero Export to CSV times out`. \
+            You can also react to any message with \(named), or use the message menu → *Send to usero*.
+            """
+    }
+
+    /// What a replayed `/usero` request is answered.
+    public static let replayed = "This request was already received; nothing more was sent to usero."
 
     /// Handles a verified `/slack/commands` body; returns the ephemeral text for the response body.
     public func receiveCommand(_ body: [UInt8]) async throws -> String {
         guard let form = FormBody(body) else { throw SlackGatewayError.malformedPayload }
         guard let command = form["command"], Self.handledCommands.contains(command) else { return Self.usage }
         let text = (form["text"] ?? "").trimmingCharacters(in: .whitespacesAndNewlines)
-        guard !text.isEmpty, text.lowercased() != "help" else { return Self.usage }
+        guard !text.isEmpty, text.lowercased() != "help" else {
+            // The workspace's own trigger emoji, when it is installed.
+            guard let team = form["team_id"], let installation = try await store.activeInstallation(team: team) else {
+                return Self.usage
+            }
+            return Self.usage(triggerEmoji: installation.settings.triggerEmoji)
+        }
         guard let team = form["team_id"], let user = form["user_id"], let channel = form["channel_id"] else {
             throw SlackGatewayError.malformedPayload
         }
         logger.debug("Slack command", metadata: ["slack.team_id": "\(team)"])
-        let now = clock.now()
-        let outcome = try await database.write { db in
-            try Self.capture(team: team, now: now, in: db) { clientId in
-                CapturedMessage(
-                    clientId: clientId, teamId: team, channelId: channel, messageTs: nil, threadTs: nil,
-                    authorId: user, forwardedBy: user, via: .command, permalink: nil, text: text)
-            }.0
-        }
+        let captured = CapturedMessage(
+            teamId: team, channelId: channel, messageTs: nil, threadTs: nil, authorId: user, forwardedBy: user,
+            via: .command, permalink: nil, text: text)
+        let outcome = try await store.captureForward(captured, at: clock.now(), responseURL: nil).outcome
         return outcome == .captured ? "Sent to usero :white_check_mark: Thanks for the feedback." : outcome.text
-    }
-
-    /// Stores a forward for the team's client, unless the team uninstalled, never installed or lost its token.
-    static func capture(
-        team: String, now: Date, in db: Database, _ message: (String) -> CapturedMessage
-    ) throws -> (ForwardOutcome, Installation?, String?) {
-        guard try !InstallationRecords.isTombstoned(team: team, in: db),
-            let installation = try InstallationRecords.installation(team: team, in: db)
-        else { return (.notInstalled, nil, nil) }
-        guard installation.tokenEnvelope != nil else { return (.tokenRevoked, installation, nil) }
-        let (id, isNew) = try message(installation.clientId).store(at: now, in: db)
-        return (isNew ? .captured : .alreadyCaptured, installation, id)
     }
 
     /// Event type names are Slack's identifiers; cap them anyway so a log line stays a line.
     static func loggable(_ type: String) -> String {
         String(type.prefix(64).filter { $0.isLetter || $0.isNumber || $0 == "_" || $0 == "." })
+    }
+}
+
+/// When each workspace's arrival of events was last recorded, in this process: the record is written at most once a
+/// minute per workspace, so a busy workspace's events cost no extra write each.
+final class LastEventTracker: Sendable {
+    private let recorded = Mutex<[String: Int64]>([:])
+    /// How often the record is refreshed.
+    static let interval: Int64 = 60_000
+
+    func shouldRecord(team: String, at now: Int64) -> Bool {
+        recorded.withLock { seen in
+            if let last = seen[team], now - last < Self.interval, now >= last { return false }
+            if seen.count > 10_000 { seen.removeAll() }
+            seen[team] = now
+            return true
+        }
     }
 }

@@ -1,85 +1,299 @@
-import Foundation
-public import GRDB
+public import Foundation
 
-/// One row of the durable `job` table. Payloads hold ids and outcome codes only, never message text.
+/// One queued job: the slow half of a Slack request, or local work with a deadline. Payloads hold ids and outcome
+/// codes only, never message text.
 public struct SlackJob: Sendable, Equatable {
-    /// What a job does.
+    /// What a job does; the raw value is what the queue stores.
     public enum Kind: String, Sendable, CaseIterable {
-        /// Fetch a reacted-to message and store it (payload: channel, ts, user, emoji).
+        /// Fetch a reacted-to message and store it.
         case captureReaction = "slack.capture"
-        /// Tell a member, ephemerally, how their forward went (payload: channel, user, outcome, threadTs?).
+        /// Tell a member how their forward went.
         case notify = "slack.notify"
-        /// Answer through an interaction's `response_url` (payload: responseURL, outcome, feedbackId?, channel?, ts?).
+        /// Answer through an interaction's `response_url`.
         case respond = "slack.respond"
         /// Scrub author and forwarder ids of an uninstalled workspace (deadline: event + 60 s).
         case uninstall = "slack.uninstall"
-        /// Revoke a token of a closed account (payload: tokenEnvelope, base64). Enqueued by Retention.
+        /// Revoke a token of a closed account.
         case revoke = "slack.revoke"
+        /// Post a new `api`/`widget` item to the workspace's notify channel.
+        case postFeedback = "slack.post"
+        /// One step of a recovery sweep over the channels' recent history (re-enqueued with its progress).
+        case recover = "slack.recover"
+        /// Publish a member's App Home tab.
+        case publishHome = "slack.home"
+
+        /// Jobs an uninstall cancels: everything that would call Slack for the workspace with its (now deleted)
+        /// token. The scrub and closed accounts' revocations stay.
+        public static let cancelledByUninstall: [Kind] = [
+            .captureReaction, .notify, .respond, .postFeedback, .recover, .publishHome,
+        ]
     }
 
+    /// The work and its typed payload.
+    public enum Work: Sendable, Equatable {
+        case captureReaction(CaptureReactionJob)
+        case notify(NotifyJob)
+        case respond(RespondJob)
+        case uninstall(UninstallJob)
+        case revoke(RevokeJob)
+        case postFeedback(PostFeedbackJob)
+        case recover(RecoverJob)
+        case publishHome(PublishHomeJob)
+
+        /// The stored kind.
+        public var kind: Kind {
+            switch self {
+            case .captureReaction: .captureReaction
+            case .notify: .notify
+            case .respond: .respond
+            case .uninstall: .uninstall
+            case .revoke: .revoke
+            case .postFeedback: .postFeedback
+            case .recover: .recover
+            case .publishHome: .publishHome
+            }
+        }
+
+        /// The payload as stored: compact JSON of the kind's payload type.
+        public func encodedPayload() throws -> Data {
+            let encoder = JSONEncoder()
+            encoder.outputFormatting = [.sortedKeys]
+            switch self {
+            case .captureReaction(let payload): return try encoder.encode(payload)
+            case .notify(let payload): return try encoder.encode(payload)
+            case .respond(let payload): return try encoder.encode(payload)
+            case .uninstall(let payload): return try encoder.encode(payload)
+            case .revoke(let payload): return try encoder.encode(payload)
+            case .postFeedback(let payload): return try encoder.encode(payload)
+            case .recover(let payload): return try encoder.encode(payload)
+            case .publishHome(let payload): return try encoder.encode(payload)
+            }
+        }
+
+        /// Decodes a stored job; throws `SlackJobDecodingError` for an unknown kind or a payload that does not fit
+        /// its kind (never a default).
+        public init(kind rawKind: String, payload: Data) throws {
+            guard let kind = Kind(rawValue: rawKind) else { throw SlackJobDecodingError.unknownKind }
+            let decoder = JSONDecoder()
+            do {
+                switch kind {
+                case .captureReaction: self = .captureReaction(try decoder.decode(CaptureReactionJob.self, from: payload))
+                case .notify: self = .notify(try decoder.decode(NotifyJob.self, from: payload))
+                case .respond: self = .respond(try decoder.decode(RespondJob.self, from: payload))
+                case .uninstall: self = .uninstall(try decoder.decode(UninstallJob.self, from: payload))
+                case .revoke: self = .revoke(try decoder.decode(RevokeJob.self, from: payload))
+                case .postFeedback: self = .postFeedback(try decoder.decode(PostFeedbackJob.self, from: payload))
+                case .recover: self = .recover(try decoder.decode(RecoverJob.self, from: payload))
+                case .publishHome: self = .publishHome(try decoder.decode(PublishHomeJob.self, from: payload))
+                }
+            } catch {
+                throw SlackJobDecodingError.payloadMismatch(kind: kind)
+            }
+        }
+    }
+
+    /// The queue's id of the job.
     public var id: Int64
-    public var kind: Kind
+    /// The client the job works for; nil for jobs that must outlive the client (scrub, revoke).
     public var clientId: String?
+    /// The workspace; jobs of one workspace run one at a time.
     public var teamId: String?
-    public var payload: [String: String]
+    public var work: Work
+    /// Due instant, epoch milliseconds.
     public var runAt: Int64
+    /// Failed attempts so far.
     public var attempts: Int
+    /// When the job must have finished (the uninstall scrub), epoch milliseconds.
     public var deadlineAt: Int64?
 
-    /// Every kind this worker owns, as SQL literals.
-    static let kindsSQL = Kind.allCases.map { "'\($0.rawValue)'" }.joined(separator: ", ")
+    /// The stored kind.
+    public var kind: Kind { work.kind }
+
+    /// Creates a job value.
+    public init(
+        id: Int64, clientId: String?, teamId: String?, work: Work, runAt: Int64, attempts: Int, deadlineAt: Int64?
+    ) {
+        self.id = id
+        self.clientId = clientId
+        self.teamId = teamId
+        self.work = work
+        self.runAt = runAt
+        self.attempts = attempts
+        self.deadlineAt = deadlineAt
+    }
 }
 
-/// The queue's SQL, for use inside a caller's `write`.
-public enum JobQueue {
-    /// Adds a job due at `runAt` (epoch ms).
-    public static func enqueue(
-        _ kind: SlackJob.Kind, clientId: String?, teamId: String?, payload: [String: String], runAt: Int64,
-        deadlineAt: Int64? = nil, in db: Database
-    ) throws {
-        let json = String(decoding: try JSONEncoder().encode(payload), as: UTF8.self)
-        try db.execute(
-            sql: """
-                INSERT INTO job (kind, client_id, team_id, payload, run_at, attempts, deadline_at, created_at)
-                VALUES (?, ?, ?, ?, ?, 0, ?, ?)
-                """,
-            arguments: [kind.rawValue, clientId, teamId, json, runAt, deadlineAt, runAt])
+/// A job a store could not decode; it is parked for an operator, never run with guessed fields.
+public enum SlackJobDecodingError: Error, Sendable, Equatable {
+    case unknownKind
+    case payloadMismatch(kind: SlackJob.Kind)
+}
+
+/// A job to add to the queue.
+public struct NewSlackJob: Sendable, Equatable {
+    public var clientId: String?
+    public var teamId: String?
+    public var work: SlackJob.Work
+    /// Due instant, epoch milliseconds.
+    public var runAt: Int64
+    /// Deadline, epoch milliseconds.
+    public var deadlineAt: Int64?
+
+    /// Creates a job to enqueue.
+    public init(clientId: String?, teamId: String?, work: SlackJob.Work, runAt: Int64, deadlineAt: Int64? = nil) {
+        self.clientId = clientId
+        self.teamId = teamId
+        self.work = work
+        self.runAt = runAt
+        self.deadlineAt = deadlineAt
+    }
+}
+
+/// `slack.capture`: fetch the reacted-to message `ts` in `channel` and store it, forwarded by `user`.
+public struct CaptureReactionJob: Sendable, Equatable, Codable {
+    public var channel: String
+    public var ts: String
+    public var user: String
+    /// `SlackCaptureMethod` raw value (`reaction:wrench`).
+    public var via: String
+
+    /// Creates the payload.
+    public init(channel: String, ts: String, user: String, via: String) {
+        self.channel = channel
+        self.ts = ts
+        self.user = user
+        self.via = via
+    }
+}
+
+/// `slack.notify`: tell `user` in `channel` (in the thread `threadTs`, when set) how their forward went.
+public struct NotifyJob: Sendable, Equatable, Codable {
+    public var channel: String
+    public var user: String
+    /// `ForwardOutcome` raw value.
+    public var outcome: String
+    public var threadTs: String?
+
+    /// Creates the payload.
+    public init(channel: String, user: String, outcome: String, threadTs: String? = nil) {
+        self.channel = channel
+        self.user = user
+        self.outcome = outcome
+        self.threadTs = threadTs
+    }
+}
+
+/// `slack.respond`: answer an interaction through its `response_url`, then fill the row's permalink.
+public struct RespondJob: Sendable, Equatable, Codable {
+    public var responseURL: String
+    /// `ForwardOutcome` raw value.
+    public var outcome: String
+    public var feedbackId: String?
+    public var channel: String?
+    public var ts: String?
+
+    /// Creates the payload.
+    public init(responseURL: String, outcome: String, feedbackId: String?, channel: String?, ts: String?) {
+        self.responseURL = responseURL
+        self.outcome = outcome
+        self.feedbackId = feedbackId
+        self.channel = channel
+        self.ts = ts
+    }
+}
+
+/// `slack.uninstall`: scrub the workspace's author and forwarder ids; the audit entry names `clientId`.
+public struct UninstallJob: Sendable, Equatable, Codable {
+    public var clientId: String?
+
+    /// Creates the payload.
+    public init(clientId: String?) {
+        self.clientId = clientId
+    }
+}
+
+/// `slack.revoke`: revoke a closed account's bot token, held sealed (base64 of the `KeyRing` envelope).
+public struct RevokeJob: Sendable, Equatable, Codable {
+    public var tokenEnvelope: String
+
+    /// Creates the payload from the sealed envelope.
+    public init(envelope: [UInt8]) {
+        tokenEnvelope = Data(envelope).base64EncodedString()
     }
 
-    /// Jobs due at `now` (epoch ms), oldest first.
-    public static func due(at now: Int64, limit: Int, in db: Database) throws -> [SlackJob] {
-        try Row.fetchAll(
-            db,
-            sql: """
-                SELECT id, kind, client_id, team_id, payload, run_at, attempts, deadline_at FROM job
-                WHERE run_at <= ? AND kind IN (\(SlackJob.kindsSQL)) ORDER BY run_at, id LIMIT ?
-                """,
-            arguments: [now, limit]
-        ).compactMap(job(from:))
-    }
+    /// The sealed envelope, or nil when the stored text is not base64.
+    public var envelope: [UInt8]? { Data(base64Encoded: tokenEnvelope).map { [UInt8]($0) } }
+}
 
-    /// When the next job is due (epoch ms), if any.
-    static func nextRunAt(in db: Database) throws -> Int64? {
-        try Int64.fetchOne(db, sql: "SELECT MIN(run_at) FROM job WHERE kind IN (\(SlackJob.kindsSQL))")
-    }
+/// `slack.post`: post the item `feedbackId` to the workspace's notify channel (read when the job runs, so a changed
+/// or cleared channel applies to posts still waiting). Holds the id only, never the comment.
+public struct PostFeedbackJob: Sendable, Equatable, Codable {
+    public var feedbackId: String
 
-    static func delete(_ id: Int64, in db: Database) throws {
-        try db.execute(sql: "DELETE FROM job WHERE id = ?", arguments: [id])
+    /// Creates the payload.
+    public init(feedbackId: String) {
+        self.feedbackId = feedbackId
     }
+}
 
-    /// Moves a job to `runAt`, recording the attempt and the error code (never a message or body).
-    static func reschedule(_ id: Int64, runAt: Int64, countAttempt: Bool, error: String, in db: Database) throws {
-        try db.execute(
-            sql: "UPDATE job SET run_at = ?, attempts = attempts + ?, last_error = ? WHERE id = ?",
-            arguments: [runAt, countAttempt ? 1 : 0, error, id])
+/// `slack.home`: publish the App Home tab for `user`.
+public struct PublishHomeJob: Sendable, Equatable, Codable {
+    public var user: String
+
+    /// Creates the payload.
+    public init(user: String) {
+        self.user = user
     }
+}
 
-    private static func job(from row: Row) -> SlackJob? {
-        guard let kind = SlackJob.Kind(rawValue: row["kind"]) else { return nil }
-        let text: String = row["payload"]
-        let payload = (try? JSONDecoder().decode([String: String].self, from: Data(text.utf8))) ?? [:]
-        return SlackJob(
-            id: row["id"], kind: kind, clientId: row["client_id"], teamId: row["team_id"], payload: payload,
-            runAt: row["run_at"], attempts: row["attempts"], deadlineAt: row["deadline_at"])
+/// `slack.recover`: one step of a recovery sweep, carrying everything done so far, so a crash, a restart or a 429
+/// resumes where it stopped. Holds channel ids, Slack cursors and counts, never message text.
+public struct RecoverJob: Sendable, Equatable, Codable {
+    /// Why it runs: `manual` (`POST /api/slack/recover`) or `startup` (the service was down).
+    public var trigger: String
+    /// The window: messages posted from `since` to `until` (epoch ms).
+    public var since: Int64
+    public var until: Int64
+    /// Whether the list of the bot's channels is complete; `listCursor` continues it while it is not.
+    public var listed: Bool
+    public var listCursor: String?
+    /// Channels still to read; the first is the one being read.
+    public var channels: [String]
+    /// The next `conversations.history` page of the current channel.
+    public var historyCursor: String?
+    /// Whether every history page of the current channel was read (its threads may still be pending).
+    public var historyDone: Bool
+    /// Thread parents (ts) of the current channel whose replies are still to read; the first is being read.
+    public var threads: [String]
+    /// The next `conversations.replies` page of the current thread.
+    public var threadCursor: String?
+    /// Progress, for the audit entry.
+    public var channelsRead: Int
+    public var channelsSkipped: Int
+    public var pagesRead: Int
+    public var captured: Int
+    /// Channels beyond the per-sweep limit that were not read.
+    public var channelsOmitted: Int
+    /// Why the sweep stopped before the end (`missing_scope`, …), if it did.
+    public var stoppedBy: String?
+
+    /// A sweep that has not started yet.
+    public init(trigger: String, since: Int64, until: Int64) {
+        self.trigger = trigger
+        self.since = since
+        self.until = until
+        listed = false
+        listCursor = nil
+        channels = []
+        historyCursor = nil
+        historyDone = false
+        threads = []
+        threadCursor = nil
+        channelsRead = 0
+        channelsSkipped = 0
+        pagesRead = 0
+        captured = 0
+        channelsOmitted = 0
+        stoppedBy = nil
     }
 }

@@ -1,6 +1,5 @@
 public import Feedback
 import Foundation
-import GRDB
 public import Logging
 public import UseroCrypto
 
@@ -17,25 +16,50 @@ public struct SlackJobRunner: Sendable {
     /// Rows scrubbed per transaction on uninstall: big enough to finish 1M rows in seconds, small enough to
     /// keep other writers waiting only briefly.
     public static let scrubBatch = 25_000
+    /// The longest a Slack `Retry-After` may postpone a workspace's jobs (an hour); longer answers are clamped.
+    public static let maxRetryAfterSeconds = 3_600
 
-    let database: AppDatabase
+    /// What the outbound jobs (issue 12) need beyond the store and Slack.
+    public struct Options: Sendable {
+        /// The service's external base URL: links to the inbox in posts and the Home tab.
+        public var publicURL: String
+        /// Least time between two posts to a workspace's notify channel (Slack allows about one message a second
+        /// per channel), epoch ms.
+        public var postInterval: Int64
+        /// Time between two steps of a recovery sweep, ms: each step is one `users.conversations`,
+        /// `conversations.history` or `conversations.replies` call, and Tier 3 allows about 50 a minute.
+        public var recoveryStepInterval: Int64
+
+        /// Creates options.
+        public init(publicURL: String = "http://127.0.0.1:8080", postInterval: Int64 = 1_000, recoveryStepInterval: Int64 = 1_200) {
+            self.publicURL = publicURL
+            self.postInterval = postInterval
+            self.recoveryStepInterval = recoveryStepInterval
+        }
+    }
+
+    let store: any SlackStore
+    let auditor: any DeletionAuditor
     let api: any SlackWebAPI
     let keyRing: KeyRing
     let clock: any WallClock
     let logger: Logger
     let wakeup: JobWakeup
+    let options: Options
 
     /// Creates a runner.
     public init(
-        database: AppDatabase, api: any SlackWebAPI, keyRing: KeyRing, clock: any WallClock, logger: Logger,
-        wakeup: JobWakeup
+        store: any SlackStore, auditor: any DeletionAuditor, api: any SlackWebAPI, keyRing: KeyRing,
+        clock: any WallClock, logger: Logger, wakeup: JobWakeup, options: Options = Options()
     ) {
-        self.database = database
+        self.store = store
+        self.auditor = auditor
         self.api = api
         self.keyRing = keyRing
         self.clock = clock
         self.logger = logger
         self.wakeup = wakeup
+        self.options = options
     }
 
     var now: Int64 { epochMillis(clock.now()) }
@@ -45,12 +69,15 @@ public struct SlackJobRunner: Sendable {
         var metadata: Logger.Metadata = ["slack.job_id": "\(job.id)", "slack.job_kind": "\(job.kind.rawValue)"]
         if let team = job.teamId { metadata["slack.team_id"] = "\(team)" }
         do {
-            switch job.kind {
-            case .captureReaction: try await captureReaction(job)
-            case .notify: try await notify(job)
-            case .respond: try await respond(job)
-            case .uninstall: try await scrub(job)
-            case .revoke: try await revoke(job)
+            switch job.work {
+            case .captureReaction(let payload): try await captureReaction(job, payload)
+            case .notify(let payload): try await notify(job, payload)
+            case .respond(let payload): try await respond(job, payload)
+            case .uninstall(let payload): try await scrub(job, payload)
+            case .revoke(let payload): try await revoke(job, payload)
+            case .postFeedback(let payload): try await postFeedback(job, payload)
+            case .recover(let payload): try await recover(job, payload)
+            case .publishHome(let payload): try await publishHome(job, payload)
             }
             logger.debug("Slack job done", metadata: metadata)
             return .finished
@@ -70,15 +97,13 @@ public struct SlackJobRunner: Sendable {
 
     private func failed(_ job: SlackJob, error: SlackAPIError, metadata: Logger.Metadata) async -> Result {
         if case .rateLimited(let seconds) = error, let team = job.teamId {
-            // Every job of this kind for this workspace waits out Slack's Retry-After: no spinning.
-            let until = now + Int64(seconds) * 1000
-            _ = try? await database.write { db in
-                try db.execute(
-                    sql: """
-                        UPDATE job SET run_at = max(run_at, ?), last_error = 'ratelimited'
-                        WHERE team_id = ? AND kind = ?
-                        """,
-                    arguments: [until, team, job.kind.rawValue])
+            // Every job of this kind for this workspace waits out Slack's Retry-After: no spinning. The figure is
+            // Slack's word, so it is clamped before it meets arithmetic.
+            let wait = Int64(min(max(seconds, 1), Self.maxRetryAfterSeconds)) * 1000
+            _ = try? await store.postponeJobs(team: team, kind: job.kind, until: now + wait)
+            if job.kind == .postFeedback {
+                // Posts enqueued while this one waits queue behind it.
+                _ = try? await store.holdJobs(team: team, kind: .postFeedback, notBefore: now + wait)
             }
             logger.debug("Slack rate limit", metadata: metadata)
             return .rateLimited
@@ -96,8 +121,10 @@ public struct SlackJobRunner: Sendable {
             return .finished
         }
         let delay = Self.backoff(attempt: job.attempts)
-        _ = try? await database.write { db in
-            try JobQueue.reschedule(job.id, runAt: now + delay, countAttempt: true, error: code, in: db)
+        _ = try? await store.rescheduleJob(job.id, runAt: now + delay, countAttempt: true, error: code)
+        if job.kind == .postFeedback, let team = job.teamId {
+            // Posts arrive in order: the ones behind this one wait with it.
+            _ = try? await store.holdJobs(team: team, kind: .postFeedback, notBefore: now + delay)
         }
         return .retryLater
     }
@@ -106,31 +133,37 @@ public struct SlackJobRunner: Sendable {
     private func giveUp(_ job: SlackJob, error: SlackAPIError) async {
         let outcome: ForwardOutcome
         if case .slack(let code) = error { outcome = .forPermanentError(code) } else { outcome = .slackUnavailable }
-        let tellForwarder = job.kind == .captureReaction && !error.meansInstallationGone
-        let channel = job.payload["channel"], user = job.payload["user"], now = self.now
-        _ = try? await database.write { db in
-            try JobQueue.delete(job.id, in: db)
-            if tellForwarder, let channel, let user {
-                try JobQueue.enqueue(
-                    .notify, clientId: job.clientId, teamId: job.teamId,
-                    payload: ["channel": channel, "user": user, "outcome": outcome.rawValue], runAt: now, in: db)
-            }
+        var notice: NewSlackJob?
+        if case .captureReaction(let payload) = job.work, !error.meansInstallationGone {
+            notice = NewSlackJob(
+                clientId: job.clientId, teamId: job.teamId,
+                work: .notify(NotifyJob(channel: payload.channel, user: payload.user, outcome: outcome.rawValue)),
+                runAt: now)
         }
-        if tellForwarder { wakeup.signal() }
+        if case .recover(var sweep) = job.work {
+            // A sweep that cannot go on still says in the audit what it covered.
+            sweep.stoppedBy = SlackJobRunner.code(error)
+            await recordRecovery(job, sweep)
+        }
+        _ = try? await store.finishJob(job.id, then: notice)
+        if notice != nil { wakeup.signal() }
     }
 
     /// Attempts before giving up: the scrub never gives up (it is local work with a deadline).
     static func maxAttempts(_ kind: SlackJob.Kind) -> Int {
         switch kind {
         case .captureReaction: 8
-        case .notify, .respond, .revoke: 5
+        case .notify, .respond, .revoke, .publishHome: 5
+        case .recover: 8
+        // A post waits out a Slack outage of about a quarter of an hour before it is dropped.
+        case .postFeedback: 12
         case .uninstall: Int.max
         }
     }
 
     /// 1 s, 2 s, 4 s … capped at 5 minutes (milliseconds).
     static func backoff(attempt: Int) -> Int64 {
-        Int64(1 << min(attempt, 8)) * 1000 > 300_000 ? 300_000 : Int64(1 << min(attempt, 8)) * 1000
+        min(Int64(1) << Int64(min(max(attempt, 0), 8)), 300) * 1000
     }
 
     static func code(_ error: SlackAPIError) -> String {
@@ -148,12 +181,9 @@ public struct SlackJobRunner: Sendable {
 
     /// The installation's bot token, opened; nil when the workspace is gone, tombstoned or its token revoked.
     func token(team: String?) async throws -> (Installation, Redacted<String>)? {
-        guard let team else { return nil }
-        let found = try await database.read { db -> Installation? in
-            guard try !InstallationRecords.isTombstoned(team: team, in: db) else { return nil }
-            return try InstallationRecords.installation(team: team, in: db)
-        }
-        guard let installation = found, let envelope = installation.tokenEnvelope else { return nil }
+        guard let team, let installation = try await store.activeInstallation(team: team),
+            let envelope = installation.tokenEnvelope
+        else { return nil }
         return (installation, try open(envelope, team: team))
     }
 
@@ -164,27 +194,20 @@ public struct SlackJobRunner: Sendable {
 
     // MARK: Kinds
 
-    private func captureReaction(_ job: SlackJob) async throws {
-        guard let channel = job.payload["channel"], let ts = job.payload["ts"], let user = job.payload["user"],
-            let via = job.payload["via"].flatMap(SlackCaptureMethod.init(rawValue:)), let team = job.teamId,
+    private func captureReaction(_ job: SlackJob, _ payload: CaptureReactionJob) async throws {
+        guard let via = SlackCaptureMethod(rawValue: payload.via), let team = job.teamId,
             case let (installation, token)? = try await token(team: team)
         else {
-            try await database.write { db in try JobQueue.delete(job.id, in: db) }
+            try await store.finishJob(job.id, then: nil)
             return
         }
+        let (channel, ts, user) = (payload.channel, payload.ts, payload.user)
         // Forwarded again while this job waited (another member, the shortcut): no rate-limited fetch needed.
         let clientId = installation.clientId
-        if try await database.read({ db in
-            try InstallationRecords.capturedRow(client: clientId, team: team, channel: channel, ts: ts, in: db)
-        }) != nil {
-            let now = self.now
-            try await database.write { db in
-                try JobQueue.delete(job.id, in: db)
-                try JobQueue.enqueue(
-                    .notify, clientId: clientId, teamId: team,
-                    payload: ["channel": channel, "user": user, "outcome": ForwardOutcome.alreadyCaptured.rawValue],
-                    runAt: now, in: db)
-            }
+        if try await store.capturedFeedbackID(client: clientId, team: team, channel: channel, ts: ts) != nil {
+            let notice = NotifyJob(channel: channel, user: user, outcome: ForwardOutcome.alreadyCaptured.rawValue)
+            try await store.finishJob(
+                job.id, then: NewSlackJob(clientId: clientId, teamId: team, work: .notify(notice), runAt: now))
             wakeup.signal()
             return
         }
@@ -197,26 +220,17 @@ public struct SlackJobRunner: Sendable {
         } catch let error as SlackAPIError where !error.isRetryable {
             permalink = nil
         }
-        let now = clock.now()
-        try await database.write { db in
-            try JobQueue.delete(job.id, in: db)
-            // An uninstall may have landed while we fetched: then nothing is stored, so no author id comes back.
-            guard try !InstallationRecords.isTombstoned(team: team, in: db),
-                try InstallationRecords.installation(team: team, in: db)?.clientId == installation.clientId
-            else { return }
-            let (_, isNew) = try CapturedMessage(
-                clientId: installation.clientId, teamId: team, channelId: channel, messageTs: ts,
-                threadTs: message.parentTs, authorId: message.user, forwardedBy: user, via: via,
-                permalink: permalink, text: message.text
-            ).store(at: now, in: db)
-            var payload = ["channel": channel, "user": user]
-            payload["outcome"] = (isNew ? ForwardOutcome.captured : .alreadyCaptured).rawValue
-            if let parent = message.parentTs { payload["threadTs"] = parent }
-            try JobQueue.enqueue(
-                .notify, clientId: installation.clientId, teamId: team, payload: payload, runAt: epochMillis(now),
-                in: db)
+        let captured = CapturedMessage(
+            teamId: team, channelId: channel, messageTs: ts, threadTs: message.parentTs, authorId: message.user,
+            forwardedBy: user, via: via, permalink: permalink, text: message.text)
+        let notice = NotifyJob(
+            channel: channel, user: user, outcome: ForwardOutcome.captured.rawValue, threadTs: message.parentTs)
+        // An uninstall may have landed while we fetched: then nothing is stored, so no author id comes back.
+        if try await store.completeCapture(
+            jobID: job.id, clientID: clientId, message: captured, at: clock.now(), notice: notice) != nil
+        {
+            wakeup.signal()
         }
-        wakeup.signal()
     }
 
     /// `conversations.replies` covers top-level messages and replies in one call (pick the exact ts, follow the
@@ -237,37 +251,35 @@ public struct SlackJobRunner: Sendable {
         }
     }
 
-    private func notify(_ job: SlackJob) async throws {
-        if let channel = job.payload["channel"], let user = job.payload["user"],
-            let outcome = job.payload["outcome"].flatMap(ForwardOutcome.init(rawValue:)),
-            case let (_, token)? = try await token(team: job.teamId)
-        {
-            try await api.postEphemeral(
-                channel: channel, user: user, text: outcome.text, threadTs: job.payload["threadTs"], token: token)
+    private func notify(_ job: SlackJob, _ payload: NotifyJob) async throws {
+        if let outcome = ForwardOutcome(rawValue: payload.outcome), case let (_, token)? = try await token(team: job.teamId) {
+            do {
+                try await api.postEphemeral(
+                    channel: payload.channel, user: payload.user, text: outcome.text, threadTs: payload.threadTs,
+                    token: token)
+            } catch let error as SlackAPIError where error.meansChannelUnreachable {
+                // Slack refuses an ephemeral in a channel the bot is not in (the very case being explained): the
+                // member hears it in a direct message from the app instead.
+                try await api.postMessage(channel: payload.user, text: outcome.text, token: token)
+            }
         }
-        try await database.write { db in try JobQueue.delete(job.id, in: db) }
+        try await store.finishJob(job.id, then: nil)
     }
 
-    private func respond(_ job: SlackJob) async throws {
-        if let url = job.payload["responseURL"],
-            let outcome = job.payload["outcome"].flatMap(ForwardOutcome.init(rawValue:))
-        {
-            try await api.respond(to: url, text: outcome.text)
+    private func respond(_ job: SlackJob, _ payload: RespondJob) async throws {
+        if let outcome = ForwardOutcome(rawValue: payload.outcome) {
+            try await api.respond(to: payload.responseURL, text: outcome.text)
         }
-        try await database.write { db in try JobQueue.delete(job.id, in: db) }
-        try? await fillPermalink(job)
+        try await store.finishJob(job.id, then: nil)
+        try? await fillPermalink(job, payload)
     }
 
     /// Shortcut rows arrive without a permalink; ask Slack once, best effort.
-    private func fillPermalink(_ job: SlackJob) async throws {
-        guard let id = job.payload["feedbackId"], let channel = job.payload["channel"], let ts = job.payload["ts"],
+    private func fillPermalink(_ job: SlackJob, _ payload: RespondJob) async throws {
+        guard let id = payload.feedbackId, let channel = payload.channel, let ts = payload.ts,
             case let (_, token)? = try await token(team: job.teamId)
         else { return }
         let link = try await api.permalink(channel: channel, ts: ts, token: token)
-        try await database.write { db in
-            try db.execute(
-                sql: "UPDATE feedback SET slack_permalink = ? WHERE id = ? AND slack_permalink IS NULL",
-                arguments: [link, id])
-        }
+        try await store.fillPermalink(feedbackID: id, permalink: link)
     }
 }

@@ -1,15 +1,35 @@
 public import Feedback
 import Foundation
-import GRDB
 public import Logging
 public import ServiceLifecycle
 
 /// Runs due jobs beside the server: one at a time per workspace (Slack's limits are per workspace), workspaces in
-/// parallel. Wakes when a job is enqueued or the next one falls due; on SIGTERM it finishes the jobs in hand and
-/// returns, and whatever is left resumes at the next start.
+/// parallel, and the uninstall scrubs on their own, so a scrub never waits behind a Slack call. Lanes refill as
+/// soon as one job ends: a workspace whose Slack hangs holds only its own lane.
+///
+/// Jobs are claimed with a lease, so a job runs once even when several workers share the queue. On SIGTERM the
+/// worker stops claiming, lets the jobs in hand finish (each is bounded by the Slack client's timeouts) and returns;
+/// whatever is left resumes at the next start.
 public struct SlackJobWorker: Service {
+    /// Kinds that call Slack and run one at a time per workspace: the captures and what answers them.
+    static let slackKinds: Set<SlackJob.Kind> = [.captureReaction, .notify, .respond, .revoke]
+    /// Local work with a deadline: never behind Slack calls.
+    static let localKinds: Set<SlackJob.Kind> = [.uninstall]
+    /// What the service sends on its own initiative: posts to the notify channel (paced, in order) and Home tabs.
+    /// Their own lane, so a burst of posts never delays a capture or an uninstall.
+    static let outboundKinds: Set<SlackJob.Kind> = [.postFeedback, .publishHome]
+    /// Recovery sweeps: their own lane, so a sweep waiting out `conversations.history`'s limits never holds a live
+    /// capture back.
+    static let recoveryKinds: Set<SlackJob.Kind> = [.recover]
+    /// Every lane, in claim order: each runs at most one job per workspace at a time.
+    static let lanes = [localKinds, slackKinds, outboundKinds, recoveryKinds]
+    /// How long a claimed job is held before another worker may take it over.
+    public static let lease: Int64 = 300_000
+    /// Most jobs started per claim.
+    static let claimLimit = 64
+
     let runner: SlackJobRunner
-    let database: AppDatabase
+    let store: any SlackStore
     let clock: any WallClock
     let pollInterval: Duration
     let wakeup: JobWakeup
@@ -17,11 +37,11 @@ public struct SlackJobWorker: Service {
 
     /// Creates the worker; `pollInterval` bounds how long it sleeps when nothing wakes it.
     public init(
-        runner: SlackJobRunner, database: AppDatabase, clock: any WallClock, pollInterval: Duration,
+        runner: SlackJobRunner, store: any SlackStore, clock: any WallClock, pollInterval: Duration,
         wakeup: JobWakeup, logger: Logger
     ) {
         self.runner = runner
-        self.database = database
+        self.store = store
         self.clock = clock
         self.pollInterval = pollInterval
         self.wakeup = wakeup
@@ -30,61 +50,89 @@ public struct SlackJobWorker: Service {
 
     public func run() async {
         await withGracefulShutdownHandler {
-            var lastPrune = ContinuousClock.now - .seconds(3600)
-            while !Task.isShuttingDownGracefully && !Task.isCancelled {
-                let ran = await runDueJobs()
-                if ContinuousClock.now - lastPrune > .seconds(600) {
-                    await pruneSeenEvents()
-                    lastPrune = .now
+            await withDiscardingTaskGroup { group in
+                var lastPrune = ContinuousClock.now - .seconds(3600)
+                var lastBeat = ContinuousClock.now - .seconds(3600)
+                while !Task.isShuttingDownGracefully && !Task.isCancelled {
+                    if ContinuousClock.now - lastBeat >= SlackRecoveryRules.heartbeatInterval {
+                        // The first beat after a downtime queues the recovery sweeps of the missed window.
+                        await heartbeat()
+                        lastBeat = .now
+                    }
+                    let jobs = await claim()
+                    for job in jobs {
+                        group.addTask {
+                            _ = await runner.run(job)
+                            // The workspace's lane is free again: refill it now, not at the next poll.
+                            wakeup.signal()
+                        }
+                    }
+                    if ContinuousClock.now - lastPrune > .seconds(600) {
+                        await pruneSeenEvents()
+                        lastPrune = .now
+                    }
+                    if !jobs.isEmpty { continue }
+                    await wakeup.wait(upTo: await nextWait())
                 }
-                if ran > 0 { continue }
-                await wakeup.wait(upTo: await nextWait())
             }
         } onGracefulShutdown: {
             wakeup.signal()
         }
     }
 
-    /// Runs every job due now; returns how many ran.
+    /// Runs every job that can run now, lane by lane, until none is left; returns how many ran. (Tests and
+    /// commands use it; the service runs `run()`.)
     @discardableResult
     public func runDueJobs() async -> Int {
-        let now = epochMillis(clock.now())
-        let jobs: [SlackJob]
-        do {
-            jobs = try await database.read { db in try JobQueue.due(at: now, limit: 256, in: db) }
-        } catch {
-            logger.error("Slack job queue unreadable", metadata: ["error.type": "\(type(of: error))"])
-            return 0
-        }
-        guard !jobs.isEmpty else { return 0 }
-        var lanes: [String: [SlackJob]] = [:]
-        for job in jobs { lanes[job.teamId ?? "job-\(job.id)", default: []].append(job) }
-        let runner = self.runner
-        await withTaskGroup(of: Void.self) { group in
-            for lane in lanes.values {
-                group.addTask {
-                    for job in lane {
-                        if Task.isCancelled { return }
-                        // A 429 postpones this workspace's remaining work of that kind; leave the rest for later.
-                        if await runner.run(job) == .rateLimited { return }
-                    }
-                }
+        var total = 0
+        while true {
+            let jobs = await claim()
+            if jobs.isEmpty { return total }
+            total += jobs.count
+            await withDiscardingTaskGroup { group in
+                for job in jobs { group.addTask { _ = await runner.run(job) } }
             }
         }
-        return jobs.count
+    }
+
+    /// Records that the service is alive; after a downtime this queues the recovery sweeps.
+    func heartbeat() async {
+        do {
+            let sweeps = try await store.heartbeat(at: epochMillis(clock.now()))
+            if sweeps > 0 {
+                logger.info("Slack recovery queued after downtime", metadata: ["slack.sweeps": "\(sweeps)"])
+                wakeup.signal()
+            }
+        } catch {
+            logger.error("Slack heartbeat failed", metadata: ["error.type": "\(type(of: error))"])
+        }
+    }
+
+    /// Claims the scrubs first, then one job per free workspace in each lane.
+    private func claim() async -> [SlackJob] {
+        let now = epochMillis(clock.now())
+        do {
+            var jobs: [SlackJob] = []
+            for lane in Self.lanes {
+                jobs += try await store.claimDueJobs(now: now, limit: Self.claimLimit, lease: Self.lease, kinds: lane)
+            }
+            return jobs
+        } catch {
+            logger.error("Slack job queue unreadable", metadata: ["error.type": "\(type(of: error))"])
+            return []
+        }
     }
 
     private func nextWait() async -> Duration {
-        guard let next = try? await database.read({ db in try JobQueue.nextRunAt(in: db) }) else { return pollInterval }
-        let wait = next - epochMillis(clock.now())
-        return wait <= 0 ? .zero : min(pollInterval, .milliseconds(wait))
+        let now = epochMillis(clock.now())
+        let all = Self.lanes.reduce(into: Set<SlackJob.Kind>()) { $0.formUnion($1) }
+        guard let next = try? await store.nextJobDueAt(now: now, kinds: all) else { return pollInterval }
+        let wait = next - now
+        return wait <= 0 ? .milliseconds(10) : min(pollInterval, .milliseconds(wait))
     }
 
     /// Event ids only matter while Slack may still retry (minutes); a day is plenty.
     private func pruneSeenEvents() async {
-        let cutoff = epochMillis(clock.now()) - 86_400_000
-        _ = try? await database.write { db in
-            try db.execute(sql: "DELETE FROM slack_event_seen WHERE seen_at < ?", arguments: [cutoff])
-        }
+        _ = try? await store.pruneSeenEvents(before: epochMillis(clock.now()) - 86_400_000)
     }
 }

@@ -1,6 +1,5 @@
 public import Feedback
 import Foundation
-import GRDB
 public import Logging
 public import UseroCrypto
 
@@ -8,11 +7,12 @@ public import UseroCrypto
 /// the code and stores the installation with its bot token sealed.
 public struct SlackOAuth: Sendable {
     /// The bot scopes usero asks for, and no more (see manifests/slack-app.yaml).
-    public static let scopes = "commands,reactions:read,channels:history,groups:history,chat:write"
+    public static let scopes =
+        "commands,reactions:read,channels:history,groups:history,chat:write,channels:read,groups:read"
     /// How long an install link works.
     public static let stateLifetime: Int64 = 600_000
 
-    let database: AppDatabase
+    let store: any SlackStore
     let api: any SlackWebAPI
     let keyRing: KeyRing
     let stateKey: SecretBytes
@@ -25,10 +25,10 @@ public struct SlackOAuth: Sendable {
 
     /// Creates the flow. `stateKey` signs states and must survive restarts (derive it from the token key).
     public init(
-        database: AppDatabase, api: any SlackWebAPI, keyRing: KeyRing, stateKey: SecretBytes, clientID: String?,
+        store: any SlackStore, api: any SlackWebAPI, keyRing: KeyRing, stateKey: SecretBytes, clientID: String?,
         clientSecret: Redacted<String>?, authorizeURL: String, publicURL: String, clock: any WallClock, logger: Logger
     ) {
-        self.database = database
+        self.store = store
         self.api = api
         self.keyRing = keyRing
         self.stateKey = stateKey
@@ -50,13 +50,8 @@ public struct SlackOAuth: Sendable {
         guard let clientID, clientSecret != nil else { throw SlackGatewayError.oauthNotConfigured }
         let nonce = Identifiers.random(24)
         let expires = epochMillis(clock.now()) + Self.stateLifetime
-        try await database.write { db in
-            try db.execute(
-                sql: "DELETE FROM oauth_state WHERE expires_at < ?", arguments: [expires - 2 * Self.stateLifetime])
-            try db.execute(
-                sql: "INSERT INTO oauth_state (nonce, client_id, expires_at) VALUES (?, ?, ?)",
-                arguments: [nonce, client, expires])
-        }
+        try await store.saveOAuthState(
+            nonce: nonce, clientID: client, expiresAt: expires, pruneBefore: expires - 2 * Self.stateLifetime)
         let state = sign("\(client).\(nonce).\(expires)")
         let query = FormBody.encode([
             ("client_id", clientID), ("scope", Self.scopes), ("redirect_uri", redirectURI), ("state", state),
@@ -66,7 +61,7 @@ public struct SlackOAuth: Sendable {
 
     /// The client's installation as the admin API shows it, or nil.
     public func installation(clientID: String) async throws -> InstallationSummary? {
-        try await database.read { db in try InstallationRecords.installation(client: clientID, in: db)?.summary }
+        try await store.installation(client: clientID)?.summary
     }
 
     private func sign(_ payload: String) -> String {
@@ -100,12 +95,7 @@ public struct SlackOAuth: Sendable {
         let now = epochMillis(clock.now())
         let consumed: Bool
         do {
-            consumed = try await database.write { db in
-                try db.execute(
-                    sql: "DELETE FROM oauth_state WHERE nonce = ? AND client_id = ? AND expires_at >= ?",
-                    arguments: [parsed.nonce, parsed.client, now])
-                return db.changesCount == 1
-            }
+            consumed = try await store.consumeOAuthState(nonce: parsed.nonce, clientID: parsed.client, now: now)
         } catch {
             return .failed(status: 503, reason: "usero could not record the installation. Please try again.")
         }
@@ -132,15 +122,18 @@ public struct SlackOAuth: Sendable {
                 botUserId: access.botUserId ?? identity.userId, botId: identity.botId, appId: access.appId,
                 scopes: access.scope, installerUserId: access.installerUserId, tokenEnvelope: envelope,
                 tokenKeyId: keyRing.currentKeyID, installedAt: epochMillis(clock.now()))
-            let stored = try await database.write { db -> Bool in
-                guard try Bool.fetchOne(
-                    db, sql: "SELECT 1 FROM client WHERE id = ? AND id NOT IN (SELECT client_id FROM account_deletion)",
-                    arguments: [parsed.client]) ?? false
-                else { return false }
-                try InstallationRecords.save(installation, in: db)
-                return true
+            switch try await store.saveInstallation(installation) {
+            case .saved:
+                break
+            case .clientGone:
+                return .failed(status: 400, reason: "The usero project for this link no longer exists.")
+            case .ownedByAnotherClient:
+                logger.notice("Slack install refused: workspace belongs to another client", metadata: ["slack.team_id": "\(team)"])
+                return .failed(
+                    status: 409,
+                    reason: "This Slack workspace is already connected to another usero project. Nothing was changed. "
+                        + "To move it, uninstall usero from the workspace first, then install it from this project.")
             }
-            guard stored else { return .failed(status: 400, reason: "The usero project for this link no longer exists.") }
             logger.info("Slack installed", metadata: ["slack.team_id": "\(team)", "usero.client_id": "\(parsed.client)"])
             return .installed(teamName: access.teamName ?? team)
         } catch SlackAPIError.slack(let code) {

@@ -21,6 +21,19 @@ public struct EventEnvelope: Decodable, Sendable {
         case teamId = "team_id", eventId = "event_id", eventTime = "event_time"
     }
 
+    public init(from decoder: any Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        type = try c.decode(String.self, forKey: .type)
+        challenge = try c.decodeIfPresent(String.self, forKey: .challenge)
+        teamId = try c.decodeIfPresent(String.self, forKey: .teamId)
+        eventId = try c.decodeIfPresent(String.self, forKey: .eventId)
+        // Slack's word, used only as a hint (the uninstall deadline falls back to now): a value that is no Int64
+        // (a fraction, 1e30, a string) is ignored rather than turning the whole event, an uninstall among them, away.
+        eventTime = (try? c.decodeIfPresent(Int64.self, forKey: .eventTime)) ?? nil
+        event = try c.decodeIfPresent(InnerEvent.self, forKey: .event)
+        authorizations = try c.decodeIfPresent([Authorization].self, forKey: .authorizations)
+    }
+
     /// The workspace that owns the event: the authorization's team first (Slack Connect), then the envelope's.
     public var workspace: String? { authorizations?.first?.teamId ?? teamId }
 }
@@ -34,6 +47,8 @@ public struct InnerEvent: Decodable, Sendable {
     public var item: Item?
     public var itemUser: String?
     public var tokens: Tokens?
+    /// `app_home_opened`: `home` or `messages`.
+    public var tab: String?
 
     /// What a reaction was added to.
     public struct Item: Decodable, Sendable {
@@ -49,7 +64,7 @@ public struct InnerEvent: Decodable, Sendable {
     }
 
     enum CodingKeys: String, CodingKey {
-        case type, user, reaction, item, tokens
+        case type, user, reaction, item, tokens, tab
         case botId = "bot_id", itemUser = "item_user"
     }
 }
@@ -88,10 +103,40 @@ public struct Message: Decodable, Sendable {
     public var user: String?
     public var botId: String?
     public var text: String?
+    /// The reactions on the message, in Slack's order (history and replies include them).
+    public var reactions: [Reaction]?
+    /// How many replies a thread parent has.
+    public var replyCount: Int?
+
+    /// One reaction: the emoji and who reacted (Slack may list only the first users).
+    public struct Reaction: Decodable, Sendable {
+        public var name: String?
+        public var users: [String]?
+
+        /// Creates a reaction (tests build their own).
+        public init(name: String?, users: [String]?) {
+            self.name = name
+            self.users = users
+        }
+    }
 
     enum CodingKeys: String, CodingKey {
-        case ts, user, text
-        case threadTs = "thread_ts", botId = "bot_id"
+        case ts, user, text, reactions
+        case threadTs = "thread_ts", botId = "bot_id", replyCount = "reply_count"
+    }
+
+    /// Creates a message (tests build their own).
+    public init(
+        ts: String?, threadTs: String? = nil, user: String? = nil, botId: String? = nil, text: String? = nil,
+        reactions: [Reaction]? = nil, replyCount: Int? = nil
+    ) {
+        self.ts = ts
+        self.threadTs = threadTs
+        self.user = user
+        self.botId = botId
+        self.text = text
+        self.reactions = reactions
+        self.replyCount = replyCount
     }
 
     /// The thread parent's ts when this message is a reply; nil for top-level messages and thread parents.

@@ -18,8 +18,40 @@ public protocol SlackWebAPI: Sendable {
     /// `chat.postEphemeral` to `user` in `channel`.
     func postEphemeral(channel: String, user: String, text: String, threadTs: String?, token: Redacted<String>)
         async throws
+    /// `chat.postMessage`: a message in `channel`; a member's user id as `channel` is a direct message from the
+    /// app, which reaches the member where an ephemeral in a channel the bot is not in cannot.
+    func postMessage(channel: String, text: String, token: Redacted<String>) async throws
     /// POSTs an ephemeral reply to an interaction's `response_url` (no token).
     func respond(to responseURL: String, text: String) async throws
+
+    // Issue 12: posting new feedback, recovery of missed reactions, App Home.
+
+    /// `chat.postMessage` with Block Kit: `blocks` is the blocks' JSON text, `text` the notification fallback.
+    /// Links are not unfurled.
+    func postMessage(channel: String, text: String, blocks: String, token: Redacted<String>) async throws
+    /// `users.conversations`: one page of the public and private channels the bot is a member of (not archived).
+    func memberChannels(cursor: String?, token: Redacted<String>) async throws -> ChannelPage
+    /// `conversations.history`: one page of the top-level messages posted in `channel` between `oldest` and
+    /// `latest` (Slack timestamps), newest first.
+    func history(channel: String, oldest: String, latest: String, cursor: String?, token: Redacted<String>)
+        async throws -> MessagePage
+    /// `conversations.replies`: one page of the thread `ts` (parent first), replies posted since `oldest`.
+    func replies(channel: String, ts: String, oldest: String, cursor: String?, token: Redacted<String>) async throws
+        -> MessagePage
+    /// `views.publish`: `view` (a Home tab view's JSON text) as `user`'s Home tab.
+    func publishHome(user: String, view: String, token: Redacted<String>) async throws
+}
+
+/// One page of channel ids.
+public struct ChannelPage: Sendable {
+    public var channels: [String]
+    public var nextCursor: String?
+
+    /// Creates a page.
+    public init(channels: [String], nextCursor: String?) {
+        self.channels = channels
+        self.nextCursor = nextCursor
+    }
 }
 
 /// What `oauth.v2.access` returns that usero keeps.

@@ -1,16 +1,15 @@
-public import Feedback
+import Feedback
 import Foundation
-import GRDB
 public import UseroCrypto
 
 /// Re-seals installation tokens and the envelopes waiting in `slack.revoke` jobs, one short write each.
 public struct TokenResealer: Sendable {
-    let database: AppDatabase
+    let store: any SlackStore
     let keyRing: KeyRing
 
-    /// A resealer over the shared store.
-    public init(database: AppDatabase, keyRing: KeyRing) {
-        self.database = database
+    /// A resealer over the store.
+    public init(store: any SlackStore, keyRing: KeyRing) {
+        self.store = store
         self.keyRing = keyRing
     }
 
@@ -31,8 +30,7 @@ public struct TokenResealer: Sendable {
     /// Re-seals everything not yet under the current key.
     public func resealAll() async throws -> Summary {
         var summary = Summary()
-        let installations = try await database.read { db in try InstallationRecords.sealedInstallations(in: db) }
-        for installation in installations {
+        for installation in try await store.sealedInstallations() {
             guard let envelope = installation.tokenEnvelope else { continue }
             if (try? KeyRing.keyID(ofEnvelope: envelope)) == keyRing.currentKeyID {
                 summary.alreadyCurrent += 1
@@ -40,37 +38,33 @@ public struct TokenResealer: Sendable {
             }
             do {
                 let sealed = try keyRing.reseal(envelope, associatedData: Array(installation.teamId.utf8))
-                let keyID = keyRing.currentKeyID
-                try await database.write { db in
-                    try InstallationRecords.updateEnvelope(
-                        team: installation.teamId, envelope: sealed, keyId: keyID, in: db)
+                // Compare-and-swap: a reinstall that wrote a new token meanwhile wins, and is current already.
+                if try await store.replaceTokenEnvelope(
+                    team: installation.teamId, expected: envelope, with: sealed, keyId: keyRing.currentKeyID)
+                {
+                    summary.resealed += 1
+                } else {
+                    summary.alreadyCurrent += 1
                 }
-                summary.resealed += 1
             } catch {
                 summary.failed += 1
             }
         }
-        let jobs = try await database.read { db in
-            try Row.fetchAll(db, sql: "SELECT id, team_id, payload FROM job WHERE kind = 'slack.revoke'")
-                .map { (id: $0["id"] as Int64, team: $0["team_id"] as String?, payload: $0["payload"] as String) }
-        }
-        for job in jobs {
-            guard let team = job.team,
-                var payload = try? JSONDecoder().decode([String: String].self, from: Data(job.payload.utf8)),
-                let text = payload["tokenEnvelope"], let envelope = Data(base64Encoded: text).map({ [UInt8]($0) })
-            else { continue }
+        for job in try await store.pendingRevokeJobs() {
+            guard case .revoke(let payload) = job.work, let team = job.teamId, let envelope = payload.envelope else {
+                continue
+            }
             if (try? KeyRing.keyID(ofEnvelope: envelope)) == keyRing.currentKeyID {
                 summary.alreadyCurrent += 1
                 continue
             }
             do {
                 let sealed = try keyRing.reseal(envelope, associatedData: Array(team.utf8))
-                payload["tokenEnvelope"] = Data(sealed).base64EncodedString()
-                let json = String(decoding: try JSONEncoder().encode(payload), as: UTF8.self)
-                try await database.write { db in
-                    try db.execute(sql: "UPDATE job SET payload = ? WHERE id = ?", arguments: [json, job.id])
+                if try await store.replaceRevokeEnvelope(
+                    jobID: job.id, expected: payload, with: RevokeJob(envelope: sealed))
+                {
+                    summary.resealed += 1
                 }
-                summary.resealed += 1
             } catch {
                 summary.failed += 1
             }

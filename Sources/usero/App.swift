@@ -1,17 +1,23 @@
 import Feedback
 import Foundation
 import Hummingbird
+import HummingbirdCore
+import Inbox
 import Logging
+import NIOCore
 import Prometheus
 import ServiceLifecycle
 import SlackGateway
 
 /// The request context of every route.
-struct AppRequestContext: RequestContext {
+struct AppRequestContext: RequestContext, RemoteAddressRequestContext {
     var coreContext: CoreRequestContextStorage
+    /// The TCP peer, for the per-address rate limit only; never stored or logged.
+    let remoteAddress: SocketAddress?
 
     init(source: Source) {
         coreContext = .init(source: source)
+        remoteAddress = source.channel.remoteAddress
     }
 
     /// Routes collect their own bodies with their own limits; this is the ceiling for anything else.
@@ -21,10 +27,13 @@ struct AppRequestContext: RequestContext {
 /// What a running service is made of; tests reach in to check the store.
 struct AppParts: Sendable {
     let config: AppConfig
-    let database: AppDatabase
-    let store: SQLiteFeedbackStore
-    let files: ScreenshotFiles
+    let backend: Backend
     let registry: PrometheusCollectorRegistry
+    /// Every route the router serves, as `METHOD /path/{param}` (the OpenAPI test compares them).
+    var routes: [String] = []
+
+    /// The feedback store every module resolves clients through.
+    var store: any FeedbackStore { backend.feedback }
 }
 
 /// Opens the store and builds the application: used by `usero serve` and by the integration tests.
@@ -32,21 +41,30 @@ func buildApplication(
     config: AppConfig, logger: Logger, clock: any WallClock = SystemClock(),
     onServerRunning: @escaping @Sendable (Int) async -> Void = { _ in }
 ) async throws -> (Application<RouterResponder<AppRequestContext>>, AppParts) {
-    let database = try AppDatabase(path: config.databasePath)
-    let files = ScreenshotFiles(dataDirectory: config.dataDirectory)
-    try await files.purgeQueued(in: database)
-    let store = SQLiteFeedbackStore(database: database, files: files)
+    let backend = try await Backend.open(config)
+    let store = backend.feedback
     let registry = PrometheusCollectorRegistry()
     registry.makeGauge(
         descriptor: MetricNameDescriptor(metricName: "usero_up", unitName: "", helpText: "1 while the service runs")
     ).set(to: 1.0)
-    let parts = AppParts(config: config, database: database, store: store, files: files, registry: registry)
+    var parts = AppParts(config: config, backend: backend, registry: registry)
 
     let router = Router(context: AppRequestContext.self)
+    // Errors mapped to the contract's answers, one metrics record and a debug log line, in one layer (so the log
+    // and the metrics see the status each error became: a 401 is not counted as a 500).
     router.add(middleware: RequestObservationMiddleware())
-    OperationsRoutes(database: database, registry: registry).register(on: router)
+    // Both before any body is read (the rate limit reads one only to learn its client id, after the address check).
+    if let watermark = FreeDiskWatermarkMiddleware(
+        minimumFreeBytes: config.minFreeDiskBytes,
+        folders: [URL(fileURLWithPath: config.databasePath).deletingLastPathComponent().path, config.dataDirectory])
+    {
+        router.add(middleware: watermark)
+    }
+    if let limit = PublicRateLimitMiddleware(perMinute: config.publicRateLimit) { router.add(middleware: limit) }
+    OpenAPIRoutes().register(on: router)
+    OperationsRoutes(health: backend.health, registry: registry).register(on: router)
 
-    let service = FeedbackService(store: store, files: files, clock: clock, publicURL: config.publicURL)
+    let service = FeedbackService(store: store, clock: clock, publicURL: config.publicURL)
     let publicAPI = router.group("api").add(middleware: PublicCORSMiddleware())
     PublicRoutes<AppRequestContext>(service: service).register(on: publicAPI)
     publicAPI.on("feedback", method: .options) { _, _ in Response(status: .noContent) }
@@ -57,7 +75,8 @@ func buildApplication(
     var services: [any Service] = []
     let slack = try SlackSetup.register(on: router, parts: parts, clock: clock, logger: logger)
     services += slack.services
-    services += try RetentionSetup.register(on: router, parts: parts, clock: clock, logger: logger)
+    services += try RetentionSetup.register(
+        on: router, parts: parts, accountOwners: slack.accountOwners, clock: clock, logger: logger)
 
     // "Connect Slack" in the inbox: a one-time install link, or nil (the page says so) when Slack is not set up.
     let installFlow = slack.installFlow
@@ -69,14 +88,59 @@ func buildApplication(
             return nil
         }
     }
+    let slackStore = backend.slack
+    let workspace = slack.workspace
+    // The workspace's settings beside "Connect Slack": read and saved by the gateway's rules; only codes and
+    // names cross, never the token.
+    let settings: @Sendable (String) async throws -> InboxSlack.Settings? = { clientID in
+        guard let workspace, let installation = try? await workspace.installation(clientID: clientID) else {
+            return nil
+        }
+        return InboxSlack.Settings(
+            triggerEmoji: installation.settings.triggerEmoji, notifyChannel: installation.settings.notifyChannel,
+            notifyProblem: installation.notifyProblem?.explanation,
+            notifyProblemAt: installation.notifyProblem.map { dateFromEpochMillis($0.at) },
+            missingScopes: SlackOAuth.scopes.split(separator: ",").map(String.init).filter { !installation.grants($0) })
+    }
+    let saveSettings: @Sendable (String, [String], String?) async throws -> InboxSlack.SettingsSave = {
+        clientID, emoji, channel in
+        guard let workspace else { return .notInstalled }
+        var issues: [String: [String]] = [:]
+        if let problem = SlackSettings.problem(triggerEmoji: emoji) { issues["triggerEmoji"] = [problem] }
+        if let channel, let problem = SlackSettings.problem(notifyChannel: channel) { issues["notifyChannel"] = [problem] }
+        guard issues.isEmpty else { return .invalid(issues) }
+        do {
+            try await workspace.update(
+                clientID: clientID,
+                SlackSettingsChange(triggerEmoji: SlackSettings.normalized(emoji), notifyChannel: .some(channel)))
+            return .saved
+        } catch SlackGatewayError.notInstalled {
+            return .notInstalled
+        }
+    }
+    let inboxSlack = InboxSlack(makeInstallLink: makeInstallLink, settings: settings, saveSettings: saveSettings) {
+        clientID in
+        // Only the name and the instant leave the gateway's store, never the token.
+        try await slackStore.installation(client: clientID).map {
+            (teamName: $0.teamName, installedAt: dateFromEpochMillis($0.installedAt))
+        }
+    }
     try InboxSetup.register(
-        on: router, parts: parts, clock: clock, logger: logger,
-        slack: InboxSlack(database: database, makeInstallLink: makeInstallLink))
-    WidgetRoutes().register(on: router)
+        on: router, store: store, sessions: backend.inboxSessions, slack: inboxSlack, clock: clock, slackAuthorizeURL: config.slackAuthorizeURL,
+        publicURL: config.publicURL, errorStatus: { ErrorMiddleware<AppRequestContext>.reply(for: $0).0 })
+    WidgetRoutes<AppRequestContext>().register(on: router)
 
+    parts.routes = router.routes.map { "\($0.method) \($0.path)" }
+    let requestTimeout = TimeAmount(config.requestTimeout)
     var app = Application(
         router: router,
-        configuration: .init(address: .hostname(config.host, port: config.port), serverName: "usero"),
+        server: .http1(
+            configuration: .init(
+                additionalChannelHandlers: [RequestDeadlineHandler(timeout: requestTimeout)],
+                idleTimeout: TimeAmount(config.idleTimeout))),
+        configuration: .init(
+            address: .hostname(config.host, port: config.port), serverName: "usero",
+            availableConnectionsDelegate: MaximumAvailableConnections(config.maxConnections)),
         onServerRunning: { channel in await onServerRunning(channel.localAddress?.port ?? config.port) },
         logger: logger)
     app.addServices(services)

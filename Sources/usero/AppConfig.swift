@@ -1,7 +1,9 @@
 import Foundation
+import SlackGateway
 import UseroCrypto
 
-/// Everything `serve` needs, read once from flags and the environment and checked before the server binds.
+/// Everything `serve` and the administration commands need, read once from flags and the environment and checked
+/// before anything opens. Secrets are `Redacted`: they print as `<redacted>`, never their value.
 struct AppConfig: Sendable {
     var host = "127.0.0.1"
     var port = 8080
@@ -9,20 +11,40 @@ struct AppConfig: Sendable {
     var dataDirectory = "data"
     var publicURL = "http://127.0.0.1:8080"
     /// Base64 of the AES-256 key for Slack tokens; nil: generated in `DATA_DIR/token.key`.
-    var tokenKeyBase64: String?
+    var tokenKeyBase64: Redacted<String>?
     /// Previous token keys (base64, comma-separated), still able to open old tokens until they are re-sealed.
-    var previousTokenKeysBase64: [String] = []
-    var slackSigningSecret: String?
+    var previousTokenKeysBase64: [Redacted<String>] = []
+    var slackSigningSecret: Redacted<String>?
     var slackClientID: String?
-    var slackClientSecret: String?
+    var slackClientSecret: Redacted<String>?
     var slackAPIURL = "https://slack.com/api/"
     var slackAuthorizeURL = "https://slack.com/oauth/v2/authorize"
     /// What a `response_url` must start with before it is called (`SLACK_RESPONSE_URL_PREFIXES`, comma-separated).
     var slackResponseURLPrefixes = ["https://hooks.slack.com/"]
     /// Longest the Slack job worker sleeps when nothing wakes it (enqueues wake it at once).
     var slackJobPollInterval: Duration = .seconds(5)
+    /// Least time between two posts to a workspace's notify channel, ms (Slack: about one a second per channel).
+    var slackPostInterval: Int64 = 1_000
+    /// Time between two steps (Slack calls) of a recovery sweep, ms.
+    var slackRecoveryStepInterval: Int64 = 1_200
     /// How often the retention sweep runs.
     var retentionInterval: Duration = .seconds(3600)
+    /// Requests per minute per client id and per source address on the public write routes; 0: no limit.
+    var publicRateLimit = AppConfig.defaultPublicRateLimit
+    /// Below this many free bytes on the store's filesystems, public writes answer 503; 0: no check.
+    var minFreeDiskBytes: Int64 = AppConfig.defaultMinFreeDiskMB * 1024 * 1024
+    /// A connection with nothing to do, or whose request stops arriving, is closed after this long.
+    var idleTimeout: Duration = .seconds(AppConfig.defaultIdleTimeoutSeconds)
+    /// A request's head and body must arrive whole within this long of its first byte being parsed.
+    var requestTimeout: Duration = .seconds(AppConfig.defaultRequestTimeoutSeconds)
+    /// Connections served at once; further ones wait in the listen backlog until one closes.
+    var maxConnections = AppConfig.defaultMaxConnections
+
+    static let defaultPublicRateLimit = 600
+    static let defaultMinFreeDiskMB: Int64 = 100
+    static let defaultIdleTimeoutSeconds = 30
+    static let defaultRequestTimeoutSeconds = 120
+    static let defaultMaxConnections = 512
 
     /// A configuration mistake: one line naming the variable and what is wrong, never its value.
     struct Invalid: Error, CustomStringConvertible {
@@ -59,15 +81,16 @@ struct AppConfig: Sendable {
         while config.publicURL.hasSuffix("/") { config.publicURL.removeLast() }
         if let key = value("USERO_TOKEN_KEY") {
             _ = try decodeKey(key, variable: "USERO_TOKEN_KEY")
-            config.tokenKeyBase64 = key
+            config.tokenKeyBase64 = Redacted(key)
         }
         if let previous = value("USERO_PREVIOUS_TOKEN_KEYS") {
-            config.previousTokenKeysBase64 = previous.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }
-            for key in config.previousTokenKeysBase64 { _ = try decodeKey(key, variable: "USERO_PREVIOUS_TOKEN_KEYS") }
+            let keys = previous.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }
+            for key in keys { _ = try decodeKey(key, variable: "USERO_PREVIOUS_TOKEN_KEYS") }
+            config.previousTokenKeysBase64 = keys.map(Redacted.init)
         }
-        config.slackSigningSecret = value("SLACK_SIGNING_SECRET")
+        config.slackSigningSecret = value("SLACK_SIGNING_SECRET").map(Redacted.init)
         config.slackClientID = value("SLACK_CLIENT_ID")
-        config.slackClientSecret = value("SLACK_CLIENT_SECRET")
+        config.slackClientSecret = value("SLACK_CLIENT_SECRET").map(Redacted.init)
         config.slackAPIURL = value("SLACK_API_URL") ?? config.slackAPIURL
         if !config.slackAPIURL.hasSuffix("/") { config.slackAPIURL += "/" }
         guard let api = URL(string: config.slackAPIURL), ["http", "https"].contains(api.scheme ?? "") else {
@@ -91,7 +114,34 @@ struct AppConfig: Sendable {
             }
             config.retentionInterval = .seconds(seconds)
         }
+        try config.loadLimits(value)
         return config
+    }
+
+    /// The limits that protect the service from its callers (README "Configuration", contract "Limits").
+    private mutating func loadLimits(_ value: (String) -> String?) throws {
+        func whole(_ name: String, in range: ClosedRange<Int>, what: String) throws -> Int? {
+            guard let text = value(name) else { return nil }
+            guard let number = Int(text), range.contains(number) else {
+                throw Invalid(description: "\(name) must be \(what) from \(range.lowerBound) to \(range.upperBound)")
+            }
+            return number
+        }
+        if let limit = try whole("USERO_PUBLIC_RATE_LIMIT", in: 0...1_000_000, what: "requests per minute (0: off)") {
+            publicRateLimit = limit
+        }
+        if let megabytes = try whole("USERO_MIN_FREE_DISK_MB", in: 0...1_000_000_000, what: "megabytes (0: off)") {
+            minFreeDiskBytes = Int64(megabytes) * 1024 * 1024
+        }
+        if let seconds = try whole("USERO_IDLE_TIMEOUT_SECONDS", in: 1...3600, what: "a whole number of seconds") {
+            idleTimeout = .seconds(seconds)
+        }
+        if let seconds = try whole("USERO_REQUEST_TIMEOUT_SECONDS", in: 1...3600, what: "a whole number of seconds") {
+            requestTimeout = .seconds(seconds)
+        }
+        if let count = try whole("USERO_MAX_CONNECTIONS", in: 1...1_000_000, what: "a number of connections") {
+            maxConnections = count
+        }
     }
 
     /// Decodes a base64 key of exactly 32 bytes; the error names the variable, never the value.

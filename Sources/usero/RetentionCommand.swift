@@ -1,12 +1,12 @@
 import ArgumentParser
 import Feedback
 import Foundation
-import GRDB
 import Retention
+import SlackGateway
 
 struct RetentionCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-        commandName: "retention", abstract: "Retention sweeps.", subcommands: [Run.self, SeedBench.self])
+        commandName: "retention", abstract: "Retention sweeps.", subcommands: [Run.self])
 
     struct Run: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
@@ -23,8 +23,8 @@ struct RetentionCommand: AsyncParsableCommand {
                 }
                 instant = parsed
             }
-            let (database, store) = try openStore()
-            try printJSON(try await RetentionCommand.runOnce(database: database, files: store.files, asOf: instant))
+            let (_, backend) = try await openBackend()
+            try printJSON(try await RetentionCommand.runOnce(backend: backend, asOf: instant))
         }
     }
 
@@ -39,44 +39,18 @@ struct RetentionCommand: AsyncParsableCommand {
     }
 
     /// Finishes pending account closures, then sweeps once as of `asOf`.
-    static func runOnce(database: AppDatabase, files: ScreenshotFiles, asOf: Date) async throws -> Report {
+    static func runOnce(backend: Backend, asOf: Date) async throws -> Report {
         let clock = SystemClock()
-        let closed = try await AccountCloser(database: database, files: files, clock: clock).finishPending()
-        let summary = try await RetentionSweeper(database: database, files: files, clock: clock).sweep(asOf: asOf)
+        // No Slack worker runs in a command: revoke jobs it hands over wait for the next `serve`.
+        let closer = AccountCloser(
+            store: backend.retention, feedback: backend.feedback,
+            owners: [SlackAccountData(store: backend.slack, wakeup: nil)], clock: clock)
+        let closed = try await closer.finishPending()
+        let summary = try await RetentionSweeper(store: backend.retention, feedback: backend.feedback, clock: clock)
+            .sweep(asOf: asOf)
         return Report(
             asOf: iso8601(summary.asOf), clients: summary.clients, feedback: summary.feedback,
             screenshots: summary.screenshots, orphanScreenshots: summary.orphanScreenshots,
             accountClosuresFinished: closed)
-    }
-}
-
-extension RetentionCommand {
-    /// Benchmark support (hidden): seeds expired feedback for one client in one transaction.
-    struct SeedBench: AsyncParsableCommand {
-        static let configuration = CommandConfiguration(
-            commandName: "seed-bench", abstract: "Seed expired feedback rows for a benchmark.", shouldDisplay: false)
-
-        @Option(help: "The client id.") var client: String
-        @Option(help: "How many rows.") var rows: Int = 1_000_000
-        @Option(name: .customLong("age-days"), help: "Age of the newest seeded row, in days.") var ageDays: Int = 31
-
-        func run() async throws {
-            let (database, store) = try openStore()
-            guard try await store.client(id: client) != nil else { throw ValidationError("no client \(client)") }
-            let newest = epochMillis(Date()) - Int64(ageDays) * 86_400_000
-            let (clientID, count) = (client, rows)
-            try await database.write { db in
-                try db.execute(
-                    sql: """
-                        WITH RECURSIVE n(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM n WHERE x < ?)
-                        INSERT INTO feedback (id, client_id, source, created_at, rating, comment, environment)
-                        SELECT 'fb_seed' || printf('%013d', x), ?, 'api', ? - x, 1 + x % 4,
-                               'Seeded feedback row ' || x || ' for the retention benchmark', 'production'
-                        FROM n
-                        """,
-                    arguments: [count, clientID, newest])
-            }
-            try printJSON(["seeded": count])
-        }
     }
 }

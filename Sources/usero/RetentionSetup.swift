@@ -9,22 +9,24 @@ enum RetentionSetup {
     /// Adds the retention routes; returns the services to run beside the server: the sweep schedule, which also
     /// finishes at startup any account closure a previous process left half-way.
     static func register(
-        on router: Router<AppRequestContext>, parts: AppParts, clock: any WallClock, logger: Logger
+        on router: Router<AppRequestContext>, parts: AppParts, accountOwners: [any AccountDataOwner],
+        clock: any WallClock, logger: Logger
     ) throws -> [any Service] {
-        let endUsers = EndUserService(store: parts.store, database: parts.database, clock: clock)
+        let retention = parts.backend.retention
+        let endUsers = EndUserService(store: parts.store, endUsers: retention, clock: clock)
         let publicAPI = router.group("api").add(middleware: PublicCORSMiddleware())
         IdentifyRoutes<AppRequestContext>(service: endUsers).register(on: publicAPI)
         publicAPI.on("identify", method: .options) { _, _ in Response(status: .noContent) }
 
-        let closer = AccountCloser(database: parts.database, files: parts.files, clock: clock)
+        let closer = AccountCloser(store: retention, feedback: parts.store, owners: accountOwners, clock: clock)
         let privacy = DataSubjectService(
-            database: parts.database, files: parts.files, clock: clock, publicURL: parts.config.publicURL)
+            store: retention, feedback: parts.store, clock: clock, publicURL: parts.config.publicURL)
         RetentionAdminRoutes<AppRequestContext>(
             auth: AdminAuth(store: parts.store), closer: closer, endUsers: endUsers, privacy: privacy,
-            audit: AuditLog(database: parts.database)
+            audit: AuditLog(store: retention)
         ).register(on: router.group("api"))
 
-        let sweeper = RetentionSweeper(database: parts.database, files: parts.files, clock: clock)
+        let sweeper = RetentionSweeper(store: retention, feedback: parts.store, clock: clock)
         return [
             RetentionService(
                 sweeper: sweeper, closer: closer, clock: clock, interval: parts.config.retentionInterval, logger: logger

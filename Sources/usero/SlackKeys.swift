@@ -1,5 +1,6 @@
 import Foundation
 import Logging
+import SlackGateway
 import UseroCrypto
 
 #if canImport(Glibc)
@@ -13,12 +14,12 @@ enum SlackKeys {
     static func load(config: AppConfig, createIfMissing: Bool, logger: Logger?) throws -> (KeyRing, SecretBytes) {
         let current: SecretBytes
         if let base64 = config.tokenKeyBase64 {
-            current = try AppConfig.decodeKey(base64, variable: "USERO_TOKEN_KEY")
+            current = try AppConfig.decodeKey(base64.value, variable: "USERO_TOKEN_KEY")
         } else {
             current = try keyFile(in: config.dataDirectory, create: createIfMissing, logger: logger)
         }
         let previous = try config.previousTokenKeysBase64.map {
-            try TokenKey(try AppConfig.decodeKey($0, variable: "USERO_PREVIOUS_TOKEN_KEYS"))
+            try TokenKey(try AppConfig.decodeKey($0.value, variable: "USERO_PREVIOUS_TOKEN_KEYS"))
         }
         return (KeyRing(current: try TokenKey(current), previous: previous), current)
     }
@@ -36,7 +37,8 @@ enum SlackKeys {
             guard create else {
                 throw AppConfig.Invalid(description: "USERO_TOKEN_KEY is unset and \(path) does not exist")
             }
-            try FileManager.default.createDirectory(atPath: dataDirectory, withIntermediateDirectories: true)
+            try FileManager.default.createDirectory(
+                atPath: dataDirectory, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
             let key = try SecureRandom.bytes(count: 32)
             let text = Data(key).base64EncodedString() + "\n"
             let fd = open(path, O_WRONLY | O_CREAT | O_EXCL, 0o600)
@@ -51,6 +53,7 @@ enum SlackKeys {
                     metadata: ["path": "\(path)"])
             }
         }
+        try refuseLoosePermissions(path)
         guard let contents = FileManager.default.contents(atPath: path) else {
             throw AppConfig.Invalid(description: "USERO_TOKEN_KEY is unset and \(path) cannot be read")
         }
@@ -59,6 +62,19 @@ enum SlackKeys {
             return try AppConfig.decodeKey(text, variable: path)
         } catch {
             throw AppConfig.Invalid(description: "\(path) must hold base64 of exactly 32 random bytes")
+        }
+    }
+
+    /// A key file that group or others may read (or write) is refused: it opens every stored bot token. The file name
+    /// and its mode are said, never its content.
+    static func refuseLoosePermissions(_ path: String) throws {
+        guard let mode = (try? FileManager.default.attributesOfItem(atPath: path))?[.posixPermissions] as? Int else {
+            return
+        }
+        if mode & 0o077 != 0 {
+            throw AppConfig.Invalid(
+                description: "\(path) has mode \(String(mode, radix: 8)); it must be readable by its owner only "
+                    + "(chmod 600 \(path))")
         }
     }
 }

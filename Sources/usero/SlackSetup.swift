@@ -2,6 +2,7 @@ import Feedback
 import Foundation
 import Hummingbird
 import Logging
+import Retention
 import ServiceLifecycle
 import SlackGateway
 import UseroCrypto
@@ -12,7 +13,10 @@ enum SlackSetup {
     /// (nil when Slack is not configured), which the inbox's "Connect Slack" button uses.
     static func register(
         on router: Router<AppRequestContext>, parts: AppParts, clock: any WallClock, logger: Logger
-    ) throws -> (services: [any Service], installFlow: SlackOAuth?) {
+    ) throws -> (
+        services: [any Service], installFlow: SlackOAuth?, accountOwners: [any AccountDataOwner],
+        workspace: SlackWorkspace?
+    ) {
         let config = parts.config
         let auth = AdminAuth(store: parts.store)
         guard let signingSecret = config.slackSigningSecret else {
@@ -33,30 +37,42 @@ enum SlackSetup {
             }
             router.post("api/slack/install-link", use: adminUnconfigured)
             // Without Slack there is nothing installed: the contract's 404, after the admin key is checked.
-            router.get("api/slack/installation") { request, _ -> Response in
+            let notInstalled: @Sendable (Request, AppRequestContext) async throws -> Response = { request, _ in
                 _ = try await auth.client(for: request)
                 throw SlackGatewayError.notInstalled
             }
-            return ([], nil)
+            router.get("api/slack/installation", use: notInstalled)
+            router.get("api/slack/settings", use: notInstalled)
+            router.put("api/slack/settings", use: notInstalled)
+            router.post("api/slack/recover", use: notInstalled)
+            // No worker runs to revoke them, but a closed account's installations and records still go.
+            return ([], nil, [SlackAccountData(store: parts.backend.slack, wakeup: nil)], nil)
         }
         let (keyRing, oauth, api) = try installFlow(parts: parts, clock: clock, logger: logger)
         let wakeup = JobWakeup()
         let slackLogger = logger
-        let ingest = SlackIngest(database: parts.database, clock: clock, wakeup: wakeup, logger: slackLogger)
+        let store = parts.backend.slack
+        let ingest = SlackIngest(store: store, clock: clock, wakeup: wakeup, logger: slackLogger)
         if config.slackClientID == nil || config.slackClientSecret == nil {
             logger.notice("Slack install links are off (SLACK_CLIENT_ID or SLACK_CLIENT_SECRET unset)")
         }
         SlackRoutes<AppRequestContext>(
-            verifier: SignatureVerifier(signingSecret: Redacted(signingSecret)), ingest: ingest, oauth: oauth,
+            verifier: SignatureVerifier(signingSecret: signingSecret), ingest: ingest, oauth: oauth,
             clock: clock
         ).register(on: router)
-        SlackAdminRoutes<AppRequestContext>(auth: auth, oauth: oauth).register(on: router.group("api"))
+        let workspace = SlackWorkspace(store: store, clock: clock, wakeup: wakeup)
+        SlackAdminRoutes<AppRequestContext>(auth: auth, oauth: oauth, workspace: workspace)
+            .register(on: router.group("api"))
         let runner = SlackJobRunner(
-            database: parts.database, api: api, keyRing: keyRing, clock: clock, logger: slackLogger, wakeup: wakeup)
+            store: store, auditor: AuditLog(store: parts.backend.retention), api: api, keyRing: keyRing, clock: clock,
+            logger: slackLogger, wakeup: wakeup,
+            options: .init(
+                publicURL: config.publicURL, postInterval: config.slackPostInterval,
+                recoveryStepInterval: config.slackRecoveryStepInterval))
         let worker = SlackJobWorker(
-            runner: runner, database: parts.database, clock: clock, pollInterval: config.slackJobPollInterval,
-            wakeup: wakeup, logger: slackLogger)
-        return ([worker], oauth)
+            runner: runner, store: store, clock: clock, pollInterval: config.slackJobPollInterval, wakeup: wakeup,
+            logger: slackLogger)
+        return ([worker], oauth, [SlackAccountData(store: store, wakeup: wakeup)], workspace)
     }
 
     /// The OAuth install flow over this service's store and keys: what the inbox calls for install links
@@ -71,8 +87,8 @@ enum SlackSetup {
         }
         let api = HTTPSlackWebAPI(baseURL: apiURL, responseURLPrefixes: config.slackResponseURLPrefixes)
         let oauth = SlackOAuth(
-            database: parts.database, api: api, keyRing: keyRing, stateKey: SlackKeys.stateKey(from: tokenKey),
-            clientID: config.slackClientID, clientSecret: config.slackClientSecret.map(Redacted.init),
+            store: parts.backend.slack, api: api, keyRing: keyRing, stateKey: SlackKeys.stateKey(from: tokenKey),
+            clientID: config.slackClientID, clientSecret: config.slackClientSecret,
             authorizeURL: config.slackAuthorizeURL, publicURL: config.publicURL, clock: clock, logger: logger)
         return (keyRing, oauth, api)
     }

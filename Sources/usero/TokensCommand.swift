@@ -22,8 +22,8 @@ struct TokensCommand: AsyncParsableCommand {
                 throw ValidationError(error.description)
             }
             let (keyRing, _) = try SlackKeys.load(config: config, createIfMissing: false, logger: nil)
-            let database = try AppDatabase(path: config.databasePath)
-            let summary = try await TokenResealer(database: database, keyRing: keyRing).resealAll()
+            let backend = try await Backend.open(config)
+            let summary = try await TokenResealer(store: backend.slack, keyRing: keyRing).resealAll()
             try printJSON(summary)
             if summary.failed > 0 { throw ExitCode(1) }
         }

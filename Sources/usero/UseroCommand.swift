@@ -13,8 +13,7 @@ struct UseroCommand: AsyncParsableCommand {
         commandName: "usero",
         abstract: "Self-hostable service that turns user feedback into work.",
         subcommands: [
-            Serve.self, Clients.self, RetentionCommand.self, TokensCommand.self, BenchCommitBaseline.self,
-            BenchUninstallScrub.self,
+            Serve.self, Clients.self, RetentionCommand.self, TokensCommand.self,
         ])
 }
 
@@ -33,16 +32,16 @@ func printJSON(_ value: some Encodable) throws {
     print(String(decoding: try encoder.encode(value), as: UTF8.self))
 }
 
-/// The store named by `USERO_DATABASE`, for the administration commands.
-func openStore() throws -> (AppDatabase, SQLiteFeedbackStore) {
-    let environment = ProcessInfo.processInfo.environment
-    let path = environment["USERO_DATABASE"].flatMap { $0.isEmpty ? nil : $0 } ?? "data/usero.sqlite"
-    let dataDirectory = environment["USERO_DATA_DIR"].flatMap { $0.isEmpty ? nil : $0 } ?? "data"
-    if path.hasPrefix("postgres://") || path.hasPrefix("postgresql://") {
-        throw ValidationError("USERO_DATABASE: the PostgreSQL backend is not available yet; use a SQLite file path")
+/// The configuration and the store, for the administration commands: the same reading of the environment as
+/// `serve`, so a command and the service never disagree about where the data is.
+func openBackend() async throws -> (AppConfig, Backend) {
+    let config: AppConfig
+    do {
+        config = try AppConfig.load(host: nil, port: nil, environment: ProcessInfo.processInfo.environment)
+    } catch let error as AppConfig.Invalid {
+        throw ValidationError(error.description)
     }
-    let database = try AppDatabase(path: path)
-    return (database, SQLiteFeedbackStore(database: database, files: ScreenshotFiles(dataDirectory: dataDirectory)))
+    return (config, try await Backend.open(config))
 }
 
 struct Serve: AsyncParsableCommand {
@@ -73,7 +72,7 @@ struct Serve: AsyncParsableCommand {
 
 struct Clients: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Manage clients (projects).", subcommands: [Create.self, Update.self])
+        abstract: "Manage clients (projects).", subcommands: [Create.self, Update.self, RotateKey.self])
 
     struct Create: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
@@ -92,8 +91,8 @@ struct Clients: AsyncParsableCommand {
         }
 
         func run() async throws {
-            let (_, store) = try openStore()
-            let (client, key) = try await store.createClient(
+            let (_, backend) = try await openBackend()
+            let (client, key) = try await backend.feedback.createClient(
                 name: name, plan: plan, allowedOrigins: allowedOrigins.map(OriginPattern.normalize), at: Date())
             try printJSON(["clientId": client.id, "adminKey": key])
         }
@@ -106,11 +105,29 @@ struct Clients: AsyncParsableCommand {
         @Option(help: "Retention plan: free or paid.") var plan: Plan
 
         func run() async throws {
-            let (_, store) = try openStore()
-            guard let client = try await store.updatePlan(clientID: clientID, plan: plan) else {
+            let (_, backend) = try await openBackend()
+            guard let client = try await backend.feedback.updatePlan(clientID: clientID, plan: plan) else {
                 throw ValidationError("no client \(clientID)")
             }
             try printJSON(ClientJSON(client))
+        }
+    }
+}
+
+extension Clients {
+    struct RotateKey: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            commandName: "rotate-key",
+            abstract: "Replace a client's admin key; prints {\"clientId\",\"adminKey\"} once. The old key stops working.")
+
+        @Argument(help: "The client id.") var clientID: String
+
+        func run() async throws {
+            let (_, backend) = try await openBackend()
+            guard let key = try await backend.feedback.rotateAdminKey(clientID: clientID) else {
+                throw ValidationError("no client \(clientID)")
+            }
+            try printJSON(["clientId": clientID, "adminKey": key])
         }
     }
 }

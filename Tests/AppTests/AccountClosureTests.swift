@@ -4,7 +4,11 @@ import Foundation
 import Retention
 import Testing
 
+@testable import StoreSQLite
 @testable import usero
+@testable import Inbox
+import SlackGateway
+import UseroTestSupport
 
 @Suite struct AccountClosureTests {
     /// A 1x1 PNG.
@@ -100,7 +104,9 @@ import Testing
     @Test func aClientBeingClosedAnswersLikeAnUnknownOneFromTheFirstStep() async throws {
         try await TestServer.run { server in
             let seeded = try await Self.seed(server)
-            let closer = AccountCloser(database: server.parts.database, files: server.parts.files, clock: SystemClock())
+            let closer = AccountCloser(
+                store: server.parts.backend.retention, feedback: server.parts.store, owners: server.parts.accountOwners,
+                clock: SystemClock())
             #expect(try await closer.begin(clientID: seeded.id))
             let auth = ["Authorization": "Bearer \(seeded.key)"]
             #expect(try await server.request("GET", "/api/feedback", headers: auth).status == 401)
@@ -120,11 +126,13 @@ import Testing
         let seeded = try await TestServer.run(folder: folder) { server in try await Self.seed(server, rows: 5) }
 
         // And a process that began closing it and died after its first step and one batch
-        let database = try AppDatabase(path: TestServer.config(folder: folder).databasePath)
-        let files = ScreenshotFiles(dataDirectory: TestServer.config(folder: folder).dataDirectory)
+        let backend = try await Backend.open(TestServer.config(folder: folder))
+        let database = backend.sqlite!.database
         var policy = RetentionPolicy.standard
         policy.batchSize = 2
-        let crashing = AccountCloser(database: database, files: files, clock: SystemClock(), policy: policy)
+        let crashing = AccountCloser(
+            store: backend.retention, feedback: backend.feedback,
+            owners: [SlackAccountData(store: backend.slack, wakeup: nil)], clock: SystemClock(), policy: policy)
         #expect(try await crashing.begin(clientID: seeded.id))
         #expect(try await crashing.finish(clientID: seeded.id, maxBatches: 1) == nil)
         let remaining = try await database.read { db in
@@ -135,12 +143,8 @@ import Testing
         // When a new server starts on the same folder
         try await TestServer.run(folder: folder) { server in
             // Then the closure completes (the retention service finishes pending closures at startup)
-            var done = false
-            for _ in 0..<400 where !done {
-                done = try await server.count("client", where: "id = '\(seeded.id)'") == 0
-                if !done { try await Task.sleep(for: .milliseconds(25)) }
-            }
-            #expect(done)
+            try await server.eventually { try await server.count("client", where: "id = '\(seeded.id)'") == 0 }
+            #expect(try await server.count("client", where: "id = '\(seeded.id)'") == 0)
             try await Self.expectGone(server, id: seeded.id, key: seeded.key, shotPath: seeded.shotPath)
             let counts = try await server.parts.database.read { db in
                 try String.fetchOne(

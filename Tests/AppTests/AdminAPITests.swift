@@ -3,6 +3,11 @@ import Foundation
 import Testing
 
 @testable import usero
+@testable import Inbox
+@testable import StoreSQLite
+import SlackGateway
+import Retention
+import UseroTestSupport
 
 /// The admin API: Bearer admin keys, newest-first paging, filters, and no client seeing another's rows.
 @Suite struct AdminAPITests {

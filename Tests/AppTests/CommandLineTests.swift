@@ -1,8 +1,14 @@
 import GRDB
 import Feedback
 import Foundation
+@testable import StoreSQLite
+@testable import usero
 import Testing
 
+@testable import Inbox
+import SlackGateway
+import Retention
+import UseroTestSupport
 #if canImport(FoundationNetworking)
 import FoundationNetworking
 #endif
@@ -120,5 +126,33 @@ import FoundationNetworking
         let database = try AppDatabase(path: environment["USERO_DATABASE"]!)
         let stored = try await database.read { db in try String.fetchAll(db, sql: "SELECT id FROM feedback") }
         #expect(Set(acknowledged).isSubset(of: Set(stored)))
+    }
+}
+
+extension CommandLineTests {
+    @Test func rotateKeyPrintsANewKeyAndTheOldOneStopsWorking() async throws {
+        // Given a client created by the command
+        let created = try UseroBinary.run(["clients", "create", "--name", "Acme"], environment: environment)
+        let json = try #require(try JSONSerialization.jsonObject(with: Data(created.stdout.utf8)) as? [String: String])
+        let id = try #require(json["clientId"])
+        let oldKey = try #require(json["adminKey"])
+
+        // When its key is rotated
+        let rotated = try UseroBinary.run(["clients", "rotate-key", id], environment: environment)
+        #expect(rotated.status == 0)
+        let output = try #require(try JSONSerialization.jsonObject(with: Data(rotated.stdout.utf8)) as? [String: String])
+        let newKey = try #require(output["adminKey"])
+        #expect(output["clientId"] == id)
+        #expect(newKey != oldKey)
+
+        // Then only the new key opens the admin API
+        let backend = try await Backend.open(
+            try AppConfig.load(host: nil, port: nil, environment: environment))
+        #expect(try await backend.feedback.client(adminKey: newKey)?.id == id)
+        #expect(try await backend.feedback.client(adminKey: oldKey) == nil)
+        // And an unknown client is refused with a clear message
+        let unknown = try UseroBinary.run(["clients", "rotate-key", "client_nope"], environment: environment)
+        #expect(unknown.status != 0)
+        #expect(unknown.stderr.contains("no client client_nope"))
     }
 }

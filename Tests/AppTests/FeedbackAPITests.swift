@@ -3,6 +3,11 @@ import Foundation
 import Testing
 
 @testable import usero
+@testable import Inbox
+@testable import StoreSQLite
+import SlackGateway
+import Retention
+import UseroTestSupport
 
 /// `POST /api/feedback` as the developer docs describe it.
 @Suite struct FeedbackAPITests {

@@ -1,6 +1,11 @@
 import Foundation
 import Testing
 
+@testable import Inbox
+@testable import StoreSQLite
+import SlackGateway
+import Retention
+import UseroTestSupport
 #if canImport(FoundationNetworking)
 import FoundationNetworking
 #endif

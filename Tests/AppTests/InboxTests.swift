@@ -4,6 +4,11 @@ import Foundation
 import Testing
 
 @testable import usero
+@testable import Inbox
+@testable import StoreSQLite
+import SlackGateway
+import Retention
+import UseroTestSupport
 
 @Suite struct InboxTests {
     // MARK: Sign-in and sessions
@@ -317,5 +322,32 @@ extension InboxTestBrowser {
         let rest = html[start.upperBound...]
         guard let end = rest.firstIndex(of: "\"") else { return nil }
         return String(rest[..<end])
+    }
+}
+
+extension InboxTests {
+    @Test func aSignInSurvivesARestartOfTheServer() async throws {
+        // Given a browser signed in to a server
+        let folder = TestServer.makeFolder()
+        let browser = try await TestServer.run(folder: folder) { server in
+            let client = try await server.createClient()
+            let browser = InboxTestBrowser(baseURL: server.baseURL)
+            #expect(try await browser.signIn(adminKey: client.key).status == 303)
+            #expect(try await browser.get("/inbox").status == 200)
+            return browser
+        }
+        // When the server is replaced by a new process on the same store (another port, as another instance)
+        try await TestServer.run(folder: folder) { server in
+            let again = InboxTestBrowser(baseURL: server.baseURL)
+            again.cookies = browser.cookies
+            // Then the session and its CSRF token still work
+            let page = try await again.get("/inbox")
+            #expect(page.status == 200)
+            #expect(page.text.contains("No feedback here yet"))
+            let csrf = try await again.csrfToken()
+            let out = try await again.post("/inbox/logout", [("csrf", csrf)])
+            #expect(out.status == 303)
+            #expect(try await again.get("/inbox").status == 303)
+        }
     }
 }

@@ -4,6 +4,11 @@ import Mustache
 import Testing
 
 @testable import usero
+@testable import Inbox
+@testable import StoreSQLite
+import SlackGateway
+import Retention
+import UseroTestSupport
 
 @Suite struct InboxViewTests {
     /// Every stored property is reachable through `child(named:)`, so the switch cannot drift from the struct.
@@ -30,8 +35,13 @@ import Testing
             LoginView(loginToken: "l", errorText: "e"), OptionView(value: "v", label: "l", isSelected: true),
             SlackInstallView(workspace: "w", installedAtISO: "i", installedAtText: "t"),
             MessageView(chrome: chrome, heading: "h", text: "t", backHref: "b", backLabel: "l"),
+            SlackSettingsView(
+                triggerEmojiText: "bug", notifyChannelText: "C1", notifyProblemText: "p", missingScopesText: "m"),
+            SingleItemView(chrome: chrome, item: item),
             ListView(
                 chrome: chrome, noticeText: "n",
+                slackSettings: SlackSettingsView(
+                    triggerEmojiText: "bug", notifyChannelText: "C1", notifyProblemText: "p", missingScopesText: "m"),
                 sourceOptions: [], environmentOptions: [], filterSummary: "f", isFiltered: false,
                 slackInstall: SlackInstallView(workspace: "w", installedAtISO: "i", installedAtText: "t"),
                 slackButtonLabel: "s", items: [item], hasItems: true, newerHref: "/inbox", olderHref: "/inbox?cursor=x"),

@@ -2,6 +2,11 @@ import Foundation
 import Testing
 
 @testable import usero
+@testable import Inbox
+@testable import StoreSQLite
+import SlackGateway
+import Retention
+import UseroTestSupport
 
 @Suite struct OperationsTests {
     @Test func healthzAnswersOkWhenTheStoreAnswers() async throws {

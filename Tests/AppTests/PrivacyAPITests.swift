@@ -3,6 +3,11 @@ import Foundation
 import Testing
 
 @testable import usero
+@testable import Inbox
+@testable import StoreSQLite
+import SlackGateway
+import Retention
+import UseroTestSupport
 
 @Suite struct PrivacyAPITests {
     static func slackRow(_ server: TestServer, clientID: String, author: String, forwarder: String, ts: String)

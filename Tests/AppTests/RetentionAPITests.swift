@@ -4,6 +4,10 @@ import Retention
 import Testing
 
 @testable import usero
+@testable import Inbox
+@testable import StoreSQLite
+import SlackGateway
+import UseroTestSupport
 
 @Suite struct RetentionAPITests {
     let day: TimeInterval = 86_400
@@ -19,8 +23,7 @@ import Testing
                 FeedbackDraft(clientId: client.id, source: .api, rating: 3), at: asOf.addingTimeInterval(-29 * day), origin: nil)
 
             // When `usero retention run --as-of` runs
-            let report = try await RetentionCommand.runOnce(
-                database: server.parts.database, files: server.parts.files, asOf: asOf)
+            let report = try await RetentionCommand.runOnce(backend: server.parts.backend, asOf: asOf)
 
             // Then it reports the one deletion, and the admin API agrees
             #expect(report.feedback == 1)
@@ -38,8 +41,7 @@ import Testing
             let old = try await server.parts.store.insert(
                 FeedbackDraft(clientId: client.id, source: .api, comment: "From last year"), at: Date(), origin: nil)
             let run = {
-                try await RetentionCommand.runOnce(
-                    database: server.parts.database, files: server.parts.files, asOf: asOf)
+                try await RetentionCommand.runOnce(backend: server.parts.backend, asOf: asOf)
             }
 
             #expect(try await run().feedback == 0)
@@ -58,8 +60,7 @@ import Testing
             _ = try await server.parts.store.insert(
                 FeedbackDraft(clientId: client.id, source: .api, comment: "canary-audit-comment", userEmail: "c@x.io"),
                 at: Date(), origin: nil)
-            _ = try await RetentionCommand.runOnce(
-                database: server.parts.database, files: server.parts.files, asOf: asOf)
+            _ = try await RetentionCommand.runOnce(backend: server.parts.backend, asOf: asOf)
 
             let audit = try await server.request(
                 "GET", "/api/audit", headers: ["Authorization": "Bearer \(client.key)"])

@@ -3,6 +3,11 @@ import Foundation
 import Testing
 
 @testable import usero
+@testable import Inbox
+@testable import StoreSQLite
+import SlackGateway
+import Retention
+import UseroTestSupport
 
 /// `POST /api/screenshots` and `GET /api/screenshots/{clientId}/{file}` as the docs describe them.
 @Suite struct ScreenshotAPITests {

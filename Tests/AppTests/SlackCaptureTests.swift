@@ -4,6 +4,10 @@ import SlackGateway
 import Testing
 
 @testable import usero
+@testable import Inbox
+@testable import StoreSQLite
+import Retention
+import UseroTestSupport
 
 /// The three capture paths, on channel messages and thread replies, against the fake Slack.
 @Suite struct SlackCaptureTests {

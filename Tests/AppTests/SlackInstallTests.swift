@@ -4,7 +4,11 @@ import SlackGateway
 import Testing
 import UseroCrypto
 
+@testable import StoreSQLite
 @testable import usero
+@testable import Inbox
+import Retention
+import UseroTestSupport
 
 @Suite struct SlackInstallTests {
     @Test func installFlowStoresTheTokenSealedAndShowsTheInstallation() async throws {
@@ -20,7 +24,9 @@ import UseroCrypto
                 let query = Dictionary(uniqueKeysWithValues: (url.queryItems ?? []).map { ($0.name, $0.value ?? "") })
                 #expect(url.path == "/oauth/v2/authorize")
                 #expect(query["client_id"] == SlackTestSettings.clientID)
-                #expect(query["scope"] == "commands,reactions:read,channels:history,groups:history,chat:write")
+                #expect(
+                    query["scope"]
+                        == "commands,reactions:read,channels:history,groups:history,chat:write,channels:read,groups:read")
                 #expect(query["redirect_uri"] == "http://127.0.0.1:0/slack/oauth/callback")
                 let state = try #require(query["state"])
 
@@ -45,9 +51,7 @@ import UseroCrypto
                 #expect((shown.json["scopes"] as? [String])?.contains("chat:write") == true)
                 #expect(shown.json["installedAt"] is String)
                 #expect(!shown.text.contains("xox"))
-                let stored = try #require(try await server.parts.database.read { db in
-                    try InstallationRecords.installation(team: "T0001", in: db)
-                })
+                let stored = try #require(try await server.parts.backend.slack.activeInstallation(team: "T0001"))
                 #expect(stored.botId == "B0001")
                 #expect(stored.botUserId == "U0009")
                 #expect(stored.clientId == client.id)
@@ -156,20 +160,18 @@ import UseroCrypto
             let newKey = Data((0..<32).map { UInt8(truncatingIfNeeded: $0 &* 13 &+ 1) }).base64EncodedString()
             var config = TestServer.config(folder: folder)
             SlackTestSettings.configure(&config, fakeURL: api)
-            config.tokenKeyBase64 = newKey
-            config.previousTokenKeysBase64 = [SlackTestSettings.tokenKey]
+            config.tokenKeyBase64 = Redacted(newKey)
+            config.previousTokenKeysBase64 = [Redacted(SlackTestSettings.tokenKey)]
             let (ring, _) = try SlackKeys.load(config: config, createIfMissing: false, logger: nil)
-            let database = try AppDatabase(path: config.databasePath)
-            let first = try await TokenResealer(database: database, keyRing: ring).resealAll()
+            let backend = try await Backend.open(config)
+            let first = try await TokenResealer(store: backend.slack, keyRing: ring).resealAll()
             #expect(first == .init(resealed: 1, alreadyCurrent: 0, failed: 0))
-            let second = try await TokenResealer(database: database, keyRing: ring).resealAll()
+            let second = try await TokenResealer(store: backend.slack, keyRing: ring).resealAll()
             #expect(second == .init(resealed: 0, alreadyCurrent: 1, failed: 0))
             // The new key alone opens it
             config.previousTokenKeysBase64 = []
             let (newOnly, _) = try SlackKeys.load(config: config, createIfMissing: false, logger: nil)
-            let installation = try #require(try await database.read { db in
-                try InstallationRecords.installation(team: "T0001", in: db)
-            })
+            let installation = try #require(try await backend.slack.activeInstallation(team: "T0001"))
             #expect(installation.tokenKeyId == newOnly.currentKeyID)
             let opened = try newOnly.open(try #require(installation.tokenEnvelope), associatedData: Array("T0001".utf8))
             #expect(opened.withUnsafeBytes { String(decoding: $0, as: UTF8.self) } == FakeSlack.botToken)

@@ -6,6 +6,10 @@ import SlackGateway
 import Testing
 
 @testable import usero
+@testable import Inbox
+@testable import StoreSQLite
+import Retention
+import UseroTestSupport
 
 /// Dropping what isn't a forward, deduplicating, retrying, and surviving restarts.
 @Suite struct SlackReliabilityTests {
@@ -133,6 +137,20 @@ import Testing
             #expect(reason.form["text"]?.contains("Invite @usero") == true)
             #expect(try await server.items(client).isEmpty)
             try await server.eventually { try await server.count("job") == 0 }
+        }
+    }
+
+    @Test func whenSlackRefusesTheEphemeralTooTheForwarderHearsItInADirectMessage() async throws {
+        try await SlackCaptureTests.withInstalledServer { server, fake, client in
+            // Given a channel the bot is not in: Slack refuses both the fetch and the ephemeral there
+            await fake.script("conversations.replies", .fixture("conversations_history_not_in_channel.json"))
+            await fake.script("chat.postEphemeral", .error("not_in_channel"))
+            #expect(try await server.sendEvent("event_reaction_added_wrench.json").status == 200)
+            // Then the explanation reaches the member as a direct message from the app
+            let direct = try #require(try await fake.waitForCalls("chat.postMessage").first)
+            #expect(direct.form["channel"] == "U0001")
+            #expect(direct.form["text"]?.contains("Invite @usero") == true)
+            #expect(try await server.items(client).isEmpty)
         }
     }
 

@@ -4,6 +4,10 @@ import SlackGateway
 import Testing
 
 @testable import usero
+@testable import Inbox
+@testable import StoreSQLite
+import Retention
+import UseroTestSupport
 
 /// Every `/slack/*` request is verified first; failures are 401 with nothing parsed or stored.
 @Suite struct SlackSignatureTests {

@@ -5,9 +5,55 @@ import SlackGateway
 import Testing
 
 @testable import usero
+@testable import Inbox
+@testable import StoreSQLite
+import Retention
+import UseroTestSupport
 
 /// Uninstall and token revocation: the privacy promises.
 @Suite struct SlackUninstallTests {
+    @Test func aScrubNeverWaitsBehindAnotherWorkspaceWhoseSlackHangs() async throws {
+        try await withFakeSlack { fake, api in
+            try await TestServer.run(configure: { SlackTestSettings.configure(&$0, fakeURL: api) }) { server in
+                // Given two workspaces of two clients, and Slack accepting calls for T0002 but never answering
+                let first = try await server.installSlack()
+                await fake.script(
+                    "oauth.v2.access",
+                    .init(body: Fixtures.text("oauth_v2_access_ok.json", replacing: [("T0001", "T0002")])))
+                await fake.script(
+                    "auth.test",
+                    .init(body: #"{"ok":true,"team_id":"T0002","user_id":"U0009","bot_id":"B0001"}"#))
+                let second = try await server.createClient()
+                try await server.installSlack(for: second)
+                await fake.script("conversations.replies", .hang, .hang, .hang)
+                #expect(
+                    try await server.sendEvent(
+                        "event_reaction_added_wrench.json", replacing: [("T0001", "T0002"), ("Ev0001", "Ev2001")]
+                    ).status == 200)
+                _ = try await fake.waitForCalls("conversations.replies")
+                // And a captured row in the first workspace
+                #expect(try await server.sendCommand(Fixtures.text("slash_command_usero.txt")).status == 200)
+
+                // When the first workspace uninstalls while the other's Slack call hangs
+                let eventTime = Int(Date().timeIntervalSince1970)
+                let started = ContinuousClock.now
+                #expect(
+                    try await server.sendEvent(
+                        "event_app_uninstalled.json", replacing: [("1700001000", "\(eventTime)")]
+                    ).status == 200)
+
+                // Then its scrub finishes at once, well inside the 60 s promise, while the hung call is still open
+                try await server.eventually(timeout: .seconds(5)) {
+                    try await server.count("audit_entry", where: "kind = 'slack_uninstall_scrub'") == 1
+                }
+                #expect(ContinuousClock.now - started < .seconds(5))
+                #expect(try await server.count("feedback", where: "slack_author_id IS NOT NULL") == 0)
+                #expect(try await server.items(first).count == 1)
+                await fake.releaseHung()
+            }
+        }
+    }
+
     @Test func uninstallDeletesTheTokenAtOnceAndScrubsIdsWithinTheDeadline() async throws {
         try await SlackCaptureTests.withInstalledServer { server, fake, client in
             // Given rows captured by reaction and by command

@@ -2,6 +2,11 @@ import Foundation
 import Testing
 
 @testable import usero
+@testable import Inbox
+@testable import StoreSQLite
+import SlackGateway
+import Retention
+import UseroTestSupport
 
 @Suite struct WidgetTests {
     @Test func widgetIsServedAsJavaScriptToAnyOrigin() async throws {
@@ -31,7 +36,7 @@ import Testing
         gzip.standardInput = input
         gzip.standardOutput = output
         try gzip.run()
-        input.fileHandleForWriting.write(Data(WidgetRoutes.script))
+        input.fileHandleForWriting.write(Data(WidgetAsset.script))
         try input.fileHandleForWriting.close()
         let text = String(decoding: output.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
         gzip.waitUntilExit()

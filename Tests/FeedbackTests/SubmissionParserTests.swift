@@ -66,4 +66,27 @@ import Testing
             return Set(issues.keys) == ["rating", "userEmail", "extra"]
         }
     }
+
+    @Test func commentOf50000CharactersPassesAndOneMoreIsRefusedNamingComment() throws {
+        let fits = String(repeating: "é", count: SubmissionParser.maxCommentCharacters)
+        #expect(try parse(#"{"clientId":"client_a","comment":"\#(fits)"}"#).comment?.unicodeScalars.count == 50_000)
+        #expect {
+            try parse(#"{"clientId":"client_a","rating":2,"comment":"\#(fits)x"}"#)
+        } throws: { error in
+            guard case .invalid(let issues) = error as? FeedbackError else { return false }
+            return Array(issues.keys) == ["comment"]
+        }
+    }
+
+    @Test func combiningMarksCountTowardTheCommentLimit() {
+        // One grapheme cluster with 60,000 combining accents: one "Character" to Swift, 60,001 scalars.
+        let cluster = "e" + String(repeating: "\u{301}", count: 60_000)
+        #expect(cluster.count == 1)
+        #expect {
+            try parse(#"{"clientId":"client_a","comment":"\#(cluster)"}"#)
+        } throws: { error in
+            guard case .invalid(let issues) = error as? FeedbackError else { return false }
+            return issues["comment"] != nil
+        }
+    }
 }

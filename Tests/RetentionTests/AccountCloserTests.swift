@@ -1,6 +1,7 @@
 import Feedback
 import Foundation
 import GRDB
+@testable import StoreSQLite
 import Testing
 
 @testable import Retention
@@ -16,7 +17,7 @@ import Testing
     }
 
     func seed(rows: Int = 3) async throws -> Seeded {
-        let t = try TestStore()
+        let t = try await TestStore()
         let client = try await t.createClient(plan: .paid)
         let bystander = try await t.createClient()
         let now = Date()
@@ -69,7 +70,7 @@ import Testing
     @Test func closingAnAccountDeletesEverythingItOwnsAndRevokesItsSlackToken() async throws {
         let s = try await seed()
         let t = s.store
-        let counts = try await AccountCloser(database: t.database, files: t.files, clock: TestClock()).close(
+        let counts = try await AccountCloser(store: t.store, feedback: t.store, owners: t.owners, clock: TestClock()).close(
             clientID: s.client)
 
         try await expectEverythingGone(s, in: t)
@@ -79,14 +80,14 @@ import Testing
         #expect(counts["jobs"] == 1)
         #expect(counts["slackInstallations"] == 1)
         #expect(counts["oauthStates"] == 1)
-        let entry = try #require(try await AuditLog(database: t.database).entries(clientID: s.client).first)
+        let entry = try #require(try await AuditLog(store: t.store).entries(clientID: s.client).first)
         #expect(entry.kind == "account_closure")
         #expect(entry.counts == counts)
     }
 
     @Test func aClosingClientIsInvisibleFromTheFirstStep() async throws {
         let s = try await seed()
-        let closer = AccountCloser(database: s.store.database, files: s.store.files, clock: TestClock())
+        let closer = AccountCloser(store: s.store.store, feedback: s.store.store, owners: s.store.owners, clock: TestClock())
         #expect(try await closer.begin(clientID: s.client))
         #expect(try await s.store.store.client(id: s.client) == nil)
         #expect(try await s.store.count("slack_installation") == 0)
@@ -98,21 +99,20 @@ import Testing
         let s = try await seed(rows: 25)
         var policy = RetentionPolicy.standard
         policy.batchSize = 10
-        let closer = AccountCloser(database: s.store.database, files: s.store.files, clock: TestClock(), policy: policy)
+        let closer = AccountCloser(store: s.store.store, feedback: s.store.store, owners: s.store.owners, clock: TestClock(), policy: policy)
         #expect(try await closer.begin(clientID: s.client))
         #expect(try await closer.finish(clientID: s.client, maxBatches: 1) == nil)
         #expect(try await s.store.count("feedback", where: "client_id = ?", [s.client]) == 15)
 
         // When a restarted process finishes pending closures
-        let restarted = try s.store.reopened()
-        let finished = try await AccountCloser(
-            database: restarted.database, files: restarted.files, clock: TestClock(), policy: policy
+        let restarted = try await s.store.reopened()
+        let finished = try await AccountCloser(store: restarted.store, feedback: restarted.store, owners: restarted.owners, clock: TestClock(), policy: policy
         ).finishPending()
 
         // Then everything is gone and the audit entry counts what both processes deleted
         #expect(finished == 1)
         try await expectEverythingGone(s, in: restarted)
-        let entry = try #require(try await AuditLog(database: restarted.database).entries(clientID: s.client).first)
+        let entry = try #require(try await AuditLog(store: restarted.store).entries(clientID: s.client).first)
         #expect(entry.counts["feedback"] == 25)
         #expect(entry.counts["slackInstallations"] == 1)
     }

@@ -1,6 +1,7 @@
 import Feedback
 import Foundation
 import GRDB
+@testable import StoreSQLite
 import Testing
 
 @testable import Retention
@@ -13,7 +14,7 @@ import Testing
     }
 
     func service(_ t: TestStore) -> DataSubjectService {
-        DataSubjectService(database: t.database, files: t.files, clock: TestClock(), publicURL: "https://usero.test/")
+        DataSubjectService(store: t.store, feedback: t.store, clock: TestClock(), publicURL: "https://usero.test/")
     }
 
     @Test func subjectNeedsExactlyOneKey() throws {
@@ -24,7 +25,7 @@ import Testing
     }
 
     @Test func emailReachesTheEndUserIdentifiedWithItAndTheirItems() async throws {
-        let t = try TestStore()
+        let t = try await TestStore()
         let client = try await t.createClient()
         let other = try await t.createClient()
         try await t.database.write { db in
@@ -52,13 +53,13 @@ import Testing
         #expect(t.fileExists(shot) == false)
         #expect(try await t.exists(feedback: someoneElse))
         #expect(try await t.exists(feedback: otherClient))
-        let entry = try #require(try await AuditLog(database: t.database).entries(clientID: client).first)
+        let entry = try #require(try await AuditLog(store: t.store).entries(clientID: client).first)
         #expect(entry.kind == "privacy_erasure")
         #expect(entry.counts == counts)
     }
 
     @Test func slackMemberLosesWhatTheyWroteAndOnlyTheirIdWhereTheyForwarded() async throws {
-        let t = try TestStore()
+        let t = try await TestStore()
         let client = try await t.createClient()
         let wrote = try await t.insertFeedback(
             clientID: client, at: Date(), slack: slack(author: "U1", forwarder: "U2", ts: "1.1"))
@@ -82,10 +83,10 @@ import Testing
     }
 
     @Test func erasingSomeoneWeHoldNothingAboutIsStillOnRecord() async throws {
-        let t = try TestStore()
+        let t = try await TestStore()
         let client = try await t.createClient()
         let counts = try await service(t).erase(clientID: client, subject: .email("nobody@example.com"))
         #expect(counts.isEmpty)
-        #expect(try await AuditLog(database: t.database).entries(clientID: client).map(\.kind) == ["privacy_erasure"])
+        #expect(try await AuditLog(store: t.store).entries(clientID: client).map(\.kind) == ["privacy_erasure"])
     }
 }

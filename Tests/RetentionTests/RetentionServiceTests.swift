@@ -3,15 +3,16 @@ import Feedback
 import Foundation
 import Logging
 import ServiceLifecycle
+@testable import StoreSQLite
 import Testing
 
 @testable import Retention
 
-@Suite struct RetentionServiceTests {
+@Suite(.timeLimit(.minutes(1))) struct RetentionServiceTests {
     func makeService(_ t: TestStore, clock: TestClock, interval: Duration) -> RetentionService {
         RetentionService(
-            sweeper: RetentionSweeper(database: t.database, files: t.files, clock: clock),
-            closer: AccountCloser(database: t.database, files: t.files, clock: clock), clock: clock,
+            sweeper: RetentionSweeper(store: t.store, feedback: t.store, clock: clock),
+            closer: AccountCloser(store: t.store, feedback: t.store, owners: t.owners, clock: clock), clock: clock,
             interval: interval, logger: Logger(label: "test") { _ in SwiftLogNoOpLogHandler() })
     }
 
@@ -31,43 +32,40 @@ import Testing
     }
 
     @Test func runReturnsOnGracefulShutdownEvenMidSleep() async throws {
-        let t = try TestStore()
+        let t = try await TestStore()
         // An hour-long interval: returning promptly means shutdown cut the sleep short.
         try await withRunning(makeService(t, clock: TestClock(), interval: .seconds(3600))) {}
     }
 
     @Test func serviceSweepsOnItsScheduleByTheInjectedClock() async throws {
         // Given a free client with a row that is recent by the real clock
-        let t = try TestStore()
+        let t = try await TestStore()
         let client = try await t.createClient()
         let row = try await t.insertFeedback(clientID: client, at: Date())
         let clock = TestClock(Date())
         try await withRunning(makeService(t, clock: clock, interval: .milliseconds(20))) {
             // When the injected clock moves 31 days ahead
             clock.set(Date().addingTimeInterval(31 * TestStore.day))
-            // Then a scheduled sweep deletes the row
-            var gone = false
-            for _ in 0..<500 where !gone {
-                gone = try await !t.exists(feedback: row)
-                if !gone { try await Task.sleep(for: .milliseconds(20)) }
+            // Then a scheduled sweep deletes the row (awaited as the commit that deletes it)
+            try await t.waitUntil { db in
+                try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM feedback WHERE id = ?", arguments: [row]) == 0
             }
-            #expect(gone)
+            #expect(try await !t.exists(feedback: row))
         }
     }
 
     @Test func serviceFinishesPendingClosuresWhenItStarts() async throws {
-        let t = try TestStore()
+        let t = try await TestStore()
         let client = try await t.createClient()
         try await t.insertFeedback(clientID: client, at: Date())
         #expect(
-            try await AccountCloser(database: t.database, files: t.files, clock: TestClock()).begin(clientID: client))
+            try await AccountCloser(store: t.store, feedback: t.store, owners: t.owners, clock: TestClock()).begin(clientID: client))
         try await withRunning(makeService(t, clock: TestClock(), interval: .seconds(3600))) {
-            var done = false
-            for _ in 0..<500 where !done {
-                done = try await t.count("client", where: "id = ?", [client]) == 0
-                if !done { try await Task.sleep(for: .milliseconds(20)) }
+            try await t.waitUntil { db in
+                try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM client WHERE id = ?", arguments: [client]) == 0
             }
-            #expect(done)
+            #expect(try await t.count("client", where: "id = ?", [client]) == 0)
+            #expect(try await AuditLog(store: t.store).entries(clientID: client).map(\.kind) == ["account_closure"])
         }
     }
 }

@@ -1,6 +1,7 @@
 import Feedback
 import Foundation
 import GRDB
+@testable import StoreSQLite
 import Testing
 
 @testable import Retention
@@ -10,14 +11,14 @@ import Testing
 
     @Test func freeClientLosesA31DayOldRowAndKeepsA29DayOldOne() async throws {
         // Given a free client with one row 31 days old and one 29 days old
-        let t = try TestStore()
+        let t = try await TestStore()
         let now = Date()
         let client = try await t.createClient(plan: .free)
         let old = try await t.insertFeedback(clientID: client, at: now.addingTimeInterval(-31 * day))
         let recent = try await t.insertFeedback(clientID: client, at: now.addingTimeInterval(-29 * day))
 
         // When a sweep runs
-        let summary = try await RetentionSweeper(database: t.database, files: t.files, clock: TestClock(now))
+        let summary = try await RetentionSweeper(store: t.store, feedback: t.store, clock: TestClock(now))
             .sweep(asOf: now)
 
         // Then only the old row is gone
@@ -29,11 +30,11 @@ import Testing
 
     @Test func paidClientKeepsOldRowsUntilItMovesToFree() async throws {
         // Given a paid client with a year-old row
-        let t = try TestStore()
+        let t = try await TestStore()
         let now = Date()
         let client = try await t.createClient(plan: .paid)
         let old = try await t.insertFeedback(clientID: client, at: now.addingTimeInterval(-365 * day))
-        let sweeper = RetentionSweeper(database: t.database, files: t.files, clock: TestClock(now))
+        let sweeper = RetentionSweeper(store: t.store, feedback: t.store, clock: TestClock(now))
 
         // When sweeps run while the plan is paid, the row stays
         #expect(try await sweeper.sweep(asOf: now).total == 0)
@@ -46,7 +47,7 @@ import Testing
     }
 
     @Test func forwardedSlackRowsFollowTheSameRetention() async throws {
-        let t = try TestStore()
+        let t = try await TestStore()
         let now = Date()
         let client = try await t.createClient(plan: .free)
         let capture = SlackCapture(
@@ -54,20 +55,20 @@ import Testing
             capturedVia: .shortcut, permalink: nil)
         let old = try await t.insertFeedback(clientID: client, at: now.addingTimeInterval(-31 * day), slack: capture)
 
-        _ = try await RetentionSweeper(database: t.database, files: t.files, clock: TestClock(now)).sweep(asOf: now)
+        _ = try await RetentionSweeper(store: t.store, feedback: t.store, clock: TestClock(now)).sweep(asOf: now)
 
         #expect(try await t.exists(feedback: old) == false)
     }
 
     @Test func expiredRowsTakeTheirScreenshotFilesWithThem() async throws {
-        let t = try TestStore()
+        let t = try await TestStore()
         let now = Date()
         let client = try await t.createClient()
         let shot = try await t.uploadScreenshot(clientID: client, at: now.addingTimeInterval(-40 * day))
         try await t.insertFeedback(clientID: client, at: now.addingTimeInterval(-40 * day), screenshots: [shot])
         #expect(t.fileExists(shot))
 
-        let summary = try await RetentionSweeper(database: t.database, files: t.files, clock: TestClock(now))
+        let summary = try await RetentionSweeper(store: t.store, feedback: t.store, clock: TestClock(now))
             .sweep(asOf: now)
 
         #expect(summary.screenshots == 1)
@@ -77,7 +78,7 @@ import Testing
     }
 
     @Test func uploadsNeverAttachedGoAfterADayOnEveryPlan() async throws {
-        let t = try TestStore()
+        let t = try await TestStore()
         let now = Date()
         let client = try await t.createClient(plan: .paid)
         let stray = try await t.uploadScreenshot(clientID: client, at: now.addingTimeInterval(-2 * day))
@@ -85,7 +86,7 @@ import Testing
         let attached = try await t.uploadScreenshot(clientID: client, at: now.addingTimeInterval(-90 * day))
         try await t.insertFeedback(clientID: client, at: now.addingTimeInterval(-90 * day), screenshots: [attached])
 
-        let summary = try await RetentionSweeper(database: t.database, files: t.files, clock: TestClock(now))
+        let summary = try await RetentionSweeper(store: t.store, feedback: t.store, clock: TestClock(now))
             .sweep(asOf: now)
 
         #expect(summary.orphanScreenshots == 1)
@@ -96,7 +97,7 @@ import Testing
 
     @Test func sweepDeletesInBatchesAndWritesOneAuditEntryPerClient() async throws {
         // Given two free clients with expired rows, more than one batch's worth for the first
-        let t = try TestStore()
+        let t = try await TestStore()
         let now = Date()
         let first = try await t.createClient()
         let second = try await t.createClient()
@@ -106,7 +107,7 @@ import Testing
         try await t.insertFeedback(clientID: second, at: now.addingTimeInterval(-45 * day))
         var policy = RetentionPolicy.standard
         policy.batchSize = 10
-        let sweeper = RetentionSweeper(database: t.database, files: t.files, clock: TestClock(now), policy: policy)
+        let sweeper = RetentionSweeper(store: t.store, feedback: t.store, clock: TestClock(now), policy: policy)
 
         // When swept twice
         let summary = try await sweeper.sweep(asOf: now)
@@ -115,19 +116,19 @@ import Testing
         // Then everything expired went once, and each client has one entry with its counts and no content
         #expect(summary.feedback == 26)
         #expect(again.total == 0)
-        let entries = try await AuditLog(database: t.database).entries(clientID: first)
+        let entries = try await AuditLog(store: t.store).entries(clientID: first)
         #expect(entries.count == 1)
         #expect(entries.first?.kind == "retention_sweep")
         #expect(entries.first?.counts["feedback"] == 25)
         let due = try #require(entries.first?.dueAt)
         // Due when the oldest deleted row turned 30 days old.
         #expect(abs(due.timeIntervalSince(now.addingTimeInterval(-day - 24))) < 1)
-        #expect(try await AuditLog(database: t.database).entries(clientID: second).first?.counts["feedback"] == 1)
+        #expect(try await AuditLog(store: t.store).entries(clientID: second).first?.counts["feedback"] == 1)
     }
 
     @Test func sweepCutShortByACrashFinishesAtTheNextRun() async throws {
         // Given 30 expired rows and a sweep that "crashes" after two batches of 10
-        let t = try TestStore()
+        let t = try await TestStore()
         let now = Date()
         let client = try await t.createClient()
         for i in 0..<30 {
@@ -137,28 +138,27 @@ import Testing
         policy.batchSize = 10
         var budget = 2
         await #expect(throws: SweepInterrupted.self) {
-            _ = try await RetentionSweeper(database: t.database, files: t.files, clock: TestClock(now), policy: policy)
+            _ = try await RetentionSweeper(store: t.store, feedback: t.store, clock: TestClock(now), policy: policy)
                 .sweep(asOf: now, batchBudget: &budget)
         }
         #expect(try await t.count("feedback") == 10)
         // What went before the crash is on record already.
-        #expect(try await AuditLog(database: t.database).entries(clientID: client).first?.counts["feedback"] == 20)
+        #expect(try await AuditLog(store: t.store).entries(clientID: client).first?.counts["feedback"] == 20)
 
         // When a restarted process sweeps
-        let restarted = try t.reopened()
-        let summary = try await RetentionSweeper(
-            database: restarted.database, files: restarted.files, clock: TestClock(now), policy: policy
+        let restarted = try await t.reopened()
+        let summary = try await RetentionSweeper(store: restarted.store, feedback: restarted.store, clock: TestClock(now), policy: policy
         ).sweep(asOf: now)
 
         // Then the rest goes, and the two entries add up to everything
         #expect(summary.feedback == 10)
         #expect(try await restarted.count("feedback") == 0)
-        let entries = try await AuditLog(database: restarted.database).entries(clientID: client)
+        let entries = try await AuditLog(store: restarted.store).entries(clientID: client)
         #expect(entries.map { $0.counts["feedback"] }.reduce(0, +) == 30)
     }
 
     @Test func endUsersAreNotSweptTheyLiveAsLongAsTheAccount() async throws {
-        let t = try TestStore()
+        let t = try await TestStore()
         let now = Date()
         let client = try await t.createClient()
         try await t.database.write { db in
@@ -166,7 +166,7 @@ import Testing
                 sql: "INSERT INTO end_user (client_id, user_id, created_at, updated_at) VALUES (?, 'u1', ?, ?)",
                 arguments: [client, epochMillis(now) - 400 * 86_400_000, epochMillis(now) - 400 * 86_400_000])
         }
-        _ = try await RetentionSweeper(database: t.database, files: t.files, clock: TestClock(now)).sweep(asOf: now)
+        _ = try await RetentionSweeper(store: t.store, feedback: t.store, clock: TestClock(now)).sweep(asOf: now)
         #expect(try await t.count("end_user") == 1)
     }
 }

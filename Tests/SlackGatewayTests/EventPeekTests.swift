@@ -70,18 +70,17 @@ import Testing
     }
 
     @Test func ignoredEventsAreDroppedAtInfoWithNothingQueued() async throws {
-        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("usero-peek-\(UUID().uuidString)")
-        let database = try AppDatabase(path: folder.appendingPathComponent("t.sqlite").path)
+        let world = try await SlackWorld()
         var logger = Logger(label: "test")
         logger.logLevel = .info
-        let ingest = SlackIngest(database: database, clock: SystemClock(), wakeup: JobWakeup(), logger: logger)
+        let ingest = SlackIngest(store: world.store, clock: world.clock, wakeup: world.wakeup, logger: logger)
         #expect(try await ingest.receiveEvent(Array(Self.message.utf8)) == .acknowledged)
         #expect(try await ingest.receiveEvent(Array(#"{"type":"url_verification","challenge":"c1"}"#.utf8))
             == .challenge("c1"))
         await #expect(throws: SlackGatewayError.malformedPayload) {
             _ = try await ingest.receiveEvent(Array(#"{"type":"event_callback","event":{"type":"message"}"#.utf8))
         }
-        let jobs = try await database.read { db in try JobQueue.due(at: .max, limit: 10, in: db) }
-        #expect(jobs.isEmpty)
+        #expect(world.jobs.isEmpty)
+        #expect(world.seenEvents.isEmpty)
     }
 }

@@ -35,12 +35,69 @@ public struct ScreenshotRef: Sendable, Equatable, Codable {
     }
 }
 
-/// How a Slack message reached the inbox.
-public enum SlackCaptureMethod: String, Sendable, Codable, CaseIterable {
-    case reactionWrench = "reaction:wrench"
-    case reactionPushpin = "reaction:pushpin"
+/// How a Slack message reached the inbox: a reaction with one of the workspace's trigger emoji (`reaction:NAME`),
+/// the message shortcut, or the slash command. Any valid emoji name round-trips through its raw value.
+public enum SlackCaptureMethod: Sendable, Hashable, Codable, RawRepresentable {
+    /// A reaction with the emoji `name` (a valid emoji name, see `isEmojiName`).
+    case reaction(String)
     case shortcut
     case command
+
+    /// `reaction:wrench`, one of the two default trigger emoji.
+    public static var reactionWrench: Self { .reaction("wrench") }
+    /// `reaction:pushpin`, the other default.
+    public static var reactionPushpin: Self { .reaction("pushpin") }
+
+    /// Parses `reaction:NAME`, `shortcut` or `command`; nil for anything else (including an invalid emoji name).
+    public init?(rawValue: String) {
+        switch rawValue {
+        case "shortcut": self = .shortcut
+        case "command": self = .command
+        default:
+            guard rawValue.hasPrefix("reaction:") else { return nil }
+            let name = String(rawValue.dropFirst("reaction:".count))
+            guard Self.isEmojiName(name) else { return nil }
+            self = .reaction(name)
+        }
+    }
+
+    public var rawValue: String {
+        switch self {
+        case .reaction(let name): "reaction:\(name)"
+        case .shortcut: "shortcut"
+        case .command: "command"
+        }
+    }
+
+    /// Longest emoji name accepted (Slack's own custom-emoji names are far shorter).
+    public static let maxEmojiNameLength = 100
+
+    /// Whether `name` is an emoji short name as Slack reports it in `reaction_added`: 1-100 of `a-z 0-9 _ + ' -`,
+    /// no colons (skin-tone variants such as `thumbsup::skin-tone-2` are not trigger emoji).
+    public static func isEmojiName(_ name: some StringProtocol) -> Bool {
+        guard !name.isEmpty, name.utf8.count <= maxEmojiNameLength else { return false }
+        return name.utf8.allSatisfy { byte in
+            switch byte {
+            case UInt8(ascii: "a")...UInt8(ascii: "z"), UInt8(ascii: "0")...UInt8(ascii: "9"), UInt8(ascii: "_"),
+                UInt8(ascii: "+"), UInt8(ascii: "'"), UInt8(ascii: "-"):
+                true
+            default: false
+            }
+        }
+    }
+
+    public init(from decoder: any Decoder) throws {
+        let text = try decoder.singleValueContainer().decode(String.self)
+        guard let value = Self(rawValue: text) else {
+            throw DecodingError.dataCorrupted(.init(codingPath: decoder.codingPath, debugDescription: "capture method"))
+        }
+        self = value
+    }
+
+    public func encode(to encoder: any Encoder) throws {
+        var container = encoder.singleValueContainer()
+        try container.encode(rawValue)
+    }
 }
 
 /// The Slack side of a captured item. Author and forwarder ids are scrubbed (nil) after an uninstall.
@@ -53,11 +110,13 @@ public struct SlackCapture: Sendable, Equatable, Codable {
     public var forwardedBy: String?
     public var capturedVia: SlackCaptureMethod
     public var permalink: String?
+    /// Captured by the recovery sweep (a reaction the service missed while it was down), not by a live event.
+    public var recovered: Bool
 
     /// Creates a Slack capture record.
     public init(
         teamId: String, channelId: String?, messageTs: String?, threadTs: String?, authorId: String?,
-        forwardedBy: String?, capturedVia: SlackCaptureMethod, permalink: String?
+        forwardedBy: String?, capturedVia: SlackCaptureMethod, permalink: String?, recovered: Bool = false
     ) {
         self.teamId = teamId
         self.channelId = channelId
@@ -67,6 +126,7 @@ public struct SlackCapture: Sendable, Equatable, Codable {
         self.forwardedBy = forwardedBy
         self.capturedVia = capturedVia
         self.permalink = permalink
+        self.recovered = recovered
     }
 
     public func encode(to encoder: any Encoder) throws {
@@ -79,6 +139,7 @@ public struct SlackCapture: Sendable, Equatable, Codable {
         try c.encode(forwardedBy, forKey: .forwardedBy)
         try c.encode(capturedVia, forKey: .capturedVia)
         try c.encode(permalink, forKey: .permalink)
+        try c.encode(recovered, forKey: .recovered)
     }
 }
 
@@ -143,7 +204,7 @@ public struct FeedbackItem: Sendable, Equatable, Encodable {
 
     enum Keys: String, CodingKey {
         case id, source, createdAt, rating, comment, userEmail, pageUrl, pageTitle, referrer, environment
-        case metadata, screenshots, sessionReplayId, replayOffsetMs, userId, slack
+        case metadata, screenshots, sessionReplayId, replayOffsetMs, userId, slack, recovered
     }
 
     public func encode(to encoder: any Encoder) throws {
@@ -164,5 +225,7 @@ public struct FeedbackItem: Sendable, Equatable, Encodable {
         try c.encode(draft.replayOffsetMs, forKey: .replayOffsetMs)
         try c.encode(draft.userId, forKey: .userId)
         try c.encode(draft.slack, forKey: .slack)
+        // Also inside `slack`; here too so a client can filter on it without looking into `slack`.
+        try c.encode(draft.slack?.recovered ?? false, forKey: .recovered)
     }
 }

@@ -5,8 +5,6 @@ import Logging
 public struct FeedbackService: Sendable {
     /// The store.
     public let store: any FeedbackStore
-    /// Screenshot files.
-    public let files: ScreenshotFiles
     /// The time source.
     public let clock: any WallClock
     /// External base URL, for screenshot URLs.
@@ -17,9 +15,8 @@ public struct FeedbackService: Sendable {
     public static let maxScreenshotBytes = 10 * 1024 * 1024
 
     /// Creates the service.
-    public init(store: any FeedbackStore, files: ScreenshotFiles, clock: any WallClock, publicURL: String) {
+    public init(store: any FeedbackStore, clock: any WallClock, publicURL: String) {
         self.store = store
-        self.files = files
         self.clock = clock
         self.publicURL = publicURL.hasSuffix("/") ? String(publicURL.dropLast()) : publicURL
     }
@@ -45,16 +42,10 @@ public struct FeedbackService: Sendable {
         let client = try await store.requireClient(clientId, origin: origin)
         let now = clock.now()
         let fileName = "\(client.id)/\(epochMillis(now))-\(Identifiers.random(8)).\(info.fileExtension)"
-        try files.writeDurably(bytes, fileName: fileName)
         let stored = StoredScreenshot(
             fileName: fileName, clientId: client.id, mimeType: info.mimeType, fileSize: Int64(bytes.count),
             width: info.width, height: info.height, createdAt: now)
-        do {
-            try await store.insertScreenshot(stored)
-        } catch {
-            files.remove(fileName)
-            throw error
-        }
+        try await store.saveScreenshot(stored, bytes: bytes)
         return ScreenshotRef(
             fileName: fileName, url: "\(publicURL)/api/screenshots/\(fileName)", fileSize: stored.fileSize,
             mimeType: info.mimeType, width: info.width, height: info.height)
@@ -63,9 +54,9 @@ public struct FeedbackService: Sendable {
     /// The bytes and type of a stored screenshot, or nil for anything that is not one.
     public func screenshotFile(clientId: String, file: String) async throws -> (bytes: Data, mimeType: String)? {
         let fileName = "\(clientId)/\(file)"
-        guard files.url(for: fileName) != nil,
+        guard ScreenshotName.isValid(fileName),
             let stored = try await store.screenshot(fileName: fileName), stored.clientId == clientId,
-            let bytes = files.read(fileName)
+            let bytes = try await store.screenshotBytes(fileName: fileName)
         else { return nil }
         return (bytes, stored.mimeType)
     }

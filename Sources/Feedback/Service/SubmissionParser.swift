@@ -6,6 +6,9 @@ public struct SubmissionParser: Sendable {
     public static let maxMetadataBytes = 10 * 1024
     /// Most screenshots one item may carry.
     public static let maxScreenshots = 10
+    /// Longest `comment`, in characters (Unicode scalars, as most languages count a string's length): longer than
+    /// any Slack message (40,000), and a bound on what one request can store (at most 200 KB of UTF-8).
+    public static let maxCommentCharacters = 50_000
 
     static let knownFields: Set<String> = [
         "clientId", "rating", "comment", "userEmail", "pageUrl", "pageTitle", "referrer", "environment",
@@ -39,7 +42,12 @@ public struct SubmissionParser: Sendable {
         let clientId = issues.string(fields, "clientId", required: true, maxLength: 128)
         let rating = issues.integer(fields, "rating")
         if let rating, !(1...4).contains(rating) { issues.add("rating", "Rating must be an integer from 1 to 4") }
-        let comment = issues.string(fields, "comment")
+        var comment = issues.string(fields, "comment")
+        // Counted in scalars, not grapheme clusters: one cluster can carry any number of combining marks.
+        if let text = comment, text.unicodeScalars.count > Self.maxCommentCharacters {
+            issues.add("comment", "Must be at most \(Self.maxCommentCharacters) characters")
+            comment = nil
+        }
         var userEmail = issues.string(fields, "userEmail", maxLength: 254)
         if userEmail == "" { userEmail = nil }
         if let email = userEmail, !Self.isValidEmail(email) { issues.add("userEmail", "Invalid email address") }

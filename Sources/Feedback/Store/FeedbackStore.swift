@@ -1,15 +1,20 @@
 public import Foundation
 
-/// The store the feedback API talks to. `SQLiteFeedbackStore` is the embedded backend; another backend (PostgreSQL)
-/// implements the same protocol without touching the handlers.
+/// What the feedback API needs stored: clients, feedback items and screenshots (records and bytes).
+///
+/// The embedded backend is `SQLiteStore` (target StoreSQLite); another backend implements the same protocol in a
+/// sibling adapter target. Every method is one transaction; a method that returns has committed durably.
 public protocol FeedbackStore: Sendable {
     /// Creates a client and returns it with its admin key, which is shown this once and stored only as a hash.
     func createClient(name: String, plan: Plan, allowedOrigins: [String], at: Date) async throws -> (Client, String)
     /// The client with this id, unless it is unknown or being deleted.
     func client(id: String) async throws -> Client?
-    /// The client whose admin key this is.
+    /// The client whose admin key this is (unless it is being deleted).
     func client(adminKey: String) async throws -> Client?
-    /// Changes a client's plan; nil when the client is unknown.
+    /// Replaces a client's admin key (the old one stops working at once) and returns the new one, shown this once;
+    /// nil when the client is unknown or being deleted.
+    func rotateAdminKey(clientID: String) async throws -> String?
+    /// Changes a client's plan; nil when the client is unknown or being deleted.
     func updatePlan(clientID: String, plan: Plan) async throws -> Client?
     /// Stores a validated item for the client it names, committed durably before it returns.
     ///
@@ -21,12 +26,20 @@ public protocol FeedbackStore: Sendable {
     /// A page of this client's items, newest first.
     func listFeedback(clientID: String, filter: FeedbackFilter, limit: Int, after: FeedbackCursor?) async throws
         -> FeedbackPage
+    /// The client's named environments, sorted, at most `limit`; the default (absent) environment is not among them.
+    func environments(clientID: String, limit: Int) async throws -> [String]
     /// Deletes one item and its screenshots; false when it is not this client's.
     func deleteFeedback(id: String, clientID: String) async throws -> Bool
-    /// Records an uploaded screenshot whose file is already durable on disk.
-    func insertScreenshot(_ screenshot: StoredScreenshot) async throws
-    /// A stored screenshot by its `clientId/file` name.
+    /// Stores an uploaded screenshot: its bytes and its record, both durable before it returns. On a failure
+    /// nothing of it stays.
+    func saveScreenshot(_ screenshot: StoredScreenshot, bytes: [UInt8]) async throws
+    /// A stored screenshot's record by its `clientId/file` name (not for clients being deleted).
     func screenshot(fileName: String) async throws -> StoredScreenshot?
+    /// A stored screenshot's bytes, or nil when there are none.
+    func screenshotBytes(fileName: String) async throws -> Data?
+    /// Removes the bytes of screenshots whose records are already gone (deletions interrupted by a crash, or
+    /// batched deletions that left the unlinking for later). Nothing to do where bytes live in the database.
+    func purgeDeletedScreenshots() async throws
 }
 
 extension FeedbackStore {
@@ -37,6 +50,31 @@ extension FeedbackStore {
         guard client.allows(origin: origin) else { throw FeedbackError.originNotAllowed }
         return client
     }
+}
+
+/// Whether the store answers, and how its writes are batched: what `/healthz` and `/metrics` report.
+public protocol StoreHealth: Sendable {
+    /// Whether the store answers a trivial query.
+    func isHealthy() async -> Bool
+    /// Durable transactions so far and the writes they carried (their ratio is the mean batch size).
+    var commitStatistics: (commits: Int, writes: Int) { get }
+}
+
+/// A module that keeps data of a client: account closure asks each owner to erase its part.
+///
+/// The executable wires the list; the closing module never reads another module's records itself.
+public protocol AccountDataOwner: Sendable {
+    /// Deletes (or hands over for revocation) everything of `clientID` this owner keeps, in bounded steps;
+    /// returns what went, by kind. Safe to call again after a crash: what is gone stays gone.
+    func eraseAccountData(clientID: String, at: Date) async throws -> DeletionCounts
+}
+
+/// Records a deletion in the audit trail (kind, instants, counts; never content). Retention keeps the trail; other
+/// modules (the Slack uninstall scrub) record through this.
+public protocol DeletionAuditor: Sendable {
+    /// Adds one finished deletion to the trail.
+    func recordDeletion(kind: String, clientID: String?, dueAt: Date?, finishedAt: Date, counts: DeletionCounts)
+        async throws
 }
 
 /// Filters of the admin list.
@@ -88,6 +126,23 @@ public struct FeedbackCursor: Sendable, Equatable {
 public struct FeedbackPage: Sendable {
     public var items: [FeedbackItem]
     public var next: FeedbackCursor?
+
+    /// Creates a page.
+    public init(items: [FeedbackItem], next: FeedbackCursor?) {
+        self.items = items
+        self.next = next
+    }
+
+    /// Cuts `fetched` (up to `limit + 1` items, newest first) to a page, with a cursor when more follow.
+    public init(fetched: [FeedbackItem], limit: Int) {
+        var items = fetched
+        var next: FeedbackCursor?
+        if items.count > limit {
+            items.removeLast(items.count - limit)
+            if let last = items.last { next = FeedbackCursor(createdAtMillis: epochMillis(last.createdAt), id: last.id) }
+        }
+        self.init(items: items, next: next)
+    }
 }
 
 /// An uploaded image as the store keeps it.
@@ -113,5 +168,22 @@ public struct StoredScreenshot: Sendable, Equatable {
         self.width = width
         self.height = height
         self.createdAt = createdAt
+    }
+}
+
+/// Names of stored screenshots: `client_<alnum>/<digits>-<alnum>.<ext>`. Nothing else is ever looked up, so no
+/// name can reach outside the store, whichever backend keeps the bytes.
+public enum ScreenshotName {
+    /// Whether `name` is one the service could have made.
+    public static func isValid(_ name: String) -> Bool {
+        let parts = name.split(separator: "/", omittingEmptySubsequences: false)
+        guard parts.count == 2, parts[0].hasPrefix("client_"), parts[0].count <= 71 else { return false }
+        let lowerAlnum: (Character) -> Bool = { ("a"..."z").contains($0) || ("0"..."9").contains($0) }
+        guard parts[0].dropFirst(7).allSatisfy(lowerAlnum), parts[0].count > 7 else { return false }
+        let file = parts[1].split(separator: ".", omittingEmptySubsequences: false)
+        guard file.count == 2, ["png", "jpg", "gif", "webp"].contains(file[1]) else { return false }
+        let stem = file[0].split(separator: "-", omittingEmptySubsequences: false)
+        guard stem.count == 2, (1...20).contains(stem[0].count), (1...32).contains(stem[1].count) else { return false }
+        return stem[0].allSatisfy { ("0"..."9").contains($0) } && stem[1].allSatisfy(lowerAlnum)
     }
 }

@@ -1,6 +1,5 @@
 public import Feedback
 public import Foundation
-import GRDB
 
 /// A person the customer identified through `POST /api/identify`. Lives as long as the account.
 public struct EndUser: Sendable, Equatable, Encodable {
@@ -35,18 +34,5 @@ public struct EndUser: Sendable, Equatable, Encodable {
         try c.encode(traits, forKey: .traits)
         try c.encode(iso8601(createdAt), forKey: .createdAt)
         try c.encode(iso8601(updatedAt), forKey: .updatedAt)
-    }
-
-    /// Every column, in the order `init(row:)` reads them.
-    static let select = "SELECT user_id, email, name, traits, created_at, updated_at FROM end_user"
-
-    init(row: Row) {
-        var traits: [String: JSONValue]?
-        if let text = row[3] as String?, case .object(let object)? = JSONValue.parse(Array(text.utf8)) {
-            traits = object
-        }
-        self.init(
-            userId: row[0], email: row[1], name: row[2], traits: traits, createdAt: dateFromEpochMillis(row[4]),
-            updatedAt: dateFromEpochMillis(row[5]))
     }
 }

@@ -2,21 +2,49 @@ public import Feedback
 import Foundation
 public import Hummingbird
 
-/// The admin side of Slack: install links and the installation summary (never the token).
+/// The admin side of Slack: install links, the installation summary (never the token), the workspace's settings
+/// and recovery requests.
 public struct SlackAdminRoutes<Context: RequestContext>: Sendable {
     let auth: AdminAuth
     let oauth: SlackOAuth
+    let workspace: SlackWorkspace
 
     /// Creates the routes.
-    public init(auth: AdminAuth, oauth: SlackOAuth) {
+    public init(auth: AdminAuth, oauth: SlackOAuth, workspace: SlackWorkspace) {
         self.auth = auth
         self.oauth = oauth
+        self.workspace = workspace
     }
 
-    /// Adds `slack/install-link` and `slack/installation` under `group` (the `api` group).
+    /// Largest settings body.
+    public static var bodyLimit: Int { 1 << 20 }
+
+    /// Adds `slack/install-link`, `slack/installation`, `slack/settings` and `slack/recover` under `group` (the
+    /// `api` group).
     public func register(on group: RouterGroup<Context>) {
         group.post("slack/install-link", use: installLink)
         group.get("slack/installation", use: installation)
+        group.get("slack/settings", use: settings)
+        group.put("slack/settings", use: updateSettings)
+        group.post("slack/recover", use: recover)
+    }
+
+    @Sendable func settings(_ request: Request, context: Context) async throws -> Response {
+        let client = try await auth.client(for: request)
+        return JSONResponse.make(SettingsBody(try await workspace.installation(clientID: client.id).settings))
+    }
+
+    @Sendable func updateSettings(_ request: Request, context: Context) async throws -> Response {
+        let client = try await auth.client(for: request)
+        let change = try SlackSettingsChange.parse(try await request.collectBody(limit: Self.bodyLimit))
+        return JSONResponse.make(SettingsBody(try await workspace.update(clientID: client.id, change).settings))
+    }
+
+    @Sendable func recover(_ request: Request, context: Context) async throws -> Response {
+        let client = try await auth.client(for: request)
+        let since = try SlackWorkspace.parseSince(request.uri.queryParameters["since"].map(String.init))
+        try await workspace.recover(clientID: client.id, since: since)
+        return JSONResponse.raw(#"{"queued":true}"#, status: .accepted)
     }
 
     @Sendable func installLink(_ request: Request, context: Context) async throws -> Response {

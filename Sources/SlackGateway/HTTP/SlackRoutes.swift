@@ -1,5 +1,6 @@
 public import Feedback
 import Foundation
+import HTTPTypes
 public import Hummingbird
 
 /// `/slack/*`: every body is verified against its signature before anything reads it.
@@ -47,6 +48,10 @@ public struct SlackRoutes<Context: RequestContext>: Sendable {
 
     @Sendable func interactivity(_ request: Request, context: Context) async throws -> Response {
         let body = try await verifiedBody(request)
+        // A replay (same timestamp and signature) is acknowledged and does nothing.
+        guard try await ingest.isFirstDelivery(signature: request.header("X-Slack-Signature")) else {
+            return Response(status: .ok)
+        }
         try await ingest.receiveInteraction(body)
         return Response(status: .ok)
     }
@@ -59,6 +64,9 @@ public struct SlackRoutes<Context: RequestContext>: Sendable {
         try verifier.verify(
             body: body, timestamp: request.header("X-Slack-Request-Timestamp"),
             signature: request.header("X-Slack-Signature"), now: clock.now())
+        guard try await ingest.isFirstDelivery(signature: request.header("X-Slack-Signature")) else {
+            return JSONResponse.make(["response_type": "ephemeral", "text": SlackIngest.replayed])
+        }
         let text = try await ingest.receiveCommand(body)
         return JSONResponse.make(["response_type": "ephemeral", "text": text])
     }
@@ -94,6 +102,12 @@ enum HTMLPage {
         var headers = HTTPFields()
         headers[.contentType] = "text/html; charset=utf-8"
         headers[.cacheControl] = "no-store"
+        // Nothing but the inline style may load or run, the page may not be framed, and its type is not guessed.
+        headers[.contentSecurityPolicy] =
+            "default-src 'none'; style-src 'unsafe-inline'; frame-ancestors 'none'; base-uri 'none'; form-action 'none'"
+        headers[.xContentTypeOptions] = "nosniff"
+        headers[HTTPField.Name("X-Frame-Options")!] = "DENY"
+        headers[HTTPField.Name("Referrer-Policy")!] = "no-referrer"
         return Response(status: status, headers: headers, body: .init(byteBuffer: ByteBuffer(string: html)))
     }
 

@@ -1,6 +1,8 @@
 import Feedback
 import Hummingbird
 import Logging
+import NIOCore
+import NIOHTTP1
 
 /// The only place errors become status codes and the contract's `{"error": …}` body.
 struct ErrorMiddleware<Context: RequestContext>: RouterMiddleware {
@@ -17,17 +19,40 @@ struct ErrorMiddleware<Context: RequestContext>: RouterMiddleware {
     /// The response for an error; anything unrecognised is a fixed 500 whose log names only the error's type.
     static func response(for error: any Error, request: Request, logger: Logger) -> Response {
         let (status, body) = reply(for: error)
-        if status == .internalServerError {
+        if isConnectionFailure(error) {
+            // The client went away or broke HTTP framing mid-request: nobody is left to read an answer, and it is
+            // not our failure. Noted at debug by type only; the answer (if it can still be sent) is a 400.
+            logger.debug("Request ended by the client", metadata: ["error.type": "\(type(of: error))"])
+        } else if status == .internalServerError {
             logger.error("Unhandled error", metadata: ["error.type": "\(type(of: error))"])
             if request.uri.path == "/api/screenshots" {
                 return JSONResponse.make(ErrorBody("Failed to upload screenshot"), status: status)
             }
         }
-        return JSONResponse.make(body, status: status)
+        var response = JSONResponse.make(body, status: status)
+        if ErrorMapping.isStorageFull(error) {
+            response.headers[.retryAfter] = "\(ErrorMapping.storageRetryAfterSeconds)"
+        }
+        return response
+    }
+
+    /// Errors that mean the connection, not the request's content, failed: the peer closed or reset it mid-body,
+    /// or sent something that is not HTTP/1.1.
+    static func isConnectionFailure(_ error: any Error) -> Bool {
+        switch error {
+        case is HTTPParserError, is IOError: true
+        case let error as ChannelError:
+            switch error {
+            case .ioOnClosedChannel, .eof, .alreadyClosed, .outputClosed, .inputClosed: true
+            default: false
+            }
+        default: false
+        }
     }
 
     static func reply(for error: any Error) -> (HTTPResponse.Status, ErrorBody) {
-        if let mapped = ErrorMapping.reply(for: error) { return mapped }
+        if let mapped = ErrorMapping.reply(for: error) ?? ErrorMapping.storage(error) { return mapped }
+        if isConnectionFailure(error) { return (.badRequest, ErrorBody("Incomplete or malformed request")) }
         switch error {
         case let error as HTTPError:
             return (error.status, ErrorBody(error.body ?? message(for: error.status)))

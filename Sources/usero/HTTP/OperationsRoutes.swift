@@ -5,18 +5,19 @@ import Synchronization
 
 /// `/healthz` and `/metrics`.
 struct OperationsRoutes<Context: RequestContext>: Sendable {
-    let database: AppDatabase
+    let store: any StoreHealth
     let registry: PrometheusCollectorRegistry
     let health: HealthCheck
 
-    init(database: AppDatabase, registry: PrometheusCollectorRegistry) {
-        self.database = database
+    init(health store: any StoreHealth, registry: PrometheusCollectorRegistry) {
+        self.store = store
         self.registry = registry
-        health = HealthCheck { await database.isHealthy() }
+        health = HealthCheck { await store.isHealthy() }
     }
 
     func register(on router: Router<Context>) {
         let health = self.health
+        let store = self.store
         router.get("healthz") { _, _ -> Response in
             await health.isHealthy() ? HealthAnswer.ok : HealthAnswer.unavailable
         }
@@ -24,7 +25,7 @@ struct OperationsRoutes<Context: RequestContext>: Sendable {
             var headers = HTTPFields()
             headers[.contentType] = "text/plain; version=0.0.4; charset=utf-8"
             var text = registry.emitToBuffer()
-            let stats = database.commitStatistics
+            let stats = store.commitStatistics
             text += Array("""
                 # TYPE usero_store_commits_total counter
                 usero_store_commits_total \(stats.commits)

@@ -1,6 +1,11 @@
 import Foundation
 import Logging
 import Synchronization
+@testable import Inbox
+@testable import StoreSQLite
+import SlackGateway
+import Retention
+import UseroTestSupport
 
 /// Every log line a test server wrote, message and metadata rendered, so tests can search them for secrets and
 /// canary strings. Never bootstraps the global logging system.

@@ -4,6 +4,10 @@ import Logging
 import ServiceLifecycle
 import SlackGateway
 import Testing
+@testable import Inbox
+@testable import StoreSQLite
+import Retention
+import UseroTestSupport
 
 /// A fake of Slack's Web API (and of `response_url`s): a real Hummingbird app on a loopback port that records every
 /// call and answers from a per-method script, falling back to the fixtures' happy answers. The real client code
@@ -31,6 +35,23 @@ actor FakeSlack {
         static let rateLimited = Reply.fixture("ratelimited.json", status: 429, headers: ["Retry-After": "1"])
         static let serverError = Reply(status: 503, body: "upstream unavailable")
         static func error(_ code: String) -> Reply { Reply(body: #"{"ok":false,"error":"\#(code)"}"#) }
+        /// Accepts the request and answers nothing until the test calls `releaseHung()` (or the fake stops).
+        static let hang = Reply(status: -1, body: "")
+    }
+
+    private var hung: [CheckedContinuation<Void, Never>] = []
+    private var released = false
+
+    /// Lets every hung request finish (with a 503), e.g. before the test's servers stop.
+    func releaseHung() {
+        released = true
+        for waiter in hung { waiter.resume() }
+        hung = []
+    }
+
+    fileprivate func waitUntilReleased() async {
+        if released { return }
+        await withCheckedContinuation { hung.append($0) }
     }
 
     private(set) var calls: [Call] = []
@@ -44,20 +65,50 @@ actor FakeSlack {
     /// Calls of one method so far.
     func calls(_ method: String) -> [Call] { calls.filter { $0.method == method } }
 
-    /// Waits (polling briefly) until at least `count` calls of `method` arrived; returns them.
+    /// Tests waiting for calls, resumed by `handle` as the calls arrive.
+    private var waiters: [UUID: (method: String, count: Int, continuation: CheckedContinuation<Void, Never>)] = [:]
+
+    /// Waits until at least `count` calls of `method` arrived (woken by their arrival, not by polling); returns them.
+    /// `timeout` only bounds a test whose calls never come.
     func waitForCalls(_ method: String, count: Int = 1, timeout: Duration = .seconds(20)) async throws -> [Call] {
-        let start = ContinuousClock.now
-        while ContinuousClock.now - start < timeout {
-            let found = calls(method)
-            if found.count >= count { return found }
-            try await Task.sleep(for: .milliseconds(25))
+        let arrived = await withTaskGroup(of: Bool.self) { group in
+            group.addTask { await self.arrival(of: method, count: count) }
+            group.addTask {
+                try? await Task.sleep(for: timeout)
+                return false
+            }
+            let first = await group.next() ?? false
+            group.cancelAll()
+            return first
         }
-        Issue.record("timed out waiting for \(count) call(s) of \(method); got \(calls(method).count)")
+        if !arrived { Issue.record("timed out waiting for \(count) call(s) of \(method); got \(calls(method).count)") }
         return calls(method)
+    }
+
+    /// Returns true once `count` calls of `method` arrived; false when cancelled first.
+    private func arrival(of method: String, count: Int) async -> Bool {
+        let id = UUID()
+        await withTaskCancellationHandler {
+            await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
+                if calls(method).count >= count || Task.isCancelled {
+                    continuation.resume()
+                } else {
+                    waiters[id] = (method, count, continuation)
+                }
+            }
+        } onCancel: {
+            Task { await self.resumeWaiter(id) }
+        }
+        return calls(method).count >= count
+    }
+
+    private func resumeWaiter(_ id: UUID) {
+        waiters.removeValue(forKey: id)?.continuation.resume()
     }
 
     fileprivate func handle(_ call: Call) -> Reply {
         calls.append(call)
+        for (id, waiter) in waiters where calls(waiter.method).count >= waiter.count { resumeWaiter(id) }
         if var queue = scripts[call.method], !queue.isEmpty {
             let reply = queue.removeFirst()
             scripts[call.method] = queue
@@ -86,6 +137,10 @@ actor FakeSlack {
             return call.query["message_ts"] == "1700000450.000400"
                 ? .fixture("chat_getPermalink_thread_reply_ok.json") : .fixture("chat_getPermalink_ok.json")
         case "chat.postEphemeral": return .fixture("chat_postEphemeral_ok.json")
+        case "chat.postMessage": return Reply(body: #"{"ok":true,"channel":"D0001","ts":"1700000999.000100"}"#)
+        case "users.conversations":
+            return Reply(body: #"{"ok":true,"channels":[],"response_metadata":{"next_cursor":""}}"#)
+        case "views.publish": return Reply(body: #"{"ok":true,"view":{"id":"V0001"}}"#)
         default: return Reply(body: "ok")
         }
     }
@@ -109,7 +164,11 @@ actor FakeSlack {
             let call = Call(
                 method: method, path: path, query: query, form: form, authorization: request.headers[.authorization],
                 body: body)
-            let reply = await self.handle(call)
+            var reply = await self.handle(call)
+            if reply.status == -1 {
+                await self.waitUntilReleased()
+                reply = .serverError
+            }
             var headers = HTTPFields()
             headers[.contentType] = "application/json; charset=utf-8"
             if let retryAfter = reply.headers["Retry-After"] { headers[.retryAfter] = retryAfter }

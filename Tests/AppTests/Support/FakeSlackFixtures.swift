@@ -1,10 +1,16 @@
 import Feedback
 import Foundation
+import GRDB
 import Synchronization
 import Testing
 import UseroCrypto
 
 @testable import usero
+@testable import Inbox
+@testable import StoreSQLite
+import SlackGateway
+import Retention
+import UseroTestSupport
 
 /// The Slack fixtures copied from shared/fixtures/slack (exact bytes; see Fixtures/slack/README.md there).
 enum Fixtures {
@@ -41,14 +47,16 @@ enum SlackTestSettings {
     static let tokenKey = Data((0..<32).map { UInt8($0 &* 7 &+ 3) }).base64EncodedString()
 
     static func configure(_ config: inout AppConfig, fakeURL: String) {
-        config.slackSigningSecret = signingSecret
+        config.slackSigningSecret = Redacted(signingSecret)
         config.slackClientID = clientID
-        config.slackClientSecret = clientSecret
+        config.slackClientSecret = Redacted(clientSecret)
         config.slackAPIURL = fakeURL
         config.slackResponseURLPrefixes = [fakeURL.replacingOccurrences(of: "/api/", with: "/hooks/")]
         config.slackAuthorizeURL = fakeURL.replacingOccurrences(of: "/api/", with: "/oauth/v2/authorize")
-        config.tokenKeyBase64 = tokenKey
+        config.tokenKeyBase64 = Redacted(tokenKey)
         config.slackJobPollInterval = .milliseconds(200)
+        // Recovery sweeps step quickly against the fake (Slack itself gets one call every 1.2 s).
+        config.slackRecoveryStepInterval = 20
     }
 
     /// `X-Slack-*` headers signing `body` at `timestamp` (default: now) with `secret`.
@@ -63,14 +71,6 @@ enum SlackTestSettings {
             "X-Slack-Request-Timestamp": "\(timestamp)", "X-Slack-Signature": signature, "Content-Type": contentType,
         ]
     }
-}
-
-/// A clock tests move by hand.
-final class TestClock: WallClock {
-    private let instant: Mutex<Date>
-    init(_ start: Date = Date()) { instant = Mutex(start) }
-    func now() -> Date { instant.withLock { $0 } }
-    func advance(by seconds: TimeInterval) { instant.withLock { $0 = $0.addingTimeInterval(seconds) } }
 }
 
 extension TestServer {
@@ -91,9 +91,13 @@ extension TestServer {
         try await postSlack("/slack/events", Fixtures.text(name, replacing: pairs), extraHeaders: headers)
     }
 
-    /// A `/usero` command with the given raw form body.
+    /// A `/usero` command with the given raw form body, as a new invocation: Slack gives every invocation its own
+    /// `trigger_id`, so two sends in the same second are two commands, not a replay.
     func sendCommand(_ body: String) async throws -> HTTPResult {
-        try await postSlack("/slack/commands", body, contentType: "application/x-www-form-urlencoded")
+        let fresh = body.replacingOccurrences(
+            of: "trigger_id=1234567890123.1234567890.abcdef0123456789abcdef0123456789",
+            with: "trigger_id=\(UInt64.random(in: 1...UInt64.max)).1234567890.abcdef0123456789abcdef0123456789")
+        return try await postSlack("/slack/commands", fresh, contentType: "application/x-www-form-urlencoded")
     }
 
     /// Creates a client and installs the app for it through the whole OAuth flow against the fake.
@@ -114,14 +118,31 @@ extension TestServer {
         #expect(done.status == 200)
     }
 
-    /// Polls (every 25 ms, up to `timeout`) until `condition` holds.
+    /// Returns once `condition` holds. The conditions read what the server stores, so it is checked now and again
+    /// after each commit to the server's database (GRDB's observation), never by polling; `timeout` only bounds a
+    /// test whose condition never comes true.
     func eventually(timeout: Duration = .seconds(20), _ condition: @Sendable () async throws -> Bool) async throws {
-        let start = ContinuousClock.now
-        while ContinuousClock.now - start < timeout {
-            if try await condition() { return }
-            try await Task.sleep(for: .milliseconds(25))
+        let pool = parts.database.pool
+        let met = try await withoutActuallyEscaping(condition) { condition in
+            try await withThrowingTaskGroup(of: Bool.self) { group in
+                group.addTask {
+                    // One value now and one after every commit that changes any table.
+                    let commits = ValueObservation.tracking(region: DatabaseRegion.fullDatabase) { db in
+                        try db.execute(sql: "SELECT 1")
+                    }
+                    for try await _ in commits.values(in: pool) where try await condition() { return true }
+                    return false
+                }
+                group.addTask {
+                    try? await Task.sleep(for: timeout)
+                    return false
+                }
+                let first = try await group.next() ?? false
+                group.cancelAll()
+                return first
+            }
         }
-        Issue.record("condition not met within \(timeout)")
+        if !met { Issue.record("condition not met within \(timeout)") }
     }
 
     /// The client's feedback items as the admin API lists them.

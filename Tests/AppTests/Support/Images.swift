@@ -1,4 +1,9 @@
 import Foundation
+@testable import Inbox
+@testable import StoreSQLite
+import SlackGateway
+import Retention
+import UseroTestSupport
 
 /// Small images made by hand, each with known dimensions in its header.
 enum Images {

@@ -1,5 +1,10 @@
 import Logging
 import ServiceLifecycle
+@testable import Inbox
+@testable import StoreSQLite
+import SlackGateway
+import Retention
+import UseroTestSupport
 
 /// Runs `service` in its own service group, waits for the port it reports through `ports`, hands that port to
 /// `body`, and shuts the group down gracefully afterwards, whatever `body` does.

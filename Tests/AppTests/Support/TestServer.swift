@@ -6,6 +6,11 @@ import Logging
 import ServiceLifecycle
 @testable import usero
 
+@testable import Inbox
+@testable import StoreSQLite
+import SlackGateway
+import Retention
+import UseroTestSupport
 #if canImport(FoundationNetworking)
 import FoundationNetworking
 #endif
@@ -36,6 +41,8 @@ struct TestServer: Sendable {
         config.databasePath = folder.appendingPathComponent("usero.sqlite").path
         config.dataDirectory = folder.appendingPathComponent("data").path
         config.publicURL = "http://127.0.0.1:0"
+        // Suites send bursts from one address and client; the rate-limit tests turn it back on.
+        config.publicRateLimit = 0
         return config
     }
 

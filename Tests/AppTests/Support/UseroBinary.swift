@@ -3,9 +3,18 @@ import Foundation
 import Glibc
 #endif
 import Testing
+@testable import Inbox
+@testable import StoreSQLite
+import SlackGateway
+import Retention
+import UseroTestSupport
 
 /// The built `usero` executable, run as a user would run it.
 enum UseroBinary {
+    /// What every run starts from: suites send bursts from one address, so the public rate limit is off unless a
+    /// test's own environment sets `USERO_PUBLIC_RATE_LIMIT`.
+    static let defaultEnvironment = ["PATH": "/usr/bin:/bin", "USERO_PUBLIC_RATE_LIMIT": "0"]
+
     /// The executable beside the test bundle (`swift build` puts both in the same folder).
     static func url() throws -> URL {
         let bundleFolder = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent()
@@ -43,7 +52,7 @@ enum UseroBinary {
         let process = Process()
         process.executableURL = try url()
         process.arguments = ["serve", "--port", "\(port)"]
-        process.environment = ["PATH": "/usr/bin:/bin"].merging(environment) { $1 }
+        process.environment = defaultEnvironment.merging(environment) { $1 }
         process.standardOutput = FileHandle.nullDevice
         process.standardError = FileHandle.nullDevice
         try process.run()
@@ -67,7 +76,7 @@ enum UseroBinary {
         let process = Process()
         process.executableURL = try url()
         process.arguments = arguments
-        process.environment = ["PATH": "/usr/bin:/bin"].merging(environment) { $1 }
+        process.environment = defaultEnvironment.merging(environment) { $1 }
         let out = Pipe()
         let err = Pipe()
         process.standardOutput = out

@@ -1,0 +1,301 @@
+import Feedback
+import Foundation
+import Hummingbird
+import Logging
+import UseroCrypto
+
+/// The inbox for the customer's team: sign in with the admin key, read, filter and delete feedback, connect Slack.
+///
+/// Pages are rendered on the server; every change is a POST carrying the session's CSRF token.
+/// The inbox's fixed sizes (outside the generic routes type, which cannot hold stored statics).
+enum InboxLimits {
+    /// Most environments offered in the filter.
+    static let environmentLimit = 100
+
+    /// Items per page.
+    static let pageSize = 50
+}
+
+/// A signed-in request: who, and the session's CSRF token.
+struct InboxVisitor: Sendable {
+    let client: Client
+    let sessionID: String
+    let csrfToken: String
+
+    /// The signed-in frame of a page titled `title`.
+    func chrome(title: String = "") -> Chrome {
+        Chrome(
+            documentTitle: title, signedIn: true, clientID: client.id, clientName: client.name,
+            csrfToken: csrfToken)
+    }
+}
+
+struct InboxRoutes<Context: RequestContext>: Sendable {
+    let store: any FeedbackStore
+    let sessions: InboxSessions
+    let slack: InboxSlack
+    let renderer: InboxRenderer
+    let cookies: InboxCookies
+
+    /// Turns an error a route threw into its HTTP status (the service's one error mapping).
+    let errorStatus: @Sendable (any Error) -> HTTPResponse.Status
+
+    func register(on router: Router<Context>) {
+        let group = router.group("inbox").add(middleware: InboxPageMiddleware(renderer: renderer, errorStatus: errorStatus))
+        group.get(use: list)
+        group.get("login", use: loginForm)
+        group.post("login", use: login)
+        group.post("logout", use: logout)
+        group.get("items/:id", use: showItem)
+        group.get("items/:id/delete", use: confirmDelete)
+        group.post("items/:id/delete", use: delete)
+        group.post("slack/connect", use: connectSlack)
+        group.post("slack/settings", use: saveSlackSettings)
+        group.get("assets/inbox.css") { _, _ in
+            Response(
+                status: .ok,
+                headers: [.contentType: "text/css; charset=utf-8", .cacheControl: "public, max-age=3600"],
+                body: ResponseBody(byteBuffer: ByteBuffer(string: InboxStylesheet.css)))
+        }
+    }
+
+    // MARK: Session
+
+    /// The signed-in visitor, or nil (no cookie, unknown or expired session, or a client that is gone).
+    func visitor(_ request: Request) async throws -> InboxVisitor? {
+        guard let id = InboxCookies.value(InboxCookies.session, in: request),
+            let session = try await sessions.session(id: id)
+        else { return nil }
+        guard let client = try await store.client(id: session.clientID) else {
+            try await sessions.end(id: id)
+            return nil
+        }
+        return InboxVisitor(client: client, sessionID: id, csrfToken: session.csrfToken)
+    }
+
+    /// A POST's visitor, or the 403 page that refuses it.
+    enum Checked {
+        case allowed(InboxVisitor)
+        case refused(Response)
+    }
+
+    /// The visitor of a POST, refused with 403 unless signed in and carrying the session's CSRF token.
+    func checkedVisitor(_ request: Request, csrf: String?) async throws -> Checked {
+        guard let visitor = try await visitor(request) else {
+            return .refused(
+                renderer.message(
+                    "Signed out", "Your session has ended. Sign in again to continue.", status: .forbidden,
+                    backHref: "/inbox/login", backLabel: "Sign in"))
+        }
+        guard let csrf, constantTimeEquals(Array(csrf.utf8), Array(visitor.csrfToken.utf8)) else {
+            return .refused(
+                renderer.message(
+                    "Request refused", "This form has expired. Go back, reload the page and try again.",
+                    status: .forbidden, signedIn: visitor.chrome()))
+        }
+        return .allowed(visitor)
+    }
+
+    // MARK: Sign in and out
+
+    struct LoginForm: Decodable {
+        var adminKey: String?
+        var loginToken: String?
+    }
+
+    @Sendable func loginForm(_ request: Request, context: Context) async throws -> Response {
+        if try await visitor(request) != nil { return InboxRenderer.redirect(to: "/inbox") }
+        return try loginPage(error: nil, status: .ok)
+    }
+
+    /// The sign-in form with a fresh login token, also set as a cookie: a cross-site page cannot read it, so it
+    /// cannot sign a visitor into someone else's inbox.
+    func loginPage(error: String?, status: HTTPResponse.Status) throws -> Response {
+        let token = InboxSessions.randomToken()
+        var response = try renderer.page("login", LoginView(loginToken: token, errorText: error), status: status)
+        response.addCookie(cookies.set(InboxCookies.login, token, maxAge: 3600))
+        return response
+    }
+
+    @Sendable func login(_ request: Request, context: Context) async throws -> Response {
+        let form = try await request.inboxForm(LoginForm.self)
+        guard let expected = InboxCookies.value(InboxCookies.login, in: request), let given = form.loginToken,
+            constantTimeEquals(Array(given.utf8), Array(expected.utf8))
+        else {
+            return try loginPage(
+                error: "The sign-in form expired. Please enter your admin key again.", status: .forbidden)
+        }
+        let key = (form.adminKey ?? "").trimmingCharacters(in: .whitespacesAndNewlines)
+        guard !key.isEmpty, key.count <= 256, let client = try await store.client(adminKey: key) else {
+            context.logger.info("Inbox sign-in refused")
+            return try loginPage(error: "That admin key is not valid.", status: .unauthorized)
+        }
+        if let old = InboxCookies.value(InboxCookies.session, in: request) { try await sessions.end(id: old) }
+        let session = try await sessions.start(clientID: client.id)
+        context.logger.info("Inbox sign-in", metadata: ["client.id": "\(client.id)"])
+        var response = InboxRenderer.redirect(to: "/inbox")
+        response.addCookie(cookies.set(InboxCookies.session, session.id, maxAge: Int(InboxSessions.absoluteTimeout)))
+        response.addCookie(cookies.clear(InboxCookies.login))
+        return response
+    }
+
+    struct CSRFForm: Decodable {
+        var csrf: String?
+    }
+
+    @Sendable func logout(_ request: Request, context: Context) async throws -> Response {
+        let form = try await request.inboxForm(CSRFForm.self)
+        let visitor: InboxVisitor
+        switch try await checkedVisitor(request, csrf: form.csrf) {
+        case .allowed(let value): visitor = value
+        case .refused(let refusal): return refusal
+        }
+        try await sessions.end(id: visitor.sessionID)
+        var response = InboxRenderer.redirect(to: "/inbox/login")
+        response.addCookie(cookies.clear(InboxCookies.session))
+        return response
+    }
+
+    // MARK: The list
+
+    @Sendable func list(_ request: Request, context: Context) async throws -> Response {
+        guard let visitor = try await visitor(request) else { return InboxRenderer.redirect(to: "/inbox/login") }
+        let query = request.uri.queryParameters
+        let filter = InboxFilter(
+            source: query["source"].map(String.init), env: query["env"].map(String.init),
+            cursor: query["cursor"].map(String.init))
+        let clientID = visitor.client.id
+        async let page = store.listFeedback(
+            clientID: clientID, filter: filter.storeFilter, limit: InboxLimits.pageSize, after: filter.cursor)
+        async let environments = store.environments(clientID: clientID, limit: InboxLimits.environmentLimit)
+        async let installation = slack.installationStatus(clientID)
+        async let settings = slack.settings(clientID)
+        let view = try await ListView(
+            visitor: visitor, filter: filter, page: page, environments: environments, installation: installation,
+            notice: query["notice"].map(String.init), settings: settings)
+        return try renderer.page("list", view)
+    }
+
+    // MARK: One item (the link a Slack notification carries)
+
+    @Sendable func showItem(_ request: Request, context: Context) async throws -> Response {
+        guard let visitor = try await visitor(request) else { return InboxRenderer.redirect(to: "/inbox/login") }
+        guard let id = context.parameters.get("id"),
+            let item = try await store.feedback(id: id, clientID: visitor.client.id)
+        else { return notFound(visitor) }
+        let view = SingleItemView(
+            chrome: visitor.chrome(title: "Feedback"), item: ItemView(item, filter: InboxFilter(source: nil, env: "all")))
+        return try renderer.page("single", view)
+    }
+
+    // MARK: Delete
+
+    @Sendable func confirmDelete(_ request: Request, context: Context) async throws -> Response {
+        guard let visitor = try await visitor(request) else { return InboxRenderer.redirect(to: "/inbox/login") }
+        let query = request.uri.queryParameters
+        let filter = InboxFilter(source: query["source"].map(String.init), env: query["env"].map(String.init))
+        guard let id = context.parameters.get("id"),
+            let item = try await store.feedback(id: id, clientID: visitor.client.id)
+        else { return notFound(visitor) }
+        let view = ConfirmView(
+            chrome: visitor.chrome(title: "Delete feedback"),
+            item: ItemView(item, filter: filter, showActions: false), deleteID: item.id,
+            returnSource: filter.sourceValue, returnEnvironment: filter.environmentValue,
+            cancelHref: filter.href() + "#item-" + item.id)
+        return try renderer.page("confirm", view)
+    }
+
+    struct DeleteForm: Decodable {
+        var csrf: String?
+        var source: String?
+        var env: String?
+    }
+
+    @Sendable func delete(_ request: Request, context: Context) async throws -> Response {
+        let form = try await request.inboxForm(DeleteForm.self)
+        let visitor: InboxVisitor
+        switch try await checkedVisitor(request, csrf: form.csrf) {
+        case .allowed(let value): visitor = value
+        case .refused(let refusal): return refusal
+        }
+        guard let id = context.parameters.get("id"), try await store.deleteFeedback(id: id, clientID: visitor.client.id)
+        else { return notFound(visitor) }
+        context.logger.info(
+            "Inbox deleted feedback", metadata: ["client.id": "\(visitor.client.id)", "feedback.id": "\(id)"])
+        let filter = InboxFilter(source: form.source, env: form.env)
+        return InboxRenderer.redirect(to: filter.href(notice: "deleted"))
+    }
+
+    func notFound(_ visitor: InboxVisitor) -> Response {
+        renderer.message(
+            "Not found", "That feedback does not exist, or it was already deleted.", status: .notFound,
+            signedIn: visitor.chrome())
+    }
+
+    // MARK: Slack
+
+    @Sendable func connectSlack(_ request: Request, context: Context) async throws -> Response {
+        let form = try await request.inboxForm(CSRFForm.self)
+        let visitor: InboxVisitor
+        switch try await checkedVisitor(request, csrf: form.csrf) {
+        case .allowed(let value): visitor = value
+        case .refused(let refusal): return refusal
+        }
+        let link: String?
+        do {
+            link = try await slack.makeInstallLink(visitor.client.id)
+        } catch {
+            context.logger.error("Slack install link failed", metadata: ["error.type": "\(type(of: error))"])
+            return renderer.message(
+                "Slack is unavailable", "The Slack install link could not be created. Please try again.",
+                status: .badGateway, signedIn: visitor.chrome())
+        }
+        guard let link else { return InboxRenderer.redirect(to: "/inbox?notice=slack-unconfigured") }
+        guard InboxFormat.isWebURL(link) else { throw InboxError.badInstallLink }
+        return InboxRenderer.redirect(to: link)
+    }
+
+    struct SlackSettingsForm: Decodable {
+        var csrf: String?
+        var triggerEmoji: String?
+        var notifyChannel: String?
+    }
+
+    @Sendable func saveSlackSettings(_ request: Request, context: Context) async throws -> Response {
+        let form = try await request.inboxForm(SlackSettingsForm.self)
+        let visitor: InboxVisitor
+        switch try await checkedVisitor(request, csrf: form.csrf) {
+        case .allowed(let value): visitor = value
+        case .refused(let refusal): return refusal
+        }
+        let emoji = Self.emojiNames(form.triggerEmoji ?? "")
+        let channel = (form.notifyChannel ?? "").trimmingCharacters(in: .whitespacesAndNewlines)
+        switch try await slack.saveSettings(visitor.client.id, emoji, channel.isEmpty ? nil : channel) {
+        case .saved:
+            context.logger.info("Inbox saved Slack settings", metadata: ["client.id": "\(visitor.client.id)"])
+            return InboxRenderer.redirect(to: "/inbox?notice=slack-settings-saved")
+        case .invalid(let issues):
+            let labels = ["triggerEmoji": "Trigger emoji", "notifyChannel": "Channel"]
+            let text = issues.sorted { $0.key < $1.key }.map { field, messages in
+                "\(labels[field] ?? field): " + messages.joined(separator: "; ")
+            }.joined(separator: " ")
+            return renderer.message(
+                "Slack settings not saved", text, status: .badRequest, signedIn: visitor.chrome(),
+                backHref: "/inbox", backLabel: "Back to the inbox")
+        case .notInstalled:
+            return renderer.message(
+                "Slack is not connected", "Connect Slack first; the settings belong to the installation.",
+                status: .notFound, signedIn: visitor.chrome(), backHref: "/inbox", backLabel: "Back to the inbox")
+        }
+    }
+
+    /// The names typed into the form: separated by commas or spaces, with the colons people type around emoji
+    /// (`:bug:`) taken off; the gateway's rules judge the rest.
+    static func emojiNames(_ text: String) -> [String] {
+        text.split { $0 == "," || $0.isWhitespace }.map { part in
+            var name = Substring(part)
+            if name.hasPrefix(":") && name.hasSuffix(":") && name.count > 2 { name = name.dropFirst().dropLast() }
+            return String(name)
+        }.filter { !$0.isEmpty }
+    }
+}

@@ -1,0 +1,242 @@
+import Feedback
+import Foundation
+
+// MARK: Page-level views (rendered by InboxTemplates; every string is escaped by `{{…}}`)
+
+/// What every signed-in page shows in its header.
+/// What every page's frame shows: its title and, when signed in, the client and the CSRF token for its forms.
+struct Chrome: Sendable {
+    var documentTitle: String
+    var signedIn: Bool
+    var clientID: String
+    var clientName: String
+    var csrfToken: String
+}
+
+struct LoginView: Sendable {
+    var documentTitle = "Sign in"
+    var signedIn = false
+    var loginToken: String
+    var errorText: String?
+}
+
+struct OptionView: Sendable {
+    var value: String
+    var label: String
+    var isSelected: Bool
+}
+
+struct SlackInstallView: Sendable {
+    var workspace: String
+    var installedAtISO: String
+    var installedAtText: String
+}
+
+struct SlackSettingsView: Sendable {
+    var triggerEmojiText: String
+    var notifyChannelText: String
+    var notifyProblemText: String?
+    var missingScopesText: String?
+}
+
+struct ListView: Sendable {
+    var chrome: Chrome
+    var noticeText: String?
+    var slackSettings: SlackSettingsView?
+    var sourceOptions: [OptionView]
+    var environmentOptions: [OptionView]
+    var filterSummary: String
+    var isFiltered: Bool
+    var slackInstall: SlackInstallView?
+    var slackButtonLabel: String
+    var items: [ItemView]
+    var hasItems: Bool
+    var newerHref: String?
+    var olderHref: String?
+}
+
+struct ConfirmView: Sendable {
+    var chrome: Chrome
+    var item: ItemView
+    var deleteID: String
+    var returnSource: String
+    var returnEnvironment: String
+    var cancelHref: String
+}
+
+struct SingleItemView: Sendable {
+    var chrome: Chrome
+    var item: ItemView
+}
+
+struct MessageView: Sendable {
+    var chrome: Chrome
+    var heading: String
+    var text: String
+    var backHref: String
+    var backLabel: String
+}
+
+// MARK: One feedback item
+
+struct LinkView: Sendable {
+    var isLink: Bool
+    var href: String
+    var text: String
+}
+
+struct ScreenshotView: Sendable {
+    var fullHref: String?
+    var alt: String
+}
+
+struct SlackCaptureView: Sendable {
+    var channel: String?
+    var method: String
+    var permalink: String?
+}
+
+struct ReplayView: Sendable {
+    var replayID: String
+    var offsetText: String?
+}
+
+/// One feedback item, shaped for the template. Field names are unique across all views: mustache looks a missing
+/// (nil) name up in the enclosing contexts, so a shared name could show the page's value inside an item.
+struct ItemView: Sendable {
+    var itemID: String
+    var ratingText: String
+    var ratingClass: String
+    var sourceValue: String
+    var sourceLabel: String
+    var environmentLabel: String
+    var createdAtISO: String
+    var createdAtText: String
+    var comment: String?
+    var pageLink: LinkView?
+    var pageTitle: String?
+    var referrer: String?
+    var userEmail: String?
+    var endUserID: String?
+    var replay: ReplayView?
+    var slackCapture: SlackCaptureView?
+    var screenshots: [ScreenshotView]
+    var hasScreenshots: Bool
+    var metadataJSON: String?
+    var deleteHref: String
+    var showActions: Bool
+
+    init(_ item: FeedbackItem, filter: InboxFilter, showActions: Bool = true) {
+        let d = item.draft
+        itemID = item.id
+        if let rating = d.rating, let label = Self.ratingLabels[rating] {
+            ratingText = "\(label) · \(rating)/4"
+            ratingClass = "rating-\(rating)"
+        } else {
+            ratingText = "No rating"
+            ratingClass = "rating-none"
+        }
+        sourceValue = d.source.rawValue
+        sourceLabel = Self.sourceLabels[d.source] ?? d.source.rawValue
+        environmentLabel = d.environment ?? "default environment"
+        createdAtISO = iso8601(item.createdAt)
+        createdAtText = InboxFormat.dateText(item.createdAt)
+        comment = d.comment.flatMap { $0.isEmpty ? nil : $0 }
+        pageLink = d.pageUrl.map { url in
+            LinkView(isLink: InboxFormat.isWebURL(url), href: url, text: InboxFormat.shorten(url, to: 120))
+        }
+        pageTitle = d.pageTitle.map { InboxFormat.shorten($0, to: 160) }
+        referrer = d.referrer.map { InboxFormat.shorten($0, to: 160) }
+        userEmail = d.userEmail
+        endUserID = d.userId
+        replay = d.sessionReplayId.map {
+            ReplayView(replayID: $0, offsetText: d.replayOffsetMs.map(InboxFormat.offsetText))
+        }
+        slackCapture = d.slack.map { slack in
+            SlackCaptureView(
+                channel: slack.channelId, method: Self.captureLabel(slack.capturedVia, recovered: slack.recovered),
+                permalink: slack.permalink.flatMap { InboxFormat.isWebURL($0) ? $0 : nil })
+        }
+        screenshots = d.screenshots.enumerated().map { index, shot in
+            var alt = "Screenshot \(index + 1)"
+            if let width = shot.width, let height = shot.height { alt += " (\(width)×\(height))" }
+            let path = InboxFormat.screenshotPath(shot.fileName, clientID: item.clientId)
+            return ScreenshotView(fullHref: path, alt: alt)
+        }
+        hasScreenshots = !screenshots.isEmpty
+        metadataJSON = d.metadata.map(\.jsonText)
+        deleteHref = "/inbox/items/\(InboxFilter.encode(item.id))/delete"
+            + (filter.href() == "/inbox" ? "" : "?" + filter.href().dropFirst("/inbox?".count))
+        self.showActions = showActions
+    }
+
+    static let ratingLabels = [1: "Terrible", 2: "Bad", 3: "Good", 4: "Amazing"]
+    static let sourceLabels: [FeedbackSource: String] = [.api: "API", .widget: "Widget", .slack: "Slack"]
+    /// `reaction :bug:`, `message shortcut`, `/usero command`; recovered rows say so.
+    static func captureLabel(_ method: SlackCaptureMethod, recovered: Bool) -> String {
+        let label =
+            switch method {
+            case .reaction(let name): "reaction :\(name):"
+            case .shortcut: "message shortcut"
+            case .command: "/usero command"
+            }
+        return recovered ? label + " (recovered after downtime)" : label
+    }
+}
+
+// MARK: Formatting
+
+enum InboxFormat {
+    private static let utc: Calendar = {
+        var calendar = Calendar(identifier: .gregorian)
+        calendar.timeZone = TimeZone(identifier: "UTC")!
+        return calendar
+    }()
+    private static let months = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"]
+
+    /// `26 Nov 2026, 20:00 UTC`
+    static func dateText(_ date: Date) -> String {
+        let c = utc.dateComponents([.year, .month, .day, .hour, .minute], from: date)
+        let hour = c.hour ?? 0, minute = c.minute ?? 0
+        let time = (hour < 10 ? "0" : "") + "\(hour):" + (minute < 10 ? "0" : "") + "\(minute)"
+        return "\(c.day ?? 1) \(months[max(0, min(11, (c.month ?? 1) - 1))]) \(c.year ?? 1970), \(time) UTC"
+    }
+
+    /// `12.3 s`
+    static func offsetText(_ millis: Int64) -> String {
+        let tenths = millis / 100
+        return "\(tenths / 10).\(tenths % 10) s"
+    }
+
+    /// Only http(s) URLs become links; anything else (`javascript:`, `data:`) is shown as text.
+    static func isWebURL(_ text: String) -> Bool {
+        let lower = text.lowercased()
+        return (lower.hasPrefix("https://") || lower.hasPrefix("http://")) && URL(string: text)?.host != nil
+    }
+
+    static func shorten(_ text: String, to limit: Int) -> String {
+        text.count > limit ? String(text.prefix(limit - 1)) + "…" : text
+    }
+
+    /// The path of one of our stored screenshots, or nil when the name is not `clientId/file` of this client.
+    ///
+    /// The stored `url` is whatever the submitter sent, so the inbox never uses it; it serves the file by name
+    /// from this server instead, which is also what the page's `img-src 'self'` allows.
+    static func screenshotPath(_ fileName: String, clientID: String) -> String? {
+        let parts = fileName.split(separator: "/", omittingEmptySubsequences: false)
+        guard parts.count == 2, parts[0] == clientID, !parts[1].isEmpty, parts[1].count <= 200,
+            !parts[1].hasPrefix("."),
+            parts[1].utf8.allSatisfy({ isFileNameByte($0) })
+        else { return nil }
+        return "/api/screenshots/\(clientID)/\(parts[1])"
+    }
+
+    private static func isFileNameByte(_ byte: UInt8) -> Bool {
+        switch byte {
+        case UInt8(ascii: "a")...UInt8(ascii: "z"), UInt8(ascii: "A")...UInt8(ascii: "Z"),
+            UInt8(ascii: "0")...UInt8(ascii: "9"), UInt8(ascii: "."), UInt8(ascii: "-"), UInt8(ascii: "_"):
+            true
+        default: false
+        }
+    }
+}

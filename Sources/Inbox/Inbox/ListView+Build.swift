@@ -1,0 +1,70 @@
+import Feedback
+import Foundation
+
+extension ListView {
+    /// Notices the list can show, by the code in `?notice=`; anything else shows nothing.
+    static let notices = [
+        "deleted": "Feedback deleted.",
+        "slack-unconfigured":
+            "Slack is not configured on this server: set SLACK_SIGNING_SECRET, SLACK_CLIENT_ID and "
+            + "SLACK_CLIENT_SECRET.",
+        "slack-settings-saved": "Slack settings saved.",
+    ]
+
+    init(
+        visitor: InboxVisitor, filter: InboxFilter, page: FeedbackPage, environments: [String],
+        installation: InboxSlack.Installation?, notice: String?, settings: InboxSlack.Settings? = nil
+    ) {
+        chrome = visitor.chrome(title: "Inbox")
+        noticeText = notice.flatMap { Self.notices[$0] }
+        slackSettings = settings.map { found in
+            SlackSettingsView(
+                triggerEmojiText: found.triggerEmoji.joined(separator: ", "),
+                notifyChannelText: found.notifyChannel ?? "",
+                notifyProblemText: found.notifyProblem.map { text in
+                    found.notifyProblemAt.map { text + " (last failure: " + InboxFormat.dateText($0) + ")" } ?? text
+                },
+                missingScopesText: found.missingScopes.isEmpty
+                    ? nil
+                    : "This installation lacks the Slack permissions " + found.missingScopes.joined(separator: ", ")
+                        + ", which usero needs to recover reactions missed while it was down. Press Reconnect Slack "
+                        + "to grant them; the settings stay.")
+        }
+        sourceOptions =
+            [OptionView(value: "", label: "All sources", isSelected: filter.source == nil)]
+            + FeedbackSource.allCases.map { source in
+                OptionView(
+                    value: source.rawValue, label: ItemView.sourceLabels[source] ?? source.rawValue,
+                    isSelected: filter.source == source)
+            }
+        var names = environments
+        if case .named(let name) = filter.environment, !names.contains(name) { names.append(name) }
+        environmentOptions =
+            [
+                OptionView(
+                    value: "default", label: "Default environment",
+                    isSelected: filter.environment == .defaultEnvironment),
+                OptionView(value: "all", label: "All environments", isSelected: filter.environment == .all),
+            ]
+            + names.map { OptionView(value: "env:" + $0, label: $0, isSelected: filter.environment == .named($0)) }
+        let sourceText = filter.source.map { (ItemView.sourceLabels[$0] ?? $0.rawValue) + " only" } ?? "all sources"
+        let environmentText =
+            switch filter.environment {
+            case .defaultEnvironment: "default environment"
+            case .all: "all environments"
+            case .named(let name): "environment \(name)"
+            }
+        filterSummary = "\(environmentText), \(sourceText)"
+        isFiltered = filter.isFiltered
+        slackInstall = installation.map { found in
+            SlackInstallView(
+                workspace: found.teamName ?? "a Slack workspace", installedAtISO: iso8601(found.installedAt),
+                installedAtText: InboxFormat.dateText(found.installedAt))
+        }
+        slackButtonLabel = installation == nil ? "Connect Slack" : "Reconnect Slack"
+        items = page.items.map { ItemView($0, filter: filter) }
+        hasItems = !items.isEmpty
+        newerHref = filter.cursor == nil ? nil : filter.href()
+        olderHref = page.next.map { filter.href(cursor: $0) }
+    }
+}

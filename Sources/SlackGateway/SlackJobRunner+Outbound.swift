@@ -1,0 +1,199 @@
+import Feedback
+import Foundation
+import Logging
+
+// Issue 12: the jobs that talk to Slack on the service's own initiative: posting new feedback to the notify channel,
+// the App Home tab, and the recovery sweep.
+extension SlackJobRunner {
+    // MARK: Posting new feedback
+
+    /// Posts the item to the workspace's notify channel, once: not when the item was deleted meanwhile, the channel
+    /// cleared, or the workspace gone. A channel Slack refuses (`not_in_channel`, `channel_not_found`, `is_archived`)
+    /// is recorded for the inbox and the post dropped. Then the workspace's next post waits `postInterval`.
+    func postFeedback(_ job: SlackJob, _ payload: PostFeedbackJob) async throws {
+        guard let clientId = job.clientId, let team = job.teamId,
+            case let (installation, token)? = try await token(team: team), installation.clientId == clientId,
+            let channel = installation.settings.notifyChannel,
+            let item = try await store.feedbackItem(id: payload.feedbackId, client: clientId),
+            item.draft.source != .slack
+        else {
+            try await store.finishJob(job.id, then: nil)
+            return
+        }
+        let message = SlackNotificationMessage(item: item, publicURL: options.publicURL)
+        do {
+            try await api.postMessage(channel: channel, text: message.text, blocks: message.blocks, token: token)
+        } catch let error as SlackAPIError where error.meansChannelUnreachable {
+            if case .slack(let code) = error {
+                try await store.recordNotifyProblem(team: team, channel: channel, code: String(code.prefix(64)), at: now)
+            }
+            try await pace(team: team)
+            throw error
+        }
+        try await store.finishJob(job.id, then: nil)
+        if installation.notifyProblem != nil {
+            try await store.recordNotifyProblem(team: team, channel: channel, code: nil, at: now)
+        }
+        try await pace(team: team)
+    }
+
+    /// The workspace's next post waits: about one message a second per channel is what Slack allows, so a burst
+    /// goes out at that pace, in order, without meeting a 429.
+    private func pace(team: String) async throws {
+        try await store.holdJobs(team: team, kind: .postFeedback, notBefore: now + options.postInterval)
+    }
+
+    // MARK: App Home
+
+    /// Publishes the member's Home tab: the three ways to forward with this workspace's emoji, the captures of the
+    /// last 7 days, the inbox link.
+    func publishHome(_ job: SlackJob, _ payload: PublishHomeJob) async throws {
+        guard case let (installation, token)? = try await token(team: job.teamId) else {
+            try await store.finishJob(job.id, then: nil)
+            return
+        }
+        let count = try await store.captureCount(
+            client: installation.clientId, team: installation.teamId, since: now - 7 * 86_400_000)
+        let view = SlackHomeView(settings: installation.settings, capturedThisWeek: count, publicURL: options.publicURL)
+        try await api.publishHome(user: payload.user, view: view.json, token: token)
+        try await store.finishJob(job.id, then: nil)
+    }
+
+    // MARK: Recovery
+
+    /// One step of a recovery sweep: one Slack call (a page of the bot's channels, of a channel's history, or of a
+    /// thread's replies), then the messages it found and the sweep's progress commit together and the next step is
+    /// queued. A 429 postpones the sweep (never the live captures, which have their own lane) and it resumes from
+    /// the step it was on; a channel Slack refuses is skipped and counted. The last step records what the sweep
+    /// covered in the audit trail.
+    func recover(_ job: SlackJob, _ payload: RecoverJob) async throws {
+        guard let clientId = job.clientId, let team = job.teamId,
+            case let (installation, token)? = try await token(team: team), installation.clientId == clientId
+        else {
+            try await store.finishJob(job.id, then: nil)
+            return
+        }
+        var sweep = payload
+        var found: [CapturedMessage] = []
+        if !sweep.listed {
+            do {
+                let page = try await api.memberChannels(cursor: sweep.listCursor, token: token)
+                let seen = sweep.channelsRead + sweep.channelsSkipped + sweep.channels.count
+                let ids = page.channels.filter(SlackSettings.isChannelID)
+                let room = max(0, SlackRecoveryRules.maxChannels - seen)
+                sweep.channels += ids.prefix(room)
+                sweep.channelsOmitted += max(0, ids.count - room)
+                sweep.listCursor = Self.cursor(page.nextCursor)
+                sweep.listed = sweep.listCursor == nil || room == 0
+            } catch let error as SlackAPIError where !error.isRetryable && !error.meansInstallationGone {
+                // `missing_scope`: installed before usero asked for channels:read; reinstalling grants it.
+                sweep.stoppedBy = Self.code(error)
+                sweep.listed = true
+                sweep.channels = []
+            }
+        } else if let channel = sweep.channels.first {
+            let window = sweep.since...sweep.until
+            if let thread = sweep.threads.first {
+                do {
+                    let page = try await api.replies(
+                        channel: channel, ts: thread, oldest: SlackRecoveryRules.slackTs(sweep.since),
+                        cursor: sweep.threadCursor, token: token)
+                    sweep.pagesRead += 1
+                    found = SlackRecoveryRules.captures(
+                        in: page.messages.filter { $0.ts != thread }, channel: channel, installation: installation,
+                        window: window)
+                    sweep.threadCursor = Self.cursor(page.nextCursor)
+                } catch let error as SlackAPIError where !error.isRetryable && !error.meansInstallationGone {
+                    // The thread went (thread_not_found): nothing of it to recover.
+                    sweep.threadCursor = nil
+                }
+                if sweep.threadCursor == nil { sweep.threads.removeFirst() }
+            } else if !sweep.historyDone {
+                do {
+                    let page = try await api.history(
+                        channel: channel, oldest: SlackRecoveryRules.slackTs(sweep.since),
+                        latest: SlackRecoveryRules.slackTs(sweep.until), cursor: sweep.historyCursor, token: token)
+                    sweep.pagesRead += 1
+                    found = SlackRecoveryRules.captures(
+                        in: page.messages, channel: channel, installation: installation, window: window)
+                    for message in page.messages.prefix(1_000) {
+                        guard let ts = message.ts, (message.replyCount ?? 0) > 0,
+                            SlackRecoveryRules.millis(ofTs: ts) != nil,
+                            sweep.threads.count < SlackRecoveryRules.maxThreadsPerChannel
+                        else { continue }
+                        sweep.threads.append(ts)
+                    }
+                    sweep.historyCursor = Self.cursor(page.nextCursor)
+                    sweep.historyDone = sweep.historyCursor == nil
+                } catch let error as SlackAPIError where !error.isRetryable && !error.meansInstallationGone {
+                    // not_in_channel, channel_not_found, missing_scope (a private channel without groups:history):
+                    // skipped, counted, and the sweep goes on.
+                    sweep.channelsSkipped += 1
+                    sweep.nextChannel()
+                }
+            } else {
+                sweep.channelsRead += 1
+                sweep.nextChannel()
+            }
+        }
+        // Only messages this client does not hold yet are new; the unique index still settles any race.
+        var fresh: [CapturedMessage] = []
+        var seen = Set<String>()
+        for message in found {
+            guard let ts = message.messageTs, seen.insert(ts).inserted,
+                try await store.capturedFeedbackID(client: clientId, team: team, channel: message.channelId, ts: ts)
+                    == nil
+            else { continue }
+            var message = message
+            message.permalink = try? await api.permalink(channel: message.channelId, ts: ts, token: token)
+            fresh.append(message)
+        }
+        sweep.captured += fresh.count
+        let finished = sweep.listed && sweep.channels.isEmpty
+        if finished { await recordRecovery(job, sweep) }
+        let next =
+            finished
+            ? nil
+            : NewSlackJob(
+                clientId: clientId, teamId: team, work: .recover(sweep), runAt: now + options.recoveryStepInterval)
+        _ = try await store.completeRecoveryStep(
+            jobID: job.id, clientID: clientId, messages: fresh, next: next, at: clock.now())
+        if next != nil { wakeup.signal() }
+    }
+
+    /// The audit entry of a sweep: `dueAt` is the start of the window it covered, `finishedAt` when it ended, and
+    /// the counts say how many channels and pages it read, skipped or left out, and how many messages it captured.
+    func recordRecovery(_ job: SlackJob, _ sweep: RecoverJob) async {
+        do {
+            try await auditor.recordDeletion(
+                kind: "slack_recovery", clientID: job.clientId, dueAt: dateFromEpochMillis(sweep.since),
+                finishedAt: clock.now(), counts: SlackRecoveryRules.auditCounts(sweep))
+        } catch {
+            logger.warning("Slack recovery audit failed", metadata: ["error.type": "\(type(of: error))"])
+        }
+        var metadata: Logger.Metadata = [
+            "slack.channels_read": "\(sweep.channelsRead)", "slack.captured": "\(sweep.captured)",
+            "slack.trigger": "\(sweep.trigger)",
+        ]
+        if let team = job.teamId { metadata["slack.team_id"] = "\(team)" }
+        if let stopped = sweep.stoppedBy { metadata["slack.stopped_by"] = "\(stopped)" }
+        logger.info("Slack recovery sweep finished", metadata: metadata)
+    }
+
+    /// A cursor to follow, or nil at the end (an empty or oversized cursor ends the listing).
+    static func cursor(_ value: String?) -> String? {
+        guard let value, !value.isEmpty, value.utf8.count <= SlackRecoveryRules.maxCursorLength else { return nil }
+        return value
+    }
+}
+
+extension RecoverJob {
+    /// Moves on to the next channel.
+    mutating func nextChannel() {
+        if !channels.isEmpty { channels.removeFirst() }
+        historyCursor = nil
+        historyDone = false
+        threads = []
+        threadCursor = nil
+    }
+}

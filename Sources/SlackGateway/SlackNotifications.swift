@@ -1,0 +1,138 @@
+public import Feedback
+import Foundation
+
+/// Which new items are posted to Slack, and how the post reads. Stores call `jobs(for:installations:)` inside the
+/// transaction that inserts the item, so an accepted item's post is as durable as the item.
+public enum SlackNotificationRules {
+    /// The post jobs a newly accepted item needs: one for each of its client's installations that has a notify
+    /// channel and a token. Slack items are never echoed back to Slack. A post is due no earlier than the
+    /// workspace's `postNotBefore`, so it queues behind the posts already waiting (in order) and keeps Slack's pace.
+    public static func jobs(for item: FeedbackItem, installations: [Installation]) -> [NewSlackJob] {
+        guard item.draft.source == .api || item.draft.source == .widget else { return [] }
+        return installations.filter {
+            $0.clientId == item.clientId && $0.tokenEnvelope != nil && $0.settings.notifyChannel != nil
+        }.map {
+            NewSlackJob(
+                clientId: item.clientId, teamId: $0.teamId, work: .postFeedback(PostFeedbackJob(feedbackId: item.id)),
+                runAt: max(epochMillis(item.createdAt), $0.postNotBefore ?? 0))
+        }
+    }
+}
+
+/// Text for Slack's mrkdwn: what came from a user is escaped so it cannot ping a channel or forge a link.
+public enum SlackMrkdwn {
+    /// `&`, `<`, `>` as Slack wants them escaped.
+    public static func escape(_ text: some StringProtocol) -> String {
+        var out = ""
+        out.reserveCapacity(text.utf8.count)
+        for character in text {
+            switch character {
+            case "&": out += "&amp;"
+            case "<": out += "&lt;"
+            case ">": out += "&gt;"
+            default: out.append(character)
+            }
+        }
+        return out
+    }
+
+    /// The first `limit` characters, with `…` when cut.
+    public static func prefix(_ text: String, _ limit: Int) -> String {
+        text.count > limit ? String(text.prefix(limit)) + "…" : text
+    }
+
+    /// A link `<url|label>` when `url` is a plain http(s) URL that cannot break out of the link syntax; otherwise
+    /// the escaped text alone.
+    public static func link(_ url: String, label: String) -> String {
+        let lower = url.lowercased()
+        let safe =
+            (lower.hasPrefix("https://") || lower.hasPrefix("http://")) && url.count <= 2_000
+            && !url.contains { $0 == "<" || $0 == ">" || $0 == "|" || $0.isWhitespace || $0.isNewline }
+        let text = escape(label.replacingOccurrences(of: "|", with: "¦"))
+        return safe ? "<\(url)|\(text)>" : text
+    }
+
+    /// JSON text of Block Kit values (sorted keys: the same message always encodes the same way).
+    static func json(_ value: Any) -> String {
+        guard let data = try? JSONSerialization.data(withJSONObject: value, options: [.sortedKeys, .withoutEscapingSlashes])
+        else { return "[]" }
+        return String(decoding: data, as: UTF8.self)
+    }
+
+    static func section(_ text: String) -> [String: Any] {
+        ["type": "section", "text": ["type": "mrkdwn", "text": text]]
+    }
+}
+
+/// The message posted to the notify channel for a new item: rating as a word, the comment's first 500 characters,
+/// page title and URL, environment, and a link to the item in the inbox. Nothing else of the item (no email, user
+/// id, metadata or screenshots) is sent.
+public struct SlackNotificationMessage: Sendable, Equatable {
+    /// Characters of the comment that are posted.
+    public static let commentLimit = 500
+    /// The words for ratings 1-4, as the inbox shows them.
+    public static let ratingWords = [1: "Terrible", 2: "Bad", 3: "Good", 4: "Amazing"]
+
+    /// The notification's fallback text.
+    public var text: String
+    /// The Block Kit blocks, as JSON text.
+    public var blocks: String
+
+    /// The message for `item`; `inboxURL` is the service's public URL.
+    public init(item: FeedbackItem, publicURL: String) {
+        let d = item.draft
+        let rating = d.rating.flatMap { Self.ratingWords[$0] }
+        let ratingText = rating.map { "*\($0)* (\(d.rating ?? 0)/4)" } ?? "no rating"
+        let from = d.source == .widget ? "the widget" : "the API"
+        var blocks: [[String: Any]] = [SlackMrkdwn.section(":speech_balloon: New feedback from \(from): \(ratingText)")]
+        let comment = d.comment.flatMap { $0.isEmpty ? nil : $0 }
+        if let comment {
+            blocks.append(SlackMrkdwn.section(SlackMrkdwn.escape(SlackMrkdwn.prefix(comment, Self.commentLimit))))
+        }
+        var facts: [String] = []
+        if let url = d.pageUrl, !url.isEmpty {
+            let label = SlackMrkdwn.prefix(d.pageTitle.flatMap { $0.isEmpty ? nil : $0 } ?? url, 150)
+            facts.append("*Page:* " + SlackMrkdwn.link(url, label: label))
+        } else if let title = d.pageTitle, !title.isEmpty {
+            facts.append("*Page:* " + SlackMrkdwn.escape(SlackMrkdwn.prefix(title, 150)))
+        }
+        facts.append("*Environment:* " + SlackMrkdwn.escape(SlackMrkdwn.prefix(d.environment ?? "default", 128)))
+        blocks.append([
+            "type": "context", "elements": facts.map { ["type": "mrkdwn", "text": $0] },
+        ])
+        let base = publicURL.hasSuffix("/") ? String(publicURL.dropLast()) : publicURL
+        blocks.append(SlackMrkdwn.section(SlackMrkdwn.link("\(base)/inbox/items/\(item.id)", label: "Open in the usero inbox")))
+        self.blocks = SlackMrkdwn.json(blocks)
+        var fallback = "New feedback from \(from) (\(rating ?? "no rating"))"
+        if let comment { fallback += ": " + SlackMrkdwn.escape(SlackMrkdwn.prefix(comment, 150)) }
+        text = fallback
+    }
+}
+
+/// The App Home tab: the three ways to forward (with the workspace's own trigger emoji), this week's captures, and
+/// a link to the inbox. Built from counts and settings only.
+public struct SlackHomeView: Sendable, Equatable {
+    /// The view, as the JSON text `views.publish` takes.
+    public var json: String
+
+    /// The Home tab for a workspace with `settings` that captured `capturedThisWeek` messages in the last 7 days.
+    public init(settings: SlackSettings, capturedThisWeek: Int, publicURL: String) {
+        let emoji = settings.triggerEmoji.map { ":\($0):" }
+        let emojiText =
+            emoji.count <= 1
+            ? emoji.first ?? "" : emoji.dropLast().joined(separator: ", ") + " or " + (emoji.last ?? "")
+        let base = publicURL.hasSuffix("/") ? String(publicURL.dropLast()) : publicURL
+        let captures = capturedThisWeek == 1 ? "1 message" : "\(capturedThisWeek) messages"
+        let blocks: [[String: Any]] = [
+            ["type": "header", "text": ["type": "plain_text", "text": "usero: feedback from Slack"]],
+            SlackMrkdwn.section("Forward any message to your team's feedback inbox, in one of three ways:"),
+            SlackMrkdwn.section("*1. React* with \(emojiText) on the message."),
+            SlackMrkdwn.section("*2. Message menu* (⋮ on the message) → *Send to usero*."),
+            SlackMrkdwn.section("*3. Type* `/usero your feedback` in any channel."),
+            ["type": "divider"],
+            SlackMrkdwn.section("*This week:* \(captures) captured from this workspace in the last 7 days."),
+            SlackMrkdwn.section(SlackMrkdwn.link("\(base)/inbox", label: "Open the feedback inbox")),
+        ]
+        json = SlackMrkdwn.json(["type": "home", "blocks": blocks])
+    }
+}

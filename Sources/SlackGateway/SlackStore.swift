@@ -1,0 +1,217 @@
+public import Feedback
+public import Foundation
+
+/// What the Slack gateway needs stored: installations (tokens only sealed), tombstones of uninstalled workspaces,
+/// OAuth states, seen event ids, the Slack side of captured rows, and its durable job queue.
+///
+/// Every method is one transaction. Methods that decide and enqueue together (`acceptReaction`,
+/// `acceptUninstall`, `captureForward`, `completeCapture`) do so atomically, so a crash never leaves a row without
+/// its follow-up job or a job without its dedupe record. The rules they apply are the module's own (`Installation`,
+/// `SlackCaptureRules`); adapters only sequence reads and writes.
+public protocol SlackStore: Sendable {
+    // MARK: Installations
+
+    /// The workspace's installation, unless it uninstalled (tombstone) or never installed.
+    func activeInstallation(team: String) async throws -> Installation?
+    /// The client's newest installation, if any.
+    func installation(client: String) async throws -> Installation?
+    /// Every installation that still holds a sealed token.
+    func sealedInstallations() async throws -> [Installation]
+    /// Stores an installation (replacing the workspace's previous one of the same client) and lifts the
+    /// workspace's tombstone, unless its client is unknown or being deleted, or the workspace is installed for
+    /// another live client (a workspace belongs to one client until it uninstalls).
+    func saveInstallation(_ installation: Installation) async throws -> InstallationSaveResult
+    /// Swaps a workspace's sealed token for a re-sealed one, only while it still holds `expected` (a reinstall in
+    /// between wins); returns whether it swapped.
+    func replaceTokenEnvelope(team: String, expected: [UInt8], with envelope: [UInt8], keyId: String) async throws
+        -> Bool
+
+    // MARK: OAuth states
+
+    /// Records a one-time install state and forgets states that expired before `pruneBefore`.
+    func saveOAuthState(nonce: String, clientID: String, expiresAt: Int64, pruneBefore: Int64) async throws
+    /// Consumes the state: true once, while unexpired at `now`.
+    func consumeOAuthState(nonce: String, clientID: String, now: Int64) async throws -> Bool
+
+    // MARK: Ingest (answering Slack)
+
+    /// A trigger reaction: unless the workspace is tombstoned or uninstalled, the token revoked, the reaction the
+    /// bot's own, or the event id seen before, enqueue the capture (or, when the message is already captured,
+    /// just the notice) and record the event id. Returns whether a job was enqueued.
+    func acceptReaction(_ reaction: ReactionForward, at now: Int64) async throws -> Bool
+    /// `app_uninstalled`: unless the event id was seen, tombstone the workspace (remembering its client), delete
+    /// its installation and token and its pending Slack calls, and enqueue the scrub with its deadline. Returns
+    /// whether the scrub was enqueued.
+    func acceptUninstall(team: String, eventId: String?, at now: Int64, deadline: Int64) async throws -> Bool
+    /// `tokens_revoked`: unless the event id was seen, forget the token when one of `botUserIds` is the bot's.
+    func acceptTokensRevoked(team: String, eventId: String?, botUserIds: [String], at now: Int64) async throws
+    /// A shortcut or slash-command forward: stores the message for the workspace's client unless it is there
+    /// already, and enqueues the `response_url` answer when one is given.
+    func captureForward(_ message: CapturedMessage, at now: Date, responseURL: String?) async throws -> CaptureResult
+
+    // MARK: Captured rows
+
+    /// The id of the row already holding this message for this client, if any.
+    func capturedFeedbackID(client: String, team: String, channel: String, ts: String) async throws -> String?
+    /// The end of a capture job: deletes the job; unless the workspace uninstalled or changed client meanwhile,
+    /// stores the message and enqueues the member's notice. Returns whether the message was stored as new (nil:
+    /// nothing was stored).
+    /// `notice.outcome` is set from the result (`SlackCaptureRules.outcome(isNew:)`).
+    func completeCapture(jobID: Int64, clientID: String, message: CapturedMessage, at now: Date, notice: NotifyJob)
+        async throws -> Bool?
+    /// Sets a captured row's permalink when it has none.
+    func fillPermalink(feedbackID: String, permalink: String) async throws
+    /// Nulls author and forwarder ids of up to `limit` of the workspace's rows past `cursor`; returns how many
+    /// changed and the cursor to continue from (nil when there are no more rows).
+    func scrubAuthors(team: String, after cursor: Int64, limit: Int) async throws -> (changed: Int, next: Int64?)
+
+    // MARK: Job queue
+
+    /// Adds a job.
+    func enqueue(_ job: NewSlackJob) async throws
+    /// Claims due jobs of `kinds` and leases them until `now + lease` ms: at most one job per workspace, and none
+    /// of a workspace that already has a job of `kinds` under a live lease (Slack's limits are per workspace, so
+    /// each workspace's calls run one at a time, in order), oldest first, at most `limit`. Jobs whose payload cannot
+    /// be decoded are parked (never due again, their error recorded) and not returned.
+    func claimDueJobs(now: Int64, limit: Int, lease: Int64, kinds: Set<SlackJob.Kind>) async throws -> [SlackJob]
+    /// When a job of `kinds` could next be claimed (epoch ms): the earliest due instant of a job whose workspace is
+    /// not busy, or the end of a live lease; nil when the queue holds none.
+    func nextJobDueAt(now: Int64, kinds: Set<SlackJob.Kind>) async throws -> Int64?
+    /// Deletes a finished job, enqueueing `next` in the same transaction when given.
+    func finishJob(_ id: Int64, then next: NewSlackJob?) async throws
+    /// Moves a job to `runAt` and releases its lease, recording the attempt and an error code (never a message).
+    func rescheduleJob(_ id: Int64, runAt: Int64, countAttempt: Bool, error: String) async throws
+    /// Slack's 429: every job of `kind` for `team` waits until at least `until` (epoch ms).
+    func postponeJobs(team: String, kind: SlackJob.Kind, until: Int64) async throws
+    /// Revoke jobs waiting to run, for re-sealing their envelopes.
+    func pendingRevokeJobs() async throws -> [SlackJob]
+    /// Swaps the envelope of a revoke job while it still holds `expected`; returns whether it swapped.
+    func replaceRevokeEnvelope(jobID: Int64, expected: RevokeJob, with replacement: RevokeJob) async throws -> Bool
+    /// Records a signed request's delivery key (its signature); false when it was seen before (a replay).
+    func recordDelivery(_ key: String, at now: Int64) async throws -> Bool
+    /// Forgets event ids and delivery keys seen before `cutoff` (epoch ms).
+    func pruneSeenEvents(before cutoff: Int64) async throws
+
+    // MARK: Settings (issue 12)
+
+    /// Applies `change` to the settings of the client's installation (its newest) in one transaction; choosing
+    /// another notify channel forgets the problem recorded for the old one. Returns the installation as changed, or
+    /// nil when the client has none (or the workspace uninstalled).
+    func updateSettings(client: String, _ change: SlackSettingsChange) async throws -> Installation?
+    /// Records the last failure (`code`) posting to `channel`, or clears it (`code` nil); only while `channel` is
+    /// still the workspace's notify channel.
+    func recordNotifyProblem(team: String, channel: String, code: String?, at now: Int64) async throws
+    /// Records that an event from `team` arrived at `now` (the value never moves back).
+    func recordEventSeen(team: String, at now: Int64) async throws
+
+    // MARK: Notifications, recovery, App Home (issue 12)
+
+    /// One item of this client (what a notification posts), or nil when it is gone.
+    func feedbackItem(id: String, client: String) async throws -> FeedbackItem?
+    /// Makes the workspace's waiting jobs of `kind` due no earlier than `notBefore` (epoch ms), keeping their order:
+    /// the pace of posting to a channel. For `.postFeedback` the installation keeps the instant too
+    /// (`Installation.postNotBefore`), so posts enqueued later wait behind (never move back).
+    func holdJobs(team: String, kind: SlackJob.Kind, notBefore: Int64) async throws
+    /// The end of one recovery step, in one transaction: deletes the step's job; unless the workspace uninstalled or
+    /// moved to another client meanwhile, stores each of `messages` this client does not hold yet (flagged
+    /// recovered) and enqueues `next` (the sweep with its progress). Returns how many rows were new, or nil when
+    /// nothing was stored.
+    func completeRecoveryStep(jobID: Int64, clientID: String, messages: [CapturedMessage], next: NewSlackJob?,
+                              at now: Date) async throws -> Int?
+    /// Records that the service is alive at `now`. When the previous record says it was down
+    /// (`SlackRecoveryRules.afterDowntime`), enqueues a recovery sweep of that window for every workspace that is
+    /// installed with a token, in the same transaction, so instances starting together enqueue it once. Returns how
+    /// many sweeps were enqueued.
+    func heartbeat(at now: Int64) async throws -> Int
+    /// `app_home_opened`: unless the workspace is uninstalled, its token revoked, or the event id seen before,
+    /// enqueues the Home tab for `user`. Returns whether a job was enqueued.
+    func acceptHomeOpened(team: String, user: String, eventId: String, at now: Int64) async throws -> Bool
+    /// How many Slack messages from `team` the client captured since `since` (epoch ms).
+    func captureCount(client: String, team: String, since: Int64) async throws -> Int
+
+    // MARK: Account closure
+
+    /// Hands every sealed token of the client to a `slack.revoke` job (not the client's, so it outlives it) and
+    /// deletes the client's installations, in one transaction. Returns how many installations went.
+    func handOverTokens(clientID: String, at now: Int64) async throws -> Int
+    /// Deletes the client's queued jobs, OAuth states and tombstones; returns counts by kind (`jobs`,
+    /// `oauthStates`, `slackTombstones`).
+    func eraseClientRecords(clientID: String) async throws -> DeletionCounts
+}
+
+/// How saving an installation ended.
+public enum InstallationSaveResult: Sendable, Equatable {
+    case saved
+    /// The client of the install link is unknown or being deleted.
+    case clientGone
+    /// The workspace is installed for another client; nothing changed.
+    case ownedByAnotherClient
+}
+
+/// A trigger reaction as ingest hands it to the store.
+public struct ReactionForward: Sendable, Equatable {
+    public var team: String
+    public var channel: String
+    public var ts: String
+    /// The member who reacted.
+    public var user: String
+    /// `bot_id` on the event, when a bot reacted.
+    public var botId: String?
+    public var eventId: String
+    public var via: SlackCaptureMethod
+
+    /// Creates a reaction forward.
+    public init(
+        team: String, channel: String, ts: String, user: String, botId: String?, eventId: String,
+        via: SlackCaptureMethod
+    ) {
+        self.team = team
+        self.channel = channel
+        self.ts = ts
+        self.user = user
+        self.botId = botId
+        self.eventId = eventId
+        self.via = via
+    }
+
+    /// The emoji of the reaction (`reaction:NAME`), nil for other methods.
+    public var emoji: String? {
+        if case .reaction(let name) = via { return name }
+        return nil
+    }
+
+    /// The job to enqueue for `installation`: the capture, or just the notice when the message is in the inbox.
+    public func job(for installation: Installation, alreadyCaptured: Bool, at now: Int64) -> NewSlackJob {
+        let work: SlackJob.Work =
+            alreadyCaptured
+            ? .notify(NotifyJob(channel: channel, user: user, outcome: ForwardOutcome.alreadyCaptured.rawValue))
+            : .captureReaction(CaptureReactionJob(channel: channel, ts: ts, user: user, via: via.rawValue))
+        return NewSlackJob(clientId: installation.clientId, teamId: team, work: work, runAt: now)
+    }
+}
+
+extension Installation {
+    /// Whether `reaction` forwards a message in this workspace: the token is alive, the reaction is not the app's
+    /// own, and its emoji is one of the workspace's trigger emoji.
+    public func captures(_ reaction: ReactionForward) -> Bool {
+        guard tokenEnvelope != nil, !isOwnBot(user: reaction.user, botId: reaction.botId), let emoji = reaction.emoji
+        else { return false }
+        return settings.triggers(emoji)
+    }
+}
+
+/// How a shortcut or command forward ended.
+public struct CaptureResult: Sendable, Equatable {
+    public var outcome: ForwardOutcome
+    /// The client of the workspace, when it is installed.
+    public var clientId: String?
+    /// The row holding the message, when it was stored now or before.
+    public var feedbackId: String?
+
+    /// Creates a result.
+    public init(outcome: ForwardOutcome, clientId: String?, feedbackId: String?) {
+        self.outcome = outcome
+        self.clientId = clientId
+        self.feedbackId = feedbackId
+    }
+}

@@ -1,0 +1,66 @@
+public import Feedback
+import Foundation
+
+/// A client's workspace settings and recovery requests: the rules behind `GET`/`PUT /api/slack/settings`,
+/// `POST /api/slack/recover` and the inbox's Slack settings form.
+public struct SlackWorkspace: Sendable {
+    let store: any SlackStore
+    let clock: any WallClock
+    /// Wakes the job worker when one runs in this process.
+    let wakeup: JobWakeup?
+
+    /// Creates the service.
+    public init(store: any SlackStore, clock: any WallClock, wakeup: JobWakeup?) {
+        self.store = store
+        self.clock = clock
+        self.wakeup = wakeup
+    }
+
+    /// The client's installation (with its settings and any posting problem); `SlackGatewayError.notInstalled`
+    /// when it has none.
+    public func installation(clientID: String) async throws -> Installation {
+        guard let installation = try await store.installation(client: clientID),
+            try await store.activeInstallation(team: installation.teamId) != nil
+        else { throw SlackGatewayError.notInstalled }
+        return installation
+    }
+
+    /// Applies a validated change; `SlackGatewayError.notInstalled` without an installation.
+    @discardableResult
+    public func update(clientID: String, _ change: SlackSettingsChange) async throws -> Installation {
+        guard let installation = try await store.updateSettings(client: clientID, change) else {
+            throw SlackGatewayError.notInstalled
+        }
+        return installation
+    }
+
+    /// Queues a recovery sweep of the client's workspace from `since` (epoch ms; default: the last event seen),
+    /// at most 7 days back. `SlackGatewayError.notInstalled` without an installation; `FeedbackError.invalid`
+    /// naming `since` when it is in the future.
+    public func recover(clientID: String, since: Int64?) async throws {
+        let installation = try await installation(clientID: clientID)
+        let now = epochMillis(clock.now())
+        let sweep = try SlackRecoveryRules.manual(since: since, installation: installation, now: now)
+        try await store.enqueue(
+            NewSlackJob(clientId: clientID, teamId: installation.teamId, work: .recover(sweep), runAt: now))
+        wakeup?.signal()
+    }
+
+    /// Reads `since` of `POST /api/slack/recover`: an ISO 8601 instant (with or without fractional seconds).
+    public static func parseSince(_ text: String?) throws -> Int64? {
+        guard let text, !text.isEmpty else { return nil }
+        guard text.utf8.count <= 64, let date = parseISO8601(text) else {
+            throw FeedbackError.invalid(issues: ["since": ["Must be an ISO 8601 instant, e.g. 2026-11-26T20:00:00Z"]])
+        }
+        return epochMillis(date)
+    }
+
+    static func parseISO8601(_ text: String) -> Date? {
+        let plain = ISO8601DateFormatter()
+        plain.formatOptions = [.withInternetDateTime]
+        if let date = plain.date(from: text) { return date }
+        let fractional = ISO8601DateFormatter()
+        fractional.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
+        return fractional.date(from: text)
+    }
+}

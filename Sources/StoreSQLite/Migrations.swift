@@ -1,0 +1,227 @@
+import GRDB
+
+extension AppDatabase {
+    /// Every schema change, in order. Shipped migrations are never edited; a change is a new one.
+    static var migrator: DatabaseMigrator {
+        var migrator = DatabaseMigrator()
+        migrator.registerMigration("v1-feedback") { db in
+            try db.execute(
+                sql: """
+                    CREATE TABLE client (
+                        id TEXT PRIMARY KEY NOT NULL,
+                        name TEXT NOT NULL,
+                        plan TEXT NOT NULL CHECK (plan IN ('free', 'paid')),
+                        admin_key_hash BLOB NOT NULL UNIQUE,
+                        allowed_origins TEXT NOT NULL DEFAULT '[]',
+                        created_at INTEGER NOT NULL
+                    );
+                    CREATE TABLE feedback (
+                        id TEXT PRIMARY KEY NOT NULL,
+                        client_id TEXT NOT NULL REFERENCES client(id) ON DELETE CASCADE,
+                        source TEXT NOT NULL CHECK (source IN ('api', 'widget', 'slack')),
+                        created_at INTEGER NOT NULL,
+                        rating INTEGER CHECK (rating BETWEEN 1 AND 4),
+                        comment TEXT,
+                        user_email TEXT,
+                        page_url TEXT,
+                        page_title TEXT,
+                        referrer TEXT,
+                        environment TEXT,
+                        metadata TEXT,
+                        screenshots TEXT NOT NULL DEFAULT '[]',
+                        session_replay_id TEXT,
+                        replay_offset_ms INTEGER CHECK (replay_offset_ms >= 0),
+                        user_id TEXT,
+                        slack_team_id TEXT,
+                        slack_channel_id TEXT,
+                        slack_message_ts TEXT,
+                        slack_thread_ts TEXT,
+                        slack_author_id TEXT,
+                        slack_forwarded_by TEXT,
+                        slack_captured_via TEXT,
+                        slack_permalink TEXT
+                    );
+                    CREATE INDEX feedback_by_client_time ON feedback(client_id, created_at DESC, id DESC);
+                    CREATE INDEX feedback_by_time ON feedback(created_at);
+                    CREATE INDEX feedback_by_user ON feedback(client_id, user_id) WHERE user_id IS NOT NULL;
+                    CREATE INDEX feedback_by_email ON feedback(client_id, user_email) WHERE user_email IS NOT NULL;
+                    CREATE INDEX feedback_by_slack_team ON feedback(slack_team_id) WHERE slack_team_id IS NOT NULL;
+                    -- One Slack message is one row, however often and however it is forwarded.
+                    CREATE UNIQUE INDEX feedback_slack_message
+                        ON feedback(client_id, slack_team_id, slack_channel_id, slack_message_ts)
+                        WHERE slack_message_ts IS NOT NULL;
+                    CREATE TABLE screenshot (
+                        file_name TEXT PRIMARY KEY NOT NULL,
+                        client_id TEXT NOT NULL REFERENCES client(id) ON DELETE CASCADE,
+                        feedback_id TEXT REFERENCES feedback(id) ON DELETE SET NULL,
+                        mime_type TEXT NOT NULL,
+                        file_size INTEGER NOT NULL,
+                        width INTEGER,
+                        height INTEGER,
+                        created_at INTEGER NOT NULL
+                    );
+                    CREATE INDEX screenshot_by_feedback ON screenshot(feedback_id);
+                    CREATE INDEX screenshot_by_client_time ON screenshot(client_id, created_at);
+                    -- Files whose rows are gone but whose bytes may still be on disk: removed after commit, and
+                    -- again at startup or the next sweep if the process died in between.
+                    CREATE TABLE file_deletion (
+                        file_name TEXT PRIMARY KEY NOT NULL,
+                        queued_at INTEGER NOT NULL
+                    );
+                    """)
+        }
+        migrator.registerMigration("v1-slack") { db in
+            try db.execute(
+                sql: """
+                    CREATE TABLE slack_installation (
+                        team_id TEXT PRIMARY KEY NOT NULL,
+                        client_id TEXT NOT NULL REFERENCES client(id) ON DELETE CASCADE,
+                        enterprise_id TEXT,
+                        team_name TEXT,
+                        bot_user_id TEXT,
+                        bot_id TEXT,
+                        app_id TEXT,
+                        scopes TEXT NOT NULL DEFAULT '',
+                        installer_user_id TEXT,
+                        token_envelope BLOB,
+                        token_key_id TEXT,
+                        installed_at INTEGER NOT NULL
+                    );
+                    CREATE INDEX slack_installation_by_client ON slack_installation(client_id);
+                    -- A workspace that uninstalled: nothing from it is captured until it installs again.
+                    CREATE TABLE slack_tombstone (
+                        team_id TEXT PRIMARY KEY NOT NULL,
+                        client_id TEXT,
+                        uninstalled_at INTEGER NOT NULL
+                    );
+                    CREATE TABLE slack_event_seen (
+                        event_id TEXT PRIMARY KEY NOT NULL,
+                        seen_at INTEGER NOT NULL
+                    );
+                    CREATE INDEX slack_event_seen_by_time ON slack_event_seen(seen_at);
+                    CREATE TABLE oauth_state (
+                        nonce TEXT PRIMARY KEY NOT NULL,
+                        client_id TEXT NOT NULL REFERENCES client(id) ON DELETE CASCADE,
+                        expires_at INTEGER NOT NULL
+                    );
+                    -- Durable queue: slow work after Slack has been answered. Payloads hold ids, never message text.
+                    CREATE TABLE job (
+                        id INTEGER PRIMARY KEY AUTOINCREMENT,
+                        kind TEXT NOT NULL,
+                        client_id TEXT REFERENCES client(id) ON DELETE CASCADE,
+                        team_id TEXT,
+                        payload TEXT NOT NULL DEFAULT '{}',
+                        run_at INTEGER NOT NULL,
+                        attempts INTEGER NOT NULL DEFAULT 0,
+                        deadline_at INTEGER,
+                        created_at INTEGER NOT NULL,
+                        last_error TEXT
+                    );
+                    CREATE INDEX job_by_run_at ON job(run_at);
+                    """)
+        }
+        migrator.registerMigration("v1-retention") { db in
+            try db.execute(
+                sql: """
+                    CREATE TABLE end_user (
+                        client_id TEXT NOT NULL REFERENCES client(id) ON DELETE CASCADE,
+                        user_id TEXT NOT NULL,
+                        email TEXT,
+                        name TEXT,
+                        traits TEXT,
+                        created_at INTEGER NOT NULL,
+                        updated_at INTEGER NOT NULL,
+                        PRIMARY KEY (client_id, user_id)
+                    );
+                    CREATE INDEX end_user_by_email ON end_user(client_id, email) WHERE email IS NOT NULL;
+                    -- Deletion audit: kinds, instants and counts, never content. No foreign key: entries outlive
+                    -- the client they describe.
+                    CREATE TABLE audit_entry (
+                        id INTEGER PRIMARY KEY AUTOINCREMENT,
+                        client_id TEXT,
+                        kind TEXT NOT NULL,
+                        due_at INTEGER,
+                        finished_at INTEGER NOT NULL,
+                        counts TEXT NOT NULL DEFAULT '{}'
+                    );
+                    CREATE INDEX audit_entry_by_client ON audit_entry(client_id, finished_at);
+                    -- Account closures in progress: survives a crash half-way, finished at the next start.
+                    CREATE TABLE account_deletion (
+                        client_id TEXT PRIMARY KEY NOT NULL,
+                        requested_at INTEGER NOT NULL
+                    );
+                    """)
+        }
+        migrator.registerMigration("v2-retention-closure-progress") { db in
+            // What an account closure has deleted so far, so its audit entry counts everything even when the
+            // closure is finished by a later process.
+            try db.execute(sql: "ALTER TABLE account_deletion ADD COLUMN counts TEXT NOT NULL DEFAULT '{}'")
+        }
+        migrator.registerMigration("v2-inbox-indexes") { db in
+            // The inbox filters by environment (the default one, stored as NULL, unless asked otherwise) and by
+            // source, newest first; these keep each filtered page one index range, and let the environment
+            // list be read by a skip-scan instead of a pass over every item.
+            try db.execute(
+                sql: """
+                    CREATE INDEX feedback_by_client_environment
+                        ON feedback(client_id, environment, created_at DESC, id DESC);
+                    CREATE INDEX feedback_by_client_source ON feedback(client_id, source, created_at DESC, id DESC);
+                    """)
+        }
+        migrator.registerMigration("v3-job-lease") { db in
+            // A claimed job is leased: no other claim takes it until the lease ends or the job is rescheduled.
+            try db.execute(sql: "ALTER TABLE job ADD COLUMN lease_until INTEGER")
+            try db.execute(sql: "CREATE INDEX job_by_team ON job(team_id, kind)")
+        }
+        migrator.registerMigration("v4-slack-request-seen") { db in
+            // Signatures of signed shortcut and command requests, so a replay within Slack's 5-minute window is
+            // recognised (events have their own ids in slack_event_seen).
+            try db.execute(
+                sql: """
+                    CREATE TABLE slack_request_seen (
+                        signature TEXT PRIMARY KEY NOT NULL,
+                        seen_at INTEGER NOT NULL
+                    );
+                    CREATE INDEX slack_request_seen_by_time ON slack_request_seen(seen_at);
+                    """)
+        }
+        migrator.registerMigration("v5-inbox-session") { db in
+            // Inbox sign-ins, keyed by the SHA-256 of the cookie value: they survive restarts and work on every
+            // instance that shares the store.
+            try db.execute(
+                sql: """
+                    CREATE TABLE inbox_session (
+                        key TEXT PRIMARY KEY NOT NULL,
+                        client_id TEXT NOT NULL REFERENCES client(id) ON DELETE CASCADE,
+                        csrf_token TEXT NOT NULL,
+                        created_at INTEGER NOT NULL,
+                        last_seen_at INTEGER NOT NULL
+                    );
+                    CREATE INDEX inbox_session_by_client ON inbox_session(client_id, last_seen_at);
+                    """)
+        }
+        migrator.registerMigration("v6-slack-both-ways") { db in
+            // Issue 12. Settings live on the installation row, so an uninstall (which deletes the row) clears them:
+            // trigger emoji (comma-separated names; NULL = the defaults), the channel new feedback is posted to, the
+            // last error posting there (a code, e.g. not_in_channel, never a message), and the last instant an
+            // event from the workspace arrived (the default start of a recovery), and the instant its next post to the
+            // channel may leave (the pace, kept for posts enqueued later). Recovered rows are flagged; the
+            // heartbeat row says until when the service was last alive, so a start knows how long it was down.
+            try db.execute(
+                sql: """
+                    ALTER TABLE slack_installation ADD COLUMN trigger_emoji TEXT;
+                    ALTER TABLE slack_installation ADD COLUMN notify_channel TEXT;
+                    ALTER TABLE slack_installation ADD COLUMN notify_error TEXT;
+                    ALTER TABLE slack_installation ADD COLUMN notify_error_at INTEGER;
+                    ALTER TABLE slack_installation ADD COLUMN last_event_at INTEGER;
+                    ALTER TABLE slack_installation ADD COLUMN post_not_before INTEGER;
+                    ALTER TABLE feedback ADD COLUMN slack_recovered INTEGER NOT NULL DEFAULT 0;
+                    CREATE TABLE slack_heartbeat (
+                        id INTEGER PRIMARY KEY CHECK (id = 1),
+                        alive_at INTEGER NOT NULL
+                    );
+                    """)
+        }
+        return migrator
+    }
+}

@@ -1,0 +1,350 @@
+public import Feedback
+public import Foundation
+import GRDB
+
+extension SQLiteStore: FeedbackStore {
+    // MARK: Clients
+
+    public func createClient(name: String, plan: Plan, allowedOrigins: [String], at date: Date) async throws
+        -> (Client, String)
+    {
+        let client = Client(
+            id: Identifiers.newClientID(), name: name, plan: plan, allowedOrigins: allowedOrigins, createdAt: date)
+        let key = Identifiers.newAdminKey()
+        let hash = Data(Identifiers.adminKeyHash(key))
+        let origins = JSONValue.array(allowedOrigins.map(JSONValue.string)).jsonText
+        try await database.write { db in
+            try db.execute(
+                sql: """
+                    INSERT INTO client (id, name, plan, admin_key_hash, allowed_origins, created_at)
+                    VALUES (?, ?, ?, ?, ?, ?)
+                    """,
+                arguments: [client.id, name, plan.rawValue, hash, origins, epochMillis(date)])
+        }
+        return (client, key)
+    }
+
+    public func client(id: String) async throws -> Client? {
+        try await database.read { db in try Self.liveClient(id: id, in: db) }
+    }
+
+    public func client(adminKey: String) async throws -> Client? {
+        let hash = Data(Identifiers.adminKeyHash(adminKey))
+        return try await database.read { db in
+            try ClientRecord.fetchOne(db, sql: "\(ClientRecord.select) AND admin_key_hash = ?", arguments: [hash])?
+                .client
+        }
+    }
+
+    public func updatePlan(clientID: String, plan: Plan) async throws -> Client? {
+        try await database.write { db in
+            try db.execute(
+                sql: "UPDATE client SET plan = ? WHERE id = ? AND \(liveClientCondition)",
+                arguments: [plan.rawValue, clientID])
+            return db.changesCount > 0 ? try Self.liveClient(id: clientID, in: db) : nil
+        }
+    }
+
+    static func liveClient(id: String, in db: Database) throws -> Client? {
+        try ClientRecord.fetchOne(db.cachedStatement(sql: "\(ClientRecord.select) AND id = ?"), arguments: [id])?.client
+    }
+
+    // MARK: Feedback
+
+    public func insert(_ draft: FeedbackDraft, at date: Date, origin: String?) async throws -> FeedbackItem {
+        let item = FeedbackItem(id: Identifiers.newFeedbackID(), clientId: draft.clientId, createdAt: date, draft: draft)
+        // The client check rides in the write: one hop to the writer instead of a read hop and then a write hop.
+        let notifies = postsNewFeedbackToSlack
+        try await database.write { db in
+            guard let client = try Self.liveClient(id: item.clientId, in: db) else { throw FeedbackError.unknownClient }
+            guard client.allows(origin: origin) else { throw FeedbackError.originNotAllowed }
+            try Self.insert(item, into: db)
+            // Accepted means durable for the Slack post too: it commits with the item, or neither does.
+            if notifies { try Self.enqueueNotifications(for: item, in: db) }
+        }
+        return item
+    }
+
+    /// Inserts an item and links the uploaded screenshots it names, in the caller's transaction.
+    static func insert(_ item: FeedbackItem, into db: Database) throws {
+        let d = item.draft
+        let screenshots =
+            d.screenshots.isEmpty ? "[]" : String(decoding: try JSONEncoder().encode(d.screenshots), as: UTF8.self)
+        var arguments: StatementArguments = [
+            item.id, item.clientId, d.source.rawValue, epochMillis(item.createdAt), d.rating, d.comment, d.userEmail,
+            d.pageUrl, d.pageTitle, d.referrer, d.environment, d.metadata?.jsonText, screenshots, d.sessionReplayId,
+            d.replayOffsetMs, d.userId,
+        ]
+        arguments += [
+            d.slack?.teamId, d.slack?.channelId, d.slack?.messageTs, d.slack?.threadTs, d.slack?.authorId,
+            d.slack?.forwardedBy, d.slack?.capturedVia.rawValue, d.slack?.permalink, d.slack?.recovered ?? false,
+        ]
+        // A cached statement: preparing this 25-column insert on every request costs more than running it.
+        try db.cachedStatement(
+            sql: """
+                INSERT INTO feedback (id, client_id, source, created_at, rating, comment, user_email, page_url,
+                    page_title, referrer, environment, metadata, screenshots, session_replay_id, replay_offset_ms,
+                    user_id, slack_team_id, slack_channel_id, slack_message_ts, slack_thread_ts, slack_author_id,
+                    slack_forwarded_by, slack_captured_via, slack_permalink, slack_recovered)
+                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                """
+        ).execute(arguments: arguments)
+        for shot in d.screenshots {
+            try db.cachedStatement(
+                sql: "UPDATE screenshot SET feedback_id = ? WHERE file_name = ? AND client_id = ? AND feedback_id IS NULL"
+            ).execute(arguments: [item.id, shot.fileName, item.clientId])
+        }
+    }
+
+    public func feedback(id: String, clientID: String) async throws -> FeedbackItem? {
+        try await database.read { db in
+            try FeedbackRecord.fetchOne(
+                db, sql: "\(FeedbackRecord.select) WHERE client_id = ? AND id = ?", arguments: [clientID, id]
+            )?.item
+        }
+    }
+
+    public func listFeedback(clientID: String, filter: FeedbackFilter, limit: Int, after cursor: FeedbackCursor?)
+        async throws -> FeedbackPage
+    {
+        // The statement is put together from fixed fragments only (values are always bound), so each filter
+        // combination is one cached statement that its own index serves.
+        var sql = "\(FeedbackRecord.select) WHERE client_id = ?"
+        var arguments: StatementArguments = [clientID]
+        if let source = filter.source {
+            sql += " AND source = ?"
+            arguments += [source.rawValue]
+        }
+        switch filter.environment {
+        case .some(.some(let environment)):
+            sql += " AND environment = ?"
+            arguments += [environment]
+        case .some(.none):
+            sql += " AND environment IS NULL"
+        case .none:
+            break
+        }
+        if let cursor {
+            sql += " AND (created_at < ? OR (created_at = ? AND id < ?))"
+            arguments += [cursor.createdAtMillis, cursor.createdAtMillis, cursor.id]
+        }
+        sql += " ORDER BY created_at DESC, id DESC LIMIT ?"
+        arguments += [limit + 1]
+        let (statement, bound) = (sql, arguments)
+        let items = try await database.read { db in
+            try FeedbackRecord.fetchAll(db.cachedStatement(sql: statement), arguments: bound).map(\.item)
+        }
+        return FeedbackPage(fetched: items, limit: limit)
+    }
+
+    public func environments(clientID: String, limit: Int) async throws -> [String] {
+        // A skip-scan over the `(client_id, environment, …)` index: one index seek per distinct name, so the cost
+        // follows the number of environments, not the number of items.
+        try await database.read { db in
+            try String.fetchAll(
+                db,
+                sql: """
+                    WITH RECURSIVE env(name) AS (
+                        SELECT MIN(environment) FROM feedback WHERE client_id = :client AND environment IS NOT NULL
+                        UNION ALL
+                        SELECT (SELECT MIN(environment) FROM feedback WHERE client_id = :client
+                            AND environment > env.name)
+                        FROM env WHERE env.name IS NOT NULL
+                    )
+                    SELECT name FROM env WHERE name IS NOT NULL LIMIT :limit
+                    """,
+                arguments: ["client": clientID, "limit": limit])
+        }
+    }
+
+    public func deleteFeedback(id: String, clientID: String) async throws -> Bool {
+        let deleted = try await database.write { db in
+            try Self.queueScreenshotFiles(ofFeedback: [id], at: epochMillis(Date()), in: db)
+            try db.execute(sql: "DELETE FROM feedback WHERE client_id = ? AND id = ?", arguments: [clientID, id])
+            return db.changesCount > 0
+        }
+        try await purgeDeletedScreenshots()
+        return deleted
+    }
+
+    // MARK: Screenshots
+
+    public func saveScreenshot(_ s: StoredScreenshot, bytes: [UInt8]) async throws {
+        // Bytes first, durably; the row makes them visible. A failed insert (or a client whose closure began
+        // since the request checked it) takes the file back.
+        try files.writeDurably(bytes, fileName: s.fileName)
+        do {
+            try await database.write { db in
+                guard try Self.liveClient(id: s.clientId, in: db) != nil else { throw FeedbackError.unknownClient }
+                try db.execute(
+                    sql: """
+                        INSERT INTO screenshot (file_name, client_id, mime_type, file_size, width, height, created_at)
+                        VALUES (?, ?, ?, ?, ?, ?, ?)
+                        """,
+                    arguments: [
+                        s.fileName, s.clientId, s.mimeType, s.fileSize, s.width, s.height, epochMillis(s.createdAt),
+                    ])
+            }
+        } catch {
+            files.remove(s.fileName)
+            throw error
+        }
+    }
+
+    public func rotateAdminKey(clientID: String) async throws -> String? {
+        let key = Identifiers.newAdminKey()
+        let hash = Data(Identifiers.adminKeyHash(key))
+        return try await database.write { db in
+            try db.execute(
+                sql: "UPDATE client SET admin_key_hash = ? WHERE id = ? AND \(liveClientCondition)",
+                arguments: [hash, clientID])
+            return db.changesCount > 0 ? key : nil
+        }
+    }
+
+    public func screenshot(fileName: String) async throws -> StoredScreenshot? {
+        try await database.read { db in
+            try ScreenshotRecord.fetchOne(
+                db,
+                sql: """
+                    SELECT file_name, client_id, mime_type, file_size, width, height, created_at FROM screenshot
+                    WHERE file_name = ? AND client_id IN (SELECT id FROM client WHERE \(liveClientCondition))
+                    """,
+                arguments: [fileName]
+            )?.screenshot
+        }
+    }
+
+    public func screenshotBytes(fileName: String) async throws -> Data? {
+        files.read(fileName)
+    }
+
+    /// Deletes the files whose rows are gone (queued in `file_deletion`), then forgets them; every chunk, however
+    /// many there are.
+    public func purgeDeletedScreenshots() async throws {
+        while true {
+            let names = try await database.read { db in
+                try String.fetchAll(db, sql: "SELECT file_name FROM file_deletion LIMIT 10000")
+            }
+            guard !names.isEmpty else { return }
+            for name in names { files.remove(name) }
+            try await database.write { db in
+                for name in names {
+                    try db.execute(sql: "DELETE FROM file_deletion WHERE file_name = ?", arguments: [name])
+                }
+            }
+        }
+    }
+
+    /// Queues the screenshot files of these feedback rows for unlinking after the commit and deletes their
+    /// screenshot records, in the caller's transaction; returns how many records went.
+    @discardableResult
+    static func queueScreenshotFiles(ofFeedback ids: [String], at millis: Int64, in db: Database) throws -> Int {
+        guard !ids.isEmpty else { return 0 }
+        var total = 0
+        for id in ids {
+            try db.cachedStatement(
+                sql: """
+                    INSERT OR IGNORE INTO file_deletion (file_name, queued_at)
+                    SELECT file_name, ? FROM screenshot WHERE feedback_id = ?
+                    """
+            ).execute(arguments: [millis, id])
+            try db.cachedStatement(sql: "DELETE FROM screenshot WHERE feedback_id = ?").execute(arguments: [id])
+            total += db.changesCount
+        }
+        return total
+    }
+}
+
+/// A `client` row, decoded by column name.
+struct ClientRecord: FetchableRecord {
+    /// Clients being closed are invisible everywhere.
+    static let select = """
+        SELECT id, name, plan, allowed_origins, created_at FROM client WHERE \(liveClientCondition)
+        """
+
+    var client: Client
+
+    init(row: Row) throws {
+        let originsText: String = try row.value("allowed_origins")
+        guard case .array(let values)? = JSONValue.parse(Array(originsText.utf8)) else {
+            throw StoreDecodingError(table: "client", column: "allowed_origins")
+        }
+        let origins = try values.map { value -> String in
+            guard case .string(let origin) = value else {
+                throw StoreDecodingError(table: "client", column: "allowed_origins")
+            }
+            return origin
+        }
+        client = Client(
+            id: try row.value("id"), name: try row.value("name"), plan: try row.enumValue("plan", table: "client"),
+            allowedOrigins: origins, createdAt: dateFromEpochMillis(try row.value("created_at")))
+    }
+}
+
+/// A `feedback` row, decoded by column name.
+struct FeedbackRecord: FetchableRecord {
+    /// Every column of an item.
+    static let select = """
+        SELECT id, client_id, source, created_at, rating, comment, user_email, page_url, page_title, referrer,
+            environment, metadata, screenshots, session_replay_id, replay_offset_ms, user_id, slack_team_id,
+            slack_channel_id, slack_message_ts, slack_thread_ts, slack_author_id, slack_forwarded_by,
+            slack_captured_via, slack_permalink, slack_recovered
+        FROM feedback
+        """
+
+    var item: FeedbackItem
+
+    init(row: Row) throws {
+        let screenshotsText: String = try row.value("screenshots")
+        let screenshots: [ScreenshotRef]
+        if screenshotsText == "[]" {
+            screenshots = []
+        } else {
+            do {
+                screenshots = try JSONDecoder().decode([ScreenshotRef].self, from: Data(screenshotsText.utf8))
+            } catch {
+                throw StoreDecodingError(table: "feedback", column: "screenshots")
+            }
+        }
+        var metadata: JSONValue?
+        if let text: String = try row.value("metadata") {
+            guard let parsed = JSONValue.parse(Array(text.utf8)) else {
+                throw StoreDecodingError(table: "feedback", column: "metadata")
+            }
+            metadata = parsed
+        }
+        var slack: SlackCapture?
+        if let team: String = try row.value("slack_team_id") {
+            slack = SlackCapture(
+                teamId: team, channelId: try row.value("slack_channel_id"),
+                messageTs: try row.value("slack_message_ts"), threadTs: try row.value("slack_thread_ts"),
+                authorId: try row.value("slack_author_id"), forwardedBy: try row.value("slack_forwarded_by"),
+                capturedVia: try row.enumValue("slack_captured_via", table: "feedback"),
+                permalink: try row.value("slack_permalink"), recovered: try row.value("slack_recovered"))
+        }
+        let clientId: String = try row.value("client_id")
+        let draft = FeedbackDraft(
+            clientId: clientId, source: try row.enumValue("source", table: "feedback"), rating: try row.value("rating"),
+            comment: try row.value("comment"), userEmail: try row.value("user_email"),
+            pageUrl: try row.value("page_url"), pageTitle: try row.value("page_title"),
+            referrer: try row.value("referrer"), environment: try row.value("environment"), metadata: metadata,
+            screenshots: screenshots, sessionReplayId: try row.value("session_replay_id"),
+            replayOffsetMs: try row.value("replay_offset_ms"), userId: try row.value("user_id"), slack: slack)
+        item = FeedbackItem(
+            id: try row.value("id"), clientId: clientId, createdAt: dateFromEpochMillis(try row.value("created_at")),
+            draft: draft)
+    }
+}
+
+/// A `screenshot` row, decoded by column name.
+struct ScreenshotRecord: FetchableRecord {
+    var screenshot: StoredScreenshot
+
+    init(row: Row) throws {
+        screenshot = StoredScreenshot(
+            fileName: try row.value("file_name"), clientId: try row.value("client_id"),
+            mimeType: try row.value("mime_type"), fileSize: try row.value("file_size"), width: try row.value("width"),
+            height: try row.value("height"), createdAt: dateFromEpochMillis(try row.value("created_at")))
+    }
+}

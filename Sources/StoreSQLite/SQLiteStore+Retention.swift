@@ -1,0 +1,431 @@
+public import Feedback
+import Foundation
+import GRDB
+public import Retention
+
+extension SQLiteStore: RetentionStore {
+    // MARK: Sweeps
+
+    public func clientPlans() async throws -> [ClientPlan] {
+        try await database.read { db in
+            try Row.fetchAll(db, sql: "SELECT id, plan FROM client WHERE \(liveClientCondition) ORDER BY id").map { row in
+                ClientPlan(clientID: try row.value("id"), plan: try row.enumValue("plan", table: "client"))
+            }
+        }
+    }
+
+    public func deleteFeedbackBatch(_ selection: FeedbackSelection, limit: Int, at now: Int64, record: BatchRecord)
+        async throws -> (batch: DeletionBatch, audit: AuditProgress?)?
+    {
+        try await database.write { db in
+            guard try Self.mayRecord(record, in: db) else { return nil }
+            guard let (condition, arguments) = Self.condition(for: selection) else {
+                return (DeletionBatch(), try Self.record(DeletionBatch(), as: record, at: now, in: db))
+            }
+            let rows = try Row.fetchAll(
+                db, sql: "SELECT id, created_at FROM feedback WHERE \(condition) LIMIT ?",
+                arguments: arguments + [limit])
+            guard !rows.isEmpty else {
+                return (DeletionBatch(), try Self.record(DeletionBatch(), as: record, at: now, in: db))
+            }
+            let ids: [String] = try rows.map { try $0.value("id") }
+            let screenshots = try Self.queueScreenshotFiles(ofFeedback: ids, at: now, in: db)
+            var deleted = 0
+            for id in ids {
+                try db.cachedStatement(sql: "DELETE FROM feedback WHERE id = ?").execute(arguments: [id])
+                deleted += db.changesCount
+            }
+            let oldest = try rows.map { try $0.value("created_at", as: Int64.self) }.min()
+            let batch = DeletionBatch(rows: deleted, screenshots: screenshots, oldestCreatedAt: oldest)
+            return (batch, try Self.record(batch, as: record, at: now, in: db))
+        }
+    }
+
+    public func deleteUnattachedUploadBatch(
+        clientID: String, uploadedBefore cutoff: Int64?, limit: Int, at now: Int64, record: BatchRecord
+    ) async throws -> (batch: DeletionBatch, audit: AuditProgress?)? {
+        try await database.write { db in
+            guard try Self.mayRecord(record, in: db) else { return nil }
+            let rows = try Row.fetchAll(
+                db,
+                sql: """
+                    SELECT file_name, created_at FROM screenshot
+                    WHERE client_id = ? AND feedback_id IS NULL AND created_at < ? LIMIT ?
+                    """,
+                arguments: [clientID, cutoff ?? Int64.max, limit])
+            var deleted = 0
+            for row in rows {
+                let name: String = try row.value("file_name")
+                try db.execute(
+                    sql: "INSERT OR IGNORE INTO file_deletion (file_name, queued_at) VALUES (?, ?)",
+                    arguments: [name, now])
+                try db.execute(sql: "DELETE FROM screenshot WHERE file_name = ?", arguments: [name])
+                deleted += db.changesCount
+            }
+            let oldest = try rows.map { try $0.value("created_at", as: Int64.self) }.min()
+            let batch = DeletionBatch(rows: deleted, oldestCreatedAt: oldest)
+            return (batch, try Self.record(batch, as: record, at: now, in: db))
+        }
+    }
+
+    /// The `WHERE` of a selection, with its arguments; nil when it can select nothing.
+    static func condition(for selection: FeedbackSelection) -> (String, StatementArguments)? {
+        switch selection {
+        case .createdBefore(let clientID, let cutoff):
+            return ("client_id = ? AND created_at < ?", [clientID, cutoff])
+        case .client(let clientID):
+            return ("client_id = ?", [clientID])
+        case .subject(let scope):
+            if let member = scope.slackMember {
+                return ("client_id = ? AND slack_author_id = ?", [scope.clientID, member])
+            }
+            var alternatives: [String] = []
+            var arguments: StatementArguments = [scope.clientID]
+            if !scope.emails.isEmpty {
+                alternatives.append("lower(user_email) IN (\(marks(scope.emails.count, "lower(?)")))")
+                arguments += StatementArguments(scope.emails)
+            }
+            if !scope.userIDs.isEmpty {
+                alternatives.append("user_id IN (\(marks(scope.userIDs.count, "?")))")
+                arguments += StatementArguments(scope.userIDs)
+            }
+            if alternatives.isEmpty { return nil }
+            return ("client_id = ? AND (\(alternatives.joined(separator: " OR ")))", arguments)
+        }
+    }
+
+    static func marks(_ count: Int, _ mark: String) -> String {
+        Array(repeating: mark, count: count).joined(separator: ", ")
+    }
+
+    /// A closure record needs its closure still pending.
+    static func mayRecord(_ record: BatchRecord, in db: Database) throws -> Bool {
+        guard case .closure(let clientID, _) = record else { return true }
+        return try isClosing(clientID, in: db)
+    }
+
+    /// Records a batch as asked, in the batch's transaction; returns the audit progress after it.
+    static func record(_ batch: DeletionBatch, as record: BatchRecord, at now: Int64, in db: Database) throws
+        -> AuditProgress?
+    {
+        switch record {
+        case .none:
+            return nil
+        case .closure(let clientID, let counts):
+            try addProgress(counts(batch), clientID: clientID, in: db)
+            return nil
+        case .audit(var progress, let counts, let dueAt):
+            let batchCounts = counts(batch)
+            guard !batchCounts.isEmpty else { return progress }
+            progress.counts.add(batchCounts)
+            if let entryID = progress.entryID {
+                try db.execute(
+                    sql: """
+                        UPDATE audit_entry SET due_at = COALESCE(MIN(due_at, ?), due_at, ?), finished_at = ?,
+                            counts = ?
+                        WHERE id = ?
+                        """,
+                    arguments: [dueAt(batch), dueAt(batch), now, progress.counts.jsonText, entryID])
+            } else {
+                progress.entryID = try insertAudit(
+                    kind: progress.kind.rawValue, clientID: progress.clientID, dueAt: dueAt(batch), finishedAt: now,
+                    counts: progress.counts, in: db)
+            }
+            return progress
+        }
+    }
+
+    // MARK: Account closure
+
+    public func beginAccountClosure(clientID: String, at now: Int64) async throws -> Bool {
+        try await database.write { db in
+            try db.execute(
+                sql: """
+                    INSERT INTO account_deletion (client_id, requested_at)
+                    SELECT id, ? FROM client WHERE id = ? ON CONFLICT DO NOTHING
+                    """,
+                arguments: [now, clientID])
+            return db.changesCount > 0
+        }
+    }
+
+    public func pendingAccountClosures() async throws -> [String] {
+        try await database.read { db in
+            try String.fetchAll(db, sql: "SELECT client_id FROM account_deletion ORDER BY requested_at")
+        }
+    }
+
+    public func addClosureProgress(clientID: String, counts: DeletionCounts) async throws -> Bool {
+        try await database.write { db in
+            guard try Self.isClosing(clientID, in: db) else { return false }
+            try Self.addProgress(counts, clientID: clientID, in: db)
+            return true
+        }
+    }
+
+    public func deleteEndUserBatch(clientID: String, limit: Int) async throws -> Int? {
+        try await database.write { db in
+            guard try Self.isClosing(clientID, in: db) else { return nil }
+            try db.execute(
+                sql: """
+                    DELETE FROM end_user WHERE rowid IN (SELECT rowid FROM end_user WHERE client_id = ? LIMIT ?)
+                    """,
+                arguments: [clientID, limit])
+            let deleted = db.changesCount
+            try Self.addProgress(DeletionCounts(["endUsers": deleted]), clientID: clientID, in: db)
+            return deleted
+        }
+    }
+
+    public func completeAccountClosure(clientID: String, at now: Int64) async throws -> DeletionCounts? {
+        try await database.write { db in
+            guard
+                let row = try Row.fetchOne(
+                    db, sql: "SELECT requested_at, counts FROM account_deletion WHERE client_id = ?",
+                    arguments: [clientID])
+            else { return nil }
+            let counts = DeletionCounts(jsonText: try row.value("counts"))
+            // The client row's foreign keys take any row a race left behind; the files of its screenshots are
+            // queued first, or they would outlive their rows with nothing left to name them.
+            try db.execute(
+                sql: """
+                    INSERT OR IGNORE INTO file_deletion (file_name, queued_at)
+                    SELECT file_name, ? FROM screenshot WHERE client_id = ?
+                    """,
+                arguments: [now, clientID])
+            try db.execute(sql: "DELETE FROM client WHERE id = ?", arguments: [clientID])
+            try db.execute(sql: "DELETE FROM account_deletion WHERE client_id = ?", arguments: [clientID])
+            _ = try Self.insertAudit(
+                kind: AuditKind.accountClosure.rawValue, clientID: clientID, dueAt: try row.value("requested_at"),
+                finishedAt: now, counts: counts, in: db)
+            return counts
+        }
+    }
+
+    static func isClosing(_ clientID: String, in db: Database) throws -> Bool {
+        try Bool.fetchOne(
+            db, sql: "SELECT EXISTS (SELECT 1 FROM account_deletion WHERE client_id = ?)", arguments: [clientID])
+            ?? false
+    }
+
+    static func addProgress(_ counts: DeletionCounts, clientID: String, in db: Database) throws {
+        guard !counts.isEmpty else { return }
+        let stored = try String.fetchOne(
+            db, sql: "SELECT counts FROM account_deletion WHERE client_id = ?", arguments: [clientID])
+        var total = DeletionCounts(jsonText: stored ?? "{}")
+        total.add(counts)
+        try db.execute(
+            sql: "UPDATE account_deletion SET counts = ? WHERE client_id = ?", arguments: [total.jsonText, clientID])
+    }
+
+    // MARK: End users
+
+    public func upsertEndUser(clientID: String, _ identification: Identification, at now: Int64) async throws {
+        func value<T>(_ update: FieldUpdate<T>) -> (isSet: Bool, value: T?) {
+            switch update {
+            case .keep: (false, nil)
+            case .clear: (true, nil)
+            case .set(let value): (true, value)
+            }
+        }
+        let email = value(identification.email)
+        let name = value(identification.name)
+        let traits = value(identification.traits)
+        let traitsText = traits.value.map { JSONValue.object($0).jsonText }
+        try await database.write { db in
+            // A closure that began after the client lookup wins: nothing is added to an account being deleted.
+            guard try !Self.isClosing(clientID, in: db) else { throw FeedbackError.unknownClient }
+            try db.execute(
+                sql: """
+                    INSERT INTO end_user (client_id, user_id, email, name, traits, created_at, updated_at)
+                    VALUES (?, ?, ?, ?, ?, ?, ?)
+                    ON CONFLICT (client_id, user_id) DO UPDATE SET
+                        email = CASE WHEN ? THEN excluded.email ELSE end_user.email END,
+                        name = CASE WHEN ? THEN excluded.name ELSE end_user.name END,
+                        traits = CASE WHEN ? THEN excluded.traits ELSE end_user.traits END,
+                        updated_at = excluded.updated_at
+                    """,
+                arguments: [
+                    clientID, identification.userId, email.value, name.value, traitsText, now, now, email.isSet,
+                    name.isSet, traits.isSet,
+                ])
+        }
+    }
+
+    public func endUser(clientID: String, userID: String) async throws -> EndUser? {
+        try await database.read { db in
+            try EndUserRecord.fetchOne(
+                db, sql: "\(EndUserRecord.select) WHERE client_id = ? AND user_id = ?", arguments: [clientID, userID]
+            )?.endUser
+        }
+    }
+
+    // MARK: Data subjects
+
+    public func resolve(_ subject: DataSubject, clientID: String) async throws -> SubjectScope {
+        try await database.read { db in
+            switch subject {
+            case .email(let email):
+                let userIDs = try String.fetchAll(
+                    db, sql: "SELECT user_id FROM end_user WHERE client_id = ? AND lower(email) = lower(?)",
+                    arguments: [clientID, email])
+                return SubjectScope(clientID: clientID, emails: [email], userIDs: userIDs, endUserEmail: email)
+            case .userID(let userID):
+                let emails = try String.fetchAll(
+                    db, sql: "SELECT email FROM end_user WHERE client_id = ? AND user_id = ? AND email IS NOT NULL",
+                    arguments: [clientID, userID])
+                return SubjectScope(clientID: clientID, emails: emails, userIDs: [userID], endUserID: userID)
+            case .slackUser(let member):
+                return SubjectScope(clientID: clientID, slackMember: member)
+            }
+        }
+    }
+
+    public func export(_ scope: SubjectScope) async throws -> (
+        endUsers: [EndUser], feedback: [FeedbackItem], screenshots: [StoredScreenshotLink]
+    ) {
+        try await database.read { db in
+            var endUsers: [EndUser] = []
+            if let (condition, arguments) = Self.endUserCondition(scope) {
+                endUsers = try EndUserRecord.fetchAll(
+                    db, sql: "\(EndUserRecord.select) WHERE \(condition) ORDER BY user_id", arguments: arguments
+                ).map(\.endUser)
+            }
+            var conditions: [String] = []
+            var arguments = StatementArguments()
+            if let (condition, bound) = Self.condition(for: .subject(scope)) {
+                conditions.append("(\(condition))")
+                arguments += bound
+            }
+            if let (condition, bound) = Self.forwardedCondition(scope) {
+                conditions.append("(\(condition))")
+                arguments += bound
+            }
+            guard !conditions.isEmpty else { return (endUsers, [], []) }
+            let condition = conditions.joined(separator: " OR ")
+            let items = try FeedbackRecord.fetchAll(
+                db, sql: "\(FeedbackRecord.select) WHERE \(condition) ORDER BY created_at DESC, id DESC",
+                arguments: arguments
+            ).map(\.item)
+            let screenshots = try Row.fetchAll(
+                db,
+                sql: """
+                    SELECT feedback_id, file_name, mime_type, file_size, created_at FROM screenshot
+                    WHERE feedback_id IN (SELECT id FROM feedback WHERE \(condition)) ORDER BY created_at, file_name
+                    """,
+                arguments: arguments
+            ).map { row in
+                StoredScreenshotLink(
+                    feedbackId: try row.value("feedback_id"), fileName: try row.value("file_name"),
+                    mimeType: try row.value("mime_type"), fileSize: try row.value("file_size"),
+                    createdAt: try row.value("created_at"))
+            }
+            return (endUsers, items, screenshots)
+        }
+    }
+
+    public func finishErasure(_ scope: SubjectScope, audit: AuditProgress, dueAt: Int64, at now: Int64) async throws
+        -> DeletionCounts
+    {
+        try await database.write { db in
+            var last = DeletionCounts()
+            if let (condition, arguments) = Self.endUserCondition(scope) {
+                try db.execute(sql: "DELETE FROM end_user WHERE \(condition)", arguments: arguments)
+                last["endUsers"] = db.changesCount
+            }
+            if let (condition, arguments) = Self.forwardedCondition(scope) {
+                try db.execute(sql: "UPDATE feedback SET slack_forwarded_by = NULL WHERE \(condition)", arguments: arguments)
+                last["slackForwardsScrubbed"] = db.changesCount
+            }
+            let counted = last
+            let progress = try Self.record(
+                DeletionBatch(), as: .audit(audit, counts: { _ in counted }, dueAt: { _ in dueAt }), at: now, in: db)
+                ?? audit
+            if progress.entryID == nil {
+                // Nothing was held: the request is still on record.
+                _ = try Self.insertAudit(
+                    kind: AuditKind.privacyErasure.rawValue, clientID: scope.clientID, dueAt: dueAt, finishedAt: now,
+                    counts: progress.counts, in: db)
+            }
+            return progress.counts
+        }
+    }
+
+    /// End users of the subject.
+    static func endUserCondition(_ scope: SubjectScope) -> (String, StatementArguments)? {
+        if let email = scope.endUserEmail {
+            return ("client_id = ? AND lower(email) = lower(?)", [scope.clientID, email])
+        }
+        if let userID = scope.endUserID { return ("client_id = ? AND user_id = ?", [scope.clientID, userID]) }
+        return nil
+    }
+
+    /// Rows the Slack member only forwarded (someone else wrote them).
+    static func forwardedCondition(_ scope: SubjectScope) -> (String, StatementArguments)? {
+        guard let member = scope.slackMember else { return nil }
+        return (
+            "client_id = ? AND slack_forwarded_by = ? AND (slack_author_id IS NULL OR slack_author_id <> ?)",
+            [scope.clientID, member, member]
+        )
+    }
+
+    // MARK: Audit trail
+
+    public func recordAudit(kind: String, clientID: String?, dueAt: Int64?, finishedAt: Int64, counts: DeletionCounts)
+        async throws
+    {
+        try await database.write { db in
+            _ = try Self.insertAudit(
+                kind: kind, clientID: clientID, dueAt: dueAt, finishedAt: finishedAt, counts: counts, in: db)
+        }
+    }
+
+    public func auditEntries(clientID: String, limit: Int) async throws -> [AuditEntry] {
+        try await database.read { db in
+            try Row.fetchAll(
+                db,
+                sql: """
+                    SELECT kind, client_id, due_at, finished_at, counts FROM audit_entry WHERE client_id = ?
+                    ORDER BY finished_at DESC, id DESC LIMIT ?
+                    """,
+                arguments: [clientID, limit]
+            ).map { row in
+                AuditEntry(
+                    kind: try row.value("kind"), clientId: try row.value("client_id"),
+                    dueAt: (try row.value("due_at", as: Int64?.self)).map(dateFromEpochMillis),
+                    finishedAt: dateFromEpochMillis(try row.value("finished_at")),
+                    counts: DeletionCounts(jsonText: try row.value("counts")))
+            }
+        }
+    }
+
+    static func insertAudit(
+        kind: String, clientID: String?, dueAt: Int64?, finishedAt: Int64, counts: DeletionCounts, in db: Database
+    ) throws -> Int64 {
+        try db.execute(
+            sql: "INSERT INTO audit_entry (client_id, kind, due_at, finished_at, counts) VALUES (?, ?, ?, ?, ?)",
+            arguments: [clientID, kind, dueAt, finishedAt, counts.jsonText])
+        return db.lastInsertedRowID
+    }
+}
+
+/// An `end_user` row, decoded by column name.
+struct EndUserRecord: FetchableRecord {
+    static let select = "SELECT user_id, email, name, traits, created_at, updated_at FROM end_user"
+
+    var endUser: EndUser
+
+    init(row: Row) throws {
+        var traits: [String: JSONValue]?
+        if let text: String = try row.value("traits") {
+            guard case .object(let object)? = JSONValue.parse(Array(text.utf8)) else {
+                throw StoreDecodingError(table: "end_user", column: "traits")
+            }
+            traits = object
+        }
+        endUser = EndUser(
+            userId: try row.value("user_id"), email: try row.value("email"), name: try row.value("name"),
+            traits: traits, createdAt: dateFromEpochMillis(try row.value("created_at")),
+            updatedAt: dateFromEpochMillis(try row.value("updated_at")))
+    }
+}

@@ -1,0 +1,723 @@
+public import Feedback
+public import Foundation
+import GRDB
+public import SlackGateway
+
+extension SQLiteStore: SlackStore {
+    // MARK: Installations
+
+    public func activeInstallation(team: String) async throws -> Installation? {
+        try await database.read { db in try Self.activeInstallation(team: team, in: db) }
+    }
+
+    public func installation(client: String) async throws -> Installation? {
+        try await database.read { db in
+            try InstallationRecord.fetchOne(
+                db, sql: "\(InstallationRecord.select) WHERE client_id = ? ORDER BY installed_at DESC LIMIT 1",
+                arguments: [client]
+            )?.installation
+        }
+    }
+
+    public func sealedInstallations() async throws -> [Installation] {
+        try await database.read { db in
+            try InstallationRecord.fetchAll(db, sql: "\(InstallationRecord.select) WHERE token_envelope IS NOT NULL")
+                .map(\.installation)
+        }
+    }
+
+    public func saveInstallation(_ i: Installation) async throws -> InstallationSaveResult {
+        try await database.write { db in
+            guard try Self.liveClient(id: i.clientId, in: db) != nil else { return .clientGone }
+            if let existing = try Self.installation(team: i.teamId, in: db), existing.clientId != i.clientId,
+                try !Self.isTombstoned(team: i.teamId, in: db), try Self.liveClient(id: existing.clientId, in: db) != nil
+            {
+                return .ownedByAnotherClient
+            }
+            try db.execute(
+                sql: """
+                    INSERT INTO slack_installation (\(InstallationRecord.columns))
+                    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                    ON CONFLICT (team_id) DO UPDATE SET
+                        -- Settings stay through a reinstall by the same client, never pass to another one.
+                        trigger_emoji = CASE WHEN client_id = excluded.client_id THEN trigger_emoji END,
+                        notify_channel = CASE WHEN client_id = excluded.client_id THEN notify_channel END,
+                        notify_error = CASE WHEN client_id = excluded.client_id THEN notify_error END,
+                        notify_error_at = CASE WHEN client_id = excluded.client_id THEN notify_error_at END,
+                        client_id = excluded.client_id,
+                        enterprise_id = excluded.enterprise_id, team_name = excluded.team_name,
+                        bot_user_id = excluded.bot_user_id, bot_id = excluded.bot_id, app_id = excluded.app_id,
+                        scopes = excluded.scopes, installer_user_id = excluded.installer_user_id,
+                        token_envelope = excluded.token_envelope, token_key_id = excluded.token_key_id,
+                        installed_at = excluded.installed_at
+                    """,
+                arguments: [
+                    i.teamId, i.clientId, i.enterpriseId, i.teamName, i.botUserId, i.botId, i.appId, i.scopes,
+                    i.installerUserId, i.tokenEnvelope.map { Data($0) }, i.tokenKeyId, i.installedAt,
+                ])
+            try db.execute(sql: "DELETE FROM slack_tombstone WHERE team_id = ?", arguments: [i.teamId])
+            return .saved
+        }
+    }
+
+    public func replaceTokenEnvelope(team: String, expected: [UInt8], with envelope: [UInt8], keyId: String)
+        async throws -> Bool
+    {
+        try await database.write { db in
+            try db.execute(
+                sql: """
+                    UPDATE slack_installation SET token_envelope = ?, token_key_id = ?
+                    WHERE team_id = ? AND token_envelope = ?
+                    """,
+                arguments: [Data(envelope), keyId, team, Data(expected)])
+            return db.changesCount > 0
+        }
+    }
+
+    static func activeInstallation(team: String, in db: Database) throws -> Installation? {
+        guard try !isTombstoned(team: team, in: db) else { return nil }
+        return try installation(team: team, in: db)
+    }
+
+    static func installation(team: String, in db: Database) throws -> Installation? {
+        try InstallationRecord.fetchOne(
+            db.cachedStatement(sql: "\(InstallationRecord.select) WHERE team_id = ?"), arguments: [team]
+        )?.installation
+    }
+
+    static func isTombstoned(team: String, in db: Database) throws -> Bool {
+        try Bool.fetchOne(
+            db.cachedStatement(sql: "SELECT EXISTS (SELECT 1 FROM slack_tombstone WHERE team_id = ?)"),
+            arguments: [team]) ?? false
+    }
+
+    /// Records an event id; false when it was seen before (a retry).
+    static func recordEvent(_ eventId: String, at now: Int64, in db: Database) throws -> Bool {
+        try db.cachedStatement(sql: "INSERT INTO slack_event_seen (event_id, seen_at) VALUES (?, ?) ON CONFLICT DO NOTHING")
+            .execute(arguments: [eventId, now])
+        return db.changesCount > 0
+    }
+
+    // MARK: OAuth states
+
+    public func saveOAuthState(nonce: String, clientID: String, expiresAt: Int64, pruneBefore: Int64) async throws {
+        try await database.write { db in
+            try db.execute(sql: "DELETE FROM oauth_state WHERE expires_at < ?", arguments: [pruneBefore])
+            try db.execute(
+                sql: "INSERT INTO oauth_state (nonce, client_id, expires_at) VALUES (?, ?, ?)",
+                arguments: [nonce, clientID, expiresAt])
+        }
+    }
+
+    public func consumeOAuthState(nonce: String, clientID: String, now: Int64) async throws -> Bool {
+        try await database.write { db in
+            try db.execute(
+                sql: "DELETE FROM oauth_state WHERE nonce = ? AND client_id = ? AND expires_at >= ?",
+                arguments: [nonce, clientID, now])
+            return db.changesCount == 1
+        }
+    }
+
+    // MARK: Ingest
+
+    public func acceptReaction(_ reaction: ReactionForward, at now: Int64) async throws -> Bool {
+        try await database.write { db in
+            guard let installation = try Self.activeInstallation(team: reaction.team, in: db),
+                installation.captures(reaction),
+                try Self.recordEvent(reaction.eventId, at: now, in: db)
+            else { return false }
+            let captured = try Self.capturedFeedbackID(
+                client: installation.clientId, team: reaction.team, channel: reaction.channel, ts: reaction.ts, in: db)
+            try Self.enqueue(reaction.job(for: installation, alreadyCaptured: captured != nil, at: now), in: db)
+            return true
+        }
+    }
+
+    public func acceptUninstall(team: String, eventId: String?, at now: Int64, deadline: Int64) async throws -> Bool {
+        try await database.write { db in
+            if let eventId { guard try Self.recordEvent(eventId, at: now, in: db) else { return false } }
+            let installation = try Self.installation(team: team, in: db)
+            let previous = try String.fetchOne(
+                db, sql: "SELECT client_id FROM slack_tombstone WHERE team_id = ?", arguments: [team])
+            let clientId = installation?.clientId ?? previous
+            try db.execute(
+                sql: """
+                    INSERT INTO slack_tombstone (team_id, client_id, uninstalled_at) VALUES (?, ?, ?)
+                    ON CONFLICT(team_id) DO UPDATE SET client_id = coalesce(excluded.client_id, client_id)
+                    """,
+                arguments: [team, clientId, now])
+            // The token goes in this very transaction; the id scrub follows in the job, within the deadline.
+            try db.execute(sql: "DELETE FROM slack_installation WHERE team_id = ?", arguments: [team])
+            let cancelled = SlackJob.Kind.cancelledByUninstall.map(\.rawValue)
+            try db.execute(
+                sql: """
+                    DELETE FROM job WHERE team_id = ?
+                    AND kind IN (\(Array(repeating: "?", count: cancelled.count).joined(separator: ", ")))
+                    """,
+                arguments: StatementArguments([team]) + StatementArguments(cancelled))
+            // No client on the job: closing the account (which deletes its jobs) must not cancel the scrub.
+            try Self.enqueue(
+                NewSlackJob(
+                    clientId: nil, teamId: team, work: .uninstall(UninstallJob(clientId: clientId)), runAt: now,
+                    deadlineAt: deadline),
+                in: db)
+            return true
+        }
+    }
+
+    public func acceptTokensRevoked(team: String, eventId: String?, botUserIds: [String], at now: Int64) async throws {
+        try await database.write { db in
+            if let eventId { guard try Self.recordEvent(eventId, at: now, in: db) else { return } }
+            guard let installation = try Self.installation(team: team, in: db) else { return }
+            if let bot = installation.botUserId, !botUserIds.contains(bot) { return }
+            try db.execute(
+                sql: "UPDATE slack_installation SET token_envelope = NULL, token_key_id = NULL WHERE team_id = ?",
+                arguments: [team])
+        }
+    }
+
+    public func captureForward(_ message: CapturedMessage, at now: Date, responseURL: String?) async throws
+        -> CaptureResult
+    {
+        try await database.write { db in
+            let installation = try Self.installation(team: message.teamId, in: db)
+            let tombstoned = try Self.isTombstoned(team: message.teamId, in: db)
+            let result: CaptureResult
+            if let refusal = SlackCaptureRules.refusal(installation: installation, isTombstoned: tombstoned) {
+                result = CaptureResult(
+                    outcome: refusal, clientId: tombstoned ? nil : installation?.clientId, feedbackId: nil)
+            } else if let installation {
+                let (id, isNew) = try Self.store(message, clientId: installation.clientId, at: now, in: db)
+                result = CaptureResult(
+                    outcome: SlackCaptureRules.outcome(isNew: isNew), clientId: installation.clientId, feedbackId: id)
+            } else {
+                result = CaptureResult(outcome: .notInstalled, clientId: nil, feedbackId: nil)
+            }
+            if let responseURL {
+                let answer = SlackCaptureRules.response(
+                    url: responseURL, outcome: result.outcome, feedbackId: result.feedbackId, message: message)
+                try Self.enqueue(
+                    NewSlackJob(
+                        clientId: result.clientId, teamId: message.teamId, work: .respond(answer),
+                        runAt: epochMillis(now)),
+                    in: db)
+            }
+            return result
+        }
+    }
+
+    // MARK: Captured rows
+
+    public func capturedFeedbackID(client: String, team: String, channel: String, ts: String) async throws -> String? {
+        try await database.read { db in
+            try Self.capturedFeedbackID(client: client, team: team, channel: channel, ts: ts, in: db)
+        }
+    }
+
+    static func capturedFeedbackID(client: String, team: String, channel: String, ts: String, in db: Database) throws
+        -> String?
+    {
+        try String.fetchOne(
+            db.cachedStatement(
+                sql: """
+                    SELECT id FROM feedback WHERE client_id = ? AND slack_team_id = ? AND slack_channel_id = ?
+                    AND slack_message_ts = ?
+                    """),
+            arguments: [client, team, channel, ts])
+    }
+
+    public func completeCapture(jobID: Int64, clientID: String, message: CapturedMessage, at now: Date,
+                                notice: NotifyJob) async throws -> Bool?
+    {
+        try await database.write { db in
+            try Self.deleteJob(jobID, in: db)
+            let installation = try Self.installation(team: message.teamId, in: db)
+            let tombstoned = try Self.isTombstoned(team: message.teamId, in: db)
+            guard SlackCaptureRules.mayComplete(installation: installation, isTombstoned: tombstoned, jobClient: clientID)
+            else { return nil }
+            let (_, isNew) = try Self.store(message, clientId: clientID, at: now, in: db)
+            var notice = notice
+            notice.outcome = SlackCaptureRules.outcome(isNew: isNew).rawValue
+            try Self.enqueue(
+                NewSlackJob(clientId: clientID, teamId: message.teamId, work: .notify(notice), runAt: epochMillis(now)),
+                in: db)
+            return isNew
+        }
+    }
+
+    /// Stores the message unless this client already holds it; returns the row id and whether it was new.
+    ///
+    /// The unique index on (client, team, channel, ts) is the real guard: losing a race to a concurrent forward
+    /// surfaces as a UNIQUE violation, which means "already captured".
+    static func store(_ message: CapturedMessage, clientId: String, at now: Date, in db: Database) throws
+        -> (id: String, isNew: Bool)
+    {
+        if let ts = message.messageTs,
+            let id = try capturedFeedbackID(
+                client: clientId, team: message.teamId, channel: message.channelId, ts: ts, in: db)
+        {
+            return (id, false)
+        }
+        let item = FeedbackItem(
+            id: Identifiers.newFeedbackID(), clientId: clientId, createdAt: now, draft: message.draft(clientId: clientId))
+        do {
+            try db.inSavepoint {
+                try insert(item, into: db)
+                return .commit
+            }
+            return (item.id, true)
+        } catch let error as DatabaseError where error.resultCode == .SQLITE_CONSTRAINT {
+            if let ts = message.messageTs,
+                let id = try capturedFeedbackID(
+                    client: clientId, team: message.teamId, channel: message.channelId, ts: ts, in: db)
+            {
+                return (id, false)
+            }
+            throw error
+        }
+    }
+
+    public func fillPermalink(feedbackID: String, permalink: String) async throws {
+        try await database.write { db in
+            try db.execute(
+                sql: "UPDATE feedback SET slack_permalink = ? WHERE id = ? AND slack_permalink IS NULL",
+                arguments: [permalink, feedbackID])
+        }
+    }
+
+    public func scrubAuthors(team: String, after cursor: Int64, limit: Int) async throws -> (changed: Int, next: Int64?) {
+        try await database.write { db in
+            guard
+                let upper = try Int64.fetchOne(
+                    db,
+                    sql: """
+                        SELECT max(rowid) FROM (SELECT rowid FROM feedback INDEXED BY feedback_by_slack_team
+                        WHERE slack_team_id = ? AND rowid > ? ORDER BY rowid LIMIT ?)
+                        """,
+                    arguments: [team, cursor, limit])
+            else { return (0, nil) }
+            try db.execute(
+                sql: """
+                    UPDATE feedback SET slack_author_id = NULL, slack_forwarded_by = NULL
+                    WHERE rowid IN (SELECT rowid FROM feedback INDEXED BY feedback_by_slack_team
+                        WHERE slack_team_id = ? AND rowid > ? AND rowid <= ?)
+                    AND (slack_author_id IS NOT NULL OR slack_forwarded_by IS NOT NULL)
+                    """,
+                arguments: [team, cursor, upper])
+            return (db.changesCount, upper)
+        }
+    }
+
+    // MARK: Job queue
+
+    public func enqueue(_ job: NewSlackJob) async throws {
+        try await database.write { db in try Self.enqueue(job, in: db) }
+    }
+
+    static func enqueue(_ job: NewSlackJob, in db: Database) throws {
+        let payload = String(decoding: try job.work.encodedPayload(), as: UTF8.self)
+        try db.cachedStatement(
+            sql: """
+                INSERT INTO job (kind, client_id, team_id, payload, run_at, attempts, deadline_at, created_at)
+                VALUES (?, ?, ?, ?, ?, 0, ?, ?)
+                """
+        ).execute(arguments: [
+            job.work.kind.rawValue, job.clientId, job.teamId, payload, job.runAt, job.deadlineAt, job.runAt,
+        ])
+    }
+
+    static func deleteJob(_ id: Int64, in db: Database) throws {
+        try db.cachedStatement(sql: "DELETE FROM job WHERE id = ?").execute(arguments: [id])
+    }
+
+    public func claimDueJobs(now: Int64, limit: Int, lease: Int64, kinds: Set<SlackJob.Kind>) async throws
+        -> [SlackJob]
+    {
+        let kindList = kinds.map(\.rawValue).sorted()
+        let marks = Array(repeating: "?", count: kindList.count).joined(separator: ", ")
+        let claimed = try await database.write { db -> [SlackJob] in
+            let rows = try Row.fetchAll(
+                db,
+                sql: """
+                    SELECT id, kind, client_id, team_id, payload, run_at, attempts, deadline_at FROM job j
+                    WHERE run_at <= ? AND kind IN (\(marks)) AND (lease_until IS NULL OR lease_until <= ?)
+                    AND (team_id IS NULL OR NOT EXISTS (
+                        SELECT 1 FROM job k WHERE k.team_id = j.team_id AND k.kind IN (\(marks))
+                        AND k.lease_until > ?))
+                    ORDER BY run_at, id LIMIT ?
+                    """,
+                arguments: Self.arguments([now], kindList, [now], kindList, [now, Int64(limit)]))
+            var teams = Set<String>()
+            var jobs: [SlackJob] = []
+            for row in rows {
+                let id: Int64 = try row.value("id")
+                let team: String? = try row.value("team_id")
+                // One job per workspace per claim: its next one waits for this one's lease to end.
+                if let team, teams.contains(team) { continue }
+                let job: SlackJob
+                do {
+                    job = try JobRecord(row: row).job
+                } catch {
+                    // Parked, and it does not take its workspace's turn: the next job of the workspace runs now.
+                    try db.execute(
+                        sql: "UPDATE job SET run_at = ?, last_error = 'undecodable_payload' WHERE id = ?",
+                        arguments: [Int64.max, id])
+                    continue
+                }
+                if let team { teams.insert(team) }
+                jobs.append(job)
+                try db.execute(sql: "UPDATE job SET lease_until = ? WHERE id = ?", arguments: [now + lease, id])
+            }
+            return jobs
+        }
+        return claimed
+    }
+
+    public func nextJobDueAt(now: Int64, kinds: Set<SlackJob.Kind>) async throws -> Int64? {
+        let kindList = kinds.map(\.rawValue).sorted()
+        let marks = Array(repeating: "?", count: kindList.count).joined(separator: ", ")
+        return try await database.read { db in
+            try Int64.fetchOne(
+                db,
+                sql: """
+                    SELECT MIN(CASE WHEN lease_until > ? THEN lease_until ELSE run_at END) FROM job j
+                    WHERE kind IN (\(marks)) AND run_at < ? AND (team_id IS NULL OR NOT EXISTS (
+                        SELECT 1 FROM job k WHERE k.team_id = j.team_id AND k.id <> j.id AND k.kind IN (\(marks))
+                        AND k.lease_until > ?))
+                    """,
+                arguments: Self.arguments([now], kindList, [Int64.max], kindList, [now]))
+        }
+    }
+
+    /// Integers and kind names, in the order the statement binds them.
+    static func arguments(_ a: [Int64], _ kindsA: [String], _ b: [Int64], _ kindsB: [String], _ c: [Int64])
+        -> StatementArguments
+    {
+        StatementArguments(a) + StatementArguments(kindsA) + StatementArguments(b) + StatementArguments(kindsB)
+            + StatementArguments(c)
+    }
+
+    public func finishJob(_ id: Int64, then next: NewSlackJob?) async throws {
+        try await database.write { db in
+            try Self.deleteJob(id, in: db)
+            if let next { try Self.enqueue(next, in: db) }
+        }
+    }
+
+    public func rescheduleJob(_ id: Int64, runAt: Int64, countAttempt: Bool, error: String) async throws {
+        try await database.write { db in
+            try db.execute(
+                sql: """
+                    UPDATE job SET run_at = ?, attempts = attempts + ?, last_error = ?, lease_until = NULL WHERE id = ?
+                    """,
+                arguments: [runAt, countAttempt ? 1 : 0, error, id])
+        }
+    }
+
+    public func postponeJobs(team: String, kind: SlackJob.Kind, until: Int64) async throws {
+        try await database.write { db in
+            try db.execute(
+                sql: """
+                    UPDATE job SET run_at = max(run_at, ?), last_error = 'ratelimited', lease_until = NULL
+                    WHERE team_id = ? AND kind = ?
+                    """,
+                arguments: [until, team, kind.rawValue])
+        }
+    }
+
+    public func pendingRevokeJobs() async throws -> [SlackJob] {
+        try await database.read { db in
+            try JobRecord.fetchAll(
+                db, sql: "\(JobRecord.select) WHERE kind = ?", arguments: [SlackJob.Kind.revoke.rawValue]
+            ).map(\.job)
+        }
+    }
+
+    public func replaceRevokeEnvelope(jobID: Int64, expected: RevokeJob, with replacement: RevokeJob) async throws
+        -> Bool
+    {
+        let old = String(decoding: try SlackJob.Work.revoke(expected).encodedPayload(), as: UTF8.self)
+        let new = String(decoding: try SlackJob.Work.revoke(replacement).encodedPayload(), as: UTF8.self)
+        return try await database.write { db in
+            try db.execute(sql: "UPDATE job SET payload = ? WHERE id = ? AND payload = ?", arguments: [new, jobID, old])
+            return db.changesCount > 0
+        }
+    }
+
+    public func recordDelivery(_ key: String, at now: Int64) async throws -> Bool {
+        try await database.write { db in
+            try db.execute(
+                sql: "INSERT INTO slack_request_seen (signature, seen_at) VALUES (?, ?) ON CONFLICT DO NOTHING",
+                arguments: [key, now])
+            return db.changesCount > 0
+        }
+    }
+
+    public func pruneSeenEvents(before cutoff: Int64) async throws {
+        try await database.write { db in
+            try db.execute(sql: "DELETE FROM slack_event_seen WHERE seen_at < ?", arguments: [cutoff])
+            try db.execute(sql: "DELETE FROM slack_request_seen WHERE seen_at < ?", arguments: [cutoff])
+        }
+    }
+
+    // MARK: Settings (issue 12)
+
+    public func updateSettings(client: String, _ change: SlackSettingsChange) async throws -> Installation? {
+        try await database.write { db in
+            guard
+                let current = try InstallationRecord.fetchOne(
+                    db,
+                    sql: """
+                        \(InstallationRecord.select) WHERE client_id = ?
+                        AND team_id NOT IN (SELECT team_id FROM slack_tombstone) ORDER BY installed_at DESC LIMIT 1
+                        """,
+                    arguments: [client])?.installation
+            else { return nil }
+            var settings = current.settings
+            if let emoji = change.triggerEmoji { settings.triggerEmoji = emoji }
+            if let channel = change.notifyChannel { settings.notifyChannel = channel }
+            let emojiText =
+                settings.triggerEmoji == SlackSettings.defaultTriggerEmoji
+                ? nil : settings.triggerEmoji.joined(separator: ",")
+            let channelChanged = settings.notifyChannel != current.settings.notifyChannel
+            try db.execute(
+                sql: """
+                    UPDATE slack_installation SET trigger_emoji = ?, notify_channel = ?,
+                        notify_error = CASE WHEN ? THEN NULL ELSE notify_error END,
+                        notify_error_at = CASE WHEN ? THEN NULL ELSE notify_error_at END
+                    WHERE team_id = ?
+                    """,
+                arguments: [emojiText, settings.notifyChannel, channelChanged, channelChanged, current.teamId])
+            return try Self.installation(team: current.teamId, in: db)
+        }
+    }
+
+    public func recordNotifyProblem(team: String, channel: String, code: String?, at now: Int64) async throws {
+        try await database.write { db in
+            try db.execute(
+                sql: """
+                    UPDATE slack_installation SET notify_error = ?, notify_error_at = ?
+                    WHERE team_id = ? AND notify_channel = ?
+                    """,
+                arguments: [code, code == nil ? nil : now, team, channel])
+        }
+    }
+
+    public func recordEventSeen(team: String, at now: Int64) async throws {
+        try await database.write { db in
+            try db.execute(
+                sql: """
+                    UPDATE slack_installation SET last_event_at = ?
+                    WHERE team_id = ? AND (last_event_at IS NULL OR last_event_at < ?)
+                    """,
+                arguments: [now, team, now])
+        }
+    }
+
+    /// The post jobs a new item needs (`SlackNotificationRules`), enqueued in the caller's transaction: the
+    /// insert's, so the post is as durable as the item. One indexed read when the client has no installation.
+    static func enqueueNotifications(for item: FeedbackItem, in db: Database) throws {
+        guard item.draft.source != .slack else { return }
+        let installations = try InstallationRecord.fetchAll(
+            db.cachedStatement(
+                sql: """
+                    \(InstallationRecord.select) WHERE client_id = ? AND notify_channel IS NOT NULL
+                    AND token_envelope IS NOT NULL AND team_id NOT IN (SELECT team_id FROM slack_tombstone)
+                    """),
+            arguments: [item.clientId]
+        ).map(\.installation)
+        for job in SlackNotificationRules.jobs(for: item, installations: installations) {
+            try enqueue(job, in: db)
+        }
+    }
+
+    // MARK: Notifications, recovery, App Home (issue 12)
+
+    public func feedbackItem(id: String, client: String) async throws -> FeedbackItem? {
+        try await feedback(id: id, clientID: client)
+    }
+
+    public func holdJobs(team: String, kind: SlackJob.Kind, notBefore: Int64) async throws {
+        try await database.write { db in
+            try db.execute(
+                sql: "UPDATE job SET run_at = max(run_at, ?) WHERE team_id = ? AND kind = ? AND run_at < ?",
+                arguments: [notBefore, team, kind.rawValue, notBefore])
+            if kind == .postFeedback {
+                try db.execute(
+                    sql: """
+                        UPDATE slack_installation SET post_not_before = max(coalesce(post_not_before, 0), ?)
+                        WHERE team_id = ?
+                        """,
+                    arguments: [notBefore, team])
+            }
+        }
+    }
+
+    public func completeRecoveryStep(
+        jobID: Int64, clientID: String, messages: [CapturedMessage], next: NewSlackJob?, at now: Date
+    ) async throws -> Int? {
+        try await database.write { db in
+            try Self.deleteJob(jobID, in: db)
+            let team = next?.teamId ?? messages.first?.teamId
+            if let team {
+                let installation = try Self.installation(team: team, in: db)
+                let tombstoned = try Self.isTombstoned(team: team, in: db)
+                guard
+                    SlackCaptureRules.mayComplete(
+                        installation: installation, isTombstoned: tombstoned, jobClient: clientID)
+                else { return nil }
+            }
+            var stored = 0
+            for message in messages where message.teamId == team {
+                if try Self.store(message, clientId: clientID, at: now, in: db).isNew { stored += 1 }
+            }
+            if let next { try Self.enqueue(next, in: db) }
+            return stored
+        }
+    }
+
+    public func heartbeat(at now: Int64) async throws -> Int {
+        try await database.write { db in
+            let previous = try Int64.fetchOne(db, sql: "SELECT alive_at FROM slack_heartbeat WHERE id = 1")
+            try db.execute(
+                sql: """
+                    INSERT INTO slack_heartbeat (id, alive_at) VALUES (1, ?)
+                    ON CONFLICT (id) DO UPDATE SET alive_at = max(alive_at, excluded.alive_at)
+                    """,
+                arguments: [now])
+            guard let sweep = SlackRecoveryRules.afterDowntime(lastAlive: previous, now: now) else { return 0 }
+            let installations = try InstallationRecord.fetchAll(
+                db,
+                sql: """
+                    \(InstallationRecord.select) WHERE token_envelope IS NOT NULL
+                    AND team_id NOT IN (SELECT team_id FROM slack_tombstone)
+                    """
+            ).map(\.installation)
+            for installation in installations {
+                try Self.enqueue(
+                    NewSlackJob(
+                        clientId: installation.clientId, teamId: installation.teamId, work: .recover(sweep),
+                        runAt: now),
+                    in: db)
+            }
+            return installations.count
+        }
+    }
+
+    public func acceptHomeOpened(team: String, user: String, eventId: String, at now: Int64) async throws -> Bool {
+        try await database.write { db in
+            guard let installation = try Self.activeInstallation(team: team, in: db),
+                installation.tokenEnvelope != nil, !installation.isOwnBot(user: user, botId: nil),
+                try Self.recordEvent(eventId, at: now, in: db)
+            else { return false }
+            try Self.enqueue(
+                NewSlackJob(
+                    clientId: installation.clientId, teamId: team, work: .publishHome(PublishHomeJob(user: user)),
+                    runAt: now),
+                in: db)
+            return true
+        }
+    }
+
+    public func captureCount(client: String, team: String, since: Int64) async throws -> Int {
+        // The (client, source, created_at) index: one range, however many rows other sources hold.
+        try await database.read { db in
+            try Int.fetchOne(
+                db,
+                sql: """
+                    SELECT count(*) FROM feedback INDEXED BY feedback_by_client_source
+                    WHERE client_id = ? AND source = 'slack' AND created_at >= ? AND slack_team_id = ?
+                    """,
+                arguments: [client, since, team]) ?? 0
+        }
+    }
+
+    // MARK: Account closure
+
+    public func handOverTokens(clientID: String, at now: Int64) async throws -> Int {
+        try await database.write { db in
+            let installations = try InstallationRecord.fetchAll(
+                db, sql: "\(InstallationRecord.select) WHERE client_id = ?", arguments: [clientID])
+            for installation in installations.map(\.installation) {
+                guard let envelope = installation.tokenEnvelope else { continue }
+                try Self.enqueue(
+                    NewSlackJob(
+                        clientId: nil, teamId: installation.teamId, work: .revoke(RevokeJob(envelope: envelope)),
+                        runAt: now),
+                    in: db)
+            }
+            try db.execute(sql: "DELETE FROM slack_installation WHERE client_id = ?", arguments: [clientID])
+            return db.changesCount
+        }
+    }
+
+    public func eraseClientRecords(clientID: String) async throws -> DeletionCounts {
+        try await database.write { db in
+            var counts = DeletionCounts()
+            try db.execute(sql: "DELETE FROM job WHERE client_id = ?", arguments: [clientID])
+            counts["jobs"] = db.changesCount
+            try db.execute(sql: "DELETE FROM oauth_state WHERE client_id = ?", arguments: [clientID])
+            counts["oauthStates"] = db.changesCount
+            try db.execute(sql: "DELETE FROM slack_tombstone WHERE client_id = ?", arguments: [clientID])
+            counts["slackTombstones"] = db.changesCount
+            return counts
+        }
+    }
+}
+
+/// A `slack_installation` row, decoded by column name.
+struct InstallationRecord: FetchableRecord {
+    /// The columns an install writes.
+    static let columns = """
+        team_id, client_id, enterprise_id, team_name, bot_user_id, bot_id, app_id, scopes, installer_user_id,
+        token_envelope, token_key_id, installed_at
+        """
+    static let select = """
+        SELECT \(columns), trigger_emoji, notify_channel, notify_error, notify_error_at, last_event_at,
+            post_not_before
+        FROM slack_installation
+        """
+
+    var installation: Installation
+
+    init(row: Row) throws {
+        var settings = SlackSettings()
+        if let emoji: String = try row.value("trigger_emoji") {
+            let names = emoji.split(separator: ",").map(String.init)
+            guard SlackSettings.problem(triggerEmoji: names) == nil else {
+                throw StoreDecodingError(table: "slack_installation", column: "trigger_emoji")
+            }
+            settings.triggerEmoji = names
+        }
+        settings.notifyChannel = try row.value("notify_channel")
+        var problem: NotifyProblem?
+        if let channel = settings.notifyChannel, let code: String = try row.value("notify_error") {
+            problem = NotifyProblem(channel: channel, code: code, at: try row.value("notify_error_at") ?? 0)
+        }
+        installation = Installation(
+            teamId: try row.value("team_id"), clientId: try row.value("client_id"),
+            enterpriseId: try row.value("enterprise_id"), teamName: try row.value("team_name"),
+            botUserId: try row.value("bot_user_id"), botId: try row.value("bot_id"), appId: try row.value("app_id"),
+            scopes: try row.value("scopes"), installerUserId: try row.value("installer_user_id"),
+            tokenEnvelope: (try row.value("token_envelope", as: Data?.self)).map { [UInt8]($0) },
+            tokenKeyId: try row.value("token_key_id"), installedAt: try row.value("installed_at"), settings: settings,
+            notifyProblem: problem, lastEventAt: try row.value("last_event_at"),
+            postNotBefore: try row.value("post_not_before"))
+    }
+}
+
+/// A `job` row, decoded by column name; an unknown kind or a payload that does not fit it is an error.
+struct JobRecord: FetchableRecord {
+    static let select = "SELECT id, kind, client_id, team_id, payload, run_at, attempts, deadline_at FROM job"
+
+    var job: SlackJob
+
+    init(row: Row) throws {
+        let payload: String = try row.value("payload")
+        job = SlackJob(
+            id: try row.value("id"), clientId: try row.value("client_id"), teamId: try row.value("team_id"),
+            work: try SlackJob.Work(kind: try row.value("kind"), payload: Data(payload.utf8)),
+            runAt: try row.value("run_at"), attempts: try row.value("attempts"),
+            deadlineAt: try row.value("deadline_at"))
+    }
+}

@@ -1,0 +1,61 @@
+public import Feedback
+import Foundation
+import GRDB
+
+/// The embedded backend: one SQLite file (WAL, `synchronous=FULL`, group commit) and screenshot bytes in files
+/// under `DATA_DIR/screenshots`. It implements every module's store protocol, and holds all of the service's SQL
+/// for this backend: the modules never see a table.
+///
+/// One process per file: a SQLite store is opened by one `usero serve` (and short-lived administration commands).
+/// Opening it releases job leases a previous process left behind, since no other process can still hold them.
+public final class SQLiteStore: Sendable {
+    let database: AppDatabase
+    let files: ScreenshotFiles
+    /// Whether accepting an `api`/`widget` item also enqueues its Slack post (`SlackNotificationRules`), in the
+    /// item's own transaction. The executable turns it on when Slack is configured.
+    let postsNewFeedbackToSlack: Bool
+
+    /// Opens (creating if needed) the database at `path`, migrates it, and finishes deleting screenshot files a
+    /// previous process left queued. With `postsNewFeedbackToSlack`, every accepted item commits together with the
+    /// jobs that post it to its workspaces' notify channels.
+    public init(path: String, dataDirectory: String, postsNewFeedbackToSlack: Bool = false) async throws {
+        database = try AppDatabase(path: path)
+        files = ScreenshotFiles(dataDirectory: dataDirectory)
+        self.postsNewFeedbackToSlack = postsNewFeedbackToSlack
+        try await database.write { db in try db.execute(sql: "UPDATE job SET lease_until = NULL WHERE lease_until IS NOT NULL") }
+        try await purgeDeletedScreenshots()
+    }
+}
+
+extension SQLiteStore: StoreHealth {
+    public func isHealthy() async -> Bool { await database.isHealthy() }
+
+    public var commitStatistics: (commits: Int, writes: Int) { database.commitStatistics }
+}
+
+/// A stored value that does not decode: an error naming the table and column, never a silent default.
+public struct StoreDecodingError: Error, CustomStringConvertible, Sendable {
+    public let table: String
+    public let column: String
+
+    public var description: String { "unreadable \(table).\(column)" }
+}
+
+/// The one rule every client lookup applies: a client whose account closure began is unknown.
+let liveClientCondition = "id NOT IN (SELECT client_id FROM account_deletion)"
+
+extension Row {
+    /// The value of a column, decoded by name.
+    func value<T: DatabaseValueConvertible>(_ column: String, as type: T.Type = T.self) throws -> T {
+        try decode(type, forColumn: column)
+    }
+
+    /// A column holding one of an enum's raw values; `StoreDecodingError` otherwise.
+    func enumValue<T: RawRepresentable>(_ column: String, table: String, as type: T.Type = T.self) throws -> T
+    where T.RawValue == String {
+        guard let value = T(rawValue: try self.value(column, as: String.self)) else {
+            throw StoreDecodingError(table: table, column: column)
+        }
+        return value
+    }
+}

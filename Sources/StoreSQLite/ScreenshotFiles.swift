@@ -1,0 +1,76 @@
+import Feedback
+public import Foundation
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// The screenshot files under `DATA_DIR/screenshots/CLIENT_ID/FILE`.
+public struct ScreenshotFiles: Sendable {
+    /// The folder holding one sub-folder per client.
+    public let root: URL
+
+    /// Creates the store at `dataDirectory/screenshots`.
+    public init(dataDirectory: String) {
+        root = URL(fileURLWithPath: dataDirectory).appendingPathComponent("screenshots", isDirectory: true)
+    }
+
+    /// The file for a stored name, or nil for any name that is not one of ours (so no path can leave the store).
+    public func url(for fileName: String) -> URL? {
+        guard ScreenshotName.isValid(fileName) else { return nil }
+        return root.appendingPathComponent(fileName)
+    }
+
+    /// Writes bytes to a temporary file, fsyncs it, renames it into place and fsyncs the folder.
+    public func writeDurably(_ bytes: [UInt8], fileName: String) throws {
+        guard let url = url(for: fileName) else { throw CocoaError(.fileWriteInvalidFileName) }
+        let folder = url.deletingLastPathComponent()
+        try FileManager.default.createDirectory(
+            at: folder, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
+        let temporary = folder.appendingPathComponent(".\(url.lastPathComponent).tmp")
+        try Self.writeAndSync(bytes, path: temporary.path)
+        guard rename(temporary.path, url.path) == 0 else {
+            unlink(temporary.path)
+            throw CocoaError(.fileWriteUnknown)
+        }
+        Self.syncDirectory(folder.path)
+    }
+
+    /// Reads a stored file.
+    public func read(_ fileName: String) -> Data? {
+        guard let url = url(for: fileName) else { return nil }
+        return FileManager.default.contents(atPath: url.path)
+    }
+
+    /// Removes a stored file; a missing file is not an error.
+    public func remove(_ fileName: String) {
+        guard let url = url(for: fileName) else { return }
+        unlink(url.path)
+    }
+
+    private static func writeAndSync(_ bytes: [UInt8], path: String) throws {
+        let fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0o600)
+        guard fd >= 0 else { throw CocoaError(.fileWriteUnknown) }
+        defer { close(fd) }
+        var offset = 0
+        while offset < bytes.count {
+            let written = bytes.withUnsafeBytes { buffer in
+                write(fd, buffer.baseAddress! + offset, buffer.count - offset)
+            }
+            guard written > 0 else {
+                throw CocoaError(errno == ENOSPC || errno == EDQUOT ? .fileWriteOutOfSpace : .fileWriteUnknown)
+            }
+            offset += written
+        }
+        guard fsync(fd) == 0 else {
+            throw CocoaError(errno == ENOSPC || errno == EDQUOT ? .fileWriteOutOfSpace : .fileWriteUnknown)
+        }
+    }
+
+    private static func syncDirectory(_ path: String) {
+        let fd = open(path, O_RDONLY)
+        guard fd >= 0 else { return }
+        fsync(fd)
+        close(fd)
+    }
+}

@@ -1,0 +1,27 @@
+import Feedback
+import Foundation
+import GRDB
+import Hummingbird
+
+/// The store has (nearly) no room left: below `USERO_MIN_FREE_DISK_MB`, or a write that met a full disk.
+struct StorageFull: Error {}
+
+extension ErrorMapping {
+    /// What `Retry-After` says on a 503 for a full disk: time for an operator or the retention sweep to make room.
+    static let storageRetryAfterSeconds = 60
+
+    /// A full disk, however it shows: our own watermark, SQLite's `SQLITE_FULL` (the transaction rolled back whole,
+    /// so nothing acknowledged is lost and nothing is half-written), or a screenshot file that did not fit.
+    static func isStorageFull(_ error: any Error) -> Bool {
+        switch error {
+        case is StorageFull: true
+        case let error as DatabaseError: error.resultCode == .SQLITE_FULL
+        case let error as CocoaError: error.code == .fileWriteOutOfSpace
+        default: false
+        }
+    }
+
+    static func storage(_ error: any Error) -> (HTTPResponse.Status, ErrorBody)? {
+        isStorageFull(error) ? (.serviceUnavailable, ErrorBody("Storage is nearly full")) : nil
+    }
+}

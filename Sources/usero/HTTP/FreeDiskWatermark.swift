@@ -1,0 +1,102 @@
+import Feedback
+import Foundation
+import Hummingbird
+import Logging
+import Synchronization
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// The free space on the filesystems that hold the store (the database's folder and `DATA_DIR`), from `statvfs`,
+/// asked at most once a second.
+final class FreeDiskSpace: Sendable {
+    /// Folders whose filesystems are watched (the nearest existing ancestor of each is asked).
+    let folders: [String]
+    /// How long one answer is reused.
+    let maxAge: Duration
+
+    private let cached = Mutex<(at: ContinuousClock.Instant, bytes: Int64)?>(nil)
+    private let lastWarning = Mutex<ContinuousClock.Instant?>(nil)
+
+    init(folders: [String], maxAge: Duration = .seconds(1)) {
+        self.folders = folders
+        self.maxAge = maxAge
+    }
+
+    /// The smallest free space (bytes available to this user) of the watched filesystems; nil when none answers.
+    func available(now: ContinuousClock.Instant = .now) -> Int64? {
+        if let hit = cached.withLock({ $0 }), now - hit.at < maxAge { return hit.bytes }
+        let measured = folders.compactMap(Self.available(at:)).min()
+        if let measured { cached.withLock { $0 = (now, measured) } }
+        return measured
+    }
+
+    /// True at most once a minute: a full disk is worth one log line a minute, not one per refused request.
+    func shouldWarn(now: ContinuousClock.Instant = .now) -> Bool {
+        lastWarning.withLock { last in
+            if let last, now - last < .seconds(60) { return false }
+            last = now
+            return true
+        }
+    }
+
+    static func available(at folder: String) -> Int64? {
+        var path = URL(fileURLWithPath: folder).standardizedFileURL.path
+        for _ in 0..<64 {
+            var info = statvfs()
+            if statvfs(path, &info) == 0 {
+                let (product, overflow) = Int64(clamping: info.f_bavail).multipliedReportingOverflow(
+                    by: Int64(clamping: info.f_frsize))
+                return overflow ? Int64.max : product
+            }
+            let parent = (path as NSString).deletingLastPathComponent
+            if parent == path || parent.isEmpty { return nil }
+            path = parent
+        }
+        return nil
+    }
+}
+
+/// Below the free-disk watermark, the public write routes answer 503 `{"error":"Storage is nearly full"}` with
+/// `Retry-After` before reading the body, so a filling disk refuses new data cleanly instead of failing half-way.
+///
+/// Reads, the admin API (deleting frees space) and Slack's routes are not held back: a Slack write that meets a full
+/// disk fails whole and answers 503 as well (see `ErrorMapping.storage`), and Slack retries it.
+struct FreeDiskWatermarkMiddleware: RouterMiddleware {
+    typealias Context = AppRequestContext
+
+    static let routes: Set<String> = ["/api/feedback", "/api/identify", "/api/screenshots"]
+
+    let space: FreeDiskSpace
+    let minimumFreeBytes: Int64
+
+    /// nil when the check is off (`0`).
+    init?(minimumFreeBytes: Int64, folders: [String]) {
+        guard minimumFreeBytes > 0 else { return nil }
+        self.minimumFreeBytes = minimumFreeBytes
+        space = FreeDiskSpace(folders: folders)
+    }
+
+    func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws
+        -> Response
+    {
+        guard request.method == .post, let path = context.endpointPath, Self.routes.contains(path) else {
+            return try await next(request, context)
+        }
+        // The declared body counts too: a 10 MB upload must leave the watermark free after it is written.
+        let declared = request.headers[.contentLength].flatMap { Int64($0) }.map { min(max($0, 0), 1 << 40) } ?? 0
+        if let free = space.available(), free < minimumFreeBytes + declared {
+            if space.shouldWarn() {
+                context.logger.warning(
+                    "Storage nearly full: public writes answer 503",
+                    metadata: ["disk.free_bytes": "\(free)", "disk.min_free_bytes": "\(minimumFreeBytes)"])
+            }
+            var response = ErrorMiddleware<Context>.response(
+                for: StorageFull(), request: request, logger: context.logger)
+            PublicCORSMiddleware<Context>.addHeaders(to: &response, preflight: false)
+            return response
+        }
+        return try await next(request, context)
+    }
+}

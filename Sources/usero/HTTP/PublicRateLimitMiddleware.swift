@@ -1,0 +1,108 @@
+import Feedback
+import Foundation
+import Hummingbird
+import Logging
+import Metrics
+import NIOCore
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// `USERO_PUBLIC_RATE_LIMIT` on the public write routes: so many requests a minute per client id and per source
+/// address, then 429 with `Retry-After` and `{"error":"Too many requests"}` (CORS headers on it too).
+///
+/// The address is the TCP peer's (an IPv6 peer counts by its /64, which one host usually owns whole), checked before
+/// the body is read. The client id comes from the body, read here up to the route's own limit and handed on to the
+/// route, which reads the same bytes again. Both tables live in memory only; an address is never stored or logged.
+struct PublicRateLimitMiddleware: RouterMiddleware {
+    typealias Context = AppRequestContext
+
+    /// The limited routes and the largest body each reads.
+    static let routes: [String: Int] = [
+        "/api/feedback": PublicRoutes<AppRequestContext>.jsonLimit,
+        "/api/identify": PublicRoutes<AppRequestContext>.jsonLimit,
+        "/api/screenshots": PublicRoutes<AppRequestContext>.uploadLimit,
+    ]
+
+    let clients: RateLimiter
+    let addresses: RateLimiter
+    /// Refusals, by which limit; looked up when counted, since `serve` bootstraps metrics after building the app.
+    static func countRefusal(by limit: String) {
+        Counter(label: "usero_public_rate_limited_total", dimensions: [("by", limit)]).increment()
+    }
+
+    /// nil when the limit is off (`0`).
+    init?(perMinute: Int) {
+        guard perMinute > 0 else { return nil }
+        clients = RateLimiter(perMinute: perMinute)
+        addresses = RateLimiter(perMinute: perMinute)
+    }
+
+    func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws
+        -> Response
+    {
+        guard request.method == .post, let path = context.endpointPath, let bodyLimit = Self.routes[path] else {
+            return try await next(request, context)
+        }
+        if let key = Self.addressKey(context.remoteAddress), let wait = addresses.admit(key) {
+            Self.countRefusal(by: "address")
+            context.logger.debug("Rate limited", metadata: ["rate.limit": "address"])
+            return Self.tooManyRequests(retryAfter: wait)
+        }
+        var request = request
+        let body: ByteBuffer
+        do {
+            body = try await request.collectBody(upTo: bodyLimit)
+        } catch {
+            var response = ErrorMiddleware<Context>.response(for: error, request: request, logger: context.logger)
+            PublicCORSMiddleware<Context>.addHeaders(to: &response, preflight: false)
+            return response
+        }
+        if let clientID = Self.clientID(in: body, contentType: request.headers[.contentType], path: path),
+            let wait = clients.admit(clientID)
+        {
+            Self.countRefusal(by: "client")
+            // Not the id itself: it is whatever the caller sent.
+            context.logger.debug("Rate limited", metadata: ["rate.limit": "client"])
+            return Self.tooManyRequests(retryAfter: wait)
+        }
+        return try await next(request, context)
+    }
+
+    static func tooManyRequests(retryAfter seconds: Int) -> Response {
+        var response = JSONResponse.make(ErrorBody("Too many requests"), status: .tooManyRequests)
+        response.headers[.retryAfter] = "\(seconds)"
+        PublicCORSMiddleware<Context>.addHeaders(to: &response, preflight: false)
+        return response
+    }
+
+    /// The `clientId` the body names (the JSON object's field, or the multipart form's field), if any.
+    static func clientID(in body: ByteBuffer, contentType: String?, path: String) -> String? {
+        if path == "/api/screenshots" {
+            return FormFieldPeek.value(of: "clientId", contentType: contentType, body: body)?
+                .trimmingCharacters(in: .whitespacesAndNewlines)
+        }
+        guard case .object(let fields)? = JSONValue.parse(body.readableBytesView), case .string(let id)? = fields["clientId"]
+        else {
+            return nil
+        }
+        return id
+    }
+
+    /// The key an address is counted under: IPv4 by address, IPv6 by its /64 (IPv4-mapped IPv6 as IPv4).
+    static func addressKey(_ address: SocketAddress?) -> String? {
+        guard let text = address?.ipAddress else { return nil }
+        var bytes = [UInt8](repeating: 0, count: 16)
+        if inet_pton(AF_INET, text, &bytes) == 1 { return "4:" + hex(bytes[0..<4]) }
+        guard inet_pton(AF_INET6, text, &bytes) == 1 else { return nil }
+        if bytes[0..<10].allSatisfy({ $0 == 0 }) && bytes[10] == 0xff && bytes[11] == 0xff {
+            return "4:" + hex(bytes[12..<16])
+        }
+        return "6:" + hex(bytes[0..<8])
+    }
+
+    private static func hex(_ bytes: ArraySlice<UInt8>) -> String {
+        bytes.map { String($0, radix: 16) }.joined(separator: ".")
+    }
+}

@@ -1,0 +1,75 @@
+import Synchronization
+
+/// Token buckets in memory, one per key, in a table of bounded size.
+///
+/// Each key may spend `perMinute` requests at once and earns them back at `perMinute / 60` a second, so the long-run
+/// rate is `perMinute` a minute. A bucket that has filled up again is the same as no bucket, so it is dropped first
+/// when the table is full; if every bucket is still in use, the tenth least recently used go (an attacker who owns
+/// that many keys is already past what a per-key limit can stop). Nothing here is ever written anywhere.
+final class RateLimiter: Sendable {
+    /// Requests a key may make per minute (and at once, from a full bucket).
+    let perMinute: Int
+    /// Most keys held at once.
+    let capacity: Int
+    /// Keys longer than this are cut, so a key costs bounded memory.
+    static let maxKeyBytes = 128
+
+    private struct Bucket {
+        var tokens: Double
+        var updated: ContinuousClock.Instant
+    }
+
+    private let buckets = Mutex<[String: Bucket]>([:])
+
+    init(perMinute: Int, capacity: Int = 50_000) {
+        precondition(perMinute > 0 && capacity > 0)
+        self.perMinute = perMinute
+        self.capacity = capacity
+    }
+
+    private var refillPerSecond: Double { Double(perMinute) / 60 }
+
+    /// Spends one request of `key`'s allowance: nil when allowed, else the whole seconds (at least 1) until the next
+    /// request would be.
+    func admit(_ key: String, now: ContinuousClock.Instant = .now) -> Int? {
+        let key = key.utf8.count > Self.maxKeyBytes ? String(decoding: key.utf8.prefix(Self.maxKeyBytes), as: UTF8.self) : key
+        let limit = Double(perMinute)
+        let rate = refillPerSecond
+        return buckets.withLock { table -> Int? in
+            var bucket: Bucket
+            if let held = table[key] {
+                bucket = held
+                let elapsed = Self.seconds(now - held.updated)
+                bucket.tokens = min(limit, held.tokens + max(0, elapsed) * rate)
+            } else {
+                if table.count >= capacity { Self.makeRoom(in: &table, capacity: capacity, limit: limit, rate: rate, now: now) }
+                bucket = Bucket(tokens: limit, updated: now)
+            }
+            bucket.updated = now
+            guard bucket.tokens >= 1 else {
+                table[key] = bucket
+                return max(1, Int(((1 - bucket.tokens) / rate).rounded(.up)))
+            }
+            bucket.tokens -= 1
+            table[key] = bucket
+            return nil
+        }
+    }
+
+    /// Keys held now (tests).
+    var count: Int { buckets.withLock { $0.count } }
+
+    private static func makeRoom(
+        in table: inout [String: Bucket], capacity: Int, limit: Double, rate: Double, now: ContinuousClock.Instant
+    ) {
+        table = table.filter { $0.value.tokens + max(0, seconds(now - $0.value.updated)) * rate < limit }
+        guard table.count >= capacity else { return }
+        let stalest = table.sorted { $0.value.updated < $1.value.updated }.prefix(table.count / 10 + 1)
+        for (key, _) in stalest { table[key] = nil }
+    }
+
+    private static func seconds(_ duration: Duration) -> Double {
+        let parts = duration.components
+        return Double(parts.seconds) + Double(parts.attoseconds) / 1e18
+    }
+}

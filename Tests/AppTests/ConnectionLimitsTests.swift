@@ -1,0 +1,111 @@
+import Foundation
+import Testing
+
+@testable import usero
+
+/// Slow and half-sent requests, the connection limit, and clients that go away mid-request (issue 11, item 4 and
+/// part of 10). Timeouts are set to a second or two here; the defaults are in the README.
+@Suite struct ConnectionLimitsTests {
+    static func shortTimeouts(_ config: inout AppConfig) {
+        config.idleTimeout = .seconds(1)
+        config.requestTimeout = .seconds(3)
+    }
+
+    @Test func halfSentHeadersAreClosedAfterTheIdleTimeout() async throws {
+        try await TestServer.run(configure: Self.shortTimeouts) { server in
+            let start = ContinuousClock.now
+            let connection = try RawConnection(port: server.port)
+            #expect(connection.send("GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\nAccept: */*\r\n"))
+            #expect(await connection.waitForClose(timeout: .seconds(5)))
+            // Closed by the timer (which starts when the server accepts, after `start`), not refused at once.
+            #expect(ContinuousClock.now - start >= .milliseconds(900))
+        }
+    }
+
+    @Test func halfSentBodyIsClosedAfterTheIdleTimeout() async throws {
+        try await TestServer.run(configure: Self.shortTimeouts) { server in
+            let client = try await server.createClient()
+            let connection = try RawConnection(port: server.port)
+            #expect(connection.send(
+                "POST /api/feedback HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
+                    + "Content-Length: 200\r\n\r\n{\"clientId\":\"\(client.id)\",\"rat"))
+            #expect(await connection.waitForClose(timeout: .seconds(5)))
+            #expect(try await server.count("feedback") == 0)
+        }
+    }
+
+    @Test func aConnectionThatSendsNothingIsClosedAfterTheIdleTimeout() async throws {
+        try await TestServer.run(configure: Self.shortTimeouts) { server in
+            let connection = try RawConnection(port: server.port)
+            #expect(await connection.waitForClose(timeout: .seconds(5)))
+        }
+    }
+
+    @Test func anIdleKeepAliveConnectionIsClosedAfterItsLastResponse() async throws {
+        try await TestServer.run(configure: Self.shortTimeouts) { server in
+            let connection = try RawConnection(port: server.port)
+            #expect(connection.send("GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n"))
+            let response = try #require(await connection.response(timeout: .seconds(5)))
+            #expect(response.status == 200)
+            #expect(await connection.waitForClose(timeout: .seconds(5)))
+        }
+    }
+
+    /// A body that keeps arriving a byte at a time is never idle; the request timeout still ends it.
+    @Test func aTricklingBodyIsClosedAfterTheRequestTimeout() async throws {
+        try await TestServer.run(configure: Self.shortTimeouts) { server in
+            let connection = try RawConnection(port: server.port)
+            #expect(connection.send(
+                "POST /api/feedback HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
+                    + "Content-Length: 1000\r\n\r\n{"))
+            let start = ContinuousClock.now
+            var closed = false
+            while ContinuousClock.now - start < .seconds(10) {
+                if !connection.send(" ") { closed = true; break }
+                if await connection.waitForClose(timeout: .milliseconds(300)) { closed = true; break }
+            }
+            #expect(closed)
+            #expect(ContinuousClock.now - start < .seconds(8))
+        }
+    }
+
+    @Test func connectionsBeyondTheLimitWaitUntilOneCloses() async throws {
+        try await TestServer.run(configure: { $0.maxConnections = 2 }) { server in
+            let first = try RawConnection(port: server.port)
+            let second = try RawConnection(port: server.port)
+            #expect(first.send("GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n"))
+            #expect(await first.response(timeout: .seconds(5))?.status == 200)
+            #expect(second.send("GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n"))
+            #expect(await second.response(timeout: .seconds(5))?.status == 200)
+
+            // The kernel completes the third handshake, but the server does not take the connection yet.
+            let third = try RawConnection(port: server.port)
+            #expect(third.send("GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n"))
+            #expect(await third.response(timeout: .milliseconds(700)) == nil)
+
+            first.close()
+            #expect(await third.response(timeout: .seconds(5))?.status == 200)
+        }
+    }
+
+    /// A client that hangs up half-way through its body is not our failure: no "Unhandled error", no 500 counted.
+    @Test func aClientThatDisconnectsMidBodyIsNotLoggedAsAnUnhandledError() async throws {
+        try await TestServer.run { server in
+            let client = try await server.createClient()
+            do {
+                let connection = try RawConnection(port: server.port)
+                #expect(connection.send(
+                    "POST /api/feedback HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
+                        + "Content-Length: 5000\r\n\r\n{\"clientId\":\"\(client.id)\",\"comment\":\"hal"))
+                try await Task.sleep(for: .milliseconds(200))
+            }
+            // The connection is closed (deinit) mid-body; the server notices and ends the request.
+            try await server.eventually(timeout: .seconds(10)) {
+                server.logs.text.contains("Request ended by the client")
+            }
+            #expect(!server.logs.text.contains("Unhandled error"))
+            #expect(!server.logs.text.contains("http.status=500"))
+            #expect(try await server.count("feedback") == 0)
+        }
+    }
+}

@@ -1,0 +1,185 @@
+import Feedback
+import Foundation
+import Testing
+
+@testable import usero
+@testable import Inbox
+import UseroTestSupport
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// The smaller findings of issue 11, item 10: security headers on the OAuth result pages, owner-only files, a loose
+/// token key file, inbox sessions per tenant, and the new limits' configuration.
+@Suite struct HardeningTests {
+    // MARK: headers
+
+    static func expectPageHeaders(_ result: HTTPResult, sourceLocation: SourceLocation = #_sourceLocation) {
+        let policy = result.header("Content-Security-Policy") ?? ""
+        #expect(policy.contains("default-src 'none'"), sourceLocation: sourceLocation)
+        #expect(policy.contains("frame-ancestors 'none'"), sourceLocation: sourceLocation)
+        #expect(!policy.contains("script-src"), sourceLocation: sourceLocation)
+        #expect(result.header("X-Content-Type-Options") == "nosniff", sourceLocation: sourceLocation)
+        #expect(result.header("X-Frame-Options") == "DENY", sourceLocation: sourceLocation)
+    }
+
+    @Test func oauthResultPagesForbidScriptsFramingAndSniffing() async throws {
+        try await withFakeSlack { _, api in
+            try await TestServer.run(configure: { SlackTestSettings.configure(&$0, fakeURL: api) }) { server in
+                let failed = try await server.request("GET", "/slack/oauth/callback?code=x")
+                #expect(failed.status == 400)
+                #expect(failed.header("Content-Type")?.hasPrefix("text/html") == true)
+                Self.expectPageHeaders(failed)
+                #expect(failed.header("Referrer-Policy") == "no-referrer")
+
+                let client = try await server.createClient()
+                let link = try await server.request(
+                    "POST", "/api/slack/install-link", headers: ["Authorization": "Bearer \(client.key)"])
+                let linkURL = try #require(link.json["url"] as? String)
+                let url = try #require(URLComponents(string: linkURL))
+                let state = try #require(url.queryItems?.first { $0.name == "state" }?.value)
+                let installed = try await server.request("GET", "/slack/oauth/callback?code=good-code&state=\(state)")
+                #expect(installed.status == 200)
+                Self.expectPageHeaders(installed)
+            }
+        }
+    }
+
+    @Test func inboxPagesCarryTheSameHeaders() async throws {
+        try await TestServer.run { server in
+            let login = try await server.request("GET", "/inbox/login")
+            #expect(login.status == 200)
+            Self.expectPageHeaders(login)
+            let refused = try await server.request(
+                "POST", "/inbox/login", headers: ["Content-Type": "application/x-www-form-urlencoded"],
+                body: Data("adminKey=nope".utf8))
+            #expect(refused.status == 403)
+            Self.expectPageHeaders(refused)
+        }
+    }
+
+    // MARK: files
+
+    static func mode(_ path: String) -> Int? {
+        (try? FileManager.default.attributesOfItem(atPath: path))?[.posixPermissions] as? Int
+    }
+
+    @Test func theDatabaseScreenshotsAndTheirFoldersAreOwnerOnly() async throws {
+        let folder = TestServer.makeFolder()
+        try await TestServer.run(folder: folder, configure: {
+            // Folders the service creates itself, below one that exists.
+            $0.databasePath = folder.appendingPathComponent("db/sub/usero.sqlite").path
+            $0.dataDirectory = folder.appendingPathComponent("files/data").path
+        }) { server in
+            let client = try await server.createClient()
+            #expect(try await server.postJSON("/api/feedback", #"{"clientId":"\#(client.id)","rating":3}"#).status == 200)
+            var form = MultipartBody()
+            form.field("clientId", client.id)
+            form.file("screenshot", fileName: "a.png", type: "image/png", Images.png(width: 2, height: 2))
+            let upload = try await server.request(
+                "POST", "/api/screenshots", headers: ["Content-Type": form.contentType], body: form.finished())
+            #expect(upload.status == 200)
+            let fileName = try #require((upload.json["screenshot"] as? [String: Any])?["fileName"] as? String)
+            let config = server.parts.config
+            let screenshots = URL(fileURLWithPath: config.dataDirectory).appendingPathComponent("screenshots")
+            let files = [
+                config.databasePath, config.databasePath + "-wal", config.databasePath + "-shm",
+                screenshots.appendingPathComponent(fileName).path,
+                URL(fileURLWithPath: config.dataDirectory).appendingPathComponent("token.key").path,
+            ]
+            for path in files { #expect(Self.mode(path) == 0o600, "\(path)") }
+            let folders = [
+                folder.appendingPathComponent("db").path, folder.appendingPathComponent("db/sub").path,
+                folder.appendingPathComponent("files").path, config.dataDirectory, screenshots.path,
+                screenshots.appendingPathComponent(client.id).path,
+            ]
+            for path in folders { #expect(Self.mode(path) == 0o700, "\(path)") }
+        }
+    }
+
+    @Test(arguments: [0o644, 0o640, 0o604, 0o660])
+    func aTokenKeyFileOthersCanReadStopsServeNamingTheFile(mode: Int) async throws {
+        let folder = TestServer.makeFolder()
+        let data = folder.appendingPathComponent("data")
+        try FileManager.default.createDirectory(at: data, withIntermediateDirectories: true)
+        let keyPath = data.appendingPathComponent("token.key").path
+        let key = Data((0..<32).map { UInt8($0) }).base64EncodedString()
+        try Data((key + "\n").utf8).write(to: URL(fileURLWithPath: keyPath))
+        chmod(keyPath, mode_t(mode))
+        let environment = [
+            "USERO_DATABASE": folder.appendingPathComponent("usero.sqlite").path, "USERO_DATA_DIR": data.path,
+            "USERO_PORT": "0",
+        ]
+        let refused = try UseroBinary.run(["serve"], environment: environment)
+        #expect(refused.status == 78)
+        let lines = refused.stderr.split(separator: "\n")
+        #expect(lines.count == 1, "stderr: \(refused.stderr)")
+        #expect(lines.first?.contains(keyPath) == true)
+        #expect(lines.first?.contains("chmod 600") == true)
+        #expect(!refused.stderr.contains(key))
+
+        // The same key, owner-only, is accepted.
+        chmod(keyPath, 0o600)
+        var settings = environment
+        settings["USERO_PORT"] = nil
+        let (process, healthy) = try await UseroBinary.startServe(port: UseroBinary.freePort(), environment: settings)
+        process.terminate()
+        process.waitUntilExit()
+        #expect(healthy)
+    }
+
+    // MARK: inbox sessions
+
+    @Test func oneTenantSigningInManyTimesCannotSignOutAnother() async throws {
+        let store = InMemoryStore()
+        let sessions = InboxSessions(store: store, clock: SystemClock())
+        let other = try await sessions.start(clientID: "client_other")
+        var first: String?
+        for index in 0..<2_000 {
+            let started = try await sessions.start(clientID: "client_noisy")
+            if index == 0 { first = started.id }
+        }
+        #expect(try await sessions.session(id: other.id)?.clientID == "client_other")
+        #expect(store.withState { $0.inboxSessions.count } <= InboxSessions.perClientCapacity + 1)
+        // The noisy tenant's own oldest sessions were the ones to go.
+        #expect(try await sessions.session(id: first ?? "") == nil)
+    }
+
+    // MARK: configuration
+
+    @Test(arguments: [
+        ("USERO_PUBLIC_RATE_LIMIT", "-1"), ("USERO_PUBLIC_RATE_LIMIT", "lots"),
+        ("USERO_MIN_FREE_DISK_MB", "-5"), ("USERO_MIN_FREE_DISK_MB", "1e3"),
+        ("USERO_IDLE_TIMEOUT_SECONDS", "0"), ("USERO_REQUEST_TIMEOUT_SECONDS", "soon"),
+        ("USERO_MAX_CONNECTIONS", "0"),
+    ])
+    func aBadLimitStopsServeWithOneLineNamingTheVariable(variable: String, value: String) throws {
+        let folder = TestServer.makeFolder()
+        let outcome = try UseroBinary.run(["serve"], environment: [
+            "USERO_DATABASE": folder.appendingPathComponent("usero.sqlite").path,
+            "USERO_DATA_DIR": folder.appendingPathComponent("data").path, "USERO_PORT": "0", variable: value,
+        ])
+        #expect(outcome.status == 78)
+        let lines = outcome.stderr.split(separator: "\n")
+        #expect(lines.count == 1 && lines[0].contains(variable), "stderr: \(outcome.stderr)")
+    }
+
+    @Test func limitsAreReadFromTheEnvironment() throws {
+        let config = try AppConfig.load(host: nil, port: nil, environment: [
+            "USERO_PUBLIC_RATE_LIMIT": "0", "USERO_MIN_FREE_DISK_MB": "5", "USERO_IDLE_TIMEOUT_SECONDS": "7",
+            "USERO_REQUEST_TIMEOUT_SECONDS": "9", "USERO_MAX_CONNECTIONS": "11",
+        ])
+        #expect(config.publicRateLimit == 0)
+        #expect(config.minFreeDiskBytes == 5 * 1024 * 1024)
+        #expect(config.idleTimeout == .seconds(7))
+        #expect(config.requestTimeout == .seconds(9))
+        #expect(config.maxConnections == 11)
+        let defaults = try AppConfig.load(host: nil, port: nil, environment: [:])
+        #expect(defaults.publicRateLimit == 600)
+        #expect(defaults.minFreeDiskBytes == 100 * 1024 * 1024)
+        #expect(defaults.idleTimeout == .seconds(30))
+        #expect(defaults.requestTimeout == .seconds(120))
+        #expect(defaults.maxConnections == 512)
+    }
+}

@@ -1,0 +1,272 @@
+import Feedback
+import Foundation
+import GRDB
+import HTTPTypes
+import NIOCore
+import Testing
+
+@testable import usero
+
+/// What protects the public routes from a caller who knows a `clientId` (issue 11, item 3): the comment cap,
+/// `USERO_PUBLIC_RATE_LIMIT`, and the free-disk watermark.
+@Suite struct PublicLimitsTests {
+    // MARK: comment
+
+    @Test func aCommentOver50000CharactersIsA400NamingCommentAndStoresNothing() async throws {
+        try await TestServer.run { server in
+            let client = try await server.createClient()
+            let long = String(repeating: "a", count: 50_001)
+            let refused = try await server.postJSON(
+                "/api/feedback", #"{"clientId":"\#(client.id)","rating":2,"comment":"\#(long)"}"#)
+            #expect(refused.status == 400)
+            #expect(refused.json["error"] as? String == "Invalid data provided")
+            let issues = try #require(refused.json["issues"] as? [String: [String]])
+            #expect(Array(issues.keys) == ["comment"])
+            #expect(try await server.count("feedback") == 0)
+
+            let fits = String(repeating: "a", count: 50_000)
+            let accepted = try await server.postJSON(
+                "/api/feedback", #"{"clientId":"\#(client.id)","comment":"\#(fits)"}"#)
+            #expect(accepted.status == 200)
+        }
+    }
+
+    // MARK: rate limit
+
+    static func feedbackRequest(_ clientID: String) -> String {
+        let body = #"{"clientId":"\#(clientID)","rating":3}"#
+        return "POST /api/feedback HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
+            + "Content-Length: \(body.utf8.count)\r\n\r\n\(body)"
+    }
+
+    @Test func overTheLimitAClientGets429WithRetryAfterAndCORS() async throws {
+        try await TestServer.run(configure: { $0.publicRateLimit = 3 }) { server in
+            let client = try await server.createClient()
+            for _ in 0..<3 {
+                #expect(try await server.postJSON("/api/feedback", #"{"clientId":"\#(client.id)","rating":3}"#).status == 200)
+            }
+            let limited = try await server.postJSON("/api/feedback", #"{"clientId":"\#(client.id)","rating":3}"#)
+            #expect(limited.status == 429)
+            #expect(limited.text == #"{"error":"Too many requests"}"#)
+            let retryAfter = try #require(limited.header("Retry-After").flatMap(Int.init))
+            #expect((1...60).contains(retryAfter))
+            #expect(limited.header("Access-Control-Allow-Origin") == "*")
+            #expect(try await server.count("feedback") == 3)
+            // Reads and the admin API are not limited.
+            #expect(try await server.request("GET", "/healthz").status == 200)
+            #expect(try await server.request("GET", "/api/feedback", headers: ["Authorization": "Bearer \(client.key)"]).status == 200)
+        }
+    }
+
+    /// One client id, many addresses: the client's limit holds across them.
+    @Test func theClientLimitHoldsAcrossSourceAddresses() async throws {
+        try await TestServer.run(configure: { $0.publicRateLimit = 2 }) { server in
+            let client = try await server.createClient()
+            var statuses: [Int] = []
+            for source in ["127.0.0.2", "127.0.0.3", "127.0.0.4", "127.0.0.5"] {
+                let connection = try RawConnection(port: server.port, from: source)
+                connection.send(Self.feedbackRequest(client.id))
+                statuses.append(try #require(await connection.response(timeout: .seconds(10))).status)
+            }
+            #expect(statuses == [200, 200, 429, 429])
+            #expect(try await server.count("feedback") == 2)
+        }
+    }
+
+    /// One address, many client ids: the address's limit holds across them; another address is unaffected.
+    @Test func theAddressLimitHoldsAcrossClientsAndOnlyForThatAddress() async throws {
+        try await TestServer.run(configure: { $0.publicRateLimit = 2 }) { server in
+            var clients: [String] = []
+            for _ in 0..<4 { clients.append(try await server.createClient().id) }
+            var statuses: [Int] = []
+            for id in clients.prefix(3) {
+                let connection = try RawConnection(port: server.port, from: "127.0.0.7")
+                connection.send(Self.feedbackRequest(id))
+                statuses.append(try #require(await connection.response(timeout: .seconds(10))).status)
+            }
+            #expect(statuses == [200, 200, 429])
+            let other = try RawConnection(port: server.port, from: "127.0.0.8")
+            other.send(Self.feedbackRequest(clients[3]))
+            #expect(await other.response(timeout: .seconds(10))?.status == 200)
+        }
+    }
+
+    @Test func screenshotsAndIdentifyCountToo() async throws {
+        try await TestServer.run(configure: { $0.publicRateLimit = 1 }) { server in
+            let client = try await server.createClient()
+            let identify = #"{"clientId":"\#(client.id)","userId":"u1"}"#
+            #expect(try await server.postJSON("/api/identify", identify).status == 200)
+            let limited = try await server.postJSON("/api/identify", identify)
+            #expect(limited.status == 429)
+            #expect(limited.header("Access-Control-Allow-Origin") == "*")
+            // The address's minute is spent: an upload from it waits too.
+            var form = MultipartBody()
+            form.field("clientId", client.id)
+            form.file("screenshot", fileName: "a.png", type: "image/png", Images.png(width: 2, height: 2))
+            let upload = try await server.request(
+                "POST", "/api/screenshots", headers: ["Content-Type": form.contentType], body: form.finished())
+            #expect(upload.status == 429)
+            #expect(try await server.count("screenshot") == 0)
+        }
+    }
+
+    /// `serve` itself: the variable is read, refusals are counted in /metrics by which limit refused them.
+    @Test func serveReadsTheLimitAndCountsRefusalsInMetrics() async throws {
+        let folder = TestServer.makeFolder()
+        var environment = [
+            "USERO_DATABASE": folder.appendingPathComponent("usero.sqlite").path,
+            "USERO_DATA_DIR": folder.appendingPathComponent("data").path,
+        ]
+        let created = try UseroBinary.run(["clients", "create", "--name", "Limited"], environment: environment)
+        let json = try #require(try JSONSerialization.jsonObject(with: Data(created.stdout.utf8)) as? [String: String])
+        let clientID = try #require(json["clientId"])
+        environment["USERO_PUBLIC_RATE_LIMIT"] = "2"
+        let port = UseroBinary.freePort()
+        let (process, healthy) = try await UseroBinary.startServe(port: port, environment: environment)
+        defer {
+            process.terminate()
+            process.waitUntilExit()
+        }
+        #expect(healthy)
+        var statuses: [Int] = []
+        for _ in 0..<3 {
+            let reply = try await HTTPResult.send(
+                "POST", "http://127.0.0.1:\(port)/api/feedback", headers: ["Content-Type": "application/json"],
+                body: Data(#"{"clientId":"\#(clientID)","rating":3}"#.utf8))
+            statuses.append(reply.status)
+        }
+        #expect(statuses == [200, 200, 429])
+        let metrics = try await HTTPResult.send("GET", "http://127.0.0.1:\(port)/metrics").text
+        #expect(metrics.contains(#"usero_public_rate_limited_total{by="address"} 1"#), "\(metrics)")
+    }
+
+    @Test func theMultipartPeekFindsTheClientIdWithoutTheFile() {
+        let boundary = "b0undary"
+        var body = ByteBuffer()
+        body.writeString("--\(boundary)\r\nContent-Disposition: form-data; name=\"screenshot\"; filename=\"x.png\"\r\n")
+        body.writeString("Content-Type: image/png\r\n\r\n\(String(repeating: "x", count: 100_000))\r\n")
+        body.writeString("--\(boundary)\r\nContent-Disposition: form-data; name=\"clientId\"\r\n\r\nclient_abc\r\n")
+        body.writeString("--\(boundary)--\r\n")
+        let contentType = "multipart/form-data; boundary=\(boundary)"
+        #expect(FormFieldPeek.value(of: "clientId", contentType: contentType, body: body) == "client_abc")
+        #expect(FormFieldPeek.value(of: "screenshot", contentType: contentType, body: body) == nil)  // over 256 bytes
+        #expect(FormFieldPeek.value(of: "clientId", contentType: "application/json", body: body) == nil)
+    }
+
+    @Test func theLimitIsOffAtZero() async throws {
+        try await TestServer.run(configure: { $0.publicRateLimit = 0 }) { server in
+            let client = try await server.createClient()
+            for _ in 0..<30 {
+                #expect(try await server.postJSON("/api/feedback", #"{"clientId":"\#(client.id)","rating":3}"#).status == 200)
+            }
+        }
+    }
+
+    // MARK: the limiter itself (no server, no sleeps: time is handed in)
+
+    @Test func aBucketRefillsAtTheRatePerMinute() {
+        let limiter = RateLimiter(perMinute: 60)
+        let start = ContinuousClock.now
+        for _ in 0..<60 { #expect(limiter.admit("k", now: start) == nil) }
+        #expect(limiter.admit("k", now: start) == 1)
+        #expect(limiter.admit("k", now: start + .milliseconds(500)) == 1)
+        #expect(limiter.admit("k", now: start + .seconds(1)) == nil)
+        #expect(limiter.admit("k", now: start + .seconds(1)) != nil)
+        // A minute later the whole allowance is back.
+        for _ in 0..<60 { #expect(limiter.admit("k", now: start + .seconds(62)) == nil) }
+        #expect(limiter.admit("other", now: start) == nil)
+    }
+
+    @Test func retryAfterSaysWhenTheNextRequestWouldPass() {
+        let limiter = RateLimiter(perMinute: 2)
+        let start = ContinuousClock.now
+        #expect(limiter.admit("k", now: start) == nil)
+        #expect(limiter.admit("k", now: start) == nil)
+        #expect(limiter.admit("k", now: start) == 30)
+        #expect(limiter.admit("k", now: start + .seconds(29)) == 1)
+        #expect(limiter.admit("k", now: start + .seconds(30)) == nil)
+    }
+
+    @Test func theTableStaysWithinItsCapacityAndKeepsBusyKeys() {
+        let limiter = RateLimiter(perMinute: 5, capacity: 100)
+        let start = ContinuousClock.now
+        for _ in 0..<5 { #expect(limiter.admit("busy", now: start) == nil) }
+        #expect(limiter.admit("busy", now: start) != nil)
+        for index in 0..<10_000 {
+            _ = limiter.admit("key-\(index)", now: start + .milliseconds(index))
+            #expect(limiter.count <= 100)
+            if index % 50 == 0 { _ = limiter.admit("busy", now: start + .milliseconds(index)) }
+        }
+        // Kept while it stayed in use, so still spent.
+        #expect(limiter.admit("busy", now: start + .milliseconds(10_000)) != nil)
+        let long = String(repeating: "x", count: 10_000)
+        #expect(limiter.admit(long, now: start) == nil)
+    }
+
+    @Test func addressesCountByIPv4AndByIPv6Slash64() throws {
+        let a = try SocketAddress(ipAddress: "203.0.113.9", port: 1000)
+        let b = try SocketAddress(ipAddress: "203.0.113.9", port: 2000)
+        let mapped = try SocketAddress(ipAddress: "::ffff:203.0.113.9", port: 3000)
+        let v6a = try SocketAddress(ipAddress: "2001:db8:1:2::1", port: 1)
+        let v6b = try SocketAddress(ipAddress: "2001:db8:1:2:ffff::9", port: 2)
+        let v6c = try SocketAddress(ipAddress: "2001:db8:1:3::1", port: 3)
+        #expect(PublicRateLimitMiddleware.addressKey(a) == PublicRateLimitMiddleware.addressKey(b))
+        #expect(PublicRateLimitMiddleware.addressKey(a) == PublicRateLimitMiddleware.addressKey(mapped))
+        #expect(PublicRateLimitMiddleware.addressKey(v6a) == PublicRateLimitMiddleware.addressKey(v6b))
+        #expect(PublicRateLimitMiddleware.addressKey(v6a) != PublicRateLimitMiddleware.addressKey(v6c))
+        #expect(PublicRateLimitMiddleware.addressKey(nil) == nil)
+    }
+
+    /// Source addresses are held in memory only: never in the store, never in a log line.
+    @Test func sourceAddressesAreNeverLoggedOrStored() async throws {
+        try await TestServer.run(configure: { $0.publicRateLimit = 1 }) { server in
+            let client = try await server.createClient()
+            for _ in 0..<3 {
+                let connection = try RawConnection(port: server.port, from: "127.0.0.9")
+                connection.send(Self.feedbackRequest(client.id))
+                _ = await connection.response(timeout: .seconds(10))
+            }
+            #expect(!server.logs.text.contains("127.0.0.9"))
+            #expect(try server.databaseBytes().range(of: Data("127.0.0.9".utf8)) == nil)
+        }
+    }
+
+    // MARK: free-disk watermark
+
+    @Test func belowTheWatermarkPublicWritesAnswer503WithRetryAfterAndStoreNothing() async throws {
+        // No real disk has a petabyte free: the watermark is always crossed.
+        try await TestServer.run(configure: { $0.minFreeDiskBytes = 1 << 50 }) { server in
+            let client = try await server.createClient()
+            let refused = try await server.postJSON("/api/feedback", #"{"clientId":"\#(client.id)","rating":3}"#)
+            #expect(refused.status == 503)
+            #expect(refused.text == #"{"error":"Storage is nearly full"}"#)
+            #expect(refused.header("Retry-After") == "60")
+            #expect(refused.header("Access-Control-Allow-Origin") == "*")
+            let identify = try await server.postJSON("/api/identify", #"{"clientId":"\#(client.id)","userId":"u1"}"#)
+            #expect(identify.status == 503)
+            #expect(try await server.count("feedback") == 0)
+            #expect(try await server.count("end_user") == 0)
+            // Reading, deleting and health still work: an operator can make room.
+            #expect(try await server.request("GET", "/healthz").status == 200)
+            #expect(try await server.request("GET", "/api/feedback", headers: ["Authorization": "Bearer \(client.key)"]).status == 200)
+            #expect(server.logs.text.contains("Storage nearly full"))
+        }
+    }
+
+    @Test func aboveTheWatermarkWritesPassAndFreeSpaceIsMeasured() async throws {
+        let space = FreeDiskSpace(folders: [NSTemporaryDirectory() + "/not/yet/created"])
+        let free = try #require(space.available())
+        #expect(free > 0)
+        try await TestServer.run(configure: { $0.minFreeDiskBytes = 1 }) { server in
+            let client = try await server.createClient()
+            #expect(try await server.postJSON("/api/feedback", #"{"clientId":"\#(client.id)","rating":3}"#).status == 200)
+        }
+    }
+
+    @Test func aFullDiskMetBySQLiteIsA503NotA500() {
+        let (status, body) = ErrorMiddleware<AppRequestContext>.reply(for: CocoaError(.fileWriteOutOfSpace))
+        #expect(status.code == 503)
+        #expect(body.error == "Storage is nearly full")
+        #expect(ErrorMapping.isStorageFull(DatabaseError(resultCode: .SQLITE_FULL)))
+    }
+}

@@ -1,0 +1,532 @@
+import Feedback
+import Foundation
+import Logging
+import Retention
+@testable import SlackGateway
+import Testing
+import UseroCrypto
+import UseroTestSupport
+
+/// Issue 12 below the HTTP layer: per-workspace trigger emoji, posting new feedback, recovery, App Home; on the
+/// in-memory store, the fake Web API and a hand-set clock (no sleeps).
+@Suite struct SlackBothWaysTests {
+    static let team = "T0001"
+    static let bot = "U0009"
+
+    /// A store with one client and its workspace installed (token sealed under `keyRing`), the runner and the
+    /// worker over them, and the clock they share.
+    struct World {
+        let store: InMemoryStore
+        let api: FakeSlackWebAPI
+        let clock: TestClock
+        let keyRing: KeyRing
+        let clientID: String
+        let runner: SlackJobRunner
+        let worker: SlackJobWorker
+        let ingest: SlackIngest
+
+        init(
+            api: FakeSlackWebAPI = FakeSlackWebAPI(), clock: TestClock = TestClock(),
+            settings: SlackSettings = SlackSettings(), scopes: String = SlackOAuth.scopes
+        ) async throws {
+            self.api = api
+            self.clock = clock
+            store = InMemoryStore(postsNewFeedbackToSlack: true)
+            keyRing = KeyRing(current: try TokenKey(try SecretBytes.random(count: 32)))
+            let (client, _) = try await store.createClient(name: "Acme", plan: .paid, allowedOrigins: [], at: clock.now())
+            clientID = client.id
+            let envelope = try keyRing.seal(Array("xoxb-test-token".utf8), associatedData: Array(SlackBothWaysTests.team.utf8))
+            let saved = try await store.saveInstallation(
+                Installation(
+                    teamId: SlackBothWaysTests.team, clientId: client.id, enterpriseId: nil, teamName: "Acme",
+                    botUserId: SlackBothWaysTests.bot, botId: "B0001", appId: "A0001", scopes: scopes,
+                    installerUserId: "U0001", tokenEnvelope: envelope, tokenKeyId: keyRing.currentKeyID,
+                    installedAt: epochMillis(clock.now()) - 3_600_000, settings: settings))
+            #expect(saved == .saved)
+            let wakeup = JobWakeup()
+            runner = SlackJobRunner(
+                store: store, auditor: store, api: api, keyRing: keyRing, clock: clock, logger: Logger(label: "test"),
+                wakeup: wakeup, options: .init(publicURL: "https://usero.example.com"))
+            worker = SlackJobWorker(
+                runner: runner, store: store, clock: clock, pollInterval: .seconds(1), wakeup: wakeup,
+                logger: Logger(label: "test"))
+            ingest = SlackIngest(store: store, clock: clock, wakeup: wakeup, logger: Logger(label: "test"))
+        }
+
+        /// Runs every job that is due, advancing the clock to the next due job until the queue is empty or `limit`
+        /// rounds passed; returns the simulated time it took.
+        @discardableResult
+        func drain(limit: Int = 5_000) async throws -> TimeInterval {
+            let start = clock.now()
+            for _ in 0..<limit {
+                await worker.runDueJobs()
+                let now = epochMillis(clock.now())
+                guard let next = try await store.nextJobDueAt(now: now, kinds: Set(SlackJob.Kind.allCases)) else { break }
+                if next > now { clock.advance(by: Double(next - now) / 1000) }
+            }
+            return clock.now().timeIntervalSince(start)
+        }
+
+        func submit(_ comment: String?, rating: Int? = 3, source: FeedbackSource = .widget) async throws -> FeedbackItem {
+            try await store.insert(
+                FeedbackDraft(
+                    clientId: clientID, source: source, rating: rating, comment: comment,
+                    pageUrl: "https://app.example.com/projects/42", pageTitle: "Export <project>",
+                    environment: "staging"),
+                at: clock.now(), origin: nil)
+        }
+
+        func reaction(_ emoji: String, event: String, user: String = "U0001", ts: String = "1700000000.000100") -> [UInt8] {
+            Array(
+                """
+                {"type":"event_callback","team_id":"T0001","event_id":"\(event)","event":{"type":"reaction_added",
+                "user":"\(user)","reaction":"\(emoji)","item":{"type":"message","channel":"C0001","ts":"\(ts)"}}}
+                """.utf8)
+        }
+    }
+
+    static func ts(_ millis: Int64) -> String { SlackRecoveryRules.slackTs(millis) }
+
+    /// The positions in `ids` of the items the posts link to, in posting order.
+    static func order(of posts: [FakeSlackWebAPI.Call], _ ids: [String]) -> [Int] {
+        let index = Dictionary(uniqueKeysWithValues: ids.enumerated().map { ($1, $0) })
+        return posts.compactMap { post -> Int? in
+            guard let json = post.json, let start = json.range(of: "/inbox/items/") else { return nil }
+            let id = json[start.upperBound...].prefix { $0 != "|" }
+            return index[String(id)]
+        }
+    }
+
+    // MARK: Settings
+
+    @Test func settingsBodiesAreCheckedFieldByField() throws {
+        let ok = try SlackSettingsChange.parse(Array(#"{"triggerEmoji":["bug","bug","+1"],"notifyChannel":"C0777"}"#.utf8))
+        #expect(ok.triggerEmoji == ["bug", "+1"])
+        #expect(ok.notifyChannel == .some("C0777"))
+        #expect(try SlackSettingsChange.parse(Array(#"{"notifyChannel":null}"#.utf8)).notifyChannel == .some(nil))
+        #expect(try SlackSettingsChange.parse(Array(#"{"notifyChannel":null}"#.utf8)).triggerEmoji == nil)
+
+        func issues(_ json: String) -> [String: [String]] {
+            do {
+                _ = try SlackSettingsChange.parse(Array(json.utf8))
+            } catch FeedbackError.invalid(let issues) {
+                return issues
+            } catch {
+                Issue.record("unexpected \(error)")
+            }
+            return [:]
+        }
+        #expect(issues(#"{"triggerEmoji":[]}"#).keys.sorted() == ["triggerEmoji"])
+        #expect(issues(#"{"triggerEmoji":[":bug:"]}"#)["triggerEmoji"]?.first?.contains("colons") == true)
+        #expect(issues(#"{"triggerEmoji":["Bug"]}"#).keys.sorted() == ["triggerEmoji"])
+        #expect(issues(#"{"triggerEmoji":"bug"}"#).keys.sorted() == ["triggerEmoji"])
+        #expect(issues(#"{"triggerEmoji":[1]}"#).keys.sorted() == ["triggerEmoji"])
+        let eleven = (1...11).map { "\"e\($0)\"" }.joined(separator: ",")
+        #expect(issues(#"{"triggerEmoji":[\#(eleven)]}"#)["triggerEmoji"] == ["At most 10 emoji names"])
+        #expect(issues(##"{"notifyChannel":"#general"}"##).keys.sorted() == ["notifyChannel"])
+        #expect(issues(#"{"notifyChannel":42}"#).keys.sorted() == ["notifyChannel"])
+        #expect(issues(#"{"triggerEmoji":["bug"],"emoji":["x"]}"#) == ["emoji": ["Unknown field"]])
+        #expect(issues(#"{}"#).keys.sorted() == ["body"])
+        #expect(throws: FeedbackError.malformedJSON) { try SlackSettingsChange.parse(Array("{".utf8)) }
+    }
+
+    @Test func anyValidEmojiRoundTripsAsACaptureMethod() throws {
+        for raw in ["reaction:bug", "reaction:wrench", "reaction:+1", "reaction:party-parrot", "shortcut", "command"] {
+            #expect(SlackCaptureMethod(rawValue: raw)?.rawValue == raw)
+        }
+        for bad in ["reaction:", "reaction:Bug", "reaction:a:b", "reaction", "pushpin", ""] {
+            #expect(SlackCaptureMethod(rawValue: bad) == nil)
+        }
+        let json = try JSONEncoder().encode(SlackCaptureMethod.reaction("bug"))
+        #expect(String(decoding: json, as: UTF8.self) == #""reaction:bug""#)
+        #expect(try JSONDecoder().decode(SlackCaptureMethod.self, from: json) == .reaction("bug"))
+    }
+
+    @Test func theWorkspacesOwnEmojiCaptureAndTheDefaultsStop() async throws {
+        let world = try await World()
+        // Given the workspace chose :bug: instead of the defaults
+        let changed = try await world.store.updateSettings(
+            client: world.clientID, SlackSettingsChange(triggerEmoji: ["bug"]))
+        #expect(changed?.settings.triggerEmoji == ["bug"])
+        // When members react with :wrench:, :pushpin: and :bug:
+        _ = try await world.ingest.receiveEvent(world.reaction("wrench", event: "Ev1"))
+        _ = try await world.ingest.receiveEvent(world.reaction("pushpin", event: "Ev2"))
+        #expect(world.store.jobs.isEmpty)
+        _ = try await world.ingest.receiveEvent(world.reaction("bug", event: "Ev3"))
+        // Then only :bug: queued a capture, recorded as reaction:bug
+        let jobs = world.store.jobs
+        #expect(jobs.count == 1)
+        guard case .captureReaction(let capture)? = jobs.first?.work else {
+            Issue.record("expected a capture job")
+            return
+        }
+        #expect(capture.via == "reaction:bug")
+        // And the runner stores it with that method
+        let page = MessagePage(
+            messages: [Message(ts: "1700000000.000100", user: "U0002", text: "Export times out")], nextCursor: nil)
+        let api = FakeSlackWebAPI(pages: [nil: page])
+        let runner = SlackJobRunner(
+            store: world.store, auditor: world.store, api: api, keyRing: world.keyRing, clock: world.clock,
+            logger: Logger(label: "test"), wakeup: JobWakeup())
+        for job in try await world.store.claimDueJobs(
+            now: epochMillis(world.clock.now()), limit: 10, lease: 60_000, kinds: [.captureReaction])
+        {
+            #expect(await runner.run(job) == .finished)
+        }
+        let items = try await world.store.listFeedback(
+            clientID: world.clientID, filter: FeedbackFilter(), limit: 10, after: nil
+        ).items
+        #expect(items.map(\.draft.slack?.capturedVia) == [.reaction("bug")])
+    }
+
+    @Test func aReinstallKeepsSettingsAndAnUninstallClearsThem() async throws {
+        let world = try await World(settings: SlackSettings(triggerEmoji: ["bug"], notifyChannel: "C0777"))
+        var installation = try #require(try await world.store.installation(client: world.clientID))
+        installation.settings = SlackSettings()
+        #expect(try await world.store.saveInstallation(installation) == .saved)
+        #expect(try await world.store.installation(client: world.clientID)?.settings.triggerEmoji == ["bug"])
+        #expect(
+            try await world.store.acceptUninstall(
+                team: Self.team, eventId: "EvU", at: epochMillis(world.clock.now()), deadline: 0))
+        #expect(try await world.store.installation(client: world.clientID) == nil)
+        #expect(try await world.store.updateSettings(client: world.clientID, SlackSettingsChange(triggerEmoji: ["x"])) == nil)
+    }
+
+    // MARK: Notifications
+
+    @Test func aNewWidgetItemIsPostedOnceAsBlockKitWithItsCommentEscaped() async throws {
+        let world = try await World(settings: SlackSettings(notifyChannel: "C0777"))
+        let comment = "<!channel> Export & import > broken " + String(repeating: "x", count: 600)
+        let item = try await world.submit(comment, rating: 2)
+        try await world.drain()
+        let posts = world.api.calls("chat.postMessage")
+        #expect(posts.count == 1)
+        let post = try #require(posts.first)
+        #expect(post.channel == "C0777")
+        let blocks = try #require(post.json)
+        // Rating as a word, the comment escaped for mrkdwn and cut at 500 characters, page, environment, inbox link
+        #expect(blocks.contains("*Bad* (2/4)"))
+        #expect(blocks.contains("&lt;!channel&gt; Export &amp; import &gt; broken"))
+        #expect(!blocks.contains("<!channel>"))
+        #expect(blocks.contains(String(repeating: "x", count: 500 - 36) + "…"))
+        #expect(!blocks.contains(String(repeating: "x", count: 500 - 35)))
+        #expect(blocks.contains("<https://app.example.com/projects/42|Export &lt;project&gt;>"))
+        #expect(blocks.contains("*Environment:* staging"))
+        #expect(blocks.contains("<https://usero.example.com/inbox/items/\(item.id)|Open in the usero inbox>"))
+        #expect(post.text?.contains("&lt;!channel&gt;") == true)
+        // Once: nothing is left to post
+        #expect(world.store.jobs.isEmpty)
+    }
+
+    @Test func slackItemsDeletedItemsAndUnsetChannelsAreNotPosted() async throws {
+        let world = try await World(settings: SlackSettings(notifyChannel: "C0777"))
+        _ = try await world.submit("from Slack", source: .slack)
+        #expect(world.store.jobs.isEmpty)
+        let deleted = try await world.submit("deleted before the post")
+        #expect(try await world.store.deleteFeedback(id: deleted.id, clientID: world.clientID))
+        _ = try await world.submit("posted after the channel was cleared")
+        _ = try await world.store.updateSettings(client: world.clientID, SlackSettingsChange(notifyChannel: .some(nil)))
+        _ = try await world.submit("no channel, no job")
+        #expect(world.store.jobs.count == 2)
+        try await world.drain()
+        #expect(world.api.calls("chat.postMessage").isEmpty)
+        #expect(world.store.jobs.isEmpty)
+    }
+
+    @Test func aChannelSlackRefusesIsRecordedForTheInboxAndClearedByTheNextGoodPost() async throws {
+        let world = try await World(settings: SlackSettings(notifyChannel: "C0777"))
+        world.api.fail("chat.postMessage", with: .slack(code: "not_in_channel"))
+        _ = try await world.submit("first")
+        try await world.drain()
+        let problem = try #require(try await world.store.installation(client: world.clientID)?.notifyProblem)
+        #expect(problem.code == "not_in_channel")
+        #expect(problem.explanation.contains("Invite @usero"))
+        #expect(world.store.jobs.isEmpty)
+        // The admin invites the bot; the next post goes through and the problem is gone
+        _ = try await world.submit("second")
+        try await world.drain()
+        #expect(world.api.calls("chat.postMessage").count == 2)
+        #expect(try await world.store.installation(client: world.clientID)?.notifyProblem == nil)
+    }
+
+    @Test func aBurstOf500ArrivesInOrderAtSlacksPaceWithoutA429AndCapturesDoNotWait() async throws {
+        let clock = TestClock(Date(timeIntervalSince1970: 1_800_000_000))
+        let api = FakeSlackWebAPI(postRateLimit: .init(clock: clock, interval: 1.0))
+        let world = try await World(api: api, clock: clock, settings: SlackSettings(notifyChannel: "C0777"))
+        var ids: [String] = []
+        for n in 0..<500 { ids.append(try await world.submit("feedback \(n)").id) }
+        // A capture arrives in the middle of the burst
+        await world.worker.runDueJobs()
+        _ = try await world.ingest.receiveEvent(world.reaction("wrench", event: "EvBurst"))
+        let captureJobs = world.store.jobs.filter { $0.kind == .captureReaction }
+        #expect(captureJobs.count == 1)
+        await world.worker.runDueJobs()
+        // The capture ran at once (it failed to find the message in the empty fake, and told the member so)
+        #expect(world.store.jobs.filter { $0.kind == .captureReaction }.isEmpty)
+        #expect(!world.api.calls("conversations.replies").isEmpty)
+
+        let took = try await world.drain()
+        let posts = world.api.calls("chat.postMessage")
+        #expect(posts.count == 500)
+        #expect(api.rateLimitedPosts == 0)
+        #expect(posts.map { $0.json?.contains("feedback ") == true }.allSatisfy { $0 })
+        #expect(Self.order(of: posts, ids) == Array(0..<500))
+        // About one a second: the whole burst took just under 500 simulated seconds
+        #expect(took >= 498 && took <= 520)
+    }
+
+    @Test func anItemArrivingDuringABurstQueuesBehindItAndKeepsThePace() async throws {
+        let clock = TestClock(Date(timeIntervalSince1970: 1_800_000_000))
+        let api = FakeSlackWebAPI(postRateLimit: .init(clock: clock, interval: 1.0))
+        let world = try await World(api: api, clock: clock, settings: SlackSettings(notifyChannel: "C0777"))
+        var ids: [String] = []
+        for n in 0..<3 { ids.append(try await world.submit("early \(n)").id) }
+        await world.worker.runDueJobs()
+        #expect(world.api.calls("chat.postMessage").count == 1)
+        // A moment after the first post, a new item arrives: it neither jumps the queue nor rushes Slack
+        clock.advance(by: 0.3)
+        ids.append(try await world.submit("late").id)
+        await world.worker.runDueJobs()
+        #expect(world.api.calls("chat.postMessage").count == 1)
+        try await world.drain()
+        #expect(Self.order(of: world.api.calls("chat.postMessage"), ids) == [0, 1, 2, 3])
+        #expect(api.rateLimitedPosts == 0)
+        // After the burst, a lone item still waits out the pace of the last post
+        _ = try await world.submit("alone")
+        await world.worker.runDueJobs()
+        #expect(world.api.calls("chat.postMessage").count == 4)
+        clock.advance(by: 1)
+        await world.worker.runDueJobs()
+        #expect(world.api.calls("chat.postMessage").count == 5)
+        #expect(api.rateLimitedPosts == 0)
+    }
+
+    @Test func postsRefusedWithA429WaitItOutAndKeepTheirOrder() async throws {
+        let clock = TestClock(Date(timeIntervalSince1970: 1_800_000_000))
+        // Slack is stricter than our pace here: one post every 2.5 s
+        let api = FakeSlackWebAPI(postRateLimit: .init(clock: clock, interval: 2.5))
+        let world = try await World(api: api, clock: clock, settings: SlackSettings(notifyChannel: "C0777"))
+        var ids: [String] = []
+        for n in 0..<20 { ids.append(try await world.submit("burst \(n)").id) }
+        try await world.drain()
+        let posts = world.api.calls("chat.postMessage")
+        #expect(Self.order(of: posts, ids) == Array(0..<20))
+        // Each refusal waited out its Retry-After: at most one 429 per post, never a loop
+        #expect(api.rateLimitedPosts > 0)
+        #expect(api.rateLimitedPosts <= 20)
+        #expect(world.store.jobs.isEmpty)
+    }
+
+    // MARK: Recovery
+
+    /// A channel whose history holds, inside the window: two messages reacted with a trigger emoji by members,
+    /// one reacted only by the bot, one with another emoji, one posted by the app itself, and a thread whose reply
+    /// carries :pushpin:.
+    static func scriptChannel(_ api: FakeSlackWebAPI, around now: Int64) {
+        let t = { (offset: Int64) in ts(now - 600_000 + offset) }
+        api.setChannels([
+            nil: ChannelPage(channels: ["C0001", "not a channel"], nextCursor: "more"),
+            "more": ChannelPage(channels: ["C0002"], nextCursor: nil),
+        ])
+        let wrench = Message.Reaction(name: "wrench", users: ["U0009", "U0003", "U0004"])
+        api.setHistory("C0001", [
+            nil: MessagePage(
+                messages: [
+                    Message(ts: t(1_000), user: "U0002", text: "Export to CSV times out", reactions: [wrench]),
+                    Message(ts: t(2_000), user: "U0002", text: "bot only", reactions: [.init(name: "wrench", users: ["U0009"])]),
+                    Message(ts: t(3_000), user: "U0002", text: "other emoji", reactions: [.init(name: "tada", users: ["U0003"])]),
+                    Message(ts: t(4_000), user: "U0009", botId: "B0001", text: "usero's own post", reactions: [wrench]),
+                ], nextCursor: "page2"),
+            "page2": MessagePage(
+                messages: [Message(ts: t(5_000), user: "U0005", text: "Thread parent", replyCount: 2)], nextCursor: nil),
+        ])
+        api.setReplies("C0001", ts: t(5_000), [
+            nil: MessagePage(
+                messages: [
+                    Message(ts: t(5_000), user: "U0005", text: "Thread parent", replyCount: 2),
+                    Message(ts: t(6_000), threadTs: t(5_000), user: "U0006", text: "Filter panel resets",
+                            reactions: [.init(name: "pushpin", users: ["U0007"])]),
+                ], nextCursor: nil),
+        ])
+        api.setHistory("C0002", [
+            nil: MessagePage(
+                messages: [
+                    Message(ts: t(7_000), user: "U0008", text: "Dark mode please", reactions: [.init(name: "pushpin", users: ["U0001"])]),
+                    Message(ts: ts(now - 30 * 86_400_000), user: "U0008", text: "too old", reactions: [wrench]),
+                ], nextCursor: nil),
+        ])
+    }
+
+    @Test func aSweepCapturesExactlyTheTriggerReactionsItMissedAndSaysWhatItCovered() async throws {
+        let clock = TestClock(Date(timeIntervalSince1970: 1_800_000_000))
+        let world = try await World(clock: clock)
+        let now = epochMillis(clock.now())
+        Self.scriptChannel(world.api, around: now)
+        // A message captured live already is not captured twice
+        _ = try await world.store.captureForward(
+            CapturedMessage(
+                teamId: Self.team, channelId: "C0002", messageTs: Self.ts(now - 600_000 + 7_000), threadTs: nil,
+                authorId: "U0008", forwardedBy: "U0001", via: .shortcut, permalink: nil, text: "Dark mode please"),
+            at: clock.now(), responseURL: nil)
+        try await SlackWorkspace(store: world.store, clock: clock, wakeup: nil)
+            .recover(clientID: world.clientID, since: now - 3_600_000)
+        try await world.drain()
+
+        let items = try await world.store.listFeedback(
+            clientID: world.clientID, filter: FeedbackFilter(), limit: 50, after: nil
+        ).items
+        let recovered = items.filter { $0.draft.slack?.recovered == true }
+        #expect(Set(recovered.compactMap(\.draft.comment)) == ["Export to CSV times out", "Filter panel resets"])
+        let export = try #require(recovered.first { $0.draft.comment == "Export to CSV times out" }?.draft.slack)
+        #expect(export.forwardedBy == "U0003")  // the first member of the reaction who is not the bot
+        #expect(export.capturedVia == .reaction("wrench"))
+        #expect(export.authorId == "U0002")
+        #expect(export.permalink != nil)
+        let reply = try #require(recovered.first { $0.draft.comment == "Filter panel resets" }?.draft.slack)
+        #expect(reply.threadTs == Self.ts(now - 600_000 + 5_000))
+        #expect(reply.capturedVia == .reaction("pushpin"))
+        #expect(items.count == 3)  // the two recovered and the earlier shortcut, nothing else
+        // The audit says what the sweep covered, in counts
+        let entry = try #require(try await world.store.auditEntries(clientID: world.clientID, limit: 10).first)
+        #expect(entry.kind == "slack_recovery")
+        #expect(entry.counts["channelsRead"] == 2)
+        #expect(entry.counts["captured"] == 2)
+        #expect(entry.counts["pagesRead"] == 4)
+        #expect(entry.counts["windowStartEpochSeconds"] == Int((now - 3_600_000) / 1000))
+        #expect(entry.counts["partial"] == 0)
+        #expect(entry.dueAt == dateFromEpochMillis(now - 3_600_000))
+        // Idempotent: the same sweep again stores nothing new
+        try await SlackWorkspace(store: world.store, clock: clock, wakeup: nil)
+            .recover(clientID: world.clientID, since: now - 3_600_000)
+        try await world.drain()
+        #expect(try await world.store.listFeedback(clientID: world.clientID, filter: FeedbackFilter(), limit: 50, after: nil).items.count == 3)
+    }
+
+    @Test func aSweepWaitsOut429sWithoutHoldingLiveCapturesAndResumesWhereItStopped() async throws {
+        let clock = TestClock(Date(timeIntervalSince1970: 1_800_000_000))
+        let world = try await World(clock: clock)
+        let now = epochMillis(clock.now())
+        Self.scriptChannel(world.api, around: now)
+        // conversations.history is limited hard: three 429s asking for a minute each
+        world.api.fail("conversations.history", with: .rateLimited(retryAfter: 60), .rateLimited(retryAfter: 60), .rateLimited(retryAfter: 60))
+        try await SlackWorkspace(store: world.store, clock: clock, wakeup: nil)
+            .recover(clientID: world.clientID, since: now - 3_600_000)
+        // The sweep lists the channels, then meets the first 429
+        for _ in 0..<10 where world.api.calls("conversations.history").isEmpty {
+            await world.worker.runDueJobs()
+            clock.advance(by: 1.2)
+        }
+        #expect(world.api.calls("conversations.history").count == 1)
+        let waiting = try #require(world.store.jobs.first { $0.kind == .recover })
+        #expect(waiting.runAt >= epochMillis(clock.now()) + 55_000)
+        // A live capture meanwhile runs at once: recovery has its own lane
+        _ = try await world.ingest.receiveEvent(world.reaction("wrench", event: "EvLive"))
+        await world.worker.runDueJobs()
+        #expect(!world.store.jobs.contains { $0.kind == .captureReaction })
+        let took = try await world.drain()
+        #expect(took >= 120)  // it waited the minutes Slack asked for
+        let history = world.api.calls("conversations.history")
+        // Three refused, then each page once: resumed, not restarted
+        #expect(history.count == 3 + 3)
+        #expect(history.filter { $0.channel == "C0001" && $0.cursor == nil }.count == 4)
+        let recovered = try await world.store.listFeedback(
+            clientID: world.clientID, filter: FeedbackFilter(), limit: 50, after: nil
+        ).items.filter { $0.draft.slack?.recovered == true }
+        #expect(recovered.count == 3)
+        let entry = try #require(try await world.store.auditEntries(clientID: world.clientID, limit: 10).first)
+        #expect(entry.counts["captured"] == 3)
+    }
+
+    @Test func aChannelSlackRefusesIsSkippedAndAMissingScopeStopsTheSweepOnRecord() async throws {
+        let clock = TestClock(Date(timeIntervalSince1970: 1_800_000_000))
+        let world = try await World(clock: clock)
+        let now = epochMillis(clock.now())
+        Self.scriptChannel(world.api, around: now)
+        world.api.fail("conversations.history", with: .slack(code: "not_in_channel"))
+        try await SlackWorkspace(store: world.store, clock: clock, wakeup: nil)
+            .recover(clientID: world.clientID, since: now - 3_600_000)
+        try await world.drain()
+        var entry = try #require(try await world.store.auditEntries(clientID: world.clientID, limit: 10).first)
+        #expect(entry.counts["channelsSkipped"] == 1)
+        #expect(entry.counts["channelsRead"] == 1)
+        #expect(entry.counts["partial"] == 1)
+
+        world.api.fail("users.conversations", with: .slack(code: "missing_scope"))
+        try await SlackWorkspace(store: world.store, clock: clock, wakeup: nil)
+            .recover(clientID: world.clientID, since: now - 3_600_000)
+        try await world.drain()
+        entry = try #require(try await world.store.auditEntries(clientID: world.clientID, limit: 10).first)
+        #expect(entry.counts["stopped:missing_scope"] == 1)
+        #expect(world.store.jobs.isEmpty)
+    }
+
+    @Test func aStartAfterDowntimeQueuesOneSweepOfTheGapAtMost24HoursBack() async throws {
+        let clock = TestClock(Date(timeIntervalSince1970: 1_800_000_000))
+        let world = try await World(clock: clock)
+        let t0 = epochMillis(clock.now())
+        #expect(try await world.store.heartbeat(at: t0) == 0)  // first start ever: nothing to recover
+        #expect(try await world.store.heartbeat(at: t0 + 30_000) == 0)  // running
+        #expect(try await world.store.heartbeat(at: t0 + 60_000) == 0)  // a quick restart: Slack's retries cover it
+        #expect(try await world.store.heartbeat(at: t0 + 660_000) == 1)  // down ten minutes
+        #expect(try await world.store.heartbeat(at: t0 + 661_000) == 0)  // a second instance starting: once only
+        guard case .recover(let sweep)? = world.store.jobs.first?.work else {
+            Issue.record("expected a sweep")
+            return
+        }
+        #expect(sweep.trigger == "startup")
+        #expect(sweep.since == t0 + 60_000 - SlackRecoveryRules.margin)
+        #expect(sweep.until == t0 + 660_000)
+        let late = try #require(SlackRecoveryRules.afterDowntime(lastAlive: t0, now: t0 + 3 * 86_400_000))
+        #expect(late.since == t0 + 2 * 86_400_000)
+    }
+
+    @Test func manualSweepsDefaultToTheLastEventSeenAndLookAtMostSevenDaysBack() throws {
+        let now: Int64 = 1_800_000_000_000
+        var installation = Installation(
+            teamId: "T1", clientId: "c", enterpriseId: nil, teamName: nil, botUserId: nil, botId: nil, appId: nil,
+            scopes: "", installerUserId: nil, tokenEnvelope: nil, tokenKeyId: nil, installedAt: now - 30 * 86_400_000)
+        #expect(try SlackRecoveryRules.manual(since: nil, installation: installation, now: now).since == now - 7 * 86_400_000)
+        installation.lastEventAt = now - 3_600_000
+        #expect(try SlackRecoveryRules.manual(since: nil, installation: installation, now: now).since == now - 3_600_000)
+        #expect(try SlackRecoveryRules.manual(since: now - 60_000, installation: installation, now: now).since == now - 60_000)
+        #expect(throws: FeedbackError.self) {
+            try SlackRecoveryRules.manual(since: now + 3_600_000, installation: installation, now: now)
+        }
+        #expect(SlackRecoveryRules.millis(ofTs: SlackRecoveryRules.slackTs(1_700_000_000_123)) == 1_700_000_000_123)
+        #expect(SlackRecoveryRules.millis(ofTs: "1700000000.000100") == 1_700_000_000_000)
+        #expect(SlackRecoveryRules.millis(ofTs: "abc.def") == nil)
+        #expect(SlackRecoveryRules.millis(ofTs: "1e9.5") == nil)
+    }
+
+    // MARK: App Home
+
+    @Test func openingTheHomeTabPublishesTheWorkspacesEmojiAndThisWeeksCaptures() async throws {
+        let world = try await World(settings: SlackSettings(triggerEmoji: ["bug", "eyes"]))
+        for ts in ["1.1", "1.2"] {
+            _ = try await world.store.captureForward(
+                CapturedMessage(
+                    teamId: Self.team, channelId: "C1", messageTs: ts, threadTs: nil, authorId: nil, forwardedBy: "U1",
+                    via: .shortcut, permalink: nil, text: "x"),
+                at: world.clock.now(), responseURL: nil)
+        }
+        let event = #"""
+            {"type":"event_callback","team_id":"T0001","event_id":"EvHome","event":{"type":"app_home_opened",
+            "user":"U0001","channel":"D0001","tab":"home","event_ts":"1.0"}}
+            """#
+        _ = try await world.ingest.receiveEvent(Array(event.utf8))
+        _ = try await world.ingest.receiveEvent(Array(event.utf8))  // Slack's retry: one view
+        _ = try await world.ingest.receiveEvent(Array(event.replacingOccurrences(of: "\"home\"", with: "\"messages\"").replacingOccurrences(of: "EvHome", with: "EvMsg").utf8))
+        try await world.drain()
+        let published = world.api.calls("views.publish")
+        #expect(published.count == 1)
+        #expect(published.first?.user == "U0001")
+        let view = try #require(published.first?.json)
+        #expect(view.contains(#""type":"home""#))
+        #expect(view.contains(":bug: or :eyes:"))
+        #expect(!view.contains(":wrench:"))
+        #expect(view.contains("Send to usero"))
+        #expect(view.contains("/usero"))
+        #expect(view.contains("2 messages captured"))
+        #expect(view.contains("<https://usero.example.com/inbox|Open the feedback inbox>"))
+    }
+}

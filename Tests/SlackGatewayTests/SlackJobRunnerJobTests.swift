@@ -1,0 +1,254 @@
+import Feedback
+import Foundation
+@testable import SlackGateway
+import Testing
+import UseroTestSupport
+
+/// Each job kind run once against the fake Slack and the in-memory store: what is stored, what is queued next,
+/// and what a failure leaves behind.
+@Suite struct SlackJobRunnerJobTests {
+    static let messageTs = "1700000000.000100"
+    static let capture = SlackJob.Work.captureReaction(
+        CaptureReactionJob(channel: "C0001", ts: messageTs, user: "U0001", via: "reaction:wrench"))
+
+    /// A world whose fake Slack holds the reacted-to message.
+    static func world() async throws -> (SlackWorld, FakeSlackWebAPI) {
+        let api = FakeSlackWebAPI(
+            pages: [nil: try Fixtures.page("conversations_history_ok.json")],
+            permalink: "https://acme-product.slack.com/archives/C0001/p1700000000000100")
+        return (try await SlackWorld(api: api), api)
+    }
+
+    /// Claims the one due job and runs it.
+    static func runOne(_ world: SlackWorld) async throws -> SlackJobRunner.Result {
+        let job = try #require(try await world.claim(limit: 1).first)
+        return await world.runner().run(job)
+    }
+
+    // MARK: Capture
+
+    @Test func aCaptureJobFetchesStoresAndEnqueuesTheNotice() async throws {
+        let (world, api) = try await Self.world()
+        _ = try await world.ingest.receiveEvent(try Fixtures.bytes("event_reaction_added_wrench.json"))
+        world.clock.advance(by: 2)
+
+        #expect(try await Self.runOne(world) == .finished)
+
+        let item = try #require(world.items.only)
+        #expect(item.clientId == world.clientID)
+        #expect(item.createdAt == SlackWorld.now.addingTimeInterval(2))
+        #expect(item.draft.comment == "Export to CSV times out")
+        #expect(
+            item.draft.slack
+                == SlackCapture(
+                    teamId: "T0001", channelId: "C0001", messageTs: Self.messageTs, threadTs: nil, authorId: "U0002",
+                    forwardedBy: "U0001", capturedVia: .reactionWrench,
+                    permalink: "https://acme-product.slack.com/archives/C0001/p1700000000000100"))
+        #expect(api.calls.map(\.method) == ["conversations.replies", "chat.getPermalink"])
+        let notice = try #require(world.jobs.only)
+        #expect(notice.work == .notify(NotifyJob(channel: "C0001", user: "U0001", outcome: "captured")))
+
+        // The notice tells the forwarder, in words.
+        #expect(try await Self.runOne(world) == .finished)
+        let posted = try #require(api.calls.last)
+        #expect(posted.method == "chat.postEphemeral")
+        #expect(posted.channel == "C0001")
+        #expect(posted.user == "U0001")
+        #expect(posted.text == ForwardOutcome.captured.text)
+        #expect(world.jobs.isEmpty)
+    }
+
+    @Test func aMessageCapturedWhileTheJobWaitedIsNotFetchedAgain() async throws {
+        let (world, api) = try await Self.world()
+        try await world.store.enqueue(world.newJob(Self.capture))
+        try await world.storeCaptured(ts: Self.messageTs)
+
+        #expect(try await Self.runOne(world) == .finished)
+
+        #expect(api.calls.isEmpty)
+        #expect(world.items.count == 1)
+        #expect(world.jobs.only?.work == .notify(NotifyJob(channel: "C0001", user: "U0001", outcome: "already_captured")))
+    }
+
+    // MARK: Rate limits
+
+    @Test func aRateLimitPostponesThatWorkspacesJobsOfThatKindOnly() async throws {
+        // Given two captures and a notice for T0001, and a capture for T0002
+        let (world, api) = try await Self.world()
+        let other = try await world.store.createClient(name: "Other", plan: .free, allowedOrigins: [], at: SlackWorld.now).0.id
+        try await world.install(team: "T0002", clientID: other, botUser: "U0109", botId: "B0101")
+        try await world.store.enqueue(world.newJob(Self.capture))
+        try await world.store.enqueue(world.newJob(.captureReaction(CaptureReactionJob(channel: "C0001", ts: "1.2", user: "U0003", via: "reaction:pushpin"))))
+        try await world.store.enqueue(world.newJob(.notify(NotifyJob(channel: "C0001", user: "U0001", outcome: "captured"))))
+        try await world.store.enqueue(world.newJob(Self.capture, team: "T0002", clientID: other))
+        api.fail("conversations.replies", with: .rateLimited(retryAfter: 30))
+
+        // When Slack answers the first capture with 429 Retry-After: 30
+        #expect(try await Self.runOne(world) == .rateLimited)
+
+        // Then both T0001 captures wait 30 s, without counting an attempt; the notice and T0002 are not held up
+        let jobs = world.jobs
+        let captures = jobs.filter { $0.teamId == "T0001" && $0.kind == .captureReaction }
+        #expect(captures.count == 2)
+        #expect(captures.allSatisfy { $0.runAt == world.nowMillis + 30_000 && $0.attempts == 0 })
+        #expect(jobs.filter { $0.kind == .notify }.map(\.runAt) == [world.nowMillis])
+        #expect(jobs.filter { $0.teamId == "T0002" }.map(\.runAt) == [world.nowMillis])
+        #expect(world.items.isEmpty)
+        // Nothing of T0001's captures is due until then; the other work is.
+        let due = try await world.claim()
+        #expect(Set(due.map(\.kind)) == [.notify, .captureReaction])
+        #expect(due.first { $0.kind == .captureReaction }?.teamId == "T0002")
+    }
+
+    @Test(arguments: [(Int.max, 3_600_000), (86_400, 3_600_000), (0, 1_000), (-5, 1_000), (Int.min, 1_000)] as [(Int, Int64)])
+    func slacksRetryAfterIsClampedToBetweenASecondAndAnHour(retryAfter: Int, wait: Int64) async throws {
+        let (world, api) = try await Self.world()
+        try await world.store.enqueue(world.newJob(Self.capture))
+        api.fail("conversations.replies", with: .rateLimited(retryAfter: retryAfter))
+
+        #expect(try await Self.runOne(world) == .rateLimited)
+
+        #expect(world.jobs.only?.runAt == world.nowMillis + wait)
+    }
+
+    // MARK: Slack's trouble
+
+    @Test func aServerErrorBacksOffAndCountsTheAttempt() async throws {
+        let (world, api) = try await Self.world()
+        try await world.store.enqueue(world.newJob(Self.capture))
+        api.fail("conversations.replies", with: .server(status: 503), .server(status: 502))
+
+        #expect(try await Self.runOne(world) == .retryLater)
+        var job = try #require(world.jobs.only)
+        #expect(job.attempts == 1)
+        #expect(job.runAt == world.nowMillis + 1_000)
+        #expect(world.store.withState { $0.jobs[job.id]?.lastError } == "http_503")
+        #expect(try await world.claim().isEmpty)
+
+        world.clock.advance(by: 1)
+        #expect(try await Self.runOne(world) == .retryLater)
+        job = try #require(world.jobs.only)
+        #expect(job.attempts == 2)
+        #expect(job.runAt == world.nowMillis + 2_000)
+
+        // The third try gets through.
+        world.clock.advance(by: 2)
+        #expect(try await Self.runOne(world) == .finished)
+        #expect(world.items.count == 1)
+    }
+
+    @Test func aCaptureThatNeverGetsThroughEndsAndTellsTheForwarder() async throws {
+        let (world, api) = try await Self.world()
+        try await world.store.enqueue(world.newJob(Self.capture))
+        for attempt in 1...8 {
+            api.fail("conversations.replies", with: .unreachable)
+            let result = try await Self.runOne(world)
+            #expect(result == (attempt < 8 ? .retryLater : .finished), "attempt \(attempt)")
+            world.clock.advance(by: 300)
+        }
+        #expect(world.items.isEmpty)
+        #expect(world.jobs.only?.work == .notify(NotifyJob(channel: "C0001", user: "U0001", outcome: "slack_unavailable")))
+    }
+
+    @Test(arguments: [
+        ("not_in_channel", ForwardOutcome.notInChannel), ("channel_not_found", .channelNotFound),
+        ("message_not_found", .messageNotFound), ("some_new_error", .messageNotFound),
+    ])
+    func aPermanentErrorEndsTheJobAndTellsTheForwarderWhy(code: String, outcome: ForwardOutcome) async throws {
+        let (world, api) = try await Self.world()
+        try await world.store.enqueue(world.newJob(Self.capture))
+        api.fail("conversations.replies", with: .slack(code: code))
+
+        #expect(try await Self.runOne(world) == .finished)
+
+        #expect(world.items.isEmpty)
+        let notice = try #require(world.jobs.only)
+        #expect(notice.work == .notify(NotifyJob(channel: "C0001", user: "U0001", outcome: outcome.rawValue)))
+        #expect(try await Self.runOne(world) == .finished)
+        #expect(api.calls.last?.text == outcome.text)
+    }
+
+    @Test(arguments: ["token_revoked", "invalid_auth", "account_inactive"])
+    func aDeadTokenEndsTheJobWithoutANotice(code: String) async throws {
+        let (world, api) = try await Self.world()
+        try await world.store.enqueue(world.newJob(Self.capture))
+        api.fail("conversations.replies", with: .slack(code: code))
+
+        #expect(try await Self.runOne(world) == .finished)
+
+        #expect(world.jobs.isEmpty)
+        #expect(world.items.isEmpty)
+    }
+
+    @Test func aMissingMessageIsReportedAsSuch() async throws {
+        let api = FakeSlackWebAPI(pages: [nil: MessagePage(messages: [], nextCursor: nil)])
+        let world = try await SlackWorld(api: api)
+        try await world.store.enqueue(world.newJob(Self.capture))
+
+        #expect(try await Self.runOne(world) == .finished)
+
+        #expect(world.jobs.only?.work == .notify(NotifyJob(channel: "C0001", user: "U0001", outcome: "message_not_found")))
+    }
+
+    // MARK: Uninstall scrub
+
+    @Test func theUninstallScrubNullsAuthorAndForwarderIdsOfThatTeamOnlyAndRecordsAnAuditEntry() async throws {
+        // Given captured rows of T0001 and of T0002 (another client)
+        let (world, _) = try await Self.world()
+        let other = try await world.store.createClient(name: "Other", plan: .free, allowedOrigins: [], at: SlackWorld.now).0.id
+        try await world.install(team: "T0002", clientID: other, botUser: "U0109", botId: "B0101")
+        for ts in ["1.1", "1.2", "1.3"] { try await world.storeCaptured(ts: ts) }
+        try await world.storeCaptured(ts: "1.4", author: nil, forwarder: "U0001")
+        let kept = try await world.storeCaptured(team: "T0002", clientID: other, ts: "2.1", author: "U0102", forwarder: "U0101")
+        let auditor = SignallingAuditor(store: world.store)
+
+        // When T0001 uninstalls and its scrub runs
+        _ = try await world.ingest.receiveEvent(try Fixtures.bytes("event_app_uninstalled.json"))
+        world.clock.advance(by: 1)
+        let scrub = try #require(try await world.claim().first)
+        #expect(try await world.runner(auditor: auditor).run(scrub) == .finished)
+
+        // Then no T0001 row names a member any more, the text stays, and T0002's rows are untouched
+        let items = world.items
+        for item in items where item.draft.slack?.teamId == "T0001" {
+            #expect(item.draft.slack?.authorId == nil)
+            #expect(item.draft.slack?.forwardedBy == nil)
+            #expect(item.draft.comment?.hasPrefix("Captured") == true)
+        }
+        #expect(items.count == 5)
+        #expect(items.first { $0.id == kept.id } == kept)
+        // And the audit entry went through the DeletionAuditor: the rows changed, the deadline, the finish
+        let entry = try #require(await auditor.entries.next())
+        #expect(entry.kind == "slack_uninstall_scrub")
+        #expect(entry.clientID == world.clientID)
+        #expect(entry.counts == DeletionCounts(["rows": 4]))
+        #expect(entry.dueAt == dateFromEpochMillis(1_700_001_000_000 + 60_000))
+        #expect(entry.finishedAt == SlackWorld.now.addingTimeInterval(1))
+        #expect(world.jobs.isEmpty)
+    }
+
+    @Test func aScrubWithNothingToScrubIsStillOnRecord() async throws {
+        let (world, _) = try await Self.world()
+        let auditor = SignallingAuditor(store: world.store)
+        _ = try await world.ingest.receiveEvent(try Fixtures.bytes("event_app_uninstalled.json"))
+        #expect(await world.worker(auditor: auditor).runDueJobs() == 1)
+        let entry = try #require(await auditor.entries.next())
+        #expect(entry.kind == "slack_uninstall_scrub")
+        #expect(entry.clientID == world.clientID)
+        #expect(entry.counts.isEmpty)
+    }
+
+    // MARK: Revoke
+
+    @Test func aRevokeJobRevokesTheSealedTokenAndEnds() async throws {
+        let (world, api) = try await Self.world()
+        let installation = try #require(try await world.store.activeInstallation(team: "T0001"))
+        #expect(try await world.store.handOverTokens(clientID: world.clientID, at: world.nowMillis) == 1)
+        #expect(world.jobs.only?.work == .revoke(RevokeJob(envelope: try #require(installation.tokenEnvelope))))
+
+        #expect(await world.worker().runDueJobs() == 1)
+
+        #expect(api.calls.map(\.method) == ["auth.revoke"])
+        #expect(world.jobs.isEmpty)
+    }
+}

@@ -1,0 +1,117 @@
+import Feedback
+import Foundation
+import Logging
+import ServiceLifecycle
+@testable import SlackGateway
+import Testing
+import UseroTestSupport
+
+/// The worker as the service runs it, against a Slack whose calls hang until the test lets them go: every step is
+/// awaited as an event (a call arriving, an audit entry landing), never slept for.
+@Suite(.timeLimit(.minutes(1))) struct SlackJobWorkerTests {
+    /// Runs `worker` as a service while `body` runs, then shuts it down gracefully and waits until it returned
+    /// (which it does only once the jobs in hand have finished).
+    static func withRunning(_ worker: SlackJobWorker, _ body: () async throws -> Void) async throws {
+        let logger = Logger(label: "test") { _ in SwiftLogNoOpLogHandler() }
+        let group = ServiceGroup(configuration: .init(services: [worker], logger: logger))
+        try await withThrowingTaskGroup(of: Void.self) { tasks in
+            tasks.addTask { try await group.run() }
+            do { try await body() } catch {
+                await group.triggerGracefulShutdown()
+                throw error
+            }
+            await group.triggerGracefulShutdown()
+            try await tasks.waitForAll()
+        }
+    }
+
+    static func notice(_ user: String) -> SlackJob.Work {
+        .notify(NotifyJob(channel: "C0001", user: user, outcome: "captured"))
+    }
+
+    /// T0001 for the world's client and T0002 for another.
+    static func twoWorkspaces(_ api: GatedSlackWebAPI) async throws -> (SlackWorld, other: String) {
+        let world = try await SlackWorld(api: api)
+        let other = try await world.store.createClient(name: "Other", plan: .free, allowedOrigins: [], at: SlackWorld.now).0.id
+        try await world.install(team: "T0002", clientID: other, botUser: "U0109", botId: "B0101")
+        return (world, other)
+    }
+
+    @Test func eachWorkspaceRunsOneJobAtATimeAndWorkspacesRunInParallel() async throws {
+        let api = GatedSlackWebAPI()
+        let (world, other) = try await Self.twoWorkspaces(api)
+        try await world.store.enqueue(world.newJob(Self.notice("A1")))
+        try await world.store.enqueue(world.newJob(Self.notice("A2")))
+        try await world.store.enqueue(world.newJob(Self.notice("B1"), team: "T0002", clientID: other))
+        var events = api.events.makeAsyncIterator()
+
+        try await Self.withRunning(world.worker()) {
+            // Both workspaces' first calls are in Slack at the same time…
+            let first = [await events.next(), await events.next()]
+            #expect(Set(first) == [.entered("A1"), .entered("B1")])
+            // …while T0001's second job waits for its lane: nothing of either workspace can be claimed now.
+            let claimable = try await world.claim()
+            #expect(claimable.isEmpty)
+
+            // When A1 returns, A2 follows at once (no poll interval: the worker's poll is an hour).
+            api.release("A1")
+            #expect(await events.next() == .released("A1"))
+            #expect(await events.next() == .entered("A2"))
+            api.release("B1")
+            api.release("A2")
+        }
+
+        #expect(world.jobs.isEmpty)
+        let log = api.log
+        #expect(log.count == 6)
+        // A2 never started before A1 was let go.
+        let releasedA1 = try #require(log.firstIndex(of: .released("A1")))
+        let enteredA2 = try #require(log.firstIndex(of: .entered("A2")))
+        #expect(releasedA1 < enteredA2)
+    }
+
+    @Test(arguments: ["T0002", "T0001"])
+    func anUninstallScrubIsNeverHeldBehindASlackCallThatHangs(uninstalled team: String) async throws {
+        // Given a Slack call for T0001 that hangs, and captured rows of the workspace about to uninstall
+        let api = GatedSlackWebAPI()
+        let (world, other) = try await Self.twoWorkspaces(api)
+        let owner = team == "T0001" ? world.clientID : other
+        for ts in ["1.1", "1.2"] { try await world.storeCaptured(team: team, clientID: owner, ts: ts) }
+        try await world.store.enqueue(world.newJob(Self.notice("A1")))
+        let auditor = SignallingAuditor(store: world.store)
+        var events = api.events.makeAsyncIterator()
+
+        try await Self.withRunning(world.worker(auditor: auditor)) {
+            #expect(await events.next() == .entered("A1"))
+
+            // When the workspace uninstalls while that call hangs
+            _ = try await world.ingest.receiveEvent(
+                try Fixtures.event(
+                    "event_app_uninstalled.json",
+                    top: ["team_id": team, "authorizations": [["team_id": team]], "event_id": "Ev-\(team)"]))
+
+            // Then the scrub finishes and is on record while the call is still in Slack
+            let entry = try #require(await auditor.entries.next())
+            #expect(entry.kind == "slack_uninstall_scrub")
+            #expect(entry.clientID == owner)
+            #expect(entry.counts == DeletionCounts(["rows": 2]))
+            #expect(world.items.filter { $0.draft.slack?.teamId == team }.allSatisfy { $0.draft.slack?.authorId == nil })
+            #expect(api.log == [.entered("A1")])
+            api.release("A1")
+        }
+
+        #expect(world.jobs.isEmpty)
+    }
+
+    @Test func runDueJobsRunsEverythingDueLaneByLane() async throws {
+        let (world, api) = try await SlackJobRunnerJobTests.world()
+        _ = try await world.ingest.receiveEvent(try Fixtures.bytes("event_reaction_added_wrench.json"))
+
+        // The capture, then the notice it enqueued.
+        #expect(await world.worker().runDueJobs() == 2)
+
+        #expect(world.items.count == 1)
+        #expect(api.calls.map(\.method) == ["conversations.replies", "chat.getPermalink", "chat.postEphemeral"])
+        #expect(world.jobs.isEmpty)
+    }
+}

@@ -1,0 +1,239 @@
+import Feedback
+import Foundation
+import Retention
+import SlackGateway
+import Testing
+
+/// `FeedbackStore`'s contracts, on every backend.
+@Suite struct FeedbackStoreConformanceTests {
+    typealias S = StoreUnderTest
+
+    @Test(arguments: StoreFactories.available)
+    func aCreatedClientIsFoundByIdAndByAdminKeyOnly(_ factory: StoreFactory) async throws {
+        let s = try await factory.store()
+        let (client, key) = try await s.feedback.createClient(
+            name: "Acme", plan: .paid, allowedOrigins: ["https://app.example.com", "*.example.org"], at: S.t0)
+
+        #expect(try await s.feedback.client(id: client.id) == client)
+        #expect(try await s.feedback.client(adminKey: key) == client)
+        #expect(try await s.feedback.client(adminKey: key + "0") == nil)
+        #expect(try await s.feedback.client(id: "client_unknown") == nil)
+        #expect(client.allowedOrigins == ["https://app.example.com", "*.example.org"])
+        #expect(client.createdAt == S.t0)
+
+        let moved = try await s.feedback.updatePlan(clientID: client.id, plan: .free)
+        #expect(moved?.plan == .free)
+        #expect(try await s.feedback.client(id: client.id)?.plan == .free)
+        #expect(try await s.feedback.updatePlan(clientID: "client_unknown", plan: .free) == nil)
+    }
+
+    @Test(arguments: StoreFactories.available)
+    func clientLookupsHideAClientWhoseClosureBegan(_ factory: StoreFactory) async throws {
+        let s = try await factory.store()
+        let (client, key) = try await s.feedback.createClient(name: "Acme", plan: .free, allowedOrigins: [], at: S.t0)
+        let shot = try await s.upload(client.id)
+        let bystander = try await s.client()
+
+        #expect(try await s.retention.beginAccountClosure(clientID: client.id, at: S.t0Millis))
+
+        #expect(try await s.feedback.client(id: client.id) == nil)
+        #expect(try await s.feedback.client(adminKey: key) == nil)
+        #expect(try await s.feedback.updatePlan(clientID: client.id, plan: .paid) == nil)
+        #expect(try await s.feedback.screenshot(fileName: shot.fileName) == nil)
+        await #expect(throws: FeedbackError.unknownClient) { try await s.item(client.id) }
+        #expect(try await s.retention.clientPlans() == [ClientPlan(clientID: bystander, plan: .free)])
+        #expect(
+            try await s.slack.saveInstallation(s.installation(team: "T1", client: client.id)) == .clientGone)
+        #expect(try await s.slack.activeInstallation(team: "T1") == nil)
+        await #expect(throws: FeedbackError.unknownClient) {
+            try await s.identify(client.id, #"{"clientId":"x","userId":"u1"}"#)
+        }
+    }
+
+    @Test(arguments: StoreFactories.available)
+    func insertChecksTheClientAndItsAllowlistInTheSameWrite(_ factory: StoreFactory) async throws {
+        let s = try await factory.store()
+        let client = try await s.client(origins: ["https://app.example.com"])
+        let draft = FeedbackDraft(clientId: client, source: .widget, rating: 3)
+
+        await #expect(throws: FeedbackError.originNotAllowed) {
+            _ = try await s.feedback.insert(draft, at: S.t0, origin: "https://evil.example")
+        }
+        var unknown = draft
+        unknown.clientId = "client_unknown"
+        await #expect(throws: FeedbackError.unknownClient) {
+            _ = try await s.feedback.insert(unknown, at: S.t0, origin: nil)
+        }
+        #expect(try await s.items(client).isEmpty)
+
+        let allowed = try await s.feedback.insert(draft, at: S.t0, origin: "https://APP.example.com/")
+        let serverSide = try await s.feedback.insert(draft, at: S.t0, origin: nil)
+        #expect(Set(try await s.items(client).map(\.id)) == [allowed.id, serverSide.id])
+    }
+
+    @Test(arguments: StoreFactories.available)
+    func anItemReadsBackAsItWasStored(_ factory: StoreFactory) async throws {
+        let s = try await factory.store()
+        let client = try await s.client()
+        let other = try await s.client()
+        let shot = try await s.upload(client)
+        let draft = FeedbackDraft(
+            clientId: client, source: .widget, rating: 4, comment: "Export – times out 🙃", userEmail: "Ada@Example.com",
+            pageUrl: "https://app.example.com/reports?x=1", pageTitle: "Reports", referrer: "https://example.com/",
+            environment: "staging",
+            metadata: .object(["plan": .string("pro"), "seats": .int(12), "ratio": .double(0.5), "beta": .bool(true),
+                               "tags": .array([.string("a"), .null])]),
+            screenshots: [shot], sessionReplayId: "replay-1", replayOffsetMs: 1_234, userId: "u-42",
+            slack: SlackCapture(
+                teamId: "T1", channelId: "C1", messageTs: "1.1", threadTs: "1.0", authorId: "U2", forwardedBy: "U1",
+                capturedVia: .reactionPushpin, permalink: "https://x.slack.com/archives/C1/p1"))
+
+        let item = try await s.feedback.insert(draft, at: S.t0.addingTimeInterval(0.25), origin: nil)
+
+        #expect(item.draft == draft)
+        #expect(try await s.feedback.feedback(id: item.id, clientID: client) == item)
+        #expect(try await s.feedback.feedback(id: item.id, clientID: other) == nil)
+        #expect(try await s.feedback.feedback(id: "fb_unknown", clientID: client) == nil)
+    }
+
+    @Test(arguments: StoreFactories.available)
+    func oneSlackMessageIsOneRowPerClient(_ factory: StoreFactory) async throws {
+        let s = try await factory.store()
+        let client = try await s.client()
+        let other = try await s.client()
+        let capture = SlackCapture(
+            teamId: "T1", channelId: "C1", messageTs: "1.1", threadTs: nil, authorId: "U2", forwardedBy: "U1",
+            capturedVia: .reactionWrench, permalink: nil)
+        try await s.item(client, slack: capture)
+
+        await #expect(throws: (any Error).self) { try await s.item(client, slack: capture) }
+        try await s.item(other, slack: capture)
+        #expect(try await s.items(client).count == 1)
+    }
+
+    @Test(arguments: StoreFactories.available)
+    func theListPagesNewestFirstWithACursorAndNeverRepeats(_ factory: StoreFactory) async throws {
+        let s = try await factory.store()
+        let client = try await s.client()
+        let other = try await s.client()
+        var stored: [FeedbackItem] = []
+        for second in [5.0, 1, 3, 3, 3, 2, 4] { stored.append(try await s.item(client, at: second)) }
+        try await s.item(other, at: 9)
+        let expected = stored.sorted { ($0.createdAt, $0.id) > ($1.createdAt, $1.id) }.map(\.id)
+
+        var seen: [String] = []
+        var cursor: FeedbackCursor?
+        var pages = 0
+        repeat {
+            let page = try await s.feedback.listFeedback(clientID: client, filter: .init(), limit: 3, after: cursor)
+            #expect(page.items.count <= 3)
+            seen += page.items.map(\.id)
+            cursor = page.next
+            pages += 1
+            // The cursor survives its text form.
+            if let next = cursor { #expect(FeedbackCursor(token: next.token) == next) }
+        } while cursor != nil && pages < 10
+
+        #expect(seen == expected)
+        #expect(pages == 3)
+        let exact = try await s.feedback.listFeedback(clientID: client, filter: .init(), limit: 7, after: nil)
+        #expect(exact.items.count == 7)
+        #expect(exact.next == nil)
+    }
+
+    @Test(arguments: StoreFactories.available)
+    func theListFiltersBySourceAndEnvironment(_ factory: StoreFactory) async throws {
+        let s = try await factory.store()
+        let client = try await s.client()
+        let apiDefault = try await s.item(client, at: 1, source: .api)
+        let widgetStaging = try await s.item(client, at: 2, source: .widget, environment: "staging")
+        let apiStaging = try await s.item(client, at: 3, source: .api, environment: "staging")
+        let widgetProd = try await s.item(client, at: 4, source: .widget, environment: "production")
+
+        func list(_ filter: FeedbackFilter, after: FeedbackCursor? = nil, limit: Int = 10) async throws -> [String] {
+            try await s.feedback.listFeedback(clientID: client, filter: filter, limit: limit, after: after).items.map(\.id)
+        }
+        #expect(try await list(.init(source: .widget)) == [widgetProd.id, widgetStaging.id])
+        #expect(try await list(.init(environment: .some(nil))) == [apiDefault.id])
+        #expect(try await list(.init(environment: "staging")) == [apiStaging.id, widgetStaging.id])
+        #expect(try await list(.init(source: .api, environment: "staging")) == [apiStaging.id])
+        #expect(try await list(.init(source: .slack)) == [])
+        let first = try await s.feedback.listFeedback(
+            clientID: client, filter: .init(environment: "staging"), limit: 1, after: nil)
+        #expect(first.items.map(\.id) == [apiStaging.id])
+        #expect(try await list(.init(environment: "staging"), after: first.next) == [widgetStaging.id])
+    }
+
+    @Test(arguments: StoreFactories.available)
+    func environmentsAreTheClientsNamedOnesSortedAndBounded(_ factory: StoreFactory) async throws {
+        let s = try await factory.store()
+        let client = try await s.client()
+        let other = try await s.client()
+        for environment in ["staging", nil, "production", "staging", "dev"] {
+            try await s.item(client, environment: environment)
+        }
+        try await s.item(other, environment: "other-only")
+
+        #expect(try await s.feedback.environments(clientID: client, limit: 10) == ["dev", "production", "staging"])
+        #expect(try await s.feedback.environments(clientID: client, limit: 2) == ["dev", "production"])
+        #expect(try await s.feedback.environments(clientID: "client_unknown", limit: 10) == [])
+    }
+
+    @Test(arguments: StoreFactories.available)
+    func deletingAnItemTakesItsScreenshotsAlong(_ factory: StoreFactory) async throws {
+        let s = try await factory.store()
+        let client = try await s.client()
+        let other = try await s.client()
+        let shot = try await s.upload(client)
+        let kept = try await s.upload(client)
+        let item = try await s.item(client, screenshots: [shot])
+
+        #expect(try await s.feedback.deleteFeedback(id: item.id, clientID: other) == false)
+        #expect(try await s.feedback.feedback(id: item.id, clientID: client) != nil)
+
+        #expect(try await s.feedback.deleteFeedback(id: item.id, clientID: client))
+        try await s.feedback.purgeDeletedScreenshots()
+
+        #expect(try await s.feedback.feedback(id: item.id, clientID: client) == nil)
+        #expect(try await s.feedback.screenshot(fileName: shot.fileName) == nil)
+        #expect(try await s.feedback.screenshotBytes(fileName: shot.fileName) == nil)
+        #expect(try await s.feedback.screenshot(fileName: kept.fileName) != nil)
+        #expect(try await s.feedback.deleteFeedback(id: item.id, clientID: client) == false)
+    }
+
+    @Test(arguments: StoreFactories.available)
+    func aScreenshotRoundTripsItsRecordAndBytes(_ factory: StoreFactory) async throws {
+        let s = try await factory.store()
+        let client = try await s.client()
+        let bytes = (0..<4096).map { UInt8(truncatingIfNeeded: $0 &* 31) }
+        let record = StoredScreenshot(
+            fileName: "\(client)/1700000000000-abc123.webp", clientId: client, mimeType: "image/webp",
+            fileSize: Int64(bytes.count), width: 1920, height: nil, createdAt: S.t0)
+
+        try await s.feedback.saveScreenshot(record, bytes: bytes)
+
+        #expect(try await s.feedback.screenshot(fileName: record.fileName) == record)
+        #expect(try await s.feedback.screenshotBytes(fileName: record.fileName) == Data(bytes))
+        #expect(try await s.feedback.screenshot(fileName: "\(client)/1700000000000-other.png") == nil)
+        #expect(try await s.feedback.screenshotBytes(fileName: "\(client)/1700000000000-other.png") == nil)
+    }
+
+    @Test(arguments: StoreFactories.available)
+    func anItemClaimsOnlyItsOwnClientsUploads(_ factory: StoreFactory) async throws {
+        let s = try await factory.store()
+        let client = try await s.client()
+        let other = try await s.client()
+        let mine = try await s.upload(client)
+        let theirs = try await s.upload(other)
+
+        try await s.item(client, screenshots: [mine, theirs])
+
+        // Attached uploads are no longer strays; the other client's upload still is one of theirs.
+        let mineLeft = try await s.retention.deleteUnattachedUploadBatch(
+            clientID: client, uploadedBefore: nil, limit: 10, at: S.t0Millis, record: .none)
+        let theirsLeft = try await s.retention.deleteUnattachedUploadBatch(
+            clientID: other, uploadedBefore: nil, limit: 10, at: S.t0Millis, record: .none)
+        #expect(mineLeft?.batch.rows == 0)
+        #expect(theirsLeft?.batch.rows == 1)
+    }
+}

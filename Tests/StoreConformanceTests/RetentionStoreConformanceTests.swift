@@ -1,0 +1,352 @@
+import Feedback
+import Foundation
+import Retention
+import SlackGateway
+import Testing
+
+/// `RetentionStore`'s contracts (and the audit trail other modules write through `DeletionAuditor`), on every
+/// backend.
+@Suite struct RetentionStoreConformanceTests {
+    typealias S = StoreUnderTest
+    static let t0 = StoreUnderTest.t0Millis
+
+    /// Records a batch into `progress`'s entry: rows and screenshots, due a second after the oldest row.
+    static func audit(_ progress: AuditProgress) -> BatchRecord {
+        .audit(
+            progress, counts: { DeletionCounts(["feedback": $0.rows, "screenshots": $0.screenshots]) },
+            dueAt: { $0.oldestCreatedAt.map { $0 + 1_000 } })
+    }
+
+    @Test(arguments: StoreFactories.available)
+    func clientPlansAreTheLiveClientsWithTheirPlans(_ factory: StoreFactory) async throws {
+        let s = try await factory.store()
+        let free = try await s.client(.free)
+        let paid = try await s.client(.paid)
+        let closing = try await s.client(.free)
+        #expect(try await s.retention.beginAccountClosure(clientID: closing, at: Self.t0))
+        let plans = try await s.retention.clientPlans()
+        #expect(Set(plans.map(\.clientID)) == [free, paid])
+        #expect(plans.first { $0.clientID == paid }?.plan == .paid)
+        #expect(plans.first { $0.clientID == free }?.plan == .free)
+    }
+
+    // MARK: Batches
+
+    @Test(arguments: StoreFactories.available)
+    func feedbackBatchesDeleteUpToTheLimitOfOneClientsOlderRowsWithTheirScreenshots(_ factory: StoreFactory) async throws {
+        let s = try await factory.store()
+        let client = try await s.client()
+        let other = try await s.client()
+        let shot = try await s.upload(client)
+        try await s.item(client, at: 1, screenshots: [shot])
+        for second in [2.0, 3, 4] { try await s.item(client, at: second) }
+        let recent = try await s.item(client, at: 100)
+        let bystander = try await s.item(other, at: 1)
+        let cutoff = Self.t0 + 50_000
+
+        let first = try #require(
+            try await s.retention.deleteFeedbackBatch(
+                .createdBefore(clientID: client, cutoff: cutoff), limit: 3, at: Self.t0, record: .none))
+        let second = try #require(
+            try await s.retention.deleteFeedbackBatch(
+                .createdBefore(clientID: client, cutoff: cutoff), limit: 3, at: Self.t0, record: .none))
+        let third = try #require(
+            try await s.retention.deleteFeedbackBatch(
+                .createdBefore(clientID: client, cutoff: cutoff), limit: 3, at: Self.t0, record: .none))
+        try await s.feedback.purgeDeletedScreenshots()
+
+        #expect(first.batch.rows == 3)
+        #expect(second.batch.rows == 1)
+        #expect(third.batch == DeletionBatch())
+        #expect(first.batch.screenshots + second.batch.screenshots == 1)
+        #expect([first.batch.oldestCreatedAt, second.batch.oldestCreatedAt].compactMap { $0 }.min() == Self.t0 + 1_000)
+        #expect(first.audit == nil)
+        #expect(try await s.items(client).map(\.id) == [recent.id])
+        #expect(try await s.items(other).map(\.id) == [bystander.id])
+        #expect(try await s.feedback.screenshot(fileName: shot.fileName) == nil)
+        #expect(try await s.feedback.screenshotBytes(fileName: shot.fileName) == nil)
+    }
+
+    @Test(arguments: StoreFactories.available)
+    func batchesRecordedAsAuditAddUpInOneEntry(_ factory: StoreFactory) async throws {
+        let s = try await factory.store()
+        let client = try await s.client()
+        for second in [5.0, 1, 3] { try await s.item(client, at: second) }
+        let selection = FeedbackSelection.client(client)
+
+        // Nothing deleted yet: no entry either.
+        let start = AuditProgress(kind: .retentionSweep, clientID: client)
+        let empty = try await s.retention.deleteUnattachedUploadBatch(
+            clientID: client, uploadedBefore: nil, limit: 2, at: Self.t0, record: Self.audit(start))
+        #expect(empty?.audit == start)
+        #expect(try await s.retention.auditEntries(clientID: client, limit: 10).isEmpty)
+
+        let first = try #require(
+            try await s.retention.deleteFeedbackBatch(selection, limit: 2, at: Self.t0 + 10, record: Self.audit(start)))
+        let progress = try #require(first.audit)
+        #expect(progress.entryID != nil)
+        #expect(progress.counts == DeletionCounts(["feedback": 2]))
+        let second = try #require(
+            try await s.retention.deleteFeedbackBatch(selection, limit: 2, at: Self.t0 + 20, record: Self.audit(progress)))
+
+        #expect(second.audit?.entryID == progress.entryID)
+        #expect(second.audit?.counts == DeletionCounts(["feedback": 3]))
+        let entry = try #require(try await s.retention.auditEntries(clientID: client, limit: 10).only)
+        #expect(entry.kind == "retention_sweep")
+        #expect(entry.clientId == client)
+        #expect(entry.counts == DeletionCounts(["feedback": 3]))
+        // Due when the oldest deleted row became due (its created_at + 1 s here); finished with the last batch.
+        #expect(entry.dueAt == dateFromEpochMillis(Self.t0 + 1_000 + 1_000))
+        #expect(entry.finishedAt == dateFromEpochMillis(Self.t0 + 20))
+    }
+
+    @Test(arguments: StoreFactories.available)
+    func unattachedUploadBatchesTakeOnlyStraysOlderThanTheCutoff(_ factory: StoreFactory) async throws {
+        let s = try await factory.store()
+        let client = try await s.client()
+        let other = try await s.client()
+        let old = try await s.upload(client, at: 1)
+        let fresh = try await s.upload(client, at: 100)
+        let attached = try await s.upload(client, at: 0)
+        try await s.item(client, screenshots: [attached])
+        let theirs = try await s.upload(other, at: 1)
+
+        let batch = try #require(
+            try await s.retention.deleteUnattachedUploadBatch(
+                clientID: client, uploadedBefore: Self.t0 + 50_000, limit: 10, at: Self.t0, record: .none))
+        try await s.feedback.purgeDeletedScreenshots()
+
+        #expect(batch.batch == DeletionBatch(rows: 1, screenshots: 0, oldestCreatedAt: Self.t0 + 1_000))
+        #expect(try await s.feedback.screenshot(fileName: old.fileName) == nil)
+        #expect(try await s.feedback.screenshotBytes(fileName: old.fileName) == nil)
+        for kept in [fresh, attached, theirs] {
+            #expect(try await s.feedback.screenshot(fileName: kept.fileName) != nil)
+        }
+        // Without a cutoff (account closure) every stray goes.
+        let all = try await s.retention.deleteUnattachedUploadBatch(
+            clientID: client, uploadedBefore: nil, limit: 10, at: Self.t0, record: .none)
+        #expect(all?.batch.rows == 1)
+        #expect(try await s.feedback.screenshot(fileName: attached.fileName) != nil)
+    }
+
+    // MARK: Account closure
+
+    @Test(arguments: StoreFactories.available)
+    func anAccountClosureBeginsOnceCountsItsBatchesAndCompletesWithItsAuditEntry(_ factory: StoreFactory) async throws {
+        let s = try await factory.store()
+        let client = try await s.client()
+        let later = try await s.client()
+        let shot = try await s.upload(client)
+        _ = try await s.upload(client)
+        try await s.item(client, screenshots: [shot])
+        try await s.item(client)
+        try await s.identify(client, #"{"clientId":"x","userId":"u1"}"#)
+        try await s.identify(client, #"{"clientId":"x","userId":"u2"}"#)
+        let record = BatchRecord.closure(clientID: client) {
+            DeletionCounts(["feedback": $0.rows, "screenshots": $0.screenshots])
+        }
+
+        // Not pending yet: nothing is deleted or counted.
+        #expect(try await s.retention.deleteFeedbackBatch(.client(client), limit: 10, at: Self.t0, record: record) == nil)
+        #expect(try await s.retention.deleteEndUserBatch(clientID: client, limit: 10) == nil)
+        #expect(try await s.retention.addClosureProgress(clientID: client, counts: DeletionCounts(["x": 1])) == false)
+        #expect(try await s.retention.completeAccountClosure(clientID: client, at: Self.t0) == nil)
+        #expect(try await s.items(client).count == 2)
+
+        #expect(try await s.retention.beginAccountClosure(clientID: "client_unknown", at: Self.t0) == false)
+        #expect(try await s.retention.beginAccountClosure(clientID: client, at: Self.t0 + 1))
+        #expect(try await s.retention.beginAccountClosure(clientID: client, at: Self.t0 + 2) == false)
+        #expect(try await s.retention.beginAccountClosure(clientID: later, at: Self.t0 + 3))
+        #expect(try await s.retention.pendingAccountClosures() == [client, later])
+
+        let deleted = try await s.retention.deleteFeedbackBatch(.client(client), limit: 10, at: Self.t0, record: record)
+        #expect(deleted?.batch.rows == 2)
+        let strays = try await s.retention.deleteUnattachedUploadBatch(
+            clientID: client, uploadedBefore: nil, limit: 10, at: Self.t0,
+            record: .closure(clientID: client) { DeletionCounts(["screenshots": $0.rows]) })
+        #expect(strays?.batch.rows == 1)
+        #expect(try await s.retention.deleteEndUserBatch(clientID: client, limit: 1) == 1)
+        #expect(try await s.retention.deleteEndUserBatch(clientID: client, limit: 1) == 1)
+        #expect(try await s.retention.deleteEndUserBatch(clientID: client, limit: 1) == 0)
+        #expect(try await s.retention.addClosureProgress(clientID: client, counts: DeletionCounts(["slackInstallations": 1])))
+
+        let counts = try await s.retention.completeAccountClosure(clientID: client, at: Self.t0 + 9)
+
+        let expected = DeletionCounts(["feedback": 2, "screenshots": 2, "endUsers": 2, "slackInstallations": 1])
+        #expect(counts == expected)
+        #expect(try await s.retention.pendingAccountClosures() == [later])
+        #expect(try await s.retention.completeAccountClosure(clientID: client, at: Self.t0 + 10) == nil)
+        #expect(try await s.retention.beginAccountClosure(clientID: client, at: Self.t0 + 10) == false)
+        let entry = try #require(try await s.retention.auditEntries(clientID: client, limit: 10).only)
+        #expect(entry.kind == "account_closure")
+        #expect(entry.counts == expected)
+        #expect(entry.dueAt == dateFromEpochMillis(Self.t0 + 1))
+        #expect(entry.finishedAt == dateFromEpochMillis(Self.t0 + 9))
+    }
+
+    @Test(arguments: StoreFactories.available)
+    func completingAClosureTakesWhateverARaceLeftBehind(_ factory: StoreFactory) async throws {
+        let s = try await factory.store()
+        let client = try await s.client()
+        let shot = try await s.upload(client)
+        try await s.item(client, screenshots: [shot])
+        #expect(try await s.retention.beginAccountClosure(clientID: client, at: Self.t0))
+
+        _ = try await s.retention.completeAccountClosure(clientID: client, at: Self.t0)
+        try await s.feedback.purgeDeletedScreenshots()
+
+        #expect(try await s.items(client).isEmpty)
+        #expect(try await s.feedback.screenshotBytes(fileName: shot.fileName) == nil)
+    }
+
+    // MARK: End users
+
+    @Test(arguments: StoreFactories.available)
+    func anEndUserIsCreatedThenUpdatedFieldByField(_ factory: StoreFactory) async throws {
+        let s = try await factory.store()
+        let client = try await s.client()
+        let other = try await s.client()
+
+        try await s.identify(client, #"{"clientId":"x","userId":"u1","email":"ada@example.com","name":"Ada","traits":{"plan":"pro","seats":3}}"#, at: Self.t0)
+        let created = try #require(try await s.retention.endUser(clientID: client, userID: "u1"))
+        #expect(created.email == "ada@example.com")
+        #expect(created.name == "Ada")
+        #expect(created.traits == ["plan": .string("pro"), "seats": .int(3)])
+        #expect(created.createdAt == dateFromEpochMillis(Self.t0))
+        #expect(created.updatedAt == dateFromEpochMillis(Self.t0))
+
+        // Absent keeps, null clears, a value sets.
+        try await s.identify(client, #"{"clientId":"x","userId":"u1","name":null,"traits":{"plan":"team"}}"#, at: Self.t0 + 5)
+        let updated = try #require(try await s.retention.endUser(clientID: client, userID: "u1"))
+        #expect(updated.email == "ada@example.com")
+        #expect(updated.name == nil)
+        #expect(updated.traits == ["plan": .string("team")])
+        #expect(updated.createdAt == dateFromEpochMillis(Self.t0))
+        #expect(updated.updatedAt == dateFromEpochMillis(Self.t0 + 5))
+
+        try await s.identify(client, #"{"clientId":"x","userId":"u1","email":null,"traits":null}"#, at: Self.t0 + 6)
+        let cleared = try #require(try await s.retention.endUser(clientID: client, userID: "u1"))
+        #expect(cleared.email == nil)
+        #expect(cleared.traits == nil)
+        #expect(try await s.retention.endUser(clientID: other, userID: "u1") == nil)
+    }
+
+    // MARK: Data subjects
+
+    @Test(arguments: StoreFactories.available)
+    func anEmailReachesItsEndUsersAndTheirItemsAndAnErasureIsOnRecord(_ factory: StoreFactory) async throws {
+        let s = try await factory.store()
+        let client = try await s.client()
+        let other = try await s.client()
+        try await s.identify(client, #"{"clientId":"x","userId":"u1","email":"Ada@Example.com"}"#)
+        try await s.identify(client, #"{"clientId":"x","userId":"u2","email":"bob@example.com"}"#)
+        let shot = try await s.upload(client)
+        let byEmail = try await s.item(client, at: 1, email: "ada@EXAMPLE.com", screenshots: [shot])
+        let byUser = try await s.item(client, at: 2, userId: "u1")
+        let someoneElse = try await s.item(client, at: 3, email: "bob@example.com")
+        let otherClient = try await s.item(other, at: 4, email: "ada@example.com")
+
+        let scope = try await s.retention.resolve(.email("ada@example.com"), clientID: client)
+        #expect(scope.userIDs == ["u1"])
+        let export = try await s.retention.export(scope)
+        #expect(export.endUsers.map(\.userId) == ["u1"])
+        #expect(export.feedback.map(\.id) == [byUser.id, byEmail.id])
+        #expect(export.screenshots.map(\.fileName) == [shot.fileName])
+        #expect(export.screenshots.first?.feedbackId == byEmail.id)
+        #expect(try await s.retention.resolve(.userID("u1"), clientID: client).emails == ["Ada@Example.com"])
+
+        // Erase: the rows in batches, then the end users and the entry in one write.
+        var audit = AuditProgress(kind: .privacyErasure, clientID: client)
+        let batch = try #require(
+            try await s.retention.deleteFeedbackBatch(
+                .subject(scope), limit: 10, at: Self.t0 + 5,
+                record: .audit(audit, counts: { DeletionCounts(["feedback": $0.rows, "screenshots": $0.screenshots]) }, dueAt: { _ in Self.t0 })))
+        audit = try #require(batch.audit)
+        let counts = try await s.retention.finishErasure(scope, audit: audit, dueAt: Self.t0, at: Self.t0 + 6)
+
+        #expect(counts == DeletionCounts(["feedback": 2, "screenshots": 1, "endUsers": 1]))
+        #expect(try await s.items(client).map(\.id) == [someoneElse.id])
+        #expect(try await s.items(other).map(\.id) == [otherClient.id])
+        #expect(try await s.retention.endUser(clientID: client, userID: "u1") == nil)
+        #expect(try await s.retention.endUser(clientID: client, userID: "u2") != nil)
+        let entry = try #require(try await s.retention.auditEntries(clientID: client, limit: 10).only)
+        #expect(entry.kind == "privacy_erasure")
+        #expect(entry.counts == counts)
+        #expect(entry.dueAt == dateFromEpochMillis(Self.t0))
+        #expect(entry.finishedAt == dateFromEpochMillis(Self.t0 + 6))
+    }
+
+    @Test(arguments: StoreFactories.available)
+    func aSlackMemberLosesWhatTheyWroteAndOnlyTheirIdWhereTheyForwarded(_ factory: StoreFactory) async throws {
+        let s = try await factory.store()
+        let client = try await s.client()
+        func capture(_ ts: String, author: String?, forwarder: String?) -> SlackCapture {
+            SlackCapture(
+                teamId: "T1", channelId: "C1", messageTs: ts, threadTs: nil, authorId: author, forwardedBy: forwarder,
+                capturedVia: .reactionWrench, permalink: nil)
+        }
+        let wrote = try await s.item(client, at: 1, slack: capture("1.1", author: "U1", forwarder: "U2"))
+        let forwarded = try await s.item(client, at: 2, slack: capture("1.2", author: "U3", forwarder: "U1"))
+        let anonymous = try await s.item(client, at: 3, slack: capture("1.3", author: nil, forwarder: "U1"))
+        let unrelated = try await s.item(client, at: 4, slack: capture("1.4", author: "U3", forwarder: "U3"))
+
+        let scope = try await s.retention.resolve(.slackUser("U1"), clientID: client)
+        #expect(try await s.retention.export(scope).feedback.map(\.id) == [anonymous.id, forwarded.id, wrote.id])
+        _ = try await s.retention.deleteFeedbackBatch(.subject(scope), limit: 10, at: Self.t0, record: .none)
+        let counts = try await s.retention.finishErasure(
+            scope, audit: AuditProgress(kind: .privacyErasure, clientID: client), dueAt: Self.t0, at: Self.t0)
+
+        #expect(counts == DeletionCounts(["slackForwardsScrubbed": 2]))
+        let left = try await s.items(client)
+        #expect(left.map(\.id) == [unrelated.id, anonymous.id, forwarded.id])
+        #expect(left.allSatisfy { $0.draft.slack?.forwardedBy != "U1" })
+        #expect(left.first { $0.id == forwarded.id }?.draft.slack?.authorId == "U3")
+        #expect(try await s.retention.export(scope).feedback.isEmpty)
+    }
+
+    @Test(arguments: StoreFactories.available)
+    func erasingSomeoneNobodyKnowsIsStillOnRecord(_ factory: StoreFactory) async throws {
+        let s = try await factory.store()
+        let client = try await s.client()
+        let scope = try await s.retention.resolve(.email("nobody@example.com"), clientID: client)
+        let export = try await s.retention.export(scope)
+        #expect(export.endUsers.isEmpty && export.feedback.isEmpty && export.screenshots.isEmpty)
+
+        let counts = try await s.retention.finishErasure(
+            scope, audit: AuditProgress(kind: .privacyErasure, clientID: client), dueAt: Self.t0, at: Self.t0 + 1)
+
+        #expect(counts.isEmpty)
+        let entry = try #require(try await s.retention.auditEntries(clientID: client, limit: 10).only)
+        #expect(entry.kind == "privacy_erasure")
+        #expect(entry.counts.isEmpty)
+    }
+
+    // MARK: Audit trail
+
+    @Test(arguments: StoreFactories.available)
+    func auditEntriesAreTheClientsNewestFirstAndBounded(_ factory: StoreFactory) async throws {
+        let s = try await factory.store()
+        let client = try await s.client()
+        let other = try await s.client()
+        try await s.retention.recordAudit(kind: "retention_sweep", clientID: client, dueAt: nil, finishedAt: Self.t0 + 2, counts: DeletionCounts(["feedback": 1]))
+        try await s.retention.recordAudit(kind: "first_at_t0_plus_5", clientID: client, dueAt: Self.t0, finishedAt: Self.t0 + 5, counts: DeletionCounts())
+        try await s.auditor.recordDeletion(
+            kind: "slack_uninstall_scrub", clientID: client, dueAt: dateFromEpochMillis(Self.t0 + 60_000),
+            finishedAt: dateFromEpochMillis(Self.t0 + 5), counts: DeletionCounts(["rows": 4]))
+        try await s.retention.recordAudit(kind: "oldest", clientID: client, dueAt: nil, finishedAt: Self.t0 + 1, counts: DeletionCounts())
+        try await s.retention.recordAudit(kind: "theirs", clientID: other, dueAt: nil, finishedAt: Self.t0 + 9, counts: DeletionCounts())
+        try await s.retention.recordAudit(kind: "nobodys", clientID: nil, dueAt: nil, finishedAt: Self.t0 + 9, counts: DeletionCounts())
+
+        let entries = try await s.retention.auditEntries(clientID: client, limit: 10)
+
+        // Newest first; two finished at the same instant: the later recorded first.
+        #expect(entries.map(\.kind) == ["slack_uninstall_scrub", "first_at_t0_plus_5", "retention_sweep", "oldest"])
+        #expect(
+            entries[0]
+                == AuditEntry(
+                    kind: "slack_uninstall_scrub", clientId: client, dueAt: dateFromEpochMillis(Self.t0 + 60_000),
+                    finishedAt: dateFromEpochMillis(Self.t0 + 5), counts: DeletionCounts(["rows": 4])))
+        #expect(entries[2].dueAt == nil)
+        #expect(try await s.retention.auditEntries(clientID: client, limit: 2).map(\.kind) == ["slack_uninstall_scrub", "first_at_t0_plus_5"])
+    }
+}

@@ -1,0 +1,268 @@
+import Feedback
+import Foundation
+import SlackGateway
+import Testing
+
+/// Issue 12's store contracts (settings, the insert's Slack post jobs, pacing, recovery steps, the heartbeat, the
+/// Home tab), on every backend.
+@Suite struct SlackBothWaysConformanceTests {
+    typealias S = StoreUnderTest
+    static let t0 = StoreUnderTest.t0Millis
+
+    static func reaction(_ emoji: String, event: String, team: String = "T1") -> ReactionForward {
+        ReactionForward(
+            team: team, channel: "C0001", ts: "1.1", user: "U0001", botId: nil, eventId: event, via: .reaction(emoji))
+    }
+
+    // MARK: Settings
+
+    @Test(arguments: StoreFactories.available)
+    func settingsChangeFieldByFieldStayThroughAReinstallAndGoWithAnUninstall(_ factory: StoreFactory) async throws {
+        let s = try await factory.store()
+        let client = try await s.client()
+        #expect(try await s.slack.updateSettings(client: client, SlackSettingsChange(triggerEmoji: ["bug"])) == nil)
+        try await s.install(team: "T1", client: client)
+        #expect(try await s.slack.activeInstallation(team: "T1")?.settings == SlackSettings())
+
+        let emoji = try await s.slack.updateSettings(client: client, SlackSettingsChange(triggerEmoji: ["bug", "+1"]))
+        #expect(emoji?.settings == SlackSettings(triggerEmoji: ["bug", "+1"], notifyChannel: nil))
+        let channel = try await s.slack.updateSettings(client: client, SlackSettingsChange(notifyChannel: .some("C0777")))
+        #expect(channel?.settings == SlackSettings(triggerEmoji: ["bug", "+1"], notifyChannel: "C0777"))
+        #expect(try await s.slack.activeInstallation(team: "T1")?.settings.notifyChannel == "C0777")
+
+        // A reinstall by the same client keeps them; an uninstall deletes them with the installation
+        try await s.install(team: "T1", client: client, envelope: [4, 5], at: Self.t0 + 5)
+        #expect(try await s.slack.activeInstallation(team: "T1")?.settings.triggerEmoji == ["bug", "+1"])
+        #expect(try await s.slack.acceptUninstall(team: "T1", eventId: "EU", at: Self.t0 + 10, deadline: Self.t0 + 70))
+        try await s.install(team: "T1", client: client, at: Self.t0 + 20)
+        #expect(try await s.slack.activeInstallation(team: "T1")?.settings == SlackSettings())
+    }
+
+    @Test(arguments: StoreFactories.available)
+    func theWorkspacesTriggerEmojiDecideWhichReactionsAreAccepted(_ factory: StoreFactory) async throws {
+        let s = try await factory.store()
+        let client = try await s.client()
+        try await s.install(team: "T1", client: client)
+        #expect(try await s.slack.acceptReaction(Self.reaction("wrench", event: "E1"), at: Self.t0))
+        _ = try await s.slack.updateSettings(client: client, SlackSettingsChange(triggerEmoji: ["bug"]))
+        #expect(try await s.slack.acceptReaction(Self.reaction("wrench", event: "E2"), at: Self.t0) == false)
+        #expect(try await s.slack.acceptReaction(Self.reaction("pushpin", event: "E3"), at: Self.t0) == false)
+        #expect(try await s.slack.acceptReaction(Self.reaction("bug", event: "E4"), at: Self.t0))
+        let captures = try await s.claimAll(kinds: [.captureReaction])
+        #expect(captures.count == 1)  // one per workspace per claim; the bug one waits behind the wrench one
+        #expect(try await s.slack.nextJobDueAt(now: Self.t0, kinds: [.captureReaction]) != nil)
+    }
+
+    @Test(arguments: StoreFactories.available)
+    func aPostingProblemIsKeptForTheCurrentChannelOnlyAndClearedByANewChannel(_ factory: StoreFactory) async throws {
+        let s = try await factory.store()
+        let client = try await s.client()
+        try await s.install(team: "T1", client: client)
+        _ = try await s.slack.updateSettings(client: client, SlackSettingsChange(notifyChannel: .some("C0777")))
+        try await s.slack.recordNotifyProblem(team: "T1", channel: "C0999", code: "not_in_channel", at: Self.t0)
+        #expect(try await s.slack.activeInstallation(team: "T1")?.notifyProblem == nil)
+        try await s.slack.recordNotifyProblem(team: "T1", channel: "C0777", code: "not_in_channel", at: Self.t0 + 1)
+        #expect(
+            try await s.slack.activeInstallation(team: "T1")?.notifyProblem
+                == NotifyProblem(channel: "C0777", code: "not_in_channel", at: Self.t0 + 1))
+        try await s.slack.recordNotifyProblem(team: "T1", channel: "C0777", code: nil, at: Self.t0 + 2)
+        #expect(try await s.slack.activeInstallation(team: "T1")?.notifyProblem == nil)
+        try await s.slack.recordNotifyProblem(team: "T1", channel: "C0777", code: "is_archived", at: Self.t0 + 3)
+        _ = try await s.slack.updateSettings(client: client, SlackSettingsChange(triggerEmoji: ["bug"]))
+        #expect(try await s.slack.activeInstallation(team: "T1")?.notifyProblem?.code == "is_archived")
+        _ = try await s.slack.updateSettings(client: client, SlackSettingsChange(notifyChannel: .some("C0888")))
+        #expect(try await s.slack.activeInstallation(team: "T1")?.notifyProblem == nil)
+    }
+
+    @Test(arguments: StoreFactories.available)
+    func theLastEventSeenNeverMovesBack(_ factory: StoreFactory) async throws {
+        let s = try await factory.store()
+        let client = try await s.client()
+        try await s.install(team: "T1", client: client)
+        try await s.slack.recordEventSeen(team: "T1", at: Self.t0 + 100)
+        try await s.slack.recordEventSeen(team: "T1", at: Self.t0 + 50)
+        #expect(try await s.slack.activeInstallation(team: "T1")?.lastEventAt == Self.t0 + 100)
+        try await s.slack.recordEventSeen(team: "T9", at: Self.t0)  // unknown workspace: nothing
+    }
+
+    // MARK: Posting new feedback
+
+    @Test(arguments: StoreFactories.available)
+    func anAcceptedApiOrWidgetItemCommitsWithItsPostJobAndSlackItemsGetNone(_ factory: StoreFactory) async throws {
+        let s = try await factory.store()
+        let client = try await s.client()
+        let other = try await s.client()
+        try await s.install(team: "T1", client: client)
+        try await s.item(client, source: .widget)  // no channel yet: no job
+        #expect(try await s.claimAll().isEmpty)
+        _ = try await s.slack.updateSettings(client: client, SlackSettingsChange(notifyChannel: .some("C0777")))
+        let widget = try await s.item(client, at: 1, source: .widget)
+        let api = try await s.item(client, at: 2, source: .api)
+        try await s.item(client, at: 3, source: .slack, slack: SlackCapture(
+            teamId: "T1", channelId: "C1", messageTs: "1.1", threadTs: nil, authorId: nil, forwardedBy: nil,
+            capturedVia: .shortcut, permalink: nil))
+        try await s.item(other, at: 4, source: .api)
+        var posted: [String] = []
+        for now in [Self.t0 + 10_000, Self.t0 + 20_000] {
+            for job in try await s.claimAll(at: now, kinds: [.postFeedback]) {
+                #expect(job.teamId == "T1")
+                #expect(job.clientId == client)
+                guard case .postFeedback(let post) = job.work else { continue }
+                posted.append(post.feedbackId)
+                try await s.slack.finishJob(job.id, then: nil)
+            }
+        }
+        #expect(posted == [widget.id, api.id])
+        #expect(try await s.slack.feedbackItem(id: widget.id, client: client)?.draft.source == .widget)
+        #expect(try await s.slack.feedbackItem(id: widget.id, client: other) == nil)
+    }
+
+    @Test(arguments: StoreFactories.available)
+    func holdingThePostLaneKeepsOrderAndAppliesToPostsEnqueuedLater(_ factory: StoreFactory) async throws {
+        let s = try await factory.store()
+        let client = try await s.client()
+        try await s.install(team: "T1", client: client)
+        try await s.install(team: "T2", client: try await s.client())
+        _ = try await s.slack.updateSettings(client: client, SlackSettingsChange(notifyChannel: .some("C0777")))
+        let first = try await s.item(client, at: 0)
+        let second = try await s.item(client, at: 0.1)
+        try await s.slack.enqueue(s.job(S.notice("U1"), team: "T1", client: client))
+        try await s.slack.enqueue(s.job(.postFeedback(PostFeedbackJob(feedbackId: "fb_other")), team: "T2"))
+        try await s.slack.holdJobs(team: "T1", kind: .postFeedback, notBefore: Self.t0 + 5_000)
+        #expect(try await s.slack.activeInstallation(team: "T1")?.postNotBefore == Self.t0 + 5_000)
+        // An item accepted now queues behind the held ones
+        let third = try await s.item(client, at: 1)
+        let early = try await s.claimAll(at: Self.t0 + 4_000)
+        #expect(Set(early.map(\.kind)) == [.notify, .postFeedback])
+        #expect(early.first { $0.kind == .postFeedback }?.teamId == "T2")
+        var order: [String] = []
+        for now in stride(from: Self.t0 + 5_000, through: Self.t0 + 10_000, by: 1_000) {
+            for job in try await s.claimAll(at: now, kinds: [.postFeedback]) where job.teamId == "T1" {
+                if case .postFeedback(let post) = job.work { order.append(post.feedbackId) }
+                try await s.slack.finishJob(job.id, then: nil)
+            }
+        }
+        #expect(order == [first.id, second.id, third.id])
+        // A hold never moves back
+        try await s.slack.holdJobs(team: "T1", kind: .postFeedback, notBefore: Self.t0)
+        #expect(try await s.slack.activeInstallation(team: "T1")?.postNotBefore == Self.t0 + 5_000)
+    }
+
+    // MARK: Recovery
+
+    static func recovered(team: String, ts: String, emoji: String = "wrench") -> CapturedMessage {
+        CapturedMessage(
+            teamId: team, channelId: "C0001", messageTs: ts, threadTs: nil, authorId: "U0002", forwardedBy: "U0003",
+            via: .reaction(emoji), permalink: nil, text: "Recovered \(ts)", recovered: true)
+    }
+
+    @Test(arguments: StoreFactories.available)
+    func aRecoveryStepStoresNewMessagesAndItsProgressTogether(_ factory: StoreFactory) async throws {
+        let s = try await factory.store()
+        let client = try await s.client()
+        try await s.install(team: "T1", client: client)
+        _ = try await s.slack.captureForward(s.message(team: "T1", ts: "1.1"), at: S.t0, responseURL: nil)
+        let sweep = RecoverJob(trigger: "manual", since: Self.t0 - 60_000, until: Self.t0)
+        try await s.slack.enqueue(s.job(.recover(sweep), team: "T1", client: client))
+        let step = try #require(try await s.claimAll(kinds: [.recover]).only)
+        var progress = sweep
+        progress.captured = 2
+        progress.listed = true
+        let stored = try await s.slack.completeRecoveryStep(
+            jobID: step.id, clientID: client,
+            messages: [Self.recovered(team: "T1", ts: "1.1"), Self.recovered(team: "T1", ts: "1.2", emoji: "bug")],
+            next: s.job(.recover(progress), team: "T1", client: client, at: Self.t0 + 1_200), at: S.t0)
+        #expect(stored == 1)  // 1.1 was held already (the shortcut): one row per Slack message
+        let items = try await s.items(client)
+        #expect(items.count == 2)
+        let new = try #require(items.first { $0.draft.slack?.messageTs == "1.2" })
+        #expect(new.draft.slack?.recovered == true)
+        #expect(new.draft.slack?.capturedVia == .reaction("bug"))
+        #expect(try #require(items.first { $0.draft.slack?.messageTs == "1.1" }).draft.slack?.recovered == false)
+        let next = try #require(try await s.claimAll(at: Self.t0 + 1_200, kinds: [.recover]).only)
+        #expect(next.work == .recover(progress))
+    }
+
+    @Test(arguments: StoreFactories.available)
+    func aRecoveryStepOfAWorkspaceThatUninstalledStoresNothing(_ factory: StoreFactory) async throws {
+        let s = try await factory.store()
+        let client = try await s.client()
+        try await s.install(team: "T1", client: client)
+        let sweep = RecoverJob(trigger: "startup", since: Self.t0 - 60_000, until: Self.t0)
+        try await s.slack.enqueue(s.job(.recover(sweep), team: "T1", client: client))
+        let step = try #require(try await s.claimAll(kinds: [.recover]).only)
+        #expect(try await s.slack.acceptUninstall(team: "T1", eventId: "EU", at: Self.t0, deadline: Self.t0 + 60_000))
+        let stored = try await s.slack.completeRecoveryStep(
+            jobID: step.id, clientID: client, messages: [Self.recovered(team: "T1", ts: "1.2")],
+            next: s.job(.recover(sweep), team: "T1", client: client), at: S.t0)
+        #expect(stored == nil)
+        #expect(try await s.items(client).isEmpty)
+        #expect(try await s.claimAll(at: Self.t0 + 100_000, kinds: [.recover]).isEmpty)
+    }
+
+    @Test(arguments: StoreFactories.available)
+    func theFirstHeartbeatAfterADowntimeQueuesOneSweepPerInstalledWorkspace(_ factory: StoreFactory) async throws {
+        let s = try await factory.store()
+        let client = try await s.client()
+        try await s.install(team: "T1", client: client)
+        try await s.install(team: "T2", client: try await s.client())
+        try await s.install(team: "T3", client: try await s.client(), envelope: nil)  // token revoked: no sweep
+        #expect(try await s.slack.heartbeat(at: Self.t0) == 0)
+        #expect(try await s.slack.heartbeat(at: Self.t0 + 30_000) == 0)
+        #expect(try await s.slack.heartbeat(at: Self.t0 + 630_000) == 2)
+        #expect(try await s.slack.heartbeat(at: Self.t0 + 631_000) == 0)
+        let sweeps = try await s.claimAll(at: Self.t0 + 631_000, kinds: [.recover])
+        #expect(Set(sweeps.compactMap(\.teamId)) == ["T1", "T2"])
+        for sweep in sweeps {
+            #expect(sweep.work == .recover(RecoverJob(trigger: "startup", since: Self.t0 - 30_000, until: Self.t0 + 630_000)))
+        }
+        // An earlier instant (another instance's clock) never moves the heartbeat back
+        #expect(try await s.slack.heartbeat(at: Self.t0) == 0)
+        #expect(try await s.slack.heartbeat(at: Self.t0 + 640_000) == 0)
+    }
+
+    @Test(arguments: StoreFactories.available)
+    func anUninstallCancelsPostsSweepsAndHomeTabs(_ factory: StoreFactory) async throws {
+        let s = try await factory.store()
+        let client = try await s.client()
+        try await s.install(team: "T1", client: client)
+        try await s.slack.enqueue(s.job(.postFeedback(PostFeedbackJob(feedbackId: "fb_1")), team: "T1", client: client))
+        try await s.slack.enqueue(
+            s.job(.recover(RecoverJob(trigger: "manual", since: 0, until: 1)), team: "T1", client: client))
+        #expect(try await s.slack.acceptHomeOpened(team: "T1", user: "U0001", eventId: "EH", at: Self.t0))
+        #expect(try await s.slack.acceptUninstall(team: "T1", eventId: "EU", at: Self.t0, deadline: Self.t0 + 60_000))
+        #expect(try await s.claimAll().map(\.kind) == [.uninstall])
+    }
+
+    // MARK: App Home
+
+    @Test(arguments: StoreFactories.available)
+    func homeTabsAreQueuedOncePerEventAndOnlyForALiveInstallation(_ factory: StoreFactory) async throws {
+        let s = try await factory.store()
+        let client = try await s.client()
+        #expect(try await s.slack.acceptHomeOpened(team: "T1", user: "U0001", eventId: "E0", at: Self.t0) == false)
+        try await s.install(team: "T1", client: client)
+        #expect(try await s.slack.acceptHomeOpened(team: "T1", user: "U0001", eventId: "E1", at: Self.t0))
+        #expect(try await s.slack.acceptHomeOpened(team: "T1", user: "U0001", eventId: "E1", at: Self.t0) == false)
+        #expect(try await s.slack.acceptHomeOpened(team: "T1", user: "UT1BOT", eventId: "E2", at: Self.t0) == false)
+        let job = try #require(try await s.claimAll(kinds: [.publishHome]).only)
+        #expect(job.work == .publishHome(PublishHomeJob(user: "U0001")))
+        #expect(job.clientId == client)
+        try await s.install(team: "T2", client: client, envelope: nil)
+        #expect(try await s.slack.acceptHomeOpened(team: "T2", user: "U0001", eventId: "E3", at: Self.t0) == false)
+    }
+
+    @Test(arguments: StoreFactories.available)
+    func theCaptureCountIsTheWorkspacesSlackRowsSinceAnInstant(_ factory: StoreFactory) async throws {
+        let s = try await factory.store()
+        let client = try await s.client()
+        try await s.install(team: "T1", client: client)
+        for (n, seconds) in [-10.0, 5, 6].enumerated() {
+            _ = try await s.slack.captureForward(
+                s.message(team: "T1", ts: "1.\(n)"), at: S.t0.addingTimeInterval(seconds), responseURL: nil)
+        }
+        try await s.item(client, at: 7, source: .widget)
+        #expect(try await s.slack.captureCount(client: client, team: "T1", since: Self.t0) == 2)
+        #expect(try await s.slack.captureCount(client: client, team: "T9", since: Self.t0) == 0)
+    }
+}

@@ -1,0 +1,600 @@
+import Feedback
+import Foundation
+import SlackGateway
+import Testing
+
+/// `SlackStore`'s contracts, on every backend.
+@Suite struct SlackStoreConformanceTests {
+    typealias S = StoreUnderTest
+    static let t0 = StoreUnderTest.t0Millis
+
+    // MARK: Installations
+
+    @Test(arguments: StoreFactories.available)
+    func installationsAreSavedReplacedAndTombstonesLifted(_ factory: StoreFactory) async throws {
+        let s = try await factory.store()
+        let first = try await s.client()
+        let second = try await s.client()
+
+        try await s.install(team: "T1", client: first)
+        #expect(try await s.slack.activeInstallation(team: "T1")?.fields == s.installation(team: "T1", client: first).fields)
+        #expect(try await s.slack.installation(client: first)?.teamId == "T1")
+        #expect(try await s.slack.activeInstallation(team: "T2") == nil)
+
+        // A reinstall for the same client replaces the workspace's installation.
+        try await s.install(team: "T1", client: first, envelope: [9, 9], at: Self.t0 + 5)
+        #expect(try await s.slack.activeInstallation(team: "T1")?.fields
+            == s.installation(team: "T1", client: first, envelope: [9, 9], at: Self.t0 + 5).fields)
+
+        // Another client cannot take the workspace while it is installed: nothing changes.
+        #expect(try await s.slack.saveInstallation(s.installation(team: "T1", client: second, at: Self.t0 + 6))
+            == .ownedByAnotherClient)
+        #expect(try await s.slack.activeInstallation(team: "T1")?.clientId == first)
+        #expect(try await s.slack.installation(client: second) == nil)
+
+        // Uninstalled: tombstoned and gone; installing again (for any client) lifts the tombstone.
+        #expect(try await s.slack.acceptUninstall(team: "T1", eventId: "E1", at: Self.t0 + 10, deadline: Self.t0 + 70))
+        #expect(try await s.slack.activeInstallation(team: "T1") == nil)
+        #expect(try await s.slack.installation(client: first) == nil)
+        try await s.install(team: "T1", client: second, at: Self.t0 + 20)
+        #expect(try await s.slack.activeInstallation(team: "T1")?.installedAt == Self.t0 + 20)
+        #expect(try await s.slack.activeInstallation(team: "T1")?.clientId == second)
+    }
+
+    @Test(arguments: StoreFactories.available)
+    func aClientsNewestInstallationIsItsInstallation(_ factory: StoreFactory) async throws {
+        let s = try await factory.store()
+        let client = try await s.client()
+        try await s.install(team: "T1", client: client, at: Self.t0)
+        try await s.install(team: "T2", client: client, at: Self.t0 + 1)
+        #expect(try await s.slack.installation(client: client)?.teamId == "T2")
+    }
+
+    @Test(arguments: StoreFactories.available)
+    func sealedInstallationsAreThoseStillHoldingAToken(_ factory: StoreFactory) async throws {
+        let s = try await factory.store()
+        let client = try await s.client()
+        try await s.install(team: "T1", client: client)
+        try await s.install(team: "T2", client: client, envelope: nil)
+        try await s.install(team: "T3", client: client)
+        try await s.slack.acceptTokensRevoked(team: "T3", eventId: "E3", botUserIds: ["UT3BOT"], at: Self.t0)
+        #expect(try await s.slack.sealedInstallations().map(\.teamId) == ["T1"])
+    }
+
+    @Test(arguments: StoreFactories.available)
+    func replacingATokenEnvelopeSwapsOnlyWhileItHoldsTheExpectedOne(_ factory: StoreFactory) async throws {
+        let s = try await factory.store()
+        let client = try await s.client()
+        try await s.install(team: "T1", client: client, envelope: [1, 2, 3])
+
+        #expect(try await s.slack.replaceTokenEnvelope(team: "T1", expected: [7, 7], with: [4, 5], keyId: "k2") == false)
+        #expect(try await s.slack.activeInstallation(team: "T1")?.tokenEnvelope == [1, 2, 3])
+
+        #expect(try await s.slack.replaceTokenEnvelope(team: "T1", expected: [1, 2, 3], with: [4, 5], keyId: "k2"))
+        let installation = try #require(try await s.slack.activeInstallation(team: "T1"))
+        #expect(installation.tokenEnvelope == [4, 5])
+        #expect(installation.tokenKeyId == "k2")
+        #expect(try await s.slack.replaceTokenEnvelope(team: "T1", expected: [1, 2, 3], with: [6], keyId: "k3") == false)
+        #expect(try await s.slack.replaceTokenEnvelope(team: "T9", expected: [1, 2, 3], with: [6], keyId: "k3") == false)
+    }
+
+    // MARK: OAuth states
+
+    @Test(arguments: StoreFactories.available)
+    func anOAuthStateIsConsumedOnceForItsClientWhileUnexpired(_ factory: StoreFactory) async throws {
+        let s = try await factory.store()
+        let client = try await s.client()
+        let other = try await s.client()
+        try await s.slack.saveOAuthState(nonce: "n1", clientID: client, expiresAt: Self.t0 + 600_000, pruneBefore: Self.t0)
+        try await s.slack.saveOAuthState(nonce: "n2", clientID: client, expiresAt: Self.t0 + 600_000, pruneBefore: Self.t0)
+
+        #expect(try await s.slack.consumeOAuthState(nonce: "n1", clientID: other, now: Self.t0) == false)
+        #expect(try await s.slack.consumeOAuthState(nonce: "n1", clientID: client, now: Self.t0 + 600_000))
+        #expect(try await s.slack.consumeOAuthState(nonce: "n1", clientID: client, now: Self.t0) == false)
+        #expect(try await s.slack.consumeOAuthState(nonce: "n2", clientID: client, now: Self.t0 + 600_001) == false)
+        #expect(try await s.slack.consumeOAuthState(nonce: "n9", clientID: client, now: Self.t0) == false)
+    }
+
+    @Test(arguments: StoreFactories.available)
+    func savingAStatePrunesThoseExpiredBeforeTheGivenInstant(_ factory: StoreFactory) async throws {
+        let s = try await factory.store()
+        let client = try await s.client()
+        try await s.slack.saveOAuthState(nonce: "old", clientID: client, expiresAt: Self.t0 + 10, pruneBefore: 0)
+        try await s.slack.saveOAuthState(nonce: "edge", clientID: client, expiresAt: Self.t0 + 20, pruneBefore: 0)
+        try await s.slack.saveOAuthState(nonce: "new", clientID: client, expiresAt: Self.t0 + 600_000, pruneBefore: Self.t0 + 20)
+
+        // Asked as of an earlier instant, a pruned state is still gone.
+        #expect(try await s.slack.consumeOAuthState(nonce: "old", clientID: client, now: Self.t0) == false)
+        #expect(try await s.slack.consumeOAuthState(nonce: "edge", clientID: client, now: Self.t0))
+        #expect(try await s.slack.consumeOAuthState(nonce: "new", clientID: client, now: Self.t0))
+    }
+
+    // MARK: Reactions
+
+    func reaction(_ team: String = "T1", ts: String = "1.1", user: String = "U0001", botId: String? = nil, event: String)
+        -> ReactionForward
+    {
+        ReactionForward(team: team, channel: "C0001", ts: ts, user: user, botId: botId, eventId: event, via: .reactionWrench)
+    }
+
+    @Test(arguments: StoreFactories.available)
+    func aReactionEnqueuesOneCaptureAndItsEventIdOnlyOnce(_ factory: StoreFactory) async throws {
+        let s = try await factory.store()
+        let client = try await s.client()
+        try await s.install(team: "T1", client: client)
+
+        #expect(try await s.slack.acceptReaction(reaction(event: "E1"), at: Self.t0))
+        #expect(try await s.slack.acceptReaction(reaction(event: "E1"), at: Self.t0 + 1) == false)
+
+        let job = try #require(try await s.claimAll().only)
+        #expect(job.work == .captureReaction(CaptureReactionJob(channel: "C0001", ts: "1.1", user: "U0001", via: "reaction:wrench")))
+        #expect(job.clientId == client)
+        #expect(job.teamId == "T1")
+        #expect(job.runAt == Self.t0)
+        #expect(job.attempts == 0)
+    }
+
+    @Test(arguments: StoreFactories.available)
+    func theBotsOwnReactionIsRefusedWithoutUsingUpItsEventId(_ factory: StoreFactory) async throws {
+        let s = try await factory.store()
+        let client = try await s.client()
+        try await s.install(team: "T1", client: client)
+
+        #expect(try await s.slack.acceptReaction(reaction(user: "UT1BOT", event: "E1"), at: Self.t0) == false)
+        #expect(try await s.slack.acceptReaction(reaction(user: "U0005", botId: "BT1", event: "E2"), at: Self.t0) == false)
+        #expect(try await s.claimAll().isEmpty)
+        // Neither event id was recorded.
+        #expect(try await s.slack.acceptReaction(reaction(event: "E1"), at: Self.t0))
+        #expect(try await s.slack.acceptReaction(reaction(ts: "1.2", event: "E2"), at: Self.t0))
+    }
+
+    @Test(arguments: StoreFactories.available)
+    func aReactionInAWorkspaceThatCannotCaptureIsRefused(_ factory: StoreFactory) async throws {
+        let s = try await factory.store()
+        let client = try await s.client()
+        try await s.install(team: "T1", client: client)
+        try await s.install(team: "T2", client: client, envelope: nil)
+        _ = try await s.slack.acceptUninstall(team: "T1", eventId: nil, at: Self.t0, deadline: Self.t0 + 60_000)
+        let afterUninstall = try await s.claimAll(kinds: [.captureReaction, .notify])
+
+        #expect(try await s.slack.acceptReaction(reaction("T1", event: "E1"), at: Self.t0) == false)
+        #expect(try await s.slack.acceptReaction(reaction("T2", event: "E2"), at: Self.t0) == false)
+        #expect(try await s.slack.acceptReaction(reaction("T3", event: "E3"), at: Self.t0) == false)
+        #expect(afterUninstall.isEmpty)
+        #expect(try await s.claimAll(kinds: [.captureReaction, .notify]).isEmpty)
+    }
+
+    @Test(arguments: StoreFactories.available)
+    func aReactionToACapturedMessageEnqueuesOnlyTheNotice(_ factory: StoreFactory) async throws {
+        let s = try await factory.store()
+        let client = try await s.client()
+        try await s.install(team: "T1", client: client)
+        _ = try await s.slack.captureForward(s.message(team: "T1", ts: "1.1"), at: S.t0, responseURL: nil)
+
+        #expect(try await s.slack.acceptReaction(reaction(event: "E1"), at: Self.t0))
+
+        #expect(try await s.claimAll().only?.work == .notify(NotifyJob(channel: "C0001", user: "U0001", outcome: "already_captured")))
+    }
+
+    @Test(arguments: StoreFactories.available)
+    func forgottenEventIdsAreAcceptedAgain(_ factory: StoreFactory) async throws {
+        let s = try await factory.store()
+        let client = try await s.client()
+        try await s.install(team: "T1", client: client)
+        #expect(try await s.slack.acceptReaction(reaction(event: "E1"), at: Self.t0))
+
+        try await s.slack.pruneSeenEvents(before: Self.t0)
+        #expect(try await s.slack.acceptReaction(reaction(ts: "1.2", event: "E1"), at: Self.t0) == false)
+        try await s.slack.pruneSeenEvents(before: Self.t0 + 1)
+        #expect(try await s.slack.acceptReaction(reaction(ts: "1.2", event: "E1"), at: Self.t0 + 2))
+    }
+
+    // MARK: Uninstall and revoked tokens
+
+    @Test(arguments: StoreFactories.available)
+    func anUninstallDropsTheWorkspacesSlackCallsAndEnqueuesTheScrubOnce(_ factory: StoreFactory) async throws {
+        let s = try await factory.store()
+        let client = try await s.client()
+        try await s.install(team: "T1", client: client)
+        try await s.install(team: "T2", client: client)
+        let capture = SlackJob.Work.captureReaction(CaptureReactionJob(channel: "C0001", ts: "1.1", user: "U1", via: "shortcut"))
+        try await s.slack.enqueue(s.job(capture, team: "T1", client: client))
+        try await s.slack.enqueue(s.job(S.notice("U1"), team: "T1", client: client))
+        try await s.slack.enqueue(s.job(.respond(RespondJob(responseURL: "https://hooks.slack.com/1", outcome: "captured", feedbackId: nil, channel: nil, ts: nil)), team: "T1", client: client))
+        try await s.slack.enqueue(s.job(.revoke(RevokeJob(envelope: [5])), team: "T1"))
+        try await s.slack.enqueue(s.job(capture, team: "T2", client: client))
+
+        #expect(try await s.slack.acceptUninstall(team: "T1", eventId: "E9", at: Self.t0 + 1, deadline: Self.t0 + 61_000))
+        #expect(try await s.slack.acceptUninstall(team: "T1", eventId: "E9", at: Self.t0 + 2, deadline: Self.t0 + 62_000) == false)
+
+        // As the worker claims: Slack calls and scrubs separately (the scrub never shares a lane with Slack calls).
+        let remaining = try await s.claimAll(at: Self.t0 + 5, kinds: [.captureReaction, .notify, .respond, .revoke])
+            + (try await s.claimAll(at: Self.t0 + 5, kinds: [.uninstall]))
+        let kinds = remaining.map { "\($0.teamId ?? "-"):\($0.kind.rawValue)" }.sorted()
+        #expect(kinds == ["T1:slack.revoke", "T1:slack.uninstall", "T2:slack.capture"])
+        let scrub = try #require(remaining.first { $0.kind == .uninstall })
+        #expect(scrub.work == .uninstall(UninstallJob(clientId: client)))
+        #expect(scrub.clientId == nil)
+        #expect(scrub.deadlineAt == Self.t0 + 61_000)
+        #expect(scrub.runAt == Self.t0 + 1)
+    }
+
+    @Test(arguments: StoreFactories.available)
+    func aSecondUninstallStillNamesTheClient(_ factory: StoreFactory) async throws {
+        let s = try await factory.store()
+        let client = try await s.client()
+        try await s.install(team: "T1", client: client)
+        #expect(try await s.slack.acceptUninstall(team: "T1", eventId: "E1", at: Self.t0, deadline: Self.t0 + 60_000))
+        #expect(try await s.slack.acceptUninstall(team: "T1", eventId: nil, at: Self.t0, deadline: Self.t0 + 60_000))
+
+        let first = try #require(try await s.claimAll(kinds: [.uninstall]).only)
+        try await s.slack.finishJob(first.id, then: nil)
+        let second = try #require(try await s.claimAll(kinds: [.uninstall]).only)
+        #expect(first.id != second.id)
+        #expect(first.work == .uninstall(UninstallJob(clientId: client)))
+        #expect(second.work == .uninstall(UninstallJob(clientId: client)))
+    }
+
+    @Test(arguments: StoreFactories.available)
+    func tokensRevokedForTheBotForgetsTheTokenOnce(_ factory: StoreFactory) async throws {
+        let s = try await factory.store()
+        let client = try await s.client()
+        try await s.install(team: "T1", client: client)
+
+        try await s.slack.acceptTokensRevoked(team: "T1", eventId: "E1", botUserIds: ["U0001"], at: Self.t0)
+        #expect(try await s.slack.activeInstallation(team: "T1")?.tokenEnvelope == [1, 2, 3])
+
+        try await s.slack.acceptTokensRevoked(team: "T1", eventId: "E2", botUserIds: ["U0001", "UT1BOT"], at: Self.t0)
+        let installation = try #require(try await s.slack.activeInstallation(team: "T1"))
+        #expect(installation.tokenEnvelope == nil)
+        #expect(installation.tokenKeyId == nil)
+
+        // A reinstall, then a retry of the old event: the new token stays.
+        try await s.install(team: "T1", client: client, envelope: [4])
+        try await s.slack.acceptTokensRevoked(team: "T1", eventId: "E2", botUserIds: ["UT1BOT"], at: Self.t0)
+        #expect(try await s.slack.activeInstallation(team: "T1")?.tokenEnvelope == [4])
+    }
+
+    // MARK: Forwards
+
+    @Test(arguments: StoreFactories.available)
+    func aForwardStoresOneRowPerMessageAndAnswersThroughTheResponseURL(_ factory: StoreFactory) async throws {
+        let s = try await factory.store()
+        let client = try await s.client()
+        try await s.install(team: "T1", client: client)
+        let message = s.message(team: "T1", ts: "1.1")
+
+        let first = try await s.slack.captureForward(message, at: S.t0, responseURL: "https://hooks.slack.com/a")
+        let second = try await s.slack.captureForward(message, at: S.t0.addingTimeInterval(1), responseURL: nil)
+
+        #expect(first.outcome == .captured)
+        #expect(first.clientId == client)
+        #expect(second == CaptureResult(outcome: .alreadyCaptured, clientId: client, feedbackId: first.feedbackId))
+        let item = try #require(try await s.items(client).only)
+        #expect(item.id == first.feedbackId)
+        #expect(item.createdAt == S.t0)
+        #expect(item.draft == message.draft(clientId: client))
+        #expect(try await s.slack.capturedFeedbackID(client: client, team: "T1", channel: "C0001", ts: "1.1") == item.id)
+        #expect(try await s.slack.capturedFeedbackID(client: client, team: "T1", channel: "C0001", ts: "1.2") == nil)
+        #expect(
+            try await s.claimAll().only?.work
+                == .respond(
+                    RespondJob(
+                        responseURL: "https://hooks.slack.com/a", outcome: "captured", feedbackId: item.id,
+                        channel: "C0001", ts: "1.1")))
+    }
+
+    @Test(arguments: StoreFactories.available)
+    func commandsWithoutAMessageAreEachTheirOwnRow(_ factory: StoreFactory) async throws {
+        let s = try await factory.store()
+        let client = try await s.client()
+        try await s.install(team: "T1", client: client)
+        _ = try await s.slack.captureForward(s.message(team: "T1", ts: nil), at: S.t0, responseURL: nil)
+        _ = try await s.slack.captureForward(s.message(team: "T1", ts: nil), at: S.t0, responseURL: nil)
+        #expect(try await s.items(client).count == 2)
+    }
+
+    @Test(arguments: StoreFactories.available)
+    func aForwardToAWorkspaceThatCannotCaptureStoresNothingButStillAnswers(_ factory: StoreFactory) async throws {
+        let s = try await factory.store()
+        let client = try await s.client()
+        try await s.install(team: "T1", client: client)
+        try await s.install(team: "T2", client: client, envelope: nil)
+        _ = try await s.slack.acceptUninstall(team: "T1", eventId: nil, at: Self.t0, deadline: Self.t0 + 60_000)
+        _ = try await s.claimAll(kinds: [.uninstall])
+
+        let tombstoned = try await s.slack.captureForward(s.message(team: "T1", ts: "1.1"), at: S.t0, responseURL: "https://hooks.slack.com/1")
+        let revoked = try await s.slack.captureForward(s.message(team: "T2", ts: "1.1"), at: S.t0, responseURL: nil)
+        let unknown = try await s.slack.captureForward(s.message(team: "T3", ts: "1.1"), at: S.t0, responseURL: nil)
+
+        #expect(tombstoned == CaptureResult(outcome: .notInstalled, clientId: nil, feedbackId: nil))
+        #expect(revoked == CaptureResult(outcome: .tokenRevoked, clientId: client, feedbackId: nil))
+        #expect(unknown == CaptureResult(outcome: .notInstalled, clientId: nil, feedbackId: nil))
+        #expect(try await s.items(client).isEmpty)
+        let answer = try #require(try await s.claimAll(kinds: [.respond]).only)
+        #expect(answer.work == .respond(RespondJob(responseURL: "https://hooks.slack.com/1", outcome: "not_installed", feedbackId: nil, channel: "C0001", ts: "1.1")))
+        #expect(answer.clientId == nil)
+    }
+
+    // MARK: Completing captures
+
+    @Test(arguments: StoreFactories.available)
+    func completingACaptureStoresTheMessageAndEnqueuesTheNotice(_ factory: StoreFactory) async throws {
+        let s = try await factory.store()
+        let client = try await s.client()
+        try await s.install(team: "T1", client: client)
+        #expect(try await s.slack.acceptReaction(reaction(event: "E1"), at: Self.t0))
+        let job = try #require(try await s.claimAll().only)
+        let notice = NotifyJob(channel: "C0001", user: "U0001", outcome: "anything", threadTs: "1.0")
+
+        let isNew = try await s.slack.completeCapture(
+            jobID: job.id, clientID: client, message: s.message(team: "T1", ts: "1.1"), at: S.t0, notice: notice)
+
+        #expect(isNew == true)
+        #expect(try await s.items(client).count == 1)
+        var expected = notice
+        expected.outcome = "captured"
+        let queued = try #require(try await s.claimAll(at: Self.t0 + 1).only)
+        #expect(queued.work == .notify(expected))
+        #expect(queued.clientId == client)
+
+        // The same message completed again (another member's forward): no second row, the notice says so.
+        try await s.slack.finishJob(queued.id, then: s.job(.captureReaction(CaptureReactionJob(channel: "C0001", ts: "1.1", user: "U0003", via: "reaction:wrench")), team: "T1", client: client))
+        let again = try #require(try await s.claimAll(at: Self.t0 + 2).only)
+        #expect(try await s.slack.completeCapture(jobID: again.id, clientID: client, message: s.message(team: "T1", ts: "1.1"), at: S.t0, notice: notice) == false)
+        expected.outcome = "already_captured"
+        #expect(try await s.claimAll(at: Self.t0 + 3).only?.work == .notify(expected))
+        #expect(try await s.items(client).count == 1)
+    }
+
+    @Test(arguments: StoreFactories.available)
+    func completingACaptureAfterAnUninstallOrAMoveStoresNothing(_ factory: StoreFactory) async throws {
+        let s = try await factory.store()
+        let client = try await s.client()
+        let other = try await s.client()
+        try await s.install(team: "T1", client: client)
+        try await s.install(team: "T2", client: client)
+        #expect(try await s.slack.acceptReaction(reaction("T1", event: "E1"), at: Self.t0))
+        #expect(try await s.slack.acceptReaction(reaction("T2", event: "E2"), at: Self.t0))
+        let jobs = try await s.claimAll()
+        let notice = NotifyJob(channel: "C0001", user: "U0001", outcome: "captured")
+        // While the messages were fetched, T1 uninstalled, and T2 uninstalled and was installed for another client.
+        _ = try await s.slack.acceptUninstall(team: "T1", eventId: "E9", at: Self.t0, deadline: Self.t0 + 60_000)
+        _ = try await s.slack.acceptUninstall(team: "T2", eventId: "E10", at: Self.t0, deadline: Self.t0 + 60_000)
+        try await s.install(team: "T2", client: other)
+
+        for job in jobs {
+            let stored = try await s.slack.completeCapture(
+                jobID: job.id, clientID: client, message: s.message(team: job.teamId!, ts: "1.1"), at: S.t0, notice: notice)
+            #expect(stored == nil)
+        }
+
+        #expect(try await s.items(client).isEmpty)
+        #expect(try await s.items(other).isEmpty)
+        // The capture jobs are gone; only the scrubs are queued.
+        #expect(try await s.claimAll(at: Self.t0 + 10_000).map(\.kind) == [.uninstall, .uninstall])
+    }
+
+    @Test(arguments: StoreFactories.available)
+    func aPermalinkIsFilledOnlyWhenMissing(_ factory: StoreFactory) async throws {
+        let s = try await factory.store()
+        let client = try await s.client()
+        try await s.install(team: "T1", client: client)
+        let result = try await s.slack.captureForward(s.message(team: "T1", ts: "1.1"), at: S.t0, responseURL: nil)
+        let id = try #require(result.feedbackId)
+
+        try await s.slack.fillPermalink(feedbackID: id, permalink: "https://x.slack.com/p1")
+        try await s.slack.fillPermalink(feedbackID: id, permalink: "https://x.slack.com/p2")
+
+        #expect(try await s.feedback.feedback(id: id, clientID: client)?.draft.slack?.permalink == "https://x.slack.com/p1")
+    }
+
+    // MARK: Scrub
+
+    @Test(arguments: StoreFactories.available)
+    func scrubbingAuthorsGoesInBatchesAndTouchesOnlyThatWorkspace(_ factory: StoreFactory) async throws {
+        let s = try await factory.store()
+        let client = try await s.client()
+        try await s.install(team: "T1", client: client)
+        try await s.install(team: "T2", client: client)
+        for i in 1...5 {
+            _ = try await s.slack.captureForward(s.message(team: "T1", ts: "1.\(i)"), at: S.t0, responseURL: nil)
+        }
+        _ = try await s.slack.captureForward(s.message(team: "T1", ts: "1.9", author: nil, forwarder: nil), at: S.t0, responseURL: nil)
+        _ = try await s.slack.captureForward(s.message(team: "T2", ts: "2.1"), at: S.t0, responseURL: nil)
+        try await s.item(client)
+
+        var cursor: Int64 = 0
+        var batches: [Int] = []
+        while batches.count < 10 {
+            let (changed, next) = try await s.slack.scrubAuthors(team: "T1", after: cursor, limit: 2)
+            batches.append(changed)
+            #expect(changed <= 2)
+            guard let next else { break }
+            cursor = next
+        }
+
+        #expect(batches.reduce(0, +) == 5)
+        #expect(batches.count >= 3 && batches.count < 10)
+        for item in try await s.items(client) {
+            switch item.draft.slack?.teamId {
+            case "T1":
+                #expect(item.draft.slack?.authorId == nil)
+                #expect(item.draft.slack?.forwardedBy == nil)
+                #expect(item.draft.comment?.hasPrefix("Message") == true)
+            case "T2":
+                #expect(item.draft.slack?.authorId == "U0002")
+                #expect(item.draft.slack?.forwardedBy == "U0001")
+            default:
+                #expect(item.draft.slack == nil)
+            }
+        }
+        // Again: nothing left to change.
+        #expect(try await s.slack.scrubAuthors(team: "T1", after: 0, limit: 100).changed == 0)
+    }
+
+    // MARK: Job queue
+
+    @Test(arguments: StoreFactories.available)
+    func aClaimedJobIsNotClaimedAgainUntilFinishedRescheduledOrItsLeaseEnds(_ factory: StoreFactory) async throws {
+        let s = try await factory.store()
+        try await s.slack.enqueue(s.job(S.notice("A1"), team: "A"))
+        try await s.slack.enqueue(s.job(S.notice("A2"), team: "A"))
+        try await s.slack.enqueue(s.job(S.notice("B1"), team: "B", at: Self.t0 - 1))
+        func users(_ jobs: [SlackJob]) -> [String] {
+            jobs.map { job in if case .notify(let notice) = job.work { notice.user } else { "?" } }
+        }
+
+        // Oldest first, one per workspace.
+        let first = try await s.claimAll()
+        #expect(users(first) == ["B1", "A1"])
+        #expect(try await s.claimAll(at: Self.t0 + 999).isEmpty)
+
+        // Finished: the workspace's next job is free.
+        try await s.slack.finishJob(first[1].id, then: nil)
+        #expect(users(try await s.claimAll(at: Self.t0 + 1)) == ["A2"])
+
+        // Rescheduled: released, due again at its new time, the attempt counted.
+        try await s.slack.rescheduleJob(first[0].id, runAt: Self.t0 + 500, countAttempt: true, error: "http_503")
+        #expect(try await s.claimAll(at: Self.t0 + 499).isEmpty)
+        let retried = try #require(try await s.claimAll(at: Self.t0 + 500).only)
+        #expect(users([retried]) == ["B1"])
+        #expect(retried.attempts == 1)
+
+        // A lease that ended (a worker that died): claimable again. A2 was leased at t0+1 for a second.
+        #expect(users(try await s.claimAll(at: Self.t0 + 1_000)) == [])
+        #expect(users(try await s.claimAll(at: Self.t0 + 1_001)) == ["A2"])
+    }
+
+    @Test(arguments: StoreFactories.available)
+    func claimsRespectKindsAndLimitAndOnlyTheClaimedKindsMakeAWorkspaceBusy(_ factory: StoreFactory) async throws {
+        let s = try await factory.store()
+        for team in ["A", "B", "C"] { try await s.slack.enqueue(s.job(S.notice("\(team)1"), team: team)) }
+        try await s.slack.enqueue(s.job(.uninstall(UninstallJob(clientId: nil)), team: "A"))
+
+        let scrub = try await s.claimAll(kinds: [.uninstall])
+        #expect(scrub.map(\.kind) == [.uninstall])
+        // The scrub's lease does not hold up A's Slack calls, and the limit holds.
+        let two = try await s.slack.claimDueJobs(now: Self.t0, limit: 2, lease: 1_000, kinds: [.notify])
+        #expect(two.count == 2)
+        let rest = try await s.slack.claimDueJobs(now: Self.t0, limit: 2, lease: 1_000, kinds: [.notify])
+        #expect(Set((two + rest).compactMap(\.teamId)) == ["A", "B", "C"])
+        #expect(try await s.claimAll(kinds: [.notify, .uninstall]).isEmpty)
+    }
+
+    @Test(arguments: StoreFactories.available)
+    func theNextDueInstantSkipsBusyWorkspacesAndNamesTheLeaseEnd(_ factory: StoreFactory) async throws {
+        let s = try await factory.store()
+        let all = Set(SlackJob.Kind.allCases)
+        #expect(try await s.slack.nextJobDueAt(now: Self.t0, kinds: all) == nil)
+
+        try await s.slack.enqueue(s.job(S.notice("A1"), team: "A"))
+        try await s.slack.enqueue(s.job(S.notice("A2"), team: "A"))
+        try await s.slack.enqueue(s.job(S.notice("B1"), team: "B", at: Self.t0 + 5_000))
+        #expect(try await s.slack.nextJobDueAt(now: Self.t0, kinds: all) == Self.t0)
+        #expect(try await s.slack.nextJobDueAt(now: Self.t0, kinds: [.revoke]) == nil)
+
+        // A1 leased until t0+1000: A2 cannot run before then, B1 not before t0+5000.
+        #expect(try await s.claimAll(at: Self.t0).count == 1)
+        #expect(try await s.slack.nextJobDueAt(now: Self.t0, kinds: all) == Self.t0 + 1_000)
+    }
+
+    @Test(arguments: StoreFactories.available)
+    func aRateLimitPostponesOneWorkspacesJobsOfOneKind(_ factory: StoreFactory) async throws {
+        let s = try await factory.store()
+        let capture = SlackJob.Work.captureReaction(CaptureReactionJob(channel: "C0001", ts: "1.1", user: "U1", via: "shortcut"))
+        try await s.slack.enqueue(s.job(capture, team: "A"))
+        try await s.slack.enqueue(s.job(capture, team: "A", at: Self.t0 + 90_000))
+        try await s.slack.enqueue(s.job(S.notice("A1"), team: "A"))
+        try await s.slack.enqueue(s.job(capture, team: "B"))
+        let running = try #require(try await s.claimAll(kinds: [.captureReaction]).first { $0.teamId == "A" })
+
+        try await s.slack.postponeJobs(team: "A", kind: .captureReaction, until: Self.t0 + 30_000)
+
+        // A's notice and B's capture (its lease over) are not held up; A's captures wait.
+        #expect(try await s.claimAll(kinds: [.notify]).map(\.teamId) == ["A"])
+        #expect(try await s.claimAll(at: Self.t0 + 29_999, kinds: [.captureReaction]).map(\.teamId) == ["B"])
+        // The running capture's lease is released and it is due at the end of the wait; the later one keeps its time.
+        let resumed = try #require(try await s.claimAll(at: Self.t0 + 30_000, kinds: [.captureReaction]).only)
+        #expect(resumed.id == running.id)
+        #expect(resumed.runAt == Self.t0 + 30_000)
+        #expect(resumed.attempts == 0)
+        try await s.slack.finishJob(resumed.id, then: nil)
+        #expect(try await s.claimAll(at: Self.t0 + 89_999, kinds: [.captureReaction]).filter { $0.teamId == "A" }.isEmpty)
+        #expect(try await s.claimAll(at: Self.t0 + 90_000, kinds: [.captureReaction]).map(\.teamId) == ["A"])
+    }
+
+    @Test(arguments: StoreFactories.available)
+    func finishingAJobCanEnqueueTheNextInTheSameWrite(_ factory: StoreFactory) async throws {
+        let s = try await factory.store()
+        let client = try await s.client()
+        try await s.slack.enqueue(s.job(S.notice("A1"), team: "A", client: client))
+        let job = try #require(try await s.claimAll().only)
+        try await s.slack.finishJob(job.id, then: s.job(S.notice("A2"), team: "A", client: client))
+        let next = try #require(try await s.claimAll().only)
+        #expect(next.work == S.notice("A2"))
+        #expect(next.clientId == client)
+        #expect(next.id != job.id)
+    }
+
+    /// Only backends that store payloads as data (SQLite) can hold one that does not decode; the in-memory queue
+    /// holds typed jobs, so this contract does not apply to it and it is not among the arguments.
+    @Test(arguments: StoreFactories.available.filter(\.storesRawJobPayloads))
+    func undecodableJobsAreParkedAndDoNotHoldUpTheirWorkspace(_ factory: StoreFactory) async throws {
+        let s = try await factory.store()
+        let raw = try #require(s.undecodableJobs, "\(factory.name) says it stores raw payloads but gives no access")
+        let bad = try await raw.insert("A", Self.t0 - 1)
+        try await s.slack.enqueue(s.job(S.notice("A1"), team: "A"))
+
+        let claimed = try await s.claimAll()
+
+        #expect(claimed.map(\.work) == [S.notice("A1")])
+        #expect(try await raw.lastError(bad) == "undecodable_payload")
+        let again = try await s.claimAll(at: Self.t0 + 10_000_000)
+        #expect(again.map(\.work) == [S.notice("A1")])
+        for job in again { try await s.slack.finishJob(job.id, then: nil) }
+        #expect(try await s.slack.nextJobDueAt(now: Self.t0, kinds: Set(SlackJob.Kind.allCases)) == nil)
+        #expect(try await raw.runAt(bad) == Int64.max)
+    }
+
+    @Test(arguments: StoreFactories.available)
+    func revokeEnvelopesAreSwappedOnlyWhileTheyHoldTheExpectedOne(_ factory: StoreFactory) async throws {
+        let s = try await factory.store()
+        let client = try await s.client()
+        try await s.install(team: "T1", client: client, envelope: [1, 2, 3])
+        try await s.install(team: "T2", client: client, envelope: nil)
+
+        #expect(try await s.slack.handOverTokens(clientID: client, at: Self.t0) == 2)
+
+        #expect(try await s.slack.installation(client: client) == nil)
+        let revoke = try #require(try await s.slack.pendingRevokeJobs().only)
+        #expect(revoke.work == .revoke(RevokeJob(envelope: [1, 2, 3])))
+        #expect(revoke.clientId == nil)
+        #expect(revoke.teamId == "T1")
+        #expect(try await s.slack.replaceRevokeEnvelope(jobID: revoke.id, expected: RevokeJob(envelope: [1, 2, 3]), with: RevokeJob(envelope: [4])))
+        #expect(try await s.slack.replaceRevokeEnvelope(jobID: revoke.id, expected: RevokeJob(envelope: [1, 2, 3]), with: RevokeJob(envelope: [5])) == false)
+        #expect(try await s.slack.pendingRevokeJobs().map(\.work) == [.revoke(RevokeJob(envelope: [4]))])
+    }
+
+    @Test(arguments: StoreFactories.available)
+    func erasingAClientsRecordsCountsJobsStatesAndTombstones(_ factory: StoreFactory) async throws {
+        let s = try await factory.store()
+        let client = try await s.client()
+        let other = try await s.client()
+        try await s.install(team: "T1", client: client)
+        _ = try await s.slack.acceptUninstall(team: "T1", eventId: nil, at: Self.t0, deadline: Self.t0 + 60_000)
+        try await s.slack.enqueue(s.job(S.notice("U1"), team: "T2", client: client))
+        try await s.slack.enqueue(s.job(S.notice("U2"), team: "T2", client: other))
+        try await s.slack.saveOAuthState(nonce: "n1", clientID: client, expiresAt: Self.t0 + 1, pruneBefore: 0)
+        try await s.slack.saveOAuthState(nonce: "n2", clientID: other, expiresAt: Self.t0 + 1, pruneBefore: 0)
+
+        let counts = try await s.slack.eraseClientRecords(clientID: client)
+
+        #expect(counts == DeletionCounts(["jobs": 1, "oauthStates": 1, "slackTombstones": 1]))
+        // The scrub (nobody's job) survives; the other client's records stay.
+        #expect(try await s.claimAll(kinds: [.uninstall]).count == 1)
+        #expect(try await s.claimAll(kinds: [.notify]).map(\.work) == [S.notice("U2")])
+        #expect(try await s.slack.consumeOAuthState(nonce: "n2", clientID: other, now: Self.t0))
+        #expect(try await s.slack.consumeOAuthState(nonce: "n1", clientID: client, now: Self.t0) == false)
+    }
+}

@@ -1,0 +1,980 @@
+public import Feedback
+public import Foundation
+public import Inbox
+public import Retention
+public import SlackGateway
+import Synchronization
+
+/// An in-memory implementation of every store protocol, for unit tests of the services, the Slack ingest, the job
+/// runner and the sweeps: fast, no files, no sleeps. It keeps the same rules the adapters keep (closing clients are
+/// unknown, one row per Slack message, leases), so a test that passes here tests the module, not the fake.
+public final class InMemoryStore: Sendable {
+    public struct Row<Value: Sendable>: Sendable {
+        public var value: Value
+    }
+
+    public struct StoredJob: Sendable {
+        public var job: SlackJob
+        public var leaseUntil: Int64?
+        public var lastError: String?
+        public var createdOrder: Int64
+    }
+
+    public struct State: Sendable {
+        public var clients: [String: (client: Client, keyHash: [UInt8])] = [:]
+        public var closing: [String: (requestedAt: Int64, counts: DeletionCounts)] = [:]
+        public var feedback: [String: FeedbackItem] = [:]
+        public var screenshots: [String: (record: StoredScreenshot, feedbackID: String?, bytes: [UInt8])] = [:]
+        public var installations: [String: Installation] = [:]
+        public var tombstones: [String: String?] = [:]
+        public var seenEvents: [String: Int64] = [:]
+        public var oauthStates: [String: (clientID: String, expiresAt: Int64)] = [:]
+        public var jobs: [Int64: StoredJob] = [:]
+        public var nextJobID: Int64 = 1
+        public var endUsers: [String: EndUser] = [:]
+        public var endUserClients: [String: String] = [:]
+        public var audit: [(id: Int64, entry: AuditEntry)] = []
+        public var writes = 0
+        public var heartbeat: Int64?
+        public var inboxSessions: [String: StoredInboxSession] = [:]
+    }
+
+    private let state = Mutex(State())
+    /// Whether accepting an api/widget item also enqueues its Slack posts, in the same write (as the executable
+    /// turns it on for the real backends when Slack is configured).
+    let postsNewFeedbackToSlack: Bool
+
+    /// An empty store.
+    public init(postsNewFeedbackToSlack: Bool = false) {
+        self.postsNewFeedbackToSlack = postsNewFeedbackToSlack
+    }
+
+    /// Reads or changes the state directly (tests arrange and inspect through it).
+    public func withState<T>(_ body: (inout State) throws -> T) rethrows -> T {
+        try state.withLock { try body(&$0) }
+    }
+
+    /// Every job in the queue, by id.
+    public var jobs: [SlackJob] { withState { $0.jobs.values.sorted { $0.job.id < $1.job.id }.map(\.job) } }
+
+    func write<T>(_ body: (inout State) throws -> T) rethrows -> T {
+        try state.withLock { state in
+            state.writes += 1
+            // A failing write changes nothing: work on a copy, keep it only on success.
+            var copy = state
+            let result = try body(&copy)
+            state = copy
+            return result
+        }
+    }
+
+    static func isLive(_ id: String, in state: State) -> Bool { state.clients[id] != nil && state.closing[id] == nil }
+}
+
+// MARK: FeedbackStore
+
+extension InMemoryStore: FeedbackStore, StoreHealth {
+    public func createClient(name: String, plan: Plan, allowedOrigins: [String], at: Date) async throws
+        -> (Client, String)
+    {
+        let client = Client(id: Identifiers.newClientID(), name: name, plan: plan, allowedOrigins: allowedOrigins, createdAt: at)
+        let key = Identifiers.newAdminKey()
+        write { $0.clients[client.id] = (client, Identifiers.adminKeyHash(key)) }
+        return (client, key)
+    }
+
+    public func client(id: String) async throws -> Client? {
+        withState { Self.isLive(id, in: $0) ? $0.clients[id]?.client : nil }
+    }
+
+    public func client(adminKey: String) async throws -> Client? {
+        let hash = Identifiers.adminKeyHash(adminKey)
+        return withState { state in
+            state.clients.values.first { $0.keyHash == hash && Self.isLive($0.client.id, in: state) }?.client
+        }
+    }
+
+    public func rotateAdminKey(clientID: String) async throws -> String? {
+        let key = Identifiers.newAdminKey()
+        return write { state in
+            guard Self.isLive(clientID, in: state) else { return nil }
+            state.clients[clientID]?.keyHash = Identifiers.adminKeyHash(key)
+            return key
+        }
+    }
+
+    public func updatePlan(clientID: String, plan: Plan) async throws -> Client? {
+        write { state in
+            guard Self.isLive(clientID, in: state) else { return nil }
+            state.clients[clientID]?.client.plan = plan
+            return state.clients[clientID]?.client
+        }
+    }
+
+    public func insert(_ draft: FeedbackDraft, at: Date, origin: String?) async throws -> FeedbackItem {
+        try write { state in
+            guard Self.isLive(draft.clientId, in: state), let client = state.clients[draft.clientId]?.client else {
+                throw FeedbackError.unknownClient
+            }
+            guard client.allows(origin: origin) else { throw FeedbackError.originNotAllowed }
+            let item = FeedbackItem(id: Identifiers.newFeedbackID(), clientId: draft.clientId, createdAt: at, draft: draft)
+            try Self.insert(item, into: &state)
+            if postsNewFeedbackToSlack {
+                let installations = state.installations.values.filter { Self.active(team: $0.teamId, in: state) != nil }
+                for job in SlackNotificationRules.jobs(for: item, installations: Array(installations)) {
+                    Self.enqueue(job, into: &state)
+                }
+            }
+            return item
+        }
+    }
+
+    struct DuplicateSlackMessage: Error {}
+
+    static func insert(_ item: FeedbackItem, into state: inout State) throws {
+        if let slack = item.draft.slack, let ts = slack.messageTs,
+            capturedID(client: item.clientId, team: slack.teamId, channel: slack.channelId ?? "", ts: ts, in: state) != nil
+        {
+            throw DuplicateSlackMessage()
+        }
+        state.feedback[item.id] = item
+        for shot in item.draft.screenshots where state.screenshots[shot.fileName]?.record.clientId == item.clientId {
+            if state.screenshots[shot.fileName]?.feedbackID == nil { state.screenshots[shot.fileName]?.feedbackID = item.id }
+        }
+    }
+
+    public func feedback(id: String, clientID: String) async throws -> FeedbackItem? {
+        withState { state in state.feedback[id].flatMap { $0.clientId == clientID ? $0 : nil } }
+    }
+
+    public func listFeedback(clientID: String, filter: FeedbackFilter, limit: Int, after cursor: FeedbackCursor?)
+        async throws -> FeedbackPage
+    {
+        let items = withState { state in
+            state.feedback.values.filter { item in
+                guard item.clientId == clientID else { return false }
+                if let source = filter.source, item.draft.source != source { return false }
+                if let environment = filter.environment, item.draft.environment != environment { return false }
+                if let cursor {
+                    let millis = epochMillis(item.createdAt)
+                    return millis < cursor.createdAtMillis || (millis == cursor.createdAtMillis && item.id < cursor.id)
+                }
+                return true
+            }
+        }
+        let sorted = items.sorted {
+            (epochMillis($0.createdAt), $0.id) > (epochMillis($1.createdAt), $1.id)
+        }
+        return FeedbackPage(fetched: Array(sorted.prefix(limit + 1)), limit: limit)
+    }
+
+    public func environments(clientID: String, limit: Int) async throws -> [String] {
+        withState { state in
+            Array(Set(state.feedback.values.filter { $0.clientId == clientID }.compactMap(\.draft.environment)).sorted()
+                .prefix(limit))
+        }
+    }
+
+    public func deleteFeedback(id: String, clientID: String) async throws -> Bool {
+        write { state in
+            guard state.feedback[id]?.clientId == clientID else { return false }
+            state.feedback[id] = nil
+            state.screenshots = state.screenshots.filter { $0.value.feedbackID != id }
+            return true
+        }
+    }
+
+    public func saveScreenshot(_ screenshot: StoredScreenshot, bytes: [UInt8]) async throws {
+        try write { state in
+            guard Self.isLive(screenshot.clientId, in: state) else { throw FeedbackError.unknownClient }
+            state.screenshots[screenshot.fileName] = (screenshot, nil, bytes)
+        }
+    }
+
+    public func screenshot(fileName: String) async throws -> StoredScreenshot? {
+        withState { state in
+            state.screenshots[fileName].flatMap { Self.isLive($0.record.clientId, in: state) ? $0.record : nil }
+        }
+    }
+
+    public func screenshotBytes(fileName: String) async throws -> Data? {
+        withState { $0.screenshots[fileName].map { Data($0.bytes) } }
+    }
+
+    public func purgeDeletedScreenshots() async throws {}
+
+    public func isHealthy() async -> Bool { true }
+
+    public var commitStatistics: (commits: Int, writes: Int) { withState { ($0.writes, $0.writes) } }
+}
+
+// MARK: SlackStore
+
+extension InMemoryStore: SlackStore {
+    static func capturedID(client: String, team: String, channel: String, ts: String, in state: State) -> String? {
+        state.feedback.values.first {
+            $0.clientId == client && $0.draft.slack?.teamId == team && $0.draft.slack?.channelId == channel
+                && $0.draft.slack?.messageTs == ts
+        }?.id
+    }
+
+    static func active(team: String, in state: State) -> Installation? {
+        state.tombstones[team] == nil ? state.installations[team] : nil
+    }
+
+    static func enqueue(_ job: NewSlackJob, into state: inout State) {
+        let id = state.nextJobID
+        state.nextJobID += 1
+        state.jobs[id] = StoredJob(
+            job: SlackJob(
+                id: id, clientId: job.clientId, teamId: job.teamId, work: job.work, runAt: job.runAt, attempts: 0,
+                deadlineAt: job.deadlineAt),
+            leaseUntil: nil, lastError: nil, createdOrder: id)
+    }
+
+    static func recordEvent(_ id: String, at now: Int64, in state: inout State) -> Bool {
+        guard state.seenEvents[id] == nil else { return false }
+        state.seenEvents[id] = now
+        return true
+    }
+
+    static func store(_ message: CapturedMessage, clientId: String, at now: Date, in state: inout State)
+        -> (id: String, isNew: Bool)
+    {
+        if let ts = message.messageTs,
+            let id = capturedID(client: clientId, team: message.teamId, channel: message.channelId, ts: ts, in: state)
+        {
+            return (id, false)
+        }
+        let item = FeedbackItem(
+            id: Identifiers.newFeedbackID(), clientId: clientId, createdAt: now, draft: message.draft(clientId: clientId))
+        state.feedback[item.id] = item
+        return (item.id, true)
+    }
+
+    public func activeInstallation(team: String) async throws -> Installation? {
+        withState { Self.active(team: team, in: $0) }
+    }
+
+    public func installation(client: String) async throws -> Installation? {
+        withState { state in
+            state.installations.values.filter { $0.clientId == client }.max { $0.installedAt < $1.installedAt }
+        }
+    }
+
+    public func sealedInstallations() async throws -> [Installation] {
+        withState { state in state.installations.values.filter { $0.tokenEnvelope != nil } }
+    }
+
+    public func saveInstallation(_ installation: Installation) async throws -> InstallationSaveResult {
+        write { state in
+            guard Self.isLive(installation.clientId, in: state) else { return .clientGone }
+            if let existing = state.installations[installation.teamId], existing.clientId != installation.clientId,
+                state.tombstones[installation.teamId] == nil, Self.isLive(existing.clientId, in: state)
+            {
+                return .ownedByAnotherClient
+            }
+            var saved = installation
+            if let existing = state.installations[installation.teamId], existing.clientId == installation.clientId {
+                // Settings stay through a reinstall by the same client.
+                saved.settings = existing.settings
+                saved.notifyProblem = existing.notifyProblem
+            }
+            state.installations[installation.teamId] = saved
+            state.tombstones[installation.teamId] = nil
+            return .saved
+        }
+    }
+
+    public func replaceTokenEnvelope(team: String, expected: [UInt8], with envelope: [UInt8], keyId: String)
+        async throws -> Bool
+    {
+        write { state in
+            guard state.installations[team]?.tokenEnvelope == expected else { return false }
+            state.installations[team]?.tokenEnvelope = envelope
+            state.installations[team]?.tokenKeyId = keyId
+            return true
+        }
+    }
+
+    public func saveOAuthState(nonce: String, clientID: String, expiresAt: Int64, pruneBefore: Int64) async throws {
+        write { state in
+            state.oauthStates = state.oauthStates.filter { $0.value.expiresAt >= pruneBefore }
+            state.oauthStates[nonce] = (clientID, expiresAt)
+        }
+    }
+
+    public func consumeOAuthState(nonce: String, clientID: String, now: Int64) async throws -> Bool {
+        write { state in
+            guard let found = state.oauthStates[nonce], found.clientID == clientID, found.expiresAt >= now else {
+                return false
+            }
+            state.oauthStates[nonce] = nil
+            return true
+        }
+    }
+
+    public func acceptReaction(_ reaction: ReactionForward, at now: Int64) async throws -> Bool {
+        write { state in
+            guard let installation = Self.active(team: reaction.team, in: state), installation.captures(reaction),
+                Self.recordEvent(reaction.eventId, at: now, in: &state)
+            else { return false }
+            let captured = Self.capturedID(
+                client: installation.clientId, team: reaction.team, channel: reaction.channel, ts: reaction.ts,
+                in: state)
+            Self.enqueue(reaction.job(for: installation, alreadyCaptured: captured != nil, at: now), into: &state)
+            return true
+        }
+    }
+
+    public func acceptUninstall(team: String, eventId: String?, at now: Int64, deadline: Int64) async throws -> Bool {
+        write { state in
+            if let eventId, !Self.recordEvent(eventId, at: now, in: &state) { return false }
+            let clientId = state.installations[team]?.clientId ?? state.tombstones[team] ?? nil
+            state.tombstones[team] = .some(clientId)
+            state.installations[team] = nil
+            state.jobs = state.jobs.filter { _, stored in
+                !(stored.job.teamId == team && SlackJob.Kind.cancelledByUninstall.contains(stored.job.kind))
+            }
+            Self.enqueue(
+                NewSlackJob(
+                    clientId: nil, teamId: team, work: .uninstall(UninstallJob(clientId: clientId)), runAt: now,
+                    deadlineAt: deadline),
+                into: &state)
+            return true
+        }
+    }
+
+    public func acceptTokensRevoked(team: String, eventId: String?, botUserIds: [String], at now: Int64) async throws {
+        write { state in
+            if let eventId, !Self.recordEvent(eventId, at: now, in: &state) { return }
+            guard let installation = state.installations[team] else { return }
+            if let bot = installation.botUserId, !botUserIds.contains(bot) { return }
+            state.installations[team]?.tokenEnvelope = nil
+            state.installations[team]?.tokenKeyId = nil
+        }
+    }
+
+    public func captureForward(_ message: CapturedMessage, at now: Date, responseURL: String?) async throws
+        -> CaptureResult
+    {
+        write { state in
+            let installation = state.installations[message.teamId]
+            let tombstoned = state.tombstones[message.teamId] != nil
+            var result: CaptureResult
+            if let refusal = SlackCaptureRules.refusal(installation: installation, isTombstoned: tombstoned) {
+                result = CaptureResult(outcome: refusal, clientId: tombstoned ? nil : installation?.clientId, feedbackId: nil)
+            } else if let installation {
+                let (id, isNew) = Self.store(message, clientId: installation.clientId, at: now, in: &state)
+                result = CaptureResult(
+                    outcome: SlackCaptureRules.outcome(isNew: isNew), clientId: installation.clientId, feedbackId: id)
+            } else {
+                result = CaptureResult(outcome: .notInstalled, clientId: nil, feedbackId: nil)
+            }
+            if let responseURL {
+                Self.enqueue(
+                    NewSlackJob(
+                        clientId: result.clientId, teamId: message.teamId,
+                        work: .respond(
+                            SlackCaptureRules.response(
+                                url: responseURL, outcome: result.outcome, feedbackId: result.feedbackId,
+                                message: message)),
+                        runAt: epochMillis(now)),
+                    into: &state)
+            }
+            return result
+        }
+    }
+
+    public func capturedFeedbackID(client: String, team: String, channel: String, ts: String) async throws -> String? {
+        withState { Self.capturedID(client: client, team: team, channel: channel, ts: ts, in: $0) }
+    }
+
+    public func completeCapture(
+        jobID: Int64, clientID: String, message: CapturedMessage, at now: Date, notice: NotifyJob
+    ) async throws -> Bool? {
+        write { state in
+            state.jobs[jobID] = nil
+            guard
+                SlackCaptureRules.mayComplete(
+                    installation: state.installations[message.teamId],
+                    isTombstoned: state.tombstones[message.teamId] != nil, jobClient: clientID)
+            else { return nil }
+            let (_, isNew) = Self.store(message, clientId: clientID, at: now, in: &state)
+            var notice = notice
+            notice.outcome = SlackCaptureRules.outcome(isNew: isNew).rawValue
+            Self.enqueue(
+                NewSlackJob(clientId: clientID, teamId: message.teamId, work: .notify(notice), runAt: epochMillis(now)),
+                into: &state)
+            return isNew
+        }
+    }
+
+    public func fillPermalink(feedbackID: String, permalink: String) async throws {
+        write { state in
+            if state.feedback[feedbackID]?.draft.slack?.permalink == nil {
+                state.feedback[feedbackID]?.draft.slack?.permalink = permalink
+            }
+        }
+    }
+
+    public func scrubAuthors(team: String, after cursor: Int64, limit: Int) async throws -> (changed: Int, next: Int64?) {
+        // One pass: cursors are positions in id order.
+        write { state in
+            let ids = state.feedback.values.filter { $0.draft.slack?.teamId == team }.map(\.id).sorted()
+            let start = Int(cursor)
+            guard start < ids.count else { return (0, nil) }
+            let slice = ids[start..<min(ids.count, start + max(limit, 1))]
+            var changed = 0
+            for id in slice where state.feedback[id]?.draft.slack?.authorId != nil
+                || state.feedback[id]?.draft.slack?.forwardedBy != nil
+            {
+                state.feedback[id]?.draft.slack?.authorId = nil
+                state.feedback[id]?.draft.slack?.forwardedBy = nil
+                changed += 1
+            }
+            return (changed, Int64(start + slice.count))
+        }
+    }
+
+    public func enqueue(_ job: NewSlackJob) async throws {
+        write { Self.enqueue(job, into: &$0) }
+    }
+
+    public func claimDueJobs(now: Int64, limit: Int, lease: Int64, kinds: Set<SlackJob.Kind>) async throws
+        -> [SlackJob]
+    {
+        write { state in
+            let busy = Set(
+                state.jobs.values.filter { kinds.contains($0.job.kind) && ($0.leaseUntil ?? .min) > now }
+                    .compactMap(\.job.teamId))
+            var teams = busy
+            var claimed: [SlackJob] = []
+            let due = state.jobs.values.filter {
+                kinds.contains($0.job.kind) && $0.job.runAt <= now && ($0.leaseUntil ?? .min) <= now
+            }.sorted { ($0.job.runAt, $0.job.id) < ($1.job.runAt, $1.job.id) }
+            for stored in due where claimed.count < limit {
+                if let team = stored.job.teamId, !teams.insert(team).inserted { continue }
+                state.jobs[stored.job.id]?.leaseUntil = now + lease
+                claimed.append(stored.job)
+            }
+            return claimed
+        }
+    }
+
+    public func nextJobDueAt(now: Int64, kinds: Set<SlackJob.Kind>) async throws -> Int64? {
+        withState { state in
+            let jobs = state.jobs.values.filter { kinds.contains($0.job.kind) }
+            let leased = jobs.filter { ($0.leaseUntil ?? .min) > now }
+            // A job waiting behind another job of its workspace that is under a live lease can run no earlier
+            // than that lease's end, which is counted already.
+            let busy = Set(leased.compactMap(\.job.teamId))
+            let waiting = jobs.filter { ($0.leaseUntil ?? .min) <= now && !($0.job.teamId.map(busy.contains) ?? false) }
+            return (leased.compactMap(\.leaseUntil) + waiting.map(\.job.runAt)).min()
+        }
+    }
+
+    public func finishJob(_ id: Int64, then next: NewSlackJob?) async throws {
+        write { state in
+            state.jobs[id] = nil
+            if let next { Self.enqueue(next, into: &state) }
+        }
+    }
+
+    public func rescheduleJob(_ id: Int64, runAt: Int64, countAttempt: Bool, error: String) async throws {
+        write { state in
+            state.jobs[id]?.job.runAt = runAt
+            if countAttempt { state.jobs[id]?.job.attempts += 1 }
+            state.jobs[id]?.lastError = error
+            state.jobs[id]?.leaseUntil = nil
+        }
+    }
+
+    public func postponeJobs(team: String, kind: SlackJob.Kind, until: Int64) async throws {
+        write { state in
+            for (id, stored) in state.jobs where stored.job.teamId == team && stored.job.kind == kind {
+                state.jobs[id]?.job.runAt = max(stored.job.runAt, until)
+                state.jobs[id]?.lastError = "ratelimited"
+                state.jobs[id]?.leaseUntil = nil
+            }
+        }
+    }
+
+    public func pendingRevokeJobs() async throws -> [SlackJob] {
+        withState { state in state.jobs.values.map(\.job).filter { $0.kind == .revoke } }
+    }
+
+    public func replaceRevokeEnvelope(jobID: Int64, expected: RevokeJob, with replacement: RevokeJob) async throws
+        -> Bool
+    {
+        write { state in
+            guard state.jobs[jobID]?.job.work == .revoke(expected) else { return false }
+            state.jobs[jobID]?.job.work = .revoke(replacement)
+            return true
+        }
+    }
+
+    public func recordDelivery(_ key: String, at now: Int64) async throws -> Bool {
+        write { Self.recordEvent("request:" + key, at: now, in: &$0) }
+    }
+
+    public func pruneSeenEvents(before cutoff: Int64) async throws {
+        write { state in state.seenEvents = state.seenEvents.filter { $0.value >= cutoff } }
+    }
+
+    // MARK: Issue 12
+
+    public func updateSettings(client: String, _ change: SlackSettingsChange) async throws -> Installation? {
+        write { state in
+            guard
+                let current = state.installations.values.filter({
+                    $0.clientId == client && state.tombstones[$0.teamId] == nil
+                }).max(by: { $0.installedAt < $1.installedAt })
+            else { return nil }
+            var changed = current
+            if let emoji = change.triggerEmoji { changed.settings.triggerEmoji = emoji }
+            if let channel = change.notifyChannel { changed.settings.notifyChannel = channel }
+            if changed.settings.notifyChannel != current.settings.notifyChannel { changed.notifyProblem = nil }
+            state.installations[current.teamId] = changed
+            return changed
+        }
+    }
+
+    public func recordNotifyProblem(team: String, channel: String, code: String?, at now: Int64) async throws {
+        write { state in
+            guard state.installations[team]?.settings.notifyChannel == channel else { return }
+            state.installations[team]?.notifyProblem = code.map { NotifyProblem(channel: channel, code: $0, at: now) }
+        }
+    }
+
+    public func recordEventSeen(team: String, at now: Int64) async throws {
+        write { state in
+            if let last = state.installations[team]?.lastEventAt, last >= now { return }
+            state.installations[team]?.lastEventAt = now
+        }
+    }
+
+    public func feedbackItem(id: String, client: String) async throws -> FeedbackItem? {
+        try await feedback(id: id, clientID: client)
+    }
+
+    public func holdJobs(team: String, kind: SlackJob.Kind, notBefore: Int64) async throws {
+        write { state in
+            for (id, stored) in state.jobs where stored.job.teamId == team && stored.job.kind == kind {
+                state.jobs[id]?.job.runAt = max(stored.job.runAt, notBefore)
+            }
+            if kind == .postFeedback, let installation = state.installations[team] {
+                state.installations[team]?.postNotBefore = max(installation.postNotBefore ?? 0, notBefore)
+            }
+        }
+    }
+
+    public func completeRecoveryStep(
+        jobID: Int64, clientID: String, messages: [CapturedMessage], next: NewSlackJob?, at now: Date
+    ) async throws -> Int? {
+        write { state in
+            state.jobs[jobID] = nil
+            let team = next?.teamId ?? messages.first?.teamId
+            if let team {
+                guard
+                    SlackCaptureRules.mayComplete(
+                        installation: state.installations[team], isTombstoned: state.tombstones[team] != nil,
+                        jobClient: clientID)
+                else { return nil }
+            }
+            var stored = 0
+            for message in messages where message.teamId == team {
+                if Self.store(message, clientId: clientID, at: now, in: &state).isNew { stored += 1 }
+            }
+            if let next { Self.enqueue(next, into: &state) }
+            return stored
+        }
+    }
+
+    public func heartbeat(at now: Int64) async throws -> Int {
+        write { state in
+            let previous = state.heartbeat
+            state.heartbeat = max(previous ?? now, now)
+            guard let sweep = SlackRecoveryRules.afterDowntime(lastAlive: previous, now: now) else { return 0 }
+            let installations = state.installations.values.filter {
+                $0.tokenEnvelope != nil && state.tombstones[$0.teamId] == nil
+            }.sorted { $0.teamId < $1.teamId }
+            for installation in installations {
+                Self.enqueue(
+                    NewSlackJob(
+                        clientId: installation.clientId, teamId: installation.teamId, work: .recover(sweep),
+                        runAt: now),
+                    into: &state)
+            }
+            return installations.count
+        }
+    }
+
+    public func acceptHomeOpened(team: String, user: String, eventId: String, at now: Int64) async throws -> Bool {
+        write { state in
+            guard let installation = Self.active(team: team, in: state), installation.tokenEnvelope != nil,
+                !installation.isOwnBot(user: user, botId: nil), Self.recordEvent(eventId, at: now, in: &state)
+            else { return false }
+            Self.enqueue(
+                NewSlackJob(
+                    clientId: installation.clientId, teamId: team, work: .publishHome(PublishHomeJob(user: user)),
+                    runAt: now),
+                into: &state)
+            return true
+        }
+    }
+
+    public func captureCount(client: String, team: String, since: Int64) async throws -> Int {
+        withState { state in
+            state.feedback.values.filter {
+                $0.clientId == client && $0.draft.source == .slack && $0.draft.slack?.teamId == team
+                    && epochMillis($0.createdAt) >= since
+            }.count
+        }
+    }
+
+    public func handOverTokens(clientID: String, at now: Int64) async throws -> Int {
+        write { state in
+            let owned = state.installations.values.filter { $0.clientId == clientID }
+            for installation in owned {
+                if let envelope = installation.tokenEnvelope {
+                    Self.enqueue(
+                        NewSlackJob(
+                            clientId: nil, teamId: installation.teamId, work: .revoke(RevokeJob(envelope: envelope)),
+                            runAt: now),
+                        into: &state)
+                }
+                state.installations[installation.teamId] = nil
+            }
+            return owned.count
+        }
+    }
+
+    public func eraseClientRecords(clientID: String) async throws -> DeletionCounts {
+        write { state in
+            var counts = DeletionCounts()
+            let jobs = state.jobs.filter { $0.value.job.clientId == clientID }.keys
+            for id in jobs { state.jobs[id] = nil }
+            counts["jobs"] = jobs.count
+            let states = state.oauthStates.filter { $0.value.clientID == clientID }.keys
+            for nonce in states { state.oauthStates[nonce] = nil }
+            counts["oauthStates"] = states.count
+            let tombstones = state.tombstones.filter { $0.value == clientID }.keys
+            for team in tombstones { state.tombstones[team] = nil }
+            counts["slackTombstones"] = tombstones.count
+            return counts
+        }
+    }
+}
+
+// MARK: RetentionStore
+
+extension InMemoryStore: RetentionStore {
+    public func clientPlans() async throws -> [ClientPlan] {
+        withState { state in
+            state.clients.values.filter { Self.isLive($0.client.id, in: state) }
+                .map { ClientPlan(clientID: $0.client.id, plan: $0.client.plan) }.sorted { $0.clientID < $1.clientID }
+        }
+    }
+
+    static func matches(_ item: FeedbackItem, _ selection: FeedbackSelection) -> Bool {
+        switch selection {
+        case .createdBefore(let clientID, let cutoff):
+            return item.clientId == clientID && epochMillis(item.createdAt) < cutoff
+        case .client(let clientID):
+            return item.clientId == clientID
+        case .subject(let scope):
+            guard item.clientId == scope.clientID else { return false }
+            if let member = scope.slackMember { return item.draft.slack?.authorId == member }
+            let email = item.draft.userEmail?.lowercased()
+            return (email != nil && scope.emails.map { $0.lowercased() }.contains(email!))
+                || (item.draft.userId != nil && scope.userIDs.contains(item.draft.userId!))
+        }
+    }
+
+    static func record(_ batch: DeletionBatch, as record: BatchRecord, at now: Int64, in state: inout State)
+        -> AuditProgress?
+    {
+        switch record {
+        case .none:
+            return nil
+        case .closure(let clientID, let counts):
+            state.closing[clientID]?.counts.add(counts(batch))
+            return nil
+        case .audit(var progress, let counts, let dueAt):
+            let batchCounts = counts(batch)
+            guard !batchCounts.isEmpty else { return progress }
+            progress.counts.add(batchCounts)
+            let due = dueAt(batch).map(dateFromEpochMillis)
+            if let id = progress.entryID, let index = state.audit.firstIndex(where: { $0.id == id }) {
+                var entry = state.audit[index].entry
+                if let due { entry.dueAt = min(entry.dueAt ?? due, due) }
+                entry.finishedAt = dateFromEpochMillis(now)
+                entry.counts = progress.counts
+                state.audit[index].entry = entry
+            } else {
+                let id = Int64(state.audit.count + 1)
+                state.audit.append(
+                    (id, AuditEntry(
+                        kind: progress.kind.rawValue, clientId: progress.clientID, dueAt: due,
+                        finishedAt: dateFromEpochMillis(now), counts: progress.counts)))
+                progress.entryID = id
+            }
+            return progress
+        }
+    }
+
+    public func deleteFeedbackBatch(_ selection: FeedbackSelection, limit: Int, at now: Int64, record: BatchRecord)
+        async throws -> (batch: DeletionBatch, audit: AuditProgress?)?
+    {
+        write { state in
+            if case .closure(let clientID, _) = record, state.closing[clientID] == nil { return nil }
+            let items = state.feedback.values.filter { Self.matches($0, selection) }.prefix(limit)
+            var batch = DeletionBatch()
+            for item in items {
+                state.feedback[item.id] = nil
+                let shots = state.screenshots.filter { $0.value.feedbackID == item.id }.keys
+                for name in shots { state.screenshots[name] = nil }
+                batch.screenshots += shots.count
+                batch.rows += 1
+                batch.oldestCreatedAt = min(batch.oldestCreatedAt ?? .max, epochMillis(item.createdAt))
+            }
+            return (batch, Self.record(batch, as: record, at: now, in: &state))
+        }
+    }
+
+    public func deleteUnattachedUploadBatch(
+        clientID: String, uploadedBefore cutoff: Int64?, limit: Int, at now: Int64, record: BatchRecord
+    ) async throws -> (batch: DeletionBatch, audit: AuditProgress?)? {
+        write { state in
+            if case .closure(let id, _) = record, state.closing[id] == nil { return nil }
+            let uploads = state.screenshots.values.filter {
+                $0.record.clientId == clientID && $0.feedbackID == nil
+                    && epochMillis($0.record.createdAt) < (cutoff ?? .max)
+            }.prefix(limit)
+            var batch = DeletionBatch()
+            for upload in uploads {
+                state.screenshots[upload.record.fileName] = nil
+                batch.rows += 1
+                batch.oldestCreatedAt = min(batch.oldestCreatedAt ?? .max, epochMillis(upload.record.createdAt))
+            }
+            return (batch, Self.record(batch, as: record, at: now, in: &state))
+        }
+    }
+
+    public func beginAccountClosure(clientID: String, at now: Int64) async throws -> Bool {
+        write { state in
+            guard state.clients[clientID] != nil, state.closing[clientID] == nil else { return false }
+            state.closing[clientID] = (now, DeletionCounts())
+            return true
+        }
+    }
+
+    public func pendingAccountClosures() async throws -> [String] {
+        withState { $0.closing.sorted { $0.value.requestedAt < $1.value.requestedAt }.map(\.key) }
+    }
+
+    public func addClosureProgress(clientID: String, counts: DeletionCounts) async throws -> Bool {
+        write { state in
+            guard state.closing[clientID] != nil else { return false }
+            state.closing[clientID]?.counts.add(counts)
+            return true
+        }
+    }
+
+    public func deleteEndUserBatch(clientID: String, limit: Int) async throws -> Int? {
+        write { state in
+            guard state.closing[clientID] != nil else { return nil }
+            let keys = state.endUserClients.filter { $0.value == clientID }.keys.prefix(limit)
+            for key in keys {
+                state.endUsers[key] = nil
+                state.endUserClients[key] = nil
+            }
+            state.closing[clientID]?.counts.add(DeletionCounts(["endUsers": keys.count]))
+            return keys.count
+        }
+    }
+
+    public func completeAccountClosure(clientID: String, at now: Int64) async throws -> DeletionCounts? {
+        write { state in
+            guard let closing = state.closing[clientID] else { return nil }
+            state.clients[clientID] = nil
+            state.closing[clientID] = nil
+            state.feedback = state.feedback.filter { $0.value.clientId != clientID }
+            state.screenshots = state.screenshots.filter { $0.value.record.clientId != clientID }
+            state.audit.append(
+                (Int64(state.audit.count + 1), AuditEntry(
+                    kind: AuditKind.accountClosure.rawValue, clientId: clientID,
+                    dueAt: dateFromEpochMillis(closing.requestedAt), finishedAt: dateFromEpochMillis(now),
+                    counts: closing.counts)))
+            return closing.counts
+        }
+    }
+
+    static func endUserKey(_ clientID: String, _ userID: String) -> String { clientID + "\u{1F}" + userID }
+
+    public func upsertEndUser(clientID: String, _ identification: Identification, at now: Int64) async throws {
+        try write { state in
+            guard state.closing[clientID] == nil else { throw FeedbackError.unknownClient }
+            let key = Self.endUserKey(clientID, identification.userId)
+            let date = dateFromEpochMillis(now)
+            var user = state.endUsers[key] ?? EndUser(
+                userId: identification.userId, email: nil, name: nil, traits: nil, createdAt: date, updatedAt: date)
+            func apply<T>(_ update: FieldUpdate<T>, _ field: inout T?) {
+                switch update {
+                case .keep: break
+                case .clear: field = nil
+                case .set(let value): field = value
+                }
+            }
+            apply(identification.email, &user.email)
+            apply(identification.name, &user.name)
+            apply(identification.traits, &user.traits)
+            user.updatedAt = date
+            state.endUsers[key] = user
+            state.endUserClients[key] = clientID
+        }
+    }
+
+    public func endUser(clientID: String, userID: String) async throws -> EndUser? {
+        withState { $0.endUsers[Self.endUserKey(clientID, userID)] }
+    }
+
+    public func resolve(_ subject: DataSubject, clientID: String) async throws -> SubjectScope {
+        withState { state in
+            let users = state.endUserClients.filter { $0.value == clientID }.keys.compactMap { state.endUsers[$0] }
+            switch subject {
+            case .email(let email):
+                let ids = users.filter { $0.email?.lowercased() == email.lowercased() }.map(\.userId)
+                return SubjectScope(clientID: clientID, emails: [email], userIDs: ids, endUserEmail: email)
+            case .userID(let userID):
+                let emails = users.filter { $0.userId == userID }.compactMap(\.email)
+                return SubjectScope(clientID: clientID, emails: emails, userIDs: [userID], endUserID: userID)
+            case .slackUser(let member):
+                return SubjectScope(clientID: clientID, slackMember: member)
+            }
+        }
+    }
+
+    static func endUsers(of scope: SubjectScope, in state: State) -> [String] {
+        state.endUserClients.filter { $0.value == scope.clientID }.keys.filter { key in
+            guard let user = state.endUsers[key] else { return false }
+            if let email = scope.endUserEmail { return user.email?.lowercased() == email.lowercased() }
+            if let id = scope.endUserID { return user.userId == id }
+            return false
+        }
+    }
+
+    static func forwardedOnly(_ item: FeedbackItem, _ scope: SubjectScope) -> Bool {
+        guard let member = scope.slackMember, item.clientId == scope.clientID else { return false }
+        return item.draft.slack?.forwardedBy == member && item.draft.slack?.authorId != member
+    }
+
+    public func export(_ scope: SubjectScope) async throws -> (
+        endUsers: [EndUser], feedback: [FeedbackItem], screenshots: [StoredScreenshotLink]
+    ) {
+        withState { state in
+            let users = Self.endUsers(of: scope, in: state).compactMap { state.endUsers[$0] }.sorted { $0.userId < $1.userId }
+            let items = state.feedback.values.filter { Self.matches($0, .subject(scope)) || Self.forwardedOnly($0, scope) }
+                .sorted { (epochMillis($0.createdAt), $0.id) > (epochMillis($1.createdAt), $1.id) }
+            let ids = Set(items.map(\.id))
+            let shots = state.screenshots.values.filter { $0.feedbackID.map(ids.contains) ?? false }.map {
+                StoredScreenshotLink(
+                    feedbackId: $0.feedbackID!, fileName: $0.record.fileName, mimeType: $0.record.mimeType,
+                    fileSize: $0.record.fileSize, createdAt: epochMillis($0.record.createdAt))
+            }.sorted { ($0.createdAt, $0.fileName) < ($1.createdAt, $1.fileName) }
+            return (users, items, shots)
+        }
+    }
+
+    public func finishErasure(_ scope: SubjectScope, audit: AuditProgress, dueAt: Int64, at now: Int64) async throws
+        -> DeletionCounts
+    {
+        write { state in
+            var last = DeletionCounts()
+            let users = Self.endUsers(of: scope, in: state)
+            for key in users {
+                state.endUsers[key] = nil
+                state.endUserClients[key] = nil
+            }
+            if scope.endUserEmail != nil || scope.endUserID != nil { last["endUsers"] = users.count }
+            if scope.slackMember != nil {
+                let forwarded = state.feedback.values.filter { Self.forwardedOnly($0, scope) }.map(\.id)
+                for id in forwarded { state.feedback[id]?.draft.slack?.forwardedBy = nil }
+                last["slackForwardsScrubbed"] = forwarded.count
+            }
+            let counted = last
+            let progress =
+                Self.record(
+                    DeletionBatch(), as: .audit(audit, counts: { _ in counted }, dueAt: { _ in dueAt }), at: now,
+                    in: &state) ?? audit
+            if progress.entryID == nil {
+                state.audit.append(
+                    (Int64(state.audit.count + 1), AuditEntry(
+                        kind: AuditKind.privacyErasure.rawValue, clientId: scope.clientID,
+                        dueAt: dateFromEpochMillis(dueAt), finishedAt: dateFromEpochMillis(now), counts: progress.counts)))
+            }
+            return progress.counts
+        }
+    }
+
+    public func recordAudit(kind: String, clientID: String?, dueAt: Int64?, finishedAt: Int64, counts: DeletionCounts)
+        async throws
+    {
+        write { state in
+            state.audit.append(
+                (Int64(state.audit.count + 1), AuditEntry(
+                    kind: kind, clientId: clientID, dueAt: dueAt.map(dateFromEpochMillis),
+                    finishedAt: dateFromEpochMillis(finishedAt), counts: counts)))
+        }
+    }
+
+    public func auditEntries(clientID: String, limit: Int) async throws -> [AuditEntry] {
+        withState { state in
+            Array(state.audit.filter { $0.entry.clientId == clientID }
+                .sorted { ($0.entry.finishedAt, $0.id) > ($1.entry.finishedAt, $1.id) }.prefix(limit).map(\.entry))
+        }
+    }
+}
+
+extension InMemoryStore: DeletionAuditor {
+    public func recordDeletion(kind: String, clientID: String?, dueAt: Date?, finishedAt: Date, counts: DeletionCounts)
+        async throws
+    {
+        try await recordAudit(
+            kind: kind, clientID: clientID, dueAt: dueAt.map(epochMillis), finishedAt: epochMillis(finishedAt),
+            counts: counts)
+    }
+}
+
+extension InMemoryStore: InboxSessionStore {
+    public func startInboxSession(_ session: StoredInboxSession, perClient: Int) async throws {
+        write { state in
+            let mine = state.inboxSessions.values.filter { $0.clientID == session.clientID }
+                .sorted { $0.lastSeenAt > $1.lastSeenAt }
+            for stale in mine.dropFirst(max(perClient - 1, 0)) { state.inboxSessions[stale.key] = nil }
+            state.inboxSessions[session.key] = session
+        }
+    }
+
+    public func inboxSession(key: String, now: Int64, idleSince: Int64, createdSince: Int64, refreshBefore: Int64)
+        async throws -> StoredInboxSession?
+    {
+        write { state in
+            guard var session = state.inboxSessions[key] else { return nil }
+            guard session.lastSeenAt >= idleSince, session.createdAt >= createdSince else {
+                state.inboxSessions[key] = nil
+                return nil
+            }
+            if session.lastSeenAt < refreshBefore {
+                session.lastSeenAt = now
+                state.inboxSessions[key] = session
+            }
+            return session
+        }
+    }
+
+    public func endInboxSession(key: String) async throws {
+        write { $0.inboxSessions[key] = nil }
+    }
+}
