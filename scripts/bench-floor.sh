@@ -29,9 +29,11 @@ if [[ -z "${USERO_BIN:-}" || -z "${FLOOR_BIN:-}" ]]; then
     swift build -c "$CONFIG" --product usero >&2
     swift build -c "$CONFIG" --product usero-floor >&2
 fi
+swift build -c "$CONFIG" --product usero-bench >&2
 BIN=$(swift build -c "$CONFIG" --show-bin-path)
 USERO_BIN=${USERO_BIN:-$BIN/usero}
 FLOOR_BIN=${FLOOR_BIN:-$BIN/usero-floor}
+BENCH_BIN=$BIN/usero-bench
 
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/usero-floor.XXXXXX")
 FLOOR_PID="" SERVER_PID=""
@@ -160,4 +162,4 @@ print("RESULT round=%s floor=%.0f healthz=%.0f events=%.0f post_rows=%.0f post_p
 PY
 done
 # The disk, in the same run: one committed synchronous=FULL transaction per row (no batching) for 3 s.
-echo "-- the disk: $("$USERO_BIN" bench-commit-baseline --database "$WORK/baseline.sqlite" --seconds 3)"
+echo "-- the disk: $("$BENCH_BIN" commit-baseline --database "$WORK/baseline.sqlite" --seconds 3)"
