@@ -1,22 +1,28 @@
-/// The two strings that decide whether an Events API body is dropped unread: the envelope's `type` and its
-/// `event.type`, found by one pass over the bytes that also checks the whole body is well-formed JSON.
+/// The strings that decide whether an Events API body is dropped unread — the envelope's `type` and its
+/// `event.type` — and the workspace a dropped event still counts for (`authorizations[0].team_id`, else
+/// `team_id`, as `EventEnvelope.workspace` reads it: every event seen refreshes the installation's last-event time,
+/// where recovery starts), found by one pass over the bytes that also checks the whole body is well-formed JSON.
 ///
 /// Most deliveries are `message` events usero never handles (the app must subscribe to them for reactions on
 /// messages to be visible at all); decoding each into `EventEnvelope` cost about a fifth of the route's CPU. The
 /// peek answers nil whenever it is not sure — malformed or non-UTF-8 input, nesting deeper than `maxDepth`, an
-/// escape inside one of those two strings, a repeated key — and the caller then takes the full decoding path, which
-/// gives the same answers as before. It allocates nothing but the two short strings.
+/// escape inside one of the strings it keeps, a repeated key, a `team_id` or `authorizations` of a shape the decoder
+/// would refuse — and the caller then takes the full decoding path, which gives the same answers as before. It
+/// allocates nothing but the short strings it keeps.
 struct EventPeek: Equatable {
     /// The top-level `type` (`event_callback`, `url_verification`, …).
     var type: String
     /// `event.type` when `event` is an object with a string `type`.
     var eventType: String?
+    /// The first authorization's `team_id`, else the envelope's `team_id` (`EventEnvelope.workspace`).
+    var workspace: String?
 
     static let maxDepth = 64
 
-    init(type: String, eventType: String?) {
+    init(type: String, eventType: String?, workspace: String? = nil) {
         self.type = type
         self.eventType = eventType
+        self.workspace = workspace
     }
 
     init?(_ body: [UInt8]) {
@@ -25,7 +31,7 @@ struct EventPeek: Equatable {
             return scanner.scanDocument()
         }
         guard let found else { return nil }
-        (type, eventType) = found
+        (type, eventType, workspace) = found
     }
 }
 
@@ -38,12 +44,16 @@ private struct Scanner {
     private static let quote = UInt8(ascii: "\""), backslash = UInt8(ascii: "\\")
 
     /// The whole document: an object whose members are scanned, with `type` and `event.type` kept.
-    mutating func scanDocument() -> (String, String?)? {
+    mutating func scanDocument() -> (String, String?, String?)? {
         skipSpace()
         guard peek == UInt8(ascii: "{") else { return nil }
         var type: String?
         var eventType: String?
         var sawEvent = false
+        var teamID: String?
+        var sawTeamID = false
+        var authorizationTeamID: String?
+        var sawAuthorizations = false
         let ok = scanObject(depth: 1) { scanner, key in
             switch key {
             case .type:
@@ -66,6 +76,14 @@ private struct Scanner {
                     }
                 }
                 return scanner.scanValue(depth: 2)
+            case .teamID:
+                guard !sawTeamID else { return false }
+                sawTeamID = true
+                return scanner.scanOptionalSimpleString(&teamID)
+            case .authorizations:
+                guard !sawAuthorizations else { return false }
+                sawAuthorizations = true
+                return scanner.scanAuthorizations(&authorizationTeamID)
             case .other:
                 return scanner.scanValue(depth: 2)
             }
@@ -73,10 +91,53 @@ private struct Scanner {
         guard ok, let type else { return nil }
         skipSpace()
         guard index == bytes.count, Self.isValidUTF8(bytes) else { return nil }
-        return (type, eventType)
+        return (type, eventType, authorizationTeamID ?? teamID)
     }
 
-    enum Key { case type, event, other }
+    enum Key { case type, event, teamID, authorizations, other }
+
+    /// A string without escapes (kept in `value`) or `null`; anything else is a shape the decoder refuses.
+    mutating func scanOptionalSimpleString(_ value: inout String?) -> Bool {
+        if peek == UInt8(ascii: "n") { return literal("null") }
+        guard let text = scanSimpleStringValue() else { return false }
+        value = text
+        return true
+    }
+
+    /// `authorizations`: `null`, or an array of objects whose `team_id` is a string or `null`; the first one's kept.
+    mutating func scanAuthorizations(_ first: inout String?) -> Bool {
+        if peek == UInt8(ascii: "n") { return literal("null") }
+        guard peek == UInt8(ascii: "[") else { return false }
+        index += 1
+        skipSpace()
+        if peek == UInt8(ascii: "]") {
+            index += 1
+            return true
+        }
+        var position = 0
+        while true {
+            skipSpace()
+            var teamID: String?
+            var sawTeamID = false
+            let ok = scanObject(depth: 3) { inner, key in
+                guard key == .teamID else { return inner.scanValue(depth: 4) }
+                guard !sawTeamID else { return false }
+                sawTeamID = true
+                return inner.scanOptionalSimpleString(&teamID)
+            }
+            guard ok else { return false }
+            if position == 0 { first = teamID }
+            position += 1
+            skipSpace()
+            switch peek {
+            case UInt8(ascii: ","): index += 1
+            case UInt8(ascii: "]"):
+                index += 1
+                return true
+            default: return false
+            }
+        }
+    }
 
     var peek: UInt8? { index < bytes.count ? bytes[index] : nil }
 
@@ -222,13 +283,15 @@ private struct Scanner {
         isDigit(byte) || (byte | 0x20 >= UInt8(ascii: "a") && byte | 0x20 <= UInt8(ascii: "f"))
     }
 
-    /// A member name: which of the two keys it is (an escaped name is never one of them, only skipped).
+    /// A member name: which of the keys it is (an escaped name is never one of them, only skipped).
     mutating func scanKey() -> Key? {
         let start = index + 1
         guard skipString() else { return nil }
         let name = UnsafeBufferPointer(rebasing: bytes[start..<(index - 1)])
         if name.elementsEqual("type".utf8) { return .type }
         if name.elementsEqual("event".utf8) { return .event }
+        if name.elementsEqual("team_id".utf8) { return .teamID }
+        if name.elementsEqual("authorizations".utf8) { return .authorizations }
         return .other
     }
 

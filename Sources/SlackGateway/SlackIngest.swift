@@ -49,6 +49,10 @@ public struct SlackIngest: Sendable {
         if logger.logLevel > .debug, let peek = EventPeek(body), peek.type != "url_verification",
             peek.type != "event_callback" || peek.eventType.map({ !Self.handledEvents.contains($0) }) == true
         {
+            // As on the full path: an event with a type and a workspace counts as seen (at most one write a minute).
+            if peek.type == "event_callback", peek.eventType != nil, let team = peek.workspace {
+                try await noteEvent(team: team)
+            }
             return .acknowledged
         }
         guard let envelope = try? JSONDecoder().decode(EventEnvelope.self, from: Data(body)) else {
