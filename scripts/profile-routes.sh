@@ -8,7 +8,8 @@
 #
 # Starts `usero-floor` and `usero serve` (temporary SQLite, Slack signing on), then for each route runs
 # `wrk -t1 -c32` for SECONDS while perf samples the server for SECONDS-2 (after a 2 s warm-up). Routes: the floor's
-# /healthz, usero's /healthz, signed ignored `message` events, durable POST /api/feedback. Needs linux-perf
+# /healthz, usero's /healthz, signed ignored `message` events, the floor's POST /ingest with the same body, durable
+# POST /api/feedback; then each route's server CPU per request beside the floor's. Needs linux-perf
 # (apt-get install linux-perf). valgrind's callgrind would count instructions, but valgrind 3.19 (Debian 12)
 # cannot read Swift 6 binaries (DWARF 5) and crashes on them. Loopback only; bounded by SECONDS per route.
 set -euo pipefail
@@ -70,11 +71,12 @@ wrk.body = '{"clientId":"$CLIENT","rating":3,"comment":"Export to CSV times out 
 LUA
 : >"$WORK/healthz.lua"
 
-MATCHES=(--match Middleware --match RequestLogMiddleware --match MetricsMiddleware --match ErrorMiddleware
-    --match PublicCORSMiddleware --match "OperationsRoutes" --match "isHealthy" --match "DatabasePool.read"
-    --match JSONEncoder --match JSONDecoder --match JSONSerialization --match SignatureVerifier --match HMAC
-    --match SlackIngest --match GroupCommitWriter --match fdatasync --match sqlite3 --match Logger
-    --match "Prometheus" --match "epoll_wait" --match "futex")
+MATCHES=(--match Middleware --match RequestObservationMiddleware --match RequestDeadlineHandler
+    --match FreeDiskWatermark --match PublicCORSMiddleware --match "OperationsRoutes" --match "HealthCheck"
+    --match "DatabasePool.read" --match JSONEncoder --match JSONDecoder --match JSONSerialization
+    --match SignatureVerifier --match HMAC --match EventPeek --match SlackIngest --match GroupCommitWriter
+    --match fdatasync --match sqlite3 --match "Logger.subscript.setter" --match "Prometheus" --match "epoll_wait"
+    --match "futex")
 # profile NAME PID PORT PATH SCRIPT BINARY
 profile() {
     local name=$1 pid=$2 port=$3 path=$4 script=$5 binary=$6
@@ -90,11 +92,34 @@ profile() {
     cpu_ms=$(awk -F, '/task-clock/ {print $1}' "$WORK/$name.stat")
     echo
     python3 -c 'import sys; rate,cpu,secs=float(sys.argv[2]),float(sys.argv[3]),float(sys.argv[4]); print("== %s: %.0f req/s, server CPU %.1f us per request (%.2f cores busy)" % (sys.argv[1], rate, cpu*1000/(rate*secs), cpu/1000/secs))' \
-        "$name" "$rate" "$cpu_ms" "$((DURATION - 3))"
+        "$name" "$rate" "$cpu_ms" "$((DURATION - 3))" | tee -a "$WORK/summary.txt"
     perf script -i "$WORK/$name.data" -F ip,sym,dso 2>/dev/null | python3 scripts/perf_summary.py --top "$TOP" "${MATCHES[@]}" "$binary"
 }
 echo "== profiles: wrk -t1 -c32, ${DURATION}s per route, perf samples at 999 Hz; load: $(cut -d' ' -f1-3 /proc/loadavg)"
 profile floor-healthz "$FLOOR_PID" "$FLOOR_PORT" /healthz "$WORK/healthz.lua" "$FLOOR_BIN"
 profile usero-healthz "$USERO_PID" "$USERO_PORT" /healthz "$WORK/healthz.lua" "$USERO_BIN"
 profile usero-events "$USERO_PID" "$USERO_PORT" /slack/events "$WORK/events.lua" "$USERO_BIN"
+profile floor-ingest "$FLOOR_PID" "$FLOOR_PORT" /ingest "$WORK/events.lua" "$FLOOR_BIN"
 profile usero-post "$USERO_PID" "$USERO_PORT" /api/feedback "$WORK/post.lua" "$USERO_BIN"
+# Server CPU per request is steadier than requests per second on a shared machine (wrk and other work take the
+# rest of the cores): the floor's cost over usero's is the share of the floor's rate usero would reach if both were
+# bound by their own CPU.
+echo
+echo "== server CPU per request, and the floor's over usero's (usero's capacity as a share of the floor's)"
+python3 - "$WORK/summary.txt" <<'PY'
+import re, sys
+cpu = {}
+for line in open(sys.argv[1]):
+    m = re.match(r"== (\S+): .* server CPU ([0-9.]+) us per request", line)
+    if m:
+        cpu[m.group(1)] = float(m.group(2))
+floor_get, floor_post = cpu.get("floor-healthz"), cpu.get("floor-ingest")
+for name, base, target in (("floor-healthz", floor_get, None), ("usero-healthz", floor_get, 85),
+                           ("usero-events", floor_get, 75), ("floor-ingest", floor_get, None),
+                           ("usero-post", floor_get, 45)):
+    if name in cpu and base:
+        extra = "" if target is None else "  (target >= %d %% of the floor's rate)" % target
+        post = "" if name not in ("usero-events", "usero-post") or not floor_post else \
+            "; %.1f %% of the floor's POST /ingest" % (100 * floor_post / cpu[name])
+        print("  %-14s %7.1f us  %5.1f %% of the floor's GET%s%s" % (name, cpu[name], 100 * base / cpu[name], post, extra))
+PY
