@@ -33,6 +33,16 @@ import Testing
         #expect(probe.calls.load(ordering: .relaxed) == 2)
     }
 
+    /// A store slower than the period but quicker than the timeout is waited for; without the longer timeout it is not.
+    @Test func aSlowStoreIsWaitedForUpToTheTimeout() async throws {
+        let slow: @Sendable () async -> Bool = {
+            try? await Task.sleep(for: .milliseconds(300))
+            return true
+        }
+        #expect(await HealthCheck(maxAge: .milliseconds(100), timeout: .seconds(10), probe: slow).isHealthy() == true)
+        #expect(await HealthCheck(maxAge: .milliseconds(100), probe: slow).isHealthy() == false)
+    }
+
     @Test func aHangingStoreIsReportedUnhealthyWithinThePeriod() async throws {
         let (release, letGo) = AsyncStream.makeStream(of: Void.self)
         let health = HealthCheck(maxAge: .milliseconds(200)) {

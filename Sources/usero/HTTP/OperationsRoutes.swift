@@ -8,11 +8,14 @@ struct OperationsRoutes<Context: RequestContext>: Sendable {
     let store: any StoreHealth
     let registry: PrometheusCollectorRegistry
     let health: HealthCheck
+    /// How long `/healthz` waits for the store before answering 503: longer than the cache period, so a store that is
+    /// merely slow on a loaded machine (a reader connection opened on the first call) still answers 200.
+    static var healthTimeout: Duration { .seconds(5) }
 
     init(health store: any StoreHealth, registry: PrometheusCollectorRegistry) {
         self.store = store
         self.registry = registry
-        health = HealthCheck { await store.isHealthy() }
+        health = HealthCheck(timeout: Self.healthTimeout) { await store.isHealthy() }
     }
 
     func register(on router: Router<Context>) {
@@ -47,8 +50,8 @@ private enum HealthAnswer {
 /// The store's health, asked at most once per `maxAge` however many `/healthz` calls arrive.
 ///
 /// A cached answer is never older than `maxAge` (measured from when its check started); when it is, the next caller
-/// starts one check and every caller in the meantime waits for that same check. A check that takes longer than
-/// `maxAge` answers "unhealthy" to its waiters, so a store that hangs shows as 503 within about a second too.
+/// starts one check and every caller in the meantime waits for that same check. A caller that has waited `timeout`
+/// (by default `maxAge`) is answered "unhealthy", so a store that hangs shows as 503 within `timeout`.
 final class HealthCheck: Sendable {
     private struct State {
         var healthy = false
@@ -58,10 +61,12 @@ final class HealthCheck: Sendable {
 
     private let state = Mutex(State())
     private let maxAge: Duration
+    private let timeout: Duration
     private let probe: @Sendable () async -> Bool
 
-    init(maxAge: Duration = .seconds(1), probe: @escaping @Sendable () async -> Bool) {
+    init(maxAge: Duration = .seconds(1), timeout: Duration? = nil, probe: @escaping @Sendable () async -> Bool) {
         self.maxAge = maxAge
+        self.timeout = timeout ?? maxAge
         self.probe = probe
     }
 
@@ -85,11 +90,11 @@ final class HealthCheck: Sendable {
             return task
         }
         guard let pending else { return state.withLock { $0.healthy } }
-        // Wait for the check, but no longer than maxAge: a hanging store answers "unhealthy" meanwhile.
+        // Wait for the check, but no longer than timeout: a hanging store answers "unhealthy" meanwhile.
         let answer = Once()
         return await withCheckedContinuation { (continuation: CheckedContinuation<Bool, Never>) in
-            let timer = Task { [maxAge] in
-                try? await Task.sleep(for: maxAge)
+            let timer = Task { [timeout] in
+                try? await Task.sleep(for: timeout)
                 if answer.claim() { continuation.resume(returning: false) }
             }
             Task {
