@@ -10,7 +10,7 @@ import NIOHTTP1
 /// followed, and a `Retry-After` clamped to `retryAfterRange` where it is parsed. `respond(to:)` calls only URLs
 /// that start with one of `responseURLPrefixes` (`SLACK_RESPONSE_URL_PREFIXES`) and whose scheme, host and port
 /// are that prefix's. Why not URLSession: see BENCHMARKS.md ("Outbound Slack calls") — about 45 ms per call on a
-/// reused connection against a server that writes head and body separately, against well under 1 ms here.
+/// reused connection against a server that writes head and body separately, against about 2 ms here.
 public final class HTTPSlackWebAPI: SlackWebAPI {
     /// Where `response_url`s may point when `SLACK_RESPONSE_URL_PREFIXES` is unset.
     public static let defaultResponseURLPrefixes = ["https://hooks.slack.com/"]
