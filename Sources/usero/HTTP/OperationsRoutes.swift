@@ -21,6 +21,8 @@ struct OperationsRoutes<Context: RequestContext>: Sendable {
     func register(on router: Router<Context>) {
         let health = self.health
         let store = self.store
+        // The first check opens a reader connection: do it now, so the first /healthz after start-up finds an answer.
+        Task { _ = await health.isHealthy() }
         router.get("healthz") { _, _ -> Response in
             await health.isHealthy() ? HealthAnswer.ok : HealthAnswer.unavailable
         }
