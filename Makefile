@@ -2,7 +2,7 @@
 #   make run    installs missing Debian packages, builds (release) and starts `usero serve` on data/usero.sqlite
 #   make test   installs missing Debian packages and runs every test
 SHELL := /bin/bash
-.PHONY: run test build deps bench drills
+.PHONY: run test build deps bench drills profile
 
 deps:
 	@scripts/install-deps.sh
@@ -17,6 +17,8 @@ test:
 	scripts/test.sh
 
 bench: deps
+	scripts/bench-floor.sh
+	scripts/bench-slack-latency.sh
 	scripts/bench-feedback.sh
 	scripts/bench-slack.sh
 	scripts/bench-retention.sh
@@ -31,3 +33,7 @@ drills: deps
 	scripts/drill-disk-full.sh
 	scripts/drill-upload-rss.sh
 	scripts/drill-soak.sh 600 200
+
+# Where each route's time goes (perf record; needs linux-perf): see BENCHMARKS.md.
+profile: deps
+	scripts/profile-routes.sh

@@ -15,6 +15,10 @@ let package = Package(
     platforms: [.macOS(.v15)],
     products: [
         .executable(name: "usero", targets: ["usero"]),
+        // The benchmarks' floor: a bare Hummingbird app with usero's server configuration (scripts/bench-floor.sh).
+        .executable(name: "usero-floor", targets: ["UseroFloor"]),
+        // Outbound Slack call latency, the live client beside URLSession (scripts/bench-slack-latency.sh).
+        .executable(name: "usero-bench-slack-client", targets: ["UseroSlackClientBench"]),
         .executable(name: "usero-bench", targets: ["UseroBench"]),
     ],
     dependencies: [
@@ -31,6 +35,8 @@ let package = Package(
         .package(url: "https://github.com/vapor/postgres-nio.git", from: "1.33.2"),
         // NIOSSL only for the TLS settings of `sslmode=prefer|require` (postgres-nio already depends on it).
         .package(url: "https://github.com/apple/swift-nio-ssl.git", from: "2.25.0"),
+        .package(url: "https://github.com/swift-server/async-http-client.git", from: "1.37.0"),
+        .package(url: "https://github.com/apple/swift-nio.git", from: "2.81.0"),
     ],
     targets: [
         // libcrypto from the system (Debian's libssl-dev): AES-256-GCM, HMAC-SHA256, SHA-256, RAND.
@@ -68,6 +74,10 @@ let package = Package(
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                // Outbound Slack calls (see HTTPSlackWebAPI and BENCHMARKS.md for why not URLSession).
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
             ],
             swiftSettings: settings
         ),
@@ -136,6 +146,20 @@ let package = Package(
                 .product(name: "Prometheus", package: "swift-prometheus"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ],
+            swiftSettings: settings
+        ),
+        .executableTarget(
+            name: "UseroFloor",
+            dependencies: [
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: settings
+        ),
+        // Kept apart from `usero` so the service never links FoundationNetworking (libcurl and its dependencies).
+        .executableTarget(
+            name: "UseroSlackClientBench",
+            dependencies: ["SlackGateway"],
             swiftSettings: settings
         ),
         // Benchmark commands, kept out of the `usero` product: the durable-commit baseline, the uninstall scrub

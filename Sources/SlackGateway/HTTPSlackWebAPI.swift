@@ -1,26 +1,59 @@
+import AsyncHTTPClient
 public import Foundation
+import NIOCore
+import NIOHTTP1
 
-#if canImport(FoundationNetworking)
-import FoundationNetworking
-#endif
-
-/// `SlackWebAPI` over URLSession (libcurl on Linux): base URL from `SLACK_API_URL`, bounded timeouts, the token only
-/// in `Authorization: Bearer`.
+/// `SlackWebAPI` over AsyncHTTPClient (SwiftNIO, on the event loops the server already runs): base URL from
+/// `SLACK_API_URL`, the token only in `Authorization: Bearer`.
+///
+/// Every call is bounded: a deadline per call (connect, send, answer and body), a cap on the bytes read, no redirect
+/// followed, and a `Retry-After` clamped to `retryAfterRange` where it is parsed. `respond(to:)` calls only URLs
+/// that start with one of `responseURLPrefixes` (`SLACK_RESPONSE_URL_PREFIXES`) and whose scheme, host and port
+/// are that prefix's. Why not URLSession: see BENCHMARKS.md ("Outbound Slack calls") — about 45 ms per call on a
+/// reused connection against a server that writes head and body separately, against about 2 ms here.
 public final class HTTPSlackWebAPI: SlackWebAPI {
-    private let baseURL: URL
-    private let session: URLSession
+    /// Where `response_url`s may point when `SLACK_RESPONSE_URL_PREFIXES` is unset.
+    public static let defaultResponseURLPrefixes = ["https://hooks.slack.com/"]
+    /// Largest Web API answer read (a 15-message `conversations.replies` page is far smaller).
+    public static let maxResponseBytes = 4 << 20
+    /// Largest `response_url` answer read (Slack answers `ok`).
+    public static let maxResponseURLBytes = 64 << 10
+    /// What a `Retry-After` from Slack or a `response_url` host is clamped to, in seconds.
+    public static let retryAfterRange: ClosedRange<Int> = 1...3600
+    /// The wait when a 429 carries no usable `Retry-After`.
+    public static let defaultRetryAfter = 30
 
-    /// A client for `baseURL` (ending in `/`), with `timeout` per request.
-    public init(baseURL: URL, timeout: TimeInterval = 10) {
-        self.baseURL = baseURL
-        let configuration = URLSessionConfiguration.ephemeral
-        configuration.timeoutIntervalForRequest = timeout
-        configuration.timeoutIntervalForResource = timeout * 2
-        configuration.httpCookieStorage = nil
-        configuration.urlCache = nil
-        configuration.httpMaximumConnectionsPerHost = 8
-        session = URLSession(configuration: configuration)
+    private let baseURL: String
+    private let timeout: TimeAmount
+    private let responseURLPrefixes: [ResponseURLPrefix]
+    private let client: HTTPClient
+
+    /// A client for `baseURL` (ending in `/`), with `timeout` per call, calling `response_url`s only under
+    /// `responseURLPrefixes`.
+    public init(
+        baseURL: URL, timeout: TimeInterval = 10, responseURLPrefixes: [String] = defaultResponseURLPrefixes
+    ) {
+        var base = baseURL.absoluteString
+        if !base.hasSuffix("/") { base += "/" }
+        self.baseURL = base
+        self.timeout = .milliseconds(Int64((max(0.001, min(timeout, 300)) * 1000).rounded()))
+        self.responseURLPrefixes = responseURLPrefixes.compactMap(ResponseURLPrefix.init)
+        client = Self.sharedClient
     }
+
+    /// One client for the process (its connection pool lives as long as the process; nothing to shut down).
+    private static let sharedClient: HTTPClient = {
+        var configuration = HTTPClient.Configuration(
+            redirectConfiguration: .disallow,
+            timeout: .init(connect: .seconds(5), read: .seconds(10)),
+            connectionPool: .init(idleTimeout: .seconds(30), concurrentHTTP1ConnectionsPerHostSoftLimit: 8),
+            decompression: .disabled)
+        configuration.http1_1ConnectionDebugInitializer = { channel in
+            channel.eventLoop.makeCompletedFuture { try channel.pipeline.syncOperations.addHandler(QuickAck(), position: .first) }
+        }
+        configuration.http2ConnectionDebugInitializer = configuration.http1_1ConnectionDebugInitializer
+        return HTTPClient(eventLoopGroup: HTTPClient.defaultEventLoopGroup, configuration: configuration)
+    }()
 
     // MARK: Methods
 
@@ -84,17 +117,22 @@ public final class HTTPSlackWebAPI: SlackWebAPI {
         let _: Empty = try await call("chat.postMessage", form: FormBody.encode(fields), authorization: bearer(token))
     }
 
+    /// POSTs to `responseURL` only when it starts with an allowed prefix (and has that prefix's scheme, host and
+    /// port); anything else is refused without a connection: `SlackAPIError.slack(code: "response_url_not_allowed")`.
     public func respond(to responseURL: String, text: String) async throws {
-        guard let url = URL(string: responseURL), ["http", "https"].contains(url.scheme ?? "") else {
-            throw SlackAPIError.malformedResponse
+        guard responseURLPrefixes.contains(where: { $0.admits(responseURL) }) else {
+            throw SlackAPIError.slack(code: Self.responseURLNotAllowed)
         }
-        var request = URLRequest(url: url)
-        request.httpMethod = "POST"
-        request.setValue("application/json; charset=utf-8", forHTTPHeaderField: "Content-Type")
-        request.httpBody = try JSONEncoder().encode(["response_type": "ephemeral", "text": text])
-        let (_, status, _) = try await send(request)
-        try Self.check(status: status.code, retryAfter: status.retryAfter)
+        var request = HTTPClientRequest(url: responseURL)
+        request.method = .POST
+        request.headers.add(name: "Content-Type", value: "application/json; charset=utf-8")
+        let body = try JSONEncoder().encode(["response_type": "ephemeral", "text": text])
+        request.body = .bytes(ByteBuffer(bytes: body))
+        _ = try await send(request, limit: Self.maxResponseURLBytes)
     }
+
+    /// The error code `respond(to:)` throws for a `response_url` outside `SLACK_RESPONSE_URL_PREFIXES`.
+    public static let responseURLNotAllowed = "response_url_not_allowed"
 
     // MARK: Transport
 
@@ -103,27 +141,24 @@ public final class HTTPSlackWebAPI: SlackWebAPI {
     private func call<T: Decodable>(_ method: String, query: [(String, String)], authorization: String) async throws
         -> T
     {
-        var components = URLComponents(url: baseURL.appendingPathComponent(method), resolvingAgainstBaseURL: false)
-        components?.percentEncodedQuery = FormBody.encode(query)
-        guard let url = components?.url else { throw SlackAPIError.malformedResponse }
-        var request = URLRequest(url: url)
-        request.httpMethod = "GET"
-        request.setValue(authorization, forHTTPHeaderField: "Authorization")
+        var request = HTTPClientRequest(url: baseURL + method + "?" + FormBody.encode(query))
+        request.method = .GET
+        request.headers.add(name: "Authorization", value: authorization)
         return try await decode(request)
     }
 
     private func call<T: Decodable>(_ method: String, form: String, authorization: String) async throws -> T {
-        var request = URLRequest(url: baseURL.appendingPathComponent(method))
-        request.httpMethod = "POST"
-        request.setValue("application/x-www-form-urlencoded", forHTTPHeaderField: "Content-Type")
-        request.setValue(authorization, forHTTPHeaderField: "Authorization")
-        request.httpBody = Data(form.utf8)
+        var request = HTTPClientRequest(url: baseURL + method)
+        request.method = .POST
+        request.headers.add(name: "Content-Type", value: "application/x-www-form-urlencoded")
+        request.headers.add(name: "Authorization", value: authorization)
+        request.body = .bytes(ByteBuffer(string: form))
         return try await decode(request)
     }
 
-    private func decode<T: Decodable>(_ request: URLRequest) async throws -> T {
-        let (data, status, _) = try await send(request)
-        try Self.check(status: status.code, retryAfter: status.retryAfter)
+    private func decode<T: Decodable>(_ request: HTTPClientRequest) async throws -> T {
+        let buffer = try await send(request, limit: Self.maxResponseBytes)
+        let data = Data(buffer.readableBytesView)
         let decoder = JSONDecoder()
         guard let envelope = try? decoder.decode(OKReply.self, from: data) else { throw SlackAPIError.malformedResponse }
         guard envelope.ok else { throw SlackAPIError.slack(code: envelope.error ?? "unknown_error") }
@@ -131,31 +166,58 @@ public final class HTTPSlackWebAPI: SlackWebAPI {
         return value
     }
 
-    private struct Status { var code: Int; var retryAfter: Int }
-
-    private func send(_ request: URLRequest) async throws -> (Data, Status, HTTPURLResponse) {
-        let data: Data
-        let response: URLResponse
+    /// Sends `request` within the deadline and returns its body (at most `limit` bytes) when the status is 2xx.
+    private func send(_ request: HTTPClientRequest, limit: Int) async throws -> ByteBuffer {
+        var request = request
+        request.headers.add(name: "User-Agent", value: "usero")
+        let deadline = NIODeadline.now() + timeout
         do {
-            (data, response) = try await session.data(for: request)
+            let response = try await client.execute(request, deadline: deadline)
+            let status = Int(response.status.code)
+            switch status {
+            case 200..<300:
+                return try await response.body.collect(upTo: limit)
+            case 429:
+                throw SlackAPIError.rateLimited(retryAfter: Self.retryAfterSeconds(response.headers.first(name: "Retry-After")))
+            case 500...599:
+                throw SlackAPIError.server(status: status)
+            default:
+                // Redirects (3xx) end here too: never followed.
+                throw SlackAPIError.http(status: status)
+            }
+        } catch let error as SlackAPIError {
+            throw error
         } catch is CancellationError {
             throw CancellationError()
+        } catch is NIOTooManyBytesError {
+            throw SlackAPIError.malformedResponse
         } catch {
-            // URLError carries the URL, which for response_url is a capability: never pass it on.
+            // AsyncHTTPClient's errors can carry the URL, which for a response_url is a capability: never pass it on.
+            if Task.isCancelled { throw CancellationError() }
             throw SlackAPIError.unreachable
         }
-        guard let http = response as? HTTPURLResponse else { throw SlackAPIError.unreachable }
-        let retryAfter = (http.value(forHTTPHeaderField: "Retry-After")).flatMap { Int($0.trimmingCharacters(in: .whitespaces)) }
-        return (data, Status(code: http.statusCode, retryAfter: max(1, retryAfter ?? 30)), http)
     }
 
-    private static func check(status: Int, retryAfter: Int) throws {
-        switch status {
-        case 200..<300: return
-        case 429: throw SlackAPIError.rateLimited(retryAfter: retryAfter)
-        case 500...599: throw SlackAPIError.server(status: status)
-        default: throw SlackAPIError.http(status: status)
+    /// `Retry-After` in whole seconds, clamped to `retryAfterRange`; `defaultRetryAfter` when absent or not a number
+    /// (an HTTP date included). Digits beyond what fits are the upper bound, never an overflow.
+    public static func retryAfterSeconds(_ header: String?) -> Int {
+        guard let text = header?.trimmingCharacters(in: .whitespaces), !text.isEmpty, text.utf8.count <= 64 else {
+            return defaultRetryAfter
         }
+        var digits = Substring(text)
+        var negative = false
+        if digits.first == "-" || digits.first == "+" {
+            negative = digits.first == "-"
+            digits = digits.dropFirst()
+        }
+        guard !digits.isEmpty, digits.utf8.allSatisfy({ (48...57).contains($0) }) else { return defaultRetryAfter }
+        if negative { return retryAfterRange.lowerBound }
+        var value = 0
+        for byte in digits.utf8 {
+            value = value * 10 + Int(byte - 48)
+            if value >= retryAfterRange.upperBound { return retryAfterRange.upperBound }
+        }
+        return min(max(value, retryAfterRange.lowerBound), retryAfterRange.upperBound)
     }
 
     // MARK: Replies
@@ -194,6 +256,52 @@ public final class HTTPSlackWebAPI: SlackWebAPI {
         var nextCursor: String? { responseMetadata?.nextCursor.flatMap { $0.isEmpty ? nil : $0 } }
     }
     private struct PermalinkReply: Decodable { var permalink: String? }
+}
+
+/// One entry of `SLACK_RESPONSE_URL_PREFIXES`: a `response_url` must start with `text` and have its scheme, host
+/// and port (so `https://hooks.slack.com.evil.example/` or a user-info trick never passes).
+struct ResponseURLPrefix: Sendable {
+    let text: String
+    let scheme: String
+    let host: String
+    let port: Int?
+
+    init?(_ text: String) {
+        guard let url = URL(string: text), let scheme = url.scheme?.lowercased(), ["http", "https"].contains(scheme),
+            let host = url.host?.lowercased(), !host.isEmpty, url.user == nil, url.password == nil
+        else { return nil }
+        // A bare origin admits its whole host: make the prefix end at the host so `…slack.com.evil` cannot match.
+        self.text = url.path.isEmpty ? text + "/" : text
+        self.scheme = scheme
+        self.host = host
+        self.port = url.port
+    }
+
+    func admits(_ candidate: String) -> Bool {
+        guard candidate.hasPrefix(text), candidate.utf8.count <= 4096,
+            !candidate.utf8.contains(where: { $0 <= 0x20 || $0 == 0x7F || $0 == UInt8(ascii: "\\") }),
+            let url = URL(string: candidate), url.scheme?.lowercased() == scheme, url.host?.lowercased() == host,
+            url.port == port, url.user == nil, url.password == nil
+        else { return false }
+        return true
+    }
+}
+
+/// Acknowledges every read at once (`TCP_QUICKACK`). On a reused connection Linux delays ACKs (up to 40 ms) to
+/// piggyback them; a server that writes its head and body in two segments with Nagle on then waits for that ACK
+/// before sending the body, and every call pays ~40 ms. Setting the option after each read sends the pending ACK.
+private final class QuickAck: ChannelInboundHandler, RemovableChannelHandler {
+    typealias InboundIn = ByteBuffer
+    typealias InboundOut = ByteBuffer
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        #if os(Linux)
+        // TCP_QUICKACK (12 in <netinet/tcp.h>); best effort: a failure only means the old behaviour.
+        try? context.channel.syncOptions?.setOption(
+            ChannelOptions.Types.SocketOption(level: .tcp, name: NIOBSDSocket.Option(rawValue: 12)), value: 1)
+        #endif
+        context.fireChannelRead(data)
+    }
 }
 
 // MARK: Issue 12: posting new feedback, recovery, App Home

@@ -43,6 +43,18 @@ public struct SlackIngest: Sendable {
 
     /// Handles a verified Events API body.
     public func receiveEvent(_ body: [UInt8]) async throws -> EventReply {
+        // Most deliveries are dropped unread (message events above all): a one-pass peek tells them without decoding
+        // the envelope. Anything the peek is unsure of, and everything at debug level (whose log names the team),
+        // takes the full path below.
+        if logger.logLevel > .debug, let peek = EventPeek(body), peek.type != "url_verification",
+            peek.type != "event_callback" || peek.eventType.map({ !Self.handledEvents.contains($0) }) == true
+        {
+            // As on the full path: an event with a type and a workspace counts as seen (at most one write a minute).
+            if peek.type == "event_callback", peek.eventType != nil, let team = peek.workspace {
+                try await noteEvent(team: team)
+            }
+            return .acknowledged
+        }
         guard let envelope = try? JSONDecoder().decode(EventEnvelope.self, from: Data(body)) else {
             throw SlackGatewayError.malformedPayload
         }

@@ -51,10 +51,9 @@ func buildApplication(
     var parts = AppParts(config: config, backend: backend, registry: registry)
 
     let router = Router(context: AppRequestContext.self)
-    router.add(middleware: RequestLogMiddleware())
-    router.add(middleware: MetricsMiddleware())
-    // Inside the log and the metrics, so both see the status each error became (a 401 is not counted as a 500).
-    router.add(middleware: ErrorMiddleware())
+    // Errors mapped to the contract's answers, one metrics record and a debug log line, in one layer (so the log
+    // and the metrics see the status each error became: a 401 is not counted as a 500).
+    router.add(middleware: RequestObservationMiddleware())
     // Both before any body is read (the rate limit reads one only to learn its client id, after the address check).
     if let watermark = FreeDiskWatermarkMiddleware(
         minimumFreeBytes: config.minFreeDiskBytes,

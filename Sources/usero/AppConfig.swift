@@ -22,6 +22,8 @@ struct AppConfig: Sendable {
     var slackClientSecret: Redacted<String>?
     var slackAPIURL = "https://slack.com/api/"
     var slackAuthorizeURL = "https://slack.com/oauth/v2/authorize"
+    /// What a `response_url` must start with before it is called (`SLACK_RESPONSE_URL_PREFIXES`, comma-separated).
+    var slackResponseURLPrefixes = ["https://hooks.slack.com/"]
     /// Longest the Slack job worker sleeps when nothing wakes it (enqueues wake it at once).
     var slackJobPollInterval: Duration = .seconds(5)
     /// Least time between two posts to a workspace's notify channel, ms (Slack: about one a second per channel).
@@ -120,6 +122,15 @@ struct AppConfig: Sendable {
         config.slackAuthorizeURL = value("SLACK_AUTHORIZE_URL") ?? config.slackAuthorizeURL
         guard let authorize = URL(string: config.slackAuthorizeURL), ["http", "https"].contains(authorize.scheme ?? "")
         else { throw Invalid(description: "SLACK_AUTHORIZE_URL must be an http or https URL") }
+        if let text = value("SLACK_RESPONSE_URL_PREFIXES") {
+            let prefixes = text.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
+            for prefix in prefixes {
+                guard let url = URL(string: prefix), ["http", "https"].contains(url.scheme ?? ""), url.host != nil else {
+                    throw Invalid(description: "SLACK_RESPONSE_URL_PREFIXES must be comma-separated http or https URLs")
+                }
+            }
+            config.slackResponseURLPrefixes = prefixes
+        }
         if let text = value("USERO_RETENTION_INTERVAL_SECONDS") {
             guard let seconds = Int(text), seconds > 0 else {
                 throw Invalid(description: "USERO_RETENTION_INTERVAL_SECONDS must be a positive whole number")

@@ -85,7 +85,7 @@ enum SlackSetup {
         guard let apiURL = URL(string: config.slackAPIURL) else {
             throw AppConfig.Invalid(description: "SLACK_API_URL must be an http or https URL")
         }
-        let api = HTTPSlackWebAPI(baseURL: apiURL)
+        let api = HTTPSlackWebAPI(baseURL: apiURL, responseURLPrefixes: config.slackResponseURLPrefixes)
         let oauth = SlackOAuth(
             store: parts.backend.slack, api: api, keyRing: keyRing, stateKey: SlackKeys.stateKey(from: tokenKey),
             clientID: config.slackClientID, clientSecret: config.slackClientSecret,

@@ -19,7 +19,7 @@ struct UseroCommand: AsyncParsableCommand {
 
 /// Logs go to stderr, at `LOG_LEVEL` (default info).
 func makeLogger(label: String = "usero") -> Logger {
-    var logger = Logger(label: label) { StreamLogHandler.standardError(label: $0) }
+    var logger = Logger(label: label) { StderrLogHandler(label: $0) }
     let level = ProcessInfo.processInfo.environment["LOG_LEVEL"].flatMap { Logger.Level(rawValue: $0.lowercased()) }
     logger.logLevel = level ?? .info
     return logger

@@ -69,6 +69,32 @@ import Testing
         }
     }
 
+    /// On a keep-alive connection the deadline belongs to each request: a request that starts while an earlier one's
+    /// timer is still pending gets its full timeout, and is still closed when it trickles past it.
+    @Test func aLaterRequestOnTheConnectionGetsItsOwnFullTimeout() async throws {
+        // A short request timeout, and an idle timeout long enough that the pause between the requests never hits it.
+        try await TestServer.run(configure: { $0.idleTimeout = .seconds(20); $0.requestTimeout = .seconds(3) }) { server in
+            let connection = try RawConnection(port: server.port)
+            #expect(connection.send("GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n"))
+            #expect(await connection.response(timeout: .seconds(5))?.status == 200)
+            // Half-way through the first request's timeout (3 s from its head) a second request starts.
+            try await Task.sleep(for: .milliseconds(1500))
+            let secondHead = ContinuousClock.now
+            #expect(connection.send(
+                "POST /api/feedback HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
+                    + "Content-Length: 1000\r\n\r\n{"))
+            var closedAt: ContinuousClock.Instant?
+            while ContinuousClock.now - secondHead < .seconds(10) {
+                if !connection.send(" ") { closedAt = .now; break }
+                if await connection.waitForClose(timeout: .milliseconds(300)) { closedAt = .now; break }
+            }
+            let closed = try #require(closedAt)
+            // Never before the second request's own 3 s (the server saw its head after we sent it), and not long after.
+            #expect(closed - secondHead >= .milliseconds(2900))
+            #expect(closed - secondHead < .seconds(8))
+        }
+    }
+
     @Test func connectionsBeyondTheLimitWaitUntilOneCloses() async throws {
         try await TestServer.run(configure: { $0.maxConnections = 2 }) { server in
             let first = try RawConnection(port: server.port)

@@ -33,8 +33,12 @@ import UseroTestSupport
             #expect(held.send(
                 "POST /api/screenshots HTTP/1.1\r\nHost: 127.0.0.1\r\n"
                     + "Content-Type: multipart/form-data; boundary=b\r\nContent-Length: 100000\r\n\r\n--b\r\n"))
+            // Until the held request has taken the slot (on a busy machine its head may arrive after the first
+            // tries), an upload may still be accepted: those are counted.
+            let accepted = Counter()
             try await Self.poll {
                 let refused = try await upload(server, clientId: client.id, file: Images.png())
+                if refused.status == 200 { accepted.add() }
                 guard refused.status == 503 else { return false }
                 #expect(refused.header("Retry-After") == "1")
                 #expect(refused.json["error"] as? String == "Too many uploads in progress")
@@ -46,8 +50,14 @@ import UseroTestSupport
             try await Self.poll {
                 try await upload(server, clientId: client.id, file: Images.png()).status == 200
             }
-            #expect(try await server.count("screenshot") == 1)
+            #expect(try await server.count("screenshot") == 1 + accepted.value)
         }
+    }
+
+    /// Counts from the test's own task.
+    final class Counter: @unchecked Sendable {
+        var value = 0
+        func add() { value += 1 }
     }
 
     @Test func theLimitIsReadFromTheEnvironmentAndZeroTurnsItOff() throws {

@@ -78,4 +78,9 @@ extension Request {
     public func header(_ name: String) -> String? {
         HTTPField.Name(name).flatMap { headers[$0] }
     }
+
+    /// A header by name (every field of that name, joined with ", ", as for a string name).
+    public func header(_ name: HTTPField.Name) -> String? {
+        headers[name]
+    }
 }

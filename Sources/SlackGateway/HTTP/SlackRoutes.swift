@@ -33,8 +33,8 @@ public struct SlackRoutes<Context: RequestContext>: Sendable {
     func verifiedBody(_ request: Request) async throws -> [UInt8] {
         let body = try await request.collectBody(limit: Self.bodyLimit)
         try verifier.verify(
-            body: body, timestamp: request.header("X-Slack-Request-Timestamp"),
-            signature: request.header("X-Slack-Signature"), now: clock.now())
+            body: body, timestamp: request.header(SlackHeaders.timestamp),
+            signature: request.header(SlackHeaders.signature), now: clock.now())
         return body
     }
 
@@ -49,7 +49,7 @@ public struct SlackRoutes<Context: RequestContext>: Sendable {
     @Sendable func interactivity(_ request: Request, context: Context) async throws -> Response {
         let body = try await verifiedBody(request)
         // A replay (same timestamp and signature) is acknowledged and does nothing.
-        guard try await ingest.isFirstDelivery(signature: request.header("X-Slack-Signature")) else {
+        guard try await ingest.isFirstDelivery(signature: request.header(SlackHeaders.signature)) else {
             return Response(status: .ok)
         }
         try await ingest.receiveInteraction(body)
@@ -62,9 +62,9 @@ public struct SlackRoutes<Context: RequestContext>: Sendable {
         // (whether Slack signs it is not documented). Nothing else in such a body is read. See docs/slack.md.
         if let form = FormBody(body), form["ssl_check"] == "1" { return Response(status: .ok) }
         try verifier.verify(
-            body: body, timestamp: request.header("X-Slack-Request-Timestamp"),
-            signature: request.header("X-Slack-Signature"), now: clock.now())
-        guard try await ingest.isFirstDelivery(signature: request.header("X-Slack-Signature")) else {
+            body: body, timestamp: request.header(SlackHeaders.timestamp),
+            signature: request.header(SlackHeaders.signature), now: clock.now())
+        guard try await ingest.isFirstDelivery(signature: request.header(SlackHeaders.signature)) else {
             return JSONResponse.make(["response_type": "ephemeral", "text": SlackIngest.replayed])
         }
         let text = try await ingest.receiveCommand(body)
@@ -87,6 +87,12 @@ public struct SlackRoutes<Context: RequestContext>: Sendable {
                 status: HTTPResponse.Status(code: status), title: "usero could not be installed", message: reason)
         }
     }
+}
+
+/// Slack's two signing headers, named once (making a name from a string validates and lowercases it each time).
+enum SlackHeaders {
+    static let timestamp = HTTPField.Name("X-Slack-Request-Timestamp")!
+    static let signature = HTTPField.Name("X-Slack-Signature")!
 }
 
 /// The small pages the OAuth callback shows.

@@ -51,6 +51,7 @@ enum SlackTestSettings {
         config.slackClientID = clientID
         config.slackClientSecret = Redacted(clientSecret)
         config.slackAPIURL = fakeURL
+        config.slackResponseURLPrefixes = [fakeURL.replacingOccurrences(of: "/api/", with: "/hooks/")]
         config.slackAuthorizeURL = fakeURL.replacingOccurrences(of: "/api/", with: "/oauth/v2/authorize")
         config.tokenKeyBase64 = Redacted(tokenKey)
         config.slackJobPollInterval = .milliseconds(200)

@@ -1,0 +1,112 @@
+import Dispatch
+import Hummingbird
+import Logging
+import Metrics
+import Synchronization
+
+/// What every request pays to be observed, in one layer: errors become the contract's answers (`ErrorMiddleware`'s
+/// mapping), then one metrics record and, at `debug`, one log line.
+///
+/// The log line names the method, the matched route's template (`/api/end-users/{userId}`, never the concrete path,
+/// whose ids can be an end user's email, nor the query), the status, the error's type when the handler threw, and
+/// the duration. Headers and bodies are never logged. Nothing is formatted unless the logger is at `debug`.
+///
+/// Metrics keep Hummingbird's names and labels (`hb_requests`, `http_server_request_duration`,
+/// `hb_request_errors`, `http_server_active_requests`) but are recorded with the status actually answered (a
+/// validation error counts as its 400, not as a 500), and their handles are looked up once per route, method and
+/// status rather than built per request.
+struct RequestObservationMiddleware<Context: RequestContext>: RouterMiddleware {
+    let metrics = RequestMetrics()
+
+    func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws
+        -> Response
+    {
+        let start = DispatchTime.now().uptimeNanoseconds
+        let method = RequestMetrics.label(request.method)
+        let active = metrics.active(method)
+        active.increment()
+        var response: Response
+        var errorType: (any Error.Type)?
+        do {
+            response = try await next(request, context)
+        } catch {
+            errorType = type(of: error)
+            response = ErrorMiddleware<Context>.response(for: error, request: request, logger: context.logger)
+        }
+        let elapsed = DispatchTime.now().uptimeNanoseconds &- start
+        let route = context.endpointPath ?? "unmatched"
+        let handles = metrics.endpoint(route: route, method: method, status: response.status.code)
+        handles.requests.increment()
+        handles.duration.recordNanoseconds(Int64(clamping: elapsed))
+        if errorType != nil { handles.errors.increment() }
+        active.decrement()
+        if context.logger.logLevel <= .debug {
+            var metadata: Logger.Metadata = [
+                "http.method": "\(request.method)", "http.route": "\(route)",
+                "http.status": "\(response.status.code)", "http.duration": "\(Duration.nanoseconds(elapsed))",
+            ]
+            if let errorType { metadata["error.type"] = "\(errorType)" }
+            context.logger.debug("Request", metadata: metadata)
+        }
+        return response
+    }
+}
+
+/// Metric handles by route, method and status, made on first use.
+final class RequestMetrics: Sendable {
+    struct Endpoint: Hashable {
+        let route: String
+        let method: HTTPRequest.Method
+        let status: Int
+    }
+
+    struct Handles: Sendable {
+        let requests: Counter
+        let duration: Metrics.Timer
+        let errors: Counter
+    }
+
+    /// The method as a label: the standard ones as they are, anything else as `OTHER`, so a client inventing
+    /// methods cannot grow the metrics without bound (routes are templates and statuses are three digits).
+    static func label(_ method: HTTPRequest.Method) -> HTTPRequest.Method {
+        switch method {
+        case .get, .post, .put, .delete, .patch, .head, .options: method
+        default: other
+        }
+    }
+    private static let other = HTTPRequest.Method("OTHER")!
+
+    private let endpoints = Mutex<[Endpoint: Handles]>([:])
+    private let methods = Mutex<[HTTPRequest.Method: Meter]>([:])
+
+    func active(_ method: HTTPRequest.Method) -> Meter {
+        methods.withLock { meters in
+            if let meter = meters[method] { return meter }
+            let meter = Meter(label: "http.server.active_requests", dimensions: [("http.request.method", method.rawValue)])
+            meters[method] = meter
+            return meter
+        }
+    }
+
+    func endpoint(route: String, method: HTTPRequest.Method, status: Int) -> Handles {
+        let key = Endpoint(route: route, method: method, status: status)
+        return endpoints.withLock { handles in
+            if let found = handles[key] { return found }
+            let labels = [
+                ("http.route", route), ("http.request.method", method.rawValue),
+                ("http.response.status_code", String(status)),
+            ]
+            let made = Handles(
+                requests: Counter(label: "hb.requests", dimensions: labels),
+                duration: Metrics.Timer(
+                    label: "http.server.request.duration", dimensions: labels, preferredDisplayUnit: .seconds),
+                errors: Counter(
+                    label: "hb.request.errors",
+                    dimensions: [
+                        ("http.route", route), ("http.request.method", method.rawValue), ("error.type", String(status)),
+                    ]))
+            handles[key] = made
+            return made
+        }
+    }
+}

@@ -1,0 +1,220 @@
+import Foundation
+import Hummingbird
+import Logging
+import ServiceLifecycle
+@testable import SlackGateway
+import Synchronization
+import Testing
+
+@testable import usero
+
+/// The live Slack client (`HTTPSlackWebAPI`) against a small server on loopback: where it refuses to go, what it
+/// refuses to follow or read, and how it bounds what Slack tells it (issue 11, item 6).
+@Suite struct SlackWebClientTests {
+    static let token = Redacted("xoxb-test-token")
+
+    @Test func aResponseURLOutsideThePrefixesIsNeverCalled() async throws {
+        try await withHostile { host, root in
+            // Given a client that may call only <root>/hooks/
+            let api = HTTPSlackWebAPI(baseURL: URL(string: root + "/api/")!, responseURLPrefixes: [root + "/hooks/"])
+
+            // When response_urls point elsewhere on that host, at a look-alike path, or carry user info
+            for url in [
+                root + "/elsewhere/T0001/1/abc", root + "/hooks.evil/x", root + "/hook", root.replacingOccurrences(
+                    of: "127.0.0.1", with: "localhost") + "/hooks/x",
+                "http://user@" + root.dropFirst("http://".count) + "/hooks/x", root + "/hooks/a b",
+            ] {
+                // Then each is refused, without a connection
+                await #expect(throws: SlackAPIError.slack(code: HTTPSlackWebAPI.responseURLNotAllowed)) {
+                    try await api.respond(to: url, text: "Sent to usero")
+                }
+            }
+            #expect(host.hits.isEmpty)
+
+            // And the default prefixes (https://hooks.slack.com/) refuse loopback too
+            let strict = HTTPSlackWebAPI(baseURL: URL(string: root + "/api/")!)
+            await #expect(throws: SlackAPIError.slack(code: HTTPSlackWebAPI.responseURLNotAllowed)) {
+                try await strict.respond(to: root + "/hooks/ok", text: "Sent to usero")
+            }
+            #expect(host.hits.isEmpty)
+
+            // While one under the prefix is called, once
+            try await api.respond(to: root + "/hooks/ok", text: "Sent to usero")
+            #expect(host.hits == ["/hooks/ok"])
+        }
+    }
+
+    @Test func aBareOriginPrefixDoesNotAdmitALookAlikeHost() {
+        let prefix = ResponseURLPrefix("https://hooks.slack.com")
+        #expect(prefix?.admits("https://hooks.slack.com/commands/T1/2/x") == true)
+        #expect(prefix?.admits("https://hooks.slack.com.evil.example/commands") == false)
+        #expect(prefix?.admits("https://hooks.slack.com:8443/commands") == false)
+        #expect(ResponseURLPrefix("ftp://hooks.slack.com/") == nil)
+        #expect(ResponseURLPrefix("not a url") == nil)
+    }
+
+    @Test func redirectsAreNeverFollowed() async throws {
+        try await withHostile { host, root in
+            let api = HTTPSlackWebAPI(baseURL: URL(string: root + "/api/")!, responseURLPrefixes: [root + "/hooks/"])
+            // A response_url that redirects: the 302 ends the call, its target is never asked
+            await #expect(throws: SlackAPIError.http(status: 302)) {
+                try await api.respond(to: root + "/hooks/redirect", text: "Sent to usero")
+            }
+            // A Web API method that redirects: the same
+            await #expect(throws: SlackAPIError.http(status: 301)) {
+                _ = try await api.permalink(channel: "C1", ts: "1.2", token: Self.token)
+            }
+            #expect(host.hits == ["/hooks/redirect", "/api/chat.getPermalink"])
+        }
+    }
+
+    @Test func aHugeRetryAfterIsClampedWhereItIsRead() async throws {
+        try await withHostile { host, root in
+            let api = HTTPSlackWebAPI(baseURL: URL(string: root + "/api/")!, responseURLPrefixes: [root + "/hooks/"])
+            host.setRetryAfter("99999999999999999999999")
+            await #expect(throws: SlackAPIError.rateLimited(retryAfter: 3600)) {
+                _ = try await api.replies(channel: "C1", ts: "1.2", cursor: nil, token: Self.token)
+            }
+            host.setRetryAfter("0")
+            await #expect(throws: SlackAPIError.rateLimited(retryAfter: 1)) {
+                _ = try await api.replies(channel: "C1", ts: "1.2", cursor: nil, token: Self.token)
+            }
+            // A response_url host is bounded the same way
+            host.setRetryAfter("86400000")
+            await #expect(throws: SlackAPIError.rateLimited(retryAfter: 3600)) {
+                try await api.respond(to: root + "/hooks/ratelimited", text: "Sent to usero")
+            }
+        }
+        #expect(HTTPSlackWebAPI.retryAfterSeconds("7") == 7)
+        #expect(HTTPSlackWebAPI.retryAfterSeconds(" 120 ") == 120)
+        #expect(HTTPSlackWebAPI.retryAfterSeconds("-5") == 1)
+        #expect(HTTPSlackWebAPI.retryAfterSeconds(String(repeating: "9", count: 400)) == 30)
+        #expect(HTTPSlackWebAPI.retryAfterSeconds("9223372036854775808") == 3600)
+        #expect(HTTPSlackWebAPI.retryAfterSeconds("Wed, 21 Oct 2015 07:28:00 GMT") == 30)
+        #expect(HTTPSlackWebAPI.retryAfterSeconds(nil) == 30)
+    }
+
+    @Test func oversizedAnswersAreNotRead() async throws {
+        try await withHostile { host, root in
+            let api = HTTPSlackWebAPI(baseURL: URL(string: root + "/api/")!, responseURLPrefixes: [root + "/hooks/"])
+            await #expect(throws: SlackAPIError.malformedResponse) {
+                _ = try await api.history(channel: "C1", ts: "1.2", token: Self.token)  // 5 MB, declared
+            }
+            await #expect(throws: SlackAPIError.malformedResponse) {
+                _ = try await api.authTest(token: Self.token)  // 5 MB, chunked (no length up front)
+            }
+            await #expect(throws: SlackAPIError.malformedResponse) {
+                try await api.respond(to: root + "/hooks/big", text: "Sent to usero")  // 100 KB
+            }
+        }
+    }
+
+    @Test func aSlackThatNeverAnswersIsBoundedByTheTimeout() async throws {
+        try await withHostile { host, root in
+            let api = HTTPSlackWebAPI(
+                baseURL: URL(string: root + "/api/")!, timeout: 0.5, responseURLPrefixes: [root + "/hooks/"])
+            await #expect(throws: SlackAPIError.unreachable) {
+                _ = try await api.postEphemeral(channel: "C1", user: "U1", text: "hi", threadTs: nil, token: Self.token)
+            }
+            host.release()
+        }
+    }
+
+    @Test func aShortcutWhoseResponseURLIsElsewhereIsCapturedButTheURLIsNeverCalled() async throws {
+        try await withFakeSlack { fake, api in
+            try await TestServer.run(configure: { SlackTestSettings.configure(&$0, fakeURL: api) }) { server in
+                let client = try await server.installSlack()
+                let elsewhere = api.replacingOccurrences(of: "/api/", with: "/elsewhere/")
+                let body = Fixtures.text(
+                    "shortcut_message_action.body.txt",
+                    replacing: [("https%3A%2F%2Fhooks.slack.com%2Fapp%2F", SlackCaptureTests.formEscape(elsewhere))])
+                let ack = try await server.postSlack(
+                    "/slack/interactivity", body, contentType: "application/x-www-form-urlencoded")
+                #expect(ack.status == 200)
+                // The row is stored and the answer job ends without a call
+                try await server.eventually { try await server.items(client).count == 1 }
+                try await server.eventually { try await server.count("job") == 0 }
+                #expect(await fake.calls("response_url").isEmpty)
+                #expect(!server.logs.text.contains("/elsewhere/"))
+            }
+        }
+    }
+}
+
+/// A loopback server that misbehaves on purpose; records the paths it was asked for.
+final class HostileSlack: Sendable {
+    private let state = Mutex<(hits: [String], retryAfter: String)>(([], "1"))
+    private let (released, releaseContinuation) = AsyncStream.makeStream(of: Void.self)
+
+    var hits: [String] { state.withLock { $0.hits } }
+    func setRetryAfter(_ value: String) { state.withLock { $0.retryAfter = value } }
+    /// Lets a hanging answer finish (so the server can shut down).
+    func release() { releaseContinuation.finish() }
+
+    func router() -> Router<BasicRequestContext> {
+        let router = Router(context: BasicRequestContext.self)
+        let handler: @Sendable (Request, BasicRequestContext) async throws -> Response = { request, _ in
+            _ = try await request.body.collect(upTo: 1 << 20)
+            let path = request.uri.path
+            let retryAfter = self.state.withLock { state -> String in
+                state.hits.append(path)
+                return state.retryAfter
+            }
+            var headers = HTTPFields()
+            headers[.contentType] = "application/json; charset=utf-8"
+            switch path {
+            case "/hooks/redirect":
+                headers[.location] = "/hooks/target"
+                return Response(status: .found, headers: headers)
+            case "/api/chat.getPermalink":
+                headers[.location] = "/hooks/target"
+                return Response(status: .movedPermanently, headers: headers)
+            case "/api/conversations.replies", "/hooks/ratelimited":
+                headers[.retryAfter] = retryAfter
+                return Response(
+                    status: .tooManyRequests, headers: headers,
+                    body: .init(byteBuffer: ByteBuffer(string: #"{"ok":false,"error":"ratelimited"}"#)))
+            case "/api/conversations.history":
+                let big = #"{"ok":true,"messages":[],"pad":""# + String(repeating: "x", count: 5 << 20) + #""}"#
+                return Response(status: .ok, headers: headers, body: .init(byteBuffer: ByteBuffer(string: big)))
+            case "/api/auth.test":
+                let chunk = ByteBuffer(string: String(repeating: "x", count: 64 << 10))
+                return Response(
+                    status: .ok, headers: headers,
+                    body: ResponseBody { writer in
+                        for _ in 0..<80 { try await writer.write(chunk) }
+                        try await writer.finish(nil)
+                    })
+            case "/hooks/big":
+                return Response(
+                    status: .ok, headers: headers,
+                    body: .init(byteBuffer: ByteBuffer(string: String(repeating: "x", count: 100 << 10))))
+            case "/api/chat.postEphemeral":
+                // Accept, and never answer (until the test lets go).
+                for await _ in self.released {}
+                return Response(status: .ok, headers: headers, body: .init(byteBuffer: ByteBuffer(string: #"{"ok":true}"#)))
+            default:
+                return Response(status: .ok, headers: headers, body: .init(byteBuffer: ByteBuffer(string: "ok")))
+            }
+        }
+        router.get("**", use: handler)
+        router.post("**", use: handler)
+        return router
+    }
+}
+
+/// Runs `body` with a `HostileSlack` on a loopback port; passes it and its root URL (`http://127.0.0.1:PORT`).
+func withHostile<T: Sendable>(_ body: @Sendable (HostileSlack, String) async throws -> T) async throws -> T {
+    let host = HostileSlack()
+    let (ports, continuation) = AsyncStream.makeStream(of: Int.self)
+    var logger = Logger(label: "hostile-slack")
+    logger.logLevel = .critical
+    let app = Application(
+        router: host.router(), configuration: .init(address: .hostname("127.0.0.1", port: 0)),
+        onServerRunning: { continuation.yield($0.localAddress?.port ?? 0) }, logger: logger)
+    return try await withRunningService(app, ports: ports, logger: logger) { port in
+        // A hanging answer must end before the server's graceful shutdown can.
+        defer { host.release() }
+        return try await body(host, "http://127.0.0.1:\(port)")
+    }
+}
