@@ -145,7 +145,13 @@ extension TestServer {
                     return false
                 }
                 group.addTask {
-                    try? await Task.sleep(for: timeout)
+                    // Conditions on what is not in the database (the logs) have no commit to wake on: checked
+                    // every 100 ms as well, until the timeout.
+                    let deadline = ContinuousClock.now.advanced(by: timeout)
+                    while ContinuousClock.now < deadline {
+                        try? await Task.sleep(for: .milliseconds(100))
+                        if (try? await condition()) == true { return true }
+                    }
                     return false
                 }
                 let first = try await group.next() ?? false
