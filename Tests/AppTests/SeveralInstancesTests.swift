@@ -215,6 +215,51 @@ struct SeveralInstancesTests {
         }
     }
 
+    @Test func killingOneInstanceUnderWriteLoadLosesNoAcknowledgedRow() async throws {
+        try await withFakeSlack { _, api in
+            try await Self.withThreeInstances(api: api) { instances, settings in
+                let created = try UseroBinary.run(
+                    ["clients", "create", "--name", "Load"], environment: instances[0].environment)
+                let json = try #require(
+                    try JSONSerialization.jsonObject(with: Data(created.stdout.utf8)) as? [String: String])
+                let client = try #require(json["clientId"])
+                let victim = instances[1]
+                // Writers spread round robin over the three instances while one of them is SIGKILLed.
+                let acknowledged = try await withThrowingTaskGroup(of: [String].self) { group in
+                    for writer in 0..<24 {
+                        group.addTask {
+                            var ids: [String] = []
+                            for round in 0..<15 {
+                                let instance = instances[(writer + round) % instances.count]
+                                let body = Data(#"{"clientId":"\#(client)","comment":"load \#(writer)-\#(round)"}"#.utf8)
+                                guard
+                                    let reply = try? await instance.send(
+                                        "POST", "/api/feedback", headers: ["Content-Type": "application/json"],
+                                        body: body),
+                                    reply.status == 200, let id = reply.json["feedbackId"] as? String
+                                else { continue }
+                                ids.append(id)
+                            }
+                            return ids
+                        }
+                    }
+                    group.addTask {
+                        try await Task.sleep(for: .milliseconds(300))
+                        victim.kill()
+                        return []
+                    }
+                    return try await group.reduce(into: [String]()) { $0 += $1 }
+                }
+                #expect(victim.process?.isRunning == false)
+                #expect(acknowledged.count > 24 * 15 / 2, "most writes go to the instances that stay up")
+                // Every acknowledged id is in the database.
+                let quoted = acknowledged.map { "'\($0)'" }.joined(separator: ",")
+                let stored = try await Self.scalar("SELECT count(*) FROM feedback WHERE id IN (\(quoted))", on: settings)
+                #expect(stored == Int64(acknowledged.count))
+            }
+        }
+    }
+
     @Test func anUninstallIsScrubbedWithinTheDeadlineWhenItsInstanceIsKilledRightAfterTheAnswer() async throws {
         try await withFakeSlack { fake, api in
             try await Self.withThreeInstances(api: api) { instances, settings in
