@@ -87,8 +87,27 @@ enum UseroBinary {
         defer { watchdog.cancel() }
         let stdout = out.fileHandleForReading.readDataToEndOfFile()
         let stderr = err.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        return Outcome(status: process.terminationStatus, stdout: String(decoding: stdout, as: UTF8.self),
+        let status = exitStatus(of: process)
+        return Outcome(status: status, stdout: String(decoding: stdout, as: UTF8.self),
                        stderr: String(decoding: stderr, as: UTF8.self))
+    }
+
+    /// Waits for `process` with waitpid rather than `Process.waitUntilExit`, which has been seen to wait for ever
+    /// here with its child already gone, blocking one of the two threads Swift's cooperative pool has on this
+    /// machine (two such waits stall every test in the process). When Foundation reaped the child first, its
+    /// status is Foundation's.
+    static func exitStatus(of process: Process) -> Int32 {
+        let pid = process.processIdentifier
+        var status: Int32 = 0
+        while true {
+            let reaped = waitpid(pid, &status, 0)
+            if reaped == pid { break }
+            if reaped == -1 && errno == EINTR { continue }
+            // ECHILD: Foundation reaped it; wait for it to publish the status.
+            for _ in 0..<500 where process.isRunning { usleep(10_000) }
+            return process.terminationStatus
+        }
+        let signalled = status & 0x7f
+        return signalled == 0 ? (status >> 8) & 0xff : 128 + signalled
     }
 }
