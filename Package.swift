@@ -213,7 +213,7 @@ let package = Package(
         .testTarget(
             name: "StorePostgresTests",
             dependencies: [
-                "StorePostgres", "StoreSQLite", .product(name: "GRDB", package: "GRDB.swift"),
+                "StorePostgres", "StoreSQLite", "Feedback", .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "PostgresNIO", package: "postgres-nio"),
                 .product(name: "Logging", package: "swift-log"),
             ],

@@ -18,12 +18,18 @@ func scrubBenchmark(url: String, rows: Int) async {
             try await connection.query(
                 """
                 INSERT INTO feedback (id, client_id, source, created_at, comment, screenshots, slack_team_id,
-                    slack_channel_id, slack_message_ts, slack_author_id, slack_forwarded_by, slack_captured_via)
+                    slack_channel_id, slack_message_ts, slack_captured_via)
                 SELECT 'fb_scrub_' || i, \(client.id), 'slack', 1700000000000 + i, 'Captured message ' || i, '[]',
-                    'T0BENCH', 'C0001', (1700000000 + i) || '.000100', 'U' || (i % 5000), 'U0001', 'reaction:wrench'
+                    'T0BENCH', 'C0001', (1700000000 + i) || '.000100', 'reaction:wrench'
                 FROM generate_series(1, \(count)) AS i
                 """, logger: logger)
+            try await connection.query(
+                """
+                INSERT INTO feedback_slack_person (feedback_id, slack_team, slack_author_id, slack_forwarded_by)
+                SELECT 'fb_scrub_' || i, 'T0BENCH', 'U' || (i % 5000), 'U0001' FROM generate_series(1, \(count)) AS i
+                """, logger: logger)
             try await connection.query("VACUUM ANALYZE feedback", logger: logger)
+            try await connection.query("VACUUM ANALYZE feedback_slack_person", logger: logger)
         }
         let clock = ContinuousClock()
         let started = clock.now
@@ -41,8 +47,8 @@ func scrubBenchmark(url: String, rows: Int) async {
         let left = try await backend.withConnection { connection -> Int64 in
             let result = try await connection.query(
                 """
-                SELECT count(*) FROM feedback WHERE slack_team_id = 'T0BENCH'
-                AND (slack_author_id IS NOT NULL OR slack_forwarded_by IS NOT NULL)
+                SELECT count(*) FROM feedback LEFT JOIN feedback_slack_person ON feedback_id = id
+                WHERE slack_team_id = 'T0BENCH' AND (slack_author_id IS NOT NULL OR slack_forwarded_by IS NOT NULL)
                 """, logger: logger)
             for try await value in result.decode(Int64.self) { return value }
             return -1

@@ -93,17 +93,23 @@ extension PostgresStore: FeedbackStore {
             """
             INSERT INTO feedback (id, client_id, source, created_at, rating, comment, user_email, page_url,
                 page_title, referrer, environment, metadata, screenshots, session_replay_id, replay_offset_ms,
-                user_id, slack_team_id, slack_channel_id, slack_message_ts, slack_thread_ts, slack_author_id,
-                slack_forwarded_by, slack_captured_via, slack_permalink, slack_recovered)
+                user_id, slack_team_id, slack_channel_id, slack_message_ts, slack_thread_ts, slack_captured_via,
+                slack_permalink, slack_recovered)
             VALUES (\(item.id), \(item.clientId), \(d.source.rawValue), \(epochMillis(item.createdAt)), \(d.rating),
                 \(d.comment), \(d.userEmail), \(d.pageUrl), \(d.pageTitle), \(d.referrer), \(d.environment),
                 \(d.metadata?.jsonText), \(screenshots), \(d.sessionReplayId), \(d.replayOffsetMs), \(d.userId),
                 \(d.slack?.teamId), \(d.slack?.channelId), \(d.slack?.messageTs), \(d.slack?.threadTs),
-                \(d.slack?.authorId), \(d.slack?.forwardedBy), \(d.slack?.capturedVia.rawValue),
-                \(d.slack?.permalink), \(recovered))
+                \(d.slack?.capturedVia.rawValue), \(d.slack?.permalink), \(recovered))
             ON CONFLICT DO NOTHING
             """)
         guard inserted > 0 else { return false }
+        if let slack = d.slack, slack.authorId != nil || slack.forwardedBy != nil {
+            try await tx.execute(
+                """
+                INSERT INTO feedback_slack_person (feedback_id, slack_team, slack_author_id, slack_forwarded_by)
+                VALUES (\(item.id), \(slack.teamId), \(slack.authorId), \(slack.forwardedBy))
+                """)
+        }
         if !d.screenshots.isEmpty {
             let names = d.screenshots.map(\.fileName)
             try await tx.execute(
@@ -260,7 +266,9 @@ enum PGFeedbackRecord {
             slack_channel_id, slack_message_ts, slack_thread_ts, slack_author_id, slack_forwarded_by,
             slack_captured_via, slack_permalink, slack_recovered
         """
-    static let select = "SELECT \(columns) FROM feedback"
+    /// The Slack member ids live in `feedback_slack_person` (see the migration `v8-pg-slack-person`); its column
+    /// names are unique across both tables, so conditions on `feedback`'s columns read the same after the join.
+    static let select = "SELECT \(columns) FROM feedback LEFT JOIN feedback_slack_person ON feedback_id = id"
 
     static func item(_ row: PostgresRandomAccessRow) throws -> FeedbackItem {
         let screenshotsText: String = try row.value("screenshots")

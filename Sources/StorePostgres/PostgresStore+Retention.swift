@@ -83,7 +83,10 @@ extension PostgresStore: RetentionStore {
             return "client_id = \(sql.bind(clientID))"
         case .subject(let scope):
             if let member = scope.slackMember {
-                return "client_id = \(sql.bind(scope.clientID)) AND slack_author_id = \(sql.bind(member))"
+                return """
+                    client_id = \(sql.bind(scope.clientID)) AND id IN (
+                        SELECT feedback_id FROM feedback_slack_person WHERE slack_author_id = \(sql.bind(member)))
+                    """
             }
             let client = sql.bind(scope.clientID)
             var alternatives: [String] = []
@@ -317,10 +320,17 @@ extension PostgresStore: RetentionStore {
                 users.append(condition)
                 last["endUsers"] = try await tx.execute(users.query)
             }
-            var forwards = SQLBuilder("UPDATE feedback SET slack_forwarded_by = NULL WHERE ")
-            if let condition = Self.forwardedCondition(scope, in: &forwards) {
-                forwards.append(condition)
-                last["slackForwardsScrubbed"] = try await tx.execute(forwards.query)
+            // The member only forwarded these: a row that also names its author keeps the author; one that
+            // named only the forwarder loses its person row.
+            var forwards = SQLBuilder(
+                "UPDATE feedback_slack_person SET slack_forwarded_by = NULL WHERE slack_author_id IS NOT NULL AND ")
+            var alone = SQLBuilder("DELETE FROM feedback_slack_person WHERE slack_author_id IS NULL AND ")
+            if let condition = Self.forwardedCondition(scope, in: &forwards),
+                let sameCondition = Self.forwardedCondition(scope, in: &alone)
+            {
+                forwards.append("feedback_id IN (SELECT id FROM feedback WHERE \(condition))")
+                alone.append("feedback_id IN (SELECT id FROM feedback WHERE \(sameCondition))")
+                last["slackForwardsScrubbed"] = try await tx.execute(forwards.query) + tx.execute(alone.query)
             }
             let counted = last
             let progress =
@@ -353,8 +363,9 @@ extension PostgresStore: RetentionStore {
         guard let member = scope.slackMember else { return nil }
         let bound = sql.bind(member)
         return """
-            client_id = \(sql.bind(scope.clientID)) AND slack_forwarded_by = \(bound)
-            AND (slack_author_id IS NULL OR slack_author_id <> \(bound))
+            client_id = \(sql.bind(scope.clientID)) AND id IN (
+                SELECT feedback_id FROM feedback_slack_person
+                WHERE slack_forwarded_by = \(bound) AND (slack_author_id IS NULL OR slack_author_id <> \(bound)))
             """
     }
 

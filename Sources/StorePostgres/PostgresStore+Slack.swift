@@ -284,19 +284,17 @@ extension PostgresStore: SlackStore {
         }
     }
 
-    /// Up to `limit` of the workspace's rows that still carry an id, found through a partial index of exactly
-    /// those rows (so each batch costs what it changes, not what earlier batches already scrubbed). The cursor is
-    /// only a count of batches here: a scrubbed row leaves the index, so each batch starts from the front.
+    /// Deletes up to `limit` of the workspace's Slack member ids (their own narrow rows, see the migration
+    /// `v8-pg-slack-person`): the captured text stays in `feedback`. The cursor is only a count of batches here:
+    /// a scrubbed row is gone, so each batch starts from the front.
     public func scrubAuthors(team: String, after cursor: Int64, limit: Int) async throws -> (changed: Int, next: Int64?) {
         let limit = Int64(max(1, limit))
         let changed = try await write { tx in
             try await tx.execute(
                 """
-                UPDATE feedback SET slack_author_id = NULL, slack_forwarded_by = NULL
+                DELETE FROM feedback_slack_person
                 WHERE ctid = ANY(ARRAY(
-                    SELECT ctid FROM feedback WHERE slack_team_id = \(team)
-                    AND (slack_author_id IS NOT NULL OR slack_forwarded_by IS NOT NULL)
-                    LIMIT \(limit)))
+                    SELECT ctid FROM feedback_slack_person WHERE slack_team = \(team) LIMIT \(limit)))
                 """)
         }
         return (changed, Int64(changed) < limit ? nil : cursor &+ 1)

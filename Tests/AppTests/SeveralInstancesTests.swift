@@ -268,7 +268,10 @@ struct SeveralInstancesTests {
                 // Given a captured row that carries the author's and the forwarder's ids
                 #expect(try await a.slack("/slack/events", Fixtures.text("event_reaction_added_wrench.json")).status == 200)
                 _ = try await fake.waitForCalls("chat.postEphemeral")
-                let carrying = "SELECT count(*) FROM feedback WHERE slack_author_id IS NOT NULL OR slack_forwarded_by IS NOT NULL"
+                let carrying = """
+                    SELECT count(*) FROM \(TestBackend.feedbackWithSlackPeople)
+                    WHERE slack_author_id IS NOT NULL OR slack_forwarded_by IS NOT NULL
+                    """
                 for _ in 0..<100 where try await Self.scalar(carrying, on: settings) == 0 {
                     try await Task.sleep(for: .milliseconds(50))
                 }

@@ -1,3 +1,4 @@
+import Feedback
 import PostgresNIO
 import StorePostgres
 import Testing
@@ -72,6 +73,52 @@ struct PostgresMigrationTests {
                 }
                 try await group.waitForAll()
             }
+        }
+    }
+
+    /// A database from before `v8-pg-slack-person` keeps every captured row's author and forwarder: the migration
+    /// moves them to their own table, and the store reads them back as before.
+    @Test func slackMemberIdsOfExistingRowsSurviveTheirMoveToTheirOwnTable() async throws {
+        let before = PostgresSchema.migrations.prefix { $0.id != "v8-pg-slack-person" }
+        #expect(before.count == PostgresSchema.migrations.count - 1)
+        try await TestPostgres.withFreshDatabase { settings in
+            try await TestPostgres.withConnection(to: settings) { connection in
+                _ = try await PostgresMigrator(Array(before)).migrate(on: connection, logger: TestPostgres.logger)
+                for sql in [
+                    """
+                    INSERT INTO client (id, name, plan, admin_key_hash, created_at)
+                    VALUES ('cl_1', 'Acme', 'paid', '\\x01', 1)
+                    """,
+                    """
+                    INSERT INTO feedback (id, client_id, source, created_at, comment, slack_team_id, slack_channel_id,
+                        slack_message_ts, slack_author_id, slack_forwarded_by, slack_captured_via)
+                    VALUES ('fb_both', 'cl_1', 'slack', 1, 'both', 'T1', 'C1', '1.1', 'U_AUTHOR', 'U_FWD', 'reaction:wrench'),
+                        ('fb_scrubbed', 'cl_1', 'slack', 2, 'scrubbed', 'T1', 'C1', '1.2', NULL, NULL, 'reaction:wrench'),
+                        ('fb_command', 'cl_1', 'slack', 3, 'typed', 'T1', 'C1', NULL, NULL, 'U_FWD', 'command')
+                    """,
+                    "INSERT INTO feedback (id, client_id, source, created_at, comment) VALUES ('fb_api', 'cl_1', 'api', 4, 'api')",
+                ] {
+                    try await connection.query(PostgresQuery(unsafeSQL: sql), logger: TestPostgres.logger)
+                }
+                let applied = try await PostgresMigrator().migrate(on: connection, logger: TestPostgres.logger)
+                #expect(applied == ["v8-pg-slack-person"])
+            }
+            let backend = try await PostgresBackend.open(settings, logger: TestPostgres.logger)
+            let store = PostgresStore(backend: backend, logger: TestPostgres.logger)
+            let both = try await store.feedback(id: "fb_both", clientID: "cl_1")
+            #expect(both?.draft.slack?.authorId == "U_AUTHOR")
+            #expect(both?.draft.slack?.forwardedBy == "U_FWD")
+            let scrubbed = try await store.feedback(id: "fb_scrubbed", clientID: "cl_1")
+            #expect(scrubbed?.draft.comment == "scrubbed")
+            #expect(scrubbed?.draft.slack?.authorId == nil)
+            #expect(scrubbed?.draft.slack?.forwardedBy == nil)
+            let command = try await store.feedback(id: "fb_command", clientID: "cl_1")
+            #expect(command?.draft.slack?.authorId == nil)
+            #expect(command?.draft.slack?.forwardedBy == "U_FWD")
+            let api = try await store.feedback(id: "fb_api", clientID: "cl_1")
+            #expect(api?.draft.comment == "api")
+            #expect(api?.draft.slack == nil)
+            await backend.close()
         }
     }
 

@@ -53,6 +53,11 @@ enum TestBackend {
     }
 
     /// The first column of the first row of a count.
+    /// `feedback` as one table on PostgreSQL: its rows with their Slack member ids (kept apart so that the
+    /// uninstall scrub is a delete).
+    static let feedbackWithSlackPeople =
+        "(SELECT * FROM feedback LEFT JOIN feedback_slack_person ON feedback_id = id) AS feedback"
+
     static func count(_ sql: String, in store: PostgresStore) async throws -> Int {
         try await store.backend.withConnection { connection in
             let rows = try await connection.query(PostgresQuery(unsafeSQL: sql), logger: logger)
