@@ -23,6 +23,8 @@ public final class PostgresBackend: Sendable {
     /// The pool. Reads use it directly; writes go through `write(_:)`.
     public let client: PostgresClient
     private let writer: PostgresGroupCommitWriter
+    /// Plain submissions, many rows per statement (see `PostgresFeedbackInserter`).
+    let inserter: PostgresFeedbackInserter
     private let runner: Task<Void, Never>
     private let logger: Logger
 
@@ -31,6 +33,7 @@ public final class PostgresBackend: Sendable {
         self.settings = settings
         self.client = client
         self.writer = writer
+        self.inserter = PostgresFeedbackInserter(client: client, lanes: writer.lanes, logger: logger)
         self.logger = logger
         runner = Task { await client.run() }
     }
@@ -80,8 +83,15 @@ public final class PostgresBackend: Sendable {
         try await writer.write(body)
     }
 
-    /// Writer transactions and pieces so far.
-    public var commitStatistics: PostgresWriterStatistics { writer.statistics }
+    /// Commits and the writes they carried so far: the writer's transactions and the batch inserts together.
+    public var commitStatistics: PostgresWriterStatistics {
+        let (shared, bulk) = (writer.statistics, inserter.statistics)
+        var sum = shared
+        sum.commits += bulk.commits
+        sum.writes += bulk.writes
+        sum.largestBatch = max(shared.largestBatch, bulk.largestBatch)
+        return sum
+    }
 
     /// Runs `body` on a pooled connection (autocommit: each statement sees the latest commits).
     public func withConnection<T: Sendable>(_ body: (PostgresConnection) async throws -> T) async throws -> T {

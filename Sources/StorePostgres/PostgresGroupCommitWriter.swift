@@ -48,31 +48,27 @@ public final class PostgresGroupCommitWriter: Sendable {
         let finish: @Sendable ((any Error)?) -> Void
     }
 
-    private struct State {
-        var pending: [Pending] = []
-        var head = 0
-        var lanes = 0
-        var statistics = PostgresWriterStatistics()
-    }
-
     /// At most this many pieces in one transaction.
     public static let maxBatch = 64
 
     private let client: PostgresClient
     private let logger: Logger
-    private let maxLanes: Int
-    private let state = Mutex(State())
+    private let queue: LaneQueue<Pending>
+    /// Transactions filled and committed at once.
+    let lanes: Int
+    private let counts = Mutex(PostgresWriterStatistics())
     private let watch = ConnectionWatch()
 
     /// - Parameter lanes: transactions filled and committed at once, each on its own connection of `client`.
     public init(client: PostgresClient, lanes: Int = 4, logger: Logger) {
         self.client = client
-        self.maxLanes = max(1, lanes)
+        self.lanes = max(1, lanes)
+        self.queue = LaneQueue(lanes: lanes, maxBatch: Self.maxBatch)
         self.logger = logger
     }
 
     /// Transactions, pieces and retries since start.
-    public var statistics: PostgresWriterStatistics { state.withLock { $0.statistics } }
+    public var statistics: PostgresWriterStatistics { counts.withLock { $0 } }
 
     /// Runs `body` in a transaction shared with whatever other writes are waiting, and returns once that transaction
     /// committed. `body` may run more than once; only its last run's changes are committed.
@@ -88,40 +84,9 @@ public final class PostgresGroupCommitWriter: Sendable {
                     if let error { continuation.resume(throwing: error) } else { continuation.resume() }
                 }
             )
-            let startLane = state.withLock { state -> Bool in
-                state.pending.append(pending)
-                guard state.lanes < maxLanes else { return false }
-                state.lanes += 1
-                return true
-            }
-            if startLane { Task { await self.lane() } }
+            queue.submit(pending) { batch in await self.commit(batch) }
         }
         return box.take()
-    }
-
-    private func lane() async {
-        while true {
-            let batch = state.withLock { state -> [Pending] in
-                let available = state.pending.count - state.head
-                guard available > 0 else {
-                    state.lanes -= 1
-                    state.pending.removeAll(keepingCapacity: true)
-                    state.head = 0
-                    return []
-                }
-                let count = min(available, Self.maxBatch)
-                let batch = Array(state.pending[state.head..<state.head + count])
-                state.head += count
-                // Compact now and then so that the queue does not grow without bound under steady load.
-                if state.head >= 4096 {
-                    state.pending.removeFirst(state.head)
-                    state.head = 0
-                }
-                return batch
-            }
-            if batch.isEmpty { return }
-            await commit(batch)
-        }
     }
 
     private func commit(_ batch: [Pending]) async {
@@ -179,13 +144,14 @@ public final class PostgresGroupCommitWriter: Sendable {
             logger.warning(
                 "PostgreSQL group commit failed", metadata: ["error": "\(PostgresErrorText.describe(error))"])
         }
-        let acknowledged = committed ? remaining.count : 0
-        state.withLock { state in
-            if committed { state.statistics.commits += 1 }
-            state.statistics.writes += acknowledged
-            state.statistics.failedWrites += batch.count - acknowledged
-            state.statistics.retries += retries
-            state.statistics.largestBatch = max(state.statistics.largestBatch, batch.count)
+        // In savepoint mode a piece that failed stays in `remaining` with its error: it is not acknowledged.
+        let acknowledged = committed ? remaining.filter { errors[$0] == nil }.count : 0
+        counts.withLock { statistics in
+            if committed { statistics.commits += 1 }
+            statistics.writes += acknowledged
+            statistics.failedWrites += batch.count - acknowledged
+            statistics.retries += retries
+            statistics.largestBatch = max(statistics.largestBatch, batch.count)
         }
         for (index, item) in batch.enumerated() { item.finish(errors[index]) }
     }

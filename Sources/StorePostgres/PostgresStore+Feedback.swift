@@ -69,13 +69,27 @@ extension PostgresStore: FeedbackStore {
     public func insert(_ draft: FeedbackDraft, at date: Date, origin: String?) async throws -> FeedbackItem {
         let item = FeedbackItem(id: Identifiers.newFeedbackID(), clientId: draft.clientId, createdAt: date, draft: draft)
         let notifies = postsNewFeedbackToSlack
-        try await write { tx in
-            guard let client = try await Self.liveClient(id: item.clientId, in: tx) else {
-                throw FeedbackError.unknownClient
-            }
+        // An Origin is checked against the client's list before the write, on a pooled connection of its own:
+        // the shared transaction then carries one statement per submission, which is what its lane serialises.
+        if let origin, !origin.isEmpty {
+            guard let client = try await client(id: item.clientId) else { throw FeedbackError.unknownClient }
             guard client.allows(origin: origin) else { throw FeedbackError.originNotAllowed }
-            // The same Slack message twice for one client is refused, as the unique index has it.
-            guard try await Self.insert(item, in: tx) else { throw PostgresStoreConflict() }
+        }
+        // Most submissions share one multi-row statement with their neighbours; what it leaves out (an unknown
+        // client, say) takes the one-by-one path below, which says why.
+        if PostgresFeedbackInserter.accepts(item, notifies: notifies), try await backend.inserter.insert(item) {
+            return item
+        }
+        try await write { tx in
+            // The insert itself requires a live client (one that exists and is not being closed), so a client
+            // closed since the check above gets nothing written.
+            guard try await Self.insert(item, in: tx, onlyForLiveClient: true) else {
+                guard try await Self.liveClient(id: item.clientId, in: tx) != nil else {
+                    throw FeedbackError.unknownClient
+                }
+                // The same Slack message twice for one client is refused, as the unique index has it.
+                throw PostgresStoreConflict()
+            }
             // Accepted means durable for the Slack post too: it commits with the item, or neither does.
             if notifies { try await Self.enqueueNotifications(for: item, in: tx) }
         }
@@ -83,25 +97,43 @@ extension PostgresStore: FeedbackStore {
     }
 
     /// Inserts an item and links the uploaded screenshots it names, in the caller's transaction. False when a row
-    /// with the same Slack message (or id) exists already: nothing was written.
-    static func insert(_ item: FeedbackItem, in tx: PostgresTransaction) async throws -> Bool {
+    /// with the same Slack message (or id) exists already, or, with `onlyForLiveClient`, when its client does not
+    /// exist or is being closed: nothing was written.
+    static func insert(_ item: FeedbackItem, in tx: PostgresTransaction, onlyForLiveClient: Bool = false)
+        async throws -> Bool
+    {
         let d = item.draft
         let screenshots =
             d.screenshots.isEmpty ? "[]" : String(decoding: try JSONEncoder().encode(d.screenshots), as: UTF8.self)
         let recovered = (d.slack?.recovered ?? false) ? 1 : 0
-        let inserted = try await tx.execute(
+        var sql = SQLBuilder(
             """
             INSERT INTO feedback (id, client_id, source, created_at, rating, comment, user_email, page_url,
                 page_title, referrer, environment, metadata, screenshots, session_replay_id, replay_offset_ms,
                 user_id, slack_team_id, slack_channel_id, slack_message_ts, slack_thread_ts, slack_captured_via,
                 slack_permalink, slack_recovered)
-            VALUES (\(item.id), \(item.clientId), \(d.source.rawValue), \(epochMillis(item.createdAt)), \(d.rating),
-                \(d.comment), \(d.userEmail), \(d.pageUrl), \(d.pageTitle), \(d.referrer), \(d.environment),
-                \(d.metadata?.jsonText), \(screenshots), \(d.sessionReplayId), \(d.replayOffsetMs), \(d.userId),
-                \(d.slack?.teamId), \(d.slack?.channelId), \(d.slack?.messageTs), \(d.slack?.threadTs),
-                \(d.slack?.capturedVia.rawValue), \(d.slack?.permalink), \(recovered))
-            ON CONFLICT DO NOTHING
+            SELECT
             """)
+        let clientID = sql.bind(item.clientId)
+        let values = [
+            sql.bind(item.id), clientID, sql.bind(d.source.rawValue), sql.bind(epochMillis(item.createdAt)),
+            sql.bind(d.rating), sql.bind(d.comment), sql.bind(d.userEmail), sql.bind(d.pageUrl),
+            sql.bind(d.pageTitle), sql.bind(d.referrer), sql.bind(d.environment), sql.bind(d.metadata?.jsonText),
+            sql.bind(screenshots), sql.bind(d.sessionReplayId), sql.bind(d.replayOffsetMs), sql.bind(d.userId),
+            sql.bind(d.slack?.teamId), sql.bind(d.slack?.channelId), sql.bind(d.slack?.messageTs),
+            sql.bind(d.slack?.threadTs), sql.bind(d.slack?.capturedVia.rawValue), sql.bind(d.slack?.permalink),
+            sql.bind(recovered),
+        ]
+        sql.append(" " + values.joined(separator: ", "))
+        if onlyForLiveClient {
+            sql.append(
+                """
+                 WHERE EXISTS (SELECT 1 FROM client WHERE id = \(clientID))
+                AND NOT EXISTS (SELECT 1 FROM account_deletion WHERE client_id = \(clientID))
+                """)
+        }
+        sql.append(" ON CONFLICT DO NOTHING")
+        let inserted = try await tx.execute(sql.query)
         guard inserted > 0 else { return false }
         if let slack = d.slack, slack.authorId != nil || slack.forwardedBy != nil {
             try await tx.execute(

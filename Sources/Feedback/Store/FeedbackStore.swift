@@ -19,8 +19,9 @@ public protocol FeedbackStore: Sendable {
     func updatePlan(clientID: String, plan: Plan) async throws -> Client?
     /// Stores a validated item for the client it names, committed durably before it returns.
     ///
-    /// In the same transaction it checks that the client exists (else `FeedbackError.unknownClient`) and that its
-    /// allowlist admits `origin` (else `.originNotAllowed`), so nothing is written for a client being deleted.
+    /// It checks that the client exists and is not being deleted in the very statement or transaction that writes
+    /// (else `FeedbackError.unknownClient`), so nothing is written for a client being deleted, and that its
+    /// allowlist admits `origin` (else `.originNotAllowed`; a store may read the allowlist just before the write).
     func insert(_ draft: FeedbackDraft, at: Date, origin: String?) async throws -> FeedbackItem
     /// One item of this client.
     func feedback(id: String, clientID: String) async throws -> FeedbackItem?

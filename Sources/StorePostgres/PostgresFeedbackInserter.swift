@@ -1,0 +1,141 @@
+import Feedback
+import Foundation
+import Logging
+import PostgresNIO
+import Synchronization
+
+/// Plain submissions that wait at the same time become one multi-row `INSERT`, committed on its own: one
+/// statement and one commit for the whole batch, where the group-commit writer pays BEGIN, a statement per piece
+/// and COMMIT. Plain means what `POST /api/feedback` stores most: no screenshots to link, no Slack capture, no
+/// Slack notification to enqueue (those keep the writer's path).
+///
+/// The statement only inserts rows whose client exists and is not being closed, and skips a row whose id exists
+/// (`ON CONFLICT DO NOTHING`); `RETURNING id` says which rows it wrote. A row it left out, and every row of a batch
+/// the server refused as a whole, is handed back to the caller, which stores it one by one and reports its own
+/// error there. Durability is the writer's: the statement runs in autocommit mode with `synchronous_commit=on`, so
+/// its answer means committed.
+final class PostgresFeedbackInserter: Sendable {
+    private struct Pending: Sendable {
+        let item: FeedbackItem
+        let finish: @Sendable (Result<Bool, any Error>) -> Void
+    }
+
+    /// At most this many rows in one statement (its one parameter is a JSON array of them).
+    static let maxBatch = 256
+
+    private let client: PostgresClient
+    private let logger: Logger
+    private let queue: LaneQueue<Pending>
+    private let counts = Mutex(PostgresWriterStatistics())
+    private let watch = ConnectionWatch()
+
+    init(client: PostgresClient, lanes: Int, logger: Logger) {
+        self.client = client
+        self.queue = LaneQueue(lanes: lanes, maxBatch: Self.maxBatch)
+        self.logger = logger
+    }
+
+    /// Statements committed and rows they carried.
+    var statistics: PostgresWriterStatistics { counts.withLock { $0 } }
+
+    /// Whether `item` may go this way.
+    static func accepts(_ item: FeedbackItem, notifies: Bool) -> Bool {
+        !notifies && item.draft.slack == nil && item.draft.screenshots.isEmpty
+    }
+
+    /// Stores `item` with whatever other plain submissions wait now. True once committed; false when the batch
+    /// left it out (its client is unknown or closing, its id exists, or the server refused the batch): nothing of
+    /// it was written, and the caller stores it one by one. Throws when the connection failed: nothing is known to
+    /// be durable then.
+    func insert(_ item: FeedbackItem) async throws -> Bool {
+        try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Bool, any Error>) in
+            queue.submit(Pending(item: item, finish: { continuation.resume(with: $0) })) { batch in
+                await self.run(batch)
+            }
+        }
+    }
+
+    private func run(_ batch: [Pending]) async {
+        var outcome: Result<Set<String>, any Error>
+        do {
+            let records = String(decoding: try JSONEncoder().encode(batch.map { Record($0.item) }), as: UTF8.self)
+            let query: PostgresQuery = """
+                INSERT INTO feedback (id, client_id, source, created_at, rating, comment, user_email, page_url,
+                    page_title, referrer, environment, metadata, session_replay_id, replay_offset_ms, user_id)
+                SELECT id, client_id, source, created_at, rating, comment, user_email, page_url, page_title, referrer,
+                    environment, metadata, session_replay_id, replay_offset_ms, user_id
+                FROM json_to_recordset(\(records)::json) AS v(id text, client_id text, source text,
+                    created_at bigint, rating integer, comment text, user_email text, page_url text, page_title text,
+                    referrer text, environment text, metadata text, session_replay_id text, replay_offset_ms bigint,
+                    user_id text)
+                WHERE EXISTS (SELECT 1 FROM client c WHERE c.id = v.client_id COLLATE "C")
+                AND NOT EXISTS (SELECT 1 FROM account_deletion d WHERE d.client_id = v.client_id COLLATE "C")
+                ON CONFLICT DO NOTHING
+                RETURNING id
+                """
+            outcome = .success(
+                try await client.withConnection { connection in
+                    if connection.isClosed { throw PostgresWriterError.connectionLost }
+                    let result = try await watch.run(query, on: connection, logger: logger)
+                    return Set(try result.rows.map { try $0.decode(String.self) })
+                })
+        } catch let error as PSQLError where error.code == .server {
+            // Refused as a whole (a value the one-by-one path reports precisely): nothing was written.
+            logger.debug(
+                "PostgreSQL refused a batch of submissions; storing them one by one",
+                metadata: ["error": "\(PostgresErrorText.describe(error))"])
+            outcome = .success([])
+        } catch {
+            logger.warning(
+                "PostgreSQL batch insert failed", metadata: ["error": "\(PostgresErrorText.describe(error))"])
+            outcome = .failure(error)
+        }
+        let written = (try? outcome.get().count) ?? 0
+        counts.withLock { statistics in
+            if written > 0 { statistics.commits += 1 }
+            statistics.writes += written
+            statistics.largestBatch = max(statistics.largestBatch, batch.count)
+        }
+        for pending in batch {
+            pending.finish(outcome.map { $0.contains(pending.item.id) })
+        }
+    }
+
+    /// One row of the JSON array: absent keys are NULL.
+    private struct Record: Encodable {
+        let id: String
+        let client_id: String
+        let source: String
+        let created_at: Int64
+        let rating: Int?
+        let comment: String?
+        let user_email: String?
+        let page_url: String?
+        let page_title: String?
+        let referrer: String?
+        let environment: String?
+        let metadata: String?
+        let session_replay_id: String?
+        let replay_offset_ms: Int64?
+        let user_id: String?
+
+        init(_ item: FeedbackItem) {
+            let d = item.draft
+            id = item.id
+            client_id = item.clientId
+            source = d.source.rawValue
+            created_at = epochMillis(item.createdAt)
+            rating = d.rating
+            comment = d.comment
+            user_email = d.userEmail
+            page_url = d.pageUrl
+            page_title = d.pageTitle
+            referrer = d.referrer
+            environment = d.environment
+            metadata = d.metadata?.jsonText
+            session_replay_id = d.sessionReplayId
+            replay_offset_ms = d.replayOffsetMs
+            user_id = d.userId
+        }
+    }
+}

@@ -1,0 +1,69 @@
+import Feedback
+import Foundation
+import StorePostgres
+import Testing
+
+/// Plain submissions share multi-row statements on PostgreSQL; what a batch leaves out fails alone, with its own
+/// error, and nothing acknowledged is missing.
+@Suite(.enabled(if: TestPostgres.isAvailable, TestPostgres.skipReason))
+struct PostgresFeedbackInserterTests {
+    enum Outcome: Sendable, Equatable {
+        case stored(String)
+        case unknownClient
+        case other(String)
+    }
+
+    @Test func concurrentSubmissionsShareCommitsAndAnUnknownOrClosingClientFailsAlone() async throws {
+        try await TestPostgres.withFreshDatabase { settings in
+            let backend = try await PostgresBackend.open(settings, logger: TestPostgres.logger)
+            let store = PostgresStore(backend: backend, logger: TestPostgres.logger)
+            let (live, _) = try await store.createClient(name: "Acme", plan: .paid, allowedOrigins: [], at: Date())
+            let (closing, _) = try await store.createClient(name: "Gone", plan: .free, allowedOrigins: [], at: Date())
+            try await TestPostgres.run(
+                "INSERT INTO account_deletion (client_id, requested_at) VALUES ('\(closing.id)', 1)", on: settings)
+            let before = backend.commitStatistics
+
+            // Given 300 submissions at once: one in ten names an unknown client, one in ten a closing one
+            let clients = (0..<300).map { i in i % 10 == 0 ? "cl_nobody" : i % 10 == 1 ? closing.id : live.id }
+            let outcomes = await withTaskGroup(of: (Int, Outcome).self) { group in
+                for (i, client) in clients.enumerated() {
+                    group.addTask {
+                        let draft = FeedbackDraft(
+                            clientId: client, source: .api, rating: 1 + i % 4, comment: "Note \(i)",
+                            metadata: .object(["n": .int(Int64(i))]))
+                        do {
+                            return (i, .stored(try await store.insert(draft, at: Date(), origin: nil).id))
+                        } catch FeedbackError.unknownClient {
+                            return (i, .unknownClient)
+                        } catch {
+                            return (i, .other("\(error)"))
+                        }
+                    }
+                }
+                return await group.reduce(into: [Int: Outcome]()) { $0[$1.0] = $1.1 }
+            }
+
+            // Then each fails or is stored as its client says, and every stored one reads back whole
+            for (i, client) in clients.enumerated() {
+                guard case .stored(let id) = outcomes[i] else {
+                    #expect(outcomes[i] == .unknownClient && client != live.id, "submission \(i): \(String(describing: outcomes[i]))")
+                    continue
+                }
+                #expect(client == live.id)
+                let item = try await store.feedback(id: id, clientID: live.id)
+                #expect(item?.draft.comment == "Note \(i)")
+                #expect(item?.draft.rating == 1 + i % 4)
+                #expect(item?.draft.metadata == .object(["n": .int(Int64(i))]))
+            }
+            let stored = outcomes.values.filter { if case .stored = $0 { true } else { false } }.count
+            #expect(stored == 240)
+            #expect(try await store.listFeedback(clientID: live.id, filter: .init(), limit: 500, after: nil).items.count == 240)
+            #expect(try await store.listFeedback(clientID: closing.id, filter: .init(), limit: 500, after: nil).items.isEmpty)
+            // And they shared their commits
+            let after = backend.commitStatistics
+            #expect(after.writes - before.writes == 240)
+            #expect(after.commits - before.commits < 240)
+            await backend.close()
+        }
+    }
+}
