@@ -9,7 +9,11 @@
 # again for DURATION seconds. The sweep's duration comes from the server's log line. A third phase after the sweep
 # (no sweep again) shows how noisy the machine is.
 #
-# Usage: scripts/bench-retention.sh            (env: ROWS, DURATION, CONNECTIONS, THREADS, PORT, SKIP_BUILD=1)
+# BACKEND=postgres runs the same on a throwaway PostgreSQL cluster (scripts/pg-cluster.sh), the rows seeded there with
+# one INSERT ... SELECT FROM generate_series.
+#
+# Usage: scripts/bench-retention.sh            (env: ROWS, DURATION, CONNECTIONS, THREADS, PORT, SKIP_BUILD=1,
+#                                               BACKEND=sqlite|postgres, USERO_BIN_DIR)
 # Needs: wrk (Debian: apt-get install -y wrk), python3, curl.
 set -euo pipefail
 
@@ -22,17 +26,33 @@ ROOT=$(cd "$(dirname "$0")/.." && pwd)
 cd "$ROOT"
 
 command -v wrk >/dev/null || { echo "wrk is required (apt-get install -y wrk)" >&2; exit 1; }
-if [[ "${SKIP_BUILD:-0}" != 1 ]]; then swift build -c release --product usero >&2; swift build -c release --product usero-bench >&2; fi
-BIN="$ROOT/.build/release/usero"
+BACKEND=${BACKEND:-sqlite}
+if [[ -n "${USERO_BIN_DIR:-}" ]]; then
+  BIN="$USERO_BIN_DIR/usero"
+else
+  if [[ "${SKIP_BUILD:-0}" != 1 ]]; then swift build -c release --product usero >&2; swift build -c release --product usero-bench >&2; fi
+  BIN="$ROOT/.build/release/usero"
+fi
 
 WORK=$(mktemp -d /tmp/usero-bench-retention.XXXXXX)
-export USERO_DATABASE="$WORK/usero.sqlite" USERO_DATA_DIR="$WORK/data" USERO_PUBLIC_RATE_LIMIT=0
+chmod 755 "$WORK"
+export USERO_DATA_DIR="$WORK/data" USERO_PUBLIC_RATE_LIMIT=0
 SERVER_PID=""
+CLUSTER=""
 cleanup() {
   if [[ -n "$SERVER_PID" ]] && kill -0 "$SERVER_PID" 2>/dev/null; then kill -TERM "$SERVER_PID"; wait "$SERVER_PID" || true; fi
+  if [[ -n "$CLUSTER" ]]; then scripts/pg-cluster.sh stop "$CLUSTER"; fi
   rm -rf "$WORK"
 }
 trap cleanup EXIT
+if [[ "$BACKEND" == postgres ]]; then
+  eval "$(scripts/pg-cluster.sh start)"
+  CLUSTER=$USERO_PG_CLUSTER
+  export USERO_DATABASE=$USERO_TEST_POSTGRES_URL
+  export USERO_TOKEN_KEY=$(python3 -c 'import base64,os; print(base64.b64encode(os.urandom(32)).decode())')
+else
+  export USERO_DATABASE="$WORK/usero.sqlite"
+fi
 
 json_field() { python3 -c "import json,sys; print(json.load(sys.stdin)['$1'])"; }
 result_field() { sed -n "s/.*RESULT.* $1=\([0-9.]*\).*/\1/p" "$2"; }
@@ -40,7 +60,15 @@ result_field() { sed -n "s/.*RESULT.* $1=\([0-9.]*\).*/\1/p" "$2"; }
 CLIENT=$("$BIN" clients create --name bench --plan paid | json_field clientId)
 echo "seeding $ROWS expired rows for $CLIENT (paid plan: nothing expires yet)" >&2
 seed_start=$(date +%s.%N)
-"$BIN-bench" seed-retention --client "$CLIENT" --rows "$ROWS" --age-days 31 >/dev/null
+if [[ "$BACKEND" == postgres ]]; then
+  "$(cat "$CLUSTER/bin")/psql" -qAtX "${USERO_DATABASE%%\?*}" -c "
+    INSERT INTO feedback (id, client_id, source, created_at, rating, comment, page_url, environment)
+    SELECT 'fb_old_' || i, '$CLIENT', 'api', (extract(epoch FROM now() - interval '31 days') * 1000)::bigint - i,
+        1 + i % 4, 'Seeded feedback row ' || i, 'https://yourapp.com/projects/' || i, 'production'
+    FROM generate_series(1, $ROWS) AS i" -c "VACUUM ANALYZE feedback"
+else
+  "$BIN-bench" seed-retention --client "$CLIENT" --rows "$ROWS" --age-days 31 >/dev/null
+fi
 seed_end=$(date +%s.%N)
 
 USERO_HOST=127.0.0.1 USERO_PORT=$PORT USERO_RETENTION_INTERVAL_SECONDS=1 LOG_LEVEL=info \

@@ -58,7 +58,7 @@ final class PostgresFeedbackInserter: Sendable {
     private func run(_ batch: [Pending]) async {
         var outcome: Result<Set<String>, any Error>
         do {
-            let records = String(decoding: try JSONEncoder().encode(batch.map { Record($0.item) }), as: UTF8.self)
+            let records = Self.records(batch.map(\.item))
             let query: PostgresQuery = """
                 INSERT INTO feedback (id, client_id, source, created_at, rating, comment, user_email, page_url,
                     page_title, referrer, environment, metadata, session_replay_id, replay_offset_ms, user_id)
@@ -101,41 +101,42 @@ final class PostgresFeedbackInserter: Sendable {
         }
     }
 
-    /// One row of the JSON array: absent keys are NULL.
-    private struct Record: Encodable {
-        let id: String
-        let client_id: String
-        let source: String
-        let created_at: Int64
-        let rating: Int?
-        let comment: String?
-        let user_email: String?
-        let page_url: String?
-        let page_title: String?
-        let referrer: String?
-        let environment: String?
-        let metadata: String?
-        let session_replay_id: String?
-        let replay_offset_ms: Int64?
-        let user_id: String?
-
-        init(_ item: FeedbackItem) {
+    /// The rows as a JSON array of objects, one key per column (an absent value is NULL to json_to_recordset).
+    static func records(_ items: [FeedbackItem]) -> String {
+        var text = "["
+        for (index, item) in items.enumerated() {
             let d = item.draft
-            id = item.id
-            client_id = item.clientId
-            source = d.source.rawValue
-            created_at = epochMillis(item.createdAt)
-            rating = d.rating
-            comment = d.comment
-            user_email = d.userEmail
-            page_url = d.pageUrl
-            page_title = d.pageTitle
-            referrer = d.referrer
-            environment = d.environment
-            metadata = d.metadata?.jsonText
-            session_replay_id = d.sessionReplayId
-            replay_offset_ms = d.replayOffsetMs
-            user_id = d.userId
+            text += index == 0 ? "{" : ",{"
+            var first = true
+            func add(_ key: String, _ value: String?) {
+                guard let value else { return }
+                text += first ? "\"\(key)\":" : ",\"\(key)\":"
+                first = false
+                JSONValue.appendQuoted(value, to: &text)
+            }
+            func add(_ key: String, number value: Int64?) {
+                guard let value else { return }
+                text += first ? "\"\(key)\":" : ",\"\(key)\":"
+                first = false
+                text += String(value)
+            }
+            add("id", item.id)
+            add("client_id", item.clientId)
+            add("source", d.source.rawValue)
+            add("created_at", number: epochMillis(item.createdAt))
+            add("rating", number: d.rating.map(Int64.init))
+            add("comment", d.comment)
+            add("user_email", d.userEmail)
+            add("page_url", d.pageUrl)
+            add("page_title", d.pageTitle)
+            add("referrer", d.referrer)
+            add("environment", d.environment)
+            add("metadata", d.metadata?.jsonText)
+            add("session_replay_id", d.sessionReplayId)
+            add("replay_offset_ms", number: d.replayOffsetMs)
+            add("user_id", d.userId)
+            text += "}"
         }
+        return text + "]"
     }
 }

@@ -66,4 +66,32 @@ struct PostgresFeedbackInserterTests {
             await backend.close()
         }
     }
+
+    /// Text that JSON must escape goes through the batch's JSON parameter unchanged.
+    @Test func everyFieldReadsBackExactlyAsSubmitted() async throws {
+        try await TestPostgres.withFreshDatabase { settings in
+            let backend = try await PostgresBackend.open(settings, logger: TestPostgres.logger)
+            let store = PostgresStore(backend: backend, logger: TestPostgres.logger)
+            let (client, _) = try await store.createClient(name: "Acme", plan: .paid, allowedOrigins: [], at: Date())
+            let awkward = "Quote \" backslash \\ newline\n tab\t bell \u{7} é 日本 👩🏽‍💻 \u{2028}"
+            let drafts = (0..<20).map { i in
+                FeedbackDraft(
+                    clientId: client.id, source: i % 2 == 0 ? .api : .widget, rating: i % 5 == 0 ? nil : 1 + i % 4,
+                    comment: "\(awkward) \(i)", userEmail: "jamie+\(i)@example.com",
+                    pageUrl: "https://yourapp.com/p/\(i)?q=\"x\"", pageTitle: awkward, referrer: "https://ref.example/",
+                    environment: i % 3 == 0 ? nil : "staging", metadata: .object([awkward: .string(awkward)]),
+                    sessionReplayId: "replay_\(i)", replayOffsetMs: Int64(i) * 1000, userId: "user-\(i)")
+            }
+            let items = try await withThrowingTaskGroup(of: FeedbackItem.self) { group in
+                for draft in drafts { group.addTask { try await store.insert(draft, at: Date(), origin: nil) } }
+                return try await group.reduce(into: [FeedbackItem]()) { $0.append($1) }
+            }
+            for item in items {
+                let stored = try #require(try await store.feedback(id: item.id, clientID: client.id))
+                #expect(stored.draft == item.draft)
+                #expect(epochMillis(stored.createdAt) == epochMillis(item.createdAt))
+            }
+            await backend.close()
+        }
+    }
 }

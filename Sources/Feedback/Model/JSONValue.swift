@@ -105,11 +105,65 @@ public enum JSONValue: Sendable, Equatable, Codable {
         }
     }
 
-    /// Compact JSON text with sorted keys.
+    /// Compact JSON text with sorted keys (what the stores keep). Written by hand: JSONEncoder cost more than the
+    /// rest of a durable submission's JSON work together.
     public var jsonText: String {
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
-        return (try? String(decoding: encoder.encode(self), as: UTF8.self)) ?? "null"
+        var text = ""
+        appendJSON(to: &text)
+        return text
+    }
+
+    /// Appends this value's compact JSON text, object keys sorted, to `text`.
+    public func appendJSON(to text: inout String) {
+        switch self {
+        case .null: text += "null"
+        case .bool(let value): text += value ? "true" : "false"
+        case .int(let value): text += String(value)
+        // A parsed document holds finite numbers only; Swift's description is the shortest that reads back the same.
+        case .double(let value): text += value.isFinite ? value.description : "null"
+        case .string(let value): Self.appendQuoted(value, to: &text)
+        case .array(let values):
+            text += "["
+            for (index, value) in values.enumerated() {
+                if index > 0 { text += "," }
+                value.appendJSON(to: &text)
+            }
+            text += "]"
+        case .object(let members):
+            text += "{"
+            for (index, key) in members.keys.sorted().enumerated() {
+                if index > 0 { text += "," }
+                Self.appendQuoted(key, to: &text)
+                text += ":"
+                members[key]!.appendJSON(to: &text)
+            }
+            text += "}"
+        }
+    }
+
+    /// Appends `string` as a JSON string literal: quotes, backslashes and control characters escaped.
+    public static func appendQuoted(_ string: String, to text: inout String) {
+        text += "\""
+        if !string.utf8.contains(where: { $0 < 0x20 || $0 == UInt8(ascii: "\"") || $0 == UInt8(ascii: "\\") }) {
+            text += string
+        } else {
+            for scalar in string.unicodeScalars {
+                switch scalar {
+                case "\"": text += "\\\""
+                case "\\": text += "\\\\"
+                case "\n": text += "\\n"
+                case "\r": text += "\\r"
+                case "\t": text += "\\t"
+                case "\u{8}": text += "\\b"
+                case "\u{C}": text += "\\f"
+                case _ where scalar.value < 0x20:
+                    let hex = String(scalar.value, radix: 16)
+                    text += "\\u" + String(repeating: "0", count: 4 - hex.count) + hex
+                default: text.unicodeScalars.append(scalar)
+                }
+            }
+        }
+        text += "\""
     }
 
     /// The integer this value holds, accepting a float with no fraction.

@@ -1,0 +1,31 @@
+import Feedback
+import Testing
+
+/// `jsonText` is what the stores keep of metadata: written by hand, it must read back as the same value.
+@Suite struct JSONValueTextTests {
+    static let awkward: [String] = [
+        "", "plain", "quote \" and backslash \\ and slash /", "line\nbreak\r\ttab", "bell \u{7} nul-free \u{1F}",
+        "\u{8}\u{C}", "é ü ß 日本語", "emoji 👩🏽‍💻 and flags 🇫🇷", "\u{2028}\u{2029}", "{\"not\":\"an object\"}",
+    ]
+
+    @Test(arguments: awkward)
+    func stringsReadBackUnchanged(_ string: String) throws {
+        let value = JSONValue.object([string: .array([.string(string), .null])])
+        #expect(JSONValue.parse(Array(value.jsonText.utf8)) == value)
+    }
+
+    @Test func numbersBooleansAndNestingReadBackUnchanged() {
+        let value = JSONValue.object([
+            "int": .int(-9_007_199_254_740_993), "max": .int(Int64.max), "zero": .int(0),
+            "half": .double(0.5), "tiny": .double(1e-7), "huge": .double(1.5e300), "negative": .double(-2.25),
+            "yes": .bool(true), "no": .bool(false), "nothing": .null,
+            "nested": .array([.object(["deeper": .array([.int(1), .string("two")])]), .array([])]), "empty": .object([:]),
+        ])
+        #expect(JSONValue.parse(Array(value.jsonText.utf8)) == value)
+    }
+
+    @Test func textIsCompactWithSortedKeysAndEscapedControls() {
+        let value = JSONValue.object(["b": .int(2), "a": .array([.string("x\"y\n\u{1}")]), "c": .bool(true)])
+        #expect(value.jsonText == #"{"a":["x\"y\n\u0001"],"b":2,"c":true}"#)
+    }
+}
