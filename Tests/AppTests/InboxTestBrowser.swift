@@ -67,7 +67,7 @@ final class InboxTestBrowser: @unchecked Sendable {
         if !cookies.isEmpty {
             request.setValue(cookies.map { "\($0.key)=\($0.value)" }.joined(separator: "; "), forHTTPHeaderField: "Cookie")
         }
-        let (data, response) = try await Self.session.data(for: request)
+        let (data, response) = try await uncancellable { [request] in try await Self.session.data(for: request) }
         let http = response as! HTTPURLResponse
         var fields: [String: String] = [:]
         for (key, value) in http.allHeaderFields { fields["\(key)"] = "\(value)" }
