@@ -6,8 +6,10 @@ import Synchronization
 
 /// Plain submissions that wait at the same time become one multi-row `INSERT`, committed on its own: one
 /// statement and one commit for the whole batch, where the group-commit writer pays BEGIN, a statement per piece
-/// and COMMIT. Plain means what `POST /api/feedback` stores most: no screenshots to link, no Slack capture, no
-/// Slack notification to enqueue (those keep the writer's path).
+/// and COMMIT. Plain means what `POST /api/feedback` stores most: no screenshots to link and no Slack capture (those
+/// keep the writer's path). When new items are posted to Slack, the batch is a transaction instead: the insert,
+/// one read of the batch's clients' notifying installations, their post jobs, COMMIT; an item and its job commit
+/// together, as on the writer's path.
 ///
 /// The statement only inserts rows whose client exists and is not being closed, and skips a row whose id exists
 /// (`ON CONFLICT DO NOTHING`); `RETURNING id` says which rows it wrote. A row it left out, and every row of a batch
@@ -17,6 +19,7 @@ import Synchronization
 final class PostgresFeedbackInserter: Sendable {
     private struct Pending: Sendable {
         let item: FeedbackItem
+        let notifies: Bool
         let finish: @Sendable (Result<Bool, any Error>) -> Void
     }
 
@@ -39,17 +42,19 @@ final class PostgresFeedbackInserter: Sendable {
     var statistics: PostgresWriterStatistics { counts.withLock { $0 } }
 
     /// Whether `item` may go this way.
-    static func accepts(_ item: FeedbackItem, notifies: Bool) -> Bool {
-        !notifies && item.draft.slack == nil && item.draft.screenshots.isEmpty
+    static func accepts(_ item: FeedbackItem) -> Bool {
+        item.draft.slack == nil && item.draft.screenshots.isEmpty
     }
 
     /// Stores `item` with whatever other plain submissions wait now. True once committed; false when the batch
     /// left it out (its client is unknown or closing, its id exists, or the server refused the batch): nothing of
     /// it was written, and the caller stores it one by one. Throws when the connection failed: nothing is known to
     /// be durable then.
-    func insert(_ item: FeedbackItem) async throws -> Bool {
+    /// With `notifies`, its Slack post jobs (if its client has a channel set) commit with it.
+    func insert(_ item: FeedbackItem, notifies: Bool) async throws -> Bool {
         try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Bool, any Error>) in
-            queue.submit(Pending(item: item, finish: { continuation.resume(with: $0) })) { batch in
+            let pending = Pending(item: item, notifies: notifies, finish: { continuation.resume(with: $0) })
+            queue.submit(pending) { batch in
                 await self.run(batch)
             }
         }
@@ -73,11 +78,29 @@ final class PostgresFeedbackInserter: Sendable {
                 ON CONFLICT DO NOTHING
                 RETURNING id
                 """
+            let notifying = batch.filter(\.notifies).map(\.item)
             outcome = .success(
                 try await client.withConnection { connection in
                     if connection.isClosed { throw PostgresWriterError.connectionLost }
-                    let result = try await watch.run(query, on: connection, logger: logger)
-                    return Set(try result.rows.map { try $0.decode(String.self) })
+                    let tx = PostgresTransaction(connection: connection, logger: logger, watch: watch)
+                    func insert() async throws -> Set<String> {
+                        Set(try await tx.query(query).rows.map { try $0.decode(String.self) })
+                    }
+                    if notifying.isEmpty { return try await insert() }
+                    try await tx.query("BEGIN")
+                    do {
+                        let ids = try await insert()
+                        try await PostgresStore.enqueueNotifications(
+                            for: notifying.filter { ids.contains($0.id) }, in: tx)
+                        // COMMIT of a transaction that an error left aborted answers ROLLBACK, not an error.
+                        let result = try await tx.query("COMMIT")
+                        guard result.metadata.command == "COMMIT" else { throw PostgresWriterError.transactionAborted }
+                        return ids
+                    } catch {
+                        try PostgresGroupCommitWriter.rethrowIfConnectionLost(error, connection)
+                        _ = try? await tx.query("ROLLBACK")
+                        throw error
+                    }
                 })
         } catch let error as PSQLError where error.code == .server {
             // Refused as a whole (a value the one-by-one path reports precisely): nothing was written.

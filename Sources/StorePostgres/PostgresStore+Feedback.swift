@@ -77,7 +77,7 @@ extension PostgresStore: FeedbackStore {
         }
         // Most submissions share one multi-row statement with their neighbours; what it leaves out (an unknown
         // client, say) takes the one-by-one path below, which says why.
-        if PostgresFeedbackInserter.accepts(item, notifies: notifies), try await backend.inserter.insert(item) {
+        if PostgresFeedbackInserter.accepts(item), try await backend.inserter.insert(item, notifies: notifies) {
             return item
         }
         try await write { tx in

@@ -496,16 +496,26 @@ extension PostgresStore: SlackStore {
 
     /// The post jobs a new item needs (`SlackNotificationRules`), enqueued in the insert's transaction.
     static func enqueueNotifications(for item: FeedbackItem, in tx: PostgresTransaction) async throws {
-        guard item.draft.source != .slack else { return }
+        try await enqueueNotifications(for: [item], in: tx)
+    }
+
+    /// The post jobs of new items, from one read of their clients' notifying installations.
+    static func enqueueNotifications(for items: [FeedbackItem], in tx: PostgresTransaction) async throws {
+        let items = items.filter { $0.draft.source != .slack }
+        guard !items.isEmpty else { return }
+        let clients = Array(Set(items.map(\.clientId)))
         var sql = SQLBuilder(PGInstallationRecord.select)
         sql.append(
             """
-             WHERE client_id = \(sql.bind(item.clientId)) AND notify_channel IS NOT NULL
+             WHERE client_id = ANY(\(sql.bind(clients))) AND notify_channel IS NOT NULL
             AND token_envelope IS NOT NULL AND team_id NOT IN (SELECT team_id FROM slack_tombstone)
             """)
         let installations = try await tx.rows(sql.query).map { try PGInstallationRecord.installation($0) }
-        for job in SlackNotificationRules.jobs(for: item, installations: installations) {
-            try await enqueue(job, in: tx)
+        guard !installations.isEmpty else { return }
+        for item in items {
+            for job in SlackNotificationRules.jobs(for: item, installations: installations) {
+                try await enqueue(job, in: tx)
+            }
         }
     }
 

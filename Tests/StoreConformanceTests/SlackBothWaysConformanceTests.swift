@@ -117,6 +117,35 @@ import Testing
         #expect(try await s.slack.feedbackItem(id: widget.id, client: other) == nil)
     }
 
+    /// Submissions arriving together (on PostgreSQL they share one insert and one transaction) each commit with
+    /// their own post job, and only where their client has a channel set.
+    @Test(arguments: StoreFactories.available)
+    func concurrentSubmissionsEachCommitWithTheirOwnPostJob(_ factory: StoreFactory) async throws {
+        let s = try await factory.store()
+        let client = try await s.client()
+        let quiet = try await s.client()
+        try await s.install(team: "T1", client: client)
+        _ = try await s.slack.updateSettings(client: client, SlackSettingsChange(notifyChannel: .some("C0777")))
+        let stored = try await withThrowingTaskGroup(of: FeedbackItem.self) { group in
+            for i in 0..<60 {
+                group.addTask { try await s.item(i % 3 == 0 ? quiet : client, at: Double(i) / 1000) }
+            }
+            return try await group.reduce(into: [FeedbackItem]()) { $0.append($1) }
+        }
+        var posted: [String] = []
+        while true {
+            let jobs = try await s.claimAll(at: Self.t0 + 60_000, kinds: [.postFeedback])
+            if jobs.isEmpty { break }
+            for job in jobs {
+                #expect(job.teamId == "T1" && job.clientId == client)
+                if case .postFeedback(let post) = job.work { posted.append(post.feedbackId) }
+                try await s.slack.finishJob(job.id, then: nil)
+            }
+        }
+        #expect(posted.count == 40)
+        #expect(Set(posted) == Set(stored.filter { $0.clientId == client }.map(\.id)))
+    }
+
     @Test(arguments: StoreFactories.available)
     func holdingThePostLaneKeepsOrderAndAppliesToPostsEnqueuedLater(_ factory: StoreFactory) async throws {
         let s = try await factory.store()
