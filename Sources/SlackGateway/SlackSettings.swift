@@ -20,6 +20,18 @@ public struct SlackSettings: Sendable, Equatable {
         self.notifyChannel = notifyChannel
     }
 
+    /// The trigger emoji as the stores keep them (`slack_installation.trigger_emoji`): comma-separated names, nil
+    /// for the defaults.
+    public var storedTriggerEmoji: String? {
+        triggerEmoji == Self.defaultTriggerEmoji ? nil : triggerEmoji.joined(separator: ",")
+    }
+
+    /// Reads `storedTriggerEmoji` back; nil when it holds a list that is not valid.
+    public static func triggerEmoji(stored text: String) -> [String]? {
+        let names = text.split(separator: ",").map(String.init)
+        return problem(triggerEmoji: names) == nil ? names : nil
+    }
+
     /// Whether a reaction with `emoji` captures in this workspace. Exact names only: `round_pushpin` is not
     /// `pushpin`.
     public func triggers(_ emoji: String) -> Bool { triggerEmoji.contains(emoji) }

@@ -12,7 +12,7 @@ extension PostgresStore: FeedbackStore {
             id: Identifiers.newClientID(), name: name, plan: plan, allowedOrigins: allowedOrigins, createdAt: date)
         let key = Identifiers.newAdminKey()
         let hash = Data(Identifiers.adminKeyHash(key))
-        let origins = JSONValue.array(allowedOrigins.map(JSONValue.string)).jsonText
+        let origins = StoredColumns.originsText(allowedOrigins)
         let millis = epochMillis(date)
         try await write { tx in
             try await tx.execute(
@@ -104,7 +104,7 @@ extension PostgresStore: FeedbackStore {
     {
         let d = item.draft
         let screenshots =
-            d.screenshots.isEmpty ? "[]" : String(decoding: try JSONEncoder().encode(d.screenshots), as: UTF8.self)
+            try StoredColumns.screenshotsText(d.screenshots)
         let recovered = (d.slack?.recovered ?? false) ? 1 : 0
         var sql = SQLBuilder(
             """
@@ -273,15 +273,8 @@ enum PGClientRecord {
     }
 
     static func client(_ row: PostgresRandomAccessRow) throws -> Client {
-        let originsText: String = try row.value("allowed_origins")
-        guard case .array(let values)? = JSONValue.parse(Array(originsText.utf8)) else {
+        guard let origins = StoredColumns.origins(try row.value("allowed_origins")) else {
             throw PostgresStoreDecodingError(table: "client", column: "allowed_origins")
-        }
-        let origins = try values.map { value -> String in
-            guard case .string(let origin) = value else {
-                throw PostgresStoreDecodingError(table: "client", column: "allowed_origins")
-            }
-            return origin
         }
         return Client(
             id: try row.value("id"), name: try row.value("name"), plan: try row.enumValue("plan", table: "client"),
@@ -303,20 +296,12 @@ enum PGFeedbackRecord {
     static let select = "SELECT \(columns) FROM feedback LEFT JOIN feedback_slack_person ON feedback_id = id"
 
     static func item(_ row: PostgresRandomAccessRow) throws -> FeedbackItem {
-        let screenshotsText: String = try row.value("screenshots")
-        let screenshots: [ScreenshotRef]
-        if screenshotsText == "[]" {
-            screenshots = []
-        } else {
-            do {
-                screenshots = try JSONDecoder().decode([ScreenshotRef].self, from: Data(screenshotsText.utf8))
-            } catch {
-                throw PostgresStoreDecodingError(table: "feedback", column: "screenshots")
-            }
+        guard let screenshots = StoredColumns.screenshots(try row.value("screenshots")) else {
+            throw PostgresStoreDecodingError(table: "feedback", column: "screenshots")
         }
         var metadata: JSONValue?
         if let text: String = try row.value("metadata") {
-            guard let parsed = JSONValue.parse(Array(text.utf8)) else {
+            guard let parsed = StoredColumns.json(text) else {
                 throw PostgresStoreDecodingError(table: "feedback", column: "metadata")
             }
             metadata = parsed

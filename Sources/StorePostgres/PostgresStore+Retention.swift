@@ -429,7 +429,7 @@ enum PGEndUserRecord {
     static func endUser(_ row: PostgresRandomAccessRow) throws -> EndUser {
         var traits: [String: JSONValue]?
         if let text: String = try row.value("traits") {
-            guard case .object(let object)? = JSONValue.parse(Array(text.utf8)) else {
+            guard let object = StoredColumns.object(text) else {
                 throw PostgresStoreDecodingError(table: "end_user", column: "traits")
             }
             traits = object

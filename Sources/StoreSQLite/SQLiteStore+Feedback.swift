@@ -13,7 +13,7 @@ extension SQLiteStore: FeedbackStore {
             id: Identifiers.newClientID(), name: name, plan: plan, allowedOrigins: allowedOrigins, createdAt: date)
         let key = Identifiers.newAdminKey()
         let hash = Data(Identifiers.adminKeyHash(key))
-        let origins = JSONValue.array(allowedOrigins.map(JSONValue.string)).jsonText
+        let origins = StoredColumns.originsText(allowedOrigins)
         try await database.write { db in
             try db.execute(
                 sql: """
@@ -70,7 +70,7 @@ extension SQLiteStore: FeedbackStore {
     static func insert(_ item: FeedbackItem, into db: Database) throws {
         let d = item.draft
         let screenshots =
-            d.screenshots.isEmpty ? "[]" : String(decoding: try JSONEncoder().encode(d.screenshots), as: UTF8.self)
+            try StoredColumns.screenshotsText(d.screenshots)
         var arguments: StatementArguments = [
             item.id, item.clientId, d.source.rawValue, epochMillis(item.createdAt), d.rating, d.comment, d.userEmail,
             d.pageUrl, d.pageTitle, d.referrer, d.environment, d.metadata?.jsonText, screenshots, d.sessionReplayId,
@@ -289,15 +289,8 @@ struct ClientRecord: FetchableRecord {
     var client: Client
 
     init(row: Row) throws {
-        let originsText: String = try row.value("allowed_origins")
-        guard case .array(let values)? = JSONValue.parse(Array(originsText.utf8)) else {
+        guard let origins = StoredColumns.origins(try row.value("allowed_origins")) else {
             throw StoreDecodingError(table: "client", column: "allowed_origins")
-        }
-        let origins = try values.map { value -> String in
-            guard case .string(let origin) = value else {
-                throw StoreDecodingError(table: "client", column: "allowed_origins")
-            }
-            return origin
         }
         client = Client(
             id: try row.value("id"), name: try row.value("name"), plan: try row.enumValue("plan", table: "client"),
@@ -319,20 +312,12 @@ struct FeedbackRecord: FetchableRecord {
     var item: FeedbackItem
 
     init(row: Row) throws {
-        let screenshotsText: String = try row.value("screenshots")
-        let screenshots: [ScreenshotRef]
-        if screenshotsText == "[]" {
-            screenshots = []
-        } else {
-            do {
-                screenshots = try JSONDecoder().decode([ScreenshotRef].self, from: Data(screenshotsText.utf8))
-            } catch {
-                throw StoreDecodingError(table: "feedback", column: "screenshots")
-            }
+        guard let screenshots = StoredColumns.screenshots(try row.value("screenshots")) else {
+            throw StoreDecodingError(table: "feedback", column: "screenshots")
         }
         var metadata: JSONValue?
         if let text: String = try row.value("metadata") {
-            guard let parsed = JSONValue.parse(Array(text.utf8)) else {
+            guard let parsed = StoredColumns.json(text) else {
                 throw StoreDecodingError(table: "feedback", column: "metadata")
             }
             metadata = parsed

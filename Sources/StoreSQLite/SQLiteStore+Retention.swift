@@ -434,7 +434,7 @@ struct EndUserRecord: FetchableRecord {
     init(row: Row) throws {
         var traits: [String: JSONValue]?
         if let text: String = try row.value("traits") {
-            guard case .object(let object)? = JSONValue.parse(Array(text.utf8)) else {
+            guard let object = StoredColumns.object(text) else {
                 throw StoreDecodingError(table: "end_user", column: "traits")
             }
             traits = object

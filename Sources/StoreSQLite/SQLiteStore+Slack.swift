@@ -476,9 +476,7 @@ extension SQLiteStore: SlackStore {
             var settings = current.settings
             if let emoji = change.triggerEmoji { settings.triggerEmoji = emoji }
             if let channel = change.notifyChannel { settings.notifyChannel = channel }
-            let emojiText =
-                settings.triggerEmoji == SlackSettings.defaultTriggerEmoji
-                ? nil : settings.triggerEmoji.joined(separator: ",")
+            let emojiText = settings.storedTriggerEmoji
             let channelChanged = settings.notifyChannel != current.settings.notifyChannel
             try db.execute(
                 sql: """
@@ -683,8 +681,7 @@ struct InstallationRecord: FetchableRecord {
     init(row: Row) throws {
         var settings = SlackSettings()
         if let emoji: String = try row.value("trigger_emoji") {
-            let names = emoji.split(separator: ",").map(String.init)
-            guard SlackSettings.problem(triggerEmoji: names) == nil else {
+            guard let names = SlackSettings.triggerEmoji(stored: emoji) else {
                 throw StoreDecodingError(table: "slack_installation", column: "trigger_emoji")
             }
             settings.triggerEmoji = names
