@@ -14,6 +14,31 @@ import Testing
         #expect(try parse(#"{"clientId":"client_a","comment":"hi"}"#).comment == "hi")
     }
 
+    /// Spaces, tabs, line breaks and the wide Unicode spaces are no comment; any other character is one.
+    @Test(arguments: [" ", "\\n\\t \\r", "\\u00a0\\u2003\\u3000\\u2028\\u0085"])
+    func aBlankCommentWithoutARatingIsRefused(_ blank: String) {
+        #expect {
+            _ = try parse(#"{"clientId":"client_a","comment":"\#(blank)"}"#)
+        } throws: { error in
+            guard case FeedbackError.invalid(let issues) = error else { return false }
+            return issues["rating"] == ["Either a rating (1 to 4) or a non-empty comment is required"]
+        }
+    }
+
+    @Test func aCommentOfOneVisibleCharacterIsEnough() throws {
+        #expect(try parse(#"{"clientId":"client_a","comment":" \u200b "}"#).comment == " \u{200B} ")
+        #expect(try parse(#"{"clientId":"client_a","comment":"\n.\n"}"#).comment == "\n.\n")
+    }
+
+    /// Lengths count characters: a 128-character id of multi-byte characters is within the limit, 129 is not.
+    @Test func lengthLimitsCountCharactersNotBytes() throws {
+        let accented = String(repeating: "é", count: 128)
+        #expect(try parse(#"{"clientId":"client_a","rating":1,"userId":"\#(accented)"}"#).userId == accented)
+        #expect(throws: FeedbackError.self) {
+            try parse(#"{"clientId":"client_a","rating":1,"userId":"\#(accented)é"}"#)
+        }
+    }
+
     @Test func aWholeNumberWrittenAsAFloatCountsAsAnInteger() throws {
         #expect(try parse(#"{"clientId":"client_a","rating":3.0}"#).rating == 3)
     }

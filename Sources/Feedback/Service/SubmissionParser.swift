@@ -69,7 +69,8 @@ public struct SubmissionParser: Sendable {
         case .object?: metadata = fields["metadata"]
         default: issues.add("metadata", "Expected an object")
         }
-        let hasComment = !(comment ?? "").trimmingCharacters(in: .whitespacesAndNewlines).isEmpty
+        // Unicode's White_Space: the same set as Foundation's whitespacesAndNewlines, without bridging to NSString.
+        let hasComment = (comment ?? "").unicodeScalars.contains { !$0.properties.isWhitespace }
         if rating == nil && !hasComment && issues.isEmpty {
             issues.add("rating", "Either a rating (1 to 4) or a non-empty comment is required")
         }
@@ -164,7 +165,8 @@ struct Issues {
                 add(name, "Must not contain NUL characters")
                 return nil
             }
-            if let maxLength, value.count > maxLength {
+            // Counting characters walks grapheme clusters; a string with no more bytes than the limit is within it.
+            if let maxLength, value.utf8.count > maxLength, value.count > maxLength {
                 add(name, "Must be at most \(maxLength) characters")
                 return nil
             }
