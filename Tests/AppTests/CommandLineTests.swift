@@ -21,8 +21,8 @@ import FoundationNetworking
          "USERO_DATA_DIR": folder.appendingPathComponent("data").path]
     }
 
-    @Test func clientsCreatePrintsIdAndKeyAndUpdateNeverPrintsTheKey() throws {
-        let created = try UseroBinary.run(
+    @Test func clientsCreatePrintsIdAndKeyAndUpdateNeverPrintsTheKey() async throws {
+        let created = try await UseroBinary.run(
             ["clients", "create", "--name", "Acme", "--plan", "paid", "--allowed-origin", "https://app.example.com"],
             environment: environment)
         #expect(created.status == 0)
@@ -32,7 +32,7 @@ import FoundationNetworking
         #expect(id.hasPrefix("client_"))
         #expect(key.count >= 32)
 
-        let updated = try UseroBinary.run(["clients", "update", id, "--plan", "free"], environment: environment)
+        let updated = try await UseroBinary.run(["clients", "update", id, "--plan", "free"], environment: environment)
         #expect(updated.status == 0)
         let client = try #require(try JSONSerialization.jsonObject(with: Data(updated.stdout.utf8)) as? [String: Any])
         #expect(client["plan"] as? String == "free")
@@ -41,11 +41,11 @@ import FoundationNetworking
         #expect(!updated.stdout.contains("adminKey"))
     }
 
-    @Test func badPlanOrOriginIsRefusedWithAClearMessage() throws {
-        let badPlan = try UseroBinary.run(["clients", "create", "--name", "A", "--plan", "gold"], environment: environment)
+    @Test func badPlanOrOriginIsRefusedWithAClearMessage() async throws {
+        let badPlan = try await UseroBinary.run(["clients", "create", "--name", "A", "--plan", "gold"], environment: environment)
         #expect(badPlan.status != 0)
         #expect(badPlan.stderr.contains("plan"))
-        let badOrigin = try UseroBinary.run(
+        let badOrigin = try await UseroBinary.run(
             ["clients", "create", "--name", "A", "--allowed-origin", "not an origin"], environment: environment)
         #expect(badOrigin.status != 0)
         #expect(badOrigin.stderr.contains("--allowed-origin"))
@@ -58,11 +58,11 @@ import FoundationNetworking
         ("USERO_PUBLIC_URL", "ftp://example.com"),
         ("SLACK_API_URL", "not a url"),
     ])
-    func badConfigurationStopsServeWithOneLineNamingTheVariable(variable: String, value: String) throws {
+    func badConfigurationStopsServeWithOneLineNamingTheVariable(variable: String, value: String) async throws {
         var settings = environment
         settings["USERO_PORT"] = "0"
         settings[variable] = value
-        let outcome = try UseroBinary.run(["serve"], environment: settings)
+        let outcome = try await UseroBinary.run(["serve"], environment: settings)
         #expect(outcome.status != 0)
         let lines = outcome.stderr.split(separator: "\n").filter { $0.contains(variable) }
         #expect(lines.count == 1, "stderr: \(outcome.stderr)")
@@ -73,7 +73,7 @@ import FoundationNetworking
         let (process, healthy) = try await UseroBinary.startServe(port: UseroBinary.freePort(), environment: environment)
         #expect(healthy)
         process.terminate()
-        process.waitUntilExit()
+        await waitForExit(process)
         #expect(process.terminationReason == .exit)
         #expect(process.terminationStatus == 0)
     }
@@ -81,7 +81,7 @@ import FoundationNetworking
     @Test func serveCreatesAPrivateTokenKeyOnceAndRefusesABadOne() async throws {
         let (process, healthy) = try await UseroBinary.startServe(port: UseroBinary.freePort(), environment: environment)
         process.terminate()
-        process.waitUntilExit()
+        await waitForExit(process)
         #expect(healthy)
         let keyPath = folder.appendingPathComponent("data/token.key").path
         let attributes = try FileManager.default.attributesOfItem(atPath: keyPath)
@@ -92,13 +92,13 @@ import FoundationNetworking
         try Data("not a key\n".utf8).write(to: URL(fileURLWithPath: keyPath))
         var settings = environment
         settings["USERO_PORT"] = "0"
-        let refused = try UseroBinary.run(["serve"], environment: settings)
+        let refused = try await UseroBinary.run(["serve"], environment: settings)
         #expect(refused.status == 78)
         #expect(refused.stderr.contains("token.key"))
     }
 
     @Test func everyAcknowledgedItemSurvivesAKill() async throws {
-        let created = try UseroBinary.run(["clients", "create", "--name", "Durable"], environment: environment)
+        let created = try await UseroBinary.run(["clients", "create", "--name", "Durable"], environment: environment)
         let client = try #require(
             try JSONSerialization.jsonObject(with: Data(created.stdout.utf8)) as? [String: String])["clientId"]
         let port = UseroBinary.freePort()
@@ -120,7 +120,7 @@ import FoundationNetworking
         #expect(acknowledged.count == 100)
         // When the process is killed outright, with no chance to flush anything
         kill(process.processIdentifier, SIGKILL)
-        process.waitUntilExit()
+        await waitForExit(process)
         #expect(process.terminationReason == .uncaughtSignal)
         // Then every acknowledged item is in the file
         let database = try AppDatabase(path: environment["USERO_DATABASE"]!)
@@ -132,13 +132,13 @@ import FoundationNetworking
 extension CommandLineTests {
     @Test func rotateKeyPrintsANewKeyAndTheOldOneStopsWorking() async throws {
         // Given a client created by the command
-        let created = try UseroBinary.run(["clients", "create", "--name", "Acme"], environment: environment)
+        let created = try await UseroBinary.run(["clients", "create", "--name", "Acme"], environment: environment)
         let json = try #require(try JSONSerialization.jsonObject(with: Data(created.stdout.utf8)) as? [String: String])
         let id = try #require(json["clientId"])
         let oldKey = try #require(json["adminKey"])
 
         // When its key is rotated
-        let rotated = try UseroBinary.run(["clients", "rotate-key", id], environment: environment)
+        let rotated = try await UseroBinary.run(["clients", "rotate-key", id], environment: environment)
         #expect(rotated.status == 0)
         let output = try #require(try JSONSerialization.jsonObject(with: Data(rotated.stdout.utf8)) as? [String: String])
         let newKey = try #require(output["adminKey"])
@@ -151,7 +151,7 @@ extension CommandLineTests {
         #expect(try await backend.feedback.client(adminKey: newKey)?.id == id)
         #expect(try await backend.feedback.client(adminKey: oldKey) == nil)
         // And an unknown client is refused with a clear message
-        let unknown = try UseroBinary.run(["clients", "rotate-key", "client_nope"], environment: environment)
+        let unknown = try await UseroBinary.run(["clients", "rotate-key", "client_nope"], environment: environment)
         #expect(unknown.status != 0)
         #expect(unknown.stderr.contains("no client client_nope"))
     }

@@ -112,7 +112,7 @@ import Glibc
             "USERO_DATABASE": folder.appendingPathComponent("usero.sqlite").path, "USERO_DATA_DIR": data.path,
             "USERO_PORT": "0",
         ]
-        let refused = try UseroBinary.run(["serve"], environment: environment)
+        let refused = try await UseroBinary.run(["serve"], environment: environment)
         #expect(refused.status == 78)
         let lines = refused.stderr.split(separator: "\n")
         #expect(lines.count == 1, "stderr: \(refused.stderr)")
@@ -126,7 +126,7 @@ import Glibc
         settings["USERO_PORT"] = nil
         let (process, healthy) = try await UseroBinary.startServe(port: UseroBinary.freePort(), environment: settings)
         process.terminate()
-        process.waitUntilExit()
+        await waitForExit(process)
         #expect(healthy)
     }
 
@@ -155,9 +155,9 @@ import Glibc
         ("USERO_IDLE_TIMEOUT_SECONDS", "0"), ("USERO_REQUEST_TIMEOUT_SECONDS", "soon"),
         ("USERO_MAX_CONNECTIONS", "0"),
     ])
-    func aBadLimitStopsServeWithOneLineNamingTheVariable(variable: String, value: String) throws {
+    func aBadLimitStopsServeWithOneLineNamingTheVariable(variable: String, value: String) async throws {
         let folder = TestServer.makeFolder()
-        let outcome = try UseroBinary.run(["serve"], environment: [
+        let outcome = try await UseroBinary.run(["serve"], environment: [
             "USERO_DATABASE": folder.appendingPathComponent("usero.sqlite").path,
             "USERO_DATA_DIR": folder.appendingPathComponent("data").path, "USERO_PORT": "0", variable: value,
         ])

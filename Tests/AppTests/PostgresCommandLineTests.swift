@@ -30,12 +30,12 @@ struct PostgresCommandLineTests {
     @Test func theCommandsAndServeWorkAndEveryAcknowledgedItemSurvivesAKill() async throws {
         let environment = try await environment()
         // Given a client made by the command, on PostgreSQL
-        let created = try UseroBinary.run(["clients", "create", "--name", "Durable", "--plan", "paid"], environment: environment)
+        let created = try await UseroBinary.run(["clients", "create", "--name", "Durable", "--plan", "paid"], environment: environment)
         #expect(created.status == 0, "\(created.stderr)")
         let json = try #require(try JSONSerialization.jsonObject(with: Data(created.stdout.utf8)) as? [String: String])
         let client = try #require(json["clientId"])
         let key = try #require(json["adminKey"])
-        let updated = try UseroBinary.run(["clients", "update", client, "--plan", "free"], environment: environment)
+        let updated = try await UseroBinary.run(["clients", "update", client, "--plan", "free"], environment: environment)
         #expect(updated.status == 0)
         #expect(updated.stdout.contains(#""plan":"free""#))
 
@@ -58,7 +58,7 @@ struct PostgresCommandLineTests {
         #expect(acknowledged.count == 200)
         // When the process is killed outright
         kill(process.processIdentifier, SIGKILL)
-        process.waitUntilExit()
+        await waitForExit(process)
         #expect(process.terminationReason == .uncaughtSignal)
 
         // Then a new process (another data folder, as another machine would have) lists every acknowledged item
@@ -84,7 +84,7 @@ struct PostgresCommandLineTests {
         #expect(Set(acknowledged).isSubset(of: listed), "lost \(Set(acknowledged).subtracting(listed).count)")
 
         // And the retention command runs against the same database
-        let swept = try UseroBinary.run(["retention", "run"], environment: environment)
+        let swept = try await UseroBinary.run(["retention", "run"], environment: environment)
         #expect(swept.status == 0, "\(swept.stderr)")
     }
 
@@ -97,7 +97,7 @@ struct PostgresCommandLineTests {
             "postgres://usero@/usero?sslmode=bogus",
         ]
         for database in cases {
-            let outcome = try UseroBinary.run(
+            let outcome = try await UseroBinary.run(
                 ["serve"], environment: ["USERO_DATABASE": database, "USERO_PORT": "0",
                                          "USERO_DATA_DIR": folder.appendingPathComponent("data").path])
             #expect(outcome.status == 78, "\(outcome.stderr)")
@@ -113,7 +113,7 @@ struct PostgresCommandLineTests {
         var environment = try await environment()
         environment["USERO_PORT"] = "0"
         environment["SLACK_SIGNING_SECRET"] = "8f742231b10e8888abcd99yyyzzz85a5"
-        let outcome = try UseroBinary.run(["serve"], environment: environment)
+        let outcome = try await UseroBinary.run(["serve"], environment: environment)
         #expect(outcome.status == 78)
         #expect(outcome.stderr.split(separator: "\n").filter { $0.contains("USERO_TOKEN_KEY") }.count == 1)
     }

@@ -117,7 +117,7 @@ import Testing
             "USERO_DATABASE": folder.appendingPathComponent("usero.sqlite").path,
             "USERO_DATA_DIR": folder.appendingPathComponent("data").path,
         ]
-        let created = try UseroBinary.run(["clients", "create", "--name", "Limited"], environment: environment)
+        let created = try await UseroBinary.run(["clients", "create", "--name", "Limited"], environment: environment)
         let json = try #require(try JSONSerialization.jsonObject(with: Data(created.stdout.utf8)) as? [String: String])
         let clientID = try #require(json["clientId"])
         environment["USERO_PUBLIC_RATE_LIMIT"] = "2"

@@ -126,7 +126,7 @@ struct SeveralInstancesTests {
     /// Makes a client with the command and installs Slack for it: the link made on `linkOn`, the callback on
     /// `callbackOn`.
     static func installedClient(linkOn: Instance, callbackOn: Instance) async throws -> (id: String, key: String) {
-        let created = try UseroBinary.run(["clients", "create", "--name", "Multi"], environment: linkOn.environment)
+        let created = try await UseroBinary.run(["clients", "create", "--name", "Multi"], environment: linkOn.environment)
         let json = try #require(try JSONSerialization.jsonObject(with: Data(created.stdout.utf8)) as? [String: String])
         let id = try #require(json["clientId"])
         let key = try #require(json["adminKey"])
@@ -218,7 +218,7 @@ struct SeveralInstancesTests {
     @Test func killingOneInstanceUnderWriteLoadLosesNoAcknowledgedRow() async throws {
         try await withFakeSlack { _, api in
             try await Self.withThreeInstances(api: api) { instances, settings in
-                let created = try UseroBinary.run(
+                let created = try await UseroBinary.run(
                     ["clients", "create", "--name", "Load"], environment: instances[0].environment)
                 let json = try #require(
                     try JSONSerialization.jsonObject(with: Data(created.stdout.utf8)) as? [String: String])

@@ -244,7 +244,7 @@ import Glibc
 
         /// Creates a client and installs the app for it in workspace T0001 through the fake's OAuth.
         func install() async throws {
-            let created = try UseroBinary.run(["clients", "create", "--name", "Fuzz"], environment: environment)
+            let created = try await UseroBinary.run(["clients", "create", "--name", "Fuzz"], environment: environment)
             let json = try #require(try JSONSerialization.jsonObject(with: Data(created.stdout.utf8)) as? [String: String])
             let key = try #require(json["adminKey"])
             let link = try await HTTPResult.send("POST", base + "/api/slack/install-link", headers: ["Authorization": "Bearer \(key)"])

@@ -17,12 +17,14 @@ import UseroTestSupport
     }
 
     /// Until `condition` holds (the server has no commit to wake on here), at most 200 tries.
-    static func poll(_ condition: () async throws -> Bool) async throws {
+    @discardableResult
+    static func poll(_ what: String, _ condition: () async throws -> Bool) async throws -> Bool {
         for _ in 0..<200 {
-            if try await condition() { return }
+            if try await condition() { return true }
             try await Task.sleep(for: .milliseconds(50))
         }
-        Issue.record("The condition never held")
+        Issue.record("Never held: \(what)")
+        return false
     }
 
     @Test func anUploadBeyondTheConcurrencyLimitIs503WithRetryAfterBeforeItsBodyIsRead() async throws {
@@ -36,7 +38,7 @@ import UseroTestSupport
             // Until the held request has taken the slot (on a busy machine its head may arrive after the first
             // tries), an upload may still be accepted: those are counted.
             let accepted = Counter()
-            try await Self.poll {
+            let refusedAtLast = try await Self.poll("an upload beside the held one is refused") {
                 let refused = try await upload(server, clientId: client.id, file: Images.png())
                 if refused.status == 200 { accepted.add() }
                 guard refused.status == 503 else { return false }
@@ -45,9 +47,13 @@ import UseroTestSupport
                 #expect(refused.header("Access-Control-Allow-Origin") == "*")
                 return true
             }
+            if !refusedAtLast {
+                let answer = await held.response(timeout: .seconds(1))
+                Issue.record("The held upload's connection got: \(answer.map { "\($0.status) \($0.body)" } ?? "nothing")")
+            }
             // Once it ends, the slot is free again.
             held.close()
-            try await Self.poll {
+            try await Self.poll("an upload after the held one ended is accepted") {
                 try await upload(server, clientId: client.id, file: Images.png()).status == 200
             }
             #expect(try await server.count("screenshot") == 1 + accepted.value)

@@ -70,7 +70,7 @@ actor FakeSlack {
 
     /// Waits until at least `count` calls of `method` arrived (woken by their arrival, not by polling); returns them.
     /// `timeout` only bounds a test whose calls never come.
-    func waitForCalls(_ method: String, count: Int = 1, timeout: Duration = .seconds(20)) async throws -> [Call] {
+    func waitForCalls(_ method: String, count: Int = 1, timeout: Duration = .seconds(60)) async throws -> [Call] {
         let arrived = await withTaskGroup(of: Bool.self) { group in
             group.addTask { await self.arrival(of: method, count: count) }
             group.addTask {

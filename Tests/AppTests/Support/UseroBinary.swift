@@ -72,7 +72,16 @@ enum UseroBinary {
     }
 
     /// Runs `usero ARGS` to completion with `environment` added to a minimal one; killed after `timeout` seconds.
-    static func run(_ arguments: [String], environment: [String: String], timeout: Double = 30) throws -> Outcome {
+    /// The waiting happens off Swift's cooperative pool (see `offPool`).
+    static func run(_ arguments: [String], environment: [String: String], timeout: Double = 30) async throws
+        -> Outcome
+    {
+        try await offPool { try runBlocking(arguments, environment: environment, timeout: timeout) }
+    }
+
+    private static func runBlocking(_ arguments: [String], environment: [String: String], timeout: Double) throws
+        -> Outcome
+    {
         let process = Process()
         process.executableURL = try url()
         process.arguments = arguments
@@ -111,3 +120,18 @@ enum UseroBinary {
         return signalled == 0 ? (status >> 8) & 0xff : 128 + signalled
     }
 }
+
+/// Runs blocking work (waiting for a child process, reading its pipes) on a thread of its own. Swift's cooperative
+/// pool has one thread per core, two on this machine: a test that blocks one halves what every other test in the
+/// process gets, and two such tests stall them all (timing bounds of unrelated tests then fail under load).
+func offPool<T: Sendable>(_ work: @escaping @Sendable () throws -> T) async throws -> T {
+    try await withCheckedThrowingContinuation { continuation in
+        Thread.detachNewThread { continuation.resume(with: Result { try work() }) }
+    }
+}
+
+/// `Process.waitUntilExit()` off the cooperative pool.
+func waitForExit(_ process: Process) async {
+    _ = try? await offPool { process.waitUntilExit() }
+}
+
