@@ -13,12 +13,7 @@ cd "$(dirname "$0")/.."
 duration=${1:-10}
 connections=${2:-32}
 command -v wrk >/dev/null || { echo "installing wrk"; apt-get install -y -qq wrk >/dev/null; }
-if [ -n "${USERO_BIN_DIR:-}" ]; then
-    bin=$USERO_BIN_DIR/usero
-else
-    swift build -c release --product usero >/dev/null
-    bin=$(swift build -c release --show-bin-path)/usero
-fi
+bin=$(scripts/release-bin.sh usero)/usero
 work=$(mktemp -d "${TMPDIR:-/tmp}/usero-bench-inst.XXXXXX")
 chmod 755 "$work"
 pids=()

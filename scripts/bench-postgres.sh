@@ -18,13 +18,7 @@ connections=${2:-32}
 scrub_rows=${3:-1000000}
 command -v wrk >/dev/null || { echo "installing wrk"; apt-get install -y -qq wrk >/dev/null; }
 # USERO_BIN_DIR: a folder holding release builds of usero and usero-bench-postgres (default: build them here).
-if [ -n "${USERO_BIN_DIR:-}" ]; then
-    bindir=$USERO_BIN_DIR
-else
-    swift build -c release --product usero >/dev/null
-    swift build -c release --product usero-bench-postgres >/dev/null
-    bindir=$(swift build -c release --show-bin-path)
-fi
+bindir=$(scripts/release-bin.sh usero usero-bench-postgres)
 bin=$bindir/usero
 
 work=$(mktemp -d "${TMPDIR:-/tmp}/usero-bench-pg.XXXXXX")

@@ -27,12 +27,9 @@ cd "$ROOT"
 
 command -v wrk >/dev/null || { echo "wrk is required (apt-get install -y wrk)" >&2; exit 1; }
 BACKEND=${BACKEND:-sqlite}
-if [[ -n "${USERO_BIN_DIR:-}" ]]; then
-  BIN="$USERO_BIN_DIR/usero"
-else
-  if [[ "${SKIP_BUILD:-0}" != 1 ]]; then swift build -c release --product usero >&2; swift build -c release --product usero-bench >&2; fi
-  BIN="$ROOT/.build/release/usero"
-fi
+# SKIP_BUILD=1: this checkout's release builds as they are.
+if [[ "${SKIP_BUILD:-0}" == 1 ]]; then export USERO_BIN_DIR=${USERO_BIN_DIR:-$ROOT/.build/release}; fi
+BIN="$(scripts/release-bin.sh usero usero-bench)/usero"
 
 WORK=$(mktemp -d /tmp/usero-bench-retention.XXXXXX)
 chmod 755 "$WORK"

@@ -14,12 +14,7 @@ cd "$(dirname "$0")/.."
 seconds=${1:-600}
 rate=${2:-200}
 # USERO_BIN_DIR: a folder holding a release build of usero (default: build it here).
-if [ -n "${USERO_BIN_DIR:-}" ]; then
-    bin=$USERO_BIN_DIR/usero
-else
-    swift build -c release --product usero >/dev/null
-    bin=$(swift build -c release --show-bin-path)/usero
-fi
+bin=$(scripts/release-bin.sh usero)/usero
 
 work=$(mktemp -d "${TMPDIR:-/tmp}/usero-drill.XXXXXX")
 trap 'kill $server 2>/dev/null || true; rm -rf "$work"' EXIT
