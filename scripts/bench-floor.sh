@@ -4,6 +4,7 @@
 #   scripts/bench-floor.sh [SECONDS (10)] [CONNECTIONS (32)]
 #   CONFIG=debug ROUNDS=2 scripts/bench-floor.sh 5
 #   USERO_BIN=/tmp/usero-before FLOOR_BIN=.build/release/usero-floor scripts/bench-floor.sh   # another build
+#   USERO_BIN_DIR=/path/to/release scripts/bench-floor.sh   # usero, usero-floor and usero-bench built elsewhere
 #
 # Starts `usero-floor` (a bare Hummingbird app with usero's server configuration answering GET /healthz with a
 # constant) and `usero serve` (temporary SQLite file, Slack signing on) side by side on loopback, then drives each
@@ -25,12 +26,14 @@ ROUNDS=${ROUNDS:-1}
 SECRET="bench-signing-secret-$$"
 
 command -v wrk >/dev/null 2>&1 || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk >/dev/null; }
-if [[ -z "${USERO_BIN:-}" || -z "${FLOOR_BIN:-}" ]]; then
-    swift build -c "$CONFIG" --product usero >&2
-    swift build -c "$CONFIG" --product usero-floor >&2
+if [[ -n "${USERO_BIN_DIR:-}" ]]; then
+    BIN=$USERO_BIN_DIR   # builds made elsewhere: usero, usero-floor and usero-bench all from there
+elif [[ "$CONFIG" == release ]]; then
+    BIN=$(scripts/release-bin.sh usero usero-floor usero-bench)
+else
+    for product in usero usero-floor usero-bench; do swift build -c "$CONFIG" --product "$product" >&2; done
+    BIN=$(swift build -c "$CONFIG" --show-bin-path)
 fi
-swift build -c "$CONFIG" --product usero-bench >&2
-BIN=$(swift build -c "$CONFIG" --show-bin-path)
 USERO_BIN=${USERO_BIN:-$BIN/usero}
 FLOOR_BIN=${FLOOR_BIN:-$BIN/usero-floor}
 BENCH_BIN=$BIN/usero-bench

@@ -11,8 +11,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 uploads=${1:-20}
 megabytes=${2:-10}
-swift build -c release --product usero >/dev/null
-bin=$(swift build -c release --show-bin-path)/usero
+bin=$(scripts/release-bin.sh usero)/usero
 
 work=$(mktemp -d "${TMPDIR:-/tmp}/usero-drill.XXXXXX")
 trap 'kill $server 2>/dev/null || true; rm -rf "$work"' EXIT

@@ -175,9 +175,9 @@ extension SQLiteStore: FeedbackStore {
         try await insertScreenshotRecord(s)
     }
 
-    /// Writes the file straight from the request's buffer: no copy of an upload is made on its way to disk.
-    public func saveScreenshot(_ s: StoredScreenshot, contents: ByteBuffer) async throws {
-        try contents.withUnsafeReadableBytes { try files.writeDurably($0, fileName: s.fileName) }
+    /// Moves the spool file into place (synced, then renamed): an upload is never read back into memory.
+    public func saveScreenshot(_ s: StoredScreenshot, spooledFile path: String) async throws {
+        try files.adoptDurably(path, fileName: s.fileName)
         try await insertScreenshotRecord(s)
     }
 

@@ -41,6 +41,31 @@ public struct ScreenshotFiles: Sendable {
         Self.syncDirectory(folder.path)
     }
 
+    /// Makes `path` (a finished spool file) the stored file `fileName`: fsyncs it, renames it into place and fsyncs
+    /// the folder. A spool on another file system is copied instead (then removed).
+    public func adoptDurably(_ path: String, fileName: String) throws {
+        guard let url = url(for: fileName) else { throw CocoaError(.fileWriteInvalidFileName) }
+        let folder = url.deletingLastPathComponent()
+        try FileManager.default.createDirectory(
+            at: folder, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
+        let fd = open(path, O_RDONLY | O_CLOEXEC)
+        guard fd >= 0 else { throw CocoaError(.fileReadNoSuchFile) }
+        let synced = fsync(fd) == 0
+        let syncError = errno
+        close(fd)
+        guard synced else { throw CocoaError(Self.errorCode(syncError)) }
+        guard rename(path, url.path) == 0 else {
+            guard errno == EXDEV else { throw CocoaError(.fileWriteUnknown) }
+            var info = stat()
+            guard stat(path, &info) == 0 else { throw CocoaError(.fileReadUnknown) }
+            let bytes = try SpooledFile.contents(of: path, size: Int(info.st_size))
+            try writeDurably(bytes, fileName: fileName)
+            unlink(path)
+            return
+        }
+        Self.syncDirectory(folder.path)
+    }
+
     /// Reads a stored file.
     public func read(_ fileName: String) -> Data? {
         guard let url = url(for: fileName) else { return nil }
@@ -66,14 +91,14 @@ public struct ScreenshotFiles: Sendable {
         var offset = 0
         while offset < bytes.count {
             let written = write(fd, bytes.baseAddress! + offset, bytes.count - offset)
-            guard written > 0 else {
-                throw CocoaError(errno == ENOSPC || errno == EDQUOT ? .fileWriteOutOfSpace : .fileWriteUnknown)
-            }
+            guard written > 0 else { throw CocoaError(errorCode(errno)) }
             offset += written
         }
-        guard fsync(fd) == 0 else {
-            throw CocoaError(errno == ENOSPC || errno == EDQUOT ? .fileWriteOutOfSpace : .fileWriteUnknown)
-        }
+        guard fsync(fd) == 0 else { throw CocoaError(errorCode(errno)) }
+    }
+
+    private static func errorCode(_ code: Int32) -> CocoaError.Code {
+        code == ENOSPC || code == EDQUOT ? .fileWriteOutOfSpace : .fileWriteUnknown
     }
 
     private static func syncDirectory(_ path: String) {

@@ -43,6 +43,8 @@ func buildApplication(
     onServerRunning: @escaping @Sendable (Int) async -> Void = { _ in }
 ) async throws -> (Application<RouterResponder<AppRequestContext>>, AppParts) {
     let backend = try await Backend.open(config)
+    // Uploads a crash cut off; any upload still running elsewhere on this folder has touched its file since.
+    SpooledFile.removeLeftovers(in: Backend.uploadSpoolDirectory(config), olderThan: config.requestTimeout + .seconds(60))
     let store = backend.feedback
     let registry = PrometheusCollectorRegistry()
     registry.makeGauge(
@@ -63,14 +65,18 @@ func buildApplication(
     }
     // Before the rate limit, which reads an upload's body: a refused upload is never read.
     if let uploads = UploadConcurrencyMiddleware(limit: config.maxConcurrentUploads) { router.add(middleware: uploads) }
-    if let limit = PublicRateLimitMiddleware(perMinute: config.publicRateLimit) { router.add(middleware: limit) }
+    let rateLimit = PublicRateLimitMiddleware(perMinute: config.publicRateLimit)
+    if let rateLimit { router.add(middleware: rateLimit) }
     OpenAPIRoutes().register(on: router)
     OperationsRoutes(health: backend.health, registry: registry).register(on: router)
 
     let service = FeedbackService(
         store: store, clock: clock, publicURL: config.publicURL, uploadQuotaBytes: config.uploadQuotaBytes)
     let publicAPI = router.group("api").add(middleware: PublicCORSMiddleware())
-    PublicRoutes<AppRequestContext>(service: service).register(on: publicAPI)
+    PublicRoutes<AppRequestContext>(
+        service: service, spoolDirectory: Backend.uploadSpoolDirectory(config),
+        admitClient: { rateLimit?.admitUpload(clientID: $0) }
+    ).register(on: publicAPI)
     publicAPI.on("feedback", method: .options) { _, _ in Response(status: .noContent) }
     publicAPI.on("screenshots", method: .options) { _, _ in Response(status: .noContent) }
     let adminAPI = router.group("api")

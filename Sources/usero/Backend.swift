@@ -48,6 +48,12 @@ struct Backend: Sendable {
             postgres: nil)
     }
 
+    /// Where uploads are written as they arrive: inside the data folder, beside `screenshots/`, so that a finished
+    /// upload is renamed into place.
+    static func uploadSpoolDirectory(_ config: AppConfig) -> String {
+        URL(fileURLWithPath: config.dataDirectory).appendingPathComponent("incoming").path
+    }
+
     /// The folders whose free space the disk watermark watches: the data folder, and the SQLite file's.
     static func localFolders(_ config: AppConfig) -> [String] {
         guard config.postgres == nil else { return [config.dataDirectory] }

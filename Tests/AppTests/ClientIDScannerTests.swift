@@ -47,8 +47,7 @@ import Testing
         #expect(Self.scan(Array(utf16)) == nil)
         let bom = [0xEF, 0xBB, 0xBF] + Array(json.utf8)
         #expect(Self.scan(bom) == nil)
-        let fallback = PublicRateLimitMiddleware.clientIDs(
-            in: ByteBuffer(bytes: Array(utf16)), contentType: "application/json", path: "/api/feedback")
+        let fallback = PublicRateLimitMiddleware.clientIDs(inJSON: ByteBuffer(bytes: Array(utf16)))
         #expect(fallback == (Self.parsed(Array(utf16)).map { [$0] } ?? []))
     }
 

@@ -140,17 +140,35 @@ import Testing
         #expect(metrics.contains(#"usero_public_rate_limited_total{by="address"} 1"#), "\(metrics)")
     }
 
-    @Test func theMultipartPeekFindsTheClientIdWithoutTheFile() {
-        let boundary = "b0undary"
-        var body = ByteBuffer()
-        body.writeString("--\(boundary)\r\nContent-Disposition: form-data; name=\"screenshot\"; filename=\"x.png\"\r\n")
-        body.writeString("Content-Type: image/png\r\n\r\n\(String(repeating: "x", count: 100_000))\r\n")
-        body.writeString("--\(boundary)\r\nContent-Disposition: form-data; name=\"clientId\"\r\n\r\nclient_abc\r\n")
-        body.writeString("--\(boundary)--\r\n")
-        let contentType = "multipart/form-data; boundary=\(boundary)"
-        #expect(FormFieldPeek.value(of: "clientId", contentType: contentType, body: body) == "client_abc")
-        #expect(FormFieldPeek.value(of: "screenshot", contentType: contentType, body: body) == nil)  // over 256 bytes
-        #expect(FormFieldPeek.value(of: "clientId", contentType: "application/json", body: body) == nil)
+    /// An upload's client is counted when its form's `clientId` arrives, wherever it is in the form (the body is not
+    /// held whole to look for it): across addresses, the client's limit holds, and a refused upload leaves nothing.
+    @Test func anUploadsClientIsCountedFromItsFormWhereverTheFieldIs() async throws {
+        try await TestServer.run(configure: { $0.publicRateLimit = 1 }) { server in
+            let client = try await server.createClient()
+            func upload(from source: String, clientIdFirst: Bool) async throws -> (status: Int, head: String, body: String)? {
+                var form = MultipartBody()
+                if clientIdFirst { form.field("clientId", client.id) }
+                form.file("screenshot", fileName: "a.png", type: "image/png", Images.png(width: 3, height: 2))
+                if !clientIdFirst { form.field("clientId", client.id) }
+                let body = form.finished()
+                let connection = try RawConnection(port: server.port, from: source)
+                _ = connection.send(Array(
+                    ("POST /api/screenshots HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: \(form.contentType)\r\n"
+                        + "Content-Length: \(body.count)\r\n\r\n").utf8) + Array(body))
+                return await connection.response(timeout: .seconds(10))
+            }
+            #expect(try await upload(from: "127.0.0.2", clientIdFirst: false)?.status == 200)
+            for (source, first) in [("127.0.0.3", false), ("127.0.0.4", true)] {
+                let refused = try #require(try await upload(from: source, clientIdFirst: first))
+                #expect(refused.status == 429)
+                #expect(refused.body == #"{"error":"Too many requests"}"#)
+                #expect(refused.head.lowercased().contains("retry-after: "))
+                #expect(refused.head.lowercased().contains("access-control-allow-origin: *"))
+            }
+            #expect(try await server.count("screenshot") == 1)
+            let spool = server.parts.config.dataDirectory + "/incoming"
+            #expect((try? FileManager.default.contentsOfDirectory(atPath: spool)) ?? [] == [])
+        }
     }
 
     @Test func theLimitIsOffAtZero() async throws {

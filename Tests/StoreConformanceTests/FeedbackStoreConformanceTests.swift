@@ -220,22 +220,21 @@ import Testing
     }
 
     @Test(arguments: StoreFactories.available)
-    func aScreenshotSavedFromABufferSliceRoundTripsAndItsFileHoldsExactlyItsBytes(_ factory: StoreFactory)
+    func aScreenshotSavedFromASpoolFileRoundTripsAndItsFileHoldsExactlyItsBytes(_ factory: StoreFactory)
         async throws
     {
         let s = try await factory.store()
         let client = try await s.client()
         let bytes = (0..<70_000).map { UInt8(truncatingIfNeeded: $0 &* 13) }
-        // A slice in the middle of a larger buffer, as an upload's part is.
-        var whole = ByteBuffer(string: "before")
-        whole.writeBytes(bytes)
-        whole.writeString("after")
-        let slice = whole.getSlice(at: 6, length: bytes.count)!
+        // A spool file, as the upload route writes one while the body arrives.
+        let spool = FileManager.default.temporaryDirectory.appendingPathComponent("spool-\(UUID().uuidString).part").path
+        #expect(FileManager.default.createFile(atPath: spool, contents: Data(bytes)))
+        defer { unlink(spool) }
         let record = StoredScreenshot(
             fileName: "\(client)/1700000000000-slice1.png", clientId: client, mimeType: "image/png",
             fileSize: Int64(bytes.count), width: nil, height: nil, createdAt: S.t0)
 
-        try await s.feedback.saveScreenshot(record, contents: slice)
+        try await s.feedback.saveScreenshot(record, spooledFile: spool)
 
         #expect(try await s.feedback.screenshot(fileName: record.fileName) == record)
         #expect(try await s.feedback.screenshotBytes(fileName: record.fileName) == Data(bytes))

@@ -1,5 +1,6 @@
 import Foundation
 import HTTPTypes
+import NIOCore
 public import Hummingbird
 
 /// The public routes browsers, apps and servers call: no auth but the `clientId`.
@@ -9,12 +10,23 @@ public struct PublicRoutes<Context: RequestContext>: Sendable {
 
     /// Largest JSON body (1 MB).
     public static var jsonLimit: Int { 1024 * 1024 }
-    /// Largest screenshot upload body: the 10 MB file plus room for the multipart framing.
+    /// Largest screenshot upload body: the 10 MB file plus room for the multipart framing and the other fields.
     public static var uploadLimit: Int { FeedbackService.maxScreenshotBytes + 256 * 1024 }
 
+    /// Where uploads are written as they arrive, before the store takes them over: on the same file system as the
+    /// stored screenshots, so taking one over is a rename.
+    public let spoolDirectory: String
+    /// The public rate limit's answer for an upload's `clientId`, asked as soon as that field has arrived: nil to go
+    /// on, or the seconds to wait.
+    public let admitClient: @Sendable (String) -> Int?
+
     /// Creates the routes.
-    public init(service: FeedbackService) {
+    public init(
+        service: FeedbackService, spoolDirectory: String, admitClient: @escaping @Sendable (String) -> Int? = { _ in nil }
+    ) {
         self.service = service
+        self.spoolDirectory = spoolDirectory
+        self.admitClient = admitClient
     }
 
     /// Adds the routes to `router`'s group at `api`.
@@ -35,16 +47,24 @@ public struct PublicRoutes<Context: RequestContext>: Sendable {
     }
 
     @Sendable func upload(_ request: Request, context: Context) async throws -> Response {
-        // One buffer for the whole body (the rate limit may have collected it already: then it is that buffer);
-        // the file part is a slice of it, and the store writes it from there.
-        var request = request
-        let body = try await request.collectWholeBody(upTo: Self.uploadLimit)
-        let form = try MultipartForm(contentType: request.headers[.contentType], body: body)
-        let file = form.part(named: "screenshot")
-        let clientId = form.part(named: "clientId")?.text
+        // Read as it arrives: the file goes to a spool file chunk by chunk (memory holds one chunk, not 10 MB), the
+        // `clientId` is checked against the rate limit as soon as its part ends, and the store takes the file over.
+        guard let contentType = request.headers[.contentType], let boundary = MultipartForm.boundary(of: contentType)
+        else { throw FeedbackError.malformedMultipart }
+        if let declared = request.headers[.contentLength].flatMap({ Int($0) }), declared > Self.uploadLimit {
+            throw NIOTooManyBytesError(maxBytes: Self.uploadLimit)
+        }
+        let admitClient = self.admitClient
+        let reader = UploadReader(
+            spoolDirectory: spoolDirectory, bodyLimit: Self.uploadLimit, fileLimit: FeedbackService.maxScreenshotBytes,
+            admit: { id in
+                if let wait = admitClient(id) { throw FeedbackError.rateLimited(retryAfterSeconds: wait) }
+            })
+        let upload = try await reader.read(request.body, boundary: boundary)
+        defer { upload.file?.discard() }
         let screenshot = try await service.uploadScreenshot(
-            clientId: clientId?.trimmingCharacters(in: .whitespacesAndNewlines), declaredType: file?.contentType,
-            buffer: file?.bytes, origin: request.headers[.origin])
+            clientId: upload.clientId?.trimmingCharacters(in: .whitespacesAndNewlines), declaredType: upload.fileType,
+            spooled: upload.file, origin: request.headers[.origin])
         return JSONResponse.make(Uploaded(success: true, screenshot: screenshot))
     }
 

@@ -42,25 +42,38 @@ public struct FeedbackService: Sendable {
     public func uploadScreenshot(clientId: String?, declaredType: String?, bytes: [UInt8]?, origin: String?)
         async throws -> ScreenshotRef
     {
-        try await uploadScreenshot(
-            clientId: clientId, declaredType: declaredType, buffer: bytes.map { ByteBuffer(bytes: $0) }, origin: origin)
+        guard let bytes else { throw FeedbackError.screenshotMissing }
+        return try await accept(
+            clientId: clientId, declaredType: declaredType, size: Int64(bytes.count), origin: origin,
+            sniff: { ImageInfo.sniff(bytes) }, save: { try await store.saveScreenshot($0, bytes: bytes) })
     }
 
-    /// Stores an uploaded image after checking it by its bytes, which stay where they are (a slice of the request's
-    /// body) until the store writes them; returns the screenshot object to attach.
-    public func uploadScreenshot(clientId: String?, declaredType: String?, buffer: ByteBuffer?, origin: String?)
+    /// Stores an uploaded image the route spooled to a file as it arrived, after checking it by its bytes; the store
+    /// takes the file over (the caller removes whatever is left of it). Returns the screenshot object to attach.
+    public func uploadScreenshot(clientId: String?, declaredType: String?, spooled: SpooledFile?, origin: String?)
         async throws -> ScreenshotRef
     {
-        guard let bytes = buffer else { throw FeedbackError.screenshotMissing }
+        guard let spooled else { throw FeedbackError.screenshotMissing }
+        return try await accept(
+            clientId: clientId, declaredType: declaredType, size: spooled.size, origin: origin,
+            sniff: { ImageInfo.sniff(fileAt: spooled.path) },
+            save: { try await store.saveScreenshot($0, spooledFile: spooled.path) })
+    }
+
+    /// The rules every upload meets, in the order its errors are reported, then the quota and the save.
+    private func accept(
+        clientId: String?, declaredType: String?, size: Int64, origin: String?, sniff: () -> ImageInfo?,
+        save: (StoredScreenshot) async throws -> Void
+    ) async throws -> ScreenshotRef {
         guard let clientId, !clientId.isEmpty else { throw FeedbackError.clientIDMissing }
-        guard bytes.readableBytes <= Self.maxScreenshotBytes else { throw FeedbackError.fileTooLarge }
+        guard size <= Int64(Self.maxScreenshotBytes) else { throw FeedbackError.fileTooLarge }
         if let declaredType, !declaredType.lowercased().hasPrefix("image/") { throw FeedbackError.notAnImage }
-        guard let info = bytes.withUnsafeReadableBytes({ ImageInfo.sniff($0) }) else { throw FeedbackError.notAnImage }
+        guard let info = sniff() else { throw FeedbackError.notAnImage }
         let client = try await store.requireClient(clientId, origin: origin)
         let now = clock.now()
         let fileName = "\(client.id)/\(epochMillis(now))-\(Identifiers.random(8)).\(info.fileExtension)"
         let stored = StoredScreenshot(
-            fileName: fileName, clientId: client.id, mimeType: info.mimeType, fileSize: Int64(bytes.readableBytes),
+            fileName: fileName, clientId: client.id, mimeType: info.mimeType, fileSize: size,
             width: info.width, height: info.height, createdAt: now)
         if uploadQuotaBytes > 0 {
             guard reserved.reserve(stored.fileSize, for: client.id, within: uploadQuotaBytes) else {
@@ -74,9 +87,9 @@ public struct FeedbackService: Sendable {
             guard held.addingReportingOverflow(inFlight).partialValue <= uploadQuotaBytes else {
                 throw FeedbackError.uploadQuotaExceeded(megabytes: uploadQuotaBytes / (1024 * 1024))
             }
-            try await store.saveScreenshot(stored, contents: bytes)
+            try await save(stored)
         } else {
-            try await store.saveScreenshot(stored, contents: bytes)
+            try await save(stored)
         }
         return ScreenshotRef(
             fileName: fileName, url: "\(publicURL)/api/screenshots/\(fileName)", fileSize: stored.fileSize,

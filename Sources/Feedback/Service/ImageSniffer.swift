@@ -1,3 +1,7 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+
 /// Recognises an image by its bytes (never by the declared type) and reads its dimensions.
 public struct ImageInfo: Sendable, Equatable {
     /// The MIME type the bytes prove.
@@ -23,6 +27,19 @@ public struct ImageInfo: Sendable, Equatable {
             return webp(bytes)
         }
         return nil
+    }
+
+    /// Sniffs a file's bytes where they lie: mapped, so only the pages the header walk touches are read.
+    public static func sniff(fileAt path: String) -> ImageInfo? {
+        let fd = open(path, O_RDONLY | O_CLOEXEC)
+        guard fd >= 0 else { return nil }
+        defer { close(fd) }
+        let end = lseek(fd, 0, SEEK_END)
+        guard end > 0, let size = Int(exactly: end),
+            let mapped = mmap(nil, size, PROT_READ, MAP_PRIVATE, fd, 0), mapped != MAP_FAILED
+        else { return nil }
+        defer { munmap(mapped, size) }
+        return sniff(UnsafeRawBufferPointer(start: mapped, count: size))
     }
 
     private static func png(_ b: UnsafeRawBufferPointer) -> ImageInfo {

@@ -45,18 +45,19 @@ public protocol FeedbackStore: Sendable {
     /// The total `fileSize` of this client's screenshots that no feedback item has claimed yet (0 for an unknown
     /// client): what the per-client upload quota counts. Added by issue 11; it has no default.
     func unattachedScreenshotBytes(clientID: String) async throws -> Int64
-    /// Stores an uploaded screenshot from its request buffer; see the default in the extension below.
-    func saveScreenshot(_ screenshot: StoredScreenshot, contents: ByteBuffer) async throws
+    /// Stores an uploaded screenshot from the spool file it was written to as it arrived; see the default in the
+    /// extension below.
+    func saveScreenshot(_ screenshot: StoredScreenshot, spooledFile path: String) async throws
     /// A local file holding a stored screenshot's bytes, to stream from; see the default in the extension below.
     func screenshotFilePath(fileName: String) async throws -> String?
 }
 
 extension FeedbackStore {
-    /// Stores an uploaded screenshot from the buffer it arrived in (a slice of the request body): as
-    /// `saveScreenshot(_:bytes:)`. A backend that can write straight from the buffer overrides this; the default
-    /// copies the bytes once into an array and calls `saveScreenshot(_:bytes:)`.
-    public func saveScreenshot(_ screenshot: StoredScreenshot, contents: ByteBuffer) async throws {
-        try await saveScreenshot(screenshot, bytes: Array(contents.readableBytesView))
+    /// Stores an uploaded screenshot from the spool file the upload route wrote it to: as
+    /// `saveScreenshot(_:bytes:)`, and the file may be left where it is (the route removes it). A backend that keeps
+    /// files moves it into place instead; the default reads it once into memory and calls `saveScreenshot(_:bytes:)`.
+    public func saveScreenshot(_ screenshot: StoredScreenshot, spooledFile path: String) async throws {
+        try await saveScreenshot(screenshot, bytes: SpooledFile.contents(of: path, size: Int(screenshot.fileSize)))
     }
 
     /// The path of a local file holding exactly a stored screenshot's bytes, for the download to stream from; nil

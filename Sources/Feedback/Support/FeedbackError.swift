@@ -22,4 +22,6 @@ public enum FeedbackError: Error, Equatable, Sendable {
     case malformedMultipart
     /// The client's screenshots not yet attached to feedback would pass the per-client upload quota.
     case uploadQuotaExceeded(megabytes: Int64)
+    /// The public rate limit refused this client for now; it may try again after so many seconds.
+    case rateLimited(retryAfterSeconds: Int)
 }

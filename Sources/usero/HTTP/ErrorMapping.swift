@@ -26,6 +26,7 @@ enum ErrorMapping {
         case .uploadQuotaExceeded(let megabytes):
             (.contentTooLarge, ErrorBody(
                 "Upload quota exceeded: this client may hold at most \(megabytes) MB of screenshots not yet attached to feedback"))
+        case .rateLimited: (.tooManyRequests, ErrorBody("Too many requests"))
         }
     }
 }

@@ -13,17 +13,20 @@ import Glibc
 /// address, then 429 with `Retry-After` and `{"error":"Too many requests"}` (CORS headers on it too).
 ///
 /// The address is the TCP peer's (an IPv6 peer counts by its /64, which one host usually owns whole), checked before
-/// the body is read. The client id comes from the body, read here up to the route's own limit and handed on to the
-/// route, which reads the same bytes again. Both tables live in memory only; an address is never stored or logged.
+/// the body is read. The client id comes from the body: for JSON routes, read here up to the route's own limit and
+/// handed on to the route, which reads the same bytes again; for uploads, which are not held whole, the route asks
+/// `admitUpload(clientID:)` as soon as the form's `clientId` has arrived. Both tables live in memory only; an address
+/// is never stored or logged.
 struct PublicRateLimitMiddleware: RouterMiddleware {
     typealias Context = AppRequestContext
 
-    /// The limited routes and the largest body each reads.
+    /// The limited JSON routes and the largest body each reads.
     static let routes: [String: Int] = [
         "/api/feedback": PublicRoutes<AppRequestContext>.jsonLimit,
         "/api/identify": PublicRoutes<AppRequestContext>.jsonLimit,
-        "/api/screenshots": PublicRoutes<AppRequestContext>.uploadLimit,
     ]
+    /// The upload route: its address is checked here, its client by the route (`admitUpload(clientID:)`).
+    static let uploadPath = "/api/screenshots"
 
     let clients: RateLimiter
     let addresses: RateLimiter
@@ -42,7 +45,9 @@ struct PublicRateLimitMiddleware: RouterMiddleware {
     func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws
         -> Response
     {
-        guard request.method == .post, let path = context.endpointPath, let bodyLimit = Self.routes[path] else {
+        guard request.method == .post, let path = context.endpointPath,
+            path == Self.uploadPath || Self.routes[path] != nil
+        else {
             return try await next(request, context)
         }
         if let key = Self.addressKey(context.remoteAddress), let wait = addresses.admit(key) {
@@ -50,6 +55,7 @@ struct PublicRateLimitMiddleware: RouterMiddleware {
             context.logger.debug("Rate limited", metadata: ["rate.limit": "address"])
             return Self.tooManyRequests(retryAfter: wait)
         }
+        guard let bodyLimit = Self.routes[path] else { return try await next(request, context) }
         var request = request
         let body: ByteBuffer
         do {
@@ -59,7 +65,7 @@ struct PublicRateLimitMiddleware: RouterMiddleware {
             PublicCORSMiddleware<Context>.addHeaders(to: &response, preflight: false)
             return response
         }
-        let ids = Self.clientIDs(in: body, contentType: request.headers[.contentType], path: path)
+        let ids = Self.clientIDs(inJSON: body)
         if let wait = ids.compactMap({ clients.admit($0) }).max() {
             Self.countRefusal(by: "client")
             // Not the id itself: it is whatever the caller sent.
@@ -76,13 +82,17 @@ struct PublicRateLimitMiddleware: RouterMiddleware {
         return response
     }
 
-    /// The `clientId` the body names (the JSON object's field, or the multipart form's field), if any. A JSON body
-    /// that names more than one (a repeated key) gives them all, so the one the route keeps is always counted.
-    static func clientIDs(in body: ByteBuffer, contentType: String?, path: String) -> [String] {
-        if path == "/api/screenshots" {
-            let id = FormFieldPeek.value(of: "clientId", contentType: contentType, body: body)
-            return id.map { [$0.trimmingCharacters(in: .whitespacesAndNewlines)] } ?? []
-        }
+    /// The client half of the limit for an upload, asked by the route once the form's `clientId` has arrived: nil
+    /// to go on, or the seconds to wait (counted as a refusal).
+    func admitUpload(clientID: String) -> Int? {
+        guard let wait = clients.admit(clientID) else { return nil }
+        Self.countRefusal(by: "client")
+        return wait
+    }
+
+    /// The `clientId` a JSON body names, if any. A body that names more than one (a repeated key) gives them all, so
+    /// the one the route keeps is always counted.
+    static func clientIDs(inJSON body: ByteBuffer) -> [String] {
         if let found = ClientIDScanner.scan(body.readableBytesView) { return Array(Set(found)) }
         // Not plain UTF-8 JSON the scanner is sure of: ask the route's own parser.
         guard case .object(let fields)? = JSONValue.parse(body.readableBytesView), case .string(let id)? = fields["clientId"]

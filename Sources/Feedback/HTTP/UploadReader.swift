@@ -1,0 +1,195 @@
+public import Foundation
+public import NIOCore
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// An upload's file, written to a spool file as it arrived; the store takes it over (moves it into place, or reads it
+/// into its rows) and the route removes whatever is left.
+public struct SpooledFile: Sendable {
+    /// The spool file's path.
+    public var path: String
+    /// Bytes the part held (counted past the largest allowed size, though those bytes were not written).
+    public var size: Int64
+
+    /// Removes the spool file if it is still there (a store that moved it has left nothing to remove).
+    public func discard() { unlink(path) }
+
+    /// Removes spool files in `directory` last written more than `age` ago: what uploads cut off by a crash left
+    /// (no upload outlives the request deadline, which starts before its file is made). Returns how many went.
+    @discardableResult
+    public static func removeLeftovers(in directory: String, olderThan age: Duration, now: Date = Date()) -> Int {
+        guard let names = try? FileManager.default.contentsOfDirectory(atPath: directory) else { return 0 }
+        let cutoff = now.timeIntervalSince1970 - Double(age.components.seconds)
+        var removed = 0
+        for name in names where name.hasSuffix(".part") {
+            let path = directory + "/" + name
+            var info = stat()
+            guard stat(path, &info) == 0, Double(info.st_mtim.tv_sec) < cutoff else { continue }
+            if unlink(path) == 0 { removed += 1 }
+        }
+        return removed
+    }
+
+    /// A spool file's bytes, read whole into one array; throws unless it holds exactly `size` bytes.
+    public static func contents(of path: String, size: Int) throws -> [UInt8] {
+        let fd = open(path, O_RDONLY | O_CLOEXEC)
+        guard fd >= 0 else { throw CocoaError(.fileReadNoSuchFile) }
+        defer { close(fd) }
+        return try [UInt8](unsafeUninitializedCapacity: size) { buffer, count in
+            while count < size {
+                let got = read(fd, buffer.baseAddress! + count, size - count)
+                if got < 0 && errno == EINTR { continue }
+                guard got > 0 else { throw CocoaError(.fileReadUnknown) }
+                count += got
+            }
+            var probe: UInt8 = 0
+            guard read(fd, &probe, 1) == 0 else { throw CocoaError(.fileReadUnknown) }
+        }
+    }
+}
+
+/// Reads a `POST /api/screenshots` body as it arrives: the `screenshot` part goes to a spool file, chunk by chunk, and
+/// the small fields are kept in memory, so an upload holds one chunk of memory, not its whole body.
+struct UploadReader {
+    /// Where spool files are made (created 0700 when missing).
+    var spoolDirectory: String
+    /// Most bytes of the body as a whole.
+    var bodyLimit: Int
+    /// Most bytes of the file written: beyond it the part is only counted, and the service refuses it as too large.
+    var fileLimit: Int
+    /// Told the `clientId` as soon as its part is complete (before a file that follows it is read); throws to stop.
+    var admit: (String) throws -> Void
+
+    /// What the form held.
+    struct Upload {
+        var clientId: String?
+        var fileType: String?
+        var file: SpooledFile?
+    }
+
+    /// Most bytes kept of a text field (a `clientId` is about 30).
+    static let maxFieldBytes = 4096
+
+    /// Reads `body` to its end. Throws `FeedbackError.malformedMultipart` for broken framing and
+    /// `NIOTooManyBytesError` past `bodyLimit`; on any throw, no spool file is left behind.
+    func read<Body: AsyncSequence>(_ body: Body, boundary: String) async throws -> Upload
+    where Body.Element == ByteBuffer {
+        var stream = MultipartStream(boundary: boundary)
+        var upload = Upload()
+        var received = 0
+        var current: PartSink?
+        var file: SpoolWriter?
+        var finished = false
+        defer {
+            file?.abandon()
+            if !finished { upload.file?.discard() }
+        }
+        for try await chunk in body {
+            received += chunk.readableBytes
+            guard received <= bodyLimit else { throw NIOTooManyBytesError(maxBytes: bodyLimit) }
+            try stream.consume(chunk) { event in
+                switch event {
+                case .partBegan(let headers):
+                    if headers.name == "screenshot", file == nil, upload.file == nil {
+                        file = try SpoolWriter(directory: spoolDirectory, limit: fileLimit)
+                        upload.fileType = headers.contentType
+                        current = .file
+                    } else if headers.name == "clientId", upload.clientId == nil {
+                        current = .field(name: "clientId", bytes: [])
+                    } else {
+                        current = .ignored
+                    }
+                case .bytes(let bytes):
+                    switch current {
+                    case .file: try file?.append(bytes)
+                    case .field(let name, var kept):
+                        kept += bytes.readableBytesView.prefix(Self.maxFieldBytes - kept.count)
+                        current = .field(name: name, bytes: kept)
+                    case .ignored, nil: break
+                    }
+                case .partEnded:
+                    switch current {
+                    case .file: upload.file = try file?.finish()
+                    case .field(_, let kept):
+                        let id = String(decoding: kept, as: UTF8.self)
+                        upload.clientId = id
+                        let trimmed = id.trimmingCharacters(in: .whitespacesAndNewlines)
+                        if !trimmed.isEmpty { try admit(trimmed) }
+                    case .ignored, nil: break
+                    }
+                    current = nil
+                }
+            }
+        }
+        // A screenshot part still open when the body ended was never completed: dropped, as every unfinished part is.
+        file?.abandon()
+        file = nil
+        finished = true
+        return upload
+    }
+
+    private enum PartSink {
+        case file
+        case field(name: String, bytes: [UInt8])
+        case ignored
+    }
+}
+
+/// One spool file being written: 0600, a fresh name, removed unless finished.
+private final class SpoolWriter {
+    private var fd: Int32
+    private let path: String
+    private let limit: Int
+    private var size: Int64 = 0
+
+    init(directory: String, limit: Int) throws {
+        mkdir(directory, 0o700)
+        path = directory + "/" + Identifiers.random(16) + ".part"
+        fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o600)
+        self.limit = limit
+        guard fd >= 0 else { throw CocoaError(Self.errorCode(errno)) }
+    }
+
+    /// Writes `bytes` while the file is within its limit; past it, only counts them.
+    func append(_ bytes: ByteBuffer) throws {
+        let writable = max(0, min(bytes.readableBytes, limit - Int(size)))
+        size += Int64(bytes.readableBytes)
+        guard writable > 0 else { return }
+        try bytes.withUnsafeReadableBytes { raw in
+            var offset = 0
+            while offset < writable {
+                let written = write(fd, raw.baseAddress! + offset, writable - offset)
+                if written < 0 && errno == EINTR { continue }
+                guard written > 0 else { throw CocoaError(Self.errorCode(errno)) }
+                offset += written
+            }
+        }
+    }
+
+    /// Closes the file and hands it on (the caller now owns it).
+    func finish() throws -> SpooledFile {
+        let result = close(fd)
+        fd = -1
+        guard result == 0 else {
+            unlink(path)
+            throw CocoaError(Self.errorCode(errno))
+        }
+        return SpooledFile(path: path, size: size)
+    }
+
+    /// Closes and removes the file unless it was handed on.
+    func abandon() {
+        guard fd >= 0 else { return }
+        close(fd)
+        fd = -1
+        unlink(path)
+    }
+
+    deinit { abandon() }
+
+    private static func errorCode(_ code: Int32) -> CocoaError.Code {
+        code == ENOSPC || code == EDQUOT ? .fileWriteOutOfSpace : .fileWriteUnknown
+    }
+}
