@@ -42,7 +42,7 @@ struct AppConfig: Sendable {
     var requestTimeout: Duration = .seconds(AppConfig.defaultRequestTimeoutSeconds)
     /// Connections served at once; further ones wait in the listen backlog until one closes.
     var maxConnections = AppConfig.defaultMaxConnections
-    /// Screenshot uploads in progress at once (each holds its body in memory); more answer 503; 0: no limit.
+    /// Screenshot uploads in progress at once; more answer 503; 0: no limit.
     var maxConcurrentUploads = AppConfig.defaultMaxConcurrentUploads
     /// Most bytes of screenshots a client may hold that are not attached to feedback yet; 0: no quota.
     var uploadQuotaBytes: Int64 = AppConfig.defaultUploadQuotaMB * 1024 * 1024
