@@ -209,11 +209,25 @@ extension PostgresStore: FeedbackStore {
 
     // MARK: Screenshots
 
-    public func saveScreenshot(_ s: StoredScreenshot, bytes: [UInt8]) async throws {
+    public func saveScreenshot(_ s: StoredScreenshot, bytes: [UInt8], quota: Int64) async throws {
         // Row and bytes in one transaction: every instance can serve the file once the upload is acknowledged.
         let data = Data(bytes)
         try await write { tx in
             guard try await Self.liveClient(id: s.clientId, in: tx) != nil else { throw FeedbackError.unknownClient }
+            if quota > 0 {
+                // Uploads under a quota, on every instance, check and insert one transaction at a time: the sum
+                // below then sees every upload committed before it. One key for all clients (uploads are few), so
+                // a transaction the writer shares between several uploads never waits on two keys in turn.
+                try await tx.execute("SELECT pg_advisory_xact_lock(\(PostgresLocks.uploadQuota))")
+                let held = try await tx.scalar(
+                    """
+                    SELECT COALESCE(SUM(file_size), 0)::bigint FROM screenshot
+                    WHERE client_id = \(s.clientId) AND feedback_id IS NULL
+                    """, as: Int64.self) ?? 0
+                guard held + s.fileSize <= quota else {
+                    throw FeedbackError.uploadQuotaExceeded(megabytes: quota / (1024 * 1024))
+                }
+            }
             try await tx.execute(
                 """
                 INSERT INTO screenshot (file_name, client_id, mime_type, file_size, width, height, created_at)

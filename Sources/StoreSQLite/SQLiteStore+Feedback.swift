@@ -170,23 +170,25 @@ extension SQLiteStore: FeedbackStore {
 
     // MARK: Screenshots
 
-    public func saveScreenshot(_ s: StoredScreenshot, bytes: [UInt8]) async throws {
+    public func saveScreenshot(_ s: StoredScreenshot, bytes: [UInt8], quota: Int64) async throws {
         try bytes.withUnsafeBytes { try files.writeDurably($0, fileName: s.fileName) }
-        try await insertScreenshotRecord(s)
+        try await insertScreenshotRecord(s, quota: quota)
     }
 
     /// Moves the spool file into place (synced, then renamed): an upload is never read back into memory.
-    public func saveScreenshot(_ s: StoredScreenshot, spooledFile path: String) async throws {
+    public func saveScreenshot(_ s: StoredScreenshot, spooledFile path: String, quota: Int64) async throws {
         try files.adoptDurably(path, fileName: s.fileName)
-        try await insertScreenshotRecord(s)
+        try await insertScreenshotRecord(s, quota: quota)
     }
 
     public func unattachedScreenshotBytes(clientID: String) async throws -> Int64 {
-        try await database.read { db in
-            try Int64.fetchOne(
-                db, sql: "SELECT COALESCE(SUM(file_size), 0) FROM screenshot WHERE client_id = ? AND feedback_id IS NULL",
-                arguments: [clientID]) ?? 0
-        }
+        try await database.read { db in try Self.unattachedBytes(clientID, in: db) }
+    }
+
+    private static func unattachedBytes(_ clientID: String, in db: Database) throws -> Int64 {
+        try Int64.fetchOne(
+            db, sql: "SELECT COALESCE(SUM(file_size), 0) FROM screenshot WHERE client_id = ? AND feedback_id IS NULL",
+            arguments: [clientID]) ?? 0
     }
 
     public func screenshotFilePath(fileName: String) async throws -> String? {
@@ -195,10 +197,14 @@ extension SQLiteStore: FeedbackStore {
 
     /// The row that makes an already durable file visible. A failed insert (or a client whose closure began since
     /// the request checked it) takes the file back.
-    private func insertScreenshotRecord(_ s: StoredScreenshot) async throws {
+    private func insertScreenshotRecord(_ s: StoredScreenshot, quota: Int64) async throws {
         do {
             try await database.write { db in
                 guard try Self.liveClient(id: s.clientId, in: db) != nil else { throw FeedbackError.unknownClient }
+                // One writer at a time: the sum read here cannot change before this insert commits.
+                if quota > 0, try Self.unattachedBytes(s.clientId, in: db) + s.fileSize > quota {
+                    throw FeedbackError.uploadQuotaExceeded(megabytes: quota / (1024 * 1024))
+                }
                 try db.execute(
                     sql: """
                         INSERT INTO screenshot (file_name, client_id, mime_type, file_size, width, height, created_at)

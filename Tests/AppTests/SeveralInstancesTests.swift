@@ -112,6 +112,8 @@ struct SeveralInstancesTests {
             "SLACK_AUTHORIZE_URL": api.replacingOccurrences(of: "/api/", with: "/oauth/v2/authorize"),
             "LOG_LEVEL": "debug",
             "SWIFT_BACKTRACE": "enable=no",
+            // Small enough to reach: the quota holds across instances, not per process.
+            "USERO_UPLOAD_QUOTA_MB": "1",
         ]
         let instances = ["a", "b", "c"].map { Instance(shared, folder: folder, name: $0) }
         defer { for instance in instances { instance.stop() } }
@@ -171,6 +173,30 @@ struct SeveralInstancesTests {
                     #expect(fetched.status == 200)
                     #expect(fetched.body == png)
                 }
+
+                // Twelve uploads of 300 KB at once, spread over the three instances, against a 1 MB quota of
+                // unattached screenshots (one small one is already held): exactly three fit, the rest are 413.
+                var big = Images.png(width: 4, height: 4)
+                big.append(Data(repeating: 0x5A, count: 300_000 - big.count))
+                var bigForm = Data("--\(boundary)\r\nContent-Disposition: form-data; name=\"clientId\"\r\n\r\n\(client.id)\r\n".utf8)
+                bigForm.append(Data("--\(boundary)\r\nContent-Disposition: form-data; name=\"screenshot\"; filename=\"b.png\"\r\nContent-Type: image/png\r\n\r\n".utf8))
+                bigForm.append(big)
+                bigForm.append(Data("\r\n--\(boundary)--\r\n".utf8))
+                let statuses = try await withThrowingTaskGroup(of: Int.self) { group in
+                    for n in 0..<12 {
+                        let instance = instances[n % 3]
+                        let body = bigForm
+                        group.addTask {
+                            try await instance.send(
+                                "POST", "/api/screenshots",
+                                headers: ["Content-Type": "multipart/form-data; boundary=\(boundary)"], body: body
+                            ).status
+                        }
+                    }
+                    return try await group.reduce(into: [Int]()) { $0.append($1) }
+                }
+                #expect(statuses.filter { $0 == 200 }.count == 3, "\(statuses)")
+                #expect(statuses.filter { $0 == 413 }.count == 9, "\(statuses)")
 
                 // The same signed reaction delivered to A and B at once makes one row, fetched from Slack once.
                 let event = Fixtures.text("event_reaction_added_wrench.json")

@@ -36,7 +36,7 @@ import Testing
 
     static func file(_ count: Int) -> [UInt8] { (0..<count).map { UInt8(truncatingIfNeeded: $0 &* 7 &+ $0 >> 9) } }
 
-    let folder = FileManager.default.temporaryDirectory.appendingPathComponent("spool-\(UUID().uuidString)").path
+    let folder = FileManager.default.temporaryDirectory.appendingPathComponent("spool-\(UUID().uuidString)/data/incoming").path
 
     func leftovers() -> [String] { (try? FileManager.default.contentsOfDirectory(atPath: folder)) ?? [] }
 

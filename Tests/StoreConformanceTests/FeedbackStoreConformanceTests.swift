@@ -234,7 +234,7 @@ import Testing
             fileName: "\(client)/1700000000000-slice1.png", clientId: client, mimeType: "image/png",
             fileSize: Int64(bytes.count), width: nil, height: nil, createdAt: S.t0)
 
-        try await s.feedback.saveScreenshot(record, spooledFile: spool)
+        try await s.feedback.saveScreenshot(record, spooledFile: spool, quota: 0)
 
         #expect(try await s.feedback.screenshot(fileName: record.fileName) == record)
         #expect(try await s.feedback.screenshotBytes(fileName: record.fileName) == Data(bytes))
@@ -242,6 +242,42 @@ import Testing
             #expect(FileManager.default.contents(atPath: path) == Data(bytes))
         }
         #expect(try await s.feedback.screenshotFilePath(fileName: "\(client)/1700000000000-other.png") == nil)
+    }
+
+    /// The quota is checked where the record is inserted: uploads saved at the same time (on PostgreSQL through
+    /// several pooled sessions, as several instances would) never pass it together, and a refused one leaves nothing.
+    @Test(arguments: StoreFactories.available)
+    func concurrentSavesUnderAQuotaNeverPassItTogether(_ factory: StoreFactory) async throws {
+        let s = try await factory.store()
+        let client = try await s.client()
+        let other = try await s.client()
+        let bytes = [UInt8](repeating: 7, count: 1000)
+        func record(_ owner: String, _ n: Int) -> StoredScreenshot {
+            StoredScreenshot(
+                fileName: "\(owner)/1700000000000-quota\(n).png", clientId: owner, mimeType: "image/png",
+                fileSize: Int64(bytes.count), width: nil, height: nil, createdAt: S.t0)
+        }
+        // Another client's uploads do not count against this one's quota.
+        try await s.feedback.saveScreenshot(record(other, 99), bytes: bytes, quota: 3000)
+        let outcomes = try await withThrowingTaskGroup(of: Bool.self) { group in
+            for n in 0..<12 {
+                group.addTask {
+                    do {
+                        try await s.feedback.saveScreenshot(record(client, n), bytes: bytes, quota: 3000)
+                        return true
+                    } catch FeedbackError.uploadQuotaExceeded {
+                        return false
+                    }
+                }
+            }
+            return try await group.reduce(into: [Bool]()) { $0.append($1) }
+        }
+        #expect(outcomes.filter { $0 }.count == 3)
+        #expect(try await s.feedback.unattachedScreenshotBytes(clientID: client) == 3000)
+        for n in 0..<12 where try await s.feedback.screenshot(fileName: record(client, n).fileName) == nil {
+            #expect(try await s.feedback.screenshotBytes(fileName: record(client, n).fileName) == nil)
+            #expect(try await s.feedback.screenshotFilePath(fileName: record(client, n).fileName) == nil)
+        }
     }
 
     @Test(arguments: StoreFactories.available)

@@ -185,9 +185,17 @@ extension InMemoryStore: FeedbackStore, StoreHealth {
         }
     }
 
-    public func saveScreenshot(_ screenshot: StoredScreenshot, bytes: [UInt8]) async throws {
+    public func saveScreenshot(_ screenshot: StoredScreenshot, bytes: [UInt8], quota: Int64) async throws {
         try write { state in
             guard Self.isLive(screenshot.clientId, in: state) else { throw FeedbackError.unknownClient }
+            if quota > 0 {
+                let held = state.screenshots.values
+                    .filter { $0.record.clientId == screenshot.clientId && $0.feedbackID == nil }
+                    .reduce(Int64(0)) { $0 + $1.record.fileSize }
+                guard held + screenshot.fileSize <= quota else {
+                    throw FeedbackError.uploadQuotaExceeded(megabytes: quota / (1024 * 1024))
+                }
+            }
             state.screenshots[screenshot.fileName] = (screenshot, nil, bytes)
         }
     }

@@ -145,7 +145,11 @@ private final class SpoolWriter {
     private var size: Int64 = 0
 
     init(directory: String, limit: Int) throws {
-        mkdir(directory, 0o700)
+        // The data folder itself may not exist yet (on PostgreSQL nothing else needs it).
+        if access(directory, F_OK) != 0 {
+            try FileManager.default.createDirectory(
+                atPath: directory, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
+        }
         path = directory + "/" + Identifiers.random(16) + ".part"
         fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o600)
         self.limit = limit

@@ -1,6 +1,5 @@
 public import Foundation
 import Logging
-import Synchronization
 public import NIOCore
 
 /// The rules of the feedback API, with no HTTP in sight.
@@ -13,9 +12,6 @@ public struct FeedbackService: Sendable {
     public let publicURL: String
     /// Most bytes of screenshots a client may hold that no feedback item has claimed yet; 0: no quota.
     public let uploadQuotaBytes: Int64
-    /// Bytes of uploads being written now, by client: counted against the quota until their row is committed, so
-    /// concurrent uploads of one client cannot pass it together (within this process).
-    private let reserved = UploadReservations()
     private let parser = SubmissionParser()
 
     /// Largest screenshot file (10 MB).
@@ -45,7 +41,7 @@ public struct FeedbackService: Sendable {
         guard let bytes else { throw FeedbackError.screenshotMissing }
         return try await accept(
             clientId: clientId, declaredType: declaredType, size: Int64(bytes.count), origin: origin,
-            sniff: { ImageInfo.sniff(bytes) }, save: { try await store.saveScreenshot($0, bytes: bytes) })
+            sniff: { ImageInfo.sniff(bytes) }, save: { try await store.saveScreenshot($0, bytes: bytes, quota: uploadQuotaBytes) })
     }
 
     /// Stores an uploaded image the route spooled to a file as it arrived, after checking it by its bytes; the store
@@ -57,7 +53,7 @@ public struct FeedbackService: Sendable {
         return try await accept(
             clientId: clientId, declaredType: declaredType, size: spooled.size, origin: origin,
             sniff: { ImageInfo.sniff(fileAt: spooled.path) },
-            save: { try await store.saveScreenshot($0, spooledFile: spooled.path) })
+            save: { try await store.saveScreenshot($0, spooledFile: spooled.path, quota: uploadQuotaBytes) })
     }
 
     /// The rules every upload meets, in the order its errors are reported, then the quota and the save.
@@ -76,21 +72,14 @@ public struct FeedbackService: Sendable {
             fileName: fileName, clientId: client.id, mimeType: info.mimeType, fileSize: size,
             width: info.width, height: info.height, createdAt: now)
         if uploadQuotaBytes > 0 {
-            guard reserved.reserve(stored.fileSize, for: client.id, within: uploadQuotaBytes) else {
-                throw FeedbackError.uploadQuotaExceeded(megabytes: uploadQuotaBytes / (1024 * 1024))
-            }
-            defer { reserved.release(stored.fileSize, for: client.id) }
-            // In-flight bytes taken before the stored ones are read: an upload that commits in between is counted
-            // twice (the safe side: near the quota, a concurrent upload may be refused early), never not at all.
-            let inFlight = reserved.total(for: client.id)
+            // Refused early when the stored ones alone leave no room; the store checks again, exactly, in the
+            // transaction that inserts the record (concurrent uploads, on any instance, cannot pass it together).
             let held = try await store.unattachedScreenshotBytes(clientID: client.id)
-            guard held.addingReportingOverflow(inFlight).partialValue <= uploadQuotaBytes else {
+            guard held.addingReportingOverflow(stored.fileSize).partialValue <= uploadQuotaBytes else {
                 throw FeedbackError.uploadQuotaExceeded(megabytes: uploadQuotaBytes / (1024 * 1024))
             }
-            try await save(stored)
-        } else {
-            try await save(stored)
         }
+        try await save(stored)
         return ScreenshotRef(
             fileName: fileName, url: "\(publicURL)/api/screenshots/\(fileName)", fileSize: stored.fileSize,
             mimeType: info.mimeType, width: info.width, height: info.height)
@@ -123,30 +112,5 @@ public struct FeedbackService: Sendable {
         }
         guard let bytes = try await store.screenshotBytes(fileName: fileName) else { return nil }
         return (.bytes(bytes), stored.mimeType)
-    }
-}
-
-/// Bytes of uploads in progress, by client (in memory).
-final class UploadReservations: Sendable {
-    private let table = Mutex<[String: Int64]>([:])
-
-    /// Adds `bytes` for `client` unless what is already reserved plus `bytes` passes `quota`.
-    func reserve(_ bytes: Int64, for client: String, within quota: Int64) -> Bool {
-        table.withLock { table in
-            let now = table[client, default: 0]
-            guard now + bytes <= quota else { return false }
-            table[client] = now + bytes
-            return true
-        }
-    }
-
-    /// What `client` has reserved now.
-    func total(for client: String) -> Int64 { table.withLock { $0[client, default: 0] } }
-
-    func release(_ bytes: Int64, for client: String) {
-        table.withLock { table in
-            let left = table[client, default: 0] - bytes
-            table[client] = left > 0 ? left : nil
-        }
     }
 }

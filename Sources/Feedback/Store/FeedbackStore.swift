@@ -33,8 +33,10 @@ public protocol FeedbackStore: Sendable {
     /// Deletes one item and its screenshots; false when it is not this client's.
     func deleteFeedback(id: String, clientID: String) async throws -> Bool
     /// Stores an uploaded screenshot: its bytes and its record, both durable before it returns. On a failure
-    /// nothing of it stays.
-    func saveScreenshot(_ screenshot: StoredScreenshot, bytes: [UInt8]) async throws
+    /// nothing of it stays. With `quota` above 0, only while the client's unattached screenshots and this one stay
+    /// within `quota` bytes, checked in the transaction that inserts the record, so uploads that run at the same time
+    /// (on any instance) never pass it together; past it, `FeedbackError.uploadQuotaExceeded`.
+    func saveScreenshot(_ screenshot: StoredScreenshot, bytes: [UInt8], quota: Int64) async throws
     /// A stored screenshot's record by its `clientId/file` name (not for clients being deleted).
     func screenshot(fileName: String) async throws -> StoredScreenshot?
     /// A stored screenshot's bytes, or nil when there are none.
@@ -45,19 +47,25 @@ public protocol FeedbackStore: Sendable {
     /// The total `fileSize` of this client's screenshots that no feedback item has claimed yet (0 for an unknown
     /// client): what the per-client upload quota counts. Added by issue 11; it has no default.
     func unattachedScreenshotBytes(clientID: String) async throws -> Int64
-    /// Stores an uploaded screenshot from the spool file it was written to as it arrived; see the default in the
-    /// extension below.
-    func saveScreenshot(_ screenshot: StoredScreenshot, spooledFile path: String) async throws
+    /// Stores an uploaded screenshot from the spool file it was written to as it arrived, within `quota` as
+    /// `saveScreenshot(_:bytes:quota:)`; see the default in the extension below.
+    func saveScreenshot(_ screenshot: StoredScreenshot, spooledFile path: String, quota: Int64) async throws
     /// A local file holding a stored screenshot's bytes, to stream from; see the default in the extension below.
     func screenshotFilePath(fileName: String) async throws -> String?
 }
 
 extension FeedbackStore {
+    /// Stores an uploaded screenshot with no quota.
+    public func saveScreenshot(_ screenshot: StoredScreenshot, bytes: [UInt8]) async throws {
+        try await saveScreenshot(screenshot, bytes: bytes, quota: 0)
+    }
+
     /// Stores an uploaded screenshot from the spool file the upload route wrote it to: as
-    /// `saveScreenshot(_:bytes:)`, and the file may be left where it is (the route removes it). A backend that keeps
-    /// files moves it into place instead; the default reads it once into memory and calls `saveScreenshot(_:bytes:)`.
-    public func saveScreenshot(_ screenshot: StoredScreenshot, spooledFile path: String) async throws {
-        try await saveScreenshot(screenshot, bytes: SpooledFile.contents(of: path, size: Int(screenshot.fileSize)))
+    /// `saveScreenshot(_:bytes:quota:)`, and the file may be left where it is (the route removes it). A backend that
+    /// keeps files moves it into place instead; the default reads it once into memory.
+    public func saveScreenshot(_ screenshot: StoredScreenshot, spooledFile path: String, quota: Int64) async throws {
+        let bytes = try SpooledFile.contents(of: path, size: Int(screenshot.fileSize))
+        try await saveScreenshot(screenshot, bytes: bytes, quota: quota)
     }
 
     /// The path of a local file holding exactly a stored screenshot's bytes, for the download to stream from; nil
