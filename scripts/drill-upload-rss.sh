@@ -6,7 +6,9 @@
 # Starts a release `usero serve` on a temporary store, measures its idle RSS, then sends UPLOADS concurrent uploads
 # of a MEGABYTES-sized PNG (each retried after its Retry-After when the concurrent-upload cap answers 503), samples
 # the server's RSS every 10 ms and reads its VmHWM. Prints the peak RSS (target < 150 MB), the ratio to idle RSS,
-# and how many uploads landed (all of them must).
+# and how many uploads landed (all of them must). Then downloads every uploaded file at once (each must come back
+# whole) and prints the peak RSS while they are served.
+#   DRILL_DATABASE=postgres://… scripts/drill-upload-rss.sh   # the same on PostgreSQL (an empty database)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 uploads=${1:-20}
@@ -15,7 +17,7 @@ bin=$(scripts/release-bin.sh usero)/usero
 
 work=$(mktemp -d "${TMPDIR:-/tmp}/usero-drill.XXXXXX")
 trap 'kill $server 2>/dev/null || true; rm -rf "$work"' EXIT
-export USERO_DATABASE="$work/usero.sqlite" USERO_DATA_DIR="$work/data" LOG_LEVEL=warning USERO_PUBLIC_RATE_LIMIT=0 \
+export USERO_DATABASE="${DRILL_DATABASE:-$work/usero.sqlite}" USERO_DATA_DIR="$work/data" LOG_LEVEL=warning USERO_PUBLIC_RATE_LIMIT=0 \
     USERO_UPLOAD_QUOTA_MB=0
 client=$("$bin" clients create --name drill | python3 -c 'import json,sys; print(json.load(sys.stdin)["clientId"])')
 port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
@@ -24,7 +26,7 @@ server=$!
 for _ in $(seq 100); do curl -fs "http://127.0.0.1:$port/healthz" >/dev/null && break; sleep 0.1; done
 
 python3 - "$port" "$client" "$server" "$uploads" "$megabytes" <<'PY'
-import http.client, os, struct, sys, threading, time, zlib
+import http.client, json, os, struct, sys, threading, time, zlib
 port, client, pid, uploads, megabytes = int(sys.argv[1]), sys.argv[2], int(sys.argv[3]), int(sys.argv[4]), int(sys.argv[5])
 
 def rss_kb(field="VmRSS"):
@@ -58,6 +60,7 @@ def sample():
         time.sleep(0.01)
 
 landed, refused, failed = 0, 0, 0
+names = []
 lock = threading.Lock()
 def upload():
     global landed, refused, failed
@@ -66,13 +69,15 @@ def upload():
             c = http.client.HTTPConnection("127.0.0.1", port, timeout=120)
             c.request("POST", "/api/screenshots", body=body,
                       headers={"Content-Type": f"multipart/form-data; boundary={boundary}"})
-            r = c.getresponse(); r.read(); c.close()
+            r = c.getresponse(); data = r.read(); c.close()
         except (ConnectionError, OSError):
             # Refused before its body was read: the server may close while we still send.
             with lock: refused += 1
             time.sleep(1); continue
         if r.status == 200:
-            with lock: landed += 1
+            with lock:
+                landed += 1
+                names.append(json.loads(data)["screenshot"]["fileName"])
             return
         if r.status == 503:
             with lock: refused += 1
@@ -94,5 +99,35 @@ print(f"uploads: {uploads} x {len(image)/1048576:.1f} MB at once; landed {landed
       f"503s retried {refused}, in {elapsed:.1f} s")
 print(f"idle RSS {idle/1024:.1f} MB; peak RSS {peak/1024:.1f} MB (VmHWM); ratio {peak/idle:.1f}x; "
       f"target < 150 MB: {'met' if peak < 150*1024 else 'MISSED'}")
-sys.exit(0 if landed == uploads and peak < 150 * 1024 else 1)
+
+# Then every uploaded file downloaded at once: streamed from the file (SQLite) or a chunk at a time (PostgreSQL).
+served = 0
+def download(name):
+    global served
+    c = http.client.HTTPConnection("127.0.0.1", port, timeout=120)
+    c.request("GET", f"/api/screenshots/{name}")
+    r = c.getresponse(); data = r.read(); c.close()
+    if r.status == 200 and data == image:
+        with lock: served += 1
+    else:
+        print("download", name, "status", r.status, "bytes", len(data), file=sys.stderr)
+stop = False
+peak_down = rss_kb()
+def sample_down():
+    global peak_down
+    while not stop:
+        peak_down = max(peak_down, rss_kb())
+        time.sleep(0.01)
+sampler = threading.Thread(target=sample_down); sampler.start()
+start = time.time()
+threads = [threading.Thread(target=download, args=(n,)) for n in names]
+for t in threads: t.start()
+for t in threads: t.join()
+elapsed = time.time() - start
+stop = True; sampler.join()
+print(f"downloads: {len(names)} at once; served whole {served}, in {elapsed:.1f} s; "
+      f"peak RSS while serving {peak_down/1024:.1f} MB (sampled); target < 150 MB: "
+      f"{'met' if peak_down < 150*1024 else 'MISSED'}")
+ok = landed == uploads and peak < 150 * 1024 and served == len(names) and peak_down < 150 * 1024
+sys.exit(0 if ok else 1)
 PY

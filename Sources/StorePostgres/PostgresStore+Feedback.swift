@@ -209,9 +209,32 @@ extension PostgresStore: FeedbackStore {
 
     // MARK: Screenshots
 
+    /// Most bytes in one `screenshot_chunk` row: what an upload or a download holds of a file at a time.
+    static let chunkBytes = 1024 * 1024
+
     public func saveScreenshot(_ s: StoredScreenshot, bytes: [UInt8], quota: Int64) async throws {
-        // Row and bytes in one transaction: every instance can serve the file once the upload is acknowledged.
-        let data = Data(bytes)
+        let whole = ByteBuffer(bytes: bytes)
+        try await saveScreenshot(s, quota: quota) { index in
+            let start = index * Self.chunkBytes
+            return start < whole.readableBytes
+                ? whole.getSlice(at: whole.readerIndex + start, length: min(Self.chunkBytes, whole.readableBytes - start))
+                : nil
+        }
+    }
+
+    /// Reads the spool file a chunk at a time into the statements that store it: an upload holds about one chunk
+    /// in memory, never the whole file.
+    public func saveScreenshot(_ s: StoredScreenshot, spooledFile path: String, quota: Int64) async throws {
+        try await saveScreenshot(s, quota: quota) { index in
+            try SpooledFile.chunk(of: path, at: Int64(index) * Int64(Self.chunkBytes), upTo: Self.chunkBytes, size: s.fileSize)
+        }
+    }
+
+    /// Inserts the record, then chunk after chunk (`chunk(i)` until it gives nil), in one transaction: every
+    /// instance can serve the file once the upload is acknowledged, and a failure leaves none of it.
+    private func saveScreenshot(
+        _ s: StoredScreenshot, quota: Int64, chunk: @escaping @Sendable (Int) throws -> ByteBuffer?
+    ) async throws {
         try await write { tx in
             guard try await Self.liveClient(id: s.clientId, in: tx) != nil else { throw FeedbackError.unknownClient }
             if quota > 0 {
@@ -234,7 +257,12 @@ extension PostgresStore: FeedbackStore {
                 VALUES (\(s.fileName), \(s.clientId), \(s.mimeType), \(s.fileSize), \(s.width), \(s.height),
                     \(epochMillis(s.createdAt)))
                 """)
-            try await tx.execute("INSERT INTO screenshot_data (file_name, bytes) VALUES (\(s.fileName), \(data))")
+            var index = 0
+            while let bytes = try chunk(index) {
+                try await tx.execute(
+                    "INSERT INTO screenshot_chunk (file_name, seq, bytes) VALUES (\(s.fileName), \(index), \(bytes))")
+                index += 1
+            }
         }
     }
 
@@ -263,7 +291,22 @@ extension PostgresStore: FeedbackStore {
     }
 
     public func screenshotBytes(fileName: String) async throws -> Data? {
-        try await scalar("SELECT bytes FROM screenshot_data WHERE file_name = \(fileName)", as: Data.self)
+        let chunks = try await rows("SELECT bytes FROM screenshot_chunk WHERE file_name = \(fileName) ORDER BY seq")
+        guard !chunks.isEmpty else { return nil }
+        var data = Data()
+        for row in chunks { data.append(try row[0].decode(Data.self)) }
+        return data
+    }
+
+    public func screenshotPieces(fileName: String) async throws -> ScreenshotPieces? {
+        guard let count = try await scalar(
+            "SELECT COUNT(*)::bigint FROM screenshot_chunk WHERE file_name = \(fileName)", as: Int64.self),
+            count > 0
+        else { return nil }
+        return ScreenshotPieces(count: Int(count)) { [self] index in
+            try await scalar(
+                "SELECT bytes FROM screenshot_chunk WHERE file_name = \(fileName) AND seq = \(index)", as: ByteBuffer.self)
+        }
     }
 
     /// The bytes are rows that go with their screenshot (a cascade): nothing is left to remove outside the

@@ -1,5 +1,6 @@
 import Feedback
 public import Foundation
+import NIOCore
 
 #if canImport(Glibc)
 import Glibc
@@ -59,7 +60,7 @@ public struct ScreenshotFiles: Sendable {
             var info = stat()
             guard stat(path, &info) == 0 else { throw CocoaError(.fileReadUnknown) }
             let bytes = try SpooledFile.contents(of: path, size: Int(info.st_size))
-            try writeDurably(bytes, fileName: fileName)
+            try bytes.withUnsafeReadableBytes { try writeDurably($0, fileName: fileName) }
             unlink(path)
             return
         }

@@ -110,7 +110,7 @@ import UseroTestSupport
         let file = String(ref.fileName.dropFirst(client.id.count + 1))
         let served = try #require(try await service.screenshotFile(clientId: client.id, file: file))
         #expect(served.mimeType == "image/gif")
-        #expect(Array(try served.contents.data()) == Self.gif)
+        #expect(Array(try await served.contents.data()) == Self.gif)
         #expect(storedScreenshots.map(\.createdAt) == [Self.now])
     }
 

@@ -54,7 +54,7 @@ import Testing
         let spooled = try #require(upload.file)
         defer { spooled.discard() }
         #expect(spooled.size == Int64(file.count))
-        #expect(try SpooledFile.contents(of: spooled.path, size: file.count) == file)
+        #expect(Array(try SpooledFile.contents(of: spooled.path, size: file.count).readableBytesView) == file)
         #expect(upload.clientId == " client_a\n")
         #expect(upload.fileType == "image/png")
         #expect(admitted == ["client_a"])
@@ -97,6 +97,16 @@ import Testing
         #expect(upload.file == nil)
         #expect(upload.clientId == "c")
         #expect(leftovers() == [])
+    }
+
+    @Test func aSpoolFileIsReadBackOnlyWhenItHoldsExactlyItsSize() throws {
+        try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
+        let path = folder + "/ten.part"
+        FileManager.default.createFile(atPath: path, contents: Data(Self.file(10)))
+        #expect(Array(try SpooledFile.contents(of: path, size: 10).readableBytesView) == Self.file(10))
+        #expect(throws: (any Error).self) { try SpooledFile.contents(of: path, size: 11) }
+        #expect(throws: (any Error).self) { try SpooledFile.contents(of: path, size: 9) }
+        #expect(throws: (any Error).self) { try SpooledFile.contents(of: folder + "/missing.part", size: 1) }
     }
 
     @Test func leftoversOlderThanTheDeadlineAreRemovedAndFreshOnesKept() throws {

@@ -1,3 +1,4 @@
+import Foundation
 import Feedback
 import PostgresNIO
 import StorePostgres
@@ -80,7 +81,8 @@ struct PostgresMigrationTests {
     /// moves them to their own table, and the store reads them back as before.
     @Test func slackMemberIdsOfExistingRowsSurviveTheirMoveToTheirOwnTable() async throws {
         let before = PostgresSchema.migrations.prefix { $0.id != "v8-pg-slack-person" }
-        #expect(before.count == PostgresSchema.migrations.count - 1)
+        let throughV8 = PostgresSchema.migrations.prefix(before.count + 1)
+        #expect(throughV8.last?.id == "v8-pg-slack-person")
         try await TestPostgres.withFreshDatabase { settings in
             try await TestPostgres.withConnection(to: settings) { connection in
                 _ = try await PostgresMigrator(Array(before)).migrate(on: connection, logger: TestPostgres.logger)
@@ -100,7 +102,7 @@ struct PostgresMigrationTests {
                 ] {
                     try await connection.query(PostgresQuery(unsafeSQL: sql), logger: TestPostgres.logger)
                 }
-                let applied = try await PostgresMigrator().migrate(on: connection, logger: TestPostgres.logger)
+                let applied = try await PostgresMigrator(Array(throughV8)).migrate(on: connection, logger: TestPostgres.logger)
                 #expect(applied == ["v8-pg-slack-person"])
             }
             let backend = try await PostgresBackend.open(settings, logger: TestPostgres.logger)
@@ -118,6 +120,51 @@ struct PostgresMigrationTests {
             let api = try await store.feedback(id: "fb_api", clientID: "cl_1")
             #expect(api?.draft.comment == "api")
             #expect(api?.draft.slack == nil)
+            await backend.close()
+        }
+    }
+
+    /// A database from before `v9-pg-screenshot-chunks` keeps every screenshot's bytes: each moves as one chunk,
+    /// served whole, and a screenshot saved afterwards is stored in chunks of at most 1 MB and read back the same.
+    @Test func screenshotBytesOfExistingRowsSurviveTheirMoveToChunks() async throws {
+        let before = PostgresSchema.migrations.prefix { $0.id != "v9-pg-screenshot-chunks" }
+        #expect(before.count == PostgresSchema.migrations.count - 1)
+        try await TestPostgres.withFreshDatabase { settings in
+            try await TestPostgres.withConnection(to: settings) { connection in
+                _ = try await PostgresMigrator(Array(before)).migrate(on: connection, logger: TestPostgres.logger)
+                for sql in [
+                    "INSERT INTO client (id, name, plan, admin_key_hash, created_at) VALUES ('cl_1', 'Acme', 'paid', '\\x01', 1)",
+                    """
+                    INSERT INTO screenshot (file_name, client_id, mime_type, file_size, created_at)
+                    VALUES ('cl_1/1-old.png', 'cl_1', 'image/png', 3, 1)
+                    """,
+                    "INSERT INTO screenshot_data (file_name, bytes) VALUES ('cl_1/1-old.png', '\\x0a0b0c')",
+                ] {
+                    try await connection.query(PostgresQuery(unsafeSQL: sql), logger: TestPostgres.logger)
+                }
+                let applied = try await PostgresMigrator().migrate(on: connection, logger: TestPostgres.logger)
+                #expect(applied == ["v9-pg-screenshot-chunks"])
+            }
+            let backend = try await PostgresBackend.open(settings, logger: TestPostgres.logger)
+            let store = PostgresStore(backend: backend, logger: TestPostgres.logger)
+            #expect(try await store.screenshotBytes(fileName: "cl_1/1-old.png") == Data([0x0a, 0x0b, 0x0c]))
+            #expect(try await store.screenshotPieces(fileName: "cl_1/1-old.png")?.count == 1)
+
+            let big = (0..<2_500_000).map { UInt8(truncatingIfNeeded: $0 &* 31 &+ $0 >> 12) }
+            let record = StoredScreenshot(
+                fileName: "cl_1/2-new.png", clientId: "cl_1", mimeType: "image/png", fileSize: Int64(big.count),
+                width: nil, height: nil, createdAt: Date(timeIntervalSince1970: 2))
+            try await store.saveScreenshot(record, bytes: big)
+            let pieces = try #require(try await store.screenshotPieces(fileName: record.fileName))
+            #expect(pieces.count == 3)
+            var served: [UInt8] = []
+            for index in 0..<pieces.count {
+                let piece = try #require(try await pieces.fetch(index))
+                #expect(piece.readableBytes <= 1024 * 1024)
+                served += piece.readableBytesView
+            }
+            #expect(served == big)
+            #expect(try await store.screenshotBytes(fileName: record.fileName) == Data(big))
             await backend.close()
         }
     }

@@ -68,7 +68,7 @@ struct PostgresSchemaParityTests {
             #expect(nullable.isEmpty, "NOT NULL on SQLite only: \(nullable.sorted { $0.description < $1.description })")
             // And nothing on PostgreSQL that SQLite lacks, but the bytes of screenshots and the migration record.
             let extra = postgres.subtracting(sqlite.columns).filter {
-                !["screenshot_data", "schema_migrations"].contains($0.table)
+                !["screenshot_chunk", "schema_migrations"].contains($0.table)
             }
             #expect(extra.isEmpty, "columns only on PostgreSQL: \(extra.sorted { $0.description < $1.description })")
         }

@@ -86,6 +86,18 @@ public struct PublicRoutes<Context: RequestContext>: Sendable {
             return Response(status: .ok, headers: headers, body: body)
         case .bytes(let bytes):
             return Response(status: .ok, headers: headers, body: ResponseBody(byteBuffer: ByteBuffer(bytes: bytes)))
+        case .pieces(let pieces, let size):
+            // Fetched and sent one piece (at most 1 MB) at a time. A screenshot deleted half-way ends the response
+            // early; its declared length tells the client it is cut off.
+            return Response(
+                status: .ok, headers: headers,
+                body: ResponseBody(contentLength: Int(size)) { writer in
+                    for index in 0..<pieces.count {
+                        guard let piece = try await pieces.fetch(index) else { throw FeedbackError.notFound }
+                        try await writer.write(piece)
+                    }
+                    try await writer.finish(nil)
+                })
         }
     }
 }

@@ -32,21 +32,35 @@ public struct SpooledFile: Sendable {
         return removed
     }
 
-    /// A spool file's bytes, read whole into one array; throws unless it holds exactly `size` bytes.
-    public static func contents(of path: String, size: Int) throws -> [UInt8] {
+    /// Up to `length` bytes of a spool file from `offset`, or nil at its end (`size`, what the file must hold).
+    public static func chunk(of path: String, at offset: Int64, upTo length: Int, size: Int64) throws -> ByteBuffer? {
+        guard offset < size else { return nil }
         let fd = open(path, O_RDONLY | O_CLOEXEC)
         guard fd >= 0 else { throw CocoaError(.fileReadNoSuchFile) }
         defer { close(fd) }
-        return try [UInt8](unsafeUninitializedCapacity: size) { buffer, count in
-            while count < size {
-                let got = read(fd, buffer.baseAddress! + count, size - count)
-                if got < 0 && errno == EINTR { continue }
-                guard got > 0 else { throw CocoaError(.fileReadUnknown) }
-                count += got
+        let wanted = Int(min(Int64(length), size - offset))
+        var buffer = ByteBufferAllocator().buffer(capacity: wanted)
+        while buffer.readableBytes < wanted {
+            let want = wanted - buffer.readableBytes
+            let at = offset + Int64(buffer.readableBytes)
+            var failure: Int32 = 0
+            let got = buffer.writeWithUnsafeMutableBytes(minimumWritableBytes: want) { raw in
+                let count = pread(fd, raw.baseAddress!, want, off_t(at))
+                if count < 0 { failure = errno }
+                return max(count, 0)
             }
-            var probe: UInt8 = 0
-            guard read(fd, &probe, 1) == 0 else { throw CocoaError(.fileReadUnknown) }
+            if failure == EINTR { continue }
+            // An error, or the file ended early: it is not the spool file the caller described.
+            guard got > 0 else { throw CocoaError(.fileReadUnknown) }
         }
+        return buffer
+    }
+
+    /// A spool file's bytes, read whole into one buffer; throws unless it holds exactly `size` bytes.
+    public static func contents(of path: String, size: Int) throws -> ByteBuffer {
+        let held = (try FileManager.default.attributesOfItem(atPath: path)[.size] as? NSNumber)?.intValue
+        guard held == size else { throw CocoaError(.fileReadUnknown) }
+        return try chunk(of: path, at: 0, upTo: size, size: Int64(size)) ?? ByteBuffer()
     }
 }
 

@@ -89,12 +89,20 @@ public struct FeedbackService: Sendable {
     public enum ScreenshotContents: Sendable {
         case file(path: String, size: Int64)
         case bytes(Data)
+        case pieces(ScreenshotPieces, size: Int64)
 
-        /// The bytes themselves (read whole from the file: for tests and small tools, not the download route).
-        public func data() throws -> Data {
+        /// The bytes themselves, read whole (for tests and small tools, not the download route).
+        public func data() async throws -> Data {
             switch self {
-            case .file(let path, _): try Data(contentsOf: URL(fileURLWithPath: path))
-            case .bytes(let data): data
+            case .file(let path, _): return try Data(contentsOf: URL(fileURLWithPath: path))
+            case .bytes(let data): return data
+            case .pieces(let pieces, _):
+                var data = Data()
+                for index in 0..<pieces.count {
+                    guard let piece = try await pieces.fetch(index) else { throw CocoaError(.fileReadNoSuchFile) }
+                    data.append(contentsOf: piece.readableBytesView)
+                }
+                return data
             }
         }
     }
@@ -109,6 +117,9 @@ public struct FeedbackService: Sendable {
         else { return nil }
         if let path = try await store.screenshotFilePath(fileName: fileName) {
             return (.file(path: path, size: stored.fileSize), stored.mimeType)
+        }
+        if let pieces = try await store.screenshotPieces(fileName: fileName) {
+            return (.pieces(pieces, size: stored.fileSize), stored.mimeType)
         }
         guard let bytes = try await store.screenshotBytes(fileName: fileName) else { return nil }
         return (.bytes(bytes), stored.mimeType)

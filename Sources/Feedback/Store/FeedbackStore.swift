@@ -52,6 +52,22 @@ public protocol FeedbackStore: Sendable {
     func saveScreenshot(_ screenshot: StoredScreenshot, spooledFile path: String, quota: Int64) async throws
     /// A local file holding a stored screenshot's bytes, to stream from; see the default in the extension below.
     func screenshotFilePath(fileName: String) async throws -> String?
+    /// A stored screenshot's bytes as pieces to fetch one at a time, to stream from; see the default below.
+    func screenshotPieces(fileName: String) async throws -> ScreenshotPieces?
+}
+
+/// A stored screenshot's bytes kept in rows of their own: `count` pieces, fetched one at a time in order.
+public struct ScreenshotPieces: Sendable {
+    /// How many pieces there are.
+    public var count: Int
+    /// Piece `index` (0 up to `count`), or nil once it is gone (the screenshot was deleted meanwhile).
+    public var fetch: @Sendable (_ index: Int) async throws -> ByteBuffer?
+
+    /// Creates the pieces.
+    public init(count: Int, fetch: @escaping @Sendable (_ index: Int) async throws -> ByteBuffer?) {
+        self.count = count
+        self.fetch = fetch
+    }
 }
 
 extension FeedbackStore {
@@ -65,12 +81,16 @@ extension FeedbackStore {
     /// keeps files moves it into place instead; the default reads it once into memory.
     public func saveScreenshot(_ screenshot: StoredScreenshot, spooledFile path: String, quota: Int64) async throws {
         let bytes = try SpooledFile.contents(of: path, size: Int(screenshot.fileSize))
-        try await saveScreenshot(screenshot, bytes: bytes, quota: quota)
+        try await saveScreenshot(screenshot, bytes: Array(bytes.readableBytesView), quota: quota)
     }
 
     /// The path of a local file holding exactly a stored screenshot's bytes, for the download to stream from; nil
     /// when the backend keeps no such file (the default), and then the download reads `screenshotBytes(fileName:)`.
     public func screenshotFilePath(fileName: String) async throws -> String? { nil }
+
+    /// The pieces of a stored screenshot's bytes, for a backend that keeps them in rows; nil (the default) when
+    /// the bytes are a file or one value, and then the download reads `screenshotBytes(fileName:)`.
+    public func screenshotPieces(fileName: String) async throws -> ScreenshotPieces? { nil }
 
     /// The client a public request names, checked against its allowlist: `FeedbackError.unknownClient` or
     /// `.originNotAllowed` otherwise. The one rule every public route (feedback, screenshots, identify) applies.

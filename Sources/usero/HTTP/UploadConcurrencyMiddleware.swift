@@ -6,10 +6,9 @@ import Synchronization
 /// `USERO_MAX_CONCURRENT_UPLOADS`: at most so many `POST /api/screenshots` are in progress at once; one more answers
 /// 503 `{"error":"Too many uploads in progress"}` with `Retry-After: 1` before its body is read.
 ///
-/// An upload streams its file to disk, so on SQLite this bounds disk writes and open files rather than memory; on
-/// PostgreSQL the file (up to 10 MB) is read back into memory to be written to its row, and the default of 4 bounds
-/// that to about 40 MB. The rest are told to come back a second later (the widget and `curl --retry` do). Counted in
-/// memory, per process.
+/// An upload streams its file to disk (and on PostgreSQL into rows of 1 MB), so this bounds disk writes, open files
+/// and database work rather than memory. The rest are told to come back a second later (the widget and
+/// `curl --retry` do). Counted in memory, per process.
 struct UploadConcurrencyMiddleware: RouterMiddleware {
     typealias Context = AppRequestContext
 
