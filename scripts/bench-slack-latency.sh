@@ -3,6 +3,7 @@
 #
 #   scripts/bench-slack-latency.sh [REACTIONS (40)] [CALLS (100)]
 #   USERO_BIN=/tmp/usero-before scripts/bench-slack-latency.sh     # another build of usero for part 2
+#   USERO_BIN_DIR=/path/to/release scripts/bench-slack-latency.sh  # usero and usero-bench-slack-client built elsewhere
 #
 # 1. Per-call latency of the live client (AsyncHTTPClient) beside URLSession, the client usero had before, both
 #    against the same fake: one that writes an answer's head and body in two sends with Nagle on (what a plain
@@ -16,9 +17,14 @@ cd "$(dirname "$0")/.."
 REACTIONS=${1:-40}
 CALLS=${2:-100}
 CONFIG=${CONFIG:-release}
-swift build -c "$CONFIG" --product usero-bench-slack-client >&2
-if [[ -z "${USERO_BIN:-}" ]]; then swift build -c "$CONFIG" --product usero >&2; fi
-BIN=$(swift build -c "$CONFIG" --show-bin-path)
+if [[ -n "${USERO_BIN_DIR:-}" ]]; then
+    BIN=$USERO_BIN_DIR   # builds made elsewhere: usero and usero-bench-slack-client from there
+elif [[ "$CONFIG" == release ]]; then
+    BIN=$(scripts/release-bin.sh usero usero-bench-slack-client)
+else
+    for product in usero usero-bench-slack-client; do swift build -c "$CONFIG" --product "$product" >&2; done
+    BIN=$(swift build -c "$CONFIG" --show-bin-path)
+fi
 USERO_BIN=${USERO_BIN:-$BIN/usero}
 FAKE_PID=""
 trap '[[ -n "$FAKE_PID" ]] && kill "$FAKE_PID" 2>/dev/null; true' EXIT

@@ -154,21 +154,17 @@ public struct SlackJobWorker: Service {
         }
     }
 
-    /// Claims the scrubs first, then one job per free workspace in each lane.
+    /// Claims the scrubs first, then one job per free workspace in each lane: all lanes in one transaction.
     private func claim() async -> [SlackJob] {
-        let now = epochMillis(clock.now())
         do {
-            var jobs: [SlackJob] = []
-            for lane in Self.lanes {
-                jobs += try await store.claimDueJobs(
-                    now: now, limit: Self.claimLimit, lease: Self.lease(for: lane), kinds: lane)
-            }
-            return jobs
+            return try await store.claimDueJobs(now: epochMillis(clock.now()), lanes: Self.claimLanes)
         } catch {
             logger.error("Slack job queue unreadable", metadata: ["error.type": "\(type(of: error))"])
             return []
         }
     }
+
+    static let claimLanes = lanes.map { SlackJobLane(kinds: $0, limit: claimLimit, lease: lease(for: $0)) }
 
     private func nextWait() async -> Duration {
         let now = epochMillis(clock.now())

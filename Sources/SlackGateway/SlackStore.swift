@@ -73,7 +73,10 @@ public protocol SlackStore: Sendable {
     /// of a workspace that already has a job of `kinds` under a live lease (Slack's limits are per workspace, so
     /// each workspace's calls run one at a time, in order), oldest first, at most `limit`. Jobs whose payload cannot
     /// be decoded are parked (never due again, their error recorded) and not returned.
-    func claimDueJobs(now: Int64, limit: Int, lease: Int64, kinds: Set<SlackJob.Kind>) async throws -> [SlackJob]
+    ///
+    /// Several lanes are claimed in one transaction, in order, each by these rules for its own kinds: one write (and
+    /// one commit) for the worker's whole claim, where a transaction per lane made a reaction wait for four.
+    func claimDueJobs(now: Int64, lanes: [SlackJobLane]) async throws -> [SlackJob]
     /// When a job of `kinds` could next be claimed (epoch ms): the earliest due instant of a job whose workspace is
     /// not busy, or the end of a live lease; nil when the queue holds none.
     func nextJobDueAt(now: Int64, kinds: Set<SlackJob.Kind>) async throws -> Int64?
@@ -213,5 +216,27 @@ public struct CaptureResult: Sendable, Equatable {
         self.outcome = outcome
         self.clientId = clientId
         self.feedbackId = feedbackId
+    }
+}
+
+/// One lane of a claim: the job kinds it takes, how many at most, and how long they are leased (ms).
+public struct SlackJobLane: Sendable, Hashable {
+    public var kinds: Set<SlackJob.Kind>
+    public var limit: Int
+    public var lease: Int64
+
+    public init(kinds: Set<SlackJob.Kind>, limit: Int, lease: Int64) {
+        self.kinds = kinds
+        self.limit = limit
+        self.lease = lease
+    }
+}
+
+extension SlackStore {
+    /// Claims due jobs of `kinds` (one lane; see `claimDueJobs(now:lanes:)`).
+    public func claimDueJobs(now: Int64, limit: Int, lease: Int64, kinds: Set<SlackJob.Kind>) async throws
+        -> [SlackJob]
+    {
+        try await claimDueJobs(now: now, lanes: [SlackJobLane(kinds: kinds, limit: limit, lease: lease)])
     }
 }

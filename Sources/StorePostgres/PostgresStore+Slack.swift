@@ -322,16 +322,26 @@ extension PostgresStore: SlackStore {
         try await tx.execute("DELETE FROM job WHERE id = \(id)")
     }
 
-    public func claimDueJobs(now: Int64, limit: Int, lease: Int64, kinds: Set<SlackJob.Kind>) async throws
-        -> [SlackJob]
-    {
-        let kindList = kinds.map(\.rawValue).sorted()
-        let limit = Int64(max(0, limit))
-        let leaseUntil = now.addingReportingOverflow(max(0, lease)).overflow ? Int64.max : now + max(0, lease)
-        return try await write { tx in
+    public func claimDueJobs(now: Int64, lanes: [SlackJobLane]) async throws -> [SlackJob] {
+        try await write { tx in
             // Claims from every instance take turns: a workspace with a job under a live lease (taken by any
             // instance) gets no second one, and two instances never take two jobs of one workspace at once.
             try await tx.execute("SELECT pg_advisory_xact_lock(\(PostgresLocks.jobClaim))")
+            var jobs: [SlackJob] = []
+            for lane in lanes {
+                jobs += try await Self.claimDueJobs(now: now, limit: lane.limit, lease: lane.lease, kinds: lane.kinds, in: tx)
+            }
+            return jobs
+        }
+    }
+
+    private static func claimDueJobs(
+        now: Int64, limit: Int, lease: Int64, kinds: Set<SlackJob.Kind>, in tx: PostgresTransaction
+    ) async throws -> [SlackJob] {
+        let kindList = kinds.map(\.rawValue).sorted()
+        let limit = Int64(max(0, limit))
+        let leaseUntil = now.addingReportingOverflow(max(0, lease)).overflow ? Int64.max : now + max(0, lease)
+        do {
             let rows = try await tx.rows(
                 """
                 SELECT id, kind, client_id, team_id, payload, run_at, attempts, deadline_at FROM job j

@@ -330,12 +330,18 @@ extension SQLiteStore: SlackStore {
         try db.cachedStatement(sql: "DELETE FROM job WHERE id = ?").execute(arguments: [id])
     }
 
-    public func claimDueJobs(now: Int64, limit: Int, lease: Int64, kinds: Set<SlackJob.Kind>) async throws
-        -> [SlackJob]
+    public func claimDueJobs(now: Int64, lanes: [SlackJobLane]) async throws -> [SlackJob] {
+        try await database.write { db in
+            try lanes.flatMap { try Self.claimDueJobs(now: now, limit: $0.limit, lease: $0.lease, kinds: $0.kinds, in: db) }
+        }
+    }
+
+    private static func claimDueJobs(now: Int64, limit: Int, lease: Int64, kinds: Set<SlackJob.Kind>, in db: Database)
+        throws -> [SlackJob]
     {
         let kindList = kinds.map(\.rawValue).sorted()
         let marks = Array(repeating: "?", count: kindList.count).joined(separator: ", ")
-        let claimed = try await database.write { db -> [SlackJob] in
+        do {
             let rows = try Row.fetchAll(
                 db,
                 sql: """
@@ -370,7 +376,6 @@ extension SQLiteStore: SlackStore {
             }
             return jobs
         }
-        return claimed
     }
 
     public func nextJobDueAt(now: Int64, kinds: Set<SlackJob.Kind>) async throws -> Int64? {

@@ -482,6 +482,33 @@ import Testing
         #expect(try await s.claimAll(kinds: [.notify, .uninstall]).isEmpty)
     }
 
+    /// The worker's claim: several lanes in one call, each by its own kinds, limit and lease, in the given order.
+    @Test(arguments: StoreFactories.available)
+    func oneClaimTakesEachLaneByItsOwnRules(_ factory: StoreFactory) async throws {
+        let s = try await factory.store()
+        for team in ["A", "B", "C"] { try await s.slack.enqueue(s.job(S.notice("\(team)1"), team: team)) }
+        try await s.slack.enqueue(s.job(.uninstall(UninstallJob(clientId: nil)), team: "A"))
+
+        let claimed = try await s.slack.claimDueJobs(
+            now: Self.t0,
+            lanes: [
+                SlackJobLane(kinds: [.uninstall], limit: 10, lease: 500),
+                SlackJobLane(kinds: [.notify], limit: 2, lease: 2_000),
+            ])
+        // The scrub first, then two notices: A's scrub does not make A busy for the notice lane.
+        #expect(claimed.map(\.kind) == [.uninstall, .notify, .notify])
+        #expect(claimed.dropFirst().compactMap(\.teamId).count == 2)
+        // Each lane's lease: the scrub's ended at +500, the notices' have not.
+        let later = try await s.slack.claimDueJobs(
+            now: Self.t0 + 500,
+            lanes: [
+                SlackJobLane(kinds: [.uninstall], limit: 10, lease: 500),
+                SlackJobLane(kinds: [.notify], limit: 10, lease: 2_000),
+            ])
+        #expect(later.map(\.kind) == [.uninstall, .notify])
+        #expect(Set((claimed + later).compactMap { $0.kind == .notify ? $0.teamId : nil }) == ["A", "B", "C"])
+    }
+
     @Test(arguments: StoreFactories.available)
     func theNextDueInstantSkipsBusyWorkspacesAndNamesTheLeaseEnd(_ factory: StoreFactory) async throws {
         let s = try await factory.store()

@@ -457,10 +457,16 @@ extension InMemoryStore: SlackStore {
         write { Self.enqueue(job, into: &$0) }
     }
 
-    public func claimDueJobs(now: Int64, limit: Int, lease: Int64, kinds: Set<SlackJob.Kind>) async throws
+    public func claimDueJobs(now: Int64, lanes: [SlackJobLane]) async throws -> [SlackJob] {
+        write { state in
+            lanes.flatMap { Self.claimDueJobs(now: now, limit: $0.limit, lease: $0.lease, kinds: $0.kinds, in: &state) }
+        }
+    }
+
+    private static func claimDueJobs(now: Int64, limit: Int, lease: Int64, kinds: Set<SlackJob.Kind>, in state: inout State)
         -> [SlackJob]
     {
-        write { state in
+        do {
             let busy = Set(
                 state.jobs.values.filter { kinds.contains($0.job.kind) && ($0.leaseUntil ?? .min) > now }
                     .compactMap(\.job.teamId))
