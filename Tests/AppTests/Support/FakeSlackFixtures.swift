@@ -147,9 +147,11 @@ extension TestServer {
                 group.addTask {
                     // Conditions on what is not in the database (the logs) have no commit to wake on: checked
                     // every 100 ms as well, until the timeout.
+                    // Stops when cancelled (the other task saw the condition first): a cancelled sleep returns at
+                    // once, so ignoring it spun here until the deadline and held the group open that long.
                     let deadline = ContinuousClock.now.advanced(by: timeout)
                     while ContinuousClock.now < deadline {
-                        try? await Task.sleep(for: .milliseconds(100))
+                        do { try await Task.sleep(for: .milliseconds(100)) } catch { return false }
                         if (try? await condition()) == true { return true }
                     }
                     return false
