@@ -341,45 +341,43 @@ extension PostgresStore: SlackStore {
         let kindList = kinds.map(\.rawValue).sorted()
         let limit = Int64(max(0, limit))
         let leaseUntil = now.addingReportingOverflow(max(0, lease)).overflow ? Int64.max : now + max(0, lease)
-        do {
-            let rows = try await tx.rows(
-                """
-                SELECT id, kind, client_id, team_id, payload, run_at, attempts, deadline_at FROM job j
-                WHERE run_at <= \(now) AND kind = ANY(\(kindList)) AND (lease_until IS NULL OR lease_until <= \(now))
-                AND (team_id IS NULL OR NOT EXISTS (
-                    SELECT 1 FROM job k WHERE k.team_id = j.team_id AND k.kind = ANY(\(kindList))
-                    AND k.lease_until > \(now)))
-                ORDER BY run_at, id LIMIT \(limit)
-                FOR UPDATE SKIP LOCKED
-                """)
-            var teams = Set<String>()
-            var jobs: [SlackJob] = []
-            var parked: [Int64] = []
-            for row in rows {
-                let id: Int64 = try row.value("id")
-                let team: String? = try row.value("team_id")
-                // One job per workspace per claim: its next one waits for this one's lease to end.
-                if let team, teams.contains(team) { continue }
-                guard let job = try? PGJobRecord.job(row) else {
-                    // Parked, and it does not take its workspace's turn: the next job of the workspace runs now.
-                    parked.append(id)
-                    continue
-                }
-                if let team { teams.insert(team) }
-                jobs.append(job)
+        let rows = try await tx.rows(
+            """
+            SELECT id, kind, client_id, team_id, payload, run_at, attempts, deadline_at FROM job j
+            WHERE run_at <= \(now) AND kind = ANY(\(kindList)) AND (lease_until IS NULL OR lease_until <= \(now))
+            AND (team_id IS NULL OR NOT EXISTS (
+                SELECT 1 FROM job k WHERE k.team_id = j.team_id AND k.kind = ANY(\(kindList))
+                AND k.lease_until > \(now)))
+            ORDER BY run_at, id LIMIT \(limit)
+            FOR UPDATE SKIP LOCKED
+            """)
+        var teams = Set<String>()
+        var jobs: [SlackJob] = []
+        var parked: [Int64] = []
+        for row in rows {
+            let id: Int64 = try row.value("id")
+            let team: String? = try row.value("team_id")
+            // One job per workspace per claim: its next one waits for this one's lease to end.
+            if let team, teams.contains(team) { continue }
+            guard let job = try? PGJobRecord.job(row) else {
+                // Parked, and it does not take its workspace's turn: the next job of the workspace runs now.
+                parked.append(id)
+                continue
             }
-            if !parked.isEmpty {
-                try await tx.execute(
-                    """
-                    UPDATE job SET run_at = \(Int64.max), last_error = 'undecodable_payload' WHERE id = ANY(\(parked))
-                    """)
-            }
-            if !jobs.isEmpty {
-                let ids = jobs.map(\.id)
-                try await tx.execute("UPDATE job SET lease_until = \(leaseUntil) WHERE id = ANY(\(ids))")
-            }
-            return jobs
+            if let team { teams.insert(team) }
+            jobs.append(job)
         }
+        if !parked.isEmpty {
+            try await tx.execute(
+                """
+                UPDATE job SET run_at = \(Int64.max), last_error = 'undecodable_payload' WHERE id = ANY(\(parked))
+                """)
+        }
+        if !jobs.isEmpty {
+            let ids = jobs.map(\.id)
+            try await tx.execute("UPDATE job SET lease_until = \(leaseUntil) WHERE id = ANY(\(ids))")
+        }
+        return jobs
     }
 
     public func nextJobDueAt(now: Int64, kinds: Set<SlackJob.Kind>) async throws -> Int64? {

@@ -341,41 +341,39 @@ extension SQLiteStore: SlackStore {
     {
         let kindList = kinds.map(\.rawValue).sorted()
         let marks = Array(repeating: "?", count: kindList.count).joined(separator: ", ")
-        do {
-            let rows = try Row.fetchAll(
-                db,
-                sql: """
-                    SELECT id, kind, client_id, team_id, payload, run_at, attempts, deadline_at FROM job j
-                    WHERE run_at <= ? AND kind IN (\(marks)) AND (lease_until IS NULL OR lease_until <= ?)
-                    AND (team_id IS NULL OR NOT EXISTS (
-                        SELECT 1 FROM job k WHERE k.team_id = j.team_id AND k.kind IN (\(marks))
-                        AND k.lease_until > ?))
-                    ORDER BY run_at, id LIMIT ?
-                    """,
-                arguments: Self.arguments([now], kindList, [now], kindList, [now, Int64(limit)]))
-            var teams = Set<String>()
-            var jobs: [SlackJob] = []
-            for row in rows {
-                let id: Int64 = try row.value("id")
-                let team: String? = try row.value("team_id")
-                // One job per workspace per claim: its next one waits for this one's lease to end.
-                if let team, teams.contains(team) { continue }
-                let job: SlackJob
-                do {
-                    job = try JobRecord(row: row).job
-                } catch {
-                    // Parked, and it does not take its workspace's turn: the next job of the workspace runs now.
-                    try db.execute(
-                        sql: "UPDATE job SET run_at = ?, last_error = 'undecodable_payload' WHERE id = ?",
-                        arguments: [Int64.max, id])
-                    continue
-                }
-                if let team { teams.insert(team) }
-                jobs.append(job)
-                try db.execute(sql: "UPDATE job SET lease_until = ? WHERE id = ?", arguments: [now + lease, id])
+        let rows = try Row.fetchAll(
+            db,
+            sql: """
+                SELECT id, kind, client_id, team_id, payload, run_at, attempts, deadline_at FROM job j
+                WHERE run_at <= ? AND kind IN (\(marks)) AND (lease_until IS NULL OR lease_until <= ?)
+                AND (team_id IS NULL OR NOT EXISTS (
+                    SELECT 1 FROM job k WHERE k.team_id = j.team_id AND k.kind IN (\(marks))
+                    AND k.lease_until > ?))
+                ORDER BY run_at, id LIMIT ?
+                """,
+            arguments: Self.arguments([now], kindList, [now], kindList, [now, Int64(limit)]))
+        var teams = Set<String>()
+        var jobs: [SlackJob] = []
+        for row in rows {
+            let id: Int64 = try row.value("id")
+            let team: String? = try row.value("team_id")
+            // One job per workspace per claim: its next one waits for this one's lease to end.
+            if let team, teams.contains(team) { continue }
+            let job: SlackJob
+            do {
+                job = try JobRecord(row: row).job
+            } catch {
+                // Parked, and it does not take its workspace's turn: the next job of the workspace runs now.
+                try db.execute(
+                    sql: "UPDATE job SET run_at = ?, last_error = 'undecodable_payload' WHERE id = ?",
+                    arguments: [Int64.max, id])
+                continue
             }
-            return jobs
+            if let team { teams.insert(team) }
+            jobs.append(job)
+            try db.execute(sql: "UPDATE job SET lease_until = ? WHERE id = ?", arguments: [now + lease, id])
         }
+        return jobs
     }
 
     public func nextJobDueAt(now: Int64, kinds: Set<SlackJob.Kind>) async throws -> Int64? {

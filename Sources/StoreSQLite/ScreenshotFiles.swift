@@ -54,7 +54,7 @@ public struct ScreenshotFiles: Sendable {
         let synced = fsync(fd) == 0
         let syncError = errno
         close(fd)
-        guard synced else { throw CocoaError(Self.errorCode(syncError)) }
+        guard synced else { throw FileWrites.error(syncError) }
         guard rename(path, url.path) == 0 else {
             guard errno == EXDEV else { throw CocoaError(.fileWriteUnknown) }
             var info = stat()
@@ -89,17 +89,8 @@ public struct ScreenshotFiles: Sendable {
         let fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0o600)
         guard fd >= 0 else { throw CocoaError(.fileWriteUnknown) }
         defer { close(fd) }
-        var offset = 0
-        while offset < bytes.count {
-            let written = write(fd, bytes.baseAddress! + offset, bytes.count - offset)
-            guard written > 0 else { throw CocoaError(errorCode(errno)) }
-            offset += written
-        }
-        guard fsync(fd) == 0 else { throw CocoaError(errorCode(errno)) }
-    }
-
-    private static func errorCode(_ code: Int32) -> CocoaError.Code {
-        code == ENOSPC || code == EDQUOT ? .fileWriteOutOfSpace : .fileWriteUnknown
+        try FileWrites.writeAll(fd, bytes)
+        guard fsync(fd) == 0 else { throw FileWrites.error(errno) }
     }
 
     private static func syncDirectory(_ path: String) {

@@ -466,22 +466,20 @@ extension InMemoryStore: SlackStore {
     private static func claimDueJobs(now: Int64, limit: Int, lease: Int64, kinds: Set<SlackJob.Kind>, in state: inout State)
         -> [SlackJob]
     {
-        do {
-            let busy = Set(
-                state.jobs.values.filter { kinds.contains($0.job.kind) && ($0.leaseUntil ?? .min) > now }
-                    .compactMap(\.job.teamId))
-            var teams = busy
-            var claimed: [SlackJob] = []
-            let due = state.jobs.values.filter {
-                kinds.contains($0.job.kind) && $0.job.runAt <= now && ($0.leaseUntil ?? .min) <= now
-            }.sorted { ($0.job.runAt, $0.job.id) < ($1.job.runAt, $1.job.id) }
-            for stored in due where claimed.count < limit {
-                if let team = stored.job.teamId, !teams.insert(team).inserted { continue }
-                state.jobs[stored.job.id]?.leaseUntil = now + lease
-                claimed.append(stored.job)
-            }
-            return claimed
+        let busy = Set(
+            state.jobs.values.filter { kinds.contains($0.job.kind) && ($0.leaseUntil ?? .min) > now }
+                .compactMap(\.job.teamId))
+        var teams = busy
+        var claimed: [SlackJob] = []
+        let due = state.jobs.values.filter {
+            kinds.contains($0.job.kind) && $0.job.runAt <= now && ($0.leaseUntil ?? .min) <= now
+        }.sorted { ($0.job.runAt, $0.job.id) < ($1.job.runAt, $1.job.id) }
+        for stored in due where claimed.count < limit {
+            if let team = stored.job.teamId, !teams.insert(team).inserted { continue }
+            state.jobs[stored.job.id]?.leaseUntil = now + lease
+            claimed.append(stored.job)
         }
+        return claimed
     }
 
     public func nextJobDueAt(now: Int64, kinds: Set<SlackJob.Kind>) async throws -> Int64? {

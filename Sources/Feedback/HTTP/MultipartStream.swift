@@ -37,9 +37,6 @@ struct MultipartStream {
         delimiter = Array("\r\n--\(boundary)".utf8)
     }
 
-    /// Whether the closing delimiter has been read (anything after it is ignored).
-    var isComplete: Bool { if case .done = state { true } else { false } }
-
     /// Frames `chunk`, handing each event to `handle` as it is found.
     mutating func consume(_ chunk: ByteBuffer, _ handle: (Event) throws -> Void) throws {
         if case .done = state { return }

@@ -83,7 +83,7 @@ struct UploadReader {
         var file: SpooledFile?
     }
 
-    /// Most bytes kept of a text field (a `clientId` is about 30).
+    /// Most bytes kept of the `clientId` field (one is about 30).
     static let maxFieldBytes = 4096
 
     /// Reads `body` to its end. Throws `FeedbackError.malformedMultipart` for broken framing and
@@ -111,22 +111,22 @@ struct UploadReader {
                         upload.fileType = headers.contentType
                         current = .file
                     } else if headers.name == "clientId", upload.clientId == nil {
-                        current = .field(name: "clientId", bytes: [])
+                        current = .clientId([])
                     } else {
                         current = .ignored
                     }
                 case .bytes(let bytes):
                     switch current {
                     case .file: try file?.append(bytes)
-                    case .field(let name, var kept):
+                    case .clientId(var kept):
                         kept += bytes.readableBytesView.prefix(Self.maxFieldBytes - kept.count)
-                        current = .field(name: name, bytes: kept)
+                        current = .clientId(kept)
                     case .ignored, nil: break
                     }
                 case .partEnded:
                     switch current {
                     case .file: upload.file = try file?.finish()
-                    case .field(_, let kept):
+                    case .clientId(let kept):
                         let id = String(decoding: kept, as: UTF8.self)
                         upload.clientId = id
                         let trimmed = id.trimmingCharacters(in: .whitespacesAndNewlines)
@@ -146,7 +146,7 @@ struct UploadReader {
 
     private enum PartSink {
         case file
-        case field(name: String, bytes: [UInt8])
+        case clientId([UInt8])
         case ignored
     }
 }
@@ -167,7 +167,7 @@ private final class SpoolWriter {
         path = directory + "/" + Identifiers.random(16) + ".part"
         fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o600)
         self.limit = limit
-        guard fd >= 0 else { throw CocoaError(Self.errorCode(errno)) }
+        guard fd >= 0 else { throw FileWrites.error(errno) }
     }
 
     /// Writes `bytes` while the file is within its limit; past it, only counts them.
@@ -176,13 +176,7 @@ private final class SpoolWriter {
         size += Int64(bytes.readableBytes)
         guard writable > 0 else { return }
         try bytes.withUnsafeReadableBytes { raw in
-            var offset = 0
-            while offset < writable {
-                let written = write(fd, raw.baseAddress! + offset, writable - offset)
-                if written < 0 && errno == EINTR { continue }
-                guard written > 0 else { throw CocoaError(Self.errorCode(errno)) }
-                offset += written
-            }
+            try FileWrites.writeAll(fd, UnsafeRawBufferPointer(rebasing: raw[..<writable]))
         }
     }
 
@@ -192,7 +186,7 @@ private final class SpoolWriter {
         fd = -1
         guard result == 0 else {
             unlink(path)
-            throw CocoaError(Self.errorCode(errno))
+            throw FileWrites.error(errno)
         }
         return SpooledFile(path: path, size: size)
     }
@@ -206,8 +200,24 @@ private final class SpoolWriter {
     }
 
     deinit { abandon() }
+}
 
-    private static func errorCode(_ code: Int32) -> CocoaError.Code {
-        code == ENOSPC || code == EDQUOT ? .fileWriteOutOfSpace : .fileWriteUnknown
+/// Writing files where a full disk must read as one (the 503 a full store answers), shared by the upload spool and
+/// the SQLite store's screenshot files.
+public enum FileWrites {
+    /// Writes every byte to `fd`, retrying short and interrupted writes.
+    public static func writeAll(_ fd: Int32, _ bytes: UnsafeRawBufferPointer) throws {
+        var offset = 0
+        while offset < bytes.count {
+            let written = write(fd, bytes.baseAddress! + offset, bytes.count - offset)
+            if written < 0 && errno == EINTR { continue }
+            guard written > 0 else { throw error(errno) }
+            offset += written
+        }
+    }
+
+    /// The error for a failed write or sync: out of space for `ENOSPC` and `EDQUOT`.
+    public static func error(_ code: Int32) -> CocoaError {
+        CocoaError(code == ENOSPC || code == EDQUOT ? .fileWriteOutOfSpace : .fileWriteUnknown)
     }
 }
