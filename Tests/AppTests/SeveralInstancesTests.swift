@@ -45,19 +45,22 @@ struct SeveralInstancesTests {
             Issue.record("instance on port \(port) never became healthy")
         }
 
+        // Reaped with waitpid (`UseroBinary.exitStatus`): `Process.waitUntilExit` has hung here with the child
+        // already gone (a clean clone's PostgreSQL pass stalled on a killed instance left <defunct>).
         func kill() {
             guard let process, process.isRunning else { return }
             Glibc.kill(process.processIdentifier, SIGKILL)
-            process.waitUntilExit()
+            _ = UseroBinary.exitStatus(of: process)
         }
 
         func stop() {
             guard let process, process.isRunning else { return }
             process.terminate()
-            let deadline = Date().addingTimeInterval(15)
-            while process.isRunning && Date() < deadline { usleep(50_000) }
-            if process.isRunning { Glibc.kill(process.processIdentifier, SIGKILL) }
-            process.waitUntilExit()
+            let pid = process.processIdentifier
+            let watchdog = DispatchWorkItem { Glibc.kill(pid, SIGKILL) }
+            DispatchQueue.global().asyncAfter(deadline: .now() + 15, execute: watchdog)
+            _ = UseroBinary.exitStatus(of: process)
+            watchdog.cancel()
         }
 
         var logText: String { (try? String(contentsOf: log, encoding: .utf8)) ?? "" }
