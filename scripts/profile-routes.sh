@@ -9,9 +9,10 @@
 # Starts `usero-floor` and `usero serve` (temporary SQLite, Slack signing on), then for each route runs
 # `wrk -t1 -c32` for SECONDS while perf samples the server for SECONDS-2 (after a 2 s warm-up). Routes: the floor's
 # /healthz, usero's /healthz, signed ignored `message` events, the floor's POST /ingest with the same body, durable
-# POST /api/feedback; then each route's server CPU per request beside the floor's. Needs linux-perf
-# (apt-get install linux-perf). valgrind's callgrind would count instructions, but valgrind 3.19 (Debian 12)
-# cannot read Swift 6 binaries (DWARF 5) and crashes on them. Loopback only; bounded by SECONDS per route.
+# POST /api/feedback, an admin list (GET /api/feedback?limit=20 with the admin key); then each route's server CPU
+# per request beside the floor's. Needs linux-perf (apt-get install linux-perf). valgrind's callgrind would count
+# instructions, but valgrind 3.19 (Debian 12) cannot read Swift 6 binaries (DWARF 5) and crashes on them. Loopback
+# only; bounded by SECONDS per route.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 DURATION=${1:-8}
@@ -41,7 +42,9 @@ wait_up() { for _ in $(seq 1 200); do curl -fs "http://127.0.0.1:$1/healthz" >/d
 FLOOR_PORT=$(free_port)
 USERO_PORT=$(free_port)
 export USERO_DATABASE="$WORK/usero.sqlite" USERO_DATA_DIR="$WORK/data" LOG_LEVEL=warning USERO_PUBLIC_RATE_LIMIT=0
-CLIENT=$("$USERO_BIN" clients create --name profile | python3 -c 'import json,sys; print(json.load(sys.stdin)["clientId"])')
+CREATED=$("$USERO_BIN" clients create --name profile)
+CLIENT=$(python3 -c 'import json,sys; print(json.loads(sys.argv[1])["clientId"])' "$CREATED")
+ADMIN_KEY=$(python3 -c 'import json,sys; print(json.loads(sys.argv[1])["adminKey"])' "$CREATED")
 "$FLOOR_BIN" --port "$FLOOR_PORT" 2>"$WORK/floor.log" &
 FLOOR_PID=$!
 PIDS="$FLOOR_PID"
@@ -70,6 +73,9 @@ wrk.headers["Content-Type"] = "application/json"
 wrk.body = '{"clientId":"$CLIENT","rating":3,"comment":"Export to CSV times out on large projects","userEmail":"jamie@example.com","pageUrl":"https://yourapp.com/projects/42/export","environment":"staging","metadata":{"appVersion":"2.4.1","build":1842}}'
 LUA
 : >"$WORK/healthz.lua"
+cat >"$WORK/admin.lua" <<LUA
+wrk.headers["Authorization"] = "Bearer $ADMIN_KEY"
+LUA
 
 MATCHES=(--match Middleware --match RequestObservationMiddleware --match RequestDeadlineHandler
     --match FreeDiskWatermark --match PublicCORSMiddleware --match "OperationsRoutes" --match "HealthCheck"
@@ -101,6 +107,8 @@ profile usero-healthz "$USERO_PID" "$USERO_PORT" /healthz "$WORK/healthz.lua" "$
 profile usero-events "$USERO_PID" "$USERO_PORT" /slack/events "$WORK/events.lua" "$USERO_BIN"
 profile floor-ingest "$FLOOR_PID" "$FLOOR_PORT" /ingest "$WORK/events.lua" "$FLOOR_BIN"
 profile usero-post "$USERO_PID" "$USERO_PORT" /api/feedback "$WORK/post.lua" "$USERO_BIN"
+# An admin read (the key's lookup, then a page of the rows the POST run stored): two reads per request.
+profile usero-admin-list "$USERO_PID" "$USERO_PORT" "/api/feedback?limit=20" "$WORK/admin.lua" "$USERO_BIN"
 # Server CPU per request is steadier than requests per second on a shared machine (wrk and other work take the
 # rest of the cores): the floor's cost over usero's is the share of the floor's rate usero would reach if both were
 # bound by their own CPU.
@@ -116,7 +124,7 @@ for line in open(sys.argv[1]):
 floor_get, floor_post = cpu.get("floor-healthz"), cpu.get("floor-ingest")
 for name, base, target in (("floor-healthz", floor_get, None), ("usero-healthz", floor_get, 85),
                            ("usero-events", floor_get, 75), ("floor-ingest", floor_get, None),
-                           ("usero-post", floor_get, 45)):
+                           ("usero-post", floor_get, 45), ("usero-admin-list", floor_get, None)):
     if name in cpu and base:
         extra = "" if target is None else "  (target >= %d %% of the floor's rate)" % target
         post = "" if name not in ("usero-events", "usero-post") or not floor_post else \

@@ -27,7 +27,7 @@ extension SQLiteStore {
 
     /// Rows of `team` that still carry an author or forwarder id.
     public func unscrubbedRows(team: String) async throws -> Int {
-        try await database.read { db in
+        try await database.scan { db in
             try Int.fetchOne(
                 db,
                 sql: """

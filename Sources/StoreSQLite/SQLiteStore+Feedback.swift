@@ -32,8 +32,9 @@ extension SQLiteStore: FeedbackStore {
     public func client(adminKey: String) async throws -> Client? {
         let hash = Data(Identifiers.adminKeyHash(adminKey))
         return try await database.read { db in
-            try ClientRecord.fetchOne(db, sql: "\(ClientRecord.select) AND admin_key_hash = ?", arguments: [hash])?
-                .client
+            try ClientRecord.fetchOne(
+                db.cachedStatement(sql: "\(ClientRecord.select) AND admin_key_hash = ?"), arguments: [hash]
+            )?.client
         }
     }
 
@@ -100,7 +101,8 @@ extension SQLiteStore: FeedbackStore {
     public func feedback(id: String, clientID: String) async throws -> FeedbackItem? {
         try await database.read { db in
             try FeedbackRecord.fetchOne(
-                db, sql: "\(FeedbackRecord.select) WHERE client_id = ? AND id = ?", arguments: [clientID, id]
+                db.cachedStatement(sql: "\(FeedbackRecord.select) WHERE client_id = ? AND id = ?"),
+                arguments: [clientID, id]
             )?.item
         }
     }
@@ -234,11 +236,11 @@ extension SQLiteStore: FeedbackStore {
     public func screenshot(fileName: String) async throws -> StoredScreenshot? {
         try await database.read { db in
             try ScreenshotRecord.fetchOne(
-                db,
-                sql: """
-                    SELECT file_name, client_id, mime_type, file_size, width, height, created_at FROM screenshot
-                    WHERE file_name = ? AND client_id IN (SELECT id FROM client WHERE \(liveClientCondition))
-                    """,
+                db.cachedStatement(
+                    sql: """
+                        SELECT file_name, client_id, mime_type, file_size, width, height, created_at FROM screenshot
+                        WHERE file_name = ? AND client_id IN (SELECT id FROM client WHERE \(liveClientCondition))
+                        """),
                 arguments: [fileName]
             )?.screenshot
         }
@@ -252,7 +254,7 @@ extension SQLiteStore: FeedbackStore {
     /// many there are.
     public func purgeDeletedScreenshots() async throws {
         while true {
-            let names = try await database.read { db in
+            let names = try await database.scan { db in
                 try String.fetchAll(db, sql: "SELECT file_name FROM file_deletion LIMIT 10000")
             }
             guard !names.isEmpty else { return }

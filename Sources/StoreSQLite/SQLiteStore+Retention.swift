@@ -7,7 +7,7 @@ extension SQLiteStore: RetentionStore {
     // MARK: Sweeps
 
     public func clientPlans() async throws -> [ClientPlan] {
-        try await database.read { db in
+        try await database.scan { db in
             try Row.fetchAll(db, sql: "SELECT id, plan FROM client WHERE \(liveClientCondition) ORDER BY id").map { row in
                 ClientPlan(clientID: try row.value("id"), plan: try row.enumValue("plan", table: "client"))
             }
@@ -150,7 +150,7 @@ extension SQLiteStore: RetentionStore {
     }
 
     public func pendingAccountClosures() async throws -> [String] {
-        try await database.read { db in
+        try await database.scan { db in
             try String.fetchAll(db, sql: "SELECT client_id FROM account_deletion ORDER BY requested_at")
         }
     }
@@ -263,7 +263,7 @@ extension SQLiteStore: RetentionStore {
     // MARK: Data subjects
 
     public func resolve(_ subject: DataSubject, clientID: String) async throws -> SubjectScope {
-        try await database.read { db in
+        try await database.scan { db in
             switch subject {
             case .email(let email):
                 let userIDs = try String.fetchAll(
@@ -284,7 +284,7 @@ extension SQLiteStore: RetentionStore {
     public func export(_ scope: SubjectScope) async throws -> (
         endUsers: [EndUser], feedback: [FeedbackItem], screenshots: [StoredScreenshotLink]
     ) {
-        try await database.read { db in
+        try await database.scan { db in
             var endUsers: [EndUser] = []
             if let (condition, arguments) = Self.endUserCondition(scope) {
                 endUsers = try EndUserRecord.fetchAll(

@@ -20,7 +20,7 @@ extension SQLiteStore: SlackStore {
     }
 
     public func sealedInstallations() async throws -> [Installation] {
-        try await database.read { db in
+        try await database.scan { db in
             try InstallationRecord.fetchAll(db, sql: "\(InstallationRecord.select) WHERE token_envelope IS NOT NULL")
                 .map(\.installation)
         }
@@ -429,7 +429,7 @@ extension SQLiteStore: SlackStore {
     }
 
     public func pendingRevokeJobs() async throws -> [SlackJob] {
-        try await database.read { db in
+        try await database.scan { db in
             try JobRecord.fetchAll(
                 db, sql: "\(JobRecord.select) WHERE kind = ?", arguments: [SlackJob.Kind.revoke.rawValue]
             ).map(\.job)

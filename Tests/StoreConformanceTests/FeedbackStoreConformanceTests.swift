@@ -280,6 +280,42 @@ import Testing
         }
     }
 
+    /// Many more reads at once than the store has reader connections or the machine has cores, of every kind a
+    /// request makes (a key lookup, a page, a data subject's export, the installations), while writes commit beside
+    /// them: every one returns, and returns what was committed. (SQLite reads run on the caller's thread; one that
+    /// waited on a connection held by a suspended task could stall every request handler.)
+    @Test(.timeLimit(.minutes(3)), arguments: StoreFactories.available)
+    func readsBesideWritesAllReturnWhatWasCommitted(_ factory: StoreFactory) async throws {
+        let s = try await factory.store()
+        let (owner, key) = try await s.feedback.createClient(name: "Acme", plan: .free, allowedOrigins: [], at: S.t0)
+        let client = owner.id
+        for n in 0..<5 { try await s.item(client, at: Double(n), email: "reader@example.com") }
+        let scope = try await s.retention.resolve(.email("reader@example.com"), clientID: client)
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            for n in 0..<16 {
+                group.addTask { try await s.item(client, at: Double(10 + n), email: "writer\(n)@example.com") }
+            }
+            for n in 0..<96 {
+                group.addTask {
+                    switch n % 4 {
+                    case 0: #expect(try await s.feedback.client(adminKey: key)?.id == client)
+                    case 1:
+                        let page = try await s.feedback.listFeedback(
+                            clientID: client, filter: FeedbackFilter(), limit: 10, after: nil)
+                        #expect((5...10).contains(page.items.count))
+                        #expect(page.items.allSatisfy { $0.clientId == client })
+                        #expect(page.items.map(\.createdAt) == page.items.map(\.createdAt).sorted(by: >))
+                    case 2: #expect(try await s.retention.export(scope).feedback.count == 5)
+                    default: #expect(try await s.slack.sealedInstallations().isEmpty)
+                    }
+                }
+            }
+            try await group.waitForAll()
+        }
+        let all = try await s.feedback.listFeedback(clientID: client, filter: FeedbackFilter(), limit: 100, after: nil)
+        #expect(all.items.count == 21)
+    }
+
     @Test(arguments: StoreFactories.available)
     func anItemClaimsOnlyItsOwnClientsUploads(_ factory: StoreFactory) async throws {
         let s = try await factory.store()
