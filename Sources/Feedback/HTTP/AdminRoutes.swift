@@ -52,7 +52,7 @@ public struct AdminRoutes<Context: RequestContext>: Sendable {
             cursor = value
         }
         let page = try await store.listFeedback(clientID: client.id, filter: filter, limit: limit, after: cursor)
-        return JSONResponse.make(ItemList(items: page.items, nextCursor: page.next?.token))
+        return JSONResponse.raw(ItemList(items: page.items, nextCursor: page.next?.token).jsonText)
     }
 
     @Sendable func show(_ request: Request, context: Context) async throws -> Response {
@@ -60,7 +60,7 @@ public struct AdminRoutes<Context: RequestContext>: Sendable {
         guard let id = context.parameters.get("id"),
             let item = try await store.feedback(id: id, clientID: client.id)
         else { throw FeedbackError.notFound }
-        return JSONResponse.make(item)
+        return JSONResponse.raw(item.jsonText)
     }
 
     @Sendable func remove(_ request: Request, context: Context) async throws -> Response {
@@ -82,5 +82,18 @@ struct ItemList: Encodable {
         var container = encoder.container(keyedBy: Keys.self)
         try container.encode(items, forKey: .items)
         try container.encode(nextCursor, forKey: .nextCursor)
+    }
+
+    /// What `encode(to:)` writes, without JSONEncoder (see `FeedbackItem.jsonText`).
+    var jsonText: String {
+        var text = "{\"items\":["
+        for (index, item) in items.enumerated() {
+            if index > 0 { text += "," }
+            item.appendJSON(to: &text)
+        }
+        text += "],\"nextCursor\":"
+        if let nextCursor { JSONValue.appendQuoted(nextCursor, to: &text) } else { text += "null" }
+        text += "}"
+        return text
     }
 }
