@@ -58,8 +58,7 @@ struct PostgresCommandLineTests {
         #expect(acknowledged.count == 200)
         // When the process is killed outright
         kill(process.processIdentifier, SIGKILL)
-        await waitForExit(process)
-        #expect(process.terminationReason == .uncaughtSignal)
+        #expect(await waitForExit(process) == 128 + SIGKILL)
 
         // Then a new process (another data folder, as another machine would have) lists every acknowledged item
         var second = environment
@@ -68,7 +67,7 @@ struct PostgresCommandLineTests {
         let (restarted, healthyAgain) = try await UseroBinary.startServe(port: secondPort, environment: second)
         defer {
             restarted.terminate()
-            restarted.waitUntilExit()
+            _ = UseroBinary.exitStatus(of: restarted)
         }
         #expect(healthyAgain)
         var listed: Set<String> = []

@@ -125,7 +125,7 @@ import Testing
         let (process, healthy) = try await UseroBinary.startServe(port: port, environment: environment)
         defer {
             process.terminate()
-            process.waitUntilExit()
+            _ = UseroBinary.exitStatus(of: process)
         }
         #expect(healthy)
         var statuses: [Int] = []

@@ -239,7 +239,7 @@ import Glibc
             let deadline = Date().addingTimeInterval(5)
             while process.isRunning && Date() < deadline { usleep(50_000) }
             if process.isRunning { kill(process.processIdentifier, SIGKILL) }
-            process.waitUntilExit()
+            _ = UseroBinary.exitStatus(of: process)
         }
 
         /// Creates a client and installs the app for it in workspace T0001 through the fake's OAuth.

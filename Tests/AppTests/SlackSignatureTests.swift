@@ -115,7 +115,7 @@ import UseroTestSupport
         input.fileHandleForWriting.write(message)
         try input.fileHandleForWriting.close()
         let data = output.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
+        _ = UseroBinary.exitStatus(of: process)
         let text = String(decoding: data, as: UTF8.self)
         return String(text.prefix { $0.isHexDigit })
     }

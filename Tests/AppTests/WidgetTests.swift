@@ -39,7 +39,7 @@ import UseroTestSupport
         input.fileHandleForWriting.write(Data(WidgetAsset.script))
         try input.fileHandleForWriting.close()
         let text = String(decoding: output.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-        gzip.waitUntilExit()
+        _ = UseroBinary.exitStatus(of: gzip)
         // …then it is under 15 KB.
         let bytes = try #require(Int(text.trimmingCharacters(in: .whitespacesAndNewlines)))
         #expect(bytes > 0)

@@ -114,7 +114,8 @@ enum UseroBinary {
             if reaped == -1 && errno == EINTR { continue }
             // ECHILD: Foundation reaped it; wait for it to publish the status.
             for _ in 0..<500 where process.isRunning { usleep(10_000) }
-            return process.terminationStatus
+            let status = process.terminationStatus
+            return process.terminationReason == .uncaughtSignal ? 128 + status : status
         }
         let signalled = status & 0x7f
         return signalled == 0 ? (status >> 8) & 0xff : 128 + signalled
@@ -130,8 +131,12 @@ func offPool<T: Sendable>(_ work: @escaping @Sendable () throws -> T) async thro
     }
 }
 
-/// `Process.waitUntilExit()` off the cooperative pool.
-func waitForExit(_ process: Process) async {
-    _ = try? await offPool { process.waitUntilExit() }
+/// Waits for `process` to end off the cooperative pool; its exit status, or 128 + the signal that ended it
+/// (`UseroBinary.exitStatus`: reaped with waitpid, so Foundation's `terminationReason` is not to be read after it).
+@discardableResult
+func waitForExit(_ process: Process) async -> Int32 {
+    await withCheckedContinuation { continuation in
+        Thread.detachNewThread { continuation.resume(returning: UseroBinary.exitStatus(of: process)) }
+    }
 }
 
