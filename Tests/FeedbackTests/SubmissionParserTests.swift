@@ -1,4 +1,4 @@
-import Feedback
+@testable import Feedback
 import Testing
 
 @Suite struct SubmissionParserTests {
@@ -81,6 +81,33 @@ import Testing
     @Test(arguments: ["plain", "@example.com", "a@", "a@b", "a b@example.com", "a@@example.com", "a@example..com"])
     func rejectsMalformedEmails(email: String) {
         #expect(!SubmissionParser.isValidEmail(email))
+    }
+
+    /// The byte-wise check of ASCII addresses answers as the character-wise one: every ASCII byte in every position
+    /// of a few shapes, hyphens and dots at label edges, the length limits, and random ASCII strings.
+    @Test func theASCIICheckAgreesWithTheCharacterCheck() {
+        var samples = [
+            "a@b.co", "-a@b.co", "a@-b.co", "a@b-.co", "a@b.-co", "a@b.co-", "a@.b.co", "a@b.co.", "a.@b.co",
+            "a@b..co", "a@b", "@b.co", "a@", "", "@", ".", "a@b.c-d.e", "a\r\n@b.co", "a@b.co\r\n",
+            String(repeating: "a", count: 64) + "@b.co", String(repeating: "a", count: 65) + "@b.co",
+            "a@" + String(repeating: "b", count: 249) + ".co", "a@" + String(repeating: "b", count: 250) + ".co",
+        ]
+        for byte in UInt8(0)..<0x80 {
+            let c = String(UnicodeScalar(byte))
+            samples += [c, "a\(c)@b.co", "a@b\(c).co", "a@b.\(c)", "\(c)@b.co", "a@\(c).co", "a@b.co\(c)"]
+        }
+        var random = SystemRandomNumberGenerator()
+        let alphabet = Array("ab-.@ \t\u{B}\u{1C}x")
+        for _ in 0..<2000 {
+            samples.append(String((0..<Int.random(in: 0...12, using: &random)).map { _ in alphabet.randomElement()! }))
+        }
+        for sample in samples {
+            #expect(
+                SubmissionParser.isASCIIValidEmail(sample.utf8) == SubmissionParser.isValidEmailByCharacters(sample),
+                "\(sample.debugDescription)")
+        }
+        #expect(SubmissionParser.isASCIIValidEmail("é@b.co".utf8) == nil)
+        #expect(SubmissionParser.isValidEmail("é@exämple.co"))
     }
 
     @Test func everyProblemIsReportedAtOnce() {
