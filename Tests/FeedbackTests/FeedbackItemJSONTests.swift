@@ -82,8 +82,11 @@ import Testing
         for page in [
             ItemList(items: Self.items, nextCursor: "MTcwMDAwMDAwMzAwMDpmYl80"), ItemList(items: [], nextCursor: nil),
         ] {
-            let text = page.jsonText
-            #expect(try Self.parsed(Data(text.utf8)) == Self.parsed(try Self.encoded(page)))
+            let expected: NSDictionary = [
+                "items": try page.items.map { try Self.parsed(try Self.encoded($0)) },
+                "nextCursor": page.nextCursor.map { $0 as NSString } ?? NSNull(),
+            ]
+            #expect(try Self.parsed(Data(page.jsonText.utf8)) == expected)
         }
         #expect(ItemList(items: [], nextCursor: nil).jsonText == #"{"items":[],"nextCursor":null}"#)
     }

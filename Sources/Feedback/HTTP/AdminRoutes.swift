@@ -72,19 +72,12 @@ public struct AdminRoutes<Context: RequestContext>: Sendable {
     }
 }
 
-struct ItemList: Encodable {
+/// A page of the admin list: `{"items": [...], "nextCursor": "..." or null}`.
+struct ItemList {
     var items: [FeedbackItem]
     var nextCursor: String?
 
-    enum Keys: String, CodingKey { case items, nextCursor }
-
-    func encode(to encoder: any Encoder) throws {
-        var container = encoder.container(keyedBy: Keys.self)
-        try container.encode(items, forKey: .items)
-        try container.encode(nextCursor, forKey: .nextCursor)
-    }
-
-    /// What `encode(to:)` writes, without JSONEncoder (see `FeedbackItem.jsonText`).
+    /// The page's JSON, written directly (see `FeedbackItem.jsonText`).
     var jsonText: String {
         var text = "{\"items\":["
         for (index, item) in items.enumerated() {

@@ -233,11 +233,12 @@ public struct FeedbackItem: Sendable, Equatable, Encodable {
 // MARK: The admin API's JSON, written directly
 
 extension FeedbackItem {
-    /// The item's JSON as `encode(to:)` writes it: the same members in the same order, absent values as `null`.
+    /// The item's JSON with the members `encode(to:)` writes, in the order it lists them (the contract's), absent
+    /// values as `null`.
     ///
     /// The admin list writes pages of these. Through JSONEncoder a page of 20 items cost about 2 ms of CPU, most of
     /// it the encoder's dynamic casts of every value (40 % of the route's samples); written here it is a string of
-    /// appends. `FeedbackItemJSONTests` holds the two to the same output.
+    /// appends. `FeedbackItemJSONTests` holds the two to the same parsed JSON.
     public var jsonText: String {
         var text = ""
         appendJSON(to: &text)
