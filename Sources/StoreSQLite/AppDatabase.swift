@@ -15,9 +15,11 @@ final class AppDatabase: Sendable {
     let pool: DatabasePool
     private let committer: GroupCommitWriter
     private let scanQueue = DispatchQueue(label: "usero.sqlite-scan")
+    /// Bounded reads, as many at once as the machine has cores (a concurrent queue on Linux's libdispatch).
+    private let readQueue = DispatchQueue(label: "usero.sqlite-read", attributes: .concurrent)
 
-    /// Reader connections: one per cooperative thread that may read inline, one for `scan`, and a spare (GRDB's
-    /// default of 5 when there are fewer cores).
+    /// Reader connections: one per read `readQueue` runs at once (one per core), one for `scan`, and a spare
+    /// (GRDB's default of 5 when there are fewer cores).
     static var readerCount: Int { max(5, ProcessInfo.processInfo.activeProcessorCount + 2) }
 
     /// Opens (creating if needed) the database at `path` and migrates it.
@@ -57,29 +59,37 @@ final class AppDatabase: Sendable {
         return (stats.commits, stats.items)
     }
 
-    /// Reads a consistent snapshot on the calling thread: for reads bounded by a key or a small `LIMIT` (a lookup
-    /// by admin key, a page of at most 100 items), which take microseconds.
+    /// Reads a consistent snapshot: for reads bounded by a key or a small `LIMIT` (a lookup by admin key, a page of
+    /// at most 100 items), which take microseconds.
     ///
-    /// GRDB's async read hops three times (to the pool's semaphore queue, to the reader's queue, back to the
-    /// caller's executor); on this kind of request that costs more than the read itself (a request with two
-    /// lookups: 2.3 ms of CPU through GRDB's async read, 1.5 ms inline; BENCHMARKS.md). Inline reads never wait
-    /// on one another for a connection: at most one per cooperative thread plus the one `scan` run at a time, and
-    /// the pool holds more readers than that (`readerCount`). Whoever holds a reader holds it in synchronous code
-    /// that ends on its own, so a read waiting for a connection never waits on a suspended task.
+    /// GRDB's synchronous read on a thread of `readQueue`: one hop there and one back. GRDB's async read hops three
+    /// times (to the pool's semaphore queue, to the reader's queue, back to the caller's executor), which on such
+    /// reads cost more than the reads (an admin list: 6.3 ms of CPU per request before this and the JSON writer,
+    /// 2.1 ms after; BENCHMARKS.md). Running the read right on the caller's thread measured the same as this, but
+    /// would hold one of Swift's cooperative threads (one per core) whenever a read waits for the disk. The pool
+    /// holds more readers than the queue runs reads at once plus `scan`'s one, and whoever holds a reader holds it in
+    /// synchronous code, so a read never waits on a suspended task for a connection.
     func read<T: Sendable>(_ body: @escaping @Sendable (Database) throws -> T) async throws -> T {
-        try readHere(body)
+        try await read(on: readQueue, body)
     }
 
     /// Reads a consistent snapshot whose size the caller does not bound (an export, every installation, the
     /// sweep's lists): on a queue of its own, one at a time, so a long read never holds a thread the request
     /// handlers share. The reader is handed back before the caller resumes.
     func scan<T: Sendable>(_ body: @escaping @Sendable (Database) throws -> T) async throws -> T {
+        try await read(on: scanQueue, body)
+    }
+
+    /// GRDB's synchronous read on a thread of `queue`: takes a reader, runs `body` in a read transaction, hands the
+    /// reader back, then resumes the caller.
+    private func read<T: Sendable>(on queue: DispatchQueue, _ body: @escaping @Sendable (Database) throws -> T)
+        async throws -> T
+    {
         try await withCheckedThrowingContinuation { continuation in
-            scanQueue.async { continuation.resume(with: Result { try self.readHere(body) }) }
+            queue.async { continuation.resume(with: Result { try self.readHere(body) }) }
         }
     }
 
-    /// GRDB's synchronous read: takes a reader, runs `body` in a read transaction on this thread, hands it back.
     private func readHere<T>(_ body: (Database) throws -> T) throws -> T { try pool.read(body) }
 
     /// Whether the database answers a trivial query.

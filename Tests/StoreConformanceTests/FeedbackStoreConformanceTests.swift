@@ -282,8 +282,8 @@ import Testing
 
     /// Many more reads at once than the store has reader connections or the machine has cores, of every kind a
     /// request makes (a key lookup, a page, a data subject's export, the installations), while writes commit beside
-    /// them: every one returns, and returns what was committed. (SQLite reads run on the caller's thread; one that
-    /// waited on a connection held by a suspended task could stall every request handler.)
+    /// them: every one returns, and returns what was committed. (SQLite reads run GRDB's synchronous read on a
+    /// queue of the store's own; one that waited on a connection held by a suspended task would never return.)
     @Test(.timeLimit(.minutes(3)), arguments: StoreFactories.available)
     func readsBesideWritesAllReturnWhatWasCommitted(_ factory: StoreFactory) async throws {
         let s = try await factory.store()
