@@ -74,8 +74,9 @@ final class AppDatabase: Sendable {
     }
 
     /// Reads a consistent snapshot whose size the caller does not bound (an export, every installation, the
-    /// sweep's lists): on a queue of its own, one at a time, so a long read never holds a thread the request
-    /// handlers share. The reader is handed back before the caller resumes.
+    /// sweep's lists): on a queue of its own, one at a time, so long reads never take the threads the bounded reads
+    /// share (`readQueue` runs only as many at once as there are cores). The reader is handed back before the caller
+    /// resumes.
     func scan<T: Sendable>(_ body: @escaping @Sendable (Database) throws -> T) async throws -> T {
         try await read(on: scanQueue, body)
     }
