@@ -12,11 +12,29 @@ eval "$(scripts/pg-cluster.sh start)"
 trap 'scripts/pg-cluster.sh stop "$USERO_PG_CLUSTER"' EXIT
 # Here a missing server is a failure, not a skip.
 export USERO_REQUIRE_POSTGRES_TESTS=1
-swift test --skip-build
+# A crash report names only the crashed thread's frames, so the end of a CI log (all it keeps) shows where it was.
+export SWIFT_BACKTRACE="${SWIFT_BACKTRACE:-enable=yes,interactive=no,threads=crashed,registers=none,images=none}"
+# `swift test`, its output kept. When it fails, the end of the output (all a CI log may keep) names the tests that
+# started and never ended (a crash takes the process down mid-test) and repeats the crash report after them.
+swift_test() {
+    local log status=0
+    log="$(mktemp)"
+    swift test --skip-build "$@" 2>&1 | tee "$log" || status=$?
+    if [ "$status" -ne 0 ]; then
+        comm -23 <(sed -nE 's/^◇ Test ([^ ]+\)) started\.$/\1/p' "$log" | sort -u) \
+            <(sed -nE 's/^. Test ([^ ]+\))( with [0-9]+ test cases?)? (passed|failed|skipped).*/\1/p' "$log" | sort -u) \
+            >"$log.open" || true
+        echo "== $(wc -l <"$log.open") tests started and did not end, among them: $(head -n 8 "$log.open" | paste -sd ' ' -)"
+        sed -n '/^\*\*\* Program crashed/,/^Backtrace took/p' "$log" | head -n 40
+    fi
+    rm -f "$log" "$log.open"
+    return "$status"
+}
+swift_test
 # The integration suites once more with every test server on PostgreSQL (a fresh database per server). Suites that
 # do not touch the store (protocol limits, signatures, the OpenAPI document, page rendering, fuzzing) or that run
 # on PostgreSQL anyway are not repeated.
-USERO_TEST_BACKEND=postgres swift test --skip-build --filter AppTests \
+USERO_TEST_BACKEND=postgres swift_test --filter AppTests \
     --skip 'ConnectionLimitsTests|OpenAPITests|InboxViewTests|SlackFuzzTests|SlackSignatureTests|CommandLineTests|FuzzFindingsTests'
 USERO_BIN="$(swift build --show-bin-path)/usero" scripts/fuzz-api.sh
 if [ -x scripts/browser-tests.sh ]; then
