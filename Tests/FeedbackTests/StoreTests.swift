@@ -3,14 +3,11 @@ import Foundation
 import GRDB
 @testable import StoreSQLite
 import Testing
+import UseroTestSupport
 
 /// The store on a fresh SQLite file per test.
 @Suite struct StoreTests {
-    let folder: URL = {
-        let url = FileManager.default.temporaryDirectory.appendingPathComponent("usero-store-\(UUID().uuidString)")
-        try? FileManager.default.createDirectory(at: url, withIntermediateDirectories: true)
-        return url
-    }()
+    let folder = TestFolders.make("usero-store")
 
     func makeStore() async throws -> SQLiteStore {
         try await SQLiteStore(path: folder.appendingPathComponent("usero.sqlite").path, dataDirectory: folder.path)

@@ -2,6 +2,7 @@
 import Foundation
 import NIOCore
 import Testing
+import UseroTestSupport
 
 /// An upload read as it arrives: the file goes to a spool file, the small fields stay in memory, and nothing is left
 /// in the spool folder by an upload that fails.
@@ -36,7 +37,7 @@ import Testing
 
     static func file(_ count: Int) -> [UInt8] { (0..<count).map { UInt8(truncatingIfNeeded: $0 &* 7 &+ $0 >> 9) } }
 
-    let folder = FileManager.default.temporaryDirectory.appendingPathComponent("spool-\(UUID().uuidString)/data/incoming").path
+    let folder = TestFolders.path("spool").appendingPathComponent("data/incoming").path
 
     func leftovers() -> [String] { (try? FileManager.default.contentsOfDirectory(atPath: folder)) ?? [] }
 
@@ -102,7 +103,7 @@ import Testing
     @Test func aSpoolFileIsReadBackOnlyWhenItHoldsExactlyItsSize() throws {
         try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
         let path = folder + "/ten.part"
-        FileManager.default.createFile(atPath: path, contents: Data(Self.file(10)))
+        #expect(FileManager.default.createFile(atPath: path, contents: Data(Self.file(10))))
         #expect(Array(try SpooledFile.contents(of: path, size: 10).readableBytesView) == Self.file(10))
         #expect(throws: (any Error).self) { try SpooledFile.contents(of: path, size: 11) }
         #expect(throws: (any Error).self) { try SpooledFile.contents(of: path, size: 9) }
@@ -112,7 +113,7 @@ import Testing
     @Test func leftoversOlderThanTheDeadlineAreRemovedAndFreshOnesKept() throws {
         try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
         let old = folder + "/old.part", fresh = folder + "/fresh.part", other = folder + "/note.txt"
-        for path in [old, fresh, other] { FileManager.default.createFile(atPath: path, contents: Data([1])) }
+        for path in [old, fresh, other] { #expect(FileManager.default.createFile(atPath: path, contents: Data([1]))) }
         let hourAgo = Date().addingTimeInterval(-3600)
         try FileManager.default.setAttributes([.modificationDate: hourAgo], ofItemAtPath: old)
         try FileManager.default.setAttributes([.modificationDate: hourAgo], ofItemAtPath: other)

@@ -78,8 +78,7 @@ enum StoreFactories {
 extension StoreFactory {
     /// The embedded backend on a fresh file in its own temporary folder.
     static let sqlite = StoreFactory(name: "SQLite", unavailable: { nil }, storesRawJobPayloads: true) {
-        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("usero-conformance-\(UUID())")
-        try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+        let folder = TestFolders.make("usero-conformance")
         // Posting new feedback to Slack on, as `serve` has it with Slack configured: the insert's follow-up is part
         // of the contract (it enqueues nothing until an installation has a notify channel).
         let store = try await SQLiteStore(

@@ -28,9 +28,7 @@ struct TestServer: Sendable {
 
     /// A fresh temporary folder for one test.
     static func makeFolder() -> URL {
-        let url = FileManager.default.temporaryDirectory.appendingPathComponent("usero-test-\(UUID().uuidString)")
-        try? FileManager.default.createDirectory(at: url, withIntermediateDirectories: true)
-        return url
+        TestFolders.make("usero-test")
     }
 
     /// The configuration a test server starts with, before `configure` adjusts it.

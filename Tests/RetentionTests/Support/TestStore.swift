@@ -20,7 +20,7 @@ struct TestStore: Sendable {
 
     static let day: TimeInterval = 86_400
 
-    init(folder: URL = FileManager.default.temporaryDirectory.appendingPathComponent("usero-retention-\(UUID())"))
+    init(folder: URL = TestFolders.path("usero-retention"))
         async throws
     {
         try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
