@@ -181,7 +181,7 @@ let package = Package(
             path: "Tests/Support",
             swiftSettings: settings
         ),
-        .testTarget(name: "CryptoTests", dependencies: ["UseroCrypto"], swiftSettings: settings),
+        .testTarget(name: "CryptoTests", dependencies: ["UseroCrypto", "UseroTestSupport"], swiftSettings: settings),
         .testTarget(
             name: "FeedbackTests",
             dependencies: ["Feedback", "StoreSQLite", "UseroTestSupport", .product(name: "GRDB", package: "GRDB.swift")],

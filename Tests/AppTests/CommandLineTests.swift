@@ -72,13 +72,13 @@ import FoundationNetworking
     @Test func serveAnswersAndExitsZeroOnSIGTERM() async throws {
         let (process, healthy) = try await UseroBinary.startServe(port: UseroBinary.freePort(), environment: environment)
         #expect(healthy)
-        process.terminate()
+        process.send(SIGTERM)
         #expect(await waitForExit(process) == 0)
     }
 
     @Test func serveCreatesAPrivateTokenKeyOnceAndRefusesABadOne() async throws {
         let (process, healthy) = try await UseroBinary.startServe(port: UseroBinary.freePort(), environment: environment)
-        process.terminate()
+        process.send(SIGTERM)
         await waitForExit(process)
         #expect(healthy)
         let keyPath = folder.appendingPathComponent("data/token.key").path
@@ -117,7 +117,7 @@ import FoundationNetworking
         }
         #expect(acknowledged.count == 100)
         // When the process is killed outright, with no chance to flush anything
-        kill(process.processIdentifier, SIGKILL)
+        process.send(SIGKILL)
         #expect(await waitForExit(process) == 128 + SIGKILL)
         // Then every acknowledged item is in the file
         let database = try AppDatabase(path: environment["USERO_DATABASE"]!)

@@ -125,7 +125,7 @@ import Glibc
         var settings = environment
         settings["USERO_PORT"] = nil
         let (process, healthy) = try await UseroBinary.startServe(port: UseroBinary.freePort(), environment: settings)
-        process.terminate()
+        process.send(SIGTERM)
         await waitForExit(process)
         #expect(healthy)
     }

@@ -6,6 +6,7 @@ import StorePostgres
 import Testing
 #if canImport(FoundationNetworking)
 import FoundationNetworking
+import UseroTestSupport
 #endif
 
 /// The `usero` program on PostgreSQL, as a user runs it: only `USERO_DATABASE` changes. Needs the test cluster
@@ -57,7 +58,7 @@ struct PostgresCommandLineTests {
         }
         #expect(acknowledged.count == 200)
         // When the process is killed outright
-        kill(process.processIdentifier, SIGKILL)
+        process.send(SIGKILL)
         #expect(await waitForExit(process) == 128 + SIGKILL)
 
         // Then a new process (another data folder, as another machine would have) lists every acknowledged item
@@ -66,8 +67,8 @@ struct PostgresCommandLineTests {
         let secondPort = UseroBinary.freePort()
         let (restarted, healthyAgain) = try await UseroBinary.startServe(port: secondPort, environment: second)
         defer {
-            restarted.terminate()
-            _ = UseroBinary.exitStatus(of: restarted)
+            restarted.send(SIGTERM)
+            restarted.waitForExit()
         }
         #expect(healthyAgain)
         var listed: Set<String> = []

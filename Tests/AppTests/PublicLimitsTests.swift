@@ -6,6 +6,7 @@ import NIOCore
 import Testing
 
 @testable import usero
+import UseroTestSupport
 
 /// What protects the public routes from a caller who knows a `clientId` (issue 11, item 3): the comment cap,
 /// `USERO_PUBLIC_RATE_LIMIT`, and the free-disk watermark.
@@ -124,8 +125,8 @@ import Testing
         let port = UseroBinary.freePort()
         let (process, healthy) = try await UseroBinary.startServe(port: port, environment: environment)
         defer {
-            process.terminate()
-            _ = UseroBinary.exitStatus(of: process)
+            process.send(SIGTERM)
+            process.waitForExit()
         }
         #expect(healthy)
         var statuses: [Int] = []

@@ -8,6 +8,7 @@ import StorePostgres
 import Testing
 #if canImport(FoundationNetworking)
 import FoundationNetworking
+import UseroTestSupport
 #endif
 
 /// Three `usero serve` processes on one PostgreSQL, each with its own data folder, as on three machines behind a
@@ -20,7 +21,7 @@ struct SeveralInstancesTests {
         let port = UseroBinary.freePort()
         let environment: [String: String]
         let log: URL
-        var process: Process?
+        var process: ChildProcess?
         var base: String { "http://127.0.0.1:\(port)" }
 
         init(_ shared: [String: String], folder: URL, name: String) {
@@ -29,15 +30,9 @@ struct SeveralInstancesTests {
         }
 
         func start() async throws {
-            FileManager.default.createFile(atPath: log.path, contents: nil)
-            let process = Process()
-            process.executableURL = try UseroBinary.url()
-            process.arguments = ["serve", "--port", "\(port)"]
-            process.environment = UseroBinary.defaultEnvironment.merging(environment) { $1 }
-            process.standardOutput = FileHandle.nullDevice
-            process.standardError = try FileHandle(forWritingTo: log)
-            try process.run()
-            self.process = process
+            process = try ChildProcess(
+                try UseroBinary.url().path, ["serve", "--port", "\(port)"],
+                environment: UseroBinary.defaultEnvironment.merging(environment) { $1 }, stderr: .file(log.path))
             for _ in 0..<150 {
                 if (try? await HTTPResult.send("GET", base + "/healthz").status) == 200 { return }
                 try await Task.sleep(for: .milliseconds(100))
@@ -45,21 +40,18 @@ struct SeveralInstancesTests {
             Issue.record("instance on port \(port) never became healthy")
         }
 
-        // Reaped with waitpid (`UseroBinary.exitStatus`): `Process.waitUntilExit` has hung here with the child
-        // already gone (a clean clone's PostgreSQL pass stalled on a killed instance left <defunct>).
         func kill() {
             guard let process, process.isRunning else { return }
-            Glibc.kill(process.processIdentifier, SIGKILL)
-            _ = UseroBinary.exitStatus(of: process)
+            process.send(SIGKILL)
+            process.waitForExit()
         }
 
         func stop() {
             guard let process, process.isRunning else { return }
-            process.terminate()
-            let pid = process.processIdentifier
-            let watchdog = DispatchWorkItem { Glibc.kill(pid, SIGKILL) }
+            process.send(SIGTERM)
+            let watchdog = DispatchWorkItem { process.send(SIGKILL) }
             DispatchQueue.global().asyncAfter(deadline: .now() + 15, execute: watchdog)
-            _ = UseroBinary.exitStatus(of: process)
+            process.waitForExit()
             watchdog.cancel()
         }
 

@@ -3,6 +3,7 @@ import Testing
 
 #if canImport(Glibc)
 import Glibc
+import UseroTestSupport
 #endif
 
 /// Signed, mutated Slack payloads built from the fixtures (shared/fixtures/slack): truncated, with fields missing,
@@ -202,7 +203,7 @@ import Glibc
     final class Service: @unchecked Sendable {
         let port = UseroBinary.freePort()
         let environment: [String: String]
-        var process: Process?
+        var process: ChildProcess?
         var base: String { "http://127.0.0.1:\(port)" }
 
         init(fakeURL: String) {
@@ -235,11 +236,11 @@ import Glibc
         /// (issue 11, item 10: "SIGTERM can wait minutes for a worker batch"), which is not what this suite tests.
         func stop() {
             guard let process, process.isRunning else { return }
-            process.terminate()
+            process.send(SIGTERM)
             let deadline = Date().addingTimeInterval(5)
             while process.isRunning && Date() < deadline { usleep(50_000) }
-            if process.isRunning { kill(process.processIdentifier, SIGKILL) }
-            _ = UseroBinary.exitStatus(of: process)
+            process.send(SIGKILL)
+            process.waitForExit()
         }
 
         /// Creates a client and installs the app for it in workspace T0001 through the fake's OAuth.

@@ -105,17 +105,8 @@ import UseroTestSupport
 
     /// HMAC-SHA256 by the `openssl` command: an implementation that isn't ours.
     static func opensslSign(_ message: Data, secret: String) throws -> String {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        process.arguments = ["openssl", "dgst", "-sha256", "-hmac", secret, "-r"]
-        let input = Pipe(), output = Pipe()
-        process.standardInput = input
-        process.standardOutput = output
-        try process.run()
-        input.fileHandleForWriting.write(message)
-        try input.fileHandleForWriting.close()
-        let data = output.fileHandleForReading.readDataToEndOfFile()
-        _ = UseroBinary.exitStatus(of: process)
+        let data = try ChildProcess.run(
+            "/usr/bin/env", ["openssl", "dgst", "-sha256", "-hmac", secret, "-r"], input: message).stdout
         let text = String(decoding: data, as: UTF8.self)
         return String(text.prefix { $0.isHexDigit })
     }

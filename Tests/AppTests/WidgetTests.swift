@@ -28,18 +28,8 @@ import UseroTestSupport
 
     @Test func widgetIsUnder15KBGzipped() throws {
         // Given the script exactly as served, when compressed as `gzip -9 | wc -c` would…
-        let gzip = Process()
-        gzip.executableURL = URL(fileURLWithPath: "/bin/sh")
-        gzip.arguments = ["-c", "gzip -9 | wc -c"]
-        let input = Pipe()
-        let output = Pipe()
-        gzip.standardInput = input
-        gzip.standardOutput = output
-        try gzip.run()
-        input.fileHandleForWriting.write(Data(WidgetAsset.script))
-        try input.fileHandleForWriting.close()
-        let text = String(decoding: output.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-        _ = UseroBinary.exitStatus(of: gzip)
+        let gzip = try ChildProcess.run("/bin/sh", ["-c", "gzip -9 | wc -c"], input: Data(WidgetAsset.script))
+        let text = String(decoding: gzip.stdout, as: UTF8.self)
         // …then it is under 15 KB.
         let bytes = try #require(Int(text.trimmingCharacters(in: .whitespacesAndNewlines)))
         #expect(bytes > 0)

@@ -1,6 +1,7 @@
 import Foundation
 import Testing
 import UseroCrypto
+import UseroTestSupport
 
 extension SecretBytes {
     /// The contents as an ordinary array: fine in tests, never in the module.
@@ -19,24 +20,7 @@ func randomKey() throws -> SecretBytes {
 
 /// Runs a tool found on PATH, feeding `input` to stdin, and returns its trimmed stdout; fails on a non-zero exit.
 func runTool(_ tool: String, _ arguments: [String], input: [UInt8] = []) throws -> String {
-    let process = Process()
-    process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-    process.arguments = [tool] + arguments
-    let stdin = Pipe()
-    let stdout = Pipe()
-    let stderr = Pipe()
-    process.standardInput = stdin
-    process.standardOutput = stdout
-    process.standardError = stderr
-    try process.run()
-    try stdin.fileHandleForWriting.write(contentsOf: Data(input))
-    try stdin.fileHandleForWriting.close()
-    let output = stdout.fileHandleForReading.readDataToEndOfFile()
-    let errors = stderr.fileHandleForReading.readDataToEndOfFile()
-    process.waitUntilExit()
-    #expect(
-        process.terminationStatus == 0,
-        "\(tool) exited \(process.terminationStatus): \(String(decoding: errors, as: UTF8.self))"
-    )
+    let (status, output, errors) = try ChildProcess.run("/usr/bin/env", [tool] + arguments, input: Data(input))
+    #expect(status == 0, "\(tool) exited \(status): \(String(decoding: errors, as: UTF8.self))")
     return String(decoding: output, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
 }

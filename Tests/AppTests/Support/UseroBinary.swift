@@ -48,14 +48,13 @@ enum UseroBinary {
     }
 
     /// Starts `usero serve` on `port` and waits (up to 10 s) until `/healthz` answers; nil if it never did.
-    static func startServe(port: Int, environment: [String: String]) async throws -> (Process, isHealthy: Bool) {
-        let process = Process()
-        process.executableURL = try url()
-        process.arguments = ["serve", "--port", "\(port)"]
-        process.environment = defaultEnvironment.merging(environment) { $1 }
-        process.standardOutput = FileHandle.nullDevice
-        process.standardError = FileHandle.nullDevice
-        try process.run()
+    /// Standard error goes to `log` when given.
+    static func startServe(port: Int, environment: [String: String], log: String? = nil) async throws
+        -> (ChildProcess, isHealthy: Bool)
+    {
+        let process = try ChildProcess(
+            try url().path, ["serve", "--port", "\(port)"], environment: defaultEnvironment.merging(environment) { $1 },
+            stderr: log.map { .file($0) } ?? .null)
         for _ in 0..<100 {
             try await Task.sleep(for: .milliseconds(100))
             if (try? await HTTPResult.send("GET", "http://127.0.0.1:\(port)/healthz").status) == 200 {
@@ -76,49 +75,13 @@ enum UseroBinary {
     static func run(_ arguments: [String], environment: [String: String], timeout: Double = 30) async throws
         -> Outcome
     {
-        try await offPool { try runBlocking(arguments, environment: environment, timeout: timeout) }
-    }
-
-    private static func runBlocking(_ arguments: [String], environment: [String: String], timeout: Double) throws
-        -> Outcome
-    {
-        let process = Process()
-        process.executableURL = try url()
-        process.arguments = arguments
-        process.environment = defaultEnvironment.merging(environment) { $1 }
-        let out = Pipe()
-        let err = Pipe()
-        process.standardOutput = out
-        process.standardError = err
-        try process.run()
-        let watchdog = DispatchWorkItem { if process.isRunning { process.terminate() } }
-        DispatchQueue.global().asyncAfter(deadline: .now() + timeout, execute: watchdog)
-        defer { watchdog.cancel() }
-        let stdout = out.fileHandleForReading.readDataToEndOfFile()
-        let stderr = err.fileHandleForReading.readDataToEndOfFile()
-        let status = exitStatus(of: process)
-        return Outcome(status: status, stdout: String(decoding: stdout, as: UTF8.self),
-                       stderr: String(decoding: stderr, as: UTF8.self))
-    }
-
-    /// Waits for `process` with waitpid rather than `Process.waitUntilExit`, which has been seen to wait for ever
-    /// here with its child already gone, blocking one of the two threads Swift's cooperative pool has on this
-    /// machine (two such waits stall every test in the process). When Foundation reaped the child first, its
-    /// status is Foundation's.
-    static func exitStatus(of process: Process) -> Int32 {
-        let pid = process.processIdentifier
-        var status: Int32 = 0
-        while true {
-            let reaped = waitpid(pid, &status, 0)
-            if reaped == pid { break }
-            if reaped == -1 && errno == EINTR { continue }
-            // ECHILD: Foundation reaped it; wait for it to publish the status.
-            for _ in 0..<500 where process.isRunning { usleep(10_000) }
-            let status = process.terminationStatus
-            return process.terminationReason == .uncaughtSignal ? 128 + status : status
+        let executable = try url().path
+        return try await offPool {
+            let (status, stdout, stderr) = try ChildProcess.run(
+                executable, arguments, environment: defaultEnvironment.merging(environment) { $1 }, timeout: timeout)
+            return Outcome(status: status, stdout: String(decoding: stdout, as: UTF8.self),
+                           stderr: String(decoding: stderr, as: UTF8.self))
         }
-        let signalled = status & 0x7f
-        return signalled == 0 ? (status >> 8) & 0xff : 128 + signalled
     }
 }
 
@@ -131,12 +94,10 @@ func offPool<T: Sendable>(_ work: @escaping @Sendable () throws -> T) async thro
     }
 }
 
-/// Waits for `process` to end off the cooperative pool; its exit status, or 128 + the signal that ended it
-/// (`UseroBinary.exitStatus`: reaped with waitpid, so Foundation's `terminationReason` is not to be read after it).
+/// Waits for `process` to end off the cooperative pool; its exit status, or 128 + the signal that ended it.
 @discardableResult
-func waitForExit(_ process: Process) async -> Int32 {
+func waitForExit(_ process: ChildProcess) async -> Int32 {
     await withCheckedContinuation { continuation in
-        Thread.detachNewThread { continuation.resume(returning: UseroBinary.exitStatus(of: process)) }
+        Thread.detachNewThread { continuation.resume(returning: process.waitForExit()) }
     }
 }
-
