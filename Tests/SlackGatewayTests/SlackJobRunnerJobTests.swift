@@ -44,7 +44,7 @@ import UseroTestSupport
                     teamId: "T0001", channelId: "C0001", messageTs: Self.messageTs, threadTs: nil, authorId: "U0002",
                     forwardedBy: "U0001", capturedVia: .reactionWrench,
                     permalink: "https://acme-product.slack.com/archives/C0001/p1700000000000100"))
-        #expect(api.calls.map(\.method) == ["conversations.replies", "chat.getPermalink"])
+        #expect(api.calls.map(\.method).sorted() == ["chat.getPermalink", "conversations.replies"])
         let notice = try #require(world.jobs.only)
         #expect(notice.work == .notify(NotifyJob(channel: "C0001", user: "U0001", outcome: "captured")))
 
@@ -56,6 +56,19 @@ import UseroTestSupport
         #expect(posted.user == "U0001")
         #expect(posted.text == ForwardOutcome.captured.text)
         #expect(world.jobs.isEmpty)
+    }
+
+    @Test func theMessageAndItsPermalinkAreAskedForAtOnce() async throws {
+        // Given a Slack that answers `conversations.replies` only once `chat.getPermalink` has been asked…
+        let (world, api) = try await Self.world()
+        api.hold("conversations.replies", until: "chat.getPermalink")
+        _ = try await world.ingest.receiveEvent(try Fixtures.bytes("event_reaction_added_wrench.json"))
+
+        // …the capture is stored with its permalink, and the replies call never had to give up waiting: the second
+        // call went out while the first was unanswered (one round trip to Slack before the row, not two).
+        #expect(try await Self.runOne(world) == .finished)
+        #expect(world.items.only?.draft.slack?.permalink == "https://acme-product.slack.com/archives/C0001/p1700000000000100")
+        #expect(api.holdsTimedOut == 0)
     }
 
     @Test func aMessageCapturedWhileTheJobWaitedIsNotFetchedAgain() async throws {

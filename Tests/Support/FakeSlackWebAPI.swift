@@ -28,6 +28,8 @@ public final class FakeSlackWebAPI: SlackWebAPI {
         var threadReplies: [String: [String?: MessagePage]] = [:]
         var lastPost: [String: Date] = [:]
         var rateLimited = 0
+        var holds: [String: String] = [:]
+        var holdsTimedOut = 0
     }
 
     /// When set, `chat.postMessage` enforces Slack's pace per channel by `clock`: a post less than `interval`
@@ -90,6 +92,24 @@ public final class FakeSlackWebAPI: SlackWebAPI {
         state.withLock { $0.failures[method, default: []] += errors }
     }
 
+    /// Calls of `method` answer only once a call of `trigger` has arrived: how a test sees that the two are asked
+    /// at once. A call still waiting after 10 s answers anyway and counts in `holdsTimedOut`.
+    public func hold(_ method: String, until trigger: String) { state.withLock { $0.holds[method] = trigger } }
+    /// Held calls that gave up waiting for their trigger.
+    public var holdsTimedOut: Int { state.withLock { $0.holdsTimedOut } }
+
+    private func waitForTrigger(of method: String) async {
+        guard let trigger = state.withLock({ $0.holds[method] }) else { return }
+        let deadline = ContinuousClock.now + .seconds(10)
+        while !state.withLock({ $0.calls.contains { $0.method == trigger } }) {
+            guard ContinuousClock.now < deadline else {
+                state.withLock { $0.holdsTimedOut += 1 }
+                return
+            }
+            try? await Task.sleep(for: .milliseconds(2))
+        }
+    }
+
     private func record(
         _ method: String, channel: String? = nil, user: String? = nil, text: String? = nil, json: String? = nil,
         cursor: String? = nil
@@ -106,6 +126,7 @@ public final class FakeSlackWebAPI: SlackWebAPI {
 
     public func replies(channel: String, ts: String, cursor: String?, token: Redacted<String>) async throws -> MessagePage {
         try record("conversations.replies", channel: channel)
+        await waitForTrigger(of: "conversations.replies")
         if let repliesError { throw repliesError }
         return state.withLock {
             $0.cursors.append(cursor)
