@@ -10,7 +10,8 @@
 #    Python `http.server` fake does) and one that writes it in one send with TCP_NODELAY.
 # 2. Reaction to visible row: `usero serve` against each fake, COUNT signed `reaction_added` events one after
 #    another, each polled through `GET /api/feedback` until its row is listed; p50/p90 and the per-call timeline
-#    from the fake's log (scripts/slack_latency.py).
+#    from the fake's log (scripts/slack_latency.py); then once more with the fake answering each Web API call after
+#    40 ms, as Slack across the internet would.
 # Target (issue 13): reaction to row p50 <= 15 ms. Loopback only; every wait is bounded.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -43,3 +44,6 @@ for writes in split one; do
     echo
     FAKE_WRITES=$writes timeout 600 python3 scripts/slack_latency.py "$USERO_BIN" "$REACTIONS"
 done
+echo
+# As across the internet: every Web API answer 40 ms away (the calls a capture makes, and whether they overlap, show).
+FAKE_WRITES=one FAKE_DELAY_MS=40 timeout 600 python3 scripts/slack_latency.py "$USERO_BIN" "$REACTIONS"

@@ -9,7 +9,8 @@ show where the time went: event -> conversations.replies -> chat.getPermalink ->
 
 Only loopback is used; every wait is bounded.
 
-    python3 scripts/slack_latency.py USERO_BINARY [COUNT]       (FAKE_WRITES=split|one, default split)
+    python3 scripts/slack_latency.py USERO_BINARY [COUNT]       (FAKE_WRITES=split|one, default split;
+                                                                 FAKE_DELAY_MS=N: each Web API answer N ms late)
     python3 scripts/slack_latency.py fake PORT [SECONDS]         (only the fake)
 """
 
@@ -47,6 +48,9 @@ CALLS_LOCK = threading.Lock()
 # How the fake writes an answer: "split" (http.server's usual way: the head, then the body, in two sends with Nagle
 # on, as a plain `BaseHTTPRequestHandler` fake does) or "one" (head and body in one send, TCP_NODELAY).
 WRITES = os.environ.get("FAKE_WRITES", "split")
+# How long the fake takes to answer a Web API method, in ms (0 by default: loopback only). Real Slack answers across
+# the internet; FAKE_DELAY_MS=40 shows what a round trip of that size does to a reaction's way to the inbox.
+DELAY = max(0.0, min(float(os.environ.get("FAKE_DELAY_MS", "0")), 5000.0)) / 1000
 
 
 class FakeSlack(BaseHTTPRequestHandler):
@@ -74,6 +78,8 @@ class FakeSlack(BaseHTTPRequestHandler):
         ts = query.get("ts") or query.get("message_ts") or form.get("ts") or ""
         with CALLS_LOCK:
             CALLS.append((arrived, method, ts))
+        if DELAY and method != "response_url":
+            time.sleep(DELAY)
         if method == "oauth.v2.access":
             reply = fixture("oauth_v2_access_ok.json")
         elif method == "auth.test":
@@ -234,7 +240,8 @@ def main():
                 mine = [(t, m) for (t, m, s) in CALLS if s == ts and t >= t0]
             steps = {m: (t - t0) * 1000 for (t, m) in mine if m not in ("chat.postEphemeral",)}
             timelines.append({"ack": (acked - t0) * 1000, **steps, "visible": (visible - t0) * 1000})
-            time.sleep(0.02)  # let the notify job go out before the next reaction
+            # Let the notify job go out before the next reaction: it holds the workspace's Slack lane until answered.
+            time.sleep(0.02 + DELAY)
     finally:
         server.terminate()
         try:
@@ -244,7 +251,7 @@ def main():
         fake.shutdown()
 
     print("== reaction_added -> row visible in GET /api/feedback (%d reactions in a row, fake Slack on loopback, "
-          "writes: %s)" % (count, WRITES))
+          "writes: %s, answering after %d ms)" % (count, WRITES, DELAY * 1000))
     print("p50 %.1f ms   p90 %.1f ms   min %.1f ms   max %.1f ms" % (
         pct(totals, 50), pct(totals, 90), min(totals), max(totals)))
     print("== per-call timeline, ms after the event was sent (median over %d reactions)" % count)
