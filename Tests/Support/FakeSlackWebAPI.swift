@@ -29,7 +29,7 @@ public final class FakeSlackWebAPI: SlackWebAPI {
         var lastPost: [String: Date] = [:]
         var rateLimited = 0
         var holds: [String: String] = [:]
-        var holdsTimedOut = 0
+        var waiting: [String: [CheckedContinuation<Void, Never>]] = [:]
     }
 
     /// When set, `chat.postMessage` enforces Slack's pace per channel by `clock`: a post less than `interval`
@@ -93,20 +93,18 @@ public final class FakeSlackWebAPI: SlackWebAPI {
     }
 
     /// Calls of `method` answer only once a call of `trigger` has arrived: how a test sees that the two are asked
-    /// at once. A call still waiting after 10 s answers anyway and counts in `holdsTimedOut`.
+    /// at once (asked one after the other, the first would wait for ever; the test's time limit ends it).
     public func hold(_ method: String, until trigger: String) { state.withLock { $0.holds[method] = trigger } }
-    /// Held calls that gave up waiting for their trigger.
-    public var holdsTimedOut: Int { state.withLock { $0.holdsTimedOut } }
 
     private func waitForTrigger(of method: String) async {
-        guard let trigger = state.withLock({ $0.holds[method] }) else { return }
-        let deadline = ContinuousClock.now + .seconds(10)
-        while !state.withLock({ $0.calls.contains { $0.method == trigger } }) {
-            guard ContinuousClock.now < deadline else {
-                state.withLock { $0.holdsTimedOut += 1 }
-                return
+        await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
+            let resumeNow = state.withLock { state -> Bool in
+                guard let trigger = state.holds[method], !state.calls.contains(where: { $0.method == trigger })
+                else { return true }
+                state.waiting[trigger, default: []].append(continuation)
+                return false
             }
-            try? await Task.sleep(for: .milliseconds(2))
+            if resumeNow { continuation.resume() }
         }
     }
 
@@ -114,8 +112,12 @@ public final class FakeSlackWebAPI: SlackWebAPI {
         _ method: String, channel: String? = nil, user: String? = nil, text: String? = nil, json: String? = nil,
         cursor: String? = nil
     ) throws {
-        try state.withLock { state in
+        let released = state.withLock { state in
             state.calls.append(Call(method: method, channel: channel, user: user, text: text, json: json, cursor: cursor))
+            return state.waiting.removeValue(forKey: method) ?? []
+        }
+        for waiter in released { waiter.resume() }
+        try state.withLock { state in
             if var queued = state.failures[method], !queued.isEmpty {
                 let error = queued.removeFirst()
                 state.failures[method] = queued
