@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Browser tests: the widget and the inbox in Debian's headless Chromium (Selenium), against a real `usero serve`.
 #
-# Installs what is missing (chromium + chromium-driver from apt, selenium from PyPI), builds usero, starts it on a
-# free loopback port with a throwaway database, creates a client, runs `pytest Tests/browser`, and stops the server.
+# Installs what is missing (chromium + chromium-driver from apt, selenium from PyPI), builds usero (or takes
+# $USERO_BIN), starts it on a free loopback port with a throwaway database, creates a client, runs
+# `pytest Tests/browser`, and stops the server.
 # Exits with pytest's status. The tests' screenshots go to a temporary folder; to refresh the README's pictures:
 #   USERO_SCREENSHOT_DIR=docs/screenshots scripts/browser-tests.sh
 set -euo pipefail
@@ -19,8 +20,13 @@ for module in selenium requests; do
     fi
 done
 
-swift build --product usero >&2
-BIN="$(swift build --show-bin-path)/usero"
+# $USERO_BIN when given (scripts/test.sh hands over the build its tests ran, so nothing is rebuilt), else a debug build.
+if [ -n "${USERO_BIN:-}" ]; then
+    BIN="$USERO_BIN"
+else
+    swift build --product usero >&2
+    BIN="$(swift build --show-bin-path)/usero"
+fi
 
 WORK="$(mktemp -d)"
 PORT="$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')"

@@ -36,7 +36,9 @@ swift_test
 # on PostgreSQL anyway are not repeated.
 USERO_TEST_BACKEND=postgres swift_test --filter AppTests \
     --skip 'ConnectionLimitsTests|OpenAPITests|InboxViewTests|SlackFuzzTests|SlackSignatureTests|CommandLineTests|FuzzFindingsTests'
-USERO_BIN="$(swift build --show-bin-path)/usero" scripts/fuzz-api.sh
+# The build the tests ran: a `swift build` with other flags would recompile part of it.
+export USERO_BIN="$(swift build --show-bin-path)/usero"
+scripts/fuzz-api.sh
 if [ -x scripts/browser-tests.sh ]; then
     scripts/browser-tests.sh
 fi
