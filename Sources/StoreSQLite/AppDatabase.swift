@@ -15,11 +15,11 @@ final class AppDatabase: Sendable {
     let pool: DatabasePool
     private let committer: GroupCommitWriter
     private let scanQueue = DispatchQueue(label: "usero.sqlite-scan")
-    /// Bounded reads, as many at once as the machine has cores (a concurrent queue on Linux's libdispatch).
+    /// Bounded reads, several at once.
     private let readQueue = DispatchQueue(label: "usero.sqlite-read", attributes: .concurrent)
 
-    /// Reader connections: one per read `readQueue` runs at once (one per core), one for `scan`, and a spare
-    /// (GRDB's default of 5 when there are fewer cores).
+    /// Reader connections: about one per core for `readQueue`, one for `scan`, and a spare (GRDB's default of 5
+    /// when there are fewer cores). A read that finds them all taken waits in GRDB for one to be handed back.
     static var readerCount: Int { max(5, ProcessInfo.processInfo.activeProcessorCount + 2) }
 
     /// Opens (creating if needed) the database at `path` and migrates it.
@@ -66,17 +66,16 @@ final class AppDatabase: Sendable {
     /// times (to the pool's semaphore queue, to the reader's queue, back to the caller's executor), which on such
     /// reads cost more than the reads (an admin list: 6.3 ms of CPU per request before this and the JSON writer,
     /// 2.1 ms after; BENCHMARKS.md). Running the read right on the caller's thread measured the same as this, but
-    /// would hold one of Swift's cooperative threads (one per core) whenever a read waits for the disk. The pool
-    /// holds more readers than the queue runs reads at once plus `scan`'s one, and whoever holds a reader holds it in
-    /// synchronous code, so a read never waits on a suspended task for a connection.
+    /// would hold one of Swift's cooperative threads (one per core) whenever a read waits for the disk. Whoever
+    /// holds a reader holds it in synchronous code that ends on its own, so a read waiting for a connection never
+    /// waits on a suspended task.
     func read<T: Sendable>(_ body: @escaping @Sendable (Database) throws -> T) async throws -> T {
         try await read(on: readQueue, body)
     }
 
     /// Reads a consistent snapshot whose size the caller does not bound (an export, every installation, the
-    /// sweep's lists): on a queue of its own, one at a time, so long reads never take the threads the bounded reads
-    /// share (`readQueue` runs only as many at once as there are cores). The reader is handed back before the caller
-    /// resumes.
+    /// sweep's lists): on a queue of its own, one at a time, so long reads never crowd out the bounded ones. The
+    /// reader is handed back before the caller resumes.
     func scan<T: Sendable>(_ body: @escaping @Sendable (Database) throws -> T) async throws -> T {
         try await read(on: scanQueue, body)
     }
@@ -87,11 +86,9 @@ final class AppDatabase: Sendable {
         async throws -> T
     {
         try await withCheckedThrowingContinuation { continuation in
-            queue.async { continuation.resume(with: Result { try self.readHere(body) }) }
+            queue.async { continuation.resume(with: Result { try self.pool.read(body) }) }
         }
     }
-
-    private func readHere<T>(_ body: (Database) throws -> T) throws -> T { try pool.read(body) }
 
     /// Whether the database answers a trivial query.
     func isHealthy() async -> Bool {
