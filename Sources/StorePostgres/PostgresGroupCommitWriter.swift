@@ -25,6 +25,12 @@ public struct PostgresTransaction: Sendable {
     public func execute(_ query: PostgresQuery) async throws -> Int {
         try await watch.run(query, on: connection, logger: logger).metadata.rows ?? 0
     }
+
+    /// Runs a prepared statement (parsed and planned once per connection) and returns its rows.
+    func rows<Statement: PostgresPreparedStatement>(_ statement: Statement) async throws -> [Statement.Row]
+    where Statement.Row: Sendable {
+        try await watch.run(statement, on: connection, logger: logger)
+    }
 }
 
 /// Batches concurrent writes into shared transactions, committed with `synchronous_commit=on`: many requests per

@@ -1,6 +1,8 @@
 import Feedback
 import Foundation
+import PostgresNIO
 import StorePostgres
+import Synchronization
 import Testing
 
 /// Plain submissions share multi-row statements on PostgreSQL; what a batch leaves out fails alone, with its own
@@ -93,5 +95,65 @@ struct PostgresFeedbackInserterTests {
             }
             await backend.close()
         }
+    }
+
+    /// Submissions keep arriving while the server stops in immediate mode (no checkpoint) and starts again: the
+    /// batches in flight fail instead of hanging, later batches prepare their statement again on new connections,
+    /// and every acknowledged id is stored afterwards.
+    @Test(.timeLimit(.minutes(3)))
+    func acknowledgedSubmissionsSurviveAnImmediateShutdown() async throws {
+        let cluster = try PrivateCluster.start()
+        defer { cluster.stop() }
+        let backend = try await PostgresBackend.open(cluster.settings, logger: TestPostgres.logger)
+        let store = PostgresStore(backend: backend, logger: TestPostgres.logger)
+        let (client, _) = try await store.createClient(name: "Acme", plan: .paid, allowedOrigins: [], at: Date())
+        final class Shared: Sendable {
+            let acknowledged = Mutex<[String]>([])
+            let failures = Atomic<Int>(0)
+            let stop = Atomic<Bool>(false)
+        }
+        let shared = Shared()
+        let (milestones, reached) = AsyncStream<Int>.makeStream()
+        let milestoneSize = 1000
+        let submitters = Task {
+            await withTaskGroup(of: Void.self) { group in
+                for submitter in 0..<32 {
+                    group.addTask {
+                        while !shared.stop.load(ordering: .relaxed) {
+                            let draft = FeedbackDraft(clientId: client.id, source: .api, comment: "From \(submitter)")
+                            do {
+                                let id = try await store.insert(draft, at: Date(), origin: nil).id
+                                let count = shared.acknowledged.withLock { $0.append(id); return $0.count }
+                                if count % milestoneSize == 0 { reached.yield(count) }
+                            } catch {
+                                shared.failures.add(1, ordering: .relaxed)
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        var iterator = milestones.makeAsyncIterator()
+        _ = await iterator.next()
+        try cluster.crash()
+        try cluster.restart()
+        let afterCrash = shared.acknowledged.withLock { $0.count }
+        while let count = await iterator.next(), count < afterCrash + milestoneSize {}
+        shared.stop.store(true, ordering: .relaxed)
+        await submitters.value
+        reached.finish()
+        let statistics = backend.commitStatistics
+        await backend.close()
+
+        // Submissions in flight when the server died failed; the others shared statements.
+        #expect(shared.failures.load(ordering: .relaxed) > 0)
+        #expect(statistics.commits < statistics.writes)
+        let acked = shared.acknowledged.withLock { $0 }
+        let stored = try await TestPostgres.withConnection(to: cluster.settings) { connection in
+            let ids: [String] = try await TestPostgres.all("SELECT id FROM feedback", as: String.self, on: connection)
+            return Set(ids)
+        }
+        let lost = acked.filter { !stored.contains($0) }
+        #expect(lost.isEmpty, "acknowledged submissions lost after an immediate shutdown: \(lost.prefix(20))")
     }
 }

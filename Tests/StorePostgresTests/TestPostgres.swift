@@ -6,6 +6,7 @@ import Logging
 import PostgresNIO
 import StorePostgres
 import Testing
+import UseroTestSupport
 
 /// The PostgreSQL server the tests use: `USERO_TEST_POSTGRES_URL`, which scripts/test.sh sets after starting a
 /// throwaway cluster (scripts/pg-cluster.sh). Each test gets a database of its own, dropped afterwards.
@@ -126,31 +127,14 @@ final class PrivateCluster: Sendable {
     func restart() throws { _ = try Self.run(["restart", folder]) }
     func stop() { _ = try? Self.run(["stop", folder]) }
 
-    /// Runs the script with posix_spawn and waitpid (Foundation's Process has been seen to hang in waitUntilExit
-    /// here, with its child already exited); standard output goes through a temporary file.
+    /// Runs the script to its end (as every test's child process: no inherited descriptors, reaped with waitpid).
     @discardableResult
     private static func run(_ arguments: [String]) throws -> String {
-        let outputPath = FileManager.default.temporaryDirectory.appendingPathComponent("pg-cluster-\(UUID().uuidString).out").path
-        defer { unlink(outputPath) }
-        var actions = posix_spawn_file_actions_t()
-        posix_spawn_file_actions_init(&actions)
-        defer { posix_spawn_file_actions_destroy(&actions) }
-        posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
-        posix_spawn_file_actions_addopen(&actions, 1, outputPath, O_WRONLY | O_CREAT | O_TRUNC, 0o600)
-        let argv = ["/bin/bash", script] + arguments
-        var cArguments = argv.map { strdup($0) } + [nil]
-        defer { for pointer in cArguments { free(pointer) } }
-        var pid: pid_t = 0
-        let spawned = posix_spawn(&pid, "/bin/bash", &actions, nil, &cArguments, environ)
-        guard spawned == 0 else { throw ScriptFailed(description: "pg-cluster.sh could not start (\(spawned))") }
-        var status: Int32 = 0
-        while waitpid(pid, &status, 0) == -1 && errno == EINTR {}
-        let exited = status & 0x7f == 0
-        let code = (status >> 8) & 0xff
-        guard exited && code == 0 else {
-            throw ScriptFailed(description: "pg-cluster.sh \(arguments.first ?? "") failed (status \(status))")
+        let result = try ChildProcess.run("/bin/bash", [script] + arguments, timeout: 120)
+        guard result.status == 0 else {
+            throw ScriptFailed(description: "pg-cluster.sh \(arguments.first ?? "") failed (status \(result.status))")
         }
-        return (try? String(contentsOfFile: outputPath, encoding: .utf8)) ?? ""
+        return String(decoding: result.stdout, as: UTF8.self)
     }
 
     struct ScriptFailed: Error, CustomStringConvertible {
