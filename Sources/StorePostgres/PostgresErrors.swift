@@ -76,3 +76,12 @@ public enum PostgresErrorText {
             description: "\(variable): cannot connect to PostgreSQL at \(place): \(networkReason(psql))")
     }
 }
+
+extension PSQLError {
+    /// An error a statement got from the server, the session still open: the statement failed and nothing of it
+    /// was written. Not so for a FATAL or PANIC error (the server ends the session, as at an immediate shutdown,
+    /// possibly after the statement committed), nor for a connection that failed: what was written is unknown.
+    var isStatementError: Bool {
+        code == .server && serverInfo?[.severity] == "ERROR"
+    }
+}

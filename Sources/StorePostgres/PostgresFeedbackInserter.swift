@@ -49,7 +49,7 @@ final class PostgresFeedbackInserter: Sendable {
     /// Stores `item` with whatever other plain submissions wait now. True once committed; false when the batch
     /// left it out (its client is unknown or closing, its id exists, or the server refused the batch): nothing of
     /// it was written, and the caller stores it one by one. Throws when the connection failed: nothing is known to
-    /// be durable then.
+    /// be durable then. So does a FATAL error (the server ending the session, as at an immediate shutdown).
     /// With `notifies`, its Slack post jobs (if its client has a channel set) commit with it.
     func insert(_ item: FeedbackItem, notifies: Bool) async throws -> Bool {
         try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Bool, any Error>) in
@@ -88,7 +88,7 @@ final class PostgresFeedbackInserter: Sendable {
                         throw error
                     }
                 })
-        } catch let error as PSQLError where error.code == .server {
+        } catch let error as PSQLError where error.isStatementError {
             // Refused as a whole (a value the one-by-one path reports precisely): nothing was written.
             logger.debug(
                 "PostgreSQL refused a batch of submissions; storing them one by one",

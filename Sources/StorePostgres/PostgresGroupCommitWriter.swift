@@ -169,7 +169,7 @@ extension PostgresGroupCommitWriter {
     static func rethrowIfConnectionLost(_ error: any Error, _ connection: PostgresConnection) throws {
         if connection.isClosed { throw error }
         if case PostgresWriterError.connectionLost = error { throw error }
-        if let error = error as? PSQLError, error.code != .server { throw error }
+        if let error = error as? PSQLError, !error.isStatementError { throw error }
     }
 }
 
