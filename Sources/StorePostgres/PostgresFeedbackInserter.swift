@@ -19,6 +19,8 @@ import Synchronization
 final class PostgresFeedbackInserter: Sendable {
     private struct Pending: Sendable {
         let item: FeedbackItem
+        /// The request's `Origin`, checked against the client's allowlist before the batch is written.
+        let origin: String?
         let notifies: Bool
         let finish: @Sendable (Result<Bool, any Error>) -> Void
     }
@@ -50,10 +52,13 @@ final class PostgresFeedbackInserter: Sendable {
     /// left it out (its client is unknown or closing, its id exists, or the server refused the batch): nothing of
     /// it was written, and the caller stores it one by one. Throws when the connection failed: nothing is known to
     /// be durable then. So does a FATAL error (the server ending the session, as at an immediate shutdown).
+    /// With an `origin` the client's allowlist refuses, throws `FeedbackError.originNotAllowed` and writes nothing:
+    /// the batch reads the allowlists of all its clients in one statement, right before its insert.
     /// With `notifies`, its Slack post jobs (if its client has a channel set) commit with it.
-    func insert(_ item: FeedbackItem, notifies: Bool) async throws -> Bool {
+    func insert(_ item: FeedbackItem, origin: String?, notifies: Bool) async throws -> Bool {
         try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Bool, any Error>) in
-            let pending = Pending(item: item, notifies: notifies, finish: { continuation.resume(with: $0) })
+            let pending = Pending(
+                item: item, origin: origin, notifies: notifies, finish: { continuation.resume(with: $0) })
             queue.submit(pending) { batch in
                 await self.run(batch)
             }
@@ -61,18 +66,22 @@ final class PostgresFeedbackInserter: Sendable {
     }
 
     private func run(_ batch: [Pending]) async {
-        var outcome: Result<Set<String>, any Error>
+        /// Ids the statement wrote, and ids whose Origin was refused (nothing written for them).
+        var outcome: Result<(written: Set<String>, refused: Set<String>), any Error>
         do {
-            let statement = InsertPlainFeedback(records: Self.records(batch.map(\.item)))
-            let notifying = batch.filter(\.notifies).map(\.item)
             outcome = .success(
                 try await client.withConnection { connection in
                     if connection.isClosed { throw PostgresWriterError.connectionLost }
                     let tx = PostgresTransaction(connection: connection, logger: logger, watch: watch)
+                    let refused = try await Self.refusedOrigins(in: batch, tx: tx)
+                    let rows = batch.filter { !refused.contains($0.item.id) }
+                    if rows.isEmpty { return ([], refused) }
+                    let statement = InsertPlainFeedback(records: Self.records(rows.map(\.item)))
+                    let notifying = rows.filter(\.notifies).map(\.item)
                     func insert() async throws -> Set<String> {
                         Set(try await tx.rows(statement))
                     }
-                    if notifying.isEmpty { return try await insert() }
+                    if notifying.isEmpty { return (try await insert(), refused) }
                     try await tx.query("BEGIN")
                     do {
                         let ids = try await insert()
@@ -81,7 +90,7 @@ final class PostgresFeedbackInserter: Sendable {
                         // COMMIT of a transaction that an error left aborted answers ROLLBACK, not an error.
                         let result = try await tx.query("COMMIT")
                         guard result.metadata.command == "COMMIT" else { throw PostgresWriterError.transactionAborted }
-                        return ids
+                        return (ids, refused)
                     } catch {
                         try PostgresGroupCommitWriter.rethrowIfConnectionLost(error, connection)
                         _ = try? await tx.query("ROLLBACK")
@@ -93,21 +102,56 @@ final class PostgresFeedbackInserter: Sendable {
             logger.debug(
                 "PostgreSQL refused a batch of submissions; storing them one by one",
                 metadata: ["error": "\(PostgresErrorText.describe(error))"])
-            outcome = .success([])
+            outcome = .success(([], []))
         } catch {
             logger.warning(
                 "PostgreSQL batch insert failed", metadata: ["error": "\(PostgresErrorText.describe(error))"])
             outcome = .failure(error)
         }
-        let written = (try? outcome.get().count) ?? 0
+        let written = (try? outcome.get().written.count) ?? 0
         counts.withLock { statistics in
             if written > 0 { statistics.commits += 1 }
             statistics.writes += written
             statistics.largestBatch = max(statistics.largestBatch, batch.count)
         }
         for pending in batch {
-            pending.finish(outcome.map { $0.contains(pending.item.id) })
+            pending.finish(
+                outcome.flatMap { ids in
+                    ids.refused.contains(pending.item.id)
+                        ? .failure(FeedbackError.originNotAllowed) : .success(ids.written.contains(pending.item.id))
+                })
         }
+    }
+
+    /// The ids of the pieces whose `Origin` their client's allowlist refuses. One read for the whole batch: the live
+    /// clients of the pieces that carry an `Origin`. A piece whose client it does not find is not refused here: the
+    /// insert leaves it out, and the caller reports it.
+    private static func refusedOrigins(in batch: [Pending], tx: PostgresTransaction) async throws -> Set<String> {
+        let checked = batch.filter { !($0.origin ?? "").isEmpty }
+        if checked.isEmpty { return [] }
+        let clients = try await tx.rows(LiveClients(ids: Array(Set(checked.map(\.item.clientId)))))
+        let byID = Dictionary(clients.map { ($0.id, $0) }, uniquingKeysWith: { first, _ in first })
+        return Set(
+            checked.filter { piece in byID[piece.item.clientId].map { !$0.allows(origin: piece.origin) } ?? false }
+                .map(\.item.id))
+    }
+
+    /// The live clients among `ids`, prepared on each connection once.
+    struct LiveClients: PostgresPreparedStatement {
+        static let name = "usero_live_clients"
+        static let sql = "\(PGClientRecord.select) AND id = ANY($1)"
+        static let bindingDataTypes: [PostgresDataType] = [.textArray]
+        typealias Row = Client
+
+        let ids: [String]
+
+        func makeBindings() -> PostgresBindings {
+            var bindings = PostgresBindings(capacity: 1)
+            bindings.append(ids)
+            return bindings
+        }
+
+        func decodeRow(_ row: PostgresRow) throws -> Client { try PGClientRecord.client(row.makeRandomAccess()) }
     }
 
     /// The batch's statement, prepared on each connection once: PostgreSQL parses and plans it there once instead

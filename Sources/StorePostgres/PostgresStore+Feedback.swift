@@ -69,16 +69,19 @@ extension PostgresStore: FeedbackStore {
     public func insert(_ draft: FeedbackDraft, at date: Date, origin: String?) async throws -> FeedbackItem {
         let item = FeedbackItem(id: Identifiers.newFeedbackID(), clientId: draft.clientId, createdAt: date, draft: draft)
         let notifies = postsNewFeedbackToSlack
+        // Most submissions share one multi-row statement with their neighbours, which also checks their Origin
+        // against their client's allowlist; what it leaves out (an unknown client, say) takes the one-by-one path
+        // below, which says why.
+        if PostgresFeedbackInserter.accepts(item),
+            try await backend.inserter.insert(item, origin: origin, notifies: notifies)
+        {
+            return item
+        }
         // An Origin is checked against the client's list before the write, on a pooled connection of its own:
         // the shared transaction then carries one statement per submission, which is what its lane serialises.
         if let origin, !origin.isEmpty {
             guard let client = try await client(id: item.clientId) else { throw FeedbackError.unknownClient }
             guard client.allows(origin: origin) else { throw FeedbackError.originNotAllowed }
-        }
-        // Most submissions share one multi-row statement with their neighbours; what it leaves out (an unknown
-        // client, say) takes the one-by-one path below, which says why.
-        if PostgresFeedbackInserter.accepts(item), try await backend.inserter.insert(item, notifies: notifies) {
-            return item
         }
         try await write { tx in
             // The insert itself requires a live client (one that exists and is not being closed), so a client

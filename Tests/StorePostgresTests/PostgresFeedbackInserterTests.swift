@@ -69,6 +69,70 @@ struct PostgresFeedbackInserterTests {
         }
     }
 
+    /// A browser's submission carries an `Origin`: the batch checks it against each client's allowlist in one read,
+    /// refuses what the list does not allow without writing it, and stores the rest in shared statements.
+    @Test func originsAreCheckedForTheWholeBatch() async throws {
+        try await TestPostgres.withFreshDatabase { settings in
+            let backend = try await PostgresBackend.open(settings, logger: TestPostgres.logger)
+            let store = PostgresStore(backend: backend, logger: TestPostgres.logger)
+            let (strict, _) = try await store.createClient(
+                name: "Strict", plan: .paid, allowedOrigins: ["https://app.example.com", "*.acme.test"], at: Date())
+            let (open, _) = try await store.createClient(name: "Open", plan: .paid, allowedOrigins: [], at: Date())
+            let before = backend.commitStatistics
+
+            // Given 200 submissions at once, for two clients, from allowed, refused and absent origins
+            let cases: [(client: String, origin: String?, outcome: Outcome)] = (0..<200).map { i in
+                switch i % 8 {
+                case 0: (strict.id, "https://app.example.com", .stored(""))
+                case 1: (strict.id, "https://evil.example.com", .other("originNotAllowed"))
+                case 2: (strict.id, "http://eu.acme.test", .stored(""))
+                case 3: (strict.id, nil, .stored(""))
+                case 4: (open.id, "https://anywhere.example", .stored(""))
+                case 5: ("cl_nobody", "https://app.example.com", .unknownClient)
+                case 6: (strict.id, "https://acme.test.evil.com", .other("originNotAllowed"))
+                default: (strict.id, "", .stored(""))
+                }
+            }
+            let outcomes = await withTaskGroup(of: (Int, Outcome).self) { group in
+                for (i, c) in cases.enumerated() {
+                    group.addTask {
+                        let draft = FeedbackDraft(clientId: c.client, source: .widget, comment: "Note \(i)")
+                        do {
+                            return (i, .stored(try await store.insert(draft, at: Date(), origin: c.origin).id))
+                        } catch FeedbackError.unknownClient {
+                            return (i, .unknownClient)
+                        } catch FeedbackError.originNotAllowed {
+                            return (i, .other("originNotAllowed"))
+                        } catch {
+                            return (i, .other("\(error)"))
+                        }
+                    }
+                }
+                return await group.reduce(into: [Int: Outcome]()) { $0[$1.0] = $1.1 }
+            }
+
+            // Then each is stored or refused as its client's list says, and only the stored ones are there
+            var stored: [String: Set<String>] = [:]
+            for (i, c) in cases.enumerated() {
+                if case .stored(let id) = outcomes[i] {
+                    #expect(c.outcome == .stored(""), "submission \(i) from \(c.origin ?? "nowhere") was stored")
+                    stored[c.client, default: []].insert(id)
+                } else {
+                    #expect(outcomes[i] == c.outcome, "submission \(i) from \(c.origin ?? "nowhere")")
+                }
+            }
+            for client in [strict.id, open.id] {
+                let page = try await store.listFeedback(clientID: client, filter: .init(), limit: 500, after: nil)
+                #expect(Set(page.items.map(\.id)) == stored[client] ?? [])
+            }
+            #expect(stored[strict.id]?.count == 100 && stored[open.id]?.count == 25)
+            let after = backend.commitStatistics
+            #expect(after.writes - before.writes == 125)
+            #expect(after.commits - before.commits < 125)
+            await backend.close()
+        }
+    }
+
     /// Text that JSON must escape goes through the batch's JSON parameter unchanged.
     @Test func everyFieldReadsBackExactlyAsSubmitted() async throws {
         try await TestPostgres.withFreshDatabase { settings in
