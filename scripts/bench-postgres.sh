@@ -7,7 +7,8 @@
 #    server's raw durable single-row insert rate on this machine (the baseline).
 # 2. A release `usero serve` on a temporary SQLite file, then on a fresh database of the same throwaway cluster:
 #    wrk -t1 -cCONNECTIONS drives durable POST /api/feedback for DURATION seconds; the rows counted in the store
-#    afterwards are the rate (what was committed, not what was answered).
+#    afterwards are the rate (what was committed, not what was answered). Then both again as a browser sends them,
+#    with an `Origin` the client's allowlist allows (the widget's traffic: the allowlist is checked per request).
 # 3. The uninstall scrub of SCRUB_ROWS (default 1,000,000) captured rows of one workspace on PostgreSQL, through the
 #    store's own batches.
 # Prints each figure and its ratio to its baseline.
@@ -46,20 +47,24 @@ for clients in 16 32; do
 done
 psql "$admin_url" -c "DROP TABLE bench_row"
 
-# run_usero NAME DATABASE: serves on DATABASE, drives POST /api/feedback, prints "rate p99".
+# run_usero NAME DATABASE [ORIGIN]: serves on DATABASE, drives POST /api/feedback (with ORIGIN as the request's
+# Origin and the client's one allowed origin, when given), prints "rate p99".
 run_usero() {
-    local name=$1 database=$2
+    local name=$1 database=$2 origin=${3:-}
     export USERO_DATABASE=$database USERO_DATA_DIR="$work/data-$name" LOG_LEVEL=warning USERO_PUBLIC_RATE_LIMIT=0
     local created client key port
-    created=$("$bin" clients create --name bench)
+    created=$("$bin" clients create --name bench ${origin:+--allowed-origin "$origin"})
     client=$(echo "$created" | python3 -c 'import json,sys; print(json.load(sys.stdin)["clientId"])')
     port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
     "$bin" serve --port "$port" &
     server=$!
     for _ in $(seq 100); do curl -fs "http://127.0.0.1:$port/healthz" >/dev/null && break; sleep 0.1; done
+    local origin_header=""
+    [ -n "$origin" ] && origin_header="wrk.headers[\"Origin\"] = \"$origin\""
     cat > "$work/post.lua" <<LUA
 wrk.method = "POST"
 wrk.headers["Content-Type"] = "application/json"
+$origin_header
 wrk.body = '{"clientId":"$client","rating":3,"comment":"Export to CSV times out on large projects","userEmail":"jamie@example.com","pageUrl":"https://yourapp.com/projects/42/export","environment":"staging","metadata":{"appVersion":"2.4.1","build":1842}}'
 LUA
     wrk -t1 -c"$connections" -d"${duration}s" --latency -s "$work/post.lua" "http://127.0.0.1:$port/api/feedback" \
@@ -67,7 +72,7 @@ LUA
     kill -TERM $server; wait $server || true
     server=
     local rows
-    if [ "$name" = sqlite ]; then
+    if [ "${name%-*}" = sqlite ]; then
         rows=$(python3 -c "import sqlite3,sys; print(sqlite3.connect(sys.argv[1]).execute('select count(*) from feedback').fetchone()[0])" "$database")
     else
         rows=$(psql "${database%%\?*}" -c "SELECT count(*) FROM feedback")
@@ -83,6 +88,10 @@ echo "== durable POST /api/feedback, wrk -t1 -c$connections -d${duration}s"
 read -r sqlite_rate sqlite_p99 < <(run_usero sqlite "$work/usero.sqlite")
 psql "$admin_url" -c "CREATE DATABASE usero_bench"
 read -r pg_rate pg_p99 < <(run_usero postgres "$(db_url usero_bench)")
+echo "== the same with an allowed Origin on every request (the widget's traffic)"
+read -r sqlite_widget_rate sqlite_widget_p99 < <(run_usero sqlite-widget "$work/usero-widget.sqlite" https://yourapp.com)
+psql "$admin_url" -c "CREATE DATABASE usero_widget"
+read -r pg_widget_rate pg_widget_p99 < <(run_usero postgres-widget "$(db_url usero_widget)" https://yourapp.com)
 
 echo "== uninstall scrub of $scrub_rows rows on PostgreSQL"
 psql "$admin_url" -c "CREATE DATABASE usero_scrub"
@@ -96,4 +105,7 @@ echo "| --- | ---: | ---: | ---: |"
 echo "| durable POST /api/feedback, SQLite | $sqlite_rate/s (p99 $sqlite_p99) | pgbench $best/s | $(python3 -c "print(f'{$sqlite_rate/$best:.2f}')") |"
 echo "| durable POST /api/feedback, PostgreSQL | $pg_rate/s (p99 $pg_p99) | pgbench $best/s | $(python3 -c "print(f'{$pg_rate/$best:.2f}')") |"
 echo "| PostgreSQL / SQLite, same run | | | $(python3 -c "print(f'{$pg_rate/max($sqlite_rate,1):.2f}')") |"
+echo "| with Origin, SQLite | $sqlite_widget_rate/s (p99 $sqlite_widget_p99) | pgbench $best/s | $(python3 -c "print(f'{$sqlite_widget_rate/$best:.2f}')") |"
+echo "| with Origin, PostgreSQL | $pg_widget_rate/s (p99 $pg_widget_p99) | pgbench $best/s | $(python3 -c "print(f'{$pg_widget_rate/$best:.2f}')") |"
+echo "| with Origin, PostgreSQL / SQLite | | | $(python3 -c "print(f'{$pg_widget_rate/max($sqlite_widget_rate,1):.2f}')") |"
 echo "| uninstall scrub, $scrub_rows rows, PostgreSQL | ${scrub_seconds} s | promise 60 s, aim 5 s | $(python3 -c "print(f'{$scrub_seconds/5:.2f}')") of the aim |"
