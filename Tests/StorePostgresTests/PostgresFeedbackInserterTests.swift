@@ -162,8 +162,9 @@ struct PostgresFeedbackInserterTests {
     }
 
     /// Submissions keep arriving while the server stops in immediate mode (no checkpoint) and starts again: the
-    /// batches in flight fail instead of hanging, later batches prepare their statement again on new connections,
-    /// and every acknowledged id is stored afterwards.
+    /// ones in flight end (a batch on the wire fails; one waiting for a connection may get a new one once the server
+    /// is back) instead of hanging, later batches prepare their statement again on new connections, and every
+    /// acknowledged id is stored afterwards.
     @Test(.timeLimit(.minutes(3)))
     func acknowledgedSubmissionsSurviveAnImmediateShutdown() async throws {
         let cluster = try PrivateCluster.start()
@@ -173,7 +174,7 @@ struct PostgresFeedbackInserterTests {
         let (client, _) = try await store.createClient(name: "Acme", plan: .paid, allowedOrigins: [], at: Date())
         final class Shared: Sendable {
             let acknowledged = Mutex<[String]>([])
-            let failures = Atomic<Int>(0)
+            let inFlight = Atomic<Int>(0)
             let stop = Atomic<Bool>(false)
         }
         let shared = Shared()
@@ -185,13 +186,12 @@ struct PostgresFeedbackInserterTests {
                     group.addTask {
                         while !shared.stop.load(ordering: .relaxed) {
                             let draft = FeedbackDraft(clientId: client.id, source: .api, comment: "From \(submitter)")
-                            do {
-                                let id = try await store.insert(draft, at: Date(), origin: nil).id
+                            shared.inFlight.add(1, ordering: .relaxed)
+                            if let id = try? await store.insert(draft, at: Date(), origin: nil).id {
                                 let count = shared.acknowledged.withLock { $0.append(id); return $0.count }
                                 if count % milestoneSize == 0 { reached.yield(count) }
-                            } catch {
-                                shared.failures.add(1, ordering: .relaxed)
                             }
+                            shared.inFlight.subtract(1, ordering: .relaxed)
                         }
                     }
                 }
@@ -200,6 +200,9 @@ struct PostgresFeedbackInserterTests {
         var iterator = milestones.makeAsyncIterator()
         _ = await iterator.next()
         try cluster.crash()
+        // Submissions were waiting on the server when it died (whether a batch was on the wire at that instant,
+        // and so failed, depends on timing).
+        let inFlightAtCrash = shared.inFlight.load(ordering: .relaxed)
         try cluster.restart()
         let afterCrash = shared.acknowledged.withLock { $0.count }
         while let count = await iterator.next(), count < afterCrash + milestoneSize {}
@@ -209,8 +212,8 @@ struct PostgresFeedbackInserterTests {
         let statistics = backend.commitStatistics
         await backend.close()
 
-        // Submissions in flight when the server died failed; the others shared statements.
-        #expect(shared.failures.load(ordering: .relaxed) > 0)
+        #expect(inFlightAtCrash > 0)
+        // They shared statements, and every one that was acknowledged is there.
         #expect(statistics.commits < statistics.writes)
         let acked = shared.acknowledged.withLock { $0 }
         let stored = try await TestPostgres.withConnection(to: cluster.settings) { connection in
