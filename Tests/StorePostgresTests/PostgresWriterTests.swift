@@ -146,7 +146,7 @@ struct PostgresWriterTests {
         let database = try await PostgresBackend.open(cluster.settings, options: options, logger: TestPostgres.logger)
         final class Shared: Sendable {
             let acknowledged = Mutex<[Int]>([])
-            let failures = Atomic<Int>(0)
+            let inFlight = Atomic<Int>(0)
             let stop = Atomic<Bool>(false)
         }
         let shared = Shared()
@@ -159,16 +159,16 @@ struct PostgresWriterTests {
                     group.addTask {
                         var id = writer
                         while !shared.stop.load(ordering: .relaxed) {
+                            let row = id
+                            shared.inFlight.add(1, ordering: .relaxed)
                             do {
-                                let row = id
                                 try await database.write { transaction in
                                     try await transaction.execute("INSERT INTO item (id) VALUES (\(row))")
                                 }
                                 let count = shared.acknowledged.withLock { $0.append(row); return $0.count }
                                 if count % milestoneSize == 0 { reached.yield(count) }
-                            } catch {
-                                shared.failures.add(1, ordering: .relaxed)
-                            }
+                            } catch {}
+                            shared.inFlight.subtract(1, ordering: .relaxed)
                             id += 32
                         }
                     }
@@ -179,6 +179,9 @@ struct PostgresWriterTests {
         _ = await iterator.next()
         // Pull the plug in the middle of the stream, start again, and let writes resume on the restarted server.
         try cluster.crash()
+        // Writes were waiting on the server when it died. Whether one was on the wire at that instant (and so
+        // failed) depends on timing: one waiting for a pooled connection gets a new one once the server is back.
+        let inFlightAtCrash = shared.inFlight.load(ordering: .relaxed)
         try cluster.restart()
         let afterCrash = shared.acknowledged.withLock { $0.count }
         while let count = await iterator.next(), count < afterCrash + milestoneSize {}
@@ -187,8 +190,7 @@ struct PostgresWriterTests {
         reached.finish()
         await database.close()
         let acked = shared.acknowledged.withLock { $0 }
-        // Writes in flight when the server died failed: the crash really hit the stream.
-        #expect(shared.failures.load(ordering: .relaxed) > 0)
+        #expect(inFlightAtCrash > 0)
 
         let stored = try await TestPostgres.withConnection(to: cluster.settings) { connection in
             let ids: [Int] = try await TestPostgres.all("SELECT id FROM item", as: Int.self, on: connection)
