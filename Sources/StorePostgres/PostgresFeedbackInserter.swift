@@ -66,7 +66,7 @@ final class PostgresFeedbackInserter: Sendable {
     }
 
     private func run(_ batch: [Pending]) async {
-        /// Ids the statement wrote, and ids whose Origin was refused (nothing written for them).
+        // Ids the statement wrote, and ids whose Origin was refused (nothing written for them).
         var outcome: Result<(written: Set<String>, refused: Set<String>), any Error>
         do {
             outcome = .success(

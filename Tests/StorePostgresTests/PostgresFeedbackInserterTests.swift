@@ -2,7 +2,6 @@ import Feedback
 import Foundation
 import PostgresNIO
 import StorePostgres
-import Synchronization
 import Testing
 
 /// Plain submissions share multi-row statements on PostgreSQL; what a batch leaves out fails alone, with its own
@@ -172,50 +171,17 @@ struct PostgresFeedbackInserterTests {
         let backend = try await PostgresBackend.open(cluster.settings, logger: TestPostgres.logger)
         let store = PostgresStore(backend: backend, logger: TestPostgres.logger)
         let (client, _) = try await store.createClient(name: "Acme", plan: .paid, allowedOrigins: [], at: Date())
-        final class Shared: Sendable {
-            let acknowledged = Mutex<[String]>([])
-            let inFlight = Atomic<Int>(0)
-            let stop = Atomic<Bool>(false)
+        let (acked, inFlightAtCrash) = try await cluster.writeThroughAnImmediateShutdown(milestone: 1000) {
+            writer, _ in
+            let draft = FeedbackDraft(clientId: client.id, source: .api, comment: "From \(writer)")
+            return try await store.insert(draft, at: Date(), origin: nil).id
         }
-        let shared = Shared()
-        let (milestones, reached) = AsyncStream<Int>.makeStream()
-        let milestoneSize = 1000
-        let submitters = Task {
-            await withTaskGroup(of: Void.self) { group in
-                for submitter in 0..<32 {
-                    group.addTask {
-                        while !shared.stop.load(ordering: .relaxed) {
-                            let draft = FeedbackDraft(clientId: client.id, source: .api, comment: "From \(submitter)")
-                            shared.inFlight.add(1, ordering: .relaxed)
-                            if let id = try? await store.insert(draft, at: Date(), origin: nil).id {
-                                let count = shared.acknowledged.withLock { $0.append(id); return $0.count }
-                                if count % milestoneSize == 0 { reached.yield(count) }
-                            }
-                            shared.inFlight.subtract(1, ordering: .relaxed)
-                        }
-                    }
-                }
-            }
-        }
-        var iterator = milestones.makeAsyncIterator()
-        _ = await iterator.next()
-        try cluster.crash()
-        // Submissions were waiting on the server when it died (whether a batch was on the wire at that instant,
-        // and so failed, depends on timing).
-        let inFlightAtCrash = shared.inFlight.load(ordering: .relaxed)
-        try cluster.restart()
-        let afterCrash = shared.acknowledged.withLock { $0.count }
-        while let count = await iterator.next(), count < afterCrash + milestoneSize {}
-        shared.stop.store(true, ordering: .relaxed)
-        await submitters.value
-        reached.finish()
         let statistics = backend.commitStatistics
         await backend.close()
 
         #expect(inFlightAtCrash > 0)
         // They shared statements, and every one that was acknowledged is there.
         #expect(statistics.commits < statistics.writes)
-        let acked = shared.acknowledged.withLock { $0 }
         let stored = try await TestPostgres.withConnection(to: cluster.settings) { connection in
             let ids: [String] = try await TestPostgres.all("SELECT id FROM feedback", as: String.self, on: connection)
             return Set(ids)

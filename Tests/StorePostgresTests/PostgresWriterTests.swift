@@ -1,6 +1,5 @@
 import PostgresNIO
 import StorePostgres
-import Synchronization
 import Testing
 
 /// The group-commit writer on a real server: shared commits, failures kept to their own piece, durability.
@@ -144,52 +143,16 @@ struct PostgresWriterTests {
         var options = PostgresBackend.Options()
         options.migrations = [Self.table]
         let database = try await PostgresBackend.open(cluster.settings, options: options, logger: TestPostgres.logger)
-        final class Shared: Sendable {
-            let acknowledged = Mutex<[Int]>([])
-            let inFlight = Atomic<Int>(0)
-            let stop = Atomic<Bool>(false)
-        }
-        let shared = Shared()
-        // Signals when the acknowledged count passes each milestone, instead of polling it.
-        let (milestones, reached) = AsyncStream<Int>.makeStream()
-        let milestoneSize = 1500
-        let writers = Task {
-            await withTaskGroup(of: Void.self) { group in
-                for writer in 0..<32 {
-                    group.addTask {
-                        var id = writer
-                        while !shared.stop.load(ordering: .relaxed) {
-                            let row = id
-                            shared.inFlight.add(1, ordering: .relaxed)
-                            do {
-                                try await database.write { transaction in
-                                    try await transaction.execute("INSERT INTO item (id) VALUES (\(row))")
-                                }
-                                let count = shared.acknowledged.withLock { $0.append(row); return $0.count }
-                                if count % milestoneSize == 0 { reached.yield(count) }
-                            } catch {}
-                            shared.inFlight.subtract(1, ordering: .relaxed)
-                            id += 32
-                        }
-                    }
-                }
-            }
-        }
-        var iterator = milestones.makeAsyncIterator()
-        _ = await iterator.next()
         // Pull the plug in the middle of the stream, start again, and let writes resume on the restarted server.
-        try cluster.crash()
-        // Writes were waiting on the server when it died. Whether one was on the wire at that instant (and so
-        // failed) depends on timing: one waiting for a pooled connection gets a new one once the server is back.
-        let inFlightAtCrash = shared.inFlight.load(ordering: .relaxed)
-        try cluster.restart()
-        let afterCrash = shared.acknowledged.withLock { $0.count }
-        while let count = await iterator.next(), count < afterCrash + milestoneSize {}
-        shared.stop.store(true, ordering: .relaxed)
-        await writers.value
-        reached.finish()
+        let (acked, inFlightAtCrash) = try await cluster.writeThroughAnImmediateShutdown(milestone: 1500) {
+            writer, attempt in
+            let row = writer + 32 * attempt
+            try await database.write { transaction in
+                try await transaction.execute("INSERT INTO item (id) VALUES (\(row))")
+            }
+            return row
+        }
         await database.close()
-        let acked = shared.acknowledged.withLock { $0 }
         #expect(inFlightAtCrash > 0)
 
         let stored = try await TestPostgres.withConnection(to: cluster.settings) { connection in

@@ -5,6 +5,7 @@ import Glibc
 import Logging
 import PostgresNIO
 import StorePostgres
+import Synchronization
 import Testing
 import UseroTestSupport
 
@@ -174,4 +175,55 @@ func freeLoopbackPort() throws -> Int {
     }
     guard named == 0 else { throw PrivateCluster.ScriptFailed(description: "getsockname() failed") }
     return Int(UInt16(bigEndian: address.sin_port))
+}
+
+extension PrivateCluster {
+    /// Keeps 32 writers writing (`write(writer, attempt)`, which returns what it stored) while the server stops in
+    /// immediate mode (no checkpoint: the WAL on disk is all there is) after `milestone` acknowledged writes and
+    /// starts again, until `milestone` more are acknowledged. Returns what was acknowledged and how many writes were
+    /// waiting on the server when it died. A write in flight then either fails or, waiting for a pooled connection,
+    /// gets a new one once the server is back; which depends on timing.
+    func writeThroughAnImmediateShutdown<Value: Sendable>(
+        milestone: Int, _ write: @escaping @Sendable (_ writer: Int, _ attempt: Int) async throws -> Value
+    ) async throws -> (acknowledged: [Value], inFlightAtCrash: Int) {
+        let shared = ShutdownStream<Value>()
+        // Signals when the acknowledged count passes each milestone, instead of polling it.
+        let (milestones, reached) = AsyncStream<Int>.makeStream()
+        let writers = Task {
+            await withTaskGroup(of: Void.self) { group in
+                for writer in 0..<32 {
+                    group.addTask {
+                        var attempt = 0
+                        while !shared.stop.load(ordering: .relaxed) {
+                            shared.inFlight.add(1, ordering: .relaxed)
+                            if let value = try? await write(writer, attempt) {
+                                let count = shared.acknowledged.withLock { $0.append(value); return $0.count }
+                                if count % milestone == 0 { reached.yield(count) }
+                            }
+                            shared.inFlight.subtract(1, ordering: .relaxed)
+                            attempt += 1
+                        }
+                    }
+                }
+            }
+        }
+        var iterator = milestones.makeAsyncIterator()
+        _ = await iterator.next()
+        try crash()
+        let inFlightAtCrash = shared.inFlight.load(ordering: .relaxed)
+        try restart()
+        let afterCrash = shared.acknowledged.withLock { $0.count }
+        while let count = await iterator.next(), count < afterCrash + milestone {}
+        shared.stop.store(true, ordering: .relaxed)
+        await writers.value
+        reached.finish()
+        return (shared.acknowledged.withLock { $0 }, inFlightAtCrash)
+    }
+}
+
+/// What the writers of `writeThroughAnImmediateShutdown` share.
+private final class ShutdownStream<Value: Sendable>: Sendable {
+    let acknowledged = Mutex<[Value]>([])
+    let inFlight = Atomic<Int>(0)
+    let stop = Atomic<Bool>(false)
 }
