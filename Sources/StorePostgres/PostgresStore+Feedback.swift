@@ -67,7 +67,7 @@ extension PostgresStore: FeedbackStore {
     // MARK: Feedback
 
     public func insert(_ draft: FeedbackDraft, at date: Date, origin: String?) async throws -> FeedbackItem {
-        let item = FeedbackItem(id: Identifiers.newFeedbackID(), clientId: draft.clientId, createdAt: date, draft: draft)
+        let item = FeedbackItem(newAt: date, draft: draft)
         let notifies = postsNewFeedbackToSlack
         // Most submissions share one multi-row statement with their neighbours, which also checks their Origin
         // against their client's allowlist; what it leaves out (an unknown client, say) takes the one-by-one path

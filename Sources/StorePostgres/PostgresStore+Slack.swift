@@ -265,8 +265,7 @@ extension PostgresStore: SlackStore {
         {
             return (id, false)
         }
-        let item = FeedbackItem(
-            id: Identifiers.newFeedbackID(), clientId: clientId, createdAt: now, draft: message.draft(clientId: clientId))
+        let item = FeedbackItem(newAt: now, draft: message.draft(clientId: clientId))
         if try await insert(item, in: tx) { return (item.id, true) }
         if let ts = message.messageTs,
             let id = try await capturedFeedbackID(

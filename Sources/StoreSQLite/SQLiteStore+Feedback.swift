@@ -54,7 +54,7 @@ extension SQLiteStore: FeedbackStore {
     // MARK: Feedback
 
     public func insert(_ draft: FeedbackDraft, at date: Date, origin: String?) async throws -> FeedbackItem {
-        let item = FeedbackItem(id: Identifiers.newFeedbackID(), clientId: draft.clientId, createdAt: date, draft: draft)
+        let item = FeedbackItem(newAt: date, draft: draft)
         // The client check rides in the write: one hop to the writer instead of a read hop and then a write hop.
         let notifies = postsNewFeedbackToSlack
         try await database.write { db in

@@ -258,8 +258,7 @@ extension SQLiteStore: SlackStore {
         {
             return (id, false)
         }
-        let item = FeedbackItem(
-            id: Identifiers.newFeedbackID(), clientId: clientId, createdAt: now, draft: message.draft(clientId: clientId))
+        let item = FeedbackItem(newAt: now, draft: message.draft(clientId: clientId))
         do {
             try db.inSavepoint {
                 try insert(item, into: db)

@@ -19,8 +19,7 @@ struct BenchCommitBaseline: AsyncParsableCommand {
         var rows = 0
         while Date().timeIntervalSince(start) < seconds {
             let item = FeedbackItem(
-                id: Identifiers.newFeedbackID(), clientId: client.id, createdAt: Date(),
-                draft: FeedbackDraft(clientId: client.id, source: .api, rating: 3, comment: "baseline row"))
+                newAt: Date(), draft: FeedbackDraft(clientId: client.id, source: .api, rating: 3, comment: "baseline row"))
             try await store.insertUnbatched(item)
             rows += 1
         }

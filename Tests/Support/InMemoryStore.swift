@@ -118,7 +118,7 @@ extension InMemoryStore: FeedbackStore, StoreHealth {
                 throw FeedbackError.unknownClient
             }
             guard client.allows(origin: origin) else { throw FeedbackError.originNotAllowed }
-            let item = FeedbackItem(id: Identifiers.newFeedbackID(), clientId: draft.clientId, createdAt: at, draft: draft)
+            let item = FeedbackItem(newAt: at, draft: draft)
             try Self.insert(item, into: &state)
             if postsNewFeedbackToSlack {
                 let installations = state.installations.values.filter { Self.active(team: $0.teamId, in: state) != nil }
@@ -262,8 +262,7 @@ extension InMemoryStore: SlackStore {
         {
             return (id, false)
         }
-        let item = FeedbackItem(
-            id: Identifiers.newFeedbackID(), clientId: clientId, createdAt: now, draft: message.draft(clientId: clientId))
+        let item = FeedbackItem(newAt: now, draft: message.draft(clientId: clientId))
         state.feedback[item.id] = item
         return (item.id, true)
     }

@@ -202,6 +202,11 @@ public struct FeedbackItem: Sendable, Equatable, Encodable {
         self.draft = draft
     }
 
+    /// A new item for `draft`, created at `date`, under a new id.
+    public init(newAt date: Date, draft: FeedbackDraft) {
+        self.init(id: Identifiers.newFeedbackID(createdAt: date), clientId: draft.clientId, createdAt: date, draft: draft)
+    }
+
     enum Keys: String, CodingKey {
         case id, source, createdAt, rating, comment, userEmail, pageUrl, pageTitle, referrer, environment
         case metadata, screenshots, sessionReplayId, replayOffsetMs, userId, slack, recovered

@@ -10,6 +10,8 @@ public enum StoredColumns {
     }
 
     public static func origins(_ text: String) -> [String]? {
+        // Most clients allow every origin, and every submission reads its client inside the write.
+        if text == "[]" { return [] }
         guard case .array(let values)? = JSONValue.parse(Array(text.utf8)) else { return nil }
         var origins: [String] = []
         for value in values {
