@@ -2,6 +2,7 @@ import Feedback
 import Foundation
 import NIOCore
 import Testing
+import UseroTestSupport
 
 @testable import usero
 
@@ -53,7 +54,7 @@ import Testing
 
     /// Random documents, written with random spacing and escapes: the scanner never disagrees with the parser.
     @Test func agreesWithTheRoutesParserOnRandomDocuments() throws {
-        var random = SplitMix(seed: 0x5eed_cafe)
+        var random = SplitMix64(seed: 0x5eed_cafe)
         var answered = 0
         for _ in 0..<2_000 {
             let bytes = Array(Self.randomDocument(&random).utf8)
@@ -71,28 +72,15 @@ import Testing
         #expect(answered > 1_500)
     }
 
-    struct SplitMix {
-        var state: UInt64
-        init(seed: UInt64) { state = seed }
-        mutating func next() -> UInt64 {
-            state &+= 0x9E37_79B9_7F4A_7C15
-            var z = state
-            z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-            z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-            return z ^ (z >> 31)
-        }
-        mutating func below(_ n: Int) -> Int { Int(next() % UInt64(n)) }
-    }
-
     static let pieces = ["a", "é", "🦀", "\\\"", "\\\\", "\\/", "\\n", "\\u0041", "\\u00e9", "\\ud83e\\udd80", " ", "}", "{", ",", ":", "[", "]"]
 
-    static func randomString(_ random: inout SplitMix) -> String {
+    static func randomString(_ random: inout SplitMix64) -> String {
         (0..<random.below(6)).map { _ in pieces[random.below(pieces.count)] }.joined()
     }
 
-    static func spaces(_ random: inout SplitMix) -> String { ["", " ", "\n", "\t ", "  \r\n"][random.below(5)] }
+    static func spaces(_ random: inout SplitMix64) -> String { ["", " ", "\n", "\t ", "  \r\n"][random.below(5)] }
 
-    static func randomValue(_ random: inout SplitMix, depth: Int) -> String {
+    static func randomValue(_ random: inout SplitMix64, depth: Int) -> String {
         switch random.below(depth > 2 ? 5 : 7) {
         case 0: return "\"\(randomString(&random))\""
         case 1: return ["0", "-12", "3.5e10", "1E-3", "9223372036854775808"][random.below(5)]
@@ -105,7 +93,7 @@ import Testing
         }
     }
 
-    static func randomKey(_ random: inout SplitMix) -> String {
+    static func randomKey(_ random: inout SplitMix64) -> String {
         switch random.below(6) {
         case 0: return "clientId"
         case 1: return "\\u0063lientId"
@@ -115,7 +103,7 @@ import Testing
         }
     }
 
-    static func randomObject(_ random: inout SplitMix, depth: Int) -> String {
+    static func randomObject(_ random: inout SplitMix64, depth: Int) -> String {
         let members = (0..<random.below(5)).map { _ in
             spaces(&random) + "\"\(randomKey(&random))\"" + spaces(&random) + ":" + spaces(&random)
                 + randomValue(&random, depth: depth)
@@ -123,7 +111,7 @@ import Testing
         return "{" + members.joined(separator: ",") + spaces(&random) + "}"
     }
 
-    static func randomDocument(_ random: inout SplitMix) -> String {
+    static func randomDocument(_ random: inout SplitMix64) -> String {
         spaces(&random) + randomObject(&random, depth: 0) + spaces(&random)
     }
 }

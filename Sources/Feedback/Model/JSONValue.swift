@@ -50,59 +50,9 @@ public enum JSONValue: Sendable, Equatable, Codable {
         }
     }
 
-    /// Parses JSON bytes; nil when they are not JSON.
-    ///
-    /// Foundation's `JSONSerialization` is about four times faster here than decoding this enum with `JSONDecoder`
-    /// (which throws and catches an error per probe of a value's kind); this is the hot path of `POST /api/feedback`.
+    /// Parses JSON bytes (UTF-8); nil when they are not one JSON document. See `JSONValueParser`.
     public static func parse(_ bytes: some Collection<UInt8>) -> JSONValue? {
-        guard let object = try? JSONSerialization.jsonObject(with: Data(bytes), options: [.fragmentsAllowed]) else {
-            return nil
-        }
-        return JSONValue(foundation: object)
-    }
-
-    private static let booleanType = ObjectIdentifier(type(of: NSNumber(value: true)))
-
-    private init?(foundation value: Any) {
-        // Most likely kinds first: on Linux every failed `as?` from `Any` tries bridging (NSNull before String made
-        // each string pay a String→NSString bridge attempt; 10 % of POST /api/feedback's CPU). The kinds are
-        // disjoint, so the order changes nothing else.
-        switch value {
-        case let string as String:
-            self = .string(string)
-        case let object as [String: Any]:
-            var values: [String: JSONValue] = [:]
-            values.reserveCapacity(object.count)
-            for (key, element) in object {
-                guard let converted = JSONValue(foundation: element) else { return nil }
-                values[key] = converted
-            }
-            self = .object(values)
-        case let number as NSNumber:
-            if ObjectIdentifier(type(of: number)) == Self.booleanType {
-                self = .bool(number.boolValue)
-            } else {
-                // "d"/"f": a number with a fraction or exponent; "Q": an integer beyond Int64.
-                switch String(cString: number.objCType) {
-                case "d", "f", "Q": self = .double(number.doubleValue)
-                default: self = .int(number.int64Value)
-                }
-            }
-        case let array as [Any]:
-            var values: [JSONValue] = []
-            values.reserveCapacity(array.count)
-            for element in array {
-                guard let converted = JSONValue(foundation: element) else { return nil }
-                values.append(converted)
-            }
-            self = .array(values)
-        case is NSNull:
-            self = .null
-        case let decimal as Decimal:
-            self = .double(NSDecimalNumber(decimal: decimal).doubleValue)
-        default:
-            return nil
-        }
+        JSONValueParser.parse(bytes)
     }
 
     /// Compact JSON text with sorted keys (what the stores keep). Written by hand: JSONEncoder cost more than the
