@@ -4,6 +4,17 @@ internal import COpenSSL
 public enum HMACSHA256 {
     /// The 32-byte HMAC-SHA256 of `message` under `key`; compare codes with `constantTimeEquals`.
     public static func authenticationCode(for message: some Collection<UInt8>, key: SecretBytes) -> [UInt8] {
+        withContiguousBytes(message) { pointer, count in code(UnsafeBufferPointer(start: pointer, count: count), key) }
+    }
+
+    /// The same for an array, with no generic code at the call site: a generic call from another module runs
+    /// unspecialised, instantiating generic metadata each time, and the Slack signature check makes this call on
+    /// every request.
+    public static func authenticationCode(for message: [UInt8], key: SecretBytes) -> [UInt8] {
+        message.withUnsafeBufferPointer { code($0, key) }
+    }
+
+    private static func code(_ message: UnsafeBufferPointer<UInt8>, _ key: SecretBytes) -> [UInt8] {
         var failed = false
         let code = key.withBytes { keyBuffer in
             withContiguousBytes(message) { messagePointer, messageCount in
