@@ -288,11 +288,21 @@ private struct Scanner {
         let start = index + 1
         guard skipString() else { return nil }
         let name = UnsafeBufferPointer(rebasing: bytes[start..<(index - 1)])
-        if name.elementsEqual("type".utf8) { return .type }
-        if name.elementsEqual("event".utf8) { return .event }
-        if name.elementsEqual("team_id".utf8) { return .teamID }
-        if name.elementsEqual("authorizations".utf8) { return .authorizations }
-        return .other
+        // By length first, then byte by byte against a static string: comparing every name with each key's
+        // String.UTF8View was 1.6 % of an ignored event's CPU.
+        switch name.count {
+        case 4 where Self.equals(name, "type"): return .type
+        case 5 where Self.equals(name, "event"): return .event
+        case 7 where Self.equals(name, "team_id"): return .teamID
+        case 14 where Self.equals(name, "authorizations"): return .authorizations
+        default: return .other
+        }
+    }
+
+    static func equals(_ name: UnsafeBufferPointer<UInt8>, _ text: StaticString) -> Bool {
+        guard name.count == text.utf8CodeUnitCount else { return false }
+        for offset in 0..<name.count where name[offset] != text.utf8Start[offset] { return false }
+        return true
     }
 
     /// A string value with no escapes, as a String; nil for anything else (the caller gives up).
