@@ -27,9 +27,7 @@ public struct Client: Sendable, Equatable {
     /// Requests without an `Origin` come from servers and apps, which the allowlist does not govern: a browser always
     /// sends one on a cross-origin POST, and anything else could forge it anyway.
     public func allows(origin: String?) -> Bool {
-        guard !allowedOrigins.isEmpty, let origin, !origin.isEmpty else { return true }
-        let candidate = OriginPattern.normalize(origin)
-        return allowedOrigins.contains { OriginPattern.matches(pattern: $0, origin: candidate) }
+        OriginPattern.allowlist(allowedOrigins, allows: origin)
     }
 }
 
@@ -46,6 +44,14 @@ public enum Plan: String, Sendable, Codable, CaseIterable {
 /// An entry is a full origin (`https://app.example.com`), a bare host (`app.example.com`, any scheme), or a
 /// wildcard host (`*.example.com`, any subdomain, any scheme).
 public enum OriginPattern {
+    /// Whether a client whose allowlist is `allowedOrigins` accepts a submission from `origin` (see
+    /// `Client.allows(origin:)`).
+    public static func allowlist(_ allowedOrigins: [String], allows origin: String?) -> Bool {
+        guard !allowedOrigins.isEmpty, let origin, !origin.isEmpty else { return true }
+        let candidate = normalize(origin)
+        return allowedOrigins.contains { matches(pattern: $0, origin: candidate) }
+    }
+
     /// Lowercases and drops a trailing slash.
     public static func normalize(_ origin: String) -> String {
         var value = origin.trimmingCharacters(in: .whitespaces).lowercased()
