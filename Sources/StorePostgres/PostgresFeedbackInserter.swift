@@ -25,7 +25,7 @@ final class PostgresFeedbackInserter: Sendable {
         let finish: @Sendable (Result<Bool, any Error>) -> Void
     }
 
-    /// At most this many rows in one statement (its one parameter is a JSON array of them).
+    /// At most this many rows in one statement (one array per column).
     static let maxBatch = 256
 
     private let client: PostgresClient
@@ -76,7 +76,7 @@ final class PostgresFeedbackInserter: Sendable {
                     let refused = try await Self.refusedOrigins(in: batch, tx: tx)
                     let rows = batch.filter { !refused.contains($0.item.id) }
                     if rows.isEmpty { return ([], refused) }
-                    let statement = InsertPlainFeedback(records: Self.records(rows.map(\.item)))
+                    let statement = InsertPlainFeedback(items: rows.map(\.item))
                     let notifying = rows.filter(\.notifies).map(\.item)
                     func insert() async throws -> Set<String> {
                         Set(try await tx.rows(statement))
@@ -155,74 +155,56 @@ final class PostgresFeedbackInserter: Sendable {
     }
 
     /// The batch's statement, prepared on each connection once: PostgreSQL parses and plans it there once instead
-    /// of for every batch (parsing, analysis and planning were a third of the server's CPU for it).
+    /// of for every batch (parsing, analysis and planning were a third of the server's CPU for it). The rows come as
+    /// one binary array per column, zipped back into rows by `unnest`: no text to build here nor to parse there.
+    /// (One JSON array through `json_to_recordset` cost 3.5 % of usero's CPU to build and about 9 % of the server's
+    /// to parse on this route; the arrays cost 2 % and 3 %.)
     struct InsertPlainFeedback: PostgresPreparedStatement {
         static let name = "usero_insert_plain_feedback"
         static let sql = """
             INSERT INTO feedback (id, client_id, source, created_at, rating, comment, user_email, page_url,
                 page_title, referrer, environment, metadata, session_replay_id, replay_offset_ms, user_id)
-            SELECT id, client_id, source, created_at, rating, comment, user_email, page_url, page_title, referrer,
-                environment, metadata, session_replay_id, replay_offset_ms, user_id
-            FROM json_to_recordset($1::json) AS v(id text, client_id text, source text,
-                created_at bigint, rating integer, comment text, user_email text, page_url text, page_title text,
-                referrer text, environment text, metadata text, session_replay_id text, replay_offset_ms bigint,
-                user_id text)
+            SELECT v.* FROM unnest($1::text[], $2::text[], $3::text[], $4::bigint[], $5::integer[], $6::text[],
+                $7::text[], $8::text[], $9::text[], $10::text[], $11::text[], $12::text[], $13::text[], $14::bigint[],
+                $15::text[])
+                AS v(id, client_id, source, created_at, rating, comment, user_email, page_url, page_title, referrer,
+                environment, metadata, session_replay_id, replay_offset_ms, user_id)
             WHERE EXISTS (SELECT 1 FROM client c WHERE c.id = v.client_id COLLATE "C")
             AND NOT EXISTS (SELECT 1 FROM account_deletion d WHERE d.client_id = v.client_id COLLATE "C")
             ON CONFLICT DO NOTHING
             RETURNING id
             """
-        static let bindingDataTypes: [PostgresDataType] = [.text]
+        static let bindingDataTypes: [PostgresDataType] = [
+            .textArray, .textArray, .textArray, .int8Array, .int4Array, .textArray, .textArray, .textArray,
+            .textArray, .textArray, .textArray, .textArray, .textArray, .int8Array, .textArray,
+        ]
         typealias Row = String
 
-        /// The rows as one JSON array (`records`).
-        let records: String
+        let items: [FeedbackItem]
 
         func makeBindings() -> PostgresBindings {
-            var bindings = PostgresBindings(capacity: 1)
-            bindings.append(records)
+            var bindings = PostgresBindings(capacity: 15)
+            func text(_ value: (FeedbackItem) -> String?) {
+                bindings.append(PostgresColumnArray(items.map(value)))
+            }
+            text { $0.id }
+            text { $0.clientId }
+            text { $0.draft.source.rawValue }
+            bindings.append(PostgresColumnArray(items.map { Optional(epochMillis($0.createdAt)) }))
+            bindings.append(PostgresColumnArray(items.map { $0.draft.rating.map { Int32(clamping: $0) } }))
+            text { $0.draft.comment }
+            text { $0.draft.userEmail }
+            text { $0.draft.pageUrl }
+            text { $0.draft.pageTitle }
+            text { $0.draft.referrer }
+            text { $0.draft.environment }
+            text { $0.draft.metadata?.jsonText }
+            text { $0.draft.sessionReplayId }
+            bindings.append(PostgresColumnArray(items.map { $0.draft.replayOffsetMs }))
+            text { $0.draft.userId }
             return bindings
         }
 
         func decodeRow(_ row: PostgresRow) throws -> String { try row.decode(String.self) }
-    }
-
-    /// The rows as a JSON array of objects, one key per column (an absent value is NULL to json_to_recordset).
-    static func records(_ items: [FeedbackItem]) -> String {
-        var text = "["
-        for (index, item) in items.enumerated() {
-            let d = item.draft
-            text += index == 0 ? "{" : ",{"
-            var first = true
-            func add(_ key: String, _ value: String?) {
-                guard let value else { return }
-                text += first ? "\"\(key)\":" : ",\"\(key)\":"
-                first = false
-                JSONValue.appendQuoted(value, to: &text)
-            }
-            func add(_ key: String, number value: Int64?) {
-                guard let value else { return }
-                text += first ? "\"\(key)\":" : ",\"\(key)\":"
-                first = false
-                text += String(value)
-            }
-            add("id", item.id)
-            add("client_id", item.clientId)
-            add("source", d.source.rawValue)
-            add("created_at", number: epochMillis(item.createdAt))
-            add("rating", number: d.rating.map(Int64.init))
-            add("comment", d.comment)
-            add("user_email", d.userEmail)
-            add("page_url", d.pageUrl)
-            add("page_title", d.pageTitle)
-            add("referrer", d.referrer)
-            add("environment", d.environment)
-            add("metadata", d.metadata?.jsonText)
-            add("session_replay_id", d.sessionReplayId)
-            add("replay_offset_ms", number: d.replayOffsetMs)
-            add("user_id", d.userId)
-            text += "}"
-        }
-        return text + "]"
     }
 }

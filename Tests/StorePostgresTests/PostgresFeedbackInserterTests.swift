@@ -143,9 +143,13 @@ struct PostgresFeedbackInserterTests {
                 FeedbackDraft(
                     clientId: client.id, source: i % 2 == 0 ? .api : .widget, rating: i % 5 == 0 ? nil : 1 + i % 4,
                     comment: "\(awkward) \(i)", userEmail: "jamie+\(i)@example.com",
-                    pageUrl: "https://yourapp.com/p/\(i)?q=\"x\"", pageTitle: awkward, referrer: "https://ref.example/",
-                    environment: i % 3 == 0 ? nil : "staging", metadata: .object([awkward: .string(awkward)]),
-                    sessionReplayId: "replay_\(i)", replayOffsetMs: Int64(i) * 1000, userId: "user-\(i)")
+                    pageUrl: "https://yourapp.com/p/\(i)?q=\"x\"", pageTitle: i % 4 == 0 ? nil : awkward,
+                    // An empty text is not an absent one.
+                    referrer: i % 8 == 0 ? "" : "https://ref.example/",
+                    environment: i % 3 == 0 ? nil : "staging",
+                    metadata: i % 6 == 0 ? nil : .object([awkward: .string(awkward)]),
+                    sessionReplayId: "replay_\(i)", replayOffsetMs: i % 7 == 0 ? nil : Int64(i) * 1000,
+                    userId: i % 5 == 1 ? nil : "user-\(i)")
             }
             let items = try await withThrowingTaskGroup(of: FeedbackItem.self) { group in
                 for draft in drafts { group.addTask { try await store.insert(draft, at: Date(), origin: nil) } }
