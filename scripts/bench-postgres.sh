@@ -9,6 +9,8 @@
 #    wrk -t1 -cCONNECTIONS drives durable POST /api/feedback for DURATION seconds; the rows counted in the store
 #    afterwards are the rate (what was committed, not what was answered). Then both again as a browser sends them,
 #    with an `Origin` the client's allowlist allows (the widget's traffic: the allowlist is checked per request).
+#    Then pgbench again, with usero's own feedback row in usero's own table (its indexes, foreign key and checks),
+#    one row and eight rows per transaction: what PostgreSQL itself does with that row on this machine.
 # 3. The uninstall scrub of SCRUB_ROWS (default 1,000,000) captured rows of one workspace on PostgreSQL, through the
 #    store's own batches.
 # Prints each figure and its ratio to its baseline.
@@ -88,6 +90,34 @@ echo "== durable POST /api/feedback, wrk -t1 -c$connections -d${duration}s"
 read -r sqlite_rate sqlite_p99 < <(run_usero sqlite "$work/usero.sqlite")
 psql "$admin_url" -c "CREATE DATABASE usero_bench"
 read -r pg_rate pg_p99 < <(run_usero postgres "$(db_url usero_bench)")
+# PostgreSQL's own rate for usero's row: the same feedback row (into its table's indexes, foreign key and checks,
+# which bench_row has none of) inserted by pgbench straight into the database usero just used, one row per
+# transaction and eight rows per transaction (about what usero's batches carry at 32 connections).
+echo "== pgbench: the feedback row itself, into usero's table, ${duration}s"
+bench_url=$(db_url usero_bench | sed 's/?.*//')
+bench_client=$(psql "$bench_url" -c "SELECT id FROM client LIMIT 1")
+feedback_row() { # feedback_row SUFFIX: one VALUES tuple with id fb_<random><SUFFIX>
+    echo "('fb_' || :r || '$1', '$bench_client', 'api', 1764680000000, 3, 'Export to CSV times out on large projects',
+        'jamie@example.com', 'https://yourapp.com/projects/42/export', 'staging', '{\"appVersion\":\"2.4.1\",\"build\":1842}')"
+}
+feedback_insert="INSERT INTO feedback (id, client_id, source, created_at, rating, comment, user_email, page_url, environment, metadata) VALUES"
+{ echo '\set r random(1, 1000000000000000)'; echo "$feedback_insert $(feedback_row '') ;" | tr '\n' ' '; echo; } > "$work/row1.sql"
+{ echo '\set r random(1, 1000000000000000)'
+  echo "$feedback_insert $(for i in 1 2 3 4 5 6 7 8; do [ $i -gt 1 ] && echo ,; feedback_row "_$i"; done) ;" | tr '\n' ' '; echo; } > "$work/row8.sql"
+pgbench_rows() { # pgbench_rows SCRIPT ROWS_PER_TRANSACTION CLIENTS...: the best rows/s
+    local script=$1 per=$2 best_rows=0 clients out tps
+    shift 2
+    for clients in "$@"; do
+        out=$("$pgbin/pgbench" -n -M prepared -c "$clients" -j 2 -T "$duration" -f "$script" "$bench_url" 2>&1)
+        tps=$(echo "$out" | awk -F'= ' '/^tps/ {print $2}' | awk -v per="$per" '{printf "%d", $1 * per}')
+        echo "pgbench -c $clients, $per row(s) per transaction: $tps rows/s" >&2
+        [ "$tps" -gt "$best_rows" ] && best_rows=$tps
+    done
+    echo "$best_rows"
+}
+row1=$(pgbench_rows "$work/row1.sql" 1 16 32)
+row8=$(pgbench_rows "$work/row8.sql" 8 4 8)
+
 echo "== the same with an allowed Origin on every request (the widget's traffic)"
 read -r sqlite_widget_rate sqlite_widget_p99 < <(run_usero sqlite-widget "$work/usero-widget.sqlite" https://yourapp.com)
 psql "$admin_url" -c "CREATE DATABASE usero_widget"
@@ -105,6 +135,8 @@ echo "| --- | ---: | ---: | ---: |"
 echo "| durable POST /api/feedback, SQLite | $sqlite_rate/s (p99 $sqlite_p99) | pgbench $best/s | $(python3 -c "print(f'{$sqlite_rate/$best:.2f}')") |"
 echo "| durable POST /api/feedback, PostgreSQL | $pg_rate/s (p99 $pg_p99) | pgbench $best/s | $(python3 -c "print(f'{$pg_rate/$best:.2f}')") |"
 echo "| PostgreSQL / SQLite, same run | | | $(python3 -c "print(f'{$pg_rate/max($sqlite_rate,1):.2f}')") |"
+echo "| durable POST /api/feedback, PostgreSQL | $pg_rate/s | pgbench, the feedback row, 1 per transaction: $row1/s | $(python3 -c "print(f'{$pg_rate/max($row1,1):.2f}')") |"
+echo "| durable POST /api/feedback, PostgreSQL | $pg_rate/s | pgbench, the feedback row, 8 per transaction: $row8/s | $(python3 -c "print(f'{$pg_rate/max($row8,1):.2f}')") |"
 echo "| with Origin, SQLite | $sqlite_widget_rate/s (p99 $sqlite_widget_p99) | pgbench $best/s | $(python3 -c "print(f'{$sqlite_widget_rate/$best:.2f}')") |"
 echo "| with Origin, PostgreSQL | $pg_widget_rate/s (p99 $pg_widget_p99) | pgbench $best/s | $(python3 -c "print(f'{$pg_widget_rate/$best:.2f}')") |"
 echo "| with Origin, PostgreSQL / SQLite | | | $(python3 -c "print(f'{$pg_widget_rate/max($sqlite_widget_rate,1):.2f}')") |"
