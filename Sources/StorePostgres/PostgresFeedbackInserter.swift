@@ -4,18 +4,17 @@ import Logging
 import PostgresNIO
 import Synchronization
 
-/// Plain submissions that wait at the same time become one multi-row `INSERT`, committed on its own: one
-/// statement and one commit for the whole batch, where the group-commit writer pays BEGIN, a statement per piece
-/// and COMMIT. Plain means what `POST /api/feedback` stores most: no screenshots to link and no Slack capture (those
-/// keep the writer's path). When new items are posted to Slack, the batch is a transaction instead: the insert,
-/// one read of the batch's clients' notifying installations, their post jobs, COMMIT; an item and its job commit
-/// together, as on the writer's path.
+/// Plain submissions that wait at the same time become one multi-row `INSERT` in a transaction of their own: BEGIN,
+/// one statement for the whole batch, COMMIT, where the group-commit writer pays a statement per piece. Plain means
+/// what `POST /api/feedback` stores most: no screenshots to link and no Slack capture (those keep the writer's path).
+/// When new items are posted to Slack, the transaction also reads the batch's clients' notifying installations and
+/// adds their post jobs: an item and its job commit together, as on the writer's path.
 ///
 /// The statement only inserts rows whose client exists and is not being closed, and skips a row whose id exists
 /// (`ON CONFLICT DO NOTHING`); `RETURNING id` says which rows it wrote. A row it left out, and every row of a batch
 /// the server refused as a whole, is handed back to the caller, which stores it one by one and reports its own
-/// error there. Durability is the writer's: the statement runs in autocommit mode with `synchronous_commit=on`, so
-/// its answer means committed.
+/// error there. Durability: sessions run with `synchronous_commit=on`, and nothing is answered before COMMIT's own
+/// answer, which PostgreSQL sends once the commit is flushed. (Not the statement's: see `run`.)
 final class PostgresFeedbackInserter: Sendable {
     private struct Pending: Sendable {
         let item: FeedbackItem
@@ -78,15 +77,16 @@ final class PostgresFeedbackInserter: Sendable {
                     if rows.isEmpty { return ([], refused) }
                     let statement = InsertPlainFeedback(items: rows.map(\.item))
                     let notifying = rows.filter(\.notifies).map(\.item)
-                    func insert() async throws -> Set<String> {
-                        Set(try await tx.rows(statement))
-                    }
-                    if notifying.isEmpty { return (try await insert(), refused) }
+                    // In a transaction of its own, never in autocommit: postgres-nio ends a statement at its
+                    // CommandComplete, and in autocommit PostgreSQL commits after that (at the Sync that follows), so
+                    // the rows would be answered before they are durable. COMMIT's answer comes after the commit.
                     try await tx.query("BEGIN")
                     do {
-                        let ids = try await insert()
-                        try await PostgresStore.enqueueNotifications(
-                            for: notifying.filter { ids.contains($0.id) }, in: tx)
+                        let ids = Set(try await tx.rows(statement))
+                        if !notifying.isEmpty {
+                            try await PostgresStore.enqueueNotifications(
+                                for: notifying.filter { ids.contains($0.id) }, in: tx)
+                        }
                         // COMMIT of a transaction that an error left aborted answers ROLLBACK, not an error.
                         let result = try await tx.query("COMMIT")
                         guard result.metadata.command == "COMMIT" else { throw PostgresWriterError.transactionAborted }

@@ -132,6 +132,47 @@ struct PostgresFeedbackInserterTests {
         }
     }
 
+    /// Nothing is answered before its commit. A deferred constraint trigger runs at COMMIT, after the statement
+    /// itself has answered: a row it refuses must be reported as failed, never acknowledged. (In autocommit,
+    /// PostgreSQL commits after the statement's answer, and an immediate shutdown in between lost acknowledged rows.)
+    @Test func aRowItsCommitRefusesIsNeverAcknowledged() async throws {
+        try await TestPostgres.withFreshDatabase { settings in
+            let backend = try await PostgresBackend.open(settings, logger: TestPostgres.logger)
+            let store = PostgresStore(backend: backend, logger: TestPostgres.logger)
+            let (client, _) = try await store.createClient(name: "Acme", plan: .paid, allowedOrigins: [], at: Date())
+            try await TestPostgres.withConnection(to: settings) { connection in
+                try await connection.query(
+                    """
+                    CREATE FUNCTION refuse_at_commit() RETURNS trigger LANGUAGE plpgsql AS $$
+                    BEGIN
+                        IF NEW.comment = 'Refuse at commit' THEN
+                            -- A notice is sent at once, with whatever waits before it (the statement's answer);
+                            -- the error follows later.
+                            RAISE NOTICE 'checking at commit';
+                            PERFORM pg_sleep(0.3);
+                            RAISE EXCEPTION 'refused at commit';
+                        END IF;
+                        RETURN NULL;
+                    END $$
+                    """, logger: TestPostgres.logger)
+                try await connection.query(
+                    """
+                    CREATE CONSTRAINT TRIGGER refuse_at_commit AFTER INSERT ON feedback
+                    DEFERRABLE INITIALLY DEFERRED FOR EACH ROW EXECUTE FUNCTION refuse_at_commit()
+                    """, logger: TestPostgres.logger)
+            }
+
+            let refused = FeedbackDraft(clientId: client.id, source: .api, comment: "Refuse at commit")
+            await #expect(throws: (any Error).self) { try await store.insert(refused, at: Date(), origin: nil) }
+            let kept = try await store.insert(
+                FeedbackDraft(clientId: client.id, source: .api, comment: "Fine"), at: Date(), origin: nil)
+
+            let page = try await store.listFeedback(clientID: client.id, filter: .init(), limit: 50, after: nil)
+            #expect(page.items.map(\.id) == [kept.id])
+            await backend.close()
+        }
+    }
+
     /// Text that JSON must escape goes through the batch's JSON parameter unchanged.
     @Test func everyFieldReadsBackExactlyAsSubmitted() async throws {
         try await TestPostgres.withFreshDatabase { settings in
