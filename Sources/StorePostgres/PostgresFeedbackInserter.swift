@@ -32,6 +32,17 @@ final class PostgresFeedbackInserter: Sendable {
     private let queue: LaneQueue<Pending>
     private let counts = Mutex(PostgresWriterStatistics())
     private let watch = ConnectionWatch()
+    /// Allowlists read before, by client id (see `originDecisions`). Never trusted alone: a row checked against one
+    /// is inserted only if its client's `allowed_origins` still reads the same.
+    private let allowlists = Mutex([String: Allowlist]())
+    /// At most this many clients' allowlists are kept; past it the cache starts over.
+    static let maxCachedAllowlists = 4096
+
+    /// A client's `allowed_origins` as stored, and parsed.
+    struct Allowlist: Sendable {
+        let text: String
+        let origins: [String]
+    }
 
     init(client: PostgresClient, lanes: Int, logger: Logger) {
         self.client = client
@@ -72,10 +83,11 @@ final class PostgresFeedbackInserter: Sendable {
                 try await client.withConnection { connection in
                     if connection.isClosed { throw PostgresWriterError.connectionLost }
                     let tx = PostgresTransaction(connection: connection, logger: logger, watch: watch)
-                    let refused = try await Self.refusedOrigins(in: batch, tx: tx)
+                    let (refused, checkedAgainst) = try await originDecisions(in: batch, tx: tx)
                     let rows = batch.filter { !refused.contains($0.item.id) }
                     if rows.isEmpty { return ([], refused) }
-                    let statement = InsertPlainFeedback(items: rows.map(\.item))
+                    let statement = InsertPlainFeedback(
+                        items: rows.map(\.item), allowlists: rows.map { checkedAgainst[$0.item.id] })
                     let notifying = rows.filter(\.notifies).map(\.item)
                     // In a transaction of its own, never in autocommit: postgres-nio ends a statement at its
                     // CommandComplete, and in autocommit PostgreSQL commits after that (at the Sync that follows), so
@@ -123,25 +135,59 @@ final class PostgresFeedbackInserter: Sendable {
         }
     }
 
-    /// The ids of the pieces whose `Origin` their client's allowlist refuses. One read for the whole batch: the live
-    /// clients of the pieces that carry an `Origin`. A piece whose client it does not find is not refused here: the
-    /// insert leaves it out, and the caller reports it.
-    private static func refusedOrigins(in batch: [Pending], tx: PostgresTransaction) async throws -> Set<String> {
+    /// Which pieces' `Origin` their client's allowlist refuses (nothing is written for them), and for each allowed
+    /// piece with an `Origin`, the allowlist text it was allowed by. A piece whose client is unknown or closing is in
+    /// neither: the insert leaves it out, and the caller reports it.
+    ///
+    /// Allowlists read by earlier batches are reused, so a batch of a known client's widget traffic costs one round
+    /// trip, not two. That is safe because the insert takes a piece only while its client's `allowed_origins` still
+    /// reads as the text it was checked against: after a change the piece is left out, and the caller's one-by-one
+    /// path checks it afresh. A refusal is never taken from the cache: the batch reads those clients (and the ones
+    /// not cached) in one statement before its insert, so an origin just added is allowed at once.
+    private func originDecisions(in batch: [Pending], tx: PostgresTransaction) async throws
+        -> (refused: Set<String>, checkedAgainst: [String: String])
+    {
         let checked = batch.filter { !($0.origin ?? "").isEmpty }
-        if checked.isEmpty { return [] }
-        let clients = try await tx.rows(LiveClients(ids: Array(Set(checked.map(\.item.clientId)))))
-        let byID = Dictionary(clients.map { ($0.id, $0) }, uniquingKeysWith: { first, _ in first })
-        return Set(
-            checked.filter { piece in byID[piece.item.clientId].map { !$0.allows(origin: piece.origin) } ?? false }
-                .map(\.item.id))
+        if checked.isEmpty { return ([], [:]) }
+        let clientIDs = Set(checked.map(\.item.clientId))
+        var known = allowlists.withLock { cache in
+            var known = [String: Allowlist]()
+            for id in clientIDs { known[id] = cache[id] }
+            return known
+        }
+        let toRead = Set(
+            checked.filter { piece in
+                known[piece.item.clientId].map { !OriginPattern.allowlist($0.origins, allows: piece.origin) } ?? true
+            }.map(\.item.clientId))
+        if !toRead.isEmpty {
+            let read = try await tx.rows(LiveClientAllowlists(ids: Array(toRead)))
+            for id in toRead { known[id] = nil }
+            for (id, allowlist) in read { known[id] = allowlist }
+            allowlists.withLock { cache in
+                if cache.count + read.count > Self.maxCachedAllowlists { cache.removeAll(keepingCapacity: true) }
+                for id in toRead { cache[id] = nil }
+                for (id, allowlist) in read { cache[id] = allowlist }
+            }
+        }
+        var refused = Set<String>()
+        var checkedAgainst = [String: String]()
+        for piece in checked {
+            guard let allowlist = known[piece.item.clientId] else { continue }
+            if OriginPattern.allowlist(allowlist.origins, allows: piece.origin) {
+                checkedAgainst[piece.item.id] = allowlist.text
+            } else {
+                refused.insert(piece.item.id)
+            }
+        }
+        return (refused, checkedAgainst)
     }
 
-    /// The live clients among `ids`, prepared on each connection once.
-    struct LiveClients: PostgresPreparedStatement {
-        static let name = "usero_live_clients"
-        static let sql = "\(PGClientRecord.select) AND id = ANY($1)"
+    /// The allowlists of the live clients among `ids`, prepared on each connection once.
+    struct LiveClientAllowlists: PostgresPreparedStatement {
+        static let name = "usero_live_client_allowlists"
+        static let sql = "SELECT id, allowed_origins FROM client WHERE \(pgLiveClientCondition) AND id = ANY($1)"
         static let bindingDataTypes: [PostgresDataType] = [.textArray]
-        typealias Row = Client
+        typealias Row = (String, Allowlist)
 
         let ids: [String]
 
@@ -151,7 +197,13 @@ final class PostgresFeedbackInserter: Sendable {
             return bindings
         }
 
-        func decodeRow(_ row: PostgresRow) throws -> Client { try PGClientRecord.client(row.makeRandomAccess()) }
+        func decodeRow(_ row: PostgresRow) throws -> (String, Allowlist) {
+            let (id, text) = try row.decode((String, String).self)
+            guard let origins = StoredColumns.origins(text) else {
+                throw PostgresStoreDecodingError(table: "client", column: "allowed_origins")
+            }
+            return (id, Allowlist(text: text, origins: origins))
+        }
     }
 
     /// The batch's statement, prepared on each connection once: PostgreSQL parses and plans it there once instead
@@ -164,26 +216,32 @@ final class PostgresFeedbackInserter: Sendable {
         static let sql = """
             INSERT INTO feedback (id, client_id, source, created_at, rating, comment, user_email, page_url,
                 page_title, referrer, environment, metadata, session_replay_id, replay_offset_ms, user_id)
-            SELECT v.* FROM unnest($1::text[], $2::text[], $3::text[], $4::bigint[], $5::integer[], $6::text[],
+            SELECT v.id, v.client_id, v.source, v.created_at, v.rating, v.comment, v.user_email, v.page_url,
+                v.page_title, v.referrer, v.environment, v.metadata, v.session_replay_id, v.replay_offset_ms, v.user_id
+            FROM unnest($1::text[], $2::text[], $3::text[], $4::bigint[], $5::integer[], $6::text[],
                 $7::text[], $8::text[], $9::text[], $10::text[], $11::text[], $12::text[], $13::text[], $14::bigint[],
-                $15::text[])
+                $15::text[], $16::text[])
                 AS v(id, client_id, source, created_at, rating, comment, user_email, page_url, page_title, referrer,
-                environment, metadata, session_replay_id, replay_offset_ms, user_id)
-            WHERE EXISTS (SELECT 1 FROM client c WHERE c.id = v.client_id COLLATE "C")
+                environment, metadata, session_replay_id, replay_offset_ms, user_id, allowlist)
+            WHERE EXISTS (SELECT 1 FROM client c WHERE c.id = v.client_id COLLATE "C"
+                AND (v.allowlist IS NULL OR c.allowed_origins = v.allowlist COLLATE "C"))
             AND NOT EXISTS (SELECT 1 FROM account_deletion d WHERE d.client_id = v.client_id COLLATE "C")
             ON CONFLICT DO NOTHING
             RETURNING id
             """
         static let bindingDataTypes: [PostgresDataType] = [
             .textArray, .textArray, .textArray, .int8Array, .int4Array, .textArray, .textArray, .textArray,
-            .textArray, .textArray, .textArray, .textArray, .textArray, .int8Array, .textArray,
+            .textArray, .textArray, .textArray, .textArray, .textArray, .int8Array, .textArray, .textArray,
         ]
         typealias Row = String
 
         let items: [FeedbackItem]
+        /// Per item, the allowlist text its `Origin` was checked against (nil: no `Origin`): the row is inserted only
+        /// if its client's `allowed_origins` still reads the same.
+        let allowlists: [String?]
 
         func makeBindings() -> PostgresBindings {
-            var bindings = PostgresBindings(capacity: 15)
+            var bindings = PostgresBindings(capacity: 16)
             func text(_ value: (FeedbackItem) -> String?) {
                 bindings.append(PostgresColumnArray(items.map(value)))
             }
@@ -202,6 +260,7 @@ final class PostgresFeedbackInserter: Sendable {
             text { $0.draft.sessionReplayId }
             bindings.append(PostgresColumnArray(items.map { $0.draft.replayOffsetMs }))
             text { $0.draft.userId }
+            bindings.append(PostgresColumnArray(allowlists))
             return bindings
         }
 

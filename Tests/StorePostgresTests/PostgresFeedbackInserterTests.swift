@@ -173,6 +173,45 @@ struct PostgresFeedbackInserterTests {
         }
     }
 
+    /// The batch remembers the allowlists it read; a change made to one since (an operator's edit in the database)
+    /// applies to the very next submission both ways: an origin taken off is refused, one added is allowed.
+    @Test func anAllowlistChangedSinceABatchReadItAppliesAtOnce() async throws {
+        try await TestPostgres.withFreshDatabase { settings in
+            let backend = try await PostgresBackend.open(settings, logger: TestPostgres.logger)
+            let store = PostgresStore(backend: backend, logger: TestPostgres.logger)
+            let (client, _) = try await store.createClient(
+                name: "Acme", plan: .paid, allowedOrigins: ["https://app.example.com"], at: Date())
+            func submit(from origin: String) async throws -> String? {
+                let draft = FeedbackDraft(clientId: client.id, source: .widget, comment: "From \(origin)")
+                do {
+                    return try await store.insert(draft, at: Date(), origin: origin).id
+                } catch FeedbackError.originNotAllowed {
+                    return nil
+                }
+            }
+            func allow(_ origins: String) async throws {
+                try await TestPostgres.withConnection(to: settings) { connection in
+                    try await connection.query(
+                        "UPDATE client SET allowed_origins = \(origins) WHERE id = \(client.id)", logger: TestPostgres.logger)
+                }
+            }
+
+            let first = try #require(try await submit(from: "https://app.example.com"))
+            #expect(try await submit(from: "https://other.example.com") == nil)
+
+            try await allow(#"["https://other.example.com"]"#)
+            #expect(try await submit(from: "https://app.example.com") == nil)
+            let second = try #require(try await submit(from: "https://other.example.com"))
+
+            try await allow(#"["https://app.example.com","https://other.example.com"]"#)
+            let third = try #require(try await submit(from: "https://app.example.com"))
+
+            let page = try await store.listFeedback(clientID: client.id, filter: .init(), limit: 50, after: nil)
+            #expect(Set(page.items.map(\.id)) == [first, second, third])
+            await backend.close()
+        }
+    }
+
     /// Text that JSON must escape goes through the batch's JSON parameter unchanged.
     @Test func everyFieldReadsBackExactlyAsSubmitted() async throws {
         try await TestPostgres.withFreshDatabase { settings in
