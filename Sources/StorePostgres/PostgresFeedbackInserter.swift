@@ -95,6 +95,9 @@ final class PostgresFeedbackInserter: Sendable {
                     try await tx.query("BEGIN")
                     do {
                         let ids = Set(try await tx.rows(statement))
+                        forgetAllowlists(ofClientsOf: rows.filter {
+                            checkedAgainst[$0.item.id] != nil && !ids.contains($0.item.id)
+                        })
                         if !notifying.isEmpty {
                             try await PostgresStore.enqueueNotifications(
                                 for: notifying.filter { ids.contains($0.id) }, in: tx)
@@ -180,6 +183,16 @@ final class PostgresFeedbackInserter: Sendable {
             }
         }
         return (refused, checkedAgainst)
+    }
+
+    /// Drops the remembered allowlists of the clients of `pieces`, rows the insert left out although their `Origin`
+    /// was allowed: their allowlist may have changed, and the next batch reads it again instead of leaving out every
+    /// row of that client.
+    private func forgetAllowlists(ofClientsOf pieces: [Pending]) {
+        if pieces.isEmpty { return }
+        allowlists.withLock { cache in
+            for piece in pieces { cache[piece.item.clientId] = nil }
+        }
     }
 
     /// The allowlists of the live clients among `ids`, prepared on each connection once.
