@@ -102,9 +102,7 @@ final class PostgresFeedbackInserter: Sendable {
                             try await PostgresStore.enqueueNotifications(
                                 for: notifying.filter { ids.contains($0.id) }, in: tx)
                         }
-                        // COMMIT of a transaction that an error left aborted answers ROLLBACK, not an error.
-                        let result = try await tx.query("COMMIT")
-                        guard result.metadata.command == "COMMIT" else { throw PostgresWriterError.transactionAborted }
+                        try await tx.commit()
                         return (ids, refused)
                     } catch {
                         try PostgresGroupCommitWriter.rethrowIfConnectionLost(error, connection)

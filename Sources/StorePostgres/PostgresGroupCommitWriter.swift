@@ -26,6 +26,15 @@ public struct PostgresTransaction: Sendable {
         try await watch.run(query, on: connection, logger: logger).metadata.rows ?? 0
     }
 
+    /// Commits the transaction the writer or the batch inserter opened, and returns once it is durable: COMMIT's
+    /// answer comes after the commit is flushed (a statement's own answer may come before: never acknowledge on that).
+    /// Throws `transactionAborted` when an error left the transaction aborted: COMMIT then answers ROLLBACK, not an
+    /// error.
+    func commit() async throws {
+        let result = try await query("COMMIT")
+        guard result.metadata.command == "COMMIT" else { throw PostgresWriterError.transactionAborted }
+    }
+
     /// Runs a prepared statement (parsed and planned once per connection) and returns its rows.
     func rows<Statement: PostgresPreparedStatement>(_ statement: Statement) async throws -> [Statement.Row]
     where Statement.Row: Sendable {
@@ -136,9 +145,7 @@ public final class PostgresGroupCommitWriter: Sendable {
                             }
                         }
                     }
-                    // COMMIT of a transaction that a swallowed error left aborted answers ROLLBACK, not an error.
-                    let result = try await transaction.query("COMMIT")
-                    guard result.metadata.command == "COMMIT" else { throw PostgresWriterError.transactionAborted }
+                    try await transaction.commit()
                     committed = true
                     return
                 }
