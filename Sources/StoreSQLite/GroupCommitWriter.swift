@@ -6,9 +6,12 @@ import Synchronization
 ///
 /// Writers enqueue work and wait; a single drain loop on a dedicated queue takes everything pending, runs each piece
 /// in its own savepoint inside one IMMEDIATE transaction, commits, and only then resumes the waiters. Nothing is
-/// acknowledged before its commit returned.
+/// acknowledged before its commit returned. A piece whose only change is one statement may skip its savepoint:
+/// SQLite undoes a failing statement by itself, so the savepoint (two more statements, which GRDB prepares each
+/// time) would only repeat that.
 final class GroupCommitWriter: Sendable {
     private struct Pending {
+        let savepoint: Bool
         let work: @Sendable (Database) throws -> Void
         let finish: @Sendable ((any Error)?) -> Void
     }
@@ -34,10 +37,16 @@ final class GroupCommitWriter: Sendable {
         self.pool = pool
     }
 
-    func write<T: Sendable>(_ body: @escaping @Sendable (Database) throws -> T) async throws -> T {
+    /// Runs `body` in the next group commit and returns once that committed. With `savepoint` false, `body` must
+    /// leave nothing behind when it throws by itself: change the database in at most one statement, after
+    /// everything that may throw (reads and checks may come first), or open its own savepoint around several.
+    func write<T: Sendable>(savepoint: Bool = true, _ body: @escaping @Sendable (Database) throws -> T) async throws
+        -> T
+    {
         let box = ResultBox<T>()
         try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Void, any Error>) in
             let pending = Pending(
+                savepoint: savepoint,
                 work: { db in box.set(try body(db)) },
                 finish: { error in
                     if let error { continuation.resume(throwing: error) } else { continuation.resume() }
@@ -79,10 +88,17 @@ final class GroupCommitWriter: Sendable {
             try pool.writeWithoutTransaction { db in
                 try db.inTransaction(.immediate) {
                     for (index, item) in batch.enumerated() {
+                        // Some failures (a full disk, an I/O error) make SQLite roll the whole transaction back.
+                        // Every piece then fails with the commit; none may run on in autocommit and commit alone.
+                        guard db.isInsideTransaction else { throw GroupCommitError.transactionRolledBack }
                         do {
-                            try db.inSavepoint {
+                            if item.savepoint {
+                                try db.inSavepoint {
+                                    try item.work(db)
+                                    return .commit
+                                }
+                            } else {
                                 try item.work(db)
-                                return .commit
                             }
                         } catch {
                             errors[index] = error
@@ -96,6 +112,12 @@ final class GroupCommitWriter: Sendable {
         }
         for (index, item) in batch.enumerated() { item.finish(errors[index]) }
     }
+}
+
+/// SQLite rolled a group commit's transaction back on its own (after a full disk or an I/O error): nothing of it
+/// was written.
+enum GroupCommitError: Error {
+    case transactionRolledBack
 }
 
 /// Carries a value out of the writer's closure. Written on the writer queue before the commit, read by the waiter

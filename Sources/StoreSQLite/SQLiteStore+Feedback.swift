@@ -69,14 +69,23 @@ extension SQLiteStore: FeedbackStore {
         let item = FeedbackItem(newAt: date, draft: draft)
         // The client check rides in the write: one hop to the writer instead of a read hop and then a write hop.
         let notifies = postsNewFeedbackToSlack
-        try await database.write { db in
+        try await database.write(savepoint: false) { db in
             guard let origins = try Self.liveClientOrigins(id: item.clientId, in: db) else {
                 throw FeedbackError.unknownClient
             }
             guard OriginPattern.allowlist(origins, allows: origin) else { throw FeedbackError.originNotAllowed }
-            try Self.insert(item, into: db)
             // Accepted means durable for the Slack post too: it commits with the item, or neither does.
-            if notifies { try Self.enqueueNotifications(for: item, in: db) }
+            let jobs = notifies ? try Self.notificationJobs(for: item, in: db) : []
+            if jobs.isEmpty && item.draft.screenshots.isEmpty {
+                // The insert alone, the common case: one statement, which SQLite undoes by itself if it fails.
+                try Self.insert(item, into: db)
+                return
+            }
+            try db.inSavepoint {
+                try Self.insert(item, into: db)
+                for job in jobs { try Self.enqueue(job, in: db) }
+                return .commit
+            }
         }
         return item
     }

@@ -516,8 +516,9 @@ extension SQLiteStore: SlackStore {
 
     /// The post jobs a new item needs (`SlackNotificationRules`), enqueued in the caller's transaction: the
     /// insert's, so the post is as durable as the item. One indexed read when the client has no installation.
-    static func enqueueNotifications(for item: FeedbackItem, in db: Database) throws {
-        guard item.draft.source != .slack else { return }
+    /// The Slack post jobs a new `item` makes (none when its client has no channel set): a read, nothing written.
+    static func notificationJobs(for item: FeedbackItem, in db: Database) throws -> [NewSlackJob] {
+        guard item.draft.source != .slack else { return [] }
         let installations = try InstallationRecord.fetchAll(
             db.cachedStatement(
                 sql: """
@@ -526,9 +527,7 @@ extension SQLiteStore: SlackStore {
                     """),
             arguments: [item.clientId]
         ).map(\.installation)
-        for job in SlackNotificationRules.jobs(for: item, installations: installations) {
-            try enqueue(job, in: db)
-        }
+        return SlackNotificationRules.jobs(for: item, installations: installations)
     }
 
     // MARK: Notifications, recovery, App Home (issue 12)

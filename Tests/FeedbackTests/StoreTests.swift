@@ -62,6 +62,82 @@ import UseroTestSupport
         #expect(stored == 90)
     }
 
+    /// A submission whose write is the insert alone runs without a savepoint: its failing statement must still leave
+    /// its neighbours in the same commit whole, and a refusal before the insert must write nothing.
+    @Test func aRefusedInsertWithoutASavepointLeavesItsNeighboursWhole() async throws {
+        let store = try await makeStore()
+        let (client, _) = try await store.createClient(name: "A", plan: .free, allowedOrigins: [], at: Date())
+        let capture = SlackCapture(
+            teamId: "T0001", channelId: "C0001", messageTs: "1700000000.000100", threadTs: nil, authorId: "U0002",
+            forwardedBy: "U0001", capturedVia: .reactionWrench, permalink: nil)
+        let outcomes = await withTaskGroup(of: (String, Bool).self) { group -> [(String, Bool)] in
+            for index in 0..<120 {
+                group.addTask {
+                    let draft: FeedbackDraft
+                    let kind: String
+                    switch index % 4 {
+                    case 0:  // the same Slack message again and again: only one may become a row
+                        (kind, draft) = ("slack", FeedbackDraft(clientId: client.id, source: .slack, comment: "same", slack: capture))
+                    case 1:  // refused before anything is written
+                        (kind, draft) = ("unknown", FeedbackDraft(clientId: "cl_none", source: .api, rating: 1))
+                    default:
+                        (kind, draft) = ("plain", FeedbackDraft(clientId: client.id, source: .api, comment: "n\(index)"))
+                    }
+                    do {
+                        _ = try await store.insert(draft, at: Date(), origin: nil)
+                        return (kind, true)
+                    } catch {
+                        return (kind, false)
+                    }
+                }
+            }
+            return await group.reduce(into: []) { $0.append($1) }
+        }
+        #expect(outcomes.filter { $0.0 == "plain" }.allSatisfy(\.1))
+        #expect(outcomes.filter { $0.0 == "unknown" }.allSatisfy { !$0.1 })
+        #expect(outcomes.filter { $0.0 == "slack" && $0.1 }.count == 1)
+        let stored = try await store.database.read { db in
+            (try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM feedback WHERE source = 'api'"),
+             try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM feedback WHERE source = 'slack'"))
+        }
+        #expect(stored.0 == 60)
+        #expect(stored.1 == 1)
+        #expect(store.database.commitStatistics.commits < 120)
+    }
+
+    /// Some failures (a full disk, an I/O error) make SQLite roll a whole transaction back. Pieces of that group
+    /// commit after it must not run on in autocommit: what reports failure must have left nothing, and what reports
+    /// success must be stored. (The rollback is made here by a piece itself, the way SQLite would make it.)
+    @Test func aTransactionSQLiteRolledBackFailsEveryPieceOfIt() async throws {
+        let store = try await makeStore()
+        let (client, _) = try await store.createClient(name: "A", plan: .free, allowedOrigins: [], at: Date())
+        let outcomes = await withTaskGroup(of: (String, Bool).self) { group -> [(String, Bool)] in
+            for index in 0..<100 {
+                group.addTask {
+                    let id = "fb_\(index)"
+                    do {
+                        try await store.database.write(savepoint: false) { db in
+                            if index % 25 == 10 {
+                                try db.execute(sql: "ROLLBACK")
+                                return
+                            }
+                            try db.execute(
+                                sql: "INSERT INTO feedback (id, client_id, source, created_at, rating) VALUES (?, ?, 'api', 0, 1)",
+                                arguments: [id, client.id])
+                        }
+                        return (id, true)
+                    } catch {
+                        return (id, false)
+                    }
+                }
+            }
+            return await group.reduce(into: []) { $0.append($1) }
+        }
+        let stored = Set(try await store.database.read { db in try String.fetchAll(db, sql: "SELECT id FROM feedback") })
+        #expect(stored == Set(outcomes.filter(\.1).map(\.0)))
+        #expect(outcomes.contains { !$0.1 })
+    }
+
     @Test func oneSlackMessageCanOnlyBeOneRow() async throws {
         let store = try await makeStore()
         let (client, _) = try await store.createClient(name: "A", plan: .free, allowedOrigins: [], at: Date())
