@@ -514,9 +514,9 @@ extension SQLiteStore: SlackStore {
         }
     }
 
-    /// The post jobs a new item needs (`SlackNotificationRules`), enqueued in the caller's transaction: the
-    /// insert's, so the post is as durable as the item. One indexed read when the client has no installation.
-    /// The Slack post jobs a new `item` makes (none when its client has no channel set): a read, nothing written.
+    /// The post jobs a new item needs (`SlackNotificationRules`), read in the caller's transaction, which enqueues
+    /// them with the insert: the post is as durable as the item. One indexed read when the client has no
+    /// installation, none for a Slack capture; nothing written.
     static func notificationJobs(for item: FeedbackItem, in db: Database) throws -> [NewSlackJob] {
         guard item.draft.source != .slack else { return [] }
         let installations = try InstallationRecord.fetchAll(
