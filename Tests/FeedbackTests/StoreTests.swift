@@ -108,9 +108,9 @@ import UseroTestSupport
         #expect(store.database.commitStatistics.commits < 120)
     }
 
-    /// Some failures (a full disk, an I/O error) make SQLite roll a whole transaction back. Pieces of that group
-    /// commit after it must not run on in autocommit: what reports failure must have left nothing, and what reports
-    /// success must be stored. (The rollback is made here by a piece itself, the way SQLite would make it.)
+    /// Some failures (a full disk, an I/O error) make SQLite roll a whole transaction back. Whatever pieces of that
+    /// group commit then report, it must be true: what reports failure left nothing, what reports success is
+    /// stored. (The rollback is made here by a piece itself, the way SQLite would make it.)
     @Test func aTransactionSQLiteRolledBackFailsEveryPieceOfIt() async throws {
         let store = try await makeStore()
         let (client, _) = try await store.createClient(name: "A", plan: .free, allowedOrigins: [], at: Date())
