@@ -9,6 +9,11 @@ import UseroTestSupport
 @Suite struct StoreTests {
     let folder = TestFolders.make("usero-store")
 
+    /// One Slack message, captured by a reaction.
+    static let capture = SlackCapture(
+        teamId: "T0001", channelId: "C0001", messageTs: "1700000000.000100", threadTs: nil, authorId: "U0002",
+        forwardedBy: "U0001", capturedVia: .reactionWrench, permalink: nil)
+
     func makeStore() async throws -> SQLiteStore {
         try await SQLiteStore(path: folder.appendingPathComponent("usero.sqlite").path, dataDirectory: folder.path)
     }
@@ -67,9 +72,7 @@ import UseroTestSupport
     @Test func aRefusedInsertWithoutASavepointLeavesItsNeighboursWhole() async throws {
         let store = try await makeStore()
         let (client, _) = try await store.createClient(name: "A", plan: .free, allowedOrigins: [], at: Date())
-        let capture = SlackCapture(
-            teamId: "T0001", channelId: "C0001", messageTs: "1700000000.000100", threadTs: nil, authorId: "U0002",
-            forwardedBy: "U0001", capturedVia: .reactionWrench, permalink: nil)
+        let capture = Self.capture
         let outcomes = await withTaskGroup(of: (String, Bool).self) { group -> [(String, Bool)] in
             for index in 0..<120 {
                 group.addTask {
@@ -146,9 +149,7 @@ import UseroTestSupport
     @Test func oneSlackMessageCanOnlyBeOneRow() async throws {
         let store = try await makeStore()
         let (client, _) = try await store.createClient(name: "A", plan: .free, allowedOrigins: [], at: Date())
-        let capture = SlackCapture(
-            teamId: "T0001", channelId: "C0001", messageTs: "1700000000.000100", threadTs: nil, authorId: "U0002",
-            forwardedBy: "U0001", capturedVia: .reactionWrench, permalink: nil)
+        let capture = Self.capture
         let draft = FeedbackDraft(clientId: client.id, source: .slack, comment: "text", slack: capture)
         _ = try await store.insert(draft, at: Date(), origin: nil)
         await #expect(throws: DatabaseError.self) { _ = try await store.insert(draft, at: Date(), origin: nil) }
