@@ -329,6 +329,13 @@ public enum PostgresSchema {
                 "INSERT INTO screenshot_chunk (file_name, seq, bytes) SELECT file_name, 0, bytes FROM screenshot_data",
                 "DROP TABLE screenshot_data",
             ]),
+        PostgresMigration(
+            "v10-drop-feedback-by-time",
+            [
+                // Every query on `feedback.created_at` names its client, which `feedback_by_client_time` serves; the
+                // index on the time alone served none, and each insert paid for one more index entry.
+                "DROP INDEX IF EXISTS feedback_by_time",
+            ]),
     ]
 
     /// Every table the migrations create, for tests that compare the schema with the SQLite one.

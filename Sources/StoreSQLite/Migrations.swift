@@ -233,6 +233,12 @@ extension AppDatabase {
                     );
                     """)
         }
+        migrator.registerMigration("v8-drop-feedback-by-time") { db in
+            // Issue 13: every query on `feedback.created_at` names its client (retention, lists, exports), which
+            // `feedback_by_client_time` serves; the index on the time alone served none of them, and each insert
+            // paid for one more B-tree and its WAL page in every commit.
+            try db.execute(sql: "DROP INDEX IF EXISTS feedback_by_time")
+        }
         return migrator
     }
 }

@@ -169,4 +169,32 @@ import Testing
         _ = try await RetentionSweeper(store: t.store, feedback: t.store, clock: TestClock(now)).sweep(asOf: now)
         #expect(try await t.count("end_user") == 1)
     }
+
+    /// Every read of feedback by time names its client, so one index serves them all: a sweep's batch and a page of
+    /// the list are each a range of the client's time index, never a pass over every client's rows, and no index on
+    /// the time alone is kept up by every insert for them.
+    @Test func feedbackIsReadByTimeThroughTheClientsIndex() async throws {
+        let t = try await TestStore()
+        let (sweep, bound) = try #require(SQLiteStore.condition(for: .createdBefore(clientID: "cl_1", cutoff: 5)))
+        let queries: [(String, StatementArguments)] = [
+            ("SELECT id, created_at FROM feedback WHERE \(sweep) LIMIT 500", bound),
+            (
+                "\(FeedbackRecord.select) WHERE client_id = ? AND (created_at < ? OR (created_at = ? AND id < ?))"
+                    + " ORDER BY created_at DESC, id DESC LIMIT 21", ["cl_1", 5, 5, "fb_1"]
+            ),
+        ]
+        let (plans, indexes) = try await t.database.read { db in
+            let plans = try queries.map { sql, arguments in
+                try Row.fetchAll(db, sql: "EXPLAIN QUERY PLAN \(sql)", arguments: arguments).map { $0["detail"] as String }
+            }
+            let indexes = try String.fetchAll(
+                db, sql: "SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = 'feedback'")
+            return (plans, indexes)
+        }
+        for plan in plans {
+            #expect(plan.contains { $0.contains("INDEX feedback_by_client_time ") }, "\(plan)")
+            #expect(!plan.contains { $0.contains("TEMP B-TREE") || $0.hasPrefix("SCAN") }, "\(plan)")
+        }
+        #expect(!indexes.contains("feedback_by_time"))
+    }
 }
