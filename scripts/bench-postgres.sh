@@ -14,6 +14,10 @@
 # 3. The uninstall scrub of SCRUB_ROWS (default 1,000,000) captured rows of one workspace on PostgreSQL, through the
 #    store's own batches.
 # Prints each figure and its ratio to its baseline.
+#
+# DB_CPU=N: PostgreSQL on CPU N alone and everything else (usero on either backend, wrk, pgbench's client) on the
+# other CPUs, as when the database has a machine of its own: usero gets the same CPUs on both backends, and on
+# PostgreSQL the database's work no longer competes with it. Unset (the default), all share every CPU.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 duration=${1:-10}
@@ -29,6 +33,19 @@ chmod 755 "$work"
 server=
 eval "$(scripts/pg-cluster.sh start)"
 trap '[ -n "$server" ] && kill $server 2>/dev/null; scripts/pg-cluster.sh stop "$USERO_PG_CLUSTER"; rm -rf "$work"' EXIT
+# "${pin[@]}" COMMAND...: runs COMMAND on the CPUs left to the client side when DB_CPU is set, else as it is (a
+# prefix, not a function, so that `$!` of a command started in the background is the command itself).
+pin=()
+if [ -n "${DB_CPU:-}" ]; then
+    cpus=$(nproc)
+    [[ "$DB_CPU" =~ ^[0-9]+$ ]] && (( DB_CPU < cpus && cpus > 1 )) || { echo "DB_CPU must name one of $cpus CPUs, with one left" >&2; exit 2; }
+    others=$(seq 0 $((cpus - 1)) | grep -vx "$DB_CPU" | paste -sd,)
+    # The postmaster and the processes it has started; backends it forks later inherit its CPU.
+    postmaster=$(head -n 1 "$USERO_PG_CLUSTER/data/postmaster.pid")
+    for p in "$postmaster" $(pgrep -P "$postmaster"); do taskset -a -p -c "$DB_CPU" "$p" >/dev/null; done
+    pin=(taskset -c "$others")
+    echo "PostgreSQL on CPU $DB_CPU; usero, wrk and pgbench's client on CPU $others"
+fi
 pgbin=$(cat "$USERO_PG_CLUSTER/bin")
 admin_url=${USERO_TEST_POSTGRES_URL%%\?*}
 psql() { "$pgbin/psql" -qAtX "$@"; }
@@ -42,7 +59,7 @@ INSERT INTO bench_row (client, note, created_at) VALUES (:client_id, 'Export to 
 SQL
 best=0
 for clients in 16 32; do
-    out=$("$pgbin/pgbench" -n -M prepared -c "$clients" -j 2 -T "$duration" -f "$work/insert.sql" "$admin_url" 2>&1)
+    out=$("${pin[@]}" "$pgbin/pgbench" -n -M prepared -c "$clients" -j 2 -T "$duration" -f "$work/insert.sql" "$admin_url" 2>&1)
     tps=$(echo "$out" | awk -F'= ' '/^tps/ {print $2}' | awk '{printf "%d", $1}')
     echo "pgbench -c $clients: $tps inserts/s"
     [ "$tps" -gt "$best" ] && best=$tps
@@ -58,7 +75,7 @@ run_usero() {
     created=$("$bin" clients create --name bench ${origin:+--allowed-origin "$origin"})
     client=$(echo "$created" | python3 -c 'import json,sys; print(json.load(sys.stdin)["clientId"])')
     port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
-    "$bin" serve --port "$port" &
+    "${pin[@]}" "$bin" serve --port "$port" &
     server=$!
     for _ in $(seq 100); do curl -fs "http://127.0.0.1:$port/healthz" >/dev/null && break; sleep 0.1; done
     local origin_header=""
@@ -69,7 +86,7 @@ wrk.headers["Content-Type"] = "application/json"
 $origin_header
 wrk.body = '{"clientId":"$client","rating":3,"comment":"Export to CSV times out on large projects","userEmail":"jamie@example.com","pageUrl":"https://yourapp.com/projects/42/export","environment":"staging","metadata":{"appVersion":"2.4.1","build":1842}}'
 LUA
-    wrk -t1 -c"$connections" -d"${duration}s" --latency -s "$work/post.lua" "http://127.0.0.1:$port/api/feedback" \
+    "${pin[@]}" wrk -t1 -c"$connections" -d"${duration}s" --latency -s "$work/post.lua" "http://127.0.0.1:$port/api/feedback" \
         > "$work/wrk-$name.txt"
     kill -TERM $server; wait $server || true
     server=
@@ -108,7 +125,7 @@ pgbench_rows() { # pgbench_rows SCRIPT ROWS_PER_TRANSACTION CLIENTS...: the best
     local script=$1 per=$2 best_rows=0 clients out tps
     shift 2
     for clients in "$@"; do
-        out=$("$pgbin/pgbench" -n -M prepared -c "$clients" -j 2 -T "$duration" -f "$script" "$bench_url" 2>&1)
+        out=$("${pin[@]}" "$pgbin/pgbench" -n -M prepared -c "$clients" -j 2 -T "$duration" -f "$script" "$bench_url" 2>&1)
         tps=$(echo "$out" | awk -F'= ' '/^tps/ {print $2}' | awk -v per="$per" '{printf "%d", $1 * per}')
         echo "pgbench -c $clients, $per row(s) per transaction: $tps rows/s" >&2
         [ "$tps" -gt "$best_rows" ] && best_rows=$tps
