@@ -4,17 +4,18 @@ import Logging
 import PostgresNIO
 import Synchronization
 
-/// Plain submissions that wait at the same time become one multi-row `INSERT` in a transaction of their own: BEGIN,
-/// one statement for the whole batch, COMMIT, where the group-commit writer pays a statement per piece. Plain means
+/// Plain submissions that wait at the same time become one multi-row `INSERT`, committed on its own: one call of a
+/// procedure that inserts the batch and commits, where the group-commit writer pays a statement per piece. Plain means
 /// what `POST /api/feedback` stores most: no screenshots to link and no Slack capture (those keep the writer's path).
-/// When new items are posted to Slack, the transaction also reads the batch's clients' notifying installations and
-/// adds their post jobs: an item and its job commit together, as on the writer's path.
+/// When new items are posted to Slack, the call runs in a transaction that also reads the batch's clients' notifying
+/// installations and adds their post jobs: an item and its job commit together, as on the writer's path.
 ///
 /// The statement only inserts rows whose client exists and is not being closed, and skips a row whose id exists
 /// (`ON CONFLICT DO NOTHING`); `RETURNING id` says which rows it wrote. A row it left out, and every row of a batch
 /// the server refused as a whole, is handed back to the caller, which stores it one by one and reports its own
-/// error there. Durability: sessions run with `synchronous_commit=on`, and nothing is answered before COMMIT's own
-/// answer, which PostgreSQL sends once the commit is flushed. (Not the statement's: see `run`.)
+/// error there. Durability: sessions run with `synchronous_commit=on`, and nothing is answered before the answer of
+/// the call that committed (or of COMMIT), which PostgreSQL sends once the commit is flushed. (Never an autocommit
+/// statement's: see `run`.)
 final class PostgresFeedbackInserter: Sendable {
     private struct Pending: Sendable {
         let item: FeedbackItem
@@ -86,22 +87,29 @@ final class PostgresFeedbackInserter: Sendable {
                     let (refused, checkedAgainst) = try await originDecisions(in: batch, tx: tx)
                     let rows = batch.filter { !refused.contains($0.item.id) }
                     if rows.isEmpty { return ([], refused) }
-                    let statement = InsertPlainFeedback(
-                        items: rows.map(\.item), allowlists: rows.map { checkedAgainst[$0.item.id] })
                     let notifying = rows.filter(\.notifies).map(\.item)
-                    // In a transaction of its own, never in autocommit: postgres-nio ends a statement at its
-                    // CommandComplete, and in autocommit PostgreSQL commits after that (at the Sync that follows), so
-                    // the rows would be answered before they are durable. COMMIT's answer comes after the commit.
-                    try await tx.query("BEGIN")
-                    do {
-                        let ids = Set(try await tx.rows(statement))
+                    func insert(commits: Bool) async throws -> Set<String> {
+                        let statement = InsertPlainFeedback(
+                            items: rows.map(\.item), allowlists: rows.map { checkedAgainst[$0.item.id] },
+                            commits: commits)
+                        let ids = Set(try await tx.rows(statement).first ?? [])
                         forgetAllowlists(ofClientsOf: rows.filter {
                             checkedAgainst[$0.item.id] != nil && !ids.contains($0.item.id)
                         })
-                        if !notifying.isEmpty {
-                            try await PostgresStore.enqueueNotifications(
-                                for: notifying.filter { ids.contains($0.id) }, in: tx)
-                        }
+                        return ids
+                    }
+                    if notifying.isEmpty {
+                        // One round trip: the procedure commits before the call answers. Never a bare INSERT in
+                        // autocommit: postgres-nio ends a statement at its CommandComplete, and PostgreSQL commits an
+                        // autocommit statement after that (at the Sync that follows), so the rows could be answered
+                        // before they are durable. A call that fails (its insert or its commit) leaves nothing written.
+                        return (try await insert(commits: true), refused)
+                    }
+                    try await tx.query("BEGIN")
+                    do {
+                        let ids = try await insert(commits: false)
+                        try await PostgresStore.enqueueNotifications(
+                            for: notifying.filter { ids.contains($0.id) }, in: tx)
                         try await tx.commit()
                         return (ids, refused)
                     } catch {
@@ -217,42 +225,35 @@ final class PostgresFeedbackInserter: Sendable {
         }
     }
 
-    /// The batch's statement, prepared on each connection once: PostgreSQL parses and plans it there once instead
-    /// of for every batch (parsing, analysis and planning were a third of the server's CPU for it). The rows come as
+    /// The batch's statement: a call of `usero_insert_plain_feedback` (migration `v11-pg-insert-plain-feedback`),
+    /// prepared on each connection once, so PostgreSQL parses it there once instead of for every batch (parsing,
+    /// analysis and planning were a third of the server's CPU for the insert when it was sent afresh). The rows go as
     /// one binary array per column, zipped back into rows by `unnest`: no text to build here nor to parse there.
     /// (One JSON array through `json_to_recordset` cost 3.5 % of usero's CPU to build and about 9 % of the server's
-    /// to parse on this route; the arrays cost 2 % and 3 %.)
+    /// to parse on this route; the arrays cost 2 % and 3 %.) With `commits`, the procedure commits before the call
+    /// answers, and the call must run outside a transaction; without, it runs in the caller's.
     struct InsertPlainFeedback: PostgresPreparedStatement {
-        static let name = "usero_insert_plain_feedback"
+        static let name = "usero_call_insert_plain_feedback"
         static let sql = """
-            INSERT INTO feedback (id, client_id, source, created_at, rating, comment, user_email, page_url,
-                page_title, referrer, environment, metadata, session_replay_id, replay_offset_ms, user_id)
-            SELECT v.id, v.client_id, v.source, v.created_at, v.rating, v.comment, v.user_email, v.page_url,
-                v.page_title, v.referrer, v.environment, v.metadata, v.session_replay_id, v.replay_offset_ms, v.user_id
-            FROM unnest($1::text[], $2::text[], $3::text[], $4::bigint[], $5::integer[], $6::text[],
-                $7::text[], $8::text[], $9::text[], $10::text[], $11::text[], $12::text[], $13::text[], $14::bigint[],
-                $15::text[], $16::text[])
-                AS v(id, client_id, source, created_at, rating, comment, user_email, page_url, page_title, referrer,
-                environment, metadata, session_replay_id, replay_offset_ms, user_id, allowlist)
-            WHERE EXISTS (SELECT 1 FROM client c WHERE c.id = v.client_id COLLATE "C"
-                AND (v.allowlist IS NULL OR c.allowed_origins = v.allowlist COLLATE "C"))
-            AND NOT EXISTS (SELECT 1 FROM account_deletion d WHERE d.client_id = v.client_id COLLATE "C")
-            ON CONFLICT DO NOTHING
-            RETURNING id
+            CALL usero_insert_plain_feedback($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16,
+                $17, NULL)
             """
         static let bindingDataTypes: [PostgresDataType] = [
             .textArray, .textArray, .textArray, .int8Array, .int4Array, .textArray, .textArray, .textArray,
-            .textArray, .textArray, .textArray, .textArray, .textArray, .int8Array, .textArray, .textArray,
+            .textArray, .textArray, .textArray, .textArray, .textArray, .int8Array, .textArray, .textArray, .bool,
         ]
-        typealias Row = String
+        /// The ids the call inserted.
+        typealias Row = [String]
 
         let items: [FeedbackItem]
         /// Per item, the allowlist text its `Origin` was checked against (nil: no `Origin`): the row is inserted only
         /// if its client's `allowed_origins` still reads the same.
         let allowlists: [String?]
+        /// Whether the call commits (outside a transaction) or leaves that to the caller's transaction.
+        let commits: Bool
 
         func makeBindings() -> PostgresBindings {
-            var bindings = PostgresBindings(capacity: 16)
+            var bindings = PostgresBindings(capacity: 17)
             func text(_ value: (FeedbackItem) -> String?) {
                 bindings.append(PostgresColumnArray(items.map(value)))
             }
@@ -272,9 +273,10 @@ final class PostgresFeedbackInserter: Sendable {
             bindings.append(PostgresColumnArray(items.map { $0.draft.replayOffsetMs }))
             text { $0.draft.userId }
             bindings.append(PostgresColumnArray(allowlists))
+            bindings.append(commits)
             return bindings
         }
 
-        func decodeRow(_ row: PostgresRow) throws -> String { try row.decode(String.self) }
+        func decodeRow(_ row: PostgresRow) throws -> [String] { try row.decode([String].self) }
     }
 }

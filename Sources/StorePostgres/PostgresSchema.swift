@@ -336,6 +336,49 @@ public enum PostgresSchema {
                 // index on the time alone served none, and each insert paid for one more index entry.
                 "DROP INDEX IF EXISTS feedback_by_time",
             ]),
+        PostgresMigration(
+            "v11-pg-insert-plain-feedback",
+            [
+                // PostgreSQL only: the batch of plain submissions as one procedure call that commits before it
+                // answers (with `commits`), so a batch is one round trip where BEGIN, the insert and COMMIT were
+                // three. A statement in autocommit would not do: its answer may leave before its commit (RELIABILITY.md,
+                // "PostgreSQL stopping mid-commit"); a CALL's answer comes after the procedure returns, and so after
+                // its COMMIT. Without `commits`, it runs inside the caller's transaction (the batches whose Slack post
+                // jobs commit with them). One array per column, zipped back into rows; a row is taken only while its
+                // client exists, is not being closed and (with an allowlist) still has the `allowed_origins` its
+                // `Origin` was checked against; a row whose id exists is left out. `written`: the ids it inserted.
+                """
+                CREATE PROCEDURE usero_insert_plain_feedback(
+                    p_id TEXT[], p_client_id TEXT[], p_source TEXT[], p_created_at BIGINT[], p_rating INTEGER[],
+                    p_comment TEXT[], p_user_email TEXT[], p_page_url TEXT[], p_page_title TEXT[], p_referrer TEXT[],
+                    p_environment TEXT[], p_metadata TEXT[], p_session_replay_id TEXT[], p_replay_offset_ms BIGINT[],
+                    p_user_id TEXT[], p_allowlist TEXT[], p_commits BOOLEAN, INOUT written TEXT[] DEFAULT NULL)
+                LANGUAGE plpgsql AS $$
+                BEGIN
+                    WITH inserted AS (
+                        INSERT INTO feedback (id, client_id, source, created_at, rating, comment, user_email, page_url,
+                            page_title, referrer, environment, metadata, session_replay_id, replay_offset_ms, user_id)
+                        SELECT v.id, v.client_id, v.source, v.created_at, v.rating, v.comment, v.user_email,
+                            v.page_url, v.page_title, v.referrer, v.environment, v.metadata, v.session_replay_id,
+                            v.replay_offset_ms, v.user_id
+                        FROM unnest(p_id, p_client_id, p_source, p_created_at, p_rating, p_comment, p_user_email,
+                            p_page_url, p_page_title, p_referrer, p_environment, p_metadata, p_session_replay_id,
+                            p_replay_offset_ms, p_user_id, p_allowlist)
+                            AS v(id, client_id, source, created_at, rating, comment, user_email, page_url, page_title,
+                            referrer, environment, metadata, session_replay_id, replay_offset_ms, user_id, allowlist)
+                        WHERE EXISTS (SELECT 1 FROM client c WHERE c.id = v.client_id COLLATE "C"
+                            AND (v.allowlist IS NULL OR c.allowed_origins = v.allowlist COLLATE "C"))
+                        AND NOT EXISTS (SELECT 1 FROM account_deletion d WHERE d.client_id = v.client_id COLLATE "C")
+                        ON CONFLICT DO NOTHING
+                        RETURNING feedback.id)
+                    SELECT coalesce(array_agg(inserted.id), '{}') INTO written FROM inserted;
+                    IF p_commits THEN
+                        COMMIT;
+                    END IF;
+                END
+                $$
+                """,
+            ]),
     ]
 
     /// Every table the migrations create, for tests that compare the schema with the SQLite one.
