@@ -88,26 +88,30 @@ final class PostgresFeedbackInserter: Sendable {
                     let rows = batch.filter { !refused.contains($0.item.id) }
                     if rows.isEmpty { return ([], refused) }
                     let notifying = rows.filter(\.notifies).map(\.item)
-                    func insert(commits: Bool) async throws -> Set<String> {
+                    func insert(commits: Bool, unlessNotifying: Bool = false) async throws -> Set<String>? {
                         let statement = InsertPlainFeedback(
                             items: rows.map(\.item), allowlists: rows.map { checkedAgainst[$0.item.id] },
-                            commits: commits)
-                        let ids = Set(try await tx.rows(statement).first ?? [])
+                            commits: commits, unlessNotifying: unlessNotifying)
+                        // No row: nothing written. A NULL: the call stood back for the transaction path.
+                        guard let written = try await tx.rows(statement).first ?? [] else { return nil }
+                        let ids = Set(written)
                         forgetAllowlists(ofClientsOf: rows.filter {
                             checkedAgainst[$0.item.id] != nil && !ids.contains($0.item.id)
                         })
                         return ids
                     }
-                    if notifying.isEmpty {
-                        // One round trip: the procedure commits before the call answers. Never a bare INSERT in
-                        // autocommit: postgres-nio ends a statement at its CommandComplete, and PostgreSQL commits an
-                        // autocommit statement after that (at the Sync that follows), so the rows could be answered
-                        // before they are durable. A call that fails (its insert or its commit) leaves nothing written.
-                        return (try await insert(commits: true), refused)
+                    // One round trip: the procedure commits before the call answers. Never a bare INSERT in
+                    // autocommit: postgres-nio ends a statement at its CommandComplete, and PostgreSQL commits an
+                    // autocommit statement after that (at the Sync that follows), so the rows could be answered
+                    // before they are durable. A call that fails (its insert or its commit) leaves nothing written.
+                    // With Slack on, the call does nothing when one of the batch's clients posts new feedback to a
+                    // channel (nil): those batches take the transaction below, where the post jobs commit with them.
+                    if let ids = try await insert(commits: true, unlessNotifying: !notifying.isEmpty) {
+                        return (ids, refused)
                     }
                     try await tx.query("BEGIN")
                     do {
-                        let ids = try await insert(commits: false)
+                        let ids = try await insert(commits: false) ?? []
                         try await PostgresStore.enqueueNotifications(
                             for: notifying.filter { ids.contains($0.id) }, in: tx)
                         try await tx.commit()
@@ -236,14 +240,14 @@ final class PostgresFeedbackInserter: Sendable {
         static let name = "usero_call_insert_plain_feedback"
         static let sql = """
             CALL usero_insert_plain_feedback($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16,
-                $17, NULL)
+                $17, $18, NULL)
             """
         static let bindingDataTypes: [PostgresDataType] = [
             .textArray, .textArray, .textArray, .int8Array, .int4Array, .textArray, .textArray, .textArray,
-            .textArray, .textArray, .textArray, .textArray, .textArray, .int8Array, .textArray, .textArray, .bool,
+            .textArray, .textArray, .textArray, .textArray, .textArray, .int8Array, .textArray, .textArray, .bool, .bool,
         ]
-        /// The ids the call inserted.
-        typealias Row = [String]
+        /// The ids the call inserted; nil when it did nothing because a client of the batch posts to Slack.
+        typealias Row = [String]?
 
         let items: [FeedbackItem]
         /// Per item, the allowlist text its `Origin` was checked against (nil: no `Origin`): the row is inserted only
@@ -251,9 +255,12 @@ final class PostgresFeedbackInserter: Sendable {
         let allowlists: [String?]
         /// Whether the call commits (outside a transaction) or leaves that to the caller's transaction.
         let commits: Bool
+        /// Whether the call does nothing (and answers nil) when a client of the batch has an installation that posts
+        /// new feedback to a channel.
+        let unlessNotifying: Bool
 
         func makeBindings() -> PostgresBindings {
-            var bindings = PostgresBindings(capacity: 17)
+            var bindings = PostgresBindings(capacity: 18)
             func text(_ value: (FeedbackItem) -> String?) {
                 bindings.append(PostgresColumnArray(items.map(value)))
             }
@@ -274,9 +281,10 @@ final class PostgresFeedbackInserter: Sendable {
             text { $0.draft.userId }
             bindings.append(PostgresColumnArray(allowlists))
             bindings.append(commits)
+            bindings.append(unlessNotifying)
             return bindings
         }
 
-        func decodeRow(_ row: PostgresRow) throws -> [String] { try row.decode([String].self) }
+        func decodeRow(_ row: PostgresRow) throws -> [String]? { try row.decode([String]?.self) }
     }
 }

@@ -340,21 +340,34 @@ public enum PostgresSchema {
             "v11-pg-insert-plain-feedback",
             [
                 // PostgreSQL only: the batch of plain submissions as one procedure call that commits before it
-                // answers (with `commits`), so a batch is one round trip where BEGIN, the insert and COMMIT were
+                // answers (with `p_commits`), so a batch is one round trip where BEGIN, the insert and COMMIT were
                 // three. A statement in autocommit would not do: its answer may leave before its commit (RELIABILITY.md,
                 // "PostgreSQL stopping mid-commit"); a CALL's answer comes after the procedure returns, and so after
-                // its COMMIT. Without `commits`, it runs inside the caller's transaction (the batches whose Slack post
-                // jobs commit with them). One array per column, zipped back into rows; a row is taken only while its
-                // client exists, is not being closed and (with an allowlist) still has the `allowed_origins` its
-                // `Origin` was checked against; a row whose id exists is left out. `written`: the ids it inserted.
+                // its COMMIT. Without `p_commits`, it runs inside the caller's transaction (the batches whose Slack
+                // post jobs commit with them). With `p_unless_notifying`, it does nothing and answers NULL when one of
+                // the batch's clients has an installation that posts new feedback to a channel: the caller then
+                // writes the batch with its post jobs in a transaction. One array per column, zipped back into rows; a
+                // row is taken only while its client exists, is not being closed and (with an allowlist) still has the
+                // `allowed_origins` its `Origin` was checked against; a row whose id exists is left out. `written`:
+                // the ids it inserted.
                 """
                 CREATE PROCEDURE usero_insert_plain_feedback(
                     p_id TEXT[], p_client_id TEXT[], p_source TEXT[], p_created_at BIGINT[], p_rating INTEGER[],
                     p_comment TEXT[], p_user_email TEXT[], p_page_url TEXT[], p_page_title TEXT[], p_referrer TEXT[],
                     p_environment TEXT[], p_metadata TEXT[], p_session_replay_id TEXT[], p_replay_offset_ms BIGINT[],
-                    p_user_id TEXT[], p_allowlist TEXT[], p_commits BOOLEAN, INOUT written TEXT[] DEFAULT NULL)
+                    p_user_id TEXT[], p_allowlist TEXT[], p_commits BOOLEAN, p_unless_notifying BOOLEAN,
+                    INOUT written TEXT[] DEFAULT NULL)
                 LANGUAGE plpgsql AS $$
                 BEGIN
+                    IF p_unless_notifying AND EXISTS (
+                        SELECT 1 FROM slack_installation i
+                        WHERE i.client_id = ANY(p_client_id) AND i.notify_channel IS NOT NULL
+                        AND i.token_envelope IS NOT NULL
+                        AND i.team_id NOT IN (SELECT team_id FROM slack_tombstone))
+                    THEN
+                        written := NULL;
+                        RETURN;
+                    END IF;
                     WITH inserted AS (
                         INSERT INTO feedback (id, client_id, source, created_at, rating, comment, user_email, page_url,
                             page_title, referrer, environment, metadata, session_replay_id, replay_offset_ms, user_id)
