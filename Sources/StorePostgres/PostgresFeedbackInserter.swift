@@ -7,8 +7,9 @@ import Synchronization
 /// Plain submissions that wait at the same time become one multi-row `INSERT`, committed on its own: one call of a
 /// procedure that inserts the batch and commits, where the group-commit writer pays a statement per piece. Plain means
 /// what `POST /api/feedback` stores most: no screenshots to link and no Slack capture (those keep the writer's path).
-/// When new items are posted to Slack, the call runs in a transaction that also reads the batch's clients' notifying
-/// installations and adds their post jobs: an item and its job commit together, as on the writer's path.
+/// When new items are posted to Slack and a client of the batch has a channel set for them, the call runs in a
+/// transaction that also reads the batch's clients' notifying installations and adds their post jobs: an item and its
+/// job commit together, as on the writer's path. (The call itself finds out, and stands back, in its one round trip.)
 ///
 /// The statement only inserts rows whose client exists and is not being closed, and skips a row whose id exists
 /// (`ON CONFLICT DO NOTHING`); `RETURNING id` says which rows it wrote. A row it left out, and every row of a batch
