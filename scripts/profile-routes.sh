@@ -4,19 +4,25 @@
 # scripts/perf_summary.py (top functions by self and inclusive share, and the share under our own layers).
 #
 #   scripts/profile-routes.sh [SECONDS (8)] [TOP (30)]
+#   ALLOC_SECONDS=0 scripts/profile-routes.sh   # without the heap allocation counts (default: 3 s per route)
 #   USERO_BIN=/tmp/usero-before FLOOR_BIN=.build/release/usero-floor scripts/profile-routes.sh   # another build
 #
 # Starts `usero-floor` and `usero serve` (temporary SQLite, Slack signing on), then for each route runs
 # `wrk -t1 -c32` for SECONDS while perf samples the server for SECONDS-2 (after a 2 s warm-up). Routes: the floor's
 # /healthz, usero's /healthz, signed ignored `message` events, the floor's POST /ingest with the same body, durable
 # POST /api/feedback, an admin list (GET /api/feedback?limit=20 with the admin key); then each route's server CPU
-# per request beside the floor's. Needs linux-perf (apt-get install linux-perf). valgrind's callgrind would count
+# per request beside the floor's. Then, for each route, the heap allocations per request: glibc's malloc, calloc,
+# realloc and posix_memalign (where Swift's allocations end up), counted by uprobes with their sizes over
+# ALLOC_SECONDS of wrk (the probes slow the server several times over, so this pass runs apart from the CPU figures;
+# counts per request do not depend on the speed). Needs linux-perf (apt-get install linux-perf). valgrind's callgrind would count
 # instructions, but valgrind 3.19 (Debian 12) cannot read Swift 6 binaries (DWARF 5) and crashes on them. Loopback
 # only; bounded by SECONDS per route.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 DURATION=${1:-8}
 TOP=${2:-30}
+ALLOC_SECONDS=${ALLOC_SECONDS:-3}
+[[ "$ALLOC_SECONDS" =~ ^[0-9]+$ ]] && (( ALLOC_SECONDS <= 60 )) || { echo "ALLOC_SECONDS must be 0-60" >&2; exit 2; }
 CONFIG=${CONFIG:-release}
 SECRET="profile-signing-secret"
 (( DURATION >= 4 )) || { echo "SECONDS must be at least 4" >&2; exit 2; }
@@ -31,8 +37,10 @@ USERO_BIN=${USERO_BIN:-$(swift build -c "$CONFIG" --show-bin-path)/usero}
 FLOOR_BIN=${FLOOR_BIN:-$(swift build -c "$CONFIG" --show-bin-path)/usero-floor}
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/usero-profile.XXXXXX")
 PIDS=""
+PROBES=""
 cleanup() {
     for pid in $PIDS; do kill -TERM "$pid" 2>/dev/null || true; wait "$pid" 2>/dev/null || true; done
+    [[ -n "$PROBES" ]] && perf probe -q -d "$PROBES:*" >/dev/null 2>&1
     rm -rf "$WORK"
 }
 trap cleanup EXIT
@@ -131,3 +139,51 @@ for name, base, target in (("floor-healthz", floor_get, None), ("usero-healthz",
             "; %.1f %% of the floor's POST /ingest" % (100 * floor_post / cpu[name])
         print("  %-14s %7.1f us  %5.1f %% of the floor's GET%s%s" % (name, cpu[name], 100 * base / cpu[name], post, extra))
 PY
+
+# Heap allocations per request: uprobes on glibc's allocator entry points (in a probe group of this run's own,
+# removed on exit), recorded with their sizes while wrk runs ALLOC_SECONDS against the route.
+(( ALLOC_SECONDS > 0 )) || exit 0
+LIBC=$(ldd "$USERO_BIN" | awk '$1 ~ /^libc\.so/ {print $3}')
+PROBES="usero_alloc_$$"
+for spec in "malloc=malloc size=%di:u64" "calloc=__libc_calloc nmemb=%di:u64 size=%si:u64" \
+    "realloc=__libc_realloc size=%si:u64" "posix_memalign=__posix_memalign size=%dx:u64"; do
+    if ! perf probe -q -x "$LIBC" --add "$PROBES:$spec" >/dev/null 2>&1; then
+        echo; echo "== heap allocations: skipped (perf probe could not place a uprobe on $LIBC)"
+        exit 0
+    fi
+done
+# allocations NAME PID PORT PATH SCRIPT
+allocations() {
+    local name=$1 pid=$2 port=$3 path=$4 script=$5
+    perf record -q -e "$PROBES:*" -p "$pid" -o "$WORK/$name.alloc" -- sleep $((ALLOC_SECONDS + 2)) 2>/dev/null &
+    local record_pid=$!
+    sleep 1
+    wrk -t1 -c32 -d"${ALLOC_SECONDS}s" -s "$script" "http://127.0.0.1:$port$path" >"$WORK/$name.alloc.wrk"
+    wait "$record_pid"
+    local requests
+    requests=$(awk '/requests in/ {print $1}' "$WORK/$name.alloc.wrk")
+    perf script -i "$WORK/$name.alloc" -F event,trace 2>/dev/null | python3 -c '
+import re, sys
+name, requests = sys.argv[1], max(1, int(sys.argv[2]))
+calls, total = {}, 0
+for line in sys.stdin:
+    m = re.search(r":(malloc|calloc|realloc|posix_memalign):.*?(?:nmemb=(\d+) )?size=(\d+)", line)
+    if not m:
+        continue
+    kind = m.group(1)
+    size = int(m.group(3)) * (int(m.group(2)) if m.group(2) else 1)
+    calls[kind] = calls.get(kind, 0) + 1
+    total += size
+n = sum(calls.values())
+detail = ", ".join("%s %.1f" % (k, calls[k] / requests) for k in sorted(calls))
+print("  %-16s %6.1f allocations, %8.0f bytes per request (%s; %d requests)" % (name, n / requests, total / requests, detail, requests))
+' "$name" "${requests:-0}"
+}
+echo
+echo "== heap allocations per request (uprobes on $LIBC, wrk -t1 -c32 for ${ALLOC_SECONDS}s per route, connections included)"
+allocations floor-healthz "$FLOOR_PID" "$FLOOR_PORT" /healthz "$WORK/healthz.lua"
+allocations usero-healthz "$USERO_PID" "$USERO_PORT" /healthz "$WORK/healthz.lua"
+allocations usero-events "$USERO_PID" "$USERO_PORT" /slack/events "$WORK/events.lua"
+allocations floor-ingest "$FLOOR_PID" "$FLOOR_PORT" /ingest "$WORK/events.lua"
+allocations usero-post "$USERO_PID" "$USERO_PORT" /api/feedback "$WORK/post.lua"
+allocations usero-admin-list "$USERO_PID" "$USERO_PORT" "/api/feedback?limit=20" "$WORK/admin.lua"
