@@ -197,4 +197,50 @@ import Testing
         }
         #expect(!indexes.contains("feedback_by_time"))
     }
+
+    /// An insert into `feedback` builds no temporary table: `source`'s check is three comparisons, not an IN list
+    /// (which SQLite turns into a temporary B-tree, a pager and its pages, for every row). Held on a database that
+    /// was created before migration v9 and had rows: v9 edits the check in place, the rows and the file stay sound,
+    /// the writer's own connection compiles inserts with the new check, and a wrong source is refused as before.
+    @Test func insertsIntoFeedbackBuildNoTemporaryTableAndTheCheckStillRefuses() async throws {
+        let folder = TestFolders.path("usero-source-check")
+        try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+        let path = folder.appendingPathComponent("usero.sqlite").path
+        do {  // a database as v8 left it, with a row
+            let pool = try DatabasePool(path: path)
+            try AppDatabase.migrator.migrate(pool, upTo: "v8-drop-feedback-by-time")
+            try await pool.write { db in
+                try db.execute(
+                    sql: """
+                        INSERT INTO client (id, name, plan, admin_key_hash, allowed_origins, created_at)
+                        VALUES ('cl_1', 'Acme', 'free', x'01', '[]', 0);
+                        INSERT INTO feedback (id, client_id, source, created_at) VALUES ('fb_old', 'cl_1', 'widget', 1);
+                        """)
+            }
+        }
+        let t = try await TestStore(folder: folder)
+        let insert = "INSERT INTO feedback (id, client_id, source, created_at) VALUES (?, 'cl_1', ?, 2)"
+        let (opcodes, schema, integrity, rows) = try await t.database.write { db in
+            let opcodes = try Row.fetchAll(db, sql: "EXPLAIN \(insert)", arguments: ["fb_x", "api"])
+                .map { $0["opcode"] as String }
+            try db.execute(sql: insert, arguments: ["fb_new", "slack"])
+            let schema = try String.fetchOne(db, sql: "SELECT sql FROM sqlite_master WHERE name = 'feedback'") ?? ""
+            let integrity = try String.fetchAll(db, sql: "PRAGMA integrity_check")
+            let rows = try String.fetchAll(db, sql: "SELECT id || ':' || source FROM feedback ORDER BY id")
+            return (opcodes, schema, integrity, rows)
+        }
+        #expect(!opcodes.contains("OpenEphemeral"))
+        #expect(schema.contains(AppDatabase.feedbackSourceCheck) && !schema.contains(AppDatabase.feedbackSourceCheckV1))
+        #expect(integrity == ["ok"])
+        #expect(rows == ["fb_new:slack", "fb_old:widget"])
+        await #expect(throws: DatabaseError.self) {
+            try await t.database.write { db in try db.execute(sql: insert, arguments: ["fb_bad", "email"]) }
+        }
+        // A process started later reads the new check too.
+        let later = try await t.reopened()
+        let laterOpcodes = try await later.database.read { db in
+            try Row.fetchAll(db, sql: "EXPLAIN \(insert)", arguments: ["fb_y", "api"]).map { $0["opcode"] as String }
+        }
+        #expect(laterOpcodes.contains("Insert") && !laterOpcodes.contains("OpenEphemeral"))
+    }
 }
