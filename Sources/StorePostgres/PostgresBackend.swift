@@ -7,8 +7,12 @@ public final class PostgresBackend: Sendable {
     public struct Options: Sendable {
         /// Sessions the pool may open (readers and writer lanes together).
         public var maximumConnections = 16
-        /// Transactions the writer fills and commits at once.
-        public var writerLanes = 4
+        /// Transactions the writer fills and commits at once. Two: since a batch of submissions is one round trip,
+        /// four lanes split 32 waiting requests into batches of about 6 rows, two into batches of about 9, and
+        /// PostgreSQL's work per commit then spreads over more rows (its CPU per row fell by a quarter, usero's rate
+        /// rose by about a tenth and its p99 fell, in alternating runs; BENCHMARKS.md, run 18). One lane leaves no
+        /// batch filling while another commits, and its p99 swung up to 85 ms.
+        public var writerLanes = 2
         /// How long an idle pooled session stays open.
         public var idleTimeout: Duration = .seconds(60)
         /// How long to wait for the server at open.
