@@ -110,13 +110,17 @@ profile() {
     perf script -i "$WORK/$name.data" -F ip,sym,dso 2>/dev/null | python3 scripts/perf_summary.py --top "$TOP" "${MATCHES[@]}" "$binary"
 }
 echo "== profiles: wrk -t1 -c32, ${DURATION}s per route, perf samples at 999 Hz; load: $(cut -d' ' -f1-3 /proc/loadavg)"
-profile floor-healthz "$FLOOR_PID" "$FLOOR_PORT" /healthz "$WORK/healthz.lua" "$FLOOR_BIN"
-profile usero-healthz "$USERO_PID" "$USERO_PORT" /healthz "$WORK/healthz.lua" "$USERO_BIN"
-profile usero-events "$USERO_PID" "$USERO_PORT" /slack/events "$WORK/events.lua" "$USERO_BIN"
-profile floor-ingest "$FLOOR_PID" "$FLOOR_PORT" /ingest "$WORK/events.lua" "$FLOOR_BIN"
-profile usero-post "$USERO_PID" "$USERO_PORT" /api/feedback "$WORK/post.lua" "$USERO_BIN"
-# An admin read (the key's lookup, then a page of the rows the POST run stored): two reads per request.
-profile usero-admin-list "$USERO_PID" "$USERO_PORT" "/api/feedback?limit=20" "$WORK/admin.lua" "$USERO_BIN"
+# each_route FUNCTION: FUNCTION NAME PID PORT PATH SCRIPT BINARY for every route, in this order.
+each_route() {
+    "$1" floor-healthz "$FLOOR_PID" "$FLOOR_PORT" /healthz "$WORK/healthz.lua" "$FLOOR_BIN"
+    "$1" usero-healthz "$USERO_PID" "$USERO_PORT" /healthz "$WORK/healthz.lua" "$USERO_BIN"
+    "$1" usero-events "$USERO_PID" "$USERO_PORT" /slack/events "$WORK/events.lua" "$USERO_BIN"
+    "$1" floor-ingest "$FLOOR_PID" "$FLOOR_PORT" /ingest "$WORK/events.lua" "$FLOOR_BIN"
+    "$1" usero-post "$USERO_PID" "$USERO_PORT" /api/feedback "$WORK/post.lua" "$USERO_BIN"
+    # An admin read (the key's lookup, then a page of the rows the POST run stored): two reads per request.
+    "$1" usero-admin-list "$USERO_PID" "$USERO_PORT" "/api/feedback?limit=20" "$WORK/admin.lua" "$USERO_BIN"
+}
+each_route profile
 # Server CPU per request is steadier than requests per second on a shared machine (wrk and other work take the
 # rest of the cores): the floor's cost over usero's is the share of the floor's rate usero would reach if both were
 # bound by their own CPU.
@@ -152,7 +156,7 @@ for spec in "malloc=malloc size=%di:u64" "calloc=__libc_calloc nmemb=%di:u64 siz
         exit 0
     fi
 done
-# allocations NAME PID PORT PATH SCRIPT
+# allocations NAME PID PORT PATH SCRIPT [BINARY]
 allocations() {
     local name=$1 pid=$2 port=$3 path=$4 script=$5
     perf record -q -e "$PROBES:*" -p "$pid" -o "$WORK/$name.alloc" -- sleep $((ALLOC_SECONDS + 2)) 2>/dev/null &
@@ -181,9 +185,4 @@ print("  %-16s %6.1f allocations, %8.0f bytes per request (%s; %d requests)" % (
 }
 echo
 echo "== heap allocations per request (uprobes on $LIBC, wrk -t1 -c32 for ${ALLOC_SECONDS}s per route, connections included)"
-allocations floor-healthz "$FLOOR_PID" "$FLOOR_PORT" /healthz "$WORK/healthz.lua"
-allocations usero-healthz "$USERO_PID" "$USERO_PORT" /healthz "$WORK/healthz.lua"
-allocations usero-events "$USERO_PID" "$USERO_PORT" /slack/events "$WORK/events.lua"
-allocations floor-ingest "$FLOOR_PID" "$FLOOR_PORT" /ingest "$WORK/events.lua"
-allocations usero-post "$USERO_PID" "$USERO_PORT" /api/feedback "$WORK/post.lua"
-allocations usero-admin-list "$USERO_PID" "$USERO_PORT" "/api/feedback?limit=20" "$WORK/admin.lua"
+each_route allocations
