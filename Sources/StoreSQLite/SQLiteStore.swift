@@ -50,6 +50,15 @@ extension Row {
         try decode(type, forColumn: column)
     }
 
+    /// The same for the types SQLite hands over directly (strings, integers, their optionals): GRDB's overload for
+    /// them reads the statement's column as it is, where the one above builds a `DatabaseValue` first and converts
+    /// that through generic code (9 % of an admin list's samples).
+    func value<T: DatabaseValueConvertible & StatementColumnConvertible>(_ column: String, as type: T.Type = T.self)
+        throws -> T
+    {
+        try decode(type, forColumn: column)
+    }
+
     /// A column holding one of an enum's raw values; `StoreDecodingError` otherwise.
     func enumValue<T: RawRepresentable>(_ column: String, table: String, as type: T.Type = T.self) throws -> T
     where T.RawValue == String {
