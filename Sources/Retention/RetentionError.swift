@@ -1,5 +1,7 @@
-/// What can go wrong in retention and privacy requests. Cases carry no content.
+/// What can go wrong in retention and privacy requests. Cases carry no content (at most a field's name).
 public enum RetentionError: Error, Equatable, Sendable {
     /// A data-subject request did not name exactly one of `email`, `userId`, `slackUserId`.
     case subjectRequired
+    /// The subject's value holds NUL, which no stored email or id does.
+    case textWithNUL(field: String)
 }

@@ -74,6 +74,11 @@ import UseroTestSupport
             let result = try await server.request("GET", "/api/feedback\(query)", headers: ["Authorization": "Bearer \(client.key)"])
             #expect(result.status == 400)
             #expect(result.json["error"] is String)
+            // A validation error names its parameter in `issues`, as the body's do.
+            let name = String(query.dropFirst().prefix { $0 != "=" })
+            let issues = try #require(result.json["issues"] as? [String: [String]])
+            #expect(Array(issues.keys) == [name])
+            #expect(issues[name] == [try #require(result.json["error"] as? String)])
         }
     }
 

@@ -46,6 +46,29 @@ import UseroTestSupport
         }
     }
 
+    /// `userId` is any 1 to 128 characters, so the admin asks for it percent-encoded in the path, as any HTTP client
+    /// sends it: `a b`, an email, a slash, a percent sign and a non-ASCII letter each come back as identified.
+    @Test func anEndUserWhoseIdNeedsEscapingIsFoundByItsEncodedPath() async throws {
+        try await TestServer.run { server in
+            let client = try await server.createClient()
+            let auth = ["Authorization": "Bearer \(client.key)"]
+            let ids = ["a b", "jamie@example.com", "team/42", "50%", "Zoë"]
+            for id in ids {
+                let body = try JSONSerialization.data(withJSONObject: ["clientId": client.id, "userId": id, "name": id])
+                #expect(try await server.postJSON("/api/identify", String(decoding: body, as: UTF8.self)).status == 200)
+            }
+            for id in ids {
+                let path = try #require(id.addingPercentEncoding(withAllowedCharacters: .alphanumerics))
+                let found = try await server.request("GET", "/api/end-users/\(path)", headers: auth)
+                #expect(found.status == 200, "\(id) as \(path)")
+                #expect(found.json["userId"] as? String == id)
+                #expect(found.json["name"] as? String == id)
+            }
+            // An escape that spells no text is no stored id.
+            #expect(try await server.request("GET", "/api/end-users/%FF", headers: auth).status == 404)
+        }
+    }
+
     @Test func identifyAnswersClear400sForTraitsLimitsAndBadFields() async throws {
         try await TestServer.run { server in
             let client = try await server.createClient()

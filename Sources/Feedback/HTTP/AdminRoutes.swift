@@ -31,24 +31,31 @@ public struct AdminRoutes<Context: RequestContext>: Sendable {
         var filter = FeedbackFilter()
         if let source = query["source"].map(String.init), !source.isEmpty {
             guard let value = FeedbackSource(rawValue: source) else {
-                throw FeedbackError.badQuery("source must be one of api, widget, slack")
+                throw FeedbackError.badQuery(field: "source", message: "source must be one of api, widget, slack")
             }
             filter.source = value
         }
         if let environment = query["environment"].map(String.init) {
+            // No stored environment holds NUL (`containsNUL`); SQLite would match the text before it.
+            guard !environment.containsNUL else {
+                throw FeedbackError.badQuery(field: "environment", message: "environment must not contain NUL characters")
+            }
             // Present but empty: the default environment (stored as absent).
             filter.environment = .some(environment.isEmpty ? nil : environment)
         }
         var limit = Self.defaultLimit
         if let text = query["limit"].map(String.init), !text.isEmpty {
             guard let value = Int(text), (1...Self.maxLimit).contains(value) else {
-                throw FeedbackError.badQuery("limit must be an integer from 1 to \(Self.maxLimit)")
+                throw FeedbackError.badQuery(
+                    field: "limit", message: "limit must be an integer from 1 to \(Self.maxLimit)")
             }
             limit = value
         }
         var cursor: FeedbackCursor?
         if let token = query["cursor"].map(String.init), !token.isEmpty {
-            guard let value = FeedbackCursor(token: token) else { throw FeedbackError.badQuery("cursor is not valid") }
+            guard let value = FeedbackCursor(token: token) else {
+                throw FeedbackError.badQuery(field: "cursor", message: "cursor is not valid")
+            }
             cursor = value
         }
         let page = try await store.listFeedback(clientID: client.id, filter: filter, limit: limit, after: cursor)
@@ -57,7 +64,7 @@ public struct AdminRoutes<Context: RequestContext>: Sendable {
 
     @Sendable func show(_ request: Request, context: Context) async throws -> Response {
         let client = try await auth.client(for: request)
-        guard let id = context.parameters.get("id"),
+        guard let id = context.parameters.decoded("id"),
             let item = try await store.feedback(id: id, clientID: client.id)
         else { throw FeedbackError.notFound }
         return JSONResponse.raw(item.jsonText)
@@ -65,7 +72,7 @@ public struct AdminRoutes<Context: RequestContext>: Sendable {
 
     @Sendable func remove(_ request: Request, context: Context) async throws -> Response {
         let client = try await auth.client(for: request)
-        guard let id = context.parameters.get("id"), try await store.deleteFeedback(id: id, clientID: client.id) else {
+        guard let id = context.parameters.decoded("id"), try await store.deleteFeedback(id: id, clientID: client.id) else {
             throw FeedbackError.notFound
         }
         return Response(status: .noContent)

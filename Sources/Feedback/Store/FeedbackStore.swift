@@ -95,7 +95,8 @@ extension FeedbackStore {
     /// The client a public request names, checked against its allowlist: `FeedbackError.unknownClient` or
     /// `.originNotAllowed` otherwise. The one rule every public route (feedback, screenshots, identify) applies.
     public func requireClient(_ id: String, origin: String?) async throws -> Client {
-        guard let client = try await client(id: id) else { throw FeedbackError.unknownClient }
+        // An id with NUL names no client (and would find the one named by the text before it).
+        guard !id.containsNUL, let client = try await client(id: id) else { throw FeedbackError.unknownClient }
         guard client.allows(origin: origin) else { throw FeedbackError.originNotAllowed }
         return client
     }

@@ -14,8 +14,8 @@ public enum FeedbackError: Error, Equatable, Sendable {
     case unauthorized
     /// No such item for this client.
     case notFound
-    /// A query parameter has a value we cannot use.
-    case badQuery(String)
+    /// A query parameter has a value we cannot use: its name, and a message that names it.
+    case badQuery(field: String, message: String)
     /// Screenshot upload problems, with the documented messages.
     case screenshotMissing, clientIDMissing, notAnImage, fileTooLarge
     /// A multipart body we cannot read.

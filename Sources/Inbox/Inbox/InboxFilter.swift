@@ -26,7 +26,9 @@ struct InboxFilter: Sendable, Equatable {
     static func environment(from value: String?) -> Environment {
         switch value {
         case "all": .all
-        case let value? where value.hasPrefix("env:") && value.count > 4: .named(String(value.dropFirst(4)))
+        // A name with NUL is no stored environment (`containsNUL`): the default view, as for any unusable filter.
+        case let value? where value.hasPrefix("env:") && value.count > 4 && !value.containsNUL:
+            .named(String(value.dropFirst(4)))
         default: .defaultEnvironment
         }
     }

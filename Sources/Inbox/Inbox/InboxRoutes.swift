@@ -180,7 +180,7 @@ struct InboxRoutes<Context: RequestContext>: Sendable {
 
     @Sendable func showItem(_ request: Request, context: Context) async throws -> Response {
         guard let visitor = try await visitor(request) else { return InboxRenderer.redirect(to: "/inbox/login") }
-        guard let id = context.parameters.get("id"),
+        guard let id = context.parameters.decoded("id"),
             let item = try await store.feedback(id: id, clientID: visitor.client.id)
         else { return notFound(visitor) }
         let view = SingleItemView(
@@ -194,7 +194,7 @@ struct InboxRoutes<Context: RequestContext>: Sendable {
         guard let visitor = try await visitor(request) else { return InboxRenderer.redirect(to: "/inbox/login") }
         let query = request.uri.queryParameters
         let filter = InboxFilter(source: query["source"].map(String.init), env: query["env"].map(String.init))
-        guard let id = context.parameters.get("id"),
+        guard let id = context.parameters.decoded("id"),
             let item = try await store.feedback(id: id, clientID: visitor.client.id)
         else { return notFound(visitor) }
         let view = ConfirmView(
@@ -218,7 +218,7 @@ struct InboxRoutes<Context: RequestContext>: Sendable {
         case .allowed(let value): visitor = value
         case .refused(let refusal): return refusal
         }
-        guard let id = context.parameters.get("id"), try await store.deleteFeedback(id: id, clientID: visitor.client.id)
+        guard let id = context.parameters.decoded("id"), try await store.deleteFeedback(id: id, clientID: visitor.client.id)
         else { return notFound(visitor) }
         context.logger.info(
             "Inbox deleted feedback", metadata: ["client.id": "\(visitor.client.id)", "feedback.id": "\(id)"])

@@ -42,9 +42,14 @@ public struct IdentifyParser: Sendable {
         var issues: [String: [String]] = [:]
         func add(_ field: String, _ message: String) { issues[field, default: []].append(message) }
         for key in fields.keys.sorted() where !Self.knownFields.contains(key) { add(key, "Unknown field") }
+        // Ids and text with NUL are refused before anything else looks at them (see `containsNUL`).
+        for key in ["clientId", "userId", "email", "name"] {
+            if case .string(let value)? = fields[key], value.containsNUL { add(key, "Must not contain NUL characters") }
+        }
 
         var clientId = ""
         switch fields["clientId"] {
+        case .string(let value)? where value.containsNUL: break
         case .string(let value)? where !value.isEmpty && value.count <= Self.maxIDLength: clientId = value
         case .string?: add("clientId", "Must be 1 to \(Self.maxIDLength) characters")
         case nil, .null?: add("clientId", "Required")
@@ -52,6 +57,7 @@ public struct IdentifyParser: Sendable {
         }
         var userId = ""
         switch fields["userId"] {
+        case .string(let value)? where value.containsNUL: break
         case .string(let value)? where !value.isEmpty && value.count <= Self.maxIDLength: userId = value
         case .string?: add("userId", "Must be 1 to \(Self.maxIDLength) characters")
         case nil, .null?: add("userId", "Required")
@@ -59,6 +65,7 @@ public struct IdentifyParser: Sendable {
         }
         var email = FieldUpdate<String>.keep
         switch fields["email"] {
+        case .string(let value)? where value.containsNUL: break
         case nil, .string("")?: break  // empty means absent, as `userEmail` on feedback
         case .null?: email = .clear
         case .string(let value)? where SubmissionParser.isValidEmail(value): email = .set(value)
@@ -67,6 +74,7 @@ public struct IdentifyParser: Sendable {
         }
         var name = FieldUpdate<String>.keep
         switch fields["name"] {
+        case .string(let value)? where value.containsNUL: break
         case nil: break
         case .null?: name = .clear
         case .string(let value)? where value.count <= Self.maxNameLength: name = .set(value)

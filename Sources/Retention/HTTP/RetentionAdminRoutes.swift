@@ -45,7 +45,7 @@ public struct RetentionAdminRoutes<Context: RequestContext>: Sendable {
 
     @Sendable func endUser(_ request: Request, context: Context) async throws -> Response {
         let client = try await auth.client(for: request)
-        guard let userID = context.parameters.get("userId"),
+        guard let userID = context.parameters.decoded("userId"),
             let user = try await endUsers.endUser(clientID: client.id, userID: userID)
         else { throw FeedbackError.notFound }
         return JSONResponse.make(user)

@@ -19,6 +19,8 @@ public enum DataSubject: Sendable, Equatable {
         guard given.count == 1, let (key, value) = given.first, value.count <= 254 else {
             throw .subjectRequired
         }
+        // `a\u{0}b` must not export or erase `a` (see `containsNUL`).
+        guard !value.containsNUL else { throw .textWithNUL(field: key) }
         switch key {
         case "email": self = .email(value)
         case "userId": self = .userID(value)

@@ -8,6 +8,8 @@ extension ErrorMapping {
         switch error {
         case RetentionError.subjectRequired:
             (.badRequest, ErrorBody("Give exactly one of email, userId, slackUserId"))
+        case RetentionError.textWithNUL(let field):
+            (.badRequest, ErrorBody("Invalid data provided", issues: [field: ["Must not contain NUL characters"]]))
         default:
             nil
         }

@@ -17,7 +17,7 @@ enum ErrorMapping {
         case .originNotAllowed: (.forbidden, ErrorBody("Domain not allowed"))
         case .unauthorized: (.unauthorized, ErrorBody("Missing or invalid admin key"))
         case .notFound: (.notFound, ErrorBody("Not found"))
-        case .badQuery(let message): (.badRequest, ErrorBody(message))
+        case .badQuery(let field, let message): (.badRequest, ErrorBody(message, issues: [field: [message]]))
         case .screenshotMissing: (.badRequest, ErrorBody("Screenshot file is required"))
         case .clientIDMissing: (.badRequest, ErrorBody("Client ID is required"))
         case .notAnImage: (.badRequest, ErrorBody("File must be an image"))

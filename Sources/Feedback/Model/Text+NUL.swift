@@ -1,0 +1,6 @@
+extension StringProtocol {
+    /// Whether the text holds NUL (U+0000). No stored key or text field may: SQLite's C API ends a bound text at its
+    /// first NUL, so `victim\u{0}x` would be stored, looked up or erased as `victim`, and PostgreSQL's `text` refuses
+    /// it outright. Every parser of client input refuses such text with a 400 (or, for an id, treats it as unknown).
+    public var containsNUL: Bool { utf8.contains(0) }
+}
