@@ -68,9 +68,11 @@ psql "$admin_url" -c "DROP TABLE bench_row"
 
 # run_usero NAME DATABASE [ORIGIN]: serves on DATABASE, drives POST /api/feedback (with ORIGIN as the request's
 # Origin and the client's one allowed origin, when given), prints "rate p99".
+# PostgreSQL requires the shared token key (any one will do for a benchmark; SQLite ignores it).
+token_key=$(head -c 32 /dev/urandom | base64)
 run_usero() {
     local name=$1 database=$2 origin=${3:-}
-    export USERO_DATABASE=$database USERO_DATA_DIR="$work/data-$name" LOG_LEVEL=warning USERO_PUBLIC_RATE_LIMIT=0
+    export USERO_DATABASE=$database USERO_TOKEN_KEY="$token_key" USERO_DATA_DIR="$work/data-$name" LOG_LEVEL=warning USERO_PUBLIC_RATE_LIMIT=0
     local created client key port
     created=$("$bin" clients create --name bench ${origin:+--allowed-origin "$origin"})
     client=$(echo "$created" | python3 -c 'import json,sys; print(json.load(sys.stdin)["clientId"])')

@@ -18,7 +18,7 @@ bin=$(scripts/release-bin.sh usero)/usero
 work=$(mktemp -d "${TMPDIR:-/tmp}/usero-drill.XXXXXX")
 trap 'kill $server 2>/dev/null || true; rm -rf "$work"' EXIT
 export USERO_DATABASE="${DRILL_DATABASE:-$work/usero.sqlite}" USERO_DATA_DIR="$work/data" LOG_LEVEL=warning USERO_PUBLIC_RATE_LIMIT=0 \
-    USERO_UPLOAD_QUOTA_MB=0
+    USERO_UPLOAD_QUOTA_MB=0 USERO_TOKEN_KEY="${USERO_TOKEN_KEY:-$(head -c 32 /dev/urandom | base64)}"
 client=$("$bin" clients create --name drill | python3 -c 'import json,sys; print(json.load(sys.stdin)["clientId"])')
 port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
 "$bin" serve --port "$port" &

@@ -19,7 +19,13 @@ public final class SQLiteStore: Sendable {
     /// previous process left queued. With `postsNewFeedbackToSlack`, every accepted item commits together with the
     /// jobs that post it to its workspaces' notify channels.
     public init(path: String, dataDirectory: String, postsNewFeedbackToSlack: Bool = false) async throws {
-        database = try AppDatabase(path: path)
+        do {
+            database = try AppDatabase(path: path)
+        } catch let error as DatabaseError where SQLiteOpenError.isAboutTheFile(error.resultCode) {
+            throw SQLiteOpenError(description: "cannot open the SQLite file: \(error.message ?? "\(error.resultCode)")")
+        } catch let error as CocoaError {
+            throw SQLiteOpenError(description: "cannot create the SQLite file's folder (\(error.code == .fileWriteNoPermission ? "permission denied" : "error \(error.code.rawValue)"))")
+        }
         files = ScreenshotFiles(dataDirectory: dataDirectory)
         self.postsNewFeedbackToSlack = postsNewFeedbackToSlack
         try await database.write { db in try db.execute(sql: "UPDATE job SET lease_until = NULL WHERE lease_until IS NOT NULL") }
@@ -31,6 +37,18 @@ extension SQLiteStore: StoreHealth {
     public func isHealthy() async -> Bool { await database.isHealthy() }
 
     public var commitStatistics: (commits: Int, writes: Int) { database.commitStatistics }
+}
+
+/// The SQLite file cannot be opened or created where it is configured: a folder in its place, a file that is not a
+/// database, no permission. A configuration mistake, not a fault: `serve` names `USERO_DATABASE` and stops (exit 78).
+public struct SQLiteOpenError: Error, CustomStringConvertible, Sendable {
+    public let description: String
+
+    /// SQLite's answers that are about the file itself rather than what runs in it.
+    static func isAboutTheFile(_ code: ResultCode) -> Bool {
+        [.SQLITE_CANTOPEN, .SQLITE_NOTADB, .SQLITE_PERM, .SQLITE_READONLY, .SQLITE_AUTH, .SQLITE_CORRUPT]
+            .contains(code.primaryResultCode)
+    }
 }
 
 /// A stored value that does not decode: an error naming the table and column, never a silent default.

@@ -60,6 +60,39 @@ struct AppConfig: Sendable {
         var description: String
     }
 
+    /// A `USERO_DATABASE` that is not a `postgres://` URL is a SQLite file path: refuse what is neither (another
+    /// scheme, a misspelt PostgreSQL URL), which would otherwise quietly become a new SQLite file named like a URL,
+    /// and a folder.
+    private static func checkSQLitePath(_ path: String) throws {
+        let lowered = path.lowercased()
+        if lowered.contains("://") || lowered.hasPrefix("postgres:") || lowered.hasPrefix("postgresql:") {
+            throw Invalid(
+                description: "USERO_DATABASE must be a SQLite file path or a postgres://USER@HOST/DBNAME URL (postgresql:// too)")
+        }
+        var isFolder: ObjCBool = false
+        if FileManager.default.fileExists(atPath: path, isDirectory: &isFolder), isFolder.boolValue {
+            throw Invalid(description: "USERO_DATABASE names a folder; it must be a SQLite file path")
+        }
+    }
+
+    /// Whether `path` exists and is not a folder.
+    private static func isExistingNonFolder(_ path: String) -> Bool {
+        var isFolder: ObjCBool = false
+        return FileManager.default.fileExists(atPath: path, isDirectory: &isFolder) && !isFolder.boolValue
+    }
+
+    /// Whether `host` is an address or a name the resolver knows, as binding to it needs (`getaddrinfo`, the
+    /// lookup NIO makes when `serve` binds; an IP literal never leaves the process).
+    static func resolves(_ host: String) -> Bool {
+        var hints = addrinfo()
+        hints.ai_flags = AI_PASSIVE
+        hints.ai_socktype = Int32(SOCK_STREAM.rawValue)
+        var found: UnsafeMutablePointer<addrinfo>?
+        let status = getaddrinfo(host, nil, &hints, &found)
+        if let found { freeaddrinfo(found) }
+        return status == 0
+    }
+
     /// Builds the configuration: flags win over the environment.
     static func load(host: String?, port: Int?, environment: [String: String]) throws -> AppConfig {
         var config = AppConfig()
@@ -88,8 +121,17 @@ struct AppConfig: Sendable {
             }
             // The URL may hold a password: it is kept only inside the settings, which never print it.
             config.databasePath = "postgres"
+        } else {
+            try checkSQLitePath(config.databasePath)
         }
         config.dataDirectory = value("USERO_DATA_DIR") ?? config.dataDirectory
+        if Self.isExistingNonFolder(config.dataDirectory) {
+            throw Invalid(description: "USERO_DATA_DIR names a file; it must be a folder (created when missing)")
+        }
+        guard Self.resolves(config.host) else {
+            throw Invalid(
+                description: "\(host == nil ? "USERO_HOST" : "--host") must be an IP address or a host name of this machine (it does not resolve)")
+        }
         config.publicURL = value("USERO_PUBLIC_URL") ?? "http://\(config.host):\(config.port)"
         guard let url = URL(string: config.publicURL), ["http", "https"].contains(url.scheme ?? ""), url.host != nil
         else { throw Invalid(description: "USERO_PUBLIC_URL must be an http or https URL") }

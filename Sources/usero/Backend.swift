@@ -41,8 +41,13 @@ struct Backend: Sendable {
                 feedback: store, slack: store, retention: store, health: store, inboxSessions: store, sqlite: nil,
                 postgres: store)
         }
-        let store = try await SQLiteStore(
-            path: config.databasePath, dataDirectory: config.dataDirectory, postsNewFeedbackToSlack: postsToSlack)
+        let store: SQLiteStore
+        do {
+            store = try await SQLiteStore(
+                path: config.databasePath, dataDirectory: config.dataDirectory, postsNewFeedbackToSlack: postsToSlack)
+        } catch let error as SQLiteOpenError {
+            throw AppConfig.Invalid(description: "USERO_DATABASE: \(error.description)")
+        }
         return Backend(
             feedback: store, slack: store, retention: store, health: store, inboxSessions: store, sqlite: store,
             postgres: nil)

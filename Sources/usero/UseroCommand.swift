@@ -5,6 +5,7 @@ import Hummingbird
 import Logging
 import Metrics
 import Prometheus
+import Synchronization
 
 /// `usero`: the feedback service and its administration commands.
 @main
@@ -54,19 +55,57 @@ struct Serve: AsyncParsableCommand {
         let config: AppConfig
         let app: Application<RouterResponder<AppRequestContext>>
         let parts: AppParts
+        let listening = Listening()
         do {
             config = try AppConfig.load(host: host, port: port, environment: ProcessInfo.processInfo.environment)
-            (app, parts) = try await buildApplication(config: config, logger: logger)
+            if config.postgres != nil, config.tokenKeyBase64 == nil {
+                // Instances on one database must seal and open each other's Slack tokens and install links; a key
+                // generated into one instance's DATA_DIR would differ on the next (the contract: required).
+                throw AppConfig.Invalid(
+                    description: "USERO_TOKEN_KEY must be set when USERO_DATABASE is PostgreSQL (every instance uses the same key; make one with: head -c 32 /dev/urandom | base64)")
+            }
+            (app, parts) = try await buildApplication(config: config, logger: logger) { port in
+                listening.set()
+                logger.info("usero listening", metadata: ["host": "\(config.host)", "port": "\(port)"])
+            }
         } catch let error as AppConfig.Invalid {
-            // A configuration mistake: one line naming the variable or file, never its value; EX_CONFIG.
-            FileHandle.standardError.write(Data("usero: \(error.description)\n".utf8))
-            throw ExitCode(78)
+            throw Self.refuse(error.description)
         }
         MetricsSystem.bootstrap(PrometheusMetricsFactory(registry: parts.registry))
-        logger.info("usero listening", metadata: ["host": "\(config.host)", "port": "\(config.port)"])
-        try await app.runService()
+        do {
+            try await app.runService()
+        } catch where !listening.isSet {
+            // The server never listened: the address is taken, not this machine's, or not allowed.
+            throw Self.refuse(
+                "\(port == nil ? "USERO_PORT" : "--port") \(config.port) on \(host == nil ? "USERO_HOST" : "--host") \(config.host) cannot be listened on (\(Self.bindProblem(error)))")
+        }
         logger.info("usero stopped")
     }
+
+    /// A configuration mistake: one line naming the variable or file, never its value; EX_CONFIG.
+    static func refuse(_ description: String) -> ExitCode {
+        FileHandle.standardError.write(Data("usero: \(description)\n".utf8))
+        return ExitCode(78)
+    }
+
+    /// Why binding failed, in words: the errno's text when the error carries one (NIO's `IOError` says
+    /// "bind(descriptor:ptr:bytes:): Address already in use (errno: 98)").
+    static func bindProblem(_ error: any Error) -> String {
+        let text = "\(error)"
+        for (code, words) in [(EADDRINUSE, "the port is in use"), (EADDRNOTAVAIL, "the address is not this machine's"),
+                              (EACCES, "permission denied")]
+        where text.contains("(errno: \(code))") {
+            return words
+        }
+        return "\(type(of: error))"
+    }
+}
+
+/// Set once the server listens (Hummingbird's `onServerRunning`): a failure before it is a bind failure.
+final class Listening: Sendable {
+    private let state = Mutex(false)
+    func set() { state.withLock { $0 = true } }
+    var isSet: Bool { state.withLock { $0 } }
 }
 
 struct Clients: AsyncParsableCommand {
@@ -106,7 +145,7 @@ struct Clients: AsyncParsableCommand {
         func run() async throws {
             let (_, backend) = try await openBackend()
             guard let client = try await backend.feedback.updatePlan(clientID: clientID, plan: plan) else {
-                throw ValidationError("no client \(clientID)")
+                throw NoSuchClient(id: clientID)
             }
             try printJSON(ClientJSON(client))
         }
@@ -124,11 +163,18 @@ extension Clients {
         func run() async throws {
             let (_, backend) = try await openBackend()
             guard let key = try await backend.feedback.rotateAdminKey(clientID: clientID) else {
-                throw ValidationError("no client \(clientID)")
+                throw NoSuchClient(id: clientID)
             }
             try printJSON(["clientId": clientID, "adminKey": key])
         }
     }
+}
+
+/// A command named a client that does not exist (or is being closed): one line, exit 1, no usage text (the
+/// command was written correctly; the id is wrong).
+struct NoSuchClient: Error, CustomStringConvertible {
+    let id: String
+    var description: String { "no client \(id)" }
 }
 
 /// A client as the CLI prints it: never the admin key.

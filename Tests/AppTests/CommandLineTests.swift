@@ -63,10 +63,66 @@ import FoundationNetworking
         settings["USERO_PORT"] = "0"
         settings[variable] = value
         let outcome = try await UseroBinary.run(["serve"], environment: settings)
-        #expect(outcome.status != 0)
+        #expect(outcome.status == 78)
         let lines = outcome.stderr.split(separator: "\n").filter { $0.contains(variable) }
         #expect(lines.count == 1, "stderr: \(outcome.stderr)")
         if variable == "USERO_TOKEN_KEY" { #expect(!outcome.stderr.contains(value)) }
+    }
+
+    /// Mistakes about where things live, and an address that cannot be listened on, are configuration mistakes
+    /// too: one line naming the variable, exit 78, not a raw error from SQLite, Foundation or the socket.
+    @Test func aStoreOrAddressThatCannotBeUsedStopsServeWithOneLineNamingTheVariable() async throws {
+        let notADatabase = folder.appendingPathComponent("notes.txt")
+        try Data("not a database, just text that is long enough to have a header\n".utf8).write(to: notADatabase)
+        let aFolder = folder.appendingPathComponent("a-folder")
+        try FileManager.default.createDirectory(at: aFolder, withIntermediateDirectories: true)
+        let cases: [(variable: String, value: String)] = [
+            ("USERO_DATABASE", aFolder.path),
+            ("USERO_DATABASE", notADatabase.path),
+            ("USERO_DATABASE", "mysql://usero@db.example/usero"),
+            ("USERO_DATABASE", "postgres:/usero@127.0.0.1/usero"),
+            ("USERO_DATA_DIR", notADatabase.path),
+            ("USERO_HOST", "not_a_host.invalid"),
+            ("USERO_HOST", "192.0.2.1"),  // TEST-NET-1: resolves, but is no address of this machine
+        ]
+        for (variable, value) in cases {
+            var settings = environment
+            settings["USERO_PORT"] = "0"
+            settings[variable] = value
+            let outcome = try await UseroBinary.run(["serve"], environment: settings)
+            #expect(outcome.status == 78, "\(variable)=\(value): \(outcome.stderr)")
+            let lines = outcome.stderr.split(separator: "\n").filter { $0.contains(variable) }
+            #expect(lines.count == 1, "\(variable)=\(value): \(outcome.stderr)")
+            #expect(!outcome.stderr.contains("Error Domain"), "\(outcome.stderr)")
+        }
+        // Nothing was created in place of the URL-like path.
+        #expect(!FileManager.default.fileExists(atPath: "mysql:"))
+        #expect(!FileManager.default.fileExists(atPath: "postgres:"))
+    }
+
+    @Test func aPortInUseStopsServeWithOneLineNamingIt() async throws {
+        let port = UseroBinary.freePort()
+        let (first, healthy) = try await UseroBinary.startServe(port: port, environment: environment)
+        #expect(healthy)
+        var settings = environment
+        settings["USERO_PORT"] = "\(port)"
+        settings["USERO_DATABASE"] = folder.appendingPathComponent("second.sqlite").path
+        settings["USERO_DATA_DIR"] = folder.appendingPathComponent("second").path
+        let second = try await UseroBinary.run(["serve"], environment: settings)
+        first.send(SIGTERM)
+        await waitForExit(first)
+        #expect(second.status == 78)
+        let lines = second.stderr.split(separator: "\n").filter { $0.contains("USERO_PORT") }
+        #expect(lines.count == 1, "\(second.stderr)")
+        #expect(second.stderr.contains("in use"))
+        #expect(!second.stderr.contains("usero listening"))
+    }
+
+    @Test func updatingAClientThatDoesNotExistSaysSoInOneLine() async throws {
+        let outcome = try await UseroBinary.run(["clients", "update", "client_nope", "--plan", "paid"], environment: environment)
+        #expect(outcome.status == 1)
+        #expect(outcome.stderr.contains("no client client_nope"))
+        #expect(!outcome.stderr.contains("Usage"))
     }
 
     @Test func serveAnswersAndExitsZeroOnSIGTERM() async throws {

@@ -9,7 +9,8 @@ import FoundationNetworking
 import UseroTestSupport
 #endif
 
-/// The `usero` program on PostgreSQL, as a user runs it: only `USERO_DATABASE` changes. Needs the test cluster
+/// The `usero` program on PostgreSQL, as a user runs it: `USERO_DATABASE` changes, and `serve` gets the shared
+/// `USERO_TOKEN_KEY` the contract requires there. Needs the test cluster
 /// (`USERO_TEST_POSTGRES_URL`, set by scripts/test.sh); these run in every pass, not only the PostgreSQL one.
 @Suite(.serialized, .enabled(if: TestBackend.postgresURL != nil, "USERO_TEST_POSTGRES_URL is not set"))
 struct PostgresCommandLineTests {
@@ -25,7 +26,8 @@ struct PostgresCommandLineTests {
     }
 
     func environment() async throws -> [String: String] {
-        ["USERO_DATABASE": try await databaseURL(), "USERO_DATA_DIR": folder.appendingPathComponent("data").path]
+        ["USERO_DATABASE": try await databaseURL(), "USERO_DATA_DIR": folder.appendingPathComponent("data").path,
+         "USERO_TOKEN_KEY": SlackTestSettings.tokenKey]
     }
 
     @Test func theCommandsAndServeWorkAndEveryAcknowledgedItemSurvivesAKill() async throws {
@@ -99,7 +101,8 @@ struct PostgresCommandLineTests {
         for database in cases {
             let outcome = try await UseroBinary.run(
                 ["serve"], environment: ["USERO_DATABASE": database, "USERO_PORT": "0",
-                                         "USERO_DATA_DIR": folder.appendingPathComponent("data").path])
+                                         "USERO_DATA_DIR": folder.appendingPathComponent("data").path,
+                                         "USERO_TOKEN_KEY": SlackTestSettings.tokenKey])
             #expect(outcome.status == 78, "\(outcome.stderr)")
             let lines = outcome.stderr.split(separator: "\n").filter { $0.contains("USERO_DATABASE") }
             #expect(lines.count == 1, "stderr: \(outcome.stderr)")
@@ -109,12 +112,21 @@ struct PostgresCommandLineTests {
         }
     }
 
-    @Test func slackOnPostgreSQLNeedsTheSharedTokenKey() async throws {
+    /// The contract: on PostgreSQL `USERO_TOKEN_KEY` is required (instances share one key), with Slack configured
+    /// or not; `serve` refuses without it. The administration commands do not seal tokens and run without it.
+    @Test(arguments: [false, true])
+    func serveOnPostgreSQLNeedsTheSharedTokenKey(slack: Bool) async throws {
         var environment = try await environment()
+        environment["USERO_TOKEN_KEY"] = nil
         environment["USERO_PORT"] = "0"
-        environment["SLACK_SIGNING_SECRET"] = "8f742231b10e8888abcd99yyyzzz85a5"
+        if slack { environment["SLACK_SIGNING_SECRET"] = "8f742231b10e8888abcd99yyyzzz85a5" }
         let outcome = try await UseroBinary.run(["serve"], environment: environment)
         #expect(outcome.status == 78)
         #expect(outcome.stderr.split(separator: "\n").filter { $0.contains("USERO_TOKEN_KEY") }.count == 1)
+        #expect(!FileManager.default.fileExists(atPath: folder.appendingPathComponent("data/token.key").path))
+        if !slack {
+            let created = try await UseroBinary.run(["clients", "create", "--name", "No key"], environment: environment)
+            #expect(created.status == 0, "\(created.stderr)")
+        }
     }
 }
