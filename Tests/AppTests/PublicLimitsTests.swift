@@ -52,6 +52,8 @@ import UseroTestSupport
             let retryAfter = try #require(limited.header("Retry-After").flatMap(Int.init))
             #expect((1...60).contains(retryAfter))
             #expect(limited.header("Access-Control-Allow-Origin") == "*")
+            // A browser script may read Retry-After only when the response exposes it.
+            #expect(limited.header("Access-Control-Expose-Headers") == "Retry-After")
             #expect(try await server.count("feedback") == 3)
             // Reads and the admin API are not limited.
             #expect(try await server.request("GET", "/healthz").status == 200)
@@ -272,6 +274,25 @@ import UseroTestSupport
             #expect(try await server.request("GET", "/healthz").status == 200)
             #expect(try await server.request("GET", "/api/feedback", headers: ["Authorization": "Bearer \(client.key)"]).status == 200)
             #expect(server.logs.text.contains("Storage nearly full"))
+        }
+    }
+
+    /// A body declared larger than the route ever takes is a 413 before the disk is asked, not a 503 about storage
+    /// (which would have the client retry a request that can never pass).
+    @Test func aDeclaredBodyOverTheRoutesLimitIs413WhateverTheDiskHolds() async throws {
+        try await TestServer.run(configure: { $0.minFreeDiskBytes = 1 }) { server in
+            for (path, length) in [("/api/feedback", 99_999_999_999), ("/api/identify", 2 * 1024 * 1024),
+                                   ("/api/screenshots", 11 * 1024 * 1024)] {
+                let connection = try RawConnection(port: server.port)
+                connection.send(
+                    "POST \(path) HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
+                        + "Content-Length: \(length)\r\n\r\n{}")
+                let answer = try #require(await connection.response(timeout: .seconds(10)))
+                #expect(answer.status == 413, "\(path)")
+                #expect(answer.body == #"{"error":"Request body too large"}"#, "\(path)")
+                #expect(answer.head.lowercased().contains("access-control-allow-origin: *"), "\(path)")
+            }
+            #expect(!server.logs.text.contains("Storage nearly full"))
         }
     }
 

@@ -51,6 +51,36 @@ import UseroTestSupport
         }
     }
 
+    /// `HEAD` answers what `GET` would (type, length, CORS) without the bytes, and a bare 404 for a miss; a path
+    /// under the route that names no file is a 404 with CORS, so a browser script can read it.
+    @Test func headDescribesAStoredScreenshotAndMissesAre404sWithCORS() async throws {
+        try await TestServer.run { server in
+            let client = try await server.createClient()
+            let image = Images.png(width: 64, height: 48)
+            let uploaded = try await upload(server, clientId: client.id, file: image)
+            let fileName = try #require((uploaded.json["screenshot"] as? [String: Any])?["fileName"] as? String)
+
+            let head = try await server.request("HEAD", "/api/screenshots/\(fileName)")
+            #expect(head.status == 200)
+            #expect(head.header("Content-Type") == "image/png")
+            #expect(head.header("Content-Length") == "\(image.count)")
+            #expect(head.header("Access-Control-Allow-Origin") == "*")
+            #expect(head.body.isEmpty)
+            // The connection is still usable after it: no stray body was sent.
+            #expect(try await server.request("GET", "/api/screenshots/\(fileName)").body == image)
+
+            let miss = try await server.request("HEAD", "/api/screenshots/\(client.id)/1-nothing.png")
+            #expect(miss.status == 404)
+            #expect(miss.body.isEmpty)
+            for path in ["/api/screenshots/\(client.id)/", "/api/screenshots/\(fileName)/more", "/api/nothing-here"] {
+                let unmatched = try await server.request("GET", path)
+                #expect(unmatched.status == 404, "\(path)")
+                #expect(unmatched.json["error"] as? String == "Not found")
+                #expect(unmatched.header("Access-Control-Allow-Origin") == "*", "\(path)")
+            }
+        }
+    }
+
     @Test func documentedErrorsForMissingOrBadParts() async throws {
         try await TestServer.run { server in
             let client = try await server.createClient()

@@ -62,6 +62,18 @@ import Testing
         #expect(try parse(#"{"clientId":"client_a","rating":2,"pageUrl":"https://b.example"}"#, context: withReferer).pageUrl
             == "https://b.example")
         #expect(try parse(#"{"clientId":"client_a","rating":2}"#, context: withReferer).source == .widget)
+        // Empty is absent, as for `userEmail`: the Referer stands in; without one, nothing is stored.
+        #expect(try parse(#"{"clientId":"client_a","rating":2,"pageUrl":""}"#, context: withReferer).pageUrl
+            == "https://a.example/x")
+        #expect(try parse(#"{"clientId":"client_a","rating":2,"pageUrl":""}"#).pageUrl == nil)
+    }
+
+    @Test func aBlankEnvironmentIsTheDefaultOne() throws {
+        // JSON escapes: a tab, a no-break space and a newline are blank too.
+        for blank in ["", " ", "  \\t", "\\u00a0\\n"] {
+            #expect(try parse(#"{"clientId":"client_a","rating":2,"environment":"\#(blank)"}"#).environment == nil)
+        }
+        #expect(try parse(#"{"clientId":"client_a","rating":2,"environment":" staging "}"#).environment == " staging ")
     }
 
     @Test func metadataJustUnder10KBPassesAndJustOverFails() throws {

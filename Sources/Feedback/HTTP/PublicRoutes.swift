@@ -34,6 +34,7 @@ public struct PublicRoutes<Context: RequestContext>: Sendable {
         group.post("feedback", use: submit)
         group.post("screenshots", use: upload)
         group.get("screenshots/:clientId/:file", use: download)
+        group.head("screenshots/:clientId/:file", use: describe)
     }
 
     @Sendable func submit(_ request: Request, context: Context) async throws -> Response {
@@ -69,16 +70,7 @@ public struct PublicRoutes<Context: RequestContext>: Sendable {
     }
 
     @Sendable func download(_ request: Request, context: Context) async throws -> Response {
-        let clientId = context.parameters.get("clientId") ?? ""
-        let file = context.parameters.get("file") ?? ""
-        guard let found = try await service.screenshotFile(clientId: clientId, file: file) else {
-            throw FeedbackError.notFound
-        }
-        var headers = HTTPFields()
-        headers[.contentType] = found.mimeType
-        headers[.cacheControl] = "private, max-age=86400"
-        headers[HTTPField.Name("X-Content-Type-Options")!] = "nosniff"
-        headers[.contentSecurityPolicy] = "default-src 'none'"
+        let (found, headers) = try await screenshot(context)
         switch found.contents {
         case .file(let path, _):
             // Streamed from disk in 128 KB chunks: a download holds one chunk in memory, not the whole file.
@@ -99,6 +91,37 @@ public struct PublicRoutes<Context: RequestContext>: Sendable {
                     try await writer.finish(nil)
                 })
         }
+    }
+}
+
+extension PublicRoutes {
+    /// `HEAD` of a stored screenshot: the `GET`'s status and headers, its length, no body (link checkers, caches).
+    /// A miss is a bare 404: an answer to `HEAD` carries no body, not even the error's JSON.
+    @Sendable func describe(_ request: Request, context: Context) async throws -> Response {
+        do {
+            var (found, headers) = try await screenshot(context)
+            headers[.contentLength] = "\(found.contents.size)"
+            return Response(status: .ok, headers: headers, body: ResponseBody())
+        } catch FeedbackError.notFound {
+            return Response(status: .notFound)
+        }
+    }
+
+    /// The screenshot the path names (404 when there is none for that client) and the headers it is served with.
+    func screenshot(_ context: Context) async throws
+        -> (found: (contents: FeedbackService.ScreenshotContents, mimeType: String), headers: HTTPFields)
+    {
+        let clientId = context.parameters.decoded("clientId") ?? ""
+        let file = context.parameters.decoded("file") ?? ""
+        guard let found = try await service.screenshotFile(clientId: clientId, file: file) else {
+            throw FeedbackError.notFound
+        }
+        var headers = HTTPFields()
+        headers[.contentType] = found.mimeType
+        headers[.cacheControl] = "private, max-age=86400"
+        headers[HTTPField.Name("X-Content-Type-Options")!] = "nosniff"
+        headers[.contentSecurityPolicy] = "default-src 'none'"
+        return (found, headers)
     }
 }
 

@@ -55,7 +55,10 @@ public struct SubmissionParser: Sendable {
         let pageTitle = issues.string(fields, "pageTitle", maxLength: 8192)
         let referrer = issues.string(fields, "referrer", maxLength: 8192)
         var environment = issues.string(fields, "environment", maxLength: 128)
-        if environment == "" { environment = nil }
+        // Empty or blank: the default environment, as when omitted (a blank name could not be told apart in a list).
+        if let name = environment, !name.unicodeScalars.contains(where: { !$0.properties.isWhitespace }) {
+            environment = nil
+        }
         let sessionReplayId = issues.string(fields, "sessionReplayId", maxLength: 128)
         if sessionReplayId == "" { issues.add("sessionReplayId", "Must be 1 to 128 characters") }
         let replayOffsetMs = issues.integer(fields, "replayOffsetMs")
@@ -78,7 +81,9 @@ public struct SubmissionParser: Sendable {
         if let metadata, metadata.jsonText.utf8.count > Self.maxMetadataBytes { throw .metadataTooLarge }
         return FeedbackDraft(
             clientId: clientId ?? "", source: context.isWidget ? .widget : .api, rating: rating.map(Int.init),
-            comment: comment, userEmail: userEmail, pageUrl: pageUrl ?? Self.nonEmpty(context.referer),
+            comment: comment, userEmail: userEmail,
+            // Empty counts as absent (as `userEmail`), so the `Referer` stands in for it.
+            pageUrl: Self.nonEmpty(pageUrl) ?? Self.nonEmpty(context.referer),
             pageTitle: pageTitle, referrer: referrer, environment: environment, metadata: metadata,
             screenshots: screenshots, sessionReplayId: sessionReplayId, replayOffsetMs: replayOffsetMs,
             userId: userId)
@@ -202,7 +207,7 @@ struct Issues {
             return nil
         case .string(let value)?:
             // SQLite's C API ends text at NUL; refuse it rather than store a shortened value.
-            if value.utf8.contains(0) {
+            if value.containsNUL {
                 add(name, "Must not contain NUL characters")
                 return nil
             }

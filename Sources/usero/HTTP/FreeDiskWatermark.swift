@@ -93,8 +93,16 @@ struct FreeDiskWatermarkMiddleware: RouterMiddleware {
         guard request.method == .post, let path = context.endpointPath, Self.routes.contains(path) else {
             return try await next(request, context)
         }
-        // The declared body counts too: a 10 MB upload must leave the watermark free after it is written.
+        // The declared body counts too: a 10 MB upload must leave the watermark free after it is written. A body
+        // declared larger than the route ever takes is the client's mistake whatever the disk holds: 413 at once.
         let declared = request.headers[.contentLength].flatMap { Int64($0) }.map { min(max($0, 0), 1 << 40) } ?? 0
+        let limit = path == "/api/screenshots" ? PublicRoutes<Context>.uploadLimit : PublicRoutes<Context>.jsonLimit
+        if declared > Int64(limit) {
+            var response = ErrorMiddleware<Context>.response(
+                for: HTTPError(.contentTooLarge), request: request, logger: context.logger)
+            PublicCORSMiddleware<Context>.addHeaders(to: &response, preflight: false)
+            return response
+        }
         if let free = space.available(), free < minimumFreeBytes + declared {
             if space.shouldWarn() {
                 context.logger.warning(

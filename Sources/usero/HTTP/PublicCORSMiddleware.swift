@@ -22,6 +22,8 @@ struct PublicCORSMiddleware<Context: RequestContext>: RouterMiddleware {
 
     static func addHeaders(to response: inout Response, preflight: Bool) {
         response.headers[.accessControlAllowOrigin] = "*"
+        // A 429 or 503 says when to come back; a browser script may read that header only when it is exposed.
+        if response.headers[.retryAfter] != nil { response.headers[.accessControlExposeHeaders] = "Retry-After" }
         if preflight {
             response.headers[.accessControlAllowMethods] = "GET, POST, OPTIONS"
             response.headers[.accessControlAllowHeaders] = "Content-Type, X-Usero-Widget"

@@ -32,6 +32,12 @@ struct RequestObservationMiddleware<Context: RequestContext>: RouterMiddleware {
         } catch {
             errorType = type(of: error)
             response = ErrorMiddleware<Context>.response(for: error, request: request, logger: context.logger)
+            // A path under /api/ that no route matched (`/api/screenshots/client_x/`): its 404 carries CORS like
+            // every public answer, so a browser script sees the 404 rather than an opaque CORS failure.
+            // (Hummingbird's not-found responder names its path "NotFound".)
+            if context.endpointPath == nil || context.endpointPath == "NotFound", request.uri.path.hasPrefix("/api/") {
+                PublicCORSMiddleware<Context>.addHeaders(to: &response, preflight: false)
+            }
         }
         let elapsed = DispatchTime.now().uptimeNanoseconds &- start
         let route = context.endpointPath ?? "unmatched"
