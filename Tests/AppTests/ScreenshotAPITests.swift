@@ -26,6 +26,7 @@ import UseroTestSupport
         (Images.jpeg(width: 640, height: 480), "image/jpeg", 640, 480),
         (Images.gif(width: 32, height: 16), "image/gif", 32, 16),
         (Images.webp(width: 300, height: 200), "image/webp", 300, 200),
+        (Images.bmp(width: 5, height: 3), "image/bmp", 5, 3),
     ])
     func imagesAreStoredWithTheirDimensionsAndServedBack(image: Data, mime: String, width: Int, height: Int)
         async throws
@@ -44,6 +45,28 @@ import UseroTestSupport
             let fileName = try #require(shot["fileName"] as? String)
             #expect(fileName.hasPrefix("\(client.id)/"))
             #expect((shot["url"] as? String)?.hasSuffix("/api/screenshots/\(fileName)") == true)
+            let served = try await server.request("GET", "/api/screenshots/\(fileName)")
+            #expect(served.status == 200)
+            #expect(served.header("Content-Type") == mime)
+            #expect(served.body == image)
+        }
+    }
+
+    /// The docs take any `image/*`: formats whose size lies deep in the file are stored and served by their proven
+    /// type, without `width`/`height`. The declared type does not decide it (a HEIC declared as PNG is a HEIC).
+    @Test(arguments: [
+        (Images.tiff(), "image/tiff"), (Images.isoImage(brand: "avif"), "image/avif"),
+        (Images.isoImage(brand: "heic"), "image/heic"),
+    ])
+    func otherImageTypesAreStoredWithoutDimensions(image: Data, mime: String) async throws {
+        try await TestServer.run { server in
+            let client = try await server.createClient()
+            let result = try await upload(server, clientId: client.id, file: image, type: "image/png")
+            #expect(result.status == 200)
+            let shot = try #require(result.json["screenshot"] as? [String: Any])
+            #expect(shot["mimeType"] as? String == mime)
+            #expect(shot["width"] == nil && shot["height"] == nil)
+            let fileName = try #require(shot["fileName"] as? String)
             let served = try await server.request("GET", "/api/screenshots/\(fileName)")
             #expect(served.status == 200)
             #expect(served.header("Content-Type") == mime)

@@ -20,7 +20,24 @@ import Testing
         #expect(info.height == 480)
     }
 
-    @Test(arguments: [Array("hello".utf8), Array("<svg></svg>".utf8), [], Array("RIFF0000WAVE".utf8)])
+    @Test func readsBMPDimensionsTopDownOrBottomUp() throws {
+        func bmp(height: Int32) -> [UInt8] {
+            var bytes = Array("BM".utf8) + [UInt8](repeating: 0, count: 12) + [40, 0, 0, 0] + [0x20, 0x03, 0, 0]
+            bytes += withUnsafeBytes(of: height.littleEndian, Array.init)
+            return bytes + [1, 0, 24, 0]
+        }
+        for height: Int32 in [600, -600] {
+            let info = try #require(ImageInfo.sniff(bmp(height: height)))
+            #expect(info.mimeType == "image/bmp")
+            #expect(info.width == 800)
+            #expect(info.height == 600)
+        }
+        // "BM" and no header after it is not a bitmap.
+        #expect(ImageInfo.sniff(Array("BM hello, this is not a bitmap".utf8)) == nil)
+    }
+
+    @Test(arguments: [Array("hello".utf8), Array("<svg></svg>".utf8), [], Array("RIFF0000WAVE".utf8),
+                      [0, 0, 0, 24] + Array("ftypmp42".utf8) + [0, 0, 0, 0]])
     func refusesWhatIsNotARasterImage(bytes: [UInt8]) {
         #expect(ImageInfo.sniff(bytes) == nil)
     }

@@ -13,7 +13,8 @@ public struct ImageInfo: Sendable, Equatable {
     /// Height in pixels, when the header states it.
     public var height: Int64?
 
-    /// Sniffs PNG, JPEG, GIF and WebP; nil for anything else (including SVG, which could carry script).
+    /// Sniffs PNG, JPEG, GIF, WebP and BMP (with their dimensions), TIFF, AVIF and HEIC/HEIF (without: their sizes
+    /// live deep in the file); nil for anything else, including SVG, which is text and could carry script.
     public static func sniff(_ bytes: [UInt8]) -> ImageInfo? {
         bytes.withUnsafeBytes { sniff($0) }
     }
@@ -26,7 +27,42 @@ public struct ImageInfo: Sendable, Equatable {
         if bytes.count >= 12, bytes.starts(with: Array("RIFF".utf8)), Array(bytes[8..<12]) == Array("WEBP".utf8) {
             return webp(bytes)
         }
+        if bytes.count >= 30, bytes.starts(with: Array("BM".utf8)) { return bmp(bytes) }
+        if bytes.starts(with: [0x49, 0x49, 0x2A, 0x00]) || bytes.starts(with: [0x4D, 0x4D, 0x00, 0x2A]) {
+            return ImageInfo(mimeType: "image/tiff", fileExtension: "tiff")
+        }
+        if bytes.count >= 12, Array(bytes[4..<8]) == Array("ftyp".utf8) { return isoImage(bytes) }
         return nil
+    }
+
+    /// Every extension `sniff` gives a stored file.
+    public static let fileExtensions: Set<String> = ["png", "jpg", "gif", "webp", "bmp", "tiff", "avif", "heic"]
+
+    private static func bmp(_ b: UnsafeRawBufferPointer) -> ImageInfo? {
+        // BITMAPINFOHEADER and its successors: the header's size (one of the defined ones), width and height as
+        // signed 32-bit little-endian (a negative height is a top-down bitmap), one plane, a defined bit depth.
+        // "BM" followed by text passes none of that. The 12-byte OS/2 header is not accepted.
+        let width = Int32(bitPattern: littleEndian32(b, 18))
+        let height = Int32(bitPattern: littleEndian32(b, 22))
+        let planes = Int(b[26]) | Int(b[27]) << 8
+        let depth = Int(b[28]) | Int(b[29]) << 8
+        guard [40, 52, 56, 64, 108, 124].contains(littleEndian32(b, 14)), width > 0, height != 0, planes == 1,
+            [1, 2, 4, 8, 16, 24, 32].contains(depth)
+        else { return nil }
+        var info = ImageInfo(mimeType: "image/bmp", fileExtension: "bmp")
+        info.width = Int64(width)
+        info.height = Int64(height.magnitude)
+        return info
+    }
+
+    /// The ISO base media file format's still images: the `ftyp` box's major brand says which.
+    private static func isoImage(_ b: UnsafeRawBufferPointer) -> ImageInfo? {
+        switch String(decoding: b[8..<12], as: UTF8.self) {
+        case "avif", "avis": ImageInfo(mimeType: "image/avif", fileExtension: "avif")
+        case "heic", "heix", "heim", "heis": ImageInfo(mimeType: "image/heic", fileExtension: "heic")
+        case "mif1", "msf1": ImageInfo(mimeType: "image/heif", fileExtension: "heic")
+        default: nil
+        }
     }
 
     /// Sniffs a file's bytes where they lie: mapped, so only the pages the header walk touches are read.
@@ -101,6 +137,10 @@ public struct ImageInfo: Sendable, Equatable {
             break
         }
         return info
+    }
+
+    private static func littleEndian32(_ b: UnsafeRawBufferPointer, _ at: Int) -> UInt32 {
+        UInt32(b[at]) | UInt32(b[at + 1]) << 8 | UInt32(b[at + 2]) << 16 | UInt32(b[at + 3]) << 24
     }
 
     private static func bigEndian32(_ b: UnsafeRawBufferPointer, _ at: Int) -> UInt32 {

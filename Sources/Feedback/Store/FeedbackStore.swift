@@ -231,7 +231,7 @@ public enum ScreenshotName {
         let lowerAlnum: (Character) -> Bool = { ("a"..."z").contains($0) || ("0"..."9").contains($0) }
         guard parts[0].dropFirst(7).allSatisfy(lowerAlnum), parts[0].count > 7 else { return false }
         let file = parts[1].split(separator: ".", omittingEmptySubsequences: false)
-        guard file.count == 2, ["png", "jpg", "gif", "webp"].contains(file[1]) else { return false }
+        guard file.count == 2, ImageInfo.fileExtensions.contains(String(file[1])) else { return false }
         let stem = file[0].split(separator: "-", omittingEmptySubsequences: false)
         guard stem.count == 2, (1...20).contains(stem[0].count), (1...32).contains(stem[1].count) else { return false }
         return stem[0].allSatisfy { ("0"..."9").contains($0) } && stem[1].allSatisfy(lowerAlnum)

@@ -428,7 +428,7 @@ enum OpenAPIDocument {
          "screenshot": {
           "type": "string",
           "contentMediaType": "image/*",
-          "description": "PNG, JPEG, GIF or WebP, at most 10 MB, checked by content"
+          "description": "PNG, JPEG, GIF, WebP, BMP, TIFF, AVIF or HEIC/HEIF (not SVG), at most 10 MB, checked by content"
          },
          "clientId": {
           "type": "string"

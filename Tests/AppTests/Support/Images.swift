@@ -39,6 +39,31 @@ enum Images {
         return Data(bytes)
     }
 
+    /// A 24-bit BMP, stored top-down (a negative height), with its pixel rows.
+    static func bmp(width: UInt32 = 4, height: UInt32 = 3) -> Data {
+        let row = (Int(width) * 3 + 3) / 4 * 4
+        let pixels = row * Int(height)
+        var bytes = Array("BM".utf8) + littleEndian(UInt32(54 + pixels)) + [0, 0, 0, 0] + littleEndian(54)
+        bytes += littleEndian(40) + littleEndian(width) + littleEndian(UInt32(bitPattern: -Int32(height)))
+        bytes += [1, 0, 24, 0] + littleEndian(0) + littleEndian(UInt32(pixels)) + littleEndian(2835)
+        bytes += littleEndian(2835) + littleEndian(0) + littleEndian(0)
+        bytes += [UInt8](repeating: 0x7F, count: pixels)
+        return Data(bytes)
+    }
+
+    /// The start of an ISO base media file (AVIF, HEIC): an `ftyp` box with `brand`, then a `meta` box's head.
+    static func isoImage(brand: String) -> Data {
+        Data([0, 0, 0, 24] + Array("ftyp".utf8) + Array(brand.utf8) + [0, 0, 0, 0] + Array("mif1".utf8)
+             + Array(brand.utf8) + [0, 0, 0, 8] + Array("meta".utf8))
+    }
+
+    /// A little-endian TIFF header and an empty first directory.
+    static func tiff() -> Data { Data([0x49, 0x49, 0x2A, 0x00, 8, 0, 0, 0, 0, 0, 0, 0, 0, 0]) }
+
+    private static func littleEndian(_ value: UInt32) -> [UInt8] {
+        [UInt8(value & 0xFF), UInt8((value >> 8) & 0xFF), UInt8((value >> 16) & 0xFF), UInt8(value >> 24)]
+    }
+
     private static func bigEndian(_ value: UInt32) -> [UInt8] {
         [UInt8(value >> 24), UInt8((value >> 16) & 0xFF), UInt8((value >> 8) & 0xFF), UInt8(value & 0xFF)]
     }
