@@ -32,14 +32,16 @@ public final class PostgresBackend: Sendable {
     private let runner: Task<Void, Never>
     private let logger: Logger
 
-    private init(settings: PostgresSettings, client: PostgresClient, writer: PostgresGroupCommitWriter, logger: Logger)
-    {
+    private init(
+        settings: PostgresSettings, client: PostgresClient, runner: Task<Void, Never>, writer: PostgresGroupCommitWriter,
+        logger: Logger
+    ) {
         self.settings = settings
         self.client = client
+        self.runner = runner
         self.writer = writer
         self.inserter = PostgresFeedbackInserter(client: client, lanes: writer.lanes, logger: logger)
         self.logger = logger
-        runner = Task { await client.run() }
     }
 
     /// Connects, checks the credentials, applies pending migrations (under the migration lock) and starts the pool.
@@ -50,6 +52,14 @@ public final class PostgresBackend: Sendable {
         _ settings: PostgresSettings, options: Options = Options(), logger: Logger,
         variable: String = "USERO_DATABASE"
     ) async throws(PostgresStartupError) -> PostgresBackend {
+        // The pool runs from the start (it opens no connection until one is asked for), so that by the time the
+        // first caller leases one, `run()` has long begun: a lease before it only waits, but postgres-nio warns on
+        // stderr, which a short command such as `retention run` met now and then.
+        let client = PostgresClient(
+            configuration: settings.clientConfiguration(
+                maximumConnections: options.maximumConnections, idleTimeout: options.idleTimeout),
+            backgroundLogger: logger)
+        let runner = Task { await client.run() }
         // One plain connection first: its errors say exactly what is wrong, where the pool would retry for ever.
         let connection: PostgresConnection
         do {
@@ -57,12 +67,14 @@ public final class PostgresBackend: Sendable {
                 configuration: settings.connectionConfiguration(connectTimeout: options.connectTimeout),
                 id: 0, logger: logger)
         } catch {
+            runner.cancel()
             throw PostgresErrorText.startupFailure(error, settings: settings, variable: variable)
         }
         do {
             try await PostgresMigrator(options.migrations).migrate(on: connection, logger: logger)
         } catch {
             try? await connection.close()
+            runner.cancel()
             let text =
                 (error as? PostgresMigrationError)?.description
                 ?? "PostgreSQL migrations failed: \(PostgresErrorText.describe(error))"
@@ -70,12 +82,8 @@ public final class PostgresBackend: Sendable {
         }
         try? await connection.close()
 
-        let client = PostgresClient(
-            configuration: settings.clientConfiguration(
-                maximumConnections: options.maximumConnections, idleTimeout: options.idleTimeout),
-            backgroundLogger: logger)
         let writer = PostgresGroupCommitWriter(client: client, lanes: options.writerLanes, logger: logger)
-        return PostgresBackend(settings: settings, client: client, writer: writer, logger: logger)
+        return PostgresBackend(settings: settings, client: client, runner: runner, writer: writer, logger: logger)
     }
 
     /// Runs `body` in a transaction shared with whatever other writes are waiting; returns once it is committed

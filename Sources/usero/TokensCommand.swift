@@ -15,14 +15,11 @@ struct TokensCommand: AsyncParsableCommand {
             abstract: "Re-seal every stored Slack token under the current key; prints counts as JSON.")
 
         func run() async throws {
-            let config: AppConfig
-            do {
-                config = try AppConfig.load(host: nil, port: nil, environment: ProcessInfo.processInfo.environment)
-            } catch let error as AppConfig.Invalid {
-                throw ValidationError(error.description)
+            let (keyRing, backend) = try await configured {
+                let config = try AppConfig.load(host: nil, port: nil, environment: ProcessInfo.processInfo.environment)
+                let (keyRing, _) = try SlackKeys.load(config: config, createIfMissing: false, logger: nil)
+                return (keyRing, try await Backend.open(config))
             }
-            let (keyRing, _) = try SlackKeys.load(config: config, createIfMissing: false, logger: nil)
-            let backend = try await Backend.open(config)
             let summary = try await TokenResealer(store: backend.slack, keyRing: keyRing).resealAll()
             try printJSON(summary)
             if summary.failed > 0 { throw ExitCode(1) }

@@ -36,11 +36,19 @@ func printJSON(_ value: some Encodable) throws {
 /// The configuration and the store, for the administration commands: the same reading of the environment as
 /// `serve`, so a command and the service never disagree about where the data is.
 func openBackend() async throws -> (AppConfig, Backend) {
-    do {
+    try await configured {
         let config = try AppConfig.load(host: nil, port: nil, environment: ProcessInfo.processInfo.environment)
         return (config, try await Backend.open(config))
+    }
+}
+
+/// Runs `body`; a configuration mistake in it ends the command as it ends `serve`: one line naming the variable,
+/// exit 78 (EX_CONFIG), not the usage text meant for a mistyped command.
+func configured<T>(_ body: () async throws -> T) async throws -> T {
+    do {
+        return try await body()
     } catch let error as AppConfig.Invalid {
-        throw ValidationError(error.description)
+        throw Serve.refuse(error.description)
     }
 }
 

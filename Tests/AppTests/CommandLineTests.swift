@@ -100,6 +100,18 @@ import FoundationNetworking
         #expect(!FileManager.default.fileExists(atPath: "postgres:"))
     }
 
+    /// The administration commands read the same configuration and end the same way on a mistake in it.
+    @Test func aCommandMeetingAConfigurationMistakeSaysSoInOneLineAndExits78() async throws {
+        var settings = environment
+        settings["USERO_DATABASE"] = folder.path
+        for command in [["clients", "create", "--name", "A"], ["retention", "run"], ["tokens", "reseal"]] {
+            let outcome = try await UseroBinary.run(command, environment: settings)
+            #expect(outcome.status == 78, "\(command): \(outcome.stderr)")
+            #expect(outcome.stderr.split(separator: "\n").filter { $0.contains("USERO_DATABASE") }.count == 1)
+            #expect(!outcome.stderr.contains("Usage"), "\(command)")
+        }
+    }
+
     @Test func aPortInUseStopsServeWithOneLineNamingIt() async throws {
         let port = UseroBinary.freePort()
         let (first, healthy) = try await UseroBinary.startServe(port: port, environment: environment)
