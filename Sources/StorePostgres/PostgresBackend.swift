@@ -17,6 +17,9 @@ public final class PostgresBackend: Sendable {
         public var idleTimeout: Duration = .seconds(60)
         /// How long to wait for the server at open.
         public var connectTimeout: Duration = .seconds(10)
+        /// How long a statement waits for a pooled connection before the request is refused with 503
+        /// (`StoreUnavailable`): the server down or unreachable, not a busy pool (leases take milliseconds).
+        public var leaseTimeout: Duration = .seconds(10)
         /// The migrations to apply at open.
         public var migrations: [PostgresMigration] = PostgresSchema.migrations
 
@@ -40,7 +43,8 @@ public final class PostgresBackend: Sendable {
         self.client = client
         self.runner = runner
         self.writer = writer
-        self.inserter = PostgresFeedbackInserter(client: client, lanes: writer.lanes, logger: logger)
+        self.inserter = PostgresFeedbackInserter(
+            client: client, lanes: writer.lanes, leaseTimeout: writer.leaseTimeout, logger: logger)
         self.logger = logger
     }
 
@@ -82,7 +86,8 @@ public final class PostgresBackend: Sendable {
         }
         try? await connection.close()
 
-        let writer = PostgresGroupCommitWriter(client: client, lanes: options.writerLanes, logger: logger)
+        let writer = PostgresGroupCommitWriter(
+            client: client, lanes: options.writerLanes, leaseTimeout: options.leaseTimeout, logger: logger)
         return PostgresBackend(settings: settings, client: client, runner: runner, writer: writer, logger: logger)
     }
 
@@ -107,12 +112,12 @@ public final class PostgresBackend: Sendable {
 
     /// Runs `body` on a pooled connection (autocommit: each statement sees the latest commits).
     public func withConnection<T: Sendable>(_ body: (PostgresConnection) async throws -> T) async throws -> T {
-        try await client.withConnection { connection in try await body(connection) }
+        try await client.withConnection(leaseTimeout: writer.leaseTimeout) { connection in try await body(connection) }
     }
 
     /// Runs `body` in one REPEATABLE READ, READ ONLY transaction: every statement sees the same snapshot.
     public func read<T: Sendable>(_ body: (PostgresConnection) async throws -> T) async throws -> T {
-        try await client.withConnection { connection in
+        try await client.withConnection(leaseTimeout: writer.leaseTimeout) { connection in
             try await connection.query("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY", logger: logger)
             do {
                 let value = try await body(connection)

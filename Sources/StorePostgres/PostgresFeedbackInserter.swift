@@ -46,8 +46,12 @@ final class PostgresFeedbackInserter: Sendable {
         let origins: [String]
     }
 
-    init(client: PostgresClient, lanes: Int, logger: Logger) {
+    /// How long a batch waits for a connection before its submissions fail with `StoreUnavailable`.
+    let leaseTimeout: Duration
+
+    init(client: PostgresClient, lanes: Int, leaseTimeout: Duration, logger: Logger) {
         self.client = client
+        self.leaseTimeout = leaseTimeout
         self.queue = LaneQueue(lanes: lanes, maxBatch: Self.maxBatch)
         self.logger = logger
     }
@@ -82,7 +86,7 @@ final class PostgresFeedbackInserter: Sendable {
         var outcome: Result<(written: Set<String>, refused: Set<String>), any Error>
         do {
             outcome = .success(
-                try await client.withConnection { connection in
+                try await client.withConnection(leaseTimeout: leaseTimeout) { connection in
                     if connection.isClosed { throw PostgresWriterError.connectionLost }
                     let tx = PostgresTransaction(connection: connection, logger: logger, watch: watch)
                     let (refused, checkedAgainst) = try await originDecisions(in: batch, tx: tx)

@@ -74,9 +74,13 @@ public final class PostgresGroupCommitWriter: Sendable {
     private let counts = Mutex(PostgresWriterStatistics())
     private let watch = ConnectionWatch()
 
+    /// How long a batch waits for a connection before its writes fail with `StoreUnavailable`.
+    let leaseTimeout: Duration
+
     /// - Parameter lanes: transactions filled and committed at once, each on its own connection of `client`.
-    public init(client: PostgresClient, lanes: Int = 4, logger: Logger) {
+    public init(client: PostgresClient, lanes: Int = 4, leaseTimeout: Duration = .seconds(10), logger: Logger) {
         self.client = client
+        self.leaseTimeout = leaseTimeout
         self.lanes = max(1, lanes)
         self.queue = LaneQueue(lanes: lanes, maxBatch: Self.maxBatch)
         self.logger = logger
@@ -111,7 +115,7 @@ public final class PostgresGroupCommitWriter: Sendable {
         var retries = 0
         var committed = false
         do {
-            try await client.withConnection { connection in
+            try await client.withConnection(leaseTimeout: leaseTimeout) { connection in
                 let transaction = PostgresTransaction(connection: connection, logger: logger, watch: watch)
                 attempts: while !remaining.isEmpty {
                     // A pooled connection that died while idle: never write to it (see rethrowIfConnectionLost).

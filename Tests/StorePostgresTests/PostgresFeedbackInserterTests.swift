@@ -273,4 +273,36 @@ struct PostgresFeedbackInserterTests {
         let lost = acked.filter { !stored.contains($0) }
         #expect(lost.isEmpty, "acknowledged submissions lost after an immediate shutdown: \(lost.prefix(20))")
     }
+
+    /// With the server down, a submission does not wait for it to come back (one waited 43 s): once no connection
+    /// could be had within the lease timeout it fails with `StoreUnavailable` (a 503 the client retries), having
+    /// sent nothing. Reads fail the same way, and everything works again once the server is back.
+    @Test(.timeLimit(.minutes(2)))
+    func withTheServerDownWritesAndReadsFailPromptlyWithNothingWritten() async throws {
+        let cluster = try PrivateCluster.start()
+        defer { cluster.stop() }
+        var options = PostgresBackend.Options()
+        options.leaseTimeout = .seconds(1)
+        let backend = try await PostgresBackend.open(cluster.settings, options: options, logger: TestPostgres.logger)
+        let store = PostgresStore(backend: backend, logger: TestPostgres.logger)
+        let (client, _) = try await store.createClient(name: "Acme", plan: .paid, allowedOrigins: [], at: Date())
+
+        try cluster.crash()
+        let started = ContinuousClock.now
+        await #expect(throws: StoreUnavailable.self) {
+            _ = try await store.insert(FeedbackDraft(clientId: client.id, source: .api, comment: "down"), at: Date(), origin: nil)
+        }
+        await #expect(throws: StoreUnavailable.self) {
+            _ = try await store.listFeedback(clientID: client.id, filter: FeedbackFilter(), limit: 10, after: nil)
+        }
+        // Two lease timeouts and their scheduling: far from the minutes a wait for the server could last.
+        #expect(ContinuousClock.now - started < .seconds(10))
+
+        try cluster.restart()
+        let stored = try await store.insert(FeedbackDraft(clientId: client.id, source: .api, comment: "up"), at: Date(), origin: nil)
+        let page = try await store.listFeedback(clientID: client.id, filter: FeedbackFilter(), limit: 10, after: nil)
+        await backend.close()
+        #expect(page.items.map(\.id) == [stored.id])
+        #expect(page.items.first?.draft.comment == "up")
+    }
 }

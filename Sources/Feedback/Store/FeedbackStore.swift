@@ -237,3 +237,9 @@ public enum ScreenshotName {
         return stem[0].allSatisfy { ("0"..."9").contains($0) } && stem[1].allSatisfy(lowerAlnum)
     }
 }
+
+/// The store cannot be reached now (a database server down or unreachable): nothing was written; the client may
+/// retry. The service answers 503 with `Retry-After`.
+public struct StoreUnavailable: Error, Sendable {
+    public init() {}
+}

@@ -21,7 +21,12 @@ extension ErrorMapping {
         }
     }
 
+    /// What `Retry-After` says on a 503 for a store that cannot be reached: a database restart takes seconds.
+    static let unavailableRetryAfterSeconds = 5
+
     static func storage(_ error: any Error) -> (HTTPResponse.Status, ErrorBody)? {
-        isStorageFull(error) ? (.serviceUnavailable, ErrorBody("Storage is nearly full")) : nil
+        if isStorageFull(error) { return (.serviceUnavailable, ErrorBody("Storage is nearly full")) }
+        if error is StoreUnavailable { return (.serviceUnavailable, ErrorBody("Storage is unavailable, try again shortly")) }
+        return nil
     }
 }

@@ -32,6 +32,8 @@ struct ErrorMiddleware<Context: RequestContext>: RouterMiddleware {
         var response = JSONResponse.make(body, status: status)
         if ErrorMapping.isStorageFull(error) {
             response.headers[.retryAfter] = "\(ErrorMapping.storageRetryAfterSeconds)"
+        } else if error is StoreUnavailable {
+            response.headers[.retryAfter] = "\(ErrorMapping.unavailableRetryAfterSeconds)"
         } else if case FeedbackError.rateLimited(let seconds) = error {
             response.headers[.retryAfter] = "\(seconds)"
         }
