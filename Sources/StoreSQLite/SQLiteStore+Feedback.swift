@@ -190,6 +190,7 @@ extension SQLiteStore: FeedbackStore {
             return db.changesCount > 0
         }
         try await purgeDeletedScreenshots()
+        if deleted { await database.dropErasedPages() }
         return deleted
     }
 

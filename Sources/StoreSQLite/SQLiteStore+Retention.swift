@@ -17,7 +17,7 @@ extension SQLiteStore: RetentionStore {
     public func deleteFeedbackBatch(_ selection: FeedbackSelection, limit: Int, at now: Int64, record: BatchRecord)
         async throws -> (batch: DeletionBatch, audit: AuditProgress?)?
     {
-        try await database.write { db in
+        let result = try await database.write { db -> (batch: DeletionBatch, audit: AuditProgress?)? in
             guard try Self.mayRecord(record, in: db) else { return nil }
             guard let (condition, arguments) = Self.condition(for: selection) else {
                 return (DeletionBatch(), try Self.record(DeletionBatch(), as: record, at: now, in: db))
@@ -39,6 +39,12 @@ extension SQLiteStore: RetentionStore {
             let batch = DeletionBatch(rows: deleted, screenshots: screenshots, oldestCreatedAt: oldest)
             return (batch, try Self.record(batch, as: record, at: now, in: db))
         }
+        // The last batch of a sweep or an erasure that deleted something (it found fewer rows than it could take;
+        // its audit entry exists once an earlier batch of the same run deleted rows).
+        if let result, result.batch.rows < limit, result.batch.rows > 0 || result.audit?.entryID != nil {
+            await database.dropErasedPages()
+        }
+        return result
     }
 
     public func deleteUnattachedUploadBatch(
@@ -178,7 +184,7 @@ extension SQLiteStore: RetentionStore {
     }
 
     public func completeAccountClosure(clientID: String, at now: Int64) async throws -> DeletionCounts? {
-        try await database.write { db in
+        let counts = try await database.write { db -> DeletionCounts? in
             guard
                 let row = try Row.fetchOne(
                     db, sql: "SELECT requested_at, counts FROM account_deletion WHERE client_id = ?",
@@ -200,6 +206,8 @@ extension SQLiteStore: RetentionStore {
                 finishedAt: now, counts: counts, in: db)
             return counts
         }
+        if counts != nil { await database.dropErasedPages() }
+        return counts
     }
 
     static func isClosing(_ clientID: String, in db: Database) throws -> Bool {
@@ -327,7 +335,7 @@ extension SQLiteStore: RetentionStore {
     public func finishErasure(_ scope: SubjectScope, audit: AuditProgress, dueAt: Int64, at now: Int64) async throws
         -> DeletionCounts
     {
-        try await database.write { db in
+        let counts = try await database.write { db -> DeletionCounts in
             var last = DeletionCounts()
             if let (condition, arguments) = Self.endUserCondition(scope) {
                 try db.execute(sql: "DELETE FROM end_user WHERE \(condition)", arguments: arguments)
@@ -349,6 +357,8 @@ extension SQLiteStore: RetentionStore {
             }
             return progress.counts
         }
+        await database.dropErasedPages()
+        return counts
     }
 
     /// End users of the subject.

@@ -285,7 +285,7 @@ extension SQLiteStore: SlackStore {
     }
 
     public func scrubAuthors(team: String, after cursor: Int64, limit: Int) async throws -> (changed: Int, next: Int64?) {
-        try await database.write { db in
+        let result = try await database.write { db -> (changed: Int, next: Int64?) in
             guard
                 let upper = try Int64.fetchOne(
                     db,
@@ -305,6 +305,9 @@ extension SQLiteStore: SlackStore {
                 arguments: [team, cursor, upper])
             return (db.changesCount, upper)
         }
+        // The scrub's end: the workspace's ids are gone from the WAL too.
+        if result.next == nil { await database.dropErasedPages() }
+        return result
     }
 
     // MARK: Job queue

@@ -88,7 +88,12 @@ import UseroTestSupport
             #expect(due == Int64(eventTime) * 1000 + 60_000)
             #expect((finished ?? .max) <= (due ?? 0))
             #expect(counts == #"{"rows":2}"#)
-            #expect(try await server.databaseBytes().range(of: Data(FakeSlack.botToken.utf8)) == nil)
+            let bytes = try await server.databaseBytes()
+            #expect(bytes.range(of: Data(FakeSlack.botToken.utf8)) == nil)
+            // The scrubbed ids (author U0002, forwarder U0001) are gone from the file and its WAL too, not only
+            // from the rows: the WAL held the rows as they were until a checkpoint overwrote them.
+            #expect(bytes.range(of: Data("U0002".utf8)) == nil)
+            #expect(bytes.range(of: Data("U0001".utf8)) == nil)
 
             // And nothing from that workspace is captured any more, not even a late retry
             #expect(try await server.sendEvent(

@@ -1,0 +1,48 @@
+import Foundation
+import Testing
+
+@testable import usero
+import UseroTestSupport
+
+/// What the service deletes is gone from the store's bytes, not only from its rows: on SQLite the database file and
+/// its WAL (which held the rows as they were until a checkpoint overwrote them, and freed pages keep old content
+/// unless zeroed), on PostgreSQL every row of every table. Each canary is first seen in the bytes, so the search
+/// reaches stored content.
+@Suite struct ErasedBytesTests {
+    @Test func aDeletedItemAnErasedSubjectAndAClosedAccountLeaveNoBytesBehind() async throws {
+        try await TestServer.run { server in
+            let client = try await server.createClient()
+            let auth = ["Authorization": "Bearer \(client.key)"]
+            func post(_ json: String) async throws -> String {
+                let posted = try await server.postJSON("/api/feedback", json)
+                return try #require(posted.json["feedbackId"] as? String)
+            }
+            func contains(_ canary: String) async throws -> Bool {
+                try await server.databaseBytes().range(of: Data(canary.utf8)) != nil
+            }
+            let kept = try await post(#"{"clientId":"\#(client.id)","comment":"keptcanary kept"}"#)
+            let single = try await post(#"{"clientId":"\#(client.id)","comment":"singlecanary deleted alone"}"#)
+            _ = try await post(
+                #"{"clientId":"\#(client.id)","comment":"subjectcanary erased","userEmail":"erased.person@example.com"}"#)
+            #expect(try await contains("singlecanary"))
+            #expect(try await contains("subjectcanary"))
+            #expect(try await contains("erased.person@example.com"))
+
+            #expect(try await server.request("DELETE", "/api/feedback/\(single)", headers: auth).status == 204)
+            #expect(try await !contains("singlecanary"))
+
+            let erased = try await server.request(
+                "POST", "/api/privacy/erase", headers: auth.merging(["Content-Type": "application/json"]) { $1 },
+                body: Data(#"{"email":"erased.person@example.com"}"#.utf8))
+            #expect(erased.status == 200)
+            #expect(try await !contains("subjectcanary"))
+            #expect(try await !contains("erased.person@example.com"))
+            #expect(try await contains("keptcanary"))
+            #expect(try await server.request("GET", "/api/feedback/\(kept)", headers: auth).status == 200)
+
+            #expect(try await server.request("DELETE", "/api/account", headers: auth).status == 204)
+            try await server.eventually { try await server.count("client") == 0 }
+            #expect(try await !contains("keptcanary"))
+        }
+    }
+}
