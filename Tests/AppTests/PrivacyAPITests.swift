@@ -162,4 +162,40 @@ import UseroTestSupport
             #expect(try await server.postJSON("/api/privacy/erase", "{oops", headers: auth).status == 400)
         }
     }
+
+    /// "All access is logged": every request whose credentials reach a client's data (the admin API, the inbox)
+    /// leaves one `info` line (the default level) with the client, the method, the route's template and the status;
+    /// never the concrete path, the query, a subject's email or the key. A key that matches no client is logged as
+    /// refused.
+    @Test func accessToAClientsDataIsLoggedAtInfoWithoutTheSubject() async throws {
+        try await TestServer.run { server in
+            let client = try await server.createClient()
+            let auth = ["Authorization": "Bearer \(client.key)"]
+            #expect(
+                try await server.postJSON(
+                    "/api/identify", #"{"clientId":"\#(client.id)","userId":"logged.person@example.com"}"#
+                ).status == 200)
+            #expect(try await server.request("GET", "/api/feedback?environment=staging", headers: auth).status == 200)
+            #expect(
+                try await server.request("GET", "/api/end-users/logged.person%40example.com", headers: auth).status == 200)
+            #expect(
+                try await server.request("GET", "/api/privacy/export?email=logged.person@example.com", headers: auth)
+                    .status == 200)
+            #expect(try await server.request("GET", "/api/feedback", headers: ["Authorization": "Bearer nope"]).status == 401)
+
+            let lines = server.logs.text.split(separator: "\n")
+            let access = lines.filter { $0.hasPrefix("info ") && $0.contains(" Access ") }
+            for route in ["/api/feedback", "/api/end-users/{userId}", "/api/privacy/export"] {
+                #expect(
+                    access.contains { $0.contains("client.id=\(client.id)") && $0.contains("http.route=\(route) ") && $0.contains("http.status=200") },
+                    "\(route): \(access)")
+            }
+            #expect(lines.contains { $0.hasPrefix("info ") && $0.contains("Access refused") && $0.contains("http.status=401") })
+            // The public submission carried no credentials: not an access to the client's data.
+            #expect(!access.contains { $0.contains("/api/identify") })
+            #expect(!server.logs.text.contains("logged.person"))
+            #expect(!server.logs.text.contains("staging"))
+            #expect(!server.logs.text.contains(client.key))
+        }
+    }
 }

@@ -20,6 +20,7 @@ public struct AdminAuth: Sendable {
         guard !key.isEmpty, key.count <= 256, let client = try await store.client(adminKey: key) else {
             throw FeedbackError.unauthorized
         }
+        AccessRecord.note(clientID: client.id)
         return client
     }
 }

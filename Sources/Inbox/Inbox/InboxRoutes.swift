@@ -70,6 +70,7 @@ struct InboxRoutes<Context: RequestContext>: Sendable {
             try await sessions.end(id: id)
             return nil
         }
+        AccessRecord.note(clientID: client.id)
         return InboxVisitor(client: client, sessionID: id, csrfToken: session.csrfToken)
     }
 

@@ -1,4 +1,5 @@
 import Dispatch
+import Feedback
 import Hummingbird
 import Logging
 import Metrics
@@ -27,8 +28,15 @@ struct RequestObservationMiddleware<Context: RequestContext>: RouterMiddleware {
         active.increment()
         var response: Response
         var errorType: (any Error.Type)?
+        // Requests with credentials (an admin key, an inbox session) are access to a client's data: noted, and logged
+        // below. Public submissions carry neither and pay nothing for it.
+        let access = request.headers[.authorization] != nil || request.headers[.cookie] != nil ? AccessRecord() : nil
         do {
-            response = try await next(request, context)
+            if let access {
+                response = try await AccessRecord.$current.withValue(access) { try await next(request, context) }
+            } else {
+                response = try await next(request, context)
+            }
         } catch {
             errorType = type(of: error)
             response = ErrorMiddleware<Context>.response(for: error, request: request, logger: context.logger)
@@ -46,6 +54,9 @@ struct RequestObservationMiddleware<Context: RequestContext>: RouterMiddleware {
         handles.duration.recordNanoseconds(Int64(clamping: elapsed))
         if errorType != nil { handles.errors.increment() }
         active.decrement()
+        if let access {
+            Self.logAccess(access, request: request, route: route, status: response.status.code, logger: context.logger)
+        }
         if context.logger.logLevel <= .debug {
             var metadata: Logger.Metadata = [
                 "http.method": "\(request.method)", "http.route": "\(route)",
@@ -55,6 +66,25 @@ struct RequestObservationMiddleware<Context: RequestContext>: RouterMiddleware {
             context.logger.debug("Request", metadata: metadata)
         }
         return response
+    }
+}
+
+extension RequestObservationMiddleware {
+    /// The access log: one `info` line per request whose credentials reached a client's data (client id, method,
+    /// route template, status), and one per admin request refused for its key (no client: the key matched none).
+    static func logAccess(_ access: AccessRecord, request: Request, route: String, status: Int, logger: Logger) {
+        if let client = access.clientID {
+            logger.info(
+                "Access",
+                metadata: [
+                    "client.id": "\(client)", "http.method": "\(request.method)", "http.route": "\(route)",
+                    "http.status": "\(status)",
+                ])
+        } else if status == 401, request.headers[.authorization] != nil {
+            logger.info(
+                "Access refused",
+                metadata: ["http.method": "\(request.method)", "http.route": "\(route)", "http.status": "\(status)"])
+        }
     }
 }
 
