@@ -11,6 +11,7 @@ public enum ForwardOutcome: String, Sendable {
     case tokenRevoked = "token_revoked"
     case notInstalled = "not_installed"
     case slackUnavailable = "slack_unavailable"
+    case ownPost = "own_post"
 
     /// The ephemeral text for the member who forwarded.
     public var text: String {
@@ -25,6 +26,8 @@ public enum ForwardOutcome: String, Sendable {
             "usero's access to this workspace was revoked, so nothing was captured. Ask an admin to reinstall usero."
         case .notInstalled: "usero isn't installed for this workspace, so nothing was captured."
         case .slackUnavailable: "usero couldn't reach Slack to read that message. Please try again later."
+        case .ownPost:
+            "That's usero's own post: the feedback it announces is already in the inbox, so nothing was captured."
         }
     }
 
@@ -53,11 +56,14 @@ public struct CapturedMessage: Sendable, Equatable {
     public var text: String?
     /// Found by a recovery sweep rather than a live event.
     public var recovered: Bool
+    /// The author's bot id when a bot posted the message (not stored: it tells the app's own posts apart).
+    public var authorBotId: String?
 
     /// Creates a forwarded message.
     public init(
         teamId: String, channelId: String, messageTs: String?, threadTs: String?, authorId: String?,
-        forwardedBy: String?, via: SlackCaptureMethod, permalink: String?, text: String?, recovered: Bool = false
+        forwardedBy: String?, via: SlackCaptureMethod, permalink: String?, text: String?, recovered: Bool = false,
+        authorBotId: String? = nil
     ) {
         self.teamId = teamId
         self.channelId = channelId
@@ -69,6 +75,7 @@ public struct CapturedMessage: Sendable, Equatable {
         self.permalink = permalink
         self.text = text
         self.recovered = recovered
+        self.authorBotId = authorBotId
     }
 
     /// The row to insert for `clientId`.
@@ -84,10 +91,17 @@ public struct CapturedMessage: Sendable, Equatable {
 /// The rules every capture path applies before anything is stored; stores call them inside their transaction.
 public enum SlackCaptureRules {
     /// Why a forward to this workspace can't be stored, or nil when it can: an uninstalled (tombstoned) or unknown
-    /// workspace captures nothing, and one whose token Slack revoked is told so.
-    public static func refusal(installation: Installation?, isTombstoned: Bool) -> ForwardOutcome? {
+    /// workspace captures nothing, one whose token Slack revoked is told so, and the app's own posts (its
+    /// notifications of new feedback, already in the inbox) are not captured again, as recovery skips them too.
+    public static func refusal(installation: Installation?, isTombstoned: Bool, message: CapturedMessage? = nil)
+        -> ForwardOutcome?
+    {
         guard !isTombstoned, let installation else { return .notInstalled }
-        return installation.tokenEnvelope == nil ? .tokenRevoked : nil
+        if installation.tokenEnvelope == nil { return .tokenRevoked }
+        if let message, installation.isOwnBot(user: message.authorId ?? "", botId: message.authorBotId) {
+            return .ownPost
+        }
+        return nil
     }
 
     /// The answer to post through a shortcut's `response_url`.

@@ -156,7 +156,7 @@ public struct SlackIngest: Sendable {
         logger.debug("Slack shortcut", metadata: ["slack.team_id": "\(team)"])
         let captured = CapturedMessage(
             teamId: team, channelId: channel, messageTs: ts, threadTs: message.parentTs, authorId: message.user,
-            forwardedBy: user, via: .shortcut, permalink: nil, text: message.text)
+            forwardedBy: user, via: .shortcut, permalink: nil, text: message.text, authorBotId: message.botId)
         _ = try await store.captureForward(captured, at: clock.now(), responseURL: payload.responseURL)
         if payload.responseURL != nil { wakeup.signal() }
     }

@@ -218,6 +218,15 @@ public struct SlackJobRunner: Sendable {
             throw SlackAPIError.slack(code: "message_not_found")
         }
         let permalink = try await link
+        // The app's own post (a notification of feedback already in the inbox): said so, nothing stored.
+        if installation.isOwnBot(user: message.user ?? "", botId: message.botId) {
+            let notice = NotifyJob(
+                channel: channel, user: user, outcome: ForwardOutcome.ownPost.rawValue, threadTs: message.parentTs)
+            try await store.finishJob(
+                job.id, then: NewSlackJob(clientId: clientId, teamId: team, work: .notify(notice), runAt: now))
+            wakeup.signal()
+            return
+        }
         let captured = CapturedMessage(
             teamId: team, channelId: channel, messageTs: ts, threadTs: message.parentTs, authorId: message.user,
             forwardedBy: user, via: via, permalink: permalink, text: message.text)

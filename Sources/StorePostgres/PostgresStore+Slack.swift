@@ -190,7 +190,9 @@ extension PostgresStore: SlackStore {
             let installation = try await Self.installation(team: message.teamId, in: tx)
             let tombstoned = try await Self.isTombstoned(team: message.teamId, in: tx)
             let result: CaptureResult
-            if let refusal = SlackCaptureRules.refusal(installation: installation, isTombstoned: tombstoned) {
+            if let refusal = SlackCaptureRules.refusal(
+                installation: installation, isTombstoned: tombstoned, message: message)
+            {
                 result = CaptureResult(
                     outcome: refusal, clientId: tombstoned ? nil : installation?.clientId, feedbackId: nil)
             } else if let installation {

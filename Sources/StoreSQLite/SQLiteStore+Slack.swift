@@ -183,7 +183,9 @@ extension SQLiteStore: SlackStore {
             let installation = try Self.installation(team: message.teamId, in: db)
             let tombstoned = try Self.isTombstoned(team: message.teamId, in: db)
             let result: CaptureResult
-            if let refusal = SlackCaptureRules.refusal(installation: installation, isTombstoned: tombstoned) {
+            if let refusal = SlackCaptureRules.refusal(
+                installation: installation, isTombstoned: tombstoned, message: message)
+            {
                 result = CaptureResult(
                     outcome: refusal, clientId: tombstoned ? nil : installation?.clientId, feedbackId: nil)
             } else if let installation {

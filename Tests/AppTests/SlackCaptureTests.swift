@@ -89,6 +89,39 @@ import UseroTestSupport
         }
     }
 
+    /// The app's own posts (its notifications of new feedback, already in the inbox) are not captured again,
+    /// forwarded by reaction or by the shortcut: the member is told why, and nothing is stored. Recovery skips them
+    /// too.
+    @Test func theAppsOwnPostIsNotCapturedAgain() async throws {
+        try await Self.withInstalledServer { server, fake, client in
+            await fake.script(
+                "conversations.replies",
+                FakeSlack.Reply(
+                    body: #"{"ok":true,"messages":[{"type":"message","ts":"\#(Self.messageTs)","user":"U0009","bot_id":"B0001","text":"New feedback: ownpostcanary"}]}"#
+                ))
+            #expect(try await server.sendEvent("event_reaction_added_wrench.json").status == 200)
+            let told = try #require(try await fake.waitForCalls("chat.postEphemeral").first)
+            #expect(told.form["user"] == "U0001")
+            #expect(told.form["text"]?.contains("usero's own post") == true)
+
+            let fakeRoot = server.parts.config.slackAPIURL.replacingOccurrences(of: "/api/", with: "")
+            let body = Fixtures.text(
+                "shortcut_message_action.body.txt",
+                replacing: [
+                    ("https%3A%2F%2Fhooks.slack.com%2Fapp%2F", Self.formEscape(fakeRoot + "/hooks/app/")),
+                    ("U0002", "U0009"),
+                ])
+            #expect(
+                try await server.postSlack("/slack/interactivity", body, contentType: "application/x-www-form-urlencoded")
+                    .status == 200)
+            let answer = try #require(try await fake.waitForCalls("response_url").first)
+            #expect(answer.body.contains("usero's own post"))
+            try await server.eventually { try await server.count("job") == 0 }
+            #expect(try await server.items(client).isEmpty)
+            #expect(try await server.databaseBytes().range(of: Data("ownpostcanary".utf8)) == nil)
+        }
+    }
+
     @Test func theShortcutStoresItsMessageAndAnswersThroughResponseURL() async throws {
         try await Self.withInstalledServer { server, fake, client in
             let responsePath = "/hooks/app/T0001/1234567890125/QwErTyUiOpAsDfGhJkLzXcVb"
