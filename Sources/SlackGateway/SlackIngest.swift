@@ -176,6 +176,11 @@ public struct SlackIngest: Sendable {
             """
     }
 
+    /// What a `/usero` longer than a feedback comment may be is answered.
+    public static let tooLong =
+        "That's longer than usero takes (\(SubmissionParser.maxCommentCharacters) characters), so nothing was sent. "
+        + "Shorten it, or send it in parts."
+
     /// What a replayed `/usero` request is answered.
     public static let replayed = "This request was already received; nothing more was sent to usero."
 
@@ -191,9 +196,13 @@ public struct SlackIngest: Sendable {
             }
             return Self.usage(triggerEmoji: installation.settings.triggerEmoji)
         }
-        guard let team = form["team_id"], let user = form["user_id"], let channel = form["channel_id"] else {
+        guard let team = form["team_id"], let user = form["user_id"], let channel = form["channel_id"],
+            !text.containsNUL
+        else {
             throw SlackGatewayError.malformedPayload
         }
+        // The public API's limit for a comment holds for `/usero` too: the member is told, nothing is stored.
+        guard text.unicodeScalars.count <= SubmissionParser.maxCommentCharacters else { return Self.tooLong }
         logger.debug("Slack command", metadata: ["slack.team_id": "\(team)"])
         let captured = CapturedMessage(
             teamId: team, channelId: channel, messageTs: nil, threadTs: nil, authorId: user, forwardedBy: user,

@@ -189,6 +189,26 @@ import UseroTestSupport
         }
     }
 
+    /// `/usero` takes what the public API takes: 50,000 characters stores, one more is answered with the limit and
+    /// stores nothing; NUL (which no stored text may hold) is a malformed request.
+    @Test func theSlashCommandKeepsThePublicAPIsCommentLimit() async throws {
+        try await Self.withInstalledServer { server, _, client in
+            let original = "text=Export+to+CSV+is+greyed+out+for+viewers+%2850%25+of+our+team%29+%E2%80%93+please+fix"
+            func command(_ text: String) async throws -> HTTPResult {
+                try await server.sendCommand(Fixtures.text("slash_command_usero.txt", replacing: [(original, "text=" + text)]))
+            }
+            let refused = try await command(String(repeating: "a", count: 50_001))
+            #expect(refused.status == 200)
+            #expect((refused.json["text"] as? String)?.contains("50000 characters") == true)
+            #expect(try await server.count("feedback") == 0)
+            #expect(try await command("before%00after").status == 400)
+            #expect(try await server.count("feedback") == 0)
+            let stored = try await command(String(repeating: "a", count: 50_000))
+            #expect((stored.json["text"] as? String)?.contains("Sent to usero") == true)
+            #expect(try await server.items(client).first?["comment"] as? String == String(repeating: "a", count: 50_000))
+        }
+    }
+
     @Test(arguments: ["", "help", "  HELP  "])
     func theSlashCommandWithoutTextAnswersWithUsageAndStoresNothing(text: String) async throws {
         try await Self.withInstalledServer { server, _, _ in
