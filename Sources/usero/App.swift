@@ -134,7 +134,7 @@ func buildApplication(
         clientID in
         // Only the name and the instant leave the gateway's store, never the token.
         try await slackStore.installation(client: clientID).map {
-            (teamName: $0.teamName, installedAt: dateFromEpochMillis($0.installedAt))
+            (teamName: $0.teamName, installedAt: dateFromEpochMillis($0.installedAt), isRevoked: $0.tokenEnvelope == nil)
         }
     }
     try InboxSetup.register(

@@ -33,7 +33,7 @@ import UseroTestSupport
             try #require(item.screenshots.first),
             chrome,
             LoginView(loginToken: "l", errorText: "e"), OptionView(value: "v", label: "l", isSelected: true),
-            SlackInstallView(workspace: "w", installedAtISO: "i", installedAtText: "t"),
+            SlackInstallView(workspace: "w", installedAtISO: "i", installedAtText: "t", isRevoked: false),
             MessageView(chrome: chrome, heading: "h", text: "t", backHref: "b", backLabel: "l"),
             SlackSettingsView(
                 triggerEmojiText: "bug", notifyChannelText: "C1", notifyProblemText: "p", missingScopesText: "m"),
@@ -43,7 +43,7 @@ import UseroTestSupport
                 slackSettings: SlackSettingsView(
                     triggerEmojiText: "bug", notifyChannelText: "C1", notifyProblemText: "p", missingScopesText: "m"),
                 sourceOptions: [], environmentOptions: [], filterSummary: "f", isFiltered: false,
-                slackInstall: SlackInstallView(workspace: "w", installedAtISO: "i", installedAtText: "t"),
+                slackInstall: SlackInstallView(workspace: "w", installedAtISO: "i", installedAtText: "t", isRevoked: false),
                 slackButtonLabel: "s", items: [item], hasItems: true, newerHref: "/inbox", olderHref: "/inbox?cursor=x"),
             ConfirmView(
                 chrome: chrome, item: item, deleteID: "d", returnSource: "s",

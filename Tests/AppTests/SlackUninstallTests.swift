@@ -124,6 +124,17 @@ import UseroTestSupport
             #expect(try await server.count("job") == 0)
             #expect(await fake.calls("conversations.replies").isEmpty)
             #expect(try await server.items(client).isEmpty)
+
+            // And the inbox says so, where it said "connected", until the workspace is reconnected
+            let browser = InboxTestBrowser(baseURL: server.baseURL)
+            #expect(try await browser.signIn(adminKey: client.key).status == 303)
+            let page = try await browser.get("/inbox").text
+            #expect(page.contains("was revoked"))
+            #expect(!page.contains("Slack: connected"))
+            try await server.installSlack(for: client)
+            let reconnected = try await browser.get("/inbox").text
+            #expect(reconnected.contains("Slack: connected"))
+            #expect(!reconnected.contains("was revoked"))
         }
     }
 }

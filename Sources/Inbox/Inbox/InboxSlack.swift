@@ -4,7 +4,9 @@ public import Foundation
 /// gateway nor its store.
 public struct InboxSlack: Sendable {
     /// The installation a client has: the workspace's name and when it was installed.
-    public typealias Installation = (teamName: String?, installedAt: Date)
+    /// The installation as the inbox shows it; `isRevoked` when Slack revoked its token (`tokens_revoked`): forwards
+    /// do nothing until it is reconnected.
+    public typealias Installation = (teamName: String?, installedAt: Date, isRevoked: Bool)
 
     /// A workspace's settings as the inbox shows them, with the last problem posting to its channel.
     public struct Settings: Sendable, Equatable {

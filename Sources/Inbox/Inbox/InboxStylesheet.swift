@@ -44,7 +44,7 @@ enum InboxStylesheet {
         .filters{display:flex;flex-wrap:wrap;gap:.75rem;align-items:flex-end}
         .field{display:flex;flex-direction:column;gap:.25rem}
         .slack{display:flex;flex-direction:column;align-items:flex-start;gap:.4rem}
-        .status{margin:0;color:var(--muted)}.status.ok{color:var(--text)}
+        .status{margin:0;color:var(--muted)}.status.ok{color:var(--text)}.status.warn{color:var(--danger)}
         .list-title{margin-top:0}
         .items{list-style:none;margin:0;padding:0;display:flex;flex-direction:column;gap:.85rem}
         .items.single{margin:1rem 0}

@@ -95,8 +95,10 @@ enum InboxTemplates {
           </form>
           <div class="slack">
             {{#slackInstall}}
-            <p class="status ok">Slack: connected to <strong>{{workspace}}</strong>
-              <span class="muted">since <time datetime="{{installedAtISO}}">{{installedAtText}}</time></span></p>
+            {{^isRevoked}}<p class="status ok">Slack: connected to <strong>{{workspace}}</strong>
+              <span class="muted">since <time datetime="{{installedAtISO}}">{{installedAtText}}</time></span></p>{{/isRevoked}}
+            {{#isRevoked}}<p class="status warn" role="alert">Slack: access to <strong>{{workspace}}</strong> was revoked
+              in Slack, so nothing is captured there. Press Reconnect Slack to restore it.</p>{{/isRevoked}}
             {{/slackInstall}}
             {{^slackInstall}}<p class="status">Slack: not connected</p>{{/slackInstall}}
             <form method="post" action="/inbox/slack/connect">

@@ -46,6 +46,7 @@ extension SlackInstallView: MustacheParent {
         case "workspace": workspace
         case "installedAtISO": installedAtISO
         case "installedAtText": installedAtText
+        case "isRevoked": isRevoked
         default: nil
         }
     }

@@ -30,6 +30,8 @@ struct SlackInstallView: Sendable {
     var workspace: String
     var installedAtISO: String
     var installedAtText: String
+    /// Slack revoked the token: nothing is captured until the workspace is reconnected.
+    var isRevoked: Bool
 }
 
 struct SlackSettingsView: Sendable {

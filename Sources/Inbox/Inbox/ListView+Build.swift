@@ -59,7 +59,7 @@ extension ListView {
         slackInstall = installation.map { found in
             SlackInstallView(
                 workspace: found.teamName ?? "a Slack workspace", installedAtISO: iso8601(found.installedAt),
-                installedAtText: InboxFormat.dateText(found.installedAt))
+                installedAtText: InboxFormat.dateText(found.installedAt), isRevoked: found.isRevoked)
         }
         slackButtonLabel = installation == nil ? "Connect Slack" : "Reconnect Slack"
         items = page.items.map { ItemView($0, filter: filter) }
