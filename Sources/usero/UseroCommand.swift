@@ -84,8 +84,10 @@ struct Serve: AsyncParsableCommand {
             try await app.runService()
         } catch where !listening.isSet {
             // The server never listened: the address is taken, not this machine's, or not allowed.
-            throw Self.refuse(
-                "\(port == nil ? "USERO_PORT" : "--port") \(config.port) on \(host == nil ? "USERO_HOST" : "--host") \(config.host) cannot be listened on (\(Self.bindProblem(error)))")
+            guard let problem = Self.bindProblem(error) else { throw error }
+            let portName = port == nil ? "USERO_PORT" : "--port"
+            let hostName = host == nil ? "USERO_HOST" : "--host"
+            throw Self.refuse("\(portName) \(config.port) on \(hostName) \(config.host) cannot be listened on (\(problem))")
         }
         logger.info("usero stopped")
     }
@@ -96,16 +98,17 @@ struct Serve: AsyncParsableCommand {
         return ExitCode(78)
     }
 
-    /// Why binding failed, in words: the errno's text when the error carries one (NIO's `IOError` says
-    /// "bind(descriptor:ptr:bytes:): Address already in use (errno: 98)").
-    static func bindProblem(_ error: any Error) -> String {
+    /// Why binding failed, in words, when `error` is a failure to bind (NIO's `IOError` reads "bind(descriptor:ptr:
+    /// bytes:): Address already in use (errno: 98)"; an unknown host is a `SocketAddressError`); nil for anything
+    /// else, which is not a configuration mistake.
+    static func bindProblem(_ error: any Error) -> String? {
         let text = "\(error)"
         for (code, words) in [(EADDRINUSE, "the port is in use"), (EADDRNOTAVAIL, "the address is not this machine's"),
                               (EACCES, "permission denied")]
         where text.contains("(errno: \(code))") {
             return words
         }
-        return "\(type(of: error))"
+        return "\(type(of: error))".contains("SocketAddressError") ? "the host does not resolve" : nil
     }
 }
 
