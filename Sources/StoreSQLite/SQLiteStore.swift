@@ -24,7 +24,8 @@ public final class SQLiteStore: Sendable {
         } catch let error as DatabaseError where SQLiteOpenError.isAboutTheFile(error.resultCode) {
             throw SQLiteOpenError(description: "cannot open the SQLite file: \(error.message ?? "\(error.resultCode)")")
         } catch let error as CocoaError {
-            throw SQLiteOpenError(description: "cannot create the SQLite file's folder (\(error.code == .fileWriteNoPermission ? "permission denied" : "error \(error.code.rawValue)"))")
+            let why = error.code == .fileWriteNoPermission ? "permission denied" : "error \(error.code.rawValue)"
+            throw SQLiteOpenError(description: "cannot create the SQLite file's folder (\(why))")
         }
         files = ScreenshotFiles(dataDirectory: dataDirectory)
         self.postsNewFeedbackToSlack = postsNewFeedbackToSlack

@@ -67,7 +67,8 @@ struct AppConfig: Sendable {
         let lowered = path.lowercased()
         if lowered.contains("://") || lowered.hasPrefix("postgres:") || lowered.hasPrefix("postgresql:") {
             throw Invalid(
-                description: "USERO_DATABASE must be a SQLite file path or a postgres://USER@HOST/DBNAME URL (postgresql:// too)")
+                description:
+                    "USERO_DATABASE must be a SQLite file path or a postgres://USER@HOST/DBNAME URL (postgresql:// too)")
         }
         var isFolder: ObjCBool = false
         if FileManager.default.fileExists(atPath: path, isDirectory: &isFolder), isFolder.boolValue {
@@ -129,8 +130,8 @@ struct AppConfig: Sendable {
             throw Invalid(description: "USERO_DATA_DIR names a file; it must be a folder (created when missing)")
         }
         guard Self.resolves(config.host) else {
-            throw Invalid(
-                description: "\(host == nil ? "USERO_HOST" : "--host") must be an IP address or a host name of this machine (it does not resolve)")
+            let name = host == nil ? "USERO_HOST" : "--host"
+            throw Invalid(description: "\(name) must be an IP address or a host name of this machine (it does not resolve)")
         }
         config.publicURL = value("USERO_PUBLIC_URL") ?? "http://\(config.host):\(config.port)"
         guard let url = URL(string: config.publicURL), ["http", "https"].contains(url.scheme ?? ""), url.host != nil

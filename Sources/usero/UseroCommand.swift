@@ -70,7 +70,8 @@ struct Serve: AsyncParsableCommand {
                 // Instances on one database must seal and open each other's Slack tokens and install links; a key
                 // generated into one instance's DATA_DIR would differ on the next (the contract: required).
                 throw AppConfig.Invalid(
-                    description: "USERO_TOKEN_KEY must be set when USERO_DATABASE is PostgreSQL (every instance uses the same key; make one with: head -c 32 /dev/urandom | base64)")
+                    description: "USERO_TOKEN_KEY must be set when USERO_DATABASE is PostgreSQL (every instance uses "
+                        + "the same key; make one with: head -c 32 /dev/urandom | base64)")
             }
             (app, parts) = try await buildApplication(config: config, logger: logger) { port in
                 listening.set()
