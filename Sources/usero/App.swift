@@ -25,6 +25,9 @@ struct AppRequestContext: RequestContext, RemoteAddressRequestContext {
     var maxUploadSize: Int { PublicRoutes<AppRequestContext>.uploadLimit }
 }
 
+/// The service's responder: the router, with HEAD answered wherever GET is.
+typealias AppResponder = HeadResponder<RouterResponder<AppRequestContext>>
+
 /// What a running service is made of; tests reach in to check the store.
 struct AppParts: Sendable {
     let config: AppConfig
@@ -41,7 +44,7 @@ struct AppParts: Sendable {
 func buildApplication(
     config: AppConfig, logger: Logger, clock: any WallClock = SystemClock(),
     onServerRunning: @escaping @Sendable (Int) async -> Void = { _ in }
-) async throws -> (Application<RouterResponder<AppRequestContext>>, AppParts) {
+) async throws -> (Application<AppResponder>, AppParts) {
     let backend = try await Backend.open(config)
     // Uploads a crash cut off; any upload still running elsewhere on this folder has touched its file since.
     SpooledFile.removeLeftovers(in: Backend.uploadSpoolDirectory(config), olderThan: config.requestTimeout + .seconds(60))
@@ -130,7 +133,10 @@ func buildApplication(
             return .notInstalled
         }
     }
-    let inboxSlack = InboxSlack(makeInstallLink: makeInstallLink, settings: settings, saveSettings: saveSettings) {
+    let inboxSlack = InboxSlack(
+        isConfigured: installFlow != nil && config.slackClientID != nil && config.slackClientSecret != nil,
+        makeInstallLink: makeInstallLink, settings: settings, saveSettings: saveSettings
+    ) {
         clientID in
         // Only the name and the instant leave the gateway's store, never the token.
         try await slackStore.installation(client: clientID).map {
@@ -145,7 +151,7 @@ func buildApplication(
     parts.routes = router.routes.map { "\($0.method) \($0.path)" }
     let requestTimeout = TimeAmount(config.requestTimeout)
     var app = Application(
-        router: router,
+        responder: HeadResponder(base: router.buildResponder()),
         server: .http1(
             configuration: .init(
                 additionalChannelHandlers: [RequestDeadlineHandler(timeout: requestTimeout)],

@@ -61,7 +61,7 @@ struct Serve: AsyncParsableCommand {
     func run() async throws {
         let logger = makeLogger()
         let config: AppConfig
-        let app: Application<RouterResponder<AppRequestContext>>
+        let app: Application<AppResponder>
         let parts: AppParts
         let listening = Listening()
         do {

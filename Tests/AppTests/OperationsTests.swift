@@ -56,4 +56,24 @@ import UseroTestSupport
             #expect(!logs.contains(client.key))
         }
     }
+
+    /// HEAD is answered wherever GET is (RFC 9110; uptime monitors and `curl -I` use it): the GET's status and
+    /// headers, its length, no body; a miss is the GET's 404.
+    @Test func headIsAnsweredWhereverGetIs() async throws {
+        try await TestServer.run { server in
+            for path in ["/healthz", "/widget.js", "/openapi.json", "/inbox/login"] {
+                let get = try await server.request("GET", path)
+                let head = try await server.request("HEAD", path)
+                #expect(head.status == get.status, "\(path)")
+                #expect(head.body.isEmpty, "\(path)")
+                #expect(head.header("Content-Type") == get.header("Content-Type"), "\(path)")
+                if path != "/inbox/login" {  // the sign-in page carries a fresh token each time
+                    #expect(head.header("Content-Length") == "\(get.body.count)", "\(path)")
+                }
+            }
+            #expect(try await server.request("HEAD", "/nothing-here").status == 404)
+            // The connection stays usable: no stray body was sent after the head.
+            #expect(try await server.request("GET", "/healthz").status == 200)
+        }
+    }
 }

@@ -34,7 +34,6 @@ public struct PublicRoutes<Context: RequestContext>: Sendable {
         group.post("feedback", use: submit)
         group.post("screenshots", use: upload)
         group.get("screenshots/:clientId/:file", use: download)
-        group.head("screenshots/:clientId/:file", use: describe)
     }
 
     @Sendable func submit(_ request: Request, context: Context) async throws -> Response {
@@ -95,18 +94,6 @@ public struct PublicRoutes<Context: RequestContext>: Sendable {
 }
 
 extension PublicRoutes {
-    /// `HEAD` of a stored screenshot: the `GET`'s status and headers, its length, no body (link checkers, caches).
-    /// A miss is a bare 404: an answer to `HEAD` carries no body, not even the error's JSON.
-    @Sendable func describe(_ request: Request, context: Context) async throws -> Response {
-        do {
-            var (found, headers) = try await screenshot(context)
-            headers[.contentLength] = "\(found.contents.size)"
-            return Response(status: .ok, headers: headers, body: ResponseBody())
-        } catch FeedbackError.notFound {
-            return Response(status: .notFound)
-        }
-    }
-
     /// The screenshot the path names (404 when there is none for that client) and the headers it is served with.
     func screenshot(_ context: Context) async throws
         -> (found: (contents: FeedbackService.ScreenshotContents, mimeType: String), headers: HTTPFields)

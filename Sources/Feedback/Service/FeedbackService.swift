@@ -91,14 +91,6 @@ public struct FeedbackService: Sendable {
         case bytes(Data)
         case pieces(ScreenshotPieces, size: Int64)
 
-        /// The length in bytes.
-        public var size: Int64 {
-            switch self {
-            case .file(_, let size), .pieces(_, let size): size
-            case .bytes(let data): Int64(data.count)
-            }
-        }
-
         /// The bytes themselves, read whole (for tests and small tools, not the download route).
         public func data() async throws -> Data {
             switch self {

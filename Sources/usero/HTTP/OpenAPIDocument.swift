@@ -669,29 +669,6 @@ enum OpenAPIDocument {
       }
      }
     }
-   },
-   "head": {
-    "summary": "A stored screenshot's headers (its content type and length), without the image",
-    "tags": [
-     "public"
-    ],
-    "security": [],
-    "responses": {
-     "200": {
-      "description": "the GET's headers, no body",
-      "headers": {
-       "Content-Length": {
-        "schema": {
-         "type": "string"
-        },
-        "description": "the image's size in bytes"
-       }
-      }
-     },
-     "404": {
-      "description": "no such screenshot"
-     }
-    }
    }
   },
   "/api/identify": {
