@@ -44,7 +44,7 @@ import UseroTestSupport
                     triggerEmojiText: "bug", notifyChannelText: "C1", notifyProblemText: "p", missingScopesText: "m"),
                 sourceOptions: [], environmentOptions: [], filterSummary: "f", isFiltered: false,
                 slackInstall: SlackInstallView(workspace: "w", installedAtISO: "i", installedAtText: "t", isRevoked: false),
-                slackButtonLabel: "s", items: [item], hasItems: true, newerHref: "/inbox", olderHref: "/inbox?cursor=x"),
+                slackButtonLabel: "s", slackConfigured: true, items: [item], hasItems: true, newerHref: "/inbox", olderHref: "/inbox?cursor=x"),
             ConfirmView(
                 chrome: chrome, item: item, deleteID: "d", returnSource: "s",
                 returnEnvironment: "e", cancelHref: "h"),

@@ -173,7 +173,7 @@ struct InboxRoutes<Context: RequestContext>: Sendable {
         async let settings = slack.settings(clientID)
         let view = try await ListView(
             visitor: visitor, filter: filter, page: page, environments: environments, installation: installation,
-            notice: query["notice"].map(String.init), settings: settings)
+            notice: query["notice"].map(String.init), settings: settings, slackConfigured: slack.isConfigured)
         return try renderer.page("list", view)
     }
 

@@ -40,6 +40,8 @@ public struct InboxSlack: Sendable {
         case notInstalled
     }
 
+    /// Whether this server has what installing Slack needs (signing secret, client id and secret).
+    var isConfigured: Bool
     /// A one-time install link for the client, or nil when Slack is not configured on this server.
     var makeInstallLink: @Sendable (_ clientID: String) async throws -> String?
     /// The client's current installation, or nil when it has none.
@@ -52,6 +54,7 @@ public struct InboxSlack: Sendable {
 
     /// Creates the dependency from its closures; without the settings closures the inbox shows no settings form.
     public init(
+        isConfigured: Bool = true,
         makeInstallLink: @escaping @Sendable (_ clientID: String) async throws -> String?,
         settings: @escaping @Sendable (_ clientID: String) async throws -> Settings? = { _ in nil },
         saveSettings:
@@ -59,6 +62,7 @@ public struct InboxSlack: Sendable {
             -> SettingsSave = { _, _, _ in .notInstalled },
         installationStatus: @escaping @Sendable (_ clientID: String) async throws -> Installation?
     ) {
+        self.isConfigured = isConfigured
         self.makeInstallLink = makeInstallLink
         self.installationStatus = installationStatus
         self.settings = settings

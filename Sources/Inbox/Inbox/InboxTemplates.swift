@@ -100,11 +100,16 @@ enum InboxTemplates {
             {{#isRevoked}}<p class="status warn" role="alert">Slack: access to <strong>{{workspace}}</strong> was revoked
               in Slack, so nothing is captured there. Press Reconnect Slack to restore it.</p>{{/isRevoked}}
             {{/slackInstall}}
+            {{#slackConfigured}}
             {{^slackInstall}}<p class="status">Slack: not connected</p>{{/slackInstall}}
             <form method="post" action="/inbox/slack/connect">
               <input type="hidden" name="csrf" value="{{csrfToken}}">
               <button type="submit" class="slack-button">{{slackButtonLabel}}</button>
             </form>
+            {{/slackConfigured}}
+            {{^slackConfigured}}<p class="status">Slack is not configured on this server (it needs
+              <code>SLACK_SIGNING_SECRET</code>, <code>SLACK_CLIENT_ID</code> and <code>SLACK_CLIENT_SECRET</code>).</p>
+            {{/slackConfigured}}
             {{#slackSettings}}
             {{#notifyProblemText}}<p class="alert error" role="alert">{{notifyProblemText}}</p>{{/notifyProblemText}}
             {{#missingScopesText}}<p class="alert notice" role="status">{{missingScopesText}}</p>{{/missingScopesText}}

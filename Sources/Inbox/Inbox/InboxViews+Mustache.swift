@@ -86,6 +86,7 @@ extension ListView: MustacheParent {
         case "isFiltered": isFiltered
         case "slackInstall": slackInstall
         case "slackButtonLabel": slackButtonLabel
+        case "slackConfigured": slackConfigured
         case "items": items
         case "hasItems": hasItems
         case "newerHref": newerHref

@@ -51,6 +51,9 @@ struct ListView: Sendable {
     var isFiltered: Bool
     var slackInstall: SlackInstallView?
     var slackButtonLabel: String
+    /// Whether this server can install Slack at all (its SLACK_* settings are there); without, the page says so in
+    /// place of a Connect button that could only fail.
+    var slackConfigured: Bool = true
     var items: [ItemView]
     var hasItems: Bool
     var newerHref: String?

@@ -13,8 +13,10 @@ extension ListView {
 
     init(
         visitor: InboxVisitor, filter: InboxFilter, page: FeedbackPage, environments: [String],
-        installation: InboxSlack.Installation?, notice: String?, settings: InboxSlack.Settings? = nil
+        installation: InboxSlack.Installation?, notice: String?, settings: InboxSlack.Settings? = nil,
+        slackConfigured: Bool = true
     ) {
+        self.slackConfigured = slackConfigured
         chrome = visitor.chrome(title: "Inbox")
         noticeText = notice.flatMap { Self.notices[$0] }
         slackSettings = settings.map { found in
