@@ -135,9 +135,10 @@ def test_widget_submits_rating_comment_email_and_screenshot(driver, host_page, u
 def test_widget_shows_an_error_when_the_server_refuses(driver, host_page):
     driver.get(host_page)
     root = wait(driver, lambda: widget_root(driver))
-    # Re-initialise with a client that does not exist: the submission fails with the server's reason.
+    # Re-initialise with a client that does not exist: the submission fails; the person reads words meant for them,
+    # the developer's onError gets the server's reason.
     driver.execute_script(
-        "initUseroFeedbackWidget({clientId: 'client_doesnotexist', onError: function (e) {"
+        "window.__widget = initUseroFeedbackWidget({clientId: 'client_doesnotexist', onError: function (e) {"
         " window.__events.push('error:' + e.message); }})")
     root = widget_root(driver)
     root.find_element(By.CSS_SELECTOR, ".launcher").click()
@@ -145,8 +146,11 @@ def test_widget_shows_an_error_when_the_server_refuses(driver, host_page):
     root.find_element(By.CSS_SELECTOR, ".send").click()
     error = root.find_element(By.CSS_SELECTOR, ".err")
     wait(driver, error.is_displayed)
-    assert "Invalid client ID" in error.text
+    assert error.text == "Sorry, feedback cannot be sent from this page."
     assert "error:Invalid client ID" in driver.execute_script("return window.__events")
+    # destroy works called on its own, as a detached function, and takes the widget off the page
+    driver.execute_script("var d = window.__widget.destroy; d();")
+    assert not driver.find_elements(By.CSS_SELECTOR, "usero-feedback-widget")
 
 
 # MARK: The inbox

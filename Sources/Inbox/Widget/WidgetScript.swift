@@ -66,7 +66,7 @@ enum WidgetScript {
     '<div class="panel" role="dialog" aria-labelledby="uw-t" hidden>' +
     '<div class="head"><h2 id="uw-t"></h2><button type="button" class="x" aria-label="Close">\u00D7</button></div>' +
     '<form novalidate><fieldset><legend>How was your experience?</legend><div class="rates"></div></fieldset>' +
-    '<label class="sr" for="uw-c">Comment</label><textarea id="uw-c" maxlength="10000"></textarea>' +
+    '<label class="sr" for="uw-c">Comment</label><textarea id="uw-c" maxlength="50000"></textarea>' +
     '<div class="row emailopt"><label class="check"><input type="checkbox"> Share my email so we can reply</label>' +
     '<label class="sr" for="uw-e">Email</label><input id="uw-e" class="email" type="email" autocomplete="email" placeholder="you@example.com" hidden></div>' +
     '<div class="row shotopt"><label class="file">' +
@@ -90,6 +90,10 @@ enum WidgetScript {
       call(opts.onError, err);
       if (window.console) console.error(err);
       return null;
+    }
+    if (opts.plugins && window.console) {
+      console.warn('initUseroFeedbackWidget: plugins (such as session replay) come with the @usero/sdk package; ' +
+        'this widget ignores them');
     }
     if (current) current.destroy();
     if (!document.body) {
@@ -269,6 +273,17 @@ enum WidgetScript {
         });
       });
     }
+    // What the person sees: the server's words only where they can act on them (a file too large, not an image);
+    // the exact error goes to onError for the developer.
+    function forPeople(err) {
+      var s = err.status;
+      if (!s) return 'Sorry, your feedback could not be sent. Check your connection and try again.';
+      if (s === 400 && /^File /.test(err.message)) return err.message + '.';
+      if (s === 413) return 'That file is too large to send (10 MB at most).';
+      if (s === 429) return 'Too much feedback from here just now. Please try again in a minute.';
+      if (s >= 500) return 'Sorry, something went wrong on our side. Please try again later.';
+      return 'Sorry, feedback cannot be sent from this page.';
+    }
     function upload(file) {
       var data = new FormData();
       data.append('clientId', opts.clientId);
@@ -312,7 +327,7 @@ enum WidgetScript {
         payload.feedbackId = body.feedbackId;
         call(opts.onSubmit, payload);
       }, function (err) {
-        showError('Sorry, your feedback could not be sent: ' + err.message);
+        showError(forPeople(err));
         call(opts.onError, err);
       }).then(function () {
         busy = false;
@@ -322,15 +337,17 @@ enum WidgetScript {
     });
 
     document.body.appendChild(host);
-    return {
+    // Named, not `this`: destroy may be called detached (`var d = w.destroy; d()`).
+    var instance = {
       open: open,
       close: close,
       destroy: function () {
         if (media && media.removeEventListener) media.removeEventListener('change', applyTheme);
         if (host.parentNode) host.parentNode.removeChild(host);
-        if (current && current.destroy === this.destroy) current = null;
+        if (current === instance) current = null;
       }
     };
+    return instance;
   }
 
   window.initUseroFeedbackWidget = init;
