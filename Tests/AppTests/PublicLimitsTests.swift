@@ -2,6 +2,8 @@ import Feedback
 import Foundation
 import GRDB
 import HTTPTypes
+import Hummingbird
+import Logging
 import NIOCore
 import Testing
 
@@ -324,5 +326,19 @@ import UseroTestSupport
         #expect(status.code == 503)
         #expect(body.error == "Storage is nearly full")
         #expect(ErrorMapping.isStorageFull(DatabaseError(resultCode: .SQLITE_FULL)))
+    }
+
+    /// A store that cannot be written now, with nothing written: PostgreSQL down past the lease timeout, or the
+    /// SQLite file locked past the busy timeout by another process (SQLite rolled back). A 503 to retry, not a 500.
+    @Test(arguments: [
+        StoreUnavailable() as any Error, DatabaseError(resultCode: .SQLITE_BUSY), DatabaseError(resultCode: .SQLITE_LOCKED),
+        DatabaseError(resultCode: ResultCode(rawValue: 5 | (2 << 8))),  // SQLITE_BUSY_SNAPSHOT, an extended code
+    ])
+    func aStoreThatCannotBeWrittenNowIsA503WithRetryAfter(error: any Error) {
+        let request = Request(head: HTTPRequest(method: .post, scheme: "http", authority: "x", path: "/api/feedback"), body: .init(buffer: ByteBuffer()))
+        let response = ErrorMiddleware<AppRequestContext>.response(
+            for: error, request: request, logger: Logger(label: "test"))
+        #expect(response.status.code == 503)
+        #expect(response.headers[HTTPField.Name.retryAfter] == "5")
     }
 }

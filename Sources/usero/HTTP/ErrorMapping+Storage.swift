@@ -24,9 +24,22 @@ extension ErrorMapping {
     /// What `Retry-After` says on a 503 for a store that cannot be reached: a database restart takes seconds.
     static let unavailableRetryAfterSeconds = 5
 
+    /// The store cannot be reached or written now, and nothing was written: PostgreSQL down (`StoreUnavailable`), or
+    /// the SQLite file locked past the busy timeout by a process that is not this service (SQLite rolled the
+    /// transaction back whole).
+    static func isStoreUnavailable(_ error: any Error) -> Bool {
+        switch error {
+        case is StoreUnavailable: true
+        case let error as DatabaseError: [.SQLITE_BUSY, .SQLITE_LOCKED].contains(error.resultCode.primaryResultCode)
+        default: false
+        }
+    }
+
     static func storage(_ error: any Error) -> (HTTPResponse.Status, ErrorBody)? {
         if isStorageFull(error) { return (.serviceUnavailable, ErrorBody("Storage is nearly full")) }
-        if error is StoreUnavailable { return (.serviceUnavailable, ErrorBody("Storage is unavailable, try again shortly")) }
+        if isStoreUnavailable(error) {
+            return (.serviceUnavailable, ErrorBody("Storage is unavailable, try again shortly"))
+        }
         return nil
     }
 }

@@ -32,7 +32,7 @@ struct ErrorMiddleware<Context: RequestContext>: RouterMiddleware {
         var response = JSONResponse.make(body, status: status)
         if ErrorMapping.isStorageFull(error) {
             response.headers[.retryAfter] = "\(ErrorMapping.storageRetryAfterSeconds)"
-        } else if error is StoreUnavailable {
+        } else if ErrorMapping.isStoreUnavailable(error) {
             response.headers[.retryAfter] = "\(ErrorMapping.unavailableRetryAfterSeconds)"
         } else if case FeedbackError.rateLimited(let seconds) = error {
             response.headers[.retryAfter] = "\(seconds)"
