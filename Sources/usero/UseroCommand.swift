@@ -5,7 +5,9 @@ import Hummingbird
 import Logging
 import Metrics
 import Prometheus
+import ServiceLifecycle
 import Synchronization
+import UnixSignals
 
 /// `usero`: the feedback service and its administration commands.
 @main
@@ -81,8 +83,14 @@ struct Serve: AsyncParsableCommand {
             throw Self.refuse(error.description)
         }
         MetricsSystem.bootstrap(PrometheusMetricsFactory(registry: parts.registry))
+        // SIGTERM drains in-flight requests, but a client trickling a body (or stalled mid-body) would hold the drain
+        // until its request timeout (120 s), past what a deployment waits (30 s) before SIGKILL. After
+        // `shutdownDeadline` the group is cancelled: open connections close and the process exits 0.
+        var group = ServiceGroupConfiguration(
+            services: [app], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger)
+        group.maximumGracefulShutdownDuration = Self.shutdownDeadline
         do {
-            try await app.runService()
+            try await ServiceGroup(configuration: group).run()
         } catch where !listening.isSet {
             // The server never listened: the address is taken, not this machine's, or not allowed.
             guard let problem = Self.bindProblem(error) else { throw error }
@@ -92,6 +100,9 @@ struct Serve: AsyncParsableCommand {
         }
         logger.info("usero stopped")
     }
+
+    /// How long SIGTERM waits for in-flight requests and background work to finish before closing what is left.
+    static let shutdownDeadline: Duration = .seconds(10)
 
     /// A configuration mistake: one line naming the variable or file, never its value; EX_CONFIG.
     static func refuse(_ description: String) -> ExitCode {

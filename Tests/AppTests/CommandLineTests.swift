@@ -144,6 +144,23 @@ import FoundationNetworking
         #expect(await waitForExit(process) == 0)
     }
 
+    /// A client trickling a body (or stalled half-way) cannot hold SIGTERM's drain past its deadline: the process
+    /// exits 0 well inside the 30 s a deployment waits before SIGKILL, not after the 120 s request timeout.
+    @Test func aTricklingClientCannotHoldShutdownPastItsDeadline() async throws {
+        let port = UseroBinary.freePort()
+        let (process, healthy) = try await UseroBinary.startServe(port: port, environment: environment)
+        #expect(healthy)
+        let slow = try RawConnection(port: port)
+        _ = slow.send("POST /api/feedback HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nContent-Length: 100000\r\n\r\n{\"c")
+        try await Task.sleep(for: .milliseconds(300))
+        let stopping = ContinuousClock.now
+        process.send(SIGTERM)
+        #expect(await waitForExit(process) == 0)
+        let took = ContinuousClock.now - stopping
+        #expect(took < .seconds(20), "shutdown took \(took)")
+        #expect(took >= Serve.shutdownDeadline - .seconds(1), "the drain waited for the request first: \(took)")
+    }
+
     @Test func serveCreatesAPrivateTokenKeyOnceAndRefusesABadOne() async throws {
         let (process, healthy) = try await UseroBinary.startServe(port: UseroBinary.freePort(), environment: environment)
         process.send(SIGTERM)
