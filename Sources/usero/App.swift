@@ -154,7 +154,7 @@ func buildApplication(
         responder: HeadResponder(base: router.buildResponder()),
         server: .http1(
             configuration: .init(
-                additionalChannelHandlers: [RequestDeadlineHandler(timeout: requestTimeout)],
+                additionalChannelHandlers: [RequestDeadlineHandler(timeout: requestTimeout), ExpectContinueHandler()],
                 idleTimeout: TimeAmount(config.idleTimeout))),
         configuration: .init(
             address: .hostname(config.host, port: config.port), serverName: "usero",

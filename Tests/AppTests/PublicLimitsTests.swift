@@ -298,6 +298,25 @@ import UseroTestSupport
         }
     }
 
+    /// `Expect: 100-continue` (curl sends it with every upload over 1 KB, then waits a second for it) is answered
+    /// with `100 Continue` as soon as the head arrives; the body then goes through as usual.
+    @Test func expectContinueIsAnsweredBeforeTheBody() async throws {
+        try await TestServer.run { server in
+            let client = try await server.createClient()
+            let body = #"{"clientId":"\#(client.id)","rating":3}"#
+            let connection = try RawConnection(port: server.port)
+            connection.send(
+                "POST /api/feedback HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
+                    + "Expect: 100-continue\r\nContent-Length: \(body.utf8.count)\r\n\r\n")
+            let interim = try #require(await connection.response(timeout: .seconds(5)))
+            #expect(interim.status == 100)
+            connection.send(body)
+            let final = try #require(await connection.response(timeout: .seconds(10)))
+            #expect(final.status == 200)
+            #expect(try await server.count("feedback") == 1)
+        }
+    }
+
     @Test func aboveTheWatermarkWritesPassAndFreeSpaceIsMeasured() async throws {
         let space = FreeDiskSpace(folders: [NSTemporaryDirectory() + "/not/yet/created"])
         let free = try #require(space.available())
