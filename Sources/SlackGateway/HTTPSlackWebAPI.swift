@@ -100,7 +100,11 @@ public final class HTTPSlackWebAPI: SlackWebAPI {
     public func permalink(channel: String, ts: String, token: Redacted<String>) async throws -> String {
         let reply: PermalinkReply = try await call(
             "chat.getPermalink", query: [("channel", channel), ("message_ts", ts)], authorization: bearer(token))
-        guard let link = reply.permalink else { throw SlackAPIError.malformedResponse }
+        // Stored, returned by the admin API and linked from the inbox: only an https URL of bounded length is a
+        // permalink (the inbox drops anything else anyway; other readers of the API might not).
+        guard let link = reply.permalink, link.utf8.count <= 2048, let url = URL(string: link),
+            url.scheme?.lowercased() == "https", url.host?.isEmpty == false
+        else { throw SlackAPIError.malformedResponse }
         return link
     }
 

@@ -89,6 +89,22 @@ import UseroTestSupport
         }
     }
 
+    /// A permalink that is not an https URL (Slack's always is) is not stored: the row is kept without one, and the
+    /// admin API never hands a `javascript:` link to whatever reads it.
+    @Test func aPermalinkThatIsNotHTTPSIsNotStored() async throws {
+        try await Self.withInstalledServer { server, fake, client in
+            await fake.script(
+                "chat.getPermalink",
+                FakeSlack.Reply(body: #"{"ok":true,"channel":"C0001","permalink":"javascript:alert(document.cookie)"}"#))
+            #expect(try await server.sendEvent("event_reaction_added_wrench.json").status == 200)
+            _ = try await fake.waitForCalls("chat.postEphemeral")
+            let item = try #require(try await server.items(client).first)
+            #expect(item["comment"] as? String == "Export to CSV times out")
+            let slack = try #require(item["slack"] as? [String: Any])
+            #expect(slack["permalink"] is NSNull)
+        }
+    }
+
     /// The app's own posts (its notifications of new feedback, already in the inbox) are not captured again,
     /// forwarded by reaction or by the shortcut: the member is told why, and nothing is stored. Recovery skips them
     /// too.
