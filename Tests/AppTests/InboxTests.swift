@@ -277,6 +277,39 @@ import UseroTestSupport
         }
     }
 
+    /// A signed-out visitor following an item's link (what a Slack notification carries) signs in and lands on that
+    /// item; a `next` that is not an item's page of this inbox sends them to the list, never elsewhere.
+    @Test func signingInFromAnItemsLinkReturnsToThatItem() async throws {
+        try await TestServer.run { server in
+            let client = try await server.createClient()
+            let posted = try await server.postJSON("/api/feedback", #"{"clientId":"\#(client.id)","rating":4}"#)
+            let id = try #require(posted.json["feedbackId"] as? String)
+            let browser = InboxTestBrowser(baseURL: server.baseURL)
+            let bounced = try await browser.get("/inbox/items/\(id)")
+            #expect(bounced.status == 303)
+            let location = try #require(bounced.header("Location"))
+            #expect(location == "/inbox/login?next=/inbox/items/\(id)")
+            let form = try await browser.get(location)
+            let token = try #require(InboxTestBrowser.hiddenField("loginToken", in: form.text))
+            #expect(InboxTestBrowser.hiddenField("next", in: form.text) == "/inbox/items/\(id)")
+            let signedIn = try await browser.post(
+                "/inbox/login", [("loginToken", token), ("adminKey", client.key), ("next", "/inbox/items/\(id)")])
+            #expect(signedIn.status == 303)
+            #expect(signedIn.header("Location") == "/inbox/items/\(id)")
+            #expect(try await browser.get("/inbox/items/\(id)").status == 200)
+
+            for next in ["https://evil.example/", "//evil.example/x", "/inbox/items/../../x", "/inbox/items/a/b", "/elsewhere"] {
+                let other = InboxTestBrowser(baseURL: server.baseURL)
+                let page = try await other.get("/inbox/login?next=\(next.addingPercentEncoding(withAllowedCharacters: .alphanumerics)!)")
+                #expect(InboxTestBrowser.hiddenField("next", in: page.text) == nil, "\(next)")
+                let token = try #require(InboxTestBrowser.hiddenField("loginToken", in: page.text))
+                let done = try await other.post(
+                    "/inbox/login", [("loginToken", token), ("adminKey", client.key), ("next", next)])
+                #expect(done.header("Location") == "/inbox", "\(next)")
+            }
+        }
+    }
+
     // MARK: Slack
 
     @Test func connectSlackSaysWhenSlackIsNotConfigured() async throws {

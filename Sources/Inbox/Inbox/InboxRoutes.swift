@@ -102,18 +102,32 @@ struct InboxRoutes<Context: RequestContext>: Sendable {
     struct LoginForm: Decodable {
         var adminKey: String?
         var loginToken: String?
+        var next: String?
+    }
+
+    /// Where sign-in returns to: one item's page (the link a Slack notification carries), else the list. Only that
+    /// exact shape of local path is taken, so the parameter cannot send anyone elsewhere.
+    static func returnPath(_ next: String?) -> String? {
+        guard let next, next.hasPrefix("/inbox/items/") else { return nil }
+        let id = next.dropFirst("/inbox/items/".count)
+        guard (1...128).contains(id.count),
+            id.unicodeScalars.allSatisfy({ CharacterSet.alphanumerics.contains($0) && $0.isASCII || $0 == "_" || $0 == "-" })
+        else { return nil }
+        return next
     }
 
     @Sendable func loginForm(_ request: Request, context: Context) async throws -> Response {
-        if try await visitor(request) != nil { return InboxRenderer.redirect(to: "/inbox") }
-        return try loginPage(error: nil, status: .ok)
+        let next = Self.returnPath(request.uri.queryParameters["next"].map(String.init))
+        if try await visitor(request) != nil { return InboxRenderer.redirect(to: next ?? "/inbox") }
+        return try loginPage(error: nil, status: .ok, next: next)
     }
 
     /// The sign-in form with a fresh login token, also set as a cookie: a cross-site page cannot read it, so it
     /// cannot sign a visitor into someone else's inbox.
-    func loginPage(error: String?, status: HTTPResponse.Status) throws -> Response {
+    func loginPage(error: String?, status: HTTPResponse.Status, next: String? = nil) throws -> Response {
         let token = InboxSessions.randomToken()
-        var response = try renderer.page("login", LoginView(loginToken: token, errorText: error), status: status)
+        var response = try renderer.page(
+            "login", LoginView(loginToken: token, errorText: error, next: next), status: status)
         response.addCookie(cookies.set(InboxCookies.login, token, maxAge: 3600))
         return response
     }
@@ -124,17 +138,18 @@ struct InboxRoutes<Context: RequestContext>: Sendable {
             constantTimeEquals(Array(given.utf8), Array(expected.utf8))
         else {
             return try loginPage(
-                error: "The sign-in form expired. Please enter your admin key again.", status: .forbidden)
+                error: "The sign-in form expired. Please enter your admin key again.", status: .forbidden,
+                next: Self.returnPath(form.next))
         }
         let key = (form.adminKey ?? "").trimmingCharacters(in: .whitespacesAndNewlines)
         guard !key.isEmpty, key.count <= 256, let client = try await store.client(adminKey: key) else {
             context.logger.info("Inbox sign-in refused")
-            return try loginPage(error: "That admin key is not valid.", status: .unauthorized)
+            return try loginPage(error: "That admin key is not valid.", status: .unauthorized, next: Self.returnPath(form.next))
         }
         if let old = InboxCookies.value(InboxCookies.session, in: request) { try await sessions.end(id: old) }
         let session = try await sessions.start(clientID: client.id)
         context.logger.info("Inbox sign-in", metadata: ["client.id": "\(client.id)"])
-        var response = InboxRenderer.redirect(to: "/inbox")
+        var response = InboxRenderer.redirect(to: Self.returnPath(form.next) ?? "/inbox")
         response.addCookie(cookies.set(InboxCookies.session, session.id, maxAge: Int(InboxSessions.absoluteTimeout)))
         response.addCookie(cookies.clear(InboxCookies.login))
         return response
@@ -180,7 +195,11 @@ struct InboxRoutes<Context: RequestContext>: Sendable {
     // MARK: One item (the link a Slack notification carries)
 
     @Sendable func showItem(_ request: Request, context: Context) async throws -> Response {
-        guard let visitor = try await visitor(request) else { return InboxRenderer.redirect(to: "/inbox/login") }
+        guard let visitor = try await visitor(request) else {
+            // Signed out (a Slack notification's link, say): back to this item once signed in.
+            let path = request.uri.path
+            return InboxRenderer.redirect(to: Self.returnPath(path).map { "/inbox/login?next=" + $0 } ?? "/inbox/login")
+        }
         guard let id = context.parameters.decoded("id"),
             let item = try await store.feedback(id: id, clientID: visitor.client.id)
         else { return notFound(visitor) }

@@ -65,6 +65,7 @@ enum InboxTemplates {
           {{#errorText}}<p class="alert error" role="alert">{{errorText}}</p>{{/errorText}}
           <form method="post" action="/inbox/login" class="stack">
             <input type="hidden" name="loginToken" value="{{loginToken}}">
+            {{#next}}<input type="hidden" name="next" value="{{next}}">{{/next}}
             <label for="adminKey">Admin key</label>
             <input id="adminKey" name="adminKey" type="password" autocomplete="current-password" required
                    autofocus spellcheck="false" autocapitalize="off">
@@ -193,6 +194,7 @@ enum InboxTemplates {
     static let single = #"""
         {{> head}}
         <p><a href="/inbox">« All feedback</a></p>
+        <h1 class="list-title">Feedback item</h1>
         <ol class="items single">{{#item}}{{> item}}{{/item}}</ol>
         {{> foot}}
         """#

@@ -24,6 +24,7 @@ extension LoginView: MustacheParent {
         case "signedIn": signedIn
         case "loginToken": loginToken
         case "errorText": errorText
+        case "next": next
         default: nil
         }
     }

@@ -18,6 +18,8 @@ struct LoginView: Sendable {
     var signedIn = false
     var loginToken: String
     var errorText: String?
+    /// The item page to return to after signing in, when the visitor came from one.
+    var next: String?
 }
 
 struct OptionView: Sendable {
