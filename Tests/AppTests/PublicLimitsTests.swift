@@ -141,8 +141,16 @@ import UseroTestSupport
             statuses.append(reply.status)
         }
         #expect(statuses == [200, 200, 429])
+        // A handler's error (a key that opens nothing, thrown and mapped to 401) is counted; statuses no error produced
+        // (the 200s, the 429 the limit answered itself) have no error series at all, not even at 0.
+        _ = try await HTTPResult.send(
+            "GET", "http://127.0.0.1:\(port)/api/feedback", headers: ["Authorization": "Bearer not-a-key"])
         let metrics = try await HTTPResult.send("GET", "http://127.0.0.1:\(port)/metrics").text
         #expect(metrics.contains(#"usero_public_rate_limited_total{by="address"} 1"#), "\(metrics)")
+        let errorSeries = metrics.split(separator: "\n").filter { $0.hasPrefix("hb_request_errors{") }
+        #expect(errorSeries.count == 1, "\(errorSeries)")
+        #expect(errorSeries.first?.contains(#"error_type="401""#) == true, "\(errorSeries)")
+        #expect(errorSeries.first?.hasSuffix(" 1") == true, "\(errorSeries)")
     }
 
     /// An upload's client is counted when its form's `clientId` arrives, wherever it is in the form (the body is not

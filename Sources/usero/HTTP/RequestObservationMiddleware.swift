@@ -52,7 +52,7 @@ struct RequestObservationMiddleware<Context: RequestContext>: RouterMiddleware {
         let handles = metrics.endpoint(route: route, method: method, status: response.status.code)
         handles.requests.increment()
         handles.duration.recordNanoseconds(Int64(clamping: elapsed))
-        if errorType != nil { handles.errors.increment() }
+        if errorType != nil { metrics.errors(route: route, method: method, status: response.status.code).increment() }
         active.decrement()
         if let access {
             Self.logAccess(access, request: request, route: route, status: response.status.code, logger: context.logger)
@@ -99,7 +99,6 @@ final class RequestMetrics: Sendable {
     struct Handles: Sendable {
         let requests: Counter
         let duration: Metrics.Timer
-        let errors: Counter
     }
 
     /// The method as a label: the standard ones as they are, anything else as `OTHER`, so a client inventing
@@ -113,6 +112,7 @@ final class RequestMetrics: Sendable {
     private static let other = HTTPRequest.Method("OTHER")!
 
     private let endpoints = Mutex<[Endpoint: Handles]>([:])
+    private let errorCounters = Mutex<[Endpoint: Counter]>([:])
     private let methods = Mutex<[HTTPRequest.Method: Meter]>([:])
 
     func active(_ method: HTTPRequest.Method) -> Meter {
@@ -135,13 +135,22 @@ final class RequestMetrics: Sendable {
             let made = Handles(
                 requests: Counter(label: "hb.requests", dimensions: labels),
                 duration: Metrics.Timer(
-                    label: "http.server.request.duration", dimensions: labels, preferredDisplayUnit: .seconds),
-                errors: Counter(
-                    label: "hb.request.errors",
-                    dimensions: [
-                        ("http.route", route), ("http.request.method", method.rawValue), ("error.type", String(status)),
-                    ]))
+                    label: "http.server.request.duration", dimensions: labels, preferredDisplayUnit: .seconds))
             handles[key] = made
+            return made
+        }
+    }
+
+    /// The error counter of a route, method and status, made when the first error of that kind is counted: a series
+    /// exists only for errors that happened (no `hb_request_errors{error_type="200"} 0` beside every route).
+    func errors(route: String, method: HTTPRequest.Method, status: Int) -> Counter {
+        let key = Endpoint(route: route, method: method, status: status)
+        return errorCounters.withLock { counters in
+            if let found = counters[key] { return found }
+            let made = Counter(
+                label: "hb.request.errors",
+                dimensions: [("http.route", route), ("http.request.method", method.rawValue), ("error.type", String(status))])
+            counters[key] = made
             return made
         }
     }
