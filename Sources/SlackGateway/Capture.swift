@@ -93,12 +93,12 @@ public enum SlackCaptureRules {
     /// Why a forward to this workspace can't be stored, or nil when it can: an uninstalled (tombstoned) or unknown
     /// workspace captures nothing, one whose token Slack revoked is told so, and the app's own posts (its
     /// notifications of new feedback, already in the inbox) are not captured again, as recovery skips them too.
-    public static func refusal(installation: Installation?, isTombstoned: Bool, message: CapturedMessage? = nil)
+    public static func refusal(installation: Installation?, isTombstoned: Bool, message: CapturedMessage)
         -> ForwardOutcome?
     {
         guard !isTombstoned, let installation else { return .notInstalled }
         if installation.tokenEnvelope == nil { return .tokenRevoked }
-        if let message, installation.isOwnBot(user: message.authorId ?? "", botId: message.authorBotId) {
+        if installation.isOwnBot(user: message.authorId ?? "", botId: message.authorBotId) {
             return .ownPost
         }
         return nil

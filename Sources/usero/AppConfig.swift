@@ -70,16 +70,15 @@ struct AppConfig: Sendable {
                 description:
                     "USERO_DATABASE must be a SQLite file path or a postgres://USER@HOST/DBNAME URL (postgresql:// too)")
         }
-        var isFolder: ObjCBool = false
-        if FileManager.default.fileExists(atPath: path, isDirectory: &isFolder), isFolder.boolValue {
+        if isFolder(path) == true {
             throw Invalid(description: "USERO_DATABASE names a folder; it must be a SQLite file path")
         }
     }
 
-    /// Whether `path` exists and is not a folder.
-    private static func isExistingNonFolder(_ path: String) -> Bool {
+    /// Whether `path` is a folder; nil when nothing is there.
+    private static func isFolder(_ path: String) -> Bool? {
         var isFolder: ObjCBool = false
-        return FileManager.default.fileExists(atPath: path, isDirectory: &isFolder) && !isFolder.boolValue
+        return FileManager.default.fileExists(atPath: path, isDirectory: &isFolder) ? isFolder.boolValue : nil
     }
 
     /// Whether `host` is an address or a name the resolver knows, as binding to it needs (`getaddrinfo`, the
@@ -126,7 +125,7 @@ struct AppConfig: Sendable {
             try checkSQLitePath(config.databasePath)
         }
         config.dataDirectory = value("USERO_DATA_DIR") ?? config.dataDirectory
-        if Self.isExistingNonFolder(config.dataDirectory) {
+        if Self.isFolder(config.dataDirectory) == false {
             throw Invalid(description: "USERO_DATA_DIR names a file; it must be a folder (created when missing)")
         }
         guard Self.resolves(config.host) else {

@@ -377,7 +377,9 @@ extension InMemoryStore: SlackStore {
             let installation = state.installations[message.teamId]
             let tombstoned = state.tombstones[message.teamId] != nil
             var result: CaptureResult
-            if let refusal = SlackCaptureRules.refusal(installation: installation, isTombstoned: tombstoned) {
+            if let refusal = SlackCaptureRules.refusal(
+                installation: installation, isTombstoned: tombstoned, message: message)
+            {
                 result = CaptureResult(outcome: refusal, clientId: tombstoned ? nil : installation?.clientId, feedbackId: nil)
             } else if let installation {
                 let (id, isNew) = Self.store(message, clientId: installation.clientId, at: now, in: &state)

@@ -69,7 +69,16 @@ public struct PublicRoutes<Context: RequestContext>: Sendable {
     }
 
     @Sendable func download(_ request: Request, context: Context) async throws -> Response {
-        let (found, headers) = try await screenshot(context)
+        let clientId = context.parameters.decoded("clientId") ?? ""
+        let file = context.parameters.decoded("file") ?? ""
+        guard let found = try await service.screenshotFile(clientId: clientId, file: file) else {
+            throw FeedbackError.notFound
+        }
+        var headers = HTTPFields()
+        headers[.contentType] = found.mimeType
+        headers[.cacheControl] = "private, max-age=86400"
+        headers[HTTPField.Name("X-Content-Type-Options")!] = "nosniff"
+        headers[.contentSecurityPolicy] = "default-src 'none'"
         switch found.contents {
         case .file(let path, _):
             // Streamed from disk in 128 KB chunks: a download holds one chunk in memory, not the whole file.
@@ -90,25 +99,6 @@ public struct PublicRoutes<Context: RequestContext>: Sendable {
                     try await writer.finish(nil)
                 })
         }
-    }
-}
-
-extension PublicRoutes {
-    /// The screenshot the path names (404 when there is none for that client) and the headers it is served with.
-    func screenshot(_ context: Context) async throws
-        -> (found: (contents: FeedbackService.ScreenshotContents, mimeType: String), headers: HTTPFields)
-    {
-        let clientId = context.parameters.decoded("clientId") ?? ""
-        let file = context.parameters.decoded("file") ?? ""
-        guard let found = try await service.screenshotFile(clientId: clientId, file: file) else {
-            throw FeedbackError.notFound
-        }
-        var headers = HTTPFields()
-        headers[.contentType] = found.mimeType
-        headers[.cacheControl] = "private, max-age=86400"
-        headers[HTTPField.Name("X-Content-Type-Options")!] = "nosniff"
-        headers[.contentSecurityPolicy] = "default-src 'none'"
-        return (found, headers)
     }
 }
 

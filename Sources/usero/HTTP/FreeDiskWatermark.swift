@@ -75,7 +75,12 @@ final class FreeDiskSpace: Sendable {
 struct FreeDiskWatermarkMiddleware: RouterMiddleware {
     typealias Context = AppRequestContext
 
-    static let routes: Set<String> = ["/api/feedback", "/api/identify", "/api/screenshots"]
+    /// The public write routes, and the largest body each takes.
+    static let routes: [String: Int] = [
+        "/api/feedback": PublicRoutes<Context>.jsonLimit,
+        "/api/identify": PublicRoutes<Context>.jsonLimit,
+        "/api/screenshots": PublicRoutes<Context>.uploadLimit,
+    ]
 
     let space: FreeDiskSpace
     let minimumFreeBytes: Int64
@@ -90,13 +95,12 @@ struct FreeDiskWatermarkMiddleware: RouterMiddleware {
     func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws
         -> Response
     {
-        guard request.method == .post, let path = context.endpointPath, Self.routes.contains(path) else {
+        guard request.method == .post, let path = context.endpointPath, let limit = Self.routes[path] else {
             return try await next(request, context)
         }
         // The declared body counts too: a 10 MB upload must leave the watermark free after it is written. A body
         // declared larger than the route ever takes is the client's mistake whatever the disk holds: 413 at once.
         let declared = request.headers[.contentLength].flatMap { Int64($0) }.map { min(max($0, 0), 1 << 40) } ?? 0
-        let limit = path == "/api/screenshots" ? PublicRoutes<Context>.uploadLimit : PublicRoutes<Context>.jsonLimit
         if declared > Int64(limit) {
             var response = ErrorMiddleware<Context>.response(
                 for: HTTPError(.contentTooLarge), request: request, logger: context.logger)
