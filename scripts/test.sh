@@ -14,12 +14,42 @@ trap 'scripts/pg-cluster.sh stop "$USERO_PG_CLUSTER"' EXIT
 export USERO_REQUIRE_POSTGRES_TESTS=1
 # A crash report names only the crashed thread's frames, so the end of a CI log (all it keeps) shows where it was.
 export SWIFT_BACKTRACE="${SWIFT_BACKTRACE:-enable=yes,interactive=no,threads=crashed,registers=none,images=none}"
-# `swift test`, its output kept. When it fails, the end of the output (all a CI log may keep) names the tests that
-# started and never ended (a crash takes the process down mid-test) and repeats the crash report after them.
+# How long one `swift test` pass may take (about three minutes here; a CI run was once cut off after 90 minutes by a
+# test that never ended).
+pass_limit="${USERO_TEST_PASS_LIMIT:-900}"
+# Ends a `swift test` pass that is still running after `pass_limit` seconds: prints the threads of the test process
+# that are in this project's code (when gdb is there; a task suspended forever has no thread, so its test is named by
+# the list below), then kills it, and the pass fails.
+watchdog() {
+    local waited=0 pid
+    while [ "$waited" -lt "$pass_limit" ]; do
+        sleep 5
+        waited=$((waited + 5))
+    done
+    echo "== swift test still running after ${pass_limit}s: a test hangs"
+    # This checkout's test process only (its path is in the command line), not another checkout's beside it.
+    for pid in $(pgrep -f "^$PWD/\.build/.*PackageTests\.xctest" || true); do
+        if command -v gdb >/dev/null; then
+            timeout 120 gdb -batch -p "$pid" -ex 'thread apply all bt 30' </dev/null 2>/dev/null \
+                | awk -v sources="$PWD/Sources/" -v tests="$PWD/Tests/" '/^Thread /{thread=$0; next}
+                    index($0, sources) || index($0, tests) {
+                    if (thread != "") print thread; thread = ""; print }' | head -n 120 || true
+        fi
+        kill -KILL "$pid" 2>/dev/null || true
+    done
+}
+# `swift test`, its output kept, line by line (the test process's output to a pipe is otherwise written in blocks,
+# and a process killed mid-run loses its last block). When it fails, the end of the output (all a CI log may keep)
+# names the tests that started and never ended (a crash takes the process down mid-test, a hang keeps it there) and
+# repeats the crash report after them.
 swift_test() {
-    local log status=0
+    local log status=0 guard
     log="$(mktemp)"
-    swift test --skip-build "$@" 2>&1 | tee "$log" || status=$?
+    watchdog &
+    guard=$!
+    stdbuf -oL -eL swift test --skip-build "$@" 2>&1 | tee "$log" || status=$?
+    kill "$guard" 2>/dev/null || true
+    wait "$guard" 2>/dev/null || true
     if [ "$status" -ne 0 ]; then
         comm -23 <(sed -nE 's/^◇ Test ([^ ]+\)) started\.$/\1/p' "$log" | sort -u) \
             <(sed -nE 's/^. Test ([^ ]+\))( with [0-9]+ test cases?)? (passed|failed|skipped).*/\1/p' "$log" | sort -u) \
