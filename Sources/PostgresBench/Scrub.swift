@@ -14,22 +14,22 @@ func scrubBenchmark(url: String, rows: Int) async {
         let store = PostgresStore(backend: backend, logger: logger)
         let (client, _) = try await store.createClient(name: "bench", plan: .paid, allowedOrigins: [], at: Date())
         let count = Int64(rows)
-        try await backend.withConnection { connection in
-            try await connection.query(
+        try await backend.withConnection { session in
+            try await session.query(
                 """
                 INSERT INTO feedback (id, client_id, source, created_at, comment, screenshots, slack_team_id,
                     slack_channel_id, slack_message_ts, slack_captured_via)
                 SELECT 'fb_scrub_' || i, \(client.id), 'slack', 1700000000000 + i, 'Captured message ' || i, '[]',
                     'T0BENCH', 'C0001', (1700000000 + i) || '.000100', 'reaction:wrench'
                 FROM generate_series(1, \(count)) AS i
-                """, logger: logger)
-            try await connection.query(
+                """)
+            try await session.query(
                 """
                 INSERT INTO feedback_slack_person (feedback_id, slack_team, slack_author_id, slack_forwarded_by)
                 SELECT 'fb_scrub_' || i, 'T0BENCH', 'U' || (i % 5000), 'U0001' FROM generate_series(1, \(count)) AS i
-                """, logger: logger)
-            try await connection.query("VACUUM ANALYZE feedback", logger: logger)
-            try await connection.query("VACUUM ANALYZE feedback_slack_person", logger: logger)
+                """)
+            try await session.query("VACUUM ANALYZE feedback")
+            try await session.query("VACUUM ANALYZE feedback_slack_person")
         }
         let clock = ContinuousClock()
         let started = clock.now
@@ -44,14 +44,13 @@ func scrubBenchmark(url: String, rows: Int) async {
         }
         let elapsed = started.duration(to: clock.now)
         let seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
-        let left = try await backend.withConnection { connection -> Int64 in
-            let result = try await connection.query(
+        let left = try await backend.withConnection { session -> Int64 in
+            let result = try await session.query(
                 """
                 SELECT count(*) FROM feedback LEFT JOIN feedback_slack_person ON feedback_id = id
                 WHERE slack_team_id = 'T0BENCH' AND (slack_author_id IS NOT NULL OR slack_forwarded_by IS NOT NULL)
-                """, logger: logger)
-            for try await value in result.decode(Int64.self) { return value }
-            return -1
+                """)
+            return try result.rows.first?.decode(Int64.self) ?? -1
         }
         await backend.close()
         print("scrub_seconds=\(String(format: "%.2f", seconds)) rows=\(total) left=\(left) batch=\(SlackJobRunner.scrubBatch)")

@@ -1,5 +1,6 @@
+import Feedback
 public import Logging
-public import PostgresNIO
+import PostgresNIO
 
 /// The PostgreSQL database of the process: a postgres-nio connection pool, migrated at open, and the group-commit
 /// writer every durable write goes through.
@@ -20,6 +21,10 @@ public final class PostgresBackend: Sendable {
         /// How long a statement waits for a pooled connection before the request is refused with 503
         /// (`StoreUnavailable`): the server down or unreachable, not a busy pool (leases take milliseconds).
         public var leaseTimeout: Duration = .seconds(10)
+        /// How long a statement may go unanswered before its connection is closed and the statement fails (see
+        /// `ConnectionWatch`): a server that stops answering without closing the connection. Far above any statement
+        /// usero sends (its largest, a 25,000-row scrub batch, takes milliseconds); migrations are not bounded.
+        public var statementTimeout: Duration = .seconds(60)
         /// The migrations to apply at open.
         public var migrations: [PostgresMigration] = PostgresSchema.migrations
 
@@ -27,24 +32,26 @@ public final class PostgresBackend: Sendable {
     }
 
     public let settings: PostgresSettings
-    /// The pool. Reads use it directly; writes go through `write(_:)`.
-    public let client: PostgresClient
+    /// The pool. Reads use it through `read(_:)` and `withConnection(_:)`; writes go through `write(_:)`.
+    private let pool: PostgresPool
     private let writer: PostgresGroupCommitWriter
     /// Plain submissions, many rows per statement (see `PostgresFeedbackInserter`).
     let inserter: PostgresFeedbackInserter
-    private let runner: Task<Void, Never>
+    /// Fails the reads of a connection that closes (see `ConnectionWatch`).
+    private let watch: ConnectionWatch
     private let logger: Logger
 
     private init(
-        settings: PostgresSettings, client: PostgresClient, runner: Task<Void, Never>, writer: PostgresGroupCommitWriter,
+        settings: PostgresSettings, pool: PostgresPool, writer: PostgresGroupCommitWriter, statementTimeout: Duration,
         logger: Logger
     ) {
         self.settings = settings
-        self.client = client
-        self.runner = runner
+        self.pool = pool
         self.writer = writer
         self.inserter = PostgresFeedbackInserter(
-            client: client, lanes: writer.lanes, leaseTimeout: writer.leaseTimeout, logger: logger)
+            pool: pool, lanes: writer.lanes, leaseTimeout: writer.leaseTimeout, statementTimeout: statementTimeout,
+            logger: logger)
+        self.watch = ConnectionWatch(statementTimeout: statementTimeout, logger: logger)
         self.logger = logger
     }
 
@@ -59,11 +66,11 @@ public final class PostgresBackend: Sendable {
         // The pool runs from the start (it opens no connection until one is asked for), so that by the time the
         // first caller leases one, `run()` has long begun: a lease before it only waits, but postgres-nio warns on
         // stderr, which a short command such as `retention run` met now and then.
-        let client = PostgresClient(
+        let pool = PostgresPool(
+            settings: settings,
             configuration: settings.clientConfiguration(
                 maximumConnections: options.maximumConnections, idleTimeout: options.idleTimeout),
-            backgroundLogger: logger)
-        let runner = Task { await client.run() }
+            logger: logger)
         // One plain connection first: its errors say exactly what is wrong, where the pool would retry for ever.
         let connection: PostgresConnection
         do {
@@ -71,14 +78,14 @@ public final class PostgresBackend: Sendable {
                 configuration: settings.connectionConfiguration(connectTimeout: options.connectTimeout),
                 id: 0, logger: logger)
         } catch {
-            runner.cancel()
+            await pool.close()
             throw PostgresErrorText.startupFailure(error, settings: settings, variable: variable)
         }
         do {
             try await PostgresMigrator(options.migrations).migrate(on: connection, logger: logger)
         } catch {
             try? await connection.close()
-            runner.cancel()
+            await pool.close()
             let text =
                 (error as? PostgresMigrationError)?.description
                 ?? "PostgreSQL migrations failed: \(PostgresErrorText.describe(error))"
@@ -87,8 +94,10 @@ public final class PostgresBackend: Sendable {
         try? await connection.close()
 
         let writer = PostgresGroupCommitWriter(
-            client: client, lanes: options.writerLanes, leaseTimeout: options.leaseTimeout, logger: logger)
-        return PostgresBackend(settings: settings, client: client, runner: runner, writer: writer, logger: logger)
+            pool: pool, lanes: options.writerLanes, leaseTimeout: options.leaseTimeout,
+            statementTimeout: options.statementTimeout, logger: logger)
+        return PostgresBackend(
+            settings: settings, pool: pool, writer: writer, statementTimeout: options.statementTimeout, logger: logger)
     }
 
     /// Runs `body` in a transaction shared with whatever other writes are waiting; returns once it is committed
@@ -110,33 +119,42 @@ public final class PostgresBackend: Sendable {
         return sum
     }
 
-    /// Runs `body` on a pooled connection (autocommit: each statement sees the latest commits).
-    public func withConnection<T: Sendable>(_ body: (PostgresConnection) async throws -> T) async throws -> T {
-        try await client.withConnection(leaseTimeout: writer.leaseTimeout) { connection in try await body(connection) }
+    /// Runs `body`, which reads, on a pooled connection (autocommit: each statement sees the latest commits). Its
+    /// statements go through the session's `query`, which fails when the connection closes under them: a statement
+    /// sent straight to a connection the server just closed can wait for ever (see `ConnectionWatch`). A read that
+    /// lost its connection wrote nothing and may simply be tried again: it fails with `StoreUnavailable` (a 503).
+    public func withConnection<T: Sendable>(_ body: (PostgresTransaction) async throws -> T) async throws -> T {
+        do {
+            return try await pool.withConnection(leaseTimeout: writer.leaseTimeout) { connection in
+                try await body(PostgresTransaction(connection: connection, logger: logger, watch: watch))
+            }
+        } catch where PostgresGroupCommitWriter.isConnectionFailure(error) {
+            throw StoreUnavailable()
+        }
     }
 
     /// Runs `body` in one REPEATABLE READ, READ ONLY transaction: every statement sees the same snapshot.
-    public func read<T: Sendable>(_ body: (PostgresConnection) async throws -> T) async throws -> T {
-        try await client.withConnection(leaseTimeout: writer.leaseTimeout) { connection in
-            try await connection.query("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY", logger: logger)
+    public func read<T: Sendable>(_ body: (PostgresTransaction) async throws -> T) async throws -> T {
+        try await withConnection { session in
+            try await session.query("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
             do {
-                let value = try await body(connection)
-                try await connection.query("COMMIT", logger: logger)
+                let value = try await body(session)
+                try await session.query("COMMIT")
                 return value
             } catch {
-                try PostgresGroupCommitWriter.rethrowIfConnectionLost(error, connection)
-                _ = try? await connection.query("ROLLBACK", logger: logger)
+                await session.rollBackIfOpen()
                 throw error
             }
         }
     }
 
-    /// Whether the server answers a trivial query.
+    /// Whether the server answers a trivial query on a pooled connection (within the lease timeout).
     public func isHealthy() async -> Bool {
         do {
-            let rows = try await client.query("SELECT 1", logger: logger)
-            for try await value in rows.decode(Int.self) { return value == 1 }
-            return false
+            return try await withConnection { session in
+                let row = try await session.query("SELECT 1").rows.first
+                return try row?.decode(Int.self) == 1
+            }
         } catch {
             return false
         }
@@ -144,7 +162,6 @@ public final class PostgresBackend: Sendable {
 
     /// Closes the pool; queries after this fail.
     public func close() async {
-        runner.cancel()
-        await runner.value
+        await pool.close()
     }
 }

@@ -29,11 +29,11 @@ final class PostgresFeedbackInserter: Sendable {
     /// At most this many rows in one statement (one array per column).
     static let maxBatch = 256
 
-    private let client: PostgresClient
+    private let pool: PostgresPool
     private let logger: Logger
     private let queue: LaneQueue<Pending>
     private let counts = Mutex(PostgresWriterStatistics())
-    private let watch = ConnectionWatch()
+    private let watch: ConnectionWatch
     /// Allowlists read before, by client id (see `originDecisions`). Never trusted alone: a row checked against one
     /// is inserted only if its client's `allowed_origins` still reads the same.
     private let allowlists = Mutex([String: Allowlist]())
@@ -49,8 +49,9 @@ final class PostgresFeedbackInserter: Sendable {
     /// How long a batch waits for a connection before its submissions fail with `StoreUnavailable`.
     let leaseTimeout: Duration
 
-    init(client: PostgresClient, lanes: Int, leaseTimeout: Duration, logger: Logger) {
-        self.client = client
+    init(pool: PostgresPool, lanes: Int, leaseTimeout: Duration, statementTimeout: Duration?, logger: Logger) {
+        self.pool = pool
+        self.watch = ConnectionWatch(statementTimeout: statementTimeout, logger: logger)
         self.leaseTimeout = leaseTimeout
         self.queue = LaneQueue(lanes: lanes, maxBatch: Self.maxBatch)
         self.logger = logger
@@ -84,9 +85,11 @@ final class PostgresFeedbackInserter: Sendable {
     private func run(_ batch: [Pending]) async {
         // Ids the statement wrote, and ids whose Origin was refused (nothing written for them).
         var outcome: Result<(written: Set<String>, refused: Set<String>), any Error>
+        // Whether a statement that commits went out: before that, a lost connection has written nothing.
+        var commitSent = false
         do {
             outcome = .success(
-                try await client.withConnection(leaseTimeout: leaseTimeout) { connection in
+                try await pool.withConnection(leaseTimeout: leaseTimeout) { connection in
                     if connection.isClosed { throw PostgresWriterError.connectionLost }
                     let tx = PostgresTransaction(connection: connection, logger: logger, watch: watch)
                     let (refused, checkedAgainst) = try await originDecisions(in: batch, tx: tx)
@@ -111,6 +114,7 @@ final class PostgresFeedbackInserter: Sendable {
                     // before they are durable. A call that fails (its insert or its commit) leaves nothing written.
                     // With Slack on, the call does nothing when one of the batch's clients posts new feedback to a
                     // channel (nil): those batches take the transaction below, where the post jobs commit with them.
+                    commitSent = true
                     if let ids = try await insert(commits: true, unlessNotifying: !notifying.isEmpty) {
                         return (ids, refused)
                     }
@@ -122,8 +126,7 @@ final class PostgresFeedbackInserter: Sendable {
                         try await tx.commit()
                         return (ids, refused)
                     } catch {
-                        try PostgresGroupCommitWriter.rethrowIfConnectionLost(error, connection)
-                        _ = try? await tx.query("ROLLBACK")
+                        await tx.rollBackIfOpen()
                         throw error
                     }
                 })
@@ -136,7 +139,9 @@ final class PostgresFeedbackInserter: Sendable {
         } catch {
             logger.warning(
                 "PostgreSQL batch insert failed", metadata: ["error": "\(PostgresErrorText.describe(error))"])
-            outcome = .failure(error)
+            // Lost before the committing call went out: nothing was written, and a retry is safe (a 503).
+            let unsent = !commitSent && PostgresGroupCommitWriter.isConnectionFailure(error)
+            outcome = .failure(unsent ? StoreUnavailable() : error)
         }
         let written = (try? outcome.get().written.count) ?? 0
         counts.withLock { statistics in

@@ -1,11 +1,14 @@
+import Feedback
 public import Logging
 public import PostgresNIO
 import Synchronization
 
-/// What one piece of write work sees: the connection of the transaction it shares with its neighbours.
+/// What one piece of write work sees: the connection of the transaction it shares with its neighbours. Reads get
+/// one too (`PostgresBackend.read` and `withConnection`), on a pooled session of their own: every statement goes
+/// through it, never straight to the connection (see `query`).
 ///
-/// Work must only touch the database through it, and may run more than once (see `PostgresGroupCommitWriter`):
-/// everything it returns is computed again on a retry.
+/// Write work must only touch the database through it, and may run more than once (see
+/// `PostgresGroupCommitWriter`): everything it returns is computed again on a retry.
 public struct PostgresTransaction: Sendable {
     /// The transaction's connection. Use `query`/`execute` rather than querying it directly: they fail when the
     /// connection dies mid-statement, where a direct query may wait for ever. Never COMMIT, ROLLBACK or swallow a
@@ -14,7 +17,7 @@ public struct PostgresTransaction: Sendable {
     public let logger: Logger
     let watch: ConnectionWatch
 
-    /// Runs a statement and returns its rows (all of them, in memory: for the small results writes read back).
+    /// Runs a statement and returns its rows (all of them, in memory: for the small results the store reads).
     @discardableResult
     public func query(_ query: PostgresQuery) async throws -> PostgresQueryResult {
         try await watch.run(query, on: connection, logger: logger)
@@ -33,6 +36,12 @@ public struct PostgresTransaction: Sendable {
     func commit() async throws {
         let result = try await query("COMMIT")
         guard result.metadata.command == "COMMIT" else { throw PostgresWriterError.transactionAborted }
+    }
+
+    /// Rolls back whatever transaction the session may be in, when its connection is still open (a ROLLBACK outside
+    /// a transaction only warns).
+    func rollBackIfOpen() async {
+        if !connection.isClosed { _ = try? await query("ROLLBACK") }
     }
 
     /// Runs a prepared statement (parsed and planned once per connection) and returns its rows.
@@ -66,20 +75,24 @@ public final class PostgresGroupCommitWriter: Sendable {
     /// At most this many pieces in one transaction.
     public static let maxBatch = 64
 
-    private let client: PostgresClient
+    private let pool: PostgresPool
     private let logger: Logger
     private let queue: LaneQueue<Pending>
     /// Transactions filled and committed at once.
     let lanes: Int
     private let counts = Mutex(PostgresWriterStatistics())
-    private let watch = ConnectionWatch()
+    private let watch: ConnectionWatch
 
     /// How long a batch waits for a connection before its writes fail with `StoreUnavailable`.
     let leaseTimeout: Duration
 
-    /// - Parameter lanes: transactions filled and committed at once, each on its own connection of `client`.
-    public init(client: PostgresClient, lanes: Int = 4, leaseTimeout: Duration = .seconds(10), logger: Logger) {
-        self.client = client
+    /// - Parameter lanes: transactions filled and committed at once, each on its own connection of `pool`.
+    init(
+        pool: PostgresPool, lanes: Int = 4, leaseTimeout: Duration = .seconds(10), statementTimeout: Duration? = nil,
+        logger: Logger
+    ) {
+        self.pool = pool
+        self.watch = ConnectionWatch(statementTimeout: statementTimeout, logger: logger)
         self.leaseTimeout = leaseTimeout
         self.lanes = max(1, lanes)
         self.queue = LaneQueue(lanes: lanes, maxBatch: Self.maxBatch)
@@ -114,48 +127,60 @@ public final class PostgresGroupCommitWriter: Sendable {
         var optimisticFailuresLeft = 2
         var retries = 0
         var committed = false
+        // Whether COMMIT went out: before that, a lost connection has written nothing of the batch.
+        var commitSent = false
         do {
-            try await client.withConnection(leaseTimeout: leaseTimeout) { connection in
+            try await pool.withConnection(leaseTimeout: leaseTimeout) { connection in
                 let transaction = PostgresTransaction(connection: connection, logger: logger, watch: watch)
-                attempts: while !remaining.isEmpty {
-                    // A pooled connection that died while idle: never write to it (see rethrowIfConnectionLost).
-                    if connection.isClosed { throw PostgresWriterError.connectionLost }
-                    try await transaction.query("BEGIN")
-                    if optimisticFailuresLeft > 0 {
-                        for (position, index) in remaining.enumerated() {
-                            do {
-                                try await batch[index].work(transaction)
-                            } catch {
-                                try Self.rethrowIfConnectionLost(error, connection)
-                                try await transaction.query("ROLLBACK")
-                                errors[index] = error
-                                remaining.remove(at: position)
-                                optimisticFailuresLeft -= 1
-                                retries += 1
-                                continue attempts
+                do {
+                    attempts: while !remaining.isEmpty {
+                        // A pooled connection that died while idle: never write to it (see rethrowIfConnectionLost).
+                        if connection.isClosed { throw PostgresWriterError.connectionLost }
+                        try await transaction.query("BEGIN")
+                        if optimisticFailuresLeft > 0 {
+                            for (position, index) in remaining.enumerated() {
+                                do {
+                                    try await batch[index].work(transaction)
+                                } catch {
+                                    try Self.rethrowIfConnectionLost(error, connection)
+                                    try await transaction.query("ROLLBACK")
+                                    errors[index] = error
+                                    remaining.remove(at: position)
+                                    optimisticFailuresLeft -= 1
+                                    retries += 1
+                                    continue attempts
+                                }
+                            }
+                        } else {
+                            for index in remaining {
+                                try await transaction.query("SAVEPOINT piece")
+                                do {
+                                    try await batch[index].work(transaction)
+                                    try await transaction.query("RELEASE SAVEPOINT piece")
+                                } catch {
+                                    try Self.rethrowIfConnectionLost(error, connection)
+                                    errors[index] = error
+                                    try await transaction.query("ROLLBACK TO SAVEPOINT piece")
+                                    try await transaction.query("RELEASE SAVEPOINT piece")
+                                }
                             }
                         }
-                    } else {
-                        for index in remaining {
-                            try await transaction.query("SAVEPOINT piece")
-                            do {
-                                try await batch[index].work(transaction)
-                                try await transaction.query("RELEASE SAVEPOINT piece")
-                            } catch {
-                                try Self.rethrowIfConnectionLost(error, connection)
-                                errors[index] = error
-                                try await transaction.query("ROLLBACK TO SAVEPOINT piece")
-                                try await transaction.query("RELEASE SAVEPOINT piece")
-                            }
-                        }
+                        commitSent = true
+                        try await transaction.commit()
+                        committed = true
+                        return
                     }
-                    try await transaction.commit()
-                    committed = true
-                    return
+                } catch {
+                    // Never give a connection back inside a transaction (an error that is not the server's answer,
+                    // the connection still open): it would hold its locks, and the next BEGIN would not start afresh.
+                    await transaction.rollBackIfOpen()
+                    throw error
                 }
             }
         } catch {
-            // The connection failed, or COMMIT did: nothing of this batch is known to be durable.
+            // The connection failed, or COMMIT did: nothing of this batch is known to be durable. Lost before COMMIT
+            // went out, nothing of it was written, and its pieces may simply be tried again (a 503).
+            let error = !commitSent && Self.isConnectionFailure(error) ? StoreUnavailable() : error
             for index in remaining where errors[index] == nil { errors[index] = error }
             committed = false
             logger.warning(
@@ -175,6 +200,20 @@ public final class PostgresGroupCommitWriter: Sendable {
 }
 
 extension PostgresGroupCommitWriter {
+    /// Whether `error` ended the connection: it closed, failed, or the server ended the session (FATAL or PANIC).
+    public static func isConnectionFailure(_ error: any Error) -> Bool {
+        if case PostgresWriterError.connectionLost = error { return true }
+        guard let error = error as? PSQLError else { return false }
+        switch error.code {
+        case .serverClosedConnection, .clientClosedConnection, .connectionError, .uncleanShutdown, .poolClosed:
+            return true
+        case .server:
+            return ["FATAL", "PANIC"].contains(error.serverInfo?[.severity] ?? "")
+        default:
+            return false
+        }
+    }
+
     /// A piece failed: if the connection is gone (anything but an error the server answered with), nothing more is
     /// sent on it; the batch fails with the original error.
     static func rethrowIfConnectionLost(_ error: any Error, _ connection: PostgresConnection) throws {

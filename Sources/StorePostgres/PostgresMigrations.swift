@@ -34,48 +34,48 @@ public struct PostgresMigrator: Sendable {
     /// Applies every migration not yet recorded, in order, and returns the ids it applied.
     @discardableResult
     public func migrate(on connection: PostgresConnection, logger: Logger) async throws -> [String] {
-        try await connection.query("SELECT pg_advisory_lock(\(Self.lockKey))", logger: logger)
+        // Statements go through a session, so that one sent as the connection closes fails instead of waiting.
+        let session = PostgresTransaction(connection: connection, logger: logger, watch: ConnectionWatch())
+        try await session.query("SELECT pg_advisory_lock(\(Self.lockKey))")
         do {
-            let applied = try await applyPending(on: connection, logger: logger)
-            try await connection.query("SELECT pg_advisory_unlock(\(Self.lockKey))", logger: logger)
+            let applied = try await applyPending(on: session, logger: logger)
+            try await session.query("SELECT pg_advisory_unlock(\(Self.lockKey))")
             return applied
         } catch {
             // Best effort: if the session is broken, ending it releases the lock anyway.
-            if !connection.isClosed { _ = try? await connection.query("SELECT pg_advisory_unlock(\(Self.lockKey))", logger: logger) }
+            if !session.connection.isClosed { _ = try? await session.query("SELECT pg_advisory_unlock(\(Self.lockKey))") }
             throw error
         }
     }
 
-    private func applyPending(on connection: PostgresConnection, logger: Logger) async throws -> [String] {
+    private func applyPending(on session: PostgresTransaction, logger: Logger) async throws -> [String] {
         // Created under the lock: CREATE TABLE IF NOT EXISTS itself is not safe to race.
-        try await connection.query(
+        try await session.query(
             """
             CREATE TABLE IF NOT EXISTS schema_migrations (
                 id TEXT COLLATE "C" PRIMARY KEY,
                 applied_at BIGINT NOT NULL
             )
-            """, logger: logger)
+            """)
         var done: Set<String> = []
-        for try await id in try await connection.query("SELECT id FROM schema_migrations", logger: logger)
-            .decode(String.self)
-        {
-            done.insert(id)
+        for row in try await session.query("SELECT id FROM schema_migrations").rows {
+            done.insert(try row.decode(String.self))
         }
         var applied: [String] = []
         for migration in migrations where !done.contains(migration.id) {
-            try await connection.query("BEGIN", logger: logger)
+            try await session.query("BEGIN")
             do {
                 for statement in migration.statements {
-                    try await connection.query(PostgresQuery(unsafeSQL: statement), logger: logger)
+                    try await session.query(PostgresQuery(unsafeSQL: statement))
                 }
-                try await connection.query(
+                try await session.query(
                     """
                     INSERT INTO schema_migrations (id, applied_at)
                     VALUES (\(migration.id), (extract(epoch FROM clock_timestamp()) * 1000)::bigint)
-                    """, logger: logger)
-                try await connection.query("COMMIT", logger: logger)
+                    """)
+                try await session.commit()
             } catch {
-                if !connection.isClosed { _ = try? await connection.query("ROLLBACK", logger: logger) }
+                await session.rollBackIfOpen()
                 throw PostgresMigrationError(migration: migration.id, underlying: error)
             }
             logger.info("applied PostgreSQL migration", metadata: ["migration": "\(migration.id)"])

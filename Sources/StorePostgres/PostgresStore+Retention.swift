@@ -272,13 +272,9 @@ extension PostgresStore: RetentionStore {
         endUsers: [EndUser], feedback: [FeedbackItem], screenshots: [StoredScreenshotLink]
     ) {
         // One snapshot: the three lists agree with each other.
-        try await backend.read { connection in
+        try await backend.read { session in
             func fetch(_ sql: SQLBuilder) async throws -> [PostgresRandomAccessRow] {
-                var rows: [PostgresRandomAccessRow] = []
-                for try await row in try await connection.query(sql.query, logger: self.logger) {
-                    rows.append(row.makeRandomAccess())
-                }
-                return rows
+                try await session.rows(sql.query)
             }
             var endUsers: [EndUser] = []
             var users = SQLBuilder(PGEndUserRecord.select)

@@ -27,12 +27,7 @@ public final class PostgresStore: Sendable {
     /// Every row of a read on a pooled session, in memory (for the small results the store reads). Waits for a
     /// connection no longer than the backend's lease timeout (`StoreUnavailable`).
     func rows(_ query: PostgresQuery) async throws -> [PostgresRandomAccessRow] {
-        try await backend.withConnection { connection in
-            let sequence = try await connection.query(query, logger: logger)
-            var rows: [PostgresRandomAccessRow] = []
-            for try await row in sequence { rows.append(row.makeRandomAccess()) }
-            return rows
-        }
+        try await backend.withConnection { session in try await session.rows(query) }
     }
 
     /// The first row of a read, if any.

@@ -27,30 +27,26 @@ extension StoreFactory {
         let store = PostgresStore(backend: backend, postsNewFeedbackToSlack: true, logger: ConformancePostgres.logger)
         let jobs = UndecodableJobs(
             insert: { team, runAt in
-                try await backend.withConnection { connection in
-                    let rows = try await connection.query(
+                try await backend.withConnection { session in
+                    let rows = try await session.query(
                         """
                         INSERT INTO job (kind, client_id, team_id, payload, run_at, attempts, created_at)
                         VALUES ('slack.capture', NULL, \(team), '{"channel":7}', \(runAt), 0, \(runAt)) RETURNING id
-                        """, logger: ConformancePostgres.logger)
-                    for try await id in rows.decode(Int64.self) { return id }
-                    return -1
+                        """
+                    ).rows
+                    return try rows.first?.decode(Int64.self) ?? -1
                 }
             },
             lastError: { id in
-                try await backend.withConnection { connection in
-                    let rows = try await connection.query(
-                        "SELECT last_error FROM job WHERE id = \(id)", logger: ConformancePostgres.logger)
-                    for try await value in rows.decode(String?.self) { return value }
-                    return nil
+                try await backend.withConnection { session in
+                    let rows = try await session.query("SELECT last_error FROM job WHERE id = \(id)").rows
+                    return try rows.first?.decode(String?.self) ?? nil
                 }
             },
             runAt: { id in
-                try await backend.withConnection { connection in
-                    let rows = try await connection.query(
-                        "SELECT run_at FROM job WHERE id = \(id)", logger: ConformancePostgres.logger)
-                    for try await value in rows.decode(Int64.self) { return value }
-                    return nil
+                try await backend.withConnection { session in
+                    let rows = try await session.query("SELECT run_at FROM job WHERE id = \(id)").rows
+                    return try rows.first?.decode(Int64.self)
                 }
             })
         return StoreUnderTest(

@@ -1,3 +1,4 @@
+import Feedback
 import PostgresNIO
 import StorePostgres
 import Testing
@@ -8,11 +9,16 @@ struct PostgresWriterTests {
     static let table = PostgresMigration("v99-test-table", ["CREATE TABLE item (id INTEGER PRIMARY KEY, note TEXT)"])
 
     /// A fresh database with the test table only.
-    func withDatabase(lanes: Int = 4, _ body: (PostgresBackend, PostgresSettings) async throws -> Void) async throws {
+    func withDatabase(
+        lanes: Int = 4, connections: Int = 16, statementTimeout: Duration = .seconds(60),
+        _ body: (PostgresBackend, PostgresSettings) async throws -> Void
+    ) async throws {
         try await TestPostgres.withFreshDatabase { settings in
             var options = PostgresBackend.Options()
             options.migrations = [Self.table]
             options.writerLanes = lanes
+            options.maximumConnections = connections
+            options.statementTimeout = statementTimeout
             let database = try await PostgresBackend.open(settings, options: options, logger: TestPostgres.logger)
             do {
                 try await body(database, settings)
@@ -50,6 +56,124 @@ struct PostgresWriterTests {
             #expect(after.largestBatch > 1)
             #expect(try await count(database) == 400)
         }
+    }
+
+    /// A piece that fails with an error that is not the server's answer, its connection still open (here
+    /// postgres-nio refusing a statement of too many parameters before sending it): the batch fails, and nothing it
+    /// wrote is committed by the next batch on that connection. (The connection went back to the pool inside the
+    /// open transaction, the next BEGIN only warned, and its COMMIT took the failed piece's row along.)
+    @Test func aBatchThatFailsOffTheServerLeavesNoTransactionOpenBehind() async throws {
+        try await withDatabase(lanes: 1, connections: 1) { database, _ in
+            await #expect(throws: PSQLError.self) {
+                try await database.write { transaction in
+                    try await transaction.execute("INSERT INTO item (id, note) VALUES (1, 'failed')")
+                    var binds = PostgresBindings(capacity: 70_000)
+                    for _ in 0..<70_000 { binds.append(1) }
+                    try await transaction.execute(PostgresQuery(unsafeSQL: "SELECT 1", binds: binds))
+                }
+            }
+            try await database.write { transaction in
+                try await transaction.execute("INSERT INTO item (id, note) VALUES (2, 'stored')")
+            }
+            let notes = try await database.withConnection { session in
+                try await TestPostgres.all("SELECT note FROM item ORDER BY id", as: String.self, on: session)
+            }
+            #expect(notes == ["stored"])
+        }
+    }
+
+    /// A statement sent to a connection that has closed fails at once, and the read with `StoreUnavailable` (a 503
+    /// the client may retry: a read writes nothing). (Sent straight to postgres-nio it waits for ever: a read on a
+    /// pooled connection the server had just closed hung a CI run's test process for an hour and a half. Reads,
+    /// writes and the health check all send through the session.)
+    @Test func aStatementOnAClosedConnectionFailsInsteadOfWaitingForEver() async throws {
+        try await withDatabase { database, _ in
+            let outcome = await Self.outcome(within: .seconds(30)) {
+                do {
+                    try await database.withConnection { session in
+                        try await session.connection.close()
+                        try await session.query("SELECT 1")
+                    }
+                    return "answered"
+                } catch is StoreUnavailable {
+                    // Nothing was written: a 503 the client may retry.
+                    return "failed"
+                } catch {
+                    return "\(error)"
+                }
+            }
+            #expect(outcome == "failed")
+            // The pool drops the closed connection; the next statement gets a fresh one.
+            let rows = try await count(database)
+            #expect(rows == 0)
+        }
+    }
+
+    /// What `body` returns, run in a task of its own; nil when it has not returned within `timeout`. A test whose
+    /// statement never returns then fails instead of hanging with it (a task that ignores cancellation cannot be
+    /// ended, not even by a time limit).
+    static func outcome(within timeout: Duration, _ body: @escaping @Sendable () async -> String) async -> String? {
+        let (outcomes, report) = AsyncStream.makeStream(of: String?.self)
+        Task { report.yield(await body()) }
+        let timer = Task {
+            try await Task.sleep(for: timeout)
+            report.yield(nil)
+        }
+        var iterator = outcomes.makeAsyncIterator()
+        let first = await iterator.next() ?? nil
+        timer.cancel()
+        return first
+    }
+
+    /// A server that stops answering without closing the connection (its process stopped here; a machine gone from
+    /// the network does the same): after the statement timeout the connection is closed, and the write fails with
+    /// `StoreUnavailable`, nothing having been committed, instead of waiting until the kernel gives the connection up
+    /// (a quarter of an hour). The next write gets a fresh connection. On a server of its own: a stopped process
+    /// holds up every `CREATE DATABASE` and `DROP DATABASE` of its server (they wait for each process to answer).
+    @Test(.timeLimit(.minutes(2)))
+    func aServerThatStopsAnsweringFailsTheStatementAfterTheTimeout() async throws {
+        let cluster = try PrivateCluster.start()
+        defer { cluster.stop() }
+        var options = PostgresBackend.Options()
+        options.migrations = [Self.table]
+        options.writerLanes = 1
+        options.maximumConnections = 1
+        options.statementTimeout = .seconds(2)
+        let database = try await PostgresBackend.open(cluster.settings, options: options, logger: TestPostgres.logger)
+        // The one pooled connection's server process, which the writer will lease next.
+        let pid = try await database.withConnection { session in
+            try await session.query("SELECT pg_backend_pid()").rows.first?.decode(Int32.self)
+        }
+        let backend = try #require(pid)
+        #expect(kill(backend, SIGSTOP) == 0)
+        let started = ContinuousClock.now
+        let outcome = await Self.outcome(within: .seconds(30)) {
+            do {
+                try await database.write { transaction in
+                    try await transaction.execute("INSERT INTO item (id, note) VALUES (1, 'unanswered')")
+                }
+                return "stored"
+            } catch is StoreUnavailable {
+                return "refused"
+            } catch {
+                return "\(error)"
+            }
+        }
+        let waited = ContinuousClock.now - started
+        // Let the process go (it exits: its connection was closed, or is now, if the timeout did not work).
+        kill(backend, SIGCONT)
+        kill(backend, SIGTERM)
+        #expect(outcome == "refused")
+        #expect(waited < .seconds(10))
+
+        try await database.write { transaction in
+            try await transaction.execute("INSERT INTO item (id, note) VALUES (2, 'stored')")
+        }
+        let notes = try await database.withConnection { session in
+            try await TestPostgres.all("SELECT note FROM item ORDER BY id", as: String.self, on: session)
+        }
+        await database.close()
+        #expect(notes == ["stored"])
     }
 
     @Test func aFailingPieceDoesNotTakeItsNeighboursDown() async throws {

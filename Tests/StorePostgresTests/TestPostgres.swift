@@ -79,6 +79,20 @@ enum TestPostgres {
         return nil
     }
 
+    /// The first column of the first row, read in a backend's session.
+    static func scalar<T: PostgresDecodable & Sendable>(
+        _ query: PostgresQuery, as type: T.Type, on session: PostgresTransaction
+    ) async throws -> T? {
+        try await scalar(query, as: type, on: session.connection)
+    }
+
+    /// Every row of `query`, read in a backend's session.
+    static func all<each C: PostgresDecodable & Sendable>(
+        _ query: PostgresQuery, as type: (repeat each C).Type, on session: PostgresTransaction
+    ) async throws -> [(repeat each C)] {
+        try await all(query, as: type, on: session.connection)
+    }
+
     /// Every row of `query`, decoded as a column type or a tuple of them.
     static func all<each C: PostgresDecodable & Sendable>(
         _ query: PostgresQuery, as: (repeat each C).Type, on connection: PostgresConnection
@@ -158,9 +172,15 @@ final class PrivateCluster: Sendable {
 
 /// A loopback TCP port nothing listens on right now.
 func freeLoopbackPort() throws -> Int {
+    let (descriptor, port) = try boundLoopbackSocket()
+    close(descriptor)
+    return port
+}
+
+/// A TCP socket bound to a free loopback port, not listening yet: its descriptor (the caller closes it) and port.
+func boundLoopbackSocket() throws -> (descriptor: Int32, port: Int) {
     let descriptor = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
     guard descriptor >= 0 else { throw PrivateCluster.ScriptFailed(description: "socket() failed") }
-    defer { close(descriptor) }
     var address = sockaddr_in()
     address.sin_family = sa_family_t(AF_INET)
     address.sin_addr.s_addr = inet_addr("127.0.0.1")
@@ -169,12 +189,14 @@ func freeLoopbackPort() throws -> Int {
     let bound = withUnsafePointer(to: &address) {
         $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(descriptor, $0, length) }
     }
-    guard bound == 0 else { throw PrivateCluster.ScriptFailed(description: "bind() failed") }
     let named = withUnsafeMutablePointer(to: &address) {
         $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(descriptor, $0, &length) }
     }
-    guard named == 0 else { throw PrivateCluster.ScriptFailed(description: "getsockname() failed") }
-    return Int(UInt16(bigEndian: address.sin_port))
+    guard bound == 0, named == 0 else {
+        close(descriptor)
+        throw PrivateCluster.ScriptFailed(description: "bind() or getsockname() failed")
+    }
+    return (descriptor, Int(UInt16(bigEndian: address.sin_port)))
 }
 
 extension PrivateCluster {

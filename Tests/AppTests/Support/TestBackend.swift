@@ -59,32 +59,28 @@ enum TestBackend {
         "(SELECT * FROM feedback LEFT JOIN feedback_slack_person ON feedback_id = id) AS feedback"
 
     static func count(_ sql: String, in store: PostgresStore) async throws -> Int {
-        try await store.backend.withConnection { connection in
-            let rows = try await connection.query(PostgresQuery(unsafeSQL: sql), logger: logger)
-            for try await value in rows.decode(Int64.self) { return Int(value) }
-            return 0
+        try await store.backend.withConnection { session in
+            let value = try await session.query(PostgresQuery(unsafeSQL: sql)).rows.first?.decode(Int64.self)
+            return Int(value ?? 0)
         }
     }
 
     /// Runs one statement.
     static func execute(_ sql: String, in store: PostgresStore) async throws {
-        try await store.backend.withConnection { connection in
-            try await connection.query(PostgresQuery(unsafeSQL: sql), logger: logger)
+        try await store.backend.withConnection { session in
+            try await session.query(PostgresQuery(unsafeSQL: sql))
         }
     }
 
     /// The text of every row of every table (bytea as hex), for searching canaries and secrets.
     static func everyRow(in store: PostgresStore) async throws -> Data {
-        try await store.backend.withConnection { connection in
-            var tables: [String] = []
-            let names = try await connection.query(
-                "SELECT tablename::text FROM pg_tables WHERE schemaname = 'public'", logger: logger)
-            for try await name in names.decode(String.self) { tables.append(name) }
+        try await store.backend.withConnection { session in
+            let tables = try await session.query("SELECT tablename::text FROM pg_tables WHERE schemaname = 'public'")
+                .rows.map { try $0.decode(String.self) }
             var data = Data()
             for table in tables {
-                let rows = try await connection.query(
-                    PostgresQuery(unsafeSQL: "SELECT t::text FROM \"\(table)\" t"), logger: logger)
-                for try await text in rows.decode(String.self) { data.append(contentsOf: Array(text.utf8)) }
+                let rows = try await session.query(PostgresQuery(unsafeSQL: "SELECT t::text FROM \"\(table)\" t")).rows
+                for row in rows { data.append(contentsOf: Array(try row.decode(String.self).utf8)) }
             }
             return data
         }
