@@ -32,6 +32,7 @@ drills: deps
 	scripts/drill-slack-faults.sh 500
 	scripts/drill-disk-full.sh
 	scripts/drill-upload-rss.sh
+	scripts/drill-postgres-outage.sh
 	scripts/drill-soak.sh 600 200
 
 # Where each route's time goes (perf record; needs linux-perf): see BENCHMARKS.md.
