@@ -8,12 +8,13 @@ import Testing
 struct PostgresWriterTests {
     static let table = PostgresMigration("v99-test-table", ["CREATE TABLE item (id INTEGER PRIMARY KEY, note TEXT)"])
 
-    /// A fresh database with the test table only.
+    /// A fresh database with the test table only: on the shared server, or on `cluster` (a server of the test's own,
+    /// for tests that stop it), closed after `body`.
     func withDatabase(
-        lanes: Int = 4, connections: Int = 16, statementTimeout: Duration = .seconds(60),
-        _ body: (PostgresBackend, PostgresSettings) async throws -> Void
+        on cluster: PrivateCluster? = nil, lanes: Int = 4, connections: Int = 16,
+        statementTimeout: Duration = .seconds(60), _ body: (PostgresBackend, PostgresSettings) async throws -> Void
     ) async throws {
-        try await TestPostgres.withFreshDatabase { settings in
+        func open(_ settings: PostgresSettings) async throws {
             var options = PostgresBackend.Options()
             options.migrations = [Self.table]
             options.writerLanes = lanes
@@ -27,6 +28,11 @@ struct PostgresWriterTests {
                 await database.close()
                 throw error
             }
+        }
+        if let cluster {
+            try await open(cluster.settings)
+        } else {
+            try await TestPostgres.withFreshDatabase { try await open($0) }
         }
     }
 
@@ -134,46 +140,41 @@ struct PostgresWriterTests {
     func aServerThatStopsAnsweringFailsTheStatementAfterTheTimeout() async throws {
         let cluster = try PrivateCluster.start()
         defer { cluster.stop() }
-        var options = PostgresBackend.Options()
-        options.migrations = [Self.table]
-        options.writerLanes = 1
-        options.maximumConnections = 1
-        options.statementTimeout = .seconds(2)
-        let database = try await PostgresBackend.open(cluster.settings, options: options, logger: TestPostgres.logger)
-        // The one pooled connection's server process, which the writer will lease next.
-        let pid = try await database.withConnection { session in
-            try await session.query("SELECT pg_backend_pid()").rows.first?.decode(Int32.self)
-        }
-        let backend = try #require(pid)
-        #expect(kill(backend, SIGSTOP) == 0)
-        let started = ContinuousClock.now
-        let outcome = await Self.outcome(within: .seconds(30)) {
-            do {
-                try await database.write { transaction in
-                    try await transaction.execute("INSERT INTO item (id, note) VALUES (1, 'unanswered')")
-                }
-                return "stored"
-            } catch is StoreUnavailable {
-                return "refused"
-            } catch {
-                return "\(error)"
+        try await withDatabase(on: cluster, lanes: 1, connections: 1, statementTimeout: .seconds(2)) { database, _ in
+            // The one pooled connection's server process, which the writer will lease next.
+            let pid = try await database.withConnection { session in
+                try await session.query("SELECT pg_backend_pid()").rows.first?.decode(Int32.self)
             }
-        }
-        let waited = ContinuousClock.now - started
-        // Let the process go (it exits: its connection was closed, or is now, if the timeout did not work).
-        kill(backend, SIGCONT)
-        kill(backend, SIGTERM)
-        #expect(outcome == "refused")
-        #expect(waited < .seconds(10))
+            let backend = try #require(pid)
+            #expect(kill(backend, SIGSTOP) == 0)
+            let started = ContinuousClock.now
+            let outcome = await Self.outcome(within: .seconds(30)) {
+                do {
+                    try await database.write { transaction in
+                        try await transaction.execute("INSERT INTO item (id, note) VALUES (1, 'unanswered')")
+                    }
+                    return "stored"
+                } catch is StoreUnavailable {
+                    return "refused"
+                } catch {
+                    return "\(error)"
+                }
+            }
+            let waited = ContinuousClock.now - started
+            // Let the process go (it exits: its connection was closed, or is now, if the timeout did not work).
+            kill(backend, SIGCONT)
+            kill(backend, SIGTERM)
+            #expect(outcome == "refused")
+            #expect(waited < .seconds(10))
 
-        try await database.write { transaction in
-            try await transaction.execute("INSERT INTO item (id, note) VALUES (2, 'stored')")
+            try await database.write { transaction in
+                try await transaction.execute("INSERT INTO item (id, note) VALUES (2, 'stored')")
+            }
+            let notes = try await database.withConnection { session in
+                try await TestPostgres.all("SELECT note FROM item ORDER BY id", as: String.self, on: session)
+            }
+            #expect(notes == ["stored"])
         }
-        let notes = try await database.withConnection { session in
-            try await TestPostgres.all("SELECT note FROM item ORDER BY id", as: String.self, on: session)
-        }
-        await database.close()
-        #expect(notes == ["stored"])
     }
 
     @Test func aFailingPieceDoesNotTakeItsNeighboursDown() async throws {
@@ -264,19 +265,18 @@ struct PostgresWriterTests {
     func acknowledgedRowsSurviveAnImmediateShutdown() async throws {
         let cluster = try PrivateCluster.start()
         defer { cluster.stop() }
-        var options = PostgresBackend.Options()
-        options.migrations = [Self.table]
-        let database = try await PostgresBackend.open(cluster.settings, options: options, logger: TestPostgres.logger)
         // Pull the plug in the middle of the stream, start again, and let writes resume on the restarted server.
-        let (acked, inFlightAtCrash) = try await cluster.writeThroughAnImmediateShutdown(milestone: 1500) {
-            writer, attempt in
-            let row = writer + 32 * attempt
-            try await database.write { transaction in
-                try await transaction.execute("INSERT INTO item (id) VALUES (\(row))")
+        var acknowledged: (acknowledged: [Int], inFlightAtCrash: Int) = ([], 0)
+        try await withDatabase(on: cluster, lanes: PostgresBackend.Options().writerLanes) { database, _ in
+            acknowledged = try await cluster.writeThroughAnImmediateShutdown(milestone: 1500) { writer, attempt in
+                let row = writer + 32 * attempt
+                try await database.write { transaction in
+                    try await transaction.execute("INSERT INTO item (id) VALUES (\(row))")
+                }
+                return row
             }
-            return row
         }
-        await database.close()
+        let (acked, inFlightAtCrash) = acknowledged
         #expect(inFlightAtCrash > 0)
 
         let stored = try await TestPostgres.withConnection(to: cluster.settings) { connection in
