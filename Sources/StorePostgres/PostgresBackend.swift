@@ -37,21 +37,21 @@ public final class PostgresBackend: Sendable {
     private let writer: PostgresGroupCommitWriter
     /// Plain submissions, many rows per statement (see `PostgresFeedbackInserter`).
     let inserter: PostgresFeedbackInserter
-    /// Fails the reads of a connection that closes (see `ConnectionWatch`).
+    /// Fails every statement (reads, the writer's, the inserter's) whose connection closes or that goes unanswered
+    /// for the statement timeout (see `ConnectionWatch`): one watch, one sweep, for the whole pool.
     private let watch: ConnectionWatch
     private let logger: Logger
 
     private init(
-        settings: PostgresSettings, pool: PostgresPool, writer: PostgresGroupCommitWriter, statementTimeout: Duration,
+        settings: PostgresSettings, pool: PostgresPool, writer: PostgresGroupCommitWriter, watch: ConnectionWatch,
         logger: Logger
     ) {
         self.settings = settings
         self.pool = pool
         self.writer = writer
         self.inserter = PostgresFeedbackInserter(
-            pool: pool, lanes: writer.lanes, leaseTimeout: writer.leaseTimeout, statementTimeout: statementTimeout,
-            logger: logger)
-        self.watch = ConnectionWatch(statementTimeout: statementTimeout, logger: logger)
+            pool: pool, lanes: writer.lanes, leaseTimeout: writer.leaseTimeout, watch: watch, logger: logger)
+        self.watch = watch
         self.logger = logger
     }
 
@@ -93,11 +93,10 @@ public final class PostgresBackend: Sendable {
         }
         try? await connection.close()
 
+        let watch = ConnectionWatch(statementTimeout: options.statementTimeout, logger: logger)
         let writer = PostgresGroupCommitWriter(
-            pool: pool, lanes: options.writerLanes, leaseTimeout: options.leaseTimeout,
-            statementTimeout: options.statementTimeout, logger: logger)
-        return PostgresBackend(
-            settings: settings, pool: pool, writer: writer, statementTimeout: options.statementTimeout, logger: logger)
+            pool: pool, lanes: options.writerLanes, leaseTimeout: options.leaseTimeout, watch: watch, logger: logger)
+        return PostgresBackend(settings: settings, pool: pool, writer: writer, watch: watch, logger: logger)
     }
 
     /// Runs `body` in a transaction shared with whatever other writes are waiting; returns once it is committed

@@ -49,9 +49,9 @@ final class PostgresFeedbackInserter: Sendable {
     /// How long a batch waits for a connection before its submissions fail with `StoreUnavailable`.
     let leaseTimeout: Duration
 
-    init(pool: PostgresPool, lanes: Int, leaseTimeout: Duration, statementTimeout: Duration?, logger: Logger) {
+    init(pool: PostgresPool, lanes: Int, leaseTimeout: Duration, watch: ConnectionWatch, logger: Logger) {
         self.pool = pool
-        self.watch = ConnectionWatch(statementTimeout: statementTimeout, logger: logger)
+        self.watch = watch
         self.leaseTimeout = leaseTimeout
         self.queue = LaneQueue(lanes: lanes, maxBatch: Self.maxBatch)
         self.logger = logger

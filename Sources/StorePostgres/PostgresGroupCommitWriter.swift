@@ -86,13 +86,15 @@ public final class PostgresGroupCommitWriter: Sendable {
     /// How long a batch waits for a connection before its writes fail with `StoreUnavailable`.
     let leaseTimeout: Duration
 
-    /// - Parameter lanes: transactions filled and committed at once, each on its own connection of `pool`.
+    /// - Parameters:
+    ///   - lanes: transactions filled and committed at once, each on its own connection of `pool`.
+    ///   - watch: fails the statements of a connection that closes or stops answering (the backend's one watch).
     init(
-        pool: PostgresPool, lanes: Int = 4, leaseTimeout: Duration = .seconds(10), statementTimeout: Duration? = nil,
+        pool: PostgresPool, lanes: Int = 4, leaseTimeout: Duration = .seconds(10), watch: ConnectionWatch,
         logger: Logger
     ) {
         self.pool = pool
-        self.watch = ConnectionWatch(statementTimeout: statementTimeout, logger: logger)
+        self.watch = watch
         self.leaseTimeout = leaseTimeout
         self.lanes = max(1, lanes)
         self.queue = LaneQueue(lanes: lanes, maxBatch: Self.maxBatch)
