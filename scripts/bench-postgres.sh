@@ -10,7 +10,8 @@
 #    afterwards are the rate (what was committed, not what was answered). Then both again as a browser sends them,
 #    with an `Origin` the client's allowlist allows (the widget's traffic: the allowlist is checked per request).
 #    Then pgbench again, with usero's own feedback row in usero's own table (its indexes, foreign key and checks),
-#    one row and eight rows per transaction: what PostgreSQL itself does with that row on this machine.
+#    one row and eight rows per transaction: what PostgreSQL itself does with that row on this machine. Then signed
+#    Slack `message` events, which usero ignores at ingestion, on each backend (answered requests per second).
 # 3. The uninstall scrub of SCRUB_ROWS (default 1,000,000) captured rows of one workspace on PostgreSQL, through the
 #    store's own batches.
 # Prints each figure and its ratio to its baseline.
@@ -66,20 +67,28 @@ for clients in 16 32; do
 done
 psql "$admin_url" -c "DROP TABLE bench_row"
 
-# run_usero NAME DATABASE [ORIGIN]: serves on DATABASE, drives POST /api/feedback (with ORIGIN as the request's
-# Origin and the client's one allowed origin, when given), prints "rate p99".
 # PostgreSQL requires the shared token key (any one will do for a benchmark; SQLite ignores it).
 token_key=$(head -c 32 /dev/urandom | base64)
-run_usero() {
-    local name=$1 database=$2 origin=${3:-}
-    export USERO_DATABASE=$database USERO_TOKEN_KEY="$token_key" USERO_DATA_DIR="$work/data-$name" LOG_LEVEL=warning USERO_PUBLIC_RATE_LIMIT=0
-    local created client key port
-    created=$("$bin" clients create --name bench ${origin:+--allowed-origin "$origin"})
-    client=$(echo "$created" | python3 -c 'import json,sys; print(json.load(sys.stdin)["clientId"])')
+export LOG_LEVEL=warning USERO_PUBLIC_RATE_LIMIT=0
+# start_usero NAME DATABASE: starts `usero serve` on DATABASE on a free port (sets `port` and `server`) and waits
+# until it answers.
+start_usero() {
+    export USERO_DATABASE=$2 USERO_TOKEN_KEY="$token_key" USERO_DATA_DIR="$work/data-$1"
     port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
     "${pin[@]}" "$bin" serve --port "$port" &
     server=$!
     for _ in $(seq 100); do curl -fs "http://127.0.0.1:$port/healthz" >/dev/null && break; sleep 0.1; done
+}
+
+# run_usero NAME DATABASE [ORIGIN]: serves on DATABASE, drives POST /api/feedback (with ORIGIN as the request's
+# Origin and the client's one allowed origin, when given), prints "rate p99".
+run_usero() {
+    local name=$1 database=$2 origin=${3:-}
+    local created client port
+    export USERO_DATABASE=$database USERO_TOKEN_KEY="$token_key" USERO_DATA_DIR="$work/data-$name"
+    created=$("$bin" clients create --name bench ${origin:+--allowed-origin "$origin"})
+    client=$(echo "$created" | python3 -c 'import json,sys; print(json.load(sys.stdin)["clientId"])')
+    start_usero "$name" "$database"
     local origin_header=""
     [ -n "$origin" ] && origin_header="wrk.headers[\"Origin\"] = \"$origin\""
     cat > "$work/post.lua" <<LUA
@@ -103,6 +112,37 @@ LUA
     p99=$(awk '$1=="99%"{print $2}' "$work/wrk-$name.txt")
     echo "$name: $rows rows in ${duration}s = $((rows / duration)) rows/s, p99 $p99, non-2xx $non2xx" >&2
     echo "$((rows / duration)) $p99"
+}
+
+# run_events NAME DATABASE: serves on DATABASE with Slack's signing secret set and drives signed `message` events
+# (ignored at ingestion: nothing is stored) at POST /slack/events; prints "rate p99" of the answered requests.
+signing_secret=bench-signing-secret-0001
+slack_event='{"token":"x","team_id":"T0BENCH","api_app_id":"A0001","event":{"type":"message","channel":"C0001","user":"U0002","text":"chatter, never stored","ts":"1700000000.000100","channel_type":"channel"},"type":"event_callback","event_id":"Ev0BENCH","event_time":1700000000,"authorizations":[{"team_id":"T0BENCH","user_id":"U0BOT","is_bot":true}]}'
+run_events() {
+    local name=$1 database=$2 port ts sig
+    SLACK_SIGNING_SECRET=$signing_secret start_usero "$name" "$database"
+    # The signature is valid for five minutes, far longer than a run.
+    ts=$(date +%s)
+    sig=$(printf 'v0:%s:%s' "$ts" "$slack_event" | openssl dgst -sha256 -hmac "$signing_secret" | awk '{print $2}')
+    cat > "$work/event.lua" <<LUA
+wrk.method = "POST"
+wrk.headers["Content-Type"] = "application/json"
+wrk.headers["X-Slack-Request-Timestamp"] = "$ts"
+wrk.headers["X-Slack-Signature"] = "v0=$sig"
+wrk.body = '$slack_event'
+LUA
+    "${pin[@]}" wrk -t1 -c"$connections" -d"${duration}s" --latency -s "$work/event.lua" "http://127.0.0.1:$port/slack/events" \
+        > "$work/wrk-$name.txt"
+    kill -TERM $server; wait $server || true
+    server=
+    local rate non2xx p99
+    rate=$(awk '/^Requests\/sec/ {printf "%d", $2}' "$work/wrk-$name.txt")
+    non2xx=$(grep -Eo 'Non-2xx or 3xx responses: [0-9]+' "$work/wrk-$name.txt" | grep -Eo '[0-9]+$' || echo 0)
+    p99=$(awk '$1=="99%"{print $2}' "$work/wrk-$name.txt")
+    echo "$name: $rate events/s answered, p99 $p99, non-2xx $non2xx" >&2
+    # An event refused (a bad signature, say) is not an ignored one: such a run measures nothing.
+    [ "$non2xx" = 0 ] || { echo "$name: $non2xx events were refused" >&2; exit 1; }
+    echo "$rate $p99"
 }
 
 echo "== durable POST /api/feedback, wrk -t1 -c$connections -d${duration}s"
@@ -142,6 +182,12 @@ read -r sqlite_widget_rate sqlite_widget_p99 < <(run_usero sqlite-widget "$work/
 psql "$admin_url" -c "CREATE DATABASE usero_widget"
 read -r pg_widget_rate pg_widget_p99 < <(run_usero postgres-widget "$(db_url usero_widget)" https://yourapp.com)
 
+echo "== signed Slack message events, ignored at ingestion, wrk -t1 -c$connections -d${duration}s"
+read -r sqlite_events sqlite_events_p99 < <(run_events sqlite-events "$work/usero-events.sqlite")
+psql "$admin_url" -c "CREATE DATABASE usero_events"
+read -r pg_events pg_events_p99 < <(run_events postgres-events "$(db_url usero_events)")
+[ -n "$sqlite_events" ] && [ -n "$pg_events" ] || { echo "the events runs failed" >&2; exit 1; }
+
 echo "== uninstall scrub of $scrub_rows rows on PostgreSQL"
 psql "$admin_url" -c "CREATE DATABASE usero_scrub"
 scrub=$("$bindir/usero-bench-postgres" scrub "$(db_url usero_scrub)" "$scrub_rows")
@@ -159,4 +205,6 @@ echo "| durable POST /api/feedback, PostgreSQL | $pg_rate/s | pgbench, the feedb
 echo "| with Origin, SQLite | $sqlite_widget_rate/s (p99 $sqlite_widget_p99) | pgbench $best/s | $(python3 -c "print(f'{$sqlite_widget_rate/$best:.2f}')") |"
 echo "| with Origin, PostgreSQL | $pg_widget_rate/s (p99 $pg_widget_p99) | pgbench $best/s | $(python3 -c "print(f'{$pg_widget_rate/$best:.2f}')") |"
 echo "| with Origin, PostgreSQL / SQLite | | | $(python3 -c "print(f'{$pg_widget_rate/max($sqlite_widget_rate,1):.2f}')") |"
+echo "| signed, ignored Slack events, SQLite | $sqlite_events/s (p99 $sqlite_events_p99) | | |"
+echo "| signed, ignored Slack events, PostgreSQL | $pg_events/s (p99 $pg_events_p99) | SQLite, same run: $sqlite_events/s | $(python3 -c "print(f'{$pg_events/max($sqlite_events,1):.2f}')") |"
 echo "| uninstall scrub, $scrub_rows rows, PostgreSQL | ${scrub_seconds} s | promise 60 s, aim 5 s | $(python3 -c "print(f'{$scrub_seconds/5:.2f}')") of the aim |"
