@@ -24,7 +24,6 @@ admin_url=${USERO_TEST_POSTGRES_URL%%\?*}
 psql() { "$pgbin/psql" -qAtX "$@"; }
 secret=bench-signing-secret-0001
 key=$(head -c 32 /dev/urandom | base64)
-event='{"token":"x","team_id":"T0BENCH","api_app_id":"A0001","event":{"type":"message","channel":"C0001","user":"U0002","text":"chatter, never stored","ts":"1700000000.000100","channel_type":"channel"},"type":"event_callback","event_id":"Ev0BENCH","event_time":1700000000,"authorizations":[{"team_id":"T0BENCH","user_id":"U0BOT","is_bot":true}]}'
 
 declare -A writes events
 for n in 1 2 3; do
@@ -49,16 +48,8 @@ wrk.method = "POST"
 wrk.headers["Content-Type"] = "application/json"
 wrk.body = '{"clientId":"$client","rating":3,"comment":"Export to CSV times out on large projects","environment":"staging"}'
 LUA
-    # A signed message event (ignored at ingestion); the signature is valid for five minutes.
-    ts=$(date +%s)
-    sig=$(printf 'v0:%s:%s' "$ts" "$event" | openssl dgst -sha256 -hmac "$secret" | awk '{print $2}')
-    cat > "$work/event.lua" <<LUA
-wrk.method = "POST"
-wrk.headers["Content-Type"] = "application/json"
-wrk.headers["X-Slack-Request-Timestamp"] = "$ts"
-wrk.headers["X-Slack-Signature"] = "v0=$sig"
-wrk.body = '$event'
-LUA
+    # A signed message event (ignored at ingestion).
+    scripts/slack-event-lua.sh "$secret" > "$work/event.lua"
     per=$(( connections / n ))
     wrk_pids=()
     for i in "${!ports[@]}"; do

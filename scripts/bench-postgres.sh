@@ -83,6 +83,16 @@ start_usero() {
     for _ in $(seq 100); do curl -fs "http://127.0.0.1:$port/healthz" >/dev/null && break; sleep 0.1; done
 }
 
+# drive NAME LUA PATH: drives the server start_usero started with wrk for the run's duration, then stops it; sets
+# `non2xx` and `p99` (declare them local first) from wrk's report, kept in $work/wrk-NAME.txt.
+drive() {
+    "${pin[@]}" wrk -t1 -c"$connections" -d"${duration}s" --latency -s "$2" "http://127.0.0.1:$port$3" > "$work/wrk-$1.txt"
+    kill -TERM $server; wait $server || true
+    server=
+    non2xx=$(grep -Eo 'Non-2xx or 3xx responses: [0-9]+' "$work/wrk-$1.txt" | grep -Eo '[0-9]+$' || echo 0)
+    p99=$(awk '$1=="99%"{print $2}' "$work/wrk-$1.txt")
+}
+
 # run_usero NAME DATABASE [ORIGIN]: serves on DATABASE, drives POST /api/feedback (with ORIGIN as the request's
 # Origin and the client's one allowed origin, when given), prints "rate p99".
 run_usero() {
@@ -100,19 +110,13 @@ wrk.headers["Content-Type"] = "application/json"
 $origin_header
 wrk.body = '{"clientId":"$client","rating":3,"comment":"Export to CSV times out on large projects","userEmail":"jamie@example.com","pageUrl":"https://yourapp.com/projects/42/export","environment":"staging","metadata":{"appVersion":"2.4.1","build":1842}}'
 LUA
-    "${pin[@]}" wrk -t1 -c"$connections" -d"${duration}s" --latency -s "$work/post.lua" "http://127.0.0.1:$port/api/feedback" \
-        > "$work/wrk-$name.txt"
-    kill -TERM $server; wait $server || true
-    server=
-    local rows
+    local rows non2xx p99
+    drive "$name" "$work/post.lua" /api/feedback
     if [ "${name%-*}" = sqlite ]; then
         rows=$(python3 -c "import sqlite3,sys; print(sqlite3.connect(sys.argv[1]).execute('select count(*) from feedback').fetchone()[0])" "$database")
     else
         rows=$(psql "${database%%\?*}" -c "SELECT count(*) FROM feedback")
     fi
-    local non2xx p99
-    non2xx=$(grep -Eo 'Non-2xx or 3xx responses: [0-9]+' "$work/wrk-$name.txt" | grep -Eo '[0-9]+$' || echo 0)
-    p99=$(awk '$1=="99%"{print $2}' "$work/wrk-$name.txt")
     echo "$name: $rows rows in ${duration}s = $((rows / duration)) rows/s, p99 $p99, non-2xx $non2xx" >&2
     echo "$((rows / duration)) $p99"
 }
@@ -120,28 +124,12 @@ LUA
 # run_events NAME DATABASE: serves on DATABASE with Slack's signing secret set and drives signed `message` events
 # (ignored at ingestion: nothing is stored) at POST /slack/events; prints "rate p99" of the answered requests.
 signing_secret=bench-signing-secret-0001
-slack_event='{"token":"x","team_id":"T0BENCH","api_app_id":"A0001","event":{"type":"message","channel":"C0001","user":"U0002","text":"chatter, never stored","ts":"1700000000.000100","channel_type":"channel"},"type":"event_callback","event_id":"Ev0BENCH","event_time":1700000000,"authorizations":[{"team_id":"T0BENCH","user_id":"U0BOT","is_bot":true}]}'
 run_events() {
-    local name=$1 database=$2 port ts sig
+    local name=$1 database=$2 port rate non2xx p99
     SLACK_SIGNING_SECRET=$signing_secret start_usero "$name" "$database"
-    # The signature is valid for five minutes, far longer than a run.
-    ts=$(date +%s)
-    sig=$(printf 'v0:%s:%s' "$ts" "$slack_event" | openssl dgst -sha256 -hmac "$signing_secret" | awk '{print $2}')
-    cat > "$work/event.lua" <<LUA
-wrk.method = "POST"
-wrk.headers["Content-Type"] = "application/json"
-wrk.headers["X-Slack-Request-Timestamp"] = "$ts"
-wrk.headers["X-Slack-Signature"] = "v0=$sig"
-wrk.body = '$slack_event'
-LUA
-    "${pin[@]}" wrk -t1 -c"$connections" -d"${duration}s" --latency -s "$work/event.lua" "http://127.0.0.1:$port/slack/events" \
-        > "$work/wrk-$name.txt"
-    kill -TERM $server; wait $server || true
-    server=
-    local rate non2xx p99
+    scripts/slack-event-lua.sh "$signing_secret" > "$work/event.lua"
+    drive "$name" "$work/event.lua" /slack/events
     rate=$(awk '/^Requests\/sec/ {printf "%d", $2}' "$work/wrk-$name.txt")
-    non2xx=$(grep -Eo 'Non-2xx or 3xx responses: [0-9]+' "$work/wrk-$name.txt" | grep -Eo '[0-9]+$' || echo 0)
-    p99=$(awk '$1=="99%"{print $2}' "$work/wrk-$name.txt")
     echo "$name: $rate events/s answered, p99 $p99, non-2xx $non2xx" >&2
     # An event refused (a bad signature, say) is not an ignored one: such a run measures nothing.
     [ "$non2xx" = 0 ] || { echo "$name: $non2xx events were refused" >&2; exit 1; }
