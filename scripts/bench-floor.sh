@@ -61,23 +61,8 @@ SERVER_PID=$!
 wait_up "$FLOOR_PORT" || { echo "usero-floor did not start" >&2; exit 1; }
 wait_up "$USERO_PORT" || { echo "usero did not start" >&2; cat "$WORK/server.log" >&2; exit 1; }
 
-# Slack sends compact JSON: compact the fixture and sign it now (valid 300 s; re-signed every round).
-python3 -c 'import json,sys; sys.stdout.write(json.dumps(json.load(open(sys.argv[1])), separators=(",",":"), ensure_ascii=False))' \
-    Tests/AppTests/Fixtures/slack/event_message_channels.json >"$WORK/event.json"
-sign_event() {
-    local ts sig
-    ts=$(date +%s)
-    sig=$( (printf 'v0:%s:' "$ts"; cat "$WORK/event.json") | openssl dgst -sha256 -hmac "$SECRET" -r | cut -d' ' -f1)
-    cat >"$WORK/event.lua" <<LUA
-local f = io.open("$WORK/event.json", "rb")
-wrk.method = "POST"
-wrk.body = f:read("*a")
-f:close()
-wrk.headers["Content-Type"] = "application/json"
-wrk.headers["X-Slack-Request-Timestamp"] = "$ts"
-wrk.headers["X-Slack-Signature"] = "v0=$sig"
-LUA
-}
+# The fixture's message event, signed now (valid 300 s; re-signed every round).
+sign_event() { scripts/slack-event-lua.sh "$SECRET" >"$WORK/event.lua"; }
 cat >"$WORK/post.lua" <<LUA
 wrk.method = "POST"
 wrk.headers["Content-Type"] = "application/json"

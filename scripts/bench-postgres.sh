@@ -70,13 +70,18 @@ psql "$admin_url" -c "DROP TABLE bench_row"
 # PostgreSQL requires the shared token key (any one will do for a benchmark; SQLite ignores it).
 token_key=$(head -c 32 /dev/urandom | base64)
 export LOG_LEVEL=warning USERO_PUBLIC_RATE_LIMIT=0
-# start_usero NAME DATABASE: starts `usero serve` on DATABASE on a free port (sets `port` and `server`) and waits
-# until it answers. First a checkpoint of the cluster: the runs before (pgbench's above all) leave hundreds of MB of
-# WAL, and the checkpoint they call for would otherwise land in the next run (the run on PostgreSQL with an Origin,
-# right after pgbench's, had a p99 of 120-160 ms in four runs of this script, 11 ms after a checkpoint).
+# use_database NAME DATABASE: points usero's commands and its server at DATABASE, with a data folder of NAME's own.
+use_database() {
+    export USERO_DATABASE=$2 USERO_TOKEN_KEY="$token_key" USERO_DATA_DIR="$work/data-$1"
+}
+
+# start_usero: starts `usero serve` on the database use_database chose, on a free port (sets `port` and `server`),
+# and waits until it answers. First a checkpoint of the cluster: the runs before (pgbench's above all) leave
+# hundreds of MB of WAL, and the checkpoint they call for would otherwise land in the next run (the run on
+# PostgreSQL with an Origin, right after pgbench's, had a p99 of 120-160 ms in four runs of this script, 11 ms after
+# a checkpoint).
 start_usero() {
     psql "$admin_url" -c "CHECKPOINT"
-    export USERO_DATABASE=$2 USERO_TOKEN_KEY="$token_key" USERO_DATA_DIR="$work/data-$1"
     port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
     "${pin[@]}" "$bin" serve --port "$port" &
     server=$!
@@ -98,10 +103,10 @@ drive() {
 run_usero() {
     local name=$1 database=$2 origin=${3:-}
     local created client port
-    export USERO_DATABASE=$database USERO_TOKEN_KEY="$token_key" USERO_DATA_DIR="$work/data-$name"
+    use_database "$name" "$database"
     created=$("$bin" clients create --name bench ${origin:+--allowed-origin "$origin"})
     client=$(echo "$created" | python3 -c 'import json,sys; print(json.load(sys.stdin)["clientId"])')
-    start_usero "$name" "$database"
+    start_usero
     local origin_header=""
     [ -n "$origin" ] && origin_header="wrk.headers[\"Origin\"] = \"$origin\""
     cat > "$work/post.lua" <<LUA
@@ -121,12 +126,13 @@ LUA
     echo "$((rows / duration)) $p99"
 }
 
-# run_events NAME DATABASE: serves on DATABASE with Slack's signing secret set and drives signed `message` events
-# (ignored at ingestion: nothing is stored) at POST /slack/events; prints "rate p99" of the answered requests.
+# run_events NAME DATABASE: serves on DATABASE with Slack's signing secret set and drives Slack's signed `message`
+# event (ignored at ingestion: nothing is stored) at POST /slack/events; prints "rate p99" of the answered requests.
 signing_secret=bench-signing-secret-0001
 run_events() {
     local name=$1 database=$2 port rate non2xx p99
-    SLACK_SIGNING_SECRET=$signing_secret start_usero "$name" "$database"
+    use_database "$name" "$database"
+    SLACK_SIGNING_SECRET=$signing_secret start_usero
     scripts/slack-event-lua.sh "$signing_secret" > "$work/event.lua"
     drive "$name" "$work/event.lua" /slack/events
     rate=$(awk '/^Requests\/sec/ {printf "%d", $2}' "$work/wrk-$name.txt")

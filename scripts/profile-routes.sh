@@ -62,19 +62,7 @@ PIDS="$PIDS $USERO_PID"
 wait_up "$FLOOR_PORT" || { echo "floor did not start" >&2; exit 1; }
 wait_up "$USERO_PORT" || { echo "usero did not start" >&2; cat "$WORK/usero.log" >&2; exit 1; }
 
-python3 -c 'import json,sys; sys.stdout.write(json.dumps(json.load(open(sys.argv[1])), separators=(",",":"), ensure_ascii=False))' \
-    Tests/AppTests/Fixtures/slack/event_message_channels.json >"$WORK/event.json"
-TS=$(date +%s)
-SIG=$( (printf 'v0:%s:' "$TS"; cat "$WORK/event.json") | openssl dgst -sha256 -hmac "$SECRET" -r | cut -d' ' -f1)
-cat >"$WORK/events.lua" <<LUA
-local f = io.open("$WORK/event.json", "rb")
-wrk.method = "POST"
-wrk.body = f:read("*a")
-f:close()
-wrk.headers["Content-Type"] = "application/json"
-wrk.headers["X-Slack-Request-Timestamp"] = "$TS"
-wrk.headers["X-Slack-Signature"] = "v0=$SIG"
-LUA
+scripts/slack-event-lua.sh "$SECRET" >"$WORK/events.lua"
 cat >"$WORK/post.lua" <<LUA
 wrk.method = "POST"
 wrk.headers["Content-Type"] = "application/json"
