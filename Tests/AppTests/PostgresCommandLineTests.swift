@@ -112,6 +112,64 @@ struct PostgresCommandLineTests {
         }
     }
 
+    /// This test's database through the test cluster's Unix socket (`USERO_PG_CLUSTER` is its socket folder), in the
+    /// README's form `postgres://USER:PASSWORD@:PORT/DBNAME?host=FOLDER`, or through `folder` instead.
+    func socketURL(folder socketFolder: String? = nil) async throws -> String {
+        let tcp = try await databaseURL()
+        let at = try #require(tcp.firstIndex(of: "@"))
+        let hostAndRest = tcp[tcp.index(after: at)...]
+        let slash = try #require(hostAndRest.firstIndex(of: "/"))
+        let port = try #require(hostAndRest[..<slash].split(separator: ":").last)
+        let database = hostAndRest[hostAndRest.index(after: slash)...].prefix { $0 != "?" }
+        let folder = try socketFolder ?? #require(TestBackend.environment["USERO_PG_CLUSTER"])
+        return "\(tcp[...at]):\(port)/\(database)?host=\(folder)"
+    }
+
+    /// A deployment with PostgreSQL on the same host connects through its Unix socket (the README says how, and
+    /// BENCHMARKS.md how much it saves): the commands and `serve` work that way, and a socket folder with no server
+    /// in it stops `serve` like an unreachable host does.
+    @Test(.enabled(if: TestBackend.environment["USERO_PG_CLUSTER"] != nil, "USERO_PG_CLUSTER is not set"))
+    func theCommandsAndServeWorkThroughTheUnixSocket() async throws {
+        var environment = try await environment()
+        environment["USERO_DATABASE"] = try await socketURL()
+        let created = try await UseroBinary.run(["clients", "create", "--name", "Local"], environment: environment)
+        #expect(created.status == 0, "\(created.stderr)")
+        let json = try #require(try JSONSerialization.jsonObject(with: Data(created.stdout.utf8)) as? [String: String])
+        let client = try #require(json["clientId"])
+        let key = try #require(json["adminKey"])
+
+        let port = UseroBinary.freePort()
+        let (process, healthy) = try await UseroBinary.startServe(port: port, environment: environment)
+        defer {
+            process.send(SIGTERM)
+            process.waitForExit()
+        }
+        #expect(healthy)
+        let posted = try await HTTPResult.send(
+            "POST", "http://127.0.0.1:\(port)/api/feedback", headers: ["Content-Type": "application/json"],
+            body: Data(#"{"clientId":"\#(client)","rating":4,"comment":"Through the socket"}"#.utf8))
+        #expect(posted.status == 200)
+        let id = try #require(posted.json["feedbackId"] as? String)
+        let item = try await HTTPResult.send(
+            "GET", "http://127.0.0.1:\(port)/api/feedback/\(id)", headers: ["Authorization": "Bearer \(key)"])
+        #expect(item.status == 200)
+        #expect(item.json["comment"] as? String == "Through the socket")
+
+        // A folder without the server's socket: the same one line and exit code as a host nobody listens on.
+        let empty = TestServer.makeFolder()
+        var nowhere = environment
+        nowhere["USERO_DATABASE"] = try await socketURL(folder: empty.path)
+        nowhere["USERO_PORT"] = "0"
+        nowhere["USERO_DATA_DIR"] = empty.appendingPathComponent("data").path
+        let outcome = try await UseroBinary.run(["serve"], environment: nowhere)
+        #expect(outcome.status == 78, "\(outcome.stderr)")
+        let lines = outcome.stderr.split(separator: "\n").filter { $0.contains("USERO_DATABASE") }
+        #expect(lines.count == 1, "stderr: \(outcome.stderr)")
+        #expect(lines.first?.contains(empty.path) == true, "stderr: \(outcome.stderr)")
+        let password = try #require(environment["USERO_DATABASE"]?.split(separator: "@").first?.split(separator: ":").last)
+        #expect(!outcome.stderr.contains(password))
+    }
+
     /// The contract: on PostgreSQL `USERO_TOKEN_KEY` is required (instances share one key), with Slack configured
     /// or not; `serve` refuses without it. The administration commands do not seal tokens and run without it.
     @Test(arguments: [false, true])
