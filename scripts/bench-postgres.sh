@@ -1,19 +1,20 @@
 #!/usr/bin/env bash
 # Benchmark: usero on PostgreSQL beside usero on SQLite and beside PostgreSQL's own durable insert rate, in one run.
 #
-#   scripts/bench-postgres.sh [DURATION_SECONDS] [CONNECTIONS] [SCRUB_ROWS]
+#   [ROUNDS=N] scripts/bench-postgres.sh [DURATION_SECONDS] [CONNECTIONS] [SCRUB_ROWS]
 #
-# 1. pgbench, one INSERT per transaction (synchronous_commit on, prepared), 16 and 32 clients: the best is the
-#    server's raw durable single-row insert rate on this machine (the baseline).
-# 2. A release `usero serve` on a temporary SQLite file, then on a fresh database of the same throwaway cluster:
-#    wrk -t1 -cCONNECTIONS drives durable POST /api/feedback for DURATION seconds; the rows counted in the store
-#    afterwards are the rate (what was committed, not what was answered). Then both again as a browser sends them,
-#    with an `Origin` the client's allowlist allows (the widget's traffic: the allowlist is checked per request).
-#    Then pgbench again, with usero's own feedback row in usero's own table (its indexes, foreign key and checks),
-#    one row and eight rows per transaction: what PostgreSQL itself does with that row on this machine. Then signed
-#    Slack `message` events, which usero ignores at ingestion, on each backend (answered requests per second).
-#    Everything on PostgreSQL goes over TCP on loopback, except one pair: pgbench and then usero's plain POST through
-#    the cluster's Unix socket, the way a deployment with the database on the same host connects.
+# 1. A round: pgbench, one INSERT per transaction (synchronous_commit on, prepared), 16 and 32 clients, over
+#    loopback TCP and then through the cluster's Unix socket: the best of each is the server's raw durable single-row
+#    insert rate on this machine that way (the baselines). Then a release `usero serve` on a temporary SQLite file, on
+#    a fresh database of the same throwaway cluster over TCP, and on another through the socket (as a deployment with
+#    the database on the same host connects): wrk -t1 -cCONNECTIONS drives durable POST /api/feedback for DURATION
+#    seconds; the rows counted in the store afterwards are the rate (what was committed, not what was answered).
+#    ROUNDS=N (default 1) runs N rounds, alternating, and adds each round's ratios and their medians.
+# 2. Once: both backends again as a browser sends them, with an `Origin` the client's allowlist allows (the widget's
+#    traffic: the allowlist is checked per request). Then pgbench with usero's own feedback row in usero's own table
+#    (its indexes, foreign key and checks), one row and eight rows per transaction: what PostgreSQL itself does with
+#    that row on this machine. Then signed Slack `message` events, which usero ignores at ingestion, on each backend
+#    (answered requests per second). All over TCP.
 # 3. The uninstall scrub of SCRUB_ROWS (default 1,000,000) captured rows of one workspace on PostgreSQL, through the
 #    store's own batches.
 # Prints each figure and its ratio to its baseline.
@@ -76,7 +77,6 @@ pgbench_inserts() { # pgbench_inserts URL: the best inserts/s of 16 and 32 clien
     done
     echo "$best"
 }
-best=$(pgbench_inserts "$admin_url")
 
 # PostgreSQL requires the shared token key (any one will do for a benchmark; SQLite ignores it).
 token_key=$(head -c 32 /dev/urandom | base64)
@@ -155,10 +155,29 @@ run_events() {
     echo "$rate $p99"
 }
 
-echo "== durable POST /api/feedback, wrk -t1 -c$connections -d${duration}s"
-read -r sqlite_rate sqlite_p99 < <(run_usero sqlite "$work/usero.sqlite")
-psql "$admin_url" -c "CREATE DATABASE usero_bench"
-read -r pg_rate pg_p99 < <(run_usero postgres "$(db_url usero_bench)")
+# A round: pgbench over TCP and through the cluster's Unix socket (their baselines), then usero on SQLite, on
+# PostgreSQL over TCP and on PostgreSQL through the socket (a deployment with the database on the same host reaches it
+# through its socket: no TCP/IP stack on either side of every round trip). This host's speed drifts by a fifth between
+# minutes, so ROUNDS=N alternates N rounds and the summary gives each round's ratios and their medians; the other
+# figures run once, after the rounds.
+rounds=${ROUNDS:-1}
+[[ "$rounds" =~ ^[1-9][0-9]?$ ]] || { echo "ROUNDS must be 1-99" >&2; exit 2; }
+declare -a best_r best_socket_r sqlite_r sqlite_p99_r pg_r pg_p99_r socket_r socket_p99_r
+for round in $(seq "$rounds"); do
+    suffix=$([ "$round" -gt 1 ] && echo "-$round" || true)
+    echo "== round $round of $rounds: pgbench over TCP and through the Unix socket, then durable POST /api/feedback, wrk -t1 -c$connections -d${duration}s"
+    best_r[round]=$(pgbench_inserts "$admin_url")
+    best_socket_r[round]=$(pgbench_inserts "$(socket_url usero)")
+    read -r "sqlite_r[round]" "sqlite_p99_r[round]" < <(run_usero "sqlite$suffix" "$work/usero$suffix.sqlite")
+    psql "$admin_url" -c "CREATE DATABASE usero_bench${suffix//-/_}"
+    read -r "pg_r[round]" "pg_p99_r[round]" < <(run_usero "postgres$suffix" "$(db_url "usero_bench${suffix//-/_}")")
+    psql "$admin_url" -c "CREATE DATABASE usero_socket${suffix//-/_}"
+    read -r "socket_r[round]" "socket_p99_r[round]" < <(run_usero "postgres-socket$suffix" "$(socket_url "usero_socket${suffix//-/_}")")
+done
+psql "$admin_url" -c "DROP TABLE bench_row"
+# The first round's figures are the ones the other figures are set beside.
+best=${best_r[1]} best_socket=${best_socket_r[1]} sqlite_rate=${sqlite_r[1]} sqlite_p99=${sqlite_p99_r[1]}
+pg_rate=${pg_r[1]} pg_p99=${pg_p99_r[1]} socket_rate=${socket_r[1]} socket_p99=${socket_p99_r[1]}
 # PostgreSQL's own rate for usero's row: the same feedback row (into its table's indexes, foreign key and checks,
 # which bench_row has none of) inserted by pgbench straight into the database usero just used, one row per
 # transaction and eight rows per transaction (about what usero's batches carry at 32 connections).
@@ -192,14 +211,6 @@ read -r sqlite_widget_rate sqlite_widget_p99 < <(run_usero sqlite-widget "$work/
 psql "$admin_url" -c "CREATE DATABASE usero_widget"
 read -r pg_widget_rate pg_widget_p99 < <(run_usero postgres-widget "$(db_url usero_widget)" https://yourapp.com)
 
-# A deployment with PostgreSQL on the same host reaches it through its Unix socket: no TCP/IP stack on either side
-# of every round trip. pgbench first, over the socket (its baseline), then usero.
-echo "== through PostgreSQL's Unix socket: pgbench, then durable POST /api/feedback"
-best_socket=$(pgbench_inserts "$(socket_url usero)")
-psql "$admin_url" -c "DROP TABLE bench_row"
-psql "$admin_url" -c "CREATE DATABASE usero_socket"
-read -r socket_rate socket_p99 < <(run_usero postgres-socket "$(socket_url usero_socket)")
-
 echo "== signed Slack message events, ignored at ingestion, wrk -t1 -c$connections -d${duration}s"
 read -r sqlite_events sqlite_events_p99 < <(run_events sqlite-events "$work/usero-events.sqlite")
 psql "$admin_url" -c "CREATE DATABASE usero_events"
@@ -228,3 +239,22 @@ echo "| with Origin, PostgreSQL / SQLite | | | $(python3 -c "print(f'{$pg_widget
 echo "| signed, ignored Slack events, SQLite | $sqlite_events/s (p99 $sqlite_events_p99) | | |"
 echo "| signed, ignored Slack events, PostgreSQL | $pg_events/s (p99 $pg_events_p99) | SQLite, same run: $sqlite_events/s | $(python3 -c "print(f'{$pg_events/max($sqlite_events,1):.2f}')") |"
 echo "| uninstall scrub, $scrub_rows rows, PostgreSQL | ${scrub_seconds} s | promise 60 s, aim 5 s | $(python3 -c "print(f'{$scrub_seconds/5:.2f}')") of the aim |"
+if [ "$rounds" -gt 1 ]; then
+    echo
+    echo "| round | pgbench TCP / socket | SQLite | PostgreSQL TCP | PostgreSQL socket | PG TCP / SQLite | PG socket / SQLite | PG TCP / pgbench TCP | PG socket / pgbench socket |"
+    echo "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"
+    python3 - "$rounds" "${best_r[*]}" "${best_socket_r[*]}" "${sqlite_r[*]}" "${pg_r[*]}" "${socket_r[*]}" <<'PY'
+import statistics, sys
+rounds = int(sys.argv[1])
+best, best_socket, sqlite, pg, socket = ([int(x) for x in arg.split()] for arg in sys.argv[2:7])
+ratios = [[], [], [], []]
+for r in range(rounds):
+    row = [pg[r] / max(sqlite[r], 1), socket[r] / max(sqlite[r], 1), pg[r] / max(best[r], 1),
+           socket[r] / max(best_socket[r], 1)]
+    for column, value in zip(ratios, row):
+        column.append(value)
+    print(f"| {r + 1} | {best[r]} / {best_socket[r]} | {sqlite[r]}/s | {pg[r]}/s | {socket[r]}/s | "
+          + " | ".join(f"{value:.2f}" for value in row) + " |")
+print("| median | | | | | " + " | ".join(f"**{statistics.median(column):.2f}**" for column in ratios) + " |")
+PY
+fi
