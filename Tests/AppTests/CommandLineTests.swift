@@ -181,9 +181,7 @@ import FoundationNetworking
     }
 
     @Test func everyAcknowledgedItemSurvivesAKill() async throws {
-        let created = try await UseroBinary.run(["clients", "create", "--name", "Durable"], environment: environment)
-        let client = try #require(
-            try JSONSerialization.jsonObject(with: Data(created.stdout.utf8)) as? [String: String])["clientId"]
+        let client = try await UseroBinary.createClient(name: "Durable", environment: environment).id
         let port = UseroBinary.freePort()
         let (process, healthy) = try await UseroBinary.startServe(port: port, environment: environment)
         #expect(healthy)
@@ -191,7 +189,7 @@ import FoundationNetworking
         let acknowledged = try await withThrowingTaskGroup(of: String?.self) { group in
             for index in 0..<100 {
                 group.addTask {
-                    let body = Data(#"{"clientId":"\#(client ?? "")","comment":"durable \#(index)"}"#.utf8)
+                    let body = Data(#"{"clientId":"\#(client)","comment":"durable \#(index)"}"#.utf8)
                     let reply = try await HTTPResult.send(
                         "POST", "http://127.0.0.1:\(port)/api/feedback", headers: ["Content-Type": "application/json"],
                         body: body)
@@ -214,10 +212,7 @@ import FoundationNetworking
 extension CommandLineTests {
     @Test func rotateKeyPrintsANewKeyAndTheOldOneStopsWorking() async throws {
         // Given a client created by the command
-        let created = try await UseroBinary.run(["clients", "create", "--name", "Acme"], environment: environment)
-        let json = try #require(try JSONSerialization.jsonObject(with: Data(created.stdout.utf8)) as? [String: String])
-        let id = try #require(json["clientId"])
-        let oldKey = try #require(json["adminKey"])
+        let (id, oldKey) = try await UseroBinary.createClient(name: "Acme", environment: environment)
 
         // When its key is rotated
         let rotated = try await UseroBinary.run(["clients", "rotate-key", id], environment: environment)

@@ -33,11 +33,7 @@ struct PostgresCommandLineTests {
     @Test func theCommandsAndServeWorkAndEveryAcknowledgedItemSurvivesAKill() async throws {
         let environment = try await environment()
         // Given a client made by the command, on PostgreSQL
-        let created = try await UseroBinary.run(["clients", "create", "--name", "Durable", "--plan", "paid"], environment: environment)
-        #expect(created.status == 0, "\(created.stderr)")
-        let json = try #require(try JSONSerialization.jsonObject(with: Data(created.stdout.utf8)) as? [String: String])
-        let client = try #require(json["clientId"])
-        let key = try #require(json["adminKey"])
+        let (client, key) = try await UseroBinary.createClient(name: "Durable", ["--plan", "paid"], environment: environment)
         let updated = try await UseroBinary.run(["clients", "update", client, "--plan", "free"], environment: environment)
         #expect(updated.status == 0)
         #expect(updated.stdout.contains(#""plan":"free""#))
@@ -132,11 +128,7 @@ struct PostgresCommandLineTests {
     func theCommandsAndServeWorkThroughTheUnixSocket() async throws {
         var environment = try await environment()
         environment["USERO_DATABASE"] = try await socketURL()
-        let created = try await UseroBinary.run(["clients", "create", "--name", "Local"], environment: environment)
-        #expect(created.status == 0, "\(created.stderr)")
-        let json = try #require(try JSONSerialization.jsonObject(with: Data(created.stdout.utf8)) as? [String: String])
-        let client = try #require(json["clientId"])
-        let key = try #require(json["adminKey"])
+        let (client, key) = try await UseroBinary.createClient(name: "Local", environment: environment)
 
         let port = UseroBinary.freePort()
         let (process, healthy) = try await UseroBinary.startServe(port: port, environment: environment)

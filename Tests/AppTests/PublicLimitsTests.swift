@@ -122,9 +122,7 @@ import UseroTestSupport
             "USERO_DATABASE": folder.appendingPathComponent("usero.sqlite").path,
             "USERO_DATA_DIR": folder.appendingPathComponent("data").path,
         ]
-        let created = try await UseroBinary.run(["clients", "create", "--name", "Limited"], environment: environment)
-        let json = try #require(try JSONSerialization.jsonObject(with: Data(created.stdout.utf8)) as? [String: String])
-        let clientID = try #require(json["clientId"])
+        let clientID = try await UseroBinary.createClient(name: "Limited", environment: environment).id
         environment["USERO_PUBLIC_RATE_LIMIT"] = "2"
         let port = UseroBinary.freePort()
         let (process, healthy) = try await UseroBinary.startServe(port: port, environment: environment)

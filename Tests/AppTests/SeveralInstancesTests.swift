@@ -123,11 +123,8 @@ struct SeveralInstancesTests {
     /// Makes a client with the command and installs Slack for it: the link made on `linkOn`, the callback on
     /// `callbackOn`.
     static func installedClient(linkOn: Instance, callbackOn: Instance) async throws -> (id: String, key: String) {
-        let created = try await UseroBinary.run(["clients", "create", "--name", "Multi"], environment: linkOn.environment)
-        let json = try #require(try JSONSerialization.jsonObject(with: Data(created.stdout.utf8)) as? [String: String])
-        let id = try #require(json["clientId"])
-        let key = try #require(json["adminKey"])
-        let client = (id: id, key: key)
+        let created = try await UseroBinary.createClient(name: "Multi", environment: linkOn.environment)
+        let client = (id: created.id, key: created.adminKey)
         let link = try await linkOn.send("POST", "/api/slack/install-link", headers: ["Authorization": "Bearer \(client.key)"])
         #expect(link.status == 200)
         let linkURL = try #require(link.json["url"] as? String)
@@ -239,11 +236,7 @@ struct SeveralInstancesTests {
     @Test func killingOneInstanceUnderWriteLoadLosesNoAcknowledgedRow() async throws {
         try await withFakeSlack { _, api in
             try await Self.withThreeInstances(api: api) { instances, settings in
-                let created = try await UseroBinary.run(
-                    ["clients", "create", "--name", "Load"], environment: instances[0].environment)
-                let json = try #require(
-                    try JSONSerialization.jsonObject(with: Data(created.stdout.utf8)) as? [String: String])
-                let client = try #require(json["clientId"])
+                let client = try await UseroBinary.createClient(name: "Load", environment: instances[0].environment).id
                 let victim = instances[1]
                 // Writers spread round robin over the three instances while one of them is SIGKILLed.
                 let acknowledged = try await withThrowingTaskGroup(of: [String].self) { group in

@@ -245,9 +245,7 @@ import UseroTestSupport
 
         /// Creates a client and installs the app for it in workspace T0001 through the fake's OAuth.
         func install() async throws {
-            let created = try await UseroBinary.run(["clients", "create", "--name", "Fuzz"], environment: environment)
-            let json = try #require(try JSONSerialization.jsonObject(with: Data(created.stdout.utf8)) as? [String: String])
-            let key = try #require(json["adminKey"])
+            let key = try await UseroBinary.createClient(name: "Fuzz", environment: environment).adminKey
             let link = try await HTTPResult.send("POST", base + "/api/slack/install-link", headers: ["Authorization": "Bearer \(key)"])
             let linkURL = try #require(link.json["url"] as? String)
             let url = try #require(URLComponents(string: linkURL))

@@ -64,6 +64,19 @@ enum UseroBinary {
         return (process, false)
     }
 
+    /// Runs `usero clients create --name NAME ARGUMENTS` as an operator does, and returns the new client's id and
+    /// admin key (printed once, as JSON). Fails the test, naming the command's standard error, when it did not work.
+    static func createClient(name: String, _ arguments: [String] = [], environment: [String: String]) async throws
+        -> (id: String, adminKey: String)
+    {
+        let created = try await run(["clients", "create", "--name", name] + arguments, environment: environment)
+        try #require(created.status == 0, "clients create: \(created.stderr)")
+        let json = try #require(
+            try JSONSerialization.jsonObject(with: Data(created.stdout.utf8)) as? [String: String],
+            "clients create printed: \(created.stdout)")
+        return (try #require(json["clientId"]), try #require(json["adminKey"]))
+    }
+
     struct Outcome {
         var status: Int32
         var stdout: String
