@@ -62,24 +62,21 @@ struct PostgresCommandLineTests {
         // Then a new process (another data folder, as another machine would have) lists every acknowledged item
         var second = environment
         second["USERO_DATA_DIR"] = folder.appendingPathComponent("data-2").path
-        let secondPort = UseroBinary.freePort()
-        let (restarted, healthyAgain) = try await UseroBinary.startServe(port: secondPort, environment: second)
-        defer {
-            restarted.send(SIGTERM)
-            restarted.waitForExit()
+        try await UseroBinary.withServe(environment: second) { port in
+            var listed: Set<String> = []
+            var cursor: String?
+            repeat {
+                let path = "/api/feedback?limit=100" + (cursor.map { "&cursor=\($0)" } ?? "")
+                let page = try await HTTPResult.send(
+                    "GET", "http://127.0.0.1:\(port)\(path)", headers: ["Authorization": "Bearer \(key)"])
+                #expect(page.status == 200)
+                for item in page.json["items"] as? [[String: Any]] ?? [] {
+                    if let id = item["id"] as? String { listed.insert(id) }
+                }
+                cursor = page.json["nextCursor"] as? String
+            } while cursor != nil
+            #expect(Set(acknowledged).isSubset(of: listed), "lost \(Set(acknowledged).subtracting(listed).count)")
         }
-        #expect(healthyAgain)
-        var listed: Set<String> = []
-        var cursor: String?
-        repeat {
-            let path = "/api/feedback?limit=100" + (cursor.map { "&cursor=\($0)" } ?? "")
-            let page = try await HTTPResult.send(
-                "GET", "http://127.0.0.1:\(secondPort)\(path)", headers: ["Authorization": "Bearer \(key)"])
-            #expect(page.status == 200)
-            for item in page.json["items"] as? [[String: Any]] ?? [] { if let id = item["id"] as? String { listed.insert(id) } }
-            cursor = page.json["nextCursor"] as? String
-        } while cursor != nil
-        #expect(Set(acknowledged).isSubset(of: listed), "lost \(Set(acknowledged).subtracting(listed).count)")
 
         // And the retention command runs against the same database
         let swept = try await UseroBinary.run(["retention", "run"], environment: environment)
@@ -130,22 +127,17 @@ struct PostgresCommandLineTests {
         environment["USERO_DATABASE"] = try await socketURL()
         let (client, key) = try await UseroBinary.createClient(name: "Local", environment: environment)
 
-        let port = UseroBinary.freePort()
-        let (process, healthy) = try await UseroBinary.startServe(port: port, environment: environment)
-        defer {
-            process.send(SIGTERM)
-            process.waitForExit()
+        try await UseroBinary.withServe(environment: environment) { port in
+            let posted = try await HTTPResult.send(
+                "POST", "http://127.0.0.1:\(port)/api/feedback", headers: ["Content-Type": "application/json"],
+                body: Data(#"{"clientId":"\#(client)","rating":4,"comment":"Through the socket"}"#.utf8))
+            #expect(posted.status == 200)
+            let id = try #require(posted.json["feedbackId"] as? String)
+            let item = try await HTTPResult.send(
+                "GET", "http://127.0.0.1:\(port)/api/feedback/\(id)", headers: ["Authorization": "Bearer \(key)"])
+            #expect(item.status == 200)
+            #expect(item.json["comment"] as? String == "Through the socket")
         }
-        #expect(healthy)
-        let posted = try await HTTPResult.send(
-            "POST", "http://127.0.0.1:\(port)/api/feedback", headers: ["Content-Type": "application/json"],
-            body: Data(#"{"clientId":"\#(client)","rating":4,"comment":"Through the socket"}"#.utf8))
-        #expect(posted.status == 200)
-        let id = try #require(posted.json["feedbackId"] as? String)
-        let item = try await HTTPResult.send(
-            "GET", "http://127.0.0.1:\(port)/api/feedback/\(id)", headers: ["Authorization": "Bearer \(key)"])
-        #expect(item.status == 200)
-        #expect(item.json["comment"] as? String == "Through the socket")
 
         // A folder without the server's socket: the same one line and exit code as a host nobody listens on.
         let empty = TestServer.makeFolder()

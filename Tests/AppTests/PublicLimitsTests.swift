@@ -124,31 +124,26 @@ import UseroTestSupport
         ]
         let clientID = try await UseroBinary.createClient(name: "Limited", environment: environment).id
         environment["USERO_PUBLIC_RATE_LIMIT"] = "2"
-        let port = UseroBinary.freePort()
-        let (process, healthy) = try await UseroBinary.startServe(port: port, environment: environment)
-        defer {
-            process.send(SIGTERM)
-            process.waitForExit()
+        try await UseroBinary.withServe(environment: environment) { port in
+            var statuses: [Int] = []
+            for _ in 0..<3 {
+                let reply = try await HTTPResult.send(
+                    "POST", "http://127.0.0.1:\(port)/api/feedback", headers: ["Content-Type": "application/json"],
+                    body: Data(#"{"clientId":"\#(clientID)","rating":3}"#.utf8))
+                statuses.append(reply.status)
+            }
+            #expect(statuses == [200, 200, 429])
+            // A handler's error (a key that opens nothing, thrown and mapped to 401) is counted; statuses no error
+            // produced (the 200s, the 429 the limit answered itself) have no error series at all, not even at 0.
+            _ = try await HTTPResult.send(
+                "GET", "http://127.0.0.1:\(port)/api/feedback", headers: ["Authorization": "Bearer not-a-key"])
+            let metrics = try await HTTPResult.send("GET", "http://127.0.0.1:\(port)/metrics").text
+            #expect(metrics.contains(#"usero_public_rate_limited_total{by="address"} 1"#), "\(metrics)")
+            let errorSeries = metrics.split(separator: "\n").filter { $0.hasPrefix("hb_request_errors{") }
+            #expect(errorSeries.count == 1, "\(errorSeries)")
+            #expect(errorSeries.first?.contains(#"error_type="401""#) == true, "\(errorSeries)")
+            #expect(errorSeries.first?.hasSuffix(" 1") == true, "\(errorSeries)")
         }
-        #expect(healthy)
-        var statuses: [Int] = []
-        for _ in 0..<3 {
-            let reply = try await HTTPResult.send(
-                "POST", "http://127.0.0.1:\(port)/api/feedback", headers: ["Content-Type": "application/json"],
-                body: Data(#"{"clientId":"\#(clientID)","rating":3}"#.utf8))
-            statuses.append(reply.status)
-        }
-        #expect(statuses == [200, 200, 429])
-        // A handler's error (a key that opens nothing, thrown and mapped to 401) is counted; statuses no error produced
-        // (the 200s, the 429 the limit answered itself) have no error series at all, not even at 0.
-        _ = try await HTTPResult.send(
-            "GET", "http://127.0.0.1:\(port)/api/feedback", headers: ["Authorization": "Bearer not-a-key"])
-        let metrics = try await HTTPResult.send("GET", "http://127.0.0.1:\(port)/metrics").text
-        #expect(metrics.contains(#"usero_public_rate_limited_total{by="address"} 1"#), "\(metrics)")
-        let errorSeries = metrics.split(separator: "\n").filter { $0.hasPrefix("hb_request_errors{") }
-        #expect(errorSeries.count == 1, "\(errorSeries)")
-        #expect(errorSeries.first?.contains(#"error_type="401""#) == true, "\(errorSeries)")
-        #expect(errorSeries.first?.hasSuffix(" 1") == true, "\(errorSeries)")
     }
 
     /// An upload's client is counted when its form's `clientId` arrives, wherever it is in the form (the body is not

@@ -64,6 +64,24 @@ enum UseroBinary {
         return (process, false)
     }
 
+    /// Runs `body` with the port of a `usero serve` started on `environment` and answering `/healthz` (the test fails
+    /// when it never does), and stops it with SIGTERM afterwards, whether `body` returned or threw.
+    static func withServe<T>(environment: [String: String], _ body: (_ port: Int) async throws -> T) async throws -> T {
+        let port = freePort()
+        let (process, healthy) = try await startServe(port: port, environment: environment)
+        do {
+            try #require(healthy, "usero serve did not answer /healthz")
+            let result = try await body(port)
+            process.send(SIGTERM)
+            await waitForExit(process)
+            return result
+        } catch {
+            process.send(SIGTERM)
+            await waitForExit(process)
+            throw error
+        }
+    }
+
     /// Runs `usero clients create --name NAME ARGUMENTS` as an operator does, and returns the new client's id and
     /// admin key (printed once, as JSON). Fails the test, naming the command's standard error, when it did not work.
     static func createClient(name: String, _ arguments: [String] = [], environment: [String: String]) async throws
