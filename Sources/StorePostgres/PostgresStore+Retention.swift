@@ -91,7 +91,8 @@ extension PostgresStore: RetentionStore {
             let client = sql.bind(scope.clientID)
             var alternatives: [String] = []
             if !scope.emails.isEmpty {
-                let emails = scope.emails.map { $0.lowercased() }
+                // `user_email` is COLLATE "C": its lower() lowers A-Z only, as the bound side is lowered here.
+                let emails = scope.emails.map(\.asciiLowercased)
                 alternatives.append("lower(user_email) = ANY(\(sql.bind(emails)))")
             }
             if !scope.userIDs.isEmpty {
@@ -253,7 +254,7 @@ extension PostgresStore: RetentionStore {
         switch subject {
         case .email(let email):
             let userIDs = try await rows(
-                "SELECT user_id FROM end_user WHERE client_id = \(clientID) AND lower(email) = lower(\(email))"
+                "SELECT user_id FROM end_user WHERE client_id = \(clientID) AND lower(email) = \(email.asciiLowercased)"
             ).map { try $0.value("user_id", as: String.self) }
             return SubjectScope(clientID: clientID, emails: [email], userIDs: userIDs, endUserEmail: email)
         case .userID(let userID):
@@ -346,7 +347,7 @@ extension PostgresStore: RetentionStore {
     /// End users of the subject.
     static func endUserCondition(_ scope: SubjectScope, in sql: inout SQLBuilder) -> String? {
         if let email = scope.endUserEmail {
-            return "client_id = \(sql.bind(scope.clientID)) AND lower(email) = lower(\(sql.bind(email)))"
+            return "client_id = \(sql.bind(scope.clientID)) AND lower(email) = \(sql.bind(email.asciiLowercased))"
         }
         if let userID = scope.endUserID {
             return "client_id = \(sql.bind(scope.clientID)) AND user_id = \(sql.bind(userID))"

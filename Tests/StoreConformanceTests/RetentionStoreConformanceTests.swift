@@ -276,6 +276,33 @@ import Testing
         #expect(entry.finishedAt == dateFromEpochMillis(Self.t0 + 6))
     }
 
+    /// An address with letters beyond ASCII reaches its end user and items as given, its ASCII letters in any case.
+    /// (PostgreSQL once lowered the asked-for address with the database's locale and the stored one with the
+    /// column's "C" collation, so `Åsa…` asked for as written matched nothing there, and its erasure deleted nothing.)
+    @Test(arguments: StoreFactories.available)
+    func anAddressWithLettersBeyondASCIIReachesItsEndUserAndItems(_ factory: StoreFactory) async throws {
+        let s = try await factory.store()
+        let client = try await s.client()
+        try await s.identify(client, #"{"clientId":"x","userId":"u1","email":"Åsa.Öberg@Example.se"}"#)
+        let written = try await s.item(client, at: 1, email: "Åsa.Öberg@EXAMPLE.se")
+        let other = try await s.item(client, at: 2, email: "asa.oberg@example.se")
+
+        for asked in ["Åsa.Öberg@Example.se", "Åsa.Öberg@example.SE"] {
+            let scope = try await s.retention.resolve(.email(asked), clientID: client)
+            #expect(scope.userIDs == ["u1"], "\(asked)")
+            let export = try await s.retention.export(scope)
+            #expect(export.endUsers.map(\.userId) == ["u1"], "\(asked)")
+            #expect(export.feedback.map(\.id) == [written.id], "\(asked)")
+        }
+        let scope = try await s.retention.resolve(.email("Åsa.Öberg@example.se"), clientID: client)
+        _ = try await s.retention.deleteFeedbackBatch(.subject(scope), limit: 10, at: Self.t0, record: .none)
+        let counts = try await s.retention.finishErasure(
+            scope, audit: AuditProgress(kind: .privacyErasure, clientID: client), dueAt: Self.t0, at: Self.t0)
+        #expect(counts == DeletionCounts(["endUsers": 1]))
+        #expect(try await s.items(client).map(\.id) == [other.id])
+        #expect(try await s.retention.endUser(clientID: client, userID: "u1") == nil)
+    }
+
     @Test(arguments: StoreFactories.available)
     func aSlackMemberLosesWhatTheyWroteAndOnlyTheirIdWhereTheyForwarded(_ factory: StoreFactory) async throws {
         let s = try await factory.store()

@@ -707,8 +707,8 @@ extension InMemoryStore: RetentionStore {
         case .subject(let scope):
             guard item.clientId == scope.clientID else { return false }
             if let member = scope.slackMember { return item.draft.slack?.authorId == member }
-            let email = item.draft.userEmail?.lowercased()
-            return (email != nil && scope.emails.map { $0.lowercased() }.contains(email!))
+            let email = item.draft.userEmail?.asciiLowercased
+            return (email != nil && scope.emails.map(\.asciiLowercased).contains(email!))
                 || (item.draft.userId != nil && scope.userIDs.contains(item.draft.userId!))
         }
     }
@@ -866,7 +866,7 @@ extension InMemoryStore: RetentionStore {
             let users = state.endUserClients.filter { $0.value == clientID }.keys.compactMap { state.endUsers[$0] }
             switch subject {
             case .email(let email):
-                let ids = users.filter { $0.email?.lowercased() == email.lowercased() }.map(\.userId)
+                let ids = users.filter { $0.email?.asciiLowercased == email.asciiLowercased }.map(\.userId)
                 return SubjectScope(clientID: clientID, emails: [email], userIDs: ids, endUserEmail: email)
             case .userID(let userID):
                 let emails = users.filter { $0.userId == userID }.compactMap(\.email)
@@ -880,7 +880,7 @@ extension InMemoryStore: RetentionStore {
     static func endUsers(of scope: SubjectScope, in state: State) -> [String] {
         state.endUserClients.filter { $0.value == scope.clientID }.keys.filter { key in
             guard let user = state.endUsers[key] else { return false }
-            if let email = scope.endUserEmail { return user.email?.lowercased() == email.lowercased() }
+            if let email = scope.endUserEmail { return user.email?.asciiLowercased == email.asciiLowercased }
             if let id = scope.endUserID { return user.userId == id }
             return false
         }
