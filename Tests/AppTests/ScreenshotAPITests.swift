@@ -52,6 +52,25 @@ import UseroTestSupport
         }
     }
 
+    /// A header may state a size no image has (a PNG 2^31 pixels wide): the upload is stored and served like any
+    /// other, without that dimension, on either backend (PostgreSQL's 32-bit column refused it, a 500, once).
+    @Test(arguments: [(UInt32(0x8000_0000), UInt32(800)), (UInt32(640), UInt32(0xFFFF_FFFF))])
+    func aSizeNoImageHasIsLeftOut(width: UInt32, height: UInt32) async throws {
+        try await TestServer.run { server in
+            let client = try await server.createClient()
+            let image = Images.png(width: width, height: height)
+            let result = try await upload(server, clientId: client.id, file: image, type: "image/png")
+            #expect(result.status == 200)
+            let shot = try #require(result.json["screenshot"] as? [String: Any])
+            #expect(shot["width"] as? Int == (width < 0x8000_0000 ? Int(width) : nil))
+            #expect(shot["height"] as? Int == (height < 0x8000_0000 ? Int(height) : nil))
+            let fileName = try #require(shot["fileName"] as? String)
+            let served = try await server.request("GET", "/api/screenshots/\(fileName)")
+            #expect(served.status == 200)
+            #expect(served.body == image)
+        }
+    }
+
     /// The docs take any `image/*`: formats whose size lies deep in the file are stored and served by their proven
     /// type, without `width`/`height`. The declared type does not decide it (a HEIC declared as PNG is a HEIC).
     @Test(arguments: [

@@ -11,6 +11,18 @@ import Testing
         #expect(info.height == 800)
     }
 
+    /// A header can state any 32-bit size; only 1 to 2^31 - 1 is one an image can have (and a store's column holds).
+    @Test(arguments: [(UInt32(0x8000_0000), UInt32(800)), (800, 0xFFFF_FFFF), (0, 800)])
+    func aPNGSizeNoImageCanHaveIsNoSize(width: UInt32, height: UInt32) throws {
+        var bytes: [UInt8] = [0x89, 0x50, 0x4E, 0x47, 0x0D, 0x0A, 0x1A, 0x0A, 0, 0, 0, 13]
+        bytes += Array("IHDR".utf8) + withUnsafeBytes(of: width.bigEndian, Array.init)
+        bytes += withUnsafeBytes(of: height.bigEndian, Array.init) + [8, 6, 0, 0, 0]
+        let info = try #require(ImageInfo.sniff(bytes))
+        #expect(info.mimeType == "image/png")
+        #expect(info.width == (width == 800 ? 800 : nil))
+        #expect(info.height == (height == 800 ? 800 : nil))
+    }
+
     @Test func walksJPEGSegmentsToTheFrameHeader() throws {
         let bytes: [UInt8] = [0xFF, 0xD8, 0xFF, 0xE1, 0x00, 0x04, 0x00, 0x00,  // APP1, 2 bytes of payload
                               0xFF, 0xC2, 0x00, 0x11, 0x08, 0x01, 0xE0, 0x02, 0x80, 0x03]  // progressive SOF2 480x640
@@ -32,6 +44,9 @@ import Testing
             #expect(info.width == 800)
             #expect(info.height == 600)
         }
+        // A top-down height of -2^31 has no positive counterpart: no height.
+        let deepest = try #require(ImageInfo.sniff(bmp(height: .min)))
+        #expect(deepest.width == 800 && deepest.height == nil)
         // "BM" and no header after it is not a bitmap.
         #expect(ImageInfo.sniff(Array("BM hello, this is not a bitmap".utf8)) == nil)
     }

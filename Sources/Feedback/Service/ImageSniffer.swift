@@ -38,6 +38,14 @@ public struct ImageInfo: Sendable, Equatable {
     /// Every extension `sniff` gives a stored file.
     public static let fileExtensions: Set<String> = ["png", "jpg", "gif", "webp", "bmp", "tiff", "avif", "heic"]
 
+    /// A dimension read from a 32-bit header field, when it is one an image can have: 1 to 2^31 - 1 pixels (PNG's
+    /// own limit; a BMP's height of -2^31 has no positive counterpart). Anything else is no dimension at all, so the
+    /// stored value always fits the stores' 32-bit columns: PostgreSQL refused 2^31 and up, which made such an upload
+    /// a 500 there.
+    static func pixels<Value: BinaryInteger>(_ value: Value) -> Int64? {
+        (1...Int64(Int32.max)).contains(Int64(clamping: value)) ? Int64(value) : nil
+    }
+
     private static func bmp(_ b: UnsafeRawBufferPointer) -> ImageInfo? {
         // BITMAPINFOHEADER and its successors: the header's size (one of the defined ones), width and height as
         // signed 32-bit little-endian (a negative height is a top-down bitmap), one plane, a defined bit depth.
@@ -50,8 +58,8 @@ public struct ImageInfo: Sendable, Equatable {
             [1, 2, 4, 8, 16, 24, 32].contains(depth)
         else { return nil }
         var info = ImageInfo(mimeType: "image/bmp", fileExtension: "bmp")
-        info.width = Int64(width)
-        info.height = Int64(height.magnitude)
+        info.width = pixels(width)
+        info.height = pixels(height.magnitude)
         return info
     }
 
@@ -82,8 +90,8 @@ public struct ImageInfo: Sendable, Equatable {
         // Signature, then the IHDR chunk: length, "IHDR", width, height (big-endian).
         var info = ImageInfo(mimeType: "image/png", fileExtension: "png")
         if b.count >= 24, Array(b[12..<16]) == Array("IHDR".utf8) {
-            info.width = Int64(bigEndian32(b, 16))
-            info.height = Int64(bigEndian32(b, 20))
+            info.width = pixels(bigEndian32(b, 16))
+            info.height = pixels(bigEndian32(b, 20))
         }
         return info
     }
