@@ -35,7 +35,8 @@ import Testing
         #expect(FeedbackCursor(token: cursor.token) == cursor)
     }
 
-    @Test(arguments: ["", "!!!", "bm90LWEtY3Vyc29y"])
+    /// `MToA` is `1:` and a NUL; the last is `1:` and a 300-character id.
+    @Test(arguments: ["", "!!!", "bm90LWEtY3Vyc29y", "MToA", FeedbackCursor(createdAtMillis: 1, id: String(repeating: "a", count: 300)).token])
     func foreignTokensAreRejected(token: String) {
         #expect(FeedbackCursor(token: token) == nil)
     }

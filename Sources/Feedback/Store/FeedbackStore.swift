@@ -159,15 +159,19 @@ public struct FeedbackCursor: Sendable, Equatable {
             .replacingOccurrences(of: "=", with: "")
     }
 
-    /// Parses `token`; nil when it is not one of ours.
+    /// Parses `token`; nil when it is not one of ours. The id part is bounded and holds no NUL, as every id we make:
+    /// PostgreSQL's text refuses NUL outright (a query with it failed there, a 500, where SQLite answered a page).
     public init?(token: String) {
+        guard token.utf8.count <= 256 else { return nil }
         var base64 = token.replacingOccurrences(of: "-", with: "+").replacingOccurrences(of: "_", with: "/")
         while base64.count % 4 != 0 { base64 += "=" }
         guard let data = Data(base64Encoded: base64), let text = String(data: data, encoding: .utf8) else {
             return nil
         }
         let parts = text.split(separator: ":", maxSplits: 1)
-        guard parts.count == 2, let millis = Int64(parts[0]), !parts[1].isEmpty else { return nil }
+        guard parts.count == 2, let millis = Int64(parts[0]), !parts[1].isEmpty, !parts[1].containsNUL else {
+            return nil
+        }
         self.init(createdAtMillis: millis, id: String(parts[1]))
     }
 }
