@@ -289,7 +289,9 @@ extension PostgresStore: SlackStore {
 
     /// Deletes up to `limit` of the workspace's Slack member ids (their own narrow rows, see the migration
     /// `v8-pg-slack-person`): the captured text stays in `feedback`. The cursor is only a count of batches here:
-    /// a scrubbed row is gone, so each batch starts from the front.
+    /// a scrubbed row is gone, so each batch starts from the front. Done only when a batch finds nothing left (as on
+    /// SQLite): a short batch is not the end, since rows it chose may have gone or moved meanwhile (an admin delete or
+    /// a sweep of the same feedback), and the ones behind them would have been left with their ids.
     public func scrubAuthors(team: String, after cursor: Int64, limit: Int) async throws -> (changed: Int, next: Int64?) {
         let limit = Int64(max(1, limit))
         let changed = try await write { tx in
@@ -300,7 +302,7 @@ extension PostgresStore: SlackStore {
                     SELECT ctid FROM feedback_slack_person WHERE slack_team = \(team) LIMIT \(limit)))
                 """)
         }
-        return (changed, Int64(changed) < limit ? nil : cursor &+ 1)
+        return (changed, changed == 0 ? nil : cursor &+ 1)
     }
 
     // MARK: Job queue

@@ -50,7 +50,8 @@ extension StoreFactory {
                 }
             })
         return StoreUnderTest(
-            feedback: store, slack: store, retention: store, auditor: AuditLog(store: store), undecodableJobs: jobs)
+            feedback: store, slack: store, retention: store, auditor: AuditLog(store: store), undecodableJobs: jobs,
+            postgres: settings)
     }
 }
 

@@ -3,6 +3,7 @@ import Foundation
 import GRDB
 import Retention
 import SlackGateway
+import StorePostgres
 @testable import StoreSQLite
 import Testing
 import UseroTestSupport
@@ -20,6 +21,8 @@ struct StoreUnderTest: Sendable {
     /// Raw access to the job queue, for backends that can hold a job whose payload does not decode (an in-memory
     /// queue of typed jobs cannot): nil where that cannot happen.
     let undecodableJobs: UndecodableJobs?
+    /// The database, on PostgreSQL: for tests that open sessions of their own beside the store's.
+    var postgres: PostgresSettings? = nil
 }
 
 /// Writes and inspects job rows below the typed API.
