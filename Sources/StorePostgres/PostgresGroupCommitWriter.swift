@@ -65,7 +65,9 @@ public struct PostgresTransaction: Sendable {
 /// that piece gets its error, and the others run again: optimistically once more, then, after a second failure in
 /// the same batch, each in its own savepoint. Savepoints cost two round trips a piece, so they are only paid when
 /// failures are frequent; and `maxBatch` stays within PostgreSQL's 64 cached subtransactions per transaction, past
-/// which every concurrent snapshot has to look subtransactions up on disk.
+/// which every concurrent snapshot has to look subtransactions up on disk. A piece that loses a deadlock (two
+/// batches whose pieces take the same locks in opposite orders: an upload under the quota and a job claim, say) or a
+/// serialisation race is not at fault: the batch (or, with savepoints, the piece) runs again, a few times at most.
 public final class PostgresGroupCommitWriter: Sendable {
     private struct Pending: Sendable {
         let work: @Sendable (PostgresTransaction) async throws -> Void
@@ -127,6 +129,9 @@ public final class PostgresGroupCommitWriter: Sendable {
         var errors = [(any Error)?](repeating: nil, count: batch.count)
         var remaining = Array(batch.indices)
         var optimisticFailuresLeft = 2
+        // A piece chosen as a deadlock's victim (or failing to serialise) has done nothing wrong: the batch runs again,
+        // this many times at most, and the piece with it.
+        var transientRetriesLeft = Self.transientRetries
         var retries = 0
         var committed = false
         // Whether COMMIT went out: before that, a lost connection has written nothing of the batch.
@@ -146,6 +151,11 @@ public final class PostgresGroupCommitWriter: Sendable {
                                 } catch {
                                     try Self.rethrowIfConnectionLost(error, connection)
                                     try await transaction.query("ROLLBACK")
+                                    if Self.isTransient(error), transientRetriesLeft > 0 {
+                                        transientRetriesLeft -= 1
+                                        retries += 1
+                                        continue attempts
+                                    }
                                     errors[index] = error
                                     remaining.remove(at: position)
                                     optimisticFailuresLeft -= 1
@@ -155,15 +165,23 @@ public final class PostgresGroupCommitWriter: Sendable {
                             }
                         } else {
                             for index in remaining {
-                                try await transaction.query("SAVEPOINT piece")
-                                do {
-                                    try await batch[index].work(transaction)
-                                    try await transaction.query("RELEASE SAVEPOINT piece")
-                                } catch {
-                                    try Self.rethrowIfConnectionLost(error, connection)
-                                    errors[index] = error
-                                    try await transaction.query("ROLLBACK TO SAVEPOINT piece")
-                                    try await transaction.query("RELEASE SAVEPOINT piece")
+                                while true {
+                                    try await transaction.query("SAVEPOINT piece")
+                                    do {
+                                        try await batch[index].work(transaction)
+                                        try await transaction.query("RELEASE SAVEPOINT piece")
+                                        errors[index] = nil
+                                        break
+                                    } catch {
+                                        try Self.rethrowIfConnectionLost(error, connection)
+                                        errors[index] = error
+                                        // Undoing the piece releases the locks it took, so its rival can finish.
+                                        try await transaction.query("ROLLBACK TO SAVEPOINT piece")
+                                        try await transaction.query("RELEASE SAVEPOINT piece")
+                                        guard Self.isTransient(error), transientRetriesLeft > 0 else { break }
+                                        transientRetriesLeft -= 1
+                                        retries += 1
+                                    }
                                 }
                             }
                         }
@@ -202,6 +220,17 @@ public final class PostgresGroupCommitWriter: Sendable {
 }
 
 extension PostgresGroupCommitWriter {
+    /// How often one batch runs again for pieces that lost a deadlock or a serialisation race.
+    static let transientRetries = 3
+
+    /// Whether the server refused a statement for what ran beside it, not for what it is: a deadlock (pieces of
+    /// transactions shared by unrelated writes take advisory and row locks in whatever order they arrive) or a
+    /// serialisation failure. Running it again after the rival committed succeeds.
+    static func isTransient(_ error: any Error) -> Bool {
+        guard let error = error as? PSQLError, error.code == .server else { return false }
+        return ["40P01", "40001"].contains(error.serverInfo?[.sqlState] ?? "")
+    }
+
     /// Whether `error` ended the connection: it closed, failed, or the server ended the session (FATAL or PANIC).
     public static func isConnectionFailure(_ error: any Error) -> Bool {
         if case PostgresWriterError.connectionLost = error { return true }

@@ -228,6 +228,39 @@ struct PostgresWriterTests {
         }
     }
 
+    /// Two batches on two lanes whose pieces take the same two locks in opposite orders, as a quota-checked upload
+    /// and a job claim can: PostgreSQL ends the deadlock by failing one of them (after its `deadlock_timeout`, a
+    /// second). That piece did nothing wrong: it runs again once its rival committed, and both are acknowledged.
+    @Test(.timeLimit(.minutes(1)))
+    func aPieceThatLosesADeadlockRunsAgain() async throws {
+        try await withDatabase(lanes: 2) { database, _ in
+            let firstHoldsOne = Latch()
+            let secondHoldsTwo = Latch()
+            async let first: Void = database.write { transaction in
+                try await transaction.execute("SELECT pg_advisory_xact_lock(1)")
+                await firstHoldsOne.open()
+                await secondHoldsTwo.wait()
+                try await transaction.execute("SELECT pg_advisory_xact_lock(2)")
+                try await transaction.execute("INSERT INTO item (id, note) VALUES (1, 'first')")
+            }
+            // The first batch holds its lane; the second write gets the other one.
+            await firstHoldsOne.wait()
+            async let second: Void = database.write { transaction in
+                try await transaction.execute("SELECT pg_advisory_xact_lock(2)")
+                await secondHoldsTwo.open()
+                try await transaction.execute("SELECT pg_advisory_xact_lock(1)")
+                try await transaction.execute("INSERT INTO item (id, note) VALUES (2, 'second')")
+            }
+            try await first
+            try await second
+            let notes = try await database.withConnection { session in
+                try await TestPostgres.all("SELECT note FROM item ORDER BY id", as: String.self, on: session)
+            }
+            #expect(notes == ["first", "second"])
+            #expect(database.commitStatistics.retries >= 1)
+        }
+    }
+
     @Test func aPieceThatSwallowsAServerErrorIsNotAcknowledged() async throws {
         try await withDatabase(lanes: 1) { database, _ in
             await #expect(throws: PostgresWriterError.self) {
@@ -288,5 +321,22 @@ struct PostgresWriterTests {
         let lost = acked.filter { !stored.contains($0) }
         #expect(lost.isEmpty, "acknowledged rows lost after an immediate shutdown: \(lost.prefix(20))")
         #expect(stored.count >= acked.count)
+    }
+}
+
+/// Opens once; every wait before and after returns once it has.
+private actor Latch {
+    private var isOpen = false
+    private var waiters: [CheckedContinuation<Void, Never>] = []
+
+    func open() {
+        isOpen = true
+        for waiter in waiters { waiter.resume() }
+        waiters = []
+    }
+
+    func wait() async {
+        if isOpen { return }
+        await withCheckedContinuation { waiters.append($0) }
     }
 }
