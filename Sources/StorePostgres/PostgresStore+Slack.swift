@@ -39,13 +39,15 @@ extension PostgresStore: SlackStore {
         return try await write { tx in
             guard try await Self.liveClient(id: i.clientId, in: tx) != nil else { return .clientGone }
             // Locks the workspace's row (when there is one) so that two installs racing decide one after the other.
+            // When there is none yet, two installs racing both get here; the upsert's own condition below decides
+            // then: the second waits for the first's row and takes it over only on the same terms.
             if let existing = try await Self.installation(team: i.teamId, forUpdate: true, in: tx),
                 existing.clientId != i.clientId, try await !Self.isTombstoned(team: i.teamId, in: tx),
                 try await Self.liveClient(id: existing.clientId, in: tx) != nil
             {
                 return .ownedByAnotherClient
             }
-            try await tx.execute(
+            let written = try await tx.execute(
                 """
                 INSERT INTO slack_installation (team_id, client_id, enterprise_id, team_name, bot_user_id, bot_id,
                     app_id, scopes, installer_user_id, token_envelope, token_key_id, installed_at)
@@ -66,7 +68,12 @@ extension PostgresStore: SlackStore {
                     scopes = excluded.scopes, installer_user_id = excluded.installer_user_id,
                     token_envelope = excluded.token_envelope, token_key_id = excluded.token_key_id,
                     installed_at = excluded.installed_at
+                WHERE slack_installation.client_id = excluded.client_id
+                    OR EXISTS (SELECT 1 FROM slack_tombstone t WHERE t.team_id = excluded.team_id)
+                    OR NOT EXISTS (SELECT 1 FROM client WHERE id = slack_installation.client_id
+                        AND \(unescaped: pgLiveClientCondition))
                 """)
+            if written == 0 { return .ownedByAnotherClient }
             try await tx.execute("DELETE FROM slack_tombstone WHERE team_id = \(i.teamId)")
             return .saved
         }

@@ -1,0 +1,119 @@
+import Foundation
+import PostgresNIO
+import SlackGateway
+import StorePostgres
+import Testing
+
+/// PostgreSQL only: writes that race another session's uncommitted work, as another instance's would. SQLite's
+/// writer runs one write at a time in one process, so there is nothing to race there. Each test holds a transaction
+/// open on a session of its own, starts the store's write, waits until PostgreSQL shows it waiting on a lock, and then
+/// commits.
+@Suite(.enabled(if: ConformancePostgres.url != nil, "USERO_TEST_POSTGRES_URL is not set"))
+struct PostgresRaceTests {
+    /// The uninstall scrub deletes its batch by row address, chosen without locking: a batch that comes up short
+    /// because another session deleted one of its rows (an admin deleting captured feedback meanwhile) is not the end
+    /// of the scrub, and every other row of the workspace still loses its member ids.
+    @Test func aBatchShortenedByAConcurrentDeleteDoesNotEndTheScrub() async throws {
+        let s = try await StoreFactory.postgreSQL.store()
+        let client = try await s.client()
+        try await s.install(team: "T1", client: client)
+        for i in 1...5 {
+            _ = try await s.slack.captureForward(
+                s.message(team: "T1", ts: "1.\(i)"), at: StoreUnderTest.t0, responseURL: nil)
+        }
+        try await Self.racing(s) { other, watcher in
+            // Another session deletes the first captured item (its member ids go with it), not committed yet.
+            try await other.run(
+                """
+                DELETE FROM feedback WHERE id = (
+                    SELECT feedback_id FROM feedback_slack_person WHERE slack_team = 'T1' ORDER BY ctid LIMIT 1)
+                """)
+            // The scrub's first batch of two picks that row and waits for the other session.
+            let firstBatch = Task { try await s.slack.scrubAuthors(team: "T1", after: 0, limit: 2) }
+            try await watcher.waitForALockWait()
+            try await other.run("COMMIT")
+            let (changed, next) = try await firstBatch.value
+            #expect(changed == 1)
+            var cursor = try #require(next, "a batch that changed something is not the last")
+            for _ in 0..<10 {
+                guard let next = try await s.slack.scrubAuthors(team: "T1", after: cursor, limit: 2).next else { break }
+                cursor = next
+            }
+            #expect(try await watcher.count("SELECT count(*) FROM feedback_slack_person WHERE slack_team = 'T1'") == 0)
+        }
+        #expect(try await s.items(client).count == 4)
+    }
+
+    /// Two clients install the same new workspace at once (on two instances, say): the second waits for the first's
+    /// row and is told the workspace belongs to another client, instead of taking it over with both told it worked.
+    @Test func aSecondClientInstallingANewWorkspaceAtOnceDoesNotTakeItOver() async throws {
+        let s = try await StoreFactory.postgreSQL.store()
+        let first = try await s.client()
+        let second = try await s.client()
+        try await Self.racing(s) { other, watcher in
+            try await other.run(
+                "INSERT INTO slack_installation (team_id, client_id, installed_at) VALUES ('T9', '\(first)', 1)")
+            let saving = Task {
+                try await s.slack.saveInstallation(s.installation(team: "T9", client: second))
+            }
+            try await watcher.waitForALockWait()
+            try await other.run("COMMIT")
+            #expect(try await saving.value == .ownedByAnotherClient)
+            #expect(try await watcher.count(
+                "SELECT count(*) FROM slack_installation WHERE team_id = 'T9' AND client_id = '\(first)'") == 1)
+        }
+        // The owner installing again still works.
+        try await s.install(team: "T9", client: first)
+    }
+
+    /// Runs `body` with two sessions of its own on the store's database: `other` inside an open transaction, and
+    /// `watcher` to look at the server meanwhile. Both close afterwards.
+    static func racing(_ s: StoreUnderTest, _ body: (Session, Session) async throws -> Void) async throws {
+        let settings = try #require(s.postgres)
+        let other = try await Session(settings, id: 1)
+        let watcher = try await Session(settings, id: 2)
+        do {
+            try await other.run("BEGIN")
+            try await body(other, watcher)
+            try await other.close()
+            try await watcher.close()
+        } catch {
+            try? await other.close()
+            try? await watcher.close()
+            throw error
+        }
+    }
+
+    /// A plain connection to the test database.
+    struct Session {
+        let connection: PostgresConnection
+
+        init(_ settings: PostgresSettings, id: Int) async throws {
+            connection = try await PostgresConnection.connect(
+                configuration: settings.connectionConfiguration(), id: id, logger: ConformancePostgres.logger)
+        }
+
+        func run(_ sql: String) async throws {
+            try await connection.query(PostgresQuery(unsafeSQL: sql), logger: ConformancePostgres.logger)
+        }
+
+        func count(_ sql: String) async throws -> Int64? {
+            let rows = try await connection.query(PostgresQuery(unsafeSQL: sql), logger: ConformancePostgres.logger)
+            for try await value in rows.decode(Int64.self) { return value }
+            return nil
+        }
+
+        /// Returns once a session of this database waits on a lock; fails the test after about 4 s without one.
+        func waitForALockWait() async throws {
+            for _ in 0..<200 {
+                let waiting = try await count(
+                    "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'")
+                if (waiting ?? 0) > 0 { return }
+                try await Task.sleep(for: .milliseconds(20))
+            }
+            Issue.record("no session waited on a lock")
+        }
+
+        func close() async throws { try await connection.close() }
+    }
+}
