@@ -118,11 +118,15 @@ final class PostgresFeedbackInserter: Sendable {
                     if let ids = try await insert(commits: true, unlessNotifying: !notifying.isEmpty) {
                         return (ids, refused)
                     }
+                    // The call stood back and wrote nothing: until this transaction's COMMIT goes out, a lost
+                    // connection has written nothing of the batch either.
+                    commitSent = false
                     try await tx.query("BEGIN")
                     do {
                         let ids = try await insert(commits: false) ?? []
                         try await PostgresStore.enqueueNotifications(
                             for: notifying.filter { ids.contains($0.id) }, in: tx)
+                        commitSent = true
                         try await tx.commit()
                         return (ids, refused)
                     } catch {

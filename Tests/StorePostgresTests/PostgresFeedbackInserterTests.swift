@@ -173,6 +173,45 @@ struct PostgresFeedbackInserterTests {
         }
     }
 
+    /// A client whose new items are posted to a Slack channel takes the batch's transaction path (the committing call
+    /// stands back). A connection lost there before its COMMIT went out has written nothing: the submission fails
+    /// with `StoreUnavailable` (a 503 the client may retry), not with the connection's error (a 500, "maybe
+    /// written"), and nothing is stored. Here the insert's trigger ends its own session, as a server restart would.
+    @Test func aConnectionLostBeforeTheNotifyingPathsCommitIsA503() async throws {
+        try await TestPostgres.withFreshDatabase { settings in
+            let backend = try await PostgresBackend.open(settings, logger: TestPostgres.logger)
+            let store = PostgresStore(backend: backend, postsNewFeedbackToSlack: true, logger: TestPostgres.logger)
+            let (client, _) = try await store.createClient(name: "Acme", plan: .paid, allowedOrigins: [], at: Date())
+            try await TestPostgres.withConnection(to: settings) { connection in
+                try await connection.query(
+                    """
+                    INSERT INTO slack_installation (team_id, client_id, installed_at, token_envelope, notify_channel)
+                    VALUES ('T1', \(client.id), 1, '\\x01'::bytea, 'C1')
+                    """, logger: TestPostgres.logger)
+                try await connection.query(
+                    """
+                    CREATE FUNCTION end_session() RETURNS trigger LANGUAGE plpgsql AS $$
+                    BEGIN
+                        IF NEW.comment = 'Lose the connection' THEN PERFORM pg_terminate_backend(pg_backend_pid()); END IF;
+                        RETURN NULL;
+                    END $$
+                    """, logger: TestPostgres.logger)
+                try await connection.query(
+                    "CREATE TRIGGER end_session AFTER INSERT ON feedback FOR EACH ROW EXECUTE FUNCTION end_session()",
+                    logger: TestPostgres.logger)
+            }
+
+            let lost = FeedbackDraft(clientId: client.id, source: .api, comment: "Lose the connection")
+            await #expect(throws: StoreUnavailable.self) { try await store.insert(lost, at: Date(), origin: nil) }
+            // The next submission gets a fresh connection, and is all there is.
+            let kept = try await store.insert(
+                FeedbackDraft(clientId: client.id, source: .api, comment: "Fine"), at: Date(), origin: nil)
+            let page = try await store.listFeedback(clientID: client.id, filter: .init(), limit: 50, after: nil)
+            #expect(page.items.map(\.id) == [kept.id])
+            await backend.close()
+        }
+    }
+
     /// The batch remembers the allowlists it read; a change made to one since (an operator's edit in the database)
     /// applies to the very next submission both ways: an origin taken off is refused, one added is allowed.
     @Test func anAllowlistChangedSinceABatchReadItAppliesAtOnce() async throws {
