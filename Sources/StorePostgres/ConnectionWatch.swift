@@ -18,9 +18,9 @@ import Synchronization
 final class ConnectionWatch: Sendable {
     private struct State {
         var nextWaiter = 0
-        var waiters: [PostgresConnection.ID: [Int: @Sendable (any Error) -> Void]] = [:]
+        var waiters: [ObjectIdentifier: [Int: @Sendable (any Error) -> Void]] = [:]
         /// The connections with statements in flight, to close when one of them is overdue.
-        var connections: [PostgresConnection.ID: PostgresConnection] = [:]
+        var connections: [ObjectIdentifier: PostgresConnection] = [:]
     }
 
     private let state = Mutex(State())
@@ -98,7 +98,9 @@ final class ConnectionWatch: Sendable {
         start: (@escaping @Sendable (Result<Value, any Error>) -> Void) -> Void
     ) async throws -> Value {
         if connection.isClosed { throw PostgresWriterError.connectionLost }
-        let id = connection.id
+        // The connection itself, not its `id`: ids are numbered per pool, and the pool is replaced after an outage,
+        // so a connection of the old pool closing late must not fail the statements of a new one with its number.
+        let id = ObjectIdentifier(connection)
         return try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Value, any Error>) in
             let (waiter, firstForConnection) = state.withLock { state -> (Int, Bool) in
                 let waiter = state.nextWaiter
