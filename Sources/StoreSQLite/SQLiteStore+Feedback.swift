@@ -185,6 +185,11 @@ extension SQLiteStore: FeedbackStore {
 
     public func deleteFeedback(id: String, clientID: String) async throws -> Bool {
         let deleted = try await database.write { db in
+            // The client's own item, or nothing at all: its screenshots are found by the item's id alone.
+            let owned = try Bool.fetchOne(
+                db, sql: "SELECT EXISTS (SELECT 1 FROM feedback WHERE client_id = ? AND id = ?)",
+                arguments: [clientID, id]) ?? false
+            guard owned else { return false }
             try Self.queueScreenshotFiles(ofFeedback: [id], at: epochMillis(Date()), in: db)
             try db.execute(sql: "DELETE FROM feedback WHERE client_id = ? AND id = ?", arguments: [clientID, id])
             return db.changesCount > 0

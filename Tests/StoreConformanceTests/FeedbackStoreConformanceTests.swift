@@ -189,8 +189,13 @@ import Testing
         let kept = try await s.upload(client)
         let item = try await s.item(client, screenshots: [shot])
 
+        // Another client's delete of the id changes nothing: not the item, not its screenshots (on SQLite they were
+        // once deleted by the id alone, the client checked only for the item itself).
         #expect(try await s.feedback.deleteFeedback(id: item.id, clientID: other) == false)
+        try await s.feedback.purgeDeletedScreenshots()
         #expect(try await s.feedback.feedback(id: item.id, clientID: client) != nil)
+        #expect(try await s.feedback.screenshot(fileName: shot.fileName) != nil)
+        #expect(try await s.feedback.screenshotBytes(fileName: shot.fileName) != nil)
 
         #expect(try await s.feedback.deleteFeedback(id: item.id, clientID: client))
         try await s.feedback.purgeDeletedScreenshots()
