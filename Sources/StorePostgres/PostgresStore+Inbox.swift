@@ -50,4 +50,8 @@ extension PostgresStore: InboxSessionStore {
     public func endInboxSession(key: String) async throws {
         try await write { tx in try await tx.execute("DELETE FROM inbox_session WHERE key = \(key)") }
     }
+
+    public func endInboxSessions(clientID: String) async throws {
+        try await write { tx in try await tx.execute("DELETE FROM inbox_session WHERE client_id = \(clientID)") }
+    }
 }

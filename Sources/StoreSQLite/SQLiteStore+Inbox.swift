@@ -53,4 +53,10 @@ extension SQLiteStore: InboxSessionStore {
     public func endInboxSession(key: String) async throws {
         try await database.write { db in try db.execute(sql: "DELETE FROM inbox_session WHERE key = ?", arguments: [key]) }
     }
+
+    public func endInboxSessions(clientID: String) async throws {
+        try await database.write { db in
+            try db.execute(sql: "DELETE FROM inbox_session WHERE client_id = ?", arguments: [clientID])
+        }
+    }
 }

@@ -1,5 +1,6 @@
 public import ArgumentParser
 import Feedback
+import Inbox
 import Foundation
 import Hummingbird
 import Logging
@@ -179,7 +180,10 @@ extension Clients {
     struct RotateKey: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
             commandName: "rotate-key",
-            abstract: "Replace a client's admin key; prints {\"clientId\",\"adminKey\"} once. The old key stops working.")
+            abstract: """
+                Replace a client's admin key; prints {"clientId","adminKey"} once. The old key stops working, and \
+                inbox sign-ins made with it end.
+                """)
 
         @Argument(help: "The client id.") var clientID: String
 
@@ -188,6 +192,10 @@ extension Clients {
             guard let key = try await backend.feedback.rotateAdminKey(clientID: clientID) else {
                 throw NoSuchClient(id: clientID)
             }
+            // The inbox signs a browser in with the key; a session holds the client, not the key. Replacing a key
+            // (a leaked one, say) ends them, or whoever signed in with the old key would keep the inbox. Should this
+            // fail, the new key is not printed: rotating again replaces it and ends them.
+            try await backend.inboxSessions.endInboxSessions(clientID: clientID)
             try printJSON(["clientId": clientID, "adminKey": key])
         }
     }

@@ -211,22 +211,37 @@ import FoundationNetworking
 
 extension CommandLineTests {
     @Test func rotateKeyPrintsANewKeyAndTheOldOneStopsWorking() async throws {
-        // Given a client created by the command
+        // Given a client created by the command, and a browser signed in to its inbox with the key, on a running serve
         let (id, oldKey) = try await UseroBinary.createClient(name: "Acme", environment: environment)
+        try await UseroBinary.withServe(environment: environment) { port in
+            let base = "http://127.0.0.1:\(port)"
+            let browser = InboxTestBrowser(baseURL: base)
+            try await browser.signIn(adminKey: oldKey)
+            #expect(try await browser.get("/inbox").status == 200)
 
-        // When its key is rotated
-        let rotated = try await UseroBinary.run(["clients", "rotate-key", id], environment: environment)
-        #expect(rotated.status == 0)
-        let output = try #require(try JSONSerialization.jsonObject(with: Data(rotated.stdout.utf8)) as? [String: String])
-        let newKey = try #require(output["adminKey"])
-        #expect(output["clientId"] == id)
-        #expect(newKey != oldKey)
+            // When its key is rotated
+            let rotated = try await UseroBinary.run(["clients", "rotate-key", id], environment: environment)
+            #expect(rotated.status == 0, "\(rotated.stderr)")
+            let output = try #require(
+                try JSONSerialization.jsonObject(with: Data(rotated.stdout.utf8)) as? [String: String])
+            let newKey = try #require(output["adminKey"])
+            #expect(output["clientId"] == id)
+            #expect(newKey != oldKey)
 
-        // Then only the new key opens the admin API
-        let backend = try await Backend.open(
-            try AppConfig.load(host: nil, port: nil, environment: environment))
-        #expect(try await backend.feedback.client(adminKey: newKey)?.id == id)
-        #expect(try await backend.feedback.client(adminKey: oldKey) == nil)
+            // Then only the new key opens the admin API, and the inbox signed in with the old one asks to sign in
+            func list(_ key: String) async throws -> Int {
+                try await HTTPResult.send("GET", base + "/api/feedback", headers: ["Authorization": "Bearer \(key)"])
+                    .status
+            }
+            #expect(try await list(newKey) == 200)
+            #expect(try await list(oldKey) == 401)
+            let inbox = try await browser.get("/inbox")
+            #expect(inbox.status == 303)
+            #expect(inbox.header("Location")?.hasPrefix("/inbox/login") == true)
+            // And the new key signs in
+            try await browser.signIn(adminKey: newKey)
+            #expect(try await browser.get("/inbox").status == 200)
+        }
         // And an unknown client is refused with a clear message
         let unknown = try await UseroBinary.run(["clients", "rotate-key", "client_nope"], environment: environment)
         #expect(unknown.status != 0)

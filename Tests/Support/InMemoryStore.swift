@@ -1008,4 +1008,8 @@ extension InMemoryStore: InboxSessionStore {
     public func endInboxSession(key: String) async throws {
         write { $0.inboxSessions[key] = nil }
     }
+
+    public func endInboxSessions(clientID: String) async throws {
+        write { state in state.inboxSessions = state.inboxSessions.filter { $0.value.clientID != clientID } }
+    }
 }

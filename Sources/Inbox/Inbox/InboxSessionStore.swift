@@ -13,6 +13,9 @@ public protocol InboxSessionStore: Sendable {
         async throws -> StoredInboxSession?
     /// Ends a session.
     func endInboxSession(key: String) async throws
+    /// Ends every session of a client: its admin key was replaced, and a browser signed in with the old one must sign
+    /// in again.
+    func endInboxSessions(clientID: String) async throws
 }
 
 /// One signed-in browser as the store keeps it.
