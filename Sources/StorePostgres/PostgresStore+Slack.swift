@@ -41,7 +41,7 @@ extension PostgresStore: SlackStore {
             // Locks the workspace's row (when there is one) so that two installs racing decide one after the other.
             // When there is none yet, two installs racing both get here; the upsert's own condition below decides
             // then: the second waits for the first's row and takes it over only on the same terms.
-            if let existing = try await Self.installation(team: i.teamId, forUpdate: true, in: tx),
+            if let existing = try await Self.installation(team: i.teamId, lock: .update, in: tx),
                 existing.clientId != i.clientId, try await !Self.isTombstoned(team: i.teamId, in: tx),
                 try await Self.liveClient(id: existing.clientId, in: tx) != nil
             {
@@ -98,12 +98,28 @@ extension PostgresStore: SlackStore {
         return try await installation(team: team, in: tx)
     }
 
-    static func installation(team: String, forUpdate: Bool = false, in tx: PostgresTransaction) async throws
+    /// How `installation(team:lock:in:)` locks the workspace's row until the transaction ends.
+    enum InstallationLock {
+        case none
+        /// For a write that relies on the installation staying (a capture): an uninstall, which takes the row
+        /// `.update`, waits for it to commit, or it waits for the uninstall and then sees the workspace gone. Without
+        /// it, a capture committing on one instance while another accepted the uninstall and ran its scrub kept its
+        /// member ids past the scrub (READ COMMITTED: neither saw the other's uncommitted rows).
+        case share
+        /// For a write that changes or removes the installation.
+        case update
+    }
+
+    static func installation(team: String, lock: InstallationLock = .none, in tx: PostgresTransaction) async throws
         -> Installation?
     {
         var sql = SQLBuilder(PGInstallationRecord.select)
         sql.append(" WHERE team_id = \(sql.bind(team))")
-        if forUpdate { sql.append(" FOR UPDATE") }
+        switch lock {
+        case .none: break
+        case .share: sql.append(" FOR SHARE")
+        case .update: sql.append(" FOR UPDATE")
+        }
         return try await tx.row(sql.query).map { try PGInstallationRecord.installation($0) }
     }
 
@@ -157,7 +173,7 @@ extension PostgresStore: SlackStore {
         let cancelled = SlackJob.Kind.cancelledByUninstall.map(\.rawValue)
         return try await write { tx in
             if let eventId { guard try await Self.recordEvent(eventId, at: now, in: tx) else { return false } }
-            let installation = try await Self.installation(team: team, forUpdate: true, in: tx)
+            let installation = try await Self.installation(team: team, lock: .update, in: tx)
             let previous = try await tx.scalar(
                 "SELECT client_id FROM slack_tombstone WHERE team_id = \(team)", as: String?.self) ?? nil
             let clientId = installation?.clientId ?? previous
@@ -194,7 +210,7 @@ extension PostgresStore: SlackStore {
         -> CaptureResult
     {
         try await write { tx in
-            let installation = try await Self.installation(team: message.teamId, in: tx)
+            let installation = try await Self.installation(team: message.teamId, lock: .share, in: tx)
             let tombstoned = try await Self.isTombstoned(team: message.teamId, in: tx)
             let result: CaptureResult
             if let refusal = SlackCaptureRules.refusal(
@@ -246,7 +262,7 @@ extension PostgresStore: SlackStore {
     {
         try await write { tx in
             try await Self.deleteJob(jobID, in: tx)
-            let installation = try await Self.installation(team: message.teamId, in: tx)
+            let installation = try await Self.installation(team: message.teamId, lock: .share, in: tx)
             let tombstoned = try await Self.isTombstoned(team: message.teamId, in: tx)
             guard SlackCaptureRules.mayComplete(installation: installation, isTombstoned: tombstoned, jobClient: clientID)
             else { return nil }
@@ -567,7 +583,7 @@ extension PostgresStore: SlackStore {
             try await Self.deleteJob(jobID, in: tx)
             let team = next?.teamId ?? messages.first?.teamId
             if let team {
-                let installation = try await Self.installation(team: team, in: tx)
+                let installation = try await Self.installation(team: team, lock: .share, in: tx)
                 let tombstoned = try await Self.isTombstoned(team: team, in: tx)
                 guard
                     SlackCaptureRules.mayComplete(

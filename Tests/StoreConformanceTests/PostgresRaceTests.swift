@@ -66,6 +66,30 @@ struct PostgresRaceTests {
         try await s.install(team: "T9", client: first)
     }
 
+    /// A capture racing an uninstall on another instance: the uninstall holds the workspace's row (its token and
+    /// installation going, its tombstone coming) when the capture reads it. The capture waits, then sees the workspace
+    /// gone and stores nothing, where it once stored its row with the member ids after the scrub had run.
+    @Test func aCaptureRacingAnUninstallWaitsAndStoresNothing() async throws {
+        let s = try await StoreFactory.postgreSQL.store()
+        let client = try await s.client()
+        try await s.install(team: "T1", client: client)
+        try await Self.racing(s) { other, watcher in
+            try await other.run("SELECT team_id FROM slack_installation WHERE team_id = 'T1' FOR UPDATE")
+            try await other.run(
+                "INSERT INTO slack_tombstone (team_id, client_id, uninstalled_at) VALUES ('T1', '\(client)', 1)")
+            try await other.run("DELETE FROM slack_installation WHERE team_id = 'T1'")
+            let capturing = Task {
+                try await s.slack.captureForward(
+                    s.message(team: "T1", ts: "1.1"), at: StoreUnderTest.t0, responseURL: nil)
+            }
+            try await watcher.waitForALockWait()
+            try await other.run("COMMIT")
+            #expect(try await capturing.value.feedbackId == nil)
+            #expect(try await watcher.count("SELECT count(*) FROM feedback_slack_person") == 0)
+        }
+        #expect(try await s.items(client).isEmpty)
+    }
+
     /// Runs `body` with two sessions of its own on the store's database: `other` inside an open transaction, and
     /// `watcher` to look at the server meanwhile. Both close afterwards.
     static func racing(_ s: StoreUnderTest, _ body: (Session, Session) async throws -> Void) async throws {
