@@ -227,8 +227,9 @@ extension PostgresStore: RetentionStore {
         let traitsText = traits.value.map { JSONValue.object($0).jsonText }
         let userID = identification.userId
         try await write { tx in
-            // A closure that began after the client lookup wins: nothing is added to an account being deleted.
-            guard try await !Self.isClosing(clientID, in: tx) else { throw FeedbackError.unknownClient }
+            // A closure that began (or even finished) after the client lookup wins: nothing is added to an account
+            // being deleted, and one already gone is unknown, not a foreign key's failure (a 500).
+            guard try await Self.liveClient(id: clientID, in: tx) != nil else { throw FeedbackError.unknownClient }
             try await tx.execute(
                 """
                 INSERT INTO end_user (client_id, user_id, email, name, traits, created_at, updated_at)

@@ -241,8 +241,9 @@ extension SQLiteStore: RetentionStore {
         let traits = value(identification.traits)
         let traitsText = traits.value.map { JSONValue.object($0).jsonText }
         try await database.write { db in
-            // A closure that began after the client lookup wins: nothing is added to an account being deleted.
-            guard try !Self.isClosing(clientID, in: db) else { throw FeedbackError.unknownClient }
+            // A closure that began (or even finished) after the client lookup wins: nothing is added to an account
+            // being deleted, and one already gone is unknown, not a foreign key's failure (a 500).
+            guard try Self.liveClientOrigins(id: clientID, in: db) != nil else { throw FeedbackError.unknownClient }
             try db.execute(
                 sql: """
                     INSERT INTO end_user (client_id, user_id, email, name, traits, created_at, updated_at)

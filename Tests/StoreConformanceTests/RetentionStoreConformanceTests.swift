@@ -201,6 +201,17 @@ import Testing
 
     // MARK: End users
 
+    /// An identify whose client is gone by the time it writes (a closure that finished after the request looked its
+    /// client up) is an unknown client, as one never made is, and writes nothing (it once met the foreign key: a 500).
+    @Test(arguments: StoreFactories.available)
+    func anEndUserOfAClientThatIsGoneIsRefused(_ factory: StoreFactory) async throws {
+        let s = try await factory.store()
+        await #expect(throws: FeedbackError.unknownClient) {
+            try await s.identify("client_gone", #"{"clientId":"x","userId":"u1","email":"ada@example.com"}"#)
+        }
+        #expect(try await s.retention.endUser(clientID: "client_gone", userID: "u1") == nil)
+    }
+
     @Test(arguments: StoreFactories.available)
     func anEndUserIsCreatedThenUpdatedFieldByField(_ factory: StoreFactory) async throws {
         let s = try await factory.store()

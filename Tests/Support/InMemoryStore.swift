@@ -836,7 +836,7 @@ extension InMemoryStore: RetentionStore {
 
     public func upsertEndUser(clientID: String, _ identification: Identification, at now: Int64) async throws {
         try write { state in
-            guard state.closing[clientID] == nil else { throw FeedbackError.unknownClient }
+            guard Self.isLive(clientID, in: state) else { throw FeedbackError.unknownClient }
             let key = Self.endUserKey(clientID, identification.userId)
             let date = dateFromEpochMillis(now)
             var user = state.endUsers[key] ?? EndUser(
