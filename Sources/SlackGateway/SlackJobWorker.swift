@@ -174,8 +174,11 @@ public struct SlackJobWorker: Service {
         return wait <= 0 ? .milliseconds(10) : min(pollInterval, .milliseconds(wait))
     }
 
-    /// Event ids only matter while Slack may still retry (minutes); a day is plenty.
+    /// Event ids only matter while Slack may still retry (minutes); a day is plenty. Removed captures matter while a
+    /// recovery sweep could reach their messages.
     private func pruneSeenEvents() async {
-        _ = try? await store.pruneSeenEvents(before: epochMillis(clock.now()) - 86_400_000)
+        let now = epochMillis(clock.now())
+        _ = try? await store.pruneSeenEvents(before: now - 86_400_000)
+        _ = try? await store.forgetRemovedCaptures(before: RemovedCaptures.horizon(at: now))
     }
 }

@@ -94,6 +94,9 @@ public protocol SlackStore: Sendable {
     func recordDelivery(_ key: String, at now: Int64) async throws -> Bool
     /// Forgets event ids and delivery keys seen before `cutoff` (epoch ms).
     func pruneSeenEvents(before cutoff: Int64) async throws
+    /// Forgets the addresses of captured messages whose rows were deleted before `cutoff` (epoch ms; see
+    /// `RemovedCaptures`).
+    func forgetRemovedCaptures(before cutoff: Int64) async throws
 
     // MARK: Settings (issue 12)
 
@@ -116,9 +119,9 @@ public protocol SlackStore: Sendable {
     /// (`Installation.postNotBefore`), so posts enqueued later wait behind (never move back).
     func holdJobs(team: String, kind: SlackJob.Kind, notBefore: Int64) async throws
     /// The end of one recovery step, in one transaction: deletes the step's job; unless the workspace uninstalled or
-    /// moved to another client meanwhile, stores each of `messages` this client does not hold yet (flagged
-    /// recovered) and enqueues `next` (the sweep with its progress). Returns how many rows were new, or nil when
-    /// nothing was stored.
+    /// moved to another client meanwhile, stores each of `messages` this client does not hold yet and did not delete
+    /// lately (`RemovedCaptures`: a sweep never brings back a row deleted on purpose), flagged recovered, and
+    /// enqueues `next` (the sweep with its progress). Returns how many rows were new, or nil when nothing was stored.
     func completeRecoveryStep(jobID: Int64, clientID: String, messages: [CapturedMessage], next: NewSlackJob?,
                               at now: Date) async throws -> Int?
     /// Records that the service is alive at `now`. When the previous record says it was down

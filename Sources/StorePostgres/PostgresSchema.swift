@@ -392,6 +392,23 @@ public enum PostgresSchema {
                 $$
                 """,
             ]),
+        PostgresMigration(
+            "v12-removed-capture",
+            [
+                // The Slack messages whose captured rows were deleted on purpose in the last days (see the SQLite
+                // migration `v10-removed-capture`): a recovery sweep skips them.
+                """
+                CREATE TABLE removed_capture (
+                    client_id \(key) NOT NULL REFERENCES client(id) ON DELETE CASCADE,
+                    team_id \(key) NOT NULL,
+                    channel_id \(key) NOT NULL,
+                    message_ts \(key) NOT NULL,
+                    removed_at BIGINT NOT NULL,
+                    PRIMARY KEY (client_id, team_id, channel_id, message_ts)
+                )
+                """,
+                "CREATE INDEX removed_capture_by_time ON removed_capture(removed_at)",
+            ]),
     ]
 
     /// Every table the migrations create, for tests that compare the schema with the SQLite one.
@@ -399,5 +416,6 @@ public enum PostgresSchema {
         "client", "feedback", "screenshot", "screenshot_chunk", "file_deletion", "slack_installation",
         "slack_tombstone", "slack_event_seen", "oauth_state", "job", "end_user", "audit_entry", "account_deletion",
         "slack_request_seen", "inbox_session", "slack_heartbeat", "scheduled_run", "feedback_slack_person",
+        "removed_capture",
     ]
 }

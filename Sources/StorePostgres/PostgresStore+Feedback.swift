@@ -199,15 +199,43 @@ extension PostgresStore: FeedbackStore {
     }
 
     public func deleteFeedback(id: String, clientID: String) async throws -> Bool {
-        // Screenshot rows (and their bytes, by cascade) go with the item.
-        try await write { tx in
+        // Screenshot rows (and their bytes, by cascade) go with the item; a capture from Slack leaves its message's
+        // address (`RemovedCaptures`).
+        let now = epochMillis(Date())
+        return try await write { tx in
             try await tx.execute(
                 """
                 DELETE FROM screenshot WHERE feedback_id = \(id)
                 AND feedback_id IN (SELECT id FROM feedback WHERE client_id = \(clientID))
                 """)
-            return try await tx.execute("DELETE FROM feedback WHERE client_id = \(clientID) AND id = \(id)") > 0
+            var sql = SQLBuilder()
+            sql.append(
+                """
+                WITH gone AS (
+                    DELETE FROM feedback WHERE client_id = \(sql.bind(clientID)) AND id = \(sql.bind(id))
+                    RETURNING created_at, client_id, slack_team_id, slack_channel_id, slack_message_ts
+                ), remembered AS (
+                    \(Self.rememberRemovedCaptures(from: "gone", at: now, in: &sql))
+                )
+                SELECT count(*) AS rows FROM gone
+                """)
+            return (try await tx.row(sql.query)?.value("rows", as: Int64.self) ?? 0) > 0
         }
+    }
+
+    /// The statement, for a `WITH` of deleted rows (`source`, with their Slack columns), that records the addresses
+    /// of those captured from Slack lately, so that a recovery sweep does not capture them again
+    /// (`RemovedCaptures`).
+    static func rememberRemovedCaptures(from source: String, at now: Int64, in sql: inout SQLBuilder) -> String {
+        """
+        INSERT INTO removed_capture (client_id, team_id, channel_id, message_ts, removed_at)
+        SELECT client_id, slack_team_id, slack_channel_id, slack_message_ts, \(sql.bind(now)) FROM \(source)
+        WHERE slack_message_ts IS NOT NULL AND slack_team_id IS NOT NULL AND slack_channel_id IS NOT NULL
+            AND created_at >= \(sql.bind(RemovedCaptures.horizon(at: now)))
+        ON CONFLICT (client_id, team_id, channel_id, message_ts)
+            DO UPDATE SET removed_at = GREATEST(removed_capture.removed_at, excluded.removed_at)
+        RETURNING 1
+        """
     }
 
     // MARK: Screenshots

@@ -25,7 +25,8 @@ extension PostgresStore: RetentionStore {
             guard let condition = Self.condition(for: selection, in: &sql) else {
                 return (DeletionBatch(), try await Self.record(DeletionBatch(), as: record, at: now, in: tx))
             }
-            // One statement: the batch's rows go, with their screenshots (and their bytes, by cascade).
+            // One statement: the batch's rows go, with their screenshots (and their bytes, by cascade); the ones
+            // captured from Slack lately leave their messages' addresses (`RemovedCaptures`).
             sql.append(
                 """
                 WITH doomed AS (
@@ -33,7 +34,10 @@ extension PostgresStore: RetentionStore {
                 ), shots AS (
                     DELETE FROM screenshot WHERE feedback_id IN (SELECT id FROM doomed) RETURNING 1
                 ), gone AS (
-                    DELETE FROM feedback WHERE id IN (SELECT id FROM doomed) RETURNING created_at
+                    DELETE FROM feedback WHERE id IN (SELECT id FROM doomed)
+                    RETURNING created_at, client_id, slack_team_id, slack_channel_id, slack_message_ts
+                ), remembered AS (
+                    \(Self.rememberRemovedCaptures(from: "gone", at: now, in: &sql))
                 )
                 SELECT (SELECT count(*) FROM gone) AS rows, (SELECT count(*) FROM shots) AS screenshots,
                     (SELECT min(created_at) FROM gone) AS oldest

@@ -592,10 +592,29 @@ extension PostgresStore: SlackStore {
             }
             var stored = 0
             for message in messages where message.teamId == team {
+                guard try await !Self.wasRemoved(message, clientId: clientID, in: tx) else { continue }
                 if try await Self.store(message, clientId: clientID, at: now, in: tx).isNew { stored += 1 }
             }
             if let next { try await Self.enqueue(next, in: tx) }
             return stored
+        }
+    }
+
+    /// Whether the client deleted this message's captured row on purpose lately (`RemovedCaptures`).
+    static func wasRemoved(_ message: CapturedMessage, clientId: String, in tx: PostgresTransaction) async throws
+        -> Bool
+    {
+        guard let ts = message.messageTs else { return false }
+        return try await tx.row(
+            """
+            SELECT 1 AS found FROM removed_capture WHERE client_id = \(clientId) AND team_id = \(message.teamId)
+            AND channel_id = \(message.channelId) AND message_ts = \(ts)
+            """) != nil
+    }
+
+    public func forgetRemovedCaptures(before cutoff: Int64) async throws {
+        try await write { tx in
+            try await tx.execute("DELETE FROM removed_capture WHERE removed_at < \(cutoff)")
         }
     }
 

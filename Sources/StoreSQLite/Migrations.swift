@@ -266,6 +266,23 @@ extension AppDatabase {
                 throw DatabaseError(message: "v9-feedback-source-check: feedback's source check is not as v1 made it")
             }
         }
+        migrator.registerMigration("v10-removed-capture") { db in
+            // The Slack messages whose captured rows were deleted on purpose in the last days (`RemovedCaptures`):
+            // a recovery sweep skips them, so it cannot bring back what an admin deleted or an erasure removed.
+            // The address only, never text or member ids; deleted with the client.
+            try db.execute(
+                sql: """
+                    CREATE TABLE removed_capture (
+                        client_id TEXT NOT NULL REFERENCES client(id) ON DELETE CASCADE,
+                        team_id TEXT NOT NULL,
+                        channel_id TEXT NOT NULL,
+                        message_ts TEXT NOT NULL,
+                        removed_at INTEGER NOT NULL,
+                        PRIMARY KEY (client_id, team_id, channel_id, message_ts)
+                    ) WITHOUT ROWID;
+                    CREATE INDEX removed_capture_by_time ON removed_capture(removed_at);
+                    """)
+        }
         return migrator
     }
 }

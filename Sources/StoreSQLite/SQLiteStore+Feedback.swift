@@ -190,13 +190,30 @@ extension SQLiteStore: FeedbackStore {
                 db, sql: "SELECT EXISTS (SELECT 1 FROM feedback WHERE client_id = ? AND id = ?)",
                 arguments: [clientID, id]) ?? false
             guard owned else { return false }
-            try Self.queueScreenshotFiles(ofFeedback: [id], at: epochMillis(Date()), in: db)
+            let now = epochMillis(Date())
+            try Self.queueScreenshotFiles(ofFeedback: [id], at: now, in: db)
+            try Self.rememberRemovedCapture(ofFeedback: id, at: now, in: db)
             try db.execute(sql: "DELETE FROM feedback WHERE client_id = ? AND id = ?", arguments: [clientID, id])
             return db.changesCount > 0
         }
         try await purgeDeletedScreenshots()
         if deleted { await database.dropErasedPages() }
         return deleted
+    }
+
+    /// Before a row is deleted on purpose: when it was captured from Slack lately, records its message's address so
+    /// that a recovery sweep does not capture it again (`RemovedCaptures`).
+    static func rememberRemovedCapture(ofFeedback id: String, at now: Int64, in db: Database) throws {
+        try db.cachedStatement(
+            sql: """
+                INSERT INTO removed_capture (client_id, team_id, channel_id, message_ts, removed_at)
+                SELECT client_id, slack_team_id, slack_channel_id, slack_message_ts, ? FROM feedback
+                WHERE id = ? AND slack_message_ts IS NOT NULL AND slack_team_id IS NOT NULL
+                    AND slack_channel_id IS NOT NULL AND created_at >= ?
+                ON CONFLICT (client_id, team_id, channel_id, message_ts)
+                    DO UPDATE SET removed_at = max(removed_at, excluded.removed_at)
+                """
+        ).execute(arguments: [now, id, RemovedCaptures.horizon(at: now)])
     }
 
     // MARK: Screenshots

@@ -32,6 +32,7 @@ extension SQLiteStore: RetentionStore {
             let screenshots = try Self.queueScreenshotFiles(ofFeedback: ids, at: now, in: db)
             var deleted = 0
             for id in ids {
+                try Self.rememberRemovedCapture(ofFeedback: id, at: now, in: db)
                 try db.cachedStatement(sql: "DELETE FROM feedback WHERE id = ?").execute(arguments: [id])
                 deleted += db.changesCount
             }

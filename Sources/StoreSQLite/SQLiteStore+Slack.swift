@@ -573,10 +573,29 @@ extension SQLiteStore: SlackStore {
             }
             var stored = 0
             for message in messages where message.teamId == team {
+                guard try !Self.wasRemoved(message, clientId: clientID, in: db) else { continue }
                 if try Self.store(message, clientId: clientID, at: now, in: db).isNew { stored += 1 }
             }
             if let next { try Self.enqueue(next, in: db) }
             return stored
+        }
+    }
+
+    /// Whether the client deleted this message's captured row on purpose lately (`RemovedCaptures`).
+    static func wasRemoved(_ message: CapturedMessage, clientId: String, in db: Database) throws -> Bool {
+        guard let ts = message.messageTs else { return false }
+        return try Bool.fetchOne(
+            db,
+            sql: """
+                SELECT EXISTS (SELECT 1 FROM removed_capture
+                WHERE client_id = ? AND team_id = ? AND channel_id = ? AND message_ts = ?)
+                """,
+            arguments: [clientId, message.teamId, message.channelId, ts]) ?? false
+    }
+
+    public func forgetRemovedCaptures(before cutoff: Int64) async throws {
+        try await database.write { db in
+            try db.execute(sql: "DELETE FROM removed_capture WHERE removed_at < ?", arguments: [cutoff])
         }
     }
 

@@ -58,6 +58,11 @@ import UseroTestSupport
             INSERT INTO slack_installation (team_id, client_id, scopes, token_envelope, installed_at)
             VALUES ('T0009', '\(client.id)', 'chat:write', \(server.bytesLiteral(hex: "0102")), 0)
             """)
+        try await server.execute(
+            """
+            INSERT INTO removed_capture (client_id, team_id, channel_id, message_ts, removed_at)
+            VALUES ('\(client.id)', 'T0009', 'C0001', '1700000000.000100', 0)
+            """)
         let path = "/api/screenshots/\(try #require(shot["fileName"] as? String))"
         #expect(try await server.request("GET", path).status == 200)
         return (client.id, client.key, path)
@@ -70,7 +75,7 @@ import UseroTestSupport
         #expect(try await server.postJSON("/api/feedback", #"{"clientId":"\#(id)","rating":1}"#).status == 404)
         #expect(try await server.postJSON("/api/identify", #"{"clientId":"\#(id)","userId":"u2"}"#).status == 404)
         #expect(try await server.request("GET", shotPath).status == 404)
-        for table in ["feedback", "screenshot", "end_user", "slack_installation", "job"] {
+        for table in ["feedback", "screenshot", "end_user", "slack_installation", "job", "removed_capture"] {
             #expect(try await server.count(table, where: "client_id = '\(id)'") == 0, "\(table)")
         }
         #expect(try await server.count("client", where: "id = '\(id)'") == 0)

@@ -313,6 +313,40 @@ struct ShiftedClock: WallClock {
         }
     }
 
+    @Test func aRecoveryDoesNotBringBackAMessageTheAdminDeleted() async throws {
+        try await SlackCaptureTests.withInstalledServer { server, fake, client in
+            let t1 = SlackRecoveryRules.slackTs(epochMillis(Date()) - 120_000)
+            let t2 = SlackRecoveryRules.slackTs(epochMillis(Date()) - 60_000)
+            func scriptHistory(_ stamps: [String]) async {
+                let messages = stamps.map {
+                    #"{"type":"message","user":"U0002","ts":"\#($0)","text":"Message \#($0)","reactions":[{"name":"wrench","users":["U0003"]}]}"#
+                }
+                await fake.script(
+                    "users.conversations",
+                    .init(body: #"{"ok":true,"channels":[{"id":"C0001"}],"response_metadata":{"next_cursor":""}}"#))
+                await fake.script(
+                    "conversations.history",
+                    .init(body: #"{"ok":true,"messages":[\#(messages.joined(separator: ","))]}"#))
+            }
+            @Sendable func stamps() async throws -> Set<String> {
+                Set(try await server.items(client).compactMap { ($0["slack"] as? [String: Any])?["messageTs"] as? String })
+            }
+            let since = iso8601(Date().addingTimeInterval(-3600))
+            await scriptHistory([t1])
+            #expect(try await server.request("POST", "/api/slack/recover?since=\(since)", headers: Self.auth(client)).status == 202)
+            try await server.eventually { try await stamps() == [t1] }
+            let id = try #require(try await server.items(client).first?["id"] as? String)
+            #expect(try await server.request("DELETE", "/api/feedback/\(id)", headers: Self.auth(client)).status == 204)
+
+            // The message still carries its :wrench:; a second sweep finds it and a newer one
+            await scriptHistory([t2, t1])
+            #expect(try await server.request("POST", "/api/slack/recover?since=\(since)", headers: Self.auth(client)).status == 202)
+            try await server.eventually { try await stamps().contains(t2) }
+            #expect(try await stamps() == [t2])
+            #expect(await fake.calls("conversations.history").count == 2)
+        }
+    }
+
     @Test func recoveryWithoutAnInstallationIs404() async throws {
         try await withFakeSlack { _, api in
             try await TestServer.run(configure: { SlackTestSettings.configure(&$0, fakeURL: api) }) { server in

@@ -1,5 +1,6 @@
 import Feedback
 import Foundation
+import Retention
 import SlackGateway
 import Testing
 
@@ -227,6 +228,58 @@ import Testing
         #expect(stored == nil)
         #expect(try await s.items(client).isEmpty)
         #expect(try await s.claimAll(at: Self.t0 + 100_000, kinds: [.recover]).isEmpty)
+    }
+
+    @Test(arguments: StoreFactories.available)
+    func aRecoveryStepDoesNotBringBackARowDeletedOnPurpose(_ factory: StoreFactory) async throws {
+        let s = try await factory.store()
+        let client = try await s.client()
+        try await s.install(team: "T1", client: client)
+        let now = Date()
+        let nowMillis = epochMillis(now)
+        func recover(_ stamps: [String]) async throws -> Int? {
+            let sweep = RecoverJob(trigger: "manual", since: nowMillis - 86_400_000, until: nowMillis)
+            try await s.slack.enqueue(s.job(.recover(sweep), team: "T1", client: client))
+            let step = try #require(try await s.claimAll(kinds: [.recover]).only)
+            return try await s.slack.completeRecoveryStep(
+                jobID: step.id, clientID: client, messages: stamps.map { Self.recovered(team: "T1", ts: $0) },
+                next: nil, at: now)
+        }
+        func stamps() async throws -> Set<String> { Set(try await s.items(client).compactMap(\.draft.slack?.messageTs)) }
+        for ts in ["1.1", "1.2", "1.3"] {
+            let author = ts == "1.2" ? "U0009" : "U0002"
+            _ = try await s.slack.captureForward(s.message(team: "T1", ts: ts, author: author), at: now, responseURL: nil)
+        }
+        // Captured a week and two days ago: further back than any sweep reads.
+        _ = try await s.slack.captureForward(
+            s.message(team: "T1", ts: "0.9"), at: now.addingTimeInterval(-9 * 86_400), responseURL: nil)
+        let byTs = Dictionary(uniqueKeysWithValues: try await s.items(client).map { ($0.draft.slack?.messageTs, $0.id) })
+
+        // Deleted by the admin API, erased with its author, deleted long after capture
+        #expect(try await s.feedback.deleteFeedback(id: try #require(byTs["1.1"]), clientID: client))
+        let scope = try await s.retention.resolve(.slackUser("U0009"), clientID: client)
+        let erased = try await s.retention.deleteFeedbackBatch(.subject(scope), limit: 10, at: nowMillis, record: .none)
+        #expect(erased?.batch.rows == 1)
+        #expect(try await s.feedback.deleteFeedback(id: try #require(byTs["0.9"]), clientID: client))
+        #expect(try await stamps() == ["1.3"])
+
+        // A sweep finds all of them still carrying a trigger reaction: only the new one and the one no sweep could
+        // have reached come in.
+        #expect(try await recover(["0.9", "1.1", "1.2", "1.3", "1.4"]) == 2)
+        #expect(try await stamps() == ["0.9", "1.3", "1.4"])
+
+        // A retention sweep's deletions count too.
+        let swept = try await s.retention.deleteFeedbackBatch(
+            .createdBefore(clientID: client, cutoff: nowMillis + 1), limit: 10, at: nowMillis, record: .none)
+        #expect(swept?.batch.rows == 3)
+        #expect(try await recover(["0.9", "1.3", "1.4", "1.5"]) == 1)
+        #expect(try await stamps() == ["1.5"])
+
+        // Forgotten once no sweep can reach them: records from before the cutoff go, later ones stay.
+        try await s.slack.forgetRemovedCaptures(before: nowMillis - 1)
+        #expect(try await recover(["1.1"]) == 0)
+        try await s.slack.forgetRemovedCaptures(before: epochMillis(Date()) + 1)
+        #expect(try await recover(["1.1", "1.2", "1.3"]) == 3)
     }
 
     @Test(arguments: StoreFactories.available)

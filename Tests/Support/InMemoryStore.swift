@@ -38,6 +38,8 @@ public final class InMemoryStore: Sendable {
         public var heartbeat: Int64?
         public var inboxSessions: [String: StoredInboxSession] = [:]
         public var scheduledRuns: [String: Int64] = [:]
+        /// Captured messages deleted on purpose lately, by client, team, channel and ts: when.
+        public var removedCaptures: [[String]: Int64] = [:]
     }
 
     private let state = Mutex(State())
@@ -178,11 +180,21 @@ extension InMemoryStore: FeedbackStore, StoreHealth {
 
     public func deleteFeedback(id: String, clientID: String) async throws -> Bool {
         write { state in
-            guard state.feedback[id]?.clientId == clientID else { return false }
+            guard let item = state.feedback[id], item.clientId == clientID else { return false }
+            Self.rememberRemoval(of: item, at: epochMillis(Date()), in: &state)
             state.feedback[id] = nil
             state.screenshots = state.screenshots.filter { $0.value.feedbackID != id }
             return true
         }
+    }
+
+    /// Records a deleted capture's message (`RemovedCaptures`).
+    static func rememberRemoval(of item: FeedbackItem, at now: Int64, in state: inout State) {
+        guard let slack = item.draft.slack, let channel = slack.channelId, let ts = slack.messageTs,
+            epochMillis(item.createdAt) >= RemovedCaptures.horizon(at: now)
+        else { return }
+        let key = [item.clientId, slack.teamId, channel, ts]
+        state.removedCaptures[key] = max(state.removedCaptures[key] ?? now, now)
     }
 
     public func saveScreenshot(_ screenshot: StoredScreenshot, bytes: [UInt8], quota: Int64) async throws {
@@ -543,6 +555,10 @@ extension InMemoryStore: SlackStore {
         write { state in state.seenEvents = state.seenEvents.filter { $0.value >= cutoff } }
     }
 
+    public func forgetRemovedCaptures(before cutoff: Int64) async throws {
+        write { state in state.removedCaptures = state.removedCaptures.filter { $0.value >= cutoff } }
+    }
+
     // MARK: Issue 12
 
     public func updateSettings(client: String, _ change: SlackSettingsChange) async throws -> Installation? {
@@ -605,6 +621,9 @@ extension InMemoryStore: SlackStore {
             }
             var stored = 0
             for message in messages where message.teamId == team {
+                if let ts = message.messageTs,
+                    state.removedCaptures[[clientID, message.teamId, message.channelId, ts]] != nil
+                { continue }
                 if Self.store(message, clientId: clientID, at: now, in: &state).isNew { stored += 1 }
             }
             if let next { Self.enqueue(next, into: &state) }
@@ -753,6 +772,7 @@ extension InMemoryStore: RetentionStore {
             let items = state.feedback.values.filter { Self.matches($0, selection) }.prefix(limit)
             var batch = DeletionBatch()
             for item in items {
+                Self.rememberRemoval(of: item, at: now, in: &state)
                 state.feedback[item.id] = nil
                 let shots = state.screenshots.filter { $0.value.feedbackID == item.id }.keys
                 for name in shots { state.screenshots[name] = nil }
@@ -823,6 +843,7 @@ extension InMemoryStore: RetentionStore {
             state.closing[clientID] = nil
             state.feedback = state.feedback.filter { $0.value.clientId != clientID }
             state.screenshots = state.screenshots.filter { $0.value.record.clientId != clientID }
+            state.removedCaptures = state.removedCaptures.filter { $0.key.first != clientID }
             state.audit.append(
                 (Int64(state.audit.count + 1), AuditEntry(
                     kind: AuditKind.accountClosure.rawValue, clientId: clientID,

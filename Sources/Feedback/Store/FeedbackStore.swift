@@ -30,7 +30,8 @@ public protocol FeedbackStore: Sendable {
         -> FeedbackPage
     /// The client's named environments, sorted, at most `limit`; the default (absent) environment is not among them.
     func environments(clientID: String, limit: Int) async throws -> [String]
-    /// Deletes one item and its screenshots; false when it is not this client's.
+    /// Deletes one item and its screenshots; false when it is not this client's. An item captured from Slack lately
+    /// leaves its message's address behind (`RemovedCaptures`), in the same transaction.
     func deleteFeedback(id: String, clientID: String) async throws -> Bool
     /// Stores an uploaded screenshot: its bytes and its record, both durable before it returns. On a failure
     /// nothing of it stays. With `quota` above 0, only while the client's unattached screenshots and this one stay

@@ -16,7 +16,7 @@ public protocol RetentionStore: Sendable {
     /// Deletes up to `limit` feedback rows of `selection` (with their screenshots) and records the batch as
     /// `record` says, in one transaction. Returns the batch and the audit progress after it (unchanged for
     /// records other than `.audit`). A `.closure` record whose closure is no longer pending deletes nothing and
-    /// returns nil.
+    /// returns nil. Rows captured from Slack lately leave their messages' addresses behind (`RemovedCaptures`).
     func deleteFeedbackBatch(_ selection: FeedbackSelection, limit: Int, at now: Int64, record: BatchRecord)
         async throws -> (batch: DeletionBatch, audit: AuditProgress?)?
     /// The same for uploads never attached to feedback: the client's, or only those uploaded before `cutoff`.
