@@ -18,6 +18,9 @@ public struct Installation: Sendable {
     public var installedAt: Int64
     /// The workspace's trigger emoji and notify channel; they belong to this installation.
     public var settings: SlackSettings
+    /// When each trigger emoji chosen after the installation began became one (epoch ms); the others trigger since
+    /// `installedAt`. Kept and cleared with `settings`.
+    public var triggerEmojiAddedAt: [String: Int64]
     /// The last failure posting to the notify channel that the admin must fix, until a post succeeds again.
     public var notifyProblem: NotifyProblem?
     /// When an event from this workspace last arrived (epoch ms, recorded at most once a minute).
@@ -30,8 +33,8 @@ public struct Installation: Sendable {
     public init(
         teamId: String, clientId: String, enterpriseId: String?, teamName: String?, botUserId: String?, botId: String?,
         appId: String?, scopes: String, installerUserId: String?, tokenEnvelope: [UInt8]?, tokenKeyId: String?,
-        installedAt: Int64, settings: SlackSettings = SlackSettings(), notifyProblem: NotifyProblem? = nil,
-        lastEventAt: Int64? = nil, postNotBefore: Int64? = nil
+        installedAt: Int64, settings: SlackSettings = SlackSettings(), triggerEmojiAddedAt: [String: Int64] = [:],
+        notifyProblem: NotifyProblem? = nil, lastEventAt: Int64? = nil, postNotBefore: Int64? = nil
     ) {
         self.teamId = teamId
         self.clientId = clientId
@@ -46,6 +49,7 @@ public struct Installation: Sendable {
         self.tokenKeyId = tokenKeyId
         self.installedAt = installedAt
         self.settings = settings
+        self.triggerEmojiAddedAt = triggerEmojiAddedAt
         self.notifyProblem = notifyProblem
         self.lastEventAt = lastEventAt
         self.postNotBefore = postNotBefore
@@ -54,6 +58,53 @@ public struct Installation: Sendable {
     /// Whether a reaction by `user` (or by the bot `botId`) is the app's own, which never captures.
     public func isOwnBot(user: String, botId: String?) -> Bool {
         user == botUserId || (botId != nil && botId == self.botId)
+    }
+
+    /// Whether a `emoji` reaction on a message posted at `postedAt` (epoch ms) was a forward: the emoji triggers, and
+    /// did so already when the message was posted. Slack does not say when a reaction was made, so a recovery
+    /// sweep cannot tell a reaction made before the app was installed, or before the workspace chose that emoji,
+    /// from one made since; it counts only reactions on messages posted while their emoji captured. (A live
+    /// `reaction_added` is always a forward: it happens now.)
+    public func forwards(reaction emoji: String, onMessagePostedAt postedAt: Int64) -> Bool {
+        settings.triggers(emoji) && postedAt >= max(installedAt, triggerEmojiAddedAt[emoji] ?? installedAt)
+    }
+
+    /// The installation after `change` made at `now`: an emoji that becomes a trigger records when; one that
+    /// stays keeps its instant; a new notify channel clears the last posting problem.
+    public func applying(_ change: SlackSettingsChange, at now: Int64) -> Installation {
+        var changed = self
+        if let emoji = change.triggerEmoji {
+            changed.settings.triggerEmoji = emoji
+            changed.triggerEmojiAddedAt = emoji.reduce(into: [:]) { addedAt, name in
+                if settings.triggers(name) {
+                    if let since = triggerEmojiAddedAt[name] { addedAt[name] = since }
+                } else {
+                    addedAt[name] = now
+                }
+            }
+        }
+        if let channel = change.notifyChannel { changed.settings.notifyChannel = channel }
+        if changed.settings.notifyChannel != settings.notifyChannel { changed.notifyProblem = nil }
+        return changed
+    }
+
+    /// `triggerEmojiAddedAt` as the stores keep it (`slack_installation.trigger_emoji_added_at`): `name=millis`
+    /// pairs, comma-separated, sorted; nil when empty.
+    public var storedTriggerEmojiAddedAt: String? {
+        triggerEmojiAddedAt.isEmpty
+            ? nil : triggerEmojiAddedAt.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: ",")
+    }
+
+    /// Reads `storedTriggerEmojiAddedAt` back; nil when it is not valid.
+    public static func triggerEmojiAddedAt(stored text: String) -> [String: Int64]? {
+        var addedAt: [String: Int64] = [:]
+        for pair in text.split(separator: ",").prefix(SlackSettings.maxTriggerEmoji) {
+            let parts = pair.split(separator: "=")
+            guard parts.count == 2, SlackCaptureMethod.isEmojiName(String(parts[0])), let millis = Int64(parts[1])
+            else { return nil }
+            addedAt[String(parts[0])] = millis
+        }
+        return addedAt
     }
 
     /// Whether the installation grants `scope` (its granted scopes are comma-separated).

@@ -64,8 +64,9 @@ public enum SlackRecoveryRules {
     }
 
     /// The messages of a page that a sweep captures: posted inside the window, not by the app itself, and
-    /// carrying a trigger-emoji reaction by someone other than the bot (`forwardedBy` is the first such user of
-    /// the first such reaction). Every other message is dropped here, unread beyond its reactions.
+    /// carrying a trigger-emoji reaction by someone other than the bot, on a message posted while that emoji
+    /// captured (`Installation.forwards(reaction:onMessagePostedAt:)`; `forwardedBy` is the first such user of the
+    /// first such reaction). Every other message is dropped here, unread beyond its reactions.
     public static func captures(
         in messages: [Message], channel: String, installation: Installation, window: ClosedRange<Int64>
     ) -> [CapturedMessage] {
@@ -74,7 +75,9 @@ public enum SlackRecoveryRules {
                 !installation.isOwnBot(user: message.user ?? "", botId: message.botId)
             else { return nil }
             for reaction in reactions.prefix(100) {
-                guard let name = reaction.name, installation.settings.triggers(name) else { continue }
+                guard let name = reaction.name, installation.forwards(reaction: name, onMessagePostedAt: at) else {
+                    continue
+                }
                 let forwarders = (reaction.users ?? []).prefix(100).filter { $0 != installation.botUserId && !$0.isEmpty }
                 guard let forwarder = forwarders.first else { continue }
                 return CapturedMessage(

@@ -100,10 +100,10 @@ public protocol SlackStore: Sendable {
 
     // MARK: Settings (issue 12)
 
-    /// Applies `change` to the settings of the client's installation (its newest) in one transaction; choosing
-    /// another notify channel forgets the problem recorded for the old one. Returns the installation as changed, or
-    /// nil when the client has none (or the workspace uninstalled).
-    func updateSettings(client: String, _ change: SlackSettingsChange) async throws -> Installation?
+    /// Applies `change`, made at `now` (epoch ms), to the settings of the client's installation (its newest) in one
+    /// transaction, as `Installation.applying(_:at:)` says. Returns the installation as changed, or nil when the
+    /// client has none (or the workspace uninstalled).
+    func updateSettings(client: String, _ change: SlackSettingsChange, at now: Int64) async throws -> Installation?
     /// Records the last failure (`code`) posting to `channel`, or clears it (`code` nil); only while `channel` is
     /// still the workspace's notify channel.
     func recordNotifyProblem(team: String, channel: String, code: String?, at now: Int64) async throws

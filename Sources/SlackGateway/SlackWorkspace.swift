@@ -28,7 +28,7 @@ public struct SlackWorkspace: Sendable {
     /// Applies a validated change; `SlackGatewayError.notInstalled` without an installation.
     @discardableResult
     public func update(clientID: String, _ change: SlackSettingsChange) async throws -> Installation {
-        guard let installation = try await store.updateSettings(client: clientID, change) else {
+        guard let installation = try await store.updateSettings(client: clientID, change, at: epochMillis(clock.now())) else {
             throw SlackGatewayError.notInstalled
         }
         return installation

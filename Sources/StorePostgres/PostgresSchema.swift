@@ -409,6 +409,13 @@ public enum PostgresSchema {
                 """,
                 "CREATE INDEX removed_capture_by_time ON removed_capture(removed_at)",
             ]),
+        PostgresMigration(
+            "v13-trigger-emoji-added-at",
+            [
+                // When each trigger emoji chosen after the install became one (see the SQLite migration
+                // `v11-trigger-emoji-added-at`).
+                "ALTER TABLE slack_installation ADD COLUMN trigger_emoji_added_at TEXT",
+            ]),
     ]
 
     /// Every table the migrations create, for tests that compare the schema with the SQLite one.

@@ -56,6 +56,8 @@ extension PostgresStore: SlackStore {
                 ON CONFLICT (team_id) DO UPDATE SET
                     trigger_emoji = CASE WHEN slack_installation.client_id = excluded.client_id
                         THEN slack_installation.trigger_emoji END,
+                    trigger_emoji_added_at = CASE WHEN slack_installation.client_id = excluded.client_id
+                        THEN slack_installation.trigger_emoji_added_at END,
                     notify_channel = CASE WHEN slack_installation.client_id = excluded.client_id
                         THEN slack_installation.notify_channel END,
                     notify_error = CASE WHEN slack_installation.client_id = excluded.client_id
@@ -480,7 +482,9 @@ extension PostgresStore: SlackStore {
 
     // MARK: Settings
 
-    public func updateSettings(client: String, _ change: SlackSettingsChange) async throws -> Installation? {
+    public func updateSettings(client: String, _ change: SlackSettingsChange, at now: Int64) async throws
+        -> Installation?
+    {
         try await write { tx in
             var sql = SQLBuilder(PGInstallationRecord.select)
             sql.append(
@@ -491,14 +495,13 @@ extension PostgresStore: SlackStore {
             guard let current = try await tx.row(sql.query).map({ try PGInstallationRecord.installation($0) }) else {
                 return nil
             }
-            var settings = current.settings
-            if let emoji = change.triggerEmoji { settings.triggerEmoji = emoji }
-            if let channel = change.notifyChannel { settings.notifyChannel = channel }
-            let emojiText = settings.storedTriggerEmoji
-            let channelChanged = settings.notifyChannel != current.settings.notifyChannel
+            let changed = current.applying(change, at: now)
+            let channelChanged = changed.settings.notifyChannel != current.settings.notifyChannel
             try await tx.execute(
                 """
-                UPDATE slack_installation SET trigger_emoji = \(emojiText), notify_channel = \(settings.notifyChannel),
+                UPDATE slack_installation SET trigger_emoji = \(changed.settings.storedTriggerEmoji),
+                    trigger_emoji_added_at = \(changed.storedTriggerEmojiAddedAt),
+                    notify_channel = \(changed.settings.notifyChannel),
                     notify_error = CASE WHEN \(channelChanged) THEN NULL ELSE notify_error END,
                     notify_error_at = CASE WHEN \(channelChanged) THEN NULL ELSE notify_error_at END
                 WHERE team_id = \(current.teamId)
@@ -712,8 +715,8 @@ struct PostgresStoreConflict: Error, CustomStringConvertible {
 enum PGInstallationRecord {
     static let select = """
         SELECT team_id, client_id, enterprise_id, team_name, bot_user_id, bot_id, app_id, scopes, installer_user_id,
-            token_envelope, token_key_id, installed_at, trigger_emoji, notify_channel, notify_error, notify_error_at,
-            last_event_at, post_not_before
+            token_envelope, token_key_id, installed_at, trigger_emoji, trigger_emoji_added_at, notify_channel,
+            notify_error, notify_error_at, last_event_at, post_not_before
         FROM slack_installation
         """
 
@@ -724,6 +727,13 @@ enum PGInstallationRecord {
                 throw PostgresStoreDecodingError(table: "slack_installation", column: "trigger_emoji")
             }
             settings.triggerEmoji = names
+        }
+        var addedAt: [String: Int64] = [:]
+        if let text: String = try row.value("trigger_emoji_added_at") {
+            guard let decoded = Installation.triggerEmojiAddedAt(stored: text) else {
+                throw PostgresStoreDecodingError(table: "slack_installation", column: "trigger_emoji_added_at")
+            }
+            addedAt = decoded
         }
         settings.notifyChannel = try row.value("notify_channel")
         var problem: NotifyProblem?
@@ -737,7 +747,7 @@ enum PGInstallationRecord {
             scopes: try row.value("scopes"), installerUserId: try row.value("installer_user_id"),
             tokenEnvelope: (try row.value("token_envelope", as: Data?.self)).map { [UInt8]($0) },
             tokenKeyId: try row.value("token_key_id"), installedAt: try row.value("installed_at"), settings: settings,
-            notifyProblem: problem, lastEventAt: try row.value("last_event_at"),
+            triggerEmojiAddedAt: addedAt, notifyProblem: problem, lastEventAt: try row.value("last_event_at"),
             postNotBefore: try row.value("post_not_before"))
     }
 }

@@ -283,6 +283,12 @@ extension AppDatabase {
                     CREATE INDEX removed_capture_by_time ON removed_capture(removed_at);
                     """)
         }
+        migrator.registerMigration("v11-trigger-emoji-added-at") { db in
+            // When each trigger emoji chosen after the install became one (`name=millis,...`; NULL: all since the
+            // install), so that a recovery sweep counts a reaction only on a message posted while its emoji
+            // captured. Kept and cleared with `trigger_emoji`.
+            try db.execute(sql: "ALTER TABLE slack_installation ADD COLUMN trigger_emoji_added_at TEXT")
+        }
         return migrator
     }
 }

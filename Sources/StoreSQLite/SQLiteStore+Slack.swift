@@ -41,6 +41,8 @@ extension SQLiteStore: SlackStore {
                     ON CONFLICT (team_id) DO UPDATE SET
                         -- Settings stay through a reinstall by the same client, never pass to another one.
                         trigger_emoji = CASE WHEN client_id = excluded.client_id THEN trigger_emoji END,
+                        trigger_emoji_added_at = CASE WHEN client_id = excluded.client_id
+                            THEN trigger_emoji_added_at END,
                         notify_channel = CASE WHEN client_id = excluded.client_id THEN notify_channel END,
                         notify_error = CASE WHEN client_id = excluded.client_id THEN notify_error END,
                         notify_error_at = CASE WHEN client_id = excluded.client_id THEN notify_error_at END,
@@ -469,7 +471,9 @@ extension SQLiteStore: SlackStore {
 
     // MARK: Settings (issue 12)
 
-    public func updateSettings(client: String, _ change: SlackSettingsChange) async throws -> Installation? {
+    public func updateSettings(client: String, _ change: SlackSettingsChange, at now: Int64) async throws
+        -> Installation?
+    {
         try await database.write { db in
             guard
                 let current = try InstallationRecord.fetchOne(
@@ -480,19 +484,19 @@ extension SQLiteStore: SlackStore {
                         """,
                     arguments: [client])?.installation
             else { return nil }
-            var settings = current.settings
-            if let emoji = change.triggerEmoji { settings.triggerEmoji = emoji }
-            if let channel = change.notifyChannel { settings.notifyChannel = channel }
-            let emojiText = settings.storedTriggerEmoji
-            let channelChanged = settings.notifyChannel != current.settings.notifyChannel
+            let changed = current.applying(change, at: now)
+            let channelChanged = changed.settings.notifyChannel != current.settings.notifyChannel
             try db.execute(
                 sql: """
-                    UPDATE slack_installation SET trigger_emoji = ?, notify_channel = ?,
+                    UPDATE slack_installation SET trigger_emoji = ?, trigger_emoji_added_at = ?, notify_channel = ?,
                         notify_error = CASE WHEN ? THEN NULL ELSE notify_error END,
                         notify_error_at = CASE WHEN ? THEN NULL ELSE notify_error_at END
                     WHERE team_id = ?
                     """,
-                arguments: [emojiText, settings.notifyChannel, channelChanged, channelChanged, current.teamId])
+                arguments: [
+                    changed.settings.storedTriggerEmoji, changed.storedTriggerEmojiAddedAt,
+                    changed.settings.notifyChannel, channelChanged, channelChanged, current.teamId,
+                ])
             return try Self.installation(team: current.teamId, in: db)
         }
     }
@@ -696,8 +700,8 @@ struct InstallationRecord: FetchableRecord {
         token_envelope, token_key_id, installed_at
         """
     static let select = """
-        SELECT \(columns), trigger_emoji, notify_channel, notify_error, notify_error_at, last_event_at,
-            post_not_before
+        SELECT \(columns), trigger_emoji, trigger_emoji_added_at, notify_channel, notify_error, notify_error_at,
+            last_event_at, post_not_before
         FROM slack_installation
         """
 
@@ -711,6 +715,13 @@ struct InstallationRecord: FetchableRecord {
             }
             settings.triggerEmoji = names
         }
+        var addedAt: [String: Int64] = [:]
+        if let text: String = try row.value("trigger_emoji_added_at") {
+            guard let decoded = Installation.triggerEmojiAddedAt(stored: text) else {
+                throw StoreDecodingError(table: "slack_installation", column: "trigger_emoji_added_at")
+            }
+            addedAt = decoded
+        }
         settings.notifyChannel = try row.value("notify_channel")
         var problem: NotifyProblem?
         if let channel = settings.notifyChannel, let code: String = try row.value("notify_error") {
@@ -723,7 +734,7 @@ struct InstallationRecord: FetchableRecord {
             scopes: try row.value("scopes"), installerUserId: try row.value("installer_user_id"),
             tokenEnvelope: (try row.value("token_envelope", as: Data?.self)).map { [UInt8]($0) },
             tokenKeyId: try row.value("token_key_id"), installedAt: try row.value("installed_at"), settings: settings,
-            notifyProblem: problem, lastEventAt: try row.value("last_event_at"),
+            triggerEmojiAddedAt: addedAt, notifyProblem: problem, lastEventAt: try row.value("last_event_at"),
             postNotBefore: try row.value("post_not_before"))
     }
 }

@@ -231,8 +231,8 @@ struct ShiftedClock: WallClock {
             let client = try await TestServer.run(folder: folder, configure: configure) { server in
                 try await server.installSlack()
             }
-            // Stopped. Meanwhile members react to three messages; Slack never delivers those events.
-            let (t1, t2, t3) = await Self.scriptMissedReactions(fake, at: Date())
+            // Stopped. A minute later members post and react to three messages; Slack never delivers those events.
+            let (t1, t2, t3) = await Self.scriptMissedReactions(fake, at: Date().addingTimeInterval(60))
             // Started again "ten minutes later"
             let logs = CapturedLogs()
             try await TestServer.run(folder: folder, logs: logs, clock: ShiftedClock(offset: 600), configure: configure) {
@@ -288,7 +288,7 @@ struct ShiftedClock: WallClock {
             #expect(try await recover("?since=2099-01-01T00:00:00Z").status == 400)
             #expect(try await server.request("POST", "/api/slack/recover").status == 401)
 
-            let t1 = SlackRecoveryRules.slackTs(epochMillis(Date()) - 60_000)
+            let t1 = SlackRecoveryRules.slackTs(epochMillis(Date()))
             await fake.script(
                 "users.conversations",
                 .init(body: #"{"ok":true,"channels":[{"id":"C0001"}],"response_metadata":{"next_cursor":""}}"#))
@@ -313,24 +313,29 @@ struct ShiftedClock: WallClock {
         }
     }
 
+    /// Scripts one channel whose history holds `messages` (ts, the emoji its reaction by U0003 carries).
+    static func scriptHistory(_ fake: FakeSlack, _ messages: [(ts: String, emoji: String)]) async {
+        let json = messages.map {
+            #"{"type":"message","user":"U0002","ts":"\#($0.ts)","text":"Message \#($0.ts)","reactions":[{"name":"\#($0.emoji)","users":["U0003"]}]}"#
+        }
+        await fake.script(
+            "users.conversations",
+            .init(body: #"{"ok":true,"channels":[{"id":"C0001"}],"response_metadata":{"next_cursor":""}}"#))
+        await fake.script(
+            "conversations.history", .init(body: #"{"ok":true,"messages":[\#(json.joined(separator: ","))]}"#))
+    }
+
+    /// The Slack timestamps of the client's items.
+    static func messageStamps(_ server: TestServer, _ client: (id: String, key: String)) async throws -> Set<String> {
+        Set(try await server.items(client).compactMap { ($0["slack"] as? [String: Any])?["messageTs"] as? String })
+    }
+
     @Test func aRecoveryDoesNotBringBackAMessageTheAdminDeleted() async throws {
         try await SlackCaptureTests.withInstalledServer { server, fake, client in
-            let t1 = SlackRecoveryRules.slackTs(epochMillis(Date()) - 120_000)
-            let t2 = SlackRecoveryRules.slackTs(epochMillis(Date()) - 60_000)
-            func scriptHistory(_ stamps: [String]) async {
-                let messages = stamps.map {
-                    #"{"type":"message","user":"U0002","ts":"\#($0)","text":"Message \#($0)","reactions":[{"name":"wrench","users":["U0003"]}]}"#
-                }
-                await fake.script(
-                    "users.conversations",
-                    .init(body: #"{"ok":true,"channels":[{"id":"C0001"}],"response_metadata":{"next_cursor":""}}"#))
-                await fake.script(
-                    "conversations.history",
-                    .init(body: #"{"ok":true,"messages":[\#(messages.joined(separator: ","))]}"#))
-            }
-            @Sendable func stamps() async throws -> Set<String> {
-                Set(try await server.items(client).compactMap { ($0["slack"] as? [String: Any])?["messageTs"] as? String })
-            }
+            let t1 = SlackRecoveryRules.slackTs(epochMillis(Date()))
+            let t2 = SlackRecoveryRules.slackTs(epochMillis(Date()) + 1)
+            func scriptHistory(_ stamps: [String]) async { await Self.scriptHistory(fake, stamps.map { ($0, "wrench") }) }
+            @Sendable func stamps() async throws -> Set<String> { try await Self.messageStamps(server, client) }
             let since = iso8601(Date().addingTimeInterval(-3600))
             await scriptHistory([t1])
             #expect(try await server.request("POST", "/api/slack/recover?since=\(since)", headers: Self.auth(client)).status == 202)
@@ -344,6 +349,27 @@ struct ShiftedClock: WallClock {
             try await server.eventually { try await stamps().contains(t2) }
             #expect(try await stamps() == [t2])
             #expect(await fake.calls("conversations.history").count == 2)
+        }
+    }
+
+    @Test func aRecoveryCountsANewlyChosenEmojiOnlyOnMessagesPostedSinceItWasChosen() async throws {
+        try await SlackCaptureTests.withInstalledServer { server, fake, client in
+            // :bug: is an everyday reaction in this workspace before it becomes a trigger
+            let before = SlackRecoveryRules.slackTs(epochMillis(Date()))
+            try await Task.sleep(for: .milliseconds(5))
+            #expect(try await Self.put(server, client, #"{"triggerEmoji":["bug","wrench"]}"#).status == 200)
+            try await Task.sleep(for: .milliseconds(5))
+            let after = SlackRecoveryRules.slackTs(epochMillis(Date()))
+            let wrench = SlackRecoveryRules.slackTs(epochMillis(Date()) + 1)
+            await Self.scriptHistory(fake, [(wrench, "wrench"), (after, "bug"), (before, "bug")])
+            let since = iso8601(Date().addingTimeInterval(-3600))
+            #expect(try await server.request("POST", "/api/slack/recover?since=\(since)", headers: Self.auth(client)).status == 202)
+            try await server.eventually {
+                let audit = try await server.request("GET", "/api/audit", headers: Self.auth(client))
+                return audit.text.contains("slack_recovery")
+            }
+            // The message reacted :bug: before :bug: captured is not a forward; the ones since are
+            #expect(try await Self.messageStamps(server, client) == [after, wrench])
         }
     }
 

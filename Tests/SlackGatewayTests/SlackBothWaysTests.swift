@@ -146,7 +146,7 @@ import UseroTestSupport
         let world = try await World()
         // Given the workspace chose :bug: instead of the defaults
         let changed = try await world.store.updateSettings(
-            client: world.clientID, SlackSettingsChange(triggerEmoji: ["bug"]))
+            client: world.clientID, SlackSettingsChange(triggerEmoji: ["bug"]), at: epochMillis(world.clock.now()))
         #expect(changed?.settings.triggerEmoji == ["bug"])
         // When members react with :wrench:, :pushpin: and :bug:
         _ = try await world.ingest.receiveEvent(world.reaction("wrench", event: "Ev1"))
@@ -189,7 +189,7 @@ import UseroTestSupport
             try await world.store.acceptUninstall(
                 team: Self.team, eventId: "EvU", at: epochMillis(world.clock.now()), deadline: 0))
         #expect(try await world.store.installation(client: world.clientID) == nil)
-        #expect(try await world.store.updateSettings(client: world.clientID, SlackSettingsChange(triggerEmoji: ["x"])) == nil)
+        #expect(try await world.store.updateSettings(client: world.clientID, SlackSettingsChange(triggerEmoji: ["x"]), at: 0) == nil)
     }
 
     // MARK: Notifications
@@ -225,7 +225,7 @@ import UseroTestSupport
         let deleted = try await world.submit("deleted before the post")
         #expect(try await world.store.deleteFeedback(id: deleted.id, clientID: world.clientID))
         _ = try await world.submit("posted after the channel was cleared")
-        _ = try await world.store.updateSettings(client: world.clientID, SlackSettingsChange(notifyChannel: .some(nil)))
+        _ = try await world.store.updateSettings(client: world.clientID, SlackSettingsChange(notifyChannel: .some(nil)), at: 0)
         _ = try await world.submit("no channel, no job")
         #expect(world.store.jobs.count == 2)
         try await world.drain()
@@ -400,6 +400,53 @@ import UseroTestSupport
             .recover(clientID: world.clientID, since: now - 3_600_000)
         try await world.drain()
         #expect(try await world.store.listFeedback(clientID: world.clientID, filter: FeedbackFilter(), limit: 50, after: nil).items.count == 3)
+    }
+
+    @Test func aSweepCountsAReactionOnlyOnAMessagePostedWhileItsEmojiCaptured() throws {
+        let installedAt: Int64 = 1_800_000_000_000
+        var installation = Installation(
+            teamId: Self.team, clientId: "c1", enterpriseId: nil, teamName: nil, botUserId: "U0009", botId: nil,
+            appId: nil, scopes: "", installerUserId: nil, tokenEnvelope: nil, tokenKeyId: nil, installedAt: installedAt)
+        // An hour after the install the workspace adds :bug: and keeps :wrench:; :pushpin: stops capturing
+        let changedAt = installedAt + 3_600_000
+        installation = installation.applying(SlackSettingsChange(triggerEmoji: ["wrench", "bug"]), at: changedAt)
+        #expect(installation.triggerEmojiAddedAt == ["bug": changedAt])
+        func message(_ postedAt: Int64, _ emoji: String...) -> Message {
+            Message(
+                ts: Self.ts(postedAt), user: "U0002", text: "posted at \(postedAt)",
+                reactions: emoji.map { Message.Reaction(name: $0, users: ["U0003"]) })
+        }
+        let page = [
+            message(installedAt - 60_000, "wrench"),  // before the install: not a forward to usero
+            message(installedAt + 60_000, "wrench"),
+            message(installedAt + 60_000 + 1, "bug"),  // before :bug: captured
+            message(installedAt + 60_000 + 2, "bug", "wrench"),  // :wrench: captured then
+            message(changedAt + 60_000, "bug"),
+            message(changedAt + 60_000 + 1, "pushpin"),  // no longer a trigger
+        ]
+        let captured = SlackRecoveryRules.captures(
+            in: page, channel: "C0001", installation: installation, window: (installedAt - 86_400_000)...(changedAt + 86_400_000))
+        #expect(captured.map(\.text) == [
+            "posted at \(installedAt + 60_000)", "posted at \(installedAt + 60_000 + 2)", "posted at \(changedAt + 60_000)",
+        ])
+        #expect(captured.map(\.via) == [.reaction("wrench"), .reaction("wrench"), .reaction("bug")])
+
+        // Choosing :pushpin: again later starts it anew; :bug: and :wrench: keep their instants
+        let later = changedAt + 7_200_000
+        let again = installation.applying(SlackSettingsChange(triggerEmoji: ["bug", "pushpin", "wrench"]), at: later)
+        #expect(again.triggerEmojiAddedAt == ["bug": changedAt, "pushpin": later])
+        #expect(!again.forwards(reaction: "pushpin", onMessagePostedAt: later - 1))
+        #expect(again.forwards(reaction: "pushpin", onMessagePostedAt: later))
+        #expect(again.forwards(reaction: "wrench", onMessagePostedAt: installedAt))
+        // A change of the channel alone leaves the emoji as they were
+        #expect(again.applying(SlackSettingsChange(notifyChannel: .some("C0777")), at: later + 1).triggerEmojiAddedAt
+            == again.triggerEmojiAddedAt)
+        // The stored form reads back, and a damaged one is refused
+        #expect(again.storedTriggerEmojiAddedAt == "bug=\(changedAt),pushpin=\(later)")
+        #expect(Installation.triggerEmojiAddedAt(stored: try #require(again.storedTriggerEmojiAddedAt))
+            == again.triggerEmojiAddedAt)
+        #expect(Installation.triggerEmojiAddedAt(stored: "bug=soon") == nil)
+        #expect(Installation.triggerEmojiAddedAt(stored: "Bug=1") == nil)
     }
 
     @Test func aSweepWaitsOut429sWithoutHoldingLiveCapturesAndResumesWhereItStopped() async throws {

@@ -21,13 +21,13 @@ import Testing
     func settingsChangeFieldByFieldStayThroughAReinstallAndGoWithAnUninstall(_ factory: StoreFactory) async throws {
         let s = try await factory.store()
         let client = try await s.client()
-        #expect(try await s.slack.updateSettings(client: client, SlackSettingsChange(triggerEmoji: ["bug"])) == nil)
+        #expect(try await s.slack.updateSettings(client: client, SlackSettingsChange(triggerEmoji: ["bug"]), at: Self.t0) == nil)
         try await s.install(team: "T1", client: client)
         #expect(try await s.slack.activeInstallation(team: "T1")?.settings == SlackSettings())
 
-        let emoji = try await s.slack.updateSettings(client: client, SlackSettingsChange(triggerEmoji: ["bug", "+1"]))
+        let emoji = try await s.slack.updateSettings(client: client, SlackSettingsChange(triggerEmoji: ["bug", "+1"]), at: Self.t0)
         #expect(emoji?.settings == SlackSettings(triggerEmoji: ["bug", "+1"], notifyChannel: nil))
-        let channel = try await s.slack.updateSettings(client: client, SlackSettingsChange(notifyChannel: .some("C0777")))
+        let channel = try await s.slack.updateSettings(client: client, SlackSettingsChange(notifyChannel: .some("C0777")), at: Self.t0)
         #expect(channel?.settings == SlackSettings(triggerEmoji: ["bug", "+1"], notifyChannel: "C0777"))
         #expect(try await s.slack.activeInstallation(team: "T1")?.settings.notifyChannel == "C0777")
 
@@ -40,12 +40,37 @@ import Testing
     }
 
     @Test(arguments: StoreFactories.available)
+    func whenEachTriggerEmojiWasChosenIsKeptWithTheSettings(_ factory: StoreFactory) async throws {
+        let s = try await factory.store()
+        let client = try await s.client()
+        try await s.install(team: "T1", client: client)
+        #expect(try await s.slack.activeInstallation(team: "T1")?.triggerEmojiAddedAt == [:])
+        _ = try await s.slack.updateSettings(client: client, SlackSettingsChange(triggerEmoji: ["wrench", "bug"]), at: Self.t0 + 1)
+        _ = try await s.slack.updateSettings(client: client, SlackSettingsChange(triggerEmoji: ["bug", "+1"]), at: Self.t0 + 2)
+        #expect(try await s.slack.activeInstallation(team: "T1")?.triggerEmojiAddedAt == ["bug": Self.t0 + 1, "+1": Self.t0 + 2])
+        #expect(try await s.slack.installation(client: client)?.forwards(reaction: "bug", onMessagePostedAt: Self.t0) == false)
+
+        // Kept through a reinstall by the same client; gone with an uninstall, and when another client takes over
+        try await s.install(team: "T1", client: client, envelope: [4, 5], at: Self.t0 + 5)
+        #expect(try await s.slack.activeInstallation(team: "T1")?.triggerEmojiAddedAt == ["bug": Self.t0 + 1, "+1": Self.t0 + 2])
+        #expect(try await s.slack.acceptUninstall(team: "T1", eventId: "EU", at: Self.t0 + 10, deadline: Self.t0 + 70))
+        try await s.install(team: "T1", client: client, at: Self.t0 + 20)
+        #expect(try await s.slack.activeInstallation(team: "T1")?.triggerEmojiAddedAt == [:])
+        _ = try await s.slack.updateSettings(client: client, SlackSettingsChange(triggerEmoji: ["bug"]), at: Self.t0 + 30)
+        let other = try await s.client()
+        #expect(try await s.slack.acceptUninstall(team: "T1", eventId: "EU2", at: Self.t0 + 40, deadline: Self.t0 + 70))
+        try await s.install(team: "T1", client: other, at: Self.t0 + 50)
+        #expect(try await s.slack.activeInstallation(team: "T1")?.triggerEmojiAddedAt == [:])
+        #expect(try await s.slack.activeInstallation(team: "T1")?.settings == SlackSettings())
+    }
+
+    @Test(arguments: StoreFactories.available)
     func theWorkspacesTriggerEmojiDecideWhichReactionsAreAccepted(_ factory: StoreFactory) async throws {
         let s = try await factory.store()
         let client = try await s.client()
         try await s.install(team: "T1", client: client)
         #expect(try await s.slack.acceptReaction(Self.reaction("wrench", event: "E1"), at: Self.t0))
-        _ = try await s.slack.updateSettings(client: client, SlackSettingsChange(triggerEmoji: ["bug"]))
+        _ = try await s.slack.updateSettings(client: client, SlackSettingsChange(triggerEmoji: ["bug"]), at: Self.t0)
         #expect(try await s.slack.acceptReaction(Self.reaction("wrench", event: "E2"), at: Self.t0) == false)
         #expect(try await s.slack.acceptReaction(Self.reaction("pushpin", event: "E3"), at: Self.t0) == false)
         #expect(try await s.slack.acceptReaction(Self.reaction("bug", event: "E4"), at: Self.t0))
@@ -59,7 +84,7 @@ import Testing
         let s = try await factory.store()
         let client = try await s.client()
         try await s.install(team: "T1", client: client)
-        _ = try await s.slack.updateSettings(client: client, SlackSettingsChange(notifyChannel: .some("C0777")))
+        _ = try await s.slack.updateSettings(client: client, SlackSettingsChange(notifyChannel: .some("C0777")), at: Self.t0)
         try await s.slack.recordNotifyProblem(team: "T1", channel: "C0999", code: "not_in_channel", at: Self.t0)
         #expect(try await s.slack.activeInstallation(team: "T1")?.notifyProblem == nil)
         try await s.slack.recordNotifyProblem(team: "T1", channel: "C0777", code: "not_in_channel", at: Self.t0 + 1)
@@ -69,9 +94,9 @@ import Testing
         try await s.slack.recordNotifyProblem(team: "T1", channel: "C0777", code: nil, at: Self.t0 + 2)
         #expect(try await s.slack.activeInstallation(team: "T1")?.notifyProblem == nil)
         try await s.slack.recordNotifyProblem(team: "T1", channel: "C0777", code: "is_archived", at: Self.t0 + 3)
-        _ = try await s.slack.updateSettings(client: client, SlackSettingsChange(triggerEmoji: ["bug"]))
+        _ = try await s.slack.updateSettings(client: client, SlackSettingsChange(triggerEmoji: ["bug"]), at: Self.t0)
         #expect(try await s.slack.activeInstallation(team: "T1")?.notifyProblem?.code == "is_archived")
-        _ = try await s.slack.updateSettings(client: client, SlackSettingsChange(notifyChannel: .some("C0888")))
+        _ = try await s.slack.updateSettings(client: client, SlackSettingsChange(notifyChannel: .some("C0888")), at: Self.t0)
         #expect(try await s.slack.activeInstallation(team: "T1")?.notifyProblem == nil)
     }
 
@@ -96,7 +121,7 @@ import Testing
         try await s.install(team: "T1", client: client)
         try await s.item(client, source: .widget)  // no channel yet: no job
         #expect(try await s.claimAll().isEmpty)
-        _ = try await s.slack.updateSettings(client: client, SlackSettingsChange(notifyChannel: .some("C0777")))
+        _ = try await s.slack.updateSettings(client: client, SlackSettingsChange(notifyChannel: .some("C0777")), at: Self.t0)
         let widget = try await s.item(client, at: 1, source: .widget)
         let api = try await s.item(client, at: 2, source: .api)
         try await s.item(client, at: 3, source: .slack, slack: SlackCapture(
@@ -126,7 +151,7 @@ import Testing
         let client = try await s.client()
         let quiet = try await s.client()
         try await s.install(team: "T1", client: client)
-        _ = try await s.slack.updateSettings(client: client, SlackSettingsChange(notifyChannel: .some("C0777")))
+        _ = try await s.slack.updateSettings(client: client, SlackSettingsChange(notifyChannel: .some("C0777")), at: Self.t0)
         let stored = try await withThrowingTaskGroup(of: FeedbackItem.self) { group in
             for i in 0..<60 {
                 group.addTask { try await s.item(i % 3 == 0 ? quiet : client, at: Double(i) / 1000) }
@@ -153,7 +178,7 @@ import Testing
         let client = try await s.client()
         try await s.install(team: "T1", client: client)
         try await s.install(team: "T2", client: try await s.client())
-        _ = try await s.slack.updateSettings(client: client, SlackSettingsChange(notifyChannel: .some("C0777")))
+        _ = try await s.slack.updateSettings(client: client, SlackSettingsChange(notifyChannel: .some("C0777")), at: Self.t0)
         let first = try await s.item(client, at: 0)
         let second = try await s.item(client, at: 0.1)
         try await s.slack.enqueue(s.job(S.notice("U1"), team: "T1", client: client))

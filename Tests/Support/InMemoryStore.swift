@@ -305,6 +305,7 @@ extension InMemoryStore: SlackStore {
             if let existing = state.installations[installation.teamId], existing.clientId == installation.clientId {
                 // Settings stay through a reinstall by the same client.
                 saved.settings = existing.settings
+                saved.triggerEmojiAddedAt = existing.triggerEmojiAddedAt
                 saved.notifyProblem = existing.notifyProblem
             }
             state.installations[installation.teamId] = saved
@@ -561,17 +562,16 @@ extension InMemoryStore: SlackStore {
 
     // MARK: Issue 12
 
-    public func updateSettings(client: String, _ change: SlackSettingsChange) async throws -> Installation? {
+    public func updateSettings(client: String, _ change: SlackSettingsChange, at now: Int64) async throws
+        -> Installation?
+    {
         write { state in
             guard
                 let current = state.installations.values.filter({
                     $0.clientId == client && state.tombstones[$0.teamId] == nil
                 }).max(by: { $0.installedAt < $1.installedAt })
             else { return nil }
-            var changed = current
-            if let emoji = change.triggerEmoji { changed.settings.triggerEmoji = emoji }
-            if let channel = change.notifyChannel { changed.settings.notifyChannel = channel }
-            if changed.settings.notifyChannel != current.settings.notifyChannel { changed.notifyProblem = nil }
+            let changed = current.applying(change, at: now)
             state.installations[current.teamId] = changed
             return changed
         }
