@@ -313,6 +313,27 @@ extension SQLiteStore: FeedbackStore {
         }
     }
 
+    /// Removes the files a crash between an upload's rename into `screenshots/` and its row's commit left behind:
+    /// files no `screenshot` row names, last written before `cutoff` (a running upload wrote its file since: pass
+    /// a cutoff before the oldest request still running), and leftovers of cut-off writes. Account closure and
+    /// erasure work from rows and would never find such a file. Returns how many files went.
+    public func removeOrphanedScreenshotFiles(writtenBefore cutoff: Date) async throws -> Int {
+        var removed = 0
+        try await files.forEachNameWritten(before: cutoff, batch: 500) { batch in
+            let known = try await database.scan { db in
+                Set(
+                    try String.fetchAll(
+                        db, sql: "SELECT file_name FROM screenshot WHERE file_name IN (\(Self.marks(batch.count, "?")))",
+                        arguments: StatementArguments(batch)))
+            }
+            for name in batch where !known.contains(name) {
+                files.remove(name)
+                removed += 1
+            }
+        }
+        return removed
+    }
+
     /// Queues the screenshot files of these feedback rows for unlinking after the commit and deletes their
     /// screenshot records, in the caller's transaction; returns how many records went.
     @discardableResult

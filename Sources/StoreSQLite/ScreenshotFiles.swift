@@ -85,6 +85,40 @@ public struct ScreenshotFiles: Sendable {
         unlink(url.path)
     }
 
+    /// Hands `body` the stored names (`CLIENT/FILE`) of files last written before `cutoff`, every client folder's,
+    /// `batch` at a time; removes the `.FILE.tmp` files of writes a crash cut off, written before `cutoff`, as it
+    /// goes. Stops when cancelled. Each batch is a short piece of blocking work (a `stat` a file), so a walk of a
+    /// large folder does not hold a thread of the cooperative pool for long.
+    public func forEachNameWritten(
+        before cutoff: Date, batch: Int, _ body: ([String]) async throws -> Void
+    ) async throws {
+        let manager = FileManager.default
+        guard let folders = try? manager.contentsOfDirectory(atPath: root.path) else { return }
+        let limit = cutoff.timeIntervalSince1970
+        for folder in folders where folder.hasPrefix("client_") {
+            let path = root.path + "/" + folder
+            guard let entries = try? manager.contentsOfDirectory(atPath: path) else { continue }
+            for start in stride(from: 0, to: entries.count, by: max(1, batch)) {
+                try Task.checkCancellation()
+                var names: [String] = []
+                for entry in entries[start..<min(start + max(1, batch), entries.count)] {
+                    var info = stat()
+                    let file = path + "/" + entry
+                    guard lstat(file, &info) == 0, (info.st_mode & S_IFMT) == S_IFREG,
+                        Double(info.st_mtim.tv_sec) < limit
+                    else { continue }
+                    if entry.hasPrefix("."), entry.hasSuffix(".tmp") {
+                        unlink(file)
+                    } else if ScreenshotName.isValid(folder + "/" + entry) {
+                        names.append(folder + "/" + entry)
+                    }
+                }
+                if !names.isEmpty { try await body(names) }
+                await Task.yield()
+            }
+        }
+    }
+
     private static func writeAndSync(_ bytes: UnsafeRawBufferPointer, path: String) throws {
         let fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0o600)
         guard fd >= 0 else { throw CocoaError(.fileWriteUnknown) }

@@ -47,7 +47,7 @@ func buildApplication(
 ) async throws -> (Application<AppResponder>, AppParts) {
     let backend = try await Backend.open(config)
     // Uploads a crash cut off; any upload still running elsewhere on this folder has touched its file since.
-    SpooledFile.removeLeftovers(in: Backend.uploadSpoolDirectory(config), olderThan: config.requestTimeout + .seconds(60))
+    SpooledFile.removeLeftovers(in: Backend.uploadSpoolDirectory(config), olderThan: Backend.unfinishedUploadAge(config))
     let store = backend.feedback
     let registry = PrometheusCollectorRegistry()
     registry.makeGauge(
@@ -88,6 +88,11 @@ func buildApplication(
     var services: [any Service] = []
     // First in the list, so stopped last: the pool closes once the server and the workers have finished with it.
     if let postgres = backend.postgres { services.append(StoreCloser { await postgres.backend.close() }) }
+    // Stored files whose rows a crash kept from committing: a walk of the whole screenshot folder (seconds for
+    // hundreds of thousands of files), so it runs beside the server, not before it.
+    if backend.sqlite != nil {
+        services.append(OnceAtStart { try await backend.removeUnfinishedScreenshotFiles(config, logger: logger) })
+    }
     let slack = try SlackSetup.register(on: router, parts: parts, clock: clock, logger: logger)
     services += slack.services
     services += try RetentionSetup.register(
@@ -163,6 +168,17 @@ func buildApplication(
         logger: logger)
     app.addServices(services)
     return (app, parts)
+}
+
+/// Runs `work` once when the service group starts, then waits for the shutdown; a failure is logged by the group's
+/// caller as any service's would be, without stopping the server.
+struct OnceAtStart: Service {
+    let work: @Sendable () async throws -> Void
+
+    func run() async throws {
+        try? await cancelWhenGracefulShutdown { try await work() }
+        try? await gracefulShutdown()
+    }
 }
 
 /// Closes the store's connections when the service group shuts down (after every service listed after it).

@@ -59,6 +59,19 @@ struct Backend: Sendable {
         URL(fileURLWithPath: config.dataDirectory).appendingPathComponent("incoming").path
     }
 
+    /// How old a file of an unfinished upload must be before a start removes it: no upload outlives the request
+    /// deadline, which starts before its files are made.
+    static func unfinishedUploadAge(_ config: AppConfig) -> Duration { config.requestTimeout + .seconds(60) }
+
+    /// SQLite: removes stored screenshot files whose rows a crash kept from committing (older than
+    /// `unfinishedUploadAge`); PostgreSQL writes the bytes in the row's transaction and has none.
+    func removeUnfinishedScreenshotFiles(_ config: AppConfig, logger: Logger) async throws {
+        guard let sqlite else { return }
+        let removed = try await sqlite.removeOrphanedScreenshotFiles(
+            writtenBefore: Date().addingTimeInterval(-Double(Self.unfinishedUploadAge(config).components.seconds)))
+        if removed > 0 { logger.info("screenshot files that no upload finished storing, removed: \(removed)") }
+    }
+
     /// The folders whose free space the disk watermark watches: the data folder, and the SQLite file's.
     static func localFolders(_ config: AppConfig) -> [String] {
         guard config.postgres == nil else { return [config.dataDirectory] }

@@ -21,6 +21,39 @@ import UseroTestSupport
             "POST", "/api/screenshots", headers: ["Content-Type": form.contentType], body: form.finished())
     }
 
+    @Test(.enabled(if: !TestBackend.usesPostgres, TestBackend.sqliteOnly))
+    func filesNoUploadFinishedStoringAreGoneAfterTheNextStart() async throws {
+        let folder = TestServer.makeFolder()
+        let (client, kept, root) = try await TestServer.run(folder: folder) { server in
+            let client = try await server.createClient()
+            let result = try await upload(server, clientId: client.id, file: Images.png(width: 2, height: 2))
+            #expect(result.status == 200)
+            let shot = try #require(result.json["screenshot"] as? [String: Any])
+            return (client, try #require(shot["fileName"] as? String), server.parts.files.root)
+        }
+        // What a crash between an upload's rename into place and its row's commit leaves (a file no row names), and
+        // a write cut off before its rename, both two hours old; and a file written just now, as a running
+        // upload's would be.
+        let manager = FileManager.default
+        let orphan = root.appendingPathComponent("\(client.id)/1700000000000-orphan1.png")
+        let partial = root.appendingPathComponent("\(client.id)/.1700000000000-partial1.png.tmp")
+        let running = root.appendingPathComponent("\(client.id)/1700000000000-running1.png")
+        for url in [orphan, partial, running] { #expect(manager.createFile(atPath: url.path, contents: Images.png(width: 1, height: 1))) }
+        for url in [orphan, partial] {
+            try manager.setAttributes([.modificationDate: Date().addingTimeInterval(-7_200)], ofItemAtPath: url.path)
+        }
+
+        try await TestServer.run(folder: folder) { server in
+            // Removed beside the running server, soon after it starts
+            try await server.eventually { !manager.fileExists(atPath: orphan.path) }
+            #expect(!manager.fileExists(atPath: partial.path))
+            #expect(manager.fileExists(atPath: running.path))
+            let served = try await server.request("GET", "/api/screenshots/\(kept)")
+            #expect(served.status == 200)
+            #expect(served.body == Images.png(width: 2, height: 2))
+        }
+    }
+
     @Test(arguments: [
         (Images.png(width: 1280, height: 800), "image/png", 1280, 800),
         (Images.jpeg(width: 640, height: 480), "image/jpeg", 640, 480),
