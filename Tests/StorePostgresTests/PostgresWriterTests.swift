@@ -261,6 +261,96 @@ struct PostgresWriterTests {
         }
     }
 
+    /// The same in savepoint mode: a batch in which two pieces failed runs the rest each in a savepoint, and a piece
+    /// that loses a deadlock there is rolled back to its savepoint (releasing its locks, so the rival finishes) and
+    /// runs again, while the pieces that failed on their own stay failed.
+    @Test(.timeLimit(.minutes(1)))
+    func aPieceThatLosesADeadlockInSavepointModeRunsAgain() async throws {
+        try await withDatabase(lanes: 1) { database, settings in
+            enum Refused: Error { case byTheService }
+            let blockerRuns = Latch()
+            let releaseBlocker = Latch()
+            let rivalHoldsTwo = Latch()
+            let pieceWantsTwo = Latch()
+            let failures = Counter()
+            let started = Counter()
+            let danced = Counter()
+
+            // The lane is busy with one piece while the batch of three queues behind it.
+            async let blocker: Void = database.write { transaction in
+                await blockerRuns.open()
+                await releaseBlocker.wait()
+                try await transaction.execute("INSERT INTO item (id, note) VALUES (100, 'blocker')")
+            }
+            await blockerRuns.wait()
+            // A session outside the writer holds lock 2, then asks for lock 1 once the piece waits for lock 2: the
+            // piece waited first, so its deadlock check runs first and it is the one PostgreSQL fails.
+            async let rival: Void = TestPostgres.withConnection(to: settings) { connection in
+                _ = try await connection.query("BEGIN", logger: TestPostgres.logger)
+                _ = try await connection.query("SELECT pg_advisory_xact_lock(2)", logger: TestPostgres.logger)
+                await rivalHoldsTwo.open()
+                await pieceWantsTwo.wait()
+                while try await TestPostgres.scalar(
+                    "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND objid = 2 AND NOT granted",
+                    as: Int.self, on: connection) == 0
+                {
+                    try await Task.sleep(for: .milliseconds(10))
+                }
+                _ = try await connection.query("SELECT pg_advisory_xact_lock(1)", logger: TestPostgres.logger)
+                _ = try await connection.query("COMMIT", logger: TestPostgres.logger)
+            }
+            await rivalHoldsTwo.wait()
+
+            let outcomes = await withTaskGroup(of: (String, Bool).self) { group -> [String: Bool] in
+                for name in ["fails 1", "fails 2"] {
+                    group.addTask {
+                        await started.add()
+                        do {
+                            try await database.write { transaction in
+                                try await transaction.execute("INSERT INTO item (id, note) VALUES (\(name == "fails 1" ? 1 : 2), 'x')")
+                                await failures.add()
+                                throw Refused.byTheService
+                            }
+                            return (name, true)
+                        } catch { return (name, false) }
+                    }
+                }
+                group.addTask {
+                    await started.add()
+                    do {
+                        try await database.write { transaction in
+                            // Until both others failed (in whatever order the batch ran them), a plain insert.
+                            if await failures.value >= 2 {
+                                await danced.add()
+                                try await transaction.execute("SELECT pg_advisory_xact_lock(1)")
+                                await pieceWantsTwo.open()
+                                try await transaction.execute("SELECT pg_advisory_xact_lock(2)")
+                            }
+                            try await transaction.execute("INSERT INTO item (id, note) VALUES (3, 'deadlocked')")
+                        }
+                        return ("deadlocks", true)
+                    } catch { return ("deadlocks", false) }
+                }
+                while await started.value < 3 { await Task.yield() }
+                await releaseBlocker.open()
+                return await group.reduce(into: [:]) { $0[$1.0] = $1.1 }
+            }
+            try await blocker
+            try await rival
+            #expect(outcomes == ["fails 1": false, "fails 2": false, "deadlocks": true])
+            let notes = try await database.withConnection { session in
+                try await TestPostgres.all("SELECT note FROM item ORDER BY id", as: String.self, on: session)
+            }
+            #expect(notes == ["deadlocked", "blocker"])
+            // The three shared one batch; the deadlocked piece ran in it twice once both others had failed (its first
+            // run lost the deadlock), so in savepoint mode; two optimistic reruns and one after the deadlock.
+            let statistics = database.commitStatistics
+            #expect(statistics.largestBatch >= 3)
+            #expect(await danced.value == 2)
+            #expect(statistics.retries >= 3)
+        }
+    }
+
     @Test func aPieceThatSwallowsAServerErrorIsNotAcknowledged() async throws {
         try await withDatabase(lanes: 1) { database, _ in
             await #expect(throws: PostgresWriterError.self) {
@@ -339,4 +429,10 @@ private actor Latch {
         if isOpen { return }
         await withCheckedContinuation { waiters.append($0) }
     }
+}
+
+private actor Counter {
+    private(set) var value = 0
+
+    func add() { value += 1 }
 }
