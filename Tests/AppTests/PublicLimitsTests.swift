@@ -42,6 +42,35 @@ import UseroTestSupport
             + "Content-Length: \(body.utf8.count)\r\n\r\n\(body)"
     }
 
+    /// Length limits count Unicode scalars: one letter with 1,500 combining marks is 1,501 characters, not one. As
+    /// one "character" such an `environment` was taken, and on PostgreSQL its index refused the row: a 500.
+    @Test func combiningMarksCountTowardsEveryLengthLimitOnEveryBackend() async throws {
+        try await TestServer.run { server in
+            let client = try await server.createClient()
+            let marks = String(repeating: "\u{301}", count: 1_500)
+            for (field, value) in [("environment", "e" + marks), ("userId", "u" + marks), ("userEmail", "a\(marks)@b.example")] {
+                let refused = try await server.postJSON(
+                    "/api/feedback", #"{"clientId":"\#(client.id)","rating":2,"\#(field)":"\#(value)"}"#)
+                #expect(refused.status == 400, "\(field)")
+                #expect((refused.json["issues"] as? [String: [String]])?.keys.sorted() == [field])
+            }
+            for (field, value) in [("userId", "u" + marks), ("email", "a\(marks)@b.example")] {
+                let user = field == "userId" ? value : "u1"
+                let extra = field == "email" ? #","email":"\#(value)""# : ""
+                let refused = try await server.postJSON(
+                    "/api/identify", #"{"clientId":"\#(client.id)","userId":"\#(user)"\#(extra)}"#)
+                #expect(refused.status == 400, "identify \(field)")
+            }
+            #expect(try await server.count("feedback") == 0)
+            // A long Referer standing in for pageUrl is left out; the feedback is taken.
+            let taken = try await server.postJSON(
+                "/api/feedback", #"{"clientId":"\#(client.id)","rating":2}"#,
+                headers: ["Referer": "https://a.example/" + String(repeating: "a", count: 9_000)])
+            #expect(taken.status == 200)
+            #expect(try await server.count("feedback", where: "page_url IS NULL") == 1)
+        }
+    }
+
     @Test func overTheLimitAClientGets429WithRetryAfterAndCORS() async throws {
         try await TestServer.run(configure: { $0.publicRateLimit = 3 }) { server in
             let client = try await server.createClient()

@@ -39,6 +39,33 @@ import Testing
         }
     }
 
+    /// A character is a Unicode scalar: one letter with a thousand combining marks is a thousand and one, not one
+    /// grapheme cluster, or a 128-character field could carry megabytes.
+    @Test(arguments: ["clientId", "userId", "environment", "sessionReplayId", "userEmail", "pageUrl"])
+    func combiningMarksCountAsCharacters(_ field: String) {
+        let marks = String(repeating: "\u{301}", count: 9_000)
+        let value = field == "userEmail" ? "a\(marks)@b.example" : "e\(marks)"
+        let clientId = field == "clientId" ? value : "client_a"
+        let extra = field == "clientId" ? "" : #","\#(field)":"\#(value)""#
+        #expect {
+            _ = try parse(#"{"clientId":"\#(clientId)","rating":1\#(extra)}"#)
+        } throws: { error in
+            guard case FeedbackError.invalid(let issues) = error else { return false }
+            return issues[field] != nil
+        }
+    }
+
+    /// The `Referer` stands in for `pageUrl` only within its limit: a longer one is left out, and the feedback is
+    /// taken (the browser sent it, not the caller).
+    @Test func aRefererOverTheLimitIsLeftOut() throws {
+        let long = SubmissionParser.Context(isWidget: true, referer: "https://a.example/" + String(repeating: "a", count: 8_200))
+        let draft = try parse(#"{"clientId":"client_a","rating":2}"#, context: long)
+        #expect(draft.pageUrl == nil)
+        #expect(draft.rating == 2)
+        let fits = "https://a.example/" + String(repeating: "a", count: 8_000)
+        #expect(try parse(#"{"clientId":"client_a","rating":2}"#, context: .init(isWidget: true, referer: fits)).pageUrl == fits)
+    }
+
     @Test func aWholeNumberWrittenAsAFloatCountsAsAnInteger() throws {
         #expect(try parse(#"{"clientId":"client_a","rating":3.0}"#).rating == 3)
     }

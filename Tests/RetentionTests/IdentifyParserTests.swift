@@ -48,6 +48,11 @@ import Testing
         #expect(issues(#"{"clientId":"c","userId":""}"#)["userId"] == ["Must be 1 to 128 characters"])
         #expect(issues(#"{"clientId":"c","userId":"\#(String(repeating: "x", count: 129))"}"#)["userId"] != nil)
         #expect(issues(#"{"clientId":"c","userId":"\#(String(repeating: "x", count: 128))"}"#).isEmpty)
+        // One letter with combining marks is as many characters as it has scalars.
+        let marks = String(repeating: "\u{301}", count: 2_000)
+        #expect(issues(#"{"clientId":"c","userId":"u\#(marks)"}"#)["userId"] != nil)
+        #expect(issues(#"{"clientId":"c","userId":"u","name":"n\#(marks)"}"#)["name"] != nil)
+        #expect(issues(#"{"clientId":"c","userId":"u","email":"a\#(marks)@b.example"}"#)["email"] != nil)
         #expect(issues(#"{"clientId":"c","userId":42}"#)["userId"] == ["Expected a string"])
     }
 

@@ -9,6 +9,8 @@ public struct SubmissionParser: Sendable {
     /// Longest `comment`, in characters (Unicode scalars, as most languages count a string's length): longer than
     /// any Slack message (40,000), and a bound on what one request can store (at most 200 KB of UTF-8).
     public static let maxCommentCharacters = 50_000
+    /// Longest `pageUrl` and `referrer` (and `Referer` standing in for `pageUrl`), in characters.
+    public static let maxURLLength = 8192
 
     static let knownFields: Set<String> = [
         "clientId", "rating", "comment", "userEmail", "pageUrl", "pageTitle", "referrer", "environment",
@@ -44,16 +46,16 @@ public struct SubmissionParser: Sendable {
         if let rating, !(1...4).contains(rating) { issues.add("rating", "Rating must be an integer from 1 to 4") }
         var comment = issues.string(fields, "comment")
         // Counted in scalars, not grapheme clusters: one cluster can carry any number of combining marks.
-        if let text = comment, text.unicodeScalars.count > Self.maxCommentCharacters {
+        if let text = comment, text.exceedsLength(Self.maxCommentCharacters) {
             issues.add("comment", "Must be at most \(Self.maxCommentCharacters) characters")
             comment = nil
         }
         var userEmail = issues.string(fields, "userEmail", maxLength: 254)
         if userEmail == "" { userEmail = nil }
         if let email = userEmail, !Self.isValidEmail(email) { issues.add("userEmail", "Invalid email address") }
-        let pageUrl = issues.string(fields, "pageUrl", maxLength: 8192)
+        let pageUrl = issues.string(fields, "pageUrl", maxLength: Self.maxURLLength)
         let pageTitle = issues.string(fields, "pageTitle", maxLength: 8192)
-        let referrer = issues.string(fields, "referrer", maxLength: 8192)
+        let referrer = issues.string(fields, "referrer", maxLength: Self.maxURLLength)
         var environment = issues.string(fields, "environment", maxLength: 128)
         // Empty or blank: the default environment, as when omitted (a blank name could not be told apart in a list).
         if let name = environment, !name.unicodeScalars.contains(where: { !$0.properties.isWhitespace }) {
@@ -82,8 +84,9 @@ public struct SubmissionParser: Sendable {
         return FeedbackDraft(
             clientId: clientId ?? "", source: context.isWidget ? .widget : .api, rating: rating.map(Int.init),
             comment: comment, userEmail: userEmail,
-            // Empty counts as absent (as `userEmail`), so the `Referer` stands in for it.
-            pageUrl: Self.nonEmpty(pageUrl) ?? Self.nonEmpty(context.referer),
+            // Empty counts as absent (as `userEmail`), so the `Referer` stands in for it, within the same limit (a
+            // longer one is left out: the browser sent it, not the caller).
+            pageUrl: Self.nonEmpty(pageUrl) ?? Self.nonEmpty(context.referer).flatMap { $0.exceedsLength(Self.maxURLLength) ? nil : $0 },
             pageTitle: pageTitle, referrer: referrer, environment: environment, metadata: metadata,
             screenshots: screenshots, sessionReplayId: sessionReplayId, replayOffsetMs: replayOffsetMs,
             userId: userId)
@@ -176,9 +179,9 @@ public struct SubmissionParser: Sendable {
 
     /// The check by characters, for any address.
     static func isValidEmailByCharacters(_ email: String) -> Bool {
-        guard email.count <= 254, !email.contains(where: { $0.isWhitespace || $0.isNewline }) else { return false }
+        guard !email.exceedsLength(254), !email.contains(where: { $0.isWhitespace || $0.isNewline }) else { return false }
         let parts = email.split(separator: "@", omittingEmptySubsequences: false)
-        guard parts.count == 2, !parts[0].isEmpty, parts[0].count <= 64 else { return false }
+        guard parts.count == 2, !parts[0].isEmpty, !parts[0].exceedsLength(64) else { return false }
         let labels = parts[1].split(separator: ".", omittingEmptySubsequences: false)
         return labels.count >= 2 && labels.allSatisfy { !$0.isEmpty && !$0.hasPrefix("-") && !$0.hasSuffix("-") }
     }
@@ -211,8 +214,7 @@ struct Issues {
                 add(name, "Must not contain NUL characters")
                 return nil
             }
-            // Counting characters walks grapheme clusters; a string with no more bytes than the limit is within it.
-            if let maxLength, value.utf8.count > maxLength, value.count > maxLength {
+            if let maxLength, value.exceedsLength(maxLength) {
                 add(name, "Must be at most \(maxLength) characters")
                 return nil
             }

@@ -50,7 +50,7 @@ public struct IdentifyParser: Sendable {
         var clientId = ""
         switch fields["clientId"] {
         case .string(let value)? where value.containsNUL: break
-        case .string(let value)? where !value.isEmpty && value.count <= Self.maxIDLength: clientId = value
+        case .string(let value)? where !value.isEmpty && !value.exceedsLength(Self.maxIDLength): clientId = value
         case .string?: add("clientId", "Must be 1 to \(Self.maxIDLength) characters")
         case nil, .null?: add("clientId", "Required")
         default: add("clientId", "Expected a string")
@@ -58,7 +58,7 @@ public struct IdentifyParser: Sendable {
         var userId = ""
         switch fields["userId"] {
         case .string(let value)? where value.containsNUL: break
-        case .string(let value)? where !value.isEmpty && value.count <= Self.maxIDLength: userId = value
+        case .string(let value)? where !value.isEmpty && !value.exceedsLength(Self.maxIDLength): userId = value
         case .string?: add("userId", "Must be 1 to \(Self.maxIDLength) characters")
         case nil, .null?: add("userId", "Required")
         default: add("userId", "Expected a string")
@@ -77,7 +77,7 @@ public struct IdentifyParser: Sendable {
         case .string(let value)? where value.containsNUL: break
         case nil: break
         case .null?: name = .clear
-        case .string(let value)? where value.count <= Self.maxNameLength: name = .set(value)
+        case .string(let value)? where !value.exceedsLength(Self.maxNameLength): name = .set(value)
         case .string?: add("name", "Must be at most \(Self.maxNameLength) characters")
         default: add("name", "Expected a string")
         }
@@ -96,7 +96,7 @@ public struct IdentifyParser: Sendable {
                 add("traits", "At most \(Self.maxTraits) keys")
                 valid = false
             }
-            if traits.keys.contains(where: { $0.isEmpty || $0.count > Self.maxTraitNameLength }) {
+            if traits.keys.contains(where: { $0.isEmpty || $0.exceedsLength(Self.maxTraitNameLength) }) {
                 add("traits", "Trait names must be 1 to \(Self.maxTraitNameLength) characters")
                 valid = false
             }

@@ -16,7 +16,7 @@ public enum DataSubject: Sendable, Equatable {
     /// exactly one key is given.
     public init(keys values: [String: String]) throws(RetentionError) {
         let given = Self.keys.compactMap { key in values[key].flatMap { $0.isEmpty ? nil : (key, $0) } }
-        guard given.count == 1, let (key, value) = given.first, value.count <= 254 else {
+        guard given.count == 1, let (key, value) = given.first, !value.exceedsLength(254) else {
             throw .subjectRequired
         }
         // `a\u{0}b` must not export or erase `a` (see `containsNUL`).
