@@ -234,13 +234,13 @@ import UseroTestSupport
 
         /// SIGTERM, then SIGKILL after 5 s: after a fuzz run the job worker can hold the drain for most of a minute
         /// (issue 11, item 10: "SIGTERM can wait minutes for a worker batch"), which is not what this suite tests.
-        func stop() {
+        func stop() async {
             guard let process, process.isRunning else { return }
             process.send(SIGTERM)
-            let deadline = Date().addingTimeInterval(5)
-            while process.isRunning && Date() < deadline { usleep(50_000) }
+            let deadline = ContinuousClock.now + .seconds(5)
+            while process.isRunning && ContinuousClock.now < deadline { try? await Task.sleep(for: .milliseconds(50)) }
             process.send(SIGKILL)
-            process.waitForExit()
+            await waitForExit(process)
         }
 
         /// Creates a client and installs the app for it in workspace T0001 through the fake's OAuth.
@@ -302,16 +302,21 @@ import UseroTestSupport
         try await withFakeSlack { _, api in
             let service = Service(fakeURL: api)
             try await service.start()
-            defer { service.stop() }
-            try await service.install()
-            try await Self.fuzz(mutations, service: service)
-            #expect(service.isRunning)
-            #expect(try await HTTPResult.send("GET", service.base + "/healthz").status == 200)
-            // Unsigned and wrongly signed bodies are refused before anything reads them.
-            let unsigned = try await HTTPResult.send(
-                "POST", service.base + "/slack/events", headers: ["Content-Type": "application/json"],
-                body: Fixtures.data("event_reaction_added_wrench.json"))
-            #expect(unsigned.status == 401)
+            do {
+                try await service.install()
+                try await Self.fuzz(mutations, service: service)
+                #expect(service.isRunning)
+                #expect(try await HTTPResult.send("GET", service.base + "/healthz").status == 200)
+                // Unsigned and wrongly signed bodies are refused before anything reads them.
+                let unsigned = try await HTTPResult.send(
+                    "POST", service.base + "/slack/events", headers: ["Content-Type": "application/json"],
+                    body: Fixtures.data("event_reaction_added_wrench.json"))
+                #expect(unsigned.status == 401)
+            } catch {
+                await service.stop()
+                throw error
+            }
+            await service.stop()
         }
     }
 

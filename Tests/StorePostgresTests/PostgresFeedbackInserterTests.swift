@@ -289,7 +289,7 @@ struct PostgresFeedbackInserterTests {
     /// acknowledged id is stored afterwards.
     @Test(.timeLimit(.minutes(3)))
     func acknowledgedSubmissionsSurviveAnImmediateShutdown() async throws {
-        let cluster = try PrivateCluster.start()
+        let cluster = try await PrivateCluster.start()
         defer { cluster.stop() }
         let backend = try await PostgresBackend.open(cluster.settings, logger: TestPostgres.logger)
         let store = PostgresStore(backend: backend, logger: TestPostgres.logger)
@@ -321,7 +321,7 @@ struct PostgresFeedbackInserterTests {
     /// outages), is replaced by a fresh one.
     @Test(.timeLimit(.minutes(3)))
     func withTheServerDownWritesAndReadsFailPromptlyWithNothingWrittenAndComeBackWithIt() async throws {
-        let cluster = try PrivateCluster.start()
+        let cluster = try await PrivateCluster.start()
         defer { cluster.stop() }
         var options = PostgresBackend.Options()
         options.leaseTimeout = .seconds(5)
@@ -337,7 +337,7 @@ struct PostgresFeedbackInserterTests {
         // where the client should retry). Only a statement sent on a connection whose closing had not been seen yet
         // (a request in flight as the server went) gets the connection's error.
         _ = try await store.listFeedback(clientID: client.id, filter: FeedbackFilter(), limit: 10, after: nil)
-        try cluster.crash()
+        try await cluster.crash()
         let started = ContinuousClock.now
         var inFlight = 0
         while inFlight < 4 {
@@ -372,7 +372,7 @@ struct PostgresFeedbackInserterTests {
         }
         #expect(slowestRefusal < options.leaseTimeout)
 
-        try cluster.restart()
+        try await cluster.restart()
         var stored: FeedbackItem?
         let restarted = ContinuousClock.now
         while stored == nil, ContinuousClock.now - restarted < .seconds(120) {

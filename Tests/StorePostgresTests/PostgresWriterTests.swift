@@ -144,7 +144,7 @@ struct PostgresWriterTests {
     /// holds up every `CREATE DATABASE` and `DROP DATABASE` of its server (they wait for each process to answer).
     @Test(.timeLimit(.minutes(2)))
     func aServerThatStopsAnsweringFailsTheStatementAfterTheTimeout() async throws {
-        let cluster = try PrivateCluster.start()
+        let cluster = try await PrivateCluster.start()
         defer { cluster.stop() }
         try await withDatabase(on: cluster, lanes: 1, connections: 1, statementTimeout: .seconds(2)) { database, _ in
             // The one pooled connection's server process, which the writer will lease next.
@@ -231,7 +231,8 @@ struct PostgresWriterTests {
     /// Two batches on two lanes whose pieces take the same two locks in opposite orders, as a quota-checked upload
     /// and a job claim can: PostgreSQL ends the deadlock by failing one of them (after its `deadlock_timeout`, a
     /// second). That piece did nothing wrong: it runs again once its rival committed, and both are acknowledged.
-    @Test(.timeLimit(.minutes(1)))
+    // A hang guard, not a speed bound: under the whole suite on two cores, waits for a thread took a minute once.
+    @Test(.timeLimit(.minutes(3)))
     func aPieceThatLosesADeadlockRunsAgain() async throws {
         try await withDatabase(lanes: 2) { database, _ in
             let firstHoldsOne = Latch()
@@ -264,7 +265,8 @@ struct PostgresWriterTests {
     /// The same in savepoint mode: a batch in which two pieces failed runs the rest each in a savepoint, and a piece
     /// that loses a deadlock there is rolled back to its savepoint (releasing its locks, so the rival finishes) and
     /// runs again, while the pieces that failed on their own stay failed.
-    @Test(.timeLimit(.minutes(1)))
+    // A hang guard, not a speed bound: under the whole suite on two cores, waits for a thread took a minute once.
+    @Test(.timeLimit(.minutes(3)))
     func aPieceThatLosesADeadlockInSavepointModeRunsAgain() async throws {
         try await withDatabase(lanes: 1) { database, settings in
             enum Refused: Error { case byTheService }
@@ -291,7 +293,10 @@ struct PostgresWriterTests {
                 await rivalHoldsTwo.open()
                 await pieceWantsTwo.wait()
                 while try await TestPostgres.scalar(
-                    "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND objid = 2 AND NOT granted",
+                    """
+                    SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND objid = 2 AND NOT granted
+                    AND database = (SELECT oid FROM pg_database WHERE datname = current_database())
+                    """,
                     as: Int.self, on: connection) == 0
                 {
                     try await Task.sleep(for: .milliseconds(10))
@@ -331,7 +336,7 @@ struct PostgresWriterTests {
                         return ("deadlocks", true)
                     } catch { return ("deadlocks", false) }
                 }
-                while await started.value < 3 { await Task.yield() }
+                await started.wait(until: 3)
                 await releaseBlocker.open()
                 return await group.reduce(into: [:]) { $0[$1.0] = $1.1 }
             }
@@ -388,7 +393,7 @@ struct PostgresWriterTests {
     /// there is) and started again. Every id that was acknowledged must be there afterwards.
     @Test(.timeLimit(.minutes(3)))
     func acknowledgedRowsSurviveAnImmediateShutdown() async throws {
-        let cluster = try PrivateCluster.start()
+        let cluster = try await PrivateCluster.start()
         defer { cluster.stop() }
         // Pull the plug in the middle of the stream, start again, and let writes resume on the restarted server.
         var acknowledged: (acknowledged: [Int], inFlightAtCrash: Int) = ([], 0)
@@ -433,6 +438,20 @@ private actor Latch {
 
 private actor Counter {
     private(set) var value = 0
+    private var waiters: [(count: Int, continuation: CheckedContinuation<Void, Never>)] = []
 
-    func add() { value += 1 }
+    func add() {
+        value += 1
+        waiters.removeAll { waiter in
+            guard value >= waiter.count else { return false }
+            waiter.continuation.resume()
+            return true
+        }
+    }
+
+    /// Returns once `value` reached `count`.
+    func wait(until count: Int) async {
+        if value >= count { return }
+        await withCheckedContinuation { waiters.append((count, $0)) }
+    }
 }

@@ -122,8 +122,9 @@ final class PrivateCluster: Sendable {
         self.settings = settings
     }
 
-    static func start() throws -> PrivateCluster {
-        let output = try Self.run(["start"])
+    /// Starts a cluster (initdb and pg_ctl, seconds on a busy machine), waiting off the cooperative pool.
+    static func start() async throws -> PrivateCluster {
+        let output = try await offPool { try Self.run(["start"]) }
         var values: [String: String] = [:]
         for line in output.split(separator: "\n") where line.hasPrefix("export ") {
             let assignment = line.dropFirst("export ".count)
@@ -138,8 +139,8 @@ final class PrivateCluster: Sendable {
     }
 
     /// Immediate-mode stop: the server exits without a checkpoint, as at a power cut.
-    func crash() throws { _ = try Self.run(["crash", folder]) }
-    func restart() throws { _ = try Self.run(["restart", folder]) }
+    func crash() async throws { _ = try await offPool { [folder] in try Self.run(["crash", folder]) } }
+    func restart() async throws { _ = try await offPool { [folder] in try Self.run(["restart", folder]) } }
     func stop() { _ = try? Self.run(["stop", folder]) }
 
     /// Runs the script to its end (as every test's child process: no inherited descriptors, reaped with waitpid).
@@ -231,9 +232,9 @@ extension PrivateCluster {
         }
         var iterator = milestones.makeAsyncIterator()
         _ = await iterator.next()
-        try crash()
+        try await crash()
         let inFlightAtCrash = shared.inFlight.load(ordering: .relaxed)
-        try restart()
+        try await restart()
         let afterCrash = shared.acknowledged.withLock { $0.count }
         while let count = await iterator.next(), count < afterCrash + milestone {}
         shared.stop.store(true, ordering: .relaxed)
