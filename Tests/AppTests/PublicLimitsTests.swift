@@ -175,6 +175,34 @@ import UseroTestSupport
         }
     }
 
+    /// A public route's error answers with CORS (as every public answer) and is still counted as an error: one caught
+    /// inside the observation layer to add CORS was once invisible in `hb_request_errors`, 500s included.
+    @Test func publicRoutesErrorsAreCountedAndCarryCORS() async throws {
+        // `serve` itself: the process's metrics system is the one /metrics shows.
+        let folder = TestServer.makeFolder()
+        let environment = [
+            "USERO_DATABASE": folder.appendingPathComponent("usero.sqlite").path,
+            "USERO_DATA_DIR": folder.appendingPathComponent("data").path,
+        ]
+        let clientID = try await UseroBinary.createClient(name: "Counted", environment: environment).id
+        try await UseroBinary.withServe(environment: environment) { port in
+            let base = "http://127.0.0.1:\(port)"
+            let json = ["Content-Type": "application/json"]
+            let refused = try await HTTPResult.send(
+                "POST", base + "/api/feedback", headers: json, body: Data(#"{"clientId":"\#(clientID)","rating":9}"#.utf8))
+            #expect(refused.status == 400)
+            #expect(refused.header("Access-Control-Allow-Origin") == "*")
+            let unknown = try await HTTPResult.send(
+                "POST", base + "/api/identify", headers: json, body: Data(#"{"clientId":"client_nobody","userId":"u1"}"#.utf8))
+            #expect(unknown.status == 404)
+            #expect(unknown.header("Access-Control-Allow-Origin") == "*")
+            let metrics = try await HTTPResult.send("GET", base + "/metrics").text
+            let errors = metrics.split(separator: "\n").filter { $0.hasPrefix("hb_request_errors{") }
+            #expect(errors.contains { $0.contains(#"http_route="/api/feedback""#) && $0.contains(#"error_type="400""#) && $0.hasSuffix(" 1") }, "\(errors)")
+            #expect(errors.contains { $0.contains(#"http_route="/api/identify""#) && $0.contains(#"error_type="404""#) && $0.hasSuffix(" 1") }, "\(errors)")
+        }
+    }
+
     /// An upload's client is counted when its form's `clientId` arrives, wherever it is in the form (the body is not
     /// held whole to look for it): across addresses, the client's limit holds, and a refused upload leaves nothing.
     @Test func anUploadsClientIsCountedFromItsFormWhereverTheFieldIs() async throws {

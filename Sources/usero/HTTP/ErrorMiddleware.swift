@@ -4,6 +4,14 @@ import Logging
 import NIOCore
 import NIOHTTP1
 
+/// An error a middleware inside `RequestObservationMiddleware` already answered with headers of its own (CORS on a
+/// public route's error): thrown on, so that the observation layer still counts it in `hb_request_errors` and logs
+/// its type, and answers with `response`.
+struct AnsweredError: Error {
+    let underlying: any Error
+    let response: Response
+}
+
 /// The only place errors become status codes and the contract's `{"error": …}` body.
 struct ErrorMiddleware<Context: RequestContext>: RouterMiddleware {
     func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws

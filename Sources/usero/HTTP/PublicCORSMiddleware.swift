@@ -13,8 +13,13 @@ struct PublicCORSMiddleware<Context: RequestContext>: RouterMiddleware {
         var response: Response
         do {
             response = try await next(request, context)
+        } catch let answered as AnsweredError {
+            throw answered
         } catch {
             response = ErrorMiddleware<Context>.response(for: error, request: request, logger: context.logger)
+            Self.addHeaders(to: &response, preflight: false)
+            // Answered here, with CORS, and still counted and logged as an error by the observation layer.
+            throw AnsweredError(underlying: error, response: response)
         }
         Self.addHeaders(to: &response, preflight: false)
         return response

@@ -63,7 +63,7 @@ struct PublicRateLimitMiddleware: RouterMiddleware {
         } catch {
             var response = ErrorMiddleware<Context>.response(for: error, request: request, logger: context.logger)
             PublicCORSMiddleware<Context>.addHeaders(to: &response, preflight: false)
-            return response
+            throw AnsweredError(underlying: error, response: response)
         }
         if let id = Self.clientID(inJSON: body), let wait = clients.admit(id) {
             Self.countRefusal(by: "client")

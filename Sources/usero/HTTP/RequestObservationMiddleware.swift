@@ -37,6 +37,9 @@ struct RequestObservationMiddleware<Context: RequestContext>: RouterMiddleware {
             } else {
                 response = try await next(request, context)
             }
+        } catch let answered as AnsweredError {
+            errorType = type(of: answered.underlying)
+            response = answered.response
         } catch {
             errorType = type(of: error)
             response = ErrorMiddleware<Context>.response(for: error, request: request, logger: context.logger)
