@@ -153,6 +153,23 @@ def test_widget_shows_an_error_when_the_server_refuses(driver, host_page):
     assert not driver.find_elements(By.CSS_SELECTOR, "usero-feedback-widget")
 
 
+def test_a_page_with_a_very_long_address_still_sends_its_feedback(driver, host_page, usero):
+    # The server takes at most 8192 characters of pageUrl; the widget cuts the page's address to that instead of
+    # losing the visitor's feedback to a 400.
+    address = host_page + "?q=" + "a" * 9000
+    driver.get(address)
+    root = wait(driver, lambda: widget_root(driver))
+    root.find_element(By.CSS_SELECTOR, ".launcher").click()
+    root.find_element(By.CSS_SELECTOR, ".rate[data-rating='3']").click()
+    root.find_element(By.CSS_SELECTOR, ".send").click()
+    done = root.find_element(By.CSS_SELECTOR, ".done")
+    wait(driver, done.is_displayed)
+    submitted = [event for event in driver.execute_script("return window.__events") if event.startswith("submit:")]
+    assert submitted
+    item = admin_get(usero, "/api/feedback/" + submitted[-1].split(":", 1)[1]).json()
+    assert item["pageUrl"] == address[:8192]
+
+
 # MARK: The inbox
 
 

@@ -62,7 +62,13 @@ struct InboxRenderer: Sendable {
     }
 }
 
-/// The inbox's cookies: `HttpOnly`, `SameSite=Strict`, scoped to `/inbox`, and `Secure` behind HTTPS.
+/// The inbox's cookies: `HttpOnly`, `SameSite=Lax`, scoped to `/inbox`, and `Secure` behind HTTPS.
+///
+/// `Lax`, not `Strict`: the links Slack posts (`/inbox/items/{id}`) are cross-site navigations, which carry no
+/// `Strict` cookie, so a signed-in admin clicking one in a browser was sent to sign in again (and signing in ended the
+/// session every other tab used). `Lax` sends the cookie on top-level GET navigations only; no GET changes anything,
+/// and every change is a POST carrying the session's CSRF token, which a cross-site POST (sent without the cookie)
+/// cannot have.
 struct InboxCookies: Sendable {
     static let session = "usero_session"
     static let login = "usero_login"
@@ -70,7 +76,7 @@ struct InboxCookies: Sendable {
     let isSecure: Bool
 
     func set(_ name: String, _ value: String, maxAge: Int) -> String {
-        "\(name)=\(value); Path=/inbox; Max-Age=\(maxAge); HttpOnly; SameSite=Strict" + (isSecure ? "; Secure" : "")
+        "\(name)=\(value); Path=/inbox; Max-Age=\(maxAge); HttpOnly; SameSite=Lax" + (isSecure ? "; Secure" : "")
     }
 
     func clear(_ name: String) -> String { set(name, "", maxAge: 0) }

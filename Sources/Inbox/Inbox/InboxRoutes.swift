@@ -119,13 +119,16 @@ struct InboxRoutes<Context: RequestContext>: Sendable {
     @Sendable func loginForm(_ request: Request, context: Context) async throws -> Response {
         let next = Self.returnPath(request.uri.queryParameters["next"].map(String.init))
         if try await visitor(request) != nil { return InboxRenderer.redirect(to: next ?? "/inbox") }
-        return try loginPage(error: nil, status: .ok, next: next)
+        return try loginPage(error: nil, status: .ok, next: next, request: request)
     }
 
-    /// The sign-in form with a fresh login token, also set as a cookie: a cross-site page cannot read it, so it
-    /// cannot sign a visitor into someone else's inbox.
-    func loginPage(error: String?, status: HTTPResponse.Status, next: String? = nil) throws -> Response {
-        let token = InboxSessions.randomToken()
+    /// The sign-in form with a login token, also set as a cookie: a cross-site page cannot read it, so it cannot sign
+    /// a visitor into someone else's inbox. The browser's token is kept when it has one, so that a sign-in form
+    /// opened in another tab meanwhile does not make this one's expire.
+    func loginPage(error: String?, status: HTTPResponse.Status, next: String? = nil, request: Request) throws -> Response {
+        let token = InboxCookies.value(InboxCookies.login, in: request).flatMap {
+            InboxSessions.isWellFormed($0) ? $0 : nil
+        } ?? InboxSessions.randomToken()
         var response = try renderer.page(
             "login", LoginView(loginToken: token, errorText: error, next: next), status: status)
         response.addCookie(cookies.set(InboxCookies.login, token, maxAge: 3600))
@@ -139,12 +142,14 @@ struct InboxRoutes<Context: RequestContext>: Sendable {
         else {
             return try loginPage(
                 error: "The sign-in form expired. Please enter your admin key again.", status: .forbidden,
-                next: Self.returnPath(form.next))
+                next: Self.returnPath(form.next), request: request)
         }
         let key = (form.adminKey ?? "").trimmingCharacters(in: .whitespacesAndNewlines)
         guard !key.isEmpty, key.count <= 256, let client = try await store.client(adminKey: key) else {
             context.logger.info("Inbox sign-in refused")
-            return try loginPage(error: "That admin key is not valid.", status: .unauthorized, next: Self.returnPath(form.next))
+            return try loginPage(
+                error: "That admin key is not valid.", status: .unauthorized, next: Self.returnPath(form.next),
+                request: request)
         }
         if let old = InboxCookies.value(InboxCookies.session, in: request) { try await sessions.end(id: old) }
         let session = try await sessions.start(clientID: client.id)

@@ -32,8 +32,10 @@ public struct WidgetRoutes<Context: RequestContext>: Sendable {
             .xContentTypeOptions: "nosniff",
         ]
         headers[HTTPField.Name("Cross-Origin-Resource-Policy")!] = "cross-origin"
+        // Weak comparison (RFC 9110, 13.1.2): a compressing proxy in front hands browsers `W/"…"` for our tag.
         if let match = request.headers[.ifNoneMatch], match.split(separator: ",").contains(where: {
-            $0.trimmingCharacters(in: .whitespaces) == WidgetAsset.etag
+            let tag = $0.trimmingCharacters(in: .whitespaces)
+            return tag == "*" || (tag.hasPrefix("W/") ? String(tag.dropFirst(2)) : tag) == WidgetAsset.etag
         }) {
             return Response(status: .notModified, headers: headers)
         }

@@ -291,6 +291,13 @@ enum WidgetScript {
       return request('/api/screenshots', { body: data }).then(function (body) { return body.screenshot; });
     }
 
+    function cut(text, max) {
+      text = String(text);
+      if (text.length <= max) return text;
+      var code = text.charCodeAt(max - 1);
+      return text.slice(0, code >= 0xD800 && code <= 0xDBFF ? max - 1 : max);
+    }
+
     form.addEventListener('submit', function (e) {
       e.preventDefault();
       if (busy) return;
@@ -299,16 +306,18 @@ enum WidgetScript {
       if (opts.showEmailOption === false) address = (u && u.email) || '';
       else if (check.checked) address = email.value.trim();
       if (address && !/^[^\s@]+@[^\s@]+\.[^\s@]+$/.test(address)) { showError('Please enter a valid email address.'); return; }
-      var payload = { clientId: opts.clientId, pageUrl: location.href };
+      // What the page supplies is cut to the server's limits (never a surrogate pair in two), so that a long URL
+      // or title never costs the visitor their feedback.
+      var payload = { clientId: opts.clientId, pageUrl: cut(location.href, 8192) };
       if (rating) payload.rating = rating;
       if (text) payload.comment = text;
       if (address) payload.userEmail = address;
-      if (document.title) payload.pageTitle = document.title;
-      if (document.referrer) payload.referrer = document.referrer;
+      if (document.title) payload.pageTitle = cut(document.title, 8192);
+      if (document.referrer) payload.referrer = cut(document.referrer, 8192);
       if (typeof opts.environment === 'string' && opts.environment) payload.environment = opts.environment;
       if (opts.metadata && typeof opts.metadata === 'object') payload.metadata = opts.metadata;
       var id = u && (u.id || u.userId);
-      if (id) payload.userId = String(id);
+      if (id && String(id).length <= 128) payload.userId = String(id);
       busy = true;
       send.disabled = true;
       send.textContent = files.length ? 'Uploading\u2026' : 'Sending\u2026';
