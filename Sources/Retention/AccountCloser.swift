@@ -33,10 +33,12 @@ public struct AccountCloser: Sendable {
         self.policy = policy
     }
 
-    /// Closes the account now: `begin`, then `finish`. Returns what went.
+    /// Closes the account now: `begin`, then `finish`. Returns what went. `FeedbackError.unauthorized` when the
+    /// client is gone or another request is closing it already: its admin key opens nothing any more (as the next
+    /// request with it learns), and "Invalid client ID" is the public routes' answer, not an admin's.
     @discardableResult
     public func close(clientID: String) async throws -> DeletionCounts {
-        guard try await begin(clientID: clientID) else { throw FeedbackError.unknownClient }
+        guard try await begin(clientID: clientID) else { throw FeedbackError.unauthorized }
         return try await finish(clientID: clientID) ?? DeletionCounts()
     }
 

@@ -31,6 +31,8 @@ struct AppConfig: Sendable {
     /// Time between two steps (Slack calls) of a recovery sweep, ms.
     var slackRecoveryStepInterval: Int64 = 1_200
     /// How often the retention sweep runs.
+    /// The longest `USERO_RETENTION_INTERVAL_SECONDS`: a day.
+    static let maxRetentionIntervalSeconds = 86_400
     var retentionInterval: Duration = .seconds(3600)
     /// Requests per minute per client id and per source address on the public write routes; 0: no limit.
     var publicRateLimit = AppConfig.defaultPublicRateLimit
@@ -174,8 +176,11 @@ struct AppConfig: Sendable {
             config.slackResponseURLPrefixes = prefixes
         }
         if let text = value("USERO_RETENTION_INTERVAL_SECONDS") {
-            guard let seconds = Int(text), seconds > 0 else {
-                throw Invalid(description: "USERO_RETENTION_INTERVAL_SECONDS must be a positive whole number")
+            // At most a day: the free plan's promise is deletion after 30 days, not 30 days and a sweep's wait.
+            guard let seconds = Int(text), (1...Self.maxRetentionIntervalSeconds).contains(seconds) else {
+                throw Invalid(
+                    description:
+                        "USERO_RETENTION_INTERVAL_SECONDS must be a whole number of seconds from 1 to \(Self.maxRetentionIntervalSeconds) (a day)")
             }
             config.retentionInterval = .seconds(seconds)
         }

@@ -26,7 +26,13 @@ struct Backend: Sendable {
     ///
     /// A PostgreSQL server that cannot be reached, refuses the credentials or fails a migration is an
     /// `AppConfig.Invalid`: one line naming `USERO_DATABASE`, never the password (`serve` exits 78).
-    static func open(_ config: AppConfig, logger: Logger = makeLogger(label: "usero.store")) async throws -> Backend {
+    ///
+    /// With `creating` false (the commands that work on data that must already be there), a SQLite file that does
+    /// not exist is such a mistake too, rather than a new empty store: a mistyped path in a cron job's
+    /// `usero retention run` would otherwise sweep nothing and report success.
+    static func open(
+        _ config: AppConfig, creating: Bool = true, logger: Logger = makeLogger(label: "usero.store")
+    ) async throws -> Backend {
         // With Slack configured, an accepted api/widget item commits together with its Slack post job.
         let postsToSlack = config.slackSigningSecret != nil
         if let settings = config.postgres {
@@ -40,6 +46,11 @@ struct Backend: Sendable {
             return Backend(
                 feedback: store, slack: store, retention: store, health: store, inboxSessions: store, sqlite: nil,
                 postgres: store)
+        }
+        if !creating, !FileManager.default.fileExists(atPath: config.databasePath) {
+            throw AppConfig.Invalid(
+                description:
+                    "USERO_DATABASE: no SQLite file at \(config.databasePath) (`usero serve` or `usero clients create` makes one)")
         }
         let store: SQLiteStore
         do {

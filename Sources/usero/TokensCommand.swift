@@ -18,7 +18,7 @@ struct TokensCommand: AsyncParsableCommand {
             let (keyRing, backend) = try await configured {
                 let config = try AppConfig.load(host: nil, port: nil, environment: ProcessInfo.processInfo.environment)
                 let (keyRing, _) = try SlackKeys.load(config: config, createIfMissing: false, logger: nil)
-                return (keyRing, try await Backend.open(config))
+                return (keyRing, try await Backend.open(config, creating: false))
             }
             let summary = try await TokenResealer(store: backend.slack, keyRing: keyRing).resealAll()
             try printJSON(summary)

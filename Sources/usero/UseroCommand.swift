@@ -37,11 +37,12 @@ func printJSON(_ value: some Encodable) throws {
 }
 
 /// The configuration and the store, for the administration commands: the same reading of the environment as
-/// `serve`, so a command and the service never disagree about where the data is.
-func openBackend() async throws -> (AppConfig, Backend) {
+/// `serve`, so a command and the service never disagree about where the data is. Only a command that may start a
+/// store (`clients create`) is `creating`; the others refuse a SQLite file that is not there.
+func openBackend(creating: Bool = false) async throws -> (AppConfig, Backend) {
     try await configured {
         let config = try AppConfig.load(host: nil, port: nil, environment: ProcessInfo.processInfo.environment)
-        return (config, try await Backend.open(config))
+        return (config, try await Backend.open(config, creating: creating))
     }
 }
 
@@ -153,7 +154,7 @@ struct Clients: AsyncParsableCommand {
         }
 
         func run() async throws {
-            let (_, backend) = try await openBackend()
+            let (_, backend) = try await openBackend(creating: true)
             let (client, key) = try await backend.feedback.createClient(
                 name: name, plan: plan, allowedOrigins: allowedOrigins.map(OriginPattern.normalize), at: Date())
             try printJSON(["clientId": client.id, "adminKey": key])

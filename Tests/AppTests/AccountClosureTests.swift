@@ -106,6 +106,26 @@ import UseroTestSupport
         }
     }
 
+    /// Several closures of one account at once (a double click, a retried request): one closes it, the others are
+    /// told the key opens nothing any more (401), never the public routes' 404 "Invalid client ID".
+    @Test func closuresOfOneAccountAtOnceCloseItOnceAndAnswer401() async throws {
+        try await TestServer.run { server in
+            let seeded = try await Self.seed(server, rows: 20)
+            let statuses = try await withThrowingTaskGroup(of: Int.self) { group in
+                for _ in 0..<4 {
+                    group.addTask {
+                        try await server.request("DELETE", "/api/account", headers: ["Authorization": "Bearer \(seeded.key)"])
+                            .status
+                    }
+                }
+                return try await group.reduce(into: []) { $0.append($1) }
+            }
+            #expect(statuses.filter { $0 == 204 }.count == 1, "\(statuses)")
+            #expect(statuses.filter { $0 != 204 }.allSatisfy { $0 == 401 }, "\(statuses)")
+            try await Self.expectGone(server, id: seeded.id, key: seeded.key, shotPath: seeded.shotPath)
+        }
+    }
+
     @Test func aClientBeingClosedAnswersLikeAnUnknownOneFromTheFirstStep() async throws {
         try await TestServer.run { server in
             let seeded = try await Self.seed(server)

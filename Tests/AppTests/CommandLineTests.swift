@@ -57,6 +57,10 @@ import FoundationNetworking
         ("USERO_PORT", "eighty"),
         ("USERO_PUBLIC_URL", "ftp://example.com"),
         ("SLACK_API_URL", "not a url"),
+        // Once accepted: the sweep's period overflowed and the server crashed on its first sweep
+        ("USERO_RETENTION_INTERVAL_SECONDS", "9300000000000000"),
+        ("USERO_RETENTION_INTERVAL_SECONDS", "86401"),
+        ("USERO_RETENTION_INTERVAL_SECONDS", "0"),
     ])
     func badConfigurationStopsServeWithOneLineNamingTheVariable(variable: String, value: String) async throws {
         var settings = environment
@@ -112,6 +116,26 @@ import FoundationNetworking
         }
     }
 
+    /// A command that works on existing data, given a SQLite path where no file is (a typo in a cron job), says so
+    /// and exits 78 instead of creating an empty store and reporting an empty sweep as success.
+    @Test func aCommandOnAMissingSQLiteFileCreatesNothingAndExits78() async throws {
+        var settings = environment
+        let missing = folder.appendingPathComponent("typo").appendingPathComponent("usero.sqlite")
+        settings["USERO_DATABASE"] = missing.path
+        for command in [["retention", "run"], ["clients", "update", "client_abc", "--plan", "paid"], ["clients", "rotate-key", "client_abc"]] {
+            let outcome = try await UseroBinary.run(command, environment: settings)
+            #expect(outcome.status == 78, "\(command): \(outcome.stderr)")
+            let lines = outcome.stderr.split(separator: "\n").filter { $0.contains("USERO_DATABASE") }
+            #expect(lines.count == 1, "\(command): \(outcome.stderr)")
+            #expect(lines.first?.contains("no SQLite file") == true, "\(command): \(outcome.stderr)")
+            #expect(!FileManager.default.fileExists(atPath: missing.path), "\(command)")
+        }
+        // Creating a client is how a store starts: that one makes the file
+        #expect(try await UseroBinary.run(["clients", "create", "--name", "A"], environment: settings).status == 0)
+        #expect(FileManager.default.fileExists(atPath: missing.path))
+        #expect(try await UseroBinary.run(["retention", "run"], environment: settings).status == 0)
+    }
+
     @Test func aPortInUseStopsServeWithOneLineNamingIt() async throws {
         let port = UseroBinary.freePort()
         let (first, healthy) = try await UseroBinary.startServe(port: port, environment: environment)
@@ -131,6 +155,7 @@ import FoundationNetworking
     }
 
     @Test func updatingAClientThatDoesNotExistSaysSoInOneLine() async throws {
+        _ = try await UseroBinary.createClient(name: "Another", environment: environment)
         let outcome = try await UseroBinary.run(["clients", "update", "client_nope", "--plan", "paid"], environment: environment)
         #expect(outcome.status == 1)
         #expect(outcome.stderr.contains("no client client_nope"))

@@ -151,12 +151,14 @@ import UseroTestSupport
             let auth = ["Authorization": "Bearer \(client.key)"]
             #expect(try await server.request("GET", "/api/privacy/export?email=a@b.co").status == 401)
             #expect(try await server.postJSON("/api/privacy/erase", #"{"email":"a@b.co"}"#).status == 401)
-            for query in ["", "?email=a@b.co&userId=u", "?foo=bar"] {
+            // A key that is none of the three (a typo beside a real one), or one given twice, never narrows the
+            // request silently to the other key.
+            for query in ["", "?email=a@b.co&userId=u", "?foo=bar", "?slackUserId=U1&foo=bar", "?email=a@b.co&email=d@e.co"] {
                 let result = try await server.request("GET", "/api/privacy/export\(query)", headers: auth)
                 #expect(result.status == 400)
                 #expect(result.json["error"] as? String == "Give exactly one of email, userId, slackUserId")
             }
-            for body in ["{}", #"{"email":"a@b.co","slackUserId":"U1"}"#, #"{"userId":7}"#, "[]"] {
+            for body in ["{}", #"{"email":"a@b.co","slackUserId":"U1"}"#, #"{"userId":7}"#, "[]", #"{"email":"a@b.co","userid":"u42"}"#] {
                 #expect(try await server.postJSON("/api/privacy/erase", body, headers: auth).status == 400)
             }
             #expect(try await server.postJSON("/api/privacy/erase", "{oops", headers: auth).status == 400)

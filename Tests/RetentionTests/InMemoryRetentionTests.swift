@@ -214,7 +214,7 @@ import UseroTestSupport
         #expect(entry.dueAt == Self.now.addingTimeInterval(7))
         #expect(try await store.pendingAccountClosures().isEmpty)
         // A closed account cannot be closed again.
-        await #expect(throws: FeedbackError.unknownClient) { try await closer.close(clientID: client) }
+        await #expect(throws: FeedbackError.unauthorized) { try await closer.close(clientID: client) }
     }
 
     @Test func theSlackOwnerHandsTheTokenToARevokeJobThatOutlivesTheClient() async throws {

@@ -53,9 +53,7 @@ public struct RetentionAdminRoutes<Context: RequestContext>: Sendable {
 
     @Sendable func export(_ request: Request, context: Context) async throws -> Response {
         let client = try await auth.client(for: request)
-        var keys: [String: String] = [:]
-        for (key, value) in request.uri.queryParameters { keys[String(key)] = String(value) }
-        let subject = try DataSubject(keys: keys)
+        let subject = try DataSubject(pairs: request.uri.queryParameters.map { (String($0.key), String($0.value)) })
         return JSONResponse.make(try await privacy.export(clientID: client.id, subject: subject))
     }
 
@@ -64,12 +62,12 @@ public struct RetentionAdminRoutes<Context: RequestContext>: Sendable {
         let body = try await request.collectBody(limit: 1024 * 1024)
         guard let value = JSONValue.parse(body) else { throw FeedbackError.malformedJSON }
         guard case .object(let fields) = value else { throw RetentionError.subjectRequired }
-        var keys: [String: String] = [:]
+        var pairs: [(key: String, value: String)] = []
         for (key, field) in fields {
             guard case .string(let text) = field else { throw RetentionError.subjectRequired }
-            keys[key] = text
+            pairs.append((key, text))
         }
-        let subject = try DataSubject(keys: keys)
+        let subject = try DataSubject(pairs: pairs)
         let counts = try await privacy.erase(clientID: client.id, subject: subject)
         var reported: [String: Int] = [:]
         for kind in ["feedback", "screenshots", "endUsers", "slackForwardsScrubbed"] { reported[kind] = counts[kind] }

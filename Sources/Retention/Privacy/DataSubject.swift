@@ -15,7 +15,19 @@ public enum DataSubject: Sendable, Equatable {
     /// The subject named by `values` (absent and empty values ignored); `RetentionError.subjectRequired` unless
     /// exactly one key is given.
     public init(keys values: [String: String]) throws(RetentionError) {
-        let given = Self.keys.compactMap { key in values[key].flatMap { $0.isEmpty ? nil : (key, $0) } }
+        try self.init(pairs: values.map { ($0.key, $0.value) })
+    }
+
+    /// The subject named by `pairs`, as a query string or a JSON object gives them: `RetentionError.subjectRequired`
+    /// unless exactly one of `keys` has a value (empty values count as absent), and also for a key that is none of
+    /// them or one given twice, so that a typo (`userid`) or a repeated key never narrows an erasure silently to the
+    /// other key.
+    public init(pairs: [(key: String, value: String)]) throws(RetentionError) {
+        var seen = Set<String>()
+        for (key, _) in pairs {
+            guard Self.keys.contains(key), seen.insert(key).inserted else { throw .subjectRequired }
+        }
+        let given = pairs.filter { !$0.value.isEmpty }
         guard given.count == 1, let (key, value) = given.first, !value.exceedsLength(254) else {
             throw .subjectRequired
         }
