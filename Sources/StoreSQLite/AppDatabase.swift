@@ -22,6 +22,9 @@ final class AppDatabase: Sendable {
     /// when there are fewer cores). A read that finds them all taken waits in GRDB for one to be handed back.
     static var readerCount: Int { max(5, ProcessInfo.processInfo.activeProcessorCount + 2) }
 
+    /// How long a connection waits for a lock another one holds (GRDB's busy mode).
+    static let busyTimeoutMilliseconds = 10_000
+
     /// Opens (creating if needed) the database at `path` and migrates it.
     init(path: String) throws {
         let directory = URL(fileURLWithPath: path).deletingLastPathComponent().path
@@ -35,7 +38,7 @@ final class AppDatabase: Sendable {
         configuration.foreignKeysEnabled = true
         // Keep comments and emails out of SQL error messages.
         configuration.publicStatementArguments = false
-        configuration.busyMode = .timeout(10)
+        configuration.busyMode = .timeout(Double(Self.busyTimeoutMilliseconds) / 1000)
         configuration.maximumReaderCount = Self.readerCount
         // Deleted content is overwritten with zeros in the page that held it, whatever the library's build default
         // (Debian's happens to have it on): a deleted comment does not linger in the file's free pages.
@@ -72,9 +75,30 @@ final class AppDatabase: Sendable {
     /// After an erasure (an item, a data subject, a closed account, a scrubbed workspace, a sweep): folds the WAL
     /// into the database file and empties it. The WAL keeps the pages as they were before the deletion until a
     /// checkpoint overwrites them, which under light traffic can be hours; this makes "deleted" true of the files
-    /// at once. Best effort: a reader holding an old snapshot can make it stop short, and the next one finishes.
+    /// at once.
+    ///
+    /// A reader holding an older snapshot (a long export, a backup, `sqlite3` beside the service) keeps the
+    /// checkpoint from finishing. It never waits for one: it runs on the writer's connection, and waiting there (up
+    /// to the 10 s busy timeout) held every write of the service that long. It tries again in the background, a
+    /// few times over about a minute, until the reader has left.
     func dropErasedPages() async {
-        _ = try? await pool.writeWithoutTransaction { db in try db.execute(sql: "PRAGMA wal_checkpoint(TRUNCATE)") }
+        if await truncateWAL() { return }
+        Task.detached { [self] in
+            for seconds in [1, 2, 4, 8, 15, 30] {
+                try? await Task.sleep(for: .seconds(seconds))
+                if await self.truncateWAL() { return }
+            }
+        }
+    }
+
+    /// One TRUNCATE checkpoint that gives up at once when a reader is in the way; whether it emptied the WAL.
+    private func truncateWAL() async -> Bool {
+        (try? await pool.writeWithoutTransaction { db -> Bool in
+            try db.execute(sql: "PRAGMA busy_timeout = 0")
+            defer { try? db.execute(sql: "PRAGMA busy_timeout = \(Self.busyTimeoutMilliseconds)") }
+            let result = try Row.fetchOne(db, sql: "PRAGMA wal_checkpoint(TRUNCATE)")
+            return result?[0] as Int? == 0
+        }) ?? false
     }
 
     /// Group-commit transactions so far and the writes they carried (their ratio is the mean batch size).

@@ -16,7 +16,8 @@ public final class SQLiteStore: Sendable {
     let postsNewFeedbackToSlack: Bool
 
     /// Opens (creating if needed) the database at `path`, migrates it, and finishes deleting screenshot files a
-    /// previous process left queued. With `postsNewFeedbackToSlack`, every accepted item commits together with the
+    /// previous process left queued. Job leases stay as they are: a `usero` command opens the file beside a running
+    /// `serve`, whose leases are its own (`releaseJobLeases()` is for `serve`'s start). With `postsNewFeedbackToSlack`, every accepted item commits together with the
     /// jobs that post it to its workspaces' notify channels.
     public init(path: String, dataDirectory: String, postsNewFeedbackToSlack: Bool = false) async throws {
         do {
@@ -29,8 +30,14 @@ public final class SQLiteStore: Sendable {
         }
         files = ScreenshotFiles(dataDirectory: dataDirectory)
         self.postsNewFeedbackToSlack = postsNewFeedbackToSlack
-        try await database.write { db in try db.execute(sql: "UPDATE job SET lease_until = NULL WHERE lease_until IS NOT NULL") }
         try await purgeDeletedScreenshots()
+    }
+
+    /// At `serve`'s start: jobs leased by a process that is gone (the one serve on this file, stopped or killed) are
+    /// due again at once rather than when their leases run out. Only `serve` may: a command that did this beside a
+    /// running serve made the jobs that serve was running claimable, and run twice.
+    public func releaseJobLeases() async throws {
+        try await database.write { db in try db.execute(sql: "UPDATE job SET lease_until = NULL WHERE lease_until IS NOT NULL") }
     }
 }
 

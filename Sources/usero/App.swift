@@ -45,7 +45,7 @@ func buildApplication(
     config: AppConfig, logger: Logger, clock: any WallClock = SystemClock(),
     onServerRunning: @escaping @Sendable (Int) async -> Void = { _ in }
 ) async throws -> (Application<AppResponder>, AppParts) {
-    let backend = try await Backend.open(config)
+    let backend = try await Backend.open(config, serving: true)
     // Uploads a crash cut off; any upload still running elsewhere on this folder has touched its file since.
     SpooledFile.removeLeftovers(in: Backend.uploadSpoolDirectory(config), olderThan: Backend.unfinishedUploadAge(config))
     let store = backend.feedback

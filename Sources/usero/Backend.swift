@@ -30,8 +30,10 @@ struct Backend: Sendable {
     /// With `creating` false (the commands that work on data that must already be there), a SQLite file that does
     /// not exist is such a mistake too, rather than a new empty store: a mistyped path in a cron job's
     /// `usero retention run` would otherwise sweep nothing and report success.
+    ///
+    /// `serving`: opened by `serve`, which alone may release the job leases a stopped process left (SQLite).
     static func open(
-        _ config: AppConfig, creating: Bool = true, logger: Logger = makeLogger(label: "usero.store")
+        _ config: AppConfig, creating: Bool = true, serving: Bool = false, logger: Logger = makeLogger(label: "usero.store")
     ) async throws -> Backend {
         // With Slack configured, an accepted api/widget item commits together with its Slack post job.
         let postsToSlack = config.slackSigningSecret != nil
@@ -59,6 +61,7 @@ struct Backend: Sendable {
         } catch let error as SQLiteOpenError {
             throw AppConfig.Invalid(description: "USERO_DATABASE: \(error.description)")
         }
+        if serving { try await store.releaseJobLeases() }
         return Backend(
             feedback: store, slack: store, retention: store, health: store, inboxSessions: store, sqlite: store,
             postgres: nil)

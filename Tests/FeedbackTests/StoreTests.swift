@@ -18,6 +18,27 @@ import UseroTestSupport
         try await SQLiteStore(path: folder.appendingPathComponent("usero.sqlite").path, dataDirectory: folder.path)
     }
 
+    /// A `usero` command opens the file beside a running `serve`: the jobs serve has leased stay leased (once, every
+    /// command released them, and serve's running jobs became claimable again and ran twice). Only a start of serve,
+    /// when no process on this file holds a lease, hands them back.
+    @Test func openingTheStoreLeavesJobLeasesToTheProcessHoldingThem() async throws {
+        let serving = try await makeStore()
+        try await serving.database.write { db in
+            try db.execute(
+                sql: """
+                    INSERT INTO job (kind, team_id, payload, run_at, created_at, lease_until)
+                    VALUES ('slack.post_feedback', 'T0001', '{}', 0, 0, 9999999999999)
+                    """)
+        }
+        func lease() async throws -> Int64? {
+            try await serving.database.read { db in try Int64.fetchOne(db, sql: "SELECT lease_until FROM job") }
+        }
+        _ = try await makeStore()  // `usero clients create` beside serve
+        #expect(try await lease() == 9_999_999_999_999)
+        try await makeStore().releaseJobLeases()  // serve starting again
+        #expect(try await lease() == nil)
+    }
+
     @Test func theWriterIsInWALModeWithFullSync() async throws {
         let store = try await makeStore()
         // The writer is the connection that commits, so its setting is the one that makes a 200 durable.
