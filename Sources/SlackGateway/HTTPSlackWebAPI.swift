@@ -180,7 +180,7 @@ public final class HTTPSlackWebAPI: SlackWebAPI {
             let status = Int(response.status.code)
             switch status {
             case 200..<300:
-                return try await response.body.collect(upTo: limit)
+                return try await Self.collect(response.body, upTo: limit, deadline: deadline)
             case 429:
                 throw SlackAPIError.rateLimited(retryAfter: Self.retryAfterSeconds(response.headers.first(name: "Retry-After")))
             case 500...599:
@@ -199,6 +199,25 @@ public final class HTTPSlackWebAPI: SlackWebAPI {
             // AsyncHTTPClient's errors can carry the URL, which for a response_url is a capability: never pass it on.
             if Task.isCancelled { throw CancellationError() }
             throw SlackAPIError.unreachable
+        }
+    }
+
+    /// The body, read within the call's deadline. AsyncHTTPClient's deadline ends once the head has arrived, and its
+    /// read timeout restarts with every byte: a server that drips a byte a second held a call (an install page, a
+    /// workspace's job lane) for as long as it liked, and past a job's lease, so the job could run twice.
+    private static func collect(_ body: HTTPClientResponse.Body, upTo limit: Int, deadline: NIODeadline)
+        async throws -> ByteBuffer
+    {
+        try await withThrowingTaskGroup(of: ByteBuffer?.self) { group in
+            group.addTask { try await body.collect(upTo: limit) }
+            group.addTask {
+                let left = deadline.uptimeNanoseconds.subtractingReportingOverflow(NIODeadline.now().uptimeNanoseconds)
+                if !left.overflow { try await Task.sleep(for: .nanoseconds(Int64(clamping: left.partialValue))) }
+                return nil
+            }
+            defer { group.cancelAll() }
+            guard let first = try await group.next(), let buffer = first else { throw SlackAPIError.unreachable }
+            return buffer
         }
     }
 

@@ -120,6 +120,21 @@ import Testing
         }
     }
 
+    /// The deadline covers the body too: a server that sends its head and then a byte now and then cannot hold a call
+    /// (and a workspace's job lane, past its lease) for longer than the timeout.
+    @Test func aSlackThatDripsItsAnswerIsBoundedByTheTimeout() async throws {
+        try await withHostile { _, root in
+            let api = HTTPSlackWebAPI(
+                baseURL: URL(string: root + "/api/")!, timeout: 1, responseURLPrefixes: [root + "/hooks/"])
+            let started = ContinuousClock.now
+            await #expect(throws: SlackAPIError.unreachable) {
+                try await api.respond(to: root + "/hooks/drip", text: "Sent to usero")
+            }
+            // The answer would take 20 s; the call ends near its 1 s deadline (a bound, not a speed measure).
+            #expect(ContinuousClock.now - started < .seconds(10))
+        }
+    }
+
     @Test func aShortcutWhoseResponseURLIsElsewhereIsCapturedButTheURLIsNeverCalled() async throws {
         try await withFakeSlack { fake, api in
             try await TestServer.run(configure: { SlackTestSettings.configure(&$0, fakeURL: api) }) { server in
@@ -183,6 +198,18 @@ final class HostileSlack: Sendable {
                     status: .ok, headers: headers,
                     body: ResponseBody { writer in
                         for _ in 0..<80 { try await writer.write(chunk) }
+                        try await writer.finish(nil)
+                    })
+            case "/api/team.info", "/hooks/drip":
+                // The head at once, then a byte every 200 ms for 20 s: each read comes well within any read timeout.
+                return Response(
+                    status: .ok, headers: headers,
+                    body: ResponseBody { writer in
+                        for _ in 0..<100 {
+                            try await writer.write(ByteBuffer(string: " "))
+                            try await Task.sleep(for: .milliseconds(200))
+                        }
+                        try await writer.write(ByteBuffer(string: #"{"ok":true}"#))
                         try await writer.finish(nil)
                     })
             case "/hooks/big":
