@@ -68,7 +68,8 @@ public final class HTTPSlackWebAPI: SlackWebAPI {
         return OAuthAccess(
             accessToken: Redacted(token), scope: reply.scope ?? "", botUserId: reply.botUserId, appId: reply.appId,
             teamId: reply.team?.id, teamName: reply.team?.name, enterpriseId: reply.enterprise?.id,
-            installerUserId: reply.authedUser?.id)
+            installerUserId: reply.authedUser?.id,
+            expires: reply.refreshToken != nil || reply.expiresIn != nil || token.hasPrefix("xoxe."))
     }
 
     public func authTest(token: Redacted<String>) async throws -> AuthIdentity {
@@ -257,9 +258,12 @@ public final class HTTPSlackWebAPI: SlackWebAPI {
         var team: Named?
         var enterprise: Named?
         var authedUser: AuthedUser?
+        var refreshToken: String?
+        var expiresIn: Int64?
         enum CodingKeys: String, CodingKey {
             case scope, team, enterprise
             case accessToken = "access_token", botUserId = "bot_user_id", appId = "app_id", authedUser = "authed_user"
+            case refreshToken = "refresh_token", expiresIn = "expires_in"
         }
     }
     private struct AuthTestReply: Decodable {

@@ -107,6 +107,18 @@ public struct Installation: Sendable {
         return addedAt
     }
 
+    /// Whether `id` looks like a Slack workspace (`T…`) or organisation (`E…`) id: an upper-case letter and 1 to 31
+    /// upper-case letters or digits.
+    public static func isTeamID(_ id: String) -> Bool {
+        let bytes = Array(id.utf8)
+        guard (2...32).contains(bytes.count), bytes[0] == UInt8(ascii: "T") || bytes[0] == UInt8(ascii: "E") else {
+            return false
+        }
+        return bytes.dropFirst().allSatisfy {
+            (UInt8(ascii: "A")...UInt8(ascii: "Z")).contains($0) || (UInt8(ascii: "0")...UInt8(ascii: "9")).contains($0)
+        }
+    }
+
     /// Whether the installation grants `scope` (its granted scopes are comma-separated).
     public func grants(_ scope: String) -> Bool {
         scopes.split(separator: ",").contains { $0.trimmingCharacters(in: .whitespaces) == scope }

@@ -115,10 +115,24 @@ public struct SlackOAuth: Sendable {
             guard let team = access.teamId else {
                 return .failed(status: 400, reason: "Org-wide (Enterprise Grid) installs are not supported yet.")
             }
+            guard !access.expires else {
+                logger.notice("Slack install refused: the app's tokens expire (token rotation is on)")
+                return .failed(
+                    status: 400,
+                    reason: "This Slack app has token rotation turned on, and usero needs it off (Slack app settings, "
+                        + "OAuth & Permissions). Nothing was stored.")
+            }
+            // Slack's word, checked before anything is sealed or stored: a workspace id, a bot token, a bounded
+            // name, and auth.test agreeing on the workspace.
+            guard Installation.isTeamID(team), access.accessToken.value.hasPrefix("xoxb-"),
+                access.accessToken.value.utf8.count <= 512
+            else { throw SlackAPIError.malformedResponse }
             let identity = try await api.authTest(token: access.accessToken)
+            guard identity.teamId == nil || identity.teamId == team else { throw SlackAPIError.malformedResponse }
+            let teamName = access.teamName.map { String($0.unicodeScalars.prefix(256)) }
             let envelope = try keyRing.seal(Array(access.accessToken.value.utf8), associatedData: Array(team.utf8))
             let installation = Installation(
-                teamId: team, clientId: parsed.client, enterpriseId: access.enterpriseId, teamName: access.teamName,
+                teamId: team, clientId: parsed.client, enterpriseId: access.enterpriseId, teamName: teamName,
                 botUserId: access.botUserId ?? identity.userId, botId: identity.botId, appId: access.appId,
                 scopes: access.scope, installerUserId: access.installerUserId, tokenEnvelope: envelope,
                 tokenKeyId: keyRing.currentKeyID, installedAt: epochMillis(clock.now()))
@@ -135,7 +149,7 @@ public struct SlackOAuth: Sendable {
                         + "To move it, uninstall usero from the workspace first, then install it from this project.")
             }
             logger.info("Slack installed", metadata: ["slack.team_id": "\(team)", "usero.client_id": "\(parsed.client)"])
-            return .installed(teamName: access.teamName ?? team)
+            return .installed(teamName: teamName ?? team)
         } catch SlackAPIError.slack(let code) {
             logger.debug("Slack install refused", metadata: ["slack.error": "\(SlackIngest.loggable(code))"])
             return .failed(status: 400, reason: "Slack refused the installation (\(SlackIngest.loggable(code))). Try again from a new link.")

@@ -64,12 +64,16 @@ public struct OAuthAccess: Sendable {
     public var teamName: String?
     public var enterpriseId: String?
     public var installerUserId: String?
+    /// Whether the token expires (the app has token rotation on: a `refresh_token`, an `expires_in`, an `xoxe.`
+    /// token). usero keeps no refresh token, so such a token would stop working 12 hours later.
+    public var expires: Bool
 
     /// Creates an answer (tests build their own).
     public init(
         accessToken: Redacted<String>, scope: String, botUserId: String?, appId: String?, teamId: String?,
-        teamName: String?, enterpriseId: String?, installerUserId: String?
+        teamName: String?, enterpriseId: String?, installerUserId: String?, expires: Bool = false
     ) {
+        self.expires = expires
         self.accessToken = accessToken
         self.scope = scope
         self.botUserId = botUserId

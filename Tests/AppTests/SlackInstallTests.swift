@@ -112,6 +112,46 @@ import UseroTestSupport
         }
     }
 
+    /// What Slack answers is checked before anything is sealed or stored: a token that expires (the app has token
+    /// rotation on; usero keeps no refresh token, so it would stop working 12 hours later), an empty workspace id or
+    /// token, an `auth.test` about another workspace. A huge workspace name is cut.
+    @Test func installAnswersThatCannotWorkAreRefusedAndStoreNothing() async throws {
+        try await withFakeSlack { fake, api in
+            try await TestServer.run(configure: { SlackTestSettings.configure(&$0, fakeURL: api) }) { server in
+                let client = try await server.createClient()
+                func callback() async throws -> HTTPResult {
+                    let link = try await server.request(
+                        "POST", "/api/slack/install-link", headers: ["Authorization": "Bearer \(client.key)"])
+                    let linkURL = try #require(link.json["url"] as? String)
+                    let url = try #require(URLComponents(string: linkURL))
+                    let state = try #require(url.queryItems?.first { $0.name == "state" }?.value)
+                    return try await server.request("GET", "/slack/oauth/callback?code=c&state=\(state)")
+                }
+                await fake.script("oauth.v2.access", .fixture("oauth_v2_access_rotation_ok.json"))
+                let rotating = try await callback()
+                #expect(rotating.status == 400)
+                #expect(rotating.text.contains("token rotation"))
+                for (from, to) in [(#""id": "T0001""#, #""id": """#), ("xoxb-0001-0009-AbCdEfGhIjKlMnOpQrStUvWx", "")] {
+                    await fake.script("oauth.v2.access", .init(body: Fixtures.text("oauth_v2_access_ok.json", replacing: [(from, to)])))
+                    #expect(try await callback().status == 502, "\(from)")
+                }
+                await fake.script(
+                    "auth.test", .init(body: #"{"ok":true,"team_id":"T9999","user_id":"U0009","bot_id":"B0001"}"#))
+                #expect(try await callback().status == 502)
+                #expect(try await server.count("slack_installation") == 0)
+
+                let long = String(repeating: "n", count: 3_000)
+                await fake.script(
+                    "oauth.v2.access",
+                    .init(body: Fixtures.text("oauth_v2_access_ok.json", replacing: [("Acme Product", long)])))
+                #expect(try await callback().status == 200)
+                let installed = try await server.request(
+                    "GET", "/api/slack/installation", headers: ["Authorization": "Bearer \(client.key)"])
+                #expect((installed.json["teamName"] as? String)?.count == 256)
+            }
+        }
+    }
+
     @Test func installLinkNeedsAnAdminKeyAndClientCredentials() async throws {
         try await withFakeSlack { _, api in
             try await TestServer.run(configure: {
