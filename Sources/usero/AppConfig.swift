@@ -135,8 +135,9 @@ struct AppConfig: Sendable {
             throw Invalid(description: "\(name) must be an IP address or a host name of this machine (it does not resolve)")
         }
         config.publicURL = value("USERO_PUBLIC_URL") ?? "http://\(config.host):\(config.port)"
-        guard let url = URL(string: config.publicURL), ["http", "https"].contains(url.scheme ?? ""), url.host != nil
-        else { throw Invalid(description: "USERO_PUBLIC_URL must be an http or https URL") }
+        guard Self.isServiceURL(config.publicURL) else {
+            throw Invalid(description: "USERO_PUBLIC_URL must be an http or https URL with a host, and no query, fragment or user")
+        }
         while config.publicURL.hasSuffix("/") { config.publicURL.removeLast() }
         if let key = value("USERO_TOKEN_KEY") {
             _ = try decodeKey(key, variable: "USERO_TOKEN_KEY")
@@ -150,28 +151,22 @@ struct AppConfig: Sendable {
         config.slackSigningSecret = value("SLACK_SIGNING_SECRET").map(Redacted.init)
         config.slackClientID = value("SLACK_CLIENT_ID")
         config.slackClientSecret = value("SLACK_CLIENT_SECRET").map(Redacted.init)
-        if config.postgres != nil, config.slackSigningSecret != nil, config.tokenKeyBase64 == nil {
-            // A generated DATA_DIR/token.key belongs to one instance; on a shared database every instance must open
-            // the tokens any other one sealed.
-            throw Invalid(
-                description:
-                    "USERO_TOKEN_KEY must be set when USERO_DATABASE is PostgreSQL and Slack is configured (every instance seals and opens Slack tokens with it)"
-            )
-        }
+        // (On PostgreSQL `serve` requires USERO_TOKEN_KEY; the administration commands, which seal nothing, do not.)
         config.slackAPIURL = value("SLACK_API_URL") ?? config.slackAPIURL
         if !config.slackAPIURL.hasSuffix("/") { config.slackAPIURL += "/" }
-        guard let api = URL(string: config.slackAPIURL), ["http", "https"].contains(api.scheme ?? "") else {
-            throw Invalid(description: "SLACK_API_URL must be an http or https URL")
+        guard Self.isServiceURL(config.slackAPIURL) else {
+            throw Invalid(description: "SLACK_API_URL must be an http or https URL with a host, and no query, fragment or user")
         }
         config.slackAuthorizeURL = value("SLACK_AUTHORIZE_URL") ?? config.slackAuthorizeURL
-        guard let authorize = URL(string: config.slackAuthorizeURL), ["http", "https"].contains(authorize.scheme ?? "")
-        else { throw Invalid(description: "SLACK_AUTHORIZE_URL must be an http or https URL") }
+        guard Self.isServiceURL(config.slackAuthorizeURL) else {
+            throw Invalid(description: "SLACK_AUTHORIZE_URL must be an http or https URL with a host, and no query, fragment or user")
+        }
         if let text = value("SLACK_RESPONSE_URL_PREFIXES") {
             let prefixes = text.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
-            for prefix in prefixes {
-                guard let url = URL(string: prefix), ["http", "https"].contains(url.scheme ?? ""), url.host != nil else {
-                    throw Invalid(description: "SLACK_RESPONSE_URL_PREFIXES must be comma-separated http or https URLs")
-                }
+            // The same rule the Slack client applies (a prefix it would drop must not pass here), and at least one.
+            guard !prefixes.isEmpty, prefixes.allSatisfy(Self.isServiceURL) else {
+                throw Invalid(
+                    description: "SLACK_RESPONSE_URL_PREFIXES must be comma-separated http or https URLs with a host, and no user")
             }
             config.slackResponseURLPrefixes = prefixes
         }
@@ -186,6 +181,15 @@ struct AppConfig: Sendable {
         }
         try config.loadLimits(value)
         return config
+    }
+
+    /// Whether `text` can be a base the service appends paths and queries to: http(s), a host, and no query,
+    /// fragment or user-info (`https:` or `http://` alone, or `…?x=1`, would start and then fail on first use).
+    static func isServiceURL(_ text: String) -> Bool {
+        guard let url = URLComponents(string: text), let scheme = url.scheme?.lowercased(),
+            ["http", "https"].contains(scheme), let host = url.host, !host.isEmpty
+        else { return false }
+        return url.query == nil && url.fragment == nil && url.user == nil && url.password == nil
     }
 
     /// The limits that protect the service from its callers (README "Configuration", contract "Limits").

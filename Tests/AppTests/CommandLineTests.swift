@@ -57,6 +57,11 @@ import FoundationNetworking
         ("USERO_PORT", "eighty"),
         ("USERO_PUBLIC_URL", "ftp://example.com"),
         ("SLACK_API_URL", "not a url"),
+        // Accepted once, and failing on first use
+        ("SLACK_API_URL", "http://"),
+        ("SLACK_API_URL", "https://slack.com/api?x=1"),
+        ("SLACK_AUTHORIZE_URL", "https:"),
+        ("USERO_PUBLIC_URL", "http://x.example/?a=b"),
         // Once accepted: the sweep's period overflowed and the server crashed on its first sweep
         ("USERO_RETENTION_INTERVAL_SECONDS", "9300000000000000"),
         ("USERO_RETENTION_INTERVAL_SECONDS", "86401"),
