@@ -1,4 +1,5 @@
 import Dispatch
+import Feedback
 import GRDB
 import Synchronization
 
@@ -84,6 +85,8 @@ final class GroupCommitWriter: Sendable {
 
     private func commit(_ batch: [Pending]) {
         var errors = [(any Error)?](repeating: nil, count: batch.count)
+        // The error that made SQLite roll the whole transaction back, when one did.
+        var cause: (any Error)?
         do {
             try pool.writeWithoutTransaction { db in
                 try db.inTransaction(.immediate) {
@@ -102,20 +105,25 @@ final class GroupCommitWriter: Sendable {
                             }
                         } catch {
                             errors[index] = error
+                            if !db.isInsideTransaction { cause = cause ?? error }
                         }
                     }
+                    guard db.isInsideTransaction else { throw GroupCommitError.transactionRolledBack }
                     return .commit
                 }
             }
         } catch {
-            errors = Array(repeating: error, count: batch.count)
+            // Every piece gets what rolled the transaction back (a full disk is a 503 the client retries), or, when
+            // no piece saw why, `StoreUnavailable` (also a 503: nothing was written); not the writer's own word.
+            let reported: any Error = cause ?? (error is GroupCommitError ? StoreUnavailable() : error)
+            errors = Array(repeating: reported, count: batch.count)
         }
         for (index, item) in batch.enumerated() { item.finish(errors[index]) }
     }
 }
 
 /// SQLite rolled a group commit's transaction back on its own (after a full disk or an I/O error): nothing of it
-/// was written.
+/// was written. Pieces get the error that caused it when one of them met it, else `StoreUnavailable`.
 enum GroupCommitError: Error {
     case transactionRolledBack
 }

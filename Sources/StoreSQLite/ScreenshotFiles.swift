@@ -31,10 +31,15 @@ public struct ScreenshotFiles: Sendable {
     public func writeDurably(_ bytes: UnsafeRawBufferPointer, fileName: String) throws {
         guard let url = url(for: fileName) else { throw CocoaError(.fileWriteInvalidFileName) }
         let folder = url.deletingLastPathComponent()
-        try FileManager.default.createDirectory(
-            at: folder, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
+        try makeFolderDurably(folder)
         let temporary = folder.appendingPathComponent(".\(url.lastPathComponent).tmp")
-        try Self.writeAndSync(bytes, path: temporary.path)
+        do {
+            try Self.writeAndSync(bytes, path: temporary.path)
+        } catch {
+            // A full disk part-way: its partial bytes go now, not at the next start.
+            unlink(temporary.path)
+            throw error
+        }
         guard rename(temporary.path, url.path) == 0 else {
             unlink(temporary.path)
             throw CocoaError(.fileWriteUnknown)
@@ -47,8 +52,7 @@ public struct ScreenshotFiles: Sendable {
     public func adoptDurably(_ path: String, fileName: String) throws {
         guard let url = url(for: fileName) else { throw CocoaError(.fileWriteInvalidFileName) }
         let folder = url.deletingLastPathComponent()
-        try FileManager.default.createDirectory(
-            at: folder, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
+        try makeFolderDurably(folder)
         let fd = open(path, O_RDONLY | O_CLOEXEC)
         guard fd >= 0 else { throw CocoaError(.fileReadNoSuchFile) }
         let synced = fsync(fd) == 0
@@ -65,6 +69,22 @@ public struct ScreenshotFiles: Sendable {
             return
         }
         Self.syncDirectory(folder.path)
+    }
+
+    /// Creates a client's folder (and `screenshots/` itself) when missing, and syncs the folder that received each
+    /// new entry: a file renamed into a folder whose own entry never reached the disk is lost with it at a power
+    /// cut, while its row (committed with a full sync) stays, a 200 for bytes that are gone.
+    private func makeFolderDurably(_ folder: URL) throws {
+        var missing: [URL] = []
+        var candidate = folder
+        while access(candidate.path, F_OK) != 0, candidate.path != "/" {
+            missing.append(candidate)
+            candidate = candidate.deletingLastPathComponent()
+        }
+        guard !missing.isEmpty else { return }
+        try FileManager.default.createDirectory(
+            at: folder, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
+        for created in missing { Self.syncDirectory(created.deletingLastPathComponent().path) }
     }
 
     /// Reads a stored file.

@@ -39,6 +39,24 @@ import UseroTestSupport
         #expect(try await lease() == nil)
     }
 
+    /// When SQLite rolls a shared transaction back on its own (a full disk during a cache spill, an I/O error), the
+    /// piece that met it and every other piece get that error, which the service answers 503 ("Storage is nearly
+    /// full", retry), not the writer's own "rolled back" or SQLite's "no transaction is active" (500s). Simulated
+    /// by a piece that rolls the transaction back and reports a full disk.
+    @Test func aTransactionSQLiteRolledBackFailsEveryPieceWithItsCause() async throws {
+        let store = try await makeStore()
+        await #expect {
+            try await store.database.write(savepoint: false) { db in
+                try db.execute(sql: "ROLLBACK")
+                throw DatabaseError(resultCode: .SQLITE_FULL)
+            }
+        } throws: { error in
+            (error as? DatabaseError)?.resultCode == .SQLITE_FULL
+        }
+        // The writer goes on
+        try await store.database.write { db in try db.execute(sql: "CREATE TABLE after_rollback (id INTEGER)") }
+    }
+
     @Test func theWriterIsInWALModeWithFullSync() async throws {
         let store = try await makeStore()
         // The writer is the connection that commits, so its setting is the one that makes a 200 durable.
