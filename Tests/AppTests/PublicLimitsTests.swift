@@ -146,11 +146,7 @@ import UseroTestSupport
 
     /// `serve` itself: the variable is read, refusals are counted in /metrics by which limit refused them.
     @Test func serveReadsTheLimitAndCountsRefusalsInMetrics() async throws {
-        let folder = TestServer.makeFolder()
-        var environment = [
-            "USERO_DATABASE": folder.appendingPathComponent("usero.sqlite").path,
-            "USERO_DATA_DIR": folder.appendingPathComponent("data").path,
-        ]
+        var environment = UseroBinary.storeEnvironment(in: TestServer.makeFolder())
         let clientID = try await UseroBinary.createClient(name: "Limited", environment: environment).id
         environment["USERO_PUBLIC_RATE_LIMIT"] = "2"
         try await UseroBinary.withServe(environment: environment) { port in
@@ -179,11 +175,7 @@ import UseroTestSupport
     /// inside the observation layer to add CORS was once invisible in `hb_request_errors`, 500s included.
     @Test func publicRoutesErrorsAreCountedAndCarryCORS() async throws {
         // `serve` itself: the process's metrics system is the one /metrics shows.
-        let folder = TestServer.makeFolder()
-        let environment = [
-            "USERO_DATABASE": folder.appendingPathComponent("usero.sqlite").path,
-            "USERO_DATA_DIR": folder.appendingPathComponent("data").path,
-        ]
+        let environment = UseroBinary.storeEnvironment(in: TestServer.makeFolder())
         let clientID = try await UseroBinary.createClient(name: "Counted", environment: environment).id
         try await UseroBinary.withServe(environment: environment) { port in
             let base = "http://127.0.0.1:\(port)"

@@ -78,13 +78,7 @@ import UseroTestSupport
             try await TestServer.run(clock: clock, configure: { SlackTestSettings.configure(&$0, fakeURL: api) }) {
                 server in
                 let client = try await server.createClient()
-                func newState() async throws -> String {
-                    let link = try await server.request(
-                        "POST", "/api/slack/install-link", headers: ["Authorization": "Bearer \(client.key)"])
-                    let linkURL = try #require(link.json["url"] as? String)
-                let url = try #require(URLComponents(string: linkURL))
-                    return try #require(url.queryItems?.first { $0.name == "state" }?.value)
-                }
+                func newState() async throws -> String { try await server.installState(for: client) }
                 // The admin cancels in Slack
                 let denied = try await server.request(
                     "GET", "/slack/oauth/callback?error=access_denied&state=\(try await newState())")
@@ -120,12 +114,7 @@ import UseroTestSupport
             try await TestServer.run(configure: { SlackTestSettings.configure(&$0, fakeURL: api) }) { server in
                 let client = try await server.createClient()
                 func callback() async throws -> HTTPResult {
-                    let link = try await server.request(
-                        "POST", "/api/slack/install-link", headers: ["Authorization": "Bearer \(client.key)"])
-                    let linkURL = try #require(link.json["url"] as? String)
-                    let url = try #require(URLComponents(string: linkURL))
-                    let state = try #require(url.queryItems?.first { $0.name == "state" }?.value)
-                    return try await server.request("GET", "/slack/oauth/callback?code=c&state=\(state)")
+                    try await server.request("GET", "/slack/oauth/callback?code=c&state=\(try await server.installState(for: client))")
                 }
                 await fake.script("oauth.v2.access", .fixture("oauth_v2_access_rotation_ok.json"))
                 let rotating = try await callback()

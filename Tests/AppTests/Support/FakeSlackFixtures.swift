@@ -109,13 +109,18 @@ extension TestServer {
 
     /// Runs the OAuth flow for an existing client.
     func installSlack(for client: (id: String, key: String)) async throws {
+        let state = try await installState(for: client)
+        let done = try await request("GET", "/slack/oauth/callback?code=good-code&state=\(state)")
+        #expect(done.status == 200)
+    }
+
+    /// The `state` of a fresh install link of the client (what Slack hands back to the callback).
+    func installState(for client: (id: String, key: String)) async throws -> String {
         let link = try await request("POST", "/api/slack/install-link", headers: ["Authorization": "Bearer \(client.key)"])
         #expect(link.status == 200)
         let linkURL = try #require(link.json["url"] as? String)
-                let url = try #require(URLComponents(string: linkURL))
-        let state = try #require(url.queryItems?.first { $0.name == "state" }?.value)
-        let done = try await request("GET", "/slack/oauth/callback?code=good-code&state=\(state)")
-        #expect(done.status == 200)
+        let url = try #require(URLComponents(string: linkURL))
+        return try #require(url.queryItems?.first { $0.name == "state" }?.value)
     }
 
     /// Returns once `condition` holds. The conditions read what the server stores, so it is checked now and again

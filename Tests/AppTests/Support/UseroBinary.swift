@@ -15,6 +15,14 @@ enum UseroBinary {
     /// test's own environment sets `USERO_PUBLIC_RATE_LIMIT`.
     static let defaultEnvironment = ["PATH": "/usr/bin:/bin", "USERO_PUBLIC_RATE_LIMIT": "0"]
 
+    /// A SQLite store and data folder inside `folder`, as the variables `serve` and the commands read.
+    static func storeEnvironment(in folder: URL) -> [String: String] {
+        [
+            "USERO_DATABASE": folder.appendingPathComponent("usero.sqlite").path,
+            "USERO_DATA_DIR": folder.appendingPathComponent("data").path,
+        ]
+    }
+
     /// The executable beside the test bundle (`swift build` puts both in the same folder).
     static func url() throws -> URL {
         let bundleFolder = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent()
