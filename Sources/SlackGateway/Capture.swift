@@ -80,8 +80,10 @@ public struct CapturedMessage: Sendable, Equatable {
 
     /// The row to insert for `clientId`.
     public func draft(clientId: String) -> FeedbackDraft {
+        // A message's text is stored whole: a NUL in it (Slack allows one) would end it early on SQLite and be
+        // refused by PostgreSQL, losing the forward.
         FeedbackDraft(
-            clientId: clientId, source: .slack, comment: text,
+            clientId: clientId, source: .slack, comment: text?.replacingNUL,
             slack: SlackCapture(
                 teamId: teamId, channelId: channelId, messageTs: messageTs, threadTs: threadTs, authorId: authorId,
                 forwardedBy: forwardedBy, capturedVia: via, permalink: permalink, recovered: recovered))

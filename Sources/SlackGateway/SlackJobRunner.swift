@@ -120,7 +120,7 @@ public struct SlackJobRunner: Sendable {
             await giveUp(job, error: .unreachable)
             return .finished
         }
-        let delay = Self.backoff(attempt: job.attempts)
+        let delay = Self.retryDelay(job.kind, attempt: job.attempts)
         _ = try? await store.rescheduleJob(job.id, runAt: now + delay, countAttempt: true, error: code)
         if job.kind == .postFeedback, let team = job.teamId {
             // Posts arrive in order: the ones behind this one wait with it.
@@ -159,6 +159,12 @@ public struct SlackJobRunner: Sendable {
         case .postFeedback: 12
         case .uninstall: Int.max
         }
+    }
+
+    /// The wait before a failed job runs again (milliseconds): `backoff`, except for the uninstall scrub, which has a
+    /// 60-second deadline to keep and retries every second or two whatever went wrong (a busy store, a failover).
+    static func retryDelay(_ kind: SlackJob.Kind, attempt: Int) -> Int64 {
+        kind == .uninstall ? min(backoff(attempt: attempt), 2_000) : backoff(attempt: attempt)
     }
 
     /// 1 s, 2 s, 4 s … capped at 5 minutes (milliseconds).

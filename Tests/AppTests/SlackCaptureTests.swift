@@ -165,6 +165,25 @@ import UseroTestSupport
         }
     }
 
+    /// A NUL in a forwarded message's text (Slack allows one) is kept as U+FFFD with everything after it: SQLite
+    /// ended the text at it, and PostgreSQL refused the row (a 500, the forward lost).
+    @Test func aNULInAForwardedMessageKeepsTheRestOfItsText() async throws {
+        try await Self.withInstalledServer { server, fake, client in
+            let fakeRoot = server.parts.config.slackAPIURL.replacingOccurrences(of: "/api/", with: "")
+            let body = Fixtures.text(
+                "shortcut_message_action.body.txt",
+                replacing: [
+                    ("https%3A%2F%2Fhooks.slack.com%2Fapp%2F", Self.formEscape(fakeRoot + "/hooks/app/")),
+                    ("Export+to+CSV+times+out%22%2C%22team", "Export+to%5Cu0000CSV+times+out%22%2C%22team"),
+                ])
+            let ack = try await server.postSlack(
+                "/slack/interactivity", body, contentType: "application/x-www-form-urlencoded")
+            #expect(ack.status == 200)
+            try await server.eventually { try await server.items(client).count == 1 }
+            #expect(try await server.items(client).first?["comment"] as? String == "Export to\u{FFFD}CSV times out")
+        }
+    }
+
     @Test func theShortcutOnAThreadReplyKeepsItsThread() async throws {
         try await Self.withInstalledServer { server, fake, client in
             // The shortcut payload, with the reply from conversations_replies_ok.json as its message.

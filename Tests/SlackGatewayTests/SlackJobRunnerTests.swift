@@ -18,6 +18,16 @@ import UseroCrypto
             clock: SystemClock(), logger: .init(label: "test"), wakeup: JobWakeup())
     }
 
+    /// The uninstall scrub has 60 seconds: whatever failed, it runs again within two, never after the general
+    /// backoff's minutes; other jobs back off as before.
+    @Test func theUninstallScrubRetriesWithinItsDeadline() {
+        for attempt in 0..<20 {
+            #expect(SlackJobRunner.retryDelay(.uninstall, attempt: attempt) <= 2_000)
+        }
+        #expect(SlackJobRunner.retryDelay(.postFeedback, attempt: 9) == 256_000)
+        #expect(SlackJobRunner.retryDelay(.captureReaction, attempt: 0) == 1_000)
+    }
+
     @Test func fetchPicksTheExactTsAndFollowsTheCursor() async throws {
         // Given a thread whose first page doesn't hold the reacted-to reply
         let api = FakeSlackWebAPI(pages: [
