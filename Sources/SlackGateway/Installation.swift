@@ -110,13 +110,7 @@ public struct Installation: Sendable {
     /// Whether `id` looks like a Slack workspace (`T…`) or organisation (`E…`) id: an upper-case letter and 1 to 31
     /// upper-case letters or digits.
     public static func isTeamID(_ id: String) -> Bool {
-        let bytes = Array(id.utf8)
-        guard (2...32).contains(bytes.count), bytes[0] == UInt8(ascii: "T") || bytes[0] == UInt8(ascii: "E") else {
-            return false
-        }
-        return bytes.dropFirst().allSatisfy {
-            (UInt8(ascii: "A")...UInt8(ascii: "Z")).contains($0) || (UInt8(ascii: "0")...UInt8(ascii: "9")).contains($0)
-        }
+        SlackSettings.isSlackID(id, startingWith: "TE", length: 2...32)
     }
 
     /// Whether the installation grants `scope` (its granted scopes are comma-separated).

@@ -65,9 +65,13 @@ public struct SlackSettings: Sendable, Equatable {
     /// Whether `text` looks like a Slack channel id (`C…` public, `G…` private, `D…` direct message): an upper-case
     /// letter and 2-31 upper-case letters or digits. Names (`#general`) are not ids; Slack's API wants the id.
     public static func isChannelID(_ text: String) -> Bool {
+        isSlackID(text, startingWith: "CGD", length: 3...32)
+    }
+
+    /// Whether `text` is `length` bytes: one of `initials`, then upper-case letters or digits (Slack's ids).
+    static func isSlackID(_ text: String, startingWith initials: String, length: ClosedRange<Int>) -> Bool {
         let bytes = Array(text.utf8)
-        guard (3...32).contains(bytes.count), [UInt8(ascii: "C"), UInt8(ascii: "G"), UInt8(ascii: "D")].contains(bytes[0])
-        else { return false }
+        guard length.contains(bytes.count), initials.utf8.contains(bytes[0]) else { return false }
         return bytes.dropFirst().allSatisfy {
             (UInt8(ascii: "A")...UInt8(ascii: "Z")).contains($0) || (UInt8(ascii: "0")...UInt8(ascii: "9")).contains($0)
         }

@@ -120,13 +120,7 @@ import UseroTestSupport
             #expect(told.form["user"] == "U0001")
             #expect(told.form["text"]?.contains("usero's own post") == true)
 
-            let fakeRoot = server.parts.config.slackAPIURL.replacingOccurrences(of: "/api/", with: "")
-            let body = Fixtures.text(
-                "shortcut_message_action.body.txt",
-                replacing: [
-                    ("https%3A%2F%2Fhooks.slack.com%2Fapp%2F", Self.formEscape(fakeRoot + "/hooks/app/")),
-                    ("U0002", "U0009"),
-                ])
+            let body = Self.shortcutBody(server, replacing: [("U0002", "U0009")])
             #expect(
                 try await server.postSlack("/slack/interactivity", body, contentType: "application/x-www-form-urlencoded")
                     .status == 200)
@@ -141,10 +135,7 @@ import UseroTestSupport
     @Test func theShortcutStoresItsMessageAndAnswersThroughResponseURL() async throws {
         try await Self.withInstalledServer { server, fake, client in
             let responsePath = "/hooks/app/T0001/1234567890125/QwErTyUiOpAsDfGhJkLzXcVb"
-            let fakeRoot = server.parts.config.slackAPIURL.replacingOccurrences(of: "/api/", with: "")
-            let body = Fixtures.text(
-                "shortcut_message_action.body.txt",
-                replacing: [("https%3A%2F%2Fhooks.slack.com%2Fapp%2F", Self.formEscape(fakeRoot + "/hooks/app/"))])
+            let body = Self.shortcutBody(server)
             let ack = try await server.postSlack(
                 "/slack/interactivity", body, contentType: "application/x-www-form-urlencoded")
             #expect(ack.status == 200)
@@ -169,13 +160,8 @@ import UseroTestSupport
     /// ended the text at it, and PostgreSQL refused the row (a 500, the forward lost).
     @Test func aNULInAForwardedMessageKeepsTheRestOfItsText() async throws {
         try await Self.withInstalledServer { server, fake, client in
-            let fakeRoot = server.parts.config.slackAPIURL.replacingOccurrences(of: "/api/", with: "")
-            let body = Fixtures.text(
-                "shortcut_message_action.body.txt",
-                replacing: [
-                    ("https%3A%2F%2Fhooks.slack.com%2Fapp%2F", Self.formEscape(fakeRoot + "/hooks/app/")),
-                    ("Export+to+CSV+times+out%22%2C%22team", "Export+to%5Cu0000CSV+times+out%22%2C%22team"),
-                ])
+            let body = Self.shortcutBody(
+                server, replacing: [("Export+to+CSV+times+out%22%2C%22team", "Export+to%5Cu0000CSV+times+out%22%2C%22team")])
             let ack = try await server.postSlack(
                 "/slack/interactivity", body, contentType: "application/x-www-form-urlencoded")
             #expect(ack.status == 200)
@@ -279,5 +265,13 @@ import UseroTestSupport
     static func formEscape(_ text: String) -> String {
         let allowed = CharacterSet(charactersIn: "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-._~")
         return text.addingPercentEncoding(withAllowedCharacters: allowed) ?? text
+    }
+
+    /// Slack's shortcut fixture as a form body, its `response_url` pointing at the fake, with `pairs` replaced too.
+    static func shortcutBody(_ server: TestServer, replacing pairs: [(String, String)] = []) -> String {
+        let fakeRoot = server.parts.config.slackAPIURL.replacingOccurrences(of: "/api/", with: "")
+        return Fixtures.text(
+            "shortcut_message_action.body.txt",
+            replacing: [("https%3A%2F%2Fhooks.slack.com%2Fapp%2F", formEscape(fakeRoot + "/hooks/app/"))] + pairs)
     }
 }
