@@ -170,8 +170,8 @@ func buildApplication(
     return (app, parts)
 }
 
-/// Runs `work` once when the service group starts, then waits for the shutdown; a failure is logged by the group's
-/// caller as any service's would be, without stopping the server.
+/// Runs `work` once when the service group starts, then waits for the shutdown. A failure of `work` is dropped
+/// without stopping the server: what it tidies up is tried again at the next start.
 struct OnceAtStart: Service {
     let work: @Sendable () async throws -> Void
 
