@@ -105,13 +105,16 @@ public struct SlackJob: Sendable, Equatable {
     public var attempts: Int
     /// When the job must have finished (the uninstall scrub), epoch milliseconds.
     public var deadlineAt: Int64?
+    /// When the job was queued, epoch milliseconds; nil when the store does not say.
+    public var createdAt: Int64?
 
     /// The stored kind.
     public var kind: Kind { work.kind }
 
     /// Creates a job value.
     public init(
-        id: Int64, clientId: String?, teamId: String?, work: Work, runAt: Int64, attempts: Int, deadlineAt: Int64?
+        id: Int64, clientId: String?, teamId: String?, work: Work, runAt: Int64, attempts: Int, deadlineAt: Int64?,
+        createdAt: Int64? = nil
     ) {
         self.id = id
         self.clientId = clientId
@@ -120,6 +123,7 @@ public struct SlackJob: Sendable, Equatable {
         self.runAt = runAt
         self.attempts = attempts
         self.deadlineAt = deadlineAt
+        self.createdAt = createdAt
     }
 }
 

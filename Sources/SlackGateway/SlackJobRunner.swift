@@ -18,6 +18,9 @@ public struct SlackJobRunner: Sendable {
     public static let scrubBatch = 25_000
     /// The longest a Slack `Retry-After` may postpone a workspace's jobs (an hour); longer answers are clamped.
     public static let maxRetryAfterSeconds = 3_600
+    /// A 429 does not count as a failed attempt, so a job Slack keeps rate-limiting would otherwise wait for ever:
+    /// one queued this long ago (a day, epoch ms) is given up at its next 429, as a job out of attempts is.
+    public static let rateLimitedGiveUpAge: Int64 = 86_400_000
 
     /// What the outbound jobs (issue 12) need beyond the store and Slack.
     public struct Options: Sendable {
@@ -96,6 +99,13 @@ public struct SlackJobRunner: Sendable {
     // MARK: Failures
 
     private func failed(_ job: SlackJob, error: SlackAPIError, metadata: Logger.Metadata) async -> Result {
+        if case .rateLimited = error, job.kind != .uninstall, let created = job.createdAt,
+            now - created >= Self.rateLimitedGiveUpAge
+        {
+            logger.warning("Slack job gave up", metadata: metadata)
+            await giveUp(job, error: error)
+            return .finished
+        }
         if case .rateLimited(let seconds) = error, let team = job.teamId {
             // Every job of this kind for this workspace waits out Slack's Retry-After: no spinning. The figure is
             // Slack's word, so it is clamped before it meets arithmetic.

@@ -123,6 +123,25 @@ import UseroTestSupport
         #expect(world.jobs.only?.runAt == world.nowMillis + wait)
     }
 
+    @Test func aJobSlackRateLimitsForADayIsGivenUpAndTheForwarderTold() async throws {
+        // Given a capture queued just under a day ago, whose every call Slack has answered with 429
+        let (world, api) = try await Self.world()
+        try await world.store.enqueue(world.newJob(Self.capture))
+        world.clock.advance(by: 86_399)
+        api.fail("conversations.replies", with: .rateLimited(retryAfter: 60), .rateLimited(retryAfter: 60))
+
+        // A 429 within the day postpones it, as before, without counting an attempt
+        #expect(try await Self.runOne(world) == .rateLimited)
+        #expect(world.jobs.only?.kind == .captureReaction)
+        #expect(world.jobs.only?.attempts == 0)
+
+        // The first 429 past the day ends it: the forwarder hears Slack could not be reached, nothing is stored
+        world.clock.advance(by: 60)
+        #expect(try await Self.runOne(world) == .finished)
+        #expect(world.items.isEmpty)
+        #expect(world.jobs.only?.work == .notify(NotifyJob(channel: "C0001", user: "U0001", outcome: "slack_unavailable")))
+    }
+
     // MARK: Slack's trouble
 
     @Test func aServerErrorBacksOffAndCountsTheAttempt() async throws {

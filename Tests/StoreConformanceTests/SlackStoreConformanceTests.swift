@@ -546,6 +546,8 @@ import Testing
         #expect(resumed.id == running.id)
         #expect(resumed.runAt == Self.t0 + 30_000)
         #expect(resumed.attempts == 0)
+        // …and still says when it was queued: a job Slack rate-limits for a day is given up by that instant.
+        #expect(resumed.createdAt == Self.t0)
         try await s.slack.finishJob(resumed.id, then: nil)
         #expect(try await s.claimAll(at: Self.t0 + 89_999, kinds: [.captureReaction]).filter { $0.teamId == "A" }.isEmpty)
         #expect(try await s.claimAll(at: Self.t0 + 90_000, kinds: [.captureReaction]).map(\.teamId) == ["A"])

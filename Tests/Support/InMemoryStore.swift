@@ -256,7 +256,7 @@ extension InMemoryStore: SlackStore {
         state.jobs[id] = StoredJob(
             job: SlackJob(
                 id: id, clientId: job.clientId, teamId: job.teamId, work: job.work, runAt: job.runAt, attempts: 0,
-                deadlineAt: job.deadlineAt),
+                deadlineAt: job.deadlineAt, createdAt: job.runAt),
             leaseUntil: nil, lastError: nil, createdOrder: id)
     }
 
