@@ -84,7 +84,11 @@ public final class HTTPSlackWebAPI: SlackWebAPI {
     public func replies(channel: String, ts: String, cursor: String?, token: Redacted<String>) async throws
         -> MessagePage
     {
-        var query = [("channel", channel), ("ts", ts), ("limit", "15")]
+        // The window of one instant: the message itself (and the thread's parent, which Slack always puts first),
+        // however deep in a long thread a reply is. Without it the thread came from its start, 15 at a time.
+        var query = [
+            ("channel", channel), ("ts", ts), ("oldest", ts), ("latest", ts), ("inclusive", "true"), ("limit", "15"),
+        ]
         if let cursor { query.append(("cursor", cursor)) }
         let reply: PageReply = try await call("conversations.replies", query: query, authorization: bearer(token))
         return MessagePage(messages: reply.messages ?? [], nextCursor: reply.nextCursor)

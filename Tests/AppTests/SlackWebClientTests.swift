@@ -159,6 +159,85 @@ import Testing
     }
 }
 
+/// A reaction on a reply deep in a long thread: the capture asks Slack for that one message, not for the thread from
+/// its start (which it pages through only so far).
+@Suite struct SlackThreadFetchTests {
+    @Test func aReplyDeepInALongThreadIsFoundInOneCall() async throws {
+        let thread = ThreadSlack(replies: 400)
+        try await thread.run { root in
+            let api = HTTPSlackWebAPI(baseURL: URL(string: root + "/api/")!)
+            let wanted = ThreadSlack.ts(350)
+            let page = try await api.replies(channel: "C0001", ts: wanted, cursor: nil, token: SlackWebClientTests.token)
+            #expect(page.messages.compactMap(\.ts).contains(wanted))
+            #expect(page.messages.first { $0.ts == wanted }?.text == "reply 350")
+            #expect(thread.calls == 1)
+            // The parent itself comes the same way.
+            let parent = try await api.replies(
+                channel: "C0001", ts: ThreadSlack.ts(0), cursor: nil, token: SlackWebClientTests.token)
+            #expect(parent.messages.compactMap(\.ts) == [ThreadSlack.ts(0)])
+        }
+    }
+}
+
+/// `conversations.replies` over one thread of a parent and `replies` replies, as Slack documents it: `ts` names the
+/// parent or any reply; `oldest`/`latest` (with `inclusive`) bound the replies; the parent always comes first;
+/// `limit` and `cursor` page.
+final class ThreadSlack: Sendable {
+    let replies: Int
+    private let count = Mutex(0)
+    var calls: Int { count.withLock { $0 } }
+
+    init(replies: Int) { self.replies = replies }
+
+    static func ts(_ index: Int) -> String { "1700000000.\(String(format: "%06d", index))" }
+
+    func run(_ body: @Sendable (String) async throws -> Void) async throws {
+        let router = Router(context: BasicRequestContext.self)
+        router.get("/api/conversations.replies") { request, _ -> Response in
+            self.count.withLock { $0 += 1 }
+            let query = request.uri.queryParameters
+            let all = (0...self.replies).map { (ts: Self.ts($0), text: $0 == 0 ? "parent" : "reply \($0)") }
+            var headers = HTTPFields()
+            headers[.contentType] = "application/json"
+            func answer(_ object: [String: Any]) throws -> Response {
+                Response(
+                    status: .ok, headers: headers,
+                    body: .init(byteBuffer: ByteBuffer(bytes: try JSONSerialization.data(withJSONObject: object))))
+            }
+            guard let ts = query["ts"].map(String.init), all.contains(where: { $0.ts == ts }) else {
+                return try answer(["ok": false, "error": "thread_not_found"])
+            }
+            let inclusive = query["inclusive"] == "true"
+            let oldest = query["oldest"].flatMap { Double(String($0)) }
+            let latest = query["latest"].flatMap { Double(String($0)) }
+            let inWindow = all.dropFirst().filter { message in
+                let at = Double(message.ts)!
+                if let oldest, inclusive ? at < oldest : at <= oldest { return false }
+                if let latest, inclusive ? at > latest : at >= latest { return false }
+                return true
+            }
+            let listed = [all[0]] + inWindow.filter { $0.ts != all[0].ts }
+            let start = query["cursor"].flatMap { Int(String($0)) } ?? 0
+            let limit = query["limit"].flatMap { Int(String($0)) } ?? 100
+            let end = min(start + limit, listed.count)
+            var object: [String: Any] = [
+                "ok": true, "messages": listed[start..<end].map { ["type": "message", "ts": $0.ts, "text": $0.text] },
+            ]
+            if end < listed.count { object["response_metadata"] = ["next_cursor": "\(end)"] }
+            return try answer(object)
+        }
+        let (ports, continuation) = AsyncStream.makeStream(of: Int.self)
+        var logger = Logger(label: "thread-slack")
+        logger.logLevel = .critical
+        let app = Application(
+            router: router, configuration: .init(address: .hostname("127.0.0.1", port: 0)),
+            onServerRunning: { continuation.yield($0.localAddress?.port ?? 0) }, logger: logger)
+        try await withRunningService(app, ports: ports, logger: logger) { port in
+            try await body("http://127.0.0.1:\(port)")
+        }
+    }
+}
+
 /// A loopback server that misbehaves on purpose; records the paths it was asked for.
 final class HostileSlack: Sendable {
     private let state = Mutex<(hits: [String], retryAfter: String)>(([], "1"))
