@@ -143,5 +143,5 @@ public struct InstallationSummary: Sendable, Codable, Equatable {
 }
 
 func iso8601Millis(_ millis: Int64) -> String {
-    iso8601(Date(timeIntervalSince1970: Double(millis) / 1000))
+    iso8601(millis: millis)
 }

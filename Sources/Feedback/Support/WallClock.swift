@@ -14,9 +14,10 @@ public struct SystemClock: WallClock {
     public func now() -> Date { Date() }
 }
 
-/// Milliseconds since 1970, the unit the store keeps instants in.
+/// Milliseconds since 1970, the unit the store keeps instants in: the nearest one, so an instant parsed from
+/// `…00.354Z` (a binary fraction a hair under .354) is the millisecond it names, not the one before.
 public func epochMillis(_ date: Date) -> Int64 {
-    Int64((date.timeIntervalSince1970 * 1000).rounded(.down))
+    Int64((date.timeIntervalSince1970 * 1000).rounded())
 }
 
 /// The instant for a count of milliseconds since 1970.
@@ -24,9 +25,59 @@ public func dateFromEpochMillis(_ millis: Int64) -> Date {
     Date(timeIntervalSince1970: Double(millis) / 1000)
 }
 
-/// ISO 8601 in UTC with milliseconds, the one timestamp format of the JSON API.
+/// ISO 8601 in UTC with milliseconds, the one timestamp format of the JSON API: the instant's nearest millisecond,
+/// so a stored instant reads back as the millisecond it is (Foundation's style cuts the binary fraction, one
+/// millisecond early for about half of them).
 public func iso8601(_ date: Date) -> String {
-    date.formatted(Date.ISO8601FormatStyle(includingFractionalSeconds: true))
+    iso8601(millis: epochMillis(date))
+}
+
+/// ISO 8601 in UTC with milliseconds for a count of milliseconds since 1970 (years 0000-9999; outside them,
+/// Foundation's style).
+public func iso8601(millis: Int64) -> String {
+    // Days since 1970 to a civil date (Howard Hinnant's `civil_from_days`), in whole numbers: exact.
+    let days = millis >= 0 ? millis / 86_400_000 : (millis - 86_399_999) / 86_400_000
+    let inDay = millis - days * 86_400_000
+    let z = days + 719_468
+    let era = (z >= 0 ? z : z - 146_096) / 146_097
+    let dayOfEra = z - era * 146_097
+    let yearOfEra = (dayOfEra - dayOfEra / 1_460 + dayOfEra / 36_524 - dayOfEra / 146_096) / 365
+    let dayOfYear = dayOfEra - (365 * yearOfEra + yearOfEra / 4 - yearOfEra / 100)
+    let mp = (5 * dayOfYear + 2) / 153
+    let day = dayOfYear - (153 * mp + 2) / 5 + 1
+    let month = mp < 10 ? mp + 3 : mp - 9
+    let year = yearOfEra + era * 400 + (month <= 2 ? 1 : 0)
+    guard (0...9999).contains(year) else {
+        return Date(timeIntervalSince1970: Double(millis) / 1000)
+            .formatted(Date.ISO8601FormatStyle(includingFractionalSeconds: true))
+    }
+    var text = [UInt8]()
+    text.reserveCapacity(24)
+    func digits(_ value: Int64, _ count: Int) {
+        var divisor: Int64 = 1
+        for _ in 1..<count { divisor *= 10 }
+        var rest = value
+        while divisor > 0 {
+            text.append(UInt8(truncatingIfNeeded: 48 + rest / divisor))
+            rest %= divisor
+            divisor /= 10
+        }
+    }
+    digits(year, 4)
+    text.append(UInt8(ascii: "-"))
+    digits(month, 2)
+    text.append(UInt8(ascii: "-"))
+    digits(day, 2)
+    text.append(UInt8(ascii: "T"))
+    digits(inDay / 3_600_000, 2)
+    text.append(UInt8(ascii: ":"))
+    digits(inDay / 60_000 % 60, 2)
+    text.append(UInt8(ascii: ":"))
+    digits(inDay / 1_000 % 60, 2)
+    text.append(UInt8(ascii: "."))
+    digits(inDay % 1_000, 3)
+    text.append(UInt8(ascii: "Z"))
+    return String(decoding: text, as: UTF8.self)
 }
 
 /// Parses an ISO 8601 instant, with or without fractional seconds.

@@ -1,0 +1,43 @@
+import Feedback
+import Foundation
+import Testing
+import UseroTestSupport
+
+/// The JSON API's one timestamp format: every stored millisecond reads back as itself, and what a user copies back
+/// (`--as-of`, `since`) names the same millisecond.
+@Suite struct TimestampTests {
+    /// The calendar's own answer for a whole second, plus the millisecond digits: no binary fraction involved.
+    static func reference(_ millis: Int64) -> String {
+        var calendar = Calendar(identifier: .gregorian)
+        calendar.timeZone = TimeZone(identifier: "UTC")!
+        let seconds = millis >= 0 ? millis / 1000 : (millis - 999) / 1000
+        let c = calendar.dateComponents(
+            [.year, .month, .day, .hour, .minute, .second], from: Date(timeIntervalSince1970: Double(seconds)))
+        return String(
+            format: "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", c.year!, c.month!, c.day!, c.hour!, c.minute!, c.second!,
+            Int(millis - seconds * 1000))
+    }
+
+    @Test func aStoredMillisecondReadsBackAsItself() {
+        // The review's case: stored 1796401898518, shown as .517.
+        #expect(iso8601(dateFromEpochMillis(1_796_401_898_518)) == "2026-12-04T16:31:38.518Z")
+        // Two seconds of consecutive milliseconds, then days across leap years, centuries and the epoch.
+        var samples: [Int64] = Array(1_796_401_897_000...1_796_401_899_000)
+        var generator = SplitMix64(seed: 9)
+        for _ in 0..<20_000 { samples.append(Int64(generator.next() % 253_402_300_799_999)) }
+        samples += [0, 1, 999, 951_782_400_000, 951_868_799_999, 4_107_542_400_000, 253_402_300_799_999, -1, -86_400_001]
+        for millis in samples {
+            let text = iso8601(dateFromEpochMillis(millis))
+            #expect(text == Self.reference(millis), "\(millis)")
+            #expect(parseISO8601(text).map(epochMillis) == millis, "\(millis)")
+        }
+    }
+
+    @Test func anInstantTypedWithMillisecondsIsThatMillisecond() throws {
+        for fraction in ["001", "123", "353", "354", "517", "518", "998", "999"] {
+            let date = try #require(parseISO8601("2026-12-10T00:00:00.\(fraction)Z"))
+            #expect(epochMillis(date) == 1_796_860_800_000 + Int64(fraction)!)
+            #expect(iso8601(date) == "2026-12-10T00:00:00.\(fraction)Z")
+        }
+    }
+}
