@@ -34,6 +34,35 @@ import UseroTestSupport
         return erased.json["counts"] as? [String: Int] ?? [:]
     }
 
+    /// Metadata nested as deep as the public API admits made the export of its sender fail (a 200 carrying an error
+    /// body): anyone can name a person's email on an item, so anyone could break that person's export.
+    @Test func anItemWithTheDeepestMetadataAcceptedIsExported() async throws {
+        try await TestServer.run { server in
+            let client = try await server.createClient()
+            let deep = String(repeating: #"{"a":"#, count: 509) + "1" + String(repeating: "}", count: 509)
+            let sent = try await server.postJSON(
+                "/api/feedback",
+                #"{"clientId":"\#(client.id)","rating":3,"userEmail":"deep@example.com","metadata":\#(deep)}"#)
+            #expect(sent.status == 200)
+            let id = try #require(sent.json["feedbackId"] as? String)
+
+            let export = try await server.request(
+                "GET", "/api/privacy/export?email=deep%40example.com", headers: ["Authorization": "Bearer \(client.key)"])
+            #expect(export.status == 200)
+            // The metadata comes back whole; with it set aside, the document is the export of that one item.
+            let text = String(decoding: export.body, as: UTF8.self)
+            #expect(text.contains(#""metadata":\#(deep)"#))
+            let rest = try #require(JSONValue.parse(Array(text.replacingOccurrences(of: deep, with: "null").utf8)))
+            guard case .object(let document) = rest, case .array(let items)? = document["feedback"],
+                case .object(let item)? = items.first
+            else { Issue.record("not an export: \(text.prefix(200))"); return }
+            #expect(items.count == 1)
+            #expect(item["id"] == .string(id))
+            #expect(item["userEmail"] == .string("deep@example.com"))
+            #expect(document["subject"] == .object(["email": .string("deep@example.com")]))
+        }
+    }
+
     @Test func exportAndEraseByEmail() async throws {
         try await TestServer.run { server in
             let client = try await server.createClient()

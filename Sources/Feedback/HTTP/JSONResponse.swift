@@ -1,4 +1,4 @@
-import Foundation
+public import Foundation
 import NIOCore
 public import HTTPTypes
 public import Hummingbird
@@ -19,15 +19,24 @@ public struct ErrorBody: Encodable, Sendable {
 
 /// JSON responses with a fixed encoder.
 public enum JSONResponse {
-    /// Encodes `value` as the body of a response with `status`.
+    /// Encodes `value` as the body of a response with `status`; a value the encoder refuses is a 500, never an
+    /// error body under the status meant for the value.
     public static func make(_ value: some Encodable, status: HTTPResponse.Status = .ok,
                             headers: HTTPFields = [:]) -> Response {
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.withoutEscapingSlashes]
-        let data = (try? encoder.encode(value)) ?? Data(#"{"error":"Internal server error"}"#.utf8)
         var fields = headers
         fields[.contentType] = "application/json; charset=utf-8"
+        guard let data = try? encoded(value) else {
+            let failed = ByteBuffer(string: #"{"error":"Internal server error"}"#)
+            return Response(status: .internalServerError, headers: fields, body: ResponseBody(byteBuffer: failed))
+        }
         return Response(status: status, headers: fields, body: ResponseBody(byteBuffer: ByteBuffer(bytes: data)))
+    }
+
+    /// `value` as the API's JSON (slashes unescaped).
+    public static func encoded(_ value: some Encodable) throws -> Data {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.withoutEscapingSlashes]
+        return try encoder.encode(value)
     }
 
     /// A response whose JSON text is already made.

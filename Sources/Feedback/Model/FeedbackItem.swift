@@ -319,14 +319,16 @@ extension SlackCapture {
 /// text stays the caller's (a writer that held the text while it wrote, handing it back at the end, made the optimized
 /// build copy the whole page once per item: 20 copies of up to 18 KB for a page of 20). Member names are the caller's
 /// fixed ASCII spellings, written unescaped.
-struct JSONObjectText {
+public struct JSONObjectText {
     private var isEmpty = true
 
-    init(opening text: inout String) {
+    /// Writes the opening brace.
+    public init(opening text: inout String) {
         text += "{"
     }
 
-    mutating func member(_ name: String, in text: inout String, _ writeValue: (inout String) -> Void) {
+    /// Writes a member whose value `writeValue` writes.
+    public mutating func member(_ name: String, in text: inout String, _ writeValue: (inout String) -> Void) {
         text += isEmpty ? "\"" : ",\""
         isEmpty = false
         text += name
@@ -334,21 +336,25 @@ struct JSONObjectText {
         writeValue(&text)
     }
 
-    mutating func string(_ name: String, _ value: String?, in text: inout String) {
+    /// Writes a string member (`null` for nil).
+    public mutating func string(_ name: String, _ value: String?, in text: inout String) {
         member(name, in: &text) { text in
             if let value { JSONValue.appendQuoted(value, to: &text) } else { text += "null" }
         }
     }
 
-    mutating func integer(_ name: String, _ value: Int64?, in text: inout String) {
+    /// Writes an integer member (`null` for nil).
+    public mutating func integer(_ name: String, _ value: Int64?, in text: inout String) {
         member(name, in: &text) { $0 += value.map { String($0) } ?? "null" }
     }
 
-    mutating func bool(_ name: String, _ value: Bool, in text: inout String) {
+    /// Writes a Boolean member.
+    public mutating func bool(_ name: String, _ value: Bool, in text: inout String) {
         member(name, in: &text) { $0 += value ? "true" : "false" }
     }
 
-    func close(_ text: inout String) {
+    /// Writes the closing brace.
+    public func close(_ text: inout String) {
         text += "}"
     }
 }

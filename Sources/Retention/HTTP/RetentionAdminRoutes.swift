@@ -54,7 +54,7 @@ public struct RetentionAdminRoutes<Context: RequestContext>: Sendable {
     @Sendable func export(_ request: Request, context: Context) async throws -> Response {
         let client = try await auth.client(for: request)
         let subject = try DataSubject(pairs: request.uri.queryParameters.map { (String($0.key), String($0.value)) })
-        return JSONResponse.make(try await privacy.export(clientID: client.id, subject: subject))
+        return JSONResponse.raw(try await privacy.export(clientID: client.id, subject: subject).jsonText())
     }
 
     @Sendable func erase(_ request: Request, context: Context) async throws -> Response {

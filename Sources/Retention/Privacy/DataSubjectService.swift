@@ -23,6 +23,34 @@ public struct PrivacyExport: Sendable, Encodable {
     public var screenshots: [ExportedScreenshot]
 }
 
+extension PrivacyExport {
+    /// The document's JSON, its items written as the admin API writes them. Through `JSONEncoder` an item whose
+    /// metadata nests as deep as the public API admits (510 levels inside a body's 512) passed the encoder's own
+    /// limit of 512 once inside this document: the export of that person failed, and anyone can set a person's
+    /// email on an item.
+    public func jsonText() throws -> String {
+        var text = ""
+        var object = JSONObjectText(opening: &text)
+        let subject = String(decoding: try JSONResponse.encoded(self.subject), as: UTF8.self)
+        object.member("subject", in: &text) { $0 += subject }
+        object.string("exportedAt", exportedAt, in: &text)
+        let endUsers = String(decoding: try JSONResponse.encoded(self.endUsers), as: UTF8.self)
+        object.member("endUsers", in: &text) { $0 += endUsers }
+        object.member("feedback", in: &text) { text in
+            text += "["
+            for (index, item) in feedback.enumerated() {
+                if index > 0 { text += "," }
+                item.appendJSON(to: &text)
+            }
+            text += "]"
+        }
+        let screenshots = String(decoding: try JSONResponse.encoded(self.screenshots), as: UTF8.self)
+        object.member("screenshots", in: &text) { $0 += screenshots }
+        object.close(&text)
+        return text
+    }
+}
+
 /// Access and erasure requests, for the customer's team acting on a person's request.
 public struct DataSubjectService: Sendable {
     /// End users, feedback of a subject, the audit trail.
