@@ -187,8 +187,13 @@ import UseroTestSupport
                 #expect(result.status == 400)
                 #expect(result.json["error"] as? String == "Give exactly one of email, userId, slackUserId")
             }
-            for body in ["{}", #"{"email":"a@b.co","slackUserId":"U1"}"#, #"{"userId":7}"#, "[]", #"{"email":"a@b.co","userid":"u42"}"#] {
-                #expect(try await server.postJSON("/api/privacy/erase", body, headers: auth).status == 400)
+            for body in [
+                "{}", #"{"email":"a@b.co","slackUserId":"U1"}"#, #"{"userId":7}"#, "[]", #"{"email":"a@b.co","userid":"u42"}"#,
+                #"{"email":"a@b.co","email":"d@e.co"}"#, #"{"email":"a@b.co","email":"a@b.co"}"#,
+            ] {
+                let result = try await server.postJSON("/api/privacy/erase", body, headers: auth)
+                #expect(result.status == 400, "\(body)")
+                #expect(result.json["error"] as? String == "Give exactly one of email, userId, slackUserId", "\(body)")
             }
             #expect(try await server.postJSON("/api/privacy/erase", "{oops", headers: auth).status == 400)
         }

@@ -37,6 +37,16 @@ import UseroTestSupport
         #expect(JSONValue.parse(Array(text.utf8)) == nil, "accepted: \(text)")
     }
 
+    @Test func aRepeatedKeyKeepsTheLastAndIsNoticed() throws {
+        let repeated = try #require(JSONValue.parseNoticingDuplicateKeys(Array(#"{"a":1,"b":{"c":1,"c":2}}"#.utf8)))
+        #expect(repeated.value == .object(["a": .int(1), "b": .object(["c": .int(2)])]))
+        #expect(repeated.duplicateKeys)
+        // The same key in two objects, or in an array's objects, is no repeat.
+        let distinct = try #require(JSONValue.parseNoticingDuplicateKeys(Array(#"{"a":{"a":1},"b":[{"a":1},{"a":2}]}"#.utf8)))
+        #expect(!distinct.duplicateKeys)
+        #expect(JSONValue.parseNoticingDuplicateKeys(Array(#"{"a":1,"a":"#.utf8)) == nil)
+    }
+
     @Test func invalidUTF8AndLoneSurrogatesAreRefused() {
         let documents: [[UInt8]] = [
             [0x22, 0xFF, 0x22], [0x22, 0xC0, 0xAF, 0x22], [0x22, 0xE2, 0x82, 0x22], [0x22, 0xED, 0xA0, 0x80, 0x22],

@@ -55,6 +55,12 @@ public enum JSONValue: Sendable, Equatable, Codable {
         JSONValueParser.parse(bytes)
     }
 
+    /// Parses JSON bytes as `parse` does, and says whether an object in them named a key twice (`parse` keeps the
+    /// last, as JSONSerialization does; a request whose meaning a repeat would change refuses it instead).
+    public static func parseNoticingDuplicateKeys(_ bytes: some Collection<UInt8>) -> (value: JSONValue, duplicateKeys: Bool)? {
+        JSONValueParser.parseNoticingDuplicateKeys(bytes)
+    }
+
     /// Compact JSON text with sorted keys (what the stores keep). Written by hand: JSONEncoder cost more than the
     /// rest of a durable submission's JSON work together.
     public var jsonText: String {

@@ -16,6 +16,8 @@ struct JSONValueParser {
 
     private let bytes: UnsafeBufferPointer<UInt8>
     private var index = 0
+    /// Whether some object named a key twice (the last is kept).
+    private(set) var sawDuplicateKey = false
 
     private init(_ bytes: UnsafeBufferPointer<UInt8>) {
         self.bytes = bytes
@@ -23,17 +25,22 @@ struct JSONValueParser {
 
     /// The value `bytes` hold, or nil when they are not one JSON document.
     static func parse(_ bytes: some Collection<UInt8>) -> JSONValue? {
-        if let value = bytes.withContiguousStorageIfAvailable({ parse(buffer: $0) }) { return value }
+        parseNoticingDuplicateKeys(bytes)?.value
+    }
+
+    /// The value `bytes` hold and whether an object in it named a key twice; nil when they are not one JSON document.
+    static func parseNoticingDuplicateKeys(_ bytes: some Collection<UInt8>) -> (value: JSONValue, duplicateKeys: Bool)? {
+        if let parsed = bytes.withContiguousStorageIfAvailable({ parse(buffer: $0) }) { return parsed }
         return Array(bytes).withUnsafeBufferPointer { parse(buffer: $0) }
     }
 
-    private static func parse(buffer: UnsafeBufferPointer<UInt8>) -> JSONValue? {
+    private static func parse(buffer: UnsafeBufferPointer<UInt8>) -> (value: JSONValue, duplicateKeys: Bool)? {
         var parser = JSONValueParser(buffer)
         if buffer.count >= 3, buffer[0] == 0xEF, buffer[1] == 0xBB, buffer[2] == 0xBF { parser.index = 3 }
         parser.skipWhitespace()
         guard let value = parser.value(depth: 0) else { return nil }
         parser.skipWhitespace()
-        return parser.index == buffer.count ? value : nil
+        return parser.index == buffer.count ? (value, parser.sawDuplicateKey) : nil
     }
 
     private var current: UInt8? { index < bytes.count ? bytes[index] : nil }
@@ -84,7 +91,7 @@ struct JSONValueParser {
             index += 1
             skipWhitespace()
             guard let member = value(depth: depth) else { return nil }
-            members[key] = member
+            if members.updateValue(member, forKey: key) != nil { sawDuplicateKey = true }
             skipWhitespace()
             switch current {
             case UInt8(ascii: ",")?:

@@ -60,8 +60,11 @@ public struct RetentionAdminRoutes<Context: RequestContext>: Sendable {
     @Sendable func erase(_ request: Request, context: Context) async throws -> Response {
         let client = try await auth.client(for: request)
         let body = try await request.collectBody(limit: 1024 * 1024)
-        guard let value = JSONValue.parse(body) else { throw FeedbackError.malformedJSON }
-        guard case .object(let fields) = value else { throw RetentionError.subjectRequired }
+        guard let (value, duplicateKeys) = JSONValue.parseNoticingDuplicateKeys(body) else {
+            throw FeedbackError.malformedJSON
+        }
+        // `{"email":"bob@…","email":"x@y.z"}` would erase only the last: a repeated key is refused, as in a query.
+        guard case .object(let fields) = value, !duplicateKeys else { throw RetentionError.subjectRequired }
         var pairs: [(key: String, value: String)] = []
         for (key, field) in fields {
             guard case .string(let text) = field else { throw RetentionError.subjectRequired }
