@@ -168,8 +168,7 @@ public struct SlackIngest: Sendable {
 
     /// The usage text naming the workspace's own trigger emoji.
     public static func usage(triggerEmoji: [String]) -> String {
-        let emoji = triggerEmoji.map { ":\($0):" }
-        let named = emoji.count <= 1 ? emoji.joined() : emoji.dropLast().joined(separator: ", ") + " or " + emoji.last!
+        let named = SlackSettings.spoken(triggerEmoji)
         return """
             Send feedback to your team's usero inbox: `/usero Export to CSV times out`. \
             You can also react to any message with \(named), or use the message menu → *Send to usero*.

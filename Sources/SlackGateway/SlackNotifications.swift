@@ -117,10 +117,7 @@ public struct SlackHomeView: Sendable, Equatable {
 
     /// The Home tab for a workspace with `settings` that captured `capturedThisWeek` messages in the last 7 days.
     public init(settings: SlackSettings, capturedThisWeek: Int, publicURL: String) {
-        let emoji = settings.triggerEmoji.map { ":\($0):" }
-        let emojiText =
-            emoji.count <= 1
-            ? emoji.first ?? "" : emoji.dropLast().joined(separator: ", ") + " or " + (emoji.last ?? "")
+        let emojiText = SlackSettings.spoken(settings.triggerEmoji)
         let base = publicURL.hasSuffix("/") ? String(publicURL.dropLast()) : publicURL
         let captures = capturedThisWeek == 1 ? "1 message" : "\(capturedThisWeek) messages"
         let blocks: [[String: Any]] = [

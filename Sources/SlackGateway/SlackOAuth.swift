@@ -82,7 +82,7 @@ public struct SlackOAuth: Sendable {
 
     /// How the callback ended: what the admin's browser is shown.
     public enum CallbackResult: Sendable, Equatable {
-        case installed(teamName: String)
+        case installed(teamName: String, triggerEmoji: [String])
         case failed(status: Int, reason: String)
     }
 
@@ -147,9 +147,21 @@ public struct SlackOAuth: Sendable {
                     status: 409,
                     reason: "This Slack workspace is already connected to another usero project. Nothing was changed. "
                         + "To move it, uninstall usero from the workspace first, then install it from this project.")
+            case .clientHasAnotherWorkspace(let connected):
+                // The token Slack just gave is the app's only one in this workspace: revoking it uninstalls the app
+                // there again, so nothing is left installed that usero would ignore.
+                try? await api.revoke(token: access.accessToken)
+                logger.notice("Slack install refused: the client has another workspace", metadata: ["slack.team_id": "\(team)"])
+                return .failed(
+                    status: 409,
+                    reason: "This usero project is already connected to the Slack workspace \(connected), and a project "
+                        + "connects to one workspace. Nothing was stored. To switch, uninstall usero from \(connected) "
+                        + "first; to collect feedback from both, create a second project.")
             }
             logger.info("Slack installed", metadata: ["slack.team_id": "\(team)", "usero.client_id": "\(parsed.client)"])
-            return .installed(teamName: teamName ?? team)
+            // A reinstall keeps the workspace's chosen emoji: the page names those.
+            let emoji = (try? await store.activeInstallation(team: team))?.settings.triggerEmoji
+            return .installed(teamName: teamName ?? team, triggerEmoji: emoji ?? SlackSettings.defaultTriggerEmoji)
         } catch SlackAPIError.slack(let code) {
             logger.debug("Slack install refused", metadata: ["slack.error": "\(SlackIngest.loggable(code))"])
             return .failed(status: 400, reason: "Slack refused the installation (\(SlackIngest.loggable(code))). Try again from a new link.")

@@ -36,6 +36,13 @@ public struct SlackSettings: Sendable, Equatable {
     /// `pushpin`.
     public func triggers(_ emoji: String) -> Bool { triggerEmoji.contains(emoji) }
 
+    /// `names` as a reader is told them: `:wrench:`, `:wrench: or :pushpin:`, `:a:, :b: or :c:`.
+    public static func spoken(_ names: [String]) -> String {
+        let emoji = names.map { ":\($0):" }
+        guard let last = emoji.last, emoji.count > 1 else { return emoji.first ?? "" }
+        return emoji.dropLast().joined(separator: ", ") + " or " + last
+    }
+
     /// The capture method of the first of `names` (a message's reactions, in Slack's order) that triggers.
     public func firstTrigger(in names: [String]) -> String? { names.first(where: triggers) }
 

@@ -152,6 +152,9 @@ public enum InstallationSaveResult: Sendable, Equatable {
     case clientGone
     /// The workspace is installed for another client; nothing changed.
     case ownedByAnotherClient
+    /// The client is connected to another workspace (named here), not uninstalled: a project has one workspace,
+    /// whose settings and notifications its admin API shows. Nothing changed.
+    case clientHasAnotherWorkspace(teamName: String)
 }
 
 /// A trigger reaction as ingest hands it to the store.

@@ -47,6 +47,20 @@ extension PostgresStore: SlackStore {
             {
                 return .ownedByAnotherClient
             }
+            // The client's row, locked against another install of the same client (not against its feedback's
+            // key checks): two installs of two workspaces racing decide one after the other.
+            try await tx.execute("SELECT 1 FROM client WHERE id = \(i.clientId) FOR NO KEY UPDATE")
+            if let other = try await tx.row(
+                """
+                SELECT team_id, team_name FROM slack_installation i
+                WHERE client_id = \(i.clientId) AND team_id <> \(i.teamId) AND token_envelope IS NOT NULL
+                    AND NOT EXISTS (SELECT 1 FROM slack_tombstone t WHERE t.team_id = i.team_id)
+                LIMIT 1
+                """)
+            {
+                let name: String? = try other.value("team_name")
+                return .clientHasAnotherWorkspace(teamName: try name ?? other.value("team_id"))
+            }
             let written = try await tx.execute(
                 """
                 INSERT INTO slack_installation (team_id, client_id, enterprise_id, team_name, bot_user_id, bot_id,

@@ -34,6 +34,18 @@ extension SQLiteStore: SlackStore {
             {
                 return .ownedByAnotherClient
             }
+            if let other = try Row.fetchOne(
+                db,
+                sql: """
+                    SELECT team_id, team_name FROM slack_installation i
+                    WHERE client_id = ? AND team_id <> ? AND token_envelope IS NOT NULL
+                        AND NOT EXISTS (SELECT 1 FROM slack_tombstone t WHERE t.team_id = i.team_id)
+                    LIMIT 1
+                    """, arguments: [i.clientId, i.teamId])
+            {
+                let name: String? = other["team_name"]
+                return .clientHasAnotherWorkspace(teamName: name ?? other["team_id"])
+            }
             try db.execute(
                 sql: """
                     INSERT INTO slack_installation (\(InstallationRecord.columns))

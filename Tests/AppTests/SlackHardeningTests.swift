@@ -36,6 +36,49 @@ import Testing
         }
     }
 
+    /// A project has one workspace: the admin API shows one installation and its settings. Installing a second
+    /// workspace from the same project used to succeed and hide the first, which kept capturing and posting with
+    /// settings nobody could see or change.
+    @Test func aProjectConnectedToAWorkspaceCannotInstallASecondOne() async throws {
+        try await SlackCaptureTests.withInstalledServer { server, fake, client in
+            let auth = ["Authorization": "Bearer \(client.key)"]
+            #expect(
+                try await server.request(
+                    "PUT", "/api/slack/settings", headers: auth.merging(["Content-Type": "application/json"]) { $1 },
+                    body: Data(#"{"triggerEmoji":["bug","eyes"]}"#.utf8)
+                ).status == 200)
+
+            // When the same project's admin completes an install in another workspace, T0002
+            await fake.script(
+                "oauth.v2.access",
+                FakeSlack.Reply(
+                    body: Fixtures.text(
+                        "oauth_v2_access_ok.json",
+                        replacing: [("T0001", "T0002"), ("Acme Product", "Other Co"), (FakeSlack.botToken, "xoxb-0002-second")])))
+            await fake.script(
+                "auth.test",
+                FakeSlack.Reply(body: #"{"ok":true,"team":"Other Co","user":"usero","team_id":"T0002","user_id":"U0009","bot_id":"B0002"}"#))
+            let done = try await server.request(
+                "GET", "/slack/oauth/callback?code=good-code&state=\(try await server.installState(for: client))")
+
+            // Then a 409 page names the connected workspace, the new token is revoked, and nothing changed
+            #expect(done.status == 409)
+            #expect(done.text.contains("already connected to the Slack workspace Acme Product"))
+            let revoked = try #require(await fake.calls("auth.revoke").last)
+            #expect(revoked.authorization == "Bearer xoxb-0002-second")
+            let installation = try await server.request("GET", "/api/slack/installation", headers: auth)
+            #expect(installation.json["teamId"] as? String == "T0001")
+            #expect(try await server.parts.backend.slack.activeInstallation(team: "T0002") == nil)
+            #expect(try await server.count("slack_installation") == 1)
+
+            // Reinstalling its own workspace still works, and the page names that workspace's own emoji
+            let again = try await server.request(
+                "GET", "/slack/oauth/callback?code=good-code&state=\(try await server.installState(for: client))")
+            #expect(again.status == 200)
+            #expect(again.text.contains("React with :bug: or :eyes:"))
+        }
+    }
+
     @Test func aReplayedSlashCommandMakesNoSecondRow() async throws {
         try await SlackCaptureTests.withInstalledServer { server, _, client in
             // Given one signed /usero request, sent twice with the same timestamp and signature

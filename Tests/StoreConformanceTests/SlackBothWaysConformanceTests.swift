@@ -355,7 +355,7 @@ import Testing
         let job = try #require(try await s.claimAll(kinds: [.publishHome]).only)
         #expect(job.work == .publishHome(PublishHomeJob(user: "U0001")))
         #expect(job.clientId == client)
-        try await s.install(team: "T2", client: client, envelope: nil)
+        try await s.install(team: "T2", client: try await s.client(), envelope: nil)
         #expect(try await s.slack.acceptHomeOpened(team: "T2", user: "U0001", eventId: "E3", at: Self.t0) == false)
     }
 

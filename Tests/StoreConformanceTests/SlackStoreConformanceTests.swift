@@ -41,12 +41,23 @@ import Testing
         #expect(try await s.slack.activeInstallation(team: "T1")?.clientId == second)
     }
 
+    /// A project is connected to one workspace at a time: the admin API shows one installation, its settings and its
+    /// notifications. Another workspace's install is refused, naming the connected one, until that is uninstalled.
     @Test(arguments: StoreFactories.available)
-    func aClientsNewestInstallationIsItsInstallation(_ factory: StoreFactory) async throws {
+    func aClientHasOneWorkspaceAtATime(_ factory: StoreFactory) async throws {
         let s = try await factory.store()
         let client = try await s.client()
         try await s.install(team: "T1", client: client, at: Self.t0)
-        try await s.install(team: "T2", client: client, at: Self.t0 + 1)
+        #expect(try await s.slack.saveInstallation(s.installation(team: "T2", client: client, at: Self.t0 + 1))
+            == .clientHasAnotherWorkspace(teamName: "Team T1"))
+        #expect(try await s.slack.activeInstallation(team: "T2") == nil)
+        #expect(try await s.slack.installation(client: client)?.teamId == "T1")
+        // Its own workspace installs again as before.
+        try await s.install(team: "T1", client: client, at: Self.t0 + 2)
+
+        // Once T1 is uninstalled, T2 is the client's workspace.
+        _ = try await s.slack.acceptUninstall(team: "T1", eventId: "E1", at: Self.t0 + 3, deadline: Self.t0 + 63_000)
+        try await s.install(team: "T2", client: client, at: Self.t0 + 4)
         #expect(try await s.slack.installation(client: client)?.teamId == "T2")
     }
 
@@ -54,9 +65,9 @@ import Testing
     func sealedInstallationsAreThoseStillHoldingAToken(_ factory: StoreFactory) async throws {
         let s = try await factory.store()
         let client = try await s.client()
-        try await s.install(team: "T1", client: client)
         try await s.install(team: "T2", client: client, envelope: nil)
-        try await s.install(team: "T3", client: client)
+        try await s.install(team: "T1", client: client)
+        try await s.install(team: "T3", client: try await s.client())
         try await s.slack.acceptTokensRevoked(team: "T3", eventId: "E3", botUserIds: ["UT3BOT"], at: Self.t0)
         #expect(try await s.slack.sealedInstallations().map(\.teamId) == ["T1"])
     }
@@ -152,8 +163,8 @@ import Testing
     func aReactionInAWorkspaceThatCannotCaptureIsRefused(_ factory: StoreFactory) async throws {
         let s = try await factory.store()
         let client = try await s.client()
-        try await s.install(team: "T1", client: client)
         try await s.install(team: "T2", client: client, envelope: nil)
+        try await s.install(team: "T1", client: client)
         _ = try await s.slack.acceptUninstall(team: "T1", eventId: nil, at: Self.t0, deadline: Self.t0 + 60_000)
         let afterUninstall = try await s.claimAll(kinds: [.captureReaction, .notify])
 
@@ -195,14 +206,15 @@ import Testing
     func anUninstallDropsTheWorkspacesSlackCallsAndEnqueuesTheScrubOnce(_ factory: StoreFactory) async throws {
         let s = try await factory.store()
         let client = try await s.client()
+        let other = try await s.client()
         try await s.install(team: "T1", client: client)
-        try await s.install(team: "T2", client: client)
+        try await s.install(team: "T2", client: other)
         let capture = SlackJob.Work.captureReaction(CaptureReactionJob(channel: "C0001", ts: "1.1", user: "U1", via: "shortcut"))
         try await s.slack.enqueue(s.job(capture, team: "T1", client: client))
         try await s.slack.enqueue(s.job(S.notice("U1"), team: "T1", client: client))
         try await s.slack.enqueue(s.job(.respond(RespondJob(responseURL: "https://hooks.slack.com/1", outcome: "captured", feedbackId: nil, channel: nil, ts: nil)), team: "T1", client: client))
         try await s.slack.enqueue(s.job(.revoke(RevokeJob(envelope: [5])), team: "T1"))
-        try await s.slack.enqueue(s.job(capture, team: "T2", client: client))
+        try await s.slack.enqueue(s.job(capture, team: "T2", client: other))
 
         #expect(try await s.slack.acceptUninstall(team: "T1", eventId: "E9", at: Self.t0 + 1, deadline: Self.t0 + 61_000))
         #expect(try await s.slack.acceptUninstall(team: "T1", eventId: "E9", at: Self.t0 + 2, deadline: Self.t0 + 62_000) == false)
@@ -298,8 +310,8 @@ import Testing
     func aForwardToAWorkspaceThatCannotCaptureStoresNothingButStillAnswers(_ factory: StoreFactory) async throws {
         let s = try await factory.store()
         let client = try await s.client()
-        try await s.install(team: "T1", client: client)
         try await s.install(team: "T2", client: client, envelope: nil)
+        try await s.install(team: "T1", client: client)
         _ = try await s.slack.acceptUninstall(team: "T1", eventId: nil, at: Self.t0, deadline: Self.t0 + 60_000)
         _ = try await s.claimAll(kinds: [.uninstall])
 
@@ -352,8 +364,9 @@ import Testing
         let s = try await factory.store()
         let client = try await s.client()
         let other = try await s.client()
+        let second = try await s.client()
         try await s.install(team: "T1", client: client)
-        try await s.install(team: "T2", client: client)
+        try await s.install(team: "T2", client: second)
         #expect(try await s.slack.acceptReaction(reaction("T1", event: "E1"), at: Self.t0))
         #expect(try await s.slack.acceptReaction(reaction("T2", event: "E2"), at: Self.t0))
         let jobs = try await s.claimAll()
@@ -365,11 +378,13 @@ import Testing
 
         for job in jobs {
             let stored = try await s.slack.completeCapture(
-                jobID: job.id, clientID: client, message: s.message(team: job.teamId!, ts: "1.1"), at: S.t0, notice: notice)
+                jobID: job.id, clientID: try #require(job.clientId), message: s.message(team: job.teamId!, ts: "1.1"),
+                at: S.t0, notice: notice)
             #expect(stored == nil)
         }
 
         #expect(try await s.items(client).isEmpty)
+        #expect(try await s.items(second).isEmpty)
         #expect(try await s.items(other).isEmpty)
         // The capture jobs are gone; only the scrubs are queued.
         #expect(try await s.claimAll(at: Self.t0 + 10_000).map(\.kind) == [.uninstall, .uninstall])
@@ -395,8 +410,9 @@ import Testing
     func scrubbingAuthorsGoesInBatchesAndTouchesOnlyThatWorkspace(_ factory: StoreFactory) async throws {
         let s = try await factory.store()
         let client = try await s.client()
+        let other = try await s.client()
         try await s.install(team: "T1", client: client)
-        try await s.install(team: "T2", client: client)
+        try await s.install(team: "T2", client: other)
         for i in 1...5 {
             _ = try await s.slack.captureForward(s.message(team: "T1", ts: "1.\(i)"), at: S.t0, responseURL: nil)
         }
@@ -416,7 +432,9 @@ import Testing
 
         #expect(batches.reduce(0, +) == 5)
         #expect(batches.count >= 3 && batches.count < 10)
-        for item in try await s.items(client) {
+        let items = try await s.items(client) + (try await s.items(other))
+        #expect(items.filter { $0.draft.slack?.teamId == "T2" }.count == 1)
+        for item in items {
             switch item.draft.slack?.teamId {
             case "T1":
                 #expect(item.draft.slack?.authorId == nil)
@@ -590,8 +608,8 @@ import Testing
     func revokeEnvelopesAreSwappedOnlyWhileTheyHoldTheExpectedOne(_ factory: StoreFactory) async throws {
         let s = try await factory.store()
         let client = try await s.client()
-        try await s.install(team: "T1", client: client, envelope: [1, 2, 3])
         try await s.install(team: "T2", client: client, envelope: nil)
+        try await s.install(team: "T1", client: client, envelope: [1, 2, 3])
 
         #expect(try await s.slack.handOverTokens(clientID: client, at: Self.t0) == 2)
 

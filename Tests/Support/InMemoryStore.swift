@@ -301,6 +301,12 @@ extension InMemoryStore: SlackStore {
             {
                 return .ownedByAnotherClient
             }
+            if let other = state.installations.values.first(where: {
+                $0.clientId == installation.clientId && $0.teamId != installation.teamId && $0.tokenEnvelope != nil
+                    && state.tombstones[$0.teamId] == nil
+            }) {
+                return .clientHasAnotherWorkspace(teamName: other.teamName ?? other.teamId)
+            }
             var saved = installation
             if let existing = state.installations[installation.teamId], existing.clientId == installation.clientId {
                 // Settings stay through a reinstall by the same client.

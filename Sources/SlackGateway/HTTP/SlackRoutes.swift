@@ -77,10 +77,11 @@ public struct SlackRoutes<Context: RequestContext>: Sendable {
             code: query["code"].map(String.init), state: query["state"].map(String.init),
             error: query["error"].map(String.init))
         switch result {
-        case .installed(let team):
+        case .installed(let team, let emoji):
+            let reactions = SlackSettings.spoken(emoji)
             return HTMLPage.make(
                 status: .ok, title: "usero is installed",
-                message: "usero is now installed in \(team). React with :wrench: or :pushpin:, use the message "
+                message: "usero is now installed in \(team). React with \(reactions), use the message "
                     + "menu's “Send to usero”, or type /usero to send feedback. You can close this tab.")
         case .failed(let status, let reason):
             return HTMLPage.make(
