@@ -1,7 +1,9 @@
 import Foundation
 import PostgresNIO
+import Retention
 import SlackGateway
 import StorePostgres
+import Synchronization
 import Testing
 
 /// PostgreSQL only: writes that race another session's uncommitted work, as another instance's would. SQLite's
@@ -42,6 +44,40 @@ struct PostgresRaceTests {
             #expect(try await watcher.count("SELECT count(*) FROM feedback_slack_person WHERE slack_team = 'T1'") == 0)
         }
         #expect(try await s.items(client).count == 4)
+    }
+
+    /// Two instances finishing one account closure (the request's own and another's pending-closure pass): a batch of
+    /// end users that meets rows the other is deleting takes others instead of coming back empty while rows remain,
+    /// which completed the closure early with the rest cascading away uncounted in its audit entry.
+    @Test func anEndUserBatchBesideAnotherClosingInstanceTakesOtherRows() async throws {
+        let s = try await StoreFactory.postgreSQL.store()
+        let client = try await s.client()
+        for n in 1...5 { try await s.identify(client, #"{"clientId":"\#(client)","userId":"u\#(n)"}"#) }
+        #expect(try await s.retention.beginAccountClosure(clientID: client, at: StoreUnderTest.t0Millis))
+        try await Self.racing(s) { other, watcher in
+            // The other instance's batch of two, not committed yet.
+            try await other.run(
+                """
+                DELETE FROM end_user WHERE client_id = '\(client)' AND user_id IN (
+                    SELECT user_id FROM end_user WHERE client_id = '\(client)' LIMIT 2)
+                """)
+            let done = Mutex(false)
+            let batch = Task {
+                defer { done.withLock { $0 = true } }
+                return try await s.retention.deleteEndUserBatch(clientID: client, limit: 2)
+            }
+            // Without the fix the batch waits on the other's rows: let the other commit then, so the test ends.
+            for _ in 0..<200 where !done.withLock({ $0 }) {
+                let waiting = try await watcher.count(
+                    "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'")
+                if (waiting ?? 0) > 0 { break }
+                try await Task.sleep(for: .milliseconds(20))
+            }
+            try await other.run("COMMIT")
+            #expect(try await batch.value == 2)
+            #expect(try await s.retention.deleteEndUserBatch(clientID: client, limit: 2) == 1)
+            #expect(try await s.retention.deleteEndUserBatch(clientID: client, limit: 2) == 0)
+        }
     }
 
     /// Two clients install the same new workspace at once (on two instances, say): the second waits for the first's
