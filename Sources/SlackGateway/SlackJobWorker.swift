@@ -25,8 +25,11 @@ public struct SlackJobWorker: Service {
     static let recoveryKinds: Set<SlackJob.Kind> = [.recover]
     /// Every lane, in claim order: each runs at most one job per workspace at a time.
     static let lanes = [localKinds, slackKinds, outboundKinds, recoveryKinds]
-    /// How long a claimed job is held before another worker may take it over.
-    public static let lease: Int64 = 300_000
+    /// How long a claimed job is held before another worker may take it over: a minute, twice the longest job
+    /// (two sequential Web API calls of at most 10 s each, and the store's writes). While it runs, the lane runs
+    /// nothing else of that workspace, so an instance that dies holding one stalls that workspace's captures and
+    /// answers on every instance until it ends: five minutes, before.
+    public static let lease: Int64 = 60_000
     /// The lease of the local lane (uninstall scrubs): short, so that when the instance holding one dies, another
     /// instance takes the scrub over well within the 60-second promise (a scrub takes seconds; running one twice
     /// changes nothing).

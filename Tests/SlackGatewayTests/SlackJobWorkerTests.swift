@@ -37,6 +37,23 @@ import UseroTestSupport
         return (world, other)
     }
 
+    /// An instance killed while it ran a workspace's Slack call leaves that job leased, and the lane runs nothing
+    /// else of that workspace meanwhile: another instance takes both over within a minute.
+    @Test func aJobOfAnInstanceThatDiedIsTakenOverWithinAMinute() async throws {
+        let world = try await SlackWorld(api: FakeSlackWebAPI())
+        try await world.store.enqueue(world.newJob(Self.notice("U1")))
+        try await world.store.enqueue(world.newJob(Self.notice("U2")))
+        // The dead instance's claim, as its worker makes it: the first notice, leased.
+        let held = try await world.store.claimDueJobs(now: world.nowMillis, lanes: SlackJobWorker.claimLanes)
+        #expect(held.count == 1)
+
+        world.clock.advance(by: 59)
+        #expect(try await world.store.claimDueJobs(now: world.nowMillis, lanes: SlackJobWorker.claimLanes).isEmpty)
+        world.clock.advance(by: 1)
+        let taken = try await world.store.claimDueJobs(now: world.nowMillis, lanes: SlackJobWorker.claimLanes)
+        #expect(taken.map(\.id) == held.map(\.id))
+    }
+
     @Test func eachWorkspaceRunsOneJobAtATimeAndWorkspacesRunInParallel() async throws {
         let api = GatedSlackWebAPI()
         let (world, other) = try await Self.twoWorkspaces(api)
