@@ -30,11 +30,13 @@ extension SlackJobRunner {
             try await pace(team: team)
             throw error
         }
+        // The pace first, while this job still holds the workspace's lane: finished first, another instance waking
+        // in between took the next post at once (two posts 20 ms apart).
+        try await pace(team: team)
         try await store.finishJob(job.id, then: nil)
         if installation.notifyProblem != nil {
             try await store.recordNotifyProblem(team: team, channel: channel, code: nil, at: now)
         }
-        try await pace(team: team)
     }
 
     /// The workspace's next post waits: about one message a second per channel is what Slack allows, so a burst

@@ -3,6 +3,7 @@ import Foundation
 import Logging
 import Retention
 @testable import SlackGateway
+import Synchronization
 import Testing
 import UseroCrypto
 import UseroTestSupport
@@ -299,6 +300,24 @@ import UseroTestSupport
         await world.worker.runDueJobs()
         #expect(world.api.calls("chat.postMessage").count == 5)
         #expect(api.rateLimitedPosts == 0)
+    }
+
+    /// With several instances, one waking the moment a post's job was finished claimed the next post before the
+    /// pace held it: two posts 20 ms apart. The pace is set while the post's job still holds the workspace's lane.
+    @Test func noOtherInstanceCanClaimTheNextPostBeforeThePaceHoldsIt() async throws {
+        let clock = TestClock(Date(timeIntervalSince1970: 1_800_000_000))
+        let world = try await World(clock: clock, settings: SlackSettings(notifyChannel: "C0777"))
+        for n in 0..<2 { _ = try await world.submit("burst \(n)") }
+        let claimedBetween = Mutex<[SlackJob.Kind]>([])
+        world.store.onFinishJob { [store = world.store] _ in
+            // Another instance's worker, at the very instant the first post's job is finished.
+            let claimed = try await store.claimDueJobs(now: epochMillis(clock.now()), lanes: SlackJobWorker.claimLanes)
+            claimedBetween.withLock { $0 += claimed.map(\.kind) }
+        }
+        await world.worker.runDueJobs()
+        world.store.onFinishJob(nil)
+        #expect(world.api.calls("chat.postMessage").count == 1)
+        #expect(!claimedBetween.withLock { $0 }.contains(.postFeedback))
     }
 
     @Test func postsRefusedWithA429WaitItOutAndKeepTheirOrder() async throws {

@@ -43,6 +43,13 @@ public final class InMemoryStore: Sendable {
     }
 
     private let state = Mutex(State())
+    /// Runs after every `finishJob` write (a test stands in for another instance acting at that instant).
+    private let afterFinishJob = Mutex<(@Sendable (Int64) async throws -> Void)?>(nil)
+
+    /// Sets what runs after every `finishJob` write.
+    public func onFinishJob(_ hook: (@Sendable (Int64) async throws -> Void)?) {
+        afterFinishJob.withLock { $0 = hook }
+    }
     /// Whether accepting an api/widget item also enqueues its Slack posts, in the same write (as the executable
     /// turns it on for the real backends when Slack is configured).
     let postsNewFeedbackToSlack: Bool
@@ -519,6 +526,7 @@ extension InMemoryStore: SlackStore {
             state.jobs[id] = nil
             if let next { Self.enqueue(next, into: &state) }
         }
+        if let hook = afterFinishJob.withLock({ $0 }) { try await hook(id) }
     }
 
     public func rescheduleJob(_ id: Int64, runAt: Int64, countAttempt: Bool, error: String) async throws {
