@@ -16,6 +16,9 @@ public struct SlackOAuth: Sendable {
     let api: any SlackWebAPI
     let keyRing: KeyRing
     let stateKey: SecretBytes
+    /// Keys that signed states before a token-key rotation (derived from `USERO_PREVIOUS_TOKEN_KEYS`): their links
+    /// still work, from any instance, while instances move to the new key one by one.
+    let previousStateKeys: [SecretBytes]
     let clientID: String?
     let clientSecret: Redacted<String>?
     let authorizeURL: String
@@ -23,15 +26,18 @@ public struct SlackOAuth: Sendable {
     let clock: any WallClock
     let logger: Logger
 
-    /// Creates the flow. `stateKey` signs states and must survive restarts (derive it from the token key).
+    /// Creates the flow. `stateKey` signs states and must survive restarts (derive it from the token key); states
+    /// signed with one of `previousStateKeys` are accepted too.
     public init(
-        store: any SlackStore, api: any SlackWebAPI, keyRing: KeyRing, stateKey: SecretBytes, clientID: String?,
-        clientSecret: Redacted<String>?, authorizeURL: String, publicURL: String, clock: any WallClock, logger: Logger
+        store: any SlackStore, api: any SlackWebAPI, keyRing: KeyRing, stateKey: SecretBytes,
+        previousStateKeys: [SecretBytes] = [], clientID: String?, clientSecret: Redacted<String>?, authorizeURL: String,
+        publicURL: String, clock: any WallClock, logger: Logger
     ) {
         self.store = store
         self.api = api
         self.keyRing = keyRing
         self.stateKey = stateKey
+        self.previousStateKeys = previousStateKeys
         self.clientID = clientID
         self.clientSecret = clientSecret
         self.authorizeURL = authorizeURL
@@ -72,10 +78,13 @@ public struct SlackOAuth: Sendable {
     func verify(state: String) -> (client: String, nonce: String, expires: Int64)? {
         let parts = state.split(separator: ".", omittingEmptySubsequences: false).map(String.init)
         guard parts.count == 4, let expires = Int64(parts[2]) else { return nil }
-        let payload = parts[0...2].joined(separator: ".")
-        let expected = HMACSHA256.authenticationCode(for: Array(payload.utf8), key: stateKey)
-        guard let given = Hex.decode(parts[3]), constantTimeEquals(expected, given) else { return nil }
-        return (parts[0], parts[1], expires)
+        let payload = Array(parts[0...2].joined(separator: ".").utf8)
+        guard let given = Hex.decode(parts[3]) else { return nil }
+        for key in [stateKey] + previousStateKeys
+        where constantTimeEquals(HMACSHA256.authenticationCode(for: payload, key: key), given) {
+            return (parts[0], parts[1], expires)
+        }
+        return nil
     }
 
     // MARK: Callback

@@ -24,6 +24,14 @@ enum SlackKeys {
         return (KeyRing(current: try TokenKey(current), previous: previous), current)
     }
 
+    /// The state keys of `USERO_PREVIOUS_TOKEN_KEYS`: install links made before a rotation (or by an instance not
+    /// yet restarted with the new key) keep working.
+    static func previousStateKeys(config: AppConfig) throws -> [SecretBytes] {
+        try config.previousTokenKeysBase64.map {
+            stateKey(from: try AppConfig.decodeKey($0.value, variable: "USERO_PREVIOUS_TOKEN_KEYS"))
+        }
+    }
+
     /// A key for signing OAuth states, derived from the token key with its own label: stable across restarts,
     /// useless for opening tokens.
     static func stateKey(from tokenKey: SecretBytes) -> SecretBytes {

@@ -88,7 +88,7 @@ enum SlackSetup {
         let api = HTTPSlackWebAPI(baseURL: apiURL, responseURLPrefixes: config.slackResponseURLPrefixes)
         let oauth = SlackOAuth(
             store: parts.backend.slack, api: api, keyRing: keyRing, stateKey: SlackKeys.stateKey(from: tokenKey),
-            clientID: config.slackClientID, clientSecret: config.slackClientSecret,
+            previousStateKeys: try SlackKeys.previousStateKeys(config: config), clientID: config.slackClientID, clientSecret: config.slackClientSecret,
             authorizeURL: config.slackAuthorizeURL, publicURL: config.publicURL, clock: clock, logger: logger)
         return (keyRing, oauth, api)
     }

@@ -176,6 +176,48 @@ import UseroTestSupport
         }
     }
 
+    /// During a token-key rotation, an install link made with the old key (before the restart, or by an instance not
+    /// restarted yet) still completes on an instance that runs with the new key and the old one as previous.
+    @Test func anInstallLinkMadeBeforeAKeyRotationStillWorksAfterIt() async throws {
+        try await withFakeSlack { _, api in
+            let folder = TestServer.makeFolder()
+            let made = try await TestServer.run(folder: folder, configure: { SlackTestSettings.configure(&$0, fakeURL: api) }) {
+                server in
+                let client = try await server.createClient()
+                return (client: client, state: try await server.installState(for: client))
+            }
+            let newKey = Data((0..<32).map { UInt8(truncatingIfNeeded: $0 &* 11 &+ 5) }).base64EncodedString()
+            try await TestServer.run(
+                folder: folder,
+                configure: {
+                    SlackTestSettings.configure(&$0, fakeURL: api)
+                    $0.tokenKeyBase64 = Redacted(newKey)
+                    $0.previousTokenKeysBase64 = [Redacted(SlackTestSettings.tokenKey)]
+                }
+            ) { server in
+                let done = try await server.request("GET", "/slack/oauth/callback?code=good-code&state=\(made.state)")
+                #expect(done.status == 200)
+                let installation = try await server.request(
+                    "GET", "/api/slack/installation", headers: ["Authorization": "Bearer \(made.client.key)"])
+                #expect(installation.json["teamId"] as? String == "T0001")
+            }
+            // Without the old key among the previous ones, the same kind of link is refused.
+            let refused = try await TestServer.run(folder: folder, configure: { SlackTestSettings.configure(&$0, fakeURL: api) }) {
+                server in try await server.installState(for: made.client)
+            }
+            try await TestServer.run(
+                folder: folder,
+                configure: {
+                    SlackTestSettings.configure(&$0, fakeURL: api)
+                    $0.tokenKeyBase64 = Redacted(newKey)
+                }
+            ) { server in
+                let done = try await server.request("GET", "/slack/oauth/callback?code=good-code&state=\(refused)")
+                #expect(done.status == 400)
+            }
+        }
+    }
+
     @Test func asecondInstallReplacesTheFirstAndTokensResealUnderANewKey() async throws {
         try await withFakeSlack { _, api in
             let folder = TestServer.makeFolder()
