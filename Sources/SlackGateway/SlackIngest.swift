@@ -83,7 +83,8 @@ public struct SlackIngest: Sendable {
     }
 
     private func reactionAdded(_ event: InnerEvent, team: String, eventId: String?) async throws {
-        guard let emoji = event.reaction, SlackCaptureMethod.isEmojiName(emoji), event.item?.type == "message",
+        guard let emoji = event.reaction.map(SlackSettings.emoji(reported:)), SlackCaptureMethod.isEmojiName(emoji),
+            event.item?.type == "message",
             let channel = event.item?.channel, let ts = event.item?.ts, let user = event.user, let eventId
         else { return }
         // Most reactions are not the workspace's trigger emoji: a read drops them without a write. The store checks

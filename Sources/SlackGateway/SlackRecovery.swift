@@ -75,7 +75,9 @@ public enum SlackRecoveryRules {
                 !installation.isOwnBot(user: message.user ?? "", botId: message.botId)
             else { return nil }
             for reaction in reactions.prefix(100) {
-                guard let name = reaction.name, installation.forwards(reaction: name, onMessagePostedAt: at) else {
+                guard let name = reaction.name.map(SlackSettings.emoji(reported:)),
+                    installation.forwards(reaction: name, onMessagePostedAt: at)
+                else {
                     continue
                 }
                 let forwarders = (reaction.users ?? []).prefix(100).filter { $0 != installation.botUserId && !$0.isEmpty }

@@ -36,6 +36,15 @@ public struct SlackSettings: Sendable, Equatable {
     /// `pushpin`.
     public func triggers(_ emoji: String) -> Bool { triggerEmoji.contains(emoji) }
 
+    /// The emoji a reaction names, as Slack reports it: a skin-tone variant arrives as `name::skin-tone-N` (N 2-6)
+    /// and is that emoji (`+1::skin-tone-2` is a `+1`: a workspace that chose `+1` means every tone of it).
+    public static func emoji(reported name: String) -> String {
+        guard let range = name.range(of: "::skin-tone-"), name[range.upperBound...].count == 1,
+            let tone = name.last, ("2"..."6").contains(tone)
+        else { return name }
+        return String(name[..<range.lowerBound])
+    }
+
     /// `names` as a reader is told them: `:wrench:`, `:wrench: or :pushpin:`, `:a:, :b: or :c:`.
     public static func spoken(_ names: [String]) -> String {
         let emoji = names.map { ":\($0):" }

@@ -180,6 +180,32 @@ import UseroTestSupport
         #expect(items.map(\.draft.slack?.capturedVia) == [.reaction("bug")])
     }
 
+    /// Slack reports a skin-tone variant as `name::skin-tone-N`: a workspace that chose `+1` captures every tone of
+    /// it, recorded as `reaction:+1`; a name that merely contains the suffix is no variant.
+    @Test func aSkinToneOfAChosenEmojiCapturesAsThatEmoji() async throws {
+        let world = try await World(settings: SlackSettings(triggerEmoji: ["+1"]))
+        _ = try await world.ingest.receiveEvent(world.reaction("+1::skin-tone-2", event: "Ev1"))
+        _ = try await world.ingest.receiveEvent(world.reaction("+1::skin-tone-9", event: "Ev2", ts: "1700000000.000200"))
+        _ = try await world.ingest.receiveEvent(world.reaction("+1::skin-tone-", event: "Ev3", ts: "1700000000.000300"))
+        let vias = world.store.jobs.compactMap { job -> String? in
+            if case .captureReaction(let capture) = job.work { return capture.via } else { return nil }
+        }
+        #expect(vias == ["reaction:+1"])
+        #expect(SlackSettings.emoji(reported: "thumbsup::skin-tone-6") == "thumbsup")
+        #expect(SlackSettings.emoji(reported: "wrench") == "wrench")
+        #expect(SlackSettings.emoji(reported: "::skin-tone-3") == "")
+
+        // A recovery sweep reads the same names in a message's reactions.
+        var installation = try #require(try await world.store.installation(client: world.clientID))
+        installation.installedAt = 0
+        let message = Message(
+            ts: "1700000000.000400", user: "U0002", text: "Export times out",
+            reactions: [Message.Reaction(name: "+1::skin-tone-4", users: ["U0003"])])
+        let found = SlackRecoveryRules.captures(
+            in: [message], channel: "C0001", installation: installation, window: 0...Int64.max)
+        #expect(found.map(\.via) == [.reaction("+1")])
+    }
+
     @Test func aReinstallKeepsSettingsAndAnUninstallClearsThem() async throws {
         let world = try await World(settings: SlackSettings(triggerEmoji: ["bug"], notifyChannel: "C0777"))
         var installation = try #require(try await world.store.installation(client: world.clientID))
