@@ -81,12 +81,24 @@ public struct CapturedMessage: Sendable, Equatable {
     /// The row to insert for `clientId`.
     public func draft(clientId: String) -> FeedbackDraft {
         // A message's text is stored whole: a NUL in it (Slack allows one) would end it early on SQLite and be
-        // refused by PostgreSQL, losing the forward.
+        // refused by PostgreSQL, losing the forward. Slack's messages stop at 40,000 characters; what claims more is
+        // cut to the public API's comment limit, as nothing else is stored unbounded.
         FeedbackDraft(
-            clientId: clientId, source: .slack, comment: text?.replacingNUL,
+            clientId: clientId, source: .slack, comment: text.map { Self.bounded($0).replacingNUL },
             slack: SlackCapture(
                 teamId: teamId, channelId: channelId, messageTs: messageTs, threadTs: threadTs, authorId: authorId,
                 forwardedBy: forwardedBy, capturedVia: via, permalink: permalink, recovered: recovered))
+    }
+}
+
+extension CapturedMessage {
+    /// `text` cut to `SubmissionParser.maxCommentCharacters` scalars.
+    static func bounded(_ text: String) -> String {
+        let limit = SubmissionParser.maxCommentCharacters
+        guard text.utf8.count > limit, text.unicodeScalars.count > limit else { return text }
+        var scalars = String.UnicodeScalarView()
+        scalars.append(contentsOf: text.unicodeScalars.prefix(limit))
+        return String(scalars)
     }
 }
 

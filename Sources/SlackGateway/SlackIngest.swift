@@ -85,7 +85,8 @@ public struct SlackIngest: Sendable {
     private func reactionAdded(_ event: InnerEvent, team: String, eventId: String?) async throws {
         guard let emoji = event.reaction.map(SlackSettings.emoji(reported:)), SlackCaptureMethod.isEmojiName(emoji),
             event.item?.type == "message",
-            let channel = event.item?.channel, let ts = event.item?.ts, let user = event.user, let eventId
+            let channel = event.item?.channel, let ts = event.item?.ts, let user = event.user, let eventId,
+            Self.areSlackIDs(channel, ts, user)
         else { return }
         // Most reactions are not the workspace's trigger emoji: a read drops them without a write. The store checks
         // again inside its transaction, since the settings may change in between.
@@ -154,6 +155,9 @@ public struct SlackIngest: Sendable {
             Self.handledShortcuts.contains(callback), let team = payload.workspace, let channel = payload.channel?.id,
             let message = payload.message, let ts = message.ts, let user = payload.user?.id
         else { return }
+        guard Self.areSlackIDs(team, channel, ts, user, message.user, message.parentTs) else {
+            throw SlackGatewayError.malformedPayload
+        }
         logger.debug("Slack shortcut", metadata: ["slack.team_id": "\(team)"])
         let captured = CapturedMessage(
             teamId: team, channelId: channel, messageTs: ts, threadTs: message.parentTs, authorId: message.user,
@@ -197,7 +201,7 @@ public struct SlackIngest: Sendable {
             return Self.usage(triggerEmoji: installation.settings.triggerEmoji)
         }
         guard let team = form["team_id"], let user = form["user_id"], let channel = form["channel_id"],
-            !text.containsNUL
+            !text.containsNUL, Self.areSlackIDs(team, user, channel)
         else {
             throw SlackGatewayError.malformedPayload
         }
@@ -209,6 +213,13 @@ public struct SlackIngest: Sendable {
             via: .command, permalink: nil, text: text)
         let outcome = try await store.captureForward(captured, at: clock.now(), responseURL: nil).outcome
         return outcome == .captured ? "Sent to usero :white_check_mark: Thanks for the feedback." : outcome.text
+    }
+
+    /// Whether each of `values` that is there looks like one of Slack's ids or timestamps: not empty, at most 64
+    /// bytes. They are stored with the row (`forwardedBy`, the channel, the ts): a signed request with a 100,000-
+    /// character user id is not Slack's, and is not stored.
+    static func areSlackIDs(_ values: String?...) -> Bool {
+        values.allSatisfy { value in value.map { !$0.isEmpty && $0.utf8.count <= 64 } ?? true }
     }
 
     /// Event type names are Slack's identifiers; cap them anyway so a log line stays a line.

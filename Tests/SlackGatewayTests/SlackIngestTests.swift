@@ -250,6 +250,48 @@ import UseroTestSupport
         #expect(again.feedbackId == item.id)
     }
 
+    /// The shortcut fixture with its payload changed by `change`.
+    static func shortcut(_ change: (inout [String: Any]) -> Void) throws -> [UInt8] {
+        let body = String(decoding: try Fixtures.bytes("shortcut_message_action.body.txt"), as: UTF8.self)
+        let json = try #require(body.dropFirst("payload=".count).replacingOccurrences(of: "+", with: " ").removingPercentEncoding)
+        var payload = try #require(try JSONSerialization.jsonObject(with: Data(json.utf8)) as? [String: Any])
+        change(&payload)
+        let changed = String(decoding: try JSONSerialization.data(withJSONObject: payload), as: UTF8.self)
+        return Array(("payload=" + changed.addingPercentEncoding(withAllowedCharacters: .alphanumerics)!).utf8)
+    }
+
+    /// Slack's messages stop at 40,000 characters and its ids are short: a signed payload claiming more is cut to
+    /// the comment limit (text) or refused (ids), never stored unbounded.
+    @Test func aShortcutsTextIsCutToTheCommentLimitAndOverlongIdsAreRefused() async throws {
+        let world = try await SlackWorld()
+        let long = String(repeating: "é", count: 800_000)
+        try await world.ingest.receiveInteraction(
+            try Self.shortcut { payload in
+                var message = payload["message"] as! [String: Any]
+                message["text"] = long
+                payload["message"] = message
+            })
+        let item = try #require(world.items.only)
+        #expect(item.draft.comment?.unicodeScalars.count == SubmissionParser.maxCommentCharacters)
+
+        for (key, value) in [("channel", ["id": String(repeating: "C", count: 5_000)]), ("user", ["id": String(repeating: "U", count: 100_000)])] {
+            await #expect(throws: SlackGatewayError.malformedPayload) {
+                try await world.ingest.receiveInteraction(try Self.shortcut { $0[key] = value })
+            }
+        }
+        #expect(world.items.count == 1)
+    }
+
+    @Test func aReactionWithAnOverlongUserIsDropped() async throws {
+        let world = try await SlackWorld()
+        let event = String(decoding: try Fixtures.bytes("event_reaction_added_wrench.json"), as: UTF8.self)
+            .replacingOccurrences(of: #""user": "U0001""#, with: #""user": "\#(String(repeating: "U", count: 100_000))""#)
+            .replacingOccurrences(of: #""user":"U0001""#, with: #""user":"\#(String(repeating: "U", count: 100_000))""#)
+        #expect(event.count > 100_000)
+        _ = try await world.ingest.receiveEvent(Array(event.utf8))
+        #expect(world.jobs.isEmpty)
+    }
+
     @Test func aReactionAfterTheShortcutOnlyNotifies() async throws {
         let world = try await SlackWorld()
         try await world.ingest.receiveInteraction(try Fixtures.bytes("shortcut_message_action.body.txt"))
