@@ -312,9 +312,22 @@ struct ResponseURLPrefix: Sendable {
         guard candidate.hasPrefix(text), candidate.utf8.count <= 4096,
             !candidate.utf8.contains(where: { $0 <= 0x20 || $0 == 0x7F || $0 == UInt8(ascii: "\\") }),
             let url = URL(string: candidate), url.scheme?.lowercased() == scheme, url.host?.lowercased() == host,
-            url.port == port, url.user == nil, url.password == nil
+            url.port == port, url.user == nil, url.password == nil, !Self.hasDotSegment(candidate)
         else { return false }
         return true
+    }
+
+    /// Whether the URL's path has a `.` or `..` segment, spelled out or percent-encoded (`%2e`): a server that
+    /// normalises its paths would take `…/hooks/../api/x` outside the prefix it was admitted by.
+    static func hasDotSegment(_ candidate: String) -> Bool {
+        guard let start = candidate.range(of: "://") else { return true }
+        let afterScheme = candidate[start.upperBound...]
+        let pathAndRest = afterScheme.firstIndex(of: "/").map { afterScheme[$0...] } ?? ""
+        let path = pathAndRest.prefix { $0 != "?" && $0 != "#" }
+        return path.split(separator: "/", omittingEmptySubsequences: false).contains { segment in
+            let decoded = segment.replacingOccurrences(of: "%2e", with: ".", options: .caseInsensitive)
+            return decoded == "." || decoded == ".."
+        }
     }
 }
 

@@ -23,6 +23,9 @@ import Testing
                 root + "/elsewhere/T0001/1/abc", root + "/hooks.evil/x", root + "/hook", root.replacingOccurrences(
                     of: "127.0.0.1", with: "localhost") + "/hooks/x",
                 "http://user@" + root.dropFirst("http://".count) + "/hooks/x", root + "/hooks/a b",
+                // Dot segments, which a normalising server would resolve outside the prefix
+                root + "/hooks/../api/traversal", root + "/hooks/%2e%2e/api/traversal", root + "/hooks/x/../../api/t",
+                root + "/hooks/%2E./api/t", root + "/hooks/./x",
             ] {
                 // Then each is refused, without a connection
                 await #expect(throws: SlackAPIError.slack(code: HTTPSlackWebAPI.responseURLNotAllowed)) {
