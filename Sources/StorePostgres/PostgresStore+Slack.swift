@@ -334,7 +334,20 @@ extension PostgresStore: SlackStore {
     public func scrubAuthors(team: String, after cursor: Int64, limit: Int) async throws -> (changed: Int, next: Int64?) {
         let limit = Int64(max(1, limit))
         let changed = try await write { tx in
-            try await tx.execute(
+            // The workspace installed again meanwhile (its installation row is the new one; the uninstall deleted the
+            // old): what it captured since keeps its ids. Rare, so the common scrub stays one narrow table's delete.
+            if let reinstalledAt = try await tx.scalar(
+                "SELECT installed_at FROM slack_installation WHERE team_id = \(team)", as: Int64.self)
+            {
+                return try await tx.execute(
+                    """
+                    DELETE FROM feedback_slack_person
+                    WHERE ctid = ANY(ARRAY(
+                        SELECT p.ctid FROM feedback_slack_person p JOIN feedback f ON f.id = p.feedback_id
+                        WHERE p.slack_team = \(team) AND f.created_at < \(reinstalledAt) LIMIT \(limit)))
+                    """)
+            }
+            return try await tx.execute(
                 """
                 DELETE FROM feedback_slack_person
                 WHERE ctid = ANY(ARRAY(

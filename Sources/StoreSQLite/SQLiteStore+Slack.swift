@@ -311,14 +311,18 @@ extension SQLiteStore: SlackStore {
                         """,
                     arguments: [team, cursor, limit])
             else { return (0, nil) }
+            // The workspace installed again meanwhile: what it captured since keeps its ids.
+            let reinstalledAt = try Int64.fetchOne(
+                db, sql: "SELECT installed_at FROM slack_installation WHERE team_id = ?", arguments: [team])
             try db.execute(
                 sql: """
                     UPDATE feedback SET slack_author_id = NULL, slack_forwarded_by = NULL
                     WHERE rowid IN (SELECT rowid FROM feedback INDEXED BY feedback_by_slack_team
                         WHERE slack_team_id = ? AND rowid > ? AND rowid <= ?)
                     AND (slack_author_id IS NOT NULL OR slack_forwarded_by IS NOT NULL)
+                    AND created_at < ?
                     """,
-                arguments: [team, cursor, upper])
+                arguments: [team, cursor, upper, reinstalledAt ?? Int64.max])
             return (db.changesCount, upper)
         }
         // The scrub's end: the workspace's ids are gone from the WAL too.

@@ -23,6 +23,8 @@ struct PostgresRaceTests {
             _ = try await s.slack.captureForward(
                 s.message(team: "T1", ts: "1.\(i)"), at: StoreUnderTest.t0, responseURL: nil)
         }
+        #expect(try await s.slack.acceptUninstall(
+            team: "T1", eventId: "E1", at: StoreUnderTest.t0Millis + 1, deadline: StoreUnderTest.t0Millis + 60_001))
         try await Self.racing(s) { other, watcher in
             // Another session deletes the first captured item (its member ids go with it), not committed yet.
             try await other.run(

@@ -419,6 +419,7 @@ import Testing
         _ = try await s.slack.captureForward(s.message(team: "T1", ts: "1.9", author: nil, forwarder: nil), at: S.t0, responseURL: nil)
         _ = try await s.slack.captureForward(s.message(team: "T2", ts: "2.1"), at: S.t0, responseURL: nil)
         try await s.item(client)
+        #expect(try await s.slack.acceptUninstall(team: "T1", eventId: "E1", at: Self.t0 + 1, deadline: Self.t0 + 60_001))
 
         var cursor: Int64 = 0
         var batches: [Int] = []
@@ -449,6 +450,41 @@ import Testing
         }
         // Again: nothing left to change.
         #expect(try await s.slack.scrubAuthors(team: "T1", after: 0, limit: 100).changed == 0)
+    }
+
+    /// A workspace uninstalled and installed again before its scrub ran (or while it runs): the scrub clears the ids
+    /// of what was captured before the uninstall, not of what the new installation captured since.
+    @Test(arguments: StoreFactories.available)
+    func theScrubSparesWhatAReinstallCapturedSince(_ factory: StoreFactory) async throws {
+        let s = try await factory.store()
+        let client = try await s.client()
+        try await s.install(team: "T1", client: client)
+        for i in 1...3 {
+            _ = try await s.slack.captureForward(s.message(team: "T1", ts: "1.\(i)"), at: S.t0, responseURL: nil)
+        }
+        #expect(try await s.slack.acceptUninstall(team: "T1", eventId: "E1", at: Self.t0 + 1_000, deadline: Self.t0 + 61_000))
+        try await s.install(team: "T1", client: client, at: Self.t0 + 2_000)
+        let after = try await s.slack.captureForward(
+            s.message(team: "T1", ts: "2.1", author: "U0777", forwarder: "U0777"), at: S.t0.addingTimeInterval(3),
+            responseURL: nil)
+        let newID = try #require(after.feedbackId)
+
+        var cursor: Int64 = 0
+        for _ in 0..<10 {
+            guard let next = try await s.slack.scrubAuthors(team: "T1", after: cursor, limit: 2).next else { break }
+            cursor = next
+        }
+
+        for item in try await s.items(client) {
+            if item.id == newID {
+                #expect(item.draft.slack?.authorId == "U0777")
+                #expect(item.draft.slack?.forwardedBy == "U0777")
+            } else {
+                #expect(item.draft.slack?.authorId == nil)
+                #expect(item.draft.slack?.forwardedBy == nil)
+            }
+        }
+        #expect(try await s.items(client).count == 4)
     }
 
     // MARK: Job queue

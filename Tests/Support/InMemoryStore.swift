@@ -465,12 +465,15 @@ extension InMemoryStore: SlackStore {
         // One pass: cursors are positions in id order.
         write { state in
             let ids = state.feedback.values.filter { $0.draft.slack?.teamId == team }.map(\.id).sorted()
+            // Installed again meanwhile: what the workspace captured since keeps its ids.
+            let reinstalledAt = state.installations[team].map { dateFromEpochMillis($0.installedAt) }
             let start = Int(cursor)
             guard start < ids.count else { return (0, nil) }
             let slice = ids[start..<min(ids.count, start + max(limit, 1))]
             var changed = 0
-            for id in slice where state.feedback[id]?.draft.slack?.authorId != nil
-                || state.feedback[id]?.draft.slack?.forwardedBy != nil
+            for id in slice
+            where (state.feedback[id]?.draft.slack?.authorId != nil || state.feedback[id]?.draft.slack?.forwardedBy != nil)
+                && reinstalledAt.map { state.feedback[id]!.createdAt < $0 } ?? true
             {
                 state.feedback[id]?.draft.slack?.authorId = nil
                 state.feedback[id]?.draft.slack?.forwardedBy = nil
