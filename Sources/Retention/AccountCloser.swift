@@ -94,6 +94,7 @@ public struct AccountCloser: Sendable {
         try await eraseOwnedData(clientID: clientID)
         let counts = try await store.completeAccountClosure(clientID: clientID, at: epochMillis(clock.now()))
         try await feedback.purgeDeletedScreenshots()
+        if counts != nil { try await feedback.removeFilesOfClosedAccount(clientID: clientID) }
         return counts
     }
 

@@ -1,6 +1,10 @@
 public import Feedback
 public import Foundation
 import GRDB
+
+#if canImport(Glibc)
+import Glibc
+#endif
 public import NIOCore
 
 extension SQLiteStore: FeedbackStore {
@@ -311,6 +315,13 @@ extension SQLiteStore: FeedbackStore {
                 }
             }
         }
+    }
+
+    /// Removes the closed account's folder (`screenshots/CLIENT_ID`), once its files are gone: an empty folder named
+    /// after the client stayed behind. A folder still holding a file (a purge that failed) stays for the next try.
+    public func removeFilesOfClosedAccount(clientID: String) async throws {
+        guard ScreenshotName.isClientFolder(clientID) else { return }
+        rmdir(files.root.appendingPathComponent(clientID, isDirectory: true).path)
     }
 
     /// Removes the files a crash between an upload's rename into `screenshots/` and its row's commit left behind:

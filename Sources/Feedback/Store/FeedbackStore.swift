@@ -45,6 +45,9 @@ public protocol FeedbackStore: Sendable {
     /// Removes the bytes of screenshots whose records are already gone (deletions interrupted by a crash, or
     /// batched deletions that left the unlinking for later). Nothing to do where bytes live in the database.
     func purgeDeletedScreenshots() async throws
+    /// After an account's closure completed and its screenshots were purged: removes what the backend keeps for the
+    /// client outside its rows (the SQLite backend's folder of its files). Nothing to do by default.
+    func removeFilesOfClosedAccount(clientID: String) async throws
     /// The total `fileSize` of this client's screenshots that no feedback item has claimed yet (0 for an unknown
     /// client): what the per-client upload quota counts. Added by issue 11; it has no default.
     func unattachedScreenshotBytes(clientID: String) async throws -> Int64
@@ -88,6 +91,9 @@ extension FeedbackStore {
     /// The path of a local file holding exactly a stored screenshot's bytes, for the download to stream from; nil
     /// when the backend keeps no such file (the default), and then the download reads `screenshotBytes(fileName:)`.
     public func screenshotFilePath(fileName: String) async throws -> String? { nil }
+
+    /// Nothing kept outside the rows.
+    public func removeFilesOfClosedAccount(clientID: String) async throws {}
 
     /// The pieces of a stored screenshot's bytes, for a backend that keeps them in rows; nil (the default) when
     /// the bytes are a file or one value, and then the download reads `screenshotBytes(fileName:)`.
@@ -232,14 +238,19 @@ public enum ScreenshotName {
     /// Whether `name` is one the service could have made.
     public static func isValid(_ name: String) -> Bool {
         let parts = name.split(separator: "/", omittingEmptySubsequences: false)
-        guard parts.count == 2, parts[0].hasPrefix("client_"), parts[0].count <= 71 else { return false }
+        guard parts.count == 2, isClientFolder(parts[0]) else { return false }
         let lowerAlnum: (Character) -> Bool = { ("a"..."z").contains($0) || ("0"..."9").contains($0) }
-        guard parts[0].dropFirst(7).allSatisfy(lowerAlnum), parts[0].count > 7 else { return false }
         let file = parts[1].split(separator: ".", omittingEmptySubsequences: false)
         guard file.count == 2, ImageInfo.fileExtensions.contains(String(file[1])) else { return false }
         let stem = file[0].split(separator: "-", omittingEmptySubsequences: false)
         guard stem.count == 2, (1...20).contains(stem[0].count), (1...32).contains(stem[1].count) else { return false }
         return stem[0].allSatisfy { ("0"..."9").contains($0) } && stem[1].allSatisfy(lowerAlnum)
+    }
+
+    /// Whether `name` is a client's folder the service could have made: `client_<lowercase alnum>`.
+    public static func isClientFolder(_ name: some StringProtocol) -> Bool {
+        guard name.hasPrefix("client_"), name.count > 7, name.count <= 71 else { return false }
+        return name.dropFirst(7).allSatisfy { ("a"..."z").contains($0) || ("0"..."9").contains($0) }
     }
 }
 
