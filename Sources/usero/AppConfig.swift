@@ -134,7 +134,7 @@ struct AppConfig: Sendable {
             let name = host == nil ? "USERO_HOST" : "--host"
             throw Invalid(description: "\(name) must be an IP address or a host name of this machine (it does not resolve)")
         }
-        config.publicURL = value("USERO_PUBLIC_URL") ?? "http://\(config.host):\(config.port)"
+        config.publicURL = value("USERO_PUBLIC_URL") ?? Self.defaultPublicURL(host: config.host, port: config.port)
         guard Self.isServiceURL(config.publicURL) else {
             throw Invalid(description: "USERO_PUBLIC_URL must be an http or https URL with a host, and no query, fragment or user")
         }
@@ -181,6 +181,12 @@ struct AppConfig: Sendable {
         }
         try config.loadLimits(value)
         return config
+    }
+
+    /// `http://HOST:PORT`, an IPv6 address in brackets (`http://[::1]:8080`; a zone's `%` encoded, as URLs need).
+    static func defaultPublicURL(host: String, port: Int) -> String {
+        guard host.contains(":") else { return "http://\(host):\(port)" }
+        return "http://[\(host.replacingOccurrences(of: "%", with: "%25"))]:\(port)"
     }
 
     /// Whether `text` can be a base the service appends paths and queries to: http(s), a host, and no query,
