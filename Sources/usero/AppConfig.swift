@@ -1,4 +1,5 @@
 import Foundation
+import Logging
 import SlackGateway
 import StorePostgres
 import UseroCrypto
@@ -48,6 +49,8 @@ struct AppConfig: Sendable {
     var maxConcurrentUploads = AppConfig.defaultMaxConcurrentUploads
     /// Most bytes of screenshots a client may hold that are not attached to feedback yet; 0: no quota.
     var uploadQuotaBytes: Int64 = AppConfig.defaultUploadQuotaMB * 1024 * 1024
+    /// `LOG_LEVEL`: how much the service logs.
+    var logLevel: Logger.Level = .info
 
     static let defaultPublicRateLimit = 600
     static let defaultMinFreeDiskMB: Int64 = 100
@@ -179,6 +182,7 @@ struct AppConfig: Sendable {
             }
             config.retentionInterval = .seconds(seconds)
         }
+        config.logLevel = try Self.logLevel(value("LOG_LEVEL"))
         try config.loadLimits(value)
         return config
     }
@@ -187,6 +191,16 @@ struct AppConfig: Sendable {
     static func defaultPublicURL(host: String, port: Int) -> String {
         guard host.contains(":") else { return "http://\(host):\(port)" }
         return "http://[\(host.replacingOccurrences(of: "%", with: "%25"))]:\(port)"
+    }
+
+    /// The level `LOG_LEVEL` names (any case), info when unset; anything else is a mistake, not a quiet info.
+    static func logLevel(_ text: String?) throws -> Logger.Level {
+        guard let text else { return .info }
+        guard let level = Logger.Level(rawValue: text.lowercased()) else {
+            throw Invalid(
+                description: "LOG_LEVEL must be one of " + Logger.Level.allCases.map(\.rawValue).joined(separator: ", "))
+        }
+        return level
     }
 
     /// Whether `text` can be a base the service appends paths and queries to: http(s), a host, and no query,

@@ -21,11 +21,12 @@ struct UseroCommand: AsyncParsableCommand {
         ])
 }
 
-/// Logs go to stderr, at `LOG_LEVEL` (default info).
+/// Logs go to stderr, at `LOG_LEVEL` (default info; a level that is not one is refused by `AppConfig.load`, which
+/// every command runs before it logs anything).
 func makeLogger(label: String = "usero") -> Logger {
     var logger = Logger(label: label) { StderrLogHandler(label: $0) }
-    let level = ProcessInfo.processInfo.environment["LOG_LEVEL"].flatMap { Logger.Level(rawValue: $0.lowercased()) }
-    logger.logLevel = level ?? .info
+    let text = ProcessInfo.processInfo.environment["LOG_LEVEL"]?.trimmingCharacters(in: .whitespaces)
+    logger.logLevel = (try? AppConfig.logLevel(text?.isEmpty == false ? text : nil)) ?? .info
     return logger
 }
 
