@@ -59,10 +59,14 @@ public final class PostgresBackend: Sendable {
     ///
     /// Any failure is one line naming `variable` (the server unreachable, the password wrong, the database missing,
     /// a migration failing) and never shows the password.
+    ///
+    /// postgres-nio gets `logger` at debug at most, whatever its level: at trace it logs every message of the wire
+    /// protocol, the rows read (ids, emails) and the values bound included.
     public static func open(
         _ settings: PostgresSettings, options: Options = Options(), logger: Logger,
         variable: String = "USERO_DATABASE"
     ) async throws(PostgresStartupError) -> PostgresBackend {
+        let logger = Self.cappedForPostgresNIO(logger)
         // The pool runs from the start (it opens no connection until one is asked for), so that by the time the
         // first caller leases one, `run()` has long begun: a lease before it only waits, but postgres-nio warns on
         // stderr, which a short command such as `retention run` met now and then.
@@ -97,6 +101,13 @@ public final class PostgresBackend: Sendable {
         let writer = PostgresGroupCommitWriter(
             pool: pool, lanes: options.writerLanes, leaseTimeout: options.leaseTimeout, watch: watch, logger: logger)
         return PostgresBackend(settings: settings, pool: pool, writer: writer, watch: watch, logger: logger)
+    }
+
+    /// `logger` at debug at most: what postgres-nio is given (see `open`).
+    static func cappedForPostgresNIO(_ logger: Logger) -> Logger {
+        var capped = logger
+        if capped.logLevel < .debug { capped.logLevel = .debug }
+        return capped
     }
 
     /// Runs `body` in a transaction shared with whatever other writes are waiting; returns once it is committed
