@@ -45,11 +45,16 @@ enum SlackKeys {
             guard create else {
                 throw AppConfig.Invalid(description: "USERO_TOKEN_KEY is unset and \(path) does not exist")
             }
-            try FileManager.default.createDirectory(
-                atPath: dataDirectory, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
+            try DataFolder.create(dataDirectory)
             let key = try SecureRandom.bytes(count: 32)
             let text = Data(key).base64EncodedString() + "\n"
             let fd = open(path, O_WRONLY | O_CREAT | O_EXCL, 0o600)
+            // Another process made it meanwhile (EEXIST): read below.
+            if fd < 0, errno != EEXIST {
+                throw AppConfig.Invalid(
+                    description: "USERO_TOKEN_KEY is unset and token.key cannot be created in USERO_DATA_DIR "
+                        + "(\(DataFolder.reason(errno)))")
+            }
             if fd >= 0 {
                 let written = text.utf8CString.withUnsafeBufferPointer { write(fd, $0.baseAddress, $0.count - 1) }
                 close(fd)

@@ -78,6 +78,9 @@ struct Serve: AsyncParsableCommand {
                     description: "USERO_TOKEN_KEY must be set when USERO_DATABASE is PostgreSQL (every instance uses "
                         + "the same key; make one with: head -c 32 /dev/urandom | base64)")
             }
+            // Before the store opens (and possibly waits for PostgreSQL): a data folder usero cannot write in would
+            // fail every upload with a 500.
+            try DataFolder.prepare(config)
             (app, parts) = try await buildApplication(config: config, logger: logger) { port in
                 listening.set()
                 logger.info("usero listening", metadata: ["host": "\(config.host)", "port": "\(port)"])

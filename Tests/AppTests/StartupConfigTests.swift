@@ -32,6 +32,22 @@ import FoundationNetworking
             }
         }
     }
+
+    /// The token key file, generated into a data folder that cannot be made (its parent is a regular file: mkdir
+    /// fails with ENOTDIR, for root too), fails with one line naming USERO_DATA_DIR, not Foundation's
+    /// `Error Domain=NSCocoaErrorDomain …`.
+    @Test func aTokenKeyFileThatCannotBeMadeNamesTheDataFolder() throws {
+        let folder = TestServer.makeFolder()
+        let file = folder.appendingPathComponent("a-file")
+        try Data("x".utf8).write(to: file)
+        do {
+            _ = try SlackKeys.keyFile(in: file.appendingPathComponent("data").path, create: true, logger: nil)
+            Issue.record("a token key was made under a regular file")
+        } catch let error as AppConfig.Invalid {
+            #expect(error.description.contains("USERO_DATA_DIR"), "\(error)")
+            #expect(!error.description.contains("Error Domain"), "\(error)")
+        }
+    }
 }
 
 /// The `usero` program refusing, at startup, what would otherwise have failed later.
@@ -52,5 +68,38 @@ import FoundationNetworking
         }
         settings["LOG_LEVEL"] = "NOTICE"
         #expect(try await UseroBinary.run(["clients", "create", "--name", "A"], environment: settings).status == 0)
+    }
+
+    /// A data folder usero cannot write in used to let serve start (every upload then answered 500) or, without
+    /// USERO_TOKEN_KEY, end it with a raw Foundation error. These run as root, whom permission bits do not stop, so
+    /// each case is one that fails for root too: a folder under a regular file (mkdir: ENOTDIR), /proc (no file can
+    /// be created there), and a screenshots folder that is a link to /proc.
+    @Test func aDataFolderThatCannotBeWrittenStopsServeNamingIt() async throws {
+        let file = folder.appendingPathComponent("a-file")
+        try Data("x".utf8).write(to: file)
+        let linked = folder.appendingPathComponent("linked-data")
+        try FileManager.default.createDirectory(at: linked, withIntermediateDirectories: true)
+        try FileManager.default.createSymbolicLink(
+            atPath: linked.appendingPathComponent("screenshots").path, withDestinationPath: "/proc")
+        let cases = [file.appendingPathComponent("data").path, "/proc", linked.path]
+        for dataFolder in cases {
+            for tokenKey in [nil, SlackTestSettings.tokenKey] {
+                var settings = environment
+                settings["USERO_PORT"] = "0"
+                settings["USERO_DATA_DIR"] = dataFolder
+                settings["USERO_TOKEN_KEY"] = tokenKey
+                let outcome = try await UseroBinary.run(["serve"], environment: settings)
+                #expect(outcome.status == 78, "\(dataFolder): \(outcome.stderr)")
+                let lines = outcome.stderr.split(separator: "\n").filter { $0.contains("USERO_DATA_DIR") }
+                #expect(lines.count == 1, "\(dataFolder): \(outcome.stderr)")
+                #expect(!outcome.stderr.contains("Error Domain"), "\(outcome.stderr)")
+                #expect(!outcome.stderr.contains("usero listening"), "\(outcome.stderr)")
+            }
+        }
+        // A missing one is made, and serve starts
+        var settings = environment
+        settings["USERO_DATA_DIR"] = folder.appendingPathComponent("new/nested/data").path
+        try await UseroBinary.withServe(environment: settings) { _ in }
+        #expect(FileManager.default.fileExists(atPath: folder.appendingPathComponent("new/nested/data").path))
     }
 }
