@@ -18,6 +18,10 @@ public final class PostgresBackend: Sendable {
         public var idleTimeout: Duration = .seconds(60)
         /// How long to wait for the server at open.
         public var connectTimeout: Duration = .seconds(10)
+        /// How long `open` keeps trying, about once a second, a server that is not reachable yet (refused, timed out,
+        /// host not found, starting up); wrong credentials, a missing database or a TLS mismatch fail at once.
+        /// Zero: one attempt.
+        public var waitForServer: Duration = .zero
         /// How long a statement waits for a pooled connection before the request is refused with 503
         /// (`StoreUnavailable`): the server down or unreachable, not a busy pool (leases take milliseconds).
         public var leaseTimeout: Duration = .seconds(10)
@@ -58,7 +62,8 @@ public final class PostgresBackend: Sendable {
     /// Connects, checks the credentials, applies pending migrations (under the migration lock) and starts the pool.
     ///
     /// Any failure is one line naming `variable` (the server unreachable, the password wrong, the database missing,
-    /// a migration failing) and never shows the password.
+    /// a migration failing) and never shows the password. A server not reachable yet is tried again for
+    /// `options.waitForServer`, with a notice line per attempt.
     ///
     /// postgres-nio gets `logger` at debug at most, whatever its level: at trace it logs every message of the wire
     /// protocol, the rows read (ids, emails) and the values bound included.
@@ -78,9 +83,7 @@ public final class PostgresBackend: Sendable {
         // One plain connection first: its errors say exactly what is wrong, where the pool would retry for ever.
         let connection: PostgresConnection
         do {
-            connection = try await PostgresConnection.connect(
-                configuration: settings.connectionConfiguration(connectTimeout: options.connectTimeout),
-                id: 0, logger: logger)
+            connection = try await connect(settings, options: options, logger: logger)
         } catch {
             await pool.close()
             throw PostgresErrorText.startupFailure(error, settings: settings, variable: variable)
@@ -108,6 +111,41 @@ public final class PostgresBackend: Sendable {
         var capped = logger
         if capped.logLevel < .debug { capped.logLevel = .debug }
         return capped
+    }
+
+    /// Opens the startup connection; while the server is not reachable yet and `options.waitForServer` lasts, tries
+    /// again about once a second (an attempt that timed out has waited already), saying so at notice level.
+    private static func connect(_ settings: PostgresSettings, options: Options, logger: Logger) async throws
+        -> PostgresConnection
+    {
+        let deadline = ContinuousClock.now + options.waitForServer
+        var attempt = 1
+        while true {
+            let started = ContinuousClock.now
+            // Waiting, an attempt ends by the deadline (but gets a few seconds: connecting is a TCP and TLS handshake
+            // and authentication, which a loaded server can be slow to finish).
+            let timeout =
+                options.waitForServer == .zero
+                ? options.connectTimeout : min(options.connectTimeout, max(deadline - started, .seconds(3)))
+            do {
+                return try await PostgresConnection.connect(
+                    configuration: settings.connectionConfiguration(connectTimeout: timeout), id: 0, logger: logger)
+            } catch {
+                let left = deadline - ContinuousClock.now
+                guard PostgresErrorText.isUnreachable(error), left > .zero, !Task.isCancelled else { throw error }
+                let secondsLeft = Int(
+                    (Double(left.components.seconds) + Double(left.components.attoseconds) / 1e18).rounded(.up))
+                logger.notice(
+                    "PostgreSQL is not reachable yet; trying again",
+                    metadata: [
+                        "server": "\(settings.user)@\(settings.location)/\(settings.database)",
+                        "reason": "\(PostgresErrorText.describe(error))", "attempt": "\(attempt)",
+                        "seconds_left": "\(secondsLeft)",
+                    ])
+                try? await Task.sleep(until: min(started + .seconds(1), deadline))
+                attempt += 1
+            }
+        }
     }
 
     /// Runs `body` in a transaction shared with whatever other writes are waiting; returns once it is committed

@@ -52,6 +52,17 @@ public enum PostgresErrorText {
         return "network error (\(error.code))"
     }
 
+    /// Whether `error`, met connecting at startup, says the server is not there yet (the connection refused or timed
+    /// out, the host not found, no socket, the server starting up, or the connection closed before the server said
+    /// anything, as a proxy in front of a server that is down does) rather than that the settings are wrong (the
+    /// credentials, the database, TLS): after a reboot or a restart of the database, the first may pass.
+    static func isUnreachable(_ error: any Error) -> Bool {
+        guard let psql = error as? PSQLError else { return false }
+        if psql.code == .server { return psql.serverInfo?[.sqlState] == "57P03" }
+        return ["connection refused", "connection timed out", "no socket at that path", "network unreachable",
+                "host name not found", "the server closed the connection"].contains(networkReason(psql))
+    }
+
     /// The startup failure for `error`, naming `variable` and where it tried.
     static func startupFailure(_ error: any Error, settings: PostgresSettings, variable: String)
         -> PostgresStartupError

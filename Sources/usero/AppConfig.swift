@@ -12,6 +12,11 @@ struct AppConfig: Sendable {
     var databasePath = "data/usero.sqlite"
     /// Set when `USERO_DATABASE` is a `postgres://` URL: the PostgreSQL backend (`databasePath` is then unused).
     var postgres: PostgresSettings?
+    /// How long `serve` keeps trying a PostgreSQL server that is not reachable yet (refused, timed out, unknown
+    /// host) before it gives up as it would at once without it; zero: no wait.
+    var databaseWait: Duration = .zero
+    /// The longest `USERO_DATABASE_WAIT_SECONDS`: ten minutes.
+    static let maxDatabaseWaitSeconds = 600
     var dataDirectory = "data"
     var publicURL = "http://127.0.0.1:8080"
     /// Base64 of the AES-256 key for Slack tokens; nil: generated in `DATA_DIR/token.key`.
@@ -181,6 +186,14 @@ struct AppConfig: Sendable {
                         "USERO_RETENTION_INTERVAL_SECONDS must be a whole number of seconds from 1 to \(Self.maxRetentionIntervalSeconds) (a day)")
             }
             config.retentionInterval = .seconds(seconds)
+        }
+        if let text = value("USERO_DATABASE_WAIT_SECONDS") {
+            guard let seconds = Int(text), (0...Self.maxDatabaseWaitSeconds).contains(seconds) else {
+                throw Invalid(
+                    description:
+                        "USERO_DATABASE_WAIT_SECONDS must be a whole number of seconds from 0 to \(Self.maxDatabaseWaitSeconds) (0: no wait)")
+            }
+            config.databaseWait = .seconds(seconds)
         }
         config.logLevel = try Self.logLevel(value("LOG_LEVEL"))
         try config.loadLimits(value)

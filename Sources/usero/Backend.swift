@@ -31,7 +31,8 @@ struct Backend: Sendable {
     /// not exist is such a mistake too, rather than a new empty store: a mistyped path in a cron job's
     /// `usero retention run` would otherwise sweep nothing and report success.
     ///
-    /// `serving`: opened by `serve`, which alone may release the job leases a stopped process left (SQLite).
+    /// `serving`: opened by `serve`, which alone may release the job leases a stopped process left (SQLite), and
+    /// waits `USERO_DATABASE_WAIT_SECONDS` for a PostgreSQL server that is not reachable yet.
     static func open(
         _ config: AppConfig, creating: Bool = true, serving: Bool = false, logger: Logger = makeLogger(label: "usero.store")
     ) async throws -> Backend {
@@ -39,8 +40,11 @@ struct Backend: Sendable {
         let postsToSlack = config.slackSigningSecret != nil
         if let settings = config.postgres {
             let database: PostgresBackend
+            var options = PostgresBackend.Options()
+            // `serve` may start before the server does (a reboot, a restart of the database); a command fails at once.
+            if serving { options.waitForServer = config.databaseWait }
             do {
-                database = try await PostgresBackend.open(settings, logger: logger)
+                database = try await PostgresBackend.open(settings, options: options, logger: logger)
             } catch {
                 throw AppConfig.Invalid(description: error.description)
             }

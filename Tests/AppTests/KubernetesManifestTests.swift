@@ -43,8 +43,16 @@ import Testing
         let port = String(AppConfig().port)
         #expect(values("containerPort") == [port])
         #expect(values("targetPort") == [port])
-        // Readiness and liveness ask the route the service answers.
-        #expect(values("path") == ["/healthz", "/healthz"])
+        // Readiness asks the route the service answers; liveness (and startup) only the port, so that a database
+        // outage, which /healthz reports, takes pods out of the Service without restarting them all.
+        #expect(values("path") == ["/healthz"])
+        let text = try Self.text("manifests/kubernetes/usero.yaml")
+        let liveness = try #require(text.range(of: "livenessProbe:"))
+        #expect(text[liveness.upperBound...].drop { $0.isWhitespace }.hasPrefix("tcpSocket:"))
+        #expect(text.contains("startupProbe:"))
+        // A pod that starts while the database is down waits for it rather than exiting.
+        let waitIndex = try #require(pairs.firstIndex { $0.key == "name" && $0.value == "USERO_DATABASE_WAIT_SECONDS" })
+        #expect(Int(pairs[waitIndex + 1].value).map { $0 > 0 } == true)
         #expect(try Self.text("Sources/usero/HTTP/OperationsRoutes.swift").contains(#"router.get("healthz")"#))
         #expect(values("port").filter { $0 != "80" }.allSatisfy { $0 == port })
         // The USERO_PORT given equals the containerPort.

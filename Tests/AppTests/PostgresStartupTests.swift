@@ -19,6 +19,82 @@ struct PostgresStartupTests {
          "USERO_TOKEN_KEY": SlackTestSettings.tokenKey, "USERO_PORT": "0"]
     }
 
+    /// The password in a `postgres://USER:PASSWORD@…` URL.
+    static func password(in url: String) throws -> String {
+        let credentials = try #require(url.split(separator: "@").first?.split(separator: "//").last)
+        return String(try #require(credentials.split(separator: ":").last))
+    }
+
+    /// After a reboot or a restart of the database, usero may start first. With `USERO_DATABASE_WAIT_SECONDS` it
+    /// keeps trying (a notice line per attempt, never the password) and serves once the server is back; without it,
+    /// it stops at once as before (exit 78, one line naming USERO_DATABASE), which systemd does not restart.
+    @Test func serveWaitsForADatabaseThatIsNotUpYetOnlyWhenToldTo() async throws {
+        let cluster = try await ScratchCluster.start()
+        defer { cluster.stop() }
+        try await cluster.crash()
+        let password = try Self.password(in: cluster.url)
+
+        // Without a wait: refused at once
+        let started = ContinuousClock.now
+        let refused = try await UseroBinary.run(["serve"], environment: environment(database: cluster.url))
+        #expect(refused.status == 78, "\(refused.stderr)")
+        #expect(ContinuousClock.now - started < .seconds(5))
+        let refusal = refused.stderr.split(separator: "\n").filter { $0.contains("USERO_DATABASE") }
+        #expect(refusal.count == 1 && refusal.first?.contains("connection refused") == true, "\(refused.stderr)")
+        #expect(!refused.stderr.contains("not reachable yet"), "\(refused.stderr)")
+
+        // With one that runs out: about once a second, then the same refusal
+        var shortWait = environment(database: cluster.url)
+        shortWait["USERO_DATABASE_WAIT_SECONDS"] = "2"
+        let waitStarted = ContinuousClock.now
+        let gaveUp = try await UseroBinary.run(["serve"], environment: shortWait)
+        let waited = ContinuousClock.now - waitStarted
+        #expect(gaveUp.status == 78, "\(gaveUp.stderr)")
+        #expect(waited >= .seconds(2) && waited < .seconds(15), "\(waited)")
+        let attempts = gaveUp.stderr.split(separator: "\n").filter { $0.contains("not reachable yet") }
+        #expect((2...3).contains(attempts.count), "\(gaveUp.stderr)")
+        #expect(attempts.allSatisfy { $0.hasPrefix("notice ") || $0.contains(" notice ") }, "\(attempts)")
+        #expect(gaveUp.stderr.split(separator: "\n").filter { $0.hasPrefix("usero: USERO_DATABASE") }.count == 1)
+        #expect(!gaveUp.stderr.contains(password))
+
+        // With one long enough: the server comes back a second after serve started, and serve answers
+        let port = UseroBinary.freePort()
+        var longWait = environment(database: cluster.url)
+        longWait["USERO_DATABASE_WAIT_SECONDS"] = "60"
+        let log = folder.appendingPathComponent("serve.log").path
+        let process = try ChildProcess(
+            try UseroBinary.url().path, ["serve", "--port", "\(port)"],
+            environment: UseroBinary.defaultEnvironment.merging(longWait) { $1 }, stderr: .file(log))
+        try await Task.sleep(for: .seconds(1))
+        #expect(process.isRunning)
+        try await cluster.restart()
+        var healthy = false
+        for _ in 0..<300 where !healthy {
+            try await Task.sleep(for: .milliseconds(100))
+            healthy = (try? await HTTPResult.send("GET", "http://127.0.0.1:\(port)/healthz").status) == 200
+        }
+        process.send(SIGTERM)
+        #expect(await waitForExit(process) == 0)
+        let lines = try String(contentsOfFile: log, encoding: .utf8)
+        #expect(healthy, "\(lines)")
+        #expect(lines.contains("not reachable yet"), "\(lines)")
+        #expect(!lines.contains(password))
+    }
+
+    /// Wrong credentials are not "not up yet": they stop serve at once, wait or not.
+    @Test func wrongCredentialsStopServeAtOnceEvenWithAWait() async throws {
+        let url = try #require(TestBackend.postgresURL)
+        let password = try Self.password(in: url)
+        var settings = environment(database: url.replacingOccurrences(of: ":\(password)@", with: ":wrong-\(password)@"))
+        settings["USERO_DATABASE_WAIT_SECONDS"] = "30"
+        let started = ContinuousClock.now
+        let outcome = try await UseroBinary.run(["serve"], environment: settings)
+        #expect(outcome.status == 78, "\(outcome.stderr)")
+        #expect(ContinuousClock.now - started < .seconds(10))
+        #expect(outcome.stderr.contains("rejected the password"), "\(outcome.stderr)")
+        #expect(!outcome.stderr.contains("not reachable yet"))
+    }
+
     /// At `LOG_LEVEL=trace` postgres-nio would log every wire message, the rows read among them (an end user's email,
     /// in hex); the logger it gets stops at debug, so the README's "logs never contain emails" holds.
     @Test func traceLoggingOnPostgreSQLNeverShowsAnEmail() async throws {

@@ -33,6 +33,17 @@ import FoundationNetworking
         }
     }
 
+    @Test func theDatabaseWaitIsAWholeNumberOfSecondsUpToTenMinutes() throws {
+        #expect(try AppConfig.load(host: nil, port: nil, environment: [:]).databaseWait == .zero)
+        let config = try AppConfig.load(host: nil, port: nil, environment: ["USERO_DATABASE_WAIT_SECONDS": "600"])
+        #expect(config.databaseWait == .seconds(600))
+        for bad in ["601", "-1", "1.5", "a minute"] {
+            #expect(throws: AppConfig.Invalid.self, "\(bad)") {
+                try AppConfig.load(host: nil, port: nil, environment: ["USERO_DATABASE_WAIT_SECONDS": bad])
+            }
+        }
+    }
+
     /// The token key file, generated into a data folder that cannot be made (its parent is a regular file: mkdir
     /// fails with ENOTDIR, for root too), fails with one line naming USERO_DATA_DIR, not Foundation's
     /// `Error Domain=NSCocoaErrorDomain …`.
