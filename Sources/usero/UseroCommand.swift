@@ -153,7 +153,9 @@ struct Clients: AsyncParsableCommand {
         func validate() throws {
             guard !name.trimmingCharacters(in: .whitespaces).isEmpty else { throw ValidationError("--name is empty") }
             for origin in allowedOrigins where !OriginPattern.isValid(origin) {
-                throw ValidationError("--allowed-origin \(origin) is not an origin (https://app.example.com) or host")
+                throw ValidationError(
+                    "--allowed-origin \(origin) is not an origin a browser sends: give https://HOST[:PORT] (or http://), "
+                        + "a bare HOST[:PORT], or *.DOMAIN for its subdomains")
             }
         }
 

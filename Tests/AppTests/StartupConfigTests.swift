@@ -113,4 +113,45 @@ import FoundationNetworking
         try await UseroBinary.withServe(environment: settings) { _ in }
         #expect(FileManager.default.fileExists(atPath: folder.appendingPathComponent("new/nested/data").path))
     }
+
+    /// `--allowed-origin` values no browser could send as its `Origin` are refused, naming the option; a default
+    /// port is dropped, so the entry matches what browsers send.
+    @Test func allowedOriginsMustBeOriginsABrowserSends() async throws {
+        for bad in ["*", "http://", "javascript:alert(1)", "https://app.example.com/path", "ftp://app.example.com"] {
+            let outcome = try await UseroBinary.run(
+                ["clients", "create", "--name", "A", "--allowed-origin", bad], environment: environment)
+            #expect(outcome.status != 0, "\(bad)")
+            #expect(outcome.stderr.contains("--allowed-origin"), "\(bad): \(outcome.stderr)")
+        }
+        let (id, _) = try await UseroBinary.createClient(
+            name: "Ports",
+            ["--allowed-origin", "https://App.Example.com:443", "--allowed-origin", "https://*.example.org",
+             "--allowed-origin", "http://localhost:3000"],
+            environment: environment)
+        let shown = try await UseroBinary.run(["clients", "update", id, "--plan", "paid"], environment: environment)
+        let client = try #require(try JSONSerialization.jsonObject(with: Data(shown.stdout.utf8)) as? [String: Any])
+        #expect(
+            client["allowedOrigins"] as? [String]
+                == ["https://app.example.com", "https://*.example.org", "http://localhost:3000"])
+
+        let statuses = try await UseroBinary.withServe(environment: environment) { port in
+            var statuses: [String: Int] = [:]
+            for origin in [
+                "https://app.example.com", "https://eu.example.org", "http://localhost:3000", "http://eu.example.org",
+                "https://app.example.com:8443",
+            ] {
+                statuses[origin] = try await HTTPResult.send(
+                    "POST", "http://127.0.0.1:\(port)/api/feedback",
+                    headers: ["Content-Type": "application/json", "Origin": origin],
+                    body: Data(#"{"clientId":"\#(id)","rating":4}"#.utf8)
+                ).status
+            }
+            return statuses
+        }
+        #expect(
+            statuses == [
+                "https://app.example.com": 200, "https://eu.example.org": 200, "http://localhost:3000": 200,
+                "http://eu.example.org": 403, "https://app.example.com:8443": 403,
+            ])
+    }
 }
