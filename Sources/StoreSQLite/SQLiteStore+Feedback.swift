@@ -1,11 +1,11 @@
 public import Feedback
 public import Foundation
 import GRDB
+public import NIOCore
 
 #if canImport(Glibc)
 import Glibc
 #endif
-public import NIOCore
 
 extension SQLiteStore: FeedbackStore {
     // MARK: Clients
