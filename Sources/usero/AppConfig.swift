@@ -178,22 +178,18 @@ struct AppConfig: Sendable {
             }
             config.slackResponseURLPrefixes = prefixes
         }
-        if let text = value("USERO_RETENTION_INTERVAL_SECONDS") {
-            // At most a day: the free plan's promise is deletion after 30 days, not 30 days and a sweep's wait.
-            guard let seconds = Int(text), (1...Self.maxRetentionIntervalSeconds).contains(seconds) else {
-                throw Invalid(
-                    description:
-                        "USERO_RETENTION_INTERVAL_SECONDS must be a whole number of seconds from 1 to \(Self.maxRetentionIntervalSeconds) (a day)")
-            }
-            config.retentionInterval = .seconds(seconds)
+        // At most a day: the free plan's promise is deletion after 30 days, not 30 days and a sweep's wait.
+        if let interval = try Self.seconds(
+            value("USERO_RETENTION_INTERVAL_SECONDS"), of: "USERO_RETENTION_INTERVAL_SECONDS",
+            in: 1...Self.maxRetentionIntervalSeconds, "a day")
+        {
+            config.retentionInterval = interval
         }
-        if let text = value("USERO_DATABASE_WAIT_SECONDS") {
-            guard let seconds = Int(text), (0...Self.maxDatabaseWaitSeconds).contains(seconds) else {
-                throw Invalid(
-                    description:
-                        "USERO_DATABASE_WAIT_SECONDS must be a whole number of seconds from 0 to \(Self.maxDatabaseWaitSeconds) (0: no wait)")
-            }
-            config.databaseWait = .seconds(seconds)
+        if let wait = try Self.seconds(
+            value("USERO_DATABASE_WAIT_SECONDS"), of: "USERO_DATABASE_WAIT_SECONDS", in: 0...Self.maxDatabaseWaitSeconds,
+            "0: no wait")
+        {
+            config.databaseWait = wait
         }
         config.logLevel = try Self.logLevel(value("LOG_LEVEL"))
         try config.loadLimits(value)
@@ -204,6 +200,17 @@ struct AppConfig: Sendable {
     static func defaultPublicURL(host: String, port: Int) -> String {
         guard host.contains(":") else { return "http://\(host):\(port)" }
         return "http://[\(host.replacingOccurrences(of: "%", with: "%25"))]:\(port)"
+    }
+
+    /// A variable holding whole seconds within `range` (nil when unset); anything else is the one-line error that
+    /// names it, the range and what its bound means (`note`).
+    static func seconds(_ text: String?, of name: String, in range: ClosedRange<Int>, _ note: String) throws -> Duration? {
+        guard let text else { return nil }
+        guard let seconds = Int(text), range.contains(seconds) else {
+            throw Invalid(
+                description: "\(name) must be a whole number of seconds from \(range.lowerBound) to \(range.upperBound) (\(note))")
+        }
+        return .seconds(seconds)
     }
 
     /// The level `LOG_LEVEL` names (any case), info when unset; anything else is a mistake, not a quiet info.

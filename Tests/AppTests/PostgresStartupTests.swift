@@ -29,7 +29,7 @@ struct PostgresStartupTests {
     /// keeps trying (a notice line per attempt, never the password) and serves once the server is back; without it,
     /// it stops at once as before (exit 78, one line naming USERO_DATABASE), which systemd does not restart.
     @Test func serveWaitsForADatabaseThatIsNotUpYetOnlyWhenToldTo() async throws {
-        let cluster = try await ScratchCluster.start()
+        let cluster = try await ScriptedCluster.start()
         defer { cluster.stop() }
         try await cluster.crash()
         let password = try Self.password(in: cluster.url)

@@ -3,6 +3,7 @@ import Foundation
 import PostgresNIO
 import StorePostgres
 import Testing
+import UseroTestSupport
 
 /// Plain submissions share multi-row statements on PostgreSQL; what a batch leaves out fails alone, with its own
 /// error, and nothing acknowledged is missing.
@@ -289,9 +290,9 @@ struct PostgresFeedbackInserterTests {
     /// acknowledged id is stored afterwards.
     @Test(.timeLimit(.minutes(3)))
     func acknowledgedSubmissionsSurviveAnImmediateShutdown() async throws {
-        let cluster = try await PrivateCluster.start()
+        let cluster = try await ScriptedCluster.start()
         defer { cluster.stop() }
-        let backend = try await PostgresBackend.open(cluster.settings, logger: TestPostgres.logger)
+        let backend = try await PostgresBackend.open(try cluster.settings, logger: TestPostgres.logger)
         let store = PostgresStore(backend: backend, logger: TestPostgres.logger)
         let (client, _) = try await store.createClient(name: "Acme", plan: .paid, allowedOrigins: [], at: Date())
         let (acked, inFlightAtCrash) = try await cluster.writeThroughAnImmediateShutdown(milestone: 1000) {
@@ -305,7 +306,7 @@ struct PostgresFeedbackInserterTests {
         #expect(inFlightAtCrash > 0)
         // They shared statements, and every one that was acknowledged is there.
         #expect(statistics.commits < statistics.writes)
-        let stored = try await TestPostgres.withConnection(to: cluster.settings) { connection in
+        let stored = try await TestPostgres.withConnection(to: try cluster.settings) { connection in
             let ids: [String] = try await TestPostgres.all("SELECT id FROM feedback", as: String.self, on: connection)
             return Set(ids)
         }
@@ -321,11 +322,11 @@ struct PostgresFeedbackInserterTests {
     /// outages), is replaced by a fresh one.
     @Test(.timeLimit(.minutes(3)))
     func withTheServerDownWritesAndReadsFailPromptlyWithNothingWrittenAndComeBackWithIt() async throws {
-        let cluster = try await PrivateCluster.start()
+        let cluster = try await ScriptedCluster.start()
         defer { cluster.stop() }
         var options = PostgresBackend.Options()
         options.leaseTimeout = .seconds(5)
-        let backend = try await PostgresBackend.open(cluster.settings, options: options, logger: TestPostgres.logger)
+        let backend = try await PostgresBackend.open(try cluster.settings, options: options, logger: TestPostgres.logger)
         let store = PostgresStore(backend: backend, logger: TestPostgres.logger)
         let (client, _) = try await store.createClient(name: "Acme", plan: .paid, allowedOrigins: [], at: Date())
         let submit = { (comment: String) in

@@ -2,6 +2,7 @@ import Feedback
 import PostgresNIO
 import StorePostgres
 import Testing
+import UseroTestSupport
 
 /// The group-commit writer on a real server: shared commits, failures kept to their own piece, durability.
 @Suite(.enabled(if: TestPostgres.isAvailable, TestPostgres.skipReason))
@@ -11,7 +12,7 @@ struct PostgresWriterTests {
     /// A fresh database with the test table only: on the shared server, or on `cluster` (a server of the test's own,
     /// for tests that stop it), closed after `body`.
     func withDatabase(
-        on cluster: PrivateCluster? = nil, lanes: Int = 4, connections: Int = 16,
+        on cluster: ScriptedCluster? = nil, lanes: Int = 4, connections: Int = 16,
         statementTimeout: Duration = .seconds(60), _ body: (PostgresBackend, PostgresSettings) async throws -> Void
     ) async throws {
         func open(_ settings: PostgresSettings) async throws {
@@ -30,7 +31,7 @@ struct PostgresWriterTests {
             }
         }
         if let cluster {
-            try await open(cluster.settings)
+            try await open(try cluster.settings)
         } else {
             try await TestPostgres.withFreshDatabase { try await open($0) }
         }
@@ -144,7 +145,7 @@ struct PostgresWriterTests {
     /// holds up every `CREATE DATABASE` and `DROP DATABASE` of its server (they wait for each process to answer).
     @Test(.timeLimit(.minutes(2)))
     func aServerThatStopsAnsweringFailsTheStatementAfterTheTimeout() async throws {
-        let cluster = try await PrivateCluster.start()
+        let cluster = try await ScriptedCluster.start()
         defer { cluster.stop() }
         try await withDatabase(on: cluster, lanes: 1, connections: 1, statementTimeout: .seconds(2)) { database, _ in
             // The one pooled connection's server process, which the writer will lease next.
@@ -393,7 +394,7 @@ struct PostgresWriterTests {
     /// there is) and started again. Every id that was acknowledged must be there afterwards.
     @Test(.timeLimit(.minutes(3)))
     func acknowledgedRowsSurviveAnImmediateShutdown() async throws {
-        let cluster = try await PrivateCluster.start()
+        let cluster = try await ScriptedCluster.start()
         defer { cluster.stop() }
         // Pull the plug in the middle of the stream, start again, and let writes resume on the restarted server.
         var acknowledged: (acknowledged: [Int], inFlightAtCrash: Int) = ([], 0)
@@ -409,7 +410,7 @@ struct PostgresWriterTests {
         let (acked, inFlightAtCrash) = acknowledged
         #expect(inFlightAtCrash > 0)
 
-        let stored = try await TestPostgres.withConnection(to: cluster.settings) { connection in
+        let stored = try await TestPostgres.withConnection(to: try cluster.settings) { connection in
             let ids: [Int] = try await TestPostgres.all("SELECT id FROM item", as: Int.self, on: connection)
             return Set(ids)
         }

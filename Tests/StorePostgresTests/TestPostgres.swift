@@ -108,53 +108,10 @@ enum TestPostgres {
     }
 }
 
-/// A cluster of the test's own, for tests that stop the server: scripts/pg-cluster.sh, run from the repository.
-final class PrivateCluster: Sendable {
-    let folder: String
-    let settings: PostgresSettings
-
-    static let script = URL(fileURLWithPath: #filePath)
-        .deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
-        .appendingPathComponent("scripts/pg-cluster.sh").path
-
-    private init(folder: String, settings: PostgresSettings) {
-        self.folder = folder
-        self.settings = settings
-    }
-
-    /// Starts a cluster (initdb and pg_ctl, seconds on a busy machine), waiting off the cooperative pool.
-    static func start() async throws -> PrivateCluster {
-        let output = try await offPool { try Self.run(["start"]) }
-        var values: [String: String] = [:]
-        for line in output.split(separator: "\n") where line.hasPrefix("export ") {
-            let assignment = line.dropFirst("export ".count)
-            guard let equals = assignment.firstIndex(of: "=") else { continue }
-            values[String(assignment[..<equals])] = String(assignment[assignment.index(after: equals)...])
-                .trimmingCharacters(in: CharacterSet(charactersIn: "'"))
-        }
-        guard let folder = values["USERO_PG_CLUSTER"], let url = values["USERO_TEST_POSTGRES_URL"] else {
-            throw ScriptFailed(description: "pg-cluster.sh start printed no cluster")
-        }
-        return PrivateCluster(folder: folder, settings: try PostgresSettings(url: url))
-    }
-
-    /// Immediate-mode stop: the server exits without a checkpoint, as at a power cut.
-    func crash() async throws { _ = try await offPool { [folder] in try Self.run(["crash", folder]) } }
-    func restart() async throws { _ = try await offPool { [folder] in try Self.run(["restart", folder]) } }
-    func stop() { _ = try? Self.run(["stop", folder]) }
-
-    /// Runs the script to its end (as every test's child process: no inherited descriptors, reaped with waitpid).
-    @discardableResult
-    private static func run(_ arguments: [String]) throws -> String {
-        let result = try ChildProcess.run("/bin/bash", [script] + arguments, timeout: 120)
-        guard result.status == 0 else {
-            throw ScriptFailed(description: "pg-cluster.sh \(arguments.first ?? "") failed (status \(result.status))")
-        }
-        return String(decoding: result.stdout, as: UTF8.self)
-    }
-
-    struct ScriptFailed: Error, CustomStringConvertible {
-        var description: String
+/// The clusters tests stop and start, with the settings this target's helpers take.
+extension ScriptedCluster {
+    var settings: PostgresSettings {
+        get throws { try PostgresSettings(url: url) }
     }
 }
 
@@ -181,7 +138,7 @@ func freeLoopbackPort() throws -> Int {
 /// A TCP socket bound to a free loopback port, not listening yet: its descriptor (the caller closes it) and port.
 func boundLoopbackSocket() throws -> (descriptor: Int32, port: Int) {
     let descriptor = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-    guard descriptor >= 0 else { throw PrivateCluster.ScriptFailed(description: "socket() failed") }
+    guard descriptor >= 0 else { throw POSIXError(.EMFILE) }
     var address = sockaddr_in()
     address.sin_family = sa_family_t(AF_INET)
     address.sin_addr.s_addr = inet_addr("127.0.0.1")
@@ -195,12 +152,12 @@ func boundLoopbackSocket() throws -> (descriptor: Int32, port: Int) {
     }
     guard bound == 0, named == 0 else {
         close(descriptor)
-        throw PrivateCluster.ScriptFailed(description: "bind() or getsockname() failed")
+        throw POSIXError(.EADDRNOTAVAIL)
     }
     return (descriptor, Int(UInt16(bigEndian: address.sin_port)))
 }
 
-extension PrivateCluster {
+extension ScriptedCluster {
     /// Keeps 32 writers writing (`write(writer, attempt)`, which returns what it stored) while the server stops in
     /// immediate mode (no checkpoint: the WAL on disk is all there is) after `milestone` acknowledged writes and
     /// starts again, until `milestone` more are acknowledged. Returns what was acknowledged and how many writes were
