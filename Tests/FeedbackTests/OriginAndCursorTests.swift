@@ -7,6 +7,28 @@ import Testing
         Client(id: "client_a", name: "A", plan: .free, allowedOrigins: origins, createdAt: Date())
     }
 
+    /// `allowlist` answers the usual case (an `Origin` spelled as an entry is stored) without taking either apart;
+    /// that shortcut never disagrees with the entry-by-entry match.
+    @Test func theExactSpellingShortcutAgreesWithTheFullMatch() {
+        let entries = [
+            "https://app.example.com", "http://localhost:3000", "https://*.example.org", "*.example.net", "app.example.io",
+            "https://[::1]:8443", "HTTPS://Upper.Example.com:443/", "http://plain.example.com:80",
+        ]
+        let origins = [
+            "https://app.example.com", "http://localhost:3000", "https://*.example.org", "https://a.example.org",
+            "https://a.example.net", "http://app.example.io", "https://[::1]:8443", "https://upper.example.com",
+            "http://plain.example.com", "https://app.example.com:443", "null", "javascript:alert(1)", "*",
+        ]
+        for entry in entries {
+            let stored = OriginPattern.normalize(entry)
+            for origin in origins {
+                #expect(
+                    OriginPattern.allowlist([stored], allows: origin) == OriginPattern.matches(pattern: stored, origin: origin),
+                    "\(stored) \(origin)")
+            }
+        }
+    }
+
     @Test func emptyAllowlistAllowsEverything() {
         #expect(client([]).allows(origin: "https://anything.example"))
     }
