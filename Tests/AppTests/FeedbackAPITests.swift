@@ -196,6 +196,45 @@ import UseroTestSupport
         }
     }
 
+    /// A client id with white space around it (a value pasted from a terminal, say) is the same client on every public
+    /// route: an upload's form field was trimmed while a JSON body's was not, so a screenshot uploaded with the id could
+    /// not be submitted with it. An id of white space only is a missing one everywhere, with one message.
+    @Test func aClientIdWithSurroundingWhiteSpaceIsTheSameClientOnEveryPublicRoute() async throws {
+        try await TestServer.run { server in
+            let client = try await server.createClient()
+            let padded = " \(client.id)\n"
+            var form = MultipartBody()
+            form.field("clientId", padded)
+            form.file("screenshot", fileName: "shot.png", type: "image/png", Images.png(width: 2, height: 2))
+            let uploaded = try await server.request(
+                "POST", "/api/screenshots", headers: ["Content-Type": form.contentType], body: form.finished())
+            #expect(uploaded.status == 200)
+            let shot = try #require(uploaded.json["screenshot"] as? [String: Any])
+            let shotJSON = String(decoding: try JSONSerialization.data(withJSONObject: shot), as: UTF8.self)
+
+            let posted = try await server.postJSON(
+                "/api/feedback", #"{"clientId":" \#(client.id)\n","comment":"padded","screenshots":[\#(shotJSON)]}"#)
+            #expect(posted.status == 200)
+            let identified = try await server.postJSON(
+                "/api/identify", #"{"clientId":"\t\#(client.id) ","userId":"u-1"}"#)
+            #expect(identified.status == 200)
+
+            let listed = try await server.request("GET", "/api/feedback", headers: ["Authorization": "Bearer \(client.key)"])
+            let items = try #require(listed.json["items"] as? [[String: Any]])
+            #expect(items.map { $0["comment"] as? String } == ["padded"])
+            #expect((items.first?["screenshots"] as? [[String: Any]])?.first?["fileName"] as? String == shot["fileName"] as? String)
+            let user = try await server.request("GET", "/api/end-users/u-1", headers: ["Authorization": "Bearer \(client.key)"])
+            #expect(user.status == 200)
+
+            for (path, body) in [("/api/feedback", #"{"clientId":" \t ","rating":3}"#), ("/api/identify", #"{"clientId":"  ","userId":"u"}"#)] {
+                let refused = try await server.postJSON(path, body)
+                #expect(refused.status == 400)
+                #expect((refused.json["issues"] as? [String: [String]])?["clientId"] == ["Required"], "\(path)")
+            }
+            #expect(try await server.count("feedback") == 1)
+        }
+    }
+
     @Test func allowlistRefusesOtherOriginsWith403() async throws {
         try await TestServer.run { server in
             let client = try await server.createClient(allowedOrigins: ["https://app.example.com"])

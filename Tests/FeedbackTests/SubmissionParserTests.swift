@@ -25,6 +25,20 @@ import Testing
         }
     }
 
+    /// The client id loses the white space around it (Unicode's, as an upload's field does), and nothing else.
+    @Test func theClientIdIsTrimmedOfSurroundingWhiteSpaceOnly() throws {
+        #expect(try parse(#"{"clientId":" client_a\n","rating":1}"#).clientId == "client_a")
+        #expect(try parse(#"{"clientId":"\u00a0\u3000client_a\t","rating":1}"#).clientId == "client_a")
+        #expect(try parse(#"{"clientId":"client a","rating":1}"#).clientId == "client a")
+        #expect(throws: FeedbackError.invalid(issues: ["clientId": ["Required"]])) {
+            try parse(#"{"clientId":" \u2003\n","rating":1}"#)
+        }
+        #expect("\u{A0}x y\u{2028}".trimmingSurroundingWhitespace == "x y")
+        #expect("xy".trimmingSurroundingWhitespace == "xy")
+        #expect(" \n".trimmingSurroundingWhitespace == "")
+        #expect("".trimmingSurroundingWhitespace == "")
+    }
+
     @Test func aCommentOfOneVisibleCharacterIsEnough() throws {
         #expect(try parse(#"{"clientId":"client_a","comment":" \u200b "}"#).comment == " \u{200B} ")
         #expect(try parse(#"{"clientId":"client_a","comment":"\n.\n"}"#).comment == "\n.\n")

@@ -63,7 +63,7 @@ public struct PublicRoutes<Context: RequestContext>: Sendable {
         let upload = try await reader.read(request.body, boundary: boundary)
         defer { upload.file?.discard() }
         let screenshot = try await service.uploadScreenshot(
-            clientId: upload.clientId?.trimmingCharacters(in: .whitespacesAndNewlines), declaredType: upload.fileType,
+            clientId: upload.clientId?.trimmingSurroundingWhitespace, declaredType: upload.fileType,
             spooled: upload.file, origin: request.headers[.origin])
         return JSONResponse.make(Uploaded(success: true, screenshot: screenshot))
     }

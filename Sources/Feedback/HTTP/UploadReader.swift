@@ -129,7 +129,7 @@ struct UploadReader {
                     case .clientId(let kept):
                         let id = String(decoding: kept, as: UTF8.self)
                         upload.clientId = id
-                        let trimmed = id.trimmingCharacters(in: .whitespacesAndNewlines)
+                        let trimmed = id.trimmingSurroundingWhitespace
                         if !trimmed.isEmpty { try admit(trimmed) }
                     case .ignored, nil: break
                     }

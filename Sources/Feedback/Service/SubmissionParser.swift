@@ -41,7 +41,8 @@ public struct SubmissionParser: Sendable {
         for key in fields.keys where !Self.knownFields.contains(key) {
             issues.add(key, "Unknown field")
         }
-        let clientId = issues.string(fields, "clientId", required: true, maxLength: 128)
+        // Surrounding white space is dropped, as from an upload's `clientId` field: ids never have any.
+        let clientId = issues.string(fields, "clientId", required: true, maxLength: 128, trimmed: true)
         let rating = issues.integer(fields, "rating")
         if let rating, !(1...4).contains(rating) { issues.add("rating", "Rating must be an integer from 1 to 4") }
         var comment = issues.string(fields, "comment")
@@ -203,12 +204,13 @@ struct Issues {
 
     /// A string field; `null` counts as absent.
     mutating func string(_ fields: [String: JSONValue], _ name: String, required: Bool = false,
-                         maxLength: Int? = nil) -> String? {
+                         maxLength: Int? = nil, trimmed: Bool = false) -> String? {
         switch fields[name] {
         case nil, .null?:
             if required { add(name, "Required") }
             return nil
-        case .string(let value)?:
+        case .string(let given)?:
+            let value = trimmed ? given.trimmingSurroundingWhitespace : given
             // SQLite's C API ends text at NUL; refuse it rather than store a shortened value.
             if value.containsNUL {
                 add(name, "Must not contain NUL characters")

@@ -48,11 +48,14 @@ public struct IdentifyParser: Sendable {
         }
 
         var clientId = ""
-        switch fields["clientId"] {
+        // Trimmed as on feedback and uploads: ids never have surrounding white space; none left is no id at all.
+        var given = fields["clientId"]
+        if case .string(let value)? = given { given = .string(value.trimmingSurroundingWhitespace) }
+        switch given {
         case .string(let value)? where value.containsNUL: break
         case .string(let value)? where !value.isEmpty && !value.exceedsLength(Self.maxIDLength): clientId = value
-        case .string?: add("clientId", "Must be 1 to \(Self.maxIDLength) characters")
-        case nil, .null?: add("clientId", "Required")
+        case .string("")?, nil, .null?: add("clientId", "Required")
+        case .string?: add("clientId", "Must be at most \(Self.maxIDLength) characters")
         default: add("clientId", "Expected a string")
         }
         var userId = ""
