@@ -90,12 +90,19 @@ public struct SlackNotificationMessage: Sendable, Equatable {
             blocks.append(SlackMrkdwn.section(SlackMrkdwn.escape(SlackMrkdwn.prefix(comment, Self.commentLimit))))
         }
         var facts: [String] = []
-        if let url = d.pageUrl, !url.isEmpty {
-            let label = SlackMrkdwn.prefix(d.pageTitle.flatMap { $0.isEmpty ? nil : $0 } ?? url, 150)
-            facts.append("*Page:* " + SlackMrkdwn.link(url, label: label))
-        } else if let title = d.pageTitle, !title.isEmpty {
-            facts.append("*Page:* " + SlackMrkdwn.escape(SlackMrkdwn.prefix(title, 150)))
+        // The page's link reads as where it goes; its title (the submitter's words) is plain text beside it. Its
+        // query and fragment stay in the inbox: they can carry an email, a token or anything else of the page's.
+        var page: [String] = []
+        if let given = d.pageUrl, !given.isEmpty {
+            let url = String(given.prefix { $0 != "?" && $0 != "#" })
+            if let link = WebLink(url, textLimit: 150) {
+                page.append("<\(link.href)|\(SlackMrkdwn.escape(link.text))>")
+            } else {
+                page.append(SlackMrkdwn.escape(SlackMrkdwn.prefix(url, 150)))
+            }
         }
+        if let title = d.pageTitle, !title.isEmpty { page.append(SlackMrkdwn.escape(SlackMrkdwn.prefix(title, 150))) }
+        if !page.isEmpty { facts.append("*Page:* " + page.joined(separator: " · ")) }
         facts.append("*Environment:* " + SlackMrkdwn.escape(SlackMrkdwn.prefix(d.environment ?? "default", 128)))
         blocks.append([
             "type": "context", "elements": facts.map { ["type": "mrkdwn", "text": $0] },

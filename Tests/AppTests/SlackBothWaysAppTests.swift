@@ -109,7 +109,8 @@ struct ShiftedClock: WallClock {
                 "/api/feedback",
                 #"""
                 {"clientId":"\#(client.id)","rating":4,"comment":"Love the <b>export</b> & <!channel>",
-                 "pageUrl":"https://app.example.com/projects/42","pageTitle":"Export project","environment":"staging",
+                 "pageUrl":"https://app.example.com/projects/42?invite=jamie%40example.com#access_token=canary-fragment-0001",
+                 "pageTitle":"Export project","environment":"staging",
                  "userEmail":"jamie@example.com","metadata":{"secret":"canary-metadata-0001"}}
                 """#,
                 headers: ["X-Usero-Widget": "1"])
@@ -121,12 +122,14 @@ struct ShiftedClock: WallClock {
             let blocks = try #require(post.form["blocks"])
             #expect(blocks.contains("*Amazing* (4/4)"))
             #expect(blocks.contains("Love the &lt;b&gt;export&lt;/b&gt; &amp; &lt;!channel&gt;"))
-            #expect(blocks.contains("<https://app.example.com/projects/42|Export project>"))
+            #expect(blocks.contains("*Page:* <https://app.example.com/projects/42|https://app.example.com/projects/42> · Export project"))
             #expect(blocks.contains("*Environment:* staging"))
             #expect(blocks.contains("\(server.parts.config.publicURL)/inbox/items/\(id)|"))
-            // What is not sent: email, metadata
+            // What is not sent: email, metadata, the page's query and fragment (the email again, a token)
             #expect(!post.body.contains("jamie"))
             #expect(!post.body.contains("canary-metadata-0001"))
+            #expect(!post.body.contains("canary-fragment-0001"))
+            #expect(!post.body.contains("invite"))
             // A /usero item is stored, never posted back
             #expect(try await server.sendCommand(Fixtures.text("slash_command_usero.txt")).status == 200)
             try await server.eventually { try await server.count("job") == 0 }

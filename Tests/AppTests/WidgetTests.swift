@@ -52,7 +52,7 @@ import UseroTestSupport
     @Test func widgetMarksItsSubmissionsAndFillsThePageFields() {
         let source = WidgetScript.source
         for expected in [
-            "'X-Usero-Widget'", "pageUrl: cut(location.href, 8192)", "payload.pageTitle", "payload.referrer", "'/api/screenshots'",
+            "'X-Usero-Widget'", "pageUrl: cut(location.href.split('#')[0], 8192)", "payload.pageTitle", "payload.referrer", "'/api/screenshots'",
             "'/api/feedback'", "attachShadow", "prefers-color-scheme", "document.currentScript",
         ] {
             #expect(source.contains(expected), "missing \(expected)")
@@ -67,8 +67,12 @@ import UseroTestSupport
             #expect(page.status == 200)
             #expect(page.header("Content-Type")?.hasPrefix("text/html") == true)
             #expect(page.text.contains("<script src=\"/widget.js\"></script>"))
+            // On the inbox's origin: never framed by another site; its script never read as anything else.
+            #expect(page.header("Content-Security-Policy")?.contains("frame-ancestors 'none'") == true)
+            #expect(page.header("X-Frame-Options") == "DENY")
             let script = try await server.request("GET", "/widget/demo.js")
             #expect(script.text.contains("initUseroFeedbackWidget({ clientId: clientId"))
+            #expect(script.header("X-Content-Type-Options") == "nosniff")
         }
     }
 }

@@ -237,12 +237,37 @@ import UseroTestSupport
         #expect(!blocks.contains("<!channel>"))
         #expect(blocks.contains(String(repeating: "x", count: 500 - 36) + "…"))
         #expect(!blocks.contains(String(repeating: "x", count: 500 - 35)))
-        #expect(blocks.contains("<https://app.example.com/projects/42|Export &lt;project&gt;>"))
+        #expect(blocks.contains(
+            "*Page:* <https://app.example.com/projects/42|https://app.example.com/projects/42> · Export &lt;project&gt;"))
         #expect(blocks.contains("*Environment:* staging"))
         #expect(blocks.contains("<https://usero.example.com/inbox/items/\(item.id)|Open in the usero inbox>"))
         #expect(post.text?.contains("&lt;!channel&gt;") == true)
         // Once: nothing is left to post
         #expect(world.store.jobs.isEmpty)
+    }
+
+    /// Anyone may submit feedback, so the page line is the submitter's words: its link reads as where it goes, and a
+    /// page title that reads like another address, or carries link syntax, stays plain text beside it.
+    @Test func thePageLinkReadsAsWhereItGoesWhateverTheTitleSays() throws {
+        func pageLine(url: String?, title: String?) throws -> String {
+            let item = FeedbackItem(
+                id: "fb_1", clientId: "client_a", createdAt: .init(timeIntervalSince1970: 1_700_000_000),
+                draft: FeedbackDraft(clientId: "client_a", source: .api, rating: 1, pageUrl: url, pageTitle: title))
+            let blocks = SlackNotificationMessage(item: item, publicURL: "https://usero.example.com").blocks
+            let start = try #require(blocks.range(of: "*Page:* "))
+            return String(blocks[start.lowerBound...].prefix { $0 != "\"" })
+        }
+        #expect(
+            try pageLine(url: "https://evil.example/reset", title: "https://yourapp.com/account/reset")
+                == "*Page:* <https://evil.example/reset|https://evil.example/reset> · https://yourapp.com/account/reset")
+        #expect(
+            try pageLine(url: "https://evil.example/", title: "<https://yourapp.com|Reset your password>")
+                == "*Page:* <https://evil.example/|https://evil.example/> · &lt;https://yourapp.com|Reset your password&gt;")
+        // Userinfo before the real host: no link, the address as text.
+        #expect(
+            try pageLine(url: "https://yourapp.com@evil.example/", title: nil)
+                == "*Page:* https://yourapp.com@evil.example/")
+        #expect(try pageLine(url: nil, title: "Settings") == "*Page:* Settings")
     }
 
     @Test func slackItemsDeletedItemsAndUnsetChannelsAreNotPosted() async throws {

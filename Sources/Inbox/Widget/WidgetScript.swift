@@ -308,7 +308,7 @@ enum WidgetScript {
       if (address && !/^[^\s@]+@[^\s@]+\.[^\s@]+$/.test(address)) { showError('Please enter a valid email address.'); return; }
       // What the page supplies is cut to the server's limits (never a surrogate pair in two), so that a long URL
       // or title never costs the visitor their feedback.
-      var payload = { clientId: opts.clientId, pageUrl: cut(location.href, 8192) };
+      var payload = { clientId: opts.clientId, pageUrl: cut(location.href.split('#')[0], 8192) };
       if (rating) payload.rating = rating;
       if (text) payload.comment = text;
       if (address) payload.userEmail = address;
