@@ -200,6 +200,37 @@ import UseroTestSupport
         }
     }
 
+    /// Anyone can submit feedback, so its links must read as what they do: a page link's text begins with the host it
+    /// goes to, an address with userinfo is no link, and the email's `mailto:` carries no extra headers.
+    @Test func linksFromSubmittersReadAsWhereTheyGo() async throws {
+        try await TestServer.run { server in
+            let client = try await server.createClient()
+            let sneaky = "support@yourapp.com?bcc=attacker%40evil.example&subject=Re"
+            let refused = try await server.postJSON(
+                "/api/feedback", #"{"clientId":"\#(client.id)","rating":1,"userEmail":"\#(sneaky)"}"#)
+            #expect(refused.status == 400)
+            #expect((refused.json["issues"] as? [String: [String]])?["userEmail"] == ["Invalid email address"])
+
+            // As stored before the domain check was strict, and two page addresses that hide their host.
+            let longHost = "https://" + String(repeating: "yourapp.com.account.", count: 8) + "evil.example/login"
+            for (email, page) in [(sneaky, "https://yourapp.com.settings@evil.example/login"), ("a@b.example", longHost)] {
+                _ = try await server.parts.store.insert(
+                    FeedbackDraft(clientId: client.id, source: .api, rating: 1, userEmail: email, pageUrl: page),
+                    at: Date(), origin: nil)
+            }
+            let browser = InboxTestBrowser(baseURL: server.baseURL)
+            try await browser.signIn(adminKey: client.key)
+            let html = try await browser.get("/inbox").text
+            #expect(html.contains(#"href="mailto:support@yourapp.com%3Fbcc%3Dattacker%2540evil.example%26subject%3DRe""#))
+            #expect(!html.contains("mailto:support@yourapp.com?"))
+            #expect(!html.contains(#"href="https://yourapp.com.settings@evil.example/login""#))
+            #expect(html.contains("https://yourapp.com.settings@evil.example/login"))
+            #expect(html.contains(#"href="\#(longHost)""#))
+            // Too long a host for the text: its end, the part that says whose it is.
+            #expect(html.contains("\">https://…") && html.contains(".account.evil.example</a>"))
+        }
+    }
+
     @Test func listShowsEveryFieldOfAnItem() async throws {
         try await TestServer.run { server in
             // Paid: these items are dated 2023, and the retention sweep that runs at startup keeps paid items.

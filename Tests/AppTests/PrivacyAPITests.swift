@@ -66,8 +66,11 @@ import UseroTestSupport
     @Test func exportAndEraseByEmail() async throws {
         try await TestServer.run { server in
             let client = try await server.createClient()
+            let shot = try await AccountClosureTests.upload(server, clientID: client.id)
+            let shotJSON = String(decoding: try JSONSerialization.data(withJSONObject: shot), as: UTF8.self)
             let mine = try await server.postJSON(
-                "/api/feedback", #"{"clientId":"\#(client.id)","comment":"Mine","userEmail":"ada+x@example.com"}"#)
+                "/api/feedback",
+                #"{"clientId":"\#(client.id)","comment":"Mine","userEmail":"ada+x@example.com","screenshots":[\#(shotJSON)]}"#)
             let id = try #require(mine.json["feedbackId"] as? String)
             let theirs = try await server.postJSON(
                 "/api/feedback", #"{"clientId":"\#(client.id)","comment":"Theirs","userEmail":"bob@example.com"}"#)
@@ -85,12 +88,20 @@ import UseroTestSupport
             let items = try #require(export.json["feedback"] as? [[String: Any]])
             #expect(items.map { $0["id"] as? String } == [id])
             #expect(items.first?["comment"] as? String == "Mine")
-            #expect(export.json["screenshots"] is [Any])
+            // The screenshot attached to the item, by a URL that serves it.
+            let shots = try #require(export.json["screenshots"] as? [[String: Any]])
+            #expect(shots.count == 1)
+            let url = try #require(shots.first?["url"] as? String)
+            #expect(url == shot["url"] as? String)
+            let path = String(url.dropFirst(server.parts.config.publicURL.count))
+            #expect(try await server.request("GET", path).status == 200)
 
-            let counts = try await Self.erase(server, key: client.key, #"{"email":"ada+x@example.com"}"#)
+            // Surrounding white space in the request is no other address (it erased nothing, and said so as a success).
+            let counts = try await Self.erase(server, key: client.key, #"{"email":" ada+x@example.com\n"}"#)
             #expect(counts["feedback"] == 1)
             #expect(counts["endUsers"] == 1)
             #expect(try await Self.exportedIDs(server, key: client.key, query: "email=ada%2Bx%40example.com").isEmpty)
+            #expect(try await server.request("GET", path).status == 404)
             #expect(
                 try await server.count("feedback", where: "id = '\(theirs.json["feedbackId"] as? String ?? "")'") == 1)
             let audit = try await server.request(

@@ -22,6 +22,10 @@ import Testing
         #expect(throws: RetentionError.subjectRequired) { try DataSubject(keys: ["email": "a@b.co", "userId": "u"]) }
         #expect(throws: RetentionError.subjectRequired) { try DataSubject(keys: ["email": ""]) }
         #expect(try DataSubject(keys: ["slackUserId": "U1"]) == .slackUser("U1"))
+        // An email without the white space around it; an id exactly as given.
+        #expect(try DataSubject(keys: ["email": " a@b.co\n"]) == .email("a@b.co"))
+        #expect(throws: RetentionError.subjectRequired) { try DataSubject(keys: ["email": " \t"]) }
+        #expect(try DataSubject(keys: ["userId": " u "]) == .userID(" u "))
         // At most 254 characters, counted as Unicode scalars (combining marks count)
         #expect(throws: RetentionError.subjectRequired) {
             try DataSubject(keys: ["userId": "u" + String(repeating: "\u{301}", count: 254)])

@@ -137,7 +137,9 @@ public struct SubmissionParser: Sendable {
         }
     }
 
-    /// A pragmatic address check: one `@`, a non-empty local part, a dotted domain, no spaces.
+    /// A pragmatic address check: one `@`, a non-empty local part, no spaces, and a domain of at least two
+    /// dot-separated labels of letters, digits and hyphens (not at either end of a label). A domain can hold nothing
+    /// else, and the inbox makes a `mailto:` link of the address: `a@b.com?bcc=x%40evil.example` passed before.
     public static func isValidEmail(_ email: String) -> Bool {
         isASCIIValidEmail(email.utf8) ?? isValidEmailByCharacters(email)
     }
@@ -151,8 +153,8 @@ public struct SubmissionParser: Sendable {
         for byte in bytes {
             switch byte {
             case 0x80...: return nil
-            // Unicode's White_Space in ASCII: tab, line feed, vertical tab, form feed, carriage return, space.
-            case 0x09...0x0D, 0x20: return false
+            // Controls (white space among them) and space.
+            case 0x00...0x20, 0x7F: return false
             case UInt8(ascii: "@"):
                 if at != nil { return false }
                 at = index
@@ -170,6 +172,7 @@ public struct SubmissionParser: Sendable {
                 dots += 1
                 lastOfLabel = nil
             } else {
+                guard Self.isDomainByte(byte) else { return false }
                 if lastOfLabel == nil && byte == UInt8(ascii: "-") { return false }
                 lastOfLabel = byte
             }
@@ -178,13 +181,46 @@ public struct SubmissionParser: Sendable {
         return dots >= 1
     }
 
-    /// The check by characters, for any address.
+    /// A letter, digit or hyphen: what a domain's ASCII labels are made of.
+    private static func isDomainByte(_ byte: UInt8) -> Bool {
+        switch byte {
+        case UInt8(ascii: "a")...UInt8(ascii: "z"), UInt8(ascii: "A")...UInt8(ascii: "Z"),
+            UInt8(ascii: "0")...UInt8(ascii: "9"), UInt8(ascii: "-"):
+            true
+        default: false
+        }
+    }
+
+    /// The check by characters, for any address; an internationalised domain's labels may hold any letters, digits
+    /// and combining marks.
     static func isValidEmailByCharacters(_ email: String) -> Bool {
-        guard !email.exceedsLength(254), !email.contains(where: { $0.isWhitespace || $0.isNewline }) else { return false }
+        // Nothing invisible: white space, controls and format characters (a zero-width space or byte-order mark in
+        // an address would make it one no erasure by email finds).
+        guard !email.exceedsLength(254),
+            !email.unicodeScalars.contains(where: {
+                $0.properties.isWhitespace || $0.properties.generalCategory == .control
+                    || $0.properties.generalCategory == .format
+            })
+        else { return false }
         let parts = email.split(separator: "@", omittingEmptySubsequences: false)
         guard parts.count == 2, !parts[0].isEmpty, !parts[0].exceedsLength(64) else { return false }
         let labels = parts[1].split(separator: ".", omittingEmptySubsequences: false)
-        return labels.count >= 2 && labels.allSatisfy { !$0.isEmpty && !$0.hasPrefix("-") && !$0.hasSuffix("-") }
+        return labels.count >= 2
+            && labels.allSatisfy { label in
+                !label.isEmpty && !label.hasPrefix("-") && !label.hasSuffix("-")
+                    && label.unicodeScalars.allSatisfy { scalar in
+                        scalar == "-" || (scalar.isASCII ? isDomainByte(UInt8(scalar.value)) : isDomainScalar(scalar))
+                    }
+            }
+    }
+
+    private static func isDomainScalar(_ scalar: Unicode.Scalar) -> Bool {
+        switch scalar.properties.generalCategory {
+        case .uppercaseLetter, .lowercaseLetter, .titlecaseLetter, .modifierLetter, .otherLetter, .decimalNumber,
+            .nonspacingMark, .spacingMark, .enclosingMark:
+            true
+        default: false
+        }
     }
 
     private static func nonEmpty(_ value: String?) -> String? {

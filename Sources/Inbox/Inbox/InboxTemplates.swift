@@ -154,7 +154,7 @@ enum InboxTemplates {
             <dl class="facts">
               {{#pageLink}}<dt>Page</dt><dd>{{#isLink}}<a href="{{href}}" rel="noopener noreferrer" target="_blank">{{text}}</a>{{/isLink}}{{^isLink}}{{text}}{{/isLink}}{{#pageTitle}} <span class="muted">({{pageTitle}})</span>{{/pageTitle}}</dd>{{/pageLink}}
               {{#referrer}}<dt>Referrer</dt><dd>{{referrer}}</dd>{{/referrer}}
-              {{#userEmail}}<dt>Email</dt><dd><a href="mailto:{{userEmail}}">{{userEmail}}</a></dd>{{/userEmail}}
+              {{#userEmail}}<dt>Email</dt><dd><a href="{{userEmailHref}}">{{userEmail}}</a></dd>{{/userEmail}}
               {{#endUserID}}<dt>User id</dt><dd><code>{{endUserID}}</code></dd>{{/endUserID}}
               {{#replay}}<dt>Session replay</dt><dd><code>{{replayID}}</code>{{#offsetText}} <span class="muted">at {{offsetText}}</span>{{/offsetText}}</dd>{{/replay}}
               {{#slackCapture}}

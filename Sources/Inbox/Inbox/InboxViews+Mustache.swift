@@ -182,6 +182,7 @@ extension ItemView: MustacheParent {
         case "pageTitle": pageTitle
         case "referrer": referrer
         case "userEmail": userEmail
+        case "userEmailHref": userEmailHref
         case "endUserID": endUserID
         case "replay": replay
         case "slackCapture": slackCapture

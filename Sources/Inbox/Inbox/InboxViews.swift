@@ -124,6 +124,7 @@ struct ItemView: Sendable {
     var pageTitle: String?
     var referrer: String?
     var userEmail: String?
+    var userEmailHref: String?
     var endUserID: String?
     var replay: ReplayView?
     var slackCapture: SlackCaptureView?
@@ -150,11 +151,13 @@ struct ItemView: Sendable {
         createdAtText = InboxFormat.dateText(item.createdAt)
         comment = d.comment.flatMap { $0.isEmpty ? nil : $0 }
         pageLink = d.pageUrl.map { url in
-            LinkView(isLink: InboxFormat.isWebURL(url), href: url, text: InboxFormat.shorten(url, to: 120))
+            if let link = WebLink(url, textLimit: 120) { LinkView(isLink: true, href: link.href, text: link.text) }
+            else { LinkView(isLink: false, href: url, text: InboxFormat.shorten(url, to: 120)) }
         }
         pageTitle = d.pageTitle.map { InboxFormat.shorten($0, to: 160) }
         referrer = d.referrer.map { InboxFormat.shorten($0, to: 160) }
         userEmail = d.userEmail
+        userEmailHref = d.userEmail.map(InboxFormat.mailtoHref)
         endUserID = d.userId
         replay = d.sessionReplayId.map {
             ReplayView(replayID: $0, offsetText: d.replayOffsetMs.map(InboxFormat.offsetText))
@@ -219,6 +222,28 @@ enum InboxFormat {
     static func isWebURL(_ text: String) -> Bool {
         let lower = text.lowercased()
         return (lower.hasPrefix("https://") || lower.hasPrefix("http://")) && URL(string: text)?.host != nil
+    }
+
+    /// `mailto:` and the address with everything but RFC 6068's plain characters percent-encoded, so that nothing in
+    /// it (a `?`, `&`, `%` or `#`, stored before the domain check was strict) can add headers to the mail.
+    static func mailtoHref(_ address: String) -> String {
+        var href = "mailto:"
+        for byte in address.utf8 {
+            switch byte {
+            case UInt8(ascii: "a")...UInt8(ascii: "z"), UInt8(ascii: "A")...UInt8(ascii: "Z"),
+                UInt8(ascii: "0")...UInt8(ascii: "9"), UInt8(ascii: "-"), UInt8(ascii: "."), UInt8(ascii: "_"),
+                UInt8(ascii: "~"), UInt8(ascii: "!"), UInt8(ascii: "$"), UInt8(ascii: "'"), UInt8(ascii: "("),
+                UInt8(ascii: ")"), UInt8(ascii: "*"), UInt8(ascii: "+"), UInt8(ascii: ","), UInt8(ascii: ";"),
+                UInt8(ascii: ":"), UInt8(ascii: "@"):
+                href.unicodeScalars.append(Unicode.Scalar(byte))
+            default:
+                let hex = Array("0123456789ABCDEF".unicodeScalars)
+                href.unicodeScalars.append("%")
+                href.unicodeScalars.append(hex[Int(byte >> 4)])
+                href.unicodeScalars.append(hex[Int(byte & 0x0F)])
+            }
+        }
+        return href
     }
 
     static func shorten(_ text: String, to limit: Int) -> String {

@@ -22,7 +22,11 @@ public enum DataSubject: Sendable, Equatable {
     /// unless exactly one of `keys` has a value (empty values count as absent), and also for a key that is none of
     /// them or one given twice, so that a typo (`userid`) or a repeated key never narrows an erasure silently to the
     /// other key.
-    public init(pairs: [(key: String, value: String)]) throws(RetentionError) {
+    ///
+    /// An email loses the white space around it: no stored address has any (`SubmissionParser.isValidEmail`), so
+    /// `" bob@example.com "` would otherwise erase nothing and say so as a success.
+    public init(pairs given: [(key: String, value: String)]) throws(RetentionError) {
+        let pairs = given.map { $0.key == "email" ? (key: $0.key, value: $0.value.trimmingSurroundingWhitespace) : $0 }
         var seen = Set<String>()
         for (key, _) in pairs {
             guard Self.keys.contains(key), seen.insert(key).inserted else { throw .subjectRequired }
