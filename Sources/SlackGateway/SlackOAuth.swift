@@ -143,7 +143,8 @@ public struct SlackOAuth: Sendable {
             let installation = Installation(
                 teamId: team, clientId: parsed.client, enterpriseId: access.enterpriseId, teamName: teamName,
                 botUserId: access.botUserId ?? identity.userId, botId: identity.botId, appId: access.appId,
-                scopes: access.scope, installerUserId: access.installerUserId, tokenEnvelope: envelope,
+                // Who installed is not kept: nothing needs their member id (and no export or erasure would reach it).
+                scopes: access.scope, installerUserId: nil, tokenEnvelope: envelope,
                 tokenKeyId: keyRing.currentKeyID, installedAt: epochMillis(clock.now()))
             switch try await store.saveInstallation(installation) {
             case .saved:

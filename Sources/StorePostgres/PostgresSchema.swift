@@ -416,6 +416,12 @@ public enum PostgresSchema {
                 // `v11-trigger-emoji-added-at`).
                 "ALTER TABLE slack_installation ADD COLUMN trigger_emoji_added_at TEXT",
             ]),
+        PostgresMigration(
+            "v14-forget-installer",
+            [
+                // See the SQLite migration `v12-forget-installer`: the installer's member id is no longer kept.
+                "UPDATE slack_installation SET installer_user_id = NULL WHERE installer_user_id IS NOT NULL"
+            ]),
     ]
 
     /// Every table the migrations create, for tests that compare the schema with the SQLite one.

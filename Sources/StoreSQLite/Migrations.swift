@@ -289,6 +289,11 @@ extension AppDatabase {
             // captured. Kept and cleared with `trigger_emoji`.
             try db.execute(sql: "ALTER TABLE slack_installation ADD COLUMN trigger_emoji_added_at TEXT")
         }
+        migrator.registerMigration("v12-forget-installer") { db in
+            // The member id of whoever installed the app was kept and never used: personal data with no purpose,
+            // which no export or erasure reached. No longer stored; the column stays for older binaries.
+            try db.execute(sql: "UPDATE slack_installation SET installer_user_id = NULL WHERE installer_user_id IS NOT NULL")
+        }
         return migrator
     }
 }

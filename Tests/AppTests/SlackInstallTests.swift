@@ -56,6 +56,8 @@ import UseroTestSupport
                 #expect(stored.botUserId == "U0009")
                 #expect(stored.clientId == client.id)
                 #expect((stored.tokenEnvelope?.count ?? 0) > FakeSlack.botToken.utf8.count)
+                // Slack names the member who installed (`authed_user`); nothing needs their id, so it is not kept.
+                #expect(stored.installerUserId == nil)
 
                 // And the token is in neither the SQLite file, its WAL, nor the logs
                 let bytes = try await server.databaseBytes()

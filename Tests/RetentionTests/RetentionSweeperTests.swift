@@ -198,6 +198,38 @@ import Testing
         #expect(!indexes.contains("feedback_by_time"))
     }
 
+    /// A workspace installed before `v12-forget-installer` loses the member id of whoever installed it (kept and never
+    /// used) and nothing else of its installation.
+    @Test func anExistingInstallationForgetsItsInstallerAndKeepsTheRest() async throws {
+        let folder = TestFolders.path("usero-forget-installer")
+        try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+        let path = folder.appendingPathComponent("usero.sqlite").path
+        do {
+            let pool = try DatabasePool(path: path)
+            try AppDatabase.migrator.migrate(pool, upTo: "v11-trigger-emoji-added-at")
+            try await pool.write { db in
+                try db.execute(
+                    sql: """
+                        INSERT INTO client (id, name, plan, admin_key_hash, allowed_origins, created_at)
+                        VALUES ('cl_1', 'Acme', 'free', x'01', '[]', 0);
+                        INSERT INTO slack_installation (team_id, client_id, team_name, bot_user_id, scopes,
+                            installer_user_id, token_envelope, token_key_id, installed_at)
+                        VALUES ('T1', 'cl_1', 'Acme', 'U_BOT', 'chat:write', 'U_INSTALLER', x'0102', 'k1', 5);
+                        """)
+            }
+        }
+        let t = try await TestStore(folder: folder)
+        let row = try await t.database.read { db in
+            try String.fetchOne(
+                db,
+                sql: """
+                    SELECT coalesce(installer_user_id, 'none') || ' ' || team_name || ' ' || bot_user_id || ' '
+                        || hex(token_envelope) FROM slack_installation
+                    """)
+        }
+        #expect(row == "none Acme U_BOT 0102")
+    }
+
     /// An insert into `feedback` builds no temporary table: `source`'s check is three comparisons, not an IN list
     /// (which SQLite turns into a temporary B-tree, a pager and its pages, for every row). Held on a database that
     /// was created before migration v9 and had rows: v9 edits the check in place, the rows and the file stay sound,

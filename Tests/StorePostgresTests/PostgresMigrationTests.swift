@@ -124,6 +124,40 @@ struct PostgresMigrationTests {
         }
     }
 
+    /// A workspace installed before `v14-forget-installer` loses the member id of whoever installed it and nothing
+    /// else of its installation.
+    @Test func anExistingInstallationForgetsItsInstallerAndKeepsTheRest() async throws {
+        let before = PostgresSchema.migrations.prefix { $0.id != "v14-forget-installer" }
+        #expect(before.count == PostgresSchema.migrations.count - 1)
+        try await TestPostgres.withFreshDatabase { settings in
+            try await TestPostgres.withConnection(to: settings) { connection in
+                _ = try await PostgresMigrator(Array(before)).migrate(on: connection, logger: TestPostgres.logger)
+                for sql in [
+                    "INSERT INTO client (id, name, plan, admin_key_hash, created_at) VALUES ('cl_1', 'Acme', 'paid', '\\x01', 1)",
+                    """
+                    INSERT INTO slack_installation (team_id, client_id, team_name, bot_user_id, scopes, installer_user_id,
+                        token_envelope, token_key_id, installed_at)
+                    VALUES ('T1', 'cl_1', 'Acme', 'U_BOT', 'chat:write', 'U_INSTALLER', '\\x0102', 'k1', 5)
+                    """,
+                ] {
+                    try await connection.query(PostgresQuery(unsafeSQL: sql), logger: TestPostgres.logger)
+                }
+                let applied = try await PostgresMigrator(PostgresSchema.migrations).migrate(
+                    on: connection, logger: TestPostgres.logger)
+                #expect(applied == ["v14-forget-installer"])
+                let rows = try await connection.query(
+                    """
+                    SELECT coalesce(installer_user_id, 'none') || ' ' || team_name || ' ' || bot_user_id || ' '
+                        || encode(token_envelope, 'hex') FROM slack_installation
+                    """,
+                    logger: TestPostgres.logger)
+                var found: [String] = []
+                for try await row in rows.decode(String.self) { found.append(row) }
+                #expect(found == ["none Acme U_BOT 0102"])
+            }
+        }
+    }
+
     /// A database from before `v9-pg-screenshot-chunks` keeps every screenshot's bytes: each moves as one chunk,
     /// served whole, and a screenshot saved afterwards is stored in chunks of at most 1 MB and read back the same.
     @Test func screenshotBytesOfExistingRowsSurviveTheirMoveToChunks() async throws {
