@@ -85,6 +85,24 @@ import UseroTestSupport
         }
     }
 
+    /// What an admin key reads (items, an export, an end user) is stored by no cache on the way; a public answer
+    /// is left as it was.
+    @Test func answersToAnAdminKeyAreNotCached() async throws {
+        try await TestServer.run { server in
+            let client = try await server.createClient()
+            let posted = try await server.postJSON(
+                "/api/feedback", #"{"clientId":"\#(client.id)","comment":"private","userEmail":"a@b.example"}"#)
+            #expect(posted.header("Cache-Control") == nil)
+            let id = try #require(posted.json["feedbackId"] as? String)
+            let auth = ["Authorization": "Bearer \(client.key)"]
+            for path in ["/api/feedback", "/api/feedback/\(id)", "/api/privacy/export?email=a%40b.example", "/api/audit"] {
+                let answer = try await server.request("GET", path, headers: auth)
+                #expect(answer.status == 200, "\(path)")
+                #expect(answer.header("Cache-Control") == "no-store", "\(path)")
+            }
+        }
+    }
+
     @Test func oneClientCannotSeeOrDeleteAnothersFeedback() async throws {
         try await TestServer.run { server in
             let alice = try await server.createClient()

@@ -43,19 +43,23 @@ public struct WidgetRoutes<Context: RequestContext>: Sendable {
     }
 
     @Sendable static func demoPage(_ request: Request, context: Context) async throws -> Response {
-        Response(
-            status: .ok,
-            headers: [
-                .contentType: "text/html; charset=utf-8", .cacheControl: "no-cache", .xContentTypeOptions: "nosniff",
-                .contentSecurityPolicy: "default-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:",
-            ],
-            body: ResponseBody(byteBuffer: ByteBuffer(string: WidgetDemo.html)))
+        var headers: HTTPFields = [
+            .contentType: "text/html; charset=utf-8", .cacheControl: "no-cache", .xContentTypeOptions: "nosniff",
+            // On the inbox's origin, so never in another site's frame (as the inbox's pages).
+            .contentSecurityPolicy:
+                "default-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; frame-ancestors 'none'",
+        ]
+        headers[HTTPField.Name("X-Frame-Options")!] = "DENY"
+        return Response(status: .ok, headers: headers, body: ResponseBody(byteBuffer: ByteBuffer(string: WidgetDemo.html)))
     }
 
     @Sendable static func demoScript(_ request: Request, context: Context) async throws -> Response {
         Response(
             status: .ok,
-            headers: [.contentType: "application/javascript; charset=utf-8", .cacheControl: "no-cache"],
+            headers: [
+                .contentType: "application/javascript; charset=utf-8", .cacheControl: "no-cache",
+                .xContentTypeOptions: "nosniff",
+            ],
             body: ResponseBody(byteBuffer: ByteBuffer(string: WidgetDemo.script)))
     }
 }

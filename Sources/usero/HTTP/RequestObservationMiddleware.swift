@@ -59,6 +59,11 @@ struct RequestObservationMiddleware<Context: RequestContext>: RouterMiddleware {
         active.decrement()
         if let access {
             Self.logAccess(access, request: request, route: route, status: response.status.code, logger: context.logger)
+            // What credentials reached (items, exports, end users) is kept by no cache on the way, whatever the
+            // route set; the inbox's pages already say so.
+            if access.clientID != nil, response.headers[.cacheControl] == nil {
+                response.headers[.cacheControl] = "no-store"
+            }
         }
         if context.logger.logLevel <= .debug {
             var metadata: Logger.Metadata = [
