@@ -17,7 +17,9 @@ import UseroTestSupport
             "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mP8z8BQDwAEhQGAhKmMIQAAAABJRU5ErkJggg==")!
 
     /// Uploads a screenshot over HTTP and returns its JSON object.
-    static func upload(_ server: TestServer, clientID: String) async throws -> [String: Any] {
+    static func upload(_ server: TestServer, clientID: String, headers: [String: String] = [:]) async throws
+        -> [String: Any]
+    {
         let boundary = "usero-test-boundary"
         var body = Data()
         body.append(
@@ -28,8 +30,8 @@ import UseroTestSupport
         body.append(png)
         body.append(Data("\r\n--\(boundary)--\r\n".utf8))
         let result = try await server.request(
-            "POST", "/api/screenshots", headers: ["Content-Type": "multipart/form-data; boundary=\(boundary)"],
-            body: body)
+            "POST", "/api/screenshots",
+            headers: headers.merging(["Content-Type": "multipart/form-data; boundary=\(boundary)"]) { $1 }, body: body)
         #expect(result.status == 200)
         return try #require(result.json["screenshot"] as? [String: Any])
     }

@@ -33,7 +33,7 @@ import UseroTestSupport
             let rejected = try await server.postJSON(
                 "/api/feedback", #"{"clientId":"\#(client.id)"}"#, headers: headers)
             #expect(rejected.status == 400)
-            let shot = try await AccountClosureTests.upload(server, clientID: client.id)
+            let shot = try await AccountClosureTests.upload(server, clientID: client.id, headers: headers)
             #expect(shot["fileName"] != nil)
             _ = try await server.request(
                 "GET", "/api/feedback", headers: headers.merging(["Authorization": "Bearer \(client.key)"]) { $1 })
