@@ -147,6 +147,24 @@ import Glibc
         #expect(try await sessions.session(id: first ?? "") == nil)
     }
 
+    /// `rotate-key` changes the key, then ends the client's sessions. A sign-in whose key check came just before the
+    /// rotation and whose session started just after the end of sessions would keep the inbox with a key that no
+    /// longer opens it; it asks again once its session exists and ends it.
+    @Test func aSignInRacingAKeyRotationKeepsNoSession() async throws {
+        let store = InMemoryStore()
+        let sessions = InboxSessions(store: store, clock: SystemClock())
+        let raced = try await sessions.signIn(clientOpening: { again in
+            if again { return nil }  // rotated meanwhile: the old key opens nothing now
+            try await store.endInboxSessions(clientID: "client_a")  // the rotation ended the sessions there were
+            return "client_a"
+        })
+        #expect(raced == nil)
+        #expect(store.withState { $0.inboxSessions.isEmpty })
+        let plain = try #require(try await sessions.signIn(clientOpening: { _ in "client_a" }))
+        #expect(plain.clientID == "client_a")
+        #expect(try await sessions.session(id: plain.id)?.clientID == "client_a")
+    }
+
     // MARK: configuration
 
     @Test(arguments: [

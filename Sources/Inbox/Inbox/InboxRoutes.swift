@@ -145,25 +145,16 @@ struct InboxRoutes<Context: RequestContext>: Sendable {
                 next: Self.returnPath(form.next), request: request)
         }
         let key = (form.adminKey ?? "").trimmingCharacters(in: .whitespacesAndNewlines)
-        guard !key.isEmpty, key.count <= 256, let client = try await store.client(adminKey: key) else {
+        guard !key.isEmpty, key.count <= 256,
+            let session = try await sessions.signIn(clientOpening: { _ in try await store.client(adminKey: key)?.id })
+        else {
             context.logger.info("Inbox sign-in refused")
             return try loginPage(
                 error: "That admin key is not valid.", status: .unauthorized, next: Self.returnPath(form.next),
                 request: request)
         }
         if let old = InboxCookies.value(InboxCookies.session, in: request) { try await sessions.end(id: old) }
-        let session = try await sessions.start(clientID: client.id)
-        // A key rotated (`usero clients rotate-key`) between the check above and the session's start ended the
-        // sessions before this one existed: the key is asked again now that it does. Either the rotation's end of
-        // sessions comes after this session's start and ends it, or the key no longer opens and it ends here.
-        guard try await store.client(adminKey: key)?.id == client.id else {
-            try await sessions.end(id: session.id)
-            context.logger.info("Inbox sign-in refused")
-            return try loginPage(
-                error: "That admin key is not valid.", status: .unauthorized, next: Self.returnPath(form.next),
-                request: request)
-        }
-        context.logger.info("Inbox sign-in", metadata: ["client.id": "\(client.id)"])
+        context.logger.info("Inbox sign-in", metadata: ["client.id": "\(session.clientID)"])
         var response = InboxRenderer.redirect(to: Self.returnPath(form.next) ?? "/inbox")
         response.addCookie(cookies.set(InboxCookies.session, session.id, maxAge: Int(InboxSessions.absoluteTimeout)))
         response.addCookie(cookies.clear(InboxCookies.login))

@@ -37,6 +37,22 @@ struct InboxSessions: Sendable {
         return (id, csrf)
     }
 
+    /// Signs in with an admin key: the session of the client `clientOpening` says the key opens, or nil when it opens
+    /// none. The key is asked again once the session exists: a key rotated (`usero clients rotate-key`) between the
+    /// first answer and the session's start ended the client's sessions before this one existed, so either the
+    /// rotation's end of sessions comes after this start and ends it, or the second answer is no and it ends here.
+    func signIn(clientOpening: (_ again: Bool) async throws -> String?) async throws
+        -> (clientID: String, id: String, csrfToken: String)?
+    {
+        guard let clientID = try await clientOpening(false) else { return nil }
+        let session = try await start(clientID: clientID)
+        guard try await clientOpening(true) == clientID else {
+            try await end(id: session.id)
+            return nil
+        }
+        return (clientID, session.id, session.csrfToken)
+    }
+
     /// The live session for a cookie value, refreshed; nil when unknown or expired.
     func session(id: String) async throws -> Session? {
         guard Self.isWellFormed(id) else { return nil }
