@@ -107,6 +107,49 @@ import UseroTestSupport
         }
     }
 
+    /// Client ids are public. Requests the client refuses (a body without a rating or comment, an `Origin` off its
+    /// allowlist, an upload that is no image) give back what they spent of its allowance, so one address cannot
+    /// shut the client's real users out with them; the address's own allowance still counts them. Accepted ones
+    /// spend it, whatever white space surrounds the id.
+    @Test func refusedRequestsDoNotSpendTheClientsAllowance() async throws {
+        try await TestServer.run(configure: { $0.publicRateLimit = 3 }) { server in
+            let client = try await server.createClient(allowedOrigins: ["https://good.example"])
+            func send(_ request: String, from source: String) async throws -> Int {
+                let connection = try RawConnection(port: server.port, from: source)
+                connection.send(request)
+                return try #require(await connection.response(timeout: .seconds(30))).status
+            }
+            func post(_ body: String, origin: String = "https://good.example") -> String {
+                "POST /api/feedback HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nOrigin: \(origin)\r\n"
+                    + "Content-Length: \(body.utf8.count)\r\n\r\n\(body)"
+            }
+            func upload(_ file: Data) -> [UInt8] {
+                var form = MultipartBody()
+                form.field("clientId", client.id)
+                form.file("screenshot", fileName: "a.png", type: "image/png", file)
+                let body = form.finished()
+                return Array(
+                    ("POST /api/screenshots HTTP/1.1\r\nHost: 127.0.0.1\r\nOrigin: https://good.example\r\n"
+                        + "Content-Type: \(form.contentType)\r\nContent-Length: \(body.count)\r\n\r\n").utf8) + Array(body)
+            }
+            // From one address, three refusals: its own allowance is spent ...
+            #expect(try await send(post(#"{"clientId":"\#(client.id)"}"#), from: "127.0.0.2") == 400)
+            #expect(try await send(post(#"{"clientId":"\#(client.id)","rating":1}"#, origin: "https://evil.example"), from: "127.0.0.2") == 403)
+            let connection = try RawConnection(port: server.port, from: "127.0.0.2")
+            _ = connection.send(upload(Data("not an image".utf8)))
+            #expect(try #require(await connection.response(timeout: .seconds(30))).status == 400)
+            #expect(try await send(post(#"{"clientId":"\#(client.id)","rating":1}"#), from: "127.0.0.2") == 429)
+            // ... the client's is not: three accepted from other addresses (one id padded), then the fourth waits.
+            #expect(try await send(post(#"{"clientId":"\#(client.id)","rating":2}"#), from: "127.0.0.3") == 200)
+            #expect(try await send(post(#"{"clientId":" \#(client.id) ","rating":2}"#), from: "127.0.0.4") == 200)
+            let uploading = try RawConnection(port: server.port, from: "127.0.0.5")
+            _ = uploading.send(upload(Images.png(width: 2, height: 2)))
+            #expect(try #require(await uploading.response(timeout: .seconds(30))).status == 200)
+            #expect(try await send(post(#"{"clientId":"\#(client.id)","rating":2}"#), from: "127.0.0.6") == 429)
+            #expect(try await server.count("feedback") == 2)
+        }
+    }
+
     /// One address, many client ids: the address's limit holds across them; another address is unaffected.
     @Test func theAddressLimitHoldsAcrossClientsAndOnlyForThatAddress() async throws {
         try await TestServer.run(configure: { $0.publicRateLimit = 2 }) { server in

@@ -4,6 +4,7 @@ import Hummingbird
 import Logging
 import Metrics
 import NIOCore
+import Synchronization
 
 #if canImport(Glibc)
 import Glibc
@@ -17,6 +18,11 @@ import Glibc
 /// handed on to the route, which reads the same bytes again; for uploads, which are not held whole, the route asks
 /// `admitUpload(clientID:)` as soon as the form's `clientId` has arrived. Both tables live in memory only; an address
 /// is never stored or logged.
+///
+/// A client's allowance pays only for what its client accepted: a request refused (a 400, the allowlist's 403, an
+/// unknown client's 404) gives its request back. Client ids are public (they sit in the widget's page), so otherwise
+/// anyone could spend a client's allowance with bodies that are refused anyway and shut its real users out. The
+/// address's allowance counts every request.
 struct PublicRateLimitMiddleware: RouterMiddleware {
     typealias Context = AppRequestContext
 
@@ -55,7 +61,13 @@ struct PublicRateLimitMiddleware: RouterMiddleware {
             context.logger.debug("Rate limited", metadata: ["rate.limit": "address"])
             return Self.tooManyRequests(retryAfter: wait)
         }
-        guard let bodyLimit = Self.routes[path] else { return try await next(request, context) }
+        guard let bodyLimit = Self.routes[path] else {
+            // An upload's client is charged by the route, as soon as its `clientId` has arrived.
+            let charged = ChargedClient()
+            return try await refunding(charged) {
+                try await Self.$uploadCharge.withValue(charged) { try await next(request, context) }
+            }
+        }
         var request = request
         let body: ByteBuffer
         do {
@@ -65,13 +77,37 @@ struct PublicRateLimitMiddleware: RouterMiddleware {
             PublicCORSMiddleware<Context>.addHeaders(to: &response, preflight: false)
             throw AnsweredError(underlying: error, response: response)
         }
-        if let id = Self.clientID(inJSON: body), let wait = clients.admit(id) {
-            Self.countRefusal(by: "client")
-            // Not the id itself: it is whatever the caller sent.
-            context.logger.debug("Rate limited", metadata: ["rate.limit": "client"])
-            return Self.tooManyRequests(retryAfter: wait)
+        let charged = ChargedClient()
+        if let id = Self.clientID(inJSON: body) {
+            if let wait = clients.admit(id) {
+                Self.countRefusal(by: "client")
+                // Not the id itself: it is whatever the caller sent.
+                context.logger.debug("Rate limited", metadata: ["rate.limit": "client"])
+                return Self.tooManyRequests(retryAfter: wait)
+            }
+            charged.id.withLock { $0 = id }
         }
-        return try await next(request, context)
+        return try await refunding(charged) { try await next(request, context) }
+    }
+
+    /// The client whose allowance a request spent, if any.
+    final class ChargedClient: Sendable {
+        let id = Mutex<String?>(nil)
+    }
+
+    /// The upload being handled, so that `admitUpload` can note the client it charged.
+    @TaskLocal static var uploadCharge: ChargedClient?
+
+    /// Runs the request; unless it succeeded, gives the client it charged its request back.
+    private func refunding(_ charged: ChargedClient, _ run: () async throws -> Response) async throws -> Response {
+        do {
+            let response = try await run()
+            if !(200..<300).contains(response.status.code), let id = charged.id.withLock({ $0 }) { clients.refund(id) }
+            return response
+        } catch {
+            if let id = charged.id.withLock({ $0 }) { clients.refund(id) }
+            throw error
+        }
     }
 
     static func tooManyRequests(retryAfter seconds: Int) -> Response {
@@ -84,7 +120,10 @@ struct PublicRateLimitMiddleware: RouterMiddleware {
     /// The client half of the limit for an upload, asked by the route once the form's `clientId` has arrived: nil
     /// to go on, or the seconds to wait (counted as a refusal).
     func admitUpload(clientID: String) -> Int? {
-        guard let wait = clients.admit(clientID) else { return nil }
+        guard let wait = clients.admit(clientID) else {
+            Self.uploadCharge?.id.withLock { $0 = clientID }
+            return nil
+        }
         Self.countRefusal(by: "client")
         return wait
     }
@@ -95,7 +134,8 @@ struct PublicRateLimitMiddleware: RouterMiddleware {
     static func clientID(inJSON body: ByteBuffer) -> String? {
         guard case .object(let fields)? = JSONValue.parse(body.readableBytesView), case .string(let id)? = fields["clientId"]
         else { return nil }
-        return id
+        // Trimmed as the route trims it: `" c "` is client `c`, and no other bucket.
+        return id.trimmingSurroundingWhitespace
     }
 
     /// The key an address is counted under: IPv4 by address, IPv6 by its /64 (IPv4-mapped IPv6 as IPv4).

@@ -56,6 +56,19 @@ final class RateLimiter: Sendable {
         }
     }
 
+    /// Gives back one request `admit` spent for `key` (one whose request came to nothing), up to the full allowance.
+    func refund(_ key: String, now: ContinuousClock.Instant = .now) {
+        let key = key.utf8.count > Self.maxKeyBytes ? String(decoding: key.utf8.prefix(Self.maxKeyBytes), as: UTF8.self) : key
+        let limit = Double(perMinute)
+        let rate = refillPerSecond
+        buckets.withLock { table in
+            guard var bucket = table[key] else { return }
+            bucket.tokens = min(limit, bucket.tokens + max(0, Self.seconds(now - bucket.updated)) * rate + 1)
+            bucket.updated = now
+            table[key] = bucket
+        }
+    }
+
     /// Keys held now (tests).
     var count: Int { buckets.withLock { $0.count } }
 
