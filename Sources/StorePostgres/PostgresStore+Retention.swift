@@ -320,9 +320,10 @@ extension PostgresStore: RetentionStore {
     {
         try await write { tx in
             var last = DeletionCounts()
-            var users = SQLBuilder("DELETE FROM end_user WHERE ")
-            if let condition = Self.endUserCondition(scope, in: &users) {
-                users.append(condition)
+            // The end users the request resolved to when it began, by id (see the SQLite store's `finishErasure`).
+            if scope.endUserEmail != nil || scope.endUserID != nil {
+                var users = SQLBuilder("DELETE FROM end_user WHERE ")
+                users.append("client_id = \(users.bind(scope.clientID)) AND user_id = ANY(\(users.bind(scope.userIDs)))")
                 last["endUsers"] = try await tx.execute(users.query)
             }
             // The member only forwarded these: a row that also names its author keeps the author; one that

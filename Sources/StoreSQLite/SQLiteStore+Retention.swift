@@ -339,9 +339,18 @@ extension SQLiteStore: RetentionStore {
     {
         let counts = try await database.write { db -> DeletionCounts in
             var last = DeletionCounts()
-            if let (condition, arguments) = Self.endUserCondition(scope) {
-                try db.execute(sql: "DELETE FROM end_user WHERE \(condition)", arguments: arguments)
-                last["endUsers"] = db.changesCount
+            // The end users the request resolved to when it began, by id, not the email's matches now: an identify
+            // racing the erasure either came first (its user is among them, with the items the batches took) or
+            // after (its user stays, with its items).
+            if scope.endUserEmail != nil || scope.endUserID != nil {
+                if scope.userIDs.isEmpty {
+                    last["endUsers"] = 0
+                } else {
+                    try db.execute(
+                        sql: "DELETE FROM end_user WHERE client_id = ? AND user_id IN (\(Self.marks(scope.userIDs.count, "?")))",
+                        arguments: StatementArguments([scope.clientID]) + StatementArguments(scope.userIDs))
+                    last["endUsers"] = db.changesCount
+                }
             }
             if let (condition, arguments) = Self.forwardedCondition(scope) {
                 try db.execute(sql: "UPDATE feedback SET slack_forwarded_by = NULL WHERE \(condition)", arguments: arguments)

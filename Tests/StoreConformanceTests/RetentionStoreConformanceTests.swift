@@ -287,6 +287,35 @@ import Testing
         #expect(entry.finishedAt == dateFromEpochMillis(Self.t0 + 6))
     }
 
+    /// An identify racing an erasure by email comes either before it or after it, never half of each: an end user
+    /// linked to the email after the request resolved its person keeps its record and its items (it came after);
+    /// one resolved at the start whose email changes meanwhile goes, as its items went (it came before). The end
+    /// users were deleted by a fresh email match at the end, so the first lost its record and kept its items, and the
+    /// second kept its record.
+    @Test(arguments: StoreFactories.available)
+    func anIdentifyRacingAnErasureComesWhollyBeforeOrAfterIt(_ factory: StoreFactory) async throws {
+        let s = try await factory.store()
+        let client = try await s.client()
+        try await s.identify(client, #"{"clientId":"x","userId":"u1","email":"ada@example.com"}"#)
+        _ = try await s.item(client, at: 1, email: "ada@example.com")
+        _ = try await s.item(client, at: 2, userId: "u1")
+        let laterItem = try await s.item(client, at: 3, userId: "u42")
+
+        let scope = try await s.retention.resolve(.email("ada@example.com"), clientID: client)
+        #expect(scope.userIDs == ["u1"])
+        // Meanwhile: u42 is identified with Ada's email, u1 changes its email.
+        try await s.identify(client, #"{"clientId":"x","userId":"u42","email":"ada@example.com"}"#)
+        try await s.identify(client, #"{"clientId":"x","userId":"u1","email":"ada.new@example.com","name":"Ada"}"#)
+        _ = try await s.retention.deleteFeedbackBatch(.subject(scope), limit: 10, at: Self.t0, record: .none)
+        let counts = try await s.retention.finishErasure(
+            scope, audit: AuditProgress(kind: .privacyErasure, clientID: client), dueAt: Self.t0, at: Self.t0)
+
+        #expect(counts["endUsers"] == 1)
+        #expect(try await s.retention.endUser(clientID: client, userID: "u1") == nil)
+        #expect(try await s.retention.endUser(clientID: client, userID: "u42")?.email == "ada@example.com")
+        #expect(try await s.items(client).map(\.id) == [laterItem.id])
+    }
+
     /// An address with letters beyond ASCII reaches its end user and items as given, its ASCII letters in any case.
     /// (PostgreSQL once lowered the asked-for address with the database's locale and the stored one with the
     /// column's "C" collation, so `Åsa…` asked for as written matched nothing there, and its erasure deleted nothing.)

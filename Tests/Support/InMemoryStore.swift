@@ -951,7 +951,11 @@ extension InMemoryStore: RetentionStore {
     {
         write { state in
             var last = DeletionCounts()
-            let users = Self.endUsers(of: scope, in: state)
+            // The end users the request resolved to when it began, by id (as the SQL stores).
+            let users = state.endUserClients.filter { $0.value == scope.clientID }.keys.filter { key in
+                guard let user = state.endUsers[key], scope.endUserEmail != nil || scope.endUserID != nil else { return false }
+                return scope.userIDs.contains(user.userId)
+            }
             for key in users {
                 state.endUsers[key] = nil
                 state.endUserClients[key] = nil
