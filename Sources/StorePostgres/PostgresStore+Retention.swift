@@ -62,12 +62,14 @@ extension PostgresStore: RetentionStore {
             guard try await Self.mayRecord(record, in: tx) else { return nil }
             let row = try await tx.row(
                 """
-                WITH gone AS (
-                    DELETE FROM screenshot WHERE file_name IN (
-                        SELECT file_name FROM screenshot
-                        WHERE client_id = \(clientID) AND feedback_id IS NULL AND created_at < \(cutoff)
-                        LIMIT \(limit) FOR UPDATE)
-                    RETURNING created_at
+                WITH picked AS MATERIALIZED (
+                    SELECT file_name FROM screenshot
+                    WHERE client_id = \(clientID) AND feedback_id IS NULL AND created_at < \(cutoff)
+                    LIMIT \(limit) FOR UPDATE
+                ), gone AS (
+                    -- Picked once (see `deleteEndUserBatch`).
+                    DELETE FROM screenshot s USING picked WHERE s.file_name = picked.file_name
+                    RETURNING s.created_at
                 )
                 SELECT count(*) AS rows, min(created_at) AS oldest FROM gone
                 """)
@@ -177,10 +179,14 @@ extension PostgresStore: RetentionStore {
             // Rows another instance finishing the same closure is deleting are skipped, not waited for: waiting, the
             // batch found them gone and came back empty while others remained, and the closure completed with the
             // rest cascading away uncounted (the audit entry said 500 end users of 3,000).
+            // The batch is picked once, in a materialised CTE: as `user_id IN (SELECT … LIMIT n …)` on a table newer
+            // than its statistics, PostgreSQL ran the subquery again for every row it looked at and deleted them all.
             let deleted = try await tx.execute(
                 """
-                DELETE FROM end_user WHERE client_id = \(clientID) AND user_id IN (
+                WITH picked AS MATERIALIZED (
                     SELECT user_id FROM end_user WHERE client_id = \(clientID) LIMIT \(limit) FOR UPDATE SKIP LOCKED)
+                DELETE FROM end_user e USING picked
+                WHERE e.client_id = \(clientID) AND e.user_id = picked.user_id
                 """)
             try await Self.addProgress(DeletionCounts(["endUsers": deleted]), clientID: clientID, in: tx)
             return deleted

@@ -82,6 +82,51 @@ struct PostgresRaceTests {
         }
     }
 
+    /// A batch of end users is at most its size, whatever the table's statistics say. With the rows newer than the
+    /// last ANALYZE (a burst of identifies, a restored dump), PostgreSQL ran the locking subquery of `user_id IN
+    /// (SELECT … LIMIT n FOR UPDATE SKIP LOCKED)` again for each row it looked at, and one "batch" deleted all of
+    /// them: 6,000 rows in 6 s with every lock held, and several processes finishing one closure deadlocked.
+    @Test func anEndUserBatchIsAtMostItsSizeWhenStatisticsAreOld() async throws {
+        let s = try await StoreFactory.postgreSQL.store()
+        let client = try await s.client()
+        try await Self.racing(s) { _, watcher in
+            // Statistics taken when the client had one end user, then 3,000 more.
+            try await watcher.run("ALTER TABLE end_user SET (autovacuum_enabled = false)")
+            try await watcher.run(
+                "INSERT INTO end_user (client_id, user_id, created_at, updated_at) VALUES ('\(client)', 'u0', 1, 1)")
+            try await watcher.run("ANALYZE end_user")
+            try await watcher.run(
+                """
+                INSERT INTO end_user (client_id, user_id, created_at, updated_at)
+                SELECT '\(client)', 'u' || n, 1, 1 FROM generate_series(1, 3000) AS n
+                """)
+            #expect(try await s.retention.beginAccountClosure(clientID: client, at: StoreUnderTest.t0Millis))
+            #expect(try await s.retention.deleteEndUserBatch(clientID: client, limit: 250) == 250)
+            #expect(try await watcher.count("SELECT count(*) FROM end_user") == 2751)
+        }
+    }
+
+    /// The same for a batch of uploads never attached (the sweep's): at most its size on a table newer than its
+    /// statistics.
+    @Test func anUnattachedUploadBatchIsAtMostItsSizeWhenStatisticsAreOld() async throws {
+        let s = try await StoreFactory.postgreSQL.store()
+        let client = try await s.client()
+        try await Self.racing(s) { _, watcher in
+            try await watcher.run("ALTER TABLE screenshot SET (autovacuum_enabled = false)")
+            let insert = """
+                INSERT INTO screenshot (file_name, client_id, mime_type, file_size, created_at)
+                SELECT '\(client)/' || n || '.png', '\(client)', 'image/png', 1, 1 FROM generate_series
+                """
+            try await watcher.run(insert + "(0, 0) AS n")
+            try await watcher.run("ANALYZE screenshot")
+            try await watcher.run(insert + "(1, 3000) AS n")
+            let deleted = try await s.retention.deleteUnattachedUploadBatch(
+                clientID: client, uploadedBefore: 2, limit: 250, at: 5, record: .none)
+            #expect(deleted?.batch.rows == 250)
+            #expect(try await watcher.count("SELECT count(*) FROM screenshot") == 2751)
+        }
+    }
+
     /// Two clients install the same new workspace at once (on two instances, say): the second waits for the first's
     /// row and is told the workspace belongs to another client, instead of taking it over with both told it worked.
     @Test func aSecondClientInstallingANewWorkspaceAtOnceDoesNotTakeItOver() async throws {
