@@ -235,6 +235,27 @@ import UseroTestSupport
         }
     }
 
+    /// Unknown keys are named back, but a refusal stays small: at most 20 fields, each name cut to 128 characters
+    /// (5,000 unknown keys were answered one by one, a body larger than the request).
+    @Test func aRefusalNamesAtMost20FieldsWithShortNames() async throws {
+        try await TestServer.run { server in
+            let client = try await server.createClient()
+            let keys = (0..<5_000).map { #""k\#($0)":1"# }.joined(separator: ",")
+            let long = String(repeating: "x", count: 1_000)
+            for path in ["/api/feedback", "/api/identify"] {
+                let refused = try await server.postJSON(
+                    path, #"{"clientId":"\#(client.id)","userId":"u","rating":1,"\#(long)":1,\#(keys)}"#)
+                #expect(refused.status == 400)
+                let issues = try #require(refused.json["issues"] as? [String: [String]])
+                #expect(issues.count == 20, "\(path)")
+                #expect(issues.keys.allSatisfy { $0.count <= 128 }, "\(path)")
+                #expect(issues.values.allSatisfy { $0 == ["Unknown field"] }, "\(path)")
+                #expect(refused.body.count < 4_000, "\(path)")
+            }
+            #expect(try await server.count("feedback") == 0)
+        }
+    }
+
     @Test func allowlistRefusesOtherOriginsWith403() async throws {
         try await TestServer.run { server in
             let client = try await server.createClient(allowedOrigins: ["https://app.example.com"])

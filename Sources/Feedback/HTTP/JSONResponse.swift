@@ -10,10 +10,26 @@ public struct ErrorBody: Encodable, Sendable {
     /// Field name to messages.
     public var issues: [String: [String]]?
 
-    /// Creates an error body.
+    /// Most fields an error body names, and the longest name it repeats (in characters).
+    public static let maxIssueFields = 20
+    public static let maxFieldNameLength = 128
+
+    /// Creates an error body. Field names come from the caller (an unknown key is named back), so the body names
+    /// at most `maxIssueFields` of them (the first by name), each cut to `maxFieldNameLength` characters: a body of
+    /// 90,000 unknown keys was answered with 2.4 MB.
     public init(_ error: String, issues: [String: [String]]? = nil) {
         self.error = error
-        self.issues = issues
+        self.issues = issues.map { all in
+            guard all.count > Self.maxIssueFields || all.keys.contains(where: { $0.exceedsLength(Self.maxFieldNameLength) })
+            else { return all }
+            var kept: [String: [String]] = [:]
+            for key in all.keys.sorted().prefix(Self.maxIssueFields) {
+                let name = key.exceedsLength(Self.maxFieldNameLength)
+                    ? String(String.UnicodeScalarView(key.unicodeScalars.prefix(Self.maxFieldNameLength - 1))) + "…" : key
+                kept[name, default: []] += all[key] ?? []
+            }
+            return kept
+        }
     }
 }
 
