@@ -49,18 +49,10 @@ public struct SlackWorkspace: Sendable {
     /// Reads `since` of `POST /api/slack/recover`: an ISO 8601 instant (with or without fractional seconds).
     public static func parseSince(_ text: String?) throws -> Int64? {
         guard let text, !text.isEmpty else { return nil }
-        guard text.utf8.count <= 64, let date = parseISO8601(text) else {
+        guard text.utf8.count <= 64, let date = Feedback.parseISO8601(text) else {
             throw FeedbackError.invalid(issues: ["since": ["Must be an ISO 8601 instant, e.g. 2026-11-26T20:00:00Z"]])
         }
         return epochMillis(date)
     }
 
-    static func parseISO8601(_ text: String) -> Date? {
-        let plain = ISO8601DateFormatter()
-        plain.formatOptions = [.withInternetDateTime]
-        if let date = plain.date(from: text) { return date }
-        let fractional = ISO8601DateFormatter()
-        fractional.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
-        return fractional.date(from: text)
-    }
 }

@@ -289,6 +289,12 @@ struct ShiftedClock: WallClock {
             #expect(garbage.status == 400)
             #expect((garbage.json["issues"] as? [String: [String]])?.keys.sorted() == ["since"])
             #expect(try await recover("?since=2099-01-01T00:00:00Z").status == 400)
+            // An offset no clock shows is no instant (it moved the window by days).
+            for offset in ["%2B99:00", "-24:00", "%2B05:60"] {
+                let odd = try await recover("?since=2026-12-04T19:00:00\(offset)")
+                #expect(odd.status == 400, "\(offset)")
+                #expect((odd.json["issues"] as? [String: [String]])?.keys.sorted() == ["since"], "\(offset)")
+            }
             #expect(try await server.request("POST", "/api/slack/recover").status == 401)
 
             let t1 = SlackRecoveryRules.slackTs(epochMillis(Date()))

@@ -33,6 +33,16 @@ import UseroTestSupport
         }
     }
 
+    /// Offsets as RFC 3339 has them: hours 00-23, minutes 00-59.
+    @Test func anOffsetNoClockShowsIsNoInstant() throws {
+        let utc = try #require(parseISO8601("2026-12-04T19:00:00Z"))
+        #expect(parseISO8601("2026-12-04T19:00:00+01:00") == utc.addingTimeInterval(-3_600))
+        #expect(parseISO8601("2026-12-04T19:00:00.500-09:30") == utc.addingTimeInterval(9 * 3_600 + 30 * 60 + 0.5))
+        for odd in ["+99:00", "-24:00", "+05:60", "+0a:00"] {
+            #expect(parseISO8601("2026-12-04T19:00:00\(odd)") == nil, "\(odd)")
+        }
+    }
+
     @Test func anInstantTypedWithMillisecondsIsThatMillisecond() throws {
         for fraction in ["001", "123", "353", "354", "517", "518", "998", "999"] {
             let date = try #require(parseISO8601("2026-12-10T00:00:00.\(fraction)Z"))
