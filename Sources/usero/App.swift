@@ -159,7 +159,14 @@ func buildApplication(
         responder: HeadResponder(base: router.buildResponder()),
         server: .http1(
             configuration: .init(
-                additionalChannelHandlers: [RequestDeadlineHandler(timeout: requestTimeout), ExpectContinueHandler()],
+                additionalChannelHandlers: [
+                    RequestDeadlineHandler(timeout: requestTimeout),
+                    ExpectContinueHandler(bodyLimits: [
+                        "/api/screenshots": PublicRoutes<AppRequestContext>.uploadLimit,
+                        "/api/feedback": PublicRoutes<AppRequestContext>.jsonLimit,
+                        "/api/identify": PublicRoutes<AppRequestContext>.jsonLimit,
+                    ]),
+                ],
                 idleTimeout: TimeAmount(config.idleTimeout))),
         configuration: .init(
             address: .hostname(config.host, port: config.port), serverName: "usero",

@@ -410,6 +410,21 @@ import UseroTestSupport
         }
     }
 
+    /// A body declared larger than its route takes gets its 413 without a `100 Continue` first: a client that waits
+    /// for the interim answer (what the header is for) never sends the body.
+    @Test func expectContinueIsNotAnsweredForABodyTheRouteWillRefuse() async throws {
+        try await TestServer.run { server in
+            for (path, length) in [("/api/feedback", 2 * 1024 * 1024), ("/api/screenshots", 20 * 1024 * 1024)] {
+                let connection = try RawConnection(port: server.port)
+                connection.send(
+                    "POST \(path) HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: multipart/form-data; boundary=b\r\n"
+                        + "Expect: 100-continue\r\nContent-Length: \(length)\r\n\r\n")
+                let answer = try #require(await connection.response(timeout: .seconds(10)))
+                #expect(answer.status == 413, "\(path)")
+            }
+        }
+    }
+
     @Test func aboveTheWatermarkWritesPassAndFreeSpaceIsMeasured() async throws {
         let space = FreeDiskSpace(folders: [NSTemporaryDirectory() + "/not/yet/created"])
         let free = try #require(space.available())
