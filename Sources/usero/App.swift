@@ -155,11 +155,12 @@ func buildApplication(
 
     parts.routes = router.routes.map { "\($0.method) \($0.path)" }
     let requestTimeout = TimeAmount(config.requestTimeout)
+    let perAddress = config.connectionsPerAddress > 0 ? ConnectionsPerAddress(limit: config.connectionsPerAddress) : nil
     var app = Application(
         responder: HeadResponder(base: router.buildResponder()),
         server: .http1(
             configuration: .init(
-                additionalChannelHandlers: [
+                additionalChannelHandlers: (perAddress.map { [$0.handler()] } ?? []) + [
                     RequestDeadlineHandler(timeout: requestTimeout),
                     ExpectContinueHandler(bodyLimits: [
                         "/api/screenshots": PublicRoutes<AppRequestContext>.uploadLimit,

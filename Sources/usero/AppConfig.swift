@@ -50,6 +50,8 @@ struct AppConfig: Sendable {
     var requestTimeout: Duration = .seconds(AppConfig.defaultRequestTimeoutSeconds)
     /// Connections served at once; further ones wait in the listen backlog until one closes.
     var maxConnections = AppConfig.defaultMaxConnections
+    /// Connections one source address may hold; 0: no limit; nil: half of `maxConnections`.
+    var maxConnectionsPerAddress: Int?
     /// Screenshot uploads in progress at once; more answer 503; 0: no limit.
     var maxConcurrentUploads = AppConfig.defaultMaxConcurrentUploads
     /// Most bytes of screenshots a client may hold that are not attached to feedback yet; 0: no quota.
@@ -63,6 +65,11 @@ struct AppConfig: Sendable {
     static let defaultRequestTimeoutSeconds = 120
     static let defaultMaxConnections = 512
     static let defaultMaxConcurrentUploads = 4
+
+    /// Connections one address may hold: as set, or half of all (so that no one host can take every one).
+    var connectionsPerAddress: Int {
+        maxConnectionsPerAddress ?? max(1, maxConnections / 2)
+    }
     static let defaultUploadQuotaMB: Int64 = 100
 
     /// A configuration mistake: one line naming the variable and what is wrong, never its value.
@@ -255,6 +262,11 @@ struct AppConfig: Sendable {
         }
         if let count = try whole("USERO_MAX_CONNECTIONS", in: 1...1_000_000, what: "a number of connections") {
             maxConnections = count
+        }
+        if let count = try whole(
+            "USERO_MAX_CONNECTIONS_PER_ADDRESS", in: 0...1_000_000, what: "a number of connections (0: no limit)")
+        {
+            maxConnectionsPerAddress = count
         }
         if let count = try whole("USERO_MAX_CONCURRENT_UPLOADS", in: 0...100_000, what: "a number of uploads (0: no limit)") {
             maxConcurrentUploads = count

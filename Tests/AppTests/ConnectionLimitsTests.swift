@@ -101,7 +101,7 @@ import Testing
     }
 
     @Test func connectionsBeyondTheLimitWaitUntilOneCloses() async throws {
-        try await TestServer.run(configure: { $0.maxConnections = 2 }) { server in
+        try await TestServer.run(configure: { $0.maxConnections = 2; $0.maxConnectionsPerAddress = 0 }) { server in
             let first = try RawConnection(port: server.port)
             let second = try RawConnection(port: server.port)
             #expect(first.send("GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n"))
@@ -116,6 +116,36 @@ import Testing
 
             first.close()
             #expect(await third.response(timeout: Self.answerBound)?.status == 200)
+        }
+    }
+
+    /// One host cannot hold every connection: past its address's share, its connections are closed at once (before
+    /// anything is read), while other addresses are served; closing one of its own makes room for it again. By
+    /// default an address may hold half of `USERO_MAX_CONNECTIONS`.
+    @Test func oneAddressHoldsAtMostItsShareOfTheConnections() async throws {
+        #expect(AppConfig().connectionsPerAddress == AppConfig.defaultMaxConnections / 2)
+        try await TestServer.run(configure: { $0.maxConnections = 8; $0.maxConnectionsPerAddress = 2 }) { server in
+            // Each answered before the next opens (connections are set up on several event loops, in any order).
+            var held: [RawConnection] = []
+            for _ in 0..<2 {
+                let connection = try RawConnection(port: server.port, from: "127.0.0.2")
+                #expect(connection.send("GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n"))
+                #expect(await connection.response(timeout: Self.answerBound)?.status == 200)
+                held.append(connection)
+            }
+            let extra = try RawConnection(port: server.port, from: "127.0.0.2")
+            #expect(await extra.waitForClose(timeout: Self.answerBound))
+            for connection in held { #expect(!(await connection.waitForClose(timeout: .milliseconds(100)))) }
+            // Another address is served meanwhile; so is the first, once it closed one of its own.
+            let other = try RawConnection(port: server.port, from: "127.0.0.3")
+            #expect(other.send("GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n"))
+            #expect(await other.response(timeout: Self.answerBound)?.status == 200)
+            held[0].close()
+            try await server.eventually {
+                let again = try RawConnection(port: server.port, from: "127.0.0.2")
+                guard again.send("GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n") else { return false }
+                return await again.response(timeout: Self.answerBound)?.status == 200
+            }
         }
     }
 

@@ -171,7 +171,7 @@ import Glibc
         ("USERO_PUBLIC_RATE_LIMIT", "-1"), ("USERO_PUBLIC_RATE_LIMIT", "lots"),
         ("USERO_MIN_FREE_DISK_MB", "-5"), ("USERO_MIN_FREE_DISK_MB", "1e3"),
         ("USERO_IDLE_TIMEOUT_SECONDS", "0"), ("USERO_REQUEST_TIMEOUT_SECONDS", "soon"),
-        ("USERO_MAX_CONNECTIONS", "0"),
+        ("USERO_MAX_CONNECTIONS", "0"), ("USERO_MAX_CONNECTIONS_PER_ADDRESS", "-1"),
     ])
     func aBadLimitStopsServeWithOneLineNamingTheVariable(variable: String, value: String) async throws {
         let folder = TestServer.makeFolder()
@@ -187,8 +187,9 @@ import Glibc
     @Test func limitsAreReadFromTheEnvironment() throws {
         let config = try AppConfig.load(host: nil, port: nil, environment: [
             "USERO_PUBLIC_RATE_LIMIT": "0", "USERO_MIN_FREE_DISK_MB": "5", "USERO_IDLE_TIMEOUT_SECONDS": "7",
-            "USERO_REQUEST_TIMEOUT_SECONDS": "9", "USERO_MAX_CONNECTIONS": "11",
+            "USERO_REQUEST_TIMEOUT_SECONDS": "9", "USERO_MAX_CONNECTIONS": "11", "USERO_MAX_CONNECTIONS_PER_ADDRESS": "3",
         ])
+        #expect(config.connectionsPerAddress == 3)
         #expect(config.publicRateLimit == 0)
         #expect(config.minFreeDiskBytes == 5 * 1024 * 1024)
         #expect(config.idleTimeout == .seconds(7))
