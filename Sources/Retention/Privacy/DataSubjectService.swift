@@ -29,25 +29,31 @@ extension PrivacyExport {
     /// limit of 512 once inside this document: the export of that person failed, and anyone can set a person's
     /// email on an item.
     public func jsonText() throws -> String {
-        var text = ""
-        var object = JSONObjectText(opening: &text)
-        let subject = String(decoding: try JSONResponse.encoded(self.subject), as: UTF8.self)
-        object.member("subject", in: &text) { $0 += subject }
-        object.string("exportedAt", exportedAt, in: &text)
-        let endUsers = String(decoding: try JSONResponse.encoded(self.endUsers), as: UTF8.self)
-        object.member("endUsers", in: &text) { $0 += endUsers }
-        object.member("feedback", in: &text) { text in
-            text += "["
-            for (index, item) in feedback.enumerated() {
-                if index > 0 { text += "," }
-                item.appendJSON(to: &text)
-            }
-            text += "]"
+        let parts = try jsonParts()
+        var text = parts.opening
+        for (index, item) in feedback.enumerated() {
+            if index > 0 { text += "," }
+            item.appendJSON(to: &text)
         }
+        return text + parts.closing
+    }
+
+    /// The document around its items: everything up to the `feedback` array's first item, and everything after its
+    /// last, so that a response can send the items one by one (`jsonText` is the three together).
+    public func jsonParts() throws -> (opening: String, closing: String) {
+        var opening = ""
+        var object = JSONObjectText(opening: &opening)
+        let subject = String(decoding: try JSONResponse.encoded(self.subject), as: UTF8.self)
+        object.member("subject", in: &opening) { $0 += subject }
+        object.string("exportedAt", exportedAt, in: &opening)
+        let endUsers = String(decoding: try JSONResponse.encoded(self.endUsers), as: UTF8.self)
+        object.member("endUsers", in: &opening) { $0 += endUsers }
+        object.member("feedback", in: &opening) { $0 += "[" }
+        var closing = "]"
         let screenshots = String(decoding: try JSONResponse.encoded(self.screenshots), as: UTF8.self)
-        object.member("screenshots", in: &text) { $0 += screenshots }
-        object.close(&text)
-        return text
+        object.member("screenshots", in: &closing) { $0 += screenshots }
+        object.close(&closing)
+        return (opening, closing)
     }
 }
 
