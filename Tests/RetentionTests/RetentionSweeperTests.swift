@@ -198,26 +198,32 @@ import Testing
         #expect(!indexes.contains("feedback_by_time"))
     }
 
+    /// A folder holding a SQLite database migrated up to `migration`, with client `cl_1` and what `sql` adds.
+    static func database(named name: String, upTo migration: String, with sql: String) async throws -> URL {
+        let folder = TestFolders.path(name)
+        try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+        let pool = try DatabasePool(path: folder.appendingPathComponent("usero.sqlite").path)
+        try AppDatabase.migrator.migrate(pool, upTo: migration)
+        try await pool.write { db in
+            try db.execute(
+                sql: """
+                    INSERT INTO client (id, name, plan, admin_key_hash, allowed_origins, created_at)
+                    VALUES ('cl_1', 'Acme', 'free', x'01', '[]', 0);
+                    """ + sql)
+        }
+        return folder
+    }
+
     /// A workspace installed before `v12-forget-installer` loses the member id of whoever installed it (kept and never
     /// used) and nothing else of its installation.
     @Test func anExistingInstallationForgetsItsInstallerAndKeepsTheRest() async throws {
-        let folder = TestFolders.path("usero-forget-installer")
-        try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
-        let path = folder.appendingPathComponent("usero.sqlite").path
-        do {
-            let pool = try DatabasePool(path: path)
-            try AppDatabase.migrator.migrate(pool, upTo: "v11-trigger-emoji-added-at")
-            try await pool.write { db in
-                try db.execute(
-                    sql: """
-                        INSERT INTO client (id, name, plan, admin_key_hash, allowed_origins, created_at)
-                        VALUES ('cl_1', 'Acme', 'free', x'01', '[]', 0);
-                        INSERT INTO slack_installation (team_id, client_id, team_name, bot_user_id, scopes,
-                            installer_user_id, token_envelope, token_key_id, installed_at)
-                        VALUES ('T1', 'cl_1', 'Acme', 'U_BOT', 'chat:write', 'U_INSTALLER', x'0102', 'k1', 5);
-                        """)
-            }
-        }
+        let folder = try await Self.database(
+            named: "usero-forget-installer", upTo: "v11-trigger-emoji-added-at",
+            with: """
+                INSERT INTO slack_installation (team_id, client_id, team_name, bot_user_id, scopes,
+                    installer_user_id, token_envelope, token_key_id, installed_at)
+                VALUES ('T1', 'cl_1', 'Acme', 'U_BOT', 'chat:write', 'U_INSTALLER', x'0102', 'k1', 5);
+                """)
         let t = try await TestStore(folder: folder)
         let row = try await t.database.read { db in
             try String.fetchOne(
@@ -235,21 +241,10 @@ import Testing
     /// was created before migration v9 and had rows: v9 edits the check in place, the rows and the file stay sound,
     /// the writer's own connection compiles inserts with the new check, and a wrong source is refused as before.
     @Test func insertsIntoFeedbackBuildNoTemporaryTableAndTheCheckStillRefuses() async throws {
-        let folder = TestFolders.path("usero-source-check")
-        try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
-        let path = folder.appendingPathComponent("usero.sqlite").path
-        do {  // a database as v8 left it, with a row
-            let pool = try DatabasePool(path: path)
-            try AppDatabase.migrator.migrate(pool, upTo: "v8-drop-feedback-by-time")
-            try await pool.write { db in
-                try db.execute(
-                    sql: """
-                        INSERT INTO client (id, name, plan, admin_key_hash, allowed_origins, created_at)
-                        VALUES ('cl_1', 'Acme', 'free', x'01', '[]', 0);
-                        INSERT INTO feedback (id, client_id, source, created_at) VALUES ('fb_old', 'cl_1', 'widget', 1);
-                        """)
-            }
-        }
+        // A database as v8 left it, with a row.
+        let folder = try await Self.database(
+            named: "usero-source-check", upTo: "v8-drop-feedback-by-time",
+            with: "INSERT INTO feedback (id, client_id, source, created_at) VALUES ('fb_old', 'cl_1', 'widget', 1);")
         let t = try await TestStore(folder: folder)
         let insert = "INSERT INTO feedback (id, client_id, source, created_at) VALUES (?, 'cl_1', ?, 2)"
         let (opcodes, schema, integrity, rows) = try await t.database.write { db in
