@@ -30,6 +30,9 @@ public enum SlackRecoveryRules {
         return RecoverJob(trigger: "startup", since: since, until: now)
     }
 
+    /// How recent a queued or running sweep's end must be for it to cover a new request (epoch ms).
+    public static let mergeWindow: Int64 = 60_000
+
     /// The sweep `POST /api/slack/recover` asks for: from `since` (default: the last event seen from the
     /// workspace, else its install), never more than 7 days back. Throws `FeedbackError.invalid` naming `since`
     /// when it is in the future.

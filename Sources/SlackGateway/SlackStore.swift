@@ -86,8 +86,9 @@ public protocol SlackStore: Sendable {
     func rescheduleJob(_ id: Int64, runAt: Int64, countAttempt: Bool, error: String) async throws
     /// Slack's 429: every job of `kind` for `team` waits until at least `until` (epoch ms).
     func postponeJobs(team: String, kind: SlackJob.Kind, until: Int64) async throws
-    /// Revoke jobs waiting to run, for re-sealing their envelopes.
-    func pendingRevokeJobs() async throws -> [SlackJob]
+    /// Jobs of `kind` waiting or running (`team`'s only, when given): revoke jobs for re-sealing their envelopes,
+    /// a workspace's recovery sweeps for merging a request they already cover.
+    func pendingJobs(kind: SlackJob.Kind, team: String?) async throws -> [SlackJob]
     /// Swaps the envelope of a revoke job while it still holds `expected`; returns whether it swapped.
     func replaceRevokeEnvelope(jobID: Int64, expected: RevokeJob, with replacement: RevokeJob) async throws -> Bool
     /// Records a signed request's delivery key (its signature); false when it was seen before (a replay).

@@ -35,12 +35,21 @@ public struct SlackWorkspace: Sendable {
     }
 
     /// Queues a recovery sweep of the client's workspace from `since` (epoch ms; default: the last event seen),
-    /// at most 7 days back. `SlackGatewayError.notInstalled` without an installation; `FeedbackError.invalid`
+    /// at most 7 days back, unless one queued or running already covers it. `SlackGatewayError.notInstalled` without an installation; `FeedbackError.invalid`
     /// naming `since` when it is in the future.
     public func recover(clientID: String, since: Int64?) async throws {
         let installation = try await installation(clientID: clientID)
         let now = epochMillis(clock.now())
         let sweep = try SlackRecoveryRules.manual(since: since, installation: installation, now: now)
+        // A sweep of this workspace already queued or running that reaches as far back, asked for within the last
+        // minute, covers this one: repeated requests would each read every channel at Slack's pace, side by side.
+        let pending = try await store.pendingJobs(kind: .recover, team: installation.teamId)
+        if pending.contains(where: { job in
+            guard case .recover(let other) = job.work else { return false }
+            return other.since <= sweep.since && other.until >= sweep.until - SlackRecoveryRules.mergeWindow
+        }) {
+            return
+        }
         try await store.enqueue(
             NewSlackJob(clientId: clientID, teamId: installation.teamId, work: .recover(sweep), runAt: now))
         wakeup?.signal()

@@ -50,7 +50,7 @@ public struct TokenResealer: Sendable {
                 summary.failed += 1
             }
         }
-        for job in try await store.pendingRevokeJobs() {
+        for job in try await store.pendingJobs(kind: .revoke, team: nil) {
             guard case .revoke(let payload) = job.work, let team = job.teamId, let envelope = payload.envelope else {
                 continue
             }

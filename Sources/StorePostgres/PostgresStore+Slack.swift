@@ -475,9 +475,10 @@ extension PostgresStore: SlackStore {
         }
     }
 
-    public func pendingRevokeJobs() async throws -> [SlackJob] {
+    public func pendingJobs(kind: SlackJob.Kind, team: String?) async throws -> [SlackJob] {
         var sql = SQLBuilder(PGJobRecord.select)
-        sql.append(" WHERE kind = \(sql.bind(SlackJob.Kind.revoke.rawValue))")
+        sql.append(" WHERE kind = \(sql.bind(kind.rawValue))")
+        if let team { sql.append(" AND team_id = \(sql.bind(team))") }
         return try await rows(sql.query).map { try PGJobRecord.job($0) }
     }
 

@@ -450,11 +450,15 @@ extension SQLiteStore: SlackStore {
         }
     }
 
-    public func pendingRevokeJobs() async throws -> [SlackJob] {
+    public func pendingJobs(kind: SlackJob.Kind, team: String?) async throws -> [SlackJob] {
         try await database.scan { db in
-            try JobRecord.fetchAll(
-                db, sql: "\(JobRecord.select) WHERE kind = ?", arguments: [SlackJob.Kind.revoke.rawValue]
-            ).map(\.job)
+            if let team {
+                return try JobRecord.fetchAll(
+                    db, sql: "\(JobRecord.select) WHERE kind = ? AND team_id = ?", arguments: [kind.rawValue, team]
+                ).map(\.job)
+            }
+            return try JobRecord.fetchAll(db, sql: "\(JobRecord.select) WHERE kind = ?", arguments: [kind.rawValue])
+                .map(\.job)
         }
     }
 

@@ -577,6 +577,30 @@ import UseroTestSupport
         #expect(world.store.jobs.isEmpty)
     }
 
+    /// Seven requests in a row were seven sweeps reading every channel side by side, at seven times Slack's pace,
+    /// with seven audit entries. A request that a sweep queued or running covers (as far back, asked for within the
+    /// last minute) joins it; one reaching further back, or a minute later, is a sweep of its own.
+    @Test func aRecoveryRequestAQueuedSweepCoversJoinsIt() async throws {
+        let clock = TestClock(Date(timeIntervalSince1970: 1_800_000_000))
+        let world = try await World(clock: clock)
+        let now = epochMillis(clock.now())
+        let workspace = SlackWorkspace(store: world.store, clock: clock, wakeup: nil)
+        func sweeps() -> [RecoverJob] {
+            world.store.jobs.compactMap { if case .recover(let sweep) = $0.work { sweep } else { nil } }
+        }
+        for _ in 0..<7 { try await workspace.recover(clientID: world.clientID, since: now - 3_600_000) }
+        #expect(sweeps().count == 1)
+        clock.advance(by: 30)
+        try await workspace.recover(clientID: world.clientID, since: now - 1_800_000)
+        #expect(sweeps().count == 1)
+        try await workspace.recover(clientID: world.clientID, since: now - 7_200_000)
+        #expect(sweeps().count == 2)
+        clock.advance(by: 61)
+        try await workspace.recover(clientID: world.clientID, since: now - 1_800_000)
+        #expect(sweeps().count == 3)
+        #expect(sweeps().map(\.since).sorted() == [now - 7_200_000, now - 3_600_000, now - 1_800_000])
+    }
+
     @Test func aStartAfterDowntimeQueuesOneSweepOfTheGapAtMost24HoursBack() async throws {
         let clock = TestClock(Date(timeIntervalSince1970: 1_800_000_000))
         let world = try await World(clock: clock)

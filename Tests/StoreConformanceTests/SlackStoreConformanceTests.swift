@@ -650,13 +650,17 @@ import Testing
         #expect(try await s.slack.handOverTokens(clientID: client, at: Self.t0) == 2)
 
         #expect(try await s.slack.installation(client: client) == nil)
-        let revoke = try #require(try await s.slack.pendingRevokeJobs().only)
+        let revoke = try #require(try await s.slack.pendingJobs(kind: .revoke, team: nil).only)
         #expect(revoke.work == .revoke(RevokeJob(envelope: [1, 2, 3])))
         #expect(revoke.clientId == nil)
         #expect(revoke.teamId == "T1")
         #expect(try await s.slack.replaceRevokeEnvelope(jobID: revoke.id, expected: RevokeJob(envelope: [1, 2, 3]), with: RevokeJob(envelope: [4])))
         #expect(try await s.slack.replaceRevokeEnvelope(jobID: revoke.id, expected: RevokeJob(envelope: [1, 2, 3]), with: RevokeJob(envelope: [5])) == false)
-        #expect(try await s.slack.pendingRevokeJobs().map(\.work) == [.revoke(RevokeJob(envelope: [4]))])
+        #expect(try await s.slack.pendingJobs(kind: .revoke, team: nil).map(\.work) == [.revoke(RevokeJob(envelope: [4]))])
+        // One workspace's jobs of one kind.
+        #expect(try await s.slack.pendingJobs(kind: .revoke, team: "T1").count == 1)
+        #expect(try await s.slack.pendingJobs(kind: .revoke, team: "T2").isEmpty)
+        #expect(try await s.slack.pendingJobs(kind: .recover, team: "T1").isEmpty)
     }
 
     @Test(arguments: StoreFactories.available)

@@ -551,8 +551,10 @@ extension InMemoryStore: SlackStore {
         }
     }
 
-    public func pendingRevokeJobs() async throws -> [SlackJob] {
-        withState { state in state.jobs.values.map(\.job).filter { $0.kind == .revoke } }
+    public func pendingJobs(kind: SlackJob.Kind, team: String?) async throws -> [SlackJob] {
+        withState { state in
+            state.jobs.values.map(\.job).filter { $0.kind == kind && (team == nil || $0.teamId == team) }
+        }
     }
 
     public func replaceRevokeEnvelope(jobID: Int64, expected: RevokeJob, with replacement: RevokeJob) async throws
