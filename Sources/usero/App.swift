@@ -161,6 +161,7 @@ func buildApplication(
         server: .http1(
             configuration: .init(
                 additionalChannelHandlers: (perAddress.map { [$0.handler()] } ?? []) + [
+                    MalformedRequestHandler(),
                     RequestDeadlineHandler(timeout: requestTimeout),
                     ExpectContinueHandler(bodyLimits: [
                         "/api/screenshots": PublicRoutes<AppRequestContext>.uploadLimit,

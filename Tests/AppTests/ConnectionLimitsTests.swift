@@ -149,6 +149,31 @@ import Testing
         }
     }
 
+    /// What the HTTP parser refuses (a malformed or doubled length, an unknown method, headers past its limits) is
+    /// answered with the contract's error shape, then the connection closes; it was an empty 400.
+    @Test(arguments: [
+        "POST /api/feedback HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: -5\r\n\r\n",
+        "POST /api/feedback HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 99999999999999999999999\r\n\r\n",
+        "POST /api/feedback HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 2\r\nTransfer-Encoding: chunked\r\n\r\n{}",
+        "BREW /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n",
+        "GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Big: " + String(repeating: "a", count: 100_000) + "\r\n\r\n",
+    ])
+    func aRequestTheParserRefusesGetsAJSON400(_ request: String) async throws {
+        try await TestServer.run { server in
+            let connection = try RawConnection(port: server.port)
+            connection.send(request)
+            let answer = try #require(await connection.response(timeout: Self.answerBound))
+            #expect(answer.status == 400)
+            #expect(answer.body == #"{"error":"Malformed HTTP request"}"#)
+            #expect(answer.head.lowercased().contains("content-type: application/json"))
+            #expect(await connection.waitForClose(timeout: Self.answerBound))
+            // The server goes on serving.
+            let next = try RawConnection(port: server.port)
+            #expect(next.send("GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n"))
+            #expect(await next.response(timeout: Self.answerBound)?.status == 200)
+        }
+    }
+
     /// A client that hangs up half-way through its body is not our failure: no "Unhandled error", no 500 counted.
     @Test func aClientThatDisconnectsMidBodyIsNotLoggedAsAnUnhandledError() async throws {
         try await TestServer.run { server in
