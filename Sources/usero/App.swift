@@ -155,7 +155,7 @@ func buildApplication(
 
     parts.routes = router.routes.map { "\($0.method) \($0.path)" }
     let requestTimeout = TimeAmount(config.requestTimeout)
-    let perAddress = config.connectionsPerAddress > 0 ? ConnectionsPerAddress(limit: config.connectionsPerAddress) : nil
+    let perAddress = config.maxConnectionsPerAddress > 0 ? ConnectionsPerAddress(limit: config.maxConnectionsPerAddress) : nil
     var app = Application(
         responder: HeadResponder(base: router.buildResponder()),
         server: .http1(

@@ -50,8 +50,9 @@ struct AppConfig: Sendable {
     var requestTimeout: Duration = .seconds(AppConfig.defaultRequestTimeoutSeconds)
     /// Connections served at once; further ones wait in the listen backlog until one closes.
     var maxConnections = AppConfig.defaultMaxConnections
-    /// Connections one source address may hold; 0: no limit; nil: half of `maxConnections`.
-    var maxConnectionsPerAddress: Int?
+    /// Connections one source address may hold; 0: no limit (the default: behind a proxy or load balancer, every
+    /// connection comes from it).
+    var maxConnectionsPerAddress = 0
     /// Screenshot uploads in progress at once; more answer 503; 0: no limit.
     var maxConcurrentUploads = AppConfig.defaultMaxConcurrentUploads
     /// Most bytes of screenshots a client may hold that are not attached to feedback yet; 0: no quota.
@@ -66,10 +67,6 @@ struct AppConfig: Sendable {
     static let defaultMaxConnections = 512
     static let defaultMaxConcurrentUploads = 4
 
-    /// Connections one address may hold: as set, or half of all (so that no one host can take every one).
-    var connectionsPerAddress: Int {
-        maxConnectionsPerAddress ?? max(1, maxConnections / 2)
-    }
     static let defaultUploadQuotaMB: Int64 = 100
 
     /// A configuration mistake: one line naming the variable and what is wrong, never its value.

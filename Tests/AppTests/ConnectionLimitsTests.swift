@@ -101,7 +101,7 @@ import Testing
     }
 
     @Test func connectionsBeyondTheLimitWaitUntilOneCloses() async throws {
-        try await TestServer.run(configure: { $0.maxConnections = 2; $0.maxConnectionsPerAddress = 0 }) { server in
+        try await TestServer.run(configure: { $0.maxConnections = 2 }) { server in
             let first = try RawConnection(port: server.port)
             let second = try RawConnection(port: server.port)
             #expect(first.send("GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n"))
@@ -120,10 +120,10 @@ import Testing
     }
 
     /// One host cannot hold every connection: past its address's share, its connections are closed at once (before
-    /// anything is read), while other addresses are served; closing one of its own makes room for it again. By
-    /// default an address may hold half of `USERO_MAX_CONNECTIONS`.
+    /// anything is read), while other addresses are served; closing one of its own makes room for it again. Off
+    /// unless set (behind a proxy every connection is the proxy's).
     @Test func oneAddressHoldsAtMostItsShareOfTheConnections() async throws {
-        #expect(AppConfig().connectionsPerAddress == AppConfig.defaultMaxConnections / 2)
+        #expect(AppConfig().maxConnectionsPerAddress == 0)
         try await TestServer.run(configure: { $0.maxConnections = 8; $0.maxConnectionsPerAddress = 2 }) { server in
             // Each answered before the next opens (connections are set up on several event loops, in any order).
             var held: [RawConnection] = []

@@ -189,7 +189,7 @@ import Glibc
             "USERO_PUBLIC_RATE_LIMIT": "0", "USERO_MIN_FREE_DISK_MB": "5", "USERO_IDLE_TIMEOUT_SECONDS": "7",
             "USERO_REQUEST_TIMEOUT_SECONDS": "9", "USERO_MAX_CONNECTIONS": "11", "USERO_MAX_CONNECTIONS_PER_ADDRESS": "3",
         ])
-        #expect(config.connectionsPerAddress == 3)
+        #expect(config.maxConnectionsPerAddress == 3)
         #expect(config.publicRateLimit == 0)
         #expect(config.minFreeDiskBytes == 5 * 1024 * 1024)
         #expect(config.idleTimeout == .seconds(7))

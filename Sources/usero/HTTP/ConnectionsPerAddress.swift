@@ -2,8 +2,8 @@ import NIOCore
 import NIOHTTPTypes
 import Synchronization
 
-/// `USERO_MAX_CONNECTIONS_PER_ADDRESS`: how many of the service's connections one source address may hold (an IPv6
-/// peer counts by its /64, as for the rate limit). `USERO_MAX_CONNECTIONS` bounds them all, and a connection that
+/// `USERO_MAX_CONNECTIONS_PER_ADDRESS` (off unless set): how many of the service's connections one source address
+/// may hold (an IPv6 peer counts by its /64, as for the rate limit). `USERO_MAX_CONNECTIONS` bounds them all, and a connection that
 /// sends nothing holds its place until the idle timeout: one host opening that many and reopening them kept every
 /// other caller out. A connection past its address's share is closed as soon as it is set up, before it is read.
 /// Counts live in memory only; an address is never stored or logged.
@@ -45,6 +45,8 @@ final class ConnectionsPerAddress: Sendable {
 
         let counts: ConnectionsPerAddress
         private var key: String?
+        /// Past its address's share: closing, and nothing it sent is read.
+        private var refused = false
 
         init(counts: ConnectionsPerAddress) {
             self.counts = counts
@@ -54,9 +56,15 @@ final class ConnectionsPerAddress: Sendable {
             guard let key = PublicRateLimitMiddleware.addressKey(context.channel.remoteAddress) else { return }
             self.key = key
             if !counts.take(key) {
+                refused = true
                 // After the connection's set-up has finished, which closing it in the middle of would fail.
                 context.eventLoop.execute { context.close(promise: nil) }
             }
+        }
+
+        func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+            guard !refused else { return }
+            context.fireChannelRead(data)
         }
 
         func handlerRemoved(context: ChannelHandlerContext) {

@@ -59,8 +59,8 @@ struct RequestObservationMiddleware<Context: RequestContext>: RouterMiddleware {
         active.decrement()
         if let access {
             Self.logAccess(access, request: request, route: route, status: response.status.code, logger: context.logger)
-            // What credentials reached (items, exports, end users) is kept by no cache on the way, whatever the
-            // route set; the inbox's pages already say so.
+            // What credentials reached (items, exports, end users) is kept by no cache on the way, unless the route
+            // said how it may be cached; the inbox's pages already say no-store.
             if access.clientID != nil, response.headers[.cacheControl] == nil {
                 response.headers[.cacheControl] = "no-store"
             }
