@@ -122,7 +122,7 @@ public struct SlackSettingsChange: Sendable, Equatable {
         }
         var issues: [String: [String]] = [:]
         for key in fields.keys.sorted() where key != "triggerEmoji" && key != "notifyChannel" {
-            issues[String(key.prefix(64)), default: []].append("Unknown field")
+            issues[String(key.prefix(64)), default: []].append(ErrorBody.unknownField)
         }
         if fields.isEmpty {
             issues["body", default: []].append("Give triggerEmoji, notifyChannel or both")

@@ -252,6 +252,15 @@ import UseroTestSupport
                 #expect(issues.values.allSatisfy { $0 == ["Unknown field"] }, "\(path)")
                 #expect(refused.body.count < 4_000, "\(path)")
             }
+            // The fields with real problems come first, whatever the unknown keys' names; two long names cut alike
+            // are one entry with one message.
+            let mixed = try await server.postJSON(
+                "/api/feedback",
+                #"{"clientId":"\#(client.id)","rating":9,"userEmail":"x","\#(long)a":1,"\#(long)b":1,\#(keys)}"#)
+            let issues = try #require(mixed.json["issues"] as? [String: [String]])
+            #expect(issues.count == 20)
+            #expect(issues["rating"] != nil && issues["userEmail"] != nil)
+            #expect(issues.values.allSatisfy { $0.count == 1 })
             #expect(try await server.count("feedback") == 0)
         }
     }

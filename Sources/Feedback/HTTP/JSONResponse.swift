@@ -14,19 +14,26 @@ public struct ErrorBody: Encodable, Sendable {
     public static let maxIssueFields = 20
     public static let maxFieldNameLength = 128
 
+    /// The message naming a key the route does not know.
+    public static let unknownField = "Unknown field"
+
     /// Creates an error body. Field names come from the caller (an unknown key is named back), so the body names
-    /// at most `maxIssueFields` of them (the first by name), each cut to `maxFieldNameLength` characters: a body of
-    /// 90,000 unknown keys was answered with 2.4 MB.
+    /// at most `maxIssueFields` fields, each cut to `maxFieldNameLength` characters (a body of 90,000 unknown keys
+    /// was answered with 2.4 MB): first every field with another problem, then unknown keys by name; an unknown key
+    /// whose cut name is already there is left out.
     public init(_ error: String, issues: [String: [String]]? = nil) {
         self.error = error
         self.issues = issues.map { all in
             guard all.count > Self.maxIssueFields || all.keys.contains(where: { $0.exceedsLength(Self.maxFieldNameLength) })
             else { return all }
+            let unknown = { (key: String) in all[key] == [Self.unknownField] }
+            let order = all.keys.filter { !unknown($0) }.sorted() + all.keys.filter(unknown).sorted()
             var kept: [String: [String]] = [:]
-            for key in all.keys.sorted().prefix(Self.maxIssueFields) {
+            for key in order {
+                guard kept.count < Self.maxIssueFields else { break }
                 let name = key.exceedsLength(Self.maxFieldNameLength)
                     ? String(String.UnicodeScalarView(key.unicodeScalars.prefix(Self.maxFieldNameLength - 1))) + "…" : key
-                kept[name, default: []] += all[key] ?? []
+                if kept[name] == nil { kept[name] = all[key] }
             }
             return kept
         }

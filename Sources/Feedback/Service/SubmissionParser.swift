@@ -39,7 +39,7 @@ public struct SubmissionParser: Sendable {
         }
         var issues = Issues()
         for key in fields.keys where !Self.knownFields.contains(key) {
-            issues.add(key, "Unknown field")
+            issues.add(key, ErrorBody.unknownField)
         }
         // Surrounding white space is dropped, as from an upload's `clientId` field: ids never have any.
         let clientId = issues.string(fields, "clientId", required: true, maxLength: 128, trimmed: true)
@@ -110,7 +110,7 @@ public struct SubmissionParser: Sendable {
                 }
                 var local = Issues()
                 for key in fields.keys where !["fileName", "url", "fileSize", "mimeType", "width", "height"].contains(key) {
-                    local.add(key, "Unknown field")
+                    local.add(key, ErrorBody.unknownField)
                 }
                 let fileName = local.string(fields, "fileName", required: true, maxLength: 512)
                 let url = local.string(fields, "url", required: true, maxLength: 2048)

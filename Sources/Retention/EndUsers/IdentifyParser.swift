@@ -41,7 +41,7 @@ public struct IdentifyParser: Sendable {
         guard case .object(let fields) = value else { throw .invalid(issues: ["body": ["Expected a JSON object"]]) }
         var issues: [String: [String]] = [:]
         func add(_ field: String, _ message: String) { issues[field, default: []].append(message) }
-        for key in fields.keys.sorted() where !Self.knownFields.contains(key) { add(key, "Unknown field") }
+        for key in fields.keys.sorted() where !Self.knownFields.contains(key) { add(key, ErrorBody.unknownField) }
         // Ids and text with NUL are refused before anything else looks at them (see `containsNUL`).
         for key in ["clientId", "userId", "email", "name"] {
             if case .string(let value)? = fields[key], value.containsNUL { add(key, "Must not contain NUL characters") }
