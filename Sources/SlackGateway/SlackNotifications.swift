@@ -93,8 +93,7 @@ public struct SlackNotificationMessage: Sendable, Equatable {
         // The page's link reads as where it goes; its title (the submitter's words) is plain text beside it. Its
         // query and fragment stay in the inbox: they can carry an email, a token or anything else of the page's.
         var page: [String] = []
-        if let given = d.pageUrl, !given.isEmpty {
-            let url = String(given.prefix { $0 != "?" && $0 != "#" })
+        if let given = d.pageUrl, case let url = String(given.prefix { $0 != "?" && $0 != "#" }), !url.isEmpty {
             if let link = WebLink(url, textLimit: 150) {
                 page.append("<\(link.href)|\(SlackMrkdwn.escape(link.text))>")
             } else {
@@ -104,8 +103,9 @@ public struct SlackNotificationMessage: Sendable, Equatable {
         if let title = d.pageTitle, !title.isEmpty { page.append(SlackMrkdwn.escape(SlackMrkdwn.prefix(title, 150))) }
         if !page.isEmpty { facts.append("*Page:* " + page.joined(separator: " · ")) }
         facts.append("*Environment:* " + SlackMrkdwn.escape(SlackMrkdwn.prefix(d.environment ?? "default", 128)))
+        // Verbatim: Slack would otherwise make a link of an address WebLink left as text (userinfo before the host).
         blocks.append([
-            "type": "context", "elements": facts.map { ["type": "mrkdwn", "text": $0] },
+            "type": "context", "elements": facts.map { ["type": "mrkdwn", "text": $0, "verbatim": true] as [String: Any] },
         ])
         let base = publicURL.hasSuffix("/") ? String(publicURL.dropLast()) : publicURL
         blocks.append(SlackMrkdwn.section(SlackMrkdwn.link("\(base)/inbox/items/\(item.id)", label: "Open in the usero inbox")))

@@ -268,6 +268,13 @@ import UseroTestSupport
             try pageLine(url: "https://yourapp.com@evil.example/", title: nil)
                 == "*Page:* https://yourapp.com@evil.example/")
         #expect(try pageLine(url: nil, title: "Settings") == "*Page:* Settings")
+        #expect(try pageLine(url: "?tab=2", title: "Settings") == "*Page:* Settings")
+        // Slack is told not to make links of its own in these lines.
+        let item = FeedbackItem(
+            id: "fb_1", clientId: "client_a", createdAt: .init(timeIntervalSince1970: 1_700_000_000),
+            draft: FeedbackDraft(clientId: "client_a", source: .api, rating: 1, pageUrl: "https://yourapp.com@evil.example/"))
+        let blocks = SlackNotificationMessage(item: item, publicURL: "https://usero.example.com").blocks
+        #expect(blocks.contains(#""text":"*Page:* https://yourapp.com@evil.example/","type":"mrkdwn","verbatim":true"#))
     }
 
     @Test func slackItemsDeletedItemsAndUnsetChannelsAreNotPosted() async throws {
