@@ -52,7 +52,7 @@ import UseroTestSupport
     @Test func widgetMarksItsSubmissionsAndFillsThePageFields() {
         let source = WidgetScript.source
         for expected in [
-            "'X-Usero-Widget'", "pageUrl: cut(location.href.split('#')[0], 8192)", "payload.pageTitle", "payload.referrer", "'/api/screenshots'",
+            "'X-Usero-Widget'", "pageUrl: cut(here, 8192)", "payload.pageTitle", "payload.referrer", "'/api/screenshots'",
             "'/api/feedback'", "attachShadow", "prefers-color-scheme", "document.currentScript",
         ] {
             #expect(source.contains(expected), "missing \(expected)")

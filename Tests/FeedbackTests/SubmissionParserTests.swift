@@ -128,7 +128,7 @@ import Testing
 
     @Test(arguments: [
         "a@b.co", "jamie@example.com", "first.last+tag@sub.example.org", "o'brien@x-y.example", "jamie@bücher.example",
-        "a@xn--bcher-kva.example", "ï@日本.example",
+        "a@xn--bcher-kva.example", "ï@日本.example", "x@col·legi.cat", "x@اب\u{200C}ت.example",
     ])
     func acceptsOrdinaryEmails(email: String) {
         #expect(SubmissionParser.isValidEmail(email))
@@ -139,7 +139,7 @@ import Testing
         // Nothing but letters, digits and hyphens in a domain: the inbox links the address with `mailto:`.
         "support@yourapp.com?bcc=attacker%40evil.example&subject=Re", "a@b_c.example", "a@b.example/x", "a@b:25.example",
         "a@bü?.example", "a@b.exam\u{200B}ple", "bob@example.com\u{200B}", "\u{FEFF}bob@example.com", "b\u{1}ob@example.com",
-        "bob\u{85}@example.com",
+        "bob\u{85}@example.com", "b\u{200C}ob@example.com",
     ])
     func rejectsMalformedEmails(email: String) {
         #expect(!SubmissionParser.isValidEmail(email))

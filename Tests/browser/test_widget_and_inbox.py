@@ -171,6 +171,22 @@ def test_a_page_with_a_very_long_address_still_sends_its_feedback(driver, host_p
     assert item["pageUrl"] == address[:8192]
 
 
+def test_a_hash_route_is_sent_with_the_page_address(driver, host_page, usero):
+    # A single-page app routed by its fragment names its page there; a fragment that is no route (a token) is not sent.
+    address = host_page + "#/settings/billing"
+    driver.get(address)
+    root = wait(driver, lambda: widget_root(driver))
+    root.find_element(By.CSS_SELECTOR, ".launcher").click()
+    root.find_element(By.CSS_SELECTOR, ".rate[data-rating='3']").click()
+    root.find_element(By.CSS_SELECTOR, ".send").click()
+    done = root.find_element(By.CSS_SELECTOR, ".done")
+    wait(driver, done.is_displayed)
+    submitted = [event for event in driver.execute_script("return window.__events") if event.startswith("submit:")]
+    assert submitted
+    item = admin_get(usero, "/api/feedback/" + submitted[-1].split(":", 1)[1]).json()
+    assert item["pageUrl"] == address
+
+
 # MARK: The inbox
 
 

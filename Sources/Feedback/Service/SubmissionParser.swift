@@ -192,18 +192,21 @@ public struct SubmissionParser: Sendable {
     }
 
     /// The check by characters, for any address; an internationalised domain's labels may hold any letters, digits
-    /// and combining marks.
+    /// and combining marks, and the few joiners and punctuation IDNA allows in context (`col·legi.cat`, a Persian
+    /// name's zero-width non-joiner).
     static func isValidEmailByCharacters(_ email: String) -> Bool {
-        // Nothing invisible: white space, controls and format characters (a zero-width space or byte-order mark in
-        // an address would make it one no erasure by email finds).
+        // Nothing invisible: white space, controls, and format characters outside those joiners (a zero-width space
+        // or byte-order mark in an address would make it one no erasure by email finds).
         guard !email.exceedsLength(254),
             !email.unicodeScalars.contains(where: {
                 $0.properties.isWhitespace || $0.properties.generalCategory == .control
-                    || $0.properties.generalCategory == .format
+                    || ($0.properties.generalCategory == .format && !idnaJoiners.contains($0))
             })
         else { return false }
         let parts = email.split(separator: "@", omittingEmptySubsequences: false)
-        guard parts.count == 2, !parts[0].isEmpty, !parts[0].exceedsLength(64) else { return false }
+        guard parts.count == 2, !parts[0].isEmpty, !parts[0].exceedsLength(64),
+            !parts[0].unicodeScalars.contains(where: idnaJoiners.contains)
+        else { return false }
         let labels = parts[1].split(separator: ".", omittingEmptySubsequences: false)
         return labels.count >= 2
             && labels.allSatisfy { label in
@@ -214,12 +217,19 @@ public struct SubmissionParser: Sendable {
             }
     }
 
+    /// Zero-width non-joiner and joiner: IDNA allows them inside labels of scripts that need them.
+    static let idnaJoiners: Set<Unicode.Scalar> = ["\u{200C}", "\u{200D}"]
+    /// Punctuation IDNA allows inside labels: middle dot (Catalan), Greek keraia, Hebrew geresh and gershayim,
+    /// katakana middle dot.
+    static let idnaPunctuation: Set<Unicode.Scalar> = ["\u{B7}", "\u{375}", "\u{5F3}", "\u{5F4}", "\u{30FB}"]
+
     private static func isDomainScalar(_ scalar: Unicode.Scalar) -> Bool {
+        if idnaJoiners.contains(scalar) || idnaPunctuation.contains(scalar) { return true }
         switch scalar.properties.generalCategory {
         case .uppercaseLetter, .lowercaseLetter, .titlecaseLetter, .modifierLetter, .otherLetter, .decimalNumber,
             .nonspacingMark, .spacingMark, .enclosingMark:
-            true
-        default: false
+            return true
+        default: return false
         }
     }
 

@@ -8,6 +8,9 @@ enum WidgetScript {
 (function () {
   'use strict';
   if (window.initUseroFeedbackWidget) return;
+  // The server's address check: a domain of letters, digits, marks, hyphens and the joiners IDNA allows.
+  var LABEL = '[\\p{L}\\p{N}\\p{M}\\u00B7\\u0375\\u05F3\\u05F4\\u30FB\\u200C\\u200D-]+';
+  var EMAIL = new RegExp('^[^\\s@]+@' + LABEL + '(\\.' + LABEL + ')+$', 'u');
   // The origin this file was served from is the default API host (read now: currentScript is gone later).
   var served = '';
   try { served = new URL(document.currentScript.src, location.href).origin; } catch (e) { served = ''; }
@@ -305,10 +308,13 @@ enum WidgetScript {
       if (!rating && !text) { showError('Choose a rating or write a comment.'); return; }
       if (opts.showEmailOption === false) address = (u && u.email) || '';
       else if (check.checked) address = email.value.trim();
-      if (address && !/^[^\s@]+@[^\s@]+\.[^\s@]+$/.test(address)) { showError('Please enter a valid email address.'); return; }
+      if (address && !EMAIL.test(address)) { showError('Please enter a valid email address.'); return; }
       // What the page supplies is cut to the server's limits (never a surrogate pair in two), so that a long URL
-      // or title never costs the visitor their feedback.
-      var payload = { clientId: opts.clientId, pageUrl: cut(location.href.split('#')[0], 8192) };
+      // or title never costs the visitor their feedback. A fragment goes only when it is a route (`#/settings`,
+      // `#!/…`): sign-in flows put tokens there (`#access_token=…`), which browsers never send to a server.
+      var here = location.href, hash = location.hash;
+      if (hash && !/^#!?\//.test(hash)) here = here.slice(0, here.length - hash.length);
+      var payload = { clientId: opts.clientId, pageUrl: cut(here, 8192) };
       if (rating) payload.rating = rating;
       if (text) payload.comment = text;
       if (address) payload.userEmail = address;
