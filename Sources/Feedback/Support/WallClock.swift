@@ -83,9 +83,11 @@ public func iso8601(millis: Int64) -> String {
 /// Parses an ISO 8601 instant, with or without fractional seconds. An offset must be one a clock can show (hours
 /// 00-23, minutes 00-59, as RFC 3339 says): Foundation took `+99:00` and moved the instant by four days.
 public func parseISO8601(_ text: String) -> Date? {
-    let tail = Array(text.utf8.suffix(6))
-    if tail.count == 6, tail[0] == UInt8(ascii: "+") || tail[0] == UInt8(ascii: "-"), tail[3] == UInt8(ascii: ":") {
-        let digits = [tail[1], tail[2], tail[4], tail[5]].map { Int($0) - 48 }
+    // `±hh:mm` or `±hhmm` at the end.
+    var tail = Array(text.utf8.suffix(6))
+    if tail.count == 6, tail[3] == UInt8(ascii: ":") { tail.remove(at: 3) } else { tail = Array(tail.suffix(5)) }
+    if tail.count == 5, tail[0] == UInt8(ascii: "+") || tail[0] == UInt8(ascii: "-") {
+        let digits = tail.dropFirst().map { Int($0) - 48 }
         guard digits.allSatisfy({ (0...9).contains($0) }), digits[0] * 10 + digits[1] <= 23, digits[2] <= 5 else {
             return nil
         }
