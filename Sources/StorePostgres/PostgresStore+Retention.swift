@@ -210,9 +210,14 @@ extension PostgresStore: RetentionStore {
         }
     }
 
+    /// Whether the client is being closed, holding its closure's row until the transaction ends. Every closure step
+    /// takes that row first, before any row it deletes: a batch that took its rows first and the row last (to add its
+    /// counts) deadlocked with the completion, which takes the row first and then, deleting the client, every row
+    /// left, the batch's among them.
     static func isClosing(_ clientID: String, in tx: PostgresTransaction) async throws -> Bool {
         try await tx.scalar(
-            "SELECT EXISTS (SELECT 1 FROM account_deletion WHERE client_id = \(clientID))", as: Bool.self) ?? false
+            "SELECT count(*) FROM (SELECT 1 FROM account_deletion WHERE client_id = \(clientID) FOR UPDATE) AS held",
+            as: Int64.self) ?? 0 > 0
     }
 
     static func addProgress(_ counts: DeletionCounts, clientID: String, in tx: PostgresTransaction) async throws {

@@ -82,6 +82,27 @@ struct PostgresRaceTests {
         }
     }
 
+    /// A closure's batch and its completion on another instance do not deadlock: the completion holds the closure's
+    /// row and deletes the client's rows; the batch waits for the row before it takes any of them. It took its rows
+    /// first and the closure's row last, and PostgreSQL aborted one of the two ("deadlock detected").
+    @Test func aClosureBatchBesideTheClosuresCompletionDoesNotDeadlock() async throws {
+        let s = try await StoreFactory.postgreSQL.store()
+        let client = try await s.client()
+        for n in 1...5 { try await s.identify(client, #"{"clientId":"\#(client)","userId":"u\#(n)"}"#) }
+        #expect(try await s.retention.beginAccountClosure(clientID: client, at: StoreUnderTest.t0Millis))
+        try await Self.racing(s) { other, watcher in
+            try await other.run("SELECT counts FROM account_deletion WHERE client_id = '\(client)' FOR UPDATE")
+            let batch = Task { try await s.retention.deleteEndUserBatch(clientID: client, limit: 2) }
+            try await watcher.waitForALockWait()
+            // The rest of the completion: the client's rows go with it.
+            try await other.run("DELETE FROM end_user WHERE client_id = '\(client)'")
+            try await other.run("DELETE FROM account_deletion WHERE client_id = '\(client)'")
+            try await other.run("COMMIT")
+            #expect(try await batch.value == nil)
+        }
+        #expect(try await s.retention.pendingAccountClosures().isEmpty)
+    }
+
     /// A batch of end users is at most its size, whatever the table's statistics say. With the rows newer than the
     /// last ANALYZE (a burst of identifies, a restored dump), PostgreSQL ran the locking subquery of `user_id IN
     /// (SELECT … LIMIT n FOR UPDATE SKIP LOCKED)` again for each row it looked at, and one "batch" deleted all of
