@@ -174,6 +174,24 @@ import Testing
         }
     }
 
+    /// A request read whole before the parser fails on the next one is answered first, as stored; the 400 follows.
+    @Test func aRequestBeforeAMalformedOneIsAnsweredFirst() async throws {
+        try await TestServer.run { server in
+            let client = try await server.createClient()
+            let body = #"{"clientId":"\#(client.id)","rating":3}"#
+            let connection = try RawConnection(port: server.port)
+            connection.send(
+                "POST /api/feedback HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
+                    + "Content-Length: \(body.utf8.count)\r\n\r\n\(body)GARBAGE\r\n\r\n")
+            let first = try #require(await connection.response(timeout: Self.answerBound))
+            #expect(first.status == 200)
+            let second = try #require(await connection.response(timeout: Self.answerBound))
+            #expect(second.status == 400)
+            #expect(second.body == #"{"error":"Malformed HTTP request"}"#)
+            #expect(try await server.count("feedback") == 1)
+        }
+    }
+
     /// A client that hangs up half-way through its body is not our failure: no "Unhandled error", no 500 counted.
     @Test func aClientThatDisconnectsMidBodyIsNotLoggedAsAnUnhandledError() async throws {
         try await TestServer.run { server in

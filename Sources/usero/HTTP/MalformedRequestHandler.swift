@@ -3,13 +3,15 @@ import NIOCore
 import NIOHTTP1
 import NIOHTTPTypes
 
-/// Answers a request the HTTP parser refuses (a malformed `Content-Length`, both `Content-Length` and
-/// `Transfer-Encoding`, an unknown method, a request line or header block past the parser's limits) with the contract's
-/// error shape, `400 {"error":"Malformed HTTP request"}`, then closes the connection. Hummingbird answers these with
-/// an empty 400 of its own, which no client can read a reason from.
+/// Gives the answer to a request the HTTP parser refuses (a malformed `Content-Length`, both `Content-Length` and
+/// `Transfer-Encoding`, an unknown method, a request line or header block past the parser's limits) the contract's
+/// error shape: `400 {"error":"Malformed HTTP request"}`, where Hummingbird writes an empty 400 from which no client can
+/// read a reason.
 ///
-/// When the parser fails while a response is being written (a pipelined request after one still answering), a second
-/// response cannot follow it: the connection is only closed, as before.
+/// The error itself goes on as before, so everything keeps its order: a request already read is answered first, a
+/// route reading a body fails with it, and Hummingbird then writes its 400 and closes; this handler only fills that
+/// answer in. (Answering on the side, at the error, answered a pipelined request that had been stored with the 400,
+/// and cut a response being written.)
 final class MalformedRequestHandler: ChannelDuplexHandler, RemovableChannelHandler {
     typealias InboundIn = HTTPRequestPart
     typealias InboundOut = HTTPRequestPart
@@ -18,47 +20,27 @@ final class MalformedRequestHandler: ChannelDuplexHandler, RemovableChannelHandl
 
     static let body = #"{"error":"Malformed HTTP request"}"#
 
-    /// A response's head has gone out and its end not yet.
-    private var responding = false
-    private var answered = false
+    /// The parser refused something on this connection: Hummingbird's empty 400 will follow.
+    private var refused = false
 
-    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
-        guard !answered else { return }
-        context.fireChannelRead(data)
+    func errorCaught(context: ChannelHandlerContext, error: any Error) {
+        if error is HTTPParserError { refused = true }
+        context.fireErrorCaught(error)
     }
 
     func write(context: ChannelHandlerContext, data: NIOAny, promise: EventLoopPromise<Void>?) {
-        switch unwrapOutboundIn(data) {
-        case .head(let head) where head.status.kind != .informational: responding = true
-        case .end: responding = false
-        default: break
-        }
-        context.write(data, promise: promise)
-    }
-
-    func errorCaught(context: ChannelHandlerContext, error: any Error) {
-        // A connection the client closed mid-request is no request to answer: the route learns of it as before.
-        guard let parserError = error as? HTTPParserError, parserError != .invalidEOFState, context.channel.isActive
+        guard refused, case .head(let head) = unwrapOutboundIn(data), head.status == .badRequest,
+            head.headerFields[.contentLength] == "0", head.headerFields[.connection] == "close"
         else {
-            context.fireErrorCaught(error)
-            return
-        }
-        guard !answered else { return }
-        answered = true
-        if responding {
-            context.close(promise: nil)
+            context.write(data, promise: promise)
             return
         }
         var buffer = context.channel.allocator.buffer(capacity: Self.body.utf8.count)
         buffer.writeString(Self.body)
-        let head = HTTPResponse(
-            status: .badRequest,
-            headerFields: [
-                .contentType: "application/json; charset=utf-8", .contentLength: "\(buffer.readableBytes)",
-                .connection: "close",
-            ])
-        context.write(wrapOutboundOut(.head(head)), promise: nil)
-        context.write(wrapOutboundOut(.body(buffer)), promise: nil)
-        context.writeAndFlush(wrapOutboundOut(.end(nil))).whenComplete { _ in context.close(promise: nil) }
+        var filled = head
+        filled.headerFields[.contentType] = "application/json; charset=utf-8"
+        filled.headerFields[.contentLength] = "\(buffer.readableBytes)"
+        context.write(wrapOutboundOut(.head(filled)), promise: nil)
+        context.write(wrapOutboundOut(.body(buffer)), promise: promise)
     }
 }
