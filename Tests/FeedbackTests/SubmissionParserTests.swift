@@ -129,6 +129,7 @@ import Testing
     @Test(arguments: [
         "a@b.co", "jamie@example.com", "first.last+tag@sub.example.org", "o'brien@x-y.example", "jamie@bücher.example",
         "a@xn--bcher-kva.example", "ï@日本.example", "x@col·legi.cat", "x@اب\u{200C}ت.example",
+        "x@क्\u{200D}ष.example", "x@カ・キ.example",
     ])
     func acceptsOrdinaryEmails(email: String) {
         #expect(SubmissionParser.isValidEmail(email))
@@ -140,6 +141,8 @@ import Testing
         "support@yourapp.com?bcc=attacker%40evil.example&subject=Re", "a@b_c.example", "a@b.example/x", "a@b:25.example",
         "a@bü?.example", "a@b.exam\u{200B}ple", "bob@example.com\u{200B}", "\u{FEFF}bob@example.com", "b\u{1}ob@example.com",
         "bob\u{85}@example.com", "b\u{200C}ob@example.com",
+        // Joiners and punctuation outside the places IDNA allows them: invisible, or another name's look-alike.
+        "a@exa\u{200D}mple.com", "a@exa\u{200C}mple.com", "a@ex·ample.com", "a@\u{200C}.com", "a@b\u{375}c.com",
     ])
     func rejectsMalformedEmails(email: String) {
         #expect(!SubmissionParser.isValidEmail(email))

@@ -210,11 +210,42 @@ public struct SubmissionParser: Sendable {
         let labels = parts[1].split(separator: ".", omittingEmptySubsequences: false)
         return labels.count >= 2
             && labels.allSatisfy { label in
-                !label.isEmpty && !label.hasPrefix("-") && !label.hasSuffix("-")
-                    && label.unicodeScalars.allSatisfy { scalar in
-                        scalar == "-" || (scalar.isASCII ? isDomainByte(UInt8(scalar.value)) : isDomainScalar(scalar))
+                let scalars = Array(label.unicodeScalars)
+                return !scalars.isEmpty && scalars.first != "-" && scalars.last != "-"
+                    && scalars.indices.allSatisfy { index in
+                        let scalar = scalars[index]
+                        if scalar == "-" { return true }
+                        if scalar.isASCII { return isDomainByte(UInt8(scalar.value)) }
+                        if idnaJoiners.contains(scalar) || idnaPunctuation.contains(scalar) {
+                            return isAllowedInContext(scalars, at: index)
+                        }
+                        return isDomainScalar(scalar)
                     }
             }
+    }
+
+    /// IDNA's context rules (RFC 5892, appendix A), for the joiners and punctuation it allows only beside certain
+    /// letters; anywhere else they are invisible or look like another name (`exa\u{200D}mple.com`, `ex·ample.com`).
+    private static func isAllowedInContext(_ label: [Unicode.Scalar], at index: Int) -> Bool {
+        let before = index > 0 ? label[index - 1] : nil
+        let after = index + 1 < label.count ? label[index + 1] : nil
+        func isVirama(_ scalar: Unicode.Scalar?) -> Bool { scalar?.properties.canonicalCombiningClass.rawValue == 9 }
+        func isArabic(_ scalar: Unicode.Scalar?) -> Bool {
+            guard let value = scalar?.value else { return false }
+            return (0x0620...0x06FF).contains(value) || (0x0750...0x077F).contains(value)
+                || (0x08A0...0x08FF).contains(value)
+        }
+        switch label[index] {
+        case "\u{200C}": return isVirama(before) || (isArabic(before) && isArabic(after))  // ZWNJ
+        case "\u{200D}": return isVirama(before)  // ZWJ
+        case "\u{B7}": return before == "l" && after == "l"  // Catalan middle dot
+        case "\u{375}": return after.map { (0x0370...0x03FF).contains($0.value) } ?? false  // Greek keraia
+        case "\u{5F3}", "\u{5F4}": return before.map { (0x0590...0x05FF).contains($0.value) } ?? false  // Hebrew
+        default:  // katakana middle dot: with hiragana, katakana or han in the label
+            return label.contains {
+                (0x3040...0x30FF).contains($0.value) && $0 != "\u{30FB}" || (0x4E00...0x9FFF).contains($0.value)
+            }
+        }
     }
 
     /// Zero-width non-joiner and joiner: IDNA allows them inside labels of scripts that need them.
@@ -224,7 +255,6 @@ public struct SubmissionParser: Sendable {
     static let idnaPunctuation: Set<Unicode.Scalar> = ["\u{B7}", "\u{375}", "\u{5F3}", "\u{5F4}", "\u{30FB}"]
 
     private static func isDomainScalar(_ scalar: Unicode.Scalar) -> Bool {
-        if idnaJoiners.contains(scalar) || idnaPunctuation.contains(scalar) { return true }
         switch scalar.properties.generalCategory {
         case .uppercaseLetter, .lowercaseLetter, .titlecaseLetter, .modifierLetter, .otherLetter, .decimalNumber,
             .nonspacingMark, .spacingMark, .enclosingMark:
