@@ -172,9 +172,10 @@ def test_a_page_with_a_very_long_address_still_sends_its_feedback(driver, host_p
 
 
 def test_a_hash_route_is_sent_with_the_page_address(driver, host_page, usero):
-    # A single-page app routed by its fragment names its page there; a fragment that is no route (a token) is not sent.
+    # A single-page app routed by its fragment names its page there: the route is sent, up to its first ?, & or =
+    # (a token can follow); a fragment that is no route is not sent at all (the other tests' #access_token=…).
     address = host_page + "#/settings/billing"
-    driver.get(address)
+    driver.get(address + "?token=canary-fragment-0002")
     root = wait(driver, lambda: widget_root(driver))
     root.find_element(By.CSS_SELECTOR, ".launcher").click()
     root.find_element(By.CSS_SELECTOR, ".rate[data-rating='3']").click()

@@ -8,9 +8,17 @@ enum WidgetScript {
 (function () {
   'use strict';
   if (window.initUseroFeedbackWidget) return;
-  // The server's address check: a domain of letters, digits, marks, hyphens and the joiners IDNA allows.
-  var LABEL = '[\\p{L}\\p{N}\\p{M}\\u00B7\\u0375\\u05F3\\u05F4\\u30FB\\u200C\\u200D-]+';
-  var EMAIL = new RegExp('^[^\\s@]+@' + LABEL + '(\\.' + LABEL + ')+$', 'u');
+  // Close to the server's address check (which has the last word): a local part of at most 64 visible
+  // characters, and a domain of labels of letters, digits and marks, hyphens (not at either end) and the joiners
+  // IDNA allows within a label. Browsers without Unicode property escapes get a plainer check.
+  var EMAIL;
+  try {
+    var ALNUM = '\\p{L}\\p{Nd}\\p{M}', INNER = '[' + ALNUM + '\\u00B7\\u0375\\u05F3\\u05F4\\u30FB\\u200C\\u200D-]*';
+    var LABEL = '[' + ALNUM + '](?:' + INNER + '[' + ALNUM + '])?';
+    EMAIL = new RegExp('^[^\\s@\\p{Cc}\\p{Cf}]{1,64}@' + LABEL + '(?:\\.' + LABEL + ')+$', 'u');
+  } catch (e) {
+    EMAIL = /^[^\s@]{1,64}@[^\s@.]+(\.[^\s@.]+)+$/;
+  }
   // The origin this file was served from is the default API host (read now: currentScript is gone later).
   var served = '';
   try { served = new URL(document.currentScript.src, location.href).origin; } catch (e) { served = ''; }
@@ -308,12 +316,13 @@ enum WidgetScript {
       if (!rating && !text) { showError('Choose a rating or write a comment.'); return; }
       if (opts.showEmailOption === false) address = (u && u.email) || '';
       else if (check.checked) address = email.value.trim();
-      if (address && !EMAIL.test(address)) { showError('Please enter a valid email address.'); return; }
+      if (address && (address.length > 254 || !EMAIL.test(address))) { showError('Please enter a valid email address.'); return; }
       // What the page supplies is cut to the server's limits (never a surrogate pair in two), so that a long URL
-      // or title never costs the visitor their feedback. A fragment goes only when it is a route (`#/settings`,
-      // `#!/…`): sign-in flows put tokens there (`#access_token=…`), which browsers never send to a server.
-      var here = location.href, hash = location.hash;
-      if (hash && !/^#!?\//.test(hash)) here = here.slice(0, here.length - hash.length);
+      // or title never costs the visitor their feedback. Of the fragment only a route goes (`#/settings`, `#!/…`),
+      // up to its first `?`, `&` or `=`: sign-in flows put tokens there (`#access_token=…`,
+      // `#/reset?token=…`), which browsers never send to a server.
+      var here = location.href, hash = location.hash, route = /^#!?\/[^?&=]*/.exec(hash);
+      if (hash) here = here.slice(0, here.length - hash.length) + (route ? route[0] : '');
       var payload = { clientId: opts.clientId, pageUrl: cut(here, 8192) };
       if (rating) payload.rating = rating;
       if (text) payload.comment = text;
