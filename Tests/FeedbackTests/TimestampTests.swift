@@ -39,7 +39,10 @@ import UseroTestSupport
         #expect(parseISO8601("2026-12-04T19:00:00+01:00") == utc.addingTimeInterval(-3_600))
         #expect(parseISO8601("2026-12-04T19:00:00.500-09:30") == utc.addingTimeInterval(9 * 3_600 + 30 * 60 + 0.5))
         #expect(parseISO8601("2026-12-04T19:00:00+0100") == utc.addingTimeInterval(-3_600))
-        for odd in ["+99:00", "-24:00", "+05:60", "+0a:00", "+0099", "-0075", "+2400"] {
+        for odd in [
+            "+99:00", "-24:00", "+05:60", "+0a:00", "+0099", "-0075", "+2400", "+00:99:00", "+0099:00", "+0:99",
+            "+009900", "Z ", "+00:99Z", "",
+        ] {
             #expect(parseISO8601("2026-12-04T19:00:00\(odd)") == nil, "\(odd)")
         }
     }

@@ -80,18 +80,43 @@ public func iso8601(millis: Int64) -> String {
     return String(decoding: text, as: UTF8.self)
 }
 
-/// Parses an ISO 8601 instant, with or without fractional seconds. An offset must be one a clock can show (hours
-/// 00-23, minutes 00-59, as RFC 3339 says): Foundation took `+99:00` and moved the instant by four days.
+/// Parses an ISO 8601 instant, with or without fractional seconds: `YYYY-MM-DDThh:mm:ss[.fff…](Z|±hh:mm|±hhmm)` and
+/// nothing else. Foundation's parser takes more (`+0:99`, `+00:99:00`, a trailing space) and reads any two digits as
+/// an offset's hours or minutes (`+99:00` moved an instant by four days), so the text is held to that grammar first,
+/// with an offset a clock can show (hours 00-23, minutes 00-59, as RFC 3339 says).
 public func parseISO8601(_ text: String) -> Date? {
-    // `±hh:mm` or `±hhmm` at the end.
-    var tail = Array(text.utf8.suffix(6))
-    if tail.count == 6, tail[3] == UInt8(ascii: ":") { tail.remove(at: 3) } else { tail = Array(tail.suffix(5)) }
-    if tail.count == 5, tail[0] == UInt8(ascii: "+") || tail[0] == UInt8(ascii: "-") {
-        let digits = tail.dropFirst().map { Int($0) - 48 }
-        guard digits.allSatisfy({ (0...9).contains($0) }), digits[0] * 10 + digits[1] <= 23, digits[2] <= 5 else {
-            return nil
-        }
-    }
+    guard isInternetDateTime(Array(text.utf8)) else { return nil }
     if let date = try? Date.ISO8601FormatStyle(includingFractionalSeconds: true).parse(text) { return date }
     return try? Date.ISO8601FormatStyle().parse(text)
+}
+
+/// Whether `b` is `YYYY-MM-DDThh:mm:ss[.f…](Z|±hh:mm|±hhmm)` with an offset of at most 23:59.
+private func isInternetDateTime(_ b: [UInt8]) -> Bool {
+    func digits(_ range: Range<Int>) -> Bool { range.upperBound <= b.count && b[range].allSatisfy { (48...57).contains($0) } }
+    func value(_ at: Int) -> Int { Int(b[at] - 48) * 10 + Int(b[at + 1] - 48) }
+    guard b.count >= 20, b.count <= 64, digits(0..<4), b[4] == UInt8(ascii: "-"), digits(5..<7), b[7] == UInt8(ascii: "-"),
+        digits(8..<10), b[10] == UInt8(ascii: "T") || b[10] == UInt8(ascii: "t"), digits(11..<13),
+        b[13] == UInt8(ascii: ":"), digits(14..<16), b[16] == UInt8(ascii: ":"), digits(17..<19)
+    else { return false }
+    var i = 19
+    if b[i] == UInt8(ascii: ".") {
+        i += 1
+        let start = i
+        while i < b.count, (48...57).contains(b[i]) { i += 1 }
+        guard i > start, i - start <= 9 else { return false }
+    }
+    guard i < b.count else { return false }
+    switch b[i] {
+    case UInt8(ascii: "Z"), UInt8(ascii: "z"):
+        return i + 1 == b.count
+    case UInt8(ascii: "+"), UInt8(ascii: "-"):
+        let rest = b.count - i - 1
+        if rest == 5, digits(i + 1..<i + 3), b[i + 3] == UInt8(ascii: ":"), digits(i + 4..<i + 6) {
+            return value(i + 1) <= 23 && value(i + 4) <= 59
+        }
+        if rest == 4, digits(i + 1..<i + 5) { return value(i + 1) <= 23 && value(i + 3) <= 59 }
+        return false
+    default:
+        return false
+    }
 }
