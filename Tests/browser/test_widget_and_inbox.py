@@ -158,16 +158,7 @@ def test_a_page_with_a_very_long_address_still_sends_its_feedback(driver, host_p
     # losing the visitor's feedback to a 400. The fragment never leaves the page (browsers keep it from servers, and
     # sign-in flows put tokens there).
     address = host_page + "?q=" + "a" * 9000
-    driver.get(address + "#access_token=canary-fragment-0001")
-    root = wait(driver, lambda: widget_root(driver))
-    root.find_element(By.CSS_SELECTOR, ".launcher").click()
-    root.find_element(By.CSS_SELECTOR, ".rate[data-rating='3']").click()
-    root.find_element(By.CSS_SELECTOR, ".send").click()
-    done = root.find_element(By.CSS_SELECTOR, ".done")
-    wait(driver, done.is_displayed)
-    submitted = [event for event in driver.execute_script("return window.__events") if event.startswith("submit:")]
-    assert submitted
-    item = admin_get(usero, "/api/feedback/" + submitted[-1].split(":", 1)[1]).json()
+    item = rate_the_page(driver, usero, address + "#access_token=canary-fragment-0001")
     assert item["pageUrl"] == address[:8192]
 
 
@@ -175,7 +166,13 @@ def test_a_hash_route_is_sent_with_the_page_address(driver, host_page, usero):
     # A single-page app routed by its fragment names its page there: the route is sent, up to its first ?, & or =
     # (a token can follow); a fragment that is no route is not sent at all (the other tests' #access_token=…).
     address = host_page + "#/settings/billing"
-    driver.get(address + "?token=canary-fragment-0002")
+    item = rate_the_page(driver, usero, address + "?token=canary-fragment-0002")
+    assert item["pageUrl"] == address
+
+
+def rate_the_page(driver, usero, address):
+    """Opens address, sends a rating of 3 through the widget and returns the stored item."""
+    driver.get(address)
     root = wait(driver, lambda: widget_root(driver))
     root.find_element(By.CSS_SELECTOR, ".launcher").click()
     root.find_element(By.CSS_SELECTOR, ".rate[data-rating='3']").click()
@@ -184,8 +181,7 @@ def test_a_hash_route_is_sent_with_the_page_address(driver, host_page, usero):
     wait(driver, done.is_displayed)
     submitted = [event for event in driver.execute_script("return window.__events") if event.startswith("submit:")]
     assert submitted
-    item = admin_get(usero, "/api/feedback/" + submitted[-1].split(":", 1)[1]).json()
-    assert item["pageUrl"] == address
+    return admin_get(usero, "/api/feedback/" + submitted[-1].split(":", 1)[1]).json()
 
 
 # MARK: The inbox
