@@ -67,7 +67,11 @@ func buildApplication(
         router.add(middleware: watermark)
     }
     // Before the rate limit, which reads an upload's body: a refused upload is never read.
-    if let uploads = UploadConcurrencyMiddleware(limit: config.maxConcurrentUploads) { router.add(middleware: uploads) }
+    if let uploads = UploadConcurrencyMiddleware(
+        limit: config.maxConcurrentUploads, sharePerAddress: config.maxConnectionsPerAddress > 0)
+    {
+        router.add(middleware: uploads)
+    }
     let rateLimit = PublicRateLimitMiddleware(perMinute: config.publicRateLimit)
     if let rateLimit { router.add(middleware: rateLimit) }
     OpenAPIRoutes().register(on: router)

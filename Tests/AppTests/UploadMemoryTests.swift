@@ -57,6 +57,39 @@ import UseroTestSupport
         }
     }
 
+    /// Facing clients directly (a per-address connection cap set), one host holds at most half of the upload slots:
+    /// two slow uploads from it cannot take all four, and another host's upload goes through. Without the cap (behind a
+    /// proxy, every upload is the proxy's) there is no share.
+    @Test func oneHostHoldsAtMostHalfTheUploadSlotsWhenFacingClientsDirectly() async throws {
+        try await TestServer.run(configure: { $0.maxConcurrentUploads = 2; $0.maxConnectionsPerAddress = 100 }) { server in
+            let client = try await server.createClient()
+            let held = try RawConnection(port: server.port, from: "127.0.0.2")
+            #expect(held.send(
+                "POST /api/screenshots HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+                    + "Content-Type: multipart/form-data; boundary=b\r\nContent-Length: 100000\r\n\r\n--b\r\n"
+                    + "Content-Disposition: form-data; name=\"screenshot\"; filename=\"a.png\"\r\n\r\n\u{89}PNG"))
+            let spool = server.parts.config.dataDirectory + "/incoming"
+            try await Self.poll("the held upload's file is being spooled") {
+                !((try? FileManager.default.contentsOfDirectory(atPath: spool)) ?? []).isEmpty
+            }
+            func upload(from source: String) async throws -> Int? {
+                var form = MultipartBody()
+                form.field("clientId", client.id)
+                form.file("screenshot", fileName: "a.png", type: "image/png", Images.png())
+                let body = form.finished()
+                let connection = try RawConnection(port: server.port, from: source)
+                _ = connection.send(Array(
+                    ("POST /api/screenshots HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: \(form.contentType)\r\n"
+                        + "Content-Length: \(body.count)\r\n\r\n").utf8) + Array(body))
+                return await connection.response(timeout: .seconds(30))?.status
+            }
+            #expect(try await upload(from: "127.0.0.2") == 503)  // its host's share is taken
+            #expect(try await upload(from: "127.0.0.3") == 200)  // another host's is not
+            held.close()
+            try await Self.poll("the host's share is free again") { try await upload(from: "127.0.0.2") == 200 }
+        }
+    }
+
     @Test func theLimitIsReadFromTheEnvironmentAndZeroTurnsItOff() throws {
         let base = ["USERO_DATA_DIR": "/tmp/x"]
         #expect(try AppConfig.load(host: nil, port: nil, environment: base).maxConcurrentUploads == 4)

@@ -6,7 +6,8 @@ import Synchronization
 /// may hold (an IPv6 peer counts by its /64, as for the rate limit). `USERO_MAX_CONNECTIONS` bounds them all, and a connection that
 /// sends nothing holds its place until the idle timeout: one host opening that many and reopening them kept every
 /// other caller out. A connection past its address's share is closed as soon as it is set up, before it is read.
-/// Counts live in memory only; an address is never stored or logged.
+/// Counts live in memory only; an address is never stored or logged. (Upload slots are shared out with the same
+/// counts, `UploadConcurrencyMiddleware`.)
 final class ConnectionsPerAddress: Sendable {
     let limit: Int
     private let held = Mutex<[String: Int]>([:])
