@@ -47,6 +47,26 @@ import UseroTestSupport
         }
     }
 
+    /// Every field in its range, on the calendar `iso8601` writes: nothing rolls over into a later instant (an hour of
+    /// 99 was read as four days later), and the service's own output before 1582 reads back (Foundation read it on the
+    /// Julian calendar, ten days off).
+    @Test func everyFieldInItsRangeOnTheGregorianCalendar() throws {
+        for odd in [
+            "2026-11-26T99:00:00Z", "2026-11-26T20:99:00Z", "2026-11-26T20:00:60Z", "2026-02-30T00:00:00Z",
+            "2023-02-29T00:00:00Z", "2026-11-31T00:00:00Z", "2026-13-01T00:00:00Z", "2026-00-10T00:00:00Z",
+            "2026-11-00T00:00:00Z", "2026-11-26t20:00:00Z", "2026-11-26T20:00:00z", "2026-11-26T20:00:00.Z",
+            "2026-11-26T20:00:00.1234567890Z", "20261-11-26T20:00:00Z",
+        ] {
+            #expect(parseISO8601(odd) == nil, "\(odd)")
+        }
+        #expect(parseISO8601("2024-02-29T00:00:00Z").map(epochMillis) == 1_709_164_800_000)
+        #expect(parseISO8601("2000-02-29T23:59:59.999Z").map(epochMillis) == 951_868_799_999)
+        for millis: Int64 in [-62_135_596_800_000, -30_610_224_000_000, -12_219_292_800_001, -12_219_292_800_000, -1] {
+            let text = iso8601(millis: millis)
+            #expect(parseISO8601(text).map(epochMillis) == millis, "\(text)")
+        }
+    }
+
     @Test func anInstantTypedWithMillisecondsIsThatMillisecond() throws {
         for fraction in ["001", "123", "353", "354", "517", "518", "998", "999"] {
             let date = try #require(parseISO8601("2026-12-10T00:00:00.\(fraction)Z"))

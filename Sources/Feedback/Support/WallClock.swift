@@ -81,42 +81,66 @@ public func iso8601(millis: Int64) -> String {
 }
 
 /// Parses an ISO 8601 instant, with or without fractional seconds: `YYYY-MM-DDThh:mm:ss[.fff…](Z|±hh:mm|±hhmm)` and
-/// nothing else. Foundation's parser takes more (`+0:99`, `+00:99:00`, a trailing space) and reads any two digits as
-/// an offset's hours or minutes (`+99:00` moved an instant by four days), so the text is held to that grammar first,
-/// with an offset a clock can show (hours 00-23, minutes 00-59, as RFC 3339 says).
+/// nothing else, every field in its range (a month's own days, hours 00-23, minutes and seconds 00-59, an offset up
+/// to 23:59), read on the proleptic Gregorian calendar as `iso8601` writes it. Foundation's parser took more and
+/// rolled what overflowed forward (`T99:00:00Z` four days later, `+99:00` four days earlier, `02-30` as March) and read
+/// dates before 1582 on the Julian calendar, so the service's own output did not read back.
 public func parseISO8601(_ text: String) -> Date? {
-    guard isInternetDateTime(Array(text.utf8)) else { return nil }
-    if let date = try? Date.ISO8601FormatStyle(includingFractionalSeconds: true).parse(text) { return date }
-    return try? Date.ISO8601FormatStyle().parse(text)
-}
-
-/// Whether `b` is `YYYY-MM-DDThh:mm:ss[.f…](Z|±hh:mm|±hhmm)` with an offset of at most 23:59.
-private func isInternetDateTime(_ b: [UInt8]) -> Bool {
-    func digits(_ range: Range<Int>) -> Bool { range.upperBound <= b.count && b[range].allSatisfy { (48...57).contains($0) } }
-    func value(_ at: Int) -> Int { Int(b[at] - 48) * 10 + Int(b[at + 1] - 48) }
-    guard b.count >= 20, b.count <= 64, digits(0..<4), b[4] == UInt8(ascii: "-"), digits(5..<7), b[7] == UInt8(ascii: "-"),
-        digits(8..<10), b[10] == UInt8(ascii: "T") || b[10] == UInt8(ascii: "t"), digits(11..<13),
-        b[13] == UInt8(ascii: ":"), digits(14..<16), b[16] == UInt8(ascii: ":"), digits(17..<19)
-    else { return false }
+    let b = Array(text.utf8)
+    func digits(_ range: Range<Int>) -> Int? {
+        guard range.upperBound <= b.count else { return nil }
+        var value = 0
+        for byte in b[range] {
+            guard (48...57).contains(byte) else { return nil }
+            value = value * 10 + Int(byte - 48)
+        }
+        return value
+    }
+    guard b.count >= 20, b.count <= 64, let year = digits(0..<4), b[4] == UInt8(ascii: "-"), let month = digits(5..<7),
+        b[7] == UInt8(ascii: "-"), let day = digits(8..<10), b[10] == UInt8(ascii: "T"), let hour = digits(11..<13),
+        b[13] == UInt8(ascii: ":"), let minute = digits(14..<16), b[16] == UInt8(ascii: ":"),
+        let second = digits(17..<19), (1...12).contains(month), hour <= 23, minute <= 59, second <= 59
+    else { return nil }
+    let leap = year % 4 == 0 && (year % 100 != 0 || year % 400 == 0)
+    let monthDays = [31, leap ? 29 : 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31][month - 1]
+    guard (1...monthDays).contains(day) else { return nil }
     var i = 19
+    var nanos = 0
     if b[i] == UInt8(ascii: ".") {
         i += 1
         let start = i
         while i < b.count, (48...57).contains(b[i]) { i += 1 }
-        guard i > start, i - start <= 9 else { return false }
+        guard i > start, i - start <= 9, let fraction = digits(start..<i) else { return nil }
+        nanos = fraction * [1, 10, 100, 1_000, 10_000, 100_000, 1_000_000, 10_000_000, 100_000_000, 1_000_000_000][9 - (i - start)]
     }
-    guard i < b.count else { return false }
+    guard i < b.count else { return nil }
+    var offsetMinutes = 0
     switch b[i] {
-    case UInt8(ascii: "Z"), UInt8(ascii: "z"):
-        return i + 1 == b.count
+    case UInt8(ascii: "Z"):
+        guard i + 1 == b.count else { return nil }
     case UInt8(ascii: "+"), UInt8(ascii: "-"):
+        let sign = b[i] == UInt8(ascii: "+") ? 1 : -1
         let rest = b.count - i - 1
-        if rest == 5, digits(i + 1..<i + 3), b[i + 3] == UInt8(ascii: ":"), digits(i + 4..<i + 6) {
-            return value(i + 1) <= 23 && value(i + 4) <= 59
+        let hours: Int?, minutes: Int?
+        if rest == 5, b[i + 3] == UInt8(ascii: ":") {
+            (hours, minutes) = (digits(i + 1..<i + 3), digits(i + 4..<i + 6))
+        } else if rest == 4 {
+            (hours, minutes) = (digits(i + 1..<i + 3), digits(i + 3..<i + 5))
+        } else {
+            return nil
         }
-        if rest == 4, digits(i + 1..<i + 5) { return value(i + 1) <= 23 && value(i + 3) <= 59 }
-        return false
+        guard let hours, let minutes, hours <= 23, minutes <= 59 else { return nil }
+        offsetMinutes = sign * (hours * 60 + minutes)
     default:
-        return false
+        return nil
     }
+    // Days since 1970 of a civil date (Howard Hinnant's `days_from_civil`), in whole numbers.
+    let y = month <= 2 ? year - 1 : year
+    let era = (y >= 0 ? y : y - 399) / 400
+    let yearOfEra = y - era * 400
+    let dayOfYear = (153 * (month + (month > 2 ? -3 : 9)) + 2) / 5 + day - 1
+    let dayOfEra = yearOfEra * 365 + yearOfEra / 4 - yearOfEra / 100 + dayOfYear
+    let days = era * 146_097 + dayOfEra - 719_468
+    let seconds = Int64(days) * 86_400 + Int64(hour * 3_600 + minute * 60 + second) - Int64(offsetMinutes * 60)
+    return Date(timeIntervalSince1970: Double(seconds) + Double(nanos) / 1e9)
 }
