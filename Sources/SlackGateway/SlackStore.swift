@@ -87,7 +87,8 @@ public protocol SlackStore: Sendable {
     /// Slack's 429: every job of `kind` for `team` waits until at least `until` (epoch ms).
     func postponeJobs(team: String, kind: SlackJob.Kind, until: Int64) async throws
     /// Jobs of `kind` waiting or running (`team`'s only, when given): revoke jobs for re-sealing their envelopes,
-    /// a workspace's recovery sweeps for merging a request they already cover.
+    /// a workspace's recovery sweeps for merging a request they already cover. A job whose payload no longer
+    /// decodes is left out.
     func pendingJobs(kind: SlackJob.Kind, team: String?) async throws -> [SlackJob]
     /// Swaps the envelope of a revoke job while it still holds `expected`; returns whether it swapped.
     func replaceRevokeEnvelope(jobID: Int64, expected: RevokeJob, with replacement: RevokeJob) async throws -> Bool

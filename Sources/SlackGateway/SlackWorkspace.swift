@@ -43,8 +43,7 @@ public struct SlackWorkspace: Sendable {
         let sweep = try SlackRecoveryRules.manual(since: since, installation: installation, now: now)
         // A sweep of this workspace already queued or running that reaches as far back, asked for within the last
         // minute, covers this one: repeated requests would each read every channel at Slack's pace, side by side.
-        // (Failing to read them, say a job whose payload no longer decodes, is no reason to refuse: it is queued.)
-        let pending = (try? await store.pendingJobs(kind: .recover, team: installation.teamId)) ?? []
+        let pending = try await store.pendingJobs(kind: .recover, team: installation.teamId)
         if pending.contains(where: { job in
             guard job.clientId == clientID, case .recover(let other) = job.work else { return false }
             return other.since <= sweep.since && other.until >= sweep.until - SlackRecoveryRules.mergeWindow

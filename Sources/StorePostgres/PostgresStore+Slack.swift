@@ -479,7 +479,8 @@ extension PostgresStore: SlackStore {
         var sql = SQLBuilder(PGJobRecord.select)
         sql.append(" WHERE kind = \(sql.bind(kind.rawValue))")
         if let team { sql.append(" AND team_id = \(sql.bind(team))") }
-        return try await rows(sql.query).map { try PGJobRecord.job($0) }
+        // A job whose payload no longer decodes (parked, `undecodable_payload`) is left out, not an error for all.
+        return try await rows(sql.query).compactMap { try? PGJobRecord.job($0) }
     }
 
     public func replaceRevokeEnvelope(jobID: Int64, expected: RevokeJob, with replacement: RevokeJob) async throws

@@ -452,13 +452,15 @@ extension SQLiteStore: SlackStore {
 
     public func pendingJobs(kind: SlackJob.Kind, team: String?) async throws -> [SlackJob] {
         try await database.scan { db in
-            if let team {
-                return try JobRecord.fetchAll(
-                    db, sql: "\(JobRecord.select) WHERE kind = ? AND team_id = ?", arguments: [kind.rawValue, team]
-                ).map(\.job)
-            }
-            return try JobRecord.fetchAll(db, sql: "\(JobRecord.select) WHERE kind = ?", arguments: [kind.rawValue])
-                .map(\.job)
+            let rows =
+                if let team {
+                    try Row.fetchAll(
+                        db, sql: "\(JobRecord.select) WHERE kind = ? AND team_id = ?", arguments: [kind.rawValue, team])
+                } else {
+                    try Row.fetchAll(db, sql: "\(JobRecord.select) WHERE kind = ?", arguments: [kind.rawValue])
+                }
+            // A job whose payload no longer decodes (parked, `undecodable_payload`) is left out, not an error for all.
+            return rows.compactMap { try? JobRecord(row: $0).job }
         }
     }
 
