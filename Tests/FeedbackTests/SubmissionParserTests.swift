@@ -129,7 +129,8 @@ import Testing
     @Test(arguments: [
         "a@b.co", "jamie@example.com", "first.last+tag@sub.example.org", "o'brien@x-y.example", "jamie@bücher.example",
         "a@xn--bcher-kva.example", "ï@日本.example", "x@col·legi.cat", "x@اب\u{200C}ت.example",
-        "x@क्\u{200D}ष.example", "x@カ・キ.example",
+        "x@क्\u{200D}ष.example", "x@カ・キ.example", "A@COL·LEGI.CAT", "x@\u{375}\u{1F00}.gr", "x@㐀・㐁.example",
+        "x@々・々.example", "x@ܐ\u{200C}ܒ.example",
     ])
     func acceptsOrdinaryEmails(email: String) {
         #expect(SubmissionParser.isValidEmail(email))

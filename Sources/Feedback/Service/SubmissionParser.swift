@@ -230,21 +230,26 @@ public struct SubmissionParser: Sendable {
         let before = index > 0 ? label[index - 1] : nil
         let after = index + 1 < label.count ? label[index + 1] : nil
         func isVirama(_ scalar: Unicode.Scalar?) -> Bool { scalar?.properties.canonicalCombiningClass.rawValue == 9 }
-        func isArabic(_ scalar: Unicode.Scalar?) -> Bool {
+        func within(_ scalar: Unicode.Scalar?, _ ranges: [ClosedRange<UInt32>]) -> Bool {
             guard let value = scalar?.value else { return false }
-            return (0x0620...0x06FF).contains(value) || (0x0750...0x077F).contains(value)
-                || (0x08A0...0x08FF).contains(value)
+            return ranges.contains { $0.contains(value) }
         }
+        // Scripts whose letters join (Arabic, Syriac, N'Ko, Mongolian), where a non-joiner may sit between letters.
+        let joining: [ClosedRange<UInt32>] = [0x0620...0x06FF, 0x0700...0x074F, 0x0750...0x077F, 0x07C0...0x07FF,
+            0x0860...0x086F, 0x08A0...0x08FF, 0x1800...0x18AF]
+        let greek: [ClosedRange<UInt32>] = [0x0370...0x03FF, 0x1F00...0x1FFF]
+        // Hiragana, katakana (with its phonetic extensions) and han (its extensions, compatibility ideographs, 々).
+        let kanaOrHan: [ClosedRange<UInt32>] = [0x3005...0x3007, 0x3040...0x30FA, 0x30FC...0x30FF, 0x31F0...0x31FF,
+            0x3400...0x4DBF, 0x4E00...0x9FFF, 0xF900...0xFAFF, 0x20000...0x3134F]
         switch label[index] {
-        case "\u{200C}": return isVirama(before) || (isArabic(before) && isArabic(after))  // ZWNJ
+        case "\u{200C}": return isVirama(before) || (within(before, joining) && within(after, joining))  // ZWNJ
         case "\u{200D}": return isVirama(before)  // ZWJ
-        case "\u{B7}": return before == "l" && after == "l"  // Catalan middle dot
-        case "\u{375}": return after.map { (0x0370...0x03FF).contains($0.value) } ?? false  // Greek keraia
-        case "\u{5F3}", "\u{5F4}": return before.map { (0x0590...0x05FF).contains($0.value) } ?? false  // Hebrew
-        default:  // katakana middle dot: with hiragana, katakana or han in the label
-            return label.contains {
-                (0x3040...0x30FF).contains($0.value) && $0 != "\u{30FB}" || (0x4E00...0x9FFF).contains($0.value)
-            }
+        case "\u{B7}":  // Catalan middle dot, l·l in either case
+            return (before == "l" || before == "L") && (after == "l" || after == "L")
+        case "\u{375}": return within(after, greek)  // Greek keraia
+        case "\u{5F3}", "\u{5F4}": return within(before, [0x0590...0x05FF])  // Hebrew geresh, gershayim
+        default:  // katakana middle dot: with kana or han in the label
+            return label.contains { within($0, kanaOrHan) }
         }
     }
 
