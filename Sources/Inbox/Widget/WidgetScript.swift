@@ -13,8 +13,9 @@ enum WidgetScript {
   // IDNA allows within a label. Browsers without Unicode property escapes get a plainer check.
   var EMAIL;
   try {
-    var ALNUM = '\\p{L}\\p{Nd}\\p{M}', INNER = '[' + ALNUM + '\\u00B7\\u0375\\u05F3\\u05F4\\u30FB\\u200C\\u200D-]*';
-    var LABEL = '[' + ALNUM + '](?:' + INNER + '[' + ALNUM + '])?';
+    // (Not at either end of a label: a hyphen. The joiners and punctuation may be, as the server's context rules say.)
+    var PART = '\\p{L}\\p{Nd}\\p{M}\\u00B7\\u0375\\u05F3\\u05F4\\u30FB\\u200C\\u200D';
+    var LABEL = '[' + PART + '](?:[' + PART + '-]*[' + PART + '])?';
     EMAIL = new RegExp('^[^\\s@\\p{Cc}\\p{Cf}]{1,64}@' + LABEL + '(?:\\.' + LABEL + ')+$', 'u');
   } catch (e) {
     EMAIL = /^[^\s@]{1,64}@[^\s@.]+(\.[^\s@.]+)+$/;

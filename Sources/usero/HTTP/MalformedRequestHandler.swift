@@ -8,9 +8,10 @@ import NIOHTTPTypes
 /// error shape: `400 {"error":"Malformed HTTP request"}`, where Hummingbird writes an empty 400 from which no client can
 /// read a reason.
 ///
-/// The error itself goes on as before, so everything keeps its order: a request already read is answered first, a
-/// route reading a body fails with it, and Hummingbird then writes its 400 and closes; this handler only fills that
-/// answer in. (Answering on the side, at the error, answered a pipelined request that had been stored with the 400,
+/// The error itself goes on as before, so everything keeps its order: a request already read is answered first; a
+/// route reading a body fails with it and answers `400 {"error":"Incomplete or malformed request"}` itself (the
+/// connection then closes); otherwise Hummingbird writes its 400 and closes, and this handler only fills that answer
+/// in. (Answering on the side, at the error, answered a pipelined request that had been stored with the 400,
 /// and cut a response being written.)
 final class MalformedRequestHandler: ChannelDuplexHandler, RemovableChannelHandler {
     typealias InboundIn = HTTPRequestPart
