@@ -281,6 +281,9 @@ public struct RecoverJob: Sendable, Equatable, Codable {
     /// Why the sweep stopped before the end (`missing_scope`, …), if it did.
     public var stoppedBy: String?
 
+    /// Whether the sweep has begun to read: listed channels, or started listing them.
+    public var hasStarted: Bool { listed || listCursor != nil || !channels.isEmpty || pagesRead > 0 }
+
     /// A sweep that has not started yet.
     public init(trigger: String, since: Int64, until: Int64) {
         self.trigger = trigger

@@ -41,12 +41,15 @@ public struct SlackWorkspace: Sendable {
         let installation = try await installation(clientID: clientID)
         let now = epochMillis(clock.now())
         let sweep = try SlackRecoveryRules.manual(since: since, installation: installation, now: now)
-        // A sweep of this workspace already queued or running that reaches as far back, asked for within the last
+        // A sweep of this workspace queued and not started yet that reaches as far back, asked for within the last
         // minute, covers this one: repeated requests would each read every channel at Slack's pace, side by side.
+        // One that has started may have read a channel already, so a request meanwhile is a sweep of its own (and
+        // the requests after it join that one).
         let pending = try await store.pendingJobs(kind: .recover, team: installation.teamId)
         if pending.contains(where: { job in
             guard job.clientId == clientID, case .recover(let other) = job.work else { return false }
-            return other.since <= sweep.since && other.until >= sweep.until - SlackRecoveryRules.mergeWindow
+            return !other.hasStarted && other.since <= sweep.since
+                && other.until >= sweep.until - SlackRecoveryRules.mergeWindow
         }) {
             return
         }

@@ -585,8 +585,9 @@ import UseroTestSupport
     }
 
     /// Seven requests in a row were seven sweeps reading every channel side by side, at seven times Slack's pace,
-    /// with seven audit entries. A request that a sweep queued or running covers (as far back, asked for within the
-    /// last minute) joins it; one reaching further back, or a minute later, is a sweep of its own.
+    /// with seven audit entries. A request that a sweep queued and not started covers (as far back, asked for within
+    /// the last minute) joins it; one reaching further back, a minute later, or after that sweep began to read (it
+    /// may have passed a channel already), is a sweep of its own.
     @Test func aRecoveryRequestAQueuedSweepCoversJoinsIt() async throws {
         let clock = TestClock(Date(timeIntervalSince1970: 1_800_000_000))
         let world = try await World(clock: clock)
@@ -606,6 +607,15 @@ import UseroTestSupport
         try await workspace.recover(clientID: world.clientID, since: now - 1_800_000)
         #expect(sweeps().count == 3)
         #expect(sweeps().map(\.since).sorted() == [now - 7_200_000, now - 3_600_000, now - 1_800_000])
+
+        // Once the sweeps have begun to read, a request is a sweep of its own.
+        Self.scriptChannel(world.api, around: now)
+        await world.worker.runDueJobs()
+        let started = sweeps().filter(\.hasStarted).count
+        #expect(started > 0)
+        let before = sweeps().count
+        try await workspace.recover(clientID: world.clientID, since: now - 7_200_000)
+        #expect(sweeps().count == before + 1)
     }
 
     @Test func aStartAfterDowntimeQueuesOneSweepOfTheGapAtMost24HoursBack() async throws {
