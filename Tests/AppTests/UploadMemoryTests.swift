@@ -27,21 +27,26 @@ import UseroTestSupport
         return false
     }
 
+    /// One upload in progress: its head and the start of its file are sent, the rest never is. It holds its slot once
+    /// its file is being written: the spool file shows it (and that the file is written as it arrives); waiting for
+    /// that keeps the held upload from racing the next one. Returns the connection and the spool folder.
+    static func holdAnUpload(_ server: TestServer, from source: String? = nil) async throws -> (RawConnection, String) {
+        let held = try RawConnection(port: server.port, from: source)
+        #expect(held.send(
+            "POST /api/screenshots HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+                + "Content-Type: multipart/form-data; boundary=b\r\nContent-Length: 100000\r\n\r\n--b\r\n"
+                + "Content-Disposition: form-data; name=\"screenshot\"; filename=\"a.png\"\r\n\r\n\u{89}PNG"))
+        let spool = server.parts.config.dataDirectory + "/incoming"
+        try await poll("the held upload's file is being spooled") {
+            !((try? FileManager.default.contentsOfDirectory(atPath: spool)) ?? []).isEmpty
+        }
+        return (held, spool)
+    }
+
     @Test func anUploadBeyondTheConcurrencyLimitIs503WithRetryAfterBeforeItsBodyIsRead() async throws {
         try await TestServer.run(configure: { $0.maxConcurrentUploads = 1 }) { server in
             let client = try await server.createClient()
-            // One upload in progress: its head and the start of its file are sent, the rest never is.
-            let held = try RawConnection(port: server.port)
-            #expect(held.send(
-                "POST /api/screenshots HTTP/1.1\r\nHost: 127.0.0.1\r\n"
-                    + "Content-Type: multipart/form-data; boundary=b\r\nContent-Length: 100000\r\n\r\n--b\r\n"
-                    + "Content-Disposition: form-data; name=\"screenshot\"; filename=\"a.png\"\r\n\r\n\u{89}PNG"))
-            // It holds the slot once its file is being written: the spool file shows it (and that the file is
-            // written as it arrives). Waiting for that first keeps the held upload from racing the next one.
-            let spool = server.parts.config.dataDirectory + "/incoming"
-            try await Self.poll("the held upload's file is being spooled") {
-                !((try? FileManager.default.contentsOfDirectory(atPath: spool)) ?? []).isEmpty
-            }
+            let (held, spool) = try await Self.holdAnUpload(server)
             let refused = try await upload(server, clientId: client.id, file: Images.png())
             #expect(refused.status == 503)
             #expect(refused.header("Retry-After") == "1")
@@ -63,15 +68,7 @@ import UseroTestSupport
     @Test func oneHostHoldsAtMostHalfTheUploadSlotsWhenFacingClientsDirectly() async throws {
         try await TestServer.run(configure: { $0.maxConcurrentUploads = 2; $0.maxConnectionsPerAddress = 100 }) { server in
             let client = try await server.createClient()
-            let held = try RawConnection(port: server.port, from: "127.0.0.2")
-            #expect(held.send(
-                "POST /api/screenshots HTTP/1.1\r\nHost: 127.0.0.1\r\n"
-                    + "Content-Type: multipart/form-data; boundary=b\r\nContent-Length: 100000\r\n\r\n--b\r\n"
-                    + "Content-Disposition: form-data; name=\"screenshot\"; filename=\"a.png\"\r\n\r\n\u{89}PNG"))
-            let spool = server.parts.config.dataDirectory + "/incoming"
-            try await Self.poll("the held upload's file is being spooled") {
-                !((try? FileManager.default.contentsOfDirectory(atPath: spool)) ?? []).isEmpty
-            }
+            let (held, _) = try await Self.holdAnUpload(server, from: "127.0.0.2")
             func upload(from source: String) async throws -> Int? {
                 var form = MultipartBody()
                 form.field("clientId", client.id)
