@@ -17,6 +17,30 @@ import Testing
         DataSubjectService(store: t.store, feedback: t.store, clock: TestClock(), publicURL: "https://usero.test/")
     }
 
+    /// The export is sent in pieces of at least the size asked (but the last); whatever the size, the pieces make the
+    /// same document, once each, and an opening larger than a piece is not sent twice.
+    @Test func anExportInPiecesIsTheWholeDocumentOnce() throws {
+        let items = (1...3).map { n in
+            FeedbackItem(
+                id: "fb_\(n)", clientId: "client_a", createdAt: Date(timeIntervalSince1970: 1_700_000_000),
+                draft: FeedbackDraft(clientId: "client_a", source: .api, comment: "item \(n) \"quoted\""))
+        }
+        let export = PrivacyExport(
+            subject: ["email": "a@b.example"], exportedAt: "2026-12-04T00:00:00.000Z", endUsers: [], feedback: items,
+            screenshots: [])
+        let whole = Array(try export.jsonPieces(atLeast: .max))
+        #expect(whole.count == 1)
+        let small = Array(try export.jsonPieces(atLeast: 1))
+        #expect(small.count == 4)  // the opening, then one item a piece, the last with the closing
+        #expect(small.joined() == whole.joined())
+        let document = try #require(try JSONSerialization.jsonObject(with: Data(whole.joined().utf8)) as? [String: Any])
+        #expect((document["feedback"] as? [[String: Any]])?.map { $0["id"] as? String } == ["fb_1", "fb_2", "fb_3"])
+        let empty = PrivacyExport(subject: [:], exportedAt: "x", endUsers: [], feedback: [], screenshots: [])
+        let none = Array(try empty.jsonPieces(atLeast: 1))
+        #expect(none.count == 1)
+        #expect((try JSONSerialization.jsonObject(with: Data(none.joined().utf8)) as? [String: Any])?["feedback"] as? [Any] != nil)
+    }
+
     @Test func subjectNeedsExactlyOneKey() throws {
         #expect(throws: RetentionError.subjectRequired) { try DataSubject(keys: [:]) }
         #expect(throws: RetentionError.subjectRequired) { try DataSubject(keys: ["email": "a@b.co", "userId": "u"]) }

@@ -54,24 +54,13 @@ public struct RetentionAdminRoutes<Context: RequestContext>: Sendable {
     @Sendable func export(_ request: Request, context: Context) async throws -> Response {
         let client = try await auth.client(for: request)
         let subject = try DataSubject(pairs: request.uri.queryParameters.map { (String($0.key), String($0.value)) })
-        let export = try await privacy.export(clientID: client.id, subject: subject)
-        let parts = try export.jsonParts()
-        // Written an item at a time: anyone can put a person's email on items, up to 200 KB each, and the whole
+        let pieces = try await privacy.export(clientID: client.id, subject: subject).jsonPieces(atLeast: 64 * 1024)
+        // Written a piece at a time: anyone can put a person's email on items, up to 200 KB each, and the whole
         // document as one string (then copied into one buffer) held four times its size in memory.
         return Response(
             status: .ok, headers: [.contentType: "application/json; charset=utf-8"],
             body: ResponseBody { writer in
-                try await writer.write(ByteBuffer(string: parts.opening))
-                var text = ""
-                for (index, item) in export.feedback.enumerated() {
-                    if index > 0 { text += "," }
-                    item.appendJSON(to: &text)
-                    if text.utf8.count >= 64 * 1024 {
-                        try await writer.write(ByteBuffer(string: text))
-                        text.removeAll(keepingCapacity: true)
-                    }
-                }
-                try await writer.write(ByteBuffer(string: text + parts.closing))
+                for piece in pieces { try await writer.write(ByteBuffer(string: piece)) }
                 try await writer.finish(nil)
             })
     }

@@ -24,23 +24,12 @@ public struct PrivacyExport: Sendable, Encodable {
 }
 
 extension PrivacyExport {
-    /// The document's JSON, its items written as the admin API writes them. Through `JSONEncoder` an item whose
-    /// metadata nests as deep as the public API admits (510 levels inside a body's 512) passed the encoder's own
-    /// limit of 512 once inside this document: the export of that person failed, and anyone can set a person's
-    /// email on an item.
-    public func jsonText() throws -> String {
-        let parts = try jsonParts()
-        var text = parts.opening
-        for (index, item) in feedback.enumerated() {
-            if index > 0 { text += "," }
-            item.appendJSON(to: &text)
-        }
-        return text + parts.closing
-    }
-
-    /// The document around its items: everything up to the `feedback` array's first item, and everything after its
-    /// last, so that a response can send the items one by one (`jsonText` is the three together).
-    public func jsonParts() throws -> (opening: String, closing: String) {
+    /// The document's JSON in pieces of at least `size` bytes (but the last), each made when it is asked for: the
+    /// opening, the items as the admin API writes them, the closing. A response sends them as they come, so the
+    /// document is never whole in memory (anyone can put a person's email on items of 200 KB each). Items are not
+    /// written through `JSONEncoder`: one whose metadata nests as deep as the public API admits (510 levels inside a
+    /// body's 512) passed the encoder's own limit of 512 inside this document, and that person's export failed.
+    public func jsonPieces(atLeast size: Int) throws -> PrivacyExportPieces {
         var opening = ""
         var object = JSONObjectText(opening: &opening)
         let subject = String(decoding: try JSONResponse.encoded(self.subject), as: UTF8.self)
@@ -53,7 +42,41 @@ extension PrivacyExport {
         let screenshots = String(decoding: try JSONResponse.encoded(self.screenshots), as: UTF8.self)
         object.member("screenshots", in: &closing) { $0 += screenshots }
         object.close(&closing)
-        return (opening, closing)
+        return PrivacyExportPieces(items: feedback, opening: opening, closing: closing, size: size)
+    }
+}
+
+/// The pieces of a privacy export's JSON (`PrivacyExport.jsonPieces(atLeast:)`).
+public struct PrivacyExportPieces: Sequence, IteratorProtocol, Sendable {
+    let items: [FeedbackItem]
+    let opening: String
+    let closing: String
+    let size: Int
+    private var begun = false
+    private var written = 0
+    private var closed = false
+
+    init(items: [FeedbackItem], opening: String, closing: String, size: Int) {
+        self.items = items
+        self.opening = opening
+        self.closing = closing
+        self.size = size
+    }
+
+    public mutating func next() -> String? {
+        guard !closed else { return nil }
+        var text = begun ? "" : opening
+        begun = true
+        while written < items.count, text.utf8.count < size {
+            if written > 0 { text += "," }
+            items[written].appendJSON(to: &text)
+            written += 1
+        }
+        if written == items.count {
+            text += closing
+            closed = true
+        }
+        return text
     }
 }
 
