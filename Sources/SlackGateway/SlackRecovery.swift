@@ -30,7 +30,7 @@ public enum SlackRecoveryRules {
         return RecoverJob(trigger: "startup", since: since, until: now)
     }
 
-    /// How recent a queued or running sweep's end must be for it to cover a new request (epoch ms).
+    /// How recent the end of a queued sweep that has not started must be for it to cover a new request (epoch ms).
     public static let mergeWindow: Int64 = 60_000
 
     /// The sweep `POST /api/slack/recover` asks for: from `since` (default: the last event seen from the

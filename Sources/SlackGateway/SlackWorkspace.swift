@@ -35,8 +35,8 @@ public struct SlackWorkspace: Sendable {
     }
 
     /// Queues a recovery sweep of the client's workspace from `since` (epoch ms; default: the last event seen),
-    /// at most 7 days back, unless one queued or running already covers it. `SlackGatewayError.notInstalled` without an installation; `FeedbackError.invalid`
-    /// naming `since` when it is in the future.
+    /// at most 7 days back, unless a queued sweep that has not started covers it. `SlackGatewayError.notInstalled`
+    /// without an installation; `FeedbackError.invalid` naming `since` when it is in the future.
     public func recover(clientID: String, since: Int64?) async throws {
         let installation = try await installation(clientID: clientID)
         let now = epochMillis(clock.now())

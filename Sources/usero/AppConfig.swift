@@ -66,7 +66,6 @@ struct AppConfig: Sendable {
     static let defaultRequestTimeoutSeconds = 120
     static let defaultMaxConnections = 512
     static let defaultMaxConcurrentUploads = 4
-
     static let defaultUploadQuotaMB: Int64 = 100
 
     /// A configuration mistake: one line naming the variable and what is wrong, never its value.

@@ -234,16 +234,9 @@ public struct SubmissionParser: Sendable {
             guard let value = scalar?.value else { return false }
             return ranges.contains { $0.contains(value) }
         }
-        // Scripts whose letters join (Arabic, Syriac, N'Ko, Mongolian), where a non-joiner may sit between letters.
-        let joining: [ClosedRange<UInt32>] = [0x0620...0x06FF, 0x0700...0x074F, 0x0750...0x077F, 0x07C0...0x07FF,
-            0x0860...0x086F, 0x08A0...0x08FF, 0x1800...0x18AF]
-        let greek: [ClosedRange<UInt32>] = [0x0370...0x03FF, 0x1F00...0x1FFF]
-        // Hiragana, katakana (with its phonetic extensions) and han (its extensions, compatibility ideographs, 々).
-        let kanaOrHan: [ClosedRange<UInt32>] = [0x3005...0x3007, 0x3040...0x30FA, 0x30FC...0x30FF, 0x31F0...0x31FF,
-            0x3400...0x4DBF, 0x4E00...0x9FFF, 0xF900...0xFAFF, 0x20000...0x3134F]
         switch label[index] {
-        case "\u{200C}": return isVirama(before) || (within(before, joining) && within(after, joining))  // ZWNJ
-        case "\u{200D}": return isVirama(before)  // ZWJ
+        case "\u{200C}": return isVirama(before) || (within(before, joiningScripts) && within(after, joiningScripts))
+        case "\u{200D}": return isVirama(before)
         case "\u{B7}":  // Catalan middle dot, l·l in either case
             return (before == "l" || before == "L") && (after == "l" || after == "L")
         case "\u{375}": return within(after, greek)  // Greek keraia
@@ -252,6 +245,18 @@ public struct SubmissionParser: Sendable {
             return label.contains { within($0, kanaOrHan) }
         }
     }
+
+    /// Scripts whose letters join (Arabic, Syriac, N'Ko, Mongolian), where a non-joiner may sit between letters.
+    private static let joiningScripts: [ClosedRange<UInt32>] = [
+        0x0620...0x06FF, 0x0700...0x074F, 0x0750...0x077F, 0x07C0...0x07FF, 0x0860...0x086F, 0x08A0...0x08FF,
+        0x1800...0x18AF,
+    ]
+    private static let greek: [ClosedRange<UInt32>] = [0x0370...0x03FF, 0x1F00...0x1FFF]
+    /// Hiragana, katakana (with its phonetic extensions) and han (its extensions, compatibility ideographs, 々).
+    private static let kanaOrHan: [ClosedRange<UInt32>] = [
+        0x3005...0x3007, 0x3040...0x30FA, 0x30FC...0x30FF, 0x31F0...0x31FF, 0x3400...0x4DBF, 0x4E00...0x9FFF,
+        0xF900...0xFAFF, 0x20000...0x3134F,
+    ]
 
     /// Zero-width non-joiner and joiner: IDNA allows them inside labels of scripts that need them.
     static let idnaJoiners: Set<Unicode.Scalar> = ["\u{200C}", "\u{200D}"]

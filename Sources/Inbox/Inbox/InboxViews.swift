@@ -227,6 +227,7 @@ enum InboxFormat {
     /// `mailto:` and the address with everything but RFC 6068's plain characters percent-encoded, so that nothing in
     /// it (a `?`, `&`, `%` or `#`, stored before the domain check was strict) can add headers to the mail.
     static func mailtoHref(_ address: String) -> String {
+        let hex = Array("0123456789ABCDEF".unicodeScalars)
         var href = "mailto:"
         for byte in address.utf8 {
             switch byte {
@@ -237,7 +238,6 @@ enum InboxFormat {
                 UInt8(ascii: ":"), UInt8(ascii: "@"):
                 href.unicodeScalars.append(Unicode.Scalar(byte))
             default:
-                let hex = Array("0123456789ABCDEF".unicodeScalars)
                 href.unicodeScalars.append("%")
                 href.unicodeScalars.append(hex[Int(byte >> 4)])
                 href.unicodeScalars.append(hex[Int(byte & 0x0F)])

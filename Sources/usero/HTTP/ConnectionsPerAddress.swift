@@ -34,9 +34,6 @@ final class ConnectionsPerAddress: Sendable {
         }
     }
 
-    /// Addresses holding connections now (tests).
-    var addresses: Int { held.withLock { $0.count } }
-
     /// The handler each connection gets.
     func handler() -> Handler { Handler(counts: self) }
 

@@ -64,7 +64,7 @@ struct PublicRateLimitMiddleware: RouterMiddleware {
         guard let bodyLimit = Self.routes[path] else {
             // An upload's client is charged by the route, as soon as its `clientId` has arrived.
             let charged = ChargedClient()
-            return try await refunding(charged) {
+            return try await refunding(charged.id.withLock { $0 }) {
                 try await Self.$uploadCharge.withValue(charged) { try await next(request, context) }
             }
         }
@@ -77,20 +77,17 @@ struct PublicRateLimitMiddleware: RouterMiddleware {
             PublicCORSMiddleware<Context>.addHeaders(to: &response, preflight: false)
             throw AnsweredError(underlying: error, response: response)
         }
-        let charged = ChargedClient()
-        if let id = Self.clientID(inJSON: body) {
-            if let wait = clients.admit(id) {
-                Self.countRefusal(by: "client")
-                // Not the id itself: it is whatever the caller sent.
-                context.logger.debug("Rate limited", metadata: ["rate.limit": "client"])
-                return Self.tooManyRequests(retryAfter: wait)
-            }
-            charged.id.withLock { $0 = id }
+        let id = Self.clientID(inJSON: body)
+        if let id, let wait = clients.admit(id) {
+            Self.countRefusal(by: "client")
+            // Not the id itself: it is whatever the caller sent.
+            context.logger.debug("Rate limited", metadata: ["rate.limit": "client"])
+            return Self.tooManyRequests(retryAfter: wait)
         }
-        return try await refunding(charged) { try await next(request, context) }
+        return try await refunding(id) { try await next(request, context) }
     }
 
-    /// The client whose allowance a request spent, if any.
+    /// The client whose allowance an upload spent, if any (the route charges it, mid-request).
     final class ChargedClient: Sendable {
         let id = Mutex<String?>(nil)
     }
@@ -98,14 +95,17 @@ struct PublicRateLimitMiddleware: RouterMiddleware {
     /// The upload being handled, so that `admitUpload` can note the client it charged.
     @TaskLocal static var uploadCharge: ChargedClient?
 
-    /// Runs the request; unless it succeeded, gives the client it charged its request back.
-    private func refunding(_ charged: ChargedClient, _ run: () async throws -> Response) async throws -> Response {
+    /// Runs the request; unless it succeeded, gives the client it charged (`charged`, asked afterwards) its request
+    /// back.
+    private func refunding(_ charged: @autoclosure () -> String?, _ run: () async throws -> Response) async throws
+        -> Response
+    {
         do {
             let response = try await run()
-            if !(200..<300).contains(response.status.code), let id = charged.id.withLock({ $0 }) { clients.refund(id) }
+            if !(200..<300).contains(response.status.code), let id = charged() { clients.refund(id) }
             return response
         } catch {
-            if let id = charged.id.withLock({ $0 }) { clients.refund(id) }
+            if let id = charged() { clients.refund(id) }
             throw error
         }
     }

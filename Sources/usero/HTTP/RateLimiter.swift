@@ -32,7 +32,7 @@ final class RateLimiter: Sendable {
     /// Spends one request of `key`'s allowance: nil when allowed, else the whole seconds (at least 1) until the next
     /// request would be.
     func admit(_ key: String, now: ContinuousClock.Instant = .now) -> Int? {
-        let key = key.utf8.count > Self.maxKeyBytes ? String(decoding: key.utf8.prefix(Self.maxKeyBytes), as: UTF8.self) : key
+        let key = Self.bounded(key)
         let limit = Double(perMinute)
         let rate = refillPerSecond
         return buckets.withLock { table -> Int? in
@@ -58,7 +58,7 @@ final class RateLimiter: Sendable {
 
     /// Gives back one request `admit` spent for `key` (one whose request came to nothing), up to the full allowance.
     func refund(_ key: String, now: ContinuousClock.Instant = .now) {
-        let key = key.utf8.count > Self.maxKeyBytes ? String(decoding: key.utf8.prefix(Self.maxKeyBytes), as: UTF8.self) : key
+        let key = Self.bounded(key)
         let limit = Double(perMinute)
         let rate = refillPerSecond
         buckets.withLock { table in
@@ -67,6 +67,11 @@ final class RateLimiter: Sendable {
             bucket.updated = now
             table[key] = bucket
         }
+    }
+
+    /// `key`, cut to `maxKeyBytes`.
+    private static func bounded(_ key: String) -> String {
+        key.utf8.count > maxKeyBytes ? String(decoding: key.utf8.prefix(maxKeyBytes), as: UTF8.self) : key
     }
 
     /// Keys held now (tests).
