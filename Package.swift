@@ -185,7 +185,11 @@ let package = Package(
         .testTarget(name: "CryptoTests", dependencies: ["UseroCrypto", "UseroTestSupport"], swiftSettings: settings),
         .testTarget(
             name: "FeedbackTests",
-            dependencies: ["Feedback", "StoreSQLite", "UseroTestSupport", .product(name: "GRDB", package: "GRDB.swift")],
+            dependencies: [
+                "Feedback", "StoreSQLite", "UseroTestSupport", .product(name: "GRDB", package: "GRDB.swift"),
+                .product(name: "Hummingbird", package: "hummingbird"), .product(name: "HTTPTypes", package: "swift-http-types"),
+                .product(name: "NIOCore", package: "swift-nio"),
+            ],
             swiftSettings: settings
         ),
         .testTarget(

@@ -4,4 +4,7 @@ public enum RetentionError: Error, Equatable, Sendable {
     case subjectRequired
     /// The subject's value holds NUL, which no stored email or id does.
     case textWithNUL(field: String)
+    /// The subject's email holds white space inside, which no stored address does: most likely a `+` sent unescaped
+    /// in a query string, where it means a space.
+    case emailWithSpace
 }

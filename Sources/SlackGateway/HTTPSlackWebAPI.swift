@@ -1,4 +1,5 @@
 import AsyncHTTPClient
+import Feedback
 public import Foundation
 import NIOCore
 import NIOHTTP1

@@ -78,6 +78,16 @@ public struct SlackNotificationMessage: Sendable, Equatable {
     /// The Block Kit blocks, as JSON text.
     public var blocks: String
 
+    /// `url` as a channel may see it: without its query and fragment, and without the userinfo before its host
+    /// (`https://alice:s3cret@app.example/` is `https://app.example/`, the host it really goes to).
+    static func channelAddress(_ url: String) -> String {
+        let address = url.prefix { $0 != "?" && $0 != "#" }
+        guard let scheme = address.range(of: "://") else { return String(address) }
+        let authority = address[scheme.upperBound...].prefix { $0 != "/" && $0 != "\\" }
+        guard let at = authority.lastIndex(of: "@") else { return String(address) }
+        return String(address[..<scheme.upperBound] + address[address.index(after: at)...])
+    }
+
     /// The message for `item`; `inboxURL` is the service's public URL.
     public init(item: FeedbackItem, publicURL: String) {
         let d = item.draft
@@ -91,9 +101,10 @@ public struct SlackNotificationMessage: Sendable, Equatable {
         }
         var facts: [String] = []
         // The page's link reads as where it goes; its title (the submitter's words) is plain text beside it. Its
-        // query and fragment stay in the inbox: they can carry an email, a token or anything else of the page's.
+        // userinfo, query and fragment stay in the inbox: they can carry a password, an email, a token or anything
+        // else of the page's.
         var page: [String] = []
-        if let given = d.pageUrl, case let url = String(given.prefix { $0 != "?" && $0 != "#" }), !url.isEmpty {
+        if let given = d.pageUrl, case let url = Self.channelAddress(given), !url.isEmpty {
             if let link = WebLink(url, textLimit: 150) {
                 page.append("<\(link.href)|\(SlackMrkdwn.escape(link.text))>")
             } else {

@@ -20,6 +20,8 @@ import UseroTestSupport
             let result = try await server.request("GET", "/api/feedback", headers: headers)
             #expect(result.status == 401)
             #expect(result.json["error"] is String)
+            // RFC 9110: a 401 names the scheme that would do.
+            #expect(result.header("WWW-Authenticate") == #"Bearer realm="usero""#)
         }
     }
 
@@ -64,6 +66,13 @@ import UseroTestSupport
             #expect(try await ratings("?environment=staging") == [2])
             #expect(try await ratings("?environment=") == [1, 3])
             #expect(try await ratings("?source=api&environment=") == [1])
+            // A query string is a form, as browsers and URLSearchParams write it: `+` is a space, names are decoded.
+            _ = try await server.postJSON("/api/feedback", #"{"clientId":"\#(client.id)","rating":4,"environment":"my env"}"#)
+            _ = try await server.postJSON("/api/feedback", #"{"clientId":"\#(client.id)","rating":1,"environment":"my+env"}"#)
+            #expect(try await ratings("?environment=my+env") == [4])
+            #expect(try await ratings("?environment=my%20env") == [4])
+            #expect(try await ratings("?environment=my%2Benv") == [1])
+            #expect(try await ratings("?%65nvironment=staging&sour%63e=api") == [2])
         }
     }
 

@@ -303,6 +303,16 @@ import UseroTestSupport
             let widgets = try await browser.get("/inbox?source=widget&env=all").text
             #expect(widgets.contains("default widget") && widgets.contains("staging widget"))
             #expect(!widgets.contains("default api"))
+
+            // The filter form is a GET form: a browser writes an environment's space as `+`.
+            _ = try await store.insert(
+                FeedbackDraft(clientId: client.id, source: .api, comment: "spaced env", environment: "my env"),
+                at: Date(), origin: nil)
+            let spaced = try await browser.get("/inbox?source=&env=env%3Amy+env").text
+            #expect(spaced.contains("spaced env") && !spaced.contains("staging widget"))
+            // A query that does not decode shows the default view, not an error.
+            let broken = try await browser.get("/inbox?env=env%3Astaging%E2%82")
+            #expect(broken.status == 200 && broken.text.contains("default api"))
         }
     }
 

@@ -59,11 +59,11 @@ import Testing
         }
     }
 
-    /// Every `$ref` points at a schema that exists, and every operation says what it answers.
+    /// Every `$ref` points at a schema or a response that exists, and every operation says what it answers.
     @Test func everyReferenceResolvesAndEveryOperationHasResponses() throws {
         let document = try #require(
             try JSONSerialization.jsonObject(with: Data(OpenAPIDocument.json.utf8)) as? [String: Any])
-        let schemas = ((document["components"] as? [String: Any])?["schemas"] as? [String: Any]) ?? [:]
+        let components = document["components"] as? [String: Any] ?? [:]
         var references: [String] = []
         func walk(_ value: Any) {
             if let object = value as? [String: Any] {
@@ -76,8 +76,10 @@ import Testing
         walk(document)
         #expect(!references.isEmpty)
         for target in references {
-            #expect(target.hasPrefix("#/components/schemas/"))
-            #expect(schemas[String(target.dropFirst("#/components/schemas/".count))] != nil, "\(target)")
+            let parts = target.split(separator: "/").map(String.init)
+            #expect(parts.count == 4 && parts[0] == "#" && parts[1] == "components", "\(target)")
+            #expect(["schemas", "responses"].contains(parts.count == 4 ? parts[2] : ""), "\(target)")
+            #expect(parts.count == 4 && (components[parts[2]] as? [String: Any])?[parts[3]] != nil, "\(target)")
         }
         for (path, item) in document["paths"] as? [String: [String: Any]] ?? [:] {
             for method in Self.methods {

@@ -81,6 +81,35 @@ struct PostgresStartupTests {
         #expect(!lines.contains(password))
     }
 
+    /// The database going away under a running serve: `/healthz` says so in the contract's error shape (a probe and
+    /// an operator see one body) and a request that needs the store is a 503 to retry, never a 500.
+    @Test func aDatabaseGoneIsA503ToRetryWithAnErrorBody() async throws {
+        let cluster = try await ScriptedCluster.start()
+        defer { cluster.stop() }
+        var settings = environment(database: cluster.url)
+        settings.removeValue(forKey: "USERO_PORT")
+        let client = try await UseroBinary.createClient(name: "Outage", environment: settings)
+        let port = UseroBinary.freePort()
+        let (process, healthy) = try await UseroBinary.startServe(
+            port: port, environment: settings, log: folder.appendingPathComponent("outage.log").path)
+        defer { process.send(SIGKILL) }
+        try #require(healthy)
+        try await cluster.crash()
+        var health = try await HTTPResult.send("GET", "http://127.0.0.1:\(port)/healthz")
+        for _ in 0..<150 where health.status != 503 {
+            try await Task.sleep(for: .milliseconds(100))
+            health = try await HTTPResult.send("GET", "http://127.0.0.1:\(port)/healthz")
+        }
+        #expect(health.status == 503)
+        #expect(health.json["status"] as? String == "unavailable")
+        #expect(health.json["error"] as? String == "Storage is unavailable")
+        let listed = try await HTTPResult.send(
+            "GET", "http://127.0.0.1:\(port)/api/feedback", headers: ["Authorization": "Bearer \(client.adminKey)"])
+        #expect(listed.status == 503, "\(listed.text)")
+        #expect(listed.json["error"] as? String == "Storage is unavailable, try again shortly")
+        #expect(listed.header("Retry-After") == "5")
+    }
+
     /// Wrong credentials are not "not up yet": they stop serve at once, wait or not.
     @Test func wrongCredentialsStopServeAtOnceEvenWithAWait() async throws {
         let url = try #require(TestBackend.postgresURL)

@@ -210,6 +210,34 @@ import UseroTestSupport
         }
     }
 
+    /// The query string is read as a form, as Python's requests, `URLSearchParams` and browsers write one: `+` is a
+    /// space. An id with a space, sent that way, is found (it used to come back as an empty export); an email with an
+    /// unescaped `+` would read as one with a space, which no address holds, and is refused saying so instead of
+    /// answering an empty export or an erasure of nothing.
+    @Test func aPrivacyQueryIsReadAsAFormAndAnEmailWithASpaceIsRefused() async throws {
+        try await TestServer.run { server in
+            let client = try await server.createClient()
+            let auth = ["Authorization": "Bearer \(client.key)"]
+            let item = try await server.postJSON(
+                "/api/feedback", #"{"clientId":"\#(client.id)","rating":1,"userId":"ada lovelace"}"#)
+            let id = try #require(item.json["feedbackId"] as? String)
+            #expect(try await Self.exportedIDs(server, key: client.key, query: "userId=ada+lovelace") == [id])
+            #expect(try await Self.exportedIDs(server, key: client.key, query: "user%49d=ada%20lovelace") == [id])
+            for request in [
+                ("GET", "/api/privacy/export?email=ada+x@example.com", nil),
+                ("POST", "/api/privacy/erase", #"{"email":"ada x@example.com"}"#),
+            ] {
+                let result = try await server.request(
+                    request.0, request.1, headers: auth.merging(["Content-Type": "application/json"]) { $1 },
+                    body: request.2.map { Data($0.utf8) })
+                #expect(result.status == 400)
+                let issues = try #require(result.json["issues"] as? [String: [String]])
+                #expect(issues["email"]?.first?.contains("%2B") == true, "\(result.text)")
+            }
+            #expect(try await server.count("feedback") == 1)
+        }
+    }
+
     /// "All access is logged": every request whose credentials reach a client's data (the admin API, the inbox)
     /// leaves one `info` line (the default level) with the client, the method, the route's template and the status;
     /// never the concrete path, the query, a subject's email or the key. A key that matches no client is logged as

@@ -175,6 +175,28 @@ import UseroTestSupport
         }
     }
 
+    /// curl labels a `.webp`, `.avif` or `.heic` file `application/octet-stream` (the docs' own `-F screenshot=@…`),
+    /// and a browser may give a file whose type it does not know no type: the bytes decide. A type that names
+    /// something else is refused whatever the bytes.
+    @Test func anImageOfAnUnstatedTypeIsTakenByItsBytes() async throws {
+        try await TestServer.run { server in
+            let client = try await server.createClient()
+            for type in ["application/octet-stream", "Application/Octet-Stream; charset=binary", ""] {
+                let result = try await upload(server, clientId: client.id, file: Images.webp(width: 30, height: 20), type: type)
+                #expect(result.status == 200, "\(type): \(result.text)")
+                let shot = try #require(result.json["screenshot"] as? [String: Any])
+                #expect(shot["mimeType"] as? String == "image/webp")
+                #expect(shot["width"] as? Int == 30)
+            }
+            for (bytes, type) in [(Data("hello".utf8), "application/octet-stream"), (Images.png(), "text/plain")] {
+                let result = try await upload(server, clientId: client.id, file: bytes, type: type)
+                #expect(result.status == 400, "\(type)")
+                #expect(result.text == #"{"error":"File must be an image"}"#)
+            }
+            #expect(try await server.count("screenshot") == 3)
+        }
+    }
+
     @Test func declaredImageTypeDoesNotMakeTextAnImage() async throws {
         try await TestServer.run { server in
             let client = try await server.createClient()

@@ -263,18 +263,27 @@ import UseroTestSupport
         #expect(
             try pageLine(url: "https://evil.example/", title: "<https://yourapp.com|Reset your password>")
                 == "*Page:* <https://evil.example/|https://evil.example/> · &lt;https://yourapp.com|Reset your password&gt;")
-        // Userinfo before the real host: no link, the address as text.
+        // Userinfo before the real host is not posted (it may be a password, or a name for another site): the
+        // link and its text name the host it goes to.
         #expect(
             try pageLine(url: "https://yourapp.com@evil.example/", title: nil)
-                == "*Page:* https://yourapp.com@evil.example/")
+                == "*Page:* <https://evil.example/|https://evil.example/>")
+        #expect(
+            try pageLine(url: "https://alice:s3cret@app.example/account?token=abc#x", title: nil)
+                == "*Page:* <https://app.example/account|https://app.example/account>")
+        #expect(
+            try pageLine(url: "https://a@b:c@@app.example:8443/x", title: nil)
+                == "*Page:* <https://app.example:8443/x|https://app.example:8443/x>")
+        // Not http(s): the address as text.
+        #expect(try pageLine(url: "ftp://files.example/a", title: nil) == "*Page:* ftp://files.example/a")
         #expect(try pageLine(url: nil, title: "Settings") == "*Page:* Settings")
         #expect(try pageLine(url: "?tab=2", title: "Settings") == "*Page:* Settings")
         // Slack is told not to make links of its own in these lines.
         let item = FeedbackItem(
             id: "fb_1", clientId: "client_a", createdAt: .init(timeIntervalSince1970: 1_700_000_000),
-            draft: FeedbackDraft(clientId: "client_a", source: .api, rating: 1, pageUrl: "https://yourapp.com@evil.example/"))
+            draft: FeedbackDraft(clientId: "client_a", source: .api, rating: 1, pageUrl: "ftp://files.example/a"))
         let blocks = SlackNotificationMessage(item: item, publicURL: "https://usero.example.com").blocks
-        #expect(blocks.contains(#""text":"*Page:* https://yourapp.com@evil.example/","type":"mrkdwn","verbatim":true"#))
+        #expect(blocks.contains(#""text":"*Page:* ftp://files.example/a","type":"mrkdwn","verbatim":true"#))
     }
 
     @Test func slackItemsDeletedItemsAndUnsetChannelsAreNotPosted() async throws {

@@ -27,15 +27,15 @@ public struct AdminRoutes<Context: RequestContext>: Sendable {
 
     @Sendable func list(_ request: Request, context: Context) async throws -> Response {
         let client = try await auth.client(for: request)
-        let query = request.uri.queryParameters
+        let query = try request.formQuery()
         var filter = FeedbackFilter()
-        if let source = query["source"].map(String.init), !source.isEmpty {
+        if let source = query["source"], !source.isEmpty {
             guard let value = FeedbackSource(rawValue: source) else {
                 throw FeedbackError.badQuery(field: "source", message: "source must be one of api, widget, slack")
             }
             filter.source = value
         }
-        if let environment = query["environment"].map(String.init) {
+        if let environment = query["environment"] {
             // No stored environment holds NUL (`containsNUL`); SQLite would match the text before it.
             guard !environment.containsNUL else {
                 throw FeedbackError.badQuery(field: "environment", message: "environment must not contain NUL characters")
@@ -44,7 +44,7 @@ public struct AdminRoutes<Context: RequestContext>: Sendable {
             filter.environment = .some(environment.isEmpty ? nil : environment)
         }
         var limit = Self.defaultLimit
-        if let text = query["limit"].map(String.init), !text.isEmpty {
+        if let text = query["limit"], !text.isEmpty {
             guard let value = Int(text), (1...Self.maxLimit).contains(value) else {
                 throw FeedbackError.badQuery(
                     field: "limit", message: "limit must be an integer from 1 to \(Self.maxLimit)")
@@ -52,7 +52,7 @@ public struct AdminRoutes<Context: RequestContext>: Sendable {
             limit = value
         }
         var cursor: FeedbackCursor?
-        if let token = query["cursor"].map(String.init), !token.isEmpty {
+        if let token = query["cursor"], !token.isEmpty {
             guard let value = FeedbackCursor(token: token) else {
                 throw FeedbackError.badQuery(field: "cursor", message: "cursor is not valid")
             }

@@ -17,6 +17,15 @@ public struct FeedbackService: Sendable {
     /// Largest screenshot file (10 MB).
     public static let maxScreenshotBytes = 10 * 1024 * 1024
 
+    /// Whether an upload declared as `type` may be an image, which its bytes then decide: any `image/*`, and the
+    /// types that say nothing of the content (none, or `application/octet-stream`), which curl gives a `.webp`,
+    /// `.avif` or `.heic` file and browsers a file whose type they do not know. A type naming something else
+    /// (`text/plain`) is refused whatever the bytes.
+    static func mayBeAnImage(_ type: String) -> Bool {
+        let essence = String(type.prefix { $0 != ";" }).trimmingSurroundingWhitespace.lowercased()
+        return essence.hasPrefix("image/") || essence.isEmpty || essence == "application/octet-stream"
+    }
+
     /// Creates the service.
     public init(store: any FeedbackStore, clock: any WallClock, publicURL: String, uploadQuotaBytes: Int64 = 0) {
         self.uploadQuotaBytes = uploadQuotaBytes
@@ -63,7 +72,7 @@ public struct FeedbackService: Sendable {
     ) async throws -> ScreenshotRef {
         guard let clientId, !clientId.isEmpty else { throw FeedbackError.clientIDMissing }
         guard size <= Int64(Self.maxScreenshotBytes) else { throw FeedbackError.fileTooLarge }
-        if let declaredType, !declaredType.lowercased().hasPrefix("image/") { throw FeedbackError.notAnImage }
+        if let declaredType, !Self.mayBeAnImage(declaredType) { throw FeedbackError.notAnImage }
         guard let info = sniff() else { throw FeedbackError.notAnImage }
         let client = try await store.requireClient(clientId, origin: origin)
         let now = clock.now()

@@ -117,7 +117,7 @@ struct InboxRoutes<Context: RequestContext>: Sendable {
     }
 
     @Sendable func loginForm(_ request: Request, context: Context) async throws -> Response {
-        let next = Self.returnPath(request.uri.queryParameters["next"].map(String.init))
+        let next = Self.returnPath(request.lenientFormQuery["next"])
         if try await visitor(request) != nil { return InboxRenderer.redirect(to: next ?? "/inbox") }
         return try loginPage(error: nil, status: .ok, next: next, request: request)
     }
@@ -182,10 +182,10 @@ struct InboxRoutes<Context: RequestContext>: Sendable {
 
     @Sendable func list(_ request: Request, context: Context) async throws -> Response {
         guard let visitor = try await visitor(request) else { return InboxRenderer.redirect(to: "/inbox/login") }
-        let query = request.uri.queryParameters
+        let query = request.lenientFormQuery
         let filter = InboxFilter(
-            source: query["source"].map(String.init), env: query["env"].map(String.init),
-            cursor: query["cursor"].map(String.init))
+            source: query["source"], env: query["env"],
+            cursor: query["cursor"])
         let clientID = visitor.client.id
         async let page = store.listFeedback(
             clientID: clientID, filter: filter.storeFilter, limit: InboxLimits.pageSize, after: filter.cursor)
@@ -194,7 +194,7 @@ struct InboxRoutes<Context: RequestContext>: Sendable {
         async let settings = slack.settings(clientID)
         let view = try await ListView(
             visitor: visitor, filter: filter, page: page, environments: environments, installation: installation,
-            notice: query["notice"].map(String.init), settings: settings, slackConfigured: slack.isConfigured)
+            notice: query["notice"], settings: settings, slackConfigured: slack.isConfigured)
         return try renderer.page("list", view)
     }
 
@@ -218,8 +218,8 @@ struct InboxRoutes<Context: RequestContext>: Sendable {
 
     @Sendable func confirmDelete(_ request: Request, context: Context) async throws -> Response {
         guard let visitor = try await visitor(request) else { return InboxRenderer.redirect(to: "/inbox/login") }
-        let query = request.uri.queryParameters
-        let filter = InboxFilter(source: query["source"].map(String.init), env: query["env"].map(String.init))
+        let query = request.lenientFormQuery
+        let filter = InboxFilter(source: query["source"], env: query["env"])
         guard let id = context.parameters.decoded("id"),
             let item = try await store.feedback(id: id, clientID: visitor.client.id)
         else { return notFound(visitor) }

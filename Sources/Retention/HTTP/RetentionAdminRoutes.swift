@@ -53,7 +53,7 @@ public struct RetentionAdminRoutes<Context: RequestContext>: Sendable {
 
     @Sendable func export(_ request: Request, context: Context) async throws -> Response {
         let client = try await auth.client(for: request)
-        let subject = try DataSubject(pairs: request.uri.queryParameters.map { (String($0.key), String($0.value)) })
+        let subject = try DataSubject(pairs: request.formQuery().fields.map { (key: $0.name, value: $0.value) })
         let pieces = try await privacy.export(clientID: client.id, subject: subject).jsonPieces(atLeast: 64 * 1024)
         // Written a piece at a time: anyone can put a person's email on items, up to 200 KB each, and the whole
         // document as one string (then copied into one buffer) held four times its size in memory.

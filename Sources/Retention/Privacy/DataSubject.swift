@@ -37,6 +37,9 @@ public enum DataSubject: Sendable, Equatable {
         }
         // `a\u{0}b` must not export or erase `a` (see `containsNUL`).
         guard !value.containsNUL else { throw .textWithNUL(field: key) }
+        // Said, not answered with an empty export or an erasure of nothing: `?email=bob+tag@example.com` reads as
+        // "bob tag@example.com" (a query string is a form, `+` a space).
+        if key == "email", value.unicodeScalars.contains(where: \.properties.isWhitespace) { throw .emailWithSpace }
         switch key {
         case "email": self = .email(value)
         case "userId": self = .userID(value)

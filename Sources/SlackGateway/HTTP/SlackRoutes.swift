@@ -72,10 +72,10 @@ public struct SlackRoutes<Context: RequestContext>: Sendable {
     }
 
     @Sendable func callback(_ request: Request, context: Context) async throws -> Response {
-        let query = request.uri.queryParameters
+        let query = request.lenientFormQuery
         let result = await oauth.complete(
-            code: query["code"].map(String.init), state: query["state"].map(String.init),
-            error: query["error"].map(String.init))
+            code: query["code"], state: query["state"],
+            error: query["error"])
         switch result {
         case .installed(let team, let emoji):
             let reactions = SlackSettings.spoken(emoji)

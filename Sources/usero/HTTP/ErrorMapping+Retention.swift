@@ -10,6 +10,10 @@ extension ErrorMapping {
             (.badRequest, ErrorBody("Give exactly one of email, userId, slackUserId"))
         case RetentionError.textWithNUL(let field):
             (.badRequest, ErrorBody("Invalid data provided", issues: [field: ["Must not contain NUL characters"]]))
+        case RetentionError.emailWithSpace:
+            (.badRequest, ErrorBody(
+                "Invalid data provided",
+                issues: ["email": ["Must not contain spaces (in a query string, + is a space: write it as %2B)"]]))
         default:
             nil
         }

@@ -44,6 +44,9 @@ struct ErrorMiddleware<Context: RequestContext>: RouterMiddleware {
             response.headers[.retryAfter] = "\(ErrorMapping.unavailableRetryAfterSeconds)"
         } else if case FeedbackError.rateLimited(let seconds) = error {
             response.headers[.retryAfter] = "\(seconds)"
+        } else if case FeedbackError.unauthorized = error {
+            // RFC 9110 §11.6.1: a 401 says which scheme would do (the admin key, as `Authorization: Bearer`).
+            response.headers[.wwwAuthenticate] = #"Bearer realm="usero""#
         }
         return response
     }

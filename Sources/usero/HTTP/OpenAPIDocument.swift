@@ -184,7 +184,7 @@ enum OpenAPIDocument {
       }
      },
      "503": {
-      "description": "`Storage is nearly full` (USERO_MIN_FREE_DISK_MB)",
+      "description": "`Storage is nearly full` (USERO_MIN_FREE_DISK_MB); or `Storage is unavailable, try again shortly`: the database did not answer (PostgreSQL down or out of reach); nothing was written",
       "content": {
        "application/json": {
         "schema": {
@@ -293,6 +293,16 @@ enum OpenAPIDocument {
        }
       }
      },
+     "400": {
+      "description": "bad request",
+      "content": {
+       "application/json": {
+        "schema": {
+         "$ref": "#/components/schemas/Error"
+        }
+       }
+      }
+     },
      "401": {
       "description": "missing or invalid admin key",
       "content": {
@@ -303,15 +313,8 @@ enum OpenAPIDocument {
        }
       }
      },
-     "400": {
-      "description": "bad request",
-      "content": {
-       "application/json": {
-        "schema": {
-         "$ref": "#/components/schemas/Error"
-        }
-       }
-      }
+     "503": {
+      "$ref": "#/components/responses/StorageUnavailable"
      }
     }
    }
@@ -367,6 +370,9 @@ enum OpenAPIDocument {
         }
        }
       }
+     },
+     "503": {
+      "$ref": "#/components/responses/StorageUnavailable"
      }
     }
    },
@@ -403,6 +409,9 @@ enum OpenAPIDocument {
         }
        }
       }
+     },
+     "503": {
+      "$ref": "#/components/responses/StorageUnavailable"
      }
     }
    }
@@ -562,7 +571,7 @@ enum OpenAPIDocument {
       }
      },
      "503": {
-      "description": "`Storage is nearly full` (USERO_MIN_FREE_DISK_MB), or `Too many uploads in progress` (USERO_MAX_CONCURRENT_UPLOADS)",
+      "description": "`Storage is nearly full` (USERO_MIN_FREE_DISK_MB), or `Too many uploads in progress` (USERO_MAX_CONCURRENT_UPLOADS); or `Storage is unavailable, try again shortly`: the database did not answer (PostgreSQL down or out of reach); nothing was written",
       "content": {
        "application/json": {
         "schema": {
@@ -667,6 +676,9 @@ enum OpenAPIDocument {
         "description": "always `*`"
        }
       }
+     },
+     "503": {
+      "$ref": "#/components/responses/StorageUnavailable"
      }
     }
    }
@@ -812,7 +824,7 @@ enum OpenAPIDocument {
       }
      },
      "503": {
-      "description": "`Storage is nearly full` (USERO_MIN_FREE_DISK_MB)",
+      "description": "`Storage is nearly full` (USERO_MIN_FREE_DISK_MB); or `Storage is unavailable, try again shortly`: the database did not answer (PostgreSQL down or out of reach); nothing was written",
       "content": {
        "application/json": {
         "schema": {
@@ -913,6 +925,9 @@ enum OpenAPIDocument {
         }
        }
       }
+     },
+     "503": {
+      "$ref": "#/components/responses/StorageUnavailable"
      }
     }
    }
@@ -963,6 +978,16 @@ enum OpenAPIDocument {
        }
       }
      },
+     "400": {
+      "description": "bad request",
+      "content": {
+       "application/json": {
+        "schema": {
+         "$ref": "#/components/schemas/Error"
+        }
+       }
+      }
+     },
      "401": {
       "description": "missing or invalid admin key",
       "content": {
@@ -973,15 +998,8 @@ enum OpenAPIDocument {
        }
       }
      },
-     "400": {
-      "description": "bad request",
-      "content": {
-       "application/json": {
-        "schema": {
-         "$ref": "#/components/schemas/Error"
-        }
-       }
-      }
+     "503": {
+      "$ref": "#/components/responses/StorageUnavailable"
      }
     }
    }
@@ -1018,8 +1036,8 @@ enum OpenAPIDocument {
        }
       }
      },
-     "401": {
-      "description": "missing or invalid admin key",
+     "400": {
+      "description": "bad request",
       "content": {
        "application/json": {
         "schema": {
@@ -1028,8 +1046,8 @@ enum OpenAPIDocument {
        }
       }
      },
-     "400": {
-      "description": "bad request",
+     "401": {
+      "description": "missing or invalid admin key",
       "content": {
        "application/json": {
         "schema": {
@@ -1047,6 +1065,9 @@ enum OpenAPIDocument {
         }
        }
       }
+     },
+     "503": {
+      "$ref": "#/components/responses/StorageUnavailable"
      }
     }
    }
@@ -1075,6 +1096,9 @@ enum OpenAPIDocument {
         }
        }
       }
+     },
+     "503": {
+      "$ref": "#/components/responses/StorageUnavailable"
      }
     }
    }
@@ -1110,6 +1134,9 @@ enum OpenAPIDocument {
         }
        }
       }
+     },
+     "503": {
+      "$ref": "#/components/responses/StorageUnavailable"
      }
     }
    }
@@ -1155,7 +1182,7 @@ enum OpenAPIDocument {
       }
      },
      "503": {
-      "description": "not configured",
+      "description": "not configured; or `Storage is unavailable, try again shortly`: the database did not answer (PostgreSQL down or out of reach); nothing was written",
       "content": {
        "application/json": {
         "schema": {
@@ -1208,6 +1235,9 @@ enum OpenAPIDocument {
         }
        }
       }
+     },
+     "503": {
+      "$ref": "#/components/responses/StorageUnavailable"
      }
     }
    }
@@ -1253,6 +1283,9 @@ enum OpenAPIDocument {
         }
        }
       }
+     },
+     "503": {
+      "$ref": "#/components/responses/StorageUnavailable"
      }
     }
    },
@@ -1339,6 +1372,9 @@ enum OpenAPIDocument {
         }
        }
       }
+     },
+     "503": {
+      "$ref": "#/components/responses/StorageUnavailable"
      }
     }
    }
@@ -1414,6 +1450,9 @@ enum OpenAPIDocument {
         }
        }
       }
+     },
+     "503": {
+      "$ref": "#/components/responses/StorageUnavailable"
      }
     }
    }
@@ -1493,7 +1532,7 @@ enum OpenAPIDocument {
       }
      },
      "503": {
-      "description": "`Slack is not configured`, or storage is full",
+      "description": "`Slack is not configured`, or storage is full; or `Storage is unavailable, try again shortly`: the database did not answer (PostgreSQL down or out of reach); nothing was written",
       "content": {
        "application/json": {
         "schema": {
@@ -1576,7 +1615,7 @@ enum OpenAPIDocument {
       }
      },
      "503": {
-      "description": "`Slack is not configured`, or storage is full",
+      "description": "`Slack is not configured`, or storage is full; or `Storage is unavailable, try again shortly`: the database did not answer (PostgreSQL down or out of reach); nothing was written",
       "content": {
        "application/json": {
         "schema": {
@@ -1674,7 +1713,7 @@ enum OpenAPIDocument {
       }
      },
      "503": {
-      "description": "`Slack is not configured`, or storage is full",
+      "description": "`Slack is not configured`, or storage is full; or `Storage is unavailable, try again shortly`: the database did not answer (PostgreSQL down or out of reach); nothing was written",
       "content": {
        "application/json": {
         "schema": {
@@ -1768,7 +1807,7 @@ enum OpenAPIDocument {
       }
      },
      "503": {
-      "description": "`Slack is not configured`",
+      "description": "`Slack is not configured`; or `Storage is unavailable, try again shortly`: the database did not answer (PostgreSQL down or out of reach); nothing was written",
       "content": {
        "application/json": {
         "schema": {
@@ -1807,6 +1846,9 @@ enum OpenAPIDocument {
         }
        }
       }
+     },
+     "503": {
+      "$ref": "#/components/responses/StorageUnavailable"
      }
     }
    }
@@ -1838,6 +1880,9 @@ enum OpenAPIDocument {
         }
        }
       }
+     },
+     "503": {
+      "$ref": "#/components/responses/StorageUnavailable"
      }
     }
    },
@@ -1897,6 +1942,9 @@ enum OpenAPIDocument {
         }
        }
       }
+     },
+     "503": {
+      "$ref": "#/components/responses/StorageUnavailable"
      }
     },
     "requestBody": {
@@ -1966,6 +2014,9 @@ enum OpenAPIDocument {
         }
        }
       }
+     },
+     "503": {
+      "$ref": "#/components/responses/StorageUnavailable"
      }
     },
     "requestBody": {
@@ -2032,6 +2083,9 @@ enum OpenAPIDocument {
         }
        }
       }
+     },
+     "503": {
+      "$ref": "#/components/responses/StorageUnavailable"
      }
     }
    }
@@ -2083,6 +2137,9 @@ enum OpenAPIDocument {
         }
        }
       }
+     },
+     "503": {
+      "$ref": "#/components/responses/StorageUnavailable"
      }
     }
    },
@@ -2142,6 +2199,9 @@ enum OpenAPIDocument {
         }
        }
       }
+     },
+     "503": {
+      "$ref": "#/components/responses/StorageUnavailable"
      }
     },
     "requestBody": {
@@ -2210,7 +2270,7 @@ enum OpenAPIDocument {
       }
      },
      "503": {
-      "description": "Slack is not configured",
+      "description": "Slack is not configured; or `Storage is unavailable, try again shortly`: the database did not answer (PostgreSQL down or out of reach); nothing was written",
       "content": {
        "text/html": {
         "schema": {
@@ -2294,6 +2354,9 @@ enum OpenAPIDocument {
         }
        }
       }
+     },
+     "503": {
+      "$ref": "#/components/responses/StorageUnavailable"
      }
     },
     "requestBody": {
@@ -2453,16 +2516,20 @@ enum OpenAPIDocument {
       }
      },
      "503": {
-      "description": "the store does not answer",
+      "description": "the store does not answer: `{\"status\":\"unavailable\",\"error\":\"Storage is unavailable\"}`",
       "content": {
        "application/json": {
         "schema": {
          "type": "object",
          "required": [
-          "status"
+          "status",
+          "error"
          ],
          "properties": {
           "status": {
+           "const": "unavailable"
+          },
+          "error": {
            "type": "string"
           }
          }
@@ -2522,6 +2589,28 @@ enum OpenAPIDocument {
     "type": "http",
     "scheme": "bearer",
     "description": "the client's admin key"
+   }
+  },
+  "responses": {
+   "StorageUnavailable": {
+    "description": "`Storage is unavailable, try again shortly`: the database did not answer (PostgreSQL down or out of reach); nothing was written",
+    "headers": {
+     "Retry-After": {
+      "description": "seconds",
+      "required": true,
+      "schema": {
+       "pattern": "^[0-9]+$",
+       "type": "string"
+      }
+     }
+    },
+    "content": {
+     "application/json": {
+      "schema": {
+       "$ref": "#/components/schemas/Error"
+      }
+     }
+    }
    }
   },
   "schemas": {

@@ -46,7 +46,8 @@ struct OperationsRoutes<Context: RequestContext>: Sendable {
 /// The two `/healthz` answers, made once (a copy shares their header and body storage).
 private enum HealthAnswer {
     static let ok = JSONResponse.raw(#"{"status":"ok"}"#)
-    static let unavailable = JSONResponse.raw(#"{"status":"unavailable"}"#, status: .serviceUnavailable)
+    static let unavailable = JSONResponse.raw(
+        #"{"status":"unavailable","error":"Storage is unavailable"}"#, status: .serviceUnavailable)
 }
 
 /// The store's health, asked at most once per `maxAge` however many `/healthz` calls arrive.

@@ -1,3 +1,4 @@
+import Feedback
 import Foundation
 import Hummingbird
 import Logging

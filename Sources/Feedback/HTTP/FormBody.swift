@@ -1,6 +1,10 @@
-/// An `application/x-www-form-urlencoded` body: `+` is a space and `%XX` are UTF-8 bytes.
+public import Hummingbird
+
+/// An `application/x-www-form-urlencoded` body or query string: `+` is a space and `%XX` are UTF-8 bytes.
 ///
-/// Foundation's `URLComponents` leaves `+` alone, which turns "Export+to+CSV" into a wrong comment.
+/// Foundation's `URLComponents` leaves `+` alone, which turns "Export+to+CSV" into a wrong comment; so does
+/// Hummingbird's `queryParameters` (which decodes no key either), so `?environment=my+env`, as a browser's GET form or
+/// `URLSearchParams` writes a space, missed `my env`. Every route reads its query through `formQuery()`.
 public struct FormBody: Sendable {
     /// Fields in order; a repeated name keeps its first value in `subscript`.
     public let fields: [(name: String, value: String)]
@@ -15,6 +19,13 @@ public struct FormBody: Sendable {
             guard let value else { return nil }
             fields.append((name, value))
         }
+        self.fields = fields
+    }
+
+    /// No fields.
+    public static let empty = FormBody(fields: [])
+
+    private init(fields: [(name: String, value: String)]) {
         self.fields = fields
     }
 
@@ -80,4 +91,21 @@ public struct FormBody: Sendable {
 
 extension String {
     fileprivate var leftPadded: String { count == 1 ? "0" + self : self }
+}
+
+extension Request {
+    /// The query string, read as a form (see `FormBody`). Throws `FeedbackError.badQuery` (a 400 naming the
+    /// parameter, as other refusals of a query do) when a percent escape is broken or the bytes are not UTF-8.
+    public func formQuery() throws(FeedbackError) -> FormBody {
+        guard let query = uri.query else { return .empty }
+        if let form = FormBody(query.utf8) { return form }
+        let broken = query.split(separator: "&").first { FormBody($0.utf8) == nil }
+        let name = broken.flatMap { FormBody($0.prefix { $0 != "=" }.utf8)?.fields.first?.name }
+            .flatMap { $0.unicodeScalars.count <= 64 ? $0 : nil } ?? "query"
+        throw .badQuery(field: name, message: "\(name) has a broken percent-encoding")
+    }
+
+    /// The query string read as a form, or no fields when it does not decode: for HTML pages, which show their
+    /// defaults rather than a JSON error.
+    public var lenientFormQuery: FormBody { (try? formQuery()) ?? .empty }
 }
