@@ -33,8 +33,10 @@ final class PostgresPool: Sendable {
         var check: Task<Check, Never>?
         /// When the last check found the server still down.
         var refusedAt: ContinuousClock.Instant?
-        /// Pools replaced, shutting down.
-        var retired: [Task<Void, Never>] = []
+        /// Pools replaced and still shutting down, by number.
+        var retired: [Int: Task<Void, Never>] = [:]
+        /// When a pool was last replaced because the server was at its connection limit.
+        var replacedWhenFullAt: ContinuousClock.Instant?
         /// `close()` was called: no pool replaces the current one any more.
         var closed = false
     }
@@ -43,8 +45,9 @@ final class PostgresPool: Sendable {
     private enum Check: Sendable {
         /// A connection was opened (and closed again).
         case answers
-        /// The connection failed before the check's timeout: refused, reset, or the server starting, stopping or at
-        /// its connection limit.
+        /// The server is up and refused the connection as one too many (`too_many_connections`, 53300).
+        case full
+        /// The connection failed before the check's timeout: refused, reset, or the server starting or stopping.
         case refuses
         /// The check ran out of time: a server that slow is busy, not known to be down.
         case unknown
@@ -107,6 +110,8 @@ final class PostgresPool: Sendable {
             let work = UncheckedSendable(body)
             return try await withThrowingTaskGroup(of: T?.self) { group in
                 group.addTask {
+                    var generation = generation
+                    while true {
                     do {
                         while true {
                             let leased = try await generation.client.withConnection { connection -> Leased<T> in
@@ -127,12 +132,19 @@ final class PostgresPool: Sendable {
                             if gate.isSettled { throw StoreUnavailable() }
                         }
                     } catch where !gate.wasLeased {
+                        // The pool was replaced while this lease waited on it (a server at its connection limit
+                        // with this pool's idle connections, see `checkServer`): the wait goes on with the new one.
+                        if !gate.isSettled, ContinuousClock.now < deadline, let current = self.replacement(of: generation) {
+                            generation = current
+                            continue
+                        }
                         // The lease itself failed or was given up (after many failed connection attempts the pool
-                        // fails leases at once for a while), only closed connections were handed over, or the pool
-                        // was replaced meanwhile: nothing was sent.
+                        // fails leases at once for a while), or only closed connections were handed over: nothing
+                        // was sent.
                         _ = gate.settle(.gaveUp)
                         self.leaseFailed(generation)
                         throw StoreUnavailable()
+                    }
                     }
                 }
                 group.addTask {
@@ -172,7 +184,7 @@ final class PostgresPool: Sendable {
     func close() async {
         let runners = state.withLock { state in
             state.closed = true
-            return state.retired + [state.current.runner]
+            return Array(state.retired.values) + [state.current.runner]
         }
         for runner in runners {
             runner.cancel()
@@ -189,7 +201,7 @@ final class PostgresPool: Sendable {
             guard !closed else { throw StoreUnavailable() }
             guard failing else { return current }
             switch await check()?.value {
-            case .answers: continue
+            case .answers, .full: continue
             // Not known to be down: the lease waits for it as long as for any.
             case .unknown: return state.withLock { $0.current }
             case .refuses, nil:
@@ -222,6 +234,11 @@ final class PostgresPool: Sendable {
         state.withLock { state in state.refusedAt.map { $0.duration(to: .now) < Self.checkInterval } ?? false }
     }
 
+    /// The current pool when it has replaced `generation`; nil while `generation` is current, or once closed.
+    private func replacement(of generation: Generation) -> Generation? {
+        state.withLock { $0.current.number != generation.number && !$0.closed ? $0.current : nil }
+    }
+
     /// Whether `generation` is the current pool and none of its connections is in use.
     private func isIdle(_ generation: Generation) -> Bool {
         state.withLock { $0.current.number == generation.number && $0.leased == 0 }
@@ -238,21 +255,45 @@ final class PostgresPool: Sendable {
             case .refuses:
                 state.refusedAt = .now
                 return nil
-            case .answers: state.refusedAt = nil
+            case .answers, .full: state.refusedAt = nil
             }
-            guard state.current.number == number, let since = state.failingSince else { return nil }
+            guard state.current.number == number else { return nil }
+            let since = state.failingSince
             state.failingSince = nil
-            // A pool whose leases failed only for a moment (a busy server) is not in a long backoff: it stays.
-            guard !state.closed, state.leased == 0, since.duration(to: .now) >= Self.replaceAfter else { return nil }
+            let replace: Bool
+            if found == .full {
+                // A server at its connection limit while a lease waits with none of the pool's connections in use
+                // is often full of the pool's own idle ones: once a connection could not be opened, postgres-nio
+                // queues every lease behind its next attempt instead of handing the idle ones over, and every attempt
+                // fails while they stay open (until their idle timeout, a minute of refused requests with the server
+                // healthy). A fresh pool closes them. (At most every `replaceAfter`: when others fill the server, a
+                // fresh pool does no better.)
+                replace = state.replacedWhenFullAt.map { $0.duration(to: .now) >= Self.replaceAfter } ?? true
+            } else {
+                // A pool whose leases failed only for a moment (a busy server) is not in a long backoff: it stays.
+                guard let since else { return nil }
+                replace = since.duration(to: .now) >= Self.replaceAfter
+            }
+            guard replace, !state.closed, state.leased == 0 else { return nil }
+            if found == .full { state.replacedWhenFullAt = .now }
             let old = state.current
             state.current = Self.start(number + 1, configuration, logger)
-            state.retired.append(old.runner)
+            state.retired[old.number] = old.runner
             return old
         }
         if let replaced {
-            logger.info("PostgreSQL answers again: a fresh connection pool replaces the one retrying with a backoff")
+            if found == .full {
+                logger.warning(
+                    "PostgreSQL is at its connection limit with none of this pool's connections in use: a fresh pool replaces it (see USERO_DATABASE_MAX_CONNECTIONS)")
+            } else {
+                logger.info("PostgreSQL answers again: a fresh connection pool replaces the one retrying with a backoff")
+            }
             // Nothing of it is in use, and nothing will be: a lease it still hands over is refused (`handOver`).
             replaced.runner.cancel()
+            Task {
+                await replaced.runner.value
+                self.state.withLock { _ = $0.retired.removeValue(forKey: replaced.number) }
+            }
         }
         return found
     }
@@ -265,6 +306,8 @@ final class PostgresPool: Sendable {
                 id: 0, logger: logger)
             try? await connection.close()
             return .answers
+        } catch let error as PSQLError where error.serverInfo?[.sqlState] == "53300" {
+            return .full
         } catch {
             // A timeout fires at the deadline, never before it: an earlier failure is the server's or the kernel's
             // answer. (On a loaded machine, connecting took longer than the timeout while the server was up.)

@@ -15,6 +15,10 @@ struct AppConfig: Sendable {
     /// How long `serve` keeps trying a PostgreSQL server that is not reachable yet (refused, timed out, unknown
     /// host) before it gives up as it would at once without it; zero: no wait.
     var databaseWait: Duration = .zero
+    /// `USERO_DATABASE_MAX_CONNECTIONS`: sessions one process may open on PostgreSQL (its pool, writer lanes
+    /// included), plus one at a time to check the server after failed leases. Size it so that every instance's
+    /// share stays under the server's `max_connections` (or the role's connection limit).
+    var databaseMaxConnections = 16
     /// The longest `USERO_DATABASE_WAIT_SECONDS`: ten minutes.
     static let maxDatabaseWaitSeconds = 600
     var dataDirectory = "data"
@@ -78,10 +82,17 @@ struct AppConfig: Sendable {
     /// and a folder.
     private static func checkSQLitePath(_ path: String) throws {
         let lowered = path.lowercased()
-        if lowered.contains("://") || lowered.hasPrefix("postgres:") || lowered.hasPrefix("postgresql:") {
+        if lowered.contains("://") || lowered.hasPrefix("postgres") {
             throw Invalid(
                 description:
                     "USERO_DATABASE must be a SQLite file path or a postgres://USER@HOST/DBNAME URL (postgresql:// too)")
+        }
+        // `user:password@db.internal:5432/usero` is a PostgreSQL URL that lost its scheme, not a file to create (a
+        // folder named after the password, and each instance a store of its own).
+        if path.contains("@") {
+            throw Invalid(
+                description:
+                    "USERO_DATABASE holds an @ as a URL's USER@HOST does: write the whole postgres://USER@HOST/DBNAME URL (a SQLite file path may not contain @)")
         }
         if isFolder(path) == true {
             throw Invalid(description: "USERO_DATABASE names a folder; it must be a SQLite file path")
@@ -110,7 +121,7 @@ struct AppConfig: Sendable {
     static func load(host: String?, port: Int?, environment: [String: String]) throws -> AppConfig {
         var config = AppConfig()
         func value(_ name: String) -> String? {
-            guard let v = environment[name]?.trimmingCharacters(in: .whitespaces), !v.isEmpty else { return nil }
+            guard let v = environment[name]?.trimmingCharacters(in: .whitespacesAndNewlines), !v.isEmpty else { return nil }
             return v
         }
         config.host = host ?? value("USERO_HOST") ?? config.host
@@ -155,7 +166,7 @@ struct AppConfig: Sendable {
             config.tokenKeyBase64 = Redacted(key)
         }
         if let previous = value("USERO_PREVIOUS_TOKEN_KEYS") {
-            let keys = previous.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }
+            let keys = previous.split(separator: ",").map { $0.trimmingCharacters(in: .whitespacesAndNewlines) }
             for key in keys { _ = try decodeKey(key, variable: "USERO_PREVIOUS_TOKEN_KEYS") }
             config.previousTokenKeysBase64 = keys.map(Redacted.init)
         }
@@ -263,6 +274,9 @@ struct AppConfig: Sendable {
             "USERO_MAX_CONNECTIONS_PER_ADDRESS", in: 0...1_000_000, what: "a number of connections (0: no limit)")
         {
             maxConnectionsPerAddress = count
+        }
+        if let count = try whole("USERO_DATABASE_MAX_CONNECTIONS", in: 4...1_000, what: "a number of PostgreSQL sessions") {
+            databaseMaxConnections = count
         }
         if let count = try whole("USERO_MAX_CONCURRENT_UPLOADS", in: 0...100_000, what: "a number of uploads (0: no limit)") {
             maxConcurrentUploads = count

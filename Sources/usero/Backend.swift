@@ -41,6 +41,7 @@ struct Backend: Sendable {
         if let settings = config.postgres {
             let database: PostgresBackend
             var options = PostgresBackend.Options()
+            options.maximumConnections = config.databaseMaxConnections
             // `serve` may start before the server does (a reboot, a restart of the database); a command fails at once.
             if serving { options.waitForServer = config.databaseWait }
             do {
@@ -58,6 +59,7 @@ struct Backend: Sendable {
                 description:
                     "USERO_DATABASE: no SQLite file at \(config.databasePath) (`usero serve` or `usero clients create` makes one)")
         }
+        let isNew = !FileManager.default.fileExists(atPath: config.databasePath)
         let store: SQLiteStore
         do {
             store = try await SQLiteStore(
@@ -66,6 +68,13 @@ struct Backend: Sendable {
             throw AppConfig.Invalid(description: "USERO_DATABASE: \(error.description)")
         }
         if serving { try await store.releaseJobLeases() }
+        if isNew, !serving {
+            // A command run without serve's environment (a second terminal, a cron job) would otherwise make a store
+            // of its own and succeed: a project created where serve never looks.
+            logger.notice(
+                "created a new SQLite database; if usero serve uses another store, run this command with its USERO_DATABASE",
+                metadata: ["path": "\(config.databasePath)"])
+        }
         return Backend(
             feedback: store, slack: store, retention: store, health: store, inboxSessions: store, sqlite: store,
             postgres: nil)

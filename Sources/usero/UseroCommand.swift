@@ -7,6 +7,7 @@ import Logging
 import Metrics
 import Prometheus
 import ServiceLifecycle
+import StorePostgres
 import Synchronization
 import UnixSignals
 
@@ -83,7 +84,9 @@ struct Serve: AsyncParsableCommand {
             try DataFolder.prepare(config)
             (app, parts) = try await buildApplication(config: config, logger: logger) { port in
                 listening.set()
-                logger.info("usero listening", metadata: ["host": "\(config.host)", "port": "\(port)"])
+                // Which store, so that an operator sees at once a serve on another store than the one meant.
+                let store = config.postgres.map { "PostgreSQL \($0.description)" } ?? "SQLite \(config.databasePath)"
+                logger.info("usero listening", metadata: ["host": "\(config.host)", "port": "\(port)", "store": "\(store)"])
             }
         } catch let error as AppConfig.Invalid {
             throw Self.refuse(error.description)

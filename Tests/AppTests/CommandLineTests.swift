@@ -66,6 +66,8 @@ import FoundationNetworking
         ("USERO_RETENTION_INTERVAL_SECONDS", "9300000000000000"),
         ("USERO_RETENTION_INTERVAL_SECONDS", "86401"),
         ("USERO_RETENTION_INTERVAL_SECONDS", "0"),
+        ("USERO_DATABASE_MAX_CONNECTIONS", "3"),
+        ("USERO_DATABASE_MAX_CONNECTIONS", "1001"),
     ])
     func badConfigurationStopsServeWithOneLineNamingTheVariable(variable: String, value: String) async throws {
         var settings = environment
@@ -90,6 +92,11 @@ import FoundationNetworking
             ("USERO_DATABASE", notADatabase.path),
             ("USERO_DATABASE", "mysql://usero@db.example/usero"),
             ("USERO_DATABASE", "postgres:/usero@127.0.0.1/usero"),
+            // A PostgreSQL URL that lost its scheme: it used to become a SQLite file in a folder named after the
+            // password, and each instance a store of its own.
+            ("USERO_DATABASE", "usero:S3cretPW@db.internal:5432/usero"),
+            ("USERO_DATABASE", "postgres//usero:S3cretPW@db.internal/usero"),
+            ("USERO_DATABASE", "postgresql;//usero@db.internal/usero"),
             ("USERO_DATA_DIR", notADatabase.path),
             ("USERO_HOST", "not_a_host.invalid"),
             ("USERO_HOST", "192.0.2.1"),  // TEST-NET-1: resolves, but is no address of this machine
@@ -103,7 +110,9 @@ import FoundationNetworking
             let lines = outcome.stderr.split(separator: "\n").filter { $0.contains(variable) }
             #expect(lines.count == 1, "\(variable)=\(value): \(outcome.stderr)")
             #expect(!outcome.stderr.contains("Error Domain"), "\(outcome.stderr)")
+            #expect(!outcome.stderr.contains("S3cretPW"), "\(outcome.stderr)")
         }
+        #expect(!FileManager.default.fileExists(atPath: "usero:S3cretPW@db.internal:5432"))
         // Nothing was created in place of the URL-like path.
         #expect(!FileManager.default.fileExists(atPath: "mysql:"))
         #expect(!FileManager.default.fileExists(atPath: "postgres:"))
@@ -135,9 +144,15 @@ import FoundationNetworking
             #expect(lines.first?.contains("no SQLite file") == true, "\(command): \(outcome.stderr)")
             #expect(!FileManager.default.fileExists(atPath: missing.path), "\(command)")
         }
-        // Creating a client is how a store starts: that one makes the file
-        #expect(try await UseroBinary.run(["clients", "create", "--name", "A"], environment: settings).status == 0)
+        // Creating a client is how a store starts: that one makes the file, and says so (run in a shell without
+        // serve's USERO_DATABASE, it would otherwise make a store serve never reads, and succeed)
+        let created = try await UseroBinary.run(["clients", "create", "--name", "A"], environment: settings)
+        #expect(created.status == 0)
         #expect(FileManager.default.fileExists(atPath: missing.path))
+        let notices = created.stderr.split(separator: "\n").filter { $0.contains("created a new SQLite database") }
+        #expect(notices.count == 1 && notices.first?.contains(missing.path) == true, "\(created.stderr)")
+        let again = try await UseroBinary.run(["clients", "create", "--name", "B"], environment: settings)
+        #expect(again.status == 0 && !again.stderr.contains("created a new SQLite database"), "\(again.stderr)")
         #expect(try await UseroBinary.run(["retention", "run"], environment: settings).status == 0)
     }
 

@@ -3,6 +3,7 @@ import Foundation
 import Glibc
 #endif
 import Logging
+import SlackGateway
 import Testing
 @testable import usero
 import UseroTestSupport
@@ -31,6 +32,24 @@ import FoundationNetworking
                 try AppConfig.load(host: nil, port: nil, environment: ["LOG_LEVEL": bad])
             }
         }
+    }
+
+    /// A secret read from a file (`kubectl create secret --from-file`, `$(cat key)` keeps none, a file does) ends in a
+    /// newline: it is white space around the value, as spaces are, not part of the key.
+    @Test func aTrailingNewlineIsNotPartOfAValue() throws {
+        let key = Data((0..<32).map { UInt8($0) }).base64EncodedString()
+        let config = try AppConfig.load(
+            host: nil, port: nil,
+            environment: ["USERO_TOKEN_KEY": key + "\n", "USERO_PREVIOUS_TOKEN_KEYS": key + ",\n" + key + "\r\n", "USERO_PORT": "8081\n"])
+        #expect(config.tokenKeyBase64?.value == key)
+        #expect(config.previousTokenKeysBase64.map(\.value) == [key, key])
+        #expect(config.port == 8081)
+    }
+
+    @Test func theDatabasePoolSizeIsBounded() throws {
+        #expect(try AppConfig.load(host: nil, port: nil, environment: [:]).databaseMaxConnections == 16)
+        let config = try AppConfig.load(host: nil, port: nil, environment: ["USERO_DATABASE_MAX_CONNECTIONS": "4"])
+        #expect(config.databaseMaxConnections == 4)
     }
 
     @Test func theDatabaseWaitIsAWholeNumberOfSecondsUpToTenMinutes() throws {

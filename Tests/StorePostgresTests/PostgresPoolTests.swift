@@ -3,6 +3,7 @@ import Foundation
 #if canImport(Glibc)
 import Glibc
 #endif
+import PostgresNIO
 import Testing
 
 @testable import StorePostgres
@@ -34,5 +35,49 @@ import Testing
         }
         #expect(ContinuousClock.now - started >= .seconds(6))
         await pool.close()
+    }
+}
+
+/// A server at its connection limit is up: it answers a new connection with `too_many_connections` (53300). The pool's
+/// check of the server took that for an outage, and when the limit was filled by the pool's own idle connections every
+/// lease was refused until they timed out, a minute later, with the server healthy (an outside review: four
+/// connections allowed, a burst of 32 requests, then a minute of 503s on every instance).
+@Suite(.serialized, .enabled(if: TestPostgres.isAvailable, TestPostgres.skipReason))
+struct PostgresPoolConnectionLimitTests {
+    @Test(.timeLimit(.minutes(1)))
+    func aServerAtItsConnectionLimitIsNotAnOutage() async throws {
+        try await TestPostgres.withFreshDatabase { settings in
+            let role = "limited_" + UUID().uuidString.lowercased().replacingOccurrences(of: "-", with: "").prefix(12)
+            try await TestPostgres.run("CREATE ROLE \(role) LOGIN PASSWORD 'limited' CONNECTION LIMIT 3", on: settings)
+            let url = try #require(TestPostgres.url)
+            let limitedURL = url.replacingOccurrences(
+                of: #"//[^@]*@([^/]*)/[^?]*"#, with: "//\(role):limited@$1/\(settings.database)", options: .regularExpression)
+            let pool = PostgresPool(
+                settings: try PostgresSettings(url: limitedURL),
+                configuration: try PostgresSettings(url: limitedURL).clientConfiguration(maximumConnections: 12),
+                logger: TestPostgres.logger)
+            // A burst wider than the limit: the pool tries to open more connections than the server allows.
+            await withTaskGroup(of: Void.self) { group in
+                for _ in 0..<24 {
+                    group.addTask {
+                        for _ in 0..<4 {
+                            _ = try? await pool.withConnection(leaseTimeout: .seconds(2)) { connection in
+                                try await connection.query("SELECT pg_sleep(0.05)", logger: TestPostgres.logger)
+                            }
+                        }
+                    }
+                }
+            }
+            // Then, with the pool's own connections idle and holding every slot, requests are served.
+            for _ in 0..<5 {
+                let value = try await pool.withConnection(leaseTimeout: .seconds(5)) { connection in
+                    try await connection.query("SELECT 1", logger: TestPostgres.logger).collect().count
+                }
+                #expect(value == 1)
+                try await Task.sleep(for: .milliseconds(300))
+            }
+            await pool.close()
+            try await TestPostgres.run("DROP ROLE \(role)", on: settings)
+        }
     }
 }
