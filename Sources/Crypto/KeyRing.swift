@@ -39,6 +39,11 @@ public struct KeyRing: Sendable, CustomStringConvertible {
         try Envelope(parsing: envelope).keyID
     }
 
+    /// Whether the ring holds the key `envelope` was sealed with (false for an envelope that does not parse).
+    public func holdsKey(of envelope: [UInt8]) -> Bool {
+        (try? Self.keyID(ofEnvelope: envelope)).flatMap { key(withID: $0) } != nil
+    }
+
     /// Opens with whichever key the envelope names and seals again with the current key.
     public func reseal(_ envelope: [UInt8], associatedData: some Collection<UInt8>) throws(CryptoError) -> [UInt8] {
         let aad = Array(associatedData)

@@ -27,6 +27,14 @@ public struct TokenResealer: Sendable {
         }
     }
 
+    /// How many workspaces' tokens were sealed under a key the ring does not hold: a `USERO_TOKEN_KEY` that is not the
+    /// one they were sealed with (nor among the previous keys), whose captures and posts all fail until it is.
+    public func installationsWithAnUnknownKey() async throws -> Int {
+        try await store.sealedInstallations().count { installation in
+            installation.tokenEnvelope.map { !keyRing.holdsKey(of: $0) } ?? false
+        }
+    }
+
     /// Re-seals everything not yet under the current key.
     public func resealAll() async throws -> Summary {
         var summary = Summary()

@@ -49,6 +49,14 @@ enum SlackSetup {
             return ([], nil, [SlackAccountData(store: parts.backend.slack, wakeup: nil)], nil)
         }
         let (keyRing, oauth, api) = try installFlow(parts: parts, clock: clock, logger: logger)
+        let keyCheck = TokenResealer(store: parts.backend.slack, keyRing: keyRing)
+        Task {
+            // A well-formed key that is not the one the tokens were sealed with starts without complaint, and then
+            // every capture fails as `internal`: said once, at start, naming the variables.
+            guard let unknown = try? await keyCheck.installationsWithAnUnknownKey(), unknown > 0 else { return }
+            logger.error(
+                "USERO_TOKEN_KEY cannot open the stored Slack tokens of \(unknown) workspace(s): set the key they were sealed with, or put it in USERO_PREVIOUS_TOKEN_KEYS (Slack captures and posts fail until then)")
+        }
         let wakeup = JobWakeup()
         let slackLogger = logger
         let store = parts.backend.slack

@@ -238,6 +238,27 @@ import UseroTestSupport
             try await TestServer.onTestBackend(&config, folder: folder)
             let (ring, _) = try SlackKeys.load(config: config, createIfMissing: false, logger: nil)
             let backend = try await Backend.open(config)
+            // The new key alone does not open the token; with the old one among the previous keys it does
+            var newKeyOnly = config
+            newKeyOnly.previousTokenKeysBase64 = []
+            let (unaware, _) = try SlackKeys.load(config: newKeyOnly, createIfMissing: false, logger: nil)
+            #expect(try await TokenResealer(store: backend.slack, keyRing: unaware).installationsWithAnUnknownKey() == 1)
+            #expect(try await TokenResealer(store: backend.slack, keyRing: ring).installationsWithAnUnknownKey() == 0)
+            // …and serve says so at start, naming the variable
+            try await TestServer.run(
+                folder: folder,
+                configure: {
+                    SlackTestSettings.configure(&$0, fakeURL: api)
+                    $0.tokenKeyBase64 = Redacted(newKey)
+                }
+            ) { server in
+                var said = false
+                for _ in 0..<200 where !said {
+                    said = server.logs.text.contains("USERO_TOKEN_KEY cannot open the stored Slack tokens of 1 workspace")
+                    if !said { try await Task.sleep(for: .milliseconds(25)) }
+                }
+                #expect(said, "\(server.logs.text.suffix(2000))")
+            }
             let first = try await TokenResealer(store: backend.slack, keyRing: ring).resealAll()
             #expect(first == .init(resealed: 1, alreadyCurrent: 0, failed: 0))
             let second = try await TokenResealer(store: backend.slack, keyRing: ring).resealAll()
