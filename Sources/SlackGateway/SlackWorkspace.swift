@@ -60,9 +60,14 @@ public struct SlackWorkspace: Sendable {
 
     /// Reads `since` of `POST /api/slack/recover`: an ISO 8601 instant (with or without fractional seconds).
     public static func parseSince(_ text: String?) throws -> Int64? {
-        guard let text, !text.isEmpty else { return nil }
+        guard var text, !text.isEmpty else { return nil }
+        // No instant holds a space: one here is an offset's `+` sent unescaped (`$(date -Iseconds)`), which a query
+        // string reads as a space.
+        if text.utf8.count <= 64 { text = text.replacingOccurrences(of: " ", with: "+") }
         guard text.utf8.count <= 64, let date = Feedback.parseISO8601(text) else {
-            throw FeedbackError.invalid(issues: ["since": ["Must be an ISO 8601 instant, e.g. 2026-11-26T20:00:00Z"]])
+            throw FeedbackError.invalid(issues: [
+                "since": ["Must be an ISO 8601 instant, e.g. 2026-11-26T20:00:00Z (in a query string, write + as %2B)"]
+            ])
         }
         return epochMillis(date)
     }

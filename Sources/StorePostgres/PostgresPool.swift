@@ -120,7 +120,13 @@ final class PostgresPool: Sendable {
                                 // first statement would fail, and a client get an error for a request nothing of
                                 // which was sent.)
                                 if connection.isClosed { return .closed }
-                                guard gate.settle(.leased), self.handOver(generation) else { throw StoreUnavailable() }
+                                // Taken from this pool only while it is current (a replaced one's late hand-over is
+                                // refused, and the wait goes on with the new pool); then only once.
+                                guard self.handOver(generation) else { throw StoreUnavailable() }
+                                guard gate.settle(.leased) else {
+                                    self.giveBack(generation)
+                                    throw StoreUnavailable()
+                                }
                                 defer { self.giveBack(generation) }
                                 return .connection(try await work.value(connection))
                             }
@@ -247,9 +253,17 @@ final class PostgresPool: Sendable {
     /// Checks the server on a plain connection; when it answers, a fresh pool replaces `number` unless one of its
     /// connections is in use.
     private func checkServer(replacing number: Int) async -> Check {
-        let found = await openAndClose()
+        var found = await openAndClose()
         let replaced: Generation? = state.withLock { state in
             state.check = nil
+            if found == .full, state.closed || state.leased > 0
+                || state.replacedWhenFullAt.map({ $0.duration(to: .now) < Self.replaceAfter }) == true
+            {
+                // Full, and a fresh pool would not help now: connections of this pool are in use (it is working),
+                // or one was replaced moments ago (the server may be full of others). Refused at once for a moment,
+                // as when down, rather than every request waiting its whole lease timeout.
+                found = .refuses
+            }
             switch found {
             case .unknown: return nil
             case .refuses:
@@ -266,9 +280,9 @@ final class PostgresPool: Sendable {
                 // is often full of the pool's own idle ones: once a connection could not be opened, postgres-nio
                 // queues every lease behind its next attempt instead of handing the idle ones over, and every attempt
                 // fails while they stay open (until their idle timeout, a minute of refused requests with the server
-                // healthy). A fresh pool closes them. (At most every `replaceAfter`: when others fill the server, a
-                // fresh pool does no better.)
-                replace = state.replacedWhenFullAt.map { $0.duration(to: .now) >= Self.replaceAfter } ?? true
+                // healthy). A fresh pool closes them. (Not again within `replaceAfter`, above: when others fill the
+                // server, a fresh pool does no better.)
+                replace = true
             } else {
                 // A pool whose leases failed only for a moment (a busy server) is not in a long backoff: it stays.
                 guard let since else { return nil }

@@ -82,17 +82,21 @@ struct AppConfig: Sendable {
     /// and a folder.
     private static func checkSQLitePath(_ path: String) throws {
         let lowered = path.lowercased()
-        if lowered.contains("://") || lowered.hasPrefix("postgres") {
+        if lowered.contains("://") || lowered.hasPrefix("postgres:") || lowered.hasPrefix("postgresql:") {
             throw Invalid(
                 description:
                     "USERO_DATABASE must be a SQLite file path or a postgres://USER@HOST/DBNAME URL (postgresql:// too)")
         }
-        // `user:password@db.internal:5432/usero` is a PostgreSQL URL that lost its scheme, not a file to create (a
-        // folder named after the password, and each instance a store of its own).
-        if path.contains("@") {
-            throw Invalid(
-                description:
-                    "USERO_DATABASE holds an @ as a URL's USER@HOST does: write the whole postgres://USER@HOST/DBNAME URL (a SQLite file path may not contain @)")
+        // A PostgreSQL URL that lost its scheme (`user:password@db.internal:5432/usero`, `postgres//…`) is not a file
+        // to create: a folder named after the password, and each instance a store of its own. A file that exists is
+        // opened as ever (`/home/ada@corp.example/usero.sqlite`, `postgres-old.sqlite`).
+        if !FileManager.default.fileExists(atPath: path) {
+            let firstComponent = path.prefix { $0 != "/" }
+            if (lowered.hasPrefix("postgres") && lowered.contains("//")) || firstComponent.contains("@") {
+                throw Invalid(
+                    description:
+                        "USERO_DATABASE looks like a PostgreSQL URL without its postgres:// (USER@HOST/DBNAME): write the whole URL, or a SQLite file path")
+            }
         }
         if isFolder(path) == true {
             throw Invalid(description: "USERO_DATABASE names a folder; it must be a SQLite file path")

@@ -113,6 +113,16 @@ import FoundationNetworking
             #expect(!outcome.stderr.contains("S3cretPW"), "\(outcome.stderr)")
         }
         #expect(!FileManager.default.fileExists(atPath: "usero:S3cretPW@db.internal:5432"))
+        // Real paths with an @ or starting with "postgres" stay SQLite files: new ones inside a folder, existing ones
+        // anywhere.
+        let atFolder = folder.appendingPathComponent("ada@corp.example")
+        try FileManager.default.createDirectory(at: atFolder, withIntermediateDirectories: true)
+        for path in [atFolder.appendingPathComponent("usero.sqlite").path, folder.appendingPathComponent("postgres-old.sqlite").path] {
+            var settings = environment
+            settings["USERO_DATABASE"] = path
+            let created = try await UseroBinary.run(["clients", "create", "--name", "A"], environment: settings)
+            #expect(created.status == 0, "\(path): \(created.stderr)")
+        }
         // Nothing was created in place of the URL-like path.
         #expect(!FileManager.default.fileExists(atPath: "mysql:"))
         #expect(!FileManager.default.fileExists(atPath: "postgres:"))

@@ -210,10 +210,10 @@ import UseroTestSupport
         }
     }
 
-    /// The query string is read as a form, as Python's requests, `URLSearchParams` and browsers write one: `+` is a
-    /// space. An id with a space, sent that way, is found (it used to come back as an empty export); an email with an
-    /// unescaped `+` would read as one with a space, which no address holds, and is refused saying so instead of
-    /// answering an empty export or an erasure of nothing.
+    /// The query string is read as a form, as Python's requests, `URLSearchParams` and browsers write one: `%20` and
+    /// `%2B` are what they say, names are decoded. A subject holding a `+` as sent could mean a space or a plus sign
+    /// (`auth+42`, `ada+x@example.com`): refused, naming the key, instead of a guess answered with an empty export; an
+    /// email with a space, which no address holds, is refused too.
     @Test func aPrivacyQueryIsReadAsAFormAndAnEmailWithASpaceIsRefused() async throws {
         try await TestServer.run { server in
             let client = try await server.createClient()
@@ -221,20 +221,26 @@ import UseroTestSupport
             let item = try await server.postJSON(
                 "/api/feedback", #"{"clientId":"\#(client.id)","rating":1,"userId":"ada lovelace"}"#)
             let id = try #require(item.json["feedbackId"] as? String)
-            #expect(try await Self.exportedIDs(server, key: client.key, query: "userId=ada+lovelace") == [id])
+            let plus = try await server.postJSON(
+                "/api/feedback", #"{"clientId":"\#(client.id)","rating":2,"userId":"auth+42"}"#)
+            let plusID = try #require(plus.json["feedbackId"] as? String)
             #expect(try await Self.exportedIDs(server, key: client.key, query: "user%49d=ada%20lovelace") == [id])
+            #expect(try await Self.exportedIDs(server, key: client.key, query: "userId=auth%2B42") == [plusID])
+            // A + as sent could be either: refused, naming the key, rather than guessed (an export of nothing)
             for request in [
-                ("GET", "/api/privacy/export?email=ada+x@example.com", nil),
-                ("POST", "/api/privacy/erase", #"{"email":"ada x@example.com"}"#),
+                ("GET", "/api/privacy/export?email=ada+x@example.com", nil, "email"),
+                ("GET", "/api/privacy/export?userId=auth+42", nil, "userId"),
+                ("GET", "/api/privacy/export?userId=ada+lovelace", nil, "userId"),
+                ("POST", "/api/privacy/erase", #"{"email":"ada x@example.com"}"#, "email"),
             ] {
                 let result = try await server.request(
                     request.0, request.1, headers: auth.merging(["Content-Type": "application/json"]) { $1 },
                     body: request.2.map { Data($0.utf8) })
                 #expect(result.status == 400)
                 let issues = try #require(result.json["issues"] as? [String: [String]])
-                #expect(issues["email"]?.first?.contains("%2B") == true, "\(result.text)")
+                #expect(issues[request.3]?.first?.contains("%2B") == true, "\(result.text)")
             }
-            #expect(try await server.count("feedback") == 1)
+            #expect(try await server.count("feedback") == 2)
         }
     }
 

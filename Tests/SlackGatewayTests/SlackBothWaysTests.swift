@@ -246,6 +246,15 @@ import UseroTestSupport
         #expect(world.store.jobs.isEmpty)
     }
 
+    /// `since=$(date -Iseconds)` sends its offset's `+` unescaped, which a query string reads as a space: no instant
+    /// holds a space, so it is read back as the `+` it was.
+    @Test func aSinceWhoseOffsetPlusBecameASpaceIsReadAsThePlus() throws {
+        let plus = try #require(try SlackWorkspace.parseSince("2026-12-04T10:00:00+01:00"))
+        #expect(try SlackWorkspace.parseSince("2026-12-04T10:00:00 01:00") == plus)
+        #expect(try SlackWorkspace.parseSince("2026-12-04T09:00:00Z") == plus)
+        #expect(throws: (any Error).self) { try SlackWorkspace.parseSince("2026-12-04 10:00:00Z") }
+    }
+
     /// Anyone may submit feedback, so the page line is the submitter's words: its link reads as where it goes, and a
     /// page title that reads like another address, or carries link syntax, stays plain text beside it.
     @Test func thePageLinkReadsAsWhereItGoesWhateverTheTitleSays() throws {

@@ -8,18 +8,24 @@ public import Hummingbird
 public struct FormBody: Sendable {
     /// Fields in order; a repeated name keeps its first value in `subscript`.
     public let fields: [(name: String, value: String)]
+    /// Names whose value held a `+` as sent (read as a space): where a plus sign is as likely as a space, a caller may
+    /// refuse the guess.
+    public let namesWithPlus: Set<String>
 
     /// Decodes `bytes`; nil when a percent escape is broken or the bytes are not UTF-8.
     public init?(_ bytes: some Collection<UInt8>) {
         var fields: [(String, String)] = []
+        var namesWithPlus = Set<String>()
         for pair in bytes.split(separator: UInt8(ascii: "&"), omittingEmptySubsequences: true) {
             let parts = pair.split(separator: UInt8(ascii: "="), maxSplits: 1, omittingEmptySubsequences: false)
             guard let name = Self.decode(parts[0]) else { return nil }
             let value = parts.count > 1 ? Self.decode(parts[1]) : ""
             guard let value else { return nil }
+            if parts.count > 1, parts[1].contains(UInt8(ascii: "+")) { namesWithPlus.insert(name) }
             fields.append((name, value))
         }
         self.fields = fields
+        self.namesWithPlus = namesWithPlus
     }
 
     /// No fields.
@@ -27,6 +33,7 @@ public struct FormBody: Sendable {
 
     private init(fields: [(name: String, value: String)]) {
         self.fields = fields
+        self.namesWithPlus = []
     }
 
     /// The first value named `name`.

@@ -53,7 +53,14 @@ public struct RetentionAdminRoutes<Context: RequestContext>: Sendable {
 
     @Sendable func export(_ request: Request, context: Context) async throws -> Response {
         let client = try await auth.client(for: request)
-        let subject = try DataSubject(pairs: request.formQuery().fields.map { (key: $0.name, value: $0.value) })
+        let query = try request.formQuery()
+        // A `+` sent as it is reads as a space; in an id or an address a plus sign is as likely (`auth+42`,
+        // `ada+x@example.com`), and a wrong guess would export nothing and say so as a success.
+        if let key = DataSubject.keys.first(where: query.namesWithPlus.contains) {
+            throw FeedbackError.badQuery(
+                field: key, message: "\(key) holds a +, which a query string reads as a space: send a plus sign as %2B, a space as %20")
+        }
+        let subject = try DataSubject(pairs: query.fields.map { (key: $0.name, value: $0.value) })
         let pieces = try await privacy.export(clientID: client.id, subject: subject).jsonPieces(atLeast: 64 * 1024)
         // Written a piece at a time: anyone can put a person's email on items, up to 200 KB each, and the whole
         // document as one string (then copied into one buffer) held four times its size in memory.

@@ -436,8 +436,7 @@ enum OpenAPIDocument {
         "properties": {
          "screenshot": {
           "type": "string",
-          "contentMediaType": "image/*",
-          "description": "PNG, JPEG, GIF, WebP, BMP, TIFF, AVIF or HEIC/HEIF (not SVG), at most 10 MB, checked by content"
+          "description": "PNG, JPEG, GIF, WebP, BMP, TIFF, AVIF or HEIC/HEIF (not SVG), at most 10 MB, checked by content; declared `image/*`, `application/octet-stream` or with no type"
          },
          "clientId": {
           "type": "string"
