@@ -1,3 +1,5 @@
+import Feedback
+
 /// Where and how to reach PostgreSQL, read from a `postgres://` URL (the value of `USERO_DATABASE`).
 ///
 ///     postgres://USER[:PASSWORD]@HOST[:PORT]/DBNAME[?sslmode=disable|prefer|require]
@@ -73,13 +75,13 @@ public struct PostgresSettings: Sendable, Equatable, CustomStringConvertible, Cu
         let rawUser = userInfo.prefix { $0 != ":" }
         let rawPassword: Substring? =
             rawUser.count < userInfo.count ? userInfo[userInfo.index(after: rawUser.endIndex)...] : nil
-        guard let user = Self.percentDecoded(rawUser) else { throw fail("the user name has a bad percent-encoding") }
+        guard let user = FormBody.percentDecoded(rawUser.utf8) else { throw fail("the user name has a bad percent-encoding") }
         guard !user.isEmpty else {
             throw fail("the PostgreSQL URL names no user (postgres://USER[:PASSWORD]@HOST/DBNAME)")
         }
         var password: String?
         if let rawPassword {
-            guard let decoded = Self.percentDecoded(rawPassword) else {
+            guard let decoded = FormBody.percentDecoded(rawPassword.utf8) else {
                 throw fail("the password has a bad percent-encoding")
             }
             password = decoded
@@ -101,7 +103,7 @@ public struct PostgresSettings: Sendable, Equatable, CustomStringConvertible, Cu
         } else {
             let rawHost = hostPort.prefix { $0 != ":" }
             if rawHost.count < hostPort.count { portText = hostPort.dropFirst(rawHost.count + 1) }
-            guard let decoded = Self.percentDecoded(rawHost) else { throw fail("the host has a bad percent-encoding") }
+            guard let decoded = FormBody.percentDecoded(rawHost.utf8) else { throw fail("the host has a bad percent-encoding") }
             host = decoded
         }
         var port = 5432
@@ -112,7 +114,7 @@ public struct PostgresSettings: Sendable, Equatable, CustomStringConvertible, Cu
             port = number
         }
 
-        guard let database = Self.percentDecoded(path), !database.isEmpty else {
+        guard let database = FormBody.percentDecoded(path.utf8), !database.isEmpty else {
             throw fail("the PostgreSQL URL names no database (postgres://USER@HOST/DBNAME)")
         }
         guard !database.contains("/") else { throw fail("the database name must not contain /") }
@@ -122,7 +124,7 @@ public struct PostgresSettings: Sendable, Equatable, CustomStringConvertible, Cu
         var seen: Set<String> = []
         for pair in query.split(separator: "&", omittingEmptySubsequences: true) {
             let key = String(pair.prefix { $0 != "=" })
-            guard pair.count > key.count, let value = Self.percentDecoded(pair.dropFirst(key.count + 1)) else {
+            guard pair.count > key.count, let value = FormBody.percentDecoded(pair.dropFirst(key.count + 1).utf8) else {
                 throw fail("the URL parameter \(key.isEmpty ? "?" : key) needs a value (name=value)")
             }
             guard seen.insert(key).inserted else { throw fail("the URL parameter \(key) is given twice") }
@@ -173,13 +175,13 @@ public struct PostgresSettings: Sendable, Equatable, CustomStringConvertible, Cu
 
     /// The URL without its password.
     public var description: String {
-        let shownUser = user.addingPercentEncodingForURL
+        let shownUser = FormBody.percentEncoded(user)
         let credentials = hasPassword ? "\(shownUser):<redacted>" : shownUser
         switch endpoint {
         case .tcp:
-            return "postgres://\(credentials)@\(location)/\(database.addingPercentEncodingForURL)?sslmode=\(tlsMode.rawValue)"
+            return "postgres://\(credentials)@\(location)/\(FormBody.percentEncoded(database))?sslmode=\(tlsMode.rawValue)"
         case .unixSocket(let path):
-            return "postgres://\(credentials)@/\(database.addingPercentEncodingForURL)?host=\(path)"
+            return "postgres://\(credentials)@/\(FormBody.percentEncoded(database))?host=\(path)"
         }
     }
 
@@ -191,56 +193,9 @@ public struct PostgresSettings: Sendable, Equatable, CustomStringConvertible, Cu
         lhs.endpoint == rhs.endpoint && lhs.user == rhs.user && lhs.database == rhs.database
             && lhs.tlsMode == rhs.tlsMode && lhs.password == rhs.password
     }
-
-    /// Decodes %XX escapes; nil for a malformed escape or bytes that are not UTF-8.
-    static func percentDecoded(_ text: Substring) -> String? {
-        guard text.contains("%") else { return String(text) }
-        var bytes: [UInt8] = []
-        bytes.reserveCapacity(text.utf8.count)
-        var iterator = text.utf8.makeIterator()
-        while let byte = iterator.next() {
-            if byte == UInt8(ascii: "%") {
-                guard let high = iterator.next().flatMap(Self.hexValue), let low = iterator.next().flatMap(Self.hexValue)
-                else { return nil }
-                bytes.append(high << 4 | low)
-            } else {
-                bytes.append(byte)
-            }
-        }
-        return String(validating: bytes, as: UTF8.self)
-    }
-
-    private static func hexValue(_ byte: UInt8) -> UInt8? {
-        switch byte {
-        case UInt8(ascii: "0")...UInt8(ascii: "9"): byte - UInt8(ascii: "0")
-        case UInt8(ascii: "a")...UInt8(ascii: "f"): byte - UInt8(ascii: "a") + 10
-        case UInt8(ascii: "A")...UInt8(ascii: "F"): byte - UInt8(ascii: "A") + 10
-        default: nil
-        }
-    }
 }
 
 /// A `USERO_DATABASE` value that is not a usable PostgreSQL URL. The description is one line naming the variable.
 public struct PostgresSettingsError: Error, Sendable, Equatable, CustomStringConvertible {
     public var description: String
-}
-
-extension String {
-    /// Percent-encodes everything but unreserved characters, for showing a user or database name in a URL.
-    fileprivate var addingPercentEncodingForURL: String {
-        var result = ""
-        for byte in utf8 {
-            switch byte {
-            case UInt8(ascii: "a")...UInt8(ascii: "z"), UInt8(ascii: "A")...UInt8(ascii: "Z"),
-                UInt8(ascii: "0")...UInt8(ascii: "9"), UInt8(ascii: "-"), UInt8(ascii: "."), UInt8(ascii: "_"),
-                UInt8(ascii: "~"):
-                result.unicodeScalars.append(Unicode.Scalar(byte))
-            default:
-                result += "%" + String(byte, radix: 16, uppercase: true).leftPadded
-            }
-        }
-        return result
-    }
-
-    fileprivate var leftPadded: String { count == 1 ? "0" + self : self }
 }

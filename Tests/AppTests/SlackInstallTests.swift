@@ -209,10 +209,7 @@ import UseroTestSupport
             }
             try await TestServer.run(
                 folder: folder,
-                configure: {
-                    SlackTestSettings.configure(&$0, fakeURL: api)
-                    $0.tokenKeyBase64 = Redacted(newKey)
-                }
+                configure: { SlackTestSettings.configure(&$0, fakeURL: api, tokenKey: newKey) }
             ) { server in
                 let done = try await server.request("GET", "/slack/oauth/callback?code=good-code&state=\(refused)")
                 #expect(done.status == 400)
@@ -247,10 +244,7 @@ import UseroTestSupport
             // …and serve says so at start, naming the variable
             try await TestServer.run(
                 folder: folder,
-                configure: {
-                    SlackTestSettings.configure(&$0, fakeURL: api)
-                    $0.tokenKeyBase64 = Redacted(newKey)
-                }
+                configure: { SlackTestSettings.configure(&$0, fakeURL: api, tokenKey: newKey) }
             ) { server in
                 var said = false
                 for _ in 0..<200 where !said {

@@ -18,8 +18,8 @@ public struct FormBody: Sendable {
         var namesWithPlus = Set<String>()
         for pair in bytes.split(separator: UInt8(ascii: "&"), omittingEmptySubsequences: true) {
             let parts = pair.split(separator: UInt8(ascii: "="), maxSplits: 1, omittingEmptySubsequences: false)
-            guard let name = Self.decode(parts[0]) else { return nil }
-            let value = parts.count > 1 ? Self.decode(parts[1]) : ""
+            guard let name = Self.decode(parts[0], plusIsSpace: true) else { return nil }
+            let value = parts.count > 1 ? Self.decode(parts[1], plusIsSpace: true) : ""
             guard let value else { return nil }
             if parts.count > 1, parts[1].contains(UInt8(ascii: "+")) { namesWithPlus.insert(name) }
             fields.append((name, value))
@@ -43,10 +43,17 @@ public struct FormBody: Sendable {
 
     /// Encodes fields for a request body.
     public static func encode(_ fields: [(String, String)]) -> String {
-        fields.map { "\(escape($0.0))=\(escape($0.1))" }.joined(separator: "&")
+        fields.map { "\(percentEncoded($0.0))=\(percentEncoded($0.1))" }.joined(separator: "&")
     }
 
-    private static func escape(_ text: String) -> String {
+    /// `%XX` escapes decoded and `+` left as it is, as in a URL's parts outside a query (a user name, a path); nil for
+    /// a broken escape or bytes that are not UTF-8.
+    public static func percentDecoded(_ bytes: some Collection<UInt8>) -> String? {
+        decode(bytes, plusIsSpace: false)
+    }
+
+    /// `text` with every byte but RFC 3986's unreserved ones as `%XX`.
+    public static func percentEncoded(_ text: String) -> String {
         var out = ""
         for byte in text.utf8 {
             switch byte {
@@ -61,13 +68,13 @@ public struct FormBody: Sendable {
         return out
     }
 
-    private static func decode(_ bytes: some Collection<UInt8>) -> String? {
+    private static func decode(_ bytes: some Collection<UInt8>, plusIsSpace: Bool) -> String? {
         var out: [UInt8] = []
         out.reserveCapacity(bytes.count)
         var index = bytes.startIndex
         while index != bytes.endIndex {
             let byte = bytes[index]
-            if byte == UInt8(ascii: "+") {
+            if byte == UInt8(ascii: "+"), plusIsSpace {
                 out.append(UInt8(ascii: " "))
             } else if byte == UInt8(ascii: "%") {
                 let high = bytes.index(after: index)

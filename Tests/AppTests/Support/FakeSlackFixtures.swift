@@ -46,7 +46,8 @@ enum SlackTestSettings {
     /// 32 fixed bytes, base64.
     static let tokenKey = Data((0..<32).map { UInt8($0 &* 7 &+ 3) }).base64EncodedString()
 
-    static func configure(_ config: inout AppConfig, fakeURL: String) {
+    /// Slack against the fake at `fakeURL`, bot tokens sealed with `tokenKey` (the suites' own by default).
+    static func configure(_ config: inout AppConfig, fakeURL: String, tokenKey: String = Self.tokenKey) {
         config.slackSigningSecret = Redacted(signingSecret)
         config.slackClientID = clientID
         config.slackClientSecret = Redacted(clientSecret)
