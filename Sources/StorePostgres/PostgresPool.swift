@@ -112,45 +112,47 @@ final class PostgresPool: Sendable {
                 group.addTask {
                     var generation = generation
                     while true {
-                    do {
-                        while true {
-                            let leased = try await generation.client.withConnection { connection -> Leased<T> in
-                                // Closed while it sat in the pool (the server went away or restarted, or a statement
-                                // timed out on it): given back, and another one asked for. (Handed to `body`, its
-                                // first statement would fail, and a client get an error for a request nothing of
-                                // which was sent.)
-                                if connection.isClosed { return .closed }
-                                // Taken from this pool only while it is current (a replaced one's late hand-over is
-                                // refused, and the wait goes on with the new pool); then only once.
-                                guard self.handOver(generation) else { throw StoreUnavailable() }
-                                guard gate.settle(.leased) else {
-                                    self.giveBack(generation)
-                                    throw StoreUnavailable()
+                        do {
+                            while true {
+                                let leased = try await generation.client.withConnection { connection -> Leased<T> in
+                                    // Closed while it sat in the pool (the server went away or restarted, or a
+                                    // statement timed out on it): given back, and another one asked for. (Handed to
+                                    // `body`, its first statement would fail, and a client get an error for a request
+                                    // nothing of which was sent.)
+                                    if connection.isClosed { return .closed }
+                                    // Taken from this pool only while it is current (a replaced one's late hand-over is
+                                    // refused, and the wait goes on with the new pool); then only once.
+                                    guard self.handOver(generation) else { throw StoreUnavailable() }
+                                    guard gate.settle(.leased) else {
+                                        self.giveBack(generation)
+                                        throw StoreUnavailable()
+                                    }
+                                    defer { self.giveBack(generation) }
+                                    return .connection(try await work.value(connection))
                                 }
-                                defer { self.giveBack(generation) }
-                                return .connection(try await work.value(connection))
+                                if case .connection(let value) = leased { return value }
+                                // postgres-nio drops a closed connection once its event loop has seen it close, and
+                                // until then may hand the same one over again: a moment for that. (The timer below
+                                // ends the wait at the lease timeout, as any.)
+                                try await Task.sleep(for: .milliseconds(10))
+                                if gate.isSettled { throw StoreUnavailable() }
                             }
-                            if case .connection(let value) = leased { return value }
-                            // postgres-nio drops a closed connection once its event loop has seen it close, and until
-                            // then may hand the same one over again: a moment for that. (The timer below ends the
-                            // wait at the lease timeout, as any.)
-                            try await Task.sleep(for: .milliseconds(10))
-                            if gate.isSettled { throw StoreUnavailable() }
+                        } catch where !gate.wasLeased {
+                            // The pool was replaced while this lease waited on it (a server at its connection limit
+                            // with this pool's idle connections, see `checkServer`): the wait goes on with the new one.
+                            if !gate.isSettled, ContinuousClock.now < deadline,
+                                let current = self.replacement(of: generation)
+                            {
+                                generation = current
+                                continue
+                            }
+                            // The lease itself failed or was given up (after many failed connection attempts the pool
+                            // fails leases at once for a while), or only closed connections were handed over: nothing
+                            // was sent.
+                            _ = gate.settle(.gaveUp)
+                            self.leaseFailed(generation)
+                            throw StoreUnavailable()
                         }
-                    } catch where !gate.wasLeased {
-                        // The pool was replaced while this lease waited on it (a server at its connection limit
-                        // with this pool's idle connections, see `checkServer`): the wait goes on with the new one.
-                        if !gate.isSettled, ContinuousClock.now < deadline, let current = self.replacement(of: generation) {
-                            generation = current
-                            continue
-                        }
-                        // The lease itself failed or was given up (after many failed connection attempts the pool
-                        // fails leases at once for a while), or only closed connections were handed over: nothing
-                        // was sent.
-                        _ = gate.settle(.gaveUp)
-                        self.leaseFailed(generation)
-                        throw StoreUnavailable()
-                    }
                     }
                 }
                 group.addTask {
