@@ -51,20 +51,22 @@ struct PostgresPoolConnectionLimitTests {
         let settings = try TestPostgres.settings()
         do {
             let role = "limited_" + UUID().uuidString.lowercased().replacingOccurrences(of: "-", with: "").prefix(12)
-            try await TestPostgres.run("CREATE ROLE \(role) LOGIN PASSWORD 'limited' CONNECTION LIMIT 3", on: settings)
+            try await TestPostgres.run("CREATE ROLE \(role) LOGIN PASSWORD 'limited' CONNECTION LIMIT 2", on: settings)
             let url = try #require(TestPostgres.url)
             let limitedURL = url.replacingOccurrences(
                 of: #"//[^@]*@([^/]*)/[^?]*"#, with: "//\(role):limited@$1/\(settings.database)", options: .regularExpression)
             let pool = PostgresPool(
                 settings: try PostgresSettings(url: limitedURL),
-                configuration: try PostgresSettings(url: limitedURL).clientConfiguration(maximumConnections: 12),
+                configuration: try PostgresSettings(url: limitedURL).clientConfiguration(maximumConnections: 4),
                 logger: TestPostgres.logger)
             let watch = ConnectionWatch(statementTimeout: .seconds(5))
-            // A burst wider than the limit: the pool tries to open more connections than the server allows.
+            // A burst wider than the limit: the pool tries to open more connections than the server allows. (Small:
+            // every refused attempt is a server process forked and authenticated, and a larger burst slowed the
+            // suites running beside it.)
             await withTaskGroup(of: Void.self) { group in
-                for _ in 0..<12 {
+                for _ in 0..<4 {
                     group.addTask {
-                        for _ in 0..<3 {
+                        for _ in 0..<2 {
                             _ = try? await pool.withConnection(leaseTimeout: .seconds(3)) { connection in
                                 try await watch.run("SELECT pg_sleep(0.05)", on: connection, logger: TestPostgres.logger)
                             }
