@@ -286,11 +286,17 @@ struct PostgresWriterTests {
                 try await transaction.execute("INSERT INTO item (id, note) VALUES (100, 'blocker')")
             }
             await blockerRuns.wait()
-            // A session outside the writer holds lock 2, then asks for lock 1 once the piece waits for lock 2: the
-            // piece waited first, so its deadlock check runs first and it is the one PostgreSQL fails.
+            // A session outside the writer holds lock 2, then asks for lock 1 once the piece waits for lock 2. The
+            // backend whose deadlock check runs first is the one PostgreSQL fails: the piece waited first, but on two
+            // busy cores the rival's check ran first once, so the rival checks only after ten minutes and the piece,
+            // on the default second, is always the victim. Each statement's rows are read, or an error would be lost.
             async let rival: Void = TestPostgres.withConnection(to: settings) { connection in
-                _ = try await connection.query("BEGIN", logger: TestPostgres.logger)
-                _ = try await connection.query("SELECT pg_advisory_xact_lock(2)", logger: TestPostgres.logger)
+                func run(_ statement: PostgresQuery) async throws {
+                    for try await _ in try await connection.query(statement, logger: TestPostgres.logger) {}
+                }
+                try await run("BEGIN")
+                try await run("SET LOCAL deadlock_timeout = '10min'")
+                try await run("SELECT pg_advisory_xact_lock(2)")
                 await rivalHoldsTwo.open()
                 await pieceWantsTwo.wait()
                 while try await TestPostgres.scalar(
