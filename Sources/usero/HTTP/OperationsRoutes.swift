@@ -66,15 +66,22 @@ final class HealthCheck: Sendable {
     private let maxAge: Duration
     private let timeout: Duration
     private let probe: @Sendable () async -> Bool
+    private let now: @Sendable () -> ContinuousClock.Instant
 
-    init(maxAge: Duration = .seconds(1), timeout: Duration? = nil, probe: @escaping @Sendable () async -> Bool) {
+    /// `now` tells the age of an answer (the tests' own clock; the timeout is always real time).
+    init(
+        maxAge: Duration = .seconds(1), timeout: Duration? = nil,
+        now: @escaping @Sendable () -> ContinuousClock.Instant = { ContinuousClock.now },
+        probe: @escaping @Sendable () async -> Bool
+    ) {
         self.maxAge = maxAge
         self.timeout = timeout ?? maxAge
+        self.now = now
         self.probe = probe
     }
 
     func isHealthy() async -> Bool {
-        let now = ContinuousClock.now
+        let now = self.now()
         let pending: Task<Bool, Never>? = state.withLock { state in
             if let at = state.checkedAt, now - at < maxAge { return nil }
             if let running = state.inFlight { return running }
