@@ -20,4 +20,18 @@ public struct SlackAccountData: AccountDataOwner {
         if handedOver > 0 { wakeup?.signal() }
         return counts
     }
+
+    /// The member's reactions not fetched yet, the notices to them and their Home tab: a capture job still running
+    /// when its job is deleted stores nothing (`SlackStore.completeCapture`).
+    public func cancelQueuedWork(clientID: String, slackMember: String) async throws -> Int {
+        var cancelled = 0
+        for kind in [SlackJob.Kind.captureReaction, .notify, .publishHome] {
+            for job in try await store.pendingJobs(kind: kind, team: nil)
+            where job.clientId == clientID && job.work.member == slackMember {
+                try await store.finishJob(job.id, then: nil)
+                cancelled += 1
+            }
+        }
+        return cancelled
+    }
 }

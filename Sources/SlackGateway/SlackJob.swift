@@ -40,6 +40,16 @@ public struct SlackJob: Sendable, Equatable {
         case recover(RecoverJob)
         case publishHome(PublishHomeJob)
 
+        /// The Slack member the work is for or by, when it names one.
+        public var member: String? {
+            switch self {
+            case .captureReaction(let payload): payload.user
+            case .notify(let payload): payload.user
+            case .publishHome(let payload): payload.user
+            case .respond, .uninstall, .revoke, .postFeedback, .recover: nil
+            }
+        }
+
         /// The stored kind.
         public var kind: Kind {
             switch self {

@@ -53,9 +53,10 @@ public protocol SlackStore: Sendable {
 
     /// The id of the row already holding this message for this client, if any.
     func capturedFeedbackID(client: String, team: String, channel: String, ts: String) async throws -> String?
-    /// The end of a capture job: deletes the job; unless the workspace uninstalled or changed client meanwhile,
-    /// stores the message and enqueues the member's notice. Returns whether the message was stored as new (nil:
-    /// nothing was stored).
+    /// The end of a capture job: deletes the job; unless the job was gone already (cancelled by an erasure of its
+    /// member, or finished by another worker after its lease ran out) or the workspace uninstalled or changed client
+    /// meanwhile, stores the message and enqueues the member's notice. Returns whether the message was stored as new
+    /// (nil: nothing was stored).
     /// `notice.outcome` is set from the result (`SlackCaptureRules.outcome(isNew:)`).
     func completeCapture(jobID: Int64, clientID: String, message: CapturedMessage, at now: Date, notice: NotifyJob)
         async throws -> Bool?

@@ -277,7 +277,7 @@ extension PostgresStore: SlackStore {
                                 notice: NotifyJob) async throws -> Bool?
     {
         try await write { tx in
-            try await Self.deleteJob(jobID, in: tx)
+            guard try await Self.deleteJob(jobID, in: tx) else { return nil }
             let installation = try await Self.installation(team: message.teamId, lock: .share, in: tx)
             let tombstoned = try await Self.isTombstoned(team: message.teamId, in: tx)
             guard SlackCaptureRules.mayComplete(installation: installation, isTombstoned: tombstoned, jobClient: clientID)
@@ -373,8 +373,10 @@ extension PostgresStore: SlackStore {
             """)
     }
 
-    static func deleteJob(_ id: Int64, in tx: PostgresTransaction) async throws {
-        try await tx.execute("DELETE FROM job WHERE id = \(id)")
+    /// Deletes a job; whether it was still there.
+    @discardableResult
+    static func deleteJob(_ id: Int64, in tx: PostgresTransaction) async throws -> Bool {
+        try await tx.execute("DELETE FROM job WHERE id = \(id)") > 0
     }
 
     public func claimDueJobs(now: Int64, lanes: [SlackJobLane]) async throws -> [SlackJob] {

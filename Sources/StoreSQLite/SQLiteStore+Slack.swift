@@ -246,7 +246,7 @@ extension SQLiteStore: SlackStore {
                                 notice: NotifyJob) async throws -> Bool?
     {
         try await database.write { db in
-            try Self.deleteJob(jobID, in: db)
+            guard try Self.deleteJob(jobID, in: db) else { return nil }
             let installation = try Self.installation(team: message.teamId, in: db)
             let tombstoned = try Self.isTombstoned(team: message.teamId, in: db)
             guard SlackCaptureRules.mayComplete(installation: installation, isTombstoned: tombstoned, jobClient: clientID)
@@ -348,8 +348,11 @@ extension SQLiteStore: SlackStore {
         ])
     }
 
-    static func deleteJob(_ id: Int64, in db: Database) throws {
+    /// Deletes a job; whether it was still there.
+    @discardableResult
+    static func deleteJob(_ id: Int64, in db: Database) throws -> Bool {
         try db.cachedStatement(sql: "DELETE FROM job WHERE id = ?").execute(arguments: [id])
+        return db.changesCount > 0
     }
 
     public func claimDueJobs(now: Int64, lanes: [SlackJobLane]) async throws -> [SlackJob] {

@@ -20,7 +20,8 @@ enum RetentionSetup {
 
         let closer = AccountCloser(store: retention, feedback: parts.store, owners: accountOwners, clock: clock)
         let privacy = DataSubjectService(
-            store: retention, feedback: parts.store, clock: clock, publicURL: parts.config.publicURL)
+            store: retention, feedback: parts.store, clock: clock, publicURL: parts.config.publicURL,
+            owners: accountOwners)
         RetentionAdminRoutes<AppRequestContext>(
             auth: AdminAuth(store: parts.store), closer: closer, endUsers: endUsers, privacy: privacy,
             audit: AuditLog(store: retention)

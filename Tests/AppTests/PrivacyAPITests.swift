@@ -165,6 +165,33 @@ import UseroTestSupport
         }
     }
 
+    /// A member's reaction accepted before their erasure, its message still being fetched (Slack slow or rate
+    /// limiting), is not stored once the erasure answered: the erasure cancels the member's queued work, and the
+    /// fetch in flight finds its job gone. Found by a review: the row came back with the member's ids 30 s later.
+    @Test func anErasureCancelsTheMembersForwardStillBeingFetched() async throws {
+        try await SlackCaptureTests.withInstalledServer { server, fake, client in
+            // Given a wrench by U0001 whose message fetch hangs, and a notice to them queued from an earlier forward
+            await fake.script("conversations.replies", .slow)
+            #expect(try await server.sendEvent("event_reaction_added_wrench.json").status == 200)
+            _ = try await fake.waitForCalls("conversations.replies")
+
+            // When U0001 is erased while the fetch is in flight
+            _ = try await Self.erase(server, key: client.key, #"{"slackUserId":"U0001"}"#)
+            #expect(try await server.count("job", where: "kind = 'slack.capture'") == 0)
+
+            // Then the fetch, answered after the erasure, stores nothing and tells nobody. A reaction after the
+            // erasure, on another message (a thread reply), is a new forward and captured as usual: the workspace's
+            // jobs run one at a time, so once its row is there the first job has ended.
+            await fake.releaseHung()
+            #expect(try await server.sendEvent("event_reaction_added_pushpin_thread_reply.json").status == 200)
+            try await server.eventually {
+                try await server.count("feedback", where: "slack_message_ts = '1700000450.000400'") == 1
+            }
+            #expect(try await server.count("feedback") == 1)
+            #expect(try await server.count("feedback", where: "slack_message_ts = '1700000000.000100'") == 0)
+        }
+    }
+
     @Test(.enabled(if: !TestBackend.usesPostgres, TestBackend.sqliteOnly)) func deletingOneItemRemovesItAndItsScreenshotFile() async throws {
         try await TestServer.run { server in
             let client = try await server.createClient()

@@ -359,6 +359,26 @@ import Testing
         #expect(try await s.items(client).count == 1)
     }
 
+    /// A capture job deleted while its message was fetched (an erasure of its member cancelled it) stores nothing
+    /// and sends no notice.
+    @Test(arguments: StoreFactories.available)
+    func completingACaptureWhoseJobWasCancelledStoresNothing(_ factory: StoreFactory) async throws {
+        let s = try await factory.store()
+        let client = try await s.client()
+        try await s.install(team: "T1", client: client)
+        #expect(try await s.slack.acceptReaction(reaction(event: "E1"), at: Self.t0))
+        let job = try #require(try await s.claimAll().only)
+        try await s.slack.finishJob(job.id, then: nil)
+
+        let stored = try await s.slack.completeCapture(
+            jobID: job.id, clientID: client, message: s.message(team: "T1", ts: "1.1"), at: S.t0,
+            notice: NotifyJob(channel: "C0001", user: "U0001", outcome: "captured"))
+
+        #expect(stored == nil)
+        #expect(try await s.items(client).isEmpty)
+        #expect(try await s.claimAll(at: Self.t0 + 10_000).isEmpty)
+    }
+
     @Test(arguments: StoreFactories.available)
     func completingACaptureAfterAnUninstallOrAMoveStoresNothing(_ factory: StoreFactory) async throws {
         let s = try await factory.store()

@@ -437,8 +437,7 @@ extension InMemoryStore: SlackStore {
         jobID: Int64, clientID: String, message: CapturedMessage, at now: Date, notice: NotifyJob
     ) async throws -> Bool? {
         write { state in
-            state.jobs[jobID] = nil
-            guard
+            guard state.jobs.removeValue(forKey: jobID) != nil,
                 SlackCaptureRules.mayComplete(
                     installation: state.installations[message.teamId],
                     isTombstoned: state.tombstones[message.teamId] != nil, jobClient: clientID)

@@ -92,17 +92,20 @@ public struct DataSubjectService: Sendable {
     public let publicURL: String
     /// Batch sizes.
     public let policy: RetentionPolicy
+    /// Other modules' queued work for a subject (the Slack gateway's jobs naming a member).
+    public let owners: [any AccountDataOwner]
 
     /// Creates the service.
     public init(
         store: any RetentionStore, feedback: any FeedbackStore, clock: any WallClock, publicURL: String,
-        policy: RetentionPolicy = .standard
+        policy: RetentionPolicy = .standard, owners: [any AccountDataOwner] = []
     ) {
         self.store = store
         self.feedback = feedback
         self.clock = clock
         self.publicURL = publicURL.hasSuffix("/") ? String(publicURL.dropLast()) : publicURL
         self.policy = policy
+        self.owners = owners
     }
 
     /// Everything this client holds about `subject`, read from one snapshot.
@@ -126,6 +129,11 @@ public struct DataSubjectService: Sendable {
     /// stays. Batched like a sweep; the audit entry (`privacy_erasure`) is written with the batches.
     public func erase(clientID: String, subject: DataSubject) async throws -> DeletionCounts {
         let requestedAt = epochMillis(clock.now())
+        // First what is queued: a forward by the member that is being fetched now either finds its job gone and
+        // stores nothing, or stored its row already, which the batches below delete.
+        if case .slackUser(let member) = subject {
+            for owner in owners { _ = try await owner.cancelQueuedWork(clientID: clientID, slackMember: member) }
+        }
         let scope = try await store.resolve(subject, clientID: clientID)
         var audit = AuditProgress(kind: .privacyErasure, clientID: clientID)
         let limit = policy.batchSize

@@ -38,6 +38,8 @@ actor FakeSlack {
         static func error(_ code: String) -> Reply { Reply(body: #"{"ok":false,"error":"\#(code)"}"#) }
         /// Accepts the request and answers nothing until the test calls `releaseHung()` (or the fake stops).
         static let hang = Reply(status: -1, body: "")
+        /// Like `hang`, but once released answers as it would have (the default reply): a slow Slack.
+        static let slow = Reply(status: -2, body: "")
     }
 
     private var hung: [CheckedContinuation<Void, Never>] = []
@@ -120,7 +122,7 @@ actor FakeSlack {
 
     static let botToken = "xoxb-0001-0009-AbCdEfGhIjKlMnOpQrStUvWx"
 
-    private static func defaultReply(_ call: Call) -> Reply {
+    fileprivate static func defaultReply(_ call: Call) -> Reply {
         let ts = call.query["ts"] ?? call.query["message_ts"] ?? call.form["ts"] ?? ""
         switch call.method {
         case "oauth.v2.access": return .fixture("oauth_v2_access_ok.json")
@@ -169,6 +171,9 @@ actor FakeSlack {
             if reply.status == -1 {
                 await self.waitUntilReleased()
                 reply = .serverError
+            } else if reply.status == -2 {
+                await self.waitUntilReleased()
+                reply = Self.defaultReply(call)
             }
             var headers = HTTPFields()
             headers[.contentType] = "application/json; charset=utf-8"
