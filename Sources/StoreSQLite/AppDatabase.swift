@@ -22,11 +22,13 @@ final class AppDatabase: Sendable {
     /// when there are fewer cores). A read that finds them all taken waits in GRDB for one to be handed back.
     static var readerCount: Int { max(5, ProcessInfo.processInfo.activeProcessorCount + 2) }
 
-    /// How long a connection waits for a lock another one holds (GRDB's busy mode).
-    static let busyTimeoutMilliseconds = 10_000
+    /// How long a connection waits for a lock another one holds (GRDB's busy mode), unless told otherwise.
+    static let defaultBusyTimeoutMilliseconds = 10_000
+    let busyTimeoutMilliseconds: Int
 
     /// Opens (creating if needed) the database at `path` and migrates it.
-    init(path: String) throws {
+    init(path: String, busyTimeoutMilliseconds: Int = defaultBusyTimeoutMilliseconds) throws {
+        self.busyTimeoutMilliseconds = busyTimeoutMilliseconds
         let directory = URL(fileURLWithPath: path).deletingLastPathComponent().path
         if !directory.isEmpty {
             try FileManager.default.createDirectory(
@@ -38,7 +40,7 @@ final class AppDatabase: Sendable {
         configuration.foreignKeysEnabled = true
         // Keep comments and emails out of SQL error messages.
         configuration.publicStatementArguments = false
-        configuration.busyMode = .timeout(Double(Self.busyTimeoutMilliseconds) / 1000)
+        configuration.busyMode = .timeout(Double(busyTimeoutMilliseconds) / 1000)
         configuration.maximumReaderCount = Self.readerCount
         // Deleted content is overwritten with zeros in the page that held it, whatever the library's build default
         // (Debian's happens to have it on): a deleted comment does not linger in the file's free pages.
@@ -95,7 +97,7 @@ final class AppDatabase: Sendable {
     private func truncateWAL() async -> Bool {
         (try? await pool.writeWithoutTransaction { db -> Bool in
             try db.execute(sql: "PRAGMA busy_timeout = 0")
-            defer { try? db.execute(sql: "PRAGMA busy_timeout = \(Self.busyTimeoutMilliseconds)") }
+            defer { try? db.execute(sql: "PRAGMA busy_timeout = \(busyTimeoutMilliseconds)") }
             let result = try Row.fetchOne(db, sql: "PRAGMA wal_checkpoint(TRUNCATE)")
             return result?[0] as Int? == 0
         }) ?? false

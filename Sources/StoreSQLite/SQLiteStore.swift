@@ -18,10 +18,14 @@ public final class SQLiteStore: Sendable {
     /// Opens (creating if needed) the database at `path`, migrates it, and finishes deleting screenshot files a
     /// previous process left queued. Job leases stay as they are: a `usero` command opens the file beside a running
     /// `serve`, whose leases are its own (`releaseJobLeases()` is for `serve`'s start). With `postsNewFeedbackToSlack`, every accepted item commits together with the
-    /// jobs that post it to its workspaces' notify channels.
-    public init(path: String, dataDirectory: String, postsNewFeedbackToSlack: Bool = false) async throws {
+    /// jobs that post it to its workspaces' notify channels. `busyTimeoutMilliseconds`: how long a write waits for
+    /// a lock another process holds on the file.
+    public init(
+        path: String, dataDirectory: String, postsNewFeedbackToSlack: Bool = false,
+        busyTimeoutMilliseconds: Int = 10_000
+    ) async throws {
         do {
-            database = try AppDatabase(path: path)
+            database = try AppDatabase(path: path, busyTimeoutMilliseconds: busyTimeoutMilliseconds)
         } catch let error as DatabaseError where SQLiteOpenError.isAboutTheFile(error.resultCode) {
             throw SQLiteOpenError(description: "cannot open the SQLite file: \(error.message ?? "\(error.resultCode)")")
         } catch let error as CocoaError {

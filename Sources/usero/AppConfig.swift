@@ -34,6 +34,11 @@ struct AppConfig: Sendable {
     var slackAuthorizeURL = "https://slack.com/oauth/v2/authorize"
     /// What a `response_url` must start with before it is called (`SLACK_RESPONSE_URL_PREFIXES`, comma-separated).
     var slackResponseURLPrefixes = ["https://hooks.slack.com/"]
+    /// How long a write waits for a lock another process holds on the SQLite file, ms (no variable: tests that hold
+    /// one lengthen it).
+    var sqliteBusyTimeoutMilliseconds = 10_000
+    /// Longest one Slack Web API call may take, seconds (no variable: tests that hold a call open lengthen it).
+    var slackCallTimeout: TimeInterval = 10
     /// Longest the Slack job worker sleeps when nothing wakes it (enqueues wake it at once).
     var slackJobPollInterval: Duration = .seconds(5)
     /// Least time between two posts to a workspace's notify channel, ms (Slack: about one a second per channel).

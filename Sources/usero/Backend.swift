@@ -63,7 +63,8 @@ struct Backend: Sendable {
         let store: SQLiteStore
         do {
             store = try await SQLiteStore(
-                path: config.databasePath, dataDirectory: config.dataDirectory, postsNewFeedbackToSlack: postsToSlack)
+                path: config.databasePath, dataDirectory: config.dataDirectory, postsNewFeedbackToSlack: postsToSlack,
+                busyTimeoutMilliseconds: config.sqliteBusyTimeoutMilliseconds)
         } catch let error as SQLiteOpenError {
             throw AppConfig.Invalid(description: "USERO_DATABASE: \(error.description)")
         }

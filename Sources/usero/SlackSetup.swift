@@ -93,7 +93,8 @@ enum SlackSetup {
         guard let apiURL = URL(string: config.slackAPIURL) else {
             throw AppConfig.Invalid(description: "SLACK_API_URL must be an http or https URL")
         }
-        let api = HTTPSlackWebAPI(baseURL: apiURL, responseURLPrefixes: config.slackResponseURLPrefixes)
+        let api = HTTPSlackWebAPI(
+            baseURL: apiURL, timeout: config.slackCallTimeout, responseURLPrefixes: config.slackResponseURLPrefixes)
         let oauth = SlackOAuth(
             store: parts.backend.slack, api: api, keyRing: keyRing, stateKey: SlackKeys.stateKey(from: tokenKey),
             previousStateKeys: try SlackKeys.previousStateKeys(config: config), clientID: config.slackClientID, clientSecret: config.slackClientSecret,

@@ -231,9 +231,11 @@ struct PostgresRaceTests {
             return nil
         }
 
-        /// Returns once a session of this database waits on a lock; fails the test after about 4 s without one.
+        /// Returns once a session of this database waits on a lock; fails the test after two minutes without one (the
+        /// racing store call may first open a connection, which takes seconds under the whole suite on two cores).
         func waitForALockWait() async throws {
-            for _ in 0..<200 {
+            let deadline = ContinuousClock.now + .seconds(120)
+            while ContinuousClock.now < deadline {
                 let waiting = try await count(
                     "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'")
                 if (waiting ?? 0) > 0 { return }

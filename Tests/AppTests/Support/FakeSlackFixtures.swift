@@ -127,7 +127,7 @@ extension TestServer {
     /// Returns once `condition` holds. The conditions read what the server stores, so it is checked now and again
     /// after each commit to the server's database (GRDB's observation), never by polling; `timeout` only bounds a
     /// test whose condition never comes true.
-    func eventually(timeout: Duration = .seconds(20), _ condition: @Sendable () async throws -> Bool) async throws {
+    func eventually(timeout: Duration = .seconds(60), _ condition: @Sendable () async throws -> Bool) async throws {
         if parts.backend.postgres != nil {
             // No commit observation across processes here: checked every 20 ms until it holds or time is up.
             let clock = ContinuousClock()

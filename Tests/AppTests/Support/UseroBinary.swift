@@ -55,7 +55,8 @@ enum UseroBinary {
         return Int.random(in: 20000..<32000)
     }
 
-    /// Starts `usero serve` on `port` and waits (up to 10 s) until `/healthz` answers; nil if it never did.
+    /// Starts `usero serve` on `port` and waits until `/healthz` answers (up to a minute: process start, migrations and
+    /// the first store check can take seconds under the whole suite); not healthy if it never did or exited.
     /// Standard error goes to `log` when given.
     static func startServe(port: Int, environment: [String: String], log: String? = nil) async throws
         -> (ChildProcess, isHealthy: Bool)
@@ -63,7 +64,8 @@ enum UseroBinary {
         let process = try ChildProcess(
             try url().path, ["serve", "--port", "\(port)"], environment: defaultEnvironment.merging(environment) { $1 },
             stderr: log.map { .file($0) } ?? .null)
-        for _ in 0..<100 {
+        let deadline = ContinuousClock.now + .seconds(60)
+        while ContinuousClock.now < deadline, process.isRunning {
             try await Task.sleep(for: .milliseconds(100))
             if (try? await HTTPResult.send("GET", "http://127.0.0.1:\(port)/healthz").status) == 200 {
                 return (process, true)
