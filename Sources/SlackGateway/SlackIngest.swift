@@ -51,6 +51,7 @@ public struct SlackIngest: Sendable {
         {
             // As on the full path: an event with a type and a workspace counts as seen (at most one write a minute).
             if peek.type == "event_callback", peek.eventType != nil, let team = peek.workspace {
+                guard Self.areSlackIDs(team) else { throw SlackGatewayError.malformedPayload }
                 try await noteEvent(team: team)
             }
             return .acknowledged
@@ -65,6 +66,7 @@ public struct SlackIngest: Sendable {
             guard let event = envelope.event, let type = event.type, let team = envelope.workspace else {
                 return .acknowledged
             }
+            guard Self.areSlackIDs(team, envelope.eventId) else { throw SlackGatewayError.malformedPayload }
             logger.debug("Slack event", metadata: ["slack.event_type": "\(Self.loggable(type))", "slack.team_id": "\(team)"])
             try await noteEvent(team: team)
             switch type {
@@ -101,8 +103,7 @@ public struct SlackIngest: Sendable {
 
     /// The Home tab was opened: its view is published by a job (Slack wants the event answered at once).
     private func homeOpened(_ event: InnerEvent, team: String, eventId: String?) async throws {
-        guard event.tab == nil || event.tab == "home", let user = event.user, !user.isEmpty, user.utf8.count <= 64,
-            let eventId
+        guard event.tab == nil || event.tab == "home", let user = event.user, Self.areSlackIDs(user), let eventId
         else { return }
         if try await store.acceptHomeOpened(team: team, user: user, eventId: eventId, at: epochMillis(clock.now())) {
             wakeup.signal()
@@ -129,7 +130,7 @@ public struct SlackIngest: Sendable {
     }
 
     private func tokensRevoked(_ event: InnerEvent, team: String, eventId: String?) async throws {
-        let bots = event.tokens?.bot ?? []
+        let bots = (event.tokens?.bot ?? []).filter { Self.areSlackIDs($0) }
         guard !bots.isEmpty else { return }
         try await store.acceptTokensRevoked(team: team, eventId: eventId, botUserIds: bots, at: epochMillis(clock.now()))
     }
@@ -195,7 +196,9 @@ public struct SlackIngest: Sendable {
         let text = (form["text"] ?? "").trimmingCharacters(in: .whitespacesAndNewlines)
         guard !text.isEmpty, text.lowercased() != "help" else {
             // The workspace's own trigger emoji, when it is installed.
-            guard let team = form["team_id"], let installation = try await store.activeInstallation(team: team) else {
+            guard let team = form["team_id"], Self.areSlackIDs(team),
+                let installation = try await store.activeInstallation(team: team)
+            else {
                 return Self.usage
             }
             return Self.usage(triggerEmoji: installation.settings.triggerEmoji)
@@ -216,10 +219,14 @@ public struct SlackIngest: Sendable {
     }
 
     /// Whether each of `values` that is there looks like one of Slack's ids or timestamps: not empty, at most 64
-    /// bytes. They are stored with the row (`forwardedBy`, the channel, the ts): a signed request with a 100,000-
-    /// character user id is not Slack's, and is not stored.
+    /// bytes, printable ASCII without spaces. They are stored with the row (`forwardedBy`, the channel, the ts) and
+    /// looked up: a signed request with a 100,000-character user id, or a NUL in its team id (which PostgreSQL
+    /// refuses in text), is not Slack's, and is answered 400 or dropped, never stored.
     static func areSlackIDs(_ values: String?...) -> Bool {
-        values.allSatisfy { value in value.map { !$0.isEmpty && $0.utf8.count <= 64 } ?? true }
+        values.allSatisfy { value in
+            value.map { !$0.isEmpty && $0.utf8.count <= 64 && $0.utf8.allSatisfy { (0x21...0x7E).contains($0) } }
+                ?? true
+        }
     }
 
     /// Event type names are Slack's identifiers; cap them anyway so a log line stays a line.

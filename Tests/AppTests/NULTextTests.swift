@@ -8,6 +8,33 @@ import UseroTestSupport
 /// backends: SQLite's C API ends bound text at the NUL (so `victim\u0000x` would be stored, looked up or erased as
 /// `victim`) and PostgreSQL refuses it outright (which surfaced as a 500).
 @Suite struct NULTextTests {
+    /// A signed Slack request whose team id holds NUL is not Slack's (its ids are printable ASCII): a 400, nothing
+    /// stored or changed. On PostgreSQL each of these was a 500 (found by a review).
+    @Test func slackRequestsWithNULInTheirTeamIdAreRefused() async throws {
+        try await SlackCaptureTests.withInstalledServer { server, _, _ in
+            for fixture in [
+                "event_reaction_added_wrench.json", "event_app_uninstalled.json", "event_tokens_revoked.json",
+                "event_message_channels.json",
+            ] {
+                let reply = try await server.sendEvent(fixture, replacing: [("T0001", #"T\u0000"#)])
+                #expect(reply.status == 400, "\(fixture)")
+            }
+            let command = Fixtures.text("slash_command_usero.txt").replacingOccurrences(of: "team_id=T0001", with: "team_id=T%00")
+            #expect(try await server.sendCommand(command).status == 400)
+            // Asking for help names no workspace it could look up: the general usage.
+            let help = try await server.sendCommand(command.replacingOccurrences(of: "text=Export", with: "text=help&x="))
+            #expect(help.status == 200 && help.text.contains("/usero"))
+            let shortcut = Fixtures.text("shortcut_message_action.body.txt")
+                .replacingOccurrences(of: "%22T0001%22", with: "%22T%5Cu0000%22")
+            #expect(
+                try await server.postSlack(
+                    "/slack/interactivity", shortcut, contentType: "application/x-www-form-urlencoded"
+                ).status == 400)
+            #expect(try await server.count("feedback") == 0)
+            #expect(try await server.count("slack_installation") == 1)
+        }
+    }
+
     @Test func identifyWithNULCannotOverwriteAnotherEndUser() async throws {
         try await TestServer.run { server in
             let client = try await server.createClient()
