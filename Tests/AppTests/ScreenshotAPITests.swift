@@ -82,6 +82,8 @@ import UseroTestSupport
             #expect(served.status == 200)
             #expect(served.header("Content-Type") == mime)
             #expect(served.body == image)
+            // Never kept by a browser: once deleted, it is not shown from a cache.
+            #expect(served.header("Cache-Control") == "private, no-store")
         }
     }
 

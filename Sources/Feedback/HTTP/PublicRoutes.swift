@@ -76,7 +76,9 @@ public struct PublicRoutes<Context: RequestContext>: Sendable {
         }
         var headers = HTTPFields()
         headers[.contentType] = found.mimeType
-        headers[.cacheControl] = "private, max-age=86400"
+        // Not kept by the browser: a deleted, erased or swept screenshot is gone from the viewer's cache too, not
+        // shown from it for a day.
+        headers[.cacheControl] = "private, no-store"
         headers[HTTPField.Name("X-Content-Type-Options")!] = "nosniff"
         headers[.contentSecurityPolicy] = "default-src 'none'"
         switch found.contents {
