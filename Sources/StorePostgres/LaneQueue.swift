@@ -20,6 +20,9 @@ final class LaneQueue<Element: Sendable>: Sendable {
         self.maxBatch = max(1, maxBatch)
     }
 
+    /// Elements queued and not yet taken by a lane.
+    var waiting: Int { state.withLock { $0.pending.count - $0.head } }
+
     /// Queues `element`; when fewer than `lanes` loops run, starts one that passes batches to `drain` until the
     /// queue is empty.
     func submit(_ element: Element, drain: @escaping @Sendable ([Element]) async -> Void) {

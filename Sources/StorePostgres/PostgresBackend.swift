@@ -157,6 +157,9 @@ public final class PostgresBackend: Sendable {
         try await writer.write(body)
     }
 
+    /// Shared-transaction writes queued and not yet taken into a batch.
+    public var waitingWrites: Int { writer.waitingWrites }
+
     /// Commits and the writes they carried so far: the writer's transactions and the batch inserts together.
     public var commitStatistics: PostgresWriterStatistics {
         let (shared, bulk) = (writer.statistics, inserter.statistics)

@@ -105,6 +105,8 @@ public final class PostgresGroupCommitWriter: Sendable {
 
     /// Transactions, pieces and retries since start.
     public var statistics: PostgresWriterStatistics { counts.withLock { $0 } }
+    /// Writes queued and not yet taken into a batch.
+    public var waitingWrites: Int { queue.waiting }
 
     /// Runs `body` in a transaction shared with whatever other writes are waiting, and returns once that transaction
     /// committed. `body` may run more than once; only its last run's changes are committed.

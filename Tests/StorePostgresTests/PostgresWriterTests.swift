@@ -308,8 +308,8 @@ struct PostgresWriterTests {
                 {
                     try await Task.sleep(for: .milliseconds(10))
                 }
-                _ = try await connection.query("SELECT pg_advisory_xact_lock(1)", logger: TestPostgres.logger)
-                _ = try await connection.query("COMMIT", logger: TestPostgres.logger)
+                try await run("SELECT pg_advisory_xact_lock(1)")
+                try await run("COMMIT")
             }
             await rivalHoldsTwo.wait()
 
@@ -343,7 +343,13 @@ struct PostgresWriterTests {
                         return ("deadlocks", true)
                     } catch { return ("deadlocks", false) }
                 }
+                // All three queued behind the blocker, so they share one batch (a task that counted itself as
+                // started may not have queued its write yet).
                 await started.wait(until: 3)
+                let deadline = ContinuousClock.now + .seconds(120)
+                while database.waitingWrites < 3, ContinuousClock.now < deadline {
+                    try? await Task.sleep(for: .milliseconds(10))
+                }
                 await releaseBlocker.open()
                 return await group.reduce(into: [:]) { $0[$1.0] = $1.1 }
             }

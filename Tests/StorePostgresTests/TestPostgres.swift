@@ -179,6 +179,10 @@ extension ScriptedCluster {
                             if let value = try? await write(writer, attempt) {
                                 let count = shared.acknowledged.withLock { $0.append(value); return $0.count }
                                 if count % milestone == 0 { reached.yield(count) }
+                            } else {
+                                // Refused at once while the server is down: 32 writers retrying without a pause
+                                // kept Swift's two threads busy for the whole restart, starving other tests.
+                                try? await Task.sleep(for: .milliseconds(50))
                             }
                             shared.inFlight.subtract(1, ordering: .relaxed)
                             attempt += 1
