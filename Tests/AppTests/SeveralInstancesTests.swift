@@ -40,18 +40,20 @@ struct SeveralInstancesTests {
             Issue.record("instance on port \(port) never became healthy")
         }
 
-        func kill() {
+        // Both wait for the process off Swift's cooperative pool: a graceful stop can take seconds, and a thread of
+        // the pool held that long stalls every other test.
+        func kill() async {
             guard let process, process.isRunning else { return }
             process.send(SIGKILL)
-            process.waitForExit()
+            await waitForExit(process)
         }
 
-        func stop() {
+        func stop() async {
             guard let process, process.isRunning else { return }
             process.send(SIGTERM)
             let watchdog = DispatchWorkItem { process.send(SIGKILL) }
             DispatchQueue.global().asyncAfter(deadline: .now() + 15, execute: watchdog)
-            process.waitForExit()
+            await waitForExit(process)
             watchdog.cancel()
         }
 
@@ -111,13 +113,23 @@ struct SeveralInstancesTests {
             "USERO_UPLOAD_QUOTA_MB": "1",
         ]
         let instances = ["a", "b", "c"].map { Instance(shared, folder: folder, name: $0) }
-        defer { for instance in instances { instance.stop() } }
-        // All three at once on an empty database: the migrations run once, under their lock.
-        try await withThrowingTaskGroup(of: Void.self) { group in
-            for instance in instances { group.addTask { try await instance.start() } }
-            try await group.waitForAll()
+        func stopAll() async {
+            await withTaskGroup(of: Void.self) { group in
+                for instance in instances { group.addTask { await instance.stop() } }
+            }
         }
-        try await body(instances, settings)
+        do {
+            // All three at once on an empty database: the migrations run once, under their lock.
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                for instance in instances { group.addTask { try await instance.start() } }
+                try await group.waitForAll()
+            }
+            try await body(instances, settings)
+        } catch {
+            await stopAll()
+            throw error
+        }
+        await stopAll()
     }
 
     /// Makes a client with the command and installs Slack for it: the link made on `linkOn`, the callback on
@@ -259,7 +271,7 @@ struct SeveralInstancesTests {
                     }
                     group.addTask {
                         try await Task.sleep(for: .milliseconds(300))
-                        victim.kill()
+                        await victim.kill()
                         return []
                     }
                     return try await group.reduce(into: [String]()) { $0 += $1 }
@@ -295,7 +307,7 @@ struct SeveralInstancesTests {
                 let eventTime = Int(Date().timeIntervalSince1970)
                 let uninstall = Fixtures.text("event_app_uninstalled.json", replacing: [("1700001000", "\(eventTime)")])
                 let ack = try await c.slack("/slack/events", uninstall)
-                c.kill()
+                await c.kill()
                 #expect(ack.status == 200)
 
                 // Then the token is gone with the answer, and A or B scrubs the ids within 60 s of the event
