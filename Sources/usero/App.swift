@@ -72,7 +72,7 @@ func buildApplication(
     {
         router.add(middleware: uploads)
     }
-    let rateLimit = PublicRateLimitMiddleware(perMinute: config.publicRateLimit)
+    let rateLimit = PublicRateLimitMiddleware(perMinute: config.publicRateLimit, clock: config.rateLimitClock)
     if let rateLimit { router.add(middleware: rateLimit) }
     OpenAPIRoutes().register(on: router)
     OperationsRoutes(health: backend.health, registry: registry).register(on: router)

@@ -34,6 +34,9 @@ struct AppConfig: Sendable {
     var slackAuthorizeURL = "https://slack.com/oauth/v2/authorize"
     /// What a `response_url` must start with before it is called (`SLACK_RESPONSE_URL_PREFIXES`, comma-separated).
     var slackResponseURLPrefixes = ["https://hooks.slack.com/"]
+    /// What the public rate limits refill by (no variable: tests stop it, so that a slow run never refills a bucket
+    /// a test has emptied).
+    var rateLimitClock: @Sendable () -> ContinuousClock.Instant = { .now }
     /// How long a write waits for a lock another process holds on the SQLite file, ms (no variable: tests that hold
     /// one lengthen it).
     var sqliteBusyTimeoutMilliseconds = 10_000

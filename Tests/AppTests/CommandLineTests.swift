@@ -206,8 +206,13 @@ import FoundationNetworking
         let (process, healthy) = try await UseroBinary.startServe(port: port, environment: environment)
         #expect(healthy)
         let slow = try RawConnection(port: port)
-        _ = slow.send("POST /api/feedback HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nContent-Length: 100000\r\n\r\n{\"c")
-        try await Task.sleep(for: .milliseconds(300))
+        // The server's `100 Continue` says it parsed the head and waits for the body (a fixed pause could end before
+        // that on a loaded machine, and the shutdown would then find no request to wait for).
+        _ = slow.send(
+            "POST /api/feedback HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
+                + "Expect: 100-continue\r\nContent-Length: 100000\r\n\r\n")
+        #expect(await slow.response(timeout: .seconds(60))?.status == 100)
+        _ = slow.send("{\"c")
         let stopping = ContinuousClock.now
         process.send(SIGTERM)
         #expect(await waitForExit(process) == 0)

@@ -42,10 +42,10 @@ struct PublicRateLimitMiddleware: RouterMiddleware {
     }
 
     /// nil when the limit is off (`0`).
-    init?(perMinute: Int) {
+    init?(perMinute: Int, clock: @escaping @Sendable () -> ContinuousClock.Instant = { .now }) {
         guard perMinute > 0 else { return nil }
-        clients = RateLimiter(perMinute: perMinute)
-        addresses = RateLimiter(perMinute: perMinute)
+        clients = RateLimiter(perMinute: perMinute, clock: clock)
+        addresses = RateLimiter(perMinute: perMinute, clock: clock)
     }
 
     func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws

@@ -20,18 +20,22 @@ final class RateLimiter: Sendable {
     }
 
     private let buckets = Mutex<[String: Bucket]>([:])
+    /// The time source when `admit` is not handed one.
+    private let clock: @Sendable () -> ContinuousClock.Instant
 
-    init(perMinute: Int, capacity: Int = 50_000) {
+    init(perMinute: Int, capacity: Int = 50_000, clock: @escaping @Sendable () -> ContinuousClock.Instant = { .now }) {
         precondition(perMinute > 0 && capacity > 0)
         self.perMinute = perMinute
         self.capacity = capacity
+        self.clock = clock
     }
 
     private var refillPerSecond: Double { Double(perMinute) / 60 }
 
     /// Spends one request of `key`'s allowance: nil when allowed, else the whole seconds (at least 1) until the next
     /// request would be.
-    func admit(_ key: String, now: ContinuousClock.Instant = .now) -> Int? {
+    func admit(_ key: String, now: ContinuousClock.Instant? = nil) -> Int? {
+        let now = now ?? clock()
         let key = Self.bounded(key)
         let limit = Double(perMinute)
         let rate = refillPerSecond

@@ -39,8 +39,11 @@ struct TestServer: Sendable {
         config.databasePath = folder.appendingPathComponent("usero.sqlite").path
         config.dataDirectory = folder.appendingPathComponent("data").path
         config.publicURL = "http://127.0.0.1:0"
-        // Suites send bursts from one address and client; the rate-limit tests turn it back on.
+        // Suites send bursts from one address and client; the rate-limit tests turn it back on, on a stopped clock:
+        // at 3 a minute a bucket refills one request every 20 s, which a test under the whole suite can take.
         config.publicRateLimit = 0
+        let stopped = ContinuousClock.now
+        config.rateLimitClock = { stopped }
         return config
     }
 
