@@ -157,6 +157,8 @@ import Testing
         "POST /api/feedback HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 2\r\nTransfer-Encoding: chunked\r\n\r\n{}",
         "BREW /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n",
         "GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Big: " + String(repeating: "a", count: 100_000) + "\r\n\r\n",
+        "POST /api/feedback?" + String(repeating: "a", count: 90_000) + " HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+            + "Origin: https://shop.example\r\nContent-Type: application/json\r\nContent-Length: 2\r\n\r\n{}",
     ])
     func aRequestTheParserRefusesGetsAJSON400(_ request: String) async throws {
         try await TestServer.run { server in
@@ -166,6 +168,8 @@ import Testing
             #expect(answer.status == 400)
             #expect(answer.body == #"{"error":"Malformed HTTP request"}"#)
             #expect(answer.head.lowercased().contains("content-type: application/json"))
+            // A browser's script can read it (the public routes' CORS, errors included).
+            #expect(answer.head.lowercased().contains("access-control-allow-origin: *"))
             #expect(await connection.waitForClose(timeout: Self.answerBound))
             // The server goes on serving.
             let next = try RawConnection(port: server.port)

@@ -41,6 +41,10 @@ final class MalformedRequestHandler: ChannelDuplexHandler, RemovableChannelHandl
         var filled = head
         filled.headerFields[.contentType] = "application/json; charset=utf-8"
         filled.headerFields[.contentLength] = "\(buffer.readableBytes)"
+        // The route is unknown here (the parser gave up), and the public routes answer every response with CORS `*`:
+        // a widget's request with too long a URL gets a reason its script can read, not an opaque network error.
+        // Harmless elsewhere: the answer holds nothing but this error.
+        filled.headerFields[.accessControlAllowOrigin] = "*"
         context.write(wrapOutboundOut(.head(filled)), promise: nil)
         context.write(wrapOutboundOut(.body(buffer)), promise: promise)
     }
