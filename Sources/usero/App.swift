@@ -166,6 +166,7 @@ func buildApplication(
             configuration: .init(
                 additionalChannelHandlers: (perAddress.map { [$0.handler()] } ?? []) + [
                     MalformedRequestHandler(),
+                    ConnectionCloseHandler(),
                     RequestDeadlineHandler(timeout: requestTimeout),
                     ExpectContinueHandler(bodyLimits: [
                         "/api/screenshots": PublicRoutes<AppRequestContext>.uploadLimit,

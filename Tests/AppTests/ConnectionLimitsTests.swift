@@ -149,6 +149,18 @@ import Testing
         }
     }
 
+    /// `Connection: close` in any case or within a list of options closes the connection after the answer, as the
+    /// exact spelling does; it used to stay open until the idle timeout.
+    @Test(arguments: ["close", "Close", "CLOSE", "keep-alive, close", "close, upgrade"])
+    func everySpellingOfConnectionCloseIsHonoured(_ value: String) async throws {
+        try await TestServer.run(configure: { $0.idleTimeout = .seconds(120) }) { server in
+            let connection = try RawConnection(port: server.port)
+            connection.send("GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: \(value)\r\n\r\n")
+            #expect(await connection.response(timeout: Self.answerBound)?.status == 200)
+            #expect(await connection.waitForClose(timeout: Self.answerBound), "\(value)")
+        }
+    }
+
     /// What the HTTP parser refuses (a malformed or doubled length, an unknown method, headers past its limits) is
     /// answered with the contract's error shape, then the connection closes; it was an empty 400.
     @Test(arguments: [
