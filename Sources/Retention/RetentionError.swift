@@ -7,4 +7,6 @@ public enum RetentionError: Error, Equatable, Sendable {
     /// The subject's email holds white space inside, which no stored address does: most likely a `+` sent unescaped
     /// in a query string, where it means a space.
     case emailWithSpace
+    /// One field of a data-subject request is wrong: not one of the keys, given twice, too long, not a string.
+    case invalidSubjectField(field: String, problem: String)
 }

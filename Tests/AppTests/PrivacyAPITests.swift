@@ -220,19 +220,38 @@ import UseroTestSupport
             #expect(try await server.postJSON("/api/privacy/erase", #"{"email":"a@b.co"}"#).status == 401)
             // A key that is none of the three (a typo beside a real one), or one given twice, never narrows the
             // request silently to the other key.
-            for query in ["", "?email=a@b.co&userId=u", "?foo=bar", "?slackUserId=U1&foo=bar", "?email=a@b.co&email=d@e.co"] {
+            for query in ["", "?email=a@b.co&userId=u"] {
                 let result = try await server.request("GET", "/api/privacy/export\(query)", headers: auth)
                 #expect(result.status == 400)
                 #expect(result.json["error"] as? String == "Give exactly one of email, userId, slackUserId")
             }
+            // The field at fault is named.
+            for (query, field, problem) in [
+                ("?foo=bar", "foo", "Unknown field"), ("?slackUserId=U1&foo=bar", "foo", "Unknown field"),
+                ("?email=a@b.co&email=d@e.co", "email", "Given more than once"),
+                ("?userId=" + String(repeating: "u", count: 255), "userId", "Must be at most 254 characters"),
+            ] {
+                let result = try await server.request("GET", "/api/privacy/export\(query)", headers: auth)
+                #expect(result.status == 400)
+                #expect((result.json["issues"] as? [String: [String]])?[field] == [problem], "\(query)")
+            }
             for body in [
-                "{}", #"{"email":"a@b.co","slackUserId":"U1"}"#, #"{"userId":7}"#, "[]", #"{"email":"a@b.co","userid":"u42"}"#,
-                #"{"email":"a@b.co","email":"d@e.co"}"#, #"{"email":"a@b.co","email":"a@b.co"}"#,
+                "{}", #"{"email":"a@b.co","slackUserId":"U1"}"#, "[]", #"{"email":"a@b.co","email":"d@e.co"}"#,
+                #"{"email":"a@b.co","email":"a@b.co"}"#,
             ] {
                 let result = try await server.postJSON("/api/privacy/erase", body, headers: auth)
                 #expect(result.status == 400, "\(body)")
                 #expect(result.json["error"] as? String == "Give exactly one of email, userId, slackUserId", "\(body)")
             }
+            for (body, field, problem) in [
+                (#"{"userId":7}"#, "userId", "Must be a string"), (#"{"email":"a@b.co","userid":"u42"}"#, "userid", "Unknown field"),
+                (#"{"userId":"x","foo":1}"#, "foo", "Unknown field"), (#"{"emial":"a@b.co"}"#, "emial", "Unknown field"),
+            ] {
+                let result = try await server.postJSON("/api/privacy/erase", body, headers: auth)
+                #expect(result.status == 400, "\(body)")
+                #expect((result.json["issues"] as? [String: [String]])?[field] == [problem], "\(body)")
+            }
+            #expect(try await server.count("feedback") == 0)
             #expect(try await server.postJSON("/api/privacy/erase", "{oops", headers: auth).status == 400)
         }
     }

@@ -51,8 +51,15 @@ import Testing
         #expect(throws: RetentionError.subjectRequired) { try DataSubject(keys: ["email": " \t"]) }
         #expect(try DataSubject(keys: ["userId": " u "]) == .userID(" u "))
         // At most 254 characters, counted as Unicode scalars (combining marks count)
-        #expect(throws: RetentionError.subjectRequired) {
+        #expect(throws: RetentionError.invalidSubjectField(field: "userId", problem: "Must be at most 254 characters")) {
             try DataSubject(keys: ["userId": "u" + String(repeating: "\u{301}", count: 254)])
+        }
+        // A key that is none of the three, or one given twice, is named.
+        #expect(throws: RetentionError.invalidSubjectField(field: "emial", problem: "Unknown field")) {
+            try DataSubject(pairs: [("emial", "a@b.co")])
+        }
+        #expect(throws: RetentionError.invalidSubjectField(field: "email", problem: "Given more than once")) {
+            try DataSubject(pairs: [("email", "a@b.co"), ("email", "d@e.co")])
         }
     }
 

@@ -82,7 +82,12 @@ public struct RetentionAdminRoutes<Context: RequestContext>: Sendable {
         guard case .object(let fields) = value, !duplicateKeys else { throw RetentionError.subjectRequired }
         var pairs: [(key: String, value: String)] = []
         for (key, field) in fields {
-            guard case .string(let text) = field else { throw RetentionError.subjectRequired }
+            guard DataSubject.keys.contains(key) else {
+                throw RetentionError.invalidSubjectField(field: key, problem: ErrorBody.unknownField)
+            }
+            guard case .string(let text) = field else {
+                throw RetentionError.invalidSubjectField(field: key, problem: "Must be a string")
+            }
             pairs.append((key, text))
         }
         let subject = try DataSubject(pairs: pairs)

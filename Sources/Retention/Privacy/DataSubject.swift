@@ -19,9 +19,9 @@ public enum DataSubject: Sendable, Equatable {
     }
 
     /// The subject named by `pairs`, as a query string or a JSON object gives them: `RetentionError.subjectRequired`
-    /// unless exactly one of `keys` has a value (empty values count as absent), and also for a key that is none of
-    /// them or one given twice, so that a typo (`userid`) or a repeated key never narrows an erasure silently to the
-    /// other key.
+    /// unless exactly one of `keys` has a value (empty values count as absent); `invalidSubjectField` naming a key
+    /// that is none of them, one given twice or a value past 254 characters, so that a typo (`userid`) or a repeated
+    /// key never narrows an erasure silently to the other key, and the error says which.
     ///
     /// An email loses the white space around it: no stored address has any (`SubmissionParser.isValidEmail`), so
     /// `" bob@example.com "` would otherwise erase nothing and say so as a success.
@@ -29,11 +29,15 @@ public enum DataSubject: Sendable, Equatable {
         let pairs = given.map { $0.key == "email" ? (key: $0.key, value: $0.value.trimmingSurroundingWhitespace) : $0 }
         var seen = Set<String>()
         for (key, _) in pairs {
-            guard Self.keys.contains(key), seen.insert(key).inserted else { throw .subjectRequired }
+            guard Self.keys.contains(key) else { throw .invalidSubjectField(field: key, problem: ErrorBody.unknownField) }
+            guard seen.insert(key).inserted else {
+                throw .invalidSubjectField(field: key, problem: "Given more than once")
+            }
         }
         let given = pairs.filter { !$0.value.isEmpty }
-        guard given.count == 1, let (key, value) = given.first, !value.exceedsLength(254) else {
-            throw .subjectRequired
+        guard given.count == 1, let (key, value) = given.first else { throw .subjectRequired }
+        guard !value.exceedsLength(254) else {
+            throw .invalidSubjectField(field: key, problem: "Must be at most 254 characters")
         }
         // `a\u{0}b` must not export or erase `a` (see `containsNUL`).
         guard !value.containsNUL else { throw .textWithNUL(field: key) }

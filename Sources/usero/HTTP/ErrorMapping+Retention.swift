@@ -10,6 +10,8 @@ extension ErrorMapping {
             (.badRequest, ErrorBody("Give exactly one of email, userId, slackUserId"))
         case RetentionError.textWithNUL(let field):
             (.badRequest, ErrorBody("Invalid data provided", issues: [field: ["Must not contain NUL characters"]]))
+        case RetentionError.invalidSubjectField(let field, let problem):
+            (.badRequest, ErrorBody("Invalid data provided", issues: [field: [problem]]))
         case RetentionError.emailWithSpace:
             (.badRequest, ErrorBody(
                 "Invalid data provided",
