@@ -173,6 +173,18 @@ import UseroTestSupport
             let unknown = try await upload(server, clientId: "client_nobody", file: Images.png())
             #expect(unknown.status == 404)
             #expect(unknown.text == #"{"error":"Invalid client ID"}"#)
+            // A body cut off inside the file, or sent without its closing boundary, says so: the file was sent.
+            var form = MultipartBody()
+            form.field("clientId", client.id)
+            form.file("screenshot", fileName: "shot", type: "image/png", Images.png())
+            let whole = form.finished()
+            let closing = try #require(whole.range(of: Data("\r\n--".utf8), options: .backwards)).lowerBound
+            for body in [whole.prefix(upTo: closing - 10), whole.prefix(upTo: closing)] {
+                let cut = try await server.request(
+                    "POST", "/api/screenshots", headers: ["Content-Type": form.contentType], body: Data(body))
+                #expect(cut.status == 400)
+                #expect(cut.text == #"{"error":"Screenshot part is incomplete: the body ended before its closing boundary"}"#)
+            }
             #expect(try await server.count("screenshot") == 0)
         }
     }

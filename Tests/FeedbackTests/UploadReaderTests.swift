@@ -92,11 +92,11 @@ import UseroTestSupport
         #expect(written == 10_000)
     }
 
-    @Test func aScreenshotPartTheBodyNeverClosedIsDroppedWithItsFile() async throws {
-        let upload = try await reader()
-            .read(Chunks(Self.form(file: Self.file(20_000), clientId: "c", clientIdFirst: true, closed: false), size: 512), boundary: "b")
-        #expect(upload.file == nil)
-        #expect(upload.clientId == "c")
+    @Test func aScreenshotPartTheBodyNeverClosedIsRefusedAndItsFileDropped() async throws {
+        await #expect(throws: FeedbackError.screenshotIncomplete) {
+            _ = try await reader()
+                .read(Chunks(Self.form(file: Self.file(20_000), clientId: "c", clientIdFirst: true, closed: false), size: 512), boundary: "b")
+        }
         #expect(leftovers() == [])
     }
 

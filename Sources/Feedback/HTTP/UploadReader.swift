@@ -86,8 +86,9 @@ struct UploadReader {
     /// Most bytes kept of the `clientId` field (one is about 30).
     static let maxFieldBytes = 4096
 
-    /// Reads `body` to its end. Throws `FeedbackError.malformedMultipart` for broken framing and
-    /// `NIOTooManyBytesError` past `bodyLimit`; on any throw, no spool file is left behind.
+    /// Reads `body` to its end. Throws `FeedbackError.malformedMultipart` for broken framing,
+    /// `FeedbackError.screenshotIncomplete` when it ends inside the screenshot part, and `NIOTooManyBytesError` past
+    /// `bodyLimit`; on any throw, no spool file is left behind.
     func read<Body: AsyncSequence>(_ body: Body, boundary: String) async throws -> Upload
     where Body.Element == ByteBuffer {
         var stream = MultipartStream(boundary: boundary)
@@ -125,7 +126,9 @@ struct UploadReader {
                     }
                 case .partEnded:
                     switch current {
-                    case .file: upload.file = try file?.finish()
+                    case .file:
+                        upload.file = try file?.finish()
+                        file = nil
                     case .clientId(let kept):
                         let id = String(decoding: kept, as: UTF8.self)
                         upload.clientId = id
@@ -137,9 +140,9 @@ struct UploadReader {
                 }
             }
         }
-        // A screenshot part still open when the body ended was never completed: dropped, as every unfinished part is.
-        file?.abandon()
-        file = nil
+        // A screenshot part still open when the body ended was never completed: its file is dropped (by the defer),
+        // and the client told why, rather than that no screenshot was sent.
+        if file != nil { throw FeedbackError.screenshotIncomplete }
         finished = true
         return upload
     }

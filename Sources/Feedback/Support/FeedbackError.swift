@@ -20,6 +20,8 @@ public enum FeedbackError: Error, Equatable, Sendable {
     case screenshotMissing, clientIDMissing, notAnImage, fileTooLarge
     /// A multipart body we cannot read.
     case malformedMultipart
+    /// The body ended inside the `screenshot` part (cut off, or without its closing boundary).
+    case screenshotIncomplete
     /// The client's screenshots not yet attached to feedback would pass the per-client upload quota.
     case uploadQuotaExceeded(megabytes: Int64)
     /// The public rate limit refused this client for now; it may try again after so many seconds.

@@ -23,6 +23,8 @@ enum ErrorMapping {
         case .notAnImage: (.badRequest, ErrorBody("File must be an image"))
         case .fileTooLarge: (.badRequest, ErrorBody("File too large (max 10MB)"))
         case .malformedMultipart: (.badRequest, ErrorBody("Expected a multipart/form-data body"))
+        case .screenshotIncomplete:
+            (.badRequest, ErrorBody("Screenshot part is incomplete: the body ended before its closing boundary"))
         case .uploadQuotaExceeded(let megabytes):
             (.contentTooLarge, ErrorBody(
                 "Upload quota exceeded: this client may hold at most \(megabytes) MB of screenshots not yet attached to feedback"))
