@@ -21,6 +21,8 @@ public final class HTTPSlackWebAPI: SlackWebAPI {
     public static let maxResponseURLBytes = 64 << 10
     /// What a `Retry-After` from Slack or a `response_url` host is clamped to, in seconds.
     public static let retryAfterRange: ClosedRange<Int> = 1...3600
+    /// Longest one call may take, seconds, unless told otherwise.
+    public static let defaultTimeout: TimeInterval = 10
     /// The wait when a 429 carries no usable `Retry-After`.
     public static let defaultRetryAfter = 30
 
@@ -32,7 +34,7 @@ public final class HTTPSlackWebAPI: SlackWebAPI {
     /// A client for `baseURL` (ending in `/`), with `timeout` per call, calling `response_url`s only under
     /// `responseURLPrefixes`.
     public init(
-        baseURL: URL, timeout: TimeInterval = 10, responseURLPrefixes: [String] = defaultResponseURLPrefixes
+        baseURL: URL, timeout: TimeInterval = defaultTimeout, responseURLPrefixes: [String] = defaultResponseURLPrefixes
     ) {
         var base = baseURL.absoluteString
         if !base.hasSuffix("/") { base += "/" }

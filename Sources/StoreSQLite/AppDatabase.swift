@@ -22,12 +22,11 @@ final class AppDatabase: Sendable {
     /// when there are fewer cores). A read that finds them all taken waits in GRDB for one to be handed back.
     static var readerCount: Int { max(5, ProcessInfo.processInfo.activeProcessorCount + 2) }
 
-    /// How long a connection waits for a lock another one holds (GRDB's busy mode), unless told otherwise.
-    static let defaultBusyTimeoutMilliseconds = 10_000
+    /// How long a connection waits for a lock another one holds (GRDB's busy mode).
     let busyTimeoutMilliseconds: Int
 
     /// Opens (creating if needed) the database at `path` and migrates it.
-    init(path: String, busyTimeoutMilliseconds: Int = defaultBusyTimeoutMilliseconds) throws {
+    init(path: String, busyTimeoutMilliseconds: Int = SQLiteStore.defaultBusyTimeoutMilliseconds) throws {
         self.busyTimeoutMilliseconds = busyTimeoutMilliseconds
         let directory = URL(fileURLWithPath: path).deletingLastPathComponent().path
         if !directory.isEmpty {

@@ -9,6 +9,9 @@ import GRDB
 /// One process per file: a SQLite store is opened by one `usero serve` (and short-lived administration commands).
 /// Opening it releases job leases a previous process left behind, since no other process can still hold them.
 public final class SQLiteStore: Sendable {
+    /// How long a write waits for a lock another process holds on the file (GRDB's busy mode), unless told otherwise.
+    public static let defaultBusyTimeoutMilliseconds = 10_000
+
     let database: AppDatabase
     let files: ScreenshotFiles
     /// Whether accepting an `api`/`widget` item also enqueues its Slack post (`SlackNotificationRules`), in the
@@ -22,7 +25,7 @@ public final class SQLiteStore: Sendable {
     /// a lock another process holds on the file.
     public init(
         path: String, dataDirectory: String, postsNewFeedbackToSlack: Bool = false,
-        busyTimeoutMilliseconds: Int = 10_000
+        busyTimeoutMilliseconds: Int = defaultBusyTimeoutMilliseconds
     ) async throws {
         do {
             database = try AppDatabase(path: path, busyTimeoutMilliseconds: busyTimeoutMilliseconds)

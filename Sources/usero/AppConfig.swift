@@ -2,6 +2,7 @@ import Foundation
 import Logging
 import SlackGateway
 import StorePostgres
+import StoreSQLite
 import UseroCrypto
 
 /// Everything `serve` and the administration commands need, read once from flags and the environment and checked
@@ -39,9 +40,9 @@ struct AppConfig: Sendable {
     var rateLimitClock: @Sendable () -> ContinuousClock.Instant = { .now }
     /// How long a write waits for a lock another process holds on the SQLite file, ms (no variable: tests that hold
     /// one lengthen it).
-    var sqliteBusyTimeoutMilliseconds = 10_000
+    var sqliteBusyTimeoutMilliseconds = SQLiteStore.defaultBusyTimeoutMilliseconds
     /// Longest one Slack Web API call may take, seconds (no variable: tests that hold a call open lengthen it).
-    var slackCallTimeout: TimeInterval = 10
+    var slackCallTimeout = HTTPSlackWebAPI.defaultTimeout
     /// Longest the Slack job worker sleeps when nothing wakes it (enqueues wake it at once).
     var slackJobPollInterval: Duration = .seconds(5)
     /// Least time between two posts to a workspace's notify channel, ms (Slack: about one a second per channel).
