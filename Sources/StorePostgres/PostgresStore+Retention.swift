@@ -150,10 +150,13 @@ extension PostgresStore: RetentionStore {
 
     public func beginAccountClosure(clientID: String, at now: Int64) async throws -> Bool {
         try await write { tx in
+            // The client row is locked (key share) before the closure's row goes in: a completion of this client's
+            // closure on another session, deleting it, is waited for and the client found gone. Without the lock the
+            // insert waited only on the closure row's key and then began a closure of a client already deleted.
             try await tx.execute(
                 """
                 INSERT INTO account_deletion (client_id, requested_at)
-                SELECT id, \(now) FROM client WHERE id = \(clientID) ON CONFLICT DO NOTHING
+                SELECT id, \(now) FROM client WHERE id = \(clientID) FOR KEY SHARE ON CONFLICT DO NOTHING
                 """) > 0
         }
     }

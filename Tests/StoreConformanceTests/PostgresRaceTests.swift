@@ -194,6 +194,29 @@ struct PostgresRaceTests {
         #expect(try await s.items(client).isEmpty)
     }
 
+    /// Two `DELETE /api/account` at once on two instances: the second request's closure must not begin while the
+    /// first one's completion is deleting the client. It waited on the closure row's key and then inserted a closure
+    /// of a client already gone, finished it, and answered 204 with a second, empty audit entry.
+    @Test func aClosureBegunBesideTheCompletionOfAnotherFindsTheClientGone() async throws {
+        let s = try await StoreFactory.postgreSQL.store()
+        let client = try await s.client()
+        #expect(try await s.retention.beginAccountClosure(clientID: client, at: StoreUnderTest.t0Millis))
+        try await Self.racing(s) { other, watcher in
+            // The other instance's completion (`completeAccountClosure`'s statements), not committed yet.
+            try await other.run("SELECT client_id FROM account_deletion WHERE client_id = '\(client)' FOR UPDATE")
+            try await other.run("DELETE FROM client WHERE id = '\(client)'")
+            try await other.run("DELETE FROM account_deletion WHERE client_id = '\(client)'")
+            let beginning = Task {
+                try await s.retention.beginAccountClosure(clientID: client, at: StoreUnderTest.t0Millis + 1)
+            }
+            try await watcher.waitForALockWait()
+            try await other.run("COMMIT")
+            #expect(try await beginning.value == false)
+            #expect(try await watcher.count("SELECT count(*) FROM account_deletion") == 0)
+        }
+        #expect(try await s.retention.pendingAccountClosures().isEmpty)
+    }
+
     /// Runs `body` with two sessions of its own on the store's database: `other` inside an open transaction, and
     /// `watcher` to look at the server meanwhile. Both close afterwards.
     static func racing(_ s: StoreUnderTest, _ body: (Session, Session) async throws -> Void) async throws {
