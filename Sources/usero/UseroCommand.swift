@@ -95,9 +95,12 @@ struct Serve: AsyncParsableCommand {
         // SIGTERM drains in-flight requests, but a client trickling a body (or stalled mid-body) would hold the drain
         // until its request timeout (120 s), past what a deployment waits (30 s) before SIGKILL. After
         // `shutdownDeadline` the group is cancelled: open connections close and the process exits 0.
+        // The backstop is last, so the first told of the shutdown: it starts its clock at the signal.
+        let backstop = ShutdownBackstop(limit: Self.shutdownBackstop, logger: logger)
         var group = ServiceGroupConfiguration(
-            services: [app], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger)
+            services: [app, backstop], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger)
         group.maximumGracefulShutdownDuration = Self.shutdownDeadline
+        defer { backstop.disarm() }
         do {
             try await ServiceGroup(configuration: group).run()
         } catch where !listening.isSet {
@@ -112,6 +115,9 @@ struct Serve: AsyncParsableCommand {
 
     /// How long SIGTERM waits for in-flight requests and background work to finish before closing what is left.
     static let shutdownDeadline: Duration = .seconds(10)
+    /// How long after SIGTERM the process ends even if something it waits for never stops (a deployment's SIGKILL
+    /// comes after 30 s).
+    static let shutdownBackstop: Duration = shutdownDeadline + .seconds(5)
 
     /// A configuration mistake: one line naming the variable or file, never its value; EX_CONFIG.
     static func refuse(_ description: String) -> ExitCode {
@@ -236,3 +242,39 @@ struct ClientJSON: Encodable {
 }
 
 extension Plan: ExpressibleByArgument {}
+
+/// Ends the process `limit` after a shutdown began, if it has not ended by then. After the drain's deadline the
+/// service group cancels what is still running, and waits for it to end: a task that never ends (once, after a
+/// PostgreSQL restart, a `serve` told to stop kept running with nothing left open) would keep the process alive until
+/// a SIGKILL. Everything answered is durable by then, so ending is safe; the warning says what happened.
+final class ShutdownBackstop: Service, Sendable {
+    let limit: Duration
+    private let logger: Logger
+    private let end: @Sendable () -> Void
+    private let disarmed = Mutex(false)
+
+    init(limit: Duration, logger: Logger, end: @escaping @Sendable () -> Void = { exit(0) }) {
+        self.limit = limit
+        self.logger = logger
+        self.end = end
+    }
+
+    func run() async throws {
+        // Returns at the signal, or throws when the group is cancelled instead: the clock starts either way.
+        try? await gracefulShutdown()
+        // A thread of its own, not a task: what keeps the process alive may be holding Swift's concurrency threads.
+        let seconds = Double(limit.components.seconds) + Double(limit.components.attoseconds) / 1e18
+        let thread = Thread { [self] in
+            Thread.sleep(forTimeInterval: seconds)
+            guard !disarmed.withLock({ $0 }) else { return }
+            logger.warning(
+                "usero stopped: the shutdown did not finish within its limit; ending the process",
+                metadata: ["limit": "\(limit)"])
+            end()
+        }
+        thread.start()
+    }
+
+    /// The shutdown finished: the clock, if running, ends nothing.
+    func disarm() { disarmed.withLock { $0 = true } }
+}
