@@ -85,7 +85,9 @@ public protocol SlackStore: Sendable {
     func finishJob(_ id: Int64, then next: NewSlackJob?) async throws
     /// Moves a job to `runAt` and releases its lease, recording the attempt and an error code (never a message).
     func rescheduleJob(_ id: Int64, runAt: Int64, countAttempt: Bool, error: String) async throws
-    /// Slack's 429: every job of `kind` for `team` waits until at least `until` (epoch ms).
+    /// Slack's 429: every job of `kind` for `team` waits until at least `until` (epoch ms), and is marked as waiting
+    /// out a rate limit (`last_error` "ratelimited"); while one such job waits, jobs of that kind and workspace
+    /// enqueued later are not claimed (`claimDueJobs`, `nextJobDueAt`) either.
     func postponeJobs(team: String, kind: SlackJob.Kind, until: Int64) async throws
     /// Jobs of `kind` waiting or running (`team`'s only, when given): revoke jobs for re-sealing their envelopes,
     /// a workspace's recovery sweeps for merging a request they already cover. A job whose payload no longer

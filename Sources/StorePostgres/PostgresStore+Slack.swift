@@ -405,6 +405,11 @@ extension PostgresStore: SlackStore {
             AND (team_id IS NULL OR NOT EXISTS (
                 SELECT 1 FROM job k WHERE k.team_id = j.team_id AND k.kind = ANY(\(kindList))
                 AND k.lease_until > \(now)))
+            -- Nor while a job of its workspace and kind waits out Slack's Retry-After (postponeJobs): one enqueued
+            -- since would spend a call only to earn another 429.
+            AND (team_id IS NULL OR NOT EXISTS (
+                SELECT 1 FROM job r WHERE r.team_id = j.team_id AND r.kind = j.kind AND r.last_error = 'ratelimited'
+                AND r.run_at > \(now)))
             ORDER BY run_at, id LIMIT \(limit)
             FOR UPDATE SKIP LOCKED
             """)
@@ -441,7 +446,11 @@ extension PostgresStore: SlackStore {
         let kindList = kinds.map(\.rawValue).sorted()
         return try await scalar(
             """
-            SELECT MIN(CASE WHEN lease_until > \(now) THEN lease_until ELSE run_at END) FROM job j
+            SELECT MIN(CASE WHEN lease_until > \(now) THEN lease_until
+                ELSE GREATEST(run_at, (
+                    SELECT max(r.run_at) FROM job r
+                    WHERE r.team_id = j.team_id AND r.kind = j.kind AND r.last_error = 'ratelimited')) END)
+            FROM job j
             WHERE kind = ANY(\(kindList)) AND run_at < \(Int64.max) AND (team_id IS NULL OR NOT EXISTS (
                 SELECT 1 FROM job k WHERE k.team_id = j.team_id AND k.id <> j.id AND k.kind = ANY(\(kindList))
                 AND k.lease_until > \(now)))
@@ -471,8 +480,8 @@ extension PostgresStore: SlackStore {
         try await write { tx in
             try await tx.execute(
                 """
-                UPDATE job SET run_at = GREATEST(run_at, \(until)), last_error = 'ratelimited', lease_until = NULL
-                WHERE team_id = \(team) AND kind = \(kind.rawValue)
+                UPDATE job SET run_at = \(until), last_error = 'ratelimited', lease_until = NULL
+                WHERE team_id = \(team) AND kind = \(kind.rawValue) AND run_at <= \(until)
                 """)
         }
     }

@@ -374,9 +374,14 @@ extension SQLiteStore: SlackStore {
                 AND (team_id IS NULL OR NOT EXISTS (
                     SELECT 1 FROM job k WHERE k.team_id = j.team_id AND k.kind IN (\(marks))
                     AND k.lease_until > ?))
+                -- Nor while a job of its workspace and kind waits out Slack's Retry-After (postponeJobs): one
+                -- enqueued since would spend a call only to earn another 429.
+                AND (team_id IS NULL OR NOT EXISTS (
+                    SELECT 1 FROM job r WHERE r.team_id = j.team_id AND r.kind = j.kind
+                    AND r.last_error = 'ratelimited' AND r.run_at > ?))
                 ORDER BY run_at, id LIMIT ?
                 """,
-            arguments: Self.arguments([now], kindList, [now], kindList, [now, Int64(limit)]))
+            arguments: Self.arguments([now], kindList, [now], kindList, [now, now, Int64(limit)]))
         var teams = Set<String>()
         var jobs: [SlackJob] = []
         for row in rows {
@@ -408,7 +413,11 @@ extension SQLiteStore: SlackStore {
             try Int64.fetchOne(
                 db,
                 sql: """
-                    SELECT MIN(CASE WHEN lease_until > ? THEN lease_until ELSE run_at END) FROM job j
+                    SELECT MIN(CASE WHEN lease_until > ? THEN lease_until
+                        ELSE max(run_at, coalesce((
+                            SELECT max(r.run_at) FROM job r WHERE r.team_id = j.team_id AND r.kind = j.kind
+                            AND r.last_error = 'ratelimited'), run_at)) END)
+                    FROM job j
                     WHERE kind IN (\(marks)) AND run_at < ? AND (team_id IS NULL OR NOT EXISTS (
                         SELECT 1 FROM job k WHERE k.team_id = j.team_id AND k.id <> j.id AND k.kind IN (\(marks))
                         AND k.lease_until > ?))
@@ -446,10 +455,10 @@ extension SQLiteStore: SlackStore {
         try await database.write { db in
             try db.execute(
                 sql: """
-                    UPDATE job SET run_at = max(run_at, ?), last_error = 'ratelimited', lease_until = NULL
-                    WHERE team_id = ? AND kind = ?
+                    UPDATE job SET run_at = ?, last_error = 'ratelimited', lease_until = NULL
+                    WHERE team_id = ? AND kind = ? AND run_at <= ?
                     """,
-                arguments: [until, team, kind.rawValue])
+                arguments: [until, team, kind.rawValue, until])
         }
     }
 

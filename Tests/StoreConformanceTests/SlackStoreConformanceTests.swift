@@ -627,6 +627,34 @@ import Testing
         #expect(try await s.claimAll(at: Self.t0 + 90_000, kinds: [.captureReaction]).map(\.teamId) == ["A"])
     }
 
+    /// A reaction that arrives while a capture of its workspace waits out Slack's 429 waits too: under Slack's limit
+    /// of one `conversations.replies` a minute, running it at once would spend a call and earn another 429.
+    @Test(arguments: StoreFactories.available)
+    func aJobEnqueuedWhileItsKindIsRateLimitedWaitsOutTheLimit(_ factory: StoreFactory) async throws {
+        let s = try await factory.store()
+        func capture(_ ts: String) -> SlackJob.Work {
+            .captureReaction(CaptureReactionJob(channel: "C0001", ts: ts, user: "U1", via: "reaction"))
+        }
+        try await s.slack.enqueue(s.job(capture("1.1"), team: "A"))
+        let limited = try #require(try await s.claimAll(kinds: [.captureReaction]).only)
+        try await s.slack.postponeJobs(team: "A", kind: .captureReaction, until: Self.t0 + 30_000)
+
+        // Half a second later: another reaction in A, a notice in A, a reaction in B.
+        try await s.slack.enqueue(s.job(capture("1.2"), team: "A", at: Self.t0 + 500))
+        #expect(try await s.slack.nextJobDueAt(now: Self.t0 + 500, kinds: [.captureReaction]) == Self.t0 + 30_000)
+        try await s.slack.enqueue(s.job(S.notice("A1"), team: "A", at: Self.t0 + 500))
+        try await s.slack.enqueue(s.job(capture("1.3"), team: "B", at: Self.t0 + 500))
+        #expect(try await s.claimAll(at: Self.t0 + 500, kinds: [.notify]).map(\.teamId) == ["A"])
+        #expect(try await s.claimAll(at: Self.t0 + 29_999, kinds: [.captureReaction]).map(\.teamId) == ["B"])
+        // Once the wait is over, A's captures run again, one at a time.
+        let first = try #require(try await s.claimAll(at: Self.t0 + 30_000, kinds: [.captureReaction]).only)
+        #expect(first.teamId == "A")
+        try await s.slack.finishJob(first.id, then: nil)
+        let second = try #require(try await s.claimAll(at: Self.t0 + 30_001, kinds: [.captureReaction]).only)
+        #expect(Set([first.id, second.id]).contains(limited.id))
+        #expect(first.id != second.id)
+    }
+
     @Test(arguments: StoreFactories.available)
     func finishingAJobCanEnqueueTheNextInTheSameWrite(_ factory: StoreFactory) async throws {
         let s = try await factory.store()

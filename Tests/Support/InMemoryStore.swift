@@ -502,6 +502,7 @@ extension InMemoryStore: SlackStore {
         var claimed: [SlackJob] = []
         let due = state.jobs.values.filter {
             kinds.contains($0.job.kind) && $0.job.runAt <= now && ($0.leaseUntil ?? .min) <= now
+                && Self.rateLimitedUntil($0.job, in: state).map { $0 <= now } ?? true
         }.sorted { ($0.job.runAt, $0.job.id) < ($1.job.runAt, $1.job.id) }
         for stored in due where claimed.count < limit {
             if let team = stored.job.teamId, !teams.insert(team).inserted { continue }
@@ -519,8 +520,17 @@ extension InMemoryStore: SlackStore {
             // than that lease's end, which is counted already.
             let busy = Set(leased.compactMap(\.job.teamId))
             let waiting = jobs.filter { ($0.leaseUntil ?? .min) <= now && !($0.job.teamId.map(busy.contains) ?? false) }
-            return (leased.compactMap(\.leaseUntil) + waiting.map(\.job.runAt)).min()
+            return (leased.compactMap(\.leaseUntil)
+                + waiting.map { max($0.job.runAt, Self.rateLimitedUntil($0.job, in: state) ?? .min) }).min()
         }
+    }
+
+    /// Until when a job of `job`'s workspace and kind waits out Slack's `Retry-After` (`postponeJobs`), if one does.
+    private static func rateLimitedUntil(_ job: SlackJob, in state: State) -> Int64? {
+        guard let team = job.teamId else { return nil }
+        return state.jobs.values.filter {
+            $0.job.teamId == team && $0.job.kind == job.kind && $0.lastError == "ratelimited"
+        }.map(\.job.runAt).max()
     }
 
     public func finishJob(_ id: Int64, then next: NewSlackJob?) async throws {
@@ -542,8 +552,9 @@ extension InMemoryStore: SlackStore {
 
     public func postponeJobs(team: String, kind: SlackJob.Kind, until: Int64) async throws {
         write { state in
-            for (id, stored) in state.jobs where stored.job.teamId == team && stored.job.kind == kind {
-                state.jobs[id]?.job.runAt = max(stored.job.runAt, until)
+            for (id, stored) in state.jobs
+            where stored.job.teamId == team && stored.job.kind == kind && stored.job.runAt <= until {
+                state.jobs[id]?.job.runAt = until
                 state.jobs[id]?.lastError = "ratelimited"
                 state.jobs[id]?.leaseUntil = nil
             }
