@@ -12,6 +12,10 @@ public enum ForwardOutcome: String, Sendable {
     case notInstalled = "not_installed"
     case slackUnavailable = "slack_unavailable"
     case ownPost = "own_post"
+    /// The installation lacks a scope to read the conversation (a private channel without `groups:history`).
+    case missingPermission = "missing_permission"
+    /// Any other refusal by Slack: not a claim that the message is gone.
+    case slackRefused = "slack_refused"
 
     /// The ephemeral text for the member who forwarded.
     public var text: String {
@@ -28,6 +32,10 @@ public enum ForwardOutcome: String, Sendable {
         case .slackUnavailable: "usero couldn't reach Slack to read that message. Please try again later."
         case .ownPost:
             "That's usero's own post: the feedback it announces is already in the inbox, so nothing was captured."
+        case .missingPermission:
+            "usero isn't allowed to read this conversation, so nothing was captured. For a private channel, ask an admin "
+                + "to reinstall usero with access to private channels."
+        case .slackRefused: "Slack didn't let usero read that message, so nothing was captured."
         }
     }
 
@@ -38,7 +46,10 @@ public enum ForwardOutcome: String, Sendable {
         case "channel_not_found", "is_archived": .channelNotFound
         case "message_not_found", "thread_not_found": .messageNotFound
         case "token_revoked", "invalid_auth", "account_inactive", "not_authed": .tokenRevoked
-        default: .messageNotFound
+        case "missing_scope", "no_permission", "not_allowed_token_type", "access_denied", "ekm_access_denied":
+            .missingPermission
+        // An error not known here says nothing about the message: the member is not told it may be deleted.
+        default: .slackRefused
         }
     }
 }

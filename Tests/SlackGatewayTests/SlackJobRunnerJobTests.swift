@@ -183,7 +183,8 @@ import UseroTestSupport
 
     @Test(arguments: [
         ("not_in_channel", ForwardOutcome.notInChannel), ("channel_not_found", .channelNotFound),
-        ("message_not_found", .messageNotFound), ("some_new_error", .messageNotFound),
+        ("message_not_found", .messageNotFound), ("missing_scope", .missingPermission),
+        ("some_new_error", .slackRefused),
     ])
     func aPermanentErrorEndsTheJobAndTellsTheForwarderWhy(code: String, outcome: ForwardOutcome) async throws {
         let (world, api) = try await Self.world()
