@@ -23,7 +23,15 @@ final class PostgresFeedbackInserter: Sendable {
         /// The request's `Origin`, checked against the client's allowlist before the batch is written.
         let origin: String?
         let notifies: Bool
-        let finish: @Sendable (Result<Bool, any Error>) -> Void
+        let finish: @Sendable (Result<Outcome, any Error>) -> Void
+    }
+
+    /// What became of one submission.
+    struct Outcome: Sendable {
+        /// Committed by the batch; false: nothing of it was written, and the caller stores it one by one.
+        let written: Bool
+        /// The batch committed Slack post jobs (of this item or a neighbour's): the job worker should look now.
+        let enqueuedJobs: Bool
     }
 
     /// At most this many rows in one statement (one array per column).
@@ -65,15 +73,15 @@ final class PostgresFeedbackInserter: Sendable {
         item.draft.slack == nil && item.draft.screenshots.isEmpty
     }
 
-    /// Stores `item` with whatever other plain submissions wait now. True once committed; false when the batch
+    /// Stores `item` with whatever other plain submissions wait now. Written once committed; not when the batch
     /// left it out (its client is unknown or closing, its id exists, or the server refused the batch): nothing of
     /// it was written, and the caller stores it one by one. Throws when the connection failed: nothing is known to
     /// be durable then. So does a FATAL error (the server ending the session, as at an immediate shutdown).
     /// With an `origin` the client's allowlist refuses, throws `FeedbackError.originNotAllowed` and writes nothing:
     /// the batch reads the allowlists of all its clients in one statement, right before its insert.
     /// With `notifies`, its Slack post jobs (if its client has a channel set) commit with it.
-    func insert(_ item: FeedbackItem, origin: String?, notifies: Bool) async throws -> Bool {
-        try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Bool, any Error>) in
+    func insert(_ item: FeedbackItem, origin: String?, notifies: Bool) async throws -> Outcome {
+        try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Outcome, any Error>) in
             let pending = Pending(
                 item: item, origin: origin, notifies: notifies, finish: { continuation.resume(with: $0) })
             queue.submit(pending) { batch in
@@ -83,8 +91,9 @@ final class PostgresFeedbackInserter: Sendable {
     }
 
     private func run(_ batch: [Pending]) async {
-        // Ids the statement wrote, and ids whose Origin was refused (nothing written for them).
-        var outcome: Result<(written: Set<String>, refused: Set<String>), any Error>
+        // Ids the statement wrote, ids whose Origin was refused (nothing written for them), and whether post jobs
+        // committed with them.
+        var outcome: Result<(written: Set<String>, refused: Set<String>, enqueuedJobs: Bool), any Error>
         // Whether a statement that commits went out: before that, a lost connection has written nothing.
         var commitSent = false
         do {
@@ -94,7 +103,7 @@ final class PostgresFeedbackInserter: Sendable {
                     let tx = PostgresTransaction(connection: connection, logger: logger, watch: watch)
                     let (refused, checkedAgainst) = try await originDecisions(in: batch, tx: tx)
                     let rows = batch.filter { !refused.contains($0.item.id) }
-                    if rows.isEmpty { return ([], refused) }
+                    if rows.isEmpty { return ([], refused, false) }
                     let notifying = rows.filter(\.notifies).map(\.item)
                     func insert(commits: Bool, unlessNotifying: Bool = false) async throws -> Set<String>? {
                         let statement = InsertPlainFeedback(
@@ -116,7 +125,7 @@ final class PostgresFeedbackInserter: Sendable {
                     // channel (nil): those batches take the transaction below, where the post jobs commit with them.
                     commitSent = true
                     if let ids = try await insert(commits: true, unlessNotifying: !notifying.isEmpty) {
-                        return (ids, refused)
+                        return (ids, refused, false)
                     }
                     // The call stood back and wrote nothing: until this transaction's COMMIT goes out, a lost
                     // connection has written nothing of the batch either.
@@ -124,11 +133,11 @@ final class PostgresFeedbackInserter: Sendable {
                     try await tx.query("BEGIN")
                     do {
                         let ids = try await insert(commits: false) ?? []
-                        try await PostgresStore.enqueueNotifications(
+                        let enqueued = try await PostgresStore.enqueueNotifications(
                             for: notifying.filter { ids.contains($0.id) }, in: tx)
                         commitSent = true
                         try await tx.commit()
-                        return (ids, refused)
+                        return (ids, refused, enqueued)
                     } catch {
                         await tx.rollBackIfOpen()
                         throw error
@@ -139,7 +148,7 @@ final class PostgresFeedbackInserter: Sendable {
             logger.debug(
                 "PostgreSQL refused a batch of submissions; storing them one by one",
                 metadata: ["error": "\(PostgresErrorText.describe(error))"])
-            outcome = .success(([], []))
+            outcome = .success(([], [], false))
         } catch {
             logger.warning(
                 "PostgreSQL batch insert failed", metadata: ["error": "\(PostgresErrorText.describe(error))"])
@@ -157,7 +166,9 @@ final class PostgresFeedbackInserter: Sendable {
             pending.finish(
                 outcome.flatMap { ids in
                     ids.refused.contains(pending.item.id)
-                        ? .failure(FeedbackError.originNotAllowed) : .success(ids.written.contains(pending.item.id))
+                        ? .failure(FeedbackError.originNotAllowed)
+                        : .success(
+                            Outcome(written: ids.written.contains(pending.item.id), enqueuedJobs: ids.enqueuedJobs))
                 })
         }
     }

@@ -1,6 +1,7 @@
 public import Feedback
 public import Foundation
 import PostgresNIO
+import SlackGateway
 
 extension PostgresStore: FeedbackStore {
     // MARK: Clients
@@ -72,10 +73,11 @@ extension PostgresStore: FeedbackStore {
         // Most submissions share one multi-row statement with their neighbours, which also checks their Origin
         // against their client's allowlist; what it leaves out (an unknown client, say) takes the one-by-one path
         // below, which says why.
-        if PostgresFeedbackInserter.accepts(item),
-            try await backend.inserter.insert(item, origin: origin, notifies: notifies)
-        {
-            return item
+        if PostgresFeedbackInserter.accepts(item) {
+            let outcome = try await backend.inserter.insert(item, origin: origin, notifies: notifies)
+            // Committed, with post jobs: the worker posts them now rather than at its next poll.
+            if outcome.enqueuedJobs { newJobs?.signal() }
+            if outcome.written { return item }
         }
         // An Origin is checked against the client's list before the write, on a pooled connection of its own:
         // the shared transaction then carries one statement per submission, which is what its lane serialises.
@@ -83,7 +85,7 @@ extension PostgresStore: FeedbackStore {
             guard let client = try await client(id: item.clientId) else { throw FeedbackError.unknownClient }
             guard client.allows(origin: origin) else { throw FeedbackError.originNotAllowed }
         }
-        try await write { tx in
+        let enqueuedJobs = try await write { tx -> Bool in
             // The insert itself requires a live client (one that exists and is not being closed), so a client
             // closed since the check above gets nothing written.
             guard try await Self.insert(item, in: tx, onlyForLiveClient: true) else {
@@ -94,8 +96,9 @@ extension PostgresStore: FeedbackStore {
                 throw PostgresStoreConflict()
             }
             // Accepted means durable for the Slack post too: it commits with the item, or neither does.
-            if notifies { try await Self.enqueueNotifications(for: item, in: tx) }
+            return notifies ? try await Self.enqueueNotifications(for: [item], in: tx) : false
         }
+        if enqueuedJobs { newJobs?.signal() }
         return item
     }
 

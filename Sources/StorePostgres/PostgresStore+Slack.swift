@@ -571,15 +571,12 @@ extension PostgresStore: SlackStore {
         }
     }
 
-    /// The post jobs a new item needs (`SlackNotificationRules`), enqueued in the insert's transaction.
-    static func enqueueNotifications(for item: FeedbackItem, in tx: PostgresTransaction) async throws {
-        try await enqueueNotifications(for: [item], in: tx)
-    }
-
-    /// The post jobs of new items, from one read of their clients' notifying installations.
-    static func enqueueNotifications(for items: [FeedbackItem], in tx: PostgresTransaction) async throws {
+    /// The post jobs new items need (`SlackNotificationRules`), enqueued in the insert's transaction from one read of
+    /// their clients' notifying installations. Whether any was enqueued.
+    @discardableResult
+    static func enqueueNotifications(for items: [FeedbackItem], in tx: PostgresTransaction) async throws -> Bool {
         let items = items.filter { $0.draft.source != .slack }
-        guard !items.isEmpty else { return }
+        guard !items.isEmpty else { return false }
         let clients = Array(Set(items.map(\.clientId)))
         var sql = SQLBuilder(PGInstallationRecord.select)
         sql.append(
@@ -588,12 +585,15 @@ extension PostgresStore: SlackStore {
             AND token_envelope IS NOT NULL AND team_id NOT IN (SELECT team_id FROM slack_tombstone)
             """)
         let installations = try await tx.rows(sql.query).map { try PGInstallationRecord.installation($0) }
-        guard !installations.isEmpty else { return }
+        guard !installations.isEmpty else { return false }
+        var enqueued = false
         for item in items {
             for job in SlackNotificationRules.jobs(for: item, installations: installations) {
                 try await enqueue(job, in: tx)
+                enqueued = true
             }
         }
+        return enqueued
     }
 
     // MARK: Notifications, recovery, App Home

@@ -2,6 +2,7 @@ public import Feedback
 import Foundation
 public import Logging
 import PostgresNIO
+public import SlackGateway
 
 /// The PostgreSQL backend: every module's store protocol over one database that any number of `usero serve`
 /// processes share. Its SQL lives here (and in `PostgresSchema`); the modules never see a table.
@@ -16,11 +17,16 @@ public final class PostgresStore: Sendable {
     public let backend: PostgresBackend
     /// Whether accepting an `api`/`widget` item also enqueues its Slack post, in the item's own transaction.
     let postsNewFeedbackToSlack: Bool
+    /// Signalled when an accepted item enqueued Slack post jobs, so that this instance's job worker posts them at once.
+    let newJobs: JobWakeup?
     let logger: Logger
 
-    public init(backend: PostgresBackend, postsNewFeedbackToSlack: Bool = false, logger: Logger) {
+    public init(
+        backend: PostgresBackend, postsNewFeedbackToSlack: Bool = false, newJobs: JobWakeup? = nil, logger: Logger
+    ) {
         self.backend = backend
         self.postsNewFeedbackToSlack = postsNewFeedbackToSlack
+        self.newJobs = newJobs
         self.logger = logger
     }
 

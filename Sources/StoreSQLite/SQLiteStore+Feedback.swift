@@ -1,6 +1,7 @@
 public import Feedback
 public import Foundation
 import GRDB
+import SlackGateway
 public import NIOCore
 
 #if canImport(Glibc)
@@ -73,7 +74,7 @@ extension SQLiteStore: FeedbackStore {
         let item = FeedbackItem(newAt: date, draft: draft)
         // The client check rides in the write: one hop to the writer instead of a read hop and then a write hop.
         let notifies = postsNewFeedbackToSlack
-        try await database.write(savepoint: false) { db in
+        let enqueuedJobs = try await database.write(savepoint: false) { db -> Bool in
             guard let origins = try Self.liveClientOrigins(id: item.clientId, in: db) else {
                 throw FeedbackError.unknownClient
             }
@@ -83,14 +84,17 @@ extension SQLiteStore: FeedbackStore {
             if jobs.isEmpty && item.draft.screenshots.isEmpty {
                 // The insert alone, the common case: one statement, which SQLite undoes by itself if it fails.
                 try Self.insert(item, into: db)
-                return
+                return false
             }
             try db.inSavepoint {
                 try Self.insert(item, into: db)
                 for job in jobs { try Self.enqueue(job, in: db) }
                 return .commit
             }
+            return !jobs.isEmpty
         }
+        // Committed: the worker posts it now rather than at its next poll.
+        if enqueuedJobs { newJobs?.signal() }
         return item
     }
 

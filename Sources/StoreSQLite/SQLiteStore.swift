@@ -1,6 +1,7 @@
 public import Feedback
 import Foundation
 import GRDB
+public import SlackGateway
 
 /// The embedded backend: one SQLite file (WAL, `synchronous=FULL`, group commit) and screenshot bytes in files
 /// under `DATA_DIR/screenshots`. It implements every module's store protocol, and holds all of the service's SQL
@@ -17,15 +18,17 @@ public final class SQLiteStore: Sendable {
     /// Whether accepting an `api`/`widget` item also enqueues its Slack post (`SlackNotificationRules`), in the
     /// item's own transaction. The executable turns it on when Slack is configured.
     let postsNewFeedbackToSlack: Bool
+    /// Signalled when an accepted item enqueued Slack post jobs, so that the job worker posts them at once.
+    let newJobs: JobWakeup?
 
     /// Opens (creating if needed) the database at `path`, migrates it, and finishes deleting screenshot files a
     /// previous process left queued. Job leases stay as they are: a `usero` command opens the file beside a running
     /// `serve`, whose leases are its own (`releaseJobLeases()` is for `serve`'s start). With `postsNewFeedbackToSlack`, every accepted item commits together with the
     /// jobs that post it to its workspaces' notify channels. `busyTimeoutMilliseconds`: how long a write waits for
-    /// a lock another process holds on the file.
+    /// a lock another process holds on the file. `newJobs` is signalled after an item's post jobs committed.
     public init(
         path: String, dataDirectory: String, postsNewFeedbackToSlack: Bool = false,
-        busyTimeoutMilliseconds: Int = defaultBusyTimeoutMilliseconds
+        busyTimeoutMilliseconds: Int = defaultBusyTimeoutMilliseconds, newJobs: JobWakeup? = nil
     ) async throws {
         do {
             database = try AppDatabase(path: path, busyTimeoutMilliseconds: busyTimeoutMilliseconds)
@@ -37,6 +40,7 @@ public final class SQLiteStore: Sendable {
         }
         files = ScreenshotFiles(dataDirectory: dataDirectory)
         self.postsNewFeedbackToSlack = postsNewFeedbackToSlack
+        self.newJobs = newJobs
         try await purgeDeletedScreenshots()
     }
 

@@ -21,6 +21,8 @@ struct Backend: Sendable {
     let sqlite: SQLiteStore?
     /// The PostgreSQL store, when that is the backend.
     let postgres: PostgresStore?
+    /// Signalled by the store when an accepted item enqueued Slack post jobs; the job worker waits on it.
+    let newJobs: JobWakeup
 
     /// Opens (and migrates) the configured store: PostgreSQL for a `postgres://` `USERO_DATABASE`, else SQLite.
     ///
@@ -38,6 +40,7 @@ struct Backend: Sendable {
     ) async throws -> Backend {
         // With Slack configured, an accepted api/widget item commits together with its Slack post job.
         let postsToSlack = config.slackSigningSecret != nil
+        let newJobs = JobWakeup()
         if let settings = config.postgres {
             let database: PostgresBackend
             var options = PostgresBackend.Options()
@@ -49,10 +52,11 @@ struct Backend: Sendable {
             } catch {
                 throw AppConfig.Invalid(description: error.description)
             }
-            let store = PostgresStore(backend: database, postsNewFeedbackToSlack: postsToSlack, logger: logger)
+            let store = PostgresStore(
+                backend: database, postsNewFeedbackToSlack: postsToSlack, newJobs: newJobs, logger: logger)
             return Backend(
                 feedback: store, slack: store, retention: store, health: store, inboxSessions: store, sqlite: nil,
-                postgres: store)
+                postgres: store, newJobs: newJobs)
         }
         if !creating, !FileManager.default.fileExists(atPath: config.databasePath) {
             throw AppConfig.Invalid(
@@ -64,7 +68,7 @@ struct Backend: Sendable {
         do {
             store = try await SQLiteStore(
                 path: config.databasePath, dataDirectory: config.dataDirectory, postsNewFeedbackToSlack: postsToSlack,
-                busyTimeoutMilliseconds: config.sqliteBusyTimeoutMilliseconds)
+                busyTimeoutMilliseconds: config.sqliteBusyTimeoutMilliseconds, newJobs: newJobs)
         } catch let error as SQLiteOpenError {
             throw AppConfig.Invalid(description: "USERO_DATABASE: \(error.description)")
         }
@@ -78,7 +82,7 @@ struct Backend: Sendable {
         }
         return Backend(
             feedback: store, slack: store, retention: store, health: store, inboxSessions: store, sqlite: store,
-            postgres: nil)
+            postgres: nil, newJobs: newJobs)
     }
 
     /// Where uploads are written as they arrive: inside the data folder, beside `screenshots/`, so that a finished

@@ -57,7 +57,8 @@ enum SlackSetup {
             logger.error(
                 "USERO_TOKEN_KEY cannot open the stored Slack tokens of \(unknown) workspace(s): set the key they were sealed with, or put it in USERO_PREVIOUS_TOKEN_KEYS (Slack captures and posts fail until then)")
         }
-        let wakeup = JobWakeup()
+        // The store's: an accepted item's post jobs wake the worker too.
+        let wakeup = parts.backend.newJobs
         let slackLogger = logger
         let store = parts.backend.slack
         let ingest = SlackIngest(store: store, clock: clock, wakeup: wakeup, logger: slackLogger)

@@ -145,6 +145,27 @@ struct ShiftedClock: WallClock {
         }
     }
 
+    /// A new item's post goes out as the item is accepted, not at the job worker's next poll (an hour away here).
+    @Test func aNewItemIsPostedAtOnceRatherThanAtTheWorkersNextPoll() async throws {
+        try await withFakeSlack { fake, api in
+            try await TestServer.run(configure: {
+                SlackTestSettings.configure(&$0, fakeURL: api)
+                $0.slackJobPollInterval = .seconds(3600)
+            }) { server in
+                let client = try await server.installSlack()
+                #expect(try await Self.put(server, client, #"{"notifyChannel":"C0777"}"#).status == 200)
+                // Whatever the install and the settings enqueued is done: the worker sleeps until its next poll.
+                try await server.eventually { try await server.count("job") == 0 }
+                let submitted = try await server.postJSON(
+                    "/api/feedback", #"{"clientId":"\#(client.id)","comment":"Posted at once"}"#)
+                #expect(submitted.status == 200)
+                let post = try #require(try await fake.waitForCalls("chat.postMessage").first)
+                #expect(post.form["channel"] == "C0777")
+                #expect(post.form["blocks"]?.contains("Posted at once") == true)
+            }
+        }
+    }
+
     @Test func aChannelTheBotIsNotInIsShownInTheInboxAndTheInboxChangesTheSettings() async throws {
         try await SlackCaptureTests.withInstalledServer { server, fake, client in
             await fake.script("chat.postMessage", .error("not_in_channel"))
