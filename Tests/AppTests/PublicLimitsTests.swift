@@ -459,6 +459,20 @@ import UseroTestSupport
         #expect(ErrorMapping.isStorageFull(DatabaseError(resultCode: .SQLITE_FULL)))
     }
 
+    /// An upload into a data folder that turned read-only is a 500 (not the client's mistake), and its log line says
+    /// what failed: the file system's code and errno, never a path.
+    @Test func aFileSystemErrorIsLoggedWithItsCodeAndErrno() {
+        let readOnly = CocoaError(
+            .fileWriteVolumeReadOnly,
+            userInfo: [NSUnderlyingErrorKey: NSError(domain: NSPOSIXErrorDomain, code: Int(EROFS)),
+                       NSFilePathErrorKey: "/data/screenshots/client_x/secret-name.png"])
+        let code = try? #require(ErrorMiddleware<AppRequestContext>.systemErrorCode(readOnly))
+        #expect(code == "\(CocoaError.Code.fileWriteVolumeReadOnly.rawValue), errno \(EROFS): Read-only file system")
+        #expect(ErrorMiddleware<AppRequestContext>.systemErrorCode(POSIXError(.EACCES)) == "errno 13: Permission denied")
+        #expect(ErrorMiddleware<AppRequestContext>.systemErrorCode(FeedbackError.unknownClient) == nil)
+        #expect(ErrorMiddleware<AppRequestContext>.reply(for: readOnly).0.code == 500)
+    }
+
     /// A store that cannot be written now, with nothing written: PostgreSQL down past the lease timeout, or the
     /// SQLite file locked past the busy timeout by another process (SQLite rolled back). A 503 to retry, not a 500.
     @Test(arguments: [

@@ -1,4 +1,5 @@
 import Feedback
+import Foundation
 import Hummingbird
 import Logging
 import NIOCore
@@ -32,7 +33,9 @@ struct ErrorMiddleware<Context: RequestContext>: RouterMiddleware {
             // not our failure. Noted at debug by type only; the answer (if it can still be sent) is a 400.
             logger.debug("Request ended by the client", metadata: ["error.type": "\(type(of: error))"])
         } else if status == .internalServerError {
-            logger.error("Unhandled error", metadata: ["error.type": "\(type(of: error))"])
+            var metadata: Logger.Metadata = ["error.type": "\(type(of: error))"]
+            if let code = systemErrorCode(error) { metadata["error.code"] = "\(code)" }
+            logger.error("Unhandled error", metadata: metadata)
             if request.uri.path == "/api/screenshots" {
                 return JSONResponse.make(ErrorBody("Failed to upload screenshot"), status: status)
             }
@@ -49,6 +52,22 @@ struct ErrorMiddleware<Context: RequestContext>: RouterMiddleware {
             response.headers[.wwwAuthenticate] = #"Bearer realm="usero""#
         }
         return response
+    }
+
+    /// For a file system error, its code and the system's errno in words ("513, errno 30: Read-only file system"), so
+    /// that an operator sees what failed (an unwritable or read-only data folder, say); never its description, which
+    /// may carry a path or a value.
+    static func systemErrorCode(_ error: any Error) -> String? {
+        func errno(_ code: Int32) -> String { "errno \(code): \(String(cString: strerror(code)))" }
+        switch error {
+        case let error as CocoaError:
+            let underlying = (error.userInfo[NSUnderlyingErrorKey] as? NSError).flatMap {
+                $0.domain == NSPOSIXErrorDomain ? Int32(exactly: $0.code) : nil
+            }
+            return underlying.map { "\(error.code.rawValue), \(errno($0))" } ?? "\(error.code.rawValue)"
+        case let error as POSIXError: return errno(error.code.rawValue)
+        default: return nil
+        }
     }
 
     /// Errors that mean the connection, not the request's content, failed: the peer closed or reset it mid-body,
