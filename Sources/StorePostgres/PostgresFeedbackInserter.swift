@@ -61,11 +61,7 @@ final class PostgresFeedbackInserter: Sendable {
         self.pool = pool
         self.watch = watch
         self.leaseTimeout = leaseTimeout
-        // A submission no lane took within the lease timeout (its lanes wait on a server that stopped answering) is
-        // refused as one that found no connection would be: nothing of it was sent.
-        self.queue = LaneQueue(lanes: lanes, maxBatch: Self.maxBatch, maxWait: leaseTimeout) {
-            $0.finish(.failure(StoreUnavailable()))
-        }
+        self.queue = LaneQueue(lanes: lanes, maxBatch: Self.maxBatch)
         self.logger = logger
     }
 

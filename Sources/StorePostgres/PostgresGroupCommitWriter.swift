@@ -99,11 +99,7 @@ public final class PostgresGroupCommitWriter: Sendable {
         self.watch = watch
         self.leaseTimeout = leaseTimeout
         self.lanes = max(1, lanes)
-        // A write no lane took within the lease timeout (its lanes wait on a server that stopped answering) is
-        // refused as one that found no connection would be: nothing of it was sent.
-        self.queue = LaneQueue(lanes: lanes, maxBatch: Self.maxBatch, maxWait: leaseTimeout) {
-            $0.finish(StoreUnavailable())
-        }
+        self.queue = LaneQueue(lanes: lanes, maxBatch: Self.maxBatch)
         self.logger = logger
     }
 

@@ -13,8 +13,7 @@ struct PostgresWriterTests {
     /// for tests that stop it), closed after `body`.
     func withDatabase(
         on cluster: ScriptedCluster? = nil, lanes: Int = 4, connections: Int = 16,
-        statementTimeout: Duration = .seconds(60), leaseTimeout: Duration = .seconds(10),
-        _ body: (PostgresBackend, PostgresSettings) async throws -> Void
+        statementTimeout: Duration = .seconds(60), _ body: (PostgresBackend, PostgresSettings) async throws -> Void
     ) async throws {
         func open(_ settings: PostgresSettings) async throws {
             var options = PostgresBackend.Options()
@@ -22,7 +21,6 @@ struct PostgresWriterTests {
             options.writerLanes = lanes
             options.maximumConnections = connections
             options.statementTimeout = statementTimeout
-            options.leaseTimeout = leaseTimeout
             let database = try await PostgresBackend.open(settings, options: options, logger: TestPostgres.logger)
             do {
                 try await body(database, settings)
@@ -368,41 +366,6 @@ struct PostgresWriterTests {
             #expect(statistics.largestBatch >= 3)
             #expect(await danced.value == 2)
             #expect(statistics.retries >= 3)
-        }
-    }
-
-    /// A write waiting behind a batch that does not end (its statement hangs on a server that stopped answering, until
-    /// the statement timeout) is refused once it has waited the lease timeout, having sent nothing: a prompt 503,
-    /// not a wait for the statement timeout and then a lease of its own.
-    @Test(.timeLimit(.minutes(3)))
-    func aWriteQueuedBehindABatchThatHangsIsRefusedAfterTheLeaseTimeout() async throws {
-        try await withDatabase(lanes: 1, leaseTimeout: .seconds(1)) { database, _ in
-            let blockerRuns = Latch()
-            let releaseBlocker = Latch()
-            async let blocker: Void = database.write { transaction in
-                await blockerRuns.open()
-                await releaseBlocker.wait()
-                try await transaction.execute("INSERT INTO item (id, note) VALUES (1, 'blocker')")
-            }
-            await blockerRuns.wait()
-            // The lane is held far longer than the lease timeout (until the test lets it go).
-            let queued: String
-            do {
-                try await database.write { transaction in
-                    try await transaction.execute("INSERT INTO item (id, note) VALUES (2, 'queued')")
-                }
-                queued = "written"
-            } catch is StoreUnavailable {
-                queued = "refused"
-            }
-            #expect(queued == "refused")
-            #expect(database.waitingWrites == 0)
-            await releaseBlocker.open()
-            try await blocker
-            let notes = try await database.withConnection { session in
-                try await TestPostgres.all("SELECT note FROM item ORDER BY id", as: String.self, on: session)
-            }
-            #expect(notes == ["blocker"])
         }
     }
 
