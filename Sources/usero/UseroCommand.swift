@@ -263,9 +263,8 @@ final class ShutdownBackstop: Service, Sendable {
         // Returns at the signal, or throws when the group is cancelled instead: the clock starts either way.
         try? await gracefulShutdown()
         // A thread of its own, not a task: what keeps the process alive may be holding Swift's concurrency threads.
-        let seconds = Double(limit.components.seconds) + Double(limit.components.attoseconds) / 1e18
         let thread = Thread { [self] in
-            Thread.sleep(forTimeInterval: seconds)
+            Thread.sleep(forTimeInterval: limit.inSeconds)
             guard !disarmed.withLock({ $0 }) else { return }
             logger.warning(
                 "usero stopped: the shutdown did not finish within its limit; ending the process",

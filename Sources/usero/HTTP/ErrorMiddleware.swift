@@ -58,7 +58,7 @@ struct ErrorMiddleware<Context: RequestContext>: RouterMiddleware {
     /// that an operator sees what failed (an unwritable or read-only data folder, say); never its description, which
     /// may carry a path or a value.
     static func systemErrorCode(_ error: any Error) -> String? {
-        func errno(_ code: Int32) -> String { "errno \(code): \(String(cString: strerror(code)))" }
+        func errno(_ code: Int32) -> String { "errno \(code): \(DataFolder.reason(code))" }
         switch error {
         case let error as CocoaError:
             let underlying = (error.userInfo[NSUnderlyingErrorKey] as? NSError).flatMap {

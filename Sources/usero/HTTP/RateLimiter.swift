@@ -43,7 +43,7 @@ final class RateLimiter: Sendable {
             var bucket: Bucket
             if let held = table[key] {
                 bucket = held
-                let elapsed = Self.seconds(now - held.updated)
+                let elapsed = (now - held.updated).inSeconds
                 bucket.tokens = min(limit, held.tokens + max(0, elapsed) * rate)
             } else {
                 if table.count >= capacity { Self.makeRoom(in: &table, capacity: capacity, limit: limit, rate: rate, now: now) }
@@ -67,7 +67,7 @@ final class RateLimiter: Sendable {
         let rate = refillPerSecond
         buckets.withLock { table in
             guard var bucket = table[key] else { return }
-            bucket.tokens = min(limit, bucket.tokens + max(0, Self.seconds(now - bucket.updated)) * rate + 1)
+            bucket.tokens = min(limit, bucket.tokens + max(0, (now - bucket.updated).inSeconds) * rate + 1)
             bucket.updated = now
             table[key] = bucket
         }
@@ -84,14 +84,14 @@ final class RateLimiter: Sendable {
     private static func makeRoom(
         in table: inout [String: Bucket], capacity: Int, limit: Double, rate: Double, now: ContinuousClock.Instant
     ) {
-        table = table.filter { $0.value.tokens + max(0, seconds(now - $0.value.updated)) * rate < limit }
+        table = table.filter { $0.value.tokens + max(0, (now - $0.value.updated).inSeconds) * rate < limit }
         guard table.count >= capacity else { return }
         let stalest = table.sorted { $0.value.updated < $1.value.updated }.prefix(table.count / 10 + 1)
         for (key, _) in stalest { table[key] = nil }
     }
+}
 
-    private static func seconds(_ duration: Duration) -> Double {
-        let parts = duration.components
-        return Double(parts.seconds) + Double(parts.attoseconds) / 1e18
-    }
+extension Duration {
+    /// The duration in seconds, as `Thread.sleep` and rate arithmetic take it.
+    var inSeconds: Double { Double(components.seconds) + Double(components.attoseconds) / 1e18 }
 }
