@@ -171,8 +171,11 @@ struct PostgresWriterTests {
             // Let the process go (it exits: its connection was closed, or is now, if the timeout did not work).
             kill(backend, SIGCONT)
             kill(backend, SIGTERM)
+            // Refused within the 30 s `outcome` allows (far short of the kernel's quarter of an hour), and not before
+            // the statement had its 2 s. No tighter upper bound: on two cores under the whole suite, the sweep and
+            // the failing write can each wait seconds for a thread (one CI run took 11 s).
             #expect(outcome == "refused")
-            #expect(waited < .seconds(10))
+            #expect(waited >= .seconds(2))
 
             // The next write works, and is all there is.
             let notes = try await Self.notesAfterWritingOneMore(database)
