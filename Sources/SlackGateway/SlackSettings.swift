@@ -93,10 +93,12 @@ public struct SlackSettings: Sendable, Equatable {
         }
     }
 
-    /// The problem with a channel id, or nil when it is valid.
-    public static func problem(notifyChannel channel: String) -> String? {
+    /// The problem with a channel id, or nil when it is valid. `none` says how to ask for no channel where the
+    /// answer is read: `null` in the API's JSON, an empty field in the inbox's form.
+    public static func problem(notifyChannel channel: String, none: String) -> String? {
         isChannelID(channel)
-            ? nil : "Must be a channel id such as C0123456789 (in Slack: channel details → the id at the bottom), or null"
+            ? nil
+            : "Must be a channel id such as C0123456789 (in Slack: channel details → the id at the bottom), or \(none)"
     }
 }
 
@@ -149,7 +151,7 @@ public struct SlackSettingsChange: Sendable, Equatable {
         case nil: break
         case .null?: change.notifyChannel = .some(nil)
         case .string(let channel)?:
-            if let problem = SlackSettings.problem(notifyChannel: channel) {
+            if let problem = SlackSettings.problem(notifyChannel: channel, none: "null") {
                 issues["notifyChannel", default: []].append(problem)
             } else {
                 change.notifyChannel = .some(channel)

@@ -131,7 +131,9 @@ func buildApplication(
         guard let workspace else { return .notInstalled }
         var issues: [String: [String]] = [:]
         if let problem = SlackSettings.problem(triggerEmoji: emoji) { issues["triggerEmoji"] = [problem] }
-        if let channel, let problem = SlackSettings.problem(notifyChannel: channel) { issues["notifyChannel"] = [problem] }
+        if let channel, let problem = SlackSettings.problem(notifyChannel: channel, none: "leave it empty for none") {
+            issues["notifyChannel"] = [problem]
+        }
         guard issues.isEmpty else { return .invalid(issues) }
         do {
             try await workspace.update(

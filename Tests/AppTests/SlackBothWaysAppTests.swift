@@ -54,6 +54,7 @@ struct ShiftedClock: WallClock {
                 #expect(bad.status == 400)
                 let issues = try #require(bad.json["issues"] as? [String: [String]])
                 #expect(issues.keys.sorted() == ["notifyChannel", "triggerEmoji"])
+                #expect(issues["notifyChannel"]?.first?.hasSuffix(", or null") == true)
                 #expect(try await Self.put(server, client, "[1]").status == 400)
                 #expect(try await Self.put(server, client, "{").status == 400)
                 #expect(try await Self.put(server, client, #"{"emoji":["bug"]}"#).json["issues"] as? [String: [String]] == ["emoji": ["Unknown field"]])
@@ -199,6 +200,9 @@ struct ShiftedClock: WallClock {
             #expect(refused.status == 400)
             #expect(refused.text.contains("Trigger emoji"))
             #expect(refused.text.contains("Channel"))
+            // In the words of the form, not of the API's JSON
+            #expect(refused.text.contains("or leave it empty for none"))
+            #expect(!refused.text.contains("null"))
             // Without the CSRF token: refused
             #expect(try await browser.post("/inbox/slack/settings", [("triggerEmoji", "x")]).status == 403)
             let unchanged = try await server.request("GET", "/api/slack/settings", headers: Self.auth(client))
