@@ -141,13 +141,24 @@ extension SlackJobRunner {
         // Only messages this client does not hold yet are new; the unique index still settles any race.
         var fresh: [CapturedMessage] = []
         var seen = Set<String>()
+        var askForLinks = true
         for message in found {
             guard let ts = message.messageTs, seen.insert(ts).inserted,
                 try await store.capturedFeedbackID(client: clientId, team: team, channel: message.channelId, ts: ts)
                     == nil
             else { continue }
             var message = message
-            message.permalink = try? await api.permalink(channel: message.channelId, ts: ts, token: token)
+            if askForLinks {
+                do {
+                    message.permalink = try await api.permalink(channel: message.channelId, ts: ts, token: token)
+                } catch let error as SlackAPIError where error.isRetryable || error.meansInstallationGone {
+                    // Slack is limiting or down, or the token went (uninstalled while this step read): the rest of
+                    // the page is stored without links, not asked for once each. A link is a convenience.
+                    askForLinks = false
+                } catch {
+                    // This message's own trouble (deleted meanwhile): it goes without a link.
+                }
+            }
             fresh.append(message)
         }
         sweep.captured += fresh.count

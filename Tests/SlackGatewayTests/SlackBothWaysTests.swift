@@ -544,6 +544,61 @@ import UseroTestSupport
         #expect(Installation.triggerEmojiAddedAt(stored: "Bug=1") == nil)
     }
 
+    /// A token revoked while a step read its page (the workspace uninstalled), or Slack limiting or down: the first
+    /// failed `chat.getPermalink` is the last of the step, and the page's captures are stored without links.
+    @Test(arguments: [SlackAPIError.slack(code: "token_revoked"), .rateLimited(retryAfter: 30), .unreachable])
+    func aPermalinkThatFailsForEveryMessageIsAskedOncePerStep(failure: SlackAPIError) async throws {
+        let clock = TestClock(Date(timeIntervalSince1970: 1_800_000_000))
+        let world = try await World(clock: clock)
+        let now = epochMillis(clock.now())
+        world.api.setChannels([nil: ChannelPage(channels: ["C0001"], nextCursor: nil)])
+        let texts = ["Export to CSV times out", "Filter panel resets", "Dark mode please"]
+        world.api.setHistory("C0001", [
+            nil: MessagePage(
+                messages: texts.enumerated().map { index, text in
+                    Message(ts: Self.ts(now - 600_000 + Int64(index) * 1_000), user: "U0002", text: text,
+                        reactions: [.init(name: "wrench", users: ["U0003"])])
+                }, nextCursor: nil),
+        ])
+        world.api.fail("chat.getPermalink", with: failure)
+        try await SlackWorkspace(store: world.store, clock: clock, wakeup: nil)
+            .recover(clientID: world.clientID, since: now - 3_600_000)
+        try await world.drain()
+
+        #expect(world.api.calls("chat.getPermalink").count == 1)
+        let recovered = try await world.store.listFeedback(
+            clientID: world.clientID, filter: FeedbackFilter(), limit: 50, after: nil
+        ).items.compactMap(\.draft.slack)
+        #expect(recovered.count == 3)
+        #expect(recovered.allSatisfy { $0.permalink == nil })
+    }
+
+    /// A message of its own that has no link (deleted meanwhile) does not cost the others theirs.
+    @Test func aPermalinkOneMessageLacksLeavesTheOthersTheirs() async throws {
+        let clock = TestClock(Date(timeIntervalSince1970: 1_800_000_000))
+        let world = try await World(clock: clock)
+        let now = epochMillis(clock.now())
+        world.api.setChannels([nil: ChannelPage(channels: ["C0001"], nextCursor: nil)])
+        world.api.setHistory("C0001", [
+            nil: MessagePage(
+                messages: (0..<3).map { index in
+                    Message(ts: Self.ts(now - 600_000 + Int64(index) * 1_000), user: "U0002", text: "message \(index)",
+                        reactions: [.init(name: "wrench", users: ["U0003"])])
+                }, nextCursor: nil),
+        ])
+        world.api.fail("chat.getPermalink", with: .slack(code: "message_not_found"))
+        try await SlackWorkspace(store: world.store, clock: clock, wakeup: nil)
+            .recover(clientID: world.clientID, since: now - 3_600_000)
+        try await world.drain()
+
+        #expect(world.api.calls("chat.getPermalink").count == 3)
+        let links = try await world.store.listFeedback(
+            clientID: world.clientID, filter: FeedbackFilter(), limit: 50, after: nil
+        ).items.compactMap(\.draft.slack).map(\.permalink)
+        #expect(links.count == 3)
+        #expect(links.filter { $0 == nil }.count == 1)
+    }
+
     @Test func aSweepWaitsOut429sWithoutHoldingLiveCapturesAndResumesWhereItStopped() async throws {
         let clock = TestClock(Date(timeIntervalSince1970: 1_800_000_000))
         let world = try await World(clock: clock)
