@@ -18,7 +18,7 @@ struct UseroCommand: AsyncParsableCommand {
         commandName: "usero",
         abstract: "Self-hostable service that turns user feedback into work.",
         subcommands: [
-            Serve.self, Clients.self, RetentionCommand.self, TokensCommand.self,
+            Serve.self, Clients.self, RetentionCommand.self, TokensCommand.self, DatabaseCommand.self,
         ])
 }
 
@@ -120,9 +120,9 @@ struct Serve: AsyncParsableCommand {
     static let shutdownBackstop: Duration = shutdownDeadline + .seconds(5)
 
     /// A configuration mistake: one line naming the variable or file, never its value; EX_CONFIG.
-    static func refuse(_ description: String) -> ExitCode {
+    static func refuse(_ description: String, code: Int32 = 78) -> ExitCode {
         FileHandle.standardError.write(Data("usero: \(description)\n".utf8))
-        return ExitCode(78)
+        return ExitCode(code)
     }
 
     /// Why binding failed, in words, when `error` is a failure to bind (NIO's `IOError` reads "bind(descriptor:ptr:

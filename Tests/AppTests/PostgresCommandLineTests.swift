@@ -17,13 +17,7 @@ struct PostgresCommandLineTests {
     let folder = TestServer.makeFolder()
 
     /// The URL of this test's own database (same server and credentials as the test cluster's URL).
-    func databaseURL() async throws -> String {
-        let settings = try await TestBackend.database(for: folder)
-        let base = try #require(TestBackend.postgresURL)
-        let query = base.firstIndex(of: "?") ?? base.endIndex
-        let slash = try #require(base[..<query].lastIndex(of: "/"))
-        return String(base[..<slash]) + "/" + settings.database + String(base[query...])
-    }
+    func databaseURL() async throws -> String { try await TestBackend.databaseURL(for: folder) }
 
     func environment() async throws -> [String: String] {
         ["USERO_DATABASE": try await databaseURL(), "USERO_DATA_DIR": folder.appendingPathComponent("data").path,

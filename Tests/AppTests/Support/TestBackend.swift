@@ -34,6 +34,16 @@ enum TestBackend {
         return admin.database(String(name))
     }
 
+    /// The URL of `folder`'s database (`database(for:)`), with the test cluster's server and credentials: what a
+    /// user puts in `USERO_DATABASE`.
+    static func databaseURL(for folder: URL) async throws -> String {
+        let settings = try await database(for: folder)
+        guard let base = postgresURL else { throw MissingServer() }
+        let query = base.firstIndex(of: "?") ?? base.endIndex
+        guard let slash = base[..<query].lastIndex(of: "/") else { throw MissingServer() }
+        return String(base[..<slash]) + "/" + settings.database + String(base[query...])
+    }
+
     /// The server's settings, for tests that talk to it directly.
     static func settings() throws -> PostgresSettings {
         guard let url = postgresURL else { throw MissingServer() }

@@ -1,0 +1,75 @@
+import ArgumentParser
+import Feedback
+import Foundation
+import SlackGateway
+import StorePostgres
+import StoreSQLite
+
+/// `usero database copy --from FILE`: moves a deployment from its SQLite file to the PostgreSQL database
+/// `USERO_DATABASE` names, for a customer who outgrew one machine. Everything comes along: clients and their admin
+/// keys, feedback, screenshots (from `USERO_DATA_DIR/screenshots` into the database), Slack installations (their
+/// sealed tokens as they are), queued jobs, audit entries, end users, inbox sign-ins.
+struct DatabaseCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "database", abstract: "Move the store between backends.", subcommands: [Copy.self])
+
+    struct Copy: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: """
+                Copy a SQLite store (and its screenshot files under USERO_DATA_DIR) into the empty PostgreSQL \
+                database USERO_DATABASE names, in one transaction; prints rows per table as JSON. Stop the service \
+                on the SQLite file first.
+                """)
+
+        @Option(help: "The SQLite file to copy from (a stopped service's USERO_DATABASE).") var from: String
+
+        func run() async throws {
+            let (config, source, destination) = try await configured {
+                let config = try AppConfig.load(host: nil, port: nil, environment: ProcessInfo.processInfo.environment)
+                guard config.postgres != nil else {
+                    throw AppConfig.Invalid(
+                        description: "USERO_DATABASE must be the postgres:// URL of the database to copy into")
+                }
+                guard FileManager.default.fileExists(atPath: from) else {
+                    throw AppConfig.Invalid(description: "--from: no SQLite file at \(from)")
+                }
+                let source: SQLiteStore
+                do {
+                    source = try await SQLiteStore(path: from, dataDirectory: config.dataDirectory)
+                } catch let error as SQLiteOpenError {
+                    throw AppConfig.Invalid(description: "--from: \(error.description)")
+                }
+                return (config, source, try await Backend.open(config, creating: false))
+            }
+            guard let postgres = destination.postgres else { throw ExitCode(78) }
+            let counts: PostgresStore.CopyCounts
+            do {
+                counts = try await postgres.importStore(from: source)
+            } catch let refusal as StoreCopyRefused {
+                // Nothing was written: the copy is one transaction.
+                throw Serve.refuse(refusal.description, code: 1)
+            }
+            try printJSON(Dictionary(counts.map { ($0.table, $0.rows) }, uniquingKeysWith: +))
+            await warnAboutTokenKeys(config: config, store: destination.slack)
+        }
+
+        /// The copied Slack tokens are AES-GCM ciphertext sealed with the SQLite deployment's token key: a service
+        /// on PostgreSQL with another key can open none of them. Says so (no key, no token) instead of leaving it to
+        /// the first capture.
+        func warnAboutTokenKeys(config: AppConfig, store: any SlackStore) async {
+            guard let sealed = try? await store.sealedInstallations().count, sealed > 0 else { return }
+            let unknown: Int
+            if case let (keyRing, _)? = try? SlackKeys.load(config: config, createIfMissing: false, logger: nil) {
+                unknown = (try? await TokenResealer(store: store, keyRing: keyRing).installationsWithAnUnknownKey()) ?? 0
+            } else {
+                unknown = sealed
+            }
+            guard unknown > 0 else { return }
+            FileHandle.standardError.write(
+                Data(
+                    ("usero: \(unknown) of \(sealed) Slack workspaces' tokens are sealed with a key this environment "
+                        + "lacks: give serve the SQLite deployment's key (USERO_TOKEN_KEY, or its token.key file "
+                        + "in USERO_DATA_DIR)\n").utf8))
+        }
+    }
+}

@@ -1,0 +1,182 @@
+import Feedback
+import Foundation
+import SlackGateway
+import StorePostgres
+import Testing
+import UseroTestSupport
+
+@testable import usero
+
+/// `usero database copy`: a deployment that outgrew its SQLite file moves to PostgreSQL with everything it holds,
+/// as its admin would do it (stop the service, run the command, serve on PostgreSQL). Needs the test cluster.
+@Suite(.serialized, .enabled(if: TestBackend.postgresURL != nil, "USERO_TEST_POSTGRES_URL is not set"))
+struct DatabaseCopyTests {
+    /// What the admin API answers about a client, read the same way before and after the move: JSON text, keys sorted.
+    static let adminReads = [
+        "/api/feedback", "/api/audit", "/api/slack/installation", "/api/slack/settings", "/api/end-users/user-42",
+        "/api/privacy/export?userId=user-42",
+    ]
+
+    static func answers(_ server: TestServer, key: String) async throws -> [String: String] {
+        var answers: [String: String] = [:]
+        for path in adminReads {
+            let reply = try await server.request("GET", path, headers: ["Authorization": "Bearer \(key)"])
+            #expect(reply.status == 200, "\(path): \(reply.text)")
+            // Compared as JSON (keys in order), without the instant of the export itself.
+            var json = try #require(try JSONSerialization.jsonObject(with: reply.body) as? [String: Any])
+            json["exportedAt"] = nil
+            answers[path] = String(decoding: try JSONSerialization.data(withJSONObject: json, options: [.sortedKeys]), as: UTF8.self)
+        }
+        return answers
+    }
+
+    /// A screenshot larger than one PostgreSQL chunk (1 MB): a PNG header, then bytes that differ along the file.
+    static let screenshot: Data = {
+        var bytes = Images.png(width: 640, height: 480)
+        bytes.append(Data((0..<2_500_000).map { UInt8(truncatingIfNeeded: $0 &* 31 &+ ($0 >> 9)) }))
+        return bytes
+    }()
+
+    /// A SQLite deployment with feedback, a screenshot, an end user, an erasure in the audit, a Slack workspace
+    /// whose captured message was deleted on purpose: the client, the screenshot's name, the admin API's answers.
+    static func arrange(_ server: TestServer) async throws
+        -> (client: (id: String, key: String), fileName: String, answers: [String: String])
+    {
+        let client = try await server.installSlack()
+        #expect(try await server.sendEvent("event_reaction_added_wrench.json").status == 200)
+        try await server.eventually { try await server.items(client).count == 1 }
+        // deleted on purpose: its message's address is kept so that a recovery does not bring it back
+        let captured = try #require(try await server.items(client).first?["id"] as? String)
+        let deleted = try await server.request(
+            "DELETE", "/api/feedback/\(captured)", headers: ["Authorization": "Bearer \(client.key)"])
+        #expect(deleted.status < 300)
+        // and forwarded again (a live forward is the member's wish): a row with its author and forwarder ids
+        #expect(try await server.sendEvent("event_reaction_added_wrench.json", replacing: [("Ev0001", "Ev0901")]).status == 200)
+        try await server.eventually { try await server.items(client).count == 1 }
+        var form = MultipartBody()
+        form.field("clientId", client.id)
+        form.file("screenshot", fileName: "shot.png", type: "image/png", Self.screenshot)
+        let upload = try await server.request(
+            "POST", "/api/screenshots", headers: ["Content-Type": form.contentType], body: form.finished())
+        #expect(upload.status == 200)
+        let shot = try #require(upload.json["screenshot"] as? [String: Any])
+        let shotJSON = String(decoding: try JSONSerialization.data(withJSONObject: shot), as: UTF8.self)
+        let submitted = try await server.postJSON(
+            "/api/feedback",
+            #"""
+            {"clientId":"\#(client.id)","rating":2,"comment":"Export is slow","userEmail":"ada@example.com",
+             "userId":"user-42","pageUrl":"https://app.example.com/export","environment":"production",
+             "metadata":{"plan":"pro","seats":3},"screenshots":[\#(shotJSON)]}
+            """#)
+        #expect(submitted.status == 200)
+        let auth = ["Authorization": "Bearer \(client.key)"]
+        #expect(try await server.postJSON(
+            "/api/identify", #"{"clientId":"\#(client.id)","userId":"user-42","name":"Ada","traits":{"plan":"pro"}}"#
+        ).status == 200)
+        #expect(try await server.postJSON(
+            "/api/identify", #"{"clientId":"\#(client.id)","userId":"gone","email":"gone@example.com"}"#
+        ).status == 200)
+        #expect(try await server.postJSON("/api/privacy/erase", #"{"userId":"gone"}"#, headers: auth).status == 200)
+        return (client, try #require(shot["fileName"] as? String), try await Self.answers(server, key: client.key))
+    }
+
+    @Test func everythingASQLiteDeploymentHoldsServesFromPostgreSQLAfterTheCopy() async throws {
+        let folder = TestServer.makeFolder()
+        let sqlitePath = folder.appendingPathComponent("source.sqlite").path
+        let dataDirectory = folder.appendingPathComponent("data").path
+        let url = try await TestBackend.databaseURL(for: folder)
+        let destination = try await TestBackend.database(for: folder)
+        try await withFakeSlack { fake, api in
+            // Given a SQLite deployment with feedback, a screenshot, an end user, an erasure in the audit, and a
+            // Slack workspace that captured a message
+            let (client, fileName, before) = try await TestServer.run(folder: folder, configure: {
+                SlackTestSettings.configure(&$0, fakeURL: api)
+                $0.databasePath = sqlitePath  // SQLite in every pass
+            }) { server in try await Self.arrange(server) }
+            #expect(before["/api/feedback"]?.contains("Export is slow") == true)
+            #expect(before["/api/feedback"]?.contains(#""authorId":"U0002""#) == true)
+            #expect(before["/api/audit"]?.contains("erasure") == true)
+            let environment = [
+                "USERO_DATABASE": url, "USERO_DATA_DIR": dataDirectory,
+                // Not the key the tokens were sealed with: the copy says so.
+                "USERO_TOKEN_KEY": Data((0..<32).map { UInt8($0) }).base64EncodedString(),
+            ]
+
+            // A screenshot file gone from the folder refuses the whole copy, and nothing is written
+            let file = URL(fileURLWithPath: dataDirectory).appendingPathComponent("screenshots/\(fileName)")
+            let aside = file.appendingPathExtension("aside")
+            try FileManager.default.moveItem(at: file, to: aside)
+            let refused = try await UseroBinary.run(["database", "copy", "--from", sqlitePath], environment: environment)
+            #expect(refused.status == 1)
+            #expect(refused.stderr.contains("screenshot \(fileName) has no file"), "\(refused.stderr)")
+            #expect(try await Self.clients(in: destination) == 0)
+            try FileManager.default.moveItem(at: aside, to: file)
+
+            // When the admin copies the file into the PostgreSQL database
+            let copied = try await UseroBinary.run(["database", "copy", "--from", sqlitePath], environment: environment)
+            #expect(copied.status == 0, "\(copied.stderr)")
+            let counts = try #require(
+                try JSONSerialization.jsonObject(with: Data(copied.stdout.utf8)) as? [String: Int], "\(copied.stdout)")
+            #expect(counts["client"] == 1)
+            #expect(counts["feedback"] == 2)
+            #expect(counts["removed_capture"] == 1)
+            #expect(counts["screenshot"] == 1)
+            #expect(counts["screenshot_chunk"] == 3)  // 2.5 MB in 1 MB chunks
+            #expect(counts["slack_installation"] == 1)
+            #expect(counts["end_user"] == 1)
+            #expect(counts["file_deletion"] == nil)
+            #expect(copied.stderr.contains("1 of 1 Slack workspaces' tokens are sealed with a key this environment lacks"))
+            // and again by mistake: refused, nothing doubled
+            let again = try await UseroBinary.run(["database", "copy", "--from", sqlitePath], environment: environment)
+            #expect(again.status == 1)
+            #expect(again.stderr.contains("already holds data"), "\(again.stderr)")
+
+            // Then serve on PostgreSQL (another data folder: nothing read from the old one) answers as before
+            try await TestServer.run(folder: folder, configure: {
+                SlackTestSettings.configure(&$0, fakeURL: api)
+                $0.postgres = destination
+                $0.databasePath = "postgres"
+                $0.dataDirectory = folder.appendingPathComponent("data-pg").path
+            }) { server in
+                let after = try await Self.answers(server, key: client.key)
+                for path in Self.adminReads { #expect(after[path] == before[path], "\(path)") }
+                let download = try await server.request("GET", "/api/screenshots/\(fileName)")
+                #expect(download.status == 200)
+                #expect(download.body == Self.screenshot)
+                // the workspace's copied token still captures
+                #expect(try await server.sendEvent("event_reaction_added_pushpin_thread_reply.json").status == 200)
+                try await server.eventually { try await server.items(client).count == 3 }
+                #expect(await fake.calls("conversations.replies").count == 3)
+                // and an erasure there finds the copied person's rows, the audit continuing after the copied entry
+                #expect(try await server.postJSON(
+                    "/api/privacy/erase", #"{"userId":"user-42"}"#, headers: ["Authorization": "Bearer \(client.key)"]
+                ).status == 200)
+                let audit = try await server.request("GET", "/api/audit", headers: ["Authorization": "Bearer \(client.key)"])
+                let earlier = try JSONSerialization.jsonObject(with: Data((before["/api/audit"] ?? "").utf8)) as? [String: Any]
+                let entries = try #require(audit.json["items"] as? [Any])
+                #expect(entries.count == ((earlier?["items"] as? [Any])?.count ?? 0) + 1, "\(audit.text)")
+            }
+        }
+    }
+
+    @Test func aCopyNeedsAPostgreSQLDestinationAndAnExistingFile() async throws {
+        let folder = TestServer.makeFolder()
+        let missing = try await UseroBinary.run(
+            ["database", "copy", "--from", folder.appendingPathComponent("nothing.sqlite").path],
+            environment: ["USERO_DATABASE": try await TestBackend.databaseURL(for: folder)])
+        #expect(missing.status == 78)
+        #expect(missing.stderr.contains("--from: no SQLite file at"), "\(missing.stderr)")
+        let toSQLite = try await UseroBinary.run(
+            ["database", "copy", "--from", folder.appendingPathComponent("nothing.sqlite").path],
+            environment: ["USERO_DATABASE": folder.appendingPathComponent("other.sqlite").path])
+        #expect(toSQLite.status == 78)
+        #expect(toSQLite.stderr.contains("USERO_DATABASE must be the postgres:// URL"), "\(toSQLite.stderr)")
+    }
+
+    static func clients(in settings: PostgresSettings) async throws -> Int {
+        let backend = try await PostgresBackend.open(settings, logger: TestBackend.logger)
+        let store = PostgresStore(backend: backend, logger: TestBackend.logger)
+        defer { Task { await backend.close() } }
+        return try await TestBackend.count("SELECT COUNT(*) FROM client", in: store)
+    }
+}
