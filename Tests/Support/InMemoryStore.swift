@@ -500,9 +500,10 @@ extension InMemoryStore: SlackStore {
                 .compactMap(\.job.teamId))
         var teams = busy
         var claimed: [SlackJob] = []
+        let limits = rateLimits(in: state)
         let due = state.jobs.values.filter {
             kinds.contains($0.job.kind) && $0.job.runAt <= now && ($0.leaseUntil ?? .min) <= now
-                && Self.rateLimitedUntil($0.job, in: state).map { $0 <= now } ?? true
+                && Self.rateLimitedUntil($0.job, limits).map { $0 <= now } ?? true
         }.sorted { ($0.job.runAt, $0.job.id) < ($1.job.runAt, $1.job.id) }
         for stored in due where claimed.count < limit {
             if let team = stored.job.teamId, !teams.insert(team).inserted { continue }
@@ -520,17 +521,29 @@ extension InMemoryStore: SlackStore {
             // than that lease's end, which is counted already.
             let busy = Set(leased.compactMap(\.job.teamId))
             let waiting = jobs.filter { ($0.leaseUntil ?? .min) <= now && !($0.job.teamId.map(busy.contains) ?? false) }
+            let limits = Self.rateLimits(in: state)
             return (leased.compactMap(\.leaseUntil)
-                + waiting.map { max($0.job.runAt, Self.rateLimitedUntil($0.job, in: state) ?? .min) }).min()
+                + waiting.map { max($0.job.runAt, Self.rateLimitedUntil($0.job, limits) ?? .min) }).min()
         }
     }
 
-    /// Until when a job of `job`'s workspace and kind waits out Slack's `Retry-After` (`postponeJobs`), if one does.
-    private static func rateLimitedUntil(_ job: SlackJob, in state: State) -> Int64? {
+    /// Until when each workspace and kind waits out Slack's `Retry-After` (`postponeJobs`): the latest `runAt` of
+    /// its jobs marked rate-limited. Computed once per claim, not once per job (a burst of 500 posts made that
+    /// quadratic, and one test took a minute and a half).
+    private static func rateLimits(in state: State) -> [String: Int64] {
+        var limits: [String: Int64] = [:]
+        for stored in state.jobs.values where stored.lastError == "ratelimited" {
+            guard let team = stored.job.teamId else { continue }
+            limits["\(team) \(stored.job.kind.rawValue)", default: .min] = max(
+                limits["\(team) \(stored.job.kind.rawValue)", default: .min], stored.job.runAt)
+        }
+        return limits
+    }
+
+    /// Until when a job of `job`'s workspace and kind waits out Slack's `Retry-After`, if one does.
+    private static func rateLimitedUntil(_ job: SlackJob, _ limits: [String: Int64]) -> Int64? {
         guard let team = job.teamId else { return nil }
-        return state.jobs.values.filter {
-            $0.job.teamId == team && $0.job.kind == job.kind && $0.lastError == "ratelimited"
-        }.map(\.job.runAt).max()
+        return limits["\(team) \(job.kind.rawValue)"]
     }
 
     public func finishJob(_ id: Int64, then next: NewSlackJob?) async throws {
