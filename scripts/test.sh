@@ -65,7 +65,7 @@ swift_test
 # do not touch the store (protocol limits, signatures, the OpenAPI document, page rendering, fuzzing) or that run
 # on PostgreSQL anyway are not repeated.
 USERO_TEST_BACKEND=postgres swift_test --filter AppTests \
-    --skip 'ConnectionLimitsTests|OpenAPITests|InboxViewTests|SlackFuzzTests|SlackSignatureTests|CommandLineTests|FuzzFindingsTests'
+    --skip 'ConnectionLimitsTests|OpenAPITests|InboxViewTests|SlackFuzzTests|SlackSignatureTests|CommandLineTests|FuzzFindingsTests|DatabaseCopyTests'
 # The build the tests ran: a `swift build` with other flags would recompile part of it.
 export USERO_BIN="$(swift build --show-bin-path)/usero"
 scripts/fuzz-api.sh
