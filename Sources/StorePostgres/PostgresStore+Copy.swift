@@ -13,7 +13,8 @@ extension PostgresStore {
     /// (`feedback_slack_person`, migration v8).
     static let slackPersonColumns: Set<String> = ["slack_author_id", "slack_forwarded_by"]
 
-    /// Copies everything `source` holds into this database, in one transaction: on any failure nothing of it stays.
+    /// Copies everything `source` holds into this database, in one transaction: on any failure nothing of it stays
+    /// (the tables, made by the migrations before, stay empty).
     /// Refused when the database already holds data (a copy never merges two stores). Identity sequences continue
     /// after the copied ids.
     public func importStore(from source: some StoreExporter, batchRows: Int = 500) async throws -> CopyCounts {
@@ -21,6 +22,7 @@ extension PostgresStore {
             try await session.query("BEGIN")
             do {
                 let counts = try await Self.fill(from: source, batchRows: batchRows, on: session)
+                try await source.confirmUnchanged()
                 try await session.commit()
                 return counts
             } catch {
@@ -34,7 +36,13 @@ extension PostgresStore {
         async throws -> CopyCounts
     {
         // No client can be created here while the copy checks and fills (another process on this database).
-        try await session.query("LOCK TABLE client IN SHARE ROW EXCLUSIVE MODE")
+        // Another copy at once (or a service creating a client) holds it: refused at once, not after the statement
+        // timeout.
+        do {
+            try await session.query("LOCK TABLE client IN SHARE ROW EXCLUSIVE MODE NOWAIT")
+        } catch let error as PSQLError where error.serverInfo?[.sqlState] == "55P03" {
+            throw StoreCopyRefused("another process is writing to the PostgreSQL database (another copy?): copy refused")
+        }
         for table in PostgresSchema.tables where !replacedOnCopy.contains(table) {
             let any = try await session.scalar(PostgresQuery(unsafeSQL: "SELECT EXISTS (SELECT 1 FROM \(table))"), as: Bool.self)
             if any == true {
@@ -62,15 +70,12 @@ extension PostgresStore {
                 throw StoreCopyRefused("the source's column \(batch.table).\(column) has no place on PostgreSQL")
             }
             try await insert(rows, into: batch.table, columns: columns, types: target, on: session)
+            count(batch.rows.count, of: batch.table, in: &counts)
             if let people {
                 try await insert(
                     people.rows, into: "feedback_slack_person", columns: people.columns,
                     types: types["feedback_slack_person"] ?? [:], on: session)
-            }
-            if counts.last?.table == batch.table {
-                counts[counts.count - 1].rows += batch.rows.count
-            } else {
-                counts.append((batch.table, batch.rows.count))
+                count(people.rows.count, of: "feedback_slack_person", in: &counts)
             }
         }
         // Identity columns continue after the largest copied id.
@@ -82,6 +87,14 @@ extension PostgresStore {
                         """))
         }
         return counts
+    }
+
+    private static func count(_ rows: Int, of table: String, in counts: inout CopyCounts) {
+        if let index = counts.firstIndex(where: { $0.table == table }) {
+            counts[index].rows += rows
+        } else {
+            counts.append((table, rows))
+        }
     }
 
     /// Takes a captured row's Slack member ids out of `feedback` rows: the rows without them, and the

@@ -33,11 +33,11 @@ struct DatabaseCommand: AsyncParsableCommand {
                 guard FileManager.default.fileExists(atPath: from) else {
                     throw AppConfig.Invalid(description: "--from: no SQLite file at \(from)")
                 }
-                let source: SQLiteStore
+                let source: SQLiteExport
                 do {
-                    source = try await SQLiteStore(path: from, dataDirectory: config.dataDirectory)
-                } catch let error as SQLiteOpenError {
-                    throw AppConfig.Invalid(description: "--from: \(error.description)")
+                    source = try SQLiteExport(path: from, dataDirectory: config.dataDirectory)
+                } catch let refusal as StoreCopyRefused {
+                    throw AppConfig.Invalid(description: refusal.description)
                 }
                 return (config, source, try await Backend.open(config, creating: false))
             }
@@ -48,6 +48,10 @@ struct DatabaseCommand: AsyncParsableCommand {
             } catch let refusal as StoreCopyRefused {
                 // Nothing was written: the copy is one transaction.
                 throw Serve.refuse(refusal.description, code: 1)
+            } catch is StoreUnavailable {
+                throw Serve.refuse(
+                    "the PostgreSQL database stopped answering during the copy (its connection closed, or a "
+                        + "statement waited 60 s); nothing was written, copy again", code: 1)
             }
             try printJSON(Dictionary(counts.map { ($0.table, $0.rows) }, uniquingKeysWith: +))
             await warnAboutTokenKeys(config: config, store: destination.slack)

@@ -112,8 +112,10 @@ struct DatabaseCopyTests {
             #expect(try await Self.clients(in: destination) == 0)
             try FileManager.default.moveItem(at: aside, to: file)
 
-            // When the admin copies the file into the PostgreSQL database
+            // When the admin copies the file into the PostgreSQL database (which only reads it)
+            let sourceBytes = [sqlitePath, sqlitePath + "-wal"].map { FileManager.default.contents(atPath: $0) }
             let copied = try await UseroBinary.run(["database", "copy", "--from", sqlitePath], environment: environment)
+            #expect([sqlitePath, sqlitePath + "-wal"].map { FileManager.default.contents(atPath: $0) } == sourceBytes)
             #expect(copied.status == 0, "\(copied.stderr)")
             let counts = try #require(
                 try JSONSerialization.jsonObject(with: Data(copied.stdout.utf8)) as? [String: Int], "\(copied.stdout)")
@@ -123,6 +125,7 @@ struct DatabaseCopyTests {
             #expect(counts["screenshot"] == 1)
             #expect(counts["screenshot_chunk"] == 3)  // 2.5 MB in 1 MB chunks
             #expect(counts["slack_installation"] == 1)
+            #expect(counts["feedback_slack_person"] == 1)  // the captured row's author and forwarder
             #expect(counts["end_user"] == 1)
             #expect(counts["file_deletion"] == nil)
             #expect(copied.stderr.contains("1 of 1 Slack workspaces' tokens are sealed with a key this environment lacks"))

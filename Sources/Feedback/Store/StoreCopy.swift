@@ -31,6 +31,9 @@ public protocol StoreExporter: Sendable {
     /// (`file_name`, `seq` from 0, `bytes` of at most `chunkBytes`), each file's after the batch of `screenshot` rows
     /// that names it. Bookkeeping that means nothing elsewhere (files queued for deletion) is left out.
     func exportRows(batchRows: Int, chunkBytes: Int, _ receive: (CopiedRows) async throws -> Void) async throws
+    /// Throws `StoreCopyRefused` when the store changed since the export began (a service still writing to it):
+    /// asked before the copy commits.
+    func confirmUnchanged() async throws
 }
 
 /// Why a copy was refused before anything was written: one line for the person running it.

@@ -6,7 +6,70 @@ import GRDB
 import Glibc
 #endif
 
-extension SQLiteStore: StoreExporter {
+/// A usero SQLite file (and its screenshot files) opened only to be read, for `usero database copy`: nothing in
+/// the folder is created, migrated or changed, so a read-only copy of a deployment (a backup, a read-only mount) can
+/// be moved too, and a file that is not a usero store is refused rather than turned into one.
+public final class SQLiteExport: StoreExporter {
+    let pool: DatabasePool
+    let files: ScreenshotFiles
+    let path: String
+    /// The file and its WAL as they were when the export began (`confirmUnchanged()`).
+    private let fingerprint: [FileFingerprint?]
+
+    /// Opens `path` read-only. Refused (`StoreCopyRefused`) when it is not a SQLite file, holds no usero store, or
+    /// was left by another version of usero than this one (its migrations differ: `serve` of this version migrates
+    /// it).
+    public init(path: String, dataDirectory: String) throws {
+        var configuration = Configuration()
+        configuration.readonly = true
+        configuration.publicStatementArguments = false
+        self.path = path
+        do {
+            pool = try DatabasePool(path: path, configuration: configuration)
+            let current = AppDatabase.migrator.migrations
+            let applied = try pool.read { db -> [String]? in
+                guard try db.tableExists("grdb_migrations"), try db.tableExists("client") else { return nil }
+                return try String.fetchAll(db, sql: "SELECT identifier FROM grdb_migrations")
+            }
+            guard let applied else { throw StoreCopyRefused("--from: \(path) holds no usero store") }
+            guard Set(applied) == Set(current) else {
+                throw StoreCopyRefused(
+                    "--from: \(path) was last used by another version of usero: run this version's `usero serve` on "
+                        + "it once (it migrates the file), stop it, and copy again")
+            }
+        } catch let error as DatabaseError {
+            throw StoreCopyRefused("--from: \(path) cannot be read as a SQLite file (\(error.message ?? "\(error.resultCode)"))")
+        }
+        files = ScreenshotFiles(dataDirectory: dataDirectory)
+        fingerprint = Self.fingerprint(of: path)
+    }
+
+    /// Throws when the file changed since the export began: a `serve` still running on it accepted writes the
+    /// copy does not hold.
+    public func confirmUnchanged() async throws {
+        guard Self.fingerprint(of: path) == fingerprint else {
+            throw StoreCopyRefused(
+                "the SQLite file changed while it was copied: stop `usero serve` on it, then copy again")
+        }
+    }
+
+    /// Size and modification time of the file and its WAL: a commit grows or rewrites the WAL, a checkpoint writes
+    /// the file.
+    struct FileFingerprint: Equatable {
+        var size: Int64
+        var seconds: Int
+        var nanoseconds: Int
+    }
+
+    static func fingerprint(of path: String) -> [FileFingerprint?] {
+        [path, path + "-wal"].map { file in
+            var info = stat()
+            guard stat(file, &info) == 0 else { return nil }
+            return FileFingerprint(
+                size: Int64(info.st_size), seconds: info.st_mtim.tv_sec, nanoseconds: info.st_mtim.tv_nsec)
+        }
+    }
+
     /// Tables that go first, in this order: every other table refers to `client` at most, and `screenshot` to
     /// `feedback`.
     static let parentsFirst = ["client", "feedback", "screenshot"]
@@ -14,12 +77,12 @@ extension SQLiteStore: StoreExporter {
     /// files of this store).
     static let notCopied: Set<String> = ["file_deletion"]
 
-    /// Every table from one snapshot of the file (a `serve` writing meanwhile changes nothing of what is read),
-    /// paged by rowid; screenshot bytes read from their files, a chunk at a time, as `screenshot_chunk` rows.
+    /// Every table from one snapshot of the file, paged by rowid; screenshot bytes read from their files, a chunk at
+    /// a time, as `screenshot_chunk` rows.
     public func exportRows(batchRows: Int, chunkBytes: Int, _ receive: (CopiedRows) async throws -> Void)
         async throws
     {
-        let snapshot = try database.pool.makeSnapshot()
+        let snapshot = try pool.makeSnapshot()
         let tables = try await snapshot.read { db in
             try Row.fetchAll(
                 db, sql: "SELECT name, sql FROM sqlite_master WHERE type = 'table' ORDER BY rowid"
@@ -60,21 +123,26 @@ extension SQLiteStore: StoreExporter {
                 if rows.isEmpty { break }
                 (after, offset) = (last, offset + rows.count)
                 try await receive(CopiedRows(table: table.name, columns: columns, rows: rows))
-                if table.name == "screenshot", let index = columns.firstIndex(of: "file_name") {
+                if table.name == "screenshot", let name = columns.firstIndex(of: "file_name"),
+                    let size = columns.firstIndex(of: "file_size")
+                {
                     for row in rows {
-                        guard case .text(let fileName) = row[index] else { continue }
-                        try await exportBytes(of: fileName, chunkBytes: chunkBytes, receive)
+                        guard case .text(let fileName) = row[name], case .integer(let fileSize) = row[size] else {
+                            continue
+                        }
+                        try await exportBytes(of: fileName, size: fileSize, chunkBytes: chunkBytes, receive)
                     }
                 }
             }
         }
     }
 
-    /// One screenshot file's bytes as `screenshot_chunk` rows. A file its row names that is not there is a refusal:
-    /// the row would be copied without its image.
-    private func exportBytes(of fileName: String, chunkBytes: Int, _ receive: (CopiedRows) async throws -> Void)
-        async throws
-    {
+    /// One screenshot file's bytes as `screenshot_chunk` rows. A file its row names that is not there, or whose
+    /// size is not the row's, is a refusal: the row would be copied without its image, or with bytes a download
+    /// would send under another `Content-Length`.
+    private func exportBytes(
+        of fileName: String, size: Int64, chunkBytes: Int, _ receive: (CopiedRows) async throws -> Void
+    ) async throws {
         guard let path = files.existingPath(fileName) else {
             throw StoreCopyRefused(
                 "screenshot \(fileName) has no file under \(files.root.path) (is USERO_DATA_DIR the folder this "
@@ -83,6 +151,11 @@ extension SQLiteStore: StoreExporter {
         let fd = Glibc.open(path, O_RDONLY | O_CLOEXEC)
         guard fd >= 0 else { throw StoreCopyRefused("screenshot file \(path) cannot be read (errno \(errno))") }
         defer { Glibc.close(fd) }
+        var info = stat()
+        guard fstat(fd, &info) == 0, Int64(info.st_size) == size else {
+            throw StoreCopyRefused(
+                "screenshot \(fileName)'s file holds \(info.st_size) bytes where its row says \(size): copy refused")
+        }
         var buffer = [UInt8](repeating: 0, count: chunkBytes)
         var seq: Int64 = 0
         while true {
