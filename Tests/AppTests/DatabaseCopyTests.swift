@@ -1,5 +1,6 @@
 import Feedback
 import Foundation
+import PostgresNIO
 import SlackGateway
 import StorePostgres
 import Testing
@@ -174,6 +175,36 @@ struct DatabaseCopyTests {
             environment: ["USERO_DATABASE": folder.appendingPathComponent("other.sqlite").path])
         #expect(toSQLite.status == 78)
         #expect(toSQLite.stderr.contains("USERO_DATABASE must be the postgres:// URL"), "\(toSQLite.stderr)")
+    }
+
+    /// Two copies into one database at once: the second is refused at once, not after the 60 s statement timeout.
+    @Test func aCopyIntoADatabaseAnotherCopyIsFillingIsRefusedAtOnce() async throws {
+        let folder = TestServer.makeFolder()
+        let sqlitePath = folder.appendingPathComponent("source.sqlite").path
+        let environment = [
+            "USERO_DATABASE": try await TestBackend.databaseURL(for: folder),
+            "USERO_DATA_DIR": folder.appendingPathComponent("data").path,
+        ]
+        var source = environment
+        source["USERO_DATABASE"] = sqlitePath
+        _ = try await UseroBinary.createClient(name: "Source", environment: source)
+        // The other copy: the tables made, and its transaction holding the lock a copy takes
+        let settings = try await TestBackend.database(for: folder)
+        #expect(try await Self.clients(in: settings) == 0)
+        let other = try await PostgresConnection.connect(
+            configuration: settings.connectionConfiguration(), id: 1, logger: TestBackend.logger)
+        try await other.query("BEGIN", logger: TestBackend.logger)
+        try await other.query("LOCK TABLE client IN SHARE ROW EXCLUSIVE MODE", logger: TestBackend.logger)
+        // (`run` gives up after 30 s: a copy waiting for the lock until its statement timeout fails here)
+        let refused = try await UseroBinary.run(["database", "copy", "--from", sqlitePath], environment: environment)
+        #expect(refused.status == 1)
+        #expect(refused.stderr.contains("another process is writing to the PostgreSQL database"), "\(refused.stderr)")
+        try await other.query("ROLLBACK", logger: TestBackend.logger)
+        try await other.close()
+        // Once it is gone, the copy goes through
+        let copied = try await UseroBinary.run(["database", "copy", "--from", sqlitePath], environment: environment)
+        #expect(copied.status == 0, "\(copied.stderr)")
+        #expect(try await Self.clients(in: settings) == 1)
     }
 
     static func clients(in settings: PostgresSettings) async throws -> Int {
