@@ -44,13 +44,32 @@ public final class SQLiteExport: StoreExporter {
         fingerprint = Self.fingerprint(of: path)
     }
 
-    /// Throws when the file changed since the export began: a `serve` still running on it accepted writes the
-    /// copy does not hold.
+    /// Throws when the file changed since the export began (a `serve` still running on it accepted writes the copy
+    /// does not hold), or when another process has it open now.
     public func confirmUnchanged() async throws {
         guard Self.fingerprint(of: path) == fingerprint else {
             throw StoreCopyRefused(
                 "the SQLite file changed while it was copied: stop `usero serve` on it, then copy again")
         }
+        try refuseWhileOpenElsewhere()
+    }
+
+    /// A `serve` still running on the file, even an idle one, would go on accepting what the copy leaves behind.
+    /// SQLite's unix VFS holds a shared lock on byte 128 of the `-shm` file (its "dead man switch") for as long as a
+    /// connection has the database open in WAL mode; asking for that lock sees other processes' locks, not this one's.
+    func refuseWhileOpenElsewhere() throws {
+        let fd = Glibc.open(path + "-shm", O_RDONLY | O_CLOEXEC)
+        guard fd >= 0 else { return }
+        defer { Glibc.close(fd) }
+        var lock = flock()
+        lock.l_type = Int16(F_WRLCK)
+        lock.l_whence = Int16(SEEK_SET)
+        lock.l_start = 128
+        lock.l_len = 1
+        guard fcntl(fd, F_GETLK, &lock) == 0, lock.l_type != Int16(F_UNLCK) else { return }
+        throw StoreCopyRefused(
+            "the SQLite file is open in another process (process \(lock.l_pid); `usero serve` still running on it?): "
+                + "stop it, then copy")
     }
 
     /// Size and modification time of the file and its WAL: a commit grows or rewrites the WAL, a checkpoint writes
@@ -82,6 +101,7 @@ public final class SQLiteExport: StoreExporter {
     public func exportRows(batchRows: Int, chunkBytes: Int, _ receive: (CopiedRows) async throws -> Void)
         async throws
     {
+        try refuseWhileOpenElsewhere()
         let snapshot = try pool.makeSnapshot()
         let tables = try await snapshot.read { db in
             try Row.fetchAll(

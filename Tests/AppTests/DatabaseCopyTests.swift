@@ -207,6 +207,24 @@ struct DatabaseCopyTests {
         #expect(try await Self.clients(in: settings) == 1)
     }
 
+    /// A `serve` still running on the SQLite file, even one that writes nothing, would keep accepting what the copy
+    /// leaves behind: the copy is refused until it stops.
+    @Test func aCopyWhileServeStillRunsOnTheFileIsRefused() async throws {
+        let folder = TestServer.makeFolder()
+        let sqlitePath = folder.appendingPathComponent("source.sqlite").path
+        let source = ["USERO_DATABASE": sqlitePath, "USERO_DATA_DIR": folder.appendingPathComponent("data").path]
+        var environment = source
+        environment["USERO_DATABASE"] = try await TestBackend.databaseURL(for: folder)
+        _ = try await UseroBinary.createClient(name: "Source", environment: source)
+        try await UseroBinary.withServe(environment: source) { _ in
+            let refused = try await UseroBinary.run(["database", "copy", "--from", sqlitePath], environment: environment)
+            #expect(refused.status == 1)
+            #expect(refused.stderr.contains("the SQLite file is open in another process"), "\(refused.stderr)")
+        }
+        let copied = try await UseroBinary.run(["database", "copy", "--from", sqlitePath], environment: environment)
+        #expect(copied.status == 0, "\(copied.stderr)")
+    }
+
     static func clients(in settings: PostgresSettings) async throws -> Int {
         let backend = try await PostgresBackend.open(settings, logger: TestBackend.logger)
         let store = PostgresStore(backend: backend, logger: TestBackend.logger)
