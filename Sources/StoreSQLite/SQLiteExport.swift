@@ -130,7 +130,7 @@ public final class SQLiteExport: StoreExporter {
                     let sql =
                         table.hasRowid
                         ? "SELECT rowid, \(list) FROM \(name) WHERE rowid > ? ORDER BY rowid LIMIT ?"
-                        : "SELECT 0, \(list) FROM \(name) ORDER BY 1 LIMIT ? OFFSET ?"
+                        : "SELECT 0, \(list) FROM \(name) ORDER BY \(list) LIMIT ? OFFSET ?"
                     let arguments: StatementArguments =
                         table.hasRowid ? [after, batchRows] : [batchRows, offset]
                     var last = after

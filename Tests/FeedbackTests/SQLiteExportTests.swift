@@ -29,6 +29,14 @@ import UseroTestSupport
             fileName: "\(client.id)/1700000000000-abcdefgh.png", clientId: client.id, mimeType: "image/png", fileSize: 10,
             width: nil, height: nil, createdAt: Date())
         try await store.saveScreenshot(shot, bytes: Array(0..<10))
+        // A table without a rowid, paged by offset: five rows in pages of two, each once
+        try await store.database.write { db in
+            for n in 0..<5 {
+                try db.execute(
+                    sql: "INSERT INTO removed_capture (client_id, team_id, channel_id, message_ts, removed_at) VALUES (?, 'T1', 'C1', ?, 0)",
+                    arguments: [client.id, "17000000\(4 - n).000100"])
+            }
+        }
         let before = bytes()
 
         let export = try SQLiteExport(path: path, dataDirectory: folder.path)
@@ -37,6 +45,12 @@ import UseroTestSupport
         #expect(counts["feedback"] == 5)  // in pages of two
         #expect(counts["screenshot"] == 1)
         #expect(counts["screenshot_chunk"] == 3)  // 10 bytes in chunks of 4
+        var removed: [CopiedValue] = []
+        try await export.exportRows(batchRows: 2, chunkBytes: 4) { batch in
+            guard batch.table == "removed_capture", let ts = batch.columns.firstIndex(of: "message_ts") else { return }
+            removed += batch.rows.map { $0[ts] }
+        }
+        #expect(Set(removed.map { "\($0)" }).count == 5)
         try await export.confirmUnchanged()
         #expect(bytes() == before)
 
