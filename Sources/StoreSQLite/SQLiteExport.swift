@@ -6,9 +6,10 @@ import GRDB
 import Glibc
 #endif
 
-/// A usero SQLite file (and its screenshot files) opened only to be read, for `usero database copy`: nothing in
-/// the folder is created, migrated or changed, so a read-only copy of a deployment (a backup, a read-only mount) can
-/// be moved too, and a file that is not a usero store is refused rather than turned into one.
+/// A usero SQLite file (and its screenshot files) opened only to be read, for `usero database copy`: nothing in it
+/// is migrated or changed, and a file that is not a usero store is refused rather than turned into one. (SQLite
+/// itself creates the empty `-wal` and `-shm` files of a database in WAL mode beside it when they are missing, so
+/// the folder must be writable for the user who copies.)
 public final class SQLiteExport: StoreExporter {
     let pool: DatabasePool
     let files: ScreenshotFiles
@@ -23,6 +24,13 @@ public final class SQLiteExport: StoreExporter {
         var configuration = Configuration()
         configuration.readonly = true
         configuration.publicStatementArguments = false
+        // The file itself, not a link to it: SQLite follows the link, and its `-wal` and `-shm` files, which tell
+        // whether a `serve` has it open, lie beside the target.
+        guard let real = realpath(path, nil) else {
+            throw StoreCopyRefused("--from: no SQLite file at \(path)")
+        }
+        let path = String(cString: real)
+        free(real)
         self.path = path
         do {
             pool = try DatabasePool(path: path, configuration: configuration)
@@ -37,6 +45,12 @@ public final class SQLiteExport: StoreExporter {
                     "--from: \(path) was last used by another version of usero: run this version's `usero serve` on "
                         + "it once (it migrates the file), stop it, and copy again")
             }
+        } catch let error as DatabaseError
+            where [ResultCode.SQLITE_READONLY, .SQLITE_CANTOPEN].contains(error.resultCode.primaryResultCode)
+        {
+            throw StoreCopyRefused(
+                "--from: \(path) cannot be opened: SQLite needs to create its -wal and -shm files beside it; run the "
+                    + "copy as the user who owns its folder")
         } catch let error as DatabaseError {
             throw StoreCopyRefused("--from: \(path) cannot be read as a SQLite file (\(error.message ?? "\(error.resultCode)"))")
         }
@@ -76,16 +90,15 @@ public final class SQLiteExport: StoreExporter {
     /// the file.
     struct FileFingerprint: Equatable {
         var size: Int64
-        var seconds: Int
-        var nanoseconds: Int
+        var modified: Date
     }
 
     static func fingerprint(of path: String) -> [FileFingerprint?] {
         [path, path + "-wal"].map { file in
-            var info = stat()
-            guard stat(file, &info) == 0 else { return nil }
-            return FileFingerprint(
-                size: Int64(info.st_size), seconds: info.st_mtim.tv_sec, nanoseconds: info.st_mtim.tv_nsec)
+            guard let attributes = try? FileManager.default.attributesOfItem(atPath: file),
+                let size = attributes[.size] as? NSNumber, let modified = attributes[.modificationDate] as? Date
+            else { return nil }
+            return FileFingerprint(size: size.int64Value, modified: modified)
         }
     }
 
@@ -171,10 +184,10 @@ public final class SQLiteExport: StoreExporter {
         let fd = Glibc.open(path, O_RDONLY | O_CLOEXEC)
         guard fd >= 0 else { throw StoreCopyRefused("screenshot file \(path) cannot be read (errno \(errno))") }
         defer { Glibc.close(fd) }
-        var info = stat()
-        guard fstat(fd, &info) == 0, Int64(info.st_size) == size else {
+        let fileSize = Int64(lseek(fd, 0, SEEK_END))
+        guard fileSize == size, lseek(fd, 0, SEEK_SET) == 0 else {
             throw StoreCopyRefused(
-                "screenshot \(fileName)'s file holds \(info.st_size) bytes where its row says \(size): copy refused")
+                "screenshot \(fileName)'s file holds \(fileSize) bytes where its row says \(size): copy refused")
         }
         var buffer = [UInt8](repeating: 0, count: chunkBytes)
         var seq: Int64 = 0

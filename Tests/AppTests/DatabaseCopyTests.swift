@@ -216,10 +216,16 @@ struct DatabaseCopyTests {
         var environment = source
         environment["USERO_DATABASE"] = try await TestBackend.databaseURL(for: folder)
         _ = try await UseroBinary.createClient(name: "Source", environment: source)
+        // Named by its path, or by a link to it (SQLite follows the link: what shows that serve has it open lies
+        // beside the target)
+        let link = folder.appendingPathComponent("link.sqlite").path
+        try FileManager.default.createSymbolicLink(atPath: link, withDestinationPath: sqlitePath)
         try await UseroBinary.withServe(environment: source) { _ in
-            let refused = try await UseroBinary.run(["database", "copy", "--from", sqlitePath], environment: environment)
-            #expect(refused.status == 1)
-            #expect(refused.stderr.contains("the SQLite file is open in another process"), "\(refused.stderr)")
+            for path in [sqlitePath, link] {
+                let refused = try await UseroBinary.run(["database", "copy", "--from", path], environment: environment)
+                #expect(refused.status == 1)
+                #expect(refused.stderr.contains("the SQLite file is open in another process"), "\(path): \(refused.stderr)")
+            }
         }
         let copied = try await UseroBinary.run(["database", "copy", "--from", sqlitePath], environment: environment)
         #expect(copied.status == 0, "\(copied.stderr)")
