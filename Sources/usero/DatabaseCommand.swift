@@ -30,9 +30,6 @@ struct DatabaseCommand: AsyncParsableCommand {
                     throw AppConfig.Invalid(
                         description: "USERO_DATABASE must be the postgres:// URL of the database to copy into")
                 }
-                guard FileManager.default.fileExists(atPath: from) else {
-                    throw AppConfig.Invalid(description: "--from: no SQLite file at \(from)")
-                }
                 let source: SQLiteExport
                 do {
                     source = try SQLiteExport(path: from, dataDirectory: config.dataDirectory)

@@ -544,37 +544,11 @@ import UseroTestSupport
         #expect(Installation.triggerEmojiAddedAt(stored: "Bug=1") == nil)
     }
 
-    /// A token revoked while a step read its page (the workspace uninstalled), or Slack limiting or down: the first
-    /// failed `chat.getPermalink` is the last of the step, and the page's captures are stored without links.
-    @Test(arguments: [SlackAPIError.slack(code: "token_revoked"), .rateLimited(retryAfter: 30), .unreachable])
-    func aPermalinkThatFailsForEveryMessageIsAskedOncePerStep(failure: SlackAPIError) async throws {
-        let clock = TestClock(Date(timeIntervalSince1970: 1_800_000_000))
-        let world = try await World(clock: clock)
-        let now = epochMillis(clock.now())
-        world.api.setChannels([nil: ChannelPage(channels: ["C0001"], nextCursor: nil)])
-        let texts = ["Export to CSV times out", "Filter panel resets", "Dark mode please"]
-        world.api.setHistory("C0001", [
-            nil: MessagePage(
-                messages: texts.enumerated().map { index, text in
-                    Message(ts: Self.ts(now - 600_000 + Int64(index) * 1_000), user: "U0002", text: text,
-                        reactions: [.init(name: "wrench", users: ["U0003"])])
-                }, nextCursor: nil),
-        ])
-        world.api.fail("chat.getPermalink", with: failure)
-        try await SlackWorkspace(store: world.store, clock: clock, wakeup: nil)
-            .recover(clientID: world.clientID, since: now - 3_600_000)
-        try await world.drain()
-
-        #expect(world.api.calls("chat.getPermalink").count == 1)
-        let recovered = try await world.store.listFeedback(
-            clientID: world.clientID, filter: FeedbackFilter(), limit: 50, after: nil
-        ).items.compactMap(\.draft.slack)
-        #expect(recovered.count == 3)
-        #expect(recovered.allSatisfy { $0.permalink == nil })
-    }
-
-    /// A message of its own that has no link (deleted meanwhile) does not cost the others theirs.
-    @Test func aPermalinkOneMessageLacksLeavesTheOthersTheirs() async throws {
+    /// A sweep over one channel whose one page holds three messages forwarded with :wrench:, while
+    /// `chat.getPermalink` fails once with `failure`: the permalink calls made, and the captured rows' links.
+    static func sweepThreeMessages(permalinkFailingWith failure: SlackAPIError) async throws
+        -> (permalinkCalls: Int, links: [String?])
+    {
         let clock = TestClock(Date(timeIntervalSince1970: 1_800_000_000))
         let world = try await World(clock: clock)
         let now = epochMillis(clock.now())
@@ -586,15 +560,30 @@ import UseroTestSupport
                         reactions: [.init(name: "wrench", users: ["U0003"])])
                 }, nextCursor: nil),
         ])
-        world.api.fail("chat.getPermalink", with: .slack(code: "message_not_found"))
+        world.api.fail("chat.getPermalink", with: failure)
         try await SlackWorkspace(store: world.store, clock: clock, wakeup: nil)
             .recover(clientID: world.clientID, since: now - 3_600_000)
         try await world.drain()
-
-        #expect(world.api.calls("chat.getPermalink").count == 3)
         let links = try await world.store.listFeedback(
             clientID: world.clientID, filter: FeedbackFilter(), limit: 50, after: nil
         ).items.compactMap(\.draft.slack).map(\.permalink)
+        return (world.api.calls("chat.getPermalink").count, links)
+    }
+
+    /// A token revoked while a step read its page (the workspace uninstalled), or Slack limiting or down: the first
+    /// failed `chat.getPermalink` is the last of the step, and the page's captures are stored without links.
+    @Test(arguments: [SlackAPIError.slack(code: "token_revoked"), .rateLimited(retryAfter: 30), .unreachable])
+    func aPermalinkThatFailsForEveryMessageIsAskedOncePerStep(failure: SlackAPIError) async throws {
+        let (calls, links) = try await Self.sweepThreeMessages(permalinkFailingWith: failure)
+        #expect(calls == 1)
+        #expect(links.count == 3)
+        #expect(links.allSatisfy { $0 == nil })
+    }
+
+    /// A message of its own that has no link (deleted meanwhile) does not cost the others theirs.
+    @Test func aPermalinkOneMessageLacksLeavesTheOthersTheirs() async throws {
+        let (calls, links) = try await Self.sweepThreeMessages(permalinkFailingWith: .slack(code: "message_not_found"))
+        #expect(calls == 3)
         #expect(links.count == 3)
         #expect(links.filter { $0 == nil }.count == 1)
     }
