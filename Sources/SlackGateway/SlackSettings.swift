@@ -1,4 +1,4 @@
-public import Feedback
+import Feedback
 import Foundation
 
 /// A workspace's settings, stored with its installation: an uninstall (which deletes the installation) clears them,

@@ -2,7 +2,7 @@ public import Feedback
 public import Foundation
 import GRDB
 import SlackGateway
-public import NIOCore
+import NIOCore
 
 #if canImport(Glibc)
 import Glibc

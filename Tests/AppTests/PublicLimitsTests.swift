@@ -466,7 +466,7 @@ import UseroTestSupport
             .fileWriteVolumeReadOnly,
             userInfo: [NSUnderlyingErrorKey: NSError(domain: NSPOSIXErrorDomain, code: Int(EROFS)),
                        NSFilePathErrorKey: "/data/screenshots/client_x/secret-name.png"])
-        let code = try? #require(ErrorMiddleware<AppRequestContext>.systemErrorCode(readOnly))
+        let code = ErrorMiddleware<AppRequestContext>.systemErrorCode(readOnly)
         #expect(code == "\(CocoaError.Code.fileWriteVolumeReadOnly.rawValue), errno \(EROFS): Read-only file system")
         #expect(ErrorMiddleware<AppRequestContext>.systemErrorCode(POSIXError(.EACCES)) == "errno 13: Permission denied")
         #expect(ErrorMiddleware<AppRequestContext>.systemErrorCode(FeedbackError.unknownClient) == nil)

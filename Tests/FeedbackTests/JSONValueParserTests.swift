@@ -159,7 +159,7 @@ import UseroTestSupport
         switch (a, b) {
         // JSONSerialization reads every negative integer of 19 digits as a double; this parser keeps those that
         // fit Int64 exact.
-        case (.int(let x), .double(let y)) where x <= -1_000_000_000_000_000_000: same(.double(Double(x)), b)
+        case (.int(let x), .double) where x <= -1_000_000_000_000_000_000: same(.double(Double(x)), b)
         case (.double(let x), .double(let y)): x == y || abs(x - y) <= 4e-15 * max(abs(x), abs(y))
         case (.array(let x), .array(let y)): x.count == y.count && zip(x, y).allSatisfy { same($0, $1) }
         case (.object(let x), .object(let y)):

@@ -73,9 +73,9 @@ import UseroTestSupport
         try queue.write { try $0.execute(sql: "CREATE TABLE notes (id INTEGER PRIMARY KEY, body TEXT)") }
         try queue.close()
         let empty = folder.appendingPathComponent("empty.sqlite").path
-        FileManager.default.createFile(atPath: empty, contents: Data())
+        #expect(FileManager.default.createFile(atPath: empty, contents: Data()))
         let text = folder.appendingPathComponent("text.sqlite").path
-        FileManager.default.createFile(atPath: text, contents: Data("not a database at all, just text".utf8))
+        #expect(FileManager.default.createFile(atPath: text, contents: Data("not a database at all, just text".utf8)))
         for file in [other, empty, text] {
             let before = FileManager.default.contents(atPath: file)
             #expect(throws: StoreCopyRefused.self) { try SQLiteExport(path: file, dataDirectory: folder.path) }

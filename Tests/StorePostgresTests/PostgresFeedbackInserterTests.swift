@@ -230,7 +230,7 @@ struct PostgresFeedbackInserterTests {
                 }
             }
             func allow(_ origins: String) async throws {
-                try await TestPostgres.withConnection(to: settings) { connection in
+                _ = try await TestPostgres.withConnection(to: settings) { connection in
                     try await connection.query(
                         "UPDATE client SET allowed_origins = \(origins) WHERE id = \(client.id)", logger: TestPostgres.logger)
                 }

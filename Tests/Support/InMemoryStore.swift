@@ -472,7 +472,7 @@ extension InMemoryStore: SlackStore {
             var changed = 0
             for id in slice
             where (state.feedback[id]?.draft.slack?.authorId != nil || state.feedback[id]?.draft.slack?.forwardedBy != nil)
-                && reinstalledAt.map { state.feedback[id]!.createdAt < $0 } ?? true
+                && reinstalledAt.map({ state.feedback[id]!.createdAt < $0 }) ?? true
             {
                 state.feedback[id]?.draft.slack?.authorId = nil
                 state.feedback[id]?.draft.slack?.forwardedBy = nil

@@ -1,4 +1,4 @@
-public import Foundation
+import Foundation
 
 /// A PostgreSQL cluster of the test's own (scripts/pg-cluster.sh, run from the repository), for tests that stop and
 /// start the server: the shared test cluster must stay up for every other suite.

@@ -1,6 +1,6 @@
 public import Foundation
 import Logging
-public import NIOCore
+import NIOCore
 
 /// The rules of the feedback API, with no HTTP in sight.
 public struct FeedbackService: Sendable {

@@ -1,4 +1,4 @@
-public import Foundation
+import Foundation
 
 /// How the stores keep values that have no column type of their own (JSON text), shared by every backend so that
 /// what one writes the other reads back the same. Each reader returns nil for text it cannot read; the store names

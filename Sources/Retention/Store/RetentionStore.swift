@@ -1,5 +1,5 @@
 public import Feedback
-public import Foundation
+import Foundation
 
 /// What retention and privacy need stored: end users, the deletion audit trail, account closures in progress, and
 /// the batched deletions of feedback and uploads that must commit together with their audit record.

@@ -56,7 +56,8 @@ final class ConnectionsPerAddress: Sendable {
             if !counts.take(key) {
                 refused = true
                 // After the connection's set-up has finished, which closing it in the middle of would fail.
-                context.eventLoop.execute { context.close(promise: nil) }
+                let channel = context.channel
+                context.eventLoop.execute { channel.close(promise: nil) }
             }
         }
 

@@ -77,7 +77,7 @@ enum TestBackend {
 
     /// Runs one statement.
     static func execute(_ sql: String, in store: PostgresStore) async throws {
-        try await store.backend.withConnection { session in
+        _ = try await store.backend.withConnection { session in
             try await session.query(PostgresQuery(unsafeSQL: sql))
         }
     }
