@@ -6,6 +6,7 @@
 # `pytest Tests/browser`, and stops the server.
 # Exits with pytest's status. The tests' screenshots go to a temporary folder; to refresh the README's pictures:
 #   USERO_SCREENSHOT_DIR=docs/screenshots scripts/browser-tests.sh
+# `scripts/browser-tests.sh --install` only installs what is missing (scripts/test.sh runs it while Swift builds).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -19,6 +20,7 @@ for module in selenium requests; do
         python3 -m pip install -q "$module" || python3 -m pip install -q --break-system-packages "$module"
     fi
 done
+[ "${1:-}" = "--install" ] && exit 0
 
 # $USERO_BIN when given (scripts/test.sh hands over the build its tests ran, so nothing is rebuilt), else a debug build.
 if [ -n "${USERO_BIN:-}" ]; then

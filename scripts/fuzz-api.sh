@@ -8,6 +8,7 @@
 # (default: a fixed seed, so CI runs are repeatable; SEED=random for a new one).
 #   scripts/fuzz-api.sh                    # as CI runs it (scripts/test.sh, after the Swift tests)
 #   MAX_EXAMPLES=200 MAX_TIME=600 SEED=random scripts/fuzz-api.sh
+#   scripts/fuzz-api.sh --install          # only installs schemathesis (scripts/test.sh, while Swift builds)
 # schemathesis lives in a virtualenv under .build/ (created on first use). One worker: with two, CPython 3.11's ast
 # module can fail inside hypothesis ("AST constructor recursion depth mismatch"), a tool error, not ours.
 set -euo pipefail
@@ -26,6 +27,7 @@ if ! "$VENV/bin/schemathesis" --version >/dev/null 2>&1; then
     fi
     "$VENV/bin/pip" install -q "schemathesis>=4.1,<5"
 fi
+[ "${1:-}" = "--install" ] && exit 0
 
 if [ -z "${USERO_BIN:-}" ]; then
     swift build --product usero >&2

@@ -7,6 +7,8 @@
 #   scripts/pg-cluster.sh crash [DIR]        stops it in immediate mode: no shutdown checkpoint, like a power cut
 #   scripts/pg-cluster.sh restart [DIR]      starts a stopped or crashed cluster again, same port, same data
 #   scripts/pg-cluster.sh url [DIR]          prints its URL
+#   scripts/pg-cluster.sh install            only installs Debian's postgresql when missing (scripts/test.sh runs it
+#                                            while Swift builds)
 #
 # Debian's postgresql is installed when missing (non-interactively; no standard input needed). initdb refuses to run
 # as root, so as root the cluster belongs to the `postgres` user, in a temporary folder it owns. fsync and
@@ -126,8 +128,11 @@ url)
     dir=$(cluster_dir "${2:-}")
     cat "$dir/url"
     ;;
+install)
+    ensure_installed >/dev/null
+    ;;
 *)
-    echo "usage: $0 start | stop [DIR] | crash [DIR] | restart [DIR] | url [DIR]" >&2
+    echo "usage: $0 start | stop [DIR] | crash [DIR] | restart [DIR] | url [DIR] | install" >&2
     exit 2
     ;;
 esac

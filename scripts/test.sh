@@ -6,7 +6,24 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/install-deps.sh
+# What the later steps need (PostgreSQL, schemathesis, Chromium and Selenium) is installed while Swift builds: the
+# downloads and unpacking wait on the network and the disk, the build on the CPU. Its output follows the build's.
+installed="$(mktemp)"
+(
+    scripts/pg-cluster.sh install
+    scripts/fuzz-api.sh --install
+    if [ -x scripts/browser-tests.sh ]; then scripts/browser-tests.sh --install; fi
+) >"$installed" 2>&1 </dev/null &
+installing=$!
 swift build --build-tests --explicit-target-dependency-import-check error
+install_status=0
+wait "$installing" || install_status=$?
+cat "$installed"
+rm -f "$installed"
+if [ "$install_status" -ne 0 ]; then
+    echo "== installing what the tests need failed (exit $install_status)"
+    exit "$install_status"
+fi
 # A throwaway PostgreSQL cluster for the PostgreSQL tests (installed when missing), stopped and deleted on exit.
 eval "$(scripts/pg-cluster.sh start)"
 trap 'scripts/pg-cluster.sh stop "$USERO_PG_CLUSTER"' EXIT
