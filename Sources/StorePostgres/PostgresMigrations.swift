@@ -36,7 +36,17 @@ public struct PostgresMigrator: Sendable {
     public func migrate(on connection: PostgresConnection, logger: Logger) async throws -> [String] {
         // Statements go through a session, so that one sent as the connection closes fails instead of waiting.
         let session = PostgresTransaction(connection: connection, logger: logger, watch: ConnectionWatch())
-        try await session.query("SELECT pg_advisory_lock(\(Self.lockKey))")
+        let free = try await session.query("SELECT pg_try_advisory_lock(\(Self.lockKey))").rows.first?.decode(Bool.self)
+        if free != true {
+            // Said once, before the wait: a process that holds the lock and never finishes (a migration stuck behind
+            // another session's lock on a table) would otherwise leave this one waiting without a word.
+            logger.notice(
+                """
+                Waiting for another process to finish migrating the database: it holds PostgreSQL's advisory lock \
+                \(Self.lockKey) (pg_locks names its session)
+                """)
+            try await session.query("SELECT pg_advisory_lock(\(Self.lockKey))")
+        }
         do {
             let applied = try await applyPending(on: session, logger: logger)
             try await session.query("SELECT pg_advisory_unlock(\(Self.lockKey))")

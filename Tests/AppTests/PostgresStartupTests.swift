@@ -1,4 +1,5 @@
 import Foundation
+import PostgresNIO
 import StorePostgres
 #if canImport(Glibc)
 import Glibc
@@ -124,14 +125,54 @@ struct PostgresStartupTests {
         #expect(!outcome.stderr.contains("not reachable yet"))
     }
 
+    /// Instances started at once on an empty database: one migrates, the others wait for its lock. One that waits
+    /// says so, once (a migration stuck behind another session's lock would otherwise leave it silent for ever), and
+    /// serves as soon as the lock is free; one that does not wait says nothing of it.
+    @Test func serveWaitingForAnotherProcessToMigrateSaysSoAndServesAfterIt() async throws {
+        let waiting = "Waiting for another process to finish migrating the database"
+        var environment = environment(database: try await TestBackend.databaseURL(for: folder))
+        environment.removeValue(forKey: "USERO_PORT")
+        let holder = try await PostgresConnection.connect(
+            configuration: try await TestBackend.database(for: folder).connectionConfiguration(), id: 1,
+            logger: TestBackend.logger)
+        try await holder.query("SELECT pg_advisory_lock(\(PostgresMigrator.lockKey))", logger: TestBackend.logger)
+        let log = folder.appendingPathComponent("migrate.log").path
+        let port = UseroBinary.freePort()
+        let process = try ChildProcess(
+            try UseroBinary.url().path, ["serve", "--port", "\(port)"],
+            environment: UseroBinary.defaultEnvironment.merging(environment) { $1 }, stderr: .file(log))
+        defer { process.send(SIGKILL) }
+        var lines = ""
+        for _ in 0..<300 where !lines.contains(waiting) && process.isRunning {
+            try await Task.sleep(for: .milliseconds(100))
+            lines = (try? String(contentsOfFile: log, encoding: .utf8)) ?? ""
+        }
+        #expect(lines.contains(waiting), "\(lines)")
+        #expect(process.isRunning)
+        #expect((try? await HTTPResult.send("GET", "http://127.0.0.1:\(port)/healthz"))?.status != 200)
+
+        try await holder.query("SELECT pg_advisory_unlock(\(PostgresMigrator.lockKey))", logger: TestBackend.logger)
+        try await holder.close()
+        var healthy = false
+        for _ in 0..<300 where !healthy && process.isRunning {
+            try await Task.sleep(for: .milliseconds(100))
+            healthy = (try? await HTTPResult.send("GET", "http://127.0.0.1:\(port)/healthz").status) == 200
+        }
+        process.send(SIGTERM)
+        #expect(await waitForExit(process) == 0)
+        lines = try String(contentsOfFile: log, encoding: .utf8)
+        #expect(healthy, "\(lines)")
+        #expect(lines.components(separatedBy: waiting).count == 2, "\(lines)")
+
+        let uncontended = try await UseroBinary.run(["clients", "create", "--name", "Later"], environment: environment)
+        #expect(uncontended.status == 0, "\(uncontended.stderr)")
+        #expect(!uncontended.stderr.contains(waiting), "\(uncontended.stderr)")
+    }
+
     /// At `LOG_LEVEL=trace` postgres-nio would log every wire message, the rows read among them (an end user's email,
     /// in hex); the logger it gets stops at debug, so the README's "logs never contain emails" holds.
     @Test func traceLoggingOnPostgreSQLNeverShowsAnEmail() async throws {
-        let settings = try await TestBackend.database(for: folder)
-        let base = try #require(TestBackend.postgresURL)
-        let query = base.firstIndex(of: "?") ?? base.endIndex
-        let slash = try #require(base[..<query].lastIndex(of: "/"))
-        var environment = environment(database: String(base[..<slash]) + "/" + settings.database + String(base[query...]))
+        var environment = environment(database: try await TestBackend.databaseURL(for: folder))
         environment.removeValue(forKey: "USERO_PORT")
         environment["LOG_LEVEL"] = "trace"
         let client = try await UseroBinary.createClient(name: "Traced", environment: environment)
