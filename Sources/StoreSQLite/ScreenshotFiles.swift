@@ -5,6 +5,12 @@ import NIOCore
 #if canImport(Glibc)
 import Glibc
 #endif
+// For `stat`: a whole-module (release) build of this module takes `struct stat` as CDispatch's (its headers include
+// <sys/stat.h>, and Dispatch brings them in), and MemberImportVisibility then refuses `stat`'s members in a file that
+// does not import CDispatch. The debug build, file by file, never met it; without this line `make run` fails.
+#if canImport(CDispatch)
+import CDispatch
+#endif
 
 /// The screenshot files under `DATA_DIR/screenshots/CLIENT_ID/FILE`.
 public struct ScreenshotFiles: Sendable {
