@@ -63,17 +63,11 @@ struct PostgresStartupTests {
         var longWait = environment(database: cluster.url)
         longWait["USERO_DATABASE_WAIT_SECONDS"] = "60"
         let log = folder.appendingPathComponent("serve.log").path
-        let process = try ChildProcess(
-            try UseroBinary.url().path, ["serve", "--port", "\(port)"],
-            environment: UseroBinary.defaultEnvironment.merging(longWait) { $1 }, stderr: .file(log))
+        let process = try UseroBinary.launchServe(port: port, environment: longWait, log: log)
         try await Task.sleep(for: .seconds(1))
         #expect(process.isRunning)
         try await cluster.restart()
-        var healthy = false
-        for _ in 0..<300 where !healthy {
-            try await Task.sleep(for: .milliseconds(100))
-            healthy = (try? await HTTPResult.send("GET", "http://127.0.0.1:\(port)/healthz").status) == 200
-        }
+        let healthy = try await UseroBinary.waitUntilHealthy(process, port: port, within: .seconds(30))
         process.send(SIGTERM)
         #expect(await waitForExit(process) == 0)
         let lines = try String(contentsOfFile: log, encoding: .utf8)
@@ -138,9 +132,7 @@ struct PostgresStartupTests {
         try await holder.query("SELECT pg_advisory_lock(\(PostgresMigrator.lockKey))", logger: TestBackend.logger)
         let log = folder.appendingPathComponent("migrate.log").path
         let port = UseroBinary.freePort()
-        let process = try ChildProcess(
-            try UseroBinary.url().path, ["serve", "--port", "\(port)"],
-            environment: UseroBinary.defaultEnvironment.merging(environment) { $1 }, stderr: .file(log))
+        let process = try UseroBinary.launchServe(port: port, environment: environment, log: log)
         defer { process.send(SIGKILL) }
         var lines = ""
         for _ in 0..<300 where !lines.contains(waiting) && process.isRunning {
@@ -153,11 +145,7 @@ struct PostgresStartupTests {
 
         try await holder.query("SELECT pg_advisory_unlock(\(PostgresMigrator.lockKey))", logger: TestBackend.logger)
         try await holder.close()
-        var healthy = false
-        for _ in 0..<300 where !healthy && process.isRunning {
-            try await Task.sleep(for: .milliseconds(100))
-            healthy = (try? await HTTPResult.send("GET", "http://127.0.0.1:\(port)/healthz").status) == 200
-        }
+        let healthy = try await UseroBinary.waitUntilHealthy(process, port: port, within: .seconds(30))
         process.send(SIGTERM)
         #expect(await waitForExit(process) == 0)
         lines = try String(contentsOfFile: log, encoding: .utf8)

@@ -61,17 +61,30 @@ enum UseroBinary {
     static func startServe(port: Int, environment: [String: String], log: String? = nil) async throws
         -> (ChildProcess, isHealthy: Bool)
     {
-        let process = try ChildProcess(
+        let process = try launchServe(port: port, environment: environment, log: log)
+        return (process, try await waitUntilHealthy(process, port: port))
+    }
+
+    /// Starts `usero serve` on `port` without waiting for it; standard error goes to `log` when given.
+    static func launchServe(port: Int, environment: [String: String], log: String? = nil) throws -> ChildProcess {
+        try ChildProcess(
             try url().path, ["serve", "--port", "\(port)"], environment: defaultEnvironment.merging(environment) { $1 },
             stderr: log.map { .file($0) } ?? .null)
-        let deadline = ContinuousClock.now + .seconds(60)
+    }
+
+    /// Whether the `serve` of `process` answers `/healthz` on `port` within `limit`, asked every 100 ms; false at once
+    /// when it exits.
+    static func waitUntilHealthy(_ process: ChildProcess, port: Int, within limit: Duration = .seconds(60)) async throws
+        -> Bool
+    {
+        let deadline = ContinuousClock.now + limit
         while ContinuousClock.now < deadline, process.isRunning {
             try await Task.sleep(for: .milliseconds(100))
             if (try? await HTTPResult.send("GET", "http://127.0.0.1:\(port)/healthz").status) == 200 {
-                return (process, true)
+                return true
             }
         }
-        return (process, false)
+        return false
     }
 
     /// Runs `body` with the port of a `usero serve` started on `environment` and answering `/healthz` (the test fails
