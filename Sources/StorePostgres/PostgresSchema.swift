@@ -422,6 +422,32 @@ public enum PostgresSchema {
                 // See the SQLite migration `v12-forget-installer`: the installer's member id is no longer kept.
                 "UPDATE slack_installation SET installer_user_id = NULL WHERE installer_user_id IS NOT NULL"
             ]),
+        PostgresMigration(
+            "v15-feedback-screenshot",
+            [
+                // Every item that names a stored screenshot of its client, not only the first to claim it (see the
+                // SQLite migration `v13-feedback-screenshot`): a screenshot goes with the last item that names it.
+                """
+                CREATE TABLE feedback_screenshot (
+                    feedback_id \(key) NOT NULL REFERENCES feedback(id) ON DELETE CASCADE,
+                    file_name \(key) NOT NULL REFERENCES screenshot(file_name) ON DELETE CASCADE,
+                    PRIMARY KEY (feedback_id, file_name)
+                )
+                """,
+                "CREATE INDEX feedback_screenshot_by_file ON feedback_screenshot(file_name)",
+                """
+                INSERT INTO feedback_screenshot (feedback_id, file_name)
+                SELECT feedback_id, file_name FROM screenshot WHERE feedback_id IS NOT NULL
+                """,
+                """
+                INSERT INTO feedback_screenshot (feedback_id, file_name)
+                SELECT f.id, s.file_name
+                FROM feedback f CROSS JOIN LATERAL json_array_elements(f.screenshots::json) AS j(shot)
+                JOIN screenshot s ON s.file_name = j.shot ->> 'fileName' AND s.client_id = f.client_id
+                WHERE f.screenshots <> '[]'
+                ON CONFLICT DO NOTHING
+                """,
+            ]),
     ]
 
     /// Every table the migrations create, for tests that compare the schema with the SQLite one.
@@ -429,6 +455,6 @@ public enum PostgresSchema {
         "client", "feedback", "screenshot", "screenshot_chunk", "file_deletion", "slack_installation",
         "slack_tombstone", "slack_event_seen", "oauth_state", "job", "end_user", "audit_entry", "account_deletion",
         "slack_request_seen", "inbox_session", "slack_heartbeat", "scheduled_run", "feedback_slack_person",
-        "removed_capture",
+        "removed_capture", "feedback_screenshot",
     ]
 }

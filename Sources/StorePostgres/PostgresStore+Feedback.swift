@@ -149,11 +149,20 @@ extension PostgresStore: FeedbackStore {
                 """)
         }
         if !d.screenshots.isEmpty {
+            // The item claims the client's uploads it names that no item has claimed yet, and is one of those that
+            // name each of them (`feedback_screenshot`, see `screenshotsOfDoomed`).
             let names = d.screenshots.map(\.fileName)
             try await tx.execute(
                 """
-                UPDATE screenshot SET feedback_id = \(item.id)
-                WHERE file_name = ANY(\(names)) AND client_id = \(item.clientId) AND feedback_id IS NULL
+                WITH named AS (
+                    SELECT file_name, feedback_id FROM screenshot
+                    WHERE file_name = ANY(\(names)) AND client_id = \(item.clientId) FOR NO KEY UPDATE
+                ), claimed AS (
+                    UPDATE screenshot s SET feedback_id = \(item.id) FROM named
+                    WHERE s.file_name = named.file_name AND named.feedback_id IS NULL
+                )
+                INSERT INTO feedback_screenshot (feedback_id, file_name) SELECT \(item.id), file_name FROM named
+                ON CONFLICT DO NOTHING
                 """)
         }
         return true
@@ -206,16 +215,13 @@ extension PostgresStore: FeedbackStore {
         // address (`RemovedCaptures`).
         let now = epochMillis(Date())
         return try await write { tx in
-            try await tx.execute(
-                """
-                DELETE FROM screenshot WHERE feedback_id = \(id)
-                AND feedback_id IN (SELECT id FROM feedback WHERE client_id = \(clientID))
-                """)
             var sql = SQLBuilder()
             sql.append(
                 """
-                WITH gone AS (
-                    DELETE FROM feedback WHERE client_id = \(sql.bind(clientID)) AND id = \(sql.bind(id))
+                WITH doomed AS (
+                    SELECT id FROM feedback WHERE client_id = \(sql.bind(clientID)) AND id = \(sql.bind(id)) FOR UPDATE
+                ), \(Self.screenshotsOfDoomed), gone AS (
+                    DELETE FROM feedback WHERE id IN (SELECT id FROM doomed)
                     RETURNING created_at, client_id, slack_team_id, slack_channel_id, slack_message_ts
                 ), remembered AS (
                     \(Self.rememberRemovedCaptures(from: "gone", at: now, in: &sql))
@@ -225,6 +231,27 @@ extension PostgresStore: FeedbackStore {
             return (try await tx.row(sql.query)?.value("rows", as: Int64.self) ?? 0) > 0
         }
     }
+
+    /// The members of a `WITH`, after one named `doomed` that holds the ids of feedback rows about to go, that deal
+    /// with the screenshots those rows claimed: each one another item still names (`feedback_screenshot`) is handed
+    /// to that item, the others are deleted (their bytes by cascade), a row of `shots` for each. Every item that
+    /// names an upload is in `feedback_screenshot`; only the first claimer is in `screenshot.feedback_id`, which
+    /// keeps the upload attached, so the screenshot goes with the last item that names it, not the first.
+    static let screenshotsOfDoomed = """
+        heirs AS (
+            SELECT s.file_name, min(c.feedback_id) AS heir
+            FROM screenshot s JOIN feedback_screenshot c ON c.file_name = s.file_name
+            WHERE s.feedback_id IN (SELECT id FROM doomed) AND c.feedback_id NOT IN (SELECT id FROM doomed)
+            GROUP BY s.file_name
+        ), handed AS (
+            UPDATE screenshot s SET feedback_id = heirs.heir FROM heirs WHERE s.file_name = heirs.file_name
+            RETURNING 1
+        ), shots AS (
+            DELETE FROM screenshot WHERE feedback_id IN (SELECT id FROM doomed)
+                AND file_name NOT IN (SELECT file_name FROM heirs)
+            RETURNING 1
+        )
+        """
 
     /// The statement, for a `WITH` of deleted rows (`source`, with their Slack columns), that records the addresses
     /// of those captured from Slack lately, so that a recovery sweep does not capture them again

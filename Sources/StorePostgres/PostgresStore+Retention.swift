@@ -25,15 +25,13 @@ extension PostgresStore: RetentionStore {
             guard let condition = Self.condition(for: selection, in: &sql) else {
                 return (DeletionBatch(), try await Self.record(DeletionBatch(), as: record, at: now, in: tx))
             }
-            // One statement: the batch's rows go, with their screenshots (and their bytes, by cascade); the ones
-            // captured from Slack lately leave their messages' addresses (`RemovedCaptures`).
+            // One statement: the batch's rows go, with the screenshots no other item names (and their bytes, by
+            // cascade); the ones captured from Slack lately leave their messages' addresses (`RemovedCaptures`).
             sql.append(
                 """
                 WITH doomed AS (
                     SELECT id, created_at FROM feedback WHERE \(condition) LIMIT \(sql.bind(limit)) FOR UPDATE
-                ), shots AS (
-                    DELETE FROM screenshot WHERE feedback_id IN (SELECT id FROM doomed) RETURNING 1
-                ), gone AS (
+                ), \(Self.screenshotsOfDoomed), gone AS (
                     DELETE FROM feedback WHERE id IN (SELECT id FROM doomed)
                     RETURNING created_at, client_id, slack_team_id, slack_channel_id, slack_message_ts
                 ), remembered AS (
@@ -315,10 +313,21 @@ extension PostgresStore: RetentionStore {
             guard let itemCondition = subjectCondition(&items) else { return (endUsers, [], []) }
             items.append(" WHERE \(itemCondition) ORDER BY created_at DESC, id DESC")
             let feedback = try await fetch(items).map { try PGFeedbackRecord.item($0) }
-            var shots = SQLBuilder(
-                "SELECT feedback_id, file_name, mime_type, file_size, created_at FROM screenshot WHERE feedback_id IN ")
+            // By the items that name each screenshot, and by the one that claimed it (an item an older binary wrote
+            // names it only there).
+            var shots = SQLBuilder()
             let shotCondition = subjectCondition(&shots) ?? "false"
-            shots.append("(SELECT id FROM feedback WHERE \(shotCondition)) ORDER BY created_at, file_name")
+            shots.append(
+                """
+                WITH items AS (SELECT id FROM feedback WHERE \(shotCondition)), links AS (
+                    SELECT feedback_id, file_name FROM feedback_screenshot WHERE feedback_id IN (SELECT id FROM items)
+                    UNION
+                    SELECT feedback_id, file_name FROM screenshot WHERE feedback_id IN (SELECT id FROM items)
+                )
+                SELECT l.feedback_id, s.file_name, s.mime_type, s.file_size, s.created_at
+                FROM links l JOIN screenshot s ON s.file_name = l.file_name
+                ORDER BY s.created_at, s.file_name, l.feedback_id
+                """)
             let screenshots = try await fetch(shots).map { row in
                 StoredScreenshotLink(
                     feedbackId: try row.value("feedback_id"), fileName: try row.value("file_name"),

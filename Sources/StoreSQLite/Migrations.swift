@@ -294,6 +294,30 @@ extension AppDatabase {
             // which no export or erasure reached. No longer stored; the column stays for older binaries.
             try db.execute(sql: "UPDATE slack_installation SET installer_user_id = NULL WHERE installer_user_id IS NOT NULL")
         }
+        migrator.registerMigration("v13-feedback-screenshot") { db in
+            // Every item that names a stored screenshot of its client, not only the first to claim it: a widget
+            // that sends a submission again after a lost answer makes two items naming one upload, and deleting
+            // the first deleted the screenshot the second still showed. `screenshot.feedback_id` stays the one
+            // claimer that keeps the upload attached (the unattached quota and sweep read it; older binaries write
+            // it); a deletion hands it to another item that names the screenshot, and deletes the screenshot only
+            // with the last. Filled from the claims so far and from what each item names.
+            try db.execute(
+                sql: """
+                    CREATE TABLE feedback_screenshot (
+                        feedback_id TEXT NOT NULL REFERENCES feedback(id) ON DELETE CASCADE,
+                        file_name TEXT NOT NULL REFERENCES screenshot(file_name) ON DELETE CASCADE,
+                        PRIMARY KEY (feedback_id, file_name)
+                    );
+                    CREATE INDEX feedback_screenshot_by_file ON feedback_screenshot(file_name);
+                    INSERT INTO feedback_screenshot (feedback_id, file_name)
+                        SELECT feedback_id, file_name FROM screenshot WHERE feedback_id IS NOT NULL;
+                    INSERT OR IGNORE INTO feedback_screenshot (feedback_id, file_name)
+                        SELECT f.id, s.file_name FROM feedback f, json_each(f.screenshots) j
+                        JOIN screenshot s ON s.file_name = json_extract(j.value, '$.fileName')
+                            AND s.client_id = f.client_id
+                        WHERE f.screenshots <> '[]';
+                    """)
+        }
         return migrator
     }
 }

@@ -126,6 +126,12 @@ extension SQLiteStore: FeedbackStore {
             try db.cachedStatement(
                 sql: "UPDATE screenshot SET feedback_id = ? WHERE file_name = ? AND client_id = ? AND feedback_id IS NULL"
             ).execute(arguments: [item.id, shot.fileName, item.clientId])
+            try db.cachedStatement(
+                sql: """
+                    INSERT OR IGNORE INTO feedback_screenshot (feedback_id, file_name)
+                    SELECT ?, file_name FROM screenshot WHERE file_name = ? AND client_id = ?
+                    """
+            ).execute(arguments: [item.id, shot.fileName, item.clientId])
         }
     }
 
@@ -349,21 +355,37 @@ extension SQLiteStore: FeedbackStore {
         return removed
     }
 
-    /// Queues the screenshot files of these feedback rows for unlinking after the commit and deletes their
-    /// screenshot records, in the caller's transaction; returns how many records went.
+    /// Deletes the screenshot records of these feedback rows that no other item names and queues their files for
+    /// unlinking after the commit; hands each other one to an item that still names it (`feedback_screenshot`). In
+    /// the caller's transaction, before the rows themselves go; returns how many records went.
     @discardableResult
     static func queueScreenshotFiles(ofFeedback ids: [String], at millis: Int64, in db: Database) throws -> Int {
         guard !ids.isEmpty else { return 0 }
+        // One item at a time, its claims removed as it goes: a screenshot two of these items name goes with the
+        // second.
+        let unclaimedElsewhere = """
+            feedback_id = ?1 AND NOT EXISTS (
+                SELECT 1 FROM feedback_screenshot c WHERE c.file_name = screenshot.file_name AND c.feedback_id <> ?1)
+            """
         var total = 0
         for id in ids {
             try db.cachedStatement(
                 sql: """
                     INSERT OR IGNORE INTO file_deletion (file_name, queued_at)
-                    SELECT file_name, ? FROM screenshot WHERE feedback_id = ?
+                    SELECT file_name, ?2 FROM screenshot WHERE \(unclaimedElsewhere)
                     """
-            ).execute(arguments: [millis, id])
-            try db.cachedStatement(sql: "DELETE FROM screenshot WHERE feedback_id = ?").execute(arguments: [id])
+            ).execute(arguments: [id, millis])
+            try db.cachedStatement(sql: "DELETE FROM screenshot WHERE \(unclaimedElsewhere)").execute(arguments: [id])
             total += db.changesCount
+            try db.cachedStatement(
+                sql: """
+                    UPDATE screenshot SET feedback_id = (
+                        SELECT min(c.feedback_id) FROM feedback_screenshot c
+                        WHERE c.file_name = screenshot.file_name AND c.feedback_id <> ?1)
+                    WHERE feedback_id = ?1
+                    """
+            ).execute(arguments: [id])
+            try db.cachedStatement(sql: "DELETE FROM feedback_screenshot WHERE feedback_id = ?").execute(arguments: [id])
         }
         return total
     }

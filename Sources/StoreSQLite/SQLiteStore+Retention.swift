@@ -320,8 +320,10 @@ extension SQLiteStore: RetentionStore {
             let screenshots = try Row.fetchAll(
                 db,
                 sql: """
-                    SELECT feedback_id, file_name, mime_type, file_size, created_at FROM screenshot
-                    WHERE feedback_id IN (SELECT id FROM feedback WHERE \(condition)) ORDER BY created_at, file_name
+                    SELECT c.feedback_id, s.file_name, s.mime_type, s.file_size, s.created_at
+                    FROM feedback_screenshot c JOIN screenshot s ON s.file_name = c.file_name
+                    WHERE c.feedback_id IN (SELECT id FROM feedback WHERE \(condition))
+                    ORDER BY s.created_at, s.file_name, c.feedback_id
                     """,
                 arguments: arguments
             ).map { row in

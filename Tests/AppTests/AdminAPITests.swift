@@ -153,4 +153,37 @@ import UseroTestSupport
             #expect(try await server.count("file_deletion") == 0)
         }
     }
+
+    /// A widget that sends a submission again after its answer was lost makes two items naming one upload.
+    /// Deleting either leaves the screenshot the other shows; deleting both takes it. Through HTTP only, so it runs
+    /// on each backend.
+    @Test func aScreenshotTwoItemsNameStaysUntilBothAreDeleted() async throws {
+        try await TestServer.run { server in
+            let client = try await server.createClient()
+            let auth = ["Authorization": "Bearer \(client.key)"]
+            var form = MultipartBody()
+            form.field("clientId", client.id)
+            form.file("screenshot", fileName: "bug.png", type: "image/png", Images.png())
+            let upload = try await server.request(
+                "POST", "/api/screenshots", headers: ["Content-Type": form.contentType], body: form.finished())
+            #expect(upload.status == 200)
+            let shot = try #require(upload.json["screenshot"] as? [String: Any])
+            let url = try #require(shot["url"] as? String)
+            let path = try #require(URLComponents(string: url)?.path)
+            let shotJSON = String(decoding: try JSONSerialization.data(withJSONObject: shot), as: UTF8.self)
+            let body = #"{"clientId":"\#(client.id)","comment":"see image","screenshots":[\#(shotJSON)]}"#
+            let first = try #require(try await server.postJSON("/api/feedback", body).json["feedbackId"] as? String)
+            let again = try #require(try await server.postJSON("/api/feedback", body).json["feedbackId"] as? String)
+
+            #expect(try await server.request("DELETE", "/api/feedback/\(first)", headers: auth).status == 204)
+            let kept = try await server.request("GET", "/api/feedback/\(again)", headers: auth)
+            #expect(((kept.json["screenshots"] as? [[String: Any]])?.first?["url"] as? String) == url)
+            let served = try await server.request("GET", path)
+            #expect(served.status == 200)
+            #expect(served.body == Images.png())
+
+            #expect(try await server.request("DELETE", "/api/feedback/\(again)", headers: auth).status == 204)
+            #expect(try await server.request("GET", path).status == 404)
+        }
+    }
 }

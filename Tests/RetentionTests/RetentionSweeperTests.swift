@@ -214,6 +214,33 @@ import Testing
         return folder
     }
 
+    /// A database from before `v13-feedback-screenshot` where two items name one upload (the second sent again
+    /// after a lost answer) and only the first claimed it: deleting the first no longer takes the file the second
+    /// shows; deleting the second does.
+    @Test func anUploadTwoExistingItemsNameGoesWithTheLastOfThem() async throws {
+        let shots = #"[{"fileName":"client_1/1-shared.png","url":"u","fileSize":3,"mimeType":"image/png"}]"#
+        let folder = try await Self.database(
+            named: "usero-shared-upload", upTo: "v12-forget-installer",
+            with: """
+                INSERT INTO feedback (id, client_id, source, created_at, comment, screenshots) VALUES
+                    ('fb_first', 'cl_1', 'widget', 1, 'Broken', '\(shots)'),
+                    ('fb_again', 'cl_1', 'widget', 2, 'Broken', '\(shots)'),
+                    ('fb_other', 'cl_1', 'widget', 3, 'Fine', '[]');
+                INSERT INTO screenshot (file_name, client_id, feedback_id, mime_type, file_size, created_at)
+                VALUES ('client_1/1-shared.png', 'cl_1', 'fb_first', 'image/png', 3, 1);
+                """)
+        let t = try await TestStore(folder: folder)
+        try t.files.writeDurably([0x0a, 0x0b, 0x0c], fileName: "client_1/1-shared.png")
+
+        #expect(try await t.store.deleteFeedback(id: "fb_first", clientID: "cl_1"))
+        #expect(try await t.store.screenshotBytes(fileName: "client_1/1-shared.png") == Data([0x0a, 0x0b, 0x0c]))
+        #expect(try await t.store.unattachedScreenshotBytes(clientID: "cl_1") == 0)
+        #expect(try await t.store.deleteFeedback(id: "fb_again", clientID: "cl_1"))
+        #expect(try await t.store.screenshot(fileName: "client_1/1-shared.png") == nil)
+        #expect(try await t.store.screenshotBytes(fileName: "client_1/1-shared.png") == nil)
+        #expect(t.files.existingPath("client_1/1-shared.png") == nil)
+    }
+
     /// A workspace installed before `v12-forget-installer` loses the member id of whoever installed it (kept and never
     /// used) and nothing else of its installation.
     @Test func anExistingInstallationForgetsItsInstallerAndKeepsTheRest() async throws {

@@ -208,6 +208,69 @@ import Testing
     }
 
     @Test(arguments: StoreFactories.available)
+    func aScreenshotSeveralItemsNameGoesWithTheLastOfThem(_ factory: StoreFactory) async throws {
+        // A widget that sends a submission again after its answer was lost makes two items naming one upload.
+        let s = try await factory.store()
+        let client = try await s.client()
+        let shot = try await s.upload(client)
+        let alone = try await s.upload(client)
+        let first = try await s.item(client, at: 0, screenshots: [shot])
+        try await s.item(client, at: 10, screenshots: [shot])
+        try await s.item(client, at: 12, screenshots: [alone])
+        let last = try await s.item(client, at: 20, email: "ada@example.com", screenshots: [shot])
+        func stillThere(_ ref: ScreenshotRef) async throws -> Bool {
+            try await s.feedback.purgeDeletedScreenshots()
+            let record = try await s.feedback.screenshot(fileName: ref.fileName)
+            let bytes = try await s.feedback.screenshotBytes(fileName: ref.fileName)
+            #expect((record == nil) == (bytes == nil), "record and bytes go together")
+            return record != nil && bytes != nil
+        }
+
+        // The item that claimed it first goes: the others still show it, and it is still attached (not counted
+        // against the upload quota, not a stray upload for the sweep).
+        #expect(try await s.feedback.deleteFeedback(id: first.id, clientID: client))
+        #expect(try await stillThere(shot))
+        #expect(try await s.feedback.unattachedScreenshotBytes(clientID: client) == 0)
+        let strays = try await s.retention.deleteUnattachedUploadBatch(
+            clientID: client, uploadedBefore: nil, limit: 10, at: S.t0Millis, record: .none)
+        #expect(strays?.batch.rows == 0)
+
+        // A batch (a retention sweep) that takes another of them leaves it too, and takes the upload only one of
+        // its rows named.
+        let sweep = try await s.retention.deleteFeedbackBatch(
+            .createdBefore(clientID: client, cutoff: S.t0Millis + 15_000), limit: 100, at: S.t0Millis, record: .none)
+        #expect(sweep?.batch.rows == 2)
+        #expect(sweep?.batch.screenshots == 1)
+        #expect(try await stillThere(shot))
+        #expect(try await stillThere(alone) == false)
+
+        // The person's export lists it with the item of theirs that names it; their erasure takes the last item,
+        // and the screenshot with it.
+        let scope = try await s.retention.resolve(.email("ada@example.com"), clientID: client)
+        let export = try await s.retention.export(scope)
+        #expect(export.screenshots.map(\.fileName) == [shot.fileName])
+        #expect(export.screenshots.map(\.feedbackId) == [last.id])
+        let erased = try await s.retention.deleteFeedbackBatch(
+            .subject(scope), limit: 100, at: S.t0Millis, record: .none)
+        #expect(erased?.batch.rows == 1)
+        #expect(erased?.batch.screenshots == 1)
+        #expect(try await stillThere(shot) == false)
+    }
+
+    @Test(arguments: StoreFactories.available)
+    func anItemNamingTheSameUploadTwiceDeletesItOnce(_ factory: StoreFactory) async throws {
+        let s = try await factory.store()
+        let client = try await s.client()
+        let shot = try await s.upload(client)
+        let item = try await s.item(client, screenshots: [shot, shot])
+
+        #expect(try await s.feedback.deleteFeedback(id: item.id, clientID: client))
+        try await s.feedback.purgeDeletedScreenshots()
+        #expect(try await s.feedback.screenshot(fileName: shot.fileName) == nil)
+        #expect(try await s.feedback.screenshotBytes(fileName: shot.fileName) == nil)
+    }
+
+    @Test(arguments: StoreFactories.available)
     func aScreenshotRoundTripsItsRecordAndBytes(_ factory: StoreFactory) async throws {
         let s = try await factory.store()
         let client = try await s.client()

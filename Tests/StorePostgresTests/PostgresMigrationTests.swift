@@ -128,7 +128,7 @@ struct PostgresMigrationTests {
     /// else of its installation.
     @Test func anExistingInstallationForgetsItsInstallerAndKeepsTheRest() async throws {
         let before = PostgresSchema.migrations.prefix { $0.id != "v14-forget-installer" }
-        #expect(before.count == PostgresSchema.migrations.count - 1)
+        let through = PostgresSchema.migrations.prefix(before.count + 1)
         try await TestPostgres.withFreshDatabase { settings in
             try await TestPostgres.withConnection(to: settings) { connection in
                 _ = try await PostgresMigrator(Array(before)).migrate(on: connection, logger: TestPostgres.logger)
@@ -142,7 +142,7 @@ struct PostgresMigrationTests {
                 ] {
                     try await connection.query(PostgresQuery(unsafeSQL: sql), logger: TestPostgres.logger)
                 }
-                let applied = try await PostgresMigrator(PostgresSchema.migrations).migrate(
+                let applied = try await PostgresMigrator(Array(through)).migrate(
                     on: connection, logger: TestPostgres.logger)
                 #expect(applied == ["v14-forget-installer"])
                 let rows = try await connection.query(
@@ -155,6 +155,48 @@ struct PostgresMigrationTests {
                 for try await row in rows.decode(String.self) { found.append(row) }
                 #expect(found == ["none Acme U_BOT 0102"])
             }
+        }
+    }
+
+    /// A database from before `v15-feedback-screenshot` where two items name one upload (the second sent again
+    /// after a lost answer) and only the first claimed it: deleting the first no longer takes the screenshot the
+    /// second shows; deleting the second does.
+    @Test func anUploadTwoExistingItemsNameGoesWithTheLastOfThem() async throws {
+        let before = PostgresSchema.migrations.prefix { $0.id != "v15-feedback-screenshot" }
+        let after = PostgresSchema.migrations.dropFirst(before.count).map(\.id)
+        #expect(after.first == "v15-feedback-screenshot")
+        let shots = #"[{"fileName":"client_1/1-shared.png","url":"u","fileSize":3,"mimeType":"image/png"}]"#
+        try await TestPostgres.withFreshDatabase { settings in
+            try await TestPostgres.withConnection(to: settings) { connection in
+                _ = try await PostgresMigrator(Array(before)).migrate(on: connection, logger: TestPostgres.logger)
+                for sql in [
+                    "INSERT INTO client (id, name, plan, admin_key_hash, created_at) VALUES ('cl_1', 'Acme', 'paid', '\\x01', 1)",
+                    """
+                    INSERT INTO feedback (id, client_id, source, created_at, comment, screenshots) VALUES
+                        ('fb_first', 'cl_1', 'widget', 1, 'Broken', '\(shots)'),
+                        ('fb_again', 'cl_1', 'widget', 2, 'Broken', '\(shots)'),
+                        ('fb_other', 'cl_1', 'widget', 3, 'Fine', '[]')
+                    """,
+                    """
+                    INSERT INTO screenshot (file_name, client_id, feedback_id, mime_type, file_size, created_at)
+                    VALUES ('client_1/1-shared.png', 'cl_1', 'fb_first', 'image/png', 3, 1)
+                    """,
+                    "INSERT INTO screenshot_chunk (file_name, seq, bytes) VALUES ('client_1/1-shared.png', 0, '\\x0a0b0c')",
+                ] {
+                    try await connection.query(PostgresQuery(unsafeSQL: sql), logger: TestPostgres.logger)
+                }
+                let applied = try await PostgresMigrator().migrate(on: connection, logger: TestPostgres.logger)
+                #expect(applied == after)
+            }
+            let backend = try await PostgresBackend.open(settings, logger: TestPostgres.logger)
+            let store = PostgresStore(backend: backend, logger: TestPostgres.logger)
+            #expect(try await store.deleteFeedback(id: "fb_first", clientID: "cl_1"))
+            #expect(try await store.screenshotBytes(fileName: "client_1/1-shared.png") == Data([0x0a, 0x0b, 0x0c]))
+            #expect(try await store.unattachedScreenshotBytes(clientID: "cl_1") == 0)
+            #expect(try await store.deleteFeedback(id: "fb_again", clientID: "cl_1"))
+            #expect(try await store.screenshot(fileName: "client_1/1-shared.png") == nil)
+            #expect(try await store.screenshotBytes(fileName: "client_1/1-shared.png") == nil)
+            await backend.close()
         }
     }
 

@@ -24,7 +24,8 @@ public final class InMemoryStore: Sendable {
         public var clients: [String: (client: Client, keyHash: [UInt8])] = [:]
         public var closing: [String: (requestedAt: Int64, counts: DeletionCounts)] = [:]
         public var feedback: [String: FeedbackItem] = [:]
-        public var screenshots: [String: (record: StoredScreenshot, feedbackID: String?, bytes: [UInt8])] = [:]
+        /// Each upload, with the items that name it (none: unattached); it goes with the last of them.
+        public var screenshots: [String: (record: StoredScreenshot, namedBy: Set<String>, bytes: [UInt8])] = [:]
         public var installations: [String: Installation] = [:]
         public var tombstones: [String: String?] = [:]
         public var seenEvents: [String: Int64] = [:]
@@ -149,7 +150,7 @@ extension InMemoryStore: FeedbackStore, StoreHealth {
         }
         state.feedback[item.id] = item
         for shot in item.draft.screenshots where state.screenshots[shot.fileName]?.record.clientId == item.clientId {
-            if state.screenshots[shot.fileName]?.feedbackID == nil { state.screenshots[shot.fileName]?.feedbackID = item.id }
+            state.screenshots[shot.fileName]?.namedBy.insert(item.id)
         }
     }
 
@@ -190,9 +191,24 @@ extension InMemoryStore: FeedbackStore, StoreHealth {
             guard let item = state.feedback[id], item.clientId == clientID else { return false }
             Self.rememberRemoval(of: item, at: epochMillis(Date()), in: &state)
             state.feedback[id] = nil
-            state.screenshots = state.screenshots.filter { $0.value.feedbackID != id }
+            Self.forgetScreenshots(of: id, in: &state)
             return true
         }
+    }
+
+    /// Takes a deleted item off the uploads it named; deletes those no other item names. Returns how many went.
+    @discardableResult
+    static func forgetScreenshots(of id: String, in state: inout State) -> Int {
+        var gone = 0
+        for (name, shot) in state.screenshots where shot.namedBy.contains(id) {
+            if shot.namedBy.count == 1 {
+                state.screenshots[name] = nil
+                gone += 1
+            } else {
+                state.screenshots[name]?.namedBy.remove(id)
+            }
+        }
+        return gone
     }
 
     /// Records a deleted capture's message (`RemovedCaptures`).
@@ -209,13 +225,13 @@ extension InMemoryStore: FeedbackStore, StoreHealth {
             guard Self.isLive(screenshot.clientId, in: state) else { throw FeedbackError.unknownClient }
             if quota > 0 {
                 let held = state.screenshots.values
-                    .filter { $0.record.clientId == screenshot.clientId && $0.feedbackID == nil }
+                    .filter { $0.record.clientId == screenshot.clientId && $0.namedBy.isEmpty }
                     .reduce(Int64(0)) { $0 + $1.record.fileSize }
                 guard held + screenshot.fileSize <= quota else {
                     throw FeedbackError.uploadQuotaExceeded(megabytes: quota / (1024 * 1024))
                 }
             }
-            state.screenshots[screenshot.fileName] = (screenshot, nil, bytes)
+            state.screenshots[screenshot.fileName] = (screenshot, [], bytes)
         }
     }
 
@@ -233,7 +249,7 @@ extension InMemoryStore: FeedbackStore, StoreHealth {
 
     public func unattachedScreenshotBytes(clientID: String) async throws -> Int64 {
         withState { state in
-            state.screenshots.values.filter { $0.record.clientId == clientID && $0.feedbackID == nil }
+            state.screenshots.values.filter { $0.record.clientId == clientID && $0.namedBy.isEmpty }
                 .reduce(0) { $0 + $1.record.fileSize }
         }
     }
@@ -816,9 +832,7 @@ extension InMemoryStore: RetentionStore {
             for item in items {
                 Self.rememberRemoval(of: item, at: now, in: &state)
                 state.feedback[item.id] = nil
-                let shots = state.screenshots.filter { $0.value.feedbackID == item.id }.keys
-                for name in shots { state.screenshots[name] = nil }
-                batch.screenshots += shots.count
+                batch.screenshots += Self.forgetScreenshots(of: item.id, in: &state)
                 batch.rows += 1
                 batch.oldestCreatedAt = min(batch.oldestCreatedAt ?? .max, epochMillis(item.createdAt))
             }
@@ -832,7 +846,7 @@ extension InMemoryStore: RetentionStore {
         write { state in
             if case .closure(let id, _) = record, state.closing[id] == nil { return nil }
             let uploads = state.screenshots.values.filter {
-                $0.record.clientId == clientID && $0.feedbackID == nil
+                $0.record.clientId == clientID && $0.namedBy.isEmpty
                     && epochMillis($0.record.createdAt) < (cutoff ?? .max)
             }.prefix(limit)
             var batch = DeletionBatch()
@@ -962,11 +976,13 @@ extension InMemoryStore: RetentionStore {
             let items = state.feedback.values.filter { Self.matches($0, .subject(scope)) || Self.forwardedOnly($0, scope) }
                 .sorted { (epochMillis($0.createdAt), $0.id) > (epochMillis($1.createdAt), $1.id) }
             let ids = Set(items.map(\.id))
-            let shots = state.screenshots.values.filter { $0.feedbackID.map(ids.contains) ?? false }.map {
-                StoredScreenshotLink(
-                    feedbackId: $0.feedbackID!, fileName: $0.record.fileName, mimeType: $0.record.mimeType,
-                    fileSize: $0.record.fileSize, createdAt: epochMillis($0.record.createdAt))
-            }.sorted { ($0.createdAt, $0.fileName) < ($1.createdAt, $1.fileName) }
+            let shots = state.screenshots.values.flatMap { shot in
+                shot.namedBy.intersection(ids).map {
+                    StoredScreenshotLink(
+                        feedbackId: $0, fileName: shot.record.fileName, mimeType: shot.record.mimeType,
+                        fileSize: shot.record.fileSize, createdAt: epochMillis(shot.record.createdAt))
+                }
+            }.sorted { ($0.createdAt, $0.fileName, $0.feedbackId) < ($1.createdAt, $1.fileName, $1.feedbackId) }
             return (users, items, shots)
         }
     }
