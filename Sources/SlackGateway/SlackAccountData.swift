@@ -22,8 +22,12 @@ public struct SlackAccountData: AccountDataOwner {
     }
 
     /// The member's reactions not fetched yet, the notices to them and their Home tab: a capture job still running
-    /// when its job is deleted stores nothing (`SlackStore.completeCapture`).
-    public func cancelQueuedWork(clientID: String, slackMember: String) async throws -> Int {
+    /// when its job is deleted stores nothing (`SlackStore.completeCapture`). Others' reactions to the member's
+    /// messages and recovery sweeps, which name no author until they fetch, are kept from storing what the member
+    /// wrote by the erasure's record (`ErasedMembers`).
+    public func cancelQueuedWork(clientID: String, slackMember: String, at now: Int64) async throws -> Int {
+        try await store.recordErasedMember(
+            clientID: clientID, memberKey: ErasedMembers.key(clientID: clientID, member: slackMember), at: now)
         var cancelled = 0
         for kind in [SlackJob.Kind.captureReaction, .notify, .publishHome] {
             for job in try await store.pendingJobs(kind: kind, team: nil)

@@ -178,10 +178,11 @@ public struct SlackJobWorker: Service {
     }
 
     /// Event ids only matter while Slack may still retry (minutes); a day is plenty. Removed captures matter while a
-    /// recovery sweep could reach their messages.
+    /// recovery sweep could reach their messages, and so do erased members.
     private func pruneSeenEvents() async {
         let now = epochMillis(clock.now())
         _ = try? await store.pruneSeenEvents(before: now - 86_400_000)
         _ = try? await store.forgetRemovedCaptures(before: RemovedCaptures.horizon(at: now))
+        _ = try? await store.forgetErasedMembers(before: ErasedMembers.horizon(at: now))
     }
 }

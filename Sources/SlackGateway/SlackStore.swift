@@ -102,6 +102,12 @@ public protocol SlackStore: Sendable {
     /// Forgets the addresses of captured messages whose rows were deleted before `cutoff` (epoch ms; see
     /// `RemovedCaptures`).
     func forgetRemovedCaptures(before cutoff: Int64) async throws
+    /// Remembers that a member of `clientID` (`ErasedMembers.key`) was erased at `now` (epoch ms), once the captures
+    /// of the client being stored at this moment are committed: the erasure's deletions that follow see their rows,
+    /// and every capture after this sees the record (`ErasedMembers`).
+    func recordErasedMember(clientID: String, memberKey: String, at now: Int64) async throws
+    /// Forgets erasures recorded before `cutoff` (epoch ms; `ErasedMembers.horizon`).
+    func forgetErasedMembers(before cutoff: Int64) async throws
 
     // MARK: Settings (issue 12)
 

@@ -448,6 +448,20 @@ public enum PostgresSchema {
                 ON CONFLICT DO NOTHING
                 """,
             ]),
+        PostgresMigration(
+            "v16-slack-erased-member",
+            [
+                // Slack members erased lately (see the SQLite migration `v14-slack-erased-member`).
+                """
+                CREATE TABLE slack_erased_member (
+                    client_id \(key) NOT NULL REFERENCES client(id) ON DELETE CASCADE,
+                    member_key \(key) NOT NULL,
+                    erased_at BIGINT NOT NULL,
+                    PRIMARY KEY (client_id, member_key)
+                )
+                """,
+                "CREATE INDEX slack_erased_member_by_time ON slack_erased_member(erased_at)",
+            ]),
     ]
 
     /// Every table the migrations create, for tests that compare the schema with the SQLite one.
@@ -455,6 +469,6 @@ public enum PostgresSchema {
         "client", "feedback", "screenshot", "screenshot_chunk", "file_deletion", "slack_installation",
         "slack_tombstone", "slack_event_seen", "oauth_state", "job", "end_user", "audit_entry", "account_deletion",
         "slack_request_seen", "inbox_session", "slack_heartbeat", "scheduled_run", "feedback_slack_person",
-        "removed_capture", "feedback_screenshot",
+        "removed_capture", "feedback_screenshot", "slack_erased_member",
     ]
 }

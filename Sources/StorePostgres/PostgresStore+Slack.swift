@@ -277,11 +277,16 @@ extension PostgresStore: SlackStore {
                                 notice: NotifyJob) async throws -> Bool?
     {
         try await write { tx in
-            guard try await Self.deleteJob(jobID, in: tx) else { return nil }
+            let queuedAt = try await tx.row("DELETE FROM job WHERE id = \(jobID) RETURNING created_at")?
+                .value("created_at", as: Int64.self)
+            guard let queuedAt else { return nil }
             let installation = try await Self.installation(team: message.teamId, lock: .share, in: tx)
             let tombstoned = try await Self.isTombstoned(team: message.teamId, in: tx)
             guard SlackCaptureRules.mayComplete(installation: installation, isTombstoned: tombstoned, jobClient: clientID)
             else { return nil }
+            // Forwarded before its author's erasure: what they wrote stays erased. Read after the installation's
+            // lock, which `recordErasedMember` waits for.
+            guard try await !Self.authorErased(message, clientId: clientID, since: queuedAt, in: tx) else { return nil }
             let (_, isNew) = try await Self.store(message, clientId: clientID, at: now, in: tx)
             var notice = notice
             notice.outcome = SlackCaptureRules.outcome(isNew: isNew).rawValue
@@ -636,6 +641,11 @@ extension PostgresStore: SlackStore {
             var stored = 0
             for message in messages where message.teamId == team {
                 guard try await !Self.wasRemoved(message, clientId: clientID, in: tx) else { continue }
+                if let posted = ErasedMembers.recoveredSince(message),
+                    try await Self.authorErased(message, clientId: clientID, since: posted, in: tx)
+                {
+                    continue
+                }
                 if try await Self.store(message, clientId: clientID, at: now, in: tx).isNew { stored += 1 }
             }
             if let next { try await Self.enqueue(next, in: tx) }
@@ -659,6 +669,38 @@ extension PostgresStore: SlackStore {
         try await write { tx in
             try await tx.execute("DELETE FROM removed_capture WHERE removed_at < \(cutoff)")
         }
+    }
+
+    /// Whether the message's author was erased (`ErasedMembers`) at or after `instant`.
+    static func authorErased(_ message: CapturedMessage, clientId: String, since instant: Int64, in tx: PostgresTransaction)
+        async throws -> Bool
+    {
+        guard let key = ErasedMembers.authorKey(of: message, clientID: clientId) else { return false }
+        return try await tx.row(
+            """
+            SELECT 1 AS found FROM slack_erased_member
+            WHERE client_id = \(clientId) AND member_key = \(key) AND erased_at >= \(instant)
+            """) != nil
+    }
+
+    public func recordErasedMember(clientID: String, memberKey: String, at now: Int64) async throws {
+        try await write { tx in
+            // A capture holds its workspace's installation FOR SHARE until it commits, and reads the record after
+            // taking it: one committing now finishes first (the erasure's deletions that follow see its row), one
+            // after this sees the record.
+            try await tx.execute("SELECT 1 FROM slack_installation WHERE client_id = \(clientID) FOR UPDATE")
+            try await tx.execute(
+                """
+                INSERT INTO slack_erased_member (client_id, member_key, erased_at)
+                SELECT id, \(memberKey), \(now) FROM client WHERE id = \(clientID)
+                ON CONFLICT (client_id, member_key)
+                    DO UPDATE SET erased_at = GREATEST(slack_erased_member.erased_at, excluded.erased_at)
+                """)
+        }
+    }
+
+    public func forgetErasedMembers(before cutoff: Int64) async throws {
+        try await write { tx in try await tx.execute("DELETE FROM slack_erased_member WHERE erased_at < \(cutoff)") }
     }
 
     public func heartbeat(at now: Int64) async throws -> Int {

@@ -318,6 +318,21 @@ extension AppDatabase {
                         WHERE f.screenshots <> '[]';
                     """)
         }
+        migrator.registerMigration("v14-slack-erased-member") { db in
+            // Slack members erased lately, so that work queued before an erasure does not store what they wrote
+            // after it (`ErasedMembers`): a digest of the client's and the member's ids, never the id; forgotten
+            // after eight days and with the client.
+            try db.execute(
+                sql: """
+                    CREATE TABLE slack_erased_member (
+                        client_id TEXT NOT NULL REFERENCES client(id) ON DELETE CASCADE,
+                        member_key TEXT NOT NULL,
+                        erased_at INTEGER NOT NULL,
+                        PRIMARY KEY (client_id, member_key)
+                    );
+                    CREATE INDEX slack_erased_member_by_time ON slack_erased_member(erased_at);
+                    """)
+        }
         return migrator
     }
 }

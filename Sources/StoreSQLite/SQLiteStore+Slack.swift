@@ -246,11 +246,14 @@ extension SQLiteStore: SlackStore {
                                 notice: NotifyJob) async throws -> Bool?
     {
         try await database.write { db in
-            guard try Self.deleteJob(jobID, in: db) else { return nil }
+            let queuedAt = try Int64.fetchOne(db, sql: "SELECT created_at FROM job WHERE id = ?", arguments: [jobID])
+            guard let queuedAt, try Self.deleteJob(jobID, in: db) else { return nil }
             let installation = try Self.installation(team: message.teamId, in: db)
             let tombstoned = try Self.isTombstoned(team: message.teamId, in: db)
             guard SlackCaptureRules.mayComplete(installation: installation, isTombstoned: tombstoned, jobClient: clientID)
             else { return nil }
+            // Forwarded before its author's erasure: what they wrote stays erased.
+            guard try !Self.authorErased(message, clientId: clientID, since: queuedAt, in: db) else { return nil }
             let (_, isNew) = try Self.store(message, clientId: clientID, at: now, in: db)
             var notice = notice
             notice.outcome = SlackCaptureRules.outcome(isNew: isNew).rawValue
@@ -612,6 +615,11 @@ extension SQLiteStore: SlackStore {
             var stored = 0
             for message in messages where message.teamId == team {
                 guard try !Self.wasRemoved(message, clientId: clientID, in: db) else { continue }
+                if let posted = ErasedMembers.recoveredSince(message),
+                    try Self.authorErased(message, clientId: clientID, since: posted, in: db)
+                {
+                    continue
+                }
                 if try Self.store(message, clientId: clientID, at: now, in: db).isNew { stored += 1 }
             }
             if let next { try Self.enqueue(next, in: db) }
@@ -634,6 +642,39 @@ extension SQLiteStore: SlackStore {
     public func forgetRemovedCaptures(before cutoff: Int64) async throws {
         try await database.write { db in
             try db.execute(sql: "DELETE FROM removed_capture WHERE removed_at < ?", arguments: [cutoff])
+        }
+    }
+
+    /// Whether the message's author was erased (`ErasedMembers`) at or after `instant`.
+    static func authorErased(_ message: CapturedMessage, clientId: String, since instant: Int64, in db: Database) throws
+        -> Bool
+    {
+        guard let key = ErasedMembers.authorKey(of: message, clientID: clientId) else { return false }
+        return try Bool.fetchOne(
+            db,
+            sql: """
+                SELECT EXISTS (SELECT 1 FROM slack_erased_member
+                    WHERE client_id = ? AND member_key = ? AND erased_at >= ?)
+                """,
+            arguments: [clientId, key, instant]) ?? false
+    }
+
+    public func recordErasedMember(clientID: String, memberKey: String, at now: Int64) async throws {
+        // One writer: a capture is committed before this or sees it.
+        try await database.write { db in
+            try db.execute(
+                sql: """
+                    INSERT INTO slack_erased_member (client_id, member_key, erased_at)
+                    SELECT id, ?, ? FROM client WHERE id = ?
+                    ON CONFLICT (client_id, member_key) DO UPDATE SET erased_at = max(erased_at, excluded.erased_at)
+                    """,
+                arguments: [memberKey, now, clientID])
+        }
+    }
+
+    public func forgetErasedMembers(before cutoff: Int64) async throws {
+        try await database.write { db in
+            try db.execute(sql: "DELETE FROM slack_erased_member WHERE erased_at < ?", arguments: [cutoff])
         }
     }
 

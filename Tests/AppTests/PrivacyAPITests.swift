@@ -192,6 +192,36 @@ import UseroTestSupport
         }
     }
 
+    /// Someone else's reaction to a member's message, accepted before the member's erasure and fetched after it,
+    /// stores nothing: the erasure could not know whose message the queued reaction named, so it records the
+    /// erasure and the capture finds it. A reaction made after the erasure is a new forward and is captured.
+    @Test func anErasureKeepsOthersQueuedForwardsOfTheMembersMessagesFromStoringThem() async throws {
+        try await SlackCaptureTests.withInstalledServer { server, fake, client in
+            // Given a wrench by U0001 on a message U0002 wrote, its fetch in flight
+            await fake.script("conversations.replies", .slow)
+            #expect(try await server.sendEvent("event_reaction_added_wrench.json").status == 200)
+            _ = try await fake.waitForCalls("conversations.replies")
+
+            // When the author, U0002, is erased while the fetch is in flight
+            _ = try await Self.erase(server, key: client.key, #"{"slackUserId":"U0002"}"#)
+
+            // Then the fetch, answered after the erasure, stores nothing. A reaction after the erasure, to another
+            // message of theirs, is captured as usual: the workspace's jobs run one at a time, so once its row is
+            // there the first job has ended.
+            await fake.releaseHung()
+            #expect(try await server.sendEvent("event_reaction_added_pushpin_thread_reply.json").status == 200)
+            try await server.eventually {
+                try await server.count("feedback", where: "slack_message_ts = '1700000450.000400'") == 1
+            }
+            #expect(try await server.count("feedback") == 1)
+            #expect(try await server.count("feedback", where: "slack_message_ts = '1700000000.000100'") == 0)
+            #expect(try await server.count("job", where: "kind = 'slack.capture'") == 0)
+            // The erasure is on record without the member's id.
+            #expect(try await server.count("slack_erased_member") == 1)
+            #expect(try await server.count("slack_erased_member", where: "member_key LIKE '%U0002%'") == 0)
+        }
+    }
+
     @Test(.enabled(if: !TestBackend.usesPostgres, TestBackend.sqliteOnly)) func deletingOneItemRemovesItAndItsScreenshotFile() async throws {
         try await TestServer.run { server in
             let client = try await server.createClient()

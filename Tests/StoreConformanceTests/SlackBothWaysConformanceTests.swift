@@ -238,6 +238,40 @@ import Testing
         #expect(next.work == .recover(progress))
     }
 
+    /// A recovery sweep does not bring back what an erased member wrote before their erasure (when the missed
+    /// reaction to it happened is not known); what they wrote after it, and others' messages, it recovers.
+    @Test(arguments: StoreFactories.available)
+    func aRecoveryStepLeavesOutWhatAnErasedMemberWroteBeforeTheErasure(_ factory: StoreFactory) async throws {
+        let s = try await factory.store()
+        let client = try await s.client()
+        try await s.install(team: "T1", client: client)
+        let sweep = RecoverJob(trigger: "manual", since: Self.t0 - 60_000, until: Self.t0 + 60_000)
+        try await s.slack.enqueue(s.job(.recover(sweep), team: "T1", client: client))
+        let step = try #require(try await s.claimAll(kinds: [.recover]).only)
+        // Erased at t0 + 10 s.
+        try await s.slack.recordErasedMember(
+            clientID: client, memberKey: ErasedMembers.key(clientID: client, member: "U0002"), at: Self.t0 + 10_000)
+        func at(_ millis: Int64, author: String) -> CapturedMessage {
+            var message = Self.recovered(team: "T1", ts: SlackRecoveryRules.slackTs(millis))
+            message.authorId = author
+            return message
+        }
+
+        let stored = try await s.slack.completeRecoveryStep(
+            jobID: step.id, clientID: client,
+            messages: [
+                at(Self.t0 + 5_000, author: "U0002"), at(Self.t0 + 10_000, author: "U0002"),
+                at(Self.t0 + 10_001, author: "U0002"), at(Self.t0 + 5_000, author: "U0004"),
+            ],
+            next: nil, at: S.t0)
+
+        #expect(stored == 2)
+        let kept = try await s.items(client).map { ($0.draft.slack?.authorId, $0.draft.slack?.messageTs) }
+        #expect(kept.count == 2)
+        #expect(kept.contains { $0 == ("U0002", SlackRecoveryRules.slackTs(Self.t0 + 10_001)) })
+        #expect(kept.contains { $0 == ("U0004", SlackRecoveryRules.slackTs(Self.t0 + 5_000)) })
+    }
+
     @Test(arguments: StoreFactories.available)
     func aRecoveryStepOfAWorkspaceThatUninstalledStoresNothing(_ factory: StoreFactory) async throws {
         let s = try await factory.store()

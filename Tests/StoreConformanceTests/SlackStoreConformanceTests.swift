@@ -379,6 +379,54 @@ import Testing
         #expect(try await s.claimAll(at: Self.t0 + 10_000).isEmpty)
     }
 
+    /// A reaction by someone else to a member's message, queued before that member's erasure and fetched after it,
+    /// stores nothing (the erasure could not know the message was theirs); one queued after the erasure, or of
+    /// someone else's message, is stored. The record names the member only as a digest.
+    @Test(arguments: StoreFactories.available)
+    func aCaptureQueuedBeforeItsAuthorsErasureStoresNothing(_ factory: StoreFactory) async throws {
+        let s = try await factory.store()
+        let client = try await s.client()
+        let other = try await s.client()
+        try await s.install(team: "T1", client: client)
+        let notice = NotifyJob(channel: "C0001", user: "U0003", outcome: "captured")
+        func queue(_ ts: String, at millis: Int64) async throws -> SlackJob {
+            let work = SlackJob.Work.captureReaction(
+                CaptureReactionJob(channel: "C0001", ts: ts, user: "U0003", via: "reaction:wrench"))
+            try await s.slack.enqueue(s.job(work, team: "T1", client: client, at: millis))
+            return try #require(try await s.claimAll(at: millis, kinds: [.captureReaction]).only)
+        }
+        func complete(_ job: SlackJob, _ ts: String, author: String) async throws -> Bool? {
+            let stored = try await s.slack.completeCapture(
+                jobID: job.id, clientID: client, message: s.message(team: "T1", ts: ts, author: author, forwarder: "U0003"),
+                at: S.t0, notice: notice)
+            // Whatever the outcome, the capture job is done.
+            #expect(try await s.slack.pendingJobs(kind: .captureReaction, team: nil).isEmpty)
+            return stored
+        }
+        let before = try await queue("1.1", at: S.t0Millis)
+        let erasedAt = S.t0Millis + 1_000
+        try await s.slack.recordErasedMember(
+            clientID: client, memberKey: ErasedMembers.key(clientID: client, member: "U0ERASED"), at: erasedAt)
+        // Another client's erasure of a member of the same id changes nothing here.
+        try await s.slack.recordErasedMember(
+            clientID: other, memberKey: ErasedMembers.key(clientID: other, member: "U0002"), at: erasedAt)
+
+        #expect(try await complete(before, "1.1", author: "U0ERASED") == nil)
+        #expect(try await s.items(client).isEmpty)
+        #expect(try await s.claimAll(at: erasedAt + 10_000).isEmpty, "no notice")
+
+        let ofAnother = try await queue("1.2", at: S.t0Millis + 500)
+        #expect(try await complete(ofAnother, "1.2", author: "U0002") == true)
+        let after = try await queue("1.3", at: erasedAt + 1)
+        #expect(try await complete(after, "1.3", author: "U0ERASED") == true)
+        #expect(Set(try await s.items(client).compactMap(\.draft.slack?.messageTs)) == ["1.2", "1.3"])
+
+        // Forgotten after the window: a capture queued long before is stored again (it cannot still be queued).
+        try await s.slack.forgetErasedMembers(before: erasedAt + 1)
+        let old = try await queue("1.4", at: S.t0Millis)
+        #expect(try await complete(old, "1.4", author: "U0ERASED") == true)
+    }
+
     @Test(arguments: StoreFactories.available)
     func completingACaptureAfterAnUninstallOrAMoveStoresNothing(_ factory: StoreFactory) async throws {
         let s = try await factory.store()

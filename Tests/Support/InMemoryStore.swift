@@ -41,6 +41,8 @@ public final class InMemoryStore: Sendable {
         public var scheduledRuns: [String: Int64] = [:]
         /// Captured messages deleted on purpose lately, by client, team, channel and ts: when.
         public var removedCaptures: [[String]: Int64] = [:]
+        /// Slack members erased lately, by client and member key (`ErasedMembers`): when.
+        public var erasedMembers: [[String]: Int64] = [:]
     }
 
     private let state = Mutex(State())
@@ -453,10 +455,11 @@ extension InMemoryStore: SlackStore {
         jobID: Int64, clientID: String, message: CapturedMessage, at now: Date, notice: NotifyJob
     ) async throws -> Bool? {
         write { state in
-            guard state.jobs.removeValue(forKey: jobID) != nil,
+            guard let queued = state.jobs.removeValue(forKey: jobID),
                 SlackCaptureRules.mayComplete(
                     installation: state.installations[message.teamId],
-                    isTombstoned: state.tombstones[message.teamId] != nil, jobClient: clientID)
+                    isTombstoned: state.tombstones[message.teamId] != nil, jobClient: clientID),
+                !Self.authorErased(message, clientId: clientID, since: queued.job.createdAt ?? .min, in: state)
             else { return nil }
             let (_, isNew) = Self.store(message, clientId: clientID, at: now, in: &state)
             var notice = notice
@@ -618,6 +621,24 @@ extension InMemoryStore: SlackStore {
         write { state in state.removedCaptures = state.removedCaptures.filter { $0.value >= cutoff } }
     }
 
+    static func authorErased(_ message: CapturedMessage, clientId: String, since instant: Int64, in state: State)
+        -> Bool
+    {
+        guard let key = ErasedMembers.authorKey(of: message, clientID: clientId) else { return false }
+        return (state.erasedMembers[[clientId, key]] ?? .min) >= instant
+    }
+
+    public func recordErasedMember(clientID: String, memberKey: String, at now: Int64) async throws {
+        write { state in
+            guard state.clients[clientID] != nil else { return }
+            state.erasedMembers[[clientID, memberKey]] = max(state.erasedMembers[[clientID, memberKey]] ?? now, now)
+        }
+    }
+
+    public func forgetErasedMembers(before cutoff: Int64) async throws {
+        write { state in state.erasedMembers = state.erasedMembers.filter { $0.value >= cutoff } }
+    }
+
     // MARK: Issue 12
 
     public func updateSettings(client: String, _ change: SlackSettingsChange, at now: Int64) async throws
@@ -681,6 +702,9 @@ extension InMemoryStore: SlackStore {
             for message in messages where message.teamId == team {
                 if let ts = message.messageTs,
                     state.removedCaptures[[clientID, message.teamId, message.channelId, ts]] != nil
+                { continue }
+                if let posted = ErasedMembers.recoveredSince(message),
+                    Self.authorErased(message, clientId: clientID, since: posted, in: state)
                 { continue }
                 if Self.store(message, clientId: clientID, at: now, in: &state).isNew { stored += 1 }
             }
@@ -900,6 +924,7 @@ extension InMemoryStore: RetentionStore {
             state.feedback = state.feedback.filter { $0.value.clientId != clientID }
             state.screenshots = state.screenshots.filter { $0.value.record.clientId != clientID }
             state.removedCaptures = state.removedCaptures.filter { $0.key.first != clientID }
+            state.erasedMembers = state.erasedMembers.filter { $0.key.first != clientID }
             state.audit.append(
                 (Int64(state.audit.count + 1), AuditEntry(
                     kind: AuditKind.accountClosure.rawValue, clientId: clientID,

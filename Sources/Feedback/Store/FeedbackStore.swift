@@ -124,15 +124,16 @@ public protocol AccountDataOwner: Sendable {
     /// Deletes (or hands over for revocation) everything of `clientID` this owner keeps, in bounded steps;
     /// returns what went, by kind. Safe to call again after a crash: what is gone stays gone.
     func eraseAccountData(clientID: String, at: Date) async throws -> DeletionCounts
-    /// An erasure of a Slack member (`slackUserId`) is beginning: work this owner has queued for `clientID` that
-    /// names the member (a forward not fetched yet, a notice to them) is cancelled, so nothing of theirs is stored
-    /// or sent after the erasure answered. Returns how many queued items went.
-    func cancelQueuedWork(clientID: String, slackMember: String) async throws -> Int
+    /// An erasure of a Slack member (`slackUserId`) is beginning at `now` (epoch ms): work this owner has queued for
+    /// `clientID` that names the member (a forward not fetched yet, a notice to them) is cancelled, and work that
+    /// may reach what they wrote is kept from storing it, so nothing of theirs is stored or sent after the erasure
+    /// answered. Returns how many queued items went.
+    func cancelQueuedWork(clientID: String, slackMember: String, at now: Int64) async throws -> Int
 }
 
 extension AccountDataOwner {
     /// Nothing queued per member.
-    public func cancelQueuedWork(clientID: String, slackMember: String) async throws -> Int { 0 }
+    public func cancelQueuedWork(clientID: String, slackMember: String, at now: Int64) async throws -> Int { 0 }
 }
 
 /// Records a deletion in the audit trail (kind, instants, counts; never content). Retention keeps the trail; other

@@ -130,9 +130,12 @@ public struct DataSubjectService: Sendable {
     public func erase(clientID: String, subject: DataSubject) async throws -> DeletionCounts {
         let requestedAt = epochMillis(clock.now())
         // First what is queued: a forward by the member that is being fetched now either finds its job gone and
-        // stores nothing, or stored its row already, which the batches below delete.
+        // stores nothing, or stored its row already, which the batches below delete; so does anyone else's forward
+        // of the member's message, which from here on finds the erasure on record (`ErasedMembers`).
         if case .slackUser(let member) = subject {
-            for owner in owners { _ = try await owner.cancelQueuedWork(clientID: clientID, slackMember: member) }
+            for owner in owners {
+                _ = try await owner.cancelQueuedWork(clientID: clientID, slackMember: member, at: requestedAt)
+            }
         }
         let scope = try await store.resolve(subject, clientID: clientID)
         var audit = AuditProgress(kind: .privacyErasure, clientID: clientID)

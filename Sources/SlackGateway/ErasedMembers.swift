@@ -1,0 +1,35 @@
+import Feedback
+import UseroCrypto
+
+/// Slack members erased lately (`POST /api/privacy/erase` with a `slackUserId`), so that work queued before an
+/// erasure does not store what they wrote after the erasure deleted the rest: a reaction by someone else to one of
+/// their messages, not fetched yet when the erasure ran (its author is known only once it is fetched), or a recovery
+/// sweep reading the channels' history. For as long as such work can exist (a sweep reads at most 7 days back; a
+/// capture job is retried for far less) a store remembers each erasure and leaves out
+/// - the capture of a reaction queued at or before the erasure, of a message the member wrote;
+/// - a recovered message the member wrote before the erasure (when its missed reaction happened is not known).
+/// A forward made after the erasure (a new reaction, the shortcut, `/usero`) is a new act and is stored as any other.
+/// The member is kept as a digest of the client's and the member's ids, never the id itself.
+public enum ErasedMembers {
+    /// How long an erasure is remembered: as long as a removed capture (`RemovedCaptures`), for the same sweeps.
+    public static let rememberedFor = RemovedCaptures.rememberedFor
+
+    /// Erasures recorded before this instant can be forgotten.
+    public static func horizon(at now: Int64) -> Int64 { now - rememberedFor }
+
+    /// The stored key of a client's member: hex SHA-256 of both ids.
+    public static func key(clientID: String, member: String) -> String {
+        Hex.encode(SHA256.hash(Array("\(clientID)\n\(member)".utf8)))
+    }
+
+    /// The key of the message's author, when it names one.
+    public static func authorKey(of message: CapturedMessage, clientID: String) -> String? {
+        message.authorId.map { key(clientID: clientID, member: $0) }
+    }
+
+    /// The instant an erasure of the author must be at or after for a recovery sweep to leave the message out: when
+    /// it was posted.
+    public static func recoveredSince(_ message: CapturedMessage) -> Int64? {
+        message.messageTs.flatMap(SlackRecoveryRules.millis(ofTs:))
+    }
+}
