@@ -93,6 +93,9 @@ public protocol SlackStore: Sendable {
     /// a workspace's recovery sweeps for merging a request they already cover. A job whose payload no longer
     /// decodes is left out.
     func pendingJobs(kind: SlackJob.Kind, team: String?) async throws -> [SlackJob]
+    /// Queues `job` unless a pending job of its kind and workspace satisfies `covers`, checked and queued in one
+    /// transaction: requests on several instances at once queue one job. Whether it queued.
+    func enqueueUnlessPending(_ job: NewSlackJob, coveredBy covers: @escaping @Sendable (SlackJob) -> Bool) async throws -> Bool
     /// Swaps the envelope of a revoke job while it still holds `expected`; returns whether it swapped.
     func replaceRevokeEnvelope(jobID: Int64, expected: RevokeJob, with replacement: RevokeJob) async throws -> Bool
     /// Records a signed request's delivery key (its signature); false when it was seen before (a replay).

@@ -44,18 +44,16 @@ public struct SlackWorkspace: Sendable {
         // A sweep of this workspace queued and not started yet that reaches as far back, asked for within the last
         // minute, covers this one: repeated requests would each read every channel at Slack's pace, side by side.
         // One that has started may have read a channel already, so a request meanwhile is a sweep of its own (and
-        // the requests after it join that one).
-        let pending = try await store.pendingJobs(kind: .recover, team: installation.teamId)
-        if pending.contains(where: { job in
+        // the requests after it join that one). Checked and queued at once: two requests together (a double click,
+        // two instances) queue one sweep.
+        let queued = try await store.enqueueUnlessPending(
+            NewSlackJob(clientId: clientID, teamId: installation.teamId, work: .recover(sweep), runAt: now)
+        ) { job in
             guard job.clientId == clientID, case .recover(let other) = job.work else { return false }
             return !other.hasStarted && other.since <= sweep.since
                 && other.until >= sweep.until - SlackRecoveryRules.mergeWindow
-        }) {
-            return
         }
-        try await store.enqueue(
-            NewSlackJob(clientId: clientID, teamId: installation.teamId, work: .recover(sweep), runAt: now))
-        wakeup?.signal()
+        if queued { wakeup?.signal() }
     }
 
     /// Reads `since` of `POST /api/slack/recover`: an ISO 8601 instant (with or without fractional seconds).

@@ -11,6 +11,8 @@ enum PostgresLocks {
     static let heartbeat: Int64 = 0x7573_6572_6f3a_6862
     /// Serialises uploads checked against the per-client quota, so two instances cannot pass it together.
     static let uploadQuota: Int64 = 0x7573_6572_6f3a_7571
+    /// Serialises "queue unless one is pending" checks, so two instances cannot both find none and both queue.
+    static let enqueueUnlessPending: Int64 = 0x7573_6572_6f3a_7571 + 1
 }
 
 extension PostgresStore: SlackStore {
@@ -488,6 +490,21 @@ extension PostgresStore: SlackStore {
                 UPDATE job SET run_at = \(until), last_error = 'ratelimited', lease_until = NULL
                 WHERE team_id = \(team) AND kind = \(kind.rawValue) AND run_at <= \(until)
                 """)
+        }
+    }
+
+    public func enqueueUnlessPending(_ job: NewSlackJob, coveredBy covers: @escaping @Sendable (SlackJob) -> Bool)
+        async throws -> Bool
+    {
+        try await write { tx in
+            try await tx.execute("SELECT pg_advisory_xact_lock(\(PostgresLocks.enqueueUnlessPending))")
+            var sql = SQLBuilder(PGJobRecord.select)
+            sql.append(
+                " WHERE kind = \(sql.bind(job.work.kind.rawValue)) AND team_id IS NOT DISTINCT FROM \(sql.bind(job.teamId))")
+            let pending = try await tx.rows(sql.query).compactMap { try? PGJobRecord.job($0) }
+            guard !pending.contains(where: covers) else { return false }
+            try await Self.enqueue(job, in: tx)
+            return true
         }
     }
 

@@ -465,6 +465,20 @@ extension SQLiteStore: SlackStore {
         }
     }
 
+    public func enqueueUnlessPending(_ job: NewSlackJob, coveredBy covers: @escaping @Sendable (SlackJob) -> Bool)
+        async throws -> Bool
+    {
+        try await database.write { db in
+            let pending = try Row.fetchAll(
+                db, sql: "\(JobRecord.select) WHERE kind = ? AND team_id IS ?",
+                arguments: [job.work.kind.rawValue, job.teamId]
+            ).compactMap { try? JobRecord(row: $0).job }
+            guard !pending.contains(where: covers) else { return false }
+            try Self.enqueue(job, in: db)
+            return true
+        }
+    }
+
     public func pendingJobs(kind: SlackJob.Kind, team: String?) async throws -> [SlackJob] {
         try await database.scan { db in
             let rows =

@@ -211,6 +211,43 @@ import Testing
             via: .reaction(emoji), permalink: nil, text: "Recovered \(ts)", recovered: true)
     }
 
+    /// A sweep asked for while one that covers it is queued is not queued again, also when the requests come at
+    /// once (a double click, two instances): the check and the queueing are one transaction.
+    @Test(arguments: StoreFactories.available)
+    func aJobIsQueuedUnlessOneThatCoversItIsPendingEvenForRequestsAtOnce(_ factory: StoreFactory) async throws {
+        let s = try await factory.store()
+        let client = try await s.client()
+        let sweep = RecoverJob(trigger: "manual", since: Self.t0 - 60_000, until: Self.t0)
+        let covers: @Sendable (SlackJob) -> Bool = { job in
+            if case .recover(let other) = job.work { return other.since <= sweep.since }
+            return false
+        }
+        for round in 0..<10 {
+            let at = Self.t0 + Int64(round) * 10_000
+            let queued = try await withThrowingTaskGroup(of: Bool.self) { group in
+                for _ in 0..<4 {
+                    group.addTask {
+                        try await s.slack.enqueueUnlessPending(
+                            s.job(.recover(sweep), team: "T1", client: client, at: at), coveredBy: covers)
+                    }
+                }
+                return try await group.reduce(0) { $0 + ($1 ? 1 : 0) }
+            }
+            #expect(queued == 1, "round \(round)")
+            let pending = try await s.slack.pendingJobs(kind: .recover, team: "T1")
+            #expect(pending.count == 1, "round \(round)")
+            for job in pending { try await s.slack.finishJob(job.id, then: nil) }
+        }
+
+        // A pending job that does not cover it, or one of another workspace, queues it.
+        try await s.slack.enqueue(
+            s.job(.recover(RecoverJob(trigger: "manual", since: Self.t0, until: Self.t0)), team: "T1", client: client))
+        try await s.slack.enqueue(s.job(.recover(sweep), team: "T2", client: client))
+        #expect(try await s.slack.enqueueUnlessPending(s.job(.recover(sweep), team: "T1", client: client), coveredBy: covers))
+        #expect(try await s.slack.pendingJobs(kind: .recover, team: "T1").count == 2)
+        #expect(try await s.slack.enqueueUnlessPending(s.job(.recover(sweep), team: "T1", client: client), coveredBy: covers) == false)
+    }
+
     @Test(arguments: StoreFactories.available)
     func aRecoveryStepStoresNewMessagesAndItsProgressTogether(_ factory: StoreFactory) async throws {
         let s = try await factory.store()

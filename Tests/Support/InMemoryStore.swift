@@ -593,6 +593,17 @@ extension InMemoryStore: SlackStore {
         }
     }
 
+    public func enqueueUnlessPending(_ job: NewSlackJob, coveredBy covers: @escaping @Sendable (SlackJob) -> Bool)
+        async throws -> Bool
+    {
+        write { state in
+            guard !state.jobs.values.map(\.job).contains(where: { $0.kind == job.work.kind && $0.teamId == job.teamId && covers($0) })
+            else { return false }
+            Self.enqueue(job, into: &state)
+            return true
+        }
+    }
+
     public func pendingJobs(kind: SlackJob.Kind, team: String?) async throws -> [SlackJob] {
         withState { state in
             state.jobs.values.map(\.job).filter { $0.kind == kind && (team == nil || $0.teamId == team) }
