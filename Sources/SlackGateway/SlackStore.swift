@@ -89,9 +89,8 @@ public protocol SlackStore: Sendable {
     /// out a rate limit (`last_error` "ratelimited"); while one such job waits, jobs of that kind and workspace
     /// enqueued later are not claimed (`claimDueJobs`, `nextJobDueAt`) either.
     func postponeJobs(team: String, kind: SlackJob.Kind, until: Int64) async throws
-    /// Jobs of `kind` waiting or running (`team`'s only, when given): revoke jobs for re-sealing their envelopes,
-    /// a workspace's recovery sweeps for merging a request they already cover. A job whose payload no longer
-    /// decodes is left out.
+    /// Jobs of `kind` waiting or running (`team`'s only, when given): revoke jobs for re-sealing their envelopes, a
+    /// member's queued work for cancelling it. A job whose payload no longer decodes is left out.
     func pendingJobs(kind: SlackJob.Kind, team: String?) async throws -> [SlackJob]
     /// Queues `job` unless a pending job of its kind and workspace satisfies `covers`, checked and queued in one
     /// transaction: requests on several instances at once queue one job. Whether it queued.
