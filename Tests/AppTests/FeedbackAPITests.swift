@@ -150,6 +150,22 @@ import UseroTestSupport
         }
     }
 
+    /// Arbitrary JSON means numbers too: an integer past 64 bits (an unsigned device id) reads back with every digit,
+    /// not as a double's rounding of it.
+    @Test func metadataIntegersPast64BitsReadBackAsSent() async throws {
+        try await TestServer.run { server in
+            let client = try await server.createClient()
+            let posted = try await server.postJSON(
+                "/api/feedback",
+                #"{"clientId":"\#(client.id)","rating":3,"metadata":{"deviceId":18446744073709551615,"n":-99999999999999999999,"build":1842}}"#)
+            #expect(posted.status == 200)
+            let id = try #require(posted.json["feedbackId"] as? String)
+            let item = try await server.request(
+                "GET", "/api/feedback/\(id)", headers: ["Authorization": "Bearer \(client.key)"])
+            #expect(item.text.contains(#""metadata":{"build":1842,"deviceId":18446744073709551615,"n":-99999999999999999999}"#))
+        }
+    }
+
     @Test func metadataOver10KBIsRefusedWithTheDocumentedMessage() async throws {
         try await TestServer.run { server in
             let client = try await server.createClient()

@@ -63,7 +63,12 @@ import UseroTestSupport
         #expect(JSONValue.parse(Array("-9223372036854775808".utf8)) == .int(.min))
         #expect(JSONValue.parse(Array("-7223372036854775808".utf8)) == .int(-7_223_372_036_854_775_808))
         #expect(JSONValue.parse(Array("9223372036854775807".utf8)) == .int(.max))
-        #expect(JSONValue.parse(Array("9223372036854775808".utf8)) == .double(9_223_372_036_854_775_808))
+        // Past Int64: the digits as sent, never a double's rounding of them.
+        #expect(JSONValue.parse(Array("9223372036854775808".utf8)) == .bigInteger("9223372036854775808"))
+        #expect(JSONValue.parse(Array("-9223372036854775809".utf8)) == .bigInteger("-9223372036854775809"))
+        #expect(JSONValue.parse(Array("18446744073709551615".utf8))?.jsonText == "18446744073709551615")
+        #expect(JSONValue.parse(Array("18446744073709551615".utf8))?.integerValue == nil)
+        #expect(JSONValue.parse(Array("18446744073709551615".utf8))?.numberValue == 18_446_744_073_709_551_615)
         #expect(JSONValue.parse(Array("1.0".utf8)) == .double(1))
         #expect(JSONValue.parse(Array("-1.776931348623157e108".utf8)) == .double(-1.776931348623157e108))
         #expect(JSONValue.parse(Array("-0".utf8)) == .int(0))
@@ -160,6 +165,8 @@ import UseroTestSupport
         // JSONSerialization reads every negative integer of 19 digits as a double; this parser keeps those that
         // fit Int64 exact.
         case (.int(let x), .double) where x <= -1_000_000_000_000_000_000: same(.double(Double(x)), b)
+        // An integer past Int64 JSONSerialization reads as a double; this parser keeps its digits.
+        case (.bigInteger(let digits), .double): Double(digits).map { same(.double($0), b) } ?? false
         case (.double(let x), .double(let y)): x == y || abs(x - y) <= 4e-15 * max(abs(x), abs(y))
         case (.array(let x), .array(let y)): x.count == y.count && zip(x, y).allSatisfy { same($0, $1) }
         case (.object(let x), .object(let y)):

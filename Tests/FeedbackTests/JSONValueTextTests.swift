@@ -1,3 +1,4 @@
+import Foundation
 import Feedback
 import Testing
 
@@ -17,11 +18,18 @@ import Testing
     @Test func numbersBooleansAndNestingReadBackUnchanged() {
         let value = JSONValue.object([
             "int": .int(-9_007_199_254_740_993), "max": .int(Int64.max), "zero": .int(0),
+            "unsigned": .bigInteger("18446744073709551615"), "below": .bigInteger("-99999999999999999999"),
             "half": .double(0.5), "tiny": .double(1e-7), "huge": .double(1.5e300), "negative": .double(-2.25),
             "yes": .bool(true), "no": .bool(false), "nothing": .null,
             "nested": .array([.object(["deeper": .array([.int(1), .string("two")])]), .array([])]), "empty": .object([:]),
         ])
         #expect(JSONValue.parse(Array(value.jsonText.utf8)) == value)
+    }
+
+    /// Through JSONEncoder too (an end user's traits in an export): the digits, as a number.
+    @Test func bigIntegersEncodeAsTheirDigits() throws {
+        let encoded = try JSONEncoder().encode(["id": JSONValue.bigInteger("18446744073709551615")])
+        #expect(String(decoding: encoded, as: UTF8.self) == #"{"id":18446744073709551615}"#)
     }
 
     @Test func textIsCompactWithSortedKeysAndEscapedControls() {

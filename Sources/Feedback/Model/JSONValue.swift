@@ -5,6 +5,9 @@ public enum JSONValue: Sendable, Equatable, Codable {
     case null
     case bool(Bool)
     case int(Int64)
+    /// An integer beyond `Int64`, kept as the digits it was sent as (with its minus sign): a 64-bit unsigned id in a
+    /// client's metadata reads back as sent, not rounded to a double's 17 digits.
+    case bigInteger(String)
     case double(Double)
     case string(String)
     case array([JSONValue])
@@ -43,6 +46,13 @@ public enum JSONValue: Sendable, Equatable, Codable {
         case .null: try single.encodeNil()
         case .bool(let value): try single.encode(value)
         case .int(let value): try single.encode(value)
+        // A JSON number with these digits when Decimal holds them all (38), else the nearest double.
+        case .bigInteger(let digits):
+            if let decimal = Decimal(string: digits), decimal.description == digits {
+                try single.encode(decimal)
+            } else {
+                try single.encode(Double(digits) ?? 0)
+            }
         case .double(let value): try single.encode(value)
         case .string(let value): try single.encode(value)
         case .array(let value): try single.encode(value)
@@ -75,6 +85,7 @@ public enum JSONValue: Sendable, Equatable, Codable {
         case .null: text += "null"
         case .bool(let value): text += value ? "true" : "false"
         case .int(let value): text += String(value)
+        case .bigInteger(let digits): text += digits
         // A parsed document holds finite numbers only; Swift's description is the shortest that reads back the same.
         case .double(let value): text += value.isFinite ? value.description : "null"
         case .string(let value): Self.appendQuoted(value, to: &text)
@@ -135,6 +146,7 @@ public enum JSONValue: Sendable, Equatable, Codable {
     public var numberValue: Double? {
         switch self {
         case .int(let value): Double(value)
+        case .bigInteger(let digits): Double(digits)
         case .double(let value): value
         default: nil
         }

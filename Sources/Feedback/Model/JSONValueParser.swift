@@ -228,7 +228,8 @@ struct JSONValueParser {
         return value
     }
 
-    /// `-? (0 | [1-9][0-9]*) (. [0-9]+)? ([eE] [+-]? [0-9]+)?`: an integer that fits `Int64`, or a finite double.
+    /// `-? (0 | [1-9][0-9]*) (. [0-9]+)? ([eE] [+-]? [0-9]+)?`: an integer (`Int64` when it fits, else its digits), or
+    /// a finite double.
     private mutating func number() -> JSONValue? {
         let start = index
         let negative = current == UInt8(ascii: "-")
@@ -254,7 +255,10 @@ struct JSONValueParser {
             skipDigits()
         }
         let text = UnsafeBufferPointer(rebasing: bytes[start..<index])
-        if integral, let integer = Self.int64(text, negative: negative) { return .int(integer) }
+        if integral {
+            if let integer = Self.int64(text, negative: negative) { return .int(integer) }
+            return .bigInteger(String(decoding: text, as: UTF8.self))
+        }
         guard let double = Double(String(decoding: text, as: UTF8.self)), double.isFinite else { return nil }
         return .double(double)
     }
