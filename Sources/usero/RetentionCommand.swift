@@ -12,14 +12,17 @@ struct RetentionCommand: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
             abstract: "Run one retention sweep now and print what it deleted as JSON counts.")
 
-        @Option(name: .customLong("as-of"), help: "Sweep as of this ISO 8601 instant (default: now).")
+        @Option(
+            name: .customLong("as-of"),
+            help: "Sweep as of this ISO 8601 instant, or date (its midnight, UTC) (default: now).")
         var asOf: String?
 
         func run() async throws {
             var instant = Date()
             if let asOf {
-                guard let parsed = parseISO8601(asOf) else {
-                    throw ValidationError("--as-of must be an ISO 8601 instant")
+                guard let parsed = RetentionCommand.parseAsOf(asOf) else {
+                    throw ValidationError(
+                        "--as-of must be an ISO 8601 instant (2026-12-01T09:30:00Z) or date (2026-12-01: its midnight, UTC)")
                 }
                 instant = parsed
             }
@@ -36,6 +39,13 @@ struct RetentionCommand: AsyncParsableCommand {
         var screenshots: Int
         var orphanScreenshots: Int
         var accountClosuresFinished: Int
+    }
+
+    /// `--as-of`: an ISO 8601 instant, or a calendar date (`2026-12-01`), read as that day's midnight in UTC.
+    static func parseAsOf(_ text: String) -> Date? {
+        if let instant = parseISO8601(text) { return instant }
+        guard text.utf8.count == 10 else { return nil }
+        return parseISO8601(text + "T00:00:00Z")
     }
 
     /// Finishes pending account closures, then sweeps once as of `asOf`.

@@ -164,6 +164,10 @@ import FoundationNetworking
         let again = try await UseroBinary.run(["clients", "create", "--name", "B"], environment: settings)
         #expect(again.status == 0 && !again.stderr.contains("created a new SQLite database"), "\(again.stderr)")
         #expect(try await UseroBinary.run(["retention", "run"], environment: settings).status == 0)
+        let asOfDate = try await UseroBinary.run(["retention", "run", "--as-of", "2026-12-01"], environment: settings)
+        #expect(asOfDate.status == 0 && asOfDate.stdout.contains(#""asOf":"2026-12-01T00:00:00"#), "\(asOfDate.stdout)")
+        let badDate = try await UseroBinary.run(["retention", "run", "--as-of", "2026-12-32"], environment: settings)
+        #expect(badDate.status != 0 && badDate.stderr.contains("--as-of must be an ISO 8601 instant"), "\(badDate.stderr)")
     }
 
     @Test func aPortInUseStopsServeWithOneLineNamingIt() async throws {

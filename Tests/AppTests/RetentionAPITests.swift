@@ -34,6 +34,15 @@ import UseroTestSupport
         }
     }
 
+    /// `--as-of` takes an instant, or a date for that day's midnight in UTC (both ISO 8601); anything else is refused.
+    @Test func asOfTakesAnInstantOrADate() {
+        #expect(RetentionCommand.parseAsOf("2026-12-01") == parseISO8601("2026-12-01T00:00:00Z"))
+        #expect(RetentionCommand.parseAsOf("2026-12-01T09:30:00+01:00") == parseISO8601("2026-12-01T08:30:00Z"))
+        for refused in ["2026-13-01", "2026-02-30", "2026-12-1", "12/01/2026", "2026-12-01T", "", "yesterday"] {
+            #expect(RetentionCommand.parseAsOf(refused) == nil, "\(refused)")
+        }
+    }
+
     @Test func paidClientsOldRowsStayThenGoAfterAMoveToFree() async throws {
         try await TestServer.run { server in
             let client = try await server.createClient(plan: .paid)
