@@ -15,7 +15,7 @@ public enum ErasedMembers {
     public static let rememberedFor = RemovedCaptures.rememberedFor
 
     /// Erasures recorded before this instant can be forgotten.
-    public static func horizon(at now: Int64) -> Int64 { now - rememberedFor }
+    public static func horizon(at now: Int64) -> Int64 { RemovedCaptures.horizon(at: now) }
 
     /// The stored key of a client's member: hex SHA-256 of both ids.
     public static func key(clientID: String, member: String) -> String {

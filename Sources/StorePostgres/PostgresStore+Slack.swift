@@ -12,7 +12,7 @@ enum PostgresLocks {
     /// Serialises uploads checked against the per-client quota, so two instances cannot pass it together.
     static let uploadQuota: Int64 = 0x7573_6572_6f3a_7571
     /// Serialises "queue unless one is pending" checks, so two instances cannot both find none and both queue.
-    static let enqueueUnlessPending: Int64 = 0x7573_6572_6f3a_7571 + 1
+    static let enqueueUnlessPending: Int64 = 0x7573_6572_6f3a_6571
 }
 
 extension PostgresStore: SlackStore {

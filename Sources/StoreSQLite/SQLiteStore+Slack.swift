@@ -246,8 +246,10 @@ extension SQLiteStore: SlackStore {
                                 notice: NotifyJob) async throws -> Bool?
     {
         try await database.write { db in
-            let queuedAt = try Int64.fetchOne(db, sql: "SELECT created_at FROM job WHERE id = ?", arguments: [jobID])
-            guard let queuedAt, try Self.deleteJob(jobID, in: db) else { return nil }
+            guard
+                let queuedAt = try Int64.fetchOne(
+                    db, sql: "DELETE FROM job WHERE id = ? RETURNING created_at", arguments: [jobID])
+            else { return nil }
             let installation = try Self.installation(team: message.teamId, in: db)
             let tombstoned = try Self.isTombstoned(team: message.teamId, in: db)
             guard SlackCaptureRules.mayComplete(installation: installation, isTombstoned: tombstoned, jobClient: clientID)

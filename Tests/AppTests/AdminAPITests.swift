@@ -161,13 +161,7 @@ import UseroTestSupport
         try await TestServer.run { server in
             let client = try await server.createClient()
             let auth = ["Authorization": "Bearer \(client.key)"]
-            var form = MultipartBody()
-            form.field("clientId", client.id)
-            form.file("screenshot", fileName: "bug.png", type: "image/png", Images.png())
-            let upload = try await server.request(
-                "POST", "/api/screenshots", headers: ["Content-Type": form.contentType], body: form.finished())
-            #expect(upload.status == 200)
-            let shot = try #require(upload.json["screenshot"] as? [String: Any])
+            let shot = try await AccountClosureTests.upload(server, clientID: client.id)
             let url = try #require(shot["url"] as? String)
             let path = try #require(URLComponents(string: url)?.path)
             let shotJSON = String(decoding: try JSONSerialization.data(withJSONObject: shot), as: UTF8.self)
@@ -180,7 +174,7 @@ import UseroTestSupport
             #expect(((kept.json["screenshots"] as? [[String: Any]])?.first?["url"] as? String) == url)
             let served = try await server.request("GET", path)
             #expect(served.status == 200)
-            #expect(served.body == Images.png())
+            #expect(served.body == AccountClosureTests.png)
 
             #expect(try await server.request("DELETE", "/api/feedback/\(again)", headers: auth).status == 204)
             #expect(try await server.request("GET", path).status == 404)

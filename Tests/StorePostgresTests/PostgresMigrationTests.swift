@@ -158,18 +158,26 @@ struct PostgresMigrationTests {
         }
     }
 
+    /// On `connection`, a database as the binaries before `migration` left it: migrated up to it, then `rows`
+    /// inserted. Then `migration` and every later one are applied, and the test checks they all were.
+    static func migrate(_ connection: PostgresConnection, across migration: String, rows: [String]) async throws {
+        let before = PostgresSchema.migrations.prefix { $0.id != migration }
+        let after = PostgresSchema.migrations.dropFirst(before.count).map(\.id)
+        #expect(after.first == migration)
+        _ = try await PostgresMigrator(Array(before)).migrate(on: connection, logger: TestPostgres.logger)
+        for sql in rows { try await connection.query(PostgresQuery(unsafeSQL: sql), logger: TestPostgres.logger) }
+        let applied = try await PostgresMigrator().migrate(on: connection, logger: TestPostgres.logger)
+        #expect(applied == after)
+    }
+
     /// A database from before `v15-feedback-screenshot` where two items name one upload (the second sent again
     /// after a lost answer) and only the first claimed it: deleting the first no longer takes the screenshot the
     /// second shows; deleting the second does.
     @Test func anUploadTwoExistingItemsNameGoesWithTheLastOfThem() async throws {
-        let before = PostgresSchema.migrations.prefix { $0.id != "v15-feedback-screenshot" }
-        let after = PostgresSchema.migrations.dropFirst(before.count).map(\.id)
-        #expect(after.first == "v15-feedback-screenshot")
         let shots = #"[{"fileName":"client_1/1-shared.png","url":"u","fileSize":3,"mimeType":"image/png"}]"#
         try await TestPostgres.withFreshDatabase { settings in
             try await TestPostgres.withConnection(to: settings) { connection in
-                _ = try await PostgresMigrator(Array(before)).migrate(on: connection, logger: TestPostgres.logger)
-                for sql in [
+                try await Self.migrate(connection, across: "v15-feedback-screenshot", rows: [
                     "INSERT INTO client (id, name, plan, admin_key_hash, created_at) VALUES ('cl_1', 'Acme', 'paid', '\\x01', 1)",
                     """
                     INSERT INTO feedback (id, client_id, source, created_at, comment, screenshots) VALUES
@@ -182,11 +190,7 @@ struct PostgresMigrationTests {
                     VALUES ('client_1/1-shared.png', 'cl_1', 'fb_first', 'image/png', 3, 1)
                     """,
                     "INSERT INTO screenshot_chunk (file_name, seq, bytes) VALUES ('client_1/1-shared.png', 0, '\\x0a0b0c')",
-                ] {
-                    try await connection.query(PostgresQuery(unsafeSQL: sql), logger: TestPostgres.logger)
-                }
-                let applied = try await PostgresMigrator().migrate(on: connection, logger: TestPostgres.logger)
-                #expect(applied == after)
+                ])
             }
             let backend = try await PostgresBackend.open(settings, logger: TestPostgres.logger)
             let store = PostgresStore(backend: backend, logger: TestPostgres.logger)
@@ -203,24 +207,16 @@ struct PostgresMigrationTests {
     /// A database from before `v9-pg-screenshot-chunks` keeps every screenshot's bytes: each moves as one chunk,
     /// served whole, and a screenshot saved afterwards is stored in chunks of at most 1 MB and read back the same.
     @Test func screenshotBytesOfExistingRowsSurviveTheirMoveToChunks() async throws {
-        let before = PostgresSchema.migrations.prefix { $0.id != "v9-pg-screenshot-chunks" }
-        let after = PostgresSchema.migrations.dropFirst(before.count).map(\.id)
-        #expect(after.first == "v9-pg-screenshot-chunks")
         try await TestPostgres.withFreshDatabase { settings in
             try await TestPostgres.withConnection(to: settings) { connection in
-                _ = try await PostgresMigrator(Array(before)).migrate(on: connection, logger: TestPostgres.logger)
-                for sql in [
+                try await Self.migrate(connection, across: "v9-pg-screenshot-chunks", rows: [
                     "INSERT INTO client (id, name, plan, admin_key_hash, created_at) VALUES ('cl_1', 'Acme', 'paid', '\\x01', 1)",
                     """
                     INSERT INTO screenshot (file_name, client_id, mime_type, file_size, created_at)
                     VALUES ('cl_1/1-old.png', 'cl_1', 'image/png', 3, 1)
                     """,
                     "INSERT INTO screenshot_data (file_name, bytes) VALUES ('cl_1/1-old.png', '\\x0a0b0c')",
-                ] {
-                    try await connection.query(PostgresQuery(unsafeSQL: sql), logger: TestPostgres.logger)
-                }
-                let applied = try await PostgresMigrator().migrate(on: connection, logger: TestPostgres.logger)
-                #expect(applied == after)
+                ])
             }
             let backend = try await PostgresBackend.open(settings, logger: TestPostgres.logger)
             let store = PostgresStore(backend: backend, logger: TestPostgres.logger)
