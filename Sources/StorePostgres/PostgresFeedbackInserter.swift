@@ -75,8 +75,9 @@ final class PostgresFeedbackInserter: Sendable {
 
     /// Stores `item` with whatever other plain submissions wait now. Written once committed; not when the batch
     /// left it out (its client is unknown or closing, its id exists, or the server refused the batch): nothing of
-    /// it was written, and the caller stores it one by one. Throws when the connection failed: nothing is known to
-    /// be durable then. So does a FATAL error (the server ending the session, as at an immediate shutdown).
+    /// it was written, and the caller stores it one by one. Throws when the connection failed (or the server ended
+    /// the session with a FATAL error, as at an immediate shutdown): `StoreUnavailable` before the committing call
+    /// went out, `PostgresWriterError.commitInDoubt` after it.
     /// With an `origin` the client's allowlist refuses, throws `FeedbackError.originNotAllowed` and writes nothing:
     /// the batch reads the allowlists of all its clients in one statement, right before its insert.
     /// With `notifies`, its Slack post jobs (if its client has a channel set) commit with it.
@@ -152,9 +153,11 @@ final class PostgresFeedbackInserter: Sendable {
         } catch {
             logger.warning(
                 "PostgreSQL batch insert failed", metadata: ["error": "\(PostgresErrorText.describe(error))"])
-            // Lost before the committing call went out: nothing was written, and a retry is safe (a 503).
-            let unsent = !commitSent && PostgresGroupCommitWriter.isConnectionFailure(error)
-            outcome = .failure(unsent ? StoreUnavailable() : error)
+            // Lost before the committing call went out: nothing was written, and a retry is safe (a 503). Lost
+            // after: the batch may have committed (`commitInDoubt`), and the caller stores each piece again under
+            // its id, which finds it if it did.
+            outcome = .failure(
+                PostgresGroupCommitWriter.lostConnectionError(error, commitSent: commitSent) ?? error)
         }
         let written = (try? outcome.get().written.count) ?? 0
         counts.withLock { statistics in

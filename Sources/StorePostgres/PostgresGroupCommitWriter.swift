@@ -201,8 +201,9 @@ public final class PostgresGroupCommitWriter: Sendable {
             }
         } catch {
             // The connection failed, or COMMIT did: nothing of this batch is known to be durable. Lost before COMMIT
-            // went out, nothing of it was written, and its pieces may simply be tried again (a 503).
-            let error = !commitSent && Self.isConnectionFailure(error) ? StoreUnavailable() : error
+            // went out, nothing of it was written, and its pieces may simply be tried again (a 503); lost after, it
+            // may have committed.
+            let error = Self.lostConnectionError(error, commitSent: commitSent) ?? error
             for index in remaining where errors[index] == nil { errors[index] = error }
             committed = false
             logger.warning(
@@ -231,6 +232,13 @@ extension PostgresGroupCommitWriter {
     static func isTransient(_ error: any Error) -> Bool {
         guard let error = error as? PSQLError, error.code == .server else { return false }
         return ["40P01", "40001"].contains(error.serverInfo?[.sqlState] ?? "")
+    }
+
+    /// What a batch's writes fail with when `error` is its connection's failure: `StoreUnavailable` while nothing
+    /// that commits went out (nothing was written), `commitInDoubt` once it had. Nil for any other error.
+    static func lostConnectionError(_ error: any Error, commitSent: Bool) -> (any Error)? {
+        guard isConnectionFailure(error) else { return nil }
+        return commitSent ? PostgresWriterError.commitInDoubt : StoreUnavailable()
     }
 
     /// Whether `error` ended the connection: it closed, failed, or the server ended the session (FATAL or PANIC).
@@ -275,11 +283,17 @@ public enum PostgresWriterError: Error, CustomStringConvertible {
     case transactionAborted
     /// The connection closed before the transaction could start.
     case connectionLost
+    /// The connection failed after COMMIT (or a call that commits) went out, before its answer came: the transaction
+    /// may have committed or not. Not a 503 (`StoreUnavailable`, "nothing written, try again"): a retry could write
+    /// it twice. A write that can be repeated without that (an insert under an id chosen before it) is run again and
+    /// finds its first run's rows if they committed (see `PostgresStore.insert`).
+    case commitInDoubt
 
     public var description: String {
         switch self {
         case .transactionAborted: "a write swallowed a PostgreSQL error; its transaction was rolled back"
         case .connectionLost: "the connection to PostgreSQL was lost"
+        case .commitInDoubt: "the connection to PostgreSQL was lost after COMMIT went out; it may have committed"
         }
     }
 }

@@ -70,25 +70,61 @@ extension PostgresStore: FeedbackStore {
     public func insert(_ draft: FeedbackDraft, at date: Date, origin: String?) async throws -> FeedbackItem {
         let item = FeedbackItem(newAt: date, draft: draft)
         let notifies = postsNewFeedbackToSlack
+        // A commit whose answer never came (the connection failed after it went out) may have written the item or
+        // not. Either way it is stored again under the same id, on a fresh connection: the insert waits for the lost
+        // transaction if the server is still finishing it, and finds its row if it committed. So the client gets its
+        // 201 and one item, where a 500 would have it send the item again and make two. Fails with `commitInDoubt`
+        // (a 500, not a 503: it may be written) when the server cannot be reached to find out.
+        var inDoubt: PostgresWriterError?
         // Most submissions share one multi-row statement with their neighbours, which also checks their Origin
         // against their client's allowlist; what it leaves out (an unknown client, say) takes the one-by-one path
         // below, which says why.
         if PostgresFeedbackInserter.accepts(item) {
-            let outcome = try await backend.inserter.insert(item, origin: origin, notifies: notifies)
-            // Committed, with post jobs: the worker posts them now rather than at its next poll.
-            if outcome.enqueuedJobs { newJobs?.signal() }
-            if outcome.written { return item }
+            do {
+                let outcome = try await backend.inserter.insert(item, origin: origin, notifies: notifies)
+                // Committed, with post jobs: the worker posts them now rather than at its next poll.
+                if outcome.enqueuedJobs { newJobs?.signal() }
+                if outcome.written { return item }
+            } catch PostgresWriterError.commitInDoubt {
+                inDoubt = PostgresWriterError.commitInDoubt
+            }
         }
+        // Tries after a commit in doubt: the first may lease a pooled connection that the same failure closed.
+        var triesLeft = 3
+        while true {
+            do {
+                if try await insertOneByOne(item, origin: origin, notifies: notifies) { newJobs?.signal() }
+                return item
+            } catch PostgresWriterError.commitInDoubt where inDoubt == nil {
+                inDoubt = PostgresWriterError.commitInDoubt
+            } catch where inDoubt != nil
+                && (error is StoreUnavailable || error as? PostgresWriterError == .commitInDoubt)
+            {
+                triesLeft -= 1
+                if triesLeft == 0 { throw PostgresWriterError.commitInDoubt }
+            }
+        }
+    }
+
+    /// Stores `item` in a shared transaction of the writer, checking its `Origin` first; whether post jobs committed
+    /// with it. An item whose id is stored already was written by an earlier try whose commit's answer was lost.
+    private func insertOneByOne(_ item: FeedbackItem, origin: String?, notifies: Bool) async throws -> Bool {
         // An Origin is checked against the client's list before the write, on a pooled connection of its own:
         // the shared transaction then carries one statement per submission, which is what its lane serialises.
         if let origin, !origin.isEmpty {
             guard let client = try await client(id: item.clientId) else { throw FeedbackError.unknownClient }
             guard client.allows(origin: origin) else { throw FeedbackError.originNotAllowed }
         }
-        let enqueuedJobs = try await write { tx -> Bool in
+        return try await write { tx -> Bool in
             // The insert itself requires a live client (one that exists and is not being closed), so a client
             // closed since the check above gets nothing written.
             guard try await Self.insert(item, in: tx, onlyForLiveClient: true) else {
+                // Its own id: an earlier try committed it (with its post jobs), and its answer was lost.
+                if try await tx.row("SELECT 1 FROM feedback WHERE id = \(item.id) AND client_id = \(item.clientId)")
+                    != nil
+                {
+                    return true
+                }
                 guard try await Self.liveClient(id: item.clientId, in: tx) != nil else {
                     throw FeedbackError.unknownClient
                 }
@@ -98,8 +134,6 @@ extension PostgresStore: FeedbackStore {
             // Accepted means durable for the Slack post too: it commits with the item, or neither does.
             return notifies ? try await Self.enqueueNotifications(for: [item], in: tx) : false
         }
-        if enqueuedJobs { newJobs?.signal() }
-        return item
     }
 
     /// Inserts an item and links the uploaded screenshots it names, in the caller's transaction. False when a row

@@ -213,6 +213,171 @@ struct PostgresFeedbackInserterTests {
         }
     }
 
+    /// The connection fails after the statement that commits went out and before its answer came back (the network,
+    /// not the server): the submission was committed, and the client gets it as stored, once, on each of the three
+    /// ways a submission commits (the batch's committing call, the batch's transaction when new items are posted to
+    /// Slack, and the writer's shared transaction, here for an item with a screenshot). Before, each answered with the
+    /// connection's error (a 500 the docs call safe to retry), and the client's retry stored the item twice.
+    @Test(.timeLimit(.minutes(2)), arguments: [CommitPath.batchCall, .batchTransaction, .writer])
+    func aCommitWhoseAnswerIsLostIsAcknowledgedOnce(_ path: CommitPath) async throws {
+        try await withProxiedStore(postsToSlack: path == .batchTransaction) { store, proxy, settings, client in
+            let draft = try await path.draft(for: client, in: store)
+            let (item, committedID) = try await afterCommitting(on: settings) {
+                proxy.dropAnswers(afterClientSends: path.committingStatement)
+            } cut: {
+                proxy.cutAll()
+            } submitting: {
+                try await store.insert(draft, at: Date(), origin: nil)
+            }
+            #expect(item.id == committedID)
+            let ids: [String] = try await TestPostgres.withConnection(to: settings) { connection in
+                try await TestPostgres.all(
+                    "SELECT id FROM feedback WHERE comment = 'Lost answer'", as: String.self, on: connection)
+            }
+            #expect(ids == [item.id])
+        }
+    }
+
+    /// The same, but the server cannot be reached afterwards to find out whether the commit happened: the submission
+    /// fails with `commitInDoubt` (a 500), not `StoreUnavailable` (a 503 says nothing was written, and it was), and
+    /// the item is stored.
+    @Test(.timeLimit(.minutes(2)))
+    func aCommitWhoseAnswerIsLostWithTheServerOutOfReachIsNotCalledUnwritten() async throws {
+        try await withProxiedStore(postsToSlack: false) { store, proxy, settings, client in
+            let draft = FeedbackDraft(clientId: client, source: .api, comment: "Lost answer")
+            // Not StoreUnavailable: that is a 503, which tells the client nothing was written.
+            await #expect(throws: PostgresWriterError.commitInDoubt) {
+                _ = try await afterCommitting(on: settings) {
+                    proxy.dropAnswers(afterClientSends: CommitPath.batchCall.committingStatement)
+                } cut: {
+                    proxy.cutAll(refusingNew: true)
+                } submitting: {
+                    try await store.insert(draft, at: Date(), origin: nil)
+                }
+            }
+            let stored: [String] = try await TestPostgres.withConnection(to: settings) { connection in
+                try await TestPostgres.all("SELECT comment FROM feedback", as: String.self, on: connection)
+            }
+            #expect(stored == ["Lost answer"])
+        }
+    }
+
+    /// The connection fails while the server is still committing (here a check at commit takes half a second): the
+    /// submission's second try waits for that commit instead of writing the item beside it, and finds it.
+    @Test(.timeLimit(.minutes(2)))
+    func aCommitStillRunningWhenItsAnswerIsLostIsWaitedForAndWrittenOnce() async throws {
+        try await withProxiedStore(postsToSlack: false) { store, proxy, settings, client in
+            try await TestPostgres.withConnection(to: settings) { connection in
+                try await connection.query(
+                    """
+                    CREATE FUNCTION slow_commit() RETURNS trigger LANGUAGE plpgsql AS $$
+                    BEGIN PERFORM pg_sleep(0.5); RETURN NULL; END $$
+                    """, logger: TestPostgres.logger)
+                try await connection.query(
+                    """
+                    CREATE CONSTRAINT TRIGGER slow_commit AFTER INSERT ON feedback
+                    DEFERRABLE INITIALLY DEFERRED FOR EACH ROW EXECUTE FUNCTION slow_commit()
+                    """, logger: TestPostgres.logger)
+            }
+            let draft = FeedbackDraft(clientId: client, source: .api, comment: "Lost answer")
+            let (item, _) = try await afterCommitting(
+                on: settings,
+                until: "SELECT pid::text FROM pg_stat_activity WHERE wait_event = 'PgSleep' AND datname = current_database()"
+            ) {
+                proxy.dropAnswers(afterClientSends: CommitPath.batchCall.committingStatement)
+            } cut: {
+                proxy.cutAll()
+            } submitting: {
+                try await store.insert(draft, at: Date(), origin: nil)
+            }
+            let ids: [String] = try await TestPostgres.withConnection(to: settings) { connection in
+                try await TestPostgres.all(
+                    "SELECT id FROM feedback WHERE comment = 'Lost answer'", as: String.self, on: connection)
+            }
+            #expect(ids == [item.id])
+        }
+    }
+
+    enum CommitPath: String, Sendable, CustomTestStringConvertible {
+        case batchCall, batchTransaction, writer
+        var testDescription: String { rawValue }
+
+        /// What the statement that commits carries: the call's bound comment, or the transaction's COMMIT.
+        var committingStatement: String { self == .batchCall ? "Lost answer" : "COMMIT" }
+
+        func draft(for client: String, in store: PostgresStore) async throws -> FeedbackDraft {
+            guard self == .writer else { return FeedbackDraft(clientId: client, source: .api, comment: "Lost answer") }
+            let fileName = "\(client)/1700000000000-\(Identifiers.random(8)).png"
+            try await store.saveScreenshot(
+                StoredScreenshot(
+                    fileName: fileName, clientId: client, mimeType: "image/png", fileSize: 4, width: 1, height: 1,
+                    createdAt: Date()),
+                bytes: [0x89, 0x50, 0x4E, 0x47])
+            let shot = ScreenshotRef(
+                fileName: fileName, url: "https://usero.test/api/screenshots/\(fileName)", fileSize: 4,
+                mimeType: "image/png", width: 1, height: 1)
+            return FeedbackDraft(clientId: client, source: .api, comment: "Lost answer", screenshots: [shot])
+        }
+    }
+
+    /// A store on a fresh database, reached through an `AnswerDroppingProxy`; its client, whose new items are posted
+    /// to a Slack channel with `postsToSlack`. Also passes the database's own settings (no proxy).
+    private func withProxiedStore(
+        postsToSlack: Bool,
+        _ body: (PostgresStore, AnswerDroppingProxy, PostgresSettings, String) async throws -> Void
+    ) async throws {
+        try await TestPostgres.withFreshDatabase { settings in
+            guard case .tcp(_, let port) = settings.endpoint else {
+                Issue.record("the test server is reached over TCP (scripts/pg-cluster.sh)")
+                return
+            }
+            let proxy = try AnswerDroppingProxy(upstreamPort: port)
+            defer { proxy.stop() }
+            var proxied = settings
+            proxied.endpoint = .tcp(host: "127.0.0.1", port: proxy.port)
+            let backend = try await PostgresBackend.open(proxied, logger: TestPostgres.logger)
+            let store = PostgresStore(
+                backend: backend, postsNewFeedbackToSlack: postsToSlack, logger: TestPostgres.logger)
+            let (client, _) = try await store.createClient(name: "Acme", plan: .paid, allowedOrigins: [], at: Date())
+            if postsToSlack {
+                try await TestPostgres.withConnection(to: settings) { connection in
+                    try await connection.query(
+                        """
+                        INSERT INTO slack_installation (team_id, client_id, installed_at, token_envelope, notify_channel)
+                        VALUES ('T1', \(client.id), 1, '\\x01'::bytea, 'C1')
+                        """, logger: TestPostgres.logger)
+                }
+            }
+            do {
+                try await body(store, proxy, settings, client.id)
+            } catch {
+                await backend.close()
+                throw error
+            }
+            await backend.close()
+        }
+    }
+
+    /// Runs `drop`, then `submit`; once `until` returns a row (asked on a connection of the test's own, a few times
+    /// a second; by default, once the item committed), runs `cut`, then waits for `submit`. Returns what `submit`
+    /// returned and the first row's value (by default the id that committed).
+    private func afterCommitting<T: Sendable>(
+        on settings: PostgresSettings, until: PostgresQuery = "SELECT id FROM feedback WHERE comment = 'Lost answer'",
+        drop: () -> Void, cut: () -> Void, submitting submit: @escaping @Sendable () async throws -> T
+    ) async throws -> (T, String) {
+        try await TestPostgres.withConnection(to: settings) { connection in
+            drop()
+            let submission = Task { try await submit() }
+            var seen: [String] = []
+            while seen.isEmpty {
+                try await Task.sleep(for: .milliseconds(20))
+                seen = try await TestPostgres.all(until, as: String.self, on: connection)
+            }
+            cut()
+            return (try await submission.value, seen[0])
+        }
+    }
+
     /// The batch remembers the allowlists it read; a change made to one since (an operator's edit in the database)
     /// applies to the very next submission both ways: an origin taken off is refused, one added is allowed.
     @Test func anAllowlistChangedSinceABatchReadItAppliesAtOnce() async throws {
