@@ -89,6 +89,8 @@ import UseroTestSupport
                     let reply = try await server.request("POST", path, headers: headers, body: data)
                     #expect(reply.status == 401, "\(path)")
                     #expect(reply.json["error"] as? String == "Invalid Slack signature")
+                    // RFC 9110 §15.5.2: a 401 names the scheme that would do.
+                    #expect(reply.header("WWW-Authenticate") == #"Slack-Signature realm="usero""#)
                 }
                 // Tampered: signed one body, sent another
                 let tampered = Data(body.replacingOccurrences(of: "U0001", with: "U0666").utf8)

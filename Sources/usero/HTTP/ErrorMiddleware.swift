@@ -4,6 +4,7 @@ import Hummingbird
 import Logging
 import NIOCore
 import NIOHTTP1
+import SlackGateway
 
 /// An error a middleware inside `RequestObservationMiddleware` already answered with headers of its own (CORS on a
 /// public route's error): thrown on, so that the observation layer still counts it in `hb_request_errors` and logs
@@ -50,6 +51,9 @@ struct ErrorMiddleware<Context: RequestContext>: RouterMiddleware {
         } else if case FeedbackError.unauthorized = error {
             // RFC 9110 §11.6.1: a 401 says which scheme would do (the admin key, as `Authorization: Bearer`).
             response.headers[.wwwAuthenticate] = #"Bearer realm="usero""#
+        } else if let error = error as? SlackGatewayError, [.badSignature, .staleTimestamp].contains(error) {
+            // The same for Slack's requests: the scheme is Slack's signature (`X-Slack-Signature`, `v0=` HMAC).
+            response.headers[.wwwAuthenticate] = #"Slack-Signature realm="usero""#
         }
         return response
     }
