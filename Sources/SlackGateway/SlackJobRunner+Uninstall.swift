@@ -5,7 +5,8 @@ import Logging
 // The jobs that forget: the uninstall scrub and the revocation of a closed account's token.
 extension SlackJobRunner {
     /// Nulls every author and forwarder id of the team's rows, in batches of `scrubBatch`, then records when it
-    /// finished (and its deadline) in the audit log.
+    /// finished (and its deadline) in the audit log, with how many rows lost their ids: counted on the job's row,
+    /// so a scrub taken over after a crash counts its first run's rows too.
     func scrub(_ job: SlackJob, _ payload: UninstallJob) async throws {
         guard let team = job.teamId else {
             try await store.finishJob(job.id, then: nil)
@@ -14,9 +15,9 @@ extension SlackJobRunner {
         var total = 0
         var cursor: Int64 = 0
         while true {
-            let (changed, next) = try await store.scrubAuthors(team: team, after: cursor, limit: Self.scrubBatch)
-            total += changed
-            guard let next else { break }
+            let batch = try await store.scrubAuthors(team: team, after: cursor, limit: Self.scrubBatch, job: job.id)
+            total = batch.jobTotal
+            guard let next = batch.next else { break }
             cursor = next
         }
         let finished = now

@@ -63,8 +63,12 @@ public protocol SlackStore: Sendable {
     /// Sets a captured row's permalink when it has none.
     func fillPermalink(feedbackID: String, permalink: String) async throws
     /// Nulls author and forwarder ids of up to `limit` of the workspace's rows past `cursor`; returns how many
-    /// changed and the cursor to continue from (nil when there are no more rows).
-    func scrubAuthors(team: String, after cursor: Int64, limit: Int) async throws -> (changed: Int, next: Int64?)
+    /// changed, the cursor to continue from (nil when there are no more rows), and how many the uninstall job `job`
+    /// has changed in all: the count is kept on the job's row in the same transaction, so that a scrub another worker
+    /// takes over after a crash still counts what the first changed (its audit entry says how many rows lost their
+    /// ids). Without the job's row (nil, or gone), that total is this batch's.
+    func scrubAuthors(team: String, after cursor: Int64, limit: Int, job: Int64?) async throws
+        -> (changed: Int, next: Int64?, jobTotal: Int)
 
     // MARK: Job queue
 
@@ -257,5 +261,11 @@ extension SlackStore {
         -> [SlackJob]
     {
         try await claimDueJobs(now: now, lanes: [SlackJobLane(kinds: kinds, limit: limit, lease: lease)])
+    }
+
+    /// One batch of a scrub no job counts (benchmarks and tests).
+    public func scrubAuthors(team: String, after cursor: Int64, limit: Int) async throws -> (changed: Int, next: Int64?) {
+        let batch = try await scrubAuthors(team: team, after: cursor, limit: limit, job: nil)
+        return (batch.changed, batch.next)
     }
 }

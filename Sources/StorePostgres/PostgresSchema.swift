@@ -462,6 +462,12 @@ public enum PostgresSchema {
                 """,
                 "CREATE INDEX slack_erased_member_by_time ON slack_erased_member(erased_at)",
             ]),
+        PostgresMigration(
+            "v17-job-progress",
+            [
+                // What a job has done so far (see the SQLite migration `v15-job-progress`).
+                "ALTER TABLE job ADD COLUMN progress BIGINT NOT NULL DEFAULT 0",
+            ]),
     ]
 
     /// Every table the migrations create, for tests that compare the schema with the SQLite one.

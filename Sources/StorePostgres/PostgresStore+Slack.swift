@@ -338,30 +338,41 @@ extension PostgresStore: SlackStore {
     /// a scrubbed row is gone, so each batch starts from the front. Done only when a batch finds nothing left (as on
     /// SQLite): a short batch is not the end, since rows it chose may have gone or moved meanwhile (an admin delete or
     /// a sweep of the same feedback), and the ones behind them would have been left with their ids.
-    public func scrubAuthors(team: String, after cursor: Int64, limit: Int) async throws -> (changed: Int, next: Int64?) {
+    public func scrubAuthors(team: String, after cursor: Int64, limit: Int, job: Int64?) async throws
+        -> (changed: Int, next: Int64?, jobTotal: Int)
+    {
         let limit = Int64(max(1, limit))
-        let changed = try await write { tx in
-            // The workspace installed again meanwhile (its installation row is the new one; the uninstall deleted the
-            // old): what it captured since keeps its ids. Rare, so the common scrub stays one narrow table's delete.
-            if let reinstalledAt = try await tx.scalar(
-                "SELECT installed_at FROM slack_installation WHERE team_id = \(team)", as: Int64.self)
-            {
-                return try await tx.execute(
-                    """
-                    DELETE FROM feedback_slack_person
-                    WHERE ctid = ANY(ARRAY(
-                        SELECT p.ctid FROM feedback_slack_person p JOIN feedback f ON f.id = p.feedback_id
-                        WHERE p.slack_team = \(team) AND f.created_at < \(reinstalledAt) LIMIT \(limit)))
-                    """)
-            }
+        let (changed, total) = try await write { tx in
+            let changed = try await Self.scrubAuthors(team: team, limit: limit, in: tx)
+            guard let job else { return (changed, changed) }
+            let total = try await tx.scalar(
+                "UPDATE job SET progress = progress + \(Int64(changed)) WHERE id = \(job) RETURNING progress",
+                as: Int64.self)
+            return (changed, total.map { Int($0) } ?? changed)
+        }
+        return (changed, changed == 0 ? nil : cursor &+ 1, total)
+    }
+
+    private static func scrubAuthors(team: String, limit: Int64, in tx: PostgresTransaction) async throws -> Int {
+        // The workspace installed again meanwhile (its installation row is the new one; the uninstall deleted the
+        // old): what it captured since keeps its ids. Rare, so the common scrub stays one narrow table's delete.
+        if let reinstalledAt = try await tx.scalar(
+            "SELECT installed_at FROM slack_installation WHERE team_id = \(team)", as: Int64.self)
+        {
             return try await tx.execute(
                 """
                 DELETE FROM feedback_slack_person
                 WHERE ctid = ANY(ARRAY(
-                    SELECT ctid FROM feedback_slack_person WHERE slack_team = \(team) LIMIT \(limit)))
+                    SELECT p.ctid FROM feedback_slack_person p JOIN feedback f ON f.id = p.feedback_id
+                    WHERE p.slack_team = \(team) AND f.created_at < \(reinstalledAt) LIMIT \(limit)))
                 """)
         }
-        return (changed, changed == 0 ? nil : cursor &+ 1)
+        return try await tx.execute(
+            """
+            DELETE FROM feedback_slack_person
+            WHERE ctid = ANY(ARRAY(
+                SELECT ctid FROM feedback_slack_person WHERE slack_team = \(team) LIMIT \(limit)))
+            """)
     }
 
     // MARK: Job queue

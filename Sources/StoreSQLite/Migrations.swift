@@ -333,6 +333,12 @@ extension AppDatabase {
                     CREATE INDEX slack_erased_member_by_time ON slack_erased_member(erased_at);
                     """)
         }
+        migrator.registerMigration("v15-job-progress") { db in
+            // What a job has done so far, kept in the transactions that do it: the uninstall scrub's count of rows
+            // that lost their member ids, which a scrub taken over after a crash carries on from (its audit entry
+            // counted only the second run's rows).
+            try db.execute(sql: "ALTER TABLE job ADD COLUMN progress INTEGER NOT NULL DEFAULT 0")
+        }
         return migrator
     }
 }

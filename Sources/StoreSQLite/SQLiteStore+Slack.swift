@@ -305,34 +305,51 @@ extension SQLiteStore: SlackStore {
         }
     }
 
-    public func scrubAuthors(team: String, after cursor: Int64, limit: Int) async throws -> (changed: Int, next: Int64?) {
-        let result = try await database.write { db -> (changed: Int, next: Int64?) in
-            guard
-                let upper = try Int64.fetchOne(
-                    db,
-                    sql: """
-                        SELECT max(rowid) FROM (SELECT rowid FROM feedback INDEXED BY feedback_by_slack_team
-                        WHERE slack_team_id = ? AND rowid > ? ORDER BY rowid LIMIT ?)
-                        """,
-                    arguments: [team, cursor, limit])
-            else { return (0, nil) }
-            // The workspace installed again meanwhile: what it captured since keeps its ids.
-            let reinstalledAt = try Int64.fetchOne(
-                db, sql: "SELECT installed_at FROM slack_installation WHERE team_id = ?", arguments: [team])
-            try db.execute(
-                sql: """
-                    UPDATE feedback SET slack_author_id = NULL, slack_forwarded_by = NULL
-                    WHERE rowid IN (SELECT rowid FROM feedback INDEXED BY feedback_by_slack_team
-                        WHERE slack_team_id = ? AND rowid > ? AND rowid <= ?)
-                    AND (slack_author_id IS NOT NULL OR slack_forwarded_by IS NOT NULL)
-                    AND created_at < ?
-                    """,
-                arguments: [team, cursor, upper, reinstalledAt ?? Int64.max])
-            return (db.changesCount, upper)
+    public func scrubAuthors(team: String, after cursor: Int64, limit: Int, job: Int64?) async throws
+        -> (changed: Int, next: Int64?, jobTotal: Int)
+    {
+        let result = try await database.write { db -> (changed: Int, next: Int64?, jobTotal: Int) in
+            let (changed, next) = try Self.scrubAuthors(team: team, after: cursor, limit: limit, in: db)
+            return (changed, next, try Self.countProgress(changed, of: job, in: db))
         }
         // The scrub's end: the workspace's ids are gone from the WAL too.
         if result.next == nil { await database.dropErasedPages() }
         return result
+    }
+
+    /// Adds `done` to the job's `progress` and returns the sum (`done` without the job's row).
+    static func countProgress(_ done: Int, of job: Int64?, in db: Database) throws -> Int {
+        guard let job else { return done }
+        return try Int.fetchOne(
+            db, sql: "UPDATE job SET progress = progress + ? WHERE id = ? RETURNING progress", arguments: [done, job])
+            ?? done
+    }
+
+    private static func scrubAuthors(team: String, after cursor: Int64, limit: Int, in db: Database) throws
+        -> (changed: Int, next: Int64?)
+    {
+        guard
+            let upper = try Int64.fetchOne(
+                db,
+                sql: """
+                    SELECT max(rowid) FROM (SELECT rowid FROM feedback INDEXED BY feedback_by_slack_team
+                    WHERE slack_team_id = ? AND rowid > ? ORDER BY rowid LIMIT ?)
+                    """,
+                arguments: [team, cursor, limit])
+        else { return (0, nil) }
+        // The workspace installed again meanwhile: what it captured since keeps its ids.
+        let reinstalledAt = try Int64.fetchOne(
+            db, sql: "SELECT installed_at FROM slack_installation WHERE team_id = ?", arguments: [team])
+        try db.execute(
+            sql: """
+                UPDATE feedback SET slack_author_id = NULL, slack_forwarded_by = NULL
+                WHERE rowid IN (SELECT rowid FROM feedback INDEXED BY feedback_by_slack_team
+                    WHERE slack_team_id = ? AND rowid > ? AND rowid <= ?)
+                AND (slack_author_id IS NOT NULL OR slack_forwarded_by IS NOT NULL)
+                AND created_at < ?
+                """,
+            arguments: [team, cursor, upper, reinstalledAt ?? Int64.max])
+        return (db.changesCount, upper)
     }
 
     // MARK: Job queue

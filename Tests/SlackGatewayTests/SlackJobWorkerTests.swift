@@ -144,6 +144,30 @@ import UseroTestSupport
         #expect(world.jobs.isEmpty)
     }
 
+    /// An instance that died in the middle of a workspace's scrub: the instance that takes the job over records in
+    /// the audit log every row that lost its ids, the first run's too (before: only its own).
+    @Test func aScrubTakenOverRecordsEveryRowThatLostItsIds() async throws {
+        let world = try await SlackWorld(api: FakeSlackWebAPI())
+        for ts in ["1.1", "1.2", "1.3"] { try await world.storeCaptured(team: "T0001", clientID: world.clientID, ts: ts) }
+        _ = try await world.ingest.receiveEvent(
+            try Fixtures.event(
+                "event_app_uninstalled.json",
+                top: ["team_id": "T0001", "authorizations": [["team_id": "T0001"]], "event_id": "Ev-1"]))
+        // The dead instance claimed the scrub and finished one batch of one row.
+        let held = try #require(
+            try await world.store.claimDueJobs(now: world.nowMillis, lanes: SlackJobWorker.claimLanes).first)
+        #expect(try await world.store.scrubAuthors(team: "T0001", after: 0, limit: 1, job: held.id).changed == 1)
+
+        world.clock.advance(by: Double(SlackJobWorker.lease) / 1000)  // its lease ran out
+        let auditor = SignallingAuditor(store: world.store)
+        #expect(await world.worker(auditor: auditor).runDueJobs() == 1)
+
+        let entry = try #require(await auditor.entries.next())
+        #expect(entry.kind == "slack_uninstall_scrub")
+        #expect(entry.counts == DeletionCounts(["rows": 3]))
+        #expect(world.jobs.isEmpty)
+    }
+
     @Test func runDueJobsRunsEverythingDueLaneByLane() async throws {
         let (world, api) = try await SlackJobRunnerJobTests.world()
         _ = try await world.ingest.receiveEvent(try Fixtures.bytes("event_reaction_added_wrench.json"))

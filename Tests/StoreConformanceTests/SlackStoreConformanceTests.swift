@@ -520,6 +520,39 @@ import Testing
         #expect(try await s.slack.scrubAuthors(team: "T1", after: 0, limit: 100).changed == 0)
     }
 
+    /// A scrub counts on its job's row: a worker that takes the job over after the first one died mid-scrub starts
+    /// again from the front, and the total it ends with (what the audit entry records) still counts the rows the
+    /// first run changed. Before, the audit entry of such a scrub counted only the second run's rows.
+    @Test(arguments: StoreFactories.available)
+    func aScrubTakenOverCountsTheRowsItsFirstRunChanged(_ factory: StoreFactory) async throws {
+        let s = try await factory.store()
+        let client = try await s.client()
+        try await s.install(team: "T1", client: client)
+        for i in 1...5 {
+            _ = try await s.slack.captureForward(s.message(team: "T1", ts: "1.\(i)"), at: S.t0, responseURL: nil)
+        }
+        #expect(try await s.slack.acceptUninstall(team: "T1", eventId: "E1", at: Self.t0 + 1, deadline: Self.t0 + 60_001))
+        let job = try #require(try await s.claimAll(at: Self.t0 + 5, kinds: [.uninstall]).first).id
+
+        // The first worker scrubs one batch, then dies.
+        let first = try await s.slack.scrubAuthors(team: "T1", after: 0, limit: 2, job: job)
+        #expect(first.changed == 2 && first.jobTotal == 2)
+        // The next takes the job over and scrubs from the front to the end.
+        var cursor: Int64 = 0
+        var total = 0
+        for _ in 0..<10 {
+            let batch = try await s.slack.scrubAuthors(team: "T1", after: cursor, limit: 2, job: job)
+            total = batch.jobTotal
+            guard let next = batch.next else { break }
+            cursor = next
+        }
+        #expect(total == 5)
+        // Without a job, or after the job's row is gone, a batch counts itself.
+        #expect(try await s.slack.scrubAuthors(team: "T1", after: 0, limit: 2, job: nil).jobTotal == 0)
+        try await s.slack.finishJob(job, then: nil)
+        #expect(try await s.slack.scrubAuthors(team: "T1", after: 0, limit: 2, job: job).jobTotal == 0)
+    }
+
     /// A workspace uninstalled and installed again before its scrub ran (or while it runs): the scrub clears the ids
     /// of what was captured before the uninstall, not of what the new installation captured since.
     @Test(arguments: StoreFactories.available)

@@ -18,6 +18,8 @@ public final class InMemoryStore: Sendable {
         public var leaseUntil: Int64?
         public var lastError: String?
         public var createdOrder: Int64
+        /// What the job has done so far (the uninstall scrub's rows).
+        public var progress = 0
     }
 
     public struct State: Sendable {
@@ -479,14 +481,21 @@ extension InMemoryStore: SlackStore {
         }
     }
 
-    public func scrubAuthors(team: String, after cursor: Int64, limit: Int) async throws -> (changed: Int, next: Int64?) {
+    public func scrubAuthors(team: String, after cursor: Int64, limit: Int, job: Int64?) async throws
+        -> (changed: Int, next: Int64?, jobTotal: Int)
+    {
         // One pass: cursors are positions in id order.
-        write { state in
+        write { state -> (changed: Int, next: Int64?, jobTotal: Int) in
+            func counted(_ changed: Int) -> Int {
+                guard let job, state.jobs[job] != nil else { return changed }
+                state.jobs[job]!.progress += changed
+                return state.jobs[job]!.progress
+            }
             let ids = state.feedback.values.filter { $0.draft.slack?.teamId == team }.map(\.id).sorted()
             // Installed again meanwhile: what the workspace captured since keeps its ids.
             let reinstalledAt = state.installations[team].map { dateFromEpochMillis($0.installedAt) }
             let start = Int(cursor)
-            guard start < ids.count else { return (0, nil) }
+            guard start < ids.count else { return (0, nil, counted(0)) }
             let slice = ids[start..<min(ids.count, start + max(limit, 1))]
             var changed = 0
             for id in slice
@@ -497,7 +506,7 @@ extension InMemoryStore: SlackStore {
                 state.feedback[id]?.draft.slack?.forwardedBy = nil
                 changed += 1
             }
-            return (changed, Int64(start + slice.count))
+            return (changed, Int64(start + slice.count), counted(changed))
         }
     }
 
