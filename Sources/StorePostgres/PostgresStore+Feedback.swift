@@ -89,7 +89,9 @@ extension PostgresStore: FeedbackStore {
                 inDoubt = PostgresWriterError.commitInDoubt
             }
         }
-        // Tries after a commit in doubt: the first may lease a pooled connection that the same failure closed.
+        // Tries after a commit in doubt that found no connection: the first may lease a pooled one that the same
+        // failure closed. A second commit in doubt ends it: the server is failing (or hanging up to the statement
+        // timeout, which a third wait would add to).
         var triesLeft = 3
         while true {
             do {
@@ -97,9 +99,7 @@ extension PostgresStore: FeedbackStore {
                 return item
             } catch PostgresWriterError.commitInDoubt where inDoubt == nil {
                 inDoubt = PostgresWriterError.commitInDoubt
-            } catch where inDoubt != nil
-                && (error is StoreUnavailable || error as? PostgresWriterError == .commitInDoubt)
-            {
+            } catch is StoreUnavailable where inDoubt != nil {
                 triesLeft -= 1
                 if triesLeft == 0 { throw PostgresWriterError.commitInDoubt }
             }
