@@ -17,19 +17,63 @@ extension PostgresStore {
     /// (the tables, made by the migrations before, stay empty).
     /// Refused when the database already holds data (a copy never merges two stores). Identity sequences continue
     /// after the copied ids.
+    ///
+    /// A connection lost after COMMIT went out leaves the outcome unknown on that connection: the copy then asks on a
+    /// fresh one, once its transaction has ended, whether its rows are there, and returns their counts if they are.
+    /// Throws `StoreUnavailable` when nothing was written (copy again), `PostgresWriterError.commitInDoubt` when the
+    /// server could not be asked.
     public func importStore(from source: some StoreExporter, batchRows: Int = 500) async throws -> CopyCounts {
-        try await backend.withConnection { session in
-            try await session.query("BEGIN")
-            do {
-                let counts = try await Self.fill(from: source, batchRows: batchRows, on: session)
-                try await source.confirmUnchanged()
-                try await session.commit()
-                return counts
-            } catch {
-                await session.rollBackIfOpen()
-                throw error
+        var filled: CopyCounts?
+        do {
+            return try await backend.withConnection { session in
+                try await session.query("BEGIN")
+                do {
+                    let counts = try await Self.fill(from: source, batchRows: batchRows, on: session)
+                    try await source.confirmUnchanged()
+                    filled = counts
+                    try await session.commit()
+                    return counts
+                } catch {
+                    await session.rollBackIfOpen()
+                    throw error
+                }
             }
+        } catch let error as StoreUnavailable {
+            guard let filled else { throw error }
+            return try await committedCopy(filled)
         }
+    }
+
+    /// Whether the copy whose COMMIT's answer was lost committed: `counts` when every table it filled holds what it
+    /// wrote; `StoreUnavailable` (nothing written) when they are all empty. The lock the copy took on `client` is
+    /// taken first, so the answer waits for the copy's transaction to end if the server is still finishing it.
+    private func committedCopy(_ counts: CopyCounts) async throws -> CopyCounts {
+        let found: [Int64]
+        do {
+            found = try await backend.withConnection { session in
+                try await session.query("BEGIN")
+                do {
+                    try await session.query("LOCK TABLE client IN SHARE ROW EXCLUSIVE MODE")
+                    var found: [Int64] = []
+                    for (table, _) in counts where !Self.replacedOnCopy.contains(table) {
+                        found.append(
+                            try await session.scalar(
+                                PostgresQuery(unsafeSQL: "SELECT count(*) FROM \(table)"), as: Int64.self) ?? 0)
+                    }
+                    try await session.query("ROLLBACK")
+                    return found
+                } catch {
+                    await session.rollBackIfOpen()
+                    throw error
+                }
+            }
+        } catch is StoreUnavailable {
+            throw PostgresWriterError.commitInDoubt
+        }
+        let wrote = counts.filter { !Self.replacedOnCopy.contains($0.table) }.map { Int64($0.rows) }
+        if found == wrote { return counts }
+        if found.allSatisfy({ $0 == 0 }) { throw StoreUnavailable() }
+        throw PostgresWriterError.commitInDoubt
     }
 
     private static func fill(from source: some StoreExporter, batchRows: Int, on session: PostgresTransaction)

@@ -49,6 +49,11 @@ struct DatabaseCommand: AsyncParsableCommand {
                 throw Serve.refuse(
                     "the PostgreSQL database stopped answering during the copy (its connection closed, or a "
                         + "statement waited 60 s); nothing was written, copy again", code: 1)
+            } catch PostgresWriterError.commitInDoubt {
+                throw Serve.refuse(
+                    "the connection to PostgreSQL was lost as the copy committed, and the database could not be "
+                        + "asked afterwards whether it did: if its tables hold the rows, the copy is complete; if "
+                        + "they are empty, copy again", code: 1)
             }
             try printJSON(Dictionary(counts.map { ($0.table, $0.rows) }, uniquingKeysWith: +))
             await warnAboutTokenKeys(config: config, store: destination.slack)
