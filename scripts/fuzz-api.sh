@@ -9,6 +9,7 @@
 #   scripts/fuzz-api.sh                    # as CI runs it (scripts/test.sh, after the Swift tests)
 #   MAX_EXAMPLES=200 MAX_TIME=600 SEED=random scripts/fuzz-api.sh
 #   scripts/fuzz-api.sh --install          # only installs schemathesis (scripts/test.sh, while Swift builds)
+#   FUZZ_DATABASE=postgres://… scripts/fuzz-api.sh   # on an empty PostgreSQL database instead of the SQLite file
 # schemathesis lives in a virtualenv under .build/ (created on first use). One worker: with two, CPython 3.11's ast
 # module can fail inside hypothesis ("AST constructor recursion depth mismatch"), a tool error, not ours.
 set -euo pipefail
@@ -36,7 +37,7 @@ fi
 
 WORK="$(mktemp -d)"
 PORT="$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')"
-export USERO_DATABASE="$WORK/usero.sqlite" USERO_DATA_DIR="$WORK/data" USERO_PUBLIC_URL="http://127.0.0.1:$PORT"
+export USERO_DATABASE="${FUZZ_DATABASE:-$WORK/usero.sqlite}" USERO_DATA_DIR="$WORK/data" USERO_PUBLIC_URL="http://127.0.0.1:$PORT"
 export USERO_HOST=127.0.0.1 USERO_PORT="$PORT" LOG_LEVEL=warning
 # Fuzzing sends thousands of requests from one address: the rate limit would answer most of them 429.
 export USERO_PUBLIC_RATE_LIMIT=0
@@ -47,6 +48,8 @@ export SLACK_SIGNING_SECRET="fuzz-$(python3 -c 'import secrets; print(secrets.to
 export SLACK_CLIENT_ID="fuzz.client" SLACK_CLIENT_SECRET="fuzz-$(python3 -c 'import secrets; print(secrets.token_hex(16))')"
 export SLACK_API_URL="http://127.0.0.1:9/api/" SLACK_AUTHORIZE_URL="http://127.0.0.1:9/oauth/v2/authorize"
 unset USERO_TOKEN_KEY USERO_PREVIOUS_TOKEN_KEYS
+# On PostgreSQL every instance shares the key, so it comes from the environment, never a file.
+if [ -n "${FUZZ_DATABASE:-}" ]; then USERO_TOKEN_KEY="$(head -c 32 /dev/urandom | base64)"; export USERO_TOKEN_KEY; fi
 
 CLIENT="$("$USERO_BIN" clients create --name "Fuzz")"
 ADMIN_KEY="$(python3 -c 'import json, sys; print(json.loads(sys.argv[1])["adminKey"])' "$CLIENT")"
