@@ -318,7 +318,7 @@ extension SQLiteStore: SlackStore {
     }
 
     /// Adds `done` to the job's `progress` and returns the sum (`done` without the job's row).
-    static func countProgress(_ done: Int, of job: Int64?, in db: Database) throws -> Int {
+    private static func countProgress(_ done: Int, of job: Int64?, in db: Database) throws -> Int {
         guard let job else { return done }
         return try Int.fetchOne(
             db, sql: "UPDATE job SET progress = progress + ? WHERE id = ? RETURNING progress", arguments: [done, job])
