@@ -95,20 +95,33 @@ extension PostgresStore: FeedbackStore {
         var triesLeft = 3
         while true {
             do {
-                if try await insertOneByOne(item, origin: origin, notifies: notifies) { newJobs?.signal() }
+                if try await insertOneByOne(item, origin: origin, notifies: notifies, afterDoubt: inDoubt != nil) {
+                    newJobs?.signal()
+                }
                 return item
             } catch PostgresWriterError.commitInDoubt where inDoubt == nil {
                 inDoubt = PostgresWriterError.commitInDoubt
             } catch is StoreUnavailable where inDoubt != nil {
                 triesLeft -= 1
                 if triesLeft == 0 { throw PostgresWriterError.commitInDoubt }
+            } catch where inDoubt != nil && PostgresErrorText.sqlState(of: error) == "55P03" {
+                // The lost transaction still holds what the item needs (the server is hanging it): still in doubt.
+                throw PostgresWriterError.commitInDoubt
             }
         }
     }
 
+    /// How long a try after a commit in doubt waits for a lock (the lost transaction's, on the item's id, when the
+    /// server is still running it): a transaction the server hangs would otherwise hold the request for another
+    /// statement timeout.
+    static let lockWaitAfterDoubt = "5s"
+
     /// Stores `item` in a shared transaction of the writer, checking its `Origin` first; whether post jobs committed
     /// with it. An item whose id is stored already was written by an earlier try whose commit's answer was lost.
-    private func insertOneByOne(_ item: FeedbackItem, origin: String?, notifies: Bool) async throws -> Bool {
+    /// `afterDoubt`: such a try; its statements wait at most `lockWaitAfterDoubt` for a lock.
+    private func insertOneByOne(_ item: FeedbackItem, origin: String?, notifies: Bool, afterDoubt: Bool)
+        async throws -> Bool
+    {
         // An Origin is checked against the client's list before the write, on a pooled connection of its own:
         // the shared transaction then carries one statement per submission, which is what its lane serialises.
         if let origin, !origin.isEmpty {
@@ -116,24 +129,33 @@ extension PostgresStore: FeedbackStore {
             guard client.allows(origin: origin) else { throw FeedbackError.originNotAllowed }
         }
         return try await write { tx -> Bool in
-            // The insert itself requires a live client (one that exists and is not being closed), so a client
-            // closed since the check above gets nothing written.
-            guard try await Self.insert(item, in: tx, onlyForLiveClient: true) else {
-                // Its own id: an earlier try committed it (with its post jobs), and its answer was lost.
-                if try await tx.row("SELECT 1 FROM feedback WHERE id = \(item.id) AND client_id = \(item.clientId)")
-                    != nil
-                {
-                    return true
-                }
-                guard try await Self.liveClient(id: item.clientId, in: tx) != nil else {
-                    throw FeedbackError.unknownClient
-                }
-                // The same Slack message twice for one client is refused, as the unique index has it.
-                throw PostgresStoreConflict()
-            }
-            // Accepted means durable for the Slack post too: it commits with the item, or neither does.
-            return notifies ? try await Self.enqueueNotifications(for: [item], in: tx) : false
+            // The transaction is shared: the bound holds for this piece's statements only (a failing piece's is
+            // undone with it).
+            guard afterDoubt else { return try await Self.insertOneByOne(item, notifies: notifies, in: tx) }
+            try await tx.query("SET LOCAL lock_timeout = '\(unescaped: Self.lockWaitAfterDoubt)'")
+            let enqueued = try await Self.insertOneByOne(item, notifies: notifies, in: tx)
+            try await tx.query("SET LOCAL lock_timeout TO DEFAULT")
+            return enqueued
         }
+    }
+
+    /// `insertOneByOne`'s piece of the shared transaction.
+    private static func insertOneByOne(_ item: FeedbackItem, notifies: Bool, in tx: PostgresTransaction)
+        async throws -> Bool
+    {
+        // The insert itself requires a live client (one that exists and is not being closed), so a client closed
+        // since the Origin's check gets nothing written.
+        guard try await insert(item, in: tx, onlyForLiveClient: true) else {
+            // Its own id: an earlier try committed it (with its post jobs), and its answer was lost.
+            if try await tx.row("SELECT 1 FROM feedback WHERE id = \(item.id) AND client_id = \(item.clientId)") != nil {
+                return true
+            }
+            guard try await liveClient(id: item.clientId, in: tx) != nil else { throw FeedbackError.unknownClient }
+            // The same Slack message twice for one client is refused, as the unique index has it.
+            throw PostgresStoreConflict()
+        }
+        // Accepted means durable for the Slack post too: it commits with the item, or neither does.
+        return notifies ? try await enqueueNotifications(for: [item], in: tx) : false
     }
 
     /// Inserts an item and links the uploaded screenshots it names, in the caller's transaction. False when a row

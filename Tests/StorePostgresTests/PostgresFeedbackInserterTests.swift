@@ -298,6 +298,48 @@ struct PostgresFeedbackInserterTests {
         }
     }
 
+    /// The lost commit hangs on the server (here a check at commit sleeps 30 s): the second try does not wait for it
+    /// (which could take another statement timeout) but gives up on its lock after a few seconds, and the submission
+    /// fails with `commitInDoubt` while the lost transaction is still running.
+    @Test(.timeLimit(.minutes(2)))
+    func aCommitTheServerHangsAfterItsAnswerIsLostIsNotWaitedFor() async throws {
+        try await withProxiedStore(postsToSlack: false) { store, proxy, settings, client in
+            try await TestPostgres.withConnection(to: settings) { connection in
+                try await connection.query(
+                    """
+                    CREATE FUNCTION hung_commit() RETURNS trigger LANGUAGE plpgsql AS $$
+                    BEGIN PERFORM pg_sleep(30); RETURN NULL; END $$
+                    """, logger: TestPostgres.logger)
+                try await connection.query(
+                    """
+                    CREATE CONSTRAINT TRIGGER hung_commit AFTER INSERT ON feedback
+                    DEFERRABLE INITIALLY DEFERRED FOR EACH ROW EXECUTE FUNCTION hung_commit()
+                    """, logger: TestPostgres.logger)
+            }
+            let sleeping: PostgresQuery =
+                "SELECT pid::text FROM pg_stat_activity WHERE wait_event = 'PgSleep' AND datname = current_database()"
+            let draft = FeedbackDraft(clientId: client, source: .api, comment: "Lost answer")
+            await #expect(throws: PostgresWriterError.commitInDoubt) {
+                _ = try await afterCommitting(on: settings, until: sleeping) {
+                    proxy.dropAnswers(afterClientSends: CommitPath.batchCall.committingStatement)
+                } cut: {
+                    proxy.cutAll()
+                } submitting: {
+                    try await store.insert(draft, at: Date(), origin: nil)
+                }
+            }
+            try await TestPostgres.withConnection(to: settings) { connection in
+                // Still running when the submission gave up; ended here, it commits nothing.
+                let pids = try await TestPostgres.all(sleeping, as: String.self, on: connection)
+                #expect(pids.count == 1)
+                for pid in pids {
+                    _ = try await TestPostgres.all(
+                        "SELECT pg_terminate_backend(\(Int32(pid) ?? 0))", as: Bool.self, on: connection)
+                }
+            }
+        }
+    }
+
     enum CommitPath: String, Sendable, CustomTestStringConvertible {
         case batchCall, batchTransaction, writer
         var testDescription: String { rawValue }
