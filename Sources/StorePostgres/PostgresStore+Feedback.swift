@@ -71,10 +71,10 @@ extension PostgresStore: FeedbackStore {
         let item = FeedbackItem(newAt: date, draft: draft)
         let notifies = postsNewFeedbackToSlack
         // A commit whose answer never came (the connection failed after it went out) may have written the item or
-        // not. Either way it is stored again under the same id, on a fresh connection: the insert waits for the lost
-        // transaction if the server is still finishing it, and finds its row if it committed. So the client gets its
-        // 201 and one item, where a 500 would have it send the item again and make two. Fails with `commitInDoubt`
-        // (a 500, not a 503: it may be written) when the server cannot be reached to find out.
+        // not. Either way it is stored again under the same id, on a fresh connection: the insert waits (up to
+        // `lockWaitAfterDoubt`) for the lost transaction if the server is still finishing it, and finds its row if it
+        // committed. So the client gets its 201 and one item, where a 500 would have it send the item again and make
+        // two. Fails with `commitInDoubt` (a 500, not a 503: it may be written) when that cannot be found out.
         var inDoubt: PostgresWriterError?
         // Most submissions share one multi-row statement with their neighbours, which also checks their Origin
         // against their client's allowlist; what it leaves out (an unknown client, say) takes the one-by-one path
