@@ -71,29 +71,16 @@ struct PostgresCopyTests {
         try await withSQLiteSource { path, folder in try await TestPostgres.withFreshDatabase { settings in
             let backend = try await PostgresBackend.open(settings, logger: TestPostgres.logger)
             let store = PostgresStore(backend: backend, logger: TestPostgres.logger)
-            try await TestPostgres.withConnection(to: settings) { connection in
-                try await connection.query(
-                    """
-                    CREATE FUNCTION slow_commit() RETURNS trigger LANGUAGE plpgsql AS $$
-                    BEGIN PERFORM pg_sleep(5); RETURN NULL; END $$
-                    """, logger: TestPostgres.logger)
-                try await connection.query(
-                    """
-                    CREATE CONSTRAINT TRIGGER slow_commit AFTER INSERT ON client
-                    DEFERRABLE INITIALLY DEFERRED FOR EACH ROW EXECUTE FUNCTION slow_commit()
-                    """, logger: TestPostgres.logger)
-            }
+            try await TestPostgres.sleepAtCommit(into: "client", seconds: 5, on: settings)
             let copy = Task { try await store.importStore(from: try SQLiteExport(path: path, dataDirectory: folder)) }
             try await TestPostgres.withConnection(to: settings) { connection in
-                let sleeping: PostgresQuery = """
-                    SELECT pid FROM pg_stat_activity WHERE wait_event = 'PgSleep' AND datname = current_database()
-                    """
-                var pids: [Int32] = []
+                var pids: [String] = []
                 while pids.isEmpty {
                     try await Task.sleep(for: .milliseconds(20))
-                    pids = try await TestPostgres.all(sleeping, as: Int32.self, on: connection)
+                    pids = try await TestPostgres.all(TestPostgres.sleepingAtCommit, as: String.self, on: connection)
                 }
-                _ = try await TestPostgres.all("SELECT pg_terminate_backend(\(pids[0]))", as: Bool.self, on: connection)
+                _ = try await TestPostgres.all(
+                    "SELECT pg_terminate_backend(\(Int32(pids[0]) ?? 0))", as: Bool.self, on: connection)
             }
             await #expect(throws: StoreUnavailable.self) { try await copy.value }
             await backend.close()

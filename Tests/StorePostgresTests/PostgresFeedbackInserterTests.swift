@@ -267,23 +267,9 @@ struct PostgresFeedbackInserterTests {
     @Test(.timeLimit(.minutes(2)))
     func aCommitStillRunningWhenItsAnswerIsLostIsWaitedForAndWrittenOnce() async throws {
         try await withProxiedStore(postsToSlack: false) { store, proxy, settings, client in
-            try await TestPostgres.withConnection(to: settings) { connection in
-                try await connection.query(
-                    """
-                    CREATE FUNCTION slow_commit() RETURNS trigger LANGUAGE plpgsql AS $$
-                    BEGIN PERFORM pg_sleep(0.5); RETURN NULL; END $$
-                    """, logger: TestPostgres.logger)
-                try await connection.query(
-                    """
-                    CREATE CONSTRAINT TRIGGER slow_commit AFTER INSERT ON feedback
-                    DEFERRABLE INITIALLY DEFERRED FOR EACH ROW EXECUTE FUNCTION slow_commit()
-                    """, logger: TestPostgres.logger)
-            }
+            try await TestPostgres.sleepAtCommit(into: "feedback", seconds: 0.5, on: settings)
             let draft = FeedbackDraft(clientId: client, source: .api, comment: "Lost answer")
-            let (item, _) = try await afterCommitting(
-                on: settings,
-                until: "SELECT pid::text FROM pg_stat_activity WHERE wait_event = 'PgSleep' AND datname = current_database()"
-            ) {
+            let (item, _) = try await afterCommitting(on: settings, until: TestPostgres.sleepingAtCommit) {
                 proxy.dropAnswers(afterClientSends: CommitPath.batchCall.committingStatement)
             } cut: {
                 proxy.cutAll()
@@ -304,23 +290,10 @@ struct PostgresFeedbackInserterTests {
     @Test(.timeLimit(.minutes(2)))
     func aCommitTheServerHangsAfterItsAnswerIsLostIsNotWaitedFor() async throws {
         try await withProxiedStore(postsToSlack: false) { store, proxy, settings, client in
-            try await TestPostgres.withConnection(to: settings) { connection in
-                try await connection.query(
-                    """
-                    CREATE FUNCTION hung_commit() RETURNS trigger LANGUAGE plpgsql AS $$
-                    BEGIN PERFORM pg_sleep(30); RETURN NULL; END $$
-                    """, logger: TestPostgres.logger)
-                try await connection.query(
-                    """
-                    CREATE CONSTRAINT TRIGGER hung_commit AFTER INSERT ON feedback
-                    DEFERRABLE INITIALLY DEFERRED FOR EACH ROW EXECUTE FUNCTION hung_commit()
-                    """, logger: TestPostgres.logger)
-            }
-            let sleeping: PostgresQuery =
-                "SELECT pid::text FROM pg_stat_activity WHERE wait_event = 'PgSleep' AND datname = current_database()"
+            try await TestPostgres.sleepAtCommit(into: "feedback", seconds: 30, on: settings)
             let draft = FeedbackDraft(clientId: client, source: .api, comment: "Lost answer")
             await #expect(throws: PostgresWriterError.commitInDoubt) {
-                _ = try await afterCommitting(on: settings, until: sleeping) {
+                _ = try await afterCommitting(on: settings, until: TestPostgres.sleepingAtCommit) {
                     proxy.dropAnswers(afterClientSends: CommitPath.batchCall.committingStatement)
                 } cut: {
                     proxy.cutAll()
@@ -330,7 +303,7 @@ struct PostgresFeedbackInserterTests {
             }
             try await TestPostgres.withConnection(to: settings) { connection in
                 // Still running when the submission gave up; ended here, it commits nothing.
-                let pids = try await TestPostgres.all(sleeping, as: String.self, on: connection)
+                let pids = try await TestPostgres.all(TestPostgres.sleepingAtCommit, as: String.self, on: connection)
                 #expect(pids.count == 1)
                 for pid in pids {
                     _ = try await TestPostgres.all(

@@ -103,6 +103,29 @@ enum TestPostgres {
         return result
     }
 
+    /// Makes every commit that inserted into `table` sleep `seconds` first (a deferred check, run at COMMIT): a
+    /// transaction the server is still committing, for as long as a test needs.
+    static func sleepAtCommit(into table: String, seconds: Double, on settings: PostgresSettings) async throws {
+        try await withConnection(to: settings) { connection in
+            try await connection.query(
+                PostgresQuery(
+                    unsafeSQL: """
+                        CREATE FUNCTION sleep_at_commit() RETURNS trigger LANGUAGE plpgsql AS $$
+                        BEGIN PERFORM pg_sleep(\(seconds)); RETURN NULL; END $$
+                        """), logger: logger)
+            try await connection.query(
+                PostgresQuery(
+                    unsafeSQL: """
+                        CREATE CONSTRAINT TRIGGER sleep_at_commit AFTER INSERT ON \(table)
+                        DEFERRABLE INITIALLY DEFERRED FOR EACH ROW EXECUTE FUNCTION sleep_at_commit()
+                        """), logger: logger)
+        }
+    }
+
+    /// The backends of the connection's database sleeping in `sleepAtCommit`'s check, by process id.
+    static let sleepingAtCommit: PostgresQuery =
+        "SELECT pid::text FROM pg_stat_activity WHERE wait_event = 'PgSleep' AND datname = current_database()"
+
     struct MissingServer: Error, CustomStringConvertible {
         var description: String { "USERO_TEST_POSTGRES_URL is not set" }
     }
