@@ -70,6 +70,10 @@ struct Serve: AsyncParsableCommand {
         let app: Application<AppResponder>
         let parts: AppParts
         let listening = Listening()
+        // Startup may wait a long time (USERO_DATABASE_WAIT_SECONDS, another instance's migration): a stop signal
+        // meanwhile ends it as one does after serving, exit 0, rather than by the signal (143).
+        let stopBeforeServing = Self.stopOnSignalUntilServing(logger: logger)
+        defer { stopBeforeServing.cancel() }
         do {
             config = try AppConfig.load(host: host, port: port, environment: ProcessInfo.processInfo.environment)
             if config.postgres != nil, config.tokenKeyBase64 == nil {
@@ -91,6 +95,7 @@ struct Serve: AsyncParsableCommand {
         } catch let error as AppConfig.Invalid {
             throw Self.refuse(error.description)
         }
+        stopBeforeServing.cancel()
         MetricsSystem.bootstrap(PrometheusMetricsFactory(registry: parts.registry))
         // SIGTERM drains in-flight requests, but a client trickling a body (or stalled mid-body) would hold the drain
         // until its request timeout (120 s), past what a deployment waits (30 s) before SIGKILL. After
@@ -118,6 +123,20 @@ struct Serve: AsyncParsableCommand {
     /// How long after SIGTERM the process ends even if something it waits for never stops (a deployment's SIGKILL
     /// comes after 30 s).
     static let shutdownBackstop: Duration = shutdownDeadline + .seconds(5)
+
+    /// Until cancelled, SIGTERM or SIGINT ends the process with 0. Nothing has been accepted before the service
+    /// listens, so there is nothing to drain, and what startup may be in the middle of is safe to cut short: a wait
+    /// for the database, or a migration (a transaction, in either store). Cancelled right before the service group
+    /// takes the signals over.
+    static func stopOnSignalUntilServing(logger: Logger) -> Task<Void, Never> {
+        return Task {
+            for await signal in await UnixSignalsSequence(trapping: .sigterm, .sigint) {
+                guard !Task.isCancelled else { return }
+                logger.info("usero stopped before it served", metadata: ["signal": "\(signal)"])
+                Foundation.exit(0)
+            }
+        }
+    }
 
     /// A configuration mistake: one line naming the variable or file, never its value; EX_CONFIG.
     static func refuse(_ description: String, code: Int32 = 78) -> ExitCode {

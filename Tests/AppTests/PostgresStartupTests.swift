@@ -157,6 +157,48 @@ struct PostgresStartupTests {
         #expect(!uncontended.stderr.contains(waiting), "\(uncontended.stderr)")
     }
 
+    /// A deployment may stop `serve` while it still waits at startup (a rollout given up, a node drained): the
+    /// contract's "exits 0" after SIGTERM or SIGINT holds there too, where the signal's default ended it with 143.
+    /// Both waits: for a database that is not up, and for another process's migration lock (a statement postgres-nio
+    /// does not abandon when its task is cancelled).
+    @Test func aStopSignalWhileServeWaitsAtStartupEndsItWithZero() async throws {
+        let cluster = try await ScriptedCluster.start()
+        defer { cluster.stop() }
+        try await cluster.crash()
+        var notUp = environment(database: cluster.url)
+        notUp["USERO_DATABASE_WAIT_SECONDS"] = "60"
+        try await expectStopWhileWaiting(environment: notUp, for: "not reachable yet", signal: SIGTERM)
+
+        try await cluster.restart()
+        let holder = try await PostgresConnection.connect(
+            configuration: try await TestBackend.database(for: folder).connectionConfiguration(), id: 1,
+            logger: TestBackend.logger)
+        try await holder.query("SELECT pg_advisory_lock(\(PostgresMigrator.lockKey))", logger: TestBackend.logger)
+        let migrating = environment(database: try await TestBackend.databaseURL(for: folder))
+        try await expectStopWhileWaiting(
+            environment: migrating, for: "Waiting for another process to finish migrating", signal: SIGINT)
+        try await holder.close()
+    }
+
+    /// Starts `serve`, waits for a line containing `text`, sends `signal`: the process ends with 0 within seconds.
+    func expectStopWhileWaiting(environment: [String: String], for text: String, signal: Int32) async throws {
+        let log = folder.appendingPathComponent("stopped-\(signal).log").path
+        let process = try UseroBinary.launchServe(port: UseroBinary.freePort(), environment: environment, log: log)
+        defer { process.send(SIGKILL) }
+        var lines = ""
+        for _ in 0..<300 where !lines.contains(text) && process.isRunning {
+            try await Task.sleep(for: .milliseconds(100))
+            lines = (try? String(contentsOfFile: log, encoding: .utf8)) ?? ""
+        }
+        try #require(lines.contains(text) && process.isRunning, "\(lines)")
+        let signalled = ContinuousClock.now
+        process.send(signal)
+        #expect(await waitForExit(process) == 0, "\(lines)")
+        #expect(ContinuousClock.now - signalled < .seconds(10))
+        lines = try String(contentsOfFile: log, encoding: .utf8)
+        #expect(lines.contains("usero stopped before it served"), "\(lines)")
+    }
+
     /// At `LOG_LEVEL=trace` postgres-nio would log every wire message, the rows read among them (an end user's email,
     /// in hex); the logger it gets stops at debug, so the README's "logs never contain emails" holds.
     @Test func traceLoggingOnPostgreSQLNeverShowsAnEmail() async throws {
