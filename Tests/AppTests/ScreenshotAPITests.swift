@@ -106,6 +106,43 @@ import UseroTestSupport
         }
     }
 
+    /// A submission names its upload by the object `POST /api/screenshots` answered, but the object comes from the
+    /// client: what the item then shows (to the admin API, an export) is the upload's own record, not a URL, size,
+    /// type or dimensions the sender put in its place. An object naming no upload stays as sent, within the bounds
+    /// an upload can have.
+    @Test func anItemShowsItsUploadAsStoredNotAsTheSenderDescribedIt() async throws {
+        try await TestServer.run { server in
+            let client = try await server.createClient()
+            let uploaded = try await upload(server, clientId: client.id, file: Images.png(width: 13, height: 10))
+            let answered = try #require(uploaded.json["screenshot"] as? [String: Any])
+            let fileName = try #require(answered["fileName"] as? String)
+            let posted = try await server.postJSON("/api/feedback", """
+                {"clientId":"\(client.id)","comment":"see the picture","screenshots":[{"fileName":"\(fileName)",
+                 "url":"https://evil.example/phish.png","fileSize":1,"mimeType":"image/gif","width":9999,"height":0}]}
+                """)
+            #expect(posted.status == 200, "\(posted.text)")
+            let id = try #require(posted.json["feedbackId"] as? String)
+            let item = try await server.request(
+                "GET", "/api/feedback/\(id)", headers: ["Authorization": "Bearer \(client.key)"]).json
+            let shown = try #require((item["screenshots"] as? [[String: Any]])?.first)
+            #expect(NSDictionary(dictionary: shown) == NSDictionary(dictionary: answered), "\(shown)")
+
+            for (field, value) in [("fileSize", 10_485_761), ("width", 2_147_483_648), ("height", -1)] {
+                var shot: [String: Any] = [
+                    "fileName": "\(client.id)/none.png", "url": "https://example.com/none.png", "fileSize": 1,
+                    "mimeType": "image/png",
+                ]
+                shot[field] = value
+                let body = try JSONSerialization.data(
+                    withJSONObject: ["clientId": client.id, "comment": "x", "screenshots": [shot]])
+                let refused = try await server.postJSON("/api/feedback", String(decoding: body, as: UTF8.self))
+                #expect(refused.status == 400, "\(field)")
+                let issues = refused.json["issues"] as? [String: [String]]
+                #expect(issues?["screenshots.0.\(field)"]?.isEmpty == false, "\(refused.text)")
+            }
+        }
+    }
+
     /// The docs take any `image/*`: formats whose size lies deep in the file are stored and served by their proven
     /// type, without `width`/`height`. The declared type does not decide it (a HEIC declared as PNG is a HEIC).
     @Test(arguments: [

@@ -23,6 +23,19 @@ import Testing
         #expect(info.height == (height == 800 ? 800 : nil))
     }
 
+    /// A GIF, JPEG or WebP header saying 0 pixels states no size, as a PNG's does: the dimension is left out, never 0.
+    @Test func aZeroSizeIsNoSizeInEveryFormat() throws {
+        let gif: [UInt8] = Array("GIF89a".utf8) + [0, 0, 0, 0]
+        let jpeg: [UInt8] = [0xFF, 0xD8, 0xFF, 0xC0, 0x00, 0x11, 0x08, 0x00, 0x00, 0x00, 0x00, 0x03]
+        var webp: [UInt8] = Array("RIFF".utf8) + [0, 0, 0, 0] + Array("WEBPVP8 ".utf8)
+        webp += [UInt8](repeating: 0, count: 7) + [0x9D, 0x01, 0x2A] + [0, 0, 0, 0]  // chunk size, frame tag, size
+        for (bytes, mime) in [(gif, "image/gif"), (jpeg, "image/jpeg"), (webp, "image/webp")] {
+            let info = try #require(ImageInfo.sniff(bytes), "\(mime)")
+            #expect(info.mimeType == mime)
+            #expect(info.width == nil && info.height == nil, "\(mime): \(String(describing: info.width))")
+        }
+    }
+
     @Test func walksJPEGSegmentsToTheFrameHeader() throws {
         let bytes: [UInt8] = [0xFF, 0xD8, 0xFF, 0xE1, 0x00, 0x04, 0x00, 0x00,  // APP1, 2 bytes of payload
                               0xFF, 0xC2, 0x00, 0x11, 0x08, 0x01, 0xE0, 0x02, 0x80, 0x03]  // progressive SOF2 480x640

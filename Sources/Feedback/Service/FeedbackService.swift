@@ -38,8 +38,35 @@ public struct FeedbackService: Sendable {
     public func submit(body: some Collection<UInt8>, context: SubmissionParser.Context, origin: String?) async throws
         -> FeedbackItem
     {
-        let draft = try parser.parse(body, context: context)
+        var draft = try parser.parse(body, context: context)
+        if !draft.screenshots.isEmpty {
+            draft.screenshots = try await uploadedScreenshots(draft.screenshots, clientID: draft.clientId)
+        }
         return try await store.insert(draft, at: clock.now(), origin: origin)
+    }
+
+    /// The screenshot objects of a submission, each that names a stored upload of this client as that upload says.
+    /// An object is meant to be what `POST /api/screenshots` answered, but comes from the client: the item an admin
+    /// reads (through the API, an export, the inbox) must not give a real upload a URL, size, type or dimensions of
+    /// the sender's choosing. An object naming no upload of the client stays as sent (the developer docs' own
+    /// example names one), within the parser's bounds.
+    private func uploadedScreenshots(_ sent: [ScreenshotRef], clientID: String) async throws -> [ScreenshotRef] {
+        var result: [ScreenshotRef] = []
+        for shot in sent {
+            if let stored = try await store.screenshot(fileName: shot.fileName), stored.clientId == clientID {
+                result.append(screenshotObject(stored))
+            } else {
+                result.append(shot)
+            }
+        }
+        return result
+    }
+
+    /// The screenshot object of a stored upload, as `POST /api/screenshots` answers it.
+    func screenshotObject(_ stored: StoredScreenshot) -> ScreenshotRef {
+        ScreenshotRef(
+            fileName: stored.fileName, url: "\(publicURL)/api/screenshots/\(stored.fileName)",
+            fileSize: stored.fileSize, mimeType: stored.mimeType, width: stored.width, height: stored.height)
     }
 
 
@@ -89,9 +116,7 @@ public struct FeedbackService: Sendable {
             }
         }
         try await save(stored)
-        return ScreenshotRef(
-            fileName: fileName, url: "\(publicURL)/api/screenshots/\(fileName)", fileSize: stored.fileSize,
-            mimeType: info.mimeType, width: info.width, height: info.height)
+        return screenshotObject(stored)
     }
 
     /// Where a stored screenshot's bytes are: a file to stream from, or the bytes themselves.

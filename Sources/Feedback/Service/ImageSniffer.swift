@@ -38,8 +38,9 @@ public struct ImageInfo: Sendable, Equatable {
     /// Every extension `sniff` gives a stored file.
     public static let fileExtensions: Set<String> = ["png", "jpg", "gif", "webp", "bmp", "tiff", "avif", "heic"]
 
-    /// A dimension read from a 32-bit header field, when it is one an image can have: 1 to 2^31 - 1 pixels (PNG's
-    /// own limit; a BMP's height of -2^31 has no positive counterpart). Anything else is no dimension at all, so the
+    /// A dimension read from a header field, when it is one an image can have: 1 to 2^31 - 1 pixels (PNG's own
+    /// limit; a BMP's height of -2^31 has no positive counterpart). Anything else is no dimension at all (a GIF, JPEG
+    /// or WebP header saying 0 too, as a PNG's does: the answer leaves it out rather than say 0), so the
     /// stored value always fits the stores' 32-bit columns: PostgreSQL refused 2^31 and up, which made such an upload
     /// a 500 there.
     static func pixels<Value: BinaryInteger>(_ value: Value) -> Int64? {
@@ -99,8 +100,8 @@ public struct ImageInfo: Sendable, Equatable {
     private static func gif(_ b: UnsafeRawBufferPointer) -> ImageInfo {
         var info = ImageInfo(mimeType: "image/gif", fileExtension: "gif")
         if b.count >= 10 {
-            info.width = Int64(UInt16(b[6]) | UInt16(b[7]) << 8)
-            info.height = Int64(UInt16(b[8]) | UInt16(b[9]) << 8)
+            info.width = pixels(UInt16(b[6]) | UInt16(b[7]) << 8)
+            info.height = pixels(UInt16(b[8]) | UInt16(b[9]) << 8)
         }
         return info
     }
@@ -116,8 +117,8 @@ public struct ImageInfo: Sendable, Equatable {
             if marker == 0xD8 || marker == 0x01 || (0xD0...0xD7).contains(marker) { i += 2; continue }
             let length = Int(b[i + 2]) << 8 | Int(b[i + 3])
             if (0xC0...0xCF).contains(marker) && ![0xC4, 0xC8, 0xCC].contains(marker) {
-                info.height = Int64(Int(b[i + 5]) << 8 | Int(b[i + 6]))
-                info.width = Int64(Int(b[i + 7]) << 8 | Int(b[i + 8]))
+                info.height = pixels(Int(b[i + 5]) << 8 | Int(b[i + 6]))
+                info.width = pixels(Int(b[i + 7]) << 8 | Int(b[i + 8]))
                 break
             }
             if marker == 0xDA || length < 2 { break }
@@ -132,8 +133,8 @@ public struct ImageInfo: Sendable, Equatable {
         switch String(decoding: b[12..<16], as: UTF8.self) {
         case "VP8 ":
             // Frame tag (3 bytes), start code (3), then 14-bit width and height.
-            info.width = Int64(Int(b[26]) | (Int(b[27]) & 0x3F) << 8)
-            info.height = Int64(Int(b[28]) | (Int(b[29]) & 0x3F) << 8)
+            info.width = pixels(Int(b[26]) | (Int(b[27]) & 0x3F) << 8)
+            info.height = pixels(Int(b[28]) | (Int(b[29]) & 0x3F) << 8)
         case "VP8L":
             let bits = UInt32(b[21]) | UInt32(b[22]) << 8 | UInt32(b[23]) << 16 | UInt32(b[24]) << 24
             info.width = Int64(bits & 0x3FFF) + 1

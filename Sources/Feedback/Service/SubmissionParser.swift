@@ -118,10 +118,16 @@ public struct SubmissionParser: Sendable {
                 let mime = local.string(fields, "mimeType", required: true, maxLength: 128)
                 let width = local.integer(fields, "width")
                 let height = local.integer(fields, "height")
-                if let size, size < 0 { local.add("fileSize", "Must be a non-negative integer") }
+                // What an upload can be: at most the largest file, dimensions that fit 32 bits (as the sniffer's).
+                if let size, !(0...Int64(FeedbackService.maxScreenshotBytes)).contains(size) {
+                    local.add("fileSize", "Must be an integer from 0 to \(FeedbackService.maxScreenshotBytes)")
+                }
                 if let mime, !mime.lowercased().hasPrefix("image/") { local.add("mimeType", "Must be an image type") }
-                if let width, width < 0 { local.add("width", "Must be a non-negative integer") }
-                if let height, height < 0 { local.add("height", "Must be a non-negative integer") }
+                for (field, value) in [("width", width), ("height", height)] {
+                    if let value, !(0...Int64(Int32.max)).contains(value) {
+                        local.add(field, "Must be an integer from 0 to \(Int32.max)")
+                    }
+                }
                 for (field, messages) in local.byField {
                     for message in messages { issues.add("\(path).\(field)", message) }
                 }
