@@ -55,6 +55,19 @@ public struct Installation: Sendable {
         self.postNotBefore = postNotBefore
     }
 
+    /// How much earlier than an installation a retried event must say it happened to be taken for an earlier
+    /// installation's: Slack's clock and this server's may differ by seconds.
+    public static let retriedEventLeeway: Int64 = 10_000
+
+    /// Whether an event Slack delivers again, saying it happened at `eventTime` (epoch ms; nil: a first delivery, or
+    /// no time given), belongs to an installation before this one. Slack retries a failed delivery for minutes, so
+    /// an `app_uninstalled` or `tokens_revoked` of an earlier installation can arrive after the workspace installed
+    /// usero again; it must not undo that. A first delivery arrives as it happens and is never judged by its time.
+    public func isLater(thanRetriedEventAt eventTime: Int64?) -> Bool {
+        guard let eventTime else { return false }
+        return eventTime < installedAt - Self.retriedEventLeeway
+    }
+
     /// Whether a reaction by `user` (or by the bot `botId`) is the app's own, which never captures.
     public func isOwnBot(user: String, botId: String?) -> Bool {
         user == botUserId || (botId != nil && botId == self.botId)

@@ -41,8 +41,8 @@ public struct SlackIngest: Sendable {
         case acknowledged
     }
 
-    /// Handles a verified Events API body.
-    public func receiveEvent(_ body: [UInt8]) async throws -> EventReply {
+    /// Handles a verified Events API body; `retried`: Slack delivers it again (`X-Slack-Retry-Num`).
+    public func receiveEvent(_ body: [UInt8], retried: Bool = false) async throws -> EventReply {
         // Most deliveries are dropped unread (message events above all): a one-pass peek tells them without decoding
         // the envelope. Anything the peek is unsure of, and everything at debug level (whose log names the team),
         // takes the full path below.
@@ -72,8 +72,12 @@ public struct SlackIngest: Sendable {
             switch type {
             case "reaction_added": try await reactionAdded(event, team: team, eventId: envelope.eventId)
             case "app_home_opened": try await homeOpened(event, team: team, eventId: envelope.eventId)
-            case "app_uninstalled": try await appUninstalled(team: team, eventId: envelope.eventId, eventTime: envelope.eventTime)
-            case "tokens_revoked": try await tokensRevoked(event, team: team, eventId: envelope.eventId)
+            case "app_uninstalled":
+                try await appUninstalled(team: team, eventId: envelope.eventId, eventTime: envelope.eventTime, retried: retried)
+            case "tokens_revoked":
+                try await tokensRevoked(
+                    event, team: team, eventId: envelope.eventId,
+                    retriedEventAt: retried ? bounded(eventTime: envelope.eventTime) : nil)
             default: break  // message events above all: dropped at ingestion, nothing stored or queued
             }
             return .acknowledged
@@ -118,21 +122,29 @@ public struct SlackIngest: Sendable {
         try await store.recordEventSeen(team: team, at: now)
     }
 
-    private func appUninstalled(team: String, eventId: String?, eventTime: Int64?) async throws {
+    /// `event_time` (Slack's word, in seconds) in epoch ms, when it is one: bounded before it meets arithmetic,
+    /// and never later than now.
+    private func bounded(eventTime: Int64?) -> Int64? {
         let now = epochMillis(clock.now())
-        // `event_time` is Slack's word, in seconds: bounded before it meets arithmetic, and never later than now.
-        let happened = eventTime.map { $0 > 0 && $0 <= now / 1000 ? $0 * 1000 : now } ?? now
+        return eventTime.flatMap { $0 > 0 && $0 <= now / 1000 ? $0 * 1000 : nil }
+    }
+
+    private func appUninstalled(team: String, eventId: String?, eventTime: Int64?, retried: Bool) async throws {
+        let now = epochMillis(clock.now())
+        let happened = bounded(eventTime: eventTime)
         if try await store.acceptUninstall(
-            team: team, eventId: eventId, at: now, deadline: happened + Self.scrubDeadline)
+            team: team, eventId: eventId, at: now, deadline: (happened ?? now) + Self.scrubDeadline,
+            retriedEventAt: retried ? happened : nil)
         {
             wakeup.signal()
         }
     }
 
-    private func tokensRevoked(_ event: InnerEvent, team: String, eventId: String?) async throws {
+    private func tokensRevoked(_ event: InnerEvent, team: String, eventId: String?, retriedEventAt: Int64?) async throws {
         let bots = (event.tokens?.bot ?? []).filter { Self.areSlackIDs($0) }
         guard !bots.isEmpty else { return }
-        try await store.acceptTokensRevoked(team: team, eventId: eventId, botUserIds: bots, at: epochMillis(clock.now()))
+        try await store.acceptTokensRevoked(
+            team: team, eventId: eventId, botUserIds: bots, at: epochMillis(clock.now()), retriedEventAt: retriedEventAt)
     }
 
     // MARK: Replays

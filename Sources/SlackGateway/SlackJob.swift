@@ -161,6 +161,15 @@ public struct NewSlackJob: Sendable, Equatable {
         self.runAt = runAt
         self.deadlineAt = deadlineAt
     }
+
+    /// The uninstall's scrub of the workspace's author and forwarder ids (those captured before a later
+    /// installation only), due now. No client on the job: closing the account (which deletes its jobs) must not
+    /// cancel it; the payload names the client for the audit entry.
+    public static func uninstallScrub(team: String, client: String?, at now: Int64, deadline: Int64) -> NewSlackJob {
+        NewSlackJob(
+            clientId: nil, teamId: team, work: .uninstall(UninstallJob(clientId: client)), runAt: now,
+            deadlineAt: deadline)
+    }
 }
 
 /// `slack.capture`: fetch the reacted-to message `ts` in `channel` and store it, forwarded by `user`.

@@ -41,10 +41,15 @@ public protocol SlackStore: Sendable {
     func acceptReaction(_ reaction: ReactionForward, at now: Int64) async throws -> Bool
     /// `app_uninstalled`: unless the event id was seen, tombstone the workspace (remembering its client), delete
     /// its installation and token and its pending Slack calls, and enqueue the scrub with its deadline. Returns
-    /// whether the scrub was enqueued.
-    func acceptUninstall(team: String, eventId: String?, at now: Int64, deadline: Int64) async throws -> Bool
-    /// `tokens_revoked`: unless the event id was seen, forget the token when one of `botUserIds` is the bot's.
-    func acceptTokensRevoked(team: String, eventId: String?, botUserIds: [String], at now: Int64) async throws
+    /// whether the scrub was enqueued. A retried event of an installation before the current one
+    /// (`Installation.isLater(thanRetriedEventAt:)`) leaves the installation alone and enqueues only the scrub, which
+    /// spares what the workspace captured since it installed again.
+    func acceptUninstall(team: String, eventId: String?, at now: Int64, deadline: Int64, retriedEventAt: Int64?)
+        async throws -> Bool
+    /// `tokens_revoked`: unless the event id was seen, forget the token when one of `botUserIds` is the bot's and
+    /// the event is not a retried one of an installation before the current one.
+    func acceptTokensRevoked(
+        team: String, eventId: String?, botUserIds: [String], at now: Int64, retriedEventAt: Int64?) async throws
     /// A shortcut or slash-command forward: stores the message for the workspace's client unless it is there
     /// already, and enqueues the `response_url` answer when one is given.
     func captureForward(_ message: CapturedMessage, at now: Date, responseURL: String?) async throws -> CaptureResult
@@ -256,6 +261,16 @@ public struct SlackJobLane: Sendable, Hashable {
 }
 
 extension SlackStore {
+    /// `app_uninstalled` delivered for the first time (see the requirement).
+    public func acceptUninstall(team: String, eventId: String?, at now: Int64, deadline: Int64) async throws -> Bool {
+        try await acceptUninstall(team: team, eventId: eventId, at: now, deadline: deadline, retriedEventAt: nil)
+    }
+
+    /// `tokens_revoked` delivered for the first time (see the requirement).
+    public func acceptTokensRevoked(team: String, eventId: String?, botUserIds: [String], at now: Int64) async throws {
+        try await acceptTokensRevoked(team: team, eventId: eventId, botUserIds: botUserIds, at: now, retriedEventAt: nil)
+    }
+
     /// Claims due jobs of `kinds` (one lane; see `claimDueJobs(now:lanes:)`).
     public func claimDueJobs(now: Int64, limit: Int, lease: Int64, kinds: Set<SlackJob.Kind>) async throws
         -> [SlackJob]

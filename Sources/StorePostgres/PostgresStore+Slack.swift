@@ -187,11 +187,18 @@ extension PostgresStore: SlackStore {
         }
     }
 
-    public func acceptUninstall(team: String, eventId: String?, at now: Int64, deadline: Int64) async throws -> Bool {
+    public func acceptUninstall(team: String, eventId: String?, at now: Int64, deadline: Int64, retriedEventAt: Int64?)
+        async throws -> Bool
+    {
         let cancelled = SlackJob.Kind.cancelledByUninstall.map(\.rawValue)
         return try await write { tx in
             if let eventId { guard try await Self.recordEvent(eventId, at: now, in: tx) else { return false } }
             let installation = try await Self.installation(team: team, lock: .update, in: tx)
+            if let installation, installation.isLater(thanRetriedEventAt: retriedEventAt) {
+                try await Self.enqueue(
+                    NewSlackJob.uninstallScrub(team: team, client: installation.clientId, at: now, deadline: deadline), in: tx)
+                return true
+            }
             let previous = try await tx.scalar(
                 "SELECT client_id FROM slack_tombstone WHERE team_id = \(team)", as: String?.self) ?? nil
             let clientId = installation?.clientId ?? previous
@@ -204,20 +211,19 @@ extension PostgresStore: SlackStore {
             // The token goes in this very transaction; the id scrub follows in the job, within the deadline.
             try await tx.execute("DELETE FROM slack_installation WHERE team_id = \(team)")
             try await tx.execute("DELETE FROM job WHERE team_id = \(team) AND kind = ANY(\(cancelled))")
-            // No client on the job: closing the account (which deletes its jobs) must not cancel the scrub.
-            try await Self.enqueue(
-                NewSlackJob(
-                    clientId: nil, teamId: team, work: .uninstall(UninstallJob(clientId: clientId)), runAt: now,
-                    deadlineAt: deadline),
-                in: tx)
+            try await Self.enqueue(NewSlackJob.uninstallScrub(team: team, client: clientId, at: now, deadline: deadline), in: tx)
             return true
         }
     }
 
-    public func acceptTokensRevoked(team: String, eventId: String?, botUserIds: [String], at now: Int64) async throws {
+    public func acceptTokensRevoked(
+        team: String, eventId: String?, botUserIds: [String], at now: Int64, retriedEventAt: Int64?
+    ) async throws {
         try await write { tx in
             if let eventId { guard try await Self.recordEvent(eventId, at: now, in: tx) else { return } }
-            guard let installation = try await Self.installation(team: team, in: tx) else { return }
+            guard let installation = try await Self.installation(team: team, in: tx),
+                !installation.isLater(thanRetriedEventAt: retriedEventAt)
+            else { return }
             if let bot = installation.botUserId, !botUserIds.contains(bot) { return }
             try await tx.execute(
                 "UPDATE slack_installation SET token_envelope = NULL, token_key_id = NULL WHERE team_id = \(team)")

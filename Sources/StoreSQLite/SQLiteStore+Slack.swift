@@ -147,10 +147,16 @@ extension SQLiteStore: SlackStore {
         }
     }
 
-    public func acceptUninstall(team: String, eventId: String?, at now: Int64, deadline: Int64) async throws -> Bool {
+    public func acceptUninstall(team: String, eventId: String?, at now: Int64, deadline: Int64, retriedEventAt: Int64?)
+        async throws -> Bool
+    {
         try await database.write { db in
             if let eventId { guard try Self.recordEvent(eventId, at: now, in: db) else { return false } }
             let installation = try Self.installation(team: team, in: db)
+            if let installation, installation.isLater(thanRetriedEventAt: retriedEventAt) {
+                try Self.enqueue(NewSlackJob.uninstallScrub(team: team, client: installation.clientId, at: now, deadline: deadline), in: db)
+                return true
+            }
             let previous = try String.fetchOne(
                 db, sql: "SELECT client_id FROM slack_tombstone WHERE team_id = ?", arguments: [team])
             let clientId = installation?.clientId ?? previous
@@ -169,20 +175,19 @@ extension SQLiteStore: SlackStore {
                     AND kind IN (\(Array(repeating: "?", count: cancelled.count).joined(separator: ", ")))
                     """,
                 arguments: StatementArguments([team]) + StatementArguments(cancelled))
-            // No client on the job: closing the account (which deletes its jobs) must not cancel the scrub.
-            try Self.enqueue(
-                NewSlackJob(
-                    clientId: nil, teamId: team, work: .uninstall(UninstallJob(clientId: clientId)), runAt: now,
-                    deadlineAt: deadline),
-                in: db)
+            try Self.enqueue(NewSlackJob.uninstallScrub(team: team, client: clientId, at: now, deadline: deadline), in: db)
             return true
         }
     }
 
-    public func acceptTokensRevoked(team: String, eventId: String?, botUserIds: [String], at now: Int64) async throws {
+    public func acceptTokensRevoked(
+        team: String, eventId: String?, botUserIds: [String], at now: Int64, retriedEventAt: Int64?
+    ) async throws {
         try await database.write { db in
             if let eventId { guard try Self.recordEvent(eventId, at: now, in: db) else { return } }
-            guard let installation = try Self.installation(team: team, in: db) else { return }
+            guard let installation = try Self.installation(team: team, in: db),
+                !installation.isLater(thanRetriedEventAt: retriedEventAt)
+            else { return }
             if let bot = installation.botUserId, !botUserIds.contains(bot) { return }
             try db.execute(
                 sql: "UPDATE slack_installation SET token_envelope = NULL, token_key_id = NULL WHERE team_id = ?",

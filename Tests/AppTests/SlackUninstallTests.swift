@@ -122,6 +122,45 @@ import UseroTestSupport
         }
     }
 
+    /// Slack retries a delivery it could not make (usero down, a timeout) for minutes: an `app_uninstalled` or
+    /// `tokens_revoked` whose first delivery failed can arrive after the admin installed usero again. Such a late
+    /// retry, from before this installation, must not uninstall it or forget its new token; the rows the earlier
+    /// installation captured still lose their ids. The same events as first deliveries uninstall as always.
+    @Test func aLateRetryFromBeforeAReinstallLeavesTheNewInstallationWorking() async throws {
+        try await SlackCaptureTests.withInstalledServer { server, _, client in
+            #expect(try await server.sendCommand(Fixtures.text("slash_command_usero.txt")).status == 200)
+            let retry = ["X-Slack-Retry-Num": "2", "X-Slack-Retry-Reason": "http_error"]
+            let beforeInstall = "\(Int(Date().timeIntervalSince1970) - 120)"
+            #expect(try await server.sendEvent(
+                "event_tokens_revoked.json", replacing: [("1700000990", beforeInstall)], headers: retry).status == 200)
+            #expect(try await server.sendEvent(
+                "event_app_uninstalled.json", replacing: [("1700001000", beforeInstall)], headers: retry).status == 200)
+
+            // The scrub of what the earlier installation captured runs, and finds nothing of it here
+            try await server.eventually(timeout: .seconds(30)) {
+                try await server.count("audit_entry", where: "kind = 'slack_uninstall_scrub'") == 1
+            }
+            #expect(try await server.count("slack_installation", where: "token_envelope IS NOT NULL") == 1)
+            #expect(try await server.count("slack_tombstone") == 0)
+            let installed = try await server.request(
+                "GET", "/api/slack/installation", headers: ["Authorization": "Bearer \(client.key)"])
+            #expect(installed.status == 200, "\(installed.text)")
+            let again = try await server.sendCommand(Fixtures.text("slash_command_usero.txt"))
+            #expect((again.json["text"] as? String)?.contains("revoked") == false, "\(again.text)")
+            #expect((again.json["text"] as? String)?.contains("isn't installed") == false, "\(again.text)")
+            #expect(try await server.count("feedback", where: "slack_author_id = 'U0001'") == 2)
+
+            // A first delivery is taken as it comes
+            #expect(try await server.sendEvent(
+                "event_app_uninstalled.json", replacing: [("1700001000", beforeInstall), ("Ev0009", "Ev0909")]
+            ).status == 200)
+            #expect(try await server.count("slack_installation") == 0)
+            try await server.eventually(timeout: .seconds(30)) {
+                try await server.count("feedback", where: "slack_author_id IS NOT NULL") == 0
+            }
+        }
+    }
+
     @Test func revokedBotTokensAreDeletedAndLaterForwardsRefusedCleanly() async throws {
         try await SlackCaptureTests.withInstalledServer { server, fake, client in
             #expect(try await server.sendEvent("event_tokens_revoked.json").status == 200)

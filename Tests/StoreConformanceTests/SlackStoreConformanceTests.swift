@@ -588,6 +588,56 @@ import Testing
         #expect(try await s.items(client).count == 4)
     }
 
+    /// Slack retries a delivery it could not make for minutes: an `app_uninstalled` or `tokens_revoked` whose first
+    /// delivery failed can come after the workspace installed usero again. Such a retry, from before the current
+    /// installation, leaves it alone (it does not tombstone the workspace or forget the new token) and scrubs only
+    /// what the earlier installation captured; a retry of an event after the install, or a first delivery of any
+    /// age, uninstalls as always.
+    @Test(arguments: StoreFactories.available)
+    func aRetriedUninstallOfAnEarlierInstallationLeavesTheNewOneAlone(_ factory: StoreFactory) async throws {
+        let s = try await factory.store()
+        let client = try await s.client()
+        try await s.install(team: "T1", client: client)
+        _ = try await s.slack.captureForward(s.message(team: "T1", ts: "1.1"), at: S.t0, responseURL: nil)
+        // Uninstalled at t0 + 60 s (the delivery failed), installed again at t0 + 120 s, a capture since.
+        let reinstalled = Self.t0 + 120_000
+        try await s.install(team: "T1", client: client, envelope: [4], at: reinstalled)
+        let since = try await s.slack.captureForward(
+            s.message(team: "T1", ts: "2.1", author: "U0777", forwarder: "U0777"), at: S.t0.addingTimeInterval(130),
+            responseURL: nil)
+        let sinceID = try #require(since.feedbackId)
+
+        try await s.slack.acceptTokensRevoked(
+            team: "T1", eventId: "E1", botUserIds: ["UT1BOT"], at: reinstalled + 30_000, retriedEventAt: Self.t0 + 60_000)
+        #expect(try await s.slack.activeInstallation(team: "T1")?.tokenEnvelope == [4])
+        #expect(try await s.slack.acceptUninstall(
+            team: "T1", eventId: "E2", at: reinstalled + 30_000, deadline: Self.t0 + 120_000,
+            retriedEventAt: Self.t0 + 60_000))
+        let kept = try #require(try await s.slack.activeInstallation(team: "T1"))
+        #expect(kept.tokenEnvelope == [4] && kept.clientId == client)
+        #expect(try await s.slack.installation(client: client)?.teamId == "T1")
+        let scrub = try await s.slack.claimDueJobs(now: reinstalled + 30_000, limit: 10, lease: 1_000, kinds: [.uninstall])
+        #expect(scrub.count == 1 && scrub.first?.deadlineAt == Self.t0 + 120_000)
+        var cursor: Int64 = 0
+        while let next = try await s.slack.scrubAuthors(team: "T1", after: cursor, limit: 10).next { cursor = next }
+        for item in try await s.items(client) {
+            let kept = item.id == sinceID
+            #expect(item.draft.slack?.authorId == (kept ? "U0777" : nil))
+            #expect(item.draft.slack?.forwardedBy == (kept ? "U0777" : nil))
+        }
+
+        // Within the leeway of the install, or after it, a retry is taken for this installation's.
+        try await s.slack.acceptTokensRevoked(
+            team: "T1", eventId: "E3", botUserIds: ["UT1BOT"], at: reinstalled + 40_000,
+            retriedEventAt: reinstalled - Installation.retriedEventLeeway)
+        #expect(try await s.slack.activeInstallation(team: "T1")?.tokenEnvelope == nil)
+        #expect(try await s.slack.acceptUninstall(
+            team: "T1", eventId: "E4", at: reinstalled + 40_000, deadline: reinstalled + 60_000,
+            retriedEventAt: reinstalled + 1_000))
+        #expect(try await s.slack.activeInstallation(team: "T1") == nil)
+        #expect(try await s.slack.installation(client: client) == nil)
+    }
+
     // MARK: Job queue
 
     @Test(arguments: StoreFactories.available)

@@ -388,9 +388,17 @@ extension InMemoryStore: SlackStore {
         }
     }
 
-    public func acceptUninstall(team: String, eventId: String?, at now: Int64, deadline: Int64) async throws -> Bool {
+    public func acceptUninstall(team: String, eventId: String?, at now: Int64, deadline: Int64, retriedEventAt: Int64?)
+        async throws -> Bool
+    {
         write { state in
             if let eventId, !Self.recordEvent(eventId, at: now, in: &state) { return false }
+            if let installation = state.installations[team], installation.isLater(thanRetriedEventAt: retriedEventAt) {
+                Self.enqueue(
+                    NewSlackJob.uninstallScrub(team: team, client: installation.clientId, at: now, deadline: deadline),
+                    into: &state)
+                return true
+            }
             let clientId = state.installations[team]?.clientId ?? state.tombstones[team] ?? nil
             state.tombstones[team] = .some(clientId)
             state.installations[team] = nil
@@ -398,18 +406,19 @@ extension InMemoryStore: SlackStore {
                 !(stored.job.teamId == team && SlackJob.Kind.cancelledByUninstall.contains(stored.job.kind))
             }
             Self.enqueue(
-                NewSlackJob(
-                    clientId: nil, teamId: team, work: .uninstall(UninstallJob(clientId: clientId)), runAt: now,
-                    deadlineAt: deadline),
-                into: &state)
+                NewSlackJob.uninstallScrub(team: team, client: clientId, at: now, deadline: deadline), into: &state)
             return true
         }
     }
 
-    public func acceptTokensRevoked(team: String, eventId: String?, botUserIds: [String], at now: Int64) async throws {
+    public func acceptTokensRevoked(
+        team: String, eventId: String?, botUserIds: [String], at now: Int64, retriedEventAt: Int64?
+    ) async throws {
         write { state in
             if let eventId, !Self.recordEvent(eventId, at: now, in: &state) { return }
-            guard let installation = state.installations[team] else { return }
+            guard let installation = state.installations[team],
+                !installation.isLater(thanRetriedEventAt: retriedEventAt)
+            else { return }
             if let bot = installation.botUserId, !botUserIds.contains(bot) { return }
             state.installations[team]?.tokenEnvelope = nil
             state.installations[team]?.tokenKeyId = nil

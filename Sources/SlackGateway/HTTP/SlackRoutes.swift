@@ -40,7 +40,7 @@ public struct SlackRoutes<Context: RequestContext>: Sendable {
 
     @Sendable func events(_ request: Request, context: Context) async throws -> Response {
         let body = try await verifiedBody(request)
-        switch try await ingest.receiveEvent(body) {
+        switch try await ingest.receiveEvent(body, retried: request.headers[SlackHeaders.retryNumber] != nil) {
         case .challenge(let challenge): return JSONResponse.make(["challenge": challenge])
         case .acknowledged: return Response(status: .ok)
         }
@@ -94,6 +94,8 @@ public struct SlackRoutes<Context: RequestContext>: Sendable {
 enum SlackHeaders {
     static let timestamp = HTTPField.Name("X-Slack-Request-Timestamp")!
     static let signature = HTTPField.Name("X-Slack-Signature")!
+    /// Present on a delivery Slack makes again after the first failed or timed out.
+    static let retryNumber = HTTPField.Name("X-Slack-Retry-Num")!
 }
 
 /// The small pages the OAuth callback shows.
