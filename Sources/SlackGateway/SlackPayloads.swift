@@ -67,6 +67,22 @@ public struct InnerEvent: Decodable, Sendable {
         case type, user, reaction, item, tokens, tab
         case botId = "bot_id", itemUser = "item_user"
     }
+
+    /// Every field as usero reads it, or nil: events share these names with other shapes (`user_change` and
+    /// `team_join` carry `user` as an object), and an event usero does not handle is acknowledged and dropped
+    /// whatever its fields hold; one it handles with a field of the wrong shape lacks that field, and is dropped.
+    public init(from decoder: any Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        func field<T: Decodable>(_ key: CodingKeys) -> T? { (try? c.decodeIfPresent(T.self, forKey: key)) ?? nil }
+        type = field(.type)
+        user = field(.user)
+        botId = field(.botId)
+        reaction = field(.reaction)
+        item = field(.item)
+        itemUser = field(.itemUser)
+        tokens = field(.tokens)
+        tab = field(.tab)
+    }
 }
 
 /// The JSON inside a shortcut's `payload=` field.

@@ -109,6 +109,26 @@ import UseroTestSupport
         #expect(answered > 0)
     }
 
+    /// At debug and trace every delivery takes the full path (its log line names the team), where `user_change` and
+    /// `team_join`, whose `user` is an object, were refused with a 400: Slack retries that, and disables a
+    /// subscription that keeps failing. At every level they are acknowledged and dropped, as is a handled event
+    /// whose field has the wrong shape.
+    @Test(arguments: [Logger.Level.trace, .debug, .info])
+    func eventsOfOtherShapesAreAcknowledgedAtEveryLogLevel(_ level: Logger.Level) async throws {
+        let world = try await SlackWorld()
+        var logger = Logger(label: "test")
+        logger.logLevel = level
+        let ingest = SlackIngest(store: world.store, clock: world.clock, wakeup: world.wakeup, logger: logger)
+        for inner in [#"{"type":"user_change","user":{"id":"U0099","name":"x"}}"#,
+                      #"{"type":"team_join","user":{"id":"U0098"}}"#,
+                      #"{"type":"reaction_added","user":{"id":"U0001"},"reaction":"wrench","item":{"type":"message","channel":"C0001","ts":"1.2"}}"#,
+                      #"{"type":"reaction_added","user":"U0001","reaction":"wrench","item":"C0001"}"#] {
+            let body = #"{"type":"event_callback","team_id":"T0001","event_id":"Ev7001","event":\#(inner)}"#
+            #expect(try await ingest.receiveEvent(Array(body.utf8)) == .acknowledged, "\(inner)")
+        }
+        #expect(world.jobs.isEmpty)
+    }
+
     @Test func ignoredEventsAreDroppedAtInfoWithNothingQueued() async throws {
         let world = try await SlackWorld()
         var logger = Logger(label: "test")
