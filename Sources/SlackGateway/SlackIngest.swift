@@ -1,6 +1,7 @@
 public import Feedback
 import Foundation
 public import Logging
+import Metrics
 import Synchronization
 
 /// The rules for verified Slack requests: decide quickly, store what must be stored and enqueue slow work in one
@@ -47,6 +48,7 @@ public struct SlackIngest: Sendable {
         // the envelope. Anything the peek is unsure of, and everything at debug level (whose log names the team),
         // takes the full path below.
         if logger.logLevel > .debug, let peek = EventPeek(body), peek.type != "url_verification",
+            peek.type != "app_rate_limited",
             peek.type != "event_callback" || peek.eventType.map({ !Self.handledEvents.contains($0) }) == true
         {
             // As on the full path: an event with a type and a workspace counts as seen (at most one write a minute).
@@ -81,8 +83,18 @@ public struct SlackIngest: Sendable {
             default: break  // message events above all: dropped at ingestion, nothing stored or queued
             }
             return .acknowledged
+        case "app_rate_limited":
+            // No `event` wrapper. Slack holds back this workspace's events for now: reactions made meanwhile never
+            // arrive, which an operator must hear of (a warning and a counter) to sweep them.
+            let team = envelope.teamId.flatMap { Self.areSlackIDs($0) ? $0 : nil } ?? "-"
+            let minute = envelope.minuteRateLimited.map { iso8601(millis: min(max($0, 0), 1 << 40) * 1000) }
+            Counter(label: "usero_slack_events_rate_limited_total").increment()
+            logger.warning(
+                "Slack is holding back this workspace's events (app_rate_limited): reactions made meanwhile are not delivered; POST /api/slack/recover sweeps them",
+                metadata: ["slack.team_id": "\(team)", "slack.minute_rate_limited": "\(minute ?? "-")"])
+            return .acknowledged
         default:
-            // app_rate_limited (no `event` wrapper) and anything new: acknowledged so Slack doesn't retry.
+            // Anything new: acknowledged so Slack doesn't retry.
             logger.debug("Slack envelope", metadata: ["slack.envelope_type": "\(Self.loggable(envelope.type))"])
             return .acknowledged
         }

@@ -7,6 +7,8 @@ public struct EventEnvelope: Decodable, Sendable {
     public var teamId: String?
     public var eventId: String?
     public var eventTime: Int64?
+    /// `app_rate_limited`: the minute (epoch seconds) from which events are held back.
+    public var minuteRateLimited: Int64?
     public var event: InnerEvent?
     public var authorizations: [Authorization]?
 
@@ -19,6 +21,7 @@ public struct EventEnvelope: Decodable, Sendable {
     enum CodingKeys: String, CodingKey {
         case type, challenge, event, authorizations
         case teamId = "team_id", eventId = "event_id", eventTime = "event_time"
+        case minuteRateLimited = "minute_rate_limited"
     }
 
     public init(from decoder: any Decoder) throws {
@@ -30,6 +33,7 @@ public struct EventEnvelope: Decodable, Sendable {
         // Slack's word, used only as a hint (the uninstall deadline falls back to now): a value that is no Int64
         // (a fraction, 1e30, a string) is ignored rather than turning the whole event, an uninstall among them, away.
         eventTime = (try? c.decodeIfPresent(Int64.self, forKey: .eventTime)) ?? nil
+        minuteRateLimited = (try? c.decodeIfPresent(Int64.self, forKey: .minuteRateLimited)) ?? nil
         event = try c.decodeIfPresent(InnerEvent.self, forKey: .event)
         authorizations = try c.decodeIfPresent([Authorization].self, forKey: .authorizations)
     }

@@ -46,6 +46,31 @@ import UseroTestSupport
         }
     }
 
+    /// Slack holds back a workspace's events past 30,000 an hour and says so with `app_rate_limited`: reactions made
+    /// meanwhile never arrive. The delivery is acknowledged, and the operator hears of it: a warning naming the
+    /// workspace and the minute (and how to sweep what was missed), and a counter on `/metrics`.
+    @Test func aRateLimitedWorkspaceIsAWarningAndACount() async throws {
+        let folder = TestServer.makeFolder()
+        var environment = UseroBinary.storeEnvironment(in: folder)
+        environment["SLACK_SIGNING_SECRET"] = SlackTestSettings.signingSecret
+        let log = folder.appendingPathComponent("serve.log").path
+        let port = UseroBinary.freePort()
+        let (process, healthy) = try await UseroBinary.startServe(port: port, environment: environment, log: log)
+        defer { process.send(SIGKILL) }
+        try #require(healthy)
+        let body = Data(Fixtures.text("app_rate_limited.json").utf8)
+        let answer = try await HTTPResult.send(
+            "POST", "http://127.0.0.1:\(port)/slack/events", headers: SlackTestSettings.headers(for: body), body: body)
+        #expect(answer.status == 200)
+        let metrics = try await HTTPResult.send("GET", "http://127.0.0.1:\(port)/metrics").text
+        #expect(metrics.contains("usero_slack_events_rate_limited_total 1"), "\(metrics)")
+        let warnings = try String(contentsOfFile: log, encoding: .utf8).split(separator: "\n")
+            .filter { $0.contains("warning") && $0.contains("app_rate_limited") }
+        #expect(warnings.count == 1, "\(warnings)")
+        #expect(warnings.first?.contains("slack.team_id=T0001") == true)
+        #expect(warnings.first?.contains("slack.minute_rate_limited=2023-11-14T22:19:00") == true, "\(warnings)")
+    }
+
     @Test func aRetriedDeliveryAndEveryOtherForwardOfTheSameMessageGiveOneRow() async throws {
         try await SlackCaptureTests.withInstalledServer { server, fake, client in
             // The same delivery twice (Slack's http_timeout retry)
