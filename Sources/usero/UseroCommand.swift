@@ -5,6 +5,8 @@ import Foundation
 import Hummingbird
 import Logging
 import Metrics
+import NIOCore
+import NIOPosix
 import Prometheus
 import ServiceLifecycle
 import StorePostgres
@@ -85,6 +87,9 @@ struct Serve: AsyncParsableCommand {
             }
             // Before the store opens (and possibly waits for PostgreSQL): a data folder usero cannot write in would
             // fail every upload with a 500.
+            if let problem = await Self.listeningProblem(host: config.host, port: config.port) {
+                throw refuseToListen(config, problem)
+            }
             try DataFolder.prepare(config)
             (app, parts) = try await buildApplication(config: config, logger: logger) { port in
                 listening.set()
@@ -111,11 +116,33 @@ struct Serve: AsyncParsableCommand {
         } catch where !listening.isSet {
             // The server never listened: the address is taken, not this machine's, or not allowed.
             guard let problem = Self.bindProblem(error) else { throw error }
-            let portName = port == nil ? "USERO_PORT" : "--port"
-            let hostName = host == nil ? "USERO_HOST" : "--host"
-            throw Self.refuse("\(portName) \(config.port) on \(hostName) \(config.host) cannot be listened on (\(problem))")
+            throw refuseToListen(config, problem)
         }
         logger.info("usero stopped")
+    }
+
+    /// The one line for an address `serve` cannot listen on, naming the option or variable that set it.
+    func refuseToListen(_ config: AppConfig, _ problem: String) -> ExitCode {
+        let portName = port == nil ? "USERO_PORT" : "--port"
+        let hostName = host == nil ? "USERO_HOST" : "--host"
+        return Self.refuse("\(portName) \(config.port) on \(hostName) \(config.host) cannot be listened on (\(problem))")
+    }
+
+    /// Why `host`:`port` cannot be listened on, found by binding it and letting go before anything starts: a port in
+    /// use stops `serve` with its one line before the store opens and the background work (the group commit, the
+    /// sweeps, the Slack worker) starts beside a server that will never listen, whose failures as the store closed
+    /// under it came first (a PostgreSQL deployment saw half a dozen lines blaming the store). Nil when it can be
+    /// (port 0: any free one), or when the failure is not a bind problem: the server's own bind then decides.
+    static func listeningProblem(host: String, port: Int) async -> String? {
+        do {
+            let channel = try await ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton)
+                .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
+                .bind(host: host, port: port).get()
+            try? await channel.close()
+            return nil
+        } catch {
+            return bindProblem(error)
+        }
     }
 
     /// How long SIGTERM waits for in-flight requests and background work to finish before closing what is left.

@@ -128,6 +128,20 @@ import FoundationNetworking
         #expect(!FileManager.default.fileExists(atPath: "postgres:"))
     }
 
+    /// A port another program holds stops `serve` before it touches its store: one line, and no database made.
+    @Test func aPortInUseStopsServeBeforeItMakesItsStore() async throws {
+        let outcome = try await UseroBinary.withPortInUse { port in
+            var settings = environment
+            settings["USERO_PORT"] = "\(port)"
+            return try await UseroBinary.run(["serve"], environment: settings)
+        }
+        #expect(outcome.status == 78, "\(outcome.stderr)")
+        let lines = outcome.stderr.split(separator: "\n").filter { $0.contains("USERO_PORT") }
+        #expect(lines.count == 1 && lines.first?.contains("the port is in use") == true, "\(outcome.stderr)")
+        let database = try #require(environment["USERO_DATABASE"])
+        #expect(!FileManager.default.fileExists(atPath: database))
+    }
+
     /// The administration commands read the same configuration and end the same way on a mistake in it.
     @Test func aCommandMeetingAConfigurationMistakeSaysSoInOneLineAndExits78() async throws {
         var settings = environment

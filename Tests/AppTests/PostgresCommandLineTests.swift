@@ -148,6 +148,22 @@ struct PostgresCommandLineTests {
         #expect(!outcome.stderr.contains(password))
     }
 
+    /// A port another program holds is a configuration mistake with one line, on PostgreSQL as on SQLite. The
+    /// store's background work (the group commit, the sweeps, the Slack worker) used to start beside the server's
+    /// bind, and its failures as the store closed under it came first: half a dozen lines blaming the database.
+    @Test func aPortInUseStopsServeWithItsOneLineAndNothingElse() async throws {
+        var environment = try await environment()
+        environment["SLACK_SIGNING_SECRET"] = "8f742231b10e8888abcd99yyyzzz85a5"
+        let outcome = try await UseroBinary.withPortInUse { port in
+            environment["USERO_PORT"] = "\(port)"
+            return try await UseroBinary.run(["serve"], environment: environment)
+        }
+        #expect(outcome.status == 78, "\(outcome.stderr)")
+        let lines = outcome.stderr.split(separator: "\n")
+        #expect(lines.count == 1 && lines.first?.contains("USERO_PORT") == true, "\(outcome.stderr)")
+        #expect(lines.first?.contains("the port is in use") == true, "\(outcome.stderr)")
+    }
+
     /// The contract: on PostgreSQL `USERO_TOKEN_KEY` is required (instances share one key), with Slack configured
     /// or not; `serve` refuses without it. The administration commands do not seal tokens and run without it.
     @Test(arguments: [false, true])

@@ -38,21 +38,44 @@ enum UseroBinary {
     static func freePort() -> Int {
         for _ in 0..<200 {
             let port = Int.random(in: 20000..<32000)
-            let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-            guard fd >= 0 else { continue }
-            defer { close(fd) }
-            var address = sockaddr_in()
-            address.sin_family = sa_family_t(AF_INET)
-            address.sin_port = in_port_t(UInt16(port).bigEndian)
-            address.sin_addr.s_addr = inet_addr("127.0.0.1")
-            let bound = withUnsafePointer(to: &address) {
-                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
-                    bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size))
-                }
+            if let fd = boundSocket(port: port) {
+                close(fd)
+                return port
             }
-            if bound == 0 { return port }
         }
         return Int.random(in: 20000..<32000)
+    }
+
+    /// A port of 127.0.0.1 held by a listening socket of this process until `body` returns: another program's.
+    static func withPortInUse<T>(_ body: (_ port: Int) async throws -> T) async throws -> T {
+        for _ in 0..<200 {
+            let port = Int.random(in: 20000..<32000)
+            guard let fd = boundSocket(port: port) else { continue }
+            defer { close(fd) }
+            try #require(listen(fd, 8) == 0)
+            return try await body(port)
+        }
+        throw CancellationError()
+    }
+
+    /// A TCP socket bound to 127.0.0.1:`port`, or nil when the port is taken.
+    private static func boundSocket(port: Int) -> Int32? {
+        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        guard fd >= 0 else { return nil }
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_port = in_port_t(UInt16(port).bigEndian)
+        address.sin_addr.s_addr = inet_addr("127.0.0.1")
+        let bound = withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size))
+            }
+        }
+        guard bound == 0 else {
+            close(fd)
+            return nil
+        }
+        return fd
     }
 
     /// Starts `usero serve` on `port` and waits until `/healthz` answers (up to a minute: process start, migrations and
