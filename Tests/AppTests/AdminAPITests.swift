@@ -79,6 +79,8 @@ import UseroTestSupport
     @Test(arguments: [
         "?limit=0", "?limit=201", "?limit=ten", "?source=email", "?cursor=%%%", "?cursor=bm90LWEtY3Vyc29y",
         "?cursor=MToA",  // `1:` and a NUL, which PostgreSQL's text cannot hold
+        // A typo, or a second value, would otherwise be dropped: an unfiltered list taken for a filtered one.
+        "?enviroment=production", "?limit=1&limit=2", "?source=api&source=widget",
     ])
     func badQueriesAre400(query: String) async throws {
         try await TestServer.run { server in

@@ -27,7 +27,7 @@ public struct AdminRoutes<Context: RequestContext>: Sendable {
 
     @Sendable func list(_ request: Request, context: Context) async throws -> Response {
         let client = try await auth.client(for: request)
-        let query = try request.formQuery()
+        let query = try request.formQuery(allowing: ["source", "environment", "limit", "cursor"])
         var filter = FeedbackFilter()
         if let source = query["source"], !source.isEmpty {
             guard let value = FeedbackSource(rawValue: source) else {

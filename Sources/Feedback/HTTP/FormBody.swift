@@ -119,6 +119,21 @@ extension Request {
         throw .badQuery(field: name, message: "\(name) has a broken percent-encoding")
     }
 
+    /// The query string read as a form of the parameters in `names`, each at most once: a typo (`enviroment`) or a
+    /// second value would otherwise be dropped in silence, and an unfiltered answer taken for a filtered one.
+    public func formQuery(allowing names: Set<String>) throws(FeedbackError) -> FormBody {
+        let form = try formQuery()
+        var seen = Set<String>()
+        for (name, _) in form.fields {
+            let shown = name.unicodeScalars.count <= 64 && !name.containsNUL ? name : "query"
+            guard names.contains(name) else {
+                throw .badQuery(field: shown, message: "\(shown) is not a parameter of this route (\(names.sorted().joined(separator: ", ")))")
+            }
+            guard seen.insert(name).inserted else { throw .badQuery(field: shown, message: "\(shown) is given more than once") }
+        }
+        return form
+    }
+
     /// The query string read as a form, or no fields when it does not decode: for HTML pages, which show their
     /// defaults rather than a JSON error.
     public var lenientFormQuery: FormBody { (try? formQuery()) ?? .empty }

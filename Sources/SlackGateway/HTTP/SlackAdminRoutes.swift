@@ -42,7 +42,7 @@ public struct SlackAdminRoutes<Context: RequestContext>: Sendable {
 
     @Sendable func recover(_ request: Request, context: Context) async throws -> Response {
         let client = try await auth.client(for: request)
-        let since = try SlackWorkspace.parseSince(request.formQuery()["since"])
+        let since = try SlackWorkspace.parseSince(request.formQuery(allowing: ["since"])["since"])
         try await workspace.recover(clientID: client.id, since: since)
         return JSONResponse.raw(#"{"queued":true}"#, status: .accepted)
     }
