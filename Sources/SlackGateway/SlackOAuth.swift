@@ -95,6 +95,21 @@ public struct SlackOAuth: Sendable {
         case failed(status: Int, reason: String)
     }
 
+    /// The page for an answer from Slack usero cannot keep (not a bot token for one workspace).
+    static let unusableAnswer =
+        "Slack answered, but not with an installation usero can use (a bot token for one workspace). Nothing was "
+        + "stored. Try again from a new link; if it happens again, check the Slack app's settings."
+
+    /// Refuses an installation Slack has already granted: the token it issued is revoked first (best effort), so the
+    /// app is not left installed in a workspace where usero ignores it, as when a project has another workspace.
+    private func refusing(_ access: OAuthAccess, status: Int, reason: String) async -> CallbackResult {
+        let token = access.accessToken.value
+        if !token.isEmpty, token.utf8.count <= 512, token.allSatisfy({ $0.isASCII && !$0.isWhitespace }) {
+            try? await api.revoke(token: access.accessToken)
+        }
+        return .failed(status: status, reason: reason)
+    }
+
     /// Checks the state (signed, unexpired, unused: it is consumed here), exchanges the code, asks `auth.test`
     /// who the bot is, and stores the installation. Nothing is stored on any failure.
     public func complete(code: String?, state: String?, error: String?) async -> CallbackResult {
@@ -122,12 +137,13 @@ public struct SlackOAuth: Sendable {
             let access = try await api.exchangeCode(
                 code, redirectURI: redirectURI, clientID: clientID, clientSecret: clientSecret)
             guard let team = access.teamId else {
-                return .failed(status: 400, reason: "Org-wide (Enterprise Grid) installs are not supported yet.")
+                return await refusing(
+                    access, status: 400, reason: "Org-wide (Enterprise Grid) installs are not supported yet.")
             }
             guard !access.expires else {
                 logger.notice("Slack install refused: the app's tokens expire (token rotation is on)")
-                return .failed(
-                    status: 400,
+                return await refusing(
+                    access, status: 400,
                     reason: "This Slack app has token rotation turned on, and usero needs it off (Slack app settings, "
                         + "OAuth & Permissions). Nothing was stored.")
             }
@@ -135,9 +151,15 @@ public struct SlackOAuth: Sendable {
             // name, and auth.test agreeing on the workspace.
             guard Installation.isTeamID(team), access.accessToken.value.hasPrefix("xoxb-"),
                 access.accessToken.value.utf8.count <= 512
-            else { throw SlackAPIError.malformedResponse }
+            else {
+                logger.warning("Slack install refused: Slack's answer held no bot token for one workspace")
+                return await refusing(access, status: 502, reason: Self.unusableAnswer)
+            }
             let identity = try await api.authTest(token: access.accessToken)
-            guard identity.teamId == nil || identity.teamId == team else { throw SlackAPIError.malformedResponse }
+            guard identity.teamId == nil || identity.teamId == team else {
+                logger.warning("Slack install refused: auth.test named another workspace than the token's")
+                return await refusing(access, status: 502, reason: Self.unusableAnswer)
+            }
             let teamName = access.teamName.map { String($0.unicodeScalars.prefix(256)) }
             let envelope = try keyRing.seal(Array(access.accessToken.value.utf8), associatedData: Array(team.utf8))
             let installation = Installation(

@@ -110,7 +110,9 @@ import UseroTestSupport
 
     /// What Slack answers is checked before anything is sealed or stored: a token that expires (the app has token
     /// rotation on; usero keeps no refresh token, so it would stop working 12 hours later), an empty workspace id or
-    /// token, an `auth.test` about another workspace. A huge workspace name is cut.
+    /// token, a user token, an `auth.test` about another workspace. The page says Slack's answer was refused (not
+    /// that Slack could not be reached), and the token Slack issued is revoked, so the app is not left installed
+    /// where usero ignores it. A huge workspace name is cut.
     @Test func installAnswersThatCannotWorkAreRefusedAndStoreNothing() async throws {
         try await withFakeSlack { fake, api in
             try await TestServer.run(configure: { SlackTestSettings.configure(&$0, fakeURL: api) }) { server in
@@ -118,17 +120,32 @@ import UseroTestSupport
                 func callback() async throws -> HTTPResult {
                     try await server.request("GET", "/slack/oauth/callback?code=c&state=\(try await server.installState(for: client))")
                 }
+                func lastRevoked() async -> String? { await fake.calls("auth.revoke").last?.authorization }
                 await fake.script("oauth.v2.access", .fixture("oauth_v2_access_rotation_ok.json"))
                 let rotating = try await callback()
                 #expect(rotating.status == 400)
                 #expect(rotating.text.contains("token rotation"))
-                for (from, to) in [(#""id": "T0001""#, #""id": """#), ("xoxb-0001-0009-AbCdEfGhIjKlMnOpQrStUvWx", "")] {
+                #expect(await lastRevoked() == "Bearer xoxe.xoxb-1-AbCdEfGhIjKlMnOpQrStUvWxYz0123456789")
+                let token = "xoxb-0001-0009-AbCdEfGhIjKlMnOpQrStUvWx"
+                for (from, to, revoked) in [
+                    (#""id": "T0001""#, #""id": """#, token), (token, "xoxp-0001-0001-UserToken", "xoxp-0001-0001-UserToken"),
+                    (token, "", nil),
+                ] {
+                    let revocations = await fake.calls("auth.revoke").count
                     await fake.script("oauth.v2.access", .init(body: Fixtures.text("oauth_v2_access_ok.json", replacing: [(from, to)])))
-                    #expect(try await callback().status == 502, "\(from)")
+                    let refused = try await callback()
+                    #expect(refused.status == 502, "\(to)")
+                    #expect(refused.text.contains("not with an installation usero can use"), "\(refused.text)")
+                    #expect(!refused.text.contains("could not reach"))
+                    #expect(await fake.calls("auth.revoke").count == revocations + (revoked == nil ? 0 : 1))
+                    if let revoked { #expect(await lastRevoked() == "Bearer \(revoked)") }
                 }
                 await fake.script(
                     "auth.test", .init(body: #"{"ok":true,"team_id":"T9999","user_id":"U0009","bot_id":"B0001"}"#))
-                #expect(try await callback().status == 502)
+                let elsewhere = try await callback()
+                #expect(elsewhere.status == 502)
+                #expect(elsewhere.text.contains("not with an installation usero can use"))
+                #expect(await lastRevoked() == "Bearer \(token)")
                 #expect(try await server.count("slack_installation") == 0)
 
                 let long = String(repeating: "n", count: 3_000)
