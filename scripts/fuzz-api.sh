@@ -3,7 +3,8 @@
 #
 # Starts `usero serve` (the debug build, or $USERO_BIN) on a free loopback port with a throwaway SQLite file and a
 # client, points schemathesis at http://HOST:PORT/openapi.json with that client's admin key, and fails on any 5xx,
-# any status, content type, header or body the description does not allow, or a service that died. Bounded by
+# any status, content type, header or body the description does not allow, a method a path does not answer that is
+# not a 405, or a service that died. Bounded by
 # MAX_EXAMPLES cases per operation (default 20) and MAX_TIME seconds in all (default 90); SEED fixes the cases
 # (default: a fixed seed, so CI runs are repeatable; SEED=random for a new one).
 #   scripts/fuzz-api.sh                    # as CI runs it (scripts/test.sh, after the Swift tests)
@@ -97,7 +98,7 @@ status=0
 # From the temporary folder: schemathesis and hypothesis leave their caches in the working directory.
 cd "$WORK"
 "$VENV/bin/schemathesis" run "http://127.0.0.1:$PORT/openapi.json" \
-    --checks not_a_server_error,status_code_conformance,content_type_conformance,response_headers_conformance,response_schema_conformance \
+    --checks not_a_server_error,unsupported_method,status_code_conformance,content_type_conformance,response_headers_conformance,response_schema_conformance \
     --header "Authorization: Bearer $ADMIN_KEY" \
     --exclude-path /api/account \
     --phases examples,coverage,fuzzing \

@@ -59,6 +59,8 @@ func buildApplication(
     // Errors mapped to the contract's answers, one metrics record and a debug log line, in one layer (so the log
     // and the metrics see the status each error became: a 401 is not counted as a 500).
     router.add(middleware: RequestObservationMiddleware())
+    let routeMethods = RouteMethods()
+    router.add(middleware: MethodNotAllowedMiddleware(routes: routeMethods))
     // Both before any body is read (the rate limit reads one only to learn its client id, after the address check).
     if let watermark = FreeDiskWatermarkMiddleware(
         minimumFreeBytes: config.minFreeDiskBytes,
@@ -160,6 +162,7 @@ func buildApplication(
     WidgetRoutes<AppRequestContext>().register(on: router)
 
     parts.routes = router.routes.map { "\($0.method) \($0.path)" }
+    routeMethods.record(router.routes.map { ($0.path, $0.method) })
     let requestTimeout = TimeAmount(config.requestTimeout)
     let perAddress = config.maxConnectionsPerAddress > 0 ? ConnectionsPerAddress(limit: config.maxConnectionsPerAddress) : nil
     var app = Application(

@@ -24,6 +24,30 @@ import Glibc
         #expect(result.header("X-Frame-Options") == "DENY", sourceLocation: sourceLocation)
     }
 
+    /// A route asked with a method it does not answer is a 405 naming the ones it does (`Allow`), not a 404 saying
+    /// the route is not there; a path no route has stays a 404, and so does a route's own "not found" (an item that
+    /// is not this client's).
+    @Test func aMethodARouteDoesNotAnswerIs405WithAllow() async throws {
+        try await TestServer.run { server in
+            let client = try await server.createClient()
+            let auth = ["Authorization": "Bearer \(client.key)"]
+            for (method, path, allow) in [
+                ("PUT", "/api/feedback", "GET, HEAD, OPTIONS, POST"), ("GET", "/api/identify", "OPTIONS, POST"),
+                ("PATCH", "/api/feedback/fb_whatever", "DELETE, GET, HEAD"), ("POST", "/healthz", "GET, HEAD"),
+            ] {
+                let answer = try await server.request(method, path, headers: auth)
+                #expect(answer.status == 405, "\(method) \(path)")
+                #expect(answer.header("Allow") == allow, "\(method) \(path)")
+                #expect(answer.json["error"] as? String == "Method not allowed")
+                #expect(answer.header("Access-Control-Allow-Origin") == "*")
+            }
+            #expect(try await server.request("GET", "/api/nothing-here", headers: auth).status == 404)
+            let missing = try await server.request("GET", "/api/feedback/fb_not_there", headers: auth)
+            #expect(missing.status == 404)
+            #expect(missing.header("Allow") == nil)
+        }
+    }
+
     @Test func oauthResultPagesForbidScriptsFramingAndSniffing() async throws {
         try await withFakeSlack { _, api in
             try await TestServer.run(configure: { SlackTestSettings.configure(&$0, fakeURL: api) }) { server in
