@@ -248,6 +248,18 @@ import UseroTestSupport
         }
     }
 
+    /// The first bytes of a JPEG are not a JPEG: an upload must hold the header of the format it starts as.
+    @Test func aSignatureAloneIsNotAnImage() async throws {
+        try await TestServer.run { server in
+            let client = try await server.createClient()
+            for bytes in [[0xFF, 0xD8, 0xFF], Array("GIF89a".utf8)] as [[UInt8]] {
+                let result = try await upload(server, clientId: client.id, file: Data(bytes), type: "image/jpeg")
+                #expect(result.status == 400)
+                #expect(result.json["error"] as? String == "File must be an image")
+            }
+        }
+    }
+
     @Test func declaredImageTypeDoesNotMakeTextAnImage() async throws {
         try await TestServer.run { server in
             let client = try await server.createClient()

@@ -23,9 +23,21 @@ import Testing
         #expect(info.height == (height == 800 ? 800 : nil))
     }
 
+    /// "Checked by content": a signature alone, or a signature and a header cut short, is no image.
+    @Test func aSignatureWithoutItsHeaderIsNoImage() throws {
+        let cut: [[UInt8]] = [
+            [0xFF, 0xD8, 0xFF], [0xFF, 0xD8, 0xFF, 0xE0, 0x00, 0x10] + [UInt8](repeating: 0, count: 14),
+            Array("GIF89a".utf8), Array("GIF87a".utf8) + [1, 0, 1, 0],
+            [0x89, 0x50, 0x4E, 0x47, 0x0D, 0x0A, 0x1A, 0x0A], [0x89, 0x50, 0x4E, 0x47, 0x0D, 0x0A, 0x1A, 0x0A, 0, 0, 0, 13],
+            Array("RIFF".utf8) + [0, 0, 0, 0] + Array("WEBP".utf8), Array("RIFF".utf8) + [0, 0, 0, 0] + Array("WEBPJUNK".utf8)
+                + [UInt8](repeating: 0, count: 20),
+        ]
+        for bytes in cut { #expect(ImageInfo.sniff(bytes) == nil, "\(bytes)") }
+    }
+
     /// A GIF, JPEG or WebP header saying 0 pixels states no size, as a PNG's does: the dimension is left out, never 0.
     @Test func aZeroSizeIsNoSizeInEveryFormat() throws {
-        let gif: [UInt8] = Array("GIF89a".utf8) + [0, 0, 0, 0]
+        let gif: [UInt8] = Array("GIF89a".utf8) + [0, 0, 0, 0, 0, 0, 0]
         let jpeg: [UInt8] = [0xFF, 0xD8, 0xFF, 0xC0, 0x00, 0x11, 0x08, 0x00, 0x00, 0x00, 0x00, 0x03]
         var webp: [UInt8] = Array("RIFF".utf8) + [0, 0, 0, 0] + Array("WEBPVP8 ".utf8)
         webp += [UInt8](repeating: 0, count: 7) + [0x9D, 0x01, 0x2A] + [0, 0, 0, 0]  // chunk size, frame tag, size

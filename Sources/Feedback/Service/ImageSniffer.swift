@@ -14,7 +14,9 @@ public struct ImageInfo: Sendable, Equatable {
     public var height: Int64?
 
     /// Sniffs PNG, JPEG, GIF, WebP and BMP (with their dimensions), TIFF, AVIF and HEIC/HEIF (without: their sizes
-    /// live deep in the file); nil for anything else, including SVG, which is text and could carry script.
+    /// live deep in the file); nil for anything else, including SVG, which is text and could carry script. For the
+    /// formats whose header it reads, the header must be there: a file that is a signature and nothing more (three
+    /// bytes of a JPEG's start, `GIF89a` alone) is no image.
     public static func sniff(_ bytes: [UInt8]) -> ImageInfo? {
         bytes.withUnsafeBytes { sniff($0) }
     }
@@ -87,27 +89,27 @@ public struct ImageInfo: Sendable, Equatable {
         return sniff(UnsafeRawBufferPointer(start: mapped, count: size))
     }
 
-    private static func png(_ b: UnsafeRawBufferPointer) -> ImageInfo {
-        // Signature, then the IHDR chunk: length, "IHDR", width, height (big-endian).
+    private static func png(_ b: UnsafeRawBufferPointer) -> ImageInfo? {
+        // Signature, then the IHDR chunk (every PNG's first): length, "IHDR", width, height (big-endian).
+        guard b.count >= 24, Array(b[12..<16]) == Array("IHDR".utf8) else { return nil }
         var info = ImageInfo(mimeType: "image/png", fileExtension: "png")
-        if b.count >= 24, Array(b[12..<16]) == Array("IHDR".utf8) {
-            info.width = pixels(bigEndian32(b, 16))
-            info.height = pixels(bigEndian32(b, 20))
-        }
+        info.width = pixels(bigEndian32(b, 16))
+        info.height = pixels(bigEndian32(b, 20))
         return info
     }
 
-    private static func gif(_ b: UnsafeRawBufferPointer) -> ImageInfo {
+    private static func gif(_ b: UnsafeRawBufferPointer) -> ImageInfo? {
+        // Signature, then the logical screen descriptor: width, height (little-endian), flags, background, aspect.
+        guard b.count >= 13 else { return nil }
         var info = ImageInfo(mimeType: "image/gif", fileExtension: "gif")
-        if b.count >= 10 {
-            info.width = pixels(UInt16(b[6]) | UInt16(b[7]) << 8)
-            info.height = pixels(UInt16(b[8]) | UInt16(b[9]) << 8)
-        }
+        info.width = pixels(UInt16(b[6]) | UInt16(b[7]) << 8)
+        info.height = pixels(UInt16(b[8]) | UInt16(b[9]) << 8)
         return info
     }
 
-    private static func jpeg(_ b: UnsafeRawBufferPointer) -> ImageInfo {
+    private static func jpeg(_ b: UnsafeRawBufferPointer) -> ImageInfo? {
         var info = ImageInfo(mimeType: "image/jpeg", fileExtension: "jpg")
+        var frame = false
         var i = 2
         // Walk the marker segments to the first start-of-frame (SOF0…SOF15 but DHT, JPG and DAC).
         while i + 9 < b.count {
@@ -119,17 +121,19 @@ public struct ImageInfo: Sendable, Equatable {
             if (0xC0...0xCF).contains(marker) && ![0xC4, 0xC8, 0xCC].contains(marker) {
                 info.height = pixels(Int(b[i + 5]) << 8 | Int(b[i + 6]))
                 info.width = pixels(Int(b[i + 7]) << 8 | Int(b[i + 8]))
+                frame = true
                 break
             }
             if marker == 0xDA || length < 2 { break }
             i += 2 + length
         }
-        return info
+        // No frame header before the scan (or the end): not a JPEG any decoder would draw.
+        return frame ? info : nil
     }
 
-    private static func webp(_ b: UnsafeRawBufferPointer) -> ImageInfo {
+    private static func webp(_ b: UnsafeRawBufferPointer) -> ImageInfo? {
         var info = ImageInfo(mimeType: "image/webp", fileExtension: "webp")
-        guard b.count >= 30 else { return info }
+        guard b.count >= 30 else { return nil }
         switch String(decoding: b[12..<16], as: UTF8.self) {
         case "VP8 ":
             // Frame tag (3 bytes), start code (3), then 14-bit width and height.
@@ -143,7 +147,7 @@ public struct ImageInfo: Sendable, Equatable {
             info.width = Int64(Int(b[24]) | Int(b[25]) << 8 | Int(b[26]) << 16) + 1
             info.height = Int64(Int(b[27]) | Int(b[28]) << 8 | Int(b[29]) << 16) + 1
         default:
-            break
+            return nil  // every WebP's first chunk is one of the three
         }
         return info
     }
