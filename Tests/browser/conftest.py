@@ -86,6 +86,47 @@ def host_page(usero):
 
 
 @pytest.fixture(scope="session")
+def pages():
+    """A customer's site of several pages on its own origin: pages.add(path, body, content_type, headers) serves
+    body at path (with those response headers) and returns its address."""
+
+    class Site:
+        def __init__(self):
+            self.routes = {}
+            site = self
+
+            class Handler(http.server.BaseHTTPRequestHandler):
+                def do_GET(self):  # noqa: N802 (http.server's naming)
+                    route = site.routes.get(self.path.split("?")[0])
+                    if route is None:
+                        self.send_error(404)
+                        return
+                    body, content_type, headers = route
+                    self.send_response(200)
+                    self.send_header("Content-Type", content_type)
+                    self.send_header("Content-Length", str(len(body)))
+                    for name, value in headers.items():
+                        self.send_header(name, value)
+                    self.end_headers()
+                    self.wfile.write(body)
+
+                def log_message(self, *args):
+                    pass
+
+            self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+            threading.Thread(target=self.server.serve_forever, daemon=True).start()
+            self.origin = "http://127.0.0.1:%d" % self.server.server_address[1]
+
+        def add(self, path, body, content_type="text/html; charset=utf-8", headers=None):
+            self.routes[path] = (body.encode(), content_type, headers or {})
+            return self.origin + path
+
+    site = Site()
+    yield site
+    site.server.shutdown()
+
+
+@pytest.fixture(scope="session")
 def driver():
     """Debian's headless Chromium through Debian's chromedriver (no downloads)."""
     options = webdriver.ChromeOptions()

@@ -311,3 +311,142 @@ def test_sign_out(driver, usero):
     wait(driver, lambda: driver.current_url.endswith("/inbox/login"))
     driver.get(usero["base"] + "/inbox")
     assert driver.current_url.endswith("/inbox/login")
+
+
+# MARK: The widget on stricter pages, and after a failure
+
+
+def test_the_widget_needs_no_unsafe_inline_style_under_a_strict_csp(driver, pages, usero):
+    # A page whose Content-Security-Policy allows no inline style, with a fixed banner along the bottom: the widget's
+    # host styles (set through the CSSOM) apply, so its launcher sits above the banner, and no violation is reported.
+    pages.add("/csp-init.js", """
+        window.__violations = [];
+        document.addEventListener('securitypolicyviolation', function (e) { window.__violations.push(e.violatedDirective); });
+        window.__events = [];
+        initUseroFeedbackWidget({ clientId: '%s', onOpen: function () { window.__events.push('open'); } });
+        """ % usero["client_id"], "application/javascript")
+    pages.add("/banner.css", ".banner { position: fixed; bottom: 0; left: 0; right: 0; height: 120px; z-index: 10;"
+              " background: #333; }", "text/css")
+    page = pages.add("/strict", """<!doctype html><html><head><title>Strict</title>
+        <link rel="stylesheet" href="/banner.css"></head>
+        <body><div class="banner">We use cookies</div>
+        <script src="%s/widget.js"></script><script src="/csp-init.js"></script></body></html>""" % usero["base"],
+        headers={"Content-Security-Policy": "default-src 'self'; script-src 'self' %s; connect-src 'self' %s"
+                 % (usero["base"], usero["base"])})
+    driver.get(page)
+    root = wait(driver, lambda: widget_root(driver))
+    launcher = root.find_element(By.CSS_SELECTOR, ".launcher")
+    on_top = driver.execute_script(
+        "var r = arguments[0].getBoundingClientRect();"
+        "return document.elementFromPoint(r.left + r.width / 2, r.top + r.height / 2).tagName;", launcher)
+    assert on_top == "USERO-FEEDBACK-WIDGET"
+    launcher.click()
+    assert "open" in driver.execute_script("return window.__events")
+    assert driver.execute_script("return window.__violations") == []
+
+
+def test_a_page_requiring_trusted_types_gets_the_widget_when_it_allows_its_policy(driver, pages, usero):
+    init = "window.__errors = []; initUseroFeedbackWidget({ clientId: '%s', onError: function (e) {" \
+           " window.__errors.push(e.message); } });" % usero["client_id"]
+    pages.add("/tt-init.js", init, "application/javascript")
+    for policies, shown in (("usero-widget", True), ("something-else", False)):
+        page = pages.add("/tt-" + policies, """<!doctype html><html><head><title>TT</title></head><body>
+            <script src="%s/widget.js"></script><script src="/tt-init.js"></script></body></html>""" % usero["base"],
+            headers={"Content-Security-Policy": "require-trusted-types-for 'script'; trusted-types " + policies})
+        driver.get(page)
+        time.sleep(0.5)
+        widgets = driver.find_elements(By.CSS_SELECTOR, "usero-feedback-widget")
+        errors = driver.execute_script("return window.__errors")
+        if shown:
+            assert len(widgets) == 1 and errors == []
+            widget_root(driver).find_element(By.CSS_SELECTOR, ".launcher").click()
+        else:
+            # Refused by the page: nothing half-built is left, and the developer hears why.
+            assert widgets == []
+            assert len(errors) == 1 and errors[0].startswith("initUseroFeedbackWidget:")
+
+
+def test_a_widget_started_from_head_returns_a_working_handle(driver, pages, usero):
+    page = pages.add("/head", """<!doctype html><html><head><title>Head</title>
+        <script src="%s/widget.js"></script>
+        <script>window.__events = []; window.__w = initUseroFeedbackWidget({ clientId: '%s',
+          onOpen: function () { window.__events.push('open'); } }); window.__w.open();</script>
+        </head><body><p>Loaded.</p></body></html>""" % (usero["base"], usero["client_id"]))
+    driver.get(page)
+    root = wait(driver, lambda: widget_root(driver))
+    # open() called before the body existed opened it once it was built
+    wait(driver, lambda: root.find_element(By.CSS_SELECTOR, ".panel").is_displayed())
+    driver.execute_script("window.__w.close()")
+    assert not root.find_element(By.CSS_SELECTOR, ".panel").is_displayed()
+    driver.execute_script("window.__w.destroy()")
+    assert not driver.find_elements(By.CSS_SELECTOR, "usero-feedback-widget")
+
+
+def test_a_retry_after_a_failure_keeps_focus_and_sends_its_uploads_once(driver, pages, usero, tmp_path):
+    # The first try fails after the upload (metadata over 10 KB); the page then fixes its metadata and the visitor
+    # sends again: the screenshot is not uploaded a second time, and the stored item names the first upload.
+    page = pages.add("/retry", """<!doctype html><html><head><title>Retry</title></head><body>
+        <script>window.__uploads = 0; var real = window.fetch; window.fetch = function (url) {
+          if (String(url).indexOf('/api/screenshots') >= 0) window.__uploads++; return real.apply(this, arguments); };
+          window.__meta = { big: new Array(11001).join('x') }; window.__events = [];</script>
+        <script src="%s/widget.js"></script>
+        <script>initUseroFeedbackWidget({ clientId: '%s', metadata: window.__meta,
+          onSubmit: function (d) { window.__events.push('submit:' + d.feedbackId); },
+          onError: function (e) { window.__events.push('error:' + e.message); } });</script>
+        </body></html>""" % (usero["base"], usero["client_id"]))
+    driver.get(page)
+    root = wait(driver, lambda: widget_root(driver))
+    root.find_element(By.CSS_SELECTOR, ".launcher").click()
+    root.find_element(By.CSS_SELECTOR, ".rate[data-rating='2']").click()
+    root.find_element(By.CSS_SELECTOR, "input[type=file]").send_keys(str(make_png(tmp_path / "retry.png")))
+    wait(driver, lambda: "retry.png" in root.find_element(By.CSS_SELECTOR, "ul").text)
+    send = root.find_element(By.CSS_SELECTOR, ".send")
+    send.send_keys(Keys.ENTER)
+    error = root.find_element(By.CSS_SELECTOR, ".err")
+    wait(driver, error.is_displayed)
+    wait(driver, lambda: send.is_enabled())
+    # The focus is back on Send, where Escape still reaches the panel
+    focused = driver.execute_script(
+        "var a = document.querySelector('usero-feedback-widget').shadowRoot.activeElement; return a && a.className")
+    assert focused == "send"
+    driver.execute_script("delete window.__meta.big")
+    send.send_keys(Keys.ENTER)
+    done = root.find_element(By.CSS_SELECTOR, ".done")
+    wait(driver, done.is_displayed)
+    assert driver.execute_script("return window.__uploads") == 1
+    submitted = [e for e in driver.execute_script("return window.__events") if e.startswith("submit:")]
+    item = admin_get(usero, "/api/feedback/" + submitted[-1].split(":", 1)[1]).json()
+    assert len(item["screenshots"]) == 1
+    assert requests.get(item["screenshots"][0]["url"], timeout=10).status_code == 200
+
+
+def test_email_rules_of_the_panel(driver, pages, usero):
+    page = pages.add("/email", """<!doctype html><html><head><title>Email</title></head><body>
+        <script src="%s/widget.js"></script>
+        <script>window.__events = []; window.__options = function (showEmail) { return { clientId: '%s',
+          showEmailOption: showEmail, getUser: function () { return { email: 'dev@localhost' }; },
+          onSubmit: function (d) { window.__events.push('submit:' + d.feedbackId); } }; };
+          initUseroFeedbackWidget(window.__options(true));</script></body></html>"""
+        % (usero["base"], usero["client_id"]))
+    driver.get(page)
+    root = wait(driver, lambda: widget_root(driver))
+    # "Share my email" ticked with its field emptied: the panel asks, and sends nothing
+    root.find_element(By.CSS_SELECTOR, ".launcher").click()
+    root.find_element(By.CSS_SELECTOR, ".rate[data-rating='4']").click()
+    root.find_element(By.CSS_SELECTOR, ".check input").click()
+    root.find_element(By.CSS_SELECTOR, "#uw-e").clear()
+    root.find_element(By.CSS_SELECTOR, ".send").click()
+    error = root.find_element(By.CSS_SELECTOR, ".err")
+    wait(driver, error.is_displayed)
+    assert "Enter your email address" in error.text
+    assert driver.execute_script("return window.__events") == []
+    # Without the email option, the page's address that is none (dev@localhost) is left out, not a dead end
+    driver.execute_script("initUseroFeedbackWidget(window.__options(false))")
+    root = widget_root(driver)
+    root.find_element(By.CSS_SELECTOR, ".launcher").click()
+    root.find_element(By.CSS_SELECTOR, ".rate[data-rating='4']").click()
+    root.find_element(By.CSS_SELECTOR, ".send").click()
+    wait(driver, root.find_element(By.CSS_SELECTOR, ".done").is_displayed)
+    submitted = [e for e in driver.execute_script("return window.__events") if e.startswith("submit:")]
+    item = admin_get(usero, "/api/feedback/" + submitted[-1].split(":", 1)[1]).json()
+    assert item["userEmail"] is None

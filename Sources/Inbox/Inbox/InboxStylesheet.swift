@@ -29,7 +29,7 @@ enum InboxStylesheet {
         .row{display:flex;flex-wrap:wrap;gap:.75rem;align-items:center;margin-top:1rem}
         label{font-weight:600;font-size:.9rem}
         input,select{font:inherit;color:inherit;background:var(--bg);border:1px solid var(--line);border-radius:6px;
-        padding:.5rem .6rem;min-height:2.5rem}
+        padding:.5rem .6rem;min-height:2.5rem;max-width:100%}
         button,.button{font:inherit;cursor:pointer;border-radius:6px;border:1px solid var(--line);background:var(--card);
         color:var(--text);padding:.5rem .9rem;min-height:2.5rem;text-decoration:none;display:inline-flex;align-items:center}
         button.primary{background:var(--accent);border-color:var(--accent);color:var(--accent-text);font-weight:600}

@@ -109,8 +109,22 @@ enum WidgetScript {
     }
     if (current) current.destroy();
     if (!document.body) {
-      var pending = { destroy: function () { document.removeEventListener('DOMContentLoaded', go); } };
-      var go = function () { if (current === pending) current = build(opts); };
+      // Called from <head>: the widget is built once the body is there; the handle works before and after.
+      var built = null, wantOpen = false;
+      var pending = {
+        open: function () { if (built) built.open(); else wantOpen = true; },
+        close: function () { if (built) built.close(); else wantOpen = false; },
+        destroy: function () {
+          document.removeEventListener('DOMContentLoaded', go);
+          if (built) built.destroy();
+          if (current === pending) current = null;
+        }
+      };
+      var go = function () {
+        if (current !== pending) return;
+        built = build(opts);
+        if (built && wantOpen) built.open();
+      };
       document.addEventListener('DOMContentLoaded', go);
       current = pending;
       return pending;
@@ -119,13 +133,39 @@ enum WidgetScript {
     return current;
   }
 
+  // The fixed markup below goes in through a Trusted Types policy where the page has Trusted Types (a page that
+  // requires them for scripts must allow the policy `usero-widget` in its `trusted-types` directive).
+  var policy = null;
+  function markup(html) {
+    if (policy === null && window.trustedTypes && window.trustedTypes.createPolicy) {
+      policy = window.trustedTypes.createPolicy('usero-widget', { createHTML: function (text) { return text; } });
+    }
+    return policy ? policy.createHTML(html) : html;
+  }
+
   function build(opts) {
+    try {
+      return create(opts);
+    } catch (e) {
+      // A page whose policy refuses what the widget needs (its Trusted Types policy name, say): no half-built
+      // widget on the page, and the developer hears why.
+      var err = new Error('initUseroFeedbackWidget: ' + (e && e.message ? e.message : 'the widget could not start'));
+      call(opts.onError, err);
+      if (window.console) console.error(err);
+      return null;
+    }
+  }
+
+  function create(opts) {
     var base = String(opts.baseUrl || served || location.origin).replace(/\/+$/, '');
     var side = opts.position === 'left' ? 'left' : 'right';
     var host = document.createElement('usero-feedback-widget');
-    // Inline !important beats any author rule aimed at the host element itself.
-    host.setAttribute('style', 'all:initial!important;display:block!important;position:fixed!important;' +
-      'z-index:2147483000!important;width:0!important;height:0!important;bottom:0!important;' + side + ':0!important');
+    // Inline !important beats any author rule aimed at the host element itself. Set through the CSSOM, which a
+    // page's Content-Security-Policy allows where a style attribute needs 'unsafe-inline'.
+    var hostStyle = { all: 'initial', display: 'block', position: 'fixed', 'z-index': '2147483000', width: '0',
+      height: '0', bottom: '0' };
+    hostStyle[side] = '0';
+    for (var property in hostStyle) host.style.setProperty(property, hostStyle[property], 'important');
     var root = host.attachShadow({ mode: 'open' });
     var css = CSS.replace(/SIDE/g, side);
     try {
@@ -138,7 +178,7 @@ enum WidgetScript {
       root.appendChild(style);
     }
     var box = document.createElement('div');
-    box.innerHTML = HTML;
+    box.innerHTML = markup(HTML);
     root.appendChild(box);
     function $(sel) { return root.querySelector(sel); }
     var launcher = $('.launcher'), panel = $('.panel'), form = $('form'), comment = $('textarea'),
@@ -149,14 +189,15 @@ enum WidgetScript {
     if (opts.showEmailOption === false) $('.emailopt').hidden = true;
     if (opts.showScreenshotOption === false) $('.shotopt').hidden = true;
     var rating = null, files = [], busy = false, isOpen = false;
+    var uploaded = typeof WeakMap === 'function' ? new WeakMap() : null;
     RATINGS.forEach(function (r) {
       var b = document.createElement('button');
       b.type = 'button';
       b.className = 'rate';
       b.setAttribute('aria-pressed', 'false');
       b.setAttribute('data-rating', r[0]);
-      b.innerHTML = svg(26, '<circle cx="12" cy="12" r="10"/><path d="M9 10h.01M15 10h.01" stroke-width="2.6"/>' +
-        '<path d="' + r[2] + '"/>');
+      b.innerHTML = markup(svg(26, '<circle cx="12" cy="12" r="10"/><path d="M9 10h.01M15 10h.01" stroke-width="2.6"/>' +
+        '<path d="' + r[2] + '"/>'));
       b.appendChild(document.createTextNode(r[1]));
       b.addEventListener('click', function () {
         rating = rating === r[0] ? null : r[0];
@@ -196,8 +237,15 @@ enum WidgetScript {
       var who = { clientId: opts.clientId, userId: String(sessionUserId) };
       if (sessionUser.email) who.email = String(sessionUser.email);
       if (sessionUser.name) who.name = String(sessionUser.name);
-      request('/api/identify', { headers: { 'Content-Type': 'application/json' }, body: JSON.stringify(who) })
-        .then(null, function (err) { call(opts.onError, err); });
+      // Once per browser session for the same values, not on every page view: identify shares the client's
+      // public rate limit with feedback, which a busy site's page views would otherwise use up.
+      var said = JSON.stringify(who), key = 'usero-identified:' + opts.clientId, known = null;
+      try { known = window.sessionStorage.getItem(key); } catch (e) { known = null; }
+      if (known !== said) {
+        request('/api/identify', { headers: { 'Content-Type': 'application/json' }, body: said }).then(function () {
+          try { window.sessionStorage.setItem(key, said); } catch (e) { /* storage refused: identify next time */ }
+        }, function (err) { call(opts.onError, err); });
+      }
     }
 
     function open() {
@@ -279,6 +327,7 @@ enum WidgetScript {
           if (!res.ok) {
             var e = new Error(body.error || 'Request failed (' + res.status + ')');
             e.status = res.status;
+            if (body.issues && typeof body.issues === 'object') e.issues = body.issues;
             throw e;
           }
           return body;
@@ -290,7 +339,8 @@ enum WidgetScript {
     function forPeople(err) {
       var s = err.status;
       if (!s) return 'Sorry, your feedback could not be sent. Check your connection and try again.';
-      if (s === 400 && /^File /.test(err.message)) return err.message + '.';
+      if (s === 400 && /^File /.test(err.message)) return (err.fileName ? err.fileName + ': ' : '') + err.message + '.';
+      if (s === 400 && err.issues && err.issues.userEmail) return 'Please enter a valid email address.';
       if (s === 413) return 'That file is too large to send (10 MB at most).';
       if (s === 429) return 'Too much feedback from here just now. Please try again in a minute.';
       if (s >= 500) return 'Sorry, something went wrong on our side. Please try again later.';
@@ -300,7 +350,10 @@ enum WidgetScript {
       var data = new FormData();
       data.append('clientId', opts.clientId);
       data.append('screenshot', file, file.name);
-      return request('/api/screenshots', { body: data }).then(function (body) { return body.screenshot; });
+      return request('/api/screenshots', { body: data }).then(function (body) { return body.screenshot; }, function (e) {
+        e.fileName = file.name;
+        throw e;
+      });
     }
 
     function cut(text, max) {
@@ -315,9 +368,16 @@ enum WidgetScript {
       if (busy) return;
       var text = comment.value.trim(), u = user() || sessionUser, address = '';
       if (!rating && !text) { showError('Choose a rating or write a comment.'); return; }
-      if (opts.showEmailOption === false) address = (u && u.email) || '';
-      else if (check.checked) address = email.value.trim();
-      if (address && (address.length > 254 || !EMAIL.test(address))) { showError('Please enter a valid email address.'); return; }
+      function isAddress(text) { return text.length <= 254 && EMAIL.test(text); }
+      if (opts.showEmailOption === false) {
+        // The page's own word, with no field to correct it: sent when it is an address, left out when not.
+        address = u && u.email ? String(u.email).trim() : '';
+        if (!isAddress(address)) address = '';
+      } else if (check.checked) {
+        address = email.value.trim();
+        if (!address) { showError('Enter your email address, or untick \u201CShare my email\u201D.'); email.focus(); return; }
+        if (!isAddress(address)) { showError('Please enter a valid email address.'); email.focus(); return; }
+      }
       // What the page supplies is cut to the server's limits (never a surrogate pair in two), so that a long URL
       // or title never costs the visitor their feedback. Of the fragment only a route goes (`#/settings`, `#!/…`),
       // up to its first `?`, `&` or `=`: sign-in flows put tokens there (`#access_token=…`,
@@ -340,7 +400,11 @@ enum WidgetScript {
       hideError();
       var shots = [];
       files.reduce(function (chain, f) {
-        return chain.then(function () { return upload(f).then(function (s) { shots.push(s); }); });
+        return chain.then(function () {
+          // Uploaded by an earlier try that failed later: sent again as it was, not uploaded twice.
+          if (uploaded && uploaded.has(f)) { shots.push(uploaded.get(f)); return; }
+          return upload(f).then(function (s) { if (uploaded) uploaded.set(f, s); shots.push(s); });
+        });
       }, Promise.resolve()).then(function () {
         if (shots.length) payload.screenshots = shots;
         send.textContent = 'Sending\u2026';
@@ -358,6 +422,8 @@ enum WidgetScript {
         busy = false;
         send.disabled = false;
         send.textContent = 'Send feedback';
+        // A disabled button loses the focus (to the page's body, where Escape no longer reaches the panel).
+        if (isOpen && !form.hidden && !root.activeElement) send.focus();
       });
     });
 
