@@ -41,8 +41,14 @@ public final class SQLiteExport: StoreExporter {
             }
             guard let applied else { throw StoreCopyRefused("--from: \(path) holds no usero store") }
             guard Set(applied) == Set(current) else {
+                // A newer usero's migration here: this version cannot know its tables, and its serve would not undo
+                // it. Otherwise the file is older, and this version's serve brings it up to date.
+                if !Set(applied).isSubset(of: Set(current)) {
+                    throw StoreCopyRefused(
+                        "--from: \(path) was last used by a newer version of usero: copy it with that version")
+                }
                 throw StoreCopyRefused(
-                    "--from: \(path) was last used by another version of usero: run this version's `usero serve` on "
+                    "--from: \(path) was last used by an older version of usero: run this version's `usero serve` on "
                         + "it once (it migrates the file), stop it, and copy again")
             }
         } catch let error as DatabaseError

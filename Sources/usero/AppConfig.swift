@@ -311,3 +311,15 @@ struct AppConfig: Sendable {
         return SecretBytes(copying: data)
     }
 }
+
+extension AppConfig {
+    /// On PostgreSQL, `USERO_TOKEN_KEY` must be set (the contract): instances on one database seal and open each
+    /// other's Slack tokens and install links, and a key generated into one machine's `DATA_DIR` would differ on the
+    /// next. `serve` and `tokens reseal`, which seal, check it; the other commands seal nothing.
+    func requireSharedTokenKey() throws(AppConfig.Invalid) {
+        guard postgres != nil, tokenKeyBase64 == nil else { return }
+        throw AppConfig.Invalid(
+            description: "USERO_TOKEN_KEY must be set when USERO_DATABASE is PostgreSQL (every instance uses the same key; "
+                + "make one with: head -c 32 /dev/urandom | base64)")
+    }
+}

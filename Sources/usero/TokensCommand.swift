@@ -17,6 +17,8 @@ struct TokensCommand: AsyncParsableCommand {
         func run() async throws {
             let (keyRing, backend) = try await configured {
                 let config = try AppConfig.load(host: nil, port: nil, environment: ProcessInfo.processInfo.environment)
+                // Sealing under one machine's generated key would leave the tokens unreadable to every instance.
+                try config.requireSharedTokenKey()
                 let (keyRing, _) = try SlackKeys.load(config: config, createIfMissing: false, logger: nil)
                 return (keyRing, try await Backend.open(config, creating: false))
             }

@@ -78,13 +78,7 @@ struct Serve: AsyncParsableCommand {
         defer { stopBeforeServing.cancel() }
         do {
             config = try AppConfig.load(host: host, port: port, environment: ProcessInfo.processInfo.environment)
-            if config.postgres != nil, config.tokenKeyBase64 == nil {
-                // Instances on one database must seal and open each other's Slack tokens and install links; a key
-                // generated into one instance's DATA_DIR would differ on the next (the contract: required).
-                throw AppConfig.Invalid(
-                    description: "USERO_TOKEN_KEY must be set when USERO_DATABASE is PostgreSQL (every instance uses "
-                        + "the same key; make one with: head -c 32 /dev/urandom | base64)")
-            }
+            try config.requireSharedTokenKey()
             // Before the store opens (and possibly waits for PostgreSQL): a data folder usero cannot write in would
             // fail every upload with a 500.
             if let problem = await Self.listeningProblem(host: config.host, port: config.port) {

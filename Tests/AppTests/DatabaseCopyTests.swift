@@ -1,4 +1,5 @@
 import Feedback
+import GRDB
 import Foundation
 import PostgresNIO
 import SlackGateway
@@ -175,6 +176,30 @@ struct DatabaseCopyTests {
             environment: ["USERO_DATABASE": folder.appendingPathComponent("other.sqlite").path])
         #expect(toSQLite.status == 78)
         #expect(toSQLite.stderr.contains("USERO_DATABASE must be the postgres:// URL"), "\(toSQLite.stderr)")
+    }
+
+    /// A file another version of usero used last is refused with what to do about it: an older version's is brought
+    /// up to date by this version's `serve`; a newer version's only by that version (this `serve` would not undo
+    /// its migration, so the advice to run it led nowhere).
+    @Test func aFileOfAnotherVersionIsRefusedWithWhatToDo() async throws {
+        let folder = TestServer.makeFolder()
+        let sqlitePath = folder.appendingPathComponent("source.sqlite").path
+        var environment = ["USERO_DATABASE": sqlitePath, "USERO_DATA_DIR": folder.appendingPathComponent("data").path]
+        _ = try await UseroBinary.createClient(name: "Source", environment: environment)
+        environment["USERO_DATABASE"] = try await TestBackend.databaseURL(for: folder)
+        let database = try DatabaseQueue(path: sqlitePath)
+        try await database.write { try $0.execute(sql: "INSERT INTO grdb_migrations (identifier) VALUES ('v99-from-the-future')") }
+        let newer = try await UseroBinary.run(["database", "copy", "--from", sqlitePath], environment: environment)
+        #expect(newer.status == 78)
+        #expect(newer.stderr.contains("was last used by a newer version of usero: copy it with that version"), "\(newer.stderr)")
+        try await database.write {
+            try $0.execute(sql: "DELETE FROM grdb_migrations WHERE identifier = 'v99-from-the-future'")
+            try $0.execute(sql: "DELETE FROM grdb_migrations WHERE rowid = (SELECT max(rowid) FROM grdb_migrations)")
+        }
+        try database.close()
+        let older = try await UseroBinary.run(["database", "copy", "--from", sqlitePath], environment: environment)
+        #expect(older.status == 78)
+        #expect(older.stderr.contains("was last used by an older version of usero: run this version's `usero serve`"), "\(older.stderr)")
     }
 
     /// Two copies into one database at once: the second is refused at once, not after the 60 s statement timeout.

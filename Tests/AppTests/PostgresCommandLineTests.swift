@@ -165,7 +165,8 @@ struct PostgresCommandLineTests {
     }
 
     /// The contract: on PostgreSQL `USERO_TOKEN_KEY` is required (instances share one key), with Slack configured
-    /// or not; `serve` refuses without it. The administration commands do not seal tokens and run without it.
+    /// or not; `serve` and `tokens reseal`, which seal, refuse without it. The other commands seal nothing and run
+    /// without it.
     @Test(arguments: [false, true])
     func serveOnPostgreSQLNeedsTheSharedTokenKey(slack: Bool) async throws {
         var environment = try await environment()
@@ -181,5 +182,16 @@ struct PostgresCommandLineTests {
         #expect(created.status == 0, "\(created.stderr)")
         let swept = try await UseroBinary.run(["retention", "run"], environment: environment)
         #expect(swept.status == 0, "\(swept.stderr)")
+        // `tokens reseal` seals: under one machine's generated key (a token.key left from trying usero on SQLite in
+        // that folder), every instance would lose the tokens.
+        let data = folder.appendingPathComponent("data")
+        try FileManager.default.createDirectory(at: data, withIntermediateDirectories: true)
+        let machineKey = data.appendingPathComponent("token.key").path
+        try Data((Data((0..<32).map { _ in UInt8.random(in: 0...255) }).base64EncodedString() + "\n").utf8)
+            .write(to: URL(fileURLWithPath: machineKey))
+        chmod(machineKey, 0o600)
+        let resealed = try await UseroBinary.run(["tokens", "reseal"], environment: environment)
+        #expect(resealed.status == 78, "\(resealed.stderr)")
+        #expect(resealed.stderr.split(separator: "\n").filter { $0.contains("USERO_TOKEN_KEY") }.count == 1)
     }
 }
