@@ -173,6 +173,7 @@ func buildApplication(
                     MalformedRequestHandler(),
                     ConnectionCloseHandler(),
                     RequestDeadlineHandler(timeout: requestTimeout),
+                    StalledReaderHandler(timeout: TimeAmount(config.idleTimeout)),
                     ExpectContinueHandler(bodyLimits: [
                         "/api/screenshots": PublicRoutes<AppRequestContext>.uploadLimit,
                         "/api/feedback": PublicRoutes<AppRequestContext>.jsonLimit,

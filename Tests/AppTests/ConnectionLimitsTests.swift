@@ -58,6 +58,30 @@ import Testing
         }
     }
 
+    /// A client that asks for a large answer (a public screenshot, 10 MB) and never reads it held its connection, and
+    /// a slot of the connection limit, for as long as it liked: a few of them stopped the server. Once the answer
+    /// fills the buffers and stays there for the idle timeout, the connection is closed, short of the whole answer.
+    @Test func aClientThatStopsReadingItsAnswerIsClosedAfterTheIdleTimeout() async throws {
+        try await TestServer.run(configure: { $0.idleTimeout = .seconds(1); $0.requestTimeout = .seconds(30) }) { server in
+            let client = try await server.createClient()
+            var image = [UInt8](Images.png(width: 4000, height: 3000))
+            image += (0..<(10 * 1024 * 1024 - image.count)).map { _ in UInt8.random(in: 0...255) }
+            var form = MultipartBody()
+            form.field("clientId", client.id)
+            form.file("screenshot", fileName: "big.png", type: "image/png", Data(image))
+            let uploaded = try await server.request(
+                "POST", "/api/screenshots", headers: ["Content-Type": form.contentType], body: form.finished())
+            let fileName = try #require((uploaded.json["screenshot"] as? [String: Any])?["fileName"] as? String)
+
+            let connection = try RawConnection(port: server.port, receiveBuffer: 2048)
+            #expect(connection.send("GET /api/screenshots/\(fileName) HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n"))
+            // Reads nothing for well past the idle timeout, then takes what is there: the server has given up.
+            try await Task.sleep(for: .seconds(4))
+            #expect(await connection.waitForClose(timeout: Self.answerBound))
+            #expect(connection.bytesRead < image.count, "\(connection.bytesRead) of \(image.count) bytes")
+        }
+    }
+
     /// A body that keeps arriving a byte at a time is never idle; the request timeout still ends it.
     @Test func aTricklingBodyIsClosedAfterTheRequestTimeout() async throws {
         try await TestServer.run(configure: Self.shortTimeouts) { server in

@@ -14,10 +14,14 @@ final class RawConnection: @unchecked Sendable {
         var description: String
     }
 
-    /// Connects to 127.0.0.1:`port`, from `source` when given (for example "127.0.0.2").
-    init(port: Int, from source: String? = nil) throws {
+    /// Connects to 127.0.0.1:`port`, from `source` when given (for example "127.0.0.2"), with a receive buffer of
+    /// `receiveBuffer` bytes when given (a client that takes its answer slowly, or not at all, fills it at once).
+    init(port: Int, from source: String? = nil, receiveBuffer: Int32? = nil) throws {
         fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
         guard fd >= 0 else { throw Failed(description: "socket: \(errno)") }
+        if var size = receiveBuffer {
+            setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &size, socklen_t(MemoryLayout<Int32>.size))
+        }
         if let source {
             var local = Self.address(source, port: 0)
             let bound = withUnsafePointer(to: &local) {
@@ -73,6 +77,10 @@ final class RawConnection: @unchecked Sendable {
         return true
     }
 
+    /// How many bytes have been read so far (by `waitForClose` or `response`), responses taken out included.
+    var bytesRead: Int { received.count + taken }
+    private var taken = 0
+
     /// Reads whatever has arrived without waiting; notes when the peer closed.
     private func drain() {
         var buffer = [UInt8](repeating: 0, count: 65536)
@@ -107,6 +115,7 @@ final class RawConnection: @unchecked Sendable {
             drain()
             if let parsed = Self.parse(received) {
                 received.removeFirst(parsed.length)
+                taken += parsed.length
                 return (parsed.status, parsed.head, parsed.body)
             }
             if isClosedByPeer || ContinuousClock.now - start >= timeout { return nil }
