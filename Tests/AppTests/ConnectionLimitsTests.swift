@@ -234,6 +234,43 @@ import Testing
         }
     }
 
+    /// The parser failing in the body of a request a route already answered (a DELETE, which reads no body, with a
+    /// broken chunk) closes the connection without a second answer: two answers to one request would be paired by a
+    /// proxy with the next request.
+    @Test func aBrokenBodyAfterItsRequestWasAnsweredGetsNoSecondAnswer() async throws {
+        try await TestServer.run { server in
+            let client = try await server.createClient()
+            let id = try #require(
+                try await server.postJSON("/api/feedback", #"{"clientId":"\#(client.id)","rating":3}"#)
+                    .json["feedbackId"] as? String)
+            let connection = try RawConnection(port: server.port)
+            connection.send(
+                "DELETE /api/feedback/\(id) HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer \(client.key)\r\n"
+                    + "Transfer-Encoding: chunked\r\n\r\nZZZ-not-a-chunk\r\n")
+            let first = try #require(await connection.response(timeout: Self.answerBound))
+            #expect(first.status == 204)
+            #expect(await connection.waitForClose(timeout: Self.answerBound))
+            #expect(await connection.response(timeout: .milliseconds(100)) == nil)
+        }
+    }
+
+    /// CONNECT asks for a tunnel: refused with a 400 and the connection closes at once. (NIO frames no body in an
+    /// answer to CONNECT, whatever its status, so the 400 carries none: before, the 404 went out without a length
+    /// and the connection hung until the idle timeout.)
+    @Test func connectIsRefusedAndTheConnectionCloses() async throws {
+        try await TestServer.run(configure: { $0.idleTimeout = .seconds(60) }) { server in
+            let connection = try RawConnection(port: server.port)
+            connection.send(
+                "CONNECT evil.example:443 HTTP/1.1\r\nHost: evil.example:443\r\n\r\nGET /metrics HTTP/1.1\r\nHost: x\r\n\r\n")
+            let answer = try #require(await connection.response(timeout: Self.answerBound))
+            #expect(answer.status == 400)
+            #expect(answer.head.lowercased().contains("connection: close"))
+            let started = ContinuousClock.now
+            #expect(await connection.waitForClose(timeout: .seconds(10)))
+            #expect(ContinuousClock.now - started < .seconds(10))
+        }
+    }
+
     /// A client that hangs up half-way through its body is not our failure: no "Unhandled error", no 500 counted.
     @Test func aClientThatDisconnectsMidBodyIsNotLoggedAsAnUnhandledError() async throws {
         try await TestServer.run { server in

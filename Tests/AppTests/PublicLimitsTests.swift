@@ -418,7 +418,12 @@ import UseroTestSupport
     /// for the interim answer (what the header is for) never sends the body.
     @Test func expectContinueIsNotAnsweredForABodyTheRouteWillRefuse() async throws {
         try await TestServer.run { server in
-            for (path, length) in [("/api/feedback", 2 * 1024 * 1024), ("/api/screenshots", 20 * 1024 * 1024)] {
+            // Every spelling the router takes for those routes too (a trailing slash, a doubled one, a query).
+            for (path, length) in [
+                ("/api/feedback", 2 * 1024 * 1024), ("/api/screenshots", 20 * 1024 * 1024),
+                ("/api/feedback/", 2 * 1024 * 1024), ("//api/feedback", 2 * 1024 * 1024),
+                ("/api/screenshots/?x=1", 20 * 1024 * 1024),
+            ] {
                 let connection = try RawConnection(port: server.port)
                 connection.send(
                     "POST \(path) HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: multipart/form-data; boundary=b\r\n"

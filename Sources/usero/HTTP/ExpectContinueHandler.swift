@@ -34,7 +34,10 @@ final class ExpectContinueHandler: ChannelInboundHandler, RemovableChannelHandle
     }
 
     private func declaresTooMuch(_ head: HTTPRequest) -> Bool {
-        guard let path = head.path, let limit = bodyLimits[String(path.prefix { $0 != "?" })] else { return false }
+        // Looked up as the router matches it: `/api/feedback/` and `//api/feedback` are that route too.
+        guard let path = head.path,
+            let limit = bodyLimits["/" + path.prefix { $0 != "?" }.split(separator: "/").joined(separator: "/")]
+        else { return false }
         guard let text = head.headerFields[.contentLength] else { return false }
         // More digits than any limit has is too much whatever they say; the route answers the malformed ones.
         guard text.utf8.count <= 18, let declared = Int(text) else { return text.utf8.allSatisfy { (48...57).contains($0) } }
