@@ -56,11 +56,11 @@ func buildApplication(
     var parts = AppParts(config: config, backend: backend, registry: registry)
 
     let router = Router(context: AppRequestContext.self)
-    // Errors mapped to the contract's answers, one metrics record and a debug log line, in one layer (so the log
-    // and the metrics see the status each error became: a 401 is not counted as a 500).
-    router.add(middleware: RequestObservationMiddleware())
+    // Errors mapped to the contract's answers (the router's "not found" of a path some route has to a 405, from the
+    // routes recorded below), one metrics record and a debug log line, in one layer (so the log and the metrics see
+    // the status each error became: a 401 is not counted as a 500).
     let routeMethods = RouteMethods()
-    router.add(middleware: MethodNotAllowedMiddleware(routes: routeMethods))
+    router.add(middleware: RequestObservationMiddleware(routes: routeMethods))
     // Both before any body is read (the rate limit reads one only to learn its client id, after the address check).
     if let watermark = FreeDiskWatermarkMiddleware(
         minimumFreeBytes: config.minFreeDiskBytes,
@@ -172,8 +172,7 @@ func buildApplication(
                 additionalChannelHandlers: (perAddress.map { [$0.handler()] } ?? []) + [
                     MalformedRequestHandler(),
                     ConnectionCloseHandler(),
-                    RequestDeadlineHandler(timeout: requestTimeout),
-                    StalledReaderHandler(timeout: TimeAmount(config.idleTimeout)),
+                    RequestDeadlineHandler(timeout: requestTimeout, stalledReader: TimeAmount(config.idleTimeout)),
                     ExpectContinueHandler(bodyLimits: [
                         "/api/screenshots": PublicRoutes<AppRequestContext>.uploadLimit,
                         "/api/feedback": PublicRoutes<AppRequestContext>.jsonLimit,

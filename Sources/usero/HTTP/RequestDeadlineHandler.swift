@@ -15,17 +15,43 @@ import NIOHTTPTypes
 /// same as one timer per request (closed no later than `timeout` after the head of a request still incomplete), but
 /// a keep-alive connection answering many requests schedules about one timer per `timeout` instead of one per request
 /// (a scheduled task and its cancellation were about 3 % of a small request's CPU; see BENCHMARKS.md).
+///
+/// The other direction too (`stalledReader`, `USERO_IDLE_TIMEOUT_SECONDS`): a client that asks for a large answer (a
+/// public screenshot) and never reads it held its connection, and a slot of `USERO_MAX_CONNECTIONS`, for as long as
+/// it liked; a handful of them stopped the server from taking any other. Once the answer fills the socket's buffers
+/// the channel turns unwritable; if it stays so for `stalledReader`, the connection is closed. A slow reader that
+/// keeps taking its answer turns the channel writable again now and then, which disarms that timer. (Here rather
+/// than in a handler of its own: every handler in the pipeline is a hop for every part of every request.)
 final class RequestDeadlineHandler: ChannelInboundHandler, RemovableChannelHandler {
     typealias InboundIn = HTTPRequestPart
     typealias InboundOut = HTTPRequestPart
 
     let timeout: TimeAmount
+    let stalledReader: TimeAmount
     /// When the request in progress started (its head arrived); nil between requests.
     private var started: NIODeadline?
     private var timer: Scheduled<Void>?
+    /// Armed while the channel is unwritable.
+    private var readerTimer: Scheduled<Void>?
 
-    init(timeout: TimeAmount) {
+    init(timeout: TimeAmount, stalledReader: TimeAmount) {
         self.timeout = timeout
+        self.stalledReader = stalledReader
+    }
+
+    func channelWritabilityChanged(context: ChannelHandlerContext) {
+        if context.channel.isWritable {
+            readerTimer?.cancel()
+            readerTimer = nil
+        } else if readerTimer == nil {
+            let loopBound = NIOLoopBound((self, context), eventLoop: context.eventLoop)
+            readerTimer = context.eventLoop.scheduleTask(in: stalledReader) {
+                let (handler, context) = loopBound.value
+                handler.readerTimer = nil
+                if !context.channel.isWritable { context.close(promise: nil) }
+            }
+        }
+        context.fireChannelWritabilityChanged()
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
@@ -74,5 +100,7 @@ final class RequestDeadlineHandler: ChannelInboundHandler, RemovableChannelHandl
         timer?.cancel()
         timer = nil
         started = nil
+        readerTimer?.cancel()
+        readerTimer = nil
     }
 }

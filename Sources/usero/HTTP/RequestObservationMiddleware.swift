@@ -18,6 +18,8 @@ import Synchronization
 /// status rather than built per request.
 struct RequestObservationMiddleware<Context: RequestContext>: RouterMiddleware {
     let metrics = RequestMetrics()
+    /// The methods each route answers, for the router's "not found" of a path some route has (a 405); nil: none.
+    var routes: RouteMethods? = nil
 
     func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws
         -> Response
@@ -42,12 +44,19 @@ struct RequestObservationMiddleware<Context: RequestContext>: RouterMiddleware {
             response = answered.response
         } catch {
             errorType = type(of: error)
-            response = ErrorMiddleware<Context>.response(for: error, request: request, logger: context.logger)
-            // A path under /api/ that no route matched (`/api/screenshots/client_x/`): its 404 carries CORS like
-            // every public answer, so a browser script sees the 404 rather than an opaque CORS failure.
-            // (Hummingbird's not-found responder names its path "NotFound".)
-            if context.endpointPath == nil || context.endpointPath == "NotFound", request.uri.path.hasPrefix("/api/") {
-                PublicCORSMiddleware<Context>.addHeaders(to: &response, preflight: false)
+            // Hummingbird's not-found responder names its path "NotFound": no route matched this path and method.
+            let unrouted = context.endpointPath == nil || context.endpointPath == "NotFound"
+            if unrouted, let routes, (error as? HTTPError)?.status == .notFound,
+                case let allowed = routes.allowed(for: request.uri.path), !allowed.isEmpty
+            {
+                response = RouteMethods.methodNotAllowed(allowed: allowed)
+            } else {
+                response = ErrorMiddleware<Context>.response(for: error, request: request, logger: context.logger)
+                // A path under /api/ that no route matched (`/api/screenshots/client_x/`): its 404 carries CORS like
+                // every public answer, so a browser script sees the 404 rather than an opaque CORS failure.
+                if unrouted, request.uri.path.hasPrefix("/api/") {
+                    PublicCORSMiddleware<Context>.addHeaders(to: &response, preflight: false)
+                }
             }
         }
         let elapsed = DispatchTime.now().uptimeNanoseconds &- start

@@ -1,0 +1,44 @@
+import Feedback
+import Hummingbird
+import Synchronization
+
+/// The methods each route path answers, recorded once every route is registered (the middleware that reads them,
+/// `RequestObservationMiddleware`, is added before the routes).
+final class RouteMethods: Sendable {
+    private let table = Mutex<[(path: RouterPath, methods: Set<HTTPRequest.Method>)]>([])
+
+    /// Records the router's routes: (path, method) pairs, a path once per method.
+    func record(_ routes: [(path: RouterPath, method: HTTPRequest.Method)]) {
+        var byPath: [String: (path: RouterPath, methods: Set<HTTPRequest.Method>)] = [:]
+        for route in routes { byPath[route.path.description, default: (route.path, [])].methods.insert(route.method) }
+        table.withLock { $0 = Array(byPath.values) }
+    }
+
+    /// The methods of the routes whose path matches `path`, for an `Allow` header (HEAD wherever GET is: the server
+    /// answers it); empty when no route has this path.
+    func allowed(for path: String) -> [String] {
+        let segments = path.split(separator: "/", omittingEmptySubsequences: true)
+        var methods = Set<HTTPRequest.Method>()
+        table.withLock { table in
+            for route in table where route.path.components.count == segments.count
+                && zip(route.path.components, segments).allSatisfy({ $0 ~= $1 })
+            {
+                methods.formUnion(route.methods)
+            }
+        }
+        if methods.contains(.get) { methods.insert(.head) }
+        return methods.map(\.rawValue).sorted()
+    }
+
+    /// The answer to a route asked with a method it does not answer: a 405 naming the ones it does (`Allow`, RFC 9110
+    /// §15.5.6), where the router's 404 said no such route was there. It carries no data, so a browser script may
+    /// read it (CORS `*`) on a public route and an admin one alike. Only the router's own "not found" becomes one
+    /// (`RequestObservationMiddleware`, which catches every error already): a handler's 404 (an item that is not the
+    /// client's) stays a 404.
+    static func methodNotAllowed(allowed: [String]) -> Response {
+        var response = JSONResponse.make(ErrorBody("Method not allowed"), status: .methodNotAllowed)
+        response.headers[.allow] = allowed.joined(separator: ", ")
+        response.headers[.accessControlAllowOrigin] = "*"
+        return response
+    }
+}
