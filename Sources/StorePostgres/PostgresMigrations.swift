@@ -21,6 +21,12 @@ public struct PostgresMigration: Sendable {
 /// nothing left to do. The lock is tied to the session, so a process that dies half-way releases it; its migration's
 /// transaction is rolled back with it, and the next process starts that migration again.
 public struct PostgresMigrator: Sendable {
+    /// Said when the store holds migrations this version does not have: a newer usero used it last (a rollback, or
+    /// instances of two versions on one database). Older code on a newer schema may miss what the newer wrote.
+    public static let newerVersionWarning =
+        "USERO_DATABASE was last migrated by a newer version of usero; this version does not know what those "
+        + "migrations added: run the newer version"
+
     /// `pg_advisory_lock` key: "usero:mg" in ASCII, unlikely to collide with another application's keys.
     public static let lockKey: Int64 = 0x7573_6572_6f3a_6d67
 
@@ -71,6 +77,8 @@ public struct PostgresMigrator: Sendable {
         for row in try await session.query("SELECT id FROM schema_migrations").rows {
             done.insert(try row.decode(String.self))
         }
+        let unknown = done.subtracting(migrations.map(\.id)).sorted()
+        if !unknown.isEmpty { logger.warning("\(Self.newerVersionWarning)", metadata: ["migrations": "\(unknown)"]) }
         var applied: [String] = []
         for migration in migrations where !done.contains(migration.id) {
             try await session.query("BEGIN")

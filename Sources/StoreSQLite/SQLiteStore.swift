@@ -105,3 +105,13 @@ extension Row {
         return value
     }
 }
+
+extension SQLiteStore {
+    /// Migrations applied to the file that this version does not have: a newer usero used it last (a rollback).
+    public func migrationsUnknownToThisVersion() async throws -> [String] {
+        let known = Set(AppDatabase.migrator.migrations)
+        return try await database.pool.read { db in
+            try String.fetchAll(db, sql: "SELECT identifier FROM grdb_migrations").filter { !known.contains($0) }.sorted()
+        }
+    }
+}

@@ -72,6 +72,11 @@ struct Backend: Sendable {
         } catch let error as SQLiteOpenError {
             throw AppConfig.Invalid(description: "USERO_DATABASE: \(error.description)")
         }
+        let unknown = try await store.migrationsUnknownToThisVersion()
+        if !unknown.isEmpty {
+            // As on PostgreSQL (`PostgresMigrator.newerVersionWarning`): a rollback onto a file a newer usero used.
+            logger.warning("\(PostgresMigrator.newerVersionWarning)", metadata: ["migrations": "\(unknown)"])
+        }
         if serving { try await store.releaseJobLeases() }
         if isNew, !serving {
             // A command run without serve's environment (a second terminal, a cron job) would otherwise make a store

@@ -128,6 +128,20 @@ import FoundationNetworking
         #expect(!FileManager.default.fileExists(atPath: "postgres:"))
     }
 
+    /// A version of usero run on a store a newer one migrated (a rollback) says so, once: it does not know what those
+    /// migrations added.
+    @Test func aStoreANewerVersionMigratedIsAWarning() async throws {
+        _ = try await UseroBinary.createClient(name: "Before", environment: environment)
+        let database = try #require(environment["USERO_DATABASE"])
+        let queue = try DatabaseQueue(path: database)
+        try await queue.write { try $0.execute(sql: "INSERT INTO grdb_migrations (identifier) VALUES ('v99-from-the-future')") }
+        try queue.close()
+        let created = try await UseroBinary.run(["clients", "create", "--name", "After"], environment: environment)
+        #expect(created.status == 0, "\(created.stderr)")
+        let warnings = created.stderr.split(separator: "\n").filter { $0.contains("migrated by a newer version of usero") }
+        #expect(warnings.count == 1 && warnings.first?.contains("v99-from-the-future") == true, "\(created.stderr)")
+    }
+
     /// A port another program holds stops `serve` before it touches its store: one line, and no database made.
     @Test func aPortInUseStopsServeBeforeItMakesItsStore() async throws {
         let outcome = try await UseroBinary.withPortInUse { port in

@@ -2,6 +2,7 @@ import Foundation
 #if canImport(Glibc)
 import Glibc
 #endif
+import PostgresNIO
 import StorePostgres
 import Testing
 #if canImport(FoundationNetworking)
@@ -146,6 +147,23 @@ struct PostgresCommandLineTests {
         #expect(lines.first?.contains(empty.path) == true, "stderr: \(outcome.stderr)")
         let password = try #require(environment["USERO_DATABASE"]?.split(separator: "@").first?.split(separator: ":").last)
         #expect(!outcome.stderr.contains(password))
+    }
+
+    /// A version of usero run on a database a newer one migrated (a rollback, an old instance started beside new
+    /// ones) says so, once.
+    @Test func aDatabaseANewerVersionMigratedIsAWarning() async throws {
+        let environment = try await environment()
+        _ = try await UseroBinary.createClient(name: "Before", environment: environment)
+        let connection = try await PostgresConnection.connect(
+            configuration: try await TestBackend.database(for: folder).connectionConfiguration(), id: 1,
+            logger: TestBackend.logger)
+        try await connection.query(
+            "INSERT INTO schema_migrations (id, applied_at) VALUES ('v99-from-the-future', 0)", logger: TestBackend.logger)
+        try await connection.close()
+        let created = try await UseroBinary.run(["clients", "create", "--name", "After"], environment: environment)
+        #expect(created.status == 0, "\(created.stderr)")
+        let warnings = created.stderr.split(separator: "\n").filter { $0.contains("migrated by a newer version of usero") }
+        #expect(warnings.count == 1 && warnings.first?.contains("v99-from-the-future") == true, "\(created.stderr)")
     }
 
     /// A port another program holds is a configuration mistake with one line, on PostgreSQL as on SQLite. The
