@@ -78,8 +78,7 @@ public struct SlackIngest: Sendable {
                 try await appUninstalled(team: team, eventId: envelope.eventId, eventTime: envelope.eventTime, retried: retried)
             case "tokens_revoked":
                 try await tokensRevoked(
-                    event, team: team, eventId: envelope.eventId,
-                    retriedEventAt: retried ? bounded(eventTime: envelope.eventTime) : nil)
+                    event, team: team, eventId: envelope.eventId, eventTime: envelope.eventTime, retried: retried)
             default: break  // message events above all: dropped at ingestion, nothing stored or queued
             }
             return .acknowledged
@@ -152,11 +151,14 @@ public struct SlackIngest: Sendable {
         }
     }
 
-    private func tokensRevoked(_ event: InnerEvent, team: String, eventId: String?, retriedEventAt: Int64?) async throws {
+    private func tokensRevoked(_ event: InnerEvent, team: String, eventId: String?, eventTime: Int64?, retried: Bool)
+        async throws
+    {
         let bots = (event.tokens?.bot ?? []).filter { Self.areSlackIDs($0) }
         guard !bots.isEmpty else { return }
         try await store.acceptTokensRevoked(
-            team: team, eventId: eventId, botUserIds: bots, at: epochMillis(clock.now()), retriedEventAt: retriedEventAt)
+            team: team, eventId: eventId, botUserIds: bots, at: epochMillis(clock.now()),
+            retriedEventAt: retried ? bounded(eventTime: eventTime) : nil)
     }
 
     // MARK: Replays
