@@ -79,11 +79,11 @@ struct Serve: AsyncParsableCommand {
         do {
             config = try AppConfig.load(host: host, port: port, environment: ProcessInfo.processInfo.environment)
             try config.requireSharedTokenKey()
-            // Before the store opens (and possibly waits for PostgreSQL): a data folder usero cannot write in would
-            // fail every upload with a 500.
             if let problem = await Self.listeningProblem(host: config.host, port: config.port) {
                 throw refuseToListen(config, problem)
             }
+            // Before the store opens (and possibly waits for PostgreSQL): a data folder usero cannot write in would
+            // fail every upload with a 500.
             try DataFolder.prepare(config)
             (app, parts) = try await buildApplication(config: config, logger: logger) { port in
                 listening.set()
