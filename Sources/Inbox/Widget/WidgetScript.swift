@@ -134,11 +134,18 @@ enum WidgetScript {
   }
 
   // The fixed markup below goes in through a Trusted Types policy where the page has Trusted Types (a page that
-  // requires them for scripts must allow the policy `usero-widget` in its `trusted-types` directive).
+  // requires them for scripts must allow the policy `usero-widget` in its `trusted-types` directive). A page that
+  // names other policies without requiring them gets the plain string; one that requires them and refuses ours
+  // makes the assignment throw, which `build` reports.
   var policy = null;
   function markup(html) {
-    if (policy === null && window.trustedTypes && window.trustedTypes.createPolicy) {
-      policy = window.trustedTypes.createPolicy('usero-widget', { createHTML: function (text) { return text; } });
+    if (policy === null) {
+      policy = false;
+      try {
+        if (window.trustedTypes && window.trustedTypes.createPolicy) {
+          policy = window.trustedTypes.createPolicy('usero-widget', { createHTML: function (text) { return text; } });
+        }
+      } catch (e) { policy = false; }
     }
     return policy ? policy.createHTML(html) : html;
   }
