@@ -80,6 +80,14 @@ import Glibc
                 body: Data("adminKey=nope".utf8))
             #expect(refused.status == 403)
             Self.expectPageHeaders(refused)
+            // A mistyped address under /inbox is the inbox's own 404 page, with its headers, not the API's JSON.
+            for path in ["/inbox/nope", "/inbox/items/x/y/z"] {
+                let missing = try await server.request("GET", path)
+                #expect(missing.status == 404, "\(path)")
+                #expect(missing.header("Content-Type")?.hasPrefix("text/html") == true, "\(path)")
+                #expect(missing.text.contains("There is no such page in the inbox."))
+                Self.expectPageHeaders(missing)
+            }
         }
     }
 

@@ -51,6 +51,11 @@ struct InboxRoutes<Context: RequestContext>: Sendable {
         group.post("items/:id/delete", use: delete)
         group.post("slack/connect", use: connectSlack)
         group.post("slack/settings", use: saveSlackSettings)
+        // Any other address under /inbox (a mistyped or outdated link) is a page too: the inbox's 404 with the
+        // inbox's headers, not the API's JSON.
+        group.get("**") { [renderer] _, _ in
+            renderer.message("Not found", "There is no such page in the inbox.", status: .notFound)
+        }
         group.get("assets/inbox.css") { _, _ in
             Response(
                 status: .ok,
