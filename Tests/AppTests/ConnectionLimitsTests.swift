@@ -187,6 +187,18 @@ import Testing
         }
     }
 
+    /// An HTTP/1.0 request closes after its answer unless it asks to be kept alive (RFC 9112, 9.3); it stayed open
+    /// until the idle timeout, since the version is gone once the request is in HTTP types.
+    @Test(arguments: [("", true), ("Connection: keep-alive\r\n", false), ("Connection: Keep-Alive\r\n", false)])
+    func anHTTP10RequestClosesUnlessItAsksToBeKeptAlive(_ header: String, closes: Bool) async throws {
+        try await TestServer.run(configure: { $0.idleTimeout = .seconds(120) }) { server in
+            let connection = try RawConnection(port: server.port)
+            connection.send("GET /metrics HTTP/1.0\r\nHost: 127.0.0.1\r\n\(header)\r\n")
+            #expect(await connection.response(timeout: Self.answerBound)?.status == 200)
+            #expect(await connection.waitForClose(timeout: .seconds(closes ? 30 : 2)) == closes, "\(header)")
+        }
+    }
+
     /// What the HTTP parser refuses (a malformed or doubled length, an unknown method, headers past its limits) is
     /// answered with the contract's error shape, then the connection closes; it was an empty 400.
     @Test(arguments: [

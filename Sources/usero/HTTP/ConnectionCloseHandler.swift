@@ -1,15 +1,28 @@
 import Foundation
 import HTTPTypes
 import NIOCore
+import NIOHTTP1
 import NIOHTTPTypes
 
 /// Makes every spelling of `Connection: close` the one Hummingbird looks for. Connection options are a
 /// case-insensitive list (RFC 9110, 7.6.1): `Close`, `keep-alive, close` or `close, upgrade` ask the server to close
 /// after its answer as much as `close` does, but Hummingbird compares the whole value with `close`, so such a client
 /// (older .NET sends `Close`) waited for the idle timeout, holding one of the server's connection slots.
+///
+/// HTTP/1.0 too: a 1.0 request without `Connection: keep-alive` asks to close after its answer (RFC 9112, 9.3), but
+/// the version is gone once the request is converted to HTTP types, so such a client waited for the idle timeout,
+/// holding a connection slot. `HTTP10CloseHandler`, put right after NIO's decoder when this handler is added, says
+/// `close` for it.
 final class ConnectionCloseHandler: ChannelInboundHandler, RemovableChannelHandler {
     typealias InboundIn = HTTPRequestPart
     typealias InboundOut = HTTPRequestPart
+
+    func handlerAdded(context: ChannelHandlerContext) {
+        let pipeline = context.pipeline.syncOperations
+        if let decoder = try? pipeline.context(handlerType: ByteToMessageHandler<HTTPRequestDecoder>.self) {
+            try? pipeline.addHandler(HTTP10CloseHandler(), position: .after(decoder.handler))
+        }
+    }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         guard case .head(var head) = unwrapInboundIn(data), let value = head.headerFields[.connection], value != "close",
@@ -26,5 +39,23 @@ final class ConnectionCloseHandler: ChannelInboundHandler, RemovableChannelHandl
     static func asksToClose(_ value: String) -> Bool {
         value.utf8.count <= 1024
             && value.split(separator: ",").contains { $0.trimmingCharacters(in: .whitespaces).lowercased() == "close" }
+    }
+}
+
+/// Marks an HTTP/1.0 request that does not ask to be kept alive with `Connection: close`, while its version is still
+/// known (between NIO's decoder and the conversion to HTTP types); see `ConnectionCloseHandler`.
+final class HTTP10CloseHandler: ChannelInboundHandler, RemovableChannelHandler {
+    typealias InboundIn = HTTPServerRequestPart
+    typealias InboundOut = HTTPServerRequestPart
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        guard case .head(var head) = unwrapInboundIn(data), head.version.major == 1, head.version.minor == 0,
+            !head.isKeepAlive
+        else {
+            context.fireChannelRead(data)
+            return
+        }
+        head.headers.replaceOrAdd(name: "connection", value: "close")
+        context.fireChannelRead(wrapInboundOut(.head(head)))
     }
 }
