@@ -131,11 +131,13 @@ public struct SlackJobRunner: Sendable {
             return .finished
         }
         let delay = Self.retryDelay(job.kind, attempt: job.attempts)
-        _ = try? await store.rescheduleJob(job.id, runAt: now + delay, countAttempt: true, error: code)
         if job.kind == .postFeedback, let team = job.teamId {
-            // Posts arrive in order: the ones behind this one wait with it.
+            // Posts arrive in order: the ones behind this one wait with it. Held while this one still holds its
+            // lease, as the pace is on success: rescheduled first, it freed the workspace's lane, and a worker
+            // claiming in between posted the next item before this one.
             _ = try? await store.holdJobs(team: team, kind: .postFeedback, notBefore: now + delay)
         }
+        _ = try? await store.rescheduleJob(job.id, runAt: now + delay, countAttempt: true, error: code)
         return .retryLater
     }
 

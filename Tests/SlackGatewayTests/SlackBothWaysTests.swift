@@ -396,6 +396,25 @@ import UseroTestSupport
         #expect(!claimedBetween.withLock { $0 }.contains(.postFeedback))
     }
 
+    /// A post that fails with a 5xx is retried later, and the posts behind it wait with it: no worker (another
+    /// instance, or this one's next claim) may take the next post at any instant of the retry's writes. Rescheduled
+    /// before the others were held, the failed post freed the lane and the next one went out first.
+    @Test func noWorkerCanClaimThePostBehindOneThatFailedWhileItIsRetried() async throws {
+        let clock = TestClock(Date(timeIntervalSince1970: 1_800_000_000))
+        let world = try await World(clock: clock, settings: SlackSettings(notifyChannel: "C0777"))
+        for n in 0..<2 { _ = try await world.submit("burst \(n)") }
+        world.api.fail("chat.postMessage", with: .unreachable)
+        let claimedBetween = Mutex<[SlackJob.Kind]>([])
+        world.store.onRetryWrite { [store = world.store] in
+            let claimed = try await store.claimDueJobs(now: epochMillis(clock.now()), lanes: SlackJobWorker.claimLanes)
+            claimedBetween.withLock { $0 += claimed.map(\.kind) }
+        }
+        await world.worker.runDueJobs()
+        world.store.onRetryWrite(nil)
+        #expect(world.api.calls("chat.postMessage").count == 1)
+        #expect(!claimedBetween.withLock { $0 }.contains(.postFeedback))
+    }
+
     @Test func postsRefusedWithA429WaitItOutAndKeepTheirOrder() async throws {
         let clock = TestClock(Date(timeIntervalSince1970: 1_800_000_000))
         // Slack is stricter than our pace here: one post every 2.5 s

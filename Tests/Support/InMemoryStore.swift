@@ -55,6 +55,13 @@ public final class InMemoryStore: Sendable {
     public func onFinishJob(_ hook: (@Sendable (Int64) async throws -> Void)?) {
         afterFinishJob.withLock { $0 = hook }
     }
+    /// Runs after every `rescheduleJob` and `holdJobs` write (another instance acting at that instant).
+    private let afterRetryWrite = Mutex<(@Sendable () async throws -> Void)?>(nil)
+
+    /// Sets what runs after every `rescheduleJob` and `holdJobs` write.
+    public func onRetryWrite(_ hook: (@Sendable () async throws -> Void)?) {
+        afterRetryWrite.withLock { $0 = hook }
+    }
     /// Whether accepting an api/widget item also enqueues its Slack posts, in the same write (as the executable
     /// turns it on for the real backends when Slack is configured).
     let postsNewFeedbackToSlack: Bool
@@ -598,6 +605,7 @@ extension InMemoryStore: SlackStore {
             state.jobs[id]?.lastError = error
             state.jobs[id]?.leaseUntil = nil
         }
+        if let hook = afterRetryWrite.withLock({ $0 }) { try await hook() }
     }
 
     public func postponeJobs(team: String, kind: SlackJob.Kind, until: Int64) async throws {
@@ -712,6 +720,7 @@ extension InMemoryStore: SlackStore {
                 state.installations[team]?.postNotBefore = max(installation.postNotBefore ?? 0, notBefore)
             }
         }
+        if let hook = afterRetryWrite.withLock({ $0 }) { try await hook() }
     }
 
     public func completeRecoveryStep(
