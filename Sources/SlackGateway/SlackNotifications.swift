@@ -41,6 +41,21 @@ public enum SlackMrkdwn {
         text.count > limit ? String(text.prefix(limit)) + "…" : text
     }
 
+    /// `escape` of the first `limit` characters, with `…` when cut, and never over `budget` UTF-16 units: a
+    /// character may hold any number of combining marks, and escaping makes `&` five, so 500 characters could be
+    /// 6,500 units, past the 3,000 Slack takes in a section's text (it refuses the whole post: `invalid_blocks`).
+    public static func escapedPrefix(_ text: some StringProtocol, _ limit: Int, budget: Int = 2_900) -> String {
+        var out = ""
+        var taken = 0
+        for character in text {
+            let piece = escape(String(character))
+            guard taken < limit, out.utf16.count + piece.utf16.count <= budget - 1 else { return out + "…" }
+            out += piece
+            taken += 1
+        }
+        return out
+    }
+
     /// A link `<url|label>` when `url` is a plain http(s) URL that cannot break out of the link syntax; otherwise
     /// the escaped text alone.
     public static func link(_ url: String, label: String) -> String {
@@ -97,7 +112,7 @@ public struct SlackNotificationMessage: Sendable, Equatable {
         var blocks: [[String: Any]] = [SlackMrkdwn.section(":speech_balloon: New feedback from \(from): \(ratingText)")]
         let comment = d.comment.flatMap { $0.isEmpty ? nil : $0 }
         if let comment {
-            blocks.append(SlackMrkdwn.section(SlackMrkdwn.escape(SlackMrkdwn.prefix(comment, Self.commentLimit))))
+            blocks.append(SlackMrkdwn.section(SlackMrkdwn.escapedPrefix(comment, Self.commentLimit)))
         }
         var facts: [String] = []
         // The page's link reads as where it goes; its title (the submitter's words) is plain text beside it. Its
@@ -108,12 +123,12 @@ public struct SlackNotificationMessage: Sendable, Equatable {
             if let link = WebLink(url, textLimit: 150) {
                 page.append("<\(link.href)|\(SlackMrkdwn.escape(link.text))>")
             } else {
-                page.append(SlackMrkdwn.escape(SlackMrkdwn.prefix(url, 150)))
+                page.append(SlackMrkdwn.escapedPrefix(url, 150, budget: 900))
             }
         }
-        if let title = d.pageTitle, !title.isEmpty { page.append(SlackMrkdwn.escape(SlackMrkdwn.prefix(title, 150))) }
+        if let title = d.pageTitle, !title.isEmpty { page.append(SlackMrkdwn.escapedPrefix(title, 150, budget: 900)) }
         if !page.isEmpty { facts.append("*Page:* " + page.joined(separator: " · ")) }
-        facts.append("*Environment:* " + SlackMrkdwn.escape(SlackMrkdwn.prefix(d.environment ?? "default", 128)))
+        facts.append("*Environment:* " + SlackMrkdwn.escapedPrefix(d.environment ?? "default", 128, budget: 900))
         // Verbatim: Slack would otherwise make a link of an address WebLink left as text (userinfo before the host).
         blocks.append([
             "type": "context", "elements": facts.map { ["type": "mrkdwn", "text": $0, "verbatim": true] as [String: Any] },
@@ -122,7 +137,7 @@ public struct SlackNotificationMessage: Sendable, Equatable {
         blocks.append(SlackMrkdwn.section(SlackMrkdwn.link("\(base)/inbox/items/\(item.id)", label: "Open in the usero inbox")))
         self.blocks = SlackMrkdwn.json(blocks)
         var fallback = "New feedback from \(from) (\(rating ?? "no rating"))"
-        if let comment { fallback += ": " + SlackMrkdwn.escape(SlackMrkdwn.prefix(comment, 150)) }
+        if let comment { fallback += ": " + SlackMrkdwn.escapedPrefix(comment, 150, budget: 900) }
         text = fallback
     }
 }

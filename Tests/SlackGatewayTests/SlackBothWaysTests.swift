@@ -295,6 +295,24 @@ import UseroTestSupport
         #expect(blocks.contains(#""text":"*Page:* ftp://files.example/a","type":"mrkdwn","verbatim":true"#))
     }
 
+    /// Slack refuses a whole post whose section text passes 3,000 characters (`invalid_blocks`): the comment's 500
+    /// characters can be many more units (combining marks; `&` escaped to five), so they stop at the budget.
+    @Test(arguments: [String(repeating: "e" + String(repeating: "\u{0301}", count: 12), count: 600),
+                      String(repeating: "&", count: 600), String(repeating: "👨‍👩‍👧‍👦", count: 600)])
+    func aLongCommentNeverMakesASectionSlackRefuses(_ comment: String) throws {
+        let item = FeedbackItem(
+            id: "fb_1", clientId: "client_a", createdAt: .init(timeIntervalSince1970: 1_700_000_000),
+            draft: FeedbackDraft(clientId: "client_a", source: .api, comment: comment, pageTitle: comment, environment: "e"))
+        let message = SlackNotificationMessage(item: item, publicURL: "https://usero.example.com")
+        let blocks = try #require(try JSONSerialization.jsonObject(with: Data(message.blocks.utf8)) as? [[String: Any]])
+        let texts = blocks.compactMap { ($0["text"] as? [String: Any])?["text"] as? String }
+            + blocks.flatMap { ($0["elements"] as? [[String: Any]] ?? []).compactMap { $0["text"] as? String } }
+        #expect(texts.allSatisfy { $0.utf16.count <= 3_000 }, "\(texts.map(\.utf16.count))")
+        let posted = try #require(texts.first { $0.hasSuffix("…") })
+        #expect(posted.count > 100)
+        #expect(!posted.contains("&am…") && !posted.hasSuffix("&…"))
+    }
+
     @Test func slackItemsDeletedItemsAndUnsetChannelsAreNotPosted() async throws {
         let world = try await World(settings: SlackSettings(notifyChannel: "C0777"))
         _ = try await world.submit("from Slack", source: .slack)
