@@ -8,8 +8,10 @@ extension SlackJobRunner {
     // MARK: Posting new feedback
 
     /// Posts the item to the workspace's notify channel, once: not when the item was deleted meanwhile, the channel
-    /// cleared, or the workspace gone. A channel Slack refuses (`not_in_channel`, `channel_not_found`, `is_archived`)
-    /// is recorded for the inbox and the post dropped. Then the workspace's next post waits `postInterval`.
+    /// cleared, or the workspace gone. A post Slack refuses for good (a channel it will not post in, a token it no
+    /// longer takes, a missing scope, blocks it does not accept) is recorded for the inbox and dropped: a lost post
+    /// always leaves the admin a word, cleared by the next good post. Then the workspace's next post waits
+    /// `postInterval`.
     func postFeedback(_ job: SlackJob, _ payload: PostFeedbackJob) async throws {
         guard let clientId = job.clientId, let team = job.teamId,
             case let (installation, token)? = try await token(team: team), installation.clientId == clientId,
@@ -23,10 +25,8 @@ extension SlackJobRunner {
         let message = SlackNotificationMessage(item: item, publicURL: options.publicURL)
         do {
             try await api.postMessage(channel: channel, text: message.text, blocks: message.blocks, token: token)
-        } catch let error as SlackAPIError where error.meansChannelUnreachable {
-            if case .slack(let code) = error {
-                try await store.recordNotifyProblem(team: team, channel: channel, code: String(code.prefix(64)), at: now)
-            }
+        } catch let error as SlackAPIError where !error.isRetryable {
+            try await store.recordNotifyProblem(team: team, channel: channel, code: Self.code(error), at: now)
             try await pace(team: team)
             throw error
         }

@@ -127,6 +127,12 @@ public struct SlackJobRunner: Sendable {
     private func retryOrDrop(_ job: SlackJob, code: String, metadata: Logger.Metadata) async -> Result {
         if job.attempts + 1 >= Self.maxAttempts(job.kind) {
             logger.warning("Slack job gave up", metadata: metadata)
+            if job.kind == .postFeedback, let team = job.teamId,
+                let channel = try? await store.activeInstallation(team: team)?.settings.notifyChannel
+            {
+                // A post given up on after its retries leaves the admin a word too (see `postFeedback`).
+                _ = try? await store.recordNotifyProblem(team: team, channel: channel, code: "unreachable", at: now)
+            }
             await giveUp(job, error: .unreachable)
             return .finished
         }

@@ -187,6 +187,12 @@ public struct NotifyProblem: Sendable, Equatable {
         case "channel_not_found":
             "Slack does not know channel \(channel), or usero cannot see it (a private channel usero was not invited to). Check the channel id."
         case "is_archived": "Channel \(channel) is archived, so new feedback could not be posted there. Choose another channel."
+        case "token_revoked", "invalid_auth", "account_inactive", "not_authed", "token_expired":
+            "Slack no longer accepts usero's access to this workspace (\(code)), so new feedback could not be posted to channel \(channel). Reconnect Slack."
+        case "missing_scope", "not_allowed_token_type":
+            "usero lacks a Slack permission it needs to post in channel \(channel) (\(code)). Reconnect Slack to grant it."
+        case "unreachable":
+            "Slack could not be reached to post new feedback to channel \(channel), after retrying for several minutes; what could not be posted then is not sent again."
         default: "Posting new feedback to channel \(channel) failed (\(code))."
         }
     }

@@ -344,6 +344,24 @@ import UseroTestSupport
         #expect(try await world.store.installation(client: world.clientID)?.notifyProblem == nil)
     }
 
+    /// Every post Slack refuses for good, and every post given up on after its retries, leaves the admin a word in
+    /// the inbox: a token Slack no longer takes, a missing scope, blocks it refuses, Slack out of reach. They were
+    /// dropped with a debug line, the workspace still shown as connected.
+    @Test(arguments: [
+        (SlackAPIError.slack(code: "token_revoked"), "Reconnect Slack"), (.slack(code: "missing_scope"), "permission"),
+        (.slack(code: "invalid_blocks"), "invalid_blocks"), (.unreachable, "could not be reached"),
+    ])
+    func aPostLostForAnyReasonIsRecordedForTheInbox(_ error: SlackAPIError, words: String) async throws {
+        let world = try await World(settings: SlackSettings(notifyChannel: "C0777"))
+        world.api.fail("chat.postMessage", with: error, error, error, error, error, error, error, error, error, error, error, error)
+        _ = try await world.submit("lost")
+        try await world.drain()
+        #expect(world.store.jobs.isEmpty)
+        let problem = try #require(try await world.store.installation(client: world.clientID)?.notifyProblem)
+        #expect(problem.explanation.contains(words), "\(problem.explanation)")
+        #expect(problem.explanation.contains("C0777"))
+    }
+
     @Test func aBurstOf500ArrivesInOrderAtSlacksPaceWithoutA429AndCapturesDoNotWait() async throws {
         let clock = TestClock(Date(timeIntervalSince1970: 1_800_000_000))
         let api = FakeSlackWebAPI(postRateLimit: .init(clock: clock, interval: 1.0))
