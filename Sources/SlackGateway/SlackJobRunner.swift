@@ -307,16 +307,24 @@ public struct SlackJobRunner: Sendable {
     }
 
     private func respond(_ job: SlackJob, _ payload: RespondJob) async throws {
-        if let outcome = ForwardOutcome(rawValue: payload.outcome) {
-            try await api.respond(to: payload.responseURL, text: outcome.text)
+        do {
+            if let outcome = ForwardOutcome(rawValue: payload.outcome) {
+                try await api.respond(to: payload.responseURL, text: outcome.text)
+            }
+        } catch {
+            // The row's permalink does not depend on the answer reaching the forwarder (a `response_url` expired,
+            // or not Slack's): it is asked for all the same, once the row has none.
+            try? await fillPermalink(job, payload)
+            throw error
         }
         try await store.finishJob(job.id, then: nil)
         try? await fillPermalink(job, payload)
     }
 
-    /// Shortcut rows arrive without a permalink; ask Slack once, best effort.
+    /// Shortcut rows arrive without a permalink; ask Slack, best effort, while the row has none.
     private func fillPermalink(_ job: SlackJob, _ payload: RespondJob) async throws {
-        guard let id = payload.feedbackId, let channel = payload.channel, let ts = payload.ts,
+        guard let id = payload.feedbackId, let channel = payload.channel, let ts = payload.ts, let client = job.clientId,
+            try await store.feedbackItem(id: id, client: client)?.draft.slack?.permalink == nil,
             case let (_, token)? = try await token(team: job.teamId)
         else { return }
         let link = try await api.permalink(channel: channel, ts: ts, token: token)

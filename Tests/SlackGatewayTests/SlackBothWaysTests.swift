@@ -507,6 +507,24 @@ import UseroTestSupport
         ])
     }
 
+    /// A shortcut's row gets its permalink whether or not the answer reaches the forwarder: a `response_url` that
+    /// Slack no longer takes (404) or that is not Slack's ended the job before the permalink was asked for.
+    @Test(arguments: [SlackAPIError.http(status: 404), .slack(code: "response_url_not_allowed")])
+    func aShortcutRowGetsItsPermalinkWhenTheAnswerFails(_ failure: SlackAPIError) async throws {
+        let world = try await World()
+        world.api.fail("response_url", with: failure)
+        let captured = try await world.store.captureForward(
+            CapturedMessage(
+                teamId: Self.team, channelId: "C0002", messageTs: "1800000000.000100", threadTs: nil, authorId: "U0008",
+                forwardedBy: "U0001", via: .shortcut, permalink: nil, text: "Dark mode please"),
+            at: world.clock.now(), responseURL: "https://hooks.slack.com/actions/T0001/1/abc")
+        try await world.drain()
+        let id = try #require(captured.feedbackId)
+        let row = try #require(try await world.store.feedback(id: id, clientID: world.clientID)?.draft.slack)
+        #expect(row.permalink != nil)
+        #expect(world.store.jobs.isEmpty)
+    }
+
     @Test func aSweepCapturesExactlyTheTriggerReactionsItMissedAndSaysWhatItCovered() async throws {
         let clock = TestClock(Date(timeIntervalSince1970: 1_800_000_000))
         let world = try await World(clock: clock)
