@@ -2404,6 +2404,27 @@ enum OpenAPIDocument {
     }
    }
   },
+  "/inbox/**": {
+   "get": {
+    "summary": "Any other address under /inbox: the inbox's own 404 page (with the inbox's headers), not the API's JSON",
+    "tags": [
+     "inbox"
+    ],
+    "security": [],
+    "responses": {
+     "404": {
+      "description": "HTML page",
+      "content": {
+       "text/html": {
+        "schema": {
+         "type": "string"
+        }
+       }
+      }
+     }
+    }
+   }
+  },
   "/widget.js": {
    "get": {
     "summary": "The drop-in widget script",
