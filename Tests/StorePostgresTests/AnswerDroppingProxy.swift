@@ -1,4 +1,6 @@
 import Foundation
+import StorePostgres
+import Testing
 
 #if canImport(Glibc)
     import Glibc
@@ -141,5 +143,23 @@ final class AnswerDroppingProxy: @unchecked Sendable {
             close(source)
             close(destination)
         }
+    }
+}
+
+extension AnswerDroppingProxy {
+    /// Runs `body` with `settings` rewritten to reach the same database through a new proxy, stopped afterwards; nil
+    /// (and an issue recorded) when the test server is not reached over TCP.
+    static func withProxy<T>(
+        to settings: PostgresSettings, _ body: (_ proxied: PostgresSettings, _ proxy: AnswerDroppingProxy) async throws -> T
+    ) async throws -> T? {
+        guard case .tcp(_, let port) = settings.endpoint else {
+            Issue.record("the test server is reached over TCP (scripts/pg-cluster.sh)")
+            return nil
+        }
+        let proxy = try AnswerDroppingProxy(upstreamPort: port)
+        defer { proxy.stop() }
+        var proxied = settings
+        proxied.endpoint = .tcp(host: "127.0.0.1", port: proxy.port)
+        return try await body(proxied, proxy)
     }
 }

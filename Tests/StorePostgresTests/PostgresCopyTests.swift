@@ -29,37 +29,31 @@ struct PostgresCopyTests {
     @Test(.timeLimit(.minutes(2)))
     func aCopyWhoseCommitAnswerIsLostReportsWhatItWrote() async throws {
         try await withSQLiteSource { path, folder in try await TestPostgres.withFreshDatabase { settings in
-            guard case .tcp(_, let port) = settings.endpoint else {
-                Issue.record("the test server is reached over TCP (scripts/pg-cluster.sh)")
-                return
-            }
-            let proxy = try AnswerDroppingProxy(upstreamPort: port)
-            defer { proxy.stop() }
-            var proxied = settings
-            proxied.endpoint = .tcp(host: "127.0.0.1", port: proxy.port)
-            let backend = try await PostgresBackend.open(proxied, logger: TestPostgres.logger)
-            let store = PostgresStore(backend: backend, logger: TestPostgres.logger)
+            _ = try await AnswerDroppingProxy.withProxy(to: settings) { proxied, proxy in
+                let backend = try await PostgresBackend.open(proxied, logger: TestPostgres.logger)
+                let store = PostgresStore(backend: backend, logger: TestPostgres.logger)
 
-            proxy.dropAnswers(afterClientSends: "COMMIT")
-            let copy = Task {
-                try await store.importStore(from: try SQLiteExport(path: path, dataDirectory: folder))
-            }
-            // Once the copy committed, the connection it committed on is cut before its answer arrives.
-            try await TestPostgres.withConnection(to: settings) { connection in
-                while try await TestPostgres.all("SELECT id FROM client", as: String.self, on: connection).isEmpty {
-                    try await Task.sleep(for: .milliseconds(20))
+                proxy.dropAnswers(afterClientSends: "COMMIT")
+                let copy = Task {
+                    try await store.importStore(from: try SQLiteExport(path: path, dataDirectory: folder))
                 }
-            }
-            proxy.cutAll()
-            let counts = try await copy.value
-            await backend.close()
+                // Once the copy committed, the connection it committed on is cut before its answer arrives.
+                try await TestPostgres.withConnection(to: settings) { connection in
+                    while try await TestPostgres.all("SELECT id FROM client", as: String.self, on: connection).isEmpty {
+                        try await Task.sleep(for: .milliseconds(20))
+                    }
+                }
+                proxy.cutAll()
+                let counts = try await copy.value
+                await backend.close()
 
-            #expect(counts.first { $0.table == "client" }?.rows == 1)
-            #expect(counts.first { $0.table == "feedback" }?.rows == 3)
-            let comments: [String] = try await TestPostgres.withConnection(to: settings) { connection in
-                try await TestPostgres.all("SELECT comment FROM feedback ORDER BY comment", as: String.self, on: connection)
+                #expect(counts.first { $0.table == "client" }?.rows == 1)
+                #expect(counts.first { $0.table == "feedback" }?.rows == 3)
+                let comments: [String] = try await TestPostgres.withConnection(to: settings) { connection in
+                    try await TestPostgres.all("SELECT comment FROM feedback ORDER BY comment", as: String.self, on: connection)
+                }
+                #expect(comments == ["Item 0", "Item 1", "Item 2"])
             }
-            #expect(comments == ["Item 0", "Item 1", "Item 2"])
         } }
     }
 

@@ -342,34 +342,28 @@ struct PostgresFeedbackInserterTests {
         _ body: (PostgresStore, AnswerDroppingProxy, PostgresSettings, String) async throws -> Void
     ) async throws {
         try await TestPostgres.withFreshDatabase { settings in
-            guard case .tcp(_, let port) = settings.endpoint else {
-                Issue.record("the test server is reached over TCP (scripts/pg-cluster.sh)")
-                return
-            }
-            let proxy = try AnswerDroppingProxy(upstreamPort: port)
-            defer { proxy.stop() }
-            var proxied = settings
-            proxied.endpoint = .tcp(host: "127.0.0.1", port: proxy.port)
-            let backend = try await PostgresBackend.open(proxied, logger: TestPostgres.logger)
-            let store = PostgresStore(
-                backend: backend, postsNewFeedbackToSlack: postsToSlack, logger: TestPostgres.logger)
-            let (client, _) = try await store.createClient(name: "Acme", plan: .paid, allowedOrigins: [], at: Date())
-            if postsToSlack {
-                try await TestPostgres.withConnection(to: settings) { connection in
-                    try await connection.query(
-                        """
-                        INSERT INTO slack_installation (team_id, client_id, installed_at, token_envelope, notify_channel)
-                        VALUES ('T1', \(client.id), 1, '\\x01'::bytea, 'C1')
-                        """, logger: TestPostgres.logger)
+            _ = try await AnswerDroppingProxy.withProxy(to: settings) { proxied, proxy in
+                let backend = try await PostgresBackend.open(proxied, logger: TestPostgres.logger)
+                let store = PostgresStore(
+                    backend: backend, postsNewFeedbackToSlack: postsToSlack, logger: TestPostgres.logger)
+                let (client, _) = try await store.createClient(name: "Acme", plan: .paid, allowedOrigins: [], at: Date())
+                if postsToSlack {
+                    try await TestPostgres.withConnection(to: settings) { connection in
+                        try await connection.query(
+                            """
+                            INSERT INTO slack_installation (team_id, client_id, installed_at, token_envelope, notify_channel)
+                            VALUES ('T1', \(client.id), 1, '\\x01'::bytea, 'C1')
+                            """, logger: TestPostgres.logger)
+                    }
                 }
-            }
-            do {
-                try await body(store, proxy, settings, client.id)
-            } catch {
+                do {
+                    try await body(store, proxy, settings, client.id)
+                } catch {
+                    await backend.close()
+                    throw error
+                }
                 await backend.close()
-                throw error
             }
-            await backend.close()
         }
     }
 
