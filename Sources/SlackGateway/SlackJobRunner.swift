@@ -313,18 +313,17 @@ public struct SlackJobRunner: Sendable {
             }
         } catch {
             // The row's permalink does not depend on the answer reaching the forwarder (a `response_url` expired,
-            // or not Slack's): it is asked for all the same, once the row has none.
-            try? await fillPermalink(job, payload)
+            // or not Slack's): it is asked for all the same, at the first failure (not again at each retry).
+            if job.attempts == 0 { try? await fillPermalink(job, payload) }
             throw error
         }
         try await store.finishJob(job.id, then: nil)
         try? await fillPermalink(job, payload)
     }
 
-    /// Shortcut rows arrive without a permalink; ask Slack, best effort, while the row has none.
+    /// Shortcut rows arrive without a permalink; ask Slack once, best effort.
     private func fillPermalink(_ job: SlackJob, _ payload: RespondJob) async throws {
-        guard let id = payload.feedbackId, let channel = payload.channel, let ts = payload.ts, let client = job.clientId,
-            try await store.feedbackItem(id: id, client: client)?.draft.slack?.permalink == nil,
+        guard let id = payload.feedbackId, let channel = payload.channel, let ts = payload.ts,
             case let (_, token)? = try await token(team: job.teamId)
         else { return }
         let link = try await api.permalink(channel: channel, ts: ts, token: token)
