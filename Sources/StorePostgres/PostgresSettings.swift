@@ -54,6 +54,11 @@ public struct PostgresSettings: Sendable, Equatable, CustomStringConvertible, Cu
         } else {
             throw fail("a PostgreSQL URL starts with postgres:// or postgresql://")
         }
+        // A / ? or # typed into the password ends the URL's user part early; say that, not what it looks like then.
+        let authorityEnd = rest.firstIndex { $0 == "/" || $0 == "?" || $0 == "#" } ?? rest.endIndex
+        if !rest[..<authorityEnd].contains("@"), rest[authorityEnd...].contains("@") {
+            throw fail("a / ? or # before the URL's @ must be percent-encoded as %2F, %3F or %23 (in the password?)")
+        }
         if rest.contains("#") { throw fail("a PostgreSQL URL has no #fragment") }
         if rest.contains(where: { $0.isWhitespace }) {
             throw fail("the PostgreSQL URL contains white space (percent-encode it)")

@@ -83,6 +83,10 @@ import Testing
         ("postgres://u@h/d?connect_timeout=5", "unknown URL parameter connect_timeout"),
         ("postgres://u%zz@h/d", "user name has a bad percent-encoding"),
         ("postgres://u@h/d#frag", "no #fragment"),
+        // What people type into a password: the URL's @ then comes after its user part ended.
+        ("postgres://u:pa/ss@h/d", "must be percent-encoded as %2F, %3F or %23"),
+        ("postgres://u:pa?ss@h/d", "must be percent-encoded as %2F, %3F or %23"),
+        ("postgres://u:pa#ss@h/d", "must be percent-encoded as %2F, %3F or %23"),
         ("postgres://u@h/my db", "white space"),
         ("mysql://u@h/d", "starts with postgres://"),
     ])
@@ -108,6 +112,7 @@ import Testing
         for url in [
             "postgres://usero:\(secret)@db:99999/usero", "postgres://usero:\(secret)@db/usero?sslmode=\(secret)",
             "postgres://usero:\(secret)@db/usero?host=\(secret)", "postgres://usero:\(secret)@db",
+            "postgres://usero:\(secret)/x@db/usero",
         ] {
             #expect {
                 try PostgresSettings(url: url)
