@@ -24,6 +24,14 @@ enum SlackSetup {
             // Slack set-up finds it and a bad key file is reported now, not at the first install.
             _ = try SlackKeys.load(config: config, createIfMissing: true, logger: logger)
             logger.notice("Slack is not configured (SLACK_SIGNING_SECRET unset): /slack/* answers 503")
+            // A misspelled SLACK_SIGNING_SECRET looks like this too: say that the rest of Slack's set-up is unused.
+            var unused: [String] = []
+            if config.slackClientID != nil { unused.append("SLACK_CLIENT_ID") }
+            if config.slackClientSecret != nil { unused.append("SLACK_CLIENT_SECRET") }
+            if !unused.isEmpty {
+                logger.warning(
+                    "\(unused.joined(separator: " and ")) \(unused.count == 1 ? "is" : "are") set but SLACK_SIGNING_SECRET is not: Slack stays off until it is")
+            }
             let unconfigured: @Sendable (Request, AppRequestContext) async throws -> Response = { _, _ in
                 JSONResponse.make(ErrorBody("Slack is not configured"), status: .serviceUnavailable)
             }
@@ -62,8 +70,12 @@ enum SlackSetup {
         let slackLogger = logger
         let store = parts.backend.slack
         let ingest = SlackIngest(store: store, clock: clock, wakeup: wakeup, logger: slackLogger)
-        if config.slackClientID == nil || config.slackClientSecret == nil {
-            logger.notice("Slack install links are off (SLACK_CLIENT_ID or SLACK_CLIENT_SECRET unset)")
+        switch (config.slackClientID, config.slackClientSecret) {
+        case (nil, nil): logger.notice("Slack install links are off (SLACK_CLIENT_ID and SLACK_CLIENT_SECRET unset)")
+        // One without the other is a set-up half done (or a misspelled name): a warning naming the missing one.
+        case (nil, _): logger.warning("SLACK_CLIENT_SECRET is set but SLACK_CLIENT_ID is not: Slack install links are off")
+        case (_, nil): logger.warning("SLACK_CLIENT_ID is set but SLACK_CLIENT_SECRET is not: Slack install links are off")
+        default: break
         }
         SlackRoutes<AppRequestContext>(
             verifier: SignatureVerifier(signingSecret: signingSecret), ingest: ingest, oauth: oauth,

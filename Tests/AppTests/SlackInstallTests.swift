@@ -172,10 +172,20 @@ import UseroTestSupport
                     "POST", "/api/slack/install-link", headers: ["Authorization": "Bearer \(client.key)"])
                 #expect(link.status == 503)
                 #expect((link.json["error"] as? String)?.contains("SLACK_CLIENT_ID") == true)
+                // Half a set-up (or a misspelled name) is said at start, naming what is missing.
+                #expect(server.logs.text.contains("SLACK_CLIENT_ID is set but SLACK_CLIENT_SECRET is not"))
                 let none = try await server.request(
                     "GET", "/api/slack/installation", headers: ["Authorization": "Bearer \(client.key)"])
                 #expect(none.status == 404)
             }
+        }
+    }
+
+    @Test func clientCredentialsWithoutASigningSecretAreAWarningNamingIt() async throws {
+        try await TestServer.run(configure: { $0.slackClientID = "1234.5678" }) { server in
+            let reply = try await server.postJSON("/slack/events", "{}")
+            #expect(reply.status == 503)
+            #expect(server.logs.text.contains("SLACK_CLIENT_ID is set but SLACK_SIGNING_SECRET is not"))
         }
     }
 
