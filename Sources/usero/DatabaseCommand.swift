@@ -11,7 +11,7 @@ import StoreSQLite
 /// sealed tokens as they are), queued jobs, audit entries, end users, inbox sign-ins.
 struct DatabaseCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-        commandName: "database", abstract: "Move the store between backends.", subcommands: [Copy.self])
+        commandName: "database", abstract: "Move a SQLite store to PostgreSQL (one way).", subcommands: [Copy.self])
 
     struct Copy: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
