@@ -468,6 +468,64 @@ public enum PostgresSchema {
                 // What a job has done so far (see the SQLite migration `v15-job-progress`).
                 "ALTER TABLE job ADD COLUMN progress BIGINT NOT NULL DEFAULT 0",
             ]),
+        PostgresMigration(
+            "v18-pg-no-personal-statistics",
+            [
+                // PostgreSQL only. ANALYZE (autovacuum runs it by itself) copies sample values of every column into
+                // `pg_statistic` (`pg_stats`: its most common values and histogram bounds), and nothing removes them
+                // when the rows go: an erased email, a scrubbed Slack member id or a closed account's comments stayed
+                // there until enough new rows called for the next ANALYZE, and for good when the table stayed empty
+                // (ANALYZE keeps a table's old statistics when it finds no row). Columns that hold what people wrote,
+                // who they are, or a secret get no statistics (a target of 0: ANALYZE skips them; the planner uses
+                // its default estimates, and their indexes still serve). What earlier ANALYZEs left of them goes
+                // too: changing a column to its own type is the one way a table's owner (not only a superuser) can
+                // remove its statistics; it rebuilds the indexes on the column, so it is done only where statistics
+                // are there. Every text and binary column is in this list or in the one of columns that hold
+                // neither (`PostgresStatisticsTests` checks both).
+                """
+                DO $$
+                DECLARE
+                    c record;
+                BEGIN
+                    FOR c IN
+                        SELECT t.relname, a.attname, format_type(a.atttypid, a.atttypmod) AS type_name,
+                            CASE WHEN a.attcollation = 0 OR a.attcollation = t2.typcollation THEN ''
+                                ELSE ' COLLATE ' || quote_ident(cn.nspname) || '.' || quote_ident(co.collname) END
+                                AS collate_clause
+                        FROM pg_attribute a
+                        JOIN pg_class t ON t.oid = a.attrelid
+                        JOIN pg_type t2 ON t2.oid = a.atttypid
+                        LEFT JOIN pg_collation co ON co.oid = a.attcollation
+                        LEFT JOIN pg_namespace cn ON cn.oid = co.collnamespace
+                        WHERE t.relnamespace = current_schema()::regnamespace AND NOT a.attisdropped
+                        AND (t.relname, a.attname) IN (VALUES
+                            ('feedback', 'comment'), ('feedback', 'user_email'), ('feedback', 'user_id'),
+                            ('feedback', 'page_url'), ('feedback', 'page_title'), ('feedback', 'referrer'),
+                            ('feedback', 'metadata'), ('feedback', 'session_replay_id'),
+                            ('end_user', 'user_id'), ('end_user', 'email'), ('end_user', 'name'),
+                            ('end_user', 'traits'),
+                            ('feedback_slack_person', 'slack_author_id'),
+                            ('feedback_slack_person', 'slack_forwarded_by'),
+                            ('slack_erased_member', 'member_key'),
+                            ('job', 'payload'), ('job', 'last_error'),
+                            ('inbox_session', 'key'), ('inbox_session', 'csrf_token'),
+                            ('oauth_state', 'nonce'), ('slack_request_seen', 'signature'),
+                            ('screenshot_chunk', 'bytes'),
+                            ('client', 'admin_key_hash'), ('slack_installation', 'token_envelope'),
+                            ('slack_installation', 'installer_user_id'))
+                    LOOP
+                        EXECUTE format('ALTER TABLE %I ALTER COLUMN %I SET STATISTICS 0', c.relname, c.attname);
+                        IF EXISTS (SELECT 1 FROM pg_stats s WHERE s.schemaname = current_schema()
+                            AND s.tablename = c.relname AND s.attname = c.attname)
+                        THEN
+                            EXECUTE format('ALTER TABLE %I ALTER COLUMN %I TYPE %s%s',
+                                c.relname, c.attname, c.type_name, c.collate_clause);
+                        END IF;
+                    END LOOP;
+                END
+                $$
+                """,
+            ]),
     ]
 
     /// Every table the migrations create, for tests that compare the schema with the SQLite one.
