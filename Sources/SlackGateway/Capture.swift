@@ -69,6 +69,9 @@ public struct CapturedMessage: Sendable, Equatable {
     public var recovered: Bool
     /// The author's bot id when a bot posted the message (not stored: it tells the app's own posts apart).
     public var authorBotId: String?
+    /// Found by a recovery sweep: the other members who reacted with a trigger emoji, in Slack's order, for when
+    /// `forwardedBy` was erased (`ErasedMembers.recoverable`). Not stored.
+    public var otherForwarders: [String] = []
 
     /// Creates a forwarded message.
     public init(

@@ -7,7 +7,9 @@ import UseroCrypto
 /// sweep reading the channels' history. For as long as such work can exist (a sweep reads at most 7 days back; a
 /// capture job is retried for far less) a store remembers each erasure and leaves out
 /// - the capture of a reaction queued at or before the erasure, of a message the member wrote;
-/// - a recovered message the member wrote before the erasure (when its missed reaction happened is not known).
+/// - a recovered message the member wrote before the erasure (when its missed reaction happened is not known);
+/// - the member as the forwarder of a recovered message posted before the erasure: the next member who reacted
+///   forwards it instead, and without one the message is left out.
 /// A forward made after the erasure (a new reaction, the shortcut, `/usero`) is a new act and is stored as any other.
 /// The member is kept as a digest of the client's and the member's ids, never the id itself.
 public enum ErasedMembers {
@@ -31,5 +33,25 @@ public enum ErasedMembers {
     /// it was posted.
     public static func recoveredSince(_ message: CapturedMessage) -> Int64? {
         message.messageTs.flatMap(SlackRecoveryRules.millis(ofTs:))
+    }
+
+    /// What a recovery step stores of `message`, given the client's remembered erasures (`key` to when): nil when
+    /// its author was erased at or after it was posted, or when every member who forwarded it was; otherwise the
+    /// message, forwarded by the first of its forwarders (`forwardedBy`, then `otherForwarders`) who was not.
+    public static func recoverable(_ message: CapturedMessage, clientID: String, erasedAt: [String: Int64])
+        -> CapturedMessage?
+    {
+        guard !erasedAt.isEmpty, let posted = recoveredSince(message) else { return message }
+        func erasedSincePosted(_ member: String) -> Bool {
+            (erasedAt[key(clientID: clientID, member: member)] ?? .min) >= posted
+        }
+        if let author = message.authorId, erasedSincePosted(author) { return nil }
+        let forwarders = (message.forwardedBy.map { [$0] } ?? []) + message.otherForwarders
+        guard !forwarders.isEmpty else { return message }
+        guard let forwarder = forwarders.first(where: { !erasedSincePosted($0) }) else { return nil }
+        var kept = message
+        kept.forwardedBy = forwarder
+        kept.otherForwarders = []
+        return kept
     }
 }

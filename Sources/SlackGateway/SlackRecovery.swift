@@ -69,7 +69,8 @@ public enum SlackRecoveryRules {
     /// The messages of a page that a sweep captures: posted inside the window, not by the app itself, and
     /// carrying a trigger-emoji reaction by someone other than the bot, on a message posted while that emoji
     /// captured (`Installation.forwards(reaction:onMessagePostedAt:)`; `forwardedBy` is the first such user of the
-    /// first such reaction). Every other message is dropped here, unread beyond its reactions.
+    /// first such reaction, `otherForwarders` the next ones, at most 20). Every other message is dropped here, unread
+    /// beyond its reactions.
     public static func captures(
         in messages: [Message], channel: String, installation: Installation, window: ClosedRange<Int64>
     ) -> [CapturedMessage] {
@@ -77,20 +78,28 @@ public enum SlackRecoveryRules {
             guard let ts = message.ts, let at = millis(ofTs: ts), window.contains(at), let reactions = message.reactions,
                 !installation.isOwnBot(user: message.user ?? "", botId: message.botId)
             else { return nil }
+            var via: String?
+            var forwarders: [String] = []
             for reaction in reactions.prefix(100) {
                 guard let name = reaction.name.map(SlackSettings.emoji(reported:)),
                     installation.forwards(reaction: name, onMessagePostedAt: at)
                 else {
                     continue
                 }
-                let forwarders = (reaction.users ?? []).prefix(100).filter { $0 != installation.botUserId && !$0.isEmpty }
-                guard let forwarder = forwarders.first else { continue }
-                return CapturedMessage(
-                    teamId: installation.teamId, channelId: channel, messageTs: ts, threadTs: message.parentTs,
-                    authorId: message.user, forwardedBy: String(forwarder.prefix(64)), via: .reaction(name),
-                    permalink: nil, text: message.text, recovered: true)
+                for user in (reaction.users ?? []).prefix(100) where user != installation.botUserId && !user.isEmpty {
+                    let member = String(user.prefix(64))
+                    guard forwarders.count < 21, !forwarders.contains(member) else { continue }
+                    if via == nil { via = name }
+                    forwarders.append(member)
+                }
             }
-            return nil
+            guard let via, let forwarder = forwarders.first else { return nil }
+            var captured = CapturedMessage(
+                teamId: installation.teamId, channelId: channel, messageTs: ts, threadTs: message.parentTs,
+                authorId: message.user, forwardedBy: forwarder, via: .reaction(via), permalink: nil,
+                text: message.text, recovered: true)
+            captured.otherForwarders = Array(forwarders.dropFirst())
+            return captured
         }
     }
 

@@ -673,13 +673,11 @@ extension PostgresStore: SlackStore {
                 else { return nil }
             }
             var stored = 0
+            let erasedAt = try await Self.erasedMembers(clientId: clientID, in: tx)
             for message in messages where message.teamId == team {
-                guard try await !Self.wasRemoved(message, clientId: clientID, in: tx) else { continue }
-                if let posted = ErasedMembers.recoveredSince(message),
-                    try await Self.authorErased(message, clientId: clientID, since: posted, in: tx)
-                {
-                    continue
-                }
+                guard try await !Self.wasRemoved(message, clientId: clientID, in: tx),
+                    let message = ErasedMembers.recoverable(message, clientID: clientID, erasedAt: erasedAt)
+                else { continue }
                 if try await Self.store(message, clientId: clientID, at: now, in: tx).isNew { stored += 1 }
             }
             if let next { try await Self.enqueue(next, in: tx) }
@@ -715,6 +713,15 @@ extension PostgresStore: SlackStore {
             SELECT 1 AS found FROM slack_erased_member
             WHERE client_id = \(clientId) AND member_key = \(key) AND erased_at >= \(instant)
             """) != nil
+    }
+
+    /// The client's remembered erasures (`ErasedMembers`): member key to when.
+    static func erasedMembers(clientId: String, in tx: PostgresTransaction) async throws -> [String: Int64] {
+        let rows = try await tx.rows(
+            "SELECT member_key, erased_at FROM slack_erased_member WHERE client_id = \(clientId)")
+        return Dictionary(
+            try rows.map { try ($0["member_key"].decode(String.self), $0["erased_at"].decode(Int64.self)) },
+            uniquingKeysWith: max)
     }
 
     public func recordErasedMember(clientID: String, memberKey: String, at now: Int64) async throws {

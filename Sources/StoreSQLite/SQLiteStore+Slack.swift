@@ -651,13 +651,11 @@ extension SQLiteStore: SlackStore {
                 else { return nil }
             }
             var stored = 0
+            let erasedAt = try Self.erasedMembers(clientId: clientID, in: db)
             for message in messages where message.teamId == team {
-                guard try !Self.wasRemoved(message, clientId: clientID, in: db) else { continue }
-                if let posted = ErasedMembers.recoveredSince(message),
-                    try Self.authorErased(message, clientId: clientID, since: posted, in: db)
-                {
-                    continue
-                }
+                guard try !Self.wasRemoved(message, clientId: clientID, in: db),
+                    let message = ErasedMembers.recoverable(message, clientID: clientID, erasedAt: erasedAt)
+                else { continue }
                 if try Self.store(message, clientId: clientID, at: now, in: db).isNew { stored += 1 }
             }
             if let next { try Self.enqueue(next, in: db) }
@@ -695,6 +693,13 @@ extension SQLiteStore: SlackStore {
                     WHERE client_id = ? AND member_key = ? AND erased_at >= ?)
                 """,
             arguments: [clientId, key, instant]) ?? false
+    }
+
+    /// The client's remembered erasures (`ErasedMembers`): member key to when.
+    static func erasedMembers(clientId: String, in db: Database) throws -> [String: Int64] {
+        let rows = try Row.fetchAll(
+            db, sql: "SELECT member_key, erased_at FROM slack_erased_member WHERE client_id = ?", arguments: [clientId])
+        return Dictionary(rows.map { ($0["member_key"], $0["erased_at"]) }, uniquingKeysWith: max)
     }
 
     public func recordErasedMember(clientID: String, memberKey: String, at now: Int64) async throws {

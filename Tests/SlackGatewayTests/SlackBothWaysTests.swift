@@ -617,6 +617,44 @@ import UseroTestSupport
         #expect(Installation.triggerEmojiAddedAt(stored: "Bug=1") == nil)
     }
 
+    /// Who forwarded a recovered message: every member who reacted with a trigger emoji, in Slack's order, the bot
+    /// and repeats left out; after an erasure, the first of them not erased since the message was posted.
+    @Test func aSweepKnowsEveryForwarderAndPassesOverOneErasedSinceThePost() throws {
+        let installedAt: Int64 = 1_800_000_000_000
+        let installation = Installation(
+            teamId: Self.team, clientId: "c1", enterpriseId: nil, teamName: nil, botUserId: "U0009", botId: nil,
+            appId: nil, scopes: "", installerUserId: nil, tokenEnvelope: nil, tokenKeyId: nil, installedAt: installedAt)
+        let posted = installedAt + 60_000
+        let page = [
+            Message(
+                ts: Self.ts(posted), user: "U0002", text: "Export times out",
+                reactions: [
+                    Message.Reaction(name: "eyes", users: ["U0005"]),
+                    Message.Reaction(name: "wrench", users: ["U0009", "U0032"]),
+                    Message.Reaction(name: "pushpin", users: ["U0032", "U0004"]),
+                ])
+        ]
+        let found = SlackRecoveryRules.captures(
+            in: page, channel: "C0001", installation: installation, window: installedAt...(posted + 60_000))
+        let captured = try #require(found.only)
+        #expect(captured.forwardedBy == "U0032")
+        #expect(captured.otherForwarders == ["U0004"])
+        #expect(captured.via == .reaction("wrench"))
+
+        func key(_ member: String, client: String = "c1") -> String { ErasedMembers.key(clientID: client, member: member) }
+        func forwarder(_ erasedAt: [String: Int64]) -> String?? {
+            ErasedMembers.recoverable(captured, clientID: "c1", erasedAt: erasedAt).map(\.forwardedBy)
+        }
+        #expect(forwarder([:]) == "U0032")
+        #expect(forwarder([key("U0032"): posted + 1]) == "U0004")
+        #expect(forwarder([key("U0032"): posted]) == "U0004")
+        #expect(forwarder([key("U0032"): posted, key("U0004"): posted + 5]) == .none)  // each forward was erased
+        #expect(forwarder([key("U0032"): posted - 1]) == "U0032")  // erased before the post: a new forward
+        #expect(forwarder([key("U0032", client: "c2"): posted + 1]) == "U0032")  // another client's member
+        #expect(forwarder([key("U0002"): posted]) == .none)  // the author was erased
+        #expect(ErasedMembers.recoverable(captured, clientID: "c1", erasedAt: [key("U0032"): posted])?.otherForwarders == [])
+    }
+
     /// A sweep over one channel whose one page holds three messages forwarded with :wrench:, while
     /// `chat.getPermalink` fails once with `failure`: the permalink calls made, and the captured rows' links.
     static func sweepThreeMessages(permalinkFailingWith failure: SlackAPIError) async throws

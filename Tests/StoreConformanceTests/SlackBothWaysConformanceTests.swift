@@ -309,6 +309,41 @@ import Testing
         #expect(kept.contains { $0 == ("U0004", SlackRecoveryRules.slackTs(Self.t0 + 5_000)) })
     }
 
+    /// A member erased after a message was posted no longer forwards it when a sweep recovers it (their reaction
+    /// went with them): the next member who reacted forwards it, and without one it is left out. A reaction to a
+    /// message posted after the erasure is a new forward.
+    @Test(arguments: StoreFactories.available)
+    func aRecoveryStepPassesOverAForwarderErasedSinceThePost(_ factory: StoreFactory) async throws {
+        let s = try await factory.store()
+        let client = try await s.client()
+        try await s.install(team: "T1", client: client)
+        let sweep = RecoverJob(trigger: "manual", since: Self.t0 - 60_000, until: Self.t0 + 60_000)
+        try await s.slack.enqueue(s.job(.recover(sweep), team: "T1", client: client))
+        let step = try #require(try await s.claimAll(kinds: [.recover]).only)
+        try await s.slack.recordErasedMember(
+            clientID: client, memberKey: ErasedMembers.key(clientID: client, member: "U0032"), at: Self.t0 + 10_000)
+        func at(_ millis: Int64, others: [String]) -> CapturedMessage {
+            var message = Self.recovered(team: "T1", ts: SlackRecoveryRules.slackTs(millis))
+            message.forwardedBy = "U0032"
+            message.otherForwarders = others
+            return message
+        }
+
+        let stored = try await s.slack.completeRecoveryStep(
+            jobID: step.id, clientID: client,
+            messages: [
+                at(Self.t0 + 5_000, others: []), at(Self.t0 + 5_001, others: ["U0032", "U0004", "U0005"]),
+                at(Self.t0 + 10_001, others: ["U0004"]),
+            ],
+            next: nil, at: S.t0)
+
+        #expect(stored == 2)
+        let kept = try await s.items(client).map { ($0.draft.slack?.messageTs, $0.draft.slack?.forwardedBy) }
+        #expect(kept.count == 2)
+        #expect(kept.contains { $0 == (SlackRecoveryRules.slackTs(Self.t0 + 5_001), "U0004") })
+        #expect(kept.contains { $0 == (SlackRecoveryRules.slackTs(Self.t0 + 10_001), "U0032") })
+    }
+
     @Test(arguments: StoreFactories.available)
     func aRecoveryStepOfAWorkspaceThatUninstalledStoresNothing(_ factory: StoreFactory) async throws {
         let s = try await factory.store()

@@ -741,9 +741,12 @@ extension InMemoryStore: SlackStore {
                 if let ts = message.messageTs,
                     state.removedCaptures[[clientID, message.teamId, message.channelId, ts]] != nil
                 { continue }
-                if let posted = ErasedMembers.recoveredSince(message),
-                    Self.authorErased(message, clientId: clientID, since: posted, in: state)
-                { continue }
+                let erasedAt = Dictionary(
+                    state.erasedMembers.filter { $0.key[0] == clientID }.map { ($0.key[1], $0.value) },
+                    uniquingKeysWith: max)
+                guard let message = ErasedMembers.recoverable(message, clientID: clientID, erasedAt: erasedAt) else {
+                    continue
+                }
                 if Self.store(message, clientId: clientID, at: now, in: &state).isNew { stored += 1 }
             }
             if let next { Self.enqueue(next, into: &state) }
