@@ -434,6 +434,11 @@ extension PostgresStore: SlackStore {
             AND (team_id IS NULL OR NOT EXISTS (
                 SELECT 1 FROM job r WHERE r.team_id = j.team_id AND r.kind = j.kind AND r.last_error = 'ratelimited'
                 AND r.run_at > \(now)))
+            -- A workspace's posts leave in the order their items arrived: only its oldest post (a parked one aside)
+            -- goes, and not before the pace the last one set (holdJobs), whatever run_at each was queued with.
+            AND (kind <> 'slack.post' OR (\(unescaped: Self.oldestPost("j"))
+                AND coalesce((SELECT i.post_not_before FROM slack_installation i WHERE i.team_id = j.team_id), 0)
+                    <= \(now)))
             ORDER BY run_at, id LIMIT \(limit)
             FOR UPDATE SKIP LOCKED
             """)
@@ -473,12 +478,23 @@ extension PostgresStore: SlackStore {
             SELECT MIN(CASE WHEN lease_until > \(now) THEN lease_until
                 ELSE GREATEST(run_at, (
                     SELECT max(r.run_at) FROM job r
-                    WHERE r.team_id = j.team_id AND r.kind = j.kind AND r.last_error = 'ratelimited')) END)
+                    WHERE r.team_id = j.team_id AND r.kind = j.kind AND r.last_error = 'ratelimited'),
+                    CASE WHEN kind = 'slack.post' THEN (
+                        SELECT i.post_not_before FROM slack_installation i WHERE i.team_id = j.team_id) END) END)
             FROM job j
             WHERE kind = ANY(\(kindList)) AND run_at < \(Int64.max) AND (team_id IS NULL OR NOT EXISTS (
                 SELECT 1 FROM job k WHERE k.team_id = j.team_id AND k.id <> j.id AND k.kind = ANY(\(kindList))
                 AND k.lease_until > \(now)))
+            AND (kind <> 'slack.post' OR \(unescaped: Self.oldestPost("j")))
             """, as: Int64?.self) ?? nil
+    }
+
+    /// SQL: the post job `alias` is its workspace's oldest one waiting (parked ones, at `run_at` Int64.max, aside).
+    static func oldestPost(_ alias: String) -> String {
+        """
+        NOT EXISTS (SELECT 1 FROM job o WHERE o.team_id = \(alias).team_id AND o.kind = 'slack.post' \
+        AND o.id < \(alias).id AND o.run_at < \(Int64.max))
+        """
     }
 
     public func finishJob(_ id: Int64, then next: NewSlackJob?) async throws {

@@ -406,9 +406,15 @@ extension SQLiteStore: SlackStore {
                 AND (team_id IS NULL OR NOT EXISTS (
                     SELECT 1 FROM job r WHERE r.team_id = j.team_id AND r.kind = j.kind
                     AND r.last_error = 'ratelimited' AND r.run_at > ?))
+                -- A workspace's posts leave in the order their items arrived: only its oldest post (a parked one
+                -- aside) goes, and not before the pace the last one set (holdJobs), whatever run_at each was queued
+                -- with.
+                AND (kind <> 'slack.post' OR (\(Self.oldestPost("j"))
+                    AND coalesce((SELECT i.post_not_before FROM slack_installation i WHERE i.team_id = j.team_id), 0)
+                        <= ?))
                 ORDER BY run_at, id LIMIT ?
                 """,
-            arguments: Self.arguments([now], kindList, [now], kindList, [now, now, Int64(limit)]))
+            arguments: Self.arguments([now], kindList, [now], kindList, [now, now, now, Int64(limit)]))
         var teams = Set<String>()
         var jobs: [SlackJob] = []
         for row in rows {
@@ -443,14 +449,26 @@ extension SQLiteStore: SlackStore {
                     SELECT MIN(CASE WHEN lease_until > ? THEN lease_until
                         ELSE max(run_at, coalesce((
                             SELECT max(r.run_at) FROM job r WHERE r.team_id = j.team_id AND r.kind = j.kind
-                            AND r.last_error = 'ratelimited'), run_at)) END)
+                            AND r.last_error = 'ratelimited'), run_at),
+                            CASE WHEN kind = 'slack.post' THEN coalesce((
+                                SELECT i.post_not_before FROM slack_installation i WHERE i.team_id = j.team_id),
+                                run_at) ELSE run_at END) END)
                     FROM job j
                     WHERE kind IN (\(marks)) AND run_at < ? AND (team_id IS NULL OR NOT EXISTS (
                         SELECT 1 FROM job k WHERE k.team_id = j.team_id AND k.id <> j.id AND k.kind IN (\(marks))
                         AND k.lease_until > ?))
+                    AND (kind <> 'slack.post' OR \(Self.oldestPost("j")))
                     """,
                 arguments: Self.arguments([now], kindList, [Int64.max], kindList, [now]))
         }
+    }
+
+    /// SQL: the post job `alias` is its workspace's oldest one waiting (parked ones, at `run_at` Int64.max, aside).
+    static func oldestPost(_ alias: String) -> String {
+        """
+        NOT EXISTS (SELECT 1 FROM job o WHERE o.team_id = \(alias).team_id AND o.kind = 'slack.post' \
+        AND o.id < \(alias).id AND o.run_at < \(Int64.max))
+        """
     }
 
     /// Integers and kind names, in the order the statement binds them.

@@ -26,12 +26,12 @@ extension StoreFactory {
         let backend = try await PostgresBackend.open(settings, options: options, logger: ConformancePostgres.logger)
         let store = PostgresStore(backend: backend, postsNewFeedbackToSlack: true, logger: ConformancePostgres.logger)
         let jobs = UndecodableJobs(
-            insert: { team, runAt in
+            insert: { team, runAt, kind in
                 try await backend.withConnection { session in
                     let rows = try await session.query(
                         """
                         INSERT INTO job (kind, client_id, team_id, payload, run_at, attempts, created_at)
-                        VALUES ('slack.capture', NULL, \(team), '{"channel":7}', \(runAt), 0, \(runAt)) RETURNING id
+                        VALUES (\(kind.rawValue), NULL, \(team), '{"channel":7}', \(runAt), 0, \(runAt)) RETURNING id
                         """
                     ).rows
                     return try rows.first?.decode(Int64.self) ?? -1

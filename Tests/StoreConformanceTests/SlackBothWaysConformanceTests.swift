@@ -203,6 +203,60 @@ import Testing
         #expect(try await s.slack.activeInstallation(team: "T1")?.postNotBefore == Self.t0 + 5_000)
     }
 
+    /// A workspace's posts leave in the order their items arrived, whatever `run_at` each has: a post that failed
+    /// goes before the ones behind it even when they were held to an instant a little before its retry (two clock
+    /// reads), and a post queued with an early `run_at` (its insert read the pace before the last post set it) still
+    /// waits for that pace.
+    @Test(arguments: StoreFactories.available)
+    func postsLeaveInArrivalOrderAndAtThePaceWhateverTheirRunAt(_ factory: StoreFactory) async throws {
+        let s = try await factory.store()
+        let client = try await s.client()
+        try await s.install(team: "T1", client: client)
+        _ = try await s.slack.updateSettings(client: client, SlackSettingsChange(notifyChannel: .some("C0777")), at: Self.t0)
+        var items: [String] = []
+        for i in 0..<3 { items.append(try await s.item(client, at: Double(i) / 10).id) }
+        func posted(_ jobs: [SlackJob]) -> [String] {
+            jobs.compactMap { if case .postFeedback(let post) = $0.work { post.feedbackId } else { nil } }
+        }
+        let first = try #require(try await s.claimAll(at: Self.t0 + 10_000, kinds: [.postFeedback]).only)
+        #expect(posted([first]) == [items[0]])
+        // It fails: the ones behind are held first, then it is rescheduled a millisecond later.
+        try await s.slack.holdJobs(team: "T1", kind: .postFeedback, notBefore: Self.t0 + 12_000)
+        try await s.slack.rescheduleJob(first.id, runAt: Self.t0 + 12_001, countAttempt: true, error: "http_500")
+        #expect(try await s.claimAll(at: Self.t0 + 12_000, kinds: [.postFeedback]).isEmpty)
+        #expect(try await s.slack.nextJobDueAt(now: Self.t0 + 12_000, kinds: [.postFeedback]) == Self.t0 + 12_001)
+        var order: [String] = []
+        for now in stride(from: Self.t0 + 12_001, through: Self.t0 + 20_001, by: 1_000) {
+            for job in try await s.claimAll(at: now, kinds: [.postFeedback]) {
+                order += posted([job])
+                try await s.slack.finishJob(job.id, then: nil)
+            }
+        }
+        #expect(order == items)
+
+        // The last post set the pace; a post queued as if it had not seen it waits for it all the same.
+        try await s.slack.holdJobs(team: "T1", kind: .postFeedback, notBefore: Self.t0 + 30_000)
+        try await s.slack.enqueue(s.job(.postFeedback(PostFeedbackJob(feedbackId: items[0])), team: "T1", client: client))
+        #expect(try await s.claimAll(at: Self.t0 + 29_999, kinds: [.postFeedback]).isEmpty)
+        #expect(try await s.slack.nextJobDueAt(now: Self.t0 + 29_999, kinds: [.postFeedback]) == Self.t0 + 30_000)
+        #expect(try await s.claimAll(at: Self.t0 + 30_000, kinds: [.postFeedback]).count == 1)
+    }
+
+    /// A post whose payload does not decode is parked and does not stop the posts behind it.
+    @Test(arguments: StoreFactories.available.filter(\.storesRawJobPayloads))
+    func aParkedPostDoesNotHoldUpThePostsBehindIt(_ factory: StoreFactory) async throws {
+        let s = try await factory.store()
+        let raw = try #require(s.undecodableJobs)
+        let client = try await s.client()
+        try await s.install(team: "T1", client: client)
+        let bad = try await raw.insert("T1", Self.t0 - 1, .postFeedback)
+        try await s.slack.enqueue(s.job(.postFeedback(PostFeedbackJob(feedbackId: "fb_1")), team: "T1", client: client))
+        #expect(try await s.claimAll(kinds: [.postFeedback]).isEmpty)  // the bad one is parked; the next is behind it
+        #expect(try await raw.runAt(bad) == Int64.max)
+        let next = try await s.claimAll(kinds: [.postFeedback])
+        #expect(next.map(\.work) == [.postFeedback(PostFeedbackJob(feedbackId: "fb_1"))])
+    }
+
     // MARK: Recovery
 
     static func recovered(team: String, ts: String, emoji: String = "wrench") -> CapturedMessage {

@@ -805,7 +805,7 @@ import Testing
     func undecodableJobsAreParkedAndDoNotHoldUpTheirWorkspace(_ factory: StoreFactory) async throws {
         let s = try await factory.store()
         let raw = try #require(s.undecodableJobs, "\(factory.name) says it stores raw payloads but gives no access")
-        let bad = try await raw.insert("A", Self.t0 - 1)
+        let bad = try await raw.insert("A", Self.t0 - 1, .captureReaction)
         try await s.slack.enqueue(s.job(S.notice("A1"), team: "A"))
         // Listing the workspace's jobs of that kind leaves it out rather than failing for all.
         #expect(try await s.slack.pendingJobs(kind: .captureReaction, team: "A").isEmpty)

@@ -28,7 +28,7 @@ struct StoreUnderTest: Sendable {
 /// Writes and inspects job rows below the typed API.
 struct UndecodableJobs: Sendable {
     /// Adds a job of `kind` whose payload does not fit it; returns its id.
-    let insert: @Sendable (_ team: String, _ runAt: Int64) async throws -> Int64
+    let insert: @Sendable (_ team: String, _ runAt: Int64, _ kind: SlackJob.Kind) async throws -> Int64
     /// The error recorded on a job, if any.
     let lastError: @Sendable (_ id: Int64) async throws -> String?
     /// The job's `run_at`.
@@ -88,14 +88,14 @@ extension StoreFactory {
             path: folder.appendingPathComponent("usero.sqlite").path,
             dataDirectory: folder.appendingPathComponent("data").path, postsNewFeedbackToSlack: true)
         let jobs = UndecodableJobs(
-            insert: { team, runAt in
+            insert: { team, runAt, kind in
                 try await store.database.write { db in
                     try db.execute(
                         sql: """
                             INSERT INTO job (kind, client_id, team_id, payload, run_at, attempts, created_at)
-                            VALUES ('slack.capture', NULL, ?, '{"channel":7}', ?, 0, ?)
+                            VALUES (?, NULL, ?, '{"channel":7}', ?, 0, ?)
                             """,
-                        arguments: [team, runAt, runAt])
+                        arguments: [kind.rawValue, team, runAt, runAt])
                     return db.lastInsertedRowID
                 }
             },

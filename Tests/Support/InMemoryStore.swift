@@ -545,9 +545,11 @@ extension InMemoryStore: SlackStore {
         var teams = busy
         var claimed: [SlackJob] = []
         let limits = rateLimits(in: state)
+        let oldestPosts = oldestPosts(in: state)
         let due = state.jobs.values.filter {
             kinds.contains($0.job.kind) && $0.job.runAt <= now && ($0.leaseUntil ?? .min) <= now
                 && Self.rateLimitedUntil($0.job, limits).map { $0 <= now } ?? true
+                && Self.postMayGo($0.job, oldestPosts, in: state).map { $0 <= now } ?? false
         }.sorted { ($0.job.runAt, $0.job.id) < ($1.job.runAt, $1.job.id) }
         for stored in due where claimed.count < limit {
             if let team = stored.job.teamId, !teams.insert(team).inserted { continue }
@@ -566,9 +568,32 @@ extension InMemoryStore: SlackStore {
             let busy = Set(leased.compactMap(\.job.teamId))
             let waiting = jobs.filter { ($0.leaseUntil ?? .min) <= now && !($0.job.teamId.map(busy.contains) ?? false) }
             let limits = Self.rateLimits(in: state)
+            let oldestPosts = Self.oldestPosts(in: state)
             return (leased.compactMap(\.leaseUntil)
-                + waiting.map { max($0.job.runAt, Self.rateLimitedUntil($0.job, limits) ?? .min) }).min()
+                + waiting.compactMap { stored in
+                    Self.postMayGo(stored.job, oldestPosts, in: state).map {
+                        max(stored.job.runAt, Self.rateLimitedUntil(stored.job, limits) ?? .min, $0)
+                    }
+                }).min()
         }
+    }
+
+    /// Each workspace's oldest post job waiting (parked ones, at `runAt` Int64.max, aside).
+    private static func oldestPosts(in state: State) -> [String: Int64] {
+        var oldest: [String: Int64] = [:]
+        for stored in state.jobs.values where stored.job.kind == .postFeedback && stored.job.runAt < .max {
+            guard let team = stored.job.teamId else { continue }
+            oldest[team] = min(oldest[team] ?? .max, stored.job.id)
+        }
+        return oldest
+    }
+
+    /// For a post job, nil unless it is its workspace's oldest (posts leave in order), and then the pace the last one
+    /// set (`holdJobs`); `.min` for every other job.
+    private static func postMayGo(_ job: SlackJob, _ oldestPosts: [String: Int64], in state: State) -> Int64? {
+        guard job.kind == .postFeedback, let team = job.teamId else { return .min }
+        guard oldestPosts[team] == job.id else { return nil }
+        return state.installations[team]?.postNotBefore ?? .min
     }
 
     /// Until when each workspace and kind waits out Slack's `Retry-After` (`postponeJobs`): the latest `runAt` of
