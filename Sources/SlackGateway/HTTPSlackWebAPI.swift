@@ -354,9 +354,11 @@ private final class QuickAck: ChannelInboundHandler, RemovableChannelHandler {
 // MARK: Issue 12: posting new feedback, recovery, App Home
 
 extension HTTPSlackWebAPI {
-    public func postMessage(channel: String, text: String, blocks: String, token: Redacted<String>) async throws {
+    public func postMessage(channel: String, text: String, blocks: String, metadata: String, token: Redacted<String>)
+        async throws
+    {
         let fields = [
-            ("channel", channel), ("text", text), ("blocks", blocks), ("unfurl_links", "false"),
+            ("channel", channel), ("text", text), ("blocks", blocks), ("metadata", metadata), ("unfurl_links", "false"),
             ("unfurl_media", "false"),
         ]
         let _: Empty = try await call("chat.postMessage", form: FormBody.encode(fields), authorization: bearer(token))
@@ -374,7 +376,10 @@ extension HTTPSlackWebAPI {
     public func history(channel: String, oldest: String, latest: String, cursor: String?, token: Redacted<String>)
         async throws -> MessagePage
     {
-        var query = [("channel", channel), ("oldest", oldest), ("latest", latest), ("inclusive", "true"), ("limit", "100")]
+        var query = [
+            ("channel", channel), ("oldest", oldest), ("latest", latest), ("inclusive", "true"), ("limit", "100"),
+            ("include_all_metadata", "true"),
+        ]
         if let cursor { query.append(("cursor", cursor)) }
         let reply: PageReply = try await call("conversations.history", query: query, authorization: bearer(token))
         return MessagePage(messages: reply.messages ?? [], nextCursor: reply.nextCursor)

@@ -117,6 +117,9 @@ public struct SlackJob: Sendable, Equatable {
     public var deadlineAt: Int64?
     /// When the job was queued, epoch milliseconds; nil when the store does not say.
     public var createdAt: Int64?
+    /// A post (`.postFeedback`): when it first went out to Slack without a known answer (`markPostSent`), epoch
+    /// milliseconds; 0 when it never did. The uninstall scrub counts its rows there too (not read back).
+    public var progress: Int64
 
     /// The stored kind.
     public var kind: Kind { work.kind }
@@ -124,8 +127,9 @@ public struct SlackJob: Sendable, Equatable {
     /// Creates a job value.
     public init(
         id: Int64, clientId: String?, teamId: String?, work: Work, runAt: Int64, attempts: Int, deadlineAt: Int64?,
-        createdAt: Int64? = nil
+        createdAt: Int64? = nil, progress: Int64 = 0
     ) {
+        self.progress = progress
         self.id = id
         self.clientId = clientId
         self.teamId = teamId

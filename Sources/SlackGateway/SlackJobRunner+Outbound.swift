@@ -11,7 +11,9 @@ extension SlackJobRunner {
     /// cleared, or the workspace gone. A post Slack refuses for good (a channel it will not post in, a token it no
     /// longer takes, a missing scope, blocks it does not accept) is recorded for the inbox and dropped: a lost post
     /// always leaves the admin a word, cleared by the next good post. Then the workspace's next post waits
-    /// `postInterval`.
+    /// `postInterval`. Once: the post carries the item's id in its metadata and is recorded as sent before the call;
+    /// a later try of a post whose answer never came (a crash, a timeout: Slack may have taken it) first looks for it
+    /// in the channel and does not post it again when it is there.
     func postFeedback(_ job: SlackJob, _ payload: PostFeedbackJob) async throws {
         guard let clientId = job.clientId, let team = job.teamId,
             case let (installation, token)? = try await token(team: team), installation.clientId == clientId,
@@ -23,8 +25,14 @@ extension SlackJobRunner {
             return
         }
         let message = SlackNotificationMessage(item: item, publicURL: options.publicURL)
+        if job.progress > 0, try await channelHolds(item.id, channel: channel, since: job.progress, token: token) {
+            try await store.finishJob(job.id, then: nil)
+            return
+        }
+        try await store.markPostSent(jobID: job.id, at: now)
         do {
-            try await api.postMessage(channel: channel, text: message.text, blocks: message.blocks, token: token)
+            try await api.postMessage(
+                channel: channel, text: message.text, blocks: message.blocks, metadata: message.metadata, token: token)
         } catch let error as SlackAPIError where !error.isRetryable {
             try await store.recordNotifyProblem(team: team, channel: channel, code: Self.code(error), at: now)
             try await pace(team: team)
@@ -37,6 +45,34 @@ extension SlackJobRunner {
         if installation.notifyProblem != nil {
             try await store.recordNotifyProblem(team: team, channel: channel, code: nil, at: now)
         }
+    }
+
+    /// Whether `channel` holds the post of `feedbackId` (by its metadata), posted since a minute before `since` (clocks
+    /// differ): at most 5 pages of history. Where Slack will not let usero look (a scope, the channel), false: the
+    /// post goes out as before.
+    private func channelHolds(_ feedbackId: String, channel: String, since: Int64, token: Redacted<String>)
+        async throws -> Bool
+    {
+        let oldest = SlackRecoveryRules.slackTs(max(0, since - 60_000))
+        let latest = SlackRecoveryRules.slackTs(now + 60_000)
+        var cursor: String?
+        for _ in 0..<5 {
+            let page: MessagePage
+            do {
+                page = try await api.history(channel: channel, oldest: oldest, latest: latest, cursor: cursor, token: token)
+            } catch let error as SlackAPIError where !error.isRetryable {
+                return false
+            }
+            if page.messages.contains(where: {
+                $0.metadata?.eventType == SlackNotificationMessage.eventType
+                    && $0.metadata?.payload[SlackNotificationMessage.feedbackIdKey] == feedbackId
+            }) {
+                return true
+            }
+            guard let next = page.nextCursor else { return false }
+            cursor = next
+        }
+        return false
     }
 
     /// The workspace's next post waits: about one message a second per channel is what Slack allows, so a burst

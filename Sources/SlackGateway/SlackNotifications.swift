@@ -70,7 +70,7 @@ public enum SlackMrkdwn {
     /// JSON text of Block Kit values (sorted keys: the same message always encodes the same way).
     static func json(_ value: Any) -> String {
         guard let data = try? JSONSerialization.data(withJSONObject: value, options: [.sortedKeys, .withoutEscapingSlashes])
-        else { return "[]" }
+        else { return value is [String: Any] ? "{}" : "[]" }
         return String(decoding: data, as: UTF8.self)
     }
 
@@ -88,10 +88,17 @@ public struct SlackNotificationMessage: Sendable, Equatable {
     /// The words for ratings 1-4, as the inbox shows them.
     public static let ratingWords = [1: "Terrible", 2: "Bad", 3: "Good", 4: "Amazing"]
 
+    /// The `event_type` of the metadata every post carries, and its payload's key naming the item.
+    public static let eventType = "usero_feedback_posted"
+    public static let feedbackIdKey = "feedback_id"
+
     /// The notification's fallback text.
     public var text: String
     /// The Block Kit blocks, as JSON text.
     public var blocks: String
+    /// The message's metadata (`chat.postMessage`'s `metadata`), as JSON text: the item's id, so that a try whose
+    /// answer was lost can find the post in the channel's history before it posts again (`Message.metadata`).
+    public var metadata: String
 
     /// `url` as a channel may see it: without its query and fragment, and without the userinfo before its host
     /// (`https://alice:s3cret@app.example/` is `https://app.example/`, the host it really goes to).
@@ -136,6 +143,7 @@ public struct SlackNotificationMessage: Sendable, Equatable {
         let base = publicURL.hasSuffix("/") ? String(publicURL.dropLast()) : publicURL
         blocks.append(SlackMrkdwn.section(SlackMrkdwn.link("\(base)/inbox/items/\(item.id)", label: "Open in the usero inbox")))
         self.blocks = SlackMrkdwn.json(blocks)
+        metadata = SlackMrkdwn.json(["event_type": Self.eventType, "event_payload": [Self.feedbackIdKey: item.id]])
         var fallback = "New feedback from \(from) (\(rating ?? "no rating"))"
         if let comment { fallback += ": " + SlackMrkdwn.escapedPrefix(comment, 150, budget: 900) }
         text = fallback

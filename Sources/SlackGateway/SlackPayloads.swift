@@ -117,6 +117,37 @@ public struct ShortcutPayload: Decodable, Sendable {
 }
 
 /// A Slack message as the Web API and shortcut payloads carry it.
+/// A message's metadata: its `event_type` and the string values of its `event_payload`. Any app may put metadata
+/// on a message, in any shape: what does not fit is left out, never a reason to refuse the page.
+public struct MessageMetadata: Decodable, Sendable, Equatable {
+    public var eventType: String?
+    public var payload: [String: String]
+
+    /// Creates metadata (tests build their own).
+    public init(eventType: String?, payload: [String: String]) {
+        self.eventType = eventType
+        self.payload = payload
+    }
+
+    private struct Key: CodingKey {
+        var stringValue: String
+        var intValue: Int? { nil }
+        init(stringValue: String) { self.stringValue = stringValue }
+        init?(intValue: Int) { nil }
+    }
+
+    public init(from decoder: any Decoder) {
+        let fields = try? decoder.container(keyedBy: Key.self)
+        eventType = try? fields?.decodeIfPresent(String.self, forKey: Key(stringValue: "event_type"))
+        payload = [:]
+        guard let values = try? fields?.nestedContainer(keyedBy: Key.self, forKey: Key(stringValue: "event_payload"))
+        else { return }
+        for key in values.allKeys.prefix(50) {
+            if let value = try? values.decode(String.self, forKey: key) { payload[key.stringValue] = value }
+        }
+    }
+}
+
 public struct Message: Decodable, Sendable {
     public var ts: String?
     public var threadTs: String?
@@ -127,6 +158,8 @@ public struct Message: Decodable, Sendable {
     public var reactions: [Reaction]?
     /// How many replies a thread parent has.
     public var replyCount: Int?
+    /// The message's metadata (history read with `include_all_metadata`), when it has some.
+    public var metadata: MessageMetadata?
 
     /// One reaction: the emoji and who reacted (Slack may list only the first users).
     public struct Reaction: Decodable, Sendable {
@@ -141,15 +174,16 @@ public struct Message: Decodable, Sendable {
     }
 
     enum CodingKeys: String, CodingKey {
-        case ts, user, text, reactions
+        case ts, user, text, reactions, metadata
         case threadTs = "thread_ts", botId = "bot_id", replyCount = "reply_count"
     }
 
     /// Creates a message (tests build their own).
     public init(
         ts: String?, threadTs: String? = nil, user: String? = nil, botId: String? = nil, text: String? = nil,
-        reactions: [Reaction]? = nil, replyCount: Int? = nil
+        reactions: [Reaction]? = nil, replyCount: Int? = nil, metadata: MessageMetadata? = nil
     ) {
+        self.metadata = metadata
         self.ts = ts
         self.threadTs = threadTs
         self.user = user

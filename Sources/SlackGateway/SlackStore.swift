@@ -136,6 +136,11 @@ public protocol SlackStore: Sendable {
 
     /// One item of this client (what a notification posts), or nil when it is gone.
     func feedbackItem(id: String, client: String) async throws -> FeedbackItem?
+    /// Records that the post job `jobID` is going out to Slack at `at` (epoch ms), before the call: when its answer is
+    /// lost (a crash, a timeout), the next try looks for the post in the channel since the first such instant
+    /// instead of posting it twice (`SlackJob.progress`, kept at that first instant).
+    func markPostSent(jobID: Int64, at: Int64) async throws
+
     /// Makes the workspace's waiting jobs of `kind` due no earlier than `notBefore` (epoch ms), keeping their order:
     /// the pace of posting to a channel. For `.postFeedback` the installation keeps the instant too
     /// (`Installation.postNotBefore`), so posts enqueued later wait behind (never move back).

@@ -26,13 +26,14 @@ public protocol SlackWebAPI: Sendable {
 
     // Issue 12: posting new feedback, recovery of missed reactions, App Home.
 
-    /// `chat.postMessage` with Block Kit: `blocks` is the blocks' JSON text, `text` the notification fallback.
-    /// Links are not unfurled.
-    func postMessage(channel: String, text: String, blocks: String, token: Redacted<String>) async throws
+    /// `chat.postMessage` with Block Kit: `blocks` is the blocks' JSON text, `text` the notification fallback,
+    /// `metadata` the message's metadata (JSON text). Links are not unfurled.
+    func postMessage(channel: String, text: String, blocks: String, metadata: String, token: Redacted<String>)
+        async throws
     /// `users.conversations`: one page of the public and private channels the bot is a member of (not archived).
     func memberChannels(cursor: String?, token: Redacted<String>) async throws -> ChannelPage
     /// `conversations.history`: one page of the top-level messages posted in `channel` between `oldest` and
-    /// `latest` (Slack timestamps), newest first.
+    /// `latest` (Slack timestamps), newest first, with their metadata.
     func history(channel: String, oldest: String, latest: String, cursor: String?, token: Redacted<String>)
         async throws -> MessagePage
     /// `conversations.replies`: one page of the thread `ts` (parent first), replies posted since `oldest`.

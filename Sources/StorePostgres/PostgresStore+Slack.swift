@@ -424,7 +424,7 @@ extension PostgresStore: SlackStore {
         let leaseUntil = now.addingReportingOverflow(max(0, lease)).overflow ? Int64.max : now + max(0, lease)
         let rows = try await tx.rows(
             """
-            SELECT id, kind, client_id, team_id, payload, run_at, attempts, deadline_at, created_at FROM job j
+            SELECT id, kind, client_id, team_id, payload, run_at, attempts, deadline_at, created_at, progress FROM job j
             WHERE run_at <= \(now) AND kind = ANY(\(kindList)) AND (lease_until IS NULL OR lease_until <= \(now))
             AND (team_id IS NULL OR NOT EXISTS (
                 SELECT 1 FROM job k WHERE k.team_id = j.team_id AND k.kind = ANY(\(kindList))
@@ -501,6 +501,13 @@ extension PostgresStore: SlackStore {
         try await write { tx in
             try await Self.deleteJob(id, in: tx)
             if let next { try await Self.enqueue(next, in: tx) }
+        }
+    }
+
+    public func markPostSent(jobID: Int64, at: Int64) async throws {
+        try await write { tx in
+            try await tx.execute(
+                "UPDATE job SET progress = CASE WHEN progress = 0 THEN \(at) ELSE progress END WHERE id = \(jobID)")
         }
     }
 
@@ -893,7 +900,8 @@ enum PGInstallationRecord {
 
 /// `job` rows; an unknown kind or a payload that does not fit it is an error.
 enum PGJobRecord {
-    static let select = "SELECT id, kind, client_id, team_id, payload, run_at, attempts, deadline_at, created_at FROM job"
+    static let select =
+        "SELECT id, kind, client_id, team_id, payload, run_at, attempts, deadline_at, created_at, progress FROM job"
 
     static func job(_ row: PostgresRandomAccessRow) throws -> SlackJob {
         let payload: String = try row.value("payload")
@@ -901,6 +909,7 @@ enum PGJobRecord {
             id: try row.value("id"), clientId: try row.value("client_id"), teamId: try row.value("team_id"),
             work: try SlackJob.Work(kind: try row.value("kind"), payload: Data(payload.utf8)),
             runAt: try row.value("run_at"), attempts: try row.value("attempts"),
-            deadlineAt: try row.value("deadline_at"), createdAt: try row.value("created_at"))
+            deadlineAt: try row.value("deadline_at"), createdAt: try row.value("created_at"),
+            progress: try row.value("progress"))
     }
 }

@@ -396,7 +396,7 @@ extension SQLiteStore: SlackStore {
         let rows = try Row.fetchAll(
             db,
             sql: """
-                SELECT id, kind, client_id, team_id, payload, run_at, attempts, deadline_at, created_at FROM job j
+                SELECT id, kind, client_id, team_id, payload, run_at, attempts, deadline_at, created_at, progress FROM job j
                 WHERE run_at <= ? AND kind IN (\(marks)) AND (lease_until IS NULL OR lease_until <= ?)
                 AND (team_id IS NULL OR NOT EXISTS (
                     SELECT 1 FROM job k WHERE k.team_id = j.team_id AND k.kind IN (\(marks))
@@ -493,6 +493,14 @@ extension SQLiteStore: SlackStore {
                     UPDATE job SET run_at = ?, attempts = attempts + ?, last_error = ?, lease_until = NULL WHERE id = ?
                     """,
                 arguments: [runAt, countAttempt ? 1 : 0, error, id])
+        }
+    }
+
+    public func markPostSent(jobID: Int64, at: Int64) async throws {
+        try await database.write { db in
+            try db.execute(
+                sql: "UPDATE job SET progress = CASE WHEN progress = 0 THEN ? ELSE progress END WHERE id = ?",
+                arguments: [at, jobID])
         }
     }
 
@@ -877,7 +885,8 @@ struct InstallationRecord: FetchableRecord {
 
 /// A `job` row, decoded by column name; an unknown kind or a payload that does not fit it is an error.
 struct JobRecord: FetchableRecord {
-    static let select = "SELECT id, kind, client_id, team_id, payload, run_at, attempts, deadline_at, created_at FROM job"
+    static let select =
+        "SELECT id, kind, client_id, team_id, payload, run_at, attempts, deadline_at, created_at, progress FROM job"
 
     var job: SlackJob
 
@@ -887,6 +896,7 @@ struct JobRecord: FetchableRecord {
             id: try row.value("id"), clientId: try row.value("client_id"), teamId: try row.value("team_id"),
             work: try SlackJob.Work(kind: try row.value("kind"), payload: Data(payload.utf8)),
             runAt: try row.value("run_at"), attempts: try row.value("attempts"),
-            deadlineAt: try row.value("deadline_at"), createdAt: try row.value("created_at"))
+            deadlineAt: try row.value("deadline_at"), createdAt: try row.value("created_at"),
+            progress: try row.value("progress"))
     }
 }

@@ -167,6 +167,38 @@ struct ShiftedClock: WallClock {
         }
     }
 
+    /// A post whose answer never came (Slack took it, the call timed out) is not posted again: the next try finds it
+    /// in the channel by the item's id in its metadata, and ends.
+    @Test func aPostWhoseAnswerWasLostIsFoundInTheChannelAndNotPostedTwice() async throws {
+        try await withFakeSlack { fake, api in
+            try await TestServer.run(configure: {
+                SlackTestSettings.configure(&$0, fakeURL: api)
+                $0.slackCallTimeout = 0.5
+            }) { server in
+                let client = try await server.installSlack()
+                #expect(try await Self.put(server, client, #"{"notifyChannel":"C0777"}"#).status == 200)
+                await fake.script("chat.postMessage", .slow)
+                let submitted = try await server.postJSON(
+                    "/api/feedback", #"{"clientId":"\#(client.id)","comment":"Posted once"}"#)
+                #expect(submitted.status == 200)
+                let id = try #require(submitted.json["feedbackId"] as? String)
+                let post = try #require(try await fake.waitForCalls("chat.postMessage").first)
+                #expect(post.form["metadata"] == #"{"event_payload":{"feedback_id":"\#(id)"},"event_type":"usero_feedback_posted"}"#)
+                try await server.eventually { try await server.count("job") == 0 }
+                let looks = await fake.calls("conversations.history").filter { $0.query["channel"] == "C0777" }
+                #expect(looks.count == 1)
+                #expect(looks.first?.query["include_all_metadata"] == "true")
+                #expect(await fake.calls("chat.postMessage").count == 1)
+                // The next item goes out as usual, looked for nowhere.
+                let next = try await server.postJSON("/api/feedback", #"{"clientId":"\#(client.id)","comment":"Next"}"#)
+                #expect(next.status == 200)
+                #expect(try await fake.waitForCalls("chat.postMessage", count: 2).last?.form["blocks"]?.contains("Next") == true)
+                #expect(await fake.calls("conversations.history").filter { $0.query["channel"] == "C0777" }.count == 1)
+                await fake.releaseHung()
+            }
+        }
+    }
+
     @Test func aChannelTheBotIsNotInIsShownInTheInboxAndTheInboxChangesTheSettings() async throws {
         try await SlackCaptureTests.withInstalledServer { server, fake, client in
             await fake.script("chat.postMessage", .error("not_in_channel"))

@@ -242,6 +242,23 @@ import Testing
         #expect(try await s.claimAll(at: Self.t0 + 30_000, kinds: [.postFeedback]).count == 1)
     }
 
+    /// A post recorded as sent says so when it is claimed again (its lease ran out: a crash, a lost answer), from the
+    /// first time it was recorded, so that the next try looks for it in the channel since then.
+    @Test(arguments: StoreFactories.available)
+    func aPostRecordedAsSentSaysSinceWhenWhenClaimedAgain(_ factory: StoreFactory) async throws {
+        let s = try await factory.store()
+        let client = try await s.client()
+        try await s.install(team: "T1", client: client)
+        try await s.slack.enqueue(s.job(.postFeedback(PostFeedbackJob(feedbackId: "fb_1")), team: "T1", client: client))
+        let first = try #require(try await s.claimAll(kinds: [.postFeedback]).only)
+        #expect(first.progress == 0)
+        try await s.slack.markPostSent(jobID: first.id, at: Self.t0 + 5)
+        try await s.slack.markPostSent(jobID: first.id, at: Self.t0 + 9)
+        let again = try #require(try await s.claimAll(at: Self.t0 + 2_000, kinds: [.postFeedback]).only)
+        #expect(again.id == first.id)
+        #expect(again.progress == Self.t0 + 5)
+    }
+
     /// A post whose payload does not decode is parked and does not stop the posts behind it.
     @Test(arguments: StoreFactories.available.filter(\.storesRawJobPayloads))
     func aParkedPostDoesNotHoldUpThePostsBehindIt(_ factory: StoreFactory) async throws {

@@ -173,7 +173,9 @@ public final class FakeSlackWebAPI: SlackWebAPI {
 
     public func respond(to responseURL: String, text: String) async throws { try record("response_url", text: text) }
 
-    public func postMessage(channel: String, text: String, blocks: String, token: Redacted<String>) async throws {
+    public func postMessage(channel: String, text: String, blocks: String, metadata: String, token: Redacted<String>)
+        async throws
+    {
         if let postLimit {
             let now = postLimit.clock.now()
             try state.withLock { state in

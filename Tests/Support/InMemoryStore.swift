@@ -633,6 +633,12 @@ extension InMemoryStore: SlackStore {
         if let hook = afterRetryWrite.withLock({ $0 }) { try await hook() }
     }
 
+    public func markPostSent(jobID: Int64, at: Int64) async throws {
+        write { state in
+            if state.jobs[jobID]?.job.progress == 0 { state.jobs[jobID]?.job.progress = at }
+        }
+    }
+
     public func postponeJobs(team: String, kind: SlackJob.Kind, until: Int64) async throws {
         write { state in
             for (id, stored) in state.jobs

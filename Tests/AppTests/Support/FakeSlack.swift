@@ -59,6 +59,9 @@ actor FakeSlack {
 
     private(set) var calls: [Call] = []
     private var scripts: [String: [Reply]] = [:]
+    /// Posts Slack took, per channel: their metadata (JSON text), in order. `conversations.history` with
+    /// `include_all_metadata` lists them, as Slack would.
+    private var posts: [String: [String]] = [:]
 
     /// Queues one-shot answers for `method` (e.g. `conversations.replies`), used before the defaults.
     func script(_ method: String, _ replies: Reply...) {
@@ -112,12 +115,29 @@ actor FakeSlack {
     fileprivate func handle(_ call: Call) -> Reply {
         calls.append(call)
         for (id, waiter) in waiters where calls(waiter.method).count >= waiter.count { resumeWaiter(id) }
+        var reply = Self.defaultReply(call)
+        var scripted = false
         if var queue = scripts[call.method], !queue.isEmpty {
-            let reply = queue.removeFirst()
+            reply = queue.removeFirst()
             scripts[call.method] = queue
-            return reply
+            scripted = true
         }
-        return Self.defaultReply(call)
+        // A post Slack took: answered ok, or (slow or never) answered later; what it takes is in the channel.
+        if call.method == "chat.postMessage", let channel = call.form["channel"],
+            reply.status < 0 || (reply.status == 200 && reply.body.contains(#""ok":true"#))
+        {
+            posts[channel, default: []].append(call.form["metadata"] ?? "null")
+        }
+        if call.method == "conversations.history", call.query["include_all_metadata"] == "true",
+            let channel = call.query["channel"], let taken = posts[channel], !scripted
+        {
+            // Newest first, as Slack lists them.
+            let messages = taken.enumerated().reversed().map { index, metadata in
+                #"{"type":"message","ts":"1800000000.\#(String(format: "%06d", index))","bot_id":"B0001","text":"New feedback","metadata":\#(metadata)}"#
+            }
+            return Reply(body: #"{"ok":true,"messages":[\#(messages.joined(separator: ","))],"has_more":false}"#)
+        }
+        return reply
     }
 
     static let botToken = "xoxb-0001-0009-AbCdEfGhIjKlMnOpQrStUvWx"

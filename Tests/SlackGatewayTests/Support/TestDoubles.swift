@@ -95,7 +95,8 @@ final class GatedSlackWebAPI: SlackWebAPI {
         throw SlackAPIError.slack(code: "message_not_found")
     }
     func respond(to responseURL: String, text: String) async throws {}
-    func postMessage(channel: String, text: String, blocks: String, token: Redacted<String>) async throws {}
+    func postMessage(channel: String, text: String, blocks: String, metadata: String, token: Redacted<String>)
+        async throws {}
     func memberChannels(cursor: String?, token: Redacted<String>) async throws -> ChannelPage {
         ChannelPage(channels: [], nextCursor: nil)
     }
