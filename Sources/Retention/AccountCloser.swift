@@ -1,5 +1,5 @@
 public import Feedback
-import Foundation
+public import Foundation
 
 /// Closes accounts: the client and everything it owns go, durably.
 ///
@@ -96,6 +96,11 @@ public struct AccountCloser: Sendable {
         try await feedback.purgeDeletedScreenshots()
         if counts != nil { try await feedback.removeFilesOfClosedAccount(clientID: clientID) }
         return counts
+    }
+
+    /// What the owners keep only for a while after deletions, forgotten as of `asOf` (run with each retention sweep).
+    public func forgetExpiredRecords(asOf: Date) async throws {
+        for owner in owners { try await owner.forgetExpiredRecords(asOf: asOf) }
     }
 
     /// Each owner erases its part; what it reports joins the closure's counts.

@@ -57,6 +57,7 @@ public struct RetentionService: Service {
             }
             let start = ContinuousClock.now
             let summary = try await sweeper.sweep(asOf: now)
+            try await closer.forgetExpiredRecords(asOf: now)
             let elapsed = ContinuousClock.now - start
             let metadata: Logger.Metadata = [
                 "retention.clients": "\(summary.clients)", "retention.feedback": "\(summary.feedback)",

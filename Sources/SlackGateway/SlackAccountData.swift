@@ -25,6 +25,13 @@ public struct SlackAccountData: AccountDataOwner {
     /// when its job is deleted stores nothing (`SlackStore.completeCapture`). Others' reactions to the member's
     /// messages and recovery sweeps, which name no author until they fetch, are kept from storing what the member
     /// wrote by the erasure's record (`ErasedMembers`).
+    /// Removed captures and erased members are kept while a recovery sweep could reach their messages.
+    public func forgetExpiredRecords(asOf: Date) async throws {
+        let now = epochMillis(asOf)
+        try await store.forgetRemovedCaptures(before: RemovedCaptures.horizon(at: now))
+        try await store.forgetErasedMembers(before: ErasedMembers.horizon(at: now))
+    }
+
     public func cancelQueuedWork(clientID: String, slackMember: String, at now: Int64) async throws -> Int {
         try await store.recordErasedMember(
             clientID: clientID, memberKey: ErasedMembers.key(clientID: clientID, member: slackMember), at: now)

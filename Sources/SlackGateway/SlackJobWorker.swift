@@ -177,12 +177,9 @@ public struct SlackJobWorker: Service {
         return wait <= 0 ? .milliseconds(10) : min(pollInterval, .milliseconds(wait))
     }
 
-    /// Event ids only matter while Slack may still retry (minutes); a day is plenty. Removed captures matter while a
-    /// recovery sweep could reach their messages, and so do erased members.
+    /// Event ids only matter while Slack may still retry (minutes); a day is plenty. (Removed captures and erased
+    /// members go with the retention sweep, which runs whether Slack is configured or not: `SlackAccountData`.)
     private func pruneSeenEvents() async {
-        let now = epochMillis(clock.now())
-        _ = try? await store.pruneSeenEvents(before: now - 86_400_000)
-        _ = try? await store.forgetRemovedCaptures(before: RemovedCaptures.horizon(at: now))
-        _ = try? await store.forgetErasedMembers(before: ErasedMembers.horizon(at: now))
+        _ = try? await store.pruneSeenEvents(before: epochMillis(clock.now()) - 86_400_000)
     }
 }

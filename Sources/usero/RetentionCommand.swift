@@ -58,6 +58,7 @@ struct RetentionCommand: AsyncParsableCommand {
         let closed = try await closer.finishPending()
         let summary = try await RetentionSweeper(store: backend.retention, feedback: backend.feedback, clock: clock)
             .sweep(asOf: asOf)
+        try await closer.forgetExpiredRecords(asOf: asOf)
         return Report(
             asOf: iso8601(summary.asOf), clients: summary.clients, feedback: summary.feedback,
             screenshots: summary.screenshots, orphanScreenshots: summary.orphanScreenshots,

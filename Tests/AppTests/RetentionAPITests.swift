@@ -34,6 +34,23 @@ import UseroTestSupport
         }
     }
 
+    /// The Slack records kept for 8 days after a deletion (erased members, removed captures) go with the retention
+    /// sweep, also where Slack is not configured and its worker never runs.
+    @Test func theSweepForgetsSlackRecordsAfterEightDaysWithoutSlackConfigured() async throws {
+        try await TestServer.run { server in
+            let client = try await server.createClient(plan: .free)
+            let asOf = Date().addingTimeInterval(100 * day)
+            for (member, age) in [("U_OLD", 9 * day), ("U_RECENT", 7 * day)] {
+                try await server.parts.backend.slack.recordErasedMember(
+                    clientID: client.id, memberKey: ErasedMembers.key(clientID: client.id, member: member),
+                    at: epochMillis(asOf.addingTimeInterval(-age)))
+            }
+            #expect(try await server.count("slack_erased_member") == 2)
+            _ = try await RetentionCommand.runOnce(backend: server.parts.backend, asOf: asOf)
+            #expect(try await server.count("slack_erased_member") == 1)
+        }
+    }
+
     /// `--as-of` takes an instant, or a date for that day's midnight in UTC (both ISO 8601); anything else is refused.
     @Test func asOfTakesAnInstantOrADate() {
         #expect(RetentionCommand.parseAsOf("2026-12-01") == parseISO8601("2026-12-01T00:00:00Z"))

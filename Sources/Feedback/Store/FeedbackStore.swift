@@ -129,11 +129,17 @@ public protocol AccountDataOwner: Sendable {
     /// may reach what they wrote is kept from storing it, so nothing of theirs is stored or sent after the erasure
     /// answered. Returns how many queued items went.
     func cancelQueuedWork(clientID: String, slackMember: String, at now: Int64) async throws -> Int
+    /// Forgets, as of `asOf`, what this owner keeps only for a while after a deletion (the Slack gateway: removed
+    /// captures and erased members, 8 days). Run with every retention sweep, so it holds whether or not the owner's
+    /// own workers run in this deployment.
+    func forgetExpiredRecords(asOf: Date) async throws
 }
 
 extension AccountDataOwner {
     /// Nothing queued per member.
     public func cancelQueuedWork(clientID: String, slackMember: String, at now: Int64) async throws -> Int { 0 }
+    /// Nothing kept for a while.
+    public func forgetExpiredRecords(asOf: Date) async throws {}
 }
 
 /// Records a deletion in the audit trail (kind, instants, counts; never content). Retention keeps the trail; other
