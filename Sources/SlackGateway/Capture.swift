@@ -21,7 +21,7 @@ public enum ForwardOutcome: String, Sendable {
     public var text: String {
         switch self {
         case .captured: "Sent to usero :white_check_mark: Your team will find it in the feedback inbox."
-        case .alreadyCaptured: "Already in usero :white_check_mark: This message was forwarded before."
+        case .alreadyCaptured: "Already in usero :white_check_mark: This message is in the feedback inbox."
         case .notInChannel:
             "usero couldn't read that message: the app isn't a member of this channel. Invite @usero and try again."
         case .channelNotFound: "usero couldn't see this conversation, so the message was not captured."

@@ -253,6 +253,14 @@ import UseroTestSupport
                         authorId: "U0002", forwardedBy: "U0001", capturedVia: .reactionWrench,
                         permalink: "https://acme.slack.com/archives/C0001/p1700000000000100")),
                 at: Date(timeIntervalSince1970: 1_700_000_100), origin: nil)
+            _ = try await server.parts.store.insert(
+                FeedbackDraft(
+                    clientId: client.id, source: .slack, comment: "Found by a sweep",
+                    slack: SlackCapture(
+                        teamId: "T0001", channelId: "C0001", messageTs: "1700000000.000200", threadTs: nil,
+                        authorId: "U0002", forwardedBy: "U0001", capturedVia: .reaction("eyes"), permalink: nil,
+                        recovered: true)),
+                at: Date(timeIntervalSince1970: 1_700_000_050), origin: nil)
             let browser = InboxTestBrowser(baseURL: server.baseURL)
             try await browser.signIn(adminKey: client.key)
             let html = try await browser.get("/inbox").text
@@ -266,6 +274,7 @@ import UseroTestSupport
                 "(Export)", "user-9", "Session replay", "replay_123", "at 12.3 s", "channel <code>C0001</code>",
                 "reaction :wrench:", "href=\"https://acme.slack.com/archives/C0001/p1700000000000100\"",
                 "Open in Slack", "&quot;build&quot;:1842", "14 Nov 2023, 22:13 UTC",
+                "reaction :eyes: (recovered by a sweep)",
                 // The thumbnail comes from this server, never from the submitted URL.
                 "<img src=\"/api/screenshots/\(client.id)/1700000000000-abc12.png\"",
                 "alt=\"Screenshot 1 (640×400)\"",

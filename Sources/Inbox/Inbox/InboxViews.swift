@@ -190,7 +190,8 @@ struct ItemView: Sendable {
             case .shortcut: "message shortcut"
             case .command: "/usero command"
             }
-        return recovered ? label + " (recovered after downtime)" : label
+        // A sweep runs after downtime and when an admin asks for one: say what found it, not why it ran.
+        return recovered ? label + " (recovered by a sweep)" : label
     }
 }
 
