@@ -35,14 +35,32 @@ public struct SlackAccountData: AccountDataOwner {
     public func cancelQueuedWork(clientID: String, slackMember: String, at now: Int64) async throws -> Int {
         try await store.recordErasedMember(
             clientID: clientID, memberKey: ErasedMembers.key(clientID: clientID, member: slackMember), at: now)
-        var cancelled = 0
+        let jobs = try await memberJobs(clientID: clientID, slackMember: slackMember)
+        for job in jobs { try await store.finishJob(job.id, then: nil) }
+        return jobs.count
+    }
+
+    public func queuedWork(clientID: String, slackMember: String) async throws -> [QueuedWork] {
+        try await memberJobs(clientID: clientID, slackMember: slackMember).map { job in
+            let kind =
+                switch job.kind {
+                case .captureReaction: "Slack: their reaction's forward, message not fetched yet"
+                case .notify: "Slack: a notice to them about a forward"
+                case .publishHome: "Slack: their Home tab, to update"
+                default: "Slack: \(job.kind.rawValue)"
+                }
+            return QueuedWork(kind: kind, queuedAt: iso8601(dateFromEpochMillis(job.createdAt ?? job.runAt)))
+        }
+    }
+
+    /// The client's queued jobs in the member's name, oldest first.
+    private func memberJobs(clientID: String, slackMember: String) async throws -> [SlackJob] {
+        var jobs: [SlackJob] = []
         for kind in [SlackJob.Kind.captureReaction, .notify, .publishHome] {
-            for job in try await store.pendingJobs(kind: kind, team: nil)
-            where job.clientId == clientID && job.work.member == slackMember {
-                try await store.finishJob(job.id, then: nil)
-                cancelled += 1
+            jobs += try await store.pendingJobs(kind: kind, team: nil).filter {
+                $0.clientId == clientID && $0.work.member == slackMember
             }
         }
-        return cancelled
+        return jobs.sorted { $0.id < $1.id }
     }
 }

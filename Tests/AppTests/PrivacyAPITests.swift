@@ -174,6 +174,13 @@ import UseroTestSupport
             await fake.script("conversations.replies", .slow)
             #expect(try await server.sendEvent("event_reaction_added_wrench.json").status == 200)
             _ = try await fake.waitForCalls("conversations.replies")
+            // Their export lists the forward in flight (what it is and when, nothing of the message)
+            let export = try await server.request(
+                "GET", "/api/privacy/export?slackUserId=U0001", headers: ["Authorization": "Bearer \(client.key)"])
+            let queued = try #require(export.json["queuedWork"] as? [[String: Any]])
+            #expect(queued.map { $0["kind"] as? String } == ["Slack: their reaction's forward, message not fetched yet"])
+            #expect(queued.first?["queuedAt"] is String)
+            #expect(!export.text.contains("1700000000.000100"))
 
             // When U0001 is erased while the fetch is in flight
             _ = try await Self.erase(server, key: client.key, #"{"slackUserId":"U0001"}"#)

@@ -133,6 +133,22 @@ public protocol AccountDataOwner: Sendable {
     /// captures and erased members, 8 days). Run with every retention sweep, so it holds whether or not the owner's
     /// own workers run in this deployment.
     func forgetExpiredRecords(asOf: Date) async throws
+    /// The work this owner has queued for `clientID` in a Slack member's name (their forward not fetched yet, a
+    /// notice to them, their Home tab), for a privacy export: what it is and when it was queued.
+    func queuedWork(clientID: String, slackMember: String) async throws -> [QueuedWork]
+}
+
+/// Work queued in a person's name, as a privacy export lists it: its kind and when it was queued, nothing of its
+/// content.
+public struct QueuedWork: Sendable, Encodable, Equatable {
+    /// What the work does, in words (`forward of a reaction, message not fetched yet`).
+    public var kind: String
+    public var queuedAt: String
+
+    public init(kind: String, queuedAt: String) {
+        self.kind = kind
+        self.queuedAt = queuedAt
+    }
 }
 
 extension AccountDataOwner {
@@ -140,6 +156,8 @@ extension AccountDataOwner {
     public func cancelQueuedWork(clientID: String, slackMember: String, at now: Int64) async throws -> Int { 0 }
     /// Nothing kept for a while.
     public func forgetExpiredRecords(asOf: Date) async throws {}
+    /// Nothing queued per member.
+    public func queuedWork(clientID: String, slackMember: String) async throws -> [QueuedWork] { [] }
 }
 
 /// Records a deletion in the audit trail (kind, instants, counts; never content). Retention keeps the trail; other

@@ -21,6 +21,8 @@ public struct PrivacyExport: Sendable, Encodable {
     public var feedback: [FeedbackItem]
     /// The screenshots attached to those items.
     public var screenshots: [ExportedScreenshot]
+    /// Work queued in their name and not done yet (a Slack member's forward still being fetched, a notice to them).
+    public var queuedWork: [QueuedWork] = []
 }
 
 extension PrivacyExport {
@@ -41,6 +43,8 @@ extension PrivacyExport {
         var closing = "]"
         let screenshots = String(decoding: try JSONResponse.encoded(self.screenshots), as: UTF8.self)
         object.member("screenshots", in: &closing) { $0 += screenshots }
+        let queuedWork = String(decoding: try JSONResponse.encoded(self.queuedWork), as: UTF8.self)
+        object.member("queuedWork", in: &closing) { $0 += queuedWork }
         object.close(&closing)
         return PrivacyExportPieces(items: feedback, opening: opening, closing: closing, size: size)
     }
@@ -118,10 +122,14 @@ public struct DataSubjectService: Sendable {
                 feedbackId: link.feedbackId, url: "\(base)/api/screenshots/\(link.fileName)", mimeType: link.mimeType,
                 fileSize: link.fileSize, uploadedAt: iso8601(dateFromEpochMillis(link.createdAt)))
         }
+        var queued: [QueuedWork] = []
+        if case .slackUser(let member) = subject {
+            for owner in owners { queued += try await owner.queuedWork(clientID: clientID, slackMember: member) }
+        }
         let pair = subject.pair
         return PrivacyExport(
             subject: [pair.key: pair.value], exportedAt: iso8601(clock.now()), endUsers: endUsers, feedback: items,
-            screenshots: screenshots)
+            screenshots: screenshots, queuedWork: queued)
     }
 
     /// Deletes what this client holds about `subject`: the items they sent or authored (with screenshot files),
