@@ -346,19 +346,24 @@ import Testing
         #expect(next.work == .recover(progress))
     }
 
+    /// A store with a sweep of workspace T1 claimed (its step), and `member` of its client erased at t0 + 10 s.
+    static func sweepStep(erasing member: String, _ factory: StoreFactory) async throws -> (S, String, SlackJob) {
+        let s = try await factory.store()
+        let client = try await s.client()
+        try await s.install(team: "T1", client: client)
+        let sweep = RecoverJob(trigger: "manual", since: t0 - 60_000, until: t0 + 60_000)
+        try await s.slack.enqueue(s.job(.recover(sweep), team: "T1", client: client))
+        let step = try #require(try await s.claimAll(kinds: [.recover]).only)
+        try await s.slack.recordErasedMember(
+            clientID: client, memberKey: ErasedMembers.key(clientID: client, member: member), at: t0 + 10_000)
+        return (s, client, step)
+    }
+
     /// A recovery sweep does not bring back what an erased member wrote before their erasure (when the missed
     /// reaction to it happened is not known); what they wrote after it, and others' messages, it recovers.
     @Test(arguments: StoreFactories.available)
     func aRecoveryStepLeavesOutWhatAnErasedMemberWroteBeforeTheErasure(_ factory: StoreFactory) async throws {
-        let s = try await factory.store()
-        let client = try await s.client()
-        try await s.install(team: "T1", client: client)
-        let sweep = RecoverJob(trigger: "manual", since: Self.t0 - 60_000, until: Self.t0 + 60_000)
-        try await s.slack.enqueue(s.job(.recover(sweep), team: "T1", client: client))
-        let step = try #require(try await s.claimAll(kinds: [.recover]).only)
-        // Erased at t0 + 10 s.
-        try await s.slack.recordErasedMember(
-            clientID: client, memberKey: ErasedMembers.key(clientID: client, member: "U0002"), at: Self.t0 + 10_000)
+        let (s, client, step) = try await Self.sweepStep(erasing: "U0002", factory)
         func at(_ millis: Int64, author: String) -> CapturedMessage {
             var message = Self.recovered(team: "T1", ts: SlackRecoveryRules.slackTs(millis))
             message.authorId = author
@@ -385,14 +390,7 @@ import Testing
     /// message posted after the erasure is a new forward.
     @Test(arguments: StoreFactories.available)
     func aRecoveryStepPassesOverAForwarderErasedSinceThePost(_ factory: StoreFactory) async throws {
-        let s = try await factory.store()
-        let client = try await s.client()
-        try await s.install(team: "T1", client: client)
-        let sweep = RecoverJob(trigger: "manual", since: Self.t0 - 60_000, until: Self.t0 + 60_000)
-        try await s.slack.enqueue(s.job(.recover(sweep), team: "T1", client: client))
-        let step = try #require(try await s.claimAll(kinds: [.recover]).only)
-        try await s.slack.recordErasedMember(
-            clientID: client, memberKey: ErasedMembers.key(clientID: client, member: "U0032"), at: Self.t0 + 10_000)
+        let (s, client, step) = try await Self.sweepStep(erasing: "U0032", factory)
         func at(_ millis: Int64, others: [String]) -> CapturedMessage {
             var message = Self.recovered(team: "T1", ts: SlackRecoveryRules.slackTs(millis))
             message.forwardedBy = "U0032"
