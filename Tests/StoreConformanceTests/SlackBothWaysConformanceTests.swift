@@ -79,12 +79,18 @@ import Testing
         #expect(try await s.slack.nextJobDueAt(now: Self.t0, kinds: [.captureReaction]) != nil)
     }
 
-    @Test(arguments: StoreFactories.available)
-    func aPostingProblemIsKeptForTheCurrentChannelOnlyAndClearedByANewChannel(_ factory: StoreFactory) async throws {
+    /// A store whose client has workspace T1 installed, posting new feedback to channel C0777.
+    static func posting(_ factory: StoreFactory) async throws -> (S, String) {
         let s = try await factory.store()
         let client = try await s.client()
         try await s.install(team: "T1", client: client)
-        _ = try await s.slack.updateSettings(client: client, SlackSettingsChange(notifyChannel: .some("C0777")), at: Self.t0)
+        _ = try await s.slack.updateSettings(client: client, SlackSettingsChange(notifyChannel: .some("C0777")), at: t0)
+        return (s, client)
+    }
+
+    @Test(arguments: StoreFactories.available)
+    func aPostingProblemIsKeptForTheCurrentChannelOnlyAndClearedByANewChannel(_ factory: StoreFactory) async throws {
+        let (s, client) = try await Self.posting(factory)
         try await s.slack.recordNotifyProblem(team: "T1", channel: "C0999", code: "not_in_channel", at: Self.t0)
         #expect(try await s.slack.activeInstallation(team: "T1")?.notifyProblem == nil)
         try await s.slack.recordNotifyProblem(team: "T1", channel: "C0777", code: "not_in_channel", at: Self.t0 + 1)
@@ -209,10 +215,7 @@ import Testing
     /// waits for that pace.
     @Test(arguments: StoreFactories.available)
     func postsLeaveInArrivalOrderAndAtThePaceWhateverTheirRunAt(_ factory: StoreFactory) async throws {
-        let s = try await factory.store()
-        let client = try await s.client()
-        try await s.install(team: "T1", client: client)
-        _ = try await s.slack.updateSettings(client: client, SlackSettingsChange(notifyChannel: .some("C0777")), at: Self.t0)
+        let (s, client) = try await Self.posting(factory)
         var items: [String] = []
         for i in 0..<3 { items.append(try await s.item(client, at: Double(i) / 10).id) }
         func posted(_ jobs: [SlackJob]) -> [String] {
