@@ -141,7 +141,7 @@ public protocol AccountDataOwner: Sendable {
 /// Work queued in a person's name, as a privacy export lists it: its kind and when it was queued, nothing of its
 /// content.
 public struct QueuedWork: Sendable, Encodable, Equatable {
-    /// What the work does, in words (`forward of a reaction, message not fetched yet`).
+    /// What the work does, in words (`Slack: their reaction's forward, message not fetched yet`).
     public var kind: String
     public var queuedAt: String
 
