@@ -14,7 +14,11 @@
 #    traffic: the allowlist is checked per request). Then pgbench with usero's own feedback row in usero's own table
 #    (its indexes, foreign key and checks), one row and eight rows per transaction: what PostgreSQL itself does with
 #    that row on this machine. Then signed Slack `message` events, which usero ignores at ingestion, on each backend
-#    (answered requests per second). All over TCP.
+#    (answered requests per second). All over TCP. And the bound: `usero-floor` (a bare Hummingbird app with usero's
+#    server configuration) answering POST /ingest with the same body, which reads it and answers a constant; with
+#    PostgreSQL's own rate for the row, eight per transaction, it bounds what any server doing HTTP on this framework
+#    and storing the row in PostgreSQL could serve on these shared cores: 1 / (1/floor + 1/rows), the two costs
+#    added (usero's own work counted as nothing, pgbench's client as the database's).
 # 3. The uninstall scrub of SCRUB_ROWS (default 1,000,000) captured rows of one workspace on PostgreSQL, through the
 #    store's own batches.
 # Prints each figure and its ratio to its baseline.
@@ -29,14 +33,14 @@ connections=${2:-32}
 scrub_rows=${3:-1000000}
 command -v wrk >/dev/null || { echo "installing wrk"; apt-get install -y -qq wrk >/dev/null; }
 # USERO_BIN_DIR: a folder holding release builds of usero and usero-bench-postgres (default: build them here).
-bindir=$(scripts/release-bin.sh usero usero-bench-postgres)
+bindir=$(scripts/release-bin.sh usero usero-bench-postgres usero-floor)
 bin=$bindir/usero
 
 work=$(mktemp -d "${TMPDIR:-/tmp}/usero-bench-pg.XXXXXX")
 chmod 755 "$work"
 server=
 eval "$(scripts/pg-cluster.sh start)"
-trap '[ -n "$server" ] && kill $server 2>/dev/null; scripts/pg-cluster.sh stop "$USERO_PG_CLUSTER"; rm -rf "$work"' EXIT
+trap '[ -z "$server" ] || kill $server 2>/dev/null || true; scripts/pg-cluster.sh stop "$USERO_PG_CLUSTER"; rm -rf "$work"' EXIT
 # "${pin[@]}" COMMAND...: runs COMMAND on the CPUs left to the client side when DB_CPU is set, else as it is (a
 # prefix, not a function, so that `$!` of a command started in the background is the command itself).
 pin=()
@@ -206,6 +210,18 @@ pgbench_rows() { # pgbench_rows SCRIPT ROWS_PER_TRANSACTION CLIENTS...: the best
 row1=$(pgbench_rows "$work/row1.sql" 1 16 32)
 row8=$(pgbench_rows "$work/row8.sql" 8 4 8)
 
+echo "== the framework's floor: usero-floor's POST /ingest with the same body, wrk -t1 -c$connections -d${duration}s"
+port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+"${pin[@]}" "$bindir/usero-floor" --port "$port" 2>/dev/null &
+server=$!
+for _ in $(seq 100); do curl -fs "http://127.0.0.1:$port/healthz" >/dev/null && break; sleep 0.1; done
+sed 's/"clientId":"[^"]*"/"clientId":"client_floor"/' "$work/post.lua" > "$work/floor.lua"
+"${pin[@]}" wrk -t1 -c"$connections" -d2s -s "$work/floor.lua" "http://127.0.0.1:$port/ingest" >/dev/null
+floor_post=$(drive floor "$work/floor.lua" /ingest; awk '/^Requests\/sec/ {printf "%d", $2}' "$work/wrk-floor.txt")
+server=  # stopped by drive, in the subshell above
+echo "usero-floor POST /ingest: $floor_post/s" >&2
+bound=$(python3 -c "print(int(1 / (1 / $floor_post + 1 / max($row8, 1))))")
+
 echo "== the same with an allowed Origin on every request (the widget's traffic)"
 read -r sqlite_widget_rate sqlite_widget_p99 < <(run_usero sqlite-widget "$work/usero-widget.sqlite" https://yourapp.com)
 psql "$admin_url" -c "CREATE DATABASE usero_widget"
@@ -239,6 +255,9 @@ echo "| with Origin, PostgreSQL / SQLite | | | $(python3 -c "print(f'{$pg_widget
 echo "| signed, ignored Slack events, SQLite | $sqlite_events/s (p99 $sqlite_events_p99) | | |"
 echo "| signed, ignored Slack events, PostgreSQL | $pg_events/s (p99 $pg_events_p99) | SQLite, same run: $sqlite_events/s | $(python3 -c "print(f'{$pg_events/max($sqlite_events,1):.2f}')") |"
 echo "| uninstall scrub, $scrub_rows rows, PostgreSQL | ${scrub_seconds} s | promise 60 s, aim 5 s | $(python3 -c "print(f'{$scrub_seconds/5:.2f}')") of the aim |"
+echo "| the framework's floor, POST /ingest with the same body (no store) | $floor_post/s | | |"
+echo "| the bound: the floor's HTTP plus PostgreSQL's own work for the row (8 per transaction), nothing of usero's own | $bound/s | half of pgbench: $((best / 2))/s | $(python3 -c "print(f'{$bound/max($best/2,1):.2f}')") |"
+echo "| durable POST /api/feedback, PostgreSQL, against the bound | $pg_rate/s | the bound: $bound/s | $(python3 -c "print(f'{$pg_rate/max($bound,1):.2f}')") |"
 if [ "$rounds" -gt 1 ]; then
     echo
     echo "| round | pgbench TCP / socket | SQLite | PostgreSQL TCP | PostgreSQL socket | PG TCP / SQLite | PG socket / SQLite | PG TCP / pgbench TCP | PG socket / pgbench socket |"
