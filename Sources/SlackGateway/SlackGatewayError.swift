@@ -29,6 +29,16 @@ public enum SlackAPIError: Error, Equatable, Sendable {
     /// A 200 whose body is not the expected JSON.
     case malformedResponse
 
+    /// Slack answered and did not do what was asked (a 429, a refusal of its own, a 4xx): unlike a 5xx, its own
+    /// trouble, no answer or an unreadable one, the request surely had no effect.
+    public var refusedBySlack: Bool {
+        switch self {
+        case .rateLimited, .http: true
+        case .slack(let code): code == "ratelimited" || !Self.retryableCodes.contains(code)
+        case .server, .unreachable, .malformedResponse: false
+        }
+    }
+
     /// Worth trying again later (rate limit, Slack's own trouble, network).
     public var isRetryable: Bool {
         switch self {

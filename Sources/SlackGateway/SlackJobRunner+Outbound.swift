@@ -33,6 +33,13 @@ extension SlackJobRunner {
         do {
             try await api.postMessage(
                 channel: channel, text: message.text, blocks: message.blocks, metadata: message.metadata, token: token)
+        } catch let error as SlackAPIError where error.refusedBySlack {
+            // Slack answered, and did not take it: the next try need not look for it.
+            try await store.unmarkPostSent(jobID: job.id)
+            guard !error.isRetryable else { throw error }
+            try await store.recordNotifyProblem(team: team, channel: channel, code: Self.code(error), at: now)
+            try await pace(team: team)
+            throw error
         } catch let error as SlackAPIError where !error.isRetryable {
             try await store.recordNotifyProblem(team: team, channel: channel, code: Self.code(error), at: now)
             try await pace(team: team)
@@ -48,8 +55,9 @@ extension SlackJobRunner {
     }
 
     /// Whether `channel` holds the post of `feedbackId` (by its metadata), posted since a minute before `since` (clocks
-    /// differ): at most 5 pages of history. Where Slack will not let usero look (a scope, the channel), false: the
-    /// post goes out as before.
+    /// differ): at most 5 pages of history. Where the history cannot tell (Slack will not let usero look, or not now:
+    /// a scope, the channel, a 429, an outage), false: the post goes out as before. A look that waited would hold
+    /// every post of the workspace behind it, and history reads may be limited to one a minute.
     private func channelHolds(_ feedbackId: String, channel: String, since: Int64, token: Redacted<String>)
         async throws -> Bool
     {
@@ -60,7 +68,7 @@ extension SlackJobRunner {
             let page: MessagePage
             do {
                 page = try await api.history(channel: channel, oldest: oldest, latest: latest, cursor: cursor, token: token)
-            } catch let error as SlackAPIError where !error.isRetryable {
+            } catch is SlackAPIError {
                 return false
             }
             if page.messages.contains(where: {

@@ -140,6 +140,9 @@ public protocol SlackStore: Sendable {
     /// lost (a crash, a timeout), the next try looks for the post in the channel since the first such instant
     /// instead of posting it twice (`SlackJob.progress`, kept at that first instant).
     func markPostSent(jobID: Int64, at: Int64) async throws
+    /// Forgets that mark: Slack answered that it did not take the post (a 429, an error of its own), so the next try
+    /// posts without looking first.
+    func unmarkPostSent(jobID: Int64) async throws
 
     /// Makes the workspace's waiting jobs of `kind` due no earlier than `notBefore` (epoch ms), keeping their order:
     /// the pace of posting to a channel. For `.postFeedback` the installation keeps the instant too

@@ -511,6 +511,10 @@ extension PostgresStore: SlackStore {
         }
     }
 
+    public func unmarkPostSent(jobID: Int64) async throws {
+        try await write { tx in try await tx.execute("UPDATE job SET progress = 0 WHERE id = \(jobID)") }
+    }
+
     public func rescheduleJob(_ id: Int64, runAt: Int64, countAttempt: Bool, error: String) async throws {
         let increment = countAttempt ? 1 : 0
         try await write { tx in

@@ -504,6 +504,12 @@ extension SQLiteStore: SlackStore {
         }
     }
 
+    public func unmarkPostSent(jobID: Int64) async throws {
+        try await database.write { db in
+            try db.execute(sql: "UPDATE job SET progress = 0 WHERE id = ?", arguments: [jobID])
+        }
+    }
+
     public func postponeJobs(team: String, kind: SlackJob.Kind, until: Int64) async throws {
         try await database.write { db in
             try db.execute(

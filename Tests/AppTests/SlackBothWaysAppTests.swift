@@ -173,7 +173,7 @@ struct ShiftedClock: WallClock {
         try await withFakeSlack { fake, api in
             try await TestServer.run(configure: {
                 SlackTestSettings.configure(&$0, fakeURL: api)
-                $0.slackCallTimeout = 0.5
+                $0.slackCallTimeout = 3  // the post hangs until released; a look at the history must not time out under load
             }) { server in
                 let client = try await server.installSlack()
                 #expect(try await Self.put(server, client, #"{"notifyChannel":"C0777"}"#).status == 200)
@@ -194,6 +194,42 @@ struct ShiftedClock: WallClock {
                 #expect(next.status == 200)
                 #expect(try await fake.waitForCalls("chat.postMessage", count: 2).last?.form["blocks"]?.contains("Next") == true)
                 #expect(await fake.calls("conversations.history").filter { $0.query["channel"] == "C0777" }.count == 1)
+                await fake.releaseHung()
+            }
+        }
+    }
+
+    /// A post Slack refused (a 429) is tried again without a look at the channel first; and a look Slack will not
+    /// answer now (a 429 on the history, which Slack may allow once a minute) does not hold the workspace's posts
+    /// back: the post goes out (found by a review: every try re-read the history, met the 429, and waited again).
+    @Test func aRefusedPostIsNotLookedForAndALookSlackWillNotAnswerDoesNotHoldThePost() async throws {
+        try await withFakeSlack { fake, api in
+            try await TestServer.run(configure: {
+                SlackTestSettings.configure(&$0, fakeURL: api)
+                $0.slackCallTimeout = 3
+            }) { server in
+                let client = try await server.installSlack()
+                #expect(try await Self.put(server, client, #"{"notifyChannel":"C0777"}"#).status == 200)
+                let limited = FakeSlack.Reply(
+                    status: 429, headers: ["Retry-After": "1"], body: #"{"ok":false,"error":"ratelimited"}"#)
+                await fake.script("chat.postMessage", limited)
+                let first = try await server.postJSON("/api/feedback", #"{"clientId":"\#(client.id)","comment":"First"}"#)
+                #expect(first.status == 200)
+                _ = try await fake.waitForCalls("chat.postMessage", count: 2)
+                try await server.eventually { try await server.count("job") == 0 }
+                func looks() async -> Int {
+                    await fake.calls("conversations.history").filter { $0.query["channel"] == "C0777" }.count
+                }
+                #expect(await looks() == 0)
+
+                // The next post's answer is lost; the look meets a 429; the post goes out all the same.
+                await fake.script("chat.postMessage", .slow)
+                await fake.script("conversations.history", limited)
+                let second = try await server.postJSON("/api/feedback", #"{"clientId":"\#(client.id)","comment":"Second"}"#)
+                #expect(second.status == 200)
+                _ = try await fake.waitForCalls("chat.postMessage", count: 4)
+                try await server.eventually { try await server.count("job") == 0 }
+                #expect(await looks() == 1)
                 await fake.releaseHung()
             }
         }

@@ -639,6 +639,10 @@ extension InMemoryStore: SlackStore {
         }
     }
 
+    public func unmarkPostSent(jobID: Int64) async throws {
+        write { state in state.jobs[jobID]?.job.progress = 0 }
+    }
+
     public func postponeJobs(team: String, kind: SlackJob.Kind, until: Int64) async throws {
         write { state in
             for (id, stored) in state.jobs
