@@ -772,13 +772,14 @@ extension InMemoryStore: SlackStore {
                 else { return nil }
             }
             var stored = 0
+            // The client's remembered erasures, read once for the step (as the SQL stores do).
+            let erasedAt = Dictionary(
+                state.erasedMembers.filter { $0.key[0] == clientID }.map { ($0.key[1], $0.value) },
+                uniquingKeysWith: max)
             for message in messages where message.teamId == team {
                 if let ts = message.messageTs,
                     state.removedCaptures[[clientID, message.teamId, message.channelId, ts]] != nil
                 { continue }
-                let erasedAt = Dictionary(
-                    state.erasedMembers.filter { $0.key[0] == clientID }.map { ($0.key[1], $0.value) },
-                    uniquingKeysWith: max)
                 guard let message = ErasedMembers.recoverable(message, clientID: clientID, erasedAt: erasedAt) else {
                     continue
                 }
