@@ -29,7 +29,7 @@ import Testing
                 #expect(result.json["error"] as? String == "Expected a multipart/form-data body")
                 #expect(result.header("Access-Control-Allow-Origin") == "*")
             }
-            #expect(try await server.request("GET", "/healthz").status == 200)
+            #expect(try await server.healthStatus() == 200)
         }
     }
 

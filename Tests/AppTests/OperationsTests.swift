@@ -73,7 +73,7 @@ import UseroTestSupport
             }
             #expect(try await server.request("HEAD", "/nothing-here").status == 404)
             // The connection stays usable: no stray body was sent after the head.
-            #expect(try await server.request("GET", "/healthz").status == 200)
+            #expect(try await server.healthStatus() == 200)
         }
     }
 }
