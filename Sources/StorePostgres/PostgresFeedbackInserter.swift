@@ -85,65 +85,26 @@ final class PostgresFeedbackInserter: Sendable {
         try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Outcome, any Error>) in
             let pending = Pending(
                 item: item, origin: origin, notifies: notifies, finish: { continuation.resume(with: $0) })
-            queue.submit(pending) { batch in
-                await self.run(batch)
+            queue.submit(pending) { next in
+                await self.pool.runBatches(
+                    leaseTimeout: self.leaseTimeout, next: next, run: { batch, connection in
+                        await self.run(batch, on: connection)
+                    }, failed: { batch, error in self.finish(batch, failedWith: error) })
             }
         }
     }
 
-    private func run(_ batch: [Pending]) async {
+    /// Writes `batch` on `connection` and answers each of its pieces.
+    private func run(_ batch: [Pending], on connection: PostgresConnection) async {
         // Ids the statement wrote, ids whose Origin was refused (nothing written for them), and whether post jobs
         // committed with them.
         var outcome: Result<(written: Set<String>, refused: Set<String>, enqueuedJobs: Bool), any Error>
         // Whether a statement that commits went out: before that, a lost connection has written nothing.
         var commitSent = false
         do {
-            outcome = .success(
-                try await pool.withConnection(leaseTimeout: leaseTimeout) { connection in
-                    if connection.isClosed { throw PostgresWriterError.connectionLost }
-                    let tx = PostgresTransaction(connection: connection, logger: logger, watch: watch)
-                    let (refused, checkedAgainst) = try await originDecisions(in: batch, tx: tx)
-                    let rows = batch.filter { !refused.contains($0.item.id) }
-                    if rows.isEmpty { return ([], refused, false) }
-                    let notifying = rows.filter(\.notifies).map(\.item)
-                    func insert(commits: Bool, unlessNotifying: Bool = false) async throws -> Set<String>? {
-                        let statement = InsertPlainFeedback(
-                            items: rows.map(\.item), allowlists: rows.map { checkedAgainst[$0.item.id] },
-                            commits: commits, unlessNotifying: unlessNotifying)
-                        // No row: nothing written. A NULL: the call stood back for the transaction path.
-                        guard let written = try await tx.rows(statement).first ?? [] else { return nil }
-                        let ids = Set(written)
-                        forgetAllowlists(ofClientsOf: rows.filter {
-                            checkedAgainst[$0.item.id] != nil && !ids.contains($0.item.id)
-                        })
-                        return ids
-                    }
-                    // One round trip: the procedure commits before the call answers. Never a bare INSERT in
-                    // autocommit: postgres-nio ends a statement at its CommandComplete, and PostgreSQL commits an
-                    // autocommit statement after that (at the Sync that follows), so the rows could be answered
-                    // before they are durable. A call that fails (its insert or its commit) leaves nothing written.
-                    // With Slack on, the call does nothing when one of the batch's clients posts new feedback to a
-                    // channel (nil): those batches take the transaction below, where the post jobs commit with them.
-                    commitSent = true
-                    if let ids = try await insert(commits: true, unlessNotifying: !notifying.isEmpty) {
-                        return (ids, refused, false)
-                    }
-                    // The call stood back and wrote nothing: until this transaction's COMMIT goes out, a lost
-                    // connection has written nothing of the batch either.
-                    commitSent = false
-                    try await tx.query("BEGIN")
-                    do {
-                        let ids = try await insert(commits: false) ?? []
-                        let enqueued = try await PostgresStore.enqueueNotifications(
-                            for: notifying.filter { ids.contains($0.id) }, in: tx)
-                        commitSent = true
-                        try await tx.commit()
-                        return (ids, refused, enqueued)
-                    } catch {
-                        await tx.rollBackIfOpen()
-                        throw error
-                    }
-                })
+            if connection.isClosed { throw PostgresWriterError.connectionLost }
+            let tx = PostgresTransaction(connection: connection, logger: logger, watch: watch)
+            outcome = .success(try await insert(batch, in: tx, commitSent: &commitSent))
         } catch let error as PSQLError where error.isStatementError {
             // Refused as a whole (a value the one-by-one path reports precisely): nothing was written.
             logger.debug(
@@ -151,13 +112,26 @@ final class PostgresFeedbackInserter: Sendable {
                 metadata: ["error": "\(PostgresErrorText.describe(error))"])
             outcome = .success(([], [], false))
         } catch {
-            logger.warning(
-                "PostgreSQL batch insert failed", metadata: ["error": "\(PostgresErrorText.describe(error))"])
             // Lost before the committing call went out: nothing was written, and a retry is safe (a 503). Lost
             // after: the batch may have committed (`commitInDoubt`), and the caller stores each piece again under
             // its id, which finds it if it did.
             outcome = .failure(
                 PostgresGroupCommitWriter.lostConnectionError(error, commitSent: commitSent) ?? error)
+        }
+        finish(batch, with: outcome)
+    }
+
+    /// Answers the pieces of a batch that could not be written: no connection could be leased for it.
+    private func finish(_ batch: [Pending], failedWith error: any Error) {
+        finish(batch, with: .failure(PostgresGroupCommitWriter.lostConnectionError(error, commitSent: false) ?? error))
+    }
+
+    private func finish(
+        _ batch: [Pending], with outcome: Result<(written: Set<String>, refused: Set<String>, enqueuedJobs: Bool), any Error>
+    ) {
+        if case .failure(let error) = outcome {
+            logger.warning(
+                "PostgreSQL batch insert failed", metadata: ["error": "\(PostgresErrorText.describe(error))"])
         }
         let written = (try? outcome.get().written.count) ?? 0
         counts.withLock { statistics in
@@ -173,6 +147,54 @@ final class PostgresFeedbackInserter: Sendable {
                         : .success(
                             Outcome(written: ids.written.contains(pending.item.id), enqueuedJobs: ids.enqueuedJobs))
                 })
+        }
+    }
+
+    /// The batch's statements on `tx`: ids written, ids whose `Origin` was refused, and whether post jobs committed
+    /// with them. Sets `commitSent` once a statement that commits went out.
+    private func insert(_ batch: [Pending], in tx: PostgresTransaction, commitSent: inout Bool) async throws
+        -> (written: Set<String>, refused: Set<String>, enqueuedJobs: Bool)
+    {
+        let (refused, checkedAgainst) = try await originDecisions(in: batch, tx: tx)
+        let rows = batch.filter { !refused.contains($0.item.id) }
+        if rows.isEmpty { return ([], refused, false) }
+        let notifying = rows.filter(\.notifies).map(\.item)
+        func insert(commits: Bool, unlessNotifying: Bool = false) async throws -> Set<String>? {
+            let statement = InsertPlainFeedback(
+                items: rows.map(\.item), allowlists: rows.map { checkedAgainst[$0.item.id] },
+                commits: commits, unlessNotifying: unlessNotifying)
+            // No row: nothing written. A NULL: the call stood back for the transaction path.
+            guard let written = try await tx.rows(statement).first ?? [] else { return nil }
+            let ids = Set(written)
+            forgetAllowlists(ofClientsOf: rows.filter {
+                checkedAgainst[$0.item.id] != nil && !ids.contains($0.item.id)
+            })
+            return ids
+        }
+        // One round trip: the procedure commits before the call answers. Never a bare INSERT in autocommit:
+        // postgres-nio ends a statement at its CommandComplete, and PostgreSQL commits an autocommit statement after
+        // that (at the Sync that follows), so the rows could be answered before they are durable. A call that fails
+        // (its insert or its commit) leaves nothing written. With Slack on, the call does nothing when one of the
+        // batch's clients posts new feedback to a channel (nil): those batches take the transaction below, where the
+        // post jobs commit with them.
+        commitSent = true
+        if let ids = try await insert(commits: true, unlessNotifying: !notifying.isEmpty) {
+            return (ids, refused, false)
+        }
+        // The call stood back and wrote nothing: until this transaction's COMMIT goes out, a lost connection has
+        // written nothing of the batch either.
+        commitSent = false
+        try await tx.query("BEGIN")
+        do {
+            let ids = try await insert(commits: false) ?? []
+            let enqueued = try await PostgresStore.enqueueNotifications(
+                for: notifying.filter { ids.contains($0.id) }, in: tx)
+            commitSent = true
+            try await tx.commit()
+            return (ids, refused, enqueued)
+        } catch {
+            await tx.rollBackIfOpen()
+            throw error
         }
     }
 

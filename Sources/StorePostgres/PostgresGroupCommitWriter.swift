@@ -122,12 +122,29 @@ public final class PostgresGroupCommitWriter: Sendable {
                     if let error { continuation.resume(throwing: error) } else { continuation.resume() }
                 }
             )
-            queue.submit(pending) { batch in await self.commit(batch) }
+            queue.submit(pending) { next in
+                await self.pool.runBatches(
+                    leaseTimeout: self.leaseTimeout, next: next, run: { batch, connection in
+                        await self.commit(batch, on: connection)
+                    }, failed: { batch, error in self.fail(batch, with: error) })
+            }
         }
         return box.take()
     }
 
-    private func commit(_ batch: [Pending]) async {
+    /// Fails every piece of `batch`, which no connection could be leased for: nothing of it was sent.
+    private func fail(_ batch: [Pending], with error: any Error) {
+        let error = Self.lostConnectionError(error, commitSent: false) ?? error
+        logger.warning(
+            "PostgreSQL group commit failed", metadata: ["error": "\(PostgresErrorText.describe(error))"])
+        counts.withLock { statistics in
+            statistics.failedWrites += batch.count
+            statistics.largestBatch = max(statistics.largestBatch, batch.count)
+        }
+        for item in batch { item.finish(error) }
+    }
+
+    private func commit(_ batch: [Pending], on connection: PostgresConnection) async {
         var errors = [(any Error)?](repeating: nil, count: batch.count)
         var remaining = Array(batch.indices)
         var optimisticFailuresLeft = 2
@@ -138,67 +155,68 @@ public final class PostgresGroupCommitWriter: Sendable {
         var committed = false
         // Whether COMMIT went out: before that, a lost connection has written nothing of the batch.
         var commitSent = false
-        do {
-            try await pool.withConnection(leaseTimeout: leaseTimeout) { connection in
-                let transaction = PostgresTransaction(connection: connection, logger: logger, watch: watch)
-                do {
-                    attempts: while !remaining.isEmpty {
-                        // A pooled connection that died while idle: never write to it (see rethrowIfConnectionLost).
-                        if connection.isClosed { throw PostgresWriterError.connectionLost }
-                        try await transaction.query("BEGIN")
-                        if optimisticFailuresLeft > 0 {
-                            for (position, index) in remaining.enumerated() {
-                                do {
-                                    try await batch[index].work(transaction)
-                                } catch {
-                                    try Self.rethrowIfConnectionLost(error, connection)
-                                    try await transaction.query("ROLLBACK")
-                                    if Self.isTransient(error), transientRetriesLeft > 0 {
-                                        transientRetriesLeft -= 1
-                                        retries += 1
-                                        continue attempts
-                                    }
-                                    errors[index] = error
-                                    remaining.remove(at: position)
-                                    optimisticFailuresLeft -= 1
+        func attempts() async throws {
+            let transaction = PostgresTransaction(connection: connection, logger: logger, watch: watch)
+            do {
+                attempts: while !remaining.isEmpty {
+                    // A pooled connection that died while idle: never write to it (see rethrowIfConnectionLost).
+                    if connection.isClosed { throw PostgresWriterError.connectionLost }
+                    try await transaction.query("BEGIN")
+                    if optimisticFailuresLeft > 0 {
+                        for (position, index) in remaining.enumerated() {
+                            do {
+                                try await batch[index].work(transaction)
+                            } catch {
+                                try Self.rethrowIfConnectionLost(error, connection)
+                                try await transaction.query("ROLLBACK")
+                                if Self.isTransient(error), transientRetriesLeft > 0 {
+                                    transientRetriesLeft -= 1
                                     retries += 1
                                     continue attempts
                                 }
+                                errors[index] = error
+                                remaining.remove(at: position)
+                                optimisticFailuresLeft -= 1
+                                retries += 1
+                                continue attempts
                             }
-                        } else {
-                            for index in remaining {
-                                while true {
-                                    try await transaction.query("SAVEPOINT piece")
-                                    do {
-                                        try await batch[index].work(transaction)
-                                        try await transaction.query("RELEASE SAVEPOINT piece")
-                                        errors[index] = nil
-                                        break
-                                    } catch {
-                                        try Self.rethrowIfConnectionLost(error, connection)
-                                        errors[index] = error
-                                        // Undoing the piece releases the locks it took, so its rival can finish.
-                                        try await transaction.query("ROLLBACK TO SAVEPOINT piece")
-                                        try await transaction.query("RELEASE SAVEPOINT piece")
-                                        guard Self.isTransient(error), transientRetriesLeft > 0 else { break }
-                                        transientRetriesLeft -= 1
-                                        retries += 1
-                                    }
+                        }
+                    } else {
+                        for index in remaining {
+                            while true {
+                                try await transaction.query("SAVEPOINT piece")
+                                do {
+                                    try await batch[index].work(transaction)
+                                    try await transaction.query("RELEASE SAVEPOINT piece")
+                                    errors[index] = nil
+                                    break
+                                } catch {
+                                    try Self.rethrowIfConnectionLost(error, connection)
+                                    errors[index] = error
+                                    // Undoing the piece releases the locks it took, so its rival can finish.
+                                    try await transaction.query("ROLLBACK TO SAVEPOINT piece")
+                                    try await transaction.query("RELEASE SAVEPOINT piece")
+                                    guard Self.isTransient(error), transientRetriesLeft > 0 else { break }
+                                    transientRetriesLeft -= 1
+                                    retries += 1
                                 }
                             }
                         }
-                        commitSent = true
-                        try await transaction.commit()
-                        committed = true
-                        return
                     }
-                } catch {
-                    // Never give a connection back inside a transaction (an error that is not the server's answer,
-                    // the connection still open): it would hold its locks, and the next BEGIN would not start afresh.
-                    await transaction.rollBackIfOpen()
-                    throw error
+                    commitSent = true
+                    try await transaction.commit()
+                    committed = true
+                    return
                 }
+            } catch {
+                // Never give a connection back inside a transaction (an error that is not the server's answer,
+                // the connection still open): it would hold its locks, and the next BEGIN would not start afresh.
+                await transaction.rollBackIfOpen()
+                throw error
             }
+        }
+        do {
+            try await attempts()
         } catch {
             // The connection failed, or COMMIT did: nothing of this batch is known to be durable. Lost before COMMIT
             // went out, nothing of it was written, and its pieces may simply be tried again (a 503); lost after, it

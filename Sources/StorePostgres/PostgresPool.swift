@@ -188,6 +188,38 @@ final class PostgresPool: Sendable {
         }
     }
 
+    /// Runs a lane's batches (see `LaneQueue`) one after another on one leased connection, for as long as `next` has
+    /// one: a lease (the pool's hand-over, its timer, the threads they wake) costs about as much of usero's CPU as a
+    /// batch's own statement, and a lane under load would pay it for every batch. A connection that closed is not
+    /// used again: the next batch leases another. A batch for which no connection could be leased (within
+    /// `leaseTimeout`, see `withConnection`) goes to `failed` with the error, nothing of it sent.
+    func runBatches<Batch: Sendable>(
+        leaseTimeout: Duration, next: () -> Batch?,
+        run: (Batch, PostgresConnection) async -> Void,
+        failed: (Batch, any Error) -> Void
+    ) async {
+        var batch = next()
+        while let first = batch {
+            // Taken and not yet handed to `run`: when no connection can be had, nothing of it was sent.
+            var unsent: Batch? = first
+            do {
+                batch = try await withConnection(leaseTimeout: leaseTimeout) { connection in
+                    var current = first
+                    while true {
+                        unsent = nil
+                        await run(current, connection)
+                        if connection.isClosed { return next() }
+                        guard let more = next() else { return nil }
+                        current = more
+                    }
+                }
+            } catch {
+                if let unsent { failed(unsent, error) }
+                batch = next()
+            }
+        }
+    }
+
     /// Closes the pool; leases after this fail.
     func close() async {
         let runners = state.withLock { state in

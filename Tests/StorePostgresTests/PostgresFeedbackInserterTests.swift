@@ -213,6 +213,67 @@ struct PostgresFeedbackInserterTests {
         }
     }
 
+    /// A lane keeps its connection from one batch to the next while submissions keep coming (a lease for every
+    /// batch cost as much CPU as the batch's call). When the server ends that connection mid-stream (an
+    /// administrator's `pg_terminate_backend`, a failover), the batches after it lease a fresh one: every submission
+    /// is still stored, once (those of a batch cut off mid-call through the one-by-one path).
+    @Test(.timeLimit(.minutes(2)))
+    func aLanesConnectionEndedUnderLoadIsNotUsedAgain() async throws {
+        try await TestPostgres.withFreshDatabase { settings in
+            let backend = try await PostgresBackend.open(settings, logger: TestPostgres.logger)
+            let store = PostgresStore(backend: backend, logger: TestPostgres.logger)
+            let (client, _) = try await store.createClient(name: "Acme", plan: .paid, allowedOrigins: [], at: Date())
+
+            // Given sixty-four senders submitting one after another, and the server ending the connection of one
+            // lane's call once a hundred items are in
+            let (outcomes, ended) = await withTaskGroup(of: [(String, Outcome)].self) { group in
+                for sender in 0..<64 {
+                    group.addTask {
+                        var outcomes: [(String, Outcome)] = []
+                        for n in 0..<10 {
+                            let draft = FeedbackDraft(clientId: client.id, source: .api, comment: "Note \(sender)-\(n)")
+                            do {
+                                outcomes.append((draft.comment!, .stored(try await store.insert(draft, at: Date(), origin: nil).id)))
+                            } catch {
+                                outcomes.append((draft.comment!, .other("\(error)")))
+                            }
+                        }
+                        return outcomes
+                    }
+                }
+                let ended = try? await TestPostgres.withConnection(to: settings) { connection in
+                    while try await TestPostgres.all("SELECT count(*) FROM feedback", as: Int.self, on: connection)
+                        .first ?? 0 < 100
+                    {
+                        try await Task.sleep(for: .milliseconds(2))
+                    }
+                    return try await TestPostgres.all(
+                        """
+                        SELECT count(*)::int FROM (SELECT pid FROM pg_stat_activity WHERE pid <> pg_backend_pid()
+                            AND query LIKE 'CALL usero_insert_plain_feedback%' LIMIT 1) lane
+                        WHERE pg_terminate_backend(pid)
+                        """, as: Int.self, on: connection
+                    ).first ?? 0
+                }
+                let outcomes = await group.reduce(into: [String: Outcome]()) { all, outcomes in
+                    for (comment, outcome) in outcomes { all[comment] = outcome }
+                }
+                return (outcomes, ended ?? 0)
+            }
+
+            // Then the server did end a lane's connection, and every submission is stored, once
+            #expect(ended >= 1)
+            let failed = outcomes.filter { if case .other = $0.value { true } else { false } }
+            #expect(failed.isEmpty, "\(failed)")
+            let comments: [String] = try await TestPostgres.withConnection(to: settings) { connection in
+                try await TestPostgres.all("SELECT comment FROM feedback", as: String.self, on: connection)
+            }
+            #expect(comments.count == 640)
+            #expect(comments.sorted() == outcomes.keys.sorted())
+            await backend.close()
+        }
+    }
+
     /// The connection fails after the statement that commits went out and before its answer came back (the network,
     /// not the server): the submission was committed, and the client gets it as stored, once, on each of the three
     /// ways a submission commits (the batch's committing call, the batch's transaction when new items are posted to

@@ -4,6 +4,7 @@ import Foundation
 import Glibc
 #endif
 import PostgresNIO
+import Synchronization
 import Testing
 
 @testable import StorePostgres
@@ -94,5 +95,53 @@ struct PostgresPoolConnectionLimitTests {
             await pool.close()
             try await TestPostgres.run("DROP ROLE \(role)", on: settings)
         }
+    }
+}
+
+/// A lane's batches run one after another on one leased connection, and a connection that closed is left for a
+/// fresh one (`PostgresPool.runBatches`).
+@Suite(.enabled(if: TestPostgres.isAvailable, TestPostgres.skipReason))
+struct PostgresPoolBatchTests {
+    /// What each batch ran on.
+    final class Runs: Sendable {
+        struct Run: Sendable, Equatable {
+            let batch: Int
+            /// The server process of its connection.
+            let backend: Int32?
+            let wasClosed: Bool
+        }
+
+        let state = Mutex((waiting: [1, 2, 3, 4], runs: [Run](), failed: [Int]()))
+        func next() -> Int? { state.withLock { $0.waiting.isEmpty ? nil : $0.waiting.removeFirst() } }
+    }
+
+    @Test(.timeLimit(.minutes(1)))
+    func batchesShareTheirConnectionUntilItCloses() async throws {
+        let settings = try TestPostgres.settings()
+        let pool = PostgresPool(settings: settings, configuration: settings.clientConfiguration(), logger: TestPostgres.logger)
+        let runs = Runs()
+        // Given four batches waiting, the second of which ends with its connection closed
+        await pool.runBatches(
+            leaseTimeout: .seconds(10), next: runs.next,
+            run: { batch, connection in
+                let wasClosed = connection.isClosed
+                // (A statement written to a closed connection may never be answered: see `ConnectionWatch`.)
+                let backend = wasClosed
+                    ? nil : try? await TestPostgres.all("SELECT pg_backend_pid()", as: Int32.self, on: connection).first
+                runs.state.withLock { $0.runs.append(.init(batch: batch, backend: backend, wasClosed: wasClosed)) }
+                if batch == 2 { try? await connection.close() }
+            },
+            failed: { batch, _ in runs.state.withLock { $0.failed.append(batch) } })
+
+        // Then each ran once, none on a closed connection: the first two on one, the last two on another
+        let (done, failed) = runs.state.withLock { ($0.runs, $0.failed) }
+        #expect(done.map(\.batch) == [1, 2, 3, 4])
+        #expect(failed.isEmpty)
+        try #require(done.count == 4)
+        #expect(done.allSatisfy { !$0.wasClosed && $0.backend != nil })
+        #expect(done[0].backend == done[1].backend)
+        #expect(done[2].backend != done[1].backend)
+        #expect(done[2].backend == done[3].backend)
+        await pool.close()
     }
 }
