@@ -105,8 +105,22 @@ start_usero() {
 
 # drive NAME LUA PATH: drives the server start_usero started with wrk for the run's duration, then stops it; sets
 # `non2xx` and `p99` (declare them local first) from wrk's report, kept in $work/wrk-NAME.txt.
+# Also sets `usero_us` and `rest_us`: CPU time a request, of usero's process and of the rest of the machine (PostgreSQL's
+# processes and the kernel's own threads, wrk's own CPU left out), over the run.
+hz=$(getconf CLK_TCK)
+process_cpu() { awk '{print $14 + $15}' "/proc/$1/stat"; }
+machine_cpu() { awk '/^cpu / {print $2 + $3 + $4 + $7 + $8}' /proc/stat; }
 drive() {
-    "${pin[@]}" wrk -t1 -c"$connections" -d"${duration}s" --latency -s "$2" "http://127.0.0.1:$port$3" > "$work/wrk-$1.txt"
+    local usero0 machine0 usero1 machine1 requests wrk_cpu
+    usero0=$(process_cpu $server) machine0=$(machine_cpu)
+    { TIMEFORMAT='%U %S'; time "${pin[@]}" wrk -t1 -c"$connections" -d"${duration}s" --latency -s "$2" \
+        "http://127.0.0.1:$port$3" > "$work/wrk-$1.txt"; } 2> "$work/wrk-$1.cpu"
+    usero1=$(process_cpu $server) machine1=$(machine_cpu)
+    requests=$(awk '/requests in/ {print $1}' "$work/wrk-$1.txt")
+    wrk_cpu=$(awk '{print $1 + $2}' "$work/wrk-$1.cpu")
+    read -r usero_us rest_us < <(python3 -c "
+usero = ($usero1 - $usero0) / $hz; machine = ($machine1 - $machine0) / $hz; requests = max($requests, 1)
+print(round(usero / requests * 1e6), round(max(machine - usero - $wrk_cpu, 0) / requests * 1e6))")
     kill -TERM $server; wait $server || true
     server=
     non2xx=$(grep -Eo 'Non-2xx or 3xx responses: [0-9]+' "$work/wrk-$1.txt" | grep -Eo '[0-9]+$' || echo 0)
@@ -130,7 +144,7 @@ wrk.headers["Content-Type"] = "application/json"
 $origin_header
 wrk.body = '{"clientId":"$client","rating":3,"comment":"Export to CSV times out on large projects","userEmail":"jamie@example.com","pageUrl":"https://yourapp.com/projects/42/export","environment":"staging","metadata":{"appVersion":"2.4.1","build":1842}}'
 LUA
-    local rows non2xx p99
+    local rows non2xx p99 usero_us rest_us
     drive "$name" "$work/post.lua" /api/feedback
     if [ "${name%-*}" = sqlite ]; then
         rows=$(python3 -c "import sqlite3,sys; print(sqlite3.connect(sys.argv[1]).execute('select count(*) from feedback').fetchone()[0])" "$database")
@@ -139,15 +153,15 @@ LUA
         local dbname=${database%%\?*}
         rows=$(psql "$(db_url "${dbname##*/}" | sed 's/?.*//')" -c "SELECT count(*) FROM feedback")
     fi
-    echo "$name: $rows rows in ${duration}s = $((rows / duration)) rows/s, p99 $p99, non-2xx $non2xx" >&2
-    echo "$((rows / duration)) $p99"
+    echo "$name: $rows rows in ${duration}s = $((rows / duration)) rows/s, p99 $p99, non-2xx $non2xx; CPU a request: usero $usero_us us, the rest of the machine $rest_us us" >&2
+    echo "$((rows / duration)) $p99 $usero_us $rest_us"
 }
 
 # run_events NAME DATABASE: serves on DATABASE with Slack's signing secret set and drives Slack's signed `message`
 # event (ignored at ingestion: nothing is stored) at POST /slack/events; prints "rate p99" of the answered requests.
 signing_secret=bench-signing-secret-0001
 run_events() {
-    local name=$1 database=$2 port rate non2xx p99
+    local name=$1 database=$2 port rate non2xx p99 usero_us rest_us
     use_database "$name" "$database"
     SLACK_SIGNING_SECRET=$signing_secret start_usero
     scripts/slack-event-lua.sh "$signing_secret" > "$work/event.lua"
@@ -156,7 +170,7 @@ run_events() {
     echo "$name: $rate events/s answered, p99 $p99, non-2xx $non2xx" >&2
     # An event refused (a bad signature, say) is not an ignored one: such a run measures nothing.
     [ "$non2xx" = 0 ] || { echo "$name: $non2xx events were refused" >&2; exit 1; }
-    echo "$rate $p99"
+    echo "$rate $p99 $usero_us $rest_us"
 }
 
 # A round: pgbench over TCP and through the cluster's Unix socket (their baselines), then usero on SQLite, on
@@ -167,16 +181,19 @@ run_events() {
 rounds=${ROUNDS:-1}
 [[ "$rounds" =~ ^[1-9][0-9]?$ ]] || { echo "ROUNDS must be 1-99" >&2; exit 2; }
 declare -a best_r best_socket_r sqlite_r sqlite_p99_r pg_r pg_p99_r socket_r socket_p99_r
+declare -a sqlite_usero_r sqlite_rest_r pg_usero_r pg_rest_r
 for round in $(seq "$rounds"); do
     suffix=$([ "$round" -gt 1 ] && echo "-$round" || true)
     echo "== round $round of $rounds: pgbench over TCP and through the Unix socket, then durable POST /api/feedback, wrk -t1 -c$connections -d${duration}s"
     best_r[round]=$(pgbench_inserts "$admin_url")
     best_socket_r[round]=$(pgbench_inserts "$(socket_url usero)")
-    read -r "sqlite_r[round]" "sqlite_p99_r[round]" < <(run_usero "sqlite$suffix" "$work/usero$suffix.sqlite")
+    read -r "sqlite_r[round]" "sqlite_p99_r[round]" "sqlite_usero_r[round]" "sqlite_rest_r[round]" \
+        < <(run_usero "sqlite$suffix" "$work/usero$suffix.sqlite")
     psql "$admin_url" -c "CREATE DATABASE usero_bench${suffix//-/_}"
-    read -r "pg_r[round]" "pg_p99_r[round]" < <(run_usero "postgres$suffix" "$(db_url "usero_bench${suffix//-/_}")")
+    read -r "pg_r[round]" "pg_p99_r[round]" "pg_usero_r[round]" "pg_rest_r[round]" \
+        < <(run_usero "postgres$suffix" "$(db_url "usero_bench${suffix//-/_}")")
     psql "$admin_url" -c "CREATE DATABASE usero_socket${suffix//-/_}"
-    read -r "socket_r[round]" "socket_p99_r[round]" < <(run_usero "postgres-socket$suffix" "$(socket_url "usero_socket${suffix//-/_}")")
+    read -r "socket_r[round]" "socket_p99_r[round]" _ _ < <(run_usero "postgres-socket$suffix" "$(socket_url "usero_socket${suffix//-/_}")")
 done
 psql "$admin_url" -c "DROP TABLE bench_row"
 # The first round's figures are the ones the other figures are set beside.
@@ -210,6 +227,46 @@ pgbench_rows() { # pgbench_rows SCRIPT ROWS_PER_TRANSACTION CLIENTS...: the best
 row1=$(pgbench_rows "$work/row1.sql" 1 16 32)
 row8=$(pgbench_rows "$work/row8.sql" 8 4 8)
 
+# Each database's own CPU a row for that row, eight rows a durable commit (about what usero's batches carry): PostgreSQL
+# by pgbench (the machine's CPU over the run less pgbench's own), SQLite by Python's sqlite3 module (SQLite's C library
+# with the pragmas usero sets, in a file usero created; the machine's CPU, the kernel's included).
+echo "== each database's own CPU a row, 8 rows a commit, ${duration}s each"
+machine0=$(machine_cpu)
+{ TIMEFORMAT='%U %S'; time "${pin[@]}" "$pgbin/pgbench" -n -M prepared -c 8 -j 2 -T "$duration" -f "$work/row8.sql" \
+    "$bench_url" > "$work/row8-cpu.txt" 2>&1; } 2> "$work/row8.cpu"
+machine1=$(machine_cpu)
+pg_row_us=$(python3 -c "
+import re
+rows = 8 * int(re.search(r'actually processed: (\\d+)', open('$work/row8-cpu.txt').read()).group(1))
+client = sum(float(x) for x in open('$work/row8.cpu').read().split())
+print(round((($machine1 - $machine0) / $hz - client) / max(rows, 1) * 1e6, 1))")
+use_database sqlite-engine "$work/usero-engine.sqlite"
+engine_client=$("$bin" clients create --name bench | python3 -c 'import json,sys; print(json.load(sys.stdin)["clientId"])')
+sqlite_row_us=$("${pin[@]}" python3 - "$work/usero-engine.sqlite" "$engine_client" "$duration" "$hz" <<'PY'
+import random, sqlite3, sys, time
+path, client, seconds = sys.argv[1], sys.argv[2], float(sys.argv[3])
+def machine():
+    fields = open("/proc/stat").readline().split()
+    return sum(int(fields[i]) for i in (1, 2, 3, 6, 7))
+db = sqlite3.connect(path, isolation_level=None)
+for pragma in ["journal_mode = WAL", "synchronous = FULL", "secure_delete = ON", "temp_store = MEMORY"]:
+    db.execute("PRAGMA " + pragma)
+insert = ("INSERT INTO feedback (id, client_id, source, created_at, rating, comment, user_email, page_url, environment, "
+          "metadata, screenshots) VALUES (?, ?, 'api', 1764680000000, 3, 'Export to CSV times out on large projects', "
+          "'jamie@example.com', 'https://yourapp.com/projects/42/export', 'staging', "
+          "'{\"appVersion\":\"2.4.1\",\"build\":1842}', '[]')")
+rows, start, end = 0, machine(), time.time() + seconds
+while time.time() < end:
+    prefix = "fb_%d" % random.getrandbits(62)
+    db.execute("BEGIN IMMEDIATE")
+    db.executemany(insert, [(f"{prefix}_{i}", client) for i in range(8)])
+    db.execute("COMMIT")
+    rows += 8
+print(round((machine() - start) / int(sys.argv[4]) / rows * 1e6, 1))
+PY
+)
+echo "PostgreSQL $pg_row_us us a row, SQLite $sqlite_row_us us a row"
+
 echo "== the framework's floor: usero-floor's POST /ingest with the same body, wrk -t1 -c$connections -d${duration}s"
 port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
 "${pin[@]}" "$bindir/usero-floor" --port "$port" 2>/dev/null &
@@ -223,14 +280,14 @@ echo "usero-floor POST /ingest: $floor_post/s" >&2
 bound=$(python3 -c "print(int(1 / (1 / $floor_post + 1 / max($row8, 1))))")
 
 echo "== the same with an allowed Origin on every request (the widget's traffic)"
-read -r sqlite_widget_rate sqlite_widget_p99 < <(run_usero sqlite-widget "$work/usero-widget.sqlite" https://yourapp.com)
+read -r sqlite_widget_rate sqlite_widget_p99 _ _ < <(run_usero sqlite-widget "$work/usero-widget.sqlite" https://yourapp.com)
 psql "$admin_url" -c "CREATE DATABASE usero_widget"
-read -r pg_widget_rate pg_widget_p99 < <(run_usero postgres-widget "$(db_url usero_widget)" https://yourapp.com)
+read -r pg_widget_rate pg_widget_p99 _ _ < <(run_usero postgres-widget "$(db_url usero_widget)" https://yourapp.com)
 
 echo "== signed Slack message events, ignored at ingestion, wrk -t1 -c$connections -d${duration}s"
-read -r sqlite_events sqlite_events_p99 < <(run_events sqlite-events "$work/usero-events.sqlite")
+read -r sqlite_events sqlite_events_p99 _ _ < <(run_events sqlite-events "$work/usero-events.sqlite")
 psql "$admin_url" -c "CREATE DATABASE usero_events"
-read -r pg_events pg_events_p99 < <(run_events postgres-events "$(db_url usero_events)")
+read -r pg_events pg_events_p99 _ _ < <(run_events postgres-events "$(db_url usero_events)")
 [ -n "$sqlite_events" ] && [ -n "$pg_events" ] || { echo "the events runs failed" >&2; exit 1; }
 
 echo "== uninstall scrub of $scrub_rows rows on PostgreSQL"
@@ -255,6 +312,10 @@ echo "| with Origin, PostgreSQL / SQLite | | | $(python3 -c "print(f'{$pg_widget
 echo "| signed, ignored Slack events, SQLite | $sqlite_events/s (p99 $sqlite_events_p99) | | |"
 echo "| signed, ignored Slack events, PostgreSQL | $pg_events/s (p99 $pg_events_p99) | SQLite, same run: $sqlite_events/s | $(python3 -c "print(f'{$pg_events/max($sqlite_events,1):.2f}')") |"
 echo "| uninstall scrub, $scrub_rows rows, PostgreSQL | ${scrub_seconds} s | promise 60 s, aim 5 s | $(python3 -c "print(f'{$scrub_seconds/5:.2f}')") of the aim |"
+echo "| each database's own CPU a row, 8 rows a commit: SQLite (in-process, usero's pragmas) | $sqlite_row_us µs | | |"
+echo "| each database's own CPU a row, 8 rows a commit: PostgreSQL (its processes; pgbench's client left out) | $pg_row_us µs | SQLite: $sqlite_row_us µs | $(python3 -c "print(f'{$pg_row_us/max($sqlite_row_us,0.1):.2f}')") |"
+echo "| CPU a durable POST, usero on SQLite: usero's process / the rest of the machine (wrk left out) | ${sqlite_usero_r[1]} / ${sqlite_rest_r[1]} µs | | |"
+echo "| CPU a durable POST, usero on PostgreSQL: usero's process / PostgreSQL and the rest | ${pg_usero_r[1]} / ${pg_rest_r[1]} µs | SQLite's sum: $((sqlite_usero_r[1] + sqlite_rest_r[1])) µs | $(python3 -c "print(f'{(${pg_usero_r[1]} + ${pg_rest_r[1]}) / max(${sqlite_usero_r[1]} + ${sqlite_rest_r[1]}, 1):.2f}')") |"
 echo "| the framework's floor, POST /ingest with the same body (no store) | $floor_post/s | | |"
 echo "| the bound: the floor's HTTP plus PostgreSQL's own work for the row (8 per transaction), nothing of usero's own | $bound/s | half of pgbench: $((best / 2))/s | $(python3 -c "print(f'{$bound/max($best/2,1):.2f}')") |"
 echo "| durable POST /api/feedback, PostgreSQL, against the bound | $pg_rate/s | the bound: $bound/s | $(python3 -c "print(f'{$pg_rate/max($bound,1):.2f}')") |"
@@ -276,4 +337,10 @@ for r in range(rounds):
           + " | ".join(f"{value:.2f}" for value in row) + " |")
 print("| median | | | | | " + " | ".join(f"**{statistics.median(column):.2f}**" for column in ratios) + " |")
 PY
+    echo
+    echo "| round | CPU a request: usero on SQLite (its process / the rest) | usero on PostgreSQL (its process / PostgreSQL and the rest) | PostgreSQL / SQLite |"
+    echo "| --- | ---: | ---: | ---: |"
+    for round in $(seq "$rounds"); do
+        echo "| $round | ${sqlite_usero_r[round]} / ${sqlite_rest_r[round]} µs | ${pg_usero_r[round]} / ${pg_rest_r[round]} µs | $(python3 -c "print(f'{(${pg_usero_r[round]} + ${pg_rest_r[round]}) / max(${sqlite_usero_r[round]} + ${sqlite_rest_r[round]}, 1):.2f}')") |"
+    done
 fi
