@@ -33,6 +33,7 @@ drills: deps
 	scripts/drill-disk-full.sh
 	scripts/drill-upload-rss.sh
 	scripts/drill-postgres-outage.sh
+	SENDERS=16 scripts/drill-postgres-outage.sh 10
 	scripts/drill-soak.sh 600 200
 
 # Where each route's time goes (perf record; needs linux-perf): see BENCHMARKS.md.
