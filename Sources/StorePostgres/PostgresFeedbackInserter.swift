@@ -42,6 +42,8 @@ final class PostgresFeedbackInserter: Sendable {
     private let queue: LaneQueue<Pending>
     private let counts = Mutex(PostgresWriterStatistics())
     private let watch: ConnectionWatch
+    /// One warning a second at most for failed batches.
+    private let warnings = WarningThrottle()
     /// Allowlists read before, by client id (see `originDecisions`). Never trusted alone: a row checked against one
     /// is inserted only if its client's `allowed_origins` still reads the same.
     private let allowlists = Mutex([String: Allowlist]())
@@ -129,9 +131,10 @@ final class PostgresFeedbackInserter: Sendable {
     private func finish(
         _ batch: [Pending], with outcome: Result<(written: Set<String>, refused: Set<String>, enqueuedJobs: Bool), any Error>
     ) {
-        if case .failure(let error) = outcome {
+        if case .failure(let error) = outcome, let heldBack = warnings.admit() {
             logger.warning(
-                "PostgreSQL batch insert failed", metadata: ["error": "\(PostgresErrorText.describe(error))"])
+                "PostgreSQL batch insert failed",
+                metadata: ["error": "\(PostgresErrorText.describe(error))", "similar_since_last": "\(heldBack)"])
         }
         let written = (try? outcome.get().written.count) ?? 0
         counts.withLock { statistics in

@@ -84,6 +84,8 @@ public final class PostgresGroupCommitWriter: Sendable {
     let lanes: Int
     private let counts = Mutex(PostgresWriterStatistics())
     private let watch: ConnectionWatch
+    /// One warning a second at most for failed batches.
+    private let warnings = WarningThrottle()
 
     /// How long a batch waits for a connection before its writes fail with `StoreUnavailable`.
     let leaseTimeout: Duration
@@ -132,11 +134,18 @@ public final class PostgresGroupCommitWriter: Sendable {
         return box.take()
     }
 
+    /// Logs a failed batch, one warning a second at most.
+    private func warn(_ error: any Error) {
+        guard let heldBack = warnings.admit() else { return }
+        logger.warning(
+            "PostgreSQL group commit failed",
+            metadata: ["error": "\(PostgresErrorText.describe(error))", "similar_since_last": "\(heldBack)"])
+    }
+
     /// Fails every piece of `batch`, which no connection could be leased for: nothing of it was sent.
     private func fail(_ batch: [Pending], with error: any Error) {
         let error = Self.lostConnectionError(error, commitSent: false) ?? error
-        logger.warning(
-            "PostgreSQL group commit failed", metadata: ["error": "\(PostgresErrorText.describe(error))"])
+        warn(error)
         counts.withLock { statistics in
             statistics.failedWrites += batch.count
             statistics.largestBatch = max(statistics.largestBatch, batch.count)
@@ -224,8 +233,7 @@ public final class PostgresGroupCommitWriter: Sendable {
             let error = Self.lostConnectionError(error, commitSent: commitSent) ?? error
             for index in remaining where errors[index] == nil { errors[index] = error }
             committed = false
-            logger.warning(
-                "PostgreSQL group commit failed", metadata: ["error": "\(PostgresErrorText.describe(error))"])
+            warn(error)
         }
         // In savepoint mode a piece that failed stays in `remaining` with its error: it is not acknowledged.
         let acknowledged = committed ? remaining.filter { errors[$0] == nil }.count : 0
