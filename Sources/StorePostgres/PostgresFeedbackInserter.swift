@@ -67,6 +67,10 @@ final class PostgresFeedbackInserter: Sendable {
         self.logger = logger
     }
 
+    /// What a batch came to: the ids the statement wrote, the ids whose `Origin` was refused (nothing written for
+    /// them), and whether post jobs committed with them.
+    private typealias BatchResult = (written: Set<String>, refused: Set<String>, enqueuedJobs: Bool)
+
     /// Statements committed and rows they carried.
     var statistics: PostgresWriterStatistics { counts.withLock { $0 } }
 
@@ -91,16 +95,14 @@ final class PostgresFeedbackInserter: Sendable {
                 await self.pool.runBatches(
                     leaseTimeout: self.leaseTimeout, next: next, run: { batch, connection in
                         await self.run(batch, on: connection)
-                    }, failed: { batch, error in self.finish(batch, failedWith: error) })
+                    }, failed: { batch, error in self.finish(batch, with: .failure(error)) })
             }
         }
     }
 
     /// Writes `batch` on `connection` and answers each of its pieces.
     private func run(_ batch: [Pending], on connection: PostgresConnection) async {
-        // Ids the statement wrote, ids whose Origin was refused (nothing written for them), and whether post jobs
-        // committed with them.
-        var outcome: Result<(written: Set<String>, refused: Set<String>, enqueuedJobs: Bool), any Error>
+        var outcome: Result<BatchResult, any Error>
         // Whether a statement that commits went out: before that, a lost connection has written nothing.
         var commitSent = false
         do {
@@ -123,13 +125,8 @@ final class PostgresFeedbackInserter: Sendable {
         finish(batch, with: outcome)
     }
 
-    /// Answers the pieces of a batch that could not be written: no connection could be leased for it.
-    private func finish(_ batch: [Pending], failedWith error: any Error) {
-        finish(batch, with: .failure(PostgresGroupCommitWriter.lostConnectionError(error, commitSent: false) ?? error))
-    }
-
     private func finish(
-        _ batch: [Pending], with outcome: Result<(written: Set<String>, refused: Set<String>, enqueuedJobs: Bool), any Error>
+        _ batch: [Pending], with outcome: Result<BatchResult, any Error>
     ) {
         if case .failure(let error) = outcome, let heldBack = warnings.admit() {
             logger.warning(
@@ -156,7 +153,7 @@ final class PostgresFeedbackInserter: Sendable {
     /// The batch's statements on `tx`: ids written, ids whose `Origin` was refused, and whether post jobs committed
     /// with them. Sets `commitSent` once a statement that commits went out.
     private func insert(_ batch: [Pending], in tx: PostgresTransaction, commitSent: inout Bool) async throws
-        -> (written: Set<String>, refused: Set<String>, enqueuedJobs: Bool)
+        -> BatchResult
     {
         let (refused, checkedAgainst) = try await originDecisions(in: batch, tx: tx)
         let rows = batch.filter { !refused.contains($0.item.id) }

@@ -142,9 +142,9 @@ public final class PostgresGroupCommitWriter: Sendable {
             metadata: ["error": "\(PostgresErrorText.describe(error))", "similar_since_last": "\(heldBack)"])
     }
 
-    /// Fails every piece of `batch`, which no connection could be leased for: nothing of it was sent.
+    /// Fails every piece of `batch`, which no connection could be leased for (`StoreUnavailable`): nothing of it was
+    /// sent.
     private func fail(_ batch: [Pending], with error: any Error) {
-        let error = Self.lostConnectionError(error, commitSent: false) ?? error
         warn(error)
         counts.withLock { statistics in
             statistics.failedWrites += batch.count

@@ -192,7 +192,7 @@ final class PostgresPool: Sendable {
     /// one: a lease (the pool's hand-over, its timer, the threads they wake) costs about as much of usero's CPU as a
     /// batch's own statement, and a lane under load would pay it for every batch. A connection that closed is not
     /// used again: the next batch leases another. A batch for which no connection could be leased (within
-    /// `leaseTimeout`, see `withConnection`) goes to `failed` with the error, nothing of it sent.
+    /// `leaseTimeout`, see `withConnection`) goes to `failed` with that `StoreUnavailable`, nothing of it sent.
     func runBatches<Batch: Sendable>(
         leaseTimeout: Duration, next: () -> Batch?,
         run: (Batch, PostgresConnection) async -> Void,
