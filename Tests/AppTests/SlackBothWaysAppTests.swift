@@ -167,41 +167,40 @@ struct ShiftedClock: WallClock {
         }
     }
 
-    /// Slack's call timeout in the tests where a post hangs: that post waits it out, and every other call of the
-    /// test must answer within it on two cores running the whole suite.
-    static let hungPostTimeout: TimeInterval = 8
+    /// Runs `body` with a server whose client has Slack installed and posts new feedback to channel C0777, for the
+    /// tests where a post hangs until released and must time out. Every other call (the install's OAuth exchange,
+    /// the look at the history) must not, under the full suite's load on two cores: 3 s once failed the install.
+    static func withHangingPosts(
+        _ body: @Sendable (TestServer, FakeSlack, (id: String, key: String)) async throws -> Void
+    ) async throws {
+        try await SlackCaptureTests.withInstalledServer(configure: { $0.slackCallTimeout = 8 }) { server, fake, client in
+            #expect(try await Self.put(server, client, #"{"notifyChannel":"C0777"}"#).status == 200)
+            try await body(server, fake, client)
+            await fake.releaseHung()
+        }
+    }
 
     /// A post whose answer never came (Slack took it, the call timed out) is not posted again: the next try finds it
     /// in the channel by the item's id in its metadata, and ends.
     @Test func aPostWhoseAnswerWasLostIsFoundInTheChannelAndNotPostedTwice() async throws {
-        try await withFakeSlack { fake, api in
-            try await TestServer.run(configure: {
-                SlackTestSettings.configure(&$0, fakeURL: api)
-                // The post hangs until released and must time out; every other call (the install's OAuth exchange,
-                // the look at the history) must not, under the full suite's load: 3 s once failed the install.
-                $0.slackCallTimeout = Self.hungPostTimeout
-            }) { server in
-                let client = try await server.installSlack()
-                #expect(try await Self.put(server, client, #"{"notifyChannel":"C0777"}"#).status == 200)
-                await fake.script("chat.postMessage", .slow)
-                let submitted = try await server.postJSON(
-                    "/api/feedback", #"{"clientId":"\#(client.id)","comment":"Posted once"}"#)
-                #expect(submitted.status == 200)
-                let id = try #require(submitted.json["feedbackId"] as? String)
-                let post = try #require(try await fake.waitForCalls("chat.postMessage").first)
-                #expect(post.form["metadata"] == #"{"event_payload":{"feedback_id":"\#(id)"},"event_type":"usero_feedback_posted"}"#)
-                try await server.eventually { try await server.count("job") == 0 }
-                let looks = await fake.calls("conversations.history").filter { $0.query["channel"] == "C0777" }
-                #expect(looks.count == 1)
-                #expect(looks.first?.query["include_all_metadata"] == "true")
-                #expect(await fake.calls("chat.postMessage").count == 1)
-                // The next item goes out as usual, looked for nowhere.
-                let next = try await server.postJSON("/api/feedback", #"{"clientId":"\#(client.id)","comment":"Next"}"#)
-                #expect(next.status == 200)
-                #expect(try await fake.waitForCalls("chat.postMessage", count: 2).last?.form["blocks"]?.contains("Next") == true)
-                #expect(await fake.calls("conversations.history").filter { $0.query["channel"] == "C0777" }.count == 1)
-                await fake.releaseHung()
-            }
+        try await Self.withHangingPosts { server, fake, client in
+            await fake.script("chat.postMessage", .slow)
+            let submitted = try await server.postJSON(
+                "/api/feedback", #"{"clientId":"\#(client.id)","comment":"Posted once"}"#)
+            #expect(submitted.status == 200)
+            let id = try #require(submitted.json["feedbackId"] as? String)
+            let post = try #require(try await fake.waitForCalls("chat.postMessage").first)
+            #expect(post.form["metadata"] == #"{"event_payload":{"feedback_id":"\#(id)"},"event_type":"usero_feedback_posted"}"#)
+            try await server.eventually { try await server.count("job") == 0 }
+            let looks = await fake.calls("conversations.history").filter { $0.query["channel"] == "C0777" }
+            #expect(looks.count == 1)
+            #expect(looks.first?.query["include_all_metadata"] == "true")
+            #expect(await fake.calls("chat.postMessage").count == 1)
+            // The next item goes out as usual, looked for nowhere.
+            let next = try await server.postJSON("/api/feedback", #"{"clientId":"\#(client.id)","comment":"Next"}"#)
+            #expect(next.status == 200)
+            #expect(try await fake.waitForCalls("chat.postMessage", count: 2).last?.form["blocks"]?.contains("Next") == true)
+            #expect(await fake.calls("conversations.history").filter { $0.query["channel"] == "C0777" }.count == 1)
         }
     }
 
@@ -209,35 +208,27 @@ struct ShiftedClock: WallClock {
     /// answer now (a 429 on the history, which Slack may allow once a minute) does not hold the workspace's posts
     /// back: the post goes out (found by a review: every try re-read the history, met the 429, and waited again).
     @Test func aRefusedPostIsNotLookedForAndALookSlackWillNotAnswerDoesNotHoldThePost() async throws {
-        try await withFakeSlack { fake, api in
-            try await TestServer.run(configure: {
-                SlackTestSettings.configure(&$0, fakeURL: api)
-                $0.slackCallTimeout = Self.hungPostTimeout
-            }) { server in
-                let client = try await server.installSlack()
-                #expect(try await Self.put(server, client, #"{"notifyChannel":"C0777"}"#).status == 200)
-                let limited = FakeSlack.Reply(
-                    status: 429, headers: ["Retry-After": "1"], body: #"{"ok":false,"error":"ratelimited"}"#)
-                await fake.script("chat.postMessage", limited)
-                let first = try await server.postJSON("/api/feedback", #"{"clientId":"\#(client.id)","comment":"First"}"#)
-                #expect(first.status == 200)
-                _ = try await fake.waitForCalls("chat.postMessage", count: 2)
-                try await server.eventually { try await server.count("job") == 0 }
-                func looks() async -> Int {
-                    await fake.calls("conversations.history").filter { $0.query["channel"] == "C0777" }.count
-                }
-                #expect(await looks() == 0)
-
-                // The next post's answer is lost; the look meets a 429; the post goes out all the same.
-                await fake.script("chat.postMessage", .slow)
-                await fake.script("conversations.history", limited)
-                let second = try await server.postJSON("/api/feedback", #"{"clientId":"\#(client.id)","comment":"Second"}"#)
-                #expect(second.status == 200)
-                _ = try await fake.waitForCalls("chat.postMessage", count: 4)
-                try await server.eventually { try await server.count("job") == 0 }
-                #expect(await looks() == 1)
-                await fake.releaseHung()
+        try await Self.withHangingPosts { server, fake, client in
+            let limited = FakeSlack.Reply(
+                status: 429, headers: ["Retry-After": "1"], body: #"{"ok":false,"error":"ratelimited"}"#)
+            await fake.script("chat.postMessage", limited)
+            let first = try await server.postJSON("/api/feedback", #"{"clientId":"\#(client.id)","comment":"First"}"#)
+            #expect(first.status == 200)
+            _ = try await fake.waitForCalls("chat.postMessage", count: 2)
+            try await server.eventually { try await server.count("job") == 0 }
+            func looks() async -> Int {
+                await fake.calls("conversations.history").filter { $0.query["channel"] == "C0777" }.count
             }
+            #expect(await looks() == 0)
+
+            // The next post's answer is lost; the look meets a 429; the post goes out all the same.
+            await fake.script("chat.postMessage", .slow)
+            await fake.script("conversations.history", limited)
+            let second = try await server.postJSON("/api/feedback", #"{"clientId":"\#(client.id)","comment":"Second"}"#)
+            #expect(second.status == 200)
+            _ = try await fake.waitForCalls("chat.postMessage", count: 4)
+            try await server.eventually { try await server.count("job") == 0 }
+            #expect(await looks() == 1)
         }
     }
 

@@ -15,12 +15,17 @@ import UseroTestSupport
     static let replyTs = "1700000450.000400"
     static let parentTs = "1700000400.000300"
 
-    /// Runs `body` with a server installed for one client against a fresh fake.
+    /// Runs `body` with a server installed for one client against a fresh fake (`configure` changes the server's
+    /// configuration after the fake's settings).
     static func withInstalledServer(
+        configure: @escaping @Sendable (inout AppConfig) -> Void = { _ in },
         _ body: @Sendable (TestServer, FakeSlack, (id: String, key: String)) async throws -> Void
     ) async throws {
         try await withFakeSlack { fake, api in
-            try await TestServer.run(configure: { SlackTestSettings.configure(&$0, fakeURL: api) }) { server in
+            try await TestServer.run(configure: {
+                SlackTestSettings.configure(&$0, fakeURL: api)
+                configure(&$0)
+            }) { server in
                 let client = try await server.installSlack()
                 try await body(server, fake, client)
             }
