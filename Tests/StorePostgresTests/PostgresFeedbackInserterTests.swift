@@ -345,13 +345,14 @@ struct PostgresFeedbackInserterTests {
         }
     }
 
-    /// The lost commit hangs on the server (here a check at commit sleeps 30 s): the second try does not wait for it
-    /// (which could take another statement timeout) but gives up on its lock after a few seconds, and the submission
-    /// fails with `commitInDoubt` while the lost transaction is still running.
+    /// The lost commit hangs on the server (here a check at commit sleeps 100 s, ended by the test once it has its
+    /// answer): the second try does not wait for it (which could take another statement timeout) but gives up on its
+    /// lock after a few seconds, and the submission fails with `commitInDoubt` while the lost transaction is still
+    /// running. (With a 30 s sleep, the whole suite on two cores once took longer than that to get there.)
     @Test(.timeLimit(.minutes(2)))
     func aCommitTheServerHangsAfterItsAnswerIsLostIsNotWaitedFor() async throws {
         try await withProxiedStore(postsToSlack: false) { store, proxy, settings, client in
-            try await TestPostgres.sleepAtCommit(into: "feedback", seconds: 30, on: settings)
+            try await TestPostgres.sleepAtCommit(into: "feedback", seconds: 100, on: settings)
             let draft = FeedbackDraft(clientId: client, source: .api, comment: "Lost answer")
             await #expect(throws: PostgresWriterError.commitInDoubt) {
                 _ = try await afterCommitting(on: settings, until: TestPostgres.sleepingAtCommit) {
