@@ -250,7 +250,8 @@ struct PostgresFeedbackInserterTests {
                     return try await TestPostgres.all(
                         """
                         SELECT count(*)::int FROM (SELECT pid FROM pg_stat_activity WHERE pid <> pg_backend_pid()
-                            AND query LIKE 'CALL usero_insert_plain_feedback%' LIMIT 1) lane
+                            AND datname = current_database() AND query LIKE 'CALL usero_insert_plain_feedback%'
+                            LIMIT 1) lane
                         WHERE pg_terminate_backend(pid)
                         """, as: Int.self, on: connection
                     ).first ?? 0
