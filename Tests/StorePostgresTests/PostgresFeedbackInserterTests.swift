@@ -2,6 +2,7 @@ import Feedback
 import Foundation
 import PostgresNIO
 import StorePostgres
+import Synchronization
 import Testing
 import UseroTestSupport
 
@@ -324,12 +325,13 @@ struct PostgresFeedbackInserterTests {
         }
     }
 
-    /// The connection fails while the server is still committing (here a check at commit takes half a second): the
+    /// The connection fails while the server is still committing (here a check at commit takes two seconds): the
     /// submission's second try waits for that commit instead of writing the item beside it, and finds it.
     @Test(.timeLimit(.minutes(2)))
     func aCommitStillRunningWhenItsAnswerIsLostIsWaitedForAndWrittenOnce() async throws {
         try await withProxiedStore(postsToSlack: false) { store, proxy, settings, client in
-            try await TestPostgres.sleepAtCommit(into: "feedback", seconds: 0.5, on: settings)
+            // Long enough for the test to see it on a loaded machine, well within the second try's lock wait (5 s).
+            try await TestPostgres.sleepAtCommit(into: "feedback", seconds: 2, on: settings)
             let draft = FeedbackDraft(clientId: client, source: .api, comment: "Lost answer")
             let (item, _) = try await afterCommitting(on: settings, until: TestPostgres.sleepingAtCommit) {
                 proxy.dropAnswers(afterClientSends: CommitPath.batchCall.committingStatement)
@@ -433,17 +435,33 @@ struct PostgresFeedbackInserterTests {
     /// Runs `drop`, then `submit`; once `until` returns a row (asked on a connection of the test's own, a few times
     /// a second; by default, once the item committed), runs `cut`, then waits for `submit`. Returns what `submit`
     /// returned and the first row's value (by default the id that committed).
+    private struct CutMissed: Error {}
+
     private func afterCommitting<T: Sendable>(
         on settings: PostgresSettings, until: PostgresQuery = "SELECT id FROM feedback WHERE comment = 'Lost answer'",
         drop: () -> Void, cut: () -> Void, submitting submit: @escaping @Sendable () async throws -> T
     ) async throws -> (T, String) {
         try await TestPostgres.withConnection(to: settings) { connection in
             drop()
-            let submission = Task { try await submit() }
+            let finished = Mutex(false)
+            let submission = Task {
+                defer { finished.withLock { $0 = true } }
+                return try await submit()
+            }
             var seen: [String] = []
+            // Bounded, so that a moment missed on a loaded machine (or a submission that ended without waiting for
+            // its answer) fails the test with a reason instead of holding it to its time limit.
+            let deadline = ContinuousClock.now + .seconds(60)
             while seen.isEmpty {
                 try await Task.sleep(for: .milliseconds(20))
                 seen = try await TestPostgres.all(until, as: String.self, on: connection)
+                guard seen.isEmpty else { break }
+                if finished.withLock({ $0 }) || ContinuousClock.now > deadline {
+                    cut()
+                    let outcome = await submission.result
+                    Issue.record("the moment to cut the connection never came; the submission ended with \(outcome)")
+                    throw CutMissed()
+                }
             }
             cut()
             return (try await submission.value, seen[0])
