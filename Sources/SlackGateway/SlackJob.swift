@@ -166,6 +166,16 @@ public struct NewSlackJob: Sendable, Equatable {
         self.deadlineAt = deadlineAt
     }
 
+    /// This job, as the next step of a recovery sweep whose current step stored `stored` rows: its progress counts
+    /// them. (The store calls it in the step's transaction, once it knows how many were new.) Other jobs as they are.
+    public func countingRecovered(_ stored: Int) -> NewSlackJob {
+        guard case .recover(var sweep) = work else { return self }
+        sweep.captured += stored
+        var job = self
+        job.work = .recover(sweep)
+        return job
+    }
+
     /// The uninstall's scrub of the workspace's author and forwarder ids (those captured before a later
     /// installation only), due now. No client on the job: closing the account (which deletes its jobs) must not
     /// cancel it; the payload names the client for the audit entry.
@@ -298,6 +308,8 @@ public struct RecoverJob: Sendable, Equatable, Codable {
     public var channelsRead: Int
     public var channelsSkipped: Int
     public var pagesRead: Int
+    /// Rows the sweep stored (not the messages it found: a message already held, deleted on purpose lately, or
+    /// forwarded only by erased members is found and not stored).
     public var captured: Int
     /// Channels beyond the per-sweep limit that were not read.
     public var channelsOmitted: Int

@@ -205,16 +205,20 @@ extension SlackJobRunner {
             }
             fresh.append(message)
         }
-        sweep.captured += fresh.count
         let finished = sweep.listed && sweep.channels.isEmpty
-        if finished { await recordRecovery(job, sweep) }
         let next =
             finished
             ? nil
             : NewSlackJob(
                 clientId: clientId, teamId: team, work: .recover(sweep), runAt: now + options.recoveryStepInterval)
-        _ = try await store.completeRecoveryStep(
+        // The store counts what it stored into the next step's progress; the last step's count is added here. The
+        // audit comes after the step's rows are stored: a step that fails is run again, and audited once.
+        let stored = try await store.completeRecoveryStep(
             jobID: job.id, clientID: clientId, messages: fresh, next: next, at: clock.now())
+        if finished {
+            sweep.captured += stored ?? 0
+            await recordRecovery(job, sweep)
+        }
         if next != nil { wakeup.signal() }
     }
 

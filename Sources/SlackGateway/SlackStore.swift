@@ -151,7 +151,8 @@ public protocol SlackStore: Sendable {
     /// The end of one recovery step, in one transaction: deletes the step's job; unless the workspace uninstalled or
     /// moved to another client meanwhile, stores each of `messages` this client does not hold yet and did not delete
     /// lately (`RemovedCaptures`: a sweep never brings back a row deleted on purpose), flagged recovered, and
-    /// enqueues `next` (the sweep with its progress). Returns how many rows were new, or nil when nothing was stored.
+    /// enqueues `next` (the sweep with its progress, the rows stored now counted: `next.countingRecovered(stored)`).
+    /// Returns how many rows were new, or nil when nothing was stored.
     func completeRecoveryStep(jobID: Int64, clientID: String, messages: [CapturedMessage], next: NewSlackJob?,
                               at now: Date) async throws -> Int?
     /// Records that the service is alive at `now`. When the previous record says it was down

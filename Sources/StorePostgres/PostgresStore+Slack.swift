@@ -707,7 +707,7 @@ extension PostgresStore: SlackStore {
                 else { continue }
                 if try await Self.store(message, clientId: clientID, at: now, in: tx).isNew { stored += 1 }
             }
-            if let next { try await Self.enqueue(next, in: tx) }
+            if let next { try await Self.enqueue(next.countingRecovered(stored), in: tx) }
             return stored
         }
     }

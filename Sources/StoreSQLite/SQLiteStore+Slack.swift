@@ -690,7 +690,7 @@ extension SQLiteStore: SlackStore {
                 else { continue }
                 if try Self.store(message, clientId: clientID, at: now, in: db).isNew { stored += 1 }
             }
-            if let next { try Self.enqueue(next, in: db) }
+            if let next { try Self.enqueue(next.countingRecovered(stored), in: db) }
             return stored
         }
     }

@@ -448,6 +448,15 @@ struct ShiftedClock: WallClock {
             try await server.eventually { try await stamps().contains(t2) }
             #expect(try await stamps() == [t2])
             #expect(await fake.calls("conversations.history").count == 2)
+            // Each sweep's audit counts the one row it stored: the second found two messages and left one out
+            @Sendable func captured() async throws -> [Int] {
+                let audit = try await server.request("GET", "/api/audit", headers: Self.auth(client))
+                let entries = audit.json["items"] as? [[String: Any]] ?? []
+                return entries.filter { $0["kind"] as? String == "slack_recovery" }
+                    .compactMap { ($0["counts"] as? [String: Int])?["captured"] }
+            }
+            try await server.eventually { try await captured().count == 2 }
+            #expect(try await captured() == [1, 1])
         }
     }
 

@@ -332,7 +332,7 @@ import Testing
         try await s.slack.enqueue(s.job(.recover(sweep), team: "T1", client: client))
         let step = try #require(try await s.claimAll(kinds: [.recover]).only)
         var progress = sweep
-        progress.captured = 2
+        progress.captured = 3  // stored by the sweep's earlier steps
         progress.listed = true
         let stored = try await s.slack.completeRecoveryStep(
             jobID: step.id, clientID: client,
@@ -345,8 +345,11 @@ import Testing
         #expect(new.draft.slack?.recovered == true)
         #expect(new.draft.slack?.capturedVia == .reaction("bug"))
         #expect(try #require(items.first { $0.draft.slack?.messageTs == "1.1" }).draft.slack?.recovered == false)
+        // The next step's progress counts the row stored, not the two messages found
         let next = try #require(try await s.claimAll(at: Self.t0 + 1_200, kinds: [.recover]).only)
-        #expect(next.work == .recover(progress))
+        var counted = progress
+        counted.captured = 4
+        #expect(next.work == .recover(counted))
     }
 
     /// A store with a sweep of workspace T1 claimed (its step), and `member` of its client erased at t0 + 10 s.

@@ -785,7 +785,7 @@ extension InMemoryStore: SlackStore {
                 }
                 if Self.store(message, clientId: clientID, at: now, in: &state).isNew { stored += 1 }
             }
-            if let next { Self.enqueue(next, into: &state) }
+            if let next { Self.enqueue(next.countingRecovered(stored), into: &state) }
             return stored
         }
     }
