@@ -71,7 +71,18 @@ public struct CapturedMessage: Sendable, Equatable {
     public var authorBotId: String?
     /// Found by a recovery sweep: the other members who reacted with a trigger emoji, in Slack's order, for when
     /// `forwardedBy` was erased (`ErasedMembers.recoverable`). Not stored.
-    public var otherForwarders: [String] = []
+    public var otherForwarders: [Forwarder] = []
+
+    /// A member who reacted to a message with a trigger emoji, and that emoji (its name, as in `via`).
+    public struct Forwarder: Sendable, Equatable {
+        public var member: String
+        public var emoji: String
+
+        public init(member: String, emoji: String) {
+            self.member = member
+            self.emoji = emoji
+        }
+    }
 
     /// Creates a forwarded message.
     public init(

@@ -37,7 +37,8 @@ public enum ErasedMembers {
 
     /// What a recovery step stores of `message`, given the client's remembered erasures (`key` to when): nil when
     /// its author was erased at or after it was posted, or when every member who forwarded it was; otherwise the
-    /// message, forwarded by the first of its forwarders (`forwardedBy`, then `otherForwarders`) who was not.
+    /// message, forwarded by the first of its forwarders (`forwardedBy`, then `otherForwarders`) who was not, with
+    /// the emoji that member reacted with.
     public static func recoverable(_ message: CapturedMessage, clientID: String, erasedAt: [String: Int64])
         -> CapturedMessage?
     {
@@ -46,11 +47,14 @@ public enum ErasedMembers {
             (erasedAt[key(clientID: clientID, member: member)] ?? .min) >= posted
         }
         if let author = message.authorId, erasedSincePosted(author) { return nil }
-        let forwarders = (message.forwardedBy.map { [$0] } ?? []) + message.otherForwarders
+        let forwarders: [(member: String, via: SlackCaptureMethod)] =
+            (message.forwardedBy.map { [($0, message.via)] } ?? [])
+            + message.otherForwarders.map { ($0.member, .reaction($0.emoji)) }
         guard !forwarders.isEmpty else { return message }
-        guard let forwarder = forwarders.first(where: { !erasedSincePosted($0) }) else { return nil }
+        guard let forwarder = forwarders.first(where: { !erasedSincePosted($0.member) }) else { return nil }
         var kept = message
-        kept.forwardedBy = forwarder
+        kept.forwardedBy = forwarder.member
+        kept.via = forwarder.via
         kept.otherForwarders = []
         return kept
     }

@@ -78,8 +78,7 @@ public enum SlackRecoveryRules {
             guard let ts = message.ts, let at = millis(ofTs: ts), window.contains(at), let reactions = message.reactions,
                 !installation.isOwnBot(user: message.user ?? "", botId: message.botId)
             else { return nil }
-            var via: String?
-            var forwarders: [String] = []
+            var forwarders: [CapturedMessage.Forwarder] = []
             for reaction in reactions.prefix(100) {
                 guard let name = reaction.name.map(SlackSettings.emoji(reported:)),
                     installation.forwards(reaction: name, onMessagePostedAt: at)
@@ -88,15 +87,14 @@ public enum SlackRecoveryRules {
                 }
                 for user in (reaction.users ?? []).prefix(100) where user != installation.botUserId && !user.isEmpty {
                     let member = String(user.prefix(64))
-                    guard forwarders.count < 21, !forwarders.contains(member) else { continue }
-                    if via == nil { via = name }
-                    forwarders.append(member)
+                    guard forwarders.count < 21, !forwarders.contains(where: { $0.member == member }) else { continue }
+                    forwarders.append(.init(member: member, emoji: name))
                 }
             }
-            guard let via, let forwarder = forwarders.first else { return nil }
+            guard let forwarder = forwarders.first else { return nil }
             var captured = CapturedMessage(
                 teamId: installation.teamId, channelId: channel, messageTs: ts, threadTs: message.parentTs,
-                authorId: message.user, forwardedBy: forwarder, via: .reaction(via), permalink: nil,
+                authorId: message.user, forwardedBy: forwarder.member, via: .reaction(forwarder.emoji), permalink: nil,
                 text: message.text, recovered: true)
             captured.otherForwarders = Array(forwarders.dropFirst())
             return captured

@@ -638,7 +638,7 @@ import UseroTestSupport
             in: page, channel: "C0001", installation: installation, window: installedAt...(posted + 60_000))
         let captured = try #require(found.only)
         #expect(captured.forwardedBy == "U0032")
-        #expect(captured.otherForwarders == ["U0004"])
+        #expect(captured.otherForwarders == [.init(member: "U0004", emoji: "pushpin")])
         #expect(captured.via == .reaction("wrench"))
 
         func key(_ member: String, client: String = "c1") -> String { ErasedMembers.key(clientID: client, member: member) }
@@ -647,6 +647,10 @@ import UseroTestSupport
         }
         #expect(forwarder([:]) == "U0032")
         #expect(forwarder([key("U0032"): posted + 1]) == "U0004")
+        // Stored as forwarded the way that member forwarded it
+        #expect(ErasedMembers.recoverable(captured, clientID: "c1", erasedAt: [key("U0032"): posted])?.via
+            == .reaction("pushpin"))
+        #expect(ErasedMembers.recoverable(captured, clientID: "c1", erasedAt: [:])?.via == .reaction("wrench"))
         #expect(forwarder([key("U0032"): posted]) == "U0004")
         #expect(forwarder([key("U0032"): posted, key("U0004"): posted + 5]) == .none)  // each forward was erased
         #expect(forwarder([key("U0032"): posted - 1]) == "U0032")  // erased before the post: a new forward

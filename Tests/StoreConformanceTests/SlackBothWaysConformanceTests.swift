@@ -400,7 +400,7 @@ import Testing
         func at(_ millis: Int64, others: [String]) -> CapturedMessage {
             var message = Self.recovered(team: "T1", ts: SlackRecoveryRules.slackTs(millis))
             message.forwardedBy = "U0032"
-            message.otherForwarders = others
+            message.otherForwarders = others.map { .init(member: $0, emoji: "pushpin") }
             return message
         }
 
@@ -413,10 +413,13 @@ import Testing
             next: nil, at: S.t0)
 
         #expect(stored == 2)
-        let kept = try await s.items(client).map { ($0.draft.slack?.messageTs, $0.draft.slack?.forwardedBy) }
+        let kept = try await s.items(client).map {
+            ($0.draft.slack?.messageTs, $0.draft.slack?.forwardedBy, $0.draft.slack?.capturedVia)
+        }
         #expect(kept.count == 2)
-        #expect(kept.contains { $0 == (SlackRecoveryRules.slackTs(Self.t0 + 5_001), "U0004") })
-        #expect(kept.contains { $0 == (SlackRecoveryRules.slackTs(Self.t0 + 10_001), "U0032") })
+        // With the emoji of the member it names: U0004's :pushpin:, not the erased member's :wrench:
+        #expect(kept.contains { $0 == (SlackRecoveryRules.slackTs(Self.t0 + 5_001), "U0004", .reaction("pushpin")) })
+        #expect(kept.contains { $0 == (SlackRecoveryRules.slackTs(Self.t0 + 10_001), "U0032", .reaction("wrench")) })
     }
 
     @Test(arguments: StoreFactories.available)
