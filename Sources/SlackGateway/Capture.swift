@@ -149,7 +149,7 @@ public enum SlackCaptureRules {
     ) -> RespondJob {
         RespondJob(
             responseURL: url, outcome: outcome.rawValue, feedbackId: feedbackId, channel: message.channelId,
-            ts: message.messageTs)
+            ts: message.messageTs, user: message.forwardedBy)
     }
 
     /// What a member is told after their forward was stored: new, or already there.

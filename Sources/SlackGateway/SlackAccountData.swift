@@ -21,7 +21,7 @@ public struct SlackAccountData: AccountDataOwner {
         return counts
     }
 
-    /// The member's reactions not fetched yet, the notices to them and their Home tab: a capture job still running
+    /// The member's reactions not fetched yet, the notices and shortcut answers to them and their Home tab: a capture job still running
     /// when its job is deleted stores nothing (`SlackStore.completeCapture`). Others' reactions to the member's
     /// messages and recovery sweeps, which name no author until they fetch, are kept from storing what the member
     /// wrote by the erasure's record (`ErasedMembers`).
@@ -46,6 +46,7 @@ public struct SlackAccountData: AccountDataOwner {
                 switch job.kind {
                 case .captureReaction: "Slack: their reaction's forward, message not fetched yet"
                 case .notify: "Slack: a notice to them about a forward"
+                case .respond: "Slack: the answer to their shortcut"
                 case .publishHome: "Slack: their Home tab, to update"
                 default: "Slack: \(job.kind.rawValue)"
                 }
@@ -56,7 +57,7 @@ public struct SlackAccountData: AccountDataOwner {
     /// The client's queued jobs in the member's name, oldest first.
     private func memberJobs(clientID: String, slackMember: String) async throws -> [SlackJob] {
         var jobs: [SlackJob] = []
-        for kind in [SlackJob.Kind.captureReaction, .notify, .publishHome] {
+        for kind in [SlackJob.Kind.captureReaction, .notify, .respond, .publishHome] {
             jobs += try await store.pendingJobs(kind: kind, team: nil).filter {
                 $0.clientId == clientID && $0.work.member == slackMember
             }

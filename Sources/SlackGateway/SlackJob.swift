@@ -46,7 +46,8 @@ public struct SlackJob: Sendable, Equatable {
             case .captureReaction(let payload): payload.user
             case .notify(let payload): payload.user
             case .publishHome(let payload): payload.user
-            case .respond, .uninstall, .revoke, .postFeedback, .recover: nil
+            case .respond(let payload): payload.user
+            case .uninstall, .revoke, .postFeedback, .recover: nil
             }
         }
 
@@ -228,14 +229,20 @@ public struct RespondJob: Sendable, Equatable, Codable {
     public var feedbackId: String?
     public var channel: String?
     public var ts: String?
+    /// The member who forwarded the message: told in the channel (or a direct message) when the `response_url`
+    /// answer fails for good. Absent from jobs queued before it was kept.
+    public var user: String?
 
     /// Creates the payload.
-    public init(responseURL: String, outcome: String, feedbackId: String?, channel: String?, ts: String?) {
+    public init(
+        responseURL: String, outcome: String, feedbackId: String?, channel: String?, ts: String?, user: String? = nil
+    ) {
         self.responseURL = responseURL
         self.outcome = outcome
         self.feedbackId = feedbackId
         self.channel = channel
         self.ts = ts
+        self.user = user
     }
 }
 

@@ -158,6 +158,14 @@ public struct SlackJobRunner: Sendable {
                 work: .notify(NotifyJob(channel: payload.channel, user: payload.user, outcome: outcome.rawValue)),
                 runAt: now)
         }
+        if case .respond(let payload) = job.work, let channel = payload.channel, let user = payload.user {
+            // The shortcut's answer could not go through its `response_url` (expired after 30 minutes and five
+            // uses, or Slack unreachable all along): the member hears what became of the forward from the app
+            // itself, in the channel or, where the app may not post, in a direct message.
+            notice = NewSlackJob(
+                clientId: job.clientId, teamId: job.teamId,
+                work: .notify(NotifyJob(channel: channel, user: user, outcome: payload.outcome)), runAt: now)
+        }
         if case .recover(var sweep) = job.work {
             // A sweep that cannot go on still says in the audit what it covered.
             sweep.stoppedBy = SlackJobRunner.code(error)

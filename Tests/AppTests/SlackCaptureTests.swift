@@ -161,6 +161,23 @@ import UseroTestSupport
         }
     }
 
+    /// When the shortcut's `response_url` refuses the answer for good (it expires after 30 minutes or five uses),
+    /// the member still hears what became of the forward: the app tells them in the channel, where only they see it.
+    @Test func aShortcutWhoseResponseURLRefusesTheAnswerIsAnsweredByTheApp() async throws {
+        try await Self.withInstalledServer { server, fake, client in
+            await fake.script("response_url", .init(status: 404, body: "expired_url"))
+            let ack = try await server.postSlack(
+                "/slack/interactivity", Self.shortcutBody(server), contentType: "application/x-www-form-urlencoded")
+            #expect(ack.status == 200)
+            let told = try #require(try await fake.waitForCalls("chat.postEphemeral").first)
+            #expect(told.form["channel"] == "C0001")
+            #expect(told.form["user"] == "U0001")
+            #expect(told.form["text"]?.contains("Sent to usero") == true)
+            #expect(await fake.calls("response_url").count == 1)
+            #expect(try await server.items(client).count == 1)
+        }
+    }
+
     /// A NUL in a forwarded message's text (Slack allows one) is kept as U+FFFD with everything after it: SQLite
     /// ended the text at it, and PostgreSQL refused the row (a 500, the forward lost).
     @Test func aNULInAForwardedMessageKeepsTheRestOfItsText() async throws {

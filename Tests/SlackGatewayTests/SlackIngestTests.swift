@@ -236,7 +236,8 @@ import UseroTestSupport
                 == .respond(
                     RespondJob(
                         responseURL: "https://hooks.slack.com/app/T0001/1234567890125/QwErTyUiOpAsDfGhJkLzXcVb",
-                        outcome: "captured", feedbackId: item.id, channel: "C0001", ts: Self.messageTs)))
+                        outcome: "captured", feedbackId: item.id, channel: "C0001", ts: Self.messageTs,
+                        user: "U0001")))
         #expect(world.wakeup.hasPendingSignal)
 
         // The same shortcut again: still one row, and the answer says it was there already.

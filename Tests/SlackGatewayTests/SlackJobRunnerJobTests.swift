@@ -222,6 +222,48 @@ import UseroTestSupport
         #expect(world.jobs.only?.work == .notify(NotifyJob(channel: "C0001", user: "U0001", outcome: "message_not_found")))
     }
 
+    // MARK: Shortcut answers
+
+    static func answer(user: String?) -> SlackJob.Work {
+        .respond(
+            RespondJob(
+                responseURL: "https://hooks.slack.com/app/T0001/1/abc", outcome: "captured", feedbackId: nil,
+                channel: "C0001", ts: messageTs, user: user))
+    }
+
+    /// A shortcut's answer whose `response_url` Slack refuses (expired: 30 minutes or five uses) or never takes
+    /// reaches the member all the same: the app tells them in the channel, where only they see it.
+    @Test(arguments: [[SlackAPIError.http(status: 404)], Array(repeating: SlackAPIError.unreachable, count: 5)])
+    func aShortcutAnswerItsResponseURLNeverTakesIsToldByTheApp(failures: [SlackAPIError]) async throws {
+        let (world, api) = try await Self.world()
+        try await world.store.enqueue(world.newJob(Self.answer(user: "U0001")))
+        for (attempt, failure) in failures.enumerated() {
+            api.fail("response_url", with: failure)
+            let result = try await Self.runOne(world)
+            #expect(result == (attempt < failures.count - 1 ? .retryLater : .finished), "attempt \(attempt + 1)")
+            world.clock.advance(by: 300)
+        }
+        let notice = try #require(world.jobs.only)
+        #expect(notice.work == .notify(NotifyJob(channel: "C0001", user: "U0001", outcome: "captured")))
+
+        #expect(try await Self.runOne(world) == .finished)
+        let posted = try #require(api.calls.last)
+        #expect(posted.method == "chat.postEphemeral")
+        #expect(posted.channel == "C0001")
+        #expect(posted.user == "U0001")
+        #expect(posted.text == ForwardOutcome.captured.text)
+        #expect(world.jobs.isEmpty)
+    }
+
+    /// An answer queued before the member was kept with it ends as before: there is no one to tell.
+    @Test func aShortcutAnswerWithoutItsMemberEndsWithoutANotice() async throws {
+        let (world, api) = try await Self.world()
+        try await world.store.enqueue(world.newJob(Self.answer(user: nil)))
+        api.fail("response_url", with: .http(status: 404))
+        #expect(try await Self.runOne(world) == .finished)
+        #expect(world.jobs.isEmpty)
+    }
+
     // MARK: Uninstall scrub
 
     @Test func theUninstallScrubNullsAuthorAndForwarderIdsOfThatTeamOnlyAndRecordsAnAuditEntry() async throws {

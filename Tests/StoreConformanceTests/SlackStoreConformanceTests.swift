@@ -293,7 +293,7 @@ import Testing
                 == .respond(
                     RespondJob(
                         responseURL: "https://hooks.slack.com/a", outcome: "captured", feedbackId: item.id,
-                        channel: "C0001", ts: "1.1")))
+                        channel: "C0001", ts: "1.1", user: "U0001")))
     }
 
     @Test(arguments: StoreFactories.available)
@@ -324,7 +324,7 @@ import Testing
         #expect(unknown == CaptureResult(outcome: .notInstalled, clientId: nil, feedbackId: nil))
         #expect(try await s.items(client).isEmpty)
         let answer = try #require(try await s.claimAll(kinds: [.respond]).only)
-        #expect(answer.work == .respond(RespondJob(responseURL: "https://hooks.slack.com/1", outcome: "not_installed", feedbackId: nil, channel: "C0001", ts: "1.1")))
+        #expect(answer.work == .respond(RespondJob(responseURL: "https://hooks.slack.com/1", outcome: "not_installed", feedbackId: nil, channel: "C0001", ts: "1.1", user: "U0001")))
         #expect(answer.clientId == nil)
     }
 
