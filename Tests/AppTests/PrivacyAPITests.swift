@@ -199,6 +199,27 @@ import UseroTestSupport
         }
     }
 
+    /// A shortcut's answer still queued (its `response_url` slow) is work in the member's name: their export lists
+    /// it, and their erasure cancels it, so no notice about the forward reaches them afterwards.
+    @Test func anErasureCancelsTheAnswerToTheMembersShortcut() async throws {
+        try await SlackCaptureTests.withInstalledServer { server, fake, client in
+            await fake.script("response_url", .hang)
+            let ack = try await server.postSlack(
+                "/slack/interactivity", SlackCaptureTests.shortcutBody(server),
+                contentType: "application/x-www-form-urlencoded")
+            #expect(ack.status == 200)
+            _ = try await fake.waitForCalls("response_url")
+            let export = try await server.request(
+                "GET", "/api/privacy/export?slackUserId=U0001", headers: ["Authorization": "Bearer \(client.key)"])
+            let queued = try #require(export.json["queuedWork"] as? [[String: Any]])
+            #expect(queued.map { $0["kind"] as? String } == ["Slack: the answer to their shortcut"])
+
+            _ = try await Self.erase(server, key: client.key, #"{"slackUserId":"U0001"}"#)
+            #expect(try await server.count("job", where: "kind = 'slack.respond'") == 0)
+            await fake.releaseHung()
+        }
+    }
+
     /// Someone else's reaction to a member's message, accepted before the member's erasure and fetched after it,
     /// stores nothing: the erasure could not know whose message the queued reaction named, so it records the
     /// erasure and the capture finds it. A reaction made after the erasure is a new forward and is captured.
