@@ -45,11 +45,15 @@ import UseroTestSupport
                     forwardedBy: "U0001", capturedVia: .reactionWrench,
                     permalink: "https://acme-product.slack.com/archives/C0001/p1700000000000100"))
         #expect(api.calls.map(\.method).sorted() == ["chat.getPermalink", "conversations.replies"])
+        try await Self.expectCapturedNotice(world, api)
+    }
+
+    /// The one job queued is the notice that U0001's forward was captured, and running it tells them so, in words,
+    /// where only they see it.
+    static func expectCapturedNotice(_ world: SlackWorld, _ api: FakeSlackWebAPI) async throws {
         let notice = try #require(world.jobs.only)
         #expect(notice.work == .notify(NotifyJob(channel: "C0001", user: "U0001", outcome: "captured")))
-
-        // The notice tells the forwarder, in words.
-        #expect(try await Self.runOne(world) == .finished)
+        #expect(try await runOne(world) == .finished)
         let posted = try #require(api.calls.last)
         #expect(posted.method == "chat.postEphemeral")
         #expect(posted.channel == "C0001")
@@ -243,16 +247,7 @@ import UseroTestSupport
             #expect(result == (attempt < failures.count - 1 ? .retryLater : .finished), "attempt \(attempt + 1)")
             world.clock.advance(by: 300)
         }
-        let notice = try #require(world.jobs.only)
-        #expect(notice.work == .notify(NotifyJob(channel: "C0001", user: "U0001", outcome: "captured")))
-
-        #expect(try await Self.runOne(world) == .finished)
-        let posted = try #require(api.calls.last)
-        #expect(posted.method == "chat.postEphemeral")
-        #expect(posted.channel == "C0001")
-        #expect(posted.user == "U0001")
-        #expect(posted.text == ForwardOutcome.captured.text)
-        #expect(world.jobs.isEmpty)
+        try await Self.expectCapturedNotice(world, api)
     }
 
     /// An answer queued before the member was kept with it ends as before: there is no one to tell.
