@@ -21,10 +21,6 @@ public struct SlackAccountData: AccountDataOwner {
         return counts
     }
 
-    /// The member's reactions not fetched yet, the notices and shortcut answers to them and their Home tab: a capture job still running
-    /// when its job is deleted stores nothing (`SlackStore.completeCapture`). Others' reactions to the member's
-    /// messages and recovery sweeps, which name no author until they fetch, are kept from storing what the member
-    /// wrote by the erasure's record (`ErasedMembers`).
     /// Removed captures and erased members are kept while a recovery sweep could reach their messages.
     public func forgetExpiredRecords(asOf: Date) async throws {
         let now = epochMillis(asOf)
@@ -32,6 +28,10 @@ public struct SlackAccountData: AccountDataOwner {
         try await store.forgetErasedMembers(before: ErasedMembers.horizon(at: now))
     }
 
+    /// The member's reactions not fetched yet, the notices and shortcut answers to them and their Home tab: a capture
+    /// job still running when its job is deleted stores nothing (`SlackStore.completeCapture`). Others' reactions to
+    /// the member's messages and recovery sweeps, which name no author until they fetch, are kept from storing what
+    /// the member wrote by the erasure's record (`ErasedMembers`).
     public func cancelQueuedWork(clientID: String, slackMember: String, at now: Int64) async throws -> Int {
         try await store.recordErasedMember(
             clientID: clientID, memberKey: ErasedMembers.key(clientID: clientID, member: slackMember), at: now)
