@@ -100,14 +100,21 @@ public struct SlackNotificationMessage: Sendable, Equatable {
     /// answer was lost can find the post in the channel's history before it posts again (`Message.metadata`).
     public var metadata: String
 
-    /// `url` as a channel may see it: without its query and fragment, and without the userinfo before its host
-    /// (`https://alice:s3cret@app.example/` is `https://app.example/`, the host it really goes to).
+    /// `url` as a channel may see it: without its query and fragment, without the userinfo before its host
+    /// (`https://alice:s3cret@app.example/` is `https://app.example/`, the host it really goes to), and without the
+    /// parameters of its path's segments (`/cart;jsessionid=…`: a session id, which anyone in the channel could use).
     static func channelAddress(_ url: String) -> String {
         let address = url.prefix { $0 != "?" && $0 != "#" }
-        guard let scheme = address.range(of: "://") else { return String(address) }
-        let authority = address[scheme.upperBound...].prefix { $0 != "/" && $0 != "\\" }
-        guard let at = authority.lastIndex(of: "@") else { return String(address) }
-        return String(address[..<scheme.upperBound] + address[address.index(after: at)...])
+        var origin = Substring()
+        var path = address
+        if let scheme = address.range(of: "://") {
+            let authority = address[scheme.upperBound...].prefix { $0 != "/" && $0 != "\\" }
+            let host = authority.lastIndex(of: "@").map { authority[authority.index(after: $0)...] } ?? authority
+            origin = address[..<scheme.upperBound] + host
+            path = address[authority.endIndex...]
+        }
+        let segments = path.split(separator: "/", omittingEmptySubsequences: false).map { $0.prefix { $0 != ";" } }
+        return String(origin) + segments.joined(separator: "/")
     }
 
     /// The message for `item`; `inboxURL` is the service's public URL.

@@ -283,6 +283,13 @@ import UseroTestSupport
         #expect(
             try pageLine(url: "https://a@b:c@@app.example:8443/x", title: nil)
                 == "*Page:* <https://app.example:8443/x|https://app.example:8443/x>")
+        // Nor a path segment's parameters: a session id there opens the submitter's session to the channel.
+        #expect(
+            try pageLine(url: "https://app.example/shop;jsessionid=0F3A9C/cart;v=2/checkout?step=2", title: nil)
+                == "*Page:* <https://app.example/shop/cart/checkout|https://app.example/shop/cart/checkout>")
+        #expect(
+            try pageLine(url: "https://app.example/;jsessionid=0F3A9C", title: nil)
+                == "*Page:* <https://app.example/|https://app.example/>")
         // Not http(s): the address as text.
         #expect(try pageLine(url: "ftp://files.example/a", title: nil) == "*Page:* ftp://files.example/a")
         #expect(try pageLine(url: nil, title: "Settings") == "*Page:* Settings")
