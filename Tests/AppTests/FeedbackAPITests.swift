@@ -253,6 +253,24 @@ import UseroTestSupport
 
     /// Unknown keys are named back, but a refusal stays small: at most 20 fields, each name cut to 128 characters
     /// (5,000 unknown keys were answered one by one, a body larger than the request).
+    /// The same mistake gets the same answer, byte for byte, with the message first: Foundation's encoder wrote an
+    /// object's keys in a different order from one response to the next (`issues` before `error` one time in two).
+    @Test func theSameMistakeGetsTheSameBodyWithTheMessageFirst() async throws {
+        try await TestServer.run { server in
+            let client = try await server.createClient()
+            var bodies: Set<String> = []
+            for _ in 0..<12 {
+                let refused = try await server.postJSON(
+                    "/api/feedback", #"{"clientId":"\#(client.id)","rating":9,"bogus":1,"userEmail":"x"}"#)
+                #expect(refused.status == 400)
+                bodies.insert(refused.text)
+            }
+            #expect(bodies.count == 1, "\(bodies)")
+            let body = try #require(bodies.first)
+            #expect(body.hasPrefix(#"{"error":"Invalid data provided","issues":{"bogus":["#), "\(body)")
+        }
+    }
+
     @Test func aRefusalNamesAtMost20FieldsWithShortNames() async throws {
         try await TestServer.run { server in
             let client = try await server.createClient()

@@ -55,10 +55,11 @@ public enum JSONResponse {
         return Response(status: status, headers: fields, body: ResponseBody(byteBuffer: ByteBuffer(bytes: data)))
     }
 
-    /// `value` as the API's JSON (slashes unescaped).
+    /// `value` as the API's JSON (slashes unescaped, keys sorted: Foundation's encoder otherwise writes an object's
+    /// keys in a different order from one response to the next, `issues` before `error` one time in two).
     public static func encoded(_ value: some Encodable) throws -> Data {
         let encoder = JSONEncoder()
-        encoder.outputFormatting = [.withoutEscapingSlashes]
+        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
         return try encoder.encode(value)
     }
 
