@@ -128,10 +128,8 @@ final class PostgresFeedbackInserter: Sendable {
     private func finish(
         _ batch: [Pending], with outcome: Result<BatchResult, any Error>
     ) {
-        if case .failure(let error) = outcome, let heldBack = warnings.admit() {
-            logger.warning(
-                "PostgreSQL batch insert failed",
-                metadata: ["error": "\(PostgresErrorText.describe(error))", "similar_since_last": "\(heldBack)"])
+        if case .failure(let error) = outcome {
+            warnings.warn("PostgreSQL batch insert failed", error: error, on: logger)
         }
         let written = (try? outcome.get().written.count) ?? 0
         counts.withLock { statistics in

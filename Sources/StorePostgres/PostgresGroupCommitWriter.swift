@@ -134,18 +134,10 @@ public final class PostgresGroupCommitWriter: Sendable {
         return box.take()
     }
 
-    /// Logs a failed batch, one warning a second at most.
-    private func warn(_ error: any Error) {
-        guard let heldBack = warnings.admit() else { return }
-        logger.warning(
-            "PostgreSQL group commit failed",
-            metadata: ["error": "\(PostgresErrorText.describe(error))", "similar_since_last": "\(heldBack)"])
-    }
-
     /// Fails every piece of `batch`, which no connection could be leased for (`StoreUnavailable`): nothing of it was
     /// sent.
     private func fail(_ batch: [Pending], with error: any Error) {
-        warn(error)
+        warnings.warn("PostgreSQL group commit failed", error: error, on: logger)
         counts.withLock { statistics in
             statistics.failedWrites += batch.count
             statistics.largestBatch = max(statistics.largestBatch, batch.count)
@@ -233,7 +225,7 @@ public final class PostgresGroupCommitWriter: Sendable {
             let error = Self.lostConnectionError(error, commitSent: commitSent) ?? error
             for index in remaining where errors[index] == nil { errors[index] = error }
             committed = false
-            warn(error)
+            warnings.warn("PostgreSQL group commit failed", error: error, on: logger)
         }
         // In savepoint mode a piece that failed stays in `remaining` with its error: it is not acknowledged.
         let acknowledged = committed ? remaining.filter { errors[$0] == nil }.count : 0

@@ -1,3 +1,4 @@
+import Logging
 import Synchronization
 
 /// Lets a warning through at most once per `interval`, counting the ones it held back meanwhile. A failure that
@@ -26,5 +27,14 @@ final class WarningThrottle: Sendable {
             defer { state = State(lastLogged: now, heldBack: 0) }
             return state.heldBack
         }
+    }
+
+    /// Logs `message` with `error` at warning level unless held back; a line let through says how many like it were
+    /// held back since the last one (`similar_since_last`).
+    func warn(_ message: Logger.Message, error: any Error, on logger: Logger) {
+        guard let heldBack = admit() else { return }
+        logger.warning(
+            message,
+            metadata: ["error": "\(PostgresErrorText.describe(error))", "similar_since_last": "\(heldBack)"])
     }
 }
