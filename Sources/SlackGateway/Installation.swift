@@ -120,6 +120,40 @@ public struct Installation: Sendable {
         return addedAt
     }
 
+    /// The column of a stored installation that does not read back as what the stores write.
+    public struct UndecodableColumn: Error, Sendable {
+        public let name: String
+    }
+
+    /// Sets `settings`, `triggerEmojiAddedAt` and `notifyProblem` from the columns the stores keep them in
+    /// (`trigger_emoji`, `trigger_emoji_added_at`, `notify_channel`, `notify_error`, `notify_error_at`), so that every
+    /// store reads them alike; throws naming the column that does not decode.
+    public mutating func restoreSettings(
+        triggerEmoji: String?, triggerEmojiAddedAt: String?, notifyChannel: String?, notifyError: String?,
+        notifyErrorAt: Int64?
+    ) throws(UndecodableColumn) {
+        var settings = SlackSettings()
+        if let triggerEmoji {
+            guard let names = SlackSettings.triggerEmoji(stored: triggerEmoji) else {
+                throw UndecodableColumn(name: "trigger_emoji")
+            }
+            settings.triggerEmoji = names
+        }
+        var addedAt: [String: Int64] = [:]
+        if let triggerEmojiAddedAt {
+            guard let decoded = Self.triggerEmojiAddedAt(stored: triggerEmojiAddedAt) else {
+                throw UndecodableColumn(name: "trigger_emoji_added_at")
+            }
+            addedAt = decoded
+        }
+        settings.notifyChannel = notifyChannel
+        self.settings = settings
+        self.triggerEmojiAddedAt = addedAt
+        notifyProblem = notifyChannel.flatMap { channel in
+            notifyError.map { NotifyProblem(channel: channel, code: $0, at: notifyErrorAt ?? 0) }
+        }
+    }
+
     /// Whether `id` looks like a Slack workspace (`T…`) or organisation (`E…`) id: an upper-case letter and 1 to 31
     /// upper-case letters or digits.
     public static func isTeamID(_ id: String) -> Bool {

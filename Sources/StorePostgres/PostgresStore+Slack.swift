@@ -871,34 +871,23 @@ enum PGInstallationRecord {
         """
 
     static func installation(_ row: PostgresRandomAccessRow) throws -> Installation {
-        var settings = SlackSettings()
-        if let emoji: String = try row.value("trigger_emoji") {
-            guard let names = SlackSettings.triggerEmoji(stored: emoji) else {
-                throw PostgresStoreDecodingError(table: "slack_installation", column: "trigger_emoji")
-            }
-            settings.triggerEmoji = names
-        }
-        var addedAt: [String: Int64] = [:]
-        if let text: String = try row.value("trigger_emoji_added_at") {
-            guard let decoded = Installation.triggerEmojiAddedAt(stored: text) else {
-                throw PostgresStoreDecodingError(table: "slack_installation", column: "trigger_emoji_added_at")
-            }
-            addedAt = decoded
-        }
-        settings.notifyChannel = try row.value("notify_channel")
-        var problem: NotifyProblem?
-        if let channel = settings.notifyChannel, let code: String = try row.value("notify_error") {
-            problem = NotifyProblem(channel: channel, code: code, at: try row.value("notify_error_at") ?? 0)
-        }
-        return Installation(
+        var installation = Installation(
             teamId: try row.value("team_id"), clientId: try row.value("client_id"),
             enterpriseId: try row.value("enterprise_id"), teamName: try row.value("team_name"),
             botUserId: try row.value("bot_user_id"), botId: try row.value("bot_id"), appId: try row.value("app_id"),
             scopes: try row.value("scopes"), installerUserId: try row.value("installer_user_id"),
             tokenEnvelope: (try row.value("token_envelope", as: Data?.self)).map { [UInt8]($0) },
-            tokenKeyId: try row.value("token_key_id"), installedAt: try row.value("installed_at"), settings: settings,
-            triggerEmojiAddedAt: addedAt, notifyProblem: problem, lastEventAt: try row.value("last_event_at"),
-            postNotBefore: try row.value("post_not_before"))
+            tokenKeyId: try row.value("token_key_id"), installedAt: try row.value("installed_at"),
+            lastEventAt: try row.value("last_event_at"), postNotBefore: try row.value("post_not_before"))
+        do {
+            try installation.restoreSettings(
+                triggerEmoji: try row.value("trigger_emoji"), triggerEmojiAddedAt: try row.value("trigger_emoji_added_at"),
+                notifyChannel: try row.value("notify_channel"), notifyError: try row.value("notify_error"),
+                notifyErrorAt: try row.value("notify_error_at"))
+        } catch let error as Installation.UndecodableColumn {
+            throw PostgresStoreDecodingError(table: "slack_installation", column: error.name)
+        }
+        return installation
     }
 }
 

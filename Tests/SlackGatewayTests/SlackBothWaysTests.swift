@@ -624,6 +624,40 @@ import UseroTestSupport
         #expect(Installation.triggerEmojiAddedAt(stored: "Bug=1") == nil)
     }
 
+    /// The settings' stored columns read back the same for every store; a damaged column is named, not guessed at.
+    @Test func storedSettingsReadBackAndADamagedColumnIsNamed() throws {
+        var installation = Installation(
+            teamId: "T0001", clientId: "c1", enterpriseId: nil, teamName: nil, botUserId: "U0BOT", botId: nil,
+            appId: nil, scopes: "reactions:read", installerUserId: nil, tokenEnvelope: nil, tokenKeyId: nil,
+            installedAt: 1_800_000_000_000)
+        try installation.restoreSettings(
+            triggerEmoji: "bug,wrench", triggerEmojiAddedAt: "bug=1800000060000", notifyChannel: "C0777",
+            notifyError: "not_in_channel", notifyErrorAt: 1_800_000_120_000)
+        #expect(installation.settings.triggerEmoji == ["bug", "wrench"])
+        #expect(installation.settings.notifyChannel == "C0777")
+        #expect(installation.triggerEmojiAddedAt == ["bug": 1_800_000_060_000])
+        #expect(installation.notifyProblem == NotifyProblem(channel: "C0777", code: "not_in_channel", at: 1_800_000_120_000))
+
+        // Nothing stored: the defaults, and an error without a channel is no problem to show
+        try installation.restoreSettings(
+            triggerEmoji: nil, triggerEmojiAddedAt: nil, notifyChannel: nil, notifyError: "not_in_channel",
+            notifyErrorAt: 1)
+        #expect(installation.settings == SlackSettings())
+        #expect(installation.triggerEmojiAddedAt.isEmpty)
+        #expect(installation.notifyProblem == nil)
+
+        for (emoji, addedAt, column) in [
+            ("Wrench!", nil, "trigger_emoji"), ("wrench", "wrench=soon", "trigger_emoji_added_at"),
+        ] {
+            let error = #expect(throws: Installation.UndecodableColumn.self) {
+                try installation.restoreSettings(
+                    triggerEmoji: emoji, triggerEmojiAddedAt: addedAt, notifyChannel: nil, notifyError: nil,
+                    notifyErrorAt: nil)
+            }
+            #expect(error?.name == column)
+        }
+    }
+
     /// Who forwarded a recovered message: every member who reacted with a trigger emoji, in Slack's order, the bot
     /// and repeats left out; after an erasure, the first of them not erased since the message was posted.
     @Test func aSweepKnowsEveryForwarderAndPassesOverOneErasedSinceThePost() throws {
