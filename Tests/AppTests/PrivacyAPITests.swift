@@ -367,10 +367,15 @@ import UseroTestSupport
                 try await server.request("GET", "/api/privacy/export?email=logged.person@example.com", headers: auth)
                     .status == 200)
             #expect(try await server.request("GET", "/api/feedback", headers: ["Authorization": "Bearer nope"]).status == 401)
+            // A screenshot's address is enough to read it: logged like a read with credentials, without the file.
+            let shot = try await AccountClosureTests.upload(server, clientID: client.id)
+            let shotPath = "/api/screenshots/\(try #require(shot["fileName"] as? String))"
+            let shotFile = try #require(shotPath.split(separator: "/").last)
+            #expect(try await server.request("GET", shotPath).status == 200)
 
             let lines = server.logs.text.split(separator: "\n")
             let access = lines.filter { $0.hasPrefix("info ") && $0.contains(" Access ") }
-            for route in ["/api/feedback", "/api/end-users/{userId}", "/api/privacy/export"] {
+            for route in ["/api/feedback", "/api/end-users/{userId}", "/api/privacy/export", "/api/screenshots/{clientId}/{file}"] {
                 #expect(
                     access.contains { $0.contains("client.id=\(client.id)") && $0.contains("http.route=\(route) ") && $0.contains("http.status=200") },
                     "\(route): \(access)")
@@ -381,6 +386,9 @@ import UseroTestSupport
             #expect(!server.logs.text.contains("logged.person"))
             #expect(!server.logs.text.contains("staging"))
             #expect(!server.logs.text.contains(client.key))
+            #expect(!server.logs.text.contains(shotFile))
+            // The upload carried no credentials either: one access line for the screenshot, its download.
+            #expect(access.filter { $0.contains("/api/screenshots") }.count == 1, "\(access)")
         }
     }
 }

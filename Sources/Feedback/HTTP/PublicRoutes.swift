@@ -74,6 +74,7 @@ public struct PublicRoutes<Context: RequestContext>: Sendable {
         guard let found = try await service.screenshotFile(clientId: clientId, file: file) else {
             throw FeedbackError.notFound
         }
+        AccessRecord.note(clientID: clientId)
         var headers = HTTPFields()
         headers[.contentType] = found.mimeType
         // Not kept by the browser: a deleted, erased or swept screenshot is gone from the viewer's cache too, not

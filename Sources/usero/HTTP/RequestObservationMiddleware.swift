@@ -31,8 +31,12 @@ struct RequestObservationMiddleware<Context: RequestContext>: RouterMiddleware {
         var response: Response
         var errorType: (any Error.Type)?
         // Requests with credentials (an admin key, an inbox session) are access to a client's data: noted, and logged
-        // below. Public submissions carry neither and pay nothing for it.
-        let access = request.headers[.authorization] != nil || request.headers[.cookie] != nil ? AccessRecord() : nil
+        // below. So is a screenshot's download, which its unguessable address alone allows. Public submissions carry
+        // neither and pay nothing for it.
+        let access =
+            request.headers[.authorization] != nil || request.headers[.cookie] != nil
+                || AccessRecord.mayReadByAddress(method: request.method, path: request.uri.path)
+            ? AccessRecord() : nil
         do {
             if let access {
                 response = try await AccessRecord.$current.withValue(access) { try await next(request, context) }
