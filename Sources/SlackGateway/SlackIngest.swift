@@ -189,8 +189,17 @@ public struct SlackIngest: Sendable {
         let captured = CapturedMessage(
             teamId: team, channelId: channel, messageTs: ts, threadTs: message.parentTs, authorId: message.user,
             forwardedBy: user, via: .shortcut, permalink: nil, text: message.text, authorBotId: message.botId)
-        _ = try await store.captureForward(captured, at: clock.now(), responseURL: payload.responseURL)
-        if payload.responseURL != nil { wakeup.signal() }
+        let result = try await store.captureForward(captured, at: clock.now(), responseURL: payload.responseURL)
+        if payload.responseURL == nil, let client = result.clientId {
+            // Slack sends every shortcut with a `response_url`; one without is still answered, by the app itself
+            // (ephemerally in the channel, or in a direct message), as when that URL refuses the answer.
+            try await store.enqueue(
+                NewSlackJob(
+                    clientId: client, teamId: team,
+                    work: .notify(NotifyJob(channel: channel, user: user, outcome: result.outcome.rawValue)),
+                    runAt: epochMillis(clock.now())))
+        }
+        wakeup.signal()
     }
 
     // MARK: Slash command

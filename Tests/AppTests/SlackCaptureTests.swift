@@ -178,6 +178,28 @@ import UseroTestSupport
         }
     }
 
+    /// A `response_url` that is not Slack's (outside `SLACK_RESPONSE_URL_PREFIXES`) is never called, and one that is
+    /// missing cannot be: either way the member hears from the app itself, only they see it.
+    @Test(arguments: ["elsewhere", "missing"])
+    func aShortcutWithoutAResponseURLToCallIsAnsweredByTheApp(_ url: String) async throws {
+        try await Self.withInstalledServer { server, fake, client in
+            var payload = try #require(
+                try JSONSerialization.jsonObject(with: Fixtures.data("shortcut_message_action.json")) as? [String: Any])
+            payload["response_url"] = url == "missing" ? nil : "https://hooks.example.net/app/T0001/1/x"
+            let json = String(decoding: try JSONSerialization.data(withJSONObject: payload), as: UTF8.self)
+            let ack = try await server.postSlack(
+                "/slack/interactivity", "payload=" + Self.formEscape(json), contentType: "application/x-www-form-urlencoded")
+            #expect(ack.status == 200)
+            let told = try #require(try await fake.waitForCalls("chat.postEphemeral").first)
+            #expect(told.form["channel"] == "C0001")
+            #expect(told.form["user"] == "U0001")
+            #expect(told.form["text"]?.contains("Sent to usero") == true)
+            #expect(await fake.calls("response_url").isEmpty)
+            #expect(try await server.items(client).count == 1)
+            try await server.eventually { try await server.count("job") == 0 }
+        }
+    }
+
     /// A NUL in a forwarded message's text (Slack allows one) is kept as U+FFFD with everything after it: SQLite
     /// ended the text at it, and PostgreSQL refused the row (a 500, the forward lost).
     @Test func aNULInAForwardedMessageKeepsTheRestOfItsText() async throws {

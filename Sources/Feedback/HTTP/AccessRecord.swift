@@ -20,6 +20,7 @@ public final class AccessRecord: Sendable {
 
     /// Whether the request may reach a client's data by its address alone, without credentials: a screenshot's
     /// download (`GET /api/screenshots/{clientId}/{file}`), whose file name is the secret. Logged like the rest.
+    /// `path` is the request's target as sent (its query too), read before any routing.
     public static func mayReadByAddress(method: HTTPRequest.Method, path: String) -> Bool {
         (method == .get || method == .head) && path.utf8.starts(with: "/api/screenshots/".utf8)
     }

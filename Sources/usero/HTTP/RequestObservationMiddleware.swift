@@ -35,7 +35,7 @@ struct RequestObservationMiddleware<Context: RequestContext>: RouterMiddleware {
         // neither and pay nothing for it.
         let access =
             request.headers[.authorization] != nil || request.headers[.cookie] != nil
-                || AccessRecord.mayReadByAddress(method: request.method, path: request.uri.path)
+                || AccessRecord.mayReadByAddress(method: request.method, path: request.head.path ?? "")
             ? AccessRecord() : nil
         do {
             if let access {
