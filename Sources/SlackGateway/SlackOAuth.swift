@@ -9,6 +9,22 @@ public struct SlackOAuth: Sendable {
     /// The bot scopes usero asks for, and no more (see manifests/slack-app.yaml).
     public static let scopes =
         "commands,reactions:read,channels:history,groups:history,chat:write,channels:read,groups:read"
+    /// What stops working without each scope, for the install page when Slack grants fewer than usero asks for.
+    static let scopeUses: [(scope: String, use: String)] = [
+        ("commands", "/usero and the “Send to usero” shortcut"), ("reactions:read", "forwarding by reaction"),
+        ("channels:history", "reading the messages forwarded by reaction in public channels"),
+        ("groups:history", "reading the messages forwarded by reaction in private channels"),
+        ("chat:write", "confirmations and posting new feedback to a channel"),
+        ("channels:read", "recovering missed reactions in public channels"),
+        ("groups:read", "recovering missed reactions in private channels"),
+    ]
+
+    /// The scopes usero asks for that `granted` (Slack's comma-separated `scope`) lacks, in the order asked.
+    public static func missingScopes(granted: String) -> [String] {
+        let have = Set(granted.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) })
+        return scopes.split(separator: ",").map(String.init).filter { !have.contains($0) }
+    }
+
     /// How long an install link works.
     public static let stateLifetime: Int64 = 600_000
 
@@ -91,7 +107,8 @@ public struct SlackOAuth: Sendable {
 
     /// How the callback ended: what the admin's browser is shown.
     public enum CallbackResult: Sendable, Equatable {
-        case installed(teamName: String, triggerEmoji: [String])
+        /// `missingScopes`: what usero asked for and Slack did not grant (what needs them will not work).
+        case installed(teamName: String, triggerEmoji: [String], missingScopes: [String])
         case failed(status: Int, reason: String)
     }
 
@@ -191,9 +208,19 @@ public struct SlackOAuth: Sendable {
                         + "first; to collect feedback from both, create a second project.")
             }
             logger.info("Slack installed", metadata: ["slack.team_id": "\(team)", "usero.client_id": "\(parsed.client)"])
+            // Slack's `scope` is what it granted: the install stands (what it allows works), and the page says what
+            // will not until the app asks for the rest and is installed again.
+            let missing = Self.missingScopes(granted: access.scope)
+            if !missing.isEmpty {
+                logger.notice(
+                    "Slack installed without some scopes",
+                    metadata: ["slack.team_id": "\(team)", "slack.missing_scopes": "\(missing.joined(separator: ","))"])
+            }
             // A reinstall keeps the workspace's chosen emoji: the page names those.
             let emoji = (try? await store.activeInstallation(team: team))?.settings.triggerEmoji
-            return .installed(teamName: teamName ?? team, triggerEmoji: emoji ?? SlackSettings.defaultTriggerEmoji)
+            return .installed(
+                teamName: teamName ?? team, triggerEmoji: emoji ?? SlackSettings.defaultTriggerEmoji,
+                missingScopes: missing)
         } catch SlackAPIError.slack(let code) {
             logger.debug("Slack install refused", metadata: ["slack.error": "\(SlackIngest.loggable(code))"])
             return .failed(status: 400, reason: "Slack refused the installation (\(SlackIngest.loggable(code))). Try again from a new link.")

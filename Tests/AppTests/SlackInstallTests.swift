@@ -160,6 +160,47 @@ import UseroTestSupport
         }
     }
 
+    /// Slack's `scope` is what it granted, checked against what usero asked for: the install stands (what it allows
+    /// works), and the page names each missing scope and what will not work without it; with everything granted the
+    /// page says nothing of scopes.
+    @Test func anInstallGrantedFewerScopesSaysWhatWillNotWork() async throws {
+        try await withFakeSlack { fake, api in
+            try await TestServer.run(configure: { SlackTestSettings.configure(&$0, fakeURL: api) }) { server in
+                let granted = "commands,reactions:read,channels:history,groups:history,chat:write"
+                let all = granted + ",channels:read,groups:read"
+                await fake.script(
+                    "oauth.v2.access",
+                    .init(body: Fixtures.text("oauth_v2_access_ok.json", replacing: [(granted, "commands,chat:write")])))
+                let client = try await server.createClient()
+                let page = try await server.request(
+                    "GET", "/slack/oauth/callback?code=c&state=\(try await server.installState(for: client))")
+                #expect(page.status == 200)
+                #expect(page.text.contains("usero is now installed"))
+                for missing in ["reactions:read", "channels:history", "groups:history", "channels:read", "groups:read"] {
+                    #expect(page.text.contains(missing), "\(missing): \(page.text)")
+                }
+                #expect(page.text.contains("forwarding by reaction"))
+                #expect(page.text.contains("recovering missed reactions"))
+                #expect(!page.text.contains("/usero and the"))
+                let shown = try await server.request(
+                    "GET", "/api/slack/installation", headers: ["Authorization": "Bearer \(client.key)"])
+                #expect(shown.json["scopes"] as? [String] == ["commands", "chat:write"])
+
+                await fake.script(
+                    "oauth.v2.access", .init(body: Fixtures.text("oauth_v2_access_ok.json", replacing: [(granted, all)])))
+                // Installed again with everything: the same workspace and client, the page as usual
+                let complete = try await server.request(
+                    "GET", "/slack/oauth/callback?code=c&state=\(try await server.installState(for: client))")
+                #expect(complete.status == 200)
+                #expect(!complete.text.contains("did not grant"), "\(complete.text)")
+                #expect(SlackOAuth.missingScopes(granted: all).isEmpty)
+                let again = try await server.request(
+                    "GET", "/api/slack/installation", headers: ["Authorization": "Bearer \(client.key)"])
+                #expect(again.json["scopes"] as? [String] == all.split(separator: ",").map(String.init))
+            }
+        }
+    }
+
     @Test func installLinkNeedsAnAdminKeyAndClientCredentials() async throws {
         try await withFakeSlack { _, api in
             try await TestServer.run(configure: {

@@ -77,12 +77,17 @@ public struct SlackRoutes<Context: RequestContext>: Sendable {
             code: query["code"], state: query["state"],
             error: query["error"])
         switch result {
-        case .installed(let team, let emoji):
+        case .installed(let team, let emoji, let missing):
             let reactions = SlackSettings.spoken(emoji)
-            return HTMLPage.make(
-                status: .ok, title: "usero is installed",
-                message: "usero is now installed in \(team). React with \(reactions), use the message "
-                    + "menu's “Send to usero”, or type /usero to send feedback. You can close this tab.")
+            var message = "usero is now installed in \(team). React with \(reactions), use the message "
+                + "menu's “Send to usero”, or type /usero to send feedback. You can close this tab."
+            if !missing.isEmpty {
+                let uses = SlackOAuth.scopeUses.filter { missing.contains($0.scope) }.map(\.use)
+                message += " But Slack did not grant usero the permissions \(missing.joined(separator: ", ")), so "
+                    + "these will not work: \(uses.joined(separator: "; ")). Add them to the Slack app's bot scopes "
+                    + "(as in usero's manifests/slack-app.yaml) and install it again."
+            }
+            return HTMLPage.make(status: .ok, title: "usero is installed", message: message)
         case .failed(let status, let reason):
             return HTMLPage.make(
                 status: HTTPResponse.Status(code: status), title: "usero could not be installed", message: reason)
