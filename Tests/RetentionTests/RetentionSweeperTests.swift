@@ -28,6 +28,23 @@ import Testing
         #expect(summary.clients == 1)
     }
 
+    /// "Retained for 30 days": a row a minute short of 30 days stays, one a minute past them goes (29 and 31 days
+    /// alone would pass for a retention anywhere between).
+    @Test func freeRetentionEndsAtThirtyDaysToTheMinute() async throws {
+        let t = try await TestStore()
+        let now = Date()
+        let client = try await t.createClient(plan: .free)
+        let justInside = try await t.insertFeedback(clientID: client, at: now.addingTimeInterval(-30 * day + 60))
+        let justPast = try await t.insertFeedback(clientID: client, at: now.addingTimeInterval(-30 * day - 60))
+
+        let summary = try await RetentionSweeper(store: t.store, feedback: t.store, clock: TestClock(now))
+            .sweep(asOf: now)
+
+        #expect(try await t.exists(feedback: justInside))
+        #expect(try await t.exists(feedback: justPast) == false)
+        #expect(summary.feedback == 1)
+    }
+
     @Test func paidClientKeepsOldRowsUntilItMovesToFree() async throws {
         // Given a paid client with a year-old row
         let t = try await TestStore()
