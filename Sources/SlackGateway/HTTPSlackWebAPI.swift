@@ -255,6 +255,7 @@ public final class HTTPSlackWebAPI: SlackWebAPI {
 
     private struct OKReply: Decodable { var ok: Bool; var error: String? }
     private struct Empty: Decodable {}
+    private struct Posted: Decodable { var ts: String? }
     private struct AccessReply: Decodable {
         struct Named: Decodable { var id: String?; var name: String? }
         struct AuthedUser: Decodable { var id: String? }
@@ -355,13 +356,21 @@ private final class QuickAck: ChannelInboundHandler, RemovableChannelHandler {
 
 extension HTTPSlackWebAPI {
     public func postMessage(channel: String, text: String, blocks: String, metadata: String, token: Redacted<String>)
-        async throws
+        async throws -> String?
     {
         let fields = [
             ("channel", channel), ("text", text), ("blocks", blocks), ("metadata", metadata), ("unfurl_links", "false"),
             ("unfurl_media", "false"),
         ]
-        let _: Empty = try await call("chat.postMessage", form: FormBody.encode(fields), authorization: bearer(token))
+        let posted: Posted = try await call(
+            "chat.postMessage", form: FormBody.encode(fields), authorization: bearer(token))
+        // Slack's word, kept and sent back later (`chat.delete`): only a timestamp is taken.
+        return posted.ts.flatMap { SlackRecoveryRules.millis(ofTs: $0) != nil ? $0 : nil }
+    }
+
+    public func deleteMessage(channel: String, ts: String, token: Redacted<String>) async throws {
+        let fields = [("channel", channel), ("ts", ts)]
+        let _: Empty = try await call("chat.delete", form: FormBody.encode(fields), authorization: bearer(token))
     }
 
     public func memberChannels(cursor: String?, token: Redacted<String>) async throws -> ChannelPage {

@@ -21,11 +21,13 @@ public struct SlackJob: Sendable, Equatable {
         case recover = "slack.recover"
         /// Publish a member's App Home tab.
         case publishHome = "slack.home"
+        /// Delete the post of an item deleted since (`chat.delete`).
+        case unpost = "slack.unpost"
 
         /// Jobs an uninstall cancels: everything that would call Slack for the workspace with its (now deleted)
         /// token. The scrub and closed accounts' revocations stay.
         public static let cancelledByUninstall: [Kind] = [
-            .captureReaction, .notify, .respond, .postFeedback, .recover, .publishHome,
+            .captureReaction, .notify, .respond, .postFeedback, .recover, .publishHome, .unpost,
         ]
     }
 
@@ -39,6 +41,7 @@ public struct SlackJob: Sendable, Equatable {
         case postFeedback(PostFeedbackJob)
         case recover(RecoverJob)
         case publishHome(PublishHomeJob)
+        case unpost(UnpostJob)
 
         /// The Slack member the work is for or by, when it names one.
         public var member: String? {
@@ -47,7 +50,7 @@ public struct SlackJob: Sendable, Equatable {
             case .notify(let payload): payload.user
             case .publishHome(let payload): payload.user
             case .respond(let payload): payload.user
-            case .uninstall, .revoke, .postFeedback, .recover: nil
+            case .uninstall, .revoke, .postFeedback, .recover, .unpost: nil
             }
         }
 
@@ -62,6 +65,7 @@ public struct SlackJob: Sendable, Equatable {
             case .postFeedback: .postFeedback
             case .recover: .recover
             case .publishHome: .publishHome
+            case .unpost: .unpost
             }
         }
 
@@ -78,6 +82,7 @@ public struct SlackJob: Sendable, Equatable {
             case .postFeedback(let payload): return try encoder.encode(payload)
             case .recover(let payload): return try encoder.encode(payload)
             case .publishHome(let payload): return try encoder.encode(payload)
+            case .unpost(let payload): return try encoder.encode(payload)
             }
         }
 
@@ -96,6 +101,7 @@ public struct SlackJob: Sendable, Equatable {
                 case .postFeedback: self = .postFeedback(try decoder.decode(PostFeedbackJob.self, from: payload))
                 case .recover: self = .recover(try decoder.decode(RecoverJob.self, from: payload))
                 case .publishHome: self = .publishHome(try decoder.decode(PublishHomeJob.self, from: payload))
+                case .unpost: self = .unpost(try decoder.decode(UnpostJob.self, from: payload))
                 }
             } catch {
                 throw SlackJobDecodingError.payloadMismatch(kind: kind)
@@ -344,5 +350,19 @@ public struct RecoverJob: Sendable, Equatable, Codable {
         captured = 0
         channelsOmitted = 0
         stoppedBy = nil
+    }
+}
+
+/// `slack.unpost`: the post of an item deleted since (by the admin, an erasure or a retention sweep), to delete from
+/// the channel it went to. The stores queue it when they delete the item; the PostgreSQL store writes this payload
+/// in SQL (`{"channel": …, "ts": …}`).
+public struct UnpostJob: Sendable, Equatable, Codable {
+    public var channel: String
+    public var ts: String
+
+    /// Creates the payload.
+    public init(channel: String, ts: String) {
+        self.channel = channel
+        self.ts = ts
     }
 }

@@ -25,13 +25,17 @@ extension SlackJobRunner {
             return
         }
         let message = SlackNotificationMessage(item: item, publicURL: options.publicURL)
-        if job.progress > 0, try await channelHolds(item.id, channel: channel, since: job.progress, token: token) {
+        if job.progress > 0, let ts = try await channelHolds(item.id, channel: channel, since: job.progress, token: token) {
+            if !ts.isEmpty {
+                try await keep(PostedMessage(feedbackId: item.id, clientId: clientId, teamId: team, channel: channel, ts: ts))
+            }
             try await store.finishJob(job.id, then: nil)
             return
         }
         try await store.markPostSent(jobID: job.id, at: now)
+        let ts: String?
         do {
-            try await api.postMessage(
+            ts = try await api.postMessage(
                 channel: channel, text: message.text, blocks: message.blocks, metadata: message.metadata, token: token)
         } catch let error as SlackAPIError where error.refusedBySlack {
             // Slack answered, and did not take it: the next try need not look for it.
@@ -45,6 +49,9 @@ extension SlackJobRunner {
             try await pace(team: team)
             throw error
         }
+        if let ts {
+            try await keep(PostedMessage(feedbackId: item.id, clientId: clientId, teamId: team, channel: channel, ts: ts))
+        }
         // The pace first, while this job still holds the workspace's lane: finished first, another instance waking
         // in between took the next post at once (two posts 20 ms apart).
         try await pace(team: team)
@@ -54,12 +61,45 @@ extension SlackJobRunner {
         }
     }
 
-    /// Whether `channel` holds the post of `feedbackId` (by its metadata), posted since a minute before `since` (clocks
-    /// differ): at most 5 pages of history. Where the history cannot tell (Slack will not let usero look, or not now:
-    /// a scope, the channel, a 429, an outage), false: the post goes out as before. A look that waited would hold
-    /// every post of the workspace behind it, and history reads may be limited to one a minute.
+    /// Remembers where an item's post is, so that deleting the item deletes the post too; when the item was deleted
+    /// while it was being posted, the post goes at once.
+    private func keep(_ post: PostedMessage) async throws {
+        guard try await !store.recordPost(post, at: now) else { return }
+        try await store.enqueue(
+            NewSlackJob(
+                clientId: post.clientId, teamId: post.teamId,
+                work: .unpost(UnpostJob(channel: post.channel, ts: post.ts)), runAt: now))
+    }
+
+    /// Deletes the post of an item deleted since. Done when Slack deleted it, or says it is gone or cannot be
+    /// deleted by the app any more (the channel archived or left); a workspace that uninstalled took its token, and
+    /// with it usero's say over its posts.
+    func unpost(_ job: SlackJob, _ payload: UnpostJob) async throws {
+        guard case let (_, token)? = try await token(team: job.teamId) else {
+            try await store.finishJob(job.id, then: nil)
+            return
+        }
+        do {
+            try await api.deleteMessage(channel: payload.channel, ts: payload.ts, token: token)
+        } catch let error as SlackAPIError where Self.unpostEnds(error) {
+            // Nothing left to delete, or nothing usero may delete.
+        }
+        try await store.finishJob(job.id, then: nil)
+    }
+
+    /// Slack's answers to `chat.delete` after which there is nothing more to do.
+    static func unpostEnds(_ error: SlackAPIError) -> Bool {
+        guard case .slack(let code) = error else { return false }
+        return ["message_not_found", "channel_not_found", "cant_delete_message", "is_archived", "not_in_channel"]
+            .contains(code)
+    }
+
+    /// The `ts` of the post of `feedbackId` in `channel` (found by its metadata), posted since a minute before `since`
+    /// (clocks differ; "" when the post is there without a readable `ts`): at most 5 pages of history. Where the history cannot tell (Slack will not let usero look, or
+    /// not now: a scope, the channel, a 429, an outage), nil: the post goes out as before. A look that waited would
+    /// hold every post of the workspace behind it, and history reads may be limited to one a minute.
     private func channelHolds(_ feedbackId: String, channel: String, since: Int64, token: Redacted<String>)
-        async throws -> Bool
+        async throws -> String?
     {
         let oldest = SlackRecoveryRules.slackTs(max(0, since - 60_000))
         let latest = SlackRecoveryRules.slackTs(now + 60_000)
@@ -69,18 +109,19 @@ extension SlackJobRunner {
             do {
                 page = try await api.history(channel: channel, oldest: oldest, latest: latest, cursor: cursor, token: token)
             } catch is SlackAPIError {
-                return false
+                return nil
             }
-            if page.messages.contains(where: {
+            if let post = page.messages.first(where: {
                 $0.metadata?.eventType == SlackNotificationMessage.eventType
                     && $0.metadata?.payload[SlackNotificationMessage.feedbackIdKey] == feedbackId
             }) {
-                return true
+                // Found; its `ts` is kept only when it reads as one ("" when not).
+                return post.ts.flatMap { SlackRecoveryRules.millis(ofTs: $0) != nil ? $0 : nil } ?? ""
             }
-            guard let next = page.nextCursor else { return false }
+            guard let next = page.nextCursor else { return nil }
             cursor = next
         }
-        return false
+        return nil
     }
 
     /// The workspace's next post waits: about one message a second per channel is what Slack allows, so a burst

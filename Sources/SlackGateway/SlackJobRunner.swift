@@ -81,6 +81,7 @@ public struct SlackJobRunner: Sendable {
             case .postFeedback(let payload): try await postFeedback(job, payload)
             case .recover(let payload): try await recover(job, payload)
             case .publishHome(let payload): try await publishHome(job, payload)
+            case .unpost(let payload): try await unpost(job, payload)
             }
             logger.debug("Slack job done", metadata: metadata)
             return .finished
@@ -181,8 +182,8 @@ public struct SlackJobRunner: Sendable {
         case .captureReaction: 8
         case .notify, .respond, .revoke, .publishHome: 5
         case .recover: 8
-        // A post waits out a Slack outage of about a quarter of an hour before it is dropped.
-        case .postFeedback: 12
+        // A post, or the deletion of one, waits out a Slack outage of about a quarter of an hour before it is dropped.
+        case .postFeedback, .unpost: 12
         case .uninstall: Int.max
         }
     }

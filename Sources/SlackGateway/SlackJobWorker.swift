@@ -17,9 +17,10 @@ public struct SlackJobWorker: Service {
     static let slackKinds: Set<SlackJob.Kind> = [.captureReaction, .notify, .respond, .revoke]
     /// Local work with a deadline: never behind Slack calls.
     static let localKinds: Set<SlackJob.Kind> = [.uninstall]
-    /// What the service sends on its own initiative: posts to the notify channel (paced, in order) and Home tabs.
-    /// Their own lane, so a burst of posts never delays a capture or an uninstall.
-    static let outboundKinds: Set<SlackJob.Kind> = [.postFeedback, .publishHome]
+    /// What the service sends on its own initiative: posts to the notify channel (paced, in order), the deletion
+    /// of posts whose items were deleted, and Home tabs. Their own lane, so a burst of posts never delays a capture or
+    /// an uninstall.
+    static let outboundKinds: Set<SlackJob.Kind> = [.postFeedback, .publishHome, .unpost]
     /// Recovery sweeps: their own lane, so a sweep waiting out `conversations.history`'s limits never holds a live
     /// capture back.
     static let recoveryKinds: Set<SlackJob.Kind> = [.recover]

@@ -143,6 +143,10 @@ public protocol SlackStore: Sendable {
     /// Forgets that mark: Slack answered that it did not take the post (a 429, an error of its own), so the next try
     /// posts without looking first.
     func unmarkPostSent(jobID: Int64) async throws
+    /// Remembers where an item's post went, unless the item is gone (false): deleting the item later (by the admin,
+    /// an erasure, a retention sweep) queues a `slack.unpost` job for it in the deletion's own transaction, and
+    /// forgets the post. Closing the account forgets its posts with everything else.
+    func recordPost(_ post: PostedMessage, at now: Int64) async throws -> Bool
 
     /// Makes the workspace's waiting jobs of `kind` due no earlier than `notBefore` (epoch ms), keeping their order:
     /// the pace of posting to a channel. For `.postFeedback` the installation keeps the instant too
@@ -291,5 +295,23 @@ extension SlackStore {
     public func scrubAuthors(team: String, after cursor: Int64, limit: Int) async throws -> (changed: Int, next: Int64?) {
         let batch = try await scrubAuthors(team: team, after: cursor, limit: limit, job: nil)
         return (batch.changed, batch.next)
+    }
+}
+
+/// Where an item's post to the notify channel went: what `chat.delete` needs to delete it once the item goes.
+public struct PostedMessage: Sendable, Equatable {
+    public var feedbackId: String
+    public var clientId: String
+    public var teamId: String
+    public var channel: String
+    public var ts: String
+
+    /// Creates the record.
+    public init(feedbackId: String, clientId: String, teamId: String, channel: String, ts: String) {
+        self.feedbackId = feedbackId
+        self.clientId = clientId
+        self.teamId = teamId
+        self.channel = channel
+        self.ts = ts
     }
 }

@@ -27,9 +27,12 @@ public protocol SlackWebAPI: Sendable {
     // Issue 12: posting new feedback, recovery of missed reactions, App Home.
 
     /// `chat.postMessage` with Block Kit: `blocks` is the blocks' JSON text, `text` the notification fallback,
-    /// `metadata` the message's metadata (JSON text). Links are not unfurled.
+    /// `metadata` the message's metadata (JSON text). Links are not unfurled. Returns the message's `ts`, when Slack
+    /// names one.
     func postMessage(channel: String, text: String, blocks: String, metadata: String, token: Redacted<String>)
-        async throws
+        async throws -> String?
+    /// `chat.delete`: deletes the app's own message `ts` in `channel`.
+    func deleteMessage(channel: String, ts: String, token: Redacted<String>) async throws
     /// `users.conversations`: one page of the public and private channels the bot is a member of (not archived).
     func memberChannels(cursor: String?, token: Redacted<String>) async throws -> ChannelPage
     /// `conversations.history`: one page of the top-level messages posted in `channel` between `oldest` and

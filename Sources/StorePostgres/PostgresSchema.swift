@@ -526,6 +526,22 @@ public enum PostgresSchema {
                 $$
                 """,
             ]),
+        PostgresMigration(
+            "v19-slack-post",
+            [
+                // Where each item's post to the notify channel went (see the SQLite migration `v16-slack-post`).
+                """
+                CREATE TABLE slack_post (
+                    feedback_id \(key) PRIMARY KEY,
+                    client_id \(key) NOT NULL REFERENCES client(id) ON DELETE CASCADE,
+                    team_id \(key) NOT NULL,
+                    channel_id \(key) NOT NULL,
+                    message_ts \(key) NOT NULL,
+                    posted_at BIGINT NOT NULL
+                )
+                """,
+                "CREATE INDEX slack_post_by_client ON slack_post(client_id)",
+            ]),
     ]
 
     /// Every table the migrations create, for tests that compare the schema with the SQLite one.
@@ -533,6 +549,6 @@ public enum PostgresSchema {
         "client", "feedback", "screenshot", "screenshot_chunk", "file_deletion", "slack_installation",
         "slack_tombstone", "slack_event_seen", "oauth_state", "job", "end_user", "audit_entry", "account_deletion",
         "slack_request_seen", "inbox_session", "slack_heartbeat", "scheduled_run", "feedback_slack_person",
-        "removed_capture", "feedback_screenshot", "slack_erased_member",
+        "removed_capture", "feedback_screenshot", "slack_erased_member", "slack_post",
     ]
 }

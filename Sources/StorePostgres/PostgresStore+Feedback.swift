@@ -281,7 +281,7 @@ extension PostgresStore: FeedbackStore {
                     RETURNING created_at, client_id, slack_team_id, slack_channel_id, slack_message_ts
                 ), remembered AS (
                     \(Self.rememberRemovedCaptures(from: "gone", at: now, in: &sql))
-                )
+                ), \(Self.unpostsOfDoomed(at: now, in: &sql))
                 SELECT count(*) AS rows FROM gone
                 """)
             return (try await tx.row(sql.query)?.value("rows", as: Int64.self) ?? 0) > 0
@@ -321,6 +321,24 @@ extension PostgresStore: FeedbackStore {
         ON CONFLICT (client_id, team_id, channel_id, message_ts)
             DO UPDATE SET removed_at = GREATEST(removed_capture.removed_at, excluded.removed_at)
         RETURNING 1
+        """
+    }
+
+    /// The members of a `WITH`, after one named `doomed` that holds the ids of feedback rows about to go, that turn
+    /// the posts of those rows to a notify channel into `slack.unpost` jobs (their payload as `UnpostJob` encodes it)
+    /// and forget where they went.
+    static func unpostsOfDoomed(at now: Int64, in sql: inout SQLBuilder) -> String {
+        """
+        unposted AS (
+            DELETE FROM slack_post WHERE feedback_id IN (SELECT id FROM doomed)
+            RETURNING client_id, team_id, channel_id, message_ts
+        ), unposts AS (
+            INSERT INTO job (kind, client_id, team_id, payload, run_at, attempts, created_at)
+            SELECT \(sql.bind(SlackJob.Kind.unpost.rawValue)), client_id, team_id,
+                json_build_object('channel', channel_id, 'ts', message_ts)::text, \(sql.bind(now)), 0, \(sql.bind(now))
+            FROM unposted
+            RETURNING 1
+        )
         """
     }
 

@@ -36,7 +36,7 @@ extension PostgresStore: RetentionStore {
                     RETURNING created_at, client_id, slack_team_id, slack_channel_id, slack_message_ts
                 ), remembered AS (
                     \(Self.rememberRemovedCaptures(from: "gone", at: now, in: &sql))
-                )
+                ), \(Self.unpostsOfDoomed(at: now, in: &sql))
                 SELECT (SELECT count(*) FROM gone) AS rows, (SELECT count(*) FROM shots) AS screenshots,
                     (SELECT min(created_at) FROM gone) AS oldest
                 """)

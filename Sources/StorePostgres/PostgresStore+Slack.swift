@@ -515,6 +515,19 @@ extension PostgresStore: SlackStore {
         try await write { tx in try await tx.execute("UPDATE job SET progress = 0 WHERE id = \(jobID)") }
     }
 
+    public func recordPost(_ post: PostedMessage, at now: Int64) async throws -> Bool {
+        try await write { tx in
+            try await tx.execute(
+                """
+                INSERT INTO slack_post (feedback_id, client_id, team_id, channel_id, message_ts, posted_at)
+                SELECT id, client_id, \(post.teamId), \(post.channel), \(post.ts), \(now) FROM feedback
+                WHERE id = \(post.feedbackId) AND client_id = \(post.clientId)
+                ON CONFLICT (feedback_id) DO UPDATE SET team_id = excluded.team_id, channel_id = excluded.channel_id,
+                    message_ts = excluded.message_ts, posted_at = excluded.posted_at
+                """) > 0
+        }
+    }
+
     public func rescheduleJob(_ id: Int64, runAt: Int64, countAttempt: Bool, error: String) async throws {
         let increment = countAttempt ? 1 : 0
         try await write { tx in
@@ -851,6 +864,7 @@ extension PostgresStore: SlackStore {
             counts["oauthStates"] = try await tx.execute("DELETE FROM oauth_state WHERE client_id = \(clientID)")
             counts["slackTombstones"] = try await tx.execute(
                 "DELETE FROM slack_tombstone WHERE client_id = \(clientID)")
+            counts["slackPosts"] = try await tx.execute("DELETE FROM slack_post WHERE client_id = \(clientID)")
             return counts
         }
     }

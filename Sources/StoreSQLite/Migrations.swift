@@ -339,6 +339,23 @@ extension AppDatabase {
             // counted only the second run's rows).
             try db.execute(sql: "ALTER TABLE job ADD COLUMN progress INTEGER NOT NULL DEFAULT 0")
         }
+        migrator.registerMigration("v16-slack-post") { db in
+            // Where each item's post to the notify channel went (the channel and Slack's `ts`), so that deleting the
+            // item (by the admin, an erasure, a retention sweep) deletes its post too: the deletion turns the row
+            // into a `slack.unpost` job in its own transaction. No text; deleted with the client.
+            try db.execute(
+                sql: """
+                    CREATE TABLE slack_post (
+                        feedback_id TEXT PRIMARY KEY,
+                        client_id TEXT NOT NULL REFERENCES client(id) ON DELETE CASCADE,
+                        team_id TEXT NOT NULL,
+                        channel_id TEXT NOT NULL,
+                        message_ts TEXT NOT NULL,
+                        posted_at INTEGER NOT NULL
+                    ) WITHOUT ROWID;
+                    CREATE INDEX slack_post_by_client ON slack_post(client_id);
+                    """)
+        }
         return migrator
     }
 }

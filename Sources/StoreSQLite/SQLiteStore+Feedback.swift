@@ -207,6 +207,7 @@ extension SQLiteStore: FeedbackStore {
             let now = epochMillis(Date())
             try Self.queueScreenshotFiles(ofFeedback: [id], at: now, in: db)
             try Self.rememberRemovedCapture(ofFeedback: id, at: now, in: db)
+            try Self.queueUnposts(ofFeedback: id, at: now, in: db)
             try db.execute(sql: "DELETE FROM feedback WHERE client_id = ? AND id = ?", arguments: [clientID, id])
             return db.changesCount > 0
         }

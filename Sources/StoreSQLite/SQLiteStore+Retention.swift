@@ -33,6 +33,7 @@ extension SQLiteStore: RetentionStore {
             var deleted = 0
             for id in ids {
                 try Self.rememberRemovedCapture(ofFeedback: id, at: now, in: db)
+                try Self.queueUnposts(ofFeedback: id, at: now, in: db)
                 try db.cachedStatement(sql: "DELETE FROM feedback WHERE id = ?").execute(arguments: [id])
                 deleted += db.changesCount
             }

@@ -510,6 +510,37 @@ extension SQLiteStore: SlackStore {
         }
     }
 
+    public func recordPost(_ post: PostedMessage, at now: Int64) async throws -> Bool {
+        try await database.write { db in
+            try db.execute(
+                sql: """
+                    INSERT INTO slack_post (feedback_id, client_id, team_id, channel_id, message_ts, posted_at)
+                    SELECT id, client_id, ?, ?, ?, ? FROM feedback WHERE id = ? AND client_id = ?
+                    ON CONFLICT (feedback_id) DO UPDATE SET team_id = excluded.team_id,
+                        channel_id = excluded.channel_id, message_ts = excluded.message_ts, posted_at = excluded.posted_at
+                    """,
+                arguments: [post.teamId, post.channel, post.ts, now, post.feedbackId, post.clientId])
+            return db.changesCount > 0
+        }
+    }
+
+    /// Before a row is deleted on purpose (by the admin, an erasure, a retention sweep): when it was posted to a
+    /// notify channel, queues the deletion of that post and forgets where it went.
+    static func queueUnposts(ofFeedback id: String, at now: Int64, in db: Database) throws {
+        let posts = try Row.fetchAll(
+            db.cachedStatement(sql: "SELECT client_id, team_id, channel_id, message_ts FROM slack_post WHERE feedback_id = ?"),
+            arguments: [id])
+        guard !posts.isEmpty else { return }
+        for post in posts {
+            try enqueue(
+                NewSlackJob(
+                    clientId: post["client_id"], teamId: post["team_id"],
+                    work: .unpost(UnpostJob(channel: post["channel_id"], ts: post["message_ts"])), runAt: now),
+                in: db)
+        }
+        try db.cachedStatement(sql: "DELETE FROM slack_post WHERE feedback_id = ?").execute(arguments: [id])
+    }
+
     public func postponeJobs(team: String, kind: SlackJob.Kind, until: Int64) async throws {
         try await database.write { db in
             try db.execute(
@@ -837,6 +868,8 @@ extension SQLiteStore: SlackStore {
             counts["oauthStates"] = db.changesCount
             try db.execute(sql: "DELETE FROM slack_tombstone WHERE client_id = ?", arguments: [clientID])
             counts["slackTombstones"] = db.changesCount
+            try db.execute(sql: "DELETE FROM slack_post WHERE client_id = ?", arguments: [clientID])
+            counts["slackPosts"] = db.changesCount
             return counts
         }
     }

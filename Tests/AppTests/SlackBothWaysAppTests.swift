@@ -103,6 +103,44 @@ struct ShiftedClock: WallClock {
 
     // MARK: Notifications
 
+    /// What usero posted goes with the item: deleting it in the inbox or the API, or erasing the person who sent it,
+    /// deletes its post from the channel (`chat.delete` with the post's own channel and `ts`), through the real
+    /// server, store and Web API client.
+    @Test func deletingOrErasingAPostedItemDeletesItsPost() async throws {
+        try await SlackCaptureTests.withInstalledServer { server, fake, client in
+            #expect(try await Self.put(server, client, #"{"notifyChannel":"C0777"}"#).status == 200)
+            let auth = ["Authorization": "Bearer \(client.key)"]
+            var ids: [String] = []
+            for email in ["kept@example.com", "deleted@example.com", "erased@example.com"] {
+                let submitted = try await server.postJSON(
+                    "/api/feedback", #"{"clientId":"\#(client.id)","rating":2,"comment":"About \#(email)","userEmail":"\#(email)"}"#)
+                #expect(submitted.status == 200)
+                ids.append(try #require(submitted.json["feedbackId"] as? String))
+                // One at a time, so that each post's ts is known: the fake numbers them in the order they came
+                _ = try await fake.waitForCalls("chat.postMessage", count: ids.count)
+            }
+            try await server.eventually { try await server.count("job") == 0 }
+            #expect(try await server.count("slack_post") == 3)
+
+            #expect(try await server.request("DELETE", "/api/feedback/\(ids[1])", headers: auth).status == 204)
+            let first = try #require(try await fake.waitForCalls("chat.delete").first)
+            #expect(first.form["channel"] == "C0777")
+            #expect(first.form["ts"] == "1800000000.000001")
+            #expect(first.authorization == "Bearer \(FakeSlack.botToken)")
+
+            let erased = try await server.request(
+                "POST", "/api/privacy/erase", headers: auth.merging(["Content-Type": "application/json"]) { $1 },
+                body: Data(#"{"email":"erased@example.com"}"#.utf8))
+            #expect(erased.status == 200)
+            let deletes = try await fake.waitForCalls("chat.delete", count: 2)
+            #expect(deletes.map { $0.form["ts"] } == ["1800000000.000001", "1800000000.000002"])
+            try await server.eventually { try await server.count("job") == 0 }
+            // The post of the item that stays is still known, and still in the channel
+            #expect(try await server.count("slack_post") == 1)
+            #expect(await fake.calls("chat.delete").count == 2)
+        }
+    }
+
     @Test func aWidgetSubmissionAppearsInTheChosenChannelOnceAndSlackItemsAreNotEchoed() async throws {
         try await SlackCaptureTests.withInstalledServer { server, fake, client in
             #expect(try await Self.put(server, client, #"{"notifyChannel":"C0777"}"#).status == 200)

@@ -246,6 +246,56 @@ import UseroTestSupport
         #expect(world.store.jobs.isEmpty)
     }
 
+    /// Deleting a posted item deletes its post: the post's `ts` is kept, and the deletion's job asks Slack to delete
+    /// exactly that message. A post Slack says is gone already ends the job; an item deleted while its post went out
+    /// has the post deleted at once; after an uninstall there is no token, and nothing is asked.
+    @Test func aDeletedItemsPostIsDeletedFromTheChannel() async throws {
+        let world = try await World(settings: SlackSettings(notifyChannel: "C0777"))
+        let first = try await world.submit("First", rating: 2)
+        let second = try await world.submit("Second", rating: 3)
+        try await world.drain()
+        let posted = world.api.calls("chat.postMessage")
+        #expect(posted.count == 2)
+        #expect(world.api.calls("chat.delete").isEmpty)
+
+        #expect(try await world.store.deleteFeedback(id: first.id, clientID: world.clientID))
+        try await world.drain()
+        let deleted = world.api.calls("chat.delete")
+        #expect(deleted.count == 1)
+        #expect(deleted.first?.channel == "C0777")
+        #expect(deleted.first?.text == "1800000000.000001")
+        #expect(world.store.jobs.isEmpty)
+
+        // Slack says it is gone already (deleted by hand): done, not retried
+        world.api.fail("chat.delete", with: .slack(code: "message_not_found"))
+        #expect(try await world.store.deleteFeedback(id: second.id, clientID: world.clientID))
+        try await world.drain()
+        #expect(world.api.calls("chat.delete").count == 2)
+        #expect(world.store.jobs.isEmpty)
+
+        // Deleted while its post was going out: the post is deleted once it is known
+        let third = try await world.submit("Third", rating: 1)
+        let store = world.store, client = world.clientID
+        world.api.whenPosting { _ = try await store.deleteFeedback(id: third.id, clientID: client) }
+        try await world.drain()
+        #expect(try await world.store.feedbackItem(id: third.id, client: world.clientID) == nil)
+        #expect(world.api.calls("chat.delete").map(\.text) == [
+            "1800000000.000001", "1800000000.000002", "1800000000.000003",
+        ])
+        #expect(world.store.jobs.isEmpty)
+        world.api.whenPosting(nil)
+
+        // Uninstalled: the token went, and with it usero's say over its posts
+        let fourth = try await world.submit("Fourth", rating: 4)
+        try await world.drain()
+        #expect(try await world.store.acceptUninstall(
+            team: Self.team, eventId: "EU1", at: epochMillis(world.clock.now()), deadline: epochMillis(world.clock.now()) + 60_000))
+        #expect(try await world.store.deleteFeedback(id: fourth.id, clientID: world.clientID))
+        try await world.drain()
+        #expect(world.api.calls("chat.delete").count == 3)
+        #expect(world.store.jobs.isEmpty)
+    }
+
     /// `since=$(date -Iseconds)` sends its offset's `+` unescaped, which a query string reads as a space: no instant
     /// holds a space, so it is read back as the `+` it was.
     @Test func aSinceWhoseOffsetPlusBecameASpaceIsReadAsThePlus() throws {

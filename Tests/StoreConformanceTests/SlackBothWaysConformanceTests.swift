@@ -277,6 +277,56 @@ import Testing
         #expect(next.map(\.work) == [.postFeedback(PostFeedbackJob(feedbackId: "fb_1"))])
     }
 
+    // MARK: Deleting posts with their items
+
+    /// A post is remembered only for an item that is there; deleting the item (one by the admin, a batch of a sweep
+    /// or an erasure) turns its post into one `slack.unpost` job, with the channel and `ts`, and forgets it; the
+    /// account's end forgets the rest.
+    @Test(arguments: StoreFactories.available)
+    func deletingAnItemQueuesTheDeletionOfItsPost(_ factory: StoreFactory) async throws {
+        let s = try await factory.store()
+        let client = try await s.client()
+        try await s.install(team: "T1", client: client)
+        let one = try await s.item(client, at: 1)
+        let two = try await s.item(client, at: 2)
+        let kept = try await s.item(client, at: 3)
+        func post(_ item: FeedbackItem, _ ts: String) -> PostedMessage {
+            PostedMessage(feedbackId: item.id, clientId: client, teamId: "T1", channel: "C0777", ts: ts)
+        }
+        for (item, ts) in [(one, "1800000000.000001"), (two, "1800000000.000002"), (kept, "1800000000.000003")] {
+            #expect(try await s.slack.recordPost(post(item, ts), at: Self.t0))
+        }
+        // Another client's item is not this client's to post about
+        let other = try await s.client()
+        #expect(try await s.slack.recordPost(post(try await s.item(other), "1800000000.000009"), at: Self.t0) == false)
+
+        func unposts() async throws -> [UnpostJob] {
+            try await s.slack.pendingJobs(kind: .unpost, team: "T1").compactMap {
+                guard case .unpost(let payload) = $0.work, $0.clientId == client else { return nil }
+                return payload
+            }
+        }
+        #expect(try await unposts().isEmpty)
+        #expect(try await s.feedback.deleteFeedback(id: one.id, clientID: client))
+        #expect(try await unposts() == [UnpostJob(channel: "C0777", ts: "1800000000.000001")])
+        _ = try await s.retention.deleteFeedbackBatch(
+            .subject(try await s.retention.resolve(.email("nobody@example.com"), clientID: client)), limit: 10,
+            at: Self.t0, record: .none)
+        #expect(try await unposts().count == 1)
+        _ = try await s.retention.deleteFeedbackBatch(.client(client), limit: 1, at: Self.t0, record: .none)
+        let queued = try await unposts()
+        #expect(queued.count == 2)
+        #expect(Set(queued.map(\.ts)).isSubset(of: ["1800000000.000001", "1800000000.000002", "1800000000.000003"]))
+        // Once: deleting the same items again queues nothing more
+        #expect(try await s.feedback.deleteFeedback(id: one.id, clientID: client) == false)
+        #expect(try await unposts().count == 2)
+        // A post of an item gone before it was remembered is not kept (the runner deletes it at once)
+        #expect(try await s.slack.recordPost(post(one, "1800000000.000001"), at: Self.t0) == false)
+
+        let counts = try await s.slack.eraseClientRecords(clientID: client)
+        #expect(counts["slackPosts"] == 1)
+    }
+
     // MARK: Recovery
 
     static func recovered(team: String, ts: String, emoji: String = "wrench") -> CapturedMessage {

@@ -48,6 +48,11 @@ public final class FakeSlackWebAPI: SlackWebAPI {
     private let postLimit: PostRateLimit?
 
     private let state = Mutex(State())
+    private let onPost = Mutex<(@Sendable () async throws -> Void)?>(nil)
+
+    /// Sets what runs once Slack "took" a `chat.postMessage` with blocks, before it answers (a test acting at that
+    /// instant: the item deleted while its post goes out).
+    public func whenPosting(_ hook: (@Sendable () async throws -> Void)?) { onPost.withLock { $0 = hook } }
     private let repliesError: SlackAPIError?
     private let history: MessagePage
     private let permalinkURL: String
@@ -174,7 +179,7 @@ public final class FakeSlackWebAPI: SlackWebAPI {
     public func respond(to responseURL: String, text: String) async throws { try record("response_url", text: text) }
 
     public func postMessage(channel: String, text: String, blocks: String, metadata: String, token: Redacted<String>)
-        async throws
+        async throws -> String?
     {
         if let postLimit {
             let now = postLimit.clock.now()
@@ -189,6 +194,15 @@ public final class FakeSlackWebAPI: SlackWebAPI {
             }
         }
         try record("chat.postMessage", channel: channel, text: text, json: blocks)
+        if let hook = onPost.withLock({ $0 }) { try await hook() }
+        // Each post its own `ts`, as Slack's: 1800000000.000001, .000002, …
+        let count = calls("chat.postMessage").filter { $0.json != nil }.count
+        return "1800000000." + String(repeating: "0", count: max(0, 6 - String(count).count)) + String(count)
+    }
+
+    /// `chat.delete`, recorded with the message's `ts` as its text.
+    public func deleteMessage(channel: String, ts: String, token: Redacted<String>) async throws {
+        try record("chat.delete", channel: channel, text: ts)
     }
 
     public func memberChannels(cursor: String?, token: Redacted<String>) async throws -> ChannelPage {

@@ -45,6 +45,8 @@ public final class InMemoryStore: Sendable {
         public var removedCaptures: [[String]: Int64] = [:]
         /// Slack members erased lately, by client and member key (`ErasedMembers`): when.
         public var erasedMembers: [[String]: Int64] = [:]
+        /// Where each item's post to a notify channel went, by item id.
+        public var posts: [String: PostedMessage] = [:]
     }
 
     private let state = Mutex(State())
@@ -201,6 +203,7 @@ extension InMemoryStore: FeedbackStore, StoreHealth {
         write { state in
             guard let item = state.feedback[id], item.clientId == clientID else { return false }
             Self.rememberRemoval(of: item, at: epochMillis(Date()), in: &state)
+            Self.queueUnposts(of: id, at: epochMillis(Date()), in: &state)
             state.feedback[id] = nil
             Self.forgetScreenshots(of: id, in: &state)
             return true
@@ -223,6 +226,16 @@ extension InMemoryStore: FeedbackStore, StoreHealth {
     }
 
     /// Records a deleted capture's message (`RemovedCaptures`).
+    /// Turns a deleted item's post into a `slack.unpost` job (`SlackStore.recordPost`).
+    static func queueUnposts(of id: String, at now: Int64, in state: inout State) {
+        guard let post = state.posts.removeValue(forKey: id) else { return }
+        enqueue(
+            NewSlackJob(
+                clientId: post.clientId, teamId: post.teamId,
+                work: .unpost(UnpostJob(channel: post.channel, ts: post.ts)), runAt: now),
+            into: &state)
+    }
+
     static func rememberRemoval(of item: FeedbackItem, at now: Int64, in state: inout State) {
         guard let slack = item.draft.slack, let channel = slack.channelId, let ts = slack.messageTs,
             epochMillis(item.createdAt) >= RemovedCaptures.horizon(at: now)
@@ -643,6 +656,14 @@ extension InMemoryStore: SlackStore {
         write { state in state.jobs[jobID]?.job.progress = 0 }
     }
 
+    public func recordPost(_ post: PostedMessage, at now: Int64) async throws -> Bool {
+        write { state in
+            guard state.feedback[post.feedbackId]?.clientId == post.clientId else { return false }
+            state.posts[post.feedbackId] = post
+            return true
+        }
+    }
+
     public func postponeJobs(team: String, kind: SlackJob.Kind, until: Int64) async throws {
         write { state in
             for (id, stored) in state.jobs
@@ -861,6 +882,9 @@ extension InMemoryStore: SlackStore {
             let tombstones = state.tombstones.filter { $0.value == clientID }.keys
             for team in tombstones { state.tombstones[team] = nil }
             counts["slackTombstones"] = tombstones.count
+            let posts = state.posts.filter { $0.value.clientId == clientID }.keys
+            for id in posts { state.posts[id] = nil }
+            counts["slackPosts"] = posts.count
             return counts
         }
     }
@@ -932,6 +956,7 @@ extension InMemoryStore: RetentionStore {
             var batch = DeletionBatch()
             for item in items {
                 Self.rememberRemoval(of: item, at: now, in: &state)
+                Self.queueUnposts(of: item.id, at: now, in: &state)
                 state.feedback[item.id] = nil
                 batch.screenshots += Self.forgetScreenshots(of: item.id, in: &state)
                 batch.rows += 1

@@ -127,6 +127,11 @@ actor FakeSlack {
             reply.status < 0 || (reply.status == 200 && reply.body.contains(#""ok":true"#))
         {
             posts[channel, default: []].append(call.form["metadata"] ?? "null")
+            if !scripted {
+                // Its `ts` as the channel's history lists it below.
+                let index = String(format: "%06d", posts[channel, default: []].count - 1)
+                return Reply(body: #"{"ok":true,"channel":"\#(channel)","ts":"1800000000.\#(index)"}"#)
+            }
         }
         if call.method == "conversations.history", call.query["include_all_metadata"] == "true",
             let channel = call.query["channel"], let taken = posts[channel], !scripted
@@ -164,6 +169,7 @@ actor FakeSlack {
         case "users.conversations":
             return Reply(body: #"{"ok":true,"channels":[],"response_metadata":{"next_cursor":""}}"#)
         case "views.publish": return Reply(body: #"{"ok":true,"view":{"id":"V0001"}}"#)
+        case "chat.delete": return Reply(body: #"{"ok":true,"channel":"\#(call.form["channel"] ?? "")","ts":"\#(ts)"}"#)
         default: return Reply(body: "ok")
         }
     }

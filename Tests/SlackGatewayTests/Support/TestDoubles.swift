@@ -96,7 +96,8 @@ final class GatedSlackWebAPI: SlackWebAPI {
     }
     func respond(to responseURL: String, text: String) async throws {}
     func postMessage(channel: String, text: String, blocks: String, metadata: String, token: Redacted<String>)
-        async throws {}
+        async throws -> String? { nil }
+    func deleteMessage(channel: String, ts: String, token: Redacted<String>) async throws {}
     func memberChannels(cursor: String?, token: Redacted<String>) async throws -> ChannelPage {
         ChannelPage(channels: [], nextCursor: nil)
     }
