@@ -281,10 +281,12 @@ extension PostgresStore: FeedbackStore {
                     RETURNING created_at, client_id, slack_team_id, slack_channel_id, slack_message_ts
                 ), remembered AS (
                     \(Self.rememberRemovedCaptures(from: "gone", at: now, in: &sql))
-                ), \(Self.unpostsOfDoomed(at: now, in: &sql))
+                )
                 SELECT count(*) AS rows FROM gone
                 """)
-            return (try await tx.row(sql.query)?.value("rows", as: Int64.self) ?? 0) > 0
+            guard (try await tx.row(sql.query)?.value("rows", as: Int64.self) ?? 0) > 0 else { return false }
+            try await Self.queueUnposts(ofFeedback: [id], at: now, in: tx)
+            return true
         }
     }
 
@@ -324,22 +326,23 @@ extension PostgresStore: FeedbackStore {
         """
     }
 
-    /// The members of a `WITH`, after one named `doomed` that holds the ids of feedback rows about to go, that turn
-    /// the posts of those rows to a notify channel into `slack.unpost` jobs (their payload as `UnpostJob` encodes it)
-    /// and forget where they went.
-    static func unpostsOfDoomed(at now: Int64, in sql: inout SQLBuilder) -> String {
-        """
-        unposted AS (
-            DELETE FROM slack_post WHERE feedback_id IN (SELECT id FROM doomed)
-            RETURNING client_id, team_id, channel_id, message_ts
-        ), unposts AS (
+    /// After the feedback rows `ids` were deleted in `tx`: turns their posts to a notify channel into `slack.unpost`
+    /// jobs (the payload as `UnpostJob` encodes it) and forgets where they went. A statement of its own, after the
+    /// deletion's: a post recorded while the deletion waited for the item's row (`recordPost` holds it `FOR SHARE`)
+    /// committed before this statement's snapshot, so it is seen here, where the deletion's own snapshot missed it.
+    static func queueUnposts(ofFeedback ids: [String], at now: Int64, in tx: PostgresTransaction) async throws {
+        guard !ids.isEmpty else { return }
+        try await tx.execute(
+            """
+            WITH unposted AS (
+                DELETE FROM slack_post WHERE feedback_id = ANY(\(ids))
+                RETURNING client_id, team_id, channel_id, message_ts
+            )
             INSERT INTO job (kind, client_id, team_id, payload, run_at, attempts, created_at)
-            SELECT \(sql.bind(SlackJob.Kind.unpost.rawValue)), client_id, team_id,
-                json_build_object('channel', channel_id, 'ts', message_ts)::text, \(sql.bind(now)), 0, \(sql.bind(now))
+            SELECT \(SlackJob.Kind.unpost.rawValue), client_id, team_id,
+                json_build_object('channel', channel_id, 'ts', message_ts)::text, \(now), 0, \(now)
             FROM unposted
-            RETURNING 1
-        )
-        """
+            """)
     }
 
     // MARK: Screenshots

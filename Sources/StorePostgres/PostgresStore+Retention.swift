@@ -33,16 +33,17 @@ extension PostgresStore: RetentionStore {
                     SELECT id, created_at FROM feedback WHERE \(condition) LIMIT \(sql.bind(limit)) FOR UPDATE
                 ), \(Self.screenshotsOfDoomed), gone AS (
                     DELETE FROM feedback WHERE id IN (SELECT id FROM doomed)
-                    RETURNING created_at, client_id, slack_team_id, slack_channel_id, slack_message_ts
+                    RETURNING id, created_at, client_id, slack_team_id, slack_channel_id, slack_message_ts
                 ), remembered AS (
                     \(Self.rememberRemovedCaptures(from: "gone", at: now, in: &sql))
-                ), \(Self.unpostsOfDoomed(at: now, in: &sql))
+                )
                 SELECT (SELECT count(*) FROM gone) AS rows, (SELECT count(*) FROM shots) AS screenshots,
-                    (SELECT min(created_at) FROM gone) AS oldest
+                    (SELECT min(created_at) FROM gone) AS oldest, (SELECT array_agg(id) FROM gone) AS ids
                 """)
             guard let row = try await tx.row(sql.query) else {
                 return (DeletionBatch(), try await Self.record(DeletionBatch(), as: record, at: now, in: tx))
             }
+            try await Self.queueUnposts(ofFeedback: try row.value("ids", as: [String]?.self) ?? [], at: now, in: tx)
             let deleted = Int(try row.value("rows", as: Int64.self))
             let batch = DeletionBatch(
                 rows: deleted, screenshots: Int(try row.value("screenshots", as: Int64.self)),

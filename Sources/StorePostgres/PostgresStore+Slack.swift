@@ -519,9 +519,14 @@ extension PostgresStore: SlackStore {
         try await write { tx in
             try await tx.execute(
                 """
+                WITH live AS (
+                    -- Held until this commits: a deletion of the item waits, then sees the post (`queueUnposts`);
+                    -- one that came first leaves nothing to hold, and nothing is recorded.
+                    SELECT id, client_id FROM feedback WHERE id = \(post.feedbackId) AND client_id = \(post.clientId)
+                    FOR SHARE
+                )
                 INSERT INTO slack_post (feedback_id, client_id, team_id, channel_id, message_ts, posted_at)
-                SELECT id, client_id, \(post.teamId), \(post.channel), \(post.ts), \(now) FROM feedback
-                WHERE id = \(post.feedbackId) AND client_id = \(post.clientId)
+                SELECT id, client_id, \(post.teamId), \(post.channel), \(post.ts), \(now) FROM live
                 ON CONFLICT (feedback_id) DO UPDATE SET team_id = excluded.team_id, channel_id = excluded.channel_id,
                     message_ts = excluded.message_ts, posted_at = excluded.posted_at
                 """) > 0

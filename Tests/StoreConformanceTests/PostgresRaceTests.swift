@@ -1,3 +1,4 @@
+import Feedback
 import Foundation
 import PostgresNIO
 import Retention
@@ -46,6 +47,35 @@ struct PostgresRaceTests {
             #expect(try await watcher.count("SELECT count(*) FROM feedback_slack_person WHERE slack_team = 'T1'") == 0)
         }
         #expect(try await s.items(client).count == 4)
+    }
+
+    /// An instance recording where an item's post went while another deletes the item: whichever commits first, the
+    /// post is not forgotten. Here the record holds the item's row first; the deletion waits for it, and its unpost
+    /// must still see the post the record committed meanwhile (the deletion's own statement began before it).
+    @Test func aPostRecordedWhileItsItemIsBeingDeletedIsStillDeleted() async throws {
+        let s = try await StoreFactory.postgreSQL.store()
+        let client = try await s.client()
+        try await s.install(team: "T1", client: client)
+        let item = try await s.item(client)
+        try await Self.racing(s) { other, watcher in
+            // The other instance's `recordPost`, not committed yet.
+            try await other.run(
+                """
+                INSERT INTO slack_post (feedback_id, client_id, team_id, channel_id, message_ts, posted_at)
+                SELECT id, client_id, 'T1', 'C0777', '1800000000.000001', 0 FROM feedback WHERE id = '\(item.id)'
+                FOR SHARE
+                """)
+            let deleted = Task { try await s.feedback.deleteFeedback(id: item.id, clientID: client) }
+            try await watcher.waitForALockWait()
+            try await other.run("COMMIT")
+            #expect(try await deleted.value)
+        }
+        let unposts = try await s.slack.pendingJobs(kind: .unpost, team: "T1")
+        #expect(unposts.map(\.work) == [.unpost(UnpostJob(channel: "C0777", ts: "1800000000.000001"))])
+        // And the other way round: a record that comes after the deletion keeps nothing
+        #expect(try await s.slack.recordPost(
+            PostedMessage(feedbackId: item.id, clientId: client, teamId: "T1", channel: "C0777", ts: "1.1"),
+            at: StoreUnderTest.t0Millis) == false)
     }
 
     /// Two instances finishing one account closure (the request's own and another's pending-closure pass): a batch of
