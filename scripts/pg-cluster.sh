@@ -49,8 +49,26 @@ as_owner() {
     fi
 }
 
+# A free port below Linux's ephemeral range (32768 and up): a cluster that is crashed and restarted by a test gets its
+# port back, where one the kernel handed out could meanwhile become some client socket's own end (the test's
+# restart then failed with "could not start server" while the whole suite ran beside it).
 free_port() {
-    python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
+    python3 -c '
+import random, socket
+for _ in range(200):
+    port = random.randint(20000, 32767)
+    s = socket.socket()
+    try:
+        s.bind(("127.0.0.1", port))
+    except OSError:
+        continue
+    finally:
+        s.close()
+    print(port)
+    break
+else:
+    raise SystemExit("no free port between 20000 and 32767")
+'
 }
 
 cluster_dir() {
