@@ -169,6 +169,52 @@ import UseroTestSupport
         }
     }
 
+    /// Deleting from an older page comes back to that page: the delete link, the confirmation's Cancel and the
+    /// redirect after deleting keep the page's cursor with the filters (they used to land on the first page).
+    @Test func deletingFromAnOlderPageComesBackToThatPage() async throws {
+        try await TestServer.run { server in
+            let client = try await server.createClient()
+            let start = Date(timeIntervalSince1970: 1_800_000_000)
+            for n in 0..<(InboxLimits.pageSize + 5) {
+                _ = try await server.parts.store.insert(
+                    FeedbackDraft(clientId: client.id, source: .widget, rating: 2, comment: "Item \(n)"),
+                    at: start.addingTimeInterval(Double(n)), origin: nil)
+            }
+            let browser = InboxTestBrowser(baseURL: server.baseURL)
+            try await browser.signIn(adminKey: client.key)
+            func hrefs(_ text: String, containing part: String) -> [String] {
+                text.components(separatedBy: "href=\"").dropFirst().compactMap { rest in
+                    let href = String(rest.prefix { $0 != "\"" }).replacingOccurrences(of: "&amp;", with: "&")
+                    return href.contains(part) ? href : nil
+                }
+            }
+            let first = try await browser.get("/inbox?source=widget")
+            let older = try #require(hrefs(first.text, containing: "cursor=").first)
+            let cursor = try #require(older.components(separatedBy: "cursor=").last?.components(separatedBy: "&").first)
+            let second = try await browser.get(older)
+            #expect(second.text.contains("Item 4"))
+            let deleteLink = try #require(hrefs(second.text, containing: "/delete").first)
+            #expect(deleteLink.contains("cursor=\(cursor)") && deleteLink.contains("source=widget"), "\(deleteLink)")
+
+            let confirm = try await browser.get(deleteLink)
+            #expect(confirm.status == 200)
+            #expect(confirm.text.contains("name=\"cursor\" value=\"\(cursor)\""))
+            let cancel = try #require(hrefs(confirm.text, containing: "#item-").first)
+            #expect(cancel.hasPrefix("/inbox?source=widget&cursor=\(cursor)#item-"), "\(cancel)")
+
+            let id = try #require(deleteLink.components(separatedBy: "/inbox/items/").last?.components(separatedBy: "/").first)
+            let deleted = try await browser.post(
+                "/inbox/items/\(id)/delete",
+                [("csrf", try await browser.csrfToken()), ("source", "widget"), ("env", "default"), ("cursor", cursor)])
+            #expect(deleted.status == 303)
+            #expect(deleted.header("Location") == "/inbox?source=widget&cursor=\(cursor)&notice=deleted")
+            let back = try await browser.get(try #require(deleted.header("Location")))
+            #expect(back.text.contains("Feedback deleted."))
+            #expect(back.text.contains("Item 3"))
+            #expect(try await server.count("feedback") == InboxLimits.pageSize + 4)
+        }
+    }
+
     // MARK: Rendering
 
     @Test func markupInACommentRendersAsText() async throws {

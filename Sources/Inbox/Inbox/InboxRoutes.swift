@@ -224,7 +224,7 @@ struct InboxRoutes<Context: RequestContext>: Sendable {
     @Sendable func confirmDelete(_ request: Request, context: Context) async throws -> Response {
         guard let visitor = try await visitor(request) else { return InboxRenderer.redirect(to: "/inbox/login") }
         let query = request.lenientFormQuery
-        let filter = InboxFilter(source: query["source"], env: query["env"])
+        let filter = InboxFilter(source: query["source"], env: query["env"], cursor: query["cursor"])
         guard let id = context.parameters.decoded("id"),
             let item = try await store.feedback(id: id, clientID: visitor.client.id)
         else { return notFound(visitor) }
@@ -232,7 +232,7 @@ struct InboxRoutes<Context: RequestContext>: Sendable {
             chrome: visitor.chrome(title: "Delete feedback"),
             item: ItemView(item, filter: filter, showActions: false), deleteID: item.id,
             returnSource: filter.sourceValue, returnEnvironment: filter.environmentValue,
-            cancelHref: filter.href() + "#item-" + item.id)
+            returnCursor: filter.cursor?.token ?? "", cancelHref: filter.href(cursor: filter.cursor) + "#item-" + item.id)
         return try renderer.page("confirm", view)
     }
 
@@ -240,6 +240,7 @@ struct InboxRoutes<Context: RequestContext>: Sendable {
         var csrf: String?
         var source: String?
         var env: String?
+        var cursor: String?
     }
 
     @Sendable func delete(_ request: Request, context: Context) async throws -> Response {
@@ -253,8 +254,9 @@ struct InboxRoutes<Context: RequestContext>: Sendable {
         else { return notFound(visitor) }
         context.logger.info(
             "Inbox deleted feedback", metadata: ["client.id": "\(visitor.client.id)", "feedback.id": "\(id)"])
-        let filter = InboxFilter(source: form.source, env: form.env)
-        return InboxRenderer.redirect(to: filter.href(notice: "deleted"))
+        // Back to the page the item was on: the cursor names a place in the list, which stays valid without the item.
+        let filter = InboxFilter(source: form.source, env: form.env, cursor: form.cursor)
+        return InboxRenderer.redirect(to: filter.href(cursor: filter.cursor, notice: "deleted"))
     }
 
     func notFound(_ visitor: InboxVisitor) -> Response {

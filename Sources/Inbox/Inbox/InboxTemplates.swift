@@ -184,6 +184,7 @@ enum InboxTemplates {
             <input type="hidden" name="csrf" value="{{csrfToken}}">
             <input type="hidden" name="source" value="{{returnSource}}">
             <input type="hidden" name="env" value="{{returnEnvironment}}">
+            <input type="hidden" name="cursor" value="{{returnCursor}}">
             <button type="submit" class="danger">Delete feedback</button>
             <a class="button" href="{{cancelHref}}">Cancel</a>
           </form>

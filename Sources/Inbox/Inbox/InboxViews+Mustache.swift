@@ -105,6 +105,7 @@ extension ConfirmView: MustacheParent {
         case "deleteID": deleteID
         case "returnSource": returnSource
         case "returnEnvironment": returnEnvironment
+        case "returnCursor": returnCursor
         case "cancelHref": cancelHref
         default: chrome.child(named: name)
         }

@@ -68,6 +68,8 @@ struct ConfirmView: Sendable {
     var deleteID: String
     var returnSource: String
     var returnEnvironment: String
+    /// The list page the item was on (its cursor; empty for the first page).
+    var returnCursor: String
     var cancelHref: String
 }
 
@@ -175,8 +177,10 @@ struct ItemView: Sendable {
         }
         hasScreenshots = !screenshots.isEmpty
         metadataJSON = d.metadata.map(\.jsonText)
+        // The page it is on travels too (its cursor), so that cancelling or deleting comes back to that page.
+        let back = filter.href(cursor: filter.cursor)
         deleteHref = "/inbox/items/\(InboxFilter.encode(item.id))/delete"
-            + (filter.href() == "/inbox" ? "" : "?" + filter.href().dropFirst("/inbox?".count))
+            + (back == "/inbox" ? "" : "?" + back.dropFirst("/inbox?".count))
         self.showActions = showActions
     }
 
