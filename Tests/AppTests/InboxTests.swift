@@ -45,7 +45,7 @@ import UseroTestSupport
     }
 
     /// Two sign-in forms open at once (two links followed from Slack): the older one still signs in, since the
-    /// browser keeps one login token for both.
+    /// browser keeps one login token for both, and so does the other one after it (a sign-in does not end the token).
     @Test func aSignInFormOpenedInAnotherTabDoesNotExpireThisOne() async throws {
         try await TestServer.run { server in
             let client = try await server.createClient()
@@ -56,6 +56,14 @@ import UseroTestSupport
             let signedIn = try await browser.post("/inbox/login", [("loginToken", first), ("adminKey", client.key)])
             #expect(signedIn.status == 303)
             #expect(try await browser.get("/inbox").status == 200)
+            // The second tab, submitted after the first signed in (with another project's key, say)
+            let otherProject = try await server.createClient()
+            _ = try await server.parts.store.insert(
+                FeedbackDraft(clientId: otherProject.id, source: .api, rating: 3, comment: "Other project's item"),
+                at: Date(), origin: nil)
+            let again = try await browser.post("/inbox/login", [("loginToken", second), ("adminKey", otherProject.key)])
+            #expect(again.status == 303, "\(again.text)")
+            #expect(try await browser.get("/inbox").text.contains("Other project&#39;s item"))
             // A browser without the cookie gets a token of its own, and another browser's token does not sign it in
             let stranger = InboxTestBrowser(baseURL: server.baseURL)
             let own = try #require(InboxTestBrowser.hiddenField("loginToken", in: try await stranger.get("/inbox/login").text))

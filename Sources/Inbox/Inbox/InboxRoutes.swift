@@ -161,8 +161,9 @@ struct InboxRoutes<Context: RequestContext>: Sendable {
         if let old = InboxCookies.value(InboxCookies.session, in: request) { try await sessions.end(id: old) }
         context.logger.info("Inbox sign-in", metadata: ["client.id": "\(session.clientID)"])
         var response = InboxRenderer.redirect(to: Self.returnPath(form.next) ?? "/inbox")
+        // The login token stays (its cookie ends by itself within the hour): a sign-in form still open in another tab
+        // signs in too, as the docs promise, rather than saying it expired.
         response.addCookie(cookies.set(InboxCookies.session, session.id, maxAge: Int(InboxSessions.absoluteTimeout)))
-        response.addCookie(cookies.clear(InboxCookies.login))
         return response
     }
 
