@@ -2,10 +2,10 @@
 enum InboxStylesheet {
     static let css = #"""
         :root{--bg:#f6f7f9;--card:#fff;--text:#1c2230;--muted:#5f6b7d;--line:#dde1e7;--accent:#3b5bdb;
-        --accent-text:#fff;--danger:#c92a2a;--ok:#2b8a3e;--focus:#f59f00;--badge:#eef1f6;
+        --accent-text:#fff;--danger:#c92a2a;--warn:#c2410c;--ok:#2b7a39;--focus:#f59f00;--badge:#eef1f6;
         font-family:system-ui,-apple-system,"Segoe UI",Roboto,"Helvetica Neue",Arial,sans-serif;line-height:1.45}
         @media (prefers-color-scheme:dark){:root{--bg:#14171c;--card:#1d2129;--text:#e8ebf0;--muted:#9aa4b2;
-        --line:#2e3440;--accent:#748ffc;--accent-text:#0b1020;--danger:#ff8787;--ok:#69db7c;--badge:#272d38}}
+        --line:#2e3440;--accent:#748ffc;--accent-text:#0b1020;--danger:#ff8787;--warn:#ffa94d;--ok:#69db7c;--badge:#272d38}}
         *{box-sizing:border-box}
         body{margin:0;background:var(--bg);color:var(--text);font-size:16px}
         a{color:var(--accent)}
@@ -52,7 +52,7 @@ enum InboxStylesheet {
         .item-head{display:flex;flex-wrap:wrap;align-items:center;gap:.5rem .6rem}
         .item-head time{margin-left:auto;color:var(--muted);font-size:.9rem}
         .rating{font-size:1.05rem;margin:0}
-        .rating-1{color:var(--danger)}.rating-2{color:#e8590c}.rating-3{color:var(--ok)}.rating-4{color:var(--accent)}
+        .rating-1{color:var(--danger)}.rating-2{color:var(--warn)}.rating-3{color:var(--ok)}.rating-4{color:var(--accent)}
         .rating-none{color:var(--muted);font-weight:600}
         .badge{font-size:.78rem;padding:.12rem .5rem;border-radius:999px;background:var(--badge);color:var(--muted);
         font-weight:600;letter-spacing:.01em}
