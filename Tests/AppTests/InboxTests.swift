@@ -223,6 +223,42 @@ import UseroTestSupport
         }
     }
 
+    /// More environments than the filter lists (one per pull request, say): the page says the list is cut and offers
+    /// a field for any name, so an environment past the first 100 by name (here `staging`) is still reachable.
+    @Test func environmentsPastTheListedOnesCanBeTypedIn() async throws {
+        try await TestServer.run { server in
+            let client = try await server.createClient()
+            for n in 0..<(InboxLimits.environmentLimit + 5) {
+                _ = try await server.parts.store.insert(
+                    FeedbackDraft(clientId: client.id, source: .api, rating: 2, environment: "pr-\(1000 + n)"),
+                    at: Date(), origin: nil)
+            }
+            _ = try await server.parts.store.insert(
+                FeedbackDraft(clientId: client.id, source: .api, rating: 2, comment: "On staging", environment: "staging"),
+                at: Date(), origin: nil)
+            let browser = InboxTestBrowser(baseURL: server.baseURL)
+            try await browser.signIn(adminKey: client.key)
+
+            let page = try await browser.get("/inbox?env=all")
+            #expect(page.text.components(separatedBy: "<option value=\"env:").count - 1 == InboxLimits.environmentLimit)
+            #expect(!page.text.contains("value=\"env:staging\""))
+            #expect(page.text.contains("name=\"envName\""))
+            #expect(page.text.contains("first 100 environments"))
+
+            let typed = try await browser.get("/inbox?envName=+staging+&env=all")
+            #expect(typed.status == 200)
+            #expect(typed.text.contains("On staging"))
+            #expect(typed.text.contains("<option value=\"env:staging\" selected>"))
+            #expect(!typed.text.contains("pr-1000</span>"))
+
+            // With few environments there is no such field
+            let small = try await server.createClient()
+            let other = InboxTestBrowser(baseURL: server.baseURL)
+            try await other.signIn(adminKey: small.key)
+            #expect(!(try await other.get("/inbox").text.contains("name=\"envName\"")))
+        }
+    }
+
     // MARK: Rendering
 
     @Test func markupInACommentRendersAsText() async throws {

@@ -9,7 +9,7 @@ import UseroCrypto
 /// Pages are rendered on the server; every change is a POST carrying the session's CSRF token.
 /// The inbox's fixed sizes (outside the generic routes type, which cannot hold stored statics).
 enum InboxLimits {
-    /// Most environments offered in the filter.
+    /// Most environments offered in the filter (the list page names the figure when it cuts the list).
     static let environmentLimit = 100
 
     /// Items per page.
@@ -189,13 +189,15 @@ struct InboxRoutes<Context: RequestContext>: Sendable {
     @Sendable func list(_ request: Request, context: Context) async throws -> Response {
         guard let visitor = try await visitor(request) else { return InboxRenderer.redirect(to: "/inbox/login") }
         let query = request.lenientFormQuery
+        // A name typed in the field the page offers when its list of environments is cut wins over the list's choice.
+        let typed = query["envName"]?.trimmingCharacters(in: .whitespaces)
         let filter = InboxFilter(
-            source: query["source"], env: query["env"],
+            source: query["source"], env: typed.flatMap { $0.isEmpty ? nil : "env:" + $0 } ?? query["env"],
             cursor: query["cursor"])
         let clientID = visitor.client.id
         async let page = store.listFeedback(
             clientID: clientID, filter: filter.storeFilter, limit: InboxLimits.pageSize, after: filter.cursor)
-        async let environments = store.environments(clientID: clientID, limit: InboxLimits.environmentLimit)
+        async let environments = store.environments(clientID: clientID, limit: InboxLimits.environmentLimit + 1)
         async let installation = slack.installationStatus(clientID)
         async let settings = slack.settings(clientID)
         let view = try await ListView(

@@ -92,6 +92,13 @@ enum InboxTemplates {
                 {{#environmentOptions}}<option value="{{value}}"{{#isSelected}} selected{{/isSelected}}>{{label}}</option>{{/environmentOptions}}
               </select>
             </div>
+            {{#environmentsCut}}
+            <div class="field">
+              <label for="env-name">Or type an environment</label>
+              <input id="env-name" name="envName" type="text" maxlength="256" aria-describedby="env-cut">
+              <p id="env-cut" class="muted">The list shows the first 100 environments by name.</p>
+            </div>
+            {{/environmentsCut}}
             <button type="submit">Apply filters</button>
           </form>
           <div class="slack">

@@ -83,6 +83,7 @@ extension ListView: MustacheParent {
         case "slackSettings": slackSettings
         case "sourceOptions": sourceOptions
         case "environmentOptions": environmentOptions
+        case "environmentsCut": environmentsCut
         case "filterSummary": filterSummary
         case "isFiltered": isFiltered
         case "slackInstall": slackInstall

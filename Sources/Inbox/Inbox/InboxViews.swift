@@ -49,6 +49,8 @@ struct ListView: Sendable {
     var slackSettings: SlackSettingsView?
     var sourceOptions: [OptionView]
     var environmentOptions: [OptionView]
+    /// The client has more named environments than the filter lists: the page offers a field for any name.
+    var environmentsCut: Bool = false
     var filterSummary: String
     var isFiltered: Bool
     var slackInstall: SlackInstallView?

@@ -39,7 +39,9 @@ extension ListView {
                     value: source.rawValue, label: ItemView.sourceLabels[source] ?? source.rawValue,
                     isSelected: filter.source == source)
             }
-        var names = environments
+        // One more than the filter lists is asked for, to know that the list is cut.
+        environmentsCut = environments.count > InboxLimits.environmentLimit
+        var names = Array(environments.prefix(InboxLimits.environmentLimit))
         if case .named(let name) = filter.environment, !names.contains(name) { names.append(name) }
         environmentOptions =
             [
