@@ -471,6 +471,37 @@ import UseroTestSupport
         }
     }
 
+    /// A session that ends while a filtered page is open (two idle hours, say): signing in again returns to that page
+    /// with its filters, written anew from them, so a `next` naming anything else of the list is dropped.
+    @Test func signingInAfterASessionEndedReturnsToTheFilteredPage() async throws {
+        try await TestServer.run { server in
+            let client = try await server.createClient()
+            let browser = InboxTestBrowser(baseURL: server.baseURL)
+            let bounced = try await browser.get("/inbox?source=widget&env=env%3Astaging&notice=deleted")
+            #expect(bounced.status == 303)
+            let location = try #require(bounced.header("Location"))
+            #expect(location == "/inbox/login?next=/inbox%3Fsource%3Dwidget%26env%3Denv%253Astaging", "\(location)")
+            let form = try await browser.get(location)
+            let next = try #require(InboxTestBrowser.hiddenField("next", in: form.text))
+            #expect(next == "/inbox?source=widget&amp;env=env%3Astaging" || next == "/inbox?source=widget&env=env%3Astaging")
+            let token = try #require(InboxTestBrowser.hiddenField("loginToken", in: form.text))
+            let signedIn = try await browser.post(
+                "/inbox/login",
+                [("loginToken", token), ("adminKey", client.key), ("next", "/inbox?source=widget&env=env%3Astaging")])
+            #expect(signedIn.header("Location") == "/inbox?source=widget&env=env%3Astaging")
+
+            // Only the list's own filters come back; an unfiltered list is the plain sign-in
+            let other = InboxTestBrowser(baseURL: server.baseURL)
+            let page = try await other.get("/inbox/login")
+            let otherToken = try #require(InboxTestBrowser.hiddenField("loginToken", in: page.text))
+            let done = try await other.post(
+                "/inbox/login",
+                [("loginToken", otherToken), ("adminKey", client.key), ("next", "/inbox?source=api&go=%2F%2Fevil.example")])
+            #expect(done.header("Location") == "/inbox?source=api")
+            #expect(try await InboxTestBrowser(baseURL: server.baseURL).get("/inbox").header("Location") == "/inbox/login")
+        }
+    }
+
     // MARK: Slack
 
     @Test func connectSlackSaysWhenSlackIsNotConfigured() async throws {

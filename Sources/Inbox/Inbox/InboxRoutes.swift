@@ -14,6 +14,11 @@ enum InboxLimits {
 
     /// Items per page.
     static let pageSize = 50
+
+    /// What a return path keeps as it is in the sign-in page's `next` parameter: a path's slashes, and what needs no
+    /// escape.
+    static let nextCharacters = CharacterSet(
+        charactersIn: "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-._~/")
 }
 
 /// A signed-in request: who, and the session's CSRF token.
@@ -110,15 +115,28 @@ struct InboxRoutes<Context: RequestContext>: Sendable {
         var next: String?
     }
 
-    /// Where sign-in returns to: one item's page (the link a Slack notification carries), else the list. Only that
-    /// exact shape of local path is taken, so the parameter cannot send anyone elsewhere.
+    /// Where sign-in returns to: one item's page (the link a Slack notification carries), or a page of the list with
+    /// its filters (a session that ended while reading it), else the list. Only those shapes of local path are taken,
+    /// and a list page is written anew from the filters it names, so the parameter cannot send anyone elsewhere.
     static func returnPath(_ next: String?) -> String? {
+        if let next, next.hasPrefix("/inbox?"), let query = FormBody(next.utf8.dropFirst("/inbox?".count)) {
+            let filter = InboxFilter(source: query["source"], env: query["env"], cursor: query["cursor"])
+            let path = filter.href(cursor: filter.cursor)
+            return path == "/inbox" ? nil : path
+        }
         guard let next, next.hasPrefix("/inbox/items/") else { return nil }
         let id = next.dropFirst("/inbox/items/".count)
         guard (1...128).contains(id.count),
             id.unicodeScalars.allSatisfy({ CharacterSet.alphanumerics.contains($0) && $0.isASCII || $0 == "_" || $0 == "-" })
         else { return nil }
         return next
+    }
+
+    /// The sign-in page that returns to `path` afterwards, when `returnPath` takes it.
+    static func signInPath(returningTo path: String) -> String {
+        Self.returnPath(path).map {
+            "/inbox/login?next=" + ($0.addingPercentEncoding(withAllowedCharacters: InboxLimits.nextCharacters) ?? "")
+        } ?? "/inbox/login"
     }
 
     @Sendable func loginForm(_ request: Request, context: Context) async throws -> Response {
@@ -187,8 +205,12 @@ struct InboxRoutes<Context: RequestContext>: Sendable {
     // MARK: The list
 
     @Sendable func list(_ request: Request, context: Context) async throws -> Response {
-        guard let visitor = try await visitor(request) else { return InboxRenderer.redirect(to: "/inbox/login") }
         let query = request.lenientFormQuery
+        guard let visitor = try await visitor(request) else {
+            // Signed out while on a filtered page: back to it once signed in.
+            let here = InboxFilter(source: query["source"], env: query["env"], cursor: query["cursor"])
+            return InboxRenderer.redirect(to: Self.signInPath(returningTo: here.href(cursor: here.cursor)))
+        }
         // A name typed in the field the page offers when its list of environments is cut wins over the list's choice.
         let typed = query["envName"]?.trimmingCharacters(in: .whitespaces)
         let filter = InboxFilter(
@@ -211,8 +233,7 @@ struct InboxRoutes<Context: RequestContext>: Sendable {
     @Sendable func showItem(_ request: Request, context: Context) async throws -> Response {
         guard let visitor = try await visitor(request) else {
             // Signed out (a Slack notification's link, say): back to this item once signed in.
-            let path = request.uri.path
-            return InboxRenderer.redirect(to: Self.returnPath(path).map { "/inbox/login?next=" + $0 } ?? "/inbox/login")
+            return InboxRenderer.redirect(to: Self.signInPath(returningTo: request.uri.path))
         }
         guard let id = context.parameters.decoded("id"),
             let item = try await store.feedback(id: id, clientID: visitor.client.id)
