@@ -156,13 +156,14 @@ func buildApplication(
             (teamName: $0.teamName, installedAt: dateFromEpochMillis($0.installedAt), isRevoked: $0.tokenEnvelope == nil)
         }
     }
-    try InboxSetup.register(
+    let inbox405 = try InboxSetup.register(
         on: router, store: store, sessions: backend.inboxSessions, slack: inboxSlack, clock: clock, slackAuthorizeURL: config.slackAuthorizeURL,
         publicURL: config.publicURL, errorStatus: { ErrorMiddleware<AppRequestContext>.reply(for: $0).0 })
     WidgetRoutes<AppRequestContext>().register(on: router)
 
     parts.routes = router.routes.map { "\($0.method) \($0.path)" }
     routeMethods.record(router.routes.map { ($0.path, $0.method) })
+    routeMethods.answer405(under: "/inbox/", with: inbox405)
     let requestTimeout = TimeAmount(config.requestTimeout)
     let perAddress = config.maxConnectionsPerAddress > 0 ? ConnectionsPerAddress(limit: config.maxConnectionsPerAddress) : nil
     var app = Application(

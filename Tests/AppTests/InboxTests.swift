@@ -502,6 +502,30 @@ import UseroTestSupport
         }
     }
 
+    /// A form's address opened in the browser (`/inbox/logout`), or a page's address sent a form: the inbox's own
+    /// page saying so, with `Allow`, not the API's JSON.
+    @Test func anAddressAskedWithTheWrongMethodIsAnInboxPage() async throws {
+        try await TestServer.run { server in
+            let client = try await server.createClient()
+            let browser = InboxTestBrowser(baseURL: server.baseURL)
+            try await browser.signIn(adminKey: client.key)
+            for (method, path, allow) in [
+                ("GET", "/inbox/logout", "POST"), ("GET", "/inbox/slack/connect", "POST"),
+                ("GET", "/inbox/slack/settings", "POST"), ("POST", "/inbox", "GET, HEAD"),
+                ("POST", "/inbox/items/fb_x", "GET, HEAD"),
+            ] {
+                let page = method == "GET" ? try await browser.get(path) : try await browser.post(path, [])
+                #expect(page.status == 405, "\(method) \(path)")
+                #expect(page.header("Allow") == allow, "\(method) \(path)")
+                #expect(page.header("Content-Type")?.hasPrefix("text/html") == true, "\(method) \(path)")
+                #expect(page.text.contains("Not a page to open"))
+                #expect(page.header("Content-Security-Policy")?.contains("default-src 'none'") == true)
+            }
+            // Still signed in: opening the sign-out address signed nobody out
+            #expect(try await browser.get("/inbox").status == 200)
+        }
+    }
+
     // MARK: Slack
 
     @Test func connectSlackSaysWhenSlackIsNotConfigured() async throws {

@@ -53,7 +53,7 @@ struct RequestObservationMiddleware<Context: RequestContext>: RouterMiddleware {
             if unrouted, let routes, (error as? HTTPError)?.status == .notFound,
                 case let allowed = routes.allowed(for: request.uri.path), !allowed.isEmpty
             {
-                response = RouteMethods.methodNotAllowed(allowed: allowed)
+                response = routes.methodNotAllowed(path: request.uri.path, allowed: allowed)
             } else {
                 response = ErrorMiddleware<Context>.response(for: error, request: request, logger: context.logger)
                 // A path under /api/ that no route matched (`/api/screenshots/client_x/`): its 404 carries CORS like

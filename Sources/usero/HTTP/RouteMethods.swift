@@ -6,6 +6,21 @@ import Synchronization
 /// `RequestObservationMiddleware`, is added before the routes).
 final class RouteMethods: Sendable {
     private let table = Mutex<[(path: RouterPath, methods: Set<HTTPRequest.Method>)]>([])
+    /// Pages that answer a 405 under a path prefix (the inbox's own HTML), given the methods allowed.
+    private let pages = Mutex<[(prefix: String, page: @Sendable (_ allowed: [String]) -> Response)]>([])
+
+    /// Answers 405s under `prefix` (`/inbox/`) with `page` instead of the API's JSON.
+    func answer405(under prefix: String, with page: @escaping @Sendable (_ allowed: [String]) -> Response) {
+        pages.withLock { $0.append((prefix, page)) }
+    }
+
+    /// The 405 for `path`: the page registered for its prefix, else `methodNotAllowed(allowed:)`.
+    func methodNotAllowed(path: String, allowed: [String]) -> Response {
+        let page = pages.withLock { pages in
+            pages.first { path == String($0.prefix.dropLast()) || path.hasPrefix($0.prefix) }?.page
+        }
+        return page?(allowed) ?? Self.methodNotAllowed(allowed: allowed)
+    }
 
     /// Records the router's routes: (path, method) pairs, a path once per method.
     func record(_ routes: [(path: RouterPath, method: HTTPRequest.Method)]) {
@@ -15,12 +30,14 @@ final class RouteMethods: Sendable {
     }
 
     /// The methods of the routes whose path matches `path`, for an `Allow` header (HEAD wherever GET is: the server
-    /// answers it); empty when no route has this path.
+    /// answers it); empty when no route has this path. A catch-all (`/inbox/**`, the inbox's 404 page) is no route of
+    /// a path: the router does not fall back to it for a path that has a route of its own.
     func allowed(for path: String) -> [String] {
         let segments = path.split(separator: "/", omittingEmptySubsequences: true)
         var methods = Set<HTTPRequest.Method>()
         table.withLock { table in
             for route in table where route.path.components.count == segments.count
+                && !route.path.components.contains(where: { if case .recursiveWildcard = $0 { true } else { false } })
                 && zip(route.path.components, segments).allSatisfy({ $0 ~= $1 })
             {
                 methods.formUnion(route.methods)
