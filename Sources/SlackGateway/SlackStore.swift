@@ -144,8 +144,9 @@ public protocol SlackStore: Sendable {
     /// posts without looking first.
     func unmarkPostSent(jobID: Int64) async throws
     /// Remembers where an item's post went, unless the item is gone (false): deleting the item later (by the admin,
-    /// an erasure, a retention sweep) queues a `slack.unpost` job for it in the deletion's own transaction, and
-    /// forgets the post. Closing the account forgets its posts with everything else.
+    /// an erasure, a retention sweep) queues a `slack.unpost` job for each of its posts in the deletion's own
+    /// transaction, and forgets them. An item may have two posts (a repeat); the same post recorded twice is one.
+    /// Closing the account forgets its posts with everything else.
     func recordPost(_ post: PostedMessage, at now: Int64) async throws -> Bool
 
     /// Makes the workspace's waiting jobs of `kind` due no earlier than `notBefore` (epoch ms), keeping their order:

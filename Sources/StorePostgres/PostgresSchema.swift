@@ -532,12 +532,13 @@ public enum PostgresSchema {
                 // Where each item's post to the notify channel went (see the SQLite migration `v16-slack-post`).
                 """
                 CREATE TABLE slack_post (
-                    feedback_id \(key) PRIMARY KEY,
+                    feedback_id \(key) NOT NULL,
                     client_id \(key) NOT NULL REFERENCES client(id) ON DELETE CASCADE,
                     team_id \(key) NOT NULL,
                     channel_id \(key) NOT NULL,
                     message_ts \(key) NOT NULL,
-                    posted_at BIGINT NOT NULL
+                    posted_at BIGINT NOT NULL,
+                    PRIMARY KEY (feedback_id, message_ts)
                 )
                 """,
                 "CREATE INDEX slack_post_by_client ON slack_post(client_id)",

@@ -517,19 +517,20 @@ extension PostgresStore: SlackStore {
 
     public func recordPost(_ post: PostedMessage, at now: Int64) async throws -> Bool {
         try await write { tx in
-            try await tx.execute(
+            try await tx.scalar(
                 """
                 WITH live AS (
                     -- Held until this commits: a deletion of the item waits, then sees the post (`queueUnposts`);
                     -- one that came first leaves nothing to hold, and nothing is recorded.
                     SELECT id, client_id FROM feedback WHERE id = \(post.feedbackId) AND client_id = \(post.clientId)
                     FOR SHARE
+                ), kept AS (
+                    INSERT INTO slack_post (feedback_id, client_id, team_id, channel_id, message_ts, posted_at)
+                    SELECT id, client_id, \(post.teamId), \(post.channel), \(post.ts), \(now) FROM live
+                    ON CONFLICT (feedback_id, message_ts) DO NOTHING
                 )
-                INSERT INTO slack_post (feedback_id, client_id, team_id, channel_id, message_ts, posted_at)
-                SELECT id, client_id, \(post.teamId), \(post.channel), \(post.ts), \(now) FROM live
-                ON CONFLICT (feedback_id) DO UPDATE SET team_id = excluded.team_id, channel_id = excluded.channel_id,
-                    message_ts = excluded.message_ts, posted_at = excluded.posted_at
-                """) > 0
+                SELECT EXISTS (SELECT 1 FROM live) AS live
+                """, as: Bool.self) ?? false
         }
     }
 

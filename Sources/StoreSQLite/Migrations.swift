@@ -342,16 +342,18 @@ extension AppDatabase {
         migrator.registerMigration("v16-slack-post") { db in
             // Where each item's post to the notify channel went (the channel and Slack's `ts`), so that deleting the
             // item (by the admin, an erasure, a retention sweep) deletes its post too: the deletion turns the row
-            // into a `slack.unpost` job in its own transaction. No text; deleted with the client.
+            // into a `slack.unpost` job in its own transaction. No text; deleted with the client. An item may have two
+            // posts (a repeat where the retry could not tell that the first went out): both are kept.
             try db.execute(
                 sql: """
                     CREATE TABLE slack_post (
-                        feedback_id TEXT PRIMARY KEY,
+                        feedback_id TEXT NOT NULL,
                         client_id TEXT NOT NULL REFERENCES client(id) ON DELETE CASCADE,
                         team_id TEXT NOT NULL,
                         channel_id TEXT NOT NULL,
                         message_ts TEXT NOT NULL,
-                        posted_at INTEGER NOT NULL
+                        posted_at INTEGER NOT NULL,
+                        PRIMARY KEY (feedback_id, message_ts)
                     ) WITHOUT ROWID;
                     CREATE INDEX slack_post_by_client ON slack_post(client_id);
                     """)

@@ -516,11 +516,12 @@ extension SQLiteStore: SlackStore {
                 sql: """
                     INSERT INTO slack_post (feedback_id, client_id, team_id, channel_id, message_ts, posted_at)
                     SELECT id, client_id, ?, ?, ?, ? FROM feedback WHERE id = ? AND client_id = ?
-                    ON CONFLICT (feedback_id) DO UPDATE SET team_id = excluded.team_id,
-                        channel_id = excluded.channel_id, message_ts = excluded.message_ts, posted_at = excluded.posted_at
+                    ON CONFLICT (feedback_id, message_ts) DO NOTHING
                     """,
                 arguments: [post.teamId, post.channel, post.ts, now, post.feedbackId, post.clientId])
-            return db.changesCount > 0
+            return try Bool.fetchOne(
+                db, sql: "SELECT EXISTS (SELECT 1 FROM feedback WHERE id = ? AND client_id = ?)",
+                arguments: [post.feedbackId, post.clientId]) ?? false
         }
     }
 

@@ -45,8 +45,8 @@ public final class InMemoryStore: Sendable {
         public var removedCaptures: [[String]: Int64] = [:]
         /// Slack members erased lately, by client and member key (`ErasedMembers`): when.
         public var erasedMembers: [[String]: Int64] = [:]
-        /// Where each item's post to a notify channel went, by item id.
-        public var posts: [String: PostedMessage] = [:]
+        /// Where each item's posts to a notify channel went, by item id.
+        public var posts: [String: [PostedMessage]] = [:]
     }
 
     private let state = Mutex(State())
@@ -228,12 +228,13 @@ extension InMemoryStore: FeedbackStore, StoreHealth {
     /// Records a deleted capture's message (`RemovedCaptures`).
     /// Turns a deleted item's post into a `slack.unpost` job (`SlackStore.recordPost`).
     static func queueUnposts(of id: String, at now: Int64, in state: inout State) {
-        guard let post = state.posts.removeValue(forKey: id) else { return }
-        enqueue(
-            NewSlackJob(
-                clientId: post.clientId, teamId: post.teamId,
-                work: .unpost(UnpostJob(channel: post.channel, ts: post.ts)), runAt: now),
-            into: &state)
+        for post in state.posts.removeValue(forKey: id) ?? [] {
+            enqueue(
+                NewSlackJob(
+                    clientId: post.clientId, teamId: post.teamId,
+                    work: .unpost(UnpostJob(channel: post.channel, ts: post.ts)), runAt: now),
+                into: &state)
+        }
     }
 
     static func rememberRemoval(of item: FeedbackItem, at now: Int64, in state: inout State) {
@@ -659,7 +660,9 @@ extension InMemoryStore: SlackStore {
     public func recordPost(_ post: PostedMessage, at now: Int64) async throws -> Bool {
         write { state in
             guard state.feedback[post.feedbackId]?.clientId == post.clientId else { return false }
-            state.posts[post.feedbackId] = post
+            if !(state.posts[post.feedbackId] ?? []).contains(where: { $0.ts == post.ts }) {
+                state.posts[post.feedbackId, default: []].append(post)
+            }
             return true
         }
     }
@@ -882,9 +885,12 @@ extension InMemoryStore: SlackStore {
             let tombstones = state.tombstones.filter { $0.value == clientID }.keys
             for team in tombstones { state.tombstones[team] = nil }
             counts["slackTombstones"] = tombstones.count
-            let posts = state.posts.filter { $0.value.clientId == clientID }.keys
-            for id in posts { state.posts[id] = nil }
-            counts["slackPosts"] = posts.count
+            var forgotten = 0
+            for (id, posts) in state.posts where posts.contains(where: { $0.clientId == clientID }) {
+                forgotten += posts.count
+                state.posts[id] = nil
+            }
+            counts["slackPosts"] = forgotten
             return counts
         }
     }
