@@ -453,3 +453,113 @@ def test_email_rules_of_the_panel(driver, pages, usero):
     submitted = [e for e in driver.execute_script("return window.__events") if e.startswith("submit:")]
     item = admin_get(usero, "/api/feedback/" + submitted[-1].split(":", 1)[1]).json()
     assert item["userEmail"] is None
+
+
+def submitted_items(driver, usero):
+    ids = [e.split(":", 1)[1] for e in driver.execute_script("return window.__events") if e.startswith("submit:")]
+    return [admin_get(usero, "/api/feedback/" + i).json() for i in ids]
+
+
+def test_the_user_sent_is_whoever_get_user_names_at_the_submission(driver, pages, usero):
+    # A single-page app whose user changes after the widget started: the new user's id, and their email in the
+    # field the widget pre-filled; after signing out, nobody's.
+    page = pages.add("/spa", """<!doctype html><html><head><title>SPA</title></head><body>
+        <script src="%s/widget.js"></script>
+        <script>window.__events = []; window.me = { id: 'alice-1', email: 'alice@example.com' };
+          window.__w = initUseroFeedbackWidget({ clientId: '%s', getUser: function () { return window.me; },
+            onSubmit: function (d) { window.__events.push('submit:' + d.feedbackId); } });</script>
+        </body></html>""" % (usero["base"], usero["client_id"]))
+    driver.get(page)
+    root = wait(driver, lambda: widget_root(driver))
+    driver.execute_script("window.me = { id: 'bob-2', email: 'bob@example.com' }")
+    root.find_element(By.CSS_SELECTOR, ".launcher").click()
+    root.find_element(By.CSS_SELECTOR, ".rate[data-rating='3']").click()
+    root.find_element(By.CSS_SELECTOR, ".check input").click()
+    assert root.find_element(By.CSS_SELECTOR, "#uw-e").get_attribute("value") == "bob@example.com"
+    root.find_element(By.CSS_SELECTOR, ".send").click()
+    wait(driver, root.find_element(By.CSS_SELECTOR, ".done").is_displayed)
+    # Signed out: the next one is anonymous
+    driver.execute_script("window.me = null; window.__w.close()")
+    root.find_element(By.CSS_SELECTOR, ".launcher").click()
+    assert root.find_element(By.CSS_SELECTOR, "#uw-e").get_attribute("value") == ""
+    root.find_element(By.CSS_SELECTOR, ".rate[data-rating='2']").click()
+    root.find_element(By.CSS_SELECTOR, ".send").click()
+    wait(driver, lambda: len(driver.execute_script("return window.__events")) == 2)
+    first, second = submitted_items(driver, usero)
+    assert (first["userId"], first["userEmail"]) == ("bob-2", "bob@example.com")
+    assert (second["userId"], second["userEmail"]) == (None, None)
+
+
+def test_a_send_that_ends_while_the_panel_is_closed_says_thanks_at_the_next_open(driver, pages, usero):
+    page = pages.add("/slow", """<!doctype html><html><head><title>Slow</title></head><body>
+        <input id="page-field">
+        <script>var real = window.fetch; window.fetch = function (url) { var args = arguments, self = this;
+          if (String(url).indexOf('/api/feedback') < 0) return real.apply(self, args);
+          return new Promise(function (r) { setTimeout(r, 700); }).then(function () { return real.apply(self, args); }); };
+          window.__events = []; window.__keys = 0;
+          document.addEventListener('keydown', function () { window.__keys++; });</script>
+        <script src="%s/widget.js"></script>
+        <script>window.__w = initUseroFeedbackWidget({ clientId: '%s',
+          onSubmit: function (d) { window.__events.push('submit:' + d.feedbackId); } });</script>
+        </body></html>""" % (usero["base"], usero["client_id"]))
+    driver.get(page)
+    root = wait(driver, lambda: widget_root(driver))
+    root.find_element(By.CSS_SELECTOR, ".launcher").click()
+    root.find_element(By.CSS_SELECTOR, ".rate[data-rating='4']").click()
+    root.find_element(By.CSS_SELECTOR, ".send").click()
+    # Escape closes it while the send runs; the page's own keydown listener does not hear that Escape
+    root.find_element(By.CSS_SELECTOR, "textarea").send_keys(Keys.ESCAPE)
+    assert not root.find_element(By.CSS_SELECTOR, ".panel").is_displayed()
+    assert driver.execute_script("return window.__keys") == 0
+    wait(driver, lambda: driver.execute_script("return window.__events.length") == 1)
+    root.find_element(By.CSS_SELECTOR, ".launcher").click()
+    assert root.find_element(By.CSS_SELECTOR, ".done").is_displayed()
+    assert not root.find_element(By.CSS_SELECTOR, "form").is_displayed()
+    # Closed by the page while the page's field has the focus: the focus stays there
+    driver.execute_script("document.getElementById('page-field').focus(); window.__w.close()")
+    assert driver.execute_script("return document.activeElement.id") == "page-field"
+
+
+def test_a_send_without_an_answer_is_given_up_with_a_message(driver, pages, usero):
+    # The widget gives a request up after its time (30 s for feedback); the page's timers are sped up here.
+    page = pages.add("/stalled", """<!doctype html><html><head><title>Stalled</title></head><body>
+        <script>var realTimeout = window.setTimeout; window.setTimeout = function (f, ms) {
+            return realTimeout(f, ms >= 30000 ? 200 : ms); };
+          var real = window.fetch; window.fetch = function (url, init) {
+            if (String(url).indexOf('/api/feedback') < 0) return real.apply(this, arguments);
+            // No answer, ever: only the widget's own abort ends it.
+            return new Promise(function (resolve, reject) {
+              if (init && init.signal) init.signal.addEventListener('abort', function () {
+                reject(new DOMException('aborted', 'AbortError')); });
+            }); };</script>
+        <script src="%s/widget.js"></script>
+        <script>initUseroFeedbackWidget({ clientId: '%s' });</script>
+        </body></html>""" % (usero["base"], usero["client_id"]))
+    driver.get(page)
+    root = wait(driver, lambda: widget_root(driver))
+    root.find_element(By.CSS_SELECTOR, ".launcher").click()
+    root.find_element(By.CSS_SELECTOR, "textarea").send_keys("Kept after the timeout")
+    send = root.find_element(By.CSS_SELECTOR, ".send")
+    send.click()
+    error = root.find_element(By.CSS_SELECTOR, ".err")
+    wait(driver, error.is_displayed)
+    assert "Check your connection" in error.text
+    assert send.is_enabled()
+    assert root.find_element(By.CSS_SELECTOR, "textarea").get_attribute("value") == "Kept after the timeout"
+
+
+def test_an_svg_is_refused_before_it_is_sent_and_says_why(driver, pages, usero, tmp_path):
+    page = pages.add("/svg", """<!doctype html><html><head><title>SVG</title></head><body>
+        <script src="%s/widget.js"></script>
+        <script>initUseroFeedbackWidget({ clientId: '%s' });</script>
+        </body></html>""" % (usero["base"], usero["client_id"]))
+    svg = tmp_path / "drawing.svg"
+    svg.write_text('<svg xmlns="http://www.w3.org/2000/svg" width="4" height="4"><rect width="4" height="4"/></svg>')
+    driver.get(page)
+    root = wait(driver, lambda: widget_root(driver))
+    root.find_element(By.CSS_SELECTOR, ".launcher").click()
+    root.find_element(By.CSS_SELECTOR, "input[type=file]").send_keys(str(svg))
+    error = root.find_element(By.CSS_SELECTOR, ".err")
+    wait(driver, error.is_displayed)
+    assert "SVG images cannot be attached" in error.text
+    assert "drawing.svg" not in root.find_element(By.CSS_SELECTOR, "ul").text

@@ -84,7 +84,7 @@ enum WidgetScript {
     '<div class="row shotopt"><label class="file">' +
     svg(18, '<rect x="3" y="5" width="18" height="14" rx="2"/><path d="m3 16 5-5 4 4 3-3 6 6"/>') + 'Attach a screenshot' +
     '<input class="sr" type="file" accept="image/*" multiple></label><ul aria-label="Screenshots"></ul></div>' +
-    '<p class="err" role="alert" hidden></p><button type="submit" class="send">Send feedback</button></form>' +
+    '<p class="err" id="uw-err" role="alert" hidden></p><button type="submit" class="send">Send feedback</button></form>' +
     '<div class="done" role="status" hidden>' + svg(40, '<circle cx="12" cy="12" r="10"/><path d="m7.5 12.5 3 3 6-6"/>') +
     '<p>Thank you! Your feedback was sent.</p>' +
     '<button type="button">Close</button></div></div>';
@@ -195,7 +195,8 @@ enum WidgetScript {
     comment.placeholder = opts.placeholder || 'Tell us what you think... (optional)';
     if (opts.showEmailOption === false) $('.emailopt').hidden = true;
     if (opts.showScreenshotOption === false) $('.shotopt').hidden = true;
-    var rating = null, files = [], busy = false, isOpen = false;
+    // `unseenDone`: a send that succeeded while the panel was closed; its thank-you is shown at the next open.
+    var rating = null, files = [], busy = false, isOpen = false, unseenDone = false, destroyed = false;
     var uploaded = typeof WeakMap === 'function' ? new WeakMap() : null;
     RATINGS.forEach(function (r) {
       var b = document.createElement('button');
@@ -237,7 +238,15 @@ enum WidgetScript {
       } catch (e) { call(opts.onError, e); return null; }
     }
     var sessionUser = user();
-    if (sessionUser && sessionUser.email) email.value = sessionUser.email;
+    // The address the field was last filled with from getUser: replaced when the signed-in user changes, unless
+    // the person typed another one.
+    var prefilled = sessionUser && sessionUser.email ? String(sessionUser.email) : '';
+    email.value = prefilled;
+    function prefill() {
+      var now = user(), wanted = now && now.email ? String(now.email) : '';
+      if (email.value === prefilled) email.value = wanted;
+      prefilled = wanted;
+    }
     // Identify the signed-in user once per session, so the team sees who sent what (POST /api/identify).
     var sessionUserId = sessionUser && (sessionUser.id || sessionUser.userId);
     if (sessionUserId) {
@@ -258,18 +267,28 @@ enum WidgetScript {
     function open() {
       if (isOpen) return;
       isOpen = true;
-      if (!done.hidden) reset();
+      if (!done.hidden && !unseenDone) reset();
+      if (form.hidden === false) prefill();
       panel.hidden = false;
       launcher.setAttribute('aria-expanded', 'true');
-      rates.querySelector('.rate').focus();
+      if (unseenDone) {
+        // Closed while it was being sent: the thank-you it never showed, not an empty form that invites a resend.
+        unseenDone = false;
+        done.querySelector('button').focus();
+      } else {
+        rates.querySelector('.rate').focus();
+      }
       call(opts.onOpen);
     }
     function close() {
       if (!isOpen) return;
       isOpen = false;
+      // Focus goes back to the launcher only from inside the widget: a page closing it (on a route change, say)
+      // keeps its own focus.
+      var hadFocus = !!root.activeElement;
       panel.hidden = true;
       launcher.setAttribute('aria-expanded', 'false');
-      launcher.focus();
+      if (hadFocus) launcher.focus();
       call(opts.onClose);
     }
     function reset() {
@@ -279,13 +298,24 @@ enum WidgetScript {
       renderFiles();
       rates.querySelectorAll('.rate').forEach(function (o) { o.setAttribute('aria-pressed', 'false'); });
       email.hidden = true;
-      if (sessionUser && sessionUser.email) email.value = sessionUser.email;
+      email.value = prefilled;
       form.hidden = false;
       done.hidden = true;
       hideError();
     }
-    function showError(text) { errBox.textContent = text; errBox.hidden = false; }
-    function hideError() { errBox.hidden = true; }
+    function showError(text, field) {
+      errBox.textContent = text;
+      errBox.hidden = false;
+      if (field) {
+        field.setAttribute('aria-invalid', 'true');
+        field.setAttribute('aria-describedby', 'uw-err');
+      }
+    }
+    function hideError() {
+      errBox.hidden = true;
+      email.removeAttribute('aria-invalid');
+      email.removeAttribute('aria-describedby');
+    }
     function renderFiles() {
       list.textContent = '';
       files.forEach(function (f, i) {
@@ -304,7 +334,13 @@ enum WidgetScript {
     launcher.addEventListener('click', function () { isOpen ? close() : open(); });
     $('.x').addEventListener('click', close);
     done.querySelector('button').addEventListener('click', close);
-    root.addEventListener('keydown', function (e) { if (e.key === 'Escape') close(); });
+    root.addEventListener('keydown', function (e) {
+      if (e.key !== 'Escape' || !isOpen) return;
+      // Handled here: not also the page's (a dialog of the host page under the widget would close with it).
+      e.stopPropagation();
+      close();
+    });
+    email.addEventListener('input', hideError);
     check.addEventListener('change', function () {
       email.hidden = !check.checked;
       if (check.checked) email.focus();
@@ -317,19 +353,30 @@ enum WidgetScript {
       for (var i = 0; i < picked.length; i++) {
         var f = picked[i];
         if (files.length >= MAX_FILES) { showError('You can attach up to ' + MAX_FILES + ' screenshots.'); break; }
-        if (!/^image\//.test(f.type)) { showError(f.name + ' is not an image.'); continue; }
+        // A file without a type (no extension) goes to the server, which reads what it is; SVG is refused there
+        // (it can carry script), so it is refused here with the reason.
+        if (f.type === 'image/svg+xml') { showError(f.name + ': SVG images cannot be attached. Use PNG or JPEG.'); continue; }
+        if (f.type && !/^image\//.test(f.type)) { showError(f.name + ' is not an image.'); continue; }
         if (f.size > MAX_BYTES) { showError(f.name + ' is larger than 10 MB.'); continue; }
         files.push(f);
       }
       renderFiles();
     });
 
-    function request(path, init) {
+    // A request that gets no answer in `seconds` is given up (a stalled proxy would otherwise leave the person on
+    // "Sending…" for ever); the person is told to try again.
+    function request(path, init, seconds) {
       init.method = 'POST';
       init.credentials = 'omit';
       init.headers = init.headers || {};
       init.headers['X-Usero-Widget'] = '1';
-      return fetch(base + path, init).then(function (res) {
+      var abort = typeof AbortController === 'function' ? new AbortController() : null, timer = null;
+      if (abort) {
+        init.signal = abort.signal;
+        timer = setTimeout(function () { abort.abort(); }, (seconds || 30) * 1000);
+      }
+      function settled(value) { if (timer) clearTimeout(timer); return value; }
+      return fetch(base + path, init).then(settled, function (e) { settled(); throw e; }).then(function (res) {
         return res.json().catch(function () { return {}; }).then(function (body) {
           if (!res.ok) {
             var e = new Error(body.error || 'Request failed (' + res.status + ')');
@@ -348,7 +395,10 @@ enum WidgetScript {
       if (!s) return 'Sorry, your feedback could not be sent. Check your connection and try again.';
       if (s === 400 && /^File /.test(err.message)) return (err.fileName ? err.fileName + ': ' : '') + err.message + '.';
       if (s === 400 && err.issues && err.issues.userEmail) return 'Please enter a valid email address.';
-      if (s === 413) return 'That file is too large to send (10 MB at most).';
+      if (s === 413) {
+        return err.fileName ? err.fileName + ' is too large to send (10 MB at most).'
+          : 'Your feedback is too large to send. Please shorten it.';
+      }
       if (s === 429) return 'Too much feedback from here just now. Please try again in a minute.';
       if (s >= 500) return 'Sorry, something went wrong on our side. Please try again later.';
       return 'Sorry, feedback cannot be sent from this page.';
@@ -357,7 +407,7 @@ enum WidgetScript {
       var data = new FormData();
       data.append('clientId', opts.clientId);
       data.append('screenshot', file, file.name);
-      return request('/api/screenshots', { body: data }).then(function (body) { return body.screenshot; }, function (e) {
+      return request('/api/screenshots', { body: data }, 120).then(function (body) { return body.screenshot; }, function (e) {
         e.fileName = file.name;
         throw e;
       });
@@ -373,7 +423,8 @@ enum WidgetScript {
     form.addEventListener('submit', function (e) {
       e.preventDefault();
       if (busy) return;
-      var text = comment.value.trim(), u = user() || sessionUser, address = '';
+      // The user as getUser says now: none (signed out since the page loaded) sends none, never the earlier one.
+      var text = comment.value.trim(), u = user(), address = '';
       if (!rating && !text) { showError('Choose a rating or write a comment.'); return; }
       function isAddress(text) { return text.length <= 254 && EMAIL.test(text); }
       if (opts.showEmailOption === false) {
@@ -382,8 +433,12 @@ enum WidgetScript {
         if (!isAddress(address)) address = '';
       } else if (check.checked) {
         address = email.value.trim();
-        if (!address) { showError('Enter your email address, or untick \u201CShare my email\u201D.'); email.focus(); return; }
-        if (!isAddress(address)) { showError('Please enter a valid email address.'); email.focus(); return; }
+        if (!address) {
+          showError('Enter your email address, or untick \u201CShare my email\u201D.', email);
+          email.focus();
+          return;
+        }
+        if (!isAddress(address)) { showError('Please enter a valid email address.', email); email.focus(); return; }
       }
       // What the page supplies is cut to the server's limits (never a surrogate pair in two), so that a long URL
       // or title never costs the visitor their feedback. Of the fragment only a route goes (`#/settings`, `#!/…`),
@@ -417,12 +472,15 @@ enum WidgetScript {
         send.textContent = 'Sending\u2026';
         return request('/api/feedback', { headers: { 'Content-Type': 'application/json' }, body: JSON.stringify(payload) });
       }).then(function (body) {
+        if (destroyed) return;
         form.hidden = true;
         done.hidden = false;
-        done.querySelector('button').focus();
+        if (isOpen) done.querySelector('button').focus();
+        else unseenDone = true;
         payload.feedbackId = body.feedbackId;
         call(opts.onSubmit, payload);
       }, function (err) {
+        if (destroyed) return;
         showError(forPeople(err));
         call(opts.onError, err);
       }).then(function () {
@@ -440,6 +498,10 @@ enum WidgetScript {
       open: open,
       close: close,
       destroy: function () {
+        if (destroyed) return;
+        // Gone while open: the page hears it closed; a send still running reports nothing afterwards.
+        if (isOpen) { isOpen = false; call(opts.onClose); }
+        destroyed = true;
         if (media && media.removeEventListener) media.removeEventListener('change', applyTheme);
         if (host.parentNode) host.parentNode.removeChild(host);
         if (current === instance) current = null;
