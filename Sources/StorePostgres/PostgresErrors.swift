@@ -38,6 +38,10 @@ public enum PostgresErrorText {
         default: break
         }
         if underlying.contains("refused") { return "connection refused" }
+        // A proxy whose server is down closes without reading what was sent: the kernel resets the connection.
+        if underlying.contains("reset by peer") || underlying.contains("econnreset") || underlying.contains("broken pipe") {
+            return "the connection was reset"
+        }
         if underlying.contains("timeout") || underlying.contains("timed out") { return "connection timed out" }
         if underlying.contains("no such file") || underlying.contains("enoent") { return "no socket at that path" }
         if underlying.contains("unreachable") { return "network unreachable" }
@@ -54,13 +58,14 @@ public enum PostgresErrorText {
 
     /// Whether `error`, met connecting at startup, says the server is not there yet (the connection refused or timed
     /// out, the host not found, no socket, the server starting up, or the connection closed before the server said
-    /// anything, as a proxy in front of a server that is down does) rather than that the settings are wrong (the
-    /// credentials, the database, TLS): after a reboot or a restart of the database, the first may pass.
+    /// anything or reset it, as a proxy in front of a server that is down does) rather than that the settings are
+    /// wrong (the credentials, the database, TLS): after a reboot or a restart of the database, the first may pass.
     static func isUnreachable(_ error: any Error) -> Bool {
         guard let psql = error as? PSQLError else { return false }
         if psql.code == .server { return psql.serverInfo?[.sqlState] == "57P03" }
         return ["connection refused", "connection timed out", "no socket at that path", "network unreachable",
-                "host name not found", "the server closed the connection"].contains(networkReason(psql))
+                "host name not found", "the server closed the connection", "the connection was reset",
+        ].contains(networkReason(psql))
     }
 
     /// The startup failure for `error`, naming `variable` and where it tried.

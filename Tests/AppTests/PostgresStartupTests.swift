@@ -105,6 +105,47 @@ struct PostgresStartupTests {
         #expect(listed.header("Retry-After") == "5")
     }
 
+    /// A proxy in front of a database that is down (a load balancer, pgbouncer) takes the connection and resets it
+    /// without reading the startup packet: that is "not up yet" too, and serve waits; it used to exit at once.
+    @Test func aProxyThatResetsTheConnectionIsWaitedFor() async throws {
+        let proxyPort = UseroBinary.freePort()
+        let ready = folder.appendingPathComponent("proxy.ready").path
+        let listener = Process()
+        listener.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        listener.arguments = [
+            "python3", "-c",
+            """
+            import socket, struct, sys
+            s = socket.socket(); s.bind(("127.0.0.1", int(sys.argv[1]))); s.listen(16)
+            open(sys.argv[2], "w").close()
+            while True:
+                c, _ = s.accept()
+                c.recv(1)  # the startup packet has come; the rest of it is left unread, so closing resets
+                c.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+                c.close()
+            """,
+            String(proxyPort), ready,
+        ]
+        listener.standardOutput = FileHandle.nullDevice
+        listener.standardError = FileHandle.nullDevice
+        try listener.run()
+        // SIGKILL: a child of the test process starts with SIGTERM blocked (the mask it inherits), so terminate()
+        // would leave it running.
+        defer { kill(listener.processIdentifier, SIGKILL) }
+        for _ in 0..<200 where !FileManager.default.fileExists(atPath: ready) { try await Task.sleep(for: .milliseconds(25)) }
+        try #require(FileManager.default.fileExists(atPath: ready), "the resetting listener did not start")
+        var settings = environment(database: "postgres://usero:secret-pw@127.0.0.1:\(proxyPort)/usero?sslmode=disable")
+        settings["USERO_DATABASE_WAIT_SECONDS"] = "2"
+        let started = ContinuousClock.now
+        let gaveUp = try await UseroBinary.run(["serve"], environment: settings)
+        let waited = ContinuousClock.now - started
+        #expect(gaveUp.status == 78, "\(gaveUp.stderr)")
+        #expect(waited >= .seconds(2), "\(waited): \(gaveUp.stderr)")
+        #expect(gaveUp.stderr.split(separator: "\n").filter { $0.contains("not reachable yet") }.count >= 2, "\(gaveUp.stderr)")
+        #expect(gaveUp.stderr.contains("the connection was reset"), "\(gaveUp.stderr)")
+        #expect(!gaveUp.stderr.contains("secret-pw"))
+    }
+
     /// Wrong credentials are not "not up yet": they stop serve at once, wait or not.
     @Test func wrongCredentialsStopServeAtOnceEvenWithAWait() async throws {
         let url = try #require(TestBackend.postgresURL)
