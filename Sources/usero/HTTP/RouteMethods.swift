@@ -30,19 +30,29 @@ final class RouteMethods: Sendable {
     }
 
     /// The methods of the routes whose path matches `path`, for an `Allow` header (HEAD wherever GET is: the server
-    /// answers it); empty when no route has this path. A catch-all (`/inbox/**`, the inbox's 404 page) is no route of
-    /// a path: the router does not fall back to it for a path that has a route of its own.
+    /// answers it); empty when no route has this path. A catch-all (`/inbox/**`, the inbox's 404 page) counts only
+    /// where no route of the path's own matches: the router does not fall back to it for a path that has one
+    /// (`GET /inbox/logout` is a 405, not the catch-all's page).
     func allowed(for path: String) -> [String] {
         let segments = path.split(separator: "/", omittingEmptySubsequences: true)
         var methods = Set<HTTPRequest.Method>()
+        var catchAll = Set<HTTPRequest.Method>()
         table.withLock { table in
-            for route in table where route.path.components.count == segments.count
-                && !route.path.components.contains(where: { if case .recursiveWildcard = $0 { true } else { false } })
-                && zip(route.path.components, segments).allSatisfy({ $0 ~= $1 })
-            {
-                methods.formUnion(route.methods)
+            for route in table {
+                let wildcard = route.path.components.contains { if case .recursiveWildcard = $0 { true } else { false } }
+                if wildcard {
+                    let fixed = route.path.components.prefix { if case .recursiveWildcard = $0 { false } else { true } }
+                    if segments.count > fixed.count, zip(fixed, segments).allSatisfy({ $0 ~= $1 }) {
+                        catchAll.formUnion(route.methods)
+                    }
+                } else if route.path.components.count == segments.count
+                    && zip(route.path.components, segments).allSatisfy({ $0 ~= $1 })
+                {
+                    methods.formUnion(route.methods)
+                }
             }
         }
+        if methods.isEmpty { methods = catchAll }
         if methods.contains(.get) { methods.insert(.head) }
         return methods.map(\.rawValue).sorted()
     }
