@@ -33,6 +33,10 @@ struct ErrorMiddleware<Context: RequestContext>: RouterMiddleware {
             // The client went away or broke HTTP framing mid-request: nobody is left to read an answer, and it is
             // not our failure. Noted at debug by type only; the answer (if it can still be sent) is a 400.
             logger.debug("Request ended by the client", metadata: ["error.type": "\(type(of: error))"])
+        } else if error is CancellationError {
+            // The request's task was cancelled: the server stopping cut off a request still being sent, as the
+            // README says it does after its grace period. Planned, so not an error line on every rollout.
+            logger.debug("Request cut off: the server is stopping")
         } else if status == .internalServerError {
             var metadata: Logger.Metadata = ["error.type": "\(type(of: error))"]
             if let code = systemErrorCode(error) { metadata["error.code"] = "\(code)" }
@@ -44,7 +48,7 @@ struct ErrorMiddleware<Context: RequestContext>: RouterMiddleware {
         var response = JSONResponse.make(body, status: status)
         if ErrorMapping.isStorageFull(error) {
             response.headers[.retryAfter] = "\(ErrorMapping.storageRetryAfterSeconds)"
-        } else if ErrorMapping.isStoreUnavailable(error) {
+        } else if ErrorMapping.isStoreUnavailable(error) || error is CancellationError {
             response.headers[.retryAfter] = "\(ErrorMapping.unavailableRetryAfterSeconds)"
         } else if case FeedbackError.rateLimited(let seconds) = error {
             response.headers[.retryAfter] = "\(seconds)"
@@ -91,6 +95,7 @@ struct ErrorMiddleware<Context: RequestContext>: RouterMiddleware {
     static func reply(for error: any Error) -> (HTTPResponse.Status, ErrorBody) {
         if let mapped = ErrorMapping.reply(for: error) ?? ErrorMapping.storage(error) { return mapped }
         if isConnectionFailure(error) { return (.badRequest, ErrorBody("Incomplete or malformed request")) }
+        if error is CancellationError { return (.serviceUnavailable, ErrorBody("The server is stopping, try again shortly")) }
         switch error {
         case let error as HTTPError:
             return (error.status, ErrorBody(error.body ?? message(for: error.status)))
