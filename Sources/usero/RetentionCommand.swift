@@ -17,15 +17,16 @@ struct RetentionCommand: AsyncParsableCommand {
             help: "Sweep as of this ISO 8601 instant, or date (its midnight, UTC) (default: now).")
         var asOf: String?
 
-        func run() async throws {
-            var instant = Date()
-            if let asOf {
-                guard let parsed = RetentionCommand.parseAsOf(asOf) else {
-                    throw ValidationError(
-                        "--as-of must be an ISO 8601 instant (2026-12-01T09:30:00Z) or date (2026-12-01: its midnight, UTC)")
-                }
-                instant = parsed
+        /// Checked here, not in `run`, so that a bad value prints this command's usage, as other mistakes do.
+        func validate() throws {
+            if let asOf, RetentionCommand.parseAsOf(asOf) == nil {
+                throw ValidationError(
+                    "--as-of must be an ISO 8601 instant (2026-12-01T09:30:00Z) or date (2026-12-01: its midnight, UTC)")
             }
+        }
+
+        func run() async throws {
+            let instant = asOf.flatMap(RetentionCommand.parseAsOf) ?? Date()
             let (_, backend) = try await openBackend()
             try printJSON(try await RetentionCommand.runOnce(backend: backend, asOf: instant))
         }

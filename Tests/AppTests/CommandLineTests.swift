@@ -195,7 +195,9 @@ import FoundationNetworking
         let asOfDate = try await UseroBinary.run(["retention", "run", "--as-of", "2026-12-01"], environment: settings)
         #expect(asOfDate.status == 0 && asOfDate.stdout.contains(#""asOf":"2026-12-01T00:00:00"#), "\(asOfDate.stdout)")
         let badDate = try await UseroBinary.run(["retention", "run", "--as-of", "2026-12-32"], environment: settings)
-        #expect(badDate.status != 0 && badDate.stderr.contains("--as-of must be an ISO 8601 instant"), "\(badDate.stderr)")
+        #expect(badDate.status == 64 && badDate.stderr.contains("--as-of must be an ISO 8601 instant"), "\(badDate.stderr)")
+        // The usage shown is the command's own, as for its other mistakes
+        #expect(badDate.stderr.contains("Usage: usero retention run"), "\(badDate.stderr)")
     }
 
     @Test func aPortInUseStopsServeWithOneLineNamingIt() async throws {
