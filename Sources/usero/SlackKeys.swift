@@ -15,6 +15,7 @@ enum SlackKeys {
         let current: SecretBytes
         if let base64 = config.tokenKeyBase64 {
             current = try AppConfig.decodeKey(base64.value, variable: "USERO_TOKEN_KEY")
+            warnOfLooseKeyFile(in: config.dataDirectory, logger: logger)
         } else {
             current = try keyFile(in: config.dataDirectory, create: createIfMissing, logger: logger)
         }
@@ -80,6 +81,16 @@ enum SlackKeys {
 
     /// A key file that group or others may read (or write) is refused: it opens every stored bot token. The file name
     /// and its mode are said, never its content.
+    /// With `USERO_TOKEN_KEY` set, a `token.key` left in the data folder is not read, so not refused; but a key
+    /// others may read (one from before the move to the variable, say) is still a key: the operator hears of it.
+    static func warnOfLooseKeyFile(in dataDirectory: String, logger: Logger?) {
+        let path = URL(fileURLWithPath: dataDirectory).appendingPathComponent("token.key").path
+        guard (try? refuseLoosePermissions(path)) == nil else { return }
+        logger?.warning(
+            "A token key file others may read is in USERO_DATA_DIR (USERO_TOKEN_KEY is used instead): chmod 600 it, or delete it once no deployment needs it",
+            metadata: ["path": "\(path)"])
+    }
+
     static func refuseLoosePermissions(_ path: String) throws {
         guard let mode = (try? FileManager.default.attributesOfItem(atPath: path))?[.posixPermissions] as? Int else {
             return

@@ -278,6 +278,37 @@ import FoundationNetworking
         #expect(refused.stderr.contains("token.key"))
     }
 
+    /// With USERO_TOKEN_KEY set, a token.key others may read is not used, so not refused, but the operator hears of
+    /// it (a key from before the move to the variable is still a key): a warning naming the file, never the key.
+    @Test func aLooseKeyFileBesideUSEROTOKENKEYIsAWarning() async throws {
+        let data = folder.appendingPathComponent("loose-data")
+        try FileManager.default.createDirectory(at: data, withIntermediateDirectories: true)
+        let keyPath = data.appendingPathComponent("token.key").path
+        let oldKey = Data((0..<32).map { UInt8($0) }).base64EncodedString()
+        try Data((oldKey + "\n").utf8).write(to: URL(fileURLWithPath: keyPath))
+        try FileManager.default.setAttributes([.posixPermissions: 0o644], ofItemAtPath: keyPath)
+        var settings = environment
+        settings["USERO_DATA_DIR"] = data.path
+        settings["USERO_TOKEN_KEY"] = Data(repeating: 7, count: 32).base64EncodedString()
+        let log = folder.appendingPathComponent("loose.log").path
+        let (process, healthy) = try await UseroBinary.startServe(port: UseroBinary.freePort(), environment: settings, log: log)
+        process.send(SIGTERM)
+        #expect(await waitForExit(process) == 0)
+        #expect(healthy)
+        let lines = try String(contentsOfFile: log, encoding: .utf8)
+        #expect(lines.contains("token key file others may read") && lines.contains(keyPath), "\(lines)")
+        #expect(!lines.contains(oldKey))
+
+        // Its owner's only: nothing to say
+        try FileManager.default.setAttributes([.posixPermissions: 0o600], ofItemAtPath: keyPath)
+        let quiet = folder.appendingPathComponent("quiet.log").path
+        let (again, ok) = try await UseroBinary.startServe(port: UseroBinary.freePort(), environment: settings, log: quiet)
+        again.send(SIGTERM)
+        #expect(await waitForExit(again) == 0)
+        #expect(ok)
+        #expect(!(try String(contentsOfFile: quiet, encoding: .utf8)).contains("others may read"))
+    }
+
     @Test func everyAcknowledgedItemSurvivesAKill() async throws {
         let client = try await UseroBinary.createClient(name: "Durable", environment: environment).id
         let port = UseroBinary.freePort()
