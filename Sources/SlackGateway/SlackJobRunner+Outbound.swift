@@ -25,10 +25,11 @@ extension SlackJobRunner {
             return
         }
         let message = SlackNotificationMessage(item: item, publicURL: options.publicURL)
+        func posted(_ ts: String) -> PostedMessage {
+            PostedMessage(feedbackId: item.id, clientId: clientId, teamId: team, channel: channel, ts: ts)
+        }
         if job.progress > 0, let ts = try await channelHolds(item.id, channel: channel, since: job.progress, token: token) {
-            if !ts.isEmpty {
-                try await keep(PostedMessage(feedbackId: item.id, clientId: clientId, teamId: team, channel: channel, ts: ts))
-            }
+            if !ts.isEmpty { try await keep(posted(ts)) }
             try await store.finishJob(job.id, then: nil)
             return
         }
@@ -49,9 +50,7 @@ extension SlackJobRunner {
             try await pace(team: team)
             throw error
         }
-        if let ts {
-            try await keep(PostedMessage(feedbackId: item.id, clientId: clientId, teamId: team, channel: channel, ts: ts))
-        }
+        if let ts { try await keep(posted(ts)) }
         // The pace first, while this job still holds the workspace's lane: finished first, another instance waking
         // in between took the next post at once (two posts 20 ms apart).
         try await pace(team: team)
@@ -95,9 +94,10 @@ extension SlackJobRunner {
     }
 
     /// The `ts` of the post of `feedbackId` in `channel` (found by its metadata), posted since a minute before `since`
-    /// (clocks differ; "" when the post is there without a readable `ts`): at most 5 pages of history. Where the history cannot tell (Slack will not let usero look, or
-    /// not now: a scope, the channel, a 429, an outage), nil: the post goes out as before. A look that waited would
-    /// hold every post of the workspace behind it, and history reads may be limited to one a minute.
+    /// (clocks differ; "" when the post is there without a readable `ts`): at most 5 pages of history. Where the
+    /// history cannot tell (Slack will not let usero look, or not now: a scope, the channel, a 429, an outage), nil:
+    /// the post goes out as before. A look that waited would hold every post of the workspace behind it, and history
+    /// reads may be limited to one a minute.
     private func channelHolds(_ feedbackId: String, channel: String, since: Int64, token: Redacted<String>)
         async throws -> String?
     {

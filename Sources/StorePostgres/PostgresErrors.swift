@@ -39,7 +39,7 @@ public enum PostgresErrorText {
         }
         if underlying.contains("refused") { return "connection refused" }
         // A proxy whose server is down closes without reading what was sent: the kernel resets the connection.
-        if underlying.contains("reset by peer") || underlying.contains("econnreset") || underlying.contains("broken pipe") {
+        if ["reset by peer", "econnreset", "broken pipe"].contains(where: underlying.contains) {
             return "the connection was reset"
         }
         if underlying.contains("timeout") || underlying.contains("timed out") { return "connection timed out" }

@@ -901,9 +901,9 @@ enum PGInstallationRecord {
             lastEventAt: try row.value("last_event_at"), postNotBefore: try row.value("post_not_before"))
         do {
             try installation.restoreSettings(
-                triggerEmoji: try row.value("trigger_emoji"), triggerEmojiAddedAt: try row.value("trigger_emoji_added_at"),
-                notifyChannel: try row.value("notify_channel"), notifyError: try row.value("notify_error"),
-                notifyErrorAt: try row.value("notify_error_at"))
+                triggerEmoji: try row.value("trigger_emoji"),
+                triggerEmojiAddedAt: try row.value("trigger_emoji_added_at"), notifyChannel: try row.value("notify_channel"),
+                notifyError: try row.value("notify_error"), notifyErrorAt: try row.value("notify_error_at"))
         } catch let error as Installation.UndecodableColumn {
             throw PostgresStoreDecodingError(table: "slack_installation", column: error.name)
         }

@@ -529,7 +529,8 @@ extension SQLiteStore: SlackStore {
     /// notify channel, queues the deletion of that post and forgets where it went.
     static func queueUnposts(ofFeedback id: String, at now: Int64, in db: Database) throws {
         let posts = try Row.fetchAll(
-            db.cachedStatement(sql: "SELECT client_id, team_id, channel_id, message_ts FROM slack_post WHERE feedback_id = ?"),
+            db.cachedStatement(
+                sql: "SELECT client_id, team_id, channel_id, message_ts FROM slack_post WHERE feedback_id = ?"),
             arguments: [id])
         guard !posts.isEmpty else { return }
         for post in posts {
@@ -902,9 +903,9 @@ struct InstallationRecord: FetchableRecord {
             lastEventAt: try row.value("last_event_at"), postNotBefore: try row.value("post_not_before"))
         do {
             try installation.restoreSettings(
-                triggerEmoji: try row.value("trigger_emoji"), triggerEmojiAddedAt: try row.value("trigger_emoji_added_at"),
-                notifyChannel: try row.value("notify_channel"), notifyError: try row.value("notify_error"),
-                notifyErrorAt: try row.value("notify_error_at"))
+                triggerEmoji: try row.value("trigger_emoji"),
+                triggerEmojiAddedAt: try row.value("trigger_emoji_added_at"), notifyChannel: try row.value("notify_channel"),
+                notifyError: try row.value("notify_error"), notifyErrorAt: try row.value("notify_error_at"))
         } catch let error as Installation.UndecodableColumn {
             throw StoreDecodingError(table: "slack_installation", column: error.name)
         }

@@ -256,7 +256,8 @@ struct InboxRoutes<Context: RequestContext>: Sendable {
             chrome: visitor.chrome(title: "Delete feedback"),
             item: ItemView(item, filter: filter, showActions: false), deleteID: item.id,
             returnSource: filter.sourceValue, returnEnvironment: filter.environmentValue,
-            returnCursor: filter.cursor?.token ?? "", cancelHref: filter.href(cursor: filter.cursor) + "#item-" + item.id)
+            returnCursor: filter.cursor?.token ?? "",
+            cancelHref: filter.href(cursor: filter.cursor) + "#item-" + item.id)
         return try renderer.page("confirm", view)
     }
 

@@ -95,7 +95,9 @@ struct ErrorMiddleware<Context: RequestContext>: RouterMiddleware {
     static func reply(for error: any Error) -> (HTTPResponse.Status, ErrorBody) {
         if let mapped = ErrorMapping.reply(for: error) ?? ErrorMapping.storage(error) { return mapped }
         if isConnectionFailure(error) { return (.badRequest, ErrorBody("Incomplete or malformed request")) }
-        if error is CancellationError { return (.serviceUnavailable, ErrorBody("The server is stopping, try again shortly")) }
+        if error is CancellationError {
+            return (.serviceUnavailable, ErrorBody("The server is stopping, try again shortly"))
+        }
         switch error {
         case let error as HTTPError:
             return (error.status, ErrorBody(error.body ?? message(for: error.status)))

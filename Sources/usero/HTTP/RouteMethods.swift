@@ -39,9 +39,11 @@ final class RouteMethods: Sendable {
         var catchAll = Set<HTTPRequest.Method>()
         table.withLock { table in
             for route in table {
-                let wildcard = route.path.components.contains { if case .recursiveWildcard = $0 { true } else { false } }
-                if wildcard {
-                    let fixed = route.path.components.prefix { if case .recursiveWildcard = $0 { false } else { true } }
+                func isCatchAll(_ component: RouterPath.Element) -> Bool {
+                    if case .recursiveWildcard = component { true } else { false }
+                }
+                if route.path.components.contains(where: isCatchAll) {
+                    let fixed = route.path.components.prefix { !isCatchAll($0) }
                     if segments.count > fixed.count, zip(fixed, segments).allSatisfy({ $0 ~= $1 }) {
                         catchAll.formUnion(route.methods)
                     }
