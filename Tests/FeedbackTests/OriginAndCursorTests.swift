@@ -117,8 +117,12 @@ import Testing
         #expect(FeedbackCursor(token: cursor.token) == cursor)
     }
 
-    /// `MToA` is `1:` and a NUL; the last is `1:` and a 300-character id.
-    @Test(arguments: ["", "!!!", "bm90LWEtY3Vyc29y", "MToA", FeedbackCursor(createdAtMillis: 1, id: String(repeating: "a", count: 300)).token])
+    /// `MToA` is `1:` and a NUL; `LTE6eA` is `-1:x` (no item was made before 1970; it read as an empty page); the
+    /// last is `1:` and a 300-character id.
+    @Test(arguments: [
+        "", "!!!", "bm90LWEtY3Vyc29y", "MToA", "LTE6eA",
+        FeedbackCursor(createdAtMillis: 1, id: String(repeating: "a", count: 300)).token,
+    ])
     func foreignTokensAreRejected(token: String) {
         #expect(FeedbackCursor(token: token) == nil)
     }

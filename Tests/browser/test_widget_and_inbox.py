@@ -563,3 +563,23 @@ def test_an_svg_is_refused_before_it_is_sent_and_says_why(driver, pages, usero, 
     wait(driver, error.is_displayed)
     assert "SVG images cannot be attached" in error.text
     assert "drawing.svg" not in root.find_element(By.CSS_SELECTOR, "ul").text
+
+
+def test_a_comment_of_white_space_alone_is_no_comment(driver, pages, usero):
+    # U+0085 is white space to the server (Unicode's White_Space) but not to String.prototype.trim().
+    page = pages.add("/blank", """<!doctype html><html><head><title>Blank</title></head><body>
+        <script>window.__posts = 0; var real = window.fetch; window.fetch = function (url) {
+          if (String(url).indexOf('/api/feedback') >= 0) window.__posts++; return real.apply(this, arguments); };</script>
+        <script src="%s/widget.js"></script>
+        <script>initUseroFeedbackWidget({ clientId: '%s' });</script>
+        </body></html>""" % (usero["base"], usero["client_id"]))
+    driver.get(page)
+    root = wait(driver, lambda: widget_root(driver))
+    root.find_element(By.CSS_SELECTOR, ".launcher").click()
+    driver.execute_script(
+        "document.querySelector('usero-feedback-widget').shadowRoot.querySelector('textarea').value = '\\u0085 \\u0085'")
+    root.find_element(By.CSS_SELECTOR, ".send").click()
+    error = root.find_element(By.CSS_SELECTOR, ".err")
+    wait(driver, error.is_displayed)
+    assert "Choose a rating or write a comment" in error.text
+    assert driver.execute_script("return window.__posts") == 0

@@ -210,7 +210,8 @@ public struct FeedbackCursor: Sendable, Equatable {
             return nil
         }
         let parts = text.split(separator: ":", maxSplits: 1)
-        guard parts.count == 2, let millis = Int64(parts[0]), !parts[1].isEmpty, !parts[1].containsNUL else {
+        // No item was made before 1970: a negative instant is no place in any list (it read as an empty page).
+        guard parts.count == 2, let millis = Int64(parts[0]), millis >= 0, !parts[1].isEmpty, !parts[1].containsNUL else {
             return nil
         }
         self.init(createdAtMillis: millis, id: String(parts[1]))

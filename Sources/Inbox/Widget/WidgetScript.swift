@@ -424,7 +424,9 @@ enum WidgetScript {
       e.preventDefault();
       if (busy) return;
       // The user as getUser says now: none (signed out since the page loaded) sends none, never the earlier one.
-      var text = comment.value.trim(), u = user(), address = '';
+      // Trimmed as the server counts white space (Unicode's, which has U+0085 where trim() does not): a comment of
+      // white space alone is no comment here either.
+      var text = comment.value.replace(/^[\s\u0085]+|[\s\u0085]+$/g, ''), u = user(), address = '';
       if (!rating && !text) { showError('Choose a rating or write a comment.'); return; }
       function isAddress(text) { return text.length <= 254 && EMAIL.test(text); }
       if (opts.showEmailOption === false) {
