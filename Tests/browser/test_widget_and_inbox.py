@@ -488,6 +488,10 @@ def test_the_user_sent_is_whoever_get_user_names_at_the_submission(driver, pages
     first, second = submitted_items(driver, usero)
     assert (first["userId"], first["userEmail"]) == ("bob-2", "bob@example.com")
     assert (second["userId"], second["userEmail"]) == (None, None)
+    # The user who signed in later was identified at their submission, as the first one was at start
+    for user_id, email in (("alice-1", "alice@example.com"), ("bob-2", "bob@example.com")):
+        wait(driver, lambda: admin_get(usero, "/api/end-users/" + user_id).status_code == 200)
+        assert admin_get(usero, "/api/end-users/" + user_id).json()["email"] == email
 
 
 def test_a_send_that_ends_while_the_panel_is_closed_says_thanks_at_the_next_open(driver, pages, usero):

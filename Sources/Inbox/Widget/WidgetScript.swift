@@ -247,22 +247,24 @@ enum WidgetScript {
       if (email.value === prefilled) email.value = wanted;
       prefilled = wanted;
     }
-    // Identify the signed-in user once per session, so the team sees who sent what (POST /api/identify).
-    var sessionUserId = sessionUser && (sessionUser.id || sessionUser.userId);
-    if (sessionUserId) {
-      var who = { clientId: opts.clientId, userId: String(sessionUserId) };
-      if (sessionUser.email) who.email = String(sessionUser.email);
-      if (sessionUser.name) who.name = String(sessionUser.name);
+    // Identify the signed-in user, so the team sees who sent what (POST /api/identify): at start, and at a
+    // submission by a user who changed since (a single-page app that signed another one in).
+    function identify(u) {
+      var userId = u && (u.id || u.userId);
+      if (!userId) return;
+      var who = { clientId: opts.clientId, userId: String(userId) };
+      if (u.email) who.email = String(u.email);
+      if (u.name) who.name = String(u.name);
       // Once per browser session for the same values, not on every page view: identify shares the client's
       // public rate limit with feedback, which a busy site's page views would otherwise use up.
       var said = JSON.stringify(who), key = 'usero-identified:' + opts.clientId, known = null;
       try { known = window.sessionStorage.getItem(key); } catch (e) { known = null; }
-      if (known !== said) {
-        request('/api/identify', { headers: { 'Content-Type': 'application/json' }, body: said }).then(function () {
-          try { window.sessionStorage.setItem(key, said); } catch (e) { /* storage refused: identify next time */ }
-        }, function (err) { call(opts.onError, err); });
-      }
+      if (known === said) return;
+      request('/api/identify', { headers: { 'Content-Type': 'application/json' }, body: said }).then(function () {
+        try { window.sessionStorage.setItem(key, said); } catch (e) { /* storage refused: identify next time */ }
+      }, function (err) { call(opts.onError, err); });
     }
+    identify(sessionUser);
 
     function open() {
       if (isOpen) return;
@@ -458,6 +460,7 @@ enum WidgetScript {
       if (opts.metadata && typeof opts.metadata === 'object') payload.metadata = opts.metadata;
       var id = u && (u.id || u.userId);
       if (id && String(id).length <= 128) payload.userId = String(id);
+      identify(u);
       busy = true;
       send.disabled = true;
       send.textContent = files.length ? 'Uploading\u2026' : 'Sending\u2026';
