@@ -364,8 +364,8 @@ extension HTTPSlackWebAPI {
         ]
         let posted: Posted = try await call(
             "chat.postMessage", form: FormBody.encode(fields), authorization: bearer(token))
-        // Slack's word, kept and sent back later (`chat.delete`): only a timestamp is taken.
-        return posted.ts.flatMap { SlackRecoveryRules.millis(ofTs: $0) != nil ? $0 : nil }
+        // Kept and sent back later (`chat.delete`): only a timestamp is taken.
+        return SlackRecoveryRules.timestamp(posted.ts)
     }
 
     public func deleteMessage(channel: String, ts: String, token: Redacted<String>) async throws {

@@ -70,27 +70,16 @@ extension SlackJobRunner {
                 work: .unpost(UnpostJob(channel: post.channel, ts: post.ts)), runAt: now))
     }
 
-    /// Deletes the post of an item deleted since. Done when Slack deleted it, or says it is gone or cannot be
-    /// deleted by the app any more (the channel archived or left); a workspace that uninstalled took its token, and
-    /// with it usero's say over its posts.
+    /// Deletes the post of an item deleted since. Slack's refusals (the message gone already, the channel archived or
+    /// left) end the job as any job's do (`failed`); a workspace that uninstalled took its token, and with it usero's
+    /// say over its posts.
     func unpost(_ job: SlackJob, _ payload: UnpostJob) async throws {
         guard case let (_, token)? = try await token(team: job.teamId) else {
             try await store.finishJob(job.id, then: nil)
             return
         }
-        do {
-            try await api.deleteMessage(channel: payload.channel, ts: payload.ts, token: token)
-        } catch let error as SlackAPIError where Self.unpostEnds(error) {
-            // Nothing left to delete, or nothing usero may delete.
-        }
+        try await api.deleteMessage(channel: payload.channel, ts: payload.ts, token: token)
         try await store.finishJob(job.id, then: nil)
-    }
-
-    /// Slack's answers to `chat.delete` after which there is nothing more to do.
-    static func unpostEnds(_ error: SlackAPIError) -> Bool {
-        guard case .slack(let code) = error else { return false }
-        return ["message_not_found", "channel_not_found", "cant_delete_message", "is_archived", "not_in_channel"]
-            .contains(code)
     }
 
     /// The `ts` of the post of `feedbackId` in `channel` (found by its metadata), posted since a minute before `since`
@@ -116,7 +105,7 @@ extension SlackJobRunner {
                     && $0.metadata?.payload[SlackNotificationMessage.feedbackIdKey] == feedbackId
             }) {
                 // Found; its `ts` is kept only when it reads as one ("" when not).
-                return post.ts.flatMap { SlackRecoveryRules.millis(ofTs: $0) != nil ? $0 : nil } ?? ""
+                return SlackRecoveryRules.timestamp(post.ts) ?? ""
             }
             guard let next = page.nextCursor else { return nil }
             cursor = next

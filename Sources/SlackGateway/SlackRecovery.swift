@@ -54,6 +54,11 @@ public enum SlackRecoveryRules {
         return "\(seconds)." + String(repeating: "0", count: max(0, 6 - digits.count)) + digits
     }
 
+    /// `ts` when it reads as a Slack timestamp (Slack's word, kept and sent back later), else nil.
+    public static func timestamp(_ ts: String?) -> String? {
+        ts.flatMap { millis(ofTs: $0) != nil ? $0 : nil }
+    }
+
     /// Epoch milliseconds of a Slack timestamp, or nil when it is not one (digits, a dot, digits; bounded).
     public static func millis(ofTs ts: String) -> Int64? {
         guard ts.utf8.count <= 32 else { return nil }

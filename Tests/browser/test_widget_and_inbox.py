@@ -455,6 +455,17 @@ def test_email_rules_of_the_panel(driver, pages, usero):
     assert item["userEmail"] is None
 
 
+def widget_page(driver, pages, usero, path, before="", options="", assign=""):
+    """Opens a page of the customer's site that runs `before` (its own markup and stubs), then starts the widget with
+    `options` after its clientId (`assign` names where the handle goes); returns the widget's shadow root."""
+    page = pages.add(path, """<!doctype html><html><head><title>%s</title></head><body>%s
+        <script src="%s/widget.js"></script>
+        <script>%sinitUseroFeedbackWidget({ clientId: '%s'%s });</script>
+        </body></html>""" % (path, before, usero["base"], assign, usero["client_id"], options))
+    driver.get(page)
+    return wait(driver, lambda: widget_root(driver))
+
+
 def submitted_items(driver, usero):
     ids = [e.split(":", 1)[1] for e in driver.execute_script("return window.__events") if e.startswith("submit:")]
     return [admin_get(usero, "/api/feedback/" + i).json() for i in ids]
@@ -463,14 +474,11 @@ def submitted_items(driver, usero):
 def test_the_user_sent_is_whoever_get_user_names_at_the_submission(driver, pages, usero):
     # A single-page app whose user changes after the widget started: the new user's id, and their email in the
     # field the widget pre-filled; after signing out, nobody's.
-    page = pages.add("/spa", """<!doctype html><html><head><title>SPA</title></head><body>
-        <script src="%s/widget.js"></script>
-        <script>window.__events = []; window.me = { id: 'alice-1', email: 'alice@example.com' };
-          window.__w = initUseroFeedbackWidget({ clientId: '%s', getUser: function () { return window.me; },
-            onSubmit: function (d) { window.__events.push('submit:' + d.feedbackId); } });</script>
-        </body></html>""" % (usero["base"], usero["client_id"]))
-    driver.get(page)
-    root = wait(driver, lambda: widget_root(driver))
+    root = widget_page(
+        driver, pages, usero, "/spa",
+        before="<script>window.__events = []; window.me = { id: 'alice-1', email: 'alice@example.com' };</script>",
+        options=""", getUser: function () { return window.me; },
+            onSubmit: function (d) { window.__events.push('submit:' + d.feedbackId); }""", assign="window.__w = ")
     driver.execute_script("window.me = { id: 'bob-2', email: 'bob@example.com' }")
     root.find_element(By.CSS_SELECTOR, ".launcher").click()
     root.find_element(By.CSS_SELECTOR, ".rate[data-rating='3']").click()
@@ -495,19 +503,13 @@ def test_the_user_sent_is_whoever_get_user_names_at_the_submission(driver, pages
 
 
 def test_a_send_that_ends_while_the_panel_is_closed_says_thanks_at_the_next_open(driver, pages, usero):
-    page = pages.add("/slow", """<!doctype html><html><head><title>Slow</title></head><body>
-        <input id="page-field">
+    root = widget_page(driver, pages, usero, "/slow", before="""<input id="page-field">
         <script>var real = window.fetch; window.fetch = function (url) { var args = arguments, self = this;
           if (String(url).indexOf('/api/feedback') < 0) return real.apply(self, args);
           return new Promise(function (r) { setTimeout(r, 700); }).then(function () { return real.apply(self, args); }); };
           window.__events = []; window.__keys = 0;
-          document.addEventListener('keydown', function () { window.__keys++; });</script>
-        <script src="%s/widget.js"></script>
-        <script>window.__w = initUseroFeedbackWidget({ clientId: '%s',
-          onSubmit: function (d) { window.__events.push('submit:' + d.feedbackId); } });</script>
-        </body></html>""" % (usero["base"], usero["client_id"]))
-    driver.get(page)
-    root = wait(driver, lambda: widget_root(driver))
+          document.addEventListener('keydown', function () { window.__keys++; });</script>""",
+        options=", onSubmit: function (d) { window.__events.push('submit:' + d.feedbackId); }", assign="window.__w = ")
     root.find_element(By.CSS_SELECTOR, ".launcher").click()
     root.find_element(By.CSS_SELECTOR, ".rate[data-rating='4']").click()
     root.find_element(By.CSS_SELECTOR, ".send").click()
@@ -526,7 +528,7 @@ def test_a_send_that_ends_while_the_panel_is_closed_says_thanks_at_the_next_open
 
 def test_a_send_without_an_answer_is_given_up_with_a_message(driver, pages, usero):
     # The widget gives a request up after its time (30 s for feedback); the page's timers are sped up here.
-    page = pages.add("/stalled", """<!doctype html><html><head><title>Stalled</title></head><body>
+    root = widget_page(driver, pages, usero, "/stalled", before="""
         <script>var realTimeout = window.setTimeout; window.setTimeout = function (f, ms) {
             return realTimeout(f, ms >= 30000 ? 200 : ms); };
           var real = window.fetch; window.fetch = function (url, init) {
@@ -535,12 +537,7 @@ def test_a_send_without_an_answer_is_given_up_with_a_message(driver, pages, user
             return new Promise(function (resolve, reject) {
               if (init && init.signal) init.signal.addEventListener('abort', function () {
                 reject(new DOMException('aborted', 'AbortError')); });
-            }); };</script>
-        <script src="%s/widget.js"></script>
-        <script>initUseroFeedbackWidget({ clientId: '%s' });</script>
-        </body></html>""" % (usero["base"], usero["client_id"]))
-    driver.get(page)
-    root = wait(driver, lambda: widget_root(driver))
+            }); };</script>""")
     root.find_element(By.CSS_SELECTOR, ".launcher").click()
     root.find_element(By.CSS_SELECTOR, "textarea").send_keys("Kept after the timeout")
     send = root.find_element(By.CSS_SELECTOR, ".send")
@@ -553,14 +550,9 @@ def test_a_send_without_an_answer_is_given_up_with_a_message(driver, pages, user
 
 
 def test_an_svg_is_refused_before_it_is_sent_and_says_why(driver, pages, usero, tmp_path):
-    page = pages.add("/svg", """<!doctype html><html><head><title>SVG</title></head><body>
-        <script src="%s/widget.js"></script>
-        <script>initUseroFeedbackWidget({ clientId: '%s' });</script>
-        </body></html>""" % (usero["base"], usero["client_id"]))
     svg = tmp_path / "drawing.svg"
     svg.write_text('<svg xmlns="http://www.w3.org/2000/svg" width="4" height="4"><rect width="4" height="4"/></svg>')
-    driver.get(page)
-    root = wait(driver, lambda: widget_root(driver))
+    root = widget_page(driver, pages, usero, "/svg")
     root.find_element(By.CSS_SELECTOR, ".launcher").click()
     root.find_element(By.CSS_SELECTOR, "input[type=file]").send_keys(str(svg))
     error = root.find_element(By.CSS_SELECTOR, ".err")
@@ -571,14 +563,9 @@ def test_an_svg_is_refused_before_it_is_sent_and_says_why(driver, pages, usero, 
 
 def test_a_comment_of_white_space_alone_is_no_comment(driver, pages, usero):
     # U+0085 is white space to the server (Unicode's White_Space) but not to String.prototype.trim().
-    page = pages.add("/blank", """<!doctype html><html><head><title>Blank</title></head><body>
+    root = widget_page(driver, pages, usero, "/blank", before="""
         <script>window.__posts = 0; var real = window.fetch; window.fetch = function (url) {
-          if (String(url).indexOf('/api/feedback') >= 0) window.__posts++; return real.apply(this, arguments); };</script>
-        <script src="%s/widget.js"></script>
-        <script>initUseroFeedbackWidget({ clientId: '%s' });</script>
-        </body></html>""" % (usero["base"], usero["client_id"]))
-    driver.get(page)
-    root = wait(driver, lambda: widget_root(driver))
+          if (String(url).indexOf('/api/feedback') >= 0) window.__posts++; return real.apply(this, arguments); };</script>""")
     root.find_element(By.CSS_SELECTOR, ".launcher").click()
     driver.execute_script(
         "document.querySelector('usero-feedback-widget').shadowRoot.querySelector('textarea').value = '\\u0085 \\u0085'")

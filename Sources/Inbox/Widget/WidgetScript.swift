@@ -270,7 +270,7 @@ enum WidgetScript {
       if (isOpen) return;
       isOpen = true;
       if (!done.hidden && !unseenDone) reset();
-      if (form.hidden === false) prefill();
+      if (!form.hidden) prefill();
       panel.hidden = false;
       launcher.setAttribute('aria-expanded', 'true');
       if (unseenDone) {

@@ -37,11 +37,11 @@ final class RouteMethods: Sendable {
         let segments = path.split(separator: "/", omittingEmptySubsequences: true)
         var methods = Set<HTTPRequest.Method>()
         var catchAll = Set<HTTPRequest.Method>()
+        func isCatchAll(_ component: RouterPath.Element) -> Bool {
+            if case .recursiveWildcard = component { true } else { false }
+        }
         table.withLock { table in
             for route in table {
-                func isCatchAll(_ component: RouterPath.Element) -> Bool {
-                    if case .recursiveWildcard = component { true } else { false }
-                }
                 if route.path.components.contains(where: isCatchAll) {
                     let fixed = route.path.components.prefix { !isCatchAll($0) }
                     if segments.count > fixed.count, zip(fixed, segments).allSatisfy({ $0 ~= $1 }) {
