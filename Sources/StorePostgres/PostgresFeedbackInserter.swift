@@ -1,6 +1,7 @@
 import Feedback
 import Foundation
 import Logging
+import NIOCore
 import PostgresNIO
 import Synchronization
 
@@ -277,7 +278,8 @@ final class PostgresFeedbackInserter: Sendable {
         }
     }
 
-    /// The batch's statement: a call of `usero_insert_plain_feedback` (migration `v11-pg-insert-plain-feedback`),
+    /// The batch's statement: a call of `usero_insert_feedback_batch` (migrations `v11-pg-insert-plain-feedback` and
+    /// `v20-submission-key`),
     /// prepared on each connection once, so PostgreSQL parses it there once instead of for every batch (parsing,
     /// analysis and planning were a third of the server's CPU for the insert when it was sent afresh). The rows go as
     /// one binary array per column, zipped back into rows by `unnest`: no text to build here nor to parse there.
@@ -285,14 +287,15 @@ final class PostgresFeedbackInserter: Sendable {
     /// to parse on this route; the arrays cost 2 % and 3 %.) With `commits`, the procedure commits before the call
     /// answers, and the call must run outside a transaction; without, it runs in the caller's.
     struct InsertPlainFeedback: PostgresPreparedStatement {
-        static let name = "usero_call_insert_plain_feedback"
+        static let name = "usero_call_insert_feedback_batch"
         static let sql = """
-            CALL usero_insert_plain_feedback($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16,
-                $17, $18, NULL)
+            CALL usero_insert_feedback_batch($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16,
+                $17, $18, $19, $20, NULL)
             """
         static let bindingDataTypes: [PostgresDataType] = [
             .textArray, .textArray, .textArray, .int8Array, .int4Array, .textArray, .textArray, .textArray,
-            .textArray, .textArray, .textArray, .textArray, .textArray, .int8Array, .textArray, .textArray, .bool, .bool,
+            .textArray, .textArray, .textArray, .textArray, .textArray, .int8Array, .textArray, .textArray,
+            .byteaArray, .byteaArray, .bool, .bool,
         ]
         /// The ids the call inserted; nil when it did nothing because a client of the batch posts to Slack.
         typealias Row = [String]?
@@ -308,7 +311,7 @@ final class PostgresFeedbackInserter: Sendable {
         let unlessNotifying: Bool
 
         func makeBindings() -> PostgresBindings {
-            var bindings = PostgresBindings(capacity: 18)
+            var bindings = PostgresBindings(capacity: 20)
             func text(_ value: (FeedbackItem) -> String?) {
                 bindings.append(PostgresColumnArray(items.map(value)))
             }
@@ -328,6 +331,9 @@ final class PostgresFeedbackInserter: Sendable {
             bindings.append(PostgresColumnArray(items.map { $0.draft.replayOffsetMs }))
             text { $0.draft.userId }
             bindings.append(PostgresColumnArray(allowlists))
+            bindings.append(PostgresColumnArray(items.map { $0.draft.submissionKey.map { ByteBuffer(bytes: $0.key) } }))
+            bindings.append(
+                PostgresColumnArray(items.map { $0.draft.submissionKey.map { ByteBuffer(bytes: $0.content) } }))
             bindings.append(commits)
             bindings.append(unlessNotifying)
             return bindings

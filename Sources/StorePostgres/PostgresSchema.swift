@@ -543,6 +543,69 @@ public enum PostgresSchema {
                 """,
                 "CREATE INDEX slack_post_by_client ON slack_post(client_id)",
             ]),
+        PostgresMigration(
+            "v20-submission-key",
+            [
+                // A client's `Idempotency-Key` for an item, as two digests (see the SQLite migration
+                // `v17-submission-key`). Digests, not what people wrote; no statistics all the same (nothing to plan
+                // by in them).
+                "ALTER TABLE feedback ADD COLUMN submission_key BYTEA, ADD COLUMN submission_content BYTEA",
+                """
+                ALTER TABLE feedback ALTER COLUMN submission_key SET STATISTICS 0,
+                    ALTER COLUMN submission_content SET STATISTICS 0
+                """,
+                """
+                CREATE UNIQUE INDEX feedback_by_submission_key ON feedback(client_id, submission_key)
+                    WHERE submission_key IS NOT NULL
+                """,
+                // The batch of plain submissions (see `v11-pg-insert-plain-feedback`) with each row's key digests: a
+                // row whose key its client's items hold already is left out by `ON CONFLICT DO NOTHING`, like one
+                // whose id exists, and the caller's one-by-one path answers it. The procedure of v11 stays for an
+                // older instance still running during a rollout (its rows have no key).
+                """
+                CREATE PROCEDURE usero_insert_feedback_batch(
+                    p_id TEXT[], p_client_id TEXT[], p_source TEXT[], p_created_at BIGINT[], p_rating INTEGER[],
+                    p_comment TEXT[], p_user_email TEXT[], p_page_url TEXT[], p_page_title TEXT[], p_referrer TEXT[],
+                    p_environment TEXT[], p_metadata TEXT[], p_session_replay_id TEXT[], p_replay_offset_ms BIGINT[],
+                    p_user_id TEXT[], p_allowlist TEXT[], p_submission_key BYTEA[], p_submission_content BYTEA[],
+                    p_commits BOOLEAN, p_unless_notifying BOOLEAN, INOUT written TEXT[] DEFAULT NULL)
+                LANGUAGE plpgsql AS $$
+                BEGIN
+                    IF p_unless_notifying AND EXISTS (
+                        SELECT 1 FROM slack_installation i
+                        WHERE i.client_id = ANY(p_client_id) AND i.notify_channel IS NOT NULL
+                        AND i.token_envelope IS NOT NULL
+                        AND i.team_id NOT IN (SELECT team_id FROM slack_tombstone))
+                    THEN
+                        written := NULL;
+                        RETURN;
+                    END IF;
+                    WITH inserted AS (
+                        INSERT INTO feedback (id, client_id, source, created_at, rating, comment, user_email, page_url,
+                            page_title, referrer, environment, metadata, session_replay_id, replay_offset_ms, user_id,
+                            submission_key, submission_content)
+                        SELECT v.id, v.client_id, v.source, v.created_at, v.rating, v.comment, v.user_email,
+                            v.page_url, v.page_title, v.referrer, v.environment, v.metadata, v.session_replay_id,
+                            v.replay_offset_ms, v.user_id, v.submission_key, v.submission_content
+                        FROM unnest(p_id, p_client_id, p_source, p_created_at, p_rating, p_comment, p_user_email,
+                            p_page_url, p_page_title, p_referrer, p_environment, p_metadata, p_session_replay_id,
+                            p_replay_offset_ms, p_user_id, p_allowlist, p_submission_key, p_submission_content)
+                            AS v(id, client_id, source, created_at, rating, comment, user_email, page_url, page_title,
+                            referrer, environment, metadata, session_replay_id, replay_offset_ms, user_id, allowlist,
+                            submission_key, submission_content)
+                        WHERE EXISTS (SELECT 1 FROM client c WHERE c.id = v.client_id COLLATE "C"
+                            AND (v.allowlist IS NULL OR c.allowed_origins = v.allowlist COLLATE "C"))
+                        AND NOT EXISTS (SELECT 1 FROM account_deletion d WHERE d.client_id = v.client_id COLLATE "C")
+                        ON CONFLICT DO NOTHING
+                        RETURNING feedback.id)
+                    SELECT coalesce(array_agg(inserted.id), '{}') INTO written FROM inserted;
+                    IF p_commits THEN
+                        COMMIT;
+                    END IF;
+                END
+                $$
+                """,
+            ]),
     ]
 
     /// Every table the migrations create, for tests that compare the schema with the SQLite one.

@@ -1,5 +1,6 @@
 public import Feedback
 public import Foundation
+import NIOCore
 import PostgresNIO
 import SlackGateway
 
@@ -95,10 +96,10 @@ extension PostgresStore: FeedbackStore {
         var triesLeft = 3
         while true {
             do {
-                if try await insertOneByOne(item, origin: origin, notifies: notifies, afterDoubt: inDoubt != nil) {
-                    newJobs?.signal()
-                }
-                return item
+                let (enqueued, stored) = try await insertOneByOne(
+                    item, origin: origin, notifies: notifies, afterDoubt: inDoubt != nil)
+                if enqueued { newJobs?.signal() }
+                return stored ?? item
             } catch PostgresWriterError.commitInDoubt where inDoubt == nil {
                 inDoubt = PostgresWriterError.commitInDoubt
             } catch is StoreUnavailable where inDoubt != nil {
@@ -117,10 +118,11 @@ extension PostgresStore: FeedbackStore {
     static let lockWaitAfterDoubt = "5s"
 
     /// Stores `item` in a shared transaction of the writer, checking its `Origin` first; whether post jobs committed
-    /// with it. An item whose id is stored already was written by an earlier try whose commit's answer was lost.
+    /// with it, and the item stored before under its submission key (nothing written) if there is one. An item whose
+    /// id is stored already was written by an earlier try whose commit's answer was lost.
     /// `afterDoubt`: such a try; its statements wait at most `lockWaitAfterDoubt` for a lock.
     private func insertOneByOne(_ item: FeedbackItem, origin: String?, notifies: Bool, afterDoubt: Bool)
-        async throws -> Bool
+        async throws -> (enqueued: Bool, stored: FeedbackItem?)
     {
         // An Origin is checked against the client's list before the write, on a pooled connection of its own:
         // the shared transaction then carries one statement per submission, which is what its lane serialises.
@@ -128,34 +130,58 @@ extension PostgresStore: FeedbackStore {
             guard let client = try await client(id: item.clientId) else { throw FeedbackError.unknownClient }
             guard client.allows(origin: origin) else { throw FeedbackError.originNotAllowed }
         }
-        return try await write { tx -> Bool in
+        return try await write { tx -> (enqueued: Bool, stored: FeedbackItem?) in
             // The transaction is shared: the bound holds for this piece's statements only (a failing piece's is
             // undone with it).
             guard afterDoubt else { return try await Self.insertOneByOne(item, notifies: notifies, in: tx) }
             try await tx.query("SET LOCAL lock_timeout = '\(unescaped: Self.lockWaitAfterDoubt)'")
-            let enqueued = try await Self.insertOneByOne(item, notifies: notifies, in: tx)
+            let outcome = try await Self.insertOneByOne(item, notifies: notifies, in: tx)
             try await tx.query("SET LOCAL lock_timeout TO DEFAULT")
-            return enqueued
+            return outcome
         }
     }
 
     /// `insertOneByOne`'s piece of the shared transaction.
     private static func insertOneByOne(_ item: FeedbackItem, notifies: Bool, in tx: PostgresTransaction)
-        async throws -> Bool
+        async throws -> (enqueued: Bool, stored: FeedbackItem?)
     {
         // The insert itself requires a live client (one that exists and is not being closed), so a client closed
         // since the Origin's check gets nothing written.
         guard try await insert(item, in: tx, onlyForLiveClient: true) else {
             // Its own id: an earlier try committed it (with its post jobs), and its answer was lost.
             if try await tx.row("SELECT 1 FROM feedback WHERE id = \(item.id) AND client_id = \(item.clientId)") != nil {
-                return true
+                return (true, nil)
             }
             guard try await liveClient(id: item.clientId, in: tx) != nil else { throw FeedbackError.unknownClient }
+            // Its key: a repeat of an item stored before (the insert waited for it if it was being stored).
+            if let key = item.draft.submissionKey, let stored = try await Self.item(keyed: key, of: item, in: tx) {
+                return (false, stored)
+            }
             // The same Slack message twice for one client is refused, as the unique index has it.
             throw PostgresStoreConflict()
         }
         // Accepted means durable for the Slack post too: it commits with the item, or neither does.
-        return notifies ? try await enqueueNotifications(for: [item], in: tx) : false
+        return (notifies ? try await enqueueNotifications(for: [item], in: tx) : false, nil)
+    }
+
+    /// The item of `item`'s client stored under `key`, as `item` with that item's id and time; nil when there is
+    /// none. Throws `submissionKeyReused` when it was stored with other content.
+    static func item(keyed key: SubmissionKey, of item: FeedbackItem, in tx: PostgresTransaction) async throws
+        -> FeedbackItem?
+    {
+        var sql = SQLBuilder("SELECT id, created_at, submission_content FROM feedback")
+        let clientID = sql.bind(item.clientId)
+        let digest = sql.bind(ByteBuffer(bytes: key.key))
+        sql.append(" WHERE client_id = \(clientID) AND submission_key = \(digest) AND submission_key IS NOT NULL")
+        guard let row = try await tx.row(sql.query) else { return nil }
+        let (id, createdAt, content) = (
+            try row[0].decode(String.self), try row[1].decode(Int64.self), try row[2].decode(Data?.self)
+        )
+        guard let content, Array(content) == key.content else {
+            throw FeedbackError.submissionKeyReused
+        }
+        return FeedbackItem(
+            id: id, clientId: item.clientId, createdAt: dateFromEpochMillis(createdAt), draft: item.draft)
     }
 
     /// Inserts an item and links the uploaded screenshots it names, in the caller's transaction. False when a row
@@ -173,7 +199,7 @@ extension PostgresStore: FeedbackStore {
             INSERT INTO feedback (id, client_id, source, created_at, rating, comment, user_email, page_url,
                 page_title, referrer, environment, metadata, screenshots, session_replay_id, replay_offset_ms,
                 user_id, slack_team_id, slack_channel_id, slack_message_ts, slack_thread_ts, slack_captured_via,
-                slack_permalink, slack_recovered)
+                slack_permalink, slack_recovered, submission_key, submission_content)
             SELECT
             """)
         let clientID = sql.bind(item.clientId)
@@ -184,7 +210,8 @@ extension PostgresStore: FeedbackStore {
             sql.bind(screenshots), sql.bind(d.sessionReplayId), sql.bind(d.replayOffsetMs), sql.bind(d.userId),
             sql.bind(d.slack?.teamId), sql.bind(d.slack?.channelId), sql.bind(d.slack?.messageTs),
             sql.bind(d.slack?.threadTs), sql.bind(d.slack?.capturedVia.rawValue), sql.bind(d.slack?.permalink),
-            sql.bind(recovered),
+            sql.bind(recovered), sql.bind(d.submissionKey.map { ByteBuffer(bytes: $0.key) }),
+            sql.bind(d.submissionKey.map { ByteBuffer(bytes: $0.content) }),
         ]
         sql.append(" " + values.joined(separator: ", "))
         if onlyForLiveClient {

@@ -358,6 +358,18 @@ extension AppDatabase {
                     CREATE INDEX slack_post_by_client ON slack_post(client_id);
                     """)
         }
+        migrator.registerMigration("v17-submission-key") { db in
+            // A client's `Idempotency-Key` for an item, as two digests (`SubmissionKey`): the key's, unique per
+            // client, and the content's. Rows without a key (every row before this version, Slack captures) are
+            // not in the index.
+            try db.execute(
+                sql: """
+                    ALTER TABLE feedback ADD COLUMN submission_key BLOB;
+                    ALTER TABLE feedback ADD COLUMN submission_content BLOB;
+                    CREATE UNIQUE INDEX feedback_by_submission_key ON feedback(client_id, submission_key)
+                        WHERE submission_key IS NOT NULL;
+                    """)
+        }
         return migrator
     }
 }

@@ -74,28 +74,48 @@ extension SQLiteStore: FeedbackStore {
         let item = FeedbackItem(newAt: date, draft: draft)
         // The client check rides in the write: one hop to the writer instead of a read hop and then a write hop.
         let notifies = postsNewFeedbackToSlack
-        let enqueuedJobs = try await database.write(savepoint: false) { db -> Bool in
+        let (enqueuedJobs, stored) = try await database.write(savepoint: false) { db -> (Bool, FeedbackItem?) in
             guard let origins = try Self.liveClientOrigins(id: item.clientId, in: db) else {
                 throw FeedbackError.unknownClient
             }
             guard OriginPattern.allowlist(origins, allows: origin) else { throw FeedbackError.originNotAllowed }
+            // A repeat: the writer is the only one, so the item it names is there now or not at all.
+            if let key = draft.submissionKey, let stored = try Self.item(keyed: key, of: item, in: db) {
+                return (false, stored)
+            }
             // Accepted means durable for the Slack post too: it commits with the item, or neither does.
             let jobs = notifies ? try Self.notificationJobs(for: item, in: db) : []
             if jobs.isEmpty && item.draft.screenshots.isEmpty {
                 // The insert alone, the common case: one statement, which SQLite undoes by itself if it fails.
                 try Self.insert(item, into: db)
-                return false
+                return (false, nil)
             }
             try db.inSavepoint {
                 try Self.insert(item, into: db)
                 for job in jobs { try Self.enqueue(job, in: db) }
                 return .commit
             }
-            return !jobs.isEmpty
+            return (!jobs.isEmpty, nil)
         }
         // Committed: the worker posts it now rather than at its next poll.
         if enqueuedJobs { newJobs?.signal() }
-        return item
+        return stored ?? item
+    }
+
+    /// The item of `item`'s client stored under `key`, as `item` with that item's id and time; nil when there is
+    /// none. Throws `submissionKeyReused` when it was stored with other content.
+    static func item(keyed key: SubmissionKey, of item: FeedbackItem, in db: Database) throws -> FeedbackItem? {
+        let statement = try db.cachedStatement(
+            sql: """
+                SELECT id, created_at, submission_content FROM feedback
+                WHERE client_id = ? AND submission_key = ? AND submission_key IS NOT NULL
+                """)
+        guard let row = try Row.fetchOne(statement, arguments: [item.clientId, Data(key.key)]) else { return nil }
+        guard let content = row["submission_content"] as Data?, Array(content) == key.content else {
+            throw FeedbackError.submissionKeyReused
+        }
+        return FeedbackItem(
+            id: row["id"], clientId: item.clientId, createdAt: dateFromEpochMillis(row["created_at"]), draft: item.draft)
     }
 
     /// Inserts an item and links the uploaded screenshots it names, in the caller's transaction.
@@ -111,6 +131,7 @@ extension SQLiteStore: FeedbackStore {
         arguments += [
             d.slack?.teamId, d.slack?.channelId, d.slack?.messageTs, d.slack?.threadTs, d.slack?.authorId,
             d.slack?.forwardedBy, d.slack?.capturedVia.rawValue, d.slack?.permalink, d.slack?.recovered ?? false,
+            d.submissionKey.map { Data($0.key) }, d.submissionKey.map { Data($0.content) },
         ]
         // A cached statement: preparing this 25-column insert on every request costs more than running it.
         try db.cachedStatement(
@@ -118,8 +139,9 @@ extension SQLiteStore: FeedbackStore {
                 INSERT INTO feedback (id, client_id, source, created_at, rating, comment, user_email, page_url,
                     page_title, referrer, environment, metadata, screenshots, session_replay_id, replay_offset_ms,
                     user_id, slack_team_id, slack_channel_id, slack_message_ts, slack_thread_ts, slack_author_id,
-                    slack_forwarded_by, slack_captured_via, slack_permalink, slack_recovered)
-                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                    slack_forwarded_by, slack_captured_via, slack_permalink, slack_recovered, submission_key,
+                    submission_content)
+                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
                 """
         ).execute(arguments: arguments)
         for shot in d.screenshots {

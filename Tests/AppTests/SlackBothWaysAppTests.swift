@@ -551,3 +551,22 @@ struct ShiftedClock: WallClock {
         }
     }
 }
+
+extension SlackBothWaysAppTests {
+    /// A submission sent again with its `Idempotency-Key` is posted to the channel once.
+    @Test func aSubmissionSentAgainIsPostedOnce() async throws {
+        try await SlackCaptureTests.withInstalledServer { server, fake, client in
+            #expect(try await Self.put(server, client, #"{"notifyChannel":"C0777"}"#).status == 200)
+            let body = #"{"clientId":"\#(client.id)","rating":2,"comment":"Sent twice"}"#
+            for _ in 0..<3 {
+                let sent = try await server.postJSON("/api/feedback", body, headers: ["Idempotency-Key": "once"])
+                #expect(sent.status == 200)
+            }
+            let other = try await server.postJSON("/api/feedback", body, headers: ["Idempotency-Key": "twice"])
+            #expect(other.status == 200)
+            _ = try await fake.waitForCalls("chat.postMessage", count: 2)
+            try await server.eventually { try await server.count("job") == 0 }
+            #expect(await fake.calls("chat.postMessage").count == 2)
+        }
+    }
+}

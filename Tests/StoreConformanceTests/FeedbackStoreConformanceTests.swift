@@ -423,3 +423,84 @@ import Testing
         #expect(try await s.feedback.unattachedScreenshotBytes(clientID: client) == 300)
     }
 }
+
+/// `Idempotency-Key`: a submission sent again is answered with the item stored the first time.
+@Suite struct SubmissionKeyConformanceTests {
+    typealias S = StoreUnderTest
+
+    static func draft(
+        _ client: String, key: String, comment: String = "Export times out", screenshots: [ScreenshotRef] = []
+    ) -> FeedbackDraft {
+        var draft = FeedbackDraft(clientId: client, source: .widget, rating: 2, comment: comment, screenshots: screenshots)
+        draft.submissionKey = SubmissionKey(header: key, draft: draft)
+        return draft
+    }
+
+    @Test(arguments: StoreFactories.available)
+    func aKeySentAgainStoresNothingAndAnswersTheFirstItem(_ factory: StoreFactory) async throws {
+        let s = try await factory.store()
+        let client = try await s.client()
+        let other = try await s.client()
+
+        let first = try await s.feedback.insert(Self.draft(client, key: "k-1"), at: S.t0, origin: nil)
+        let again = try await s.feedback.insert(
+            Self.draft(client, key: "k-1"), at: S.t0.addingTimeInterval(30), origin: nil)
+        #expect(again.id == first.id)
+        #expect(again.createdAt == first.createdAt)
+        // Another key, or another client's same key, is another submission.
+        let second = try await s.feedback.insert(Self.draft(client, key: "k-2"), at: S.t0, origin: nil)
+        let theirs = try await s.feedback.insert(Self.draft(other, key: "k-1"), at: S.t0, origin: nil)
+        #expect(Set([first.id, second.id, theirs.id]).count == 3)
+        #expect(try await s.items(client).map(\.id).sorted() == [first.id, second.id].sorted())
+        #expect(try await s.items(other).map(\.id) == [theirs.id])
+        // The key is not part of what the item reads back as.
+        #expect(try await s.feedback.feedback(id: first.id, clientID: client)?.draft.submissionKey == nil)
+    }
+
+    @Test(arguments: StoreFactories.available)
+    func aKeySentWithOtherContentIsRefusedAndWritesNothing(_ factory: StoreFactory) async throws {
+        let s = try await factory.store()
+        let client = try await s.client()
+        let first = try await s.feedback.insert(Self.draft(client, key: "k-1"), at: S.t0, origin: nil)
+
+        await #expect(throws: FeedbackError.submissionKeyReused) {
+            try await s.feedback.insert(Self.draft(client, key: "k-1", comment: "Something else"), at: S.t0, origin: nil)
+        }
+        #expect(try await s.items(client).map(\.id) == [first.id])
+    }
+
+    @Test(arguments: StoreFactories.available)
+    func aDeletedItemTakesItsKeyAlong(_ factory: StoreFactory) async throws {
+        let s = try await factory.store()
+        let client = try await s.client()
+        let first = try await s.feedback.insert(Self.draft(client, key: "k-1"), at: S.t0, origin: nil)
+        #expect(try await s.feedback.deleteFeedback(id: first.id, clientID: client))
+
+        let again = try await s.feedback.insert(Self.draft(client, key: "k-1"), at: S.t0, origin: nil)
+        #expect(again.id != first.id)
+        #expect(try await s.items(client).map(\.id) == [again.id])
+    }
+
+    /// Many copies of one submission at once (a client retrying while the first is still being written, on
+    /// PostgreSQL in one batch or in several): one item, and every copy is answered with it.
+    @Test(arguments: StoreFactories.available)
+    func copiesSentAtOnceStoreOneItem(_ factory: StoreFactory) async throws {
+        let s = try await factory.store()
+        let client = try await s.client()
+        let shot = try await s.upload(client)
+        let ids = try await withThrowingTaskGroup(of: String.self) { group in
+            for n in 0..<24 {
+                group.addTask {
+                    // Half plain, half with a screenshot: the two write paths of a backend that has two.
+                    let draft = n % 2 == 0
+                        ? Self.draft(client, key: "plain") : Self.draft(client, key: "shot", screenshots: [shot])
+                    return try await s.feedback.insert(draft, at: S.t0, origin: nil).id
+                }
+            }
+            return try await group.reduce(into: [String]()) { $0.append($1) }
+        }
+        let stored = try await s.items(client)
+        #expect(stored.count == 2)
+        #expect(Set(ids) == Set(stored.map(\.id)))
+    }
+}

@@ -251,7 +251,7 @@ struct PostgresFeedbackInserterTests {
                     return try await TestPostgres.all(
                         """
                         SELECT count(*)::int FROM (SELECT pid FROM pg_stat_activity WHERE pid <> pg_backend_pid()
-                            AND datname = current_database() AND query LIKE 'CALL usero_insert_plain_feedback%'
+                            AND datname = current_database() AND query LIKE 'CALL usero_insert_feedback_batch%'
                             LIMIT 1) lane
                         WHERE pg_terminate_backend(pid)
                         """, as: Int.self, on: connection

@@ -47,6 +47,8 @@ public final class InMemoryStore: Sendable {
         public var erasedMembers: [[String]: Int64] = [:]
         /// Where each item's posts to a notify channel went, by item id.
         public var posts: [String: [PostedMessage]] = [:]
+        /// Each item's `Idempotency-Key` digests, by item id (the item itself is kept without them, as read back).
+        public var submissionKeys: [String: SubmissionKey] = [:]
     }
 
     private let state = Mutex(State())
@@ -141,8 +143,22 @@ extension InMemoryStore: FeedbackStore, StoreHealth {
                 throw FeedbackError.unknownClient
             }
             guard client.allows(origin: origin) else { throw FeedbackError.originNotAllowed }
-            let item = FeedbackItem(newAt: at, draft: draft)
+            var kept = draft
+            kept.submissionKey = nil
+            if let key = draft.submissionKey {
+                let repeated = state.submissionKeys.first { id, stored in
+                    stored.key == key.key && state.feedback[id]?.clientId == draft.clientId
+                }
+                if let (id, stored) = repeated {
+                    guard stored.content == key.content, let first = state.feedback[id] else {
+                        throw FeedbackError.submissionKeyReused
+                    }
+                    return first
+                }
+            }
+            let item = FeedbackItem(newAt: at, draft: kept)
             try Self.insert(item, into: &state)
+            if let key = draft.submissionKey { state.submissionKeys[item.id] = key }
             if postsNewFeedbackToSlack {
                 let installations = state.installations.values.filter { Self.active(team: $0.teamId, in: state) != nil }
                 for job in SlackNotificationRules.jobs(for: item, installations: Array(installations)) {

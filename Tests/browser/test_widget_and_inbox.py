@@ -574,3 +574,39 @@ def test_a_comment_of_white_space_alone_is_no_comment(driver, pages, usero):
     wait(driver, error.is_displayed)
     assert "Choose a rating or write a comment" in error.text
     assert driver.execute_script("return window.__posts") == 0
+
+
+def test_a_send_whose_answer_was_lost_is_stored_once_when_sent_again(driver, pages, usero):
+    # The first try reaches the server and is stored, but its answer never reaches the page (a dropped connection):
+    # the visitor sees an error and presses Send again. The second try goes with the first one's Idempotency-Key,
+    # and the server answers it with the item it stored: one item, not two.
+    root = widget_page(driver, pages, usero, "/lost-answer", before="""
+        <script>window.__events = []; window.__keys = []; window.__lose = 1;
+          var real = window.fetch; window.fetch = function (url, init) {
+            if (String(url).indexOf('/api/feedback') < 0) return real.apply(this, arguments);
+            window.__keys.push(init.headers['Idempotency-Key']);
+            return real.apply(this, arguments).then(function (res) {
+              if (window.__lose-- > 0) throw new TypeError('Failed to fetch');
+              return res; }); };</script>""",
+        options=", onSubmit: function (d) { window.__events.push('submit:' + d.feedbackId); }")
+    root.find_element(By.CSS_SELECTOR, ".launcher").click()
+    root.find_element(By.CSS_SELECTOR, "textarea").send_keys("Answer lost on the way back")
+    send = root.find_element(By.CSS_SELECTOR, ".send")
+    send.click()
+    wait(driver, root.find_element(By.CSS_SELECTOR, ".err").is_displayed)
+    wait(driver, send.is_enabled)
+    send.click()
+    wait(driver, root.find_element(By.CSS_SELECTOR, ".done").is_displayed)
+    keys = driver.execute_script("return window.__keys")
+    assert len(keys) == 2 and keys[0] == keys[1] and len(keys[0]) == 32
+    stored = [i for i in admin_get(usero, "/api/feedback?limit=100").json()["items"]
+              if i["comment"] == "Answer lost on the way back"]
+    assert [i["id"] for i in stored] == [e.split(":", 1)[1] for e in driver.execute_script("return window.__events")]
+    # The next submission is a new one, with a new key
+    root.find_element(By.CSS_SELECTOR, ".done button").click()
+    root.find_element(By.CSS_SELECTOR, ".launcher").click()
+    root.find_element(By.CSS_SELECTOR, "textarea").send_keys("Answer lost on the way back")
+    root.find_element(By.CSS_SELECTOR, ".send").click()
+    wait(driver, lambda: len(driver.execute_script("return window.__events")) == 2)
+    keys = driver.execute_script("return window.__keys")
+    assert len(keys) == 3 and keys[2] != keys[0]

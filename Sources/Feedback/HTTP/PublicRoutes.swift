@@ -41,7 +41,7 @@ public struct PublicRoutes<Context: RequestContext>: Sendable {
         let item = try await service.submit(
             body: body,
             context: .init(isWidget: request.header("X-Usero-Widget") != nil, referer: request.headers[.referer]),
-            origin: request.headers[.origin])
+            origin: request.headers[.origin], idempotencyKey: request.headers[idempotencyKeyField])
         // Ids are lowercase letters, digits and `_`: nothing to escape, and no encoder on the hot path.
         return JSONResponse.raw(#"{"success":true,"feedbackId":"\#(item.id)"}"#)
     }
@@ -104,6 +104,9 @@ public struct PublicRoutes<Context: RequestContext>: Sendable {
         }
     }
 }
+
+/// The header a client names a submission with (`SubmissionKey`).
+private let idempotencyKeyField = HTTPField.Name("Idempotency-Key")!
 
 struct Uploaded: Encodable {
     var success: Bool

@@ -160,6 +160,9 @@ public struct FeedbackDraft: Sendable, Equatable {
     public var replayOffsetMs: Int64?
     public var userId: String?
     public var slack: SlackCapture?
+    /// The client's `Idempotency-Key` for this submission, if it sent one: see `SubmissionKey`. Stored, never read
+    /// back.
+    public var submissionKey: SubmissionKey?
 
     /// Creates a draft; every optional field defaults to absent.
     public init(

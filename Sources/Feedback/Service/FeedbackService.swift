@@ -35,10 +35,18 @@ public struct FeedbackService: Sendable {
     }
 
     /// Validates and stores one submission; returns the stored item once it is durable.
-    public func submit(body: some Collection<UInt8>, context: SubmissionParser.Context, origin: String?) async throws
-        -> FeedbackItem
-    {
+    /// `idempotencyKey`: the request's `Idempotency-Key` header, if any (see `SubmissionKey`).
+    public func submit(
+        body: some Collection<UInt8>, context: SubmissionParser.Context, origin: String?, idempotencyKey: String? = nil
+    ) async throws -> FeedbackItem {
         var draft = try parser.parse(body, context: context)
+        if let idempotencyKey {
+            // Of the fields as sent: a resend of the same body has the same content whatever the uploads say now.
+            guard let key = SubmissionKey(header: idempotencyKey, draft: draft) else {
+                throw FeedbackError.invalidSubmissionKey
+            }
+            draft.submissionKey = key
+        }
         if !draft.screenshots.isEmpty {
             draft.screenshots = try await uploadedScreenshots(draft.screenshots, clientID: draft.clientId)
         }

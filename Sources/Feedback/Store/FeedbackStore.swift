@@ -22,6 +22,11 @@ public protocol FeedbackStore: Sendable {
     /// It checks that the client exists and is not being deleted in the very statement or transaction that writes
     /// (else `FeedbackError.unknownClient`), so nothing is written for a client being deleted, and that its
     /// allowlist admits `origin` (else `.originNotAllowed`; a store may read the allowlist just before the write).
+    ///
+    /// A draft with a `submissionKey` the client's stored items already hold is a repeat: with the same content it
+    /// returns that item (its id and time; the draft's fields, which are the same) and writes nothing, not even its
+    /// Slack post job; with other content it throws `FeedbackError.submissionKeyReused`. Two at once with one key
+    /// store one item.
     func insert(_ draft: FeedbackDraft, at: Date, origin: String?) async throws -> FeedbackItem
     /// One item of this client.
     func feedback(id: String, clientID: String) async throws -> FeedbackItem?

@@ -24,6 +24,10 @@ public enum FeedbackError: Error, Equatable, Sendable {
     case screenshotIncomplete
     /// The client's screenshots not yet attached to feedback would pass the per-client upload quota.
     case uploadQuotaExceeded(megabytes: Int64)
+    /// The `Idempotency-Key` header is not 1 to 255 visible ASCII characters.
+    case invalidSubmissionKey
+    /// The `Idempotency-Key` names an item stored with other content.
+    case submissionKeyReused
     /// The public rate limit refused this client for now; it may try again after so many seconds.
     case rateLimited(retryAfterSeconds: Int)
 }

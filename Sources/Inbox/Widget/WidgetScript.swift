@@ -198,6 +198,10 @@ enum WidgetScript {
     // `unseenDone`: a send that succeeded while the panel was closed; its thank-you is shown at the next open.
     var rating = null, files = [], busy = false, isOpen = false, unseenDone = false, destroyed = false;
     var uploaded = typeof WeakMap === 'function' ? new WeakMap() : null;
+    // The last submission that got no success, and the Idempotency-Key it went with: sent again unchanged (the
+    // person pressing Send after a timeout or an error), it goes with the same key, so that a first try the server
+    // stored after all is answered instead of stored twice. Anything changed is a new submission, with a new key.
+    var lastTry = null;
     RATINGS.forEach(function (r) {
       var b = document.createElement('button');
       b.type = 'button';
@@ -415,6 +419,14 @@ enum WidgetScript {
       });
     }
 
+    // 128 random bits as hex (a UUID's worth; `crypto.randomUUID` exists only on https pages).
+    function newKey() {
+      var bytes = new Uint8Array(16), out = '';
+      if (window.crypto && crypto.getRandomValues) crypto.getRandomValues(bytes);
+      else for (var i = 0; i < 16; i++) bytes[i] = Math.floor(Math.random() * 256);
+      for (var j = 0; j < 16; j++) out += (bytes[j] < 16 ? '0' : '') + bytes[j].toString(16);
+      return out;
+    }
     function cut(text, max) {
       text = String(text);
       if (text.length <= max) return text;
@@ -475,8 +487,13 @@ enum WidgetScript {
       }, Promise.resolve()).then(function () {
         if (shots.length) payload.screenshots = shots;
         send.textContent = 'Sending\u2026';
-        return request('/api/feedback', { headers: { 'Content-Type': 'application/json' }, body: JSON.stringify(payload) });
+        var body = JSON.stringify(payload);
+        if (!lastTry || lastTry.body !== body) lastTry = { body: body, key: newKey() };
+        return request('/api/feedback', {
+          headers: { 'Content-Type': 'application/json', 'Idempotency-Key': lastTry.key }, body: body
+        });
       }).then(function (body) {
+        lastTry = null;
         if (destroyed) return;
         form.hidden = true;
         done.hidden = false;

@@ -28,6 +28,11 @@ enum ErrorMapping {
         case .uploadQuotaExceeded(let megabytes):
             (.contentTooLarge, ErrorBody(
                 "Upload quota exceeded: this client may hold at most \(megabytes) MB of screenshots not yet attached to feedback"))
+        case .invalidSubmissionKey:
+            (.badRequest, ErrorBody("Invalid Idempotency-Key header: use 1 to 255 visible ASCII characters"))
+        case .submissionKeyReused:
+            (.unprocessableContent, ErrorBody(
+                "Idempotency-Key already used for a different submission: send each new submission with a new key"))
         case .rateLimited: (.tooManyRequests, ErrorBody("Too many requests"))
         }
     }

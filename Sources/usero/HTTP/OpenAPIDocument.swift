@@ -48,6 +48,17 @@ enum OpenAPIDocument {
        "type": "string"
       },
       "description": "present: stored with source `widget`"
+     },
+     {
+      "name": "Idempotency-Key",
+      "in": "header",
+      "schema": {
+       "type": "string",
+       "minLength": 1,
+       "maxLength": 255,
+       "pattern": "^[!-~]+$"
+      },
+      "description": "the client's name for this submission (a UUID): sent again with the same body, it is answered with the item stored the first time and stores nothing; with another body, 422"
      }
     ],
     "requestBody": {
@@ -81,7 +92,7 @@ enum OpenAPIDocument {
       }
      },
      "400": {
-      "description": "invalid body; `issues` names each bad field",
+      "description": "invalid body (`issues` names each bad field), or an `Idempotency-Key` that is not 1 to 255 visible ASCII characters",
       "content": {
        "application/json": {
         "schema": {
@@ -139,6 +150,25 @@ enum OpenAPIDocument {
      },
      "413": {
       "description": "body over the limit",
+      "content": {
+       "application/json": {
+        "schema": {
+         "$ref": "#/components/schemas/Error"
+        }
+       }
+      },
+      "headers": {
+       "Access-Control-Allow-Origin": {
+        "schema": {
+         "type": "string",
+         "const": "*"
+        },
+        "description": "always `*`"
+       }
+      }
+     },
+     "422": {
+      "description": "`Idempotency-Key` already used for a different submission",
       "content": {
        "application/json": {
         "schema": {

@@ -31,7 +31,7 @@ struct PublicCORSMiddleware<Context: RequestContext>: RouterMiddleware {
         if response.headers[.retryAfter] != nil { response.headers[.accessControlExposeHeaders] = "Retry-After" }
         if preflight {
             response.headers[.accessControlAllowMethods] = "GET, POST, OPTIONS"
-            response.headers[.accessControlAllowHeaders] = "Content-Type, X-Usero-Widget"
+            response.headers[.accessControlAllowHeaders] = "Content-Type, X-Usero-Widget, Idempotency-Key"
             response.headers[.accessControlMaxAge] = "86400"
         }
     }
