@@ -52,6 +52,30 @@ import UseroTestSupport
         }
     }
 
+    /// The content is the body's: sent again from another page (the `Referer` standing in for a missing `pageUrl`),
+    /// or with the widget's header this time, it is still the same submission; the first try's page is kept.
+    @Test func theSameBodyFromAnotherPageOrWithTheWidgetHeaderIsTheSameSubmission() async throws {
+        try await TestServer.run { server in
+            let client = try await server.createClient()
+            let body = String(format: Self.body, client.id)
+            let first = try await server.postJSON(
+                "/api/feedback", body, headers: ["Idempotency-Key": "k-1", "Referer": "https://app.example.com/a"])
+            let id = try #require(first.json["feedbackId"] as? String)
+            for headers in [
+                ["Idempotency-Key": "k-1", "Referer": "https://app.example.com/b"], ["Idempotency-Key": "k-1"],
+                ["Idempotency-Key": "k-1", "X-Usero-Widget": "1"],
+            ] {
+                let again = try await server.postJSON("/api/feedback", body, headers: headers)
+                #expect(again.status == 200)
+                #expect(again.json["feedbackId"] as? String == id)
+            }
+            let item = try await server.request(
+                "GET", "/api/feedback/\(id)", headers: ["Authorization": "Bearer \(client.key)"]).json
+            #expect(item["pageUrl"] as? String == "https://app.example.com/a")
+            #expect(try await server.count("feedback") == 1)
+        }
+    }
+
     @Test(arguments: ["", "has space", String(repeating: "k", count: 256), "caf\u{E9}"])
     func aMalformedKeyIsA400AndStoresNothing(_ value: String) async throws {
         try await TestServer.run { server in

@@ -33,8 +33,9 @@ public struct SubmissionKey: Sendable, Equatable {
         self.content = content
     }
 
-    /// SHA-256 over every field the client sent, each written as a tag, its length and its bytes (so that no two
-    /// different drafts write the same bytes).
+    /// SHA-256 over every field of the body, each written as a tag, its length and its bytes (so that no two
+    /// different drafts write the same bytes). Not the source: the same body is the same submission with or without
+    /// the widget's header.
     static func fingerprint(of draft: FeedbackDraft) -> [UInt8] {
         var bytes: [UInt8] = []
         func field(_ tag: UInt8, _ value: String?) {
@@ -45,7 +46,6 @@ public struct SubmissionKey: Sendable, Equatable {
             bytes.append(contentsOf: utf8)
         }
         field(1, draft.clientId)
-        field(2, draft.source.rawValue)
         field(3, draft.rating.map { String($0) })
         field(4, draft.comment)
         field(5, draft.userEmail)

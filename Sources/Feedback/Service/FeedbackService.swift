@@ -39,14 +39,22 @@ public struct FeedbackService: Sendable {
     public func submit(
         body: some Collection<UInt8>, context: SubmissionParser.Context, origin: String?, idempotencyKey: String? = nil
     ) async throws -> FeedbackItem {
-        var draft = try parser.parse(body, context: context)
-        if let idempotencyKey {
-            // Of the fields as sent: a resend of the same body has the same content whatever the uploads say now.
-            guard let key = SubmissionKey(header: idempotencyKey, draft: draft) else {
-                throw FeedbackError.invalidSubmissionKey
-            }
-            draft.submissionKey = key
+        guard let idempotencyKey else { return try await insert(parser.parse(body, context: context), origin: origin) }
+        // The key's content is the body's fields as sent: the same body sent again is the same submission whatever
+        // page it is sent from (the `Referer` that stands in for a missing `pageUrl`) and whatever the uploads it
+        // names say by then.
+        var draft = try parser.parse(body, context: SubmissionParser.Context(isWidget: context.isWidget, referer: nil))
+        guard let key = SubmissionKey(header: idempotencyKey, draft: draft) else {
+            throw FeedbackError.invalidSubmissionKey
         }
+        draft.submissionKey = key
+        if draft.pageUrl == nil { draft.pageUrl = SubmissionParser.pageURL(fromReferer: context.referer) }
+        return try await insert(draft, origin: origin)
+    }
+
+    /// Stores a parsed submission, its screenshot objects made what their uploads say.
+    private func insert(_ parsed: FeedbackDraft, origin: String?) async throws -> FeedbackItem {
+        var draft = parsed
         if !draft.screenshots.isEmpty {
             draft.screenshots = try await uploadedScreenshots(draft.screenshots, clientID: draft.clientId)
         }

@@ -87,10 +87,16 @@ public struct SubmissionParser: Sendable {
             comment: comment, userEmail: userEmail,
             // Empty counts as absent (as `userEmail`), so the `Referer` stands in for it, within the same limit (a
             // longer one is left out: the browser sent it, not the caller).
-            pageUrl: Self.nonEmpty(pageUrl) ?? Self.nonEmpty(context.referer).flatMap { $0.exceedsLength(Self.maxURLLength) ? nil : $0 },
+            pageUrl: Self.nonEmpty(pageUrl) ?? Self.pageURL(fromReferer: context.referer),
             pageTitle: pageTitle, referrer: referrer, environment: environment, metadata: metadata,
             screenshots: screenshots, sessionReplayId: sessionReplayId, replayOffsetMs: replayOffsetMs,
             userId: userId)
+    }
+
+    /// The `Referer` as the page of a submission that names none: within the same limit (a longer one is left out:
+    /// the browser sent it, not the caller).
+    public static func pageURL(fromReferer referer: String?) -> String? {
+        nonEmpty(referer).flatMap { $0.exceedsLength(maxURLLength) ? nil : $0 }
     }
 
     private func parseScreenshots(_ value: JSONValue?, issues: inout Issues) -> [ScreenshotRef] {
