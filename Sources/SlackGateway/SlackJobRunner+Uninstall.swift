@@ -1,6 +1,7 @@
 import Feedback
 import Foundation
 import Logging
+import UseroCrypto
 
 // The jobs that forget: the uninstall scrub and the revocation of a closed account's token.
 extension SlackJobRunner {
@@ -34,7 +35,14 @@ extension SlackJobRunner {
 
     /// Revokes a closed account's token; ends whether Slack answers ok, an error, or (after the last attempt) nothing.
     func revoke(_ job: SlackJob, _ payload: RevokeJob) async throws {
-        guard let team = job.teamId, let envelope = payload.envelope, let token = try? open(envelope, team: team) else {
+        let token: Redacted<String>
+        do {
+            guard let team = job.teamId, let envelope = payload.envelope else { throw CryptoError.malformedEnvelope }
+            token = try open(envelope, team: team)
+        } catch CryptoError.unknownKey {
+            // Sealed under a key another instance has: `run` leaves it for that one.
+            throw CryptoError.unknownKey
+        } catch {
             logger.warning("Slack revoke job unreadable", metadata: ["slack.job_id": "\(job.id)"])
             try await store.finishJob(job.id, then: nil)
             return

@@ -21,6 +21,9 @@ public struct SlackJobRunner: Sendable {
     /// A 429 does not count as a failed attempt, so a job Slack keeps rate-limiting would otherwise wait for ever:
     /// one queued this long ago (a day, epoch ms) is given up at its next 429, as a job out of attempts is.
     public static let rateLimitedGiveUpAge: Int64 = 86_400_000
+    /// How long a job whose token was sealed under a key this instance lacks waits before it is claimable again
+    /// (epoch ms): long enough for an instance that has the key to take it first.
+    public static let unknownKeyDelay: Int64 = 15_000
 
     /// What the outbound jobs (issue 12) need beyond the store and Slack.
     public struct Options: Sendable {
@@ -86,6 +89,15 @@ public struct SlackJobRunner: Sendable {
             logger.debug("Slack job done", metadata: metadata)
             return .finished
         } catch is CancellationError {
+            return .retryLater
+        } catch CryptoError.unknownKey where job.createdAt.map({ now - $0 < Self.rateLimitedGiveUpAge }) ?? true {
+            // The token was sealed under a key this instance does not have: a replica started with another
+            // `USERO_TOKEN_KEY` (said at its start). Failing here would use up the job's attempts on every instance
+            // (this one would keep taking the retries); it is left for one that has the key, or for the key to be
+            // set, or for the workspace to install again, without an attempt used. A day on, it fails as any other.
+            logger.debug("Slack job left for an instance with its token's key", metadata: metadata)
+            _ = try? await store.rescheduleJob(
+                job.id, runAt: now + Self.unknownKeyDelay, countAttempt: false, error: "token_key_unknown")
             return .retryLater
         } catch let error as SlackAPIError {
             metadata["slack.error"] = "\(Self.code(error))"

@@ -63,7 +63,7 @@ enum SlackSetup {
             // every capture fails as `internal`: said once, at start, naming the variables.
             guard let unknown = try? await keyCheck.installationsWithAnUnknownKey(), unknown > 0 else { return }
             logger.error(
-                "USERO_TOKEN_KEY cannot open the stored Slack tokens of \(unknown) workspace(s): set the key they were sealed with, or put it in USERO_PREVIOUS_TOKEN_KEYS (Slack captures and posts fail until then)")
+                "USERO_TOKEN_KEY cannot open the stored Slack tokens of \(unknown) workspace(s): set the key they were sealed with, or put it in USERO_PREVIOUS_TOKEN_KEYS (until then this instance leaves their Slack jobs to instances that have it; with none, captures and posts wait, for a day at most)")
         }
         // The store's: an accepted item's post jobs wake the worker too.
         let wakeup = parts.backend.newJobs

@@ -2,6 +2,7 @@ import Feedback
 import Foundation
 @testable import SlackGateway
 import Testing
+import UseroCrypto
 import UseroTestSupport
 
 /// Each job kind run once against the fake Slack and the in-memory store: what is stored, what is queued next,
@@ -317,6 +318,53 @@ import UseroTestSupport
 
         #expect(await world.worker().runDueJobs() == 1)
 
+        #expect(api.calls.map(\.method) == ["auth.revoke"])
+        #expect(world.jobs.isEmpty)
+    }
+}
+
+/// A job whose bot token was sealed under a key this instance does not have (a replica started with another
+/// `USERO_TOKEN_KEY`): left, without an attempt used, for an instance that has the key.
+@Suite struct UnknownTokenKeyTests {
+    @Test func aCaptureThisInstanceCannotOpenTheTokenOfIsLeftForOneThatCan() async throws {
+        let (world, api) = try await SlackJobRunnerJobTests.world()
+        _ = try await world.ingest.receiveEvent(try Fixtures.bytes("event_reaction_added_wrench.json"))
+        let otherKey = KeyRing(current: try TokenKey(try SecretBytes.random(count: 32)))
+        let replica = SlackJobRunner(
+            store: world.store, auditor: world.store, api: api, keyRing: otherKey, clock: world.clock,
+            logger: world.logger, wakeup: world.wakeup)
+
+        // Taken by the replica again and again: never given up, no attempt used, nothing asked of Slack
+        for _ in 0..<20 {
+            let job = try #require(try await world.claim().first)
+            #expect(await replica.run(job) == .retryLater)
+            let left = try #require(world.jobs.only)
+            #expect(left.attempts == 0)
+            #expect(left.runAt == world.nowMillis + SlackJobRunner.unknownKeyDelay)
+            world.clock.advance(by: Double(SlackJobRunner.unknownKeyDelay) / 1000)
+        }
+        #expect(api.calls.isEmpty)
+        #expect(world.items.isEmpty)
+
+        // An instance with the key captures it
+        #expect(try await SlackJobRunnerJobTests.runOne(world) == .finished)
+        #expect(world.items.only?.draft.comment == "Export to CSV times out")
+    }
+
+    @Test func aClosedAccountsRevokeIsLeftForAnInstanceWithItsKey() async throws {
+        let (world, api) = try await SlackJobRunnerJobTests.world()
+        let envelope = try world.keyRing.seal(Array("xoxb-closed".utf8), associatedData: Array(SlackWorld.team.utf8))
+        try await world.store.enqueue(world.newJob(.revoke(RevokeJob(envelope: envelope))))
+        let replica = SlackJobRunner(
+            store: world.store, auditor: world.store,
+            api: api, keyRing: KeyRing(current: try TokenKey(try SecretBytes.random(count: 32))), clock: world.clock,
+            logger: world.logger, wakeup: world.wakeup)
+
+        let job = try #require(try await world.claim().first)
+        #expect(await replica.run(job) == .retryLater)
+        #expect(world.jobs.only?.attempts == 0)
+        world.clock.advance(by: Double(SlackJobRunner.unknownKeyDelay) / 1000)
+        #expect(try await SlackJobRunnerJobTests.runOne(world) == .finished)
         #expect(api.calls.map(\.method) == ["auth.revoke"])
         #expect(world.jobs.isEmpty)
     }
