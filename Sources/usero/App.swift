@@ -46,6 +46,15 @@ func buildApplication(
     onServerRunning: @escaping @Sendable (Int) async -> Void = { _ in }
 ) async throws -> (Application<AppResponder>, AppParts) {
     let backend = try await Backend.open(config, serving: true)
+    // Instances on one PostgreSQL date things by the database's clock, whatever their hosts' say (`PostgresClock`).
+    var clock = clock
+    var alignedClock: PostgresClock?
+    if let postgres = backend.postgres, clock is SystemClock {
+        let aligned = PostgresClock(store: postgres)
+        try? await aligned.synchronise()
+        ClockSynchroniser.warnIfSkewed(aligned, logger: logger)
+        (clock, alignedClock) = (aligned, aligned)
+    }
     // Uploads a crash cut off; any upload still running elsewhere on this folder has touched its file since.
     SpooledFile.removeLeftovers(in: Backend.uploadSpoolDirectory(config), olderThan: Backend.unfinishedUploadAge(config))
     let store = backend.feedback
@@ -94,6 +103,7 @@ func buildApplication(
     var services: [any Service] = []
     // First in the list, so stopped last: the pool closes once the server and the workers have finished with it.
     if let postgres = backend.postgres { services.append(StoreCloser { await postgres.backend.close() }) }
+    if let alignedClock { services.append(ClockSynchroniser(clock: alignedClock, logger: logger)) }
     // Stored files whose rows a crash kept from committing: a walk of the whole screenshot folder (seconds for
     // hundreds of thousands of files), so it runs beside the server, not before it.
     if backend.sqlite != nil {
@@ -198,6 +208,34 @@ struct OnceAtStart: Service {
     func run() async throws {
         try? await cancelWhenGracefulShutdown { try await work() }
         try? await gracefulShutdown()
+    }
+}
+
+/// Measures the database clock's offset again every `PostgresClock.interval` until the shutdown.
+struct ClockSynchroniser: Service {
+    let clock: PostgresClock
+    let logger: Logger
+
+    /// Past this, the host's clock is said to be off (milliseconds): NTP keeps hosts within a few.
+    static let skewWarning: Int64 = 1_000
+
+    func run() async throws {
+        try? await cancelWhenGracefulShutdown {
+            while !Task.isCancelled {
+                try await Task.sleep(for: PostgresClock.interval)
+                let before = clock.offsetMillis
+                try? await clock.synchronise()
+                if abs(before) <= Self.skewWarning { Self.warnIfSkewed(clock, logger: logger) }
+            }
+        }
+    }
+
+    /// A warning when this host's clock is more than a second off the database's (once it is newly so).
+    static func warnIfSkewed(_ clock: PostgresClock, logger: Logger) {
+        let offset = clock.offsetMillis
+        guard abs(offset) > skewWarning else { return }
+        logger.warning(
+            "This host's clock is \(abs(offset)) ms \(offset > 0 ? "behind" : "ahead of") the database's: usero dates by the database's; check the host's time service (NTP)")
     }
 }
 
