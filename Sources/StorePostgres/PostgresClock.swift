@@ -9,7 +9,8 @@ import Synchronization
 /// another, and posted them twice), when a job is due, the pace of channel posts, the heartbeat that tells a downtime
 /// (an instance ahead started a recovery sweep of a downtime that never was), and the order of items by their
 /// `createdAt`. So `now()` is this host's clock plus its offset from the database's, measured by `synchronise()`
-/// (at start, then every `interval`); until a measurement succeeds, the offset is 0.
+/// (at start, then every `interval`); until a measurement succeeds, and while the offset is within what the round
+/// trip or a quarter of a second could explain, the offset is 0.
 public final class PostgresClock: WallClock {
     /// How often the offset is measured again (clocks drift; a host's time service may step it).
     public static let interval: Duration = .seconds(60)
@@ -39,8 +40,15 @@ public final class PostgresClock: WallClock {
         let after = epochMillis(system.now())
         // Bounded before it meets arithmetic: a round trip over a minute says nothing of the offset.
         guard after >= before, after - before < 60_000 else { return }
-        offset.store(database - (before + (after - before) / 2), ordering: .relaxed)
+        let measured = database - (before + (after - before) / 2)
+        // An offset the round trip could explain, or one too small to matter, is no offset: hosts kept by NTP agree
+        // within milliseconds, and dating by a measurement noisier than their clocks would only add its noise.
+        let matters = abs(measured) > max((after - before) / 2, Self.leastCorrectedMillis)
+        offset.store(matters ? measured : 0, ordering: .relaxed)
     }
+
+    /// Offsets up to this are left alone (milliseconds): far below what any lease or pace here could feel.
+    public static let leastCorrectedMillis: Int64 = 250
 }
 
 extension PostgresStore {

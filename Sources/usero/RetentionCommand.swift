@@ -3,6 +3,7 @@ import Feedback
 import Foundation
 import Retention
 import SlackGateway
+import StorePostgres
 
 struct RetentionCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
@@ -26,9 +27,16 @@ struct RetentionCommand: AsyncParsableCommand {
         }
 
         func run() async throws {
-            let instant = asOf.flatMap(RetentionCommand.parseAsOf) ?? Date()
             let (_, backend) = try await openBackend()
-            try printJSON(try await RetentionCommand.runOnce(backend: backend, asOf: instant))
+            // On PostgreSQL, the database's time, as `serve` dates by it (`PostgresClock`).
+            var clock: any WallClock = SystemClock()
+            if let postgres = backend.postgres {
+                let aligned = PostgresClock(store: postgres)
+                try? await aligned.synchronise()
+                clock = aligned
+            }
+            let instant = asOf.flatMap(RetentionCommand.parseAsOf) ?? clock.now()
+            try printJSON(try await RetentionCommand.runOnce(backend: backend, asOf: instant, clock: clock))
         }
     }
 
@@ -50,8 +58,7 @@ struct RetentionCommand: AsyncParsableCommand {
     }
 
     /// Finishes pending account closures, then sweeps once as of `asOf`.
-    static func runOnce(backend: Backend, asOf: Date) async throws -> Report {
-        let clock = SystemClock()
+    static func runOnce(backend: Backend, asOf: Date, clock: any WallClock = SystemClock()) async throws -> Report {
         // No Slack worker runs in a command: revoke jobs it hands over wait for the next `serve`.
         let closer = AccountCloser(
             store: backend.retention, feedback: backend.feedback,

@@ -29,4 +29,18 @@ struct PostgresClockTests {
             await backend.close()
         }
     }
+
+    /// Hosts that agree (here the same host) get no offset at all, not the measurement's noise.
+    @Test func agreeingClocksAreLeftAlone() async throws {
+        try await TestPostgres.withFreshDatabase { settings in
+            let backend = try await PostgresBackend.open(settings, logger: TestPostgres.logger)
+            let store = PostgresStore(backend: backend, logger: TestPostgres.logger)
+            for skew in [0.0, 0.2, -0.2] {
+                let clock = PostgresClock(store: store, system: SkewedClock(seconds: skew))
+                try await clock.synchronise()
+                #expect(clock.offsetMillis == 0)
+            }
+            await backend.close()
+        }
+    }
 }
