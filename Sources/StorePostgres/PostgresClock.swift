@@ -9,8 +9,8 @@ import Synchronization
 /// another, and posted them twice), when a job is due, the pace of channel posts, the heartbeat that tells a downtime
 /// (an instance ahead started a recovery sweep of a downtime that never was), and the order of items by their
 /// `createdAt`. So `now()` is this host's clock plus its offset from the database's, measured by `synchronise()`
-/// (at start, then every `interval`); until a measurement succeeds, and while the offset is within what the round
-/// trip or a quarter of a second could explain, the offset is 0.
+/// (at start, then every `interval`); until a measurement succeeds, and while the offset could be a quarter of a
+/// second or less (the measurement is good to half its round trip), the offset is 0.
 public final class PostgresClock: WallClock {
     /// How often the offset is measured again (clocks drift; a host's time service may step it).
     public static let interval: Duration = .seconds(60)
@@ -41,9 +41,10 @@ public final class PostgresClock: WallClock {
         // Bounded before it meets arithmetic: a round trip over a minute says nothing of the offset.
         guard after >= before, after - before < 60_000 else { return }
         let measured = database - (before + (after - before) / 2)
-        // An offset the round trip could explain, or one too small to matter, is no offset: hosts kept by NTP agree
-        // within milliseconds, and dating by a measurement noisier than their clocks would only add its noise.
-        let matters = abs(measured) > max((after - before) / 2, Self.leastCorrectedMillis)
+        // The true offset is within half the round trip of `measured`. Unless even the least of those is past
+        // `leastCorrectedMillis`, it is no offset: hosts kept by NTP agree within milliseconds, and dating by a
+        // measurement noisier than their clocks would only add its noise.
+        let matters = abs(measured) - (after - before) / 2 > Self.leastCorrectedMillis
         offset.store(matters ? measured : 0, ordering: .relaxed)
     }
 
