@@ -168,7 +168,8 @@ func buildApplication(
     }
     let inbox405 = try InboxSetup.register(
         on: router, store: store, sessions: backend.inboxSessions, slack: inboxSlack, clock: clock, slackAuthorizeURL: config.slackAuthorizeURL,
-        publicURL: config.publicURL, errorStatus: { ErrorMiddleware<AppRequestContext>.reply(for: $0).0 })
+        publicURL: config.publicURL, errorStatus: { ErrorMiddleware<AppRequestContext>.reply(for: $0).0 },
+        retryAfter: { ErrorMiddleware<AppRequestContext>.retryAfter(for: $0) })
     WidgetRoutes<AppRequestContext>().register(on: router)
 
     parts.routes = router.routes.map { "\($0.method) \($0.path)" }

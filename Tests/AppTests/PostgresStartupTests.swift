@@ -103,6 +103,13 @@ struct PostgresStartupTests {
         #expect(listed.status == 503, "\(listed.text)")
         #expect(listed.json["error"] as? String == "Storage is unavailable, try again shortly")
         #expect(listed.header("Retry-After") == "5")
+        // The inbox says it too, as a page, with the same time to come back
+        let inbox = try await HTTPResult.send(
+            "GET", "http://127.0.0.1:\(port)/inbox", headers: ["Cookie": "usero_session=\(String(repeating: "a", count: 64))"])
+        #expect(inbox.status == 503, "\(inbox.text)")
+        #expect(inbox.header("Content-Type")?.hasPrefix("text/html") == true)
+        #expect(inbox.text.contains("unavailable for a moment"))
+        #expect(inbox.header("Retry-After") == "5")
     }
 
     /// A proxy in front of a database that is down (a load balancer, pgbouncer) takes the connection and resets it

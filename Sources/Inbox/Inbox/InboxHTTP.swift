@@ -105,6 +105,8 @@ enum InboxError: Error {
 struct InboxPageMiddleware<Context: RequestContext>: RouterMiddleware {
     let renderer: InboxRenderer
     let errorStatus: @Sendable (any Error) -> HTTPResponse.Status
+    /// When to come back after an error, in seconds, where the API's answer says (`Retry-After`).
+    let retryAfter: @Sendable (any Error) -> Int?
 
     func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws
         -> Response
@@ -122,10 +124,12 @@ struct InboxPageMiddleware<Context: RequestContext>: RouterMiddleware {
                 case .notFound: "There is no page at this address."
                 case .contentTooLarge: "That form was too large."
                 case .internalServerError: "Something went wrong on our side. Please try again."
+                case .serviceUnavailable: "The inbox is unavailable for a moment. Please try again shortly."
                 default: status.reasonPhrase
                 }
             let heading = status == .notFound ? "Not found" : "Something went wrong"
             response = renderer.message(heading, text, status: status)
+            if let seconds = retryAfter(error) { response.headers[.retryAfter] = "\(seconds)" }
         }
         renderer.addSecurityHeaders(to: &response)
         return response

@@ -44,9 +44,12 @@ struct InboxRoutes<Context: RequestContext>: Sendable {
 
     /// Turns an error a route threw into its HTTP status (the service's one error mapping).
     let errorStatus: @Sendable (any Error) -> HTTPResponse.Status
+    /// When to come back after an error, in seconds, where the service's answer says (`Retry-After`).
+    let retryAfter: @Sendable (any Error) -> Int?
 
     func register(on router: Router<Context>) {
-        let group = router.group("inbox").add(middleware: InboxPageMiddleware(renderer: renderer, errorStatus: errorStatus))
+        let group = router.group("inbox").add(
+            middleware: InboxPageMiddleware(renderer: renderer, errorStatus: errorStatus, retryAfter: retryAfter))
         group.get(use: list)
         group.get("login", use: loginForm)
         group.post("login", use: login)

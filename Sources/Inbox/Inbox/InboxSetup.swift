@@ -12,12 +12,14 @@ public enum InboxSetup {
     public static func register<Context: RequestContext>(
         on router: Router<Context>, store: any FeedbackStore, sessions: any InboxSessionStore, slack: InboxSlack,
         clock: any WallClock,
-        slackAuthorizeURL: String, publicURL: String, errorStatus: @escaping @Sendable (any Error) -> HTTPResponse.Status
+        slackAuthorizeURL: String, publicURL: String, errorStatus: @escaping @Sendable (any Error) -> HTTPResponse.Status,
+        retryAfter: @escaping @Sendable (any Error) -> Int?
     ) throws -> @Sendable (_ allowed: [String]) -> Response {
         let renderer = try InboxRenderer(slackAuthorizeURL: slackAuthorizeURL)
         let routes = InboxRoutes<Context>(
             store: store, sessions: InboxSessions(store: sessions, clock: clock), slack: slack, renderer: renderer,
-            cookies: InboxCookies(isSecure: publicURL.lowercased().hasPrefix("https://")), errorStatus: errorStatus)
+            cookies: InboxCookies(isSecure: publicURL.lowercased().hasPrefix("https://")), errorStatus: errorStatus,
+            retryAfter: retryAfter)
         routes.register(on: router)
         return { allowed in
             var response = renderer.message(

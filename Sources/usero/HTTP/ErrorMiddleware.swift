@@ -26,6 +26,17 @@ struct ErrorMiddleware<Context: RequestContext>: RouterMiddleware {
         }
     }
 
+    /// When to come back after `error`, in seconds (a `Retry-After`), where it says: a full disk, a store out of
+    /// reach, a server stopping, the rate limit.
+    static func retryAfter(for error: any Error) -> Int? {
+        if ErrorMapping.isStorageFull(error) { return ErrorMapping.storageRetryAfterSeconds }
+        if ErrorMapping.isStoreUnavailable(error) || error is CancellationError {
+            return ErrorMapping.unavailableRetryAfterSeconds
+        }
+        if case FeedbackError.rateLimited(let seconds) = error { return seconds }
+        return nil
+    }
+
     /// The response for an error; anything unrecognised is a fixed 500 whose log names only the error's type.
     static func response(for error: any Error, request: Request, logger: Logger) -> Response {
         let (status, body) = reply(for: error)
@@ -46,11 +57,7 @@ struct ErrorMiddleware<Context: RequestContext>: RouterMiddleware {
             }
         }
         var response = JSONResponse.make(body, status: status)
-        if ErrorMapping.isStorageFull(error) {
-            response.headers[.retryAfter] = "\(ErrorMapping.storageRetryAfterSeconds)"
-        } else if ErrorMapping.isStoreUnavailable(error) || error is CancellationError {
-            response.headers[.retryAfter] = "\(ErrorMapping.unavailableRetryAfterSeconds)"
-        } else if case FeedbackError.rateLimited(let seconds) = error {
+        if let seconds = retryAfter(for: error) {
             response.headers[.retryAfter] = "\(seconds)"
         } else if case FeedbackError.unauthorized = error {
             // RFC 9110 §11.6.1: a 401 says which scheme would do (the admin key, as `Authorization: Bearer`).
