@@ -173,6 +173,15 @@ struct HTTPResult: Sendable {
         return URLSession(configuration: configuration, delegate: NoRedirects(), delegateQueue: nil)
     }()
 
+    /// The same without cookie storage: only the `Cookie` headers a test sets go out.
+    private static let cookieless: URLSession = {
+        let configuration = URLSessionConfiguration.ephemeral
+        configuration.timeoutIntervalForRequest = 30
+        configuration.httpCookieStorage = nil
+        configuration.httpShouldSetCookies = false
+        return URLSession(configuration: configuration, delegate: NoRedirects(), delegateQueue: nil)
+    }()
+
     /// Sends a request with URLSession (libcurl underneath), following no redirects.
     static func send(_ method: String, _ url: String, headers: [String: String] = [:], body: Data? = nil) async throws
         -> HTTPResult
@@ -181,6 +190,9 @@ struct HTTPResult: Sendable {
         request.httpMethod = method
         for (name, value) in headers { request.setValue(value, forHTTPHeaderField: name) }
         request.httpBody = body
+        // A `Cookie` the test sets is the one sent: through a session without a cookie jar, not the shared one, which
+        // replaces it with what it stored from other tests' answers on the same host (cookies do not tell ports apart).
+        let session = headers.keys.contains { $0.lowercased() == "cookie" } ? cookieless : session
         let (data, response) = try await uncancellable { [request] in try await session.data(for: request) }
         let http = response as! HTTPURLResponse
         var fields: [String: String] = [:]
