@@ -25,6 +25,13 @@ public final class PostgresClock: WallClock {
         self.system = system
     }
 
+    /// A clock for `store`, measured once already (a failed measurement leaves the offset 0, as before any).
+    public static func measured(store: PostgresStore) async -> PostgresClock {
+        let clock = PostgresClock(store: store)
+        try? await clock.synchronise()
+        return clock
+    }
+
     /// The offset last measured, in milliseconds (0 before the first measurement).
     public var offsetMillis: Int64 { offset.load(ordering: .relaxed) }
 

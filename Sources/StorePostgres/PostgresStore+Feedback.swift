@@ -174,14 +174,9 @@ extension PostgresStore: FeedbackStore {
         let digest = sql.bind(ByteBuffer(bytes: key.key))
         sql.append(" WHERE client_id = \(clientID) AND submission_key = \(digest) AND submission_key IS NOT NULL")
         guard let row = try await tx.row(sql.query) else { return nil }
-        let (id, createdAt, content) = (
-            try row[0].decode(String.self), try row[1].decode(Int64.self), try row[2].decode(Data?.self)
-        )
-        guard let content, Array(content) == key.content else {
-            throw FeedbackError.submissionKeyReused
-        }
-        return FeedbackItem(
-            id: id, clientId: item.clientId, createdAt: dateFromEpochMillis(createdAt), draft: item.draft)
+        return try key.repeated(
+            item, storedAs: try row[0].decode(String.self), createdAtMillis: try row[1].decode(Int64.self),
+            storedContent: try row[2].decode(Data?.self).map(Array.init))
     }
 
     /// Inserts an item and links the uploaded screenshots it names, in the caller's transaction. False when a row

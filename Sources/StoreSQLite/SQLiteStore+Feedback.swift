@@ -111,11 +111,9 @@ extension SQLiteStore: FeedbackStore {
                 WHERE client_id = ? AND submission_key = ? AND submission_key IS NOT NULL
                 """)
         guard let row = try Row.fetchOne(statement, arguments: [item.clientId, Data(key.key)]) else { return nil }
-        guard let content = row["submission_content"] as Data?, Array(content) == key.content else {
-            throw FeedbackError.submissionKeyReused
-        }
-        return FeedbackItem(
-            id: row["id"], clientId: item.clientId, createdAt: dateFromEpochMillis(row["created_at"]), draft: item.draft)
+        return try key.repeated(
+            item, storedAs: row["id"], createdAtMillis: row["created_at"],
+            storedContent: (row["submission_content"] as Data?).map(Array.init))
     }
 
     /// Inserts an item and links the uploaded screenshots it names, in the caller's transaction.

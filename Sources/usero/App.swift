@@ -50,8 +50,7 @@ func buildApplication(
     var clock = clock
     var alignedClock: PostgresClock?
     if let postgres = backend.postgres, clock is SystemClock {
-        let aligned = PostgresClock(store: postgres)
-        try? await aligned.synchronise()
+        let aligned = await PostgresClock.measured(store: postgres)
         ClockSynchroniser.warnIfSkewed(aligned, logger: logger)
         (clock, alignedClock) = (aligned, aligned)
     }

@@ -30,11 +30,7 @@ struct RetentionCommand: AsyncParsableCommand {
             let (_, backend) = try await openBackend()
             // On PostgreSQL, the database's time, as `serve` dates by it (`PostgresClock`).
             var clock: any WallClock = SystemClock()
-            if let postgres = backend.postgres {
-                let aligned = PostgresClock(store: postgres)
-                try? await aligned.synchronise()
-                clock = aligned
-            }
+            if let postgres = backend.postgres { clock = await PostgresClock.measured(store: postgres) }
             let instant = asOf.flatMap(RetentionCommand.parseAsOf) ?? clock.now()
             try printJSON(try await RetentionCommand.runOnce(backend: backend, asOf: instant, clock: clock))
         }

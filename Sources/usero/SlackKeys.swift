@@ -79,8 +79,6 @@ enum SlackKeys {
         }
     }
 
-    /// A key file that group or others may read (or write) is refused: it opens every stored bot token. The file name
-    /// and its mode are said, never its content.
     /// With `USERO_TOKEN_KEY` set, a `token.key` left in the data folder is not read, so not refused; but a key
     /// others may read (one from before the move to the variable, say) is still a key: the operator hears of it.
     static func warnOfLooseKeyFile(in dataDirectory: String, logger: Logger?) {
@@ -91,6 +89,8 @@ enum SlackKeys {
             metadata: ["path": "\(path)"])
     }
 
+    /// A key file that group or others may read (or write) is refused: it opens every stored bot token. The file name
+    /// and its mode are said, never its content.
     static func refuseLoosePermissions(_ path: String) throws {
         guard let mode = (try? FileManager.default.attributesOfItem(atPath: path))?[.posixPermissions] as? Int else {
             return

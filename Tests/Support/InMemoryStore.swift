@@ -149,11 +149,9 @@ extension InMemoryStore: FeedbackStore, StoreHealth {
                 let repeated = state.submissionKeys.first { id, stored in
                     stored.key == key.key && state.feedback[id]?.clientId == draft.clientId
                 }
-                if let (id, stored) = repeated {
-                    guard stored.content == key.content, let first = state.feedback[id] else {
-                        throw FeedbackError.submissionKeyReused
-                    }
-                    return first
+                if let (id, stored) = repeated, let first = state.feedback[id] {
+                    return try key.repeated(
+                        first, storedAs: id, createdAtMillis: epochMillis(first.createdAt), storedContent: stored.content)
                 }
             }
             let item = FeedbackItem(newAt: at, draft: kept)

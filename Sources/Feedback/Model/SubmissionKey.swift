@@ -1,3 +1,4 @@
+import Foundation
 import UseroCrypto
 
 /// A client's own name for one submission, sent as the `Idempotency-Key` header of `POST /api/feedback`: a request
@@ -31,6 +32,17 @@ public struct SubmissionKey: Sendable, Equatable {
     public init(key: [UInt8], content: [UInt8]) {
         self.key = key
         self.content = content
+    }
+
+    /// The answer to `item` sent again under this key: the item stored under it (`id`, created at `createdAtMillis`,
+    /// with `storedContent`), as `item` with that id and time. Throws `submissionKeyReused` when it was stored with
+    /// other content. Every store answers a repeat through this.
+    public func repeated(_ item: FeedbackItem, storedAs id: String, createdAtMillis: Int64, storedContent: [UInt8]?)
+        throws(FeedbackError) -> FeedbackItem
+    {
+        guard storedContent == content else { throw .submissionKeyReused }
+        return FeedbackItem(
+            id: id, clientId: item.clientId, createdAt: dateFromEpochMillis(createdAtMillis), draft: item.draft)
     }
 
     /// SHA-256 over every field of the body, each written as a tag, its length and its bytes (so that no two
