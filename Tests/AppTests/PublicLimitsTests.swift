@@ -5,6 +5,7 @@ import HTTPTypes
 import Hummingbird
 import Logging
 import NIOCore
+import StorePostgres
 import Testing
 
 @testable import usero
@@ -476,6 +477,28 @@ import UseroTestSupport
         #expect(ErrorMiddleware<AppRequestContext>.systemErrorCode(POSIXError(.EACCES)) == "errno 13: Permission denied")
         #expect(ErrorMiddleware<AppRequestContext>.systemErrorCode(FeedbackError.unknownClient) == nil)
         #expect(ErrorMiddleware<AppRequestContext>.reply(for: readOnly).0.code == 500)
+    }
+
+    /// PostgreSQL's connection lost after a commit went out: a 500 (the write may be stored; the docs call a 500 safe
+    /// to retry with the same `Idempotency-Key`), and its log line names that case instead of "Unhandled error".
+    @Test func aCommitInDoubtIsA500WhoseLogNamesIt() throws {
+        let logs = CapturedLogs()
+        let request = Request(head: HTTPRequest(method: .post, scheme: "http", authority: "x", path: "/api/feedback"), body: .init(buffer: ByteBuffer()))
+        let response = ErrorMiddleware<AppRequestContext>.response(
+            for: PostgresWriterError.commitInDoubt, request: request, logger: logs.logger())
+        #expect(response.status.code == 500)
+        #expect(response.headers[HTTPField.Name.retryAfter] == nil)
+        let line = try #require(logs.all.first)
+        #expect(line.hasPrefix("error"))
+        #expect(line.contains("Request failed"))
+        #expect(line.contains("may have committed"))
+        #expect(!logs.text.contains("Unhandled error"))
+        // Anything the service cannot name is still logged by its type alone.
+        let other = CapturedLogs()
+        _ = ErrorMiddleware<AppRequestContext>.response(
+            for: CocoaError(.fileReadUnknown), request: request, logger: other.logger())
+        #expect(other.text.contains("Unhandled error"))
+        #expect(!other.text.contains("error.reason"))
     }
 
     /// A store that cannot be written now, with nothing written: PostgreSQL down past the lease timeout, or the

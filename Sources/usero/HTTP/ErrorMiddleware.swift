@@ -5,6 +5,7 @@ import Logging
 import NIOCore
 import NIOHTTP1
 import SlackGateway
+import StorePostgres
 
 /// An error a middleware inside `RequestObservationMiddleware` already answered with headers of its own (CORS on a
 /// public route's error): thrown on, so that the observation layer still counts it in `hb_request_errors` and logs
@@ -51,7 +52,12 @@ struct ErrorMiddleware<Context: RequestContext>: RouterMiddleware {
         } else if status == .internalServerError {
             var metadata: Logger.Metadata = ["error.type": "\(type(of: error))"]
             if let code = systemErrorCode(error) { metadata["error.code"] = "\(code)" }
-            logger.error("Unhandled error", metadata: metadata)
+            if let reason = knownFailure(error) {
+                metadata["error.reason"] = "\(reason)"
+                logger.error("Request failed", metadata: metadata)
+            } else {
+                logger.error("Unhandled error", metadata: metadata)
+            }
             if request.uri.path == "/api/screenshots" {
                 return JSONResponse.make(ErrorBody("Failed to upload screenshot"), status: status)
             }
@@ -67,6 +73,13 @@ struct ErrorMiddleware<Context: RequestContext>: RouterMiddleware {
             response.headers[.wwwAuthenticate] = #"Slack-Signature realm="usero""#
         }
         return response
+    }
+
+    /// What went wrong, for a 500 the service knows and can name without content: PostgreSQL's connection lost
+    /// after a commit went out (the write may be stored; the client's retry with its `Idempotency-Key` is safe). Its
+    /// text is fixed, never a value or a server message. Nil for anything else, logged as "Unhandled error".
+    static func knownFailure(_ error: any Error) -> String? {
+        (error as? PostgresWriterError)?.description
     }
 
     /// For a file system error, its code and the system's errno in words ("513, errno 30: Read-only file system"), so
