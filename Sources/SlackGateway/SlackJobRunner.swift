@@ -132,7 +132,15 @@ public struct SlackJobRunner: Sendable {
             return .rateLimited
         }
         if error.isRetryable { return await retryOrDrop(job, code: Self.code(error), metadata: metadata) }
-        logger.debug("Slack job ended", metadata: metadata)
+        if error.meansInstallationGone {
+            // Slack refuses the stored token (revoked or the workspace deactivated, its event perhaps missed while
+            // the service was down): nobody can be told in Slack, so the operator is, once a job. Never the token.
+            logger.warning(
+                "Slack refused this workspace's token: what it asked is dropped until usero is installed again",
+                metadata: metadata)
+        } else {
+            logger.debug("Slack job ended", metadata: metadata)
+        }
         await giveUp(job, error: error)
         return .finished
     }

@@ -200,6 +200,26 @@ import UseroTestSupport
         }
     }
 
+    /// Slack refusing the stored token (revoked while the service was down, so its `tokens_revoked` never came): the
+    /// forward cannot be captured nor the member told in Slack, so the operator is told instead: a warning naming
+    /// the workspace and Slack's code, never the token. Nothing stored, nothing left queued.
+    @Test(arguments: ["token_revoked", "account_inactive"])
+    func aForwardSlackRefusesTheTokenForIsAWarningForTheOperator(_ code: String) async throws {
+        try await Self.withInstalledServer { server, fake, client in
+            await fake.script("conversations.replies", .error(code))
+            #expect(try await server.sendEvent("event_reaction_added_wrench.json").status == 200)
+            _ = try await fake.waitForCalls("conversations.replies")
+            try await server.eventually { try await server.count("job") == 0 }
+            #expect(try await server.items(client).isEmpty)
+            #expect(await fake.calls("chat.postEphemeral").isEmpty)
+            let warning = try #require(server.logs.all.first { $0.contains("Slack refused this workspace's token") })
+            #expect(warning.hasPrefix("warning"))
+            #expect(warning.contains("slack.team_id=T0001"))
+            #expect(warning.contains("slack.error=\(code)"))
+            #expect(!server.logs.text.contains(FakeSlack.botToken))
+        }
+    }
+
     /// A NUL in a forwarded message's text (Slack allows one) is kept as U+FFFD with everything after it: SQLite
     /// ended the text at it, and PostgreSQL refused the row (a 500, the forward lost).
     @Test func aNULInAForwardedMessageKeepsTheRestOfItsText() async throws {
