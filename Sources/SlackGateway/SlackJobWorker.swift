@@ -1,5 +1,6 @@
 public import Feedback
 import Foundation
+import Synchronization
 public import Logging
 public import ServiceLifecycle
 
@@ -26,18 +27,16 @@ public struct SlackJobWorker: Service {
     static let recoveryKinds: Set<SlackJob.Kind> = [.recover]
     /// Every lane, in claim order: each runs at most one job per workspace at a time.
     static let lanes = [localKinds, slackKinds, outboundKinds, recoveryKinds]
-    /// How long a claimed job is held before another worker may take it over: a minute, twice the longest job
-    /// (two sequential Web API calls of at most 10 s each, and the store's writes). While it runs, the lane runs
-    /// nothing else of that workspace, so an instance that dies holding one stalls that workspace's captures and
-    /// answers on every instance until it ends: five minutes, before.
-    public static let lease: Int64 = 60_000
-    /// The lease of the local lane (uninstall scrubs): short, so that when the instance holding one dies, another
-    /// instance takes the scrub over well within the 60-second promise (a scrub takes seconds; running one twice
-    /// changes nothing).
-    public static let localLease: Int64 = 15_000
+    /// How long a claimed job is held before another worker may take it over, unless the worker holding it renews it
+    /// (every `leaseRenewal` while the job runs, `renewLeases`). Short, so that when an instance dies holding jobs
+    /// another takes them over within seconds: an uninstall scrub well within the 60-second promise, and a
+    /// workspace's captures and answers (held behind its running job, one per workspace) without a minute's stall.
+    /// Renewed, a job may run longer than this (two Web API calls of up to 10 s each, a sweep's step).
+    public static let lease: Int64 = 15_000
+    /// How often the leases of the jobs in hand are renewed: a third of the lease, so that two renewals can fail (a
+    /// slow store) before another instance may take a job that is still running.
+    static let leaseRenewal: Duration = .milliseconds(lease / 3)
 
-    /// The lease of a lane's jobs.
-    static func lease(for lane: Set<SlackJob.Kind>) -> Int64 { lane == localKinds ? localLease : lease }
     /// Most jobs started per claim.
     static let claimLimit = 64
 
@@ -47,6 +46,8 @@ public struct SlackJobWorker: Service {
     let pollInterval: Duration
     let wakeup: JobWakeup
     let logger: Logger
+    /// The ids of the jobs this worker is running, whose leases it renews.
+    let inHand = InHandJobs()
     /// Longest a graceful shutdown waits for the jobs in hand.
     let drainTimeout: Duration
 
@@ -89,6 +90,7 @@ public struct SlackJobWorker: Service {
             await withDiscardingTaskGroup { group in
                 var lastPrune = ContinuousClock.now - .seconds(3600)
                 var lastBeat = ContinuousClock.now - .seconds(3600)
+                var lastRenewal = ContinuousClock.now
                 while !Task.isShuttingDownGracefully && !Task.isCancelled {
                     if ContinuousClock.now - lastBeat >= SlackRecoveryRules.heartbeatInterval {
                         // The first beat after a downtime queues the recovery sweeps of the missed window.
@@ -96,20 +98,28 @@ public struct SlackJobWorker: Service {
                         lastBeat = .now
                     }
                     let jobs = await claim()
+                    inHand.withLock { $0.formUnion(jobs.map(\.id)) }
                     for job in jobs {
                         group.addTask {
                             let result = await runner.run(job)
+                            inHand.withLock { _ = $0.remove(job.id) }
                             if Task.isCancelled && result == .retryLater { await handBack(job) }
                             // The workspace's lane is free again: refill it now, not at the next poll.
                             wakeup.signal()
                         }
+                    }
+                    if ContinuousClock.now - lastRenewal >= Self.leaseRenewal {
+                        await renewLeases()
+                        lastRenewal = .now
                     }
                     if ContinuousClock.now - lastPrune > .seconds(600) {
                         await pruneSeenEvents()
                         lastPrune = .now
                     }
                     if !jobs.isEmpty { continue }
-                    await wakeup.wait(upTo: await nextWait())
+                    // Woken at least once a renewal period while jobs are in hand, to renew their leases.
+                    let wait = await nextWait()
+                    await wakeup.wait(upTo: inHand.withLock { $0.isEmpty } ? wait : min(wait, Self.leaseRenewal))
                 }
             }
         } onGracefulShutdown: {
@@ -145,6 +155,19 @@ public struct SlackJobWorker: Service {
             metadata: ["slack.job_id": "\(job.id)", "slack.job_kind": "\(job.kind.rawValue)", "released": "\(released)"])
     }
 
+    /// Extends the leases of the jobs this worker is running, in one store call. A failure is logged and left: the
+    /// next renewal comes a third of a lease later.
+    func renewLeases() async {
+        let ids = inHand.withLock { Array($0) }
+        guard !ids.isEmpty else { return }
+        let now = epochMillis(clock.now())
+        do {
+            try await store.renewJobLeases(ids, now: now, until: now + Self.lease)
+        } catch {
+            logger.warning("Slack job leases not renewed", metadata: ["error.type": "\(type(of: error))"])
+        }
+    }
+
     /// Records that the service is alive; after a downtime this queues the recovery sweeps.
     func heartbeat() async {
         do {
@@ -168,7 +191,7 @@ public struct SlackJobWorker: Service {
         }
     }
 
-    static let claimLanes = lanes.map { SlackJobLane(kinds: $0, limit: claimLimit, lease: lease(for: $0)) }
+    static let claimLanes = lanes.map { SlackJobLane(kinds: $0, limit: claimLimit, lease: lease) }
 
     private func nextWait() async -> Duration {
         let now = epochMillis(clock.now())
@@ -183,4 +206,11 @@ public struct SlackJobWorker: Service {
     private func pruneSeenEvents() async {
         _ = try? await store.pruneSeenEvents(before: epochMillis(clock.now()) - 86_400_000)
     }
+}
+
+/// The ids of the jobs a worker is running (a class, so that the worker's copies share it).
+final class InHandJobs: Sendable {
+    private let ids = Mutex(Set<Int64>())
+
+    func withLock<T: Sendable>(_ body: (inout Set<Int64>) -> T) -> T { ids.withLock { body(&$0) } }
 }

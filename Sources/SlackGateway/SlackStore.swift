@@ -90,6 +90,10 @@ public protocol SlackStore: Sendable {
     /// When a job of `kinds` could next be claimed (epoch ms): the earliest due instant of a job whose workspace is
     /// not busy, or the end of a live lease; nil when the queue holds none.
     func nextJobDueAt(now: Int64, kinds: Set<SlackJob.Kind>) async throws -> Int64?
+    /// Extends the leases of jobs still running here to `until` (epoch ms), so that a lease can be short (another
+    /// instance takes over soon after this one dies) while a job may run longer than it. A job no longer leased at
+    /// `now` (finished, rescheduled, handed back, or expired) is left as it is.
+    func renewJobLeases(_ ids: [Int64], now: Int64, until: Int64) async throws
     /// Deletes a finished job, enqueueing `next` in the same transaction when given.
     func finishJob(_ id: Int64, then next: NewSlackJob?) async throws
     /// Moves a job to `runAt` and releases its lease, recording the attempt and an error code (never a message).

@@ -471,6 +471,13 @@ extension PostgresStore: SlackStore {
         return jobs
     }
 
+    public func renewJobLeases(_ ids: [Int64], now: Int64, until: Int64) async throws {
+        guard !ids.isEmpty else { return }
+        try await write { tx in
+            try await tx.execute("UPDATE job SET lease_until = \(until) WHERE lease_until > \(now) AND id = ANY(\(ids))")
+        }
+    }
+
     public func nextJobDueAt(now: Int64, kinds: Set<SlackJob.Kind>) async throws -> Int64? {
         let kindList = kinds.map(\.rawValue).sorted()
         return try await scalar(

@@ -439,6 +439,16 @@ extension SQLiteStore: SlackStore {
         return jobs
     }
 
+    public func renewJobLeases(_ ids: [Int64], now: Int64, until: Int64) async throws {
+        guard !ids.isEmpty else { return }
+        let marks = Array(repeating: "?", count: ids.count).joined(separator: ", ")
+        try await database.write { db in
+            try db.execute(
+                sql: "UPDATE job SET lease_until = ? WHERE lease_until > ? AND id IN (\(marks))",
+                arguments: StatementArguments([until, now] + ids))
+        }
+    }
+
     public func nextJobDueAt(now: Int64, kinds: Set<SlackJob.Kind>) async throws -> Int64? {
         let kindList = kinds.map(\.rawValue).sorted()
         let marks = Array(repeating: "?", count: kindList.count).joined(separator: ", ")

@@ -671,6 +671,33 @@ import Testing
         #expect(users(try await s.claimAll(at: Self.t0 + 1_001)) == ["A2"])
     }
 
+    /// A worker renews the leases of the jobs it is still running (`SlackJobWorker.renewLeases`): a renewed job is not
+    /// taken over, nor its workspace's next job run, until the renewed lease ends; a job no longer leased (finished,
+    /// rescheduled, or its lease over) is not leased again by a late renewal.
+    @Test(arguments: StoreFactories.available)
+    func aRenewedLeaseHoldsItsJobAndALateRenewalTakesNothingBack(_ factory: StoreFactory) async throws {
+        let s = try await factory.store()
+        try await s.slack.enqueue(s.job(S.notice("A1"), team: "A"))
+        try await s.slack.enqueue(s.job(S.notice("A2"), team: "A"))
+        try await s.slack.enqueue(s.job(S.notice("B1"), team: "B"))
+        try await s.slack.enqueue(s.job(S.notice("C1"), team: "C"))
+        let claimed = try await s.claimAll()  // leased until t0 + 1000
+        #expect(claimed.count == 3)
+        let (a1, b1) = try (#require(claimed.first { $0.teamId == "A" }), #require(claimed.first { $0.teamId == "B" }))
+        // B1 rescheduled (released); C1's lease left to end.
+        try await s.slack.rescheduleJob(b1.id, runAt: Self.t0 + 600, countAttempt: false, error: "http_503")
+
+        // Renewed at t0+900 for a second: A1 is held to t0+1900, and A2 behind it; B1, released, is not leased again.
+        try await s.slack.renewJobLeases([a1.id, b1.id], now: Self.t0 + 900, until: Self.t0 + 1_900)
+        #expect(Set(try await s.claimAll(at: Self.t0 + 1_001).compactMap(\.teamId)) == ["B", "C"])
+        #expect(try await s.claimAll(at: Self.t0 + 1_899).isEmpty)
+        // A1 finished: a renewal still on its way changes nothing, and A2 runs.
+        try await s.slack.finishJob(a1.id, then: nil)
+        try await s.slack.renewJobLeases([a1.id], now: Self.t0 + 1_500, until: Self.t0 + 2_500)
+        let next = try #require(try await s.claimAll(at: Self.t0 + 1_500).only)
+        #expect(next.teamId == "A" && next.id != a1.id)
+    }
+
     @Test(arguments: StoreFactories.available)
     func claimsRespectKindsAndLimitAndOnlyTheClaimedKindsMakeAWorkspaceBusy(_ factory: StoreFactory) async throws {
         let s = try await factory.store()

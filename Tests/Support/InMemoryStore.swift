@@ -587,6 +587,12 @@ extension InMemoryStore: SlackStore {
         return claimed
     }
 
+    public func renewJobLeases(_ ids: [Int64], now: Int64, until: Int64) async throws {
+        write { state in
+            for id in ids where (state.jobs[id]?.leaseUntil ?? .min) > now { state.jobs[id]?.leaseUntil = until }
+        }
+    }
+
     public func nextJobDueAt(now: Int64, kinds: Set<SlackJob.Kind>) async throws -> Int64? {
         withState { state in
             let jobs = state.jobs.values.filter { kinds.contains($0.job.kind) }

@@ -29,6 +29,17 @@ actor FakeSlack {
         var status: Int = 200
         var headers: [String: String] = [:]
         var body: String
+        /// How long the answer takes (a Slack that is slow but answers within the service's timeout).
+        var delay: Duration = .zero
+
+        /// This answer, `delay` late.
+        func after(_ delay: Duration) -> Reply {
+            var late = self
+            late.delay = delay
+            return late
+        }
+        /// The answer the fake would give anyway (`defaultReply`), `delay` late.
+        static func late(_ delay: Duration) -> Reply { Reply(status: -3, body: "", delay: delay) }
 
         static func fixture(_ name: String, status: Int = 200, headers: [String: String] = [:]) -> Reply {
             Reply(status: status, headers: headers, body: Fixtures.text(name))
@@ -201,6 +212,8 @@ actor FakeSlack {
                 await self.waitUntilReleased()
                 reply = Self.defaultReply(call)
             }
+            if reply.delay > .zero { try? await Task.sleep(for: reply.delay) }
+            if reply.status == -3 { reply = Self.defaultReply(call) }
             var headers = HTTPFields()
             headers[.contentType] = "application/json; charset=utf-8"
             if let retryAfter = reply.headers["Retry-After"] { headers[.retryAfter] = retryAfter }
