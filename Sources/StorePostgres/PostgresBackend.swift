@@ -199,12 +199,14 @@ public final class PostgresBackend: Sendable {
         }
     }
 
-    /// Whether the server answers a trivial query on a pooled connection (within the lease timeout).
+    /// Whether the server answers on a pooled connection (within the lease timeout) and takes writes: a server that
+    /// answers read-only (a standby after a failover, `default_transaction_read_only`) can store nothing, so a load
+    /// balancer should send nothing here either.
     public func isHealthy() async -> Bool {
         do {
             return try await withConnection { session in
-                let row = try await session.query("SELECT 1").rows.first
-                return try row?.decode(Int.self) == 1
+                let row = try await session.query("SELECT current_setting('transaction_read_only') = 'off'").rows.first
+                return try row?.decode(Bool.self) == true
             }
         } catch {
             return false

@@ -14,6 +14,12 @@ public enum PostgresErrorText {
         (error as? PSQLError)?.serverInfo?[.sqlState]
     }
 
+    /// Whether `error` is the server refusing a write because it is read-only (SQLSTATE 25006): a standby after a
+    /// failover, or `default_transaction_read_only` set. Nothing was written; the writer may come back.
+    public static func meansReadOnly(_ error: any Error) -> Bool {
+        sqlState(of: error) == "25006"
+    }
+
     public static func describe(_ error: any Error) -> String {
         guard let error = error as? PSQLError else { return String(describing: error) }
         if error.code == .server, let info = error.serverInfo {

@@ -122,6 +122,78 @@ struct PostgresStartupTests {
         #expect(inbox.header("Retry-After") == "5")
     }
 
+    /// A database that turns read-only under a running serve (after a failover to a standby, or with
+    /// `default_transaction_read_only` set): nothing can be stored, so a submission is a 503 to retry (it was a 500
+    /// whose log named only the error's type) and `/healthz` says so to the load balancer; writable again, both
+    /// come back without a restart.
+    @Test func aDatabaseThatTurnsReadOnlyIsA503ToRetryAndUnhealthy() async throws {
+        let cluster = try await ScriptedCluster.start()
+        defer { cluster.stop() }
+        var settings = environment(database: cluster.url)
+        settings.removeValue(forKey: "USERO_PORT")
+        let client = try await UseroBinary.createClient(name: "Standby", environment: settings)
+        let port = UseroBinary.freePort()
+        let log = folder.appendingPathComponent("read-only.log").path
+        let (process, healthy) = try await UseroBinary.startServe(port: port, environment: settings, log: log)
+        defer { process.send(SIGKILL) }
+        try #require(healthy)
+        let postgres = try PostgresSettings(url: cluster.url, variable: "USERO_DATABASE")
+        func setReadOnly(_ on: Bool) async throws {
+            let connection = try await PostgresConnection.connect(
+                configuration: postgres.connectionConfiguration(), id: 1, logger: TestBackend.logger)
+            defer { Task { try? await connection.close() } }
+            let change = on ? "SET default_transaction_read_only = on" : "RESET default_transaction_read_only"
+            // (This session may itself have begun read-only: the change must be written all the same.)
+            _ = try await connection.query("SET default_transaction_read_only = off", logger: TestBackend.logger)
+            _ = try await connection.query(
+                PostgresQuery(unsafeSQL: "ALTER DATABASE \(postgres.database) \(change)"), logger: TestBackend.logger)
+            // usero's sessions were opened before the change: they end, and the sessions the pool opens next have it.
+            _ = try await connection.query(
+                """
+                SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity
+                WHERE datname = current_database() AND pid <> pg_backend_pid()
+                """, logger: TestBackend.logger)
+        }
+        func submit(_ comment: String) async throws -> HTTPResult {
+            try await HTTPResult.send(
+                "POST", "http://127.0.0.1:\(port)/api/feedback", headers: ["Content-Type": "application/json"],
+                body: Data(#"{"clientId":"\#(client.id)","comment":"\#(comment)"}"#.utf8))
+        }
+        func health() async throws -> Int { try await HTTPResult.send("GET", "http://127.0.0.1:\(port)/healthz").status }
+
+        try await setReadOnly(true)
+        var refused = try await submit("while read-only")
+        for _ in 0..<50 where refused.status != 503 {
+            try await Task.sleep(for: .milliseconds(100))
+            refused = try await submit("while read-only")
+        }
+        #expect(refused.status == 503, "\(refused.status) \(refused.text)")
+        #expect(refused.json["error"] as? String == "Storage is unavailable, try again shortly")
+        #expect(refused.header("Retry-After") == "5")
+        var status = try await health()
+        for _ in 0..<50 where status != 503 {
+            try await Task.sleep(for: .milliseconds(100))
+            status = try await health()
+        }
+        #expect(status == 503)
+
+        try await setReadOnly(false)
+        var stored = try await submit("writable again")
+        for _ in 0..<50 where stored.status != 200 {
+            try await Task.sleep(for: .milliseconds(100))
+            stored = try await submit("writable again")
+        }
+        #expect(stored.status == 200, "\(stored.text)")
+        status = try await health()
+        for _ in 0..<50 where status != 200 {
+            try await Task.sleep(for: .milliseconds(100))
+            status = try await health()
+        }
+        #expect(status == 200)
+        let lines = try String(contentsOfFile: log, encoding: .utf8)
+        #expect(!lines.contains("Unhandled error"), "\(lines)")
+    }
+
     /// A proxy in front of a database that is down (a load balancer, pgbouncer) takes the connection and resets it
     /// without reading the startup packet: that is "not up yet" too, and serve waits; it used to exit at once.
     @Test func aProxyThatResetsTheConnectionIsWaitedFor() async throws {

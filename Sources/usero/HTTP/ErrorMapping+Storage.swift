@@ -2,6 +2,7 @@ import Feedback
 import Foundation
 import GRDB
 import Hummingbird
+import StorePostgres
 
 /// The store has (nearly) no room left: below `USERO_MIN_FREE_DISK_MB`, or a write that met a full disk.
 struct StorageFull: Error {}
@@ -24,14 +25,14 @@ extension ErrorMapping {
     /// What `Retry-After` says on a 503 for a store that cannot be reached: a database restart takes seconds.
     static let unavailableRetryAfterSeconds = 5
 
-    /// The store cannot be reached or written now, and nothing was written: PostgreSQL down (`StoreUnavailable`), or
-    /// the SQLite file locked past the busy timeout by a process that is not this service (SQLite rolled the
-    /// transaction back whole).
+    /// The store cannot be reached or written now, and nothing was written: PostgreSQL down (`StoreUnavailable`) or
+    /// read-only (a standby after a failover: its transaction refused the first write), or the SQLite file locked
+    /// past the busy timeout by a process that is not this service (SQLite rolled the transaction back whole).
     static func isStoreUnavailable(_ error: any Error) -> Bool {
         switch error {
         case is StoreUnavailable: true
         case let error as DatabaseError: [.SQLITE_BUSY, .SQLITE_LOCKED].contains(error.resultCode.primaryResultCode)
-        default: false
+        default: PostgresErrorText.meansReadOnly(error)
         }
     }
 

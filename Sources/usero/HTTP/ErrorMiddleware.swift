@@ -52,6 +52,9 @@ struct ErrorMiddleware<Context: RequestContext>: RouterMiddleware {
         } else if status == .internalServerError {
             var metadata: Logger.Metadata = ["error.type": "\(type(of: error))"]
             if let code = systemErrorCode(error) { metadata["error.code"] = "\(code)" }
+            // PostgreSQL's SQLSTATE (five characters, never the message, which may quote a value): what an operator
+            // needs to tell a missing privilege or a broken schema from a bug.
+            if let state = PostgresErrorText.sqlState(of: error) { metadata["error.sqlstate"] = "\(state)" }
             if let reason = knownFailure(error) {
                 metadata["error.reason"] = "\(reason)"
                 logger.error("Request failed", metadata: metadata)
