@@ -65,14 +65,20 @@ public struct PostgresMigrator: Sendable {
     }
 
     private func applyPending(on session: PostgresTransaction, logger: Logger) async throws -> [String] {
-        // Created under the lock: CREATE TABLE IF NOT EXISTS itself is not safe to race.
-        try await session.query(
-            """
-            CREATE TABLE IF NOT EXISTS schema_migrations (
-                id TEXT COLLATE "C" PRIMARY KEY,
-                applied_at BIGINT NOT NULL
-            )
-            """)
+        // Created under the lock: CREATE TABLE IF NOT EXISTS itself is not safe to race. Only when missing: even with
+        // IF NOT EXISTS, PostgreSQL asks for the CREATE privilege on the schema, which a role that only reads and
+        // writes the tables of a migrated database (least privilege) does not have.
+        let exists = try await session.query("SELECT to_regclass('schema_migrations') IS NOT NULL").rows.first?
+            .decode(Bool.self)
+        if exists != true {
+            try await session.query(
+                """
+                CREATE TABLE IF NOT EXISTS schema_migrations (
+                    id TEXT COLLATE "C" PRIMARY KEY,
+                    applied_at BIGINT NOT NULL
+                )
+                """)
+        }
         var done: Set<String> = []
         for row in try await session.query("SELECT id FROM schema_migrations").rows {
             done.insert(try row.decode(String.self))

@@ -35,6 +35,40 @@ struct PostgresMigrationTests {
         }
     }
 
+    /// A role that may only read and write the tables of a database already migrated (least privilege: no CREATE on
+    /// the schema, no ownership) opens the store and uses it: with nothing to migrate, nothing asks for DDL rights.
+    @Test func aRoleThatOnlyReadsAndWritesOpensAMigratedDatabase() async throws {
+        let role = "app_" + UUID().uuidString.lowercased().replacingOccurrences(of: "-", with: "").prefix(12)
+        let admin = try TestPostgres.settings()
+        try await TestPostgres.run("CREATE ROLE \(role) LOGIN PASSWORD 'app-password'", on: admin)
+        do {
+            try await TestPostgres.withFreshDatabase { settings in
+                let owner = try await PostgresBackend.open(settings, logger: TestPostgres.logger)
+                await owner.close()
+                for grant in [
+                    "REVOKE CREATE ON SCHEMA public FROM PUBLIC", "GRANT USAGE ON SCHEMA public TO \(role)",
+                    "GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA public TO \(role)",
+                    "GRANT USAGE ON ALL SEQUENCES IN SCHEMA public TO \(role)",
+                ] {
+                    try await TestPostgres.run(grant, on: settings)
+                }
+                let url = try #require(TestPostgres.url).replacingOccurrences(
+                    of: #"//[^@]*@([^/]*)/[^?]*"#, with: "//\(role):app-password@$1/\(settings.database)",
+                    options: .regularExpression)
+                let backend = try await PostgresBackend.open(try PostgresSettings(url: url), logger: TestPostgres.logger)
+                let store = PostgresStore(backend: backend, logger: TestPostgres.logger)
+                #expect(await store.isHealthy())
+                let client = try await store.createClient(name: "Least privilege", plan: .free, allowedOrigins: [], at: Date())
+                #expect(try await store.client(id: client.0.id)?.name == "Least privilege")
+                await backend.close()
+            }
+        } catch {
+            try? await TestPostgres.run("DROP ROLE \(role)", on: admin)
+            throw error
+        }
+        try await TestPostgres.run("DROP ROLE \(role)", on: admin)
+    }
+
     /// Several processes starting at once on an empty database: each migration is applied exactly once, and nobody
     /// fails. The extra migration sleeps so that the racers really overlap: without the lock, the others would run
     /// the CREATE TABLEs at the same time and fail (or apply them twice).
