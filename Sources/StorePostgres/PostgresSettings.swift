@@ -186,7 +186,14 @@ public struct PostgresSettings: Sendable, Equatable, CustomStringConvertible, Cu
         case .tcp:
             return "postgres://\(credentials)@\(location)/\(FormBody.percentEncoded(database))?sslmode=\(tlsMode.rawValue)"
         case .unixSocket(let path):
-            return "postgres://\(credentials)@/\(FormBody.percentEncoded(database))?host=\(path)"
+            // As a URL that works when given back: the socket's folder and port (the file is FOLDER/.s.PGSQL.PORT).
+            let prefix = ".s.PGSQL."
+            guard let slash = path.lastIndex(of: "/"), path[path.index(after: slash)...].hasPrefix(prefix) else {
+                return "postgres://\(credentials)@/\(FormBody.percentEncoded(database))?host=\(path)"
+            }
+            let port = path[path.index(after: slash)...].dropFirst(prefix.count)
+            let folder = slash == path.startIndex ? "/" : String(path[..<slash])
+            return "postgres://\(credentials)@:\(port)/\(FormBody.percentEncoded(database))?host=\(folder)"
         }
     }
 

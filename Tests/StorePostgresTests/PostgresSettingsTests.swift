@@ -55,6 +55,9 @@ import Testing
         #expect(byParameter.tlsMode == .disable)
         let withPort = try PostgresSettings(url: "postgres://u@:6000/d?host=/tmp/pg/")
         #expect(withPort.endpoint == .unixSocket(path: "/tmp/pg/.s.PGSQL.6000"))
+        // Shown (in serve's listening line) as a URL that names the same socket when given back.
+        #expect(withPort.description == "postgres://u@:6000/d?host=/tmp/pg")
+        #expect(try PostgresSettings(url: withPort.description).endpoint == withPort.endpoint)
         let encoded = try PostgresSettings(url: "postgres://u:p@%2Ftmp%2Fpg/d")
         #expect(encoded.endpoint == .unixSocket(path: "/tmp/pg/.s.PGSQL.5432"))
         #expect(encoded.clientConfiguration().unixSocketPath == "/tmp/pg/.s.PGSQL.5432")
