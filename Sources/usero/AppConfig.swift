@@ -91,6 +91,10 @@ struct AppConfig: Sendable {
     /// and a folder.
     private static func checkSQLitePath(_ path: String) throws {
         let lowered = path.lowercased()
+        // Quotes an env file kept (`docker --env-file` and systemd's `EnvironmentFile` differ on them).
+        if let first = path.first, first == path.last, path.count >= 2, first == "\"" || first == "'" {
+            throw Invalid(description: "USERO_DATABASE is in quotes, which are part of its value here: remove them")
+        }
         if lowered.contains("://") || lowered.hasPrefix("postgres:") || lowered.hasPrefix("postgresql:") {
             throw Invalid(
                 description:

@@ -63,6 +63,16 @@ import FoundationNetworking
         }
     }
 
+    /// A value an env file left in quotes (`docker --env-file` keeps them) is refused saying so, never its value:
+    /// it would otherwise read as an odd SQLite path, with the password in it.
+    @Test(arguments: [#""postgres://u:secret@db/usero""#, "'postgres://u:secret@db/usero'", #""data/usero.sqlite""#])
+    func aDatabaseValueInQuotesIsRefusedSayingSo(_ value: String) throws {
+        let error = #expect(throws: AppConfig.Invalid.self) {
+            try AppConfig.load(host: nil, port: nil, environment: ["USERO_DATABASE": value])
+        }
+        #expect(error?.description == "USERO_DATABASE is in quotes, which are part of its value here: remove them")
+    }
+
     /// The token key file, generated into a data folder that cannot be made (its parent is a regular file: mkdir
     /// fails with ENOTDIR, for root too), fails with one line naming USERO_DATA_DIR, not Foundation's
     /// `Error Domain=NSCocoaErrorDomain …`.
