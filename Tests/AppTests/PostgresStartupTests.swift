@@ -76,19 +76,28 @@ struct PostgresStartupTests {
         #expect(!lines.contains(password))
     }
 
+    /// `serve` on `cluster` with a client made by the command, healthy, its log in `log` under the test's folder.
+    func serving(on cluster: ScriptedCluster, log: String) async throws
+        -> (ChildProcess, port: Int, client: (id: String, adminKey: String))
+    {
+        var settings = environment(database: cluster.url)
+        settings.removeValue(forKey: "USERO_PORT")
+        let client = try await UseroBinary.createClient(name: "Served", environment: settings)
+        let port = UseroBinary.freePort()
+        let (process, healthy) = try await UseroBinary.startServe(
+            port: port, environment: settings, log: folder.appendingPathComponent(log).path)
+        if !healthy { process.send(SIGKILL) }
+        try #require(healthy)
+        return (process, port, client)
+    }
+
     /// The database going away under a running serve: `/healthz` says so in the contract's error shape (a probe and
     /// an operator see one body) and a request that needs the store is a 503 to retry, never a 500.
     @Test func aDatabaseGoneIsA503ToRetryWithAnErrorBody() async throws {
         let cluster = try await ScriptedCluster.start()
         defer { cluster.stop() }
-        var settings = environment(database: cluster.url)
-        settings.removeValue(forKey: "USERO_PORT")
-        let client = try await UseroBinary.createClient(name: "Outage", environment: settings)
-        let port = UseroBinary.freePort()
-        let (process, healthy) = try await UseroBinary.startServe(
-            port: port, environment: settings, log: folder.appendingPathComponent("outage.log").path)
+        let (process, port, client) = try await serving(on: cluster, log: "outage.log")
         defer { process.send(SIGKILL) }
-        try #require(healthy)
         try await cluster.crash()
         var health = try await HTTPResult.send("GET", "http://127.0.0.1:\(port)/healthz")
         for _ in 0..<150 where health.status != 503 {
@@ -129,14 +138,8 @@ struct PostgresStartupTests {
     @Test func aDatabaseThatTurnsReadOnlyIsA503ToRetryAndUnhealthy() async throws {
         let cluster = try await ScriptedCluster.start()
         defer { cluster.stop() }
-        var settings = environment(database: cluster.url)
-        settings.removeValue(forKey: "USERO_PORT")
-        let client = try await UseroBinary.createClient(name: "Standby", environment: settings)
-        let port = UseroBinary.freePort()
-        let log = folder.appendingPathComponent("read-only.log").path
-        let (process, healthy) = try await UseroBinary.startServe(port: port, environment: settings, log: log)
+        let (process, port, client) = try await serving(on: cluster, log: "read-only.log")
         defer { process.send(SIGKILL) }
-        try #require(healthy)
         let postgres = try PostgresSettings(url: cluster.url, variable: "USERO_DATABASE")
         func setReadOnly(_ on: Bool) async throws {
             let connection = try await PostgresConnection.connect(
@@ -154,43 +157,35 @@ struct PostgresStartupTests {
                 WHERE datname = current_database() AND pid <> pg_backend_pid()
                 """, logger: TestBackend.logger)
         }
-        func submit(_ comment: String) async throws -> HTTPResult {
+        /// `request`'s answer once its status is `status`, or after five seconds of asking (pooled sessions opened
+        /// before a change end at once, but a check's answer is cached for a second).
+        func answer(_ status: Int, to request: () async throws -> HTTPResult) async throws -> HTTPResult {
+            var result = try await request()
+            for _ in 0..<50 where result.status != status {
+                try await Task.sleep(for: .milliseconds(100))
+                result = try await request()
+            }
+            return result
+        }
+        let submit = {
             try await HTTPResult.send(
                 "POST", "http://127.0.0.1:\(port)/api/feedback", headers: ["Content-Type": "application/json"],
-                body: Data(#"{"clientId":"\#(client.id)","comment":"\#(comment)"}"#.utf8))
+                body: Data(#"{"clientId":"\#(client.id)","comment":"a comment"}"#.utf8))
         }
-        func health() async throws -> Int { try await HTTPResult.send("GET", "http://127.0.0.1:\(port)/healthz").status }
+        let health = { try await HTTPResult.send("GET", "http://127.0.0.1:\(port)/healthz") }
 
         try await setReadOnly(true)
-        var refused = try await submit("while read-only")
-        for _ in 0..<50 where refused.status != 503 {
-            try await Task.sleep(for: .milliseconds(100))
-            refused = try await submit("while read-only")
-        }
+        let refused = try await answer(503, to: submit)
         #expect(refused.status == 503, "\(refused.status) \(refused.text)")
         #expect(refused.json["error"] as? String == "Storage is unavailable, try again shortly")
         #expect(refused.header("Retry-After") == "5")
-        var status = try await health()
-        for _ in 0..<50 where status != 503 {
-            try await Task.sleep(for: .milliseconds(100))
-            status = try await health()
-        }
-        #expect(status == 503)
+        #expect(try await answer(503, to: health).status == 503)
 
         try await setReadOnly(false)
-        var stored = try await submit("writable again")
-        for _ in 0..<50 where stored.status != 200 {
-            try await Task.sleep(for: .milliseconds(100))
-            stored = try await submit("writable again")
-        }
+        let stored = try await answer(200, to: submit)
         #expect(stored.status == 200, "\(stored.text)")
-        status = try await health()
-        for _ in 0..<50 where status != 200 {
-            try await Task.sleep(for: .milliseconds(100))
-            status = try await health()
-        }
-        #expect(status == 200)
-        let lines = try String(contentsOfFile: log, encoding: .utf8)
+        #expect(try await answer(200, to: health).status == 200)
+        let lines = try String(contentsOfFile: folder.appendingPathComponent("read-only.log").path, encoding: .utf8)
         #expect(!lines.contains("Unhandled error"), "\(lines)")
     }
 
