@@ -92,7 +92,10 @@ public struct PostgresSettings: Sendable, Equatable, CustomStringConvertible, Cu
             password = decoded
         }
 
-        // HOST[:PORT], HOST possibly [IPv6].
+        // HOST[:PORT], HOST possibly [IPv6]. One of them: libpq's list of hosts to try in turn is not supported.
+        if hostPort.contains(",") {
+            throw fail("the URL names several hosts; give one (a primary, or a proxy or DNS name that follows failovers)")
+        }
         var host: String
         var portText: Substring?
         if hostPort.hasPrefix("[") {

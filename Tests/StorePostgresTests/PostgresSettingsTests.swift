@@ -78,6 +78,7 @@ import Testing
         ("postgres://u@h:0/d", "port must be a number"),
         ("postgres://u@h:65536/d", "port must be a number"),
         ("postgres://u@h:54x/d", "port must be a number"),
+        ("postgres://u@h1:5432,h2:5432/d", "names several hosts"),
         ("postgres://u@h:/d", "port must be a number"),
         ("postgres://u@h/d?sslmode=verify-full", "sslmode must be disable, prefer or require"),
         ("postgres://u@h/d?sslmode=", "sslmode must be disable, prefer or require"),
