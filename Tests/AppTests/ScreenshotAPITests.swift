@@ -127,7 +127,13 @@ import UseroTestSupport
             let shown = try #require((item["screenshots"] as? [[String: Any]])?.first)
             #expect(NSDictionary(dictionary: shown) == NSDictionary(dictionary: answered), "\(shown)")
 
-            for (field, value) in [("fileSize", 10_485_761), ("width", 2_147_483_648), ("height", -1)] {
+            // (A `url` that is no web address, kept for a screenshot that names no upload of this client, would be
+            // handed to whatever reads the admin API as the image's address.)
+            let wrong: [(String, Any)] = [
+                ("fileSize", 10_485_761), ("width", 2_147_483_648), ("height", -1), ("url", "javascript:alert(1)"),
+                ("url", "/api/screenshots/x.png"), ("url", "data:image/png;base64,AAAA"),
+            ]
+            for (field, value) in wrong {
                 var shot: [String: Any] = [
                     "fileName": "\(client.id)/none.png", "url": "https://example.com/none.png", "fileSize": 1,
                     "mimeType": "image/png",

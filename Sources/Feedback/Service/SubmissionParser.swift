@@ -129,6 +129,9 @@ public struct SubmissionParser: Sendable {
                     local.add("fileSize", "Must be an integer from 0 to \(FeedbackService.maxScreenshotBytes)")
                 }
                 if let mime, !mime.lowercased().hasPrefix("image/") { local.add("mimeType", "Must be an image type") }
+                // Kept and handed to whatever reads the admin API as the image's address: never `javascript:` or a
+                // path (an upload of this client has its stored URL put in place of what was sent anyway).
+                if let url, !WebAddress.isHTTP(url) { local.add("url", "Must be an http or https URL") }
                 for (field, value) in [("width", width), ("height", height)] {
                     if let value, !(0...Int64(Int32.max)).contains(value) {
                         local.add(field, "Must be an integer from 0 to \(Int32.max)")

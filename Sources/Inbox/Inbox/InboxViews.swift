@@ -226,10 +226,7 @@ enum InboxFormat {
     }
 
     /// Only http(s) URLs become links; anything else (`javascript:`, `data:`) is shown as text.
-    static func isWebURL(_ text: String) -> Bool {
-        let lower = text.lowercased()
-        return (lower.hasPrefix("https://") || lower.hasPrefix("http://")) && URL(string: text)?.host != nil
-    }
+    static func isWebURL(_ text: String) -> Bool { WebAddress.isHTTP(text) }
 
     /// `mailto:` and the address with everything but RFC 6068's plain characters percent-encoded, so that nothing in
     /// it (a `?`, `&`, `%` or `#`, stored before the domain check was strict) can add headers to the mail.
