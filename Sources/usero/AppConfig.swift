@@ -24,6 +24,16 @@ struct AppConfig: Sendable {
     static let maxDatabaseWaitSeconds = 600
     var dataDirectory = "data"
     var publicURL = "http://127.0.0.1:8080"
+    /// `publicURL` was made from the host and port, `USERO_PUBLIC_URL` being unset.
+    var publicURLIsDerived = true
+
+    /// Said at start when the derived public URL names an address no browser can use (listening on every
+    /// interface): the screenshot URLs stored with each upload and the Slack redirect would keep it for good.
+    var publicURLWarning: String? {
+        guard publicURLIsDerived, ["0.0.0.0", "::", "[::]"].contains(host) else { return nil }
+        return "USERO_PUBLIC_URL is unset and usero listens on every interface: screenshot URLs and the Slack redirect "
+            + "will name \(publicURL), which no browser can reach; set USERO_PUBLIC_URL to the address people use"
+    }
     /// Base64 of the AES-256 key for Slack tokens; nil: generated in `DATA_DIR/token.key`.
     var tokenKeyBase64: Redacted<String>?
     /// Previous token keys (base64, comma-separated), still able to open old tokens until they are re-sealed.
@@ -80,6 +90,9 @@ struct AppConfig: Sendable {
     static let defaultMaxConnections = 512
     static let defaultMaxConcurrentUploads = 4
     static let defaultUploadQuotaMB: Int64 = 100
+
+    /// Which store, for people: `PostgreSQL postgres://USER:<redacted>@HOST:PORT/DB?…` or `SQLite PATH`.
+    var storeName: String { postgres.map { "PostgreSQL \($0.description)" } ?? "SQLite \(databasePath)" }
 
     /// A configuration mistake: one line naming the variable and what is wrong, never its value.
     struct Invalid: Error, CustomStringConvertible {
@@ -173,6 +186,7 @@ struct AppConfig: Sendable {
             let name = host == nil ? "USERO_HOST" : "--host"
             throw Invalid(description: "\(name) must be an IP address or a host name of this machine (it does not resolve)")
         }
+        config.publicURLIsDerived = value("USERO_PUBLIC_URL") == nil
         config.publicURL = value("USERO_PUBLIC_URL") ?? Self.defaultPublicURL(host: config.host, port: config.port)
         guard Self.isServiceURL(config.publicURL) else {
             throw Invalid(description: "USERO_PUBLIC_URL must be an http or https URL with a host, and no query, fragment or user")

@@ -79,6 +79,7 @@ struct Serve: AsyncParsableCommand {
         do {
             config = try AppConfig.load(host: host, port: port, environment: ProcessInfo.processInfo.environment)
             try config.requireSharedTokenKey()
+            if let warning = config.publicURLWarning { logger.warning("\(warning)") }
             if let problem = await Self.listeningProblem(host: config.host, port: config.port) {
                 throw refuseToListen(config, problem)
             }
@@ -88,8 +89,8 @@ struct Serve: AsyncParsableCommand {
             (app, parts) = try await buildApplication(config: config, logger: logger) { port in
                 listening.set()
                 // Which store, so that an operator sees at once a serve on another store than the one meant.
-                let store = config.postgres.map { "PostgreSQL \($0.description)" } ?? "SQLite \(config.databasePath)"
-                logger.info("usero listening", metadata: ["host": "\(config.host)", "port": "\(port)", "store": "\(store)"])
+                logger.info(
+                    "usero listening", metadata: ["host": "\(config.host)", "port": "\(port)", "store": "\(config.storeName)"])
             }
         } catch let error as AppConfig.Invalid {
             throw Self.refuse(error.description)
@@ -209,10 +210,13 @@ struct Clients: AsyncParsableCommand {
         }
 
         func run() async throws {
-            let (_, backend) = try await openBackend(creating: true)
+            let (config, backend) = try await openBackend(creating: true)
             let (client, key) = try await backend.feedback.createClient(
                 name: name, plan: plan, allowedOrigins: allowedOrigins.map(OriginPattern.normalize), at: Date())
             try printJSON(["clientId": client.id, "adminKey": key])
+            // Where, on stderr (stdout is the JSON alone): a client made in another store than serve's answers 404
+            // there, and a shell without serve's USERO_DATABASE finds an older SQLite file without a word.
+            FileHandle.standardError.write(Data("usero: client created in \(config.storeName)\n".utf8))
         }
     }
 

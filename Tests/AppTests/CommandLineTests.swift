@@ -31,6 +31,10 @@ import FoundationNetworking
         let key = try #require(json["adminKey"])
         #expect(id.hasPrefix("client_"))
         #expect(key.count >= 32)
+        // Which store it is in, on stderr: a shell without serve's USERO_DATABASE shows at once.
+        let path = folder.appendingPathComponent("usero.sqlite").path
+        #expect(created.stderr.contains("usero: client created in SQLite \(path)"), "\(created.stderr)")
+        #expect(!created.stderr.contains(key))
 
         let updated = try await UseroBinary.run(["clients", "update", id, "--plan", "free"], environment: environment)
         #expect(updated.status == 0)

@@ -164,6 +164,12 @@ struct PostgresCommandLineTests {
         #expect(created.status == 0, "\(created.stderr)")
         let warnings = created.stderr.split(separator: "\n").filter { $0.contains("migrated by a newer version of usero") }
         #expect(warnings.count == 1 && warnings.first?.contains("v99-from-the-future") == true, "\(created.stderr)")
+        // Said where the client went, the password left out.
+        let said = created.stderr.split(separator: "\n").filter { $0.hasPrefix("usero: client created in PostgreSQL postgres://") }
+        #expect(said.count == 1, "\(created.stderr)")
+        let password = try PostgresStartupTests.password(in: environment["USERO_DATABASE"] ?? "")
+        #expect(said.first?.contains("<redacted>") == true)
+        #expect(!created.stderr.contains(password))
     }
 
     /// A port another program holds is a configuration mistake with one line, on PostgreSQL as on SQLite. The

@@ -23,6 +23,18 @@ import FoundationNetworking
         #expect(flagged.publicURL == expected.replacingOccurrences(of: "8080", with: "9090"))
     }
 
+    /// Listening on every interface without USERO_PUBLIC_URL: the public URL made from the host (`0.0.0.0`) is no
+    /// address a browser can use, and each upload stores it in its screenshot URL, so serve warns at start.
+    @Test func aPublicURLMadeFromAWildcardHostIsWarnedAbout() throws {
+        for host in ["0.0.0.0", "::"] {
+            let warning = try AppConfig.load(host: host, port: nil, environment: [:]).publicURLWarning
+            #expect(warning?.contains("set USERO_PUBLIC_URL") == true, "\(host)")
+        }
+        #expect(try AppConfig.load(host: "127.0.0.1", port: nil, environment: [:]).publicURLWarning == nil)
+        let set = try AppConfig.load(host: "0.0.0.0", port: nil, environment: ["USERO_PUBLIC_URL": "https://feedback.example.com"])
+        #expect(set.publicURLWarning == nil)
+    }
+
     @Test func logLevelIsReadInAnyCaseAndAnythingElseIsAMistake() throws {
         #expect(try AppConfig.load(host: nil, port: nil, environment: [:]).logLevel == .info)
         #expect(try AppConfig.load(host: nil, port: nil, environment: ["LOG_LEVEL": "TRACE"]).logLevel == .trace)
