@@ -2727,6 +2727,8 @@ enum OpenAPIDocument {
      },
      "url": {
       "type": "string",
+      "description": "an absolute http or https URL",
+      "pattern": "^[Hh][Tt][Tt][Pp][Ss]?://",
       "minLength": 1,
       "maxLength": 2048
      },
