@@ -7,7 +7,8 @@ enum WidgetScript {
 /* usero feedback widget: initUseroFeedbackWidget({ clientId, ... }). Self-contained, no dependencies. */
 (function () {
   'use strict';
-  if (window.initUseroFeedbackWidget) return;
+  // (A function: an element with that id is a global of the same name, and must not stop the widget.)
+  if (typeof window.initUseroFeedbackWidget === 'function') return;
   // Close to the server's address check (which has the last word): a local part of at most 64 visible
   // characters, and a domain of labels of letters, digits and marks, hyphens (not at either end) and the joiners
   // IDNA allows within a label. Browsers without Unicode property escapes get a plainer check.
@@ -20,9 +21,20 @@ enum WidgetScript {
   } catch (e) {
     EMAIL = /^[^\s@]{1,64}@[^\s@.]+(\.[^\s@.]+)+$/;
   }
-  // The origin this file was served from is the default API host (read now: currentScript is gone later).
+  // The origin this file was served from is the default API host (read now: currentScript is gone later). A module
+  // script has no currentScript: then the script element that loaded a widget.js names it. Never the page's own
+  // origin unasked: the visitor's words would go to the site's server.
   var served = '';
   try { served = new URL(document.currentScript.src, location.href).origin; } catch (e) { served = ''; }
+  if (!served) {
+    var tags = document.querySelectorAll('script[src]');
+    for (var t = tags.length - 1; t >= 0 && !served; t--) {
+      try {
+        var src = new URL(tags[t].getAttribute('src'), location.href);
+        if (/\/widget\.js$/.test(src.pathname)) served = src.origin;
+      } catch (e) { served = ''; }
+    }
+  }
   // Ratings with the mouth of their face icon (inline SVG: no emoji font needed on the visitor's machine).
   var RATINGS = [[1, 'Terrible', 'M8 17q4-4 8 0'], [2, 'Bad', 'M8.5 16q3.5-2 7 0'], [3, 'Good', 'M8.5 14.5q3.5 2.5 7 0'],
     [4, 'Amazing', 'M7.5 13.5q4.5 5 9 0']];
@@ -163,8 +175,18 @@ enum WidgetScript {
     }
   }
 
+  // Why the server would refuse `meta` as `metadata`, or '' (its limit: 10 KB as JSON).
+  function metadataProblem(meta) {
+    if (typeof meta !== 'object' || Array.isArray(meta)) return 'must be an object';
+    var json;
+    try { json = JSON.stringify(meta); } catch (e) { return 'cannot be sent as JSON (' + e.message + ')'; }
+    var size = window.TextEncoder ? new TextEncoder().encode(json).length : unescape(encodeURIComponent(json)).length;
+    return size > 10240 ? 'is ' + size + ' bytes as JSON, more than 10 KB' : '';
+  }
+
   function create(opts) {
-    var base = String(opts.baseUrl || served || location.origin).replace(/\/+$/, '');
+    var base = String(opts.baseUrl || served).replace(/\/+$/, '');
+    if (!base) throw new Error('cannot tell where widget.js was loaded from: pass baseUrl, the address of usero');
     var side = opts.position === 'left' ? 'left' : 'right';
     var host = document.createElement('usero-feedback-widget');
     // Inline !important beats any author rule aimed at the host element itself. Set through the CSSOM, which a
@@ -173,6 +195,9 @@ enum WidgetScript {
       height: '0', bottom: '0' };
     hostStyle[side] = '0';
     for (var property in hostStyle) host.style.setProperty(property, hostStyle[property], 'important');
+    // Its words are English, left to right, whatever the page's language and direction.
+    host.setAttribute('dir', 'ltr');
+    host.setAttribute('lang', 'en');
     var root = host.attachShadow({ mode: 'open' });
     var css = CSS.replace(/SIDE/g, side);
     try {
@@ -469,7 +494,14 @@ enum WidgetScript {
       if (document.title) payload.pageTitle = cut(document.title, 8192);
       if (document.referrer) payload.referrer = cut(document.referrer, 8192);
       if (typeof opts.environment === 'string' && opts.environment) payload.environment = opts.environment;
-      if (opts.metadata && typeof opts.metadata === 'object') payload.metadata = opts.metadata;
+      if (opts.metadata !== undefined && opts.metadata !== null) {
+        // The page's own data: one the server would refuse (not an object, not JSON, over 10 KB) is left out and
+        // reported to the page's developer, rather than costing every visitor their feedback.
+        var metaProblem = metadataProblem(opts.metadata);
+        if (metaProblem) call(opts.onError, new Error('initUseroFeedbackWidget: metadata ' + metaProblem +
+          '; the feedback was sent without it'));
+        else payload.metadata = opts.metadata;
+      }
       var id = u && (u.id || u.userId);
       if (id && String(id).length <= 128) payload.userId = String(id);
       identify(u);
@@ -514,7 +546,9 @@ enum WidgetScript {
       });
     });
 
-    document.body.appendChild(host);
+    // On the root element, not the body: a body with a transform (or will-change) would hold the fixed launcher
+    // at the bottom of the page instead of the screen.
+    document.documentElement.appendChild(host);
     // Named, not `this`: destroy may be called detached (`var d = w.destroy; d()`).
     var instance = {
       open: open,
