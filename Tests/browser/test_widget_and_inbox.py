@@ -663,3 +663,14 @@ def test_a_module_script_sends_to_usero_and_a_page_in_right_to_left_reads_the_wi
     wait(driver, root.find_element(By.CSS_SELECTOR, ".done").is_displayed)
     [item] = submitted_items(driver, usero)
     assert item["comment"] == "From a module script" and item["source"] == "widget"
+
+
+def test_a_user_the_server_would_refuse_in_part_is_identified_with_the_rest(driver, pages, usero):
+    # getUser names an email that is no address and a name over the server's 256 characters: identify goes with the
+    # id and the name cut to fit, without the email, instead of failing (onError) on every page view.
+    widget_page(driver, pages, usero, "/odd-user", before="<script>window.__events = [];</script>",
+        options=""", getUser: function () { return { id: 'carol-%s', email: 'not an email', name: 'n'.repeat(300) }; },
+            onError: function (e) { window.__events.push('error:' + e.message); }""" % RUN)
+    user = wait(driver, lambda: (lambda r: r.status_code == 200 and r.json())(admin_get(usero, "/api/end-users/carol-" + RUN)))
+    assert user["email"] is None and user["name"] == "n" * 256
+    assert driver.execute_script("return window.__events") == []

@@ -21,6 +21,7 @@ enum WidgetScript {
   } catch (e) {
     EMAIL = /^[^\s@]{1,64}@[^\s@.]+(\.[^\s@.]+)+$/;
   }
+  function isAddress(text) { return text.length <= 254 && EMAIL.test(text); }
   // The origin this file was served from is the default API host (read now: currentScript is gone later). A module
   // script has no currentScript: then the script element that loaded a widget.js names it. Never the page's own
   // origin unasked: the visitor's words would go to the site's server.
@@ -280,10 +281,13 @@ enum WidgetScript {
     // submission by a user who changed since (a single-page app that signed another one in).
     function identify(u) {
       var userId = u && (u.id || u.userId);
-      if (!userId) return;
+      // Within the server's limits, as the feedback's own userId and email are: what it would refuse is left out
+      // (an id over 128 characters: no identify at all), not sent to fail on every page view.
+      if (!userId || String(userId).length > 128) return;
       var who = { clientId: opts.clientId, userId: String(userId) };
-      if (u.email) who.email = String(u.email);
-      if (u.name) who.name = String(u.name);
+      var mail = u.email ? String(u.email).trim() : '';
+      if (mail && isAddress(mail)) who.email = mail;
+      if (u.name) who.name = cut(String(u.name), 256);
       // Once per browser session for the same values, not on every page view: identify shares the client's
       // public rate limit with feedback, which a busy site's page views would otherwise use up.
       var said = JSON.stringify(who), key = 'usero-identified:' + opts.clientId, known = null;
@@ -467,7 +471,6 @@ enum WidgetScript {
       // white space alone is no comment here either.
       var text = comment.value.replace(/^[\s\u0085]+|[\s\u0085]+$/g, ''), u = user(), address = '';
       if (!rating && !text) { showError('Choose a rating or write a comment.'); return; }
-      function isAddress(text) { return text.length <= 254 && EMAIL.test(text); }
       if (opts.showEmailOption === false) {
         // The page's own word, with no field to correct it: sent when it is an address, left out when not.
         address = u && u.email ? String(u.email).trim() : '';
