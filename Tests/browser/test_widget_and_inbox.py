@@ -674,3 +674,20 @@ def test_a_user_the_server_would_refuse_in_part_is_identified_with_the_rest(driv
     user = wait(driver, lambda: (lambda r: r.status_code == 200 and r.json())(admin_get(usero, "/api/end-users/carol-" + RUN)))
     assert user["email"] is None and user["name"] == "n" * 256
     assert driver.execute_script("return window.__events") == []
+
+
+def test_a_brand_colour_alone_gets_text_that_reads_on_it_and_a_typo_keeps_the_default(driver, pages, usero):
+    # theme: { primary } without primaryText in dark mode: the dark theme's text colour (chosen for its own light
+    # primary) was dark text on a dark brand blue. A colour the browser does not take leaves the default, not a
+    # launcher with no background.
+    driver.execute_cdp_cmd("Emulation.setEmulatedMedia", {"features": [{"name": "prefers-color-scheme", "value": "dark"}]})
+    try:
+        launcher_style = """var l = document.querySelector('usero-feedback-widget').shadowRoot.querySelector('.launcher');
+            var s = getComputedStyle(l); return [s.color, s.backgroundColor];"""
+        widget_page(driver, pages, usero, "/brand", options=", theme: { primary: '#1d4ed8' }")
+        assert driver.execute_script(launcher_style) == ["rgb(255, 255, 255)", "rgb(29, 78, 216)"]
+        widget_page(driver, pages, usero, "/brand-typo", options=", theme: { primary: 'notacolor' }")
+        text, background = driver.execute_script(launcher_style)
+        assert background == "rgb(124, 147, 255)" and text != background  # the dark theme's own primary
+    finally:
+        driver.execute_cdp_cmd("Emulation.setEmulatedMedia", {"features": []})

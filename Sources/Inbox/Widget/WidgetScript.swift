@@ -249,9 +249,44 @@ enum WidgetScript {
 
     // Theme: the OS scheme (dark when unknown), with explicit values on top.
     var media = window.matchMedia ? window.matchMedia('(prefers-color-scheme: light)') : null;
+    // A theme colour the browser takes as one; anything else (a typo) leaves the default, with a word in the console.
+    function colour(value, name) {
+      if (!value) return '';
+      // (window.CSS: `CSS` here is the widget's own style sheet.)
+      var api = window.CSS;
+      if (typeof value === 'string' && (!api || !api.supports || api.supports('color', value))) return value;
+      if (window.console) console.warn('initUseroFeedbackWidget: theme.' + name + ' is not a CSS colour; the default is used');
+      return '';
+    }
+    // Text that reads on `background`: white on a dark colour, near-black on a light one (by relative luminance;
+    // 0.179 is where both contrast equally). A canvas says the colour as #rrggbb (or rgba()), before the widget is on
+    // the page; null when it cannot.
+    function textOn(background) {
+      var ctx = null;
+      try { ctx = document.createElement('canvas').getContext('2d'); } catch (e) { ctx = null; }
+      if (!ctx) return null;
+      ctx.fillStyle = '#000';
+      ctx.fillStyle = background;
+      var said = String(ctx.fillStyle), rgb;
+      var hex = /^#([0-9a-f]{2})([0-9a-f]{2})([0-9a-f]{2})$/i.exec(said);
+      var fn = /^rgba?\(\s*([\d.]+)[,\s]+([\d.]+)[,\s]+([\d.]+)/.exec(said);
+      if (hex) rgb = [parseInt(hex[1], 16), parseInt(hex[2], 16), parseInt(hex[3], 16)];
+      else if (fn) rgb = [+fn[1], +fn[2], +fn[3]];
+      else return null;
+      var l = rgb.map(function (v) {
+        v = v / 255;
+        return v <= 0.03928 ? v / 12.92 : Math.pow((v + 0.055) / 1.055, 2.4);
+      });
+      return 0.2126 * l[0] + 0.7152 * l[1] + 0.0722 * l[2] > 0.179 ? '#0b1020' : '#ffffff';
+    }
     function applyTheme() {
       var t = {}, baseTheme = media && media.matches ? LIGHT : DARK, over = opts.theme || {}, k;
-      for (k in baseTheme) t[k] = over[k] || baseTheme[k];
+      for (k in baseTheme) t[k] = colour(over[k], k) || baseTheme[k];
+      // A brand colour without its text colour: text chosen for it, not the base theme's (chosen for the base
+      // theme's own primary: dark text on a dark brand blue in dark mode).
+      if (colour(over.primary, 'primary') && !colour(over.primaryText, 'primaryText')) {
+        t.primaryText = textOn(t.primary) || t.primaryText;
+      }
       var vars = { '--p': t.primary, '--pt': t.primaryText, '--bg': t.background, '--s': t.surface, '--t': t.text,
         '--m': t.muted, '--b': t.border, '--e': t.error, '--ok': t.success };
       for (k in vars) host.style.setProperty(k, vars[k]);
