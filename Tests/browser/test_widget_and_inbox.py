@@ -691,3 +691,18 @@ def test_a_brand_colour_alone_gets_text_that_reads_on_it_and_a_typo_keeps_the_de
         assert background == "rgb(124, 147, 255)" and text != background  # the dark theme's own primary
     finally:
         driver.execute_cdp_cmd("Emulation.setEmulatedMedia", {"features": []})
+
+
+def test_the_same_file_picked_twice_is_attached_once(driver, pages, usero, tmp_path):
+    root = widget_page(driver, pages, usero, "/twice", before="<script>window.__events = [];</script>",
+        options=", onSubmit: function (d) { window.__events.push('submit:' + d.feedbackId); }")
+    root.find_element(By.CSS_SELECTOR, ".launcher").click()
+    picture = str(make_png(tmp_path / "twice.png"))
+    for _ in range(2):
+        root.find_element(By.CSS_SELECTOR, "input[type=file]").send_keys(picture)
+    assert root.find_element(By.CSS_SELECTOR, "ul").text.count("twice.png") == 1
+    root.find_element(By.CSS_SELECTOR, ".rate[data-rating='4']").click()
+    root.find_element(By.CSS_SELECTOR, ".send").click()
+    wait(driver, root.find_element(By.CSS_SELECTOR, ".done").is_displayed)
+    [item] = submitted_items(driver, usero)
+    assert len(item["screenshots"]) == 1

@@ -414,6 +414,7 @@ enum WidgetScript {
     check.addEventListener('change', function () {
       email.hidden = !check.checked;
       if (check.checked) email.focus();
+      else hideError();  // (an error about the address no longer applies)
     });
     comment.addEventListener('input', hideError);
     fileInput.addEventListener('change', function () {
@@ -428,7 +429,11 @@ enum WidgetScript {
         if (f.type === 'image/svg+xml') { showError(f.name + ': SVG images cannot be attached. Use PNG or JPEG.'); continue; }
         if (f.type && !/^image\//.test(f.type)) { showError(f.name + ' is not an image.'); continue; }
         if (f.size > MAX_BYTES) { showError(f.name + ' is larger than 10 MB.'); continue; }
-        files.push(f);
+        // The same file picked again is attached once (it would be uploaded and stored twice).
+        var again = files.some(function (g) {
+          return g.name === f.name && g.size === f.size && g.lastModified === f.lastModified;
+        });
+        if (!again) files.push(f);
       }
       renderFiles();
     });
