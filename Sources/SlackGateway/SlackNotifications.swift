@@ -74,8 +74,12 @@ public enum SlackMrkdwn {
         return String(decoding: data, as: UTF8.self)
     }
 
-    static func section(_ text: String) -> [String: Any] {
-        ["type": "section", "text": ["type": "mrkdwn", "text": text]]
+    /// A section of mrkdwn `text`; `verbatim`: Slack links nothing in it by itself (no bare URL, channel name or
+    /// @name made a link), for text someone outside the workspace wrote.
+    static func section(_ text: String, verbatim: Bool = false) -> [String: Any] {
+        var object: [String: Any] = ["type": "mrkdwn", "text": text]
+        if verbatim { object["verbatim"] = true }
+        return ["type": "section", "text": object]
     }
 }
 
@@ -126,7 +130,8 @@ public struct SlackNotificationMessage: Sendable, Equatable {
         var blocks: [[String: Any]] = [SlackMrkdwn.section(":speech_balloon: New feedback from \(from): \(ratingText)")]
         let comment = d.comment.flatMap { $0.isEmpty ? nil : $0 }
         if let comment {
-            blocks.append(SlackMrkdwn.section(SlackMrkdwn.escapedPrefix(comment, Self.commentLimit)))
+            // Verbatim: a visitor's words; a bare address or #channel in them stays text, not a link Slack made.
+            blocks.append(SlackMrkdwn.section(SlackMrkdwn.escapedPrefix(comment, Self.commentLimit), verbatim: true))
         }
         var facts: [String] = []
         // The page's link reads as where it goes; its title (the submitter's words) is plain text beside it. Its

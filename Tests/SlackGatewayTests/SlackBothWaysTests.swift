@@ -235,6 +235,8 @@ import UseroTestSupport
         #expect(blocks.contains("*Bad* (2/4)"))
         #expect(blocks.contains("&lt;!channel&gt; Export &amp; import &gt; broken"))
         #expect(!blocks.contains("<!channel>"))
+        // The visitor's words are verbatim: Slack makes no link of a bare address or #channel in them
+        #expect(blocks.contains("xxxx…" + #"","type":"mrkdwn","verbatim":true}"#))
         #expect(blocks.contains(String(repeating: "x", count: 500 - 36) + "…"))
         #expect(!blocks.contains(String(repeating: "x", count: 500 - 35)))
         #expect(blocks.contains(
