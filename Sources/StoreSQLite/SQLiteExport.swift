@@ -31,6 +31,10 @@ public final class SQLiteExport: StoreExporter {
         }
         let path = String(cString: real)
         free(real)
+        var isFolder: ObjCBool = false
+        if FileManager.default.fileExists(atPath: path, isDirectory: &isFolder), isFolder.boolValue {
+            throw StoreCopyRefused("--from: \(path) is a folder; name the SQLite file in it (usero.sqlite, say)")
+        }
         self.path = path
         do {
             pool = try DatabasePool(path: path, configuration: configuration)

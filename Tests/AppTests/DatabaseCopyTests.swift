@@ -171,6 +171,12 @@ struct DatabaseCopyTests {
             environment: ["USERO_DATABASE": try await TestBackend.databaseURL(for: folder)])
         #expect(missing.status == 78)
         #expect(missing.stderr.contains("--from: no SQLite file at"), "\(missing.stderr)")
+        // A folder (the data folder, say) is named as one, not met as a "disk I/O error"
+        let aFolder = try await UseroBinary.run(
+            ["database", "copy", "--from", folder.path],
+            environment: ["USERO_DATABASE": try await TestBackend.databaseURL(for: folder)])
+        #expect(aFolder.status == 78)
+        #expect(aFolder.stderr.contains("is a folder; name the SQLite file in it"), "\(aFolder.stderr)")
         let toSQLite = try await UseroBinary.run(
             ["database", "copy", "--from", folder.appendingPathComponent("nothing.sqlite").path],
             environment: ["USERO_DATABASE": folder.appendingPathComponent("other.sqlite").path])
