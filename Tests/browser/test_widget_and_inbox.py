@@ -706,3 +706,24 @@ def test_the_same_file_picked_twice_is_attached_once(driver, pages, usero, tmp_p
     wait(driver, root.find_element(By.CSS_SELECTOR, ".done").is_displayed)
     [item] = submitted_items(driver, usero)
     assert len(item["screenshots"]) == 1
+
+
+def test_a_module_script_beside_another_widget_js_does_not_guess_where_to_send(driver, pages, usero):
+    # Two script elements load a widget.js from two origins (another product's beside usero's) and the widget, run
+    # as a module, cannot tell which is its own: it does not start, and says to pass baseUrl, rather than send the
+    # visitor's words to a server it guessed.
+    other = pages.add("/other/widget.js", "/* another product's widget */", content_type="application/javascript")
+    page = pages.add("/module-two", """<!doctype html><html><head><title>Two</title></head><body>
+        <script>window.__events = [];</script>
+        <script src="%s"></script>
+        <script type="module" src="%s/widget.js"></script>
+        <script type="module">window.__w = initUseroFeedbackWidget({ clientId: '%s',
+          onError: function (e) { window.__events.push('error:' + e.message); } });
+          window.__events.push('started:' + (window.__w !== null));</script>
+        </body></html>""" % (other, usero["base"], usero["client_id"]))
+    driver.get(page)
+    wait(driver, lambda: driver.execute_script("return window.__events.length") >= 2)
+    events = driver.execute_script("return window.__events")
+    assert any(e.startswith("error:") and "pass baseUrl" in e for e in events), events
+    assert "started:false" in events
+    assert not driver.find_elements(By.CSS_SELECTOR, "usero-feedback-widget")

@@ -23,18 +23,20 @@ enum WidgetScript {
   }
   function isAddress(text) { return text.length <= 254 && EMAIL.test(text); }
   // The origin this file was served from is the default API host (read now: currentScript is gone later). A module
-  // script has no currentScript: then the script element that loaded a widget.js names it. Never the page's own
-  // origin unasked: the visitor's words would go to the site's server.
+  // script has no currentScript: then the page's script elements that load a widget.js name it, when they all name
+  // one origin (another product's widget.js beside it: no guess). Never the page's own origin unasked: the
+  // visitor's words would go to the site's server.
   var served = '';
   try { served = new URL(document.currentScript.src, location.href).origin; } catch (e) { served = ''; }
   if (!served) {
-    var tags = document.querySelectorAll('script[src]');
-    for (var t = tags.length - 1; t >= 0 && !served; t--) {
+    var tags = document.querySelectorAll('script[src]'), origins = [];
+    for (var t = 0; t < tags.length; t++) {
       try {
         var src = new URL(tags[t].getAttribute('src'), location.href);
-        if (/\/widget\.js$/.test(src.pathname)) served = src.origin;
-      } catch (e) { served = ''; }
+        if (/\/widget\.js$/.test(src.pathname) && origins.indexOf(src.origin) < 0) origins.push(src.origin);
+      } catch (e) { /* not a URL: not ours */ }
     }
+    if (origins.length === 1) served = origins[0];
   }
   // Ratings with the mouth of their face icon (inline SVG: no emoji font needed on the visitor's machine).
   var RATINGS = [[1, 'Terrible', 'M8 17q4-4 8 0'], [2, 'Bad', 'M8.5 16q3.5-2 7 0'], [3, 'Good', 'M8.5 14.5q3.5 2.5 7 0'],
