@@ -71,11 +71,9 @@ struct DatabaseCommand: AsyncParsableCommand {
                 unknown = sealed
             }
             guard unknown > 0 else { return }
-            FileHandle.standardError.write(
-                Data(
-                    ("usero: \(unknown) of \(sealed) Slack workspaces' tokens are sealed with a key this environment "
-                        + "lacks: give serve the SQLite deployment's key (USERO_TOKEN_KEY, or its token.key file "
-                        + "in USERO_DATA_DIR)\n").utf8))
+            printNote(
+                "\(unknown) of \(sealed) Slack workspaces' tokens are sealed with a key this environment lacks: give "
+                    + "serve the SQLite deployment's key (USERO_TOKEN_KEY, or its token.key file in USERO_DATA_DIR)")
         }
     }
 }

@@ -34,6 +34,11 @@ func makeLogger(label: String = "usero") -> Logger {
 }
 
 /// Prints one JSON value on stdout.
+/// One line for the person at the terminal, on stderr (stdout is a command's JSON alone): `usero: TEXT`.
+func printNote(_ text: String) {
+    FileHandle.standardError.write(Data("usero: \(text)\n".utf8))
+}
+
 func printJSON(_ value: some Encodable) throws {
     let encoder = JSONEncoder()
     encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
@@ -162,7 +167,7 @@ struct Serve: AsyncParsableCommand {
 
     /// A configuration mistake: one line naming the variable or file, never its value; EX_CONFIG.
     static func refuse(_ description: String, code: Int32 = 78) -> ExitCode {
-        FileHandle.standardError.write(Data("usero: \(description)\n".utf8))
+        printNote(description)
         return ExitCode(code)
     }
 
@@ -214,9 +219,9 @@ struct Clients: AsyncParsableCommand {
             let (client, key) = try await backend.feedback.createClient(
                 name: name, plan: plan, allowedOrigins: allowedOrigins.map(OriginPattern.normalize), at: Date())
             try printJSON(["clientId": client.id, "adminKey": key])
-            // Where, on stderr (stdout is the JSON alone): a client made in another store than serve's answers 404
-            // there, and a shell without serve's USERO_DATABASE finds an older SQLite file without a word.
-            FileHandle.standardError.write(Data("usero: client created in \(config.storeName)\n".utf8))
+            // Where: a client made in another store than serve's answers 404 there, and a shell without serve's
+            // USERO_DATABASE finds an older SQLite file without a word.
+            printNote("client created in \(config.storeName)")
         }
     }
 

@@ -312,7 +312,7 @@ struct InboxRoutes<Context: RequestContext>: Sendable {
                 status: .badGateway, signedIn: visitor.chrome())
         }
         guard let link else { return InboxRenderer.redirect(to: "/inbox?notice=slack-unconfigured") }
-        guard InboxFormat.isWebURL(link) else { throw InboxError.badInstallLink }
+        guard WebAddress.isHTTP(link) else { throw InboxError.badInstallLink }
         return InboxRenderer.redirect(to: link)
     }
 

@@ -169,7 +169,7 @@ struct ItemView: Sendable {
         slackCapture = d.slack.map { slack in
             SlackCaptureView(
                 channel: slack.channelId, method: Self.captureLabel(slack.capturedVia, recovered: slack.recovered),
-                permalink: slack.permalink.flatMap { InboxFormat.isWebURL($0) ? $0 : nil })
+                permalink: slack.permalink.flatMap { WebAddress.isHTTP($0) ? $0 : nil })
         }
         screenshots = d.screenshots.enumerated().map { index, shot in
             var alt = "Screenshot \(index + 1)"
@@ -224,9 +224,6 @@ enum InboxFormat {
         let tenths = millis / 100
         return "\(tenths / 10).\(tenths % 10) s"
     }
-
-    /// Only http(s) URLs become links; anything else (`javascript:`, `data:`) is shown as text.
-    static func isWebURL(_ text: String) -> Bool { WebAddress.isHTTP(text) }
 
     /// `mailto:` and the address with everything but RFC 6068's plain characters percent-encoded, so that nothing in
     /// it (a `?`, `&`, `%` or `#`, stored before the domain check was strict) can add headers to the mail.

@@ -286,7 +286,7 @@ enum WidgetScript {
       for (k in baseTheme) t[k] = colour(over[k], k) || baseTheme[k];
       // A brand colour without its text colour: text chosen for it, not the base theme's (chosen for the base
       // theme's own primary: dark text on a dark brand blue in dark mode).
-      if (colour(over.primary, 'primary') && !colour(over.primaryText, 'primaryText')) {
+      if (t.primary === over.primary && t.primaryText !== over.primaryText) {
         t.primaryText = textOn(t.primary) || t.primaryText;
       }
       var vars = { '--p': t.primary, '--pt': t.primaryText, '--bg': t.background, '--s': t.surface, '--t': t.text,
