@@ -51,12 +51,23 @@ as_owner() {
 
 # A free port below Linux's ephemeral range (32768 and up): a cluster that is crashed and restarted by a test gets its
 # port back, where one the kernel handed out could meanwhile become some client socket's own end (the test's
-# restart then failed with "could not start server" while the whole suite ran beside it).
+# restart then failed with "could not start server" while the whole suite ran beside it). Nor one of another
+# cluster of this script that is stopped or crashed for the moment: its test restarts it on that port (once a
+# crashed cluster's port went to a cluster started beside it, whose server the restarted one then could not
+# displace, and `serve` met the other cluster's password).
 free_port() {
-    python3 -c '
-import random, socket
+    python3 - "${TMPDIR:-/tmp}" <<'PY'
+import glob, os, random, socket, sys
+held = set()
+for name in glob.glob(os.path.join(sys.argv[1], "usero-pg.*", "port")):
+    try:
+        held.add(int(open(name).read().strip()))
+    except (OSError, ValueError):
+        pass
 for _ in range(200):
     port = random.randint(20000, 32767)
+    if port in held:
+        continue
     s = socket.socket()
     try:
         s.bind(("127.0.0.1", port))
@@ -68,7 +79,7 @@ for _ in range(200):
     break
 else:
     raise SystemExit("no free port between 20000 and 32767")
-'
+PY
 }
 
 cluster_dir() {
