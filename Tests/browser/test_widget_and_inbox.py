@@ -727,3 +727,24 @@ def test_a_module_script_beside_another_widget_js_does_not_guess_where_to_send(d
     assert any(e.startswith("error:") and "pass baseUrl" in e for e in events), events
     assert "started:false" in events
     assert not driver.find_elements(By.CSS_SELECTOR, "usero-feedback-widget")
+
+
+def test_the_widget_keeps_its_edges_in_a_high_contrast_mode_and_stays_off_a_printed_page(driver, pages, usero):
+    # Forced colours (Windows' high contrast) replace backgrounds and drop shadows: the launcher and the send button
+    # were bare text, and the chosen rating (a colour and an inset shadow) looked like the others.
+    root = widget_page(driver, pages, usero, "/contrast")
+    style = """var e = document.querySelector('usero-feedback-widget').shadowRoot.querySelector(arguments[0]);
+        var s = getComputedStyle(e); return [s.display, s.borderTopStyle, s.outlineStyle];"""
+    driver.execute_cdp_cmd("Emulation.setEmulatedMedia", {"features": [{"name": "forced-colors", "value": "active"}]})
+    try:
+        root.find_element(By.CSS_SELECTOR, ".launcher").click()
+        root.find_element(By.CSS_SELECTOR, ".rate[data-rating='3']").click()
+        assert driver.execute_script(style, ".launcher")[1] == "solid"
+        assert driver.execute_script(style, ".send")[1] == "solid"
+        assert driver.execute_script(style, ".rate[data-rating='3']")[2] == "solid"
+        assert driver.execute_script(style, ".rate[data-rating='2']")[2] == "none"
+        driver.execute_cdp_cmd("Emulation.setEmulatedMedia", {"media": "print"})
+        assert driver.execute_script(style, ".launcher")[0] == "none"
+        assert driver.execute_script(style, ".panel")[0] == "none"
+    finally:
+        driver.execute_cdp_cmd("Emulation.setEmulatedMedia", {"media": "", "features": []})

@@ -86,7 +86,12 @@ enum WidgetScript {
     '.send{width:100%;margin-top:14px;padding:11px;border:0;border-radius:10px;background:var(--p);color:var(--pt);',
     'font-weight:600;font-size:15px;cursor:pointer}.send:disabled{opacity:.6;cursor:progress}',
     '.done{text-align:center;padding:18px 0 6px}.done p{margin:0 0 14px;font-size:15px}.done svg{color:var(--ok);display:block;margin:0 auto 10px}',
-    '.done button{padding:9px 18px;border:1px solid var(--b);border-radius:10px;background:var(--s);cursor:pointer}'
+    '.done button{padding:9px 18px;border:1px solid var(--b);border-radius:10px;background:var(--s);cursor:pointer}',
+    // High-contrast modes replace the colours and drop the shadows: the borderless buttons get an edge, and the
+    // chosen rating (shown by colour and an inset shadow) an outline. A printed page leaves the widget out.
+    '@media (forced-colors:active){.launcher,.send,.x,.done button{border:1px solid ButtonText}',
+    '.rate[aria-pressed=true]{outline:3px solid Highlight;outline-offset:-3px}}',
+    '@media print{.launcher,.panel{display:none!important}}'
   ].join('');
   var HTML = '<button type="button" class="launcher" aria-haspopup="dialog" aria-expanded="false">' +
     svg(18, '<path d="M4 5h16v11H10l-5 4v-4H4z"/>') + 'Feedback</button>' +
