@@ -678,14 +678,20 @@ def test_a_user_the_server_would_refuse_in_part_is_identified_with_the_rest(driv
 
 def test_a_brand_colour_alone_gets_text_that_reads_on_it_and_a_typo_keeps_the_default(driver, pages, usero):
     # theme: { primary } without primaryText in dark mode: the dark theme's text colour (chosen for its own light
-    # primary) was dark text on a dark brand blue. A colour the browser does not take leaves the default, not a
-    # launcher with no background.
+    # primary) was dark text on a dark brand blue, and the panel's accents in that blue were dim on its dark surface.
+    # A colour the browser does not take leaves the default, not a launcher with no background.
     driver.execute_cdp_cmd("Emulation.setEmulatedMedia", {"features": [{"name": "prefers-color-scheme", "value": "dark"}]})
     try:
         launcher_style = """var l = document.querySelector('usero-feedback-widget').shadowRoot.querySelector('.launcher');
             var s = getComputedStyle(l); return [s.color, s.backgroundColor];"""
+        link_colour = """return getComputedStyle(document.querySelector('usero-feedback-widget').shadowRoot
+            .querySelector('.file')).color"""
+        widget_page(driver, pages, usero, "/default-theme")
+        assert driver.execute_script(link_colour) == "rgb(124, 147, 255)"  # the dark theme's primary reads on its panel
         widget_page(driver, pages, usero, "/brand", options=", theme: { primary: '#1d4ed8' }")
         assert driver.execute_script(launcher_style) == ["rgb(255, 255, 255)", "rgb(29, 78, 216)"]
+        # The attach link on the dark panel (2.2:1 in the brand blue) takes the panel's text colour
+        assert driver.execute_script(link_colour) == "rgb(238, 241, 246)"
         widget_page(driver, pages, usero, "/brand-typo", options=", theme: { primary: 'notacolor' }")
         text, background = driver.execute_script(launcher_style)
         assert background == "rgb(124, 147, 255)" and text != background  # the dark theme's own primary

@@ -56,7 +56,7 @@ enum WidgetScript {
     '[hidden]{display:none!important}',
     '.sr{position:absolute;width:1px;height:1px;overflow:hidden;clip:rect(0 0 0 0);white-space:nowrap}',
     'button,input,textarea{font:inherit;color:inherit;margin:0}',
-    ':focus-visible{outline:3px solid var(--p);outline-offset:2px}',
+    ':focus-visible{outline:3px solid var(--a);outline-offset:2px}',
     '.launcher{position:fixed;bottom:20px;SIDE:20px;z-index:1;display:flex;align-items:center;gap:8px;padding:11px 18px;',
     'border:0;border-radius:999px;background:var(--p);color:var(--pt);font-size:15px;font-weight:600;cursor:pointer;',
     'box-shadow:0 6px 24px rgba(0,0,0,.25)}',
@@ -71,13 +71,13 @@ enum WidgetScript {
     '.rates{display:grid;grid-template-columns:repeat(4,1fr);gap:6px}',
     '.rate{display:flex;flex-direction:column;align-items:center;gap:2px;padding:8px 2px;border:1px solid var(--b);',
     'border-radius:10px;background:var(--s);cursor:pointer;font-size:12px}',
-    '.rate svg{color:var(--m)}.rate[aria-pressed=true]{border-color:var(--p);box-shadow:0 0 0 1px var(--p) inset}',
-    '.rate[aria-pressed=true] svg{color:var(--p)}',
+    '.rate svg{color:var(--m)}.rate[aria-pressed=true]{border-color:var(--a);box-shadow:0 0 0 1px var(--a) inset}',
+    '.rate[aria-pressed=true] svg{color:var(--a)}',
     'textarea,input[type=email]{width:100%;border:1px solid var(--b);border-radius:10px;background:var(--s);padding:10px;',
     'font-size:14px}textarea{min-height:96px;resize:vertical}',
     '.row{margin-top:10px}.check{display:flex;gap:8px;align-items:center;cursor:pointer;color:var(--t)}',
-    '.email{margin-top:8px}.file{display:inline-flex;gap:6px;align-items:center;cursor:pointer;color:var(--p);font-weight:600}',
-    '.file:focus-within{outline:3px solid var(--p);outline-offset:2px;border-radius:6px}',
+    '.email{margin-top:8px}.file{display:inline-flex;gap:6px;align-items:center;cursor:pointer;color:var(--a);font-weight:600}',
+    '.file:focus-within{outline:3px solid var(--a);outline-offset:2px;border-radius:6px}',
     'ul{list-style:none;margin:6px 0 0;padding:0;display:flex;flex-direction:column;gap:4px}',
     'li{display:flex;justify-content:space-between;gap:8px;background:var(--s);border-radius:8px;padding:4px 8px;font-size:13px}',
     'li span{overflow:hidden;text-overflow:ellipsis;white-space:nowrap}',
@@ -265,15 +265,14 @@ enum WidgetScript {
       if (window.console) console.warn('initUseroFeedbackWidget: theme.' + name + ' is not a CSS colour; the default is used');
       return '';
     }
-    // Text that reads on `background`: white on a dark colour, near-black on a light one (by relative luminance;
-    // 0.179 is where both contrast equally). A canvas says the colour as #rrggbb (or rgba()), before the widget is on
-    // the page; null when it cannot.
-    function textOn(background) {
+    // A colour's relative luminance (WCAG), from what a canvas says of it (#rrggbb or rgba()), before the widget is
+    // on the page; null when it cannot say.
+    function luminance(value) {
       var ctx = null;
       try { ctx = document.createElement('canvas').getContext('2d'); } catch (e) { ctx = null; }
       if (!ctx) return null;
       ctx.fillStyle = '#000';
-      ctx.fillStyle = background;
+      ctx.fillStyle = value;
       var said = String(ctx.fillStyle), rgb;
       var hex = /^#([0-9a-f]{2})([0-9a-f]{2})([0-9a-f]{2})$/i.exec(said);
       var fn = /^rgba?\(\s*([\d.]+)[,\s]+([\d.]+)[,\s]+([\d.]+)/.exec(said);
@@ -284,7 +283,18 @@ enum WidgetScript {
         v = v / 255;
         return v <= 0.03928 ? v / 12.92 : Math.pow((v + 0.055) / 1.055, 2.4);
       });
-      return 0.2126 * l[0] + 0.7152 * l[1] + 0.0722 * l[2] > 0.179 ? '#0b1020' : '#ffffff';
+      return 0.2126 * l[0] + 0.7152 * l[1] + 0.0722 * l[2];
+    }
+    // Text that reads on `background`: white on a dark colour, near-black on a light one (0.179 is where both
+    // contrast equally); null when the colour cannot be read.
+    function textOn(background) {
+      var l = luminance(background);
+      return l === null ? null : l > 0.179 ? '#0b1020' : '#ffffff';
+    }
+    // Whether `fore` reads on `back` as text (WCAG's 4.5:1); true when either cannot be read.
+    function readsOn(fore, back) {
+      var a = luminance(fore), b = luminance(back);
+      return a === null || b === null || (Math.max(a, b) + 0.05) / (Math.min(a, b) + 0.05) >= 4.5;
     }
     function applyTheme() {
       var t = {}, baseTheme = media && media.matches ? LIGHT : DARK, over = opts.theme || {}, k;
@@ -294,8 +304,11 @@ enum WidgetScript {
       if (t.primary === over.primary && t.primaryText !== over.primaryText) {
         t.primaryText = textOn(t.primary) || t.primaryText;
       }
-      var vars = { '--p': t.primary, '--pt': t.primaryText, '--bg': t.background, '--s': t.surface, '--t': t.text,
-        '--m': t.muted, '--b': t.border, '--e': t.error, '--ok': t.success };
+      // The brand colour as an accent inside the panel (the attach link, the chosen rating, focus rings) only where
+      // it reads on the panel: a dark brand blue on the dark theme's panel is the text colour there instead.
+      var accent = readsOn(t.primary, t.background) ? t.primary : t.text;
+      var vars = { '--p': t.primary, '--pt': t.primaryText, '--a': accent, '--bg': t.background, '--s': t.surface,
+        '--t': t.text, '--m': t.muted, '--b': t.border, '--e': t.error, '--ok': t.success };
       for (k in vars) host.style.setProperty(k, vars[k]);
       panel.style.color = t.text;
     }
