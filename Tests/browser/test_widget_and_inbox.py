@@ -754,3 +754,18 @@ def test_the_widget_keeps_its_edges_in_a_high_contrast_mode_and_stays_off_a_prin
         assert driver.execute_script(style, ".panel")[0] == "none"
     finally:
         driver.execute_cdp_cmd("Emulation.setEmulatedMedia", {"media": "", "features": []})
+
+
+def test_a_handle_replaced_by_a_second_init_stays_quiet(driver, pages, usero):
+    # A single-page app that starts the widget again (new options on a route change) and still holds the first
+    # handle: opening through it used to call the first options' onOpen for a panel no longer on the page.
+    widget_page(driver, pages, usero, "/again", before="<script>window.__events = [];</script>",
+        assign="window.__first = ", options=", onOpen: function () { window.__events.push('first'); }")
+    driver.execute_script("""window.__second = initUseroFeedbackWidget({ clientId: arguments[0],
+        onOpen: function () { window.__events.push('second'); } });""", usero["client_id"])
+    driver.execute_script("window.__first.open()")
+    assert driver.execute_script("return window.__events") == []
+    assert len(driver.find_elements(By.CSS_SELECTOR, "usero-feedback-widget")) == 1
+    driver.execute_script("window.__second.open()")
+    assert driver.execute_script("return window.__events") == ["second"]
+    assert widget_root(driver).find_element(By.CSS_SELECTOR, ".panel").is_displayed()

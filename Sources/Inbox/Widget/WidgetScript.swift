@@ -350,12 +350,13 @@ enum WidgetScript {
       if (known === said) return;
       request('/api/identify', { headers: { 'Content-Type': 'application/json' }, body: said }).then(function () {
         try { window.sessionStorage.setItem(key, said); } catch (e) { /* storage refused: identify next time */ }
-      }, function (err) { call(opts.onError, err); });
+      }, function (err) { if (!destroyed) call(opts.onError, err); });
     }
     identify(sessionUser);
 
     function open() {
-      if (isOpen) return;
+      // A handle destroyed (or replaced by a later init) stays quiet: no onOpen for a panel that is not there.
+      if (isOpen || destroyed) return;
       isOpen = true;
       if (!done.hidden && !unseenDone) reset();
       if (!form.hidden) prefill();
