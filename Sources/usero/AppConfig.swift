@@ -28,11 +28,20 @@ struct AppConfig: Sendable {
     var publicURLIsDerived = true
 
     /// Said at start when the derived public URL names an address no browser can use (listening on every
-    /// interface): the screenshot URLs stored with each upload and the Slack redirect would keep it for good.
+    /// interface, or on port 0, which the system replaces with a free port): the screenshot URLs stored with each
+    /// upload and the Slack redirect would keep it for good.
     var publicURLWarning: String? {
-        guard publicURLIsDerived, ["0.0.0.0", "::", "[::]"].contains(host) else { return nil }
-        return "USERO_PUBLIC_URL is unset and usero listens on every interface: screenshot URLs and the Slack redirect "
-            + "will name \(publicURL), which no browser can reach; set USERO_PUBLIC_URL to the address people use"
+        guard publicURLIsDerived else { return nil }
+        let why: String
+        if ["0.0.0.0", "::", "[::]"].contains(host) {
+            why = "usero listens on every interface"
+        } else if port == 0 {
+            why = "USERO_PORT is 0 (a free port, chosen at start)"
+        } else {
+            return nil
+        }
+        return "USERO_PUBLIC_URL is unset and \(why): screenshot URLs and the Slack redirect will name \(publicURL), "
+            + "which no browser can reach; set USERO_PUBLIC_URL to the address people use"
     }
     /// Base64 of the AES-256 key for Slack tokens; nil: generated in `DATA_DIR/token.key`.
     var tokenKeyBase64: Redacted<String>?

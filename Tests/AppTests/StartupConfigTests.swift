@@ -23,8 +23,9 @@ import FoundationNetworking
         #expect(flagged.publicURL == expected.replacingOccurrences(of: "8080", with: "9090"))
     }
 
-    /// Listening on every interface without USERO_PUBLIC_URL: the public URL made from the host (`0.0.0.0`) is no
-    /// address a browser can use, and each upload stores it in its screenshot URL, so serve warns at start.
+    /// Listening on every interface (or on port 0) without USERO_PUBLIC_URL: the public URL made from the host
+    /// (`0.0.0.0`) is no address a browser can use, and each upload stores it in its screenshot URL, so serve warns
+    /// at start.
     @Test func aPublicURLMadeFromAWildcardHostIsWarnedAbout() throws {
         for host in ["0.0.0.0", "::"] {
             let warning = try AppConfig.load(host: host, port: nil, environment: [:]).publicURLWarning
@@ -33,6 +34,12 @@ import FoundationNetworking
         #expect(try AppConfig.load(host: "127.0.0.1", port: nil, environment: [:]).publicURLWarning == nil)
         let set = try AppConfig.load(host: "0.0.0.0", port: nil, environment: ["USERO_PUBLIC_URL": "https://feedback.example.com"])
         #expect(set.publicURLWarning == nil)
+        // Port 0: the system picks a free port at start, and the URL would keep the 0
+        let anyPort = try AppConfig.load(host: nil, port: nil, environment: ["USERO_PORT": "0"])
+        #expect(anyPort.publicURLWarning?.contains("http://127.0.0.1:0, which no browser can reach") == true)
+        let anyPortSet = try AppConfig.load(
+            host: nil, port: nil, environment: ["USERO_PORT": "0", "USERO_PUBLIC_URL": "http://127.0.0.1:8080"])
+        #expect(anyPortSet.publicURLWarning == nil)
     }
 
     @Test func logLevelIsReadInAnyCaseAndAnythingElseIsAMistake() throws {
