@@ -23,10 +23,14 @@ extension SlackJobRunner {
         }
         let finished = now
         // The entry first, then the job: a crash in between scrubs again (nothing left) and records it twice,
-        // never zero times.
-        try await auditor.recordDeletion(
-            kind: "slack_uninstall_scrub", clientID: payload.clientId, dueAt: job.deadlineAt.map(dateFromEpochMillis),
-            finishedAt: dateFromEpochMillis(finished), counts: DeletionCounts(["rows": total]))
+        // never zero times. A workspace no client ever installed (an `app_uninstalled` for a stranger) scrubbed
+        // nothing, and an entry without a client is one nobody can read: none is written.
+        if payload.clientId != nil || total > 0 {
+            try await auditor.recordDeletion(
+                kind: "slack_uninstall_scrub", clientID: payload.clientId,
+                dueAt: job.deadlineAt.map(dateFromEpochMillis), finishedAt: dateFromEpochMillis(finished),
+                counts: DeletionCounts(["rows": total]))
+        }
         try await store.finishJob(job.id, then: nil)
         var metadata: Logger.Metadata = ["slack.team_id": "\(team)", "slack.rows": "\(total)"]
         if let deadline = job.deadlineAt { metadata["slack.deadline_margin_ms"] = "\(deadline - finished)" }

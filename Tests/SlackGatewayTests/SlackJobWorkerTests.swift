@@ -195,6 +195,19 @@ import UseroTestSupport
         #expect(world.jobs.isEmpty)
     }
 
+    /// An `app_uninstalled` for a workspace no client installed (signed, so from Slack, for an app installed
+    /// elsewhere or long gone): nothing to scrub, and no audit entry without a client, which nobody could read.
+    @Test func anUninstallOfAWorkspaceNeverInstalledLeavesNoAuditEntry() async throws {
+        let world = try await SlackWorld(api: FakeSlackWebAPI())
+        _ = try await world.ingest.receiveEvent(
+            try Fixtures.event(
+                "event_app_uninstalled.json",
+                top: ["team_id": "T0STRANGER", "authorizations": [["team_id": "T0STRANGER"]], "event_id": "Ev-s"]))
+        #expect(await world.worker().runDueJobs() == 1)
+        #expect(world.jobs.isEmpty)
+        #expect(world.store.withState { $0.audit.isEmpty })
+    }
+
     @Test func runDueJobsRunsEverythingDueLaneByLane() async throws {
         let (world, api) = try await SlackJobRunnerJobTests.world()
         _ = try await world.ingest.receiveEvent(try Fixtures.bytes("event_reaction_added_wrench.json"))
