@@ -84,7 +84,6 @@ struct Serve: AsyncParsableCommand {
         do {
             config = try AppConfig.load(host: host, port: port, environment: ProcessInfo.processInfo.environment)
             try config.requireSharedTokenKey()
-            if let warning = config.publicURLWarning { logger.warning("\(warning)") }
             if let problem = await Self.listeningProblem(host: config.host, port: config.port) {
                 throw refuseToListen(config, problem)
             }
@@ -96,6 +95,8 @@ struct Serve: AsyncParsableCommand {
                 // Which store, so that an operator sees at once a serve on another store than the one meant.
                 logger.info(
                     "usero listening", metadata: ["host": "\(config.host)", "port": "\(port)", "store": "\(config.storeName)"])
+                // Once serving: a start refused for another reason says that alone.
+                if let warning = config.publicURLWarning { logger.warning("\(warning)") }
             }
         } catch let error as AppConfig.Invalid {
             throw Self.refuse(error.description)
