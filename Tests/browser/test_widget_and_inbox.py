@@ -740,15 +740,16 @@ def test_the_widget_keeps_its_edges_in_a_high_contrast_mode_and_stays_off_a_prin
     # were bare text, and the chosen rating (a colour and an inset shadow) looked like the others.
     root = widget_page(driver, pages, usero, "/contrast")
     style = """var e = document.querySelector('usero-feedback-widget').shadowRoot.querySelector(arguments[0]);
-        var s = getComputedStyle(e); return [s.display, s.borderTopStyle, s.outlineStyle];"""
+        var s = getComputedStyle(e); return [s.display, s.borderTopStyle];"""
     driver.execute_cdp_cmd("Emulation.setEmulatedMedia", {"features": [{"name": "forced-colors", "value": "active"}]})
     try:
         root.find_element(By.CSS_SELECTOR, ".launcher").click()
         root.find_element(By.CSS_SELECTOR, ".rate[data-rating='3']").click()
         assert driver.execute_script(style, ".launcher")[1] == "solid"
         assert driver.execute_script(style, ".send")[1] == "solid"
-        assert driver.execute_script(style, ".rate[data-rating='3']")[2] == "solid"
-        assert driver.execute_script(style, ".rate[data-rating='2']")[2] == "none"
+        width = "return getComputedStyle(document.querySelector('usero-feedback-widget').shadowRoot.querySelector(arguments[0])).borderTopWidth"
+        assert driver.execute_script(width, ".rate[data-rating='3']") == "3px"  # unlike the focus ring, an outline
+        assert driver.execute_script(width, ".rate[data-rating='2']") == "1px"
         driver.execute_cdp_cmd("Emulation.setEmulatedMedia", {"media": "print"})
         assert driver.execute_script(style, ".launcher")[0] == "none"
         assert driver.execute_script(style, ".panel")[0] == "none"
@@ -769,3 +770,61 @@ def test_a_handle_replaced_by_a_second_init_stays_quiet(driver, pages, usero):
     driver.execute_script("window.__second.open()")
     assert driver.execute_script("return window.__events") == ["second"]
     assert widget_root(driver).find_element(By.CSS_SELECTOR, ".panel").is_displayed()
+
+
+def test_a_theme_with_its_own_light_background_keeps_dark_text_for_a_visitor_in_dark_mode(driver, pages, usero):
+    # The site sets a white panel and leaves text to the widget: a visitor whose system is dark got the dark
+    # scheme's near-white text on it (1.1:1). A theme's own background decides light or dark.
+    driver.execute_cdp_cmd("Emulation.setEmulatedMedia", {"features": [{"name": "prefers-color-scheme", "value": "dark"}]})
+    try:
+        colours = """var r = document.querySelector('usero-feedback-widget').shadowRoot;
+            return [getComputedStyle(r.querySelector('h2')).color, getComputedStyle(r.querySelector('legend')).color];"""
+        widget_page(driver, pages, usero, "/white-panel", options=", theme: { background: '#ffffff', surface: '#f1f3f5' }")
+        assert driver.execute_script(colours) == ["rgb(28, 34, 48)", "rgb(95, 107, 125)"]  # the light scheme's
+        # Dark text alone picks the light scheme's background for it
+        widget_page(driver, pages, usero, "/dark-text", options=", theme: { text: '#222222' }")
+        background = """return getComputedStyle(document.querySelector('usero-feedback-widget').shadowRoot
+            .querySelector('.panel')).backgroundColor"""
+        assert driver.execute_script(background) == "rgb(255, 255, 255)"
+        # Without either, the visitor's scheme
+        widget_page(driver, pages, usero, "/scheme")
+        assert driver.execute_script(background) == "rgb(29, 33, 41)"
+    finally:
+        driver.execute_cdp_cmd("Emulation.setEmulatedMedia", {"features": []})
+
+
+def test_escape_in_the_page_closes_the_panel_and_fields_read_for_keyboard_and_screen_reader_users(driver, pages, usero, tmp_path):
+    root = widget_page(driver, pages, usero, "/escape", before="""<a id="page-link" href="#here">A link</a>
+        <script>window.__events = [];</script>""", options=", onClose: function () { window.__events.push('close'); }")
+    shadow = "document.querySelector('usero-feedback-widget').shadowRoot"
+    root.find_element(By.CSS_SELECTOR, ".launcher").click()
+    panel = root.find_element(By.CSS_SELECTOR, ".panel")
+    assert panel.is_displayed()
+    # Ticking "Share my email" leaves focus on the box (a screen reader says it is checked); the field shows
+    root.find_element(By.CSS_SELECTOR, ".check input").click()
+    assert driver.execute_script("return %s.activeElement.type" % shadow) == "checkbox"
+    assert root.find_element(By.CSS_SELECTOR, "#uw-e").is_displayed()
+    # The comment's placeholder in the muted colour, as the legend (Chromium's own grey was 3:1 on the dark field)
+    placeholder, legend = driver.execute_script("""return [getComputedStyle(%s.querySelector('textarea'), '::placeholder').color,
+        getComputedStyle(%s.querySelector('legend')).color]""" % (shadow, shadow))
+    assert placeholder == legend and placeholder in ("rgb(95, 107, 125)", "rgb(163, 172, 185)")
+    # No empty list of screenshots for a screen reader to find, before a file is attached or after it is removed
+    listed = "return %s.querySelector('ul').hidden" % shadow
+    assert driver.execute_script(listed) is True
+    long_name = tmp_path / ("a-screenshot-with-a-long-name-" * 3 + "shot.png")
+    root.find_element(By.CSS_SELECTOR, "input[type=file]").send_keys(str(make_png(long_name)))
+    assert driver.execute_script(listed) is False
+    # The whole file name shows, wrapped, not cut with an ellipsis
+    assert driver.execute_script("return getComputedStyle(%s.querySelector('li span')).whiteSpace" % shadow) == "normal"
+    # The fields' edges are the muted colour (the border colour was 1.4:1 on the panel)
+    assert driver.execute_script("return getComputedStyle(%s.querySelector('textarea')).borderTopColor" % shadow) == legend
+    root.find_element(By.CSS_SELECTOR, "li button").click()
+    assert driver.execute_script(listed) is True
+    # Focus goes on into the page (the panel is not modal); Escape there closes the panel
+    driver.execute_script("document.getElementById('page-link').focus()")
+    driver.switch_to.active_element.send_keys(Keys.ESCAPE)
+    wait(driver, lambda: not panel.is_displayed())
+    assert driver.execute_script("return window.__events") == ["close"]
+    # Closed, Escape in the page is the page's alone
+    driver.switch_to.active_element.send_keys(Keys.ESCAPE)
+    assert driver.execute_script("return window.__events") == ["close"]

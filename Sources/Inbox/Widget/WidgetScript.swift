@@ -73,14 +73,14 @@ enum WidgetScript {
     'border-radius:10px;background:var(--s);cursor:pointer;font-size:12px}',
     '.rate svg{color:var(--m)}.rate[aria-pressed=true]{border-color:var(--a);box-shadow:0 0 0 1px var(--a) inset}',
     '.rate[aria-pressed=true] svg{color:var(--a)}',
-    'textarea,input[type=email]{width:100%;border:1px solid var(--b);border-radius:10px;background:var(--s);padding:10px;',
-    'font-size:14px}textarea{min-height:96px;resize:vertical}',
+    'textarea,input[type=email]{width:100%;border:1px solid var(--m);border-radius:10px;background:var(--s);padding:10px;',
+    'font-size:14px}textarea{min-height:96px;resize:vertical}::placeholder{color:var(--m);opacity:1}',
     '.row{margin-top:10px}.check{display:flex;gap:8px;align-items:center;cursor:pointer;color:var(--t)}',
     '.email{margin-top:8px}.file{display:inline-flex;gap:6px;align-items:center;cursor:pointer;color:var(--a);font-weight:600}',
     '.file:focus-within{outline:3px solid var(--a);outline-offset:2px;border-radius:6px}',
     'ul{list-style:none;margin:6px 0 0;padding:0;display:flex;flex-direction:column;gap:4px}',
     'li{display:flex;justify-content:space-between;gap:8px;background:var(--s);border-radius:8px;padding:4px 8px;font-size:13px}',
-    'li span{overflow:hidden;text-overflow:ellipsis;white-space:nowrap}',
+    'li span{overflow-wrap:anywhere;min-width:0}',
     'li button{border:0;background:none;cursor:pointer;color:var(--m)}',
     '.err{color:var(--e);margin:10px 0 0}',
     '.send{width:100%;margin-top:14px;padding:11px;border:0;border-radius:10px;background:var(--p);color:var(--pt);',
@@ -88,9 +88,10 @@ enum WidgetScript {
     '.done{text-align:center;padding:18px 0 6px}.done p{margin:0 0 14px;font-size:15px}.done svg{color:var(--ok);display:block;margin:0 auto 10px}',
     '.done button{padding:9px 18px;border:1px solid var(--b);border-radius:10px;background:var(--s);cursor:pointer}',
     // High-contrast modes replace the colours and drop the shadows: the borderless buttons get an edge, and the
-    // chosen rating (shown by colour and an inset shadow) an outline. A printed page leaves the widget out.
+    // chosen rating (shown by colour and an inset shadow) a thick border, unlike the focus ring (an outline). A
+    // printed page leaves the widget out.
     '@media (forced-colors:active){.launcher,.send,.x,.done button{border:1px solid ButtonText}',
-    '.rate[aria-pressed=true]{outline:3px solid Highlight;outline-offset:-3px}}',
+    '.rate[aria-pressed=true]{border:3px solid Highlight}}',
     '@media print{.launcher,.panel{display:none!important}}'
   ].join('');
   var HTML = '<button type="button" class="launcher" aria-haspopup="dialog" aria-expanded="false">' +
@@ -103,7 +104,7 @@ enum WidgetScript {
     '<label class="sr" for="uw-e">Email</label><input id="uw-e" class="email" type="email" autocomplete="email" placeholder="you@example.com" hidden></div>' +
     '<div class="row shotopt"><label class="file">' +
     svg(18, '<rect x="3" y="5" width="18" height="14" rx="2"/><path d="m3 16 5-5 4 4 3-3 6 6"/>') + 'Attach a screenshot' +
-    '<input class="sr" type="file" accept="image/*" multiple></label><ul aria-label="Screenshots"></ul></div>' +
+    '<input class="sr" type="file" accept="image/*" multiple></label><ul aria-label="Screenshots" hidden></ul></div>' +
     '<p class="err" id="uw-err" role="alert" hidden></p><button type="submit" class="send">Send feedback</button></form>' +
     '<div class="done" role="status" hidden>' + svg(40, '<circle cx="12" cy="12" r="10"/><path d="m7.5 12.5 3 3 6-6"/>') +
     '<p>Thank you! Your feedback was sent.</p>' +
@@ -296,9 +297,17 @@ enum WidgetScript {
       var a = luminance(fore), b = luminance(back);
       return a === null || b === null || (Math.max(a, b) + 0.05) / (Math.min(a, b) + 0.05) >= 4.5;
     }
+    // The theme's own colours, each checked once (a typo warns once, not at every change of scheme).
+    var given = {}, over = opts.theme || {}, k;
+    for (k in LIGHT) given[k] = colour(over[k], k);
+    // A theme that sets its background (or, without one, its text) is light or dark by that colour, whatever the
+    // visitor's scheme: the colours it leaves to the widget then read on it (light text on a customer's white
+    // background in a dark-scheme browser did not).
+    var ownLight = given.background ? luminance(given.background) : null, ownText = given.text ? luminance(given.text) : null;
+    var fixedBase = ownLight !== null ? (ownLight > 0.179 ? LIGHT : DARK) : ownText !== null ? (ownText > 0.179 ? DARK : LIGHT) : null;
     function applyTheme() {
-      var t = {}, baseTheme = media && media.matches ? LIGHT : DARK, over = opts.theme || {}, k;
-      for (k in baseTheme) t[k] = colour(over[k], k) || baseTheme[k];
+      var t = {}, baseTheme = fixedBase || (media && media.matches ? LIGHT : DARK);
+      for (k in baseTheme) t[k] = given[k] || baseTheme[k];
       // A brand colour without its text colour: text chosen for it, not the base theme's (chosen for the base
       // theme's own primary: dark text on a dark brand blue in dark mode).
       if (t.primary === over.primary && t.primaryText !== over.primaryText) {
@@ -369,11 +378,13 @@ enum WidgetScript {
       } else {
         rates.querySelector('.rate').focus();
       }
+      document.addEventListener('keydown', pageEscape);
       call(opts.onOpen);
     }
     function close() {
       if (!isOpen) return;
       isOpen = false;
+      document.removeEventListener('keydown', pageEscape);
       // Focus goes back to the launcher only from inside the widget: a page closing it (on a route change, say)
       // keeps its own focus.
       var hadFocus = !!root.activeElement;
@@ -409,6 +420,7 @@ enum WidgetScript {
     }
     function renderFiles() {
       list.textContent = '';
+      list.hidden = !files.length;
       files.forEach(function (f, i) {
         var li = document.createElement('li'), name = document.createElement('span'), rm = document.createElement('button');
         name.textContent = f.name;
@@ -431,11 +443,16 @@ enum WidgetScript {
       e.stopPropagation();
       close();
     });
+    // The panel is not modal: focus may go on into the page, where the panel can cover what has it. Escape there
+    // closes the panel too, unless the page handled that Escape itself.
+    function pageEscape(e) {
+      if (e.key === 'Escape' && isOpen && !e.defaultPrevented) close();
+    }
     email.addEventListener('input', hideError);
+    // Focus stays on the box (a screen reader then says it is checked); the field is next in the tab order.
     check.addEventListener('change', function () {
       email.hidden = !check.checked;
-      if (check.checked) email.focus();
-      else hideError();  // (an error about the address no longer applies)
+      if (!check.checked) hideError();  // (an error about the address no longer applies)
     });
     comment.addEventListener('input', hideError);
     fileInput.addEventListener('change', function () {
@@ -620,7 +637,7 @@ enum WidgetScript {
       destroy: function () {
         if (destroyed) return;
         // Gone while open: the page hears it closed; a send still running reports nothing afterwards.
-        if (isOpen) { isOpen = false; call(opts.onClose); }
+        if (isOpen) { isOpen = false; document.removeEventListener('keydown', pageEscape); call(opts.onClose); }
         destroyed = true;
         if (media && media.removeEventListener) media.removeEventListener('change', applyTheme);
         if (host.parentNode) host.parentNode.removeChild(host);
