@@ -195,6 +195,11 @@ def test_inbox_sign_in_finds_the_widget_item(driver, usero, screenshot_dir):
     driver.find_element(By.CSS_SELECTOR, "button[type=submit]").click()
     alert = wait(driver, lambda: driver.find_elements(By.CSS_SELECTOR, "[role=alert]"))
     assert "That admin key is not valid." in alert[0].text
+    # ...and tied to the field, and first in the title (a screen reader landing on the field hears why)
+    field = driver.find_element(By.ID, "adminKey")
+    assert field.get_attribute("aria-invalid") == "true"
+    assert field.get_attribute("aria-describedby") == alert[0].get_attribute("id")
+    assert driver.title == "Error: Sign in · usero"
 
     sign_in(driver, usero)
     item = item_for(driver, COMMENT)
@@ -275,6 +280,7 @@ def test_delete_asks_for_confirmation_then_removes_the_item(driver, usero):
     confirm = wait(driver, lambda: driver.find_elements(By.XPATH, "//button[normalize-space()='Delete feedback']"))
     confirm[0].click()
     wait(driver, lambda: "Feedback deleted." in driver.page_source)
+    assert driver.title.startswith("Feedback deleted. Inbox · ")
     assert item_for(driver, COMMENT) is None
     assert admin_get(usero, "/api/feedback/" + shared["feedback_id"]).status_code == 404
 
@@ -303,6 +309,29 @@ def test_changes_without_the_session_or_the_csrf_token_are_refused(driver, usero
                             timeout=10)
     assert allowed.status_code == 303
     assert admin_get(usero, "/api/feedback/" + target).status_code == 404
+
+
+def test_inbox_pages_say_which_they_are_and_keep_their_edges_visible(driver, usero):
+    driver.get(usero["base"] + "/inbox")
+    assert driver.title == "Inbox · default environment, all sources · usero"
+    # Each item's heading tells it apart for heading navigation: the rating, then the start of its comment
+    item = item_for(driver, "Export to CSV times out")
+    heading = item.find_element(By.CSS_SELECTOR, "h2")
+    assert heading.get_attribute("textContent").startswith("Bad · 2/4 · Export to CSV times out")
+    # The focus ring and the fields' edges read on the light page (the ring was 2:1, the edges 1.3:1)
+    select = driver.find_element(By.ID, "source")
+    assert driver.execute_script("return getComputedStyle(arguments[0]).borderTopColor", select) == "rgb(123, 132, 148)"
+    button = driver.find_element(By.XPATH, "//button[normalize-space()='Apply filters']")
+    driver.execute_script("arguments[0].focus()", button)
+    button.send_keys(Keys.SHIFT)  # keyboard focus, so :focus-visible
+    assert driver.execute_script("return getComputedStyle(document.activeElement).outlineColor") == "rgb(180, 83, 9)"
+    # The project's name wraps instead of being cut at narrow widths
+    assert driver.find_element(By.CSS_SELECTOR, ".project").value_of_css_property("white-space") == "normal"
+    Select(driver.find_element(By.ID, "env")).select_by_visible_text("staging")
+    button = driver.find_element(By.XPATH, "//button[normalize-space()='Apply filters']")
+    button.click()
+    wait(driver, lambda: "env=env%3Astaging" in driver.current_url)
+    assert driver.title == "Inbox · environment staging, all sources · usero"
 
 
 def test_sign_out(driver, usero):

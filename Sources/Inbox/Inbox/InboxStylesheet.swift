@@ -1,11 +1,12 @@
 /// The inbox's one stylesheet, served from `/inbox/assets/inbox.css` so the pages' CSP needs no inline style.
 enum InboxStylesheet {
     static let css = #"""
-        :root{--bg:#f6f7f9;--card:#fff;--text:#1c2230;--muted:#5f6b7d;--line:#dde1e7;--accent:#3b5bdb;
-        --accent-text:#fff;--danger:#c92a2a;--warn:#c2410c;--ok:#2b7a39;--focus:#f59f00;--badge:#eef1f6;
+        :root{--bg:#f6f7f9;--card:#fff;--text:#1c2230;--muted:#5f6b7d;--line:#dde1e7;--field:#7b8494;--accent:#3b5bdb;
+        --accent-text:#fff;--danger:#c92a2a;--warn:#c2410c;--ok:#2b7a39;--focus:#b45309;--badge:#eef1f6;
         font-family:system-ui,-apple-system,"Segoe UI",Roboto,"Helvetica Neue",Arial,sans-serif;line-height:1.45}
         @media (prefers-color-scheme:dark){:root{--bg:#14171c;--card:#1d2129;--text:#e8ebf0;--muted:#9aa4b2;
-        --line:#2e3440;--accent:#748ffc;--accent-text:#0b1020;--danger:#ff8787;--warn:#ffa94d;--ok:#69db7c;--badge:#272d38}}
+        --line:#2e3440;--field:#7d8797;--accent:#748ffc;--accent-text:#0b1020;--danger:#ff8787;--warn:#ffa94d;--ok:#69db7c;
+        --focus:#f59f00;--badge:#272d38}}
         *{box-sizing:border-box}
         body{margin:0;background:var(--bg);color:var(--text);font-size:16px}
         a{color:var(--accent)}
@@ -17,7 +18,7 @@ enum InboxStylesheet {
         .brand{font-weight:700;font-size:1.15rem;text-decoration:none;color:var(--text)}
         .brand span{color:var(--accent);font-weight:600}
         .who{display:flex;align-items:center;gap:.75rem;min-width:0}
-        .project{color:var(--muted);overflow:hidden;text-overflow:ellipsis;white-space:nowrap}
+        .project{color:var(--muted);overflow-wrap:anywhere;min-width:0}
         main{max-width:60rem;margin:0 auto;padding:1.25rem}
         main:focus{outline:none}
         h1{font-size:1.35rem;margin:.25rem 0 1rem}
@@ -28,7 +29,7 @@ enum InboxStylesheet {
         .stack{display:flex;flex-direction:column;gap:.5rem}
         .row{display:flex;flex-wrap:wrap;gap:.75rem;align-items:center;margin-top:1rem}
         label{font-weight:600;font-size:.9rem}
-        input,select{font:inherit;color:inherit;background:var(--bg);border:1px solid var(--line);border-radius:6px;
+        input,select{font:inherit;color:inherit;background:var(--bg);border:1px solid var(--field);border-radius:6px;
         padding:.5rem .6rem;min-height:2.5rem;max-width:100%}
         button,.button{font:inherit;cursor:pointer;border-radius:6px;border:1px solid var(--line);background:var(--card);
         color:var(--text);padding:.5rem .9rem;min-height:2.5rem;text-decoration:none;display:inline-flex;align-items:center}
@@ -73,6 +74,6 @@ enum InboxStylesheet {
         code{font-family:ui-monospace,SFMono-Regular,Menlo,Consolas,monospace;font-size:.88em}
         @media (max-width:40rem){main{padding:.75rem}.toolbar{flex-direction:column;align-items:stretch}
         .filters .field,.filters select{width:100%}.facts{grid-template-columns:1fr}.facts dd{margin-bottom:.35rem}
-        .item-head time{margin-left:0;width:100%}.who .project{max-width:9rem}}
+        .item-head time{margin-left:0;width:100%}}
         """#
 }

@@ -62,13 +62,14 @@ enum InboxTemplates {
           <h1>Sign in to your inbox</h1>
           <p class="hint">Use your project's admin key, the <code>adminKey</code> that
           <code>usero clients create</code> printed.</p>
-          {{#errorText}}<p class="alert error" role="alert">{{errorText}}</p>{{/errorText}}
+          {{#errorText}}<p id="login-error" class="alert error" role="alert">{{errorText}}</p>{{/errorText}}
           <form method="post" action="/inbox/login" class="stack">
             <input type="hidden" name="loginToken" value="{{loginToken}}">
             {{#next}}<input type="hidden" name="next" value="{{next}}">{{/next}}
             <label for="adminKey">Admin key</label>
             <input id="adminKey" name="adminKey" type="password" autocomplete="current-password" required
-                   autofocus spellcheck="false" autocapitalize="off">
+                   autofocus spellcheck="false" autocapitalize="off"{{#errorText}} aria-invalid="true"
+                   aria-describedby="login-error"{{/errorText}}>
             <button type="submit" class="primary">Sign in</button>
           </form>
         </section>
@@ -152,7 +153,7 @@ enum InboxTemplates {
         <li class="item" id="item-{{itemID}}">
           <article aria-labelledby="h-{{itemID}}">
             <header class="item-head">
-              <h2 id="h-{{itemID}}" class="rating {{ratingClass}}">{{ratingText}}</h2>
+              <h2 id="h-{{itemID}}" class="rating {{ratingClass}}">{{ratingText}}<span class="sr"> · {{headingDetail}}</span></h2>
               <span class="badge source-{{sourceValue}}">{{sourceLabel}}</span>
               <span class="badge env">{{environmentLabel}}</span>
               <time datetime="{{createdAtISO}}">{{createdAtText}}</time>

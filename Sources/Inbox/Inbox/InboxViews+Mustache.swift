@@ -173,6 +173,7 @@ extension ItemView: MustacheParent {
         switch name {
         case "itemID": itemID
         case "ratingText": ratingText
+        case "headingDetail": headingDetail
         case "ratingClass": ratingClass
         case "sourceValue": sourceValue
         case "sourceLabel": sourceLabel

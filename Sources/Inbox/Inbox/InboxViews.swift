@@ -14,10 +14,11 @@ struct Chrome: Sendable {
 }
 
 struct LoginView: Sendable {
-    var documentTitle = "Sign in"
     var signedIn = false
     var loginToken: String
+    /// A refused sign-in: said on the page, tied to the field, and first in the title.
     var errorText: String?
+    var documentTitle: String { errorText == nil ? "Sign in" : "Error: Sign in" }
     /// The item page to return to after signing in, when the visitor came from one.
     var next: String?
 }
@@ -117,6 +118,9 @@ struct ReplayView: Sendable {
 struct ItemView: Sendable {
     var itemID: String
     var ratingText: String
+    /// Said after the rating in the item's heading for screen readers (the visible heading is the rating alone, the
+    /// same for many items): the start of the comment, else where it came from and when.
+    var headingDetail: String
     var ratingClass: String
     var sourceValue: String
     var sourceLabel: String
@@ -154,6 +158,7 @@ struct ItemView: Sendable {
         createdAtISO = iso8601(item.createdAt)
         createdAtText = InboxFormat.dateText(item.createdAt)
         comment = d.comment.flatMap { $0.isEmpty ? nil : $0 }
+        headingDetail = comment.map { InboxFormat.shorten($0, to: 80) } ?? "\(sourceLabel), \(createdAtText)"
         pageLink = d.pageUrl.map { url in
             if let link = WebLink(url, textLimit: 120) { LinkView(isLink: true, href: link.href, text: link.text) }
             else { LinkView(isLink: false, href: url, text: InboxFormat.shorten(url, to: 120)) }

@@ -59,6 +59,10 @@ extension ListView {
             case .named(let name): "environment \(name)"
             }
         filterSummary = "\(environmentText), \(sourceText)"
+        // Every list page says in its title which one it is (and what just happened, as a screen reader meets the
+        // title first on the page a change led to).
+        chrome.documentTitle =
+            (noticeText.map { $0 + " " } ?? "") + "Inbox · " + filterSummary + (filter.cursor == nil ? "" : " · older items")
         isFiltered = filter.isFiltered
         slackInstall = installation.map { found in
             SlackInstallView(
