@@ -32,6 +32,37 @@ import UseroTestSupport
         }
     }
 
+    /// A client (an SDK's HTTP library, a proxy) that compresses its request body: the service reads no compressed
+    /// body, and says so, where it answered "Invalid JSON body" (or, for an upload, "Expected a multipart/form-data
+    /// body") about a body the client built correctly. Nothing is stored; `identity` is no compression.
+    @Test func aCompressedBodyIsRefusedSayingSoAndNothingIsStored() async throws {
+        try await TestServer.run { server in
+            let client = try await server.createClient()
+            let json = #"{"clientId":"\#(client.id)","rating":4}"#
+            for coding in ["gzip", "br", " Deflate "] {
+                let posted = try await server.postJSON("/api/feedback", json, headers: ["Content-Encoding": coding])
+                #expect(posted.status == 415, "\(coding)")
+                #expect(posted.json["error"] as? String == "Content-Encoding is not supported: send the body uncompressed")
+                #expect(posted.header("Access-Control-Allow-Origin") == "*")
+            }
+            var form = MultipartBody()
+            form.field("clientId", client.id)
+            form.file("screenshot", fileName: "shot.png", type: "image/png", Images.png(width: 2, height: 2))
+            let uploaded = try await server.request(
+                "POST", "/api/screenshots", headers: ["Content-Type": form.contentType, "Content-Encoding": "gzip"],
+                body: form.finished())
+            #expect(uploaded.status == 415)
+            let identified = try await server.postJSON(
+                "/api/identify", #"{"clientId":"\#(client.id)","userId":"u1"}"#, headers: ["Content-Encoding": "gzip"])
+            #expect(identified.status == 415)
+            #expect(try await server.count("feedback") == 0)
+            #expect(try await server.count("screenshot") == 0)
+
+            let plain = try await server.postJSON("/api/feedback", json, headers: ["Content-Encoding": "identity"])
+            #expect(plain.status == 200)
+        }
+    }
+
     @Test func fullFieldExampleComesBackWithEveryFieldAsSent() async throws {
         try await TestServer.run { server in
             let client = try await server.createClient()

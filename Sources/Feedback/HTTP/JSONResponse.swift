@@ -72,8 +72,17 @@ public enum JSONResponse {
 }
 
 extension Request {
-    /// The body, refusing more than `limit` bytes (413).
+    /// Refuses a body sent compressed (a `Content-Encoding` other than `identity`, 415): read as it is, it would be
+    /// refused as malformed JSON or multipart, which sends the client looking for the wrong mistake.
+    public func requireUncompressedBody() throws {
+        guard let coding = headers[.contentEncoding] else { return }
+        let name = coding.trimmingSurroundingWhitespace
+        guard name.isEmpty || name.lowercased() == "identity" else { throw FeedbackError.compressedBody }
+    }
+
+    /// The body, refusing more than `limit` bytes (413) and a compressed one (415).
     public func collectBody(limit: Int) async throws -> [UInt8] {
+        try requireUncompressedBody()
         var buffer = try await body.collect(upTo: limit)
         return buffer.readBytes(length: buffer.readableBytes) ?? []
     }
@@ -83,6 +92,7 @@ extension Request {
     /// that already is one buffer (collected by a middleware) is returned as it is, without a copy. The request
     /// keeps the collected body, so whoever reads it next gets the same buffer.
     public mutating func collectWholeBody(upTo limit: Int) async throws -> ByteBuffer {
+        try requireUncompressedBody()
         var iterator = body.makeAsyncIterator()
         guard var collected = try await iterator.next() else {
             body = .init(buffer: ByteBuffer())

@@ -49,6 +49,7 @@ public struct PublicRoutes<Context: RequestContext>: Sendable {
     @Sendable func upload(_ request: Request, context: Context) async throws -> Response {
         // Read as it arrives: the file goes to a spool file chunk by chunk (memory holds one chunk, not 10 MB), the
         // `clientId` is checked against the rate limit as soon as its part ends, and the store takes the file over.
+        try request.requireUncompressedBody()
         guard let contentType = request.headers[.contentType], let boundary = MultipartForm.boundary(of: contentType)
         else { throw FeedbackError.malformedMultipart }
         if let declared = request.headers[.contentLength].flatMap({ Int($0) }), declared > Self.uploadLimit {

@@ -30,4 +30,6 @@ public enum FeedbackError: Error, Equatable, Sendable {
     case submissionKeyReused
     /// The public rate limit refused this client for now; it may try again after so many seconds.
     case rateLimited(retryAfterSeconds: Int)
+    /// The body came compressed (`Content-Encoding` other than `identity`), which no route reads.
+    case compressedBody
 }

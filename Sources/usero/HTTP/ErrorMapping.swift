@@ -34,6 +34,8 @@ enum ErrorMapping {
             (.unprocessableContent, ErrorBody(
                 "Idempotency-Key already used for a different submission: send each new submission with a new key"))
         case .rateLimited: (.tooManyRequests, ErrorBody("Too many requests"))
+        case .compressedBody:
+            (.unsupportedMediaType, ErrorBody("Content-Encoding is not supported: send the body uncompressed"))
         }
     }
 }

@@ -167,6 +167,25 @@ enum OpenAPIDocument {
        }
       }
      },
+     "415": {
+      "description": "a compressed body (`Content-Encoding` other than `identity`): send it uncompressed",
+      "content": {
+       "application/json": {
+        "schema": {
+         "$ref": "#/components/schemas/Error"
+        }
+       }
+      },
+      "headers": {
+       "Access-Control-Allow-Origin": {
+        "schema": {
+         "type": "string",
+         "const": "*"
+        },
+        "description": "always `*`"
+       }
+      }
+     },
      "422": {
       "description": "`Idempotency-Key` already used for a different submission",
       "content": {
@@ -572,6 +591,25 @@ enum OpenAPIDocument {
        }
       }
      },
+     "415": {
+      "description": "a compressed body (`Content-Encoding` other than `identity`): send it uncompressed",
+      "content": {
+       "application/json": {
+        "schema": {
+         "$ref": "#/components/schemas/Error"
+        }
+       }
+      },
+      "headers": {
+       "Access-Control-Allow-Origin": {
+        "schema": {
+         "type": "string",
+         "const": "*"
+        },
+        "description": "always `*`"
+       }
+      }
+     },
      "429": {
       "description": "`Too many requests` (USERO_PUBLIC_RATE_LIMIT)",
       "content": {
@@ -808,6 +846,25 @@ enum OpenAPIDocument {
      },
      "413": {
       "description": "body over the limit",
+      "content": {
+       "application/json": {
+        "schema": {
+         "$ref": "#/components/schemas/Error"
+        }
+       }
+      },
+      "headers": {
+       "Access-Control-Allow-Origin": {
+        "schema": {
+         "type": "string",
+         "const": "*"
+        },
+        "description": "always `*`"
+       }
+      }
+     },
+     "415": {
+      "description": "a compressed body (`Content-Encoding` other than `identity`): send it uncompressed",
       "content": {
        "application/json": {
         "schema": {
@@ -1087,6 +1144,16 @@ enum OpenAPIDocument {
      },
      "413": {
       "description": "body over 1 MB",
+      "content": {
+       "application/json": {
+        "schema": {
+         "$ref": "#/components/schemas/Error"
+        }
+       }
+      }
+     },
+     "415": {
+      "description": "a compressed body (`Content-Encoding` other than `identity`): send it uncompressed",
       "content": {
        "application/json": {
         "schema": {
@@ -1402,6 +1469,16 @@ enum OpenAPIDocument {
        }
       }
      },
+     "415": {
+      "description": "a compressed body (`Content-Encoding` other than `identity`): send it uncompressed",
+      "content": {
+       "application/json": {
+        "schema": {
+         "$ref": "#/components/schemas/Error"
+        }
+       }
+      }
+     },
      "503": {
       "$ref": "#/components/responses/StorageUnavailable"
      }
@@ -1560,6 +1637,16 @@ enum OpenAPIDocument {
        }
       }
      },
+     "415": {
+      "description": "a compressed body (`Content-Encoding` other than `identity`): send it uncompressed",
+      "content": {
+       "application/json": {
+        "schema": {
+         "$ref": "#/components/schemas/Error"
+        }
+       }
+      }
+     },
      "503": {
       "description": "`Slack is not configured`, or storage is full; or `Storage is unavailable, try again shortly`: the database did not answer (PostgreSQL down or out of reach); nothing was written",
       "content": {
@@ -1635,6 +1722,16 @@ enum OpenAPIDocument {
      },
      "413": {
       "description": "body over 1 MB",
+      "content": {
+       "application/json": {
+        "schema": {
+         "$ref": "#/components/schemas/Error"
+        }
+       }
+      }
+     },
+     "415": {
+      "description": "a compressed body (`Content-Encoding` other than `identity`): send it uncompressed",
       "content": {
        "application/json": {
         "schema": {
@@ -1733,6 +1830,16 @@ enum OpenAPIDocument {
      },
      "413": {
       "description": "body over 1 MB",
+      "content": {
+       "application/json": {
+        "schema": {
+         "$ref": "#/components/schemas/Error"
+        }
+       }
+      }
+     },
+     "415": {
+      "description": "a compressed body (`Content-Encoding` other than `identity`): send it uncompressed",
       "content": {
        "application/json": {
         "schema": {
@@ -1972,6 +2079,16 @@ enum OpenAPIDocument {
        }
       }
      },
+     "415": {
+      "description": "a compressed body (`Content-Encoding` other than `identity`): send it uncompressed",
+      "content": {
+       "text/html": {
+        "schema": {
+         "type": "string"
+        }
+       }
+      }
+     },
      "503": {
       "$ref": "#/components/responses/StorageUnavailable"
      }
@@ -2036,6 +2153,16 @@ enum OpenAPIDocument {
      },
      "413": {
       "description": "form too large",
+      "content": {
+       "text/html": {
+        "schema": {
+         "type": "string"
+        }
+       }
+      }
+     },
+     "415": {
+      "description": "a compressed body (`Content-Encoding` other than `identity`): send it uncompressed",
       "content": {
        "text/html": {
         "schema": {
@@ -2229,6 +2356,16 @@ enum OpenAPIDocument {
        }
       }
      },
+     "415": {
+      "description": "a compressed body (`Content-Encoding` other than `identity`): send it uncompressed",
+      "content": {
+       "text/html": {
+        "schema": {
+         "type": "string"
+        }
+       }
+      }
+     },
      "503": {
       "$ref": "#/components/responses/StorageUnavailable"
      }
@@ -2290,6 +2427,16 @@ enum OpenAPIDocument {
      },
      "413": {
       "description": "form too large",
+      "content": {
+       "text/html": {
+        "schema": {
+         "type": "string"
+        }
+       }
+      }
+     },
+     "415": {
+      "description": "a compressed body (`Content-Encoding` other than `identity`): send it uncompressed",
       "content": {
        "text/html": {
         "schema": {
@@ -2376,6 +2523,16 @@ enum OpenAPIDocument {
      },
      "413": {
       "description": "form too large",
+      "content": {
+       "text/html": {
+        "schema": {
+         "type": "string"
+        }
+       }
+      }
+     },
+     "415": {
+      "description": "a compressed body (`Content-Encoding` other than `identity`): send it uncompressed",
       "content": {
        "text/html": {
         "schema": {
