@@ -25,6 +25,20 @@ import UseroTestSupport
         }
     }
 
+    /// The real key under another scheme (`Basic`, as a tool that only knows Basic sends it, or no scheme at all) is
+    /// refused: only `Bearer` carries an admin key, in any letter case.
+    @Test func theRightKeyUnderAnotherSchemeIs401() async throws {
+        try await TestServer.run { server in
+            let client = try await server.createClient()
+            for authorization in ["Basic \(client.key)", "Token \(client.key)", client.key] {
+                let result = try await server.request("GET", "/api/feedback", headers: ["Authorization": authorization])
+                #expect(result.status == 401, "\(authorization.prefix(6))")
+            }
+            let lower = try await server.request("GET", "/api/feedback", headers: ["Authorization": "bearer \(client.key)"])
+            #expect(lower.status == 200)
+        }
+    }
+
     @Test func pagesWalkNewestFirstWithoutRepeats() async throws {
         try await TestServer.run { server in
             let client = try await server.createClient()

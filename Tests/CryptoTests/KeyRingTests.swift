@@ -51,6 +51,21 @@ import UseroCrypto
         #expect(throws: CryptoError.unknownKey) { try KeyRing(current: newKey).reseal(envelope, associatedData: team) }
     }
 
+    /// Two rotations not yet resealed: a ring with two previous keys opens an envelope under either, each by the id
+    /// it names, and one under a key it lacks is an unknown key (left to an instance that has it), not a forgery.
+    @Test func aRingWithSeveralPreviousKeysOpensEachByTheIdItNames() throws {
+        let oldest = try TokenKey(try randomKey())
+        let fromOldest = try KeyRing(current: oldest).seal(token, associatedData: team)
+        let fromOld = try KeyRing(current: oldKey).seal(token, associatedData: team)
+        let ring = KeyRing(current: newKey, previous: [oldKey, oldest])
+        #expect(try ring.open(fromOldest, associatedData: team).bytesForTesting == token)
+        #expect(try ring.open(fromOld, associatedData: team).bytesForTesting == token)
+        #expect(ring.holdsKey(of: fromOldest) && ring.holdsKey(of: fromOld))
+        let elsewhere = try KeyRing(current: try TokenKey(try randomKey())).seal(token, associatedData: team)
+        #expect(!ring.holdsKey(of: elsewhere))
+        #expect(throws: CryptoError.unknownKey) { try ring.open(elsewhere, associatedData: team) }
+    }
+
     @Test func everyEnvelopeShorterThanTheMinimumIsMalformed() throws {
         // Given a valid envelope of an empty plaintext (exactly header + nonce + tag = 38 bytes)
         let ring = KeyRing(current: newKey)

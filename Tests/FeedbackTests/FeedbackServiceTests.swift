@@ -175,6 +175,75 @@ import UseroTestSupport
         #expect(storedScreenshots.isEmpty)
     }
 
+    /// A submission naming another client's upload by its `fileName` learns nothing of it: the item keeps the
+    /// object as its sender wrote it, not that upload's real size, type, dimensions or address, which the sender
+    /// could otherwise read back through its own admin API or export.
+    @Test func aScreenshotNamingAnotherClientsUploadIsKeptAsTheSenderWroteIt() async throws {
+        let owner = try await client()
+        let sender = try await client()
+        let theirs = try await service.uploadScreenshot(clientId: owner.id, declaredType: nil, bytes: Self.png, origin: nil)
+        #expect(theirs.width == 640 && theirs.mimeType == "image/png")
+        let sent = ScreenshotRef(
+            fileName: theirs.fileName, url: "https://example.com/guess.gif", fileSize: 1, mimeType: "image/gif",
+            width: 1, height: 1)
+
+        let item = try await submit(
+            #"{"clientId":"\#(sender.id)","rating":3,"screenshots":[{"fileName":"\#(theirs.fileName)","#
+                + #""url":"https://example.com/guess.gif","fileSize":1,"mimeType":"image/gif","width":1,"height":1}]}"#)
+
+        #expect(item.draft.screenshots == [sent])
+        #expect(try await store.feedback(id: item.id, clientID: sender.id)?.draft.screenshots == [sent])
+    }
+
+    // MARK: Idempotency-Key
+
+    /// A key sent again with a body that differs in any one field, changed or left out, is refused as reused:
+    /// answering it with the first item would tell the client its other submission was stored when nothing of it
+    /// was. Every field the body can carry counts, down to each part of a screenshot object.
+    @Test func aKeySentAgainWithAnyOneFieldChangedOrLeftOutIsRefusedAsReused() async throws {
+        let client = try await client()
+        let shot: [String: Any] = [
+            "fileName": "\(client.id)/1700000000000-abc.png", "url": "https://example.com/a.png", "fileSize": 10,
+            "mimeType": "image/png", "width": 640, "height": 480,
+        ]
+        let body: [String: Any] = [
+            "clientId": client.id, "rating": 2, "comment": "Export to CSV times out", "userEmail": "ada@example.com",
+            "pageUrl": "https://app.example.com/reports", "pageTitle": "Reports", "referrer": "https://example.com/",
+            "environment": "production", "metadata": ["plan": "pro"], "sessionReplayId": "replay-1",
+            "replayOffsetMs": 1500, "userId": "user-1", "screenshots": [shot],
+        ]
+        func send(_ fields: [String: Any]) async throws -> FeedbackItem {
+            try await service.submit(
+                body: Array(try JSONSerialization.data(withJSONObject: fields)),
+                context: .init(isWidget: false, referer: nil), origin: nil, idempotencyKey: "k-1")
+        }
+        let first = try await send(body)
+        #expect(try await send(body).id == first.id)
+
+        let changed: [(String, Any)] = [
+            ("rating", 3), ("comment", "Export to CSV fails"), ("userEmail", "grace@example.com"),
+            ("pageUrl", "https://app.example.com/settings"), ("pageTitle", "Settings"),
+            ("referrer", "https://example.org/"), ("environment", "staging"), ("metadata", ["plan": "team"]),
+            ("sessionReplayId", "replay-2"), ("replayOffsetMs", 1501), ("userId", "user-2"),
+            ("screenshots", [shot, shot]),
+        ]
+        let changedShot: [(String, Any)] = [
+            ("fileName", "\(client.id)/1700000000000-abd.png"), ("url", "https://example.com/b.png"), ("fileSize", 11),
+            ("mimeType", "image/gif"), ("width", 641), ("height", 481),
+        ]
+        var variants: [(String, [String: Any])] = changed.map { field, value in
+            (field, body.merging([field: value]) { $1 })
+        }
+        variants += changed.map { field, _ in ("without \(field)", body.filter { $0.key != field }) }
+        variants += changedShot.map { field, value in
+            ("screenshots.0.\(field)", body.merging(["screenshots": [shot.merging([field: value]) { $1 }]]) { $1 })
+        }
+        for (field, variant) in variants {
+            await #expect(throws: FeedbackError.submissionKeyReused, "\(field)") { _ = try await send(variant) }
+        }
+        #expect(storedItems.map(\.id) == [first.id])
+    }
+
     // MARK: Serving screenshots
 
     @Test(arguments: [

@@ -25,6 +25,16 @@ import Testing
         }
     }
 
+    /// The documented maximum is ten screenshots a submission: ten pass, eleven are refused naming the field.
+    @Test func tenScreenshotsPassAndElevenAreRefused() throws {
+        func body(_ count: Int) -> String {
+            let shot = #"{"fileName":"client_a/1-x.png","url":"https://x.example/a.png","fileSize":1,"mimeType":"image/png"}"#
+            return #"{"clientId":"client_a","rating":3,"screenshots":["# + Array(repeating: shot, count: count).joined(separator: ",") + "]}"
+        }
+        #expect(try parse(body(10)).screenshots.count == 10)
+        #expect(throws: FeedbackError.invalid(issues: ["screenshots": ["At most 10 screenshots"]])) { try parse(body(11)) }
+    }
+
     /// The client id loses the white space around it (Unicode's, as an upload's field does), and nothing else.
     @Test func theClientIdIsTrimmedOfSurroundingWhiteSpaceOnly() throws {
         #expect(try parse(#"{"clientId":" client_a\n","rating":1}"#).clientId == "client_a")

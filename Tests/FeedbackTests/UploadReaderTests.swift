@@ -82,6 +82,23 @@ import UseroTestSupport
         #expect(leftovers() == [])
     }
 
+    /// The body limit is exact: a body of just the limit is read, and one a few bytes over it is refused as too
+    /// large (a 413) however it is cut into fragments, leaving no spool file.
+    @Test func aBodyOfExactlyItsLimitIsReadAndOneAFewBytesOverIsRefused() async throws {
+        let body = Self.form(file: Self.file(30_000), clientId: "c")
+        let upload = try await reader(bodyLimit: body.count).read(Chunks(body, size: 4096), boundary: "b")
+        let spooled = try #require(upload.file)
+        spooled.discard()
+        #expect(spooled.size == 30_000)
+
+        for size in [1000, 4096, body.count] {
+            await #expect(throws: NIOTooManyBytesError.self, "fragments of \(size)") {
+                try await reader(bodyLimit: body.count - 3).read(Chunks(body, size: size), boundary: "b")
+            }
+        }
+        #expect(leftovers() == [])
+    }
+
     @Test func aFilePastItsLimitIsCountedButNotWritten() async throws {
         let upload = try await reader(fileLimit: 10_000)
             .read(Chunks(Self.form(file: Self.file(25_000), clientId: "c"), size: 3000), boundary: "b")

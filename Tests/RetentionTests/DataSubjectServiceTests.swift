@@ -97,6 +97,28 @@ import Testing
         #expect(entry.counts == counts)
     }
 
+    /// Someone with more items than one batch takes: the erasure goes on batch after batch until none is left, and
+    /// its one audit entry counts them all (it is not "done" with the rest still stored).
+    @Test func anErasureTakesEveryBatchNotOnlyTheFirst() async throws {
+        let t = try await TestStore()
+        let client = try await t.createClient()
+        var theirs: [String] = []
+        for _ in 0..<7 { theirs.append(try await t.insertFeedback(clientID: client, at: Date(), userId: "u1")) }
+        let someoneElse = try await t.insertFeedback(clientID: client, at: Date(), userId: "u2")
+        let batchesOfThree = DataSubjectService(
+            store: t.store, feedback: t.store, clock: TestClock(), publicURL: "https://usero.test/",
+            policy: RetentionPolicy(
+                freeRetention: 30 * 86_400, orphanUploadRetention: 86_400, batchSize: 3, pauseBetweenBatches: .zero))
+
+        let counts = try await batchesOfThree.erase(clientID: client, subject: .userID("u1"))
+
+        #expect(counts["feedback"] == 7)
+        for id in theirs { #expect(try await t.exists(feedback: id) == false) }
+        #expect(try await t.exists(feedback: someoneElse))
+        let entry = try #require(try await AuditLog(store: t.store).entries(clientID: client).first)
+        #expect(entry.counts["feedback"] == 7)
+    }
+
     @Test func slackMemberLosesWhatTheyWroteAndOnlyTheirIdWhereTheyForwarded() async throws {
         let t = try await TestStore()
         let client = try await t.createClient()

@@ -238,6 +238,32 @@ import UseroTestSupport
         #expect(revoke.clientId == nil)
     }
 
+    /// Two clients' workspaces can share a member (Slack Connect, or one person in both): exporting or erasing that
+    /// member for one client lists and cancels that client's queued work only. The other client's notice to the
+    /// member is neither shown in this client's export nor lost.
+    @Test func theSlackOwnerListsAndCancelsOnlyThisClientsQueuedWorkForASharedMember() async throws {
+        let client = try await makeClient()
+        let other = try await makeClient()
+        let now = epochMillis(Self.now)
+        for (clientID, team) in [(client, "T0001"), (other, "T0002")] {
+            try await store.enqueue(
+                NewSlackJob(
+                    clientId: clientID, teamId: team,
+                    work: .notify(NotifyJob(channel: "C0001", user: "U0001", outcome: "captured")), runAt: now))
+        }
+        let slack = SlackAccountData(store: store, wakeup: nil)
+
+        // The export for the client lists its own notice, not the other client's
+        let listed = try await slack.queuedWork(clientID: client, slackMember: "U0001")
+        #expect(listed.map(\.kind) == ["Slack: a notice to them about a forward"])
+
+        // and the erasure cancels that one alone.
+        #expect(try await slack.cancelQueuedWork(clientID: client, slackMember: "U0001", at: now) == 1)
+        let kept = try #require(store.jobs.only)
+        #expect(kept.clientId == other)
+        #expect(try await slack.queuedWork(clientID: other, slackMember: "U0001").count == 1)
+    }
+
     @Test func finishPendingCompletesAClosureInterruptedHalfWay() async throws {
         // Given a closure that stopped after its first step and one batch of 2
         let (client, _) = try await seedAccount()

@@ -293,6 +293,38 @@ import UseroTestSupport
         #expect(world.jobs.isEmpty)
     }
 
+    /// Slack's ids are printable ASCII without spaces: a signed request whose team or user id holds a space, a tab
+    /// or a line break is not Slack's, and is refused or dropped as one holding NUL is: nothing stored or queued.
+    @Test(arguments: [" ", "\t", "\n"])
+    func idsWithASpaceATabOrALineBreakAreRefusedAndStoreNothing(_ blank: String) async throws {
+        let world = try await SlackWorld()
+        let json = String(format: "\\u%04X", blank.unicodeScalars.first!.value)
+        let form = try #require(blank.addingPercentEncoding(withAllowedCharacters: .alphanumerics))
+
+        // An event from such a workspace is refused; a reaction by such a member is dropped.
+        let event = String(decoding: try Fixtures.bytes("event_reaction_added_wrench.json"), as: UTF8.self)
+        await #expect(throws: SlackGatewayError.malformedPayload) {
+            _ = try await world.ingest.receiveEvent(Array(event.replacingOccurrences(of: "T0001", with: "T\(json)0001").utf8))
+        }
+        let byMember = event.replacingOccurrences(of: #""user": "U0001""#, with: #""user": "U\#(json)0001""#)
+            .replacingOccurrences(of: "Ev0001", with: "Ev0002")
+        #expect(byMember != event)
+        _ = try await world.ingest.receiveEvent(Array(byMember.utf8))
+
+        // `/usero` from such a workspace or member is refused, and so is the shortcut.
+        let command = String(decoding: try Fixtures.bytes("slash_command_usero.txt"), as: UTF8.self)
+        for (id, changed) in [("team_id=T0001", "team_id=T\(form)0001"), ("user_id=U0001", "user_id=U\(form)0001")] {
+            await #expect(throws: SlackGatewayError.malformedPayload, "\(id)") {
+                _ = try await world.ingest.receiveCommand(Array(command.replacingOccurrences(of: id, with: changed).utf8))
+            }
+        }
+        await #expect(throws: SlackGatewayError.malformedPayload) {
+            try await world.ingest.receiveInteraction(try Self.shortcut { $0["user"] = ["id": "U\(blank)0001"] })
+        }
+        #expect(world.items.isEmpty)
+        #expect(world.jobs.isEmpty)
+    }
+
     @Test func aReactionAfterTheShortcutOnlyNotifies() async throws {
         let world = try await SlackWorld()
         try await world.ingest.receiveInteraction(try Fixtures.bytes("shortcut_message_action.body.txt"))

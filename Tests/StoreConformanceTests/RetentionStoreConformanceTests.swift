@@ -142,6 +142,8 @@ import Testing
         try await s.item(client)
         try await s.identify(client, #"{"clientId":"x","userId":"u1"}"#)
         try await s.identify(client, #"{"clientId":"x","userId":"u2"}"#)
+        // Another client's end user, with the same id: the closure of `client` leaves it
+        try await s.identify(later, #"{"clientId":"x","userId":"u1"}"#)
         let record = BatchRecord.closure(clientID: client) {
             DeletionCounts(["feedback": $0.rows, "screenshots": $0.screenshots])
         }
@@ -168,6 +170,7 @@ import Testing
         #expect(try await s.retention.deleteEndUserBatch(clientID: client, limit: 1) == 1)
         #expect(try await s.retention.deleteEndUserBatch(clientID: client, limit: 1) == 1)
         #expect(try await s.retention.deleteEndUserBatch(clientID: client, limit: 1) == 0)
+        #expect(try await s.retention.endUser(clientID: later, userID: "u1") != nil)
         #expect(try await s.retention.addClosureProgress(clientID: client, counts: DeletionCounts(["slackInstallations": 1])))
 
         let counts = try await s.retention.completeAccountClosure(clientID: client, at: Self.t0 + 9)
@@ -251,6 +254,8 @@ import Testing
         let other = try await s.client()
         try await s.identify(client, #"{"clientId":"x","userId":"u1","email":"Ada@Example.com"}"#)
         try await s.identify(client, #"{"clientId":"x","userId":"u2","email":"bob@example.com"}"#)
+        // Another client's user with the same id (ids are the customer's own, so they repeat across clients)
+        try await s.identify(other, #"{"clientId":"x","userId":"u1","email":"someone@example.com"}"#)
         let shot = try await s.upload(client)
         let byEmail = try await s.item(client, at: 1, email: "ada@EXAMPLE.com", screenshots: [shot])
         let byUser = try await s.item(client, at: 2, userId: "u1")
@@ -280,6 +285,7 @@ import Testing
         #expect(try await s.items(other).map(\.id) == [otherClient.id])
         #expect(try await s.retention.endUser(clientID: client, userID: "u1") == nil)
         #expect(try await s.retention.endUser(clientID: client, userID: "u2") != nil)
+        #expect(try await s.retention.endUser(clientID: other, userID: "u1") != nil)
         let entry = try #require(try await s.retention.auditEntries(clientID: client, limit: 10).only)
         #expect(entry.kind == "privacy_erasure")
         #expect(entry.counts == counts)
