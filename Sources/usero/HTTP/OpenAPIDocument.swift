@@ -168,23 +168,7 @@ enum OpenAPIDocument {
       }
      },
      "415": {
-      "description": "a compressed body (`Content-Encoding` other than `identity`): send it uncompressed",
-      "content": {
-       "application/json": {
-        "schema": {
-         "$ref": "#/components/schemas/Error"
-        }
-       }
-      },
-      "headers": {
-       "Access-Control-Allow-Origin": {
-        "schema": {
-         "type": "string",
-         "const": "*"
-        },
-        "description": "always `*`"
-       }
-      }
+      "$ref": "#/components/responses/CompressedBodyPublic"
      },
      "422": {
       "description": "`Idempotency-Key` already used for a different submission",
@@ -592,23 +576,7 @@ enum OpenAPIDocument {
       }
      },
      "415": {
-      "description": "a compressed body (`Content-Encoding` other than `identity`): send it uncompressed",
-      "content": {
-       "application/json": {
-        "schema": {
-         "$ref": "#/components/schemas/Error"
-        }
-       }
-      },
-      "headers": {
-       "Access-Control-Allow-Origin": {
-        "schema": {
-         "type": "string",
-         "const": "*"
-        },
-        "description": "always `*`"
-       }
-      }
+      "$ref": "#/components/responses/CompressedBodyPublic"
      },
      "429": {
       "description": "`Too many requests` (USERO_PUBLIC_RATE_LIMIT)",
@@ -864,23 +832,7 @@ enum OpenAPIDocument {
       }
      },
      "415": {
-      "description": "a compressed body (`Content-Encoding` other than `identity`): send it uncompressed",
-      "content": {
-       "application/json": {
-        "schema": {
-         "$ref": "#/components/schemas/Error"
-        }
-       }
-      },
-      "headers": {
-       "Access-Control-Allow-Origin": {
-        "schema": {
-         "type": "string",
-         "const": "*"
-        },
-        "description": "always `*`"
-       }
-      }
+      "$ref": "#/components/responses/CompressedBodyPublic"
      },
      "429": {
       "description": "`Too many requests` (USERO_PUBLIC_RATE_LIMIT)",
@@ -1153,14 +1105,7 @@ enum OpenAPIDocument {
       }
      },
      "415": {
-      "description": "a compressed body (`Content-Encoding` other than `identity`): send it uncompressed",
-      "content": {
-       "application/json": {
-        "schema": {
-         "$ref": "#/components/schemas/Error"
-        }
-       }
-      }
+      "$ref": "#/components/responses/CompressedBody"
      },
      "503": {
       "$ref": "#/components/responses/StorageUnavailable"
@@ -1470,14 +1415,7 @@ enum OpenAPIDocument {
       }
      },
      "415": {
-      "description": "a compressed body (`Content-Encoding` other than `identity`): send it uncompressed",
-      "content": {
-       "application/json": {
-        "schema": {
-         "$ref": "#/components/schemas/Error"
-        }
-       }
-      }
+      "$ref": "#/components/responses/CompressedBody"
      },
      "503": {
       "$ref": "#/components/responses/StorageUnavailable"
@@ -1638,14 +1576,7 @@ enum OpenAPIDocument {
       }
      },
      "415": {
-      "description": "a compressed body (`Content-Encoding` other than `identity`): send it uncompressed",
-      "content": {
-       "application/json": {
-        "schema": {
-         "$ref": "#/components/schemas/Error"
-        }
-       }
-      }
+      "$ref": "#/components/responses/CompressedBody"
      },
      "503": {
       "description": "`Slack is not configured`, or storage is full; or `Storage is unavailable, try again shortly`: the database did not answer (PostgreSQL down or out of reach); nothing was written",
@@ -1731,14 +1662,7 @@ enum OpenAPIDocument {
       }
      },
      "415": {
-      "description": "a compressed body (`Content-Encoding` other than `identity`): send it uncompressed",
-      "content": {
-       "application/json": {
-        "schema": {
-         "$ref": "#/components/schemas/Error"
-        }
-       }
-      }
+      "$ref": "#/components/responses/CompressedBody"
      },
      "503": {
       "description": "`Slack is not configured`, or storage is full; or `Storage is unavailable, try again shortly`: the database did not answer (PostgreSQL down or out of reach); nothing was written",
@@ -1839,14 +1763,7 @@ enum OpenAPIDocument {
       }
      },
      "415": {
-      "description": "a compressed body (`Content-Encoding` other than `identity`): send it uncompressed",
-      "content": {
-       "application/json": {
-        "schema": {
-         "$ref": "#/components/schemas/Error"
-        }
-       }
-      }
+      "$ref": "#/components/responses/CompressedBody"
      },
      "503": {
       "description": "`Slack is not configured`, or storage is full; or `Storage is unavailable, try again shortly`: the database did not answer (PostgreSQL down or out of reach); nothing was written",
@@ -2080,14 +1997,7 @@ enum OpenAPIDocument {
       }
      },
      "415": {
-      "description": "a compressed body (`Content-Encoding` other than `identity`): send it uncompressed",
-      "content": {
-       "text/html": {
-        "schema": {
-         "type": "string"
-        }
-       }
-      }
+      "$ref": "#/components/responses/CompressedBodyPage"
      },
      "503": {
       "$ref": "#/components/responses/StorageUnavailable"
@@ -2162,14 +2072,7 @@ enum OpenAPIDocument {
       }
      },
      "415": {
-      "description": "a compressed body (`Content-Encoding` other than `identity`): send it uncompressed",
-      "content": {
-       "text/html": {
-        "schema": {
-         "type": "string"
-        }
-       }
-      }
+      "$ref": "#/components/responses/CompressedBodyPage"
      },
      "503": {
       "$ref": "#/components/responses/StorageUnavailable"
@@ -2357,14 +2260,7 @@ enum OpenAPIDocument {
       }
      },
      "415": {
-      "description": "a compressed body (`Content-Encoding` other than `identity`): send it uncompressed",
-      "content": {
-       "text/html": {
-        "schema": {
-         "type": "string"
-        }
-       }
-      }
+      "$ref": "#/components/responses/CompressedBodyPage"
      },
      "503": {
       "$ref": "#/components/responses/StorageUnavailable"
@@ -2436,14 +2332,7 @@ enum OpenAPIDocument {
       }
      },
      "415": {
-      "description": "a compressed body (`Content-Encoding` other than `identity`): send it uncompressed",
-      "content": {
-       "text/html": {
-        "schema": {
-         "type": "string"
-        }
-       }
-      }
+      "$ref": "#/components/responses/CompressedBodyPage"
      },
      "503": {
       "description": "Slack is not configured; or `Storage is unavailable, try again shortly`: the database did not answer (PostgreSQL down or out of reach); nothing was written",
@@ -2532,14 +2421,7 @@ enum OpenAPIDocument {
       }
      },
      "415": {
-      "description": "a compressed body (`Content-Encoding` other than `identity`): send it uncompressed",
-      "content": {
-       "text/html": {
-        "schema": {
-         "type": "string"
-        }
-       }
-      }
+      "$ref": "#/components/responses/CompressedBodyPage"
      },
      "503": {
       "$ref": "#/components/responses/StorageUnavailable"
@@ -2816,6 +2698,45 @@ enum OpenAPIDocument {
       "schema": {
        "$ref": "#/components/schemas/Error"
       }
+     }
+    }
+   },
+   "CompressedBody": {
+    "description": "a compressed body (`Content-Encoding` other than `identity`): send it uncompressed",
+    "content": {
+     "application/json": {
+      "schema": {
+       "$ref": "#/components/schemas/Error"
+      }
+     }
+    }
+   },
+   "CompressedBodyPage": {
+    "description": "a compressed body (`Content-Encoding` other than `identity`): send it uncompressed",
+    "content": {
+     "text/html": {
+      "schema": {
+       "type": "string"
+      }
+     }
+    }
+   },
+   "CompressedBodyPublic": {
+    "description": "a compressed body (`Content-Encoding` other than `identity`): send it uncompressed",
+    "content": {
+     "application/json": {
+      "schema": {
+       "$ref": "#/components/schemas/Error"
+      }
+     }
+    },
+    "headers": {
+     "Access-Control-Allow-Origin": {
+      "schema": {
+       "type": "string",
+       "const": "*"
+      },
+      "description": "always `*`"
      }
     }
    }
