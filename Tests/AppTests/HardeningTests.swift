@@ -179,6 +179,36 @@ import Glibc
         #expect(try await sessions.session(id: first ?? "") == nil)
     }
 
+    /// An admin who walks away from a signed-in inbox for more than two hours finds it signed out; one who keeps
+    /// reading stays signed in, since every page (at most once a minute) moves the idle deadline on.
+    @Test func anInboxSessionLeftIdleForTwoHoursEnds() async throws {
+        let store = InMemoryStore()
+        let clock = TestClock()
+        let sessions = InboxSessions(store: store, clock: clock)
+        let started = try await sessions.start(clientID: "client_a")
+        clock.advance(by: InboxSessions.idleTimeout - 60)
+        #expect(try await sessions.session(id: started.id)?.clientID == "client_a")
+        clock.advance(by: InboxSessions.idleTimeout - 60)
+        #expect(try await sessions.session(id: started.id)?.clientID == "client_a")
+        clock.advance(by: InboxSessions.idleTimeout + 1)
+        #expect(try await sessions.session(id: started.id) == nil)
+        #expect(store.withState { $0.inboxSessions.isEmpty })
+    }
+
+    /// However busy, a sign-in lasts twelve hours at most: a session read every hour still ends then.
+    @Test func anInboxSessionEndsTwelveHoursAfterSignInHoweverBusy() async throws {
+        let store = InMemoryStore()
+        let clock = TestClock()
+        let sessions = InboxSessions(store: store, clock: clock)
+        let started = try await sessions.start(clientID: "client_a")
+        for _ in 0..<12 {
+            #expect(try await sessions.session(id: started.id)?.clientID == "client_a")
+            clock.advance(by: 3600)
+        }
+        clock.advance(by: 1)
+        #expect(try await sessions.session(id: started.id) == nil)
+    }
+
     /// `rotate-key` changes the key, then ends the client's sessions. A sign-in whose key check came just before the
     /// rotation and whose session started just after the end of sessions would keep the inbox with a key that no
     /// longer opens it; it asks again once its session exists and ends it.

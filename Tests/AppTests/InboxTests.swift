@@ -98,6 +98,18 @@ import UseroTestSupport
         }
     }
 
+    /// The browser keeps the session cookie as long as the server keeps a busy session (twelve hours), so an admin
+    /// reading all day is not signed out at the idle timeout's two hours while still active.
+    @Test func sessionCookieLastsAsLongAsABusySession() async throws {
+        try await TestServer.run { server in
+            let client = try await server.createClient()
+            let browser = InboxTestBrowser(baseURL: server.baseURL)
+            try await browser.signIn(adminKey: client.key)
+            let header = try #require(browser.setCookieHeaders.first { $0.hasPrefix(InboxCookies.session + "=") })
+            #expect(header.contains("Max-Age=\(Int(InboxSessions.absoluteTimeout));"), "\(header)")
+        }
+    }
+
     @Test func sessionCookieIsSecureWhenThePublicURLIsHTTPS() async throws {
         try await TestServer.run(configure: { $0.publicURL = "https://feedback.example.com" }) { server in
             let client = try await server.createClient()
@@ -124,6 +136,30 @@ import UseroTestSupport
             // The old cookie, replayed, no longer opens the inbox.
             browser.cookies[InboxCookies.session] = oldSession
             #expect(try await browser.get("/inbox").status == 303)
+        }
+    }
+
+    /// Signing in again in the same browser (another project's key on a shared machine, say) ends the session the
+    /// browser had: its cookie, replayed, no longer opens the inbox.
+    @Test func signingInAgainEndsTheBrowsersEarlierSession() async throws {
+        try await TestServer.run { server in
+            let client = try await server.createClient()
+            let other = try await server.createClient()
+            let browser = InboxTestBrowser(baseURL: server.baseURL)
+            try await browser.signIn(adminKey: client.key)
+            let earlier = try #require(browser.cookies[InboxCookies.session])
+
+            // A second tab's sign-in form, posted with the login token the browser keeps
+            let token = try #require(browser.cookies[InboxCookies.login])
+            let again = try await browser.post("/inbox/login", [("loginToken", token), ("adminKey", other.key)])
+            #expect(again.status == 303)
+            let later = try #require(browser.cookies[InboxCookies.session])
+            #expect(later != earlier)
+            #expect(try await browser.get("/inbox").status == 200)
+
+            let replay = InboxTestBrowser(baseURL: server.baseURL)
+            replay.cookies[InboxCookies.session] = earlier
+            #expect(try await replay.get("/inbox").status == 303)
         }
     }
 

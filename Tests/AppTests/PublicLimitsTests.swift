@@ -327,6 +327,22 @@ import UseroTestSupport
         #expect(limiter.admit(long, now: start) == nil)
     }
 
+    /// When the table is full, buckets that have filled up again go first: a key that spent its allowance is not
+    /// forgotten (and handed a fresh allowance) just because it is the oldest, while idle keys are what make room.
+    @Test func aFullTableDropsRefilledBucketsBeforeASpentOne() {
+        let limiter = RateLimiter(perMinute: 60, capacity: 10)
+        let start = ContinuousClock.now
+        for _ in 0..<60 { #expect(limiter.admit("spent", now: start) == nil) }
+        #expect(limiter.admit("spent", now: start) != nil)
+        for index in 0..<9 { #expect(limiter.admit("idle-\(index)", now: start + .milliseconds(1 + index)) == nil) }
+        // Two seconds on, the idle keys are full again and the spent one has earned back two requests.
+        let later = start + .seconds(2)
+        #expect(limiter.admit("newcomer", now: later) == nil)
+        #expect(limiter.count <= 10)
+        for _ in 0..<2 { #expect(limiter.admit("spent", now: later) == nil) }
+        #expect(limiter.admit("spent", now: later) != nil)
+    }
+
     @Test func addressesCountByIPv4AndByIPv6Slash64() throws {
         let a = try SocketAddress(ipAddress: "203.0.113.9", port: 1000)
         let b = try SocketAddress(ipAddress: "203.0.113.9", port: 2000)

@@ -131,6 +131,17 @@ import UseroTestSupport
         #expect(throws: FeedbackError.malformedJSON) { try SlackSettingsChange.parse(Array("{".utf8)) }
     }
 
+    /// A workspace may choose as many as ten trigger emoji, the documented most: ten are saved (and read back from
+    /// the store), and only an eleventh distinct one is refused; repeats do not count against the limit.
+    @Test func tenTriggerEmojiAreAllowedAndElevenAreNot() throws {
+        let ten = (1...10).map { "e\($0)" }
+        #expect(SlackSettings.problem(triggerEmoji: ten) == nil)
+        #expect(SlackSettings.problem(triggerEmoji: ten + ten) == nil)
+        #expect(try SlackSettingsChange.parse(Array(#"{"triggerEmoji":["\#(ten.joined(separator: "\",\""))"]}"#.utf8)).triggerEmoji == ten)
+        #expect(SlackSettings.triggerEmoji(stored: SlackSettings(triggerEmoji: ten).storedTriggerEmoji ?? "") == ten)
+        #expect(SlackSettings.problem(triggerEmoji: ten + ["e11"]) == "At most 10 emoji names")
+    }
+
     @Test func anyValidEmojiRoundTripsAsACaptureMethod() throws {
         for raw in ["reaction:bug", "reaction:wrench", "reaction:+1", "reaction:party-parrot", "shortcut", "command"] {
             #expect(SlackCaptureMethod(rawValue: raw)?.rawValue == raw)
