@@ -214,7 +214,8 @@ import UseroTestSupport
     }
 
     /// Deleting from an older page comes back to that page: the delete link, the confirmation's Cancel and the
-    /// redirect after deleting keep the page's cursor with the filters (they used to land on the first page).
+    /// redirect after deleting keep the page's cursor with the filters (they used to land on the first page), and
+    /// the redirect lands at the item that followed the deleted one (it landed at the top of the page).
     @Test func deletingFromAnOlderPageComesBackToThatPage() async throws {
         try await TestServer.run { server in
             let client = try await server.createClient()
@@ -246,15 +247,20 @@ import UseroTestSupport
             let cancel = try #require(hrefs(confirm.text, containing: "#item-").first)
             #expect(cancel.hasPrefix("/inbox?source=widget&cursor=\(cursor)#item-"), "\(cancel)")
 
-            let id = try #require(deleteLink.components(separatedBy: "/inbox/items/").last?.components(separatedBy: "/").first)
+            func itemID(_ link: String) -> String? {
+                link.components(separatedBy: "/inbox/items/").last?.components(separatedBy: "/").first
+            }
+            let id = try #require(itemID(deleteLink))
+            // The item after it in the list: where the redirect lands, so that triage goes on from there
+            let following = try #require(hrefs(second.text, containing: "/delete").dropFirst().first.flatMap(itemID))
             let deleted = try await browser.post(
                 "/inbox/items/\(id)/delete",
                 [("csrf", try await browser.csrfToken()), ("source", "widget"), ("env", "default"), ("cursor", cursor)])
             #expect(deleted.status == 303)
-            #expect(deleted.header("Location") == "/inbox?source=widget&cursor=\(cursor)&notice=deleted")
+            #expect(deleted.header("Location") == "/inbox?source=widget&cursor=\(cursor)&notice=deleted#item-\(following)")
             let back = try await browser.get(try #require(deleted.header("Location")))
             #expect(back.text.contains("Feedback deleted."))
-            #expect(back.text.contains("Item 3"))
+            #expect(back.text.contains("Item 3") && back.text.contains("id=\"item-\(following)\""))
             #expect(try await server.count("feedback") == InboxLimits.pageSize + 4)
         }
     }

@@ -278,13 +278,22 @@ struct InboxRoutes<Context: RequestContext>: Sendable {
         case .allowed(let value): visitor = value
         case .refused(let refusal): return refusal
         }
-        guard let id = context.parameters.decoded("id"), try await store.deleteFeedback(id: id, clientID: visitor.client.id)
+        let clientID = visitor.client.id
+        guard let id = context.parameters.decoded("id"), let item = try await store.feedback(id: id, clientID: clientID),
+            try await store.deleteFeedback(id: id, clientID: clientID)
         else { return notFound(visitor) }
         context.logger.info(
-            "Inbox deleted feedback", metadata: ["client.id": "\(visitor.client.id)", "feedback.id": "\(id)"])
-        // Back to the page the item was on: the cursor names a place in the list, which stays valid without the item.
+            "Inbox deleted feedback", metadata: ["client.id": "\(clientID)", "feedback.id": "\(id)"])
+        // Back to the page the item was on (the cursor names a place in the list, which stays valid without the
+        // item), at the item that followed it: someone triaging with the keyboard or a screen reader goes on from
+        // there, not from the top of the page.
         let filter = InboxFilter(source: form.source, env: form.env, cursor: form.cursor)
-        return InboxRenderer.redirect(to: filter.href(cursor: filter.cursor, notice: "deleted"))
+        let following = try await store.listFeedback(
+            clientID: clientID, filter: filter.storeFilter, limit: 1,
+            after: FeedbackCursor(createdAtMillis: epochMillis(item.createdAt), id: item.id)
+        ).items.first
+        return InboxRenderer.redirect(
+            to: filter.href(cursor: filter.cursor, notice: "deleted") + (following.map { "#item-\($0.id)" } ?? ""))
     }
 
     func notFound(_ visitor: InboxVisitor) -> Response {
