@@ -474,6 +474,20 @@ import UseroTestSupport
         #expect(try #require(space.available(now: now + .seconds(3601))) > 0)
     }
 
+    /// A body's declared size counts against the watermark: with 100 MB free and 95 MB to keep, a 1 MB body passes
+    /// and a 10 MB upload does not (written, it would take the disk under the watermark); what passed is counted.
+    @Test func aDeclaredBodyMustLeaveTheWatermarkFreeOnceWritten() {
+        let megabyte: Int64 = 1 << 20
+        let space = FreeDiskSpace(folders: ["/data"], maxAge: .seconds(3600), measure: { _ in 100 * megabyte })
+        #expect(space.admits(declared: megabyte, keepingFree: 95 * megabyte))
+        #expect(!space.admits(declared: 10 * megabyte, keepingFree: 95 * megabyte))
+        #expect(space.available() == 99 * megabyte)
+        #expect(space.admits(declared: 4 * megabyte, keepingFree: 95 * megabyte))
+        #expect(!space.admits(declared: 1, keepingFree: 95 * megabyte))
+        // Nothing to measure: the check cannot refuse
+        #expect(FreeDiskSpace(folders: ["/data"], measure: { _ in nil }).admits(declared: megabyte, keepingFree: megabyte))
+    }
+
     @Test func aFullDiskMetBySQLiteIsA503NotA500() {
         let (status, body) = ErrorMiddleware<AppRequestContext>.reply(for: CocoaError(.fileWriteOutOfSpace))
         #expect(status.code == 503)

@@ -17,21 +17,35 @@ final class FreeDiskSpace: Sendable {
     let folders: [String]
     /// How long one answer is reused.
     let maxAge: Duration
+    /// Free bytes of the filesystem holding a folder (`statvfs`; tests give figures of their own).
+    let measure: @Sendable (String) -> Int64?
 
     private let cached = Mutex<(at: ContinuousClock.Instant, bytes: Int64, spent: Int64)?>(nil)
     private let lastWarning = Mutex<ContinuousClock.Instant?>(nil)
 
-    init(folders: [String], maxAge: Duration = .seconds(1)) {
+    init(
+        folders: [String], maxAge: Duration = .seconds(1),
+        measure: @escaping @Sendable (String) -> Int64? = FreeDiskSpace.available(at:)
+    ) {
         self.folders = folders
         self.maxAge = maxAge
+        self.measure = measure
     }
 
     /// The smallest free space (bytes available to this user) of the watched filesystems; nil when none answers.
     func available(now: ContinuousClock.Instant = .now) -> Int64? {
         if let hit = cached.withLock({ $0 }), now - hit.at < maxAge { return max(0, hit.bytes - hit.spent) }
-        let measured = folders.compactMap(Self.available(at:)).min()
+        let measured = folders.compactMap(measure).min()
         if let measured { cached.withLock { $0 = (now, measured, 0) } }
         return measured
+    }
+
+    /// Whether a body of `declared` bytes leaves at least `minimum` free once written (true when nothing answers);
+    /// an admitted body is counted as written (`spend`).
+    func admits(declared: Int64, keepingFree minimum: Int64) -> Bool {
+        if let free = available(), free < minimum + declared { return false }
+        spend(declared)
+        return true
     }
 
     /// Counts `bytes` as written until the next measurement (which sees them on disk).
@@ -107,18 +121,17 @@ struct FreeDiskWatermarkMiddleware: RouterMiddleware {
             PublicCORSMiddleware<Context>.addHeaders(to: &response, preflight: false)
             return response
         }
-        if let free = space.available(), free < minimumFreeBytes + declared {
+        if !space.admits(declared: declared, keepingFree: minimumFreeBytes) {
             if space.shouldWarn() {
                 context.logger.warning(
                     "Storage nearly full: public writes answer 503",
-                    metadata: ["disk.free_bytes": "\(free)", "disk.min_free_bytes": "\(minimumFreeBytes)"])
+                    metadata: ["disk.free_bytes": "\(space.available() ?? 0)", "disk.min_free_bytes": "\(minimumFreeBytes)"])
             }
             var response = ErrorMiddleware<Context>.response(
                 for: StorageFull(), request: request, logger: context.logger)
             PublicCORSMiddleware<Context>.addHeaders(to: &response, preflight: false)
             return response
         }
-        space.spend(declared)
         return try await next(request, context)
     }
 }
