@@ -7,11 +7,19 @@ public final class SecretBytes: @unchecked Sendable, CustomStringConvertible, Cu
     // Written only before the instance is handed out (init or `filled(count:_:)`), read-only afterwards:
     // that is what makes the unchecked Sendable sound.
     private let storage: UnsafeMutableBufferPointer<UInt8>
+    /// Gives the wiped memory back: `deallocate`, except in the test that checks what is given back is zeroes.
+    private let release: @Sendable (UnsafeMutableBufferPointer<UInt8>) -> Void
 
     /// Copies `bytes` into a fresh buffer that is wiped when the last reference goes away.
-    public init(copying bytes: some Collection<UInt8>) {
+    public convenience init(copying bytes: some Collection<UInt8>) {
+        self.init(copying: bytes, release: { $0.deallocate() })
+    }
+
+    /// `init(copying:)` with the release of its memory (after the wipe) in the caller's hands, for tests.
+    init(copying bytes: some Collection<UInt8>, release: @escaping @Sendable (UnsafeMutableBufferPointer<UInt8>) -> Void) {
         storage = .allocate(capacity: bytes.count)
         _ = storage.initialize(fromContentsOf: bytes)
+        self.release = release
     }
 
     /// A zero-filled buffer of `count` bytes, for the factories below to write into before returning it.
@@ -19,13 +27,14 @@ public final class SecretBytes: @unchecked Sendable, CustomStringConvertible, Cu
         precondition(count >= 0, "SecretBytes count must not be negative")
         storage = .allocate(capacity: count)
         storage.initialize(repeating: 0)
+        release = { $0.deallocate() }
     }
 
     // A class deinit rather than a defer in each caller: the wipe can't be forgotten, and it also runs when a
     // factory throws half-way through writing a secret.
     deinit {
         if let base = storage.baseAddress { OPENSSL_cleanse(base, storage.count) }
-        storage.deallocate()
+        release(storage)
     }
 
     /// `count` bytes from OpenSSL's CSPRNG (RAND_bytes), written straight into wiped storage.

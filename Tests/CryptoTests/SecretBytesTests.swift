@@ -1,5 +1,5 @@
 import Testing
-import UseroCrypto
+@testable import UseroCrypto
 
 @Suite struct SecretBytesTests {
     @Test func copiesTheBytesItIsGiven() {
@@ -7,6 +7,21 @@ import UseroCrypto
         #expect(secret.count == 6)
         #expect(secret.bytesForTesting == Array("xoxb-1".utf8))
         #expect(SecretBytes(copying: [UInt8]()).count == 0)
+    }
+
+    /// A token's plaintext does not outlive its last use in memory given back to the allocator: the buffer holds
+    /// only zeroes when it is released.
+    @Test func theMemoryIsZeroesWhenItIsGivenBack() {
+        final class Released: @unchecked Sendable { var bytes: [UInt8]? }
+        let released = Released()
+        do {
+            let secret = SecretBytes(copying: Array("xoxb-17653672481".utf8)) { storage in
+                released.bytes = Array(storage)
+                storage.deallocate()
+            }
+            #expect(secret.bytesForTesting == Array("xoxb-17653672481".utf8))
+        }
+        #expect(released.bytes == Array(repeating: 0, count: 16))
     }
 
     @Test func randomSecretsHaveTheRequestedSizeAndDiffer() throws {
