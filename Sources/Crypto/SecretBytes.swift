@@ -12,8 +12,10 @@ public final class SecretBytes: @unchecked Sendable, CustomStringConvertible, Cu
 
     /// Copies `bytes` into a fresh buffer that is wiped when the last reference goes away.
     public convenience init(copying bytes: some Collection<UInt8>) {
-        self.init(copying: bytes, release: { $0.deallocate() })
+        self.init(copying: bytes, release: Self.deallocate)
     }
+
+    private static let deallocate: @Sendable (UnsafeMutableBufferPointer<UInt8>) -> Void = { $0.deallocate() }
 
     /// `init(copying:)` with the release of its memory (after the wipe) in the caller's hands, for tests.
     init(copying bytes: some Collection<UInt8>, release: @escaping @Sendable (UnsafeMutableBufferPointer<UInt8>) -> Void) {
@@ -27,7 +29,7 @@ public final class SecretBytes: @unchecked Sendable, CustomStringConvertible, Cu
         precondition(count >= 0, "SecretBytes count must not be negative")
         storage = .allocate(capacity: count)
         storage.initialize(repeating: 0)
-        release = { $0.deallocate() }
+        release = Self.deallocate
     }
 
     // A class deinit rather than a defer in each caller: the wipe can't be forgotten, and it also runs when a

@@ -33,12 +33,12 @@ func makeLogger(label: String = "usero") -> Logger {
     return logger
 }
 
-/// Prints one JSON value on stdout.
 /// One line for the person at the terminal, on stderr (stdout is a command's JSON alone): `usero: TEXT`.
 func printNote(_ text: String) {
     FileHandle.standardError.write(Data("usero: \(text)\n".utf8))
 }
 
+/// Prints one JSON value on stdout.
 func printJSON(_ value: some Encodable) throws {
     let encoder = JSONEncoder()
     encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]

@@ -306,7 +306,7 @@ enum WidgetScript {
     var ownLight = given.background ? luminance(given.background) : null, ownText = given.text ? luminance(given.text) : null;
     var fixedBase = ownLight !== null ? (ownLight > 0.179 ? LIGHT : DARK) : ownText !== null ? (ownText > 0.179 ? DARK : LIGHT) : null;
     function applyTheme() {
-      var t = {}, baseTheme = fixedBase || (media && media.matches ? LIGHT : DARK);
+      var t = {}, baseTheme = fixedBase || (media && media.matches ? LIGHT : DARK), k;
       for (k in baseTheme) t[k] = given[k] || baseTheme[k];
       // A brand colour without its text colour: text chosen for it, not the base theme's (chosen for the base
       // theme's own primary: dark text on a dark brand blue in dark mode).
