@@ -223,6 +223,7 @@ import Testing
             #expect(answer.status == 400)
             #expect(answer.body == #"{"error":"Malformed HTTP request"}"#)
             #expect(answer.head.lowercased().contains("content-type: application/json"))
+            #expect(answer.head.lowercased().contains("x-content-type-options: nosniff"))
             // A browser's script can read it (the public routes' CORS, errors included).
             #expect(answer.head.lowercased().contains("access-control-allow-origin: *"))
             #expect(await connection.waitForClose(timeout: Self.answerBound))

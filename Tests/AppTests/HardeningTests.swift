@@ -91,6 +91,35 @@ import Glibc
         }
     }
 
+    /// Every JSON answer says `nosniff`, whatever made it: a route's own answer, an error naming what the client
+    /// sent, the framework's 404 and 405, the rate limiter, the health check, the OpenAPI document, an export.
+    @Test func jsonAnswersForbidSniffing() async throws {
+        try await TestServer.run { server in
+            let client = try await server.createClient()
+            let auth = ["Authorization": "Bearer \(client.key)"]
+            let json = ["Content-Type": "application/json"]
+            let answers: [(String, HTTPResult)] = [
+                ("stored", try await server.request(
+                    "POST", "/api/feedback", headers: json, body: Data(#"{"clientId":"\#(client.id)","rating":4}"#.utf8))),
+                ("unknown field", try await server.request(
+                    "POST", "/api/feedback", headers: json,
+                    body: Data(#"{"clientId":"\#(client.id)","<script>":1}"#.utf8))),
+                ("list", try await server.request("GET", "/api/feedback", headers: auth)),
+                ("no such route", try await server.request("GET", "/api/nothing-here", headers: auth)),
+                ("method", try await server.request("PUT", "/api/feedback", headers: auth)),
+                ("no key", try await server.request("GET", "/api/feedback")),
+                ("health", try await server.request("GET", "/healthz")),
+                ("openapi", try await server.request("GET", "/openapi.json")),
+                ("export", try await server.request("GET", "/api/privacy/export?email=a%40example.com", headers: auth)),
+            ]
+            for (name, answer) in answers {
+                #expect(answer.header("Content-Type")?.hasPrefix("application/json") == true, "\(name)")
+                #expect(answer.header("X-Content-Type-Options") == "nosniff", "\(name): \(answer.status)")
+            }
+            #expect(answers.map(\.1.status) == [200, 400, 200, 404, 405, 401, 200, 200, 200])
+        }
+    }
+
     // MARK: files
 
     static func mode(_ path: String) -> Int? {

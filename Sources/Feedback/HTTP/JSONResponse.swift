@@ -42,12 +42,18 @@ public struct ErrorBody: Encodable, Sendable {
 
 /// JSON responses with a fixed encoder.
 public enum JSONResponse {
+    /// The headers every JSON answer carries: its type, and `nosniff`, so that no browser takes a body that repeats
+    /// what a client sent (an unknown field's name, a bad value) for anything but JSON.
+    public static let headers: HTTPFields = [
+        .contentType: "application/json; charset=utf-8", .xContentTypeOptions: "nosniff",
+    ]
+
     /// Encodes `value` as the body of a response with `status`; a value the encoder refuses is a 500, never an
     /// error body under the status meant for the value.
     public static func make(_ value: some Encodable, status: HTTPResponse.Status = .ok,
                             headers: HTTPFields = [:]) -> Response {
         var fields = headers
-        fields[.contentType] = "application/json; charset=utf-8"
+        for field in Self.headers { fields[field.name] = field.value }
         guard let data = try? encoded(value) else {
             let failed = ByteBuffer(string: #"{"error":"Internal server error"}"#)
             return Response(status: .internalServerError, headers: fields, body: ResponseBody(byteBuffer: failed))
@@ -65,9 +71,7 @@ public enum JSONResponse {
 
     /// A response whose JSON text is already made.
     public static func raw(_ json: String, status: HTTPResponse.Status = .ok) -> Response {
-        var fields = HTTPFields()
-        fields[.contentType] = "application/json; charset=utf-8"
-        return Response(status: status, headers: fields, body: ResponseBody(byteBuffer: ByteBuffer(string: json)))
+        Response(status: status, headers: Self.headers, body: ResponseBody(byteBuffer: ByteBuffer(string: json)))
     }
 }
 

@@ -65,7 +65,7 @@ public struct RetentionAdminRoutes<Context: RequestContext>: Sendable {
         // Written a piece at a time: anyone can put a person's email on items, up to 200 KB each, and the whole
         // document as one string (then copied into one buffer) held four times its size in memory.
         return Response(
-            status: .ok, headers: [.contentType: "application/json; charset=utf-8"],
+            status: .ok, headers: JSONResponse.headers,
             body: ResponseBody { writer in
                 for piece in pieces { try await writer.write(ByteBuffer(string: piece)) }
                 try await writer.finish(nil)

@@ -1,3 +1,4 @@
+import Feedback
 import HTTPTypes
 import NIOCore
 import NIOHTTP1
@@ -81,7 +82,7 @@ final class MalformedRequestHandler: ChannelDuplexHandler, RemovableChannelHandl
         var buffer = context.channel.allocator.buffer(capacity: Self.body.utf8.count)
         buffer.writeString(Self.body)
         var filled = head
-        filled.headerFields[.contentType] = "application/json; charset=utf-8"
+        for field in JSONResponse.headers { filled.headerFields[field.name] = field.value }
         filled.headerFields[.contentLength] = "\(buffer.readableBytes)"
         // The route is unknown here (the parser gave up), and the public routes answer every response with CORS `*`:
         // a widget's request with too long a URL gets a reason its script can read, not an opaque network error.
@@ -95,8 +96,7 @@ final class MalformedRequestHandler: ChannelDuplexHandler, RemovableChannelHandl
     private func refuse(context: ChannelHandlerContext) {
         var buffer = context.channel.allocator.buffer(capacity: Self.body.utf8.count)
         buffer.writeString(Self.body)
-        var head = HTTPResponse(status: .badRequest)
-        head.headerFields[.contentType] = "application/json; charset=utf-8"
+        var head = HTTPResponse(status: .badRequest, headerFields: JSONResponse.headers)
         head.headerFields[.contentLength] = "\(buffer.readableBytes)"
         head.headerFields[.connection] = "close"
         head.headerFields[.accessControlAllowOrigin] = "*"

@@ -1,3 +1,4 @@
+import Feedback
 import Hummingbird
 
 /// `GET /openapi.json`: the OpenAPI 3.1 description of every route (`OpenAPIDocument.json`).
@@ -8,7 +9,7 @@ struct OpenAPIRoutes: Sendable {
         router.get("openapi.json") { _, _ -> Response in
             Response(
                 status: .ok,
-                headers: [.contentType: "application/json; charset=utf-8", .cacheControl: "public, max-age=300"],
+                headers: JSONResponse.headers + [.cacheControl: "public, max-age=300"],
                 body: ResponseBody(byteBuffer: ByteBuffer(bytes: Self.body)))
         }
     }
