@@ -156,8 +156,56 @@ struct AppConfig: Sendable {
         return status == 0
     }
 
+    /// The variables that hold secrets. Each may instead name a file that holds it (`NAME_FILE`), as mounted secrets
+    /// are (Kubernetes and Docker secrets, systemd credentials): the secret then stays out of the environment, which
+    /// `/proc/PID/environ`, `docker inspect` and a process listing's readers see.
+    static let secretVariables = [
+        "USERO_DATABASE", "USERO_TOKEN_KEY", "USERO_PREVIOUS_TOKEN_KEYS", "SLACK_SIGNING_SECRET", "SLACK_CLIENT_SECRET",
+    ]
+
+    /// The largest secret file read (a key is 44 characters, a database URL a few hundred).
+    static let maxSecretFileBytes = 64 * 1024
+
+    /// `environment` with every secret set through `NAME_FILE` read into `NAME`: the file's text, surrounding
+    /// whitespace (the trailing newline an editor or `echo` adds) left out. Both set, or a file missing, unreadable,
+    /// empty, too large or not text, is a configuration mistake naming the variable, never the file's contents.
+    static func readingSecretFiles(_ environment: [String: String]) throws -> [String: String] {
+        var resolved = environment
+        for name in secretVariables {
+            let fileVariable = name + "_FILE"
+            guard let path = environment[fileVariable]?.trimmingCharacters(in: .whitespacesAndNewlines), !path.isEmpty
+            else { continue }
+            if let direct = environment[name], !direct.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty {
+                throw Invalid(description: "\(name) and \(fileVariable) are both set: set only one of them")
+            }
+            resolved[name] = try readSecretFile(path, variable: fileVariable)
+        }
+        return resolved
+    }
+
+    private static func readSecretFile(_ path: String, variable: String) throws -> String {
+        if isFolder(path) == true { throw Invalid(description: "\(variable) names a folder; it must name a file") }
+        guard let handle = FileHandle(forReadingAtPath: path) else {
+            throw Invalid(description: "\(variable) names a file that does not exist or cannot be read: \(path)")
+        }
+        defer { try? handle.close() }
+        guard let data = try? handle.read(upToCount: maxSecretFileBytes + 1) else {
+            throw Invalid(description: "\(variable) names a file that cannot be read: \(path)")
+        }
+        guard data.count <= maxSecretFileBytes else {
+            throw Invalid(description: "\(variable) names a file over \(maxSecretFileBytes / 1024) KB; it must hold only the secret")
+        }
+        guard let text = String(data: data, encoding: .utf8) else {
+            throw Invalid(description: "\(variable) names a file that is not UTF-8 text")
+        }
+        let secret = text.trimmingCharacters(in: .whitespacesAndNewlines)
+        guard !secret.isEmpty else { throw Invalid(description: "\(variable) names an empty file") }
+        return secret
+    }
+
     /// Builds the configuration: flags win over the environment.
-    static func load(host: String?, port: Int?, environment: [String: String]) throws -> AppConfig {
+    static func load(host: String?, port: Int?, environment given: [String: String]) throws -> AppConfig {
+        let environment = try readingSecretFiles(given)
         var config = AppConfig()
         func value(_ name: String) -> String? {
             guard let v = environment[name]?.trimmingCharacters(in: .whitespacesAndNewlines), !v.isEmpty else { return nil }

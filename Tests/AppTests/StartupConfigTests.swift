@@ -4,6 +4,7 @@ import Glibc
 #endif
 import Logging
 import SlackGateway
+import StorePostgres
 import Testing
 @testable import usero
 import UseroTestSupport
@@ -63,6 +64,78 @@ import FoundationNetworking
         #expect(config.tokenKeyBase64?.value == key)
         #expect(config.previousTokenKeysBase64.map(\.value) == [key, key])
         #expect(config.port == 8081)
+    }
+
+    /// Every secret may come from a file named by `NAME_FILE` (a mounted Kubernetes or Docker secret), its trailing
+    /// newline left out, so that it need not sit in the environment.
+    @Test func secretsAreReadFromTheFilesTheirFileVariablesName() throws {
+        let folder = TestServer.makeFolder()
+        func file(_ name: String, _ text: String) throws -> String {
+            let url = folder.appendingPathComponent(name)
+            try Data(text.utf8).write(to: url)
+            return url.path
+        }
+        let key = Data((0..<32).map { UInt8($0) }).base64EncodedString()
+        let previous = Data((32..<64).map { UInt8($0) }).base64EncodedString()
+        let config = try AppConfig.load(
+            host: nil, port: nil,
+            environment: [
+                "USERO_DATABASE_FILE": try file("database", "postgres://usero:s3cret@db.internal:6543/feedback\n"),
+                "USERO_TOKEN_KEY_FILE": try file("token-key", key + "\n"),
+                "USERO_PREVIOUS_TOKEN_KEYS_FILE": try file("previous", previous + "\n"),
+                "SLACK_SIGNING_SECRET_FILE": try file("signing", "8f742231b10e8888abcd99yyyzzz85a5\r\n"),
+                "SLACK_CLIENT_SECRET_FILE": try file("client", "  client-secret  "),
+            ])
+        let postgres = try #require(config.postgres)
+        #expect(postgres.endpoint == .tcp(host: "db.internal", port: 6543))
+        #expect(postgres.user == "usero" && postgres.database == "feedback" && postgres.hasPassword)
+        #expect(config.tokenKeyBase64?.value == key)
+        #expect(config.previousTokenKeysBase64.map(\.value) == [previous])
+        #expect(config.slackSigningSecret?.value == "8f742231b10e8888abcd99yyyzzz85a5")
+        #expect(config.slackClientSecret?.value == "client-secret")
+        // Only secrets: other variables are not read from files.
+        let port = try AppConfig.load(host: nil, port: nil, environment: ["USERO_PORT_FILE": try file("port", "9999")])
+        #expect(port.port == 8080)
+    }
+
+    /// A secret file that cannot be used, or a secret set both ways, stops startup with one line naming the variable
+    /// (and the file, which is not secret), never what the file holds.
+    @Test func aSecretFileThatCannotBeUsedIsRefusedNamingTheVariable() throws {
+        let folder = TestServer.makeFolder()
+        let secret = "postgres://usero:hunter2@db/feedback"
+        let good = folder.appendingPathComponent("good")
+        try Data(secret.utf8).write(to: good)
+        let empty = folder.appendingPathComponent("empty")
+        try Data(" \n".utf8).write(to: empty)
+        let large = folder.appendingPathComponent("large")
+        try Data(repeating: UInt8(ascii: "a"), count: AppConfig.maxSecretFileBytes + 1).write(to: large)
+        let binary = folder.appendingPathComponent("binary")
+        try Data([0xff, 0xfe, 0x00, 0x81]).write(to: binary)
+        let cases: [([String: String], String)] = [
+            (["USERO_DATABASE": secret, "USERO_DATABASE_FILE": good.path],
+             "USERO_DATABASE and USERO_DATABASE_FILE are both set: set only one of them"),
+            (["USERO_DATABASE_FILE": folder.appendingPathComponent("missing").path],
+             "USERO_DATABASE_FILE names a file that does not exist or cannot be read: \(folder.path)/missing"),
+            (["SLACK_SIGNING_SECRET_FILE": empty.path], "SLACK_SIGNING_SECRET_FILE names an empty file"),
+            (["SLACK_CLIENT_SECRET_FILE": folder.path], "SLACK_CLIENT_SECRET_FILE names a folder; it must name a file"),
+            (["USERO_TOKEN_KEY_FILE": large.path], "USERO_TOKEN_KEY_FILE names a file over 64 KB; it must hold only the secret"),
+            (["USERO_TOKEN_KEY_FILE": binary.path], "USERO_TOKEN_KEY_FILE names a file that is not UTF-8 text"),
+        ]
+        for (environment, message) in cases {
+            let error = #expect(throws: AppConfig.Invalid.self, "\(message)") {
+                try AppConfig.load(host: nil, port: nil, environment: environment)
+            }
+            #expect(error?.description == message)
+            #expect(error?.description.contains("hunter2") == false)
+        }
+        // A key file that holds no key is refused as USERO_TOKEN_KEY would be, without the key.
+        let notAKey = folder.appendingPathComponent("not-a-key")
+        try Data("not-base64-at-all!".utf8).write(to: notAKey)
+        let error = #expect(throws: AppConfig.Invalid.self) {
+            try AppConfig.load(host: nil, port: nil, environment: ["USERO_TOKEN_KEY_FILE": notAKey.path])
+        }
+        #expect(error?.description.contains("USERO_TOKEN_KEY") == true)
+        #expect(error?.description.contains("not-base64-at-all") == false)
     }
 
     @Test func theDatabasePoolSizeIsBounded() throws {
@@ -201,5 +274,44 @@ import FoundationNetworking
                 "https://app.example.com": 200, "https://eu.example.org": 200, "http://localhost:3000": 200,
                 "http://eu.example.org": 403, "https://app.example.com:8443": 403,
             ])
+    }
+
+    /// As a deployment with mounted secrets runs it: the database and the signing secret only in files, named by
+    /// their `_FILE` variables. The commands and serve find the store, and Slack's signature is checked with the
+    /// file's secret (its trailing newline not part of it); a missing file stops serve naming the variable.
+    @Test func serveAndTheCommandsTakeTheirSecretsFromFiles() async throws {
+        let secrets = folder.appendingPathComponent("secrets")
+        try FileManager.default.createDirectory(at: secrets, withIntermediateDirectories: true)
+        let databaseFile = secrets.appendingPathComponent("database")
+        try Data((folder.appendingPathComponent("usero.sqlite").path + "\n").utf8).write(to: databaseFile)
+        let signingFile = secrets.appendingPathComponent("signing-secret")
+        try Data("file-held-signing-secret\n".utf8).write(to: signingFile)
+        var settings = environment
+        settings["USERO_DATABASE"] = nil
+        settings["USERO_DATABASE_FILE"] = databaseFile.path
+        settings["SLACK_SIGNING_SECRET_FILE"] = signingFile.path
+
+        let (id, _) = try await UseroBinary.createClient(name: "Mounted", environment: settings)
+        #expect(FileManager.default.fileExists(atPath: folder.appendingPathComponent("usero.sqlite").path))
+        try await UseroBinary.withServe(environment: settings) { port in
+            let base = "http://127.0.0.1:\(port)"
+            let stored = try await HTTPResult.send(
+                "POST", base + "/api/feedback", headers: ["Content-Type": "application/json"],
+                body: Data(#"{"clientId":"\#(id)","rating":4}"#.utf8))
+            #expect(stored.status == 200)
+            let body = Fixtures.data("url_verification.json")
+            for (secret, status) in [("file-held-signing-secret", 200), ("file-held-signing-secret\n", 401)] {
+                var headers = SlackTestSettings.headers(for: body, secret: secret)
+                headers["Content-Type"] = "application/json"
+                let answer = try await HTTPResult.send("POST", base + "/slack/events", headers: headers, body: body)
+                #expect(answer.status == status, "\(secret.debugDescription)")
+            }
+        }
+
+        settings["SLACK_SIGNING_SECRET_FILE"] = secrets.appendingPathComponent("not-mounted").path
+        settings["USERO_PORT"] = "0"
+        let refused = try await UseroBinary.run(["serve"], environment: settings)
+        #expect(refused.status == 78)
+        #expect(refused.stderr.contains("SLACK_SIGNING_SECRET_FILE names a file that does not exist or cannot be read"))
     }
 }
