@@ -198,21 +198,35 @@ public struct NotifyProblem: Sendable, Equatable {
     }
 }
 
-/// `GET`/`PUT /api/slack/settings`: `{"triggerEmoji":[…],"notifyChannel":…}` (null when unset).
+/// `GET`/`PUT /api/slack/settings`: `{"triggerEmoji":[…],"notifyChannel":…}` (null when unset), and
+/// `notifyProblem` only while the last post to the notify channel failed for a reason the admin must fix (the bot not
+/// in the channel, an archived channel, a revoked token): `{"code","message","at"}`, what the inbox shows. It goes
+/// once a post succeeds or the channel changes.
 struct SettingsBody: Encodable {
-    var triggerEmoji: [String]
-    var notifyChannel: String?
-
-    init(_ settings: SlackSettings) {
-        triggerEmoji = settings.triggerEmoji
-        notifyChannel = settings.notifyChannel
+    struct Problem: Encodable {
+        var code: String
+        var message: String
+        var at: String
     }
 
-    enum CodingKeys: String, CodingKey { case triggerEmoji, notifyChannel }
+    var triggerEmoji: [String]
+    var notifyChannel: String?
+    var notifyProblem: Problem?
+
+    init(_ installation: Installation) {
+        triggerEmoji = installation.settings.triggerEmoji
+        notifyChannel = installation.settings.notifyChannel
+        notifyProblem = installation.notifyProblem.map {
+            Problem(code: $0.code, message: $0.explanation, at: iso8601Millis($0.at))
+        }
+    }
+
+    enum CodingKeys: String, CodingKey { case triggerEmoji, notifyChannel, notifyProblem }
 
     func encode(to encoder: any Encoder) throws {
         var c = encoder.container(keyedBy: CodingKeys.self)
         try c.encode(triggerEmoji, forKey: .triggerEmoji)
         try c.encode(notifyChannel, forKey: .notifyChannel)
+        try c.encodeIfPresent(notifyProblem, forKey: .notifyProblem)
     }
 }

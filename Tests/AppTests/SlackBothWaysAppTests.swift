@@ -270,6 +270,47 @@ struct ShiftedClock: WallClock {
         }
     }
 
+    /// An admin who set the channel through the API learns there that posting fails, with what to do, until a post
+    /// goes through; a fresh channel starts without the old channel's problem.
+    @Test func theSettingsAPISaysWhyPostsToTheChannelFail() async throws {
+        try await SlackCaptureTests.withInstalledServer { server, fake, client in
+            @Sendable func settings() async throws -> [String: Any] {
+                try await server.request("GET", "/api/slack/settings", headers: Self.auth(client)).json
+            }
+            #expect(try await Self.put(server, client, #"{"notifyChannel":"C0888"}"#).json["notifyProblem"] == nil)
+            await fake.script("chat.postMessage", .error("not_in_channel"))
+            #expect(try await server.postJSON("/api/feedback", #"{"clientId":"\#(client.id)","rating":1}"#).status == 200)
+            _ = try await fake.waitForCalls("chat.postMessage")
+            try await server.eventually { try await server.count("job") == 0 }
+
+            let failing = try #require(try await settings()["notifyProblem"] as? [String: Any])
+            #expect(failing["code"] as? String == "not_in_channel")
+            #expect((failing["message"] as? String)?.contains("usero is not a member of channel C0888") == true)
+            #expect((failing["message"] as? String)?.contains("/invite @usero") == true)
+            #expect((failing["at"] as? String).flatMap(parseISO8601) != nil)
+            // A change of the trigger emoji alone keeps it: the channel still fails.
+            let kept = try await Self.put(server, client, #"{"triggerEmoji":["bug"]}"#)
+            #expect((kept.json["notifyProblem"] as? [String: Any])?["code"] as? String == "not_in_channel")
+
+            // Once the bot is invited, the next post goes through and the problem is gone.
+            #expect(try await server.postJSON("/api/feedback", #"{"clientId":"\#(client.id)","rating":2}"#).status == 200)
+            _ = try await fake.waitForCalls("chat.postMessage", count: 2)
+            // (The problem is cleared right after the job ends.)
+            try await server.eventually { try await settings()["notifyProblem"] == nil }
+
+            // Another channel starts clean: its problem, not the last one's.
+            await fake.script("chat.postMessage", .error("is_archived"))
+            #expect(try await server.postJSON("/api/feedback", #"{"clientId":"\#(client.id)","rating":3}"#).status == 200)
+            _ = try await fake.waitForCalls("chat.postMessage", count: 3)
+            try await server.eventually { try await server.count("job") == 0 }
+            #expect((try await settings()["notifyProblem"] as? [String: Any])?["code"] as? String == "is_archived")
+            let moved = try await Self.put(server, client, #"{"notifyChannel":"C0999"}"#)
+            #expect(moved.json["notifyChannel"] as? String == "C0999")
+            #expect(moved.json["notifyProblem"] == nil)
+            #expect(try await settings()["notifyProblem"] == nil)
+        }
+    }
+
     @Test func aChannelTheBotIsNotInIsShownInTheInboxAndTheInboxChangesTheSettings() async throws {
         try await SlackCaptureTests.withInstalledServer { server, fake, client in
             await fake.script("chat.postMessage", .error("not_in_channel"))

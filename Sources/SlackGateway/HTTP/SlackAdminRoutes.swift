@@ -31,13 +31,13 @@ public struct SlackAdminRoutes<Context: RequestContext>: Sendable {
 
     @Sendable func settings(_ request: Request, context: Context) async throws -> Response {
         let client = try await auth.client(for: request)
-        return JSONResponse.make(SettingsBody(try await workspace.installation(clientID: client.id).settings))
+        return JSONResponse.make(SettingsBody(try await workspace.installation(clientID: client.id)))
     }
 
     @Sendable func updateSettings(_ request: Request, context: Context) async throws -> Response {
         let client = try await auth.client(for: request)
         let change = try SlackSettingsChange.parse(try await request.collectBody(limit: Self.bodyLimit))
-        return JSONResponse.make(SettingsBody(try await workspace.update(clientID: client.id, change).settings))
+        return JSONResponse.make(SettingsBody(try await workspace.update(clientID: client.id, change)))
     }
 
     @Sendable func recover(_ request: Request, context: Context) async throws -> Response {

@@ -3345,6 +3345,30 @@ enum OpenAPIDocument {
        "string",
        "null"
       ]
+     },
+     "notifyProblem": {
+      "description": "present only while the last post to notifyChannel failed for a reason the admin must fix; gone once a post succeeds or the channel changes",
+      "type": "object",
+      "required": [
+       "code",
+       "message",
+       "at"
+      ],
+      "properties": {
+       "code": {
+        "description": "Slack's error code (not_in_channel, channel_not_found, is_archived, token_revoked, …) or unreachable",
+        "type": "string"
+       },
+       "message": {
+        "description": "what went wrong and what to do, as the inbox shows it",
+        "type": "string"
+       },
+       "at": {
+        "description": "when the last post failed",
+        "type": "string",
+        "format": "date-time"
+       }
+      }
      }
     }
    }
