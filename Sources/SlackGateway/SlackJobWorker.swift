@@ -4,8 +4,9 @@ import Synchronization
 public import Logging
 public import ServiceLifecycle
 
-/// Runs due jobs beside the server: one at a time per workspace (Slack's limits are per workspace), workspaces in
-/// parallel, and the uninstall scrubs on their own, so a scrub never waits behind a Slack call. Lanes refill as
+/// Runs due jobs beside the server: one at a time per workspace in each lane (`lanes`; Slack's limits are per
+/// workspace), workspaces in parallel, and the uninstall scrubs on their own, so a scrub never waits behind a Slack
+/// call. Lanes refill as
 /// soon as one job ends: a workspace whose Slack hangs holds only its own lane.
 ///
 /// Jobs are claimed with a lease, so a job runs once even when several workers share the queue. On SIGTERM the
