@@ -82,6 +82,51 @@ import Testing
         }
     }
 
+    /// The other side of that rule: a client that takes its large answer slowly but steadily (a phone on a poor
+    /// network) is not a stalled one. Each read lets the server's buffers drain and the connection turn writable
+    /// again, which restarts the wait; the client gets the whole answer, however long it takes in all.
+    @Test func aSlowReaderThatKeepsReadingGetsTheWholeAnswer() async throws {
+        try await TestServer.run(configure: { $0.idleTimeout = .seconds(2); $0.requestTimeout = .seconds(120) }) { server in
+            let client = try await server.createClient()
+            var image = [UInt8](Images.png(width: 4000, height: 3000))
+            image += (0..<(10 * 1024 * 1024 - image.count)).map { _ in UInt8.random(in: 0...255) }
+            var form = MultipartBody()
+            form.field("clientId", client.id)
+            form.file("screenshot", fileName: "big.png", type: "image/png", Data(image))
+            let uploaded = try await server.request(
+                "POST", "/api/screenshots", headers: ["Content-Type": form.contentType], body: form.finished())
+            let fileName = try #require((uploaded.json["screenshot"] as? [String: Any])?["fileName"] as? String)
+
+            let connection = try RawConnection(port: server.port, receiveBuffer: 65536)
+            #expect(connection.send("GET /api/screenshots/\(fileName) HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n"))
+            // 512 KB every quarter of a second, about 2 MB/s: the answer takes more than twice the 2 s a stalled reader
+            // is given, and between reads the server's buffers stay full (the connection unwritable).
+            let start = ContinuousClock.now
+            while connection.bytesRead <= image.count, !connection.isClosedByPeer,
+                ContinuousClock.now - start < .seconds(120)
+            {
+                connection.discard(atMost: 512 * 1024)
+                try await Task.sleep(for: .milliseconds(250))
+            }
+            // The whole image (and the head before it) arrived before the connection closed
+            #expect(connection.bytesRead > image.count, "\(connection.bytesRead) of \(image.count) bytes")
+        }
+    }
+
+    /// A keep-alive connection between requests has no request in progress: the request timeout, which bounds a
+    /// request still arriving, does not close it (the idle timeout does, later).
+    @Test func aKeepAliveConnectionWaitingBetweenRequestsOutlastsTheRequestTimeout() async throws {
+        try await TestServer.run(configure: { $0.idleTimeout = .seconds(60); $0.requestTimeout = .seconds(1) }) { server in
+            let connection = try RawConnection(port: server.port)
+            #expect(connection.send("GET /metrics HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n"))
+            #expect(await connection.response(timeout: Self.answerBound)?.status == 200)
+            // Three times the request timeout after the answer, the connection is still open
+            #expect(!(await connection.waitForClose(timeout: .seconds(3))))
+            #expect(connection.send("GET /metrics HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n"))
+            #expect(await connection.response(timeout: Self.answerBound)?.status == 200)
+        }
+    }
+
     /// A body that keeps arriving a byte at a time is never idle; the request timeout still ends it.
     @Test func aTricklingBodyIsClosedAfterTheRequestTimeout() async throws {
         try await TestServer.run(configure: Self.shortTimeouts) { server in

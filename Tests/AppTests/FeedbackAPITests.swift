@@ -375,14 +375,24 @@ import UseroTestSupport
 
     @Test func preflightAnswers204WithCORSHeaders() async throws {
         try await TestServer.run { server in
-            for path in ["/api/feedback", "/api/screenshots"] {
+            for path in ["/api/feedback", "/api/screenshots", "/api/identify"] {
+                // As a browser asks before the widget's POST, which carries these headers
                 let result = try await server.request(
                     "OPTIONS", path,
-                    headers: ["Origin": "https://app.example.com", "Access-Control-Request-Method": "POST"])
-                #expect(result.status == 204)
-                #expect(result.header("Access-Control-Allow-Origin") == "*")
-                #expect(result.header("Access-Control-Allow-Methods")?.contains("POST") == true)
-                #expect(result.header("Access-Control-Allow-Headers")?.contains("Content-Type") == true)
+                    headers: [
+                        "Origin": "https://app.example.com", "Access-Control-Request-Method": "POST",
+                        "Access-Control-Request-Headers": "content-type,idempotency-key,x-usero-widget",
+                    ])
+                #expect(result.status == 204, "\(path)")
+                #expect(result.header("Access-Control-Allow-Origin") == "*", "\(path)")
+                #expect(result.header("Access-Control-Allow-Methods")?.contains("POST") == true, "\(path)")
+                // Every header the widget sends is allowed, or the browser never sends the POST
+                let allowed = Set(
+                    (result.header("Access-Control-Allow-Headers") ?? "").lowercased().split(separator: ",")
+                        .map { $0.trimmingCharacters(in: .whitespaces) })
+                #expect(allowed.isSuperset(of: ["content-type", "idempotency-key", "x-usero-widget"]), "\(path): \(allowed)")
+                // And the browser may keep the answer for a day instead of asking before every submission
+                #expect(result.header("Access-Control-Max-Age") == "86400", "\(path)")
             }
         }
     }

@@ -56,6 +56,8 @@ import Glibc
                 #expect(failed.header("Content-Type")?.hasPrefix("text/html") == true)
                 Self.expectPageHeaders(failed)
                 #expect(failed.header("Referrer-Policy") == "no-referrer")
+                // The page answers a one-time link: no cache on the way keeps it
+                #expect(failed.header("Cache-Control") == "no-store")
 
                 let client = try await server.createClient()
                 let link = try await server.request(
@@ -66,6 +68,30 @@ import Glibc
                 let installed = try await server.request("GET", "/slack/oauth/callback?code=good-code&state=\(state)")
                 #expect(installed.status == 200)
                 Self.expectPageHeaders(installed)
+                #expect(installed.header("Cache-Control") == "no-store")
+            }
+        }
+    }
+
+    /// The workspace name on the install page is Slack's word, set by whoever admins that workspace: it is shown as
+    /// text, never as markup.
+    @Test func oauthResultPagesShowTheWorkspaceNameAsText() async throws {
+        try await withFakeSlack { fake, api in
+            try await TestServer.run(configure: { SlackTestSettings.configure(&$0, fakeURL: api) }) { server in
+                let client = try await server.createClient()
+                await fake.script(
+                    "oauth.v2.access",
+                    .init(
+                        body: Fixtures.text(
+                            "oauth_v2_access_ok.json",
+                            replacing: [("Acme Product", #"Acme <img src=x onerror=alert(1)> \"&\" 'Co'"#)])))
+                let installed = try await server.request(
+                    "GET", "/slack/oauth/callback?code=good-code&state=\(try await server.installState(for: client))")
+                #expect(installed.status == 200)
+                #expect(
+                    installed.text.contains("installed in Acme &lt;img src=x onerror=alert(1)&gt; &quot;&amp;&quot; &#39;Co&#39;."),
+                    "\(installed.text)")
+                #expect(!installed.text.contains("<img"))
             }
         }
     }

@@ -9,7 +9,7 @@ import Testing
 /// Issue 11's Slack defects, each as a user meets it.
 @Suite struct SlackHardeningTests {
     @Test func anInstallLinkOfAnotherClientCannotTakeAnInstalledWorkspace() async throws {
-        try await SlackCaptureTests.withInstalledServer { server, _, owner in
+        try await SlackCaptureTests.withInstalledServer { server, fake, owner in
             // Given workspace T0001 installed for one client, and a second client with its own install link
             let other = try await server.createClient()
             let link = try await server.request(
@@ -33,6 +33,9 @@ import Testing
                 "GET", "/api/slack/installation", headers: ["Authorization": "Bearer \(other.key)"])
             #expect(theirs.status == 404)
             #expect(try await server.parts.backend.slack.activeInstallation(team: "T0001")?.clientId == owner.id)
+            // And the token Slack handed out is not revoked: it is the app's token in the owner's workspace, and
+            // revoking it would uninstall usero there
+            #expect(await fake.calls("auth.revoke").isEmpty)
         }
     }
 

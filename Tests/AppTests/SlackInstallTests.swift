@@ -85,6 +85,8 @@ import UseroTestSupport
                 let denied = try await server.request(
                     "GET", "/slack/oauth/callback?error=access_denied&state=\(try await newState())")
                 #expect(denied.status == 400)
+                // The page says what happened: the admin cancelled, not that Slack failed to send a code
+                #expect(denied.text.contains("The installation was cancelled in Slack. Nothing was changed."), "\(denied.text)")
                 // Slack refuses the code
                 await fake.script("oauth.v2.access", .fixture("oauth_v2_access_invalid_code.json"))
                 let invalid = try await server.request(
@@ -104,6 +106,82 @@ import UseroTestSupport
 
                 #expect(try await server.count("slack_installation") == 0)
                 #expect(await fake.calls("oauth.v2.access").count == 1)
+            }
+        }
+    }
+
+    /// An install link works for its whole ten minutes (an admin reading Slack's consent page for a while, or signing
+    /// in first, still finishes the install), and no longer.
+    @Test func anInstallLinkWorksForTenMinutesAndNoLonger() async throws {
+        let clock = TestClock()
+        try await withFakeSlack { _, api in
+            try await TestServer.run(clock: clock, configure: { SlackTestSettings.configure(&$0, fakeURL: api) }) {
+                server in
+                let client = try await server.createClient()
+                // Used nine minutes and fifty seconds after it was made: installed
+                let state = try await server.installState(for: client)
+                clock.advance(by: 590)
+                let done = try await server.request("GET", "/slack/oauth/callback?code=good-code&state=\(state)")
+                #expect(done.status == 200, "\(done.text)")
+                #expect(done.text.contains("usero is now installed"))
+
+                // Used ten minutes and ten seconds after: refused, as expired
+                let late = try await server.installState(for: client)
+                clock.advance(by: 610)
+                let refused = try await server.request("GET", "/slack/oauth/callback?code=good-code&state=\(late)")
+                #expect(refused.status == 400)
+                #expect(refused.text.contains("expired"))
+            }
+        }
+    }
+
+    /// An install that completes while its project is being closed (the closure has begun, so the project is
+    /// unknown from then on, but has not yet erased its install links) stores nothing, and the page says the project
+    /// is gone rather than that usero is installed.
+    @Test func anInstallCompletingAsItsProjectIsClosedStoresNothing() async throws {
+        try await withFakeSlack { _, api in
+            try await TestServer.run(configure: { SlackTestSettings.configure(&$0, fakeURL: api) }) { server in
+                // The startup retention run (which finishes pending closures, erasing their links) is over first
+                var swept = false
+                for _ in 0..<2400 where !swept {
+                    swept = server.logs.text.contains("Retention sweep")
+                    if !swept { try await Task.sleep(for: .milliseconds(25)) }
+                }
+                #expect(swept)
+                let client = try await server.createClient()
+                let state = try await server.installState(for: client)
+                // The closure's first step, as a DELETE of the account takes it
+                #expect(
+                    try await server.parts.backend.retention.beginAccountClosure(
+                        clientID: client.id, at: epochMillis(Date())))
+
+                let done = try await server.request("GET", "/slack/oauth/callback?code=good-code&state=\(state)")
+                #expect(done.status == 400)
+                #expect(done.text.contains("The usero project for this link no longer exists."), "\(done.text)")
+                #expect(!done.text.contains("installed in"))
+                #expect(try await server.count("slack_installation") == 0)
+            }
+        }
+    }
+
+    /// An org-wide (Enterprise Grid) install names no workspace: usero cannot use it, says so, stores nothing, and
+    /// revokes the token Slack issued so the app is not left installed across the organisation.
+    @Test func anOrgWideInstallIsRefusedAndItsTokenRevoked() async throws {
+        try await withFakeSlack { fake, api in
+            try await TestServer.run(configure: { SlackTestSettings.configure(&$0, fakeURL: api) }) { server in
+                let client = try await server.createClient()
+                await fake.script(
+                    "oauth.v2.access",
+                    .init(
+                        body: #"{"ok":true,"app_id":"A0001","scope":"commands,chat:write","token_type":"bot","#
+                            + #""access_token":"xoxb-E0001-org-wide","bot_user_id":"U0009","team":null,"#
+                            + #""enterprise":{"id":"E0001","name":"Acme Org"},"is_enterprise_install":true}"#))
+                let refused = try await server.request(
+                    "GET", "/slack/oauth/callback?code=c&state=\(try await server.installState(for: client))")
+                #expect(refused.status == 400)
+                #expect(refused.text.contains("Org-wide (Enterprise Grid) installs are not supported"))
+                #expect(await fake.calls("auth.revoke").map(\.authorization) == ["Bearer xoxb-E0001-org-wide"])
+                #expect(try await server.count("slack_installation") == 0)
             }
         }
     }
@@ -130,6 +208,8 @@ import UseroTestSupport
                 for (from, to, revoked) in [
                     (#""id": "T0001""#, #""id": """#, token), (token, "xoxp-0001-0001-UserToken", "xoxp-0001-0001-UserToken"),
                     (token, "", nil),
+                    // A "bot token" far longer than any Slack issues: refused, and not sent back to Slack to revoke
+                    (token, "xoxb-" + String(repeating: "a", count: 600), nil),
                 ] {
                     let revocations = await fake.calls("auth.revoke").count
                     await fake.script("oauth.v2.access", .init(body: Fixtures.text("oauth_v2_access_ok.json", replacing: [(from, to)])))

@@ -90,6 +90,7 @@ import Testing
         }
         #expect(HTTPSlackWebAPI.retryAfterSeconds("7") == 7)
         #expect(HTTPSlackWebAPI.retryAfterSeconds(" 120 ") == 120)
+        #expect(HTTPSlackWebAPI.retryAfterSeconds("+5") == 5)
         #expect(HTTPSlackWebAPI.retryAfterSeconds("-5") == 1)
         #expect(HTTPSlackWebAPI.retryAfterSeconds(String(repeating: "9", count: 400)) == 30)
         #expect(HTTPSlackWebAPI.retryAfterSeconds("9223372036854775808") == 3600)
