@@ -6,8 +6,7 @@ public import ServiceLifecycle
 
 /// Runs due jobs beside the server: one at a time per workspace in each lane (`lanes`; Slack's limits are per
 /// workspace), workspaces in parallel, and the uninstall scrubs on their own, so a scrub never waits behind a Slack
-/// call. Lanes refill as
-/// soon as one job ends: a workspace whose Slack hangs holds only its own lane.
+/// call. Lanes refill as soon as one job ends: a workspace whose Slack hangs holds only its own lane.
 ///
 /// Jobs are claimed with a lease, so a job runs once even when several workers share the queue. On SIGTERM the
 /// worker stops claiming and lets the jobs in hand finish, for at most `drainTimeout` (10 s by default: a worker
