@@ -1,3 +1,4 @@
+import Feedback
 import Foundation
 import Testing
 
@@ -12,6 +13,23 @@ import Testing
     /// connections are closed). Generous, because in the full suite the 2-core machine runs hundreds of tests beside
     /// the server.
     static let answerBound: Duration = .seconds(30)
+
+    /// A 10 MB screenshot of the client, put in the store directly: uploaded to a server that closes connections
+    /// idle for a second or two, the upload itself could be cut off on a loaded machine (a client that pauses
+    /// sending for that long is what the limit is for). Returns its name and bytes.
+    static func storeLargeScreenshot(_ server: TestServer, clientID: String) async throws
+        -> (fileName: String, image: [UInt8])
+    {
+        var image = [UInt8](Images.png(width: 4000, height: 3000))
+        image += (0..<(10 * 1024 * 1024 - image.count)).map { _ in UInt8.random(in: 0...255) }
+        let fileName = "\(clientID)/\(epochMillis(Date()))-\(Identifiers.random(8)).png"
+        try await server.parts.store.saveScreenshot(
+            StoredScreenshot(
+                fileName: fileName, clientId: clientID, mimeType: "image/png", fileSize: Int64(image.count),
+                width: 4000, height: 3000, createdAt: Date()),
+            bytes: image)
+        return (fileName, image)
+    }
 
     static func shortTimeouts(_ config: inout AppConfig) {
         config.idleTimeout = .seconds(1)
@@ -64,14 +82,7 @@ import Testing
     @Test func aClientThatStopsReadingItsAnswerIsClosedAfterTheIdleTimeout() async throws {
         try await TestServer.run(configure: { $0.idleTimeout = .seconds(1); $0.requestTimeout = .seconds(30) }) { server in
             let client = try await server.createClient()
-            var image = [UInt8](Images.png(width: 4000, height: 3000))
-            image += (0..<(10 * 1024 * 1024 - image.count)).map { _ in UInt8.random(in: 0...255) }
-            var form = MultipartBody()
-            form.field("clientId", client.id)
-            form.file("screenshot", fileName: "big.png", type: "image/png", Data(image))
-            let uploaded = try await server.request(
-                "POST", "/api/screenshots", headers: ["Content-Type": form.contentType], body: form.finished())
-            let fileName = try #require((uploaded.json["screenshot"] as? [String: Any])?["fileName"] as? String)
+            let (fileName, image) = try await Self.storeLargeScreenshot(server, clientID: client.id)
 
             let connection = try RawConnection(port: server.port, receiveBuffer: 2048)
             #expect(connection.send("GET /api/screenshots/\(fileName) HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n"))
@@ -88,14 +99,7 @@ import Testing
     @Test func aSlowReaderThatKeepsReadingGetsTheWholeAnswer() async throws {
         try await TestServer.run(configure: { $0.idleTimeout = .seconds(2); $0.requestTimeout = .seconds(120) }) { server in
             let client = try await server.createClient()
-            var image = [UInt8](Images.png(width: 4000, height: 3000))
-            image += (0..<(10 * 1024 * 1024 - image.count)).map { _ in UInt8.random(in: 0...255) }
-            var form = MultipartBody()
-            form.field("clientId", client.id)
-            form.file("screenshot", fileName: "big.png", type: "image/png", Data(image))
-            let uploaded = try await server.request(
-                "POST", "/api/screenshots", headers: ["Content-Type": form.contentType], body: form.finished())
-            let fileName = try #require((uploaded.json["screenshot"] as? [String: Any])?["fileName"] as? String)
+            let (fileName, image) = try await Self.storeLargeScreenshot(server, clientID: client.id)
 
             let connection = try RawConnection(port: server.port, receiveBuffer: 65536)
             #expect(connection.send("GET /api/screenshots/\(fileName) HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n"))
