@@ -137,8 +137,10 @@ import Testing
             await #expect(throws: SlackAPIError.unreachable) {
                 try await api.respond(to: root + "/hooks/drip", text: "Sent to usero")
             }
-            // The answer would take 20 s; the call ends near its 1 s deadline (a bound, not a speed measure).
-            #expect(ContinuousClock.now - started < .seconds(10))
+            // The answer would take 20 s; the call ends near its 1 s deadline. A bound, not a speed measure: in a
+            // clean clone's full suite the two cores' cooperative threads were once busy enough that the call, cut
+            // at its deadline, ended 10.2 s after it began. Anything short of the 20 s shows the deadline ended it.
+            #expect(ContinuousClock.now - started < .seconds(15))
         }
     }
 
