@@ -79,14 +79,10 @@ import Glibc
         try await withFakeSlack { fake, api in
             try await TestServer.run(configure: { SlackTestSettings.configure(&$0, fakeURL: api) }) { server in
                 let client = try await server.createClient()
-                await fake.script(
-                    "oauth.v2.access",
-                    .init(
-                        body: Fixtures.text(
-                            "oauth_v2_access_ok.json",
-                            replacing: [("Acme Product", #"Acme <img src=x onerror=alert(1)> \"&\" 'Co'"#)])))
-                let installed = try await server.request(
-                    "GET", "/slack/oauth/callback?code=good-code&state=\(try await server.installState(for: client))")
+                let installed = try await server.completeInstall(
+                    of: client, on: fake,
+                    slackAnswering: Fixtures.text(
+                        "oauth_v2_access_ok.json", replacing: [("Acme Product", #"Acme <img src=x onerror=alert(1)> \"&\" 'Co'"#)]))
                 #expect(installed.status == 200)
                 #expect(
                     installed.text.contains("installed in Acme &lt;img src=x onerror=alert(1)&gt; &quot;&amp;&quot; &#39;Co&#39;."),

@@ -170,14 +170,11 @@ import UseroTestSupport
         try await withFakeSlack { fake, api in
             try await TestServer.run(configure: { SlackTestSettings.configure(&$0, fakeURL: api) }) { server in
                 let client = try await server.createClient()
-                await fake.script(
-                    "oauth.v2.access",
-                    .init(
-                        body: #"{"ok":true,"app_id":"A0001","scope":"commands,chat:write","token_type":"bot","#
-                            + #""access_token":"xoxb-E0001-org-wide","bot_user_id":"U0009","team":null,"#
-                            + #""enterprise":{"id":"E0001","name":"Acme Org"},"is_enterprise_install":true}"#))
-                let refused = try await server.request(
-                    "GET", "/slack/oauth/callback?code=c&state=\(try await server.installState(for: client))")
+                let refused = try await server.completeInstall(
+                    of: client, on: fake,
+                    slackAnswering: #"{"ok":true,"app_id":"A0001","scope":"commands,chat:write","token_type":"bot","#
+                        + #""access_token":"xoxb-E0001-org-wide","bot_user_id":"U0009","team":null,"#
+                        + #""enterprise":{"id":"E0001","name":"Acme Org"},"is_enterprise_install":true}"#)
                 #expect(refused.status == 400)
                 #expect(refused.text.contains("Org-wide (Enterprise Grid) installs are not supported"))
                 #expect(await fake.calls("auth.revoke").map(\.authorization) == ["Bearer xoxb-E0001-org-wide"])

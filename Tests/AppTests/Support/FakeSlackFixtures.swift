@@ -116,6 +116,14 @@ extension TestServer {
         try #require(done.status == 200, "the install failed: \(done.text)")
     }
 
+    /// The page of an install of `client` whose `oauth.v2.access` Slack answers with `answer`.
+    func completeInstall(of client: (id: String, key: String), on fake: FakeSlack, slackAnswering answer: String)
+        async throws -> HTTPResult
+    {
+        await fake.script("oauth.v2.access", .init(body: answer))
+        return try await request("GET", "/slack/oauth/callback?code=good-code&state=\(try await installState(for: client))")
+    }
+
     /// The `state` of a fresh install link of the client (what Slack hands back to the callback).
     func installState(for client: (id: String, key: String)) async throws -> String {
         let link = try await request("POST", "/api/slack/install-link", headers: ["Authorization": "Bearer \(client.key)"])
