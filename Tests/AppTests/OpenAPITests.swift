@@ -59,7 +59,7 @@ import Testing
         }
     }
 
-    /// Every `$ref` points at a schema or a response that exists, and every operation says what it answers.
+    /// Every `$ref` points at a schema, a response or a header that exists, and every operation says what it answers.
     @Test func everyReferenceResolvesAndEveryOperationHasResponses() throws {
         let document = try #require(
             try JSONSerialization.jsonObject(with: Data(OpenAPIDocument.json.utf8)) as? [String: Any])
@@ -78,7 +78,7 @@ import Testing
         for target in references {
             let parts = target.split(separator: "/").map(String.init)
             #expect(parts.count == 4 && parts[0] == "#" && parts[1] == "components", "\(target)")
-            #expect(["schemas", "responses"].contains(parts.count == 4 ? parts[2] : ""), "\(target)")
+            #expect(["schemas", "responses", "headers"].contains(parts.count == 4 ? parts[2] : ""), "\(target)")
             #expect(parts.count == 4 && (components[parts[2]] as? [String: Any])?[parts[3]] != nil, "\(target)")
         }
         for (path, item) in document["paths"] as? [String: [String: Any]] ?? [:] {

@@ -83,11 +83,7 @@ enum OpenAPIDocument {
       },
       "headers": {
        "Access-Control-Allow-Origin": {
-        "schema": {
-         "type": "string",
-         "const": "*"
-        },
-        "description": "always `*`"
+        "$ref": "#/components/headers/AllowAnyOrigin"
        }
       }
      },
@@ -102,51 +98,15 @@ enum OpenAPIDocument {
       },
       "headers": {
        "Access-Control-Allow-Origin": {
-        "schema": {
-         "type": "string",
-         "const": "*"
-        },
-        "description": "always `*`"
+        "$ref": "#/components/headers/AllowAnyOrigin"
        }
       }
      },
      "403": {
-      "description": "`Domain not allowed`: the Origin is not on the client's allowlist",
-      "content": {
-       "application/json": {
-        "schema": {
-         "$ref": "#/components/schemas/Error"
-        }
-       }
-      },
-      "headers": {
-       "Access-Control-Allow-Origin": {
-        "schema": {
-         "type": "string",
-         "const": "*"
-        },
-        "description": "always `*`"
-       }
-      }
+      "$ref": "#/components/responses/DomainNotAllowed"
      },
      "404": {
-      "description": "`Invalid client ID`",
-      "content": {
-       "application/json": {
-        "schema": {
-         "$ref": "#/components/schemas/Error"
-        }
-       }
-      },
-      "headers": {
-       "Access-Control-Allow-Origin": {
-        "schema": {
-         "type": "string",
-         "const": "*"
-        },
-        "description": "always `*`"
-       }
-      }
+      "$ref": "#/components/responses/InvalidClientID"
      },
      "413": {
       "description": "body over the limit",
@@ -159,11 +119,7 @@ enum OpenAPIDocument {
       },
       "headers": {
        "Access-Control-Allow-Origin": {
-        "schema": {
-         "type": "string",
-         "const": "*"
-        },
-        "description": "always `*`"
+        "$ref": "#/components/headers/AllowAnyOrigin"
        }
       }
      },
@@ -181,40 +137,12 @@ enum OpenAPIDocument {
       },
       "headers": {
        "Access-Control-Allow-Origin": {
-        "schema": {
-         "type": "string",
-         "const": "*"
-        },
-        "description": "always `*`"
+        "$ref": "#/components/headers/AllowAnyOrigin"
        }
       }
      },
      "429": {
-      "description": "`Too many requests` (USERO_PUBLIC_RATE_LIMIT)",
-      "content": {
-       "application/json": {
-        "schema": {
-         "$ref": "#/components/schemas/Error"
-        }
-       }
-      },
-      "headers": {
-       "Access-Control-Allow-Origin": {
-        "schema": {
-         "type": "string",
-         "const": "*"
-        },
-        "description": "always `*`"
-       },
-       "Retry-After": {
-        "schema": {
-         "type": "string",
-         "pattern": "^[0-9]+$"
-        },
-        "required": true,
-        "description": "seconds"
-       }
-      }
+      "$ref": "#/components/responses/TooManyRequests"
      },
      "503": {
       "description": "`Storage is nearly full` (USERO_MIN_FREE_DISK_MB); or `Storage is unavailable, try again shortly`: the database did not answer (PostgreSQL down or out of reach); nothing was written",
@@ -227,11 +155,7 @@ enum OpenAPIDocument {
       },
       "headers": {
        "Access-Control-Allow-Origin": {
-        "schema": {
-         "type": "string",
-         "const": "*"
-        },
-        "description": "always `*`"
+        "$ref": "#/components/headers/AllowAnyOrigin"
        },
        "Retry-After": {
         "schema": {
@@ -253,16 +177,7 @@ enum OpenAPIDocument {
     "security": [],
     "responses": {
      "204": {
-      "description": "preflight answer",
-      "headers": {
-       "Access-Control-Allow-Origin": {
-        "schema": {
-         "type": "string",
-         "const": "*"
-        },
-        "description": "always `*`"
-       }
-      }
+      "$ref": "#/components/responses/Preflight"
      }
     }
    },
@@ -327,24 +242,10 @@ enum OpenAPIDocument {
       }
      },
      "400": {
-      "description": "bad request",
-      "content": {
-       "application/json": {
-        "schema": {
-         "$ref": "#/components/schemas/Error"
-        }
-       }
-      }
+      "$ref": "#/components/responses/BadRequest"
      },
      "401": {
-      "description": "missing or invalid admin key",
-      "content": {
-       "application/json": {
-        "schema": {
-         "$ref": "#/components/schemas/Error"
-        }
-       }
-      }
+      "$ref": "#/components/responses/AdminKeyRefused"
      },
      "503": {
       "$ref": "#/components/responses/StorageUnavailable"
@@ -385,24 +286,10 @@ enum OpenAPIDocument {
       }
      },
      "401": {
-      "description": "missing or invalid admin key",
-      "content": {
-       "application/json": {
-        "schema": {
-         "$ref": "#/components/schemas/Error"
-        }
-       }
-      }
+      "$ref": "#/components/responses/AdminKeyRefused"
      },
      "404": {
-      "description": "not found",
-      "content": {
-       "application/json": {
-        "schema": {
-         "$ref": "#/components/schemas/Error"
-        }
-       }
-      }
+      "$ref": "#/components/responses/PageNotFound"
      },
      "503": {
       "$ref": "#/components/responses/StorageUnavailable"
@@ -424,24 +311,10 @@ enum OpenAPIDocument {
       "description": "deleted"
      },
      "401": {
-      "description": "missing or invalid admin key",
-      "content": {
-       "application/json": {
-        "schema": {
-         "$ref": "#/components/schemas/Error"
-        }
-       }
-      }
+      "$ref": "#/components/responses/AdminKeyRefused"
      },
      "404": {
-      "description": "not found",
-      "content": {
-       "application/json": {
-        "schema": {
-         "$ref": "#/components/schemas/Error"
-        }
-       }
-      }
+      "$ref": "#/components/responses/PageNotFound"
      },
      "503": {
       "$ref": "#/components/responses/StorageUnavailable"
@@ -491,11 +364,7 @@ enum OpenAPIDocument {
       },
       "headers": {
        "Access-Control-Allow-Origin": {
-        "schema": {
-         "type": "string",
-         "const": "*"
-        },
-        "description": "always `*`"
+        "$ref": "#/components/headers/AllowAnyOrigin"
        }
       }
      },
@@ -510,51 +379,15 @@ enum OpenAPIDocument {
       },
       "headers": {
        "Access-Control-Allow-Origin": {
-        "schema": {
-         "type": "string",
-         "const": "*"
-        },
-        "description": "always `*`"
+        "$ref": "#/components/headers/AllowAnyOrigin"
        }
       }
      },
      "403": {
-      "description": "`Domain not allowed`: the Origin is not on the client's allowlist",
-      "content": {
-       "application/json": {
-        "schema": {
-         "$ref": "#/components/schemas/Error"
-        }
-       }
-      },
-      "headers": {
-       "Access-Control-Allow-Origin": {
-        "schema": {
-         "type": "string",
-         "const": "*"
-        },
-        "description": "always `*`"
-       }
-      }
+      "$ref": "#/components/responses/DomainNotAllowed"
      },
      "404": {
-      "description": "`Invalid client ID`",
-      "content": {
-       "application/json": {
-        "schema": {
-         "$ref": "#/components/schemas/Error"
-        }
-       }
-      },
-      "headers": {
-       "Access-Control-Allow-Origin": {
-        "schema": {
-         "type": "string",
-         "const": "*"
-        },
-        "description": "always `*`"
-       }
-      }
+      "$ref": "#/components/responses/InvalidClientID"
      },
      "413": {
       "description": "body over the limit, or `Upload quota exceeded: …` (USERO_UPLOAD_QUOTA_MB)",
@@ -567,11 +400,7 @@ enum OpenAPIDocument {
       },
       "headers": {
        "Access-Control-Allow-Origin": {
-        "schema": {
-         "type": "string",
-         "const": "*"
-        },
-        "description": "always `*`"
+        "$ref": "#/components/headers/AllowAnyOrigin"
        }
       }
      },
@@ -579,31 +408,7 @@ enum OpenAPIDocument {
       "$ref": "#/components/responses/CompressedBodyPublic"
      },
      "429": {
-      "description": "`Too many requests` (USERO_PUBLIC_RATE_LIMIT)",
-      "content": {
-       "application/json": {
-        "schema": {
-         "$ref": "#/components/schemas/Error"
-        }
-       }
-      },
-      "headers": {
-       "Access-Control-Allow-Origin": {
-        "schema": {
-         "type": "string",
-         "const": "*"
-        },
-        "description": "always `*`"
-       },
-       "Retry-After": {
-        "schema": {
-         "type": "string",
-         "pattern": "^[0-9]+$"
-        },
-        "required": true,
-        "description": "seconds"
-       }
-      }
+      "$ref": "#/components/responses/TooManyRequests"
      },
      "503": {
       "description": "`Storage is nearly full` (USERO_MIN_FREE_DISK_MB), or `Too many uploads in progress` (USERO_MAX_CONCURRENT_UPLOADS); or `Storage is unavailable, try again shortly`: the database did not answer (PostgreSQL down or out of reach); nothing was written",
@@ -616,11 +421,7 @@ enum OpenAPIDocument {
       },
       "headers": {
        "Access-Control-Allow-Origin": {
-        "schema": {
-         "type": "string",
-         "const": "*"
-        },
-        "description": "always `*`"
+        "$ref": "#/components/headers/AllowAnyOrigin"
        },
        "Retry-After": {
         "schema": {
@@ -642,16 +443,7 @@ enum OpenAPIDocument {
     "security": [],
     "responses": {
      "204": {
-      "description": "preflight answer",
-      "headers": {
-       "Access-Control-Allow-Origin": {
-        "schema": {
-         "type": "string",
-         "const": "*"
-        },
-        "description": "always `*`"
-       }
-      }
+      "$ref": "#/components/responses/Preflight"
      }
     }
    }
@@ -704,11 +496,7 @@ enum OpenAPIDocument {
       },
       "headers": {
        "Access-Control-Allow-Origin": {
-        "schema": {
-         "type": "string",
-         "const": "*"
-        },
-        "description": "always `*`"
+        "$ref": "#/components/headers/AllowAnyOrigin"
        }
       }
      },
@@ -747,11 +535,7 @@ enum OpenAPIDocument {
       },
       "headers": {
        "Access-Control-Allow-Origin": {
-        "schema": {
-         "type": "string",
-         "const": "*"
-        },
-        "description": "always `*`"
+        "$ref": "#/components/headers/AllowAnyOrigin"
        }
       }
      },
@@ -766,51 +550,15 @@ enum OpenAPIDocument {
       },
       "headers": {
        "Access-Control-Allow-Origin": {
-        "schema": {
-         "type": "string",
-         "const": "*"
-        },
-        "description": "always `*`"
+        "$ref": "#/components/headers/AllowAnyOrigin"
        }
       }
      },
      "403": {
-      "description": "`Domain not allowed`: the Origin is not on the client's allowlist",
-      "content": {
-       "application/json": {
-        "schema": {
-         "$ref": "#/components/schemas/Error"
-        }
-       }
-      },
-      "headers": {
-       "Access-Control-Allow-Origin": {
-        "schema": {
-         "type": "string",
-         "const": "*"
-        },
-        "description": "always `*`"
-       }
-      }
+      "$ref": "#/components/responses/DomainNotAllowed"
      },
      "404": {
-      "description": "`Invalid client ID`",
-      "content": {
-       "application/json": {
-        "schema": {
-         "$ref": "#/components/schemas/Error"
-        }
-       }
-      },
-      "headers": {
-       "Access-Control-Allow-Origin": {
-        "schema": {
-         "type": "string",
-         "const": "*"
-        },
-        "description": "always `*`"
-       }
-      }
+      "$ref": "#/components/responses/InvalidClientID"
      },
      "413": {
       "description": "body over the limit",
@@ -823,11 +571,7 @@ enum OpenAPIDocument {
       },
       "headers": {
        "Access-Control-Allow-Origin": {
-        "schema": {
-         "type": "string",
-         "const": "*"
-        },
-        "description": "always `*`"
+        "$ref": "#/components/headers/AllowAnyOrigin"
        }
       }
      },
@@ -835,31 +579,7 @@ enum OpenAPIDocument {
       "$ref": "#/components/responses/CompressedBodyPublic"
      },
      "429": {
-      "description": "`Too many requests` (USERO_PUBLIC_RATE_LIMIT)",
-      "content": {
-       "application/json": {
-        "schema": {
-         "$ref": "#/components/schemas/Error"
-        }
-       }
-      },
-      "headers": {
-       "Access-Control-Allow-Origin": {
-        "schema": {
-         "type": "string",
-         "const": "*"
-        },
-        "description": "always `*`"
-       },
-       "Retry-After": {
-        "schema": {
-         "type": "string",
-         "pattern": "^[0-9]+$"
-        },
-        "required": true,
-        "description": "seconds"
-       }
-      }
+      "$ref": "#/components/responses/TooManyRequests"
      },
      "503": {
       "description": "`Storage is nearly full` (USERO_MIN_FREE_DISK_MB); or `Storage is unavailable, try again shortly`: the database did not answer (PostgreSQL down or out of reach); nothing was written",
@@ -872,11 +592,7 @@ enum OpenAPIDocument {
       },
       "headers": {
        "Access-Control-Allow-Origin": {
-        "schema": {
-         "type": "string",
-         "const": "*"
-        },
-        "description": "always `*`"
+        "$ref": "#/components/headers/AllowAnyOrigin"
        },
        "Retry-After": {
         "schema": {
@@ -898,16 +614,7 @@ enum OpenAPIDocument {
     "security": [],
     "responses": {
      "204": {
-      "description": "preflight answer",
-      "headers": {
-       "Access-Control-Allow-Origin": {
-        "schema": {
-         "type": "string",
-         "const": "*"
-        },
-        "description": "always `*`"
-       }
-      }
+      "$ref": "#/components/responses/Preflight"
      }
     }
    }
@@ -945,24 +652,10 @@ enum OpenAPIDocument {
       }
      },
      "401": {
-      "description": "missing or invalid admin key",
-      "content": {
-       "application/json": {
-        "schema": {
-         "$ref": "#/components/schemas/Error"
-        }
-       }
-      }
+      "$ref": "#/components/responses/AdminKeyRefused"
      },
      "404": {
-      "description": "not found",
-      "content": {
-       "application/json": {
-        "schema": {
-         "$ref": "#/components/schemas/Error"
-        }
-       }
-      }
+      "$ref": "#/components/responses/PageNotFound"
      },
      "503": {
       "$ref": "#/components/responses/StorageUnavailable"
@@ -1017,24 +710,10 @@ enum OpenAPIDocument {
       }
      },
      "400": {
-      "description": "bad request",
-      "content": {
-       "application/json": {
-        "schema": {
-         "$ref": "#/components/schemas/Error"
-        }
-       }
-      }
+      "$ref": "#/components/responses/BadRequest"
      },
      "401": {
-      "description": "missing or invalid admin key",
-      "content": {
-       "application/json": {
-        "schema": {
-         "$ref": "#/components/schemas/Error"
-        }
-       }
-      }
+      "$ref": "#/components/responses/AdminKeyRefused"
      },
      "503": {
       "$ref": "#/components/responses/StorageUnavailable"
@@ -1075,34 +754,13 @@ enum OpenAPIDocument {
       }
      },
      "400": {
-      "description": "bad request",
-      "content": {
-       "application/json": {
-        "schema": {
-         "$ref": "#/components/schemas/Error"
-        }
-       }
-      }
+      "$ref": "#/components/responses/BadRequest"
      },
      "401": {
-      "description": "missing or invalid admin key",
-      "content": {
-       "application/json": {
-        "schema": {
-         "$ref": "#/components/schemas/Error"
-        }
-       }
-      }
+      "$ref": "#/components/responses/AdminKeyRefused"
      },
      "413": {
-      "description": "body over 1 MB",
-      "content": {
-       "application/json": {
-        "schema": {
-         "$ref": "#/components/schemas/Error"
-        }
-       }
-      }
+      "$ref": "#/components/responses/BodyOver1MB"
      },
      "415": {
       "$ref": "#/components/responses/CompressedBody"
@@ -1129,14 +787,7 @@ enum OpenAPIDocument {
       "description": "closed"
      },
      "401": {
-      "description": "missing or invalid admin key",
-      "content": {
-       "application/json": {
-        "schema": {
-         "$ref": "#/components/schemas/Error"
-        }
-       }
-      }
+      "$ref": "#/components/responses/AdminKeyRefused"
      },
      "503": {
       "$ref": "#/components/responses/StorageUnavailable"
@@ -1167,14 +818,7 @@ enum OpenAPIDocument {
       }
      },
      "401": {
-      "description": "missing or invalid admin key",
-      "content": {
-       "application/json": {
-        "schema": {
-         "$ref": "#/components/schemas/Error"
-        }
-       }
-      }
+      "$ref": "#/components/responses/AdminKeyRefused"
      },
      "503": {
       "$ref": "#/components/responses/StorageUnavailable"
@@ -1213,14 +857,7 @@ enum OpenAPIDocument {
       }
      },
      "401": {
-      "description": "missing or invalid admin key",
-      "content": {
-       "application/json": {
-        "schema": {
-         "$ref": "#/components/schemas/Error"
-        }
-       }
-      }
+      "$ref": "#/components/responses/AdminKeyRefused"
      },
      "503": {
       "description": "not configured; or `Storage is unavailable, try again shortly`: the database did not answer (PostgreSQL down or out of reach); nothing was written",
@@ -1258,24 +895,10 @@ enum OpenAPIDocument {
       }
      },
      "401": {
-      "description": "missing or invalid admin key",
-      "content": {
-       "application/json": {
-        "schema": {
-         "$ref": "#/components/schemas/Error"
-        }
-       }
-      }
+      "$ref": "#/components/responses/AdminKeyRefused"
      },
      "404": {
-      "description": "not found",
-      "content": {
-       "application/json": {
-        "schema": {
-         "$ref": "#/components/schemas/Error"
-        }
-       }
-      }
+      "$ref": "#/components/responses/PageNotFound"
      },
      "503": {
       "$ref": "#/components/responses/StorageUnavailable"
@@ -1306,24 +929,10 @@ enum OpenAPIDocument {
       }
      },
      "401": {
-      "description": "missing or invalid admin key",
-      "content": {
-       "application/json": {
-        "schema": {
-         "$ref": "#/components/schemas/Error"
-        }
-       }
-      }
+      "$ref": "#/components/responses/AdminKeyRefused"
      },
      "404": {
-      "description": "no Slack installation",
-      "content": {
-       "application/json": {
-        "schema": {
-         "$ref": "#/components/schemas/Error"
-        }
-       }
-      }
+      "$ref": "#/components/responses/NotInstalled"
      },
      "503": {
       "$ref": "#/components/responses/StorageUnavailable"
@@ -1385,24 +994,10 @@ enum OpenAPIDocument {
       }
      },
      "401": {
-      "description": "missing or invalid admin key",
-      "content": {
-       "application/json": {
-        "schema": {
-         "$ref": "#/components/schemas/Error"
-        }
-       }
-      }
+      "$ref": "#/components/responses/AdminKeyRefused"
      },
      "404": {
-      "description": "no Slack installation",
-      "content": {
-       "application/json": {
-        "schema": {
-         "$ref": "#/components/schemas/Error"
-        }
-       }
-      }
+      "$ref": "#/components/responses/NotInstalled"
      },
      "413": {
       "description": "body too large",
@@ -1476,24 +1071,10 @@ enum OpenAPIDocument {
       }
      },
      "401": {
-      "description": "missing or invalid admin key",
-      "content": {
-       "application/json": {
-        "schema": {
-         "$ref": "#/components/schemas/Error"
-        }
-       }
-      }
+      "$ref": "#/components/responses/AdminKeyRefused"
      },
      "404": {
-      "description": "no Slack installation",
-      "content": {
-       "application/json": {
-        "schema": {
-         "$ref": "#/components/schemas/Error"
-        }
-       }
-      }
+      "$ref": "#/components/responses/NotInstalled"
      },
      "503": {
       "$ref": "#/components/responses/StorageUnavailable"
@@ -1546,47 +1127,19 @@ enum OpenAPIDocument {
       }
      },
      "400": {
-      "description": "signed, but not a Slack payload",
-      "content": {
-       "application/json": {
-        "schema": {
-         "$ref": "#/components/schemas/Error"
-        }
-       }
-      }
+      "$ref": "#/components/responses/NotASlackPayload"
      },
      "401": {
-      "description": "`Invalid Slack signature`",
-      "content": {
-       "application/json": {
-        "schema": {
-         "$ref": "#/components/schemas/Error"
-        }
-       }
-      }
+      "$ref": "#/components/responses/SlackSignatureRefused"
      },
      "413": {
-      "description": "body over 1 MB",
-      "content": {
-       "application/json": {
-        "schema": {
-         "$ref": "#/components/schemas/Error"
-        }
-       }
-      }
+      "$ref": "#/components/responses/BodyOver1MB"
      },
      "415": {
       "$ref": "#/components/responses/CompressedBody"
      },
      "503": {
-      "description": "`Slack is not configured`, or storage is full; or `Storage is unavailable, try again shortly`: the database did not answer (PostgreSQL down or out of reach); nothing was written",
-      "content": {
-       "application/json": {
-        "schema": {
-         "$ref": "#/components/schemas/Error"
-        }
-       }
-      }
+      "$ref": "#/components/responses/SlackUnavailable"
      }
     }
    }
@@ -1632,47 +1185,19 @@ enum OpenAPIDocument {
       "description": "acknowledged"
      },
      "400": {
-      "description": "signed, but not a Slack payload",
-      "content": {
-       "application/json": {
-        "schema": {
-         "$ref": "#/components/schemas/Error"
-        }
-       }
-      }
+      "$ref": "#/components/responses/NotASlackPayload"
      },
      "401": {
-      "description": "`Invalid Slack signature`",
-      "content": {
-       "application/json": {
-        "schema": {
-         "$ref": "#/components/schemas/Error"
-        }
-       }
-      }
+      "$ref": "#/components/responses/SlackSignatureRefused"
      },
      "413": {
-      "description": "body over 1 MB",
-      "content": {
-       "application/json": {
-        "schema": {
-         "$ref": "#/components/schemas/Error"
-        }
-       }
-      }
+      "$ref": "#/components/responses/BodyOver1MB"
      },
      "415": {
       "$ref": "#/components/responses/CompressedBody"
      },
      "503": {
-      "description": "`Slack is not configured`, or storage is full; or `Storage is unavailable, try again shortly`: the database did not answer (PostgreSQL down or out of reach); nothing was written",
-      "content": {
-       "application/json": {
-        "schema": {
-         "$ref": "#/components/schemas/Error"
-        }
-       }
-      }
+      "$ref": "#/components/responses/SlackUnavailable"
      }
     }
    }
@@ -1733,47 +1258,19 @@ enum OpenAPIDocument {
       }
      },
      "400": {
-      "description": "signed, but not a Slack payload",
-      "content": {
-       "application/json": {
-        "schema": {
-         "$ref": "#/components/schemas/Error"
-        }
-       }
-      }
+      "$ref": "#/components/responses/NotASlackPayload"
      },
      "401": {
-      "description": "`Invalid Slack signature`",
-      "content": {
-       "application/json": {
-        "schema": {
-         "$ref": "#/components/schemas/Error"
-        }
-       }
-      }
+      "$ref": "#/components/responses/SlackSignatureRefused"
      },
      "413": {
-      "description": "body over 1 MB",
-      "content": {
-       "application/json": {
-        "schema": {
-         "$ref": "#/components/schemas/Error"
-        }
-       }
-      }
+      "$ref": "#/components/responses/BodyOver1MB"
      },
      "415": {
       "$ref": "#/components/responses/CompressedBody"
      },
      "503": {
-      "description": "`Slack is not configured`, or storage is full; or `Storage is unavailable, try again shortly`: the database did not answer (PostgreSQL down or out of reach); nothing was written",
-      "content": {
-       "application/json": {
-        "schema": {
-         "$ref": "#/components/schemas/Error"
-        }
-       }
-      }
+      "$ref": "#/components/responses/SlackUnavailable"
      }
     }
    }
@@ -1881,24 +1378,10 @@ enum OpenAPIDocument {
     "security": [],
     "responses": {
      "200": {
-      "description": "page",
-      "content": {
-       "text/html": {
-        "schema": {
-         "type": "string"
-        }
-       }
-      }
+      "$ref": "#/components/responses/InboxPage"
      },
      "303": {
-      "description": "redirect (sign-in, or back to the inbox)",
-      "headers": {
-       "Location": {
-        "schema": {
-         "type": "string"
-        }
-       }
-      }
+      "$ref": "#/components/responses/InboxRedirect"
      },
      "503": {
       "$ref": "#/components/responses/StorageUnavailable"
@@ -1915,24 +1398,10 @@ enum OpenAPIDocument {
     "security": [],
     "responses": {
      "200": {
-      "description": "page",
-      "content": {
-       "text/html": {
-        "schema": {
-         "type": "string"
-        }
-       }
-      }
+      "$ref": "#/components/responses/InboxPage"
      },
      "303": {
-      "description": "redirect (sign-in, or back to the inbox)",
-      "headers": {
-       "Location": {
-        "schema": {
-         "type": "string"
-        }
-       }
-      }
+      "$ref": "#/components/responses/InboxRedirect"
      },
      "503": {
       "$ref": "#/components/responses/StorageUnavailable"
@@ -1947,24 +1416,10 @@ enum OpenAPIDocument {
     "security": [],
     "responses": {
      "303": {
-      "description": "redirect (sign-in, or back to the inbox)",
-      "headers": {
-       "Location": {
-        "schema": {
-         "type": "string"
-        }
-       }
-      }
+      "$ref": "#/components/responses/InboxRedirect"
      },
      "400": {
-      "description": "not a form",
-      "content": {
-       "text/html": {
-        "schema": {
-         "type": "string"
-        }
-       }
-      }
+      "$ref": "#/components/responses/NotAForm"
      },
      "401": {
       "description": "wrong key",
@@ -1987,14 +1442,7 @@ enum OpenAPIDocument {
       }
      },
      "413": {
-      "description": "form too large",
-      "content": {
-       "text/html": {
-        "schema": {
-         "type": "string"
-        }
-       }
-      }
+      "$ref": "#/components/responses/FormTooLarge"
      },
      "415": {
       "$ref": "#/components/responses/CompressedBodyPage"
@@ -2032,44 +1480,16 @@ enum OpenAPIDocument {
     "security": [],
     "responses": {
      "303": {
-      "description": "redirect (sign-in, or back to the inbox)",
-      "headers": {
-       "Location": {
-        "schema": {
-         "type": "string"
-        }
-       }
-      }
+      "$ref": "#/components/responses/InboxRedirect"
      },
      "400": {
-      "description": "not a form",
-      "content": {
-       "text/html": {
-        "schema": {
-         "type": "string"
-        }
-       }
-      }
+      "$ref": "#/components/responses/NotAForm"
      },
      "403": {
-      "description": "missing or wrong CSRF token",
-      "content": {
-       "text/html": {
-        "schema": {
-         "type": "string"
-        }
-       }
-      }
+      "$ref": "#/components/responses/CSRFRefused"
      },
      "413": {
-      "description": "form too large",
-      "content": {
-       "text/html": {
-        "schema": {
-         "type": "string"
-        }
-       }
-      }
+      "$ref": "#/components/responses/FormTooLarge"
      },
      "415": {
       "$ref": "#/components/responses/CompressedBodyPage"
@@ -2114,34 +1534,13 @@ enum OpenAPIDocument {
     "security": [],
     "responses": {
      "200": {
-      "description": "page",
-      "content": {
-       "text/html": {
-        "schema": {
-         "type": "string"
-        }
-       }
-      }
+      "$ref": "#/components/responses/InboxPage"
      },
      "303": {
-      "description": "redirect (sign-in, or back to the inbox)",
-      "headers": {
-       "Location": {
-        "schema": {
-         "type": "string"
-        }
-       }
-      }
+      "$ref": "#/components/responses/InboxRedirect"
      },
      "404": {
-      "description": "no such item",
-      "content": {
-       "text/html": {
-        "schema": {
-         "type": "string"
-        }
-       }
-      }
+      "$ref": "#/components/responses/NoSuchItem"
      },
      "503": {
       "$ref": "#/components/responses/StorageUnavailable"
@@ -2168,34 +1567,13 @@ enum OpenAPIDocument {
     "security": [],
     "responses": {
      "200": {
-      "description": "page",
-      "content": {
-       "text/html": {
-        "schema": {
-         "type": "string"
-        }
-       }
-      }
+      "$ref": "#/components/responses/InboxPage"
      },
      "303": {
-      "description": "redirect (sign-in, or back to the inbox)",
-      "headers": {
-       "Location": {
-        "schema": {
-         "type": "string"
-        }
-       }
-      }
+      "$ref": "#/components/responses/InboxRedirect"
      },
      "404": {
-      "description": "no such item",
-      "content": {
-       "text/html": {
-        "schema": {
-         "type": "string"
-        }
-       }
-      }
+      "$ref": "#/components/responses/NoSuchItem"
      },
      "503": {
       "$ref": "#/components/responses/StorageUnavailable"
@@ -2210,54 +1588,19 @@ enum OpenAPIDocument {
     "security": [],
     "responses": {
      "303": {
-      "description": "redirect (sign-in, or back to the inbox)",
-      "headers": {
-       "Location": {
-        "schema": {
-         "type": "string"
-        }
-       }
-      }
+      "$ref": "#/components/responses/InboxRedirect"
      },
      "400": {
-      "description": "not a form",
-      "content": {
-       "text/html": {
-        "schema": {
-         "type": "string"
-        }
-       }
-      }
+      "$ref": "#/components/responses/NotAForm"
      },
      "403": {
-      "description": "missing or wrong CSRF token",
-      "content": {
-       "text/html": {
-        "schema": {
-         "type": "string"
-        }
-       }
-      }
+      "$ref": "#/components/responses/CSRFRefused"
      },
      "404": {
-      "description": "no such item",
-      "content": {
-       "text/html": {
-        "schema": {
-         "type": "string"
-        }
-       }
-      }
+      "$ref": "#/components/responses/NoSuchItem"
      },
      "413": {
-      "description": "form too large",
-      "content": {
-       "text/html": {
-        "schema": {
-         "type": "string"
-        }
-       }
-      }
+      "$ref": "#/components/responses/FormTooLarge"
      },
      "415": {
       "$ref": "#/components/responses/CompressedBodyPage"
@@ -2292,44 +1635,16 @@ enum OpenAPIDocument {
     "security": [],
     "responses": {
      "303": {
-      "description": "redirect (sign-in, or back to the inbox)",
-      "headers": {
-       "Location": {
-        "schema": {
-         "type": "string"
-        }
-       }
-      }
+      "$ref": "#/components/responses/InboxRedirect"
      },
      "400": {
-      "description": "not a form",
-      "content": {
-       "text/html": {
-        "schema": {
-         "type": "string"
-        }
-       }
-      }
+      "$ref": "#/components/responses/NotAForm"
      },
      "403": {
-      "description": "missing or wrong CSRF token",
-      "content": {
-       "text/html": {
-        "schema": {
-         "type": "string"
-        }
-       }
-      }
+      "$ref": "#/components/responses/CSRFRefused"
      },
      "413": {
-      "description": "form too large",
-      "content": {
-       "text/html": {
-        "schema": {
-         "type": "string"
-        }
-       }
-      }
+      "$ref": "#/components/responses/FormTooLarge"
      },
      "415": {
       "$ref": "#/components/responses/CompressedBodyPage"
@@ -2371,14 +1686,7 @@ enum OpenAPIDocument {
     "security": [],
     "responses": {
      "303": {
-      "description": "redirect (sign-in, or back to the inbox)",
-      "headers": {
-       "Location": {
-        "schema": {
-         "type": "string"
-        }
-       }
-      }
+      "$ref": "#/components/responses/InboxRedirect"
      },
      "400": {
       "description": "not a form, or a bad field (named on the page)",
@@ -2391,14 +1699,7 @@ enum OpenAPIDocument {
       }
      },
      "403": {
-      "description": "missing or wrong CSRF token",
-      "content": {
-       "text/html": {
-        "schema": {
-         "type": "string"
-        }
-       }
-      }
+      "$ref": "#/components/responses/CSRFRefused"
      },
      "404": {
       "description": "Slack is not connected",
@@ -2411,14 +1712,7 @@ enum OpenAPIDocument {
       }
      },
      "413": {
-      "description": "form too large",
-      "content": {
-       "text/html": {
-        "schema": {
-         "type": "string"
-        }
-       }
-      }
+      "$ref": "#/components/responses/FormTooLarge"
      },
      "415": {
       "$ref": "#/components/responses/CompressedBodyPage"
@@ -2545,14 +1839,7 @@ enum OpenAPIDocument {
     ],
     "responses": {
      "200": {
-      "description": "page",
-      "content": {
-       "text/html": {
-        "schema": {
-         "type": "string"
-        }
-       }
-      }
+      "$ref": "#/components/responses/InboxPage"
      }
     }
    }
@@ -2732,13 +2019,219 @@ enum OpenAPIDocument {
     },
     "headers": {
      "Access-Control-Allow-Origin": {
-      "schema": {
-       "type": "string",
-       "const": "*"
-      },
-      "description": "always `*`"
+      "$ref": "#/components/headers/AllowAnyOrigin"
      }
     }
+   },
+   "DomainNotAllowed": {
+    "description": "`Domain not allowed`: the Origin is not on the client's allowlist",
+    "content": {
+     "application/json": {
+      "schema": {
+       "$ref": "#/components/schemas/Error"
+      }
+     }
+    },
+    "headers": {
+     "Access-Control-Allow-Origin": {
+      "$ref": "#/components/headers/AllowAnyOrigin"
+     }
+    }
+   },
+   "InvalidClientID": {
+    "description": "`Invalid client ID`",
+    "content": {
+     "application/json": {
+      "schema": {
+       "$ref": "#/components/schemas/Error"
+      }
+     }
+    },
+    "headers": {
+     "Access-Control-Allow-Origin": {
+      "$ref": "#/components/headers/AllowAnyOrigin"
+     }
+    }
+   },
+   "TooManyRequests": {
+    "description": "`Too many requests` (USERO_PUBLIC_RATE_LIMIT)",
+    "content": {
+     "application/json": {
+      "schema": {
+       "$ref": "#/components/schemas/Error"
+      }
+     }
+    },
+    "headers": {
+     "Access-Control-Allow-Origin": {
+      "$ref": "#/components/headers/AllowAnyOrigin"
+     },
+     "Retry-After": {
+      "schema": {
+       "type": "string",
+       "pattern": "^[0-9]+$"
+      },
+      "required": true,
+      "description": "seconds"
+     }
+    }
+   },
+   "Preflight": {
+    "description": "preflight answer",
+    "headers": {
+     "Access-Control-Allow-Origin": {
+      "$ref": "#/components/headers/AllowAnyOrigin"
+     }
+    }
+   },
+   "BadRequest": {
+    "description": "bad request",
+    "content": {
+     "application/json": {
+      "schema": {
+       "$ref": "#/components/schemas/Error"
+      }
+     }
+    }
+   },
+   "AdminKeyRefused": {
+    "description": "missing or invalid admin key",
+    "content": {
+     "application/json": {
+      "schema": {
+       "$ref": "#/components/schemas/Error"
+      }
+     }
+    }
+   },
+   "PageNotFound": {
+    "description": "not found",
+    "content": {
+     "application/json": {
+      "schema": {
+       "$ref": "#/components/schemas/Error"
+      }
+     }
+    }
+   },
+   "BodyOver1MB": {
+    "description": "body over 1 MB",
+    "content": {
+     "application/json": {
+      "schema": {
+       "$ref": "#/components/schemas/Error"
+      }
+     }
+    }
+   },
+   "NotInstalled": {
+    "description": "no Slack installation",
+    "content": {
+     "application/json": {
+      "schema": {
+       "$ref": "#/components/schemas/Error"
+      }
+     }
+    }
+   },
+   "NotASlackPayload": {
+    "description": "signed, but not a Slack payload",
+    "content": {
+     "application/json": {
+      "schema": {
+       "$ref": "#/components/schemas/Error"
+      }
+     }
+    }
+   },
+   "SlackSignatureRefused": {
+    "description": "`Invalid Slack signature`",
+    "content": {
+     "application/json": {
+      "schema": {
+       "$ref": "#/components/schemas/Error"
+      }
+     }
+    }
+   },
+   "SlackUnavailable": {
+    "description": "`Slack is not configured`, or storage is full; or `Storage is unavailable, try again shortly`: the database did not answer (PostgreSQL down or out of reach); nothing was written",
+    "content": {
+     "application/json": {
+      "schema": {
+       "$ref": "#/components/schemas/Error"
+      }
+     }
+    }
+   },
+   "InboxPage": {
+    "description": "page",
+    "content": {
+     "text/html": {
+      "schema": {
+       "type": "string"
+      }
+     }
+    }
+   },
+   "InboxRedirect": {
+    "description": "redirect (sign-in, or back to the inbox)",
+    "headers": {
+     "Location": {
+      "schema": {
+       "type": "string"
+      }
+     }
+    }
+   },
+   "NotAForm": {
+    "description": "not a form",
+    "content": {
+     "text/html": {
+      "schema": {
+       "type": "string"
+      }
+     }
+    }
+   },
+   "FormTooLarge": {
+    "description": "form too large",
+    "content": {
+     "text/html": {
+      "schema": {
+       "type": "string"
+      }
+     }
+    }
+   },
+   "CSRFRefused": {
+    "description": "missing or wrong CSRF token",
+    "content": {
+     "text/html": {
+      "schema": {
+       "type": "string"
+      }
+     }
+    }
+   },
+   "NoSuchItem": {
+    "description": "no such item",
+    "content": {
+     "text/html": {
+      "schema": {
+       "type": "string"
+      }
+     }
+    }
+   }
+  },
+  "headers": {
+   "AllowAnyOrigin": {
+    "schema": {
+     "type": "string",
+     "const": "*"
+    },
+    "description": "always `*`"
    }
   },
   "schemas": {
