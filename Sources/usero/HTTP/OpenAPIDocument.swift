@@ -158,12 +158,7 @@ enum OpenAPIDocument {
         "$ref": "#/components/headers/AllowAnyOrigin"
        },
        "Retry-After": {
-        "schema": {
-         "type": "string",
-         "pattern": "^[0-9]+$"
-        },
-        "required": true,
-        "description": "seconds"
+        "$ref": "#/components/headers/RetryAfter"
        }
       }
      }
@@ -424,12 +419,7 @@ enum OpenAPIDocument {
         "$ref": "#/components/headers/AllowAnyOrigin"
        },
        "Retry-After": {
-        "schema": {
-         "type": "string",
-         "pattern": "^[0-9]+$"
-        },
-        "required": true,
-        "description": "seconds"
+        "$ref": "#/components/headers/RetryAfter"
        }
       }
      }
@@ -595,12 +585,7 @@ enum OpenAPIDocument {
         "$ref": "#/components/headers/AllowAnyOrigin"
        },
        "Retry-After": {
-        "schema": {
-         "type": "string",
-         "pattern": "^[0-9]+$"
-        },
-        "required": true,
-        "description": "seconds"
+        "$ref": "#/components/headers/RetryAfter"
        }
       }
      }
@@ -1972,12 +1957,7 @@ enum OpenAPIDocument {
     "description": "`Storage is unavailable, try again shortly`: the database did not answer (PostgreSQL down or out of reach); nothing was written",
     "headers": {
      "Retry-After": {
-      "description": "seconds",
-      "required": true,
-      "schema": {
-       "pattern": "^[0-9]+$",
-       "type": "string"
-      }
+      "$ref": "#/components/headers/RetryAfter"
      }
     },
     "content": {
@@ -2067,12 +2047,7 @@ enum OpenAPIDocument {
       "$ref": "#/components/headers/AllowAnyOrigin"
      },
      "Retry-After": {
-      "schema": {
-       "type": "string",
-       "pattern": "^[0-9]+$"
-      },
-      "required": true,
-      "description": "seconds"
+      "$ref": "#/components/headers/RetryAfter"
      }
     }
    },
@@ -2232,6 +2207,14 @@ enum OpenAPIDocument {
      "const": "*"
     },
     "description": "always `*`"
+   },
+   "RetryAfter": {
+    "description": "seconds",
+    "required": true,
+    "schema": {
+     "pattern": "^[0-9]+$",
+     "type": "string"
+    }
    }
   },
   "schemas": {
