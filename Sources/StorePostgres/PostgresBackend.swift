@@ -16,8 +16,6 @@ public final class PostgresBackend: Sendable {
         public var writerLanes = 2
         /// How long an idle pooled session stays open.
         public var idleTimeout: Duration = .seconds(60)
-        /// How long to wait for the server at open.
-        public var connectTimeout: Duration = .seconds(10)
         /// How long `open` keeps trying, about once a second, a server that is not reachable yet (refused, timed out,
         /// host not found, starting up); wrong credentials, a missing database or a TLS mismatch fail at once.
         /// Zero: one attempt.
@@ -126,7 +124,7 @@ public final class PostgresBackend: Sendable {
             // and authentication, which a loaded server can be slow to finish).
             let timeout =
                 options.waitForServer == .zero
-                ? options.connectTimeout : min(options.connectTimeout, max(deadline - started, .seconds(3)))
+                ? settings.connectTimeout : min(settings.connectTimeout, max(deadline - started, .seconds(3)))
             do {
                 return try await PostgresConnection.connect(
                     configuration: settings.connectionConfiguration(connectTimeout: timeout), id: 0, logger: logger)

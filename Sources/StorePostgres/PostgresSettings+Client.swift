@@ -23,15 +23,16 @@ extension PostgresSettings {
             configuration = .init(unixSocketPath: path, username: user, password: password, database: database)
         }
         configuration.options.additionalStartupParameters = Self.sessionParameters
-        configuration.options.connectTimeout = .seconds(10)
+        configuration.options.connectTimeout = connectTimeout
         configuration.options.maximumConnections = max(1, maximumConnections)
         configuration.options.minimumConnections = 0
         configuration.options.connectionIdleTimeout = idleTimeout
         return configuration
     }
 
-    /// The configuration of a single connection (the startup check, the migration lock holder).
-    public func connectionConfiguration(connectTimeout: Duration = .seconds(10)) throws -> PostgresConnection.Configuration {
+    /// The configuration of a single connection (the startup check, the migration lock holder), opened within
+    /// `connectTimeout` (the URL's `connect_timeout` when nil).
+    public func connectionConfiguration(connectTimeout: Duration? = nil) throws -> PostgresConnection.Configuration {
         var configuration: PostgresConnection.Configuration
         switch endpoint {
         case .tcp(let host, let port):
@@ -41,7 +42,7 @@ extension PostgresSettings {
             configuration = .init(unixSocketPath: path, username: user, password: password, database: database)
         }
         configuration.options.additionalStartupParameters = Self.sessionParameters
-        configuration.options.connectTimeout = TimeAmount(connectTimeout)
+        configuration.options.connectTimeout = TimeAmount(connectTimeout ?? self.connectTimeout)
         return configuration
     }
 

@@ -9,6 +9,8 @@ import Feedback
 /// decodes to an absolute folder (`%2Fvar%2Frun%2Fpostgresql`) or by `?host=/var/run/postgresql` with the HOST left
 /// empty; the socket file is `FOLDER/.s.PGSQL.PORT`, as libpq names it. `sslmode` defaults to `prefer` on TCP, as
 /// with libpq; like libpq's, `prefer` and `require` encrypt without checking the server's certificate.
+/// `connect_timeout` (whole seconds, 1 to 600; 10 by default) bounds each connection's opening: the TCP and TLS
+/// handshakes and authentication, as libpq's does.
 ///
 /// The password is kept out of every description: `description` and the errors never contain it.
 public struct PostgresSettings: Sendable, Equatable, CustomStringConvertible, CustomReflectable {
@@ -26,6 +28,12 @@ public struct PostgresSettings: Sendable, Equatable, CustomStringConvertible, Cu
     public var user: String
     public var database: String
     public var tlsMode: TLSMode
+    /// How long opening a connection may take (`connect_timeout`).
+    public var connectTimeout: Duration
+    /// `connect_timeout` when the URL gives none.
+    public static let defaultConnectTimeout: Duration = .seconds(10)
+    /// The longest `connect_timeout`: ten minutes.
+    public static let maxConnectTimeoutSeconds = 600
     /// Held privately so that it is never printed; `clientConfiguration` hands it to postgres-nio.
     let password: String?
 
@@ -128,6 +136,7 @@ public struct PostgresSettings: Sendable, Equatable, CustomStringConvertible, Cu
         guard !database.contains("/") else { throw fail("the database name must not contain /") }
 
         var tlsMode: TLSMode?
+        var connectTimeout = Self.defaultConnectTimeout
         var socketFolder: String?
         var seen: Set<String> = []
         for pair in query.split(separator: "&", omittingEmptySubsequences: true) {
@@ -148,8 +157,14 @@ public struct PostgresSettings: Sendable, Equatable, CustomStringConvertible, Cu
                 }
                 guard host.isEmpty else { throw fail("give the host either before the database name or as ?host=, not both") }
                 socketFolder = value
+            case "connect_timeout":
+                guard value.utf8.count <= 3, value.utf8.allSatisfy({ (48...57).contains($0) }), let seconds = Int(value),
+                    (1...Self.maxConnectTimeoutSeconds).contains(seconds)
+                else { throw fail("connect_timeout must be a whole number of seconds from 1 to \(Self.maxConnectTimeoutSeconds)") }
+                connectTimeout = .seconds(seconds)
             default:
-                throw fail("unknown URL parameter \(key.count <= 40 ? key : String(key.prefix(40)) + "…") (only sslmode and host)")
+                throw fail(
+                    "unknown URL parameter \(key.count <= 40 ? key : String(key.prefix(40)) + "…") (only sslmode, host and connect_timeout)")
             }
         }
         if host.hasPrefix("/") {
@@ -171,6 +186,7 @@ public struct PostgresSettings: Sendable, Equatable, CustomStringConvertible, Cu
         self.user = user
         self.password = password
         self.database = database
+        self.connectTimeout = connectTimeout
     }
 
     /// Where the server is, for messages: `host:port`, `[v6]:port` or the socket path.
@@ -185,18 +201,23 @@ public struct PostgresSettings: Sendable, Equatable, CustomStringConvertible, Cu
     public var description: String {
         let shownUser = FormBody.percentEncoded(user)
         let credentials = hasPassword ? "\(shownUser):<redacted>" : shownUser
+        let timeout =
+            connectTimeout == Self.defaultConnectTimeout ? "" : "connect_timeout=\(connectTimeout.components.seconds)"
         switch endpoint {
         case .tcp:
             return "postgres://\(credentials)@\(location)/\(FormBody.percentEncoded(database))?sslmode=\(tlsMode.rawValue)"
+                + (timeout.isEmpty ? "" : "&" + timeout)
         case .unixSocket(let path):
             // As a URL that works when given back: the socket's folder and port (the file is FOLDER/.s.PGSQL.PORT).
             let prefix = ".s.PGSQL."
             guard let slash = path.lastIndex(of: "/"), path[path.index(after: slash)...].hasPrefix(prefix) else {
                 return "postgres://\(credentials)@/\(FormBody.percentEncoded(database))?host=\(path)"
+                    + (timeout.isEmpty ? "" : "&" + timeout)
             }
             let port = path[path.index(after: slash)...].dropFirst(prefix.count)
             let folder = slash == path.startIndex ? "/" : String(path[..<slash])
             return "postgres://\(credentials)@:\(port)/\(FormBody.percentEncoded(database))?host=\(folder)"
+                + (timeout.isEmpty ? "" : "&" + timeout)
         }
     }
 
@@ -206,7 +227,7 @@ public struct PostgresSettings: Sendable, Equatable, CustomStringConvertible, Cu
 
     public static func == (lhs: Self, rhs: Self) -> Bool {
         lhs.endpoint == rhs.endpoint && lhs.user == rhs.user && lhs.database == rhs.database
-            && lhs.tlsMode == rhs.tlsMode && lhs.password == rhs.password
+            && lhs.tlsMode == rhs.tlsMode && lhs.password == rhs.password && lhs.connectTimeout == rhs.connectTimeout
     }
 }
 

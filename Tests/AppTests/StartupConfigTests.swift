@@ -314,4 +314,23 @@ import FoundationNetworking
         #expect(refused.status == 78)
         #expect(refused.stderr.contains("SLACK_SIGNING_SECRET_FILE names a file that does not exist or cannot be read"))
     }
+
+    /// A database host that takes the connection and never answers (a firewall, a hung server) holds serve for the
+    /// URL's `connect_timeout`, not the 10 s default, then stops it with the one line naming USERO_DATABASE.
+    @Test func aDatabaseThatNeverAnswersStopsServeAfterTheURLsConnectTimeout() async throws {
+        let (outcome, waited) = try await UseroBinary.withPortInUse { port in
+            var settings = environment
+            settings["USERO_DATABASE"] = "postgres://usero:pw@127.0.0.1:\(port)/usero?sslmode=disable&connect_timeout=1"
+            settings["USERO_TOKEN_KEY"] = SlackTestSettings.tokenKey
+            settings["USERO_PORT"] = "0"
+            let started = ContinuousClock.now
+            let outcome = try await UseroBinary.run(["serve"], environment: settings)
+            return (outcome, ContinuousClock.now - started)
+        }
+        #expect(outcome.status == 78, "\(outcome.stderr)")
+        #expect(waited < .seconds(8), "\(waited)")
+        let lines = outcome.stderr.split(separator: "\n").filter { $0.contains("USERO_DATABASE") }
+        #expect(lines.count == 1 && lines.first?.contains("timed out") == true, "\(outcome.stderr)")
+        #expect(!outcome.stderr.contains(":pw@"))
+    }
 }

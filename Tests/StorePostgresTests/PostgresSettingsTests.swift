@@ -14,6 +14,26 @@ import Testing
         #expect(settings.clientConfiguration().password == "s3cret")
     }
 
+    /// `connect_timeout`, as libpq names it, bounds opening each connection (the pool's and the startup check's);
+    /// 10 s without it. A URL given back (the description, without the password) keeps it.
+    @Test func connectTimeoutBoundsEveryConnectionsOpening() throws {
+        let plain = try PostgresSettings(url: "postgres://u:p@h/d")
+        #expect(plain.connectTimeout == .seconds(10))
+        #expect(plain.clientConfiguration().options.connectTimeout == .seconds(10))
+        let slow = try PostgresSettings(url: "postgres://u:p@h/d?connect_timeout=45&sslmode=disable")
+        #expect(slow.connectTimeout == .seconds(45))
+        #expect(slow.clientConfiguration().options.connectTimeout == .seconds(45))
+        #expect(try slow.connectionConfiguration().options.connectTimeout == .seconds(45))
+        #expect(try slow.connectionConfiguration(connectTimeout: .seconds(3)).options.connectTimeout == .seconds(3))
+        #expect(slow.description == "postgres://u:<redacted>@h:5432/d?sslmode=disable&connect_timeout=45")
+        #expect(try PostgresSettings(url: slow.description).connectTimeout == .seconds(45))
+        #expect(slow != plain)
+        let socket = try PostgresSettings(url: "postgres://u@/d?host=/run/pg&connect_timeout=2")
+        #expect(socket.connectTimeout == .seconds(2))
+        #expect(try PostgresSettings(url: socket.description) == socket)
+        #expect(!plain.description.contains("connect_timeout"))
+    }
+
     @Test func postgresqlSchemeDefaultPortAndPreferAsLibpqDoes() throws {
         let settings = try PostgresSettings(url: "postgresql://app@localhost/app")
         #expect(settings.endpoint == .tcp(host: "localhost", port: 5432))
@@ -84,7 +104,12 @@ import Testing
         ("postgres://u@h/d?sslmode=", "sslmode must be disable, prefer or require"),
         ("postgres://u@h/d?sslmode", "needs a value"),
         ("postgres://u@h/d?sslmode=disable&sslmode=require", "given twice"),
-        ("postgres://u@h/d?connect_timeout=5", "unknown URL parameter connect_timeout"),
+        ("postgres://u@h/d?target_session_attrs=read-write", "unknown URL parameter target_session_attrs"),
+        ("postgres://u@h/d?connect_timeout=0", "connect_timeout must be a whole number of seconds from 1 to 600"),
+        ("postgres://u@h/d?connect_timeout=601", "connect_timeout must be a whole number of seconds from 1 to 600"),
+        ("postgres://u@h/d?connect_timeout=1.5", "connect_timeout must be a whole number of seconds from 1 to 600"),
+        ("postgres://u@h/d?connect_timeout=99999999999999999999", "connect_timeout must be a whole number"),
+        ("postgres://u@h/d?connect_timeout=-5", "connect_timeout must be a whole number"),
         ("postgres://u%zz@h/d", "user name has a bad percent-encoding"),
         ("postgres://u@h/d#frag", "no #fragment"),
         // What people type into a password: the URL's @ then comes after its user part ended.

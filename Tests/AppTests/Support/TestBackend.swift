@@ -31,7 +31,11 @@ enum TestBackend {
         } catch let error as PSQLError where error.serverInfo?[.sqlState] == "42P04" {
             // It exists: a restart of the same folder.
         }
-        return admin.database(String(name))
+        var settings = admin.database(String(name))
+        // The whole PostgreSQL pass starts dozens of servers at once on two cores; an opening (TCP, SCRAM) under
+        // that load once took longer than the 10 s default.
+        settings.connectTimeout = .seconds(30)
+        return settings
     }
 
     /// The URL of `folder`'s database (`database(for:)`), with the test cluster's server and credentials: what a
