@@ -129,6 +129,35 @@ import Testing
         #expect(try await s.feedback.screenshot(fileName: attached.fileName) != nil)
     }
 
+    /// A cutoff is "created before" it, strictly: a row or a stray upload made at the very instant of the cutoff
+    /// (an item exactly as old as its plan keeps) stays, as does anything later; what came earlier goes.
+    @Test(arguments: StoreFactories.available)
+    func aRowOrStrayUploadMadeAtTheCutoffItselfIsKept(_ factory: StoreFactory) async throws {
+        let s = try await factory.store()
+        let client = try await s.client()
+        let cutoff = Self.t0 + 50_000
+        let before = try await s.item(client, at: 49)
+        let atCutoff = try await s.item(client, at: 50)
+        let after = try await s.item(client, at: 51)
+        let strayBefore = try await s.upload(client, at: 49)
+        let strayAtCutoff = try await s.upload(client, at: 50)
+
+        let rows = try #require(
+            try await s.retention.deleteFeedbackBatch(
+                .createdBefore(clientID: client, cutoff: cutoff), limit: 10, at: Self.t0 + 60_000, record: .none))
+        let strays = try #require(
+            try await s.retention.deleteUnattachedUploadBatch(
+                clientID: client, uploadedBefore: cutoff, limit: 10, at: Self.t0 + 60_000, record: .none))
+
+        #expect(rows.batch.rows == 1)
+        #expect(strays.batch.rows == 1)
+        let left = Set(try await s.items(client).map(\.id))
+        #expect(!left.contains(before.id))
+        #expect(left == [atCutoff.id, after.id])
+        #expect(try await s.feedback.screenshot(fileName: strayBefore.fileName) == nil)
+        #expect(try await s.feedback.screenshot(fileName: strayAtCutoff.fileName) != nil)
+    }
+
     // MARK: Account closure
 
     @Test(arguments: StoreFactories.available)
