@@ -231,6 +231,29 @@ import Testing
         #expect(try await s.feedback.screenshotBytes(fileName: shot.fileName) == nil)
     }
 
+    /// Completing one client's closure queues only that client's files: another client's screenshots, attached or
+    /// not yet, keep their bytes once the deletion queue is purged.
+    @Test(arguments: StoreFactories.available)
+    func completingAClosureLeavesAnotherClientsScreenshotFiles(_ factory: StoreFactory) async throws {
+        let s = try await factory.store()
+        let client = try await s.client()
+        let other = try await s.client()
+        let shot = try await s.upload(client)
+        try await s.item(client, screenshots: [shot])
+        let attached = try await s.upload(other)
+        try await s.item(other, screenshots: [attached])
+        let stray = try await s.upload(other)
+        #expect(try await s.retention.beginAccountClosure(clientID: client, at: Self.t0))
+
+        _ = try await s.retention.completeAccountClosure(clientID: client, at: Self.t0)
+        try await s.feedback.purgeDeletedScreenshots()
+
+        #expect(try await s.feedback.screenshotBytes(fileName: shot.fileName) == nil)
+        #expect(try await s.feedback.screenshotBytes(fileName: attached.fileName) != nil)
+        #expect(try await s.feedback.screenshotBytes(fileName: stray.fileName) != nil)
+        #expect(try await s.items(other).count == 1)
+    }
+
     // MARK: End users
 
     /// An identify whose client is gone by the time it writes (a closure that finished after the request looked its
@@ -322,6 +345,31 @@ import Testing
         #expect(entry.finishedAt == dateFromEpochMillis(Self.t0 + 6))
     }
 
+    /// An email resolves to the asking client's end users only: another client's end user with that email lends it
+    /// no user id, so the asking client's own user with the same id (someone else there) keeps their record and items.
+    @Test(arguments: StoreFactories.available)
+    func anEmailResolvesOnlyThroughItsOwnClientsEndUsers(_ factory: StoreFactory) async throws {
+        let s = try await factory.store()
+        let client = try await s.client()
+        let other = try await s.client()
+        try await s.identify(client, #"{"clientId":"x","userId":"u2","email":"bob@example.com"}"#)
+        try await s.identify(other, #"{"clientId":"x","userId":"u2","email":"ada@example.com"}"#)
+        let bobs = try await s.item(client, at: 1, userId: "u2")
+
+        let scope = try await s.retention.resolve(.email("ada@example.com"), clientID: client)
+        #expect(scope.userIDs.isEmpty)
+        let export = try await s.retention.export(scope)
+        #expect(export.endUsers.isEmpty)
+        #expect(export.feedback.isEmpty)
+        _ = try await s.retention.deleteFeedbackBatch(.subject(scope), limit: 10, at: Self.t0, record: .none)
+        _ = try await s.retention.finishErasure(
+            scope, audit: AuditProgress(kind: .privacyErasure, clientID: client), dueAt: Self.t0, at: Self.t0)
+
+        #expect(try await s.items(client).map(\.id) == [bobs.id])
+        #expect(try await s.retention.endUser(clientID: client, userID: "u2")?.email == "bob@example.com")
+        #expect(try await s.retention.endUser(clientID: other, userID: "u2") != nil)
+    }
+
     /// An identify racing an erasure by email comes either before it or after it, never half of each: an end user
     /// linked to the email after the request resolved its person keeps its record and its items (it came after);
     /// one resolved at the start whose email changes meanwhile goes, as its items went (it came before). The end
@@ -404,6 +452,36 @@ import Testing
         #expect(left.allSatisfy { $0.draft.slack?.forwardedBy != "U1" })
         #expect(left.first { $0.id == forwarded.id }?.draft.slack?.authorId == "U3")
         #expect(try await s.retention.export(scope).feedback.isEmpty)
+    }
+
+    /// A Slack member's export and erasure reach only the asking client's items: another client whose workspace has
+    /// a member with the same id keeps what they wrote and forwarded there.
+    @Test(arguments: StoreFactories.available)
+    func aSlackMembersErasureStaysInsideItsClient(_ factory: StoreFactory) async throws {
+        let s = try await factory.store()
+        let client = try await s.client()
+        let other = try await s.client()
+        func capture(_ ts: String, author: String?, forwarder: String?) -> SlackCapture {
+            SlackCapture(
+                teamId: "T1", channelId: "C1", messageTs: ts, threadTs: nil, authorId: author, forwardedBy: forwarder,
+                capturedVia: .reactionWrench, permalink: nil)
+        }
+        let wrote = try await s.item(client, at: 1, slack: capture("1.1", author: "U1", forwarder: nil))
+        let theirsWritten = try await s.item(other, at: 2, slack: capture("2.1", author: "U1", forwarder: nil))
+        let theirsForwarded = try await s.item(other, at: 3, slack: capture("2.2", author: "U3", forwarder: "U1"))
+
+        let scope = try await s.retention.resolve(.slackUser("U1"), clientID: client)
+        #expect(try await s.retention.export(scope).feedback.map(\.id) == [wrote.id])
+        let batch = try await s.retention.deleteFeedbackBatch(.subject(scope), limit: 10, at: Self.t0, record: .none)
+        #expect(batch?.batch.rows == 1)
+        let counts = try await s.retention.finishErasure(
+            scope, audit: AuditProgress(kind: .privacyErasure, clientID: client), dueAt: Self.t0, at: Self.t0)
+
+        #expect(counts == DeletionCounts(["slackForwardsScrubbed": 0]))
+        #expect(try await s.items(client).isEmpty)
+        let theirs = try await s.items(other)
+        #expect(theirs.map(\.id) == [theirsForwarded.id, theirsWritten.id])
+        #expect(theirs.first { $0.id == theirsForwarded.id }?.draft.slack?.forwardedBy == "U1")
     }
 
     @Test(arguments: StoreFactories.available)
