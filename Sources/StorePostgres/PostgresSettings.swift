@@ -202,22 +202,22 @@ public struct PostgresSettings: Sendable, Equatable, CustomStringConvertible, Cu
         let shownUser = FormBody.percentEncoded(user)
         let credentials = hasPassword ? "\(shownUser):<redacted>" : shownUser
         let timeout =
-            connectTimeout == Self.defaultConnectTimeout ? "" : "connect_timeout=\(connectTimeout.components.seconds)"
+            connectTimeout == Self.defaultConnectTimeout ? "" : "&connect_timeout=\(connectTimeout.components.seconds)"
         switch endpoint {
         case .tcp:
             return "postgres://\(credentials)@\(location)/\(FormBody.percentEncoded(database))?sslmode=\(tlsMode.rawValue)"
-                + (timeout.isEmpty ? "" : "&" + timeout)
+                + timeout
         case .unixSocket(let path):
             // As a URL that works when given back: the socket's folder and port (the file is FOLDER/.s.PGSQL.PORT).
             let prefix = ".s.PGSQL."
             guard let slash = path.lastIndex(of: "/"), path[path.index(after: slash)...].hasPrefix(prefix) else {
                 return "postgres://\(credentials)@/\(FormBody.percentEncoded(database))?host=\(path)"
-                    + (timeout.isEmpty ? "" : "&" + timeout)
+                    + timeout
             }
             let port = path[path.index(after: slash)...].dropFirst(prefix.count)
             let folder = slash == path.startIndex ? "/" : String(path[..<slash])
             return "postgres://\(credentials)@:\(port)/\(FormBody.percentEncoded(database))?host=\(folder)"
-                + (timeout.isEmpty ? "" : "&" + timeout)
+                + timeout
         }
     }
 

@@ -40,9 +40,7 @@ func printNote(_ text: String) {
 
 /// Prints one JSON value on stdout.
 func printJSON(_ value: some Encodable) throws {
-    let encoder = JSONEncoder()
-    encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
-    print(String(decoding: try encoder.encode(value), as: UTF8.self))
+    print(String(decoding: try JSONResponse.encoded(value), as: UTF8.self))
 }
 
 /// The configuration and the store, for the administration commands: the same reading of the environment as
