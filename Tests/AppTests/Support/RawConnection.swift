@@ -96,27 +96,6 @@ final class RawConnection: @unchecked Sendable {
         }
     }
 
-    /// Takes at most `limit` bytes of what has arrived, without waiting, and counts them in `bytesRead` without
-    /// keeping them (a client reading a large answer at its own pace); notes when the peer closed. Returns how many.
-    @discardableResult
-    func discard(atMost limit: Int) -> Int {
-        var buffer = [UInt8](repeating: 0, count: min(limit, 65536))
-        var total = 0
-        while total < limit, !isClosedByPeer {
-            let want = min(buffer.count, limit - total)
-            let count = buffer.withUnsafeMutableBytes { recv(fd, $0.baseAddress, want, Int32(MSG_DONTWAIT)) }
-            if count > 0 {
-                total += count
-            } else if count == 0 || (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR) {
-                isClosedByPeer = true
-            } else {
-                break
-            }
-        }
-        taken += total
-        return total
-    }
-
     /// Waits up to `timeout` for the peer to close the connection; true if it did.
     func waitForClose(timeout: Duration) async -> Bool {
         let start = ContinuousClock.now
