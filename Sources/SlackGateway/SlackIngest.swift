@@ -188,7 +188,7 @@ public struct SlackIngest: Sendable {
         logger.debug("Slack shortcut", metadata: ["slack.team_id": "\(team)"])
         let captured = CapturedMessage(
             teamId: team, channelId: channel, messageTs: ts, threadTs: message.parentTs, authorId: message.user,
-            forwardedBy: user, via: .shortcut, permalink: nil, text: message.text, authorBotId: message.botId)
+            forwardedBy: user, via: .shortcut, permalink: nil, text: message.forwardedText, authorBotId: message.botId)
         let result = try await store.captureForward(captured, at: clock.now(), responseURL: payload.responseURL)
         if payload.responseURL == nil, let client = result.clientId {
             // Slack sends every shortcut with a `response_url`; one without is still answered, by the app itself

@@ -282,7 +282,7 @@ public struct SlackJobRunner: Sendable {
         }
         let captured = CapturedMessage(
             teamId: team, channelId: channel, messageTs: ts, threadTs: message.parentTs, authorId: message.user,
-            forwardedBy: user, via: via, permalink: permalink, text: message.text)
+            forwardedBy: user, via: via, permalink: permalink, text: message.forwardedText)
         let notice = NotifyJob(
             channel: channel, user: user, outcome: ForwardOutcome.captured.rawValue, threadTs: message.parentTs)
         // An uninstall may have landed while we fetched: then nothing is stored, so no author id comes back.

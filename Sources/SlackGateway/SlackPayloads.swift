@@ -160,6 +160,48 @@ public struct Message: Decodable, Sendable {
     public var replyCount: Int?
     /// The message's metadata (history read with `include_all_metadata`), when it has some.
     public var metadata: MessageMetadata?
+    /// The files shared with the message (a screenshot posted to the channel), as far as their names go.
+    public var files: [File] = []
+    /// The message's legacy attachments (what integrations post, often with no `text` of the message's own).
+    public var attachments: [Attachment] = []
+
+    /// A file shared with a message. Slack leaves the names out of a file it hides (`mode: hidden_by_limit`).
+    public struct File: Decodable, Sendable {
+        public var name: String?
+        public var title: String?
+
+        /// Creates a file (tests build their own).
+        public init(name: String?, title: String?) {
+            self.name = name
+            self.title = title
+        }
+
+        public init(from decoder: any Decoder) {
+            let fields = try? decoder.container(keyedBy: CodingKeys.self)
+            name = try? fields?.decodeIfPresent(String.self, forKey: .name)
+            title = try? fields?.decodeIfPresent(String.self, forKey: .title)
+        }
+        enum CodingKeys: String, CodingKey { case name, title }
+    }
+
+    /// A legacy attachment: its text, or the plain `fallback` Slack asks every attachment to carry.
+    public struct Attachment: Decodable, Sendable {
+        public var text: String?
+        public var fallback: String?
+
+        /// Creates an attachment (tests build their own).
+        public init(text: String?, fallback: String?) {
+            self.text = text
+            self.fallback = fallback
+        }
+
+        public init(from decoder: any Decoder) {
+            let fields = try? decoder.container(keyedBy: CodingKeys.self)
+            text = try? fields?.decodeIfPresent(String.self, forKey: .text)
+            fallback = try? fields?.decodeIfPresent(String.self, forKey: .fallback)
+        }
+        enum CodingKeys: String, CodingKey { case text, fallback }
+    }
 
     /// One reaction: the emoji and who reacted (Slack may list only the first users).
     public struct Reaction: Decodable, Sendable {
@@ -174,16 +216,35 @@ public struct Message: Decodable, Sendable {
     }
 
     enum CodingKeys: String, CodingKey {
-        case ts, user, text, reactions, metadata
+        case ts, user, text, reactions, metadata, files, attachments
         case threadTs = "thread_ts", botId = "bot_id", replyCount = "reply_count"
+    }
+
+    public init(from decoder: any Decoder) throws {
+        let fields = try decoder.container(keyedBy: CodingKeys.self)
+        ts = try fields.decodeIfPresent(String.self, forKey: .ts)
+        threadTs = try fields.decodeIfPresent(String.self, forKey: .threadTs)
+        user = try fields.decodeIfPresent(String.self, forKey: .user)
+        botId = try fields.decodeIfPresent(String.self, forKey: .botId)
+        text = try fields.decodeIfPresent(String.self, forKey: .text)
+        reactions = try fields.decodeIfPresent([Reaction].self, forKey: .reactions)
+        replyCount = try fields.decodeIfPresent(Int.self, forKey: .replyCount)
+        metadata = try fields.decodeIfPresent(MessageMetadata.self, forKey: .metadata)
+        // What a forward shows of files and attachments is a courtesy: a shape Slack did not document costs it,
+        // never the message.
+        files = (try? fields.decodeIfPresent([File].self, forKey: .files)) ?? []
+        attachments = (try? fields.decodeIfPresent([Attachment].self, forKey: .attachments)) ?? []
     }
 
     /// Creates a message (tests build their own).
     public init(
         ts: String?, threadTs: String? = nil, user: String? = nil, botId: String? = nil, text: String? = nil,
-        reactions: [Reaction]? = nil, replyCount: Int? = nil, metadata: MessageMetadata? = nil
+        reactions: [Reaction]? = nil, replyCount: Int? = nil, metadata: MessageMetadata? = nil, files: [File] = [],
+        attachments: [Attachment] = []
     ) {
         self.metadata = metadata
+        self.files = files
+        self.attachments = attachments
         self.ts = ts
         self.threadTs = threadTs
         self.user = user
@@ -197,5 +258,37 @@ public struct Message: Decodable, Sendable {
     public var parentTs: String? {
         guard let threadTs, threadTs != ts else { return nil }
         return threadTs
+    }
+
+    /// What a forward stores as the item's comment: the message's text, or when it has none (an integration's
+    /// post) its attachments' text; then a line for each file shared with it, `[file: NAME]`, so that a screenshot
+    /// posted without a word does not arrive as an empty item. Nil when the message has none of them.
+    public var forwardedText: String? {
+        var lines: [String] = []
+        if let text, !Self.isBlank(text) {
+            lines.append(text)
+        } else {
+            lines += attachments.prefix(Self.attachmentsShown).compactMap { attachment in
+                [attachment.text, attachment.fallback].lazy.compactMap { $0 }.first { !Self.isBlank($0) }
+            }
+        }
+        let shown = files.prefix(Self.filesShown)
+        lines += shown.map { "[file: \(Self.name(of: $0))]" }
+        if files.count > shown.count { lines.append("[\(files.count - shown.count) more files]") }
+        return lines.isEmpty ? text : lines.joined(separator: "\n")
+    }
+
+    /// How many attachments and files a forward names; Slack puts at most 10 files on a message.
+    static let attachmentsShown = 5
+    static let filesShown = 20
+
+    private static func isBlank(_ text: String) -> Bool { text.unicodeScalars.allSatisfy(\.properties.isWhitespace) }
+
+    /// A file's title (its name unless someone changed it), on one line and at most 200 characters; `file` when
+    /// Slack left both out.
+    private static func name(of file: File) -> String {
+        let given = [file.title, file.name].lazy.compactMap { $0 }.first { !isBlank($0) } ?? "file"
+        let line = given.unicodeScalars.prefix(200).map { $0.properties.isWhitespace ? " " : Character($0) }
+        return String(line).trimmingCharacters(in: .whitespaces)
     }
 }

@@ -100,7 +100,7 @@ public enum SlackRecoveryRules {
             var captured = CapturedMessage(
                 teamId: installation.teamId, channelId: channel, messageTs: ts, threadTs: message.parentTs,
                 authorId: message.user, forwardedBy: forwarder.member, via: .reaction(forwarder.emoji), permalink: nil,
-                text: message.text, recovered: true)
+                text: message.forwardedText, recovered: true)
             captured.otherForwarders = Array(forwarders.dropFirst())
             return captured
         }

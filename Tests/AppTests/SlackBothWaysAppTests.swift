@@ -390,6 +390,7 @@ struct ShiftedClock: WallClock {
                     {"ok":true,"has_more":false,"messages":[
                      {"type":"message","user":"U0005","ts":"\#(parent)","text":"Thread parent","thread_ts":"\#(parent)","reply_count":1},
                      {"type":"message","user":"U0006","ts":"\#(t3)","text":"Filter panel resets","thread_ts":"\#(parent)",
+                      "files":[{"id":"F0001","name":"filters.png","title":"filters.png","mimetype":"image/png"}],
                       "reactions":[{"name":"wrench","users":["U0007"],"count":1}]}
                     ]}
                     """#))
@@ -426,7 +427,7 @@ struct ShiftedClock: WallClock {
                 #expect(byTs[t2]?["capturedVia"] as? String == "reaction:pushpin")
                 #expect(byTs[t3]?["threadTs"] as? String != nil)
                 #expect(Set(items.compactMap { $0["comment"] as? String })
-                    == ["Export to CSV times out", "Dark mode please", "Filter panel resets"])
+                    == ["Export to CSV times out", "Dark mode please", "Filter panel resets\n[file: filters.png]"])
                 // The message without a trigger emoji was read and dropped: not stored, not logged
                 #expect(try await server.databaseBytes().range(of: Data("canary-not-forwarded-0001".utf8)) == nil)
                 #expect(!logs.text.contains("canary-not-forwarded-0001"))

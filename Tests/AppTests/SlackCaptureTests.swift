@@ -94,6 +94,24 @@ import UseroTestSupport
         }
     }
 
+    /// A screenshot posted to the channel without a word, forwarded with the wrench: the inbox item names the file
+    /// rather than arriving empty, with the permalink that leads to it.
+    @Test func aScreenshotPostedWithoutTextArrivesNamingItsFile() async throws {
+        try await Self.withInstalledServer { server, fake, client in
+            await fake.script(
+                "conversations.replies",
+                FakeSlack.Reply(
+                    body: #"{"ok":true,"messages":[{"type":"message","ts":"\#(Self.messageTs)","user":"U0002","text":"","files":[{"id":"F0001","name":"Screenshot 2026-12-06.png","title":"Screenshot 2026-12-06.png","mimetype":"image/png","filetype":"png"}],"upload":true}]}"#
+                ))
+            #expect(try await server.sendEvent("event_reaction_added_wrench.json").status == 200)
+            _ = try await fake.waitForCalls("chat.postEphemeral")
+            let item = try #require(try await server.items(client).first)
+            #expect(item["comment"] as? String == "[file: Screenshot 2026-12-06.png]")
+            let slack = try #require(item["slack"] as? [String: Any])
+            #expect(slack["permalink"] as? String == "https://acme-product.slack.com/archives/C0001/p1700000000000100")
+        }
+    }
+
     /// A permalink that is not an https URL (Slack's always is) is not stored: the row is kept without one, and the
     /// admin API never hands a `javascript:` link to whatever reads it.
     @Test func aPermalinkThatIsNotHTTPSIsNotStored() async throws {

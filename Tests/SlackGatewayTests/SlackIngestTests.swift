@@ -283,6 +283,42 @@ import UseroTestSupport
         #expect(world.items.count == 1)
     }
 
+    /// A screenshot posted without a word is forwarded as often as any message: the item names its files instead of
+    /// arriving empty, and an integration's post without text of its own keeps its attachments' text.
+    @Test func aForwardNamesTheMessagesFilesAndFallsBackToItsAttachments() async throws {
+        let world = try await SlackWorld()
+        func forward(_ fields: [String: Any], ts: String) async throws -> String? {
+            try await world.ingest.receiveInteraction(
+                try Self.shortcut { payload in
+                    var message = payload["message"] as! [String: Any]
+                    message.removeValue(forKey: "text")
+                    message.merge(fields) { $1 }
+                    message["ts"] = ts
+                    payload["message"] = message
+                    payload["message_ts"] = ts
+                })
+            return try #require(world.items.first { $0.draft.slack?.messageTs == ts }).draft.comment
+        }
+        let files: [[String: Any]] = [
+            ["id": "F0001", "name": "login-error.png", "title": "Login error\nafter reset", "mimetype": "image/png"],
+            ["id": "F0002", "mode": "hidden_by_limit"],
+        ]
+        #expect(try await forward(["text": "", "files": files], ts: "1700000001.000100")
+            == "[file: Login error after reset]\n[file: file]")
+        #expect(try await forward(["text": "Broken after the update", "files": [["name": "trace.txt"]]], ts: "1700000002.000100")
+            == "Broken after the update\n[file: trace.txt]")
+        let attachments: [[String: Any]] = [["fallback": "Build 412 failed"], ["text": "", "fallback": " "], ["text": "Deploy paused"]]
+        #expect(try await forward(["attachments": attachments], ts: "1700000003.000100") == "Build 412 failed\nDeploy paused")
+        // A shape Slack never documented costs the courtesy, not the message.
+        #expect(try await forward(["text": "Still here", "files": "F0003", "attachments": [7]], ts: "1700000004.000100")
+            == "Still here")
+        let many = (1...25).map { ["name": "shot-\($0).png"] }
+        let listed = try #require(try await forward(["files": many], ts: "1700000005.000100"))
+        #expect(listed.split(separator: "\n").count == 21)
+        #expect(listed.hasSuffix("[file: shot-20.png]\n[5 more files]"))
+        #expect(world.items.count == 5)
+    }
+
     @Test func aReactionWithAnOverlongUserIsDropped() async throws {
         let world = try await SlackWorld()
         let event = String(decoding: try Fixtures.bytes("event_reaction_added_wrench.json"), as: UTF8.self)
