@@ -837,6 +837,13 @@ def test_escape_in_the_page_closes_the_panel_and_fields_read_for_keyboard_and_sc
     placeholder, legend = driver.execute_script("""return [getComputedStyle(%s.querySelector('textarea'), '::placeholder').color,
         getComputedStyle(%s.querySelector('legend')).color]""" % (shadow, shadow))
     assert placeholder == legend and placeholder in ("rgb(95, 107, 125)", "rgb(163, 172, 185)")
+    # The comment has a label one can see, not only its placeholder (which goes at the first letter), in the
+    # legend's colour; pressing it puts the cursor in the field
+    label = root.find_element(By.CSS_SELECTOR, "label[for=uw-c]")
+    assert label.is_displayed() and label.text == "Comment" and label.size["width"] > 40
+    assert driver.execute_script("return getComputedStyle(%s.querySelector('label[for=uw-c]')).color" % shadow) == legend
+    label.click()
+    assert driver.execute_script("return %s.activeElement.id" % shadow) == "uw-c"
     # No empty list of screenshots for a screen reader to find, before a file is attached or after it is removed
     listed = "return %s.querySelector('ul').hidden" % shadow
     assert driver.execute_script(listed) is True

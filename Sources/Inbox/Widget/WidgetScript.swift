@@ -67,7 +67,8 @@ enum WidgetScript {
     '.head{display:flex;justify-content:space-between;align-items:center;margin-bottom:12px}',
     'h2{margin:0;font-size:17px;font-weight:700}',
     '.x{border:0;background:none;font-size:22px;line-height:1;cursor:pointer;color:var(--m);padding:2px 6px;border-radius:6px}',
-    'fieldset{border:0;padding:0;margin:0 0 12px}legend{color:var(--m);font-size:13px;margin-bottom:8px}',
+    'fieldset{border:0;padding:0;margin:0 0 12px}legend,.lbl{color:var(--m);font-size:13px;margin-bottom:8px;padding:0}',
+    '.lbl{display:block;margin-bottom:6px}',
     '.rates{display:grid;grid-template-columns:repeat(4,1fr);gap:6px}',
     '.rate{display:flex;flex-direction:column;align-items:center;gap:2px;padding:8px 2px;border:1px solid var(--b);',
     'border-radius:10px;background:var(--s);cursor:pointer;font-size:12px}',
@@ -99,7 +100,7 @@ enum WidgetScript {
     '<div class="panel" role="dialog" aria-labelledby="uw-t" hidden>' +
     '<div class="head"><h2 id="uw-t"></h2><button type="button" class="x" aria-label="Close">\u00D7</button></div>' +
     '<form novalidate><fieldset><legend>How was your experience?</legend><div class="rates"></div></fieldset>' +
-    '<label class="sr" for="uw-c">Comment</label><textarea id="uw-c" maxlength="50000"></textarea>' +
+    '<label class="lbl" for="uw-c">Comment</label><textarea id="uw-c" maxlength="50000"></textarea>' +
     '<div class="row emailopt"><label class="check"><input type="checkbox"> Share my email so we can reply</label>' +
     '<label class="sr" for="uw-e">Email</label><input id="uw-e" class="email" type="email" autocomplete="email" placeholder="you@example.com" hidden></div>' +
     '<div class="row shotopt"><label class="file">' +
