@@ -28,15 +28,19 @@ import Testing
         }
 
         func wait(_ seconds: Double) { loop.advanceTime(by: .milliseconds(Int64(seconds * 1_000))) }
+
+        /// Stalls from now on: open until just before the limit, closed just after it.
+        func expectClosedAfterAStallOfTheLimit(sourceLocation: SourceLocation = #_sourceLocation) {
+            writable(false)
+            wait(3.9)
+            #expect(channel.isActive, sourceLocation: sourceLocation)
+            wait(0.2)
+            #expect(!channel.isActive, sourceLocation: sourceLocation)
+        }
     }
 
     @Test func aReaderThatStopsIsClosedAfterTheLimit() throws {
-        let connection = try Connection()
-        connection.writable(false)
-        connection.wait(3.9)
-        #expect(connection.channel.isActive)
-        connection.wait(0.2)
-        #expect(!connection.channel.isActive)
+        try Connection().expectClosedAfterAStallOfTheLimit()
     }
 
     /// A slow reader that keeps taking its answer turns the channel writable now and then: each time the count
@@ -51,11 +55,7 @@ import Testing
         }
         #expect(connection.channel.isActive)
         // It stops for good: closed a limit after its last stall began
-        connection.writable(false)
-        connection.wait(3.9)
-        #expect(connection.channel.isActive)
-        connection.wait(0.2)
-        #expect(!connection.channel.isActive)
+        connection.expectClosedAfterAStallOfTheLimit()
     }
 
     /// Writable for a moment between two stalls: the second stall gets the whole limit, not what was left of the
@@ -66,10 +66,6 @@ import Testing
         connection.wait(1)
         connection.writable(true)
         connection.wait(0.5)
-        connection.writable(false)
-        connection.wait(3.9)
-        #expect(connection.channel.isActive)
-        connection.wait(0.2)
-        #expect(!connection.channel.isActive)
+        connection.expectClosedAfterAStallOfTheLimit()
     }
 }
