@@ -285,10 +285,12 @@ public struct Message: Decodable, Sendable {
     private static func isBlank(_ text: String) -> Bool { text.unicodeScalars.allSatisfy(\.properties.isWhitespace) }
 
     /// A file's title (its name unless someone changed it), on one line and at most 200 characters; `file` when
-    /// Slack left both out.
+    /// Slack left both out. Escaped as Slack escapes a message's text (`&amp;`, `&lt;`, `&gt;`), so that the whole
+    /// comment is one kind of text.
     private static func name(of file: File) -> String {
         let given = [file.title, file.name].lazy.compactMap { $0 }.first { !isBlank($0) } ?? "file"
         let line = given.unicodeScalars.prefix(200).map { $0.properties.isWhitespace ? " " : Character($0) }
-        return String(line).trimmingCharacters(in: .whitespaces)
+        return String(line).trimmingCharacters(in: .whitespaces).replacingOccurrences(of: "&", with: "&amp;")
+            .replacingOccurrences(of: "<", with: "&lt;").replacingOccurrences(of: ">", with: "&gt;")
     }
 }

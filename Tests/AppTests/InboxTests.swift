@@ -417,6 +417,34 @@ import UseroTestSupport
         }
     }
 
+    /// A Slack item's comment is Slack's markup as the message was sent (the API and the export keep it so); the
+    /// inbox shows it as it reads in Slack, where it used to show `Q&amp;A` and links in angle brackets.
+    @Test func aSlackMessageReadsInTheInboxAsItDidInSlack() async throws {
+        try await TestServer.run { server in
+            let client = try await server.createClient()
+            let stored = "Q&amp;A export &lt;broken&gt; cc <@U0456|ada>, see <https://app.example.com/qa?x=1&amp;y=2|the QA page>"
+            _ = try await server.parts.store.insert(
+                FeedbackDraft(
+                    clientId: client.id, source: .slack, comment: stored,
+                    slack: SlackCapture(
+                        teamId: "T0001", channelId: "C0001", messageTs: "1700000000.000100", threadTs: nil,
+                        authorId: "U0002", forwardedBy: "U0001", capturedVia: .shortcut, permalink: nil)),
+                at: Date(), origin: nil)
+            // The same text from the widget is what its visitor typed: shown as it is
+            _ = try await server.parts.store.insert(
+                FeedbackDraft(clientId: client.id, source: .widget, comment: "typed &amp; as is"), at: Date(), origin: nil)
+            let browser = InboxTestBrowser(baseURL: server.baseURL)
+            try await browser.signIn(adminKey: client.key)
+            let html = try await browser.get("/inbox").text
+            #expect(html.contains(
+                "Q&amp;A export &lt;broken&gt; cc @ada, see the QA page (https://app.example.com/qa?x=1&amp;y=2)"))
+            #expect(!html.contains("Q&amp;amp;A") && !html.contains("U0456"))
+            #expect(html.contains("typed &amp;amp; as is"))
+            let api = try await server.request("GET", "/api/feedback", headers: ["Authorization": "Bearer \(client.key)"])
+            #expect(api.text.contains(#""comment":"Q&amp;A export &lt;broken&gt; cc <@U0456|ada>"#))
+        }
+    }
+
     @Test func filtersBySourceAndEnvironmentWithTheDefaultEnvironmentFirst() async throws {
         try await TestServer.run { server in
             let client = try await server.createClient()

@@ -57,6 +57,26 @@ import UseroTestSupport
         }
     }
 
+    /// A Slack message is stored as Slack sends it (its markup, `&` as `&amp;`); the inbox shows it as it reads in
+    /// Slack.
+    @Test(arguments: [
+        ("Q&amp;A page: 2 &lt; 3 &gt; 1", "Q&A page: 2 < 3 > 1"),
+        ("typed &amp;lt; literally", "typed &lt; literally"),
+        ("<@U0123> and <@U0456|ada>", "@U0123 and @ada"),
+        ("in <#C0001|eng-feedback> and <#C0002>", "in #eng-feedback and #C0002"),
+        ("<!here> <!channel> <!subteam^S0123|@design> <!subteam^S0456>", "@here @channel @design @subteam"),
+        ("since <!date^1392734382^{date}|Feb 18, 2014>", "since Feb 18, 2014"),
+        ("see <https://example.com/a?b=1&amp;c=2|the docs>", "see the docs (https://example.com/a?b=1&c=2)"),
+        ("<https://example.com/x> <https://example.com/y|https://example.com/y>", "https://example.com/x https://example.com/y"),
+        ("<mailto:ada@example.com|ada@example.com>", "ada@example.com"),
+        ("a <b without its end", "a <b without its end"),
+        ("Crash\n[file: Q&amp;A &lt;1&gt;.png]", "Crash\n[file: Q&A <1>.png]"),
+        ("", ""),
+    ])
+    func slackMarkupReadsAsItDoesInSlack(_ stored: String, _ shown: String) {
+        #expect(SlackMarkup.plainText(stored) == shown)
+    }
+
     @Test func templatesCompile() throws {
         let library = try InboxTemplates.library()
         for (name, _) in InboxTemplates.sources { #expect(library.getTemplate(named: name) != nil) }

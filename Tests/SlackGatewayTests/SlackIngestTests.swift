@@ -305,8 +305,8 @@ import UseroTestSupport
         ]
         #expect(try await forward(["text": "", "files": files], ts: "1700000001.000100")
             == "[file: Login error after reset]\n[file: file]")
-        #expect(try await forward(["text": "Broken after the update", "files": [["name": "trace.txt"]]], ts: "1700000002.000100")
-            == "Broken after the update\n[file: trace.txt]")
+        #expect(try await forward(["text": "Broken after the update", "files": [["name": "Q&A <1>.txt"]]], ts: "1700000002.000100")
+            == "Broken after the update\n[file: Q&amp;A &lt;1&gt;.txt]")  // escaped as Slack escapes the text
         let attachments: [[String: Any]] = [["fallback": "Build 412 failed"], ["text": "", "fallback": " "], ["text": "Deploy paused"]]
         #expect(try await forward(["attachments": attachments], ts: "1700000003.000100") == "Build 412 failed\nDeploy paused")
         // A shape Slack never documented costs the courtesy, not the message.

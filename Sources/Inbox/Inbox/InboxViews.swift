@@ -157,7 +157,7 @@ struct ItemView: Sendable {
         environmentLabel = d.environment ?? "default environment"
         createdAtISO = iso8601(item.createdAt)
         createdAtText = InboxFormat.dateText(item.createdAt)
-        comment = d.comment.flatMap { $0.isEmpty ? nil : $0 }
+        comment = d.comment.flatMap { $0.isEmpty ? nil : d.source == .slack ? SlackMarkup.plainText($0) : $0 }
         headingDetail = comment.map { InboxFormat.shorten($0, to: 80) } ?? "\(sourceLabel), \(createdAtText)"
         pageLink = d.pageUrl.map { url in
             if let link = WebLink(url, textLimit: 120) { LinkView(isLink: true, href: link.href, text: link.text) }
