@@ -2519,7 +2519,8 @@ enum OpenAPIDocument {
       "type": [
        "string",
        "null"
-      ]
+      ],
+      "description": "For a Slack item, the message's text as Slack sent it, in Slack's markup (&amp; &lt; &gt;, <@U…> mentions, <https://…|label> links), then a line [file: NAME] for each file shared with it."
      },
      "userEmail": {
       "type": [
