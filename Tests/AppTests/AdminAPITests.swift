@@ -90,6 +90,30 @@ import UseroTestSupport
         }
     }
 
+    /// Pages hold 50 items unless asked, and up to 200 when asked (`limit`'s documented range). A parameter given
+    /// empty, as the route is written (`?source=&limit=&cursor=`) and a form with nothing chosen sends it, is one not
+    /// given.
+    @Test func pagesHold50ByDefaultAndUpTo200AndEmptyParametersAreNotGiven() async throws {
+        try await TestServer.run { server in
+            let client = try await server.createClient()
+            for index in 1...51 {
+                let posted = try await server.postJSON("/api/feedback", #"{"clientId":"\#(client.id)","comment":"n\#(index)"}"#)
+                #expect(posted.status == 200)
+            }
+            let auth = ["Authorization": "Bearer \(client.key)"]
+            for query in ["", "?source=&limit=&cursor="] {
+                let page = try await server.request("GET", "/api/feedback\(query)", headers: auth)
+                #expect(page.status == 200, "\(query): \(page.text.prefix(200))")
+                #expect((page.json["items"] as? [Any])?.count == 50, "\(query)")
+                #expect(page.json["nextCursor"] is String, "\(query)")
+            }
+            let all = try await server.request("GET", "/api/feedback?limit=200", headers: auth)
+            #expect(all.status == 200)
+            #expect((all.json["items"] as? [Any])?.count == 51)
+            #expect(all.json["nextCursor"] is NSNull)
+        }
+    }
+
     @Test(arguments: [
         "?limit=0", "?limit=201", "?limit=ten", "?source=email", "?cursor=%%%", "?cursor=bm90LWEtY3Vyc29y",
         "?cursor=MToA",  // `1:` and a NUL, which PostgreSQL's text cannot hold

@@ -84,6 +84,9 @@ import UseroTestSupport
             #expect(served.body == image)
             // Never kept by a browser: once deleted, it is not shown from a cache.
             #expect(served.header("Cache-Control") == "private, no-store")
+            // Shown only as the image its bytes proved it to be: never sniffed as another type, never run as a page.
+            #expect(served.header("X-Content-Type-Options") == "nosniff")
+            #expect(served.header("Content-Security-Policy") == "default-src 'none'")
         }
     }
 

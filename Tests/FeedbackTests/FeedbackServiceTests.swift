@@ -175,6 +175,21 @@ import UseroTestSupport
         #expect(storedScreenshots.isEmpty)
     }
 
+    /// The upload quota is what a client may hold: an upload that fills it to the byte is taken, and the next one is
+    /// refused.
+    @Test func anUploadThatFillsTheQuotaExactlyIsTaken() async throws {
+        let client = try await client()
+        let service = FeedbackService(
+            store: store, clock: clock, publicURL: "https://usero.test/", uploadQuotaBytes: Int64(Self.png.count * 2))
+        for _ in 0..<2 {
+            _ = try await service.uploadScreenshot(clientId: client.id, declaredType: nil, bytes: Self.png, origin: nil)
+        }
+        await #expect(throws: FeedbackError.uploadQuotaExceeded(megabytes: 0)) {
+            _ = try await service.uploadScreenshot(clientId: client.id, declaredType: nil, bytes: Self.png, origin: nil)
+        }
+        #expect(storedScreenshots.count == 2)
+    }
+
     /// A submission naming another client's upload by its `fileName` learns nothing of it: the item keeps the
     /// object as its sender wrote it, not that upload's real size, type, dimensions or address, which the sender
     /// could otherwise read back through its own admin API or export.

@@ -13,6 +13,14 @@ import Testing
         #expect(form["missing"] == nil)
     }
 
+    /// Hex digits in an escape are case-insensitive (RFC 3986), and empty pairs (`a=1&&b=2&`, as a query built by
+    /// appending `&` writes them) are nothing, not a field without a name.
+    @Test func lowercaseEscapesAndEmptyPairsAreRead() throws {
+        let form = try #require(FormBody(Array("&text=caf%c3%a9%2b&&limit=2&".utf8)))
+        #expect(form["text"] == "café+")
+        #expect(form.fields.map(\.name) == ["text", "limit"])
+    }
+
     @Test func brokenEscapesAreRefused() {
         #expect(FormBody(Array("a=%E".utf8)) == nil)
         #expect(FormBody(Array("a=%ZZ".utf8)) == nil)

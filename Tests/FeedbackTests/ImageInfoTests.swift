@@ -57,6 +57,34 @@ import Testing
         #expect(info.height == 480)
     }
 
+    /// Tables may come before the frame header (a DHT, whose marker sits among the SOF ones, often does): the size
+    /// is the frame's, not read from a table.
+    @Test func aHuffmanTableBeforeTheFrameHeaderIsSkipped() throws {
+        let bytes: [UInt8] = [0xFF, 0xD8, 0xFF, 0xDB, 0x00, 0x04, 0x00, 0x00,  // DQT, 2 bytes of payload
+                              0xFF, 0xC4, 0x00, 0x06, 0x00, 0x01, 0x02, 0x03,  // DHT, 4 bytes of payload
+                              0xFF, 0xC0, 0x00, 0x11, 0x08, 0x01, 0xE0, 0x02, 0x80, 0x03, 0x01, 0x22, 0x00]  // SOF0 480x640
+        let info = try #require(ImageInfo.sniff(bytes))
+        #expect(info.mimeType == "image/jpeg")
+        #expect(info.width == 640)
+        #expect(info.height == 480)
+    }
+
+    /// Lossy WebP (`VP8 `: 14-bit sizes, the top two bits a scale) and extended WebP (`VP8X`: 24-bit sizes less one,
+    /// as alpha and animation use) report the sizes their headers state.
+    @Test func readsLossyAndExtendedWebPDimensions() throws {
+        let riff: [UInt8] = Array("RIFF".utf8) + [0, 0, 0, 0] + Array("WEBP".utf8)
+        // Chunk size, frame tag, start code, then 400 (scale 1) and 300.
+        let lossy = riff + Array("VP8 ".utf8) + [0, 0, 0, 0, 0, 0, 0, 0x9D, 0x01, 0x2A, 0x90, 0x41, 0x2C, 0x01]
+        // Chunk size, flags, reserved, then 1024 - 1 and 768 - 1.
+        let extended = riff + Array("VP8X".utf8) + [10, 0, 0, 0, 0x10, 0, 0, 0, 0xFF, 0x03, 0x00, 0xFF, 0x02, 0x00]
+        for (bytes, width, height) in [(lossy, 400, 300), (extended, 1024, 768)] as [([UInt8], Int64, Int64)] {
+            let info = try #require(ImageInfo.sniff(bytes))
+            #expect(info.mimeType == "image/webp")
+            #expect(info.width == width)
+            #expect(info.height == height)
+        }
+    }
+
     @Test func readsBMPDimensionsTopDownOrBottomUp() throws {
         func bmp(height: Int32) -> [UInt8] {
             var bytes = Array("BM".utf8) + [UInt8](repeating: 0, count: 12) + [40, 0, 0, 0] + [0x20, 0x03, 0, 0]

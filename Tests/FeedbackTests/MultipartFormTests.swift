@@ -41,6 +41,19 @@ import Testing
         #expect(throws: FeedbackError.malformedMultipart) { try form(body) }
     }
 
+    /// Media types and parameter names are case-insensitive, and a boundary may be quoted (.NET's `HttpClient` quotes
+    /// it): each spelling reads the same parts.
+    @Test(arguments: [
+        "multipart/form-data; boundary=\"XyZ\"", "Multipart/Form-Data; Boundary=XyZ", "MULTIPART/FORM-DATA;boundary=XyZ",
+    ])
+    func anyCaseAndAQuotedBoundaryReadTheSameParts(contentType: String) throws {
+        #expect(MultipartForm.boundary(of: contentType) == "XyZ")
+        let f = try MultipartForm(
+            contentType: contentType,
+            body: ByteBuffer(string: "--XyZ\r\nContent-Disposition: form-data; NAME=\"clientId\"\r\n\r\nclient_a\r\n--XyZ--"))
+        #expect(f.part(named: "clientId")?.text == "client_a")
+    }
+
     @Test func aPartIsASliceOfTheBodyNotACopy() throws {
         var file = [UInt8](repeating: 13, count: 100_000)  // CRs: where multipart-kit cut and copied
         file += Array("\r\n--X".utf8)

@@ -84,6 +84,17 @@ import Testing
         }
     }
 
+    /// The limit holds for a part's headers together, not only for one unfinished line: many short lines, even
+    /// with their blank line in the same chunk, are refused too.
+    @Test func manyShortHeaderLinesAreRefusedOnceTheyPassTheLimit() {
+        let line = "X-Pad: " + String(repeating: "a", count: 100) + "\r\n"
+        let lines = String(repeating: line, count: MultipartStream.maxHeaderBytes / line.utf8.count + 1)
+        var stream = MultipartStream(boundary: "b")
+        #expect(throws: FeedbackError.malformedMultipart) {
+            try stream.consume(ByteBuffer(string: "--b\r\n" + lines + "\r\nv\r\n--b--")) { _ in }
+        }
+    }
+
     @Test(arguments: [
         "--XyZ\r\nBad Name: x\r\n\r\nv\r\n--XyZ--",
         "--XyZ\r\nNo colon\r\n\r\nv\r\n--XyZ--",

@@ -206,6 +206,50 @@ import Testing
         }
     }
 
+    /// `replayOffsetMs` is a non-negative offset: 0, the replay's first moment, is one.
+    @Test func aReplayOffsetOfZeroIsTheStartOfTheReplay() throws {
+        let draft = try parse(#"{"clientId":"client_a","rating":3,"sessionReplayId":"r1","replayOffsetMs":0}"#)
+        #expect(draft.replayOffsetMs == 0)
+    }
+
+    /// `userId` is 1 to 128 characters, as on `/api/identify`: an empty one links the item to no one and is refused.
+    @Test func anEmptyUserIdIsRefusedNamingUserId() {
+        #expect(throws: FeedbackError.invalid(issues: ["userId": ["Must be 1 to 128 characters"]])) {
+            try parse(#"{"clientId":"client_a","rating":3,"userId":""}"#)
+        }
+    }
+
+    /// A screenshot object is what an upload can be: no negative size, an image type, and only the fields the
+    /// upload's answer has (a misspelt one is named, not dropped).
+    @Test(arguments: [("fileSize", "-1"), ("mimeType", #""text/html""#), ("size", "5")])
+    func aScreenshotObjectNoUploadCouldBeIsRefusedNamingItsField(field: String, value: String) {
+        var fields = [
+            ("fileName", #""client_a/1-x.png""#), ("url", #""https://x.example/a.png""#), ("fileSize", "1"),
+            ("mimeType", #""image/png""#),
+        ]
+        fields.removeAll { $0.0 == field }
+        fields.append((field, value))
+        let shot = "{" + fields.map { #""\#($0.0)":\#($0.1)"# }.joined(separator: ",") + "}"
+        #expect {
+            try parse(#"{"clientId":"client_a","rating":3,"screenshots":["# + shot + "]}")
+        } throws: { error in
+            guard case .invalid(let issues) = error as? FeedbackError else { return false }
+            return Array(issues.keys) == ["screenshots.0.\(field)"]
+        }
+    }
+
+    /// The rating-or-comment rule speaks only when the fields are otherwise fine: a comment refused for its length
+    /// names `comment`, not also a missing rating the client never meant to send.
+    @Test func aCommentRefusedForItsLengthIsTheOnlyFieldNamed() {
+        let long = String(repeating: "x", count: SubmissionParser.maxCommentCharacters + 1)
+        #expect {
+            try parse(#"{"clientId":"client_a","comment":"\#(long)"}"#)
+        } throws: { error in
+            guard case .invalid(let issues) = error as? FeedbackError else { return false }
+            return Array(issues.keys) == ["comment"]
+        }
+    }
+
     @Test func combiningMarksCountTowardTheCommentLimit() {
         // One grapheme cluster with 60,000 combining accents: one "Character" to Swift, 60,001 scalars.
         let cluster = "e" + String(repeating: "\u{301}", count: 60_000)

@@ -117,6 +117,26 @@ import UseroTestSupport
         #expect(leftovers() == [])
     }
 
+    /// One file per request: a form repeating `screenshot` or `clientId` is read by the first of each (as
+    /// `MultipartForm.part(named:)` reads it), and the repeated file leaves nothing in the spool folder.
+    @Test func theFirstOfARepeatedPartCountsAndTheRestLeaveNoSpoolFile() async throws {
+        func part(_ name: String, _ bytes: [UInt8]) -> [UInt8] {
+            Array("--b\r\nContent-Disposition: form-data; name=\"\(name)\"\r\n\r\n".utf8) + bytes + Array("\r\n".utf8)
+        }
+        let first = Self.file(20_000)
+        let body = part("clientId", Array("client_a".utf8)) + part("screenshot", first) + part("clientId", Array("client_b".utf8))
+            + part("screenshot", Self.file(30_000).reversed()) + Array("--b--\r\n".utf8)
+        var admitted: [String] = []
+        let upload = try await reader(admit: { admitted.append($0) }).read(Chunks(body, size: 5000), boundary: "b")
+        let spooled = try #require(upload.file)
+        #expect(spooled.size == Int64(first.count))
+        #expect(Array(try SpooledFile.contents(of: spooled.path, size: first.count).readableBytesView) == first)
+        #expect(upload.clientId == "client_a")
+        #expect(admitted == ["client_a"])
+        spooled.discard()
+        #expect(leftovers() == [])
+    }
+
     @Test func aSpoolFileIsReadBackOnlyWhenItHoldsExactlyItsSize() throws {
         try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
         let path = folder + "/ten.part"
