@@ -264,6 +264,25 @@ import UseroTestSupport
         #expect(try await slack.queuedWork(clientID: other, slackMember: "U0001").count == 1)
     }
 
+    /// The Home tab waiting to be published for a member is work in their name: their export lists it, and erasing
+    /// them cancels it with their notices.
+    @Test func aMembersQueuedHomeTabIsListedAndCancelledWithTheirOtherWork() async throws {
+        let client = try await makeClient()
+        let now = epochMillis(Self.now)
+        for work: SlackJob.Work in [
+            .publishHome(PublishHomeJob(user: "U0001")), .notify(NotifyJob(channel: "C0001", user: "U0001", outcome: "captured")),
+            .publishHome(PublishHomeJob(user: "U0002")),
+        ] {
+            try await store.enqueue(NewSlackJob(clientId: client, teamId: "T0001", work: work, runAt: now))
+        }
+        let slack = SlackAccountData(store: store, wakeup: nil)
+
+        let listed = try await slack.queuedWork(clientID: client, slackMember: "U0001")
+        #expect(Set(listed.map(\.kind)) == ["Slack: their Home tab, to update", "Slack: a notice to them about a forward"])
+        #expect(try await slack.cancelQueuedWork(clientID: client, slackMember: "U0001", at: now) == 2)
+        #expect(store.jobs.only?.work == .publishHome(PublishHomeJob(user: "U0002")))
+    }
+
     @Test func finishPendingCompletesAClosureInterruptedHalfWay() async throws {
         // Given a closure that stopped after its first step and one batch of 2
         let (client, _) = try await seedAccount()

@@ -77,6 +77,20 @@ import UseroTestSupport
                 at: clock.now(), origin: nil)
         }
 
+        /// Another client with its own workspace T0002 installed, posting to C0888; returns the client's id.
+        func connectAnotherClient() async throws -> String {
+            let (other, _) = try await store.createClient(name: "Other", plan: .paid, allowedOrigins: [], at: clock.now())
+            let envelope = try keyRing.seal(Array("xoxb-other-token".utf8), associatedData: Array("T0002".utf8))
+            let saved = try await store.saveInstallation(
+                Installation(
+                    teamId: "T0002", clientId: other.id, enterpriseId: nil, teamName: "Other", botUserId: "U0109",
+                    botId: "B0101", appId: "A0001", scopes: SlackOAuth.scopes, installerUserId: "U0101",
+                    tokenEnvelope: envelope, tokenKeyId: keyRing.currentKeyID,
+                    installedAt: epochMillis(clock.now()) - 3_600_000, settings: SlackSettings(notifyChannel: "C0888")))
+            #expect(saved == .saved)
+            return other.id
+        }
+
         func reaction(_ emoji: String, event: String, user: String = "U0001", ts: String = "1700000000.000100") -> [UInt8] {
             Array(
                 """
@@ -412,6 +426,75 @@ import UseroTestSupport
         try await world.drain()
         #expect(world.api.calls("chat.postMessage").count == 2)
         #expect(try await world.store.installation(client: world.clientID)?.notifyProblem == nil)
+    }
+
+    /// A new item is posted to its own client's workspace only: another client's workspace with a notify channel
+    /// gets no job for it (the PostgreSQL store reads the installations of several clients' items at once).
+    @Test func aNewItemIsQueuedForItsOwnClientsWorkspaceOnly() async throws {
+        let world = try await World(settings: SlackSettings(notifyChannel: "C0777"))
+        _ = try await world.connectAnotherClient()
+        _ = try await world.submit("Acme's own words")
+        #expect(world.store.jobs.map(\.teamId) == [Self.team])
+        try await world.drain()
+        #expect(world.api.calls("chat.postMessage").map(\.channel) == ["C0777"])
+    }
+
+    /// A post job whose workspace is connected to another client by the time it runs (reinstalled for it meanwhile)
+    /// posts nothing: one client's feedback never appears in another client's channel.
+    @Test func aPostForAWorkspaceOfAnotherClientPostsNothing() async throws {
+        let world = try await World()
+        _ = try await world.connectAnotherClient()
+        let item = try await world.submit("Acme's own words")
+        #expect(world.store.jobs.isEmpty)  // Acme's workspace has no notify channel
+        try await world.store.enqueue(
+            NewSlackJob(
+                clientId: world.clientID, teamId: "T0002", work: .postFeedback(PostFeedbackJob(feedbackId: item.id)),
+                runAt: epochMillis(world.clock.now())))
+        try await world.drain()
+        #expect(world.api.calls("chat.postMessage").isEmpty)
+        #expect(world.store.jobs.isEmpty)
+    }
+
+    /// A post waits out a Slack outage of a quarter of an hour (eleven failed tries, about 17 minutes of backoff) and
+    /// goes out when Slack is back: it is not dropped, and the inbox shows no problem.
+    @Test func aPostOutlastsAQuarterHourSlackOutage() async throws {
+        let world = try await World(settings: SlackSettings(notifyChannel: "C0777"))
+        world.api.fail("chat.postMessage", with: .unreachable, .unreachable, .unreachable, .unreachable, .unreachable,
+                       .unreachable, .unreachable, .unreachable, .unreachable, .unreachable, .unreachable)
+        _ = try await world.submit("after the outage")
+        let took = try await world.drain()
+        #expect(took >= 15 * 60)
+        #expect(world.api.calls("chat.postMessage").count == 12)
+        #expect(try await world.store.installation(client: world.clientID)?.notifyProblem == nil)
+        #expect(world.store.jobs.isEmpty)
+    }
+
+    /// A post whose answer was lost is looked for in the channel before it goes out again, from a minute before the
+    /// first try: Slack's clock (the message's `ts`) may be behind the instance's by seconds, and the post is then
+    /// still found, kept for its deletion, and not posted twice.
+    @Test func aPostWhoseAnswerWasLostIsFoundEvenWhenSlacksClockIsBehind() async throws {
+        let clock = TestClock(Date(timeIntervalSince1970: 1_800_000_000))
+        let world = try await World(clock: clock, settings: SlackSettings(notifyChannel: "C0777"))
+        let sentAt = epochMillis(clock.now())
+        world.api.fail("chat.postMessage", with: .unreachable)  // Slack took it; its answer never came
+        let item = try await world.submit("posted once")
+        await world.worker.runDueJobs()
+        #expect(world.api.calls("chat.postMessage").count == 1)
+        let ts = Self.ts(sentAt - 5_000)
+        world.api.setHistory("C0777", [
+            nil: MessagePage(
+                messages: [
+                    Message(
+                        ts: ts, user: Self.bot, botId: "B0001", text: "New feedback",
+                        metadata: MessageMetadata(
+                            eventType: SlackNotificationMessage.eventType,
+                            payload: [SlackNotificationMessage.feedbackIdKey: item.id]))
+                ], nextCursor: nil)
+        ])
+        try await world.drain()
+        #expect(world.api.calls("chat.postMessage").count == 1)
+        #expect(world.store.withState { $0.posts[item.id]?.map(\.ts) } == [ts])
+        #expect(world.store.jobs.isEmpty)
     }
 
     /// Every post Slack refuses for good, and every post given up on after its retries, leaves the admin a word in
@@ -865,6 +948,110 @@ import UseroTestSupport
         #expect(world.store.jobs.isEmpty)
     }
 
+    /// A sweep that cannot go on (the token revoked meanwhile, or Slack out of reach through every retry) still
+    /// leaves its audit entry, saying why it stopped: the admin sees the recovery was partial, not that none ran.
+    @Test(arguments: [
+        ([SlackAPIError.slack(code: "token_revoked")], "stopped:token_revoked"),
+        (Array(repeating: SlackAPIError.unreachable, count: 8), "stopped:unreachable"),
+    ])
+    func aSweepThatCannotGoOnIsStillOnRecord(failures: [SlackAPIError], stopped: String) async throws {
+        let clock = TestClock(Date(timeIntervalSince1970: 1_800_000_000))
+        let world = try await World(clock: clock)
+        let now = epochMillis(clock.now())
+        for failure in failures { world.api.fail("users.conversations", with: failure) }
+        try await SlackWorkspace(store: world.store, clock: clock, wakeup: nil)
+            .recover(clientID: world.clientID, since: now - 3_600_000)
+        try await world.drain()
+        #expect(world.store.jobs.isEmpty)
+        let entry = try #require(try await world.store.auditEntries(clientID: world.clientID, limit: 10).first)
+        #expect(entry.kind == "slack_recovery")
+        #expect(entry.counts[stopped] == 1)
+        #expect(entry.counts["partial"] == 1)
+    }
+
+    /// A thread whose replies Slack pages is read to its last page: a trigger reaction on a reply of the second page
+    /// is recovered too.
+    @Test func aSweepReadsEveryPageOfAThreadsReplies() async throws {
+        let clock = TestClock(Date(timeIntervalSince1970: 1_800_000_000))
+        let world = try await World(clock: clock)
+        let now = epochMillis(clock.now())
+        let parent = Self.ts(now - 600_000)
+        world.api.setChannels([nil: ChannelPage(channels: ["C0001"], nextCursor: nil)])
+        world.api.setHistory("C0001", [
+            nil: MessagePage(messages: [Message(ts: parent, user: "U0005", text: "Thread parent", replyCount: 2)], nextCursor: nil)
+        ])
+        world.api.setReplies("C0001", ts: parent, [
+            nil: MessagePage(
+                messages: [
+                    Message(ts: parent, user: "U0005", text: "Thread parent", replyCount: 2),
+                    Message(ts: Self.ts(now - 590_000), threadTs: parent, user: "U0006", text: "First page reply",
+                            reactions: [.init(name: "pushpin", users: ["U0007"])]),
+                ], nextCursor: "replies2"),
+            "replies2": MessagePage(
+                messages: [
+                    Message(ts: Self.ts(now - 580_000), threadTs: parent, user: "U0006", text: "Second page reply",
+                            reactions: [.init(name: "wrench", users: ["U0007"])])
+                ], nextCursor: nil),
+        ])
+        try await SlackWorkspace(store: world.store, clock: clock, wakeup: nil)
+            .recover(clientID: world.clientID, since: now - 3_600_000)
+        try await world.drain()
+        let recovered = try await world.store.listFeedback(
+            clientID: world.clientID, filter: FeedbackFilter(), limit: 50, after: nil
+        ).items.compactMap(\.draft.comment)
+        #expect(Set(recovered) == ["First page reply", "Second page reply"])
+        #expect(world.api.calls("conversations.replies").map(\.cursor) == [nil, "replies2"])
+    }
+
+    /// One sweep reads at most 1,000 channels however Slack pages the list: past that, channels are counted as
+    /// omitted and the audit says the sweep was partial.
+    @Test func aSweepReadsAtMostAThousandChannelsAcrossListPagesAndSaysItOmittedTheRest() async throws {
+        let clock = TestClock(Date(timeIntervalSince1970: 1_800_000_000))
+        let world = try await World(clock: clock)
+        let now = epochMillis(clock.now())
+        let ids = (1...1_005).map { "C\(String(100_000 + $0))" }
+        world.api.setChannels([
+            nil: ChannelPage(channels: Array(ids.prefix(600)), nextCursor: "more"),
+            "more": ChannelPage(channels: Array(ids.dropFirst(600)), nextCursor: nil),
+        ])
+        try await SlackWorkspace(store: world.store, clock: clock, wakeup: nil)
+            .recover(clientID: world.clientID, since: now - 3_600_000)
+        for _ in 0..<10 where world.api.calls("users.conversations").count < 2 {
+            await world.worker.runDueJobs()
+            clock.advance(by: 1.2)
+        }
+        guard case .recover(let sweep)? = world.store.jobs.only?.work else {
+            Issue.record("expected the sweep's next step")
+            return
+        }
+        #expect(sweep.listed)
+        #expect(sweep.channels == Array(ids.prefix(1_000)))
+        #expect(sweep.channelsOmitted == 5)
+        let counts = SlackRecoveryRules.auditCounts(sweep)
+        #expect(counts["channelsOmitted"] == 5)
+        #expect(counts["partial"] == 1)
+    }
+
+    /// A `since` a few seconds ahead of the service's clock (the admin's clock is not the server's) is taken as
+    /// "now", never as a window that ends before it starts (a sweep over it would stop the process at its first read).
+    @Test func aRecoverySinceSecondsAheadOfTheClockSweepsFromNow() async throws {
+        let clock = TestClock(Date(timeIntervalSince1970: 1_800_000_000))
+        let world = try await World(clock: clock)
+        let now = epochMillis(clock.now())
+        Self.scriptChannel(world.api, around: now)
+        try await SlackWorkspace(store: world.store, clock: clock, wakeup: nil)
+            .recover(clientID: world.clientID, since: now + 30_000)
+        guard case .recover(let sweep)? = world.store.jobs.only?.work else {
+            Issue.record("expected a sweep")
+            return
+        }
+        #expect(sweep.since == now)
+        try #require(sweep.since <= sweep.until)
+        try await world.drain()
+        let entry = try #require(try await world.store.auditEntries(clientID: world.clientID, limit: 10).first)
+        #expect(entry.counts["channelsRead"] == 2)
+    }
+
     /// Seven requests in a row were seven sweeps reading every channel side by side, at seven times Slack's pace,
     /// with seven audit entries. A request that a sweep queued and not started covers (as far back, asked for within
     /// the last minute) joins it; one reaching further back, a minute later, or after that sweep began to read (it
@@ -967,5 +1154,25 @@ import UseroTestSupport
         #expect(view.contains("/usero"))
         #expect(view.contains("2 messages captured"))
         #expect(view.contains("<https://usero.example.com/inbox|Open the feedback inbox>"))
+    }
+
+    /// "This week" on the Home tab counts the captures of the last seven days: those of three and six days ago
+    /// with today's, not one of eight days ago.
+    @Test func theHomeTabCountsTheCapturesOfTheLastSevenDays() async throws {
+        let world = try await World()
+        for (index, daysAgo) in [0.0, 3, 6, 8].enumerated() {
+            _ = try await world.store.captureForward(
+                CapturedMessage(
+                    teamId: Self.team, channelId: "C1", messageTs: "1.\(index)", threadTs: nil, authorId: nil,
+                    forwardedBy: "U1", via: .shortcut, permalink: nil, text: "x"),
+                at: world.clock.now().addingTimeInterval(-daysAgo * 86_400), responseURL: nil)
+        }
+        try await world.store.enqueue(
+            NewSlackJob(
+                clientId: world.clientID, teamId: Self.team, work: .publishHome(PublishHomeJob(user: "U0001")),
+                runAt: epochMillis(world.clock.now())))
+        try await world.drain()
+        let view = try #require(world.api.calls("views.publish").only?.json)
+        #expect(view.contains("3 messages captured"), "\(view)")
     }
 }

@@ -87,6 +87,23 @@ import UseroTestSupport
         #expect(world.jobs.only?.work == .notify(NotifyJob(channel: "C0001", user: "U0001", outcome: "already_captured")))
     }
 
+    /// A permalink Slack could not give just now (an outage, a 429) is not given up: the capture is tried again and
+    /// its row gets the link. Only a permalink Slack refuses for good leaves the row without one.
+    @Test(arguments: [SlackAPIError.server(status: 503), .unreachable])
+    func aCaptureWhosePermalinkSlackCouldNotGiveYetIsRetriedAndKeepsItsLink(failure: SlackAPIError) async throws {
+        let (world, api) = try await Self.world()
+        try await world.store.enqueue(world.newJob(Self.capture))
+        api.fail("chat.getPermalink", with: failure)
+
+        #expect(try await Self.runOne(world) == .retryLater)
+        #expect(world.items.isEmpty)
+        #expect(world.jobs.only?.attempts == 1)
+
+        world.clock.advance(by: 1)
+        #expect(try await Self.runOne(world) == .finished)
+        #expect(world.items.only?.draft.slack?.permalink == "https://acme-product.slack.com/archives/C0001/p1700000000000100")
+    }
+
     // MARK: Rate limits
 
     @Test func aRateLimitPostponesThatWorkspacesJobsOfThatKindOnly() async throws {
@@ -349,6 +366,27 @@ import UseroTestSupport
         // An instance with the key captures it
         #expect(try await SlackJobRunnerJobTests.runOne(world) == .finished)
         #expect(world.items.only?.draft.comment == "Export to CSV times out")
+    }
+
+    /// Left for another instance for a day at most: past that, the job uses up its attempts as any failing job does,
+    /// and the forwarder hears that Slack could not be reached, instead of the job waiting in the queue for ever.
+    @Test func aCaptureNoInstanceCouldOpenTheTokenOfForADayEndsAndTellsTheForwarder() async throws {
+        let (world, api) = try await SlackJobRunnerJobTests.world()
+        try await world.store.enqueue(world.newJob(SlackJobRunnerJobTests.capture))
+        let replica = SlackJobRunner(
+            store: world.store, auditor: world.store, api: api,
+            keyRing: KeyRing(current: try TokenKey(try SecretBytes.random(count: 32))), clock: world.clock,
+            logger: world.logger, wakeup: world.wakeup)
+        world.clock.advance(by: Double(SlackJobRunner.rateLimitedGiveUpAge) / 1000)
+
+        for attempt in 1...SlackJobRunner.maxAttempts(.captureReaction) {
+            let job = try #require(try await world.claim().first)
+            #expect(await replica.run(job) == (attempt < 8 ? .retryLater : .finished), "attempt \(attempt)")
+            world.clock.advance(by: 300)
+        }
+        #expect(api.calls.isEmpty)
+        #expect(world.items.isEmpty)
+        #expect(world.jobs.only?.work == .notify(NotifyJob(channel: "C0001", user: "U0001", outcome: "slack_unavailable")))
     }
 
     @Test func aClosedAccountsRevokeIsLeftForAnInstanceWithItsKey() async throws {

@@ -48,6 +48,29 @@ import UseroCrypto
         #expect(api.historyCalls == 0)
     }
 
+    /// A reply deep in a long thread (Slack pages `conversations.replies`) is still found: the fetch follows up to
+    /// 20 pages, and no further (a cursor Slack keeps handing out does not hold the job for ever).
+    @Test func aReplyOnTheTwentiethPageOfAThreadIsFoundAndNoPageBeyondIsAsked() async throws {
+        func pages(replyOnPage last: Int) throws -> [String?: MessagePage] {
+            var pages: [String?: MessagePage] = [:]
+            for page in 1...last {
+                let ts = page == last ? "1.2" : "1.\(1_000 + page)"
+                pages[page == 1 ? nil : "page\(page)"] = MessagePage(
+                    messages: [try Self.message(#"{"ts":"\#(ts)","thread_ts":"1.0","text":"page \#(page)"}"#)],
+                    nextCursor: "page\(page + 1)")
+            }
+            return pages
+        }
+        let twenty = FakeSlackWebAPI(pages: try pages(replyOnPage: 20))
+        let found = try await Self.runner(twenty).fetchMessage(channel: "C1", ts: "1.2", token: Redacted("xoxb-test"))
+        #expect(found?.text == "page 20")
+        #expect(twenty.cursors.count == 20)
+
+        let beyond = FakeSlackWebAPI(pages: try pages(replyOnPage: 21))
+        #expect(try await Self.runner(beyond).fetchMessage(channel: "C1", ts: "1.2", token: Redacted("xoxb-test")) == nil)
+        #expect(beyond.cursors.count == 20)
+    }
+
     @Test func aMissingMessageIsNotReplacedByANeighbour() async throws {
         let api = FakeSlackWebAPI(pages: [nil: MessagePage(messages: [try Self.message(#"{"ts":"9.9"}"#)], nextCursor: nil)])
         let found = try await Self.runner(api).fetchMessage(channel: "C1", ts: "1.2", token: Redacted("xoxb-test"))

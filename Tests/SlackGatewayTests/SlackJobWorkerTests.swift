@@ -114,6 +114,25 @@ import UseroTestSupport
         #expect(releasedA1 < enteredA2)
     }
 
+    /// What the service sends on its own (a Home tab, a post) has its own lane: while a workspace's `views.publish`
+    /// hangs, that workspace's notice to a forwarder still goes out, and the other way round.
+    @Test func aHangingHomeTabPublishNeverHoldsAForwardersNoticeOfTheSameWorkspace() async throws {
+        let api = GatedSlackWebAPI()
+        let world = try await SlackWorld(api: api)
+        try await world.store.enqueue(world.newJob(.publishHome(PublishHomeJob(user: "H1"))))
+        try await world.store.enqueue(world.newJob(Self.notice("A1")))
+        var events = api.events.makeAsyncIterator()
+
+        try await Self.withRunning(world.worker()) {
+            // Both calls are in Slack at the same time: neither waited for the other's lane.
+            let entered = [await events.next(), await events.next()]
+            #expect(Set(entered) == [.entered("H1"), .entered("A1")])
+            api.release("H1")
+            api.release("A1")
+        }
+        #expect(world.jobs.isEmpty)
+    }
+
     @Test func aShutdownWaitsForHangingSlackCallsOnlyUpToTheDrainBoundAndHandsTheirJobsBack() async throws {
         // Given a Slack that accepts a call of each workspace and never answers
         let api = GatedSlackWebAPI(honoursCancellation: true)

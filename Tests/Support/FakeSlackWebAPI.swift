@@ -214,7 +214,15 @@ public final class FakeSlackWebAPI: SlackWebAPI {
         async throws -> MessagePage
     {
         try record("conversations.history", channel: channel, cursor: cursor)
-        return state.withLock { $0.channelHistory[channel]?[cursor] ?? MessagePage(messages: [], nextCursor: nil) }
+        var page = state.withLock { $0.channelHistory[channel]?[cursor] ?? MessagePage(messages: [], nextCursor: nil) }
+        // As Slack: only messages after `oldest` and before `latest` (a message without a readable `ts` is kept).
+        if let from = Double(oldest), let to = Double(latest) {
+            page.messages = page.messages.filter { message in
+                guard let ts = message.ts.flatMap(Double.init) else { return true }
+                return ts > from && ts < to
+            }
+        }
+        return page
     }
 
     public func replies(channel: String, ts: String, oldest: String, cursor: String?, token: Redacted<String>)

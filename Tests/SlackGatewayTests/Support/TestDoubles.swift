@@ -4,8 +4,9 @@ import SlackGateway
 import Synchronization
 import UseroTestSupport
 
-/// A `SlackWebAPI` whose `chat.postEphemeral` calls stop until the test releases them, one by one, by the `user` they
-/// address; everything the workers do is reported on `events`, so tests await what happened instead of sleeping.
+/// A `SlackWebAPI` whose `chat.postEphemeral` and `views.publish` calls stop until the test releases them, one by
+/// one, by the `user` they address; everything the workers do is reported on `events`, so tests await what happened
+/// instead of sleeping.
 final class GatedSlackWebAPI: SlackWebAPI {
     enum Event: Sendable, Hashable {
         /// A call to `user` arrived and is held.
@@ -58,7 +59,13 @@ final class GatedSlackWebAPI: SlackWebAPI {
 
     func postEphemeral(channel: String, user: String, text: String, threadTs: String?, token: Redacted<String>)
         async throws
-    {
+    { try await gate(user) }
+
+    /// `views.publish` is held by its `user` too: the outbound lane's call.
+    func publishHome(user: String, view: String, token: Redacted<String>) async throws { try await gate(user) }
+
+    /// Holds a call addressed to `user` until the test releases it.
+    private func gate(_ user: String) async throws {
         let hold = {
             await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
                 let resumeNow = self.state.withLock { state -> Bool in
@@ -107,7 +114,6 @@ final class GatedSlackWebAPI: SlackWebAPI {
     func replies(channel: String, ts: String, oldest: String, cursor: String?, token: Redacted<String>) async throws
         -> MessagePage
     { MessagePage(messages: [], nextCursor: nil) }
-    func publishHome(user: String, view: String, token: Redacted<String>) async throws {}
 }
 
 /// A `DeletionAuditor` that records each entry in the store and reports it on `entries` as it lands.
