@@ -168,7 +168,9 @@ extension SlackJobRunner {
                 sweep.channels = []
             }
         } else if let channel = sweep.channels.first {
-            let window = sweep.since...sweep.until
+            // A window whose end is before its start (a job written by another version, a hand-edited row) reads
+            // as the one instant it starts at, never a range that traps and takes the process down.
+            let window = sweep.since...max(sweep.since, sweep.until)
             if let thread = sweep.threads.first {
                 do {
                     let page = try await api.replies(

@@ -214,9 +214,9 @@ public struct SlackJobRunner: Sendable {
         kind == .uninstall ? min(backoff(attempt: attempt), 2_000) : backoff(attempt: attempt)
     }
 
-    /// 1 s, 2 s, 4 s … capped at 5 minutes (milliseconds).
+    /// 1 s, 2 s, 4 s … doubling up to 256 s, the wait from the ninth attempt on (milliseconds).
     static func backoff(attempt: Int) -> Int64 {
-        min(Int64(1) << Int64(min(max(attempt, 0), 8)), 300) * 1000
+        (Int64(1) << Int64(min(max(attempt, 0), 8))) * 1000
     }
 
     static func code(_ error: SlackAPIError) -> String {

@@ -1052,6 +1052,26 @@ import UseroTestSupport
         #expect(entry.counts["channelsRead"] == 2)
     }
 
+    /// A sweep whose window ends before it starts (no path of usero writes one; a row from elsewhere could) reads
+    /// nothing and is on record, where it used to trap on the range and take the whole service down.
+    @Test func aSweepWhoseWindowEndsBeforeItStartsReadsNothingAndEnds() async throws {
+        let clock = TestClock(Date(timeIntervalSince1970: 1_800_000_000))
+        let world = try await World(clock: clock)
+        let now = epochMillis(clock.now())
+        Self.scriptChannel(world.api, around: now)
+        try await world.store.enqueue(
+            NewSlackJob(
+                clientId: world.clientID, teamId: Self.team,
+                work: .recover(RecoverJob(trigger: "manual", since: now, until: now - 3_600_000)), runAt: now))
+        try await world.drain()
+        #expect(world.store.jobs.isEmpty)
+        #expect(try await world.store.listFeedback(clientID: world.clientID, filter: FeedbackFilter(), limit: 5, after: nil)
+            .items.isEmpty)
+        let entry = try #require(try await world.store.auditEntries(clientID: world.clientID, limit: 10).first)
+        #expect(entry.kind == "slack_recovery")
+        #expect(entry.counts["captured"] == 0)
+    }
+
     /// Seven requests in a row were seven sweeps reading every channel side by side, at seven times Slack's pace,
     /// with seven audit entries. A request that a sweep queued and not started covers (as far back, asked for within
     /// the last minute) joins it; one reaching further back, a minute later, or after that sweep began to read (it
