@@ -622,6 +622,15 @@ import UseroTestSupport
 
     // MARK: Recovery
 
+    /// A world at a fixed instant whose channel is `scriptChannel`'s, with that instant in epoch milliseconds.
+    static func scriptedWorld() async throws -> (world: World, clock: TestClock, now: Int64) {
+        let clock = TestClock(Date(timeIntervalSince1970: 1_800_000_000))
+        let world = try await World(clock: clock)
+        let now = epochMillis(clock.now())
+        scriptChannel(world.api, around: now)
+        return (world, clock, now)
+    }
+
     /// A channel whose history holds, inside the window: two messages reacted with a trigger emoji by members,
     /// one reacted only by the bot, one with another emoji, one posted by the app itself, and a thread whose reply
     /// carries :pushpin:.
@@ -679,10 +688,7 @@ import UseroTestSupport
     }
 
     @Test func aSweepCapturesExactlyTheTriggerReactionsItMissedAndSaysWhatItCovered() async throws {
-        let clock = TestClock(Date(timeIntervalSince1970: 1_800_000_000))
-        let world = try await World(clock: clock)
-        let now = epochMillis(clock.now())
-        Self.scriptChannel(world.api, around: now)
+        let (world, clock, now) = try await Self.scriptedWorld()
         // A message captured live already is not captured twice
         _ = try await world.store.captureForward(
             CapturedMessage(
@@ -891,10 +897,7 @@ import UseroTestSupport
     }
 
     @Test func aSweepWaitsOut429sWithoutHoldingLiveCapturesAndResumesWhereItStopped() async throws {
-        let clock = TestClock(Date(timeIntervalSince1970: 1_800_000_000))
-        let world = try await World(clock: clock)
-        let now = epochMillis(clock.now())
-        Self.scriptChannel(world.api, around: now)
+        let (world, clock, now) = try await Self.scriptedWorld()
         // conversations.history is limited hard: three 429s asking for a minute each
         world.api.fail("conversations.history", with: .rateLimited(retryAfter: 60), .rateLimited(retryAfter: 60), .rateLimited(retryAfter: 60))
         try await SlackWorkspace(store: world.store, clock: clock, wakeup: nil)
@@ -926,10 +929,7 @@ import UseroTestSupport
     }
 
     @Test func aChannelSlackRefusesIsSkippedAndAMissingScopeStopsTheSweepOnRecord() async throws {
-        let clock = TestClock(Date(timeIntervalSince1970: 1_800_000_000))
-        let world = try await World(clock: clock)
-        let now = epochMillis(clock.now())
-        Self.scriptChannel(world.api, around: now)
+        let (world, clock, now) = try await Self.scriptedWorld()
         world.api.fail("conversations.history", with: .slack(code: "not_in_channel"))
         try await SlackWorkspace(store: world.store, clock: clock, wakeup: nil)
             .recover(clientID: world.clientID, since: now - 3_600_000)
@@ -1035,10 +1035,7 @@ import UseroTestSupport
     /// A `since` a few seconds ahead of the service's clock (the admin's clock is not the server's) is taken as
     /// "now", never as a window that ends before it starts (a sweep over it would stop the process at its first read).
     @Test func aRecoverySinceSecondsAheadOfTheClockSweepsFromNow() async throws {
-        let clock = TestClock(Date(timeIntervalSince1970: 1_800_000_000))
-        let world = try await World(clock: clock)
-        let now = epochMillis(clock.now())
-        Self.scriptChannel(world.api, around: now)
+        let (world, clock, now) = try await Self.scriptedWorld()
         try await SlackWorkspace(store: world.store, clock: clock, wakeup: nil)
             .recover(clientID: world.clientID, since: now + 30_000)
         guard case .recover(let sweep)? = world.store.jobs.only?.work else {
@@ -1055,10 +1052,7 @@ import UseroTestSupport
     /// A sweep whose window ends before it starts (no path of usero writes one; a row from elsewhere could) reads
     /// nothing and is on record, where it used to trap on the range and take the whole service down.
     @Test func aSweepWhoseWindowEndsBeforeItStartsReadsNothingAndEnds() async throws {
-        let clock = TestClock(Date(timeIntervalSince1970: 1_800_000_000))
-        let world = try await World(clock: clock)
-        let now = epochMillis(clock.now())
-        Self.scriptChannel(world.api, around: now)
+        let (world, _, now) = try await Self.scriptedWorld()
         try await world.store.enqueue(
             NewSlackJob(
                 clientId: world.clientID, teamId: Self.team,
