@@ -70,6 +70,8 @@ import UseroTestSupport
         ("<https://example.com/x> <https://example.com/y|https://example.com/y>", "https://example.com/x https://example.com/y"),
         ("<mailto:ada@example.com|ada@example.com>", "ada@example.com"),
         ("a <b without its end", "a <b without its end"),
+        ("if a < b and c > d", "if a < b and c > d"),  // as typed where Slack did not escape it
+        ("<not a link>", "<not a link>"), ("<b>bold?</b>", "<b>bold?</b>"), ("<!-- note -->", "<!-- note -->"),
         ("Crash\n[file: Q&amp;A &lt;1&gt;.png]", "Crash\n[file: Q&A <1>.png]"),
         ("", ""),
     ])

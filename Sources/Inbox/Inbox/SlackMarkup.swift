@@ -23,14 +23,28 @@ enum SlackMarkup {
         let parts = inner.split(separator: "|", maxSplits: 1, omittingEmptySubsequences: false)
         let target = unescaped(parts[0])
         let label = parts.count > 1 && !parts[1].isEmpty ? unescaped(parts[1]) : nil
+        // Not Slack's (a `<` and `>` it left unescaped, in text it did not format): kept as written.
+        let literal = "<" + unescaped(inner) + ">"
+        if label == nil, target.contains(where: \.isWhitespace) { return literal }
         switch target.first {
         case "@", "#": return String(target.prefix(1)) + (label ?? String(target.dropFirst()))
         case "!": return label ?? "@" + (target.dropFirst().split(separator: "^").first.map(String.init) ?? "")
         default:
+            guard isLink(target) else { return literal }
             let address = target.hasPrefix("mailto:") ? String(target.dropFirst("mailto:".count)) : target
             guard let label, label != address, label != target else { return address }
             return "\(label) (\(address))"
         }
+    }
+
+    /// Whether `target` starts with a URL scheme (`https:`, `mailto:`, …) and holds no white space, as Slack's
+    /// links do.
+    private static func isLink(_ target: String) -> Bool {
+        guard let colon = target.firstIndex(of: ":"), colon != target.startIndex,
+            target[..<colon].allSatisfy({ $0.isASCII && ($0.isLetter || $0.isNumber || "+.-".contains($0)) }),
+            target.first?.isLetter == true
+        else { return false }
+        return !target.contains(where: \.isWhitespace)
     }
 
     private static func unescaped(_ text: Substring) -> String {
