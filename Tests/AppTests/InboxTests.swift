@@ -679,3 +679,215 @@ extension InboxTests {
         }
     }
 }
+
+// MARK: Filters that travel with the admin (mutation review)
+
+extension InboxTests {
+    /// Paging through a filtered list stays in it: "Older »" and "« Newest" keep the source and the environment, and
+    /// an older page says so in its title.
+    @Test func pagingAFilteredListKeepsItsFilters() async throws {
+        try await TestServer.run { server in
+            let client = try await server.createClient()
+            let start = Date(timeIntervalSince1970: 1_800_000_000)
+            for n in 0..<(InboxLimits.pageSize + 3) {
+                _ = try await server.parts.store.insert(
+                    FeedbackDraft(clientId: client.id, source: .widget, comment: "Staging \(n).", environment: "staging"),
+                    at: start.addingTimeInterval(Double(n)), origin: nil)
+            }
+            _ = try await server.parts.store.insert(
+                FeedbackDraft(clientId: client.id, source: .widget, comment: "On the default environment"),
+                at: start, origin: nil)
+            let browser = InboxTestBrowser(baseURL: server.baseURL)
+            try await browser.signIn(adminKey: client.key)
+
+            let first = try await browser.get("/inbox?source=widget&env=env%3Astaging").text
+            let older = try #require(InboxTestBrowser.attribute("href", before: "rel=\"next\"", in: first))
+                .replacingOccurrences(of: "&amp;", with: "&")
+            #expect(older.hasPrefix("/inbox?source=widget&env=env%3Astaging&cursor="), "\(older)")
+            let second = try await browser.get(older).text
+            #expect(second.contains("Staging 0.") && !second.contains("On the default environment"))
+            #expect(second.contains("<title>Inbox · environment staging, Widget only · older items · usero</title>"))
+            let newest = try #require(InboxTestBrowser.attribute("href", before: ">« Newest", in: second))
+            #expect(newest.replacingOccurrences(of: "&amp;", with: "&") == "/inbox?source=widget&env=env%3Astaging")
+        }
+    }
+
+    /// The filter form shows the filters the page applies, so pressing Apply again does not drop one; an empty
+    /// filtered list says the filters are why.
+    @Test func theFilterFormShowsTheChosenSourceAndEnvironment() async throws {
+        try await TestServer.run { server in
+            let client = try await server.createClient()
+            _ = try await server.parts.store.insert(
+                FeedbackDraft(clientId: client.id, source: .api, comment: "From the API"), at: Date(), origin: nil)
+            let browser = InboxTestBrowser(baseURL: server.baseURL)
+            try await browser.signIn(adminKey: client.key)
+
+            let widgets = try await browser.get("/inbox?source=widget").text
+            #expect(widgets.contains("<option value=\"widget\" selected>Widget</option>"))
+            #expect(!widgets.contains("<option value=\"\" selected>"))
+            #expect(widgets.contains("<option value=\"default\" selected>Default environment</option>"))
+            #expect(widgets.contains("No feedback here yet for these filters."))
+
+            let all = try await browser.get("/inbox?env=all&source=slack").text
+            #expect(all.contains("<option value=\"slack\" selected>Slack</option>"))
+            #expect(all.contains("<option value=\"all\" selected>All environments</option>"))
+
+            let allSources = try await browser.get("/inbox?env=env%3Astaging").text
+            #expect(allSources.contains("<option value=\"\" selected>All sources</option>"))
+            #expect(allSources.contains("No feedback here yet for these filters."))
+        }
+    }
+
+    /// Deleting from a named environment's list comes back to that environment, at the next item of that list (not
+    /// at an item of another environment that happens to follow it in time).
+    @Test func deletingInANamedEnvironmentComesBackToItAtItsNextItem() async throws {
+        try await TestServer.run { server in
+            let client = try await server.createClient()
+            let store = server.parts.store
+            let start = Date(timeIntervalSince1970: 1_800_000_000)
+            let older = try await store.insert(
+                FeedbackDraft(clientId: client.id, source: .api, comment: "Older on staging", environment: "staging"),
+                at: start, origin: nil)
+            _ = try await store.insert(
+                FeedbackDraft(clientId: client.id, source: .api, comment: "Between, on production", environment: "production"),
+                at: start.addingTimeInterval(1), origin: nil)
+            let newer = try await store.insert(
+                FeedbackDraft(clientId: client.id, source: .api, comment: "Newer on staging", environment: "staging"),
+                at: start.addingTimeInterval(2), origin: nil)
+            let browser = InboxTestBrowser(baseURL: server.baseURL)
+            try await browser.signIn(adminKey: client.key)
+
+            let list = try await browser.get("/inbox?env=env%3Astaging").text
+            let deleteLink = try #require(
+                InboxTestBrowser.attribute("href", before: ">Delete<span", in: list)?
+                    .replacingOccurrences(of: "&amp;", with: "&"))
+            #expect(deleteLink == "/inbox/items/\(newer.id)/delete?env=env%3Astaging")
+            let confirm = try await browser.get(deleteLink).text
+            // The confirmation's form carries the list's environment, as the browser posts it
+            let env = try #require(InboxTestBrowser.hiddenField("env", in: confirm))
+            #expect(env == "env:staging")
+            let deleted = try await browser.post(
+                "/inbox/items/\(newer.id)/delete",
+                [("csrf", try #require(InboxTestBrowser.hiddenField("csrf", in: confirm))),
+                 ("source", try #require(InboxTestBrowser.hiddenField("source", in: confirm))), ("env", env),
+                 ("cursor", try #require(InboxTestBrowser.hiddenField("cursor", in: confirm)))])
+            #expect(deleted.status == 303)
+            #expect(deleted.header("Location") == "/inbox?env=env%3Astaging&notice=deleted#item-\(older.id)")
+        }
+    }
+
+    /// An item opened from its own link (a Slack notification's) is deleted back to the list of every environment,
+    /// which holds it whatever its environment, not to the default one.
+    @Test func deletingFromAnItemsOwnPageComesBackToAllEnvironments() async throws {
+        try await TestServer.run { server in
+            let client = try await server.createClient()
+            let item = try await server.parts.store.insert(
+                FeedbackDraft(clientId: client.id, source: .api, comment: "Staging bug", environment: "staging"),
+                at: Date(), origin: nil)
+            let browser = InboxTestBrowser(baseURL: server.baseURL)
+            try await browser.signIn(adminKey: client.key)
+            let page = try await browser.get("/inbox/items/\(item.id)").text
+            // "All feedback" is all of it: the list of every environment, where this staging item is
+            #expect(InboxTestBrowser.attribute("href", before: ">« All feedback<", in: page) == "/inbox?env=all")
+            #expect(try await browser.get("/inbox?env=all").text.contains("Staging bug"))
+            #expect(try await !browser.get("/inbox").text.contains("Staging bug"))
+            let deleteLink = try #require(InboxTestBrowser.attribute("href", before: ">Delete<span", in: page))
+            #expect(deleteLink == "/inbox/items/\(item.id)/delete?env=all")
+            let confirm = try await browser.get(deleteLink).text
+            #expect(InboxTestBrowser.hiddenField("env", in: confirm) == "all")
+            let deleted = try await browser.post(
+                "/inbox/items/\(item.id)/delete", [("csrf", try await browser.csrfToken()), ("env", "all")])
+            #expect(deleted.header("Location") == "/inbox?env=all&notice=deleted")
+        }
+    }
+
+    /// An item deleted twice (from two open tabs, say) is not reported deleted again: the second time says it is gone.
+    @Test func deletingAnItemAlreadyDeletedSaysItIsGone() async throws {
+        try await TestServer.run { server in
+            let client = try await server.createClient()
+            let item = try await server.parts.store.insert(
+                FeedbackDraft(clientId: client.id, source: .api, comment: "Twice"), at: Date(), origin: nil)
+            let browser = InboxTestBrowser(baseURL: server.baseURL)
+            try await browser.signIn(adminKey: client.key)
+            let csrf = try await browser.csrfToken()
+            #expect(try await browser.post("/inbox/items/\(item.id)/delete", [("csrf", csrf)]).status == 303)
+            let again = try await browser.post("/inbox/items/\(item.id)/delete", [("csrf", csrf)])
+            #expect(again.status == 404)
+            #expect(again.text.contains("already deleted"))
+            #expect(again.header("Location") == nil)
+        }
+    }
+
+    /// A sign-in link for an item, opened when already signed in (a tab left on the sign-in form while another tab
+    /// signed in), goes straight to that item rather than to the list.
+    @Test func aSignInLinkOpenedWhenSignedInGoesToItsItem() async throws {
+        try await TestServer.run { server in
+            let client = try await server.createClient()
+            let item = try await server.parts.store.insert(
+                FeedbackDraft(clientId: client.id, source: .api, comment: "Linked"), at: Date(), origin: nil)
+            let browser = InboxTestBrowser(baseURL: server.baseURL)
+            try await browser.signIn(adminKey: client.key)
+            let opened = try await browser.get("/inbox/login?next=%2Finbox%2Fitems%2F\(item.id)")
+            #expect(opened.status == 303)
+            #expect(opened.header("Location") == "/inbox/items/\(item.id)")
+            #expect(try await browser.get("/inbox/login").header("Location") == "/inbox")
+        }
+    }
+
+    /// A Delete pressed after the session ended (the list left open overnight) signs in and comes back to that
+    /// item, Delete one step away, not to the top of the inbox.
+    @Test func aDeleteOpenedSignedOutComesBackToItsItemAfterSignIn() async throws {
+        try await TestServer.run { server in
+            let client = try await server.createClient()
+            let item = try await server.parts.store.insert(
+                FeedbackDraft(clientId: client.id, source: .api, comment: "Left open"), at: Date(), origin: nil)
+            let browser = InboxTestBrowser(baseURL: server.baseURL)
+            let opened = try await browser.get("/inbox/items/\(item.id)/delete?env=all")
+            #expect(opened.status == 303)
+            #expect(opened.header("Location") == "/inbox/login?next=/inbox/items/\(item.id)")
+        }
+    }
+}
+
+extension InboxTests {
+    /// A Slack item's "Open in Slack" link is offered only for a web address: a stored permalink of another scheme
+    /// (`javascript:`) is no link on the page.
+    @Test func openInSlackIsOnlyEverAWebLink() async throws {
+        try await TestServer.run { server in
+            let client = try await server.createClient()
+            _ = try await server.parts.store.insert(
+                FeedbackDraft(
+                    clientId: client.id, source: .slack, comment: "Odd permalink",
+                    slack: SlackCapture(
+                        teamId: "T0001", channelId: "C0001", messageTs: "1700000000.000100", threadTs: nil,
+                        authorId: "U0002", forwardedBy: "U0001", capturedVia: .shortcut,
+                        permalink: "javascript:alert(1)")),
+                at: Date(), origin: nil)
+            let browser = InboxTestBrowser(baseURL: server.baseURL)
+            try await browser.signIn(adminKey: client.key)
+            let html = try await browser.get("/inbox").text
+            #expect(html.contains("Odd permalink") && html.contains("message shortcut"))
+            #expect(!html.contains("javascript:"))
+            #expect(!html.contains("Open in Slack"))
+        }
+    }
+
+    /// Exactly as many environments as the filter lists: every one is offered, and the page does not claim the list
+    /// is cut nor offer the field for typing a name.
+    @Test func exactlyAHundredEnvironmentsAreAllListedWithoutTheTypingField() async throws {
+        try await TestServer.run { server in
+            let client = try await server.createClient()
+            for n in 0..<InboxLimits.environmentLimit {
+                _ = try await server.parts.store.insert(
+                    FeedbackDraft(clientId: client.id, source: .api, rating: 2, environment: "pr-\(1000 + n)"),
+                    at: Date(), origin: nil)
+            }
+            let browser = InboxTestBrowser(baseURL: server.baseURL)
+            try await browser.signIn(adminKey: client.key)
+            let page = try await browser.get("/inbox?env=all").text
+            #expect(page.components(separatedBy: "<option value=\"env:").count - 1 == InboxLimits.environmentLimit)
+            #expect(!page.contains("name=\"envName\""))
+            #expect(!page.contains("first 100 environments"))
+        }
+    }
+}

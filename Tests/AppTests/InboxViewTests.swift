@@ -94,3 +94,11 @@ import UseroTestSupport
         #expect(ours == reference)
     }
 }
+
+extension InboxViewTests {
+    /// Times read as a clock does: hours and minutes under ten keep their leading zero (`05:09`, not `5:9`).
+    @Test func timesShowTwoDigitHoursAndMinutes() {
+        #expect(InboxFormat.dateText(Date(timeIntervalSince1970: 1_767_589_740)) == "5 Jan 2026, 05:09 UTC")
+        #expect(InboxFormat.dateText(Date(timeIntervalSince1970: 1_767_589_740 + 60)) == "5 Jan 2026, 05:10 UTC")
+    }
+}

@@ -249,7 +249,11 @@ struct InboxRoutes<Context: RequestContext>: Sendable {
     // MARK: Delete
 
     @Sendable func confirmDelete(_ request: Request, context: Context) async throws -> Response {
-        guard let visitor = try await visitor(request) else { return InboxRenderer.redirect(to: "/inbox/login") }
+        guard let visitor = try await visitor(request) else {
+            // Signed out (the session ended with the list open): to the item once signed in, Delete one step away.
+            let item = context.parameters.decoded("id").map { "/inbox/items/" + $0 } ?? "/inbox"
+            return InboxRenderer.redirect(to: Self.signInPath(returningTo: item))
+        }
         let query = request.lenientFormQuery
         let filter = InboxFilter(source: query["source"], env: query["env"], cursor: query["cursor"])
         guard let id = context.parameters.decoded("id"),
