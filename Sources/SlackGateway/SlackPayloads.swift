@@ -1,3 +1,4 @@
+import Feedback
 import Foundation
 
 /// The outer object of every `/slack/events` body. Every field but `type` is optional; unknown keys are ignored.
@@ -265,11 +266,11 @@ public struct Message: Decodable, Sendable {
     /// posted without a word does not arrive as an empty item. Nil when the message has none of them.
     public var forwardedText: String? {
         var lines: [String] = []
-        if let text, !Self.isBlank(text) {
+        if let text, !text.isBlank {
             lines.append(text)
         } else {
             lines += attachments.prefix(Self.attachmentsShown).compactMap { attachment in
-                [attachment.text, attachment.fallback].lazy.compactMap { $0 }.first { !Self.isBlank($0) }
+                [attachment.text, attachment.fallback].lazy.compactMap { $0 }.first { !$0.isBlank }
             }
         }
         let shown = files.prefix(Self.filesShown)
@@ -282,15 +283,12 @@ public struct Message: Decodable, Sendable {
     static let attachmentsShown = 5
     static let filesShown = 20
 
-    private static func isBlank(_ text: String) -> Bool { text.unicodeScalars.allSatisfy(\.properties.isWhitespace) }
-
     /// A file's title (its name unless someone changed it), on one line and at most 200 characters; `file` when
     /// Slack left both out. Escaped as Slack escapes a message's text (`&amp;`, `&lt;`, `&gt;`), so that the whole
     /// comment is one kind of text.
     private static func name(of file: File) -> String {
-        let given = [file.title, file.name].lazy.compactMap { $0 }.first { !isBlank($0) } ?? "file"
+        let given = [file.title, file.name].lazy.compactMap { $0 }.first { !$0.isBlank } ?? "file"
         let line = given.unicodeScalars.prefix(200).map { $0.properties.isWhitespace ? " " : Character($0) }
-        return String(line).trimmingCharacters(in: .whitespaces).replacingOccurrences(of: "&", with: "&amp;")
-            .replacingOccurrences(of: "<", with: "&lt;").replacingOccurrences(of: ">", with: "&gt;")
+        return SlackMrkdwn.escape(String(line).trimmingSurroundingWhitespace)
     }
 }

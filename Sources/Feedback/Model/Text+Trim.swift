@@ -11,4 +11,7 @@ extension String {
         else { return "" }
         return String(scalars[start...end])
     }
+
+    /// Whether the text is empty or white space alone (Unicode's White_Space, as in `trimmingSurroundingWhitespace`).
+    public var isBlank: Bool { unicodeScalars.allSatisfy(\.properties.isWhitespace) }
 }

@@ -59,7 +59,7 @@ public struct SubmissionParser: Sendable {
         let referrer = issues.string(fields, "referrer", maxLength: Self.maxURLLength)
         var environment = issues.string(fields, "environment", maxLength: 128)
         // Empty or blank: the default environment, as when omitted (a blank name could not be told apart in a list).
-        if let name = environment, !name.unicodeScalars.contains(where: { !$0.properties.isWhitespace }) {
+        if let name = environment, name.isBlank {
             environment = nil
         }
         let sessionReplayId = issues.string(fields, "sessionReplayId", maxLength: 128)
@@ -75,8 +75,7 @@ public struct SubmissionParser: Sendable {
         case .object?: metadata = fields["metadata"]
         default: issues.add("metadata", "Expected an object")
         }
-        // Unicode's White_Space: the same set as Foundation's whitespacesAndNewlines, without bridging to NSString.
-        let hasComment = (comment ?? "").unicodeScalars.contains { !$0.properties.isWhitespace }
+        let hasComment = !(comment ?? "").isBlank
         if rating == nil && !hasComment && issues.isEmpty {
             issues.add("rating", "Either a rating (1 to 4) or a non-empty comment is required")
         }
