@@ -223,6 +223,25 @@ import UseroTestSupport
         }
     }
 
+    /// A trailing comma is not JSON (RFC 8259), though Foundation's parser lets it pass: a body that would be a
+    /// valid submission without it is refused as malformed, and nothing is stored.
+    @Test func aTrailingCommaIsMalformedJSON() async throws {
+        try await TestServer.run { server in
+            let client = try await server.createClient()
+            for body in [
+                #"{"clientId":"\#(client.id)","rating":3,}"#,
+                #"{"clientId":"\#(client.id)","rating":3,"metadata":{"flags":[1,2,]}}"#,
+            ] {
+                let result = try await server.postJSON("/api/feedback", body)
+                #expect(result.status == 400, "\(body)")
+                #expect(result.json["error"] as? String == "Invalid JSON body")
+            }
+            #expect(try await server.count("feedback") == 0)
+            let fixed = try await server.postJSON("/api/feedback", #"{"clientId":"\#(client.id)","rating":3}"#)
+            #expect(fixed.status == 200)
+        }
+    }
+
     @Test func oversizedBodyIs413WithAJSONErrorAndNoRow() async throws {
         try await TestServer.run { server in
             let client = try await server.createClient()

@@ -4,10 +4,11 @@ import Testing
 import UseroTestSupport
 
 /// `JSONValue.parse` reads documents as Foundation's `JSONSerialization` does (the parser it replaced): the same
-/// values from valid documents, nil for the same invalid ones. Compared case by case and over mutated documents.
+/// values from valid documents, nil for the same invalid ones, and nil for a trailing comma, which Foundation lets
+/// pass but JSON does not have. Compared case by case and over mutated documents.
 @Suite struct JSONValueParserTests {
     static let valid: [String] = [
-        "{}", "[]", "[1,]", "{\"a\":1,}", "[[1,],]", "\"a\"", "0", "-0", "1.5", "-1.5e-3", "1E+2", "2e-2", "true", "false", "null",
+        "{}", "[]", "\"a\"", "0", "-0", "1.5", "-1.5e-3", "1E+2", "2e-2", "true", "false", "null",
         " {\"a\" : [1, 2, {\"b\": null}] }\n", "{\"a\":1,\"a\":2}", "\t[\r\n]",
         #""\u00e9\ud83d\ude00\n\t\"\\\/\b\f\r""#, "\"é😀 ünïcødé\"", #""\u0000 and \u001f""#,
         "9223372036854775807", "-9223372036854775808", "9223372036854775808", "-9223372036854775809",
@@ -23,6 +24,21 @@ import UseroTestSupport
         "\"a\u{1}b\"", "\"a\nb\"", #""\x""#, #""\u12""#, #""\u12g4""#, "[,]", "{,}", "{\"a\"}", "{\"a\":}", "[1,,2]",
         "'a'", "[1]]", "{}}", "/* c */ 1", "1 // c",
     ]
+
+    /// What `JSONSerialization` accepts and JSON does not: a comma before the end of an array or object.
+    static let trailingCommas: [String] = [
+        "[1,]", "{\"a\":1,}", "[[1,],]", "[[1],]", "{\"a\":[1,2,],\"b\":2}", "[1, \n]", "{\"a\":{},\t}",
+        #"{"clientId":"client_abc","rating":3,}"#,
+    ]
+
+    @Test(arguments: trailingCommas)
+    func aTrailingCommaIsRefusedThoughFoundationTakesIt(_ text: String) {
+        #expect(Self.foundation(Array(text.utf8)) != nil, "Foundation refuses \(text) too")
+        #expect(Self.hasTrailingComma(Array(text.utf8)))
+        #expect(JSONValue.parse(Array(text.utf8)) == nil, "accepted: \(text)")
+        // Commas inside strings are text.
+        #expect(!Self.hasTrailingComma(Array(#"{"a":",]","b":",}"}"#.utf8)))
+    }
 
     @Test(arguments: valid)
     func validDocumentsReadTheSameAsFoundation(_ text: String) throws {
@@ -101,7 +117,7 @@ import UseroTestSupport
                 }
             }
             let parsed = JSONValue.parse(bytes)
-            let reference = Self.foundation(bytes)
+            let reference = Self.hasTrailingComma(bytes) ? nil : Self.foundation(bytes)
             let agree = switch (parsed, reference) {
             case (nil, nil): true
             case (let a?, let b?): Self.same(a, b)
@@ -113,6 +129,29 @@ import UseroTestSupport
     }
 
     // MARK: The reference: JSONSerialization, converted as JSONValue.parse did before
+
+    /// Whether `bytes` hold a `,` followed (after white space) by `]` or `}` outside a string: what
+    /// `JSONSerialization` reads and the parser refuses.
+    static func hasTrailingComma(_ bytes: [UInt8]) -> Bool {
+        var inString = false
+        var escaped = false
+        var afterComma = false
+        for byte in bytes {
+            if inString {
+                if escaped { escaped = false } else if byte == UInt8(ascii: "\\") { escaped = true }
+                else if byte == UInt8(ascii: "\"") { inString = false }
+                continue
+            }
+            switch byte {
+            case UInt8(ascii: "\""): inString = true; afterComma = false
+            case UInt8(ascii: ","): afterComma = true
+            case UInt8(ascii: "]"), UInt8(ascii: "}"): if afterComma { return true }
+            case 0x20, 0x09, 0x0A, 0x0D: break
+            default: afterComma = false
+            }
+        }
+        return false
+    }
 
     static func foundation(_ bytes: [UInt8]) -> JSONValue? {
         guard let object = try? JSONSerialization.jsonObject(with: Data(bytes), options: [.fragmentsAllowed]) else {
