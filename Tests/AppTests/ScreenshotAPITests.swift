@@ -210,6 +210,15 @@ import UseroTestSupport
             let noFile = try await upload(server, clientId: client.id, file: nil)
             #expect(noFile.status == 400)
             #expect(noFile.text == #"{"error":"Screenshot file is required"}"#)
+            // A form whose file input was left empty: browsers send the part with an empty name and no bytes.
+            var emptyInput = MultipartBody()
+            emptyInput.field("clientId", client.id)
+            emptyInput.file("screenshot", fileName: "", type: "application/octet-stream", Data())
+            let empty = try await server.request(
+                "POST", "/api/screenshots", headers: ["Content-Type": emptyInput.contentType],
+                body: emptyInput.finished())
+            #expect(empty.status == 400)
+            #expect(empty.text == #"{"error":"Screenshot file is required"}"#)
             let noClient = try await upload(server, clientId: nil, file: Images.png())
             #expect(noClient.status == 400)
             #expect(noClient.text == #"{"error":"Client ID is required"}"#)

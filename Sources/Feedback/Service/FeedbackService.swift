@@ -86,11 +86,12 @@ public struct FeedbackService: Sendable {
     }
 
 
-    /// Stores an uploaded image after checking it by its bytes; returns the screenshot object to attach.
+    /// Stores an uploaded image after checking it by its bytes; returns the screenshot object to attach. An empty
+    /// `screenshot` part is no file: it is what a browser sends for a file input left empty.
     public func uploadScreenshot(clientId: String?, declaredType: String?, bytes: [UInt8]?, origin: String?)
         async throws -> ScreenshotRef
     {
-        guard let bytes else { throw FeedbackError.screenshotMissing }
+        guard let bytes, !bytes.isEmpty else { throw FeedbackError.screenshotMissing }
         return try await accept(
             clientId: clientId, declaredType: declaredType, size: Int64(bytes.count), origin: origin,
             sniff: { ImageInfo.sniff(bytes) }, save: { try await store.saveScreenshot($0, bytes: bytes, quota: uploadQuotaBytes) })
@@ -101,7 +102,7 @@ public struct FeedbackService: Sendable {
     public func uploadScreenshot(clientId: String?, declaredType: String?, spooled: SpooledFile?, origin: String?)
         async throws -> ScreenshotRef
     {
-        guard let spooled else { throw FeedbackError.screenshotMissing }
+        guard let spooled, spooled.size > 0 else { throw FeedbackError.screenshotMissing }
         return try await accept(
             clientId: clientId, declaredType: declaredType, size: spooled.size, origin: origin,
             sniff: { ImageInfo.sniff(fileAt: spooled.path) },
