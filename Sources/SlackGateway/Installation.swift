@@ -169,16 +169,20 @@ public struct Installation: Sendable {
     public var summary: InstallationSummary {
         InstallationSummary(
             teamId: teamId, teamName: teamName, installedAt: iso8601Millis(installedAt),
-            scopes: scopes.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) })
+            scopes: scopes.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) },
+            tokenRevoked: tokenEnvelope == nil ? true : nil)
     }
 }
 
-/// `GET /api/slack/installation`: `{"teamId","teamName","installedAt","scopes"}`.
+/// `GET /api/slack/installation`: `{"teamId","teamName","installedAt","scopes"}`, and `"tokenRevoked": true` once
+/// Slack revoked the bot token (`tokens_revoked`): nothing is captured or posted until the workspace is installed
+/// again, which the inbox says too.
 public struct InstallationSummary: Sendable, Codable, Equatable {
     public var teamId: String
     public var teamName: String?
     public var installedAt: String
     public var scopes: [String]
+    public var tokenRevoked: Bool?
 
     public func encode(to encoder: any Encoder) throws {
         var c = encoder.container(keyedBy: CodingKeys.self)
@@ -186,6 +190,7 @@ public struct InstallationSummary: Sendable, Codable, Equatable {
         try c.encode(teamName, forKey: .teamName)
         try c.encode(installedAt, forKey: .installedAt)
         try c.encode(scopes, forKey: .scopes)
+        try c.encodeIfPresent(tokenRevoked, forKey: .tokenRevoked)
     }
 }
 

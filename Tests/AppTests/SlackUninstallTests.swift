@@ -174,16 +174,29 @@ import UseroTestSupport
             #expect(await fake.calls("conversations.replies").isEmpty)
             #expect(try await server.items(client).isEmpty)
 
-            // And the inbox says so, where it said "connected", until the workspace is reconnected
+            // And the inbox and the admin API say so, where they said "connected", until the workspace is
+            // reconnected
             let browser = InboxTestBrowser(baseURL: server.baseURL)
             #expect(try await browser.signIn(adminKey: client.key).status == 303)
             let page = try await browser.get("/inbox").text
             #expect(page.contains("was revoked"))
             #expect(!page.contains("Slack: connected"))
+            func installation() async throws -> [String: Any] {
+                let answer = try await server.request(
+                    "GET", "/api/slack/installation", headers: ["Authorization": "Bearer \(client.key)"])
+                #expect(answer.status == 200, "\(answer.text)")
+                return answer.json
+            }
+            let revoked = try await installation()
+            #expect(revoked["tokenRevoked"] as? Bool == true)
+            #expect(revoked["teamId"] as? String == "T0001")
             try await server.installSlack(for: client)
             let reconnected = try await browser.get("/inbox").text
             #expect(reconnected.contains("Slack: connected"))
             #expect(!reconnected.contains("was revoked"))
+            let active = try await installation()
+            #expect(active["tokenRevoked"] == nil)
+            #expect(Set(active.keys) == ["teamId", "teamName", "installedAt", "scopes"])
         }
     }
 }

@@ -2795,6 +2795,11 @@ enum OpenAPIDocument {
       "items": {
        "type": "string"
       }
+     },
+     "tokenRevoked": {
+      "type": "boolean",
+      "const": true,
+      "description": "present once Slack revoked the bot token (`tokens_revoked`): nothing is captured or posted until the workspace is installed again"
      }
     }
    },
