@@ -17,7 +17,9 @@ public enum SlackRecoveryRules {
     public static let margin: Int64 = 60_000
     /// Most channels one sweep reads; the rest are counted as omitted.
     public static let maxChannels = 1_000
-    /// Most thread parents of one channel whose replies a sweep reads.
+    /// Most thread parents a sweep holds to read at once, bounding its stored step. The replies of one history
+    /// page's threads are read before its next page, and a page is read for its first 1,000 messages, so this
+    /// holds a page's threads whole.
     public static let maxThreadsPerChannel = 1_000
     /// Slack cursors longer than this are not followed (they are Slack's word; real ones are far shorter).
     public static let maxCursorLength = 1_024

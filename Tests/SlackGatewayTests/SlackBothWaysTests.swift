@@ -852,6 +852,32 @@ import UseroTestSupport
         #expect(ErasedMembers.recoverable(captured, clientID: "c1", erasedAt: [key("U0032"): posted])?.otherForwarders == [])
     }
 
+    /// A message many members reacted to keeps the first 21 of them (Slack's order, repeats once): enough to
+    /// pass over erased ones, bounded however many reacted.
+    @Test func aSweepKeepsTwentyOneForwardersOfAMessageManyReactedTo() throws {
+        let installedAt: Int64 = 1_800_000_000_000
+        let installation = Installation(
+            teamId: Self.team, clientId: "c1", enterpriseId: nil, teamName: nil, botUserId: "U0009", botId: nil,
+            appId: nil, scopes: "", installerUserId: nil, tokenEnvelope: nil, tokenKeyId: nil, installedAt: installedAt)
+        let posted = installedAt + 60_000
+        let wrench = (1...15).map { "UW\($0)" }
+        let pushpin = ["UW3"] + (1...15).map { "UP\($0)" }
+        let page = [
+            Message(
+                ts: Self.ts(posted), user: "U0002", text: "Export times out",
+                reactions: [
+                    Message.Reaction(name: "wrench", users: wrench), Message.Reaction(name: "pushpin", users: pushpin),
+                ])
+        ]
+        let found = SlackRecoveryRules.captures(
+            in: page, channel: "C0001", installation: installation, window: installedAt...(posted + 60_000))
+        let captured = try #require(found.only)
+        #expect(captured.forwardedBy == "UW1")
+        let expected = Array(wrench.dropFirst()).map { CapturedMessage.Forwarder(member: $0, emoji: "wrench") }
+            + (1...6).map { CapturedMessage.Forwarder(member: "UP\($0)", emoji: "pushpin") }
+        #expect(captured.otherForwarders == expected)
+    }
+
     /// A sweep over one channel whose one page holds three messages forwarded with :wrench:, while
     /// `chat.getPermalink` fails once with `failure`: the permalink calls made, and the captured rows' links.
     static func sweepThreeMessages(permalinkFailingWith failure: SlackAPIError) async throws
@@ -1030,6 +1056,33 @@ import UseroTestSupport
         let counts = SlackRecoveryRules.auditCounts(sweep)
         #expect(counts["channelsOmitted"] == 5)
         #expect(counts["partial"] == 1)
+    }
+
+    /// A history page is read for its first 1,000 messages (Slack's pages hold fewer): a page claiming more
+    /// leaves the sweep with at most 1,000 threads to follow, the page's first.
+    @Test func aSweepFollowsAtMostAThousandThreadsOfAHistoryPage() async throws {
+        let clock = TestClock(Date(timeIntervalSince1970: 1_800_000_000))
+        let world = try await World(clock: clock)
+        let now = epochMillis(clock.now())
+        let parents = (1...1_005).map { Self.ts(now - 3_000_000 + Int64($0) * 1_000) }
+        world.api.setChannels([nil: ChannelPage(channels: ["C0001"], nextCursor: nil)])
+        world.api.setHistory("C0001", [
+            nil: MessagePage(
+                messages: parents.map { Message(ts: $0, user: "U0005", text: "Thread parent", replyCount: 1) },
+                nextCursor: nil)
+        ])
+        try await SlackWorkspace(store: world.store, clock: clock, wakeup: nil)
+            .recover(clientID: world.clientID, since: now - 3_600_000)
+        for _ in 0..<10 where world.api.calls("conversations.history").isEmpty {
+            await world.worker.runDueJobs()
+            clock.advance(by: 1.2)
+        }
+        guard case .recover(let sweep)? = world.store.jobs.only?.work else {
+            Issue.record("expected the sweep's next step")
+            return
+        }
+        #expect(sweep.historyDone)
+        #expect(sweep.threads == Array(parents.prefix(1_000)))
     }
 
     /// A `since` a few seconds ahead of the service's clock (the admin's clock is not the server's) is taken as
