@@ -186,3 +186,36 @@ import UseroTestSupport
         }
     }
 }
+
+extension AccountClosureTests {
+    /// `usero retention run` (a cron job while serve is stopped) also finishes an account closure that a crashed
+    /// process left half-way, and says how many it finished.
+    @Test(.enabled(if: !TestBackend.usesPostgres, TestBackend.sqliteOnly))
+    func retentionRunFinishesAnAccountClosureACrashLeftHalfWay() async throws {
+        // Given a client with data, and a process that began closing it and died after one batch
+        let folder = TestServer.makeFolder()
+        let seeded = try await TestServer.run(folder: folder) { server in try await Self.seed(server, rows: 5) }
+        let backend = try await Backend.open(TestServer.config(folder: folder))
+        var policy = RetentionPolicy.standard
+        policy.batchSize = 2
+        let crashing = AccountCloser(
+            store: backend.retention, feedback: backend.feedback,
+            owners: [SlackAccountData(store: backend.slack, wakeup: nil)], clock: SystemClock(), policy: policy)
+        #expect(try await crashing.begin(clientID: seeded.id))
+        #expect(try await crashing.finish(clientID: seeded.id, maxBatches: 1) == nil)
+
+        // When the retention command runs
+        let report = try await RetentionCommand.runOnce(backend: backend, asOf: Date())
+
+        // Then it finished the closure: the client and its rows are gone, and the report says so, once
+        #expect(report.accountClosuresFinished == 1)
+        let left = try await backend.sqlite!.database.read { db in
+            try Int.fetchOne(
+                db,
+                sql: "SELECT (SELECT COUNT(*) FROM client WHERE id = ?) + (SELECT COUNT(*) FROM feedback WHERE client_id = ?)",
+                arguments: [seeded.id, seeded.id])
+        }
+        #expect(left == 0)
+        #expect(try await RetentionCommand.runOnce(backend: backend, asOf: Date()).accountClosuresFinished == 0)
+    }
+}

@@ -381,3 +381,17 @@ extension CommandLineTests {
         #expect(unknown.stderr.contains("no client client_nope"))
     }
 }
+
+extension CommandLineTests {
+    /// A project name of only spaces is refused as an empty one is, naming the option: nothing is created, and no
+    /// client without a name appears in the store.
+    @Test func aBlankNameIsRefusedAndCreatesNothing() async throws {
+        for blank in ["", "   "] {
+            let outcome = try await UseroBinary.run(["clients", "create", "--name", blank], environment: environment)
+            #expect(outcome.status == 64, "\(blank.debugDescription): \(outcome.stderr)")
+            #expect(outcome.stderr.contains("--name is empty"), "\(outcome.stderr)")
+            #expect(outcome.stdout.isEmpty, "\(outcome.stdout)")
+        }
+        #expect(!FileManager.default.fileExists(atPath: folder.appendingPathComponent("usero.sqlite").path))
+    }
+}

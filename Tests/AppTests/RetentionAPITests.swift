@@ -103,3 +103,37 @@ import UseroTestSupport
         }
     }
 }
+
+extension RetentionAPITests {
+    /// The sweep runs every `USERO_RETENTION_INTERVAL_SECONDS` while serve runs, not only at its start: a free
+    /// client's row that is past its 30 days goes at the next sweep, and again at the one after.
+    @Test func serveSweepsAgainAtTheConfiguredInterval() async throws {
+        try await TestServer.run(configure: { $0.retentionInterval = .seconds(1) }) { server in
+            let client = try await server.createClient(plan: .free)
+            for round in 1...2 {
+                let expired = try await server.parts.store.insert(
+                    FeedbackDraft(clientId: client.id, source: .api, rating: 2),
+                    at: Date().addingTimeInterval(-31 * day), origin: nil)
+                try await server.eventually(timeout: .seconds(30)) {
+                    try await server.count("feedback", where: "id = '\(expired.id)'") == 0
+                }
+                #expect(try await server.count("feedback", where: "id = '\(expired.id)'") == 0, "round \(round)")
+            }
+        }
+    }
+
+    /// What `usero retention run` prints tells stray uploads (never attached to feedback, gone after a day) apart
+    /// from the screenshots of expired feedback.
+    @Test func retentionRunReportsStrayUploadsApartFromScreenshotsOfExpiredFeedback() async throws {
+        try await TestServer.run { server in
+            let client = try await server.createClient(plan: .paid)
+            _ = try await AccountClosureTests.upload(server, clientID: client.id)
+            let report = try await RetentionCommand.runOnce(
+                backend: server.parts.backend, asOf: Date().addingTimeInterval(2 * day))
+            #expect(report.orphanScreenshots == 1)
+            #expect(report.screenshots == 0)
+            #expect(report.feedback == 0)
+            #expect(report.clients == 1)
+        }
+    }
+}

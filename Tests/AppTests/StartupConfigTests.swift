@@ -334,3 +334,122 @@ import FoundationNetworking
         #expect(!outcome.stderr.contains(":pw@"))
     }
 }
+
+/// The edges of what the variables accept: a value the contract or the error message names as allowed starts, the
+/// next one past it is refused naming the variable, and the defaults are the contract's.
+extension StartupConfigTests {
+    static func load(_ environment: [String: String], host: String? = nil, port: Int? = nil) throws -> AppConfig {
+        try AppConfig.load(host: host, port: port, environment: environment)
+    }
+
+    /// Nothing set: the contract's defaults, so that `serve` and a command run in the same folder find one store,
+    /// `data/usero.sqlite`, beside the files in `data`.
+    @Test func withNothingSetTheStoreIsDataUseroSqliteAndItsFilesGoInData() throws {
+        let config = try Self.load([:])
+        #expect(config.postgres == nil)
+        #expect(config.databasePath == "data/usero.sqlite")
+        #expect(config.storeName == "SQLite data/usero.sqlite")
+        #expect(config.dataDirectory == "data")
+        #expect(config.host == "127.0.0.1" && config.port == 8080)
+        #expect(config.publicURL == "http://127.0.0.1:8080")
+        #expect(config.retentionInterval == .seconds(3600))
+    }
+
+    /// Every port a listener can have is accepted, 65535 included (0: a free one, chosen at start); one past either
+    /// end stops startup, naming the variable or the option that set it.
+    @Test func thePortIsAnyNumberFrom0To65535() throws {
+        for port in [0, 1, 65535] {
+            #expect(try Self.load(["USERO_PORT": "\(port)"]).port == port)
+            #expect(try Self.load([:], port: port).port == port)
+        }
+        for bad in ["65536", "-1"] {
+            let error = #expect(throws: AppConfig.Invalid.self, "\(bad)") { try Self.load(["USERO_PORT": bad]) }
+            #expect(error?.description == "USERO_PORT must be a port number from 0 to 65535")
+        }
+        for bad in [65536, -1] {
+            let error = #expect(throws: AppConfig.Invalid.self, "\(bad)") {
+                try Self.load(["USERO_PORT": "8080"], port: bad)
+            }
+            #expect(error?.description == "--port must be a port number from 0 to 65535")
+        }
+    }
+
+    /// A host that does not resolve is blamed on where it came from: `--host` when the flag gave it.
+    @Test func aHostThatDoesNotResolveNamesTheFlagOrTheVariableThatGaveIt() throws {
+        let flagged = #expect(throws: AppConfig.Invalid.self) {
+            try Self.load(["USERO_HOST": "127.0.0.1"], host: "not_a_host.invalid")
+        }
+        #expect(flagged?.description.hasPrefix("--host must be an IP address") == true, "\(String(describing: flagged))")
+        let variable = #expect(throws: AppConfig.Invalid.self) { try Self.load(["USERO_HOST": "not_a_host.invalid"]) }
+        #expect(variable?.description.hasPrefix("USERO_HOST must be an IP address") == true)
+    }
+
+    /// The bounds the errors name are accepted: a sweep once a day (the longest), and a database wait of 0 ("no
+    /// wait"); one past the day is refused.
+    @Test func theSweepIntervalAndTheDatabaseWaitAcceptTheBoundsTheirErrorsName() throws {
+        #expect(try Self.load(["USERO_RETENTION_INTERVAL_SECONDS": "86400"]).retentionInterval == .seconds(86_400))
+        #expect(try Self.load(["USERO_RETENTION_INTERVAL_SECONDS": "1"]).retentionInterval == .seconds(1))
+        let error = #expect(throws: AppConfig.Invalid.self) {
+            try Self.load(["USERO_RETENTION_INTERVAL_SECONDS": "86401"])
+        }
+        #expect(error?.description == "USERO_RETENTION_INTERVAL_SECONDS must be a whole number of seconds from 1 to 86400 (a day)")
+        #expect(try Self.load(["USERO_DATABASE_WAIT_SECONDS": "0"]).databaseWait == .zero)
+    }
+
+    /// `SLACK_RESPONSE_URL_PREFIXES` holding no prefix at all (`,`) would leave no `response_url` the service may
+    /// call: every answer to a slash command or shortcut dropped without a word. It stops startup instead.
+    @Test func responseURLPrefixesWithNoPrefixInThemAreRefused() throws {
+        for empty in [",", " , ,"] {
+            let error = #expect(throws: AppConfig.Invalid.self, "\(empty)") {
+                try Self.load(["SLACK_RESPONSE_URL_PREFIXES": empty])
+            }
+            #expect(error?.description.hasPrefix("SLACK_RESPONSE_URL_PREFIXES must be") == true)
+        }
+        let two = try Self.load(["SLACK_RESPONSE_URL_PREFIXES": "https://hooks.slack.com/, http://127.0.0.1:9999/,"])
+        #expect(two.slackResponseURLPrefixes == ["https://hooks.slack.com/", "http://127.0.0.1:9999/"])
+    }
+
+    /// `USERO_UPLOAD_QUOTA_MB` is megabytes, as its name says.
+    @Test func theUploadQuotaIsReadInMegabytes() throws {
+        #expect(try Self.load(["USERO_UPLOAD_QUOTA_MB": "3"]).uploadQuotaBytes == 3 * 1024 * 1024)
+    }
+
+    /// A token key is exactly 32 bytes: a longer one (`head -c 64 /dev/urandom | base64`) is refused as a shorter one
+    /// is, naming the variable and the length, never the key.
+    @Test func aTokenKeyLongerThan32BytesIsRefusedNamingTheVariable() throws {
+        let long = Data((0..<64).map { UInt8($0) }).base64EncodedString()
+        for variable in ["USERO_TOKEN_KEY", "USERO_PREVIOUS_TOKEN_KEYS"] {
+            let error = #expect(throws: AppConfig.Invalid.self, "\(variable)") { try Self.load([variable: long]) }
+            #expect(error?.description == "\(variable) must be base64 of exactly 32 random bytes (it decodes to 64)")
+            #expect(error?.description.contains(long) == false)
+        }
+    }
+
+    /// A secret variable an env file leaves blank (`SLACK_SIGNING_SECRET= `) beside its `_FILE` is unset, not a
+    /// second value: the file's secret is used.
+    @Test func aBlankSecretVariableBesideItsFileVariableLeavesTheFileInCharge() throws {
+        let file = TestServer.makeFolder().appendingPathComponent("signing")
+        try Data("from-the-file\n".utf8).write(to: file)
+        for blank in ["", " ", "\n"] {
+            let config = try Self.load(["SLACK_SIGNING_SECRET": blank, "SLACK_SIGNING_SECRET_FILE": file.path])
+            #expect(config.slackSigningSecret?.value == "from-the-file", "\(blank.debugDescription)")
+        }
+    }
+}
+
+extension StartupConfigTests {
+    /// `USERO_PUBLIC_URL` written with a trailing slash (as a browser's address bar shows it) is the same base: the
+    /// screenshot URLs and the Slack redirect made from it have no `//` in them.
+    @Test func aPublicURLWithTrailingSlashesIsTheSameBase() throws {
+        #expect(try Self.load(["USERO_PUBLIC_URL": "https://feedback.example.com/"]).publicURL == "https://feedback.example.com")
+        #expect(try Self.load(["USERO_PUBLIC_URL": "https://example.com/usero//"]).publicURL == "https://example.com/usero")
+    }
+
+    /// A secret file as large as the limit the error names (64 KB) is still read; one byte more is refused.
+    @Test func aSecretFileOfExactly64KBIsRead() throws {
+        let file = TestServer.makeFolder().appendingPathComponent("client-secret")
+        try Data(repeating: UInt8(ascii: "s"), count: AppConfig.maxSecretFileBytes).write(to: file)
+        let config = try Self.load(["SLACK_CLIENT_SECRET_FILE": file.path])
+        #expect(config.slackClientSecret?.value.utf8.count == AppConfig.maxSecretFileBytes)
+    }
+}

@@ -84,3 +84,21 @@ import Testing
         #expect(throws: FeedbackError.malformedJSON) { try parser.parse(Array("{".utf8)) }
     }
 }
+
+extension IdentifyParserTests {
+    /// An empty `email` means absent, as `userEmail` on feedback does: it keeps the stored address (only `null`
+    /// clears it).
+    @Test func anEmptyEmailKeepsTheStoredOne() throws {
+        let parsed = try parser.parse(Array(#"{"clientId":"c","userId":"u","email":""}"#.utf8))
+        #expect(parsed.email == .keep)
+    }
+}
+
+extension IdentifyParserTests {
+    /// The client id loses the white space around it, as on feedback and uploads: `" client_a "` is `client_a`, not
+    /// an unknown client.
+    @Test func theClientIdIsTrimmedAsOnFeedback() throws {
+        let parsed = try parser.parse(Array(#"{"clientId":" client_a\n","userId":"u"}"#.utf8))
+        #expect(parsed.clientId == "client_a")
+    }
+}

@@ -3,6 +3,7 @@ import Feedback
 import Foundation
 import Logging
 import ServiceLifecycle
+import SlackGateway
 @testable import StoreSQLite
 import Testing
 
@@ -66,6 +67,27 @@ import Testing
             }
             #expect(try await t.count("client", where: "id = ?", [client]) == 0)
             #expect(try await AuditLog(store: t.store).entries(clientID: client).map(\.kind) == ["account_closure"])
+        }
+    }
+}
+
+extension RetentionServiceTests {
+    /// Each scheduled sweep also forgets what the Slack gateway keeps for eight days after a deletion (an erased
+    /// member), as `usero retention run` does: a deployment that only runs serve forgets them too.
+    @Test func serviceForgetsSlackRecordsPastTheirEightDays() async throws {
+        let t = try await TestStore()
+        let client = try await t.createClient()
+        let now = Date()
+        for (member, age) in [("U_OLD", 9 * TestStore.day), ("U_RECENT", 7 * TestStore.day)] {
+            try await t.store.recordErasedMember(
+                clientID: client, memberKey: ErasedMembers.key(clientID: client, member: member),
+                at: epochMillis(now.addingTimeInterval(-age)))
+        }
+        try await withRunning(makeService(t, clock: TestClock(now), interval: .seconds(3600))) {
+            try await t.waitUntil { db in
+                try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM slack_erased_member") == 1
+            }
+            #expect(try await t.count("slack_erased_member") == 1)
         }
     }
 }

@@ -315,3 +315,45 @@ import Testing
         #expect(laterOpcodes.contains("Insert") && !laterOpcodes.contains("OpenEphemeral"))
     }
 }
+
+extension RetentionSweeperTests {
+    /// The summary's `clients` (printed by `usero retention run`) counts the clients that lost something, not every
+    /// client the sweep looked at.
+    @Test func theSummaryCountsOnlyTheClientsThatLostSomething() async throws {
+        let t = try await TestStore()
+        let now = Date()
+        let losing = try await t.createClient(plan: .free)
+        _ = try await t.insertFeedback(clientID: losing, at: now.addingTimeInterval(-31 * day))
+        let recent = try await t.createClient(plan: .free)
+        _ = try await t.insertFeedback(clientID: recent, at: now.addingTimeInterval(-29 * day))
+        let paid = try await t.createClient(plan: .paid)
+        _ = try await t.insertFeedback(clientID: paid, at: now.addingTimeInterval(-400 * day))
+        _ = try await t.createClient(plan: .free)
+
+        let summary = try await RetentionSweeper(store: t.store, feedback: t.store, clock: TestClock(now))
+            .sweep(asOf: now)
+
+        #expect(summary.feedback == 1)
+        #expect(summary.clients == 1)
+    }
+
+    /// Stray uploads beyond one batch all go in one sweep, as expired feedback does: not one batch per sweep, an
+    /// hour apart.
+    @Test func strayUploadsBeyondOneBatchAllGoInOneSweep() async throws {
+        let t = try await TestStore()
+        let now = Date()
+        let client = try await t.createClient(plan: .paid)
+        var strays: [ScreenshotRef] = []
+        for i in 0..<5 {
+            strays.append(try await t.uploadScreenshot(clientID: client, at: now.addingTimeInterval(-2 * day - Double(i))))
+        }
+        var policy = RetentionPolicy.standard
+        policy.batchSize = 2
+
+        let summary = try await RetentionSweeper(store: t.store, feedback: t.store, clock: TestClock(now), policy: policy)
+            .sweep(asOf: now)
+
+        #expect(summary.orphanScreenshots == 5)
+        #expect(strays.allSatisfy { !t.fileExists($0) })
+    }
+}
