@@ -403,6 +403,26 @@ import Testing
         #expect(theirsLeft?.batch.rows == 1)
     }
 
+    /// An item naming another client's upload gets no hold on it: the owner's item that attached it still takes it
+    /// along when deleted, and the naming item's data-subject export does not list it.
+    @Test(arguments: StoreFactories.available)
+    func anItemNamingAnotherClientsUploadGetsNoHoldOnIt(_ factory: StoreFactory) async throws {
+        let s = try await factory.store()
+        let client = try await s.client()
+        let other = try await s.client()
+        let theirs = try await s.upload(other)
+        try await s.item(client, email: "ada@example.com", screenshots: [theirs])
+        let owners = try await s.item(other, screenshots: [theirs])
+
+        let scope = try await s.retention.resolve(.email("ada@example.com"), clientID: client)
+        #expect(try await s.retention.export(scope).screenshots.isEmpty)
+
+        #expect(try await s.feedback.deleteFeedback(id: owners.id, clientID: other))
+        try await s.feedback.purgeDeletedScreenshots()
+        #expect(try await s.feedback.screenshot(fileName: theirs.fileName) == nil)
+        #expect(try await s.feedback.screenshotBytes(fileName: theirs.fileName) == nil)
+    }
+
     @Test(arguments: StoreFactories.available)
     func unattachedScreenshotBytesCountsOnlyThisClientsUnclaimedUploads(_ factory: StoreFactory) async throws {
         let s = try await factory.store()
@@ -455,6 +475,22 @@ import Testing
         #expect(try await s.items(other).map(\.id) == [theirs.id])
         // The key is not part of what the item reads back as.
         #expect(try await s.feedback.feedback(id: first.id, clientID: client)?.draft.submissionKey == nil)
+    }
+
+    /// Keys are each client's own: two clients that happen to send the same key each get their own item back when
+    /// they send it again, never the other's item and never a refusal as a reused key.
+    @Test(arguments: StoreFactories.available)
+    func aKeyAnotherClientAlsoSentStillAnswersEachClientWithItsOwnItem(_ factory: StoreFactory) async throws {
+        let s = try await factory.store()
+        let client = try await s.client()
+        let other = try await s.client()
+        let first = try await s.feedback.insert(Self.draft(client, key: "k-1"), at: S.t0, origin: nil)
+        let theirs = try await s.feedback.insert(Self.draft(other, key: "k-1"), at: S.t0, origin: nil)
+
+        #expect(try await s.feedback.insert(Self.draft(client, key: "k-1"), at: S.t0, origin: nil).id == first.id)
+        #expect(try await s.feedback.insert(Self.draft(other, key: "k-1"), at: S.t0, origin: nil).id == theirs.id)
+        #expect(try await s.items(client).map(\.id) == [first.id])
+        #expect(try await s.items(other).map(\.id) == [theirs.id])
     }
 
     @Test(arguments: StoreFactories.available)

@@ -484,6 +484,27 @@ import Testing
         #expect(theirs.first { $0.id == theirsForwarded.id }?.draft.slack?.forwardedBy == "U1")
     }
 
+    /// A data subject's export lists the screenshots of their own items only: someone else's screenshot, in the same
+    /// client or in another one, is never handed out with it.
+    @Test(arguments: StoreFactories.available)
+    func anExportListsOnlyTheSubjectsOwnScreenshots(_ factory: StoreFactory) async throws {
+        let s = try await factory.store()
+        let client = try await s.client()
+        let other = try await s.client()
+        let adas = try await s.upload(client)
+        let bobs = try await s.upload(client)
+        let theirs = try await s.upload(other)
+        let ada = try await s.item(client, at: 1, email: "ada@example.com", screenshots: [adas])
+        try await s.item(client, at: 2, email: "bob@example.com", screenshots: [bobs])
+        try await s.item(other, at: 3, email: "ada@example.com", screenshots: [theirs])
+
+        let export = try await s.retention.export(try await s.retention.resolve(.email("ada@example.com"), clientID: client))
+
+        #expect(export.feedback.map(\.id) == [ada.id])
+        #expect(export.screenshots.map(\.fileName) == [adas.fileName])
+        #expect(export.screenshots.map(\.feedbackId) == [ada.id])
+    }
+
     @Test(arguments: StoreFactories.available)
     func erasingSomeoneNobodyKnowsIsStillOnRecord(_ factory: StoreFactory) async throws {
         let s = try await factory.store()

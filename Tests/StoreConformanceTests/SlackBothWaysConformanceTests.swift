@@ -332,6 +332,30 @@ import Testing
         #expect(counts["slackPosts"] == 1)
     }
 
+    /// Closing one account forgets its own posts only: another client's item posted to its notify channel still
+    /// has that post deleted from Slack when the item is deleted afterwards.
+    @Test(arguments: StoreFactories.available)
+    func erasingAClientsRecordsKeepsAnotherClientsPostsToUnpost(_ factory: StoreFactory) async throws {
+        let s = try await factory.store()
+        let client = try await s.client()
+        let other = try await s.client()
+        let mine = try await s.item(client)
+        let theirs = try await s.item(other)
+        #expect(try await s.slack.recordPost(
+            PostedMessage(feedbackId: mine.id, clientId: client, teamId: "T1", channel: "C1", ts: "1800000000.000001"),
+            at: Self.t0))
+        #expect(try await s.slack.recordPost(
+            PostedMessage(feedbackId: theirs.id, clientId: other, teamId: "T2", channel: "C2", ts: "1800000000.000002"),
+            at: Self.t0))
+
+        #expect(try await s.slack.eraseClientRecords(clientID: client)["slackPosts"] == 1)
+
+        #expect(try await s.feedback.deleteFeedback(id: theirs.id, clientID: other))
+        let unposts = try await s.slack.pendingJobs(kind: .unpost, team: "T2")
+        #expect(unposts.map(\.work) == [.unpost(UnpostJob(channel: "C2", ts: "1800000000.000002"))])
+        #expect(unposts.first?.clientId == other)
+    }
+
     // MARK: Recovery
 
     static func recovered(team: String, ts: String, emoji: String = "wrench") -> CapturedMessage {

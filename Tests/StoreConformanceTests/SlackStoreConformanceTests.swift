@@ -200,6 +200,23 @@ import Testing
         #expect(try await s.slack.acceptReaction(reaction(ts: "1.2", event: "E1"), at: Self.t0 + 2))
     }
 
+    /// Replay protection for signed requests: a delivery key stays seen until the prune's cutoff passes it, so a
+    /// replay inside the window is still refused; only keys seen before the cutoff are forgotten.
+    @Test(arguments: StoreFactories.available)
+    func forgottenDeliveryKeysAreAcceptedAgainAndFreshOnesStaySeen(_ factory: StoreFactory) async throws {
+        let s = try await factory.store()
+        #expect(try await s.slack.recordDelivery("v0=old", at: Self.t0))
+        #expect(try await s.slack.recordDelivery("v0=fresh", at: Self.t0 + 5))
+        #expect(try await s.slack.recordDelivery("v0=old", at: Self.t0 + 1) == false)
+
+        // Seen at the cutoff itself: not before it, still seen.
+        try await s.slack.pruneSeenEvents(before: Self.t0)
+        #expect(try await s.slack.recordDelivery("v0=old", at: Self.t0 + 6) == false)
+        try await s.slack.pruneSeenEvents(before: Self.t0 + 1)
+        #expect(try await s.slack.recordDelivery("v0=fresh", at: Self.t0 + 6) == false)
+        #expect(try await s.slack.recordDelivery("v0=old", at: Self.t0 + 6))
+    }
+
     // MARK: Uninstall and revoked tokens
 
     @Test(arguments: StoreFactories.available)
@@ -674,6 +691,22 @@ import Testing
     /// A worker renews the leases of the jobs it is still running (`SlackJobWorker.renewLeases`): a renewed job is not
     /// taken over, nor its workspace's next job run, until the renewed lease ends; a job no longer leased (finished,
     /// rescheduled, or its lease over) is not leased again by a late renewal.
+    /// A job handed back through no fault of its own (the worker shutting down, a token key not loaded yet) keeps
+    /// its attempts: only a reschedule that counts one uses one up, so restarts never wear a job out.
+    @Test(arguments: StoreFactories.available)
+    func aRescheduleUsesUpAnAttemptOnlyWhenItCountsOne(_ factory: StoreFactory) async throws {
+        let s = try await factory.store()
+        try await s.slack.enqueue(s.job(S.notice("A1"), team: "A"))
+        let job = try #require(try await s.claimAll().only)
+
+        try await s.slack.rescheduleJob(job.id, runAt: Self.t0 + 10, countAttempt: false, error: "shutdown")
+        let handedBack = try #require(try await s.claimAll(at: Self.t0 + 10).only)
+        #expect(handedBack.attempts == 0)
+
+        try await s.slack.rescheduleJob(job.id, runAt: Self.t0 + 20, countAttempt: true, error: "http_503")
+        #expect(try await s.claimAll(at: Self.t0 + 20).only?.attempts == 1)
+    }
+
     @Test(arguments: StoreFactories.available)
     func aRenewedLeaseHoldsItsJobAndALateRenewalTakesNothingBack(_ factory: StoreFactory) async throws {
         let s = try await factory.store()
@@ -869,6 +902,24 @@ import Testing
         #expect(try await s.slack.pendingJobs(kind: .revoke, team: "T1").count == 1)
         #expect(try await s.slack.pendingJobs(kind: .revoke, team: "T2").isEmpty)
         #expect(try await s.slack.pendingJobs(kind: .recover, team: "T1").isEmpty)
+    }
+
+    /// Closing one account hands over and deletes its own workspaces' installations only: another client's
+    /// workspace stays installed, token and all, and no revoke is queued for it.
+    @Test(arguments: StoreFactories.available)
+    func handingOverTokensLeavesOtherClientsInstallations(_ factory: StoreFactory) async throws {
+        let s = try await factory.store()
+        let client = try await s.client()
+        let other = try await s.client()
+        try await s.install(team: "T1", client: client, envelope: [1, 2, 3])
+        try await s.install(team: "T2", client: other, envelope: [7, 8, 9])
+
+        #expect(try await s.slack.handOverTokens(clientID: client, at: Self.t0) == 1)
+
+        #expect(try await s.slack.installation(client: client) == nil)
+        let theirs = try #require(try await s.slack.activeInstallation(team: "T2"))
+        #expect(theirs.fields == s.installation(team: "T2", client: other, envelope: [7, 8, 9]).fields)
+        #expect(try await s.slack.pendingJobs(kind: .revoke, team: nil).compactMap(\.teamId) == ["T1"])
     }
 
     @Test(arguments: StoreFactories.available)
