@@ -3,6 +3,7 @@ import Logging
 import PostgresNIO
 import StorePostgres
 import Testing
+import UseroTestSupport
 
 /// Which backend the integration tests run on. scripts/test.sh runs the suites once on SQLite (the default) and
 /// once more with `USERO_TEST_BACKEND=postgres` on the throwaway cluster of `USERO_TEST_POSTGRES_URL`.
@@ -25,6 +26,7 @@ enum TestBackend {
     /// The settings of the database that belongs to `folder` (created empty the first time).
     static func database(for folder: URL) async throws -> PostgresSettings {
         let admin = try settings()
+        await staleDatabasesDropped.value
         let name = "usero_it_" + folder.lastPathComponent.lowercased().filter { $0.isLetter || $0.isNumber }.prefix(40)
         do {
             try await run("CREATE DATABASE \(name)", on: admin)
@@ -52,6 +54,18 @@ enum TestBackend {
     static func settings() throws -> PostgresSettings {
         guard let url = postgresURL else { throw MissingServer() }
         return try PostgresSettings(url: url, variable: "USERO_TEST_POSTGRES_URL")
+    }
+
+    /// Drops, once per test process, what earlier runs left on the server (`StaleTestDatabases`).
+    static let staleDatabasesDropped = Task {
+        guard let admin = try? settings(), let connection = try? await PostgresConnection.connect(
+            configuration: admin.connectionConfiguration(), id: 1, logger: logger)
+        else { return }
+        await StaleTestDatabases.drop(
+            prefix: "usero_it_",
+            names: { try await connection.query(PostgresQuery(unsafeSQL: $0), logger: logger).collect().map { try $0.decode(String.self) } },
+            run: { _ = try await connection.query(PostgresQuery(unsafeSQL: $0), logger: logger) })
+        try? await connection.close()
     }
 
     static func run(_ sql: String, on settings: PostgresSettings) async throws {
