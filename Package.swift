@@ -178,6 +178,7 @@ let package = Package(
             dependencies: [
                 "Feedback", "SlackGateway", "Retention", "Inbox", "UseroCrypto",
                 .product(name: "Logging", package: "swift-log"),
+                .product(name: "PostgresNIO", package: "postgres-nio"),
             ],
             path: "Tests/Support",
             swiftSettings: settings

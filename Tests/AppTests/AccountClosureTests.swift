@@ -154,15 +154,8 @@ import UseroTestSupport
         let seeded = try await TestServer.run(folder: folder) { server in try await Self.seed(server, rows: 5) }
 
         // And a process that began closing it and died after its first step and one batch
-        let backend = try await Backend.open(TestServer.config(folder: folder))
+        let backend = try await Self.closeHalfWay(seeded.id, folder: folder)
         let database = backend.sqlite!.database
-        var policy = RetentionPolicy.standard
-        policy.batchSize = 2
-        let crashing = AccountCloser(
-            store: backend.retention, feedback: backend.feedback,
-            owners: [SlackAccountData(store: backend.slack, wakeup: nil)], clock: SystemClock(), policy: policy)
-        #expect(try await crashing.begin(clientID: seeded.id))
-        #expect(try await crashing.finish(clientID: seeded.id, maxBatches: 1) == nil)
         let remaining = try await database.read { db in
             try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM feedback WHERE client_id = ?", arguments: [seeded.id])
         }
@@ -195,14 +188,7 @@ extension AccountClosureTests {
         // Given a client with data, and a process that began closing it and died after one batch
         let folder = TestServer.makeFolder()
         let seeded = try await TestServer.run(folder: folder) { server in try await Self.seed(server, rows: 5) }
-        let backend = try await Backend.open(TestServer.config(folder: folder))
-        var policy = RetentionPolicy.standard
-        policy.batchSize = 2
-        let crashing = AccountCloser(
-            store: backend.retention, feedback: backend.feedback,
-            owners: [SlackAccountData(store: backend.slack, wakeup: nil)], clock: SystemClock(), policy: policy)
-        #expect(try await crashing.begin(clientID: seeded.id))
-        #expect(try await crashing.finish(clientID: seeded.id, maxBatches: 1) == nil)
+        let backend = try await Self.closeHalfWay(seeded.id, folder: folder)
 
         // When the retention command runs
         let report = try await RetentionCommand.runOnce(backend: backend, asOf: Date())
@@ -217,5 +203,19 @@ extension AccountClosureTests {
         }
         #expect(left == 0)
         #expect(try await RetentionCommand.runOnce(backend: backend, asOf: Date()).accountClosuresFinished == 0)
+    }
+
+    /// What a process that began closing `clientID` and died after its first step and one batch of two rows
+    /// leaves in `folder`'s store; the store, opened.
+    static func closeHalfWay(_ clientID: String, folder: URL) async throws -> Backend {
+        let backend = try await Backend.open(TestServer.config(folder: folder))
+        var policy = RetentionPolicy.standard
+        policy.batchSize = 2
+        let crashing = AccountCloser(
+            store: backend.retention, feedback: backend.feedback,
+            owners: [SlackAccountData(store: backend.slack, wakeup: nil)], clock: SystemClock(), policy: policy)
+        #expect(try await crashing.begin(clientID: clientID))
+        #expect(try await crashing.finish(clientID: clientID, maxBatches: 1) == nil)
+        return backend
     }
 }

@@ -622,6 +622,23 @@ import UseroTestSupport
 
     // MARK: Recovery
 
+    /// Runs a world's due jobs step by step, 1.2 s of its clock apart, until `done` holds (ten steps at most).
+    static func runSteps(_ world: World, _ clock: TestClock, until done: () -> Bool) async {
+        for _ in 0..<10 where !done() {
+            await world.worker.runDueJobs()
+            clock.advance(by: 1.2)
+        }
+    }
+
+    /// The sweep the world's one queued job carries (recorded as an issue when there is none).
+    static func queuedSweep(_ world: World) -> RecoverJob? {
+        guard case .recover(let sweep)? = world.store.jobs.only?.work else {
+            Issue.record("expected the sweep's next step")
+            return nil
+        }
+        return sweep
+    }
+
     /// A world at a fixed instant whose channel is `scriptChannel`'s, with that instant in epoch milliseconds.
     static func scriptedWorld() async throws -> (world: World, clock: TestClock, now: Int64) {
         let clock = TestClock(Date(timeIntervalSince1970: 1_800_000_000))
@@ -810,13 +827,18 @@ import UseroTestSupport
         }
     }
 
+    /// Client `c1`'s installation in `team`, made at `installedAt`, its bot `U0009`.
+    static func installationOfC1(at installedAt: Int64) -> Installation {
+        Installation(
+            teamId: team, clientId: "c1", enterpriseId: nil, teamName: nil, botUserId: "U0009", botId: nil,
+            appId: nil, scopes: "", installerUserId: nil, tokenEnvelope: nil, tokenKeyId: nil, installedAt: installedAt)
+    }
+
     /// Who forwarded a recovered message: every member who reacted with a trigger emoji, in Slack's order, the bot
     /// and repeats left out; after an erasure, the first of them not erased since the message was posted.
     @Test func aSweepKnowsEveryForwarderAndPassesOverOneErasedSinceThePost() throws {
         let installedAt: Int64 = 1_800_000_000_000
-        let installation = Installation(
-            teamId: Self.team, clientId: "c1", enterpriseId: nil, teamName: nil, botUserId: "U0009", botId: nil,
-            appId: nil, scopes: "", installerUserId: nil, tokenEnvelope: nil, tokenKeyId: nil, installedAt: installedAt)
+        let installation = Self.installationOfC1(at: installedAt)
         let posted = installedAt + 60_000
         let page = [
             Message(
@@ -856,9 +878,7 @@ import UseroTestSupport
     /// pass over erased ones, bounded however many reacted.
     @Test func aSweepKeepsTwentyOneForwardersOfAMessageManyReactedTo() throws {
         let installedAt: Int64 = 1_800_000_000_000
-        let installation = Installation(
-            teamId: Self.team, clientId: "c1", enterpriseId: nil, teamName: nil, botUserId: "U0009", botId: nil,
-            appId: nil, scopes: "", installerUserId: nil, tokenEnvelope: nil, tokenKeyId: nil, installedAt: installedAt)
+        let installation = Self.installationOfC1(at: installedAt)
         let posted = installedAt + 60_000
         let wrench = (1...15).map { "UW\($0)" }
         let pushpin = ["UW3"] + (1...15).map { "UP\($0)" }
@@ -929,10 +949,7 @@ import UseroTestSupport
         try await SlackWorkspace(store: world.store, clock: clock, wakeup: nil)
             .recover(clientID: world.clientID, since: now - 3_600_000)
         // The sweep lists the channels, then meets the first 429
-        for _ in 0..<10 where world.api.calls("conversations.history").isEmpty {
-            await world.worker.runDueJobs()
-            clock.advance(by: 1.2)
-        }
+        await Self.runSteps(world, clock) { !world.api.calls("conversations.history").isEmpty }
         #expect(world.api.calls("conversations.history").count == 1)
         let waiting = try #require(world.store.jobs.first { $0.kind == .recover })
         #expect(waiting.runAt >= epochMillis(clock.now()) + 55_000)
@@ -1042,14 +1059,8 @@ import UseroTestSupport
         ])
         try await SlackWorkspace(store: world.store, clock: clock, wakeup: nil)
             .recover(clientID: world.clientID, since: now - 3_600_000)
-        for _ in 0..<10 where world.api.calls("users.conversations").count < 2 {
-            await world.worker.runDueJobs()
-            clock.advance(by: 1.2)
-        }
-        guard case .recover(let sweep)? = world.store.jobs.only?.work else {
-            Issue.record("expected the sweep's next step")
-            return
-        }
+        await Self.runSteps(world, clock) { world.api.calls("users.conversations").count >= 2 }
+        guard let sweep = Self.queuedSweep(world) else { return }
         #expect(sweep.listed)
         #expect(sweep.channels == Array(ids.prefix(1_000)))
         #expect(sweep.channelsOmitted == 5)
@@ -1073,14 +1084,8 @@ import UseroTestSupport
         ])
         try await SlackWorkspace(store: world.store, clock: clock, wakeup: nil)
             .recover(clientID: world.clientID, since: now - 3_600_000)
-        for _ in 0..<10 where world.api.calls("conversations.history").isEmpty {
-            await world.worker.runDueJobs()
-            clock.advance(by: 1.2)
-        }
-        guard case .recover(let sweep)? = world.store.jobs.only?.work else {
-            Issue.record("expected the sweep's next step")
-            return
-        }
+        await Self.runSteps(world, clock) { !world.api.calls("conversations.history").isEmpty }
+        guard let sweep = Self.queuedSweep(world) else { return }
         #expect(sweep.historyDone)
         #expect(sweep.threads == Array(parents.prefix(1_000)))
     }
@@ -1091,10 +1096,7 @@ import UseroTestSupport
         let (world, clock, now) = try await Self.scriptedWorld()
         try await SlackWorkspace(store: world.store, clock: clock, wakeup: nil)
             .recover(clientID: world.clientID, since: now + 30_000)
-        guard case .recover(let sweep)? = world.store.jobs.only?.work else {
-            Issue.record("expected a sweep")
-            return
-        }
+        guard let sweep = Self.queuedSweep(world) else { return }
         #expect(sweep.since == now)
         try #require(sweep.since <= sweep.until)
         try await world.drain()

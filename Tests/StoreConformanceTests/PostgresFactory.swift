@@ -79,7 +79,9 @@ actor ConformancePostgres {
 
     private func template(_ admin: PostgresSettings) async throws -> PostgresSettings {
         if let template { return template }
-        await Self.dropStaleDatabases(admin)
+        if let server = try? admin.connectionConfiguration() {
+            await StaleTestDatabases.drop(prefix: "usero_conf_", server: server)
+        }
         let name = "usero_conf_template_" + UUID().uuidString.lowercased().replacingOccurrences(of: "-", with: "")
         try await Self.run("CREATE DATABASE \(name)", on: admin)
         let settings = admin.database(name)
@@ -90,18 +92,6 @@ actor ConformancePostgres {
         try await connection.close()
         template = settings
         return settings
-    }
-
-    /// Drops what earlier runs left on the server (`StaleTestDatabases`).
-    private static func dropStaleDatabases(_ admin: PostgresSettings) async {
-        guard let connection = try? await PostgresConnection.connect(
-            configuration: admin.connectionConfiguration(), id: 1, logger: logger)
-        else { return }
-        await StaleTestDatabases.drop(
-            prefix: "usero_conf_",
-            names: { try await connection.query(PostgresQuery(unsafeSQL: $0), logger: logger).collect().map { try $0.decode(String.self) } },
-            run: { _ = try await connection.query(PostgresQuery(unsafeSQL: $0), logger: logger) })
-        try? await connection.close()
     }
 
     private static func run(_ sql: String, on settings: PostgresSettings) async throws {

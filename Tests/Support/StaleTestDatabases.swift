@@ -1,3 +1,6 @@
+public import PostgresNIO
+import Logging
+
 /// The databases test runs leave on a PostgreSQL cluster kept between runs. scripts/test.sh throws its cluster away
 /// at the end, but a developer rerunning `swift test` on one cluster (`eval "$(scripts/pg-cluster.sh start)"`) would
 /// otherwise keep every run's databases: about 3 GB for one pass of the conformance suites. The first database a
@@ -17,15 +20,18 @@ public enum StaleTestDatabases {
         """
     }
 
-    /// Drops the leftovers named `prefix…` (letters, digits and `_`, as the tests name them), with `names` running
-    /// a query for its first column and `run` a statement on a session of the server. Best effort: a failure only
-    /// keeps them.
-    public static func drop(
-        prefix: String, names: (String) async throws -> [String], run: (String) async throws -> Void
-    ) async {
-        guard let found = try? await names(query(prefix: prefix)) else { return }
-        for name in found where name.allSatisfy({ $0.isASCII && ($0.isLetter || $0.isNumber || $0 == "_") }) {
-            try? await run("DROP DATABASE IF EXISTS \(name) WITH (FORCE)")
+    /// Drops the leftovers named `prefix…` (letters, digits and `_`, as the tests name them) on the server of
+    /// `configuration`, whose user may. Best effort: a failure only keeps them.
+    public static func drop(prefix: String, server configuration: PostgresConnection.Configuration) async {
+        let logger = Logger(label: "usero.test.postgres", factory: { _ in SwiftLogNoOpLogHandler() })
+        guard let connection = try? await PostgresConnection.connect(configuration: configuration, id: 1, logger: logger)
+        else { return }
+        let found = try? await connection.query(PostgresQuery(unsafeSQL: query(prefix: prefix)), logger: logger)
+            .collect().map { try $0.decode(String.self) }
+        for name in found ?? [] where name.allSatisfy({ $0.isASCII && ($0.isLetter || $0.isNumber || $0 == "_") }) {
+            _ = try? await connection.query(
+                PostgresQuery(unsafeSQL: "DROP DATABASE IF EXISTS \(name) WITH (FORCE)"), logger: logger)
         }
+        try? await connection.close()
     }
 }

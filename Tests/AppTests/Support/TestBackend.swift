@@ -58,14 +58,8 @@ enum TestBackend {
 
     /// Drops, once per test process, what earlier runs left on the server (`StaleTestDatabases`).
     static let staleDatabasesDropped = Task {
-        guard let admin = try? settings(), let connection = try? await PostgresConnection.connect(
-            configuration: admin.connectionConfiguration(), id: 1, logger: logger)
-        else { return }
-        await StaleTestDatabases.drop(
-            prefix: "usero_it_",
-            names: { try await connection.query(PostgresQuery(unsafeSQL: $0), logger: logger).collect().map { try $0.decode(String.self) } },
-            run: { _ = try await connection.query(PostgresQuery(unsafeSQL: $0), logger: logger) })
-        try? await connection.close()
+        guard let server = try? settings().connectionConfiguration() else { return }
+        await StaleTestDatabases.drop(prefix: "usero_it_", server: server)
     }
 
     static func run(_ sql: String, on settings: PostgresSettings) async throws {
