@@ -144,6 +144,21 @@ enum OpenAPIDocument {
      "429": {
       "$ref": "#/components/responses/TooManyRequests"
      },
+     "500": {
+      "description": "`Internal server error`: something broke on the service's side; safe to retry (with the same `Idempotency-Key`, a retry never stores the item twice)",
+      "content": {
+       "application/json": {
+        "schema": {
+         "$ref": "#/components/schemas/Error"
+        }
+       }
+      },
+      "headers": {
+       "Access-Control-Allow-Origin": {
+        "$ref": "#/components/headers/AllowAnyOrigin"
+       }
+      }
+     },
      "503": {
       "description": "`Storage is nearly full` (USERO_MIN_FREE_DISK_MB); or `Storage is unavailable, try again shortly`: the database did not answer (PostgreSQL down or out of reach); nothing was written",
       "content": {
@@ -404,6 +419,21 @@ enum OpenAPIDocument {
      },
      "429": {
       "$ref": "#/components/responses/TooManyRequests"
+     },
+     "500": {
+      "description": "`Failed to upload screenshot`: something broke on the service's side (the file could not be stored); nothing was kept, safe to retry",
+      "content": {
+       "application/json": {
+        "schema": {
+         "$ref": "#/components/schemas/Error"
+        }
+       }
+      },
+      "headers": {
+       "Access-Control-Allow-Origin": {
+        "$ref": "#/components/headers/AllowAnyOrigin"
+       }
+      }
      },
      "503": {
       "description": "`Storage is nearly full` (USERO_MIN_FREE_DISK_MB), or `Too many uploads in progress` (USERO_MAX_CONCURRENT_UPLOADS); or `Storage is unavailable, try again shortly`: the database did not answer (PostgreSQL down or out of reach); nothing was written",
