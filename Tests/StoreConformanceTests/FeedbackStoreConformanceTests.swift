@@ -471,14 +471,16 @@ import Testing
         let second = try await s.feedback.insert(Self.draft(client, key: "k-2"), at: S.t0, origin: nil)
         let theirs = try await s.feedback.insert(Self.draft(other, key: "k-1"), at: S.t0, origin: nil)
         #expect(Set([first.id, second.id, theirs.id]).count == 3)
+        // Keys are each client's own: sent again, each client's key answers its own item, never the other's and
+        // never a refusal as a reused key.
+        #expect(try await s.feedback.insert(Self.draft(other, key: "k-1"), at: S.t0, origin: nil).id == theirs.id)
+        #expect(try await s.feedback.insert(Self.draft(client, key: "k-1"), at: S.t0, origin: nil).id == first.id)
         #expect(try await s.items(client).map(\.id).sorted() == [first.id, second.id].sorted())
         #expect(try await s.items(other).map(\.id) == [theirs.id])
         // The key is not part of what the item reads back as.
         #expect(try await s.feedback.feedback(id: first.id, clientID: client)?.draft.submissionKey == nil)
     }
 
-    /// Keys are each client's own: two clients that happen to send the same key each get their own item back when
-    /// they send it again, never the other's item and never a refusal as a reused key.
     @Test(arguments: StoreFactories.available)
     func aKeyAnotherClientAlsoSentStillAnswersEachClientWithItsOwnItem(_ factory: StoreFactory) async throws {
         let s = try await factory.store()
