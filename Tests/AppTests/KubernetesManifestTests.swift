@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+import UseroTestSupport
 @testable import usero
 
 /// manifests/kubernetes agrees with the code: the port `serve` listens on, the health path, the variables it reads
@@ -81,5 +82,38 @@ import Testing
         #expect(provided.subtracting(read).isEmpty)
         #expect(secret.contains { $0.key == "name" && $0.value == "usero" })
         #expect(deployment.filter { $0.key == "name" && $0.value == "usero" }.count >= 3)
+    }
+
+    /// The environment examples of manifests/ give each variable the same value whichever reads them: systemd's
+    /// `EnvironmentFile`, which takes a value's single quotes off, and the shell the README has an operator load
+    /// them with before a command (`set -a; . FILE; set +a`), where an unquoted `&` would leave the variable unset.
+    @Test func theEnvironmentExamplesReadTheSameInTheShellAsUnderSystemd() throws {
+        let read = try Self.variablesTheCodeReads()
+        for file in ["manifests/usero.env.example", "manifests/usero-postgres.env.example"] {
+            var expected: [String: String] = [:]
+            for line in try Self.text(file).split(separator: "\n") where !line.hasPrefix("#") && line.contains("=") {
+                let name = String(line.prefix { $0 != "=" })
+                var value = String(line.dropFirst(name.count + 1))
+                if value.count >= 2, value.hasPrefix("'"), value.hasSuffix("'") {
+                    value = String(value.dropFirst().dropLast())
+                } else {
+                    #expect(
+                        value.allSatisfy { $0.isLetter || $0.isNumber || "/:.@_-".contains($0) },
+                        "\(file): \(name) wants single quotes")
+                }
+                expected[name] = value
+            }
+            #expect(expected["USERO_DATABASE"] != nil, "\(file)")
+            #expect(Set(expected.keys).subtracting(read).isEmpty, "\(file)")
+            let path = Self.root.appendingPathComponent(file).path
+            let shell = try ChildProcess.run(
+                "/bin/bash", ["-c", #"set -a; . "$1"; set +a; env -0"#, "bash", path], environment: [:])
+            #expect(shell.status == 0, "\(String(decoding: shell.stderr, as: UTF8.self))")
+            let loaded = Dictionary(
+                String(decoding: shell.stdout, as: UTF8.self).split(separator: "\0").map { pair in
+                    (String(pair.prefix { $0 != "=" }), String(pair.drop { $0 != "=" }.dropFirst()))
+                }, uniquingKeysWith: { $1 })
+            for (name, value) in expected { #expect(loaded[name] == value, "\(file): \(name)") }
+        }
     }
 }
