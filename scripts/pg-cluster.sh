@@ -84,7 +84,10 @@ PY
 
 cluster_dir() {
     local dir=${1:-${USERO_PG_CLUSTER:-}}
-    [ -n "$dir" ] && [ -f "$dir/url" ] || { log "no cluster folder given (argument or USERO_PG_CLUSTER)"; exit 2; }
+    [ -n "$dir" ] || { log "no cluster folder given (argument or USERO_PG_CLUSTER)"; exit 2; }
+    # Its data folder names the cluster too (the path PostgreSQL's own messages give).
+    [ ! -f "$dir/url" ] && [ -f "$dir/../url" ] && [ "$(basename "$dir")" = data ] && dir=$(dirname "$dir")
+    [ -f "$dir/url" ] || { log "$dir is not a cluster folder this script made (it has no url file)"; exit 2; }
     echo "$dir"
 }
 
@@ -134,7 +137,7 @@ CONF
     echo "$port" >"$dir/port"
     [ "$(id -u)" -eq 0 ] && chown postgres: "$dir/url" "$dir/port"
     chmod 0644 "$dir/url"
-    log "PostgreSQL $("$bin/postgres" --version | awk '{print $3}') on 127.0.0.1:$port, data in $dir/data"
+    log "PostgreSQL $("$bin/postgres" --version | awk '{print $3}') on 127.0.0.1:$port, cluster folder $dir"
     echo "export USERO_PG_CLUSTER='$dir'"
     echo "export USERO_TEST_POSTGRES_URL='$url'"
     ;;
