@@ -117,7 +117,7 @@ public final class SQLiteExport: StoreExporter {
     static let parentsFirst = ["client", "feedback", "screenshot"]
     /// Kept out of a copy: the files a deletion left to remove (their rows are gone, and the destination has no
     /// files of this store).
-    static let notCopied: Set<String> = ["file_deletion"]
+    public static let notCopied: Set<String> = ["file_deletion"]
 
     /// Every table from one snapshot of the file, paged by rowid; screenshot bytes read from their files, a chunk at
     /// a time, as `screenshot_chunk` rows.

@@ -55,7 +55,12 @@ struct DatabaseCommand: AsyncParsableCommand {
                         + "asked afterwards whether it did: if its tables hold the rows, the copy is complete; if "
                         + "they are empty, copy again", code: 1)
             }
-            try printJSON(Dictionary(counts.map { ($0.table, $0.rows) }, uniquingKeysWith: +))
+            // Every table a copy fills, 0 where the file had no rows: an operator checking the counts can tell an
+            // empty table from one left out.
+            var copied = Dictionary(
+                uniqueKeysWithValues: PostgresSchema.tables.filter { !SQLiteExport.notCopied.contains($0) }.map { ($0, 0) })
+            for (table, rows) in counts { copied[table, default: 0] += rows }
+            try printJSON(copied)
             await warnAboutTokenKeys(config: config, store: destination.slack)
         }
 

@@ -130,6 +130,9 @@ struct DatabaseCopyTests {
             #expect(counts["feedback_slack_person"] == 1)  // the captured row's author and forwarder
             #expect(counts["end_user"] == 1)
             #expect(counts["file_deletion"] == nil)
+            // Every other table is named, 0 where the file had no rows (no inbox sign-in was made here).
+            #expect(counts["inbox_session"] == 0)
+            #expect(Set(counts.keys) == Set(PostgresSchema.tables).subtracting(["file_deletion"]))
             #expect(copied.stderr.contains("1 of 1 Slack workspaces' tokens are sealed with a key this environment lacks"))
             // and again by mistake: refused, nothing doubled
             let again = try await UseroBinary.run(["database", "copy", "--from", sqlitePath], environment: environment)
