@@ -22,7 +22,7 @@ struct RetentionCommand: AsyncParsableCommand {
         func validate() throws {
             if let asOf, RetentionCommand.parseAsOf(asOf) == nil {
                 throw ValidationError(
-                    "--as-of must be an ISO 8601 instant (2026-12-01T09:30:00Z) or date (2026-12-01: its midnight, UTC)")
+                    "--as-of must be an ISO 8601 instant with its zone (2026-12-01T09:30:00Z) or date (2026-12-01: its midnight, UTC)")
             }
         }
 

@@ -202,6 +202,10 @@ import FoundationNetworking
         #expect(badDate.status == 64 && badDate.stderr.contains("--as-of must be an ISO 8601 instant"), "\(badDate.stderr)")
         // The usage shown is the command's own, as for its other mistakes
         #expect(badDate.stderr.contains("Usage: usero retention run"), "\(badDate.stderr)")
+        // An instant without its zone could be any host's local time: refused, naming what is missing
+        let noZone = try await UseroBinary.run(
+            ["retention", "run", "--as-of", "2027-02-01T00:00:00"], environment: settings)
+        #expect(noZone.status == 64 && noZone.stderr.contains("instant with its zone"), "\(noZone.stderr)")
     }
 
     @Test func aPortInUseStopsServeWithOneLineNamingIt() async throws {
