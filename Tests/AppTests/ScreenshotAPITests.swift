@@ -90,6 +90,37 @@ import UseroTestSupport
         }
     }
 
+    /// A photo's Exif (a phone's GPS position), XMP, PNG text and WebP EXIF are not stored: the file served, and the
+    /// size answered, are the image without them; a JPEG keeps its orientation, so it still shows upright.
+    @Test func aPhotosLocationAndWordsAreNeitherStoredNorServed() async throws {
+        let canary = Array("GPS 48.8584N 2.2945E".utf8)
+        // Exif: a big-endian TIFF whose one entry is the orientation (6: turn 90°), the canary after it.
+        let exif = Array("Exif".utf8) + [0, 0, 0x4D, 0x4D, 0, 0x2A, 0, 0, 0, 8, 0, 1]
+            + [0x01, 0x12, 0, 3, 0, 0, 0, 1, 0, 6, 0, 0] + [0, 0, 0, 0] + canary
+        var jpeg = [UInt8](Images.jpeg(width: 640, height: 480))
+        jpeg.insert(contentsOf: [0xFF, 0xE1, UInt8((exif.count + 2) >> 8), UInt8((exif.count + 2) & 0xFF)] + exif, at: 20)
+        var png = [UInt8](Images.png(width: 20, height: 10))
+        let text = Array("Location".utf8) + [0] + canary
+        png.insert(contentsOf: [0, 0, 0, UInt8(text.count)] + Array("tEXt".utf8) + text + [1, 2, 3, 4], at: 33)
+        try await TestServer.run { [jpeg, png] server in
+            let client = try await server.createClient()
+            var servedJPEG = Data()
+            for (image, mime, width) in [(jpeg, "image/jpeg", 640), (png, "image/png", 20)] {
+                let result = try await upload(server, clientId: client.id, file: Data(image), type: mime)
+                #expect(result.status == 200, "\(mime)")
+                let shot = try #require(result.json["screenshot"] as? [String: Any])
+                #expect(shot["width"] as? Int == width)
+                let served = try await server.request("GET", "/api/screenshots/\(try #require(shot["fileName"] as? String))")
+                #expect(served.status == 200)
+                #expect(served.body.range(of: Data(canary)) == nil, "\(mime)")
+                #expect(served.body.count < image.count && shot["fileSize"] as? Int == served.body.count, "\(mime)")
+                if mime == "image/jpeg" { servedJPEG = served.body }
+            }
+            // The JPEG's orientation is there, in an Exif segment of its own.
+            #expect(servedJPEG.range(of: Data([0x01, 0x12, 0, 3, 0, 0, 0, 1, 0, 6])) != nil)
+        }
+    }
+
     /// A header may state a size no image has (a PNG 2^31 pixels wide): the upload is stored and served like any
     /// other, without that dimension, on either backend (PostgreSQL's 32-bit column refused it, a 500, once).
     @Test(arguments: [(UInt32(0x8000_0000), UInt32(800)), (UInt32(640), UInt32(0xFFFF_FFFF))])

@@ -91,10 +91,15 @@ public struct FeedbackService: Sendable {
     public func uploadScreenshot(clientId: String?, declaredType: String?, bytes: [UInt8]?, origin: String?)
         async throws -> ScreenshotRef
     {
-        guard let bytes, !bytes.isEmpty else { throw FeedbackError.screenshotMissing }
+        guard var bytes, !bytes.isEmpty else { throw FeedbackError.screenshotMissing }
         return try await accept(
             clientId: clientId, declaredType: declaredType, size: Int64(bytes.count), origin: origin,
-            sniff: { ImageInfo.sniff(bytes) }, save: { try await store.saveScreenshot($0, bytes: bytes, quota: uploadQuotaBytes) })
+            sniff: { ImageInfo.sniff(bytes) },
+            strip: { info in
+                if let stripped = ImageMetadata.stripped(bytes, mimeType: info.mimeType) { bytes = stripped }
+                return Int64(bytes.count)
+            },
+            save: { try await store.saveScreenshot($0, bytes: bytes, quota: uploadQuotaBytes) })
     }
 
     /// Stores an uploaded image the route spooled to a file as it arrived, after checking it by its bytes; the store
@@ -106,19 +111,22 @@ public struct FeedbackService: Sendable {
         return try await accept(
             clientId: clientId, declaredType: declaredType, size: spooled.size, origin: origin,
             sniff: { ImageInfo.sniff(fileAt: spooled.path) },
+            strip: { info in try ImageMetadata.strip(fileAt: spooled.path, mimeType: info.mimeType) ?? spooled.size },
             save: { try await store.saveScreenshot($0, spooledFile: spooled.path, quota: uploadQuotaBytes) })
     }
 
-    /// The rules every upload meets, in the order its errors are reported, then the quota and the save.
+    /// The rules every upload meets, in the order its errors are reported, then the image's metadata taken out
+    /// (`strip` answers the size left; `ImageMetadata`), the quota and the save.
     private func accept(
         clientId: String?, declaredType: String?, size: Int64, origin: String?, sniff: () -> ImageInfo?,
-        save: (StoredScreenshot) async throws -> Void
+        strip: (ImageInfo) throws -> Int64, save: (StoredScreenshot) async throws -> Void
     ) async throws -> ScreenshotRef {
         guard let clientId, !clientId.isEmpty else { throw FeedbackError.clientIDMissing }
         guard size <= Int64(Self.maxScreenshotBytes) else { throw FeedbackError.fileTooLarge }
         if let declaredType, !Self.mayBeAnImage(declaredType) { throw FeedbackError.notAnImage }
         guard let info = sniff() else { throw FeedbackError.notAnImage }
         let client = try await store.requireClient(clientId, origin: origin)
+        let size = try strip(info)
         let now = clock.now()
         let fileName = "\(client.id)/\(epochMillis(now))-\(Identifiers.random(8)).\(info.fileExtension)"
         let stored = StoredScreenshot(

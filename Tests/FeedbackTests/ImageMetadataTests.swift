@@ -1,0 +1,206 @@
+import Foundation
+import Testing
+
+@testable import Feedback
+
+/// Uploaded images lose what they say about a person beyond their pixels (ImageMetadata): a phone photo's GPS
+/// position, its time and device, words written into it. What a decoder draws stays byte for byte.
+@Suite struct ImageMetadataTests {
+    /// A JPEG marker segment: FF, the marker, its length (2 + payload), the payload.
+    static func segment(_ marker: UInt8, _ payload: [UInt8]) -> [UInt8] {
+        let length = payload.count + 2
+        return [0xFF, marker, UInt8(length >> 8), UInt8(length & 0xFF)] + payload
+    }
+
+    /// An Exif APP1 payload: a TIFF of either byte order whose first directory holds an orientation (when given) and
+    /// a GPS-like ASCII entry whose text lies after the directory.
+    static func exif(orientation: UInt16?, littleEndian: Bool = false, text: String = "GPS 48.8584N 2.2945E") -> [UInt8] {
+        func u16(_ v: UInt16) -> [UInt8] { littleEndian ? [UInt8(v & 0xFF), UInt8(v >> 8)] : [UInt8(v >> 8), UInt8(v & 0xFF)] }
+        func u32(_ v: UInt32) -> [UInt8] { littleEndian ? u16(UInt16(v & 0xFFFF)) + u16(UInt16(v >> 16)) : u16(UInt16(v >> 16)) + u16(UInt16(v & 0xFFFF)) }
+        let entries = orientation == nil ? 1 : 2
+        let textOffset = UInt32(8 + 2 + entries * 12 + 4)
+        var tiff: [UInt8] = (littleEndian ? [0x49, 0x49] : [0x4D, 0x4D]) + u16(42) + u32(8) + u16(UInt16(entries))
+        // ImageDescription (0x010E), ASCII, its text at textOffset.
+        tiff += u16(0x010E) + u16(2) + u32(UInt32(text.utf8.count + 1)) + u32(textOffset)
+        if let orientation {
+            tiff += u16(0x0112) + u16(3) + u32(1) + u16(orientation) + [0, 0]
+        }
+        tiff += u32(0) + Array(text.utf8) + [0]
+        return Array("Exif".utf8) + [0, 0] + tiff
+    }
+
+    static let scanAndData: [UInt8] =
+        segment(0xDA, [1, 1, 0, 0, 0x3F, 0]) + [0x12, 0x34, 0xFF, 0x00, 0x56, 0x78] + [0xFF, 0xD9]
+
+    /// A baseline JPEG's structure: JFIF, then `metadata`, an ICC profile, a quantisation table, the frame header.
+    static func jpeg(metadata: [[UInt8]]) -> [UInt8] {
+        var bytes: [UInt8] = [0xFF, 0xD8]
+        bytes += segment(0xE0, Array("JFIF".utf8) + [0, 1, 1, 0, 0, 1, 0, 1, 0, 0])
+        for piece in metadata { bytes += piece }
+        bytes += segment(0xE2, Array("ICC_PROFILE".utf8) + [0, 1, 1] + [UInt8](repeating: 0x42, count: 20))
+        bytes += segment(0xDB, [0] + [UInt8](repeating: 1, count: 64))
+        bytes += segment(0xC0, [8, 0x01, 0xE0, 0x02, 0x80, 1, 1, 0x11, 0])  // 640×480, one component
+        return bytes + scanAndData
+    }
+
+    static func contains(_ haystack: [UInt8], _ needle: String) -> Bool {
+        Data(haystack).range(of: Data(needle.utf8)) != nil
+    }
+
+    /// The orientation the stripped JPEG's Exif gives, read as a viewer would: the first APP1 before the scan.
+    static func orientation(of jpeg: [UInt8]) -> UInt8? {
+        jpeg.withUnsafeBytes { b -> UInt8? in
+            var i = 2
+            while i + 4 <= b.count, b[i] == 0xFF, b[i + 1] != 0xDA {
+                let end = i + 2 + (Int(b[i + 2]) << 8 | Int(b[i + 3]))
+                if b[i + 1] == 0xE1 { return ImageMetadata.exifOrientation(b, from: i + 4, to: end) }
+                i = end
+            }
+            return nil
+        }
+    }
+
+    @Test(arguments: [false, true])
+    func aPhotosExifXMPIPTCAndCommentGoAndItsOrientationStays(littleEndian: Bool) throws {
+        let original = Self.jpeg(metadata: [
+            Self.segment(0xE1, Self.exif(orientation: 6, littleEndian: littleEndian)),
+            Self.segment(0xE1, Array("http://ns.adobe.com/xap/1.0/".utf8) + [0] + Array("<x:xmpmeta>Ada Lovelace</x:xmpmeta>".utf8)),
+            Self.segment(0xED, Array("Photoshop 3.0".utf8) + [0] + Array("8BIM IPTC byline Ada".utf8)),
+            Self.segment(0xFE, Array("taken at home".utf8)),
+        ])
+        #expect(Self.contains(original, "48.8584N"))
+        let stripped = try #require(ImageMetadata.stripped(original, mimeType: "image/jpeg"))
+        for canary in ["48.8584N", "Ada Lovelace", "IPTC byline", "taken at home", "xmpmeta"] {
+            #expect(!Self.contains(stripped, canary), "\(canary)")
+        }
+        // Upright as taken: a viewer still turns it by 90°.
+        #expect(Self.orientation(of: stripped) == 6)
+        // What draws the picture is untouched: the JFIF and ICC segments, the tables, the frame and the scan.
+        #expect(Self.contains(stripped, "JFIF") && Self.contains(stripped, "ICC_PROFILE"))
+        #expect(Array(stripped.suffix(Self.scanAndData.count)) == Self.scanAndData)
+        let info = try #require(ImageInfo.sniff(stripped))
+        #expect(info.mimeType == "image/jpeg" && info.width == 640 && info.height == 480)
+        // Only the metadata went: the result is the original less those segments, plus the new Exif segment.
+        let expectedLength = Self.jpeg(metadata: []).count + ImageMetadata.orientationSegment(6).count
+        #expect(stripped.count == expectedLength)
+    }
+
+    @Test func anUprightPhotoKeepsNoExifAtAll() throws {
+        let original = Self.jpeg(metadata: [Self.segment(0xE1, Self.exif(orientation: 1))])
+        let stripped = try #require(ImageMetadata.stripped(original, mimeType: "image/jpeg"))
+        #expect(stripped == Self.jpeg(metadata: []))
+        let noOrientation = Self.jpeg(metadata: [Self.segment(0xE1, Self.exif(orientation: nil))])
+        #expect(ImageMetadata.stripped(noOrientation, mimeType: "image/jpeg") == Self.jpeg(metadata: []))
+    }
+
+    @Test func anImageWithoutMetadataIsLeftAsItIs() {
+        #expect(ImageMetadata.stripped(Self.jpeg(metadata: []), mimeType: "image/jpeg") == nil)
+        #expect(ImageMetadata.stripped(Self.png(extra: []), mimeType: "image/png") == nil)
+        #expect(ImageMetadata.stripped(Self.webp(extra: [], flags: 0x10), mimeType: "image/webp") == nil)
+        // Formats whose metadata is not rewritten (TIFF, HEIC, AVIF) and those without any (GIF, BMP).
+        #expect(ImageMetadata.stripped(Array("GIF89a".utf8) + [1, 0, 1, 0, 0, 0, 0, 0x3B], mimeType: "image/gif") == nil)
+    }
+
+    /// A segment cut short before the scan: the walk cannot tell what follows, and the file is kept as sent.
+    @Test func aJPEGCutShortBeforeItsScanIsKeptAsSent() {
+        let bytes = Self.jpeg(metadata: [Self.segment(0xE1, Self.exif(orientation: 3))])
+        #expect(ImageMetadata.stripped(Array(bytes.prefix(30)), mimeType: "image/jpeg") == nil)
+        // A comment whose length runs past the end of the file.
+        let long = [0xFF, 0xD8] + Self.segment(0xE0, Array("JFIF".utf8) + [0, 1, 1, 0, 0, 1, 0, 1, 0, 0])
+            + [0xFF, 0xFE, 0x10, 0x00] + Array("note".utf8)
+        #expect(ImageMetadata.stripped(long, mimeType: "image/jpeg") == nil)
+    }
+
+    // MARK: PNG
+
+    static func chunk(_ type: String, _ data: [UInt8]) -> [UInt8] {
+        let n = UInt32(data.count)
+        // The CRC is not checked here; four bytes stand for it.
+        return [UInt8(n >> 24), UInt8((n >> 16) & 0xFF), UInt8((n >> 8) & 0xFF), UInt8(n & 0xFF)] + Array(type.utf8)
+            + data + [0xC0, 0xFF, 0xEE, 0x00]
+    }
+
+    static func png(extra: [[UInt8]], afterData: [[UInt8]] = []) -> [UInt8] {
+        var bytes: [UInt8] = [0x89, 0x50, 0x4E, 0x47, 0x0D, 0x0A, 0x1A, 0x0A]
+        bytes += chunk("IHDR", [0, 0, 5, 0, 0, 0, 3, 32, 8, 6, 0, 0, 0])
+        bytes += chunk("iCCP", Array("sRGB".utf8) + [0, 0, 1, 2, 3])
+        for piece in extra { bytes += piece }
+        bytes += chunk("IDAT", [0x78, 0x9C, 1, 2, 3, 4])
+        for piece in afterData { bytes += piece }
+        return bytes + chunk("IEND", [])
+    }
+
+    @Test func aPNGsTextExifAndTimeChunksGoWhereverTheyStand() throws {
+        let original = Self.png(
+            extra: [
+                Self.chunk("tEXt", Array("Author".utf8) + [0] + Array("Ada Lovelace".utf8)),
+                Self.chunk("eXIf", Array(Self.exif(orientation: 1).dropFirst(6))),
+                Self.chunk("tIME", [0x07, 0xEA, 12, 7, 3, 0, 0]),
+            ],
+            afterData: [
+                Self.chunk("iTXt", Array("Comment".utf8) + [0, 0, 0, 0, 0] + Array("at home".utf8)),
+                Self.chunk("zTXt", Array("Where".utf8) + [0, 0, 0x78, 0x9C]),
+            ])
+        let stripped = try #require(ImageMetadata.stripped(original, mimeType: "image/png"))
+        #expect(stripped == Self.png(extra: []))
+        for canary in ["Ada Lovelace", "at home", "48.8584N", "tIME", "zTXt"] { #expect(!Self.contains(stripped, canary)) }
+        #expect(ImageInfo.sniff(stripped)?.width == 1280)
+    }
+
+    @Test func aPNGCutShortIsKeptAsSent() {
+        let original = Self.png(extra: [Self.chunk("tEXt", Array("Author".utf8) + [0] + Array("Ada".utf8))])
+        #expect(ImageMetadata.stripped(Array(original.prefix(original.count - 14)), mimeType: "image/png") == nil)
+    }
+
+    // MARK: WebP
+
+    static func riffChunk(_ type: String, _ data: [UInt8]) -> [UInt8] {
+        let n = UInt32(data.count)
+        return Array(type.utf8) + [UInt8(n & 0xFF), UInt8((n >> 8) & 0xFF), UInt8((n >> 16) & 0xFF), UInt8(n >> 24)]
+            + data + (data.count % 2 == 1 ? [0] : [])
+    }
+
+    /// An extended WebP: VP8X (with `flags`), a lossy frame, then `extra` chunks.
+    static func webp(extra: [[UInt8]], flags: UInt8) -> [UInt8] {
+        var body = Array("WEBP".utf8)
+        body += riffChunk("VP8X", [flags, 0, 0, 0, 0x2B, 0x01, 0x00, 0xC7, 0x00, 0x00])  // 300×200
+        body += riffChunk("VP8 ", [0x10, 0x02, 0x00, 0x9D, 0x01, 0x2A, 0x2C, 0x01, 0xC8, 0x00, 7])
+        for piece in extra { body += piece }
+        let n = UInt32(body.count)
+        return Array("RIFF".utf8) + [UInt8(n & 0xFF), UInt8((n >> 8) & 0xFF), UInt8((n >> 16) & 0xFF), UInt8(n >> 24)] + body
+    }
+
+    @Test func aWebPsExifAndXMPChunksGoAndItsHeaderSaysSo() throws {
+        let original = Self.webp(
+            extra: [
+                Self.riffChunk("EXIF", Array(Self.exif(orientation: 6).dropFirst(6))),
+                Self.riffChunk("XMP ", Array("<x:xmpmeta>Ada Lovelace</x:xmpmeta>".utf8)),
+            ], flags: 0x10 | 0x08 | 0x04)
+        let stripped = try #require(ImageMetadata.stripped(original, mimeType: "image/webp"))
+        // The same file as one made without them: the RIFF size and VP8X's flags (alpha kept) match what is left.
+        #expect(stripped == Self.webp(extra: [], flags: 0x10))
+        #expect(!Self.contains(stripped, "48.8584N") && !Self.contains(stripped, "Ada Lovelace"))
+        let info = try #require(ImageInfo.sniff(stripped))
+        #expect(info.width == 300 && info.height == 200)
+    }
+
+    // MARK: Files
+
+    /// The upload path rewrites its spool file: the bytes on disk are the stripped ones and the size answered is theirs.
+    @Test func aSpooledFileIsRewrittenInPlace() throws {
+        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("usero-meta-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: folder) }
+        let path = folder.appendingPathComponent("upload.part").path
+        let original = Self.jpeg(metadata: [Self.segment(0xE1, Self.exif(orientation: 8))])
+        #expect(FileManager.default.createFile(atPath: path, contents: Data(original)))
+        let size = try #require(try ImageMetadata.strip(fileAt: path, mimeType: "image/jpeg"))
+        let onDisk = try [UInt8](Data(contentsOf: URL(fileURLWithPath: path)))
+        #expect(Int(size) == onDisk.count)
+        #expect(onDisk == ImageMetadata.stripped(original, mimeType: "image/jpeg"))
+        #expect(Self.orientation(of: onDisk) == 8)
+        // Nothing else is left in the folder, and a file with nothing to take out is not touched.
+        #expect(try FileManager.default.contentsOfDirectory(atPath: folder.path) == ["upload.part"])
+        #expect(try ImageMetadata.strip(fileAt: path, mimeType: "image/jpeg") == nil)
+    }
+}
