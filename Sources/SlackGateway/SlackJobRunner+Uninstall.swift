@@ -17,7 +17,16 @@ extension SlackJobRunner {
         var cursor: Int64 = 0
         while true {
             let batch = try await store.scrubAuthors(team: team, after: cursor, limit: Self.scrubBatch, job: job.id)
-            total = batch.jobTotal
+            guard let jobTotal = batch.jobTotal else {
+                // Finished by another worker, which took the job over while this one stalled past its lease (a
+                // paused process, a host that froze): it recorded the scrub, with every row. A second entry here
+                // would say 0 rows, and be the newest.
+                logger.info(
+                    "Slack uninstall scrub finished by another worker",
+                    metadata: ["slack.team_id": "\(team)", "slack.job_id": "\(job.id)"])
+                return
+            }
+            total = jobTotal
             guard let next = batch.next else { break }
             cursor = next
         }

@@ -71,9 +71,10 @@ public protocol SlackStore: Sendable {
     /// changed, the cursor to continue from (nil when there are no more rows), and how many the uninstall job `job`
     /// has changed in all: the count is kept on the job's row in the same transaction, so that a scrub another worker
     /// takes over after a crash still counts what the first changed (its audit entry says how many rows lost their
-    /// ids). Without the job's row (nil, or gone), that total is this batch's.
+    /// ids). Without a job (nil), that total is this batch's; when the job's row is gone (another worker took the
+    /// job over after this one's lease ran out, and finished it), nil: the job is no longer this worker's to record.
     func scrubAuthors(team: String, after cursor: Int64, limit: Int, job: Int64?) async throws
-        -> (changed: Int, next: Int64?, jobTotal: Int)
+        -> (changed: Int, next: Int64?, jobTotal: Int?)
 
     // MARK: Job queue
 

@@ -345,16 +345,16 @@ extension PostgresStore: SlackStore {
     /// SQLite): a short batch is not the end, since rows it chose may have gone or moved meanwhile (an admin delete or
     /// a sweep of the same feedback), and the ones behind them would have been left with their ids.
     public func scrubAuthors(team: String, after cursor: Int64, limit: Int, job: Int64?) async throws
-        -> (changed: Int, next: Int64?, jobTotal: Int)
+        -> (changed: Int, next: Int64?, jobTotal: Int?)
     {
         let limit = Int64(max(1, limit))
         let (changed, total) = try await write { tx in
             let changed = try await Self.scrubAuthors(team: team, limit: limit, in: tx)
-            guard let job else { return (changed, changed) }
+            guard let job else { return (changed, Optional(changed)) }
             let total = try await tx.scalar(
                 "UPDATE job SET progress = progress + \(Int64(changed)) WHERE id = \(job) RETURNING progress",
                 as: Int64.self)
-            return (changed, total.map { Int($0) } ?? changed)
+            return (changed, total.map { Int($0) })
         }
         return (changed, changed == 0 ? nil : cursor &+ 1, total)
     }

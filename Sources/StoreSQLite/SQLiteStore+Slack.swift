@@ -311,9 +311,9 @@ extension SQLiteStore: SlackStore {
     }
 
     public func scrubAuthors(team: String, after cursor: Int64, limit: Int, job: Int64?) async throws
-        -> (changed: Int, next: Int64?, jobTotal: Int)
+        -> (changed: Int, next: Int64?, jobTotal: Int?)
     {
-        let result = try await database.write { db -> (changed: Int, next: Int64?, jobTotal: Int) in
+        let result = try await database.write { db -> (changed: Int, next: Int64?, jobTotal: Int?) in
             let (changed, next) = try Self.scrubAuthors(team: team, after: cursor, limit: limit, in: db)
             return (changed, next, try Self.countProgress(changed, of: job, in: db))
         }
@@ -322,12 +322,11 @@ extension SQLiteStore: SlackStore {
         return result
     }
 
-    /// Adds `done` to the job's `progress` and returns the sum (`done` without the job's row).
-    private static func countProgress(_ done: Int, of job: Int64?, in db: Database) throws -> Int {
+    /// Adds `done` to the job's `progress` and returns the sum: `done` without a job, nil when its row is gone.
+    private static func countProgress(_ done: Int, of job: Int64?, in db: Database) throws -> Int? {
         guard let job else { return done }
         return try Int.fetchOne(
             db, sql: "UPDATE job SET progress = progress + ? WHERE id = ? RETURNING progress", arguments: [done, job])
-            ?? done
     }
 
     private static func scrubAuthors(team: String, after cursor: Int64, limit: Int, in db: Database) throws

@@ -1,5 +1,6 @@
 import Feedback
 import Foundation
+import Retention
 @testable import SlackGateway
 import Testing
 import UseroCrypto
@@ -323,6 +324,27 @@ import UseroTestSupport
         #expect(entry.kind == "slack_uninstall_scrub")
         #expect(entry.clientID == world.clientID)
         #expect(entry.counts.isEmpty)
+    }
+
+    /// A worker that stalled past its lease (a paused process) resumes after another took its scrub over and
+    /// finished it: it records nothing, so the other's entry, with every row, stays the only one. (A review found a
+    /// second, newer entry saying no row was scrubbed.)
+    @Test func aScrubAnotherWorkerTookOverAndFinishedIsNotRecordedAgain() async throws {
+        let (world, _) = try await Self.world()
+        for ts in ["1.1", "1.2", "1.3"] { try await world.storeCaptured(ts: ts) }
+        _ = try await world.ingest.receiveEvent(try Fixtures.bytes("event_app_uninstalled.json"))
+        world.clock.advance(by: 1)
+        let stalled = try #require(try await world.claim().first)
+        world.clock.advance(by: Double(SlackJobWorker.lease) / 1000 + 1)
+        let takenOver = try #require(try await world.claim().first)
+        #expect(takenOver.id == stalled.id)
+        #expect(await world.runner().run(takenOver) == .finished)
+
+        #expect(await world.runner().run(stalled) == .finished)
+
+        let entries = try await world.store.auditEntries(clientID: world.clientID, limit: 10)
+        #expect(entries.map(\.kind) == ["slack_uninstall_scrub"])
+        #expect(entries.first?.counts == DeletionCounts(["rows": 3]))
     }
 
     // MARK: Revoke

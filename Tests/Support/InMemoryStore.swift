@@ -526,12 +526,13 @@ extension InMemoryStore: SlackStore {
     }
 
     public func scrubAuthors(team: String, after cursor: Int64, limit: Int, job: Int64?) async throws
-        -> (changed: Int, next: Int64?, jobTotal: Int)
+        -> (changed: Int, next: Int64?, jobTotal: Int?)
     {
         // One pass: cursors are positions in id order.
-        write { state -> (changed: Int, next: Int64?, jobTotal: Int) in
-            func counted(_ changed: Int) -> Int {
-                guard let job, state.jobs[job] != nil else { return changed }
+        write { state -> (changed: Int, next: Int64?, jobTotal: Int?) in
+            func counted(_ changed: Int) -> Int? {
+                guard let job else { return changed }
+                guard state.jobs[job] != nil else { return nil }
                 state.jobs[job]!.progress += changed
                 return state.jobs[job]!.progress
             }
