@@ -179,6 +179,14 @@ public struct NotifyProblem: Sendable, Equatable {
         self.at = at
     }
 
+    /// Codes that connecting Slack again mends (the access itself, not the channel): a new installation by the same
+    /// client forgets a problem of these. `token_revoked` is also what a `tokens_revoked` event records while a
+    /// channel is set, since no post is even tried without a token.
+    public static let mendedByReconnecting: Set<String> = [
+        "token_revoked", "invalid_auth", "account_inactive", "not_authed", "token_expired", "missing_scope",
+        "not_allowed_token_type",
+    ]
+
     /// What the inbox tells the admin.
     public var explanation: String {
         switch code {

@@ -63,6 +63,8 @@ extension PostgresStore: SlackStore {
                 let name: String? = try other.value("team_name")
                 return .clientHasAnotherWorkspace(teamName: try name ?? other.value("team_id"))
             }
+            // A reinstall by the same client keeps the channel's problem unless connecting again mends it.
+            let mended = NotifyProblem.mendedByReconnecting.sorted()
             let written = try await tx.execute(
                 """
                 INSERT INTO slack_installation (team_id, client_id, enterprise_id, team_name, bot_user_id, bot_id,
@@ -77,9 +79,9 @@ extension PostgresStore: SlackStore {
                     notify_channel = CASE WHEN slack_installation.client_id = excluded.client_id
                         THEN slack_installation.notify_channel END,
                     notify_error = CASE WHEN slack_installation.client_id = excluded.client_id
-                        THEN slack_installation.notify_error END,
+                        AND NOT slack_installation.notify_error = ANY(\(mended)) THEN slack_installation.notify_error END,
                     notify_error_at = CASE WHEN slack_installation.client_id = excluded.client_id
-                        THEN slack_installation.notify_error_at END,
+                        AND NOT slack_installation.notify_error = ANY(\(mended)) THEN slack_installation.notify_error_at END,
                     client_id = excluded.client_id,
                     enterprise_id = excluded.enterprise_id, team_name = excluded.team_name,
                     bot_user_id = excluded.bot_user_id, bot_id = excluded.bot_id, app_id = excluded.app_id,
@@ -225,8 +227,14 @@ extension PostgresStore: SlackStore {
                 !installation.isLater(thanRetriedEventAt: retriedEventAt)
             else { return }
             if let bot = installation.botUserId, !botUserIds.contains(bot) { return }
+            // No post is tried without a token: the channel's problem says why (until a reinstall mends it).
             try await tx.execute(
-                "UPDATE slack_installation SET token_envelope = NULL, token_key_id = NULL WHERE team_id = \(team)")
+                """
+                UPDATE slack_installation SET token_envelope = NULL, token_key_id = NULL,
+                    notify_error = CASE WHEN notify_channel IS NOT NULL THEN 'token_revoked' END,
+                    notify_error_at = CASE WHEN notify_channel IS NOT NULL THEN \(now) END
+                WHERE team_id = \(team)
+                """)
         }
     }
 

@@ -56,8 +56,8 @@ extension SQLiteStore: SlackStore {
                         trigger_emoji_added_at = CASE WHEN client_id = excluded.client_id
                             THEN trigger_emoji_added_at END,
                         notify_channel = CASE WHEN client_id = excluded.client_id THEN notify_channel END,
-                        notify_error = CASE WHEN client_id = excluded.client_id THEN notify_error END,
-                        notify_error_at = CASE WHEN client_id = excluded.client_id THEN notify_error_at END,
+                        notify_error = CASE WHEN client_id = excluded.client_id AND \(Self.keepsProblem) THEN notify_error END,
+                        notify_error_at = CASE WHEN client_id = excluded.client_id AND \(Self.keepsProblem) THEN notify_error_at END,
                         client_id = excluded.client_id,
                         enterprise_id = excluded.enterprise_id, team_name = excluded.team_name,
                         bot_user_id = excluded.bot_user_id, bot_id = excluded.bot_id, app_id = excluded.app_id,
@@ -180,6 +180,11 @@ extension SQLiteStore: SlackStore {
         }
     }
 
+    /// A reinstall by the same client keeps the channel's problem unless connecting again mends it (SQL, over the
+    /// row before the reinstall; our own codes, so written out).
+    static let keepsProblem =
+        "notify_error NOT IN (\(NotifyProblem.mendedByReconnecting.sorted().map { "'\($0)'" }.joined(separator: ", ")))"
+
     public func acceptTokensRevoked(
         team: String, eventId: String?, botUserIds: [String], at now: Int64, retriedEventAt: Int64?
     ) async throws {
@@ -189,9 +194,15 @@ extension SQLiteStore: SlackStore {
                 !installation.isLater(thanRetriedEventAt: retriedEventAt)
             else { return }
             if let bot = installation.botUserId, !botUserIds.contains(bot) { return }
+            // No post is tried without a token: the channel's problem says why (until a reinstall mends it).
             try db.execute(
-                sql: "UPDATE slack_installation SET token_envelope = NULL, token_key_id = NULL WHERE team_id = ?",
-                arguments: [team])
+                sql: """
+                    UPDATE slack_installation SET token_envelope = NULL, token_key_id = NULL,
+                        notify_error = CASE WHEN notify_channel IS NOT NULL THEN 'token_revoked' END,
+                        notify_error_at = CASE WHEN notify_channel IS NOT NULL THEN ? END
+                    WHERE team_id = ?
+                    """,
+                arguments: [now, team])
         }
     }
 

@@ -106,6 +106,28 @@ import Testing
         #expect(try await s.slack.activeInstallation(team: "T1")?.notifyProblem == nil)
     }
 
+    /// Without a token no post is even tried: a `tokens_revoked` while a channel is set records why, as a post Slack
+    /// refused for the token would (a review found feedback of the revoked period left out of the channel with no
+    /// problem shown). Installing again mends it; a channel problem (the bot not in it) is not mended by that.
+    @Test(arguments: StoreFactories.available)
+    func aRevokedTokenIsTheChannelsProblemUntilTheWorkspaceInstallsAgain(_ factory: StoreFactory) async throws {
+        let (s, client) = try await Self.posting(factory)
+        try await s.slack.acceptTokensRevoked(team: "T1", eventId: "E1", botUserIds: ["UT1BOT"], at: Self.t0 + 5)
+        let revoked = try #require(try await s.slack.installation(client: client))
+        #expect(revoked.tokenEnvelope == nil)
+        #expect(revoked.notifyProblem == NotifyProblem(channel: "C0777", code: "token_revoked", at: Self.t0 + 5))
+        try await s.install(team: "T1", client: client, at: Self.t0 + 10)
+        let again = try #require(try await s.slack.installation(client: client))
+        #expect(again.notifyProblem == nil && again.settings.notifyChannel == "C0777")
+        try await s.slack.recordNotifyProblem(team: "T1", channel: "C0777", code: "not_in_channel", at: Self.t0 + 20)
+        try await s.install(team: "T1", client: client, at: Self.t0 + 30)
+        #expect(try await s.slack.installation(client: client)?.notifyProblem?.code == "not_in_channel")
+        // Without a channel there is no post to miss, and nothing to record.
+        _ = try await s.slack.updateSettings(client: client, SlackSettingsChange(notifyChannel: .some(nil)), at: Self.t0)
+        try await s.slack.acceptTokensRevoked(team: "T1", eventId: "E2", botUserIds: ["UT1BOT"], at: Self.t0 + 40)
+        #expect(try await s.slack.installation(client: client)?.notifyProblem == nil)
+    }
+
     @Test(arguments: StoreFactories.available)
     func theLastEventSeenNeverMovesBack(_ factory: StoreFactory) async throws {
         let s = try await factory.store()

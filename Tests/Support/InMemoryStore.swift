@@ -374,7 +374,9 @@ extension InMemoryStore: SlackStore {
                 // Settings stay through a reinstall by the same client.
                 saved.settings = existing.settings
                 saved.triggerEmojiAddedAt = existing.triggerEmojiAddedAt
-                saved.notifyProblem = existing.notifyProblem
+                saved.notifyProblem = existing.notifyProblem.flatMap {
+                    NotifyProblem.mendedByReconnecting.contains($0.code) ? nil : $0
+                }
             }
             state.installations[installation.teamId] = saved
             state.tombstones[installation.teamId] = nil
@@ -457,6 +459,9 @@ extension InMemoryStore: SlackStore {
             if let bot = installation.botUserId, !botUserIds.contains(bot) { return }
             state.installations[team]?.tokenEnvelope = nil
             state.installations[team]?.tokenKeyId = nil
+            state.installations[team]?.notifyProblem = installation.settings.notifyChannel.map {
+                NotifyProblem(channel: $0, code: "token_revoked", at: now)
+            }
         }
     }
 
