@@ -332,6 +332,39 @@ import UseroTestSupport
         }
     }
 
+    /// Each item in the list opens its own page (its time is the link), and a long comment shows its start there
+    /// with "Read all" (a review found no way from the list to an item, and a 6 KB comment filling sixty lines):
+    /// the item's page shows all of it.
+    @Test func theListOpensEachItemAndShowsTheStartOfALongComment() async throws {
+        try await TestServer.run { server in
+            let client = try await server.createClient()
+            let long = (1...400).map { "word\($0)" }.joined(separator: " ") + " THE-END"
+            let lines = (1...30).map { "line \($0)" }.joined(separator: "\\n")
+            var ids: [String] = []
+            for comment in [long, lines, "short and whole"] {
+                let posted = try await server.postJSON(
+                    "/api/feedback", #"{"clientId":"\#(client.id)","comment":"\#(comment)"}"#)
+                ids.append(try #require(posted.json["feedbackId"] as? String))
+            }
+            let browser = InboxTestBrowser(baseURL: server.baseURL)
+            try await browser.signIn(adminKey: client.key)
+            let list = try await browser.get("/inbox").text
+            for id in ids { #expect(list.contains("<a class=\"open-item\" href=\"/inbox/items/\(id)\">"), "\(id)") }
+            // What the comments show (a screen reader's heading of each says its first 80 characters too)
+            let shown = list.components(separatedBy: "<p class=\"comment\">").dropFirst().map {
+                String($0.prefix { $0 != "<" }).trimmingCharacters(in: .whitespaces)
+            }
+            #expect(shown.count == 3)
+            #expect(shown.contains { $0.hasPrefix("word1 ") && $0.contains("word60 ") && !$0.contains("word200") && $0.hasSuffix("…") })
+            #expect(shown.contains { $0.hasPrefix("line 1\n") && $0.hasSuffix("line 8…") && !$0.contains("line 9") })
+            #expect(shown.contains("short and whole"))
+            #expect(list.components(separatedBy: "Read all<span class=\"sr\"> of this feedback</span>").count == 3)
+            let page = try await browser.get("/inbox/items/\(ids[0])")
+            #expect(page.status == 200 && page.text.contains("word400 THE-END</p>") && !page.text.contains("Read all"))
+            #expect(try await browser.get("/inbox/items/\(ids[1])").text.contains("line 30</p>"))
+        }
+    }
+
     /// Anyone can submit feedback, so its links must read as what they do: a page link's text begins with the host it
     /// goes to, an address with userinfo is no link, and the email's `mailto:` carries no extra headers.
     @Test func linksFromSubmittersReadAsWhereTheyGo() async throws {
@@ -359,7 +392,7 @@ import UseroTestSupport
             #expect(html.contains("https://yourapp.com.settings@evil.example/login"))
             #expect(html.contains(#"href="\#(longHost)""#))
             // Too long a host for the text: its end, the part that says whose it is.
-            #expect(html.contains("\">https://…") && html.contains(".account.evil.example</a>"))
+            #expect(html.contains("\">https://…") && html.contains(".account.evil.example<span class=\"sr\"> (opens in a new tab)</span></a>"))
         }
     }
 

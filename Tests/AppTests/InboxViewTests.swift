@@ -26,7 +26,7 @@ import UseroTestSupport
                 capturedVia: .command, permalink: "https://slack.example/p"))
         let item = ItemView(
             FeedbackItem(id: "fb_1", clientId: "client_a", createdAt: Date(), draft: draft),
-            filter: InboxFilter(source: nil, env: nil))
+            filter: InboxFilter(source: nil, env: nil), inList: true)
         let chrome = Chrome(documentTitle: "d", signedIn: true, clientID: "c", clientName: "n", csrfToken: "t")
         let views: [any MustacheParent] = [
             item, try #require(item.pageLink), try #require(item.replay), try #require(item.slackCapture),

@@ -156,27 +156,27 @@ enum InboxTemplates {
               <h2 id="h-{{itemID}}" class="rating {{ratingClass}}">{{ratingText}}<span class="sr"> · {{headingDetail}}</span></h2>
               <span class="badge source-{{sourceValue}}">{{sourceLabel}}</span>
               <span class="badge env">{{environmentLabel}}</span>
-              <time datetime="{{createdAtISO}}">{{createdAtText}}</time>
+              {{#itemHref}}<a class="open-item" href="{{itemHref}}">{{/itemHref}}<time datetime="{{createdAtISO}}">{{createdAtText}}</time>{{#itemHref}}<span class="sr"> · open this feedback</span></a>{{/itemHref}}
             </header>
-            {{#comment}}<p class="comment">{{comment}}</p>{{/comment}}
+            {{#comment}}<p class="comment">{{comment}}{{#commentCut}} <a href="{{itemHref}}">Read all<span class="sr"> of this feedback</span></a>{{/commentCut}}</p>{{/comment}}
             <dl class="facts">
-              {{#pageLink}}<dt>Page</dt><dd>{{#isLink}}<a href="{{href}}" rel="noopener noreferrer" target="_blank">{{text}}</a>{{/isLink}}{{^isLink}}{{text}}{{/isLink}}{{#pageTitle}} <span class="muted">({{pageTitle}})</span>{{/pageTitle}}</dd>{{/pageLink}}
+              {{#pageLink}}<dt>Page</dt><dd>{{#isLink}}<a href="{{href}}" rel="noopener noreferrer" target="_blank">{{text}}<span class="sr"> (opens in a new tab)</span></a>{{/isLink}}{{^isLink}}{{text}}{{/isLink}}{{#pageTitle}} <span class="muted">({{pageTitle}})</span>{{/pageTitle}}</dd>{{/pageLink}}
               {{#referrer}}<dt>Referrer</dt><dd>{{referrer}}</dd>{{/referrer}}
               {{#userEmail}}<dt>Email</dt><dd><a href="{{userEmailHref}}">{{userEmail}}</a></dd>{{/userEmail}}
               {{#endUserID}}<dt>User id</dt><dd><code>{{endUserID}}</code></dd>{{/endUserID}}
               {{#replay}}<dt>Session replay</dt><dd><code>{{replayID}}</code>{{#offsetText}} <span class="muted">at {{offsetText}}</span>{{/offsetText}}</dd>{{/replay}}
               {{#slackCapture}}
               <dt>Slack</dt>
-              <dd>{{#channel}}channel <code>{{channel}}</code> · {{/channel}}{{method}}{{#permalink}} · <a href="{{permalink}}" rel="noopener noreferrer" target="_blank">Open in Slack</a>{{/permalink}}</dd>
+              <dd>{{#channel}}channel <code>{{channel}}</code> · {{/channel}}{{method}}{{#permalink}} · <a href="{{permalink}}" rel="noopener noreferrer" target="_blank">Open in Slack<span class="sr"> (opens in a new tab)</span></a>{{/permalink}}</dd>
               {{/slackCapture}}
             </dl>
             {{#hasScreenshots}}
             <ul class="shots" aria-label="Screenshots">
-              {{#screenshots}}<li>{{#fullHref}}<a href="{{fullHref}}" target="_blank" rel="noopener"><img src="{{fullHref}}" alt="{{alt}}" loading="lazy" width="160" height="100"></a>{{/fullHref}}{{^fullHref}}<span class="muted">{{alt}}</span>{{/fullHref}}</li>{{/screenshots}}
+              {{#screenshots}}<li>{{#fullHref}}<a href="{{fullHref}}" target="_blank" rel="noopener"><img src="{{fullHref}}" alt="{{alt}}" loading="lazy" width="160" height="100"><span class="sr"> (opens in a new tab)</span></a>{{/fullHref}}{{^fullHref}}<span class="muted">{{alt}}</span>{{/fullHref}}</li>{{/screenshots}}
             </ul>
             {{/hasScreenshots}}
             {{#metadataJSON}}<details class="meta"><summary>Metadata</summary><pre>{{metadataJSON}}</pre></details>{{/metadataJSON}}
-            {{#showActions}}<p class="actions"><a class="danger-link" href="{{deleteHref}}">Delete<span class="sr"> this feedback</span></a></p>{{/showActions}}
+            {{#showActions}}<p class="actions"><a class="danger-link" href="{{deleteHref}}">Delete<span class="sr"> this feedback: {{headingDetail}}, {{createdAtText}}</span></a></p>{{/showActions}}
           </article>
         </li>
 

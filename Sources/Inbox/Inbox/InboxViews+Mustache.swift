@@ -181,6 +181,8 @@ extension ItemView: MustacheParent {
         case "createdAtISO": createdAtISO
         case "createdAtText": createdAtText
         case "comment": comment
+        case "commentCut": commentCut
+        case "itemHref": itemHref
         case "pageLink": pageLink
         case "pageTitle": pageTitle
         case "referrer": referrer

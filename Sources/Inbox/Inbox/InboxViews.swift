@@ -127,7 +127,12 @@ struct ItemView: Sendable {
     var environmentLabel: String
     var createdAtISO: String
     var createdAtText: String
+    /// The comment, or in a list its start when it is long (`commentCut`): one comment of 50,000 characters would
+    /// otherwise make a page of fifty items a long scroll.
     var comment: String?
+    var commentCut: Bool
+    /// In a list, the item's own page (its time links there, and "Read all" of a cut comment); nil on that page.
+    var itemHref: String?
     var pageLink: LinkView?
     var pageTitle: String?
     var referrer: String?
@@ -142,7 +147,11 @@ struct ItemView: Sendable {
     var deleteHref: String
     var showActions: Bool
 
-    init(_ item: FeedbackItem, filter: InboxFilter, showActions: Bool = true) {
+    /// A comment in a list shows at most this many characters, and this many lines.
+    static let previewCharacters = 600
+    static let previewLines = 8
+
+    init(_ item: FeedbackItem, filter: InboxFilter, showActions: Bool = true, inList: Bool = false) {
         let d = item.draft
         itemID = item.id
         if let rating = d.rating, let label = Self.ratingLabels[rating] {
@@ -157,8 +166,12 @@ struct ItemView: Sendable {
         environmentLabel = d.environment ?? "default environment"
         createdAtISO = iso8601(item.createdAt)
         createdAtText = InboxFormat.dateText(item.createdAt)
-        comment = d.comment.flatMap { $0.isEmpty ? nil : d.source == .slack ? SlackMarkup.plainText($0) : $0 }
-        headingDetail = comment.map { InboxFormat.shorten($0, to: 80) } ?? "\(sourceLabel), \(createdAtText)"
+        let fullComment = d.comment.flatMap { $0.isEmpty ? nil : d.source == .slack ? SlackMarkup.plainText($0) : $0 }
+        headingDetail = fullComment.map { InboxFormat.shorten($0, to: 80) } ?? "\(sourceLabel), \(createdAtText)"
+        itemHref = inList ? "/inbox/items/\(InboxFilter.encode(item.id))" : nil
+        let preview = inList ? fullComment.map(Self.preview) : nil
+        comment = preview ?? fullComment
+        commentCut = preview.map { $0 != fullComment } ?? false
         pageLink = d.pageUrl.map { url in
             if let link = WebLink(url, textLimit: 120) { LinkView(isLink: true, href: link.href, text: link.text) }
             else { LinkView(isLink: false, href: url, text: InboxFormat.shorten(url, to: 120)) }
@@ -189,6 +202,31 @@ struct ItemView: Sendable {
         deleteHref = "/inbox/items/\(InboxFilter.encode(item.id))/delete"
             + (back == "/inbox" ? "" : "?" + back.dropFirst("/inbox?".count))
         self.showActions = showActions
+    }
+
+    /// The start of a comment for a list: its first `previewLines` lines and `previewCharacters` characters, cut at
+    /// a space when one is near, with "…" when anything was left out.
+    static func preview(_ comment: String) -> String {
+        var lines = 0
+        var end = comment.startIndex
+        var characters = 0
+        while end < comment.endIndex, characters < previewCharacters {
+            if comment[end] == "\n" {
+                lines += 1
+                if lines == previewLines { break }
+            }
+            comment.formIndex(after: &end)
+            characters += 1
+        }
+        guard end < comment.endIndex else { return comment }
+        var cut = comment[..<end]
+        // Stopped inside a line: end at a word's end when one is near.
+        if comment[end] != "\n", let space = cut.lastIndex(where: { $0 == " " || $0 == "\n" }),
+            cut.distance(from: space, to: cut.endIndex) < 40
+        {
+            cut = cut[..<space]
+        }
+        return String(cut) + "…"
     }
 
     static let ratingLabels = [1: "Terrible", 2: "Bad", 3: "Good", 4: "Amazing"]

@@ -70,7 +70,7 @@ extension ListView {
                 installedAtText: InboxFormat.dateText(found.installedAt), isRevoked: found.isRevoked)
         }
         slackButtonLabel = installation == nil ? "Connect Slack" : "Reconnect Slack"
-        items = page.items.map { ItemView($0, filter: filter) }
+        items = page.items.map { ItemView($0, filter: filter, inList: true) }
         hasItems = !items.isEmpty
         newerHref = filter.cursor == nil ? nil : filter.href()
         olderHref = page.next.map { filter.href(cursor: $0) }
