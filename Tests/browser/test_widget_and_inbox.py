@@ -705,6 +705,27 @@ def test_a_user_the_server_would_refuse_in_part_is_identified_with_the_rest(driv
     assert driver.execute_script("return window.__events") == []
 
 
+def test_an_identify_the_server_refused_is_not_asked_again_at_the_submission(driver, pages, usero):
+    # A client id the server does not know: identify at start is refused (onError hears it), then the submission is
+    # refused too. The widget does not ask identify again for the same user in between (it did, so onError heard
+    # the same refusal three times for one send).
+    page = pages.add("/refused-identify", """<!doctype html><html><head><title>Refused</title></head><body>
+        <script>window.__events = [];</script>
+        <script src="%s/widget.js"></script>
+        <script>initUseroFeedbackWidget({ clientId: 'client_nobodyknowsthis', getUser: function () {
+            return { id: 'dan-%s' }; }, onError: function (e) { window.__events.push('error:' + e.status); } });</script>
+        </body></html>""" % (usero["base"], RUN))
+    driver.get(page)
+    root = wait(driver, lambda: widget_root(driver))
+    wait(driver, lambda: driver.execute_script("return window.__events").__len__() == 1)
+    root.find_element(By.CSS_SELECTOR, ".launcher").click()
+    root.find_element(By.CSS_SELECTOR, ".rate[data-rating='2']").click()
+    root.find_element(By.CSS_SELECTOR, ".send").click()
+    wait(driver, root.find_element(By.CSS_SELECTOR, ".err").is_displayed)
+    events = driver.execute_script("return window.__events")
+    assert len(events) == 2 and events[0] == events[1] and events[0].startswith("error:4"), events
+
+
 def test_a_brand_colour_alone_gets_text_that_reads_on_it_and_a_typo_keeps_the_default(driver, pages, usero):
     # theme: { primary } without primaryText in dark mode: the dark theme's text colour (chosen for its own light
     # primary) was dark text on a dark brand blue, and the panel's accents in that blue were dim on its dark surface.

@@ -343,7 +343,10 @@ enum WidgetScript {
       prefilled = wanted;
     }
     // Identify the signed-in user, so the team sees who sent what (POST /api/identify): at start, and at a
-    // submission by a user who changed since (a single-page app that signed another one in).
+    // submission by a user who changed since (a single-page app that signed another one in). What the server
+    // refused for good (a page off the client's allowlist, an unknown client: a 4xx but 429) is not asked again
+    // for the same values on this page, so onError hears of it once.
+    var refusedIdentity = null;
     function identify(u) {
       var userId = u && (u.id || u.userId);
       // Within the server's limits, as the feedback's own userId and email are: what it would refuse is left out
@@ -357,10 +360,13 @@ enum WidgetScript {
       // public rate limit with feedback, which a busy site's page views would otherwise use up.
       var said = JSON.stringify(who), key = 'usero-identified:' + opts.clientId, known = null;
       try { known = window.sessionStorage.getItem(key); } catch (e) { known = null; }
-      if (known === said) return;
+      if (known === said || refusedIdentity === said) return;
       request('/api/identify', { headers: { 'Content-Type': 'application/json' }, body: said }).then(function () {
         try { window.sessionStorage.setItem(key, said); } catch (e) { /* storage refused: identify next time */ }
-      }, function (err) { if (!destroyed) call(opts.onError, err); });
+      }, function (err) {
+        if (err && err.status >= 400 && err.status < 500 && err.status !== 429) refusedIdentity = said;
+        if (!destroyed) call(opts.onError, err);
+      });
     }
     identify(sessionUser);
 
