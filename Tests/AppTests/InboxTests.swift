@@ -130,12 +130,18 @@ import UseroTestSupport
 
             let out = try await browser.post("/inbox/logout", [("csrf", csrf)])
             #expect(out.status == 303)
-            #expect(out.header("Location") == "/inbox/login")
+            #expect(out.header("Location") == "/inbox/login?notice=signed-out")
             #expect(browser.cookies[InboxCookies.session] == nil)
+            #expect(try await browser.get("/inbox/login?notice=signed-out").text.contains("You signed out."))
 
-            // The old cookie, replayed, no longer opens the inbox.
+            // The old cookie, replayed, no longer opens the inbox: the sign-in form says the session ended.
             browser.cookies[InboxCookies.session] = oldSession
-            #expect(try await browser.get("/inbox").status == 303)
+            let bounced = try await browser.get("/inbox")
+            #expect(bounced.status == 303 && bounced.header("Location") == "/inbox/login?notice=ended")
+            let form = try await browser.get("/inbox/login?notice=ended")
+            #expect(form.text.contains("<p class=\"alert notice\" role=\"status\">Your session has ended."))
+            // Anything else in `notice` says nothing.
+            #expect(!(try await browser.get("/inbox/login?notice=%3Cb%3E").text.contains("alert notice")))
         }
     }
 

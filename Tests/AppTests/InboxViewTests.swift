@@ -32,7 +32,7 @@ import UseroTestSupport
             item, try #require(item.pageLink), try #require(item.replay), try #require(item.slackCapture),
             try #require(item.screenshots.first),
             chrome,
-            LoginView(loginToken: "l", errorText: "e", next: "/inbox/items/x"), OptionView(value: "v", label: "l", isSelected: true),
+            LoginView(loginToken: "l", errorText: "e", next: "/inbox/items/x", loginNotice: "n"), OptionView(value: "v", label: "l", isSelected: true),
             SlackInstallView(workspace: "w", installedAtISO: "i", installedAtText: "t", isRevoked: false),
             MessageView(chrome: chrome, heading: "h", text: "t", backHref: "b", backLabel: "l"),
             SlackSettingsView(

@@ -337,7 +337,8 @@ def test_inbox_pages_say_which_they_are_and_keep_their_edges_visible(driver, use
 def test_sign_out(driver, usero):
     driver.get(usero["base"] + "/inbox")
     driver.find_element(By.XPATH, "//button[normalize-space()='Sign out']").click()
-    wait(driver, lambda: driver.current_url.endswith("/inbox/login"))
+    wait(driver, lambda: driver.current_url.endswith("/inbox/login?notice=signed-out"))
+    assert driver.find_element(By.CSS_SELECTOR, "[role=status]").text == "You signed out."
     driver.get(usero["base"] + "/inbox")
     assert driver.current_url.endswith("/inbox/login")
 

@@ -135,28 +135,45 @@ struct InboxRoutes<Context: RequestContext>: Sendable {
         return next
     }
 
-    /// The sign-in page that returns to `path` afterwards, when `returnPath` takes it.
-    static func signInPath(returningTo path: String) -> String {
-        Self.returnPath(path).map {
-            "/inbox/login?next=" + ($0.addingPercentEncoding(withAllowedCharacters: InboxLimits.nextCharacters) ?? "")
-        } ?? "/inbox/login"
+    /// The sign-in page that returns to `path` afterwards, when `returnPath` takes it; saying the session ended when
+    /// the request still carried one (idle too long, or ended by a sign-in in this browser).
+    static func signInPath(returningTo path: String, for request: Request) -> String {
+        var query = Self.returnPath(path).map {
+            ["next=" + ($0.addingPercentEncoding(withAllowedCharacters: InboxLimits.nextCharacters) ?? "")]
+        } ?? []
+        if InboxCookies.value(InboxCookies.session, in: request) != nil { query.append("notice=ended") }
+        return "/inbox/login" + (query.isEmpty ? "" : "?" + query.joined(separator: "&"))
+    }
+
+    /// What the sign-in form says above it, by its `notice`.
+    static func loginNotice(_ notice: String) -> String? {
+        switch notice {
+        case "signed-out": "You signed out."
+        case "ended": "Your session has ended. Sign in again to go on."
+        default: nil
+        }
     }
 
     @Sendable func loginForm(_ request: Request, context: Context) async throws -> Response {
-        let next = Self.returnPath(request.lenientFormQuery["next"])
+        let query = request.lenientFormQuery
+        let next = Self.returnPath(query["next"])
         if try await visitor(request) != nil { return InboxRenderer.redirect(to: next ?? "/inbox") }
-        return try loginPage(error: nil, status: .ok, next: next, request: request)
+        return try loginPage(
+            error: nil, status: .ok, next: next, notice: query["notice"].flatMap(Self.loginNotice),
+            request: request)
     }
 
     /// The sign-in form with a login token, also set as a cookie: a cross-site page cannot read it, so it cannot sign
     /// a visitor into someone else's inbox. The browser's token is kept when it has one, so that a sign-in form
     /// opened in another tab meanwhile does not make this one's expire.
-    func loginPage(error: String?, status: HTTPResponse.Status, next: String? = nil, request: Request) throws -> Response {
+    func loginPage(
+        error: String?, status: HTTPResponse.Status, next: String? = nil, notice: String? = nil, request: Request
+    ) throws -> Response {
         let token = InboxCookies.value(InboxCookies.login, in: request).flatMap {
             InboxSessions.isWellFormed($0) ? $0 : nil
         } ?? InboxSessions.randomToken()
         var response = try renderer.page(
-            "login", LoginView(loginToken: token, errorText: error, next: next), status: status)
+            "login", LoginView(loginToken: token, errorText: error, next: next, loginNotice: notice), status: status)
         response.addCookie(cookies.set(InboxCookies.login, token, maxAge: 3600))
         return response
     }
@@ -200,7 +217,7 @@ struct InboxRoutes<Context: RequestContext>: Sendable {
         case .refused(let refusal): return refusal
         }
         try await sessions.end(id: visitor.sessionID)
-        var response = InboxRenderer.redirect(to: "/inbox/login")
+        var response = InboxRenderer.redirect(to: "/inbox/login?notice=signed-out")
         response.addCookie(cookies.clear(InboxCookies.session))
         return response
     }
@@ -212,7 +229,7 @@ struct InboxRoutes<Context: RequestContext>: Sendable {
         guard let visitor = try await visitor(request) else {
             // Signed out while on a filtered page: back to it once signed in.
             let here = InboxFilter(source: query["source"], env: query["env"], cursor: query["cursor"])
-            return InboxRenderer.redirect(to: Self.signInPath(returningTo: here.href(cursor: here.cursor)))
+            return InboxRenderer.redirect(to: Self.signInPath(returningTo: here.href(cursor: here.cursor), for: request))
         }
         // A name typed in the field the page offers when its list of environments is cut wins over the list's choice.
         let typed = query["envName"]?.trimmingCharacters(in: .whitespaces)
@@ -236,7 +253,7 @@ struct InboxRoutes<Context: RequestContext>: Sendable {
     @Sendable func showItem(_ request: Request, context: Context) async throws -> Response {
         guard let visitor = try await visitor(request) else {
             // Signed out (a Slack notification's link, say): back to this item once signed in.
-            return InboxRenderer.redirect(to: Self.signInPath(returningTo: request.uri.path))
+            return InboxRenderer.redirect(to: Self.signInPath(returningTo: request.uri.path, for: request))
         }
         guard let id = context.parameters.decoded("id"),
             let item = try await store.feedback(id: id, clientID: visitor.client.id)
@@ -252,7 +269,7 @@ struct InboxRoutes<Context: RequestContext>: Sendable {
         guard let visitor = try await visitor(request) else {
             // Signed out (the session ended with the list open): to the item once signed in, Delete one step away.
             let item = context.parameters.decoded("id").map { "/inbox/items/" + $0 } ?? "/inbox"
-            return InboxRenderer.redirect(to: Self.signInPath(returningTo: item))
+            return InboxRenderer.redirect(to: Self.signInPath(returningTo: item, for: request))
         }
         let query = request.lenientFormQuery
         let filter = InboxFilter(source: query["source"], env: query["env"], cursor: query["cursor"])

@@ -63,6 +63,7 @@ enum InboxTemplates {
           <p class="hint">Use your project's admin key, the <code>adminKey</code> that
           <code>usero clients create</code> printed.</p>
           {{#errorText}}<p id="login-error" class="alert error" role="alert">{{errorText}}</p>{{/errorText}}
+          {{^errorText}}{{#loginNotice}}<p class="alert notice" role="status">{{loginNotice}}</p>{{/loginNotice}}{{/errorText}}
           <form method="post" action="/inbox/login" class="stack">
             <input type="hidden" name="loginToken" value="{{loginToken}}">
             {{#next}}<input type="hidden" name="next" value="{{next}}">{{/next}}

@@ -25,6 +25,7 @@ extension LoginView: MustacheParent {
         case "loginToken": loginToken
         case "errorText": errorText
         case "next": next
+        case "loginNotice": loginNotice
         default: nil
         }
     }

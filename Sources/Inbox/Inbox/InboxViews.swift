@@ -21,6 +21,8 @@ struct LoginView: Sendable {
     var documentTitle: String { errorText == nil ? "Sign in" : "Error: Sign in" }
     /// The item page to return to after signing in, when the visitor came from one.
     var next: String?
+    /// Why the form is shown, when the visitor was signed in a moment ago: they signed out, or their session ended.
+    var loginNotice: String?
 }
 
 struct OptionView: Sendable {
