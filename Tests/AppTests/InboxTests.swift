@@ -504,6 +504,11 @@ import UseroTestSupport
             let defaultOption = try #require(first.range(of: "<option value=\"default\" selected>Default environment"))
             let stagingOption = try #require(first.range(of: "<option value=\"env:staging\">staging</option>"))
             #expect(defaultOption.lowerBound < stagingOption.lowerBound)
+            // ... and it says what it leaves out, with the way to all of it.
+            #expect(first.contains(
+                #"Feedback sent with an environment (staging) is not shown here. <a href="/inbox?env=all">Show all environments</a>"#))
+            #expect(!(try await browser.get("/inbox?env=all").text.contains("is not shown here")))
+            #expect(try await browser.get("/inbox?source=widget").text.contains(#"<a href="/inbox?source=widget&amp;env=all">"#))
 
             let staging = try await browser.get("/inbox?env=env%3Astaging").text
             #expect(staging.contains("staging widget") && !staging.contains("default api"))

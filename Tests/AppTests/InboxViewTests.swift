@@ -42,7 +42,8 @@ import UseroTestSupport
                 chrome: chrome, noticeText: "n",
                 slackSettings: SlackSettingsView(
                     triggerEmojiText: "bug", notifyChannelText: "C1", notifyProblemText: "p", missingScopesText: "m"),
-                sourceOptions: [], environmentOptions: [], environmentsCut: true, filterSummary: "f", isFiltered: false,
+                sourceOptions: [], environmentOptions: [], environmentsCut: true, filterSummary: "f", environmentsHint: "h",
+                allEnvironmentsHref: "/inbox?env=all", isFiltered: false,
                 slackInstall: SlackInstallView(workspace: "w", installedAtISO: "i", installedAtText: "t", isRevoked: false),
                 slackButtonLabel: "s", slackConfigured: true, items: [item], hasItems: true, newerHref: "/inbox", olderHref: "/inbox?cursor=x"),
             ConfirmView(

@@ -137,6 +137,7 @@ enum InboxTemplates {
           </div>
         </section>
         <h1 class="list-title">Feedback <span class="muted">· {{filterSummary}}</span></h1>
+        {{#environmentsHint}}<p class="hint">{{environmentsHint}} <a href="{{allEnvironmentsHref}}">Show all environments</a></p>{{/environmentsHint}}
         {{#hasItems}}
         <ol class="items">
           {{#items}}{{> item}}{{/items}}

@@ -85,6 +85,8 @@ extension ListView: MustacheParent {
         case "sourceOptions": sourceOptions
         case "environmentOptions": environmentOptions
         case "environmentsCut": environmentsCut
+        case "environmentsHint": environmentsHint
+        case "allEnvironmentsHref": allEnvironmentsHref
         case "filterSummary": filterSummary
         case "isFiltered": isFiltered
         case "slackInstall": slackInstall

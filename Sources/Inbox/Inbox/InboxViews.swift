@@ -55,6 +55,10 @@ struct ListView: Sendable {
     /// The client has more named environments than the filter lists: the page offers a field for any name.
     var environmentsCut: Bool = false
     var filterSummary: String
+    /// On the default environment's view, when feedback of other environments exists: that it is not shown here
+    /// (the README's own examples send `staging`, which a new team then missed), and the link to all of it.
+    var environmentsHint: String?
+    var allEnvironmentsHref: String?
     var isFiltered: Bool
     var slackInstall: SlackInstallView?
     var slackButtonLabel: String

@@ -59,6 +59,11 @@ extension ListView {
             case .named(let name): "environment \(name)"
             }
         filterSummary = "\(environmentText), \(sourceText)"
+        if filter.environment == .defaultEnvironment, !environments.isEmpty {
+            let shown = environments.prefix(3).joined(separator: ", ") + (environments.count > 3 ? ", …" : "")
+            environmentsHint = "Feedback sent with an environment (\(shown)) is not shown here."
+            allEnvironmentsHref = InboxFilter(source: filter.source?.rawValue, env: "all").href()
+        }
         // Every list page says in its title which one it is (and what just happened, as a screen reader meets the
         // title first on the page a change led to).
         chrome.documentTitle =
