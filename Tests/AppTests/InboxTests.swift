@@ -263,9 +263,14 @@ import UseroTestSupport
                 "/inbox/items/\(id)/delete",
                 [("csrf", try await browser.csrfToken()), ("source", "widget"), ("env", "default"), ("cursor", cursor)])
             #expect(deleted.status == 303)
-            #expect(deleted.header("Location") == "/inbox?source=widget&cursor=\(cursor)&notice=deleted#item-\(following)")
+            #expect(
+                deleted.header("Location")
+                    == "/inbox?source=widget&cursor=\(cursor)&notice=deleted&at=\(following)#item-\(following)")
             let back = try await browser.get(try #require(deleted.header("Location")))
-            #expect(back.text.contains("Feedback deleted."))
+            // The notice stands at that item, where the page opens (at the top it was out of sight), and once
+            #expect(back.text.contains(
+                "<li class=\"item\" id=\"item-\(following)\">\n  <p class=\"alert notice\" role=\"status\">Feedback deleted.</p>"))
+            #expect(back.text.components(separatedBy: "Feedback deleted.</p>").count == 2)
             #expect(back.text.contains("Item 3") && back.text.contains("id=\"item-\(following)\""))
             #expect(try await server.count("feedback") == InboxLimits.pageSize + 4)
         }
@@ -816,7 +821,7 @@ extension InboxTests {
                  ("source", try #require(InboxTestBrowser.hiddenField("source", in: confirm))), ("env", env),
                  ("cursor", try #require(InboxTestBrowser.hiddenField("cursor", in: confirm)))])
             #expect(deleted.status == 303)
-            #expect(deleted.header("Location") == "/inbox?env=env%3Astaging&notice=deleted#item-\(older.id)")
+            #expect(deleted.header("Location") == "/inbox?env=env%3Astaging&notice=deleted&at=\(older.id)#item-\(older.id)")
         }
     }
 

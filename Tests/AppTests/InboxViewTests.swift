@@ -24,9 +24,10 @@ import UseroTestSupport
             slack: SlackCapture(
                 teamId: "T", channelId: "C", messageTs: "1.2", threadTs: nil, authorId: nil, forwardedBy: nil,
                 capturedVia: .command, permalink: "https://slack.example/p"))
-        let item = ItemView(
+        var item = ItemView(
             FeedbackItem(id: "fb_1", clientId: "client_a", createdAt: Date(), draft: draft),
             filter: InboxFilter(source: nil, env: nil), inList: true)
+        item.itemNotice = "n"
         let chrome = Chrome(documentTitle: "d", signedIn: true, clientID: "c", clientName: "n", csrfToken: "t")
         let views: [any MustacheParent] = [
             item, try #require(item.pageLink), try #require(item.replay), try #require(item.slackCapture),

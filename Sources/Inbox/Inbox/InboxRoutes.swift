@@ -244,7 +244,7 @@ struct InboxRoutes<Context: RequestContext>: Sendable {
         async let settings = slack.settings(clientID)
         let view = try await ListView(
             visitor: visitor, filter: filter, page: page, environments: environments, installation: installation,
-            notice: query["notice"], settings: settings, slackConfigured: slack.isConfigured)
+            notice: query["notice"], noticeAt: query["at"], settings: settings, slackConfigured: slack.isConfigured)
         return try renderer.page("list", view)
     }
 
@@ -313,8 +313,10 @@ struct InboxRoutes<Context: RequestContext>: Sendable {
             clientID: clientID, filter: filter.storeFilter, limit: 1,
             after: FeedbackCursor(createdAtMillis: epochMillis(item.createdAt), id: item.id)
         ).items.first
+        // The notice stands at that item (`at`), where the page opens, rather than at the top, out of sight.
         return InboxRenderer.redirect(
-            to: filter.href(cursor: filter.cursor, notice: "deleted") + (following.map { "#item-\($0.id)" } ?? ""))
+            to: filter.href(cursor: filter.cursor, notice: "deleted")
+                + (following.map { "&at=\(InboxFilter.encode($0.id))#item-\($0.id)" } ?? ""))
     }
 
     func notFound(_ visitor: InboxVisitor) -> Response {

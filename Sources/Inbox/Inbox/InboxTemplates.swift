@@ -153,6 +153,7 @@ enum InboxTemplates {
 
     static let item = #"""
         <li class="item" id="item-{{itemID}}">
+          {{#itemNotice}}<p class="alert notice" role="status">{{itemNotice}}</p>{{/itemNotice}}
           <article aria-labelledby="h-{{itemID}}">
             <header class="item-head">
               <h2 id="h-{{itemID}}" class="rating {{ratingClass}}">{{ratingText}}<span class="sr"> · {{headingDetail}}</span></h2>

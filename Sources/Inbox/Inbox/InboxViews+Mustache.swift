@@ -199,6 +199,7 @@ extension ItemView: MustacheParent {
         case "metadataJSON": metadataJSON
         case "deleteHref": deleteHref
         case "showActions": showActions
+        case "itemNotice": itemNotice
         default: nil
         }
     }

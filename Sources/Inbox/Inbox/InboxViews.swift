@@ -152,6 +152,8 @@ struct ItemView: Sendable {
     var metadataJSON: String?
     var deleteHref: String
     var showActions: Bool
+    /// What just happened, said where the page opens: this item follows one just deleted.
+    var itemNotice: String?
 
     /// A comment in a list shows at most this many characters, and this many lines.
     static let previewCharacters = 600

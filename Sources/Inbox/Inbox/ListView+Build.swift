@@ -13,7 +13,8 @@ extension ListView {
 
     init(
         visitor: InboxVisitor, filter: InboxFilter, page: FeedbackPage, environments: [String],
-        installation: InboxSlack.Installation?, notice: String?, settings: InboxSlack.Settings? = nil,
+        installation: InboxSlack.Installation?, notice: String?, noticeAt: String? = nil,
+        settings: InboxSlack.Settings? = nil,
         slackConfigured: Bool = true
     ) {
         self.slackConfigured = slackConfigured
@@ -76,6 +77,11 @@ extension ListView {
         }
         slackButtonLabel = installation == nil ? "Connect Slack" : "Reconnect Slack"
         items = page.items.map { ItemView($0, filter: filter, inList: true) }
+        // A notice about the item the page opens at (the one after a deleted item) stands there, not at the top.
+        if let noticeAt, let text = noticeText, let index = items.firstIndex(where: { $0.itemID == noticeAt }) {
+            items[index].itemNotice = text
+            noticeText = nil
+        }
         hasItems = !items.isEmpty
         newerHref = filter.cursor == nil ? nil : filter.href()
         olderHref = page.next.map { filter.href(cursor: $0) }
