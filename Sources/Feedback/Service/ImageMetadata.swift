@@ -46,15 +46,16 @@ public enum ImageMetadata {
     /// so that a crash leaves what `SpooledFile.removeLeftovers` removes), renamed over it. Returns the new size, or
     /// nil when the file was left as it was.
     public static func strip(fileAt path: String, mimeType: String) throws -> Int64? {
-        let fd = open(path, O_RDONLY | O_CLOEXEC)
-        guard fd >= 0 else { throw CocoaError(.fileReadNoSuchFile) }
-        defer { close(fd) }
-        let end = lseek(fd, 0, SEEK_END)
-        guard end > 0, let size = Int(exactly: end),
-            let mapped = mmap(nil, size, PROT_READ, MAP_PRIVATE, fd, 0), mapped != MAP_FAILED
+        guard let written = try ImageInfo.withMappedFile(path, { try rewrite(path, from: $0, mimeType: mimeType) })
         else { throw CocoaError(.fileReadUnknown) }
-        defer { munmap(mapped, size) }
-        let original = UnsafeRawBufferPointer(start: mapped, count: size)
+        return written
+    }
+
+    /// Writes `original` (the file at `path`, mapped) less its metadata beside it and renames that over it; the new
+    /// size, or nil when there was nothing to take out.
+    private static func rewrite(_ path: String, from original: UnsafeRawBufferPointer, mimeType: String) throws
+        -> Int64?
+    {
         guard let pieces = stripped(original, mimeType: mimeType) else { return nil }
         let temporary = path + "-stripped.part"
         let out = open(temporary, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o600)
@@ -62,12 +63,9 @@ public enum ImageMetadata {
         var written: Int64 = 0
         do {
             defer { close(out) }
-            for piece in pieces {
-                switch piece {
-                case .original(let range): try FileWrites.writeAll(out, UnsafeRawBufferPointer(rebasing: original[range]))
-                case .new(let bytes): try bytes.withUnsafeBytes { try FileWrites.writeAll(out, $0) }
-                }
-                written += Int64(piece.count)
+            try forEachBytes(of: pieces, from: original) { bytes in
+                try FileWrites.writeAll(out, bytes)
+                written += Int64(bytes.count)
             }
         } catch {
             unlink(temporary)
@@ -84,13 +82,20 @@ public enum ImageMetadata {
     static func assemble(_ pieces: [Piece], from original: UnsafeRawBufferPointer) -> [UInt8] {
         var out: [UInt8] = []
         out.reserveCapacity(pieces.reduce(0) { $0 + $1.count })
+        forEachBytes(of: pieces, from: original) { out.append(contentsOf: $0) }
+        return out
+    }
+
+    /// Hands `body` the bytes of each piece in order: a range of `original`, or the piece's own.
+    private static func forEachBytes(
+        of pieces: [Piece], from original: UnsafeRawBufferPointer, _ body: (UnsafeRawBufferPointer) throws -> Void
+    ) rethrows {
         for piece in pieces {
             switch piece {
-            case .original(let range): out.append(contentsOf: original[range])
-            case .new(let bytes): out.append(contentsOf: bytes)
+            case .original(let range): try body(UnsafeRawBufferPointer(rebasing: original[range]))
+            case .new(let bytes): try bytes.withUnsafeBytes(body)
             }
         }
-        return out
     }
 
     // MARK: JPEG

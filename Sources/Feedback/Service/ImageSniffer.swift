@@ -78,6 +78,12 @@ public struct ImageInfo: Sendable, Equatable {
 
     /// Sniffs a file's bytes where they lie: mapped, so only the pages the header walk touches are read.
     public static func sniff(fileAt path: String) -> ImageInfo? {
+        withMappedFile(path) { sniff($0) } ?? nil
+    }
+
+    /// Runs `body` over the bytes of the file at `path`, mapped read-only (only the pages it touches are read); nil
+    /// when the file cannot be opened or mapped, or is empty.
+    static func withMappedFile<T>(_ path: String, _ body: (UnsafeRawBufferPointer) throws -> T) rethrows -> T? {
         let fd = open(path, O_RDONLY | O_CLOEXEC)
         guard fd >= 0 else { return nil }
         defer { close(fd) }
@@ -86,7 +92,7 @@ public struct ImageInfo: Sendable, Equatable {
             let mapped = mmap(nil, size, PROT_READ, MAP_PRIVATE, fd, 0), mapped != MAP_FAILED
         else { return nil }
         defer { munmap(mapped, size) }
-        return sniff(UnsafeRawBufferPointer(start: mapped, count: size))
+        return try body(UnsafeRawBufferPointer(start: mapped, count: size))
     }
 
     private static func png(_ b: UnsafeRawBufferPointer) -> ImageInfo? {
