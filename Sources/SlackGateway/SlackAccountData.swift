@@ -36,7 +36,9 @@ public struct SlackAccountData: AccountDataOwner {
         try await store.recordErasedMember(
             clientID: clientID, memberKey: ErasedMembers.key(clientID: clientID, member: slackMember), at: now)
         let jobs = try await memberJobs(clientID: clientID, slackMember: slackMember)
-        for job in jobs { try await store.finishJob(job.id, then: nil) }
+        // Whoever holds them: a worker running one now finds its job gone when it ends (it stores nothing, sends no
+        // notice), and one rescheduled by that worker must not survive to run later.
+        for job in jobs { try await store.finishJob(job.id, claim: nil, then: nil) }
         return jobs.count
     }
 

@@ -127,6 +127,13 @@ public struct SlackJob: Sendable, Equatable {
     /// A post (`.postFeedback`): when it first went out to Slack without a known answer (`markPostSent`), epoch
     /// milliseconds; 0 when it never did. The uninstall scrub counts its rows there too (not read back).
     public var progress: Int64
+    /// Which claim of the job this value was read under: each claim counts one up. A worker's finish, reschedule,
+    /// lease renewal and post mark take effect only while the job's row still has it, so a worker that stalled past
+    /// its lease (a paused process) and resumes after another took the job over changes nothing of the other's.
+    public var claim: Int64
+
+    /// The job as the worker that claimed it holds it.
+    public var lease: SlackJobLease { SlackJobLease(id: id, claim: claim) }
 
     /// The stored kind.
     public var kind: Kind { work.kind }
@@ -134,9 +141,10 @@ public struct SlackJob: Sendable, Equatable {
     /// Creates a job value.
     public init(
         id: Int64, clientId: String?, teamId: String?, work: Work, runAt: Int64, attempts: Int, deadlineAt: Int64?,
-        createdAt: Int64? = nil, progress: Int64 = 0
+        createdAt: Int64? = nil, progress: Int64 = 0, claim: Int64 = 0
     ) {
         self.progress = progress
+        self.claim = claim
         self.id = id
         self.clientId = clientId
         self.teamId = teamId
@@ -145,6 +153,18 @@ public struct SlackJob: Sendable, Equatable {
         self.attempts = attempts
         self.deadlineAt = deadlineAt
         self.createdAt = createdAt
+    }
+}
+
+/// A claimed job as its worker holds it: the job's id and the claim it was taken under (`SlackJob.claim`).
+public struct SlackJobLease: Sendable, Hashable {
+    public var id: Int64
+    public var claim: Int64
+
+    /// Creates a lease value.
+    public init(id: Int64, claim: Int64) {
+        self.id = id
+        self.claim = claim
     }
 }
 

@@ -21,7 +21,7 @@ extension SlackJobRunner {
             let item = try await store.feedbackItem(id: payload.feedbackId, client: clientId),
             item.draft.source != .slack
         else {
-            try await store.finishJob(job.id, then: nil)
+            try await store.finishJob(job, then: nil)
             return
         }
         let message = SlackNotificationMessage(item: item, publicURL: options.publicURL)
@@ -30,10 +30,17 @@ extension SlackJobRunner {
         }
         if job.progress > 0, let ts = try await channelHolds(item.id, channel: channel, since: job.progress, token: token) {
             if !ts.isEmpty { try await keep(posted(ts)) }
-            try await store.finishJob(job.id, then: nil)
+            try await store.finishJob(job, then: nil)
             return
         }
-        try await store.markPostSent(jobID: job.id, at: now)
+        guard try await store.markPostSent(job.lease, at: now) else {
+            // This worker's lease ran out (a stall) and the job is, or is about to be, another's: posting now could
+            // post it twice. Left to whoever claims it (the row untouched).
+            logger.info(
+                "Slack post left to another worker: this one's lease ran out",
+                metadata: ["slack.job_id": "\(job.id)", "slack.team_id": "\(team)"])
+            return
+        }
         let ts: String?
         do {
             ts = try await api.postMessage(
@@ -54,7 +61,7 @@ extension SlackJobRunner {
         // The pace first, while this job still holds the workspace's lane: finished first, another instance waking
         // in between took the next post at once (two posts 20 ms apart).
         try await pace(team: team)
-        try await store.finishJob(job.id, then: nil)
+        try await store.finishJob(job, then: nil)
         if installation.notifyProblem != nil {
             try await store.recordNotifyProblem(team: team, channel: channel, code: nil, at: now)
         }
@@ -75,11 +82,11 @@ extension SlackJobRunner {
     /// say over its posts.
     func unpost(_ job: SlackJob, _ payload: UnpostJob) async throws {
         guard case let (_, token)? = try await token(team: job.teamId) else {
-            try await store.finishJob(job.id, then: nil)
+            try await store.finishJob(job, then: nil)
             return
         }
         try await api.deleteMessage(channel: payload.channel, ts: payload.ts, token: token)
-        try await store.finishJob(job.id, then: nil)
+        try await store.finishJob(job, then: nil)
     }
 
     /// The `ts` of the post of `feedbackId` in `channel` (found by its metadata), posted since a minute before `since`
@@ -125,14 +132,14 @@ extension SlackJobRunner {
     /// last 7 days, the inbox link.
     func publishHome(_ job: SlackJob, _ payload: PublishHomeJob) async throws {
         guard case let (installation, token)? = try await token(team: job.teamId) else {
-            try await store.finishJob(job.id, then: nil)
+            try await store.finishJob(job, then: nil)
             return
         }
         let count = try await store.captureCount(
             client: installation.clientId, team: installation.teamId, since: now - 7 * 86_400_000)
         let view = SlackHomeView(settings: installation.settings, capturedThisWeek: count, publicURL: options.publicURL)
         try await api.publishHome(user: payload.user, view: view.json, token: token)
-        try await store.finishJob(job.id, then: nil)
+        try await store.finishJob(job, then: nil)
     }
 
     // MARK: Recovery
@@ -146,7 +153,7 @@ extension SlackJobRunner {
         guard let clientId = job.clientId, let team = job.teamId,
             case let (installation, token)? = try await token(team: team), installation.clientId == clientId
         else {
-            try await store.finishJob(job.id, then: nil)
+            try await store.finishJob(job, then: nil)
             return
         }
         var sweep = payload

@@ -97,7 +97,7 @@ public struct SlackJobRunner: Sendable {
             // set, or for the workspace to install again, without an attempt used. A day on, it fails as any other.
             logger.debug("Slack job left for an instance with its token's key", metadata: metadata)
             _ = try? await store.rescheduleJob(
-                job.id, runAt: now + Self.unknownKeyDelay, countAttempt: false, error: "token_key_unknown")
+                job, runAt: now + Self.unknownKeyDelay, countAttempt: false, error: "token_key_unknown")
             return .retryLater
         } catch let error as SlackAPIError {
             metadata["slack.error"] = "\(Self.code(error))"
@@ -164,7 +164,7 @@ public struct SlackJobRunner: Sendable {
             // claiming in between posted the next item before this one.
             _ = try? await store.holdJobs(team: team, kind: .postFeedback, notBefore: now + delay)
         }
-        _ = try? await store.rescheduleJob(job.id, runAt: now + delay, countAttempt: true, error: code)
+        _ = try? await store.rescheduleJob(job, runAt: now + delay, countAttempt: true, error: code)
         return .retryLater
     }
 
@@ -192,7 +192,7 @@ public struct SlackJobRunner: Sendable {
             sweep.stoppedBy = SlackJobRunner.code(error)
             await recordRecovery(job, sweep)
         }
-        _ = try? await store.finishJob(job.id, then: notice)
+        _ = try? await store.finishJob(job, then: notice)
         if notice != nil { wakeup.signal() }
     }
 
@@ -251,7 +251,7 @@ public struct SlackJobRunner: Sendable {
         guard let via = SlackCaptureMethod(rawValue: payload.via), let team = job.teamId,
             case let (installation, token)? = try await token(team: team)
         else {
-            try await store.finishJob(job.id, then: nil)
+            try await store.finishJob(job, then: nil)
             return
         }
         let (channel, ts, user) = (payload.channel, payload.ts, payload.user)
@@ -260,7 +260,7 @@ public struct SlackJobRunner: Sendable {
         if try await store.capturedFeedbackID(client: clientId, team: team, channel: channel, ts: ts) != nil {
             let notice = NotifyJob(channel: channel, user: user, outcome: ForwardOutcome.alreadyCaptured.rawValue)
             try await store.finishJob(
-                job.id, then: NewSlackJob(clientId: clientId, teamId: team, work: .notify(notice), runAt: now))
+                job, then: NewSlackJob(clientId: clientId, teamId: team, work: .notify(notice), runAt: now))
             wakeup.signal()
             return
         }
@@ -276,7 +276,7 @@ public struct SlackJobRunner: Sendable {
             let notice = NotifyJob(
                 channel: channel, user: user, outcome: ForwardOutcome.ownPost.rawValue, threadTs: message.parentTs)
             try await store.finishJob(
-                job.id, then: NewSlackJob(clientId: clientId, teamId: team, work: .notify(notice), runAt: now))
+                job, then: NewSlackJob(clientId: clientId, teamId: team, work: .notify(notice), runAt: now))
             wakeup.signal()
             return
         }
@@ -332,7 +332,7 @@ public struct SlackJobRunner: Sendable {
                 try await api.postMessage(channel: payload.user, text: outcome.text, token: token)
             }
         }
-        try await store.finishJob(job.id, then: nil)
+        try await store.finishJob(job, then: nil)
     }
 
     private func respond(_ job: SlackJob, _ payload: RespondJob) async throws {
@@ -346,7 +346,7 @@ public struct SlackJobRunner: Sendable {
             if job.attempts == 0 { try? await fillPermalink(job, payload) }
             throw error
         }
-        try await store.finishJob(job.id, then: nil)
+        try await store.finishJob(job, then: nil)
         try? await fillPermalink(job, payload)
     }
 

@@ -46,7 +46,7 @@ public struct SlackJobWorker: Service {
     let pollInterval: Duration
     let wakeup: JobWakeup
     let logger: Logger
-    /// The ids of the jobs this worker is running, whose leases it renews.
+    /// The jobs this worker is running (each under the claim it took it with), whose leases it renews.
     let inHand = InHandJobs()
     /// Longest a graceful shutdown waits for the jobs in hand.
     let drainTimeout: Duration
@@ -98,11 +98,11 @@ public struct SlackJobWorker: Service {
                         lastBeat = .now
                     }
                     let jobs = await claim()
-                    inHand.withLock { $0.formUnion(jobs.map(\.id)) }
+                    inHand.withLock { $0.formUnion(jobs.map(\.lease)) }
                     for job in jobs {
                         group.addTask {
                             let result = await runner.run(job)
-                            inHand.withLock { _ = $0.remove(job.id) }
+                            inHand.withLock { _ = $0.remove(job.lease) }
                             if Task.isCancelled && result == .retryLater { await handBack(job) }
                             // The workspace's lane is free again: refill it now, not at the next poll.
                             wakeup.signal()
@@ -148,7 +148,7 @@ public struct SlackJobWorker: Service {
         let store = store
         let now = epochMillis(clock.now())
         let released = await Task.detached {
-            (try? await store.rescheduleJob(job.id, runAt: now, countAttempt: false, error: "shutdown")) != nil
+            (try? await store.rescheduleJob(job, runAt: now, countAttempt: false, error: "shutdown")) != nil
         }.value
         logger.info(
             "Slack job handed back at shutdown",
@@ -158,11 +158,11 @@ public struct SlackJobWorker: Service {
     /// Extends the leases of the jobs this worker is running, in one store call. A failure is logged and left: the
     /// next renewal comes a third of a lease later.
     func renewLeases() async {
-        let ids = inHand.withLock { Array($0) }
-        guard !ids.isEmpty else { return }
+        let leases = inHand.withLock { Array($0) }
+        guard !leases.isEmpty else { return }
         let now = epochMillis(clock.now())
         do {
-            try await store.renewJobLeases(ids, now: now, until: now + Self.lease)
+            try await store.renewJobLeases(leases, now: now, until: now + Self.lease)
         } catch {
             logger.warning("Slack job leases not renewed", metadata: ["error.type": "\(type(of: error))"])
         }
@@ -208,9 +208,9 @@ public struct SlackJobWorker: Service {
     }
 }
 
-/// The ids of the jobs a worker is running (a class, so that the worker's copies share it).
+/// The jobs a worker is running, with their claims (a class, so that the worker's copies share it).
 final class InHandJobs: Sendable {
-    private let ids = Mutex(Set<Int64>())
+    private let leases = Mutex(Set<SlackJobLease>())
 
-    func withLock<T: Sendable>(_ body: (inout Set<Int64>) -> T) -> T { ids.withLock { body(&$0) } }
+    func withLock<T: Sendable>(_ body: (inout Set<SlackJobLease>) -> T) -> T { leases.withLock { body(&$0) } }
 }

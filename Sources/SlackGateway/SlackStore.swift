@@ -93,12 +93,18 @@ public protocol SlackStore: Sendable {
     func nextJobDueAt(now: Int64, kinds: Set<SlackJob.Kind>) async throws -> Int64?
     /// Extends the leases of jobs still running here to `until` (epoch ms), so that a lease can be short (another
     /// instance takes over soon after this one dies) while a job may run longer than it. A job no longer leased at
-    /// `now` (finished, rescheduled, handed back, or expired) is left as it is.
-    func renewJobLeases(_ ids: [Int64], now: Int64, until: Int64) async throws
-    /// Deletes a finished job, enqueueing `next` in the same transaction when given.
-    func finishJob(_ id: Int64, then next: NewSlackJob?) async throws
-    /// Moves a job to `runAt` and releases its lease, recording the attempt and an error code (never a message).
-    func rescheduleJob(_ id: Int64, runAt: Int64, countAttempt: Bool, error: String) async throws
+    /// `now` (finished, rescheduled, handed back, or expired) or claimed again since (`SlackJob.claim`) is left as
+    /// it is.
+    func renewJobLeases(_ leases: [SlackJobLease], now: Int64, until: Int64) async throws
+    /// Deletes a finished job, enqueueing `next` in the same transaction, when the job is still there under `claim`
+    /// (nil: whoever holds it, for cancelling queued work). Returns whether it was: false when another worker
+    /// took the job over (claimed it again after this one's lease ran out) or it was deleted meanwhile; then
+    /// nothing is deleted and `next` is not queued (the other worker queues its own).
+    @discardableResult
+    func finishJob(_ id: Int64, claim: Int64?, then next: NewSlackJob?) async throws -> Bool
+    /// Moves a job to `runAt` and releases its lease, recording the attempt and an error code (never a message),
+    /// when the job is still there under `claim` (nil: whoever holds it).
+    func rescheduleJob(_ id: Int64, claim: Int64?, runAt: Int64, countAttempt: Bool, error: String) async throws
     /// Slack's 429: every job of `kind` for `team` waits until at least `until` (epoch ms), and is marked as waiting
     /// out a rate limit (`last_error` "ratelimited"); while one such job waits, jobs of that kind and workspace
     /// enqueued later are not claimed (`claimDueJobs`, `nextJobDueAt`) either.
@@ -141,10 +147,12 @@ public protocol SlackStore: Sendable {
 
     /// One item of this client (what a notification posts), or nil when it is gone.
     func feedbackItem(id: String, client: String) async throws -> FeedbackItem?
-    /// Records that the post job `jobID` is going out to Slack at `at` (epoch ms), before the call: when its answer is
+    /// Records that the post job `job` is going out to Slack at `at` (epoch ms), before the call: when its answer is
     /// lost (a crash, a timeout), the next try looks for the post in the channel since the first such instant
-    /// instead of posting it twice (`SlackJob.progress`, kept at that first instant).
-    func markPostSent(jobID: Int64, at: Int64) async throws
+    /// instead of posting it twice (`SlackJob.progress`, kept at that first instant). Only while the caller still
+    /// holds the job (its claim, its lease live at `at`); false otherwise, and then the caller must not post: the
+    /// job is another worker's, or will be once its lease is taken.
+    func markPostSent(_ job: SlackJobLease, at: Int64) async throws -> Bool
     /// Forgets that mark: Slack answered that it did not take the post (a 429, an error of its own), so the next try
     /// posts without looking first.
     func unmarkPostSent(jobID: Int64) async throws
@@ -295,6 +303,17 @@ extension SlackStore {
         -> [SlackJob]
     {
         try await claimDueJobs(now: now, lanes: [SlackJobLane(kinds: kinds, limit: limit, lease: lease)])
+    }
+
+    /// Deletes the finished job `job` if this worker still holds it (see `finishJob(_:claim:then:)`).
+    @discardableResult
+    public func finishJob(_ job: SlackJob, then next: NewSlackJob?) async throws -> Bool {
+        try await finishJob(job.id, claim: job.claim, then: next)
+    }
+
+    /// Reschedules `job` if this worker still holds it (see `rescheduleJob(_:claim:runAt:countAttempt:error:)`).
+    public func rescheduleJob(_ job: SlackJob, runAt: Int64, countAttempt: Bool, error: String) async throws {
+        try await rescheduleJob(job.id, claim: job.claim, runAt: runAt, countAttempt: countAttempt, error: error)
     }
 
     /// One batch of a scrub no job counts (benchmarks and tests).

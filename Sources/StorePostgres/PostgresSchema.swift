@@ -606,6 +606,12 @@ public enum PostgresSchema {
                 $$
                 """,
             ]),
+        PostgresMigration(
+            "v21-job-claim",
+            [
+                // Which claim of a job is the live one (see the SQLite migration `v18-job-claim`).
+                "ALTER TABLE job ADD COLUMN claim BIGINT NOT NULL DEFAULT 0",
+            ]),
     ]
 
     /// Every table the migrations create, for tests that compare the schema with the SQLite one.

@@ -432,7 +432,8 @@ extension PostgresStore: SlackStore {
         let leaseUntil = now.addingReportingOverflow(max(0, lease)).overflow ? Int64.max : now + max(0, lease)
         let rows = try await tx.rows(
             """
-            SELECT id, kind, client_id, team_id, payload, run_at, attempts, deadline_at, created_at, progress FROM job j
+            SELECT id, kind, client_id, team_id, payload, run_at, attempts, deadline_at, created_at, progress, claim
+            FROM job j
             WHERE run_at <= \(now) AND kind = ANY(\(kindList)) AND (lease_until IS NULL OR lease_until <= \(now))
             AND (team_id IS NULL OR NOT EXISTS (
                 SELECT 1 FROM job k WHERE k.team_id = j.team_id AND k.kind = ANY(\(kindList))
@@ -458,12 +459,13 @@ extension PostgresStore: SlackStore {
             let team: String? = try row.value("team_id")
             // One job per workspace per claim: its next one waits for this one's lease to end.
             if let team, teams.contains(team) { continue }
-            guard let job = try? PGJobRecord.job(row) else {
+            guard var job = try? PGJobRecord.job(row) else {
                 // Parked, and it does not take its workspace's turn: the next job of the workspace runs now.
                 parked.append(id)
                 continue
             }
             if let team { teams.insert(team) }
+            job.claim += 1
             jobs.append(job)
         }
         if !parked.isEmpty {
@@ -474,15 +476,21 @@ extension PostgresStore: SlackStore {
         }
         if !jobs.isEmpty {
             let ids = jobs.map(\.id)
-            try await tx.execute("UPDATE job SET lease_until = \(leaseUntil) WHERE id = ANY(\(ids))")
+            // The rows are locked since the select (FOR UPDATE): each claim is one more than the one read.
+            try await tx.execute("UPDATE job SET lease_until = \(leaseUntil), claim = claim + 1 WHERE id = ANY(\(ids))")
         }
         return jobs
     }
 
-    public func renewJobLeases(_ ids: [Int64], now: Int64, until: Int64) async throws {
-        guard !ids.isEmpty else { return }
+    public func renewJobLeases(_ leases: [SlackJobLease], now: Int64, until: Int64) async throws {
+        guard !leases.isEmpty else { return }
+        let (ids, claims) = (leases.map(\.id), leases.map(\.claim))
         try await write { tx in
-            try await tx.execute("UPDATE job SET lease_until = \(until) WHERE lease_until > \(now) AND id = ANY(\(ids))")
+            try await tx.execute(
+                """
+                UPDATE job SET lease_until = \(until)
+                WHERE lease_until > \(now) AND (id, claim) IN (SELECT * FROM unnest(\(ids)::bigint[], \(claims)::bigint[]))
+                """)
         }
     }
 
@@ -512,17 +520,22 @@ extension PostgresStore: SlackStore {
         """
     }
 
-    public func finishJob(_ id: Int64, then next: NewSlackJob?) async throws {
+    public func finishJob(_ id: Int64, claim: Int64?, then next: NewSlackJob?) async throws -> Bool {
         try await write { tx in
-            try await Self.deleteJob(id, in: tx)
+            guard try await tx.execute("DELETE FROM job WHERE id = \(id) AND claim = coalesce(\(claim), claim)") > 0
+            else { return false }
             if let next { try await Self.enqueue(next, in: tx) }
+            return true
         }
     }
 
-    public func markPostSent(jobID: Int64, at: Int64) async throws {
+    public func markPostSent(_ job: SlackJobLease, at: Int64) async throws -> Bool {
         try await write { tx in
             try await tx.execute(
-                "UPDATE job SET progress = CASE WHEN progress = 0 THEN \(at) ELSE progress END WHERE id = \(jobID)")
+                """
+                UPDATE job SET progress = CASE WHEN progress = 0 THEN \(at) ELSE progress END
+                WHERE id = \(job.id) AND claim = \(job.claim) AND lease_until > \(at)
+                """) > 0
         }
     }
 
@@ -549,14 +562,16 @@ extension PostgresStore: SlackStore {
         }
     }
 
-    public func rescheduleJob(_ id: Int64, runAt: Int64, countAttempt: Bool, error: String) async throws {
+    public func rescheduleJob(_ id: Int64, claim: Int64?, runAt: Int64, countAttempt: Bool, error: String)
+        async throws
+    {
         let increment = countAttempt ? 1 : 0
         try await write { tx in
             try await tx.execute(
                 """
                 UPDATE job SET run_at = \(runAt), attempts = attempts + \(increment), last_error = \(error),
                     lease_until = NULL
-                WHERE id = \(id)
+                WHERE id = \(id) AND claim = coalesce(\(claim), claim)
                 """)
         }
     }
@@ -929,7 +944,8 @@ enum PGInstallationRecord {
 /// `job` rows; an unknown kind or a payload that does not fit it is an error.
 enum PGJobRecord {
     static let select =
-        "SELECT id, kind, client_id, team_id, payload, run_at, attempts, deadline_at, created_at, progress FROM job"
+        "SELECT id, kind, client_id, team_id, payload, run_at, attempts, deadline_at, created_at, progress, claim "
+        + "FROM job"
 
     static func job(_ row: PostgresRandomAccessRow) throws -> SlackJob {
         let payload: String = try row.value("payload")
@@ -938,6 +954,6 @@ enum PGJobRecord {
             work: try SlackJob.Work(kind: try row.value("kind"), payload: Data(payload.utf8)),
             runAt: try row.value("run_at"), attempts: try row.value("attempts"),
             deadlineAt: try row.value("deadline_at"), createdAt: try row.value("created_at"),
-            progress: try row.value("progress"))
+            progress: try row.value("progress"), claim: try row.value("claim"))
     }
 }

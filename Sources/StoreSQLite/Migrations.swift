@@ -370,6 +370,11 @@ extension AppDatabase {
                         WHERE submission_key IS NOT NULL;
                     """)
         }
+        migrator.registerMigration("v18-job-claim") { db in
+            // Which claim of a job is the live one (`SlackJob.claim`): a worker that stalled past its lease and
+            // resumes after another took the job over must not finish, reschedule, renew or post it.
+            try db.execute(sql: "ALTER TABLE job ADD COLUMN claim INTEGER NOT NULL DEFAULT 0")
+        }
         return migrator
     }
 }

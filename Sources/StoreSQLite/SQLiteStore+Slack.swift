@@ -406,7 +406,8 @@ extension SQLiteStore: SlackStore {
         let rows = try Row.fetchAll(
             db,
             sql: """
-                SELECT id, kind, client_id, team_id, payload, run_at, attempts, deadline_at, created_at, progress FROM job j
+                SELECT id, kind, client_id, team_id, payload, run_at, attempts, deadline_at, created_at, progress, claim
+                FROM job j
                 WHERE run_at <= ? AND kind IN (\(marks)) AND (lease_until IS NULL OR lease_until <= ?)
                 AND (team_id IS NULL OR NOT EXISTS (
                     SELECT 1 FROM job k WHERE k.team_id = j.team_id AND k.kind IN (\(marks))
@@ -432,7 +433,7 @@ extension SQLiteStore: SlackStore {
             let team: String? = try row.value("team_id")
             // One job per workspace per claim: its next one waits for this one's lease to end.
             if let team, teams.contains(team) { continue }
-            let job: SlackJob
+            var job: SlackJob
             do {
                 job = try JobRecord(row: row).job
             } catch {
@@ -443,19 +444,21 @@ extension SQLiteStore: SlackStore {
                 continue
             }
             if let team { teams.insert(team) }
+            job.claim += 1
             jobs.append(job)
-            try db.execute(sql: "UPDATE job SET lease_until = ? WHERE id = ?", arguments: [now + lease, id])
+            try db.execute(
+                sql: "UPDATE job SET lease_until = ?, claim = ? WHERE id = ?", arguments: [now + lease, job.claim, id])
         }
         return jobs
     }
 
-    public func renewJobLeases(_ ids: [Int64], now: Int64, until: Int64) async throws {
-        guard !ids.isEmpty else { return }
-        let marks = Array(repeating: "?", count: ids.count).joined(separator: ", ")
+    public func renewJobLeases(_ leases: [SlackJobLease], now: Int64, until: Int64) async throws {
+        guard !leases.isEmpty else { return }
+        let marks = Array(repeating: "(?, ?)", count: leases.count).joined(separator: ", ")
         try await database.write { db in
             try db.execute(
-                sql: "UPDATE job SET lease_until = ? WHERE lease_until > ? AND id IN (\(marks))",
-                arguments: StatementArguments([until, now] + ids))
+                sql: "UPDATE job SET lease_until = ? WHERE lease_until > ? AND (id, claim) IN (VALUES \(marks))",
+                arguments: StatementArguments([until, now] + leases.flatMap { [$0.id, $0.claim] }))
         }
     }
 
@@ -499,28 +502,38 @@ extension SQLiteStore: SlackStore {
             + StatementArguments(c)
     }
 
-    public func finishJob(_ id: Int64, then next: NewSlackJob?) async throws {
+    public func finishJob(_ id: Int64, claim: Int64?, then next: NewSlackJob?) async throws -> Bool {
         try await database.write { db in
-            try Self.deleteJob(id, in: db)
+            try db.cachedStatement(sql: "DELETE FROM job WHERE id = ? AND claim = coalesce(?, claim)")
+                .execute(arguments: [id, claim])
+            guard db.changesCount > 0 else { return false }
             if let next { try Self.enqueue(next, in: db) }
+            return true
         }
     }
 
-    public func rescheduleJob(_ id: Int64, runAt: Int64, countAttempt: Bool, error: String) async throws {
+    public func rescheduleJob(_ id: Int64, claim: Int64?, runAt: Int64, countAttempt: Bool, error: String)
+        async throws
+    {
         try await database.write { db in
             try db.execute(
                 sql: """
-                    UPDATE job SET run_at = ?, attempts = attempts + ?, last_error = ?, lease_until = NULL WHERE id = ?
+                    UPDATE job SET run_at = ?, attempts = attempts + ?, last_error = ?, lease_until = NULL
+                    WHERE id = ? AND claim = coalesce(?, claim)
                     """,
-                arguments: [runAt, countAttempt ? 1 : 0, error, id])
+                arguments: [runAt, countAttempt ? 1 : 0, error, id, claim])
         }
     }
 
-    public func markPostSent(jobID: Int64, at: Int64) async throws {
+    public func markPostSent(_ job: SlackJobLease, at: Int64) async throws -> Bool {
         try await database.write { db in
             try db.execute(
-                sql: "UPDATE job SET progress = CASE WHEN progress = 0 THEN ? ELSE progress END WHERE id = ?",
-                arguments: [at, jobID])
+                sql: """
+                    UPDATE job SET progress = CASE WHEN progress = 0 THEN ? ELSE progress END
+                    WHERE id = ? AND claim = ? AND lease_until > ?
+                    """,
+                arguments: [at, job.id, job.claim, at])
+            return db.changesCount > 0
         }
     }
 
@@ -936,7 +949,8 @@ struct InstallationRecord: FetchableRecord {
 /// A `job` row, decoded by column name; an unknown kind or a payload that does not fit it is an error.
 struct JobRecord: FetchableRecord {
     static let select =
-        "SELECT id, kind, client_id, team_id, payload, run_at, attempts, deadline_at, created_at, progress FROM job"
+        "SELECT id, kind, client_id, team_id, payload, run_at, attempts, deadline_at, created_at, progress, claim "
+        + "FROM job"
 
     var job: SlackJob
 
@@ -947,6 +961,6 @@ struct JobRecord: FetchableRecord {
             work: try SlackJob.Work(kind: try row.value("kind"), payload: Data(payload.utf8)),
             runAt: try row.value("run_at"), attempts: try row.value("attempts"),
             deadlineAt: try row.value("deadline_at"), createdAt: try row.value("created_at"),
-            progress: try row.value("progress"))
+            progress: try row.value("progress"), claim: try row.value("claim"))
     }
 }

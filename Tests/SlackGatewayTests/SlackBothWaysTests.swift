@@ -585,6 +585,30 @@ import UseroTestSupport
         #expect(!claimedBetween.withLock { $0 }.contains(.postFeedback))
     }
 
+    /// An instance that stalled (a paused process) after claiming a post, past its lease, and resumes after another
+    /// instance took the post over, does not post it: not while the other holds it, nor after the other posted it
+    /// and finished. (A walkthrough found that any job could run twice this way: the item posted twice.)
+    @Test func aPostAnotherInstanceTookOverIsNotPostedAgainByTheOneThatStalled() async throws {
+        let clock = TestClock(Date(timeIntervalSince1970: 1_800_000_000))
+        let world = try await World(clock: clock, settings: SlackSettings(notifyChannel: "C0777"))
+        _ = try await world.submit("posted once")
+        func claim() async throws -> SlackJob? {
+            try await world.store.claimDueJobs(now: epochMillis(clock.now()), lanes: SlackJobWorker.claimLanes).only
+        }
+        let stalled = try #require(try await claim())
+        #expect(stalled.kind == .postFeedback)
+        clock.advance(by: Double(SlackJobWorker.lease) / 1000 + 1)
+        let takenOver = try #require(try await claim())
+        #expect(takenOver.id == stalled.id)
+
+        #expect(await world.runner.run(stalled) == .finished)
+        #expect(world.api.calls("chat.postMessage").isEmpty)
+        #expect(await world.runner.run(takenOver) == .finished)
+        #expect(await world.runner.run(stalled) == .finished)
+        #expect(world.api.calls("chat.postMessage").count == 1)
+        #expect(world.store.jobs.isEmpty)
+    }
+
     /// A post that fails with a 5xx is retried later, and the posts behind it wait with it: no worker (another
     /// instance, or this one's next claim) may take the next post at any instant of the retry's writes. Rescheduled
     /// before the others were held, the failed post freed the lane and the next one went out first.

@@ -163,7 +163,7 @@ import Testing
                 #expect(job.clientId == client)
                 guard case .postFeedback(let post) = job.work else { continue }
                 posted.append(post.feedbackId)
-                try await s.slack.finishJob(job.id, then: nil)
+                try await s.slack.finishJob(job, then: nil)
             }
         }
         #expect(posted == [widget.id, api.id])
@@ -193,7 +193,7 @@ import Testing
             for job in jobs {
                 #expect(job.teamId == "T1" && job.clientId == client)
                 if case .postFeedback(let post) = job.work { posted.append(post.feedbackId) }
-                try await s.slack.finishJob(job.id, then: nil)
+                try await s.slack.finishJob(job, then: nil)
             }
         }
         #expect(posted.count == 40)
@@ -222,7 +222,7 @@ import Testing
         for now in stride(from: Self.t0 + 5_000, through: Self.t0 + 10_000, by: 1_000) {
             for job in try await s.claimAll(at: now, kinds: [.postFeedback]) where job.teamId == "T1" {
                 if case .postFeedback(let post) = job.work { order.append(post.feedbackId) }
-                try await s.slack.finishJob(job.id, then: nil)
+                try await s.slack.finishJob(job, then: nil)
             }
         }
         #expect(order == [first.id, second.id, third.id])
@@ -247,14 +247,14 @@ import Testing
         #expect(posted([first]) == [items[0]])
         // It fails: the ones behind are held first, then it is rescheduled a millisecond later.
         try await s.slack.holdJobs(team: "T1", kind: .postFeedback, notBefore: Self.t0 + 12_000)
-        try await s.slack.rescheduleJob(first.id, runAt: Self.t0 + 12_001, countAttempt: true, error: "http_500")
+        try await s.slack.rescheduleJob(first, runAt: Self.t0 + 12_001, countAttempt: true, error: "http_500")
         #expect(try await s.claimAll(at: Self.t0 + 12_000, kinds: [.postFeedback]).isEmpty)
         #expect(try await s.slack.nextJobDueAt(now: Self.t0 + 12_000, kinds: [.postFeedback]) == Self.t0 + 12_001)
         var order: [String] = []
         for now in stride(from: Self.t0 + 12_001, through: Self.t0 + 20_001, by: 1_000) {
             for job in try await s.claimAll(at: now, kinds: [.postFeedback]) {
                 order += posted([job])
-                try await s.slack.finishJob(job.id, then: nil)
+                try await s.slack.finishJob(job, then: nil)
             }
         }
         #expect(order == items)
@@ -277,8 +277,8 @@ import Testing
         try await s.slack.enqueue(s.job(.postFeedback(PostFeedbackJob(feedbackId: "fb_1")), team: "T1", client: client))
         let first = try #require(try await s.claimAll(kinds: [.postFeedback]).only)
         #expect(first.progress == 0)
-        try await s.slack.markPostSent(jobID: first.id, at: Self.t0 + 5)
-        try await s.slack.markPostSent(jobID: first.id, at: Self.t0 + 9)
+        #expect(try await s.slack.markPostSent(first.lease, at: Self.t0 + 5))
+        #expect(try await s.slack.markPostSent(first.lease, at: Self.t0 + 9))
         let again = try #require(try await s.claimAll(at: Self.t0 + 2_000, kinds: [.postFeedback]).only)
         #expect(again.id == first.id)
         #expect(again.progress == Self.t0 + 5)
@@ -411,7 +411,7 @@ import Testing
             #expect(queued == 1, "round \(round)")
             let pending = try await s.slack.pendingJobs(kind: .recover, team: "T1")
             #expect(pending.count == 1, "round \(round)")
-            for job in pending { try await s.slack.finishJob(job.id, then: nil) }
+            for job in pending { try await s.slack.finishJob(job, then: nil) }
         }
 
         // A pending job that does not cover it, or one of another workspace, queues it.

@@ -257,7 +257,7 @@ import Testing
         #expect(try await s.slack.acceptUninstall(team: "T1", eventId: nil, at: Self.t0, deadline: Self.t0 + 60_000))
 
         let first = try #require(try await s.claimAll(kinds: [.uninstall]).only)
-        try await s.slack.finishJob(first.id, then: nil)
+        try await s.slack.finishJob(first, then: nil)
         let second = try #require(try await s.claimAll(kinds: [.uninstall]).only)
         #expect(first.id != second.id)
         #expect(first.work == .uninstall(UninstallJob(clientId: client)))
@@ -368,7 +368,7 @@ import Testing
         #expect(queued.clientId == client)
 
         // The same message completed again (another member's forward): no second row, the notice says so.
-        try await s.slack.finishJob(queued.id, then: s.job(.captureReaction(CaptureReactionJob(channel: "C0001", ts: "1.1", user: "U0003", via: "reaction:wrench")), team: "T1", client: client))
+        try await s.slack.finishJob(queued, then: s.job(.captureReaction(CaptureReactionJob(channel: "C0001", ts: "1.1", user: "U0003", via: "reaction:wrench")), team: "T1", client: client))
         let again = try #require(try await s.claimAll(at: Self.t0 + 2).only)
         #expect(try await s.slack.completeCapture(jobID: again.id, clientID: client, message: s.message(team: "T1", ts: "1.1"), at: S.t0, notice: notice) == false)
         expected.outcome = "already_captured"
@@ -385,7 +385,7 @@ import Testing
         try await s.install(team: "T1", client: client)
         #expect(try await s.slack.acceptReaction(reaction(event: "E1"), at: Self.t0))
         let job = try #require(try await s.claimAll().only)
-        try await s.slack.finishJob(job.id, then: nil)
+        try await s.slack.finishJob(job, then: nil)
 
         let stored = try await s.slack.completeCapture(
             jobID: job.id, clientID: client, message: s.message(team: "T1", ts: "1.1"), at: S.t0,
@@ -567,7 +567,7 @@ import Testing
         // Without a job a batch counts itself; once another worker finished the job (its row is gone), there is no
         // total: the job is not the caller's to record any more.
         #expect(try await s.slack.scrubAuthors(team: "T1", after: 0, limit: 2, job: nil).jobTotal == 0)
-        try await s.slack.finishJob(job, then: nil)
+        try await s.slack.finishJob(job, claim: nil, then: nil)
         #expect(try await s.slack.scrubAuthors(team: "T1", after: 0, limit: 2, job: job).jobTotal == nil)
     }
 
@@ -674,11 +674,11 @@ import Testing
         #expect(try await s.claimAll(at: Self.t0 + 999).isEmpty)
 
         // Finished: the workspace's next job is free.
-        try await s.slack.finishJob(first[1].id, then: nil)
+        try await s.slack.finishJob(first[1], then: nil)
         #expect(users(try await s.claimAll(at: Self.t0 + 1)) == ["A2"])
 
         // Rescheduled: released, due again at its new time, the attempt counted.
-        try await s.slack.rescheduleJob(first[0].id, runAt: Self.t0 + 500, countAttempt: true, error: "http_503")
+        try await s.slack.rescheduleJob(first[0], runAt: Self.t0 + 500, countAttempt: true, error: "http_503")
         #expect(try await s.claimAll(at: Self.t0 + 499).isEmpty)
         let retried = try #require(try await s.claimAll(at: Self.t0 + 500).only)
         #expect(users([retried]) == ["B1"])
@@ -689,9 +689,6 @@ import Testing
         #expect(users(try await s.claimAll(at: Self.t0 + 1_001)) == ["A2"])
     }
 
-    /// A worker renews the leases of the jobs it is still running (`SlackJobWorker.renewLeases`): a renewed job is not
-    /// taken over, nor its workspace's next job run, until the renewed lease ends; a job no longer leased (finished,
-    /// rescheduled, or its lease over) is not leased again by a late renewal.
     /// A job handed back through no fault of its own (the worker shutting down, a token key not loaded yet) keeps
     /// its attempts: only a reschedule that counts one uses one up, so restarts never wear a job out.
     @Test(arguments: StoreFactories.available)
@@ -700,14 +697,17 @@ import Testing
         try await s.slack.enqueue(s.job(S.notice("A1"), team: "A"))
         let job = try #require(try await s.claimAll().only)
 
-        try await s.slack.rescheduleJob(job.id, runAt: Self.t0 + 10, countAttempt: false, error: "shutdown")
+        try await s.slack.rescheduleJob(job, runAt: Self.t0 + 10, countAttempt: false, error: "shutdown")
         let handedBack = try #require(try await s.claimAll(at: Self.t0 + 10).only)
         #expect(handedBack.attempts == 0)
 
-        try await s.slack.rescheduleJob(job.id, runAt: Self.t0 + 20, countAttempt: true, error: "http_503")
+        try await s.slack.rescheduleJob(handedBack, runAt: Self.t0 + 20, countAttempt: true, error: "http_503")
         #expect(try await s.claimAll(at: Self.t0 + 20).only?.attempts == 1)
     }
 
+    /// A worker renews the leases of the jobs it is still running (`SlackJobWorker.renewLeases`): a renewed job is not
+    /// taken over, nor its workspace's next job run, until the renewed lease ends; a job no longer leased (finished,
+    /// rescheduled, or its lease over) is not leased again by a late renewal.
     @Test(arguments: StoreFactories.available)
     func aRenewedLeaseHoldsItsJobAndALateRenewalTakesNothingBack(_ factory: StoreFactory) async throws {
         let s = try await factory.store()
@@ -719,17 +719,55 @@ import Testing
         #expect(claimed.count == 3)
         let (a1, b1) = try (#require(claimed.first { $0.teamId == "A" }), #require(claimed.first { $0.teamId == "B" }))
         // B1 rescheduled (released); C1's lease left to end.
-        try await s.slack.rescheduleJob(b1.id, runAt: Self.t0 + 600, countAttempt: false, error: "http_503")
+        try await s.slack.rescheduleJob(b1, runAt: Self.t0 + 600, countAttempt: false, error: "http_503")
 
         // Renewed at t0+900 for a second: A1 is held to t0+1900, and A2 behind it; B1, released, is not leased again.
-        try await s.slack.renewJobLeases([a1.id, b1.id], now: Self.t0 + 900, until: Self.t0 + 1_900)
+        try await s.slack.renewJobLeases([a1.lease, b1.lease], now: Self.t0 + 900, until: Self.t0 + 1_900)
         #expect(Set(try await s.claimAll(at: Self.t0 + 1_001).compactMap(\.teamId)) == ["B", "C"])
         #expect(try await s.claimAll(at: Self.t0 + 1_899).isEmpty)
         // A1 finished: a renewal still on its way changes nothing, and A2 runs.
-        try await s.slack.finishJob(a1.id, then: nil)
-        try await s.slack.renewJobLeases([a1.id], now: Self.t0 + 1_500, until: Self.t0 + 2_500)
+        try await s.slack.finishJob(a1, then: nil)
+        try await s.slack.renewJobLeases([a1.lease], now: Self.t0 + 1_500, until: Self.t0 + 2_500)
         let next = try #require(try await s.claimAll(at: Self.t0 + 1_500).only)
         #expect(next.teamId == "A" && next.id != a1.id)
+    }
+
+    /// A worker that stalled past its lease (a paused process) and resumes after another claimed the job again
+    /// changes nothing of the other's: its renewal does not extend the lease, its post mark is refused (it must not
+    /// post), its reschedule neither releases the job nor moves it, and its finish neither deletes it nor queues what
+    /// would follow. A post mark is refused as soon as the lease ran out, before anyone claimed the job again. Each
+    /// claim is a new one; the worker holding the job finishes it, and cancelling queued work needs no claim.
+    @Test(arguments: StoreFactories.available)
+    func aWorkerWhoseJobWasTakenOverChangesNothingOfIt(_ factory: StoreFactory) async throws {
+        let s = try await factory.store()
+        let client = try await s.client()
+        try await s.install(team: "T1", client: client)
+        try await s.slack.enqueue(s.job(.postFeedback(PostFeedbackJob(feedbackId: "fb_1")), team: "T1", client: client))
+        let stalled = try #require(try await s.claimAll(kinds: [.postFeedback]).only)  // leased until t0 + 1000
+        #expect(try await s.slack.markPostSent(stalled.lease, at: Self.t0 + 1_000) == false)
+        let current = try #require(try await s.claimAll(at: Self.t0 + 1_001, kinds: [.postFeedback]).only)
+        #expect(current.id == stalled.id && current.claim != stalled.claim)
+
+        #expect(try await s.slack.markPostSent(stalled.lease, at: Self.t0 + 1_100) == false)
+        try await s.slack.renewJobLeases([stalled.lease], now: Self.t0 + 1_100, until: Self.t0 + 9_000)
+        try await s.slack.rescheduleJob(stalled, runAt: Self.t0 + 1_200, countAttempt: true, error: "http_503")
+        #expect(try await s.slack.finishJob(stalled, then: s.job(S.notice("B1"), team: "B")) == false)
+
+        // Nothing claimable while the current lease (to t0 + 2001) runs: the job was not released, nothing queued
+        #expect(try await s.claimAll(at: Self.t0 + 1_500).isEmpty)
+        // and nothing renewed it: claimable again when that lease ends, as it was, unmarked
+        let again = try #require(try await s.claimAll(at: Self.t0 + 2_001).only)
+        #expect(again.id == stalled.id && again.attempts == 0 && again.progress == 0)
+        #expect(Set([stalled.claim, current.claim, again.claim]).count == 3)
+        #expect(try await s.slack.markPostSent(again.lease, at: Self.t0 + 2_002))
+        #expect(try await s.slack.finishJob(again, then: nil))
+        #expect(try await s.claimAll(at: Self.t0 + 9_001).isEmpty)
+
+        try await s.slack.enqueue(s.job(S.notice("B2"), team: "B"))
+        let queued = try #require(try await s.slack.pendingJobs(kind: .notify, team: "B").only)
+        _ = try await s.claimAll(at: Self.t0 + 9_002)
+        #expect(try await s.slack.finishJob(queued.id, claim: nil, then: nil))
+        #expect(try await s.slack.pendingJobs(kind: .notify, team: "B").isEmpty)
     }
 
     @Test(arguments: StoreFactories.available)
@@ -814,7 +852,7 @@ import Testing
         #expect(resumed.attempts == 0)
         // …and still says when it was queued: a job Slack rate-limits for a day is given up by that instant.
         #expect(resumed.createdAt == Self.t0)
-        try await s.slack.finishJob(resumed.id, then: nil)
+        try await s.slack.finishJob(resumed, then: nil)
         #expect(try await s.claimAll(at: Self.t0 + 89_999, kinds: [.captureReaction]).filter { $0.teamId == "A" }.isEmpty)
         #expect(try await s.claimAll(at: Self.t0 + 90_000, kinds: [.captureReaction]).map(\.teamId) == ["A"])
     }
@@ -841,7 +879,7 @@ import Testing
         // Once the wait is over, A's captures run again, one at a time.
         let first = try #require(try await s.claimAll(at: Self.t0 + 30_000, kinds: [.captureReaction]).only)
         #expect(first.teamId == "A")
-        try await s.slack.finishJob(first.id, then: nil)
+        try await s.slack.finishJob(first, then: nil)
         let second = try #require(try await s.claimAll(at: Self.t0 + 30_001, kinds: [.captureReaction]).only)
         #expect(Set([first.id, second.id]).contains(limited.id))
         #expect(first.id != second.id)
@@ -853,7 +891,7 @@ import Testing
         let client = try await s.client()
         try await s.slack.enqueue(s.job(S.notice("A1"), team: "A", client: client))
         let job = try #require(try await s.claimAll().only)
-        try await s.slack.finishJob(job.id, then: s.job(S.notice("A2"), team: "A", client: client))
+        try await s.slack.finishJob(job, then: s.job(S.notice("A2"), team: "A", client: client))
         let next = try #require(try await s.claimAll().only)
         #expect(next.work == S.notice("A2"))
         #expect(next.clientId == client)
@@ -877,7 +915,7 @@ import Testing
         #expect(try await raw.lastError(bad) == "undecodable_payload")
         let again = try await s.claimAll(at: Self.t0 + 10_000_000)
         #expect(again.map(\.work) == [S.notice("A1")])
-        for job in again { try await s.slack.finishJob(job.id, then: nil) }
+        for job in again { try await s.slack.finishJob(job, then: nil) }
         #expect(try await s.slack.nextJobDueAt(now: Self.t0, kinds: Set(SlackJob.Kind.allCases)) == nil)
         #expect(try await raw.runAt(bad) == Int64.max)
     }

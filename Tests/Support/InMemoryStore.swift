@@ -588,14 +588,18 @@ extension InMemoryStore: SlackStore {
         for stored in due where claimed.count < limit {
             if let team = stored.job.teamId, !teams.insert(team).inserted { continue }
             state.jobs[stored.job.id]?.leaseUntil = now + lease
-            claimed.append(stored.job)
+            state.jobs[stored.job.id]?.job.claim += 1
+            claimed.append(state.jobs[stored.job.id]?.job ?? stored.job)
         }
         return claimed
     }
 
-    public func renewJobLeases(_ ids: [Int64], now: Int64, until: Int64) async throws {
+    public func renewJobLeases(_ leases: [SlackJobLease], now: Int64, until: Int64) async throws {
         write { state in
-            for id in ids where (state.jobs[id]?.leaseUntil ?? .min) > now { state.jobs[id]?.leaseUntil = until }
+            for lease in leases
+            where (state.jobs[lease.id]?.leaseUntil ?? .min) > now && state.jobs[lease.id]?.job.claim == lease.claim {
+                state.jobs[lease.id]?.leaseUntil = until
+            }
         }
     }
 
@@ -655,16 +659,22 @@ extension InMemoryStore: SlackStore {
         return limits["\(team) \(job.kind.rawValue)"]
     }
 
-    public func finishJob(_ id: Int64, then next: NewSlackJob?) async throws {
-        write { state in
+    public func finishJob(_ id: Int64, claim: Int64?, then next: NewSlackJob?) async throws -> Bool {
+        let finished = write { state in
+            guard let stored = state.jobs[id], stored.job.claim == claim ?? stored.job.claim else { return false }
             state.jobs[id] = nil
             if let next { Self.enqueue(next, into: &state) }
+            return true
         }
         if let hook = afterFinishJob.withLock({ $0 }) { try await hook(id) }
+        return finished
     }
 
-    public func rescheduleJob(_ id: Int64, runAt: Int64, countAttempt: Bool, error: String) async throws {
+    public func rescheduleJob(_ id: Int64, claim: Int64?, runAt: Int64, countAttempt: Bool, error: String)
+        async throws
+    {
         write { state in
+            guard let stored = state.jobs[id], stored.job.claim == claim ?? stored.job.claim else { return }
             state.jobs[id]?.job.runAt = runAt
             if countAttempt { state.jobs[id]?.job.attempts += 1 }
             state.jobs[id]?.lastError = error
@@ -673,9 +683,12 @@ extension InMemoryStore: SlackStore {
         if let hook = afterRetryWrite.withLock({ $0 }) { try await hook() }
     }
 
-    public func markPostSent(jobID: Int64, at: Int64) async throws {
+    public func markPostSent(_ job: SlackJobLease, at: Int64) async throws -> Bool {
         write { state in
-            if state.jobs[jobID]?.job.progress == 0 { state.jobs[jobID]?.job.progress = at }
+            guard let stored = state.jobs[job.id], stored.job.claim == job.claim, (stored.leaseUntil ?? .min) > at
+            else { return false }
+            if stored.job.progress == 0 { state.jobs[job.id]?.job.progress = at }
+            return true
         }
     }
 
