@@ -184,6 +184,99 @@ import Testing
         #expect(info.width == 300 && info.height == 200)
     }
 
+    // MARK: HEIF and AVIF
+
+    static func u16(_ v: Int) -> [UInt8] { [UInt8(v >> 8 & 0xFF), UInt8(v & 0xFF)] }
+    static func u32(_ v: Int) -> [UInt8] { u16(v >> 16) + u16(v & 0xFFFF) }
+    static func isoBox(_ type: String, _ payload: [UInt8]) -> [UInt8] { u32(8 + payload.count) + Array(type.utf8) + payload }
+    static func fullBox(_ type: String, version: UInt8, _ payload: [UInt8]) -> [UInt8] {
+        isoBox(type, [version, 0, 0, 0] + payload)
+    }
+    static func infe(_ id: Int, _ type: String, contentType: String? = nil) -> [UInt8] {
+        fullBox("infe", version: 2, u16(id) + u16(0) + Array(type.utf8) + [0] + (contentType.map { Array($0.utf8) + [0] } ?? []))
+    }
+
+    /// A HEIC as an encoder lays it out, with `iloc` version 1: the coded image (item 1) and an Exif (item 2) in
+    /// `mdat`, an XMP packet (item 3) in `meta`'s own `idat`.
+    static func heic(exif: [UInt8], xmp: [UInt8]) -> (file: [UInt8], exif: Range<Int>, xmp: Range<Int>) {
+        let coded: [UInt8] = [0x00, 0x00, 0x00, 0x1A, 0x28, 0x01, 0xAF, 0x13, 0x21, 0x9F, 0x4E, 0x2D]
+        let ftyp = isoBox("ftyp", Array("heic".utf8) + [0, 0, 0, 0] + Array("mif1heic".utf8))
+        let hdlr = fullBox("hdlr", version: 0, u32(0) + Array("pict".utf8) + [UInt8](repeating: 0, count: 13))
+        let iinf = fullBox(
+            "iinf", version: 0,
+            u16(3) + infe(1, "hvc1") + infe(2, "Exif") + infe(3, "mime", contentType: "application/rdf+xml"))
+        func iloc(mdat: Int) -> [UInt8] {
+            func item(_ id: Int, method: Int, _ offset: Int, _ length: Int) -> [UInt8] {
+                u16(id) + u16(method) + u16(0) + u16(1) + u32(offset) + u32(length)
+            }
+            return fullBox(
+                "iloc", version: 1,
+                [0x44, 0x00] + u16(3) + item(1, method: 0, mdat, coded.count)
+                    + item(2, method: 0, mdat + coded.count, exif.count) + item(3, method: 1, 0, xmp.count))
+        }
+        let idat = isoBox("idat", xmp)
+        let metaSize = 12 + hdlr.count + iinf.count + iloc(mdat: 0).count + idat.count
+        let mdat = ftyp.count + metaSize + 8  // where mdat's payload starts
+        let meta = fullBox("meta", version: 0, hdlr + iinf + iloc(mdat: mdat) + idat)
+        let file = ftyp + meta + isoBox("mdat", coded + exif)
+        let xmpAt = ftyp.count + meta.count - xmp.count
+        return (file, mdat + coded.count..<mdat + coded.count + exif.count, xmpAt..<xmpAt + xmp.count)
+    }
+
+    @Test(arguments: ["image/heic", "image/heif", "image/avif"])
+    func aHEIFsExifAndXMPItemsAreBlankedWhereTheyLie(mimeType: String) throws {
+        let xmp = Array("<x:xmpmeta><dc:creator>Ada Lovelace</dc:creator></x:xmpmeta>".utf8)
+        let (original, exif, xmpRange) = Self.heic(exif: [0, 0, 0, 6] + Self.exif(orientation: 6), xmp: xmp)
+        let stripped = try #require(ImageMetadata.stripped(original, mimeType: mimeType))
+        // Nothing moved: the same length, and every byte outside the two items as it was
+        #expect(stripped.count == original.count)
+        for i in original.indices where !exif.contains(i) && !xmpRange.contains(i) { #expect(stripped[i] == original[i]) }
+        #expect(!Self.contains(stripped, "48.8584N") && !Self.contains(stripped, "Ada Lovelace"))
+        // The Exif item holds an empty Exif (a reader finds no entry), the XMP item spaces
+        #expect(Array(stripped[exif].prefix(24)) == [0, 0, 0, 6] + Array("Exif".utf8) + [0, 0, 0x4D, 0x4D, 0, 0x2A, 0, 0, 0, 8, 0, 0, 0, 0, 0, 0])
+        #expect(stripped[xmpRange].allSatisfy { $0 == 0x20 })
+        // Once is enough
+        #expect(ImageMetadata.stripped(stripped, mimeType: mimeType) == nil)
+    }
+
+    @Test func aHEIFWithoutExifOrXMPOrCutShortIsKeptAsSent() {
+        let (original, _, _) = Self.heic(exif: [0, 0, 0, 6] + Self.exif(orientation: nil), xmp: Array("<x/>".utf8))
+        // Cut inside `meta`: its boxes no longer fit
+        #expect(ImageMetadata.stripped(Array(original.prefix(120)), mimeType: "image/heic") == nil)
+        // An Exif item whose extent runs past the end of the file
+        #expect(ImageMetadata.stripped(Array(original.dropLast(3)), mimeType: "image/heic") == nil)
+        // No `meta` at all
+        #expect(ImageMetadata.stripped(Array(original.prefix(28)), mimeType: "image/heic") == nil)
+    }
+
+    /// A HEIC made by libheif 1.23 (through pillow-heif) with a GPS position, a device name ("SECRETDEVICE") in its
+    /// Exif and an author ("SECRETAUTHOR") in its XMP, `iloc` version 0 with base offsets, everything in `mdat`.
+    static let libheifPhoto = Data(base64Encoded:
+        "AAAAHGZ0eXBoZWljAAAAAG1pZjFoZWljbWlhZgAAAhJtZXRhAAAAAAAAACFoZGxyAAAAAAAAAABwaWN0AAAAAAAAAAAAAAAAAAAA"
+        + "AEZpbG9jAAAAAERAAAMAAQAAAAACNgABAAAAAAAAAB8AAgAAAAACVQABAAAAAAAAANAAAwAAAAADJQABAAAAAAAAAO8AAABiaWlu"
+        + "ZgAAAAAAAwAAABVpbmZlAgAAAAABAABodmMxAAAAABVpbmZlAgAAAQACAABFeGlmAAAAACppbmZlAgAAAQADAABtaW1lAGFwcGxp"
+        + "Y2F0aW9uL3JkZit4bWwAAAAAAA5waXRtAAAAAAABAAABB2lwcnAAAADmaXBjbwAAAHZodmNDAQNwAAAAkAAAAAAAHvAA/P34+AAA"
+        + "DwNgAAEAGEABDAH//wNwAAADAJAAAAMAAAMAHroCQGEAAQAqQgEBA3AAAAMAkAAAAwAAAwAeoCCBBZbq5Ka5uAhoMCAAAAMDIAAA"
+        + "AwAhYgABAAZEAcFzwIkAAAATY29scm5jbHgAAQANAAaAAAAAFGlzcGUAAAAAAAAAQAAAAEAAAAAoY2xhcAAAAEAAAAABAAAAMAAA"
+        + "AAEAAAAAAAAAAv////AAAAACAAAAEHBpeGkAAAAAAwgICAAAAAlpcm90AwAAABlpcG1hAAAAAAAAAAEAAQaBAgMFhIYAAAAoaXJl"
+        + "ZgAAAAAAAAAOY2RzYwACAAEAAQAAAA5jZHNjAAMAAQABAAAB5m1kYXQAAAAbKAGvBPhxZNO3/4sP///1SN7L+1UXDtJ8A/b8AAAA"
+        + "BkV4aWYAAE1NACoAAAAIAAQBDwACAAAABgAAAD4BEAACAAAAGwAAAEQBEgADAAAAAQAGAACIJQAEAAAAAQAAAGAAAAAAQXBwbGUA"
+        + "aVBob25lIDE1IFBybyBTRUNSRVRERVZJQ0UAAAAEAAEAAgAAAAJOAAAAAAIABQAAAAMAAACWAAMAAgAAAAJFAAAAAAQABQAAAAMA"
+        + "AACuAAAAAAAAADQAAAABAAAAHwAAAAEAAAJpAAAAMgAAAA0AAAABAAAAGAAAAAEAAAsXAAAAMjx4OnhtcG1ldGEgeG1sbnM6eD0i"
+        + "YWRvYmU6bnM6bWV0YS8iPjxyZGY6UkRGIHhtbG5zOnJkZj0iaHR0cDovL3d3dy53My5vcmcvMTk5OS8wMi8yMi1yZGYtc3ludGF4"
+        + "LW5zIyI+PHJkZjpEZXNjcmlwdGlvbiB4bWxuczpkYz0iaHR0cDovL3B1cmwub3JnL2RjL2VsZW1lbnRzLzEuMS8iPjxkYzpjcmVh"
+        + "dG9yPlNFQ1JFVEFVVEhPUjwvZGM6Y3JlYXRvcj48L3JkZjpEZXNjcmlwdGlvbj48L3JkZjpSREY+PC94OnhtcG1ldGE+")!
+
+    @Test func aPhoneStyleHEICLosesItsPositionDeviceAndAuthor() throws {
+        let original = [UInt8](Self.libheifPhoto)
+        #expect(Self.contains(original, "SECRETDEVICE") && Self.contains(original, "SECRETAUTHOR"))
+        let stripped = try #require(ImageMetadata.stripped(original, mimeType: "image/heic"))
+        #expect(stripped.count == original.count)
+        #expect(!Self.contains(stripped, "SECRETDEVICE") && !Self.contains(stripped, "SECRETAUTHOR"))
+        #expect(ImageInfo.sniff(stripped)?.mimeType == "image/heic")
+        #expect(ImageMetadata.stripped(stripped, mimeType: "image/heic") == nil)
+    }
+
     // MARK: Files
 
     /// The upload path rewrites its spool file: the bytes on disk are the stripped ones and the size answered is theirs.

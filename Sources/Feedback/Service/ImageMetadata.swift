@@ -12,10 +12,12 @@ import Glibc
 ///   kept, in a new Exif segment of its own where the old one was, so that a photo taken upright stays upright.
 /// - PNG: the text chunks (`tEXt`, `zTXt`, `iTXt`), `eXIf` and `tIME`.
 /// - WebP: the `EXIF` and `XMP ` chunks, with their flags in `VP8X` and the RIFF size made to match.
+/// - HEIC/HEIF and AVIF: the `Exif` and XMP items `meta` lists are blanked where they lie (`heif`), since their
+///   places are recorded elsewhere in the file.
 ///
 /// Pixels, colour profiles and everything else a decoder reads stay byte for byte. GIF and BMP carry no such fields
-/// a browser or camera writes; TIFF, HEIC/HEIF and AVIF are stored as sent (their metadata lives inside the structure
-/// that also locates the image, which this does not rewrite: PRIVACY.md says so).
+/// a browser or camera writes; TIFF is stored as sent (its metadata lives in the directories that also locate the
+/// image, which this does not rewrite: PRIVACY.md says so).
 public enum ImageMetadata {
     /// A piece of the image without its metadata: a range of the original's bytes, or new bytes.
     public enum Piece: Equatable, Sendable {
@@ -31,6 +33,7 @@ public enum ImageMetadata {
         case "image/jpeg": jpeg(bytes)
         case "image/png": png(bytes)
         case "image/webp": webp(bytes)
+        case "image/heic", "image/heif", "image/avif": heif(bytes)
         default: nil
         }
     }
@@ -256,6 +259,195 @@ public enum ImageMetadata {
         // Whatever follows the RIFF (nothing, in a well-formed file) stays.
         if riffEnd < b.count { pieces.append(.original(riffEnd..<b.count)) }
         return pieces.filter { $0.count > 0 }
+    }
+}
+
+// MARK: HEIF and AVIF
+
+extension ImageMetadata {
+    /// What an item that tells about a person is blanked with.
+    private enum Blanked {
+        /// An Exif item: an empty Exif (its TIFF header, one directory with no entries), then zeros.
+        case exif
+        /// An XMP packet (a `mime` item of `application/rdf+xml`): spaces.
+        case xmp
+
+        func bytes(_ count: Int) -> [UInt8] {
+            switch self {
+            case .xmp:
+                return [UInt8](repeating: 0x20, count: count)
+            case .exif:
+                let empty: [UInt8] =
+                    [0, 0, 0, 6] + Array("Exif".utf8) + [0, 0]  // the TIFF header's offset, past the "Exif" mark
+                    + [0x4D, 0x4D, 0x00, 0x2A, 0x00, 0x00, 0x00, 0x08]  // "MM", 42, the directory at offset 8
+                    + [0x00, 0x00, 0x00, 0x00, 0x00, 0x00]  // no entries, no next directory
+                guard count >= empty.count else { return [UInt8](repeating: 0, count: count) }
+                return empty + [UInt8](repeating: 0, count: count - empty.count)
+            }
+        }
+    }
+
+    /// HEIC/HEIF and AVIF (the ISO base media file format): the `Exif` items and the XMP ones that `meta`'s `iinf`
+    /// lists are overwritten in place, at the extents `iloc` gives them (in the file, usually in `mdat`, or in
+    /// `meta`'s own `idat`). Nothing moves, so every offset the file records stays true; these formats keep an
+    /// image's rotation in its properties (`irot`, `imir`), not in Exif, so a photo stays upright. Nil when there is no
+    /// such item, when every one is blank already, or when a box it reads is cut short, inconsistent or of a kind
+    /// this does not follow (an item in another file, extents that overlap): such a file is stored as sent.
+    static func heif(_ b: UnsafeRawBufferPointer) -> [Piece]? {
+        guard let meta = box("meta", in: b, b.startIndex..<b.endIndex), meta.count >= 4 else { return nil }
+        let children = meta.lowerBound + 4..<meta.upperBound  // `meta` is a full box: a version and flags first
+        guard let iinf = box("iinf", in: b, children), let iloc = box("iloc", in: b, children),
+            let blanked = blankedItems(b, iinf), !blanked.isEmpty,
+            let places = extents(b, iloc, of: blanked, idat: box("idat", in: b, children))
+        else { return nil }
+        var writes: [(range: Range<Int>, bytes: ArraySlice<UInt8>)] = []
+        for (item, ranges) in places {
+            let total = ranges.reduce(0) { $0 + $1.count }
+            let bytes = blanked[item, default: .exif].bytes(total)
+            var at = 0
+            for range in ranges {
+                writes.append((range, bytes[at..<at + range.count]))
+                at += range.count
+            }
+        }
+        writes.sort { $0.range.lowerBound < $1.range.lowerBound }
+        guard zip(writes, writes.dropFirst()).allSatisfy({ $0.range.upperBound <= $1.range.lowerBound }),
+            writes.contains(where: { !b[$0.range].elementsEqual($0.bytes) })
+        else { return nil }
+        var pieces: [Piece] = []
+        var next = 0
+        for write in writes {
+            pieces.append(.original(next..<write.range.lowerBound))
+            pieces.append(.new(Array(write.bytes)))
+            next = write.range.upperBound
+        }
+        pieces.append(.original(next..<b.count))
+        return pieces.filter { $0.count > 0 }
+    }
+
+    /// A big-endian unsigned integer of `size` bytes (0, 2, 4 or 8) at `at`, read no further than `end`.
+    private static func be(_ b: UnsafeRawBufferPointer, _ at: Int, _ size: Int, end: Int) -> Int? {
+        guard [0, 2, 4, 8].contains(size), at >= 0, at <= end - size else { return nil }
+        var value: UInt64 = 0
+        for i in 0..<size { value = value << 8 | UInt64(b[at + i]) }
+        return value <= UInt64(Int.max) ? Int(value) : nil
+    }
+
+    /// The payload of the first box of `type` among the boxes that fill `range`: nil when there is none, or when a
+    /// box before it does not fit.
+    private static func box(_ type: String, in b: UnsafeRawBufferPointer, _ range: Range<Int>) -> Range<Int>? {
+        var i = range.lowerBound
+        while i + 8 <= range.upperBound {
+            guard let (boxType, payload) = boxAt(i, in: b, end: range.upperBound) else { return nil }
+            if boxType == type { return payload }
+            i = payload.upperBound
+        }
+        return nil
+    }
+
+    /// The box at `at`: its type and its payload's range, which ends no further than `end`.
+    private static func boxAt(_ at: Int, in b: UnsafeRawBufferPointer, end: Int) -> (String, Range<Int>)? {
+        guard var size = be(b, at, 4, end: end) else { return nil }
+        let type = String(decoding: b[at + 4..<at + 8], as: UTF8.self)
+        var header = 8
+        if size == 1 {
+            guard let large = be(b, at + 8, 8, end: end) else { return nil }
+            (size, header) = (large, 16)
+        } else if size == 0 {
+            size = end - at  // to the end of the enclosing box
+        }
+        guard size >= header, size <= end - at else { return nil }
+        return (type, at + header..<at + size)
+    }
+
+    /// The ids of the items `iinf` (its payload) lists as Exif or XMP, and what each is blanked with.
+    private static func blankedItems(_ b: UnsafeRawBufferPointer, _ iinf: Range<Int>) -> [Int: Blanked]? {
+        let end = iinf.upperBound
+        guard iinf.count >= 4 else { return nil }
+        let wide = b[iinf.lowerBound] != 0
+        guard let count = be(b, iinf.lowerBound + 4, wide ? 4 : 2, end: end) else { return nil }
+        var i = iinf.lowerBound + 4 + (wide ? 4 : 2)
+        var items: [Int: Blanked] = [:]
+        for _ in 0..<count {
+            guard let (type, infe) = boxAt(i, in: b, end: end), type == "infe", infe.count >= 4 else { return nil }
+            i = infe.upperBound
+            let version = b[infe.lowerBound]
+            guard version >= 2 else { continue }  // versions 0 and 1 name no item type
+            let idSize = version == 2 ? 2 : 4
+            guard let id = be(b, infe.lowerBound + 4, idSize, end: infe.upperBound) else { return nil }
+            let typeAt = infe.lowerBound + 4 + idSize + 2  // past the protection index
+            guard typeAt + 4 <= infe.upperBound else { return nil }
+            switch String(decoding: b[typeAt..<typeAt + 4], as: UTF8.self) {
+            case "Exif":
+                items[id] = .exif
+            case "mime":
+                // The item's name, then its content type, each ended by a NUL.
+                let strings = b[typeAt + 4..<infe.upperBound].split(separator: 0, omittingEmptySubsequences: false)
+                if strings.count >= 2, strings[1].elementsEqual("application/rdf+xml".utf8) { items[id] = .xmp }
+            default:
+                continue
+            }
+        }
+        return items
+    }
+
+    /// Where the bytes of each of `items` lie in the file, extent by extent, from `iloc` (its payload); nil when one
+    /// of them lies elsewhere than in this file or `idat`, or a field is out of bounds.
+    private static func extents(
+        _ b: UnsafeRawBufferPointer, _ iloc: Range<Int>, of items: [Int: Blanked], idat: Range<Int>?
+    ) -> [Int: [Range<Int>]]? {
+        let end = iloc.upperBound
+        guard iloc.count >= 6 else { return nil }
+        let version = b[iloc.lowerBound]
+        guard version <= 2 else { return nil }
+        let sizes = (b[iloc.lowerBound + 4], b[iloc.lowerBound + 5])
+        let (offsetSize, lengthSize) = (Int(sizes.0 >> 4), Int(sizes.0 & 0x0F))
+        let (baseSize, indexSize) = (Int(sizes.1 >> 4), version >= 1 ? Int(sizes.1 & 0x0F) : 0)
+        let idSize = version < 2 ? 2 : 4
+        var i = iloc.lowerBound + 6
+        guard let count = be(b, i, idSize, end: end) else { return nil }
+        i += idSize
+        var places: [Int: [Range<Int>]] = [:]
+        for _ in 0..<count {
+            guard let id = be(b, i, idSize, end: end) else { return nil }
+            i += idSize
+            var method = 0
+            if version >= 1 {
+                guard let field = be(b, i, 2, end: end) else { return nil }
+                method = field & 0x0F
+                i += 2
+            }
+            guard let reference = be(b, i, 2, end: end), let base = be(b, i + 2, baseSize, end: end),
+                let extentCount = be(b, i + 2 + baseSize, 2, end: end)
+            else { return nil }
+            i += 2 + baseSize + 2
+            var ranges: [Range<Int>] = []
+            for _ in 0..<extentCount {
+                i += indexSize
+                guard let offset = be(b, i, offsetSize, end: end), let length = be(b, i + offsetSize, lengthSize, end: end)
+                else { return nil }
+                i += offsetSize + lengthSize
+                ranges.append(offset..<offset &+ length)
+            }
+            guard items[id] != nil else { continue }
+            // In this file (no data reference), at file offsets or within `idat`; a length of 0 ("to the end")
+            // is not followed.
+            let container: Range<Int>
+            switch (reference, method, idat) {
+            case (0, 0, _): container = b.startIndex..<b.endIndex
+            case (0, 1, let idat?): container = idat
+            default: return nil
+            }
+            var placed: [Range<Int>] = []
+            for range in ranges {
+                guard range.count > 0, range.lowerBound <= Int.max - base - container.lowerBound else { return nil }
+                let start = container.lowerBound + base + range.lowerBound
+                guard range.count <= container.upperBound - start, start >= container.lowerBound else { return nil }
+                placed.append(start..<start + range.count)
+            }
+            places[id] = placed
+        }
+        return places
     }
 }
 
