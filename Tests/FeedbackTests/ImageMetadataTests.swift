@@ -277,6 +277,75 @@ import Testing
         #expect(ImageMetadata.stripped(stripped, mimeType: "image/heic") == nil)
     }
 
+    // MARK: TIFF
+
+    /// A TIFF of either byte order, 2×2 grey pixels: its one directory holds the drawing fields, the orientation, a
+    /// model and an artist (the artist's value fits in its entry), and pointers to an Exif directory (a date) and a
+    /// GPS one (a latitude of three rationals). Laid out as: the header (8 bytes), the directory (11 entries,
+    /// 8..<146), the Exif directory (146..<164), the GPS one (164..<194), the model, the date, the latitude, the
+    /// pixels.
+    static func tiff(littleEndian: Bool) -> [UInt8] {
+        func u16(_ v: Int) -> [UInt8] {
+            littleEndian ? [UInt8(v & 0xFF), UInt8(v >> 8 & 0xFF)] : [UInt8(v >> 8 & 0xFF), UInt8(v & 0xFF)]
+        }
+        func u32(_ v: Int) -> [UInt8] { littleEndian ? u16(v & 0xFFFF) + u16(v >> 16) : u16(v >> 16) + u16(v & 0xFFFF) }
+        func entry(_ tag: Int, _ type: Int, _ count: Int, _ value: [UInt8]) -> [UInt8] {
+            u16(tag) + u16(type) + u32(count) + value + [UInt8](repeating: 0, count: 4 - value.count)
+        }
+        let model = Array("Pixel 9 SN-48.8584N\u{0}".utf8)
+        let date = Array("2026:01:02 03:04:05\u{0}".utf8)
+        let latitude = u32(48) + u32(1) + u32(51) + u32(1) + u32(8584) + u32(100)
+        let (modelAt, dateAt, latitudeAt) = (194, 194 + model.count, 194 + model.count + date.count)
+        let pixelsAt = latitudeAt + latitude.count
+        return (littleEndian ? [0x49, 0x49] : [0x4D, 0x4D]) + u16(42) + u32(8)
+            + u16(11) + entry(256, 3, 1, u16(2)) + entry(257, 3, 1, u16(2)) + entry(258, 3, 1, u16(8))
+            + entry(262, 3, 1, u16(1)) + entry(272, 2, model.count, u32(modelAt)) + entry(273, 4, 1, u32(pixelsAt))
+            + entry(274, 3, 1, u16(6)) + entry(279, 4, 1, u32(4)) + entry(315, 2, 4, Array("Ada\u{0}".utf8))
+            + entry(34665, 4, 1, u32(146)) + entry(34853, 4, 1, u32(164)) + u32(0)
+            + u16(1) + entry(36867, 2, date.count, u32(dateAt)) + u32(0)
+            + u16(2) + entry(1, 2, 2, Array("N\u{0}".utf8)) + entry(2, 5, 3, u32(latitudeAt)) + u32(0)
+            + model + date + latitude + [0x10, 0x80, 0xC0, 0xFF]
+    }
+
+    @Test(arguments: [false, true])
+    func aTIFFsModelArtistExifAndGPSAreBlankedWhereTheyLie(littleEndian: Bool) throws {
+        let original = Self.tiff(littleEndian: littleEndian)
+        #expect(Self.contains(original, "48.8584N") && Self.contains(original, "2026:01:02"))
+        let stripped = try #require(ImageMetadata.stripped(original, mimeType: "image/tiff"))
+        #expect(stripped.count == original.count)
+        #expect(!Self.contains(stripped, "48.8584N") && !Self.contains(stripped, "2026:01:02"))
+        // The directory as it was (the orientation and every offset), but for the artist's value in its entry
+        let artist = 8 + 2 + 8 * 12 + 8
+        for i in 0..<146 where !(artist..<artist + 4).contains(i) { #expect(stripped[i] == original[i]) }
+        #expect(stripped[artist..<artist + 4].allSatisfy { $0 == 0 })
+        // The Exif and GPS directories read as directories without entries; the values are zeros, the pixels stay
+        #expect(stripped[146..<original.count - 4].allSatisfy { $0 == 0 })
+        #expect(stripped.suffix(4) == [0x10, 0x80, 0xC0, 0xFF])
+        #expect(ImageMetadata.stripped(stripped, mimeType: "image/tiff") == nil)
+        // Cut short inside the directory: stored as sent
+        #expect(ImageMetadata.stripped(Array(original.prefix(120)), mimeType: "image/tiff") == nil)
+    }
+
+    /// A TIFF made by Pillow 13 from a photo's Exif: a model ("SECRETDEVICE"), an artist ("SECRETARTIST"), an Exif
+    /// directory with a date and maker's notes ("SECRETMAKERNOTE"), a GPS directory.
+    static let pillowTIFF = Data(base64Encoded:
+        "SUkqAAgAAAAPAAABBAABAAAABAAAAAEBBAABAAAAAwAAAAIBAwADAAAAwgAAAAMBAwABAAAAAQAAAAYBAwABAAAAAgAAABABAgAT"
+        + "AAAAyAAAABEBBAABAAAAkgEAABIBAwABAAAABgAAABUBAwABAAAAAwAAABYBBAABAAAAAwAAABcBBAABAAAAJAAAABwBAwABAAAA"
+        + "AQAAADsBAgANAAAA3AAAAGmHBAABAAAA6gAAACWIBAABAAAALAEAAAAAAAAIAAgACABQaXhlbCBTRUNSRVRERVZJQ0UAAFNFQ1JF"
+        + "VEFSVElTVAAAAgADkAIAFAAAAAgBAAB8kgEADwAAABwBAAAAAAAAMjAyNjowMTowMiAwMzowNDowNQBTRUNSRVRNQUtFUk5PVEUA"
+        + "BAABAAIAAgAAAE4AAAACAAUAAwAAAGIBAAADAAIAAgAAAEUAAAAEAAUAAwAAAHoBAAAAAAAANAAAAAEAAAAfAAAAAQAAAGkCAAAy"
+        + "AAAADQAAAAEAAAAYAAAAAQAAABcLAAAyAAAAFKAeFKAeFKAeFKAeFKAeFKAeFKAeFKAeFKAeFKAeFKAeFKAe")!
+
+    @Test func aCameraStyleTIFFLosesItsPositionDeviceAndNotes() throws {
+        let original = [UInt8](Self.pillowTIFF)
+        #expect(Self.contains(original, "SECRETDEVICE") && Self.contains(original, "SECRETMAKERNOTE"))
+        let stripped = try #require(ImageMetadata.stripped(original, mimeType: "image/tiff"))
+        #expect(stripped.count == original.count)
+        for marker in ["SECRETDEVICE", "SECRETARTIST", "SECRETMAKERNOTE", "2026:01:02"] { #expect(!Self.contains(stripped, marker)) }
+        #expect(ImageInfo.sniff(stripped)?.mimeType == "image/tiff")
+        #expect(ImageMetadata.stripped(stripped, mimeType: "image/tiff") == nil)
+    }
+
     // MARK: Files
 
     /// The upload path rewrites its spool file: the bytes on disk are the stripped ones and the size answered is theirs.

@@ -14,10 +14,11 @@ import Glibc
 /// - WebP: the `EXIF` and `XMP ` chunks, with their flags in `VP8X` and the RIFF size made to match.
 /// - HEIC/HEIF and AVIF: the `Exif` and XMP items `meta` lists are blanked where they lie (`heif`), since their
 ///   places are recorded elsewhere in the file.
+/// - TIFF: the values of the fields that say who, where, when and with what, and the Exif and GPS directories, are
+///   blanked where they lie (`tiff`), for the same reason.
 ///
 /// Pixels, colour profiles and everything else a decoder reads stay byte for byte. GIF and BMP carry no such fields
-/// a browser or camera writes; TIFF is stored as sent (its metadata lives in the directories that also locate the
-/// image, which this does not rewrite: PRIVACY.md says so).
+/// a browser or camera writes.
 public enum ImageMetadata {
     /// A piece of the image without its metadata: a range of the original's bytes, or new bytes.
     public enum Piece: Equatable, Sendable {
@@ -34,6 +35,7 @@ public enum ImageMetadata {
         case "image/png": png(bytes)
         case "image/webp": webp(bytes)
         case "image/heic", "image/heif", "image/avif": heif(bytes)
+        case "image/tiff": tiff(bytes)
         default: nil
         }
     }
@@ -448,6 +450,112 @@ extension ImageMetadata {
             places[id] = placed
         }
         return places
+    }
+}
+
+// MARK: TIFF
+
+extension ImageMetadata {
+    /// Fields of a TIFF's image directories that say who made it, where, when or with what, and none of how to draw
+    /// it: the description, make, model, software, date, artist, host computer, copyright, XMP, IPTC, Photoshop's
+    /// resources and Windows' title, comment, author, keywords and subject.
+    private static let tiffPersonalTags: Set<Int> = [
+        270, 271, 272, 305, 306, 315, 316, 33432, 700, 33723, 34377, 40091, 40092, 40093, 40094, 40095,
+    ]
+    /// Fields that point to directories holding only such things: Exif's (with the time, the camera's serial and its
+    /// maker's notes), GPS's, and Exif's interoperability directory.
+    private static let tiffSubdirectoryTags: Set<Int> = [34665, 34853, 40965]
+
+    /// TIFF: the values of `tiffPersonalTags` in every image directory, and the directories `tiffSubdirectoryTags`
+    /// point to (each entry's value, then the directory itself, which reads as one without entries), are zeroed
+    /// where they lie. Nothing moves, so every offset the file records stays true, and the orientation stays. Nil
+    /// when there is nothing to blank, or when a directory or a value it would blank does not fit in the file
+    /// (BigTIFF included): such a file is stored as sent.
+    static func tiff(_ b: UnsafeRawBufferPointer) -> [Piece]? {
+        guard b.count >= 8 else { return nil }
+        let little: Bool
+        switch (b[0], b[1]) {
+        case (0x49, 0x49): little = true
+        case (0x4D, 0x4D): little = false
+        default: return nil
+        }
+        func u16(_ at: Int) -> Int? {
+            guard at >= 0, at <= b.count - 2 else { return nil }
+            return little ? Int(b[at]) | Int(b[at + 1]) << 8 : Int(b[at]) << 8 | Int(b[at + 1])
+        }
+        func u32(_ at: Int) -> Int? {
+            guard let first = u16(at), let second = u16(at + 2) else { return nil }
+            return little ? second << 16 | first : first << 16 | second
+        }
+        /// An entry's value: where its bytes lie (in the entry itself when they fit in four), and the first
+        /// 32-bit number in it (a directory's offset, for a pointer).
+        func value(ofEntryAt entry: Int) -> (range: Range<Int>, first: Int?)? {
+            guard let type = u16(entry + 2), let count = u32(entry + 4) else { return nil }
+            let sizes = [1: 1, 2: 1, 3: 2, 4: 4, 5: 8, 6: 1, 7: 1, 8: 2, 9: 4, 10: 8, 11: 4, 12: 8, 13: 4]
+            guard let size = sizes[type], count <= b.count / size else { return nil }
+            let length = size * count
+            let start = length <= 4 ? entry + 8 : u32(entry + 8)
+            guard let start, start <= b.count - length else { return nil }
+            return (start..<start + length, type == 4 || type == 13 ? u32(start) : nil)
+        }
+        /// A directory's entries' offsets and its whole extent (the count, the entries, the next directory's offset).
+        func directory(at offset: Int) -> (entries: [Int], extent: Range<Int>)? {
+            guard let count = u16(offset), offset + 2 + count * 12 + 4 <= b.count else { return nil }
+            return ((0..<count).map { offset + 2 + $0 * 12 }, offset..<offset + 2 + count * 12 + 4)
+        }
+        guard u16(2) == 42, var next = u32(4) else { return nil }
+        var blanks: [Range<Int>] = []
+        var seen = Set<Int>()
+        /// Blanks a sub-directory: every value of its entries, the directories they point to (two levels at most),
+        /// then the directory.
+        func blankDirectory(at offset: Int, depth: Int) -> Bool {
+            guard depth <= 2, seen.insert(offset).inserted else { return depth <= 2 }
+            guard let (entries, extent) = directory(at: offset) else { return false }
+            for entry in entries {
+                guard let tag = u16(entry), let (range, first) = value(ofEntryAt: entry) else { return false }
+                if tiffSubdirectoryTags.contains(tag), let first, !blankDirectory(at: first, depth: depth + 1) {
+                    return false
+                }
+                if range.lowerBound >= entry + 12 || range.upperBound <= entry { blanks.append(range) }
+            }
+            blanks.append(extent)
+            return true
+        }
+        // The image directories, in their chain (at most 64, each once).
+        while next != 0, seen.count < 64 {
+            guard seen.insert(next).inserted, let (entries, extent) = directory(at: next) else { return nil }
+            for entry in entries {
+                guard let tag = u16(entry) else { return nil }
+                if tiffPersonalTags.contains(tag) {
+                    guard let (range, _) = value(ofEntryAt: entry) else { return nil }
+                    blanks.append(range)
+                } else if tiffSubdirectoryTags.contains(tag) {
+                    guard let (_, first) = value(ofEntryAt: entry), let first, blankDirectory(at: first, depth: 1)
+                    else { return nil }
+                }
+            }
+            guard let following = u32(extent.upperBound - 4) else { return nil }
+            next = following
+        }
+        // Ranges in order, those that touch or overlap made one; nothing to do when all are zero already.
+        var merged: [Range<Int>] = []
+        for range in blanks.filter({ !$0.isEmpty }).sorted(by: { $0.lowerBound < $1.lowerBound }) {
+            if let last = merged.last, range.lowerBound <= last.upperBound {
+                merged[merged.count - 1] = last.lowerBound..<max(last.upperBound, range.upperBound)
+            } else {
+                merged.append(range)
+            }
+        }
+        guard merged.contains(where: { b[$0].contains { $0 != 0 } }) else { return nil }
+        var pieces: [Piece] = []
+        var at = 0
+        for range in merged {
+            pieces.append(.original(at..<range.lowerBound))
+            pieces.append(.new([UInt8](repeating: 0, count: range.count)))
+            at = range.upperBound
+        }
+        pieces.append(.original(at..<b.count))
+        return pieces.filter { $0.count > 0 }
     }
 }
 
