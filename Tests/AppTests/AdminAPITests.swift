@@ -134,6 +134,46 @@ import UseroTestSupport
         }
     }
 
+    /// A route refuses a query parameter or a body it does not read, with a 400 naming it, and does nothing: an
+    /// outside review closed an account with `{"dryRun":true}` (answered 204) and took every audit kind for
+    /// `?kind=…`. Without them, each does what it does.
+    @Test func adminRoutesRefuseParametersAndBodiesTheyDoNotRead() async throws {
+        try await withFakeSlack { _, api in
+            try await TestServer.run(configure: { SlackTestSettings.configure(&$0, fakeURL: api) }) { server in
+                let client = try await server.createClient()
+                let posted = try await server.postJSON("/api/feedback", #"{"clientId":"\#(client.id)","comment":"kept","userId":"u1"}"#)
+                let id = try #require(posted.json["feedbackId"] as? String)
+                let auth = ["Authorization": "Bearer \(client.key)"]
+                let json = auth.merging(["Content-Type": "application/json"]) { $1 }
+                let withQueries: [(String, String, String?)] = [
+                    ("GET", "/api/feedback/\(id)?fields=comment", nil), ("DELETE", "/api/feedback/\(id)?soft=1", nil),
+                    ("GET", "/api/end-users/u1?include=feedback", nil), ("DELETE", "/api/account?confirm=false", nil),
+                    ("GET", "/api/audit?kind=retention_sweep", nil),
+                    ("POST", "/api/privacy/erase?userId=u1", #"{"userId":"u2"}"#),
+                    ("POST", "/api/slack/install-link?team=T1", nil), ("GET", "/api/slack/installation?x=1", nil),
+                    ("GET", "/api/slack/settings?x=1", nil), ("PUT", "/api/slack/settings?x=1", #"{"triggerEmoji":["bug"]}"#),
+                ]
+                for (method, path, body) in withQueries {
+                    let result = try await server.request(method, path, headers: json, body: body.map { Data($0.utf8) })
+                    let name = String(path.split(separator: "?")[1].prefix { $0 != "=" })
+                    #expect(result.status == 400, "\(method) \(path)")
+                    #expect((result.json["issues"] as? [String: [String]])?.keys.sorted() == [name], "\(method) \(path)")
+                }
+                for (method, path) in [("DELETE", "/api/account"), ("DELETE", "/api/feedback/\(id)"), ("POST", "/api/slack/install-link")] {
+                    let result = try await server.request(method, path, headers: json, body: Data(#"{"dryRun":true}"#.utf8))
+                    #expect(result.status == 400, "\(method) \(path)")
+                    #expect(result.json["issues"] as? [String: [String]] == ["body": ["This request takes no body"]])
+                }
+                // Nothing was done: the item (of the person `u1`) is there
+                #expect(try await server.request("GET", "/api/feedback/\(id)", headers: auth).status == 200)
+                #expect(try await server.count("feedback") == 1)
+                // and without them, each is what it was
+                #expect(try await server.request("DELETE", "/api/feedback/\(id)", headers: auth).status == 204)
+                #expect(try await server.request("DELETE", "/api/account", headers: auth).status == 204)
+            }
+        }
+    }
+
     /// What an admin key reads (items, an export, an end user) is stored by no cache on the way; a public answer
     /// is left as it was.
     @Test func answersToAnAdminKeyAreNotCached() async throws {

@@ -64,6 +64,7 @@ public struct AdminRoutes<Context: RequestContext>: Sendable {
 
     @Sendable func show(_ request: Request, context: Context) async throws -> Response {
         let client = try await auth.client(for: request)
+        try request.refuseQuery()
         guard let id = context.parameters.decoded("id"),
             let item = try await store.feedback(id: id, clientID: client.id)
         else { throw FeedbackError.notFound }
@@ -72,6 +73,8 @@ public struct AdminRoutes<Context: RequestContext>: Sendable {
 
     @Sendable func remove(_ request: Request, context: Context) async throws -> Response {
         let client = try await auth.client(for: request)
+        try request.refuseQuery()
+        try await request.refuseBody()
         guard let id = context.parameters.decoded("id"), try await store.deleteFeedback(id: id, clientID: client.id) else {
             throw FeedbackError.notFound
         }

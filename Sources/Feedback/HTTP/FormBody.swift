@@ -127,11 +127,24 @@ extension Request {
         for (name, _) in form.fields {
             let shown = name.unicodeScalars.count <= 64 && !name.containsNUL ? name : "query"
             guard names.contains(name) else {
-                throw .badQuery(field: shown, message: "\(shown) is not a parameter of this route (\(names.sorted().joined(separator: ", ")))")
+                let taken = names.isEmpty ? "it takes none" : names.sorted().joined(separator: ", ")
+                throw .badQuery(field: shown, message: "\(shown) is not a parameter of this route (\(taken))")
             }
             guard seen.insert(name).inserted else { throw .badQuery(field: shown, message: "\(shown) is given more than once") }
         }
         return form
+    }
+
+    /// Refuses any query parameter, for a route that reads none: `?dryRun=1` or `?kind=…` would otherwise be dropped
+    /// in silence while the request does all it does (an outside review closed an account that way).
+    public func refuseQuery() throws(FeedbackError) {
+        _ = try formQuery(allowing: [])
+    }
+
+    /// Refuses a body, for a route that reads none, at its first byte (nothing more is read). An empty body, or none,
+    /// passes.
+    public func refuseBody() async throws {
+        for try await chunk in body where chunk.readableBytes > 0 { throw FeedbackError.unexpectedBody }
     }
 
     /// The query string read as a form, or no fields when it does not decode: for HTML pages, which show their

@@ -32,4 +32,6 @@ public enum FeedbackError: Error, Equatable, Sendable {
     case rateLimited(retryAfterSeconds: Int)
     /// The body came compressed (`Content-Encoding` other than `identity`), which no route reads.
     case compressedBody
+    /// A body came with a request whose route reads none (`{"dryRun":true}` on `DELETE /api/account`).
+    case unexpectedBody
 }

@@ -39,12 +39,17 @@ public struct RetentionAdminRoutes<Context: RequestContext>: Sendable {
     /// half-way, the account is already invisible and the closure finishes at the next start.
     @Sendable func closeAccount(_ request: Request, context: Context) async throws -> Response {
         let client = try await auth.client(for: request)
+        // Nothing of the request is read but the key: a body or a parameter (`{"dryRun":true}`, `?confirm=false`)
+        // is refused rather than ignored by the one request that cannot be undone.
+        try request.refuseQuery()
+        try await request.refuseBody()
         try await closer.close(clientID: client.id)
         return Response(status: .noContent)
     }
 
     @Sendable func endUser(_ request: Request, context: Context) async throws -> Response {
         let client = try await auth.client(for: request)
+        try request.refuseQuery()
         guard let userID = context.parameters.decoded("userId"),
             let user = try await endUsers.endUser(clientID: client.id, userID: userID)
         else { throw FeedbackError.notFound }
@@ -74,6 +79,8 @@ public struct RetentionAdminRoutes<Context: RequestContext>: Sendable {
 
     @Sendable func erase(_ request: Request, context: Context) async throws -> Response {
         let client = try await auth.client(for: request)
+        // The person is named in the body; one named in the query as well would be ignored, and another erased.
+        try request.refuseQuery()
         let body = try await request.collectBody(limit: 1024 * 1024)
         guard let (value, duplicateKeys) = JSONValue.parseNoticingDuplicateKeys(body) else {
             throw FeedbackError.malformedJSON
@@ -99,6 +106,7 @@ public struct RetentionAdminRoutes<Context: RequestContext>: Sendable {
 
     @Sendable func auditTrail(_ request: Request, context: Context) async throws -> Response {
         let client = try await auth.client(for: request)
+        try request.refuseQuery()  // `?kind=…` would otherwise answer every kind, as if filtered
         return JSONResponse.make(AuditList(items: try await audit.entries(clientID: client.id)))
     }
 }

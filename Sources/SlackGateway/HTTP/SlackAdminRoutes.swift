@@ -31,11 +31,13 @@ public struct SlackAdminRoutes<Context: RequestContext>: Sendable {
 
     @Sendable func settings(_ request: Request, context: Context) async throws -> Response {
         let client = try await auth.client(for: request)
+        try request.refuseQuery()
         return JSONResponse.make(SettingsBody(try await workspace.installation(clientID: client.id)))
     }
 
     @Sendable func updateSettings(_ request: Request, context: Context) async throws -> Response {
         let client = try await auth.client(for: request)
+        try request.refuseQuery()
         let change = try SlackSettingsChange.parse(try await request.collectBody(limit: Self.bodyLimit))
         return JSONResponse.make(SettingsBody(try await workspace.update(clientID: client.id, change)))
     }
@@ -49,11 +51,14 @@ public struct SlackAdminRoutes<Context: RequestContext>: Sendable {
 
     @Sendable func installLink(_ request: Request, context: Context) async throws -> Response {
         let client = try await auth.client(for: request)
+        try request.refuseQuery()
+        try await request.refuseBody()
         return JSONResponse.make(["url": try await oauth.makeInstallLink(clientID: client.id)])
     }
 
     @Sendable func installation(_ request: Request, context: Context) async throws -> Response {
         let client = try await auth.client(for: request)
+        try request.refuseQuery()
         guard let summary = try await oauth.installation(clientID: client.id) else {
             throw SlackGatewayError.notInstalled
         }

@@ -295,6 +295,9 @@ enum OpenAPIDocument {
        }
       }
      },
+     "400": {
+      "$ref": "#/components/responses/BadRequest"
+     },
      "401": {
       "$ref": "#/components/responses/AdminKeyRefused"
      },
@@ -319,6 +322,9 @@ enum OpenAPIDocument {
     "responses": {
      "204": {
       "description": "deleted"
+     },
+     "400": {
+      "$ref": "#/components/responses/BadRequest"
      },
      "401": {
       "$ref": "#/components/responses/AdminKeyRefused"
@@ -666,6 +672,9 @@ enum OpenAPIDocument {
        }
       }
      },
+     "400": {
+      "$ref": "#/components/responses/BadRequest"
+     },
      "401": {
       "$ref": "#/components/responses/AdminKeyRefused"
      },
@@ -801,6 +810,9 @@ enum OpenAPIDocument {
      "204": {
       "description": "closed"
      },
+     "400": {
+      "$ref": "#/components/responses/BadRequest"
+     },
      "401": {
       "$ref": "#/components/responses/AdminKeyRefused"
      },
@@ -831,6 +843,9 @@ enum OpenAPIDocument {
         }
        }
       }
+     },
+     "400": {
+      "$ref": "#/components/responses/BadRequest"
      },
      "401": {
       "$ref": "#/components/responses/AdminKeyRefused"
@@ -871,6 +886,9 @@ enum OpenAPIDocument {
        }
       }
      },
+     "400": {
+      "$ref": "#/components/responses/BadRequest"
+     },
      "401": {
       "$ref": "#/components/responses/AdminKeyRefused"
      },
@@ -909,6 +927,9 @@ enum OpenAPIDocument {
        }
       }
      },
+     "400": {
+      "$ref": "#/components/responses/BadRequest"
+     },
      "401": {
       "$ref": "#/components/responses/AdminKeyRefused"
      },
@@ -942,6 +963,9 @@ enum OpenAPIDocument {
         }
        }
       }
+     },
+     "400": {
+      "$ref": "#/components/responses/BadRequest"
      },
      "401": {
       "$ref": "#/components/responses/AdminKeyRefused"
