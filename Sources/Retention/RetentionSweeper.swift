@@ -38,7 +38,8 @@ public struct SweepSummary: Sendable, Equatable, Encodable {
 /// and uploads never attached to feedback after a day, on every plan.
 ///
 /// It reads each client's plan at the moment it runs, so a client moved from paid to free loses its old rows at the
-/// next sweep with no extra state. It deletes in small batches, each its own write, so the API's writes interleave
+/// next sweep with no extra state; each batch deletes only while the client is still on that plan, so one moved to
+/// paid while a sweep runs loses nothing more. It deletes in small batches, each its own write, so the API's writes interleave
 /// with it; every batch updates the client's audit entry in the same transaction, so a sweep cut short by a crash
 /// has recorded exactly what it deleted, and the next sweep deletes the rest.
 public struct RetentionSweeper: Sendable {
@@ -97,7 +98,7 @@ public struct RetentionSweeper: Sendable {
                 let started = ContinuousClock.now
                 let deleted = try await batch(&audit) { record in
                     try await store.deleteFeedbackBatch(
-                        .createdBefore(clientID: clientID, cutoff: cutoff), limit: policy.batchSize,
+                        .createdBefore(clientID: clientID, cutoff: cutoff, plan: plan), limit: policy.batchSize,
                         at: epochMillis(clock.now()), record: record)
                 } counts: {
                     DeletionCounts(["feedback": $0.rows, "screenshots": $0.screenshots])

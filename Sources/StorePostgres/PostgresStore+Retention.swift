@@ -82,8 +82,12 @@ extension PostgresStore: RetentionStore {
     /// The `WHERE` of a selection, its values bound in `sql`; nil when it can select nothing.
     static func condition(for selection: FeedbackSelection, in sql: inout SQLBuilder) -> String? {
         switch selection {
-        case .createdBefore(let clientID, let cutoff):
-            return "client_id = \(sql.bind(clientID)) AND created_at < \(sql.bind(cutoff))"
+        case .createdBefore(let clientID, let cutoff, let plan):
+            let client = sql.bind(clientID)
+            return """
+                client_id = \(client) AND created_at < \(sql.bind(cutoff))
+                AND EXISTS (SELECT 1 FROM client c WHERE c.id = \(client) AND c.plan = \(sql.bind(plan.rawValue)))
+                """
         case .client(let clientID):
             return "client_id = \(sql.bind(clientID))"
         case .subject(let scope):

@@ -79,8 +79,11 @@ extension SQLiteStore: RetentionStore {
     /// The `WHERE` of a selection, with its arguments; nil when it can select nothing.
     static func condition(for selection: FeedbackSelection) -> (String, StatementArguments)? {
         switch selection {
-        case .createdBefore(let clientID, let cutoff):
-            return ("client_id = ? AND created_at < ?", [clientID, cutoff])
+        case .createdBefore(let clientID, let cutoff, let plan):
+            return (
+                "client_id = ? AND created_at < ? AND EXISTS (SELECT 1 FROM client c WHERE c.id = ? AND c.plan = ?)",
+                [clientID, cutoff, clientID, plan.rawValue]
+            )
         case .client(let clientID):
             return ("client_id = ?", [clientID])
         case .subject(let scope):

@@ -192,7 +192,7 @@ import Testing
     /// the time alone is kept up by every insert for them.
     @Test func feedbackIsReadByTimeThroughTheClientsIndex() async throws {
         let t = try await TestStore()
-        let (sweep, bound) = try #require(SQLiteStore.condition(for: .createdBefore(clientID: "cl_1", cutoff: 5)))
+        let (sweep, bound) = try #require(SQLiteStore.condition(for: .createdBefore(clientID: "cl_1", cutoff: 5, plan: .free)))
         let queries: [(String, StatementArguments)] = [
             ("SELECT id, created_at FROM feedback WHERE \(sweep) LIMIT 500", bound),
             (

@@ -238,7 +238,7 @@ import Testing
         // A batch (a retention sweep) that takes another of them leaves it too, and takes the upload only one of
         // its rows named.
         let sweep = try await s.retention.deleteFeedbackBatch(
-            .createdBefore(clientID: client, cutoff: S.t0Millis + 15_000), limit: 100, at: S.t0Millis, record: .none)
+            .createdBefore(clientID: client, cutoff: S.t0Millis + 15_000, plan: .free), limit: 100, at: S.t0Millis, record: .none)
         #expect(sweep?.batch.rows == 2)
         #expect(sweep?.batch.screenshots == 1)
         #expect(try await stillThere(shot))

@@ -32,6 +32,25 @@ import Testing
 
     // MARK: Batches
 
+    /// A sweep reads the plans once, then deletes batch by batch for a long while (a million rows take about a
+    /// minute): each batch checks the plan in its own transaction, so a client moved to paid meanwhile loses nothing
+    /// more. (An outside review moved a client to paid while 52,750 expired rows were left; the running sweep
+    /// deleted them all.)
+    @Test(arguments: StoreFactories.available)
+    func aBatchOfExpiredRowsDeletesNothingOnceTheClientIsOnAnotherPlan(_ factory: StoreFactory) async throws {
+        let s = try await factory.store()
+        let client = try await s.client(.free)
+        for second in [1.0, 2, 3, 4] { try await s.item(client, at: second) }
+        let expired = FeedbackSelection.createdBefore(clientID: client, cutoff: Self.t0 + 50_000, plan: .free)
+        let first = try await s.retention.deleteFeedbackBatch(expired, limit: 2, at: Self.t0, record: .none)
+        #expect(first?.batch.rows == 2)
+
+        _ = try await s.feedback.updatePlan(clientID: client, plan: .paid)
+        let second = try await s.retention.deleteFeedbackBatch(expired, limit: 2, at: Self.t0, record: .none)
+        #expect(second?.batch.rows ?? 0 == 0)
+        #expect(try await s.items(client).count == 2)
+    }
+
     @Test(arguments: StoreFactories.available)
     func feedbackBatchesDeleteUpToTheLimitOfOneClientsOlderRowsWithTheirScreenshots(_ factory: StoreFactory) async throws {
         let s = try await factory.store()
@@ -46,13 +65,13 @@ import Testing
 
         let first = try #require(
             try await s.retention.deleteFeedbackBatch(
-                .createdBefore(clientID: client, cutoff: cutoff), limit: 3, at: Self.t0, record: .none))
+                .createdBefore(clientID: client, cutoff: cutoff, plan: .free), limit: 3, at: Self.t0, record: .none))
         let second = try #require(
             try await s.retention.deleteFeedbackBatch(
-                .createdBefore(clientID: client, cutoff: cutoff), limit: 3, at: Self.t0, record: .none))
+                .createdBefore(clientID: client, cutoff: cutoff, plan: .free), limit: 3, at: Self.t0, record: .none))
         let third = try #require(
             try await s.retention.deleteFeedbackBatch(
-                .createdBefore(clientID: client, cutoff: cutoff), limit: 3, at: Self.t0, record: .none))
+                .createdBefore(clientID: client, cutoff: cutoff, plan: .free), limit: 3, at: Self.t0, record: .none))
         try await s.feedback.purgeDeletedScreenshots()
 
         #expect(first.batch.rows == 3)
@@ -144,7 +163,7 @@ import Testing
 
         let rows = try #require(
             try await s.retention.deleteFeedbackBatch(
-                .createdBefore(clientID: client, cutoff: cutoff), limit: 10, at: Self.t0 + 60_000, record: .none))
+                .createdBefore(clientID: client, cutoff: cutoff, plan: .free), limit: 10, at: Self.t0 + 60_000, record: .none))
         let strays = try #require(
             try await s.retention.deleteUnattachedUploadBatch(
                 clientID: client, uploadedBefore: cutoff, limit: 10, at: Self.t0 + 60_000, record: .none))

@@ -580,7 +580,7 @@ import Testing
 
         // A retention sweep's deletions count too.
         let swept = try await s.retention.deleteFeedbackBatch(
-            .createdBefore(clientID: client, cutoff: nowMillis + 1), limit: 10, at: nowMillis, record: .none)
+            .createdBefore(clientID: client, cutoff: nowMillis + 1, plan: .free), limit: 10, at: nowMillis, record: .none)
         #expect(swept?.batch.rows == 3)
         #expect(try await recover(["0.9", "1.3", "1.4", "1.5"]) == 1)
         #expect(try await stamps() == ["1.5"])

@@ -945,10 +945,11 @@ extension InMemoryStore: RetentionStore {
         }
     }
 
-    static func matches(_ item: FeedbackItem, _ selection: FeedbackSelection) -> Bool {
+    static func matches(_ item: FeedbackItem, _ selection: FeedbackSelection, in state: State) -> Bool {
         switch selection {
-        case .createdBefore(let clientID, let cutoff):
+        case .createdBefore(let clientID, let cutoff, let plan):
             return item.clientId == clientID && epochMillis(item.createdAt) < cutoff
+                && state.clients[clientID]?.client.plan == plan
         case .client(let clientID):
             return item.clientId == clientID
         case .subject(let scope):
@@ -997,7 +998,7 @@ extension InMemoryStore: RetentionStore {
     {
         write { state in
             if case .closure(let clientID, _) = record, state.closing[clientID] == nil { return nil }
-            let items = state.feedback.values.filter { Self.matches($0, selection) }.prefix(limit)
+            let items = state.feedback.values.filter { Self.matches($0, selection, in: state) }.prefix(limit)
             var batch = DeletionBatch()
             for item in items {
                 Self.rememberRemoval(of: item, at: now, in: &state)
@@ -1145,7 +1146,7 @@ extension InMemoryStore: RetentionStore {
     ) {
         withState { state in
             let users = Self.endUsers(of: scope, in: state).compactMap { state.endUsers[$0] }.sorted { $0.userId < $1.userId }
-            let items = state.feedback.values.filter { Self.matches($0, .subject(scope)) || Self.forwardedOnly($0, scope) }
+            let items = state.feedback.values.filter { Self.matches($0, .subject(scope), in: state) || Self.forwardedOnly($0, scope) }
                 .sorted { (epochMillis($0.createdAt), $0.id) > (epochMillis($1.createdAt), $1.id) }
             let ids = Set(items.map(\.id))
             let shots = state.screenshots.values.flatMap { shot in

@@ -90,8 +90,10 @@ public struct ClientPlan: Sendable, Equatable {
 
 /// Which feedback rows a batch deletion takes.
 public enum FeedbackSelection: Sendable, Equatable {
-    /// The client's rows created before an instant (epoch ms).
-    case createdBefore(clientID: String, cutoff: Int64)
+    /// The client's rows created before an instant (epoch ms), while the client is on `plan`: the plan is read in
+    /// the batch's own transaction, so a client moved to a plan that keeps its rows loses none from the next batch
+    /// on, however long a sweep that read the old plan has still to run.
+    case createdBefore(clientID: String, cutoff: Int64, plan: Plan)
     /// All of the client's rows.
     case client(String)
     /// The rows a data subject sent or authored.
