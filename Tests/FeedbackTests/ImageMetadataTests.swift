@@ -97,8 +97,72 @@ import Testing
         #expect(ImageMetadata.stripped(Self.jpeg(metadata: []), mimeType: "image/jpeg") == nil)
         #expect(ImageMetadata.stripped(Self.png(extra: []), mimeType: "image/png") == nil)
         #expect(ImageMetadata.stripped(Self.webp(extra: [], flags: 0x10), mimeType: "image/webp") == nil)
-        // Formats whose metadata is not rewritten (TIFF, HEIC, AVIF) and those without any (GIF, BMP).
-        #expect(ImageMetadata.stripped(Array("GIF89a".utf8) + [1, 0, 1, 0, 0, 0, 0, 0x3B], mimeType: "image/gif") == nil)
+        #expect(ImageMetadata.stripped(Self.gif(extensions: [Self.netscapeLoop]), mimeType: "image/gif") == nil)
+    }
+
+    /// What follows an image's end is no part of it: a phone's depth map or a motion photo's video (with its sound)
+    /// after a JPEG, with the `MPF` segment that points there, or bytes appended to any image. The ICC profile in
+    /// APP2 stays; a 0xFF 0xD9 inside the scan's data (stuffed as 0xFF 0x00 0xD9) is not taken for the end, and a
+    /// progressive JPEG's later scans are passed over to its end.
+    @Test func whatFollowsAnImagesEndGoes() throws {
+        let video = Array("\u{0}\u{0}\u{0}\u{18}ftypmp42 motion photo: sound of the office".utf8)
+        let multiPicture = Self.segment(0xE2, Array("MPF".utf8) + [0, 0x4D, 0x4D, 0, 0x2A, 0, 0, 0, 8])
+        let photo = Self.jpeg(metadata: [multiPicture])
+        let stripped = try #require(ImageMetadata.stripped(photo + video, mimeType: "image/jpeg"))
+        #expect(stripped == Self.jpeg(metadata: []))
+        #expect(ImageMetadata.stripped(Self.jpeg(metadata: []) + video, mimeType: "image/jpeg") == Self.jpeg(metadata: []))
+        let progressive =
+            Array(Self.jpeg(metadata: []).dropLast(2)) + [0xFF, 0x00, 0xD9, 0x42] + Self.segment(0xC4, [0x10] + [UInt8](repeating: 0, count: 16))
+            + Self.segment(0xDA, [1, 1, 0, 1, 0x3F, 0]) + [0x9A, 0xFF, 0xD3, 0x01, 0xFF, 0xD9]
+        #expect(ImageMetadata.stripped(progressive + video, mimeType: "image/jpeg") == progressive)
+        // A JPEG whose end is not there keeps all it has
+        #expect(ImageMetadata.stripped(Array(Self.jpeg(metadata: []).dropLast(2)) + video, mimeType: "image/jpeg") == nil)
+
+        #expect(ImageMetadata.stripped(Self.png(extra: []) + video, mimeType: "image/png") == Self.png(extra: []))
+        let webp = Self.webp(extra: [], flags: 0x10)
+        #expect(ImageMetadata.stripped(webp + video, mimeType: "image/webp") == webp)
+        let gif = Self.gif(extensions: [])
+        #expect(ImageMetadata.stripped(gif + video, mimeType: "image/gif") == gif)
+    }
+
+    // MARK: GIF
+
+    /// An extension block: its label, then its data in sub-blocks of up to 255 bytes, then an empty one.
+    static func gifExtension(_ label: UInt8, _ data: [UInt8]) -> [UInt8] {
+        var bytes: [UInt8] = [0x21, label]
+        var rest = data[...]
+        while !rest.isEmpty {
+            let piece = rest.prefix(255)
+            bytes += [UInt8(piece.count)] + piece
+            rest = rest.dropFirst(piece.count)
+        }
+        return bytes + [0]
+    }
+
+    /// Netscape's looping extension: loop for ever.
+    static let netscapeLoop: [UInt8] = Array(gifExtension(0xFF, Array("NETSCAPE2.0".utf8)).dropLast()) + [3, 1, 0, 0, 0]
+
+    /// A GIF89a of two frames with a global colour table of two colours, `extensions` before the first frame.
+    static func gif(extensions: [[UInt8]]) -> [UInt8] {
+        var bytes = Array("GIF89a".utf8) + [2, 0, 2, 0, 0x80, 0, 0] + [0, 0, 0, 0xFF, 0xFF, 0xFF]
+        for piece in extensions { bytes += piece }
+        for _ in 0..<2 {
+            bytes += [0x21, 0xF9, 4, 0, 10, 0, 0, 0]  // graphic control: a delay
+            bytes += [0x2C, 0, 0, 0, 0, 2, 0, 2, 0, 0] + [2, 2, 0x4C, 0x01, 0]  // the frame, its data
+        }
+        return bytes + [0x3B]
+    }
+
+    @Test func aGIFsCommentsAndXMPGoAndItsLoopStays() throws {
+        let xmp = Self.gifExtension(0xFF, Array("XMP DataXMP".utf8) + Array("<x:xmpmeta>Ada Lovelace</x:xmpmeta>".utf8))
+        let comment = Self.gifExtension(0xFE, Array("Taken at 48.8584N 2.2945E".utf8) + [UInt8](repeating: 0x41, count: 300))
+        let original = Self.gif(extensions: [Self.netscapeLoop, comment, xmp])
+        let stripped = try #require(ImageMetadata.stripped(original, mimeType: "image/gif"))
+        #expect(stripped == Self.gif(extensions: [Self.netscapeLoop]))
+        #expect(!Self.contains(stripped, "48.8584N") && !Self.contains(stripped, "Ada Lovelace"))
+        #expect(ImageInfo.sniff(stripped)?.width == 2)
+        // Cut short before its trailer: kept as sent
+        #expect(ImageMetadata.stripped(Array(original.dropLast(3)), mimeType: "image/gif") == nil)
     }
 
     /// A segment cut short before the scan: the walk cannot tell what follows, and the file is kept as sent.

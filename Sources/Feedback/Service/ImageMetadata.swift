@@ -12,13 +12,16 @@ import Glibc
 ///   kept, in a new Exif segment of its own where the old one was, so that a photo taken upright stays upright.
 /// - PNG: the text chunks (`tEXt`, `zTXt`, `iTXt`), `eXIf` and `tIME`.
 /// - WebP: the `EXIF` and `XMP ` chunks, with their flags in `VP8X` and the RIFF size made to match.
+/// - GIF: comments, and application extensions other than looping and colour profiles (XMP among them).
+/// - Anything after the image's end (JPEG's end-of-image, PNG's `IEND`, the RIFF, GIF's trailer): a phone's further
+///   pictures, a motion photo's video and sound, or anything appended; with JPEG's `MPF` segment that points there.
 /// - HEIC/HEIF and AVIF: the `Exif` and XMP items `meta` lists are blanked where they lie (`heif`), since their
 ///   places are recorded elsewhere in the file.
 /// - TIFF: the values of the fields that say who, where, when and with what, and the Exif and GPS directories, are
 ///   blanked where they lie (`tiff`), for the same reason.
 ///
-/// Pixels, colour profiles and everything else a decoder reads stay byte for byte. GIF and BMP carry no such fields
-/// a browser or camera writes.
+/// Pixels, colour profiles and everything else a decoder reads stay byte for byte. BMP carries no such fields a
+/// browser or camera writes.
 public enum ImageMetadata {
     /// A piece of the image without its metadata: a range of the original's bytes, or new bytes.
     public enum Piece: Equatable, Sendable {
@@ -34,6 +37,7 @@ public enum ImageMetadata {
         case "image/jpeg": jpeg(bytes)
         case "image/png": png(bytes)
         case "image/webp": webp(bytes)
+        case "image/gif": gif(bytes)
         case "image/heic", "image/heif", "image/avif": heif(bytes)
         case "image/tiff": tiff(bytes)
         default: nil
@@ -121,7 +125,10 @@ public enum ImageMetadata {
             guard i + 4 <= b.count else { return nil }
             let end = i + 2 + (Int(b[i + 2]) << 8 | Int(b[i + 3]))
             guard end >= i + 4, end <= b.count else { return nil }
-            if marker == 0xE1 || marker == 0xED || marker == 0xFE {
+            // APP2 holds a colour profile (kept) or, as "MPF", the places of further pictures after the image's end,
+            // which go with them.
+            let multiPicture = marker == 0xE2 && end - i >= 8 && b[i + 4..<i + 8].elementsEqual("MPF\u{0}".utf8)
+            if marker == 0xE1 || marker == 0xED || marker == 0xFE || multiPicture {
                 let orientation = marker == 0xE1 && !orientationKept ? exifOrientation(b, from: i + 4, to: end) : nil
                 if let orientation, b[i..<end].elementsEqual(orientationSegment(orientation)) {
                     // The orientation's own segment, as this makes it: nothing more to take out of it.
@@ -139,9 +146,36 @@ public enum ImageMetadata {
             }
             i = end
         }
-        guard dropped else { return nil }
-        pieces.append(.original(next..<b.count))
+        // After the image's end: a phone's further pictures (depth maps), a motion photo's video and sound, or
+        // anything appended. Kept when the end is not found (a file cut short).
+        let imageEnd = jpegEnd(b, from: i) ?? b.count
+        guard dropped || imageEnd < b.count else { return nil }
+        pieces.append(.original(next..<imageEnd))
         return pieces.filter { $0.count > 0 }
+    }
+
+    /// Just past the end-of-image marker of the image whose first scan (or end) is at `start`: the scans'
+    /// entropy-coded data is passed over (a 0xFF in it is followed by 0x00, or is a restart marker), the segments
+    /// between scans by their lengths. Nil when the data ends first.
+    static func jpegEnd(_ b: UnsafeRawBufferPointer, from start: Int) -> Int? {
+        var i = start
+        while i + 1 < b.count {
+            guard b[i] == 0xFF else { i += 1; continue }
+            let marker = b[i + 1]
+            switch marker {
+            case 0xD9:
+                return i + 2
+            case 0x00, 0xFF, 0x01, 0xD0...0xD7:
+                i += marker == 0xFF ? 1 : 2  // stuffed, fill, or restart: still inside the data
+            default:
+                // A segment between scans (the next scan's header, its tables): passed over by its length.
+                guard i + 4 <= b.count else { return nil }
+                let end = i + 2 + (Int(b[i + 2]) << 8 | Int(b[i + 3]))
+                guard end >= i + 4, end <= b.count else { return nil }
+                i = end
+            }
+        }
+        return nil
     }
 
     /// The orientation (2 to 8) an Exif APP1 payload states in its first image directory; nil for none, for the
@@ -216,9 +250,64 @@ public enum ImageMetadata {
             i = end
             if type == "IEND" { break }
         }
-        guard dropped else { return nil }
-        pieces.append(.original(next..<b.count))
+        // Nothing after IEND is part of the image.
+        guard dropped || i < b.count else { return nil }
+        pieces.append(.original(next..<i))
         return pieces.filter { $0.count > 0 }
+    }
+
+    // MARK: GIF
+
+    /// Application extensions a decoder uses: looping (Netscape's and its twin) and a colour profile.
+    private static let gifApplicationsKept: Set<String> = ["NETSCAPE2.0", "ANIMEXTS1.0", "ICCRGBG1012"]
+
+    private static func gif(_ b: UnsafeRawBufferPointer) -> [Piece]? {
+        // The header (6) and the logical screen (7), then the global colour table when its flag says so.
+        guard b.count >= 13 else { return nil }
+        var i = 13 + (b[10] & 0x80 != 0 ? 3 << (Int(b[10] & 0x07) + 1) : 0)
+        /// Passes over a run of sub-blocks (a length byte, that many bytes) ended by an empty one.
+        func subBlocks(from start: Int) -> Int? {
+            var at = start
+            while at < b.count {
+                let length = Int(b[at])
+                if length == 0 { return at + 1 }
+                at += 1 + length
+            }
+            return nil
+        }
+        var pieces: [Piece] = []
+        var next = 0
+        var dropped = false
+        while true {
+            guard i < b.count else { return nil }  // no trailer: cut short
+            switch b[i] {
+            case 0x3B:  // the trailer: nothing after it is part of the image
+                guard dropped || i + 1 < b.count else { return nil }
+                pieces.append(.original(next..<i + 1))
+                return pieces.filter { $0.count > 0 }
+            case 0x2C:  // an image: its descriptor, its local colour table, the code size, its data
+                guard i + 10 <= b.count else { return nil }
+                let table = b[i + 9] & 0x80 != 0 ? 3 << (Int(b[i + 9] & 0x07) + 1) : 0
+                guard let end = subBlocks(from: i + 10 + table + 1) else { return nil }
+                i = end
+            case 0x21:  // an extension: its label, then sub-blocks
+                guard i + 2 < b.count, let end = subBlocks(from: i + 2) else { return nil }
+                let label = b[i + 1]
+                var drop = label == 0xFE  // a comment
+                if label == 0xFF {
+                    let id = i + 3 + 11 <= end ? String(decoding: b[i + 3..<i + 3 + 11], as: UTF8.self) : ""
+                    drop = !gifApplicationsKept.contains(id)
+                }
+                if drop {
+                    pieces.append(.original(next..<i))
+                    next = end
+                    dropped = true
+                }
+                i = end
+            default:
+                return nil
+            }
+        }
     }
 
     // MARK: WebP
@@ -241,7 +330,9 @@ public enum ImageMetadata {
             if type == "EXIF" || type == "XMP " { dropped = true } else { kept.append(i..<end) }
             i = end
         }
-        guard dropped else { return nil }
+        // Nothing after the RIFF is part of the image.
+        guard dropped || riffEnd < b.count else { return nil }
+        guard dropped else { return [.original(0..<riffEnd)] }
         let body = kept.reduce(4) { $0 + $1.count }
         var pieces: [Piece] = [
             .new(Array("RIFF".utf8) + (0..<4).map { UInt8((body >> ($0 * 8)) & 0xFF) } + Array("WEBP".utf8))
@@ -258,8 +349,6 @@ public enum ImageMetadata {
                 pieces.append(.original(range))
             }
         }
-        // Whatever follows the RIFF (nothing, in a well-formed file) stays.
-        if riffEnd < b.count { pieces.append(.original(riffEnd..<b.count)) }
         return pieces.filter { $0.count > 0 }
     }
 }
