@@ -34,9 +34,7 @@ struct DatabaseCopyTests {
 
     /// A screenshot larger than one PostgreSQL chunk (1 MB): a PNG header, then bytes that differ along the file.
     static let screenshot: Data = {
-        var bytes = Images.png(width: 640, height: 480)
-        bytes.append(Data((0..<2_500_000).map { UInt8(truncatingIfNeeded: $0 &* 31 &+ ($0 >> 9)) }))
-        return bytes
+        Images.png(width: 640, height: 480, holding: Data((0..<2_500_000).map { UInt8(truncatingIfNeeded: $0 &* 31 &+ ($0 >> 9)) }))
     }()
 
     /// A SQLite deployment with feedback, a screenshot, an end user, an erasure in the audit, a Slack workspace

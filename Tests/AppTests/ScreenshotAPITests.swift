@@ -21,6 +21,30 @@ import UseroTestSupport
             "POST", "/api/screenshots", headers: ["Content-Type": form.contentType], body: form.finished())
     }
 
+    /// One file and one client per upload, as the docs say: a second file, a second `clientId` or a field of its
+    /// own is a 400 naming it, and nothing is stored (an outside review had each answered 200).
+    @Test func aSecondFileOrClientOrAnotherFieldIsRefusedNamingIt() async throws {
+        try await TestServer.run { server in
+            let client = try await server.createClient()
+            let forms: [(String, (inout MultipartBody) -> Void)] = [
+                ("screenshot", { $0.file("screenshot", fileName: "b.gif", type: "image/gif", Images.gif()) }),
+                ("clientId", { $0.field("clientId", client.id) }),
+                ("name", { $0.field("name", "bug.png") }),
+            ]
+            for (refused, extra) in forms {
+                var form = MultipartBody()
+                form.field("clientId", client.id)
+                form.file("screenshot", fileName: "a.png", type: "image/png", Images.png())
+                extra(&form)
+                let result = try await server.request(
+                    "POST", "/api/screenshots", headers: ["Content-Type": form.contentType], body: form.finished())
+                #expect(result.status == 400, "\(refused)")
+                #expect((result.json["issues"] as? [String: [String]])?.keys.sorted() == [refused])
+            }
+            #expect(try await server.count("screenshot") == 0)
+        }
+    }
+
     @Test(.enabled(if: !TestBackend.usesPostgres, TestBackend.sqliteOnly))
     func filesNoUploadFinishedStoringAreGoneAfterTheNextStart() async throws {
         let folder = TestServer.makeFolder()
@@ -325,13 +349,11 @@ import UseroTestSupport
     @Test func fileOver10MBIsRefusedAndAHugeBodyIs413() async throws {
         try await TestServer.run { server in
             let client = try await server.createClient()
-            var big = Images.png()
-            big.append(Data(count: 10 * 1024 * 1024))
+            let big = Images.png(holding: Data(count: 10 * 1024 * 1024))
             let tooLarge = try await upload(server, clientId: client.id, file: big)
             #expect(tooLarge.status == 400)
             #expect(tooLarge.text == #"{"error":"File too large (max 10MB)"}"#)
-            var huge = Images.png()
-            huge.append(Data(count: 12 * 1024 * 1024))
+            let huge = Images.png(holding: Data(count: 12 * 1024 * 1024))
             let hugeBody = try await upload(server, clientId: client.id, file: huge)
             #expect(hugeBody.status == 413)
             #expect(hugeBody.json["error"] is String)

@@ -180,8 +180,8 @@ struct SeveralInstancesTests {
 
                 // Twelve uploads of 300 KB at once, spread over the three instances, against a 1 MB quota of
                 // unattached screenshots (one small one is already held): exactly three fit, the rest are 413.
-                var big = Images.png(width: 4, height: 4)
-                big.append(Data(repeating: 0x5A, count: 300_000 - big.count))
+                let big = Images.png(
+                    width: 4, height: 4, holding: Data(repeating: 0x5A, count: 300_000 - Images.png(width: 4, height: 4).count - 12))
                 var bigForm = Data("--\(boundary)\r\nContent-Disposition: form-data; name=\"clientId\"\r\n\r\n\(client.id)\r\n".utf8)
                 bigForm.append(Data("--\(boundary)\r\nContent-Disposition: form-data; name=\"screenshot\"; filename=\"b.png\"\r\nContent-Type: image/png\r\n\r\n".utf8))
                 bigForm.append(big)

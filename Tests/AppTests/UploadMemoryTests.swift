@@ -100,8 +100,7 @@ import UseroTestSupport
     @Test func aLargeScreenshotIsServedWhole() async throws {
         try await TestServer.run { server in
             let client = try await server.createClient()
-            var big = Images.png(width: 100, height: 100)
-            big.append(Data(repeating: 0xA5, count: 1024 * 1024))
+            let big = Images.png(width: 100, height: 100, holding: Data(repeating: 0xA5, count: 1024 * 1024))
             let result = try await upload(server, clientId: client.id, file: big)
             #expect(result.status == 200)
             let shot = try #require(result.json["screenshot"] as? [String: Any])

@@ -8,8 +8,7 @@ import UseroTestSupport
 /// Issue 11, item 3: a client may hold only so many bytes of screenshots that no feedback has claimed.
 @Suite struct UploadQuotaTests {
     func upload(_ server: TestServer, clientId: String, size: Int) async throws -> HTTPResult {
-        var file = Images.png()
-        file.append(Data(count: size))
+        let file = Images.png(holding: Data(count: size))
         var form = MultipartBody()
         form.field("clientId", clientId)
         form.file("screenshot", fileName: "shot", type: "image/png", file)

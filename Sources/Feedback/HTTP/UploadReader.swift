@@ -97,6 +97,7 @@ struct UploadReader {
         var current: PartSink?
         var file: SpoolWriter?
         var finished = false
+        var seenClientId = false
         defer {
             file?.abandon()
             if !finished { upload.file?.discard() }
@@ -107,14 +108,25 @@ struct UploadReader {
             try stream.consume(chunk) { event in
                 switch event {
                 case .partBegan(let headers):
-                    if headers.name == "screenshot", file == nil, upload.file == nil {
+                    // One file and one client per request, nothing else: a second file would not be stored, and a
+                    // second `clientId` or another field not read, each while the answer said success.
+                    switch headers.name {
+                    case "screenshot":
+                        guard file == nil, upload.file == nil else {
+                            throw Self.refused("screenshot", "One file per request: send each screenshot in a request of its own")
+                        }
                         file = try SpoolWriter(directory: spoolDirectory, limit: fileLimit)
                         upload.fileType = headers.contentType
                         current = .file
-                    } else if headers.name == "clientId", upload.clientId == nil {
+                    case "clientId":
+                        guard !seenClientId else {
+                            throw Self.refused("clientId", "clientId is given more than once")
+                        }
+                        seenClientId = true
                         current = .clientId([])
-                    } else {
-                        current = .ignored
+                    case let name:
+                        let shown = name.map { $0.unicodeScalars.count <= 64 && !$0.containsNUL ? $0 : "part" } ?? "part"
+                        throw Self.refused(shown, "Unknown field: this request takes screenshot and clientId")
                     }
                 case .bytes(let bytes):
                     switch current {
@@ -122,7 +134,7 @@ struct UploadReader {
                     case .clientId(var kept):
                         kept += bytes.readableBytesView.prefix(Self.maxFieldBytes - kept.count)
                         current = .clientId(kept)
-                    case .ignored, nil: break
+                    case nil: break
                     }
                 case .partEnded:
                     switch current {
@@ -134,7 +146,7 @@ struct UploadReader {
                         upload.clientId = id
                         let trimmed = id.trimmingSurroundingWhitespace
                         if !trimmed.isEmpty { try admit(trimmed) }
-                    case .ignored, nil: break
+                    case nil: break
                     }
                     current = nil
                 }
@@ -150,7 +162,11 @@ struct UploadReader {
     private enum PartSink {
         case file
         case clientId([UInt8])
-        case ignored
+    }
+
+    /// A field of the form refused: 400 with the field named.
+    static func refused(_ field: String, _ message: String) -> FeedbackError {
+        .invalid(issues: [field: [message]])
     }
 }
 

@@ -9,10 +9,22 @@ import UseroTestSupport
 enum Images {
     /// A real 1280×800 PNG header (signature + IHDR) followed by an IEND chunk.
     static func png(width: UInt32 = 1280, height: UInt32 = 800) -> Data {
+        png(width: width, height: height, holding: nil)
+    }
+
+    /// A PNG whose `IDAT` chunk holds `data`: a large image for tests of sizes, whose bytes are all part of the
+    /// image (bytes appended after `IEND` are not stored).
+    static func png(width: UInt32 = 1280, height: UInt32 = 800, holding data: Data?) -> Data {
         var bytes: [UInt8] = [0x89, 0x50, 0x4E, 0x47, 0x0D, 0x0A, 0x1A, 0x0A, 0, 0, 0, 13]
         bytes += Array("IHDR".utf8) + bigEndian(width) + bigEndian(height) + [8, 6, 0, 0, 0] + [0, 0, 0, 0]
-        bytes += [0, 0, 0, 0] + Array("IEND".utf8) + [0xAE, 0x42, 0x60, 0x82]
-        return Data(bytes)
+        var file = Data(bytes)
+        if let data {
+            file.append(contentsOf: bigEndian(UInt32(data.count)) + Array("IDAT".utf8))
+            file.append(data)
+            file.append(contentsOf: [0, 0, 0, 0])
+        }
+        file.append(contentsOf: [0, 0, 0, 0] + Array("IEND".utf8) + [0xAE, 0x42, 0x60, 0x82])
+        return file
     }
 
     /// A JPEG with an APP0 segment and a baseline SOF0 frame header.
