@@ -223,6 +223,14 @@ struct AppConfig: Sendable {
         guard (0...65535).contains(config.port) else {
             throw Invalid(description: "--port must be a port number from 0 to 65535")
         }
+        // Set but blank is a mistake, not a choice: most often a shell variable that did not expand (`$DB_URL` unset,
+        // an env file that failed to load), and the default would quietly put this command on another store than
+        // the service's. Unset means the default.
+        if let raw = environment["USERO_DATABASE"], raw.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty {
+            throw Invalid(
+                description: "USERO_DATABASE is set but empty: give a SQLite file path or a postgres:// URL, or unset it "
+                    + "for the default SQLite file (data/usero.sqlite)")
+        }
         config.databasePath = value("USERO_DATABASE") ?? config.databasePath
         if PostgresSettings.isPostgresURL(config.databasePath) {
             do {

@@ -155,6 +155,18 @@ import FoundationNetworking
         }
     }
 
+    /// `USERO_DATABASE=` (a shell variable that did not expand, an env file that did not load) is refused rather than
+    /// taken for the default: an outside review's `clients create` made a SQLite file in the working folder that way
+    /// while the service ran on PostgreSQL. Unset, it is the default.
+    @Test(arguments: ["", " ", "\n"])
+    func anEmptyDatabaseValueIsRefused(_ value: String) throws {
+        let error = #expect(throws: AppConfig.Invalid.self) {
+            try AppConfig.load(host: nil, port: nil, environment: ["USERO_DATABASE": value])
+        }
+        #expect(error?.description.hasPrefix("USERO_DATABASE is set but empty") == true)
+        #expect(try AppConfig.load(host: nil, port: nil, environment: [:]).databasePath == "data/usero.sqlite")
+    }
+
     /// A value an env file left in quotes (`docker --env-file` keeps them) is refused saying so, never its value:
     /// it would otherwise read as an odd SQLite path, with the password in it.
     @Test(arguments: [#""postgres://u:secret@db/usero""#, "'postgres://u:secret@db/usero'", #""data/usero.sqlite""#])
