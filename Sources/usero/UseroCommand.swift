@@ -215,8 +215,11 @@ struct Clients: AsyncParsableCommand {
 
         func run() async throws {
             let (config, backend) = try await openBackend(creating: true)
+            // Two spellings of one origin (`https://App.example.com:443`, `https://app.example.com`) are one entry.
+            var seen = Set<String>()
+            let origins = allowedOrigins.map(OriginPattern.normalize).filter { seen.insert($0).inserted }
             let (client, key) = try await backend.feedback.createClient(
-                name: name, plan: plan, allowedOrigins: allowedOrigins.map(OriginPattern.normalize), at: Date())
+                name: name, plan: plan, allowedOrigins: origins, at: Date())
             try printJSON(["clientId": client.id, "adminKey": key])
             // Where: a client made in another store than serve's answers 404 there, and a shell without serve's
             // USERO_DATABASE finds an older SQLite file without a word.

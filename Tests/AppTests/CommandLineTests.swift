@@ -23,8 +23,10 @@ import FoundationNetworking
 
     @Test func clientsCreatePrintsIdAndKeyAndUpdateNeverPrintsTheKey() async throws {
         let created = try await UseroBinary.run(
-            ["clients", "create", "--name", "Acme", "--plan", "paid", "--allowed-origin", "https://app.example.com"],
-            environment: environment)
+            [
+                "clients", "create", "--name", "Acme", "--plan", "paid", "--allowed-origin", "https://app.example.com",
+                "--allowed-origin", "https://App.Example.com:443", "--allowed-origin", "*.example.com",
+            ], environment: environment)
         #expect(created.status == 0)
         let json = try #require(try JSONSerialization.jsonObject(with: Data(created.stdout.utf8)) as? [String: String])
         let id = try #require(json["clientId"])
@@ -41,6 +43,8 @@ import FoundationNetworking
         let client = try #require(try JSONSerialization.jsonObject(with: Data(updated.stdout.utf8)) as? [String: Any])
         #expect(client["plan"] as? String == "free")
         #expect(client["clientId"] as? String == id)
+        // The two spellings of one origin are stored once, in the order given
+        #expect(client["allowedOrigins"] as? [String] == ["https://app.example.com", "*.example.com"])
         #expect(!updated.stdout.contains(key))
         #expect(!updated.stdout.contains("adminKey"))
     }
