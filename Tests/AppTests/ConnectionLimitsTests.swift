@@ -277,9 +277,10 @@ import Testing
         }
     }
 
-    /// The parser failing in the body of a request a route already answered (a DELETE, which reads no body, with a
+    /// The parser failing in the body of a request a route already answered (a GET, which reads no body, with a
     /// broken chunk) closes the connection without a second answer: two answers to one request would be paired by a
-    /// proxy with the next request.
+    /// proxy with the next request. A DELETE reads its body (to refuse one), so its broken chunk is its answer: 400,
+    /// and nothing deleted.
     @Test func aBrokenBodyAfterItsRequestWasAnsweredGetsNoSecondAnswer() async throws {
         try await TestServer.run { server in
             let client = try await server.createClient()
@@ -288,12 +289,19 @@ import Testing
                     .json["feedbackId"] as? String)
             let connection = try RawConnection(port: server.port)
             connection.send(
-                "DELETE /api/feedback/\(id) HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer \(client.key)\r\n"
+                "GET /api/feedback/\(id) HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer \(client.key)\r\n"
                     + "Transfer-Encoding: chunked\r\n\r\nZZZ-not-a-chunk\r\n")
             let first = try #require(await connection.response(timeout: Self.answerBound))
-            #expect(first.status == 204)
+            #expect(first.status == 200)
             #expect(await connection.waitForClose(timeout: Self.answerBound))
             #expect(await connection.response(timeout: .milliseconds(100)) == nil)
+
+            let deleting = try RawConnection(port: server.port)
+            deleting.send(
+                "DELETE /api/feedback/\(id) HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer \(client.key)\r\n"
+                    + "Transfer-Encoding: chunked\r\n\r\nZZZ-not-a-chunk\r\n")
+            #expect(try #require(await deleting.response(timeout: Self.answerBound)).status == 400)
+            #expect(try await server.count("feedback") == 1)
         }
     }
 
