@@ -313,6 +313,28 @@ import Testing
         #expect(ImageMetadata.stripped(Array(original.prefix(28)), mimeType: "image/heic") == nil)
     }
 
+    /// Boxes whose numbers lie are read no further than they fit: an extent past the largest offset, an `iloc`
+    /// without extent lengths (each extent would read nothing and its count could spin), an `iinf` counting an
+    /// item it does not hold with a few bytes left at the end of the file. Each is stored as sent.
+    @Test func aHEIFWhoseBoxesLieIsKeptAsSent() {
+        let exifItem = Self.fullBox("iinf", version: 0, Self.u16(1) + Self.infe(1, "Exif"))
+        func iloc(sizes: UInt8, _ extent: [UInt8]) -> [UInt8] {
+            Self.fullBox("iloc", version: 1, [sizes, 0x00] + Self.u16(1) + Self.u16(1) + Self.u16(0) + Self.u16(0) + Self.u16(1) + extent)
+        }
+        func file(_ boxes: [UInt8]) -> [UInt8] {
+            Self.isoBox("ftyp", Array("heic".utf8) + [0, 0, 0, 0]) + Self.fullBox("meta", version: 0, boxes)
+                + Self.isoBox("mdat", [UInt8](repeating: 7, count: 64))
+        }
+        let past = iloc(sizes: 0x88, [0x7F, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xF0] + [0, 0, 0, 0, 0, 0, 1, 0])
+        #expect(ImageMetadata.stripped(file(exifItem + past), mimeType: "image/heic") == nil)
+        let noLengths = Self.fullBox("iloc", version: 1, [0x40, 0x00] + Self.u16(1) + Self.u16(1) + Self.u16(0) + Self.u16(0) + Self.u16(0xFFFF))
+        #expect(ImageMetadata.stripped(file(exifItem + noLengths), mimeType: "image/heic") == nil)
+        let miscounted = Self.fullBox("iinf", version: 0, Self.u16(2) + Self.infe(1, "Exif") + [0, 0, 0, 9, 1])
+        let ending = Self.isoBox("ftyp", Array("heic".utf8) + [0, 0, 0, 0])
+            + Self.fullBox("meta", version: 0, iloc(sizes: 0x44, Self.u32(0) + Self.u32(4)) + miscounted)
+        #expect(ImageMetadata.stripped(ending, mimeType: "image/heic") == nil)
+    }
+
     /// A HEIC made by libheif 1.23 (through pillow-heif) with a GPS position, a device name ("SECRETDEVICE") in its
     /// Exif and an author ("SECRETAUTHOR") in its XMP, `iloc` version 0 with base offsets, everything in `mdat`.
     static let libheifPhoto = Data(base64Encoded:
@@ -408,6 +430,57 @@ import Testing
         for marker in ["SECRETDEVICE", "SECRETARTIST", "SECRETMAKERNOTE", "2026:01:02"] { #expect(!Self.contains(stripped, marker)) }
         #expect(ImageInfo.sniff(stripped)?.mimeType == "image/tiff")
         #expect(ImageMetadata.stripped(stripped, mimeType: "image/tiff") == nil)
+    }
+
+    // MARK: Damaged files
+
+    /// SplitMix64: a seeded generator, so that every run walks the same cases.
+    struct Seeded: RandomNumberGenerator {
+        var state: UInt64
+        mutating func next() -> UInt64 {
+            state &+= 0x9E37_79B9_7F4A_7C15
+            var z = state
+            z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+            z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+            return z ^ (z >> 31)
+        }
+    }
+
+    /// Uploads are anyone's bytes: every walk above meets cut, garbled and grown structures (lengths, counts and
+    /// offsets among them) without trapping or looping, and what it makes is never larger than what came by more
+    /// than the orientation's own segment, nor of another size for the formats blanked in place. Each of nine
+    /// images, damaged 600 ways, read as each of the seven kinds.
+    @Test func damagedImagesOfEveryKindAreWalkedSafely() throws {
+        var random = Seeded(state: 0x5EED_F00D)
+        let samples: [[UInt8]] = [
+            Self.jpeg(metadata: [Self.segment(0xE1, Self.exif(orientation: 6)), Self.segment(0xFE, Array("note".utf8))]),
+            Self.png(extra: [Self.chunk("tEXt", Array("Author".utf8) + [0] + Array("Ada".utf8))]),
+            Self.webp(extra: [Self.riffChunk("EXIF", Array(Self.exif(orientation: 3).dropFirst(6)))], flags: 0x18),
+            Self.gif(extensions: [Self.netscapeLoop, Self.gifExtension(0xFE, Array("a comment".utf8))]),
+            Self.heic(exif: [0, 0, 0, 6] + Self.exif(orientation: 6), xmp: Array("<x:xmpmeta/>".utf8)).file,
+            [UInt8](Self.libheifPhoto), Self.tiff(littleEndian: true), Self.tiff(littleEndian: false),
+            [UInt8](Self.pillowTIFF),
+        ]
+        let kinds = ["image/jpeg", "image/png", "image/webp", "image/gif", "image/heic", "image/avif", "image/tiff"]
+        for sample in samples {
+            for _ in 0..<600 {
+                var bytes = sample
+                for _ in 0..<Int.random(in: 1...4, using: &random) where !bytes.isEmpty {
+                    let at = Int.random(in: 0..<bytes.count, using: &random)
+                    switch Int.random(in: 0..<4, using: &random) {
+                    case 0: bytes[at] = UInt8.random(in: 0...255, using: &random)
+                    case 1: bytes[at] = [0x00, 0x01, 0x7F, 0x80, 0xFE, 0xFF].randomElement(using: &random)!
+                    case 2: bytes = Array(bytes.prefix(at))
+                    default: bytes.insert(contentsOf: (0..<Int.random(in: 1...8, using: &random)).map { _ in UInt8.random(in: 0...255, using: &random) }, at: at)
+                    }
+                }
+                for kind in kinds {
+                    guard let out = ImageMetadata.stripped(bytes, mimeType: kind) else { continue }
+                    #expect(out.count <= bytes.count + 64, "\(kind)")
+                    if ["image/heic", "image/avif", "image/tiff"].contains(kind) { #expect(out.count == bytes.count, "\(kind)") }
+                }
+            }
+        }
     }
 
     // MARK: Files

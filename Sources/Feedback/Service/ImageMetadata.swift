@@ -438,7 +438,7 @@ extension ImageMetadata {
 
     /// The box at `at`: its type and its payload's range, which ends no further than `end`.
     private static func boxAt(_ at: Int, in b: UnsafeRawBufferPointer, end: Int) -> (String, Range<Int>)? {
-        guard var size = be(b, at, 4, end: end) else { return nil }
+        guard at >= 0, at <= end - 8, var size = be(b, at, 4, end: end) else { return nil }
         let type = String(decoding: b[at + 4..<at + 8], as: UTF8.self)
         var header = 8
         if size == 1 {
@@ -495,6 +495,9 @@ extension ImageMetadata {
         let (offsetSize, lengthSize) = (Int(sizes.0 >> 4), Int(sizes.0 & 0x0F))
         let (baseSize, indexSize) = (Int(sizes.1 >> 4), version >= 1 ? Int(sizes.1 & 0x0F) : 0)
         let idSize = version < 2 ? 2 : 4
+        // Every extent has its length here (a length of 0 bytes would mean "to the end", not followed), so each
+        // extent read moves on, and a count cannot make this loop longer than the box.
+        guard lengthSize > 0 else { return nil }
         var i = iloc.lowerBound + 6
         guard let count = be(b, i, idSize, end: end) else { return nil }
         i += idSize
@@ -518,7 +521,8 @@ extension ImageMetadata {
                 guard let offset = be(b, i, offsetSize, end: end), let length = be(b, i + offsetSize, lengthSize, end: end)
                 else { return nil }
                 i += offsetSize + lengthSize
-                ranges.append(offset..<offset &+ length)
+                guard length <= Int.max - offset else { return nil }
+                ranges.append(offset..<offset + length)
             }
             guard items[id] != nil else { continue }
             // In this file (no data reference), at file offsets or within `idat`; a length of 0 ("to the end")
