@@ -21,7 +21,7 @@ extension SlackJobRunner {
             let item = try await store.feedbackItem(id: payload.feedbackId, client: clientId),
             item.draft.source != .slack
         else {
-            try await store.finishJob(job, then: nil)
+            try await finish(job, then: nil)
             return
         }
         let message = SlackNotificationMessage(item: item, publicURL: options.publicURL)
@@ -30,7 +30,7 @@ extension SlackJobRunner {
         }
         if job.progress > 0, let ts = try await channelHolds(item.id, channel: channel, since: job.progress, token: token) {
             if !ts.isEmpty { try await keep(posted(ts)) }
-            try await store.finishJob(job, then: nil)
+            try await finish(job, then: nil)
             return
         }
         guard try await store.markPostSent(job.lease, at: now) else {
@@ -47,21 +47,21 @@ extension SlackJobRunner {
                 channel: channel, text: message.text, blocks: message.blocks, metadata: message.metadata, token: token)
         } catch let error as SlackAPIError where error.refusedBySlack {
             // Slack answered, and did not take it: the next try need not look for it.
-            try await store.unmarkPostSent(jobID: job.id)
+            try await store.unmarkPostSent(job.lease)
             guard !error.isRetryable else { throw error }
             try await store.recordNotifyProblem(team: team, channel: channel, code: Self.code(error), at: now)
-            try await pace(team: team)
+            try await pace(team: team, by: job)
             throw error
         } catch let error as SlackAPIError where !error.isRetryable {
             try await store.recordNotifyProblem(team: team, channel: channel, code: Self.code(error), at: now)
-            try await pace(team: team)
+            try await pace(team: team, by: job)
             throw error
         }
         if let ts { try await keep(posted(ts)) }
         // The pace first, while this job still holds the workspace's lane: finished first, another instance waking
         // in between took the next post at once (two posts 20 ms apart).
-        try await pace(team: team)
-        try await store.finishJob(job, then: nil)
+        try await pace(team: team, by: job)
+        try await finish(job, then: nil)
         if installation.notifyProblem != nil {
             try await store.recordNotifyProblem(team: team, channel: channel, code: nil, at: now)
         }
@@ -82,11 +82,11 @@ extension SlackJobRunner {
     /// say over its posts.
     func unpost(_ job: SlackJob, _ payload: UnpostJob) async throws {
         guard case let (_, token)? = try await token(team: job.teamId) else {
-            try await store.finishJob(job, then: nil)
+            try await finish(job, then: nil)
             return
         }
         try await api.deleteMessage(channel: payload.channel, ts: payload.ts, token: token)
-        try await store.finishJob(job, then: nil)
+        try await finish(job, then: nil)
     }
 
     /// The `ts` of the post of `feedbackId` in `channel` (found by its metadata), posted since a minute before `since`
@@ -122,8 +122,8 @@ extension SlackJobRunner {
 
     /// The workspace's next post waits: about one message a second per channel is what Slack allows, so a burst
     /// goes out at that pace, in order, without meeting a 429.
-    private func pace(team: String) async throws {
-        try await store.holdJobs(team: team, kind: .postFeedback, notBefore: now + options.postInterval)
+    private func pace(team: String, by job: SlackJob) async throws {
+        try await store.holdJobs(team: team, kind: .postFeedback, notBefore: now + options.postInterval, by: job.lease)
     }
 
     // MARK: App Home
@@ -132,14 +132,14 @@ extension SlackJobRunner {
     /// last 7 days, the inbox link.
     func publishHome(_ job: SlackJob, _ payload: PublishHomeJob) async throws {
         guard case let (installation, token)? = try await token(team: job.teamId) else {
-            try await store.finishJob(job, then: nil)
+            try await finish(job, then: nil)
             return
         }
         let count = try await store.captureCount(
             client: installation.clientId, team: installation.teamId, since: now - 7 * 86_400_000)
         let view = SlackHomeView(settings: installation.settings, capturedThisWeek: count, publicURL: options.publicURL)
         try await api.publishHome(user: payload.user, view: view.json, token: token)
-        try await store.finishJob(job, then: nil)
+        try await finish(job, then: nil)
     }
 
     // MARK: Recovery
@@ -153,7 +153,7 @@ extension SlackJobRunner {
         guard let clientId = job.clientId, let team = job.teamId,
             case let (installation, token)? = try await token(team: team), installation.clientId == clientId
         else {
-            try await store.finishJob(job, then: nil)
+            try await finish(job, then: nil)
             return
         }
         var sweep = payload

@@ -10,7 +10,7 @@ extension SlackJobRunner {
     /// so a scrub taken over after a crash counts its first run's rows too.
     func scrub(_ job: SlackJob, _ payload: UninstallJob) async throws {
         guard let team = job.teamId else {
-            try await store.finishJob(job, then: nil)
+            try await finish(job, then: nil)
             return
         }
         var total = 0
@@ -40,7 +40,7 @@ extension SlackJobRunner {
                 dueAt: job.deadlineAt.map(dateFromEpochMillis), finishedAt: dateFromEpochMillis(finished),
                 counts: DeletionCounts(["rows": total]))
         }
-        try await store.finishJob(job, then: nil)
+        try await finish(job, then: nil)
         var metadata: Logger.Metadata = ["slack.team_id": "\(team)", "slack.rows": "\(total)"]
         if let deadline = job.deadlineAt { metadata["slack.deadline_margin_ms"] = "\(deadline - finished)" }
         logger.info("Slack uninstall scrub finished", metadata: metadata)
@@ -57,7 +57,7 @@ extension SlackJobRunner {
             throw CryptoError.unknownKey
         } catch {
             logger.warning("Slack revoke job unreadable", metadata: ["slack.job_id": "\(job.id)"])
-            try await store.finishJob(job, then: nil)
+            try await finish(job, then: nil)
             return
         }
         do {
@@ -65,6 +65,6 @@ extension SlackJobRunner {
         } catch let error as SlackAPIError where !error.isRetryable {
             // Already dead or refused: nothing more we can do; the job ends either way.
         }
-        try await store.finishJob(job, then: nil)
+        try await finish(job, then: nil)
     }
 }

@@ -86,7 +86,7 @@ public struct SlackJobRunner: Sendable {
             case .publishHome(let payload): try await publishHome(job, payload)
             case .unpost(let payload): try await unpost(job, payload)
             }
-            logger.debug("Slack job done", metadata: metadata)
+            logger.debug("Slack job ran", metadata: metadata)
             return .finished
         } catch is CancellationError {
             return .retryLater
@@ -109,6 +109,18 @@ public struct SlackJobRunner: Sendable {
         }
     }
 
+    /// Deletes the finished job, queueing `next` with it; when another worker took the job over meanwhile (this one
+    /// stalled past its lease), nothing is written, and the log says so: only the worker that holds a job records it
+    /// as done.
+    func finish(_ job: SlackJob, then next: NewSlackJob?) async throws {
+        guard try await store.finishJob(job, then: next) else {
+            logger.info(
+                "Slack job was taken over by another worker: this one's end of it is dropped",
+                metadata: ["slack.job_id": "\(job.id)", "slack.job_kind": "\(job.kind.rawValue)"])
+            return
+        }
+    }
+
     // MARK: Failures
 
     private func failed(_ job: SlackJob, error: SlackAPIError, metadata: Logger.Metadata) async -> Result {
@@ -123,10 +135,10 @@ public struct SlackJobRunner: Sendable {
             // Every job of this kind for this workspace waits out Slack's Retry-After: no spinning. The figure is
             // Slack's word, so it is clamped before it meets arithmetic.
             let wait = Int64(min(max(seconds, 1), Self.maxRetryAfterSeconds)) * 1000
-            _ = try? await store.postponeJobs(team: team, kind: job.kind, until: now + wait)
+            _ = try? await store.postponeJobs(team: team, kind: job.kind, until: now + wait, by: job.lease)
             if job.kind == .postFeedback {
                 // Posts enqueued while this one waits queue behind it.
-                _ = try? await store.holdJobs(team: team, kind: .postFeedback, notBefore: now + wait)
+                _ = try? await store.holdJobs(team: team, kind: .postFeedback, notBefore: now + wait, by: job.lease)
             }
             logger.debug("Slack rate limit", metadata: metadata)
             return .rateLimited
@@ -162,7 +174,7 @@ public struct SlackJobRunner: Sendable {
             // Posts arrive in order: the ones behind this one wait with it. Held while this one still holds its
             // lease, as the pace is on success: rescheduled first, it freed the workspace's lane, and a worker
             // claiming in between posted the next item before this one.
-            _ = try? await store.holdJobs(team: team, kind: .postFeedback, notBefore: now + delay)
+            _ = try? await store.holdJobs(team: team, kind: .postFeedback, notBefore: now + delay, by: job.lease)
         }
         _ = try? await store.rescheduleJob(job, runAt: now + delay, countAttempt: true, error: code)
         return .retryLater
@@ -192,7 +204,7 @@ public struct SlackJobRunner: Sendable {
             sweep.stoppedBy = SlackJobRunner.code(error)
             await recordRecovery(job, sweep)
         }
-        _ = try? await store.finishJob(job, then: notice)
+        _ = try? await finish(job, then: notice)
         if notice != nil { wakeup.signal() }
     }
 
@@ -251,7 +263,7 @@ public struct SlackJobRunner: Sendable {
         guard let via = SlackCaptureMethod(rawValue: payload.via), let team = job.teamId,
             case let (installation, token)? = try await token(team: team)
         else {
-            try await store.finishJob(job, then: nil)
+            try await finish(job, then: nil)
             return
         }
         let (channel, ts, user) = (payload.channel, payload.ts, payload.user)
@@ -259,7 +271,7 @@ public struct SlackJobRunner: Sendable {
         let clientId = installation.clientId
         if try await store.capturedFeedbackID(client: clientId, team: team, channel: channel, ts: ts) != nil {
             let notice = NotifyJob(channel: channel, user: user, outcome: ForwardOutcome.alreadyCaptured.rawValue)
-            try await store.finishJob(
+            try await finish(
                 job, then: NewSlackJob(clientId: clientId, teamId: team, work: .notify(notice), runAt: now))
             wakeup.signal()
             return
@@ -275,7 +287,7 @@ public struct SlackJobRunner: Sendable {
         if installation.isOwnBot(user: message.user ?? "", botId: message.botId) {
             let notice = NotifyJob(
                 channel: channel, user: user, outcome: ForwardOutcome.ownPost.rawValue, threadTs: message.parentTs)
-            try await store.finishJob(
+            try await finish(
                 job, then: NewSlackJob(clientId: clientId, teamId: team, work: .notify(notice), runAt: now))
             wakeup.signal()
             return
@@ -332,7 +344,7 @@ public struct SlackJobRunner: Sendable {
                 try await api.postMessage(channel: payload.user, text: outcome.text, token: token)
             }
         }
-        try await store.finishJob(job, then: nil)
+        try await finish(job, then: nil)
     }
 
     private func respond(_ job: SlackJob, _ payload: RespondJob) async throws {
@@ -346,7 +358,7 @@ public struct SlackJobRunner: Sendable {
             if job.attempts == 0 { try? await fillPermalink(job, payload) }
             throw error
         }
-        try await store.finishJob(job, then: nil)
+        try await finish(job, then: nil)
         try? await fillPermalink(job, payload)
     }
 

@@ -107,8 +107,10 @@ public protocol SlackStore: Sendable {
     func rescheduleJob(_ id: Int64, claim: Int64?, runAt: Int64, countAttempt: Bool, error: String) async throws
     /// Slack's 429: every job of `kind` for `team` waits until at least `until` (epoch ms), and is marked as waiting
     /// out a rate limit (`last_error` "ratelimited"); while one such job waits, jobs of that kind and workspace
-    /// enqueued later are not claimed (`claimDueJobs`, `nextJobDueAt`) either.
-    func postponeJobs(team: String, kind: SlackJob.Kind, until: Int64) async throws
+    /// enqueued later are not claimed (`claimDueJobs`, `nextJobDueAt`) either. Only while `lease` (the job whose call
+    /// Slack refused) is still its worker's (nil: in any case): a worker that stalled and resumes after another took
+    /// its job over must not release the other's lease (a third worker then posted the item a second time).
+    func postponeJobs(team: String, kind: SlackJob.Kind, until: Int64, by lease: SlackJobLease?) async throws
     /// Jobs of `kind` waiting or running (`team`'s only, when given): revoke jobs for re-sealing their envelopes, a
     /// member's queued work for cancelling it. A job whose payload no longer decodes is left out.
     func pendingJobs(kind: SlackJob.Kind, team: String?) async throws -> [SlackJob]
@@ -154,8 +156,9 @@ public protocol SlackStore: Sendable {
     /// job is another worker's, or will be once its lease is taken.
     func markPostSent(_ job: SlackJobLease, at: Int64) async throws -> Bool
     /// Forgets that mark: Slack answered that it did not take the post (a 429, an error of its own), so the next try
-    /// posts without looking first.
-    func unmarkPostSent(jobID: Int64) async throws
+    /// posts without looking first. Only while the caller still holds the job: a stale worker's answer says nothing
+    /// of the post the worker that took the job over may have sent.
+    func unmarkPostSent(_ job: SlackJobLease) async throws
     /// Remembers where an item's post went, unless the item is gone (false): deleting the item later (by the admin,
     /// an erasure, a retention sweep) queues a `slack.unpost` job for each of its posts in the deletion's own
     /// transaction, and forgets them. An item may have two posts (a repeat); the same post recorded twice is one.
@@ -164,8 +167,9 @@ public protocol SlackStore: Sendable {
 
     /// Makes the workspace's waiting jobs of `kind` due no earlier than `notBefore` (epoch ms), keeping their order:
     /// the pace of posting to a channel. For `.postFeedback` the installation keeps the instant too
-    /// (`Installation.postNotBefore`), so posts enqueued later wait behind (never move back).
-    func holdJobs(team: String, kind: SlackJob.Kind, notBefore: Int64) async throws
+    /// (`Installation.postNotBefore`), so posts enqueued later wait behind (never move back). Only while `lease` (the
+    /// job that sets the pace) is still its worker's (nil: in any case).
+    func holdJobs(team: String, kind: SlackJob.Kind, notBefore: Int64, by lease: SlackJobLease?) async throws
     /// The end of one recovery step, in one transaction: deletes the step's job; unless the workspace uninstalled or
     /// moved to another client meanwhile, stores each of `messages` this client does not hold yet and did not delete
     /// lately (`RemovedCaptures`: a sweep never brings back a row deleted on purpose), flagged recovered, and

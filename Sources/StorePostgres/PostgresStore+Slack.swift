@@ -539,8 +539,18 @@ extension PostgresStore: SlackStore {
         }
     }
 
-    public func unmarkPostSent(jobID: Int64) async throws {
-        try await write { tx in try await tx.execute("UPDATE job SET progress = 0 WHERE id = \(jobID)") }
+    public func unmarkPostSent(_ job: SlackJobLease) async throws {
+        try await write { tx in
+            try await tx.execute("UPDATE job SET progress = 0 WHERE id = \(job.id) AND claim = \(job.claim)")
+        }
+    }
+
+    /// Whether the worker that took `lease` still holds its job (true without a lease); the row stays locked until
+    /// the transaction ends, so no claim takes the job in between.
+    static func holds(_ lease: SlackJobLease?, in tx: PostgresTransaction) async throws -> Bool {
+        guard let lease else { return true }
+        return try await tx.scalar(
+            "SELECT true FROM job WHERE id = \(lease.id) AND claim = \(lease.claim) FOR UPDATE", as: Bool.self) ?? false
     }
 
     public func recordPost(_ post: PostedMessage, at now: Int64) async throws -> Bool {
@@ -576,8 +586,9 @@ extension PostgresStore: SlackStore {
         }
     }
 
-    public func postponeJobs(team: String, kind: SlackJob.Kind, until: Int64) async throws {
+    public func postponeJobs(team: String, kind: SlackJob.Kind, until: Int64, by lease: SlackJobLease?) async throws {
         try await write { tx in
+            guard try await Self.holds(lease, in: tx) else { return }
             try await tx.execute(
                 """
                 UPDATE job SET run_at = \(until), last_error = 'ratelimited', lease_until = NULL
@@ -717,8 +728,9 @@ extension PostgresStore: SlackStore {
         try await feedback(id: id, clientID: client)
     }
 
-    public func holdJobs(team: String, kind: SlackJob.Kind, notBefore: Int64) async throws {
+    public func holdJobs(team: String, kind: SlackJob.Kind, notBefore: Int64, by lease: SlackJobLease?) async throws {
         try await write { tx in
+            guard try await Self.holds(lease, in: tx) else { return }
             try await tx.execute(
                 """
                 UPDATE job SET run_at = GREATEST(run_at, \(notBefore))

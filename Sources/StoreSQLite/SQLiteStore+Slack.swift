@@ -537,10 +537,18 @@ extension SQLiteStore: SlackStore {
         }
     }
 
-    public func unmarkPostSent(jobID: Int64) async throws {
+    public func unmarkPostSent(_ job: SlackJobLease) async throws {
         try await database.write { db in
-            try db.execute(sql: "UPDATE job SET progress = 0 WHERE id = ?", arguments: [jobID])
+            try db.execute(sql: "UPDATE job SET progress = 0 WHERE id = ? AND claim = ?", arguments: [job.id, job.claim])
         }
+    }
+
+    /// Whether the worker that took `lease` still holds its job (true without a lease).
+    static func holds(_ lease: SlackJobLease?, in db: Database) throws -> Bool {
+        guard let lease else { return true }
+        return try Bool.fetchOne(
+            db, sql: "SELECT EXISTS (SELECT 1 FROM job WHERE id = ? AND claim = ?)", arguments: [lease.id, lease.claim])
+            ?? false
     }
 
     public func recordPost(_ post: PostedMessage, at now: Int64) async throws -> Bool {
@@ -576,8 +584,9 @@ extension SQLiteStore: SlackStore {
         try db.cachedStatement(sql: "DELETE FROM slack_post WHERE feedback_id = ?").execute(arguments: [id])
     }
 
-    public func postponeJobs(team: String, kind: SlackJob.Kind, until: Int64) async throws {
+    public func postponeJobs(team: String, kind: SlackJob.Kind, until: Int64, by lease: SlackJobLease?) async throws {
         try await database.write { db in
+            guard try Self.holds(lease, in: db) else { return }
             try db.execute(
                 sql: """
                     UPDATE job SET run_at = ?, last_error = 'ratelimited', lease_until = NULL
@@ -718,8 +727,9 @@ extension SQLiteStore: SlackStore {
         try await feedback(id: id, clientID: client)
     }
 
-    public func holdJobs(team: String, kind: SlackJob.Kind, notBefore: Int64) async throws {
+    public func holdJobs(team: String, kind: SlackJob.Kind, notBefore: Int64, by lease: SlackJobLease?) async throws {
         try await database.write { db in
+            guard try Self.holds(lease, in: db) else { return }
             try db.execute(
                 sql: "UPDATE job SET run_at = max(run_at, ?) WHERE team_id = ? AND kind = ? AND run_at < ?",
                 arguments: [notBefore, team, kind.rawValue, notBefore])

@@ -609,6 +609,46 @@ import UseroTestSupport
         #expect(world.store.jobs.isEmpty)
     }
 
+    /// The stalled worker's own call answered at last with a 429 while the worker that took its post over has the
+    /// post in flight: the stale answer neither forgets the other's "sent" mark nor releases its lease (a third claim
+    /// then posted the item again, with nothing looked up first: an outside review saw two posts, three times).
+    @Test func aStaleRateLimitReleasesNothingOfTheWorkerThatTookThePostOver() async throws {
+        let clock = TestClock(Date(timeIntervalSince1970: 1_800_000_000))
+        let world = try await World(clock: clock, settings: SlackSettings(notifyChannel: "C0777"))
+        let item = try await world.submit("posted once")
+        @Sendable func claim() async throws -> SlackJob? {
+            try await world.store.claimDueJobs(now: epochMillis(clock.now()), lanes: SlackJobWorker.claimLanes).only
+        }
+        let stalled = try #require(try await claim())
+        let (released, release) = AsyncStream<Void>.makeStream()
+        let calls = Mutex(0)
+        let takeover = Mutex<Task<SlackJobRunner.Result, Never>?>(nil)
+        world.api.whenPosting { [runner = world.runner] in
+            let call = calls.withLock { $0 += 1; return $0 }
+            if call == 1 {
+                // The stalled worker's call: while it hangs, its lease runs out and another worker takes the post,
+                // whose own call is still going out when Slack answers this one 429.
+                clock.advance(by: Double(SlackJobWorker.lease) / 1000 + 1)
+                let takenOver = try #require(try await claim())
+                takeover.withLock { $0 = Task { await runner.run(takenOver) } }
+                while calls.withLock({ $0 }) < 2 { await Task.yield() }
+                throw SlackAPIError.rateLimited(retryAfter: 1)
+            }
+            for await _ in released { break }
+        }
+        #expect(await world.runner.run(stalled) == .rateLimited)
+        // Past the stale Retry-After: the post is still the other worker's, and no third worker takes it
+        clock.advance(by: 2)
+        #expect(try await claim() == nil)
+        release.finish()
+        #expect(await takeover.withLock { $0 }?.value == .finished)
+        world.api.whenPosting(nil)
+        await world.worker.runDueJobs()
+        #expect(world.api.calls("chat.postMessage").count == 2)  // the stale one Slack refused, and one post
+        #expect(world.store.jobs.isEmpty)
+        #expect(try await world.store.feedbackItem(id: item.id, client: world.clientID) != nil)
+    }
+
     /// A post that fails with a 5xx is retried later, and the posts behind it wait with it: no worker (another
     /// instance, or this one's next claim) may take the next post at any instant of the retry's writes. Rescheduled
     /// before the others were held, the failed post freed the lane and the next one went out first.

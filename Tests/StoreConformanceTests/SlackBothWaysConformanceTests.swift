@@ -211,7 +211,7 @@ import Testing
         let second = try await s.item(client, at: 0.1)
         try await s.slack.enqueue(s.job(S.notice("U1"), team: "T1", client: client))
         try await s.slack.enqueue(s.job(.postFeedback(PostFeedbackJob(feedbackId: "fb_other")), team: "T2"))
-        try await s.slack.holdJobs(team: "T1", kind: .postFeedback, notBefore: Self.t0 + 5_000)
+        try await s.slack.holdJobs(team: "T1", kind: .postFeedback, notBefore: Self.t0 + 5_000, by: nil)
         #expect(try await s.slack.activeInstallation(team: "T1")?.postNotBefore == Self.t0 + 5_000)
         // An item accepted now queues behind the held ones
         let third = try await s.item(client, at: 1)
@@ -227,7 +227,7 @@ import Testing
         }
         #expect(order == [first.id, second.id, third.id])
         // A hold never moves back
-        try await s.slack.holdJobs(team: "T1", kind: .postFeedback, notBefore: Self.t0)
+        try await s.slack.holdJobs(team: "T1", kind: .postFeedback, notBefore: Self.t0, by: nil)
         #expect(try await s.slack.activeInstallation(team: "T1")?.postNotBefore == Self.t0 + 5_000)
     }
 
@@ -246,7 +246,7 @@ import Testing
         let first = try #require(try await s.claimAll(at: Self.t0 + 10_000, kinds: [.postFeedback]).only)
         #expect(posted([first]) == [items[0]])
         // It fails: the ones behind are held first, then it is rescheduled a millisecond later.
-        try await s.slack.holdJobs(team: "T1", kind: .postFeedback, notBefore: Self.t0 + 12_000)
+        try await s.slack.holdJobs(team: "T1", kind: .postFeedback, notBefore: Self.t0 + 12_000, by: first.lease)
         try await s.slack.rescheduleJob(first, runAt: Self.t0 + 12_001, countAttempt: true, error: "http_500")
         #expect(try await s.claimAll(at: Self.t0 + 12_000, kinds: [.postFeedback]).isEmpty)
         #expect(try await s.slack.nextJobDueAt(now: Self.t0 + 12_000, kinds: [.postFeedback]) == Self.t0 + 12_001)
@@ -260,7 +260,7 @@ import Testing
         #expect(order == items)
 
         // The last post set the pace; a post queued as if it had not seen it waits for it all the same.
-        try await s.slack.holdJobs(team: "T1", kind: .postFeedback, notBefore: Self.t0 + 30_000)
+        try await s.slack.holdJobs(team: "T1", kind: .postFeedback, notBefore: Self.t0 + 30_000, by: nil)
         try await s.slack.enqueue(s.job(.postFeedback(PostFeedbackJob(feedbackId: items[0])), team: "T1", client: client))
         #expect(try await s.claimAll(at: Self.t0 + 29_999, kinds: [.postFeedback]).isEmpty)
         #expect(try await s.slack.nextJobDueAt(now: Self.t0 + 29_999, kinds: [.postFeedback]) == Self.t0 + 30_000)

@@ -734,8 +734,8 @@ import Testing
 
     /// A worker that stalled past its lease (a paused process) and resumes after another claimed the job again
     /// changes nothing of the other's: its renewal does not extend the lease, its post mark is refused (it must not
-    /// post), its reschedule neither releases the job nor moves it, and its finish neither deletes it nor queues what
-    /// would follow. A post mark is refused as soon as the lease ran out, before anyone claimed the job again. Each
+    /// post) and its unmark leaves the other's mark, its reschedule, postponement (a 429) and hold (the pace) neither
+    /// release the job nor move it, and its finish neither deletes it nor queues what would follow. A post mark is refused as soon as the lease ran out, before anyone claimed the job again. Each
     /// claim is a new one; the worker holding the job finishes it, and cancelling queued work needs no claim.
     @Test(arguments: StoreFactories.available)
     func aWorkerWhoseJobWasTakenOverChangesNothingOfIt(_ factory: StoreFactory) async throws {
@@ -748,16 +748,21 @@ import Testing
         let current = try #require(try await s.claimAll(at: Self.t0 + 1_001, kinds: [.postFeedback]).only)
         #expect(current.id == stalled.id && current.claim != stalled.claim)
 
+        #expect(try await s.slack.markPostSent(current.lease, at: Self.t0 + 1_050))
         #expect(try await s.slack.markPostSent(stalled.lease, at: Self.t0 + 1_100) == false)
         try await s.slack.renewJobLeases([stalled.lease], now: Self.t0 + 1_100, until: Self.t0 + 9_000)
         try await s.slack.rescheduleJob(stalled, runAt: Self.t0 + 1_200, countAttempt: true, error: "http_503")
+        // Slack's answers to the stalled worker's own call (a 429, a refusal) say nothing of the current one's
+        try await s.slack.unmarkPostSent(stalled.lease)
+        try await s.slack.postponeJobs(team: "T1", kind: .postFeedback, until: Self.t0 + 1_300, by: stalled.lease)
+        try await s.slack.holdJobs(team: "T1", kind: .postFeedback, notBefore: Self.t0 + 50_000, by: stalled.lease)
         #expect(try await s.slack.finishJob(stalled, then: s.job(S.notice("B1"), team: "B")) == false)
 
         // Nothing claimable while the current lease (to t0 + 2001) runs: the job was not released, nothing queued
         #expect(try await s.claimAll(at: Self.t0 + 1_500).isEmpty)
-        // and nothing renewed it: claimable again when that lease ends, as it was, unmarked
+        // and nothing renewed, postponed or held it: claimable again when that lease ends, as it was, still marked
         let again = try #require(try await s.claimAll(at: Self.t0 + 2_001).only)
-        #expect(again.id == stalled.id && again.attempts == 0 && again.progress == 0)
+        #expect(again.id == stalled.id && again.attempts == 0 && again.progress == Self.t0 + 1_050)
         #expect(Set([stalled.claim, current.claim, again.claim]).count == 3)
         #expect(try await s.slack.markPostSent(again.lease, at: Self.t0 + 2_002))
         #expect(try await s.slack.finishJob(again, then: nil))
@@ -840,7 +845,7 @@ import Testing
         try await s.slack.enqueue(s.job(capture, team: "B"))
         let running = try #require(try await s.claimAll(kinds: [.captureReaction]).first { $0.teamId == "A" })
 
-        try await s.slack.postponeJobs(team: "A", kind: .captureReaction, until: Self.t0 + 30_000)
+        try await s.slack.postponeJobs(team: "A", kind: .captureReaction, until: Self.t0 + 30_000, by: running.lease)
 
         // A's notice and B's capture (its lease over) are not held up; A's captures wait.
         #expect(try await s.claimAll(kinds: [.notify]).map(\.teamId) == ["A"])
@@ -867,7 +872,7 @@ import Testing
         }
         try await s.slack.enqueue(s.job(capture("1.1"), team: "A"))
         let limited = try #require(try await s.claimAll(kinds: [.captureReaction]).only)
-        try await s.slack.postponeJobs(team: "A", kind: .captureReaction, until: Self.t0 + 30_000)
+        try await s.slack.postponeJobs(team: "A", kind: .captureReaction, until: Self.t0 + 30_000, by: limited.lease)
 
         // Half a second later: another reaction in A, a notice in A, a reaction in B.
         try await s.slack.enqueue(s.job(capture("1.2"), team: "A", at: Self.t0 + 500))

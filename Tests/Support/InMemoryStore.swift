@@ -692,8 +692,16 @@ extension InMemoryStore: SlackStore {
         }
     }
 
-    public func unmarkPostSent(jobID: Int64) async throws {
-        write { state in state.jobs[jobID]?.job.progress = 0 }
+    public func unmarkPostSent(_ job: SlackJobLease) async throws {
+        write { state in
+            if state.jobs[job.id]?.job.claim == job.claim { state.jobs[job.id]?.job.progress = 0 }
+        }
+    }
+
+    /// Whether the worker that took `lease` still holds its job (true without a lease).
+    static func holds(_ lease: SlackJobLease?, in state: State) -> Bool {
+        guard let lease else { return true }
+        return state.jobs[lease.id]?.job.claim == lease.claim
     }
 
     public func recordPost(_ post: PostedMessage, at now: Int64) async throws -> Bool {
@@ -706,8 +714,9 @@ extension InMemoryStore: SlackStore {
         }
     }
 
-    public func postponeJobs(team: String, kind: SlackJob.Kind, until: Int64) async throws {
+    public func postponeJobs(team: String, kind: SlackJob.Kind, until: Int64, by lease: SlackJobLease?) async throws {
         write { state in
+            guard Self.holds(lease, in: state) else { return }
             for (id, stored) in state.jobs
             where stored.job.teamId == team && stored.job.kind == kind && stored.job.runAt <= until {
                 state.jobs[id]?.job.runAt = until
@@ -809,8 +818,9 @@ extension InMemoryStore: SlackStore {
         try await feedback(id: id, clientID: client)
     }
 
-    public func holdJobs(team: String, kind: SlackJob.Kind, notBefore: Int64) async throws {
+    public func holdJobs(team: String, kind: SlackJob.Kind, notBefore: Int64, by lease: SlackJobLease?) async throws {
         write { state in
+            guard Self.holds(lease, in: state) else { return }
             for (id, stored) in state.jobs where stored.job.teamId == team && stored.job.kind == kind {
                 state.jobs[id]?.job.runAt = max(stored.job.runAt, notBefore)
             }
