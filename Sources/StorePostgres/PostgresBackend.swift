@@ -27,9 +27,6 @@ public final class PostgresBackend: Sendable {
         /// `ConnectionWatch`): a server that stops answering without closing the connection. Far above any statement
         /// usero sends (its largest, a 25,000-row scrub batch, takes milliseconds); migrations are not bounded.
         public var statementTimeout: Duration = .seconds(60)
-        /// How long a pooled session may sit idle inside a transaction before the server ends it (see
-        /// `PostgresSettings.defaultIdleInTransactionTimeout`).
-        public var idleInTransactionTimeout: Duration = PostgresSettings.defaultIdleInTransactionTimeout
         /// The migrations to apply at open.
         public var migrations: [PostgresMigration] = PostgresSchema.migrations
 
@@ -79,8 +76,7 @@ public final class PostgresBackend: Sendable {
         let pool = PostgresPool(
             settings: settings,
             configuration: settings.clientConfiguration(
-                maximumConnections: options.maximumConnections, idleTimeout: options.idleTimeout,
-                idleInTransactionTimeout: options.idleInTransactionTimeout),
+                maximumConnections: options.maximumConnections, idleTimeout: options.idleTimeout),
             logger: logger)
         // One plain connection first: its errors say exactly what is wrong, where the pool would retry for ever.
         let connection: PostgresConnection

@@ -10,18 +10,10 @@ extension PostgresSettings {
         ("TimeZone", "UTC"),
     ]
 
-    /// The longest a pooled session may sit idle inside a transaction before the server ends it. usero's
-    /// transactions send their statements back to back, so only a stalled process (a paused VM, `kill -STOP`) waits
-    /// there; without a bound its locks (the job queue's claim lock, rows it updated) would hold every other instance
-    /// for as long as the stall lasts. As long as a Slack job's lease.
-    public static let defaultIdleInTransactionTimeout: Duration = .seconds(15)
-
-    /// The pool's configuration: at most `maximumConnections` sessions, each ended by the server when it sits idle in
-    /// a transaction for `idleInTransactionTimeout`.
-    public func clientConfiguration(
-        maximumConnections: Int = 20, idleTimeout: Duration = .seconds(60),
-        idleInTransactionTimeout: Duration = defaultIdleInTransactionTimeout
-    ) -> PostgresClient.Configuration {
+    /// The pool's configuration: at most `maximumConnections` sessions.
+    public func clientConfiguration(maximumConnections: Int = 20, idleTimeout: Duration = .seconds(60))
+        -> PostgresClient.Configuration
+    {
         var configuration: PostgresClient.Configuration
         switch endpoint {
         case .tcp(let host, let port):
@@ -30,10 +22,7 @@ extension PostgresSettings {
         case .unixSocket(let path):
             configuration = .init(unixSocketPath: path, username: user, password: password, database: database)
         }
-        let idle = max(1, Int(idleInTransactionTimeout.components.seconds * 1000
-            + idleInTransactionTimeout.components.attoseconds / 1_000_000_000_000_000))
-        configuration.options.additionalStartupParameters =
-            Self.sessionParameters + [("idle_in_transaction_session_timeout", "\(idle)ms")]
+        configuration.options.additionalStartupParameters = Self.sessionParameters
         configuration.options.connectTimeout = connectTimeout
         configuration.options.maximumConnections = max(1, maximumConnections)
         configuration.options.minimumConnections = 0

@@ -471,32 +471,3 @@ private actor Counter {
         await withCheckedContinuation { waiters.append((count, $0)) }
     }
 }
-
-/// A pooled session that sits inside a transaction because its process stalled (a paused VM, `kill -STOP`) is ended
-/// by the server after the pool's bound, and its locks go with it: an outside test froze an instance inside its job
-/// claim, whose lock then held every other instance's claims for as long as the freeze lasted.
-@Suite(.enabled(if: TestPostgres.isAvailable, TestPostgres.skipReason))
-struct IdleInTransactionTests {
-    @Test(.timeLimit(.minutes(1))) func aSessionStalledInATransactionIsEndedAndItsLocksGoWithIt() async throws {
-        try await TestPostgres.withFreshDatabase { settings in
-            // The parameters every pooled session starts with, its bound shortened for the test
-            let pooled = settings.clientConfiguration(idleInTransactionTimeout: .milliseconds(800))
-            var configuration = try settings.connectionConfiguration()
-            configuration.options.additionalStartupParameters = pooled.options.additionalStartupParameters
-            let stalled = try await PostgresConnection.connect(configuration: configuration, id: 7, logger: TestPostgres.logger)
-            try await stalled.query("BEGIN", logger: TestPostgres.logger)
-            try await stalled.query("SELECT pg_advisory_xact_lock(4242)", logger: TestPostgres.logger)
-
-            try await Task.sleep(for: .seconds(2))
-            let taken = try await TestPostgres.withConnection(to: settings) { other in
-                try await TestPostgres.scalar("SELECT pg_try_advisory_lock(4242)", as: Bool.self, on: other)
-            }
-            #expect(taken == true)
-            #expect(stalled.isClosed)
-            try? await stalled.close()
-        }
-        // Every pooled session's bound, unless told otherwise: a Slack job's lease
-        let defaults = try TestPostgres.settings().clientConfiguration().options.additionalStartupParameters
-        #expect(defaults.contains { $0.0 == "idle_in_transaction_session_timeout" && $0.1 == "15000ms" })
-    }
-}
