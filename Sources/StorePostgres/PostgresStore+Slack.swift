@@ -405,10 +405,10 @@ extension PostgresStore: SlackStore {
             """)
     }
 
-    /// Deletes a job; whether it was still there.
+    /// Deletes a job, when it is still there under `claim` (nil: whoever holds it); whether it was.
     @discardableResult
-    static func deleteJob(_ id: Int64, in tx: PostgresTransaction) async throws -> Bool {
-        try await tx.execute("DELETE FROM job WHERE id = \(id)") > 0
+    static func deleteJob(_ id: Int64, claim: Int64? = nil, in tx: PostgresTransaction) async throws -> Bool {
+        try await tx.execute("DELETE FROM job WHERE id = \(id) AND claim = coalesce(\(claim), claim)") > 0
     }
 
     public func claimDueJobs(now: Int64, lanes: [SlackJobLane]) async throws -> [SlackJob] {
@@ -522,8 +522,7 @@ extension PostgresStore: SlackStore {
 
     public func finishJob(_ id: Int64, claim: Int64?, then next: NewSlackJob?) async throws -> Bool {
         try await write { tx in
-            guard try await tx.execute("DELETE FROM job WHERE id = \(id) AND claim = coalesce(\(claim), claim)") > 0
-            else { return false }
+            guard try await Self.deleteJob(id, claim: claim, in: tx) else { return false }
             if let next { try await Self.enqueue(next, in: tx) }
             return true
         }

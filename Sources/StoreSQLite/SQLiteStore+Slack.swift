@@ -385,10 +385,11 @@ extension SQLiteStore: SlackStore {
         ])
     }
 
-    /// Deletes a job; whether it was still there.
+    /// Deletes a job, when it is still there under `claim` (nil: whoever holds it); whether it was.
     @discardableResult
-    static func deleteJob(_ id: Int64, in db: Database) throws -> Bool {
-        try db.cachedStatement(sql: "DELETE FROM job WHERE id = ?").execute(arguments: [id])
+    static func deleteJob(_ id: Int64, claim: Int64? = nil, in db: Database) throws -> Bool {
+        try db.cachedStatement(sql: "DELETE FROM job WHERE id = ? AND claim = coalesce(?, claim)")
+            .execute(arguments: [id, claim])
         return db.changesCount > 0
     }
 
@@ -504,9 +505,7 @@ extension SQLiteStore: SlackStore {
 
     public func finishJob(_ id: Int64, claim: Int64?, then next: NewSlackJob?) async throws -> Bool {
         try await database.write { db in
-            try db.cachedStatement(sql: "DELETE FROM job WHERE id = ? AND claim = coalesce(?, claim)")
-                .execute(arguments: [id, claim])
-            guard db.changesCount > 0 else { return false }
+            guard try Self.deleteJob(id, claim: claim, in: db) else { return false }
             if let next { try Self.enqueue(next, in: db) }
             return true
         }

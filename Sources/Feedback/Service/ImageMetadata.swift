@@ -182,36 +182,59 @@ public enum ImageMetadata {
     /// default (1, upright) and for anything that is not an Exif payload.
     static func exifOrientation(_ b: UnsafeRawBufferPointer, from start: Int, to end: Int) -> UInt8? {
         let header: [UInt8] = Array("Exif".utf8) + [0, 0]
-        guard end - start >= 6 + 8, Array(b[start..<start + 6]) == header else { return nil }
-        let tiff = start + 6
-        let little: Bool
-        switch (b[tiff], b[tiff + 1]) {
-        case (0x49, 0x49): little = true
-        case (0x4D, 0x4D): little = false
-        default: return nil
-        }
-        func u16(_ at: Int) -> Int? {
-            guard at >= tiff, at + 2 <= end else { return nil }
-            return little ? Int(b[at]) | Int(b[at + 1]) << 8 : Int(b[at]) << 8 | Int(b[at + 1])
-        }
-        func u32(_ at: Int) -> Int? {
-            guard let high = u16(little ? at + 2 : at), let low = u16(little ? at : at + 2) else { return nil }
-            return high << 16 | low
-        }
-        guard u16(tiff + 2) == 42, let offset = u32(tiff + 4), offset <= end - tiff,
-            let count = u16(tiff + offset)
+        guard end - start >= 6 + 8, Array(b[start..<start + 6]) == header,
+            let tiff = TIFFReader(b, at: start + 6, end: end), let directory = tiff.firstDirectory,
+            let count = tiff.u16(directory)
         else { return nil }
         for entry in 0..<count {
-            let at = tiff + offset + 2 + entry * 12
-            guard let tag = u16(at) else { return nil }
+            let at = directory + 2 + entry * 12
+            guard let tag = tiff.u16(at) else { return nil }
             // Orientation: tag 0x0112, one SHORT, its value in the entry itself.
             guard tag == 0x0112 else { continue }
-            guard u16(at + 2) == 3, u32(at + 4) == 1, let value = u16(at + 8), (2...8).contains(value) else {
-                return nil
-            }
+            guard tiff.u16(at + 2) == 3, tiff.u32(at + 4) == 1, let value = tiff.u16(at + 8), (2...8).contains(value)
+            else { return nil }
             return UInt8(value)
         }
         return nil
+    }
+
+    /// A TIFF structure (an Exif payload is one) of either byte order, read no further than its bounds: its header
+    /// at `origin`, offsets in it counted from there.
+    struct TIFFReader {
+        let b: UnsafeRawBufferPointer
+        let origin: Int
+        let end: Int
+        let little: Bool
+
+        /// Nil unless `origin` starts a TIFF header ("II" or "MM", then 42) that fits before `end`.
+        init?(_ b: UnsafeRawBufferPointer, at origin: Int, end: Int) {
+            guard origin >= 0, end <= b.count, end - origin >= 8 else { return nil }
+            switch (b[origin], b[origin + 1]) {
+            case (0x49, 0x49): little = true
+            case (0x4D, 0x4D): little = false
+            default: return nil
+            }
+            (self.b, self.origin, self.end) = (b, origin, end)
+            guard u16(origin + 2) == 42 else { return nil }
+        }
+
+        /// The 16-bit number at `at` (a position in `b`), nil outside the bounds.
+        func u16(_ at: Int) -> Int? {
+            guard at >= origin, at <= end - 2 else { return nil }
+            return little ? Int(b[at]) | Int(b[at + 1]) << 8 : Int(b[at]) << 8 | Int(b[at + 1])
+        }
+
+        /// The 32-bit number at `at`, nil outside the bounds.
+        func u32(_ at: Int) -> Int? {
+            guard let first = u16(at), let second = u16(at + 2) else { return nil }
+            return little ? second << 16 | first : first << 16 | second
+        }
+
+        /// Where the first directory starts, as a position in `b`; nil when the header's offset points past the end.
+        var firstDirectory: Int? {
+            guard let offset = u32(origin + 4), offset <= end - origin else { return nil }
+            return origin + offset
+        }
     }
 
     /// An APP1 segment holding an Exif with one entry, the orientation: big-endian TIFF, one directory, no next.
@@ -565,21 +588,8 @@ extension ImageMetadata {
     /// when there is nothing to blank, or when a directory or a value it would blank does not fit in the file
     /// (BigTIFF included): such a file is stored as sent.
     static func tiff(_ b: UnsafeRawBufferPointer) -> [Piece]? {
-        guard b.count >= 8 else { return nil }
-        let little: Bool
-        switch (b[0], b[1]) {
-        case (0x49, 0x49): little = true
-        case (0x4D, 0x4D): little = false
-        default: return nil
-        }
-        func u16(_ at: Int) -> Int? {
-            guard at >= 0, at <= b.count - 2 else { return nil }
-            return little ? Int(b[at]) | Int(b[at + 1]) << 8 : Int(b[at]) << 8 | Int(b[at + 1])
-        }
-        func u32(_ at: Int) -> Int? {
-            guard let first = u16(at), let second = u16(at + 2) else { return nil }
-            return little ? second << 16 | first : first << 16 | second
-        }
+        guard let reader = TIFFReader(b, at: 0, end: b.count) else { return nil }
+        let (u16, u32) = (reader.u16, reader.u32)
         /// An entry's value: where its bytes lie (in the entry itself when they fit in four), and the first
         /// 32-bit number in it (a directory's offset, for a pointer).
         func value(ofEntryAt entry: Int) -> (range: Range<Int>, first: Int?)? {
@@ -596,7 +606,7 @@ extension ImageMetadata {
             guard let count = u16(offset), offset + 2 + count * 12 + 4 <= b.count else { return nil }
             return ((0..<count).map { offset + 2 + $0 * 12 }, offset..<offset + 2 + count * 12 + 4)
         }
-        guard u16(2) == 42, var next = u32(4) else { return nil }
+        guard var next = u32(4) else { return nil }
         var blanks: [Range<Int>] = []
         var seen = Set<Int>()
         /// Blanks a sub-directory: every value of its entries, the directories they point to (two levels at most),
