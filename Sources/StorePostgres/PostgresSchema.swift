@@ -612,6 +612,76 @@ public enum PostgresSchema {
                 // Which claim of a job is the live one (see the SQLite migration `v18-job-claim`).
                 "ALTER TABLE job ADD COLUMN claim BIGINT NOT NULL DEFAULT 0",
             ]),
+        PostgresMigration(
+            "v22-pg-claim-jobs",
+            [
+                // The job claim as one statement (`PostgresStore.claimDueJobs`): the server takes the claim lock,
+                // picks and leases the jobs, and commits without waiting on the client between the steps, so an
+                // instance that stalls (a paused VM, a stopped process) while claiming holds no other instance's
+                // claims; as several statements in a transaction it held the lock for as long as it stalled. The
+                // same lock key as before (`p_lock`), so instances of the earlier version still take turns with it.
+                // Per lane (`p_kind_lanes` numbers each kind of `p_kinds` with its lane, from 1): due jobs of its
+                // kinds whose workspace has no job of those kinds under a live lease, one a workspace, oldest
+                // first; returned in that order, lane after lane, each with its lease and its claim numbered.
+                """
+                CREATE FUNCTION usero_claim_jobs(
+                    p_lock bigint, p_now bigint, p_limits bigint[], p_leases bigint[], p_kinds text[],
+                    p_kind_lanes integer[])
+                RETURNS SETOF job
+                LANGUAGE plpgsql
+                AS $$
+                DECLARE
+                    v_lane integer;
+                    v_kinds text[];
+                    v_teams text[];
+                    v_taken bigint[];
+                    v_until bigint;
+                    v_job record;
+                BEGIN
+                    PERFORM pg_advisory_xact_lock(p_lock);
+                    FOR v_lane IN 1 .. coalesce(array_length(p_limits, 1), 0) LOOP
+                        v_kinds := ARRAY(SELECT p_kinds[i] FROM generate_subscripts(p_kinds, 1) AS i
+                            WHERE p_kind_lanes[i] = v_lane);
+                        v_teams := '{}';
+                        v_taken := '{}';
+                        FOR v_job IN
+                            SELECT j.id, j.team_id FROM job j
+                            WHERE j.run_at <= p_now AND j.kind = ANY(v_kinds)
+                            AND (j.lease_until IS NULL OR j.lease_until <= p_now)
+                            AND (j.team_id IS NULL OR NOT EXISTS (
+                                SELECT 1 FROM job k WHERE k.team_id = j.team_id AND k.kind = ANY(v_kinds)
+                                AND k.lease_until > p_now))
+                            -- Nor while a job of its workspace and kind waits out Slack's Retry-After.
+                            AND (j.team_id IS NULL OR NOT EXISTS (
+                                SELECT 1 FROM job r WHERE r.team_id = j.team_id AND r.kind = j.kind
+                                AND r.last_error = 'ratelimited' AND r.run_at > p_now))
+                            -- A workspace's posts leave in order: only its oldest (a parked one aside), at its pace.
+                            AND (j.kind <> 'slack.post' OR (NOT EXISTS (
+                                    SELECT 1 FROM job o WHERE o.team_id = j.team_id AND o.kind = 'slack.post'
+                                    AND o.id < j.id AND o.run_at < 9223372036854775807)
+                                AND coalesce((SELECT i.post_not_before FROM slack_installation i
+                                    WHERE i.team_id = j.team_id), 0) <= p_now))
+                            ORDER BY j.run_at, j.id LIMIT greatest(p_limits[v_lane], 0)
+                            FOR UPDATE SKIP LOCKED
+                        LOOP
+                            -- One job a workspace a claim: its next one waits for this one's lease to end.
+                            CONTINUE WHEN v_job.team_id IS NOT NULL AND v_job.team_id = ANY(v_teams);
+                            IF v_job.team_id IS NOT NULL THEN
+                                v_teams := v_teams || v_job.team_id::text;
+                            END IF;
+                            v_taken := v_taken || v_job.id;
+                        END LOOP;
+                        v_until := least(p_now::numeric + greatest(p_leases[v_lane], 0), 9223372036854775807);
+                        RETURN QUERY
+                            WITH claimed AS (
+                                UPDATE job SET lease_until = v_until, claim = job.claim + 1
+                                WHERE id = ANY(v_taken) RETURNING job.*)
+                            SELECT * FROM claimed ORDER BY run_at, id;
+                    END LOOP;
+                END
+                $$
+                """,
+            ]),
     ]
 
     /// Every table the migrations create, for tests that compare the schema with the SQLite one.

@@ -411,75 +411,60 @@ extension PostgresStore: SlackStore {
         try await tx.execute("DELETE FROM job WHERE id = \(id) AND claim = coalesce(\(claim), claim)") > 0
     }
 
+    /// One statement (`usero_claim_jobs`, migration `v22-pg-claim-jobs`), in autocommit: the server runs the whole
+    /// claim under the claim lock and commits it without waiting on this process, so one that stalls here holds no
+    /// other instance's claims (it holds the jobs it claimed until their leases end, as a stall at any other point).
+    /// Claims from every instance take turns: a workspace with a job under a live lease (taken by any instance) gets
+    /// no second one, and two instances never take two jobs of one workspace at once.
+    ///
+    /// A job whose payload does not decode is parked (`undecodable_payload`, never claimed again), and since it took
+    /// its workspace's turn, the lanes are claimed again for what they have left: the workspace's next job runs now.
     public func claimDueJobs(now: Int64, lanes: [SlackJobLane]) async throws -> [SlackJob] {
-        try await write { tx in
-            // Claims from every instance take turns: a workspace with a job under a live lease (taken by any
-            // instance) gets no second one, and two instances never take two jobs of one workspace at once.
-            try await tx.execute("SELECT pg_advisory_xact_lock(\(PostgresLocks.jobClaim))")
-            var jobs: [SlackJob] = []
-            for lane in lanes {
-                jobs += try await Self.claimDueJobs(now: now, limit: lane.limit, lease: lane.lease, kinds: lane.kinds, in: tx)
-            }
-            return jobs
-        }
-    }
-
-    private static func claimDueJobs(
-        now: Int64, limit: Int, lease: Int64, kinds: Set<SlackJob.Kind>, in tx: PostgresTransaction
-    ) async throws -> [SlackJob] {
-        let kindList = kinds.map(\.rawValue).sorted()
-        let limit = Int64(max(0, limit))
-        let leaseUntil = now.addingReportingOverflow(max(0, lease)).overflow ? Int64.max : now + max(0, lease)
-        let rows = try await tx.rows(
-            """
-            SELECT id, kind, client_id, team_id, payload, run_at, attempts, deadline_at, created_at, progress, claim
-            FROM job j
-            WHERE run_at <= \(now) AND kind = ANY(\(kindList)) AND (lease_until IS NULL OR lease_until <= \(now))
-            AND (team_id IS NULL OR NOT EXISTS (
-                SELECT 1 FROM job k WHERE k.team_id = j.team_id AND k.kind = ANY(\(kindList))
-                AND k.lease_until > \(now)))
-            -- Nor while a job of its workspace and kind waits out Slack's Retry-After (postponeJobs): one enqueued
-            -- since would spend a call only to earn another 429.
-            AND (team_id IS NULL OR NOT EXISTS (
-                SELECT 1 FROM job r WHERE r.team_id = j.team_id AND r.kind = j.kind AND r.last_error = 'ratelimited'
-                AND r.run_at > \(now)))
-            -- A workspace's posts leave in the order their items arrived: only its oldest post (a parked one aside)
-            -- goes, and not before the pace the last one set (holdJobs), whatever run_at each was queued with.
-            AND (kind <> 'slack.post' OR (\(unescaped: Self.oldestPost("j"))
-                AND coalesce((SELECT i.post_not_before FROM slack_installation i WHERE i.team_id = j.team_id), 0)
-                    <= \(now)))
-            ORDER BY run_at, id LIMIT \(limit)
-            FOR UPDATE SKIP LOCKED
-            """)
-        var teams = Set<String>()
         var jobs: [SlackJob] = []
-        var parked: [Int64] = []
-        for row in rows {
-            let id: Int64 = try row.value("id")
-            let team: String? = try row.value("team_id")
-            // One job per workspace per claim: its next one waits for this one's lease to end.
-            if let team, teams.contains(team) { continue }
-            guard var job = try? PGJobRecord.job(row) else {
-                // Parked, and it does not take its workspace's turn: the next job of the workspace runs now.
-                parked.append(id)
-                continue
+        var left = lanes.map { max(0, $0.limit) }
+        // A round that parks nothing is the last; one that parks some is followed by another, a few at most.
+        for _ in 0..<8 {
+            var kinds: [String] = []
+            var kindLanes: [Int32] = []
+            for (index, lane) in lanes.enumerated() {
+                for kind in lane.kinds.map(\.rawValue).sorted() {
+                    kinds.append(kind)
+                    kindLanes.append(Int32(index + 1))
+                }
             }
-            if let team { teams.insert(team) }
-            job.claim += 1
-            jobs.append(job)
-        }
-        if !parked.isEmpty {
-            try await tx.execute(
-                """
-                UPDATE job SET run_at = \(Int64.max), last_error = 'undecodable_payload' WHERE id = ANY(\(parked))
-                """)
-        }
-        if !jobs.isEmpty {
-            let ids = jobs.map(\.id)
-            // The rows are locked since the select (FOR UPDATE): each claim is one more than the one read.
-            try await tx.execute("UPDATE job SET lease_until = \(leaseUntil), claim = claim + 1 WHERE id = ANY(\(ids))")
+            let (limits, leases) = (left.map { Int64($0) }, lanes.map { max(0, $0.lease) })
+            let rows = try await backend.withConnection { session in
+                try await session.rows(
+                    """
+                    SELECT * FROM usero_claim_jobs(\(PostgresLocks.jobClaim), \(now), \(limits), \(leases), \(kinds),
+                        \(kindLanes))
+                    """)
+            }
+            var parked: [SlackJobLease] = []
+            for row in rows {
+                guard let job = try? PGJobRecord.job(row) else {
+                    parked.append(SlackJobLease(id: try row.value("id"), claim: try row.value("claim")))
+                    continue
+                }
+                jobs.append(job)
+                if let lane = lanes.firstIndex(where: { $0.kinds.contains(job.kind) }) { left[lane] -= 1 }
+            }
+            guard !parked.isEmpty else { break }
+            try await park(parked)
         }
         return jobs
+    }
+
+    /// Parks claimed jobs whose payload does not decode: never due again, and their workspace not busy with them.
+    private func park(_ jobs: [SlackJobLease]) async throws {
+        let (ids, claims) = (jobs.map(\.id), jobs.map(\.claim))
+        try await write { tx in
+            try await tx.execute(
+                """
+                UPDATE job SET run_at = \(Int64.max), last_error = 'undecodable_payload', lease_until = NULL
+                WHERE (id, claim) IN (SELECT * FROM unnest(\(ids)::bigint[], \(claims)::bigint[]))
+                """)
+        }
     }
 
     public func renewJobLeases(_ leases: [SlackJobLease], now: Int64, until: Int64) async throws {
