@@ -252,10 +252,16 @@ extension SlackJobRunner {
                 clientId: clientId, teamId: team, work: .recover(sweep), runAt: now + options.recoveryStepInterval)
         // The store counts what it stored into the next step's progress; the last step's count is added here. The
         // audit comes after the step's rows are stored: a step that fails is run again, and audited once.
-        let stored = try await store.completeRecoveryStep(
-            jobID: job.id, clientID: clientId, messages: fresh, next: next, at: clock.now())
+        let outcome = try await store.completeRecoveryStep(
+            job.lease, clientID: clientId, messages: fresh, next: next, at: clock.now())
+        if outcome == .jobGone {
+            // Another worker took the step over while this one stalled past its lease (it stores the step and goes
+            // on with the sweep, once, and audits it), or an uninstall cancelled the sweep.
+            takenOver(job)
+            return
+        }
         if finished {
-            sweep.captured += stored ?? 0
+            if case .stored(let stored) = outcome { sweep.captured += stored }
             await recordRecovery(job, sweep)
         }
         if next != nil { wakeup.signal() }

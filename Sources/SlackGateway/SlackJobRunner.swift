@@ -114,11 +114,17 @@ public struct SlackJobRunner: Sendable {
     /// as done.
     func finish(_ job: SlackJob, then next: NewSlackJob?) async throws {
         guard try await store.finishJob(job, then: next) else {
-            logger.info(
-                "Slack job was taken over by another worker: this one's end of it is dropped",
-                metadata: ["slack.job_id": "\(job.id)", "slack.job_kind": "\(job.kind.rawValue)"])
+            takenOver(job)
             return
         }
+    }
+
+    /// Says that `job`'s end was dropped: another worker took the job over while this one stalled past its lease, or
+    /// the job was cancelled meanwhile (an uninstall, an erasure of its member).
+    func takenOver(_ job: SlackJob) {
+        logger.info(
+            "Slack job was taken over by another worker or cancelled: this one's end of it is dropped",
+            metadata: ["slack.job_id": "\(job.id)", "slack.job_kind": "\(job.kind.rawValue)"])
     }
 
     // MARK: Failures

@@ -170,13 +170,14 @@ public protocol SlackStore: Sendable {
     /// (`Installation.postNotBefore`), so posts enqueued later wait behind (never move back). Only while `lease` (the
     /// job that sets the pace) is still its worker's (nil: in any case).
     func holdJobs(team: String, kind: SlackJob.Kind, notBefore: Int64, by lease: SlackJobLease?) async throws
-    /// The end of one recovery step, in one transaction: deletes the step's job; unless the workspace uninstalled or
-    /// moved to another client meanwhile, stores each of `messages` this client does not hold yet and did not delete
-    /// lately (`RemovedCaptures`: a sweep never brings back a row deleted on purpose), flagged recovered, and
-    /// enqueues `next` (the sweep with its progress, the rows stored now counted: `next.countingRecovered(stored)`).
-    /// Returns how many rows were new, or nil when nothing was stored.
-    func completeRecoveryStep(jobID: Int64, clientID: String, messages: [CapturedMessage], next: NewSlackJob?,
-                              at now: Date) async throws -> Int?
+    /// The end of one recovery step, in one transaction: deletes the step's job, and only while it is still under
+    /// `job`'s claim (otherwise nothing changes: `.jobGone`); unless the workspace
+    /// uninstalled or moved to another client meanwhile (`.notStored`), stores each of `messages` this client does
+    /// not hold yet and did not delete lately (`RemovedCaptures`: a sweep never brings back a row deleted on purpose),
+    /// flagged recovered, and enqueues `next` (the sweep with its progress, the rows stored now counted:
+    /// `next.countingRecovered(stored)`).
+    func completeRecoveryStep(_ job: SlackJobLease, clientID: String, messages: [CapturedMessage], next: NewSlackJob?,
+                              at now: Date) async throws -> RecoveryStepOutcome
     /// Records that the service is alive at `now`. When the previous record says it was down
     /// (`SlackRecoveryRules.afterDowntime`), enqueues a recovery sweep of that window for every workspace that is
     /// installed with a token, in the same transaction, so instances starting together enqueue it once. Returns how
@@ -276,6 +277,17 @@ public struct CaptureResult: Sendable, Equatable {
         self.clientId = clientId
         self.feedbackId = feedbackId
     }
+}
+
+/// How a recovery step ended in the store (`SlackStore.completeRecoveryStep`).
+public enum RecoveryStepOutcome: Sendable, Equatable {
+    /// The step's messages were stored (this many rows new) and the sweep's next step, if any, queued.
+    case stored(Int)
+    /// The workspace uninstalled or moved to another client meanwhile: nothing stored, the sweep ends.
+    case notStored
+    /// The job is no longer under this worker's claim: another worker took it over (this one stalled past its
+    /// lease) and ends it, or an uninstall or erasure cancelled it. Nothing changed.
+    case jobGone
 }
 
 /// One lane of a claim: the job kinds it takes, how many at most, and how long they are leased (ms).

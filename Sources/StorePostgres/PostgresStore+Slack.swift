@@ -731,10 +731,10 @@ extension PostgresStore: SlackStore {
     }
 
     public func completeRecoveryStep(
-        jobID: Int64, clientID: String, messages: [CapturedMessage], next: NewSlackJob?, at now: Date
-    ) async throws -> Int? {
+        _ job: SlackJobLease, clientID: String, messages: [CapturedMessage], next: NewSlackJob?, at now: Date
+    ) async throws -> RecoveryStepOutcome {
         try await write { tx in
-            try await Self.deleteJob(jobID, in: tx)
+            guard try await Self.deleteJob(job.id, claim: job.claim, in: tx) else { return .jobGone }
             let team = next?.teamId ?? messages.first?.teamId
             if let team {
                 let installation = try await Self.installation(team: team, lock: .share, in: tx)
@@ -742,7 +742,7 @@ extension PostgresStore: SlackStore {
                 guard
                     SlackCaptureRules.mayComplete(
                         installation: installation, isTombstoned: tombstoned, jobClient: clientID)
-                else { return nil }
+                else { return .notStored }
             }
             var stored = 0
             let erasedAt = try await Self.erasedMembers(clientId: clientID, in: tx)
@@ -753,7 +753,7 @@ extension PostgresStore: SlackStore {
                 if try await Self.store(message, clientId: clientID, at: now, in: tx).isNew { stored += 1 }
             }
             if let next { try await Self.enqueue(next.countingRecovered(stored), in: tx) }
-            return stored
+            return .stored(stored)
         }
     }
 

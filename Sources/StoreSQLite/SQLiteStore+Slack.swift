@@ -744,10 +744,10 @@ extension SQLiteStore: SlackStore {
     }
 
     public func completeRecoveryStep(
-        jobID: Int64, clientID: String, messages: [CapturedMessage], next: NewSlackJob?, at now: Date
-    ) async throws -> Int? {
+        _ job: SlackJobLease, clientID: String, messages: [CapturedMessage], next: NewSlackJob?, at now: Date
+    ) async throws -> RecoveryStepOutcome {
         try await database.write { db in
-            try Self.deleteJob(jobID, in: db)
+            guard try Self.deleteJob(job.id, claim: job.claim, in: db) else { return .jobGone }
             let team = next?.teamId ?? messages.first?.teamId
             if let team {
                 let installation = try Self.installation(team: team, in: db)
@@ -755,7 +755,7 @@ extension SQLiteStore: SlackStore {
                 guard
                     SlackCaptureRules.mayComplete(
                         installation: installation, isTombstoned: tombstoned, jobClient: clientID)
-                else { return nil }
+                else { return .notStored }
             }
             var stored = 0
             let erasedAt = try Self.erasedMembers(clientId: clientID, in: db)
@@ -766,7 +766,7 @@ extension SQLiteStore: SlackStore {
                 if try Self.store(message, clientId: clientID, at: now, in: db).isNew { stored += 1 }
             }
             if let next { try Self.enqueue(next.countingRecovered(stored), in: db) }
-            return stored
+            return .stored(stored)
         }
     }
 

@@ -438,10 +438,10 @@ import Testing
         progress.captured = 3  // stored by the sweep's earlier steps
         progress.listed = true
         let stored = try await s.slack.completeRecoveryStep(
-            jobID: step.id, clientID: client,
+            step.lease, clientID: client,
             messages: [Self.recovered(team: "T1", ts: "1.1"), Self.recovered(team: "T1", ts: "1.2", emoji: "bug")],
             next: s.job(.recover(progress), team: "T1", client: client, at: Self.t0 + 1_200), at: S.t0)
-        #expect(stored == 1)  // 1.1 was held already (the shortcut): one row per Slack message
+        #expect(stored == .stored(1))  // 1.1 was held already (the shortcut): one row per Slack message
         let items = try await s.items(client)
         #expect(items.count == 2)
         let new = try #require(items.first { $0.draft.slack?.messageTs == "1.2" })
@@ -480,14 +480,14 @@ import Testing
         }
 
         let stored = try await s.slack.completeRecoveryStep(
-            jobID: step.id, clientID: client,
+            step.lease, clientID: client,
             messages: [
                 at(Self.t0 + 5_000, author: "U0002"), at(Self.t0 + 10_000, author: "U0002"),
                 at(Self.t0 + 10_001, author: "U0002"), at(Self.t0 + 5_000, author: "U0004"),
             ],
             next: nil, at: S.t0)
 
-        #expect(stored == 2)
+        #expect(stored == .stored(2))
         let kept = try await s.items(client).map { ($0.draft.slack?.authorId, $0.draft.slack?.messageTs) }
         #expect(kept.count == 2)
         #expect(kept.contains { $0 == ("U0002", SlackRecoveryRules.slackTs(Self.t0 + 10_001)) })
@@ -508,14 +508,14 @@ import Testing
         }
 
         let stored = try await s.slack.completeRecoveryStep(
-            jobID: step.id, clientID: client,
+            step.lease, clientID: client,
             messages: [
                 at(Self.t0 + 5_000, others: []), at(Self.t0 + 5_001, others: ["U0032", "U0004", "U0005"]),
                 at(Self.t0 + 10_001, others: ["U0004"]),
             ],
             next: nil, at: S.t0)
 
-        #expect(stored == 2)
+        #expect(stored == .stored(2))
         let kept = try await s.items(client).map {
             ($0.draft.slack?.messageTs, $0.draft.slack?.forwardedBy, $0.draft.slack?.capturedVia)
         }
@@ -523,6 +523,31 @@ import Testing
         // With the emoji of the member it names: U0004's :pushpin:, not the erased member's :wrench:
         #expect(kept.contains { $0 == (SlackRecoveryRules.slackTs(Self.t0 + 5_001), "U0004", .reaction("pushpin")) })
         #expect(kept.contains { $0 == (SlackRecoveryRules.slackTs(Self.t0 + 10_001), "U0032", .reaction("wrench")) })
+    }
+
+    /// A worker that stalled past its step's lease, and resumes once another worker took the step over, changes
+    /// nothing: the sweep goes on once, from the worker that holds it (two would both queue the next step, and the
+    /// sweep would run twice from there, every Slack call and audit entry doubled).
+    @Test(arguments: StoreFactories.available)
+    func aRecoveryStepAnotherWorkerTookOverIsNotCompletedTwice(_ factory: StoreFactory) async throws {
+        let s = try await factory.store()
+        let client = try await s.client()
+        try await s.install(team: "T1", client: client)
+        let sweep = RecoverJob(trigger: "startup", since: Self.t0 - 60_000, until: Self.t0)
+        try await s.slack.enqueue(s.job(.recover(sweep), team: "T1", client: client))
+        let stalled = try #require(try await s.claimAll(kinds: [.recover]).only)
+        let taker = try #require(try await s.claimAll(at: Self.t0 + 1_000, kinds: [.recover]).only)
+        #expect(taker.id == stalled.id)
+        let next = s.job(.recover(sweep), team: "T1", client: client, at: Self.t0 + 2_000)
+
+        let late = try await s.slack.completeRecoveryStep(
+            stalled.lease, clientID: client, messages: [Self.recovered(team: "T1", ts: "1.2")], next: next, at: S.t0)
+        #expect(late == .jobGone)
+        #expect(try await s.items(client).isEmpty)
+        let current = try await s.slack.completeRecoveryStep(
+            taker.lease, clientID: client, messages: [Self.recovered(team: "T1", ts: "1.2")], next: next, at: S.t0)
+        #expect(current == .stored(1))
+        #expect(try await s.claimAll(at: Self.t0 + 100_000, kinds: [.recover]).count == 1)
     }
 
     @Test(arguments: StoreFactories.available)
@@ -535,9 +560,9 @@ import Testing
         let step = try #require(try await s.claimAll(kinds: [.recover]).only)
         #expect(try await s.slack.acceptUninstall(team: "T1", eventId: "EU", at: Self.t0, deadline: Self.t0 + 60_000))
         let stored = try await s.slack.completeRecoveryStep(
-            jobID: step.id, clientID: client, messages: [Self.recovered(team: "T1", ts: "1.2")],
+            step.lease, clientID: client, messages: [Self.recovered(team: "T1", ts: "1.2")],
             next: s.job(.recover(sweep), team: "T1", client: client), at: S.t0)
-        #expect(stored == nil)
+        #expect(stored == .jobGone)  // the uninstall took the workspace's jobs with it
         #expect(try await s.items(client).isEmpty)
         #expect(try await s.claimAll(at: Self.t0 + 100_000, kinds: [.recover]).isEmpty)
     }
@@ -549,12 +574,12 @@ import Testing
         try await s.install(team: "T1", client: client)
         let now = Date()
         let nowMillis = epochMillis(now)
-        func recover(_ stamps: [String]) async throws -> Int? {
+        func recover(_ stamps: [String]) async throws -> RecoveryStepOutcome {
             let sweep = RecoverJob(trigger: "manual", since: nowMillis - 86_400_000, until: nowMillis)
             try await s.slack.enqueue(s.job(.recover(sweep), team: "T1", client: client))
             let step = try #require(try await s.claimAll(kinds: [.recover]).only)
             return try await s.slack.completeRecoveryStep(
-                jobID: step.id, clientID: client, messages: stamps.map { Self.recovered(team: "T1", ts: $0) },
+                step.lease, clientID: client, messages: stamps.map { Self.recovered(team: "T1", ts: $0) },
                 next: nil, at: now)
         }
         func stamps() async throws -> Set<String> { Set(try await s.items(client).compactMap(\.draft.slack?.messageTs)) }
@@ -577,21 +602,21 @@ import Testing
 
         // A sweep finds all of them still carrying a trigger reaction: only the new one and the one no sweep could
         // have reached come in.
-        #expect(try await recover(["0.9", "1.1", "1.2", "1.3", "1.4"]) == 2)
+        #expect(try await recover(["0.9", "1.1", "1.2", "1.3", "1.4"]) == .stored(2))
         #expect(try await stamps() == ["0.9", "1.3", "1.4"])
 
         // A retention sweep's deletions count too.
         let swept = try await s.retention.deleteFeedbackBatch(
             .createdBefore(clientID: client, cutoff: nowMillis + 1, plan: .free), limit: 10, at: nowMillis, record: .none)
         #expect(swept?.batch.rows == 3)
-        #expect(try await recover(["0.9", "1.3", "1.4", "1.5"]) == 1)
+        #expect(try await recover(["0.9", "1.3", "1.4", "1.5"]) == .stored(1))
         #expect(try await stamps() == ["1.5"])
 
         // Forgotten once no sweep can reach them: records from before the cutoff go, later ones stay.
         try await s.slack.forgetRemovedCaptures(before: nowMillis - 1)
-        #expect(try await recover(["1.1"]) == 0)
+        #expect(try await recover(["1.1"]) == .stored(0))
         try await s.slack.forgetRemovedCaptures(before: epochMillis(Date()) + 1)
-        #expect(try await recover(["1.1", "1.2", "1.3"]) == 3)
+        #expect(try await recover(["1.1", "1.2", "1.3"]) == .stored(3))
     }
 
     @Test(arguments: StoreFactories.available)

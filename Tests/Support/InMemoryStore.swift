@@ -832,17 +832,18 @@ extension InMemoryStore: SlackStore {
     }
 
     public func completeRecoveryStep(
-        jobID: Int64, clientID: String, messages: [CapturedMessage], next: NewSlackJob?, at now: Date
-    ) async throws -> Int? {
+        _ job: SlackJobLease, clientID: String, messages: [CapturedMessage], next: NewSlackJob?, at now: Date
+    ) async throws -> RecoveryStepOutcome {
         write { state in
-            state.jobs[jobID] = nil
+            guard let held = state.jobs[job.id], held.job.claim == job.claim else { return .jobGone }
+            state.jobs[job.id] = nil
             let team = next?.teamId ?? messages.first?.teamId
             if let team {
                 guard
                     SlackCaptureRules.mayComplete(
                         installation: state.installations[team], isTombstoned: state.tombstones[team] != nil,
                         jobClient: clientID)
-                else { return nil }
+                else { return .notStored }
             }
             var stored = 0
             // The client's remembered erasures, read once for the step (as the SQL stores do).
@@ -859,7 +860,7 @@ extension InMemoryStore: SlackStore {
                 if Self.store(message, clientId: clientID, at: now, in: &state).isNew { stored += 1 }
             }
             if let next { Self.enqueue(next.countingRecovered(stored), into: &state) }
-            return stored
+            return .stored(stored)
         }
     }
 
