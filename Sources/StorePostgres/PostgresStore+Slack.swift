@@ -819,8 +819,14 @@ extension PostgresStore: SlackStore {
     public func heartbeat(at now: Int64) async throws -> Int {
         try await write { tx in
             // One instance at a time: after a downtime of every instance, the first to beat enqueues the sweep and
-            // the others find the heartbeat fresh.
-            try await tx.execute("SELECT pg_advisory_xact_lock(\(PostgresLocks.heartbeat))")
+            // the others find the heartbeat fresh. An instance that finds another beating skips this beat rather
+            // than wait: the other is recording that the service is alive, and should it have stalled in its
+            // transaction (a paused process), waiting here would stall this instance's job worker with it, which
+            // beats before it claims and renews its leases.
+            guard
+                try await tx.scalar("SELECT pg_try_advisory_xact_lock(\(PostgresLocks.heartbeat))", as: Bool.self)
+                    == true
+            else { return 0 }
             let previous = try await tx.scalar("SELECT alive_at FROM slack_heartbeat WHERE id = 1", as: Int64.self)
             try await tx.execute(
                 """
