@@ -398,10 +398,7 @@ extension PostgresStore: FeedbackStore {
         try await write { tx in
             guard try await Self.liveClient(id: s.clientId, in: tx) != nil else { throw FeedbackError.unknownClient }
             if quota > 0 {
-                // Uploads under a quota, on every instance, check and insert one transaction at a time: the sum
-                // below then sees every upload committed before it. One key for all clients (uploads are few), so
-                // a transaction the writer shares between several uploads never waits on two keys in turn.
-                try await tx.execute("SELECT pg_advisory_xact_lock(\(PostgresLocks.uploadQuota))")
+                try await Self.lockUploadQuota(client: s.clientId, in: tx)
                 let held = try await tx.scalar(
                     """
                     SELECT COALESCE(SUM(file_size), 0)::bigint FROM screenshot
@@ -423,6 +420,28 @@ extension PostgresStore: FeedbackStore {
                     "INSERT INTO screenshot_chunk (file_name, seq, bytes) VALUES (\(s.fileName), \(index), \(bytes))")
                 index += 1
             }
+        }
+    }
+
+    /// How long an upload waits for another upload of its client to end before it gives up (`StoreUnavailable`, a
+    /// 503 the client may try again).
+    static let uploadQuotaWait: Duration = .seconds(10)
+
+    /// Takes the client's upload lock for the rest of the transaction: uploads of one client, on every instance,
+    /// check the quota and insert one transaction at a time, so the sum each reads sees every upload committed
+    /// before it. A key for each client (derived from `PostgresLocks.uploadQuota`), and tried rather than waited
+    /// for: an instance that stalls inside an upload (a paused process, its transaction left open) holds up only its
+    /// client's uploads, each for `uploadQuotaWait` at most, never every client's, nor the writer's lanes, which
+    /// waiting uploads would otherwise fill, stopping every other write of their instance. Trying never waits, so a
+    /// transaction the writer shares between uploads of several clients cannot deadlock on their keys either.
+    static func lockUploadQuota(client: String, in tx: PostgresTransaction) async throws {
+        let deadline = ContinuousClock.now + uploadQuotaWait
+        while try await tx.scalar(
+            "SELECT pg_try_advisory_xact_lock(hashtextextended(\(client), \(PostgresLocks.uploadQuota)))",
+            as: Bool.self) != true
+        {
+            guard ContinuousClock.now < deadline else { throw StoreUnavailable() }
+            try await Task.sleep(for: .milliseconds(20))
         }
     }
 

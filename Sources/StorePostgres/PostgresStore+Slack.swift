@@ -9,7 +9,8 @@ enum PostgresLocks {
     static let jobClaim: Int64 = 0x7573_6572_6f3a_6a63
     /// Serialises heartbeats, so one instance (not each) enqueues the sweep after a downtime.
     static let heartbeat: Int64 = 0x7573_6572_6f3a_6862
-    /// Serialises uploads checked against the per-client quota, so two instances cannot pass it together.
+    /// Serialises uploads checked against the per-client quota, so two instances cannot pass it together: the seed of
+    /// each client's key (`PostgresStore.lockUploadQuota`).
     static let uploadQuota: Int64 = 0x7573_6572_6f3a_7571
     /// Serialises "queue unless one is pending" checks, so two instances cannot both find none and both queue.
     static let enqueueUnlessPending: Int64 = 0x7573_6572_6f3a_6571

@@ -1,3 +1,4 @@
+import Feedback
 import Foundation
 import PostgresNIO
 import SlackGateway
@@ -69,6 +70,43 @@ struct PostgresStalledInstanceTests {
                 if recorded != Self.t0 + 3_000 { try await Task.sleep(for: .milliseconds(100)) }
             }
             #expect(recorded == Self.t0 + 3_000)
+        }
+    }
+
+    /// An instance that stalls inside an upload holds up no other client's uploads, and its own client's for a
+    /// bounded time (then a 503 to try again), not for as long as it stalls: one lock for every client's uploads,
+    /// waited for, stopped every upload of every instance, and the uploads waiting filled the writer's lanes, which
+    /// stopped every other write of their instance too.
+    @Test(.timeLimit(.minutes(2)))
+    func anInstanceThatStallsWhileUploadingHoldsUpOnlyItsClientsUploadsAndNotForLong() async throws {
+        try await withTwoInstances { stalled, other, proxy, connection in
+            let (acme, _) = try await other.createClient(name: "Acme", plan: .free, allowedOrigins: [], at: Date())
+            let (globex, _) = try await other.createClient(name: "Globex", plan: .free, allowedOrigins: [], at: Date())
+            let quota: Int64 = 10 * 1024 * 1024
+            @Sendable func upload(_ store: PostgresStore, _ client: String, _ name: String) async throws {
+                let shot = StoredScreenshot(
+                    fileName: "\(client)/\(name).png", clientId: client, mimeType: "image/png", fileSize: 4, width: 1,
+                    height: 1, createdAt: Date())
+                try await store.saveScreenshot(shot, bytes: [0x89, 0x50, 0x4E, 0x47], quota: quota)
+            }
+            // Every upload under a quota sends the upload lock's seed ("usero:uq" in ASCII).
+            proxy.dropAnswers(afterClientSends: "usero:uq")
+            let stalledUpload = Task { try await upload(stalled, acme.id, "1-stalled") }
+            try await Self.waitUntil("\(unescaped: Self.advisoryLocksHeld)", on: connection)
+
+            try await Self.answersPromptly(or: proxy) { try await upload(other, globex.id, "1-other") }
+            let started = ContinuousClock.now
+            await #expect(throws: StoreUnavailable.self) { try await upload(other, acme.id, "2-waits") }
+            #expect(ContinuousClock.now - started < .seconds(30))
+            // Meanwhile the instance's other writes went on.
+            try await Self.answersPromptly(or: proxy) {
+                try await other.enqueue(
+                    NewSlackJob(clientId: nil, teamId: "A", work: .uninstall(UninstallJob(clientId: nil)), runAt: Self.t0))
+            }
+            proxy.cutAll()
+            _ = try? await stalledUpload.value
+            #expect(
+                try await TestPostgres.scalar("SELECT count(*) FROM screenshot", as: Int64.self, on: connection) == 1)
         }
     }
 
