@@ -217,7 +217,7 @@ let package = Package(
         .testTarget(
             name: "StorePostgresTests",
             dependencies: [
-                "StorePostgres", "StoreSQLite", "Feedback", "SlackGateway", "UseroTestSupport",
+                "StorePostgres", "StoreSQLite", "Feedback", "Retention", "SlackGateway", "UseroTestSupport",
                 .product(name: "GRDB", package: "GRDB.swift"), .product(name: "PostgresNIO", package: "postgres-nio"),
                 .product(name: "Logging", package: "swift-log"),
             ],

@@ -293,11 +293,14 @@ extension PostgresStore: FeedbackStore {
         // address (`RemovedCaptures`).
         let now = epochMillis(Date())
         return try await write { tx in
+            var lock = SQLBuilder()
+            let condition = "client_id = \(lock.bind(clientID)) AND id = \(lock.bind(id))"
+            guard try await !Self.lockDoomed(where: condition, limit: 1, in: lock, tx: tx).isEmpty else { return false }
             var sql = SQLBuilder()
             sql.append(
                 """
                 WITH doomed AS (
-                    SELECT id FROM feedback WHERE client_id = \(sql.bind(clientID)) AND id = \(sql.bind(id)) FOR UPDATE
+                    SELECT id FROM feedback WHERE client_id = \(sql.bind(clientID)) AND id = \(sql.bind(id))
                 ), \(Self.screenshotsOfDoomed), gone AS (
                     DELETE FROM feedback WHERE id IN (SELECT id FROM doomed)
                     RETURNING created_at, client_id, slack_team_id, slack_channel_id, slack_message_ts
@@ -310,6 +313,28 @@ extension PostgresStore: FeedbackStore {
             try await Self.queueUnposts(ofFeedback: [id], at: now, in: tx)
             return true
         }
+    }
+
+    /// Locks the feedback rows `condition` (of `sql`'s bindings) selects, `limit` at most, and the screenshots they
+    /// claimed; returns their ids. A statement of its own, before the one that deletes them (`screenshotsOfDoomed`):
+    /// an item naming one of those screenshots that was being inserted meanwhile (it holds the screenshot's row until
+    /// it commits) is waited for here, so the deleting statement's snapshot, taken after, sees that the item names
+    /// it and hands the screenshot on; in one statement, the item's claim was missed and the screenshot deleted from
+    /// under it.
+    static func lockDoomed(where condition: String, limit: Int64, in sql: SQLBuilder, tx: PostgresTransaction)
+        async throws -> [String]
+    {
+        var sql = sql
+        sql.append(
+            """
+            WITH doomed AS (
+                SELECT id FROM feedback WHERE \(condition) LIMIT \(sql.bind(limit)) FOR UPDATE
+            ), claimed AS (
+                SELECT file_name FROM screenshot WHERE feedback_id IN (SELECT id FROM doomed) FOR UPDATE
+            )
+            SELECT (SELECT array_agg(id) FROM doomed) AS ids, (SELECT count(*) FROM claimed) AS screenshots
+            """)
+        return try await tx.row(sql.query)?.value("ids", as: [String]?.self) ?? []
     }
 
     /// The members of a `WITH`, after one named `doomed` that holds the ids of feedback rows about to go, that deal

@@ -21,16 +21,18 @@ extension PostgresStore: RetentionStore {
         let limit = Int64(max(0, limit))
         return try await write { tx in
             guard try await Self.mayRecord(record, in: tx) else { return nil }
-            var sql = SQLBuilder()
-            guard let condition = Self.condition(for: selection, in: &sql) else {
+            var lock = SQLBuilder()
+            guard let condition = Self.condition(for: selection, in: &lock) else {
                 return (DeletionBatch(), try await Self.record(DeletionBatch(), as: record, at: now, in: tx))
             }
+            let ids = try await Self.lockDoomed(where: condition, limit: limit, in: lock, tx: tx)
             // One statement: the batch's rows go, with the screenshots no other item names (and their bytes, by
             // cascade); the ones captured from Slack lately leave their messages' addresses (`RemovedCaptures`).
+            var sql = SQLBuilder()
             sql.append(
                 """
                 WITH doomed AS (
-                    SELECT id, created_at FROM feedback WHERE \(condition) LIMIT \(sql.bind(limit)) FOR UPDATE
+                    SELECT id FROM feedback WHERE id = ANY(\(sql.bind(ids)))
                 ), \(Self.screenshotsOfDoomed), gone AS (
                     DELETE FROM feedback WHERE id IN (SELECT id FROM doomed)
                     RETURNING id, created_at, client_id, slack_team_id, slack_channel_id, slack_message_ts
