@@ -442,7 +442,7 @@ enum OpenAPIDocument {
       }
      },
      "503": {
-      "description": "`Storage is nearly full` (USERO_MIN_FREE_DISK_MB), or `Too many uploads in progress` (USERO_MAX_CONCURRENT_UPLOADS); or `Storage is unavailable, try again shortly`: the database did not answer (PostgreSQL down or out of reach); nothing was written",
+      "description": "`Storage is nearly full` (USERO_MIN_FREE_DISK_MB), or `Too many uploads in progress` (USERO_MAX_CONCURRENT_UPLOADS); or `Storage is unavailable, try again shortly`: the database did not answer (PostgreSQL down or out of reach), or on PostgreSQL another upload of the client held the quota check for 10 s; nothing was written",
       "content": {
        "application/json": {
         "schema": {
