@@ -1,6 +1,7 @@
 import Foundation
 import Feedback
 import PostgresNIO
+import SlackGateway
 import StorePostgres
 import Testing
 
@@ -60,6 +61,16 @@ struct PostgresMigrationTests {
                 #expect(await store.isHealthy())
                 let client = try await store.createClient(name: "Least privilege", plan: .free, allowedOrigins: [], at: Date())
                 #expect(try await store.client(id: client.0.id)?.name == "Least privilege")
+                // The migrations' functions and procedures run with its rights: the batch insert, the job claim.
+                let item = try await store.insert(
+                    FeedbackDraft(clientId: client.0.id, source: .api, comment: "Hello"), at: Date(), origin: nil)
+                #expect(try await store.feedback(id: item.id, clientID: client.0.id)?.draft.comment == "Hello")
+                try await store.enqueue(
+                    NewSlackJob(clientId: nil, teamId: "T1", work: .uninstall(UninstallJob(clientId: nil)), runAt: 1))
+                let claimed = try await store.claimDueJobs(
+                    now: 2, lanes: [SlackJobLane(kinds: [.uninstall], limit: 1, lease: 1_000)])
+                #expect(claimed.map(\.teamId) == ["T1"])
+                #expect(try await store.heartbeat(at: 3) == 0)
                 await backend.close()
             }
         } catch {
