@@ -4,10 +4,20 @@ public import PostgresNIO
 extension PostgresSettings {
     /// Every session usero opens says who it is and commits durably, whatever the server's default: a 200 is sent
     /// only after the commit reached the server's disk (`synchronous_commit=on`).
+    ///
+    /// And the server gives a session up within about 25 s once the instance's host stops answering on it (TCP
+    /// keepalive probes after 10 s of silence, then every 5 s, three unanswered): an instance whose host dies, hangs
+    /// or is cut off by the network in the middle of a transaction would otherwise keep that transaction's locks,
+    /// and every other instance waiting on them, for the kernel's default of over two hours. (Probes go only to a
+    /// silent peer: a live instance's kernel answers them, however long its session sits idle in the pool. A Unix
+    /// socket has no peer host to lose, and the server ignores them there.)
     static let sessionParameters: [(String, String)] = [
         ("application_name", "usero"),
         ("synchronous_commit", "on"),
         ("TimeZone", "UTC"),
+        ("tcp_keepalives_idle", "10"),
+        ("tcp_keepalives_interval", "5"),
+        ("tcp_keepalives_count", "3"),
     ]
 
     /// The pool's configuration: at most `maximumConnections` sessions.

@@ -405,6 +405,21 @@ struct PostgresWriterTests {
         }
     }
 
+    /// The server gives up a session whose instance's host went silent (died, hung, cut off) within about 25 s, and
+    /// with it the locks of the transaction it was in, instead of the kernel's two hours and more.
+    @Test func theServerGivesUpTheSessionsOfAHostThatWentSilentWithinHalfAMinute() async throws {
+        try await withDatabase { database, _ in
+            let (idle, interval, count) = try await database.withConnection { session in
+                (
+                    try await TestPostgres.scalar("SHOW tcp_keepalives_idle", as: String.self, on: session),
+                    try await TestPostgres.scalar("SHOW tcp_keepalives_interval", as: String.self, on: session),
+                    try await TestPostgres.scalar("SHOW tcp_keepalives_count", as: String.self, on: session)
+                )
+            }
+            #expect([idle, interval, count] == ["10", "5", "3"])
+        }
+    }
+
     /// Writers keep inserting while the server is stopped in immediate mode (no checkpoint: the WAL on disk is all
     /// there is) and started again. Every id that was acknowledged must be there afterwards.
     @Test(.timeLimit(.minutes(3)))
