@@ -525,17 +525,22 @@ import Testing
         #expect(kept.contains { $0 == (SlackRecoveryRules.slackTs(Self.t0 + 10_001), "U0032", .reaction("wrench")) })
     }
 
+    /// A client with workspace T1 installed, and the first step of a startup recovery sweep of T1, claimed.
+    static func claimedRecoveryStep(in s: StoreUnderTest) async throws -> (client: String, sweep: RecoverJob, step: SlackJob) {
+        let client = try await s.client()
+        try await s.install(team: "T1", client: client)
+        let sweep = RecoverJob(trigger: "startup", since: Self.t0 - 60_000, until: Self.t0)
+        try await s.slack.enqueue(s.job(.recover(sweep), team: "T1", client: client))
+        return (client, sweep, try #require(try await s.claimAll(kinds: [.recover]).only))
+    }
+
     /// A worker that stalled past its step's lease, and resumes once another worker took the step over, changes
     /// nothing: the sweep goes on once, from the worker that holds it (two would both queue the next step, and the
     /// sweep would run twice from there, every Slack call and audit entry doubled).
     @Test(arguments: StoreFactories.available)
     func aRecoveryStepAnotherWorkerTookOverIsNotCompletedTwice(_ factory: StoreFactory) async throws {
         let s = try await factory.store()
-        let client = try await s.client()
-        try await s.install(team: "T1", client: client)
-        let sweep = RecoverJob(trigger: "startup", since: Self.t0 - 60_000, until: Self.t0)
-        try await s.slack.enqueue(s.job(.recover(sweep), team: "T1", client: client))
-        let stalled = try #require(try await s.claimAll(kinds: [.recover]).only)
+        let (client, sweep, stalled) = try await Self.claimedRecoveryStep(in: s)
         let taker = try #require(try await s.claimAll(at: Self.t0 + 1_000, kinds: [.recover]).only)
         #expect(taker.id == stalled.id)
         let next = s.job(.recover(sweep), team: "T1", client: client, at: Self.t0 + 2_000)
@@ -553,11 +558,7 @@ import Testing
     @Test(arguments: StoreFactories.available)
     func aRecoveryStepOfAWorkspaceThatUninstalledStoresNothing(_ factory: StoreFactory) async throws {
         let s = try await factory.store()
-        let client = try await s.client()
-        try await s.install(team: "T1", client: client)
-        let sweep = RecoverJob(trigger: "startup", since: Self.t0 - 60_000, until: Self.t0)
-        try await s.slack.enqueue(s.job(.recover(sweep), team: "T1", client: client))
-        let step = try #require(try await s.claimAll(kinds: [.recover]).only)
+        let (client, sweep, step) = try await Self.claimedRecoveryStep(in: s)
         #expect(try await s.slack.acceptUninstall(team: "T1", eventId: "EU", at: Self.t0, deadline: Self.t0 + 60_000))
         let stored = try await s.slack.completeRecoveryStep(
             step.lease, clientID: client, messages: [Self.recovered(team: "T1", ts: "1.2")],
