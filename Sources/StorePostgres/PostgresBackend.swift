@@ -182,6 +182,36 @@ public final class PostgresBackend: Sendable {
         }
     }
 
+    /// Runs `body` in a transaction of its own on a pooled connection, never shared with other writes, and returns
+    /// once it is committed (`synchronous_commit=on`). For the writes that may wait on a lock another instance holds
+    /// (a client's uploads, a workspace's recovery request) and for the job worker's own bookkeeping (its heartbeat):
+    /// in the shared writer, a piece that waits holds its whole batch, and with it the lane, so every other write of
+    /// the instance (a Slack job's lease renewal among them) waits too. A statement that waits more than
+    /// `lockTimeout` for a lock fails the write with `StoreUnavailable` (a 503: try again); nothing is written. A
+    /// lost connection is `StoreUnavailable` too, even after COMMIT went out: use it where the caller's retry is safe.
+    public func transaction<T: Sendable>(lockTimeout: Duration? = nil, _ body: (PostgresTransaction) async throws -> T)
+        async throws -> T
+    {
+        try await withConnection { session in
+            try await session.query("BEGIN")
+            do {
+                if let lockTimeout {
+                    let milliseconds = max(1, lockTimeout.components.seconds * 1000
+                        + lockTimeout.components.attoseconds / 1_000_000_000_000_000)
+                    try await session.query("SELECT set_config('lock_timeout', \("\(milliseconds)ms"), true)")
+                }
+                let value = try await body(session)
+                try await session.commit()
+                return value
+            } catch {
+                await session.rollBackIfOpen()
+                // 55P03: the lock was not granted within lock_timeout.
+                if PostgresErrorText.sqlState(of: error) == "55P03" { throw StoreUnavailable() }
+                throw error
+            }
+        }
+    }
+
     /// Runs `body` in one REPEATABLE READ, READ ONLY transaction: every statement sees the same snapshot.
     public func read<T: Sendable>(_ body: (PostgresTransaction) async throws -> T) async throws -> T {
         try await withConnection { session in

@@ -416,11 +416,15 @@ extension PostgresStore: FeedbackStore {
     }
 
     /// Inserts the record, then chunk after chunk (`chunk(i)` until it gives nil), in one transaction: every
-    /// instance can serve the file once the upload is acknowledged, and a failure leaves none of it.
+    /// instance can serve the file once the upload is acknowledged, and a failure leaves none of it. A transaction of
+    /// its own, not the shared writer's: an upload is megabytes that other writes should not wait to commit behind,
+    /// and it may wait for another upload of its client (`lockUploadQuota`), which in the writer would hold every
+    /// other write of the instance too. A failed upload is simply sent again (a new file), so the connection lost
+    /// after COMMIT went out is a 503 like any other (an upload that did commit then goes with the unclaimed ones).
     private func saveScreenshot(
         _ s: StoredScreenshot, quota: Int64, chunk: @escaping @Sendable (Int) throws -> ByteBuffer?
     ) async throws {
-        try await write { tx in
+        try await backend.transaction(lockTimeout: quota > 0 ? Self.uploadQuotaWait : nil) { tx in
             guard try await Self.liveClient(id: s.clientId, in: tx) != nil else { throw FeedbackError.unknownClient }
             if quota > 0 {
                 try await Self.lockUploadQuota(client: s.clientId, in: tx)
@@ -452,22 +456,13 @@ extension PostgresStore: FeedbackStore {
     /// 503 the client may try again).
     static let uploadQuotaWait: Duration = .seconds(10)
 
-    /// Takes the client's upload lock for the rest of the transaction: uploads of one client, on every instance,
-    /// check the quota and insert one transaction at a time, so the sum each reads sees every upload committed
-    /// before it. A key for each client (derived from `PostgresLocks.uploadQuota`), and tried rather than waited
-    /// for: an instance that stalls inside an upload (a paused process, its transaction left open) holds up only its
-    /// client's uploads, each for `uploadQuotaWait` at most, never every client's, nor the writer's lanes, which
-    /// waiting uploads would otherwise fill, stopping every other write of their instance. Trying never waits, so a
-    /// transaction the writer shares between uploads of several clients cannot deadlock on their keys either.
+    /// Takes the client's upload lock for the rest of the upload's transaction: uploads of one client, on every
+    /// instance, check the quota and insert one transaction at a time, so the sum each reads sees every upload
+    /// committed before it. A key for each client (derived from `PostgresLocks.uploadQuota`): an instance that stalls
+    /// inside an upload (a paused process, its transaction left open) holds up only its client's uploads, each for
+    /// `uploadQuotaWait` at most (the transaction's lock timeout), never every client's.
     static func lockUploadQuota(client: String, in tx: PostgresTransaction) async throws {
-        let deadline = ContinuousClock.now + uploadQuotaWait
-        while try await tx.scalar(
-            "SELECT pg_try_advisory_xact_lock(hashtextextended(\(client), \(PostgresLocks.uploadQuota)))",
-            as: Bool.self) != true
-        {
-            guard ContinuousClock.now < deadline else { throw StoreUnavailable() }
-            try await Task.sleep(for: .milliseconds(20))
-        }
+        try await tx.execute("SELECT pg_advisory_xact_lock(hashtextextended(\(client), \(PostgresLocks.uploadQuota)))")
     }
 
     public func screenshot(fileName: String) async throws -> StoredScreenshot? {

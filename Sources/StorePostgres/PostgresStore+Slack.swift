@@ -12,7 +12,8 @@ enum PostgresLocks {
     /// Serialises uploads checked against the per-client quota, so two instances cannot pass it together: the seed of
     /// each client's key (`PostgresStore.lockUploadQuota`).
     static let uploadQuota: Int64 = 0x7573_6572_6f3a_7571
-    /// Serialises "queue unless one is pending" checks, so two instances cannot both find none and both queue.
+    /// Serialises "queue unless one is pending" checks, so two instances cannot both find none and both queue: the
+    /// seed of each kind and workspace's key (`PostgresStore.enqueueUnlessPending`).
     static let enqueueUnlessPending: Int64 = 0x7573_6572_6f3a_6571
 }
 
@@ -468,10 +469,13 @@ extension PostgresStore: SlackStore {
         }
     }
 
+    /// One statement in autocommit, not through the shared writer: a renewal must never wait behind other writes
+    /// (one waiting on another instance's lock holds its whole batch), or the lease runs out while the job still runs
+    /// here, and another instance runs it too.
     public func renewJobLeases(_ leases: [SlackJobLease], now: Int64, until: Int64) async throws {
         guard !leases.isEmpty else { return }
         let (ids, claims) = (leases.map(\.id), leases.map(\.claim))
-        try await write { tx in
+        try await backend.withConnection { tx in
             try await tx.execute(
                 """
                 UPDATE job SET lease_until = \(until)
@@ -585,8 +589,16 @@ extension PostgresStore: SlackStore {
     public func enqueueUnlessPending(_ job: NewSlackJob, coveredBy covers: @escaping @Sendable (SlackJob) -> Bool)
         async throws -> Bool
     {
-        try await write { tx in
-            try await tx.execute("SELECT pg_advisory_xact_lock(\(PostgresLocks.enqueueUnlessPending))")
+        // A transaction of its own, waiting 5 s at most (then a 503 to try again) for another check of the same kind
+        // and workspace, whose key it takes (derived from `PostgresLocks.enqueueUnlessPending`): an instance that
+        // stalls inside one holds up only that workspace's requests, and never this instance's other writes, as it
+        // would from the shared writer's lanes.
+        try await backend.transaction(lockTimeout: .seconds(5)) { tx in
+            try await tx.execute(
+                """
+                SELECT pg_advisory_xact_lock(hashtextextended(\(job.work.kind.rawValue + ":" + (job.teamId ?? "")),
+                    \(PostgresLocks.enqueueUnlessPending)))
+                """)
             var sql = SQLBuilder(PGJobRecord.select)
             sql.append(
                 " WHERE kind = \(sql.bind(job.work.kind.rawValue)) AND team_id IS NOT DISTINCT FROM \(sql.bind(job.teamId))")
@@ -817,8 +829,10 @@ extension PostgresStore: SlackStore {
         try await write { tx in try await tx.execute("DELETE FROM slack_erased_member WHERE erased_at < \(cutoff)") }
     }
 
+    /// A transaction of its own, not the shared writer's: the job worker beats before it claims and renews its
+    /// leases, so a beat waiting behind other writes would hold those up too.
     public func heartbeat(at now: Int64) async throws -> Int {
-        try await write { tx in
+        try await backend.transaction(lockTimeout: .seconds(5)) { tx in
             // One instance at a time: after a downtime of every instance, the first to beat enqueues the sweep and
             // the others find the heartbeat fresh. An instance that finds another beating skips this beat rather
             // than wait: the other is recording that the service is alive, and should it have stalled in its

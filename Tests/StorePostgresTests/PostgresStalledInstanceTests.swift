@@ -73,10 +73,12 @@ struct PostgresStalledInstanceTests {
         }
     }
 
-    /// An instance that stalls inside an upload holds up no other client's uploads, and its own client's for a
-    /// bounded time (then a 503 to try again), not for as long as it stalls: one lock for every client's uploads,
-    /// waited for, stopped every upload of every instance, and the uploads waiting filled the writer's lanes, which
-    /// stopped every other write of their instance too.
+    /// An instance that stalls inside an upload holds up no other client's uploads, and its own client's for 10 s at
+    /// most each (then a 503 to try again), not for as long as it stalls; and the uploads that wait hold up none of
+    /// their instance's other writes. One lock for every client's uploads, waited for in the shared writer, stopped
+    /// every upload of every instance, and the uploads waiting filled the writer's lanes, stopping every other write
+    /// of their instance (a Slack job's lease renewal among them, so its job ran twice); tried in the writer for
+    /// 10 s, a batch of three waiting uploads held the lanes for 30 s.
     @Test(.timeLimit(.minutes(2)))
     func anInstanceThatStallsWhileUploadingHoldsUpOnlyItsClientsUploadsAndNotForLong() async throws {
         try await withTwoInstances { stalled, other, proxy, connection in
@@ -95,18 +97,108 @@ struct PostgresStalledInstanceTests {
             try await Self.waitUntil("\(unescaped: Self.advisoryLocksHeld)", on: connection)
 
             try await Self.answersPromptly(or: proxy) { try await upload(other, globex.id, "1-other") }
+            // Three of the client's uploads at once: each gives up after its 10 s, together, not one after another.
             let started = ContinuousClock.now
-            await #expect(throws: StoreUnavailable.self) { try await upload(other, acme.id, "2-waits") }
-            #expect(ContinuousClock.now - started < .seconds(30))
-            // Meanwhile the instance's other writes went on.
+            let waiting = (2...4).map { n in
+                Task { () -> Bool in
+                    do {
+                        try await upload(other, acme.id, "\(n)-waits")
+                        return false
+                    } catch is StoreUnavailable {
+                        return true
+                    }
+                }
+            }
+            // Meanwhile the instance's other writes go on.
+            try await Task.sleep(for: .milliseconds(300))
+            try await Self.answersPromptly(or: proxy) {
+                try await other.enqueue(
+                    NewSlackJob(clientId: nil, teamId: "A", work: .uninstall(UninstallJob(clientId: nil)), runAt: Self.t0))
+            }
+            for task in waiting { #expect(try await task.value, "an upload waiting on the stalled one was refused") }
+            #expect(ContinuousClock.now - started < .seconds(16))
+            proxy.cutAll()
+            _ = try? await stalledUpload.value
+            #expect(
+                try await TestPostgres.scalar("SELECT count(*) FROM screenshot", as: Int64.self, on: connection) == 1)
+        }
+    }
+
+    /// An instance that stalls while queueing a manual recovery sweep (checked and queued under a lock, so that two
+    /// requests together queue one) holds up only the same workspace's requests, 5 s at most each, and none of the
+    /// other instances' other writes: under one lock for all workspaces, waited for in the shared writer, every
+    /// other instance's writes stopped for the 60 s statement timeout.
+    @Test(.timeLimit(.minutes(2)))
+    func anInstanceThatStallsWhileQueueingARecoveryHoldsUpOnlyItsWorkspacesRequests() async throws {
+        try await withTwoInstances { stalled, other, proxy, connection in
+            @Sendable func request(_ store: PostgresStore, team: String) async throws -> Bool {
+                let sweep = RecoverJob(trigger: "manual", since: Self.t0 - 60_000, until: Self.t0)
+                return try await store.enqueueUnlessPending(
+                    NewSlackJob(clientId: nil, teamId: team, work: .recover(sweep), runAt: Self.t0)
+                ) { _ in true }
+            }
+            // Every such check sends the lock's seed ("usero:eq" in ASCII).
+            proxy.dropAnswers(afterClientSends: "usero:eq")
+            let stalledRequest = Task { try await request(stalled, team: "T1") }
+            try await Self.waitUntil("\(unescaped: Self.advisoryLocksHeld)", on: connection)
+
+            #expect(try await Self.answersPromptly(or: proxy) { try await request(other, team: "T2") })
+            let started = ContinuousClock.now
+            await #expect(throws: StoreUnavailable.self) { try await request(other, team: "T1") }
+            #expect(ContinuousClock.now - started < .seconds(10))
             try await Self.answersPromptly(or: proxy) {
                 try await other.enqueue(
                     NewSlackJob(clientId: nil, teamId: "A", work: .uninstall(UninstallJob(clientId: nil)), runAt: Self.t0))
             }
             proxy.cutAll()
-            _ = try? await stalledUpload.value
-            #expect(
-                try await TestPostgres.scalar("SELECT count(*) FROM screenshot", as: Int64.self, on: connection) == 1)
+            _ = try? await stalledRequest.value
+        }
+    }
+
+    /// The job worker's own bookkeeping never waits behind other writes: with every lane of the shared writer held
+    /// by writes waiting on a lock (here a session of the test's own holds the workspace's row), a running job's
+    /// lease is renewed and the heartbeat recorded at once. Through the writer, they waited with the rest, the
+    /// lease ran out while the job was still running, and another instance ran it too (an outside tester saw a
+    /// channel post sent twice that way).
+    @Test(.timeLimit(.minutes(2)))
+    func leaseRenewalsAndTheHeartbeatDoNotWaitBehindOtherWrites() async throws {
+        try await withTwoInstances { _, other, proxy, connection in
+            let (acme, _) = try await other.createClient(name: "Acme", plan: .free, allowedOrigins: [], at: Date())
+            try await connection.query(
+                """
+                INSERT INTO slack_installation (team_id, client_id, installed_at, token_envelope)
+                VALUES ('T1', \(acme.id), 1, '\\x01'::bytea)
+                """, logger: TestPostgres.logger)
+            try await other.enqueue(
+                NewSlackJob(clientId: nil, teamId: "T2", work: .uninstall(UninstallJob(clientId: nil)), runAt: Self.t0))
+            let job = try #require(try await other.claimDueJobs(now: Self.t0, lanes: Self.lanes).first)
+
+            try await connection.query("BEGIN", logger: TestPostgres.logger)
+            try await connection.query(
+                "SELECT 1 FROM slack_installation WHERE team_id = 'T1' FOR UPDATE", logger: TestPostgres.logger)
+            // One write after another, each waiting for the row, until every lane holds one and the next waits for
+            // a lane.
+            var held: [Task<Void, any Error>] = []
+            for _ in 0..<3 {
+                held.append(Task { try await other.holdJobs(team: "T1", kind: .postFeedback, notBefore: Self.t0 + 1, by: nil) })
+                try await Task.sleep(for: .milliseconds(300))
+            }
+            // The row is let go once the checks below are done, or after 12 s if they are still waiting.
+            let released = Mutex(false)
+            let firstToRelease: @Sendable () -> Bool = { released.withLock { done in defer { done = true }; return !done } }
+            let backstop = Task { [connection] in
+                try await Task.sleep(for: .seconds(12))
+                if firstToRelease() { try await connection.query("COMMIT", logger: TestPostgres.logger) }
+            }
+            try await Self.answersPromptly(or: proxy) {
+                try await other.renewJobLeases([job.lease], now: Self.t0 + 1_000, until: Self.t0 + 30_000)
+            }
+            _ = try await Self.answersPromptly(or: proxy) { try await other.heartbeat(at: Self.t0 + 2_000) }
+            if firstToRelease() { try await connection.query("COMMIT", logger: TestPostgres.logger) }
+            backstop.cancel()
+            for task in held { try await task.value }
+            // The renewal held: the job is not another instance's to take before the new lease ends.
+            #expect(try await other.claimDueJobs(now: Self.t0 + 20_000, lanes: Self.lanes).isEmpty)
         }
     }
 
