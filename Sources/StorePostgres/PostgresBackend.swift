@@ -205,8 +205,7 @@ public final class PostgresBackend: Sendable {
                 return value
             } catch {
                 await session.rollBackIfOpen()
-                // 55P03: the lock was not granted within lock_timeout.
-                if PostgresErrorText.sqlState(of: error) == "55P03" { throw StoreUnavailable() }
+                if PostgresErrorText.meansLockTimeout(error) { throw StoreUnavailable() }
                 throw error
             }
         }

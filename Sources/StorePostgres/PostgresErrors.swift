@@ -20,6 +20,13 @@ public enum PostgresErrorText {
         sqlState(of: error) == "25006"
     }
 
+    /// Whether `error` is a statement that waited for a lock longer than its transaction's `lock_timeout` (SQLSTATE
+    /// 55P03; `PostgresBackend.transaction`): another transaction held it (an instance that stalled in it, most
+    /// likely). The transaction wrote nothing; trying again once the other ends succeeds.
+    public static func meansLockTimeout(_ error: any Error) -> Bool {
+        sqlState(of: error) == "55P03"
+    }
+
     public static func describe(_ error: any Error) -> String {
         guard let error = error as? PSQLError else { return String(describing: error) }
         if error.code == .server, let info = error.serverInfo {
