@@ -684,8 +684,11 @@ extension PostgresStore: SlackStore {
         }
     }
 
+    /// One statement in autocommit, which the server commits without waiting on this instance: in a shared
+    /// transaction, an instance that stalled before its COMMIT would hold the workspace's installation row, and with
+    /// it every other instance's captures, settings and posts of the workspace, for as long as it stalled.
     public func recordEventSeen(team: String, at now: Int64) async throws {
-        try await write { tx in
+        try await backend.withConnection { tx in
             try await tx.execute(
                 """
                 UPDATE slack_installation SET last_event_at = \(now)

@@ -202,6 +202,38 @@ struct PostgresStalledInstanceTests {
         }
     }
 
+    /// An instance that stalls right after recording that a workspace's events arrive (at most once a minute, on
+    /// the workspace's installation row) holds that row for no one: the others' writes to it (settings, the pace of
+    /// posts, captures) go on. In a shared transaction, the row stayed locked until the stalled instance's COMMIT.
+    @Test(.timeLimit(.minutes(2)))
+    func anInstanceThatStallsAfterNotingAWorkspacesEventHoldsNoneOfItsRow() async throws {
+        try await withTwoInstances { stalled, other, proxy, connection in
+            let (acme, _) = try await other.createClient(name: "Acme", plan: .free, allowedOrigins: [], at: Date())
+            try await connection.query(
+                """
+                INSERT INTO slack_installation (team_id, client_id, installed_at, token_envelope)
+                VALUES ('T1', \(acme.id), 1, '\\x01'::bytea)
+                """, logger: TestPostgres.logger)
+            proxy.dropAnswers(afterClientSends: "last_event_at")
+            let stalledNote = Task { try await stalled.recordEventSeen(team: "T1", at: Self.t0) }
+            for _ in 0..<200 {
+                let seen = try await TestPostgres.scalar(
+                    """
+                    SELECT count(*) FROM pg_stat_activity
+                    WHERE query LIKE 'UPDATE slack_installation SET last_event_at%' AND datname = current_database()
+                    """,
+                    as: Int64.self, on: connection)
+                if (seen ?? 0) > 0 { break }
+                try await Task.sleep(for: .milliseconds(20))
+            }
+            try await Self.answersPromptly(or: proxy) {
+                try await other.holdJobs(team: "T1", kind: .postFeedback, notBefore: Self.t0 + 1, by: nil)
+            }
+            proxy.cutAll()
+            _ = try? await stalledNote.value
+        }
+    }
+
     // MARK: Helpers
 
     /// Two stores on a fresh database, the first reached through an `AnswerDroppingProxy`, and a connection of the
