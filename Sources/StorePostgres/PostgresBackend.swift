@@ -1,6 +1,7 @@
 import Feedback
 public import Logging
 import PostgresNIO
+import Synchronization
 
 /// The PostgreSQL database of the process: a postgres-nio connection pool, migrated at open, and the group-commit
 /// writer every durable write goes through.
@@ -42,12 +43,17 @@ public final class PostgresBackend: Sendable {
     /// Fails every statement (reads, the writer's, the inserter's) whose connection closes or that goes unanswered
     /// for the statement timeout (see `ConnectionWatch`): one watch, one sweep, for the whole pool.
     private let watch: ConnectionWatch
+    /// How many transactions that may wait for a lock (`transaction(lockTimeout:)`) run at once: half the pool, so
+    /// that requests piling up behind a lock another instance holds (a stalled one) leave the other half of the
+    /// connections to everything else. More wait their turn here, holding no connection.
+    private let waitingTransactions: PermitGate
     private let logger: Logger
 
     private init(
         settings: PostgresSettings, pool: PostgresPool, writer: PostgresGroupCommitWriter, watch: ConnectionWatch,
-        logger: Logger
+        waitingTransactions: PermitGate, logger: Logger
     ) {
+        self.waitingTransactions = waitingTransactions
         self.settings = settings
         self.pool = pool
         self.writer = writer
@@ -101,7 +107,9 @@ public final class PostgresBackend: Sendable {
         let watch = ConnectionWatch(statementTimeout: options.statementTimeout, logger: logger)
         let writer = PostgresGroupCommitWriter(
             pool: pool, lanes: options.writerLanes, leaseTimeout: options.leaseTimeout, watch: watch, logger: logger)
-        return PostgresBackend(settings: settings, pool: pool, writer: writer, watch: watch, logger: logger)
+        return PostgresBackend(
+            settings: settings, pool: pool, writer: writer, watch: watch,
+            waitingTransactions: PermitGate(limit: max(1, options.maximumConnections / 2)), logger: logger)
     }
 
     /// `logger` at debug at most: what postgres-nio is given (see `open`).
@@ -189,7 +197,26 @@ public final class PostgresBackend: Sendable {
     /// the instance (a Slack job's lease renewal among them) waits too. A statement that waits more than
     /// `lockTimeout` for a lock fails the write with `StoreUnavailable` (a 503: try again); nothing is written. A
     /// lost connection is `StoreUnavailable` too, even after COMMIT went out: use it where the caller's retry is safe.
+    ///
+    /// Such writes (with a `lockTimeout`) hold a connection each while they wait, so at most half the pool's run at
+    /// once; more wait their turn without one, within the same `lockTimeout`, then fail with `StoreUnavailable`: an
+    /// outside tester's 26 recovery requests for one workspace, waiting on another instance that stalled holding its
+    /// lock, took every connection of their instance, and all its other requests waited 5 s for one.
     public func transaction<T: Sendable>(lockTimeout: Duration? = nil, _ body: (PostgresTransaction) async throws -> T)
+        async throws -> T
+    {
+        guard let lockTimeout else { return try await ownTransaction(lockTimeout: nil, body) }
+        // One bound for both waits: for a turn here, then for the lock.
+        let deadline = ContinuousClock.now + lockTimeout
+        return try await waitingTransactions.withPermit(waitingAtMost: lockTimeout) {
+            let left = deadline - ContinuousClock.now
+            guard left > .milliseconds(1) else { throw StoreUnavailable() }
+            return try await ownTransaction(lockTimeout: left, body)
+        }
+    }
+
+    /// `transaction(lockTimeout:_:)` without the gate.
+    private func ownTransaction<T: Sendable>(lockTimeout: Duration?, _ body: (PostgresTransaction) async throws -> T)
         async throws -> T
     {
         try await withConnection { session in

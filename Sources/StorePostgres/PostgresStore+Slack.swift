@@ -833,9 +833,9 @@ extension PostgresStore: SlackStore {
     }
 
     /// A transaction of its own, not the shared writer's: the job worker beats before it claims and renews its
-    /// leases, so a beat waiting behind other writes would hold those up too.
+    /// leases, so a beat waiting behind other writes would hold those up too. (It waits for no lock: it tries it.)
     public func heartbeat(at now: Int64) async throws -> Int {
-        try await backend.transaction(lockTimeout: .seconds(5)) { tx in
+        try await backend.transaction { tx in
             // One instance at a time: after a downtime of every instance, the first to beat enqueues the sweep and
             // the others find the heartbeat fresh. An instance that finds another beating skips this beat rather
             // than wait: the other is recording that the service is alive, and should it have stalled in its

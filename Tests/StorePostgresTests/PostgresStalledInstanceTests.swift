@@ -150,6 +150,24 @@ struct PostgresStalledInstanceTests {
                 try await other.enqueue(
                     NewSlackJob(clientId: nil, teamId: "A", work: .uninstall(UninstallJob(clientId: nil)), runAt: Self.t0))
             }
+            // Many at once (an admin's retry loop): they wait on at most half the instance's connections, the rest
+            // are refused at once, and the instance's other requests find a connection at once meanwhile.
+            let many = (0..<24).map { _ in
+                Task { () -> Bool in
+                    do {
+                        return try await request(other, team: "T1")
+                    } catch is StoreUnavailable {
+                        return false
+                    }
+                }
+            }
+            try await Task.sleep(for: .milliseconds(300))
+            let read = ContinuousClock.now
+            _ = try await other.pendingJobs(kind: .recover, team: "T2")
+            try await other.enqueue(
+                NewSlackJob(clientId: nil, teamId: "B", work: .uninstall(UninstallJob(clientId: nil)), runAt: Self.t0))
+            #expect(ContinuousClock.now - read < .seconds(2))
+            for task in many { #expect(try await task.value == false) }
             proxy.cutAll()
             _ = try? await stalledRequest.value
         }
