@@ -181,12 +181,7 @@ struct PostgresStalledInstanceTests {
     @Test(.timeLimit(.minutes(2)))
     func leaseRenewalsAndTheHeartbeatDoNotWaitBehindOtherWrites() async throws {
         try await withTwoInstances { _, other, proxy, connection in
-            let (acme, _) = try await other.createClient(name: "Acme", plan: .free, allowedOrigins: [], at: Date())
-            try await connection.query(
-                """
-                INSERT INTO slack_installation (team_id, client_id, installed_at, token_envelope)
-                VALUES ('T1', \(acme.id), 1, '\\x01'::bytea)
-                """, logger: TestPostgres.logger)
+            try await Self.installWorkspaceT1(in: other, on: connection)
             try await other.enqueue(
                 NewSlackJob(clientId: nil, teamId: "T2", work: .uninstall(UninstallJob(clientId: nil)), runAt: Self.t0))
             let job = try #require(try await other.claimDueJobs(now: Self.t0, lanes: Self.lanes).first)
@@ -226,12 +221,7 @@ struct PostgresStalledInstanceTests {
     @Test(.timeLimit(.minutes(2)))
     func anInstanceThatStallsAfterNotingAWorkspacesEventHoldsNoneOfItsRow() async throws {
         try await withTwoInstances { stalled, other, proxy, connection in
-            let (acme, _) = try await other.createClient(name: "Acme", plan: .free, allowedOrigins: [], at: Date())
-            try await connection.query(
-                """
-                INSERT INTO slack_installation (team_id, client_id, installed_at, token_envelope)
-                VALUES ('T1', \(acme.id), 1, '\\x01'::bytea)
-                """, logger: TestPostgres.logger)
+            try await Self.installWorkspaceT1(in: other, on: connection)
             proxy.dropAnswers(afterClientSends: "last_event_at")
             let stalledNote = Task { try await stalled.recordEventSeen(team: "T1", at: Self.t0) }
             for _ in 0..<200 {
@@ -281,6 +271,16 @@ struct PostgresStalledInstanceTests {
                 await otherBackend.close()
             }
         }
+    }
+
+    /// A client, and workspace T1 installed for it (written straight into its table).
+    private static func installWorkspaceT1(in store: PostgresStore, on connection: PostgresConnection) async throws {
+        let (acme, _) = try await store.createClient(name: "Acme", plan: .free, allowedOrigins: [], at: Date())
+        try await connection.query(
+            """
+            INSERT INTO slack_installation (team_id, client_id, installed_at, token_envelope)
+            VALUES ('T1', \(acme.id), 1, '\\x01'::bytea)
+            """, logger: TestPostgres.logger)
     }
 
     /// SQL: how many advisory locks are held in the test's database (other tests' databases share the server).
