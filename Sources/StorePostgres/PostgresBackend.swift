@@ -4,7 +4,8 @@ import PostgresNIO
 import Synchronization
 
 /// The PostgreSQL database of the process: a postgres-nio connection pool, migrated at open, and the group-commit
-/// writer every durable write goes through.
+/// writer durable writes go through, but those that may wait on another instance or must never wait behind others
+/// (`transaction(lockTimeout:_:)`).
 public final class PostgresBackend: Sendable {
     public struct Options: Sendable {
         /// Sessions the pool may open (readers and writer lanes together).

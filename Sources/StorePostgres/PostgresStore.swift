@@ -8,7 +8,11 @@ public import SlackGateway
 /// processes share. Its SQL lives here (and in `PostgresSchema`); the modules never see a table.
 ///
 /// Durable writes go through the group-commit writer (`PostgresBackend.write`): a piece may run more than once, so
-/// each computes everything it returns from what it reads inside its transaction. Reads run on pooled sessions in
+/// each computes everything it returns from what it reads inside its transaction. The exceptions never share a
+/// transaction: those that may wait on a lock another instance holds (uploads, recovery requests) or must never
+/// wait behind other writes (the heartbeat) run in transactions of their own (`PostgresBackend.transaction`), and
+/// single statements that must not leave a row locked while this instance stalls (the job claim, lease renewals,
+/// the event record) run in autocommit, which the server commits on its own. Reads run on pooled sessions in
 /// autocommit, or in one read-only snapshot where they must agree with each other.
 ///
 /// Unlike the SQLite store, opening it releases no job lease: other instances may be holding theirs. A lease of an
