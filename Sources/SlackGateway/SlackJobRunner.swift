@@ -113,10 +113,7 @@ public struct SlackJobRunner: Sendable {
     /// stalled past its lease), nothing is written, and the log says so: only the worker that holds a job records it
     /// as done.
     func finish(_ job: SlackJob, then next: NewSlackJob?) async throws {
-        guard try await store.finishJob(job, then: next) else {
-            takenOver(job)
-            return
-        }
+        if try await !store.finishJob(job, then: next) { takenOver(job) }
     }
 
     /// Says that `job`'s end was dropped: another worker took the job over while this one stalled past its lease, or

@@ -181,6 +181,12 @@ public final class PostgresBackend: Sendable {
     /// statements go through the session's `query`, which fails when the connection closes under them: a statement
     /// sent straight to a connection the server just closed can wait for ever (see `ConnectionWatch`). A read that
     /// lost its connection wrote nothing and may simply be tried again: it fails with `StoreUnavailable` (a 503).
+    ///
+    /// Also for single-statement writes the server must commit without waiting on this instance (the job claim, a
+    /// lease renewal, the record of a workspace's events): a statement is answered at its completion, which may come
+    /// just before its commit is flushed, so only writes whose loss in a crash of the server is harmless (a lease or
+    /// claim then simply runs out, or is fenced by its number) go this way; anything acknowledged to a user goes
+    /// through `write` or `transaction`.
     public func withConnection<T: Sendable>(_ body: (PostgresTransaction) async throws -> T) async throws -> T {
         do {
             return try await pool.withConnection(leaseTimeout: writer.leaseTimeout) { connection in

@@ -332,6 +332,7 @@ extension PostgresStore: FeedbackStore {
             ), claimed AS (
                 SELECT file_name FROM screenshot WHERE feedback_id IN (SELECT id FROM doomed) FOR UPDATE
             )
+            -- `claimed` is read so that it runs: a WITH query nothing reads is not run, and its rows not locked.
             SELECT (SELECT array_agg(id) FROM doomed) AS ids, (SELECT count(*) FROM claimed) AS screenshots
             """)
         return try await tx.row(sql.query)?.value("ids", as: [String]?.self) ?? []
@@ -462,7 +463,7 @@ extension PostgresStore: FeedbackStore {
     /// inside an upload (a paused process, its transaction left open) holds up only its client's uploads, each for
     /// `uploadQuotaWait` at most (the transaction's lock timeout), never every client's.
     static func lockUploadQuota(client: String, in tx: PostgresTransaction) async throws {
-        try await tx.execute("SELECT pg_advisory_xact_lock(hashtextextended(\(client), \(PostgresLocks.uploadQuota)))")
+        try await PostgresLocks.lock(PostgresLocks.uploadQuota, key: client, in: tx)
     }
 
     public func screenshot(fileName: String) async throws -> StoredScreenshot? {

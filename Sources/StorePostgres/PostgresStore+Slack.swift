@@ -15,6 +15,12 @@ enum PostgresLocks {
     /// Serialises "queue unless one is pending" checks, so two instances cannot both find none and both queue: the
     /// seed of each kind and workspace's key (`PostgresStore.enqueueUnlessPending`).
     static let enqueueUnlessPending: Int64 = 0x7573_6572_6f3a_6571
+
+    /// Takes, for the rest of `tx`, the lock of `key` among those `seed` derives (one a client, one a workspace),
+    /// waiting as long as the transaction's lock timeout allows.
+    static func lock(_ seed: Int64, key: String, in tx: PostgresTransaction) async throws {
+        try await tx.execute("SELECT pg_advisory_xact_lock(hashtextextended(\(key), \(seed)))")
+    }
 }
 
 extension PostgresStore: SlackStore {
@@ -422,19 +428,17 @@ extension PostgresStore: SlackStore {
     /// A job whose payload does not decode is parked (`undecodable_payload`, never claimed again), and since it took
     /// its workspace's turn, the lanes are claimed again for what they have left: the workspace's next job runs now.
     public func claimDueJobs(now: Int64, lanes: [SlackJobLane]) async throws -> [SlackJob] {
+        // Each kind with its lane's number (from 1), and each lane's lease: the same every round.
+        let lanesOfKinds = lanes.enumerated().flatMap { index, lane in
+            lane.kinds.map(\.rawValue).sorted().map { ($0, Int32(index + 1)) }
+        }
+        let (kinds, kindLanes) = (lanesOfKinds.map(\.0), lanesOfKinds.map(\.1))
+        let leases = lanes.map { max(0, $0.lease) }
         var jobs: [SlackJob] = []
         var left = lanes.map { max(0, $0.limit) }
         // A round that parks nothing is the last; one that parks some is followed by another, a few at most.
         for _ in 0..<8 {
-            var kinds: [String] = []
-            var kindLanes: [Int32] = []
-            for (index, lane) in lanes.enumerated() {
-                for kind in lane.kinds.map(\.rawValue).sorted() {
-                    kinds.append(kind)
-                    kindLanes.append(Int32(index + 1))
-                }
-            }
-            let (limits, leases) = (left.map { Int64($0) }, lanes.map { max(0, $0.lease) })
+            let limits = left.map { Int64($0) }
             let rows = try await backend.withConnection { session in
                 try await session.rows(
                     """
@@ -594,11 +598,8 @@ extension PostgresStore: SlackStore {
         // stalls inside one holds up only that workspace's requests, and never this instance's other writes, as it
         // would from the shared writer's lanes.
         try await backend.transaction(lockTimeout: .seconds(5)) { tx in
-            try await tx.execute(
-                """
-                SELECT pg_advisory_xact_lock(hashtextextended(\(job.work.kind.rawValue + ":" + (job.teamId ?? "")),
-                    \(PostgresLocks.enqueueUnlessPending)))
-                """)
+            try await PostgresLocks.lock(
+                PostgresLocks.enqueueUnlessPending, key: job.work.kind.rawValue + ":" + (job.teamId ?? ""), in: tx)
             var sql = SQLBuilder(PGJobRecord.select)
             sql.append(
                 " WHERE kind = \(sql.bind(job.work.kind.rawValue)) AND team_id IS NOT DISTINCT FROM \(sql.bind(job.teamId))")
