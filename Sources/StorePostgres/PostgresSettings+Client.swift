@@ -11,6 +11,11 @@ extension PostgresSettings {
     /// and every other instance waiting on them, for the kernel's default of over two hours. (Probes go only to a
     /// silent peer: a live instance's kernel answers them, however long its session sits idle in the pool. A Unix
     /// socket has no peer host to lose, and the server ignores them there.)
+    ///
+    /// And without JIT compilation: usero's statements are short, but a few (a scrub or retention batch, which the
+    /// planner prices by the whole table their `LIMIT` cuts short) are estimated above `jit_above_cost`, and
+    /// PostgreSQL then spent more time compiling each batch than running it (the uninstall scrub of 1,000,000 rows
+    /// took 3.7 s instead of 0.5 s with its reinstall check in the statement; BENCHMARKS.md).
     static let sessionParameters: [(String, String)] = [
         ("application_name", "usero"),
         ("synchronous_commit", "on"),
@@ -18,6 +23,7 @@ extension PostgresSettings {
         ("tcp_keepalives_idle", "10"),
         ("tcp_keepalives_interval", "5"),
         ("tcp_keepalives_count", "3"),
+        ("jit", "off"),
     ]
 
     /// The pool's configuration: at most `maximumConnections` sessions.

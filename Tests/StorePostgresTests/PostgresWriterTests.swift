@@ -420,6 +420,17 @@ struct PostgresWriterTests {
         }
     }
 
+    /// Sessions do not JIT-compile: the planner prices a batch statement by the whole table its `LIMIT` cuts short,
+    /// and compiling it took longer than running it (BENCHMARKS.md, the uninstall scrub). The server's default is on.
+    @Test func sessionsRunWithoutJITCompilation() async throws {
+        try await withDatabase { database, _ in
+            let jit = try await database.withConnection { session in
+                try await TestPostgres.scalar("SHOW jit", as: String.self, on: session)
+            }
+            #expect(jit == "off")
+        }
+    }
+
     /// Writers keep inserting while the server is stopped in immediate mode (no checkpoint: the WAL on disk is all
     /// there is) and started again. Every id that was acknowledged must be there afterwards.
     @Test(.timeLimit(.minutes(3)))
