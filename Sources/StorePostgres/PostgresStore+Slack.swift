@@ -376,24 +376,21 @@ extension PostgresStore: SlackStore {
     }
 
     private static func scrubAuthors(team: String, limit: Int64, in tx: PostgresTransaction) async throws -> Int {
-        // The workspace installed again meanwhile (its installation row is the new one; the uninstall deleted the
-        // old): what it captured since keeps its ids. Rare, so the common scrub stays one narrow table's delete.
-        if let reinstalledAt = try await tx.scalar(
-            "SELECT installed_at FROM slack_installation WHERE team_id = \(team)", as: Int64.self)
-        {
-            return try await tx.execute(
-                """
-                DELETE FROM feedback_slack_person
-                WHERE ctid = ANY(ARRAY(
-                    SELECT p.ctid FROM feedback_slack_person p JOIN feedback f ON f.id = p.feedback_id
-                    WHERE p.slack_team = \(team) AND f.created_at < \(reinstalledAt) LIMIT \(limit)))
-                """)
-        }
-        return try await tx.execute(
+        // One statement, so one snapshot decides both whether the workspace installed again meanwhile (its
+        // installation row is then the new one; the uninstall deleted the old) and which rows to scrub: what it
+        // captured since keeps its ids. As two statements, a reinstall and a capture committed between them lost
+        // that capture's ids. The reinstall check is evaluated once (an uncorrelated subquery), so the common scrub
+        // stays one narrow table's delete; only after a reinstall does each row look at its item's time.
+        try await tx.execute(
             """
             DELETE FROM feedback_slack_person
             WHERE ctid = ANY(ARRAY(
-                SELECT ctid FROM feedback_slack_person WHERE slack_team = \(team) LIMIT \(limit)))
+                SELECT p.ctid FROM feedback_slack_person p
+                WHERE p.slack_team = \(team)
+                AND (NOT EXISTS (SELECT 1 FROM slack_installation WHERE team_id = \(team))
+                    OR EXISTS (SELECT 1 FROM feedback f WHERE f.id = p.feedback_id AND f.created_at < (
+                        SELECT installed_at FROM slack_installation WHERE team_id = \(team))))
+                LIMIT \(limit)))
             """)
     }
 
