@@ -49,22 +49,25 @@ extension SlackJobRunner {
             // Slack answered, and did not take it: the next try need not look for it.
             try await store.unmarkPostSent(job.lease)
             guard !error.isRetryable else { throw error }
-            try await store.recordNotifyProblem(team: team, channel: channel, code: Self.code(error), at: now)
+            try await store.recordNotifyProblem(
+                team: team, channel: channel, code: Self.code(error), at: now, by: job.lease)
             try await pace(team: team, by: job)
             throw error
         } catch let error as SlackAPIError where !error.isRetryable {
-            try await store.recordNotifyProblem(team: team, channel: channel, code: Self.code(error), at: now)
+            try await store.recordNotifyProblem(
+                team: team, channel: channel, code: Self.code(error), at: now, by: job.lease)
             try await pace(team: team, by: job)
             throw error
         }
         if let ts { try await keep(posted(ts)) }
         // The pace first, while this job still holds the workspace's lane: finished first, another instance waking
-        // in between took the next post at once (two posts 20 ms apart).
+        // in between took the next post at once (two posts 20 ms apart). The problem cleared while it holds the job
+        // too: a worker that stalled past its lease leaves the notice to the one that took the job over.
         try await pace(team: team, by: job)
-        try await finish(job, then: nil)
         if installation.notifyProblem != nil {
-            try await store.recordNotifyProblem(team: team, channel: channel, code: nil, at: now)
+            try await store.recordNotifyProblem(team: team, channel: channel, code: nil, at: now, by: job.lease)
         }
+        try await finish(job, then: nil)
     }
 
     /// Remembers where an item's post is, so that deleting the item deletes the post too; when the item was deleted

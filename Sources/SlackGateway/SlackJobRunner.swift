@@ -167,7 +167,8 @@ public struct SlackJobRunner: Sendable {
                 let channel = try? await store.activeInstallation(team: team)?.settings.notifyChannel
             {
                 // A post given up on after its retries leaves the admin a word too (see `postFeedback`).
-                _ = try? await store.recordNotifyProblem(team: team, channel: channel, code: "unreachable", at: now)
+                _ = try? await store.recordNotifyProblem(
+                    team: team, channel: channel, code: "unreachable", at: now, by: job.lease)
             }
             await giveUp(job, error: .unreachable)
             return .finished

@@ -140,8 +140,11 @@ public protocol SlackStore: Sendable {
     /// client has none (or the workspace uninstalled).
     func updateSettings(client: String, _ change: SlackSettingsChange, at now: Int64) async throws -> Installation?
     /// Records the last failure (`code`) posting to `channel`, or clears it (`code` nil); only while `channel` is
-    /// still the workspace's notify channel.
-    func recordNotifyProblem(team: String, channel: String, code: String?, at now: Int64) async throws
+    /// still the workspace's notify channel, and while `lease` (the post job whose outcome it is) is still its
+    /// worker's (nil: in any case): a worker that stalled past its lease must not overwrite what the worker that took
+    /// the job over found since (a problem cleared by a good post, or a newer one).
+    func recordNotifyProblem(team: String, channel: String, code: String?, at now: Int64, by lease: SlackJobLease?)
+        async throws
     /// Records that an event from `team` arrived at `now` (the value never moves back).
     func recordEventSeen(team: String, at now: Int64) async throws
 

@@ -671,9 +671,12 @@ extension PostgresStore: SlackStore {
         }
     }
 
-    public func recordNotifyProblem(team: String, channel: String, code: String?, at now: Int64) async throws {
+    public func recordNotifyProblem(
+        team: String, channel: String, code: String?, at now: Int64, by lease: SlackJobLease?
+    ) async throws {
         let at: Int64? = code == nil ? nil : now
         try await write { tx in
+            guard try await Self.holds(lease, in: tx) else { return }
             try await tx.execute(
                 """
                 UPDATE slack_installation SET notify_error = \(code), notify_error_at = \(at)

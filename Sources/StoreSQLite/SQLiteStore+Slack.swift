@@ -682,8 +682,11 @@ extension SQLiteStore: SlackStore {
         }
     }
 
-    public func recordNotifyProblem(team: String, channel: String, code: String?, at now: Int64) async throws {
+    public func recordNotifyProblem(
+        team: String, channel: String, code: String?, at now: Int64, by lease: SlackJobLease?
+    ) async throws {
         try await database.write { db in
+            guard try Self.holds(lease, in: db) else { return }
             try db.execute(
                 sql: """
                     UPDATE slack_installation SET notify_error = ?, notify_error_at = ?

@@ -91,19 +91,43 @@ import Testing
     @Test(arguments: StoreFactories.available)
     func aPostingProblemIsKeptForTheCurrentChannelOnlyAndClearedByANewChannel(_ factory: StoreFactory) async throws {
         let (s, client) = try await Self.posting(factory)
-        try await s.slack.recordNotifyProblem(team: "T1", channel: "C0999", code: "not_in_channel", at: Self.t0)
+        try await s.slack.recordNotifyProblem(team: "T1", channel: "C0999", code: "not_in_channel", at: Self.t0, by: nil)
         #expect(try await s.slack.activeInstallation(team: "T1")?.notifyProblem == nil)
-        try await s.slack.recordNotifyProblem(team: "T1", channel: "C0777", code: "not_in_channel", at: Self.t0 + 1)
+        try await s.slack.recordNotifyProblem(team: "T1", channel: "C0777", code: "not_in_channel", at: Self.t0 + 1, by: nil)
         #expect(
             try await s.slack.activeInstallation(team: "T1")?.notifyProblem
                 == NotifyProblem(channel: "C0777", code: "not_in_channel", at: Self.t0 + 1))
-        try await s.slack.recordNotifyProblem(team: "T1", channel: "C0777", code: nil, at: Self.t0 + 2)
+        try await s.slack.recordNotifyProblem(team: "T1", channel: "C0777", code: nil, at: Self.t0 + 2, by: nil)
         #expect(try await s.slack.activeInstallation(team: "T1")?.notifyProblem == nil)
-        try await s.slack.recordNotifyProblem(team: "T1", channel: "C0777", code: "is_archived", at: Self.t0 + 3)
+        try await s.slack.recordNotifyProblem(team: "T1", channel: "C0777", code: "is_archived", at: Self.t0 + 3, by: nil)
         _ = try await s.slack.updateSettings(client: client, SlackSettingsChange(triggerEmoji: ["bug"]), at: Self.t0)
         #expect(try await s.slack.activeInstallation(team: "T1")?.notifyProblem?.code == "is_archived")
         _ = try await s.slack.updateSettings(client: client, SlackSettingsChange(notifyChannel: .some("C0888")), at: Self.t0)
         #expect(try await s.slack.activeInstallation(team: "T1")?.notifyProblem == nil)
+    }
+
+    /// A worker that stalled past its post job's lease, and resumes once another worker took the job over, does not
+    /// overwrite what that worker found: neither a problem it no longer knows to be current, nor a clear.
+    @Test(arguments: StoreFactories.available)
+    func aPostingProblemFromAWorkerThatLostItsJobChangesNothing(_ factory: StoreFactory) async throws {
+        let (s, client) = try await Self.posting(factory)
+        _ = try await s.item(client)
+        let stalled = try #require(try await s.claimAll(at: Self.t0 + 10_000, kinds: [.postFeedback]).only)
+        let taker = try #require(try await s.claimAll(at: Self.t0 + 20_000, kinds: [.postFeedback]).only)
+        #expect(taker.id == stalled.id)
+        try await s.slack.recordNotifyProblem(
+            team: "T1", channel: "C0777", code: "channel_not_found", at: Self.t0 + 21_000, by: stalled.lease)
+        #expect(try await s.slack.activeInstallation(team: "T1")?.notifyProblem == nil)
+        try await s.slack.recordNotifyProblem(
+            team: "T1", channel: "C0777", code: "not_in_channel", at: Self.t0 + 22_000, by: taker.lease)
+        let problem = NotifyProblem(channel: "C0777", code: "not_in_channel", at: Self.t0 + 22_000)
+        #expect(try await s.slack.activeInstallation(team: "T1")?.notifyProblem == problem)
+        try await s.slack.recordNotifyProblem(team: "T1", channel: "C0777", code: nil, at: Self.t0 + 23_000, by: stalled.lease)
+        #expect(try await s.slack.activeInstallation(team: "T1")?.notifyProblem == problem)
+        // Once the job is done, no lease of it holds it.
+        try await s.slack.finishJob(taker, then: nil)
+        try await s.slack.recordNotifyProblem(team: "T1", channel: "C0777", code: nil, at: Self.t0 + 24_000, by: taker.lease)
+        #expect(try await s.slack.activeInstallation(team: "T1")?.notifyProblem == problem)
     }
 
     /// Without a token no post is even tried: a `tokens_revoked` while a channel is set records why, as a post Slack
@@ -119,7 +143,7 @@ import Testing
         try await s.install(team: "T1", client: client, at: Self.t0 + 10)
         let again = try #require(try await s.slack.installation(client: client))
         #expect(again.notifyProblem == nil && again.settings.notifyChannel == "C0777")
-        try await s.slack.recordNotifyProblem(team: "T1", channel: "C0777", code: "not_in_channel", at: Self.t0 + 20)
+        try await s.slack.recordNotifyProblem(team: "T1", channel: "C0777", code: "not_in_channel", at: Self.t0 + 20, by: nil)
         try await s.install(team: "T1", client: client, at: Self.t0 + 30)
         #expect(try await s.slack.installation(client: client)?.notifyProblem?.code == "not_in_channel")
         // Without a channel there is no post to miss, and nothing to record.

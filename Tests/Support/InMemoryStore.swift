@@ -800,9 +800,13 @@ extension InMemoryStore: SlackStore {
         }
     }
 
-    public func recordNotifyProblem(team: String, channel: String, code: String?, at now: Int64) async throws {
+    public func recordNotifyProblem(
+        team: String, channel: String, code: String?, at now: Int64, by lease: SlackJobLease?
+    ) async throws {
         write { state in
-            guard state.installations[team]?.settings.notifyChannel == channel else { return }
+            guard Self.holds(lease, in: state),
+                state.installations[team]?.settings.notifyChannel == channel
+            else { return }
             state.installations[team]?.notifyProblem = code.map { NotifyProblem(channel: channel, code: $0, at: now) }
         }
     }
