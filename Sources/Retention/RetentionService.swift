@@ -74,7 +74,7 @@ public struct RetentionService: Service {
         } catch is CancellationError {
             logger.debug("Retention sweep interrupted by shutdown")
         } catch {
-            logger.error("Retention sweep failed", metadata: ["error.type": "\(type(of: error))"])
+            logger.error("Retention sweep failed", metadata: errorMetadata(error))
         }
     }
 }

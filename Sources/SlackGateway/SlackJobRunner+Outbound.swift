@@ -278,7 +278,7 @@ extension SlackJobRunner {
                 kind: "slack_recovery", clientID: job.clientId, dueAt: dateFromEpochMillis(sweep.since),
                 finishedAt: clock.now(), counts: SlackRecoveryRules.auditCounts(sweep))
         } catch {
-            logger.warning("Slack recovery audit failed", metadata: ["error.type": "\(type(of: error))"])
+            logger.warning("Slack recovery audit failed", metadata: errorMetadata(error))
         }
         var metadata: Logger.Metadata = [
             "slack.channels_read": "\(sweep.channelsRead)", "slack.captured": "\(sweep.captured)",

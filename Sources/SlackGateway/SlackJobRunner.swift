@@ -103,7 +103,7 @@ public struct SlackJobRunner: Sendable {
             metadata["slack.error"] = "\(Self.code(error))"
             return await failed(job, error: error, metadata: metadata)
         } catch {
-            metadata["error.type"] = "\(type(of: error))"
+            metadata.merge(errorMetadata(error)) { _, new in new }
             logger.warning("Slack job failed", metadata: metadata)
             return await retryOrDrop(job, code: "internal", metadata: metadata)
         }

@@ -164,7 +164,7 @@ public struct SlackJobWorker: Service {
         do {
             try await store.renewJobLeases(leases, now: now, until: now + Self.lease)
         } catch {
-            logger.warning("Slack job leases not renewed", metadata: ["error.type": "\(type(of: error))"])
+            logger.warning("Slack job leases not renewed", metadata: errorMetadata(error))
         }
     }
 
@@ -177,7 +177,7 @@ public struct SlackJobWorker: Service {
                 wakeup.signal()
             }
         } catch {
-            logger.error("Slack heartbeat failed", metadata: ["error.type": "\(type(of: error))"])
+            logger.error("Slack heartbeat failed", metadata: errorMetadata(error))
         }
     }
 
@@ -186,7 +186,7 @@ public struct SlackJobWorker: Service {
         do {
             return try await store.claimDueJobs(now: epochMillis(clock.now()), lanes: Self.claimLanes)
         } catch {
-            logger.error("Slack job queue unreadable", metadata: ["error.type": "\(type(of: error))"])
+            logger.error("Slack job queue unreadable", metadata: errorMetadata(error))
             return []
         }
     }

@@ -225,7 +225,7 @@ public struct SlackOAuth: Sendable {
             logger.debug("Slack install refused", metadata: ["slack.error": "\(SlackIngest.loggable(code))"])
             return .failed(status: 400, reason: "Slack refused the installation (\(SlackIngest.loggable(code))). Try again from a new link.")
         } catch {
-            logger.warning("Slack install failed", metadata: ["error.type": "\(type(of: error))"])
+            logger.warning("Slack install failed", metadata: errorMetadata(error))
             return .failed(status: 502, reason: "usero could not reach Slack to finish the installation. Try again.")
         }
     }

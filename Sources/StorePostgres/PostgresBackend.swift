@@ -103,7 +103,24 @@ public final class PostgresBackend: Sendable {
                 ?? "PostgreSQL migrations failed: \(PostgresErrorText.describe(error))"
             throw PostgresStartupError(description: "\(variable): \(text)")
         }
+        // Then what the role may do: one that may not write a table would start and fail every request touching it.
+        let lacking: String?
+        do {
+            lacking = try await PostgresPrivileges.missing(
+                on: PostgresTransaction(connection: connection, logger: logger, watch: ConnectionWatch()))
+        } catch {
+            lacking = nil  // Not knowing is no reason to refuse: the requests say what they meet.
+            logger.warning(
+                "Could not check the role's privileges on usero's tables",
+                metadata: ["error": "\(PostgresErrorText.describe(error))"])
+        }
         try? await connection.close()
+        if let lacking {
+            await pool.close()
+            throw PostgresStartupError(
+                description: "\(variable): the role \(settings.user) lacks \(lacking); grant it SELECT, INSERT, UPDATE and "
+                    + "DELETE on usero's tables (README: On PostgreSQL)")
+        }
 
         let watch = ConnectionWatch(statementTimeout: options.statementTimeout, logger: logger)
         let writer = PostgresGroupCommitWriter(

@@ -27,6 +27,9 @@ public enum PostgresErrorText {
         sqlState(of: error) == "55P03"
     }
 
+    /// Whether `error` is postgres-nio's, whose own description says nothing (see `describe`).
+    public static func isPostgresError(_ error: any Error) -> Bool { error is PSQLError }
+
     public static func describe(_ error: any Error) -> String {
         guard let error = error as? PSQLError else { return String(describing: error) }
         if error.code == .server, let info = error.serverInfo {

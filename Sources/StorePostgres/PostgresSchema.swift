@@ -684,7 +684,8 @@ public enum PostgresSchema {
             ]),
     ]
 
-    /// Every table the migrations create, for tests that compare the schema with the SQLite one.
+    /// Every table the migrations leave: what `serve` checks its role may read and write at startup
+    /// (`PostgresPrivileges`), and what tests compare with the schema (a test keeps the two equal).
     public static let tables = [
         "client", "feedback", "screenshot", "screenshot_chunk", "file_deletion", "slack_installation",
         "slack_tombstone", "slack_event_seen", "oauth_state", "job", "end_user", "audit_entry", "account_deletion",

@@ -22,6 +22,34 @@ struct UseroCommand: AsyncParsableCommand {
         subcommands: [
             Serve.self, Clients.self, RetentionCommand.self, TokensCommand.self, DatabaseCommand.self,
         ])
+
+    /// As `AsyncParsableCommand.main`, but a command that fails on PostgreSQL says why: postgres-nio's error describes
+    /// itself as a "generic description" only, so `clients create` on a read-only server or as a role without a grant
+    /// printed nothing an operator could act on (SQLite's errors name their cause). Exit 1, as before.
+    static func main() async {
+        do {
+            var command = try parseAsRoot()
+            if var command = command as? any AsyncParsableCommand {
+                try await command.run()
+            } else {
+                try command.run()
+            }
+        } catch {
+            exit(withError: StoreFailure(error) ?? error)
+        }
+    }
+}
+
+/// A store error a command ended with, in words an operator can act on: the SQLSTATE and the server's message (as
+/// startup failures say them), or why the connection failed; never a query or the values it carried.
+struct StoreFailure: Error, CustomStringConvertible {
+    let description: String
+
+    /// nil for an error that describes itself already.
+    init?(_ error: any Error) {
+        guard PostgresErrorText.isPostgresError(error) else { return nil }
+        description = "USERO_DATABASE: PostgreSQL: \(PostgresErrorText.describe(error))"
+    }
 }
 
 /// Logs go to stderr, at `LOG_LEVEL` (default info; a level that is not one is refused by `AppConfig.load`, which

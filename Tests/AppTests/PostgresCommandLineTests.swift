@@ -172,6 +172,79 @@ struct PostgresCommandLineTests {
         #expect(!created.stderr.contains(password))
     }
 
+    /// A command that fails on PostgreSQL says why, as it does on SQLite: the SQLSTATE and the server's reason, where
+    /// postgres-nio's own error said only "Generic description to prevent accidental leakage of sensitive data".
+    @Test func aCommandThatFailsOnPostgreSQLSaysWhy() async throws {
+        let environment = try await environment()
+        _ = try await UseroBinary.createClient(name: "Before", environment: environment)
+        let database = try await TestBackend.database(for: folder).database
+        try await runAsOwner("ALTER DATABASE \(database) SET default_transaction_read_only = on")
+        let created = try await UseroBinary.run(["clients", "create", "--name", "After"], environment: environment)
+        #expect(created.status == 1, "\(created.stderr)")
+        #expect(
+            created.stderr.contains("USERO_DATABASE: PostgreSQL: 25006 cannot execute INSERT in a read-only transaction"),
+            "\(created.stderr)")
+        #expect(!created.stderr.contains("Generic description"), "\(created.stderr)")
+        let password = try PostgresStartupTests.password(in: environment["USERO_DATABASE"] ?? "")
+        #expect(!created.stderr.contains(password))
+        // From another database: a session of this one is read-only now, ALTER DATABASE included.
+        try await TestBackend.run(
+            "ALTER DATABASE \(database) RESET default_transaction_read_only", on: try TestBackend.settings())
+    }
+
+    /// A role that may not write one of usero's tables (granted before an upgrade added it) stops `serve` with one
+    /// line naming the table and what is missing, exit 78, where it used to start and answer 500 to every request
+    /// touching that table.
+    @Test func serveAsARoleThatMayNotWriteATableStopsNamingIt() async throws {
+        var environment = try await environment()
+        _ = try await UseroBinary.createClient(name: "Owner", environment: environment)
+        let role = "app_" + UUID().uuidString.lowercased().replacingOccurrences(of: "-", with: "").prefix(12)
+        try await runAsOwner("CREATE ROLE \(role) LOGIN PASSWORD 'app-password'")
+        do {
+            for grant in [
+                "GRANT USAGE ON SCHEMA public TO \(role)",
+                "GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA public TO \(role)",
+                "REVOKE INSERT ON feedback_screenshot FROM \(role)",
+            ] {
+                try await runAsOwner(grant)
+            }
+            environment["USERO_DATABASE"] = try await databaseURL().replacingOccurrences(
+                of: #"//[^@]*@"#, with: "//\(role):app-password@", options: .regularExpression)
+            environment["USERO_PORT"] = "0"
+            let outcome = try await UseroBinary.run(["serve"], environment: environment)
+            #expect(outcome.status == 78, "\(outcome.stderr)")
+            let lines = outcome.stderr.split(separator: "\n").filter { $0.contains("USERO_DATABASE") }
+            #expect(lines.count == 1, "\(outcome.stderr)")
+            #expect(lines.first?.contains("the role \(role) lacks INSERT on feedback_screenshot;") == true, "\(outcome.stderr)")
+            #expect(!outcome.stderr.contains("app-password"))
+            try await runAsOwner("GRANT INSERT ON feedback_screenshot TO \(role)")
+            try await UseroBinary.withServe(environment: environment) { port in
+                let health = try await HTTPResult.send("GET", "http://127.0.0.1:\(port)/healthz")
+                #expect(health.status == 200)
+            }
+        } catch {
+            try? await runAsOwner("DROP OWNED BY \(role)")
+            try? await runAsOwner("DROP ROLE \(role)")
+            throw error
+        }
+        try await runAsOwner("DROP OWNED BY \(role)")
+        try await runAsOwner("DROP ROLE \(role)")
+    }
+
+    /// Runs `sql` on this test's database as the test cluster's user (its owner).
+    func runAsOwner(_ sql: String) async throws {
+        let connection = try await PostgresConnection.connect(
+            configuration: try await TestBackend.database(for: folder).connectionConfiguration(), id: 1,
+            logger: TestBackend.logger)
+        do {
+            try await connection.query(PostgresQuery(unsafeSQL: sql), logger: TestBackend.logger)
+        } catch {
+            try? await connection.close()
+            throw error
+        }
+        try await connection.close()
+    }
+
     /// A port another program holds is a configuration mistake with one line, on PostgreSQL as on SQLite. The
     /// store's background work (the group commit, the sweeps, the Slack worker) used to start beside the server's
     /// bind, and its failures as the store closed under it came first: half a dozen lines blaming the database.

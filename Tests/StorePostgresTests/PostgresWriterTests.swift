@@ -431,6 +431,24 @@ struct PostgresWriterTests {
         }
     }
 
+    /// Work that fails in the background (a retention sweep, a Slack job) logs the SQLSTATE, as a failed request
+    /// does: a read-only server's refusal is `25006`, never its message.
+    @Test func aServerErrorLogsItsSQLSTATE() async throws {
+        try await withDatabase { _, settings in
+            let refusal = await #expect(throws: PSQLError.self) {
+                try await TestPostgres.withConnection(to: settings) { session in
+                    try await session.query("START TRANSACTION READ ONLY", logger: TestPostgres.logger)
+                    try await session.query("INSERT INTO item (id, note) VALUES (1, 'x')", logger: TestPostgres.logger)
+                }
+            }
+            let metadata = try errorMetadata(#require(refusal))
+            #expect(metadata["error.type"] == "PSQLError")
+            #expect(metadata["error.sqlstate"] == "25006")
+            #expect(metadata.count == 2)
+            #expect(errorMetadata(StoreUnavailable()) == ["error.type": "StoreUnavailable"])
+        }
+    }
+
     /// Writers keep inserting while the server is stopped in immediate mode (no checkpoint: the WAL on disk is all
     /// there is) and started again. Every id that was acknowledged must be there afterwards.
     @Test(.timeLimit(.minutes(3)))

@@ -1,4 +1,5 @@
 public import Foundation
+public import Logging
 public import NIOCore
 
 /// What the feedback API needs stored: clients, feedback items and screenshots (records and bytes).
@@ -298,4 +299,17 @@ public enum ScreenshotName {
 /// retry. The service answers 503 with `Retry-After`.
 public struct StoreUnavailable: Error, Sendable {
     public init() {}
+}
+
+/// A store error that carries a code an operator can look up (PostgreSQL's SQLSTATE: `42501` for a missing grant,
+/// `25006` for a read-only server), which is safe to log: never the server's message or a value.
+public protocol StoreErrorCode: Error {
+    var storeErrorCode: String? { get }
+}
+
+/// What a log line may say of `error`: its type, and the code a store error carries (`error.sqlstate`).
+public func errorMetadata(_ error: any Error) -> Logger.Metadata {
+    var metadata: Logger.Metadata = ["error.type": "\(type(of: error))"]
+    if let code = (error as? any StoreErrorCode)?.storeErrorCode { metadata["error.sqlstate"] = "\(code)" }
+    return metadata
 }

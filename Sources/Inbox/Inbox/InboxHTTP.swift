@@ -117,7 +117,7 @@ struct InboxPageMiddleware<Context: RequestContext>: RouterMiddleware {
         } catch {
             let status = errorStatus(error)
             if status == .internalServerError {
-                context.logger.error("Inbox error", metadata: ["error.type": "\(type(of: error))"])
+                context.logger.error("Inbox error", metadata: errorMetadata(error))
             }
             let text =
                 switch status {

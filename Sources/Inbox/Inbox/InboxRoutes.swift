@@ -338,7 +338,7 @@ struct InboxRoutes<Context: RequestContext>: Sendable {
         do {
             link = try await slack.makeInstallLink(visitor.client.id)
         } catch {
-            context.logger.error("Slack install link failed", metadata: ["error.type": "\(type(of: error))"])
+            context.logger.error("Slack install link failed", metadata: errorMetadata(error))
             return renderer.message(
                 "Slack is unavailable", "The Slack install link could not be created. Please try again.",
                 status: .badGateway, signedIn: visitor.chrome())

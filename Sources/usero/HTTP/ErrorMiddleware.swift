@@ -50,11 +50,10 @@ struct ErrorMiddleware<Context: RequestContext>: RouterMiddleware {
             // README says it does after its grace period. Planned, so not an error line on every rollout.
             logger.debug("Request cut off: the server is stopping")
         } else if status == .internalServerError {
-            var metadata: Logger.Metadata = ["error.type": "\(type(of: error))"]
+            // With PostgreSQL's SQLSTATE (five characters, never the message, which may quote a value): what an
+            // operator needs to tell a missing privilege or a broken schema from a bug.
+            var metadata = errorMetadata(error)
             if let code = systemErrorCode(error) { metadata["error.code"] = "\(code)" }
-            // PostgreSQL's SQLSTATE (five characters, never the message, which may quote a value): what an operator
-            // needs to tell a missing privilege or a broken schema from a bug.
-            if let state = PostgresErrorText.sqlState(of: error) { metadata["error.sqlstate"] = "\(state)" }
             if let reason = knownFailure(error) {
                 metadata["error.reason"] = "\(reason)"
                 logger.error("Request failed", metadata: metadata)
