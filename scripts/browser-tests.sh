@@ -7,6 +7,7 @@
 # Exits with pytest's status. The tests' screenshots go to a temporary folder; to refresh the README's pictures:
 #   USERO_SCREENSHOT_DIR=docs/screenshots scripts/browser-tests.sh
 # `scripts/browser-tests.sh --install` only installs what is missing (scripts/test.sh runs it while Swift builds).
+#   BROWSER_DATABASE=postgres://… scripts/browser-tests.sh   # on an empty PostgreSQL database instead of the SQLite file
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -32,9 +33,12 @@ fi
 
 WORK="$(mktemp -d)"
 PORT="$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')"
-export USERO_DATABASE="$WORK/usero.sqlite" USERO_DATA_DIR="$WORK/data" USERO_PUBLIC_URL="http://127.0.0.1:$PORT"
+export USERO_DATABASE="${BROWSER_DATABASE:-$WORK/usero.sqlite}" USERO_DATA_DIR="$WORK/data" USERO_PUBLIC_URL="http://127.0.0.1:$PORT"
 export USERO_HOST=127.0.0.1 USERO_PORT="$PORT"
 unset SLACK_SIGNING_SECRET SLACK_CLIENT_ID SLACK_CLIENT_SECRET
+# On PostgreSQL every instance shares the key, so it comes from the environment, never a file.
+unset USERO_TOKEN_KEY USERO_PREVIOUS_TOKEN_KEYS
+if [ -n "${BROWSER_DATABASE:-}" ]; then USERO_TOKEN_KEY="$(head -c 32 /dev/urandom | base64)"; export USERO_TOKEN_KEY; fi
 
 if [ -n "${USERO_SCREENSHOT_DIR:-}" ]; then
     mkdir -p "$USERO_SCREENSHOT_DIR"

@@ -88,4 +88,7 @@ export USERO_BIN="$(swift build --show-bin-path)/usero"
 scripts/fuzz-api.sh
 if [ -x scripts/browser-tests.sh ]; then
     scripts/browser-tests.sh
+    # Once more on PostgreSQL (a fresh database of the cluster): the inbox's sessions, pages and forms there.
+    "$(cat "$USERO_PG_CLUSTER/bin")/psql" -qAtX "${USERO_TEST_POSTGRES_URL%%\?*}" -c "CREATE DATABASE usero_browser"
+    BROWSER_DATABASE="${USERO_TEST_POSTGRES_URL%/*}/usero_browser?sslmode=disable" scripts/browser-tests.sh
 fi
