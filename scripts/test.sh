@@ -86,6 +86,9 @@ USERO_TEST_BACKEND=postgres swift_test --filter AppTests \
 # The build the tests ran: a `swift build` with other flags would recompile part of it.
 export USERO_BIN="$(swift build --show-bin-path)/usero"
 scripts/fuzz-api.sh
+# The fuzzer once more on PostgreSQL (a fresh database of the cluster), shorter: the same cases reach another store.
+"$(cat "$USERO_PG_CLUSTER/bin")/psql" -qAtX "${USERO_TEST_POSTGRES_URL%%\?*}" -c "CREATE DATABASE usero_fuzz"
+FUZZ_DATABASE="${USERO_TEST_POSTGRES_URL%/*}/usero_fuzz?sslmode=disable" MAX_TIME=60 scripts/fuzz-api.sh
 if [ -x scripts/browser-tests.sh ]; then
     scripts/browser-tests.sh
     # Once more on PostgreSQL (a fresh database of the cluster): the inbox's sessions, pages and forms there.
