@@ -64,6 +64,19 @@ public final class PostgresBackend: Sendable {
         self.logger = logger
     }
 
+    /// The oldest PostgreSQL usero runs on (`server_version_num`): procedures that commit (11) and `MATERIALIZED`
+    /// common table expressions (12).
+    public static let oldestServerVersion = 120_000
+
+    /// Why a server of `serverVersionNum` (`server_version_num`: 150018 for 15.18, 90624 for 9.6.24) will not do,
+    /// or nil when it will.
+    public static func versionProblem(serverVersionNum: Int) -> String? {
+        guard serverVersionNum < oldestServerVersion else { return nil }
+        let major = serverVersionNum >= 100_000 ? "\(serverVersionNum / 10_000)"
+            : "\(serverVersionNum / 10_000).\(serverVersionNum / 100 % 100)"
+        return "PostgreSQL \(major) is too old: usero needs PostgreSQL 12 or later"
+    }
+
     /// Connects, checks the credentials, applies pending migrations (under the migration lock) and starts the pool.
     ///
     /// Any failure is one line naming `variable` (the server unreachable, the password wrong, the database missing,
@@ -92,6 +105,15 @@ public final class PostgresBackend: Sendable {
         } catch {
             await pool.close()
             throw PostgresErrorText.startupFailure(error, settings: settings, variable: variable)
+        }
+        // The server's version first: on one too old, the migrations would mostly pass and some statements fail
+        // only when they first run, a sweep or a batch later.
+        let version = try? await PostgresTransaction(connection: connection, logger: logger, watch: ConnectionWatch())
+            .scalar("SELECT current_setting('server_version_num')::int", as: Int.self)
+        if let version, let problem = Self.versionProblem(serverVersionNum: version) {
+            try? await connection.close()
+            await pool.close()
+            throw PostgresStartupError(description: "\(variable): \(problem)")
         }
         do {
             try await PostgresMigrator(options.migrations).migrate(on: connection, logger: logger)

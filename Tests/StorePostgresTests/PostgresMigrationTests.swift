@@ -409,3 +409,18 @@ struct PostgresStartupErrorTests {
         }
     }
 }
+
+/// A server older than PostgreSQL 12 stops `serve` at start, where it would have started and failed statements one by
+/// one as they first ran. (No such server here: the decision alone, from `server_version_num`.)
+struct PostgresServerVersionTests {
+    @Test func serversBefore12AreRefusedByName() {
+        #expect(PostgresBackend.versionProblem(serverVersionNum: 150_018) == nil)
+        #expect(PostgresBackend.versionProblem(serverVersionNum: 120_000) == nil)
+        #expect(
+            PostgresBackend.versionProblem(serverVersionNum: 110_022)
+                == "PostgreSQL 11 is too old: usero needs PostgreSQL 12 or later")
+        #expect(
+            PostgresBackend.versionProblem(serverVersionNum: 90_624)
+                == "PostgreSQL 9.6 is too old: usero needs PostgreSQL 12 or later")
+    }
+}
