@@ -28,8 +28,16 @@ extension SlackJobRunner {
         func posted(_ ts: String) -> PostedMessage {
             PostedMessage(feedbackId: item.id, clientId: clientId, teamId: team, channel: channel, ts: ts)
         }
+        // A notice of an earlier failure goes once a post of this channel is known to have gone out; while this job
+        // still holds its lease (a stalled worker's clear would overwrite what the one that took over found). Never a
+        // reason to try the post again: a failed clear leaves the notice for the next good post.
+        func clearProblem() async {
+            guard installation.notifyProblem != nil else { return }
+            _ = try? await store.recordNotifyProblem(team: team, channel: channel, code: nil, at: now, by: job.lease)
+        }
         if job.progress > 0, let ts = try await channelHolds(item.id, channel: channel, since: job.progress, token: token) {
             if !ts.isEmpty { try await keep(posted(ts)) }
+            await clearProblem()
             try await finish(job, then: nil)
             return
         }
@@ -61,12 +69,10 @@ extension SlackJobRunner {
         }
         if let ts { try await keep(posted(ts)) }
         // The pace first, while this job still holds the workspace's lane: finished first, another instance waking
-        // in between took the next post at once (two posts 20 ms apart). The problem cleared while it holds the job
-        // too: a worker that stalled past its lease leaves the notice to the one that took the job over.
+        // in between took the next post at once (two posts 20 ms apart). The notice cleared while it holds the job
+        // too.
         try await pace(team: team, by: job)
-        if installation.notifyProblem != nil {
-            try await store.recordNotifyProblem(team: team, channel: channel, code: nil, at: now, by: job.lease)
-        }
+        await clearProblem()
         try await finish(job, then: nil)
     }
 

@@ -68,13 +68,12 @@ public final class PostgresBackend: Sendable {
     /// common table expressions (12).
     public static let oldestServerVersion = 120_000
 
-    /// Why a server of `serverVersionNum` (`server_version_num`: 150018 for 15.18, 90624 for 9.6.24) will not do,
-    /// or nil when it will.
+    /// Why a server of `serverVersionNum` (`server_version_num`: 150018 for 15.18) will not do, or nil when it will.
+    /// (A server before 11 does not get this far: it refuses the session's `jit` setting as the connection opens,
+    /// which `PostgresErrorText.startupFailure` says the same way.)
     public static func versionProblem(serverVersionNum: Int) -> String? {
         guard serverVersionNum < oldestServerVersion else { return nil }
-        let major = serverVersionNum >= 100_000 ? "\(serverVersionNum / 10_000)"
-            : "\(serverVersionNum / 10_000).\(serverVersionNum / 100 % 100)"
-        return "PostgreSQL \(major) is too old: usero needs PostgreSQL 12 or later"
+        return "PostgreSQL \(serverVersionNum / 10_000) is too old: usero needs PostgreSQL 12 or later"
     }
 
     /// Connects, checks the credentials, applies pending migrations (under the migration lock) and starts the pool.
@@ -141,7 +140,7 @@ public final class PostgresBackend: Sendable {
             await pool.close()
             throw PostgresStartupError(
                 description: "\(variable): the role \(settings.user) lacks \(lacking); grant it SELECT, INSERT, UPDATE and "
-                    + "DELETE on usero's tables (README: On PostgreSQL)")
+                    + "DELETE on usero's tables and EXECUTE on its functions (README: On PostgreSQL)")
         }
 
         let watch = ConnectionWatch(statementTimeout: options.statementTimeout, logger: logger)

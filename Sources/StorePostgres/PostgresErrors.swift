@@ -30,10 +30,15 @@ public enum PostgresErrorText {
     /// Whether `error` is postgres-nio's, whose own description says nothing (see `describe`).
     public static func isPostgresError(_ error: any Error) -> Bool { error is PSQLError }
 
+    /// The SQLSTATE and the server's message, for an operator: at startup, or a command's last line. Not the message
+    /// of a data exception (SQLSTATE class 22), which may quote the value it refused (`invalid input syntax for type
+    /// bigint: "…"`), a person's data among them: its class says enough.
     public static func describe(_ error: any Error) -> String {
         guard let error = error as? PSQLError else { return String(describing: error) }
         if error.code == .server, let info = error.serverInfo {
-            var text = "\(info[.sqlState] ?? "?????") \(info[.message] ?? "server error")"
+            let state = info[.sqlState] ?? "?????"
+            let message = state.hasPrefix("22") ? "data exception" : info[.message] ?? "server error"
+            var text = "\(state) \(message)"
             if let constraint = info[.constraintName] { text += " (constraint \(constraint))" }
             return text
         }
@@ -100,6 +105,9 @@ public enum PostgresErrorText {
             case "3D000": problem = "database \(settings.database) does not exist"
             case "57P03": problem = "PostgreSQL is starting up or shutting down"
             case "53300": problem = "PostgreSQL has no connection slots left"
+            // A session setting usero sends at connection (`jit`, from PostgreSQL 11) that the server does not know:
+            // a server too old for usero, which the version check after connecting would otherwise have named.
+            case "42704": problem = "PostgreSQL refused the connection: \(describe(psql)): usero needs PostgreSQL 12 or later"
             default: problem = "PostgreSQL refused the connection: \(describe(psql))"
             }
             return PostgresStartupError(description: "\(variable): \(problem) (\(place))")

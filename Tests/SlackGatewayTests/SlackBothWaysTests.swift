@@ -497,6 +497,34 @@ import UseroTestSupport
         #expect(world.store.jobs.isEmpty)
     }
 
+    /// A post found in the channel on its next try (its answer was lost) clears the notice of an earlier problem, as
+    /// a post answered at once does: the channel takes posts again.
+    @Test func aPostFoundInTheChannelClearsTheNoticeOfAnEarlierProblem() async throws {
+        let clock = TestClock(Date(timeIntervalSince1970: 1_800_000_000))
+        let world = try await World(clock: clock, settings: SlackSettings(notifyChannel: "C0777"))
+        world.api.fail("chat.postMessage", with: .slack(code: "not_in_channel"), .unreachable)
+        _ = try await world.submit("refused")
+        try await world.drain()
+        #expect(try await world.store.installation(client: world.clientID)?.notifyProblem?.code == "not_in_channel")
+        // Slack takes the next post and its answer is lost; the retry finds it in the channel (posted within the
+        // minute the look allows for Slack's clock).
+        let item = try await world.submit("posted once")
+        world.api.setHistory("C0777", [
+            nil: MessagePage(
+                messages: [
+                    Message(
+                        ts: Self.ts(epochMillis(clock.now())), user: Self.bot, botId: "B0001", text: "New feedback",
+                        metadata: MessageMetadata(
+                            eventType: SlackNotificationMessage.eventType,
+                            payload: [SlackNotificationMessage.feedbackIdKey: item.id]))
+                ], nextCursor: nil)
+        ])
+        try await world.drain()
+        #expect(world.api.calls("chat.postMessage").count == 2)
+        #expect(world.store.jobs.isEmpty)
+        #expect(try await world.store.installation(client: world.clientID)?.notifyProblem == nil)
+    }
+
     /// Every post Slack refuses for good, and every post given up on after its retries, leaves the admin a word in
     /// the inbox: a token Slack no longer takes, a missing scope, blocks it refuses, Slack out of reach. They were
     /// dropped with a debug line, the workspace still shown as connected.

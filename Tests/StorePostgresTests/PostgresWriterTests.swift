@@ -449,6 +449,27 @@ struct PostgresWriterTests {
         }
     }
 
+    /// What an operator is told of a server error (a command's last line, a startup failure): the SQLSTATE and the
+    /// server's message, but not the message of a refused value, which quotes it (a person's data, perhaps).
+    @Test func aRefusedValueIsDescribedByItsClassNotQuoted() async throws {
+        try await withDatabase { _, settings in
+            let refusal = await #expect(throws: PSQLError.self) {
+                try await TestPostgres.withConnection(to: settings) { session in
+                    try await session.query("SELECT 'jamie@example.com'::bigint", logger: TestPostgres.logger)
+                }
+            }
+            let refused = try #require(refusal)
+            #expect(PostgresErrorText.describe(refused) == "22P02 data exception")
+            let missing = await #expect(throws: PSQLError.self) {
+                try await TestPostgres.withConnection(to: settings) { session in
+                    try await session.query("SELECT * FROM no_such_table", logger: TestPostgres.logger)
+                }
+            }
+            let unknown = try #require(missing)
+            #expect(PostgresErrorText.describe(unknown) == #"42P01 relation "no_such_table" does not exist"#)
+        }
+    }
+
     /// Writers keep inserting while the server is stopped in immediate mode (no checkpoint: the WAL on disk is all
     /// there is) and started again. Every id that was acknowledged must be there afterwards.
     @Test(.timeLimit(.minutes(3)))
