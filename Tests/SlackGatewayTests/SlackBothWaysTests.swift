@@ -102,6 +102,16 @@ import UseroTestSupport
 
     static func ts(_ millis: Int64) -> String { SlackRecoveryRules.slackTs(millis) }
 
+    /// A page of channel history holding the bot's post of item `feedbackId` at `ts`.
+    static func channelPage(postOf feedbackId: String, ts: String) -> MessagePage {
+        let post = Message(
+            ts: ts, user: bot, botId: "B0001", text: "New feedback",
+            metadata: MessageMetadata(
+                eventType: SlackNotificationMessage.eventType,
+                payload: [SlackNotificationMessage.feedbackIdKey: feedbackId]))
+        return MessagePage(messages: [post], nextCursor: nil)
+    }
+
     /// The positions in `ids` of the items the posts link to, in posting order.
     static func order(of posts: [FakeSlackWebAPI.Call], _ ids: [String]) -> [Int] {
         let index = Dictionary(uniqueKeysWithValues: ids.enumerated().map { ($1, $0) })
@@ -481,16 +491,7 @@ import UseroTestSupport
         await world.worker.runDueJobs()
         #expect(world.api.calls("chat.postMessage").count == 1)
         let ts = Self.ts(sentAt - 5_000)
-        world.api.setHistory("C0777", [
-            nil: MessagePage(
-                messages: [
-                    Message(
-                        ts: ts, user: Self.bot, botId: "B0001", text: "New feedback",
-                        metadata: MessageMetadata(
-                            eventType: SlackNotificationMessage.eventType,
-                            payload: [SlackNotificationMessage.feedbackIdKey: item.id]))
-                ], nextCursor: nil)
-        ])
+        world.api.setHistory("C0777", [nil: Self.channelPage(postOf: item.id, ts: ts)])
         try await world.drain()
         #expect(world.api.calls("chat.postMessage").count == 1)
         #expect(world.store.withState { $0.posts[item.id]?.map(\.ts) } == [ts])
@@ -509,16 +510,7 @@ import UseroTestSupport
         // Slack takes the next post and its answer is lost; the retry finds it in the channel (posted within the
         // minute the look allows for Slack's clock).
         let item = try await world.submit("posted once")
-        world.api.setHistory("C0777", [
-            nil: MessagePage(
-                messages: [
-                    Message(
-                        ts: Self.ts(epochMillis(clock.now())), user: Self.bot, botId: "B0001", text: "New feedback",
-                        metadata: MessageMetadata(
-                            eventType: SlackNotificationMessage.eventType,
-                            payload: [SlackNotificationMessage.feedbackIdKey: item.id]))
-                ], nextCursor: nil)
-        ])
+        world.api.setHistory("C0777", [nil: Self.channelPage(postOf: item.id, ts: Self.ts(epochMillis(clock.now())))])
         try await world.drain()
         #expect(world.api.calls("chat.postMessage").count == 2)
         #expect(world.store.jobs.isEmpty)
