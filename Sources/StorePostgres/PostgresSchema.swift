@@ -682,6 +682,21 @@ public enum PostgresSchema {
                 $$
                 """,
             ]),
+        PostgresMigration(
+            "v23-email-lookups",
+            [
+                // Privacy requests find a person's items and end user by email, in any case (`lower(...)`; see the
+                // SQLite migration `v19-email-lookups`): an index on the column as written served only its client
+                // prefix, and each batch of an erasure or export read every row of the client (237 ms at a million
+                // rows, 0.13 ms by the lowered address). No statistics on the lowered addresses, as on the columns
+                // (`v18-pg-no-personal-statistics`): ANALYZE samples an expression index's values too.
+                "DROP INDEX feedback_by_email",
+                "CREATE INDEX feedback_by_email ON feedback(client_id, lower(user_email)) WHERE user_email IS NOT NULL",
+                "ALTER INDEX feedback_by_email ALTER COLUMN 2 SET STATISTICS 0",
+                "DROP INDEX end_user_by_email",
+                "CREATE INDEX end_user_by_email ON end_user(client_id, lower(email)) WHERE email IS NOT NULL",
+                "ALTER INDEX end_user_by_email ALTER COLUMN 2 SET STATISTICS 0",
+            ]),
     ]
 
     /// Every table the migrations leave: what `serve` checks its role may read and write at startup

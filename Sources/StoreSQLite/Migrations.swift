@@ -375,6 +375,19 @@ extension AppDatabase {
             // resumes after another took the job over must not finish, reschedule, renew or post it.
             try db.execute(sql: "ALTER TABLE job ADD COLUMN claim INTEGER NOT NULL DEFAULT 0")
         }
+        migrator.registerMigration("v19-email-lookups") { db in
+            // Privacy requests find a person's items and end user by email, in any case (`lower(...)`): an index on
+            // the column as written served only its client prefix, and SQLite scanned the whole table for each batch
+            // of an erasure or export. Indexed by the lowered address, they are a search. (Queries name
+            // `user_email IS NOT NULL` for SQLite to see that the partial index applies.)
+            try db.execute(
+                sql: """
+                    DROP INDEX feedback_by_email;
+                    CREATE INDEX feedback_by_email ON feedback(client_id, lower(user_email)) WHERE user_email IS NOT NULL;
+                    DROP INDEX end_user_by_email;
+                    CREATE INDEX end_user_by_email ON end_user(client_id, lower(email)) WHERE email IS NOT NULL;
+                    """)
+        }
         return migrator
     }
 }

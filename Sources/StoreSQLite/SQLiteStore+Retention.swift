@@ -93,7 +93,8 @@ extension SQLiteStore: RetentionStore {
             var alternatives: [String] = []
             var arguments: StatementArguments = [scope.clientID]
             if !scope.emails.isEmpty {
-                alternatives.append("lower(user_email) IN (\(marks(scope.emails.count, "lower(?)")))")
+                alternatives.append(
+                    "(user_email IS NOT NULL AND lower(user_email) IN (\(marks(scope.emails.count, "lower(?)"))))")
                 arguments += StatementArguments(scope.emails)
             }
             if !scope.userIDs.isEmpty {
@@ -281,7 +282,10 @@ extension SQLiteStore: RetentionStore {
             switch subject {
             case .email(let email):
                 let userIDs = try String.fetchAll(
-                    db, sql: "SELECT user_id FROM end_user WHERE client_id = ? AND lower(email) = lower(?)",
+                    db,
+                    sql: """
+                        SELECT user_id FROM end_user WHERE client_id = ? AND email IS NOT NULL AND lower(email) = lower(?)
+                        """,
                     arguments: [clientID, email])
                 return SubjectScope(clientID: clientID, emails: [email], userIDs: userIDs, endUserEmail: email)
             case .userID(let userID):
@@ -381,7 +385,7 @@ extension SQLiteStore: RetentionStore {
     /// End users of the subject.
     static func endUserCondition(_ scope: SubjectScope) -> (String, StatementArguments)? {
         if let email = scope.endUserEmail {
-            return ("client_id = ? AND lower(email) = lower(?)", [scope.clientID, email])
+            return ("client_id = ? AND email IS NOT NULL AND lower(email) = lower(?)", [scope.clientID, email])
         }
         if let userID = scope.endUserID { return ("client_id = ? AND user_id = ?", [scope.clientID, userID]) }
         return nil
