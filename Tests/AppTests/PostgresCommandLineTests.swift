@@ -192,6 +192,31 @@ struct PostgresCommandLineTests {
             "ALTER DATABASE \(database) RESET default_transaction_read_only", on: try TestBackend.settings())
     }
 
+    /// Background work that fails on PostgreSQL says why in its log line, as a failed request does: the retention
+    /// sweep on a read-only server logs `error.sqlstate=25006` beside the error's type (it logged `PSQLError` alone).
+    @Test func aRetentionSweepThatFailsOnPostgreSQLLogsItsSQLSTATE() async throws {
+        var environment = try await environment()
+        _ = try await UseroBinary.createClient(name: "Before", environment: environment)
+        let database = try await TestBackend.database(for: folder).database
+        try await runAsOwner("ALTER DATABASE \(database) SET default_transaction_read_only = on")
+        environment["USERO_RETENTION_INTERVAL_SECONDS"] = "1"
+        let log = folder.appendingPathComponent("sweep.log").path
+        let process = try UseroBinary.launchServe(port: UseroBinary.freePort(), environment: environment, log: log)
+        var line: Substring?
+        for _ in 0..<300 where line == nil && process.isRunning {
+            try await Task.sleep(for: .milliseconds(100))
+            let lines = ((try? String(contentsOfFile: log, encoding: .utf8)) ?? "").split(separator: "\n")
+            line = lines.first { $0.contains("Retention sweep failed") }
+        }
+        process.send(SIGTERM)
+        _ = await waitForExit(process)
+        try await TestBackend.run(
+            "ALTER DATABASE \(database) RESET default_transaction_read_only", on: try TestBackend.settings())
+        let failed = try #require(line, "\((try? String(contentsOfFile: log, encoding: .utf8)) ?? "")")
+        #expect(failed.contains("error.sqlstate=25006"), "\(failed)")
+        #expect(failed.contains("error.type=PSQLError"), "\(failed)")
+    }
+
     /// A role that may not write one of usero's tables (granted before an upgrade added it) stops `serve` with one
     /// line naming the table and what is missing, exit 78, where it used to start and answer 500 to every request
     /// touching that table.
