@@ -106,21 +106,25 @@ start_usero() {
 # drive NAME LUA PATH: drives the server start_usero started with wrk for the run's duration, then stops it; sets
 # `non2xx` and `p99` (declare them local first) from wrk's report, kept in $work/wrk-NAME.txt.
 # Also sets `usero_us` and `rest_us`: CPU time a request, of usero's process and of the rest of the machine (PostgreSQL's
-# processes and the kernel's own threads, wrk's own CPU left out), over the run.
+# processes and the kernel's own threads, wrk's own CPU left out), over the run; and `idle_pct`: the share of the
+# machine's CPU time left idle over it (at 32 connections a fifth on both backends: run 32 in BENCHMARKS.md).
 hz=$(getconf CLK_TCK)
 process_cpu() { awk '{print $14 + $15}' "/proc/$1/stat"; }
 machine_cpu() { awk '/^cpu / {print $2 + $3 + $4 + $7 + $8}' /proc/stat; }
+idle_cpu() { awk '/^cpu / {print $5 + $6}' /proc/stat; }
 drive() {
-    local usero0 machine0 usero1 machine1 requests wrk_cpu
-    usero0=$(process_cpu $server) machine0=$(machine_cpu)
+    local usero0 machine0 usero1 machine1 idle0 idle1 requests wrk_cpu
+    usero0=$(process_cpu $server) machine0=$(machine_cpu) idle0=$(idle_cpu)
     { TIMEFORMAT='%U %S'; time "${pin[@]}" wrk -t1 -c"$connections" -d"${duration}s" --latency -s "$2" \
         "http://127.0.0.1:$port$3" > "$work/wrk-$1.txt"; } 2> "$work/wrk-$1.cpu"
-    usero1=$(process_cpu $server) machine1=$(machine_cpu)
+    usero1=$(process_cpu $server) machine1=$(machine_cpu) idle1=$(idle_cpu)
     requests=$(awk '/requests in/ {print $1}' "$work/wrk-$1.txt")
     wrk_cpu=$(awk '{print $1 + $2}' "$work/wrk-$1.cpu")
-    read -r usero_us rest_us < <(python3 -c "
+    read -r usero_us rest_us idle_pct < <(python3 -c "
 usero = ($usero1 - $usero0) / $hz; machine = ($machine1 - $machine0) / $hz; requests = max($requests, 1)
-print(round(usero / requests * 1e6), round(max(machine - usero - $wrk_cpu, 0) / requests * 1e6))")
+idle = ($idle1 - $idle0) / $hz
+print(round(usero / requests * 1e6), round(max(machine - usero - $wrk_cpu, 0) / requests * 1e6),
+    round(idle / max(idle + machine, 1e-9) * 100))")
     kill -TERM $server; wait $server || true
     server=
     non2xx=$(grep -Eo 'Non-2xx or 3xx responses: [0-9]+' "$work/wrk-$1.txt" | grep -Eo '[0-9]+$' || echo 0)
@@ -144,7 +148,7 @@ wrk.headers["Content-Type"] = "application/json"
 $origin_header
 wrk.body = '{"clientId":"$client","rating":3,"comment":"Export to CSV times out on large projects","userEmail":"jamie@example.com","pageUrl":"https://yourapp.com/projects/42/export","environment":"staging","metadata":{"appVersion":"2.4.1","build":1842}}'
 LUA
-    local rows non2xx p99 usero_us rest_us
+    local rows non2xx p99 usero_us rest_us idle_pct
     drive "$name" "$work/post.lua" /api/feedback
     if [ "${name%-*}" = sqlite ]; then
         rows=$(python3 -c "import sqlite3,sys; print(sqlite3.connect(sys.argv[1]).execute('select count(*) from feedback').fetchone()[0])" "$database")
@@ -153,7 +157,7 @@ LUA
         local dbname=${database%%\?*}
         rows=$(psql "$(db_url "${dbname##*/}" | sed 's/?.*//')" -c "SELECT count(*) FROM feedback")
     fi
-    echo "$name: $rows rows in ${duration}s = $((rows / duration)) rows/s, p99 $p99, non-2xx $non2xx; CPU a request: usero $usero_us us, the rest of the machine $rest_us us" >&2
+    echo "$name: $rows rows in ${duration}s = $((rows / duration)) rows/s, p99 $p99, non-2xx $non2xx; CPU a request: usero $usero_us us, the rest of the machine $rest_us us; idle $idle_pct %" >&2
     echo "$((rows / duration)) $p99 $usero_us $rest_us"
 }
 
@@ -161,7 +165,7 @@ LUA
 # event (ignored at ingestion: nothing is stored) at POST /slack/events; prints "rate p99" of the answered requests.
 signing_secret=bench-signing-secret-0001
 run_events() {
-    local name=$1 database=$2 port rate non2xx p99 usero_us rest_us
+    local name=$1 database=$2 port rate non2xx p99 usero_us rest_us idle_pct
     use_database "$name" "$database"
     SLACK_SIGNING_SECRET=$signing_secret start_usero
     scripts/slack-event-lua.sh "$signing_secret" > "$work/event.lua"
