@@ -105,10 +105,11 @@ public final class PostgresBackend: Sendable {
             await pool.close()
             throw PostgresErrorText.startupFailure(error, settings: settings, variable: variable)
         }
+        // The checks' statements go through a session of the connection (see `ConnectionWatch`).
+        let session = PostgresTransaction(connection: connection, logger: logger, watch: ConnectionWatch())
         // The server's version first: on one too old, the migrations would mostly pass and some statements fail
         // only when they first run, a sweep or a batch later.
-        let version = try? await PostgresTransaction(connection: connection, logger: logger, watch: ConnectionWatch())
-            .scalar("SELECT current_setting('server_version_num')::int", as: Int.self)
+        let version = try? await session.scalar("SELECT current_setting('server_version_num')::int", as: Int.self)
         if let version, let problem = Self.versionProblem(serverVersionNum: version) {
             try? await connection.close()
             await pool.close()
@@ -127,8 +128,7 @@ public final class PostgresBackend: Sendable {
         // Then what the role may do: one that may not write a table would start and fail every request touching it.
         let lacking: String?
         do {
-            lacking = try await PostgresPrivileges.missing(
-                on: PostgresTransaction(connection: connection, logger: logger, watch: ConnectionWatch()))
+            lacking = try await PostgresPrivileges.missing(on: session)
         } catch {
             lacking = nil  // Not knowing is no reason to refuse: the requests say what they meet.
             logger.warning(

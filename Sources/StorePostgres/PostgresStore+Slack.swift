@@ -380,7 +380,8 @@ extension PostgresStore: SlackStore {
         // installation row is then the new one; the uninstall deleted the old) and which rows to scrub: what it
         // captured since keeps its ids. As two statements, a reinstall and a capture committed between them lost
         // that capture's ids. The reinstall check is evaluated once (an uncorrelated subquery), so the common scrub
-        // stays one narrow table's delete; only after a reinstall does each row look at its item's time.
+        // stays one narrow table's delete; only after a reinstall does each row look its item's time up by key (a
+        // scalar subquery: an EXISTS there was planned as a hash of every client's feedback, built for each batch).
         try await tx.execute(
             """
             DELETE FROM feedback_slack_person
@@ -388,8 +389,8 @@ extension PostgresStore: SlackStore {
                 SELECT p.ctid FROM feedback_slack_person p
                 WHERE p.slack_team = \(team)
                 AND (NOT EXISTS (SELECT 1 FROM slack_installation WHERE team_id = \(team))
-                    OR EXISTS (SELECT 1 FROM feedback f WHERE f.id = p.feedback_id AND f.created_at < (
-                        SELECT installed_at FROM slack_installation WHERE team_id = \(team))))
+                    OR (SELECT f.created_at FROM feedback f WHERE f.id = p.feedback_id)
+                        < (SELECT installed_at FROM slack_installation WHERE team_id = \(team)))
                 LIMIT \(limit)))
             """)
     }
