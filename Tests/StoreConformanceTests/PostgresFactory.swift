@@ -66,19 +66,22 @@ actor ConformancePostgres {
         ProcessInfo.processInfo.environment["USERO_TEST_POSTGRES_URL"].flatMap { $0.isEmpty ? nil : $0 }
     }
 
-    private var template: PostgresSettings?
+    /// The template, made once: by the first caller, whom every other waits for. (Each caller that came before
+    /// the first had finished used to make a template of its own: 126 migrations at once at the start of a full run,
+    /// which held every conformance test on PostgreSQL for about 90 s.)
+    private var template: Task<PostgresSettings, any Error>?
 
     func freshDatabase() async throws -> PostgresSettings {
         guard let url = Self.url else { throw MissingServer() }
         let admin = try PostgresSettings(url: url, variable: "USERO_TEST_POSTGRES_URL")
-        let template = try await self.template(admin)
+        if template == nil { template = Task { try await Self.makeTemplate(admin) } }
+        let template = try await self.template!.value
         let name = "usero_conf_" + UUID().uuidString.lowercased().replacingOccurrences(of: "-", with: "")
         try await Self.run("CREATE DATABASE \(name) TEMPLATE \(template.database)", on: admin)
         return admin.database(name)
     }
 
-    private func template(_ admin: PostgresSettings) async throws -> PostgresSettings {
-        if let template { return template }
+    private static func makeTemplate(_ admin: PostgresSettings) async throws -> PostgresSettings {
         if let server = try? admin.connectionConfiguration() {
             await StaleTestDatabases.drop(prefix: "usero_conf_", server: server)
         }
@@ -90,7 +93,6 @@ actor ConformancePostgres {
             configuration: settings.connectionConfiguration(), id: 1, logger: Self.logger)
         try await PostgresMigrator().migrate(on: connection, logger: Self.logger)
         try await connection.close()
-        template = settings
         return settings
     }
 
