@@ -16,6 +16,9 @@ public struct KeyRing: Sendable, CustomStringConvertible {
     /// The id new envelopes carry.
     public var currentKeyID: String { current.id }
 
+    /// The ids of every key the ring holds: the envelopes it can open.
+    public var keyIDs: Set<String> { Set([current.id] + previous.map(\.id)) }
+
     /// Seals `plaintext` under the current key, bound to `associatedData`.
     public func seal(
         _ plaintext: some Collection<UInt8>,

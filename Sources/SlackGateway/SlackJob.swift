@@ -29,6 +29,12 @@ public struct SlackJob: Sendable, Equatable {
         public static let cancelledByUninstall: [Kind] = [
             .captureReaction, .notify, .respond, .postFeedback, .recover, .publishHome, .unpost,
         ]
+
+        /// Jobs that open their workspace's bot token (the installation's): an instance without the key it was
+        /// sealed under can do nothing with them (`SlackJobKeyFilter`). The scrub needs no token, and a closed
+        /// account's revocation carries its own envelope. (An answer through `response_url` needs none either, but
+        /// it also asks for the row's permalink with the token: left to an instance that can do both.)
+        public static let opensWorkspaceToken: Set<Kind> = Set(cancelledByUninstall)
     }
 
     /// The work and its typed payload.

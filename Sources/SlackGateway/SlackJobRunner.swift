@@ -22,11 +22,10 @@ public struct SlackJobRunner: Sendable {
     /// one queued this long ago (a day, epoch ms) is given up at its next 429, as a job out of attempts is.
     public static let rateLimitedGiveUpAge: Int64 = 86_400_000
     /// How long a job whose token was sealed under a key this instance lacks waits before any instance may claim it
-    /// again (epoch ms). Every instance wakes for a job when it comes due and they take turns under the claim lock,
-    /// so the instance without the key takes it back at some of those turns: an instance that has the key gets it
-    /// after about one and a half of these waits on average with two such instances beside it (at 15 s, an outside
-    /// test saw captures held 15-60 s). Short, not a spin: each turn costs the instance without the key one claim and
-    /// one write, per workspace and lane.
+    /// again (epoch ms). The worker's claim passes such jobs over (`SlackJobWorker.keyFilter`), so this is for what
+    /// it cannot see coming: a closed account's revocation (its envelope travels in the job), and a token sealed
+    /// again under another key between the claim and the run. Short, not a spin: each turn costs one claim and one
+    /// write.
     public static let unknownKeyDelay: Int64 = 2_000
 
     /// What the outbound jobs (issue 12) need beyond the store and Slack.

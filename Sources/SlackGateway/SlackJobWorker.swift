@@ -1,5 +1,6 @@
 public import Feedback
 import Foundation
+import UseroCrypto
 import Synchronization
 public import Logging
 public import ServiceLifecycle
@@ -66,6 +67,15 @@ public struct SlackJobWorker: Service {
     }
 
     public func run() async {
+        // Jobs another instance sharing the store leaves to this one (it lacks the key of their workspace's token)
+        // wake this worker at once, not at its next poll. Not awaited at the end: a listener that is connecting to
+        // a server that does not answer must not hold the shutdown.
+        let listener = Task { [store, wakeup] in await store.listenForJobsLeftHere { wakeup.signal() } }
+        defer { listener.cancel() }
+        await serve()
+    }
+
+    private func serve() async {
         await withTaskGroup(of: Void.self) { top in
             top.addTask { await runLoop() }
             // The drain bound: from the shutdown signal, `drainTimeout`; then the loop and its jobs are cancelled.
@@ -181,10 +191,17 @@ public struct SlackJobWorker: Service {
         }
     }
 
+    /// What this worker leaves to other instances: jobs that would open a workspace's token sealed under a key it
+    /// lacks, for a day (then they are taken, and fail as any job whose token cannot be opened).
+    func keyFilter(now: Int64) -> SlackJobKeyFilter {
+        SlackJobKeyFilter(keyIDs: runner.keyRing.keyIDs, queuedAfter: now - SlackJobRunner.rateLimitedGiveUpAge)
+    }
+
     /// Claims the scrubs first, then one job per free workspace in each lane: all lanes in one transaction.
     private func claim() async -> [SlackJob] {
         do {
-            return try await store.claimDueJobs(now: epochMillis(clock.now()), lanes: Self.claimLanes)
+            let now = epochMillis(clock.now())
+            return try await store.claimDueJobs(now: now, lanes: Self.claimLanes, passingOver: keyFilter(now: now))
         } catch {
             logger.error("Slack job queue unreadable", metadata: errorMetadata(error))
             return []
@@ -196,7 +213,9 @@ public struct SlackJobWorker: Service {
     private func nextWait() async -> Duration {
         let now = epochMillis(clock.now())
         let all = Self.lanes.reduce(into: Set<SlackJob.Kind>()) { $0.formUnion($1) }
-        guard let next = try? await store.nextJobDueAt(now: now, kinds: all) else { return pollInterval }
+        guard let next = try? await store.nextJobDueAt(now: now, kinds: all, passingOver: keyFilter(now: now)) else {
+            return pollInterval
+        }
         let wait = next - now
         return wait <= 0 ? .milliseconds(10) : min(pollInterval, .milliseconds(wait))
     }

@@ -87,10 +87,19 @@ public protocol SlackStore: Sendable {
     ///
     /// Several lanes are claimed in one transaction, in order, each by these rules for its own kinds: one write (and
     /// one commit) for the worker's whole claim, where a transaction per lane made a reaction wait for four.
-    func claimDueJobs(now: Int64, lanes: [SlackJobLane]) async throws -> [SlackJob]
+    ///
+    /// With `passingOver`, jobs it matches are left for other instances: not claimed, not counted as their
+    /// workspace's turn. When a store several instances share finds due jobs it passes over that it has not
+    /// announced yet, it announces them (see `listenForJobsLeftHere`), so an instance that can run them claims them
+    /// now instead of at its next poll.
+    func claimDueJobs(now: Int64, lanes: [SlackJobLane], passingOver: SlackJobKeyFilter?) async throws -> [SlackJob]
     /// When a job of `kinds` could next be claimed (epoch ms): the earliest due instant of a job whose workspace is
-    /// not busy, or the end of a live lease; nil when the queue holds none.
-    func nextJobDueAt(now: Int64, kinds: Set<SlackJob.Kind>) async throws -> Int64?
+    /// not busy, or the end of a live lease; nil when the queue holds none. Jobs `passingOver` matches are left out.
+    func nextJobDueAt(now: Int64, kinds: Set<SlackJob.Kind>, passingOver: SlackJobKeyFilter?) async throws -> Int64?
+    /// Calls `wake` whenever another instance sharing the store leaves due jobs it cannot run (a claim passing them
+    /// over announced them), until the calling task is cancelled. A store that one process owns has no other
+    /// instance: it returns at once.
+    func listenForJobsLeftHere(_ wake: @escaping @Sendable () -> Void) async
     /// Extends the leases of jobs still running here to `until` (epoch ms), so that a lease can be short (another
     /// instance takes over soon after this one dies) while a job may run longer than it. A job no longer leased at
     /// `now` (finished, rescheduled, handed back, or expired) or claimed again since (`SlackJob.claim`) is left as
@@ -293,6 +302,33 @@ public enum RecoveryStepOutcome: Sendable, Equatable {
     case jobGone
 }
 
+/// The jobs a claim leaves to other instances: those of `kinds` (the ones that open their workspace's bot token)
+/// whose workspace's token is sealed under a key that is not in `keyIDs`, queued after `queuedAfter` (epoch ms).
+///
+/// An instance started with another `USERO_TOKEN_KEY` (or without a previous key a token is still sealed under) so
+/// never takes a job it could only hand back, where taking turns with the instances that have the key held captures
+/// it acknowledged for seconds. A job queued before `queuedAfter` (a day ago: no instance with the key took it
+/// meanwhile) is claimed as any other, and fails as one (`SlackJobRunner.run`). A workspace whose installation is
+/// gone, or holds no token, is never passed over.
+public struct SlackJobKeyFilter: Sendable, Hashable {
+    public var keyIDs: Set<String>
+    public var kinds: Set<SlackJob.Kind>
+    public var queuedAfter: Int64
+
+    public init(keyIDs: Set<String>, kinds: Set<SlackJob.Kind> = SlackJob.Kind.opensWorkspaceToken, queuedAfter: Int64) {
+        self.keyIDs = keyIDs
+        self.kinds = kinds
+        self.queuedAfter = queuedAfter
+    }
+
+    /// Whether a job of `kind` queued at `createdAt` (nil: unknown, taken as recent) for a workspace whose token is
+    /// sealed under `tokenKeyID` (nil: no token, or no installation) is passed over.
+    public func passesOver(kind: SlackJob.Kind, createdAt: Int64?, tokenKeyID: String?) -> Bool {
+        guard let tokenKeyID, kinds.contains(kind), (createdAt ?? .max) > queuedAfter else { return false }
+        return !keyIDs.contains(tokenKeyID)
+    }
+}
+
 /// One lane of a claim: the job kinds it takes, how many at most, and how long they are leased (ms).
 public struct SlackJobLane: Sendable, Hashable {
     public var kinds: Set<SlackJob.Kind>
@@ -307,6 +343,16 @@ public struct SlackJobLane: Sendable, Hashable {
 }
 
 extension SlackStore {
+    /// Claims due jobs, passing over none (see the requirement).
+    public func claimDueJobs(now: Int64, lanes: [SlackJobLane]) async throws -> [SlackJob] {
+        try await claimDueJobs(now: now, lanes: lanes, passingOver: nil)
+    }
+
+    /// When a job of `kinds` could next be claimed, passing over none (see the requirement).
+    public func nextJobDueAt(now: Int64, kinds: Set<SlackJob.Kind>) async throws -> Int64? {
+        try await nextJobDueAt(now: now, kinds: kinds, passingOver: nil)
+    }
+
     /// `app_uninstalled` delivered for the first time (see the requirement).
     public func acceptUninstall(team: String, eventId: String?, at now: Int64, deadline: Int64) async throws -> Bool {
         try await acceptUninstall(team: team, eventId: eventId, at: now, deadline: deadline, retriedEventAt: nil)

@@ -697,6 +697,94 @@ public enum PostgresSchema {
                 "CREATE INDEX end_user_by_email ON end_user(client_id, lower(email)) WHERE email IS NOT NULL",
                 "ALTER INDEX end_user_by_email ALTER COLUMN 2 SET STATISTICS 0",
             ]),
+        PostgresMigration(
+            "v24-claim-passes-over-unknown-keys",
+            [
+                // The job claim with the jobs an instance leaves to others (`SlackJobKeyFilter`): those that open a
+                // workspace's bot token sealed under a key this instance lacks (one started with another
+                // `USERO_TOKEN_KEY`), queued less than a day before (`p_key_since`). A new overload beside
+                // `v22-pg-claim-jobs`' function, which instances of the earlier version go on calling during an
+                // upgrade; `p_keys` NULL passes over nothing.
+                """
+                CREATE FUNCTION usero_claim_jobs(
+                    p_lock bigint, p_now bigint, p_limits bigint[], p_leases bigint[], p_kinds text[],
+                    p_kind_lanes integer[], p_keys text[], p_key_kinds text[], p_key_since bigint)
+                RETURNS SETOF job
+                LANGUAGE plpgsql
+                AS $$
+                DECLARE
+                    v_lane integer;
+                    v_kinds text[];
+                    v_teams text[];
+                    v_taken bigint[];
+                    v_until bigint;
+                    v_job record;
+                BEGIN
+                    PERFORM pg_advisory_xact_lock(p_lock);
+                    -- Due jobs this instance passes over and no claim has announced yet: marked, and announced to
+                    -- every instance listening (delivered at the commit), once, so that one with the key takes them
+                    -- now rather than at its next poll. Once only: instances that all lack the key would otherwise
+                    -- wake each other for ever.
+                    IF p_keys IS NOT NULL THEN
+                        UPDATE job SET last_error = 'token_key_unknown' WHERE id IN (
+                            SELECT j.id FROM job j
+                            WHERE j.run_at <= p_now AND (j.lease_until IS NULL OR j.lease_until <= p_now)
+                            AND j.last_error IS DISTINCT FROM 'token_key_unknown'
+                            AND j.kind = ANY(p_key_kinds) AND j.created_at > p_key_since AND EXISTS (
+                                SELECT 1 FROM slack_installation i WHERE i.team_id = j.team_id
+                                AND i.token_key_id IS NOT NULL AND i.token_key_id <> ALL(p_keys))
+                            FOR UPDATE SKIP LOCKED);
+                        IF FOUND THEN
+                            PERFORM pg_notify('usero_jobs_left', '');
+                        END IF;
+                    END IF;
+                    FOR v_lane IN 1 .. coalesce(array_length(p_limits, 1), 0) LOOP
+                        v_kinds := ARRAY(SELECT p_kinds[i] FROM generate_subscripts(p_kinds, 1) AS i
+                            WHERE p_kind_lanes[i] = v_lane);
+                        v_teams := '{}';
+                        v_taken := '{}';
+                        FOR v_job IN
+                            SELECT j.id, j.team_id FROM job j
+                            WHERE j.run_at <= p_now AND j.kind = ANY(v_kinds)
+                            AND (j.lease_until IS NULL OR j.lease_until <= p_now)
+                            AND (j.team_id IS NULL OR NOT EXISTS (
+                                SELECT 1 FROM job k WHERE k.team_id = j.team_id AND k.kind = ANY(v_kinds)
+                                AND k.lease_until > p_now))
+                            -- Nor while a job of its workspace and kind waits out Slack's Retry-After.
+                            AND (j.team_id IS NULL OR NOT EXISTS (
+                                SELECT 1 FROM job r WHERE r.team_id = j.team_id AND r.kind = j.kind
+                                AND r.last_error = 'ratelimited' AND r.run_at > p_now))
+                            -- A workspace's posts leave in order: only its oldest (a parked one aside), at its pace.
+                            AND (j.kind <> 'slack.post' OR (NOT EXISTS (
+                                    SELECT 1 FROM job o WHERE o.team_id = j.team_id AND o.kind = 'slack.post'
+                                    AND o.id < j.id AND o.run_at < 9223372036854775807)
+                                AND coalesce((SELECT i.post_not_before FROM slack_installation i
+                                    WHERE i.team_id = j.team_id), 0) <= p_now))
+                            -- Nor a job this instance leaves to one with the key of its workspace's token.
+                            AND NOT (p_keys IS NOT NULL AND j.kind = ANY(p_key_kinds) AND j.created_at > p_key_since
+                                AND EXISTS (SELECT 1 FROM slack_installation i WHERE i.team_id = j.team_id
+                                    AND i.token_key_id IS NOT NULL AND i.token_key_id <> ALL(p_keys)))
+                            ORDER BY j.run_at, j.id LIMIT greatest(p_limits[v_lane], 0)
+                            FOR UPDATE SKIP LOCKED
+                        LOOP
+                            -- One job a workspace a claim: its next one waits for this one's lease to end.
+                            CONTINUE WHEN v_job.team_id IS NOT NULL AND v_job.team_id = ANY(v_teams);
+                            IF v_job.team_id IS NOT NULL THEN
+                                v_teams := v_teams || v_job.team_id::text;
+                            END IF;
+                            v_taken := v_taken || v_job.id;
+                        END LOOP;
+                        v_until := least(p_now::numeric + greatest(p_leases[v_lane], 0), 9223372036854775807);
+                        RETURN QUERY
+                            WITH claimed AS (
+                                UPDATE job SET lease_until = v_until, claim = job.claim + 1
+                                WHERE id = ANY(v_taken) RETURNING job.*)
+                            SELECT * FROM claimed ORDER BY run_at, id;
+                    END LOOP;
+                END
+                $$
+                """,
+            ]),
     ]
 
     /// Every table the migrations leave: what `serve` checks its role may read and write at startup

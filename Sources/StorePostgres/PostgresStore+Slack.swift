@@ -425,13 +425,21 @@ extension PostgresStore: SlackStore {
     ///
     /// A job whose payload does not decode is parked (`undecodable_payload`, never claimed again), and since it took
     /// its workspace's turn, the lanes are claimed again for what they have left: the workspace's next job runs now.
-    public func claimDueJobs(now: Int64, lanes: [SlackJobLane]) async throws -> [SlackJob] {
+    ///
+    /// With `passingOver`, the call also marks and announces (`NOTIFY usero_jobs_left`, heard by
+    /// `listenForJobsLeftHere` on every instance) the due jobs it passes over that no claim announced before.
+    public func claimDueJobs(now: Int64, lanes: [SlackJobLane], passingOver: SlackJobKeyFilter?) async throws
+        -> [SlackJob]
+    {
         // Each kind with its lane's number (from 1), and each lane's lease: the same every round.
         let lanesOfKinds = lanes.enumerated().flatMap { index, lane in
             lane.kinds.map(\.rawValue).sorted().map { ($0, Int32(index + 1)) }
         }
         let (kinds, kindLanes) = (lanesOfKinds.map(\.0), lanesOfKinds.map(\.1))
         let leases = lanes.map { max(0, $0.lease) }
+        let keys = passingOver.map { $0.keyIDs.sorted() }
+        let keyKinds = (passingOver?.kinds ?? []).map(\.rawValue).sorted()
+        let keySince = passingOver?.queuedAfter ?? 0
         var jobs: [SlackJob] = []
         var left = lanes.map { max(0, $0.limit) }
         // A round that parks nothing is the last; one that parks some is followed by another, a few at most.
@@ -441,7 +449,7 @@ extension PostgresStore: SlackStore {
                 try await session.rows(
                     """
                     SELECT * FROM usero_claim_jobs(\(PostgresLocks.jobClaim), \(now), \(limits), \(leases), \(kinds),
-                        \(kindLanes))
+                        \(kindLanes), \(keys)::text[], \(keyKinds)::text[], \(keySince))
                     """)
             }
             var parked: [SlackJobLease] = []
@@ -486,8 +494,13 @@ extension PostgresStore: SlackStore {
         }
     }
 
-    public func nextJobDueAt(now: Int64, kinds: Set<SlackJob.Kind>) async throws -> Int64? {
+    public func nextJobDueAt(now: Int64, kinds: Set<SlackJob.Kind>, passingOver: SlackJobKeyFilter?) async throws
+        -> Int64?
+    {
         let kindList = kinds.map(\.rawValue).sorted()
+        let keys = passingOver.map { $0.keyIDs.sorted() }
+        let keyKinds = (passingOver?.kinds ?? []).map(\.rawValue).sorted()
+        let keySince = passingOver?.queuedAfter ?? 0
         return try await scalar(
             """
             SELECT MIN(CASE WHEN lease_until > \(now) THEN lease_until
@@ -501,7 +514,52 @@ extension PostgresStore: SlackStore {
                 SELECT 1 FROM job k WHERE k.team_id = j.team_id AND k.id <> j.id AND k.kind = ANY(\(kindList))
                 AND k.lease_until > \(now)))
             AND (kind <> 'slack.post' OR \(unescaped: Self.oldestPost("j")))
+            AND NOT (\(keys)::text[] IS NOT NULL AND kind = ANY(\(keyKinds)) AND created_at > \(keySince) AND EXISTS (
+                SELECT 1 FROM slack_installation i WHERE i.team_id = j.team_id AND i.token_key_id IS NOT NULL
+                AND i.token_key_id <> ALL(\(keys)::text[])))
             """, as: Int64?.self) ?? nil
+    }
+
+    /// The channel `usero_claim_jobs` announces the jobs it passed over on.
+    static let jobsLeftChannel = "usero_jobs_left"
+
+    /// Listens on a connection of its own (a listening session stays open, so not one of the pool's), opened again
+    /// after it fails or closes: at once the first time, then a second, two, up to ten seconds after each failure in
+    /// a row. Each time it starts listening it also wakes the worker once, for whatever was announced while it was
+    /// not.
+    /// The first failure in a row is a notice, the retries that follow debug lines (an outage is said elsewhere).
+    public func listenForJobsLeftHere(_ wake: @escaping @Sendable () -> Void) async {
+        let logger = PostgresBackend.cappedForPostgresNIO(logger)
+        var failures = 0
+        while !Task.isCancelled {
+            var failure: (any Error)?
+            do {
+                let connection = try await PostgresConnection.connect(
+                    configuration: backend.settings.connectionConfiguration(), id: 1, logger: logger)
+                do {
+                    try await connection.listen(on: Self.jobsLeftChannel) { notifications in
+                        failures = 0
+                        wake()
+                        for try await _ in notifications { wake() }
+                    }
+                } catch {
+                    failure = error
+                }
+                try? await connection.close()
+            } catch {
+                failure = error
+            }
+            if Task.isCancelled { return }
+            if let failure {
+                var metadata = errorMetadata(failure)
+                metadata["attempt"] = "\(failures + 1)"
+                logger.log(
+                    level: failures == 0 ? .notice : .debug,
+                    "Listening for Slack jobs left by other instances failed; trying again", metadata: metadata)
+            }
+            failures += 1
+            try? await Task.sleep(for: .seconds(min(failures, 10)))
+        }
     }
 
     /// SQL: the post job `alias` is its workspace's oldest one waiting (parked ones, at `run_at` Int64.max, aside).

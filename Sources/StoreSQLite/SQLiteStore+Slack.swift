@@ -393,17 +393,45 @@ extension SQLiteStore: SlackStore {
         return db.changesCount > 0
     }
 
-    public func claimDueJobs(now: Int64, lanes: [SlackJobLane]) async throws -> [SlackJob] {
+    /// One process owns the file: there is no other instance to announce passed-over jobs to.
+    public func claimDueJobs(now: Int64, lanes: [SlackJobLane], passingOver: SlackJobKeyFilter?) async throws
+        -> [SlackJob]
+    {
         try await database.write { db in
-            try lanes.flatMap { try Self.claimDueJobs(now: now, limit: $0.limit, lease: $0.lease, kinds: $0.kinds, in: db) }
+            try lanes.flatMap {
+                try Self.claimDueJobs(
+                    now: now, limit: $0.limit, lease: $0.lease, kinds: $0.kinds, passingOver: passingOver, in: db)
+            }
         }
     }
 
-    private static func claimDueJobs(now: Int64, limit: Int, lease: Int64, kinds: Set<SlackJob.Kind>, in db: Database)
-        throws -> [SlackJob]
-    {
+    public func listenForJobsLeftHere(_ wake: @escaping @Sendable () -> Void) async {}
+
+    /// SQL and its arguments: the job `alias` is not one `filter` passes over (nothing without a filter).
+    static func notPassedOver(_ filter: SlackJobKeyFilter?, _ alias: String) -> (sql: String, arguments: StatementArguments) {
+        guard let filter, !filter.kinds.isEmpty else { return ("", []) }
+        let kinds = filter.kinds.map(\.rawValue).sorted()
+        let keys = filter.keyIDs.sorted()
+        func marks(_ count: Int) -> String { Array(repeating: "?", count: count).joined(separator: ", ") }
+        // An empty ring holds no key: every sealed token is passed over.
+        let keyCheck = keys.isEmpty ? "" : "AND i.token_key_id NOT IN (\(marks(keys.count)))"
+        return (
+            """
+            AND NOT (\(alias).kind IN (\(marks(kinds.count))) AND \(alias).created_at > ? AND EXISTS (
+                SELECT 1 FROM slack_installation i WHERE i.team_id = \(alias).team_id AND i.token_key_id IS NOT NULL
+                \(keyCheck)))
+            """,
+            StatementArguments(kinds) + StatementArguments([filter.queuedAfter]) + StatementArguments(keys)
+        )
+    }
+
+    private static func claimDueJobs(
+        now: Int64, limit: Int, lease: Int64, kinds: Set<SlackJob.Kind>, passingOver: SlackJobKeyFilter?,
+        in db: Database
+    ) throws -> [SlackJob] {
         let kindList = kinds.map(\.rawValue).sorted()
         let marks = Array(repeating: "?", count: kindList.count).joined(separator: ", ")
+        let passOver = Self.notPassedOver(passingOver, "j")
         let rows = try Row.fetchAll(
             db,
             sql: """
@@ -424,9 +452,12 @@ extension SQLiteStore: SlackStore {
                 AND (kind <> 'slack.post' OR (\(Self.oldestPost("j"))
                     AND coalesce((SELECT i.post_not_before FROM slack_installation i WHERE i.team_id = j.team_id), 0)
                         <= ?))
+                -- Nor what this instance leaves to one with the key of the workspace's token.
+                \(passOver.sql)
                 ORDER BY run_at, id LIMIT ?
                 """,
-            arguments: Self.arguments([now], kindList, [now], kindList, [now, now, now, Int64(limit)]))
+            arguments: Self.arguments([now], kindList, [now], kindList, [now, now, now]) + passOver.arguments
+                + [Int64(limit)])
         var teams = Set<String>()
         var jobs: [SlackJob] = []
         for row in rows {
@@ -463,9 +494,12 @@ extension SQLiteStore: SlackStore {
         }
     }
 
-    public func nextJobDueAt(now: Int64, kinds: Set<SlackJob.Kind>) async throws -> Int64? {
+    public func nextJobDueAt(now: Int64, kinds: Set<SlackJob.Kind>, passingOver: SlackJobKeyFilter?) async throws
+        -> Int64?
+    {
         let kindList = kinds.map(\.rawValue).sorted()
         let marks = Array(repeating: "?", count: kindList.count).joined(separator: ", ")
+        let passOver = Self.notPassedOver(passingOver, "j")
         return try await database.read { db in
             try Int64.fetchOne(
                 db,
@@ -482,8 +516,9 @@ extension SQLiteStore: SlackStore {
                         SELECT 1 FROM job k WHERE k.team_id = j.team_id AND k.id <> j.id AND k.kind IN (\(marks))
                         AND k.lease_until > ?))
                     AND (kind <> 'slack.post' OR \(Self.oldestPost("j")))
+                    \(passOver.sql)
                     """,
-                arguments: Self.arguments([now], kindList, [Int64.max], kindList, [now]))
+                arguments: Self.arguments([now], kindList, [Int64.max], kindList, [now]) + passOver.arguments)
         }
     }
 

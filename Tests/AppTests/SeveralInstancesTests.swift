@@ -94,7 +94,7 @@ struct SeveralInstancesTests {
 
     /// Starts three instances on one fresh database against `api` (the fake Slack); stops them after `body`.
     static func withThreeInstances(
-        api: String, _ body: ([Instance], PostgresSettings) async throws -> Void
+        api: String, environments: [[String: String]] = [], _ body: ([Instance], PostgresSettings) async throws -> Void
     ) async throws {
         let folder = TestServer.makeFolder()
         let (url, settings) = try await databaseURL(for: folder)
@@ -112,7 +112,11 @@ struct SeveralInstancesTests {
             // Small enough to reach: the quota holds across instances, not per process.
             "USERO_UPLOAD_QUOTA_MB": "1",
         ]
-        let instances = ["a", "b", "c"].map { Instance(shared, folder: folder, name: $0) }
+        let instances = ["a", "b", "c"].enumerated().map { index, name in
+            Instance(
+                shared.merging(index < environments.count ? environments[index] : [:]) { $1 }, folder: folder,
+                name: name)
+        }
         func stopAll() async {
             await withTaskGroup(of: Void.self) { group in
                 for instance in instances { group.addTask { await instance.stop() } }
@@ -241,6 +245,30 @@ struct SeveralInstancesTests {
                 #expect(sweeps.reduce(0, +) == 1, "sweeps \(sweeps), skipped \(skipped)")
                 #expect(skipped.reduce(0, +) == 2)
                 #expect(try await Self.scalar("SELECT count(*) FROM scheduled_run", on: settings) == 1)
+            }
+        }
+    }
+
+    /// An instance started with another `USERO_TOKEN_KEY` (a replica misconfigured, or mid key rotation) leaves the
+    /// workspace's jobs to the instances with the key: a forward it acknowledges is captured by one of them, and it
+    /// never takes the job only to hand it back (which held captures for seconds while the instances took turns).
+    @Test func aForwardSentToAnInstanceWithoutTheTokensKeyIsCapturedByOneWithIt() async throws {
+        let otherKey = Data((0..<32).map { UInt8(truncatingIfNeeded: $0 &* 11 &+ 5) }).base64EncodedString()
+        try await withFakeSlack { fake, api in
+            try await Self.withThreeInstances(api: api, environments: [[:], [:], ["USERO_TOKEN_KEY": otherKey]]) {
+                instances, _ in
+                let (a, c) = (instances[0], instances[2])
+                let client = try await Self.installedClient(linkOn: a, callbackOn: a)
+                #expect(try await c.slack("/slack/events", Fixtures.text("event_reaction_added_wrench.json")).status == 200)
+                _ = try await fake.waitForCalls("chat.postEphemeral")
+                let listed = try await c.send(
+                    "GET", "/api/feedback?source=slack", headers: ["Authorization": "Bearer \(client.key)"])
+                #expect((listed.json["items"] as? [[String: Any]])?.count == 1)
+                #expect(await fake.calls("conversations.replies").count == 1)
+                #expect(!c.logText.contains("Slack job left for an instance with its token's key"))
+                #expect(!c.logText.contains("slack.job_kind=slack.capture"), "C never ran the capture")
+                let ran = instances.prefix(2).filter { $0.logText.contains("slack.job_kind=slack.capture") }
+                #expect(ran.count == 1, "one instance with the key captured it")
             }
         }
     }

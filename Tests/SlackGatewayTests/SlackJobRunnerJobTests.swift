@@ -411,6 +411,48 @@ import UseroTestSupport
         #expect(world.jobs.only?.work == .notify(NotifyJob(channel: "C0001", user: "U0001", outcome: "slack_unavailable")))
     }
 
+    /// The worker of an instance without the key does not even take the job: its claim passes it over, for a day,
+    /// and so does the instant it next wakes for (no spin on a job it cannot run). The scrub it still runs.
+    @Test func aWorkerWithoutTheKeyPassesTheWorkspacesJobsOverForADay() async throws {
+        let (world, api) = try await SlackJobRunnerJobTests.world()
+        _ = try await world.ingest.receiveEvent(try Fixtures.bytes("event_reaction_added_wrench.json"))
+        let replica = SlackJobWorker(
+            runner: SlackJobRunner(
+                store: world.store, auditor: world.store, api: api,
+                keyRing: KeyRing(current: try TokenKey(try SecretBytes.random(count: 32))), clock: world.clock,
+                logger: world.logger, wakeup: world.wakeup),
+            store: world.store, clock: world.clock, pollInterval: .seconds(3600), wakeup: world.wakeup,
+            logger: world.logger)
+
+        #expect(await replica.runDueJobs() == 0)
+        let filter = replica.keyFilter(now: world.nowMillis)
+        #expect(try await world.store.nextJobDueAt(now: world.nowMillis, kinds: filter.kinds, passingOver: filter) == nil)
+        #expect(world.jobs.only?.attempts == 0)
+        #expect(api.calls.isEmpty)
+
+        // An instance with the key captures it.
+        #expect(await world.worker().runDueJobs() == 2, "the capture and its notice")
+        #expect(world.items.only?.draft.comment == "Export to CSV times out")
+    }
+
+    @Test func aJobNoInstanceWithTheKeyTookForADayIsTakenAndFailsAsAnyOther() async throws {
+        let (world, api) = try await SlackJobRunnerJobTests.world()
+        _ = try await world.ingest.receiveEvent(try Fixtures.bytes("event_reaction_added_wrench.json"))
+        let replica = SlackJobWorker(
+            runner: SlackJobRunner(
+                store: world.store, auditor: world.store, api: api,
+                keyRing: KeyRing(current: try TokenKey(try SecretBytes.random(count: 32))), clock: world.clock,
+                logger: world.logger, wakeup: world.wakeup),
+            store: world.store, clock: world.clock, pollInterval: .seconds(3600), wakeup: world.wakeup,
+            logger: world.logger)
+        world.clock.advance(by: Double(SlackJobRunner.rateLimitedGiveUpAge) / 1000 - 1)
+        #expect(await replica.runDueJobs() == 0)
+        world.clock.advance(by: 1)
+        #expect(await replica.runDueJobs() == 1)
+        #expect(world.jobs.only?.attempts == 1, "an attempt used, as for any job that fails")
+        #expect(api.calls.isEmpty)
+    }
+
     @Test func aClosedAccountsRevokeIsLeftForAnInstanceWithItsKey() async throws {
         let (world, api) = try await SlackJobRunnerJobTests.world()
         let envelope = try world.keyRing.seal(Array("xoxb-closed".utf8), associatedData: Array(SlackWorld.team.utf8))

@@ -818,6 +818,55 @@ import Testing
         #expect(Set((claimed + later).compactMap { $0.kind == .notify ? $0.teamId : nil }) == ["A", "B", "C"])
     }
 
+    /// An instance without the key a workspace's token is sealed under (`k1` here) leaves that workspace's jobs
+    /// that open the token to instances with it, for a day; the scrub and a revocation (its own envelope) it takes.
+    @Test(arguments: StoreFactories.available)
+    func aClaimPassesOverJobsOfAWorkspaceWhoseTokenItCannotOpen(_ factory: StoreFactory) async throws {
+        let s = try await factory.store()
+        let client = try await s.client()
+        try await s.install(team: "A", client: client)
+        try await s.slack.enqueue(s.job(S.notice("A1"), team: "A"))
+        try await s.slack.enqueue(s.job(.revoke(RevokeJob(envelope: [1, 2, 3])), team: "A"))
+        try await s.slack.enqueue(s.job(S.notice("Z1"), team: "Z"))
+        let all = Set(SlackJob.Kind.allCases)
+        let lanes = [SlackJobLane(kinds: all.subtracting([.revoke]), limit: 10, lease: 1_000),
+                     SlackJobLane(kinds: [.revoke], limit: 10, lease: 1_000)]
+        let day = SlackJobRunner.rateLimitedGiveUpAge
+        let withoutK1 = SlackJobKeyFilter(keyIDs: ["k2"], queuedAfter: Self.t0 - day)
+
+        // Not due for this instance: the next instant leaves A's notice out; Z's (no installation) is its to run,
+        // as is A's revocation.
+        #expect(try await s.slack.nextJobDueAt(now: Self.t0, kinds: [.notify], passingOver: withoutK1) == Self.t0)
+        let taken = try await s.slack.claimDueJobs(now: Self.t0, lanes: lanes, passingOver: withoutK1)
+        #expect(Set(taken.map { "\($0.kind.rawValue) \($0.teamId ?? "")" })
+            == ["slack.notify Z", "slack.revoke A"])
+        #expect(try await s.slack.nextJobDueAt(now: Self.t0, kinds: [.notify], passingOver: withoutK1) == Self.t0 + 1_000)
+        #expect(try await s.slack.claimDueJobs(now: Self.t0, lanes: lanes, passingOver: withoutK1).isEmpty)
+
+        // An instance with the key (among others) takes it.
+        let withK1 = SlackJobKeyFilter(keyIDs: ["k2", "k1"], queuedAfter: Self.t0 - day)
+        #expect(try await s.slack.nextJobDueAt(now: Self.t0, kinds: [.notify], passingOver: withK1) == Self.t0)
+        let rest = try await s.slack.claimDueJobs(now: Self.t0, lanes: lanes, passingOver: withK1)
+        #expect(rest.map { "\($0.kind.rawValue) \($0.teamId ?? "")" } == ["slack.notify A"])
+    }
+
+    /// A job no instance with the key took for a day is claimed by one without it (and fails there).
+    @Test(arguments: StoreFactories.available)
+    func aJobPassedOverForADayIsClaimedAfterAll(_ factory: StoreFactory) async throws {
+        let s = try await factory.store()
+        let client = try await s.client()
+        try await s.install(team: "A", client: client)
+        try await s.slack.enqueue(s.job(S.notice("A1"), team: "A"))
+        let lanes = [SlackJobLane(kinds: [.notify], limit: 10, lease: 1_000)]
+        let day = SlackJobRunner.rateLimitedGiveUpAge
+        let now = Self.t0 + day
+        #expect(try await s.slack.claimDueJobs(
+            now: now, lanes: lanes, passingOver: SlackJobKeyFilter(keyIDs: ["k2"], queuedAfter: Self.t0 - 1)).isEmpty)
+        let filter = SlackJobKeyFilter(keyIDs: ["k2"], queuedAfter: Self.t0)
+        #expect(try await s.slack.nextJobDueAt(now: now, kinds: [.notify], passingOver: filter) == Self.t0)
+        #expect(try await s.slack.claimDueJobs(now: now, lanes: lanes, passingOver: filter).map(\.teamId) == ["A"])
+    }
+
     @Test(arguments: StoreFactories.available)
     func theNextDueInstantSkipsBusyWorkspacesAndNamesTheLeaseEnd(_ factory: StoreFactory) async throws {
         let s = try await factory.store()

@@ -564,15 +564,32 @@ extension InMemoryStore: SlackStore {
         write { Self.enqueue(job, into: &$0) }
     }
 
-    public func claimDueJobs(now: Int64, lanes: [SlackJobLane]) async throws -> [SlackJob] {
+    public func claimDueJobs(now: Int64, lanes: [SlackJobLane], passingOver: SlackJobKeyFilter?) async throws
+        -> [SlackJob]
+    {
         write { state in
-            lanes.flatMap { Self.claimDueJobs(now: now, limit: $0.limit, lease: $0.lease, kinds: $0.kinds, in: &state) }
+            lanes.flatMap {
+                Self.claimDueJobs(
+                    now: now, limit: $0.limit, lease: $0.lease, kinds: $0.kinds, passingOver: passingOver, in: &state)
+            }
         }
     }
 
-    private static func claimDueJobs(now: Int64, limit: Int, lease: Int64, kinds: Set<SlackJob.Kind>, in state: inout State)
-        -> [SlackJob]
-    {
+    public func listenForJobsLeftHere(_ wake: @escaping @Sendable () -> Void) async {}
+
+    /// Whether `filter` leaves `job` to another instance.
+    private static func passesOver(_ job: SlackJob, _ filter: SlackJobKeyFilter?, in state: State) -> Bool {
+        guard let filter, let team = job.teamId else { return false }
+        let installation = state.installations[team]
+        return filter.passesOver(
+            kind: job.kind, createdAt: job.createdAt,
+            tokenKeyID: installation?.tokenEnvelope == nil ? nil : installation?.tokenKeyId)
+    }
+
+    private static func claimDueJobs(
+        now: Int64, limit: Int, lease: Int64, kinds: Set<SlackJob.Kind>, passingOver: SlackJobKeyFilter?,
+        in state: inout State
+    ) -> [SlackJob] {
         let busy = Set(
             state.jobs.values.filter { kinds.contains($0.job.kind) && ($0.leaseUntil ?? .min) > now }
                 .compactMap(\.job.teamId))
@@ -584,6 +601,7 @@ extension InMemoryStore: SlackStore {
             kinds.contains($0.job.kind) && $0.job.runAt <= now && ($0.leaseUntil ?? .min) <= now
                 && Self.rateLimitedUntil($0.job, limits).map { $0 <= now } ?? true
                 && Self.postMayGo($0.job, oldestPosts, in: state).map { $0 <= now } ?? false
+                && !Self.passesOver($0.job, passingOver, in: state)
         }.sorted { ($0.job.runAt, $0.job.id) < ($1.job.runAt, $1.job.id) }
         for stored in due where claimed.count < limit {
             if let team = stored.job.teamId, !teams.insert(team).inserted { continue }
@@ -603,9 +621,13 @@ extension InMemoryStore: SlackStore {
         }
     }
 
-    public func nextJobDueAt(now: Int64, kinds: Set<SlackJob.Kind>) async throws -> Int64? {
+    public func nextJobDueAt(now: Int64, kinds: Set<SlackJob.Kind>, passingOver: SlackJobKeyFilter?) async throws
+        -> Int64?
+    {
         withState { state in
-            let jobs = state.jobs.values.filter { kinds.contains($0.job.kind) }
+            let jobs = state.jobs.values.filter {
+                kinds.contains($0.job.kind) && !Self.passesOver($0.job, passingOver, in: state)
+            }
             let leased = jobs.filter { ($0.leaseUntil ?? .min) > now }
             // A job waiting behind another job of its workspace that is under a live lease can run no earlier
             // than that lease's end, which is counted already.
