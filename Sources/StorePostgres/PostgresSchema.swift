@@ -724,12 +724,13 @@ public enum PostgresSchema {
                     -- Due jobs this instance passes over and no claim has announced yet: marked, and announced to
                     -- every instance listening (delivered at the commit), once, so that one with the key takes them
                     -- now rather than at its next poll. Once only: instances that all lack the key would otherwise
-                    -- wake each other for ever.
+                    -- wake each other for ever. (A mark of its own, not the runner's `token_key_unknown`: a job an
+                    -- instance of the earlier version handed back is announced too.)
                     IF p_keys IS NOT NULL THEN
-                        UPDATE job SET last_error = 'token_key_unknown' WHERE id IN (
+                        UPDATE job SET last_error = 'passed_over_unknown_key' WHERE id IN (
                             SELECT j.id FROM job j
                             WHERE j.run_at <= p_now AND (j.lease_until IS NULL OR j.lease_until <= p_now)
-                            AND j.last_error IS DISTINCT FROM 'token_key_unknown'
+                            AND j.last_error IS DISTINCT FROM 'passed_over_unknown_key'
                             AND j.kind = ANY(p_key_kinds) AND j.created_at > p_key_since AND EXISTS (
                                 SELECT 1 FROM slack_installation i WHERE i.team_id = j.team_id
                                 AND i.token_key_id IS NOT NULL AND i.token_key_id <> ALL(p_keys))

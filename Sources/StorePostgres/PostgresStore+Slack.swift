@@ -1,6 +1,7 @@
 public import Feedback
 public import Foundation
 import PostgresNIO
+import Synchronization
 public import SlackGateway
 
 /// Transaction-level advisory lock keys: "usero:jc" (job claims) and "usero:hb" (heartbeat) in ASCII.
@@ -520,6 +521,38 @@ extension PostgresStore: SlackStore {
             """, as: Int64?.self) ?? nil
     }
 
+    /// How often the listening session asks the server whether it is still there, and how long it waits for the
+    /// answer.
+    static let listenerCheck = (every: Duration.seconds(30), within: Duration.seconds(10))
+
+    /// Asks the server on `connection` every `every`; throws when one answer does not come `within`. A listening session only receives: without this, one whose server went away without
+    /// closing it (a failover, a network cut; the server's keepalive probes guard its side only) would wait for
+    /// notifications for ever, and the instance hear nothing until it restarts.
+    static func keepAsking(
+        _ connection: PostgresConnection, every: Duration = listenerCheck.every, within: Duration = listenerCheck.within,
+        logger: Logger
+    ) async throws {
+        while true {
+            try await Task.sleep(for: every)
+            let answered = await withCheckedContinuation { (continuation: CheckedContinuation<Bool, Never>) in
+                let pending = Mutex(true)
+                let finish: @Sendable (Bool) -> Void = { answered in
+                    if pending.withLock({ first in defer { first = false }; return first }) {
+                        continuation.resume(returning: answered)
+                    }
+                }
+                // A query on a connection whose server is gone never ends (postgres-nio waits for its answer): it
+                // is left to the close that follows.
+                Task { finish((try? await connection.query("SELECT 1", logger: logger)) != nil) }
+                Task {
+                    try? await Task.sleep(for: within)
+                    finish(false)
+                }
+            }
+            guard answered else { throw StoreUnavailable() }
+        }
+    }
+
     /// The channel `usero_claim_jobs` announces the jobs it passed over on.
     static let jobsLeftChannel = "usero_jobs_left"
 
@@ -540,7 +573,13 @@ extension PostgresStore: SlackStore {
                     try await connection.listen(on: Self.jobsLeftChannel) { notifications in
                         failures = 0
                         wake()
-                        for try await _ in notifications { wake() }
+                        // Until the notifications end (the connection closed) or the server stops answering.
+                        try await withThrowingTaskGroup(of: Void.self) { group in
+                            group.addTask { for try await _ in notifications { wake() } }
+                            group.addTask { try await Self.keepAsking(connection, logger: logger) }
+                            try await group.next()
+                            group.cancelAll()
+                        }
                     }
                 } catch {
                     failure = error

@@ -81,6 +81,26 @@ import UseroTestSupport
         #expect(worker.inHand.withLock { $0.isEmpty })
     }
 
+    /// A job another instance leaves to this one (its claim passed the job over: it lacks the key of the workspace's
+    /// token) wakes the worker at once, not at its next poll (an hour here).
+    @Test func aJobAnotherInstanceLeavesWakesTheWorkerAtOnce() async throws {
+        let api = GatedSlackWebAPI()
+        let world = try await SlackWorld(api: api)
+        var events = api.events.makeAsyncIterator()
+
+        try await Self.withRunning(world.worker()) {
+            // Listening (woken once as it started) and asleep again.
+            while world.store.jobsLeftListenerCount == 0 || !world.wakeup.hasWaiter { await Task.yield() }
+            // Queued by another instance, which passed it over: nothing wakes this worker but the announcement.
+            try await world.store.enqueue(world.newJob(Self.notice("A1")))
+            #expect(!world.wakeup.hasPendingSignal)
+            world.store.announceJobsLeft()
+            #expect(await events.next() == .entered("A1"))
+            api.release("A1")
+        }
+        #expect(world.jobs.isEmpty)
+    }
+
     @Test func eachWorkspaceRunsOneJobAtATimeAndWorkspacesRunInParallel() async throws {
         let api = GatedSlackWebAPI()
         let (world, other) = try await Self.twoWorkspaces(api)

@@ -75,7 +75,14 @@ actor ConformancePostgres {
         guard let url = Self.url else { throw MissingServer() }
         let admin = try PostgresSettings(url: url, variable: "USERO_TEST_POSTGRES_URL")
         if template == nil { template = Task { try await Self.makeTemplate(admin) } }
-        let template = try await self.template!.value
+        let template: PostgresSettings
+        do {
+            template = try await self.template!.value
+        } catch {
+            // Not kept: the next store tries again rather than every later one failing with this error.
+            self.template = nil
+            throw error
+        }
         let name = "usero_conf_" + UUID().uuidString.lowercased().replacingOccurrences(of: "-", with: "")
         try await Self.run("CREATE DATABASE \(name) TEMPLATE \(template.database)", on: admin)
         return admin.database(name)

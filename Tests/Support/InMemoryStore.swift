@@ -70,6 +70,9 @@ public final class InMemoryStore: Sendable {
     /// turns it on for the real backends when Slack is configured).
     let postsNewFeedbackToSlack: Bool
 
+    /// The workers listening for jobs other instances leave (`listenForJobsLeftHere`).
+    private let jobsLeftListeners = Mutex((next: 0, wakes: [Int: @Sendable () -> Void]()))
+
     /// An empty store.
     public init(postsNewFeedbackToSlack: Bool = false) {
         self.postsNewFeedbackToSlack = postsNewFeedbackToSlack
@@ -575,7 +578,26 @@ extension InMemoryStore: SlackStore {
         }
     }
 
-    public func listenForJobsLeftHere(_ wake: @escaping @Sendable () -> Void) async {}
+    /// Wakes once as it starts (as the PostgreSQL store does), then at each `announceJobsLeft()`, until cancelled.
+    public func listenForJobsLeftHere(_ wake: @escaping @Sendable () -> Void) async {
+        wake()
+        let id = jobsLeftListeners.withLock { listeners in
+            listeners.next += 1
+            listeners.wakes[listeners.next] = wake
+            return listeners.next
+        }
+        try? await Task.sleep(for: .seconds(365 * 86_400))
+        jobsLeftListeners.withLock { _ = $0.wakes.removeValue(forKey: id) }
+    }
+
+    /// What another instance sharing a PostgreSQL store does when its claim passes jobs over: wakes every worker
+    /// listening.
+    public func announceJobsLeft() {
+        for wake in jobsLeftListeners.withLock({ Array($0.wakes.values) }) { wake() }
+    }
+
+    /// How many workers listen (each has been woken once as it started).
+    public var jobsLeftListenerCount: Int { jobsLeftListeners.withLock { $0.wakes.count } }
 
     /// Whether `filter` leaves `job` to another instance.
     private static func passesOver(_ job: SlackJob, _ filter: SlackJobKeyFilter?, in state: State) -> Bool {
@@ -625,13 +647,13 @@ extension InMemoryStore: SlackStore {
         -> Int64?
     {
         withState { state in
-            let jobs = state.jobs.values.filter {
-                kinds.contains($0.job.kind) && !Self.passesOver($0.job, passingOver, in: state)
-            }
+            let all = state.jobs.values.filter { kinds.contains($0.job.kind) }
+            let jobs = all.filter { !Self.passesOver($0.job, passingOver, in: state) }
             let leased = jobs.filter { ($0.leaseUntil ?? .min) > now }
             // A job waiting behind another job of its workspace that is under a live lease can run no earlier
-            // than that lease's end, which is counted already.
-            let busy = Set(leased.compactMap(\.job.teamId))
+            // than that lease's end, which is counted already. (A job this instance passes over, leased by
+            // another, keeps its workspace busy too, as it does for the claim.)
+            let busy = Set(all.filter { ($0.leaseUntil ?? .min) > now }.compactMap(\.job.teamId))
             let waiting = jobs.filter { ($0.leaseUntil ?? .min) <= now && !($0.job.teamId.map(busy.contains) ?? false) }
             let limits = Self.rateLimits(in: state)
             let oldestPosts = Self.oldestPosts(in: state)
