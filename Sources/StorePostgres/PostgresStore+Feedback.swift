@@ -263,6 +263,10 @@ extension PostgresStore: FeedbackStore {
         case .some(.none): sql.append(" AND environment IS NULL")
         case .none: break
         }
+        if let pattern = filter.likePattern {
+            let bound = sql.bind(pattern)
+            sql.append(" AND (comment ILIKE \(bound) ESCAPE '\\' OR user_email ILIKE \(bound) ESCAPE '\\')")
+        }
         if let cursor {
             let at = sql.bind(cursor.createdAtMillis)
             sql.append(" AND (created_at < \(at) OR (created_at = \(at) AND id < \(sql.bind(cursor.id))))")

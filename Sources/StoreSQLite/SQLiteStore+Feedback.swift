@@ -184,6 +184,11 @@ extension SQLiteStore: FeedbackStore {
         case .none:
             break
         }
+        if let pattern = filter.likePattern {
+            // SQLite's LIKE ignores the case of ASCII letters (usero never sets `case_sensitive_like`).
+            sql += " AND (comment LIKE ? ESCAPE '\\' OR user_email LIKE ? ESCAPE '\\')"
+            arguments += [pattern, pattern]
+        }
         if let cursor {
             sql += " AND (created_at < ? OR (created_at = ? AND id < ?))"
             arguments += [cursor.createdAtMillis, cursor.createdAtMillis, cursor.id]

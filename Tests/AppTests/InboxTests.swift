@@ -761,6 +761,61 @@ extension InboxTests {
         }
     }
 
+    /// The search field finds text in comments and emails, in any case, within the other filters; the field shows
+    /// it, the title says it, and paging and deleting keep it. A search for markup is text, not markup.
+    @Test func searchingFindsCommentsAndEmailsAndPagingAndDeletingKeepIt() async throws {
+        try await TestServer.run { server in
+            let client = try await server.createClient()
+            let store = server.parts.store
+            let start = Date(timeIntervalSince1970: 1_800_000_000)
+            for n in 0..<(InboxLimits.pageSize + 2) {
+                _ = try await store.insert(
+                    FeedbackDraft(clientId: client.id, source: .widget, comment: "Export \(n) to CSV times out"),
+                    at: start.addingTimeInterval(Double(n)), origin: nil)
+            }
+            let byEmail = try await store.insert(
+                FeedbackDraft(clientId: client.id, source: .api, comment: "Lovely", userEmail: "ana@csv.example"),
+                at: start.addingTimeInterval(100), origin: nil)
+            _ = try await store.insert(
+                FeedbackDraft(clientId: client.id, source: .api, comment: "Unrelated praise"),
+                at: start.addingTimeInterval(101), origin: nil)
+            let browser = InboxTestBrowser(baseURL: server.baseURL)
+            try await browser.signIn(adminKey: client.key)
+
+            let first = try await browser.get("/inbox?q=%20csv%20").text
+            #expect(first.contains(#"<input id="q" name="q" type="search" maxlength="200" value="csv">"#))
+            #expect(first.contains("<title>Inbox · default environment, all sources, matching “csv” · usero</title>"))
+            #expect(first.contains("Lovely") && first.contains("Export 51 to CSV") && !first.contains("Unrelated"))
+            let older = try #require(InboxTestBrowser.attribute("href", before: "rel=\"next\"", in: first))
+                .replacingOccurrences(of: "&amp;", with: "&")
+            #expect(older.hasPrefix("/inbox?q=csv&cursor="), "\(older)")
+            let second = try await browser.get(older).text
+            #expect(second.contains("Export 0 to CSV") && !second.contains("Unrelated"))
+
+            // Within a source; and nothing found says the filters are why.
+            let api = try await browser.get("/inbox?source=api&q=CSV").text
+            #expect(api.contains("Lovely") && !api.contains("Export"))
+            let none = try await browser.get("/inbox?q=%3Cb%3Enothing%3C%2Fb%3E").text
+            #expect(none.contains("No feedback here yet for these filters."))
+            #expect(none.contains("value=\"&lt;b&gt;nothing&lt;/b&gt;\""))
+
+            // Deleting from a search comes back to it.
+            let deleteLink = try #require(
+                InboxTestBrowser.attribute("href", before: ">Delete<span", in: api)?
+                    .replacingOccurrences(of: "&amp;", with: "&"))
+            #expect(deleteLink == "/inbox/items/\(byEmail.id)/delete?source=api&q=CSV")
+            let confirm = try await browser.get(deleteLink).text
+            let text = try #require(InboxTestBrowser.hiddenField("q", in: confirm))
+            #expect(text == "CSV")
+            let deleted = try await browser.post(
+                "/inbox/items/\(byEmail.id)/delete",
+                [("csrf", try #require(InboxTestBrowser.hiddenField("csrf", in: confirm))), ("source", "api"),
+                 ("env", "default"), ("q", text), ("cursor", "")])
+            #expect(deleted.status == 303)
+            #expect(deleted.header("Location") == "/inbox?source=api&q=CSV&notice=deleted")
+        }
+    }
+
     /// The filter form shows the filters the page applies, so pressing Apply again does not drop one; an empty
     /// filtered list says the filters are why.
     @Test func theFilterFormShowsTheChosenSourceAndEnvironment() async throws {

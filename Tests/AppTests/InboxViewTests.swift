@@ -49,7 +49,7 @@ import UseroTestSupport
                 slackButtonLabel: "s", slackConfigured: true, items: [item], hasItems: true, newerHref: "/inbox", olderHref: "/inbox?cursor=x"),
             ConfirmView(
                 chrome: chrome, item: item, deleteID: "d", returnSource: "s",
-                returnEnvironment: "e", returnCursor: "c", cancelHref: "h"),
+                returnEnvironment: "e", returnText: "q", returnCursor: "c", cancelHref: "h"),
         ]
         for view in views {
             for child in Mirror(reflecting: view).children {

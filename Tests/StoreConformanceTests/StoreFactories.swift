@@ -134,10 +134,11 @@ extension StoreUnderTest {
     @discardableResult
     func item(
         _ clientID: String, at seconds: TimeInterval = 0, source: FeedbackSource = .api, environment: String? = nil,
-        email: String? = nil, userId: String? = nil, slack: SlackCapture? = nil, screenshots: [ScreenshotRef] = []
+        email: String? = nil, userId: String? = nil, slack: SlackCapture? = nil, screenshots: [ScreenshotRef] = [],
+        comment: String = "Feedback"
     ) async throws -> FeedbackItem {
         let draft = FeedbackDraft(
-            clientId: clientID, source: source, rating: 2, comment: "Feedback", userEmail: email,
+            clientId: clientID, source: source, rating: 2, comment: comment, userEmail: email,
             environment: environment, screenshots: screenshots, userId: userId, slack: slack)
         return try await feedback.insert(draft, at: Self.t0.addingTimeInterval(seconds), origin: nil)
     }

@@ -196,6 +196,13 @@ extension InMemoryStore: FeedbackStore, StoreHealth {
                 guard item.clientId == clientID else { return false }
                 if let source = filter.source, item.draft.source != source { return false }
                 if let environment = filter.environment, item.draft.environment != environment { return false }
+                if let text = filter.text, !text.isEmpty,
+                    !([item.draft.comment, item.draft.userEmail].contains {
+                        $0?.range(of: text, options: .caseInsensitive) != nil
+                    })
+                {
+                    return false
+                }
                 if let cursor {
                     let millis = epochMillis(item.createdAt)
                     return millis < cursor.createdAtMillis || (millis == cursor.createdAtMillis && item.id < cursor.id)

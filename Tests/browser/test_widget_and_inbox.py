@@ -254,6 +254,20 @@ def test_inbox_filters_by_source_and_environment(driver, usero):
     assert item_for(driver, COMMENT) is None
 
 
+def test_inbox_search_finds_comments_and_keeps_the_other_filters(driver, usero):
+    driver.get(usero["base"] + "/inbox?env=all")
+    field = driver.find_element(By.ID, "q")
+    assert driver.find_element(By.CSS_SELECTOR, "label[for='q']").text == "Search comments and emails"
+    field.send_keys("  OLD LOGO ")
+    field.send_keys(Keys.ENTER)
+    wait(driver, lambda: "q=" in driver.current_url)
+    assert "env=all" in driver.current_url
+    assert driver.find_element(By.ID, "q").get_attribute("value") == "OLD LOGO"
+    assert item_for(driver, "Staging build shows the old logo") is not None
+    assert item_for(driver, "Export to CSV times out") is None
+    assert item_for(driver, COMMENT) is None
+
+
 def test_a_script_in_a_comment_renders_as_text(driver, usero):
     payload = "<script>window.__pwned = 1</script><img src=x onerror=\"window.__pwned = 2\"> (run %s)" % RUN
     post_feedback(usero, comment=payload)

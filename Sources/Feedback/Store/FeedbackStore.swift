@@ -180,11 +180,27 @@ public struct FeedbackFilter: Sendable, Equatable {
     public var source: FeedbackSource?
     /// `.some(nil)`: only the default environment; `.some(x)`: only `x`; nil: all.
     public var environment: String??
+    /// Only items whose comment or end-user email contains this text, in any case (on SQLite, the case of ASCII
+    /// letters only: its `LIKE`); nil or empty: all. `%`, `_` and `\` are matched as themselves.
+    public var text: String?
 
     /// Creates a filter.
-    public init(source: FeedbackSource? = nil, environment: String?? = nil) {
+    public init(source: FeedbackSource? = nil, environment: String?? = nil, text: String? = nil) {
         self.source = source
         self.environment = environment
+        self.text = text
+    }
+
+    /// `text` as a `LIKE` pattern with a backslash as its escape character (`%50\%\_off%` for `50%_off`), or nil
+    /// when there is no text to look for.
+    public var likePattern: String? {
+        guard let text, !text.isEmpty else { return nil }
+        var pattern = "%"
+        for character in text {
+            if character == "%" || character == "_" || character == "\\" { pattern.append("\\") }
+            pattern.append(character)
+        }
+        return pattern + "%"
     }
 }
 

@@ -1,7 +1,7 @@
 import Feedback
 import Foundation
 
-/// The list's filters as they travel in the query string: `source`, `env` and `cursor`.
+/// The list's filters as they travel in the query string: `source`, `env`, `q` (text to search for) and `cursor`.
 ///
 /// `env` is `default` (the default environment, stored as absent; the docs make it the inbox's default view),
 /// `all`, or `env:NAME` for a named one, so no environment name can be mistaken for either choice.
@@ -14,13 +14,28 @@ struct InboxFilter: Sendable, Equatable {
 
     var source: FeedbackSource?
     var environment: Environment = .defaultEnvironment
+    /// Only items whose comment or email contains this (trimmed, at most `maxTextLength` characters; nil: all).
+    var text: String?
     var cursor: FeedbackCursor?
 
+    /// The longest text searched for; a longer one is cut (the search field does not take more).
+    static let maxTextLength = 200
+
     /// Reads the filters; unknown values fall back to the defaults rather than failing the page.
-    init(source: String?, env: String?, cursor: String? = nil) {
+    init(source: String?, env: String?, text: String? = nil, cursor: String? = nil) {
         self.source = source.flatMap { FeedbackSource(rawValue: $0) }
         self.environment = Self.environment(from: env)
+        self.text = Self.text(from: text)
         self.cursor = cursor.flatMap { $0.isEmpty ? nil : FeedbackCursor(token: $0) }
+    }
+
+    /// The text to search for: trimmed, cut to `maxTextLength` characters; nil when empty or holding NUL (which no
+    /// stored text holds, and PostgreSQL refuses in a value).
+    static func text(from value: String?) -> String? {
+        guard let trimmed = value?.trimmingCharacters(in: .whitespacesAndNewlines), !trimmed.isEmpty,
+            !trimmed.containsNUL
+        else { return nil }
+        return String(trimmed.prefix(maxTextLength))
     }
 
     static func environment(from value: String?) -> Environment {
@@ -36,9 +51,9 @@ struct InboxFilter: Sendable, Equatable {
     /// The store's filter.
     var storeFilter: FeedbackFilter {
         switch environment {
-        case .defaultEnvironment: FeedbackFilter(source: source, environment: .some(nil))
-        case .all: FeedbackFilter(source: source, environment: nil)
-        case .named(let name): FeedbackFilter(source: source, environment: .some(name))
+        case .defaultEnvironment: FeedbackFilter(source: source, environment: .some(nil), text: text)
+        case .all: FeedbackFilter(source: source, environment: nil, text: text)
+        case .named(let name): FeedbackFilter(source: source, environment: .some(name), text: text)
         }
     }
 
@@ -52,13 +67,14 @@ struct InboxFilter: Sendable, Equatable {
         }
     }
 
-    var isFiltered: Bool { source != nil || environment != .defaultEnvironment }
+    var isFiltered: Bool { source != nil || environment != .defaultEnvironment || text != nil }
 
     /// `/inbox?…` for these filters and an optional cursor; defaults are left out.
     func href(cursor: FeedbackCursor? = nil, notice: String? = nil) -> String {
         var pairs: [(String, String)] = []
         if let source { pairs.append(("source", source.rawValue)) }
         if environment != .defaultEnvironment { pairs.append(("env", environmentValue)) }
+        if let text { pairs.append(("q", text)) }
         if let cursor { pairs.append(("cursor", cursor.token)) }
         if let notice { pairs.append(("notice", notice)) }
         guard !pairs.isEmpty else { return "/inbox" }

@@ -123,7 +123,8 @@ struct InboxRoutes<Context: RequestContext>: Sendable {
     /// and a list page is written anew from the filters it names, so the parameter cannot send anyone elsewhere.
     static func returnPath(_ next: String?) -> String? {
         if let next, next.hasPrefix("/inbox?"), let query = FormBody(next.utf8.dropFirst("/inbox?".count)) {
-            let filter = InboxFilter(source: query["source"], env: query["env"], cursor: query["cursor"])
+            let filter = InboxFilter(
+                source: query["source"], env: query["env"], text: query["q"], cursor: query["cursor"])
             let path = filter.href(cursor: filter.cursor)
             return path == "/inbox" ? nil : path
         }
@@ -228,14 +229,14 @@ struct InboxRoutes<Context: RequestContext>: Sendable {
         let query = request.lenientFormQuery
         guard let visitor = try await visitor(request) else {
             // Signed out while on a filtered page: back to it once signed in.
-            let here = InboxFilter(source: query["source"], env: query["env"], cursor: query["cursor"])
+            let here = InboxFilter(source: query["source"], env: query["env"], text: query["q"], cursor: query["cursor"])
             return InboxRenderer.redirect(to: Self.signInPath(returningTo: here.href(cursor: here.cursor), for: request))
         }
         // A name typed in the field the page offers when its list of environments is cut wins over the list's choice.
         let typed = query["envName"]?.trimmingCharacters(in: .whitespaces)
         let filter = InboxFilter(
             source: query["source"], env: typed.flatMap { $0.isEmpty ? nil : "env:" + $0 } ?? query["env"],
-            cursor: query["cursor"])
+            text: query["q"], cursor: query["cursor"])
         let clientID = visitor.client.id
         async let page = store.listFeedback(
             clientID: clientID, filter: filter.storeFilter, limit: InboxLimits.pageSize, after: filter.cursor)
@@ -272,14 +273,14 @@ struct InboxRoutes<Context: RequestContext>: Sendable {
             return InboxRenderer.redirect(to: Self.signInPath(returningTo: item, for: request))
         }
         let query = request.lenientFormQuery
-        let filter = InboxFilter(source: query["source"], env: query["env"], cursor: query["cursor"])
+        let filter = InboxFilter(source: query["source"], env: query["env"], text: query["q"], cursor: query["cursor"])
         guard let id = context.parameters.decoded("id"),
             let item = try await store.feedback(id: id, clientID: visitor.client.id)
         else { return notFound(visitor) }
         let view = ConfirmView(
             chrome: visitor.chrome(title: "Delete feedback"),
             item: ItemView(item, filter: filter, showActions: false), deleteID: item.id,
-            returnSource: filter.sourceValue, returnEnvironment: filter.environmentValue,
+            returnSource: filter.sourceValue, returnEnvironment: filter.environmentValue, returnText: filter.text ?? "",
             returnCursor: filter.cursor?.token ?? "",
             cancelHref: filter.href(cursor: filter.cursor) + "#item-" + item.id)
         return try renderer.page("confirm", view)
@@ -289,6 +290,7 @@ struct InboxRoutes<Context: RequestContext>: Sendable {
         var csrf: String?
         var source: String?
         var env: String?
+        var q: String?
         var cursor: String?
     }
 
@@ -308,7 +310,7 @@ struct InboxRoutes<Context: RequestContext>: Sendable {
         // Back to the page the item was on (the cursor names a place in the list, which stays valid without the
         // item), at the item that followed it: someone triaging with the keyboard or a screen reader goes on from
         // there, not from the top of the page.
-        let filter = InboxFilter(source: form.source, env: form.env, cursor: form.cursor)
+        let filter = InboxFilter(source: form.source, env: form.env, text: form.q, cursor: form.cursor)
         let following = try await store.listFeedback(
             clientID: clientID, filter: filter.storeFilter, limit: 1,
             after: FeedbackCursor(createdAtMillis: epochMillis(item.createdAt), id: item.id)

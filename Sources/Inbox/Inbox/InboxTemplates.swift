@@ -101,6 +101,10 @@ enum InboxTemplates {
               <p id="env-cut" class="muted">The list shows the first 100 environments by name.</p>
             </div>
             {{/environmentsCut}}
+            <div class="field">
+              <label for="q">Search comments and emails</label>
+              <input id="q" name="q" type="search" maxlength="200" value="{{searchText}}">
+            </div>
             <button type="submit">Apply filters</button>
           </form>
           <div class="slack">
@@ -195,6 +199,7 @@ enum InboxTemplates {
             <input type="hidden" name="csrf" value="{{csrfToken}}">
             <input type="hidden" name="source" value="{{returnSource}}">
             <input type="hidden" name="env" value="{{returnEnvironment}}">
+            <input type="hidden" name="q" value="{{returnText}}">
             <input type="hidden" name="cursor" value="{{returnCursor}}">
             <button type="submit" class="danger">Delete feedback</button>
             <a class="button" href="{{cancelHref}}">Cancel</a>

@@ -84,6 +84,7 @@ extension ListView: MustacheParent {
         case "slackSettings": slackSettings
         case "sourceOptions": sourceOptions
         case "environmentOptions": environmentOptions
+        case "searchText": searchText
         case "environmentsCut": environmentsCut
         case "environmentsHint": environmentsHint
         case "allEnvironmentsHref": allEnvironmentsHref
@@ -109,6 +110,7 @@ extension ConfirmView: MustacheParent {
         case "deleteID": deleteID
         case "returnSource": returnSource
         case "returnEnvironment": returnEnvironment
+        case "returnText": returnText
         case "returnCursor": returnCursor
         case "cancelHref": cancelHref
         default: chrome.child(named: name)

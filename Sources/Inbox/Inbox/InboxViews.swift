@@ -52,6 +52,8 @@ struct ListView: Sendable {
     var slackSettings: SlackSettingsView?
     var sourceOptions: [OptionView]
     var environmentOptions: [OptionView]
+    /// The text searched for, as the search field shows it (empty: none).
+    var searchText: String = ""
     /// The client has more named environments than the filter lists: the page offers a field for any name.
     var environmentsCut: Bool = false
     var filterSummary: String
@@ -77,6 +79,8 @@ struct ConfirmView: Sendable {
     var deleteID: String
     var returnSource: String
     var returnEnvironment: String
+    /// The text the list searched for (empty: none).
+    var returnText: String
     /// The list page the item was on (its cursor; empty for the first page).
     var returnCursor: String
     var cancelHref: String

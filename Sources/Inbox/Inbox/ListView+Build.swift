@@ -33,6 +33,7 @@ extension ListView {
                         + ", which usero needs to recover reactions missed while it was down. Press Reconnect Slack "
                         + "to grant them; the settings stay.")
         }
+        searchText = filter.text ?? ""
         sourceOptions =
             [OptionView(value: "", label: "All sources", isSelected: filter.source == nil)]
             + FeedbackSource.allCases.map { source in
@@ -59,11 +60,11 @@ extension ListView {
             case .all: "all environments"
             case .named(let name): "environment \(name)"
             }
-        filterSummary = "\(environmentText), \(sourceText)"
+        filterSummary = "\(environmentText), \(sourceText)" + (filter.text.map { ", matching “\($0)”" } ?? "")
         if filter.environment == .defaultEnvironment, !environments.isEmpty {
             let shown = environments.prefix(3).joined(separator: ", ") + (environments.count > 3 ? ", …" : "")
             environmentsHint = "Feedback sent with an environment (\(shown)) is not shown here."
-            allEnvironmentsHref = InboxFilter(source: filter.source?.rawValue, env: "all").href()
+            allEnvironmentsHref = InboxFilter(source: filter.source?.rawValue, env: "all", text: filter.text).href()
         }
         // Every list page says in its title which one it is (and what just happened, as a screen reader meets the
         // title first on the page a change led to).
