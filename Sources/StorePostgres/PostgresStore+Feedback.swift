@@ -264,8 +264,12 @@ extension PostgresStore: FeedbackStore {
         case .none: break
         }
         if let pattern = filter.likePattern {
+            // A backslash is ILIKE's escape character by default (no ESCAPE clause: its literal would read otherwise
+            // on a server with `standard_conforming_strings` off).
             let bound = sql.bind(pattern)
-            sql.append(" AND (comment ILIKE \(bound) ESCAPE '\\' OR user_email ILIKE \(bound) ESCAPE '\\')")
+            sql.append(" AND (comment ILIKE \(bound) OR user_email ILIKE \(bound)")
+            if let slack = filter.slackLikePattern { sql.append(" OR comment ILIKE \(sql.bind(slack))") }
+            sql.append(")")
         }
         if let cursor {
             let at = sql.bind(cursor.createdAtMillis)

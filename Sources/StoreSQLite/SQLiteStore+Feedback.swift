@@ -186,8 +186,13 @@ extension SQLiteStore: FeedbackStore {
         }
         if let pattern = filter.likePattern {
             // SQLite's LIKE ignores the case of ASCII letters (usero never sets `case_sensitive_like`).
-            sql += " AND (comment LIKE ? ESCAPE '\\' OR user_email LIKE ? ESCAPE '\\')"
+            sql += " AND (comment LIKE ? ESCAPE '\\' OR user_email LIKE ? ESCAPE '\\'"
             arguments += [pattern, pattern]
+            if let slack = filter.slackLikePattern {
+                sql += " OR comment LIKE ? ESCAPE '\\'"
+                arguments += [slack]
+            }
+            sql += ")"
         }
         if let cursor {
             sql += " AND (created_at < ? OR (created_at = ? AND id < ?))"

@@ -617,6 +617,16 @@ import UseroTestSupport
                 "/inbox/login",
                 [("loginToken", otherToken), ("adminKey", client.key), ("next", "/inbox?source=api&go=%2F%2Fevil.example")])
             #expect(done.header("Location") == "/inbox?source=api")
+
+            // A search comes back too, as written (spaces, `&`, `+`, `#`, accents), the ends trimmed
+            let searcher = InboxTestBrowser(baseURL: server.baseURL)
+            let searchLogin = try await searcher.get("/inbox/login")
+            let searchToken = try #require(InboxTestBrowser.hiddenField("loginToken", in: searchLogin.text))
+            let searched = try await searcher.post(
+                "/inbox/login",
+                [("loginToken", searchToken), ("adminKey", client.key),
+                 ("next", "/inbox?env=all&q=%20Q%26A%20%2B%20%231%20caf%C3%A9%20")])
+            #expect(searched.header("Location") == "/inbox?env=all&q=Q%26A%20%2B%20%231%20caf%C3%A9")
             #expect(try await InboxTestBrowser(baseURL: server.baseURL).get("/inbox").header("Location") == "/inbox/login")
         }
     }
@@ -779,8 +789,17 @@ extension InboxTests {
             _ = try await store.insert(
                 FeedbackDraft(clientId: client.id, source: .api, comment: "Unrelated praise"),
                 at: start.addingTimeInterval(101), origin: nil)
+            // Older than the email's item and of its source, but not found: the deletion does not come back at it.
+            _ = try await store.insert(
+                FeedbackDraft(clientId: client.id, source: .api, comment: "Older, unrelated"),
+                at: start.addingTimeInterval(99), origin: nil)
             let browser = InboxTestBrowser(baseURL: server.baseURL)
             try await browser.signIn(adminKey: client.key)
+
+            // Written back as text, in the field and in the links.
+            let odd = try await browser.get("/inbox?q=Q%26A%20%2B%20%22%231%22%20caf%C3%A9").text
+            #expect(odd.contains(#"value="Q&amp;A + &quot;#1&quot; café""#))
+            #expect(odd.contains("matching “Q&amp;A + &quot;#1&quot; café”"))
 
             let first = try await browser.get("/inbox?q=%20csv%20").text
             #expect(first.contains(#"<input id="q" name="q" type="search" maxlength="200" value="csv">"#))

@@ -411,18 +411,23 @@ import UseroTestSupport
         #expect(world.jobs.only?.work == .notify(NotifyJob(channel: "C0001", user: "U0001", outcome: "slack_unavailable")))
     }
 
-    /// The worker of an instance without the key does not even take the job: its claim passes it over, for a day,
-    /// and so does the instant it next wakes for (no spin on a job it cannot run). The scrub it still runs.
-    @Test func aWorkerWithoutTheKeyPassesTheWorkspacesJobsOverForADay() async throws {
-        let (world, api) = try await SlackJobRunnerJobTests.world()
-        _ = try await world.ingest.receiveEvent(try Fixtures.bytes("event_reaction_added_wrench.json"))
-        let replica = SlackJobWorker(
+    /// The worker of a replica started with another `USERO_TOKEN_KEY`, sharing the world's store.
+    static func workerWithAnotherKey(_ world: SlackWorld, _ api: FakeSlackWebAPI) throws -> SlackJobWorker {
+        SlackJobWorker(
             runner: SlackJobRunner(
                 store: world.store, auditor: world.store, api: api,
                 keyRing: KeyRing(current: try TokenKey(try SecretBytes.random(count: 32))), clock: world.clock,
                 logger: world.logger, wakeup: world.wakeup),
             store: world.store, clock: world.clock, pollInterval: .seconds(3600), wakeup: world.wakeup,
             logger: world.logger)
+    }
+
+    /// The worker of an instance without the key does not even take the job: its claim passes it over, for a day,
+    /// and so does the instant it next wakes for (no spin on a job it cannot run).
+    @Test func aWorkerWithoutTheKeyPassesTheWorkspacesJobsOverForADay() async throws {
+        let (world, api) = try await SlackJobRunnerJobTests.world()
+        _ = try await world.ingest.receiveEvent(try Fixtures.bytes("event_reaction_added_wrench.json"))
+        let replica = try Self.workerWithAnotherKey(world, api)
 
         #expect(await replica.runDueJobs() == 0)
         let filter = replica.keyFilter(now: world.nowMillis)
@@ -438,13 +443,7 @@ import UseroTestSupport
     @Test func aJobNoInstanceWithTheKeyTookForADayIsTakenAndFailsAsAnyOther() async throws {
         let (world, api) = try await SlackJobRunnerJobTests.world()
         _ = try await world.ingest.receiveEvent(try Fixtures.bytes("event_reaction_added_wrench.json"))
-        let replica = SlackJobWorker(
-            runner: SlackJobRunner(
-                store: world.store, auditor: world.store, api: api,
-                keyRing: KeyRing(current: try TokenKey(try SecretBytes.random(count: 32))), clock: world.clock,
-                logger: world.logger, wakeup: world.wakeup),
-            store: world.store, clock: world.clock, pollInterval: .seconds(3600), wakeup: world.wakeup,
-            logger: world.logger)
+        let replica = try Self.workerWithAnotherKey(world, api)
         world.clock.advance(by: Double(SlackJobRunner.rateLimitedGiveUpAge) / 1000 - 1)
         #expect(await replica.runDueJobs() == 0)
         world.clock.advance(by: 1)

@@ -165,9 +165,9 @@ import Testing
         #expect(try await list(.init(environment: "staging"), after: first.next) == [widgetStaging.id])
     }
 
-    /// The inbox's search: the comment or the email contains the text, in any case (ASCII letters here: SQLite's
-    /// `LIKE` folds only those); `%`, `_` and a backslash are themselves, not wildcards; with the other filters and
-    /// pages.
+    /// The inbox's search: the comment or the email contains the text, ignoring the case of ASCII letters; `%`, `_`
+    /// and a backslash are themselves, not wildcards, also with a combining mark on them; `&` finds a Slack message's
+    /// `&amp;`; with the other filters and pages.
     @Test(arguments: StoreFactories.available)
     func theListFindsTextInCommentsAndEmails(_ factory: StoreFactory) async throws {
         let s = try await factory.store()
@@ -177,9 +177,11 @@ import Testing
         let csv = try await s.item(client, at: 2, source: .widget, comment: "The csv import drops accents")
         let byEmail = try await s.item(client, at: 3, email: "Ana.CSV@Example.com", comment: "Lovely")
         let percent = try await s.item(client, at: 4, comment: "Took 50%_off twice")
-        let lookalike = try await s.item(client, at: 5, comment: "Took 50% off, then 5010 off")
+        let lookalike = try await s.item(client, at: 5, comment: "Took 50 off, then 5010 off")
         let backslash = try await s.item(client, at: 6, comment: #"Path C:\temp fails"#)
         try await s.item(other, at: 7, comment: "CSV elsewhere")
+        let slack = try await s.item(client, at: 8, source: .slack, comment: "Q&amp;A page &lt;3")
+        let accent = try await s.item(client, at: 9, comment: "Cafe\u{301} menu")
 
         func list(_ filter: FeedbackFilter, after: FeedbackCursor? = nil, limit: Int = 10) async throws -> [String] {
             try await s.feedback.listFeedback(clientID: client, filter: filter, limit: limit, after: after).items.map(\.id)
@@ -187,11 +189,16 @@ import Testing
         #expect(try await list(.init(text: "csv")) == [byEmail.id, csv.id, export.id])
         #expect(try await list(.init(text: "EXAMPLE.com")) == [byEmail.id])
         #expect(try await list(.init(text: "50%_")) == [percent.id])
-        #expect(try await list(.init(text: "50%")) == [lookalike.id, percent.id])
-        #expect(try await list(.init(text: "50_")) == [])
+        #expect(try await list(.init(text: "50%")) == [percent.id], "% is not a wildcard")
+        #expect(try await list(.init(text: "50_")) == [], "_ is not a wildcard")
+        #expect(try await list(.init(text: "50")) == [lookalike.id, percent.id])
+        #expect(try await list(.init(text: "_\u{301}")) == [], "nor with a combining mark on it")
+        #expect(try await list(.init(text: "e\u{301} MENU")) == [accent.id])
+        #expect(try await list(.init(text: "q&a")) == [slack.id])
+        #expect(try await list(.init(text: "<3")) == [slack.id])
         #expect(try await list(.init(text: #"c:\t"#)) == [backslash.id])
         #expect(try await list(.init(text: "nothing like it")) == [])
-        #expect(try await list(.init(text: "")).count == 6, "empty text: no filter")
+        #expect(try await list(.init(text: "")).count == 8, "empty text: no filter")
         #expect(try await list(.init(source: .widget, text: "CSV")) == [csv.id])
         let first = try await s.feedback.listFeedback(clientID: client, filter: .init(text: "csv"), limit: 2, after: nil)
         #expect(first.items.map(\.id) == [byEmail.id, csv.id])

@@ -196,12 +196,18 @@ extension InMemoryStore: FeedbackStore, StoreHealth {
                 guard item.clientId == clientID else { return false }
                 if let source = filter.source, item.draft.source != source { return false }
                 if let environment = filter.environment, item.draft.environment != environment { return false }
-                if let text = filter.text, !text.isEmpty,
-                    !([item.draft.comment, item.draft.userEmail].contains {
-                        $0?.range(of: text, options: .caseInsensitive) != nil
-                    })
-                {
-                    return false
+                if let text = filter.text, !text.isEmpty {
+                    // ASCII letters fold, as in every store's LIKE; a Slack message's `&`, `<`, `>` as entities too.
+                    func folded(_ value: String) -> String {
+                        String(String.UnicodeScalarView(value.unicodeScalars.map {
+                            ("A"..."Z").contains($0) ? Unicode.Scalar($0.value + 32)! : $0
+                        }))
+                    }
+                    let wanted = [text, text.replacingOccurrences(of: "&", with: "&amp;")
+                        .replacingOccurrences(of: "<", with: "&lt;").replacingOccurrences(of: ">", with: "&gt;")]
+                        .map(folded)
+                    let found = [item.draft.comment, item.draft.userEmail].compactMap { $0.map(folded) }
+                    if !found.contains(where: { value in wanted.contains { value.contains($0) } }) { return false }
                 }
                 if let cursor {
                     let millis = epochMillis(item.createdAt)

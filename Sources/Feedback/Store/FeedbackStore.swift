@@ -180,8 +180,10 @@ public struct FeedbackFilter: Sendable, Equatable {
     public var source: FeedbackSource?
     /// `.some(nil)`: only the default environment; `.some(x)`: only `x`; nil: all.
     public var environment: String??
-    /// Only items whose comment or end-user email contains this text, in any case (on SQLite, the case of ASCII
-    /// letters only: its `LIKE`); nil or empty: all. `%`, `_` and `\` are matched as themselves.
+    /// Only items whose comment or end-user email contains this text, ignoring the case of ASCII letters (on
+    /// PostgreSQL a comment's other letters fold as the database's locale folds them); nil or empty: all. `%`, `_`
+    /// and `\` are matched as themselves. A Slack message is stored as Slack sends it, with `&`, `<` and `>` as
+    /// entities: those are looked for as either.
     public var text: String?
 
     /// Creates a filter.
@@ -192,15 +194,30 @@ public struct FeedbackFilter: Sendable, Equatable {
     }
 
     /// `text` as a `LIKE` pattern with a backslash as its escape character (`%50\%\_off%` for `50%_off`), or nil
-    /// when there is no text to look for.
+    /// when there is no text to look for. Escaped scalar by scalar: a `%` with a combining mark on it is still a `%`
+    /// to the database.
     public var likePattern: String? {
         guard let text, !text.isEmpty else { return nil }
-        var pattern = "%"
-        for character in text {
-            if character == "%" || character == "_" || character == "\\" { pattern.append("\\") }
-            pattern.append(character)
+        return Self.pattern(text)
+    }
+
+    /// The pattern of `text` as Slack writes it (`Q&amp;A`), when that differs from `likePattern`.
+    public var slackLikePattern: String? {
+        guard let text, !text.isEmpty else { return nil }
+        let escaped = text.replacingOccurrences(of: "&", with: "&amp;").replacingOccurrences(of: "<", with: "&lt;")
+            .replacingOccurrences(of: ">", with: "&gt;")
+        return escaped == text ? nil : Self.pattern(escaped)
+    }
+
+    private static func pattern(_ text: String) -> String {
+        var pattern = String.UnicodeScalarView()
+        pattern.append("%")
+        for scalar in text.unicodeScalars {
+            if scalar == "%" || scalar == "_" || scalar == "\\" { pattern.append("\\") }
+            pattern.append(scalar)
         }
-        return pattern + "%"
+        pattern.append("%")
+        return String(pattern)
     }
 }
 

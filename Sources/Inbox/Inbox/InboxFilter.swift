@@ -20,6 +20,9 @@ struct InboxFilter: Sendable, Equatable {
 
     /// The longest text searched for; a longer one is cut (the search field does not take more).
     static let maxTextLength = 200
+    /// And at most this many bytes of UTF-8 (one character can carry any number of combining marks; SQLite refuses
+    /// a `LIKE` pattern past 50,000 bytes).
+    static let maxTextBytes = 1_000
 
     /// Reads the filters; unknown values fall back to the defaults rather than failing the page.
     init(source: String?, env: String?, text: String? = nil, cursor: String? = nil) {
@@ -29,13 +32,15 @@ struct InboxFilter: Sendable, Equatable {
         self.cursor = cursor.flatMap { $0.isEmpty ? nil : FeedbackCursor(token: $0) }
     }
 
-    /// The text to search for: trimmed, cut to `maxTextLength` characters; nil when empty or holding NUL (which no
-    /// stored text holds, and PostgreSQL refuses in a value).
+    /// The text to search for: cut to `maxTextLength` characters and `maxTextBytes` bytes, then trimmed (so that the
+    /// text a link carries reads the same again); nil when that leaves nothing, or when it holds NUL (which no stored
+    /// text holds, and PostgreSQL refuses in a value): no search then.
     static func text(from value: String?) -> String? {
-        guard let trimmed = value?.trimmingCharacters(in: .whitespacesAndNewlines), !trimmed.isEmpty,
-            !trimmed.containsNUL
-        else { return nil }
-        return String(trimmed.prefix(maxTextLength))
+        guard let value, !value.containsNUL else { return nil }
+        var cut = Substring(value.trimmingCharacters(in: .whitespacesAndNewlines)).prefix(maxTextLength)
+        while cut.utf8.count > maxTextBytes { cut = cut.dropLast() }
+        let text = cut.trimmingCharacters(in: .whitespacesAndNewlines)
+        return text.isEmpty ? nil : text
     }
 
     static func environment(from value: String?) -> Environment {
