@@ -4,6 +4,8 @@
 #   scripts/bench-inbox.sh            # release build, 10,000 items, 15 s per target, 1 and 8 connections
 #   ITEMS=20000 DURATION=30 LEVELS="1 4 16" CONFIG=debug scripts/bench-inbox.sh
 #
+# The inbox targets include two searches (`q=`): a word every item holds, and a text only one old item holds, which
+# reads every item (search has no index for words).
 # Each target runs at every concurrency level in LEVELS: 1 connection is one person's latency, 8 saturates the
 # machine (latency is then mostly queueing). Baselines in the same run: /healthz, and the admin JSON API returning
 # the same 50 items as /inbox. Prints p50/p99, requests/s, and each p99 over /healthz's and over the JSON API's at
@@ -26,7 +28,8 @@ BIN="$(swift build -c "$CONFIG" --show-bin-path)/usero"
 WORK="$(mktemp -d)"
 PORT="$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')"
 export USERO_DATABASE="$WORK/usero.sqlite" USERO_DATA_DIR="$WORK/data" USERO_HOST=127.0.0.1 USERO_PORT="$PORT"
-export USERO_PUBLIC_URL="http://127.0.0.1:$PORT" LOG_LEVEL=warning
+# The public rate limit off: the seeding sends thousands of items from one address.
+export USERO_PUBLIC_URL="http://127.0.0.1:$PORT" LOG_LEVEL=warning USERO_PUBLIC_RATE_LIMIT=0
 unset SLACK_SIGNING_SECRET SLACK_CLIENT_ID SLACK_CLIENT_SECRET
 "${PRIORITY[@]}" "$BIN" serve >"$WORK/server.log" 2>&1 &
 SERVER=$!
@@ -54,8 +57,13 @@ def seed(start, step):
         conn.request("POST", "/api/feedback", json.dumps(body), headers)
         response = conn.getresponse(); response.read()
         assert response.status == 200, response.status
-threads = [threading.Thread(target=seed, args=(n, 8)) for n in range(8)]
+failures = []
+def seeding(start, step):
+    try: seed(start, step)
+    except Exception as error: failures.append(error)
+threads = [threading.Thread(target=seeding, args=(n, 8)) for n in range(8)]
 [t.start() for t in threads]; [t.join() for t in threads]
+if failures: sys.exit("seeding failed: %r" % failures[0])
 conn = http.client.HTTPConnection(host, port, timeout=30)
 conn.request("GET", "/inbox/login"); response = conn.getresponse(); page = response.read().decode()
 token = re.search(r'name="loginToken" value="([0-9a-f]+)"', page).group(1)
@@ -100,6 +108,9 @@ RESULTS="$(
         run inbox-page2 "$level" "/inbox?cursor=$CURSOR" "$COOKIE"
         run inbox-staging "$level" "/inbox?env=env%3Astaging" "$COOKIE"
         run inbox-widget-all "$level" "/inbox?source=widget&env=all" "$COOKIE"
+        # Search: a word every item holds (the page fills at once), and a text one old item holds (every item read).
+        run search-common "$level" "/inbox?env=all&q=export" "$COOKIE"
+        run search-rare "$level" "/inbox?env=all&q=number%205%3A" "$COOKIE"
     done
 )"
 LOAD_AFTER="$(cut -d' ' -f1-3 /proc/loadavg)"

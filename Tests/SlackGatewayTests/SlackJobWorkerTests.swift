@@ -89,8 +89,13 @@ import UseroTestSupport
         var events = api.events.makeAsyncIterator()
 
         try await Self.withRunning(world.worker()) {
-            // Listening (woken once as it started) and asleep again.
-            while world.store.jobsLeftListenerCount == 0 || !world.wakeup.hasWaiter { await Task.yield() }
+            // Listening (woken once as it started) and asleep again: a worker that never listens fails here, not
+            // by spinning until the run's own limit.
+            let deadline = ContinuousClock.now + .seconds(20)
+            while world.store.jobsLeftListenerCount == 0 || !world.wakeup.hasWaiter {
+                try #require(ContinuousClock.now < deadline, "the worker never listened, or never went back to sleep")
+                await Task.yield()
+            }
             // Queued by another instance, which passed it over: nothing wakes this worker but the announcement.
             try await world.store.enqueue(world.newJob(Self.notice("A1")))
             #expect(!world.wakeup.hasPendingSignal)
