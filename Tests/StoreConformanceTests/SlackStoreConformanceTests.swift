@@ -819,7 +819,8 @@ import Testing
     }
 
     /// An instance without the key a workspace's token is sealed under (`k1` here) leaves that workspace's jobs
-    /// that open the token to instances with it, for a day; the scrub and a revocation (its own envelope) it takes.
+    /// that open the token to instances with it, for a day; a revocation (its envelope travels in the job) and a
+    /// workspace without an installation it takes.
     @Test(arguments: StoreFactories.available)
     func aClaimPassesOverJobsOfAWorkspaceWhoseTokenItCannotOpen(_ factory: StoreFactory) async throws {
         let s = try await factory.store()
