@@ -1,7 +1,6 @@
 public import Feedback
 public import Foundation
 import PostgresNIO
-import Synchronization
 public import SlackGateway
 
 /// Transaction-level advisory lock keys: "usero:jc" (job claims) and "usero:hb" (heartbeat) in ASCII.
@@ -438,9 +437,7 @@ extension PostgresStore: SlackStore {
         }
         let (kinds, kindLanes) = (lanesOfKinds.map(\.0), lanesOfKinds.map(\.1))
         let leases = lanes.map { max(0, $0.lease) }
-        let keys = passingOver.map { $0.keyIDs.sorted() }
-        let keyKinds = (passingOver?.kinds ?? []).map(\.rawValue).sorted()
-        let keySince = passingOver?.queuedAfter ?? 0
+        let (keys, keyKinds, keySince) = Self.arguments(passingOver)
         var jobs: [SlackJob] = []
         var left = lanes.map { max(0, $0.limit) }
         // A round that parks nothing is the last; one that parks some is followed by another, a few at most.
@@ -499,9 +496,7 @@ extension PostgresStore: SlackStore {
         -> Int64?
     {
         let kindList = kinds.map(\.rawValue).sorted()
-        let keys = passingOver.map { $0.keyIDs.sorted() }
-        let keyKinds = (passingOver?.kinds ?? []).map(\.rawValue).sorted()
-        let keySince = passingOver?.queuedAfter ?? 0
+        let (keys, keyKinds, keySince) = Self.arguments(passingOver)
         return try await scalar(
             """
             SELECT MIN(CASE WHEN lease_until > \(now) THEN lease_until
@@ -521,35 +516,32 @@ extension PostgresStore: SlackStore {
             """, as: Int64?.self) ?? nil
     }
 
+    /// `filter` as the statements take it: the key ids (NULL: pass over nothing), the kinds, the oldest `created_at`.
+    private static func arguments(_ filter: SlackJobKeyFilter?) -> (keys: [String]?, kinds: [String], since: Int64) {
+        (filter.map { $0.keyIDs.sorted() }, (filter?.kinds ?? []).map(\.rawValue).sorted(), filter?.queuedAfter ?? 0)
+    }
+
     /// How often the listening session asks the server whether it is still there, and how long it waits for the
     /// answer.
     static let listenerCheck = (every: Duration.seconds(30), within: Duration.seconds(10))
 
-    /// Asks the server on `connection` every `every`; throws when one answer does not come `within`. A listening session only receives: without this, one whose server went away without
-    /// closing it (a failover, a network cut; the server's keepalive probes guard its side only) would wait for
-    /// notifications for ever, and the instance hear nothing until it restarts.
+    /// Asks the server on `connection` every `every`; throws `StoreUnavailable` once an answer has not come
+    /// `within` (the backend's `ConnectionWatch` closes the connection then, as it does for the pool's). A listening
+    /// session only receives: without this, one whose server went away without closing it (a failover, a network
+    /// cut; the server's keepalive probes guard its side only) would wait for notifications for ever, and the
+    /// instance hear nothing until it restarts.
     static func keepAsking(
         _ connection: PostgresConnection, every: Duration = listenerCheck.every, within: Duration = listenerCheck.within,
         logger: Logger
     ) async throws {
+        let watch = ConnectionWatch(statementTimeout: within, logger: logger)
         while true {
             try await Task.sleep(for: every)
-            let answered = await withCheckedContinuation { (continuation: CheckedContinuation<Bool, Never>) in
-                let pending = Mutex(true)
-                let finish: @Sendable (Bool) -> Void = { answered in
-                    if pending.withLock({ first in defer { first = false }; return first }) {
-                        continuation.resume(returning: answered)
-                    }
-                }
-                // A query on a connection whose server is gone never ends (postgres-nio waits for its answer): it
-                // is left to the close that follows.
-                Task { finish((try? await connection.query("SELECT 1", logger: logger)) != nil) }
-                Task {
-                    try? await Task.sleep(for: within)
-                    finish(false)
-                }
+            do {
+                try await watch.run("SELECT 1", on: connection, logger: logger)
+            } catch {
+                throw StoreUnavailable()
             }
-            guard answered else { throw StoreUnavailable() }
         }
     }
 

@@ -32,6 +32,11 @@ struct InboxFilter: Sendable, Equatable {
         self.cursor = cursor.flatMap { $0.isEmpty ? nil : FeedbackCursor(token: $0) }
     }
 
+    /// The filters a query string (or a list page's address) names.
+    init(_ query: FormBody) {
+        self.init(source: query["source"], env: query["env"], text: query["q"], cursor: query["cursor"])
+    }
+
     /// The text to search for: cut to `maxTextLength` characters and `maxTextBytes` bytes, then trimmed (so that the
     /// text a link carries reads the same again); nil when that leaves nothing, or when it holds NUL (which no stored
     /// text holds, and PostgreSQL refuses in a value): no search then.

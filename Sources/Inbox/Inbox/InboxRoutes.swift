@@ -123,8 +123,7 @@ struct InboxRoutes<Context: RequestContext>: Sendable {
     /// and a list page is written anew from the filters it names, so the parameter cannot send anyone elsewhere.
     static func returnPath(_ next: String?) -> String? {
         if let next, next.hasPrefix("/inbox?"), let query = FormBody(next.utf8.dropFirst("/inbox?".count)) {
-            let filter = InboxFilter(
-                source: query["source"], env: query["env"], text: query["q"], cursor: query["cursor"])
+            let filter = InboxFilter(query)
             let path = filter.href(cursor: filter.cursor)
             return path == "/inbox" ? nil : path
         }
@@ -229,7 +228,7 @@ struct InboxRoutes<Context: RequestContext>: Sendable {
         let query = request.lenientFormQuery
         guard let visitor = try await visitor(request) else {
             // Signed out while on a filtered page: back to it once signed in.
-            let here = InboxFilter(source: query["source"], env: query["env"], text: query["q"], cursor: query["cursor"])
+            let here = InboxFilter(query)
             return InboxRenderer.redirect(to: Self.signInPath(returningTo: here.href(cursor: here.cursor), for: request))
         }
         // A name typed in the field the page offers when its list of environments is cut wins over the list's choice.
@@ -272,8 +271,7 @@ struct InboxRoutes<Context: RequestContext>: Sendable {
             let item = context.parameters.decoded("id").map { "/inbox/items/" + $0 } ?? "/inbox"
             return InboxRenderer.redirect(to: Self.signInPath(returningTo: item, for: request))
         }
-        let query = request.lenientFormQuery
-        let filter = InboxFilter(source: query["source"], env: query["env"], text: query["q"], cursor: query["cursor"])
+        let filter = InboxFilter(request.lenientFormQuery)
         guard let id = context.parameters.decoded("id"),
             let item = try await store.feedback(id: id, clientID: visitor.client.id)
         else { return notFound(visitor) }
