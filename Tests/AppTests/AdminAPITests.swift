@@ -90,6 +90,53 @@ import UseroTestSupport
         }
     }
 
+    /// `q` finds the items whose comment or end user's email holds it, ignoring the case of ASCII letters, within
+    /// the other filters and across pages; `%` and `_` are themselves. Empty or blank, it is no search.
+    @Test func searchFindsCommentsAndEmailsWithinTheOtherFilters() async throws {
+        try await TestServer.run { server in
+            let client = try await server.createClient()
+            let other = try await server.createClient()
+            func post(_ body: String, headers: [String: String] = [:]) async throws {
+                let posted = try await server.postJSON("/api/feedback", #"{"clientId":"\#(client.id)",\#(body)}"#, headers: headers)
+                #expect(posted.status == 200, "\(body)")
+            }
+            try await post(#""rating":1,"comment":"Export to CSV times out""#)
+            try await post(#""rating":2,"comment":"the csv import works","environment":"staging""#)
+            try await post(#""rating":3,"comment":"Nice","userEmail":"csv.fan@example.com""#, headers: ["X-Usero-Widget": "1"])
+            try await post(#""rating":4,"comment":"50% off_sale""#)
+            try await post(#""rating":1,"comment":"500 off sale and cs v""#)
+            _ = try await server.postJSON("/api/feedback", #"{"clientId":"\#(other.id)","rating":4,"comment":"CSV too"}"#)
+            let auth = ["Authorization": "Bearer \(client.key)"]
+            func ratings(_ query: String) async throws -> [Int] {
+                let page = try await server.request("GET", "/api/feedback\(query)", headers: auth)
+                #expect(page.status == 200, "\(query): \(page.text.prefix(200))")
+                return (page.json["items"] as? [[String: Any]] ?? []).compactMap { $0["rating"] as? Int }.sorted()
+            }
+            #expect(try await ratings("?q=csv&environment=") == [1, 3])
+            #expect(try await ratings("?q=CSV") == [1, 2, 3])
+            #expect(try await ratings("?q=csv&source=widget") == [3])
+            #expect(try await ratings("?q=csv&environment=staging") == [2])
+            #expect(try await ratings("?q=+%20csv+") == [1, 2, 3])
+            #expect(try await ratings("?q=50%25+off_") == [4])
+            #expect(try await ratings("?q=example.com") == [3])
+            #expect(try await ratings("?q=nowhere") == [])
+            #expect(try await ratings("?q=") == [1, 1, 2, 3, 4])
+            #expect(try await ratings("?q=+++") == [1, 1, 2, 3, 4])
+            // Paging keeps the search: one item a page, and only the ones that match, newest first.
+            var seen: [Int] = []
+            var cursor: String?
+            repeat {
+                let page = try await server.request(
+                    "GET", "/api/feedback?q=csv&limit=1" + (cursor.map { "&cursor=\($0)" } ?? ""), headers: auth)
+                let items = try #require(page.json["items"] as? [[String: Any]])
+                #expect(items.count <= 1)
+                seen += items.compactMap { $0["rating"] as? Int }
+                cursor = page.json["nextCursor"] as? String
+            } while cursor != nil && seen.count < 10
+            #expect(seen == [3, 2, 1])
+        }
+    }
+
     /// Pages hold 50 items unless asked, and up to 200 when asked (`limit`'s documented range). A parameter given
     /// empty, as the route is written (`?source=&limit=&cursor=`) and a form with nothing chosen sends it, is one not
     /// given.
@@ -119,6 +166,9 @@ import UseroTestSupport
         "?cursor=MToA",  // `1:` and a NUL, which PostgreSQL's text cannot hold
         // A typo, or a second value, would otherwise be dropped: an unfiltered list taken for a filtered one.
         "?enviroment=production", "?limit=1&limit=2", "?source=api&source=widget",
+        // A search the inbox would cut, or one holding NUL, which no stored text holds.
+        "?q=" + String(repeating: "a", count: 201), "?q=" + String(repeating: "%C3%A9", count: 101) + "%CC%81" + String(repeating: "%CC%81", count: 900),
+        "?q=a%00b", "?q=a&q=b",
     ])
     func badQueriesAre400(query: String) async throws {
         try await TestServer.run { server in

@@ -27,8 +27,9 @@ public struct AdminRoutes<Context: RequestContext>: Sendable {
 
     @Sendable func list(_ request: Request, context: Context) async throws -> Response {
         let client = try await auth.client(for: request)
-        let query = try request.formQuery(allowing: ["source", "environment", "limit", "cursor"])
+        let query = try request.formQuery(allowing: ["source", "environment", "q", "limit", "cursor"])
         var filter = FeedbackFilter()
+        if let text = query["q"] { filter.text = try Self.searchText(text) }
         if let source = query["source"], !source.isEmpty {
             guard let value = FeedbackSource(rawValue: source) else {
                 throw FeedbackError.badQuery(field: "source", message: "source must be one of api, widget, slack")
@@ -60,6 +61,22 @@ public struct AdminRoutes<Context: RequestContext>: Sendable {
         }
         let page = try await store.listFeedback(clientID: client.id, filter: filter, limit: limit, after: cursor)
         return JSONResponse.raw(ItemList(items: page.items, nextCursor: page.next?.token).jsonText)
+    }
+
+    /// `q`, the text to look for in comments and emails: its ends trimmed, nil when that leaves nothing. Refused
+    /// when it holds NUL (no stored text does) or is longer than the inbox's search takes: cutting it, as the
+    /// inbox's field does, would answer a search the caller did not ask for.
+    static func searchText(_ value: String) throws -> String? {
+        guard !value.containsNUL else {
+            throw FeedbackError.badQuery(field: "q", message: "q must not contain NUL characters")
+        }
+        let text = value.trimmingCharacters(in: .whitespacesAndNewlines)
+        guard text.count <= FeedbackFilter.maxTextLength, text.utf8.count <= FeedbackFilter.maxTextBytes else {
+            throw FeedbackError.badQuery(
+                field: "q",
+                message: "q must be at most \(FeedbackFilter.maxTextLength) characters and \(FeedbackFilter.maxTextBytes) bytes")
+        }
+        return text.isEmpty ? nil : text
     }
 
     @Sendable func show(_ request: Request, context: Context) async throws -> Response {

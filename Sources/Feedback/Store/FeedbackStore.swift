@@ -186,6 +186,13 @@ public struct FeedbackFilter: Sendable, Equatable {
     /// entities: those are looked for as either.
     public var text: String?
 
+    /// The longest `text` searched for, in characters (the inbox's search field takes no more; the admin API's `q`
+    /// refuses more).
+    public static let maxTextLength = 200
+    /// And in bytes of UTF-8 (one character can carry any number of combining marks; SQLite refuses a `LIKE` pattern
+    /// past 50,000 bytes).
+    public static let maxTextBytes = 1_000
+
     /// Creates a filter.
     public init(source: FeedbackSource? = nil, environment: String?? = nil, text: String? = nil) {
         self.source = source

@@ -14,15 +14,9 @@ struct InboxFilter: Sendable, Equatable {
 
     var source: FeedbackSource?
     var environment: Environment = .defaultEnvironment
-    /// Only items whose comment or email contains this (trimmed, at most `maxTextLength` characters; nil: all).
+    /// Only items whose comment or email contains this (trimmed, at most `FeedbackFilter.maxTextLength` characters; nil: all).
     var text: String?
     var cursor: FeedbackCursor?
-
-    /// The longest text searched for; a longer one is cut (the search field does not take more).
-    static let maxTextLength = 200
-    /// And at most this many bytes of UTF-8 (one character can carry any number of combining marks; SQLite refuses
-    /// a `LIKE` pattern past 50,000 bytes).
-    static let maxTextBytes = 1_000
 
     /// Reads the filters; unknown values fall back to the defaults rather than failing the page.
     init(source: String?, env: String?, text: String? = nil, cursor: String? = nil) {
@@ -37,13 +31,13 @@ struct InboxFilter: Sendable, Equatable {
         self.init(source: query["source"], env: query["env"], text: query["q"], cursor: query["cursor"])
     }
 
-    /// The text to search for: cut to `maxTextLength` characters and `maxTextBytes` bytes, then trimmed (so that the
+    /// The text to search for: cut to `FeedbackFilter`'s `maxTextLength` characters and `maxTextBytes` bytes, then trimmed (so that the
     /// text a link carries reads the same again); nil when that leaves nothing, or when it holds NUL (which no stored
     /// text holds, and PostgreSQL refuses in a value): no search then.
     static func text(from value: String?) -> String? {
         guard let value, !value.containsNUL else { return nil }
-        var cut = Substring(value.trimmingCharacters(in: .whitespacesAndNewlines)).prefix(maxTextLength)
-        while cut.utf8.count > maxTextBytes { cut = cut.dropLast() }
+        var cut = Substring(value.trimmingCharacters(in: .whitespacesAndNewlines)).prefix(FeedbackFilter.maxTextLength)
+        while cut.utf8.count > FeedbackFilter.maxTextBytes { cut = cut.dropLast() }
         let text = cut.trimmingCharacters(in: .whitespacesAndNewlines)
         return text.isEmpty ? nil : text
     }

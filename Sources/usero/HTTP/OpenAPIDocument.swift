@@ -223,6 +223,15 @@ enum OpenAPIDocument {
       "description": "empty: the default environment"
      },
      {
+      "name": "q",
+      "in": "query",
+      "schema": {
+       "type": "string",
+       "maxLength": 200
+      },
+      "description": "only items whose comment or end user's email contains this text (ASCII letters in any case; % and _ are themselves); its ends are trimmed, and empty is no search; at most 200 characters and 1,000 bytes"
+     },
+     {
       "name": "limit",
       "in": "query",
       "schema": {
