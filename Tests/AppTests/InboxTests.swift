@@ -924,6 +924,54 @@ extension InboxTests {
         }
     }
 
+    /// An item opened from a filtered, paged list keeps that list: its page leads back to it, at the item, and
+    /// deleting it there comes back to that page of it, as deleting from the list does.
+    @Test func anItemOpenedFromAFilteredPageGoesBackToThatPage() async throws {
+        try await TestServer.run { server in
+            let client = try await server.createClient()
+            let start = Date().addingTimeInterval(-600)
+            var ids: [String] = []
+            for index in 0..<53 {
+                let item = try await server.parts.store.insert(
+                    FeedbackDraft(
+                        clientId: client.id, source: .widget, comment: "Crash \(index) on export", environment: "staging"),
+                    at: start.addingTimeInterval(Double(index)), origin: nil)
+                ids.append(item.id)
+            }
+            let browser = InboxTestBrowser(baseURL: server.baseURL)
+            try await browser.signIn(adminKey: client.key)
+            let first = try await browser.get("/inbox?source=widget&env=env%3Astaging&q=crash").text
+            let older = try #require(InboxTestBrowser.attribute("href", before: "rel=\"next\"", in: first))
+                .replacingOccurrences(of: "&amp;", with: "&")
+            let list = String(older.split(separator: "#")[0])
+            #expect(list.hasPrefix("/inbox?source=widget&env=env%3Astaging&q=crash&cursor="), "\(list)")
+            let second = try await browser.get(older).text
+            // The page's second item: "Crash 1", whose neighbour below is "Crash 0"
+            let itemLink = try #require(
+                InboxTestBrowser.attribute("href", before: "><time datetime", in: second.components(
+                    separatedBy: "Crash 2 on export").last ?? "")?.replacingOccurrences(of: "&amp;", with: "&"))
+            #expect(itemLink == "/inbox/items/\(ids[1])" + list.dropFirst("/inbox".count), "\(itemLink)")
+
+            let page = try await browser.get(itemLink).text
+            #expect(page.contains("Crash 1 on export"))
+            #expect(InboxTestBrowser.attribute("href", before: ">« Back to the list<", in: page)?
+                .replacingOccurrences(of: "&amp;", with: "&") == list + "#item-\(ids[1])")
+            let deleteLink = try #require(
+                InboxTestBrowser.attribute("href", before: ">Delete<span", in: page)?
+                    .replacingOccurrences(of: "&amp;", with: "&"))
+            #expect(deleteLink == "/inbox/items/\(ids[1])/delete" + list.dropFirst("/inbox".count))
+            let confirm = try await browser.get(deleteLink).text
+            let cursor = try #require(InboxTestBrowser.hiddenField("cursor", in: confirm))
+            let deleted = try await browser.post(
+                "/inbox/items/\(ids[1])/delete",
+                [("csrf", try #require(InboxTestBrowser.hiddenField("csrf", in: confirm))), ("source", "widget"),
+                 ("env", "env:staging"), ("q", "crash"), ("cursor", cursor)])
+            #expect(deleted.header("Location") == list + "&notice=deleted&at=\(ids[0])#item-\(ids[0])")
+            let back = try await browser.get(try #require(deleted.header("Location"))).text
+            #expect(back.contains("Feedback deleted.") && back.contains("Crash 0 on export") && !back.contains("Crash 1 on"))
+        }
+    }
+
     /// An item deleted twice (from two open tabs, say) is not reported deleted again: the second time says it is gone.
     @Test func deletingAnItemAlreadyDeletedSaysItIsGone() async throws {
         try await TestServer.run { server in

@@ -38,7 +38,7 @@ import UseroTestSupport
             MessageView(chrome: chrome, heading: "h", text: "t", backHref: "b", backLabel: "l"),
             SlackSettingsView(
                 triggerEmojiText: "bug", notifyChannelText: "C1", notifyProblemText: "p", missingScopesText: "m"),
-            SingleItemView(chrome: chrome, item: item),
+            SingleItemView(chrome: chrome, item: item, listHref: "/inbox", listLabel: "l"),
             ListView(
                 chrome: chrome, noticeText: "n",
                 slackSettings: SlackSettingsView(

@@ -258,8 +258,15 @@ struct InboxRoutes<Context: RequestContext>: Sendable {
         guard let id = context.parameters.decoded("id"),
             let item = try await store.feedback(id: id, clientID: visitor.client.id)
         else { return notFound(visitor) }
+        // Opened from the list, its address names the list's filters and page (the default view's names none): the
+        // way back and a delete return there. Opened from elsewhere (a Slack post's link), to all feedback, which
+        // holds the item whatever its environment.
+        let fromList = !(request.uri.query ?? "").isEmpty
+        let filter = fromList ? InboxFilter(request.lenientFormQuery) : InboxFilter(source: nil, env: "all")
         let view = SingleItemView(
-            chrome: visitor.chrome(title: "Feedback"), item: ItemView(item, filter: InboxFilter(source: nil, env: "all")))
+            chrome: visitor.chrome(title: "Feedback"), item: ItemView(item, filter: filter),
+            listHref: fromList ? filter.href(cursor: filter.cursor) + "#item-" + item.id : filter.href(),
+            listLabel: fromList ? "Back to the list" : "All feedback")
         return try renderer.page("single", view)
     }
 

@@ -210,7 +210,7 @@ enum InboxTemplates {
 
     static let single = #"""
         {{> head}}
-        <p><a href="/inbox?env=all">« All feedback</a></p>
+        <p><a href="{{listHref}}">« {{listLabel}}</a></p>
         <h1 class="list-title">Feedback item</h1>
         <ol class="items single">{{#item}}{{> item}}{{/item}}</ol>
         {{> foot}}

@@ -71,6 +71,8 @@ extension SingleItemView: MustacheParent {
         switch name {
         case "chrome": chrome
         case "item": item
+        case "listHref": listHref
+        case "listLabel": listLabel
         default: chrome.child(named: name)
         }
     }

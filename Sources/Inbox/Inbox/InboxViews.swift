@@ -89,6 +89,10 @@ struct ConfirmView: Sendable {
 struct SingleItemView: Sendable {
     var chrome: Chrome
     var item: ItemView
+    /// Back to the list page it was opened from, at the item; or, opened from elsewhere (a Slack post), to all
+    /// feedback.
+    var listHref: String
+    var listLabel: String
 }
 
 struct MessageView: Sendable {
@@ -180,7 +184,12 @@ struct ItemView: Sendable {
         createdAtText = InboxFormat.dateText(item.createdAt)
         let fullComment = d.comment.flatMap { $0.isEmpty ? nil : d.source == .slack ? SlackMarkup.plainText($0) : $0 }
         headingDetail = fullComment.map { InboxFormat.shorten($0, to: 80) } ?? "\(sourceLabel), \(createdAtText)"
-        itemHref = inList ? "/inbox/items/\(InboxFilter.encode(item.id))" : nil
+        // The list's filters and page travel with the links out of it (a default view's need no words), so that
+        // the item's page, cancelling and deleting come back to that page of that list.
+        let path = "/inbox/items/\(InboxFilter.encode(item.id))"
+        let back = filter.href(cursor: filter.cursor)
+        let listQuery = back == "/inbox" ? "" : "?" + back.dropFirst("/inbox?".count)
+        itemHref = inList ? path + listQuery : nil
         let preview = inList ? fullComment.map(Self.preview) : nil
         comment = preview ?? fullComment
         commentCut = preview.map { $0 != fullComment } ?? false
@@ -209,10 +218,7 @@ struct ItemView: Sendable {
         }
         hasScreenshots = !screenshots.isEmpty
         metadataJSON = d.metadata.map(\.jsonText)
-        // The page it is on travels too (its cursor), so that cancelling or deleting comes back to that page.
-        let back = filter.href(cursor: filter.cursor)
-        deleteHref = "/inbox/items/\(InboxFilter.encode(item.id))/delete"
-            + (back == "/inbox" ? "" : "?" + back.dropFirst("/inbox?".count))
+        deleteHref = path + "/delete" + listQuery
         self.showActions = showActions
     }
 
