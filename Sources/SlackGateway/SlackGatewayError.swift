@@ -54,6 +54,13 @@ public enum SlackAPIError: Error, Equatable, Sendable {
         return false
     }
 
+    /// Slack says the token itself is dead (revoked, or its workspace or user deactivated), as opposed to a request
+    /// that carried none (`not_authed`, a fault of ours).
+    public var meansTokenDead: Bool {
+        if case .slack(let code) = self { return ["token_revoked", "invalid_auth", "account_inactive"].contains(code) }
+        return false
+    }
+
     /// Slack will not let the bot post in that conversation (not a member, gone, archived).
     public var meansChannelUnreachable: Bool {
         if case .slack(let code) = self { return ["not_in_channel", "channel_not_found", "is_archived"].contains(code) }

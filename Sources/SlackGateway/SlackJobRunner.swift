@@ -151,8 +151,13 @@ public struct SlackJobRunner: Sendable {
         }
         if error.isRetryable { return await retryOrDrop(job, code: Self.code(error), metadata: metadata) }
         if error.meansInstallationGone {
-            // Slack refuses the stored token (revoked or the workspace deactivated, its event perhaps missed while
-            // the service was down): nobody can be told in Slack, so the operator is, once a job. Never the token.
+            switch await uninstallIfTokenIsDead(job, metadata: metadata) {
+            case .uninstalled: return .finished
+            case .unknown: return await retryOrDrop(job, code: Self.code(error), metadata: metadata)
+            case .alive: break
+            }
+            // Slack refuses the stored token for this call, but not to `auth.test` (or the job used none): nobody
+            // can be told in Slack, so the operator is, once a job. Never the token.
             logger.warning(
                 "Slack refused this workspace's token: what it asked is dropped until usero is installed again",
                 metadata: metadata)
@@ -161,6 +166,51 @@ public struct SlackJobRunner: Sendable {
         }
         await giveUp(job, error: error)
         return .finished
+    }
+
+    /// What `auth.test` said of a token Slack refused to a job.
+    enum TokenCheck: Equatable {
+        /// Refused again: the workspace was treated as uninstalled (or the job used no workspace token).
+        case uninstalled
+        /// Accepted, or installed again since: the refusal was of something else.
+        case alive
+        /// Slack could not be asked (unreachable, rate-limited): the job tries again later.
+        case unknown
+    }
+
+    /// Slack refused the workspace's token to `job`. Its `app_uninstalled` may have been missed: Slack retries an
+    /// event for a few minutes only, and the service may have been down longer (the startup recovery sweep is then
+    /// the first to call with the token). When `auth.test` refuses the token too, the installation that holds it is
+    /// treated as the event would have: token deleted, pending calls cancelled (this job among them), and the
+    /// author ids scrubbed within the scrub's deadline from now, the promise kept from the moment it can be.
+    private func uninstallIfTokenIsDead(_ job: SlackJob, metadata: Logger.Metadata) async -> TokenCheck {
+        guard SlackJob.Kind.opensWorkspaceToken.contains(job.kind), let team = job.teamId,
+            let installation = try? await store.activeInstallation(team: team),
+            let envelope = installation.tokenEnvelope,
+            let token = try? open(envelope, team: team)
+        else { return .alive }
+        do {
+            _ = try await api.authTest(token: token)
+            return .alive
+        } catch let error as SlackAPIError where error.meansTokenDead {
+            do {
+                let now = self.now
+                guard try await store.acceptLostToken(
+                    team: team, envelope: envelope, at: now, deadline: now + SlackIngest.scrubDeadline)
+                else { return .alive }
+            } catch {
+                return .unknown
+            }
+            logger.warning(
+                "Slack refuses this workspace's token for good (uninstalled while usero could not hear it, or deactivated): treated as uninstalled, its token deleted and its Slack author ids scrubbed",
+                metadata: metadata)
+            wakeup.signal()
+            return .uninstalled
+        } catch let error as SlackAPIError where !error.isRetryable {
+            return .alive
+        } catch {
+            return .unknown
+        }
     }
 
     private func retryOrDrop(_ job: SlackJob, code: String, metadata: Logger.Metadata) async -> Result {

@@ -46,6 +46,11 @@ public protocol SlackStore: Sendable {
     /// spares what the workspace captured since it installed again.
     func acceptUninstall(team: String, eventId: String?, at now: Int64, deadline: Int64, retriedEventAt: Int64?)
         async throws -> Bool
+    /// A token Slack refuses for good, to a job and again to `auth.test` (the workspace uninstalled while the
+    /// service was down for longer than Slack retries `app_uninstalled`, or the workspace was deactivated): when the
+    /// workspace's installation still holds `envelope`, what `acceptUninstall` does for a first delivery. Returns
+    /// whether it did; false when the installation is gone or holds another token (installed again meanwhile).
+    func acceptLostToken(team: String, envelope: [UInt8], at now: Int64, deadline: Int64) async throws -> Bool
     /// `tokens_revoked`: unless the event id was seen, forget the token when one of `botUserIds` is the bot's and
     /// the event is not a retried one of an installation before the current one.
     func acceptTokensRevoked(

@@ -200,8 +200,7 @@ extension PostgresStore: SlackStore {
     public func acceptUninstall(team: String, eventId: String?, at now: Int64, deadline: Int64, retriedEventAt: Int64?)
         async throws -> Bool
     {
-        let cancelled = SlackJob.Kind.cancelledByUninstall.map(\.rawValue)
-        return try await write { tx in
+        try await write { tx in
             if let eventId { guard try await Self.recordEvent(eventId, at: now, in: tx) else { return false } }
             let installation = try await Self.installation(team: team, lock: .update, in: tx)
             if let installation, installation.isLater(thanRetriedEventAt: retriedEventAt) {
@@ -209,21 +208,40 @@ extension PostgresStore: SlackStore {
                     NewSlackJob.uninstallScrub(team: team, client: installation.clientId, at: now, deadline: deadline), in: tx)
                 return true
             }
-            let previous = try await tx.scalar(
-                "SELECT client_id FROM slack_tombstone WHERE team_id = \(team)", as: String?.self) ?? nil
-            let clientId = installation?.clientId ?? previous
-            try await tx.execute(
-                """
-                INSERT INTO slack_tombstone (team_id, client_id, uninstalled_at) VALUES (\(team), \(clientId), \(now))
-                ON CONFLICT (team_id) DO UPDATE
-                SET client_id = coalesce(excluded.client_id, slack_tombstone.client_id)
-                """)
-            // The token goes in this very transaction; the id scrub follows in the job, within the deadline.
-            try await tx.execute("DELETE FROM slack_installation WHERE team_id = \(team)")
-            try await tx.execute("DELETE FROM job WHERE team_id = \(team) AND kind = ANY(\(cancelled))")
-            try await Self.enqueue(NewSlackJob.uninstallScrub(team: team, client: clientId, at: now, deadline: deadline), in: tx)
+            try await Self.uninstall(team: team, installation: installation, at: now, deadline: deadline, in: tx)
             return true
         }
+    }
+
+    public func acceptLostToken(team: String, envelope: [UInt8], at now: Int64, deadline: Int64) async throws -> Bool {
+        try await write { tx in
+            guard let installation = try await Self.installation(team: team, lock: .update, in: tx),
+                installation.tokenEnvelope == envelope
+            else { return false }
+            try await Self.uninstall(team: team, installation: installation, at: now, deadline: deadline, in: tx)
+            return true
+        }
+    }
+
+    /// Tombstones the workspace (remembering its client), deletes its installation and token and its pending Slack
+    /// calls, and enqueues the scrub with its deadline.
+    private static func uninstall(
+        team: String, installation: Installation?, at now: Int64, deadline: Int64, in tx: PostgresTransaction
+    ) async throws {
+        let cancelled = SlackJob.Kind.cancelledByUninstall.map(\.rawValue)
+        let previous = try await tx.scalar(
+            "SELECT client_id FROM slack_tombstone WHERE team_id = \(team)", as: String?.self) ?? nil
+        let clientId = installation?.clientId ?? previous
+        try await tx.execute(
+            """
+            INSERT INTO slack_tombstone (team_id, client_id, uninstalled_at) VALUES (\(team), \(clientId), \(now))
+            ON CONFLICT (team_id) DO UPDATE
+            SET client_id = coalesce(excluded.client_id, slack_tombstone.client_id)
+            """)
+        // The token goes in this very transaction; the id scrub follows in the job, within the deadline.
+        try await tx.execute("DELETE FROM slack_installation WHERE team_id = \(team)")
+        try await tx.execute("DELETE FROM job WHERE team_id = \(team) AND kind = ANY(\(cancelled))")
+        try await enqueue(NewSlackJob.uninstallScrub(team: team, client: clientId, at: now, deadline: deadline), in: tx)
     }
 
     public func acceptTokensRevoked(

@@ -157,27 +157,44 @@ extension SQLiteStore: SlackStore {
                 try Self.enqueue(NewSlackJob.uninstallScrub(team: team, client: installation.clientId, at: now, deadline: deadline), in: db)
                 return true
             }
-            let previous = try String.fetchOne(
-                db, sql: "SELECT client_id FROM slack_tombstone WHERE team_id = ?", arguments: [team])
-            let clientId = installation?.clientId ?? previous
-            try db.execute(
-                sql: """
-                    INSERT INTO slack_tombstone (team_id, client_id, uninstalled_at) VALUES (?, ?, ?)
-                    ON CONFLICT(team_id) DO UPDATE SET client_id = coalesce(excluded.client_id, client_id)
-                    """,
-                arguments: [team, clientId, now])
-            // The token goes in this very transaction; the id scrub follows in the job, within the deadline.
-            try db.execute(sql: "DELETE FROM slack_installation WHERE team_id = ?", arguments: [team])
-            let cancelled = SlackJob.Kind.cancelledByUninstall.map(\.rawValue)
-            try db.execute(
-                sql: """
-                    DELETE FROM job WHERE team_id = ?
-                    AND kind IN (\(Array(repeating: "?", count: cancelled.count).joined(separator: ", ")))
-                    """,
-                arguments: StatementArguments([team]) + StatementArguments(cancelled))
-            try Self.enqueue(NewSlackJob.uninstallScrub(team: team, client: clientId, at: now, deadline: deadline), in: db)
+            try Self.uninstall(team: team, installation: installation, at: now, deadline: deadline, in: db)
             return true
         }
+    }
+
+    public func acceptLostToken(team: String, envelope: [UInt8], at now: Int64, deadline: Int64) async throws -> Bool {
+        try await database.write { db in
+            guard let installation = try Self.installation(team: team, in: db), installation.tokenEnvelope == envelope
+            else { return false }
+            try Self.uninstall(team: team, installation: installation, at: now, deadline: deadline, in: db)
+            return true
+        }
+    }
+
+    /// Tombstones the workspace (remembering its client), deletes its installation and token and its pending Slack
+    /// calls, and enqueues the scrub with its deadline.
+    private static func uninstall(
+        team: String, installation: Installation?, at now: Int64, deadline: Int64, in db: Database
+    ) throws {
+        let previous = try String.fetchOne(
+            db, sql: "SELECT client_id FROM slack_tombstone WHERE team_id = ?", arguments: [team])
+        let clientId = installation?.clientId ?? previous
+        try db.execute(
+            sql: """
+                INSERT INTO slack_tombstone (team_id, client_id, uninstalled_at) VALUES (?, ?, ?)
+                ON CONFLICT(team_id) DO UPDATE SET client_id = coalesce(excluded.client_id, client_id)
+                """,
+            arguments: [team, clientId, now])
+        // The token goes in this very transaction; the id scrub follows in the job, within the deadline.
+        try db.execute(sql: "DELETE FROM slack_installation WHERE team_id = ?", arguments: [team])
+        let cancelled = SlackJob.Kind.cancelledByUninstall.map(\.rawValue)
+        try db.execute(
+            sql: """
+                DELETE FROM job WHERE team_id = ?
+                AND kind IN (\(Array(repeating: "?", count: cancelled.count).joined(separator: ", ")))
+                """,
+            arguments: StatementArguments([team]) + StatementArguments(cancelled))
+        try enqueue(NewSlackJob.uninstallScrub(team: team, client: clientId, at: now, deadline: deadline), in: db)
     }
 
     /// A reinstall by the same client keeps the channel's problem unless connecting again mends it (SQL, over the

@@ -161,6 +161,41 @@ import UseroTestSupport
         }
     }
 
+    /// The uninstall the service did not hear: Slack retries `app_uninstalled` for a few minutes only, so a
+    /// workspace that uninstalled while usero was down left its token and its members' ids behind, until usero next
+    /// called Slack with it (here the recovery sweep an admin asks for after the outage). Slack refuses the token
+    /// then, and again to `auth.test`: the workspace is uninstalled as the event would have done it, its token
+    /// deleted and the ids scrubbed within 60 s, the text kept; the operator is told, never the token.
+    @Test func anUninstallMissedWhileDownIsFoundAtTheNextCallAndKeptWithinTheDeadline() async throws {
+        try await SlackCaptureTests.withInstalledServer { server, fake, client in
+            #expect(try await server.sendCommand(Fixtures.text("slash_command_usero.txt")).status == 200)
+            try await server.eventually { try await server.count("feedback", where: "slack_author_id IS NOT NULL") == 1 }
+            // Slack no longer takes the token (the event that said why never arrived)
+            await fake.script("users.conversations", .error("token_revoked"))
+            await fake.script("auth.test", .error("token_revoked"))
+            let auth = ["Authorization": "Bearer \(client.key)"]
+            let started = ContinuousClock.now
+            #expect(try await server.request("POST", "/api/slack/recover", headers: auth).status == 202)
+
+            try await server.eventually(timeout: .seconds(60)) {
+                try await server.count("audit_entry", where: "kind = 'slack_uninstall_scrub'") == 1
+            }
+            #expect(ContinuousClock.now - started < .seconds(60))
+            #expect(await fake.calls("auth.test").count == 2)  // the install's, and the check
+            #expect(try await server.count("slack_installation") == 0)
+            #expect(try await server.request("GET", "/api/slack/installation", headers: auth).status == 404)
+            #expect(
+                try await server.count("feedback", where: "slack_author_id IS NOT NULL OR slack_forwarded_by IS NOT NULL")
+                    == 0)
+            let items = try await server.items(client)
+            #expect(items.count == 1)
+            #expect((items.first?["comment"] as? String)?.isEmpty == false)
+            let warning = try #require(server.logs.all.first { $0.contains("treated as uninstalled") })
+            #expect(warning.hasPrefix("warning") && warning.contains("slack.team_id=T0001"))
+            #expect(!server.logs.text.contains(FakeSlack.botToken))
+        }
+    }
+
     @Test func revokedBotTokensAreDeletedAndLaterForwardsRefusedCleanly() async throws {
         try await SlackCaptureTests.withInstalledServer { server, fake, client in
             #expect(try await server.sendEvent("event_tokens_revoked.json").status == 200)

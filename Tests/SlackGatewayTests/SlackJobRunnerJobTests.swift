@@ -235,6 +235,61 @@ import UseroTestSupport
         #expect(world.items.isEmpty)
     }
 
+    /// A token Slack refuses to a job and again to `auth.test` is an uninstall the service did not hear (its
+    /// `app_uninstalled` came while it was down, and Slack retries an event for minutes only): the installation is
+    /// treated as the event would have treated it. Its token and pending calls go (the job among them), the
+    /// workspace is tombstoned, and the scrub of its author ids is queued with its deadline counted from now.
+    @Test(arguments: ["token_revoked", "invalid_auth", "account_inactive"])
+    func aTokenRefusedAgainToAuthTestIsAnUninstallMissed(code: String) async throws {
+        let (world, api) = try await Self.world()
+        try await world.store.enqueue(world.newJob(Self.capture))
+        try await world.store.enqueue(world.newJob(.publishHome(PublishHomeJob(user: "U0001")), team: "T0001"))
+        let captured = try await world.storeCaptured(ts: "1690000000.000100")
+        api.fail("conversations.replies", with: .slack(code: code))
+        api.fail("auth.test", with: .slack(code: code))
+
+        #expect(try await Self.runOne(world) == .finished)
+
+        #expect(try await world.store.activeInstallation(team: "T0001") == nil)
+        #expect(world.store.withState { $0.tombstones["T0001"] } == .some(.some(world.clientID)))
+        let scrub = try #require(world.jobs.only)
+        #expect(scrub.work == .uninstall(UninstallJob(clientId: world.clientID)))
+        #expect(scrub.deadlineAt == world.nowMillis + 60_000)
+        #expect(world.wakeup.hasPendingSignal)
+        // The scrub, run, takes the ids off the captured row and keeps its text.
+        #expect(try await Self.runOne(world) == .finished)
+        let row = try #require(world.items.first { $0.id == captured.id })
+        #expect(row.draft.slack?.authorId == nil && row.draft.slack?.forwardedBy == nil)
+        #expect(row.draft.comment == captured.draft.comment)
+        #expect(api.calls.map(\.method).filter { $0 == "auth.test" }.count == 1)
+    }
+
+    /// A refusal `auth.test` does not repeat (the token works: the refusal was of something else), or one Slack
+    /// cannot be asked about now, or a token replaced by a new install meanwhile, uninstalls nothing.
+    @Test func aRefusedTokenThatAuthTestAcceptsOrCannotJudgeUninstallsNothing() async throws {
+        let (world, api) = try await Self.world()
+        try await world.store.enqueue(world.newJob(Self.capture))
+        api.fail("conversations.replies", with: .slack(code: "invalid_auth"))
+        #expect(try await Self.runOne(world) == .finished)
+        #expect(try await world.store.activeInstallation(team: "T0001") != nil)
+        #expect(world.jobs.isEmpty)
+
+        // Slack unreachable for `auth.test`: the job tries again later, the installation stays.
+        try await world.store.enqueue(world.newJob(Self.capture))
+        api.fail("conversations.replies", with: .slack(code: "token_revoked"))
+        api.fail("auth.test", with: .unreachable)
+        #expect(try await Self.runOne(world) == .retryLater)
+        #expect(try await world.store.activeInstallation(team: "T0001") != nil)
+        #expect(world.jobs.only?.kind == .captureReaction)
+
+        // Installed again between the refusal and the check: the new token is not the refused one.
+        let envelope = try #require(try await world.store.activeInstallation(team: "T0001")?.tokenEnvelope)
+        try await world.install(team: "T0001", clientID: world.clientID)
+        #expect(try await !world.store.acceptLostToken(
+            team: "T0001", envelope: envelope, at: world.nowMillis, deadline: world.nowMillis + 60_000))
+        #expect(try await world.store.activeInstallation(team: "T0001") != nil)
+    }
+
     @Test func aMissingMessageIsReportedAsSuch() async throws {
         let api = FakeSlackWebAPI(pages: [nil: MessagePage(messages: [], nextCursor: nil)])
         let world = try await SlackWorld(api: api)

@@ -248,6 +248,40 @@ import Testing
         #expect(scrub.runAt == Self.t0 + 1)
     }
 
+    /// A token Slack refuses for good (its `app_uninstalled` missed) uninstalls the workspace as the event would,
+    /// but only while the installation still holds that very token: after a new install, nothing changes.
+    @Test(arguments: StoreFactories.available)
+    func aLostTokenUninstallsOnlyTheInstallationThatHoldsIt(_ factory: StoreFactory) async throws {
+        let s = try await factory.store()
+        let client = try await s.client()
+        let other = try await s.client()
+        try await s.install(team: "T1", client: client, envelope: [1, 2, 3])
+        try await s.install(team: "T2", client: other)
+        let capture = SlackJob.Work.captureReaction(CaptureReactionJob(channel: "C0001", ts: "1.1", user: "U1", via: "shortcut"))
+        try await s.slack.enqueue(s.job(capture, team: "T1", client: client))
+        try await s.slack.enqueue(s.job(capture, team: "T2", client: other))
+
+        // Another token (installed again since): nothing happens.
+        #expect(try await !s.slack.acceptLostToken(team: "T1", envelope: [9, 9], at: Self.t0 + 1, deadline: Self.t0 + 61_000))
+        #expect(try await !s.slack.acceptLostToken(team: "T3", envelope: [1, 2, 3], at: Self.t0 + 1, deadline: Self.t0 + 61_000))
+        #expect(try await s.slack.activeInstallation(team: "T1") != nil)
+
+        #expect(try await s.slack.acceptLostToken(team: "T1", envelope: [1, 2, 3], at: Self.t0 + 1, deadline: Self.t0 + 61_000))
+        #expect(try await s.slack.activeInstallation(team: "T1") == nil)
+        #expect(try await s.slack.installation(client: client) == nil)
+        #expect(try await s.slack.activeInstallation(team: "T2") != nil)
+        // Once: the installation is gone, so the same token again does nothing.
+        #expect(try await !s.slack.acceptLostToken(team: "T1", envelope: [1, 2, 3], at: Self.t0 + 2, deadline: Self.t0 + 62_000))
+        let remaining = try await s.claimAll(at: Self.t0 + 5, kinds: [.captureReaction])
+            + (try await s.claimAll(at: Self.t0 + 5, kinds: [.uninstall]))
+        #expect(remaining.map { "\($0.teamId ?? "-"):\($0.kind.rawValue)" }.sorted() == ["T1:slack.uninstall", "T2:slack.capture"])
+        let scrub = try #require(remaining.first { $0.kind == .uninstall })
+        #expect(scrub.work == .uninstall(UninstallJob(clientId: client)))
+        #expect(scrub.deadlineAt == Self.t0 + 61_000)
+        // Tombstoned, as an uninstall is: a reaction from the workspace is not taken.
+        #expect(try await !s.slack.acceptReaction(reaction(event: "E-after"), at: Self.t0 + 6))
+    }
+
     @Test(arguments: StoreFactories.available)
     func aSecondUninstallStillNamesTheClient(_ factory: StoreFactory) async throws {
         let s = try await factory.store()

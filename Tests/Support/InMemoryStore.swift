@@ -452,16 +452,27 @@ extension InMemoryStore: SlackStore {
                     into: &state)
                 return true
             }
-            let clientId = state.installations[team]?.clientId ?? state.tombstones[team] ?? nil
-            state.tombstones[team] = .some(clientId)
-            state.installations[team] = nil
-            state.jobs = state.jobs.filter { _, stored in
-                !(stored.job.teamId == team && SlackJob.Kind.cancelledByUninstall.contains(stored.job.kind))
-            }
-            Self.enqueue(
-                NewSlackJob.uninstallScrub(team: team, client: clientId, at: now, deadline: deadline), into: &state)
+            Self.uninstall(team: team, at: now, deadline: deadline, in: &state)
             return true
         }
+    }
+
+    public func acceptLostToken(team: String, envelope: [UInt8], at now: Int64, deadline: Int64) async throws -> Bool {
+        write { state in
+            guard state.installations[team]?.tokenEnvelope == envelope else { return false }
+            Self.uninstall(team: team, at: now, deadline: deadline, in: &state)
+            return true
+        }
+    }
+
+    private static func uninstall(team: String, at now: Int64, deadline: Int64, in state: inout State) {
+        let clientId = state.installations[team]?.clientId ?? state.tombstones[team] ?? nil
+        state.tombstones[team] = .some(clientId)
+        state.installations[team] = nil
+        state.jobs = state.jobs.filter { _, stored in
+            !(stored.job.teamId == team && SlackJob.Kind.cancelledByUninstall.contains(stored.job.kind))
+        }
+        enqueue(NewSlackJob.uninstallScrub(team: team, client: clientId, at: now, deadline: deadline), into: &state)
     }
 
     public func acceptTokensRevoked(
