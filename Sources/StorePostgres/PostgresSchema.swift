@@ -786,6 +786,13 @@ public enum PostgresSchema {
                 $$
                 """,
             ]),
+        PostgresMigration(
+            "v25-end-user-age",
+            [
+                // The retention sweep deletes a free client's end users not identified within its window
+                // (`deleteStaleEndUserBatch`; the SQLite migration `v20-end-user-age`): found by their last update.
+                "CREATE INDEX end_user_by_update ON end_user(client_id, updated_at)",
+            ]),
     ]
 
     /// Every table the migrations leave: what `serve` checks its role may read and write at startup

@@ -81,6 +81,34 @@ extension PostgresStore: RetentionStore {
         }
     }
 
+    public func deleteStaleEndUserBatch(
+        clientID: String, plan: Plan, updatedBefore cutoff: Int64, limit: Int, at now: Int64, record: BatchRecord
+    ) async throws -> (batch: DeletionBatch, audit: AuditProgress?)? {
+        let limit = Int64(max(0, limit))
+        return try await write { tx in
+            guard try await Self.mayRecord(record, in: tx) else { return nil }
+            let row = try await tx.row(
+                """
+                WITH picked AS MATERIALIZED (
+                    SELECT user_id FROM end_user
+                    WHERE client_id = \(clientID) AND updated_at < \(cutoff)
+                    AND EXISTS (SELECT 1 FROM client c WHERE c.id = \(clientID) AND c.plan = \(plan.rawValue))
+                    LIMIT \(limit) FOR UPDATE
+                ), gone AS (
+                    -- Picked once (see `deleteEndUserBatch`).
+                    DELETE FROM end_user e USING picked
+                    WHERE e.client_id = \(clientID) AND e.user_id = picked.user_id
+                    RETURNING e.updated_at
+                )
+                SELECT count(*) AS rows, min(updated_at) AS oldest FROM gone
+                """)
+            let batch = DeletionBatch(
+                rows: Int(try row?.value("rows", as: Int64.self) ?? 0),
+                oldestCreatedAt: try row?.value("oldest", as: Int64?.self) ?? nil)
+            return (batch, try await Self.record(batch, as: record, at: now, in: tx))
+        }
+    }
+
     /// The `WHERE` of a selection, its values bound in `sql`; nil when it can select nothing.
     static func condition(for selection: FeedbackSelection, in sql: inout SQLBuilder) -> String? {
         switch selection {

@@ -388,6 +388,11 @@ extension AppDatabase {
                     CREATE INDEX end_user_by_email ON end_user(client_id, lower(email)) WHERE email IS NOT NULL;
                     """)
         }
+        migrator.registerMigration("v20-end-user-age") { db in
+            // The retention sweep deletes a free client's end users not identified within its window
+            // (`deleteStaleEndUserBatch`): found by their last update, not by reading all of the client's.
+            try db.execute(sql: "CREATE INDEX end_user_by_update ON end_user(client_id, updated_at)")
+        }
         return migrator
     }
 }

@@ -43,6 +43,7 @@ struct RetentionCommand: AsyncParsableCommand {
         var feedback: Int
         var screenshots: Int
         var orphanScreenshots: Int
+        var endUsers: Int
         var accountClosuresFinished: Int
     }
 
@@ -65,7 +66,7 @@ struct RetentionCommand: AsyncParsableCommand {
         try await closer.forgetExpiredRecords(asOf: asOf)
         return Report(
             asOf: iso8601(summary.asOf), clients: summary.clients, feedback: summary.feedback,
-            screenshots: summary.screenshots, orphanScreenshots: summary.orphanScreenshots,
+            screenshots: summary.screenshots, orphanScreenshots: summary.orphanScreenshots, endUsers: summary.endUsers,
             accountClosuresFinished: closed)
     }
 }
