@@ -66,6 +66,16 @@ extension PostgresStore: FeedbackStore {
         try await tx.row(PGClientRecord.byID(id)).map { try PGClientRecord.client($0) }
     }
 
+    /// The live client, its row held (`FOR KEY SHARE`) until the transaction ends: a row inserted for it later in
+    /// the transaction cannot then fail its foreign key (a 500) because an account closure deleted the client in
+    /// between (an upload waits up to `uploadQuotaWait` for its client's lock); the closure's delete waits instead,
+    /// and takes what the transaction wrote with it.
+    static func heldLiveClient(id: String, in tx: PostgresTransaction) async throws -> Client? {
+        var query = PGClientRecord.byID(id)
+        query.sql += " FOR KEY SHARE"
+        return try await tx.row(query).map { try PGClientRecord.client($0) }
+    }
+
     // MARK: Feedback
 
     public func insert(_ draft: FeedbackDraft, at date: Date, origin: String?) async throws -> FeedbackItem {
@@ -434,7 +444,7 @@ extension PostgresStore: FeedbackStore {
         _ s: StoredScreenshot, quota: Int64, chunk: @escaping @Sendable (Int) throws -> ByteBuffer?
     ) async throws {
         try await backend.transaction(lockTimeout: quota > 0 ? Self.uploadQuotaWait : nil) { tx in
-            guard try await Self.liveClient(id: s.clientId, in: tx) != nil else { throw FeedbackError.unknownClient }
+            guard try await Self.heldLiveClient(id: s.clientId, in: tx) != nil else { throw FeedbackError.unknownClient }
             if quota > 0 {
                 try await Self.lockUploadQuota(client: s.clientId, in: tx)
                 let held = try await tx.scalar(

@@ -282,8 +282,9 @@ extension PostgresStore: RetentionStore {
         let userID = identification.userId
         try await write { tx in
             // A closure that began (or even finished) after the client lookup wins: nothing is added to an account
-            // being deleted, and one already gone is unknown, not a foreign key's failure (a 500).
-            guard try await Self.liveClient(id: clientID, in: tx) != nil else { throw FeedbackError.unknownClient }
+            // being deleted, and one already gone is unknown, not a foreign key's failure (a 500). Held until the
+            // commit, so that a closure cannot delete the client between this check and the insert.
+            guard try await Self.heldLiveClient(id: clientID, in: tx) != nil else { throw FeedbackError.unknownClient }
             try await tx.execute(
                 """
                 INSERT INTO end_user (client_id, user_id, email, name, traits, created_at, updated_at)
