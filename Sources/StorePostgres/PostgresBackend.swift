@@ -76,6 +76,14 @@ public final class PostgresBackend: Sendable {
         return "PostgreSQL \(serverVersionNum / 10_000) is too old: usero needs PostgreSQL 12 or later"
     }
 
+    /// Why a database of `encoding` (`server_encoding`) will not do, or nil when it will. usero's text is Unicode:
+    /// in another encoding a comment with an emoji is refused (a 500 where SQLite stores it), and in `SQL_ASCII`
+    /// lengths, case folding and search work on bytes.
+    public static func encodingProblem(serverEncoding encoding: String) -> String? {
+        guard encoding.uppercased() != "UTF8" else { return nil }
+        return "the database's encoding is \(encoding.prefix(64)); usero needs UTF8 (CREATE DATABASE … ENCODING 'UTF8')"
+    }
+
     /// Connects, checks the credentials, applies pending migrations (under the migration lock) and starts the pool.
     ///
     /// Any failure is one line naming `variable` (the server unreachable, the password wrong, the database missing,
@@ -110,7 +118,8 @@ public final class PostgresBackend: Sendable {
         // The server's version first: on one too old, the migrations would mostly pass and some statements fail
         // only when they first run, a sweep or a batch later.
         let version = try? await session.scalar("SELECT current_setting('server_version_num')::int", as: Int.self)
-        if let version, let problem = Self.versionProblem(serverVersionNum: version) {
+        let encoding = try? await session.scalar("SELECT current_setting('server_encoding')", as: String.self)
+        if let problem = version.flatMap(Self.versionProblem) ?? encoding.flatMap(Self.encodingProblem) {
             try? await connection.close()
             await pool.close()
             throw PostgresStartupError(description: "\(variable): \(problem)")

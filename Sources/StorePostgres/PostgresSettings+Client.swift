@@ -18,6 +18,8 @@ extension PostgresSettings {
     /// took 3.7 s instead of 0.5 s with its reinstall check in the statement; BENCHMARKS.md).
     static let sessionParameters: [(String, String)] = [
         ("application_name", "usero"),
+        // What postgres-nio sends and reads; a database in another encoding is refused at startup.
+        ("client_encoding", "UTF8"),
         ("synchronous_commit", "on"),
         ("TimeZone", "UTC"),
         ("tcp_keepalives_idle", "10"),

@@ -385,6 +385,21 @@ struct PostgresStartupErrorTests {
         await expectStartupFailure(bad, mentioning: ["rejected the password for user nobody"])
     }
 
+    /// A database not in UTF8 stops serve at startup with one line, before any migration: in LATIN1 an emoji in a
+    /// comment would be a 500 at its first submission.
+    @Test func aDatabaseNotInUTF8() async throws {
+        let admin = try TestPostgres.settings()
+        let name = "usero_test_latin1_" + UUID().uuidString.lowercased().prefix(8)
+        try await TestPostgres.run(
+            "CREATE DATABASE \(name) ENCODING 'LATIN1' LC_COLLATE 'C' LC_CTYPE 'C' TEMPLATE template0", on: admin)
+        await expectStartupFailure(admin.database(name), mentioning: ["encoding is LATIN1", "usero needs UTF8"])
+        let migrated = try await TestPostgres.withConnection(to: admin.database(name)) { connection in
+            try await TestPostgres.scalar("SELECT to_regclass('schema_migrations')::text", as: String?.self, on: connection)
+        }
+        #expect(migrated == .some(nil))
+        try await TestPostgres.run("DROP DATABASE \(name) WITH (FORCE)", on: admin)
+    }
+
     @Test func missingDatabase() async throws {
         let good = try TestPostgres.settings()
         await expectStartupFailure(good.database("no_such_db"), mentioning: ["database no_such_db does not exist"])
@@ -419,6 +434,8 @@ struct PostgresStartupErrorTests {
 /// one as they first ran. (No such server here: the decision alone, from `server_version_num`.)
 struct PostgresServerVersionTests {
     @Test func serversBefore12AreRefusedByName() {
+        #expect(PostgresBackend.encodingProblem(serverEncoding: "UTF8") == nil)
+        #expect(PostgresBackend.encodingProblem(serverEncoding: "SQL_ASCII") != nil)
         #expect(PostgresBackend.versionProblem(serverVersionNum: 150_018) == nil)
         #expect(PostgresBackend.versionProblem(serverVersionNum: 120_000) == nil)
         #expect(
