@@ -241,7 +241,9 @@ extension SQLiteStore: FeedbackStore {
             try db.execute(sql: "DELETE FROM feedback WHERE client_id = ? AND id = ?", arguments: [clientID, id])
             return db.changesCount > 0
         }
-        try await purgeDeletedScreenshots()
+        // The deletion is committed: a purge that fails now leaves the files queued for the next one (the next
+        // deletion, sweep or start), and must not answer the delete with an error (a retry would then say 404).
+        try? await purgeDeletedScreenshots()
         if deleted { await database.dropErasedPages() }
         return deleted
     }

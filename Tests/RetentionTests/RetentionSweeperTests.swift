@@ -284,6 +284,34 @@ import Testing
         #expect(t.files.existingPath("client_1/1-shared.png") == nil)
     }
 
+    /// A deletion whose screenshot files cannot be purged right after its commit (the queue's table refusing writes
+    /// for a moment) still reports the deletion, which happened; the files go at the next purge.
+    @Test func aDeletionIsReportedEvenWhenItsFilesArePurgedLater() async throws {
+        let t = try await TestStore()
+        let client = try await t.createClient()
+        try t.files.writeDurably([0x0a, 0x0b], fileName: "\(client)/1-shot.png")
+        try await t.database.write { db in
+            try db.execute(
+                sql: """
+                    INSERT INTO feedback (id, client_id, source, created_at, comment, screenshots)
+                    VALUES ('fb_1', ?, 'widget', 1, 'Broken', '[]');
+                    INSERT INTO screenshot (file_name, client_id, feedback_id, mime_type, file_size, created_at)
+                    VALUES (?, ?, 'fb_1', 'image/png', 2, 1);
+                    CREATE TEMP TRIGGER refuse_purge BEFORE DELETE ON file_deletion BEGIN SELECT RAISE(ABORT, 'busy'); END;
+                    """,
+                arguments: [client, "\(client)/1-shot.png", client])
+        }
+
+        #expect(try await t.store.deleteFeedback(id: "fb_1", clientID: client))
+        #expect(try await t.count("feedback") == 0)
+        #expect(try await t.count("file_deletion") == 1)
+
+        try await t.database.write { db in try db.execute(sql: "DROP TRIGGER refuse_purge") }
+        try await t.store.purgeDeletedScreenshots()
+        #expect(t.files.existingPath("\(client)/1-shot.png") == nil)
+        #expect(try await t.count("file_deletion") == 0)
+    }
+
     /// A workspace installed before `v12-forget-installer` loses the member id of whoever installed it (kept and never
     /// used) and nothing else of its installation.
     @Test func anExistingInstallationForgetsItsInstallerAndKeepsTheRest() async throws {

@@ -229,7 +229,7 @@ enum OpenAPIDocument {
        "type": "string",
        "maxLength": 200
       },
-      "description": "only items whose comment or end user's email contains this text (ASCII letters in any case; % and _ are themselves); its ends are trimmed, and empty is no search; at most 200 characters and 1,000 bytes"
+      "description": "only items whose comment or end user's email contains this text (ASCII letters in any case, and on PostgreSQL other letters as the database's locale folds them; % and _ are themselves); its ends are trimmed, and empty is no search; at most 200 characters and 1,000 bytes"
      },
      {
       "name": "limit",
