@@ -214,7 +214,13 @@ public struct SlackJobRunner: Sendable {
     }
 
     private func retryOrDrop(_ job: SlackJob, code: String, metadata: Logger.Metadata) async -> Result {
-        if job.attempts + 1 >= Self.maxAttempts(job.kind) {
+        if job.attempts + 1 >= Self.maxAttempts(job.kind) || Self.outlived(job, now: now) {
+            var metadata = metadata
+            if case .unpost(let post) = job.work {
+                // Nothing else knows where the post is any more: the operator may delete it by hand.
+                metadata["slack.channel"] = "\(post.channel)"
+                metadata["slack.ts"] = "\(post.ts)"
+            }
             logger.warning("Slack job gave up", metadata: metadata)
             if job.kind == .postFeedback, let team = job.teamId,
                 let channel = try? await store.activeInstallation(team: team)?.settings.notifyChannel
@@ -265,16 +271,27 @@ public struct SlackJobRunner: Sendable {
         if notice != nil { wakeup.signal() }
     }
 
-    /// Attempts before giving up: the scrub never gives up (it is local work with a deadline).
+    /// Attempts before giving up: the scrub never gives up (it is local work with a deadline), and the deletion of a
+    /// post gives up by its age (`outlived`).
     static func maxAttempts(_ kind: SlackJob.Kind) -> Int {
         switch kind {
         case .captureReaction: 8
         case .notify, .respond, .revoke, .publishHome: 5
         case .recover: 8
-        // A post, or the deletion of one, waits out a Slack outage of about a quarter of an hour before it is dropped.
-        case .postFeedback, .unpost: 12
-        case .uninstall: Int.max
+        // A post waits out a Slack outage of about a quarter of an hour before it is dropped.
+        case .postFeedback: 12
+        case .uninstall, .unpost: Int.max
         }
+    }
+
+    /// How long the deletion of a deleted item's post keeps trying through failures Slack may recover from (an
+    /// outage, the network): the job is the only record of where the post is, so a quarter of an hour's attempts
+    /// (as a post has) would leave the item's text in the channel after any longer outage (epoch ms).
+    public static let unpostGiveUpAge: Int64 = 86_400_000
+
+    /// Whether `job` is too old to try again: only the deletion of a post is judged by its age.
+    static func outlived(_ job: SlackJob, now: Int64) -> Bool {
+        job.kind == .unpost && job.createdAt.map { now - $0 >= unpostGiveUpAge } ?? false
     }
 
     /// The wait before a failed job runs again (milliseconds): `backoff`, except for the uninstall scrub, which has a

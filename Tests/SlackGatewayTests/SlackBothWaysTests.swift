@@ -333,6 +333,34 @@ import UseroTestSupport
         #expect(world.store.jobs.isEmpty)
     }
 
+    /// The deletion of a post is the only record of where the post is, so it keeps trying through an outage of
+    /// Slack (or of the network) for up to a day, not a quarter of an hour's attempts; past a day it gives up.
+    @Test func aPostsDeletionWaitsOutAnOutageOfHoursAndGivesUpAfterADay() async throws {
+        let world = try await World(settings: SlackSettings(notifyChannel: "C0777"))
+        let first = try await world.submit("First", rating: 2)
+        let second = try await world.submit("Second", rating: 3)
+        try await world.drain()
+        #expect(world.api.calls("chat.postMessage").count == 2)
+
+        // Slack unreachable for 40 tries (more than two hours at the longest wait)
+        world.api.fail("chat.delete", with: Array(repeating: SlackAPIError.unreachable, count: 40))
+        #expect(try await world.store.deleteFeedback(id: first.id, clientID: world.clientID))
+        let outage = try await world.drain()
+        #expect(outage > 2 * 3_600)
+        #expect(world.api.calls("chat.delete").count == 41)
+        #expect(world.store.jobs.isEmpty)
+
+        // Unreachable for longer than a day: given up once the job is a day old
+        world.api.fail("chat.delete", with: Array(repeating: SlackAPIError.unreachable, count: 1_000))
+        #expect(try await world.store.deleteFeedback(id: second.id, clientID: world.clientID))
+        let queued = try #require(world.store.jobs.only?.createdAt)
+        try await world.drain()
+        #expect(world.store.jobs.isEmpty)
+        let age = epochMillis(world.clock.now()) - queued
+        #expect(age >= 86_400_000 && age < 86_400_000 + 600_000)
+        #expect(world.api.calls("chat.delete").count < 41 + 1_000)
+    }
+
     /// `since=$(date -Iseconds)` sends its offset's `+` unescaped, which a query string reads as a space: no instant
     /// holds a space, so it is read back as the `+` it was.
     @Test func aSinceWhoseOffsetPlusBecameASpaceIsReadAsThePlus() throws {

@@ -93,7 +93,10 @@ public final class FakeSlackWebAPI: SlackWebAPI {
     }
 
     /// The next calls of `method` (`chat.postEphemeral`, …) throw these errors, one each, in order.
-    public func fail(_ method: String, with errors: SlackAPIError...) {
+    public func fail(_ method: String, with errors: SlackAPIError...) { fail(method, with: errors) }
+
+    /// The next calls of `method` fail with `errors`, one each.
+    public func fail(_ method: String, with errors: [SlackAPIError]) {
         state.withLock { $0.failures[method, default: []] += errors }
     }
 
