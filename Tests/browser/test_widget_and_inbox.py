@@ -130,6 +130,13 @@ def test_widget_submits_rating_comment_email_and_screenshot(driver, host_page, u
     # getUser's user was identified when the widget started (POST /api/identify).
     wait(driver, lambda: admin_get(usero, "/api/end-users/user-42").status_code == 200)
     assert admin_get(usero, "/api/end-users/user-42").json()["userId"] == "user-42"
+    # The tab remembers that it did, by a fingerprint: neither the email nor the name is kept in the page.
+    kept = driver.execute_script(
+        "var out = []; for (var i = 0; i < sessionStorage.length; i++) {"
+        " var k = sessionStorage.key(i); if (k.indexOf('usero-identified:') === 0) out.push(sessionStorage.getItem(k)); }"
+        " return out")
+    assert len(kept) == 1 and re.fullmatch(r"[0-9a-f]{16}", kept[0]), kept
+    assert EMAIL not in kept[0]
 
 
 def test_widget_shows_an_error_when_the_server_refuses(driver, host_page):

@@ -357,18 +357,30 @@ enum WidgetScript {
       if (mail && isAddress(mail)) who.email = mail;
       if (u.name) who.name = cut(String(u.name), 256);
       // Once per browser session for the same values, not on every page view: identify shares the client's
-      // public rate limit with feedback, which a busy site's page views would otherwise use up.
-      var said = JSON.stringify(who), key = 'usero-identified:' + opts.clientId, known = null;
+      // public rate limit with feedback, which a busy site's page views would otherwise use up. The tab keeps a
+      // fingerprint of what it sent, not the email and name themselves.
+      var said = JSON.stringify(who), key = 'usero-identified:' + opts.clientId, known = null, mark = fingerprint(said);
       try { known = window.sessionStorage.getItem(key); } catch (e) { known = null; }
-      if (known === said || refusedIdentity === said) return;
+      if (known === mark || refusedIdentity === said) return;
       request('/api/identify', { headers: { 'Content-Type': 'application/json' }, body: said }).then(function () {
-        try { window.sessionStorage.setItem(key, said); } catch (e) { /* storage refused: identify next time */ }
+        try { window.sessionStorage.setItem(key, mark); } catch (e) { /* storage refused: identify next time */ }
       }, function (err) {
         if (err && err.status >= 400 && err.status < 500 && err.status !== 429) refusedIdentity = said;
         if (!destroyed) call(opts.onError, err);
       });
     }
     identify(sessionUser);
+    // Two 32-bit FNV-1a hashes of the text's UTF-16 units, as 16 hex digits: enough to tell one identity from the
+    // next, and no copy of it.
+    function fingerprint(text) {
+      var a = 0x811c9dc5, b = 0x01000193 ^ 0x5bd1e995;
+      for (var i = 0; i < text.length; i++) {
+        var c = text.charCodeAt(i);
+        a = Math.imul(a ^ c, 0x01000193) >>> 0;
+        b = Math.imul(b ^ c, 0x01000193) >>> 0;
+      }
+      return ('0000000' + a.toString(16)).slice(-8) + ('0000000' + b.toString(16)).slice(-8);
+    }
 
     function open() {
       // A handle destroyed (or replaced by a later init) stays quiet: no onOpen for a panel that is not there.
