@@ -68,8 +68,7 @@ extension PostgresStore: FeedbackStore {
 
     /// The live client, its row held (`FOR KEY SHARE`) until the transaction ends: a row inserted for it later in
     /// the transaction cannot then fail its foreign key (a 500) because an account closure deleted the client in
-    /// between (an upload waits up to `uploadQuotaWait` for its client's lock); the closure's delete waits instead,
-    /// and takes what the transaction wrote with it.
+    /// between; the closure's delete waits instead, and takes what the transaction wrote with it.
     static func heldLiveClient(id: String, in tx: PostgresTransaction) async throws -> Client? {
         var query = PGClientRecord.byID(id)
         query.sql += " FOR KEY SHARE"
@@ -444,7 +443,7 @@ extension PostgresStore: FeedbackStore {
         _ s: StoredScreenshot, quota: Int64, chunk: @escaping @Sendable (Int) throws -> ByteBuffer?
     ) async throws {
         try await backend.transaction(lockTimeout: quota > 0 ? Self.uploadQuotaWait : nil) { tx in
-            guard try await Self.heldLiveClient(id: s.clientId, in: tx) != nil else { throw FeedbackError.unknownClient }
+            guard try await Self.liveClient(id: s.clientId, in: tx) != nil else { throw FeedbackError.unknownClient }
             if quota > 0 {
                 try await Self.lockUploadQuota(client: s.clientId, in: tx)
                 let held = try await tx.scalar(
@@ -456,6 +455,10 @@ extension PostgresStore: FeedbackStore {
                     throw FeedbackError.uploadQuotaExceeded(megabytes: quota / (1024 * 1024))
                 }
             }
+            // Held from here to the commit (not while waiting for the upload lock above, which would hold a closure's
+            // delete, and the shared writer's batch behind it, as long): a closure that finished meanwhile is seen
+            // now, and one that comes later waits for these inserts.
+            guard try await Self.heldLiveClient(id: s.clientId, in: tx) != nil else { throw FeedbackError.unknownClient }
             try await tx.execute(
                 """
                 INSERT INTO screenshot (file_name, client_id, mime_type, file_size, width, height, created_at)

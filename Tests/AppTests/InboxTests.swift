@@ -360,7 +360,7 @@ import UseroTestSupport
             let browser = InboxTestBrowser(baseURL: server.baseURL)
             try await browser.signIn(adminKey: client.key)
             let list = try await browser.get("/inbox").text
-            for id in ids { #expect(list.contains("<a class=\"open-item\" href=\"/inbox/items/\(id)\">"), "\(id)") }
+            for id in ids { #expect(list.contains("<a class=\"open-item\" href=\"/inbox/items/\(id)?env=default\">"), "\(id)") }
             // What the comments show (a screen reader's heading of each says its first 80 characters too)
             let shown = list.components(separatedBy: "<p class=\"comment\">").dropFirst().map {
                 String($0.prefix { $0 != "<" }).trimmingCharacters(in: .whitespaces)
@@ -951,6 +951,17 @@ extension InboxTests {
                 InboxTestBrowser.attribute("href", before: "><time datetime", in: second.components(
                     separatedBy: "Crash 2 on export").last ?? "")?.replacingOccurrences(of: "&amp;", with: "&"))
             #expect(itemLink == "/inbox/items/\(ids[1])" + list.dropFirst("/inbox".count), "\(itemLink)")
+
+            // From the default view's first page too: back to it, not to all feedback.
+            _ = try await server.parts.store.insert(
+                FeedbackDraft(clientId: client.id, source: .api, comment: "Default one"), at: Date(), origin: nil)
+            let defaultView = try await browser.get("/inbox").text
+            let defaultLink = try #require(
+                InboxTestBrowser.attribute("href", before: "><time datetime", in: defaultView))
+            #expect(defaultLink.hasSuffix("?env=default"), "\(defaultLink)")
+            let defaultItem = try await browser.get(defaultLink).text
+            let defaultBack = try #require(InboxTestBrowser.attribute("href", before: ">« Back to the list<", in: defaultItem))
+            #expect(defaultBack.hasPrefix("/inbox#item-"), "\(defaultBack)")
 
             let page = try await browser.get(itemLink).text
             #expect(page.contains("Crash 1 on export"))

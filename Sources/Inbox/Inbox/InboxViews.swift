@@ -184,11 +184,12 @@ struct ItemView: Sendable {
         createdAtText = InboxFormat.dateText(item.createdAt)
         let fullComment = d.comment.flatMap { $0.isEmpty ? nil : d.source == .slack ? SlackMarkup.plainText($0) : $0 }
         headingDetail = fullComment.map { InboxFormat.shorten($0, to: 80) } ?? "\(sourceLabel), \(createdAtText)"
-        // The list's filters and page travel with the links out of it (a default view's need no words), so that
-        // the item's page, cancelling and deleting come back to that page of that list.
+        // The list's filters and page travel with the links out of it (the default view's first page as
+        // `env=default`, so that its item's page tells it from a Slack post's link), so that the item's page,
+        // cancelling and deleting come back to that page of that list.
         let path = "/inbox/items/\(InboxFilter.encode(item.id))"
         let back = filter.href(cursor: filter.cursor)
-        let listQuery = back == "/inbox" ? "" : "?" + back.dropFirst("/inbox?".count)
+        let listQuery = "?" + (back == "/inbox" ? "env=default" : back.dropFirst("/inbox?".count))
         itemHref = inList ? path + listQuery : nil
         let preview = inList ? fullComment.map(Self.preview) : nil
         comment = preview ?? fullComment
