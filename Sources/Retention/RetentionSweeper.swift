@@ -95,61 +95,54 @@ public struct RetentionSweeper: Sendable {
     /// Sweeps one client; returns what went.
     func sweep(clientID: String, plan: Plan, asOf: Date, budget: inout Int) async throws -> DeletionCounts {
         var audit = AuditProgress(kind: .retentionSweep, clientID: clientID)
+        let size = policy.batchSize
         if let retention = policy.feedbackRetention(for: plan) {
             let cutoff = epochMillis(asOf.addingTimeInterval(-retention))
             let window = Int64(retention * 1000)
-            while true {
-                try spend(&budget)
-                let started = ContinuousClock.now
-                let deleted = try await batch(&audit) { record in
-                    try await store.deleteFeedbackBatch(
-                        .createdBefore(clientID: clientID, cutoff: cutoff, plan: plan), limit: policy.batchSize,
-                        at: epochMillis(clock.now()), record: record)
-                } counts: {
-                    DeletionCounts(["feedback": $0.rows, "screenshots": $0.screenshots])
-                } dueAt: {
-                    $0.oldestCreatedAt.map { $0 + window }
-                }
-                if deleted < policy.batchSize { break }
-                try await pause(after: ContinuousClock.now - started)
+            try await deleteAll(&audit, budget: &budget, window: window) { record in
+                try await store.deleteFeedbackBatch(
+                    .createdBefore(clientID: clientID, cutoff: cutoff, plan: plan), limit: size,
+                    at: epochMillis(clock.now()), record: record)
+            } counts: {
+                DeletionCounts(["feedback": $0.rows, "screenshots": $0.screenshots])
             }
             // The people the client identified go with the plan's window too, counted from their last
             // identification: the policy keeps them only "while that customer's subscription is active", and the
             // free plan keeps nothing longer than its feedback. (A paid plan has no window and keeps them.)
-            while true {
-                try spend(&budget)
-                let started = ContinuousClock.now
-                let deleted = try await batch(&audit) { record in
-                    try await store.deleteStaleEndUserBatch(
-                        clientID: clientID, plan: plan, updatedBefore: cutoff, limit: policy.batchSize,
-                        at: epochMillis(clock.now()), record: record)
-                } counts: {
-                    DeletionCounts(["endUsers": $0.rows])
-                } dueAt: {
-                    $0.oldestCreatedAt.map { $0 + window }
-                }
-                if deleted < policy.batchSize { break }
-                try await pause(after: ContinuousClock.now - started)
+            try await deleteAll(&audit, budget: &budget, window: window) { record in
+                try await store.deleteStaleEndUserBatch(
+                    clientID: clientID, plan: plan, updatedBefore: cutoff, limit: size, at: epochMillis(clock.now()),
+                    record: record)
+            } counts: {
+                DeletionCounts(["endUsers": $0.rows])
             }
         }
         let orphanCutoff = epochMillis(asOf.addingTimeInterval(-policy.orphanUploadRetention))
-        let orphanWindow = Int64(policy.orphanUploadRetention * 1000)
+        try await deleteAll(&audit, budget: &budget, window: Int64(policy.orphanUploadRetention * 1000)) { record in
+            try await store.deleteUnattachedUploadBatch(
+                clientID: clientID, uploadedBefore: orphanCutoff, limit: size, at: epochMillis(clock.now()),
+                record: record)
+        } counts: {
+            DeletionCounts(["orphanScreenshots": $0.rows])
+        }
+        return audit.counts
+    }
+
+    /// Runs batches of `delete` until one comes up short, pausing between them so that the API's writes go first;
+    /// each names in the audit what it deleted (`counts`) and since when it was due (its oldest instant plus
+    /// `window`).
+    private func deleteAll(
+        _ audit: inout AuditProgress, budget: inout Int, window: Int64,
+        _ delete: (BatchRecord) async throws -> (batch: DeletionBatch, audit: AuditProgress?)?,
+        counts: @escaping @Sendable (DeletionBatch) -> DeletionCounts
+    ) async throws {
         while true {
             try spend(&budget)
             let started = ContinuousClock.now
-            let deleted = try await batch(&audit) { record in
-                try await store.deleteUnattachedUploadBatch(
-                    clientID: clientID, uploadedBefore: orphanCutoff, limit: policy.batchSize,
-                    at: epochMillis(clock.now()), record: record)
-            } counts: {
-                DeletionCounts(["orphanScreenshots": $0.rows])
-            } dueAt: {
-                $0.oldestCreatedAt.map { $0 + orphanWindow }
-            }
-            if deleted < policy.batchSize { break }
+            let deleted = try await batch(&audit, delete, counts: counts) { $0.oldestCreatedAt.map { $0 + window } }
+            if deleted < policy.batchSize { return }
             try await pause(after: ContinuousClock.now - started)
         }
-        return audit.counts
     }
 
     /// Runs one deletion batch that records itself in the audit entry in the same transaction.
