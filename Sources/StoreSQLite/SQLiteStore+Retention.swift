@@ -118,8 +118,8 @@ extension SQLiteStore: RetentionStore {
                 arguments += StatementArguments(scope.emails)
             }
             if !scope.userIDs.isEmpty {
-                alternatives.append("user_id IN (\(marks(scope.userIDs.count, "?")))")
-                arguments += StatementArguments(scope.userIDs)
+                alternatives.append("user_id IN \(oneArgumentList)")
+                arguments += [jsonArray(scope.userIDs)]
             }
             if alternatives.isEmpty { return nil }
             return ("client_id = ? AND (\(alternatives.joined(separator: " OR ")))", arguments)
@@ -129,6 +129,13 @@ extension SQLiteStore: RetentionStore {
     static func marks(_ count: Int, _ mark: String) -> String {
         Array(repeating: mark, count: count).joined(separator: ", ")
     }
+
+    /// A list bound as one argument, a JSON array of text (`jsonArray`): the end users an email resolves to can be
+    /// any number, and one parameter each failed past SQLite's limit on bound parameters (a 500 where PostgreSQL,
+    /// binding one array, answers).
+    static let oneArgumentList = "(SELECT value FROM json_each(?))"
+
+    static func jsonArray(_ values: [String]) -> String { JSONValue.array(values.map(JSONValue.string)).jsonText }
 
     /// A closure record needs its closure still pending.
     static func mayRecord(_ record: BatchRecord, in db: Database) throws -> Bool {
@@ -377,8 +384,8 @@ extension SQLiteStore: RetentionStore {
                     last["endUsers"] = 0
                 } else {
                     try db.execute(
-                        sql: "DELETE FROM end_user WHERE client_id = ? AND user_id IN (\(Self.marks(scope.userIDs.count, "?")))",
-                        arguments: StatementArguments([scope.clientID]) + StatementArguments(scope.userIDs))
+                        sql: "DELETE FROM end_user WHERE client_id = ? AND user_id IN \(Self.oneArgumentList)",
+                        arguments: [scope.clientID, Self.jsonArray(scope.userIDs)])
                     last["endUsers"] = db.changesCount
                 }
             }

@@ -97,6 +97,34 @@ import Testing
         #expect(entry.counts == counts)
     }
 
+    /// An email any number of end users share (250,001 here, past the most parameters this SQLite binds in one
+    /// statement) is exported and erased, as on PostgreSQL: the end users' ids go to SQLite as one argument.
+    @Test func anEmailSharedByMoreEndUsersThanSQLiteBindsIsExportedAndErased() async throws {
+        let t = try await TestStore()
+        let client = try await t.createClient()
+        try await t.database.write { db in
+            try db.execute(
+                sql: """
+                    WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 250001)
+                    INSERT INTO end_user (client_id, user_id, email, created_at, updated_at)
+                    SELECT ?, 'u' || i, 'shared@example.com', 1, 1 FROM n
+                    """,
+                arguments: [client])
+        }
+        let byUser = try await t.insertFeedback(clientID: client, at: Date(), userId: "u250001")
+        let someoneElse = try await t.insertFeedback(clientID: client, at: Date(), userId: "v1")
+
+        let export = try await service(t).export(clientID: client, subject: .email("shared@example.com"))
+        #expect(export.endUsers.count == 250_001)
+        #expect(export.feedback.map(\.id) == [byUser])
+
+        let counts = try await service(t).erase(clientID: client, subject: .email("Shared@Example.com"))
+        #expect(counts["endUsers"] == 250_001)
+        #expect(counts["feedback"] == 1)
+        #expect(try await t.count("end_user") == 0)
+        #expect(try await t.exists(feedback: someoneElse))
+    }
+
     /// Someone with more items than one batch takes: the erasure goes on batch after batch until none is left, and
     /// its one audit entry counts them all (it is not "done" with the rest still stored).
     @Test func anErasureTakesEveryBatchNotOnlyTheFirst() async throws {
