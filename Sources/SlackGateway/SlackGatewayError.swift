@@ -49,10 +49,7 @@ public enum SlackAPIError: Error, Equatable, Sendable {
     }
 
     /// The token is dead: the installation is gone as far as Slack is concerned.
-    public var meansInstallationGone: Bool {
-        if case .slack(let code) = self { return ["token_revoked", "invalid_auth", "account_inactive", "not_authed"].contains(code) }
-        return false
-    }
+    public var meansInstallationGone: Bool { meansTokenDead || self == .slack(code: "not_authed") }
 
     /// Slack says the token itself is dead (revoked, or its workspace or user deactivated), as opposed to a request
     /// that carried none (`not_authed`, a fault of ours).

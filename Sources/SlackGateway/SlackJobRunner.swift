@@ -170,9 +170,9 @@ public struct SlackJobRunner: Sendable {
 
     /// What `auth.test` said of a token Slack refused to a job.
     enum TokenCheck: Equatable {
-        /// Refused again: the workspace was treated as uninstalled (or the job used no workspace token).
+        /// Refused again: the workspace was treated as uninstalled.
         case uninstalled
-        /// Accepted, or installed again since: the refusal was of something else.
+        /// Accepted, installed again since, or the job used no workspace token: the refusal was of something else.
         case alive
         /// Slack could not be asked (unreachable, rate-limited): the job tries again later.
         case unknown
@@ -201,8 +201,9 @@ public struct SlackJobRunner: Sendable {
             } catch {
                 return .unknown
             }
+            // Uninstalled while usero could not hear it, or the workspace deactivated.
             logger.warning(
-                "Slack refuses this workspace's token for good (uninstalled while usero could not hear it, or deactivated): treated as uninstalled, its token deleted and its Slack author ids scrubbed",
+                "Slack refuses this workspace's token for good: treated as uninstalled, token deleted, author ids scrubbed",
                 metadata: metadata)
             wakeup.signal()
             return .uninstalled

@@ -14,7 +14,8 @@ struct InboxFilter: Sendable, Equatable {
 
     var source: FeedbackSource?
     var environment: Environment = .defaultEnvironment
-    /// Only items whose comment or email contains this (trimmed, at most `FeedbackFilter.maxTextLength` characters; nil: all).
+    /// Only items whose comment or email contains this (trimmed, at most `FeedbackFilter.maxTextLength` characters;
+    /// nil: all).
     var text: String?
     var cursor: FeedbackCursor?
 
@@ -31,9 +32,9 @@ struct InboxFilter: Sendable, Equatable {
         self.init(source: query["source"], env: query["env"], text: query["q"], cursor: query["cursor"])
     }
 
-    /// The text to search for: cut to `FeedbackFilter`'s `maxTextLength` characters and `maxTextBytes` bytes, then trimmed (so that the
-    /// text a link carries reads the same again); nil when that leaves nothing, or when it holds NUL (which no stored
-    /// text holds, and PostgreSQL refuses in a value): no search then.
+    /// The text to search for: cut to `FeedbackFilter`'s `maxTextLength` characters and `maxTextBytes` bytes, then
+    /// trimmed (so that the text a link carries reads the same again); nil when that leaves nothing, or when it holds
+    /// NUL (which no stored text holds, and PostgreSQL refuses in a value): no search then.
     static func text(from value: String?) -> String? {
         guard let value, !value.containsNUL else { return nil }
         var cut = Substring(value.trimmingCharacters(in: .whitespacesAndNewlines)).prefix(FeedbackFilter.maxTextLength)

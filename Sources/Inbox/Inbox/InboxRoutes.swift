@@ -258,8 +258,8 @@ struct InboxRoutes<Context: RequestContext>: Sendable {
         guard let id = context.parameters.decoded("id"),
             let item = try await store.feedback(id: id, clientID: visitor.client.id)
         else { return notFound(visitor) }
-        // Opened from the list, its address names the list's filters and page (the default view's names none): the
-        // way back and a delete return there. Opened from elsewhere (a Slack post's link), to all feedback, which
+        // Opened from the list, its address names the list's filters and page (the default view's as `env=default`):
+        // the way back and a delete return there. Opened from elsewhere (a Slack post's link), to all feedback, which
         // holds the item whatever its environment.
         let fromList = !(request.uri.query ?? "").isEmpty
         let filter = fromList ? InboxFilter(request.lenientFormQuery) : InboxFilter(source: nil, env: "all")
