@@ -88,9 +88,17 @@ extension SlackJobRunner {
 
     /// Deletes the post of an item deleted since. Slack's refusals (the message gone already, the channel archived or
     /// left) end the job as any job's do (`failed`); a workspace that uninstalled took its token, and with it usero's
-    /// say over its posts.
+    /// say over its posts. One that only revoked the token may install again: the job, the only record of where the
+    /// post is, waits for a token for as long as it retries anything (`unpostGiveUpAge`).
     func unpost(_ job: SlackJob, _ payload: UnpostJob) async throws {
         guard case let (_, token)? = try await token(team: job.teamId) else {
+            if let team = job.teamId, try await store.activeInstallation(team: team) != nil,
+                !Self.outlived(job, now: now)
+            {
+                try await store.rescheduleJob(
+                    job, runAt: now + Self.tokenAwaitedDelay, countAttempt: false, error: "token_revoked")
+                return
+            }
             try await finish(job, then: nil)
             return
         }

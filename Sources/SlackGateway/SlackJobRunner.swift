@@ -290,6 +290,9 @@ public struct SlackJobRunner: Sendable {
     /// (as a post has) would leave the item's text in the channel after any longer outage (epoch ms).
     public static let unpostGiveUpAge: Int64 = 86_400_000
 
+    /// How often the deletion of a post looks again for a token its workspace revoked (epoch ms).
+    public static let tokenAwaitedDelay: Int64 = 600_000
+
     /// Whether `job` is too old to try again: only the deletion of a post is judged by its age.
     static func outlived(_ job: SlackJob, now: Int64) -> Bool {
         job.kind == .unpost && job.createdAt.map { now - $0 >= unpostGiveUpAge } ?? false

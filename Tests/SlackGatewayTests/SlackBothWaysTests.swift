@@ -361,6 +361,48 @@ import UseroTestSupport
         #expect(world.api.calls("chat.delete").count < 41 + 1_000)
     }
 
+    /// A workspace that revoked usero's token without uninstalling may install again: the deletion of a deleted
+    /// item's post, the only record of where the post is, waits for the new token (asking Slack nothing meanwhile)
+    /// and then deletes the post; with no token for a day, it ends.
+    @Test func aPostsDeletionWaitsForATokenRevokedUntilTheWorkspaceInstallsAgain() async throws {
+        let world = try await World(settings: SlackSettings(notifyChannel: "C0777"))
+        let first = try await world.submit("First", rating: 2)
+        let second = try await world.submit("Second", rating: 3)
+        try await world.drain()
+        #expect(world.api.calls("chat.postMessage").count == 2)
+        let installed = try #require(try await world.store.activeInstallation(team: Self.team))
+        func revoke() async throws {
+            try await world.store.acceptTokensRevoked(
+                team: Self.team, eventId: nil, botUserIds: [Self.bot], at: epochMillis(world.clock.now()),
+                retriedEventAt: nil)
+        }
+
+        try await revoke()
+        #expect(try await world.store.deleteFeedback(id: first.id, clientID: world.clientID))
+        for _ in 0..<6 {
+            await world.worker.runDueJobs()
+            world.clock.advance(by: 600)
+        }
+        #expect(world.api.calls("chat.delete").isEmpty)
+        #expect(world.store.jobs.map(\.kind) == [.unpost])
+
+        var again = installed
+        again.installedAt = epochMillis(world.clock.now())
+        #expect(try await world.store.saveInstallation(again) == .saved)
+        try await world.drain()
+        #expect(world.api.calls("chat.delete").map(\.text) == ["1800000000.000001"])
+        #expect(world.store.jobs.isEmpty)
+
+        // No token for a day: the job ends, Slack never asked.
+        try await revoke()
+        #expect(try await world.store.deleteFeedback(id: second.id, clientID: world.clientID))
+        let queued = try #require(world.store.jobs.only?.createdAt)
+        try await world.drain()
+        #expect(world.store.jobs.isEmpty)
+        #expect(epochMillis(world.clock.now()) - queued >= 86_400_000)
+        #expect(world.api.calls("chat.delete").count == 1)
+    }
+
     /// `since=$(date -Iseconds)` sends its offset's `+` unescaped, which a query string reads as a space: no instant
     /// holds a space, so it is read back as the `+` it was.
     @Test func aSinceWhoseOffsetPlusBecameASpaceIsReadAsThePlus() throws {
