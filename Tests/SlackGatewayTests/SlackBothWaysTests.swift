@@ -333,14 +333,20 @@ import UseroTestSupport
         #expect(world.store.jobs.isEmpty)
     }
 
-    /// The deletion of a post is the only record of where the post is, so it keeps trying through an outage of
-    /// Slack (or of the network) for up to a day, not a quarter of an hour's attempts; past a day it gives up.
-    @Test func aPostsDeletionWaitsOutAnOutageOfHoursAndGivesUpAfterADay() async throws {
+    /// A workspace posting to C0777, and two items it posted there.
+    static func twoItemsPosted() async throws -> (World, FeedbackItem, FeedbackItem) {
         let world = try await World(settings: SlackSettings(notifyChannel: "C0777"))
         let first = try await world.submit("First", rating: 2)
         let second = try await world.submit("Second", rating: 3)
         try await world.drain()
         #expect(world.api.calls("chat.postMessage").count == 2)
+        return (world, first, second)
+    }
+
+    /// The deletion of a post is the only record of where the post is, so it keeps trying through an outage of
+    /// Slack (or of the network) for up to a day, not a quarter of an hour's attempts; past a day it gives up.
+    @Test func aPostsDeletionWaitsOutAnOutageOfHoursAndGivesUpAfterADay() async throws {
+        let (world, first, second) = try await Self.twoItemsPosted()
 
         // Slack unreachable for 40 tries (more than two hours at the longest wait)
         world.api.fail("chat.delete", with: Array(repeating: SlackAPIError.unreachable, count: 40))
@@ -365,11 +371,7 @@ import UseroTestSupport
     /// item's post, the only record of where the post is, waits for the new token (asking Slack nothing meanwhile)
     /// and then deletes the post; with no token for a day, it ends.
     @Test func aPostsDeletionWaitsForATokenRevokedUntilTheWorkspaceInstallsAgain() async throws {
-        let world = try await World(settings: SlackSettings(notifyChannel: "C0777"))
-        let first = try await world.submit("First", rating: 2)
-        let second = try await world.submit("Second", rating: 3)
-        try await world.drain()
-        #expect(world.api.calls("chat.postMessage").count == 2)
+        let (world, first, second) = try await Self.twoItemsPosted()
         let installed = try #require(try await world.store.activeInstallation(team: Self.team))
         func revoke() async throws {
             try await world.store.acceptTokensRevoked(
