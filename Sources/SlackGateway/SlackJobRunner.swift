@@ -185,9 +185,8 @@ public struct SlackJobRunner: Sendable {
     /// author ids scrubbed within the scrub's deadline from now, the promise kept from the moment it can be.
     private func uninstallIfTokenIsDead(_ job: SlackJob, metadata: Logger.Metadata) async -> TokenCheck {
         guard SlackJob.Kind.opensWorkspaceToken.contains(job.kind), let team = job.teamId,
-            let installation = try? await store.activeInstallation(team: team),
-            let envelope = installation.tokenEnvelope,
-            let token = try? open(envelope, team: team)
+            case let (installation, token)? = try? await token(team: team),
+            let envelope = installation.tokenEnvelope
         else { return .alive }
         do {
             _ = try await api.authTest(token: token)

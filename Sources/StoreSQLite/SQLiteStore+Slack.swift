@@ -191,7 +191,7 @@ extension SQLiteStore: SlackStore {
         try db.execute(
             sql: """
                 DELETE FROM job WHERE team_id = ?
-                AND kind IN (\(Array(repeating: "?", count: cancelled.count).joined(separator: ", ")))
+                AND kind IN (\(marks(cancelled.count, "?")))
                 """,
             arguments: StatementArguments([team]) + StatementArguments(cancelled))
         try enqueue(NewSlackJob.uninstallScrub(team: team, client: clientId, at: now, deadline: deadline), in: db)
@@ -429,12 +429,11 @@ extension SQLiteStore: SlackStore {
         guard let filter, !filter.kinds.isEmpty else { return ("", []) }
         let kinds = filter.kinds.map(\.rawValue).sorted()
         let keys = filter.keyIDs.sorted()
-        func marks(_ count: Int) -> String { Array(repeating: "?", count: count).joined(separator: ", ") }
         // An empty ring holds no key: every sealed token is passed over.
-        let keyCheck = keys.isEmpty ? "" : "AND i.token_key_id NOT IN (\(marks(keys.count)))"
+        let keyCheck = keys.isEmpty ? "" : "AND i.token_key_id NOT IN (\(marks(keys.count, "?")))"
         return (
             """
-            AND NOT (\(alias).kind IN (\(marks(kinds.count))) AND \(alias).created_at > ? AND EXISTS (
+            AND NOT (\(alias).kind IN (\(marks(kinds.count, "?"))) AND \(alias).created_at > ? AND EXISTS (
                 SELECT 1 FROM slack_installation i WHERE i.team_id = \(alias).team_id AND i.token_key_id IS NOT NULL
                 \(keyCheck)))
             """,
@@ -447,7 +446,7 @@ extension SQLiteStore: SlackStore {
         in db: Database
     ) throws -> [SlackJob] {
         let kindList = kinds.map(\.rawValue).sorted()
-        let marks = Array(repeating: "?", count: kindList.count).joined(separator: ", ")
+        let marks = Self.marks(kindList.count, "?")
         let passOver = Self.notPassedOver(passingOver, "j")
         let rows = try Row.fetchAll(
             db,
@@ -515,7 +514,7 @@ extension SQLiteStore: SlackStore {
         -> Int64?
     {
         let kindList = kinds.map(\.rawValue).sorted()
-        let marks = Array(repeating: "?", count: kindList.count).joined(separator: ", ")
+        let marks = Self.marks(kindList.count, "?")
         let passOver = Self.notPassedOver(passingOver, "j")
         return try await database.read { db in
             try Int64.fetchOne(
