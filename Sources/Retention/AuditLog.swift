@@ -58,9 +58,16 @@ public struct AuditLog: DeletionAuditor {
         self.store = store
     }
 
-    /// A client's entries, newest first.
+    /// A client's newest entries.
     public func entries(clientID: String, limit: Int = maxEntries) async throws -> [AuditEntry] {
         try await store.auditEntries(clientID: clientID, limit: limit)
+    }
+
+    /// A page of a client's entries, newest first, after `cursor` (from the newest when nil).
+    public func page(clientID: String, limit: Int = maxEntries, after cursor: AuditCursor? = nil) async throws
+        -> AuditPage
+    {
+        try await store.auditPage(clientID: clientID, limit: limit, after: cursor)
     }
 
     public func recordDeletion(
@@ -69,5 +76,53 @@ public struct AuditLog: DeletionAuditor {
         try await store.recordAudit(
             kind: kind, clientID: clientID, dueAt: dueAt.map(epochMillis), finishedAt: epochMillis(finishedAt),
             counts: counts)
+    }
+}
+
+/// Where a page of the audit trail ends: the last entry's instant and its row's number (entries finished at the
+/// same millisecond keep the order they were written in).
+public struct AuditCursor: Sendable, Equatable {
+    /// The entry's `finishedAt`, in epoch milliseconds.
+    public var finishedAtMillis: Int64
+    /// The entry's row number in the store (its order of writing).
+    public var id: Int64
+
+    /// Creates a cursor.
+    public init(finishedAtMillis: Int64, id: Int64) {
+        self.finishedAtMillis = finishedAtMillis
+        self.id = id
+    }
+
+    /// Opaque text form for `nextCursor`, written as the feedback list's.
+    public var token: String { FeedbackCursor(createdAtMillis: finishedAtMillis, id: String(id)).token }
+
+    /// Parses `token`; nil when it is not one of ours.
+    public init?(token: String) {
+        guard let cursor = FeedbackCursor(token: token), let id = Int64(cursor.id), id > 0 else { return nil }
+        self.init(finishedAtMillis: cursor.createdAtMillis, id: id)
+    }
+}
+
+/// A page of the audit trail.
+public struct AuditPage: Sendable {
+    /// Newest first.
+    public var entries: [AuditEntry]
+    /// Where the next page starts; nil on the last.
+    public var next: AuditCursor?
+
+    /// Cuts `fetched` (up to `limit + 1` entries with their row numbers, newest first) to a page, with a cursor when
+    /// more follow.
+    public init(fetched: [(entry: AuditEntry, id: Int64)], limit: Int) {
+        let kept = fetched.prefix(max(0, limit))
+        entries = kept.map(\.entry)
+        next = fetched.count > kept.count
+            ? kept.last.map { AuditCursor(finishedAtMillis: epochMillis($0.entry.finishedAt), id: $0.id) } : nil
+    }
+}
+
+extension RetentionStore {
+    /// A client's newest entries, up to `limit`.
+    public func auditEntries(clientID: String, limit: Int) async throws -> [AuditEntry] {
+        try await auditPage(clientID: clientID, limit: limit, after: nil).entries
     }
 }

@@ -447,19 +447,28 @@ extension PostgresStore: RetentionStore {
         }
     }
 
-    public func auditEntries(clientID: String, limit: Int) async throws -> [AuditEntry] {
-        try await rows(
+    public func auditPage(clientID: String, limit: Int, after cursor: AuditCursor?) async throws -> AuditPage {
+        let limit = max(0, limit)
+        // Newest first, and entries of the same millisecond in the order they were written. Without a cursor the
+        // first page starts after the largest possible key.
+        let (finishedAt, id) = cursor.map { ($0.finishedAtMillis, $0.id) } ?? (Int64.max, Int64.max)
+        let fetched = try await rows(
             """
-            SELECT kind, client_id, due_at, finished_at, counts FROM audit_entry WHERE client_id = \(clientID)
-            ORDER BY finished_at DESC, id DESC LIMIT \(Int64(max(0, limit)))
+            SELECT id, kind, client_id, due_at, finished_at, counts FROM audit_entry WHERE client_id = \(clientID)
+            AND (finished_at, id) < (\(finishedAt), \(id))
+            ORDER BY finished_at DESC, id DESC LIMIT \(Int64(limit) + 1)
             """
         ).map { row in
-            AuditEntry(
-                kind: try row.value("kind"), clientId: try row.value("client_id"),
-                dueAt: (try row.value("due_at", as: Int64?.self)).map(dateFromEpochMillis),
-                finishedAt: dateFromEpochMillis(try row.value("finished_at")),
-                counts: DeletionCounts(jsonText: try row.value("counts")))
+            (
+                entry: AuditEntry(
+                    kind: try row.value("kind"), clientId: try row.value("client_id"),
+                    dueAt: (try row.value("due_at", as: Int64?.self)).map(dateFromEpochMillis),
+                    finishedAt: dateFromEpochMillis(try row.value("finished_at")),
+                    counts: DeletionCounts(jsonText: try row.value("counts"))),
+                id: try row.value("id", as: Int64.self)
+            )
         }
+        return AuditPage(fetched: fetched, limit: limit)
     }
 
     // MARK: Scheduled work

@@ -438,22 +438,30 @@ extension SQLiteStore: RetentionStore {
         }
     }
 
-    public func auditEntries(clientID: String, limit: Int) async throws -> [AuditEntry] {
-        try await database.read { db in
-            try Row.fetchAll(
-                db,
-                sql: """
-                    SELECT kind, client_id, due_at, finished_at, counts FROM audit_entry WHERE client_id = ?
-                    ORDER BY finished_at DESC, id DESC LIMIT ?
-                    """,
-                arguments: [clientID, limit]
-            ).map { row in
-                AuditEntry(
-                    kind: try row.value("kind"), clientId: try row.value("client_id"),
-                    dueAt: (try row.value("due_at", as: Int64?.self)).map(dateFromEpochMillis),
-                    finishedAt: dateFromEpochMillis(try row.value("finished_at")),
-                    counts: DeletionCounts(jsonText: try row.value("counts")))
+    public func auditPage(clientID: String, limit: Int, after cursor: AuditCursor?) async throws -> AuditPage {
+        let limit = max(0, limit)
+        return try await database.read { db in
+            // Newest first, and entries of the same millisecond in the order they were written: the index's
+            // (client, instant) with the row number it ends on.
+            var sql = "SELECT id, kind, client_id, due_at, finished_at, counts FROM audit_entry WHERE client_id = ?"
+            var arguments: StatementArguments = [clientID]
+            if let cursor {
+                sql += " AND (finished_at < ? OR (finished_at = ? AND id < ?))"
+                arguments += [cursor.finishedAtMillis, cursor.finishedAtMillis, cursor.id]
             }
+            sql += " ORDER BY finished_at DESC, id DESC LIMIT ?"
+            arguments += [limit + 1]
+            let fetched = try Row.fetchAll(db, sql: sql, arguments: arguments).map { row in
+                (
+                    entry: AuditEntry(
+                        kind: try row.value("kind"), clientId: try row.value("client_id"),
+                        dueAt: (try row.value("due_at", as: Int64?.self)).map(dateFromEpochMillis),
+                        finishedAt: dateFromEpochMillis(try row.value("finished_at")),
+                        counts: DeletionCounts(jsonText: try row.value("counts"))),
+                    id: try row.value("id", as: Int64.self)
+                )
+            }
+            return AuditPage(fetched: fetched, limit: limit)
         }
     }
 

@@ -102,6 +102,47 @@ import UseroTestSupport
             #expect(try await server.request("GET", "/api/audit").status == 401)
         }
     }
+
+    /// A trail longer than a page is read to its end through `nextCursor`, as the feedback list is; a bad `limit` or
+    /// `cursor` is a 400 naming it, and a filter the route does not take is still refused.
+    @Test func auditPagesThroughTheWholeTrail() async throws {
+        try await TestServer.run { server in
+            let client = try await server.createClient(plan: .free)
+            let auth = ["Authorization": "Bearer \(client.key)"]
+            // Each erasure leaves an entry, even when nothing was held.
+            for n in 1...5 {
+                #expect(try await server.postJSON("/api/privacy/erase", #"{"userId":"user-\#(n)"}"#, headers: auth).status == 200)
+            }
+            let first = try await server.request("GET", "/api/audit", headers: auth)
+            let all = try #require(first.json["items"] as? [[String: Any]])
+            #expect(all.count == 5)
+            #expect(first.json["nextCursor"] is NSNull)
+
+            var seen: [[String: Any]] = []
+            var path = "/api/audit?limit=2"
+            var pages = 0
+            while pages < 5 {
+                let page = try await server.request("GET", path, headers: auth)
+                #expect(page.status == 200)
+                seen += try #require(page.json["items"] as? [[String: Any]])
+                pages += 1
+                guard let next = page.json["nextCursor"] as? String else { break }
+                path = "/api/audit?limit=2&cursor=\(next)"
+            }
+            #expect(pages == 3)
+            #expect(seen.map { $0["finishedAt"] as? String } == all.map { $0["finishedAt"] as? String })
+            #expect(seen.count == 5 && seen.allSatisfy { $0["kind"] as? String == "privacy_erasure" })
+
+            for (query, field) in [
+                ("limit=0", "limit"), ("limit=1001", "limit"), ("limit=two", "limit"), ("cursor=not-a-cursor", "cursor"),
+                ("kind=privacy_erasure", "kind"),
+            ] {
+                let refused = try await server.request("GET", "/api/audit?\(query)", headers: auth)
+                #expect(refused.status == 400, "\(query)")
+                #expect((refused.json["issues"] as? [String: Any])?[field] != nil, "\(query)")
+            }
+        }
+    }
 }
 
 extension RetentionAPITests {

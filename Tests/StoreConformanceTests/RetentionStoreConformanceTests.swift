@@ -609,6 +609,40 @@ import Testing
         #expect(entries[2].dueAt == nil)
         #expect(try await s.retention.auditEntries(clientID: client, limit: 2).map(\.kind) == ["slack_uninstall_scrub", "first_at_t0_plus_5"])
     }
+
+    /// Paging through the trail visits every entry of the client once, in the order of one listing, entries of the
+    /// same millisecond included, whatever the page size; the last page says so.
+    @Test(arguments: StoreFactories.available)
+    func auditPagesWalkTheWholeTrailOnce(_ factory: StoreFactory) async throws {
+        let s = try await factory.store()
+        let client = try await s.client()
+        let other = try await s.client()
+        // Seven entries, three of them at one instant, written out of order.
+        for (kind, at) in [("a", 3), ("b", 7), ("c", 3), ("d", 1), ("e", 3), ("f", 9), ("g", 5)] {
+            try await s.retention.recordAudit(
+                kind: kind, clientID: client, dueAt: nil, finishedAt: Self.t0 + Int64(at), counts: DeletionCounts())
+        }
+        try await s.retention.recordAudit(kind: "theirs", clientID: other, dueAt: nil, finishedAt: Self.t0 + 4, counts: DeletionCounts())
+        let whole = try await s.retention.auditPage(clientID: client, limit: 100, after: nil)
+        #expect(whole.entries.map(\.kind) == ["f", "b", "g", "e", "c", "a", "d"])
+        #expect(whole.next == nil)
+
+        for size in 1...7 {
+            var seen: [String] = []
+            var cursor: AuditCursor?
+            var pages = 0
+            repeat {
+                let page = try await s.retention.auditPage(clientID: client, limit: size, after: cursor)
+                #expect(page.entries.count == min(size, 7 - seen.count))
+                seen += page.entries.map(\.kind)
+                // The cursor goes through its text form, as a client sends it back.
+                cursor = try page.next.map { try #require(AuditCursor(token: $0.token)) }
+                pages += 1
+            } while cursor != nil && pages < 10
+            #expect(seen == ["f", "b", "g", "e", "c", "a", "d"], "pages of \(size)")
+            #expect(pages == (7 + size - 1) / size, "pages of \(size)")
+        }
+    }
 }
 
 /// Scheduled work runs once per period across every process sharing the store.

@@ -1310,10 +1310,14 @@ extension InMemoryStore: RetentionStore {
         }
     }
 
-    public func auditEntries(clientID: String, limit: Int) async throws -> [AuditEntry] {
+    public func auditPage(clientID: String, limit: Int, after cursor: AuditCursor?) async throws -> AuditPage {
         withState { state in
-            Array(state.audit.filter { $0.entry.clientId == clientID }
-                .sorted { ($0.entry.finishedAt, $0.id) > ($1.entry.finishedAt, $1.id) }.prefix(limit).map(\.entry))
+            let fetched = state.audit.map { (entry: $0.entry, id: $0.id, at: epochMillis($0.entry.finishedAt)) }
+                .filter { $0.entry.clientId == clientID }
+                .filter { row in cursor.map { (row.at, row.id) < ($0.finishedAtMillis, $0.id) } ?? true }
+                .sorted { ($0.at, $0.id) > ($1.at, $1.id) }
+                .prefix(max(0, limit) + 1).map { (entry: $0.entry, id: $0.id) }
+            return AuditPage(fetched: Array(fetched), limit: limit)
         }
     }
 }

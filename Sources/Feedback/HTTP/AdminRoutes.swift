@@ -44,21 +44,8 @@ public struct AdminRoutes<Context: RequestContext>: Sendable {
             // Present but empty: the default environment (stored as absent).
             filter.environment = .some(environment.isEmpty ? nil : environment)
         }
-        var limit = Self.defaultLimit
-        if let text = query["limit"], !text.isEmpty {
-            guard let value = Int(text), (1...Self.maxLimit).contains(value) else {
-                throw FeedbackError.badQuery(
-                    field: "limit", message: "limit must be an integer from 1 to \(Self.maxLimit)")
-            }
-            limit = value
-        }
-        var cursor: FeedbackCursor?
-        if let token = query["cursor"], !token.isEmpty {
-            guard let value = FeedbackCursor(token: token) else {
-                throw FeedbackError.badQuery(field: "cursor", message: "cursor is not valid")
-            }
-            cursor = value
-        }
+        let (limit, cursor) = try query.page(
+            defaultLimit: Self.defaultLimit, maxLimit: Self.maxLimit, cursor: FeedbackCursor.init(token:))
         let page = try await store.listFeedback(clientID: client.id, filter: filter, limit: limit, after: cursor)
         return JSONResponse.raw(ItemList(items: page.items, nextCursor: page.next?.token).jsonText)
     }

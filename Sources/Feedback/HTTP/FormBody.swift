@@ -41,6 +41,26 @@ public struct FormBody: Sendable {
         fields.first { $0.name == name }?.value
     }
 
+    /// A list's page parameters: `limit` (1 to `maxLimit`; `defaultLimit` when absent or empty) and `cursor` read
+    /// by `parse` (nil when absent or empty). Each refused with a 400 naming it.
+    public func page<Cursor>(defaultLimit: Int, maxLimit: Int, cursor parse: (String) -> Cursor?)
+        throws(FeedbackError) -> (limit: Int, cursor: Cursor?)
+    {
+        var limit = defaultLimit
+        if let text = self["limit"], !text.isEmpty {
+            guard let value = Int(text), (1...maxLimit).contains(value) else {
+                throw .badQuery(field: "limit", message: "limit must be an integer from 1 to \(maxLimit)")
+            }
+            limit = value
+        }
+        var cursor: Cursor?
+        if let token = self["cursor"], !token.isEmpty {
+            guard let value = parse(token) else { throw .badQuery(field: "cursor", message: "cursor is not valid") }
+            cursor = value
+        }
+        return (limit, cursor)
+    }
+
     /// Encodes fields for a request body.
     public static func encode(_ fields: [(String, String)]) -> String {
         fields.map { "\(percentEncoded($0.0))=\(percentEncoded($0.1))" }.joined(separator: "&")

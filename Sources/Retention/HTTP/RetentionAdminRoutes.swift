@@ -106,8 +106,12 @@ public struct RetentionAdminRoutes<Context: RequestContext>: Sendable {
 
     @Sendable func auditTrail(_ request: Request, context: Context) async throws -> Response {
         let client = try await auth.client(for: request)
-        try request.refuseQuery()  // `?kind=…` would otherwise answer every kind, as if filtered
-        return JSONResponse.make(AuditList(items: try await audit.entries(clientID: client.id)))
+        // Anything else (`?kind=…`) is refused: answering every kind would read as filtered.
+        let query = try request.formQuery(allowing: ["limit", "cursor"])
+        let (limit, cursor) = try query.page(
+            defaultLimit: AuditLog.maxEntries, maxLimit: AuditLog.maxEntries, cursor: AuditCursor.init(token:))
+        let page = try await audit.page(clientID: client.id, limit: limit, after: cursor)
+        return JSONResponse.make(AuditList(items: page.entries, nextCursor: page.next?.token))
     }
 }
 
@@ -116,6 +120,16 @@ struct Erased: Encodable {
     var counts: [String: Int]
 }
 
+/// A page of the audit trail: `{"items": [...], "nextCursor": "..." or null}`, as the feedback list.
 struct AuditList: Encodable {
     var items: [AuditEntry]
+    var nextCursor: String?
+
+    enum Keys: String, CodingKey { case items, nextCursor }
+
+    func encode(to encoder: any Encoder) throws {
+        var c = encoder.container(keyedBy: Keys.self)
+        try c.encode(items, forKey: .items)
+        try c.encode(nextCursor, forKey: .nextCursor)  // null on the last page, not left out
+    }
 }

@@ -71,8 +71,9 @@ public protocol RetentionStore: Sendable {
     /// Adds a finished deletion.
     func recordAudit(kind: String, clientID: String?, dueAt: Int64?, finishedAt: Int64, counts: DeletionCounts)
         async throws
-    /// A client's entries, newest first.
-    func auditEntries(clientID: String, limit: Int) async throws -> [AuditEntry]
+    /// A page of a client's entries, newest first: up to `limit` entries after `cursor` (from the newest when nil),
+    /// with the cursor of the next page when more follow.
+    func auditPage(clientID: String, limit: Int, after cursor: AuditCursor?) async throws -> AuditPage
 
     // MARK: Scheduled work
 

@@ -833,13 +833,33 @@ enum OpenAPIDocument {
   },
   "/api/audit": {
    "get": {
-    "summary": "The client's deletion audit entries",
+    "summary": "The client's deletion audit entries, newest first, a page at a time",
     "tags": [
      "admin"
     ],
     "security": [
      {
       "adminKey": []
+     }
+    ],
+    "parameters": [
+     {
+      "name": "limit",
+      "in": "query",
+      "schema": {
+       "type": "integer",
+       "minimum": 1,
+       "maximum": 1000,
+       "default": 1000
+      }
+     },
+     {
+      "name": "cursor",
+      "in": "query",
+      "schema": {
+       "type": "string"
+      },
+      "description": "the nextCursor of the page before"
      }
     ],
     "responses": {
@@ -2797,9 +2817,17 @@ enum OpenAPIDocument {
    "AuditList": {
     "type": "object",
     "required": [
-     "items"
+     "items",
+     "nextCursor"
     ],
     "properties": {
+     "nextCursor": {
+      "type": [
+       "string",
+       "null"
+      ],
+      "description": "null on the last page"
+     },
      "items": {
       "type": "array",
       "items": {
