@@ -154,13 +154,14 @@ public struct SlackJobRunner: Sendable {
             switch await uninstallIfTokenIsDead(job, metadata: metadata) {
             case .uninstalled: return .finished
             case .unknown: return await retryOrDrop(job, code: Self.code(error), metadata: metadata)
-            case .alive: break
+            case .refused: break  // said, with what it means, by the check
+            case .alive:
+                // Slack refuses the stored token for this call, but not to `auth.test` (or the job used none):
+                // nobody can be told in Slack, so the operator is, once a job. Never the token.
+                logger.warning(
+                    "Slack refused this workspace's token: what it asked is dropped until usero is installed again",
+                    metadata: metadata)
             }
-            // Slack refuses the stored token for this call, but not to `auth.test` (or the job used none): nobody
-            // can be told in Slack, so the operator is, once a job. Never the token.
-            logger.warning(
-                "Slack refused this workspace's token: what it asked is dropped until usero is installed again",
-                metadata: metadata)
         } else {
             logger.debug("Slack job ended", metadata: metadata)
         }
@@ -176,11 +177,21 @@ public struct SlackJobRunner: Sendable {
         case alive
         /// Slack could not be asked (unreachable, rate-limited): the job tries again later.
         case unknown
+        /// Refused with `invalid_auth`, for less than `invalidAuthGrace` so far: the job ends, the installation stays.
+        case refused
     }
+
+    /// How long Slack must have been answering `invalid_auth` for an installation's token before it is taken for an
+    /// uninstall (3 days). Unlike `token_revoked` and `account_inactive`, that answer also means that the Slack
+    /// app's allowed IP ranges leave this server out, an operator's setting that a move of the server breaks: an
+    /// uninstall then would delete every workspace's token and scrub its members' ids for a mistake that is mended
+    /// in a minute. Over a weekend, the warnings have said so.
+    public static let invalidAuthGrace: Int64 = 3 * 86_400_000
 
     /// Slack refused the workspace's token to `job`. Its `app_uninstalled` may have been missed: Slack retries an
     /// event for a few minutes only, and the service may have been down longer (the startup recovery sweep is then
-    /// the first to call with the token). When `auth.test` refuses the token too, the installation that holds it is
+    /// the first to call with the token). When `auth.test` refuses the token too (`token_revoked`,
+    /// `account_inactive`; `invalid_auth` once it has lasted `invalidAuthGrace`), the installation that holds it is
     /// treated as the event would have: token deleted, pending calls cancelled (this job among them), and the
     /// author ids scrubbed within the scrub's deadline from now, the promise kept from the moment it can be.
     private func uninstallIfTokenIsDead(_ job: SlackJob, metadata: Logger.Metadata) async -> TokenCheck {
@@ -190,10 +201,24 @@ public struct SlackJobRunner: Sendable {
         else { return .alive }
         do {
             _ = try await api.authTest(token: token)
+            // Accepted: a refusal recorded before is over (an IP range mended, say).
+            _ = try? await store.noteTokenRefusal(team: team, envelope: envelope, at: nil)
             return .alive
         } catch let error as SlackAPIError where error.meansTokenDead {
             do {
                 let now = self.now
+                if error == .slack(code: "invalid_auth") {
+                    guard let since = try await store.noteTokenRefusal(team: team, envelope: envelope, at: now)
+                    else { return .alive }
+                    guard now - since >= Self.invalidAuthGrace else {
+                        var metadata = metadata
+                        metadata["slack.refused_since"] = "\(iso8601(millis: since))"
+                        logger.warning(
+                            "Slack answers invalid_auth for this workspace's token: it is no longer valid, or the Slack app's allowed IP ranges leave this server out; treated as uninstalled (token deleted, author ids scrubbed) once this has lasted 3 days",
+                            metadata: metadata)
+                        return .refused
+                    }
+                }
                 guard try await store.acceptLostToken(
                     team: team, envelope: envelope, at: now, deadline: now + SlackIngest.scrubDeadline)
                 else { return .alive }

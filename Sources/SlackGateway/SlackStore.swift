@@ -51,6 +51,13 @@ public protocol SlackStore: Sendable {
     /// workspace's installation still holds `envelope`, what `acceptUninstall` does for a first delivery. Returns
     /// whether it did; false when the installation is gone or holds another token (installed again meanwhile).
     func acceptLostToken(team: String, envelope: [UInt8], at now: Int64, deadline: Int64) async throws -> Bool
+    /// Slack answered `invalid_auth` for the token `envelope` seals, to a job and again to `auth.test`: the token is
+    /// invalid, or the Slack app's allowed IP ranges leave this server out (a setting of the operator's, which a move
+    /// of the server breaks). Records `now` as when the refusals began, unless an earlier one is recorded for this
+    /// token, and returns that first instant. With `now` nil (`auth.test` accepted the token again), forgets it and
+    /// returns nil. Nil too when the installation is gone or holds another token (installed again: a new token
+    /// starts with no refusal).
+    func noteTokenRefusal(team: String, envelope: [UInt8], at now: Int64?) async throws -> Int64?
     /// `tokens_revoked`: unless the event id was seen, forget the token when one of `botUserIds` is the bot's and
     /// the event is not a retried one of an installation before the current one.
     func acceptTokensRevoked(

@@ -793,6 +793,13 @@ public enum PostgresSchema {
                 // (`deleteStaleEndUserBatch`; the SQLite migration `v20-end-user-age`): found by their last update.
                 "CREATE INDEX end_user_by_update ON end_user(client_id, updated_at)",
             ]),
+        PostgresMigration(
+            "v26-token-refused",
+            [
+                // When Slack began answering `invalid_auth` for the installation's token (`noteTokenRefusal`; the
+                // SQLite migration `v21-token-refused`).
+                "ALTER TABLE slack_installation ADD COLUMN token_refused_at BIGINT",
+            ]),
     ]
 
     /// Every table the migrations leave: what `serve` checks its role may read and write at startup

@@ -393,6 +393,11 @@ extension AppDatabase {
             // (`deleteStaleEndUserBatch`): found by their last update, not by reading all of the client's.
             try db.execute(sql: "CREATE INDEX end_user_by_update ON end_user(client_id, updated_at)")
         }
+        migrator.registerMigration("v21-token-refused") { db in
+            // When Slack began answering `invalid_auth` for the installation's token (`noteTokenRefusal`): an
+            // installation is treated as uninstalled only once that has lasted (see `SlackJobRunner`).
+            try db.execute(sql: "ALTER TABLE slack_installation ADD COLUMN token_refused_at INTEGER")
+        }
         return migrator
     }
 }

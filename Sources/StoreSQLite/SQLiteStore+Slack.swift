@@ -63,7 +63,7 @@ extension SQLiteStore: SlackStore {
                         bot_user_id = excluded.bot_user_id, bot_id = excluded.bot_id, app_id = excluded.app_id,
                         scopes = excluded.scopes, installer_user_id = excluded.installer_user_id,
                         token_envelope = excluded.token_envelope, token_key_id = excluded.token_key_id,
-                        installed_at = excluded.installed_at
+                        installed_at = excluded.installed_at, token_refused_at = NULL
                     """,
                 arguments: [
                     i.teamId, i.clientId, i.enterpriseId, i.teamName, i.botUserId, i.botId, i.appId, i.scopes,
@@ -168,6 +168,19 @@ extension SQLiteStore: SlackStore {
             else { return false }
             try Self.uninstall(team: team, installation: installation, at: now, deadline: deadline, in: db)
             return true
+        }
+    }
+
+    public func noteTokenRefusal(team: String, envelope: [UInt8], at now: Int64?) async throws -> Int64? {
+        try await database.write { db in
+            try Int64?.fetchOne(
+                db,
+                sql: """
+                    UPDATE slack_installation
+                    SET token_refused_at = CASE WHEN ? IS NULL THEN NULL ELSE coalesce(token_refused_at, ?) END
+                    WHERE team_id = ? AND token_envelope = ? RETURNING token_refused_at
+                    """,
+                arguments: [now, now, team, Data(envelope)]) ?? nil
         }
     }
 

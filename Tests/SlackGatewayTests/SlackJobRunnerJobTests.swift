@@ -239,7 +239,7 @@ import UseroTestSupport
     /// `app_uninstalled` came while it was down, and Slack retries an event for minutes only): the installation is
     /// treated as the event would have treated it. Its token and pending calls go (the job among them), the
     /// workspace is tombstoned, and the scrub of its author ids is queued with its deadline counted from now.
-    @Test(arguments: ["token_revoked", "invalid_auth", "account_inactive"])
+    @Test(arguments: ["token_revoked", "account_inactive"])
     func aTokenRefusedAgainToAuthTestIsAnUninstallMissed(code: String) async throws {
         let (world, api) = try await Self.world()
         try await world.store.enqueue(world.newJob(Self.capture))
@@ -262,6 +262,48 @@ import UseroTestSupport
         #expect(row.draft.slack?.authorId == nil && row.draft.slack?.forwardedBy == nil)
         #expect(row.draft.comment == captured.draft.comment)
         #expect(api.calls.map(\.method).filter { $0 == "auth.test" }.count == 1)
+    }
+
+    /// `invalid_auth` also means that the Slack app's allowed IP ranges leave this server out (a server moved): an
+    /// uninstall for it would delete the token and scrub the members' ids for a setting mended in a minute. The
+    /// installation stays until Slack has answered so for `invalidAuthGrace`, counted from the first refusal and
+    /// started over when `auth.test` accepts the token in between.
+    @Test func anInvalidAuthTokenIsTakenForAnUninstallOnlyOnceTheRefusalHasLasted() async throws {
+        let (world, api) = try await Self.world()
+        let grace = TimeInterval(SlackJobRunner.invalidAuthGrace / 1000)
+        func refusedCapture(authTest: SlackAPIError?) async throws -> SlackJobRunner.Result {
+            try await world.store.enqueue(world.newJob(Self.capture))
+            api.fail("conversations.replies", with: .slack(code: "invalid_auth"))
+            if let authTest { api.fail("auth.test", with: authTest) }
+            return try await Self.runOne(world)
+        }
+        func installed() async throws -> Bool { try await world.store.activeInstallation(team: "T0001") != nil }
+
+        // Refused at first and again two days later: the job ends, the installation and its token stay.
+        #expect(try await refusedCapture(authTest: .slack(code: "invalid_auth")) == .finished)
+        #expect(try await installed())
+        #expect(world.jobs.isEmpty)
+        world.clock.advance(by: grace - 86_400)
+        #expect(try await refusedCapture(authTest: .slack(code: "invalid_auth")) == .finished)
+        #expect(try await installed())
+        #expect(world.jobs.isEmpty)
+
+        // Accepted by `auth.test` (the IP ranges mended, say): the count starts over at the next refusal.
+        #expect(try await refusedCapture(authTest: nil) == .finished)
+        world.clock.advance(by: 86_400)
+        #expect(try await refusedCapture(authTest: .slack(code: "invalid_auth")) == .finished)
+        world.clock.advance(by: grace - 1)
+        #expect(try await refusedCapture(authTest: .slack(code: "invalid_auth")) == .finished)
+        #expect(try await installed())
+
+        // Lasted the whole grace: uninstalled as a missed `app_uninstalled` is, the scrub due within 60 s.
+        world.clock.advance(by: 1)
+        #expect(try await refusedCapture(authTest: .slack(code: "invalid_auth")) == .finished)
+        #expect(try await !installed())
+        #expect(world.store.withState { $0.tombstones["T0001"] } == .some(.some(world.clientID)))
+        let scrub = try #require(world.jobs.only)
+        #expect(scrub.work == .uninstall(UninstallJob(clientId: world.clientID)))
+        #expect(scrub.deadlineAt == world.nowMillis + 60_000)
     }
 
     /// A refusal `auth.test` does not repeat (the token works: the refusal was of something else), or one Slack

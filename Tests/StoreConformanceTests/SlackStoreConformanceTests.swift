@@ -248,6 +248,28 @@ import Testing
         #expect(scrub.runAt == Self.t0 + 1)
     }
 
+    /// The first `invalid_auth` refusal of a token is kept through later ones, forgotten when the token is accepted
+    /// again, and belongs to that token only: another token (installed again, re-sealed under another key) starts
+    /// with none, and a workspace not installed has none to keep.
+    @Test(arguments: StoreFactories.available)
+    func aTokenRefusalIsKeptFromItsFirstInstantForThatTokenOnly(_ factory: StoreFactory) async throws {
+        let s = try await factory.store()
+        let client = try await s.client()
+        try await s.install(team: "T1", client: client, envelope: [1, 2, 3])
+
+        #expect(try await s.slack.noteTokenRefusal(team: "T1", envelope: [1, 2, 3], at: Self.t0 + 10) == Self.t0 + 10)
+        #expect(try await s.slack.noteTokenRefusal(team: "T1", envelope: [1, 2, 3], at: Self.t0 + 90) == Self.t0 + 10)
+        #expect(try await s.slack.noteTokenRefusal(team: "T1", envelope: [9, 9], at: Self.t0 + 90) == nil)
+        #expect(try await s.slack.noteTokenRefusal(team: "T3", envelope: [1, 2, 3], at: Self.t0 + 90) == nil)
+        // Accepted again: forgotten, and the next refusal is the first.
+        #expect(try await s.slack.noteTokenRefusal(team: "T1", envelope: [1, 2, 3], at: nil) == nil)
+        #expect(try await s.slack.noteTokenRefusal(team: "T1", envelope: [1, 2, 3], at: Self.t0 + 200) == Self.t0 + 200)
+        // Installed again (the same token's envelope, even): the refusal was of the installation before.
+        try await s.install(team: "T1", client: client, envelope: [1, 2, 3], at: Self.t0 + 300)
+        #expect(try await s.slack.noteTokenRefusal(team: "T1", envelope: [1, 2, 3], at: Self.t0 + 400) == Self.t0 + 400)
+        #expect(try await s.slack.activeInstallation(team: "T1") != nil)
+    }
+
     /// A token Slack refuses for good (its `app_uninstalled` missed) uninstalls the workspace as the event would,
     /// but only while the installation still holds that very token: after a new install, nothing changes.
     @Test(arguments: StoreFactories.available)

@@ -29,6 +29,8 @@ public final class InMemoryStore: Sendable {
         /// Each upload, with the items that name it (none: unattached); it goes with the last of them.
         public var screenshots: [String: (record: StoredScreenshot, namedBy: Set<String>, bytes: [UInt8])] = [:]
         public var installations: [String: Installation] = [:]
+        /// `noteTokenRefusal`'s first refusal, by team (for the token the installation holds).
+        public var tokenRefusedAt: [String: Int64] = [:]
         public var tombstones: [String: String?] = [:]
         public var seenEvents: [String: Int64] = [:]
         public var oauthStates: [String: (clientID: String, expiresAt: Int64)] = [:]
@@ -395,6 +397,7 @@ extension InMemoryStore: SlackStore {
                 }
             }
             state.installations[installation.teamId] = saved
+            state.tokenRefusedAt[installation.teamId] = nil
             state.tombstones[installation.teamId] = nil
             return .saved
         }
@@ -462,6 +465,19 @@ extension InMemoryStore: SlackStore {
             guard state.installations[team]?.tokenEnvelope == envelope else { return false }
             Self.uninstall(team: team, at: now, deadline: deadline, in: &state)
             return true
+        }
+    }
+
+    public func noteTokenRefusal(team: String, envelope: [UInt8], at now: Int64?) async throws -> Int64? {
+        write { state in
+            guard state.installations[team]?.tokenEnvelope == envelope else { return nil }
+            guard let now else {
+                state.tokenRefusedAt[team] = nil
+                return nil
+            }
+            let first = state.tokenRefusedAt[team] ?? now
+            state.tokenRefusedAt[team] = first
+            return first
         }
     }
 
