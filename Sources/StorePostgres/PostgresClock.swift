@@ -72,6 +72,9 @@ public final class PostgresClock: WallClock {
 extension PostgresStore {
     /// The database host's current time, in milliseconds since 1970.
     public func databaseTimeMillis() async throws -> Int64 {
-        try await scalar("SELECT (extract(epoch FROM clock_timestamp()) * 1000)::bigint", as: Int64.self) ?? 0
+        try await scalar(Self.databaseTimeQuery, as: Int64.self) ?? 0
     }
+
+    /// The database's clock, in epoch milliseconds.
+    static let databaseTimeQuery: PostgresQuery = "SELECT (extract(epoch FROM clock_timestamp()) * 1000)::bigint"
 }

@@ -307,9 +307,10 @@ extension PostgresStore: FeedbackStore {
 
     public func deleteFeedback(id: String, clientID: String) async throws -> Bool {
         // Screenshot rows (and their bytes, by cascade) go with the item; a capture from Slack leaves its message's
-        // address (`RemovedCaptures`).
-        let now = epochMillis(Date())
-        return try await write { tx in
+        // address (`RemovedCaptures`). Both dated by the database's clock, as the rest of the store is (the
+        // caller's instants come from `PostgresClock`): every instance of a deployment then dates alike.
+        try await write { tx in
+            let now = try await tx.scalar(Self.databaseTimeQuery, as: Int64.self) ?? epochMillis(Date())
             var lock = SQLBuilder()
             let condition = "client_id = \(lock.bind(clientID)) AND id = \(lock.bind(id))"
             guard try await !Self.lockDoomed(where: condition, limit: 1, in: lock, tx: tx).isEmpty else { return false }
