@@ -74,16 +74,16 @@ struct InboxFilter: Sendable, Equatable {
 
     var isFiltered: Bool { source != nil || environment != .defaultEnvironment || text != nil }
 
-    /// `/inbox?…` for these filters and an optional cursor; defaults are left out.
-    func href(cursor: FeedbackCursor? = nil, notice: String? = nil) -> String {
+    /// `/inbox?…` (or `path?…`) for these filters and an optional cursor; defaults are left out.
+    func href(path: String = "/inbox", cursor: FeedbackCursor? = nil, notice: String? = nil) -> String {
         var pairs: [(String, String)] = []
         if let source { pairs.append(("source", source.rawValue)) }
         if environment != .defaultEnvironment { pairs.append(("env", environmentValue)) }
         if let text { pairs.append(("q", text)) }
         if let cursor { pairs.append(("cursor", cursor.token)) }
         if let notice { pairs.append(("notice", notice)) }
-        guard !pairs.isEmpty else { return "/inbox" }
-        return "/inbox?" + pairs.map { "\($0.0)=\(Self.encode($0.1))" }.joined(separator: "&")
+        guard !pairs.isEmpty else { return path }
+        return path + "?" + pairs.map { "\($0.0)=\(Self.encode($0.1))" }.joined(separator: "&")
     }
 
     private static let unreserved = CharacterSet(

@@ -15,6 +15,9 @@ enum InboxLimits {
     /// Items per page.
     static let pageSize = 50
 
+    /// Items read at a time by the CSV export.
+    static let exportPageSize = 200
+
     /// What a return path keeps as it is in the sign-in page's `next` parameter: a path's slashes, and what needs no
     /// escape.
     static let nextCharacters = CharacterSet(
@@ -51,6 +54,7 @@ struct InboxRoutes<Context: RequestContext>: Sendable {
         let group = router.group("inbox").add(
             middleware: InboxPageMiddleware(renderer: renderer, errorStatus: errorStatus, retryAfter: retryAfter))
         group.get(use: list)
+        group.get("export.csv", use: export)
         group.get("login", use: loginForm)
         group.post("login", use: login)
         group.post("logout", use: logout)
@@ -246,6 +250,46 @@ struct InboxRoutes<Context: RequestContext>: Sendable {
             visitor: visitor, filter: filter, page: page, environments: environments, installation: installation,
             notice: query["notice"], noticeAt: query["at"], settings: settings, slackConfigured: slack.isConfigured)
         return try renderer.page("list", view)
+    }
+
+    // MARK: Export
+
+    /// Every item the list's filters select (all its pages, newest first) as one CSV file (`FeedbackCSV`), read a
+    /// page at a time and written as it is read, so that a large inbox is never held whole.
+    @Sendable func export(_ request: Request, context: Context) async throws -> Response {
+        let filter = InboxFilter(request.lenientFormQuery)
+        guard let visitor = try await visitor(request) else {
+            // Signed out: back to the list these filters show once signed in, where the link is.
+            return InboxRenderer.redirect(to: Self.signInPath(returningTo: filter.href(), for: request))
+        }
+        let store = self.store
+        let clientID = visitor.client.id
+        let storeFilter = filter.storeFilter
+        // The first page is read before the answer starts: a store that cannot be read is the error page's status,
+        // not a 200 cut short.
+        let first = try await store.listFeedback(
+            clientID: clientID, filter: storeFilter, limit: InboxLimits.exportPageSize, after: nil)
+        let day = String(iso8601(Date()).prefix(10))
+        return Response(
+            status: .ok,
+            headers: [
+                .contentType: "text/csv; charset=utf-8",
+                .contentDisposition: "attachment; filename=\"usero-feedback-\(day).csv\"",
+                .cacheControl: "no-store",
+            ],
+            body: ResponseBody { writer in
+                var page = first
+                var text = FeedbackCSV.header
+                while true {
+                    for item in page.items { FeedbackCSV.appendRow(item, to: &text) }
+                    try await writer.write(ByteBuffer(string: text))
+                    text = ""
+                    guard let next = page.next else { break }
+                    page = try await store.listFeedback(
+                        clientID: clientID, filter: storeFilter, limit: InboxLimits.exportPageSize, after: next)
+                }
+                try await writer.finish(nil)
+            })
     }
 
     // MARK: One item (the link a Slack notification carries)

@@ -71,6 +71,8 @@ struct ListView: Sendable {
     var hasItems: Bool
     var newerHref: String?
     var olderHref: String?
+    /// The CSV of every item these filters select (all pages).
+    var exportHref: String?
 }
 
 struct ConfirmView: Sendable {

@@ -86,5 +86,6 @@ extension ListView {
         hasItems = !items.isEmpty
         newerHref = filter.cursor == nil ? nil : filter.href()
         olderHref = page.next.map { filter.href(cursor: $0) }
+        exportHref = items.isEmpty ? nil : filter.href(path: "/inbox/export.csv")
     }
 }

@@ -1457,6 +1457,33 @@ enum OpenAPIDocument {
     }
    }
   },
+  "/inbox/export.csv": {
+   "get": {
+    "summary": "Every item the list's filters (source, env, q) select, as CSV (signed in), or a redirect to sign in",
+    "tags": [
+     "inbox"
+    ],
+    "security": [],
+    "responses": {
+     "200": {
+      "description": "RFC 4180 CSV with a byte order mark, newest first; a field that would start a formula starts with an apostrophe",
+      "content": {
+       "text/csv": {
+        "schema": {
+         "type": "string"
+        }
+       }
+      }
+     },
+     "303": {
+      "$ref": "#/components/responses/InboxRedirect"
+     },
+     "503": {
+      "$ref": "#/components/responses/StorageUnavailable"
+     }
+    }
+   }
+  },
   "/inbox/login": {
    "get": {
     "summary": "The sign-in form",

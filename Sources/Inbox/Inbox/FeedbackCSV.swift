@@ -1,0 +1,54 @@
+import Feedback
+import Foundation
+
+/// The inbox's export: feedback as CSV (RFC 4180: comma-separated, CRLF line ends, a field holding a comma, a quote or
+/// a line end quoted with its quotes doubled), for a spreadsheet or an import elsewhere.
+///
+/// What end users wrote is data here, never a formula: a field that starts with `=`, `+`, `-`, `@`, a tab or a
+/// carriage return (which spreadsheets read as the start of a formula, and `=HYPERLINK(…)` in a comment is a link to
+/// anywhere) starts with an apostrophe instead, as OWASP's advice on CSV injection says. Slack member ids are left out:
+/// a spreadsheet has no use for them, and a copy holds them past an uninstall's scrub.
+enum FeedbackCSV {
+    /// The header row's names, in the columns' order.
+    static let columns = [
+        "id", "createdAt", "source", "environment", "rating", "comment", "userEmail", "userId", "pageUrl", "pageTitle",
+        "referrer", "metadata", "screenshots", "sessionReplayId", "slackChannel", "slackCapturedVia", "slackPermalink",
+    ]
+
+    /// The file's first bytes: a byte order mark (without it, Excel reads UTF-8 as its legacy code page) and the
+    /// header row.
+    static var header: String { "\u{FEFF}" + columns.joined(separator: ",") + "\r\n" }
+
+    /// Appends `item` as one row.
+    static func appendRow(_ item: FeedbackItem, to text: inout String) {
+        let draft = item.draft
+        let fields: [String?] = [
+            item.id, iso8601(item.createdAt), draft.source.rawValue, draft.environment, draft.rating.map(String.init),
+            draft.comment, draft.userEmail, draft.userId, draft.pageUrl, draft.pageTitle, draft.referrer,
+            draft.metadata?.jsonText,
+            draft.screenshots.isEmpty ? nil : draft.screenshots.map(\.url).joined(separator: " "),
+            draft.sessionReplayId, draft.slack?.channelId, draft.slack?.capturedVia.rawValue, draft.slack?.permalink,
+        ]
+        for (index, field) in fields.enumerated() {
+            if index > 0 { text += "," }
+            append(field ?? "", to: &text)
+        }
+        text += "\r\n"
+    }
+
+    /// Appends one field, neutralised and quoted as needed.
+    static func append(_ field: String, to text: inout String) {
+        var value = field
+        if let first = value.unicodeScalars.first, formulaStarts.contains(first) { value = "'" + value }
+        guard value.unicodeScalars.contains(where: needsQuotes.contains) else {
+            text += value
+            return
+        }
+        text += "\""
+        text += value.replacingOccurrences(of: "\"", with: "\"\"")
+        text += "\""
+    }
+
+    private static let formulaStarts: Set<Unicode.Scalar> = ["=", "+", "-", "@", "\t", "\r"]
+    private static let needsQuotes: Set<Unicode.Scalar> = [",", "\"", "\r", "\n"]
+}
