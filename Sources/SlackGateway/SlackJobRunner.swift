@@ -154,7 +154,11 @@ public struct SlackJobRunner: Sendable {
             switch await uninstallIfTokenIsDead(job, metadata: metadata) {
             case .uninstalled: return .finished
             case .unknown: return await retryOrDrop(job, code: Self.code(error), metadata: metadata)
-            case .refused: break  // said, with what it means, by the check
+            case .refused(let since):
+                // Said, with what it means, by the check. Tried again within the hour, and at the grace's end.
+                let next = min(now + Self.refusedRetryDelay, since + Self.invalidAuthGrace)
+                await reschedule(job, runAt: max(next, now), countAttempt: false, code: Self.code(error))
+                return .retryLater
             case .alive:
                 // Slack refuses the stored token for this call, but not to `auth.test` (or the job used none):
                 // nobody can be told in Slack, so the operator is, once a job. Never the token.
@@ -177,16 +181,24 @@ public struct SlackJobRunner: Sendable {
         case alive
         /// Slack could not be asked (unreachable, rate-limited): the job tries again later.
         case unknown
-        /// Refused with `invalid_auth`, for less than `invalidAuthGrace` so far: the job ends, the installation stays.
-        case refused
+        /// Refused with `invalid_auth` since this instant, for less than `invalidAuthGrace` so far: the installation
+        /// stays, and the job tries again.
+        case refused(since: Int64)
     }
 
-    /// How long Slack must have been answering `invalid_auth` for an installation's token before it is taken for an
-    /// uninstall (3 days). Unlike `token_revoked` and `account_inactive`, that answer also means that the Slack
-    /// app's allowed IP ranges leave this server out, an operator's setting that a move of the server breaks: an
-    /// uninstall then would delete every workspace's token and scrub its members' ids for a mistake that is mended
-    /// in a minute. Over a weekend, the warnings have said so.
+    /// How long Slack must have been answering `invalid_auth` for an installation's token, without a break, before
+    /// it is taken for an uninstall (3 days). Unlike `token_revoked` and `account_inactive`, that answer also means
+    /// that the Slack app's allowed IP ranges leave this server out, an operator's setting that a move of the server
+    /// breaks: an uninstall then would delete every workspace's token and scrub its members' ids for a mistake that
+    /// is mended in a minute. Over a weekend, the warnings have said so.
     public static let invalidAuthGrace: Int64 = 3 * 86_400_000
+    /// Meanwhile a refused job tries again this often (1 hour), without using an attempt: its work goes on once the
+    /// token works again, and while it does not, the refusals go on being recorded, so that the grace ends for a
+    /// workspace that uninstalled for real without waiting for new work to call Slack.
+    public static let refusedRetryDelay: Int64 = 3_600_000
+    /// Refusals further apart than this (6 hours: refused jobs come back every hour) are two outages, not one: the
+    /// grace starts over from the later one.
+    public static let refusalGap: Int64 = 6 * 3_600_000
 
     /// Slack refused the workspace's token to `job`. Its `app_uninstalled` may have been missed: Slack retries an
     /// event for a few minutes only, and the service may have been down longer (the startup recovery sweep is then
@@ -202,21 +214,22 @@ public struct SlackJobRunner: Sendable {
         do {
             _ = try await api.authTest(token: token)
             // Accepted: a refusal recorded before is over (an IP range mended, say).
-            _ = try? await store.noteTokenRefusal(team: team, envelope: envelope, at: nil)
+            _ = try? await store.noteTokenRefusal(team: team, envelope: envelope, at: nil, continuingWithin: Self.refusalGap)
             return .alive
         } catch let error as SlackAPIError where error.meansTokenDead {
             do {
                 let now = self.now
                 if error == .slack(code: "invalid_auth") {
-                    guard let since = try await store.noteTokenRefusal(team: team, envelope: envelope, at: now)
+                    guard let since = try await store.noteTokenRefusal(
+                        team: team, envelope: envelope, at: now, continuingWithin: Self.refusalGap)
                     else { return .alive }
                     guard now - since >= Self.invalidAuthGrace else {
                         var metadata = metadata
                         metadata["slack.refused_since"] = "\(iso8601(millis: since))"
                         logger.warning(
-                            "Slack answers invalid_auth for this workspace's token: it is no longer valid, or the Slack app's allowed IP ranges leave this server out; treated as uninstalled (token deleted, author ids scrubbed) once this has lasted 3 days",
+                            "Slack answers invalid_auth for this workspace's token: it is no longer valid, or the Slack app's allowed IP ranges leave this server out; the job tries again hourly, and the workspace is treated as uninstalled (token deleted, author ids scrubbed) once this has lasted 3 days",
                             metadata: metadata)
-                        return .refused
+                        return .refused(since: since)
                     }
                 }
                 guard try await store.acceptLostToken(
@@ -257,15 +270,19 @@ public struct SlackJobRunner: Sendable {
             await giveUp(job, error: .unreachable)
             return .finished
         }
-        let delay = Self.retryDelay(job.kind, attempt: job.attempts)
+        await reschedule(job, runAt: now + Self.retryDelay(job.kind, attempt: job.attempts), countAttempt: true, code: code)
+        return .retryLater
+    }
+
+    /// Runs `job` again at `runAt`.
+    private func reschedule(_ job: SlackJob, runAt: Int64, countAttempt: Bool, code: String) async {
         if job.kind == .postFeedback, let team = job.teamId {
             // Posts arrive in order: the ones behind this one wait with it. Held while this one still holds its
             // lease, as the pace is on success: rescheduled first, it freed the workspace's lane, and a worker
             // claiming in between posted the next item before this one.
-            _ = try? await store.holdJobs(team: team, kind: .postFeedback, notBefore: now + delay, by: job.lease)
+            _ = try? await store.holdJobs(team: team, kind: .postFeedback, notBefore: runAt, by: job.lease)
         }
-        _ = try? await store.rescheduleJob(job, runAt: now + delay, countAttempt: true, error: code)
-        return .retryLater
+        _ = try? await store.rescheduleJob(job, runAt: runAt, countAttempt: countAttempt, error: code)
     }
 
     /// Ends a job for good; a failed capture still tells the forwarder why, when Slack lets us.

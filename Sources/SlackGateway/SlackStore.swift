@@ -53,11 +53,12 @@ public protocol SlackStore: Sendable {
     func acceptLostToken(team: String, envelope: [UInt8], at now: Int64, deadline: Int64) async throws -> Bool
     /// Slack answered `invalid_auth` for the token `envelope` seals, to a job and again to `auth.test`: the token is
     /// invalid, or the Slack app's allowed IP ranges leave this server out (a setting of the operator's, which a move
-    /// of the server breaks). Records `now` as when the refusals began, unless an earlier one is recorded for this
-    /// token, and returns that first instant. With `now` nil (`auth.test` accepted the token again), forgets it and
-    /// returns nil. Nil too when the installation is gone or holds another token (installed again: a new token
-    /// starts with no refusal).
-    func noteTokenRefusal(team: String, envelope: [UInt8], at now: Int64?) async throws -> Int64?
+    /// of the server breaks). Records the refusal at `now` and returns when the refusals began: the first of a run in
+    /// which none followed the one before by more than `gap` ms (`now` itself after a longer break). With `now` nil
+    /// (`auth.test` accepted the token again), forgets them and returns nil. Nil too when the installation is gone or
+    /// holds another token (installed again since: its refusals are forgotten with it).
+    func noteTokenRefusal(team: String, envelope: [UInt8], at now: Int64?, continuingWithin gap: Int64)
+        async throws -> Int64?
     /// `tokens_revoked`: unless the event id was seen, forget the token when one of `botUserIds` is the bot's and
     /// the event is not a retried one of an installation before the current one.
     func acceptTokensRevoked(

@@ -796,9 +796,10 @@ public enum PostgresSchema {
         PostgresMigration(
             "v26-token-refused",
             [
-                // When Slack began answering `invalid_auth` for the installation's token (`noteTokenRefusal`; the
-                // SQLite migration `v21-token-refused`).
+                // When Slack began answering `invalid_auth` for the installation's token, and when it last did
+                // (`noteTokenRefusal`; the SQLite migration `v21-token-refused`).
                 "ALTER TABLE slack_installation ADD COLUMN token_refused_at BIGINT",
+                "ALTER TABLE slack_installation ADD COLUMN token_refused_last BIGINT",
             ]),
     ]
 

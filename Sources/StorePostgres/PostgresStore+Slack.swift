@@ -95,7 +95,7 @@ extension PostgresStore: SlackStore {
                     bot_user_id = excluded.bot_user_id, bot_id = excluded.bot_id, app_id = excluded.app_id,
                     scopes = excluded.scopes, installer_user_id = excluded.installer_user_id,
                     token_envelope = excluded.token_envelope, token_key_id = excluded.token_key_id,
-                    installed_at = excluded.installed_at, token_refused_at = NULL
+                    installed_at = excluded.installed_at, token_refused_at = NULL, token_refused_last = NULL
                 WHERE slack_installation.client_id = excluded.client_id
                     OR EXISTS (SELECT 1 FROM slack_tombstone t WHERE t.team_id = excluded.team_id)
                     OR NOT EXISTS (SELECT 1 FROM client WHERE id = slack_installation.client_id
@@ -223,13 +223,20 @@ extension PostgresStore: SlackStore {
         }
     }
 
-    public func noteTokenRefusal(team: String, envelope: [UInt8], at now: Int64?) async throws -> Int64? {
+    public func noteTokenRefusal(team: String, envelope: [UInt8], at now: Int64?, continuingWithin gap: Int64)
+        async throws -> Int64?
+    {
         let sealed = Data(envelope)
         return try await write { tx in
+            // Every right-hand side reads the row as it was.
             try await tx.scalar(
                 """
-                UPDATE slack_installation
-                SET token_refused_at = CASE WHEN \(now)::bigint IS NULL THEN NULL ELSE coalesce(token_refused_at, \(now)) END
+                UPDATE slack_installation SET
+                    token_refused_at = CASE
+                        WHEN \(now)::bigint IS NULL THEN NULL
+                        WHEN token_refused_last IS NULL OR \(now)::bigint - token_refused_last > \(gap) THEN \(now)
+                        ELSE token_refused_at END,
+                    token_refused_last = \(now)
                 WHERE team_id = \(team) AND token_envelope = \(sealed) RETURNING token_refused_at
                 """, as: Int64?.self) ?? nil
         }

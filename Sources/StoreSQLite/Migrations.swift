@@ -394,9 +394,11 @@ extension AppDatabase {
             try db.execute(sql: "CREATE INDEX end_user_by_update ON end_user(client_id, updated_at)")
         }
         migrator.registerMigration("v21-token-refused") { db in
-            // When Slack began answering `invalid_auth` for the installation's token (`noteTokenRefusal`): an
-            // installation is treated as uninstalled only once that has lasted (see `SlackJobRunner`).
+            // When Slack began answering `invalid_auth` for the installation's token, and when it last did
+            // (`noteTokenRefusal`): an installation is treated as uninstalled only once that has lasted without a
+            // break (see `SlackJobRunner`).
             try db.execute(sql: "ALTER TABLE slack_installation ADD COLUMN token_refused_at INTEGER")
+            try db.execute(sql: "ALTER TABLE slack_installation ADD COLUMN token_refused_last INTEGER")
         }
         return migrator
     }

@@ -63,7 +63,7 @@ extension SQLiteStore: SlackStore {
                         bot_user_id = excluded.bot_user_id, bot_id = excluded.bot_id, app_id = excluded.app_id,
                         scopes = excluded.scopes, installer_user_id = excluded.installer_user_id,
                         token_envelope = excluded.token_envelope, token_key_id = excluded.token_key_id,
-                        installed_at = excluded.installed_at, token_refused_at = NULL
+                        installed_at = excluded.installed_at, token_refused_at = NULL, token_refused_last = NULL
                     """,
                 arguments: [
                     i.teamId, i.clientId, i.enterpriseId, i.teamName, i.botUserId, i.botId, i.appId, i.scopes,
@@ -171,16 +171,23 @@ extension SQLiteStore: SlackStore {
         }
     }
 
-    public func noteTokenRefusal(team: String, envelope: [UInt8], at now: Int64?) async throws -> Int64? {
+    public func noteTokenRefusal(team: String, envelope: [UInt8], at now: Int64?, continuingWithin gap: Int64)
+        async throws -> Int64?
+    {
         try await database.write { db in
+            // Every right-hand side reads the row as it was.
             try Int64?.fetchOne(
                 db,
                 sql: """
-                    UPDATE slack_installation
-                    SET token_refused_at = CASE WHEN ? IS NULL THEN NULL ELSE coalesce(token_refused_at, ?) END
-                    WHERE team_id = ? AND token_envelope = ? RETURNING token_refused_at
+                    UPDATE slack_installation SET
+                        token_refused_at = CASE
+                            WHEN :now IS NULL THEN NULL
+                            WHEN token_refused_last IS NULL OR :now - token_refused_last > :gap THEN :now
+                            ELSE token_refused_at END,
+                        token_refused_last = :now
+                    WHERE team_id = :team AND token_envelope = :envelope RETURNING token_refused_at
                     """,
-                arguments: [now, now, team, Data(envelope)]) ?? nil
+                arguments: ["now": now, "gap": gap, "team": team, "envelope": Data(envelope)]) ?? nil
         }
     }
 

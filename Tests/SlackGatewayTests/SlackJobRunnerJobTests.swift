@@ -265,40 +265,53 @@ import UseroTestSupport
     }
 
     /// `invalid_auth` also means that the Slack app's allowed IP ranges leave this server out (a server moved): an
-    /// uninstall for it would delete the token and scrub the members' ids for a setting mended in a minute. The
-    /// installation stays until Slack has answered so for `invalidAuthGrace`, counted from the first refusal and
-    /// started over when `auth.test` accepts the token in between.
-    @Test func anInvalidAuthTokenIsTakenForAnUninstallOnlyOnceTheRefusalHasLasted() async throws {
+    /// uninstall for it would delete the token and scrub the members' ids for a setting mended in a minute. A refused
+    /// job tries again every hour, without using an attempt, and its work goes on once the token works; the
+    /// installation is taken for uninstalled only once Slack has refused the token for `invalidAuthGrace` without a
+    /// break, and then by the job's own retries, without waiting for new work.
+    @Test func anInvalidAuthTokenIsTakenForAnUninstallOnlyOnceTheRefusalsHaveLasted() async throws {
         let (world, api) = try await Self.world()
-        let grace = TimeInterval(SlackJobRunner.invalidAuthGrace / 1000)
-        func refusedCapture(authTest: SlackAPIError?) async throws -> SlackJobRunner.Result {
-            try await world.store.enqueue(world.newJob(Self.capture))
+        let hour = TimeInterval(SlackJobRunner.refusedRetryDelay / 1000)
+        let grace = SlackJobRunner.invalidAuthGrace
+        func runRefused() async throws -> SlackJobRunner.Result {
             api.fail("conversations.replies", with: .slack(code: "invalid_auth"))
-            if let authTest { api.fail("auth.test", with: authTest) }
+            api.fail("auth.test", with: .slack(code: "invalid_auth"))
             return try await Self.runOne(world)
         }
         func installed() async throws -> Bool { try await world.store.activeInstallation(team: "T0001") != nil }
 
-        // Refused at first and again two days later: the job ends, the installation and its token stay.
-        #expect(try await refusedCapture(authTest: .slack(code: "invalid_auth")) == .finished)
+        // Refused for two days, retried hourly: the installation stays, and the capture waits, its attempts unused.
+        try await world.store.enqueue(world.newJob(Self.capture))
+        for _ in 0..<48 {
+            #expect(try await runRefused() == .retryLater)
+            let job = try #require(world.jobs.only)
+            #expect(job.runAt == world.nowMillis + SlackJobRunner.refusedRetryDelay)
+            #expect(job.attempts == 0)
+            world.clock.advance(by: hour)
+        }
         #expect(try await installed())
-        #expect(world.jobs.isEmpty)
-        world.clock.advance(by: grace - 86_400)
-        #expect(try await refusedCapture(authTest: .slack(code: "invalid_auth")) == .finished)
-        #expect(try await installed())
+        // The ranges mended: the capture goes through, and is stored.
+        #expect(try await Self.runOne(world) == .finished)
+        #expect(world.items.count == 1)
+        #expect(try await Self.runOne(world) == .finished)  // the member's notice
         #expect(world.jobs.isEmpty)
 
-        // Accepted by `auth.test` (the IP ranges mended, say): the count starts over at the next refusal.
-        #expect(try await refusedCapture(authTest: nil) == .finished)
-        world.clock.advance(by: 86_400)
-        #expect(try await refusedCapture(authTest: .slack(code: "invalid_auth")) == .finished)
-        world.clock.advance(by: grace - 1)
-        #expect(try await refusedCapture(authTest: .slack(code: "invalid_auth")) == .finished)
-        #expect(try await installed())
+        // Refused again a day later, three days after the first refusal: a new outage, counted from now.
+        world.clock.advance(by: 24 * hour)
+        try await world.store.enqueue(
+            world.newJob(.captureReaction(CaptureReactionJob(channel: "C0001", ts: "1700000099.000100", user: "U0001", via: "reaction:wrench"))))
+        let secondRefusal = world.nowMillis
+        while world.nowMillis < secondRefusal + grace {
+            #expect(try await runRefused() == .retryLater, "at \(world.nowMillis - secondRefusal) ms")
+            #expect(try await installed())
+            // Due again within the hour, and at the grace's end exactly.
+            let due = try #require(world.jobs.only).runAt
+            #expect(due == min(world.nowMillis + SlackJobRunner.refusedRetryDelay, secondRefusal + grace))
+            world.clock.advance(by: TimeInterval(due - world.nowMillis) / 1000)
+        }
 
-        // Lasted the whole grace: uninstalled as a missed `app_uninstalled` is, the scrub due within 60 s.
-        world.clock.advance(by: 1)
-        #expect(try await refusedCapture(authTest: .slack(code: "invalid_auth")) == .finished)
+        // Refused without a break for the whole grace: uninstalled as a missed `app_uninstalled` is, by the retry.
+        #expect(try await runRefused() == .finished)
         #expect(try await !installed())
         #expect(world.store.withState { $0.tombstones["T0001"] } == .some(.some(world.clientID)))
         let scrub = try #require(world.jobs.only)

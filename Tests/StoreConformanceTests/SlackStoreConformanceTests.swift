@@ -248,25 +248,30 @@ import Testing
         #expect(scrub.runAt == Self.t0 + 1)
     }
 
-    /// The first `invalid_auth` refusal of a token is kept through later ones, forgotten when the token is accepted
-    /// again, and belongs to that token only: another token (installed again, re-sealed under another key) starts
-    /// with none, and a workspace not installed has none to keep.
+    /// A token's `invalid_auth` refusals count from the first of a run without a break longer than the gap; they are
+    /// forgotten when the token is accepted again, and belong to that installation only: installed again (the same
+    /// token's envelope, even), it starts with none, and a workspace not installed has none to keep.
     @Test(arguments: StoreFactories.available)
-    func aTokenRefusalIsKeptFromItsFirstInstantForThatTokenOnly(_ factory: StoreFactory) async throws {
+    func aTokenRefusalCountsFromTheFirstOfARunWithoutABreak(_ factory: StoreFactory) async throws {
         let s = try await factory.store()
         let client = try await s.client()
         try await s.install(team: "T1", client: client, envelope: [1, 2, 3])
+        func refused(_ at: Int64?, envelope: [UInt8] = [1, 2, 3], team: String = "T1") async throws -> Int64? {
+            try await s.slack.noteTokenRefusal(team: team, envelope: envelope, at: at.map { Self.t0 + $0 }, continuingWithin: 100)
+        }
 
-        #expect(try await s.slack.noteTokenRefusal(team: "T1", envelope: [1, 2, 3], at: Self.t0 + 10) == Self.t0 + 10)
-        #expect(try await s.slack.noteTokenRefusal(team: "T1", envelope: [1, 2, 3], at: Self.t0 + 90) == Self.t0 + 10)
-        #expect(try await s.slack.noteTokenRefusal(team: "T1", envelope: [9, 9], at: Self.t0 + 90) == nil)
-        #expect(try await s.slack.noteTokenRefusal(team: "T3", envelope: [1, 2, 3], at: Self.t0 + 90) == nil)
+        #expect(try await refused(10) == Self.t0 + 10)
+        #expect(try await refused(90) == Self.t0 + 10)
+        #expect(try await refused(190) == Self.t0 + 10)  // 100 after the one before: the same run
+        #expect(try await refused(291) == Self.t0 + 291)  // 101 after: a new one
+        #expect(try await refused(300, envelope: [9, 9]) == nil)
+        #expect(try await refused(300, team: "T3") == nil)
         // Accepted again: forgotten, and the next refusal is the first.
-        #expect(try await s.slack.noteTokenRefusal(team: "T1", envelope: [1, 2, 3], at: nil) == nil)
-        #expect(try await s.slack.noteTokenRefusal(team: "T1", envelope: [1, 2, 3], at: Self.t0 + 200) == Self.t0 + 200)
-        // Installed again (the same token's envelope, even): the refusal was of the installation before.
-        try await s.install(team: "T1", client: client, envelope: [1, 2, 3], at: Self.t0 + 300)
-        #expect(try await s.slack.noteTokenRefusal(team: "T1", envelope: [1, 2, 3], at: Self.t0 + 400) == Self.t0 + 400)
+        #expect(try await refused(nil) == nil)
+        #expect(try await refused(320) == Self.t0 + 320)
+        // Installed again: the refusals were of the installation before.
+        try await s.install(team: "T1", client: client, envelope: [1, 2, 3], at: Self.t0 + 330)
+        #expect(try await refused(340) == Self.t0 + 340)
         #expect(try await s.slack.activeInstallation(team: "T1") != nil)
     }
 

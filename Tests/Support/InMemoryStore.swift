@@ -29,8 +29,8 @@ public final class InMemoryStore: Sendable {
         /// Each upload, with the items that name it (none: unattached); it goes with the last of them.
         public var screenshots: [String: (record: StoredScreenshot, namedBy: Set<String>, bytes: [UInt8])] = [:]
         public var installations: [String: Installation] = [:]
-        /// `noteTokenRefusal`'s first refusal, by team (for the token the installation holds).
-        public var tokenRefusedAt: [String: Int64] = [:]
+        /// `noteTokenRefusal`'s first and last refusals, by team (for the token the installation holds).
+        public var tokenRefusals: [String: (first: Int64, last: Int64)] = [:]
         public var tombstones: [String: String?] = [:]
         public var seenEvents: [String: Int64] = [:]
         public var oauthStates: [String: (clientID: String, expiresAt: Int64)] = [:]
@@ -397,7 +397,7 @@ extension InMemoryStore: SlackStore {
                 }
             }
             state.installations[installation.teamId] = saved
-            state.tokenRefusedAt[installation.teamId] = nil
+            state.tokenRefusals[installation.teamId] = nil
             state.tombstones[installation.teamId] = nil
             return .saved
         }
@@ -468,15 +468,17 @@ extension InMemoryStore: SlackStore {
         }
     }
 
-    public func noteTokenRefusal(team: String, envelope: [UInt8], at now: Int64?) async throws -> Int64? {
+    public func noteTokenRefusal(team: String, envelope: [UInt8], at now: Int64?, continuingWithin gap: Int64)
+        async throws -> Int64?
+    {
         write { state in
             guard state.installations[team]?.tokenEnvelope == envelope else { return nil }
             guard let now else {
-                state.tokenRefusedAt[team] = nil
+                state.tokenRefusals[team] = nil
                 return nil
             }
-            let first = state.tokenRefusedAt[team] ?? now
-            state.tokenRefusedAt[team] = first
+            let first = state.tokenRefusals[team].flatMap { now - $0.last > gap ? nil : $0.first } ?? now
+            state.tokenRefusals[team] = (first, now)
             return first
         }
     }
