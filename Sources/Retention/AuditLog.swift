@@ -110,8 +110,12 @@ public struct AuditPage: Sendable {
     /// Where the next page starts; nil on the last.
     public var next: AuditCursor?
 
-    /// Cuts `fetched` (up to `limit + 1` entries with their row numbers, newest first) to a page, with a cursor when
-    /// more follow.
+    /// How many entries a store reads for a page of `limit`: one more, to know whether more follow (bounded, so that
+    /// no `limit` overflows).
+    public static func fetchCount(limit: Int) -> Int { min(max(0, limit), 1 << 20) + 1 }
+
+    /// Cuts `fetched` (up to `fetchCount(limit:)` entries with their row numbers, newest first) to a page, with a
+    /// cursor when more follow.
     public init(fetched: [(entry: AuditEntry, id: Int64)], limit: Int) {
         let kept = fetched.prefix(max(0, limit))
         entries = kept.map(\.entry)

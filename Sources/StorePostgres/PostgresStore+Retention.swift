@@ -448,7 +448,6 @@ extension PostgresStore: RetentionStore {
     }
 
     public func auditPage(clientID: String, limit: Int, after cursor: AuditCursor?) async throws -> AuditPage {
-        let limit = max(0, limit)
         // Newest first, and entries of the same millisecond in the order they were written. Without a cursor the
         // first page starts after the largest possible key.
         let (finishedAt, id) = cursor.map { ($0.finishedAtMillis, $0.id) } ?? (Int64.max, Int64.max)
@@ -456,7 +455,7 @@ extension PostgresStore: RetentionStore {
             """
             SELECT id, kind, client_id, due_at, finished_at, counts FROM audit_entry WHERE client_id = \(clientID)
             AND (finished_at, id) < (\(finishedAt), \(id))
-            ORDER BY finished_at DESC, id DESC LIMIT \(Int64(limit) + 1)
+            ORDER BY finished_at DESC, id DESC LIMIT \(Int64(AuditPage.fetchCount(limit: limit)))
             """
         ).map { row in
             (

@@ -439,8 +439,7 @@ extension SQLiteStore: RetentionStore {
     }
 
     public func auditPage(clientID: String, limit: Int, after cursor: AuditCursor?) async throws -> AuditPage {
-        let limit = max(0, limit)
-        return try await database.read { db in
+        try await database.read { db in
             // Newest first, and entries of the same millisecond in the order they were written: the index's
             // (client, instant) with the row number it ends on.
             var sql = "SELECT id, kind, client_id, due_at, finished_at, counts FROM audit_entry WHERE client_id = ?"
@@ -450,7 +449,7 @@ extension SQLiteStore: RetentionStore {
                 arguments += [cursor.finishedAtMillis, cursor.finishedAtMillis, cursor.id]
             }
             sql += " ORDER BY finished_at DESC, id DESC LIMIT ?"
-            arguments += [limit + 1]
+            arguments += [AuditPage.fetchCount(limit: limit)]
             let fetched = try Row.fetchAll(db, sql: sql, arguments: arguments).map { row in
                 (
                     entry: AuditEntry(

@@ -115,9 +115,11 @@ import UseroTestSupport
         #expect(field("a, b") == #""a, b""#)
         #expect(field(#"say "hi""#) == #""say ""hi""""#)
         #expect(field("two\nlines") == "\"two\nlines\"")
-        for start in ["=1+1", "+1", "-1", "@SUM(A1)", "\tx", "\rx"] {
+        for start in ["=1+1", "+1", "-1", "@SUM(A1)", "\tx", "\rx", "\nx", "  =1+1", "\u{FF1D}1+1", "\u{FF20}SUM(A1)"] {
             #expect(field(start).hasPrefix("'") || field(start).hasPrefix("\"'"), "\(start)")
         }
         #expect(field("") == "")
+        #expect(field("a=b") == "a=b")
+        #expect(field("  spaced") == "  spaced")
     }
 }

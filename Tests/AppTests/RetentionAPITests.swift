@@ -109,8 +109,12 @@ import UseroTestSupport
         try await TestServer.run { server in
             let client = try await server.createClient(plan: .free)
             let auth = ["Authorization": "Bearer \(client.key)"]
-            // Each erasure leaves an entry, even when nothing was held.
+            // Each erasure leaves an entry; user n held n items, so the entries tell each other apart by their counts.
             for n in 1...5 {
+                for _ in 0..<n {
+                    _ = try await server.parts.store.insert(
+                        FeedbackDraft(clientId: client.id, source: .api, rating: 2, userId: "user-\(n)"), at: Date(), origin: nil)
+                }
                 #expect(try await server.postJSON("/api/privacy/erase", #"{"userId":"user-\#(n)"}"#, headers: auth).status == 200)
             }
             let first = try await server.request("GET", "/api/audit", headers: auth)
@@ -130,8 +134,11 @@ import UseroTestSupport
                 path = "/api/audit?limit=2&cursor=\(next)"
             }
             #expect(pages == 3)
-            #expect(seen.map { $0["finishedAt"] as? String } == all.map { $0["finishedAt"] as? String })
-            #expect(seen.count == 5 && seen.allSatisfy { $0["kind"] as? String == "privacy_erasure" })
+            // Every entry once, in the order of the one listing, the newest first.
+            let erased = { (entries: [[String: Any]]) in entries.map { ($0["counts"] as? [String: Int])?["feedback"] ?? 0 } }
+            #expect(erased(all) == [5, 4, 3, 2, 1])
+            #expect(erased(seen) == [5, 4, 3, 2, 1])
+            #expect(seen.allSatisfy { $0["kind"] as? String == "privacy_erasure" })
 
             for (query, field) in [
                 ("limit=0", "limit"), ("limit=1001", "limit"), ("limit=two", "limit"), ("cursor=not-a-cursor", "cursor"),

@@ -1334,7 +1334,7 @@ extension InMemoryStore: RetentionStore {
                 .filter { $0.entry.clientId == clientID }
                 .filter { row in cursor.map { (row.at, row.id) < ($0.finishedAtMillis, $0.id) } ?? true }
                 .sorted { ($0.at, $0.id) > ($1.at, $1.id) }
-                .prefix(max(0, limit) + 1).map { (entry: $0.entry, id: $0.id) }
+                .prefix(AuditPage.fetchCount(limit: limit)).map { (entry: $0.entry, id: $0.id) }
             return AuditPage(fetched: Array(fetched), limit: limit)
         }
     }

@@ -4,9 +4,10 @@ import Foundation
 /// The inbox's export: feedback as CSV (RFC 4180: comma-separated, CRLF line ends, a field holding a comma, a quote or
 /// a line end quoted with its quotes doubled), for a spreadsheet or an import elsewhere.
 ///
-/// What end users wrote is data here, never a formula: a field that starts with `=`, `+`, `-`, `@`, a tab or a
-/// carriage return (which spreadsheets read as the start of a formula, and `=HYPERLINK(…)` in a comment is a link to
-/// anywhere) starts with an apostrophe instead, as OWASP's advice on CSV injection says. Slack member ids are left out:
+/// What end users wrote is data here, never a formula: a field that starts with `=`, `+`, `-`, `@`, a tab or a line
+/// end, or their full-width forms, after any spaces (which spreadsheets read as the start of a formula, and
+/// `=HYPERLINK(…)` in a comment is a link to anywhere) starts with an apostrophe instead, as OWASP's advice on CSV
+/// injection says. Slack member ids are left out:
 /// a spreadsheet has no use for them, and a copy holds them past an uninstall's scrub.
 enum FeedbackCSV {
     /// The header row's names, in the columns' order.
@@ -39,7 +40,10 @@ enum FeedbackCSV {
     /// Appends one field, neutralised and quoted as needed.
     static func append(_ field: String, to text: inout String) {
         var value = field
-        if let first = value.unicodeScalars.first, formulaStarts.contains(first) { value = "'" + value }
+        // Judged by the first character that is not a space: some importers trim spaces before they read a formula.
+        if let first = value.unicodeScalars.first(where: { $0 != " " }), formulaStarts.contains(first) {
+            value = "'" + value
+        }
         guard value.unicodeScalars.contains(where: needsQuotes.contains) else {
             text += value
             return
@@ -49,6 +53,9 @@ enum FeedbackCSV {
         text += "\""
     }
 
-    private static let formulaStarts: Set<Unicode.Scalar> = ["=", "+", "-", "@", "\t", "\r"]
+    /// OWASP's list, a line feed, and the full-width forms some spreadsheets read as the ASCII ones.
+    private static let formulaStarts: Set<Unicode.Scalar> = [
+        "=", "+", "-", "@", "\t", "\r", "\n", "\u{FF1D}", "\u{FF0B}", "\u{FF0D}", "\u{FF20}",
+    ]
     private static let needsQuotes: Set<Unicode.Scalar> = [",", "\"", "\r", "\n"]
 }

@@ -270,6 +270,7 @@ struct InboxRoutes<Context: RequestContext>: Sendable {
         let first = try await store.listFeedback(
             clientID: clientID, filter: storeFilter, limit: InboxLimits.exportPageSize, after: nil)
         let day = String(iso8601(Date()).prefix(10))
+        let logger = context.logger
         return Response(
             status: .ok,
             headers: [
@@ -280,13 +281,24 @@ struct InboxRoutes<Context: RequestContext>: Sendable {
             body: ResponseBody { writer in
                 var page = first
                 var text = FeedbackCSV.header
-                while true {
-                    for item in page.items { FeedbackCSV.appendRow(item, to: &text) }
-                    try await writer.write(ByteBuffer(string: text))
-                    text = ""
-                    guard let next = page.next else { break }
-                    page = try await store.listFeedback(
-                        clientID: clientID, filter: storeFilter, limit: InboxLimits.exportPageSize, after: next)
+                var rows = 0
+                do {
+                    while true {
+                        for item in page.items { FeedbackCSV.appendRow(item, to: &text) }
+                        try await writer.write(ByteBuffer(string: text))
+                        rows += page.items.count
+                        text = ""
+                        guard let next = page.next else { break }
+                        page = try await store.listFeedback(
+                            clientID: clientID, filter: storeFilter, limit: InboxLimits.exportPageSize, after: next)
+                    }
+                } catch {
+                    // The answer has begun: the download ends cut short (the connection closes mid-body, which a
+                    // browser reports as a failed download), and the operator hears why here.
+                    logger.warning(
+                        "Inbox export ended early", metadata: ["client_id": "\(clientID)", "export.rows": "\(rows)"]
+                            .merging(errorMetadata(error)) { _, new in new })
+                    throw error
                 }
                 try await writer.finish(nil)
             })

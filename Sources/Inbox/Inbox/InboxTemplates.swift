@@ -152,7 +152,7 @@ enum InboxTemplates {
           {{#newerHref}}<a href="{{newerHref}}">« Newest</a>{{/newerHref}}
           {{#olderHref}}<a href="{{olderHref}}" rel="next">Older »</a>{{/olderHref}}
         </nav>
-        {{#exportHref}}<p class="export"><a href="{{exportHref}}" download>Download all {{#isFiltered}}of these {{/isFiltered}}as CSV</a> <span class="muted">(every page, for a spreadsheet)</span></p>{{/exportHref}}
+        {{#exportHref}}<p class="export"><a href="{{exportHref}}" download>Download this list as CSV</a> <span class="muted">(every page of it, with these filters, for a spreadsheet)</span></p>{{/exportHref}}
         {{> foot}}
         """#
 
