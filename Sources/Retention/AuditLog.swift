@@ -34,6 +34,13 @@ public struct AuditEntry: Sendable, Equatable, Encodable {
         self.counts = counts
     }
 
+    /// An entry as the stores keep it: instants in epoch milliseconds, the counts as their JSON text.
+    public init(kind: String, clientId: String?, dueAtMillis: Int64?, finishedAtMillis: Int64, countsJSON: String) {
+        self.init(
+            kind: kind, clientId: clientId, dueAt: dueAtMillis.map(dateFromEpochMillis),
+            finishedAt: dateFromEpochMillis(finishedAtMillis), counts: DeletionCounts(jsonText: countsJSON))
+    }
+
     enum Keys: String, CodingKey { case kind, dueAt, finishedAt, counts }
 
     public func encode(to encoder: any Encoder) throws {

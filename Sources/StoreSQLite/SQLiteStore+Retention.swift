@@ -453,10 +453,8 @@ extension SQLiteStore: RetentionStore {
             let fetched = try Row.fetchAll(db, sql: sql, arguments: arguments).map { row in
                 (
                     entry: AuditEntry(
-                        kind: try row.value("kind"), clientId: try row.value("client_id"),
-                        dueAt: (try row.value("due_at", as: Int64?.self)).map(dateFromEpochMillis),
-                        finishedAt: dateFromEpochMillis(try row.value("finished_at")),
-                        counts: DeletionCounts(jsonText: try row.value("counts"))),
+                        kind: try row.value("kind"), clientId: try row.value("client_id"), dueAtMillis: try row.value("due_at"),
+                        finishedAtMillis: try row.value("finished_at"), countsJSON: try row.value("counts")),
                     id: try row.value("id", as: Int64.self)
                 )
             }
