@@ -63,7 +63,6 @@ public struct RetentionService: Service {
                 "retention.clients": "\(summary.clients)", "retention.feedback": "\(summary.feedback)",
                 "retention.screenshots": "\(summary.screenshots)",
                 "retention.orphan_screenshots": "\(summary.orphanScreenshots)",
-                "retention.end_users": "\(summary.endUsers)",
                 "retention.duration_ms":
                     "\(elapsed.components.seconds * 1000 + elapsed.components.attoseconds / 1_000_000_000_000_000)",
             ]

@@ -13,18 +13,16 @@ public struct SweepSummary: Sendable, Equatable, Encodable {
     public var screenshots = 0
     /// Uploads never attached to feedback, past a day.
     public var orphanScreenshots = 0
-    /// End users of free clients not identified within the window.
-    public var endUsers = 0
 
     /// Everything deleted.
-    public var total: Int { feedback + screenshots + orphanScreenshots + endUsers }
+    public var total: Int { feedback + screenshots + orphanScreenshots }
 
     /// Creates an empty summary.
     public init(asOf: Date) {
         self.asOf = asOf
     }
 
-    enum Keys: String, CodingKey { case asOf, clients, feedback, screenshots, orphanScreenshots, endUsers }
+    enum Keys: String, CodingKey { case asOf, clients, feedback, screenshots, orphanScreenshots }
 
     public func encode(to encoder: any Encoder) throws {
         var c = encoder.container(keyedBy: Keys.self)
@@ -33,13 +31,11 @@ public struct SweepSummary: Sendable, Equatable, Encodable {
         try c.encode(feedback, forKey: .feedback)
         try c.encode(screenshots, forKey: .screenshots)
         try c.encode(orphanScreenshots, forKey: .orphanScreenshots)
-        try c.encode(endUsers, forKey: .endUsers)
     }
 }
 
-/// Deletes what the plans no longer allow: feedback of free clients older than 30 days (with its screenshot files)
-/// and their end users not identified for as long, and uploads never attached to feedback after a day, on every
-/// plan.
+/// Deletes what the plans no longer allow: feedback of free clients older than 30 days (with its screenshot files),
+/// and uploads never attached to feedback after a day, on every plan.
 ///
 /// It reads each client's plan at the moment it runs, so a client moved from paid to free loses its old rows at the
 /// next sweep with no extra state; each batch deletes only while the client is still on that plan, so one moved to
@@ -86,7 +82,6 @@ public struct RetentionSweeper: Sendable {
             summary.feedback += counts["feedback"]
             summary.screenshots += counts["screenshots"]
             summary.orphanScreenshots += counts["orphanScreenshots"]
-            summary.endUsers += counts["endUsers"]
         }
         try await feedback.purgeDeletedScreenshots()
         return summary
@@ -105,16 +100,6 @@ public struct RetentionSweeper: Sendable {
                     at: epochMillis(clock.now()), record: record)
             } counts: {
                 DeletionCounts(["feedback": $0.rows, "screenshots": $0.screenshots])
-            }
-            // The people the client identified go with the plan's window too, counted from their last
-            // identification: the policy keeps them only "while that customer's subscription is active", and the
-            // free plan keeps nothing longer than its feedback. (A paid plan has no window and keeps them.)
-            try await deleteAll(&audit, budget: &budget, window: window) { record in
-                try await store.deleteStaleEndUserBatch(
-                    clientID: clientID, plan: plan, updatedBefore: cutoff, limit: size, at: epochMillis(clock.now()),
-                    record: record)
-            } counts: {
-                DeletionCounts(["endUsers": $0.rows])
             }
         }
         let orphanCutoff = epochMillis(asOf.addingTimeInterval(-policy.orphanUploadRetention))

@@ -789,8 +789,8 @@ public enum PostgresSchema {
         PostgresMigration(
             "v25-end-user-age",
             [
-                // The retention sweep deletes a free client's end users not identified within its window
-                // (`deleteStaleEndUserBatch`; the SQLite migration `v20-end-user-age`): found by their last update.
+                // For a sweep of a free client's end users not identified within its window, taken back: issue 4
+                // has end users live as long as the account (dropped by `v27-end-user-age-dropped`).
                 "CREATE INDEX end_user_by_update ON end_user(client_id, updated_at)",
             ]),
         PostgresMigration(
@@ -800,6 +800,13 @@ public enum PostgresSchema {
                 // (`noteTokenRefusal`; the SQLite migration `v21-token-refused`).
                 "ALTER TABLE slack_installation ADD COLUMN token_refused_at BIGINT",
                 "ALTER TABLE slack_installation ADD COLUMN token_refused_last BIGINT",
+            ]),
+        PostgresMigration(
+            "v27-end-user-age-dropped",
+            [
+                // Nothing reads end users by their age any more (see `v25-end-user-age`; the SQLite migration
+                // `v22-end-user-age-dropped`): each identify paid for it.
+                "DROP INDEX IF EXISTS end_user_by_update",
             ]),
     ]
 

@@ -76,29 +76,6 @@ extension PostgresStore: RetentionStore {
         }
     }
 
-    public func deleteStaleEndUserBatch(
-        clientID: String, plan: Plan, updatedBefore cutoff: Int64, limit: Int, at now: Int64, record: BatchRecord
-    ) async throws -> (batch: DeletionBatch, audit: AuditProgress?)? {
-        let limit = Int64(max(0, limit))
-        return try await write { tx in
-            guard try await Self.mayRecord(record, in: tx) else { return nil }
-            return try await Self.recordPicked(as: record, at: now, in: tx, """
-                WITH picked AS MATERIALIZED (
-                    SELECT user_id FROM end_user
-                    WHERE client_id = \(clientID) AND updated_at < \(cutoff)
-                    AND EXISTS (SELECT 1 FROM client c WHERE c.id = \(clientID) AND c.plan = \(plan.rawValue))
-                    LIMIT \(limit) FOR UPDATE
-                ), gone AS (
-                    -- Picked once (see `deleteEndUserBatch`).
-                    DELETE FROM end_user e USING picked
-                    WHERE e.client_id = \(clientID) AND e.user_id = picked.user_id
-                    RETURNING e.updated_at
-                )
-                SELECT count(*) AS rows, min(updated_at) AS oldest FROM gone
-                """)
-        }
-    }
-
     /// Runs `picking`, a statement that deletes a batch and answers its `rows` and `oldest` instant, and records the
     /// batch as `record` says.
     private static func recordPicked(

@@ -389,8 +389,8 @@ extension AppDatabase {
                     """)
         }
         migrator.registerMigration("v20-end-user-age") { db in
-            // The retention sweep deletes a free client's end users not identified within its window
-            // (`deleteStaleEndUserBatch`): found by their last update, not by reading all of the client's.
+            // For a sweep of a free client's end users not identified within its window, taken back: issue 4 has
+            // end users live as long as the account (dropped by `v22-end-user-age-dropped`).
             try db.execute(sql: "CREATE INDEX end_user_by_update ON end_user(client_id, updated_at)")
         }
         migrator.registerMigration("v21-token-refused") { db in
@@ -399,6 +399,10 @@ extension AppDatabase {
             // break (see `SlackJobRunner`).
             try db.execute(sql: "ALTER TABLE slack_installation ADD COLUMN token_refused_at INTEGER")
             try db.execute(sql: "ALTER TABLE slack_installation ADD COLUMN token_refused_last INTEGER")
+        }
+        migrator.registerMigration("v22-end-user-age-dropped") { db in
+            // Nothing reads end users by their age any more (see `v20-end-user-age`): each identify paid for it.
+            try db.execute(sql: "DROP INDEX IF EXISTS end_user_by_update")
         }
         return migrator
     }

@@ -76,26 +76,6 @@ extension SQLiteStore: RetentionStore {
         }
     }
 
-    public func deleteStaleEndUserBatch(
-        clientID: String, plan: Plan, updatedBefore cutoff: Int64, limit: Int, at now: Int64, record: BatchRecord
-    ) async throws -> (batch: DeletionBatch, audit: AuditProgress?)? {
-        try await database.write { db in
-            guard try Self.mayRecord(record, in: db) else { return nil }
-            let deleted = try Int64.fetchAll(
-                db,
-                sql: """
-                    DELETE FROM end_user WHERE rowid IN (
-                        SELECT rowid FROM end_user WHERE client_id = ? AND updated_at < ?
-                        AND EXISTS (SELECT 1 FROM client c WHERE c.id = ? AND c.plan = ?)
-                        LIMIT ?)
-                    RETURNING updated_at
-                    """,
-                arguments: [clientID, cutoff, clientID, plan.rawValue, limit])
-            let batch = DeletionBatch(rows: deleted.count, oldestCreatedAt: deleted.min())
-            return (batch, try Self.record(batch, as: record, at: now, in: db))
-        }
-    }
-
     /// The `WHERE` of a selection, with its arguments; nil when it can select nothing.
     static func condition(for selection: FeedbackSelection) -> (String, StatementArguments)? {
         switch selection {

@@ -43,7 +43,6 @@ struct RetentionCommand: AsyncParsableCommand {
         var feedback: Int
         var screenshots: Int
         var orphanScreenshots: Int
-        var endUsers: Int
         var accountClosuresFinished: Int
     }
 
@@ -66,7 +65,7 @@ struct RetentionCommand: AsyncParsableCommand {
         try await closer.forgetExpiredRecords(asOf: asOf)
         return Report(
             asOf: iso8601(summary.asOf), clients: summary.clients, feedback: summary.feedback,
-            screenshots: summary.screenshots, orphanScreenshots: summary.orphanScreenshots, endUsers: summary.endUsers,
+            screenshots: summary.screenshots, orphanScreenshots: summary.orphanScreenshots,
             accountClosuresFinished: closed)
     }
 }

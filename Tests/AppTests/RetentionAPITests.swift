@@ -170,33 +170,6 @@ extension RetentionAPITests {
         }
     }
 
-    /// A free client's end users (from `POST /api/identify`) go once not identified for the plan's 30 days, as its
-    /// feedback does; a paid client's stay. `usero retention run` counts them, and the admin API no longer has them.
-    @Test func aFreeClientsEndUsersGoWithItsRetentionAndAPaidClientsStay() async throws {
-        try await TestServer.run { server in
-            let free = try await server.createClient(plan: .free)
-            let paid = try await server.createClient(plan: .paid)
-            for client in [free, paid] {
-                let identified = try await server.postJSON(
-                    "/api/identify", #"{"clientId":"\#(client.id)","userId":"u1","email":"ann@example.com","name":"Ann"}"#)
-                #expect(identified.status == 200)
-            }
-            func endUser(_ client: (id: String, key: String)) async throws -> Int {
-                try await server.request("GET", "/api/end-users/u1", headers: ["Authorization": "Bearer \(client.key)"]).status
-            }
-            let early = try await RetentionCommand.runOnce(backend: server.parts.backend, asOf: Date().addingTimeInterval(29 * day))
-            #expect(early.endUsers == 0)
-            #expect(try await endUser(free) == 200)
-
-            let report = try await RetentionCommand.runOnce(
-                backend: server.parts.backend, asOf: Date().addingTimeInterval(31 * day))
-            #expect(report.endUsers == 1)
-            #expect(report.clients == 1)
-            #expect(try await endUser(free) == 404)
-            #expect(try await endUser(paid) == 200)
-        }
-    }
-
     /// What `usero retention run` prints tells stray uploads (never attached to feedback, gone after a day) apart
     /// from the screenshots of expired feedback.
     @Test func retentionRunReportsStrayUploadsApartFromScreenshotsOfExpiredFeedback() async throws {

@@ -148,46 +148,6 @@ import Testing
         #expect(try await s.feedback.screenshot(fileName: attached.fileName) != nil)
     }
 
-    /// The free plan's end users go once last identified before the cutoff, strictly; a client on another plan by
-    /// then (or another client) keeps its own; the batch names the oldest identification it deleted and records
-    /// itself as asked.
-    @Test(arguments: StoreFactories.available)
-    func staleEndUserBatchesTakeOnlyTheFreeClientsNotIdentifiedSinceTheCutoff(_ factory: StoreFactory) async throws {
-        let s = try await factory.store()
-        let client = try await s.client(.free)
-        let paid = try await s.client(.paid)
-        try await s.identify(client, #"{"clientId":"x","userId":"old","email":"old@example.com"}"#, at: Self.t0 + 1_000)
-        try await s.identify(client, #"{"clientId":"x","userId":"older","name":"Ann"}"#, at: Self.t0 + 500)
-        try await s.identify(client, #"{"clientId":"x","userId":"at-cutoff"}"#, at: Self.t0 + 50_000)
-        try await s.identify(client, #"{"clientId":"x","userId":"again"}"#, at: Self.t0)
-        try await s.identify(client, #"{"clientId":"x","userId":"again","name":"Bo"}"#, at: Self.t0 + 60_000)
-        try await s.identify(paid, #"{"clientId":"x","userId":"old"}"#, at: Self.t0 + 1_000)
-
-        let onPaid = try #require(
-            try await s.retention.deleteStaleEndUserBatch(
-                clientID: paid, plan: .free, updatedBefore: Self.t0 + 50_000, limit: 10, at: Self.t0, record: .none))
-        #expect(onPaid.batch.rows == 0)
-        let first = try #require(
-            try await s.retention.deleteStaleEndUserBatch(
-                clientID: client, plan: .free, updatedBefore: Self.t0 + 50_000, limit: 1, at: Self.t0, record: .none))
-        #expect(first.batch.rows == 1)
-        let rest = try #require(
-            try await s.retention.deleteStaleEndUserBatch(
-                clientID: client, plan: .free, updatedBefore: Self.t0 + 50_000, limit: 10, at: Self.t0, record: .none))
-        #expect(rest.batch.rows == 1)
-        #expect([first.batch.oldestCreatedAt, rest.batch.oldestCreatedAt].compactMap { $0 }.sorted() == [Self.t0 + 500, Self.t0 + 1_000])
-        for gone in ["old", "older"] { #expect(try await s.retention.endUser(clientID: client, userID: gone) == nil) }
-        for kept in ["at-cutoff", "again"] { #expect(try await s.retention.endUser(clientID: client, userID: kept) != nil) }
-        #expect(try await s.retention.endUser(clientID: paid, userID: "old") != nil)
-        // Recorded in the sweep's audit entry, as the feedback batches are.
-        let audited = try #require(
-            try await s.retention.deleteStaleEndUserBatch(
-                clientID: client, plan: .free, updatedBefore: Self.t0 + 70_000, limit: 10, at: Self.t0 + 80_000,
-                record: .audit(AuditProgress(kind: .retentionSweep, clientID: client), counts: { DeletionCounts(["endUsers": $0.rows]) }, dueAt: { _ in nil })))
-        #expect(audited.batch.rows == 2)
-        #expect(audited.audit?.counts["endUsers"] == 2)
-    }
-
     /// A cutoff is "created before" it, strictly: a row or a stray upload made at the very instant of the cutoff
     /// (an item exactly as old as its plan keeps) stays, as does anything later; what came earlier goes.
     @Test(arguments: StoreFactories.available)

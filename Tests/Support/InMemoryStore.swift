@@ -1132,27 +1132,6 @@ extension InMemoryStore: RetentionStore {
         }
     }
 
-    public func deleteStaleEndUserBatch(
-        clientID: String, plan: Plan, updatedBefore cutoff: Int64, limit: Int, at now: Int64, record: BatchRecord
-    ) async throws -> (batch: DeletionBatch, audit: AuditProgress?)? {
-        write { state in
-            if case .closure(let id, _) = record, state.closing[id] == nil { return nil }
-            var batch = DeletionBatch()
-            guard state.clients[clientID]?.client.plan == plan else { return (batch, Self.record(batch, as: record, at: now, in: &state)) }
-            let keys = state.endUserClients.filter { key, client in
-                client == clientID && state.endUsers[key].map { epochMillis($0.updatedAt) < cutoff } == true
-            }.keys.prefix(limit)
-            for key in keys {
-                if let user = state.endUsers.removeValue(forKey: key) {
-                    batch.rows += 1
-                    batch.oldestCreatedAt = min(batch.oldestCreatedAt ?? .max, epochMillis(user.updatedAt))
-                }
-                state.endUserClients[key] = nil
-            }
-            return (batch, Self.record(batch, as: record, at: now, in: &state))
-        }
-    }
-
     public func beginAccountClosure(clientID: String, at now: Int64) async throws -> Bool {
         write { state in
             guard state.clients[clientID] != nil, state.closing[clientID] == nil else { return false }

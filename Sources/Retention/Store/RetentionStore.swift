@@ -23,12 +23,6 @@ public protocol RetentionStore: Sendable {
     func deleteUnattachedUploadBatch(
         clientID: String, uploadedBefore cutoff: Int64?, limit: Int, at now: Int64, record: BatchRecord
     ) async throws -> (batch: DeletionBatch, audit: AuditProgress?)?
-    /// The same for the end users of a client on `plan` last identified before `cutoff` (nothing when the client is
-    /// on another plan by then): the free plan keeps them no longer than its feedback. The batch's
-    /// `oldestCreatedAt` is the oldest `updated_at` it deleted.
-    func deleteStaleEndUserBatch(
-        clientID: String, plan: Plan, updatedBefore cutoff: Int64, limit: Int, at now: Int64, record: BatchRecord
-    ) async throws -> (batch: DeletionBatch, audit: AuditProgress?)?
 
     // MARK: Account closure
 
