@@ -210,16 +210,24 @@ import UseroTestSupport
                     #expect((result.json["issues"] as? [String: [String]])?.keys.sorted() == [name], "\(method) \(path)")
                 }
                 for (method, path) in [("DELETE", "/api/account"), ("DELETE", "/api/feedback/\(id)"), ("POST", "/api/slack/install-link")] {
-                    let result = try await server.request(method, path, headers: json, body: Data(#"{"dryRun":true}"#.utf8))
-                    #expect(result.status == 400, "\(method) \(path)")
-                    #expect(result.json["issues"] as? [String: [String]] == ["body": ["This request takes no body"]])
+                    for body in [#"{"dryRun":true}"#, "[]", "0", "{} {}", "{}" + String(repeating: " ", count: 80)] {
+                        let result = try await server.request(method, path, headers: json, body: Data(body.utf8))
+                        #expect(result.status == 400, "\(method) \(path) \(body)")
+                        #expect(result.json["issues"] as? [String: [String]] == ["body": ["This request takes no body"]])
+                    }
+                }
+                // What a client that always sends JSON sends for nothing carries nothing to drop: a link is made.
+                for body in ["{}", " { }\n", "null"] {
+                    let link = try await server.request("POST", "/api/slack/install-link", headers: json, body: Data(body.utf8))
+                    #expect(link.status == 200, "\(body)")
+                    #expect((link.json["url"] as? String)?.isEmpty == false)
                 }
                 // Nothing was done: the item (of the person `u1`) is there
                 #expect(try await server.request("GET", "/api/feedback/\(id)", headers: auth).status == 200)
                 #expect(try await server.count("feedback") == 1)
                 // and without them, each is what it was
                 #expect(try await server.request("DELETE", "/api/feedback/\(id)", headers: auth).status == 204)
-                #expect(try await server.request("DELETE", "/api/account", headers: auth).status == 204)
+                #expect(try await server.request("DELETE", "/api/account", headers: json, body: Data("{}".utf8)).status == 204)
             }
         }
     }

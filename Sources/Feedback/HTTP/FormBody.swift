@@ -128,6 +128,11 @@ extension String {
 }
 
 extension Request {
+    /// Most bytes `refuseBody` reads before it refuses: room for `{}` or `null` with some whitespace.
+    static let emptyBodyLimit = 64
+    /// JSON's whitespace: space, tab, line feed, carriage return.
+    static let jsonWhitespace: Set<UInt8> = [0x20, 0x09, 0x0A, 0x0D]
+
     /// The query string, read as a form (see `FormBody`). Throws `FeedbackError.badQuery` (a 400 naming the
     /// parameter, as other refusals of a query do) when a percent escape is broken or the bytes are not UTF-8.
     public func formQuery() throws(FeedbackError) -> FormBody {
@@ -161,10 +166,20 @@ extension Request {
         _ = try formQuery(allowing: [])
     }
 
-    /// Refuses a body, for a route that reads none, at its first byte (nothing more is read). An empty body, or none,
-    /// passes.
+    /// Refuses a body, for a route that reads none, once it holds more than an empty JSON object (at most
+    /// `emptyBodyLimit` bytes are read). No body, an empty one, `{}` or `null` (around JSON's whitespace) pass.
     public func refuseBody() async throws {
-        for try await chunk in body where chunk.readableBytes > 0 { throw FeedbackError.unexpectedBody }
+        // What a client that always sends JSON sends for "nothing" (`requests.post(url, json={})`, `body: "{}"`)
+        // carries nothing to drop, and passes too; anything else is refused once more than that came.
+        var sent: [UInt8] = []
+        for try await chunk in body where chunk.readableBytes > 0 {
+            sent += chunk.readableBytesView
+            if sent.count > Self.emptyBodyLimit { throw FeedbackError.unexpectedBody }
+        }
+        let text = sent.filter { !Self.jsonWhitespace.contains($0) }
+        guard text.isEmpty || text == Array("{}".utf8) || text == Array("null".utf8) else {
+            throw FeedbackError.unexpectedBody
+        }
     }
 
     /// The query string read as a form, or no fields when it does not decode: for HTML pages, which show their
