@@ -12,6 +12,11 @@ extension PostgresSettings {
     /// silent peer: a live instance's kernel answers them, however long its session sits idle in the pool. A Unix
     /// socket has no peer host to lose, and the server ignores them there.)
     ///
+    /// And the server ends a session that sits idle inside a transaction for a minute (`idle_in_transaction_session_
+    /// timeout`), rolling it back: usero never waits for anything outside the database in the middle of one, so only
+    /// a process that stopped (`kill -STOP`, a debugger, a frozen container whose host still answers the keepalives
+    /// above) leaves one open, and its locks would otherwise stay held for as long as it stays stopped.
+    ///
     /// And without JIT compilation: usero's statements are short, but a few (a scrub or retention batch, which the
     /// planner prices by the whole table their `LIMIT` cuts short) are estimated above `jit_above_cost`, and
     /// PostgreSQL then spent more time compiling each batch than running it (the uninstall scrub of 1,000,000 rows
@@ -25,6 +30,7 @@ extension PostgresSettings {
         ("tcp_keepalives_idle", "10"),
         ("tcp_keepalives_interval", "5"),
         ("tcp_keepalives_count", "3"),
+        ("idle_in_transaction_session_timeout", "60s"),
         ("jit", "off"),
     ]
 

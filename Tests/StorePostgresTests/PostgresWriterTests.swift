@@ -420,6 +420,17 @@ struct PostgresWriterTests {
         }
     }
 
+    /// A process stopped in the middle of a transaction (`kill -STOP`, a debugger) still answers keepalives from its
+    /// host's kernel: the server rolls its transaction back after a minute idle instead, and its locks go with it.
+    @Test func theServerEndsASessionLeftIdleInATransactionAfterAMinute() async throws {
+        try await withDatabase { database, _ in
+            let timeout = try await database.withConnection { session in
+                try await TestPostgres.scalar("SHOW idle_in_transaction_session_timeout", as: String.self, on: session)
+            }
+            #expect(timeout == "1min")
+        }
+    }
+
     /// Sessions do not JIT-compile: the planner prices a batch statement by the whole table its `LIMIT` cuts short,
     /// and compiling it took longer than running it (BENCHMARKS.md, the uninstall scrub). The server's default is on.
     @Test func sessionsRunWithoutJITCompilation() async throws {

@@ -7,8 +7,8 @@ import Foundation
 /// What end users wrote is data here, never a formula: a field that starts with `=`, `+`, `-`, `@`, a tab or a line
 /// end, or their full-width forms, after any spaces (which spreadsheets read as the start of a formula, and
 /// `=HYPERLINK(…)` in a comment is a link to anywhere) starts with an apostrophe instead, as OWASP's advice on CSV
-/// injection says. Slack member ids are left out:
-/// a spreadsheet has no use for them, and a copy holds them past an uninstall's scrub.
+/// injection says. Slack member ids are left out: a spreadsheet has no use for them, and a copy would hold them past
+/// an uninstall's scrub.
 enum FeedbackCSV {
     /// The header row's names, in the columns' order.
     static let columns = [
