@@ -61,7 +61,8 @@ extension PostgresStore: RetentionStore {
         let limit = Int64(max(0, limit))
         return try await write { tx in
             guard try await Self.mayRecord(record, in: tx) else { return nil }
-            return try await Self.recordPicked(as: record, at: now, in: tx, """
+            let row = try await tx.row(
+                """
                 WITH picked AS MATERIALIZED (
                     SELECT file_name FROM screenshot
                     WHERE client_id = \(clientID) AND feedback_id IS NULL AND created_at < \(cutoff)
@@ -73,19 +74,11 @@ extension PostgresStore: RetentionStore {
                 )
                 SELECT count(*) AS rows, min(created_at) AS oldest FROM gone
                 """)
+            let batch = DeletionBatch(
+                rows: Int(try row?.value("rows", as: Int64.self) ?? 0),
+                oldestCreatedAt: try row?.value("oldest", as: Int64?.self) ?? nil)
+            return (batch, try await Self.record(batch, as: record, at: now, in: tx))
         }
-    }
-
-    /// Runs `picking`, a statement that deletes a batch and answers its `rows` and `oldest` instant, and records the
-    /// batch as `record` says.
-    private static func recordPicked(
-        as record: BatchRecord, at now: Int64, in tx: PostgresTransaction, _ picking: PostgresQuery
-    ) async throws -> (batch: DeletionBatch, audit: AuditProgress?) {
-        let row = try await tx.row(picking)
-        let batch = DeletionBatch(
-            rows: Int(try row?.value("rows", as: Int64.self) ?? 0),
-            oldestCreatedAt: try row?.value("oldest", as: Int64?.self) ?? nil)
-        return (batch, try await Self.record(batch, as: record, at: now, in: tx))
     }
 
     /// The `WHERE` of a selection, its values bound in `sql`; nil when it can select nothing.
