@@ -23,11 +23,14 @@ public struct SlackJob: Sendable, Equatable {
         case publishHome = "slack.home"
         /// Delete the post of an item deleted since (`chat.delete`).
         case unpost = "slack.unpost"
+        /// Ask Slack whether the workspace's token still works (`auth.test`, daily): finds an uninstall whose
+        /// `app_uninstalled` never arrived.
+        case checkToken = "slack.check"
 
         /// Jobs an uninstall cancels: everything that would call Slack for the workspace with its (now deleted)
         /// token. The scrub and closed accounts' revocations stay.
         public static let cancelledByUninstall: [Kind] = [
-            .captureReaction, .notify, .respond, .postFeedback, .recover, .publishHome, .unpost,
+            .captureReaction, .notify, .respond, .postFeedback, .recover, .publishHome, .unpost, .checkToken,
         ]
 
         /// Jobs that open their workspace's bot token (the installation's): an instance without the key it was
@@ -48,6 +51,7 @@ public struct SlackJob: Sendable, Equatable {
         case recover(RecoverJob)
         case publishHome(PublishHomeJob)
         case unpost(UnpostJob)
+        case checkToken(CheckTokenJob)
 
         /// The Slack member the work is for or by, when it names one.
         public var member: String? {
@@ -56,7 +60,7 @@ public struct SlackJob: Sendable, Equatable {
             case .notify(let payload): payload.user
             case .publishHome(let payload): payload.user
             case .respond(let payload): payload.user
-            case .uninstall, .revoke, .postFeedback, .recover, .unpost: nil
+            case .uninstall, .revoke, .postFeedback, .recover, .unpost, .checkToken: nil
             }
         }
 
@@ -72,6 +76,7 @@ public struct SlackJob: Sendable, Equatable {
             case .recover: .recover
             case .publishHome: .publishHome
             case .unpost: .unpost
+            case .checkToken: .checkToken
             }
         }
 
@@ -89,6 +94,7 @@ public struct SlackJob: Sendable, Equatable {
             case .recover(let payload): return try encoder.encode(payload)
             case .publishHome(let payload): return try encoder.encode(payload)
             case .unpost(let payload): return try encoder.encode(payload)
+            case .checkToken(let payload): return try encoder.encode(payload)
             }
         }
 
@@ -108,6 +114,7 @@ public struct SlackJob: Sendable, Equatable {
                 case .recover: self = .recover(try decoder.decode(RecoverJob.self, from: payload))
                 case .publishHome: self = .publishHome(try decoder.decode(PublishHomeJob.self, from: payload))
                 case .unpost: self = .unpost(try decoder.decode(UnpostJob.self, from: payload))
+                case .checkToken: self = .checkToken(try decoder.decode(CheckTokenJob.self, from: payload))
                 }
             } catch {
                 throw SlackJobDecodingError.payloadMismatch(kind: kind)
@@ -391,4 +398,11 @@ public struct UnpostJob: Sendable, Equatable, Codable {
         self.channel = channel
         self.ts = ts
     }
+}
+
+/// `slack.check`: ask Slack whether the workspace's token still works. Queued once a day per installation
+/// (`SlackStore.queueTokenChecks`); a token Slack refuses for good is taken as the uninstall it means.
+public struct CheckTokenJob: Sendable, Equatable, Codable {
+    /// Creates the payload.
+    public init() {}
 }

@@ -3,8 +3,27 @@ import Foundation
 import Logging
 import UseroCrypto
 
-// The jobs that forget: the uninstall scrub and the revocation of a closed account's token.
+// The jobs that forget: the uninstall scrub, the revocation of a closed account's token, and the daily check that
+// finds an uninstall Slack's event never told.
 extension SlackJobRunner {
+    /// Asks Slack whether the workspace's token still works. Accepted: any refusal recorded before is over.
+    /// Refused: the error goes where every job's goes (`failed`), which asks `auth.test` once more and takes a token
+    /// Slack refuses for good for the uninstall it means (`uninstallIfTokenIsDead`: token deleted, author ids
+    /// scrubbed within the scrub's deadline; `invalid_auth` only once it has lasted `invalidAuthGrace`, the check
+    /// coming back hourly meanwhile). Without `app_uninstalled` (Slack retries it for a few minutes only, and a
+    /// workspace's traffic stops with the uninstall), this is what keeps the uninstall promise within a day.
+    func checkToken(_ job: SlackJob) async throws {
+        guard let team = job.teamId, case let (installation, token)? = try await token(team: team),
+            let envelope = installation.tokenEnvelope
+        else {
+            try await finish(job, then: nil)
+            return
+        }
+        _ = try await api.authTest(token: token)
+        _ = try? await store.noteTokenRefusal(team: team, envelope: envelope, at: nil, continuingWithin: Self.refusalGap)
+        try await finish(job, then: nil)
+    }
+
     /// Nulls every author and forwarder id of the team's rows, in batches of `scrubBatch`, then records when it
     /// finished (and its deadline) in the audit log, with how many rows lost their ids: counted on the job's row,
     /// so a scrub taken over after a crash counts its first run's rows too.

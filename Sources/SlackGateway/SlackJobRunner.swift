@@ -88,6 +88,7 @@ public struct SlackJobRunner: Sendable {
             case .recover(let payload): try await recover(job, payload)
             case .publishHome(let payload): try await publishHome(job, payload)
             case .unpost(let payload): try await unpost(job, payload)
+            case .checkToken: try await checkToken(job)
             }
             logger.debug("Slack job ran", metadata: metadata)
             return .finished
@@ -318,7 +319,7 @@ public struct SlackJobRunner: Sendable {
     static func maxAttempts(_ kind: SlackJob.Kind) -> Int {
         switch kind {
         case .captureReaction: 8
-        case .notify, .respond, .revoke, .publishHome: 5
+        case .notify, .respond, .revoke, .publishHome, .checkToken: 5
         case .recover: 8
         // A post waits out a Slack outage of about a quarter of an hour before it is dropped.
         case .postFeedback: 12

@@ -23,9 +23,9 @@ public struct SlackJobWorker: Service {
     /// of posts whose items were deleted, and Home tabs. Their own lane, so a burst of posts never delays a capture or
     /// an uninstall.
     static let outboundKinds: Set<SlackJob.Kind> = [.postFeedback, .publishHome, .unpost]
-    /// Recovery sweeps: their own lane, so a sweep waiting out `conversations.history`'s limits never holds a live
-    /// capture back.
-    static let recoveryKinds: Set<SlackJob.Kind> = [.recover]
+    /// Recovery sweeps and the daily token checks: their own lane, so a sweep waiting out `conversations.history`'s
+    /// limits never holds a live capture back.
+    static let recoveryKinds: Set<SlackJob.Kind> = [.recover, .checkToken]
     /// Every lane, in claim order: each runs at most one job per workspace at a time.
     static let lanes = [localKinds, slackKinds, outboundKinds, recoveryKinds]
     /// How long a claimed job is held before another worker may take it over, unless the worker holding it renews it
@@ -41,6 +41,14 @@ public struct SlackJobWorker: Service {
     /// Most jobs started per claim.
     static let claimLimit = 64
 
+    /// How long a workspace's token goes without a `slack.check` (a day, epoch ms): a workspace that uninstalled
+    /// while its `app_uninstalled` could not reach usero (an outage of the network or the load balancer longer than
+    /// Slack's retries, which the startup sweep after usero's own downtime does not cover) is found within this.
+    public static let tokenCheckInterval: Int64 = 86_400_000
+    /// Most checks one beat queues (a beat every 30 s: 12,000 workspaces an hour after an upgrade finds them all
+    /// unchecked).
+    static let tokenChecksPerBeat = 100
+
     let runner: SlackJobRunner
     let store: any SlackStore
     let clock: any WallClock
@@ -51,13 +59,20 @@ public struct SlackJobWorker: Service {
     let inHand = InHandJobs()
     /// Longest a graceful shutdown waits for the jobs in hand.
     let drainTimeout: Duration
+    /// How often the worker records that the service is alive and queues the tokens' checks that are due.
+    let beatInterval: Duration
+    /// How long a token goes unchecked (`tokenCheckInterval`; tests shorten it), epoch ms.
+    let tokenCheckAge: Int64
 
     /// Creates the worker; `pollInterval` bounds how long it sleeps when nothing wakes it.
     public init(
         runner: SlackJobRunner, store: any SlackStore, clock: any WallClock, pollInterval: Duration,
-        wakeup: JobWakeup, logger: Logger, drainTimeout: Duration = .seconds(10)
+        wakeup: JobWakeup, logger: Logger, drainTimeout: Duration = .seconds(10),
+        beatInterval: Duration = SlackRecoveryRules.heartbeatInterval, tokenCheckAge: Int64 = Self.tokenCheckInterval
     ) {
         self.drainTimeout = drainTimeout
+        self.beatInterval = beatInterval
+        self.tokenCheckAge = tokenCheckAge
         self.runner = runner
         self.store = store
         self.clock = clock
@@ -102,8 +117,9 @@ public struct SlackJobWorker: Service {
                 var lastBeat = ContinuousClock.now - .seconds(3600)
                 var lastRenewal = ContinuousClock.now
                 while !Task.isShuttingDownGracefully && !Task.isCancelled {
-                    if ContinuousClock.now - lastBeat >= SlackRecoveryRules.heartbeatInterval {
-                        // The first beat after a downtime queues the recovery sweeps of the missed window.
+                    if ContinuousClock.now - lastBeat >= beatInterval {
+                        // The first beat after a downtime queues the recovery sweeps of the missed window; every
+                        // beat queues the tokens' checks that are due.
                         await heartbeat()
                         lastBeat = .now
                     }
@@ -178,16 +194,28 @@ public struct SlackJobWorker: Service {
         }
     }
 
-    /// Records that the service is alive; after a downtime this queues the recovery sweeps.
+    /// Records that the service is alive; after a downtime this queues the recovery sweeps. Then queues the checks
+    /// of the tokens not checked for `tokenCheckAge`.
     func heartbeat() async {
+        let now = epochMillis(clock.now())
         do {
-            let sweeps = try await store.heartbeat(at: epochMillis(clock.now()))
+            let sweeps = try await store.heartbeat(at: now)
             if sweeps > 0 {
                 logger.info("Slack recovery queued after downtime", metadata: ["slack.sweeps": "\(sweeps)"])
                 wakeup.signal()
             }
         } catch {
             logger.error("Slack heartbeat failed", metadata: errorMetadata(error))
+        }
+        do {
+            let checks = try await store.queueTokenChecks(
+                checkedBefore: now - tokenCheckAge, at: now, limit: Self.tokenChecksPerBeat)
+            if checks > 0 {
+                logger.debug("Slack token checks queued", metadata: ["slack.checks": "\(checks)"])
+                wakeup.signal()
+            }
+        } catch {
+            logger.error("Slack token checks not queued", metadata: errorMetadata(error))
         }
     }
 

@@ -208,6 +208,11 @@ public protocol SlackStore: Sendable {
     /// installed with a token, in the same transaction, so instances starting together enqueue it once. Returns how
     /// many sweeps were enqueued.
     func heartbeat(at now: Int64) async throws -> Int
+    /// Queues a `slack.check` of the token (due `now`) for up to `limit` workspaces installed with one whose token
+    /// was last checked (else installed) before `checkedBefore` and that have none queued, oldest first, and records
+    /// `now` as their last check, in one transaction: instances beating together queue each check once. Returns how
+    /// many were queued.
+    func queueTokenChecks(checkedBefore: Int64, at now: Int64, limit: Int) async throws -> Int
     /// `app_home_opened`: unless the workspace is uninstalled, its token revoked, or the event id seen before,
     /// enqueues the Home tab for `user`. Returns whether a job was enqueued.
     func acceptHomeOpened(team: String, user: String, eventId: String, at now: Int64) async throws -> Bool

@@ -808,6 +808,13 @@ public enum PostgresSchema {
                 // `v22-end-user-age-dropped`): each identify paid for it.
                 "DROP INDEX IF EXISTS end_user_by_update",
             ]),
+        PostgresMigration(
+            "v28-token-checked",
+            [
+                // When a daily `slack.check` of the installation's token was last queued (`queueTokenChecks`; the
+                // SQLite migration `v23-token-checked`).
+                "ALTER TABLE slack_installation ADD COLUMN token_checked_at BIGINT",
+            ]),
     ]
 
     /// Every table the migrations leave: what `serve` checks its role may read and write at startup

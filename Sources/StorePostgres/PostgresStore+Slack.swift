@@ -95,7 +95,8 @@ extension PostgresStore: SlackStore {
                     bot_user_id = excluded.bot_user_id, bot_id = excluded.bot_id, app_id = excluded.app_id,
                     scopes = excluded.scopes, installer_user_id = excluded.installer_user_id,
                     token_envelope = excluded.token_envelope, token_key_id = excluded.token_key_id,
-                    installed_at = excluded.installed_at, token_refused_at = NULL, token_refused_last = NULL
+                    installed_at = excluded.installed_at, token_refused_at = NULL, token_refused_last = NULL,
+                    token_checked_at = NULL
                 WHERE slack_installation.client_id = excluded.client_id
                     OR EXISTS (SELECT 1 FROM slack_tombstone t WHERE t.team_id = excluded.team_id)
                     OR NOT EXISTS (SELECT 1 FROM client WHERE id = slack_installation.client_id
@@ -995,6 +996,33 @@ extension PostgresStore: SlackStore {
                     in: tx)
             }
             return installations.count
+        }
+    }
+
+    /// A transaction of its own, as the heartbeat's (the job worker runs both before it claims). Installations
+    /// another instance is queueing checks for right now are passed over, not waited for: they are its.
+    public func queueTokenChecks(checkedBefore: Int64, at now: Int64, limit: Int) async throws -> Int {
+        try await backend.transaction { tx in
+            let due = try await tx.rows(
+                """
+                UPDATE slack_installation SET token_checked_at = \(now)
+                WHERE team_id IN (
+                    SELECT team_id FROM slack_installation AS i
+                    WHERE token_envelope IS NOT NULL AND COALESCE(token_checked_at, installed_at) < \(checkedBefore)
+                    AND team_id NOT IN (SELECT team_id FROM slack_tombstone)
+                    AND NOT EXISTS (
+                        SELECT 1 FROM job WHERE job.kind = \(SlackJob.Kind.checkToken.rawValue) AND job.team_id = i.team_id)
+                    ORDER BY COALESCE(token_checked_at, installed_at) LIMIT \(Int64(max(0, limit)))
+                    FOR UPDATE SKIP LOCKED)
+                RETURNING team_id, client_id
+                """)
+            for row in due {
+                let team = try row.value("team_id", as: String.self)
+                let client = try row.value("client_id", as: String.self)
+                try await Self.enqueue(
+                    NewSlackJob(clientId: client, teamId: team, work: .checkToken(CheckTokenJob()), runAt: now), in: tx)
+            }
+            return due.count
         }
     }
 

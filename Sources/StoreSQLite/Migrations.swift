@@ -404,6 +404,11 @@ extension AppDatabase {
             // Nothing reads end users by their age any more (see `v20-end-user-age`): each identify paid for it.
             try db.execute(sql: "DROP INDEX IF EXISTS end_user_by_update")
         }
+        migrator.registerMigration("v23-token-checked") { db in
+            // When a daily `slack.check` of the installation's token was last queued (`queueTokenChecks`): an
+            // uninstall whose `app_uninstalled` never arrived is found within a day, not at the next call.
+            try db.execute(sql: "ALTER TABLE slack_installation ADD COLUMN token_checked_at INTEGER")
+        }
         return migrator
     }
 }

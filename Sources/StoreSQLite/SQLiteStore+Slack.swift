@@ -63,7 +63,8 @@ extension SQLiteStore: SlackStore {
                         bot_user_id = excluded.bot_user_id, bot_id = excluded.bot_id, app_id = excluded.app_id,
                         scopes = excluded.scopes, installer_user_id = excluded.installer_user_id,
                         token_envelope = excluded.token_envelope, token_key_id = excluded.token_key_id,
-                        installed_at = excluded.installed_at, token_refused_at = NULL, token_refused_last = NULL
+                        installed_at = excluded.installed_at, token_refused_at = NULL, token_refused_last = NULL,
+                        token_checked_at = NULL
                     """,
                 arguments: [
                     i.teamId, i.clientId, i.enterpriseId, i.teamName, i.botUserId, i.botId, i.appId, i.scopes,
@@ -927,6 +928,30 @@ extension SQLiteStore: SlackStore {
                     in: db)
             }
             return installations.count
+        }
+    }
+
+    public func queueTokenChecks(checkedBefore: Int64, at now: Int64, limit: Int) async throws -> Int {
+        try await database.write { db in
+            let due = try Row.fetchAll(
+                db,
+                sql: """
+                    SELECT team_id, client_id FROM slack_installation
+                    WHERE token_envelope IS NOT NULL AND coalesce(token_checked_at, installed_at) < ?
+                    AND team_id NOT IN (SELECT team_id FROM slack_tombstone)
+                    AND team_id NOT IN (SELECT team_id FROM job WHERE kind = ? AND team_id IS NOT NULL)
+                    ORDER BY coalesce(token_checked_at, installed_at) LIMIT ?
+                    """,
+                arguments: [checkedBefore, SlackJob.Kind.checkToken.rawValue, max(0, limit)])
+            for row in due {
+                let team: String = row["team_id"]
+                try db.execute(
+                    sql: "UPDATE slack_installation SET token_checked_at = ? WHERE team_id = ?", arguments: [now, team])
+                try Self.enqueue(
+                    NewSlackJob(clientId: row["client_id"], teamId: team, work: .checkToken(CheckTokenJob()), runAt: now),
+                    in: db)
+            }
+            return due.count
         }
     }
 

@@ -68,6 +68,11 @@ struct AppConfig: Sendable {
     var slackPostInterval: Int64 = 1_000
     /// Time between two steps (Slack calls) of a recovery sweep, ms.
     var slackRecoveryStepInterval: Int64 = 1_200
+    /// How often the Slack job worker beats (records that the service is alive, queues due token checks; no
+    /// variable: tests shorten it).
+    var slackHeartbeatInterval: Duration = SlackRecoveryRules.heartbeatInterval
+    /// How long a workspace's token goes without a `slack.check`, ms (no variable: tests shorten it).
+    var slackTokenCheckAge: Int64 = SlackJobWorker.tokenCheckInterval
     /// How often the retention sweep runs.
     /// The longest `USERO_RETENTION_INTERVAL_SECONDS`: a day.
     static let maxRetentionIntervalSeconds = 86_400

@@ -92,7 +92,7 @@ enum SlackSetup {
                 recoveryStepInterval: config.slackRecoveryStepInterval))
         let worker = SlackJobWorker(
             runner: runner, store: store, clock: clock, pollInterval: config.slackJobPollInterval, wakeup: wakeup,
-            logger: slackLogger)
+            logger: slackLogger, beatInterval: config.slackHeartbeatInterval, tokenCheckAge: config.slackTokenCheckAge)
         return ([worker], oauth, [SlackAccountData(store: store, wakeup: wakeup)], workspace)
     }
 

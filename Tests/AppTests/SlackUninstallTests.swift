@@ -196,6 +196,42 @@ import UseroTestSupport
         }
     }
 
+    /// The uninstall nothing called Slack after: its `app_uninstalled` never reached usero (a network or load
+    /// balancer outage longer than Slack's retries, while usero itself ran), and the workspace sends nothing more.
+    /// The daily check of every token (here shortened to every beat) asks `auth.test`; Slack refuses the token for
+    /// good, and the workspace is uninstalled as the event would have done it: the token deleted, the ids scrubbed
+    /// within 60 s of the check, the text kept.
+    @Test func theDailyTokenCheckFindsAnUninstallWhoseEventNeverArrived() async throws {
+        try await SlackCaptureTests.withInstalledServer(configure: {
+            $0.slackHeartbeatInterval = .milliseconds(200)
+            $0.slackTokenCheckAge = 0
+        }) { server, fake, client in
+            #expect(try await server.sendCommand(Fixtures.text("slash_command_usero.txt")).status == 200)
+            try await server.eventually { try await server.count("feedback", where: "slack_author_id IS NOT NULL") == 1 }
+            // Checked while the token works: nothing changes.
+            let before = await fake.calls("auth.test").count
+            try await server.eventually { await fake.calls("auth.test").count >= before + 2 }
+            #expect(try await server.count("slack_installation", where: "token_envelope IS NOT NULL") == 1)
+
+            await fake.script("auth.test", .error("token_revoked"), .error("token_revoked"))
+            let started = ContinuousClock.now
+            try await server.eventually(timeout: .seconds(60)) {
+                try await server.count("audit_entry", where: "kind = 'slack_uninstall_scrub'") == 1
+            }
+            #expect(ContinuousClock.now - started < .seconds(60))
+            #expect(try await server.count("slack_installation") == 0)
+            #expect(
+                try await server.count("feedback", where: "slack_author_id IS NOT NULL OR slack_forwarded_by IS NOT NULL")
+                    == 0)
+            let items = try await server.items(client)
+            #expect(items.count == 1)
+            #expect((items.first?["comment"] as? String)?.isEmpty == false)
+            #expect(await fake.calls("users.conversations").isEmpty)
+            #expect(server.logs.all.contains { $0.hasPrefix("warning") && $0.contains("treated as uninstalled") })
+            #expect(!server.logs.text.contains(FakeSlack.botToken))
+        }
+    }
+
     @Test func revokedBotTokensAreDeletedAndLaterForwardsRefusedCleanly() async throws {
         try await SlackCaptureTests.withInstalledServer { server, fake, client in
             #expect(try await server.sendEvent("event_tokens_revoked.json").status == 200)

@@ -665,6 +665,54 @@ import Testing
         #expect(try await s.slack.heartbeat(at: Self.t0 + 640_000) == 0)
     }
 
+    /// The daily token checks: queued for workspaces installed with a token and not checked for the interval
+    /// (their install counts as the first check), oldest first, at most `limit` a call, never twice while one is
+    /// queued, and not for a workspace uninstalled or whose token was revoked.
+    @Test(arguments: StoreFactories.available)
+    func tokenChecksAreQueuedOncePerIntervalForInstalledWorkspacesOnly(_ factory: StoreFactory) async throws {
+        let s = try await factory.store()
+        let day: Int64 = 86_400_000
+        let client1 = try await s.client()
+        try await s.install(team: "T1", client: client1, at: Self.t0)
+        try await s.install(team: "T2", client: try await s.client(), at: Self.t0 + 1_000)
+        try await s.install(team: "T3", client: try await s.client(), at: Self.t0 + 2_000)
+        try await s.install(team: "T4", client: try await s.client(), envelope: nil)  // token revoked: nothing to check
+        try await s.install(team: "T5", client: try await s.client())
+        #expect(try await s.slack.acceptUninstall(team: "T5", eventId: "EU", at: Self.t0, deadline: Self.t0 + 60_000))
+        _ = try await s.claimAll(kinds: [.uninstall])
+        func queue(at now: Int64, limit: Int = 100) async throws -> Int {
+            try await s.slack.queueTokenChecks(checkedBefore: now - day, at: now, limit: limit)
+        }
+        func checks(at now: Int64) async throws -> [String] {
+            try await s.claimAll(at: now, kinds: [.checkToken]).compactMap(\.teamId).sorted()
+        }
+
+        #expect(try await queue(at: Self.t0 + day) == 0)  // none installed a day ago yet
+        #expect(try await queue(at: Self.t0 + day + 1_500, limit: 1) == 1)  // oldest first
+        #expect(try await queue(at: Self.t0 + day + 1_500) == 1)  // T2; T1's is queued
+        let first = Self.t0 + day + 1_500
+        let jobs = try await s.claimAll(at: first, kinds: [.checkToken])
+        #expect(jobs.compactMap(\.teamId).sorted() == ["T1", "T2"])
+        #expect(jobs.allSatisfy { $0.work == .checkToken(CheckTokenJob()) && $0.runAt == first && $0.clientId != nil })
+        for job in jobs { #expect(try await s.slack.finishJob(job, then: nil)) }
+        #expect(try await queue(at: first + 60_000) == 1)  // T3, installed last
+        let last = try #require(try await s.claimAll(at: first + 60_000, kinds: [.checkToken]).only)
+        #expect(last.teamId == "T3")
+        #expect(try await s.slack.finishJob(last, then: nil))
+
+        // Checked: not again until a day after the check.
+        #expect(try await queue(at: first + day - 1) == 0)
+        #expect(try await queue(at: first + day + 1) == 2)
+        let second = try await s.claimAll(at: first + day + 1, kinds: [.checkToken])
+        #expect(second.compactMap(\.teamId).sorted() == ["T1", "T2"])
+        for job in second { #expect(try await s.slack.finishJob(job, then: nil)) }
+
+        // A reinstall (a new token, checked by the install itself) counts from its own instant.
+        try await s.install(team: "T1", client: client1, at: first + day + 10)
+        #expect(try await queue(at: first + 2 * day + 5) == 2)
+        #expect(try await checks(at: first + 2 * day + 5) == ["T2", "T3"])
+    }
+
     @Test(arguments: StoreFactories.available)
     func anUninstallCancelsPostsSweepsAndHomeTabs(_ factory: StoreFactory) async throws {
         let s = try await factory.store()

@@ -31,6 +31,8 @@ public final class InMemoryStore: Sendable {
         public var installations: [String: Installation] = [:]
         /// `noteTokenRefusal`'s first and last refusals, by team (for the token the installation holds).
         public var tokenRefusals: [String: (first: Int64, last: Int64)] = [:]
+        /// When each installation's token was last queued for a check (`queueTokenChecks`), by team.
+        public var tokenChecks: [String: Int64] = [:]
         public var tombstones: [String: String?] = [:]
         public var seenEvents: [String: Int64] = [:]
         public var oauthStates: [String: (clientID: String, expiresAt: Int64)] = [:]
@@ -398,6 +400,7 @@ extension InMemoryStore: SlackStore {
             }
             state.installations[installation.teamId] = saved
             state.tokenRefusals[installation.teamId] = nil
+            state.tokenChecks[installation.teamId] = nil
             state.tombstones[installation.teamId] = nil
             return .saved
         }
@@ -951,6 +954,28 @@ extension InMemoryStore: SlackStore {
             }
             if let next { Self.enqueue(next.countingRecovered(stored), into: &state) }
             return .stored(stored)
+        }
+    }
+
+    public func queueTokenChecks(checkedBefore: Int64, at now: Int64, limit: Int) async throws -> Int {
+        write { state in
+            let queued = Set(state.jobs.values.filter { $0.job.kind == .checkToken }.compactMap(\.job.teamId))
+            let due = state.installations.values.filter {
+                $0.tokenEnvelope != nil && state.tombstones[$0.teamId] == nil && !queued.contains($0.teamId)
+                    && (state.tokenChecks[$0.teamId] ?? $0.installedAt) < checkedBefore
+            }.sorted {
+                (state.tokenChecks[$0.teamId] ?? $0.installedAt, $0.teamId)
+                    < (state.tokenChecks[$1.teamId] ?? $1.installedAt, $1.teamId)
+            }.prefix(max(0, limit))
+            for installation in due {
+                state.tokenChecks[installation.teamId] = now
+                Self.enqueue(
+                    NewSlackJob(
+                        clientId: installation.clientId, teamId: installation.teamId,
+                        work: .checkToken(CheckTokenJob()), runAt: now),
+                    into: &state)
+            }
+            return due.count
         }
     }
 
