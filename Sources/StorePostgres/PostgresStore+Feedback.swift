@@ -37,15 +37,23 @@ extension PostgresStore: FeedbackStore {
         return try await row(sql.query).map { try PGClientRecord.client($0) }
     }
 
-    public func updatePlan(clientID: String, plan: Plan) async throws -> Client? {
-        try await write { tx in
+    public func updateClient(clientID: String, plan: Plan?, allowedOrigins: [String]?) async throws -> Client? {
+        let origins = allowedOrigins.map(StoredColumns.originsText)
+        return try await write { tx in
             let changed = try await tx.execute(
                 """
-                UPDATE client SET plan = \(plan.rawValue) WHERE id = \(clientID)
-                AND id NOT IN (SELECT client_id FROM account_deletion)
+                UPDATE client SET plan = COALESCE(\(plan?.rawValue), plan),
+                    allowed_origins = COALESCE(\(origins), allowed_origins)
+                WHERE id = \(clientID) AND id NOT IN (SELECT client_id FROM account_deletion)
                 """)
             guard changed > 0 else { return nil }
             return try await Self.liveClient(id: clientID, in: tx)
+        }
+    }
+
+    public func liveClients() async throws -> [Client] {
+        try await rows(PostgresQuery(unsafeSQL: "\(PGClientRecord.select) ORDER BY created_at, id")).map {
+            try PGClientRecord.client($0)
         }
     }
 

@@ -43,12 +43,21 @@ extension SQLiteStore: FeedbackStore {
         }
     }
 
-    public func updatePlan(clientID: String, plan: Plan) async throws -> Client? {
+    public func updateClient(clientID: String, plan: Plan?, allowedOrigins: [String]?) async throws -> Client? {
         try await database.write { db in
             try db.execute(
-                sql: "UPDATE client SET plan = ? WHERE id = ? AND \(liveClientCondition)",
-                arguments: [plan.rawValue, clientID])
+                sql: """
+                    UPDATE client SET plan = coalesce(?, plan), allowed_origins = coalesce(?, allowed_origins)
+                    WHERE id = ? AND \(liveClientCondition)
+                    """,
+                arguments: [plan?.rawValue, allowedOrigins.map(StoredColumns.originsText), clientID])
             return db.changesCount > 0 ? try Self.liveClient(id: clientID, in: db) : nil
+        }
+    }
+
+    public func liveClients() async throws -> [Client] {
+        try await database.read { db in
+            try ClientRecord.fetchAll(db, sql: "\(ClientRecord.select) ORDER BY created_at, id").map(\.client)
         }
     }
 

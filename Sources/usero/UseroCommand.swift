@@ -221,7 +221,7 @@ final class Listening: Sendable {
 
 struct Clients: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Manage clients (projects).", subcommands: [Create.self, Update.self, RotateKey.self])
+        abstract: "Manage clients (projects).", subcommands: [Create.self, List.self, Update.self, RotateKey.self])
 
     struct Create: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
@@ -234,20 +234,13 @@ struct Clients: AsyncParsableCommand {
 
         func validate() throws {
             guard !name.trimmingCharacters(in: .whitespaces).isEmpty else { throw ValidationError("--name is empty") }
-            for origin in allowedOrigins where !OriginPattern.isValid(origin) {
-                throw ValidationError(
-                    "--allowed-origin \(origin) is not an origin a browser sends: give https://HOST[:PORT] (or http://), "
-                        + "a bare HOST[:PORT], or *.DOMAIN for its subdomains")
-            }
+            try Clients.validate(allowedOrigins)
         }
 
         func run() async throws {
             let (config, backend) = try await openBackend(creating: true)
-            // Two spellings of one origin (`https://App.example.com:443`, `https://app.example.com`) are one entry.
-            var seen = Set<String>()
-            let origins = allowedOrigins.map(OriginPattern.normalize).filter { seen.insert($0).inserted }
             let (client, key) = try await backend.feedback.createClient(
-                name: name, plan: plan, allowedOrigins: origins, at: Date())
+                name: name, plan: plan, allowedOrigins: Clients.normalized(allowedOrigins), at: Date())
             try printJSON(["clientId": client.id, "adminKey": key])
             // Where: a client made in another store than serve's answers 404 there, and a shell without serve's
             // USERO_DATABASE finds an older SQLite file without a word.
@@ -256,18 +249,63 @@ struct Clients: AsyncParsableCommand {
     }
 
     struct Update: AsyncParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "Change a client's plan; prints the client.")
+        static let configuration = CommandConfiguration(
+            abstract: "Change a client's plan or domain allowlist; prints the client.")
 
         @Argument(help: "The client id.") var clientID: String
-        @Option(help: "Retention plan: free or paid.") var plan: Plan
+        @Option(help: "Retention plan: free or paid.") var plan: Plan?
+        @Option(
+            name: .customLong("allowed-origin"),
+            help: "Origin allowed to submit (repeatable): the list given replaces the client's list.")
+        var allowedOrigins: [String] = []
+        @Flag(name: .customLong("any-origin"), help: "Clear the allowlist: every origin may submit.")
+        var anyOrigin = false
+
+        func validate() throws {
+            guard plan != nil || !allowedOrigins.isEmpty || anyOrigin else {
+                throw ValidationError("nothing to change: give --plan, --allowed-origin or --any-origin")
+            }
+            guard allowedOrigins.isEmpty || !anyOrigin else {
+                throw ValidationError("--allowed-origin and --any-origin contradict each other: give one")
+            }
+            try Clients.validate(allowedOrigins)
+        }
 
         func run() async throws {
             let (_, backend) = try await openBackend()
-            guard let client = try await backend.feedback.updatePlan(clientID: clientID, plan: plan) else {
-                throw NoSuchClient(id: clientID)
-            }
+            let origins = anyOrigin ? [] : allowedOrigins.isEmpty ? nil : Clients.normalized(allowedOrigins)
+            guard
+                let client = try await backend.feedback.updateClient(
+                    clientID: clientID, plan: plan, allowedOrigins: origins)
+            else { throw NoSuchClient(id: clientID) }
             try printJSON(ClientJSON(client))
         }
+    }
+
+    struct List: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Print every client (not those being closed) as a JSON array, oldest first; never a key.")
+
+        func run() async throws {
+            let (_, backend) = try await openBackend()
+            try printJSON(try await backend.feedback.liveClients().map(ClientJSON.init))
+        }
+    }
+
+    /// Refuses an origin a browser never sends, naming it and what to give instead.
+    static func validate(_ origins: [String]) throws {
+        for origin in origins where !OriginPattern.isValid(origin) {
+            throw ValidationError(
+                "--allowed-origin \(origin) is not an origin a browser sends: give https://HOST[:PORT] (or http://), "
+                    + "a bare HOST[:PORT], or *.DOMAIN for its subdomains")
+        }
+    }
+
+    /// The origins as stored: two spellings of one origin (`https://App.example.com:443`, `https://app.example.com`)
+    /// are one entry.
+    static func normalized(_ origins: [String]) -> [String] {
+        var seen = Set<String>()
+        return origins.map(OriginPattern.normalize).filter { seen.insert($0).inserted }
     }
 }
 

@@ -49,6 +49,10 @@ import FoundationNetworking
         #expect(!updated.stdout.contains("adminKey"))
     }
 
+    @Test func anAllowlistChangedWhileServeRunsTakesEffectAtOnce() async throws {
+        try await UseroBinary.checkAllowlistUpdates(environment: environment)
+    }
+
     @Test func badPlanOrOriginIsRefusedWithAClearMessage() async throws {
         let badPlan = try await UseroBinary.run(["clients", "create", "--name", "A", "--plan", "gold"], environment: environment)
         #expect(badPlan.status != 0)

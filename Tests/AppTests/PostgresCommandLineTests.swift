@@ -25,6 +25,11 @@ struct PostgresCommandLineTests {
          "USERO_TOKEN_KEY": SlackTestSettings.tokenKey]
     }
 
+    /// On PostgreSQL the batch insert remembers allowlists it read: a change must take effect at once all the same.
+    @Test func anAllowlistChangedWhileServeRunsTakesEffectAtOnce() async throws {
+        try await UseroBinary.checkAllowlistUpdates(environment: try await environment())
+    }
+
     @Test func theCommandsAndServeWorkAndEveryAcknowledgedItemSurvivesAKill() async throws {
         let environment = try await environment()
         // Given a client made by the command, on PostgreSQL

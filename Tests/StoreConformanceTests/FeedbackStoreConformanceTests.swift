@@ -26,6 +26,30 @@ import Testing
         #expect(moved?.plan == .free)
         #expect(try await s.feedback.client(id: client.id)?.plan == .free)
         #expect(try await s.feedback.updatePlan(clientID: "client_unknown", plan: .free) == nil)
+
+        // The allowlist: replaced, its plan left as it is; then cleared with the plan changed, in one write.
+        let narrowed = try await s.feedback.updateClient(
+            clientID: client.id, plan: nil, allowedOrigins: ["https://new.example.com"])
+        #expect(narrowed?.allowedOrigins == ["https://new.example.com"] && narrowed?.plan == .free)
+        #expect(try await s.feedback.client(id: client.id)?.allowedOrigins == ["https://new.example.com"])
+        let opened = try await s.feedback.updateClient(clientID: client.id, plan: .paid, allowedOrigins: [])
+        #expect(opened?.allowedOrigins == [] && opened?.plan == .paid)
+        #expect(try await s.feedback.client(id: client.id) == opened)
+        #expect(try await s.feedback.updateClient(clientID: "client_unknown", plan: nil, allowedOrigins: []) == nil)
+    }
+
+    /// `clients list`: every live client, oldest first; not one whose closure began.
+    @Test(arguments: StoreFactories.available)
+    func liveClientsListsEveryClientButThoseBeingClosedOldestFirst(_ factory: StoreFactory) async throws {
+        let s = try await factory.store()
+        let (first, _) = try await s.feedback.createClient(name: "First", plan: .free, allowedOrigins: [], at: S.t0)
+        let (closing, _) = try await s.feedback.createClient(
+            name: "Closing", plan: .paid, allowedOrigins: [], at: S.t0.addingTimeInterval(1))
+        let (last, _) = try await s.feedback.createClient(
+            name: "Last", plan: .paid, allowedOrigins: ["https://a.example.com"], at: S.t0.addingTimeInterval(2))
+        #expect(try await s.feedback.liveClients() == [first, closing, last])
+        #expect(try await s.retention.beginAccountClosure(clientID: closing.id, at: S.t0Millis))
+        #expect(try await s.feedback.liveClients() == [first, last])
     }
 
     @Test(arguments: StoreFactories.available)
@@ -40,6 +64,7 @@ import Testing
         #expect(try await s.feedback.client(id: client.id) == nil)
         #expect(try await s.feedback.client(adminKey: key) == nil)
         #expect(try await s.feedback.updatePlan(clientID: client.id, plan: .paid) == nil)
+        #expect(try await s.feedback.updateClient(clientID: client.id, plan: nil, allowedOrigins: ["a.example"]) == nil)
         #expect(try await s.feedback.screenshot(fileName: shot.fileName) == nil)
         await #expect(throws: FeedbackError.unknownClient) { try await s.item(client.id) }
         #expect(try await s.retention.clientPlans() == [ClientPlan(clientID: bystander, plan: .free)])

@@ -136,11 +136,19 @@ extension InMemoryStore: FeedbackStore, StoreHealth {
         }
     }
 
-    public func updatePlan(clientID: String, plan: Plan) async throws -> Client? {
+    public func updateClient(clientID: String, plan: Plan?, allowedOrigins: [String]?) async throws -> Client? {
         write { state in
             guard Self.isLive(clientID, in: state) else { return nil }
-            state.clients[clientID]?.client.plan = plan
+            if let plan { state.clients[clientID]?.client.plan = plan }
+            if let allowedOrigins { state.clients[clientID]?.client.allowedOrigins = allowedOrigins }
             return state.clients[clientID]?.client
+        }
+    }
+
+    public func liveClients() async throws -> [Client] {
+        withState { state in
+            state.clients.values.map(\.client).filter { Self.isLive($0.id, in: state) }
+                .sorted { ($0.createdAt, $0.id) < ($1.createdAt, $1.id) }
         }
     }
 

@@ -16,8 +16,11 @@ public protocol FeedbackStore: Sendable {
     /// Replaces a client's admin key (the old one stops working at once) and returns the new one, shown this once;
     /// nil when the client is unknown or being deleted.
     func rotateAdminKey(clientID: String) async throws -> String?
-    /// Changes a client's plan; nil when the client is unknown or being deleted.
-    func updatePlan(clientID: String, plan: Plan) async throws -> Client?
+    /// Changes a client's plan, its allowlist (`allowedOrigins`, normalized; empty: any origin), or both, in one
+    /// write; a nil leaves that setting as it is. Nil when the client is unknown or being deleted.
+    func updateClient(clientID: String, plan: Plan?, allowedOrigins: [String]?) async throws -> Client?
+    /// The clients that are not being deleted, oldest first.
+    func liveClients() async throws -> [Client]
     /// Stores a validated item for the client it names, committed durably before it returns.
     ///
     /// It checks that the client exists and is not being deleted in the very statement or transaction that writes
@@ -352,4 +355,11 @@ public func errorMetadata(_ error: any Error) -> Logger.Metadata {
     var metadata: Logger.Metadata = ["error.type": "\(type(of: error))"]
     if let code = (error as? any StoreErrorCode)?.storeErrorCode { metadata["error.sqlstate"] = "\(code)" }
     return metadata
+}
+
+extension FeedbackStore {
+    /// Changes a client's plan; nil when the client is unknown or being deleted.
+    public func updatePlan(clientID: String, plan: Plan) async throws -> Client? {
+        try await updateClient(clientID: clientID, plan: plan, allowedOrigins: nil)
+    }
 }

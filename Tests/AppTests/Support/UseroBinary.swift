@@ -162,3 +162,59 @@ enum UseroBinary {
     }
 }
 
+
+extension UseroBinary {
+    /// A client's allowlist changed with `clients update` while `serve` runs on the store of `environment`: the
+    /// widget's origin that was refused is allowed at once, the old one refused, `--any-origin` lets every origin
+    /// in; `clients list` shows the list and never a key; a command that changes nothing, or contradicts itself, is
+    /// refused before it opens the store.
+    static func checkAllowlistUpdates(environment: [String: String]) async throws {
+        let (id, key) = try await createClient(
+            name: "Widget", ["--allowed-origin", "https://old.example.com"], environment: environment)
+        func update(_ arguments: [String]) async throws -> Outcome {
+            try await run(["clients", "update", id] + arguments, environment: environment)
+        }
+        try await withServe(environment: environment) { port in
+            func submit(from origin: String) async throws -> Int {
+                try await HTTPResult.send(
+                    "POST", "http://127.0.0.1:\(port)/api/feedback",
+                    headers: ["Content-Type": "application/json", "Origin": origin],
+                    body: Data(#"{"clientId":"\#(id)","comment":"from \#(origin)"}"#.utf8)
+                ).status
+            }
+            #expect(try await submit(from: "https://old.example.com") == 200)
+            #expect(try await submit(from: "https://new.example.com") == 403)
+
+            let replaced = try await update(["--allowed-origin", "https://NEW.example.com:443", "--allowed-origin", "*.example.org"])
+            #expect(replaced.status == 0, "\(replaced.stderr)")
+            let client = try #require(try JSONSerialization.jsonObject(with: Data(replaced.stdout.utf8)) as? [String: Any])
+            #expect(client["allowedOrigins"] as? [String] == ["https://new.example.com", "*.example.org"])
+            #expect(client["plan"] as? String == "free")
+            #expect(try await submit(from: "https://new.example.com") == 200)
+            #expect(try await submit(from: "https://shop.example.org") == 200)
+            #expect(try await submit(from: "https://old.example.com") == 403)
+
+            let cleared = try await update(["--any-origin", "--plan", "paid"])
+            #expect(cleared.status == 0, "\(cleared.stderr)")
+            #expect(try await submit(from: "https://old.example.com") == 200)
+
+            let listed = try await run(["clients", "list"], environment: environment)
+            #expect(listed.status == 0, "\(listed.stderr)")
+            let clients = try #require(try JSONSerialization.jsonObject(with: Data(listed.stdout.utf8)) as? [[String: Any]])
+            let mine = try #require(clients.first { $0["clientId"] as? String == id })
+            #expect(mine["allowedOrigins"] as? [String] == [])
+            #expect(mine["plan"] as? String == "paid")
+            #expect(mine["name"] as? String == "Widget")
+            #expect(!listed.stdout.contains(key) && !listed.stdout.contains("adminKey"))
+        }
+        let nothing = try await update([])
+        #expect(nothing.status != 0)
+        #expect(nothing.stderr.contains("nothing to change"), "\(nothing.stderr)")
+        let both = try await update(["--any-origin", "--allowed-origin", "https://a.example.com"])
+        #expect(both.status != 0)
+        #expect(both.stderr.contains("--any-origin"), "\(both.stderr)")
+        let bad = try await update(["--allowed-origin", "not an origin"])
+        #expect(bad.status != 0)
+        #expect(bad.stderr.contains("--allowed-origin"), "\(bad.stderr)")
+    }
+}
