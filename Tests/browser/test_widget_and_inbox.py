@@ -147,6 +147,7 @@ def test_widget_shows_an_error_when_the_server_refuses(driver, host_page):
     driver.execute_script(
         "window.__widget = initUseroFeedbackWidget({clientId: 'client_doesnotexist', onError: function (e) {"
         " window.__events.push('error:' + e.message); }})")
+    driver.execute_script("window.__warnings = []; console.warn = function (m) { window.__warnings.push(String(m)); }")
     root = widget_root(driver)
     root.find_element(By.CSS_SELECTOR, ".launcher").click()
     root.find_element(By.CSS_SELECTOR, ".rate[data-rating='2']").click()
@@ -155,9 +156,29 @@ def test_widget_shows_an_error_when_the_server_refuses(driver, host_page):
     wait(driver, error.is_displayed)
     assert error.text == "Sorry, feedback cannot be sent from this page."
     assert "error:Invalid client ID" in driver.execute_script("return window.__events")
+    # The page's developer reads why in the console, onError or not.
+    warnings = driver.execute_script("return window.__warnings")
+    assert any("Invalid client ID (HTTP 404)" in w for w in warnings), warnings
     # destroy works called on its own, as a detached function, and takes the widget off the page
     driver.execute_script("var d = window.__widget.destroy; d();")
     assert not driver.find_elements(By.CSS_SELECTOR, "usero-feedback-widget")
+
+
+def test_the_demo_page_says_what_a_refusal_means(driver, usero):
+    # Whoever tries the widget on /widget/demo is setting it up: a mistyped clientId is named as such on the page,
+    # not left to read like the allowlist's refusal.
+    driver.get(usero["base"] + "/widget/demo?clientId=client_typo")
+    root = wait(driver, lambda: widget_root(driver))
+    root.find_element(By.CSS_SELECTOR, ".launcher").click()
+    root.find_element(By.CSS_SELECTOR, ".rate[data-rating='3']").click()
+    root.find_element(By.CSS_SELECTOR, ".send").click()
+    status = driver.find_element(By.ID, "demo-status")
+    wait(driver, lambda: "knows no client client_typo" in status.text)
+    assert "usero clients list" in status.text
+    # With the right clientId it goes through, and says where.
+    driver.get(usero["base"] + "/widget/demo?clientId=" + usero["client_id"])
+    root = wait(driver, lambda: widget_root(driver))
+    assert driver.find_element(By.ID, "demo-status").text == "Feedback from this page goes to %s." % usero["client_id"]
 
 
 def test_a_page_with_a_very_long_address_still_sends_its_feedback(driver, host_page, usero):

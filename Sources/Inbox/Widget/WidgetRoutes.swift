@@ -107,8 +107,19 @@ enum WidgetDemo {
         (function () {
           var clientId = new URLSearchParams(location.search).get('clientId');
           if (!clientId) return;
-          document.getElementById('demo-status').textContent = 'Feedback from this page goes to ' + clientId + '.';
-          initUseroFeedbackWidget({ clientId: clientId, metadata: { demo: true } });
+          var status = document.getElementById('demo-status');
+          status.textContent = 'Feedback from this page goes to ' + clientId + '.';
+          // Whoever tries the widget here is its developer: say what a refusal means and how to mend it.
+          initUseroFeedbackWidget({ clientId: clientId, metadata: { demo: true }, onError: function (e) {
+            if (e.status === 404) {
+              status.textContent = 'usero knows no client ' + clientId + ' (or it is being closed): check the clientId ' +
+                'in the address; usero clients list shows them.';
+            } else if (e.status === 403) {
+              status.textContent = 'Client ' + clientId + "'s allowlist leaves out this page's origin, " + location.origin +
+                ': add it with usero clients update ' + clientId + ' --allowed-origin ' + location.origin +
+                ' (with the origins it has), or clear the list with --any-origin.';
+            }
+          } });
         })();
         """#
 }

@@ -637,6 +637,11 @@ enum WidgetScript {
         if (destroyed) return;
         showError(forPeople(err));
         call(opts.onError, err);
+        // A refusal the person cannot act on (an unknown clientId, an origin off the allowlist) reads the same to
+        // them; the console tells the page's developer which, without an onError.
+        if (window.console && err.status >= 400 && err.status < 500 && err.status !== 429) {
+          console.warn('initUseroFeedbackWidget: the server refused the feedback: ' + err.message + ' (HTTP ' + err.status + ')');
+        }
       }).then(function () {
         busy = false;
         send.disabled = false;
