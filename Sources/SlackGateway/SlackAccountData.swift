@@ -14,8 +14,9 @@ public struct SlackAccountData: AccountDataOwner {
     }
 
     public func eraseAccountData(clientID: String, at now: Date) async throws -> DeletionCounts {
-        var counts = try await store.eraseClientRecords(clientID: clientID)
+        // The tokens first: the deletions of the account's posts go with them, before the records of the posts go.
         let handedOver = try await store.handOverTokens(clientID: clientID, at: epochMillis(now))
+        var counts = try await store.eraseClientRecords(clientID: clientID)
         counts["slackInstallations"] += handedOver
         if handedOver > 0 { wakeup?.signal() }
         return counts

@@ -388,16 +388,23 @@ public struct RecoverJob: Sendable, Equatable, Codable {
 
 /// `slack.unpost`: the post of an item deleted since (by the admin, an erasure or a retention sweep), to delete from
 /// the channel it went to. The stores queue it when they delete the item; the PostgreSQL store writes this payload
-/// in SQL (`{"channel": …, "ts": …}`).
+/// in SQL (`{"channel": …, "ts": …}`). A closed account's posts are handed over with its workspace's token, sealed
+/// (base64 of the `KeyRing` envelope, as a revoke job holds it): the installation is gone by the time they run, and
+/// the token is revoked only after them.
 public struct UnpostJob: Sendable, Equatable, Codable {
     public var channel: String
     public var ts: String
+    public var tokenEnvelope: String?
 
-    /// Creates the payload.
-    public init(channel: String, ts: String) {
+    /// Creates the payload; `envelope` for a post whose account was closed.
+    public init(channel: String, ts: String, envelope: [UInt8]? = nil) {
         self.channel = channel
         self.ts = ts
+        self.tokenEnvelope = envelope.map { Data($0).base64EncodedString() }
     }
+
+    /// The sealed token it carries, or nil (none, or not base64).
+    public var envelope: [UInt8]? { tokenEnvelope.flatMap { Data(base64Encoded: $0) }.map { [UInt8]($0) } }
 }
 
 /// `slack.check`: ask Slack whether the workspace's token still works. Queued once a day per installation

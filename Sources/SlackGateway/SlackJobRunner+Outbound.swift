@@ -91,6 +91,18 @@ extension SlackJobRunner {
     /// say over its posts. One that only revoked the token may install again: the job, the only record of where the
     /// post is, waits for a token for as long as it retries anything (`unpostGiveUpAge`).
     func unpost(_ job: SlackJob, _ payload: UnpostJob) async throws {
+        if let envelope = payload.envelope, let team = job.teamId {
+            // A closed account's post, with the token its revocation waits to revoke (an unknown key: `run` leaves
+            // the job for an instance that has it). A token Slack refuses now can delete nothing: the job ends.
+            let token = try open(envelope, team: team)
+            do {
+                try await api.deleteMessage(channel: payload.channel, ts: payload.ts, token: token)
+            } catch let error as SlackAPIError where error.meansInstallationGone {
+                logger.debug("Slack refused a closed account's token; its post stays", metadata: ["slack.team_id": "\(team)"])
+            }
+            try await finish(job, then: nil)
+            return
+        }
         guard case let (_, token)? = try await token(team: job.teamId) else {
             if let team = job.teamId, try await store.activeInstallation(team: team) != nil,
                 !Self.outlived(job, now: now)

@@ -65,7 +65,14 @@ extension SlackJobRunner {
         logger.info("Slack uninstall scrub finished", metadata: metadata)
     }
 
+    /// How often a closed account's revocation looks again whether the deletions of its posts are done (epoch ms).
+    static let revokeAwaitDelay: Int64 = 30_000
+    /// How long it waits for them at most: a deletion keeps trying for `unpostGiveUpAge`, then gives up (epoch ms).
+    static let revokeAwaitLimit: Int64 = unpostGiveUpAge + 3_600_000
+
     /// Revokes a closed account's token; ends whether Slack answers ok, an error, or (after the last attempt) nothing.
+    /// Not while the deletions of the account's posts to the workspace, handed over with the token, still wait: they
+    /// need it (for `revokeAwaitLimit` at most).
     func revoke(_ job: SlackJob, _ payload: RevokeJob) async throws {
         let token: Redacted<String>
         do {
@@ -77,6 +84,15 @@ extension SlackJobRunner {
         } catch {
             logger.warning("Slack revoke job unreadable", metadata: ["slack.job_id": "\(job.id)"])
             try await finish(job, then: nil)
+            return
+        }
+        if let team = job.teamId, now - (job.createdAt ?? now) < Self.revokeAwaitLimit,
+            try await store.pendingJobs(kind: .unpost, team: team).contains(where: {
+                if case .unpost(let post) = $0.work { post.tokenEnvelope != nil } else { false }
+            })
+        {
+            _ = try await store.rescheduleJob(
+                job, runAt: now + Self.revokeAwaitDelay, countAttempt: false, error: "posts_being_deleted")
             return
         }
         do {

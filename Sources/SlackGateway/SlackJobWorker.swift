@@ -16,13 +16,14 @@ public import ServiceLifecycle
 /// another instance) takes them over without waiting out the lease.
 public struct SlackJobWorker: Service {
     /// Kinds that call Slack and run one at a time per workspace: the captures and what answers them.
-    static let slackKinds: Set<SlackJob.Kind> = [.captureReaction, .notify, .respond, .revoke]
+    static let slackKinds: Set<SlackJob.Kind> = [.captureReaction, .notify, .respond]
     /// Local work with a deadline: never behind Slack calls.
     static let localKinds: Set<SlackJob.Kind> = [.uninstall]
     /// What the service sends on its own initiative: posts to the notify channel (paced, in order), the deletion
-    /// of posts whose items were deleted, and Home tabs. Their own lane, so a burst of posts never delays a capture or
-    /// an uninstall.
-    static let outboundKinds: Set<SlackJob.Kind> = [.postFeedback, .publishHome, .unpost]
+    /// of posts whose items were deleted, Home tabs, and a closed account's revocation, queued after the deletions
+    /// of its posts so that it runs after them. Their own lane, so a burst of posts never delays a capture or an
+    /// uninstall.
+    static let outboundKinds: Set<SlackJob.Kind> = [.postFeedback, .publishHome, .unpost, .revoke]
     /// Recovery sweeps and the daily token checks: their own lane, so a sweep waiting out `conversations.history`'s
     /// limits never holds a live capture back.
     static let recoveryKinds: Set<SlackJob.Kind> = [.recover, .checkToken]

@@ -139,8 +139,9 @@ public protocol SlackStore: Sendable {
     /// Queues `job` unless a pending job of its kind and workspace satisfies `covers`, checked and queued in one
     /// transaction: requests on several instances at once queue one job. Whether it queued.
     func enqueueUnlessPending(_ job: NewSlackJob, coveredBy covers: @escaping @Sendable (SlackJob) -> Bool) async throws -> Bool
-    /// Swaps the envelope of a revoke job while it still holds `expected`; returns whether it swapped.
-    func replaceRevokeEnvelope(jobID: Int64, expected: RevokeJob, with replacement: RevokeJob) async throws -> Bool
+    /// Swaps the payload of a job that carries a sealed token (a revoke, a closed account's post deletion) while it
+    /// still holds `expected` (of the same kind); returns whether it swapped.
+    func replaceJobWork(jobID: Int64, expected: SlackJob.Work, with replacement: SlackJob.Work) async throws -> Bool
     /// Records a signed request's delivery key (its signature); false when it was seen before (a replay).
     func recordDelivery(_ key: String, at now: Int64) async throws -> Bool
     /// Forgets event ids and delivery keys seen before `cutoff` (epoch ms).
@@ -222,7 +223,10 @@ public protocol SlackStore: Sendable {
     // MARK: Account closure
 
     /// Hands every sealed token of the client to a `slack.revoke` job (not the client's, so it outlives it) and
-    /// deletes the client's installations, in one transaction. Returns how many installations went.
+    /// deletes the client's installations, in one transaction. The posts of the client's items to a workspace whose
+    /// token it hands over, and the post deletions the client has queued there, become `slack.unpost` jobs of no
+    /// client carrying that token (`UnpostJob.envelope`; the revocation waits for them). Returns how many
+    /// installations went.
     func handOverTokens(clientID: String, at now: Int64) async throws -> Int
     /// Deletes the client's queued jobs, OAuth states and tombstones; returns counts by kind (`jobs`,
     /// `oauthStates`, `slackTombstones`).

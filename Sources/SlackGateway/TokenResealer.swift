@@ -2,7 +2,8 @@ import Feedback
 import Foundation
 public import UseroCrypto
 
-/// Re-seals installation tokens and the envelopes waiting in `slack.revoke` jobs, one short write each.
+/// Re-seals installation tokens and the envelopes waiting in jobs (`slack.revoke`, and a closed account's
+/// `slack.unpost`), one short write each.
 public struct TokenResealer: Sendable {
     let store: any SlackStore
     let keyRing: KeyRing
@@ -58,19 +59,15 @@ public struct TokenResealer: Sendable {
                 summary.failed += 1
             }
         }
-        for job in try await store.pendingJobs(kind: .revoke, team: nil) {
-            guard case .revoke(let payload) = job.work, let team = job.teamId, let envelope = payload.envelope else {
-                continue
-            }
+        for job in try await store.pendingJobs(kind: .revoke, team: nil) + store.pendingJobs(kind: .unpost, team: nil) {
+            guard let team = job.teamId, let (envelope, resealed) = Self.sealedToken(of: job.work) else { continue }
             if (try? KeyRing.keyID(ofEnvelope: envelope)) == keyRing.currentKeyID {
                 summary.alreadyCurrent += 1
                 continue
             }
             do {
                 let sealed = try keyRing.reseal(envelope, associatedData: Array(team.utf8))
-                if try await store.replaceRevokeEnvelope(
-                    jobID: job.id, expected: payload, with: RevokeJob(envelope: sealed))
-                {
+                if try await store.replaceJobWork(jobID: job.id, expected: job.work, with: resealed(sealed)) {
                     summary.resealed += 1
                 }
             } catch {
@@ -78,5 +75,16 @@ public struct TokenResealer: Sendable {
             }
         }
         return summary
+    }
+
+    /// The sealed token a job carries, and the same work carrying another envelope; nil for a job that carries none.
+    static func sealedToken(of work: SlackJob.Work) -> ([UInt8], ([UInt8]) -> SlackJob.Work)? {
+        switch work {
+        case .revoke(let payload):
+            payload.envelope.map { ($0, { .revoke(RevokeJob(envelope: $0)) }) }
+        case .unpost(let payload):
+            payload.envelope.map { ($0, { .unpost(UnpostJob(channel: payload.channel, ts: payload.ts, envelope: $0)) }) }
+        default: nil
+        }
     }
 }

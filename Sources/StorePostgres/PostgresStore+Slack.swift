@@ -743,13 +743,20 @@ extension PostgresStore: SlackStore {
         return try await rows(sql.query).compactMap { try? PGJobRecord.job($0) }
     }
 
-    public func replaceRevokeEnvelope(jobID: Int64, expected: RevokeJob, with replacement: RevokeJob) async throws
+    public func replaceJobWork(jobID: Int64, expected: SlackJob.Work, with replacement: SlackJob.Work) async throws
         -> Bool
     {
-        let old = String(decoding: try SlackJob.Work.revoke(expected).encodedPayload(), as: UTF8.self)
-        let new = String(decoding: try SlackJob.Work.revoke(replacement).encodedPayload(), as: UTF8.self)
+        guard expected.kind == replacement.kind else { return false }
+        let old = String(decoding: try expected.encodedPayload(), as: UTF8.self)
+        let new = String(decoding: try replacement.encodedPayload(), as: UTF8.self)
+        let kind = expected.kind.rawValue
         return try await write { tx in
-            try await tx.execute("UPDATE job SET payload = \(new) WHERE id = \(jobID) AND payload = \(old)") > 0
+            try await tx.execute(
+                // As JSON, not as text: a closed account's post deletions are written by SQL (`handOverPosts`).
+                """
+                UPDATE job SET payload = \(new)
+                WHERE id = \(jobID) AND kind = \(kind) AND payload::jsonb = \(old)::jsonb
+                """) > 0
         }
     }
 
@@ -1057,16 +1064,50 @@ extension PostgresStore: SlackStore {
             var sql = SQLBuilder(PGInstallationRecord.select)
             sql.append(" WHERE client_id = \(sql.bind(clientID)) FOR UPDATE")
             let installations = try await tx.rows(sql.query).map { try PGInstallationRecord.installation($0) }
+            var envelopes = [String: [UInt8]]()
             for installation in installations {
-                guard let envelope = installation.tokenEnvelope else { continue }
+                if let envelope = installation.tokenEnvelope { envelopes[installation.teamId] = envelope }
+            }
+            if !envelopes.isEmpty {
+                try await Self.handOverPosts(clientID: clientID, envelopes: envelopes, at: now, in: tx)
+            }
+            // Queued after the deletions, in their lane: a workspace's jobs of one lane run in order, one at a time.
+            for (team, envelope) in envelopes.sorted(by: { $0.key < $1.key }) {
                 try await Self.enqueue(
-                    NewSlackJob(
-                        clientId: nil, teamId: installation.teamId, work: .revoke(RevokeJob(envelope: envelope)),
-                        runAt: now),
+                    NewSlackJob(clientId: nil, teamId: team, work: .revoke(RevokeJob(envelope: envelope)), runAt: now),
                     in: tx)
             }
             return try await tx.execute("DELETE FROM slack_installation WHERE client_id = \(clientID)")
         }
+    }
+
+    /// The deletions a closed account's items still owe the workspace (their posts, and deletions already queued),
+    /// handed over with the workspace's token (`UnpostJob.envelope`): the installation goes now, the revocation waits
+    /// for them. One statement each way, however many posts: the payload is built here as `UnpostJob` encodes it.
+    static func handOverPosts(clientID: String, envelopes: [String: [UInt8]], at now: Int64, in tx: PostgresTransaction)
+        async throws
+    {
+        let teams = Array(envelopes.keys)
+        let sealed = teams.map { Data(envelopes[$0]!).base64EncodedString() }
+        let kind = SlackJob.Kind.unpost.rawValue
+        try await tx.execute(
+            """
+            WITH token AS (SELECT * FROM unnest(\(teams)::text[], \(sealed)::text[]) AS t(team_id, envelope)),
+            queued AS (
+                DELETE FROM job WHERE client_id = \(clientID) AND kind = \(kind) RETURNING team_id, payload
+            ),
+            posts AS (
+                SELECT team_id, channel_id AS channel, message_ts AS ts FROM slack_post WHERE client_id = \(clientID)
+                UNION ALL
+                SELECT team_id, payload::json->>'channel', payload::json->>'ts' FROM queued
+            )
+            INSERT INTO job (kind, client_id, team_id, payload, run_at, attempts, deadline_at, created_at)
+            SELECT \(kind), NULL, posts.team_id,
+                json_build_object('channel', posts.channel, 'ts', posts.ts, 'tokenEnvelope', token.envelope)::text,
+                \(now), 0, NULL, \(now)
+            FROM posts JOIN token ON token.team_id = posts.team_id
+            WHERE posts.channel IS NOT NULL AND posts.ts IS NOT NULL
+            """)
     }
 
     public func eraseClientRecords(clientID: String) async throws -> DeletionCounts {

@@ -695,13 +695,16 @@ extension SQLiteStore: SlackStore {
         }
     }
 
-    public func replaceRevokeEnvelope(jobID: Int64, expected: RevokeJob, with replacement: RevokeJob) async throws
+    public func replaceJobWork(jobID: Int64, expected: SlackJob.Work, with replacement: SlackJob.Work) async throws
         -> Bool
     {
-        let old = String(decoding: try SlackJob.Work.revoke(expected).encodedPayload(), as: UTF8.self)
-        let new = String(decoding: try SlackJob.Work.revoke(replacement).encodedPayload(), as: UTF8.self)
+        guard expected.kind == replacement.kind else { return false }
+        let old = String(decoding: try expected.encodedPayload(), as: UTF8.self)
+        let new = String(decoding: try replacement.encodedPayload(), as: UTF8.self)
         return try await database.write { db in
-            try db.execute(sql: "UPDATE job SET payload = ? WHERE id = ? AND payload = ?", arguments: [new, jobID, old])
+            try db.execute(
+                sql: "UPDATE job SET payload = ? WHERE id = ? AND kind = ? AND payload = ?",
+                arguments: [new, jobID, expected.kind.rawValue, old])
             return db.changesCount > 0
         }
     }
@@ -989,12 +992,38 @@ extension SQLiteStore: SlackStore {
         try await database.write { db in
             let installations = try InstallationRecord.fetchAll(
                 db, sql: "\(InstallationRecord.select) WHERE client_id = ?", arguments: [clientID])
+            var envelopes = [String: [UInt8]]()
             for installation in installations.map(\.installation) {
-                guard let envelope = installation.tokenEnvelope else { continue }
+                if let envelope = installation.tokenEnvelope { envelopes[installation.teamId] = envelope }
+            }
+            if !envelopes.isEmpty {
+                var posts = try Row.fetchAll(
+                    db, sql: "SELECT team_id, channel_id, message_ts FROM slack_post WHERE client_id = ?",
+                    arguments: [clientID]
+                ).map { (team: $0["team_id"] as String, post: UnpostJob(channel: $0["channel_id"], ts: $0["message_ts"])) }
+                let queued = try Row.fetchAll(
+                    db, sql: "\(JobRecord.select) WHERE client_id = ? AND kind = ?",
+                    arguments: [clientID, SlackJob.Kind.unpost.rawValue]
+                ).compactMap { try? JobRecord(row: $0).job }
+                for job in queued {
+                    if case .unpost(let post) = job.work, let team = job.teamId { posts.append((team, post)) }
+                }
+                try db.execute(
+                    sql: "DELETE FROM job WHERE client_id = ? AND kind = ?",
+                    arguments: [clientID, SlackJob.Kind.unpost.rawValue])
+                for (team, post) in posts {
+                    guard let envelope = envelopes[team] else { continue }
+                    try Self.enqueue(
+                        NewSlackJob(
+                            clientId: nil, teamId: team,
+                            work: .unpost(UnpostJob(channel: post.channel, ts: post.ts, envelope: envelope)), runAt: now),
+                        in: db)
+                }
+            }
+            // Queued after the deletions, in their lane: a workspace's jobs of one lane run in order, one at a time.
+            for (team, envelope) in envelopes.sorted(by: { $0.key < $1.key }) {
                 try Self.enqueue(
-                    NewSlackJob(
-                        clientId: nil, teamId: installation.teamId, work: .revoke(RevokeJob(envelope: envelope)),
-                        runAt: now),
+                    NewSlackJob(clientId: nil, teamId: team, work: .revoke(RevokeJob(envelope: envelope)), runAt: now),
                     in: db)
             }
             try db.execute(sql: "DELETE FROM slack_installation WHERE client_id = ?", arguments: [clientID])

@@ -141,6 +141,39 @@ struct ShiftedClock: WallClock {
         }
     }
 
+    /// Closing the account deletes its items, and a post lives no longer than its item: each post of the account's
+    /// feedback is deleted from the channel with the workspace's token, and the token is revoked after them.
+    @Test func closingTheAccountDeletesItsPostsFromTheChannelThenRevokesTheToken() async throws {
+        try await SlackCaptureTests.withInstalledServer { server, fake, client in
+            #expect(try await Self.put(server, client, #"{"notifyChannel":"C0777"}"#).status == 200)
+            for n in 1...2 {
+                let submitted = try await server.postJSON(
+                    "/api/feedback", #"{"clientId":"\#(client.id)","rating":3,"comment":"Post \#(n)"}"#)
+                #expect(submitted.status == 200)
+                _ = try await fake.waitForCalls("chat.postMessage", count: n)
+            }
+            try await server.eventually { try await server.count("job") == 0 }
+            let posted: Set<String> = ["1800000000.000000", "1800000000.000001"]  // the fake numbers its posts
+            #expect(try await server.count("slack_post") == 2)
+
+            let closed = try await server.request(
+                "DELETE", "/api/account", headers: ["Authorization": "Bearer \(client.key)"])
+            #expect(closed.status == 204)
+
+            let revoked = try #require(try await fake.waitForCalls("auth.revoke").first)
+            #expect(revoked.authorization == "Bearer \(FakeSlack.botToken)")
+            let deletes = await fake.calls("chat.delete")
+            #expect(Set(deletes.compactMap { $0.form["ts"] }) == posted)
+            #expect(deletes.allSatisfy { $0.form["channel"] == "C0777" && $0.authorization == "Bearer \(FakeSlack.botToken)" })
+            // Every deletion was made before the token was revoked.
+            let order = await fake.calls.map(\.method).filter { $0 == "chat.delete" || $0 == "auth.revoke" }
+            #expect(order == ["chat.delete", "chat.delete", "auth.revoke"])
+            try await server.eventually { try await server.count("job") == 0 }
+            #expect(try await server.count("slack_post") == 0)
+            #expect(!server.logs.text.contains(FakeSlack.botToken))
+        }
+    }
+
     @Test func aWidgetSubmissionAppearsInTheChosenChannelOnceAndSlackItemsAreNotEchoed() async throws {
         try await SlackCaptureTests.withInstalledServer { server, fake, client in
             #expect(try await Self.put(server, client, #"{"notifyChannel":"C0777"}"#).status == 200)

@@ -404,6 +404,59 @@ import Testing
         #expect(unposts.first?.clientId == other)
     }
 
+    /// A closed account's posts are deleted from the channel too: handing its token over turns every post of its
+    /// items, and every deletion of a post it had queued, into a deletion of no client carrying the token (the
+    /// installation goes at once), queued before the token's revocation; another client's posts stay as they were,
+    /// and a workspace whose token was revoked already gets none (nothing could delete them).
+    @Test(arguments: StoreFactories.available)
+    func handingAClosedAccountsTokenOverHandsItsPostDeletionsOverWithIt(_ factory: StoreFactory) async throws {
+        let s = try await factory.store()
+        let client = try await s.client()
+        let other = try await s.client()
+        try await s.install(team: "T3", client: client, envelope: nil)  // revoked, then another workspace installed
+        try await s.install(team: "T1", client: client, envelope: [1, 2, 3])
+        try await s.install(team: "T2", client: other, envelope: [9])
+        let kept = try await s.item(client)
+        let deleted = try await s.item(client)
+        let theirs = try await s.item(other)
+        for (item, client, team, ts) in [
+            (kept, client, "T1", "1800000000.000001"), (deleted, client, "T1", "1800000000.000002"),
+            (kept, client, "T3", "1800000000.000003"), (theirs, other, "T2", "1800000000.000004"),
+        ] {
+            #expect(try await s.slack.recordPost(
+                PostedMessage(feedbackId: item.id, clientId: client, teamId: team, channel: "C\(team)", ts: ts),
+                at: Self.t0))
+        }
+        #expect(try await s.feedback.deleteFeedback(id: deleted.id, clientID: client))  // its deletion is queued
+
+        #expect(try await s.slack.handOverTokens(clientID: client, at: Self.t0 + 5) == 2)
+        #expect(try await s.slack.eraseClientRecords(clientID: client)["jobs"] == 0)
+
+        let unposts = try await s.slack.pendingJobs(kind: .unpost, team: "T1")
+        let handedOver = unposts.compactMap { job -> UnpostJob? in
+            if case .unpost(let post) = job.work { post } else { nil }
+        }.sorted { $0.ts < $1.ts }
+        #expect(handedOver == [
+            UnpostJob(channel: "CT1", ts: "1800000000.000001", envelope: [1, 2, 3]),
+            UnpostJob(channel: "CT1", ts: "1800000000.000002", envelope: [1, 2, 3]),
+        ])
+        #expect(unposts.allSatisfy { $0.clientId == nil && $0.runAt == Self.t0 + 5 })
+        #expect(try await s.slack.pendingJobs(kind: .unpost, team: "T3").isEmpty)
+        #expect(try await s.slack.pendingJobs(kind: .unpost, team: "T2").isEmpty)
+        // Its revocation comes after them in their lane: claimed one job of a workspace at a time, oldest first.
+        var order: [SlackJob.Kind] = []
+        while let job = try await s.claimAll(at: Self.t0 + 5, kinds: [.unpost, .revoke]).first(where: { $0.teamId == "T1" }) {
+            order.append(job.kind)
+            #expect(try await s.slack.finishJob(job, then: nil))
+        }
+        #expect(order == [.unpost, .unpost, .revoke])
+        // The other client's post is still there to delete with its item.
+        #expect(try await s.feedback.deleteFeedback(id: theirs.id, clientID: other))
+        #expect(try await s.slack.pendingJobs(kind: .unpost, team: "T2").map(\.work) == [
+            .unpost(UnpostJob(channel: "CT2", ts: "1800000000.000004"))
+        ])
+    }
+
     // MARK: Recovery
 
     static func recovered(team: String, ts: String, emoji: String = "wrench") -> CapturedMessage {

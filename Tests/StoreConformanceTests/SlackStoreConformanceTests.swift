@@ -1050,8 +1050,8 @@ import Testing
         #expect(revoke.work == .revoke(RevokeJob(envelope: [1, 2, 3])))
         #expect(revoke.clientId == nil)
         #expect(revoke.teamId == "T1")
-        #expect(try await s.slack.replaceRevokeEnvelope(jobID: revoke.id, expected: RevokeJob(envelope: [1, 2, 3]), with: RevokeJob(envelope: [4])))
-        #expect(try await s.slack.replaceRevokeEnvelope(jobID: revoke.id, expected: RevokeJob(envelope: [1, 2, 3]), with: RevokeJob(envelope: [5])) == false)
+        #expect(try await s.slack.replaceJobWork(jobID: revoke.id, expected: .revoke(RevokeJob(envelope: [1, 2, 3])), with: .revoke(RevokeJob(envelope: [4]))))
+        #expect(try await s.slack.replaceJobWork(jobID: revoke.id, expected: .revoke(RevokeJob(envelope: [1, 2, 3])), with: .revoke(RevokeJob(envelope: [5]))) == false)
         #expect(try await s.slack.pendingJobs(kind: .revoke, team: nil).map(\.work) == [.revoke(RevokeJob(envelope: [4]))])
         // One workspace's jobs of one kind.
         #expect(try await s.slack.pendingJobs(kind: .revoke, team: "T1").count == 1)

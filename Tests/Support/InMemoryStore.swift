@@ -840,12 +840,12 @@ extension InMemoryStore: SlackStore {
         }
     }
 
-    public func replaceRevokeEnvelope(jobID: Int64, expected: RevokeJob, with replacement: RevokeJob) async throws
+    public func replaceJobWork(jobID: Int64, expected: SlackJob.Work, with replacement: SlackJob.Work) async throws
         -> Bool
     {
         write { state in
-            guard state.jobs[jobID]?.job.work == .revoke(expected) else { return false }
-            state.jobs[jobID]?.job.work = .revoke(replacement)
+            guard expected.kind == replacement.kind, state.jobs[jobID]?.job.work == expected else { return false }
+            state.jobs[jobID]?.job.work = replacement
             return true
         }
     }
@@ -1032,15 +1032,32 @@ extension InMemoryStore: SlackStore {
     public func handOverTokens(clientID: String, at now: Int64) async throws -> Int {
         write { state in
             let owned = state.installations.values.filter { $0.clientId == clientID }
+            var envelopes = [String: [UInt8]]()
             for installation in owned {
-                if let envelope = installation.tokenEnvelope {
+                if let envelope = installation.tokenEnvelope { envelopes[installation.teamId] = envelope }
+                state.installations[installation.teamId] = nil
+            }
+            if !envelopes.isEmpty {
+                var posts = state.posts.values.joined().filter { $0.clientId == clientID }
+                    .map { (team: $0.teamId, post: UnpostJob(channel: $0.channel, ts: $0.ts)) }
+                for (id, stored) in state.jobs.sorted(by: { $0.key < $1.key })
+                where stored.job.clientId == clientID && stored.job.kind == .unpost {
+                    if case .unpost(let post) = stored.job.work, let team = stored.job.teamId { posts.append((team, post)) }
+                    state.jobs[id] = nil
+                }
+                for (team, post) in posts {
+                    guard let envelope = envelopes[team] else { continue }
                     Self.enqueue(
                         NewSlackJob(
-                            clientId: nil, teamId: installation.teamId, work: .revoke(RevokeJob(envelope: envelope)),
-                            runAt: now),
+                            clientId: nil, teamId: team,
+                            work: .unpost(UnpostJob(channel: post.channel, ts: post.ts, envelope: envelope)), runAt: now),
                         into: &state)
                 }
-                state.installations[installation.teamId] = nil
+            }
+            for (team, envelope) in envelopes.sorted(by: { $0.key < $1.key }) {
+                Self.enqueue(
+                    NewSlackJob(clientId: nil, teamId: team, work: .revoke(RevokeJob(envelope: envelope)), runAt: now),
+                    into: &state)
             }
             return owned.count
         }

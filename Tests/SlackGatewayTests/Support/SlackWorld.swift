@@ -23,10 +23,10 @@ struct SlackWorld {
     let clientID: String
     let logger = Logger(label: "test") { _ in SwiftLogNoOpLogHandler() }
 
-    /// A world with T0001 installed; `api` answers the runner's calls.
-    init(api: any SlackWebAPI = FakeSlackWebAPI()) async throws {
+    /// A world with T0001 installed; `api` answers the runner's calls; tokens sealed under `key` (a random one).
+    init(api: any SlackWebAPI = FakeSlackWebAPI(), key: TokenKey? = nil) async throws {
         self.api = api
-        keyRing = KeyRing(current: try TokenKey(try SecretBytes.random(count: 32)))
+        keyRing = KeyRing(current: try key ?? TokenKey(try SecretBytes.random(count: 32)))
         clientID = try await store.createClient(name: "Acme", plan: .free, allowedOrigins: [], at: Self.now).0.id
         try await install(team: Self.team, clientID: clientID)
     }
