@@ -220,6 +220,7 @@ let package = Package(
                 "StorePostgres", "StoreSQLite", "Feedback", "Retention", "SlackGateway", "UseroTestSupport",
                 .product(name: "GRDB", package: "GRDB.swift"), .product(name: "PostgresNIO", package: "postgres-nio"),
                 .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ],
             swiftSettings: settings
         ),

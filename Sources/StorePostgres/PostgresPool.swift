@@ -86,7 +86,11 @@ final class PostgresPool: Sendable {
         -> Generation
     {
         let client = PostgresClient(configuration: configuration, backgroundLogger: logger)
-        return Generation(number: number, client: client, runner: Task { await client.run() })
+        // Detached: `run()` ends the pool, closing its connections, at a graceful shutdown it can see from where it
+        // runs. A fresh pool is started from a lease that found the server back, inside the service group's tasks,
+        // and saw SIGTERM the moment it came, under the requests still draining (they answered 500 for rows that had
+        // committed). The pool ends when `close()` cancels it, which the service group does last.
+        return Generation(number: number, client: client, runner: Task.detached { await client.run() })
     }
 
     /// Runs `body` on a pooled connection, waiting at most `leaseTimeout` for the pool to hand one over; then (or when

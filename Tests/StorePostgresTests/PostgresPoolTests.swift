@@ -4,6 +4,7 @@ import Foundation
 import Glibc
 #endif
 import PostgresNIO
+import ServiceLifecycle
 import Synchronization
 import Testing
 
@@ -153,5 +154,54 @@ struct PostgresPoolBatchTests {
         #expect(done[2].backend != done[1].backend)
         #expect(done[2].backend == done[3].backend)
         await pool.close()
+    }
+}
+
+/// postgres-nio's client ends its pool at a graceful shutdown it can see from where it runs
+/// (`cancelWhenGracefulShutdown`), closing the connections under whatever runs on them. A pool started inside the
+/// service group's tasks (as the fresh pool that replaces one after an outage is, from the lease that found the
+/// server back) saw the SIGTERM and closed at once, before the HTTP server had drained: an instance stopped after it
+/// had ridden out an outage answered 500 for submissions that had committed (an operator's walkthrough of a rolling
+/// restart). The pool's connections must last until `close()`, which the service group calls last.
+@Suite(.enabled(if: TestPostgres.isAvailable, TestPostgres.skipReason))
+struct PostgresPoolShutdownTests {
+    private struct Body: Service {
+        let body: @Sendable () async -> Void
+        func run() async throws { await body() }
+    }
+
+    @Test(.timeLimit(.minutes(1)))
+    func aStatementInFlightAtAGracefulShutdownFinishesOnItsConnection() async throws {
+        let settings = try TestPostgres.settings()
+        let (started, startedNow) = AsyncStream.makeStream(of: Void.self)
+        let outcome = Mutex<Result<Int, any Error>?>(nil)
+        let service = Body {
+            let pool = PostgresPool(
+                settings: settings, configuration: settings.clientConfiguration(), logger: TestPostgres.logger)
+            let watch = ConnectionWatch()
+            do {
+                let rows = try await pool.withConnection(leaseTimeout: .seconds(10)) { connection in
+                    startedNow.yield()
+                    return try await watch.run("SELECT pg_sleep(1)", on: connection, logger: TestPostgres.logger)
+                        .rows.count
+                }
+                outcome.withLock { $0 = .success(rows) }
+            } catch {
+                outcome.withLock { $0 = .failure(error) }
+            }
+            await pool.close()
+        }
+        let group = ServiceGroup(
+            configuration: ServiceGroupConfiguration(
+                services: [.init(service: service, successTerminationBehavior: .gracefullyShutdownGroup)],
+                logger: TestPostgres.logger))
+        try await withThrowingTaskGroup(of: Void.self) { tasks in
+            tasks.addTask { try await group.run() }
+            for await _ in started { break }
+            await group.triggerGracefulShutdown()
+            try await tasks.waitForAll()
+        }
+        let result = try #require(outcome.withLock { $0 })
+        #expect(try result.get() == 1)
     }
 }
