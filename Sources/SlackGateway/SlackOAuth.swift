@@ -103,6 +103,20 @@ public struct SlackOAuth: Sendable {
         return nil
     }
 
+    /// A state whose signature fails here, but whose nonce the store holds for its client, was made by an instance
+    /// of this deployment signing with another key: its instances do not share one `USERO_TOKEN_KEY`, and behind a
+    /// load balancer installs fail at random. The operator is told (the admin sees the page of any bad link); the
+    /// nonce is consumed, as the link can no longer be used anywhere. Never the state or the key in the log.
+    private func explainForeignSignature(of state: String?, now: Int64) async {
+        let parts = state.map { $0.split(separator: ".", omittingEmptySubsequences: false).map(String.init) } ?? []
+        guard parts.count == 4, parts[0].utf8.count <= 64, parts[1].utf8.count <= 64,
+            (try? await store.consumeOAuthState(nonce: parts[1], clientID: parts[0], now: now)) == true
+        else { return }
+        logger.warning(
+            "A Slack install link made by another instance of this deployment failed its signature here: the instances do not share one USERO_TOKEN_KEY (every instance must have the same key), so installs fail whenever the callback reaches another instance than the link's",
+            metadata: ["client.id": "\(parts[0])"])
+    }
+
     // MARK: Callback
 
     /// How the callback ended: what the admin's browser is shown.
@@ -130,10 +144,11 @@ public struct SlackOAuth: Sendable {
     /// Checks the state (signed, unexpired, unused: it is consumed here), exchanges the code, asks `auth.test`
     /// who the bot is, and stores the installation. Nothing is stored on any failure.
     public func complete(code: String?, state: String?, error: String?) async -> CallbackResult {
+        let now = epochMillis(clock.now())
         guard let state, let parsed = verify(state: state) else {
+            await explainForeignSignature(of: state, now: now)
             return .failed(status: 400, reason: "This install link is not valid. Ask for a new link from usero.")
         }
-        let now = epochMillis(clock.now())
         let consumed: Bool
         do {
             consumed = try await store.consumeOAuthState(nonce: parsed.nonce, clientID: parsed.client, now: now)

@@ -406,8 +406,16 @@ extension AppConfig {
     /// next. `serve` and `tokens reseal`, which seal, check it; the other commands seal nothing.
     func requireSharedTokenKey() throws(AppConfig.Invalid) {
         guard postgres != nil, tokenKeyBase64 == nil else { return }
+        // A deployment moved from SQLite keeps the key its tokens were sealed with in its data folder: a new key would
+        // open none of them, so that file is named first when it is there.
+        let file = SlackKeys.keyFilePath(in: dataDirectory)
+        let hint =
+            FileManager.default.fileExists(atPath: file)
+            ? "the tokens of a deployment moved from SQLite open with its key: USERO_TOKEN_KEY_FILE=\(file)"
+            : "a new deployment makes one with: head -c 32 /dev/urandom | base64; one moved from SQLite needs that "
+                + "deployment's key, USERO_TOKEN_KEY_FILE=its USERO_DATA_DIR/token.key"
         throw AppConfig.Invalid(
-            description: "USERO_TOKEN_KEY must be set when USERO_DATABASE is PostgreSQL (every instance uses the same key; "
-                + "make one with: head -c 32 /dev/urandom | base64)")
+            description: "USERO_TOKEN_KEY must be set when USERO_DATABASE is PostgreSQL (every instance uses the same "
+                + "key; \(hint))")
     }
 }

@@ -75,10 +75,20 @@ struct DatabaseCommand: AsyncParsableCommand {
             } else {
                 unknown = sealed
             }
-            guard unknown > 0 else { return }
+            let file = SlackKeys.keyFilePath(in: config.dataDirectory)
+            guard unknown > 0 else {
+                // They open with the SQLite deployment's key file, which serve on PostgreSQL never reads.
+                if config.tokenKeyBase64 == nil {
+                    printNote(
+                        "the \(sealed) Slack workspaces' tokens open with \(file); serve on PostgreSQL reads its key only "
+                            + "from USERO_TOKEN_KEY: start every instance with USERO_TOKEN_KEY_FILE=\(file)")
+                }
+                return
+            }
             printNote(
                 "\(unknown) of \(sealed) Slack workspaces' tokens are sealed with a key this environment lacks: give "
-                    + "serve the SQLite deployment's key (USERO_TOKEN_KEY, or its token.key file in USERO_DATA_DIR)")
+                    + "serve the SQLite deployment's key (USERO_TOKEN_KEY, or USERO_TOKEN_KEY_FILE=its USERO_DATA_DIR/"
+                    + "token.key; a new key opens none of them)")
         }
     }
 }

@@ -39,9 +39,14 @@ enum SlackKeys {
         SecretBytes(copying: HMACSHA256.authenticationCode(for: Array("usero-oauth-state-v1".utf8), key: tokenKey))
     }
 
+    /// Where a SQLite deployment keeps its generated key: `DATA_DIR/token.key`.
+    static func keyFilePath(in dataDirectory: String) -> String {
+        URL(fileURLWithPath: dataDirectory).appendingPathComponent("token.key").path
+    }
+
     /// Reads `DATA_DIR/token.key`, creating it (mode 0600, 32 random bytes, base64) when asked and absent.
     static func keyFile(in dataDirectory: String, create: Bool, logger: Logger?) throws -> SecretBytes {
-        let path = URL(fileURLWithPath: dataDirectory).appendingPathComponent("token.key").path
+        let path = keyFilePath(in: dataDirectory)
         if !FileManager.default.fileExists(atPath: path) {
             guard create else {
                 throw AppConfig.Invalid(description: "USERO_TOKEN_KEY is unset and \(path) does not exist")
@@ -82,7 +87,7 @@ enum SlackKeys {
     /// With `USERO_TOKEN_KEY` set, a `token.key` left in the data folder is not read, so not refused; but a key
     /// others may read (one from before the move to the variable, say) is still a key: the operator hears of it.
     static func warnOfLooseKeyFile(in dataDirectory: String, logger: Logger?) {
-        let path = URL(fileURLWithPath: dataDirectory).appendingPathComponent("token.key").path
+        let path = keyFilePath(in: dataDirectory)
         guard (try? refuseLoosePermissions(path)) == nil else { return }
         logger?.warning(
             "A token key file others may read is in USERO_DATA_DIR (USERO_TOKEN_KEY is used instead): chmod 600 it, or delete it once no deployment needs it",

@@ -137,6 +137,24 @@ struct DatabaseCopyTests {
             #expect(again.status == 1)
             #expect(again.stderr.contains("already holds data"), "\(again.stderr)")
 
+            // A deployment whose key is its data folder's token.key (SQLite's default): the tokens open with it, but
+            // serve on PostgreSQL reads no file of its own accord; the copy, and serve without a key, name the
+            // variable that hands it over, rather than have the operator make a new key that opens none of them.
+            let keyFile = URL(fileURLWithPath: dataDirectory).appendingPathComponent("token.key")
+            #expect(FileManager.default.createFile(
+                atPath: keyFile.path, contents: Data(SlackTestSettings.tokenKey.utf8), attributes: [.posixPermissions: 0o600]))
+            let other = try await TestBackend.databaseURL(for: TestServer.makeFolder())
+            let withFile = ["USERO_DATABASE": other, "USERO_DATA_DIR": dataDirectory]
+            let copiedWithFile = try await UseroBinary.run(["database", "copy", "--from", sqlitePath], environment: withFile)
+            #expect(copiedWithFile.status == 0, "\(copiedWithFile.stderr)")
+            #expect(copiedWithFile.stderr.contains("USERO_TOKEN_KEY_FILE=\(keyFile.path)"), "\(copiedWithFile.stderr)")
+            var serveWithout = withFile
+            serveWithout["USERO_PORT"] = "0"
+            let refusedServe = try await UseroBinary.run(["serve"], environment: serveWithout)
+            #expect(refusedServe.status == 78)
+            #expect(refusedServe.stderr.contains("USERO_TOKEN_KEY_FILE=\(keyFile.path)"), "\(refusedServe.stderr)")
+            try FileManager.default.removeItem(at: keyFile)
+
             // Then serve on PostgreSQL (another data folder: nothing read from the old one) answers as before
             try await TestServer.run(folder: folder, configure: {
                 SlackTestSettings.configure(&$0, fakeURL: api)

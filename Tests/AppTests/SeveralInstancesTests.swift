@@ -269,6 +269,18 @@ struct SeveralInstancesTests {
                 #expect(!c.logText.contains("slack.job_kind=slack.capture"), "C never ran the capture")
                 let ran = instances.prefix(2).filter { $0.logText.contains("slack.job_kind=slack.capture") }
                 #expect(ran.count == 1, "one instance with the key captured it")
+
+                // An install link made on A and completed on C fails there (C cannot verify A's signature), and C
+                // tells the operator why instead of leaving random install failures unexplained.
+                let second = try await UseroBinary.createClient(name: "Second", environment: a.environment)
+                let link = try await a.send(
+                    "POST", "/api/slack/install-link", headers: ["Authorization": "Bearer \(second.adminKey)"])
+                let linkURL = try #require(link.json["url"] as? String)
+                let state = try #require(URLComponents(string: linkURL)?.queryItems?.first { $0.name == "state" }?.value)
+                let done = try await c.send("GET", "/slack/oauth/callback?code=good-code&state=\(state)")
+                #expect(done.status == 400)
+                #expect(c.logText.contains("do not share one USERO_TOKEN_KEY"), "\(c.logText.suffix(2000))")
+                #expect(!c.logText.contains(state))
             }
         }
     }
