@@ -104,7 +104,15 @@ public enum PostgresErrorText {
             case "28000": problem = "PostgreSQL does not let user \(settings.user) connect (role or pg_hba.conf)"
             case "3D000": problem = "database \(settings.database) does not exist"
             case "57P03": problem = "PostgreSQL is starting up or shutting down"
-            case "53300": problem = "PostgreSQL has no connection slots left"
+            // The role's CONNECTION LIMIT and the server's max_connections answer with the same code; the server's
+            // message (no value in it) tells which.
+            case "53300":
+                problem =
+                    (psql.serverInfo?[.message] ?? "").contains("for role")
+                    ? "PostgreSQL refused the connection: user \(settings.user) is at its role's CONNECTION LIMIT "
+                        + "(every instance opens up to USERO_DATABASE_MAX_CONNECTIONS; raise the limit or lower that)"
+                    : "PostgreSQL has no connection slots left (max_connections; every instance opens up to "
+                        + "USERO_DATABASE_MAX_CONNECTIONS)"
             // A session setting usero sends at connection (`jit`, from PostgreSQL 11) that the server does not know:
             // a server too old for usero, which the version check after connecting would otherwise have named.
             case "42704": problem = "PostgreSQL refused the connection: \(describe(psql)): usero needs PostgreSQL 12 or later"

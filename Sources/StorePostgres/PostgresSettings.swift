@@ -126,7 +126,13 @@ public struct PostgresSettings: Sendable, Equatable, CustomStringConvertible, Cu
         if let portText {
             guard !portText.isEmpty, portText.count <= 5, portText.allSatisfy(\.isASCII), portText.allSatisfy(\.isNumber),
                 let number = Int(portText), (1...65535).contains(number)
-            else { throw fail("the port must be a number from 1 to 65535") }
+            else {
+                // `postgres://u:p@ss:w/rd@host/db`: the password's own @ and / moved where the host and port are.
+                throw fail(
+                    "the port must be a number from 1 to 65535"
+                        + (rest.count(where: { $0 == "@" }) > 1
+                            ? " (a password holding @, : or / must percent-encode them as %40, %3A, %2F)" : ""))
+            }
             port = number
         }
 

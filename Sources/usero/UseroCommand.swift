@@ -35,7 +35,12 @@ struct UseroCommand: AsyncParsableCommand {
                 try command.run()
             }
         } catch {
-            exit(withError: StoreFailure(error) ?? error)
+            // In the terms of the other lines usero prints (`usero: …`), not ArgumentParser's `Error: …`.
+            if let failure = StoreFailure(error) {
+                printNote(failure.description)
+                exit(withError: ExitCode.failure)
+            }
+            exit(withError: error)
         }
     }
 }

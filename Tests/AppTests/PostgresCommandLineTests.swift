@@ -187,7 +187,8 @@ struct PostgresCommandLineTests {
         let created = try await UseroBinary.run(["clients", "create", "--name", "After"], environment: environment)
         #expect(created.status == 1, "\(created.stderr)")
         #expect(
-            created.stderr.contains("USERO_DATABASE: PostgreSQL: 25006 cannot execute INSERT in a read-only transaction"),
+            created.stderr.hasPrefix(
+                "usero: USERO_DATABASE: PostgreSQL: 25006 cannot execute INSERT in a read-only transaction"),
             "\(created.stderr)")
         #expect(!created.stderr.contains("Generic description"), "\(created.stderr)")
         let password = try PostgresStartupTests.password(in: environment["USERO_DATABASE"] ?? "")
@@ -247,6 +248,13 @@ struct PostgresCommandLineTests {
             #expect(lines.count == 1, "\(outcome.stderr)")
             #expect(lines.first?.contains("the role \(role) lacks INSERT on feedback_screenshot;") == true, "\(outcome.stderr)")
             #expect(!outcome.stderr.contains("app-password"))
+            // A role at its CONNECTION LIMIT is named as such, not as a server out of slots (the same SQLSTATE).
+            try await runAsOwner("ALTER ROLE \(role) CONNECTION LIMIT 0")
+            let limited = try await UseroBinary.run(["serve"], environment: environment)
+            #expect(limited.status == 78, "\(limited.stderr)")
+            #expect(limited.stderr.contains("user \(role) is at its role's CONNECTION LIMIT"), "\(limited.stderr)")
+            #expect(limited.stderr.contains("USERO_DATABASE_MAX_CONNECTIONS"))
+            try await runAsOwner("ALTER ROLE \(role) CONNECTION LIMIT -1")
             try await runAsOwner("GRANT INSERT ON feedback_screenshot TO \(role)")
             try await UseroBinary.withServe(environment: environment) { port in
                 let health = try await HTTPResult.send("GET", "http://127.0.0.1:\(port)/healthz")

@@ -116,6 +116,7 @@ import Testing
         ("postgres://u:pa/ss@h/d", "must be percent-encoded as %2F, %3F or %23"),
         ("postgres://u:pa?ss@h/d", "must be percent-encoded as %2F, %3F or %23"),
         ("postgres://u:pa#ss@h/d", "must be percent-encoded as %2F, %3F or %23"),
+        ("postgres://u:p@ss:w/rd@h:5432/d", "a password holding @, : or / must percent-encode them as %40, %3A, %2F"),
         ("postgres://u@h/my db", "white space"),
         ("mysql://u@h/d", "starts with postgres://"),
     ])
