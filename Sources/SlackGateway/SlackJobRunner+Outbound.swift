@@ -97,6 +97,12 @@ extension SlackJobRunner {
             let token = try open(envelope, team: team)
             do {
                 try await api.deleteMessage(channel: payload.channel, ts: payload.ts, token: token)
+            } catch let error as SlackAPIError where error == .slack(code: "invalid_auth") && !Self.outlived(job, now: now) {
+                // Also what Slack answers a server outside the app's allowed IP ranges (see `invalidAuthGrace`):
+                // tried again hourly, no attempt used, for as long as a deletion keeps trying.
+                try await store.rescheduleJob(
+                    job, runAt: now + Self.refusedRetryDelay, countAttempt: false, error: "invalid_auth")
+                return
             } catch let error as SlackAPIError where error.meansInstallationGone {
                 logger.debug("Slack refused a closed account's token; its post stays", metadata: ["slack.team_id": "\(team)"])
             }

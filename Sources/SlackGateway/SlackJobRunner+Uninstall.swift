@@ -86,6 +86,14 @@ extension SlackJobRunner {
             try await finish(job, then: nil)
             return
         }
+        if let team = job.teamId, try await store.activeInstallation(team: team)?.tokenEnvelope != nil {
+            // Installed again since (by the project the admin moved to, say). Slack gives an app one bot token per
+            // workspace, so this is most likely the new installation's token too: revoking it would uninstall that.
+            logger.info("Slack revoke of a closed account's token skipped: the workspace is installed again",
+                metadata: ["slack.team_id": "\(team)", "slack.job_id": "\(job.id)"])
+            try await finish(job, then: nil)
+            return
+        }
         if let team = job.teamId, now - (job.createdAt ?? now) < Self.revokeAwaitLimit,
             try await store.pendingJobs(kind: .unpost, team: team).contains(where: {
                 if case .unpost(let post) = $0.work { post.tokenEnvelope != nil } else { false }

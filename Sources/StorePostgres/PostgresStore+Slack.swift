@@ -1083,30 +1083,35 @@ extension PostgresStore: SlackStore {
 
     /// The deletions a closed account's items still owe the workspace (their posts, and deletions already queued),
     /// handed over with the workspace's token (`UnpostJob.envelope`): the installation goes now, the revocation waits
-    /// for them. One statement each way, however many posts: the payload is built here as `UnpostJob` encodes it.
+    /// for them. The posts in one statement, however many: the payload is built here as `UnpostJob` encodes it. The
+    /// deletions already queued (a few) are decoded here, as the other stores do, so that a row whose payload does not
+    /// decode (parked) is left to the closure's deletion of the client's jobs rather than failing the closure.
     static func handOverPosts(clientID: String, envelopes: [String: [UInt8]], at now: Int64, in tx: PostgresTransaction)
         async throws
     {
+        let kind = SlackJob.Kind.unpost.rawValue
+        var sql = SQLBuilder(PGJobRecord.select)
+        sql.append(" WHERE client_id = \(sql.bind(clientID)) AND kind = \(sql.bind(kind))")
+        for job in try await tx.rows(sql.query).compactMap({ try? PGJobRecord.job($0) }) {
+            guard case .unpost(let post) = job.work, let team = job.teamId, let envelope = envelopes[team] else { continue }
+            try await Self.deleteJob(job.id, in: tx)
+            try await Self.enqueue(
+                NewSlackJob(
+                    clientId: nil, teamId: team,
+                    work: .unpost(UnpostJob(channel: post.channel, ts: post.ts, envelope: envelope)), runAt: now),
+                in: tx)
+        }
         let teams = Array(envelopes.keys)
         let sealed = teams.map { Data(envelopes[$0]!).base64EncodedString() }
-        let kind = SlackJob.Kind.unpost.rawValue
         try await tx.execute(
             """
-            WITH token AS (SELECT * FROM unnest(\(teams)::text[], \(sealed)::text[]) AS t(team_id, envelope)),
-            queued AS (
-                DELETE FROM job WHERE client_id = \(clientID) AND kind = \(kind) RETURNING team_id, payload
-            ),
-            posts AS (
-                SELECT team_id, channel_id AS channel, message_ts AS ts FROM slack_post WHERE client_id = \(clientID)
-                UNION ALL
-                SELECT team_id, payload::json->>'channel', payload::json->>'ts' FROM queued
-            )
+            WITH token AS (SELECT * FROM unnest(\(teams)::text[], \(sealed)::text[]) AS t(team_id, envelope))
             INSERT INTO job (kind, client_id, team_id, payload, run_at, attempts, deadline_at, created_at)
-            SELECT \(kind), NULL, posts.team_id,
-                json_build_object('channel', posts.channel, 'ts', posts.ts, 'tokenEnvelope', token.envelope)::text,
+            SELECT \(kind), NULL, p.team_id,
+                json_build_object('channel', p.channel_id, 'ts', p.message_ts, 'tokenEnvelope', token.envelope)::text,
                 \(now), 0, NULL, \(now)
-            FROM posts JOIN token ON token.team_id = posts.team_id
-            WHERE posts.channel IS NOT NULL AND posts.ts IS NOT NULL
+            FROM slack_post p JOIN token ON token.team_id = p.team_id
+            WHERE p.client_id = \(clientID)
             """)
     }
 

@@ -63,8 +63,9 @@ import UseroTestSupport
         let api = FakeSlackWebAPI()
         let world = try await SlackWorld(api: api)
         let envelope = try #require(try await world.store.activeInstallation(team: SlackWorld.team)?.tokenEnvelope)
+        // Closed longer ago than the wait's limit (its revocation queued then), a deletion still due later.
         let longAgo = world.nowMillis - SlackJobRunner.revokeAwaitLimit - 1
-        try await world.store.enqueue(world.newJob(.revoke(RevokeJob(envelope: envelope))).runningAt(longAgo))
+        #expect(try await world.store.handOverTokens(clientID: world.clientID, at: longAgo) == 1)
         try await world.store.enqueue(
             world.newJob(.unpost(UnpostJob(channel: "C0777", ts: "1800000000.000001", envelope: envelope)))
                 .runningAt(world.nowMillis + 3_600_000))
@@ -72,6 +73,43 @@ import UseroTestSupport
         _ = await world.worker().runDueJobs()
         #expect(api.calls.map(\.method) == ["auth.revoke"])
         #expect(world.jobs.only?.kind == .unpost)
+    }
+
+    /// The workspace installed again before the revocation ran (by the project the admin moved to): Slack gives the
+    /// app one bot token per workspace, so revoking the closed account's token would uninstall the new installation.
+    /// It is not revoked.
+    @Test func aWorkspaceInstalledAgainMeanwhileKeepsItsToken() async throws {
+        let api = FakeSlackWebAPI()
+        let world = try await Self.closedWithTwoPosts(api)
+        let newProject = try await world.store.createClient(name: "New", plan: .free, allowedOrigins: [], at: SlackWorld.now).0.id
+        try await world.install(team: SlackWorld.team, clientID: newProject)
+
+        _ = await world.worker().runDueJobs()
+        #expect(api.calls.map(\.method) == ["chat.delete", "chat.delete"])
+        #expect(world.jobs.isEmpty)
+        #expect(try await world.store.activeInstallation(team: SlackWorld.team)?.clientId == newProject)
+    }
+
+    /// `invalid_auth` may mean the server is outside the app's allowed IP ranges (see `invalidAuthGrace`): a
+    /// deletion refused so tries again hourly, without using an attempt, instead of leaving its post for good.
+    @Test func aDeletionRefusedWithInvalidAuthTriesAgainHourly() async throws {
+        let api = FakeSlackWebAPI()
+        let world = try await Self.closedWithTwoPosts(api)
+        api.fail("chat.delete", with: .slack(code: "invalid_auth"))
+
+        _ = await world.worker().runDueJobs()
+        let waiting = try #require(world.jobs.first { $0.kind == .unpost })
+        #expect(waiting.attempts == 0)
+        #expect(waiting.runAt == world.nowMillis + SlackJobRunner.refusedRetryDelay)
+        #expect(!api.calls.contains { $0.method == "auth.revoke" })  // it waits for the deletion
+
+        world.clock.advance(by: TimeInterval(SlackJobRunner.refusedRetryDelay / 1000))
+        _ = await world.worker().runDueJobs()
+        #expect(api.calls.filter { $0.method == "chat.delete" }.count == 3)
+        world.clock.advance(by: TimeInterval(SlackJobRunner.revokeAwaitDelay / 1000))
+        _ = await world.worker().runDueJobs()
+        #expect(api.calls.last?.method == "auth.revoke")
+        #expect(world.jobs.isEmpty)
     }
 
     /// A token Slack refuses already (the workspace uninstalled meanwhile) can delete nothing: the deletion ends

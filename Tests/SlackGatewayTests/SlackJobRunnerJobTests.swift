@@ -565,6 +565,9 @@ import UseroTestSupport
     @Test func aClosedAccountsRevokeIsLeftForAnInstanceWithItsKey() async throws {
         let (world, api) = try await SlackJobRunnerJobTests.world()
         let envelope = try world.keyRing.seal(Array("xoxb-closed".utf8), associatedData: Array(SlackWorld.team.utf8))
+        // Closed: the installation gone (a revocation of a workspace installed again is skipped).
+        #expect(try await world.store.handOverTokens(clientID: world.clientID, at: world.nowMillis) == 1)
+        for job in world.jobs { #expect(try await world.store.finishJob(job, then: nil)) }
         try await world.store.enqueue(world.newJob(.revoke(RevokeJob(envelope: envelope))))
         let replica = SlackJobRunner(
             store: world.store, auditor: world.store,

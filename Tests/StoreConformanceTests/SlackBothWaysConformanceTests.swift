@@ -441,6 +441,13 @@ import Testing
             UnpostJob(channel: "CT1", ts: "1800000000.000002", envelope: [1, 2, 3]),
         ])
         #expect(unposts.allSatisfy { $0.clientId == nil && $0.runAt == Self.t0 + 5 })
+        // `tokens reseal` swaps the envelope they carry (PostgreSQL writes their payload in SQL: compared as JSON).
+        let first = try #require(unposts.first)
+        guard case .unpost(let post) = first.work else { Issue.record("not an unpost"); return }
+        let resealed = SlackJob.Work.unpost(UnpostJob(channel: post.channel, ts: post.ts, envelope: [4, 5]))
+        #expect(try await s.slack.replaceJobWork(jobID: first.id, expected: first.work, with: resealed))
+        #expect(try await s.slack.replaceJobWork(jobID: first.id, expected: first.work, with: resealed) == false)
+        #expect(try await s.slack.pendingJobs(kind: .unpost, team: "T1").contains { $0.work == resealed })
         #expect(try await s.slack.pendingJobs(kind: .unpost, team: "T3").isEmpty)
         #expect(try await s.slack.pendingJobs(kind: .unpost, team: "T2").isEmpty)
         // Its revocation comes after them in their lane: claimed one job of a workspace at a time, oldest first.
