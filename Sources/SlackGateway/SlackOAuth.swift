@@ -31,6 +31,8 @@ public struct SlackOAuth: Sendable {
     let store: any SlackStore
     let api: any SlackWebAPI
     let keyRing: KeyRing
+    /// At most one warning a minute about links signed with a key this instance lacks.
+    let foreignSignatures = WarningThrottle(interval: .seconds(60))
     let stateKey: SecretBytes
     /// Keys that signed states before a token-key rotation (derived from `USERO_PREVIOUS_TOKEN_KEYS`): their links
     /// still work, from any instance, while instances move to the new key one by one.
@@ -103,18 +105,21 @@ public struct SlackOAuth: Sendable {
         return nil
     }
 
-    /// A state whose signature fails here, but whose nonce the store holds for its client, was made by an instance
-    /// of this deployment signing with another key: its instances do not share one `USERO_TOKEN_KEY`, and behind a
-    /// load balancer installs fail at random. The operator is told (the admin sees the page of any bad link); the
-    /// nonce is consumed, as the link can no longer be used anywhere. Never the state or the key in the log.
-    private func explainForeignSignature(of state: String?, now: Int64) async {
-        let parts = state.map { $0.split(separator: ".", omittingEmptySubsequences: false).map(String.init) } ?? []
-        guard parts.count == 4, parts[0].utf8.count <= 64, parts[1].utf8.count <= 64,
-            (try? await store.consumeOAuthState(nonce: parts[1], clientID: parts[0], now: now)) == true
+    /// A state shaped as this service makes them (a client id, a nonce, an unexpired instant, a whole HMAC-SHA256)
+    /// whose signature fails here was most likely signed with a key this instance lacks: the instances behind the
+    /// load balancer do not share one `USERO_TOKEN_KEY` (installs then fail whenever the callback reaches another
+    /// instance than the link's), or a previous key left `USERO_PREVIOUS_TOKEN_KEYS` within a link's 10 minutes.
+    /// The operator is told, at most once a minute (anyone can send such a state); the admin sees the page of any bad
+    /// link. Nothing is read or written for it. Never the state or a key in the log.
+    private func explainForeignSignature(of state: String?, now: Int64) {
+        let parts = state.map { $0.split(separator: ".", omittingEmptySubsequences: false) } ?? []
+        guard parts.count == 4, parts[0].hasPrefix("client_"), parts[0].utf8.count <= 64, parts[1].utf8.count <= 64,
+            parts[3].utf8.count == 64, Hex.decode(String(parts[3])) != nil,
+            let expires = Int64(parts[2]), expires >= now, expires <= now + Self.stateLifetime
         else { return }
-        logger.warning(
-            "A Slack install link made by another instance of this deployment failed its signature here: the instances do not share one USERO_TOKEN_KEY (every instance must have the same key), so installs fail whenever the callback reaches another instance than the link's",
-            metadata: ["client.id": "\(parts[0])"])
+        foreignSignatures.warn(
+            "A Slack install link failed its signature here though it is shaped as usero's and unexpired: it was most likely signed with a key this instance lacks (every instance must have the same USERO_TOKEN_KEY; after a rotation, keep the old key in USERO_PREVIOUS_TOKEN_KEYS for 10 minutes)",
+            on: logger)
     }
 
     // MARK: Callback
@@ -146,7 +151,7 @@ public struct SlackOAuth: Sendable {
     public func complete(code: String?, state: String?, error: String?) async -> CallbackResult {
         let now = epochMillis(clock.now())
         guard let state, let parsed = verify(state: state) else {
-            await explainForeignSignature(of: state, now: now)
+            explainForeignSignature(of: state, now: now)
             return .failed(status: 400, reason: "This install link is not valid. Ask for a new link from usero.")
         }
         let consumed: Bool

@@ -279,7 +279,7 @@ struct SeveralInstancesTests {
                 let state = try #require(URLComponents(string: linkURL)?.queryItems?.first { $0.name == "state" }?.value)
                 let done = try await c.send("GET", "/slack/oauth/callback?code=good-code&state=\(state)")
                 #expect(done.status == 400)
-                #expect(c.logText.contains("do not share one USERO_TOKEN_KEY"), "\(c.logText.suffix(2000))")
+                #expect(c.logText.contains("every instance must have the same USERO_TOKEN_KEY"), "\(c.logText.suffix(2000))")
                 #expect(!c.logText.contains(state))
             }
         }

@@ -1,6 +1,7 @@
 import Testing
 
 @testable import StorePostgres
+import Feedback
 
 /// A failure repeated for every batch (PostgreSQL down while requests keep coming) logs one warning a second, with
 /// the count of those held back, not one per batch.
