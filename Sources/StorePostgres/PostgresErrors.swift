@@ -105,10 +105,11 @@ public enum PostgresErrorText {
             case "3D000": problem = "database \(settings.database) does not exist"
             case "57P03": problem = "PostgreSQL is starting up or shutting down"
             // The role's CONNECTION LIMIT and the server's max_connections answer with the same code; the server's
-            // message (no value in it) tells which.
+            // message tells which ("too many connections for role …"; PostgreSQL 16's reserved slots say "…reserved
+            // for roles with…", a full server).
             case "53300":
                 problem =
-                    (psql.serverInfo?[.message] ?? "").contains("for role")
+                    (psql.serverInfo?[.message] ?? "").hasPrefix("too many connections for role")
                     ? "PostgreSQL refused the connection: user \(settings.user) is at its role's CONNECTION LIMIT "
                         + "(every instance opens up to USERO_DATABASE_MAX_CONNECTIONS; raise the limit or lower that)"
                     : "PostgreSQL has no connection slots left (max_connections; every instance opens up to "
