@@ -175,7 +175,7 @@ def test_the_demo_page_says_what_a_refusal_means(driver, usero):
     status = driver.find_element(By.ID, "demo-status")
     wait(driver, lambda: "knows no client client_typo" in status.text)
     assert "usero clients list" in status.text
-    # With the right clientId it goes through, and says where.
+    # With the right clientId the page says where its feedback goes.
     driver.get(usero["base"] + "/widget/demo?clientId=" + usero["client_id"])
     root = wait(driver, lambda: widget_root(driver))
     assert driver.find_element(By.ID, "demo-status").text == "Feedback from this page goes to %s." % usero["client_id"]
