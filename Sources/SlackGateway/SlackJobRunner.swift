@@ -160,6 +160,10 @@ public struct SlackJobRunner: Sendable {
                 let next = min(now + Self.refusedRetryDelay, since + Self.invalidAuthGrace)
                 await reschedule(job, runAt: max(next, now), countAttempt: false, code: Self.code(error))
                 return .retryLater
+            case .alive where job.kind == .checkToken:
+                // The daily check's own `auth.test` refused the token, the second accepted it: a moment's refusal,
+                // nothing dropped. The next check comes in a day.
+                logger.info("Slack refused this workspace's token once, then accepted it: the token works", metadata: metadata)
             case .alive:
                 // Slack refuses the stored token for this call, but not to `auth.test` (or the job used none):
                 // nobody can be told in Slack, so the operator is, once a job. Never the token.

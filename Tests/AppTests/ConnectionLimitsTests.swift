@@ -1,6 +1,7 @@
 import Feedback
 import Foundation
 import Testing
+import UseroTestSupport
 
 @testable import usero
 

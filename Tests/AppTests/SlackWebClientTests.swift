@@ -5,6 +5,7 @@ import ServiceLifecycle
 @testable import SlackGateway
 import Synchronization
 import Testing
+import UseroTestSupport
 
 @testable import usero
 

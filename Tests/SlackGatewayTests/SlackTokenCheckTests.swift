@@ -124,3 +124,22 @@ import UseroTestSupport
         #expect(world.jobs.isEmpty)
     }
 }
+
+extension SlackTokenCheckTests {
+    /// A check Slack refuses once and then accepts (its second `auth.test`) is a moment's refusal: the workspace
+    /// stays, nothing is said to be dropped, and the check ends (the next one comes in a day).
+    @Test func aCheckRefusedOnceThenAcceptedEndsWithoutTheDroppedWorkWarning() async throws {
+        let api = FakeSlackWebAPI()
+        let logs = CapturedLogs()
+        let world = try await SlackWorld(api: api, logger: logs.logger())
+        try await world.store.enqueue(world.newJob(.checkToken(CheckTokenJob())))
+        api.fail("auth.test", with: .slack(code: "token_revoked"))
+
+        #expect(await world.worker().runDueJobs() == 1)
+
+        #expect(try await world.store.activeInstallation(team: SlackWorld.team)?.tokenEnvelope != nil)
+        #expect(world.jobs.isEmpty)
+        #expect(logs.text.contains("refused this workspace's token once, then accepted it"))
+        #expect(!logs.text.contains("dropped until usero is installed again"))
+    }
+}

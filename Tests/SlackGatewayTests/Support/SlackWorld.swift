@@ -21,11 +21,12 @@ struct SlackWorld {
     let keyRing: KeyRing
     let api: any SlackWebAPI
     let clientID: String
-    let logger = Logger(label: "test") { _ in SwiftLogNoOpLogHandler() }
+    let logger: Logger
 
     /// A world with T0001 installed; `api` answers the runner's calls; tokens sealed under `key` (a random one).
-    init(api: any SlackWebAPI = FakeSlackWebAPI(), key: TokenKey? = nil) async throws {
+    init(api: any SlackWebAPI = FakeSlackWebAPI(), key: TokenKey? = nil, logger: Logger? = nil) async throws {
         self.api = api
+        self.logger = logger ?? Logger(label: "test") { _ in SwiftLogNoOpLogHandler() }
         keyRing = KeyRing(current: try key ?? TokenKey(try SecretBytes.random(count: 32)))
         clientID = try await store.createClient(name: "Acme", plan: .free, allowedOrigins: [], at: Self.now).0.id
         try await install(team: Self.team, clientID: clientID)

@@ -1,29 +1,27 @@
 import Foundation
-import Logging
+public import Logging
 import Synchronization
-@testable import Inbox
-@testable import StoreSQLite
-import SlackGateway
-import Retention
-import UseroTestSupport
 
 /// Every log line a test server wrote, message and metadata rendered, so tests can search them for secrets and
 /// canary strings. Never bootstraps the global logging system.
-final class CapturedLogs: Sendable {
+public final class CapturedLogs: Sendable {
     private let lines = Mutex<[String]>([])
 
+    /// An empty record.
+    public init() {}
+
     /// A logger whose output lands here (and nowhere else).
-    func logger(label: String = "usero-test", level: Logger.Level = .trace) -> Logger {
+    public func logger(label: String = "usero-test", level: Logger.Level = .trace) -> Logger {
         var logger = Logger(label: label) { label in Handler(label: label, sink: self) }
         logger.logLevel = level
         return logger
     }
 
     /// All lines so far.
-    var all: [String] { lines.withLock { $0 } }
+    public var all: [String] { lines.withLock { $0 } }
 
     /// Everything as one string.
-    var text: String { all.joined(separator: "\n") }
+    public var text: String { all.joined(separator: "\n") }
 
     fileprivate func append(_ line: String) { lines.withLock { $0.append(line) } }
 
