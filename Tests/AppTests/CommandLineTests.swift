@@ -186,7 +186,10 @@ import FoundationNetworking
         var settings = environment
         let missing = folder.appendingPathComponent("typo").appendingPathComponent("usero.sqlite")
         settings["USERO_DATABASE"] = missing.path
-        for command in [["retention", "run"], ["clients", "update", "client_abc", "--plan", "paid"], ["clients", "rotate-key", "client_abc"]] {
+        for command in [
+            ["retention", "run"], ["clients", "update", "client_abc", "--plan", "paid"], ["clients", "rotate-key", "client_abc"],
+            ["clients", "list"],
+        ] {
             let outcome = try await UseroBinary.run(command, environment: settings)
             #expect(outcome.status == 78, "\(command): \(outcome.stderr)")
             let lines = outcome.stderr.split(separator: "\n").filter { $0.contains("USERO_DATABASE") }
