@@ -16,6 +16,11 @@ public struct Installation: Sendable {
     public var tokenEnvelope: [UInt8]?
     public var tokenKeyId: String?
     public var installedAt: Int64
+    /// When this client first installed the app in the workspace, kept through its reinstalls (epoch ms; nil: at
+    /// `installedAt`). A reinstall moves `installedAt` (retried events from before it are an earlier installation's),
+    /// but the reactions made meanwhile, with the app still in the workspace, were forwards all the same: a recovery
+    /// sweep reaches back to this, not to the reinstall.
+    public var firstInstalledAt: Int64?
     /// The workspace's trigger emoji and notify channel; they belong to this installation.
     public var settings: SlackSettings
     /// When each trigger emoji chosen after the installation began became one (epoch ms); the others trigger since
@@ -79,7 +84,8 @@ public struct Installation: Sendable {
     /// from one made since; it counts only reactions on messages posted while their emoji captured. (A live
     /// `reaction_added` is always a forward: it happens now.)
     public func forwards(reaction emoji: String, onMessagePostedAt postedAt: Int64) -> Bool {
-        settings.triggers(emoji) && postedAt >= max(installedAt, triggerEmojiAddedAt[emoji] ?? installedAt)
+        let since = min(firstInstalledAt ?? installedAt, installedAt)
+        return settings.triggers(emoji) && postedAt >= max(since, triggerEmojiAddedAt[emoji] ?? since)
     }
 
     /// The installation after `change` made at `now`: an emoji that becomes a trigger records when; one that

@@ -815,6 +815,14 @@ public enum PostgresSchema {
                 // SQLite migration `v23-token-checked`).
                 "ALTER TABLE slack_installation ADD COLUMN token_checked_at BIGINT",
             ]),
+        PostgresMigration(
+            "v29-first-installed-at",
+            [
+                // When the client first installed the app in the workspace, kept through its reinstalls: the floor
+                // of a recovery sweep (the SQLite migration `v24-first-installed-at`).
+                "ALTER TABLE slack_installation ADD COLUMN first_installed_at BIGINT",
+                "UPDATE slack_installation SET first_installed_at = installed_at",
+            ]),
     ]
 
     /// Every table the migrations leave: what `serve` checks its role may read and write at startup

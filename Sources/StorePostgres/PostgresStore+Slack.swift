@@ -76,10 +76,15 @@ extension PostgresStore: SlackStore {
             let written = try await tx.execute(
                 """
                 INSERT INTO slack_installation (team_id, client_id, enterprise_id, team_name, bot_user_id, bot_id,
-                    app_id, scopes, installer_user_id, token_envelope, token_key_id, installed_at)
+                    app_id, scopes, installer_user_id, token_envelope, token_key_id, installed_at, first_installed_at)
                 VALUES (\(i.teamId), \(i.clientId), \(i.enterpriseId), \(i.teamName), \(i.botUserId), \(i.botId),
-                    \(i.appId), \(i.scopes), \(i.installerUserId), \(envelope), \(i.tokenKeyId), \(i.installedAt))
+                    \(i.appId), \(i.scopes), \(i.installerUserId), \(envelope), \(i.tokenKeyId), \(i.installedAt),
+                    \(i.installedAt))
                 ON CONFLICT (team_id) DO UPDATE SET
+                    -- A reinstall by the same client keeps when it first installed.
+                    first_installed_at = CASE WHEN slack_installation.client_id = excluded.client_id
+                        THEN COALESCE(slack_installation.first_installed_at, slack_installation.installed_at)
+                        ELSE excluded.installed_at END,
                     trigger_emoji = CASE WHEN slack_installation.client_id = excluded.client_id
                         THEN slack_installation.trigger_emoji END,
                     trigger_emoji_added_at = CASE WHEN slack_installation.client_id = excluded.client_id
@@ -1138,7 +1143,7 @@ enum PGInstallationRecord {
     static let select = """
         SELECT team_id, client_id, enterprise_id, team_name, bot_user_id, bot_id, app_id, scopes, installer_user_id,
             token_envelope, token_key_id, installed_at, trigger_emoji, trigger_emoji_added_at, notify_channel,
-            notify_error, notify_error_at, last_event_at, post_not_before
+            notify_error, notify_error_at, last_event_at, post_not_before, first_installed_at
         FROM slack_installation
         """
 
@@ -1151,6 +1156,7 @@ enum PGInstallationRecord {
             tokenEnvelope: (try row.value("token_envelope", as: Data?.self)).map { [UInt8]($0) },
             tokenKeyId: try row.value("token_key_id"), installedAt: try row.value("installed_at"),
             lastEventAt: try row.value("last_event_at"), postNotBefore: try row.value("post_not_before"))
+        installation.firstInstalledAt = try row.value("first_installed_at")
         do {
             try installation.restoreSettings(
                 triggerEmoji: try row.value("trigger_emoji"),

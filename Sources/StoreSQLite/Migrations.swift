@@ -409,6 +409,12 @@ extension AppDatabase {
             // uninstall whose `app_uninstalled` never arrived is found within a day, not at the next call.
             try db.execute(sql: "ALTER TABLE slack_installation ADD COLUMN token_checked_at INTEGER")
         }
+        migrator.registerMigration("v24-first-installed-at") { db in
+            // When the client first installed the app in the workspace, kept through its reinstalls: the floor of a
+            // recovery sweep (`Installation.firstInstalledAt`). Existing rows start from their install.
+            try db.execute(sql: "ALTER TABLE slack_installation ADD COLUMN first_installed_at INTEGER")
+            try db.execute(sql: "UPDATE slack_installation SET first_installed_at = installed_at")
+        }
         return migrator
     }
 }

@@ -48,9 +48,12 @@ extension SQLiteStore: SlackStore {
             }
             try db.execute(
                 sql: """
-                    INSERT INTO slack_installation (\(InstallationRecord.columns))
-                    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                    INSERT INTO slack_installation (\(InstallationRecord.columns), first_installed_at)
+                    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
                     ON CONFLICT (team_id) DO UPDATE SET
+                        -- A reinstall by the same client keeps when it first installed (the old row's values here).
+                        first_installed_at = CASE WHEN client_id = excluded.client_id
+                            THEN coalesce(first_installed_at, installed_at) ELSE excluded.installed_at END,
                         -- Settings stay through a reinstall by the same client, never pass to another one.
                         trigger_emoji = CASE WHEN client_id = excluded.client_id THEN trigger_emoji END,
                         trigger_emoji_added_at = CASE WHEN client_id = excluded.client_id
@@ -68,7 +71,7 @@ extension SQLiteStore: SlackStore {
                     """,
                 arguments: [
                     i.teamId, i.clientId, i.enterpriseId, i.teamName, i.botUserId, i.botId, i.appId, i.scopes,
-                    i.installerUserId, i.tokenEnvelope.map { Data($0) }, i.tokenKeyId, i.installedAt,
+                    i.installerUserId, i.tokenEnvelope.map { Data($0) }, i.tokenKeyId, i.installedAt, i.installedAt,
                 ])
             try db.execute(sql: "DELETE FROM slack_tombstone WHERE team_id = ?", arguments: [i.teamId])
             return .saved
@@ -1056,7 +1059,7 @@ struct InstallationRecord: FetchableRecord {
         """
     static let select = """
         SELECT \(columns), trigger_emoji, trigger_emoji_added_at, notify_channel, notify_error, notify_error_at,
-            last_event_at, post_not_before
+            last_event_at, post_not_before, first_installed_at
         FROM slack_installation
         """
 
@@ -1071,6 +1074,7 @@ struct InstallationRecord: FetchableRecord {
             tokenEnvelope: (try row.value("token_envelope", as: Data?.self)).map { [UInt8]($0) },
             tokenKeyId: try row.value("token_key_id"), installedAt: try row.value("installed_at"),
             lastEventAt: try row.value("last_event_at"), postNotBefore: try row.value("post_not_before"))
+        installation.firstInstalledAt = try row.value("first_installed_at")
         do {
             try installation.restoreSettings(
                 triggerEmoji: try row.value("trigger_emoji"),

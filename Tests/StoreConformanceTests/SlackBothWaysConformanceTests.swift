@@ -39,6 +39,28 @@ import Testing
         #expect(try await s.slack.activeInstallation(team: "T1")?.settings == SlackSettings())
     }
 
+    /// A reinstall by the same client (the README's remedy for a revoked token or missing scopes) moves
+    /// `installedAt`, but a recovery sweep still reaches back to the first install: reactions made in between, the
+    /// app still in the workspace, were forwards. An uninstall, or another client, starts over.
+    @Test(arguments: StoreFactories.available)
+    func aReinstallBySameClientKeepsWhenItFirstInstalledForRecovery(_ factory: StoreFactory) async throws {
+        let s = try await factory.store()
+        let client = try await s.client()
+        try await s.install(team: "T1", client: client, at: Self.t0)
+        try await s.install(team: "T1", client: client, envelope: [4, 5], at: Self.t0 + 5_000)
+        let reinstalled = try #require(try await s.slack.activeInstallation(team: "T1"))
+        #expect(reinstalled.installedAt == Self.t0 + 5_000)
+        #expect(reinstalled.firstInstalledAt == Self.t0)
+        #expect(reinstalled.forwards(reaction: "wrench", onMessagePostedAt: Self.t0 + 1_000))
+        #expect(!reinstalled.forwards(reaction: "wrench", onMessagePostedAt: Self.t0 - 1))
+
+        #expect(try await s.slack.acceptUninstall(team: "T1", eventId: "EU", at: Self.t0 + 6_000, deadline: Self.t0 + 66_000))
+        try await s.install(team: "T1", client: client, at: Self.t0 + 7_000)
+        let again = try #require(try await s.slack.activeInstallation(team: "T1"))
+        #expect(again.firstInstalledAt == Self.t0 + 7_000)
+        #expect(!again.forwards(reaction: "wrench", onMessagePostedAt: Self.t0 + 1_000))
+    }
+
     @Test(arguments: StoreFactories.available)
     func whenEachTriggerEmojiWasChosenIsKeptWithTheSettings(_ factory: StoreFactory) async throws {
         let s = try await factory.store()

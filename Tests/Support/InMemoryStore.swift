@@ -398,7 +398,9 @@ extension InMemoryStore: SlackStore {
                 return .clientHasAnotherWorkspace(teamName: other.teamName ?? other.teamId)
             }
             var saved = installation
+            saved.firstInstalledAt = installation.installedAt
             if let existing = state.installations[installation.teamId], existing.clientId == installation.clientId {
+                saved.firstInstalledAt = existing.firstInstalledAt ?? existing.installedAt
                 // Settings stay through a reinstall by the same client.
                 saved.settings = existing.settings
                 saved.triggerEmojiAddedAt = existing.triggerEmojiAddedAt
