@@ -165,7 +165,10 @@ public struct SlackOAuth: Sendable {
         }
         if let error {
             logger.debug("Slack install declined", metadata: ["slack.oauth_error": "\(SlackIngest.loggable(error))"])
-            return .failed(status: 400, reason: "The installation was cancelled in Slack. Nothing was changed.")
+            // The link is used up (it works once): a cancel by mistake needs a new one, which the page says.
+            return .failed(
+                status: 400,
+                reason: "The installation was cancelled in Slack. Nothing was changed. To install usero, ask for a new link.")
         }
         guard let code, !code.isEmpty, let clientID, let clientSecret else {
             return .failed(status: 400, reason: "Slack did not send an authorization code.")

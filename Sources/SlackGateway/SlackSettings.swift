@@ -65,6 +65,11 @@ public struct SlackSettings: Sendable, Equatable {
         guard unique.count <= maxTriggerEmoji else { return "At most \(maxTriggerEmoji) emoji names" }
         if let bad = unique.first(where: { !SlackCaptureMethod.isEmojiName($0) }) {
             let shown = String(bad.prefix(40))
+            if let base = bad.components(separatedBy: "::skin-tone-").first, base != bad,
+                SlackCaptureMethod.isEmojiName(base)
+            {
+                return "Skin tones are matched with their emoji: give \"\(base.prefix(40))\", not \(shown)"
+            }
             return bad.contains(":")
                 ? "Emoji names are written without colons (\"bug\", not \":bug:\"): \(shown)"
                 : "Not an emoji name (lowercase letters, digits, _ + ' - only): \(shown)"

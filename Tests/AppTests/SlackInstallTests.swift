@@ -87,6 +87,7 @@ import UseroTestSupport
                 #expect(denied.status == 400)
                 // The page says what happened: the admin cancelled, not that Slack failed to send a code
                 #expect(denied.text.contains("The installation was cancelled in Slack. Nothing was changed."), "\(denied.text)")
+                #expect(denied.text.contains("ask for a new link"), "\(denied.text)")
                 // Slack refuses the code
                 await fake.script("oauth.v2.access", .fixture("oauth_v2_access_invalid_code.json"))
                 let invalid = try await server.request(

@@ -164,6 +164,10 @@ import UseroTestSupport
         #expect(try SlackSettingsChange.parse(Array(#"{"triggerEmoji":["\#(ten.joined(separator: "\",\""))"]}"#.utf8)).triggerEmoji == ten)
         #expect(SlackSettings.triggerEmoji(stored: SlackSettings(triggerEmoji: ten).storedTriggerEmoji ?? "") == ten)
         #expect(SlackSettings.problem(triggerEmoji: ten + ["e11"]) == "At most 10 emoji names")
+        // A name as Slack reports a skin tone: its base emoji already matches every tone.
+        #expect(
+            SlackSettings.problem(triggerEmoji: ["thumbsup::skin-tone-2"])
+                == #"Skin tones are matched with their emoji: give "thumbsup", not thumbsup::skin-tone-2"#)
     }
 
     @Test func anyValidEmojiRoundTripsAsACaptureMethod() throws {
