@@ -1,6 +1,7 @@
 import Feedback
 import Foundation
 import GRDB
+import Synchronization
 
 #if canImport(Glibc)
 import Glibc
@@ -25,9 +26,20 @@ final class AppDatabase: Sendable {
     /// How long a connection waits for a lock another one holds (GRDB's busy mode).
     let busyTimeoutMilliseconds: Int
 
+    /// How long `dropErasedPages` waits between its tries while a reader is in the way; the last is repeated until
+    /// one succeeds.
+    let checkpointRetryDelays: [Duration]
+    static let defaultCheckpointRetryDelays: [Duration] = [1, 2, 4, 8, 15, 30].map { .seconds($0) }
+    /// Erasures whose pages may still be in the WAL (`wanted`), and whether a task is retrying the checkpoint.
+    private let pendingCheckpoint = Mutex<(wanted: Int, retrying: Bool)>((0, false))
+
     /// Opens (creating if needed) the database at `path` and migrates it.
-    init(path: String, busyTimeoutMilliseconds: Int = SQLiteStore.defaultBusyTimeoutMilliseconds) throws {
+    init(
+        path: String, busyTimeoutMilliseconds: Int = SQLiteStore.defaultBusyTimeoutMilliseconds,
+        checkpointRetryDelays: [Duration] = AppDatabase.defaultCheckpointRetryDelays
+    ) throws {
         self.busyTimeoutMilliseconds = busyTimeoutMilliseconds
+        self.checkpointRetryDelays = checkpointRetryDelays.isEmpty ? Self.defaultCheckpointRetryDelays : checkpointRetryDelays
         let directory = URL(fileURLWithPath: path).deletingLastPathComponent().path
         if !directory.isEmpty {
             try FileManager.default.createDirectory(
@@ -80,14 +92,35 @@ final class AppDatabase: Sendable {
     ///
     /// A reader holding an older snapshot (a long export, a backup, `sqlite3` beside the service) keeps the
     /// checkpoint from finishing. It never waits for one: it runs on the writer's connection, and waiting there (up
-    /// to the 10 s busy timeout) held every write of the service that long. It tries again in the background, a
-    /// few times over about a minute, until the reader has left.
+    /// to the 10 s busy timeout) held every write of the service that long. One task tries again in the background
+    /// (after 1, 2, 4, 8, 15 s, then every 30 s) until a checkpoint that began after the last erasure succeeds,
+    /// however long the reader stays: one that gave up after a minute left a deletion's bytes in the WAL and the
+    /// file until the next deletion, after a `sqlite3` session held open for longer (found by a review).
     func dropErasedPages() async {
         if await truncateWAL() { return }
-        Task.detached { [self] in
-            for seconds in [1, 2, 4, 8, 15, 30] {
-                try? await Task.sleep(for: .seconds(seconds))
-                if await self.truncateWAL() { return }
+        let startsRetrying = pendingCheckpoint.withLock { state in
+            state.wanted += 1
+            defer { state.retrying = true }
+            return !state.retrying
+        }
+        guard startsRetrying else { return }
+        let delays = checkpointRetryDelays
+        Task.detached { [weak self] in
+            var attempt = 0
+            while true {
+                try? await Task.sleep(for: delays[min(attempt, delays.count - 1)])
+                attempt += 1
+                // Gone with the process's store (a test's server that stopped): nothing left to retry on.
+                guard let self else { return }
+                let covers = self.pendingCheckpoint.withLock { $0.wanted }
+                guard await self.truncateWAL() else { continue }
+                // An erasure that asked after this checkpoint began may have left pages it did not fold in.
+                let done = self.pendingCheckpoint.withLock { state in
+                    if state.wanted == covers { state.retrying = false }
+                    return !state.retrying
+                }
+                if done { return }
+                attempt = 0
             }
         }
     }

@@ -26,12 +26,16 @@ public final class SQLiteStore: Sendable {
     /// `serve`, whose leases are its own (`releaseJobLeases()` is for `serve`'s start). With `postsNewFeedbackToSlack`, every accepted item commits together with the
     /// jobs that post it to its workspaces' notify channels. `busyTimeoutMilliseconds`: how long a write waits for
     /// a lock another process holds on the file. `newJobs` is signalled after an item's post jobs committed.
+    /// `checkpointRetryDelays`: the waits between tries to empty the WAL after an erasure while a reader is in the
+    /// way, the last repeated (empty: 1, 2, 4, 8, 15 s, then every 30 s).
     public init(
         path: String, dataDirectory: String, postsNewFeedbackToSlack: Bool = false,
-        busyTimeoutMilliseconds: Int = defaultBusyTimeoutMilliseconds, newJobs: JobWakeup? = nil
+        busyTimeoutMilliseconds: Int = defaultBusyTimeoutMilliseconds, newJobs: JobWakeup? = nil,
+        checkpointRetryDelays: [Duration] = []
     ) async throws {
         do {
-            database = try AppDatabase(path: path, busyTimeoutMilliseconds: busyTimeoutMilliseconds)
+            database = try AppDatabase(
+                path: path, busyTimeoutMilliseconds: busyTimeoutMilliseconds, checkpointRetryDelays: checkpointRetryDelays)
         } catch let error as DatabaseError where SQLiteOpenError.isAboutTheFile(error.resultCode) {
             throw SQLiteOpenError(description: "cannot open the SQLite file: \(error.message ?? "\(error.resultCode)")")
         } catch let error as CocoaError {

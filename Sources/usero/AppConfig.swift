@@ -60,6 +60,9 @@ struct AppConfig: Sendable {
     /// How long a write waits for a lock another process holds on the SQLite file, ms (no variable: tests that hold
     /// one lengthen it).
     var sqliteBusyTimeoutMilliseconds = SQLiteStore.defaultBusyTimeoutMilliseconds
+    /// The waits between tries to empty the SQLite WAL after an erasure while a reader is in the way, the last one
+    /// repeated (no variable; empty: the store's own, ending at 30 s; tests shorten them).
+    var sqliteCheckpointRetryDelays: [Duration] = []
     /// Longest one Slack Web API call may take, seconds (no variable: tests that hold a call open lengthen it).
     var slackCallTimeout = HTTPSlackWebAPI.defaultTimeout
     /// Longest the Slack job worker sleeps when nothing wakes it (enqueues wake it at once).

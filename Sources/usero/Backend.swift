@@ -68,7 +68,8 @@ struct Backend: Sendable {
         do {
             store = try await SQLiteStore(
                 path: config.databasePath, dataDirectory: config.dataDirectory, postsNewFeedbackToSlack: postsToSlack,
-                busyTimeoutMilliseconds: config.sqliteBusyTimeoutMilliseconds, newJobs: newJobs)
+                busyTimeoutMilliseconds: config.sqliteBusyTimeoutMilliseconds, newJobs: newJobs,
+                checkpointRetryDelays: config.sqliteCheckpointRetryDelays)
         } catch let error as SQLiteOpenError {
             throw AppConfig.Invalid(description: "USERO_DATABASE: \(error.description)")
         }
