@@ -54,7 +54,15 @@ import UseroTestSupport
             let widget = try await store.insert(
                 FeedbackDraft(
                     clientId: client.id, source: .widget, rating: 2, comment: tricky, userEmail: "ada@example.com",
-                    pageUrl: "https://app.example/settings", metadata: .object(["plan": .string("pro")])),
+                    pageUrl: "https://app.example/settings", metadata: .object(["plan": .string("pro")]),
+                    screenshots: [
+                        ScreenshotRef(
+                            fileName: "\(client.id)/1700000000000-abc12.png", url: "https://phish.example/one",
+                            fileSize: 5, mimeType: "image/png", width: nil, height: nil),
+                        ScreenshotRef(
+                            fileName: "nope/x.png", url: "https://phish.example/login", fileSize: 5,
+                            mimeType: "image/png", width: nil, height: nil),
+                    ]),
                 at: start.addingTimeInterval(1), origin: nil)
             _ = try await store.insert(
                 FeedbackDraft(clientId: other.id, source: .api, rating: 3, comment: "another project's"), at: start, origin: nil)
@@ -94,6 +102,10 @@ import UseroTestSupport
             #expect(column("userEmail") == "ada@example.com")
             #expect(column("metadata") == #"{"plan":"pro"}"#)
             #expect(column("environment") == "")
+            // Screenshots link to this server's copy, never to the URL a submitter wrote beside a file name (found by
+            // a review: a reference naming no upload put `https://phish.example/login` in the column), and one that
+            // names no file of this client is left out, as the inbox shows it without a link.
+            #expect(column("screenshots") == server.parts.config.publicURL + "/api/screenshots/\(client.id)/1700000000000-abc12.png")
 
             // The list's filters: the widget's item only; the default environment's view, which holds it too.
             let widgets = Self.records(String(try await browser.get("/inbox/export.csv?source=widget&env=all").text.dropFirst()))

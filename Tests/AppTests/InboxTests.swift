@@ -1072,4 +1072,128 @@ extension InboxTests {
             #expect(!page.contains("first 100 environments"))
         }
     }
+
+    /// An unclosed RIGHT-TO-LEFT OVERRIDE in what a submitter sent turned the page's own text around it (found by a
+    /// review: "Read all" read "lla daeR", a user id `user‮-admin` read `usernimda-`, the list's heading and title
+    /// reversed after an environment's name): each such value is set apart, without the override.
+    @Test func textFromSubmittersCannotTurnThePagesOwnTextAround() async throws {
+        try await TestServer.run { server in
+            let client = try await server.createClient()
+            let store = server.parts.store
+            let long = "\u{202E}" + String(repeating: "please refund me now ", count: 40)
+            _ = try await store.insert(
+                FeedbackDraft(clientId: client.id, source: .api, rating: 1, comment: long, userId: "user\u{202E}-admin"),
+                at: Date(), origin: nil)
+            _ = try await store.insert(
+                FeedbackDraft(clientId: client.id, source: .api, rating: 4, comment: "شكرا جزيلا، التطبيق رائع!"),
+                at: Date(), origin: nil)
+            _ = try await store.insert(
+                FeedbackDraft(clientId: client.id, source: .api, comment: "plain words", environment: "\u{202E}prod"),
+                at: Date(), origin: nil)
+            let browser = InboxTestBrowser(baseURL: server.baseURL)
+            try await browser.signIn(adminKey: client.key)
+
+            let page = try await browser.get("/inbox")
+            #expect(page.status == 200)
+            // Only where a form sends the name back as it is stored.
+            let environmentValue = "value=\"env:\u{202E}prod\""
+            #expect(!page.text.replacingOccurrences(of: environmentValue, with: "").unicodeScalars.contains("\u{202E}"))
+            // The cut comment's own isolate ends before the page's link.
+            #expect(page.text.contains("…\u{2069} <a href="), "\(page.text)")
+            #expect(page.text.contains("<code>\u{2068}user-admin\u{2069}</code>"))
+            #expect(page.text.contains(">\u{2068}شكرا جزيلا، التطبيق رائع!\u{2069}<"))
+            // The environment in the filter's list, the heading and the title.
+            #expect(page.text.contains(">\u{2068}prod\u{2069}</option>"))
+            let filtered = try await browser.get("/inbox?env=env%3A%E2%80%AEprod")
+            #expect(!filtered.text.replacingOccurrences(of: environmentValue, with: "").unicodeScalars.contains("\u{202E}"))
+            #expect(filtered.text.contains("<title>Inbox · environment \u{2068}prod\u{2069}, all sources · usero</title>"))
+            #expect(filtered.text.contains(">plain words<"), "left-to-right text is shown as it is")
+        }
+    }
+
+    /// Deleting the last item of an older page came back to that page, empty, saying "No feedback here yet." with
+    /// items on the pages before it (found by a review); so did a bookmark past the list's end.
+    @Test func anOlderPageWithNothingLeftOnItOpensTheNewestPage() async throws {
+        try await TestServer.run { server in
+            let client = try await server.createClient()
+            let start = Date(timeIntervalSince1970: 1_800_000_000)
+            for n in 0...InboxLimits.pageSize {
+                _ = try await server.parts.store.insert(
+                    FeedbackDraft(clientId: client.id, source: .api, rating: 2, comment: "Item \(n)"),
+                    at: start.addingTimeInterval(Double(n)), origin: nil)
+            }
+            let browser = InboxTestBrowser(baseURL: server.baseURL)
+            try await browser.signIn(adminKey: client.key)
+            let first = try await browser.get("/inbox")
+            let older = try #require(
+                first.text.components(separatedBy: "href=\"").dropFirst().map { String($0.prefix { $0 != "\"" }) }
+                    .first { $0.contains("cursor=") }?.replacingOccurrences(of: "&amp;", with: "&"))
+            let cursor = try #require(older.components(separatedBy: "cursor=").last)
+            let second = try await browser.get(older)
+            #expect(second.text.contains("Item 0"))
+            let oldest = try #require(
+                second.text.components(separatedBy: "id=\"item-").dropFirst().first.map { String($0.prefix { $0 != "\"" }) })
+
+            let deleted = try await browser.post(
+                "/inbox/items/\(oldest)/delete",
+                [("csrf", try await browser.csrfToken()), ("env", "default"), ("cursor", cursor)])
+            let back = try await browser.get(try #require(deleted.header("Location")))
+            #expect(back.status == 303)
+            #expect(back.header("Location") == "/inbox?notice=deleted")
+            let newest = try await browser.get("/inbox?notice=deleted")
+            #expect(newest.text.contains("Feedback deleted.") && newest.text.contains("Item \(InboxLimits.pageSize)"))
+            #expect(!newest.text.contains("No feedback here yet"))
+            // One page left: no pager, not an empty landmark.
+            #expect(!newest.text.contains("class=\"pager\""))
+        }
+    }
+
+    /// A form sent after the session ended (Delete, Sign out, Save Slack settings) said so with a bare Sign in link:
+    /// after signing in the item and the list's place were gone (found by a review). The link now returns where a
+    /// GET's redirect would, and Sign out of an ended session is done rather than refused.
+    @Test func aFormSentAfterTheSessionEndedSignsInBackToItsPage() async throws {
+        try await TestServer.run { server in
+            let client = try await server.createClient()
+            let item = try await server.parts.store.insert(
+                FeedbackDraft(clientId: client.id, source: .api, rating: 3, comment: "Keep me"), at: Date(), origin: nil)
+            let browser = InboxTestBrowser(baseURL: server.baseURL)
+            try await browser.signIn(adminKey: client.key)
+            let csrf = try await browser.csrfToken()
+            try await server.execute("DELETE FROM inbox_session")
+
+            let refused = try await browser.post("/inbox/items/\(item.id)/delete", [("csrf", csrf), ("env", "default")])
+            #expect(refused.status == 403)
+            #expect(refused.text.contains("href=\"/inbox/login?next=/inbox/items/\(item.id)&amp;notice=ended\""), "\(refused.text)")
+            #expect(try await server.count("feedback") == 1)
+            let settings = try await browser.post("/inbox/slack/settings", [("csrf", csrf), ("triggerEmoji", "bug")])
+            #expect(settings.status == 403)
+            #expect(settings.text.contains("href=\"/inbox/login?notice=ended\""))
+
+            let signedOut = try await browser.post("/inbox/logout", [("csrf", csrf)])
+            #expect(signedOut.status == 303)
+            #expect(signedOut.header("Location") == "/inbox/login?notice=ended")
+            #expect(browser.cookies[InboxCookies.session] == nil)
+        }
+    }
+
+    /// A form sends a line feed in an option's value as CR LF, so an environment named with one was listed but
+    /// never shown when picked (found by a review). The API refuses such names now; one stored before is found.
+    @Test func anEnvironmentWithALineBreakIsRefusedAndAnOlderOneIsFound() async throws {
+        try await TestServer.run { server in
+            let client = try await server.createClient()
+            let refused = try await server.postJSON(
+                "/api/feedback", #"{"clientId":"\#(client.id)","rating":2,"environment":"line\nbreak"}"#)
+            #expect(refused.status == 400)
+            #expect(refused.text.contains("environment") && refused.text.contains("control characters"), "\(refused.text)")
+            #expect(try await server.count("feedback") == 0)
+
+            _ = try await server.parts.store.insert(
+                FeedbackDraft(clientId: client.id, source: .api, comment: "stored before", environment: "line\nbreak"),
+                at: Date(), origin: nil)
+            let browser = InboxTestBrowser(baseURL: server.baseURL)
+            try await browser.signIn(adminKey: client.key)
+            let picked = try await browser.get("/inbox?env=env%3Aline%0D%0Abreak")
+            #expect(picked.text.contains("stored before"))
+        }
+    }
 }

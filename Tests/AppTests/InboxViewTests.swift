@@ -104,4 +104,14 @@ extension InboxViewTests {
         #expect(InboxFormat.dateText(Date(timeIntervalSince1970: 1_767_589_740)) == "5 Jan 2026, 05:09 UTC")
         #expect(InboxFormat.dateText(Date(timeIntervalSince1970: 1_767_589_740 + 60)) == "5 Jan 2026, 05:10 UTC")
     }
+
+    /// Text from submitters is set apart line by line, without the controls that embed or override direction (a
+    /// stray POP DIRECTIONAL ISOLATE of its own would close ours early); plain left-to-right text is left as it is.
+    @Test func submittersTextIsIsolatedLineByLineWithoutDirectionControls() {
+        #expect(InboxFormat.isolated("plain words, 42") == "plain words, 42")
+        #expect(InboxFormat.isolated("user\u{202E}-admin") == "\u{2068}user-admin\u{2069}")
+        #expect(InboxFormat.isolated("a\u{2069}\u{202E}b\nc") == "\u{2068}ab\u{2069}\n\u{2068}c\u{2069}")
+        #expect(InboxFormat.isolated("شكرا!") == "\u{2068}شكرا!\u{2069}")
+        #expect(InboxFormat.isolated("Grüße … 東京 🎉") == "Grüße … 東京 🎉")
+    }
 }

@@ -62,6 +62,12 @@ public struct SubmissionParser: Sendable {
         if let name = environment, name.isBlank {
             environment = nil
         }
+        // A name is picked from a list and sent back by a form, which turns a line feed into CR LF: a name holding a
+        // line end or another control character could be listed but never filtered to.
+        if let name = environment, name.unicodeScalars.contains(where: { $0.value < 0x20 || (0x7F...0x9F).contains($0.value) }) {
+            issues.add("environment", "Must not contain control characters (line breaks, tabs)")
+            environment = nil
+        }
         let sessionReplayId = issues.string(fields, "sessionReplayId", maxLength: 128)
         if sessionReplayId == "" { issues.add("sessionReplayId", "Must be 1 to 128 characters") }
         let replayOffsetMs = issues.integer(fields, "replayOffsetMs")

@@ -20,14 +20,19 @@ enum FeedbackCSV {
     /// header row.
     static var header: String { "\u{FEFF}" + columns.joined(separator: ",") + "\r\n" }
 
-    /// Appends `item` as one row.
-    static func appendRow(_ item: FeedbackItem, to text: inout String) {
+    /// Appends `item` as one row. Its screenshots are links to this server's copies (`publicURL` and the path the
+    /// inbox shows them from): the `url` stored with a reference that names no upload of the client is whatever its
+    /// sender wrote, which the inbox never links to and a spreadsheet must not offer as a screenshot either.
+    static func appendRow(_ item: FeedbackItem, publicURL: String, to text: inout String) {
         let draft = item.draft
+        let screenshots = draft.screenshots.compactMap { shot in
+            InboxFormat.screenshotPath(shot.fileName, clientID: item.clientId).map { publicURL + $0 }
+        }
         let fields: [String?] = [
             item.id, iso8601(item.createdAt), draft.source.rawValue, draft.environment, draft.rating.map(String.init),
             draft.comment, draft.userEmail, draft.userId, draft.pageUrl, draft.pageTitle, draft.referrer,
             draft.metadata?.jsonText,
-            draft.screenshots.isEmpty ? nil : draft.screenshots.map(\.url).joined(separator: " "),
+            screenshots.isEmpty ? nil : screenshots.joined(separator: " "),
             draft.sessionReplayId, draft.slack?.channelId, draft.slack?.capturedVia.rawValue, draft.slack?.permalink,
         ]
         for (index, field) in fields.enumerated() {

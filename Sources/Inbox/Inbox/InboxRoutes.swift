@@ -33,7 +33,7 @@ struct InboxVisitor: Sendable {
     /// The signed-in frame of a page titled `title`.
     func chrome(title: String = "") -> Chrome {
         Chrome(
-            documentTitle: title, signedIn: true, clientID: client.id, clientName: client.name,
+            documentTitle: title, signedIn: true, clientID: client.id, clientName: InboxFormat.isolated(client.name),
             csrfToken: csrfToken)
     }
 }
@@ -44,6 +44,8 @@ struct InboxRoutes<Context: RequestContext>: Sendable {
     let slack: InboxSlack
     let renderer: InboxRenderer
     let cookies: InboxCookies
+    /// Where this server is reached from outside, without a trailing slash: the export's screenshot links.
+    let publicURL: String
 
     /// Turns an error a route threw into its HTTP status (the service's one error mapping).
     let errorStatus: @Sendable (any Error) -> HTTPResponse.Status
@@ -98,20 +100,27 @@ struct InboxRoutes<Context: RequestContext>: Sendable {
     }
 
     /// The visitor of a POST, refused with 403 unless signed in and carrying the session's CSRF token.
-    func checkedVisitor(_ request: Request, csrf: String?) async throws -> Checked {
+    /// Signed out, the page's Sign in returns to `page` (the list, or the item a delete was for) as a GET's
+    /// redirect does; what the form carried is not kept.
+    func checkedVisitor(_ request: Request, csrf: String?, returningTo page: String = "/inbox") async throws -> Checked {
         guard let visitor = try await visitor(request) else {
             return .refused(
                 renderer.message(
                     "Signed out", "Your session has ended. Sign in again to continue.", status: .forbidden,
-                    backHref: "/inbox/login", backLabel: "Sign in"))
+                    backHref: Self.signInPath(returningTo: page, for: request), backLabel: "Sign in"))
         }
-        guard let csrf, constantTimeEquals(Array(csrf.utf8), Array(visitor.csrfToken.utf8)) else {
-            return .refused(
-                renderer.message(
-                    "Request refused", "This form has expired. Go back, reload the page and try again.",
-                    status: .forbidden, signedIn: visitor.chrome()))
-        }
+        if let refusal = refusal(of: visitor, csrf: csrf) { return .refused(refusal) }
         return .allowed(visitor)
+    }
+
+    /// The 403 page for a form of `visitor`'s that lacks their session's CSRF token, or nil when it has it.
+    func refusal(of visitor: InboxVisitor, csrf: String?) -> Response? {
+        guard let csrf, constantTimeEquals(Array(csrf.utf8), Array(visitor.csrfToken.utf8)) else {
+            return renderer.message(
+                "Request refused", "This form has expired. Go back, reload the page and try again.",
+                status: .forbidden, signedIn: visitor.chrome())
+        }
+        return nil
     }
 
     // MARK: Sign in and out
@@ -215,11 +224,13 @@ struct InboxRoutes<Context: RequestContext>: Sendable {
 
     @Sendable func logout(_ request: Request, context: Context) async throws -> Response {
         let form = try await request.inboxForm(CSRFForm.self)
-        let visitor: InboxVisitor
-        switch try await checkedVisitor(request, csrf: form.csrf) {
-        case .allowed(let value): visitor = value
-        case .refused(let refusal): return refusal
+        guard let visitor = try await visitor(request) else {
+            // Signed out already (the session had ended): what Sign out asked for is done.
+            var response = InboxRenderer.redirect(to: Self.signInPath(returningTo: "/inbox", for: request))
+            response.addCookie(cookies.clear(InboxCookies.session))
+            return response
         }
+        if let refusal = refusal(of: visitor, csrf: form.csrf) { return refusal }
         try await sessions.end(id: visitor.sessionID)
         var response = InboxRenderer.redirect(to: "/inbox/login?notice=signed-out")
         response.addCookie(cookies.clear(InboxCookies.session))
@@ -246,8 +257,15 @@ struct InboxRoutes<Context: RequestContext>: Sendable {
         async let environments = store.environments(clientID: clientID, limit: InboxLimits.environmentLimit + 1)
         async let installation = slack.installationStatus(clientID)
         async let settings = slack.settings(clientID)
+        let shown = try await page
+        if filter.cursor != nil, shown.items.isEmpty {
+            // An older page with nothing left on it (its last items deleted, or a bookmark past the list's end) would
+            // say the inbox is empty: the newest page of these filters instead, with what just happened.
+            let notice = query["notice"].flatMap { ListView.notices[$0] == nil ? nil : $0 }
+            return InboxRenderer.redirect(to: filter.href(notice: notice))
+        }
         let view = try await ListView(
-            visitor: visitor, filter: filter, page: page, environments: environments, installation: installation,
+            visitor: visitor, filter: filter, page: shown, environments: environments, installation: installation,
             notice: query["notice"], noticeAt: query["at"], settings: settings, slackConfigured: slack.isConfigured)
         return try renderer.page("list", view)
     }
@@ -271,6 +289,7 @@ struct InboxRoutes<Context: RequestContext>: Sendable {
             clientID: clientID, filter: storeFilter, limit: InboxLimits.exportPageSize, after: nil)
         let day = String(iso8601(Date()).prefix(10))
         let logger = context.logger
+        let publicURL = self.publicURL
         return Response(
             status: .ok,
             headers: [
@@ -284,7 +303,7 @@ struct InboxRoutes<Context: RequestContext>: Sendable {
                 var rows = 0
                 do {
                     while true {
-                        for item in page.items { FeedbackCSV.appendRow(item, to: &text) }
+                        for item in page.items { FeedbackCSV.appendRow(item, publicURL: publicURL, to: &text) }
                         try await writer.write(ByteBuffer(string: text))
                         rows += page.items.count
                         text = ""
@@ -358,7 +377,8 @@ struct InboxRoutes<Context: RequestContext>: Sendable {
     @Sendable func delete(_ request: Request, context: Context) async throws -> Response {
         let form = try await request.inboxForm(DeleteForm.self)
         let visitor: InboxVisitor
-        switch try await checkedVisitor(request, csrf: form.csrf) {
+        let item = context.parameters.decoded("id").map { "/inbox/items/" + $0 } ?? "/inbox"
+        switch try await checkedVisitor(request, csrf: form.csrf, returningTo: item) {
         case .allowed(let value): visitor = value
         case .refused(let refusal): return refusal
         }

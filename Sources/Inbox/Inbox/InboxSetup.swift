@@ -18,7 +18,8 @@ public enum InboxSetup {
         let renderer = try InboxRenderer(slackAuthorizeURL: slackAuthorizeURL)
         let routes = InboxRoutes<Context>(
             store: store, sessions: InboxSessions(store: sessions, clock: clock), slack: slack, renderer: renderer,
-            cookies: InboxCookies(isSecure: publicURL.lowercased().hasPrefix("https://")), errorStatus: errorStatus,
+            cookies: InboxCookies(isSecure: publicURL.lowercased().hasPrefix("https://")),
+            publicURL: publicURL.hasSuffix("/") ? String(publicURL.dropLast()) : publicURL, errorStatus: errorStatus,
             retryAfter: retryAfter)
         routes.register(on: router)
         return { allowed in

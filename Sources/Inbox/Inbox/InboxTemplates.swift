@@ -148,10 +148,12 @@ enum InboxTemplates {
         </ol>
         {{/hasItems}}
         {{^hasItems}}<p class="empty">No feedback here yet{{#isFiltered}} for these filters{{/isFiltered}}.</p>{{/hasItems}}
+        {{#hasPages}}
         <nav class="pager" aria-label="Pages">
           {{#newerHref}}<a href="{{newerHref}}">« Newest</a>{{/newerHref}}
           {{#olderHref}}<a href="{{olderHref}}" rel="next">Older »</a>{{/olderHref}}
         </nav>
+        {{/hasPages}}
         {{#exportHref}}<p class="export"><a href="{{exportHref}}" download>Download this list as CSV</a> <span class="muted">(every page of it, with these filters, for a spreadsheet)</span></p>{{/exportHref}}
         {{> foot}}
         """#

@@ -98,6 +98,7 @@ extension ListView: MustacheParent {
         case "items": items
         case "hasItems": hasItems
         case "newerHref": newerHref
+        case "hasPages": newerHref != nil || olderHref != nil
         case "olderHref": olderHref
         case "exportHref": exportHref
         default: chrome.child(named: name)

@@ -181,11 +181,11 @@ struct ItemView: Sendable {
         }
         sourceValue = d.source.rawValue
         sourceLabel = Self.sourceLabels[d.source] ?? d.source.rawValue
-        environmentLabel = d.environment ?? "default environment"
+        environmentLabel = d.environment.map(InboxFormat.isolated) ?? "default environment"
         createdAtISO = iso8601(item.createdAt)
         createdAtText = InboxFormat.dateText(item.createdAt)
         let fullComment = d.comment.flatMap { $0.isEmpty ? nil : d.source == .slack ? SlackMarkup.plainText($0) : $0 }
-        headingDetail = fullComment.map { InboxFormat.shorten($0, to: 80) } ?? "\(sourceLabel), \(createdAtText)"
+        headingDetail = fullComment.map { InboxFormat.isolated(InboxFormat.shorten($0, to: 80)) } ?? "\(sourceLabel), \(createdAtText)"
         // The list's filters and page travel with the links out of it (the default view's first page as
         // `env=default`, so that its item's page tells it from a Slack post's link), so that the item's page,
         // cancelling and deleting come back to that page of that list.
@@ -194,23 +194,26 @@ struct ItemView: Sendable {
         let listQuery = "?" + (back == "/inbox" ? "env=default" : back.dropFirst("/inbox?".count))
         itemHref = inList ? path + listQuery : nil
         let preview = inList ? fullComment.map(Self.preview) : nil
-        comment = preview ?? fullComment
+        comment = (preview ?? fullComment).map(InboxFormat.isolated)
         commentCut = preview.map { $0 != fullComment } ?? false
         pageLink = d.pageUrl.map { url in
-            if let link = WebLink(url, textLimit: 120) { LinkView(isLink: true, href: link.href, text: link.text) }
-            else { LinkView(isLink: false, href: url, text: InboxFormat.shorten(url, to: 120)) }
+            if let link = WebLink(url, textLimit: 120) {
+                LinkView(isLink: true, href: link.href, text: InboxFormat.isolated(link.text))
+            } else {
+                LinkView(isLink: false, href: url, text: InboxFormat.isolated(InboxFormat.shorten(url, to: 120)))
+            }
         }
-        pageTitle = d.pageTitle.map { InboxFormat.shorten($0, to: 160) }
-        referrer = d.referrer.map { InboxFormat.shorten($0, to: 160) }
-        userEmail = d.userEmail
+        pageTitle = d.pageTitle.map { InboxFormat.isolated(InboxFormat.shorten($0, to: 160)) }
+        referrer = d.referrer.map { InboxFormat.isolated(InboxFormat.shorten($0, to: 160)) }
+        userEmail = d.userEmail.map(InboxFormat.isolated)
         userEmailHref = d.userEmail.map(InboxFormat.mailtoHref)
-        endUserID = d.userId
+        endUserID = d.userId.map(InboxFormat.isolated)
         replay = d.sessionReplayId.map {
-            ReplayView(replayID: $0, offsetText: d.replayOffsetMs.map(InboxFormat.offsetText))
+            ReplayView(replayID: InboxFormat.isolated($0), offsetText: d.replayOffsetMs.map(InboxFormat.offsetText))
         }
         slackCapture = d.slack.map { slack in
             SlackCaptureView(
-                channel: slack.channelId, method: Self.captureLabel(slack.capturedVia, recovered: slack.recovered),
+                channel: slack.channelId.map(InboxFormat.isolated), method: Self.captureLabel(slack.capturedVia, recovered: slack.recovered),
                 permalink: slack.permalink.flatMap { WebAddress.isHTTP($0) ? $0 : nil })
         }
         screenshots = d.screenshots.enumerated().map { index, shot in
@@ -313,6 +316,46 @@ enum InboxFormat {
 
     static func shorten(_ text: String, to limit: Int) -> String {
         text.count > limit ? String(text.prefix(limit - 1)) + "…" : text
+    }
+
+    /// Text an end user wrote, made safe to show beside the page's own: without the Unicode controls that embed or
+    /// override text direction (an unclosed U+202E RIGHT-TO-LEFT OVERRIDE turns everything after it on its line
+    /// around, "Read all" into "lla daeR", `user‮-admin` into `usernimda-`), and, when it holds anything that is not
+    /// plain left-to-right text, each line set apart between FIRST STRONG ISOLATE and POP DIRECTIONAL ISOLATE, so that
+    /// it takes its own direction (an Arabic comment's punctuation on the right side of it) and lends none to the
+    /// text around it. Works in any place text goes (a page's title, a list's option), where markup cannot.
+    /// Plain left-to-right text is returned as it is.
+    static func isolated(_ text: String) -> String {
+        guard text.unicodeScalars.contains(where: isRightToLeftOrControl) else { return text }
+        var result = "\u{2068}"
+        result.unicodeScalars.reserveCapacity(text.unicodeScalars.count + 2)
+        for scalar in text.unicodeScalars {
+            switch scalar.value {
+            case 0x202A...0x202E, 0x2066...0x2069:
+                continue
+            // A paragraph separator ends every isolate (the bidirectional algorithm's rule X8): each line has its own.
+            case 0x0A, 0x0D, 0x1C...0x1E, 0x85, 0x2029:
+                result.unicodeScalars.append("\u{2069}")
+                result.unicodeScalars.append(scalar)
+                result.unicodeScalars.append("\u{2068}")
+            default:
+                result.unicodeScalars.append(scalar)
+            }
+        }
+        result.unicodeScalars.append("\u{2069}")
+        return result
+    }
+
+    /// A letter of a right-to-left script (Hebrew, Arabic, Syriac, Thaana, N'Ko and the rest of their blocks, their
+    /// presentation forms, the historic and Adlam blocks of the supplementary planes), or a mark or control of
+    /// direction.
+    private static func isRightToLeftOrControl(_ scalar: Unicode.Scalar) -> Bool {
+        switch scalar.value {
+        case 0x0590...0x08FF, 0xFB1D...0xFDFF, 0xFE70...0xFEFF, 0x10800...0x10FFF, 0x1E800...0x1EFFF,
+            0x200E, 0x200F, 0x202A...0x202E, 0x2066...0x2069:
+            true
+        default: false
+        }
     }
 
     /// The path of one of our stored screenshots, or nil when the name is not `clientId/file` of this client.

@@ -52,17 +52,17 @@ extension ListView {
                     isSelected: filter.environment == .defaultEnvironment),
                 OptionView(value: "all", label: "All environments", isSelected: filter.environment == .all),
             ]
-            + names.map { OptionView(value: "env:" + $0, label: $0, isSelected: filter.environment == .named($0)) }
+            + names.map { OptionView(value: "env:" + $0, label: InboxFormat.isolated($0), isSelected: filter.environment == .named($0)) }
         let sourceText = filter.source.map { (ItemView.sourceLabels[$0] ?? $0.rawValue) + " only" } ?? "all sources"
         let environmentText =
             switch filter.environment {
             case .defaultEnvironment: "default environment"
             case .all: "all environments"
-            case .named(let name): "environment \(name)"
+            case .named(let name): "environment \(InboxFormat.isolated(name))"
             }
-        filterSummary = "\(environmentText), \(sourceText)" + (filter.text.map { ", matching “\($0)”" } ?? "")
+        filterSummary = "\(environmentText), \(sourceText)" + (filter.text.map { ", matching “\(InboxFormat.isolated($0))”" } ?? "")
         if filter.environment == .defaultEnvironment, !environments.isEmpty {
-            let shown = environments.prefix(3).joined(separator: ", ") + (environments.count > 3 ? ", …" : "")
+            let shown = environments.prefix(3).map(InboxFormat.isolated).joined(separator: ", ") + (environments.count > 3 ? ", …" : "")
             environmentsHint = "Feedback sent with an environment (\(shown)) is not shown here."
             allEnvironmentsHref = InboxFilter(source: filter.source?.rawValue, env: "all", text: filter.text).href()
         }
@@ -73,7 +73,7 @@ extension ListView {
         isFiltered = filter.isFiltered
         slackInstall = installation.map { found in
             SlackInstallView(
-                workspace: found.teamName ?? "a Slack workspace", installedAtISO: iso8601(found.installedAt),
+                workspace: found.teamName.map(InboxFormat.isolated) ?? "a Slack workspace", installedAtISO: iso8601(found.installedAt),
                 installedAtText: InboxFormat.dateText(found.installedAt), isRevoked: found.isRevoked)
         }
         slackButtonLabel = installation == nil ? "Connect Slack" : "Reconnect Slack"

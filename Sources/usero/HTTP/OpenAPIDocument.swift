@@ -2494,7 +2494,7 @@ enum OpenAPIDocument {
        "null"
       ],
       "maxLength": 128,
-      "description": "omitted or empty: the default environment"
+      "description": "omitted or empty: the default environment; no control characters (line breaks, tabs)"
      },
      "metadata": {
       "type": [
