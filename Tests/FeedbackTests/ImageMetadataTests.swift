@@ -248,6 +248,47 @@ import Testing
         #expect(info.width == 300 && info.height == 200)
     }
 
+    /// Whatever else a device writes goes too, as does what a decoder does not read: a list of what to take out
+    /// let a GoPro's GPS track (APP6), a camera's owner (APP12), other APPn segments and a program's private PNG chunk
+    /// through (found by a review). JFIF, the colour profile and Adobe's transform stay.
+    @Test func segmentsAndChunksNoDecoderReadsGoWhateverTheyHold() throws {
+        let adobe = Self.segment(0xEE, Array("Adobe".utf8) + [0, 100, 0, 0, 0, 0, 1])
+        let jpeg = Self.jpeg(metadata: [
+            Self.segment(0xE6, Array("GoPro".utf8) + [0] + Array("DEVCGPS5 lat=48.8584 lon=2.2945".utf8)),
+            Self.segment(0xEC, Array("[picture info] Owner=Ada Lovelace".utf8)),
+            Self.segment(0xE4, Array("APP4 note".utf8)), Self.segment(0xEF, Array("APP15 note".utf8)),
+            Self.segment(0xE2, Array("FPXR".utf8) + [0] + Array("APP2 note".utf8)),
+            adobe,
+        ])
+        let strippedJPEG = try #require(ImageMetadata.stripped(jpeg, mimeType: "image/jpeg"))
+        #expect(strippedJPEG == Self.jpeg(metadata: [adobe]))
+        for canary in ["48.8584", "Ada Lovelace", "APP4 note", "APP15 note", "APP2 note"] {
+            #expect(!Self.contains(strippedJPEG, canary), "\(canary)")
+        }
+
+        let png = Self.png(
+            extra: [Self.chunk("pHYs", [0, 0, 0x0B, 0x13, 0, 0, 0x0B, 0x13, 1])],
+            afterData: [Self.chunk("gpSt", Array("lat 48.8584".utf8)), Self.chunk("prVt", Array("Ada Lovelace".utf8))])
+        let strippedPNG = try #require(ImageMetadata.stripped(png, mimeType: "image/png"))
+        #expect(strippedPNG == Self.png(extra: [Self.chunk("pHYs", [0, 0, 0x0B, 0x13, 0, 0, 0x0B, 0x13, 1])]))
+
+        let webp = Self.webp(extra: [Self.riffChunk("GPS ", Array("lat 48.8584".utf8))], flags: 0x10)
+        let strippedWebP = try #require(ImageMetadata.stripped(webp, mimeType: "image/webp"))
+        #expect(strippedWebP == Self.webp(extra: [], flags: 0x10))
+    }
+
+    /// A RIFF size of 0 (what a writer that cannot seek back leaves) or one that ends before the image's data cut the
+    /// file to its first 8 or 12 bytes, while the upload's answer gave its dimensions (found by a review): such a
+    /// file is kept as sent.
+    @Test func aWebPWhoseRIFFSizeEndsBeforeItsImageIsKeptAsSent() {
+        var original = Self.webp(extra: [], flags: 0)
+        for size in [0, 4, 4 + 18] {
+            original[4] = UInt8(size)
+            original[5] = 0
+            #expect(ImageMetadata.stripped(original, mimeType: "image/webp") == nil, "RIFF size \(size)")
+        }
+    }
+
     // MARK: HEIF and AVIF
 
     static func u16(_ v: Int) -> [UInt8] { [UInt8(v >> 8 & 0xFF), UInt8(v & 0xFF)] }

@@ -8,10 +8,15 @@ import Glibc
 /// (a phone's GPS position and clock), with which device, by whom. A photo attached to feedback would otherwise hand
 /// the sender's location to everyone who opens its link.
 ///
-/// - JPEG: every APP1 segment (Exif, XMP), APP13 (Photoshop's, with IPTC) and comment. Exif's orientation alone is
+/// - JPEG: every application segment but the three a decoder reads (APP0's JFIF, APP2's colour profile, APP14's
+///   Adobe colour transform), and comments: Exif and XMP (APP1), Photoshop's IPTC (APP13), a GoPro's GPS track
+///   (APP6), a camera's owner and time (APP12) and whatever else a device writes there. Exif's orientation alone is
 ///   kept, in a new Exif segment of its own where the old one was, so that a photo taken upright stays upright.
-/// - PNG: the text chunks (`tEXt`, `zTXt`, `iTXt`), `eXIf` and `tIME`.
-/// - WebP: the `EXIF` and `XMP ` chunks, with their flags in `VP8X` and the RIFF size made to match.
+/// - PNG: every ancillary chunk but those that say how to draw the pixels (transparency, colour space and profile,
+///   gamma, background, pixel size, animation): text (`tEXt`, `zTXt`, `iTXt`), `eXIf`, `tIME` and any private
+///   chunk a program writes.
+/// - WebP: every chunk but the image's own (`VP8 `, `VP8L`, `VP8X`, `ALPH`, `ANIM`, `ANMF`, `ICCP`): `EXIF`,
+///   `XMP ` and unknown ones, with their flags in `VP8X` and the RIFF size made to match.
 /// - GIF: comments, and application extensions other than looping and colour profiles (XMP among them).
 /// - Anything after the image's end (JPEG's end-of-image, PNG's `IEND`, the RIFF, GIF's trailer): a phone's further
 ///   pictures, a motion photo's video and sound, or anything appended; with JPEG's `MPF` segment that points there.
@@ -20,8 +25,9 @@ import Glibc
 /// - TIFF: the values of the fields that say who, where, when and with what, and the Exif and GPS directories, are
 ///   blanked where they lie (`tiff`), for the same reason.
 ///
-/// Pixels, colour profiles and everything else a decoder reads stay byte for byte. BMP carries no such fields a
-/// browser or camera writes.
+/// Pixels, colour profiles and everything else a decoder reads stay byte for byte: JPEG, PNG and WebP keep what is
+/// on a list of what decoders read (a list of what to take out let a GoPro's GPS segment and a program's private
+/// PNG chunk through, found by a review). BMP carries no such fields a browser or camera writes.
 public enum ImageMetadata {
     /// A piece of the image without its metadata: a range of the original's bytes, or new bytes.
     public enum Piece: Equatable, Sendable {
@@ -125,10 +131,7 @@ public enum ImageMetadata {
             guard i + 4 <= b.count else { return nil }
             let end = i + 2 + (Int(b[i + 2]) << 8 | Int(b[i + 3]))
             guard end >= i + 4, end <= b.count else { return nil }
-            // APP2 holds a colour profile (kept) or, as "MPF", the places of further pictures after the image's end,
-            // which go with them.
-            let multiPicture = marker == 0xE2 && end - i >= 8 && b[i + 4..<i + 8].elementsEqual("MPF\u{0}".utf8)
-            if marker == 0xE1 || marker == 0xED || marker == 0xFE || multiPicture {
+            if marker == 0xE1 || marker == 0xFE || ((0xE0...0xEF).contains(marker) && !jpegSegmentKept(b, i, end)) {
                 let orientation = marker == 0xE1 && !orientationKept ? exifOrientation(b, from: i + 4, to: end) : nil
                 if let orientation, b[i..<end].elementsEqual(orientationSegment(orientation)) {
                     // The orientation's own segment, as this makes it: nothing more to take out of it.
@@ -152,6 +155,22 @@ public enum ImageMetadata {
         guard dropped || imageEnd < b.count else { return nil }
         pieces.append(.original(next..<imageEnd))
         return pieces.filter { $0.count > 0 }
+    }
+
+    /// Whether the application segment at `start` (its marker there, its payload from `start + 4` to `end`) is one a
+    /// decoder reads: JFIF (APP0), a colour profile (APP2's `ICC_PROFILE`; not its `MPF`, the places of further
+    /// pictures after the image's end, which go with them), Adobe's colour transform (APP14).
+    private static func jpegSegmentKept(_ b: UnsafeRawBufferPointer, _ start: Int, _ end: Int) -> Bool {
+        func startsWith(_ text: String) -> Bool {
+            let prefix = Array(text.utf8)
+            return end - (start + 4) >= prefix.count && b[start + 4..<start + 4 + prefix.count].elementsEqual(prefix)
+        }
+        switch b[start + 1] {
+        case 0xE0: return startsWith("JFIF\u{0}")
+        case 0xE2: return startsWith("ICC_PROFILE\u{0}")
+        case 0xEE: return startsWith("Adobe")
+        default: return false
+        }
     }
 
     /// Just past the end-of-image marker of the image whose first scan (or end) is at `start`: the scans'
@@ -251,8 +270,12 @@ public enum ImageMetadata {
 
     // MARK: PNG
 
-    /// Chunks that hold words, a time or an Exif (PNG 1.2 and the third edition's `eXIf`).
-    private static let pngMetadata: Set<String> = ["tEXt", "zTXt", "iTXt", "eXIf", "tIME"]
+    /// The ancillary chunks kept: what a decoder reads to draw the pixels (PNG 1.2, the third edition's colour and
+    /// HDR chunks, APNG's animation). Critical chunks (an upper-case first letter) are all kept.
+    private static let pngAncillaryKept: Set<String> = [
+        "tRNS", "gAMA", "cHRM", "sRGB", "iCCP", "sBIT", "bKGD", "pHYs", "hIST", "cICP", "mDCV", "mDCv", "cLLI", "cLLi",
+        "acTL", "fcTL", "fdAT",
+    ]
 
     private static func png(_ b: UnsafeRawBufferPointer) -> [Piece]? {
         var pieces: [Piece] = []
@@ -265,7 +288,7 @@ public enum ImageMetadata {
             let type = String(decoding: b[i + 4..<i + 8], as: UTF8.self)
             let end = i + 12 + length
             guard length <= Int(Int32.max), end <= b.count else { return nil }
-            if pngMetadata.contains(type) {
+            if b[i + 4] & 0x20 != 0, !pngAncillaryKept.contains(type) {
                 pieces.append(.original(next..<i))
                 next = end
                 dropped = true
@@ -335,6 +358,10 @@ public enum ImageMetadata {
 
     // MARK: WebP
 
+    /// The image's own chunks: its data (lossy, lossless, alpha, animation frames), the extended header, the
+    /// animation's parameters and the colour profile.
+    private static let webpChunksKept: Set<String> = ["VP8 ", "VP8L", "VP8X", "ALPH", "ANIM", "ANMF", "ICCP"]
+
     private static func webp(_ b: UnsafeRawBufferPointer) -> [Piece]? {
         // RIFF, its size (little-endian, of what follows it), WEBP, then chunks: a four-character code, the payload's
         // size, the payload padded to an even length.
@@ -350,9 +377,13 @@ public enum ImageMetadata {
             let size = Int(b[i + 4]) | Int(b[i + 5]) << 8 | Int(b[i + 6]) << 16 | Int(b[i + 7]) << 24
             guard i + 8 + size <= riffEnd else { return nil }
             let end = min(i + 8 + size + (size & 1), riffEnd)
-            if type == "EXIF" || type == "XMP " { dropped = true } else { kept.append(i..<end) }
+            if webpChunksKept.contains(type) { kept.append(i..<end) } else { dropped = true }
             i = end
         }
+        // A RIFF size that ends before the image's data (0, what a writer that cannot seek back leaves) is not one to
+        // cut the file at: it was stored as 8 or 12 bytes of header, with the upload's answer giving its size.
+        guard kept.contains(where: { ["VP8 ", "VP8L", "ANMF"].contains(String(decoding: b[$0.lowerBound..<$0.lowerBound + 4], as: UTF8.self)) })
+        else { return nil }
         // Nothing after the RIFF is part of the image.
         guard dropped || riffEnd < b.count else { return nil }
         guard dropped else { return [.original(0..<riffEnd)] }
