@@ -84,9 +84,20 @@ extension Request {
         guard name.isEmpty || name.lowercased() == "identity" else { throw FeedbackError.compressedBody }
     }
 
+    /// Refuses (413) a body whose `Content-Length` declares more than `limit` bytes, before any of it is read: a
+    /// client that sent `Expect: 100-continue` waits for an answer to its head alone (`ExpectContinueHandler` holds
+    /// the `100 Continue` back for such a body), and one that waited for the first bytes never came (found by a
+    /// review: no answer for 30 s, then a closed connection).
+    public func refuseDeclaredLength(over limit: Int) throws {
+        if let declared = headers[.contentLength].flatMap({ Int($0) }), declared > limit {
+            throw NIOTooManyBytesError(maxBytes: limit)
+        }
+    }
+
     /// The body, refusing more than `limit` bytes (413) and a compressed one (415).
     public func collectBody(limit: Int) async throws -> [UInt8] {
         try requireUncompressedBody()
+        try refuseDeclaredLength(over: limit)
         var buffer = try await body.collect(upTo: limit)
         return buffer.readBytes(length: buffer.readableBytes) ?? []
     }
@@ -97,6 +108,7 @@ extension Request {
     /// keeps the collected body, so whoever reads it next gets the same buffer.
     public mutating func collectWholeBody(upTo limit: Int) async throws -> ByteBuffer {
         try requireUncompressedBody()
+        try refuseDeclaredLength(over: limit)
         var iterator = body.makeAsyncIterator()
         guard var collected = try await iterator.next() else {
             body = .init(buffer: ByteBuffer())

@@ -52,9 +52,7 @@ public struct PublicRoutes<Context: RequestContext>: Sendable {
         try request.requireUncompressedBody()
         guard let contentType = request.headers[.contentType], let boundary = MultipartForm.boundary(of: contentType)
         else { throw FeedbackError.malformedMultipart }
-        if let declared = request.headers[.contentLength].flatMap({ Int($0) }), declared > Self.uploadLimit {
-            throw NIOTooManyBytesError(maxBytes: Self.uploadLimit)
-        }
+        try request.refuseDeclaredLength(over: Self.uploadLimit)
         let admitClient = self.admitClient
         let reader = UploadReader(
             spoolDirectory: spoolDirectory, bodyLimit: Self.uploadLimit, fileLimit: FeedbackService.maxScreenshotBytes,
