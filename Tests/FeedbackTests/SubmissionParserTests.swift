@@ -127,6 +127,29 @@ import Testing
         #expect(try parse(#"{"clientId":"client_a","rating":2,"environment":" staging "}"#).environment == " staging ")
     }
 
+    /// Nested deeper than common JSON readers take, one submission made the admin list unreadable to them (found by
+    /// a review: 257 levels passed, and jq refused every page holding it).
+    @Test func metadataNestedThirtyTwoLevelsPassesAndDeeperFails() throws {
+        func nested(_ depth: Int) -> String {
+            String(repeating: #"{"a":"#, count: depth - 1) + "{}" + String(repeating: "}", count: depth - 1)
+        }
+        #expect(try parse(#"{"clientId":"client_a","rating":2,"metadata":\#(nested(32))}"#).metadata?.nestingDepth == 32)
+        #expect(throws: FeedbackError.invalid(issues: ["metadata": ["Must be nested at most 32 levels deep"]])) {
+            try parse(#"{"clientId":"client_a","rating":2,"metadata":\#(nested(33))}"#)
+        }
+        #expect(throws: FeedbackError.invalid(issues: ["metadata": ["Must be nested at most 32 levels deep"]])) {
+            try parse(#"{"clientId":"client_a","rating":2,"metadata":{"list":[[[\#(nested(31))]]]}}"#)
+        }
+    }
+
+    /// A form sends a line feed back as CR LF, so a name with one could be listed but never picked in the inbox.
+    @Test(arguments: [#"line\nbreak"#, #"tab\tbed"#, #"unit\u001fseparator"#, #"c1\u0085"#])
+    func anEnvironmentWithAControlCharacterIsRefused(name: String) {
+        #expect(throws: FeedbackError.invalid(issues: ["environment": ["Must not contain control characters (line breaks, tabs)"]])) {
+            try parse(#"{"clientId":"client_a","rating":2,"environment":"\#(name)"}"#)
+        }
+    }
+
     @Test func metadataJustUnder10KBPassesAndJustOverFails() throws {
         // {"k":"…"} is 8 bytes of framing.
         let fits = String(repeating: "x", count: SubmissionParser.maxMetadataBytes - 8)

@@ -4,6 +4,10 @@ import Foundation
 public struct SubmissionParser: Sendable {
     /// Largest serialized `metadata`, in bytes (10 KB).
     public static let maxMetadataBytes = 10 * 1024
+    /// Deepest `metadata` nesting, the object itself being 1: common JSON readers refuse deeper documents (jq 1.6 at
+    /// 256 levels, serde_json at 128, Ruby at 100), and one submission nested 300 deep made every admin list page that
+    /// held it unreadable to them (found by a review).
+    public static let maxMetadataDepth = 32
     /// Most screenshots one item may carry.
     public static let maxScreenshots = 10
     /// Longest `comment`, in characters (Unicode scalars, as most languages count a string's length): longer than
@@ -78,7 +82,12 @@ public struct SubmissionParser: Sendable {
         var metadata: JSONValue?
         switch fields["metadata"] {
         case nil, .null?: metadata = nil
-        case .object?: metadata = fields["metadata"]
+        case .object?:
+            metadata = fields["metadata"]
+            if metadata!.nestingDepth > Self.maxMetadataDepth {
+                issues.add("metadata", "Must be nested at most \(Self.maxMetadataDepth) levels deep")
+                metadata = nil
+            }
         default: issues.add("metadata", "Expected an object")
         }
         let hasComment = !(comment ?? "").isBlank
