@@ -272,7 +272,31 @@ extension PostgresStore: FeedbackStore {
     public func listFeedback(clientID: String, filter: FeedbackFilter, limit: Int, after cursor: FeedbackCursor?)
         async throws -> FeedbackPage
     {
-        var sql = SQLBuilder(PGFeedbackRecord.select)
+        var sql = Self.listed(clientID: clientID, filter: filter, select: PGFeedbackRecord.select)
+        if let cursor {
+            let at = sql.bind(cursor.createdAtMillis)
+            sql.append(" AND (created_at < \(at) OR (created_at = \(at) AND id < \(sql.bind(cursor.id))))")
+        }
+        sql.append(" ORDER BY created_at DESC, id DESC LIMIT \(sql.bind(Int64(limit) + 1))")
+        let items = try await rows(sql.query).map { try PGFeedbackRecord.item($0) }
+        return FeedbackPage(fetched: items, limit: limit)
+    }
+
+    public func newerPageCursor(clientID: String, filter: FeedbackFilter, limit: Int, before cursor: FeedbackCursor)
+        async throws -> FeedbackCursor?
+    {
+        var sql = Self.listed(clientID: clientID, filter: filter, select: "SELECT created_at, id FROM feedback")
+        let at = sql.bind(cursor.createdAtMillis)
+        sql.append(" AND (created_at > \(at) OR (created_at = \(at) AND id > \(sql.bind(cursor.id))))")
+        sql.append(" ORDER BY created_at, id LIMIT 1 OFFSET \(sql.bind(Int64(max(0, limit - 1))))")
+        return try await rows(sql.query).first.map {
+            FeedbackCursor(createdAtMillis: try $0.value("created_at", as: Int64.self), id: try $0.value("id", as: String.self))
+        }
+    }
+
+    /// `select` and the conditions that pick the client's items `filter` selects.
+    private static func listed(clientID: String, filter: FeedbackFilter, select: String) -> SQLBuilder {
+        var sql = SQLBuilder(select)
         sql.append(" WHERE client_id = \(sql.bind(clientID))")
         if let source = filter.source { sql.append(" AND source = \(sql.bind(source.rawValue))") }
         switch filter.environment {
@@ -288,13 +312,7 @@ extension PostgresStore: FeedbackStore {
             if let slack = filter.slackLikePattern { sql.append(" OR comment ILIKE \(sql.bind(slack))") }
             sql.append(")")
         }
-        if let cursor {
-            let at = sql.bind(cursor.createdAtMillis)
-            sql.append(" AND (created_at < \(at) OR (created_at = \(at) AND id < \(sql.bind(cursor.id))))")
-        }
-        sql.append(" ORDER BY created_at DESC, id DESC LIMIT \(sql.bind(Int64(limit) + 1))")
-        let items = try await rows(sql.query).map { try PGFeedbackRecord.item($0) }
-        return FeedbackPage(fetched: items, limit: limit)
+        return sql
     }
 
     public func environments(clientID: String, limit: Int) async throws -> [String] {

@@ -176,9 +176,39 @@ extension SQLiteStore: FeedbackStore {
     public func listFeedback(clientID: String, filter: FeedbackFilter, limit: Int, after cursor: FeedbackCursor?)
         async throws -> FeedbackPage
     {
-        // The statement is put together from fixed fragments only (values are always bound), so each filter
-        // combination is one cached statement that its own index serves.
-        var sql = "\(FeedbackRecord.select) WHERE client_id = ?"
+        var (sql, arguments) = Self.listed(clientID: clientID, filter: filter, select: FeedbackRecord.select)
+        if let cursor {
+            sql += " AND (created_at < ? OR (created_at = ? AND id < ?))"
+            arguments += [cursor.createdAtMillis, cursor.createdAtMillis, cursor.id]
+        }
+        sql += " ORDER BY created_at DESC, id DESC LIMIT ?"
+        arguments += [limit + 1]
+        let (statement, bound) = (sql, arguments)
+        let items = try await database.read { db in
+            try FeedbackRecord.fetchAll(db.cachedStatement(sql: statement), arguments: bound).map(\.item)
+        }
+        return FeedbackPage(fetched: items, limit: limit)
+    }
+
+    public func newerPageCursor(clientID: String, filter: FeedbackFilter, limit: Int, before cursor: FeedbackCursor)
+        async throws -> FeedbackCursor?
+    {
+        var (sql, arguments) = Self.listed(clientID: clientID, filter: filter, select: "SELECT created_at, id FROM feedback")
+        sql += " AND (created_at > ? OR (created_at = ? AND id > ?)) ORDER BY created_at, id LIMIT 1 OFFSET ?"
+        arguments += [cursor.createdAtMillis, cursor.createdAtMillis, cursor.id, max(0, limit - 1)]
+        let (statement, bound) = (sql, arguments)
+        return try await database.read { db in
+            try Row.fetchOne(db.cachedStatement(sql: statement), arguments: bound).map {
+                FeedbackCursor(createdAtMillis: $0["created_at"], id: $0["id"])
+            }
+        }
+    }
+
+    /// `select` and the conditions that pick the client's items `filter` selects. The statement is put together
+    /// from fixed fragments only (values are always bound), so each filter combination is one cached statement that
+    /// its own index serves.
+    private static func listed(clientID: String, filter: FeedbackFilter, select: String) -> (String, StatementArguments) {
+        var sql = "\(select) WHERE client_id = ?"
         var arguments: StatementArguments = [clientID]
         if let source = filter.source {
             sql += " AND source = ?"
@@ -203,17 +233,7 @@ extension SQLiteStore: FeedbackStore {
             }
             sql += ")"
         }
-        if let cursor {
-            sql += " AND (created_at < ? OR (created_at = ? AND id < ?))"
-            arguments += [cursor.createdAtMillis, cursor.createdAtMillis, cursor.id]
-        }
-        sql += " ORDER BY created_at DESC, id DESC LIMIT ?"
-        arguments += [limit + 1]
-        let (statement, bound) = (sql, arguments)
-        let items = try await database.read { db in
-            try FeedbackRecord.fetchAll(db.cachedStatement(sql: statement), arguments: bound).map(\.item)
-        }
-        return FeedbackPage(fetched: items, limit: limit)
+        return (sql, arguments)
     }
 
     public func environments(clientID: String, limit: Int) async throws -> [String] {

@@ -554,6 +554,38 @@ import UseroTestSupport
             #expect(second.components(separatedBy: "<li class=\"item\"").count - 1 == 5)
             #expect(second.contains("item number 4.") && second.contains("item number 0."))
             #expect(second.contains("« Newest"))
+            #expect(!second.contains("Newer"), "the page before is the newest")
+        }
+    }
+
+    /// From the third page on, "Newer" goes one page back (there was only "Newest", found by a review): to the
+    /// page "Older" came from, filters and all.
+    @Test func newerGoesBackOnePageWithTheFilters() async throws {
+        try await TestServer.run { server in
+            let client = try await server.createClient()
+            let start = Date(timeIntervalSince1970: 1_800_000_000)
+            // 128 widget items: three pages of the widget's search.
+            for n in 0..<(3 * InboxLimits.pageSize + 10) {
+                _ = try await server.parts.store.insert(
+                    FeedbackDraft(clientId: client.id, source: n % 5 == 0 ? .api : .widget, comment: "Item \(n)."),
+                    at: start.addingTimeInterval(Double(n)), origin: nil)
+            }
+            let browser = InboxTestBrowser(baseURL: server.baseURL)
+            try await browser.signIn(adminKey: client.key)
+            func older(_ page: String) throws -> String {
+                try #require(InboxTestBrowser.attribute("href", before: "rel=\"next\"", in: page)).replacingOccurrences(of: "&amp;", with: "&")
+            }
+            var pages = [try await browser.get("/inbox?source=widget&q=item").text]
+            var addresses = ["/inbox?source=widget&q=item"]
+            for _ in 0..<2 {
+                addresses.append(try older(pages.last!))
+                pages.append(try await browser.get(addresses.last!).text)
+            }
+            #expect(pages[2].contains("Item 1.") && !pages[2].contains("Item 0."))
+            let newer = try #require(InboxTestBrowser.attribute("href", before: "rel=\"prev\"", in: pages[2]))
+                .replacingOccurrences(of: "&amp;", with: "&")
+            #expect(newer == addresses[1])
+            #expect(pages[2].contains(">« Newest</a>"))
         }
     }
 

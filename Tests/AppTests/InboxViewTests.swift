@@ -46,7 +46,7 @@ import UseroTestSupport
                 sourceOptions: [], environmentOptions: [], environmentsCut: true, filterSummary: "f", environmentsHint: "h",
                 allEnvironmentsHref: "/inbox?env=all", isFiltered: false,
                 slackInstall: SlackInstallView(workspace: "w", installedAtISO: "i", installedAtText: "t", isRevoked: false),
-                slackButtonLabel: "s", slackConfigured: true, items: [item], hasItems: true, newerHref: "/inbox", olderHref: "/inbox?cursor=x",
+                slackButtonLabel: "s", slackConfigured: true, items: [item], hasItems: true, newerHref: "/inbox", previousHref: "/inbox?cursor=y", olderHref: "/inbox?cursor=x",
                 exportHref: "/inbox/export.csv"),
             ConfirmView(
                 chrome: chrome, item: item, deleteID: "d", returnSource: "s",

@@ -167,6 +167,34 @@ import Testing
         #expect(exact.next == nil)
     }
 
+    /// Paging back: the page before a page starts where the pages forward had it start, with the filters (the inbox's
+    /// "Newer" link; it had only "Newest", found by a review).
+    @Test(arguments: StoreFactories.available)
+    func thePageBeforeAPageStartsWhereTheListHadIt(_ factory: StoreFactory) async throws {
+        let s = try await factory.store()
+        let client = try await s.client()
+        let other = try await s.client()
+        for second in [5.0, 1, 3, 3, 3, 2, 4, 6] { try await s.item(client, at: second) }
+        try await s.item(client, at: 7, source: .widget)
+        try await s.item(other, at: 9)
+        var cursors: [FeedbackCursor?] = [nil]
+        while let next = try await s.feedback.listFeedback(
+            clientID: client, filter: .init(source: .api), limit: 3, after: cursors.last!
+        ).next {
+            cursors.append(next)
+        }
+        #expect(cursors.count == 3)
+        for index in 1..<cursors.count {
+            let before = try await s.feedback.newerPageCursor(
+                clientID: client, filter: .init(source: .api), limit: 3, before: try #require(cursors[index]))
+            #expect(before == cursors[index - 1], "page \(index + 1)")
+        }
+        // A page past the list's start (its first item deleted since): the first page.
+        let newest = try await s.feedback.listFeedback(clientID: client, filter: .init(source: .api), limit: 1, after: nil)
+        #expect(try await s.feedback.newerPageCursor(
+            clientID: client, filter: .init(source: .api), limit: 3, before: try #require(newest.next)) == nil)
+    }
+
     @Test(arguments: StoreFactories.available)
     func theListFiltersBySourceAndEnvironment(_ factory: StoreFactory) async throws {
         let s = try await factory.store()

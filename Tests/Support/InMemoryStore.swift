@@ -203,7 +203,31 @@ extension InMemoryStore: FeedbackStore, StoreHealth {
     public func listFeedback(clientID: String, filter: FeedbackFilter, limit: Int, after cursor: FeedbackCursor?)
         async throws -> FeedbackPage
     {
-        let items = withState { state in
+        let items = listed(clientID: clientID, filter: filter).filter { item in
+            guard let cursor else { return true }
+            let millis = epochMillis(item.createdAt)
+            return millis < cursor.createdAtMillis || (millis == cursor.createdAtMillis && item.id < cursor.id)
+        }
+        let sorted = items.sorted {
+            (epochMillis($0.createdAt), $0.id) > (epochMillis($1.createdAt), $1.id)
+        }
+        return FeedbackPage(fetched: Array(sorted.prefix(limit + 1)), limit: limit)
+    }
+
+    public func newerPageCursor(clientID: String, filter: FeedbackFilter, limit: Int, before cursor: FeedbackCursor)
+        async throws -> FeedbackCursor?
+    {
+        let newer = listed(clientID: clientID, filter: filter)
+            .map { (createdAtMillis: epochMillis($0.createdAt), id: $0.id) }
+            .filter { ($0.createdAtMillis, $0.id) > (cursor.createdAtMillis, cursor.id) }
+            .sorted { ($0.createdAtMillis, $0.id) < ($1.createdAtMillis, $1.id) }
+        let index = max(0, limit - 1)
+        return index < newer.count ? FeedbackCursor(createdAtMillis: newer[index].createdAtMillis, id: newer[index].id) : nil
+    }
+
+    /// The client's items `filter` selects, in no order.
+    private func listed(clientID: String, filter: FeedbackFilter) -> [FeedbackItem] {
+        withState { state in
             state.feedback.values.filter { item in
                 guard item.clientId == clientID else { return false }
                 if let source = filter.source, item.draft.source != source { return false }
@@ -221,17 +245,9 @@ extension InMemoryStore: FeedbackStore, StoreHealth {
                     let found = [item.draft.comment, item.draft.userEmail].compactMap { $0.map(folded) }
                     if !found.contains(where: { value in wanted.contains { value.contains($0) } }) { return false }
                 }
-                if let cursor {
-                    let millis = epochMillis(item.createdAt)
-                    return millis < cursor.createdAtMillis || (millis == cursor.createdAtMillis && item.id < cursor.id)
-                }
                 return true
             }
         }
-        let sorted = items.sorted {
-            (epochMillis($0.createdAt), $0.id) > (epochMillis($1.createdAt), $1.id)
-        }
-        return FeedbackPage(fetched: Array(sorted.prefix(limit + 1)), limit: limit)
     }
 
     public func environments(clientID: String, limit: Int) async throws -> [String] {

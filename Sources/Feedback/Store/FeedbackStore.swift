@@ -37,6 +37,10 @@ public protocol FeedbackStore: Sendable {
     /// A page of this client's items, newest first.
     func listFeedback(clientID: String, filter: FeedbackFilter, limit: Int, after: FeedbackCursor?) async throws
         -> FeedbackPage
+    /// Where the page before the one `listFeedback(…, after: cursor)` lists begins, paging by `limit`: the cursor of
+    /// the `limit`-th item newer than `cursor`'s, or nil when there are fewer (the page before is the first).
+    func newerPageCursor(clientID: String, filter: FeedbackFilter, limit: Int, before cursor: FeedbackCursor)
+        async throws -> FeedbackCursor?
     /// The client's named environments, sorted, at most `limit`; the default (absent) environment is not among them.
     func environments(clientID: String, limit: Int) async throws -> [String]
     /// Deletes one item and its screenshots; false when it is not this client's. An item captured from Slack lately

@@ -257,6 +257,8 @@ struct InboxRoutes<Context: RequestContext>: Sendable {
         async let environments = store.environments(clientID: clientID, limit: InboxLimits.environmentLimit + 1)
         async let installation = slack.installationStatus(clientID)
         async let settings = slack.settings(clientID)
+        // Where the page before this one starts, when that is not the first ("Newest" links there).
+        async let previousPage = previousPage(of: filter, clientID: clientID)
         let shown = try await page
         if filter.cursor != nil, shown.items.isEmpty {
             // An older page with nothing left on it (its last items deleted, or a bookmark past the list's end) would
@@ -266,8 +268,17 @@ struct InboxRoutes<Context: RequestContext>: Sendable {
         }
         let view = try await ListView(
             visitor: visitor, filter: filter, page: shown, environments: environments, installation: installation,
-            notice: query["notice"], noticeAt: query["at"], settings: settings, slackConfigured: slack.isConfigured)
+            notice: query["notice"], noticeAt: query["at"], previousPage: previousPage, settings: settings,
+            slackConfigured: slack.isConfigured)
         return try renderer.page("list", view)
+    }
+
+    /// Where the page before the filter's page starts: nil on the first page and on the second (whose page before
+    /// is the first).
+    func previousPage(of filter: InboxFilter, clientID: String) async throws -> FeedbackCursor? {
+        guard let cursor = filter.cursor else { return nil }
+        return try await store.newerPageCursor(
+            clientID: clientID, filter: filter.storeFilter, limit: InboxLimits.pageSize, before: cursor)
     }
 
     // MARK: Export

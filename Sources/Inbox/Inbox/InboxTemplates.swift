@@ -151,6 +151,7 @@ enum InboxTemplates {
         {{#hasPages}}
         <nav class="pager" aria-label="Pages">
           {{#newerHref}}<a href="{{newerHref}}">« Newest</a>{{/newerHref}}
+          {{#previousHref}}<a href="{{previousHref}}" rel="prev">‹ Newer</a>{{/previousHref}}
           {{#olderHref}}<a href="{{olderHref}}" rel="next">Older »</a>{{/olderHref}}
         </nav>
         {{/hasPages}}

@@ -99,6 +99,7 @@ extension ListView: MustacheParent {
         case "hasItems": hasItems
         case "newerHref": newerHref
         case "hasPages": newerHref != nil || olderHref != nil
+        case "previousHref": previousHref
         case "olderHref": olderHref
         case "exportHref": exportHref
         default: chrome.child(named: name)

@@ -69,7 +69,10 @@ struct ListView: Sendable {
     var slackConfigured: Bool = true
     var items: [ItemView]
     var hasItems: Bool
+    /// The first page, from an older one.
     var newerHref: String?
+    /// The page just before this one, when that is not the first (which `newerHref` links to).
+    var previousHref: String?
     var olderHref: String?
     /// The CSV of every item these filters select (all pages).
     var exportHref: String?

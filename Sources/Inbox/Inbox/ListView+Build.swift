@@ -14,6 +14,7 @@ extension ListView {
     init(
         visitor: InboxVisitor, filter: InboxFilter, page: FeedbackPage, environments: [String],
         installation: InboxSlack.Installation?, notice: String?, noticeAt: String? = nil,
+        previousPage: FeedbackCursor? = nil,
         settings: InboxSlack.Settings? = nil,
         slackConfigured: Bool = true
     ) {
@@ -85,6 +86,7 @@ extension ListView {
         }
         hasItems = !items.isEmpty
         newerHref = filter.cursor == nil ? nil : filter.href()
+        previousHref = previousPage.map { filter.href(cursor: $0) }
         olderHref = page.next.map { filter.href(cursor: $0) }
         exportHref = items.isEmpty ? nil : filter.href(path: "/inbox/export.csv")
     }
