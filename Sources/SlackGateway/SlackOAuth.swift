@@ -131,10 +131,15 @@ public struct SlackOAuth: Sendable {
         case failed(status: Int, reason: String)
     }
 
+    /// Where a new install link comes from: the inbox's Connect Slack, or whoever made this one
+    /// (`POST /api/slack/install-link`) and sent it to a workspace admin.
+    static let startAgain =
+        "start again with Connect Slack in the usero inbox, or ask whoever sent you the link for a new one"
+
     /// The page for an answer from Slack usero cannot keep (not a bot token for one workspace).
     static let unusableAnswer =
         "Slack answered, but not with an installation usero can use (a bot token for one workspace). Nothing was "
-        + "stored. Try again from a new link; if it happens again, check the Slack app's settings."
+        + "stored. Try again: \(startAgain); if it happens again, check the Slack app's settings."
 
     /// Refuses an installation Slack has already granted: the token it issued is revoked first (best effort), so the
     /// app is not left installed in a workspace where usero ignores it, as when a project has another workspace.
@@ -152,7 +157,7 @@ public struct SlackOAuth: Sendable {
         let now = epochMillis(clock.now())
         guard let state, let parsed = verify(state: state) else {
             explainForeignSignature(of: state, now: now)
-            return .failed(status: 400, reason: "This install link is not valid. Ask for a new link from usero.")
+            return .failed(status: 400, reason: "This install link is not valid. To install usero, \(Self.startAgain).")
         }
         let consumed: Bool
         do {
@@ -161,14 +166,14 @@ public struct SlackOAuth: Sendable {
             return .failed(status: 503, reason: "usero could not record the installation. Please try again.")
         }
         guard consumed, parsed.expires >= now else {
-            return .failed(status: 400, reason: "This install link has expired or was already used. Ask for a new one.")
+            return .failed(status: 400, reason: "This install link has expired or was already used. To install usero, \(Self.startAgain).")
         }
         if let error {
             logger.debug("Slack install declined", metadata: ["slack.oauth_error": "\(SlackIngest.loggable(error))"])
             // The link is used up (it works once): a cancel by mistake needs a new one, which the page says.
             return .failed(
                 status: 400,
-                reason: "The installation was cancelled in Slack. Nothing was changed. To install usero, ask for a new link.")
+                reason: "The installation was cancelled in Slack. Nothing was changed. To install usero, \(Self.startAgain).")
         }
         guard let code, !code.isEmpty, let clientID, let clientSecret else {
             return .failed(status: 400, reason: "Slack did not send an authorization code.")
@@ -246,7 +251,7 @@ public struct SlackOAuth: Sendable {
                 missingScopes: missing)
         } catch SlackAPIError.slack(let code) {
             logger.debug("Slack install refused", metadata: ["slack.error": "\(SlackIngest.loggable(code))"])
-            return .failed(status: 400, reason: "Slack refused the installation (\(SlackIngest.loggable(code))). Try again from a new link.")
+            return .failed(status: 400, reason: "Slack refused the installation (\(SlackIngest.loggable(code))). To try again, \(Self.startAgain).")
         } catch {
             logger.warning("Slack install failed", metadata: errorMetadata(error))
             return .failed(status: 502, reason: "usero could not reach Slack to finish the installation. Try again.")

@@ -87,7 +87,8 @@ import UseroTestSupport
                 #expect(denied.status == 400)
                 // The page says what happened: the admin cancelled, not that Slack failed to send a code
                 #expect(denied.text.contains("The installation was cancelled in Slack. Nothing was changed."), "\(denied.text)")
-                #expect(denied.text.contains("ask for a new link"), "\(denied.text)")
+                #expect(denied.text.contains("start again with Connect Slack in the usero inbox, or ask whoever sent you the link for a new one"), "\(denied.text)")
+                #expect(denied.text.contains(#"<a href="/inbox">Go to the usero inbox</a>"#))
                 // Slack refuses the code
                 await fake.script("oauth.v2.access", .fixture("oauth_v2_access_invalid_code.json"))
                 let invalid = try await server.request(

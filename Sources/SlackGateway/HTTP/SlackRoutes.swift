@@ -103,7 +103,8 @@ enum SlackHeaders {
     static let retryNumber = HTTPField.Name("X-Slack-Retry-Num")!
 }
 
-/// The small pages the OAuth callback shows.
+/// The small pages the OAuth callback shows, each with the way back to the inbox the install began from (its
+/// Connect Slack is where a new link comes from; a review found the pages a dead end).
 enum HTMLPage {
     static func make(status: HTTPResponse.Status, title: String, message: String) -> Response {
         let html = """
@@ -111,7 +112,8 @@ enum HTMLPage {
             <html lang="en"><head><meta charset="utf-8"><title>\(escape(title))</title>
             <meta name="viewport" content="width=device-width, initial-scale=1"></head>
             <body style="font-family: system-ui, sans-serif; max-width: 36rem; margin: 4rem auto; padding: 0 1rem">
-            <h1>\(escape(title))</h1><p>\(escape(message))</p></body></html>
+            <h1>\(escape(title))</h1><p>\(escape(message))</p><p><a href="/inbox">Go to the usero inbox</a></p>
+            </body></html>
             """
         var headers = HTTPFields()
         headers[.contentType] = "text/html; charset=utf-8"
