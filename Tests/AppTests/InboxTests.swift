@@ -1228,4 +1228,22 @@ extension InboxTests {
             #expect(picked.text.contains("stored before"))
         }
     }
+
+    /// A new project's inbox said only "No feedback here yet.": the client id the widget and the API need was in a
+    /// tooltip alone (found by a review). The empty inbox shows it, with the widget's demo page for it.
+    @Test func anEmptyInboxShowsTheClientIDAndWhereToTryIt() async throws {
+        try await TestServer.run { server in
+            let client = try await server.createClient()
+            let browser = InboxTestBrowser(baseURL: server.baseURL)
+            try await browser.signIn(adminKey: client.key)
+            let empty = try await browser.get("/inbox").text
+            #expect(empty.contains("This project's client id is <code>\(client.id)</code>"))
+            let demo = try #require(InboxTestBrowser.attribute("href", before: ">the widget's demo page", in: empty))
+            #expect(demo == "/widget/demo?clientId=\(client.id)")
+            #expect(try await server.request("GET", demo).status == 200)
+
+            #expect(try await server.postJSON("/api/feedback", #"{"clientId":"\#(client.id)","rating":4}"#).status == 200)
+            #expect(!(try await browser.get("/inbox").text.contains("This project's client id")))
+        }
+    }
 }

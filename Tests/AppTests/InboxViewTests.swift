@@ -47,7 +47,7 @@ import UseroTestSupport
                 allEnvironmentsHref: "/inbox?env=all", isFiltered: false,
                 slackInstall: SlackInstallView(workspace: "w", installedAtISO: "i", installedAtText: "t", isRevoked: false),
                 slackButtonLabel: "s", slackConfigured: true, items: [item], hasItems: true, newerHref: "/inbox", previousHref: "/inbox?cursor=y", olderHref: "/inbox?cursor=x",
-                exportHref: "/inbox/export.csv"),
+                exportHref: "/inbox/export.csv", setupClientID: "client_a", setupDemoHref: "/widget/demo?clientId=client_a"),
             ConfirmView(
                 chrome: chrome, item: item, deleteID: "d", returnSource: "s",
                 returnEnvironment: "e", returnText: "q", returnCursor: "c", cancelHref: "h"),

@@ -148,6 +148,9 @@ enum InboxTemplates {
         </ol>
         {{/hasItems}}
         {{^hasItems}}<p class="empty">No feedback here yet{{#isFiltered}} for these filters{{/isFiltered}}.</p>{{/hasItems}}
+        {{#setupClientID}}<p class="hint">This project's client id is <code>{{setupClientID}}</code>: the widget and
+          <code>POST /api/feedback</code> send feedback with it, and it shows here as it arrives. Try it on
+          <a href="{{setupDemoHref}}">the widget's demo page</a>.</p>{{/setupClientID}}
         {{#hasPages}}
         <nav class="pager" aria-label="Pages">
           {{#newerHref}}<a href="{{newerHref}}">« Newest</a>{{/newerHref}}

@@ -102,6 +102,8 @@ extension ListView: MustacheParent {
         case "previousHref": previousHref
         case "olderHref": olderHref
         case "exportHref": exportHref
+        case "setupClientID": setupClientID
+        case "setupDemoHref": setupDemoHref
         default: chrome.child(named: name)
         }
     }

@@ -76,6 +76,10 @@ struct ListView: Sendable {
     var olderHref: String?
     /// The CSV of every item these filters select (all pages).
     var exportHref: String?
+    /// A project with no feedback at all yet: its client id, which the widget and the API need (shown nowhere else
+    /// but in a tooltip, which keyboards and touch screens do not reach), and the widget's demo page with it.
+    var setupClientID: String? = nil
+    var setupDemoHref: String? = nil
 }
 
 struct ConfirmView: Sendable {

@@ -89,5 +89,9 @@ extension ListView {
         previousHref = previousPage.map { filter.href(cursor: $0) }
         olderHref = page.next.map { filter.href(cursor: $0) }
         exportHref = items.isEmpty ? nil : filter.href(path: "/inbox/export.csv")
+        if items.isEmpty, !filter.isFiltered, filter.cursor == nil, environments.isEmpty {
+            setupClientID = visitor.client.id
+            setupDemoHref = "/widget/demo?clientId=" + InboxFilter.encode(visitor.client.id)
+        }
     }
 }
