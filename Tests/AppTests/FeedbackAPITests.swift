@@ -60,6 +60,24 @@ import UseroTestSupport
 
             let plain = try await server.postJSON("/api/feedback", json, headers: ["Content-Encoding": "identity"])
             #expect(plain.status == 200)
+
+            // A transfer coding besides the chunking: the server undoes only the chunking (it answered "Invalid JSON
+            // body" about a gzipped one, and stored a body sent as `bogus, chunked`, found by a review).
+            for coding in ["gzip, chunked", "bogus, chunked"] {
+                let connection = try RawConnection(port: server.port)
+                connection.send(
+                    "POST /api/feedback HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
+                        + "Transfer-Encoding: \(coding)\r\n\r\n\(String(json.utf8.count, radix: 16))\r\n\(json)\r\n0\r\n\r\n")
+                let answer = try #require(await connection.response(timeout: .seconds(30)), "\(coding)")
+                #expect(answer.status == 415, "\(coding)")
+                #expect(answer.body.contains("Transfer-Encoding other than chunked is not supported"), "\(answer.body)")
+            }
+            let chunked = try RawConnection(port: server.port)
+            chunked.send(
+                "POST /api/feedback HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
+                    + "Transfer-Encoding: chunked\r\n\r\n\(String(json.utf8.count, radix: 16))\r\n\(json)\r\n0\r\n\r\n")
+            #expect(try #require(await chunked.response(timeout: .seconds(30))).status == 200)
+            #expect(try await server.count("feedback") == 2)
         }
     }
 

@@ -78,7 +78,17 @@ public enum JSONResponse {
 extension Request {
     /// Refuses a body sent compressed (a `Content-Encoding` other than `identity`, 415): read as it is, it would be
     /// refused as malformed JSON or multipart, which sends the client looking for the wrong mistake.
+    /// The same for a transfer coding other than `chunked` (`Transfer-Encoding: gzip, chunked`: the server undoes
+    /// only the chunking, and the gzip was then called invalid JSON; found by a review).
     public func requireUncompressedBody() throws {
+        if let transfer = headers[.transferEncoding],
+            transfer.split(separator: ",").contains(where: {
+                let coding = String($0).trimmingSurroundingWhitespace.lowercased()
+                return !coding.isEmpty && coding != "chunked" && coding != "identity"
+            })
+        {
+            throw FeedbackError.transferCodedBody
+        }
         guard let coding = headers[.contentEncoding] else { return }
         let name = coding.trimmingSurroundingWhitespace
         guard name.isEmpty || name.lowercased() == "identity" else { throw FeedbackError.compressedBody }

@@ -32,6 +32,8 @@ public enum FeedbackError: Error, Equatable, Sendable {
     case rateLimited(retryAfterSeconds: Int)
     /// The body came compressed (`Content-Encoding` other than `identity`), which no route reads.
     case compressedBody
+    /// The body came with a `Transfer-Encoding` other than `chunked` (`gzip, chunked`), which no route reads.
+    case transferCodedBody
     /// A body came with a request whose route reads none (`{"dryRun":true}` on `DELETE /api/account`).
     case unexpectedBody
 }

@@ -36,6 +36,8 @@ enum ErrorMapping {
         case .rateLimited: (.tooManyRequests, ErrorBody("Too many requests"))
         case .compressedBody:
             (.unsupportedMediaType, ErrorBody("Content-Encoding is not supported: send the body uncompressed"))
+        case .transferCodedBody:
+            (.unsupportedMediaType, ErrorBody("Transfer-Encoding other than chunked is not supported: send the body uncompressed"))
         case .unexpectedBody:
             (.badRequest, ErrorBody("This request takes no body", issues: ["body": ["This request takes no body"]]))
         }

@@ -2079,7 +2079,7 @@ enum OpenAPIDocument {
     }
    },
    "CompressedBody": {
-    "description": "a compressed body (`Content-Encoding` other than `identity`): send it uncompressed",
+    "description": "a compressed body (`Content-Encoding` other than `identity`, or a `Transfer-Encoding` other than `chunked`): send it uncompressed",
     "content": {
      "application/json": {
       "schema": {
@@ -2089,7 +2089,7 @@ enum OpenAPIDocument {
     }
    },
    "CompressedBodyPage": {
-    "description": "a compressed body (`Content-Encoding` other than `identity`): send it uncompressed",
+    "description": "a compressed body (`Content-Encoding` other than `identity`, or a `Transfer-Encoding` other than `chunked`): send it uncompressed",
     "content": {
      "text/html": {
       "schema": {
@@ -2099,7 +2099,7 @@ enum OpenAPIDocument {
     }
    },
    "CompressedBodyPublic": {
-    "description": "a compressed body (`Content-Encoding` other than `identity`): send it uncompressed",
+    "description": "a compressed body (`Content-Encoding` other than `identity`, or a `Transfer-Encoding` other than `chunked`): send it uncompressed",
     "content": {
      "application/json": {
       "schema": {
