@@ -39,7 +39,8 @@ import UseroTestSupport
     @Test func anItemWithTheDeepestMetadataAcceptedIsExported() async throws {
         try await TestServer.run { server in
             let client = try await server.createClient()
-            let deep = String(repeating: #"{"a":"#, count: 509) + "1" + String(repeating: "}", count: 509)
+            let depth = SubmissionParser.maxMetadataDepth
+            let deep = String(repeating: #"{"a":"#, count: depth) + "1" + String(repeating: "}", count: depth)
             let sent = try await server.postJSON(
                 "/api/feedback",
                 #"{"clientId":"\#(client.id)","rating":3,"userEmail":"deep@example.com","metadata":\#(deep)}"#)
