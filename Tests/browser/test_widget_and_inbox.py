@@ -928,3 +928,47 @@ def test_escape_in_the_page_closes_the_panel_and_fields_read_for_keyboard_and_sc
     # Closed, Escape in the page is the page's alone
     driver.switch_to.active_element.send_keys(Keys.ESCAPE)
     assert driver.execute_script("return window.__events") == ["close"]
+
+
+def test_an_environment_or_metadata_the_server_would_refuse_is_left_out_and_reported(driver, pages, usero):
+    # An environment read from a config file with its line end, one with a line break inside, and metadata nested
+    # deeper than the server takes (32 levels): every visitor's feedback was refused with them (found by a review).
+    # The line end is dropped; the others are left out, and the page's developer hears why.
+    sent = []
+    for path, environment, metadata in [
+        ("/env-line-end", "'staging\\n'", "undefined"),
+        ("/env-line-break", "'stag\\ning'", "undefined"),
+        ("/deep-metadata", "undefined", "(function () { var m = {}; for (var i = 0; i < 40; i++) m = { a: m }; return m; })()"),
+    ]:
+        root = widget_page(driver, pages, usero, path, before="<script>window.__events = [];</script>",
+            options=""", environment: %s, metadata: %s,
+                onSubmit: function (d) { window.__events.push('submit:' + d.feedbackId); },
+                onError: function (e) { window.__events.push('error:' + e.message); }""" % (environment, metadata))
+        root.find_element(By.CSS_SELECTOR, ".launcher").click()
+        root.find_element(By.CSS_SELECTOR, "textarea").send_keys("Sent from " + path)
+        root.find_element(By.CSS_SELECTOR, ".send").click()
+        wait(driver, root.find_element(By.CSS_SELECTOR, ".done").is_displayed)
+        events = driver.execute_script("return window.__events")
+        [item] = submitted_items(driver, usero)
+        sent.append((item, [e for e in events if e.startswith("error:")]))
+    (trimmed, trimmed_errors), (broken, broken_errors), (deep, deep_errors) = sent
+    assert trimmed["environment"] == "staging" and trimmed_errors == []
+    assert broken["environment"] is None and any("control character" in e for e in broken_errors), broken_errors
+    assert deep["metadata"] is None and any("more than 32" in e for e in deep_errors), deep_errors
+
+
+def test_closing_a_panel_the_page_opened_gives_focus_back_to_the_pages_button(driver, pages, usero):
+    # A page with its own Feedback button calls open(): Escape gave focus to the widget's corner button instead of
+    # the one the visitor had used (found by a review).
+    root = widget_page(driver, pages, usero, "/own-button",
+        before="""<button id="own" onclick="window.__w.open()">Send us feedback</button>
+            <script>window.__events = [];</script>""",
+        assign="window.__w = ")
+    own = driver.find_element(By.ID, "own")
+    driver.execute_script("arguments[0].focus()", own)
+    own.send_keys(Keys.ENTER)
+    panel = root.find_element(By.CSS_SELECTOR, ".panel")
+    wait(driver, panel.is_displayed)
+    driver.switch_to.active_element.send_keys(Keys.ESCAPE)
+    wait(driver, lambda: not panel.is_displayed())
+    assert driver.execute_script("return document.activeElement.id") == "own"

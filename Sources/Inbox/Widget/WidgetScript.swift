@@ -185,13 +185,35 @@ enum WidgetScript {
     }
   }
 
-  // Why the server would refuse `meta` as `metadata`, or '' (its limit: 10 KB as JSON).
+  // Why the server would refuse `meta` as `metadata`, or '' (its limits: 10 KB as JSON, 32 levels deep).
   function metadataProblem(meta) {
     if (typeof meta !== 'object' || Array.isArray(meta)) return 'must be an object';
     var json;
     try { json = JSON.stringify(meta); } catch (e) { return 'cannot be sent as JSON (' + e.message + ')'; }
     var size = window.TextEncoder ? new TextEncoder().encode(json).length : unescape(encodeURIComponent(json)).length;
-    return size > 10240 ? 'is ' + size + ' bytes as JSON, more than 10 KB' : '';
+    if (size > 10240) return 'is ' + size + ' bytes as JSON, more than 10 KB';
+    // How deep, read off the JSON text: a bracket inside a string does not count.
+    var depth = 0, deepest = 0, inString = false;
+    for (var i = 0; i < json.length; i++) {
+      var c = json.charAt(i);
+      if (inString) { if (c === '\\') i++; else if (c === '"') inString = false; }
+      else if (c === '"') inString = true;
+      else if (c === '{' || c === '[') deepest = Math.max(deepest, ++depth);
+      else if (c === '}' || c === ']') depth--;
+    }
+    return deepest > 32 ? 'is nested ' + deepest + ' levels deep, more than 32' : '';
+  }
+
+  // The environment the server takes from `env` (a line end a config file left at its end is dropped, as it would
+  // otherwise be refused), or an Error saying why it takes none: with a line break inside, or over 128 characters.
+  function environmentOf(env) {
+    if (typeof env !== 'string') return '';
+    var name = /[\u0000-\u001f\u007f-\u009f]/.test(env) ? env.replace(/^\s+|\s+$/g, '') : env;
+    if (/[\u0000-\u001f\u007f-\u009f]/.test(name)) return new Error('initUseroFeedbackWidget: environment holds a ' +
+      'control character (a line break or a tab); the feedback was sent without it');
+    if (Array.from(name).length > 128) return new Error('initUseroFeedbackWidget: environment is longer than 128 ' +
+      'characters; the feedback was sent without it');
+    return name;
   }
 
   function create(opts) {
@@ -231,7 +253,7 @@ enum WidgetScript {
     if (opts.showEmailOption === false) $('.emailopt').hidden = true;
     if (opts.showScreenshotOption === false) $('.shotopt').hidden = true;
     // `unseenDone`: a send that succeeded while the panel was closed; its thank-you is shown at the next open.
-    var rating = null, files = [], busy = false, isOpen = false, unseenDone = false, destroyed = false;
+    var rating = null, files = [], busy = false, isOpen = false, unseenDone = false, destroyed = false, returnTo = null;
     var uploaded = typeof WeakMap === 'function' ? new WeakMap() : null;
     // The last submission that got no success, and the Idempotency-Key it went with: sent again unchanged (the
     // person pressing Send after a timeout or an error), it goes with the same key, so that a first try the server
@@ -386,6 +408,9 @@ enum WidgetScript {
       // A handle destroyed (or replaced by a later init) stays quiet: no onOpen for a panel that is not there.
       if (isOpen || destroyed) return;
       isOpen = true;
+      // Where focus goes back to on closing: the page's own button when the page opened the panel from it.
+      var before = document.activeElement;
+      returnTo = before && before !== document.body && before !== host ? before : null;
       if (!done.hidden && !unseenDone) reset();
       if (!form.hidden) prefill();
       panel.hidden = false;
@@ -404,12 +429,17 @@ enum WidgetScript {
       if (!isOpen) return;
       isOpen = false;
       document.removeEventListener('keydown', pageEscape);
-      // Focus goes back to the launcher only from inside the widget: a page closing it (on a route change, say)
-      // keeps its own focus.
+      // Focus goes back only from inside the widget (a page closing it, on a route change say, keeps its own
+      // focus): to the page's element the panel was opened from (its own Feedback button, through `open()`), when it
+      // is still there, else to the launcher.
       var hadFocus = !!root.activeElement;
       panel.hidden = true;
       launcher.setAttribute('aria-expanded', 'false');
-      if (hadFocus) launcher.focus();
+      if (hadFocus) {
+        if (returnTo && returnTo.isConnected && typeof returnTo.focus === 'function') returnTo.focus();
+        if (!returnTo || document.activeElement !== returnTo) launcher.focus();
+      }
+      returnTo = null;
       call(opts.onClose);
     }
     function reset() {
@@ -593,10 +623,13 @@ enum WidgetScript {
       if (address) payload.userEmail = address;
       if (document.title) payload.pageTitle = cut(document.title, 8192);
       if (document.referrer) payload.referrer = cut(document.referrer, 8192);
-      if (typeof opts.environment === 'string' && opts.environment) payload.environment = opts.environment;
+      // The page's own setting: one the server would refuse is left out and reported, as metadata is below.
+      var env = environmentOf(opts.environment);
+      if (env instanceof Error) call(opts.onError, env);
+      else if (env) payload.environment = env;
       if (opts.metadata !== undefined && opts.metadata !== null) {
-        // The page's own data: one the server would refuse (not an object, not JSON, over 10 KB) is left out and
-        // reported to the page's developer, rather than costing every visitor their feedback.
+        // The page's own data: one the server would refuse (not an object, not JSON, over 10 KB, over 32 levels
+        // deep) is left out and reported to the page's developer, rather than costing every visitor their feedback.
         var metaProblem = metadataProblem(opts.metadata);
         if (metaProblem) call(opts.onError, new Error('initUseroFeedbackWidget: metadata ' + metaProblem +
           '; the feedback was sent without it'));
