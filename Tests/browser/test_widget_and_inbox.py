@@ -972,3 +972,26 @@ def test_closing_a_panel_the_page_opened_gives_focus_back_to_the_pages_button(dr
     driver.switch_to.active_element.send_keys(Keys.ESCAPE)
     wait(driver, lambda: not panel.is_displayed())
     assert driver.execute_script("return document.activeElement.id") == "own"
+
+
+def test_a_refusal_naming_fields_says_them_in_the_console_and_arabic_reads_right_to_left(driver, pages, usero):
+    # The console said only "Invalid data provided" where the server named the field (found by a review); a reply of
+    # that shape is stood in by the page's own fetch. And a comment typed in Arabic takes its own direction.
+    root = widget_page(driver, pages, usero, "/named-fields", before="""<script>window.__warnings = [];
+        console.warn = function (m) { window.__warnings.push(String(m)); };
+        var realFetch = window.fetch;
+        window.fetch = function (url, init) {
+          if (String(url).indexOf('/api/feedback') < 0) return realFetch(url, init);
+          return Promise.resolve(new Response(JSON.stringify({ error: 'Invalid data provided',
+            issues: { environment: ['Must not contain control characters (line breaks, tabs)'] } }),
+            { status: 400, headers: { 'Content-Type': 'application/json' } }));
+        };</script>""")
+    root.find_element(By.CSS_SELECTOR, ".launcher").click()
+    comment = root.find_element(By.CSS_SELECTOR, "textarea")
+    comment.send_keys("مرحبا، الزر لا يعمل!")
+    assert driver.execute_script("return getComputedStyle(arguments[0]).direction", comment) == "rtl"
+    root.find_element(By.CSS_SELECTOR, ".send").click()
+    wait(driver, root.find_element(By.CSS_SELECTOR, ".err").is_displayed)
+    warnings = driver.execute_script("return window.__warnings")
+    assert any("the server refused the feedback: Invalid data provided (environment: Must not contain control "
+               "characters (line breaks, tabs)) (HTTP 400)" in w for w in warnings), warnings

@@ -100,7 +100,7 @@ enum WidgetScript {
     '<div class="panel" role="dialog" aria-labelledby="uw-t" hidden>' +
     '<div class="head"><h2 id="uw-t"></h2><button type="button" class="x" aria-label="Close">\u00D7</button></div>' +
     '<form novalidate><fieldset><legend>How was your experience?</legend><div class="rates"></div></fieldset>' +
-    '<label class="lbl" for="uw-c">Comment</label><textarea id="uw-c" maxlength="50000"></textarea>' +
+    '<label class="lbl" for="uw-c">Comment</label><textarea id="uw-c" maxlength="50000" dir="auto"></textarea>' +
     '<div class="row emailopt"><label class="check"><input type="checkbox"> Share my email so we can reply</label>' +
     '<label class="sr" for="uw-e">Email</label><input id="uw-e" class="email" type="email" autocomplete="email" placeholder="you@example.com" hidden></div>' +
     '<div class="row shotopt"><label class="file">' +
@@ -673,7 +673,13 @@ enum WidgetScript {
         // A refusal the person cannot act on (an unknown clientId, an origin off the allowlist) reads the same to
         // them; the console tells the page's developer which, without an onError.
         if (window.console && err.status >= 400 && err.status < 500 && err.status !== 429) {
-          console.warn('initUseroFeedbackWidget: the server refused the feedback: ' + err.message + ' (HTTP ' + err.status + ')');
+          // The fields it named (`issues`), which the message alone (`Invalid data provided`) does not say.
+          var named = err.issues ? Object.keys(err.issues).map(function (field) {
+            return field + ': ' + [].concat(err.issues[field]).join('; ');
+          }).join(', ') : '';
+          console.warn('initUseroFeedbackWidget: the server refused ' + (err.fileName ? 'the screenshot ' +
+            err.fileName : 'the feedback') + ': ' + err.message + (named ? ' (' + named + ')' : '') + ' (HTTP ' +
+            err.status + ')');
         }
       }).then(function () {
         busy = false;
