@@ -171,14 +171,19 @@ import UseroTestSupport
 
     // MARK: CSRF
 
+    /// A new client's one item ("Keep me"), and a browser signed in to its inbox with the page's CSRF token.
+    static func signedInWithOneItem(_ server: TestServer) async throws -> (FeedbackItem, InboxTestBrowser, String) {
+        let client = try await server.createClient()
+        let item = try await server.parts.store.insert(
+            FeedbackDraft(clientId: client.id, source: .api, rating: 3, comment: "Keep me"), at: Date(), origin: nil)
+        let browser = InboxTestBrowser(baseURL: server.baseURL)
+        try await browser.signIn(adminKey: client.key)
+        return (item, browser, try await browser.csrfToken())
+    }
+
     @Test func changesWithoutTheSessionOrTheCSRFTokenAreRefused() async throws {
         try await TestServer.run { server in
-            let client = try await server.createClient()
-            let item = try await server.parts.store.insert(
-                FeedbackDraft(clientId: client.id, source: .api, rating: 3, comment: "Keep me"), at: Date(), origin: nil)
-            let browser = InboxTestBrowser(baseURL: server.baseURL)
-            try await browser.signIn(adminKey: client.key)
-            let csrf = try await browser.csrfToken()
+            let (item, browser, csrf) = try await Self.signedInWithOneItem(server)
             let path = "/inbox/items/\(item.id)/delete"
 
             // Without the token, with a wrong one, and with the token but no session: 403, nothing deleted.
@@ -1185,12 +1190,7 @@ extension InboxTests {
     /// GET's redirect would, and Sign out of an ended session is done rather than refused.
     @Test func aFormSentAfterTheSessionEndedSignsInBackToItsPage() async throws {
         try await TestServer.run { server in
-            let client = try await server.createClient()
-            let item = try await server.parts.store.insert(
-                FeedbackDraft(clientId: client.id, source: .api, rating: 3, comment: "Keep me"), at: Date(), origin: nil)
-            let browser = InboxTestBrowser(baseURL: server.baseURL)
-            try await browser.signIn(adminKey: client.key)
-            let csrf = try await browser.csrfToken()
+            let (item, browser, csrf) = try await Self.signedInWithOneItem(server)
             try await server.execute("DELETE FROM inbox_session")
 
             let refused = try await browser.post("/inbox/items/\(item.id)/delete", [("csrf", csrf), ("env", "default")])
