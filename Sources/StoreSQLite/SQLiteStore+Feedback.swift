@@ -400,7 +400,21 @@ extension SQLiteStore: FeedbackStore {
     /// files no `screenshot` row names, last written before `cutoff` (a running upload wrote its file since: pass
     /// a cutoff before the oldest request still running), and leftovers of cut-off writes. Account closure and
     /// erasure work from rows and would never find such a file. Returns how many files went.
-    public func removeOrphanedScreenshotFiles(writtenBefore cutoff: Date) async throws -> Int {
+    ///
+    /// A store with no screenshot at all removes nothing and answers how many such files it found: those are another
+    /// store's (a `serve` started on a mistyped or new `USERO_DATABASE` beside a data folder in use deleted every
+    /// screenshot in it, found by a review), or of uploads that crashed before a first one committed.
+    public func removeOrphanedScreenshotFiles(writtenBefore cutoff: Date) async throws
+        -> (removed: Int, leftAlone: Int)
+    {
+        let hasScreenshots = try await database.read { db in
+            try Bool.fetchOne(db, sql: "SELECT EXISTS (SELECT 1 FROM screenshot)") ?? false
+        }
+        guard hasScreenshots else {
+            var found = 0
+            try await files.forEachNameWritten(before: cutoff, batch: 500) { found += $0.count }
+            return (0, found)
+        }
         var removed = 0
         try await files.forEachNameWritten(before: cutoff, batch: 500) { batch in
             let known = try await database.scan { db in
@@ -414,7 +428,7 @@ extension SQLiteStore: FeedbackStore {
                 removed += 1
             }
         }
-        return removed
+        return (removed, 0)
     }
 
     /// Deletes the screenshot records of these feedback rows that no other item names and queues their files for

@@ -105,9 +105,14 @@ struct Backend: Sendable {
     /// `unfinishedUploadAge`); PostgreSQL writes the bytes in the row's transaction and has none.
     func removeUnfinishedScreenshotFiles(_ config: AppConfig, logger: Logger) async throws {
         guard let sqlite else { return }
-        let removed = try await sqlite.removeOrphanedScreenshotFiles(
+        let (removed, leftAlone) = try await sqlite.removeOrphanedScreenshotFiles(
             writtenBefore: Date().addingTimeInterval(-Double(Self.unfinishedUploadAge(config).components.seconds)))
         if removed > 0 { logger.info("screenshot files that no upload finished storing, removed: \(removed)") }
+        if leftAlone > 0 {
+            logger.warning(
+                "USERO_DATA_DIR holds screenshot files of which this store (USERO_DATABASE) has none at all: left alone; if USERO_DATABASE names another store than the one these belong to, stop and correct it",
+                metadata: ["files": "\(leftAlone)", "path": "\(config.dataDirectory)"])
+        }
     }
 
     /// The folders whose free space the disk watermark watches: the data folder, and the SQLite file's.

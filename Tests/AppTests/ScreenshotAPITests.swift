@@ -78,6 +78,32 @@ import UseroTestSupport
         }
     }
 
+    /// A `serve` started on a mistyped `USERO_DATABASE` (a new, empty store) beside the data folder in use deleted
+    /// every screenshot in it as files no upload had finished storing (found by a review). A store with no
+    /// screenshot at all leaves them, and says why.
+    @Test(.enabled(if: !TestBackend.usesPostgres, TestBackend.sqliteOnly))
+    func aNewStoreBesideADataFolderInUseLeavesItsScreenshotsAlone() async throws {
+        let folder = TestServer.makeFolder()
+        let (kept, root) = try await TestServer.run(folder: folder) { server in
+            let client = try await server.createClient()
+            let result = try await upload(server, clientId: client.id, file: Images.png(width: 2, height: 2))
+            let shot = try #require(result.json["screenshot"] as? [String: Any])
+            return (try #require(shot["fileName"] as? String), server.parts.files.root)
+        }
+        let file = root.appendingPathComponent(kept).path
+        try FileManager.default.setAttributes([.modificationDate: Date().addingTimeInterval(-7_200)], ofItemAtPath: file)
+        try await TestServer.run(folder: folder, configure: { $0.databasePath = folder.appendingPathComponent("typo.sqlite").path }) {
+            server in
+            try await server.eventually { server.logs.text.contains("USERO_DATA_DIR holds screenshot files of which this store") }
+            #expect(FileManager.default.fileExists(atPath: file))
+        }
+        // The right store again: its screenshot is there.
+        try await TestServer.run(folder: folder) { server in
+            let served = try await server.request("GET", "/api/screenshots/\(kept)")
+            #expect(served.status == 200)
+        }
+    }
+
     @Test(arguments: [
         (Images.png(width: 1280, height: 800), "image/png", 1280, 800),
         (Images.jpeg(width: 640, height: 480), "image/jpeg", 640, 480),
