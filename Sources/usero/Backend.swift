@@ -23,6 +23,8 @@ struct Backend: Sendable {
     let postgres: PostgresStore?
     /// Signalled by the store when an accepted item enqueued Slack post jobs; the job worker waits on it.
     let newJobs: JobWakeup
+    /// `serve`'s claim on its SQLite file, held while the backend lives.
+    var serveLock: SQLiteServeLock? = nil
 
     /// Opens (and migrates) the configured store: PostgreSQL for a `postgres://` `USERO_DATABASE`, else SQLite.
     ///
@@ -78,7 +80,15 @@ struct Backend: Sendable {
             // As on PostgreSQL (`PostgresMigrator.newerVersionWarning`): a rollback onto a file a newer usero used.
             logger.warning("\(PostgresMigrator.newerVersionWarning)", metadata: ["migrations": "\(unknown)"])
         }
-        if serving { try await store.releaseJobLeases() }
+        var serveLock: SQLiteServeLock?
+        if serving {
+            do {
+                serveLock = try SQLiteServeLock(path: config.databasePath)
+            } catch let held as SQLiteServeLock.Held {
+                throw AppConfig.Invalid(description: "USERO_DATABASE: \(held.description)")
+            }
+            try await store.releaseJobLeases()
+        }
         if isNew, !serving {
             // A command run without serve's environment (a second terminal, a cron job) would otherwise make a store
             // of its own and succeed: a project created where serve never looks.
@@ -88,7 +98,7 @@ struct Backend: Sendable {
         }
         return Backend(
             feedback: store, slack: store, retention: store, health: store, inboxSessions: store, sqlite: store,
-            postgres: nil, newJobs: newJobs)
+            postgres: nil, newJobs: newJobs, serveLock: serveLock)
     }
 
     /// Where uploads are written as they arrive: inside the data folder, beside `screenshots/`, so that a finished

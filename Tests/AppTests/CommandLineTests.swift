@@ -237,6 +237,35 @@ import FoundationNetworking
         #expect(!second.stderr.contains("usero listening"))
     }
 
+    /// A second `serve` on a SQLite file in use started without a word, and its start released the first one's job
+    /// leases, so a job that one was running could run twice (found by a review). It is refused, naming the other
+    /// process, and the lease stays.
+    @Test func aSecondServeOnOneSQLiteFileIsRefusedAndLeavesTheFirstsJobs() async throws {
+        let (first, healthy) = try await UseroBinary.startServe(port: UseroBinary.freePort(), environment: environment)
+        #expect(healthy)
+        let path = try #require(environment["USERO_DATABASE"])
+        let database = try DatabaseQueue(path: path)
+        let until = epochMillis(Date()) + 3_600_000
+        try await database.write { db in
+            try db.execute(
+                sql: "INSERT INTO job (kind, payload, run_at, created_at, lease_until, claim) VALUES ('demo.kind', '{}', ?, ?, ?, 1)",
+                arguments: [until, until, until])
+        }
+        let second = try await UseroBinary.run(["serve", "--port", "\(UseroBinary.freePort())"], environment: environment)
+        first.send(SIGTERM)
+        await waitForExit(first)
+        #expect(second.status == 78)
+        #expect(second.stderr.contains("USERO_DATABASE: another usero serve (process \(first.pid)) is running on this SQLite file"), "\(second.stderr)")
+        #expect(!second.stderr.contains("usero listening"))
+        let lease = try await database.read { db in try Int64.fetchOne(db, sql: "SELECT lease_until FROM job WHERE kind = 'demo.kind'") }
+        #expect(lease == until)
+        // Once the first has stopped, a serve starts there again.
+        let (again, ok) = try await UseroBinary.startServe(port: UseroBinary.freePort(), environment: environment)
+        #expect(ok)
+        again.send(SIGTERM)
+        await waitForExit(again)
+    }
+
     @Test func updatingAClientThatDoesNotExistSaysSoInOneLine() async throws {
         _ = try await UseroBinary.createClient(name: "Another", environment: environment)
         let outcome = try await UseroBinary.run(["clients", "update", "client_nope", "--plan", "paid"], environment: environment)
