@@ -27,6 +27,11 @@ public final class SQLiteExport: StoreExporter {
         // The file itself, not a link to it: SQLite follows the link, and its `-wal` and `-shm` files, which tell
         // whether a `serve` has it open, lie beside the target.
         guard let real = realpath(path, nil) else {
+            // Not echoed when it reads as a URL: it may hold a password.
+            if SQLitePaths.looksLikeDatabaseURL(path) {
+                throw StoreCopyRefused(
+                    "--from takes the SQLite file to copy from, not a URL (the PostgreSQL store to copy into is USERO_DATABASE)")
+            }
             throw StoreCopyRefused("--from: no SQLite file at \(path)")
         }
         let path = String(cString: real)

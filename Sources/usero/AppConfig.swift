@@ -134,8 +134,7 @@ struct AppConfig: Sendable {
         // to create: a folder named after the password, and each instance a store of its own. A file that exists is
         // opened as ever (`/home/ada@corp.example/usero.sqlite`, `postgres-old.sqlite`).
         if !FileManager.default.fileExists(atPath: path) {
-            let firstComponent = path.prefix { $0 != "/" }
-            if (lowered.hasPrefix("postgres") && lowered.contains("//")) || firstComponent.contains("@") {
+            if SQLitePaths.looksLikeDatabaseURL(path) {
                 throw Invalid(
                     description:
                         "USERO_DATABASE looks like a PostgreSQL URL without its postgres:// (USER@HOST/DBNAME): write the whole URL, or a SQLite file path")

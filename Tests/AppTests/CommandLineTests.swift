@@ -107,6 +107,9 @@ import FoundationNetworking
             // A PostgreSQL URL that lost its scheme: it used to become a SQLite file in a folder named after the
             // password, and each instance a store of its own.
             ("USERO_DATABASE", "usero:S3cretPW@db.internal:5432/usero"),
+            // With a `/` in the password, which hid the `@` from the first component (found by a review: the
+            // password was in the "listening" line and the names of folders).
+            ("USERO_DATABASE", "usero:S3cretPW/x@db.internal:5432/usero"),
             ("USERO_DATABASE", "postgres//usero:S3cretPW@db.internal/usero"),
             ("USERO_DATABASE", "postgresql;//usero@db.internal/usero"),
             ("USERO_DATA_DIR", notADatabase.path),

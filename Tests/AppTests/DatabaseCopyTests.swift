@@ -190,6 +190,14 @@ struct DatabaseCopyTests {
             environment: ["USERO_DATABASE": try await TestBackend.databaseURL(for: folder)])
         #expect(missing.status == 78)
         #expect(missing.stderr.contains("--from: no SQLite file at"), "\(missing.stderr)")
+        // The old server's URL given as the source: refused without echoing it (it printed the password, found by a
+        // review).
+        let url = try await UseroBinary.run(
+            ["database", "copy", "--from", "postgres://olduser:OldS3cretPW@db.old:5432/usero"],
+            environment: ["USERO_DATABASE": try await TestBackend.databaseURL(for: folder)])
+        #expect(url.status == 78)
+        #expect(url.stderr.contains("--from takes the SQLite file to copy from, not a URL"), "\(url.stderr)")
+        #expect(!url.stderr.contains("OldS3cretPW"))
         // A folder (the data folder, say) is named as one, not met as a "disk I/O error"
         let aFolder = try await UseroBinary.run(
             ["database", "copy", "--from", folder.path],
