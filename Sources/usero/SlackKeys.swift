@@ -96,10 +96,13 @@ enum SlackKeys {
 
     /// A key file that group or others may read (or write) is refused: it opens every stored bot token. The file name
     /// and its mode are said, never its content.
+    /// A link is judged by the file it leads to (a key restored as a link to a safe place, or a Kubernetes secret,
+    /// which is mounted as links): the link's own mode, always 777, was refused with advice that could not fix it
+    /// (found by a review).
     static func refuseLoosePermissions(_ path: String) throws {
-        guard let mode = (try? FileManager.default.attributesOfItem(atPath: path))?[.posixPermissions] as? Int else {
-            return
-        }
+        var info = stat()
+        guard stat(path, &info) == 0 else { return }
+        let mode = Int(info.st_mode) & 0o7777
         if mode & 0o077 != 0 {
             throw AppConfig.Invalid(
                 description: "\(path) has mode \(String(mode, radix: 8)); it must be readable by its owner only "

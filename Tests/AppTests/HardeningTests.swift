@@ -182,6 +182,33 @@ import Glibc
         }
     }
 
+    /// A token key restored as a link to a safe place (or a Kubernetes secret, mounted as links) was judged by the
+    /// link's own mode, 777, and refused with advice that could not fix it (found by a review): the file it leads to
+    /// decides.
+    @Test func aTokenKeyFileThatIsALinkIsJudgedByItsTarget() async throws {
+        let folder = TestServer.makeFolder()
+        let data = folder.appendingPathComponent("data")
+        let safe = folder.appendingPathComponent("secret")
+        for path in [data, safe] { try FileManager.default.createDirectory(at: path, withIntermediateDirectories: true) }
+        let target = safe.appendingPathComponent("token.key").path
+        try Data((Data((0..<32).map { UInt8($0) }).base64EncodedString() + "\n").utf8).write(to: URL(fileURLWithPath: target))
+        chmod(target, 0o600)
+        let keyPath = data.appendingPathComponent("token.key").path
+        try FileManager.default.createSymbolicLink(atPath: keyPath, withDestinationPath: target)
+        let environment = [
+            "USERO_DATABASE": folder.appendingPathComponent("usero.sqlite").path, "USERO_DATA_DIR": data.path,
+        ]
+        let (process, healthy) = try await UseroBinary.startServe(port: UseroBinary.freePort(), environment: environment)
+        process.send(SIGTERM)
+        await waitForExit(process)
+        #expect(healthy)
+        // A target others may read is refused, naming the link as the operator wrote it.
+        chmod(target, 0o644)
+        let refused = try await UseroBinary.run(["serve"], environment: environment.merging(["USERO_PORT": "0"]) { $1 })
+        #expect(refused.status == 78)
+        #expect(refused.stderr.contains("\(keyPath) has mode 644"), "\(refused.stderr)")
+    }
+
     @Test(arguments: [0o644, 0o640, 0o604, 0o660])
     func aTokenKeyFileOthersCanReadStopsServeNamingTheFile(mode: Int) async throws {
         let folder = TestServer.makeFolder()
