@@ -12,6 +12,9 @@ import ServiceLifecycle
 import StorePostgres
 import Synchronization
 import UnixSignals
+#if canImport(Glibc)
+import Glibc
+#endif
 
 /// `usero`: the feedback service and its administration commands.
 @main
@@ -71,9 +74,41 @@ func printNote(_ text: String) {
     FileHandle.standardError.write(Data("usero: \(text)\n".utf8))
 }
 
-/// Prints one JSON value on stdout.
+/// Prints one JSON value on stdout, and throws `OutputFailed` when it could not be written whole (a full disk behind
+/// `> keys.json`, a closed pipe): `print` ignores such errors, and `clients create` exited 0 with its admin key lost
+/// (found by a review).
 func printJSON(_ value: some Encodable) throws {
-    print(String(decoding: try JSONResponse.encoded(value), as: UTF8.self))
+    var data = try JSONResponse.encoded(value)
+    data.append(UInt8(ascii: "\n"))
+    try data.withUnsafeBytes { raw in
+        var offset = 0
+        while offset < raw.count {
+            let written = Glibc.write(STDOUT_FILENO, raw.baseAddress! + offset, raw.count - offset)
+            if written < 0 {
+                if errno == EINTR { continue }
+                throw OutputFailed(reason: String(cString: strerror(errno)))
+            }
+            offset += written
+        }
+    }
+}
+
+/// Standard output could not take a command's answer.
+struct OutputFailed: Error, CustomStringConvertible {
+    let reason: String
+    var description: String { "standard output could not be written (\(reason))" }
+}
+
+/// Prints a new admin key; when it cannot be written, ends the command with exit 1 and says how to get another: the
+/// key is stored only as a hash, so it is lost.
+func printAdminKey(clientID: String, key: String) throws {
+    do {
+        try printJSON(["clientId": clientID, "adminKey": key])
+    } catch let failed as OutputFailed {
+        printNote(
+            "\(failed.description): the admin key of \(clientID) is lost; make a new one with usero clients rotate-key \(clientID)")
+        throw ExitCode.failure
+    }
 }
 
 /// The configuration and the store, for the administration commands: the same reading of the environment as
@@ -246,7 +281,7 @@ struct Clients: AsyncParsableCommand {
             let (config, backend) = try await openBackend(creating: true)
             let (client, key) = try await backend.feedback.createClient(
                 name: name, plan: plan, allowedOrigins: Clients.normalized(allowedOrigins), at: Date())
-            try printJSON(["clientId": client.id, "adminKey": key])
+            try printAdminKey(clientID: client.id, key: key)
             // Where: a client made in another store than serve's answers 404 there, and a shell without serve's
             // USERO_DATABASE finds an older SQLite file without a word.
             printNote("client created in \(config.storeName)")
@@ -334,7 +369,7 @@ extension Clients {
             // (a leaked one, say) ends them, or whoever signed in with the old key would keep the inbox. Should this
             // fail, the new key is not printed: rotating again replaces it and ends them.
             try await backend.inboxSessions.endInboxSessions(clientID: clientID)
-            try printJSON(["clientId": clientID, "adminKey": key])
+            try printAdminKey(clientID: clientID, key: key)
         }
     }
 }

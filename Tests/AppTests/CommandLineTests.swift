@@ -269,6 +269,23 @@ import FoundationNetworking
         await waitForExit(again)
     }
 
+    /// A one-time admin key that standard output could not take (a full disk behind `> keys.json`) was lost with
+    /// exit 0 (found by a review): the command fails, and says how to get another.
+    @Test func anAdminKeyThatCannotBeWrittenFailsTheCommand() async throws {
+        let usero = try UseroBinary.url().path
+        func toFullDisk(_ arguments: String) async throws -> UseroBinary.Outcome {
+            try await UseroBinary.run(["-c", "exec \"$0\" \(arguments) > /dev/full", usero], environment: environment, shell: true)
+        }
+        let created = try await toFullDisk("clients create --name Lost")
+        #expect(created.status == 1)
+        #expect(created.stderr.contains("standard output could not be written (No space left on device)"), "\(created.stderr)")
+        #expect(created.stderr.contains("is lost; make a new one with usero clients rotate-key client_"), "\(created.stderr)")
+        let client = try await UseroBinary.createClient(name: "Kept", environment: environment)
+        let rotated = try await toFullDisk("clients rotate-key \(client.id)")
+        #expect(rotated.status == 1)
+        #expect(rotated.stderr.contains("the admin key of \(client.id) is lost"), "\(rotated.stderr)")
+    }
+
     @Test func updatingAClientThatDoesNotExistSaysSoInOneLine() async throws {
         _ = try await UseroBinary.createClient(name: "Another", environment: environment)
         let outcome = try await UseroBinary.run(["clients", "update", "client_nope", "--plan", "paid"], environment: environment)

@@ -149,10 +149,11 @@ enum UseroBinary {
 
     /// Runs `usero ARGS` to completion with `environment` added to a minimal one; killed after `timeout` seconds.
     /// The waiting happens off Swift's cooperative pool (see `offPool`).
-    static func run(_ arguments: [String], environment: [String: String], timeout: Double = 30) async throws
-        -> Outcome
+    static func run(_ arguments: [String], environment: [String: String], timeout: Double = 30, shell: Bool = false)
+        async throws -> Outcome
     {
-        let executable = try url().path
+        // `shell`: the arguments are `/bin/sh`'s (a redirection a test needs).
+        let executable = shell ? "/bin/sh" : try url().path
         return try await offPool {
             let (status, stdout, stderr) = try ChildProcess.run(
                 executable, arguments, environment: defaultEnvironment.merging(environment) { $1 }, timeout: timeout)
