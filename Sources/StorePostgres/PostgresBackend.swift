@@ -31,6 +31,10 @@ public final class PostgresBackend: Sendable {
         public var statementTimeout: Duration = .seconds(60)
         /// The migrations to apply at open.
         public var migrations: [PostgresMigration] = PostgresSchema.migrations
+        /// Refuse a database that holds no usero store yet (no `schema_migrations`) rather than make one: for the
+        /// commands that work on data that must be there, where a mistyped database name in a cron job's URL
+        /// otherwise got usero's schema and an empty sweep reported as success (found by a review).
+        public var requireExistingStore = false
 
         public init() {}
     }
@@ -123,6 +127,15 @@ public final class PostgresBackend: Sendable {
             try? await connection.close()
             await pool.close()
             throw PostgresStartupError(description: "\(variable): \(problem)")
+        }
+        if options.requireExistingStore,
+            (try? await session.scalar("SELECT to_regclass('schema_migrations') IS NOT NULL", as: Bool.self)) != true
+        {
+            try? await connection.close()
+            await pool.close()
+            throw PostgresStartupError(
+                description: "\(variable): this database holds no usero store (check its name; `usero serve` or "
+                    + "`usero clients create` makes one)")
         }
         do {
             try await PostgresMigrator(options.migrations).migrate(on: connection, logger: logger)

@@ -49,6 +49,7 @@ struct Backend: Sendable {
             options.maximumConnections = config.databaseMaxConnections
             // `serve` may start before the server does (a reboot, a restart of the database); a command fails at once.
             if serving { options.waitForServer = config.databaseWait }
+            options.requireExistingStore = !creating
             do {
                 database = try await PostgresBackend.open(settings, options: options, logger: logger)
             } catch {

@@ -36,7 +36,8 @@ struct DatabaseCommand: AsyncParsableCommand {
                 } catch let refusal as StoreCopyRefused {
                     throw AppConfig.Invalid(description: refusal.description)
                 }
-                return (config, source, try await Backend.open(config, creating: false))
+                // The copy makes the PostgreSQL store (an empty database is what it copies into).
+                return (config, source, try await Backend.open(config, creating: true))
             }
             guard let postgres = destination.postgres else { throw ExitCode(78) }
             let counts: PostgresStore.CopyCounts

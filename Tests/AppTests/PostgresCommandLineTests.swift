@@ -179,6 +179,23 @@ struct PostgresCommandLineTests {
 
     /// A command that fails on PostgreSQL says why, as it does on SQLite: the SQLSTATE and the server's reason, where
     /// postgres-nio's own error said only "Generic description to prevent accidental leakage of sensitive data".
+    /// On SQLite these commands refuse a store that is not there; on PostgreSQL they migrated an empty database (a
+    /// mistyped name in a cron job's URL, the maintenance database) and reported success (found by a review).
+    @Test func theCommandsRefuseADatabaseWithoutAStoreAndMakeNone() async throws {
+        let environment = try await environment()
+        for command in [["clients", "list"], ["retention", "run"], ["tokens", "reseal"]] {
+            let refused = try await UseroBinary.run(command, environment: environment)
+            #expect(refused.status == 78, "\(command): \(refused.stderr)")
+            #expect(refused.stderr.contains("USERO_DATABASE: this database holds no usero store"), "\(refused.stderr)")
+            #expect(!refused.stderr.contains("applied PostgreSQL migration"), "\(refused.stderr)")
+        }
+        // clients create makes it, applying every migration then.
+        let created = try await UseroBinary.run(["clients", "create", "--name", "First"], environment: environment)
+        #expect(created.status == 0, "\(created.stderr)")
+        #expect(created.stderr.contains("applied PostgreSQL migration"), "\(created.stderr)")
+        #expect(try await UseroBinary.run(["clients", "list"], environment: environment).status == 0)
+    }
+
     @Test func aCommandThatFailsOnPostgreSQLSaysWhy() async throws {
         let environment = try await environment()
         _ = try await UseroBinary.createClient(name: "Before", environment: environment)
