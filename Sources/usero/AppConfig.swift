@@ -180,8 +180,15 @@ struct AppConfig: Sendable {
         var resolved = environment
         for name in secretVariables {
             let fileVariable = name + "_FILE"
-            guard let path = environment[fileVariable]?.trimmingCharacters(in: .whitespacesAndNewlines), !path.isEmpty
-            else { continue }
+            guard let path = environment[fileVariable]?.trimmingCharacters(in: .whitespacesAndNewlines) else { continue }
+            guard !path.isEmpty else {
+                // Set but empty, with no NAME either: a template that lost its value (`NAME_FILE=${SECRET_PATH}`), as
+                // `USERO_DATABASE=` is; ignored, it quietly meant the default (found by a review).
+                if environment[name]?.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty ?? true {
+                    throw Invalid(description: "\(fileVariable) is set but empty: name the file, or unset it")
+                }
+                continue
+            }
             if let direct = environment[name], !direct.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty {
                 throw Invalid(description: "\(name) and \(fileVariable) are both set: set only one of them")
             }
@@ -196,7 +203,11 @@ struct AppConfig: Sendable {
             throw Invalid(description: "\(variable) names a file that does not exist or cannot be read: \(path)")
         }
         defer { try? handle.close() }
-        guard let data = try? handle.read(upToCount: maxSecretFileBytes + 1) else {
+        // Foundation answers nil at the end of the file: an empty file is empty, not unreadable.
+        let data: Data
+        do {
+            data = try handle.read(upToCount: maxSecretFileBytes + 1) ?? Data()
+        } catch {
             throw Invalid(description: "\(variable) names a file that cannot be read: \(path)")
         }
         guard data.count <= maxSecretFileBytes else {

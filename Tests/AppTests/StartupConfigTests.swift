@@ -111,7 +111,14 @@ import FoundationNetworking
         try Data(repeating: UInt8(ascii: "a"), count: AppConfig.maxSecretFileBytes + 1).write(to: large)
         let binary = folder.appendingPathComponent("binary")
         try Data([0xff, 0xfe, 0x00, 0x81]).write(to: binary)
+        // Zero bytes: it was "cannot be read" (found by a review).
+        let zeroBytes = folder.appendingPathComponent("zero")
+        try Data().write(to: zeroBytes)
         let cases: [([String: String], String)] = [
+            (["USERO_TOKEN_KEY_FILE": zeroBytes.path], "USERO_TOKEN_KEY_FILE names an empty file"),
+            // Set but empty, and nothing else names the secret: it quietly meant the default store (found by a
+            // review).
+            (["USERO_DATABASE_FILE": ""], "USERO_DATABASE_FILE is set but empty: name the file, or unset it"),
             (["USERO_DATABASE": secret, "USERO_DATABASE_FILE": good.path],
              "USERO_DATABASE and USERO_DATABASE_FILE are both set: set only one of them"),
             (["USERO_DATABASE_FILE": folder.appendingPathComponent("missing").path],
@@ -136,6 +143,10 @@ import FoundationNetworking
         }
         #expect(error?.description.contains("USERO_TOKEN_KEY") == true)
         #expect(error?.description.contains("not-base64-at-all") == false)
+        // Set but empty beside the secret itself: nothing is lost, it is ignored.
+        let direct = try AppConfig.load(
+            host: nil, port: nil, environment: ["USERO_DATABASE": folder.appendingPathComponent("u.sqlite").path, "USERO_DATABASE_FILE": " "])
+        #expect(direct.databasePath.hasSuffix("u.sqlite"))
     }
 
     @Test func theDatabasePoolSizeIsBounded() throws {
