@@ -21,6 +21,23 @@ enum DataFolder {
         for (folder, name) in folders where folder == root || access(folder, F_OK) == 0 {
             try probe(folder, name: name)
         }
+        if config.postgres == nil { try checkClientFolders(URL(fileURLWithPath: root).appendingPathComponent("screenshots").path) }
+    }
+
+    /// Each client's folder under `screenshots/` must take new files too: one a restore left owned by another user
+    /// passed the start, and every upload of that client then answered 500, logged as `CocoaError 512` (found by a
+    /// review). A permission check per folder (thousands take milliseconds), not a file written in each.
+    static func checkClientFolders(_ screenshots: String) throws {
+        guard let names = try? FileManager.default.contentsOfDirectory(atPath: screenshots) else { return }
+        for name in names.sorted() where !name.hasPrefix(".") {
+            let folder = screenshots + "/" + name
+            var info = stat()
+            guard stat(folder, &info) == 0, info.st_mode & S_IFMT == S_IFDIR else { continue }
+            if access(folder, W_OK | X_OK) != 0 {
+                throw AppConfig.Invalid(
+                    description: "USERO_DATA_DIR: usero cannot create files in its screenshots/\(name)/ folder (\(reason(errno))): give it to the user serve runs as")
+            }
+        }
     }
 
     /// Makes `path` and whatever of its parents is missing; a failure names `USERO_DATA_DIR`.

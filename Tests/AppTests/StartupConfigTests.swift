@@ -251,6 +251,26 @@ import FoundationNetworking
                 #expect(!outcome.stderr.contains("usero listening"), "\(outcome.stderr)")
             }
         }
+        // A client's folder under screenshots/ that takes no new file (a restore left it another user's): it passed,
+        // and that client's every upload answered 500 (found by a review). As root, a link to /proc/1 stands for it
+        // where the kernel refuses even root there.
+        if access("/proc/1", W_OK | X_OK) != 0 {
+            let data = folder.appendingPathComponent("client-folder-data")
+            let screenshots = data.appendingPathComponent("screenshots")
+            try FileManager.default.createDirectory(at: screenshots, withIntermediateDirectories: true)
+            try FileManager.default.createDirectory(
+                at: screenshots.appendingPathComponent("client_fine"), withIntermediateDirectories: true)
+            try FileManager.default.createSymbolicLink(
+                atPath: screenshots.appendingPathComponent("client_restored").path, withDestinationPath: "/proc/1")
+            var settings = environment
+            settings["USERO_PORT"] = "0"
+            settings["USERO_DATA_DIR"] = data.path
+            let outcome = try await UseroBinary.run(["serve"], environment: settings)
+            #expect(outcome.status == 78, "\(outcome.stderr)")
+            #expect(
+                outcome.stderr.contains("USERO_DATA_DIR: usero cannot create files in its screenshots/client_restored/ folder"),
+                "\(outcome.stderr)")
+        }
         // A missing one is made, and serve starts
         var settings = environment
         settings["USERO_DATA_DIR"] = folder.appendingPathComponent("new/nested/data").path
