@@ -39,6 +39,10 @@ public final class SQLiteStore: Sendable {
         } catch let error as DatabaseError where SQLiteOpenError.isAboutTheFile(error.resultCode) {
             throw SQLiteOpenError(description: "cannot open the SQLite file: \(error.message ?? "\(error.resultCode)")")
         } catch let error as CocoaError {
+            // A file where one of the folders should be (`data` a file, not a folder) was "error 516" or "error 512".
+            if let file = Self.fileInTheWay(of: URL(fileURLWithPath: path).deletingLastPathComponent().path) {
+                throw SQLiteOpenError(description: "cannot create the SQLite file's folder: \(file) is a file, not a folder")
+            }
             let why = error.code == .fileWriteNoPermission ? "permission denied" : "error \(error.code.rawValue)"
             throw SQLiteOpenError(description: "cannot create the SQLite file's folder (\(why))")
         }
@@ -46,6 +50,19 @@ public final class SQLiteStore: Sendable {
         self.postsNewFeedbackToSlack = postsNewFeedbackToSlack
         self.newJobs = newJobs
         try await purgeDeletedScreenshots()
+    }
+
+    /// The nearest of `folder` and its parents that is there, when it is not a folder.
+    static func fileInTheWay(of folder: String) -> String? {
+        var candidate = URL(fileURLWithPath: folder).standardizedFileURL
+        while candidate.path != "/" {
+            var isFolder: ObjCBool = false
+            if FileManager.default.fileExists(atPath: candidate.path, isDirectory: &isFolder) {
+                return isFolder.boolValue ? nil : candidate.path
+            }
+            candidate = candidate.deletingLastPathComponent()
+        }
+        return nil
     }
 
     /// At `serve`'s start: jobs leased by a process that is gone (the one serve on this file, stopped or killed) are

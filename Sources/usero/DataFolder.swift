@@ -31,8 +31,8 @@ enum DataFolder {
         guard let names = try? FileManager.default.contentsOfDirectory(atPath: screenshots) else { return }
         for name in names.sorted() where !name.hasPrefix(".") {
             let folder = screenshots + "/" + name
-            var info = stat()
-            guard stat(folder, &info) == 0, info.st_mode & S_IFMT == S_IFDIR else { continue }
+            var isFolder: ObjCBool = false
+            guard FileManager.default.fileExists(atPath: folder, isDirectory: &isFolder), isFolder.boolValue else { continue }
             if access(folder, W_OK | X_OK) != 0 {
                 throw AppConfig.Invalid(
                     description: "USERO_DATA_DIR: usero cannot create files in its screenshots/\(name)/ folder (\(reason(errno))): give it to the user serve runs as")

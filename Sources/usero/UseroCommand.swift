@@ -43,6 +43,10 @@ struct UseroCommand: AsyncParsableCommand {
                 printNote(failure.description)
                 exit(withError: ExitCode.failure)
             }
+            if let missing = error as? NoSuchClient {
+                printNote(missing.description)
+                exit(withError: ExitCode.failure)
+            }
             exit(withError: error)
         }
     }
@@ -273,7 +277,9 @@ struct Clients: AsyncParsableCommand {
         var allowedOrigins: [String] = []
 
         func validate() throws {
-            guard !name.trimmingCharacters(in: .whitespaces).isEmpty else { throw ValidationError("--name is empty") }
+            guard !name.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty else { throw ValidationError("--name is empty") }
+            // Shown in the inbox's bar and its title: a line, not a document.
+            guard name.unicodeScalars.count <= 200 else { throw ValidationError("--name is longer than 200 characters") }
             try Clients.validate(allowedOrigins)
         }
 

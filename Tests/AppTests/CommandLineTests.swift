@@ -306,11 +306,28 @@ import FoundationNetworking
         #expect(rotated.stderr.contains("the admin key of \(client.id) is lost"), "\(rotated.stderr)")
     }
 
+    /// A file where the SQLite file's folder should be was "error 516" (found by a review): named as such.
+    @Test func aFileInTheWayOfTheDatabasesFolderIsNamed() async throws {
+        let file = folder.appendingPathComponent("data-is-a-file")
+        try Data("x".utf8).write(to: file)
+        var settings = environment
+        settings["USERO_DATABASE"] = file.appendingPathComponent("nested/usero.sqlite").path
+        let outcome = try await UseroBinary.run(["clients", "create", "--name", "A"], environment: settings)
+        #expect(outcome.status == 78)
+        #expect(outcome.stderr.contains("USERO_DATABASE: cannot create the SQLite file's folder: \(file.path) is a file, not a folder"), "\(outcome.stderr)")
+    }
+
     @Test func updatingAClientThatDoesNotExistSaysSoInOneLine() async throws {
         _ = try await UseroBinary.createClient(name: "Another", environment: environment)
         let outcome = try await UseroBinary.run(["clients", "update", "client_nope", "--plan", "paid"], environment: environment)
         #expect(outcome.status == 1)
-        #expect(outcome.stderr.contains("no client client_nope"))
+        // In usero's own terms, as its other lines (it was ArgumentParser's `Error: no client …`).
+        #expect(outcome.stderr == "usero: no client client_nope\n", "\(outcome.stderr)")
+        // A name of line ends alone, or a document for a name, is refused before the store opens.
+        for name in ["\n", "\r\n", String(repeating: "n", count: 201)] {
+            let refused = try await UseroBinary.run(["clients", "create", "--name", name], environment: environment)
+            #expect(refused.status == 64, "\(refused.stderr)")
+        }
         #expect(!outcome.stderr.contains("Usage"))
     }
 

@@ -124,7 +124,7 @@ struct FreeDiskWatermarkMiddleware: RouterMiddleware {
         if !space.admits(declared: declared, keepingFree: minimumFreeBytes) {
             if space.shouldWarn() {
                 context.logger.warning(
-                    "Storage nearly full: public writes answer 503",
+                    "Storage nearly full: public writes answer 503 until more than USERO_MIN_FREE_DISK_MB is free",
                     metadata: ["disk.free_bytes": "\(space.available() ?? 0)", "disk.min_free_bytes": "\(minimumFreeBytes)"])
             }
             var response = ErrorMiddleware<Context>.response(
