@@ -58,12 +58,13 @@ enum SlackSetup {
         }
         let (keyRing, oauth, api) = try installFlow(parts: parts, clock: clock, logger: logger)
         let keyCheck = TokenResealer(store: parts.backend.slack, keyRing: keyRing)
+        let keyName = Self.tokenKeyName(config)
         Task {
             // A well-formed key that is not the one the tokens were sealed with starts without complaint, and then
             // every capture fails as `internal`: said once, at start, naming the variables.
             guard let unknown = try? await keyCheck.installationsWithAnUnknownKey(), unknown > 0 else { return }
             logger.error(
-                "USERO_TOKEN_KEY cannot open the stored Slack tokens of \(unknown) workspace(s): set the key they were sealed with, or put it in USERO_PREVIOUS_TOKEN_KEYS (until then this instance leaves their Slack jobs to instances that have it; with none, captures and posts wait, for a day at most)")
+                "\(keyName) cannot open the stored Slack tokens of \(unknown) workspace(s): set the key they were sealed with, or put it in USERO_PREVIOUS_TOKEN_KEYS (until then this instance leaves their Slack jobs to instances that have it; with none, captures and posts wait, for a day at most)")
         }
         // The store's: an accepted item's post jobs wake the worker too.
         let wakeup = parts.backend.newJobs
@@ -94,6 +95,12 @@ enum SlackSetup {
             runner: runner, store: store, clock: clock, pollInterval: config.slackJobPollInterval, wakeup: wakeup,
             logger: slackLogger, beatInterval: config.slackHeartbeatInterval, tokenCheckAge: config.slackTokenCheckAge)
         return ([worker], oauth, [SlackAccountData(store: store, wakeup: wakeup)], workspace)
+    }
+
+    /// The token key as the operator set it, for messages: the variable, or the file in the data folder used
+    /// without it (the variable was named even when it was unset, found by a review).
+    static func tokenKeyName(_ config: AppConfig) -> String {
+        config.tokenKeyBase64 == nil ? "The token key in USERO_DATA_DIR/token.key" : "USERO_TOKEN_KEY"
     }
 
     /// The OAuth install flow over this service's store and keys: what the inbox calls for install links

@@ -24,7 +24,12 @@ struct TokensCommand: AsyncParsableCommand {
             }
             let summary = try await TokenResealer(store: backend.slack, keyRing: keyRing).resealAll()
             try printJSON(summary)
-            if summary.failed > 0 { throw ExitCode(1) }
+            if summary.failed > 0 {
+                // Counts alone said nothing of what to do (found by a review).
+                printNote(
+                    "\(summary.failed) token(s) could be opened with none of the keys given: put the key they were sealed with in USERO_PREVIOUS_TOKEN_KEYS, then run this again")
+                throw ExitCode(1)
+            }
         }
     }
 }

@@ -400,6 +400,25 @@ import UseroTestSupport
                 }
                 #expect(said, "\(server.logs.text.suffix(2000))")
             }
+            // Without the variable, the file the key came from is named instead.
+            var fromFile = config
+            fromFile.tokenKeyBase64 = nil
+            #expect(SlackSetup.tokenKeyName(fromFile) == "The token key in USERO_DATA_DIR/token.key")
+            // `usero tokens reseal` with the new key alone: the count of tokens it could not open, and what to do,
+            // where it printed the counts alone (found by a review).
+            if !TestBackend.usesPostgres {
+                let command = try await UseroBinary.run(
+                    ["tokens", "reseal"],
+                    environment: [
+                        "USERO_DATABASE": config.databasePath, "USERO_DATA_DIR": config.dataDirectory,
+                        "USERO_TOKEN_KEY": newKey,
+                    ])
+                #expect(command.status == 1)
+                #expect(command.stdout.contains(#""failed":1"#), "\(command.stdout)")
+                #expect(
+                    command.stderr.contains("usero: 1 token(s) could be opened with none of the keys given: put the key they were sealed with in USERO_PREVIOUS_TOKEN_KEYS"),
+                    "\(command.stderr)")
+            }
             let first = try await TokenResealer(store: backend.slack, keyRing: ring).resealAll()
             #expect(first == .init(resealed: 1, alreadyCurrent: 0, failed: 0))
             let second = try await TokenResealer(store: backend.slack, keyRing: ring).resealAll()
