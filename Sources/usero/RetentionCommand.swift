@@ -34,7 +34,9 @@ struct RetentionCommand: AsyncParsableCommand {
             let now = clock.now()
             let instant = asOf.flatMap(RetentionCommand.parseAsOf) ?? now
             if instant.timeIntervalSince(now) > 60 {
-                // Deliberate (what a sweep will do then) or a typo (2027 for 2026): either way the operator hears it.
+                // Deliberate (what a sweep will do then) or a typo (2027 for 2026, which a review found sweeping a
+                // year ahead without a word): either way the operator hears it. It is swept as asked, everything as
+                // of that instant, as the contract says.
                 printNote(
                     "--as-of is \(Int((instant.timeIntervalSince(now) / 86_400).rounded())) days ahead: deleting what will be due by \(iso8601(instant))")
             }
@@ -68,10 +70,7 @@ struct RetentionCommand: AsyncParsableCommand {
         let closed = try await closer.finishPending()
         let summary = try await RetentionSweeper(store: backend.retention, feedback: backend.feedback, clock: clock)
             .sweep(asOf: asOf)
-        // Never later than now: the records of erasures and removed captures keep a recovery sweep from bringing
-        // back what was erased, for as long as such a sweep can reach (a review found an `--as-of` a year ahead,
-        // one typed digit, forgetting them at once).
-        try await closer.forgetExpiredRecords(asOf: min(asOf, clock.now()))
+        try await closer.forgetExpiredRecords(asOf: asOf)
         return Report(
             asOf: iso8601(summary.asOf), clients: summary.clients, feedback: summary.feedback,
             screenshots: summary.screenshots, orphanScreenshots: summary.orphanScreenshots,
