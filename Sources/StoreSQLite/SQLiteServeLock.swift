@@ -15,30 +15,40 @@ import Glibc
 public final class SQLiteServeLock: Sendable {
     private let descriptor: Int32
 
-    /// Another process's `serve` holds the lock.
-    public struct Held: Error, CustomStringConvertible {
-        public let process: Int32
-        public var description: String {
-            "another usero serve (process \(process)) is running on this SQLite file: one serve per SQLite file "
-                + "(several instances need PostgreSQL)"
-        }
+    /// Why the lock was not taken: another process's `serve` holds it, or the lock file cannot be made or locked
+    /// (a folder usero may not write in, a file a restore left another user's, a file system without locks).
+    public struct Refused: Error, CustomStringConvertible {
+        public let description: String
     }
 
-    /// Takes the lock for the SQLite file at `path`, whose folder exists; throws `Held` when another process has it.
+    /// Takes the lock for the SQLite file at `path` (through any link to it), whose folder exists.
     public init(path: String) throws {
-        let lockPath = path + "-serve.lock"
+        var real = path
+        if let resolved = realpath(path, nil) {
+            real = String(cString: resolved)
+            free(resolved)
+        }
+        let lockPath = real + "-serve.lock"
         let fd = Glibc.open(lockPath, O_RDWR | O_CREAT | O_CLOEXEC, 0o600)
-        guard fd >= 0 else { throw CocoaError(.fileWriteNoPermission, userInfo: [NSFilePathErrorKey: lockPath]) }
+        guard fd >= 0 else {
+            throw Refused(description: "cannot open \(lockPath) (\(String(cString: strerror(errno)))): serve keeps a lock there")
+        }
         var lock = flock()
         lock.l_type = Int16(F_WRLCK)
         lock.l_whence = Int16(SEEK_SET)
         guard fcntl(fd, F_SETLK, &lock) == 0 else {
+            let code = errno
+            defer { Glibc.close(fd) }
+            guard code == EAGAIN || code == EACCES else {
+                throw Refused(description: "cannot lock \(lockPath) (\(String(cString: strerror(code))))")
+            }
             var holder = flock()
             holder.l_type = Int16(F_WRLCK)
             holder.l_whence = Int16(SEEK_SET)
-            let process = fcntl(fd, F_GETLK, &holder) == 0 ? holder.l_pid : 0
-            Glibc.close(fd)
-            throw Held(process: process)
+            let process = fcntl(fd, F_GETLK, &holder) == 0 && holder.l_pid > 0 ? " (process \(holder.l_pid))" : ""
+            throw Refused(
+                description: "another usero serve\(process) is running on this SQLite file: one serve per SQLite file "
+                    + "(several instances need PostgreSQL)")
         }
         descriptor = fd
     }

@@ -67,6 +67,16 @@ struct Backend: Sendable {
                     "USERO_DATABASE: no SQLite file at \(config.databasePath) (`usero serve` or `usero clients create` makes one)")
         }
         let isNew = !FileManager.default.fileExists(atPath: config.databasePath)
+        // serve's claim on the file, before it is opened (migrations, the screenshot purge) and its leases released; a
+        // new file is claimed once made.
+        func claim() throws -> SQLiteServeLock {
+            do {
+                return try SQLiteServeLock(path: config.databasePath)
+            } catch let refused as SQLiteServeLock.Refused {
+                throw AppConfig.Invalid(description: "USERO_DATABASE: \(refused.description)")
+            }
+        }
+        var serveLock = serving && !isNew ? try claim() : nil
         let store: SQLiteStore
         do {
             store = try await SQLiteStore(
@@ -81,13 +91,8 @@ struct Backend: Sendable {
             // As on PostgreSQL (`PostgresMigrator.newerVersionWarning`): a rollback onto a file a newer usero used.
             logger.warning("\(PostgresMigrator.newerVersionWarning)", metadata: ["migrations": "\(unknown)"])
         }
-        var serveLock: SQLiteServeLock?
         if serving {
-            do {
-                serveLock = try SQLiteServeLock(path: config.databasePath)
-            } catch let held as SQLiteServeLock.Held {
-                throw AppConfig.Invalid(description: "USERO_DATABASE: \(held.description)")
-            }
+            if serveLock == nil { serveLock = try claim() }
             try await store.releaseJobLeases()
         }
         if isNew, !serving {

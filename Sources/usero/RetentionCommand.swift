@@ -37,8 +37,9 @@ struct RetentionCommand: AsyncParsableCommand {
                 // Deliberate (what a sweep will do then) or a typo (2027 for 2026, which a review found sweeping a
                 // year ahead without a word): either way the operator hears it. It is swept as asked, everything as
                 // of that instant, as the contract says.
-                printNote(
-                    "--as-of is \(Int((instant.timeIntervalSince(now) / 86_400).rounded())) days ahead: deleting what will be due by \(iso8601(instant))")
+                let ahead = instant.timeIntervalSince(now)
+                let distance = ahead >= 86_400 ? "\(Int((ahead / 86_400).rounded())) days" : "\(Int((ahead / 3600).rounded(.up))) hours"
+                printNote("--as-of is \(distance) ahead: deleting what will be due by \(iso8601(instant))")
             }
             try printJSON(try await RetentionCommand.runOnce(backend: backend, asOf: instant, clock: clock))
         }

@@ -79,7 +79,7 @@ func printNote(_ text: String) {
 }
 
 /// Prints one JSON value on stdout, and throws `OutputFailed` when it could not be written whole (a full disk behind
-/// `> keys.json`, a closed pipe): `print` ignores such errors, and `clients create` exited 0 with its admin key lost
+/// `> keys.json`; a closed pipe ends the process by SIGPIPE, which exits non-zero too): `print` ignores such errors, and `clients create` exited 0 with its admin key lost
 /// (found by a review).
 func printJSON(_ value: some Encodable) throws {
     var data = try JSONResponse.encoded(value)

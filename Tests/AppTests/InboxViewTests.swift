@@ -112,6 +112,8 @@ extension InboxViewTests {
         #expect(InboxFormat.isolated("user\u{202E}-admin") == "\u{2068}user-admin\u{2069}")
         #expect(InboxFormat.isolated("a\u{2069}\u{202E}b\nc") == "\u{2068}ab\u{2069}\n\u{2068}c\u{2069}")
         #expect(InboxFormat.isolated("شكرا!") == "\u{2068}شكرا!\u{2069}")
+        // CR LF stays one line end (a review found marks between them, which HTML read as two).
+        #expect(InboxFormat.isolated("سطر\r\nآخر") == "\u{2068}سطر\u{2069}\r\n\u{2068}آخر\u{2069}")
         #expect(InboxFormat.isolated("Grüße … 東京 🎉") == "Grüße … 東京 🎉")
     }
 }

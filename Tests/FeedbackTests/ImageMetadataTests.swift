@@ -278,14 +278,22 @@ import Testing
     }
 
     /// A RIFF size of 0 (what a writer that cannot seek back leaves) or one that ends before the image's data cut the
-    /// file to its first 8 or 12 bytes, while the upload's answer gave its dimensions (found by a review): such a
-    /// file is kept as sent.
-    @Test func aWebPWhoseRIFFSizeEndsBeforeItsImageIsKeptAsSent() {
-        var original = Self.webp(extra: [], flags: 0)
-        for size in [0, 4, 4 + 18] {
-            original[4] = UInt8(size)
-            original[5] = 0
-            #expect(ImageMetadata.stripped(original, mimeType: "image/webp") == nil, "RIFF size \(size)")
+    /// file to its first 8 or 12 bytes, while the upload's answer gave its dimensions (found by a review); kept as sent,
+    /// it kept its Exif too. The chunks are read to the file's end: the metadata goes, the size is written anew.
+    @Test func aWebPWhoseRIFFSizeEndsBeforeItsImageIsReadToItsEnd() throws {
+        let withExif = Self.webp(extra: [Self.riffChunk("EXIF", Array(Self.exif(orientation: 6).dropFirst(6)))], flags: 0x08)
+        let clean = Self.webp(extra: [], flags: 0)
+        for (original, expected) in [(withExif, clean), (clean, clean)] {
+            for size in [0, 4, 4 + 18] {
+                var cut = original
+                cut[4] = UInt8(size)
+                cut[5] = 0
+                cut[6] = 0
+                cut[7] = 0
+                let stripped = try #require(ImageMetadata.stripped(cut, mimeType: "image/webp"), "RIFF size \(size)")
+                #expect(stripped == expected, "RIFF size \(size)")
+                #expect(!Self.contains(stripped, "48.8584N"))
+            }
         }
     }
 

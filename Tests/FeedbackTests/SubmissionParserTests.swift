@@ -133,12 +133,12 @@ import Testing
         func nested(_ depth: Int) -> String {
             String(repeating: #"{"a":"#, count: depth - 1) + "{}" + String(repeating: "}", count: depth - 1)
         }
-        #expect(try parse(#"{"clientId":"client_a","rating":2,"metadata":\#(nested(32))}"#).metadata?.nestingDepth == 32)
-        #expect(throws: FeedbackError.invalid(issues: ["metadata": ["Must be nested at most 32 levels deep"]])) {
-            try parse(#"{"clientId":"client_a","rating":2,"metadata":\#(nested(33))}"#)
+        #expect(try parse(#"{"clientId":"client_a","rating":2,"metadata":\#(nested(64))}"#).metadata?.nestingDepth == 64)
+        #expect(throws: FeedbackError.invalid(issues: ["metadata": ["Must be nested at most 64 levels deep"]])) {
+            try parse(#"{"clientId":"client_a","rating":2,"metadata":\#(nested(65))}"#)
         }
-        #expect(throws: FeedbackError.invalid(issues: ["metadata": ["Must be nested at most 32 levels deep"]])) {
-            try parse(#"{"clientId":"client_a","rating":2,"metadata":{"list":[[[\#(nested(31))]]]}}"#)
+        #expect(throws: FeedbackError.invalid(issues: ["metadata": ["Must be nested at most 64 levels deep"]])) {
+            try parse(#"{"clientId":"client_a","rating":2,"metadata":{"list":[[[\#(nested(63))]]]}}"#)
         }
     }
 

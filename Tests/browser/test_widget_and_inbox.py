@@ -932,13 +932,13 @@ def test_escape_in_the_page_closes_the_panel_and_fields_read_for_keyboard_and_sc
 
 def test_an_environment_or_metadata_the_server_would_refuse_is_left_out_and_reported(driver, pages, usero):
     # An environment read from a config file with its line end, one with a line break inside, and metadata nested
-    # deeper than the server takes (32 levels): every visitor's feedback was refused with them (found by a review).
+    # deeper than the server takes (64 levels): every visitor's feedback was refused with them (found by a review).
     # The line end is dropped; the others are left out, and the page's developer hears why.
     sent = []
     for path, environment, metadata in [
         ("/env-line-end", "'staging\\n'", "undefined"),
         ("/env-line-break", "'stag\\ning'", "undefined"),
-        ("/deep-metadata", "undefined", "(function () { var m = {}; for (var i = 0; i < 40; i++) m = { a: m }; return m; })()"),
+        ("/deep-metadata", "undefined", "(function () { var m = {}; for (var i = 0; i < 70; i++) m = { a: m }; return m; })()"),
     ]:
         root = widget_page(driver, pages, usero, path, before="<script>window.__events = [];</script>",
             options=""", environment: %s, metadata: %s,
@@ -954,7 +954,7 @@ def test_an_environment_or_metadata_the_server_would_refuse_is_left_out_and_repo
     (trimmed, trimmed_errors), (broken, broken_errors), (deep, deep_errors) = sent
     assert trimmed["environment"] == "staging" and trimmed_errors == []
     assert broken["environment"] is None and any("control character" in e for e in broken_errors), broken_errors
-    assert deep["metadata"] is None and any("more than 32" in e for e in deep_errors), deep_errors
+    assert deep["metadata"] is None and any("more than 64" in e for e in deep_errors), deep_errors
 
 
 def test_closing_a_panel_the_page_opened_gives_focus_back_to_the_pages_button(driver, pages, usero):

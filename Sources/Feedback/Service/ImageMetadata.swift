@@ -366,24 +366,40 @@ public enum ImageMetadata {
         // RIFF, its size (little-endian, of what follows it), WEBP, then chunks: a four-character code, the payload's
         // size, the payload padded to an even length.
         guard b.count >= 12 else { return nil }
-        let riffEnd = 8 + (Int(b[4]) | Int(b[5]) << 8 | Int(b[6]) << 16 | Int(b[7]) << 24)
-        guard riffEnd <= b.count else { return nil }
-        var kept: [Range<Int>] = []
-        var dropped = false
-        var i = 12
-        while i < riffEnd {
-            guard i + 8 <= riffEnd else { return nil }
-            let type = String(decoding: b[i..<i + 4], as: UTF8.self)
-            let size = Int(b[i + 4]) | Int(b[i + 5]) << 8 | Int(b[i + 6]) << 16 | Int(b[i + 7]) << 24
-            guard i + 8 + size <= riffEnd else { return nil }
-            let end = min(i + 8 + size + (size & 1), riffEnd)
-            if webpChunksKept.contains(type) { kept.append(i..<end) } else { dropped = true }
-            i = end
+        let declaredEnd = 8 + (Int(b[4]) | Int(b[5]) << 8 | Int(b[6]) << 16 | Int(b[7]) << 24)
+        /// The chunks up to `riffEnd`, the kept and whether any was not; nil when one is cut short or none holds the
+        /// image's data.
+        func walk(to riffEnd: Int) -> (kept: [Range<Int>], dropped: Bool)? {
+            var kept: [Range<Int>] = []
+            var dropped = false
+            var i = 12
+            while i < riffEnd {
+                guard i + 8 <= riffEnd else { return nil }
+                let type = String(decoding: b[i..<i + 4], as: UTF8.self)
+                let size = Int(b[i + 4]) | Int(b[i + 5]) << 8 | Int(b[i + 6]) << 16 | Int(b[i + 7]) << 24
+                guard i + 8 + size <= riffEnd else { return nil }
+                let end = min(i + 8 + size + (size & 1), riffEnd)
+                if webpChunksKept.contains(type) { kept.append(i..<end) } else { dropped = true }
+                i = end
+            }
+            let image = kept.contains {
+                ["VP8 ", "VP8L", "ANMF"].contains(String(decoding: b[$0.lowerBound..<$0.lowerBound + 4], as: UTF8.self))
+            }
+            return image ? (kept, dropped) : nil
         }
-        // A RIFF size that ends before the image's data (0, what a writer that cannot seek back leaves) is not one to
-        // cut the file at: it was stored as 8 or 12 bytes of header, with the upload's answer giving its size.
-        guard kept.contains(where: { ["VP8 ", "VP8L", "ANMF"].contains(String(decoding: b[$0.lowerBound..<$0.lowerBound + 4], as: UTF8.self)) })
-        else { return nil }
+        var riffEnd = declaredEnd
+        var walked = riffEnd <= b.count ? walk(to: riffEnd) : nil
+        var sizeWrong = false
+        if walked == nil, declaredEnd < b.count {
+            // A RIFF size that ends before the image's data (0, what a writer that cannot seek back leaves): the file
+            // was cut at it, to 8 or 12 bytes of header with the upload's answer giving its size (found by a review).
+            // The chunks are read to the file's end instead, and the size written anew.
+            riffEnd = b.count
+            walked = walk(to: riffEnd)
+            sizeWrong = true
+        }
+        guard let (kept, droppedAny) = walked else { return nil }
+        let dropped = droppedAny || sizeWrong
         // Nothing after the RIFF is part of the image.
         guard dropped || riffEnd < b.count else { return nil }
         guard dropped else { return [.original(0..<riffEnd)] }

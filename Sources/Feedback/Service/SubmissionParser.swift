@@ -6,8 +6,9 @@ public struct SubmissionParser: Sendable {
     public static let maxMetadataBytes = 10 * 1024
     /// Deepest `metadata` nesting, the object itself being 1: common JSON readers refuse deeper documents (jq 1.6 at
     /// 256 levels, serde_json at 128, Ruby at 100), and one submission nested 300 deep made every admin list page that
-    /// held it unreadable to them (found by a review).
-    public static let maxMetadataDepth = 32
+    /// held it unreadable to them (found by a review). The list's answer holds it three levels down: 64 leaves them
+    /// all room.
+    public static let maxMetadataDepth = 64
     /// Most screenshots one item may carry.
     public static let maxScreenshots = 10
     /// Longest `comment`, in characters (Unicode scalars, as most languages count a string's length): longer than

@@ -47,10 +47,8 @@ struct InboxFilter: Sendable, Equatable {
         switch value {
         case "all": .all
         // A name with NUL is no stored environment (`containsNUL`): the default view, as for any unusable filter.
-        // A form sends a line feed in an option's value as CR LF; names stored before the API refused control
-        // characters may hold one.
         case let value? where value.hasPrefix("env:") && value.count > 4 && !value.containsNUL:
-            .named(String(value.dropFirst(4)).replacingOccurrences(of: "\r\n", with: "\n"))
+            .named(String(value.dropFirst(4)))
         default: .defaultEnvironment
         }
     }

@@ -262,9 +262,10 @@ struct InboxRoutes<Context: RequestContext>: Sendable {
         let shown = try await page
         if filter.cursor != nil, shown.items.isEmpty {
             // An older page with nothing left on it (its last items deleted, or a bookmark past the list's end) would
-            // say the inbox is empty: the newest page of these filters instead, with what just happened.
+            // say the inbox is empty: the page before it instead (the newest when that is the first), with what just
+            // happened.
             let notice = query["notice"].flatMap { ListView.notices[$0] == nil ? nil : $0 }
-            return InboxRenderer.redirect(to: filter.href(notice: notice))
+            return InboxRenderer.redirect(to: filter.href(cursor: try await previousPage, notice: notice))
         }
         let view = try await ListView(
             visitor: visitor, filter: filter, page: shown, environments: environments, installation: installation,

@@ -336,14 +336,23 @@ enum InboxFormat {
         guard text.unicodeScalars.contains(where: isRightToLeftOrControl) else { return text }
         var result = "\u{2068}"
         result.unicodeScalars.reserveCapacity(text.unicodeScalars.count + 2)
-        for scalar in text.unicodeScalars {
+        let scalars = Array(text.unicodeScalars)
+        var index = 0
+        while index < scalars.count {
+            let scalar = scalars[index]
+            index += 1
             switch scalar.value {
             case 0x202A...0x202E, 0x2066...0x2069:
                 continue
             // A paragraph separator ends every isolate (the bidirectional algorithm's rule X8): each line has its own.
+            // CR LF is one line end: marks between them left a lone CR, which HTML reads as a line end of its own.
             case 0x0A, 0x0D, 0x1C...0x1E, 0x85, 0x2029:
                 result.unicodeScalars.append("\u{2069}")
                 result.unicodeScalars.append(scalar)
+                if scalar == "\r", index < scalars.count, scalars[index] == "\n" {
+                    result.unicodeScalars.append("\n")
+                    index += 1
+                }
                 result.unicodeScalars.append("\u{2068}")
             default:
                 result.unicodeScalars.append(scalar)

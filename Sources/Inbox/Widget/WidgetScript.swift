@@ -185,7 +185,7 @@ enum WidgetScript {
     }
   }
 
-  // Why the server would refuse `meta` as `metadata`, or '' (its limits: 10 KB as JSON, 32 levels deep).
+  // Why the server would refuse `meta` as `metadata`, or '' (its limits: 10 KB as JSON, 64 levels deep).
   function metadataProblem(meta) {
     if (typeof meta !== 'object' || Array.isArray(meta)) return 'must be an object';
     var json;
@@ -201,7 +201,7 @@ enum WidgetScript {
       else if (c === '{' || c === '[') deepest = Math.max(deepest, ++depth);
       else if (c === '}' || c === ']') depth--;
     }
-    return deepest > 32 ? 'is nested ' + deepest + ' levels deep, more than 32' : '';
+    return deepest > 64 ? 'is nested ' + deepest + ' levels deep, more than 64' : '';
   }
 
   // The environment the server takes from `env` (a line end a config file left at its end is dropped, as it would
@@ -628,7 +628,7 @@ enum WidgetScript {
       if (env instanceof Error) call(opts.onError, env);
       else if (env) payload.environment = env;
       if (opts.metadata !== undefined && opts.metadata !== null) {
-        // The page's own data: one the server would refuse (not an object, not JSON, over 10 KB, over 32 levels
+        // The page's own data: one the server would refuse (not an object, not JSON, over 10 KB, over 64 levels
         // deep) is left out and reported to the page's developer, rather than costing every visitor their feedback.
         var metaProblem = metadataProblem(opts.metadata);
         if (metaProblem) call(opts.onError, new Error('initUseroFeedbackWidget: metadata ' + metaProblem +

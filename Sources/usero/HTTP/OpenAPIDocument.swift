@@ -2501,7 +2501,7 @@ enum OpenAPIDocument {
        "object",
        "null"
       ],
-      "description": "at most 10 KB as JSON, nested at most 32 levels deep"
+      "description": "at most 10 KB as JSON, nested at most 64 levels deep"
      },
      "screenshots": {
       "type": [
