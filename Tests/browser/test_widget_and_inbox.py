@@ -629,10 +629,14 @@ def test_an_svg_is_refused_before_it_is_sent_and_says_why(driver, pages, usero, 
     svg.write_text('<svg xmlns="http://www.w3.org/2000/svg" width="4" height="4"><rect width="4" height="4"/></svg>')
     root = widget_page(driver, pages, usero, "/svg")
     root.find_element(By.CSS_SELECTOR, ".launcher").click()
-    root.find_element(By.CSS_SELECTOR, "input[type=file]").send_keys(str(svg))
+    # Picked with a text file at once: both are named (only the last one's reason showed, found by a review).
+    notes = tmp_path / "notes.txt"
+    notes.write_text("not a picture")
+    root.find_element(By.CSS_SELECTOR, "input[type=file]").send_keys(str(svg) + "\n" + str(notes))
     error = root.find_element(By.CSS_SELECTOR, ".err")
     wait(driver, error.is_displayed)
     assert "SVG images cannot be attached" in error.text
+    assert "notes.txt is not an image." in error.text
     assert "drawing.svg" not in root.find_element(By.CSS_SELECTOR, "ul").text
 
 

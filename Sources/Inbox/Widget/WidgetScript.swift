@@ -508,20 +508,23 @@ enum WidgetScript {
       var picked = Array.prototype.slice.call(fileInput.files || []);
       fileInput.value = '';
       hideError();
+      // Every file left out says why, together (each message replaced the one before, found by a review).
+      var refused = [];
       for (var i = 0; i < picked.length; i++) {
         var f = picked[i];
-        if (files.length >= MAX_FILES) { showError('You can attach up to ' + MAX_FILES + ' screenshots.'); break; }
+        if (files.length >= MAX_FILES) { refused.push('You can attach up to ' + MAX_FILES + ' screenshots.'); break; }
         // A file without a type (no extension) goes to the server, which reads what it is; SVG is refused there
         // (it can carry script), so it is refused here with the reason.
-        if (f.type === 'image/svg+xml') { showError(f.name + ': SVG images cannot be attached. Use PNG or JPEG.'); continue; }
-        if (f.type && !/^image\//.test(f.type)) { showError(f.name + ' is not an image.'); continue; }
-        if (f.size > MAX_BYTES) { showError(f.name + ' is larger than 10 MB.'); continue; }
+        if (f.type === 'image/svg+xml') { refused.push(f.name + ': SVG images cannot be attached. Use PNG or JPEG.'); continue; }
+        if (f.type && !/^image\//.test(f.type)) { refused.push(f.name + ' is not an image.'); continue; }
+        if (f.size > MAX_BYTES) { refused.push(f.name + ' is larger than 10 MB.'); continue; }
         // The same file picked again is attached once (it would be uploaded and stored twice).
         var again = files.some(function (g) {
           return g.name === f.name && g.size === f.size && g.lastModified === f.lastModified;
         });
         if (!again) files.push(f);
       }
+      if (refused.length) showError(refused.join(' '));
       renderFiles();
     });
 
