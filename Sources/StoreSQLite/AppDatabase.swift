@@ -27,7 +27,7 @@ final class AppDatabase: Sendable {
     let busyTimeoutMilliseconds: Int
 
     /// How long `dropErasedPages` waits between its tries while a reader is in the way; the last is repeated until
-    /// one succeeds.
+    /// one succeeds. Given empty, the defaults.
     let checkpointRetryDelays: [Duration]
     static let defaultCheckpointRetryDelays: [Duration] = [1, 2, 4, 8, 15, 30].map { .seconds($0) }
     /// Erasures whose pages may still be in the WAL (`wanted`), and whether a task is retrying the checkpoint.
@@ -36,7 +36,7 @@ final class AppDatabase: Sendable {
     /// Opens (creating if needed) the database at `path` and migrates it.
     init(
         path: String, busyTimeoutMilliseconds: Int = SQLiteStore.defaultBusyTimeoutMilliseconds,
-        checkpointRetryDelays: [Duration] = AppDatabase.defaultCheckpointRetryDelays
+        checkpointRetryDelays: [Duration] = []
     ) throws {
         self.busyTimeoutMilliseconds = busyTimeoutMilliseconds
         self.checkpointRetryDelays = checkpointRetryDelays.isEmpty ? Self.defaultCheckpointRetryDelays : checkpointRetryDelays

@@ -401,9 +401,10 @@ extension SQLiteStore: FeedbackStore {
     /// a cutoff before the oldest request still running), and leftovers of cut-off writes. Account closure and
     /// erasure work from rows and would never find such a file. Returns how many files went.
     ///
-    /// A store with no screenshot at all removes nothing and answers how many such files it found: those are another
-    /// store's (a `serve` started on a mistyped or new `USERO_DATABASE` beside a data folder in use deleted every
-    /// screenshot in it, found by a review), or of uploads that crashed before a first one committed.
+    /// A store with no screenshot at all removes nothing and answers how many such files its walk's first batch
+    /// found (it stops there: whether there are any is what counts): those are another store's (a `serve` started
+    /// on a mistyped or new `USERO_DATABASE` beside a data folder in use deleted every screenshot in it, found by a
+    /// review), or of uploads that crashed before a first one committed.
     public func removeOrphanedScreenshotFiles(writtenBefore cutoff: Date) async throws
         -> (removed: Int, leftAlone: Int)
     {
@@ -411,9 +412,13 @@ extension SQLiteStore: FeedbackStore {
             try Bool.fetchOne(db, sql: "SELECT EXISTS (SELECT 1 FROM screenshot)") ?? false
         }
         guard hasScreenshots else {
-            var found = 0
-            try await files.forEachNameWritten(before: cutoff, batch: 500) { found += $0.count }
-            return (0, found)
+            struct Found: Error { let count: Int }
+            do {
+                try await files.forEachNameWritten(before: cutoff, batch: 500) { throw Found(count: $0.count) }
+            } catch let found as Found {
+                return (0, found.count)
+            }
+            return (0, 0)
         }
         var removed = 0
         try await files.forEachNameWritten(before: cutoff, batch: 500) { batch in

@@ -127,7 +127,7 @@ struct Backend: Sendable {
         if leftAlone > 0 {
             logger.warning(
                 "USERO_DATA_DIR holds screenshot files of which this store (USERO_DATABASE) has none at all: left alone; if USERO_DATABASE names another store than the one these belong to, stop and correct it",
-                metadata: ["files": "\(leftAlone)", "path": "\(config.dataDirectory)"])
+                metadata: ["files_at_least": "\(leftAlone)", "path": "\(config.dataDirectory)"])
         }
     }
 
