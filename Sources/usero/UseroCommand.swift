@@ -59,8 +59,17 @@ struct StoreFailure: Error, CustomStringConvertible {
 
     /// nil for an error that describes itself already.
     init?(_ error: any Error) {
-        guard PostgresErrorText.isPostgresError(error) else { return nil }
-        description = "USERO_DATABASE: PostgreSQL: \(PostgresErrorText.describe(error))"
+        if PostgresErrorText.isPostgresError(error) {
+            description = "USERO_DATABASE: PostgreSQL: \(PostgresErrorText.describe(error))"
+        } else if ErrorMapping.isSQLiteBusy(error) {
+            // SQLite's own words were "SQLite error 5: database is locked - while executing `BEGIN IMMEDIATE
+            // TRANSACTION`", after ten silent seconds (found by a review).
+            description =
+                "USERO_DATABASE: the SQLite file stayed locked by another process's transaction (a long write, or a "
+                + "sqlite3 session inside BEGIN) until the wait ran out; nothing was changed, try again when it ends"
+        } else {
+            return nil
+        }
     }
 }
 

@@ -309,6 +309,35 @@ import FoundationNetworking
         #expect(outcome.stderr.contains("USERO_DATABASE: cannot create the SQLite file's folder: \(file.path) is a file, not a folder"), "\(outcome.stderr)")
     }
 
+    /// A command meeting the SQLite file locked by another process's transaction waits, then says so in usero's
+    /// words and changes nothing; it printed SQLite's "Error: SQLite error 5: database is locked - while executing
+    /// `BEGIN IMMEDIATE TRANSACTION`" (found by a review).
+    @Test func aCommandOnALockedSQLiteFileSaysSoAndChangesNothing() async throws {
+        _ = try await UseroBinary.createClient(name: "Kept", environment: environment)
+        let writer = try DatabaseQueue(path: folder.appendingPathComponent("usero.sqlite").path)
+        let holding = DispatchSemaphore(value: 0)
+        let release = DispatchSemaphore(value: 0)
+        Thread.detachNewThread {
+            try? writer.inTransaction(.immediate) { _ in
+                holding.signal()
+                release.wait()
+                return .rollback
+            }
+        }
+        try await offPool { holding.wait() }
+        let refused: UseroBinary.Outcome
+        do {
+            defer { release.signal() }
+            refused = try await UseroBinary.run(["clients", "create", "--name", "Locked out"], environment: environment)
+        }
+        #expect(refused.status == 1)
+        #expect(refused.stdout.isEmpty)
+        #expect(refused.stderr.hasPrefix("usero: USERO_DATABASE: the SQLite file stayed locked by another process's transaction"), "\(refused.stderr)")
+        #expect(!refused.stderr.contains("SQLite error"))
+        let listed = try await UseroBinary.run(["clients", "list"], environment: environment)
+        #expect(listed.status == 0 && listed.stdout.contains("Kept") && !listed.stdout.contains("Locked out"), "\(listed.stdout)")
+    }
+
     @Test func updatingAClientThatDoesNotExistSaysSoInOneLine() async throws {
         _ = try await UseroBinary.createClient(name: "Another", environment: environment)
         let outcome = try await UseroBinary.run(["clients", "update", "client_nope", "--plan", "paid"], environment: environment)

@@ -31,9 +31,15 @@ extension ErrorMapping {
     static func isStoreUnavailable(_ error: any Error) -> Bool {
         switch error {
         case is StoreUnavailable: true
-        case let error as DatabaseError: [.SQLITE_BUSY, .SQLITE_LOCKED].contains(error.resultCode.primaryResultCode)
+        case _ where isSQLiteBusy(error): true
         default: PostgresErrorText.meansReadOnly(error)
         }
+    }
+
+    /// The SQLite file stayed locked by another process past the busy timeout; SQLite rolled back whole.
+    static func isSQLiteBusy(_ error: any Error) -> Bool {
+        guard let error = error as? DatabaseError else { return false }
+        return [.SQLITE_BUSY, .SQLITE_LOCKED].contains(error.resultCode.primaryResultCode)
     }
 
     static func storage(_ error: any Error) -> (HTTPResponse.Status, ErrorBody)? {
