@@ -359,12 +359,14 @@ extension PostgresStore: FeedbackStore {
         }
     }
 
-    /// Locks the feedback rows `condition` (of `sql`'s bindings) selects, `limit` at most, and the screenshots they
-    /// claimed; returns their ids. A statement of its own, before the one that deletes them (`screenshotsOfDoomed`):
-    /// an item naming one of those screenshots that was being inserted meanwhile (it holds the screenshot's row until
-    /// it commits) is waited for here, so the deleting statement's snapshot, taken after, sees that the item names
-    /// it and hands the screenshot on; in one statement, the item's claim was missed and the screenshot deleted from
-    /// under it.
+    /// Locks the feedback rows `condition` (of `sql`'s bindings) selects, `limit` at most, the screenshots they
+    /// claimed, and the other items naming those screenshots (the heirs `screenshotsOfDoomed` may hand them to);
+    /// returns their ids. A statement of its own, before the one that deletes them: an item naming one of those
+    /// screenshots that was being inserted meanwhile (it holds the screenshot's row until it commits) is waited for
+    /// here, so the deleting statement's snapshot, taken after, sees that the item names it and hands the screenshot
+    /// on; in one statement, the item's claim was missed and the screenshot deleted from under it. And an heir being
+    /// deleted meanwhile (an admin's delete on another instance, a sweep) is waited for here too: once it is gone it
+    /// is no heir, where the hand-over to it failed its foreign key and answered 500 (found by a review).
     static func lockDoomed(where condition: String, limit: Int64, in sql: SQLBuilder, tx: PostgresTransaction)
         async throws -> [String]
     {
@@ -375,9 +377,15 @@ extension PostgresStore: FeedbackStore {
                 SELECT id FROM feedback WHERE \(condition) LIMIT \(sql.bind(limit)) FOR UPDATE
             ), claimed AS (
                 SELECT file_name FROM screenshot WHERE feedback_id IN (SELECT id FROM doomed) FOR UPDATE
+            ), heirs AS (
+                SELECT f.id FROM feedback f JOIN feedback_screenshot c ON c.feedback_id = f.id
+                WHERE c.file_name IN (SELECT file_name FROM claimed) AND f.id NOT IN (SELECT id FROM doomed)
+                FOR KEY SHARE OF f
             )
-            -- `claimed` is read so that it runs: a WITH query nothing reads is not run, and its rows not locked.
-            SELECT (SELECT array_agg(id) FROM doomed) AS ids, (SELECT count(*) FROM claimed) AS screenshots
+            -- `claimed` and `heirs` are read so that they run: a WITH query nothing reads is not run, and its rows
+            -- not locked.
+            SELECT (SELECT array_agg(id) FROM doomed) AS ids, (SELECT count(*) FROM claimed) AS screenshots,
+                (SELECT count(*) FROM heirs) AS heirs
             """)
         return try await tx.row(sql.query)?.value("ids", as: [String]?.self) ?? []
     }

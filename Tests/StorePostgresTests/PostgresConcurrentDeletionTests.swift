@@ -85,4 +85,77 @@ struct PostgresConcurrentDeletionTests {
             }
         }
     }
+
+    /// Two items naming one upload, deleted at once (two admins, two instances, or an admin and a sweep): the deletion
+    /// of the item that claimed it handed it to the other while that one was being deleted, failed the hand-over's
+    /// foreign key once the other committed, and answered 500 with its item kept (found by a review). It now waits
+    /// for the other deletion, finds no heir left, and deletes the upload with its item.
+    @Test(arguments: [false, true])
+    func deletingAnUploadsTwoItemsAtOnceDeletesBothAndTheUpload(bySweep: Bool) async throws {
+        try await TestPostgres.withFreshDatabase { settings in
+            let backend = try await PostgresBackend.open(settings, logger: TestPostgres.logger)
+            let store = PostgresStore(backend: backend, logger: TestPostgres.logger)
+            do {
+                let (client, _) = try await store.createClient(name: "Acme", plan: .free, allowedOrigins: [], at: Date())
+                let fileName = "\(client.id)/1700000000000-\(Identifiers.random(8)).png"
+                try await store.saveScreenshot(
+                    StoredScreenshot(
+                        fileName: fileName, clientId: client.id, mimeType: "image/png", fileSize: 4, width: 1, height: 1,
+                        createdAt: Date()),
+                    bytes: [0x89, 0x50, 0x4E, 0x47])
+                let shot = ScreenshotRef(
+                    fileName: fileName, url: "https://usero.test/api/screenshots/\(fileName)", fileSize: 4,
+                    mimeType: "image/png", width: 1, height: 1)
+                let first = try await store.insert(
+                    FeedbackDraft(clientId: client.id, source: .api, comment: "First", screenshots: [shot]),
+                    at: Date(timeIntervalSince1970: 1_700_000_000), origin: nil)
+                let second = try await store.insert(
+                    FeedbackDraft(clientId: client.id, source: .api, comment: "Second", screenshots: [shot]),
+                    at: Date(timeIntervalSince1970: 1_800_000_000), origin: nil)
+
+                try await TestPostgres.withConnection(to: settings) { other in
+                    // Another instance deleting the second item, as the store does, not committed yet.
+                    try await other.query("BEGIN", logger: TestPostgres.logger)
+                    try await other.query(
+                        "SELECT id FROM feedback WHERE id = \(second.id) FOR UPDATE", logger: TestPostgres.logger)
+                    try await other.query("DELETE FROM feedback WHERE id = \(second.id)", logger: TestPostgres.logger)
+
+                    let deletion = Task {
+                        if bySweep {
+                            // The first item alone: a sweep's age cut between the two.
+                            let deleted = try await store.deleteFeedbackBatch(
+                                .createdBefore(clientID: client.id, cutoff: 1_750_000_000_000, plan: .free), limit: 10,
+                                at: 1_800_000_000_000, record: .none)
+                            #expect(deleted?.batch.rows == 1)
+                            #expect(deleted?.batch.screenshots == 1)
+                        } else {
+                            #expect(try await store.deleteFeedback(id: first.id, clientID: client.id))
+                        }
+                    }
+                    try await TestPostgres.withConnection(to: settings) { watcher in
+                        for _ in 0..<200 {
+                            let waiting = try await TestPostgres.scalar(
+                                """
+                                SELECT count(*) FROM pg_stat_activity
+                                WHERE datname = current_database() AND wait_event_type = 'Lock'
+                                """, as: Int64.self, on: watcher)
+                            if (waiting ?? 0) > 0 { return }
+                            try await Task.sleep(for: .milliseconds(20))
+                        }
+                        Issue.record("the deletion never waited for the other one")
+                    }
+                    try await other.query("COMMIT", logger: TestPostgres.logger)
+                    try await deletion.value
+
+                    #expect(try await store.feedback(id: first.id, clientID: client.id) == nil)
+                    #expect(try await store.feedback(id: second.id, clientID: client.id) == nil)
+                    #expect(try await store.screenshot(fileName: fileName) == nil)
+                }
+                await backend.close()
+            } catch {
+                await backend.close()
+                throw error
+            }
+        }
+    }
 }
