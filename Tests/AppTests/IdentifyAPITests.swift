@@ -104,7 +104,31 @@ import UseroTestSupport
             let malformed = try await server.postJSON("/api/identify", "{nope")
             #expect(malformed.status == 400)
             #expect(malformed.json["error"] as? String == "Invalid JSON body")
+            // A number past a double's range, as `1e400` is (it was stored, and its person's record became a 500).
+            let huge = "1" + String(repeating: "0", count: 309)
+            let refused = try await server.postJSON(
+                "/api/identify", #"{"clientId":"\#(client.id)","userId":"u","traits":{"n":\#(huge)}}"#)
+            #expect(refused.status == 400)
+            #expect(refused.json["error"] as? String == "Invalid JSON body")
             #expect(try await server.count("end_user") == 0)
+        }
+    }
+
+    /// The longest integer a trait may hold reads back from the person's record and their export.
+    @Test func aTraitOfThreeHundredDigitsReadsBack() async throws {
+        try await TestServer.run { server in
+            let client = try await server.createClient()
+            let auth = ["Authorization": "Bearer \(client.key)"]
+            let digits = "9" + String(repeating: "0", count: 307)
+            let identified = try await server.postJSON(
+                "/api/identify",
+                #"{"clientId":"\#(client.id)","userId":"u","email":"u@example.com","traits":{"n":\#(digits)}}"#)
+            #expect(identified.status == 200)
+            let record = try await server.request("GET", "/api/end-users/u", headers: auth)
+            #expect(record.status == 200, "\(record.text)")
+            #expect((record.json["traits"] as? [String: Any])?["n"] != nil)
+            let export = try await server.request("GET", "/api/privacy/export?userId=u", headers: auth)
+            #expect(export.status == 200, "\(export.text)")
         }
     }
 

@@ -32,6 +32,22 @@ import Testing
         #expect(String(decoding: encoded, as: UTF8.self) == #"{"id":18446744073709551615}"#)
     }
 
+    /// An integer past a double's range is refused as `1e400` is; one within it encodes through JSONEncoder. A
+    /// 309-digit trait encoded as infinity, which JSONEncoder refuses: its person's record answered 500 for good.
+    @Test func integersPastADoublesRangeAreRefusedAndNoneEncodesAsInfinity() throws {
+        let tooMany = "1" + String(repeating: "0", count: 309)
+        #expect(JSONValue.parse(Array(#"{"x":\#(tooMany)}"#.utf8)) == nil)
+        #expect(JSONValue.parse(Array(#"{"x":-\#(tooMany)}"#.utf8)) == nil)
+        let most = "9" + String(repeating: "0", count: 307)
+        let parsed = try #require(JSONValue.parse(Array(#"{"x":\#(most)}"#.utf8)))
+        #expect(parsed == .object(["x": .bigInteger(most)]))
+        let encoded = try JSONEncoder().encode(parsed)
+        #expect(try JSONSerialization.jsonObject(with: encoded) is [String: Any])
+        // Stored before the parser refused them: the digits, as text, rather than a 500.
+        let stored = try JSONEncoder().encode(["x": JSONValue.bigInteger(tooMany)])
+        #expect(String(decoding: stored, as: UTF8.self) == #"{"x":"\#(tooMany)"}"#)
+    }
+
     @Test func textIsCompactWithSortedKeysAndEscapedControls() {
         let value = JSONValue.object(["b": .int(2), "a": .array([.string("x\"y\n\u{1}")]), "c": .bool(true)])
         #expect(value.jsonText == #"{"a":["x\"y\n\u0001"],"b":2,"c":true}"#)

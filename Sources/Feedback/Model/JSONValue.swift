@@ -55,12 +55,15 @@ public enum JSONValue: Sendable, Equatable, Codable {
         case .null: try single.encodeNil()
         case .bool(let value): try single.encode(value)
         case .int(let value): try single.encode(value)
-        // A JSON number with these digits when Decimal holds them all (38), else the nearest double.
+        // A JSON number with these digits when Decimal holds them all (38), else the nearest double; the digits as
+        // a string past a double's range (the parser refuses those, a store may hold some from before it did).
         case .bigInteger(let digits):
             if let decimal = Decimal(string: digits), decimal.description == digits {
                 try single.encode(decimal)
+            } else if let double = Double(digits), double.isFinite {
+                try single.encode(double)
             } else {
-                try single.encode(Double(digits) ?? 0)
+                try single.encode(digits)
             }
         case .double(let value): try single.encode(value)
         case .string(let value): try single.encode(value)
