@@ -67,6 +67,12 @@ public struct PostgresSettings: Sendable, Equatable, CustomStringConvertible, Cu
         if !rest[..<authorityEnd].contains("@"), rest[authorityEnd...].contains("@") {
             throw fail("a / ? or # before the URL's @ must be percent-encoded as %2F, %3F or %23 (in the password?)")
         }
+        // An @ of the password before one of those: the password's tail would read as the path and the query, and
+        // the messages below would echo it (`unknown URL parameter hunter2`, found by a review). Before the last @,
+        // which ends the user part, nothing but the user part can be.
+        if let lastAt = rest.lastIndex(of: "@"), rest[..<lastAt].contains(where: { $0 == "/" || $0 == "?" || $0 == "#" }) {
+            throw fail("a password holding @, : or / must percent-encode them as %40, %3A, %2F (and ? or # as %3F, %23)")
+        }
         if rest.contains("#") { throw fail("a PostgreSQL URL has no #fragment") }
         if rest.contains(where: { $0.isWhitespace }) {
             throw fail("the PostgreSQL URL contains white space (percent-encode it)")
