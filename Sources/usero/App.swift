@@ -72,7 +72,7 @@ func buildApplication(
     // Both before any body is read (the rate limit reads one only to learn its client id, after the address check).
     if let watermark = FreeDiskWatermarkMiddleware(
         minimumFreeBytes: config.minFreeDiskBytes,
-        folders: Backend.localFolders(config))
+        folders: Backend.localFolders(config), measure: config.freeDiskMeasure)
     {
         router.add(middleware: watermark)
     }

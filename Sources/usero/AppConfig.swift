@@ -63,6 +63,9 @@ struct AppConfig: Sendable {
     /// The waits between tries to empty the SQLite WAL after an erasure while a reader is in the way, the last one
     /// repeated (no variable; empty: the store's own, ending at 30 s; tests shorten them).
     var sqliteCheckpointRetryDelays: [Duration] = []
+    /// Free bytes of the filesystem holding a folder, for the free-disk watermark: `statvfs` (tests give figures of
+    /// their own).
+    var freeDiskMeasure: @Sendable (String) -> Int64? = FreeDiskSpace.available(at:)
     /// Longest one Slack Web API call may take, seconds (no variable: tests that hold a call open lengthen it).
     var slackCallTimeout = HTTPSlackWebAPI.defaultTimeout
     /// Longest the Slack job worker sleeps when nothing wakes it (enqueues wake it at once).

@@ -499,6 +499,41 @@ import UseroTestSupport
         #expect(FreeDiskSpace(folders: ["/data"], measure: { _ in nil }).admits(declared: megabyte, keepingFree: megabyte))
     }
 
+    /// A body sent in chunks declares no length, and counts as the most its route takes: a burst of chunked uploads
+    /// passed the watermark together, each counted as 0 bytes (found by a review). With 10 MB above the watermark, a
+    /// small upload declaring its length passes; the same sent in chunks could be 10.25 MB, and is refused.
+    @Test func aChunkedUploadCountsAsTheMostItsRouteTakes() async throws {
+        let megabyte: Int64 = 1 << 20
+        try await TestServer.run(configure: {
+            $0.minFreeDiskBytes = 100 * megabyte
+            $0.freeDiskMeasure = { _ in 110 * megabyte }
+        }) { server in
+            let client = try await server.createClient()
+            var form = MultipartBody()
+            form.field("clientId", client.id)
+            form.file("screenshot", fileName: "a.png", type: "image/png", AccountClosureTests.png)
+            let body = form.finished()
+            let head = "POST /api/screenshots HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: \(form.contentType)\r\n"
+            let chunked = try RawConnection(port: server.port)
+            _ = chunked.send(
+                Array((head + "Transfer-Encoding: chunked\r\n\r\n\(String(body.count, radix: 16))\r\n").utf8)
+                    + Array(body) + Array("\r\n0\r\n\r\n".utf8))
+            let refused = try #require(await chunked.response(timeout: Self.answerBound))
+            #expect(refused.status == 503)
+            #expect(refused.body == #"{"error":"Storage is nearly full"}"#)
+            let declared = try RawConnection(port: server.port)
+            _ = declared.send(Array((head + "Content-Length: \(body.count)\r\n\r\n").utf8) + Array(body))
+            #expect(try #require(await declared.response(timeout: Self.answerBound)).status == 200)
+            // A chunked feedback counts as the 1 MB its route takes: nearly 10 MB are left above the watermark.
+            let json = #"{"clientId":"\#(client.id)","rating":3}"#
+            let feedback = try RawConnection(port: server.port)
+            feedback.send(
+                "POST /api/feedback HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
+                    + "Transfer-Encoding: chunked\r\n\r\n\(String(json.utf8.count, radix: 16))\r\n\(json)\r\n0\r\n\r\n")
+            #expect(try #require(await feedback.response(timeout: Self.answerBound)).status == 200)
+        }
+    }
+
     @Test func aFullDiskMetBySQLiteIsA503NotA500() {
         let (status, body) = ErrorMiddleware<AppRequestContext>.reply(for: CocoaError(.fileWriteOutOfSpace))
         #expect(status.code == 503)
