@@ -297,52 +297,54 @@ extension PostgresStore: RetentionStore {
         }
     }
 
-    public func export(_ scope: SubjectScope) async throws -> (
-        endUsers: [EndUser], feedback: [FeedbackItem], screenshots: [StoredScreenshotLink]
+    public func exportEndUsers(_ scope: SubjectScope) async throws -> [EndUser] {
+        var users = SQLBuilder(PGEndUserRecord.select)
+        guard let condition = Self.endUserCondition(scope, in: &users) else { return [] }
+        users.append(" WHERE \(condition) ORDER BY user_id")
+        return try await backend.read { session in
+            try await session.rows(users.query).map { try PGEndUserRecord.endUser($0) }
+        }
+    }
+
+    public func exportPage(_ scope: SubjectScope, after position: SubjectItemPosition?, limit: Int) async throws -> (
+        feedback: [FeedbackItem], screenshots: [StoredScreenshotLink]
     ) {
-        // One snapshot: the three lists agree with each other.
+        // One snapshot: the page's screenshots are those its items name.
         try await backend.read { session in
-            func fetch(_ sql: SQLBuilder) async throws -> [PostgresRandomAccessRow] {
-                try await session.rows(sql.query)
-            }
-            var endUsers: [EndUser] = []
-            var users = SQLBuilder(PGEndUserRecord.select)
-            if let condition = Self.endUserCondition(scope, in: &users) {
-                users.append(" WHERE \(condition) ORDER BY user_id")
-                endUsers = try await fetch(users).map { try PGEndUserRecord.endUser($0) }
-            }
-            func subjectCondition(_ sql: inout SQLBuilder) -> String? {
-                var conditions: [String] = []
-                if let condition = Self.condition(for: .subject(scope), in: &sql) { conditions.append("(\(condition))") }
-                if let condition = Self.forwardedCondition(scope, in: &sql) { conditions.append("(\(condition))") }
-                return conditions.isEmpty ? nil : conditions.joined(separator: " OR ")
-            }
             var items = SQLBuilder(PGFeedbackRecord.select)
-            guard let itemCondition = subjectCondition(&items) else { return (endUsers, [], []) }
-            items.append(" WHERE \(itemCondition) ORDER BY created_at DESC, id DESC")
-            let feedback = try await fetch(items).map { try PGFeedbackRecord.item($0) }
+            var conditions: [String] = []
+            if let condition = Self.condition(for: .subject(scope), in: &items) { conditions.append("(\(condition))") }
+            if let condition = Self.forwardedCondition(scope, in: &items) { conditions.append("(\(condition))") }
+            guard !conditions.isEmpty else { return ([], []) }
+            items.append(" WHERE (\(conditions.joined(separator: " OR ")))")
+            if let position {
+                items.append(
+                    " AND (created_at, id) < (\(items.bind(position.createdAt)), \(items.bind(position.id)))")
+            }
+            items.append(" ORDER BY created_at DESC, id DESC LIMIT \(items.bind(Int64(max(0, limit))))")
+            let feedback = try await session.rows(items.query).map { try PGFeedbackRecord.item($0) }
+            guard !feedback.isEmpty else { return ([], []) }
             // By the items that name each screenshot, and by the one that claimed it (an item an older binary wrote
             // names it only there).
-            var shots = SQLBuilder()
-            let shotCondition = subjectCondition(&shots) ?? "false"
-            shots.append(
+            let ids = feedback.map(\.id)
+            let shots = try await session.rows(
                 """
-                WITH items AS (SELECT id FROM feedback WHERE \(shotCondition)), links AS (
-                    SELECT feedback_id, file_name FROM feedback_screenshot WHERE feedback_id IN (SELECT id FROM items)
+                WITH links AS (
+                    SELECT feedback_id, file_name FROM feedback_screenshot WHERE feedback_id = ANY(\(ids))
                     UNION
-                    SELECT feedback_id, file_name FROM screenshot WHERE feedback_id IN (SELECT id FROM items)
+                    SELECT feedback_id, file_name FROM screenshot WHERE feedback_id = ANY(\(ids))
                 )
                 SELECT l.feedback_id, s.file_name, s.mime_type, s.file_size, s.created_at
                 FROM links l JOIN screenshot s ON s.file_name = l.file_name
                 ORDER BY s.created_at, s.file_name, l.feedback_id
                 """)
-            let screenshots = try await fetch(shots).map { row in
+            let screenshots = try shots.map { row in
                 StoredScreenshotLink(
                     feedbackId: try row.value("feedback_id"), fileName: try row.value("file_name"),
                     mimeType: try row.value("mime_type"), fileSize: try row.value("file_size"),
                     createdAt: try row.value("created_at"))
             }
-            return (endUsers, feedback, screenshots)
+            return (feedback, screenshots)
         }
     }
 

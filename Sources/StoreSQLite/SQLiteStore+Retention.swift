@@ -306,16 +306,19 @@ extension SQLiteStore: RetentionStore {
         }
     }
 
-    public func export(_ scope: SubjectScope) async throws -> (
-        endUsers: [EndUser], feedback: [FeedbackItem], screenshots: [StoredScreenshotLink]
+    public func exportEndUsers(_ scope: SubjectScope) async throws -> [EndUser] {
+        guard let (condition, arguments) = Self.endUserCondition(scope) else { return [] }
+        return try await database.scan { db in
+            try EndUserRecord.fetchAll(
+                db, sql: "\(EndUserRecord.select) WHERE \(condition) ORDER BY user_id", arguments: arguments
+            ).map(\.endUser)
+        }
+    }
+
+    public func exportPage(_ scope: SubjectScope, after position: SubjectItemPosition?, limit: Int) async throws -> (
+        feedback: [FeedbackItem], screenshots: [StoredScreenshotLink]
     ) {
         try await database.scan { db in
-            var endUsers: [EndUser] = []
-            if let (condition, arguments) = Self.endUserCondition(scope) {
-                endUsers = try EndUserRecord.fetchAll(
-                    db, sql: "\(EndUserRecord.select) WHERE \(condition) ORDER BY user_id", arguments: arguments
-                ).map(\.endUser)
-            }
             var conditions: [String] = []
             var arguments = StatementArguments()
             if let (condition, bound) = Self.condition(for: .subject(scope)) {
@@ -326,28 +329,34 @@ extension SQLiteStore: RetentionStore {
                 conditions.append("(\(condition))")
                 arguments += bound
             }
-            guard !conditions.isEmpty else { return (endUsers, [], []) }
-            let condition = conditions.joined(separator: " OR ")
+            guard !conditions.isEmpty else { return ([], []) }
+            var condition = "(\(conditions.joined(separator: " OR ")))"
+            if let position {
+                condition += " AND (created_at < ? OR (created_at = ? AND id < ?))"
+                arguments += [position.createdAt, position.createdAt, position.id]
+            }
+            arguments += [max(0, limit)]
             let items = try FeedbackRecord.fetchAll(
-                db, sql: "\(FeedbackRecord.select) WHERE \(condition) ORDER BY created_at DESC, id DESC",
+                db, sql: "\(FeedbackRecord.select) WHERE \(condition) ORDER BY created_at DESC, id DESC LIMIT ?",
                 arguments: arguments
             ).map(\.item)
+            guard !items.isEmpty else { return ([], []) }
             let screenshots = try Row.fetchAll(
                 db,
                 sql: """
                     SELECT c.feedback_id, s.file_name, s.mime_type, s.file_size, s.created_at
                     FROM feedback_screenshot c JOIN screenshot s ON s.file_name = c.file_name
-                    WHERE c.feedback_id IN (SELECT id FROM feedback WHERE \(condition))
+                    WHERE c.feedback_id IN \(Self.oneArgumentList)
                     ORDER BY s.created_at, s.file_name, c.feedback_id
                     """,
-                arguments: arguments
+                arguments: [Self.jsonArray(items.map(\.id))]
             ).map { row in
                 StoredScreenshotLink(
                     feedbackId: try row.value("feedback_id"), fileName: try row.value("file_name"),
                     mimeType: try row.value("mime_type"), fileSize: try row.value("file_size"),
                     createdAt: try row.value("created_at"))
             }
-            return (endUsers, items, screenshots)
+            return (items, screenshots)
         }
     }
 

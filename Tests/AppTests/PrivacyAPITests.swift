@@ -34,6 +34,26 @@ import UseroTestSupport
         return erased.json["counts"] as? [String: Int] ?? [:]
     }
 
+    /// A person's export past one page of items (200) has every item once: the export reads them a page at a time
+    /// (it held all of them at once, and anyone can put a person's email on any number of items).
+    @Test func anExportOfMoreItemsThanAPageHasEachOnce() async throws {
+        try await TestServer.run(configure: { $0.publicRateLimit = 0 }) { server in
+            let client = try await server.createClient()
+            var sent: Set<String> = []
+            for n in 0..<450 {
+                let posted = try await server.postJSON(
+                    "/api/feedback", #"{"clientId":"\#(client.id)","comment":"n\#(n)","userEmail":"many@example.com"}"#)
+                sent.insert(try #require(posted.json["feedbackId"] as? String))
+            }
+            let export = try await server.request(
+                "GET", "/api/privacy/export?email=many%40example.com", headers: ["Authorization": "Bearer \(client.key)"])
+            #expect(export.status == 200)
+            let listed = (export.json["feedback"] as? [[String: Any]] ?? []).compactMap { $0["id"] as? String }
+            #expect(listed.count == 450)
+            #expect(Set(listed) == sent)
+        }
+    }
+
     /// Metadata nested as deep as the public API admits made the export of its sender fail (a 200 carrying an error
     /// body): anyone can name a person's email on an item, so anyone could break that person's export.
     @Test func anItemWithTheDeepestMetadataAcceptedIsExported() async throws {

@@ -17,28 +17,49 @@ import Testing
         DataSubjectService(store: t.store, feedback: t.store, clock: TestClock(), publicURL: "https://usero.test/")
     }
 
-    /// The export is sent in pieces of at least the size asked (but the last); whatever the size, the pieces make the
-    /// same document, once each, and an opening larger than a piece is not sent twice.
-    @Test func anExportInPiecesIsTheWholeDocumentOnce() throws {
-        let items = (1...3).map { n in
-            FeedbackItem(
-                id: "fb_\(n)", clientId: "client_a", createdAt: Date(timeIntervalSince1970: 1_700_000_000),
-                draft: FeedbackDraft(clientId: "client_a", source: .api, comment: "item \(n) \"quoted\""))
+    /// The export is read a page of items at a time and sent in pieces of at least the size asked (but the last);
+    /// whatever the page and piece sizes, the pieces make the same document, every item once, newest first, with
+    /// every screenshot its items name.
+    @Test func anExportInPagesAndPiecesIsTheWholeDocumentOnce() async throws {
+        let t = try await TestStore()
+        let client = try await t.createClient()
+        var ids: [String] = []
+        var shots: [String] = []
+        for n in 1...5 {
+            let shot = try await t.uploadScreenshot(clientID: client, at: Date())
+            shots.append(shot.fileName)
+            // Two items of one instant: the page boundary between them takes each once.
+            let at = Date(timeIntervalSince1970: 1_700_000_000 + Double(min(n, 4)))
+            ids.append(try await t.insertFeedback(clientID: client, at: at, userEmail: "ada@example.com", screenshots: [shot]))
         }
-        let export = PrivacyExport(
-            subject: ["email": "a@b.example"], exportedAt: "2026-12-04T00:00:00.000Z", endUsers: [], feedback: items,
-            screenshots: [])
-        let whole = Array(try export.jsonPieces(atLeast: .max))
-        #expect(whole.count == 1)
-        let small = Array(try export.jsonPieces(atLeast: 1))
-        #expect(small.count == 4)  // the opening, then one item a piece, the last with the closing
-        #expect(small.joined() == whole.joined())
-        let document = try #require(try JSONSerialization.jsonObject(with: Data(whole.joined().utf8)) as? [String: Any])
-        #expect((document["feedback"] as? [[String: Any]])?.map { $0["id"] as? String } == ["fb_1", "fb_2", "fb_3"])
-        let empty = PrivacyExport(subject: [:], exportedAt: "x", endUsers: [], feedback: [], screenshots: [])
-        let none = Array(try empty.jsonPieces(atLeast: 1))
-        #expect(none.count == 1)
-        #expect((try JSONSerialization.jsonObject(with: Data(none.joined().utf8)) as? [String: Any])?["feedback"] as? [Any] != nil)
+        _ = try await t.insertFeedback(clientID: client, at: Date(), userEmail: "bob@example.com")
+        var orders: [[String]] = []
+        for (pageSize, pieceSize) in [(200, Int.max), (2, Int.max), (2, 1), (1, 1), (5, 1)] {
+            let document = try await service(t).exportDocument(
+                clientID: client, subject: .email("ada@example.com"), pageSize: pageSize)
+            var pieces: [String] = []
+            try await document.write(inPiecesOf: pieceSize) { pieces.append($0) }
+            if pieceSize == .max { #expect(pieces.count == 1) } else { #expect(pieces.count == 6) }
+            let text = pieces.joined()
+            let parsed = try #require(try JSONSerialization.jsonObject(with: Data(text.utf8)) as? [String: Any])
+            let listed = try #require(parsed["feedback"] as? [[String: Any]]).compactMap { $0["id"] as? String }
+            #expect(listed.count == 5 && Set(listed) == Set(ids), "pages of \(pageSize)")
+            orders.append(listed)
+            let named = try #require(parsed["screenshots"] as? [[String: Any]]).compactMap { $0["url"] as? String }
+            #expect(Set(named) == Set(shots.map { "https://usero.test/api/screenshots/\($0)" }), "pages of \(pageSize)")
+            let collected = try await document.collect()
+            #expect(collected.feedback.map(\.id) == listed)
+        }
+        // Newest first (the two of one instant by id), whatever the pages and pieces.
+        #expect(orders.allSatisfy { $0 == [ids[4], ids[3]].sorted(by: >) + [ids[2], ids[1], ids[0]] }, "\(orders)")
+
+        let none = try await service(t).exportDocument(clientID: client, subject: .email("nobody@example.com"))
+        var empty: [String] = []
+        try await none.write(inPiecesOf: 1) { empty.append($0) }
+        #expect(empty.count == 1)
+        let parsed = try JSONSerialization.jsonObject(with: Data(empty.joined().utf8)) as? [String: Any]
+        #expect((parsed?["feedback"] as? [Any])?.isEmpty == true)
+        #expect((parsed?["screenshots"] as? [Any])?.isEmpty == true)
     }
 
     @Test func subjectNeedsExactlyOneKey() throws {

@@ -318,6 +318,39 @@ import Testing
 
     // MARK: Data subjects
 
+    /// A person's export is read a page at a time: newest first, items of one instant by id, each once across the
+    /// pages, with the screenshots of that page's items (one named by two of them listed for each).
+    @Test(arguments: StoreFactories.available)
+    func anExportPageTakesItsItemsAfterThePositionNewestFirst(_ factory: StoreFactory) async throws {
+        let s = try await factory.store()
+        let client = try await s.client()
+        let shot = try await s.upload(client)
+        var items: [FeedbackItem] = []
+        for seconds in [1.0, 2, 2, 2, 3] {
+            items.append(try await s.item(client, at: seconds, email: "ada@example.com", screenshots: items.count < 2 ? [shot] : []))
+        }
+        try await s.item(client, at: 4, email: "bob@example.com")
+        let scope = try await s.retention.resolve(.email("ada@example.com"), clientID: client)
+        let expected = items.sorted { (epochMillis($0.createdAt), $0.id) > (epochMillis($1.createdAt), $1.id) }.map(\.id)
+        var listed: [String] = []
+        var position: SubjectItemPosition?
+        var pages = 0
+        while pages < 10 {
+            let page = try await s.retention.exportPage(scope, after: position, limit: 2)
+            pages += 1
+            listed += page.feedback.map(\.id)
+            let ids = Set(page.feedback.map(\.id))
+            #expect(page.screenshots.allSatisfy { ids.contains($0.feedbackId) && $0.fileName == shot.fileName })
+            #expect(page.screenshots.count == page.feedback.filter { [items[0].id, items[1].id].contains($0.id) }.count)
+            guard let last = page.feedback.last else { break }
+            position = SubjectItemPosition(after: last)
+        }
+        #expect(listed == expected)
+        #expect(pages == 4)  // 2, 2, 1, then an empty page
+        #expect(try await s.retention.exportPage(scope, after: nil, limit: 0).feedback.isEmpty)
+        #expect(try await s.retention.exportEndUsers(scope).isEmpty)
+    }
+
     @Test(arguments: StoreFactories.available)
     func anEmailReachesItsEndUsersAndTheirItemsAndAnErasureIsOnRecord(_ factory: StoreFactory) async throws {
         let s = try await factory.store()

@@ -1310,13 +1310,24 @@ extension InMemoryStore: RetentionStore {
         return item.draft.slack?.forwardedBy == member && item.draft.slack?.authorId != member
     }
 
-    public func export(_ scope: SubjectScope) async throws -> (
-        endUsers: [EndUser], feedback: [FeedbackItem], screenshots: [StoredScreenshotLink]
+    public func exportEndUsers(_ scope: SubjectScope) async throws -> [EndUser] {
+        withState { state in
+            Self.endUsers(of: scope, in: state).compactMap { state.endUsers[$0] }.sorted { $0.userId < $1.userId }
+        }
+    }
+
+    public func exportPage(_ scope: SubjectScope, after position: SubjectItemPosition?, limit: Int) async throws -> (
+        feedback: [FeedbackItem], screenshots: [StoredScreenshotLink]
     ) {
         withState { state in
-            let users = Self.endUsers(of: scope, in: state).compactMap { state.endUsers[$0] }.sorted { $0.userId < $1.userId }
-            let items = state.feedback.values.filter { Self.matches($0, .subject(scope), in: state) || Self.forwardedOnly($0, scope) }
+            let items = state.feedback.values
+                .filter { Self.matches($0, .subject(scope), in: state) || Self.forwardedOnly($0, scope) }
+                .filter { item in
+                    guard let position else { return true }
+                    return (epochMillis(item.createdAt), item.id) < (position.createdAt, position.id)
+                }
                 .sorted { (epochMillis($0.createdAt), $0.id) > (epochMillis($1.createdAt), $1.id) }
+                .prefix(max(0, limit))
             let ids = Set(items.map(\.id))
             let shots = state.screenshots.values.flatMap { shot in
                 shot.namedBy.intersection(ids).map {
@@ -1325,7 +1336,7 @@ extension InMemoryStore: RetentionStore {
                         fileSize: shot.record.fileSize, createdAt: epochMillis(shot.record.createdAt))
                 }
             }.sorted { ($0.createdAt, $0.fileName, $0.feedbackId) < ($1.createdAt, $1.fileName, $1.feedbackId) }
-            return (users, items, shots)
+            return (Array(items), shots)
         }
     }
 

@@ -66,13 +66,13 @@ public struct RetentionAdminRoutes<Context: RequestContext>: Sendable {
                 field: key, message: "\(key) holds a +, which a query string reads as a space: send a plus sign as %2B, a space as %20")
         }
         let subject = try DataSubject(pairs: query.fields.map { (key: $0.name, value: $0.value) })
-        let pieces = try await privacy.export(clientID: client.id, subject: subject).jsonPieces(atLeast: 64 * 1024)
-        // Written a piece at a time: anyone can put a person's email on items, up to 200 KB each, and the whole
-        // document as one string (then copied into one buffer) held four times its size in memory.
+        let document = try await privacy.exportDocument(clientID: client.id, subject: subject)
+        // Read and written a page at a time (`PrivacyExportDocument`): anyone can put a person's email on items, up
+        // to 200 KB each.
         return Response(
             status: .ok, headers: JSONResponse.headers,
             body: ResponseBody { writer in
-                for piece in pieces { try await writer.write(ByteBuffer(string: piece)) }
+                try await document.write(inPiecesOf: 64 * 1024) { try await writer.write(ByteBuffer(string: $0)) }
                 try await writer.finish(nil)
             })
     }

@@ -25,63 +25,88 @@ public struct PrivacyExport: Sendable, Encodable {
     public var queuedWork: [QueuedWork] = []
 }
 
-extension PrivacyExport {
-    /// The document's JSON in pieces of at least `size` bytes (but the last), each made when it is asked for: the
-    /// opening, the items as the admin API writes them, the closing. A response sends them as they come, so the
-    /// document is never whole in memory (anyone can put a person's email on items of 200 KB each). Items are not
-    /// written through `JSONEncoder`: one whose metadata nests as deep as the public API admits (510 levels inside a
-    /// body's 512) passed the encoder's own limit of 512 inside this document, and that person's export failed.
-    public func jsonPieces(atLeast size: Int) throws -> PrivacyExportPieces {
-        var opening = ""
-        var object = JSONObjectText(opening: &opening)
-        let subject = String(decoding: try JSONResponse.encoded(self.subject), as: UTF8.self)
-        object.member("subject", in: &opening) { $0 += subject }
-        object.string("exportedAt", exportedAt, in: &opening)
-        let endUsers = String(decoding: try JSONResponse.encoded(self.endUsers), as: UTF8.self)
-        object.member("endUsers", in: &opening) { $0 += endUsers }
-        object.member("feedback", in: &opening) { $0 += "[" }
-        var closing = "]"
-        let screenshots = String(decoding: try JSONResponse.encoded(self.screenshots), as: UTF8.self)
-        object.member("screenshots", in: &closing) { $0 += screenshots }
-        let queuedWork = String(decoding: try JSONResponse.encoded(self.queuedWork), as: UTF8.self)
-        object.member("queuedWork", in: &closing) { $0 += queuedWork }
-        object.close(&closing)
-        return PrivacyExportPieces(items: feedback, opening: opening, closing: closing, size: size)
+/// A person's export as it is sent: what is read before the answer starts (the end users, the queued work, the
+/// first page of items), then the other items a page at a time while the document is written, so neither the
+/// document nor the items are ever whole in memory (anyone can put a person's email on any number of items of 200
+/// KB each: the export held them all at once, found by a review). Only the screenshot list (a line of about 200
+/// bytes per screenshot, the document's last member) is kept until the items are written. Items are written by
+/// hand, not through `JSONEncoder`: one whose metadata nests as deep as the public API admits passed the encoder's
+/// own limit of 512 inside this document, and that person's export failed.
+public struct PrivacyExportDocument: Sendable {
+    /// The subject, the time, the end users, the queued work, and the first page of items and their screenshots.
+    public let head: PrivacyExport
+    let scope: SubjectScope
+    let store: any RetentionStore
+    let base: String
+    let pageSize: Int
+
+    /// Writes the document's JSON through `write`, in pieces of at least `size` bytes (but the last).
+    public func write(inPiecesOf size: Int, to write: (String) async throws -> Void) async throws {
+        var text = ""
+        var object = JSONObjectText(opening: &text)
+        let subject = String(decoding: try JSONResponse.encoded(head.subject), as: UTF8.self)
+        object.member("subject", in: &text) { $0 += subject }
+        object.string("exportedAt", head.exportedAt, in: &text)
+        let endUsers = String(decoding: try JSONResponse.encoded(head.endUsers), as: UTF8.self)
+        object.member("endUsers", in: &text) { $0 += endUsers }
+        object.member("feedback", in: &text) { $0 += "[" }
+        var screenshots = "["
+        var first = true
+        try await forEachPage { items, links in
+            for item in items {
+                if !first { text += "," }
+                first = false
+                item.appendJSON(to: &text)
+                if text.utf8.count >= size {
+                    try await write(text)
+                    text = ""
+                }
+            }
+            for link in links {
+                if screenshots.utf8.count > 1 { screenshots += "," }
+                screenshots += String(decoding: try JSONResponse.encoded(link), as: UTF8.self)
+            }
+        }
+        text += "]"
+        screenshots += "]"
+        object.member("screenshots", in: &text) { $0 += screenshots }
+        let queuedWork = String(decoding: try JSONResponse.encoded(head.queuedWork), as: UTF8.self)
+        object.member("queuedWork", in: &text) { $0 += queuedWork }
+        object.close(&text)
+        try await write(text)
+    }
+
+    /// The whole document as values.
+    public func collect() async throws -> PrivacyExport {
+        var export = head
+        export.feedback = []
+        export.screenshots = []
+        try await forEachPage { items, links in
+            export.feedback += items
+            export.screenshots += links
+        }
+        return export
+    }
+
+    /// Calls `body` with each page of items, newest first, and the screenshots they name.
+    func forEachPage(_ body: ([FeedbackItem], [ExportedScreenshot]) async throws -> Void) async throws {
+        var items = head.feedback
+        var links = head.screenshots
+        while true {
+            try await body(items, links)
+            guard items.count >= pageSize, let last = items.last else { return }
+            let page = try await store.exportPage(scope, after: SubjectItemPosition(after: last), limit: pageSize)
+            items = page.feedback
+            links = page.screenshots.map { exported($0, base: base) }
+        }
     }
 }
 
-/// The pieces of a privacy export's JSON (`PrivacyExport.jsonPieces(atLeast:)`).
-public struct PrivacyExportPieces: Sequence, IteratorProtocol, Sendable {
-    let items: [FeedbackItem]
-    let opening: String
-    let closing: String
-    let size: Int
-    private var begun = false
-    private var written = 0
-    private var closed = false
-
-    init(items: [FeedbackItem], opening: String, closing: String, size: Int) {
-        self.items = items
-        self.opening = opening
-        self.closing = closing
-        self.size = size
-    }
-
-    public mutating func next() -> String? {
-        guard !closed else { return nil }
-        var text = begun ? "" : opening
-        begun = true
-        while written < items.count, text.utf8.count < size {
-            if written > 0 { text += "," }
-            items[written].appendJSON(to: &text)
-            written += 1
-        }
-        if written == items.count {
-            text += closing
-            closed = true
-        }
-        return text
-    }
+/// A screenshot of an export, with the URL this server serves it at.
+func exported(_ link: StoredScreenshotLink, base: String) -> ExportedScreenshot {
+    ExportedScreenshot(
+        feedbackId: link.feedbackId, url: "\(base)/api/screenshots/\(link.fileName)", mimeType: link.mimeType,
+        fileSize: link.fileSize, uploadedAt: iso8601(dateFromEpochMillis(link.createdAt)))
 }
 
 /// Access and erasure requests, for the customer's team acting on a person's request.
@@ -112,24 +137,30 @@ public struct DataSubjectService: Sendable {
         self.owners = owners
     }
 
-    /// Everything this client holds about `subject`, read from one snapshot.
+    /// Everything this client holds about `subject`, as values.
     public func export(clientID: String, subject: DataSubject) async throws -> PrivacyExport {
-        let base = publicURL
+        try await exportDocument(clientID: clientID, subject: subject).collect()
+    }
+
+    /// Everything this client holds about `subject`, to be written a page of `pageSize` items at a time: the first
+    /// page is read now, so a store that fails says so before an answer begins.
+    public func exportDocument(clientID: String, subject: DataSubject, pageSize: Int = 200) async throws
+        -> PrivacyExportDocument
+    {
         let scope = try await store.resolve(subject, clientID: clientID)
-        let (endUsers, items, links) = try await store.export(scope)
-        let screenshots = links.map { link in
-            ExportedScreenshot(
-                feedbackId: link.feedbackId, url: "\(base)/api/screenshots/\(link.fileName)", mimeType: link.mimeType,
-                fileSize: link.fileSize, uploadedAt: iso8601(dateFromEpochMillis(link.createdAt)))
-        }
+        let endUsers = try await store.exportEndUsers(scope)
+        let pageSize = max(1, pageSize)
+        let page = try await store.exportPage(scope, after: nil, limit: pageSize)
         var queued: [QueuedWork] = []
         if case .slackUser(let member) = subject {
             for owner in owners { queued += try await owner.queuedWork(clientID: clientID, slackMember: member) }
         }
         let pair = subject.pair
-        return PrivacyExport(
-            subject: [pair.key: pair.value], exportedAt: iso8601(clock.now()), endUsers: endUsers, feedback: items,
-            screenshots: screenshots, queuedWork: queued)
+        let head = PrivacyExport(
+            subject: [pair.key: pair.value], exportedAt: iso8601(clock.now()), endUsers: endUsers,
+            feedback: page.feedback, screenshots: page.screenshots.map { exported($0, base: publicURL) },
+            queuedWork: queued)
+        return PrivacyExportDocument(head: head, scope: scope, store: store, base: publicURL, pageSize: pageSize)
     }
 
     /// Deletes what this client holds about `subject`: the items they sent or authored (with screenshot files),

@@ -51,9 +51,13 @@ public protocol RetentionStore: Sendable {
     /// Which rows of the client belong to `subject` (an email reaches the end users identified with it, a user id
     /// the email it was identified with).
     func resolve(_ subject: DataSubject, clientID: String) async throws -> SubjectScope
-    /// Everything held in `scope`, read from one snapshot: end users, items newest first, their screenshots.
-    func export(_ scope: SubjectScope) async throws -> (
-        endUsers: [EndUser], feedback: [FeedbackItem], screenshots: [StoredScreenshotLink]
+    /// The end users in `scope`, by user id.
+    func exportEndUsers(_ scope: SubjectScope) async throws -> [EndUser]
+    /// One page of the items in `scope`, newest first (`created_at`, then id, descending): at most `limit`, those
+    /// after `position` (nil: from the newest), with the screenshots they name, read from one snapshot. A person's
+    /// export reads its items a page at a time: anyone can put a person's email on any number of items.
+    func exportPage(_ scope: SubjectScope, after position: SubjectItemPosition?, limit: Int) async throws -> (
+        feedback: [FeedbackItem], screenshots: [StoredScreenshotLink]
     )
     /// The last step of an erasure: deletes the subject's end users and nulls their forwarder id on rows they only
     /// forwarded, and records it in `audit` (an entry is written even when nothing was held). Returns all counts.
@@ -170,6 +174,44 @@ public struct SubjectScope: Sendable, Equatable {
         self.slackMember = slackMember
         self.endUserEmail = endUserEmail
         self.endUserID = endUserID
+    }
+}
+
+/// Where a page of a subject's items ended: its last item's creation instant (epoch ms) and id.
+public struct SubjectItemPosition: Sendable, Equatable {
+    public var createdAt: Int64
+    public var id: String
+
+    /// Creates a position.
+    public init(createdAt: Int64, id: String) {
+        self.createdAt = createdAt
+        self.id = id
+    }
+
+    /// The position just after `item`.
+    public init(after item: FeedbackItem) {
+        self.init(createdAt: epochMillis(item.createdAt), id: item.id)
+    }
+}
+
+extension RetentionStore {
+    /// Everything held in `scope`: end users, items newest first, their screenshots (a page's, in the order the
+    /// pages come), read a page of `pageSize` items at a time.
+    public func export(_ scope: SubjectScope, pageSize: Int = 200) async throws -> (
+        endUsers: [EndUser], feedback: [FeedbackItem], screenshots: [StoredScreenshotLink]
+    ) {
+        let endUsers = try await exportEndUsers(scope)
+        var feedback: [FeedbackItem] = []
+        var screenshots: [StoredScreenshotLink] = []
+        var position: SubjectItemPosition?
+        while true {
+            let page = try await exportPage(scope, after: position, limit: pageSize)
+            feedback += page.feedback
+            screenshots += page.screenshots
+            guard page.feedback.count >= pageSize, let last = page.feedback.last else { break }
+            position = SubjectItemPosition(after: last)
+        }
+        return (endUsers, feedback, screenshots)
     }
 }
 
