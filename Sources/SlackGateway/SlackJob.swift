@@ -353,7 +353,10 @@ public struct RecoverJob: Sendable, Equatable, Codable {
     /// Progress, for the audit entry.
     public var channelsRead: Int
     public var channelsSkipped: Int
+    /// History and reply pages read.
     public var pagesRead: Int
+    /// Pages of the channel list read (nil in a sweep queued by an older version: none counted yet).
+    public var listPagesRead: Int?
     /// Rows the sweep stored (not the messages it found: a message already held, deleted on purpose lately, or
     /// forwarded only by erased members is found and not stored).
     public var captured: Int

@@ -202,13 +202,24 @@ extension SlackJobRunner {
                 sweep.channels += ids.prefix(room)
                 sweep.channelsOmitted += max(0, ids.count - room)
                 sweep.listCursor = Self.cursor(page.nextCursor)
+                sweep.listPagesRead = (sweep.listPagesRead ?? 0) + 1
                 sweep.listed = sweep.listCursor == nil || room == 0
+                if !sweep.listed && sweep.listPagesRead ?? 0 >= SlackRecoveryRules.maxListPages {
+                    // The channels listed so far are read; the sweep says it stopped short.
+                    sweep.listed = true
+                    sweep.listCursor = nil
+                    sweep.stoppedBy = "page_budget"
+                }
             } catch let error as SlackAPIError where !error.isRetryable && !error.meansInstallationGone {
                 // `missing_scope`: installed before usero asked for channels:read; reinstalling grants it.
                 sweep.stoppedBy = Self.code(error)
                 sweep.listed = true
                 sweep.channels = []
             }
+        } else if sweep.pagesRead >= SlackRecoveryRules.maxPages {
+            sweep.stoppedBy = "page_budget"
+            sweep.channelsOmitted += sweep.channels.count
+            sweep.channels = []
         } else if let channel = sweep.channels.first {
             // A window whose end is before its start (a job written by another version, a hand-edited row) reads
             // as the one instant it starts at, never a range that traps and takes the process down.

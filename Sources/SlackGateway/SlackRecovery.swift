@@ -21,6 +21,11 @@ public enum SlackRecoveryRules {
     /// page's threads are read before its next page, and a page is read for its first 1,000 messages, so this
     /// holds a page's threads whole.
     public static let maxThreadsPerChannel = 1_000
+    /// Most pages of the bot's channel list one sweep reads (1,000 channels take 5 at Slack's 200 a page).
+    public static let maxListPages = 50
+    /// Most history and reply pages one sweep reads; the channels left are counted as omitted. A Slack (or a wrong
+    /// `SLACK_API_URL`) that answers every page with another cursor would otherwise keep a sweep reading for ever.
+    public static let maxPages = 20_000
     /// Slack cursors longer than this are not followed (they are Slack's word; real ones are far shorter).
     public static let maxCursorLength = 1_024
 

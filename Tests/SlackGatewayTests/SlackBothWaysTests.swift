@@ -1281,6 +1281,49 @@ import UseroTestSupport
         #expect(entry.counts["captured"] == 0)
     }
 
+    /// A Slack (or a wrong `SLACK_API_URL`) answering every page of the channel list with another cursor and no
+    /// channel kept a sweep listing for ever, a call a step (found by a review): the list stops after
+    /// `maxListPages`, the channels listed are read, and the audit entry says the sweep stopped short.
+    @Test func aChannelListThatNeverEndsStopsAtItsPageBudget() async throws {
+        let (world, clock, now) = try await Self.scriptedWorld()
+        world.api.setChannels([
+            nil: ChannelPage(channels: ["C0001"], nextCursor: "again"),
+            "again": ChannelPage(channels: ["not a channel"], nextCursor: "again"),
+        ])
+        try await SlackWorkspace(store: world.store, clock: clock, wakeup: nil)
+            .recover(clientID: world.clientID, since: now - 3_600_000)
+        try await world.drain()
+        #expect(world.store.jobs.isEmpty)
+        #expect(world.api.calls("users.conversations").count == SlackRecoveryRules.maxListPages)
+        let entry = try #require(try await world.store.auditEntries(clientID: world.clientID, limit: 10).first)
+        #expect(entry.counts["stopped:page_budget"] == 1)
+        #expect(entry.counts["partial"] == 1)
+        #expect(entry.counts["channelsRead"] == 1)
+        #expect(entry.counts["captured"] == 2)  // C0001's message reacted with :wrench:, and its thread's reply
+    }
+
+    /// History that never ends (every page another cursor) stops at the sweep's page budget: the channels left are
+    /// counted as omitted and the entry says why.
+    @Test func historyThatNeverEndsStopsAtTheSweepsPageBudget() async throws {
+        let (world, _, now) = try await Self.scriptedWorld()
+        world.api.setHistory("C0001", [
+            nil: MessagePage(messages: [], nextCursor: "again"), "again": MessagePage(messages: [], nextCursor: "again"),
+        ])
+        var sweep = RecoverJob(trigger: "manual", since: now - 3_600_000, until: now)
+        sweep.listed = true
+        sweep.channels = ["C0001", "C0002"]
+        sweep.pagesRead = SlackRecoveryRules.maxPages - 3
+        try await world.store.enqueue(
+            NewSlackJob(clientId: world.clientID, teamId: Self.team, work: .recover(sweep), runAt: now))
+        try await world.drain()
+        #expect(world.store.jobs.isEmpty)
+        #expect(world.api.calls("conversations.history").count == 3)
+        let entry = try #require(try await world.store.auditEntries(clientID: world.clientID, limit: 10).first)
+        #expect(entry.counts["stopped:page_budget"] == 1)
+        #expect(entry.counts["channelsOmitted"] == 2)
+        #expect(entry.counts["pagesRead"] == SlackRecoveryRules.maxPages)
+    }
+
     /// Seven requests in a row were seven sweeps reading every channel side by side, at seven times Slack's pace,
     /// with seven audit entries. A request that a sweep queued and not started covers (as far back, asked for within
     /// the last minute) joins it; one reaching further back, a minute later, or after that sweep began to read (it
