@@ -189,8 +189,13 @@ public struct SlackIngest: Sendable {
         let captured = CapturedMessage(
             teamId: team, channelId: channel, messageTs: ts, threadTs: message.parentTs, authorId: message.user,
             forwardedBy: user, via: .shortcut, permalink: nil, text: message.forwardedText, authorBotId: message.botId)
-        let result = try await store.captureForward(captured, at: clock.now(), responseURL: payload.responseURL)
-        if payload.responseURL == nil, let client = result.clientId {
+        // Bounded before it is stored with the job (it is called only if it starts with an allowed prefix): one
+        // that is no URL Slack sends is treated as missing.
+        let responseURL = payload.responseURL.flatMap {
+            $0.utf8.count <= 4096 && $0.utf8.allSatisfy { (0x21...0x7E).contains($0) } ? $0 : nil
+        }
+        let result = try await store.captureForward(captured, at: clock.now(), responseURL: responseURL)
+        if responseURL == nil, let client = result.clientId {
             // Slack sends every shortcut with a `response_url`; one without is still answered, by the app itself
             // (ephemerally in the channel, or in a direct message), as when that URL refuses the answer.
             try await store.enqueue(
@@ -257,6 +262,14 @@ public struct SlackIngest: Sendable {
     /// bytes, printable ASCII without spaces. They are stored with the row (`forwardedBy`, the channel, the ts) and
     /// looked up: a signed request with a 100,000-character user id, or a NUL in its team id (which PostgreSQL
     /// refuses in text), is not Slack's, and is answered 400 or dropped, never stored.
+    /// `value` when it is a Slack id (as `areSlackIDs` judges), else nil: for ids read from the Web API's answers,
+    /// stored as the author or the thread of a row (a NUL in one made PostgreSQL refuse the row, and its job fail
+    /// until it gave up).
+    static func slackID(_ value: String?) -> String? {
+        guard let value, areSlackIDs(value) else { return nil }
+        return value
+    }
+
     static func areSlackIDs(_ values: String?...) -> Bool {
         values.allSatisfy { value in
             value.map { !$0.isEmpty && $0.utf8.count <= 64 && $0.utf8.allSatisfy { (0x21...0x7E).contains($0) } }

@@ -410,17 +410,19 @@ public struct SlackJobRunner: Sendable {
         // The app's own post (a notification of feedback already in the inbox): said so, nothing stored.
         if installation.isOwnBot(user: message.user ?? "", botId: message.botId) {
             let notice = NotifyJob(
-                channel: channel, user: user, outcome: ForwardOutcome.ownPost.rawValue, threadTs: message.parentTs)
+                channel: channel, user: user, outcome: ForwardOutcome.ownPost.rawValue,
+                threadTs: SlackIngest.slackID(message.parentTs))
             try await finish(
                 job, then: NewSlackJob(clientId: clientId, teamId: team, work: .notify(notice), runAt: now))
             wakeup.signal()
             return
         }
+        let thread = SlackIngest.slackID(message.parentTs)
         let captured = CapturedMessage(
-            teamId: team, channelId: channel, messageTs: ts, threadTs: message.parentTs, authorId: message.user,
-            forwardedBy: user, via: via, permalink: permalink, text: message.forwardedText)
-        let notice = NotifyJob(
-            channel: channel, user: user, outcome: ForwardOutcome.captured.rawValue, threadTs: message.parentTs)
+            teamId: team, channelId: channel, messageTs: ts, threadTs: thread,
+            authorId: SlackIngest.slackID(message.user), forwardedBy: user, via: via, permalink: permalink,
+            text: message.forwardedText)
+        let notice = NotifyJob(channel: channel, user: user, outcome: ForwardOutcome.captured.rawValue, threadTs: thread)
         // An uninstall may have landed while we fetched: then nothing is stored, so no author id comes back.
         if try await store.completeCapture(
             jobID: job.id, clientID: clientId, message: captured, at: clock.now(), notice: notice) != nil

@@ -207,11 +207,18 @@ public struct SlackOAuth: Sendable {
             }
             let teamName = access.teamName.map { String($0.unicodeScalars.prefix(256)) }
             let envelope = try keyRing.seal(Array(access.accessToken.value.utf8), associatedData: Array(team.utf8))
+            // Slack's ids and scopes, bounded as every id from Slack is before it is stored (a NUL in one made
+            // PostgreSQL refuse the row and the install answer 502).
+            let scopes =
+                access.scope.utf8.count <= 2048 && access.scope.utf8.allSatisfy { (0x21...0x7E).contains($0) }
+                ? access.scope : ""
             let installation = Installation(
-                teamId: team, clientId: parsed.client, enterpriseId: access.enterpriseId, teamName: teamName,
-                botUserId: access.botUserId ?? identity.userId, botId: identity.botId, appId: access.appId,
+                teamId: team, clientId: parsed.client, enterpriseId: SlackIngest.slackID(access.enterpriseId),
+                teamName: teamName,
+                botUserId: SlackIngest.slackID(access.botUserId) ?? SlackIngest.slackID(identity.userId),
+                botId: SlackIngest.slackID(identity.botId), appId: SlackIngest.slackID(access.appId),
                 // Who installed is not kept: nothing needs their member id (and no export or erasure would reach it).
-                scopes: access.scope, installerUserId: nil, tokenEnvelope: envelope,
+                scopes: scopes, installerUserId: nil, tokenEnvelope: envelope,
                 tokenKeyId: keyRing.currentKeyID, installedAt: epochMillis(clock.now()))
             switch try await store.saveInstallation(installation) {
             case .saved:

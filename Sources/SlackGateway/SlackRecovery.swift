@@ -97,16 +97,17 @@ public enum SlackRecoveryRules {
                 else {
                     continue
                 }
-                for user in (reaction.users ?? []).prefix(100) where user != installation.botUserId && !user.isEmpty {
-                    let member = String(user.prefix(64))
+                for user in (reaction.users ?? []).prefix(100) where user != installation.botUserId {
+                    guard let member = SlackIngest.slackID(user) else { continue }
                     guard forwarders.count < 21, !forwarders.contains(where: { $0.member == member }) else { continue }
                     forwarders.append(.init(member: member, emoji: name))
                 }
             }
             guard let forwarder = forwarders.first else { return nil }
             var captured = CapturedMessage(
-                teamId: installation.teamId, channelId: channel, messageTs: ts, threadTs: message.parentTs,
-                authorId: message.user, forwardedBy: forwarder.member, via: .reaction(forwarder.emoji), permalink: nil,
+                teamId: installation.teamId, channelId: channel, messageTs: ts,
+                threadTs: SlackIngest.slackID(message.parentTs), authorId: SlackIngest.slackID(message.user),
+                forwardedBy: forwarder.member, via: .reaction(forwarder.emoji), permalink: nil,
                 text: message.forwardedText, recovered: true)
             captured.otherForwarders = Array(forwarders.dropFirst())
             return captured

@@ -261,6 +261,23 @@ import UseroTestSupport
         return Array(("payload=" + changed.addingPercentEncoding(withAllowedCharacters: .alphanumerics)!).utf8)
     }
 
+    /// A `response_url` no Slack sends (a NUL, a space, over 4,096 bytes) is not stored with the job: the shortcut is
+    /// captured and answered by the app itself, as one without a `response_url` is.
+    @Test func aShortcutWhoseResponseURLIsNoURLIsAnsweredByTheApp() async throws {
+        for url in ["https://hooks.slack.com/a\u{0}b", "https://hooks.slack.com/a b",
+                    "https://hooks.slack.com/" + String(repeating: "a", count: 4_100)] {
+            let world = try await SlackWorld()
+            try await world.ingest.receiveInteraction(try Self.shortcut { $0["response_url"] = url })
+            #expect(world.items.count == 1)
+            let job = try #require(world.jobs.only)
+            guard case .notify(let notice) = job.work else {
+                Issue.record("expected the app's own answer, got \(job.work)")
+                continue
+            }
+            #expect(notice.user == "U0001" && notice.outcome == "captured")
+        }
+    }
+
     /// Slack's messages stop at 40,000 characters and its ids are short: a signed payload claiming more is cut to
     /// the comment limit (text) or refused (ids), never stored unbounded.
     @Test func aShortcutsTextIsCutToTheCommentLimitAndOverlongIdsAreRefused() async throws {

@@ -50,6 +50,24 @@ import UseroTestSupport
         try await Self.expectCapturedNotice(world, api)
     }
 
+    /// The author and thread Slack's Web API names for the fetched message are stored only when they are Slack ids:
+    /// a NUL or a line end in one made PostgreSQL refuse the row, and the job fail until it gave up (found by a
+    /// review). The text stays; the forwarder hears that it was captured.
+    @Test func aFetchedMessageWhoseAuthorOrThreadIsNoSlackIdIsStoredWithoutThem() async throws {
+        let message = Message(
+            ts: Self.messageTs, threadTs: "1700000000.000050\u{0}", user: "U0002\u{0}", text: "Export to CSV times out")
+        let api = FakeSlackWebAPI(pages: [nil: MessagePage(messages: [message], nextCursor: nil)])
+        let world = try await SlackWorld(api: api)
+        _ = try await world.ingest.receiveEvent(try Fixtures.bytes("event_reaction_added_wrench.json"))
+        #expect(try await Self.runOne(world) == .finished)
+        let item = try #require(world.items.only)
+        #expect(item.draft.comment == "Export to CSV times out")
+        #expect(item.draft.slack?.authorId == nil)
+        #expect(item.draft.slack?.threadTs == nil)
+        #expect(item.draft.slack?.forwardedBy == "U0001")
+        #expect(world.jobs.only?.work == .notify(NotifyJob(channel: "C0001", user: "U0001", outcome: "captured")))
+    }
+
     /// The one job queued is the notice that U0001's forward was captured, and running it tells them so, in words,
     /// where only they see it.
     static func expectCapturedNotice(_ world: SlackWorld, _ api: FakeSlackWebAPI) async throws {
