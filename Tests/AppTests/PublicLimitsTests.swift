@@ -405,7 +405,8 @@ import UseroTestSupport
                         + "Content-Length: \(length)\r\n\r\n{}")
                 let answer = try #require(await connection.response(timeout: Self.answerBound))
                 #expect(answer.status == 413, "\(path)")
-                #expect(answer.body == #"{"error":"Request body too large"}"#, "\(path)")
+                let said = path == "/api/screenshots" ? "File too large (max 10MB)" : "Request body too large"
+                #expect(answer.body == #"{"error":"\#(said)"}"#, "\(path)")
                 #expect(answer.head.lowercased().contains("access-control-allow-origin: *"), "\(path)")
             }
             #expect(!server.logs.text.contains("Storage nearly full"))

@@ -3,6 +3,9 @@ import Hummingbird
 
 /// Domain errors to statuses and bodies. Messages are the documented ones where the docs show one.
 enum ErrorMapping {
+    /// The public docs' answer to a screenshot over 10 MB.
+    static let fileTooLargeMessage = "File too large (max 10MB)"
+
     static func reply(for error: any Error) -> (HTTPResponse.Status, ErrorBody)? {
         if let error = error as? FeedbackError { return feedback(error) }
         return slack(error) ?? retention(error)
@@ -21,7 +24,7 @@ enum ErrorMapping {
         case .screenshotMissing: (.badRequest, ErrorBody("Screenshot file is required"))
         case .clientIDMissing: (.badRequest, ErrorBody("Client ID is required"))
         case .notAnImage: (.badRequest, ErrorBody("File must be an image"))
-        case .fileTooLarge: (.badRequest, ErrorBody("File too large (max 10MB)"))
+        case .fileTooLarge: (.badRequest, ErrorBody(fileTooLargeMessage))
         case .malformedMultipart: (.badRequest, ErrorBody("Expected a multipart/form-data body"))
         case .screenshotIncomplete:
             (.badRequest, ErrorBody("Screenshot part is incomplete: the body ended before its closing boundary"))

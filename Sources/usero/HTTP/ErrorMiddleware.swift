@@ -40,7 +40,12 @@ struct ErrorMiddleware<Context: RequestContext>: RouterMiddleware {
 
     /// The response for an error; anything unrecognised is a fixed 500 whose log names only the error's type.
     static func response(for error: any Error, request: Request, logger: Logger) -> Response {
-        let (status, body) = reply(for: error)
+        var (status, body) = reply(for: error)
+        if status == .contentTooLarge, body.error == message(for: .contentTooLarge), isUploadRoute(request.uri.path) {
+            // A photo over the limit: what the public docs answer a file over 10 MB with, at the contract's 413 for
+            // a body the route never reads whole (a 12 MB phone photo read "Request body too large").
+            body = ErrorBody(ErrorMapping.fileTooLargeMessage)
+        }
         if isConnectionFailure(error) {
             // The client went away or broke HTTP framing mid-request: nobody is left to read an answer, and it is
             // not our failure. Noted at debug by type only; the answer (if it can still be sent) is a 400.
@@ -75,6 +80,11 @@ struct ErrorMiddleware<Context: RequestContext>: RouterMiddleware {
             response.headers[.wwwAuthenticate] = #"Slack-Signature realm="usero""#
         }
         return response
+    }
+
+    /// Whether `path` is the upload route's, in any spelling the router takes (a trailing or doubled slash).
+    static func isUploadRoute(_ path: String) -> Bool {
+        path.split(separator: "/", omittingEmptySubsequences: true) == ["api", "screenshots"]
     }
 
     /// What went wrong, for a 500 the service knows and can name without content: PostgreSQL's connection lost
