@@ -415,7 +415,7 @@ enum OpenAPIDocument {
       "$ref": "#/components/responses/InvalidClientID"
      },
      "413": {
-      "description": "body over the limit, or `Upload quota exceeded: …` (USERO_UPLOAD_QUOTA_MB)",
+      "description": "body over the limit (`File too large (max 10MB)`), or `Upload quota exceeded: …` (USERO_UPLOAD_QUOTA_MB)",
       "content": {
        "application/json": {
         "schema": {
