@@ -42,6 +42,10 @@ public struct PostgresMigrator: Sendable {
     public func migrate(on connection: PostgresConnection, logger: Logger) async throws -> [String] {
         // Statements go through a session, so that one sent as the connection closes fails instead of waiting.
         let session = PostgresTransaction(connection: connection, logger: logger, watch: ConnectionWatch())
+        // A store every migration of this version was applied to (a migration's record commits with it) needs no
+        // lock: commands and instances starting together beside a migrated store said they waited for a migration
+        // that no process was running (found by a review).
+        if try await isUpToDate(session, logger: logger) { return [] }
         let free = try await session.query("SELECT pg_try_advisory_lock(\(Self.lockKey))").rows.first?.decode(Bool.self)
         if free != true {
             // Said once, before the wait: a process that holds the lock and never finishes (a migration stuck behind
@@ -62,6 +66,21 @@ public struct PostgresMigrator: Sendable {
             if !session.connection.isClosed { _ = try? await session.query("SELECT pg_advisory_unlock(\(Self.lockKey))") }
             throw error
         }
+    }
+
+    /// Whether every migration of this version is recorded (warning, as `applyPending` does, of any it does not know).
+    private func isUpToDate(_ session: PostgresTransaction, logger: Logger) async throws -> Bool {
+        let exists = try await session.query("SELECT to_regclass('schema_migrations') IS NOT NULL").rows.first?
+            .decode(Bool.self)
+        guard exists == true else { return false }
+        var done: Set<String> = []
+        for row in try await session.query("SELECT id FROM schema_migrations").rows {
+            done.insert(try row.decode(String.self))
+        }
+        guard done.isSuperset(of: migrations.map(\.id)) else { return false }
+        let unknown = done.subtracting(migrations.map(\.id)).sorted()
+        if !unknown.isEmpty { logger.warning("\(Self.newerVersionWarning)", metadata: ["migrations": "\(unknown)"]) }
+        return true
     }
 
     private func applyPending(on session: PostgresTransaction, logger: Logger) async throws -> [String] {
