@@ -201,7 +201,10 @@ public struct SlackIngest: Sendable {
             try await store.enqueue(
                 NewSlackJob(
                     clientId: client, teamId: team,
-                    work: .notify(NotifyJob(channel: channel, user: user, outcome: result.outcome.rawValue)),
+                    work: .notify(
+                        NotifyJob(
+                            channel: channel, user: user, outcome: result.outcome.rawValue,
+                            feedbackId: result.outcome == .captured ? result.feedbackId : nil, ts: ts)),
                     runAt: epochMillis(clock.now())))
         }
         wakeup.signal()

@@ -250,13 +250,22 @@ public struct NotifyJob: Sendable, Equatable, Codable {
     /// `ForwardOutcome` raw value.
     public var outcome: String
     public var threadTs: String?
+    /// The row a shortcut without a `response_url` stored, and its message's ts: its permalink is asked for once
+    /// the member heard back, as a `slack.respond` job does for a shortcut's row.
+    public var feedbackId: String?
+    public var ts: String?
 
     /// Creates the payload.
-    public init(channel: String, user: String, outcome: String, threadTs: String? = nil) {
+    public init(
+        channel: String, user: String, outcome: String, threadTs: String? = nil, feedbackId: String? = nil,
+        ts: String? = nil
+    ) {
         self.channel = channel
         self.user = user
         self.outcome = outcome
         self.threadTs = threadTs
+        self.feedbackId = feedbackId
+        self.ts = ts
     }
 }
 

@@ -471,6 +471,9 @@ public struct SlackJobRunner: Sendable {
             }
         }
         try await finish(job, then: nil)
+        if let id = payload.feedbackId, let ts = payload.ts {
+            try? await fillPermalink(job, feedbackID: id, channel: payload.channel, ts: ts)
+        }
     }
 
     private func respond(_ job: SlackJob, _ payload: RespondJob) async throws {
@@ -490,10 +493,13 @@ public struct SlackJobRunner: Sendable {
 
     /// Shortcut rows arrive without a permalink; ask Slack once, best effort.
     private func fillPermalink(_ job: SlackJob, _ payload: RespondJob) async throws {
-        guard let id = payload.feedbackId, let channel = payload.channel, let ts = payload.ts,
-            case let (_, token)? = try await token(team: job.teamId)
-        else { return }
+        guard let id = payload.feedbackId, let channel = payload.channel, let ts = payload.ts else { return }
+        try await fillPermalink(job, feedbackID: id, channel: channel, ts: ts)
+    }
+
+    private func fillPermalink(_ job: SlackJob, feedbackID: String, channel: String, ts: String) async throws {
+        guard case let (_, token)? = try await token(team: job.teamId) else { return }
         let link = try await api.permalink(channel: channel, ts: ts, token: token)
-        try await store.fillPermalink(feedbackID: id, permalink: link)
+        try await store.fillPermalink(feedbackID: feedbackID, permalink: link)
     }
 }

@@ -262,7 +262,8 @@ import UseroTestSupport
     }
 
     /// A `response_url` no Slack sends (a NUL, a space, over 4,096 bytes) is not stored with the job: the shortcut is
-    /// captured and answered by the app itself, as one without a `response_url` is.
+    /// captured and answered by the app itself, as one without a `response_url` is, and its row gets its permalink
+    /// (it stayed without one, found by a review).
     @Test func aShortcutWhoseResponseURLIsNoURLIsAnsweredByTheApp() async throws {
         for url in ["https://hooks.slack.com/a\u{0}b", "https://hooks.slack.com/a b",
                     "https://hooks.slack.com/" + String(repeating: "a", count: 4_100)] {
@@ -275,6 +276,10 @@ import UseroTestSupport
                 continue
             }
             #expect(notice.user == "U0001" && notice.outcome == "captured")
+            // The member hears back, and the row gets its permalink as a shortcut's row answered through Slack does.
+            let claimed = try #require(try await world.claim(limit: 1).first)
+            #expect(await world.runner().run(claimed) == .finished)
+            #expect(world.items.only?.draft.slack?.permalink != nil)
         }
     }
 
