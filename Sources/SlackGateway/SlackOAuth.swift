@@ -118,7 +118,7 @@ public struct SlackOAuth: Sendable {
             let expires = Int64(parts[2]), expires >= now, expires <= now + Self.stateLifetime
         else { return }
         foreignSignatures.warn(
-            "A Slack install link failed its signature here though it is shaped as usero's and unexpired: it was most likely signed with a key this instance lacks (every instance must have the same USERO_TOKEN_KEY; after a rotation, keep the old key in USERO_PREVIOUS_TOKEN_KEYS for 10 minutes)",
+            "A Slack install link failed its signature here though it is shaped as usero's and unexpired: it was altered, or signed with a key this instance lacks (every instance must have the same USERO_TOKEN_KEY; after a rotation, keep the old key in USERO_PREVIOUS_TOKEN_KEYS for 10 minutes)",
             on: logger)
     }
 
@@ -261,7 +261,11 @@ public struct SlackOAuth: Sendable {
             return .failed(status: 400, reason: "Slack refused the installation (\(SlackIngest.loggable(code))). To try again, \(Self.startAgain).")
         } catch {
             logger.warning("Slack install failed", metadata: errorMetadata(error))
-            return .failed(status: 502, reason: "usero could not reach Slack to finish the installation. Try again.")
+            // The link is used up by now (it works once): trying the page again says so, so the page says what does.
+            return .failed(
+                status: 502,
+                reason: "usero could not reach Slack, or read its answer, to finish the installation. Nothing was stored. "
+                    + "To try again, \(Self.startAgain).")
         }
     }
 }

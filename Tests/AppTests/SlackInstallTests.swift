@@ -219,6 +219,13 @@ import UseroTestSupport
                     #expect(await fake.calls("auth.revoke").count == revocations + (revoked == nil ? 0 : 1))
                     if let revoked { #expect(await lastRevoked() == "Bearer \(revoked)") }
                 }
+                // An answer that is not Slack's JSON: the page says where a new link comes from (this one is used up,
+                // and it said "Try again", which then said the link was used).
+                await fake.script("oauth.v2.access", .init(body: "<html>Bad gateway</html>"))
+                let unreadable = try await callback()
+                #expect(unreadable.status == 502)
+                #expect(unreadable.text.contains("Nothing was stored"), "\(unreadable.text)")
+                #expect(unreadable.text.contains("start again with Connect Slack in the usero inbox"), "\(unreadable.text)")
                 await fake.script(
                     "auth.test", .init(body: #"{"ok":true,"team_id":"T9999","user_id":"U0009","bot_id":"B0001"}"#))
                 let elsewhere = try await callback()
