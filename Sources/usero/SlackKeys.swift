@@ -52,8 +52,12 @@ enum SlackKeys {
                 throw AppConfig.Invalid(description: "USERO_TOKEN_KEY is unset and \(path) does not exist")
             }
             try DataFolder.create(dataDirectory)
-            let key = try SecureRandom.bytes(count: 32)
-            let text = Data(key).base64EncodedString() + "\n"
+            // Drawn into wiped storage, and its text written from a buffer wiped after (found by a review: the key
+            // came from the helper meant for nonces, its copies never wiped).
+            let key = try SecretBytes.random(count: 32)
+            var text = Data(count: 45)
+            defer { text.resetBytes(in: 0..<text.count) }
+            key.withUnsafeBytes { bytes in text.withUnsafeMutableBytes { Self.base64Line(of: bytes, into: $0) } }
             let fd = open(path, O_WRONLY | O_CREAT | O_EXCL, 0o600)
             // Another process made it meanwhile (EEXIST): read below.
             if fd < 0, errno != EEXIST {
@@ -62,9 +66,9 @@ enum SlackKeys {
                         + "(\(DataFolder.reason(errno)))")
             }
             if fd >= 0 {
-                let written = text.utf8CString.withUnsafeBufferPointer { write(fd, $0.baseAddress, $0.count - 1) }
+                let written = text.withUnsafeBytes { write(fd, $0.baseAddress, $0.count) }
                 close(fd)
-                guard written == text.utf8.count else {
+                guard written == text.count else {
                     throw AppConfig.Invalid(description: "USERO_TOKEN_KEY is unset and \(path) could not be written")
                 }
                 logger?.warning(
@@ -73,15 +77,48 @@ enum SlackKeys {
             }
         }
         try refuseLoosePermissions(path)
-        guard let contents = FileManager.default.contents(atPath: path) else {
+        guard var contents = FileManager.default.contents(atPath: path) else {
             throw AppConfig.Invalid(description: "USERO_TOKEN_KEY is unset and \(path) cannot be read")
         }
-        let text = String(decoding: contents, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
-        do {
-            return try AppConfig.decodeKey(text, variable: path)
-        } catch {
+        defer { contents.resetBytes(in: 0..<contents.count) }
+        // Decoded from the file's bytes, each copy wiped: never a String, which cannot be.
+        let isSpace: (UInt8) -> Bool = { [9, 10, 13, 32].contains($0) }
+        let start = contents.firstIndex { !isSpace($0) } ?? contents.endIndex
+        let end = (contents.lastIndex { !isSpace($0) }).map { contents.index(after: $0) } ?? start
+        var trimmed = Data(contents[start..<max(start, end)])
+        defer { trimmed.resetBytes(in: 0..<trimmed.count) }
+        guard var decoded = Data(base64Encoded: trimmed) else {
             throw AppConfig.Invalid(description: "\(path) must hold base64 of exactly 32 random bytes")
         }
+        defer { decoded.resetBytes(in: 0..<decoded.count) }
+        guard decoded.count == 32 else {
+            throw AppConfig.Invalid(description: "\(path) must hold base64 of exactly 32 random bytes")
+        }
+        return SecretBytes(copying: decoded)
+    }
+
+    /// Writes the base64 of `bytes` and a line end into `out`, which holds exactly that many bytes (45 for a key of
+    /// 32): no intermediate copy that would outlive the wipe.
+    static func base64Line(of bytes: UnsafeRawBufferPointer, into out: UnsafeMutableRawBufferPointer) {
+        let alphabet = Array("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/".utf8)
+        var index = 0
+        func put(_ byte: UInt8) {
+            out[index] = byte
+            index += 1
+        }
+        var offset = 0
+        while offset < bytes.count {
+            let b0 = UInt32(bytes[offset])
+            let b1 = offset + 1 < bytes.count ? UInt32(bytes[offset + 1]) : 0
+            let b2 = offset + 2 < bytes.count ? UInt32(bytes[offset + 2]) : 0
+            let group = b0 << 16 | b1 << 8 | b2
+            put(alphabet[Int(group >> 18 & 63)])
+            put(alphabet[Int(group >> 12 & 63)])
+            put(offset + 1 < bytes.count ? alphabet[Int(group >> 6 & 63)] : UInt8(ascii: "="))
+            put(offset + 2 < bytes.count ? alphabet[Int(group & 63)] : UInt8(ascii: "="))
+            offset += 3
+        }
+        put(UInt8(ascii: "\n"))
     }
 
     /// With `USERO_TOKEN_KEY` set, a `token.key` left in the data folder is not read, so not refused; but a key

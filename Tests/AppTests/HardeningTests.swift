@@ -1,6 +1,7 @@
 import Feedback
 import Foundation
 import Testing
+import UseroCrypto
 
 @testable import usero
 @testable import Inbox
@@ -180,6 +181,32 @@ import Glibc
             ]
             for path in folders { #expect(Self.mode(path) == 0o700, "\(path)") }
         }
+    }
+
+    /// The generated `token.key` is written from wiped buffers by a base64 of its own: it must say what Foundation
+    /// says, for every length, and a key read back must be the key written, with the file's line end or without.
+    @Test func theTokenKeyFilesBase64IsFoundationsAndReadsBack() throws {
+        for count in 0...40 {
+            let bytes = (0..<count).map { UInt8(truncatingIfNeeded: $0 * 37 + count) }
+            let length = (count + 2) / 3 * 4 + 1
+            var out = [UInt8](repeating: 0, count: length)
+            bytes.withUnsafeBytes { raw in out.withUnsafeMutableBytes { SlackKeys.base64Line(of: raw, into: $0) } }
+            #expect(String(decoding: out, as: UTF8.self) == Data(bytes).base64EncodedString() + "\n", "\(count) bytes")
+        }
+        let data = TestServer.makeFolder().appendingPathComponent("data").path
+        let made = try SlackKeys.keyFile(in: data, create: true, logger: nil)
+        let again = try SlackKeys.keyFile(in: data, create: false, logger: nil)
+        #expect(made.count == 32)
+        #expect(made.withUnsafeBytes { Array($0) } == again.withUnsafeBytes { Array($0) })
+        let path = SlackKeys.keyFilePath(in: data)
+        let text = try #require(FileManager.default.contents(atPath: path))
+        #expect(text.count == 45 && text.last == UInt8(ascii: "\n"))
+        #expect(Data(base64Encoded: text.dropLast()) == made.withUnsafeBytes { Data($0) })
+        // Written by hand with white space around it, as an operator may: read the same.
+        try Data((" " + String(decoding: text.dropLast(), as: UTF8.self) + "\r\n\n").utf8).write(to: URL(fileURLWithPath: path))
+        #expect(try SlackKeys.keyFile(in: data, create: false, logger: nil).withUnsafeBytes { Array($0) } == made.withUnsafeBytes { Array($0) })
+        try Data("  \n".utf8).write(to: URL(fileURLWithPath: path))
+        #expect(throws: AppConfig.Invalid.self) { try SlackKeys.keyFile(in: data, create: false, logger: nil) }
     }
 
     /// A token key restored as a link to a safe place (or a Kubernetes secret, mounted as links) was judged by the
