@@ -91,7 +91,12 @@ func printNote(_ text: String) {
 /// `> keys.json`; a closed pipe ends the process by SIGPIPE, which exits non-zero too): `print` ignores such errors, and `clients create` exited 0 with its admin key lost
 /// (found by a review).
 func printJSON(_ value: some Encodable) throws {
-    var data = try JSONResponse.encoded(value)
+    try printJSON(text: try JSONResponse.encoded(value))
+}
+
+/// Prints JSON text already made, and a line end, as `printJSON` does.
+func printJSON(text: some Collection<UInt8>) throws {
+    var data = Data(text)
     data.append(UInt8(ascii: "\n"))
     try data.withUnsafeBytes { raw in
         var offset = 0
@@ -116,7 +121,13 @@ struct OutputFailed: Error, CustomStringConvertible {
 /// key is stored only as a hash, so it is lost.
 func printAdminKey(clientID: String, key: String) throws {
     do {
-        try printJSON(["clientId": clientID, "adminKey": key])
+        // In the contract's order (a dictionary's keys would come sorted, the key first).
+        var text = ""
+        var object = JSONObjectText(opening: &text)
+        object.string("clientId", clientID, in: &text)
+        object.string("adminKey", key, in: &text)
+        object.close(&text)
+        try printJSON(text: text.utf8)
     } catch let failed as OutputFailed {
         printNote(
             "\(failed.description): the admin key of \(clientID) is lost; make a new one with usero clients rotate-key \(clientID)")

@@ -28,6 +28,8 @@ import FoundationNetworking
                 "--allowed-origin", "https://App.Example.com:443", "--allowed-origin", "*.example.com",
             ], environment: environment)
         #expect(created.status == 0)
+        // In the contract's order, one line.
+        #expect(created.stdout.hasPrefix(#"{"clientId":"client_"#) && created.stdout.hasSuffix("\"}\n"), "\(created.stdout)")
         let json = try #require(try JSONSerialization.jsonObject(with: Data(created.stdout.utf8)) as? [String: String])
         let id = try #require(json["clientId"])
         let key = try #require(json["adminKey"])

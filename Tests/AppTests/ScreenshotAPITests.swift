@@ -119,6 +119,9 @@ import UseroTestSupport
             let result = try await upload(server, clientId: client.id, file: image, type: mime)
             #expect(result.status == 200)
             #expect(result.json["success"] as? Bool == true)
+            // In the public docs' order, as curl shows it: success first, then the object's name and address.
+            #expect(result.text.hasPrefix(#"{"success":true,"screenshot":{"fileName":""#), "\(result.text)")
+            #expect(result.header("Content-Type") == "application/json; charset=utf-8")
             #expect(result.header("Access-Control-Allow-Origin") == "*")
             let shot = try #require(result.json["screenshot"] as? [String: Any])
             #expect(shot["mimeType"] as? String == mime)
