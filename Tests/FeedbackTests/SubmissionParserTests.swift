@@ -124,7 +124,7 @@ import Testing
         for blank in ["", " ", "  \\t", "\\u00a0\\n"] {
             #expect(try parse(#"{"clientId":"client_a","rating":2,"environment":"\#(blank)"}"#).environment == nil)
         }
-        #expect(try parse(#"{"clientId":"client_a","rating":2,"environment":" staging "}"#).environment == " staging ")
+        #expect(try parse(#"{"clientId":"client_a","rating":2,"environment":" staging "}"#).environment == "staging")
     }
 
     /// Nested deeper than common JSON readers take, one submission made the admin list unreadable to them (found by
@@ -143,11 +143,18 @@ import Testing
     }
 
     /// A form sends a line feed back as CR LF, so a name with one could be listed but never picked in the inbox.
-    @Test(arguments: [#"line\nbreak"#, #"tab\tbed"#, #"unit\u001fseparator"#, #"c1\u0085"#])
+    @Test(arguments: [#"line\nbreak"#, #"tab\tbed"#, #"unit\u001fseparator"#, #"c1\u0085inside"#])
     func anEnvironmentWithAControlCharacterIsRefused(name: String) {
         #expect(throws: FeedbackError.invalid(issues: ["environment": ["Must not contain control characters (line breaks, tabs)"]])) {
             try parse(#"{"clientId":"client_a","rating":2,"environment":"\#(name)"}"#)
         }
+    }
+
+    /// The white space around a name is not part of it: " staging " was an environment of its own beside "staging",
+    /// and a name read from a config file with its line end was refused (the widget trims it).
+    @Test(arguments: [#" staging "#, #"staging\r\n"#, #"\tstaging\n"#, #"staging\u00a0"#])
+    func anEnvironmentIsStoredWithoutTheWhiteSpaceAroundIt(name: String) throws {
+        #expect(try parse(#"{"clientId":"client_a","rating":2,"environment":"\#(name)"}"#).environment == "staging")
     }
 
     @Test func metadataJustUnder10KBPassesAndJustOverFails() throws {

@@ -62,8 +62,11 @@ public struct SubmissionParser: Sendable {
         let pageUrl = issues.string(fields, "pageUrl", maxLength: Self.maxURLLength)
         let pageTitle = issues.string(fields, "pageTitle", maxLength: 8192)
         let referrer = issues.string(fields, "referrer", maxLength: Self.maxURLLength)
-        var environment = issues.string(fields, "environment", maxLength: 128)
-        // Empty or blank: the default environment, as when omitted (a blank name could not be told apart in a list).
+        // Without the white space around it (" staging " was an environment of its own beside "staging", and a
+        // name read from a config file with its line end was refused; found by a review). Empty or blank: the default
+        // environment, as when omitted (a blank name could not be told apart in a list).
+        var environment = issues.string(fields, "environment", maxLength: 128)?
+            .trimmingCharacters(in: .whitespacesAndNewlines)
         if let name = environment, name.isBlank {
             environment = nil
         }
