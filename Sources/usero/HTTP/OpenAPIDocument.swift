@@ -2494,7 +2494,7 @@ enum OpenAPIDocument {
        "null"
       ],
       "maxLength": 128,
-      "description": "omitted or empty: the default environment; no control characters (line breaks, tabs)"
+      "description": "omitted, empty or blank: the default environment; stored without the white space around it; no control characters (line breaks, tabs) inside"
      },
      "metadata": {
       "type": [
