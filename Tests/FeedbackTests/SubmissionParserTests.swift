@@ -117,6 +117,9 @@ import Testing
         #expect(try parse(#"{"clientId":"client_a","rating":2,"pageUrl":""}"#, context: withReferer).pageUrl
             == "https://a.example/x")
         #expect(try parse(#"{"clientId":"client_a","rating":2,"pageUrl":""}"#).pageUrl == nil)
+        // Empty title and referrer are absent too, as empty email and environment are.
+        let empty = try parse(#"{"clientId":"client_a","rating":2,"pageTitle":"","referrer":""}"#)
+        #expect(empty.pageTitle == nil && empty.referrer == nil)
     }
 
     @Test func aBlankEnvironmentIsTheDefaultOne() throws {

@@ -60,8 +60,9 @@ public struct SubmissionParser: Sendable {
         if userEmail == "" { userEmail = nil }
         if let email = userEmail, !Self.isValidEmail(email) { issues.add("userEmail", "Invalid email address") }
         let pageUrl = issues.string(fields, "pageUrl", maxLength: Self.maxURLLength)
-        let pageTitle = issues.string(fields, "pageTitle", maxLength: 8192)
-        let referrer = issues.string(fields, "referrer", maxLength: Self.maxURLLength)
+        // Empty: absent, as an empty `userEmail` or `environment` is (they read back `""` beside those `null`s).
+        let pageTitle = issues.string(fields, "pageTitle", maxLength: 8192).flatMap { $0.isEmpty ? nil : $0 }
+        let referrer = issues.string(fields, "referrer", maxLength: Self.maxURLLength).flatMap { $0.isEmpty ? nil : $0 }
         // Without the white space around it (" staging " was an environment of its own beside "staging", and a
         // name read from a config file with its line end was refused; found by a review). Empty or blank: the default
         // environment, as when omitted (a blank name could not be told apart in a list).
