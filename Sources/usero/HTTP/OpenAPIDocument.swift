@@ -833,7 +833,7 @@ enum OpenAPIDocument {
   },
   "/api/audit": {
    "get": {
-    "summary": "The client's deletion audit entries, newest first, a page at a time",
+    "summary": "The client's audit entries (deletions, and Slack recovery sweeps), newest first, a page at a time",
     "tags": [
      "admin"
     ],
