@@ -123,7 +123,7 @@ public struct SlackSettingsChange: Sendable, Equatable {
     /// Reads the body of `PUT /api/slack/settings`: a JSON object with `triggerEmoji` and/or `notifyChannel`.
     /// Throws `FeedbackError.malformedJSON`, or `.invalid(issues:)` naming each bad or unknown field.
     public static func parse(_ body: some Collection<UInt8>) throws -> SlackSettingsChange {
-        guard let value = JSONValue.parse(body) else { throw FeedbackError.malformedJSON }
+        guard let value = JSONValue.parseRequestBody(body) else { throw FeedbackError.malformedJSON }
         guard case .object(let fields) = value else {
             throw FeedbackError.invalid(issues: ["body": ["Expected a JSON object"]])
         }

@@ -122,6 +122,23 @@ import Testing
         #expect(try await s.feedback.feedback(id: "fb_unknown", clientID: client) == nil)
     }
 
+    /// Metadata holding an integer past a double's range, stored before requests with one were refused, reads back
+    /// as stored, and lists (a stricter reading of stored documents made such a row unreadable, its list a 500).
+    @Test(arguments: StoreFactories.available)
+    func anIntegerPastADoublesRangeStoredBeforeItWasRefusedReadsBack(_ factory: StoreFactory) async throws {
+        let s = try await factory.store()
+        let client = try await s.client()
+        let digits = "1" + String(repeating: "0", count: 400)
+        let draft = FeedbackDraft(clientId: client, source: .api, rating: 2, metadata: .object(["n": .bigInteger(digits)]))
+        let item = try await s.feedback.insert(draft, at: S.t0, origin: nil)
+        #expect(try await s.feedback.feedback(id: item.id, clientID: client)?.draft.metadata == draft.metadata)
+        let listed = try await s.feedback.listFeedback(clientID: client, filter: FeedbackFilter(), limit: 10, after: nil)
+        #expect(listed.items.map(\.id) == [item.id])
+        var text = ""
+        listed.items[0].appendJSON(to: &text)
+        #expect(text.contains(#""metadata":{"n":\#(digits)}"#))
+    }
+
     @Test(arguments: StoreFactories.available)
     func oneSlackMessageIsOneRowPerClient(_ factory: StoreFactory) async throws {
         let s = try await factory.store()

@@ -249,12 +249,7 @@ struct JSONValueParser {
         let text = UnsafeBufferPointer(rebasing: bytes[start..<index])
         if integral {
             if let integer = Self.int64(text, negative: negative) { return .int(integer) }
-            // Refused past a double's range, as `1e400` is: such digits had no JSON number to read back as where
-            // the digits did not fit a Decimal (38), and a 309-digit trait made its person's record a 500 for good
-            // (found by a review).
-            let digits = String(decoding: text, as: UTF8.self)
-            guard let double = Double(digits), double.isFinite else { return nil }
-            return .bigInteger(digits)
+            return .bigInteger(String(decoding: text, as: UTF8.self))
         }
         guard let double = Double(String(decoding: text, as: UTF8.self)), double.isFinite else { return nil }
         return .double(double)

@@ -38,7 +38,7 @@ public struct SubmissionParser: Sendable {
 
     /// Parses and validates; throws `FeedbackError.malformedJSON`, `.invalid(issues:)` or `.metadataTooLarge`.
     public func parse(_ body: some Collection<UInt8>, context: Context) throws(FeedbackError) -> FeedbackDraft {
-        guard let value = JSONValue.parse(body) else { throw .malformedJSON }
+        guard let value = JSONValue.parseRequestBody(body) else { throw .malformedJSON }
         guard case .object(let fields) = value else {
             throw .invalid(issues: ["body": ["Expected a JSON object"]])
         }

@@ -37,7 +37,7 @@ public struct IdentifyParser: Sendable {
 
     /// Parses and validates; throws `FeedbackError.malformedJSON` or `.invalid(issues:)`.
     public func parse(_ body: some Collection<UInt8>) throws(FeedbackError) -> Identification {
-        guard let value = JSONValue.parse(body) else { throw .malformedJSON }
+        guard let value = JSONValue.parseRequestBody(body) else { throw .malformedJSON }
         guard case .object(let fields) = value else { throw .invalid(issues: ["body": ["Expected a JSON object"]]) }
         var issues: [String: [String]] = [:]
         func add(_ field: String, _ message: String) { issues[field, default: []].append(message) }
