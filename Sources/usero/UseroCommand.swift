@@ -65,8 +65,9 @@ struct StoreFailure: Error, CustomStringConvertible {
             // SQLite's own words were "SQLite error 5: database is locked - while executing `BEGIN IMMEDIATE
             // TRANSACTION`", after ten silent seconds (found by a review).
             description =
-                "USERO_DATABASE: the SQLite file stayed locked by another process's transaction (a long write, or a "
-                + "sqlite3 session inside BEGIN) until the wait ran out; nothing was changed, try again when it ends"
+                "USERO_DATABASE: the SQLite file stayed locked by another transaction (a long write by another "
+                + "process, or a sqlite3 session inside BEGIN) until the wait ran out; the step that met it changed "
+                + "nothing: run the command again when that transaction ends"
         } else {
             return nil
         }

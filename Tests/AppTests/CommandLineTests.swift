@@ -334,7 +334,7 @@ import FoundationNetworking
         }
         #expect(refused.status == 1)
         #expect(refused.stdout.isEmpty)
-        #expect(refused.stderr.hasPrefix("usero: USERO_DATABASE: the SQLite file stayed locked by another process's transaction"), "\(refused.stderr)")
+        #expect(refused.stderr.hasPrefix("usero: USERO_DATABASE: the SQLite file stayed locked by another transaction"), "\(refused.stderr)")
         #expect(!refused.stderr.contains("SQLite error"))
         let listed = try await UseroBinary.run(["clients", "list"], environment: environment)
         #expect(listed.status == 0 && listed.stdout.contains("Kept") && !listed.stdout.contains("Locked out"), "\(listed.stdout)")
