@@ -205,7 +205,7 @@ public struct SlackOAuth: Sendable {
                 logger.warning("Slack install refused: auth.test named another workspace than the token's")
                 return await refusing(access, status: 502, reason: Self.unusableAnswer)
             }
-            let teamName = access.teamName.map { String($0.unicodeScalars.prefix(256)) }
+            let teamName = access.teamName.map { String($0.replacingNUL.unicodeScalars.prefix(256)) }
             let envelope = try keyRing.seal(Array(access.accessToken.value.utf8), associatedData: Array(team.utf8))
             // Slack's ids and scopes, bounded as every id from Slack is before it is stored (a NUL in one made
             // PostgreSQL refuse the row and the install answer 502).
@@ -220,7 +220,20 @@ public struct SlackOAuth: Sendable {
                 // Who installed is not kept: nothing needs their member id (and no export or erasure would reach it).
                 scopes: scopes, installerUserId: nil, tokenEnvelope: envelope,
                 tokenKeyId: keyRing.currentKeyID, installedAt: epochMillis(clock.now()))
-            switch try await store.saveInstallation(installation) {
+            let saved: InstallationSaveResult
+            do {
+                saved = try await store.saveInstallation(installation)
+            } catch {
+                // usero's own storage, not Slack: the install may even have been stored (a connection lost after its
+                // commit went out), so the page says how to tell, and the token Slack issued is kept.
+                logger.warning("Slack install could not be stored", metadata: errorMetadata(error))
+                return .failed(
+                    status: 503,
+                    reason: "usero could not store the installation: its database did not answer. It may be stored "
+                        + "all the same: the usero inbox's Slack settings show it when it is; if they do not, "
+                        + "\(Self.startAgain).")
+            }
+            switch saved {
             case .saved:
                 break
             case .clientGone:

@@ -1,4 +1,5 @@
 import Foundation
+import GRDB
 import Feedback
 import SlackGateway
 import Testing
@@ -248,7 +249,7 @@ import UseroTestSupport
                 await fake.script(
                     "oauth.v2.access",
                     .init(body: Fixtures.text("oauth_v2_access_ok.json", replacing: [
-                        (#""A0001""#, #""A\u00001""#), (#""U0009""#, #""U\u00009""#),
+                        (#""A0001""#, #""A\u00001""#), (#""U0009""#, #""U\u00009""#), ("Acme Product", #"Acme\u0000Product"#),
                         ("commands,reactions:read", #"commands\u0000,reactions:read"#),
                     ])))
                 #expect(try await callback().status == 200)
@@ -256,6 +257,47 @@ import UseroTestSupport
                     "GET", "/api/slack/installation", headers: ["Authorization": "Bearer \(client.key)"])
                 #expect(reinstalled.status == 200)
                 #expect((reinstalled.json["scopes"] as? [String])?.isEmpty == true)
+                #expect(reinstalled.json["teamName"] as? String == "Acme\u{FFFD}Product")
+            }
+        }
+    }
+
+    /// An install whose store does not answer (here the SQLite file held locked by another process past the busy
+    /// timeout) is a 503 page about usero's storage, not "could not reach Slack": the install may even have been
+    /// stored (a connection lost after its commit went out), so the page says where to look (found by a review).
+    @Test(.enabled(if: !TestBackend.usesPostgres, "holds the SQLite file's write lock from beside the service"))
+    func anInstallItsStoreCouldNotTakeSaysSo() async throws {
+        try await withFakeSlack { fake, api in
+            try await TestServer.run(configure: {
+                SlackTestSettings.configure(&$0, fakeURL: api)
+                $0.sqliteBusyTimeoutMilliseconds = 200
+            }) { server in
+                let client = try await server.createClient()
+                await fake.script("oauth.v2.access", .late(.seconds(2)))
+                let state = try await server.installState(for: client)
+                let page = Task { try await server.request("GET", "/slack/oauth/callback?code=c&state=\(state)") }
+                // While Slack is answering (the link is used up by now), another process takes the write lock.
+                _ = try await fake.waitForCalls("oauth.v2.access")
+                let writer = try DatabaseQueue(path: server.parts.config.databasePath)
+                let holding = DispatchSemaphore(value: 0)
+                let release = DispatchSemaphore(value: 0)
+                Thread.detachNewThread {
+                    try? writer.inTransaction(.immediate) { _ in
+                        holding.signal()
+                        release.wait()
+                        return .rollback
+                    }
+                }
+                try await offPool { holding.wait() }
+                let answered: HTTPResult
+                do {
+                    defer { release.signal() }
+                    answered = try await page.value
+                }
+                #expect(answered.status == 503)
+                #expect(answered.text.contains("usero could not store the installation"), "\(answered.text)")
+                #expect(!answered.text.contains("could not reach Slack"))
+                #expect(try await server.count("slack_installation") == 0)
             }
         }
     }
