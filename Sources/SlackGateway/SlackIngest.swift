@@ -261,10 +261,6 @@ public struct SlackIngest: Sendable {
         return outcome == .captured ? "Sent to usero :white_check_mark: Thanks for the feedback." : outcome.text
     }
 
-    /// Whether each of `values` that is there looks like one of Slack's ids or timestamps: not empty, at most 64
-    /// bytes, printable ASCII without spaces. They are stored with the row (`forwardedBy`, the channel, the ts) and
-    /// looked up: a signed request with a 100,000-character user id, or a NUL in its team id (which PostgreSQL
-    /// refuses in text), is not Slack's, and is answered 400 or dropped, never stored.
     /// `value` when it is a Slack id (as `areSlackIDs` judges), else nil: for ids read from the Web API's answers,
     /// stored as the author or the thread of a row (a NUL in one made PostgreSQL refuse the row, and its job fail
     /// until it gave up).
@@ -273,6 +269,10 @@ public struct SlackIngest: Sendable {
         return value
     }
 
+    /// Whether each of `values` that is there looks like one of Slack's ids or timestamps: not empty, at most 64
+    /// bytes, printable ASCII without spaces. They are stored with the row (`forwardedBy`, the channel, the ts) and
+    /// looked up: a signed request with a 100,000-character user id, or a NUL in its team id (which PostgreSQL
+    /// refuses in text), is not Slack's, and is answered 400 or dropped, never stored.
     static func areSlackIDs(_ values: String?...) -> Bool {
         values.allSatisfy { value in
             value.map { !$0.isEmpty && $0.utf8.count <= 64 && $0.utf8.allSatisfy { (0x21...0x7E).contains($0) } }

@@ -216,7 +216,8 @@ extension SlackJobRunner {
                 sweep.listed = true
                 sweep.channels = []
             }
-        } else if sweep.pagesRead >= SlackRecoveryRules.maxPages {
+        } else if sweep.pagesRead >= SlackRecoveryRules.maxPages, !(sweep.historyDone && sweep.threads.isEmpty) {
+            // Out of pages with one still to read (a channel read to its end is counted read below, not omitted).
             sweep.stoppedBy = "page_budget"
             sweep.channelsOmitted += sweep.channels.count
             sweep.channels = []

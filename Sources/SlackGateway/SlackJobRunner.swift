@@ -459,21 +459,34 @@ public struct SlackJobRunner: Sendable {
     }
 
     private func notify(_ job: SlackJob, _ payload: NotifyJob) async throws {
-        if let outcome = ForwardOutcome(rawValue: payload.outcome), case let (_, token)? = try await token(team: job.teamId) {
-            do {
-                try await api.postEphemeral(
-                    channel: payload.channel, user: payload.user, text: outcome.text, threadTs: payload.threadTs,
-                    token: token)
-            } catch let error as SlackAPIError where error.meansChannelUnreachable {
-                // Slack refuses an ephemeral in a channel the bot is not in (the very case being explained): the
-                // member hears it in a direct message from the app instead.
-                try await api.postMessage(channel: payload.user, text: outcome.text, token: token)
+        do {
+            if let outcome = ForwardOutcome(rawValue: payload.outcome),
+                case let (_, token)? = try await token(team: job.teamId)
+            {
+                do {
+                    try await api.postEphemeral(
+                        channel: payload.channel, user: payload.user, text: outcome.text, threadTs: payload.threadTs,
+                        token: token)
+                } catch let error as SlackAPIError where error.meansChannelUnreachable {
+                    // Slack refuses an ephemeral in a channel the bot is not in (the very case being explained): the
+                    // member hears it in a direct message from the app instead.
+                    try await api.postMessage(channel: payload.user, text: outcome.text, token: token)
+                }
             }
+        } catch {
+            // The row's permalink does not depend on the notice reaching the member: asked for at the first failure,
+            // as a `slack.respond` job does.
+            if job.attempts == 0 { try? await fillPermalink(job, payload) }
+            throw error
         }
         try await finish(job, then: nil)
-        if let id = payload.feedbackId, let ts = payload.ts {
-            try? await fillPermalink(job, feedbackID: id, channel: payload.channel, ts: ts)
-        }
+        try? await fillPermalink(job, payload)
+    }
+
+    /// The permalink of the row a shortcut without a usable `response_url` stored, best effort.
+    private func fillPermalink(_ job: SlackJob, _ payload: NotifyJob) async throws {
+        guard let id = payload.feedbackId, let ts = payload.ts else { return }
+        try await fillPermalink(job, feedbackID: id, channel: payload.channel, ts: ts)
     }
 
     private func respond(_ job: SlackJob, _ payload: RespondJob) async throws {

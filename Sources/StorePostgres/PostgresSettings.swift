@@ -71,7 +71,9 @@ public struct PostgresSettings: Sendable, Equatable, CustomStringConvertible, Cu
         // the messages below would echo it (`unknown URL parameter hunter2`, found by a review). Before the last @,
         // which ends the user part, nothing but the user part can be.
         if let lastAt = rest.lastIndex(of: "@"), rest[..<lastAt].contains(where: { $0 == "/" || $0 == "?" || $0 == "#" }) {
-            throw fail("a password holding @, : or / must percent-encode them as %40, %3A, %2F (and ? or # as %3F, %23)")
+            throw fail(
+                "a password (or a user or database name) holding @, : or / must percent-encode them as %40, %3A, %2F "
+                    + "(and ? or # as %3F, %23)")
         }
         if rest.contains("#") { throw fail("a PostgreSQL URL has no #fragment") }
         if rest.contains(where: { $0.isWhitespace }) {

@@ -1324,6 +1324,23 @@ import UseroTestSupport
         #expect(entry.counts["pagesRead"] == SlackRecoveryRules.maxPages)
     }
 
+    /// A channel read to its end with the sweep's last page counts as read, not omitted.
+    @Test func aChannelReadToItsEndWithTheLastPageOfTheBudgetIsRead() async throws {
+        let (world, _, now) = try await Self.scriptedWorld()
+        var sweep = RecoverJob(trigger: "manual", since: now - 3_600_000, until: now)
+        sweep.listed = true
+        sweep.channels = ["C0002"]
+        sweep.pagesRead = SlackRecoveryRules.maxPages - 1
+        try await world.store.enqueue(
+            NewSlackJob(clientId: world.clientID, teamId: Self.team, work: .recover(sweep), runAt: now))
+        try await world.drain()
+        let entry = try #require(try await world.store.auditEntries(clientID: world.clientID, limit: 10).first)
+        #expect(entry.counts["channelsRead"] == 1)
+        #expect(entry.counts["channelsOmitted"] == 0)
+        #expect(entry.counts["stopped:page_budget"] == 0)
+        #expect(entry.counts["captured"] == 1)
+    }
+
     /// Seven requests in a row were seven sweeps reading every channel side by side, at seven times Slack's pace,
     /// with seven audit entries. A request that a sweep queued and not started covers (as far back, asked for within
     /// the last minute) joins it; one reaching further back, a minute later, or after that sweep began to read (it

@@ -267,7 +267,8 @@ import UseroTestSupport
     @Test func aShortcutWhoseResponseURLIsNoURLIsAnsweredByTheApp() async throws {
         for url in ["https://hooks.slack.com/a\u{0}b", "https://hooks.slack.com/a b",
                     "https://hooks.slack.com/" + String(repeating: "a", count: 4_100)] {
-            let world = try await SlackWorld()
+            let api = FakeSlackWebAPI()
+            let world = try await SlackWorld(api: api)
             try await world.ingest.receiveInteraction(try Self.shortcut { $0["response_url"] = url })
             #expect(world.items.count == 1)
             let job = try #require(world.jobs.only)
@@ -276,9 +277,12 @@ import UseroTestSupport
                 continue
             }
             #expect(notice.user == "U0001" && notice.outcome == "captured")
-            // The member hears back, and the row gets its permalink as a shortcut's row answered through Slack does.
+            // The member hears back, and the row gets its permalink as a shortcut's row answered through Slack does:
+            // at the notice's first failure already, whether or not it ever reaches the member.
+            api.fail("chat.postEphemeral", with: .http(status: 500))
             let claimed = try #require(try await world.claim(limit: 1).first)
-            #expect(await world.runner().run(claimed) == .finished)
+            _ = await world.runner().run(claimed)
+            #expect(api.calls("chat.postEphemeral").count == 1)
             #expect(world.items.only?.draft.slack?.permalink != nil)
         }
     }

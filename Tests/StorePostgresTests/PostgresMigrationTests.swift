@@ -54,7 +54,7 @@ struct PostgresMigrationTests {
                     }
                 }
                 // An opening that waits for the lock says so first; then the lock is let go, so the test ends.
-                while !done.withLock({ $0 }) {
+                for _ in 0..<3_000 where !done.withLock({ $0 }) {
                     if logs.text.contains("Waiting for another process") {
                         Issue.record("a migrated store waited for the migration lock")
                         try await holder.query("SELECT pg_advisory_unlock(\(PostgresMigrator.lockKey))", logger: TestPostgres.logger)
@@ -62,6 +62,11 @@ struct PostgresMigrationTests {
                         return
                     }
                     try await Task.sleep(for: .milliseconds(20))
+                }
+                guard done.withLock({ $0 }) else {
+                    Issue.record("opening a migrated store did not end within a minute")
+                    try await holder.query("SELECT pg_advisory_unlock(\(PostgresMigrator.lockKey))", logger: TestPostgres.logger)
+                    return
                 }
                 #expect(try await opening.value.isEmpty)
                 // A store a migration is missing from still waits for the lock, and says so.
@@ -71,7 +76,10 @@ struct PostgresMigrationTests {
                         try await PostgresMigrator().migrate(on: connection, logger: logs.logger())
                     }
                 }
-                while !logs.text.contains("Waiting for another process") { try await Task.sleep(for: .milliseconds(20)) }
+                for _ in 0..<3_000 where !logs.text.contains("Waiting for another process") {
+                    try await Task.sleep(for: .milliseconds(20))
+                }
+                #expect(logs.text.contains("Waiting for another process"), "a store missing a migration did not wait")
                 try await holder.query("SELECT pg_advisory_unlock(\(PostgresMigrator.lockKey))", logger: TestPostgres.logger)
                 _ = try? await waiting.value
             }

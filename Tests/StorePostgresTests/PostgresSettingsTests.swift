@@ -116,11 +116,11 @@ import Testing
         ("postgres://u:pa/ss@h/d", "must be percent-encoded as %2F, %3F or %23"),
         ("postgres://u:pa?ss@h/d", "must be percent-encoded as %2F, %3F or %23"),
         ("postgres://u:pa#ss@h/d", "must be percent-encoded as %2F, %3F or %23"),
-        ("postgres://u:p@ss:w/rd@h:5432/d", "a password holding @, : or / must percent-encode them as %40, %3A, %2F"),
+        ("postgres://u:p@ss:w/rd@h:5432/d", "holding @, : or / must percent-encode them as %40, %3A, %2F"),
         // The password's tail never shows in the message (it read as the query: "unknown URL parameter hunter2").
-        ("postgres://user:p@ss/w?hunter2=x@db.example/usero", "a password holding @, : or / must percent-encode"),
-        ("postgres://user:p@ss/w?secretTail@db.example/usero", "a password holding @, : or / must percent-encode"),
-        ("postgres://user:p@ss?hunter2@db.example/usero", "a password holding @, : or / must percent-encode"),
+        ("postgres://user:p@ss/w?hunter2=x@db.example/usero", "holding @, : or / must percent-encode"),
+        ("postgres://user:p@ss/w?secretTail@db.example/usero", "holding @, : or / must percent-encode"),
+        ("postgres://user:p@ss?hunter2@db.example/usero", "holding @, : or / must percent-encode"),
         ("postgres://u@h/my db", "white space"),
         ("mysql://u@h/d", "starts with postgres://"),
     ])
