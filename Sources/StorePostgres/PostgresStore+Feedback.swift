@@ -377,17 +377,23 @@ extension PostgresStore: FeedbackStore {
                 SELECT id FROM feedback WHERE \(condition) LIMIT \(sql.bind(limit)) FOR UPDATE
             ), claimed AS (
                 SELECT file_name FROM screenshot WHERE feedback_id IN (SELECT id FROM doomed) FOR UPDATE
-            ), heirs AS (
-                SELECT f.id FROM feedback f JOIN feedback_screenshot c ON c.feedback_id = f.id
-                WHERE c.file_name IN (SELECT file_name FROM claimed) AND f.id NOT IN (SELECT id FROM doomed)
-                FOR KEY SHARE OF f
             )
-            -- `claimed` and `heirs` are read so that they run: a WITH query nothing reads is not run, and its rows
-            -- not locked.
-            SELECT (SELECT array_agg(id) FROM doomed) AS ids, (SELECT count(*) FROM claimed) AS screenshots,
-                (SELECT count(*) FROM heirs) AS heirs
+            -- `claimed` is read so that it runs: a WITH query nothing reads is not run, and its rows not locked.
+            SELECT (SELECT array_agg(id) FROM doomed) AS ids, (SELECT count(*) FROM claimed) AS screenshots
             """)
-        return try await tx.row(sql.query)?.value("ids", as: [String]?.self) ?? []
+        guard let row = try await tx.row(sql.query), let ids = try row.value("ids", as: [String]?.self) else { return [] }
+        if try row.value("screenshots", as: Int64.self) > 0 {
+            // The heirs, in a statement of its own, after the one above: its snapshot sees an item naming one of
+            // those screenshots whose insert the statement above waited for (committed after that one's snapshot).
+            try await tx.execute(
+                """
+                SELECT f.id FROM feedback f JOIN feedback_screenshot c ON c.feedback_id = f.id
+                JOIN screenshot s ON s.file_name = c.file_name
+                WHERE s.feedback_id = ANY(\(ids)) AND f.id <> ALL(\(ids))
+                FOR KEY SHARE OF f
+                """)
+        }
+        return ids
     }
 
     /// The members of a `WITH`, after one named `doomed` that holds the ids of feedback rows about to go, that deal
