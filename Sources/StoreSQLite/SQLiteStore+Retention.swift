@@ -332,8 +332,10 @@ extension SQLiteStore: RetentionStore {
             guard !conditions.isEmpty else { return ([], []) }
             var condition = "(\(conditions.joined(separator: " OR ")))"
             if let position {
-                condition += " AND (created_at < ? OR (created_at = ? AND id < ?))"
-                arguments += [position.createdAt, position.createdAt, position.id]
+                // A row value: a range of `feedback_by_client_time` from the position down, so that every page reads
+                // on from where the last one stopped, not the person's items again.
+                condition += " AND (created_at, id) < (?, ?)"
+                arguments += [position.createdAt, position.id]
             }
             arguments += [max(0, limit)]
             let items = try FeedbackRecord.fetchAll(
