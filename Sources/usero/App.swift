@@ -182,7 +182,7 @@ func buildApplication(
             configuration: .init(
                 additionalChannelHandlers: (perAddress.map { [$0.handler()] } ?? []) + [
                     MalformedRequestHandler(),
-                    ConnectionCloseHandler(),
+                    ConnectionCloseHandler(linger: TimeAmount(config.idleTimeout)),
                     RequestDeadlineHandler(timeout: requestTimeout, stalledReader: TimeAmount(config.idleTimeout)),
                     ExpectContinueHandler(bodyLimits: [
                         "/api/screenshots": PublicRoutes<AppRequestContext>.uploadLimit,

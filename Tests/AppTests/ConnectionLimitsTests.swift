@@ -37,6 +37,31 @@ import UseroTestSupport
         config.requestTimeout = .seconds(3)
     }
 
+    /// A client that sends its whole body before it reads, and asks to close (Python's urllib, most simple SDKs,
+    /// every HTTP/1.0 client), gets the answer given before its body was read: the server went on reading and
+    /// dropping the body. It stopped reading once it had answered, so such a client stalled with full buffers, never
+    /// saw its 413 or 401, and met a broken pipe at the idle timeout (found by a review).
+    @Test(arguments: [
+        ("POST /api/feedback HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nConnection: close\r\n", 413),
+        ("POST /api/privacy/erase HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nConnection: close\r\n", 401),
+        ("POST /api/feedback HTTP/1.0\r\nContent-Type: application/json\r\n", 413),
+    ])
+    func aClientStillSendingTheBodyOfARefusedRequestGetsItsAnswer(head: String, status: Int) async throws {
+        try await TestServer.run { server in
+            let connection = try RawConnection(port: server.port)
+            let length = 20_000_000
+            let sent = try await offPool {
+                connection.send(head + "Content-Length: \(length)\r\n\r\n")
+                    && connection.send([UInt8](repeating: 32, count: length))
+            }
+            #expect(sent, "the server stopped reading before the body was sent")
+            let answer = try #require(await connection.response(timeout: Self.answerBound))
+            #expect(answer.status == status)
+            #expect(answer.body.hasPrefix(#"{"error":"#))
+            #expect(await connection.waitForClose(timeout: Self.answerBound))
+        }
+    }
+
     @Test func halfSentHeadersAreClosedAfterTheIdleTimeout() async throws {
         try await TestServer.run(configure: Self.shortTimeouts) { server in
             let start = ContinuousClock.now

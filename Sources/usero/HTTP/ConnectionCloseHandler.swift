@@ -13,9 +13,50 @@ import NIOHTTPTypes
 /// the version is gone once the request is converted to HTTP types, so such a client waited for the idle timeout,
 /// holding a connection slot. `HTTP10CloseHandler`, put right after NIO's decoder when this handler is added, says
 /// `close` for it.
+///
+/// And a lingering close (RFC 9112, 9.6): when the server ends a connection after an answer given before the request's
+/// body was read (a 413, a 401, a 429, a 503), Hummingbird closes its side and stops reading, so a client still
+/// sending the body (Python's urllib, most simple SDKs, every HTTP/1.0 client) stalled with full socket buffers,
+/// never saw the answer, and met a broken pipe at the idle timeout (found by a review). Once the output is closed,
+/// what still arrives is read and dropped, until the client closes its side or `linger` has passed.
 final class ConnectionCloseHandler: ChannelInboundHandler, RemovableChannelHandler {
     typealias InboundIn = HTTPRequestPart
     typealias InboundOut = HTTPRequestPart
+
+    /// Longest a closed connection goes on reading what its client still sends.
+    let linger: TimeAmount
+    private var lingering = false
+
+    init(linger: TimeAmount) {
+        self.linger = linger
+    }
+
+    func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
+        if case ChannelEvent.outputClosed = event, !lingering {
+            lingering = true
+            context.eventLoop.scheduleTask(in: linger) { [channel = context.channel] in channel.close(promise: nil) }
+            context.read()
+        } else if case ChannelEvent.inputClosed = event, lingering {
+            context.close(promise: nil)
+        }
+        context.fireUserInboundEventTriggered(event)
+    }
+
+    func channelReadComplete(context: ChannelHandlerContext) {
+        // Reads go on while lingering: nothing past this handler asks for them any more.
+        if lingering { context.read() }
+        context.fireChannelReadComplete()
+    }
+
+    func errorCaught(context: ChannelHandlerContext, error: any Error) {
+        // What a lingering connection still receives may not parse (the rest of a body read as a request): it ends
+        // the connection, as it would have ended anyway.
+        if lingering {
+            context.close(promise: nil)
+            return
+        }
+        context.fireErrorCaught(error)
+    }
 
     func handlerAdded(context: ChannelHandlerContext) {
         let pipeline = context.pipeline.syncOperations
@@ -25,6 +66,7 @@ final class ConnectionCloseHandler: ChannelInboundHandler, RemovableChannelHandl
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        if lingering { return }
         guard case .head(var head) = unwrapInboundIn(data), let value = head.headerFields[.connection], value != "close",
             Self.asksToClose(value)
         else {
