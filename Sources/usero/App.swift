@@ -181,14 +181,13 @@ func buildApplication(
         server: .http1(
             configuration: .init(
                 additionalChannelHandlers: (perAddress.map { [$0.handler()] } ?? []) + [
-                    MalformedRequestHandler(),
-                    ConnectionCloseHandler(linger: TimeAmount(config.idleTimeout)),
-                    RequestDeadlineHandler(timeout: requestTimeout, stalledReader: TimeAmount(config.idleTimeout)),
-                    ExpectContinueHandler(bodyLimits: [
+                    MalformedRequestHandler(bodyLimits: [
                         "/api/screenshots": PublicRoutes<AppRequestContext>.uploadLimit,
                         "/api/feedback": PublicRoutes<AppRequestContext>.jsonLimit,
                         "/api/identify": PublicRoutes<AppRequestContext>.jsonLimit,
                     ]),
+                    ConnectionCloseHandler(linger: TimeAmount(config.idleTimeout)),
+                    RequestDeadlineHandler(timeout: requestTimeout, stalledReader: TimeAmount(config.idleTimeout)),
                 ],
                 idleTimeout: TimeAmount(config.idleTimeout))),
         configuration: .init(

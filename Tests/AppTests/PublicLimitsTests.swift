@@ -432,6 +432,38 @@ import UseroTestSupport
         }
     }
 
+    /// A pipelined request's `100 Continue` comes after the answers to the requests before it: it went out at once,
+    /// ahead of them, and a client pairs a 1xx with its oldest request (found by a review). An HTTP/1.0 client gets
+    /// none at all, which it would take for the final answer (RFC 9110, 15.2).
+    @Test func anInterimAnswerKeepsItsPlaceAndAnHTTP10ClientGetsNone() async throws {
+        try await TestServer.run { server in
+            let client = try await server.createClient()
+            let body = #"{"clientId":"\#(client.id)","rating":3}"#
+            let pipelined = try RawConnection(port: server.port)
+            pipelined.send(
+                "GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n"
+                    + "POST /api/feedback HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                    + "Expect: 100-continue\r\nContent-Length: \(body.utf8.count)\r\n\r\n")
+            let first = try #require(await pipelined.response(timeout: Self.answerBound))
+            #expect(first.status == 200 && first.head.contains("text/plain"), "\(first.head)")
+            let interim = try #require(await pipelined.response(timeout: Self.answerBound))
+            #expect(interim.status == 100)
+            pipelined.send(body)
+            #expect(try #require(await pipelined.response(timeout: Self.answerBound)).status == 200)
+
+            let old = try RawConnection(port: server.port)
+            old.send(
+                "POST /api/feedback HTTP/1.0\r\nContent-Type: application/json\r\nExpect: 100-continue\r\n"
+                    + "Content-Length: \(body.utf8.count)\r\n\r\n")
+            // Nothing comes before the body: the request waits for it.
+            #expect(await old.response(timeout: .milliseconds(500)) == nil)
+            old.send(body)
+            let answer = try #require(await old.response(timeout: Self.answerBound))
+            #expect(answer.status == 200, "\(answer.head)")
+            #expect(try await server.count("feedback") == 2)
+        }
+    }
+
     /// A body declared larger than its route takes gets its 413 without a `100 Continue` first: a client that waits
     /// for the interim answer (what the header is for) never sends the body.
     /// The JSON routes answered only once the first body bytes came, so a client waiting for the interim answer got

@@ -95,7 +95,7 @@ extension Request {
     }
 
     /// Refuses (413) a body whose `Content-Length` declares more than `limit` bytes, before any of it is read: a
-    /// client that sent `Expect: 100-continue` waits for an answer to its head alone (`ExpectContinueHandler` holds
+    /// client that sent `Expect: 100-continue` waits for an answer to its head alone (`MalformedRequestHandler` holds
     /// the `100 Continue` back for such a body), and one that waited for the first bytes never came (found by a
     /// review: no answer for 30 s, then a closed connection).
     public func refuseDeclaredLength(over limit: Int) throws {

@@ -84,20 +84,22 @@ final class ConnectionCloseHandler: ChannelInboundHandler, RemovableChannelHandl
     }
 }
 
-/// Marks an HTTP/1.0 request that does not ask to be kept alive with `Connection: close`, while its version is still
-/// known (between NIO's decoder and the conversion to HTTP types); see `ConnectionCloseHandler`.
+/// Marks an HTTP/1.0 request that does not ask to be kept alive with `Connection: close`, and drops the `Expect` of any
+/// HTTP/1.0 request, while its version is still known (between NIO's decoder and the conversion to HTTP types); see
+/// `ConnectionCloseHandler`.
 final class HTTP10CloseHandler: ChannelInboundHandler, RemovableChannelHandler {
     typealias InboundIn = HTTPServerRequestPart
     typealias InboundOut = HTTPServerRequestPart
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
-        guard case .head(var head) = unwrapInboundIn(data), head.version.major == 1, head.version.minor == 0,
-            !head.isKeepAlive
-        else {
+        guard case .head(var head) = unwrapInboundIn(data), head.version.major == 1, head.version.minor == 0 else {
             context.fireChannelRead(data)
             return
         }
-        head.headers.replaceOrAdd(name: "connection", value: "close")
+        // A 1.0 client gets no interim answer, which it would take for the final one: its expectation is ignored
+        // (RFC 9110, 10.1.1 and 15.2; it got a `100 Continue`, found by a review).
+        head.headers.remove(name: "expect")
+        if !head.isKeepAlive { head.headers.replaceOrAdd(name: "connection", value: "close") }
         context.fireChannelRead(wrapInboundOut(.head(head)))
     }
 }

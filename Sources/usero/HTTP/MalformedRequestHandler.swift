@@ -14,6 +14,16 @@ import NIOHTTPTypes
 /// connection then closes); otherwise Hummingbird writes its 400 and closes, and this handler only fills that answer
 /// in. (Answering on the side, at the error, answered a pipelined request that had been stored with the 400,
 /// and cut a response being written.)
+///
+/// It also answers `Expect: 100-continue` with `100 Continue` once the request's head arrived and every earlier
+/// request on the connection has had its whole answer (it counts both, which is why it is here: one handler fewer on
+/// every part of every request). curl sends that header with every upload larger than 1 KB and then waits a second
+/// before sending the body anyway; NIO and Hummingbird send no interim answer, so every documented `curl -F
+/// screenshot=@…` upload took a second longer than it needed. A body declared larger than its route takes
+/// (`bodyLimits`, by path) gets none: the route answers 413 from the head alone, and a client waiting for the interim
+/// answer never sends the body, which is what the header is for. A pipelined request's interim answer waits for the
+/// answers before it (it went out ahead of them, and a client pairs a 1xx with its oldest request; found by a
+/// review). An HTTP/1.0 client never gets one (`HTTP10CloseHandler` drops its expectation).
 final class MalformedRequestHandler: ChannelDuplexHandler, RemovableChannelHandler {
     typealias InboundIn = HTTPRequestPart
     typealias InboundOut = HTTPRequestPart
@@ -22,14 +32,24 @@ final class MalformedRequestHandler: ChannelDuplexHandler, RemovableChannelHandl
 
     static let body = #"{"error":"Malformed HTTP request"}"#
 
+    /// The largest body each path takes, where its route refuses a larger declared one from the head.
+    let bodyLimits: [String: Int]
     /// The parser refused something on this connection: Hummingbird's empty 400 will follow.
     private var refused = false
     /// Requests whose head arrived, and final answers whose head went out, on this connection.
     private var requestsIn = 0, answersOut = 0
+    /// Final answers written to their end, on this connection.
+    private var answersEnded = 0
+    /// The request whose `100 Continue` waits for the answers before it (its number in `requestsIn`).
+    private var continueFor: Int?
     /// The last request's head arrived and its end has not: a parser error now is in its body.
     private var inBody = false
     /// Hummingbird's 400 is dropped (the connection just closes): see `write`.
     private var dropping = false
+
+    init(bodyLimits: [String: Int] = [:]) {
+        self.bodyLimits = bodyLimits
+    }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         switch unwrapInboundIn(data) {
@@ -44,6 +64,14 @@ final class MalformedRequestHandler: ChannelDuplexHandler, RemovableChannelHandl
             }
             requestsIn += 1
             inBody = true
+            if let expect = head.headerFields[.expect], expect.lowercased() == "100-continue", !declaresTooMuch(head) {
+                if answersEnded == requestsIn - 1 {
+                    context.writeAndFlush(wrapOutboundOut(.head(HTTPResponse(status: .continue))), promise: nil)
+                } else if continueFor == nil {
+                    // (A second one pipelined behind it goes without: its client sends the body after its wait.)
+                    continueFor = requestsIn
+                }
+            }
         case .body:
             break
         case .end:
@@ -69,6 +97,7 @@ final class MalformedRequestHandler: ChannelDuplexHandler, RemovableChannelHandl
             head.headerFields[.contentLength] == "0", head.headerFields[.connection] == "close"
         else {
             context.write(data, promise: promise)
+            if case .end = part { answerEnded(context: context) }
             return
         }
         // The parser failed in the body of a request already answered (a route that reads no body, a DELETE with a
@@ -90,6 +119,26 @@ final class MalformedRequestHandler: ChannelDuplexHandler, RemovableChannelHandl
         filled.headerFields[.accessControlAllowOrigin] = "*"
         context.write(wrapOutboundOut(.head(filled)), promise: nil)
         context.write(wrapOutboundOut(.body(buffer)), promise: promise)
+    }
+
+    /// An answer went out whole: a `100 Continue` waiting for it goes next.
+    private func answerEnded(context: ChannelHandlerContext) {
+        answersEnded += 1
+        if let waiting = continueFor, answersEnded == waiting - 1 {
+            continueFor = nil
+            context.write(wrapOutboundOut(.head(HTTPResponse(status: .continue))), promise: nil)
+        }
+    }
+
+    private func declaresTooMuch(_ head: HTTPRequest) -> Bool {
+        // Looked up as the router matches it: `/api/feedback/` and `//api/feedback` are that route too.
+        guard let path = head.path,
+            let limit = bodyLimits["/" + path.prefix { $0 != "?" }.split(separator: "/").joined(separator: "/")]
+        else { return false }
+        guard let text = head.headerFields[.contentLength] else { return false }
+        // More digits than any limit has is too much whatever they say; the route answers the malformed ones.
+        guard text.utf8.count <= 18, let declared = Int(text) else { return text.utf8.allSatisfy { (48...57).contains($0) } }
+        return declared > limit
     }
 
     /// Answers `400 {"error":"Malformed HTTP request"}` and closes, for a request that goes no further.
