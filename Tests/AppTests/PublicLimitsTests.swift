@@ -461,6 +461,15 @@ import UseroTestSupport
             let answer = try #require(await old.response(timeout: Self.answerBound))
             #expect(answer.status == 200, "\(answer.head)")
             #expect(try await server.count("feedback") == 2)
+
+            // An HTTP/1.0 request sent in chunks has faulty framing: answered, then the connection closes, even if
+            // it asked to be kept alive (RFC 9112, 6.1).
+            let chunked = try RawConnection(port: server.port)
+            chunked.send(
+                "POST /api/feedback HTTP/1.0\r\nConnection: keep-alive\r\nContent-Type: application/json\r\n"
+                    + "Transfer-Encoding: chunked\r\n\r\n\(String(body.utf8.count, radix: 16))\r\n\(body)\r\n0\r\n\r\n")
+            _ = await chunked.response(timeout: Self.answerBound)
+            #expect(await chunked.waitForClose(timeout: Self.answerBound))
         }
     }
 

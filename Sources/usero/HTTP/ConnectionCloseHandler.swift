@@ -99,7 +99,11 @@ final class HTTP10CloseHandler: ChannelInboundHandler, RemovableChannelHandler {
         // A 1.0 client gets no interim answer, which it would take for the final one: its expectation is ignored
         // (RFC 9110, 10.1.1 and 15.2; it got a `100 Continue`, found by a review).
         head.headers.remove(name: "expect")
-        if !head.isKeepAlive { head.headers.replaceOrAdd(name: "connection", value: "close") }
+        // A 1.0 message with Transfer-Encoding has faulty framing: the connection closes after it (RFC 9112, 6.1;
+        // it stayed open, found by a review).
+        if !head.isKeepAlive || head.headers.contains(name: "transfer-encoding") {
+            head.headers.replaceOrAdd(name: "connection", value: "close")
+        }
         context.fireChannelRead(wrapInboundOut(.head(head)))
     }
 }
