@@ -316,17 +316,7 @@ import FoundationNetworking
     /// `BEGIN IMMEDIATE TRANSACTION`" (found by a review).
     @Test func aCommandOnALockedSQLiteFileSaysSoAndChangesNothing() async throws {
         _ = try await UseroBinary.createClient(name: "Kept", environment: environment)
-        let writer = try DatabaseQueue(path: folder.appendingPathComponent("usero.sqlite").path)
-        let holding = DispatchSemaphore(value: 0)
-        let release = DispatchSemaphore(value: 0)
-        Thread.detachNewThread {
-            try? writer.inTransaction(.immediate) { _ in
-                holding.signal()
-                release.wait()
-                return .rollback
-            }
-        }
-        try await offPool { holding.wait() }
+        let release = try await SQLiteHolds.writeLock(on: folder.appendingPathComponent("usero.sqlite").path)
         let refused: UseroBinary.Outcome
         do {
             defer { release.signal() }

@@ -10,23 +10,6 @@ import UseroTestSupport
 /// unless zeroed), on PostgreSQL every row of every table. Each canary is first seen in the bytes, so the search
 /// reaches stored content.
 @Suite struct ErasedBytesTests {
-    /// A reader beside the service (a backup, `sqlite3`) holding a snapshot of the file from now until the
-    /// semaphore returned is signalled.
-    static func holdSnapshot(of path: String) async throws -> DispatchSemaphore {
-        let reader = try DatabasePool(path: path)
-        let holding = DispatchSemaphore(value: 0)
-        let release = DispatchSemaphore(value: 0)
-        Thread.detachNewThread {
-            try? reader.read { db in
-                _ = try Int.fetchOne(db, sql: "SELECT count(*) FROM feedback")
-                holding.signal()
-                release.wait()
-            }
-        }
-        try await offPool { holding.wait() }
-        return release
-    }
-
     @Test func aDeletedItemAnErasedSubjectAndAClosedAccountLeaveNoBytesBehind() async throws {
         try await TestServer.run { server in
             let client = try await server.createClient()
@@ -78,7 +61,7 @@ import UseroTestSupport
             let posted = try await server.postJSON("/api/feedback", #"{"clientId":"\#(client.id)","comment":"readercanary gone"}"#)
             let id = try #require(posted.json["feedbackId"] as? String)
 
-            let release = try await Self.holdSnapshot(of: server.parts.config.databasePath)
+            let release = try await SQLiteHolds.snapshot(of: server.parts.config.databasePath)
 
             // A delete that waited for the reader is let go after a minute (the reader released), so the test fails
             // rather than waiting out its time limit.
@@ -117,7 +100,7 @@ import UseroTestSupport
             let posted = try await server.postJSON("/api/feedback", #"{"clientId":"\#(client.id)","comment":"longreadercanary"}"#)
             let id = try #require(posted.json["feedbackId"] as? String)
 
-            let release = try await Self.holdSnapshot(of: server.parts.config.databasePath)
+            let release = try await SQLiteHolds.snapshot(of: server.parts.config.databasePath)
             #expect(try await server.request("DELETE", "/api/feedback/\(id)", headers: auth).status == 204)
             try await Task.sleep(for: .seconds(1))
             #expect(try await server.databaseBytes().range(of: Data("longreadercanary".utf8)) != nil, "the reader kept the WAL")

@@ -1,5 +1,4 @@
 import Foundation
-import GRDB
 import Feedback
 import SlackGateway
 import Testing
@@ -278,17 +277,7 @@ import UseroTestSupport
                 let page = Task { try await server.request("GET", "/slack/oauth/callback?code=c&state=\(state)") }
                 // While Slack is answering (the link is used up by now), another process takes the write lock.
                 _ = try await fake.waitForCalls("oauth.v2.access")
-                let writer = try DatabaseQueue(path: server.parts.config.databasePath)
-                let holding = DispatchSemaphore(value: 0)
-                let release = DispatchSemaphore(value: 0)
-                Thread.detachNewThread {
-                    try? writer.inTransaction(.immediate) { _ in
-                        holding.signal()
-                        release.wait()
-                        return .rollback
-                    }
-                }
-                try await offPool { holding.wait() }
+                let release = try await SQLiteHolds.writeLock(on: server.parts.config.databasePath)
                 let answered: HTTPResult
                 do {
                     defer { release.signal() }
