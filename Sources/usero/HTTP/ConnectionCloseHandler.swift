@@ -26,6 +26,8 @@ final class ConnectionCloseHandler: ChannelInboundHandler, RemovableChannelHandl
     /// Longest a closed connection goes on reading what its client still sends.
     let linger: TimeAmount
     private var lingering = false
+    /// Ends the lingering; cancelled when the connection ends first (most do: every HTTP/1.0 request lingers).
+    private var lingerTimer: Scheduled<Void>?
 
     init(linger: TimeAmount) {
         self.linger = linger
@@ -34,12 +36,20 @@ final class ConnectionCloseHandler: ChannelInboundHandler, RemovableChannelHandl
     func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
         if case ChannelEvent.outputClosed = event, !lingering {
             lingering = true
-            context.eventLoop.scheduleTask(in: linger) { [channel = context.channel] in channel.close(promise: nil) }
+            lingerTimer = context.eventLoop.scheduleTask(in: linger) { [channel = context.channel] in
+                channel.close(promise: nil)
+            }
             context.read()
         } else if case ChannelEvent.inputClosed = event, lingering {
             context.close(promise: nil)
         }
         context.fireUserInboundEventTriggered(event)
+    }
+
+    func channelInactive(context: ChannelHandlerContext) {
+        lingerTimer?.cancel()
+        lingerTimer = nil
+        context.fireChannelInactive()
     }
 
     func channelReadComplete(context: ChannelHandlerContext) {
