@@ -191,9 +191,7 @@ public struct SlackIngest: Sendable {
             forwardedBy: user, via: .shortcut, permalink: nil, text: message.forwardedText, authorBotId: message.botId)
         // Bounded before it is stored with the job (it is called only if it starts with an allowed prefix): one
         // that is no URL Slack sends is treated as missing.
-        let responseURL = payload.responseURL.flatMap {
-            $0.utf8.count <= 4096 && $0.utf8.allSatisfy { (0x21...0x7E).contains($0) } ? $0 : nil
-        }
+        let responseURL = payload.responseURL.flatMap { Self.isVisibleASCII($0, atMost: 4096) ? $0 : nil }
         let result = try await store.captureForward(captured, at: clock.now(), responseURL: responseURL)
         if responseURL == nil, let client = result.clientId {
             // Slack sends every shortcut with a `response_url`; one without is still answered, by the app itself
@@ -275,9 +273,14 @@ public struct SlackIngest: Sendable {
     /// refuses in text), is not Slack's, and is answered 400 or dropped, never stored.
     static func areSlackIDs(_ values: String?...) -> Bool {
         values.allSatisfy { value in
-            value.map { !$0.isEmpty && $0.utf8.count <= 64 && $0.utf8.allSatisfy { (0x21...0x7E).contains($0) } }
-                ?? true
+            value.map { !$0.isEmpty && isVisibleASCII($0, atMost: 64) } ?? true
         }
+    }
+
+    /// Whether `value` is at most `maxBytes` of printable ASCII without spaces, the shape of every id, scope and URL
+    /// Slack sends.
+    static func isVisibleASCII(_ value: String, atMost maxBytes: Int) -> Bool {
+        value.utf8.count <= maxBytes && value.utf8.allSatisfy { (0x21...0x7E).contains($0) }
     }
 
     /// Event type names are Slack's identifiers; cap them anyway so a log line stays a line.

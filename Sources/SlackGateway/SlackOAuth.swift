@@ -209,9 +209,7 @@ public struct SlackOAuth: Sendable {
             let envelope = try keyRing.seal(Array(access.accessToken.value.utf8), associatedData: Array(team.utf8))
             // Slack's ids and scopes, bounded as every id from Slack is before it is stored (a NUL in one made
             // PostgreSQL refuse the row and the install answer 502).
-            let scopes =
-                access.scope.utf8.count <= 2048 && access.scope.utf8.allSatisfy { (0x21...0x7E).contains($0) }
-                ? access.scope : ""
+            let scopes = SlackIngest.isVisibleASCII(access.scope, atMost: 2048) ? access.scope : ""
             let installation = Installation(
                 teamId: team, clientId: parsed.client, enterpriseId: SlackIngest.slackID(access.enterpriseId),
                 teamName: teamName,

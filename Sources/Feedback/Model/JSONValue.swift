@@ -82,18 +82,7 @@ public enum JSONValue: Sendable, Equatable, Codable {
     /// made its person's record a 500 (found by a review). Stored documents are read with `parse`, which keeps
     /// such digits from before this check (they encode as a string of their digits).
     public static func parseRequestBody(_ bytes: some Collection<UInt8>) -> JSONValue? {
-        guard let value = JSONValueParser.parse(bytes), !value.holdsIntegerPastDouble else { return nil }
-        return value
-    }
-
-    /// Whether an integer in the value lies past a double's range.
-    var holdsIntegerPastDouble: Bool {
-        switch self {
-        case .bigInteger(let digits): !(Double(digits)?.isFinite ?? false)
-        case .array(let elements): elements.contains { $0.holdsIntegerPastDouble }
-        case .object(let members): members.values.contains { $0.holdsIntegerPastDouble }
-        default: false
-        }
+        JSONValueParser.parseRequestBody(bytes)
     }
 
     /// Parses JSON bytes as `parse` does, and says whether an object in them named a key twice (`parse` keeps the

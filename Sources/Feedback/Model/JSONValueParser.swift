@@ -19,6 +19,8 @@ struct JSONValueParser {
     private var index = 0
     /// Whether some object named a key twice (the last is kept).
     private(set) var sawDuplicateKey = false
+    /// Whether some integer lies past a double's range (`parseRequestBody` refuses those).
+    private(set) var sawIntegerPastDouble = false
 
     private init(_ bytes: UnsafeBufferPointer<UInt8>) {
         self.bytes = bytes
@@ -31,17 +33,30 @@ struct JSONValueParser {
 
     /// The value `bytes` hold and whether an object in it named a key twice; nil when they are not one JSON document.
     static func parseNoticingDuplicateKeys(_ bytes: some Collection<UInt8>) -> (value: JSONValue, duplicateKeys: Bool)? {
+        parsed(bytes).map { ($0.value, $0.sawDuplicateKey) }
+    }
+
+    /// The value `bytes` hold, nil when they are not one JSON document or hold an integer past a double's range
+    /// (`JSONValue.parseRequestBody`).
+    static func parseRequestBody(_ bytes: some Collection<UInt8>) -> JSONValue? {
+        guard let parsed = parsed(bytes), !parsed.sawIntegerPastDouble else { return nil }
+        return parsed.value
+    }
+
+    private static func parsed(_ bytes: some Collection<UInt8>) -> (value: JSONValue, sawDuplicateKey: Bool, sawIntegerPastDouble: Bool)? {
         if let parsed = bytes.withContiguousStorageIfAvailable({ parse(buffer: $0) }) { return parsed }
         return Array(bytes).withUnsafeBufferPointer { parse(buffer: $0) }
     }
 
-    private static func parse(buffer: UnsafeBufferPointer<UInt8>) -> (value: JSONValue, duplicateKeys: Bool)? {
+    private static func parse(buffer: UnsafeBufferPointer<UInt8>)
+        -> (value: JSONValue, sawDuplicateKey: Bool, sawIntegerPastDouble: Bool)?
+    {
         var parser = JSONValueParser(buffer)
         if buffer.count >= 3, buffer[0] == 0xEF, buffer[1] == 0xBB, buffer[2] == 0xBF { parser.index = 3 }
         parser.skipWhitespace()
         guard let value = parser.value(depth: 0) else { return nil }
         parser.skipWhitespace()
-        return parser.index == buffer.count ? (value, parser.sawDuplicateKey) : nil
+        return parser.index == buffer.count ? (value, parser.sawDuplicateKey, parser.sawIntegerPastDouble) : nil
     }
 
     private var current: UInt8? { index < bytes.count ? bytes[index] : nil }
@@ -249,7 +264,9 @@ struct JSONValueParser {
         let text = UnsafeBufferPointer(rebasing: bytes[start..<index])
         if integral {
             if let integer = Self.int64(text, negative: negative) { return .int(integer) }
-            return .bigInteger(String(decoding: text, as: UTF8.self))
+            let digits = String(decoding: text, as: UTF8.self)
+            if !(Double(digits)?.isFinite ?? false) { sawIntegerPastDouble = true }
+            return .bigInteger(digits)
         }
         guard let double = Double(String(decoding: text, as: UTF8.self)), double.isFinite else { return nil }
         return .double(double)

@@ -33,8 +33,10 @@ public struct PrivacyExport: Sendable, Encodable {
 /// hand, not through `JSONEncoder`: one whose metadata nests as deep as the public API admits passed the encoder's
 /// own limit of 512 inside this document, and that person's export failed.
 public struct PrivacyExportDocument: Sendable {
-    /// The subject, the time, the end users, the queued work, and the first page of items and their screenshots.
+    /// The subject, the time, the end users and the queued work (its items and screenshots come page by page).
     public let head: PrivacyExport
+    /// The first page of items, read before the answer begins.
+    let first: (feedback: [FeedbackItem], screenshots: [StoredScreenshotLink])
     let scope: SubjectScope
     let store: any RetentionStore
     let base: String
@@ -79,8 +81,6 @@ public struct PrivacyExportDocument: Sendable {
     /// The whole document as values.
     public func collect() async throws -> PrivacyExport {
         var export = head
-        export.feedback = []
-        export.screenshots = []
         try await forEachPage { items, links in
             export.feedback += items
             export.screenshots += links
@@ -90,14 +90,8 @@ public struct PrivacyExportDocument: Sendable {
 
     /// Calls `body` with each page of items, newest first, and the screenshots they name.
     func forEachPage(_ body: ([FeedbackItem], [ExportedScreenshot]) async throws -> Void) async throws {
-        var items = head.feedback
-        var links = head.screenshots
-        while true {
-            try await body(items, links)
-            guard items.count >= pageSize, let last = items.last else { return }
-            let page = try await store.exportPage(scope, after: SubjectItemPosition(after: last), limit: pageSize)
-            items = page.feedback
-            links = page.screenshots.map { exported($0, base: base) }
+        try await store.forEachExportPage(scope, pageSize: pageSize, first: first) { page in
+            try await body(page.feedback, page.screenshots.map { exported($0, base: base) })
         }
     }
 }
@@ -157,10 +151,10 @@ public struct DataSubjectService: Sendable {
         }
         let pair = subject.pair
         let head = PrivacyExport(
-            subject: [pair.key: pair.value], exportedAt: iso8601(clock.now()), endUsers: endUsers,
-            feedback: page.feedback, screenshots: page.screenshots.map { exported($0, base: publicURL) },
-            queuedWork: queued)
-        return PrivacyExportDocument(head: head, scope: scope, store: store, base: publicURL, pageSize: pageSize)
+            subject: [pair.key: pair.value], exportedAt: iso8601(clock.now()), endUsers: endUsers, feedback: [],
+            screenshots: [], queuedWork: queued)
+        return PrivacyExportDocument(
+            head: head, first: page, scope: scope, store: store, base: publicURL, pageSize: pageSize)
     }
 
     /// Deletes what this client holds about `subject`: the items they sent or authored (with screenshot files),

@@ -203,15 +203,26 @@ extension RetentionStore {
         let endUsers = try await exportEndUsers(scope)
         var feedback: [FeedbackItem] = []
         var screenshots: [StoredScreenshotLink] = []
-        var position: SubjectItemPosition?
-        while true {
-            let page = try await exportPage(scope, after: position, limit: pageSize)
+        try await forEachExportPage(scope, pageSize: pageSize) { page in
             feedback += page.feedback
             screenshots += page.screenshots
-            guard page.feedback.count >= pageSize, let last = page.feedback.last else { break }
-            position = SubjectItemPosition(after: last)
         }
         return (endUsers, feedback, screenshots)
+    }
+
+    /// Calls `body` with each page of the items in `scope` (`exportPage`, `pageSize` items a page) until the last;
+    /// `first` is the first page when it was read already.
+    public func forEachExportPage(
+        _ scope: SubjectScope, pageSize: Int,
+        first: (feedback: [FeedbackItem], screenshots: [StoredScreenshotLink])? = nil,
+        _ body: ((feedback: [FeedbackItem], screenshots: [StoredScreenshotLink])) async throws -> Void
+    ) async throws {
+        var page = if let first { first } else { try await exportPage(scope, after: nil, limit: pageSize) }
+        while true {
+            try await body(page)
+            guard page.feedback.count >= pageSize, let last = page.feedback.last else { return }
+            page = try await exportPage(scope, after: SubjectItemPosition(after: last), limit: pageSize)
+        }
     }
 }
 

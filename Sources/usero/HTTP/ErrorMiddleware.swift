@@ -84,7 +84,7 @@ struct ErrorMiddleware<Context: RequestContext>: RouterMiddleware {
 
     /// Whether `path` is the upload route's, in any spelling the router takes (a trailing or doubled slash).
     static func isUploadRoute(_ path: String) -> Bool {
-        path.split(separator: "/", omittingEmptySubsequences: true) == ["api", "screenshots"]
+        RouteMethods.routePath(of: path) == "/api/screenshots"
     }
 
     /// What went wrong, for a 500 the service knows and can name without content: PostgreSQL's connection lost

@@ -132,9 +132,7 @@ final class MalformedRequestHandler: ChannelDuplexHandler, RemovableChannelHandl
 
     private func declaresTooMuch(_ head: HTTPRequest) -> Bool {
         // Looked up as the router matches it: `/api/feedback/` and `//api/feedback` are that route too.
-        guard let path = head.path,
-            let limit = bodyLimits["/" + path.prefix { $0 != "?" }.split(separator: "/").joined(separator: "/")]
-        else { return false }
+        guard let path = head.path, let limit = bodyLimits[RouteMethods.routePath(of: path)] else { return false }
         guard let text = head.headerFields[.contentLength] else { return false }
         // More digits than any limit has is too much whatever they say; the route answers the malformed ones.
         guard text.utf8.count <= 18, let declared = Int(text) else { return text.utf8.allSatisfy { (48...57).contains($0) } }

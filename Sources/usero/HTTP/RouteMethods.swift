@@ -71,3 +71,11 @@ final class RouteMethods: Sendable {
         return response
     }
 }
+
+extension RouteMethods {
+    /// The path the router matches for a request target, in one spelling: without its query, and without the empty
+    /// segments it skips (`/api/feedback/` and `//api/feedback` are `/api/feedback`).
+    static func routePath(of target: String) -> String {
+        "/" + target.prefix { $0 != "?" }.split(separator: "/").joined(separator: "/")
+    }
+}
